@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbdctl: the command-line front end of libvbd.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbdctl.h"
+
+static const char usage[] =
+	"Usage: vbdctl [--help] [--version] COMMAND [ARGS...]\n"
+	"\n"
+	"Commands:\n"
+	"  store serve [--socket PATH] [--pidfile FILE] [--daemon] [--quota NAME=VALUE]...\n"
+	"                         run the embedded xenstore daemon\n"
+	"  store domain add DOMID [--name NAME] [--socket PATH]\n"
+	"                         introduce a guest domain and write its home\n"
+	"  store domain remove DOMID [--socket PATH]\n"
+	"                         remove its home and release the domain\n"
+	"\n"
+	"Run 'vbdctl store --help' for details.  See vbdctl(8).\n";
+
+void vbdctl_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vbdctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+const char *vbdctl_socket(const char *opt)
+{
+	const char *env = getenv("XENSTORED_PATH");
+
+	if (opt)
+		return opt;
+	if (env && *env)
+		return env;
+	return VBDCTL_DEFAULT_SOCKET;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return VBDCTL_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("vbdctl %s\n", VBD_VERSION);
+		return VBDCTL_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "store"))
+		return vbdctl_store(argc - 1, argv + 1);
+	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
+	return VBDCTL_EXIT_USAGE;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef VBDCTL_H
+#define VBDCTL_H
+
+/* Exit codes, documented in vbdctl(8). */
+enum {
+	VBDCTL_EXIT_OK = 0,
+	VBDCTL_EXIT_FAIL = 1,
+	VBDCTL_EXIT_USAGE = 2,
+};
+
+#define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"
+
+void vbdctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The store socket: --socket, else $XENSTORED_PATH, else the default. */
+const char *vbdctl_socket(const char *opt);
+
+int vbdctl_store(int argc, char **argv);
+
+#endif

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The store object: sockets, the epoll set the caller polls, domains.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "xs_internal.h"
+
+xs_domain *vbd__domain_find(const vbd_store *s, unsigned id)
+{
+	xs_domain *d;
+
+	for (d = s->domains; d; d = d->next)
+		if (d->id == id && !d->dead)
+			return d;
+	return NULL;
+}
+
+void vbd__actor_of(const vbd_store *s, const xs_conn *c, xs_actor *ret)
+{
+	const xs_domain *d = c->priv ? NULL : vbd__domain_find(s, c->domid);
+
+	ret->domid = c->domid;
+	ret->priv = c->priv;
+	ret->has_target = d && d->has_target;
+	ret->target = d ? d->target : 0;
+}
+
+unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p)
+{
+	return vbd__perms_mask(p, a->domid, a->priv, a->has_target, a->target);
+}
+
+/* Binds a listening socket; replaces a stale socket file, refuses a live one. */
+static int listen_on(const char *path, unsigned mode, int *ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int probe;
+
+		r = -errno;
+		if (r != -EADDRINUSE)
+			goto fail;
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0) {
+			r = -errno;
+			goto fail;
+		}
+		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		close(probe);
+		if (r == 0) {
+			r = -EADDRINUSE;
+			goto fail;
+		}
+		if (unlink(path) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	if (chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		unlink(path);
+		goto fail;
+	}
+	*ret = fd;
+	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
+static xs_node *special_new(const char *name)
+{
+	xs_node *n = vbd__node_new(name, strlen(name));
+
+	if (!n)
+		return NULL;
+	n->perms.p = calloc(1, sizeof(*n->perms.p));
+	if (!n->perms.p) {
+		vbd__node_free(n);
+		return NULL;
+	}
+	n->perms.n = 1;     /* "n0": dom0 only (XSA-115) */
+	return n;
+}
+
+int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
+{
+	vbd_store_options def = VBD_STORE_OPTIONS_INIT;
+	struct epoll_event ev = { .events = EPOLLIN };
+	vbd_store *s;
+	xs_node *root;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	if (!opts)
+		opts = &def;
+	if (opts->version != VBD_STORE_OPTIONS_VERSION ||
+	    opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
+	    opts->limits.outstanding == 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->kind = XS_SRC_LISTEN;
+	s->listen_fd = -1;
+	s->lim = opts->limits;
+	s->socket_mode = opts->socket_mode ? opts->socket_mode : 0600;
+	s->owned = calloc(0x10000, sizeof(*s->owned));
+	s->special[0] = special_new(XS_SPECIAL_INTRO);
+	s->special[1] = special_new(XS_SPECIAL_REL);
+	root = vbd__node_new("/", 1);
+	if (!s->owned || !s->special[0] || !s->special[1] || !root)
+		goto nomem;
+	root->perms.p = calloc(1, sizeof(*root->perms.p));
+	if (!root->perms.p)
+		goto nomem;
+	root->perms.n = 1;  /* "n0" */
+	root->gen = ++s->gen;
+	if (vbd__hmap_put(&s->tree, root->path, 1, root) < 0)
+		goto nomem;
+	root = NULL;
+	s->owned[0] = 1;
+	s->st.nodes = 1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (opts->socket_path) {
+		s->socket_path = strdup(opts->socket_path);
+		if (!s->socket_path)
+			goto nomem;
+		r = listen_on(s->socket_path, s->socket_mode, &s->listen_fd);
+		if (r < 0) {
+			free(s->socket_path);
+			s->socket_path = NULL;
+			goto fail;
+		}
+		ev.data.ptr = s;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	*ret = s;
+	return 0;
+nomem:
+	r = -ENOMEM;
+fail:
+	vbd__node_free(root);
+	vbd_store_free(s);
+	return r;
+}
+
+static void domain_close(vbd_store *s, xs_domain *d)
+{
+	if (d->listen_fd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+		close(d->listen_fd);
+		d->listen_fd = -1;
+	}
+	if (d->sock_path) {
+		unlink(d->sock_path);
+		free(d->sock_path);
+		d->sock_path = NULL;
+	}
+}
+
+/* Frees released domains; their epoll entries are gone already. */
+static void reap_domains(vbd_store *s)
+{
+	xs_domain **pp = &s->domains, *d;
+
+	while ((d = *pp)) {
+		if (d->dead) {
+			*pp = d->next;
+			free(d);
+		} else {
+			pp = &d->next;
+		}
+	}
+}
+
+vbd_store *vbd_store_free(vbd_store *s)
+{
+	size_t i;
+	vbd__hent *e;
+	xs_domain *d;
+	char dir[PATH_MAX];
+
+	if (!s)
+		return NULL;
+	while (s->conns)
+		vbd__conn_kill(s, s->conns);
+	vbd__conn_reap(s);
+	for (d = s->domains; d; d = d->next) {
+		domain_close(s, d);
+		d->dead = true;
+	}
+	reap_domains(s);
+	for (e = NULL; (e = vbd__hmap_next(&s->tree, &i, e));)
+		vbd__node_free(e->val);
+	vbd__hmap_done(&s->tree);
+	vbd__hmap_done(&s->watch_index);
+	vbd__node_free(s->special[0]);
+	vbd__node_free(s->special[1]);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->socket_path) {
+		unlink(s->socket_path);
+		snprintf(dir, sizeof(dir), "%s.d", s->socket_path);
+		rmdir(dir);
+		free(s->socket_path);
+	}
+	if (s->epfd > 0)
+		close(s->epfd);
+	free(s->owned);
+	free(s);
+	return NULL;
+}
+
+int vbd_store_get_fd(const vbd_store *s)
+{
+	return s ? s->epfd : -EINVAL;
+}
+
+const char *vbd_store_socket_path(const vbd_store *s)
+{
+	return s ? s->socket_path : NULL;
+}
+
+void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
+{
+	if (!s || !ret)
+		return;
+	*ret = s->st;
+	ret->generation = s->gen;
+}
+
+static void accept_all(vbd_store *s, int lfd, unsigned domid)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (vbd__conn_new(s, fd, domid, NULL) < 0)
+			close(fd);
+	}
+}
+
+static void flush_dirty(vbd_store *s)
+{
+	while (s->dirty) {
+		xs_conn *c = s->dirty;
+
+		s->dirty = c->dnext;
+		c->dirty = false;
+		c->dnext = NULL;
+		if (!c->dead)
+			vbd__conn_flush(s, c);
+	}
+}
+
+int vbd_store_process(vbd_store *s)
+{
+	struct epoll_event ev[64];
+	int n, i;
+
+	if (!s)
+		return -EINVAL;
+	n = epoll_wait(s->epfd, ev, 64, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		int kind = *(int *)ev[i].data.ptr;
+
+		if (kind == XS_SRC_LISTEN) {
+			accept_all(s, s->listen_fd, 0);
+		} else if (kind == XS_SRC_DOMAIN) {
+			xs_domain *d = ev[i].data.ptr;
+			if (!d->dead)
+				accept_all(s, d->listen_fd, d->id);
+		} else {
+			xs_conn *c = ev[i].data.ptr;
+			if (!c->dead)
+				vbd__conn_on_event(s, c, ev[i].events);
+		}
+	}
+	flush_dirty(s);
+	vbd__conn_reap(s);
+	reap_domains(s);
+	return n;
+}
+
+int vbd_store_run_once(vbd_store *s, int timeout_ms)
+{
+	struct pollfd p;
+
+	if (!s)
+		return -EINVAL;
+	p.fd = s->epfd;
+	p.events = POLLIN;
+	if (poll(&p, 1, timeout_ms) < 0)
+		return -errno;
+	return vbd_store_process(s);
+}
+
+int vbd_store_adopt_fd(vbd_store *s, int fd, unsigned domid)
+{
+	int fl;
+
+	if (!s || fd < 0)
+		return -EINVAL;
+	if (domid != 0 && !vbd__domain_find(s, domid))
+		return -ENOENT;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return vbd__conn_new(s, fd, domid, NULL);
+}
+
+int vbd_store_domain_socket(const vbd_store *s, unsigned domid, char *buf, size_t size)
+{
+	const xs_domain *d;
+	int n;
+
+	if (!s || !buf)
+		return -EINVAL;
+	d = vbd__domain_find(s, domid);
+	if (!d)
+		return -ENOENT;
+	if (!d->sock_path)
+		return -ENOTSUP;
+	n = snprintf(buf, size, "%s", d->sock_path);
+	return (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int vbd_store_domain_add(vbd_store *s, unsigned domid)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	char dir[PATH_MAX];
+	xs_domain *d;
+	int r;
+
+	if (!s || domid == 0 || domid >= XS_DOMID_MAX)
+		return -EINVAL;
+	if (vbd__domain_find(s, domid))
+		return -EEXIST;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->kind = XS_SRC_DOMAIN;
+	d->id = domid;
+	d->listen_fd = -1;
+	if (s->socket_path) {
+		snprintf(dir, sizeof(dir), "%s.d", s->socket_path);
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto fail;
+		}
+		if (asprintf(&d->sock_path, "%s/%u", dir, domid) < 0) {
+			d->sock_path = NULL;
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = listen_on(d->sock_path, s->socket_mode, &d->listen_fd);
+		if (r < 0) {
+			free(d->sock_path);
+			d->sock_path = NULL;
+			goto fail;
+		}
+		ev.data.ptr = d;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	d->next = s->domains;
+	s->domains = d;
+	s->st.domains++;
+	vbd__watch_fire_special(s, 0);
+	return 0;
+fail:
+	domain_close(s, d);
+	free(d);
+	return r;
+}
+
+static int cmp_len(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? -1 : la > lb;
+}
+
+/* Deletes every node domid owns, shortest path first (a subtree goes with
+ * its top), in one implicit transaction acting as dom0. */
+static int delete_owned(vbd_store *s, unsigned domid)
+{
+	xs_actor a = { 0, true, false, 0 };
+	char **v = NULL;
+	size_t n = 0, i, b;
+	vbd__hent *e;
+	xs_txn t;
+	int r = 0;
+
+	if (!s->owned[domid])
+		return 0;
+	v = calloc(s->owned[domid], sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (e = NULL; (e = vbd__hmap_next(&s->tree, &b, e));) {
+		xs_node *nd = e->val;
+		if (nd->perms.n && nd->perms.p[0].id == domid && n < s->owned[domid])
+			v[n++] = nd->path;
+	}
+	qsort(v, n, sizeof(*v), cmp_len);
+	vbd__txn_init(&t, 0);
+	for (i = 0; i < n && r >= 0; i++) {
+		const xs_node *nd;
+		size_t len = strlen(v[i]);
+
+		/* The path strings belong to tree nodes, which stay until commit. */
+		r = vbd__txn_get(s, &t, &a, v[i], len, &nd);
+		if (r >= 0 && nd)
+			r = vbd__ops_rm_tree(s, &t, &a, v[i], len);
+	}
+	if (r >= 0)
+		r = vbd__txn_commit(s, &t, &a);
+	else
+		vbd__txn_done(&t);
+	free(v);
+	return r;
+}
+
+/* Removes domid from every permission list, so that a later domain with the
+ * same id inherits nothing (XSA-322). */
+static void strip_perms(vbd_store *s, unsigned domid)
+{
+	vbd__hent *e;
+	size_t b;
+	int k;
+
+	for (e = NULL; (e = vbd__hmap_next(&s->tree, &b, e));) {
+		xs_node *nd = e->val;
+		uint32_t i, j;
+
+		for (i = j = 1; i < nd->perms.n; i++)
+			if (nd->perms.p[i].id != domid)
+				nd->perms.p[j++] = nd->perms.p[i];
+		if (nd->perms.n && j != nd->perms.n) {
+			nd->perms.n = j;
+			nd->gen = ++s->gen;
+		}
+	}
+	for (k = 0; k < 2; k++) {
+		xs_perms *p = &s->special[k]->perms;
+		uint32_t i, j;
+
+		for (i = j = 1; i < p->n; i++)
+			if (p->p[i].id != domid)
+				p->p[j++] = p->p[i];
+		if (p->n)
+			p->n = j;
+	}
+}
+
+int vbd__domain_release(vbd_store *s, unsigned domid)
+{
+	xs_domain *d = vbd__domain_find(s, domid), *o;
+	xs_conn *c, *next;
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->domid == domid)
+			vbd__conn_kill(s, c);
+	}
+	domain_close(s, d);
+	d->dead = true;
+	s->st.domains--;
+	for (o = s->domains; o; o = o->next)
+		if (o->has_target && o->target == domid)
+			o->has_target = false;
+	r = delete_owned(s, domid);
+	strip_perms(s, domid);
+	vbd__watch_fire_special(s, 1);
+	return r;
+}
+
+int vbd_store_domain_remove(vbd_store *s, unsigned domid)
+{
+	if (!s)
+		return -EINVAL;
+	return vbd__domain_release(s, domid);
+}

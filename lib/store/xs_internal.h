@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of the embedded xenstore daemon.
+ *
+ * Data model
+ *   The committed tree is a hash map from absolute path to node.  A node
+ *   keeps its children's names in one "a\0b\0" buffer, which is also the
+ *   DIRECTORY reply.  Nothing walks the tree recursively (XSA-418): subtree
+ *   operations use an explicit stack.
+ *
+ *   Every operation that changes the tree runs inside a transaction: the
+ *   client's own (tx_id != 0) or an implicit one made for that one request.
+ *   A transaction is an overlay map path -> copy of the node (or "absent")
+ *   plus the generation each node had when first touched.  Commit checks
+ *   those generations against the tree (EAGAIN on any difference), then
+ *   moves the copies in and fires the events the transaction recorded.  So a
+ *   request that fails half-way simply drops its overlay: nothing is left
+ *   half-done (XSA-414/415), and a request's events go out only if it
+ *   succeeded.
+ *
+ *   Watches are indexed by path, so firing an event for /a/b/c costs one
+ *   lookup per ancestor, not one per watch.
+ */
+#ifndef VBD_XS_INTERNAL_H
+#define VBD_XS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xen/io/xs_wire.h>
+
+#include "vbd/store.h"
+
+#define XS_HDR_SIZE       ((uint32_t)sizeof(struct xsd_sockmsg))
+#define XS_DOMID_MAX      0x7FF0u   /* DOMID_FIRST_RESERVED */
+#define XS_CANON_MAX      (XENSTORE_ABS_PATH_MAX + 32)
+#define XS_TOKEN_MAX      (XENSTORE_PAYLOAD_MAX - XENSTORE_ABS_PATH_MAX - 2)
+#define XS_SPECIAL_INTRO  "@introduceDomain"
+#define XS_SPECIAL_REL    "@releaseDomain"
+
+/* Permission bits; XS_PERM_OWNER is never stored, only computed. */
+enum {
+	XS_PERM_NONE  = 0,
+	XS_PERM_READ  = 1,
+	XS_PERM_WRITE = 2,
+	XS_PERM_BOTH  = 3,
+	XS_PERM_OWNER = 4,
+};
+
+typedef struct xs_perm {
+	uint32_t id;
+	uint32_t perm;
+} xs_perm;
+
+typedef struct xs_perms {
+	xs_perm *p;
+	uint32_t n;
+} xs_perms;
+
+typedef struct xs_node {
+	char *path;
+	uint32_t path_len;
+	char *value;
+	uint32_t vlen;
+	xs_perms perms;
+	char *kids;           /* "name\0name\0" */
+	uint32_t kids_len;
+	uint32_t kids_cap;
+	uint64_t gen;         /* changes with value, perms and children */
+} xs_node;
+
+/* ---- hash map: string key (borrowed from the value) -> pointer ---- */
+typedef struct vbd__hent {
+	struct vbd__hent *next;
+	uint64_t hash;
+	const char *key;
+	uint32_t klen;
+	void *val;
+} vbd__hent;
+
+typedef struct vbd__hmap {
+	vbd__hent **b;
+	size_t nb;
+	size_t count;
+	vbd__hent *spare;     /* entries reserved by vbd__hmap_reserve() */
+} vbd__hmap;
+
+uint64_t vbd__hash(const char *s, size_t len);
+void *vbd__hmap_get(const vbd__hmap *m, const char *key, size_t klen);
+/* Inserts or replaces; the key must stay valid while the entry lives. */
+int vbd__hmap_put(vbd__hmap *m, const char *key, size_t klen, void *val);
+void *vbd__hmap_del(vbd__hmap *m, const char *key, size_t klen);
+/* Makes the next n inserts unable to fail (commit must not fail half-way). */
+int vbd__hmap_reserve(vbd__hmap *m, size_t n);
+void vbd__hmap_done(vbd__hmap *m);
+/* Iteration: for (e = NULL; (e = vbd__hmap_next(m, &i, e));) */
+vbd__hent *vbd__hmap_next(const vbd__hmap *m, size_t *bucket, vbd__hent *e);
+
+/* ---- paths (xs_path.c) ---- */
+struct xs_conn;
+/* Canonicalises a request path for conn into out (XS_CANON_MAX bytes):
+ * relative -> /local/domain/<domid>/rel.  allow_special admits the two
+ * special watch names.  -EINVAL on a bad path. */
+int vbd__path_canon(unsigned domid, const char *in, bool allow_special, char *out);
+bool vbd__path_is_special(const char *p);
+/* Length of the parent of path ("/" for "/a"); path must not be "/". */
+size_t vbd__path_parent_len(const char *path, size_t len);
+const char *vbd__path_basename(const char *path, size_t len);
+/* Strict decimal domid parse; -EINVAL on junk. */
+int vbd__parse_uint(const char *s, unsigned max, unsigned *ret);
+
+/* ---- permissions (xs_perms.c) ---- */
+int vbd__perms_parse(const char *strs, size_t len, xs_perms *ret);
+/* Appends "n0\0r5\0"... to buf; returns bytes needed (may exceed size). */
+size_t vbd__perms_format(const xs_perms *p, char *buf, size_t size);
+int vbd__perms_copy(xs_perms *dst, const xs_perms *src);
+void vbd__perms_done(xs_perms *p);
+/* Access mask (XS_PERM_*) of a connection acting as domid, privileged or
+ * not, with optional target domain (has_target), on perms. */
+unsigned vbd__perms_mask(const xs_perms *p, unsigned domid, bool priv,
+                         bool has_target, unsigned target);
+
+/* ---- nodes and the committed tree (xs_tree.c) ---- */
+xs_node *vbd__node_new(const char *path, size_t len);
+xs_node *vbd__node_dup(const xs_node *n);
+void vbd__node_free(xs_node *n);
+int vbd__node_set_value(xs_node *n, const char *v, uint32_t len);
+int vbd__node_add_kid(xs_node *n, const char *name, size_t len);
+void vbd__node_del_kid(xs_node *n, const char *name, size_t len);
+
+/* ---- the store object ---- */
+typedef struct xs_buf {
+	struct xs_buf *next;
+	uint32_t len;         /* header + payload */
+	uint32_t off;         /* bytes already written */
+	bool event;
+	uint8_t data[];
+} xs_buf;
+
+typedef struct xs_watch {
+	struct xs_watch *cnext;        /* in conn's list */
+	struct xs_watch *inext, *iprev;/* in the index bucket for path */
+	struct xs_conn *conn;
+	char *path;                    /* absolute, or a special name */
+	uint32_t path_len;
+	char *token;
+	uint32_t strip;                /* prefix to strip from event paths */
+} xs_watch;
+
+typedef struct xs_tnode {
+	struct xs_tnode *onext;        /* access order */
+	char *path;
+	xs_node *node;                 /* NULL: absent */
+	uint64_t base_gen;             /* 0: was absent */
+	bool modified;
+} xs_tnode;
+
+typedef struct xs_pevent {
+	struct xs_pevent *next;
+	bool exact;
+	xs_perms perms;                /* who may see it */
+	xs_perms old_perms;            /* also these (perm changes), may be empty */
+	uint32_t path_len;
+	char path[];
+} xs_pevent;
+
+typedef struct xs_txn {
+	struct xs_txn *next;           /* in conn's list */
+	uint32_t id;                   /* 0: implicit, one request */
+	vbd__hmap overlay;
+	xs_tnode *ohead, *otail;
+	uint32_t touched;
+	bool failed;                   /* a request failed half-way: commit is EAGAIN */
+	int64_t owned_delta;           /* nodes owned by the conn's domain */
+	xs_pevent *ehead, *etail;
+} xs_txn;
+
+enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN };
+
+typedef struct xs_domain {
+	int kind;                      /* XS_SRC_DOMAIN, first: epoll tag */
+	int listen_fd;
+	struct xs_domain *next;
+	unsigned id;
+	bool has_target;
+	unsigned target;
+	bool dead;
+	uint32_t nwatches;
+	char *sock_path;
+} xs_domain;
+
+#define XS_IN_SIZE (16u * 1024u)
+
+typedef struct xs_conn {
+	int kind;                      /* XS_SRC_CONN, first: epoll tag */
+	int fd;
+	struct xs_conn *next, *prev;
+	unsigned domid;
+	bool priv;
+	bool dead;
+	bool want_in, want_out;        /* what epoll is told */
+	bool stalled;                  /* input left unparsed: too much unread output */
+	bool eof;                      /* client closed its side: flush, then close */
+	bool dirty;                    /* output queued since the last flush */
+	struct xs_conn *dnext;         /* in the store's dirty list */
+	uint32_t in_len;
+	uint8_t *in;                   /* XS_IN_SIZE */
+	xs_buf *out_head, *out_tail;
+	uint32_t out_replies, out_events;
+	size_t out_bytes, out_event_bytes;
+	xs_watch *watches;
+	uint32_t nwatches;
+	xs_txn *txns;
+	uint32_t ntxns;
+} xs_conn;
+
+struct vbd_store {
+	int kind;                      /* XS_SRC_LISTEN, first: epoll tag */
+	int listen_fd;
+	int epfd;
+	vbd_store_limits lim;
+	char *socket_path;
+	unsigned socket_mode;
+	vbd__hmap tree;
+	xs_node *special[2];           /* @introduceDomain, @releaseDomain */
+	uint64_t gen;
+	vbd__hmap watch_index;
+	xs_conn *conns;
+	xs_conn *dead_conns;
+	xs_domain *domains;
+	xs_conn *dirty;
+	char scratch[XENSTORE_PAYLOAD_MAX + 1];
+	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
+	uint32_t next_txid;
+	vbd_store_stats st;
+};
+
+/* The identity a request acts with: a connection, or the store itself. */
+typedef struct xs_actor {
+	unsigned domid;
+	bool priv;
+	bool has_target;
+	unsigned target;
+} xs_actor;
+
+xs_domain *vbd__domain_find(const vbd_store *s, unsigned id);
+void vbd__actor_of(const vbd_store *s, const xs_conn *c, xs_actor *ret);
+unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p);
+
+/* ---- transactions (xs_txn.c) ---- */
+void vbd__txn_init(xs_txn *t, uint32_t id);
+void vbd__txn_done(xs_txn *t);
+/* Node at path as the transaction sees it (t NULL: committed tree).  *ret is
+ * NULL if absent.  -ENOSPC when a client transaction touches too many nodes. */
+int vbd__txn_get(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                 size_t len, const xs_node **ret);
+/* A writable copy of an existing node in the overlay. */
+int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                    size_t len, xs_node **ret);
+/* Puts a new node (must be absent) into the overlay; takes n. */
+int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n);
+int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                    size_t len);
+int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
+                   const xs_perms *perms, const xs_perms *old_perms);
+/* Checks (client transactions), applies, fires events, and frees t's
+ * contents.  -EAGAIN on conflict (nothing applied). */
+int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a);
+
+/* ---- watches (xs_watch.c) ---- */
+int vbd__watch_add(vbd_store *s, xs_conn *c, const char *given, const char *abs,
+                   const char *token);
+int vbd__watch_del(vbd_store *s, xs_conn *c, const char *abs, const char *token);
+void vbd__watch_free_all(vbd_store *s, xs_conn *c);
+void vbd__watch_fire(vbd_store *s, const char *path, size_t len, bool exact,
+                     const xs_perms *perms, const xs_perms *old_perms);
+void vbd__watch_fire_special(vbd_store *s, int which);
+
+/* ---- connections (xs_conn.c) ---- */
+int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret);
+void vbd__conn_kill(vbd_store *s, xs_conn *c);
+void vbd__conn_reap(vbd_store *s);
+void vbd__conn_on_event(vbd_store *s, xs_conn *c, uint32_t events);
+/* Queues a message; payload given as up to 3 parts. */
+int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
+                   uint32_t tx_id, const void *p1, size_t l1,
+                   const void *p2, size_t l2, bool event);
+void vbd__conn_flush(vbd_store *s, xs_conn *c);
+void vbd__conn_drop_txns(vbd_store *s, xs_conn *c);
+
+/* ---- request dispatch (xs_ops.c) ---- */
+void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h,
+                     char *payload);
+/* Removes the subtree at path (which must exist) within t, recording events. */
+int vbd__ops_rm_tree(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                     size_t len);
+
+/* ---- domains (store.c) ---- */
+int vbd__domain_release(vbd_store *s, unsigned domid);
+
+#endif

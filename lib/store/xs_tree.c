@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Nodes and the string-keyed hash map that holds the tree, the transaction
+ * overlays and the watch index.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xs_internal.h"
+
+/* FNV-1a, 64 bit. */
+uint64_t vbd__hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static vbd__hent **find_slot(const vbd__hmap *m, const char *key, size_t klen, uint64_t h)
+{
+	vbd__hent **pp = &m->b[h & (m->nb - 1)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->hash == h && (*pp)->klen == klen && memcmp((*pp)->key, key, klen) == 0)
+			return pp;
+	return pp;
+}
+
+void *vbd__hmap_get(const vbd__hmap *m, const char *key, size_t klen)
+{
+	vbd__hent **pp;
+
+	if (!m->nb)
+		return NULL;
+	pp = find_slot(m, key, klen, vbd__hash(key, klen));
+	return *pp ? (*pp)->val : NULL;
+}
+
+static int grow(vbd__hmap *m)
+{
+	size_t nb = m->nb ? m->nb * 2 : 16, i;
+	vbd__hent **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < m->nb; i++) {
+		vbd__hent *e = m->b[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			e->next = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+	return 0;
+}
+
+int vbd__hmap_put(vbd__hmap *m, const char *key, size_t klen, void *val)
+{
+	uint64_t h = vbd__hash(key, klen);
+	vbd__hent **pp, *e;
+
+	if (m->count + 1 > m->nb) {
+		int r = grow(m);
+		if (r < 0 && !m->nb)
+			return r;
+	}
+	pp = find_slot(m, key, klen, h);
+	if (*pp) {
+		(*pp)->key = key;
+		(*pp)->val = val;
+		return 0;
+	}
+	if (m->spare) {
+		e = m->spare;
+		m->spare = e->next;
+	} else {
+		e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+	}
+	e->next = NULL;
+	e->hash = h;
+	e->key = key;
+	e->klen = (uint32_t)klen;
+	e->val = val;
+	*pp = e;
+	m->count++;
+	return 0;
+}
+
+void *vbd__hmap_del(vbd__hmap *m, const char *key, size_t klen)
+{
+	vbd__hent **pp, *e;
+	void *v;
+
+	if (!m->nb)
+		return NULL;
+	pp = find_slot(m, key, klen, vbd__hash(key, klen));
+	e = *pp;
+	if (!e)
+		return NULL;
+	*pp = e->next;
+	v = e->val;
+	free(e);
+	m->count--;
+	return v;
+}
+
+int vbd__hmap_reserve(vbd__hmap *m, size_t n)
+{
+	size_t have = 0;
+	vbd__hent *e;
+
+	while (m->nb < m->count + n)
+		if (grow(m) < 0)
+			return -ENOMEM;
+	for (e = m->spare; e; e = e->next)
+		have++;
+	for (; have < n; have++) {
+		e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		e->next = m->spare;
+		m->spare = e;
+	}
+	return 0;
+}
+
+vbd__hent *vbd__hmap_next(const vbd__hmap *m, size_t *bucket, vbd__hent *e)
+{
+	if (e && e->next)
+		return e->next;
+	for (*bucket = e ? *bucket + 1 : 0; *bucket < m->nb; (*bucket)++)
+		if (m->b[*bucket])
+			return m->b[*bucket];
+	return NULL;
+}
+
+void vbd__hmap_done(vbd__hmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nb; i++) {
+		vbd__hent *e = m->b[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	while (m->spare) {
+		vbd__hent *e = m->spare;
+		m->spare = e->next;
+		free(e);
+	}
+	free(m->b);
+	m->b = NULL;
+	m->nb = m->count = 0;
+}
+
+xs_node *vbd__node_new(const char *path, size_t len)
+{
+	xs_node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->path = malloc(len + 1);
+	if (!n->path) {
+		free(n);
+		return NULL;
+	}
+	memcpy(n->path, path, len);
+	n->path[len] = 0;
+	n->path_len = (uint32_t)len;
+	return n;
+}
+
+xs_node *vbd__node_dup(const xs_node *o)
+{
+	xs_node *n = vbd__node_new(o->path, o->path_len);
+
+	if (!n)
+		return NULL;
+	n->gen = o->gen;
+	if (vbd__node_set_value(n, o->value, o->vlen) < 0 ||
+	    vbd__perms_copy(&n->perms, &o->perms) < 0)
+		goto fail;
+	if (o->kids_len) {
+		n->kids = malloc(o->kids_len);
+		if (!n->kids)
+			goto fail;
+		memcpy(n->kids, o->kids, o->kids_len);
+		n->kids_len = n->kids_cap = o->kids_len;
+	}
+	return n;
+fail:
+	vbd__node_free(n);
+	return NULL;
+}
+
+void vbd__node_free(xs_node *n)
+{
+	if (!n)
+		return;
+	free(n->path);
+	free(n->value);
+	free(n->kids);
+	vbd__perms_done(&n->perms);
+	free(n);
+}
+
+int vbd__node_set_value(xs_node *n, const char *v, uint32_t len)
+{
+	char *nv = NULL;
+
+	if (len) {
+		nv = malloc(len);
+		if (!nv)
+			return -ENOMEM;
+		memcpy(nv, v, len);
+	}
+	free(n->value);
+	n->value = nv;
+	n->vlen = len;
+	return 0;
+}
+
+int vbd__node_add_kid(xs_node *n, const char *name, size_t len)
+{
+	if (n->kids_len + len + 1 > n->kids_cap) {
+		uint32_t cap = n->kids_cap ? n->kids_cap : 64;
+		char *k;
+
+		while (cap < n->kids_len + len + 1)
+			cap *= 2;
+		k = realloc(n->kids, cap);
+		if (!k)
+			return -ENOMEM;
+		n->kids = k;
+		n->kids_cap = cap;
+	}
+	memcpy(n->kids + n->kids_len, name, len);
+	n->kids[n->kids_len + len] = 0;
+	n->kids_len += (uint32_t)len + 1;
+	return 0;
+}
+
+void vbd__node_del_kid(xs_node *n, const char *name, size_t len)
+{
+	uint32_t off = 0;
+
+	while (off < n->kids_len) {
+		size_t l = strlen(n->kids + off);
+
+		if (l == len && memcmp(n->kids + off, name, len) == 0) {
+			memmove(n->kids + off, n->kids + off + l + 1, n->kids_len - off - l - 1);
+			n->kids_len -= (uint32_t)l + 1;
+			return;
+		}
+		off += (uint32_t)l + 1;
+	}
+}

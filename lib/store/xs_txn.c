@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Transactions: an overlay of node copies over the committed tree.
+ *
+ * Example: client transaction 7 reads /a (gen 12) and writes /a/b (absent).
+ * The overlay holds {/a: copy, base 12, modified (new child)}, {/a/b: new,
+ * base 0}.  If another client writes /a/c meanwhile, /a's gen moves past 12
+ * and TRANSACTION_END answers EAGAIN; the client redoes the whole
+ * transaction.  Otherwise both copies replace the tree's nodes at once.
+ *
+ * An implicit transaction (id 0) wraps each single request that changes the
+ * tree.  It records no reads (nothing can interleave with one request), so
+ * it never conflicts; it only makes the request all-or-nothing.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xs_internal.h"
+
+void vbd__txn_init(xs_txn *t, uint32_t id)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = id;
+}
+
+void vbd__txn_done(xs_txn *t)
+{
+	xs_tnode *tn, *tnext;
+	xs_pevent *e, *enext;
+
+	for (tn = t->ohead; tn; tn = tnext) {
+		tnext = tn->onext;
+		vbd__node_free(tn->node);
+		free(tn->path);
+		free(tn);
+	}
+	for (e = t->ehead; e; e = enext) {
+		enext = e->next;
+		vbd__perms_done(&e->perms);
+		vbd__perms_done(&e->old_perms);
+		free(e);
+	}
+	vbd__hmap_done(&t->overlay);
+	t->ohead = t->otail = NULL;
+	t->ehead = t->etail = NULL;
+	t->touched = 0;
+	t->owned_delta = 0;
+}
+
+/* Adds an overlay entry for path holding a copy of the committed node. */
+static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                  size_t len, xs_tnode **ret)
+{
+	const xs_node *cur = vbd__hmap_get(&s->tree, path, len);
+	xs_tnode *tn;
+
+	if (t->id && !a->priv && t->touched >= s->lim.nodes_per_transaction)
+		return -ENOSPC;
+	tn = calloc(1, sizeof(*tn));
+	if (!tn)
+		return -ENOMEM;
+	tn->path = malloc(len + 1);
+	if (!tn->path)
+		goto nomem;
+	memcpy(tn->path, path, len);
+	tn->path[len] = 0;
+	if (cur) {
+		tn->base_gen = cur->gen;
+		tn->node = vbd__node_dup(cur);
+		if (!tn->node)
+			goto nomem;
+	}
+	if (vbd__hmap_put(&t->overlay, tn->path, len, tn) < 0)
+		goto nomem;
+	if (t->otail)
+		t->otail->onext = tn;
+	else
+		t->ohead = tn;
+	t->otail = tn;
+	t->touched++;
+	*ret = tn;
+	return 0;
+nomem:
+	if (tn) {
+		vbd__node_free(tn->node);
+		free(tn->path);
+		free(tn);
+	}
+	return -ENOMEM;
+}
+
+static int lookup(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                  size_t len, xs_tnode **ret)
+{
+	xs_tnode *tn = vbd__hmap_get(&t->overlay, path, len);
+
+	if (tn) {
+		*ret = tn;
+		return 0;
+	}
+	return record(s, t, a, path, len, ret);
+}
+
+int vbd__txn_get(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                 size_t len, const xs_node **ret)
+{
+	xs_tnode *tn;
+	int r;
+
+	if (t) {
+		tn = vbd__hmap_get(&t->overlay, path, len);
+		if (tn) {
+			*ret = tn->node;
+			return 0;
+		}
+	}
+	if (!t || t->id == 0) {
+		*ret = vbd__hmap_get(&s->tree, path, len);
+		return 0;
+	}
+	r = record(s, t, a, path, len, &tn);
+	if (r < 0)
+		return r;
+	*ret = tn->node;
+	return 0;
+}
+
+int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                    size_t len, xs_node **ret)
+{
+	xs_tnode *tn;
+	int r = lookup(s, t, a, path, len, &tn);
+
+	if (r < 0)
+		return r;
+	if (!tn->node)
+		return -ENOENT;
+	tn->modified = true;
+	/* A fresh generation, so that a DIRECTORY_PART listing inside the
+	 * transaction restarts when the transaction changes the children. */
+	tn->node->gen = ++s->gen;
+	*ret = tn->node;
+	return 0;
+}
+
+int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n)
+{
+	xs_tnode *tn;
+	int r = lookup(s, t, a, n->path, n->path_len, &tn);
+
+	if (r < 0)
+		return r;
+	if (tn->node)
+		return -EEXIST;
+	tn->node = n;
+	tn->modified = true;
+	n->gen = ++s->gen;
+	if (n->perms.n && n->perms.p[0].id == a->domid)
+		t->owned_delta++;
+	return 0;
+}
+
+int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
+                    size_t len)
+{
+	xs_tnode *tn;
+	int r = lookup(s, t, a, path, len, &tn);
+
+	if (r < 0)
+		return r;
+	if (!tn->node)
+		return 0;
+	if (tn->node->perms.n && tn->node->perms.p[0].id == a->domid)
+		t->owned_delta--;
+	vbd__node_free(tn->node);
+	tn->node = NULL;
+	tn->modified = true;
+	return 0;
+}
+
+int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
+                   const xs_perms *perms, const xs_perms *old_perms)
+{
+	xs_pevent *e = calloc(1, sizeof(*e) + len + 1);
+
+	if (!e)
+		return -ENOMEM;
+	memcpy(e->path, path, len);
+	e->path[len] = 0;
+	e->path_len = (uint32_t)len;
+	e->exact = exact;
+	if (vbd__perms_copy(&e->perms, perms) < 0 ||
+	    (old_perms && vbd__perms_copy(&e->old_perms, old_perms) < 0)) {
+		vbd__perms_done(&e->perms);
+		free(e);
+		return -ENOMEM;
+	}
+	if (t->etail)
+		t->etail->next = e;
+	else
+		t->ehead = e;
+	t->etail = e;
+	return 0;
+}
+
+static void owned_add(vbd_store *s, const xs_node *n, int d)
+{
+	if (n->perms.n)
+		s->owned[n->perms.p[0].id & 0xFFFF] += (uint32_t)d;
+}
+
+int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
+{
+	xs_tnode *tn;
+	xs_pevent *e;
+	size_t inserts = 0;
+	int r = 0;
+
+	if (t->id) {
+		for (tn = t->ohead; tn; tn = tn->onext) {
+			const xs_node *cur = vbd__hmap_get(&s->tree, tn->path, strlen(tn->path));
+
+			if ((cur ? cur->gen : 0) != tn->base_gen) {
+				r = -EAGAIN;
+				goto out;
+			}
+		}
+		if (!a->priv && t->owned_delta > 0 &&
+		    (int64_t)s->owned[a->domid & 0xFFFF] + t->owned_delta >
+		            (int64_t)s->lim.nodes_per_domain) {
+			r = -ENOSPC;
+			goto out;
+		}
+	}
+	for (tn = t->ohead; tn; tn = tn->onext)
+		inserts += tn->modified && tn->node;
+	r = vbd__hmap_reserve(&s->tree, inserts);
+	if (r < 0)
+		goto out;
+
+	/* From here on nothing can fail. */
+	for (tn = t->ohead; tn; tn = tn->onext) {
+		size_t len;
+		xs_node *old;
+
+		if (!tn->modified)
+			continue;
+		len = strlen(tn->path);
+		old = vbd__hmap_del(&s->tree, tn->path, len);
+		if (old) {
+			owned_add(s, old, -1);
+			vbd__node_free(old);
+		}
+		if (tn->node) {
+			tn->node->gen = ++s->gen;
+			vbd__hmap_put(&s->tree, tn->node->path, tn->node->path_len, tn->node);
+			owned_add(s, tn->node, +1);
+			tn->node = NULL;
+		}
+	}
+	s->st.nodes = s->tree.count;
+	for (e = t->ehead; e; e = e->next)
+		vbd__watch_fire(s, e->path, e->path_len, e->exact, &e->perms,
+		                e->old_perms.n ? &e->old_perms : NULL);
+out:
+	vbd__txn_done(t);
+	return r;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "store_fixture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <xen/io/xs_wire.h>
+
+static void *store_thread(void *arg)
+{
+	vbd_test_store *t = arg;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = vbd_store_get_fd(t->store), .events = POLLIN },
+			{ .fd = t->stop_pipe[0], .events = POLLIN },
+		};
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		pthread_mutex_lock(&t->lock);
+		vbd_store_process(t->store);
+		pthread_mutex_unlock(&t->lock);
+	}
+	return NULL;
+}
+
+int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
+{
+	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
+	const char *tmp = getenv("TMPDIR");
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	snprintf(t->dir, sizeof(t->dir), "%s/vbdtest.XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(t->dir))
+		return -errno;
+	if ((size_t)snprintf(t->socket, sizeof(t->socket), "%.*s/socket",
+	                     (int)(sizeof(t->socket) - 8), t->dir) >= sizeof(t->socket))
+		return -ENAMETOOLONG;
+	o.socket_path = t->socket;
+	if (limits)
+		o.limits = *limits;
+	r = vbd_store_new(&t->store, &o);
+	if (r < 0)
+		goto fail;
+	if (pipe2(t->stop_pipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	r = -pthread_create(&t->thread, NULL, store_thread, t);
+	if (r < 0)
+		goto fail;
+	t->running = true;
+	return 0;
+fail:
+	vbd_test_store_stop(t);
+	return r;
+}
+
+void vbd_test_store_stop(vbd_test_store *t)
+{
+	char cmd[PATH_MAX + 16];
+
+	if (t->running) {
+		(void)!write(t->stop_pipe[1], "x", 1);
+		pthread_join(t->thread, NULL);
+		pthread_mutex_destroy(&t->lock);
+		t->running = false;
+	}
+	t->store = vbd_store_free(t->store);
+	if (t->stop_pipe[0] >= 0)
+		close(t->stop_pipe[0]);
+	if (t->stop_pipe[1] >= 0)
+		close(t->stop_pipe[1]);
+	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	if (t->dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+		(void)!system(cmd);
+		t->dir[0] = 0;
+	}
+}
+
+int vbd_test_store_call(vbd_test_store *t, int (*fn)(vbd_store *s, void *arg), void *arg)
+{
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	r = fn(t->store, arg);
+	pthread_mutex_unlock(&t->lock);
+	/* Wake the thread: fn may have queued output that needs flushing. */
+	return r;
+}
+
+static int stats_fn(vbd_store *s, void *arg)
+{
+	vbd_store_get_stats(s, arg);
+	return 0;
+}
+
+void vbd_test_store_stats(vbd_test_store *t, vbd_store_stats *ret)
+{
+	vbd_test_store_call(t, stats_fn, ret);
+}
+
+static int add_fn(vbd_store *s, void *arg)
+{
+	return vbd_store_domain_add(s, *(unsigned *)arg);
+}
+
+static int remove_fn(vbd_store *s, void *arg)
+{
+	return vbd_store_domain_remove(s, *(unsigned *)arg);
+}
+
+int vbd_test_store_domain_add(vbd_test_store *t, unsigned domid)
+{
+	return vbd_test_store_call(t, add_fn, &domid);
+}
+
+int vbd_test_store_domain_remove(vbd_test_store *t, unsigned domid)
+{
+	return vbd_test_store_call(t, remove_fn, &domid);
+}
+
+struct sock_arg {
+	unsigned domid;
+	char *buf;
+	size_t size;
+};
+
+static int sock_fn(vbd_store *s, void *arg)
+{
+	struct sock_arg *a = arg;
+	return vbd_store_domain_socket(s, a->domid, a->buf, a->size);
+}
+
+static int socket_for(vbd_test_store *t, unsigned domid, char *buf, size_t size)
+{
+	struct sock_arg a = { domid, buf, size };
+
+	if (domid == 0) {
+		snprintf(buf, size, "%s", t->socket);
+		return 0;
+	}
+	return vbd_test_store_call(t, sock_fn, &a);
+}
+
+struct xs_handle *vbd_test_xs_open(vbd_test_store *t, unsigned domid)
+{
+	char path[PATH_MAX];
+
+	if (socket_for(t, domid, path, sizeof(path)) < 0)
+		return NULL;
+	setenv("XENSTORED_PATH", path, 1);
+	return xs_open(XS_OPEN_SOCKETONLY);
+}
+
+int vbd_test_raw_connect(vbd_test_store *t, unsigned domid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	r = socket_for(t, domid, sa.sun_path, sizeof(sa.sun_path));
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int vbd_test_raw_send(int fd, uint32_t type, uint32_t req_id, uint32_t tx_id,
+                      const void *payload, uint32_t len)
+{
+	struct xsd_sockmsg h = { type, req_id, tx_id, len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	size_t want = sizeof(h) + len;
+	ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != want)
+		return -EIO;
+	return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, timeout_ms);
+		ssize_t n;
+
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		n = read(fd, (char *)buf + done, len - done);
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		done += n;
+	}
+	return 0;
+}
+
+int vbd_test_raw_recv(int fd, uint32_t *type, uint32_t *req_id, uint32_t *tx_id,
+                      char *buf, size_t size, int timeout_ms)
+{
+	struct xsd_sockmsg h;
+	int r = read_full(fd, &h, sizeof(h), timeout_ms);
+
+	if (r < 0)
+		return r;
+	if (h.len + 1 > size)
+		return -EMSGSIZE;
+	r = read_full(fd, buf, h.len, timeout_ms);
+	if (r < 0)
+		return r;
+	buf[h.len] = 0;
+	if (type)
+		*type = h.type;
+	if (req_id)
+		*req_id = h.req_id;
+	if (tx_id)
+		*tx_id = h.tx_id;
+	return (int)h.len;
+}
