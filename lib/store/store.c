@@ -381,11 +381,12 @@ int vbd_store_domain_add(vbd_store *s, unsigned domid)
 			r = -errno;
 			goto fail;
 		}
-		if (asprintf(&d->sock_path, "%s/%u", dir, domid) < 0) {
-			d->sock_path = NULL;
+		d->sock_path = malloc(strlen(dir) + 16);
+		if (!d->sock_path) {
 			r = -ENOMEM;
 			goto fail;
 		}
+		sprintf(d->sock_path, "%s/%u", dir, domid);
 		r = listen_on(d->sock_path, s->socket_mode, &d->listen_fd);
 		if (r < 0) {
 			free(d->sock_path);
@@ -495,6 +496,11 @@ int vbd__domain_release(vbd_store *s, unsigned domid)
 
 	if (!d)
 		return -ENOENT;
+	/* The one step that can fail comes first, so that a failed release
+	 * changes nothing. */
+	r = delete_owned(s, domid);
+	if (r < 0)
+		return r;
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->domid == domid)
@@ -506,10 +512,9 @@ int vbd__domain_release(vbd_store *s, unsigned domid)
 	for (o = s->domains; o; o = o->next)
 		if (o->has_target && o->target == domid)
 			o->has_target = false;
-	r = delete_owned(s, domid);
 	strip_perms(s, domid);
 	vbd__watch_fire_special(s, 1);
-	return r;
+	return 0;
 }
 
 int vbd_store_domain_remove(vbd_store *s, unsigned domid)

@@ -185,8 +185,16 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 			}
 	}
 	b = malloc(sizeof(*b) + blen);
-	if (!b)
+	if (!b) {
+		/* A lost reply would leave the client waiting forever: end the
+		 * connection instead, so that it sees EOF.  A lost event is
+		 * counted like a dropped one. */
+		if (event)
+			s->st.events_dropped++;
+		else
+			vbd__conn_kill(s, c);
 		return -ENOMEM;
+	}
 	b->next = NULL;
 	b->len = (uint32_t)blen;
 	b->off = 0;
