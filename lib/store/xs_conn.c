@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -234,6 +235,7 @@ void vbd__conn_flush(vbd_store *s, xs_conn *c)
 {
 	while (c->out_head && !c->dead) {
 		struct iovec iov[32];
+		struct msghdr msg = { 0 };
 		xs_buf *b = c->out_head;
 		int n = 0;
 		ssize_t w;
@@ -242,7 +244,11 @@ void vbd__conn_flush(vbd_store *s, xs_conn *c)
 			iov[n].iov_base = b->data + b->off;
 			iov[n].iov_len = b->len - b->off;
 		}
-		w = writev(c->fd, iov, n);
+		/* sendmsg, not writev: a vanished client must not raise SIGPIPE in
+		 * whatever process embeds us. */
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n;
+		w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
