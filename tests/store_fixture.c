@@ -17,14 +17,19 @@ static void *store_thread(void *arg)
 	vbd_test_store *t = arg;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = vbd_store_get_fd(t->store), .events = POLLIN },
 			{ .fd = t->stop_pipe[0], .events = POLLIN },
+			{ .fd = t->wake_pipe[0], .events = POLLIN },
 		};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		char buf[64];
+
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents)
 			break;
+		if (p[2].revents)
+			(void)!read(t->wake_pipe[0], buf, sizeof(buf));
 		pthread_mutex_lock(&t->lock);
 		vbd_store_process(t->store);
 		pthread_mutex_unlock(&t->lock);
@@ -40,6 +45,7 @@ int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
 
 	memset(t, 0, sizeof(*t));
 	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	t->wake_pipe[0] = t->wake_pipe[1] = -1;
 	snprintf(t->dir, sizeof(t->dir), "%s/vbdtest.XXXXXX", tmp ? tmp : "/tmp");
 	if (!mkdtemp(t->dir))
 		return -errno;
@@ -52,7 +58,8 @@ int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
 	r = vbd_store_new(&t->store, &o);
 	if (r < 0)
 		goto fail;
-	if (pipe2(t->stop_pipe, O_CLOEXEC) < 0) {
+	if (pipe2(t->stop_pipe, O_CLOEXEC) < 0 ||
+	    pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -82,7 +89,12 @@ void vbd_test_store_stop(vbd_test_store *t)
 		close(t->stop_pipe[0]);
 	if (t->stop_pipe[1] >= 0)
 		close(t->stop_pipe[1]);
+	if (t->wake_pipe[0] >= 0)
+		close(t->wake_pipe[0]);
+	if (t->wake_pipe[1] >= 0)
+		close(t->wake_pipe[1]);
 	t->stop_pipe[0] = t->stop_pipe[1] = -1;
+	t->wake_pipe[0] = t->wake_pipe[1] = -1;
 	if (t->dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
 		(void)!system(cmd);
@@ -97,7 +109,10 @@ int vbd_test_store_call(vbd_test_store *t, int (*fn)(vbd_store *s, void *arg), v
 	pthread_mutex_lock(&t->lock);
 	r = fn(t->store, arg);
 	pthread_mutex_unlock(&t->lock);
-	/* Wake the thread: fn may have queued output that needs flushing. */
+	/* Wake the thread: fn may have queued output (events) that its next
+	 * vbd_store_process() flushes. */
+	if (t->running)
+		(void)!write(t->wake_pipe[1], "w", 1);
 	return r;
 }
 

@@ -23,6 +23,7 @@ typedef struct vbd_test_store {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	int stop_pipe[2];
+	int wake_pipe[2];     /* makes the thread process after a call */
 	bool running;
 	char dir[PATH_MAX];
 	char socket[PATH_MAX];
