@@ -276,6 +276,8 @@ static void flush_dirty(vbd_store *s)
 		xs_conn *c = s->dirty;
 
 		s->dirty = c->dnext;
+		if (!s->dirty)
+			s->dirty_tail = NULL;
 		c->dirty = false;
 		c->dnext = NULL;
 		if (!c->dead)

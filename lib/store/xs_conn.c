@@ -222,9 +222,15 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 	if (s->st.pending_bytes > s->st.pending_bytes_max)
 		s->st.pending_bytes_max = s->st.pending_bytes;
 	if (!c->dirty) {
+		/* FIFO: a watch event queued by a commit leaves before the
+		 * writer's own reply. */
 		c->dirty = true;
-		c->dnext = s->dirty;
-		s->dirty = c;
+		c->dnext = NULL;
+		if (s->dirty_tail)
+			s->dirty_tail->dnext = c;
+		else
+			s->dirty = c;
+		s->dirty_tail = c;
 	}
 	return 0;
 }
@@ -349,6 +355,8 @@ void vbd__conn_on_event(vbd_store *s, xs_conn *c, uint32_t events)
 	}
 	if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
 		vbd__conn_kill(s, c);
-	if (!c->dead)
+	/* With output queued, the flush at the end of this round tells epoll
+	 * (EPOLLOUT only if the socket is full): no epoll_ctl per reply. */
+	if (!c->dead && !c->dirty)
 		update_epoll(s, c);
 }

@@ -228,7 +228,7 @@ struct vbd_store {
 	xs_conn *conns;
 	xs_conn *dead_conns;
 	xs_domain *domains;
-	xs_conn *dirty;
+	xs_conn *dirty, *dirty_tail;    /* connections with output to flush */
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
 	uint32_t next_txid;
