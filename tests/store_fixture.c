@@ -164,7 +164,9 @@ static int socket_for(vbd_test_store *t, unsigned domid, char *buf, size_t size)
 	struct sock_arg a = { domid, buf, size };
 
 	if (domid == 0) {
-		snprintf(buf, size, "%s", t->socket);
+		if (strlen(t->socket) >= size)
+			return -ENAMETOOLONG;
+		memcpy(buf, t->socket, strlen(t->socket) + 1);
 		return 0;
 	}
 	return vbd_test_store_call(t, sock_fn, &a);
