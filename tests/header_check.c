@@ -1,0 +1,9 @@
+/* Each public header must compile alone, as C99 with -pedantic -Werror
+ * (built by tests/CMakeLists.txt; a failure here fails the build). */
+#include <vbd/store.h>
+
+int vbd_header_check_dummy(void);
+int vbd_header_check_dummy(void)
+{
+	return VBD_STORE_OPTIONS_VERSION;
+}
