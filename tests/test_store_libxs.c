@@ -59,7 +59,7 @@ static const vbd_store_limits small_limits = {
 	.max_payload = 4096,
 	.max_pending_bytes = 256u << 10,
 	.max_pending_bytes_priv = 16u << 20,
-	.max_connections = 1024,
+	.conns_per_domain = 64,
 };
 
 /* ------------------------------------------------------------------ */

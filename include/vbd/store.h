@@ -39,10 +39,10 @@ extern "C" {
 
 typedef struct vbd_store vbd_store;
 
-/* Resource limits.  Defaults are cxenstored's.  They apply to unprivileged
- * connections, except max_payload and path syntax, which apply to all, and
- * max_pending_bytes_priv, which bounds what a dom0 client that never reads
- * can make the daemon hold. */
+/* Resource limits.  Defaults are cxenstored's where it has one.  They apply
+ * to unprivileged connections, except max_payload and path syntax, which
+ * apply to all, and max_pending_bytes_priv, which bounds what a dom0 client
+ * that never reads can make the daemon hold. */
 typedef struct vbd_store_limits {
 	unsigned nodes_per_domain;      /* 1000: nodes a domain may own */
 	unsigned watches_per_domain;    /* 128 */
@@ -57,11 +57,12 @@ typedef struct vbd_store_limits {
 	                                 * unprivileged connection; past it the
 	                                 * oldest are dropped and counted */
 	size_t max_pending_bytes_priv;  /* 16 MiB, the same for dom0 */
-	unsigned max_connections;       /* 1024 connections in all */
+	unsigned conns_per_domain;      /* 64 connections per guest domain;
+	                                 * dom0's are never refused */
 } vbd_store_limits;
 
 #define VBD_STORE_LIMITS_INIT \
-	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 1024 }
+	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 64 }
 
 #define VBD_STORE_OPTIONS_VERSION 1
 
@@ -120,7 +121,8 @@ VBD_PUBLIC int vbd_store_run_once(vbd_store *s, int timeout_ms);
 
 /* Takes over a connected stream socket as a client connection acting as
  * domain domid (0: privileged).  The domain must be introduced unless it is
- * 0.  On success the store owns fd; on failure the caller still does. */
+ * 0.  On success the store owns fd; on failure the caller still does.
+ * -EMFILE when the domain has conns_per_domain connections already. */
 VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, unsigned domid);
 
 /* Introduces a domain as XS_INTRODUCE does: creates its socket (when the

@@ -124,6 +124,8 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 		return -ENOMEM;
 	s->kind = XS_SRC_LISTEN;
 	s->listen_fd = -1;
+	s->epfd = -1;
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->lim = opts->limits;
 	s->socket_mode = opts->socket_mode ? opts->socket_mode : 0600;
 	s->owned = calloc(0x10000, sizeof(*s->owned));
@@ -233,8 +235,10 @@ vbd_store *vbd_store_free(vbd_store *s)
 		rmdir(dir);
 		free(s->socket_path);
 	}
-	if (s->epfd > 0)
+	if (s->epfd >= 0)
 		close(s->epfd);
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
 	free(s->owned);
 	free(s);
 	return NULL;
@@ -263,6 +267,17 @@ static void accept_all(vbd_store *s, int lfd, unsigned domid)
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
+			/* Out of fds: the pending client would keep the listening
+			 * socket readable and spin the caller's loop.  Spend the
+			 * spare fd to accept and drop it. */
+			close(s->spare_fd);
+			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			continue;
+		}
 		if (fd < 0)
 			return;
 		if (vbd__conn_new(s, fd, domid, NULL) < 0)
@@ -515,6 +530,7 @@ int vbd__domain_release(vbd_store *s, unsigned domid)
 		if (o->has_target && o->target == domid)
 			o->has_target = false;
 	strip_perms(s, domid);
+	s->release_seq++;
 	vbd__watch_fire_special(s, 1);
 	return 0;
 }

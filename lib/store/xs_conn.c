@@ -43,9 +43,11 @@ static void update_epoll(vbd_store *s, xs_conn *c)
 int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+	xs_domain *d = domid ? vbd__domain_find(s, domid) : NULL;
 	xs_conn *c;
 
-	if (s->st.connections >= s->lim.max_connections)
+	/* Per guest domain, so that no guest can lock out another, nor dom0. */
+	if (d && d->nconns >= s->lim.conns_per_domain)
 		return -EMFILE;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -72,6 +74,8 @@ int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret)
 		s->conns->prev = c;
 	s->conns = c;
 	s->st.connections++;
+	if (d)
+		d->nconns++;
 	if (ret)
 		*ret = c;
 	return 0;
@@ -105,9 +109,14 @@ void vbd__conn_drop_txns(vbd_store *s, xs_conn *c)
 /* Ends a connection now as far as anyone can see; memory goes at reap. */
 void vbd__conn_kill(vbd_store *s, xs_conn *c)
 {
+	xs_domain *d;
+
 	if (c->dead)
 		return;
 	c->dead = true;
+	d = c->priv ? NULL : vbd__domain_find(s, c->domid);
+	if (d && d->nconns)
+		d->nconns--;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;

@@ -172,7 +172,9 @@ typedef struct xs_txn {
 	uint32_t touched;
 	bool failed;                   /* a request failed half-way: commit is EAGAIN */
 	int64_t owned_delta;           /* nodes owned by the conn's domain */
+	uint64_t release_seq;          /* store's release count at start */
 	xs_pevent *ehead, *etail;
+	vbd__hmap events[2];           /* recursive, exact: path -> pevent */
 } xs_txn;
 
 enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN };
@@ -186,6 +188,7 @@ typedef struct xs_domain {
 	unsigned target;
 	bool dead;
 	uint32_t nwatches;
+	uint32_t nconns;
 	char *sock_path;
 } xs_domain;
 
@@ -232,6 +235,8 @@ struct vbd_store {
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
 	uint32_t next_txid;
+	uint64_t release_seq;          /* RELEASEs so far: fails transactions that span one */
+	int spare_fd;                  /* given up to accept and drop a client at EMFILE */
 	vbd_store_stats st;
 };
 
@@ -249,6 +254,8 @@ unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p);
 
 /* ---- transactions (xs_txn.c) ---- */
 void vbd__txn_init(xs_txn *t, uint32_t id);
+/* Init for a client transaction: also notes the release count. */
+void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id);
 void vbd__txn_done(xs_txn *t);
 /* Node at path as the transaction sees it (t NULL: committed tree).  *ret is
  * NULL if absent.  -ENOSPC when a client transaction touches too many nodes. */

@@ -401,7 +401,8 @@ static int op_directory_part(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn
 			break;
 		take += l;
 	}
-	memcpy(out + used, n->kids + offset, take);
+	if (take)
+		memcpy(out + used, n->kids + offset, take);
 	used += take;
 	if (offset + take == n->kids_len)
 		out[used++] = 0;
@@ -558,7 +559,7 @@ static int op_txn_start(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	do {
 		id = ++s->next_txid;
 	} while (id == 0 || find_txn(c, id));
-	vbd__txn_init(nt, id);
+	vbd__txn_begin(s, nt, id);
 	nt->next = c->txns;
 	c->txns = nt;
 	c->ntxns++;
@@ -708,7 +709,8 @@ static int op_reset_watches(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn 
 	X(nodes-per-transaction, nodes_per_transaction) \
 	X(perms-per-node, perms_per_node) \
 	X(value-size, value_size) \
-	X(outstanding, outstanding)
+	X(outstanding, outstanding) \
+	X(conns-per-domain, conns_per_domain)
 
 static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {

@@ -24,6 +24,12 @@ void vbd__txn_init(xs_txn *t, uint32_t id)
 	t->id = id;
 }
 
+void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id)
+{
+	vbd__txn_init(t, id);
+	t->release_seq = s->release_seq;
+}
+
 void vbd__txn_done(xs_txn *t)
 {
 	xs_tnode *tn, *tnext;
@@ -42,6 +48,8 @@ void vbd__txn_done(xs_txn *t)
 		free(e);
 	}
 	vbd__hmap_done(&t->overlay);
+	vbd__hmap_done(&t->events[0]);
+	vbd__hmap_done(&t->events[1]);
 	t->ohead = t->otail = NULL;
 	t->ehead = t->etail = NULL;
 	t->touched = 0;
@@ -179,11 +187,30 @@ int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	return 0;
 }
 
+/*
+ * One pending event per (path, kind), however often a transaction changes
+ * the node: a transaction that rewrites one node 20000 times holds one
+ * record, not 20000 (the count is bounded by the nodes it touched).  A
+ * watcher that may read the node in its first or its latest state hears
+ * of it.
+ */
 int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
                    const xs_perms *perms, const xs_perms *old_perms)
 {
-	xs_pevent *e = calloc(1, sizeof(*e) + len + 1);
+	xs_pevent *e = vbd__hmap_get(&t->events[exact], path, len);
+	xs_perms np;
 
+	if (e) {
+		if (vbd__perms_copy(&np, perms) < 0)
+			return -ENOMEM;
+		if (!e->old_perms.n)
+			e->old_perms = e->perms;
+		else
+			vbd__perms_done(&e->perms);
+		e->perms = np;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e) + len + 1);
 	if (!e)
 		return -ENOMEM;
 	memcpy(e->path, path, len);
@@ -191,8 +218,10 @@ int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
 	e->path_len = (uint32_t)len;
 	e->exact = exact;
 	if (vbd__perms_copy(&e->perms, perms) < 0 ||
-	    (old_perms && vbd__perms_copy(&e->old_perms, old_perms) < 0)) {
+	    (old_perms && vbd__perms_copy(&e->old_perms, old_perms) < 0) ||
+	    vbd__hmap_put(&t->events[exact], e->path, len, e) < 0) {
 		vbd__perms_done(&e->perms);
+		vbd__perms_done(&e->old_perms);
 		free(e);
 		return -ENOMEM;
 	}
@@ -218,6 +247,13 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 	int r = 0;
 
 	if (t->id) {
+		/* A domain released meanwhile may be reintroduced under the same
+		 * id; permissions written for the old one must not reach it
+		 * (XSA-322).  The client redoes the transaction. */
+		if (t->release_seq != s->release_seq) {
+			r = -EAGAIN;
+			goto out;
+		}
 		for (tn = t->ohead; tn; tn = tn->onext) {
 			const xs_node *cur = vbd__hmap_get(&s->tree, tn->path, strlen(tn->path));
 
