@@ -102,17 +102,31 @@ static int get_readable(vbd_store *s, const xs_actor *a, xs_txn *t, const char *
 	return 0;
 }
 
-static int op_read(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
+/* The one argument is a path: canonicalised into path (XS_CANON_MAX). */
+static int path_arg(const xs_req *rq, const xs_actor *a, bool special, char *path)
+{
+	const char *arg;
+	int r = one_arg(rq, &arg);
+
+	return r < 0 ? r : vbd__path_canon(a->domid, arg, special, path);
+}
+
+/* The one argument names a node the actor may read. */
+static int readable_arg(vbd_store *s, const xs_actor *a, xs_txn *t, const xs_req *rq,
+                        bool special, const xs_node **ret)
 {
 	char path[XS_CANON_MAX];
-	const xs_node *n;
-	const char *arg;
-	int r;
+	int r = path_arg(rq, a, special, path);
 
-	if ((r = one_arg(rq, &arg)) < 0 || (r = vbd__path_canon(a->domid, arg, false, path)) < 0 ||
-	    (r = get_readable(s, a, t, path, &n)) < 0)
-		return r;
-	return reply(s, c, rq, n->value, n->vlen);
+	return r < 0 ? r : get_readable(s, a, t, path, ret);
+}
+
+static int op_read(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
+{
+	const xs_node *n;
+	int r = readable_arg(s, a, t, rq, false, &n);
+
+	return r < 0 ? r : reply(s, c, rq, n->value, n->vlen);
 }
 
 /* Creates path and any missing parents, or sets the value of an existing
@@ -212,13 +226,10 @@ static int op_write(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, cons
 static int op_mkdir(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {
 	char path[XS_CANON_MAX];
-	const char *arg;
-	int r;
+	int r = path_arg(rq, a, false, path);
 
 	(void)c;
-	if ((r = one_arg(rq, &arg)) < 0 || (r = vbd__path_canon(a->domid, arg, false, path)) < 0)
-		return r;
-	return create_or_set(s, t, a, path, NULL, 0);
+	return r < 0 ? r : create_or_set(s, t, a, path, NULL, 0);
 }
 
 /* Collects the subtree below path into a list of paths, without recursion
@@ -330,12 +341,11 @@ static int op_rm(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const x
 {
 	char path[XS_CANON_MAX];
 	const xs_node *n;
-	const char *arg;
 	size_t len;
 	int r;
 
 	(void)c;
-	if ((r = one_arg(rq, &arg)) < 0 || (r = vbd__path_canon(a->domid, arg, false, path)) < 0)
+	if ((r = path_arg(rq, a, false, path)) < 0)
 		return r;
 	len = strlen(path);
 	if (len == 1)
@@ -355,13 +365,10 @@ static int op_rm(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const x
 
 static int op_directory(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {
-	char path[XS_CANON_MAX];
 	const xs_node *n;
-	const char *arg;
-	int r;
+	int r = readable_arg(s, a, t, rq, false, &n);
 
-	if ((r = one_arg(rq, &arg)) < 0 || (r = vbd__path_canon(a->domid, arg, false, path)) < 0 ||
-	    (r = get_readable(s, a, t, path, &n)) < 0)
+	if (r < 0)
 		return r;
 	if (n->kids_len > s->lim.max_payload)
 		return -E2BIG;
@@ -411,14 +418,12 @@ static int op_directory_part(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn
 
 static int op_get_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {
-	char path[XS_CANON_MAX], out[XENSTORE_PAYLOAD_MAX];
+	char out[XENSTORE_PAYLOAD_MAX];
 	const xs_node *n;
-	const char *arg;
 	size_t len;
-	int r;
+	int r = readable_arg(s, a, t, rq, true, &n);
 
-	if ((r = one_arg(rq, &arg)) < 0 || (r = vbd__path_canon(a->domid, arg, true, path)) < 0 ||
-	    (r = get_readable(s, a, t, path, &n)) < 0)
+	if (r < 0)
 		return r;
 	len = vbd__perms_format(&n->perms, out, sizeof(out));
 	if (len > s->lim.max_payload || len > sizeof(out))
