@@ -340,7 +340,7 @@ void vbd__conn_on_event(vbd_store *s, xs_conn *c, uint32_t events)
 	if (events & EPOLLOUT)
 		vbd__conn_flush(s, c);
 	/* A few reads per wakeup, so one busy client cannot starve the rest. */
-	for (reads = 0; reads < 4 && !c->dead && !c->stalled; reads++) {
+	for (reads = 0; reads < 4 && !c->dead && !c->stalled && c->in_len < XS_IN_SIZE; reads++) {
 		ssize_t n = read(c->fd, c->in + c->in_len, XS_IN_SIZE - c->in_len);
 
 		if (n < 0) {

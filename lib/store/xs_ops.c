@@ -743,7 +743,8 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 		return reply(s, c, rq, out, (size_t)len + 1);
 	}
 	if (strcmp(v[0], "quota") == 0 && n == 3) {
-		if (vbd__parse_uint(v[2], 0x7FFFFFFF, &val) < 0)
+		/* 0 would stall or refuse everything: never a useful limit. */
+		if (vbd__parse_uint(v[2], 0x7FFFFFFF, &val) < 0 || val == 0)
 			return -EINVAL;
 #define X(name, field) if (strcmp(v[1], #name) == 0) { s->lim.field = val; return reply_ok(s, c, rq); }
 		QUOTAS(X)
