@@ -11,7 +11,7 @@ PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         util-linux procps
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan check check-fast demo fuzz bench clean
+.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean
 
 all: build
 
@@ -42,6 +42,11 @@ check: build build-asan
 
 check-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Lab tests on real Xen 4.17 (xenlab, ../shared/xenlab: QEMU, about a minute):
+# the same xenstore-utils transcript against Xen's xenstored and ours.
+check-xen: build
+	./tests/xenlab/run.sh $(BUILD)
 
 demo: build
 	./examples/demo.sh $(BUILD)

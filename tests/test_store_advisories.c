@@ -1403,6 +1403,37 @@ static void test_xsa330_reset_watches(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* XSA-322, the other way round: a permission naming a domain that does not
+ * exist yet must not reach a domain created later with that id. */
+
+static void test_xsa322_perm_for_absent_domain(void **state)
+{
+	xc *d = xc_open(0), *g;
+
+	(void)state;
+	assert_xs(xc_write(d, 0, "/secret", "s"), 0);
+	/* 8 does not exist: the entry is kept (and shown) but grants nothing. */
+	assert_xs(xc_setperms(d, 0, "/secret", "n0", "r8"), 0);
+	assert_xs(xc_getperms(d, 0, "/secret"), 0);
+	assert_strs(d, "n0\0r8\0");
+	/* Children inherit the entry, ignored as well. */
+	assert_xs(xc_write(d, 0, "/secret/kid", "k"), 0);
+	/* An owner that does not exist is refused. */
+	assert_xs(xc_setperms(d, 0, "/secret", "n8"), -ENOENT);
+	assert_xs(xc_getperms(d, 0, "/secret"), 0);
+	assert_strs(d, "n0\0r8\0");
+
+	guest_home(d, 8);
+	g = xc_open(8);
+	assert_xs(xc_read(g, 0, "/secret"), -EACCES);
+	assert_xs(xc_read(g, 0, "/secret/kid"), -EACCES);
+	/* Set again now that 8 exists, the same entry does grant. */
+	assert_xs(xc_setperms(d, 0, "/secret", "n0", "r8"), 0);
+	assert_value(g, 0, "/secret", "s");
+	assert_xs(xc_read(g, 0, "/secret/kid"), -EACCES);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XSA-352: a guest handing a node to another owner (and so its quota). */
 
 static void test_xsa352_owner_change_by_guest(void **state)
@@ -1417,7 +1448,12 @@ static void test_xsa352_owner_change_by_guest(void **state)
 	assert_xs(xc_getperms(g, 0, "node"), 0);
 	assert_strs(g, "n1\0");
 	assert_xs(xc_setperms(g, 0, "node", "n0"), -EPERM);
+	/* To a domain that exists: refused as an owner change. */
+	guest_home(d, 2);
 	assert_xs(xc_setperms(g, 0, "node", "n2", "r1"), -EPERM);
+	/* To one that does not: refused first because it does not (cxenstored's
+	 * order), and either way nothing changes. */
+	assert_xs(xc_setperms(g, 0, "node", "n9", "r1"), -ENOENT);
 	assert_xs(xc_setperms(g, 0, "node", "b0", "b1"), -EPERM);
 	assert_xs(xc_getperms(d, 0, "/local/domain/1/node"), 0);
 	assert_strs(d, "n1\0");
@@ -2028,6 +2064,8 @@ int main(void)
 		                                setup_small_quota, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa418_deep_tree,
 		                                setup_small_stack, teardown),
+		cmocka_unit_test_setup_teardown(test_xsa322_perm_for_absent_domain,
+		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa322_destroyed_domain_and_domid_reuse,
 		                                setup_quota20, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa421_create_delete_in_transaction,

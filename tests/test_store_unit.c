@@ -116,6 +116,14 @@ static void test_perms(void **state)
 	assert_int_equal(vbd__perms_mask(&p, 11, false, true, 5), XS_PERM_BOTH | XS_PERM_OWNER);
 	assert_int_equal(vbd__perms_mask(&p, 11, false, true, 9), XS_PERM_NONE);
 
+	/* An ignored entry (its domain did not exist when set) grants nothing
+	 * and is skipped, so the default applies; it still prints. */
+	p.p[1].perm |= XS_PERM_IGNORE;
+	assert_int_equal(vbd__perms_mask(&p, 7, false, false, 0), XS_PERM_READ);
+	assert_int_equal(vbd__perms_format(&p, out, sizeof(out)), sizeof(in));
+	assert_memory_equal(out, in, sizeof(in));
+	p.p[1].perm &= ~(uint32_t)XS_PERM_IGNORE;
+
 	/* A small buffer still reports the size needed. */
 	assert_int_equal(vbd__perms_format(&p, out, 3), sizeof(in));
 	vbd__perms_done(&p);

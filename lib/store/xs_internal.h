@@ -45,6 +45,10 @@ enum {
 	XS_PERM_WRITE = 2,
 	XS_PERM_BOTH  = 3,
 	XS_PERM_OWNER = 4,
+	/* Stored with an entry naming a domain that did not exist when the
+	 * entry was set: shown and inherited, but it grants nothing, so a
+	 * domain created later with that id gets nothing (as cxenstored). */
+	XS_PERM_IGNORE = 16,
 };
 
 typedef struct xs_perm {

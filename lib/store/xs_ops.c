@@ -438,6 +438,7 @@ static int op_set_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	xs_perms np = { NULL, 0 }, old = { NULL, 0 };
 	const xs_node *cur;
 	xs_node *n;
+	uint32_t i;
 	int r;
 
 	(void)c;
@@ -449,6 +450,15 @@ static int op_set_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 		return r;
 	if (!a->priv && np.n > s->lim.perms_per_node) {
 		r = -ENOSPC;
+		goto out;
+	}
+	/* Entries naming a domain that does not exist grant nothing, ever; an
+	 * owner that does not exist is refused (both as cxenstored). */
+	for (i = 0; i < np.n; i++)
+		if (np.p[i].id != 0 && !vbd__domain_find(s, np.p[i].id))
+			np.p[i].perm |= XS_PERM_IGNORE;
+	if (np.p[0].perm & XS_PERM_IGNORE) {
+		r = -ENOENT;
 		goto out;
 	}
 	if (path[0] == '@') {

@@ -99,7 +99,8 @@ unsigned vbd__perms_mask(const xs_perms *p, unsigned domid, bool priv,
 	if (p->p[0].id == domid || (has_target && p->p[0].id == target))
 		return XS_PERM_BOTH | XS_PERM_OWNER;
 	for (i = 1; i < p->n; i++)
-		if (p->p[i].id == domid || (has_target && p->p[i].id == target))
-			return p->p[i].perm;
-	return p->p[0].perm;
+		if (!(p->p[i].perm & XS_PERM_IGNORE) &&
+		    (p->p[i].id == domid || (has_target && p->p[i].id == target)))
+			return p->p[i].perm & XS_PERM_BOTH;
+	return p->p[0].perm & XS_PERM_BOTH;
 }

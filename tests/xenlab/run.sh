@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make check-xen: boots real Xen 4.17 + a Debian dom0 under QEMU with
+# ../shared/xenlab (about a minute) and runs the lab tests in dom0 with this
+# build shared in.  Today: store_diff.sh, the same xenstore-utils transcript
+# against Xen's xenstored and against `vbdctl store serve`, which must match.
+# Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
+shift
+xenlab=${XENLAB:-$top/../shared/xenlab/xenlab.sh}
+work=${XENLAB_WORK:-/tmp/xenlab}
+[ -x "$xenlab" ] || { echo "check-xen: no xenlab at $xenlab (set XENLAB)" >&2; exit 2; }
+
+stage=$(mktemp -d /tmp/vbd-xenlab.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/tests"
+cp "$build/cli/vbdctl" "$stage/bin/"
+cp "$top"/tests/xenlab/*.sh "$stage/tests/"
+cat >"$stage/dom0.sh" <<'DOM0'
+#!/bin/sh
+. /xenlab/lib.sh
+cd /xenlab/share
+echo "== xenstored in dom0: $XENLAB_XENSTORED"
+bash tests/store_diff.sh /xenlab/share/bin/vbdctl
+DOM0
+chmod +x "$stage/dom0.sh"
+
+"$xenlab" --work "$work" run --dom0-script "$stage/dom0.sh" --share "$stage" "$@"
