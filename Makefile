@@ -58,8 +58,11 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# Ratios against a baseline measured in the same run; both CPU placements,
+# since on 2 cores an unpinned run lands in either.
 bench: build
-	./$(BUILD)/bench/store_bench
+	./$(BUILD)/bench/store_bench --pin same
+	./$(BUILD)/bench/store_bench --pin split
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
