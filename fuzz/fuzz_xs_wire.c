@@ -1,0 +1,996 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Fuzzer for the embedded xenstore daemon: the whole request path, through
+ * the public API only.
+ *
+ * Each input builds a store with small limits (so that every quota can be
+ * reached in a few kilobytes), introduces guests 1 and 2, and connects one
+ * socketpair per slot: slot 0 acts as dom0, slot 1 as dom1, slot 2 as dom2.
+ * The input is a sequence of chunks:
+ *
+ *     u8 op, u16 len (little endian), len bytes
+ *
+ * (a chunk whose len runs past the end takes what is left).  op < 0xf0
+ * writes the bytes to slot op % 3 as raw wire data; op >= 0xf0 is a control
+ * action, see do_control().  For example, dom1 reading "a":
+ *
+ *     01 13 00  02000000 07000000 00000000 02000000  61 00
+ *     op len    type     req_id   tx_id    len       "a\0"
+ *
+ * Transaction ids are whatever the daemon hands out; so that inputs can use
+ * them without knowing the daemon's scheme, a request whose tx_id is
+ * 0xfffffff8 + k is sent with the id of the k-th most recent transaction
+ * that the daemon started on that connection (0: the newest).
+ *
+ * After each chunk the daemon runs until it is quiet, and everything it
+ * sends is read back and checked: framing (payload <= 4096), reply types,
+ * error names, watch-event format, that replies come in request order, and
+ * that every event carries the token of a watch the connection holds.
+ * Releasing a domain is followed by a walk of the tree looking for its id in
+ * permission lists.  At the end every complete request must have been
+ * answered; with all clients gone the counters must be back to zero, the
+ * node count must match the tree, and each guest must be able to create
+ * exactly as many nodes as its quota leaves.  Then the store is freed, so
+ * that leaks show; leaked fds are caught too.  Every violation is an
+ * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
+ * the daemon sends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xen/io/xs_wire.h>
+
+#include "vbd/store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NSLOT 3
+#define HDR ((unsigned)sizeof(struct xsd_sockmsg))
+#define QLEN 2048              /* requests tracked per connection */
+#define NTX 8                  /* transaction ids remembered per connection */
+#define TX_MAGIC 0xfffffff8u
+#define PUMP_MAX 20000         /* process/drain rounds before "livelock" */
+#define WRITE_TRIES 8          /* rounds to wait for a full socket */
+#define STORE_SNDBUF 2048      /* the kernel's minimum: backpressure and
+                                * partial writes within reach */
+
+static const unsigned slot_domid[NSLOT] = { 0, 1, 2 };
+
+/* The bytes we send, parsed the way the daemon must parse them. */
+struct out_parser {
+	uint8_t hdr[HDR];
+	unsigned fill;         /* header bytes seen */
+	uint32_t left;         /* payload bytes still to come */
+	bool lost;             /* sent an oversized header: stream is over */
+};
+
+/* The bytes the daemon sends us. */
+struct in_parser {
+	uint8_t hdr[HDR];
+	unsigned fill;
+	uint32_t len, got;
+	char payload[XENSTORE_PAYLOAD_MAX + 1];
+};
+
+struct pending_req {
+	uint32_t type, req_id;
+	/* WATCH and UNWATCH: hashes of path and token, if well formed */
+	bool args_ok;
+	uint64_t phash, thash;
+};
+
+#define NWATCH 256
+
+struct watch_ref {
+	uint64_t phash, thash;
+};
+
+struct slot {
+	int fd;                /* our end; -1 when gone */
+	unsigned domid;
+	bool paused;           /* not reading: lets replies pile up */
+	bool eof;              /* the daemon closed its end */
+	bool wr_shut;          /* we shut down our sending side */
+	struct out_parser out;
+	struct in_parser in;
+	struct pending_req q[QLEN];
+	unsigned q_head, q_len;
+	bool q_overflow;       /* too many to track: stop checking order */
+	uint32_t tx[NTX];
+	unsigned ntx;
+	/* The watches this connection holds, as far as its replies tell: an
+	 * event must carry the token of one of them. */
+	struct watch_ref watch[NWATCH];
+	unsigned nwatch;
+	bool watch_unknown;    /* lost track: don't check */
+	int wq;                /* WATCH/UNWATCH being sent: its index in q, or -1 */
+	uint32_t wpay_len;
+	uint8_t wpay[XENSTORE_PAYLOAD_MAX];
+	/* The audit connection keeps its last reply. */
+	bool capture, got_reply;
+	struct reply_log *log;  /* if set, every reply is kept here too */
+	unsigned n_ok, n_enospc;
+	uint32_t reply_type, reply_len;
+	char reply[XENSTORE_PAYLOAD_MAX + 1];
+};
+
+/* Replies of the audit connection, in order, for pipelined requests. */
+struct reply_log {
+	struct logged { uint32_t type, len; size_t off; } *r;
+	unsigned n, cap;
+	char *buf;
+	size_t used, size;
+};
+
+struct fuzz {
+	vbd_store *s;
+	struct reply_log log;
+	struct slot slot[NSLOT];
+	struct slot audit;     /* for the audits only */
+	bool dom_present[NSLOT];
+};
+
+static void die(const char *what, const struct slot *c)
+{
+	fprintf(stderr, "fuzz_xs_wire: %s (slot domid %u)\n", what,
+	        c ? c->domid : 0);
+	abort();
+}
+
+/* The library must never raise a signal in its host (it writes to sockets
+ * whose peer may be gone): SIGPIPE would otherwise kill us silently. */
+static void on_sigpipe(int sig)
+{
+	static const char msg[] = "fuzz_xs_wire: daemon raised SIGPIPE\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static int lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/* ---- checking what the daemon sends ---- */
+
+static bool is_request_type(uint32_t t)
+{
+	return t < XS_TYPE_COUNT && t != XS_WATCH_EVENT && t != XS_ERROR &&
+	       t != XS_SET_TARGET + 1;   /* the removed XS_RESTRICT */
+}
+
+/* cxenstored sends "EINVAL\0"; libxenstore would accept it without the NUL
+ * too, so only the name itself is checked. */
+static bool known_error(const char *p, uint32_t len)
+{
+	size_t i;
+
+	if (len && p[len - 1] == '\0')
+		len--;
+	if (len == 0 || strlen(p) != len)
+		return false;
+	for (i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++)
+		if (!strcmp(p, xsd_errors[i].errstring))
+			return true;
+	return false;
+}
+
+static void remember_tx(struct slot *c, const char *p, uint32_t len)
+{
+	char *end;
+	unsigned long v;
+
+	if (len == 0 || p[len - 1] != '\0')
+		die("TRANSACTION_START reply not NUL-terminated", c);
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno || end == p || *end || v == 0 || v > UINT32_MAX)
+		die("TRANSACTION_START reply is not a decimal id", c);
+	memmove(c->tx + 1, c->tx, sizeof(c->tx[0]) * (NTX - 1));
+	c->tx[0] = (uint32_t)v;
+	if (c->ntx < NTX)
+		c->ntx++;
+}
+
+/* FUZZ_XS_TRACE=1 prints every message the daemon sends, to see what an
+ * input does. */
+static void trace(const struct slot *c, uint32_t type, uint32_t req_id,
+                  uint32_t tx_id, const char *p, uint32_t len)
+{
+	static int on = -1;
+	uint32_t i;
+
+	if (on < 0)
+		on = getenv("FUZZ_XS_TRACE") != NULL;
+	if (!on)
+		return;
+	fprintf(stderr, "dom%u <- type %u req %u tx %u len %u \"", c->domid,
+	        type, req_id, tx_id, len);
+	for (i = 0; i < len && i < 80; i++)
+		fputc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', stderr);
+	fprintf(stderr, "%s\"\n", len > 80 ? "..." : "");
+}
+
+static uint64_t hash(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+
+/* A WATCH/UNWATCH payload is complete: parse it as the daemon must,
+ * exactly two NUL-terminated strings, path and token. */
+static void watch_args_done(struct slot *c)
+{
+	struct pending_req *r = &c->q[c->wq];
+	const char *p = (const char *)c->wpay, *nul1, *nul2;
+	size_t n = c->wpay_len;
+
+	c->wq = -1;
+	r->args_ok = false;
+	nul1 = memchr(p, 0, n);
+	if (!nul1)
+		return;
+	nul2 = memchr(nul1 + 1, 0, n - (size_t)(nul1 + 1 - p));
+	if (!nul2 || nul2 != p + n - 1)
+		return;
+	r->args_ok = true;
+	r->phash = hash(p, (size_t)(nul1 - p));
+	r->thash = hash(nul1 + 1, (size_t)(nul2 - nul1 - 1));
+}
+
+static void watch_track(struct slot *c, const struct pending_req *r)
+{
+	unsigned i;
+
+	if (c->watch_unknown)
+		return;
+	if (r->type == XS_RESET_WATCHES) {
+		c->nwatch = 0;
+	} else if (!r->args_ok || (r->type == XS_WATCH && c->nwatch == NWATCH)) {
+		c->watch_unknown = true;
+	} else if (r->type == XS_WATCH) {
+		c->watch[c->nwatch].phash = r->phash;
+		c->watch[c->nwatch++].thash = r->thash;
+	} else if (r->type == XS_UNWATCH) {
+		/* Paths the daemon takes as equal may differ here ("a" and
+		 * "/local/domain/1/a"): then a stale entry stays, which can
+		 * only hide a bug, never invent one. */
+		for (i = 0; i < c->nwatch; i++)
+			if (c->watch[i].phash == r->phash && c->watch[i].thash == r->thash) {
+				c->watch[i] = c->watch[--c->nwatch];
+				break;
+			}
+	}
+}
+
+static void log_add(struct reply_log *l, uint32_t type, const char *p, uint32_t len)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->r = realloc(l->r, l->cap * sizeof(*l->r));
+	}
+	while (l->used + len + 1 > l->size) {
+		l->size = l->size ? l->size * 2 : 65536;
+		l->buf = realloc(l->buf, l->size);
+	}
+	if (!l->r || !l->buf)
+		die("out of memory", NULL);
+	l->r[l->n].type = type;
+	l->r[l->n].len = len;
+	l->r[l->n].off = l->used;
+	memcpy(l->buf + l->used, p, len);
+	l->buf[l->used + len] = '\0';
+	l->used += len + 1;
+	l->n++;
+}
+
+static void check_message(struct slot *c)
+{
+	struct in_parser *in = &c->in;
+	uint32_t type = get32(in->hdr), req_id = get32(in->hdr + 4);
+	uint32_t tx_id = get32(in->hdr + 8);
+	struct pending_req r;
+	uint32_t i, nuls = 0;
+
+	in->payload[in->len] = '\0';
+	trace(c, type, req_id, tx_id, in->payload, in->len);
+	if (type == XS_WATCH_EVENT) {
+		if (req_id != 0 || tx_id != 0)
+			die("watch event with non-zero req_id/tx_id", c);
+		for (i = 0; i < in->len; i++)
+			nuls += in->payload[i] == '\0';
+		if (in->len == 0 || in->payload[in->len - 1] != '\0' || nuls < 2)
+			die("watch event payload is not path\\0token\\0", c);
+		if (!c->watch_unknown) {
+			const char *tok = in->payload + strlen(in->payload) + 1;
+			uint64_t th = hash(tok, strlen(tok));
+
+			for (i = 0; i < c->nwatch && c->watch[i].thash != th; i++)
+				;
+			if (i == c->nwatch)
+				die("watch event whose token no watch of this connection has", c);
+		}
+		return;
+	}
+	if (type == XS_ERROR && !known_error(in->payload, in->len))
+		die("XS_ERROR payload is not a known errno name", c);
+	if (c->q_overflow)
+		return;
+	if (c->q_len == 0)
+		die("reply to a request that was never sent", c);
+	r = c->q[c->q_head];
+	c->q_head = (c->q_head + 1) % QLEN;
+	c->q_len--;
+	if (req_id != r.req_id)
+		die("reply out of order (req_id mismatch)", c);
+	if (type != XS_ERROR && type != r.type)
+		die("reply type is neither the request's nor XS_ERROR", c);
+	if (type != XS_ERROR && !is_request_type(type))
+		die("non-error reply to an invalid request type", c);
+	if (type == XS_TRANSACTION_START)
+		remember_tx(c, in->payload, in->len);
+	if (type == XS_WATCH || type == XS_UNWATCH || type == XS_RESET_WATCHES)
+		watch_track(c, &r);
+	if (c->capture) {
+		if (type == XS_ERROR && !strcmp(in->payload, "ENOSPC"))
+			c->n_enospc++;
+		else if (type != XS_ERROR)
+			c->n_ok++;
+		c->got_reply = true;
+		c->reply_type = type;
+		c->reply_len = in->len;
+		memcpy(c->reply, in->payload, in->len + 1);
+		if (c->log)
+			log_add(c->log, type, in->payload, in->len);
+	}
+}
+
+static void parse_in(struct slot *c, const uint8_t *p, size_t n)
+{
+	struct in_parser *in = &c->in;
+	size_t k;
+
+	while (n) {
+		if (in->fill < HDR) {
+			k = HDR - in->fill < n ? HDR - in->fill : n;
+			memcpy(in->hdr + in->fill, p, k);
+			in->fill += k, p += k, n -= k;
+			if (in->fill < HDR)
+				break;
+			in->len = get32(in->hdr + 12);
+			in->got = 0;
+			if (in->len > XENSTORE_PAYLOAD_MAX)
+				die("daemon sent a payload over XENSTORE_PAYLOAD_MAX", c);
+		}
+		k = in->len - in->got < n ? in->len - in->got : n;
+		memcpy(in->payload + in->got, p, k);
+		in->got += k, p += k, n -= k;
+		if (in->got == in->len) {
+			check_message(c);
+			in->fill = 0;
+		}
+	}
+}
+
+/* Reads what is there on every slot that is reading.  Returns bytes read. */
+static size_t drain(struct fuzz *f)
+{
+	uint8_t buf[16384];
+	size_t total = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i <= NSLOT; i++) {
+		struct slot *c = i < NSLOT ? &f->slot[i] : &f->audit;
+
+		while (c->fd >= 0 && !c->eof && !c->paused) {
+			n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n > 0) {
+				parse_in(c, buf, (size_t)n);
+				total += (size_t)n;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				c->eof = true;   /* EOF or ECONNRESET: closed */
+			} else if (errno == EAGAIN) {
+				break;
+			}
+		}
+	}
+	return total;
+}
+
+/* Runs the daemon until it has nothing left to do and we have read all
+ * that it sent.  A daemon that never gets there is busy-looping. */
+static void pump(struct fuzz *f)
+{
+	int i, r;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		r = vbd_store_process(f->s);
+		if (r < 0)
+			die("vbd_store_process failed", NULL);
+		if (drain(f) == 0 && r == 0)
+			return;
+	}
+	die("daemon never goes quiet (livelock?)", NULL);
+}
+
+/* ---- sending ---- */
+
+/* Walks bytes about to be sent (rewrite: substitute magic tx ids) or just
+ * sent (track: queue the requests, to check the replies against). */
+static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
+                      size_t n, bool rewrite)
+{
+	unsigned start_fill;
+	uint32_t tx;
+	size_t k;
+
+	while (n && !o->lost) {
+		if (o->left) {
+			k = o->left < n ? o->left : n;
+			if (!rewrite && c->wq >= 0) {
+				memcpy(c->wpay + c->wpay_len, p, k);
+				c->wpay_len += (uint32_t)k;
+			}
+			o->left -= (uint32_t)k, p += k, n -= k;
+			if (!rewrite && c->wq >= 0 && !o->left)
+				watch_args_done(c);
+			continue;
+		}
+		start_fill = o->fill;
+		k = HDR - o->fill < n ? HDR - o->fill : n;
+		memcpy(o->hdr + o->fill, p, k);
+		o->fill += k;
+		/* The tx field (bytes 8..11) lies wholly in this buffer. */
+		if (rewrite && start_fill <= 8 && o->fill >= 12) {
+			tx = get32(o->hdr + 8);
+			if (tx >= TX_MAGIC && tx - TX_MAGIC < c->ntx) {
+				put32(o->hdr + 8, c->tx[tx - TX_MAGIC]);
+				memcpy(p + 8 - start_fill, o->hdr + 8, 4);
+			}
+		}
+		p += k, n -= k;
+		if (o->fill < HDR)
+			break;
+		o->fill = 0;
+		o->left = get32(o->hdr + 12);
+		if (o->left > XENSTORE_PAYLOAD_MAX) {
+			o->lost = true;   /* the daemon must drop us now */
+			break;
+		}
+		if (rewrite)
+			continue;
+		if (c->q_len == QLEN) {
+			c->q_overflow = true;
+		} else {
+			unsigned idx = (c->q_head + c->q_len++) % QLEN;
+			struct pending_req *r = &c->q[idx];
+
+			memset(r, 0, sizeof(*r));
+			r->type = get32(o->hdr);
+			r->req_id = get32(o->hdr + 4);
+			if (r->type == XS_WATCH || r->type == XS_UNWATCH) {
+				c->wq = (int)idx;
+				c->wpay_len = 0;
+				if (!o->left)
+					watch_args_done(c);
+			}
+		}
+	}
+}
+
+static void send_chunk(struct fuzz *f, struct slot *c, const uint8_t *data,
+                       size_t n)
+{
+	uint8_t buf[65536];
+	struct out_parser dry = c->out;
+	size_t off = 0;
+	ssize_t k;
+	int tries = 0;
+
+	if (c->fd < 0 || c->eof || c->wr_shut || c->out.lost || n == 0)
+		return;
+	memcpy(buf, data, n);
+	parse_out(c, &dry, buf, n, true);
+	while (off < n) {
+		k = send(c->fd, buf + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k > 0) {
+			parse_out(c, &c->out, buf + off, (size_t)k, false);
+			off += (size_t)k;
+		} else if (k < 0 && errno == EAGAIN) {
+			/* Full: let the daemon read, unless it won't. */
+			if (++tries > WRITE_TRIES)
+				break;
+			pump(f);
+		} else if (k < 0 && errno == EINTR) {
+			continue;
+		} else {
+			c->eof = true;    /* EPIPE/ECONNRESET: the daemon closed it */
+			break;
+		}
+	}
+}
+
+/* ---- connections ---- */
+
+static void slot_reset(struct slot *c)
+{
+	int fd = c->fd;
+	unsigned domid = c->domid;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->domid = domid;
+	c->wq = -1;
+}
+
+static void slot_close(struct slot *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	slot_reset(c);
+}
+
+/* A fresh connection for slot c; the daemon may refuse it (unknown domain,
+ * connection limit), which leaves the slot closed. */
+static void slot_connect(struct fuzz *f, struct slot *c)
+{
+	int sv[2], sz = STORE_SNDBUF;
+
+	slot_close(c);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair", c);
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		die("fcntl", c);
+	if (vbd_store_adopt_fd(f->s, sv[1], c->domid) < 0) {
+		close(sv[0]);
+		close(sv[1]);   /* on failure the caller still owns it */
+		return;
+	}
+	c->fd = sv[0];
+}
+
+/* ---- audits: what the daemon holds, seen through the wire ----
+ *
+ * After a domain is released no node may name it (XSA-322).  At the end of
+ * an input, with every client gone, the store's counters must be back to
+ * zero, the node count must match the tree, and each guest must be able to
+ * create exactly as many nodes as its quota leaves (the per-domain count
+ * that releases, owner changes and transactions keep up to date). */
+
+#define AUDIT_MAX 256          /* nodes visited per walk */
+#define QUOTA_PROBE_MAX 64     /* node creations tried per guest */
+
+struct walk {
+	unsigned nodes;        /* visited */
+	bool complete;         /* every node was seen and read */
+	unsigned owned[NSLOT]; /* nodes owned by domains 0..2 */
+};
+
+/* Connects the audit slot as domid, fresh; false if the daemon refuses. */
+static bool audit_connect(struct fuzz *f, unsigned domid)
+{
+	slot_close(&f->audit);
+	f->audit.domid = domid;
+	slot_connect(f, &f->audit);
+	f->audit.capture = true;
+	return f->audit.fd >= 0;
+}
+
+static size_t put_raw(uint8_t *buf, uint32_t type, uint32_t req_id,
+                      const void *payload, size_t len)
+{
+	struct xsd_sockmsg h = { type, req_id, 0, (uint32_t)len };
+
+	memcpy(buf, &h, HDR);
+	memcpy(buf + HDR, payload, len);
+	return HDR + len;
+}
+
+/* A request with payload "a\0" or "a\0b\0" ("a\0b" for WRITE, whose value
+ * has no terminator). */
+static size_t put_msg(uint8_t *buf, uint32_t type, uint32_t req_id,
+                      const char *a, const char *b)
+{
+	char p[XENSTORE_PAYLOAD_MAX];
+	size_t la = strlen(a) + 1, lb = b ? strlen(b) + (type != XS_WRITE) : 0;
+
+	memcpy(p, a, la);
+	if (lb)
+		memcpy(p + la, b, lb);
+	return put_raw(buf, type, req_id, p, la + lb);
+}
+
+/* One request on the audit connection; the reply lands in f->audit.  The
+ * connection is fresh and reads everything, so a missing reply is a bug. */
+static void audit_raw(struct fuzz *f, uint32_t type, const void *p, size_t len)
+{
+	static uint8_t msg[HDR + XENSTORE_PAYLOAD_MAX];
+	struct slot *c = &f->audit;
+
+	c->got_reply = false;
+	send_chunk(f, c, msg, put_raw(msg, type, 0x5eed, p, len));
+	pump(f);
+	if (!c->got_reply)
+		die("audit: a request on a fresh connection got no reply", c);
+}
+
+/* The same with payload "a\0" or "a\0b\0", see put_msg(). */
+static void audit_call(struct fuzz *f, uint32_t type, const char *a, const char *b)
+{
+	static uint8_t msg[HDR + XENSTORE_PAYLOAD_MAX];
+	size_t len = put_msg(msg, type, 0, a, b) - HDR;
+
+	audit_raw(f, type, msg + HDR, len);
+}
+
+/* Checks a GET_PERMS reply: well formed, and gone named in no entry.
+ * Returns the owner. */
+static unsigned long audit_perms(const struct slot *a, unsigned gone)
+{
+	const char *p = a->reply, *end = a->reply + a->reply_len;
+	unsigned long id, owner = ~0ul;
+	char *e;
+
+	if (a->reply_len == 0 || a->reply[a->reply_len - 1] != '\0')
+		die("GET_PERMS reply not NUL-terminated", a);
+	for (; p < end; p += strlen(p) + 1) {
+		if (p[0] == '\0' || !strchr("nrwb", p[0]) || p[1] < '0' || p[1] > '9')
+			die("GET_PERMS reply: malformed entry", a);
+		id = strtoul(p + 1, &e, 10);
+		if (*e)
+			die("GET_PERMS reply: malformed entry", a);
+		if (id == gone)
+			die("released domain still in a permission list", a);
+		if (owner == ~0ul)
+			owner = id;
+	}
+	return owner;
+}
+
+/* Walks the tree breadth first (bounded) on the audit slot, connected as
+ * dom0, one level per round trip.  gone: a released domid to look for, or
+ * ~0u. */
+static void audit_walk(struct fuzz *f, unsigned gone, struct walk *w)
+{
+	static const char *const specials[] = { "@introduceDomain", "@releaseDomain" };
+	static uint8_t batch[65536];
+	struct slot *a = &f->audit;
+	struct reply_log *l = &f->log;
+	char *queue[AUDIT_MAX];
+	unsigned head = 0, n = 0, i, k, level_end;
+	unsigned long owner;
+	size_t used;
+
+	memset(w, 0, sizeof(*w));
+	w->complete = true;
+	for (i = 0; i < 2; i++) {
+		audit_call(f, XS_GET_PERMS, specials[i], NULL);
+		if (a->reply_type != XS_ERROR)
+			audit_perms(a, gone);
+	}
+	queue[n++] = strdup("/");
+	a->log = l;
+	while (head < n) {
+		level_end = n;
+		l->n = 0;
+		l->used = 0;
+		used = 0;
+		for (k = head; k < level_end; k++) {
+			if (!queue[k])
+				die("out of memory", NULL);
+			if (used + 2 * (HDR + XENSTORE_PAYLOAD_MAX) > sizeof(batch)) {
+				send_chunk(f, a, batch, used);
+				used = 0;
+			}
+			used += put_msg(batch + used, XS_GET_PERMS, k, queue[k], NULL);
+			used += put_msg(batch + used, XS_DIRECTORY, k, queue[k], NULL);
+		}
+		send_chunk(f, a, batch, used);
+		pump(f);
+		if (l->n != 2 * (level_end - head))
+			die("audit: requests on a fresh connection got no reply", a);
+		for (k = head, i = 0; k < level_end; k++, i += 2) {
+			const struct logged *rp = &l->r[i], *rd = &l->r[i + 1];
+			const char *name, *end;
+
+			w->nodes++;
+			if (rp->type == XS_ERROR) {
+				w->complete = false;
+			} else {
+				/* audit_perms() reads the slot's copy */
+				a->reply_len = rp->len;
+				memcpy(a->reply, l->buf + rp->off, rp->len + 1);
+				owner = audit_perms(a, gone);
+				if (owner < NSLOT)
+					w->owned[owner]++;
+			}
+			if (rd->type != XS_DIRECTORY) {
+				w->complete = false;   /* E2BIG: too many children */
+				continue;
+			}
+			end = l->buf + rd->off + rd->len;
+			for (name = l->buf + rd->off; name < end; name += strlen(name) + 1) {
+				size_t len = strlen(queue[k]) + strlen(name) + 2;
+				char *child;
+
+				if (n == AUDIT_MAX) {
+					w->complete = false;
+					break;
+				}
+				child = malloc(len);
+				if (child)
+					snprintf(child, len, "%s%s%s", queue[k],
+					         strcmp(queue[k], "/") ? "/" : "", name);
+				queue[n++] = child;
+			}
+		}
+		head = level_end;
+	}
+	a->log = NULL;
+	for (i = 0; i < n; i++)
+		free(queue[i]);
+}
+
+static void audit_released(struct fuzz *f, unsigned gone)
+{
+	struct walk w;
+
+	if (audit_connect(f, 0))
+		audit_walk(f, gone, &w);
+	slot_close(&f->audit);
+}
+
+/* nodes-per-domain as the daemon has it now (CONTROL quota may change it);
+ * 0 if it cannot tell. */
+static unsigned audit_node_quota(struct fuzz *f)
+{
+	const char *p;
+	unsigned v;
+
+	audit_call(f, XS_CONTROL, "quota", NULL);
+	if (f->audit.reply_type != XS_CONTROL)
+		return 0;
+	p = strstr(f->audit.reply, "nodes-per-domain");
+	if (!p || sscanf(p + 16, "%u", &v) != 1)
+		return 0;
+	return v;
+}
+
+static void audit_end(struct fuzz *f)
+{
+	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
+	struct slot *a = &f->audit;
+	vbd_store_stats st;
+	char dir[32], path[48];
+	unsigned quota, d, i, ok, enospc, expect;
+	bool ready[NSLOT] = { false };
+	struct walk w;
+	size_t len;
+
+	vbd_store_get_stats(f->s, &st);
+	if (st.connections || st.watches || st.transactions || st.pending_bytes)
+		die("with every client gone, a counter is not back to 0", NULL);
+	if (!audit_connect(f, 0))
+		die("audit: cannot connect as dom0", NULL);
+	quota = audit_node_quota(f);
+	/* So that the probe below runs in one round trip. */
+	audit_raw(f, XS_CONTROL, "quota\0outstanding\0" "64", 21);
+	/* A fresh directory owned by each guest, for the quota probe. */
+	for (d = 1; d < NSLOT; d++) {
+		snprintf(dir, sizeof(dir), "/vbd-fuzz-quota-%u", d);
+		snprintf(path, sizeof(path), "n%u", d);
+		audit_call(f, XS_RM, dir, NULL);
+		audit_call(f, XS_MKDIR, dir, NULL);
+		if (a->reply_type != XS_MKDIR)
+			continue;
+		audit_call(f, XS_SET_PERMS, dir, path);
+		ready[d] = a->reply_type == XS_SET_PERMS;
+	}
+	audit_walk(f, ~0u, &w);
+	vbd_store_get_stats(f->s, &st);
+	if (w.complete && w.nodes != st.nodes) {
+		fprintf(stderr, "fuzz_xs_wire: walked %u nodes, stats say %llu\n",
+		        w.nodes, (unsigned long long)st.nodes);
+		die("node count disagrees with the tree", NULL);
+	}
+	for (d = 1; d < NSLOT && w.complete && quota; d++) {
+		if (!ready[d] || w.owned[d] + QUOTA_PROBE_MAX - 2 < quota)
+			continue;   /* no directory, or quota raised past the probe */
+		expect = quota > w.owned[d] ? quota - w.owned[d] : 0;
+		if (!audit_connect(f, d))
+			continue;   /* released over the wire, or too many conns */
+		for (i = 0, len = 0; i < expect + 2 && i < QUOTA_PROBE_MAX; i++) {
+			snprintf(path, sizeof(path), "/vbd-fuzz-quota-%u/%u", d, i);
+			len += put_msg(buf + len, XS_WRITE, i, path, "");
+		}
+		a->n_ok = a->n_enospc = 0;
+		send_chunk(f, a, buf, len);
+		pump(f);
+		ok = a->n_ok, enospc = a->n_enospc;
+		if (ok != expect || ok + enospc != i) {
+			fprintf(stderr, "fuzz_xs_wire: dom%u owns %u nodes, quota %u: "
+			        "%u creations succeeded, %u ENOSPC, of %u\n",
+			        d, w.owned[d], quota, ok, enospc, i);
+			die("node quota accounting is off", a);
+		}
+	}
+	slot_close(a);
+}
+
+/* Control actions, op 0xf0..0xff:
+ *   f0-f2  pause/resume reading slot 0-2 (replies and events pile up)
+ *   f3-f5  close slot 0-2 and connect it afresh
+ *   f6-f8  shut down the sending side of slot 0-2 (daemon sees EOF)
+ *   f9/fa  remove / re-add domain 1 (re-adding reconnects slot 1); a
+ *          removal is followed by an audit of the whole tree
+ *   fb/fc  the same for domain 2
+ *   fd     read the stats (and check what can be checked)
+ *   fe-ff  only run the daemon */
+static void do_control(struct fuzz *f, uint8_t op)
+{
+	struct slot *c;
+	vbd_store_stats st;
+	unsigned d;
+
+	switch (op) {
+	case 0xf0: case 0xf1: case 0xf2:
+		c = &f->slot[op - 0xf0];
+		c->paused = !c->paused;
+		break;
+	case 0xf3: case 0xf4: case 0xf5:
+		slot_connect(f, &f->slot[op - 0xf3]);
+		break;
+	case 0xf6: case 0xf7: case 0xf8:
+		c = &f->slot[op - 0xf6];
+		if (c->fd >= 0 && !c->wr_shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->wr_shut = true;
+		}
+		break;
+	case 0xf9: case 0xfb:
+		d = op == 0xf9 ? 1 : 2;
+		if (vbd_store_domain_remove(f->s, d) == 0) {
+			f->dom_present[d] = false;
+			pump(f);
+			audit_released(f, d);
+		}
+		break;
+	case 0xfa: case 0xfc:
+		d = op == 0xfa ? 1 : 2;
+		if (vbd_store_domain_add(f->s, d) == 0) {
+			f->dom_present[d] = true;
+			slot_connect(f, &f->slot[d]);
+		}
+		break;
+	case 0xfd:
+		vbd_store_get_stats(f->s, &st);
+		if (st.connections > 16 || st.pending_bytes > st.pending_bytes_max)
+			die("stats out of range", NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
+	static struct fuzz f;   /* large: keep it off the stack */
+	static bool sigpipe_trapped;
+	int fd_mark = lowest_free_fd(), i;
+	size_t n;
+
+	o.limits.nodes_per_domain = 24;
+	o.limits.watches_per_domain = 8;
+	o.limits.transactions_per_conn = 3;
+	o.limits.nodes_per_transaction = 64;
+	o.limits.perms_per_node = 5;
+	o.limits.value_size = 256;
+	o.limits.outstanding = 8;
+	o.limits.max_pending_bytes = 4096;
+	o.limits.max_pending_bytes_priv = 16384;
+	o.limits.conns_per_domain = 16;
+
+	if (!sigpipe_trapped) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_sigpipe;
+		sigaction(SIGPIPE, &sa, NULL);
+		sigpipe_trapped = true;
+	}
+	memset(&f, 0, sizeof(f));
+	f.audit.fd = -1;
+	f.audit.wq = -1;
+	if (vbd_store_new(&f.s, &o) < 0)
+		die("vbd_store_new", NULL);
+	for (i = 0; i < NSLOT; i++) {
+		f.slot[i].fd = -1;
+		f.slot[i].domid = slot_domid[i];
+		if (slot_domid[i] != 0) {
+			if (vbd_store_domain_add(f.s, slot_domid[i]) < 0)
+				die("vbd_store_domain_add", NULL);
+			f.dom_present[i] = true;
+		}
+		slot_connect(&f, &f.slot[i]);
+		if (f.slot[i].fd < 0)
+			die("vbd_store_adopt_fd", NULL);
+	}
+	pump(&f);
+
+	while (size) {
+		uint8_t op = data[0];
+
+		n = size >= 3 ? (size_t)data[1] | (size_t)data[2] << 8 : 0;
+		data += size >= 3 ? 3 : size;
+		size -= size >= 3 ? 3 : size;
+		if (n > size)
+			n = size;
+		if (op < 0xf0)
+			send_chunk(&f, &f.slot[op % NSLOT], data, n);
+		else
+			do_control(&f, op);
+		data += n, size -= n;
+		pump(&f);
+	}
+
+	/* Read everything; then every complete request must be answered. */
+	for (i = 0; i < NSLOT; i++)
+		f.slot[i].paused = false;
+	pump(&f);
+	for (i = 0; i < NSLOT; i++) {
+		struct slot *c = &f.slot[i];
+
+		if (c->fd < 0 || c->eof || c->wr_shut || c->out.lost ||
+		    c->q_overflow)
+			continue;
+		if (c->q_len > 1 || (c->q_len == 1 && !c->out.left))
+			die("request never answered", c);
+	}
+	for (i = 0; i < NSLOT; i++)
+		slot_close(&f.slot[i]);
+	pump(&f);
+	audit_end(&f);
+
+	f.s = vbd_store_free(f.s);
+	slot_close(&f.audit);
+	free(f.log.r);
+	free(f.log.buf);
+	if (lowest_free_fd() != fd_mark)
+		die("file descriptor leaked", NULL);
+	return 0;
+}
