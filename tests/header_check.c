@@ -1,6 +1,7 @@
 /* Each public header must compile alone, as C99 with -pedantic -Werror
  * (built by tests/CMakeLists.txt; a failure here fails the build). */
 #include <vbd/store.h>
+#include <vbd/error.h>
 
 int vbd_header_check_dummy(void);
 int vbd_header_check_dummy(void)

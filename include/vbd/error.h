@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/error.h - error reporting.
+ *
+ * Every libvbd call that can fail returns an int >= 0 on success or a
+ * negative errno value.  Calls that can say more (which node, which script,
+ * what it printed) also fill a vbd_errbuf the caller passes, or, through a
+ * context, the message vbd_ctx_last_error() returns.
+ */
+#ifndef VBD_ERROR_H
+#define VBD_ERROR_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VBD_PUBLIC
+#define VBD_PUBLIC __attribute__((visibility("default")))
+#endif
+
+/* A detailed message: "what failed: why".  Empty when nothing was said. */
+typedef struct vbd_errbuf {
+	char msg[1024];
+} vbd_errbuf;
+
+/* A short description of a negative errno value as libvbd uses it
+ * ("-EEXIST: device already exists").  Never NULL. */
+VBD_PUBLIC const char *vbd_strerror(int r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
