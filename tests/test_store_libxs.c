@@ -2951,6 +2951,54 @@ static void test_concurrent_guests(void **state)
 
 /* ================================================================== */
 
+/* vbd_store_fail_request: the seam lifecycle tests use to fail each
+ * xenstore operation in turn.  The failed request is not executed. */
+struct fail_arg {
+	uint64_t nth;
+	int err;
+	int persistent;
+};
+
+static int arm_fail(vbd_store *s, void *arg)
+{
+	struct fail_arg *a = arg;
+	vbd_store_fail_request(s, a->nth, a->err, a->persistent);
+	return 0;
+}
+
+static void test_fail_request_seam(void **state)
+{
+	struct fx *f = *state;
+	struct fail_arg a = { 2, -EACCES, 0 };
+	unsigned len;
+	char *v;
+
+	vbd_test_store_call(&f->t, arm_fail, &a);
+	assert_true(xs_write(f->h0, XBT_NULL, "/f/one", "1", 1));     /* 1st: runs */
+	assert_false(xs_write(f->h0, XBT_NULL, "/f/two", "2", 1));    /* 2nd: fails */
+	assert_int_equal(errno, EACCES);
+	assert_true(xs_write(f->h0, XBT_NULL, "/f/three", "3", 1));   /* 3rd: runs */
+	v = xs_read(f->h0, XBT_NULL, "/f/two", &len);
+	assert_null(v);
+	assert_int_equal(errno, ENOENT);                              /* never executed */
+
+	/* Persistent: from the 1st on, until disarmed. */
+	a.nth = 1;
+	a.err = -EIO;
+	a.persistent = 1;
+	vbd_test_store_call(&f->t, arm_fail, &a);
+	assert_null(xs_read(f->h0, XBT_NULL, "/f/one", &len));
+	assert_int_equal(errno, EIO);
+	assert_false(xs_rm(f->h0, XBT_NULL, "/f"));
+	assert_int_equal(errno, EIO);
+	a.nth = 0;
+	vbd_test_store_call(&f->t, arm_fail, &a);
+	v = xs_read(f->h0, XBT_NULL, "/f/one", &len);
+	assert_non_null(v);
+	assert_string_equal(v, "1");
+	free(v);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define TS(fn) cmocka_unit_test_setup_teardown(fn, setup_small, teardown)
 
@@ -2959,6 +3007,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		/* basic operations */
 		T(test_write_read),
+		T(test_fail_request_seam),
 		T(test_read_missing_enoent),
 		T(test_write_creates_parents),
 		T(test_mkdir),

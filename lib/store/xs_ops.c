@@ -809,6 +809,11 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 
 	s->st.requests++;
 	vbd__actor_of(s, c, &a);
+	if (s->fail_at && s->st.requests >= s->fail_at &&
+	    (s->st.requests == s->fail_at || s->fail_persistent)) {
+		r = s->fail_err;
+		goto out;
+	}
 	if (h->type >= XS_TYPE_COUNT || !ops[h->type].fn) {
 		r = -EINVAL;
 		goto out;
