@@ -36,8 +36,8 @@ static const char store_usage[] =
 	"         Point any xenstore client at it: XENSTORED_PATH=PATH xenstore-ls\n"
 	"domain add\n"
 	"         Introduce DOMID (1..32751) to the daemon, as a toolstack does, and\n"
-	"         write its home /local/domain/DOMID (name, domid, device/, data/,\n"
-	"         ...) with libxl's permissions.  The domain's own socket is\n"
+	"         write its home /local/domain/DOMID (name, domid, device/, control/,\n"
+	"         data/, ...) with libxl 4.17's permissions.  Its own socket is\n"
 	"         PATH.d/DOMID: connections there act as that unprivileged domain.\n"
 	"domain remove\n"
 	"         Delete /local/domain/DOMID and release the domain: its\n"
@@ -268,11 +268,18 @@ static int parse_domid(const char *arg, unsigned *ret)
 	return 0;
 }
 
-/* Writes the home of a new domain as libxl does: the home itself owned by
- * dom0 and readable by the domain, its writable areas owned by the domain. */
+/* Writes the home of a new domain as libxl 4.17 does (captured from a real
+ * xl create in tests/golden/libxl-4.17-block-attach.txt): the home, device/
+ * and control/ owned by dom0 and readable by the domain; the leaves a guest
+ * writes (control/shutdown, feature flags, data/ ...) owned by the domain. */
 static int write_home(struct xs_handle *h, unsigned domid, const char *name)
 {
-	static const char *const rw[] = { "device", "data", "drivers", "feature", "attr", "error" };
+	static const char *const ro_dirs[] = { "device", "control" };
+	static const char *const rw_nodes[] = {
+		"device/suspend/event-channel", "control/shutdown", "control/feature-poweroff",
+		"control/feature-reboot", "control/feature-suspend", "control/sysrq",
+		"data", "drivers", "feature", "attr", "error",
+	};
 	struct xs_permissions ro[2] = { { 0, XS_PERM_NONE }, { domid, XS_PERM_READ } };
 	struct xs_permissions own[1] = { { domid, XS_PERM_NONE } };
 	char path[128], val[32];
@@ -280,7 +287,7 @@ static int write_home(struct xs_handle *h, unsigned domid, const char *name)
 	size_t i;
 
 	for (;;) {
-		bool ok = true;
+		bool ok;
 
 		t = xs_transaction_start(h);
 		if (t == XBT_NULL)
@@ -295,10 +302,12 @@ static int write_home(struct xs_handle *h, unsigned domid, const char *name)
 		snprintf(path, sizeof(path), "/local/domain/%u/domid", domid);
 		snprintf(val, sizeof(val), "%u", domid);
 		ok = ok && xs_write(h, t, path, val, strlen(val));
-		snprintf(path, sizeof(path), "/local/domain/%u/control", domid);
-		ok = ok && xs_mkdir(h, t, path);
-		for (i = 0; ok && i < sizeof(rw) / sizeof(rw[0]); i++) {
-			snprintf(path, sizeof(path), "/local/domain/%u/%s", domid, rw[i]);
+		for (i = 0; ok && i < sizeof(ro_dirs) / sizeof(ro_dirs[0]); i++) {
+			snprintf(path, sizeof(path), "/local/domain/%u/%s", domid, ro_dirs[i]);
+			ok = xs_mkdir(h, t, path);
+		}
+		for (i = 0; ok && i < sizeof(rw_nodes) / sizeof(rw_nodes[0]); i++) {
+			snprintf(path, sizeof(path), "/local/domain/%u/%s", domid, rw_nodes[i]);
 			ok = xs_mkdir(h, t, path) && xs_set_permissions(h, t, path, own, 1);
 		}
 		if (!ok) {

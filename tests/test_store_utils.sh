@@ -416,14 +416,19 @@ expect "domain add: guest socket exists" yes "$([[ -S $GSOCK ]] && echo yes || e
 out_is "domain add: name" xenstore-read /local/domain/5/name -- guest5
 run xenstore-ls -f -p /local/domain
 expect "ls -f -p /local/domain: exit status" 0 "$rc"
-# libxl's layout: the home owned by dom0 and readable by the domain, its
-# writable areas (data/, device/, ...) owned by the domain.
-expect_match "domain add: home readable by the domain" \
-	$'(^|\n)/local/domain/5 = "" +\\(n0,r5\\)\n' "$out"
-expect_match "domain add: name" \
-	$'(^|\n)/local/domain/5/name = "guest5" +\\(n0,r5\\)\n' "$out"
-expect_match "domain add: data/ owned by the domain" \
-	$'(^|\n)/local/domain/5/data = "" +\\(n5\\)\n' "$out"
+# libxl 4.17's layout (tests/golden/libxl-4.17-block-attach.txt): the home,
+# device/ and control/ owned by dom0 and readable by the domain; the leaves
+# the guest writes owned by the domain.
+for node in "" /name /domid /device /control; do
+	expect_match "domain add: /local/domain/5$node is (n0,r5)" \
+		"(^|"$'\n'")/local/domain/5$node = [^"$'\n'"]* +\\(n0,r5\\)"$'\n' "$out"
+done
+for node in /data /drivers /feature /attr /error /control/shutdown /control/feature-poweroff \
+            /control/feature-reboot /control/feature-suspend /control/sysrq \
+            /device/suspend/event-channel; do
+	expect_match "domain add: /local/domain/5$node is (n5)" \
+		"(^|"$'\n'")/local/domain/5$node = \"\" +\\(n5\\)"$'\n' "$out"
+done
 
 # --- xenstore-chmod and permissions -------------------------------------------
 
