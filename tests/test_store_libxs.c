@@ -2962,7 +2962,7 @@ struct fail_arg {
 static int arm_fail(vbd_store *s, void *arg)
 {
 	struct fail_arg *a = arg;
-	vbd_store_fail_request(s, a->nth, a->err, a->persistent);
+	vbd_store_fail_request(s, -1, a->nth, a->err, a->persistent);
 	return 0;
 }
 

@@ -145,12 +145,13 @@ VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, unsigned domid,
 VBD_PUBLIC void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
 
 /* Fault injection, for tests of xenstore clients: the nth request the store
- * handles from now on (n >= 1, counting requests from every connection) is
+ * handles from now on from domain domid (n >= 1; domid -1: from anyone) is
  * answered with XS_ERROR naming -err (e.g. -EIO, -EAGAIN, -EACCES) without
- * being executed.  With persistent, that request and every later one fail.
- * nth 0 disarms.  A client test arms n = 1, 2, ... to make each of its
- * xenstore operations fail in turn, through the real libxenstore. */
-VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, uint64_t nth, int err, int persistent);
+ * being executed.  With persistent, that request and every later one (from
+ * domid) fail.  nth 0 disarms.  A client test arms n = 1, 2, ... to make each
+ * of its xenstore operations fail in turn, through the real libxenstore. */
+VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err,
+                                       int persistent);
 
 /* Main socket path or NULL. */
 VBD_PUBLIC const char *vbd_store_socket_path(const vbd_store *s);

@@ -240,7 +240,9 @@ struct vbd_store {
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
 	uint32_t next_txid;
 	uint64_t release_seq;          /* RELEASEs so far: fails transactions that span one */
-	uint64_t fail_at;              /* vbd_store_fail_request(): request number to fail */
+	uint64_t fail_count;           /* vbd_store_fail_request(): requests seen from fail_domid */
+	uint64_t fail_at;              /* ... the one to fail */
+	int fail_domid;                /* -1: any */
 	int fail_err;
 	bool fail_persistent;
 	int spare_fd;                  /* given up to accept and drop a client at EMFILE */

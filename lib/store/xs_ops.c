@@ -809,8 +809,8 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 
 	s->st.requests++;
 	vbd__actor_of(s, c, &a);
-	if (s->fail_at && s->st.requests >= s->fail_at &&
-	    (s->st.requests == s->fail_at || s->fail_persistent)) {
+	if (s->fail_at && (s->fail_domid < 0 || (unsigned)s->fail_domid == c->domid) &&
+	    ++s->fail_count >= s->fail_at && (s->fail_count == s->fail_at || s->fail_persistent)) {
 		r = s->fail_err;
 		goto out;
 	}
