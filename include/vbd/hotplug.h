@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/hotplug.h - the hotplug step of a VBD, built in.
+ *
+ * Does what Xen's /etc/xen/scripts/block does for one backend, in-process and
+ * without forking: given the backend directory (its params and mode), it
+ * makes the target available as a block device (a regular file through a
+ * loop device), checks that the sharing is allowed, and writes
+ * physical-device (hex major:minor, "7:f"), physical-device-path, node (for a
+ * loop device) and hotplug-status=connected; remove frees the loop device.
+ * Unlike the script it takes no global lock and scans no other VBD: its cost
+ * does not grow with the number of VBDs on the host.
+ */
+#ifndef VBD_HOTPLUG_H
+#define VBD_HOTPLUG_H
+
+#include "vbd/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct xs_handle;
+
+typedef enum vbd_hotplug_action {
+	VBD_HOTPLUG_ADD,
+	VBD_HOTPLUG_REMOVE,
+} vbd_hotplug_action;
+
+/* be_path: the backend directory, absolute or relative to the calling
+ * domain's home (XENBUS_PATH, "backend/vbd/5/51712").  xs: a libxenstore
+ * handle (real xenstored or the embedded daemon).
+ *
+ * ADD is idempotent: with physical-device present it succeeds at once.  On
+ * failure it writes hotplug-error=<message> and hotplug-status=error (busy
+ * for a sharing conflict), leaves no loop device behind, and returns:
+ * -ENOENT (no such target or backend), -EROFS (access=w on a read-only
+ * target), -EBUSY (sharing conflict or mounted), -ENODEV (neither a block
+ * device nor a regular file), -EINVAL (bad params/mode).
+ * REMOVE frees what ADD set up; it is idempotent too. */
+VBD_PUBLIC int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path,
+                                   vbd_hotplug_action action, vbd_errbuf *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

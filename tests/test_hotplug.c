@@ -1,0 +1,858 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test_hotplug - vbd_hotplug_builtin against the embedded store, with real
+ * loop devices, mounts and read-only targets (needs root).
+ *
+ * Each test writes backend directories as libxl would and calls the
+ * builtin.  Every image lives in the test's own temporary directory, so the
+ * loop devices a test created (or the library leaked) are exactly those
+ * whose backing file lies there: that is what the leak checks count, and
+ * what the teardown frees, whatever the test did before failing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <xenstore.h>
+
+#include "store_fixture.h"
+#include "vbd/hotplug.h"
+
+/* Internal, from lib/hotplug_builtin.c. */
+#define VBD__LOOP_LEGACY 1u
+int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
+                     int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
+
+#define MAX_MOUNTS 8
+#define NTHREADS 8
+
+struct fx {
+	vbd_test_store t;
+	struct xs_handle *h;
+	char dir[PATH_MAX];          /* realpath of the test's temporary directory */
+	char mounts[MAX_MOUNTS][PATH_MAX];
+	unsigned nmounts;
+};
+
+/* ------------------------------------------------------------------ */
+/* Loop devices and files                                              */
+
+static bool read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	while (n && buf[n - 1] == '\n')
+		n--;
+	buf[n] = 0;
+	return true;
+}
+
+/* Calls fn for each bound loop device whose backing file starts with prefix. */
+static unsigned each_loop(const char *prefix, void (*fn)(unsigned n))
+{
+	char p[PATH_MAX], back[PATH_MAX];
+	unsigned count = 0, n;
+	struct dirent *de;
+	DIR *d = opendir("/sys/block");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (sscanf(de->d_name, "loop%u", &n) != 1)
+			continue;
+		snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file", de->d_name);
+		if (!read_line(p, back, sizeof(back)) || strncmp(back, prefix, strlen(prefix)))
+			continue;
+		count++;
+		if (fn)
+			fn(n);
+	}
+	closedir(d);
+	return count;
+}
+
+static void detach_loop(unsigned n)
+{
+	char dev[32];
+	int fd;
+
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		int zero = 0;
+
+		/* BLKROSET outlives the binding: leave the device writable. */
+		ioctl(fd, BLKROSET, &zero);
+		ioctl(fd, LOOP_CLR_FD);
+		close(fd);
+	}
+}
+
+static unsigned loops_of(const char *path)
+{
+	return each_loop(path, NULL);
+}
+
+static void make_file(const char *path, off_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+static void pathf(struct fx *f, char *buf, const char *name)
+{
+	assert_true(snprintf(buf, PATH_MAX, "%s/%s", f->dir, name) < PATH_MAX);
+}
+
+/* A loop device of our own over path (what an administrator would pass
+ * as a phy: target).  Freed by the teardown. */
+static unsigned test_loop(const char *path, bool ro)
+{
+	vbd_errbuf err = { "" };
+	unsigned n;
+	int ffd, lfd;
+
+	ffd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	assert_true(ffd >= 0);
+	assert_int_equal(vbd__loop_attach(ffd, ro, path, 0, &lfd, &n, &err), 0);
+	close(ffd);
+	close(lfd);
+	return n;
+}
+
+static void loop_info(unsigned n, char *back, size_t size, bool *ro)
+{
+	char p[96], v[16];
+
+	snprintf(p, sizeof(p), "/sys/block/loop%u/loop/backing_file", n);
+	assert_true(read_line(p, back, size));
+	snprintf(p, sizeof(p), "/sys/block/loop%u/ro", n);
+	assert_true(read_line(p, v, sizeof(v)));
+	*ro = !strcmp(v, "1");
+}
+
+static void do_mount(struct fx *f, const char *src, const char *dst, const char *type,
+                     unsigned long flags)
+{
+	assert_true(f->nmounts < MAX_MOUNTS);
+	assert_int_equal(mount(src, dst, type, flags, NULL), 0);
+	snprintf(f->mounts[f->nmounts++], PATH_MAX, "%s", dst);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char cmd[PATH_MAX * 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Store                                                               */
+
+static char *rd(struct xs_handle *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *rd(struct xs_handle *h, const char *fmt, ...)
+{
+	char p[1024];
+	unsigned len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p, sizeof(p), fmt, ap);
+	va_end(ap);
+	return xs_read(h, XBT_NULL, p, &len);
+}
+
+static void assert_node(struct xs_handle *h, const char *path, const char *want)
+{
+	char *v = rd(h, "%s", path);
+
+	if (!want) {
+		if (v)
+			fail_msg("%s = '%s', expected absent", path, v);
+		return;
+	}
+	if (!v)
+		fail_msg("%s absent, expected '%s'", path, want);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void assert_leaf(struct xs_handle *h, const char *be, const char *leaf, const char *want)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", be, leaf);
+	assert_node(h, p, want);
+}
+
+static void wr(struct xs_handle *h, const char *be, const char *leaf, const char *val)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", be, leaf);
+	assert_true(xs_write(h, XBT_NULL, p, val, strlen(val)));
+}
+
+/* A backend directory as libxl writes it for frontend domain fe. */
+static void write_be(struct xs_handle *h, char *be, size_t size, unsigned fe,
+                     const char *params, const char *mode)
+{
+	char v[64];
+
+	snprintf(be, size, "/local/domain/0/backend/vbd/%u/51712", fe);
+	snprintf(v, sizeof(v), "/local/domain/%u/device/vbd/51712", fe);
+	wr(h, be, "frontend", v);
+	snprintf(v, sizeof(v), "%u", fe);
+	wr(h, be, "frontend-id", v);
+	wr(h, be, "online", "1");
+	wr(h, be, "removable", "0");
+	wr(h, be, "state", "2");
+	wr(h, be, "dev", "xvda");
+	wr(h, be, "type", "phy");
+	wr(h, be, "device-type", "disk");
+	wr(h, be, "params", params);
+	wr(h, be, "mode", mode);
+}
+
+static int add(struct xs_handle *h, const char *be, vbd_errbuf *err)
+{
+	memset(err, 0, sizeof(*err));
+	return vbd_hotplug_builtin(h, be, VBD_HOTPLUG_ADD, err);
+}
+
+static int rem(struct xs_handle *h, const char *be)
+{
+	vbd_errbuf err = { "" };
+	int r = vbd_hotplug_builtin(h, be, VBD_HOTPLUG_REMOVE, &err);
+
+	if (r < 0)
+		print_error("remove %s: %d %s\n", be, r, err.msg);
+	return r;
+}
+
+/* Checks a connected backend over a loop device of image; returns n. */
+static unsigned assert_loop_backend(struct xs_handle *h, const char *be, const char *image,
+                                    bool want_ro)
+{
+	char *node, *pd, back[PATH_MAX], want[32];
+	struct stat st;
+	unsigned n;
+	bool ro;
+
+	assert_leaf(h, be, "hotplug-status", "connected");
+	assert_leaf(h, be, "hotplug-error", NULL);
+	node = rd(h, "%s/node", be);
+	assert_non_null(node);
+	assert_int_equal(sscanf(node, "/dev/loop%u", &n), 1);
+	assert_int_equal(stat(node, &st), 0);
+	assert_true(S_ISBLK(st.st_mode));
+	snprintf(want, sizeof(want), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+	pd = rd(h, "%s/physical-device", be);
+	assert_non_null(pd);
+	assert_string_equal(pd, want);
+	assert_leaf(h, be, "physical-device-path", node);
+	loop_info(n, back, sizeof(back), &ro);
+	assert_string_equal(back, image);
+	assert_int_equal(ro, want_ro);
+	free(node);
+	free(pd);
+	return n;
+}
+
+static void index_path(char *buf, size_t size, const char *image, const char *entry)
+{
+	struct stat st;
+
+	assert_int_equal(stat(image, &st), 0);
+	snprintf(buf, size, "/libvbd/sharing/f-%ju-%ju%s%s", (uintmax_t)st.st_dev,
+	         (uintmax_t)st.st_ino, entry ? "/" : "", entry ? entry : "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                             */
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char tmpl[] = "/tmp/vbd-hotplug-XXXXXX";
+
+	if (!f || !mkdtemp(tmpl) || !realpath(tmpl, f->dir))
+		goto fail;
+	if (vbd_test_store_start(&f->t, NULL) < 0)
+		goto fail;
+	f->h = vbd_test_xs_open(&f->t, 0);
+	if (!f->h) {
+		vbd_test_store_stop(&f->t);
+		goto fail;
+	}
+	*state = f;
+	return 0;
+fail:
+	if (f && f->dir[0])
+		rmdir(f->dir);
+	free(f);
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char prefix[PATH_MAX + 1];
+
+	if (!f)
+		return 0;
+	while (f->nmounts)
+		umount2(f->mounts[--f->nmounts], MNT_DETACH);
+	snprintf(prefix, sizeof(prefix), "%s/", f->dir);
+	each_loop(prefix, detach_loop);
+	run("chattr -R -i '%s' 2>/dev/null; rm -rf '%s'", f->dir, f->dir);
+	xs_close(f->h);
+	vbd_test_store_stop(&f->t);
+	free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+
+static void test_file_rw(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], idx[256];
+	vbd_errbuf err;
+	unsigned n;
+
+	pathf(f, img, "a.img");
+	make_file(img, 4 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), 0);
+	n = assert_loop_backend(f->h, be, img, false);
+	(void)n;
+	assert_int_equal(loops_of(img), 1);
+	index_path(idx, sizeof(idx), img, "0-5-51712");
+	assert_node(f->h, idx, "w");
+
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_node(f->h, idx, NULL);
+	index_path(idx, sizeof(idx), img, NULL);
+	assert_node(f->h, idx, NULL); /* the key dir went with its last entry */
+	assert_leaf(f->h, be, "node", NULL);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	/* Twice is fine. */
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+}
+
+static void test_file_ro(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], idx[256];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "r");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, true);
+	index_path(idx, sizeof(idx), img, "0-5-51712");
+	assert_node(f->h, idx, "r");
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+}
+
+static void test_block_device(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], dev[32], want[32], idx[64];
+	vbd_errbuf err;
+	struct stat st;
+	unsigned n;
+
+	pathf(f, img, "disk.img");
+	make_file(img, 1 << 20);
+	n = test_loop(img, false);
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	assert_int_equal(stat(dev, &st), 0);
+	snprintf(want, sizeof(want), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+
+	write_be(f->h, be, sizeof(be), 5, dev, "w");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "physical-device", want);
+	assert_leaf(f->h, be, "physical-device-path", dev);
+	assert_leaf(f->h, be, "node", NULL);
+	assert_leaf(f->h, be, "hotplug-status", "connected");
+	snprintf(idx, sizeof(idx), "/libvbd/sharing/b-%u-%u/0-5-51712", major(st.st_rdev),
+	         minor(st.st_rdev));
+	assert_node(f->h, idx, "w");
+
+	/* Not ours: remove leaves the device alone. */
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 1);
+	assert_node(f->h, idx, NULL);
+
+	/* A bare name is a device under /dev, as in the block script. */
+	write_be(f->h, be, sizeof(be), 6, dev + 5, "r");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "physical-device", want);
+	assert_leaf(f->h, be, "physical-device-path", dev);
+	assert_int_equal(rem(f->h, be), 0);
+}
+
+static void test_idempotent_add(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], *node1, *node2;
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), 0);
+	node1 = rd(f->h, "%s/node", be);
+	assert_int_equal(add(f->h, be, &err), 0);
+	node2 = rd(f->h, "%s/node", be);
+	assert_string_equal(node1, node2);
+	assert_int_equal(loops_of(img), 1);
+	/* physical-device there, status lost: set again, nothing attached. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5/51712/hotplug-status"));
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "hotplug-status", "connected");
+	assert_int_equal(loops_of(img), 1);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+	/* Remove, then add again on the same directory: a real add. */
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+	free(node1);
+	free(node2);
+}
+
+static void test_relative_path(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], idx[256];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 7, img, "w");
+	/* XENBUS_PATH as libxl and uevents give it, from dom0. */
+	assert_int_equal(add(f->h, "backend/vbd/7/51712", &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	index_path(idx, sizeof(idx), img, "0-7-51712");
+	assert_node(f->h, idx, "w");
+	assert_int_equal(rem(f->h, "backend/vbd/7/51712/"), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_node(f->h, idx, NULL);
+}
+
+static void test_missing(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], *e;
+	vbd_errbuf err;
+
+	pathf(f, img, "nonexistent.img");
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, img));
+	assert_leaf(f->h, be, "hotplug-status", "error");
+	e = rd(f->h, "%s/hotplug-error", be);
+	assert_non_null(e);
+	assert_string_equal(e, err.msg);
+	free(e);
+	assert_leaf(f->h, be, "physical-device", NULL);
+
+	/* No backend at all: nothing is created. */
+	assert_int_equal(add(f->h, "/local/domain/0/backend/vbd/9/51712", &err), -ENOENT);
+	assert_node(f->h, "/local/domain/0/backend/vbd/9", NULL);
+
+	/* A directory is neither. */
+	write_be(f->h, be, sizeof(be), 5, f->dir, "w");
+	assert_int_equal(add(f->h, be, &err), -ENODEV);
+	assert_leaf(f->h, be, "hotplug-status", "error");
+
+	/* No mode. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5/51712/mode"));
+	assert_int_equal(add(f->h, be, &err), -EINVAL);
+
+	/* LABEL= is resolved elsewhere. */
+	write_be(f->h, be, sizeof(be), 5, "LABEL=nothing-here", "r");
+	assert_int_equal(add(f->h, be, &err), -ENOENT);
+}
+
+static void test_readonly(void **state)
+{
+	struct fx *f = *state;
+	char src[PATH_MAX], mnt[PATH_MAX], img[PATH_MAX], be[128], dev[32];
+	vbd_errbuf err;
+	unsigned n;
+	int fd, ro = 1;
+
+	/* A file on a read-only bind mount. */
+	pathf(f, src, "src");
+	pathf(f, mnt, "ro");
+	assert_int_equal(mkdir(src, 0755), 0);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	assert_true(snprintf(img, sizeof(img), "%s/a.img", src) < (int)sizeof(img));
+	make_file(img, 1 << 20);
+	do_mount(f, src, mnt, NULL, MS_BIND);
+	assert_int_equal(mount(NULL, mnt, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+	assert_true(snprintf(img, sizeof(img), "%s/a.img", mnt) < (int)sizeof(img));
+
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), -EROFS);
+	assert_leaf(f->h, be, "hotplug-status", "error");
+	assert_leaf(f->h, be, "hotplug-error", err.msg);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_int_equal(loops_of(img), 0);
+	/* Read-only is fine. */
+	write_be(f->h, be, sizeof(be), 5, img, "r");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, true);
+	assert_int_equal(rem(f->h, be), 0);
+
+	/* An immutable file. */
+	pathf(f, img, "immutable.img");
+	make_file(img, 1 << 20);
+	if (run("chattr +i '%s' 2>/dev/null", img) == 0) {
+		write_be(f->h, be, sizeof(be), 6, img, "w");
+		assert_int_equal(add(f->h, be, &err), -EROFS);
+		assert_leaf(f->h, be, "hotplug-status", "error");
+		run("chattr -i '%s'", img);
+	}
+
+	/* A block device set read-only (blockdev --setro). */
+	pathf(f, img, "disk.img");
+	make_file(img, 1 << 20);
+	n = test_loop(img, false);
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, BLKROSET, &ro), 0);
+	close(fd);
+	write_be(f->h, be, sizeof(be), 7, dev, "w");
+	assert_int_equal(add(f->h, be, &err), -EROFS);
+	assert_leaf(f->h, be, "hotplug-status", "error");
+	write_be(f->h, be, sizeof(be), 8, dev, "r");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(rem(f->h, be), 0);
+}
+
+/* Frontends 5 and 6 are different VMs: a vm path each. */
+static void two_vms(struct fx *f)
+{
+	wr(f->h, "/local/domain/5", "vm", "/vm/00000000-0000-0000-0000-000000000005");
+	wr(f->h, "/local/domain/6", "vm", "/vm/00000000-0000-0000-0000-000000000006");
+}
+
+static void test_sharing_file(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be1[128], be2[128], idx[256];
+	vbd_errbuf err;
+
+	two_vms(f);
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+
+	/* w + w */
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	write_be(f->h, be2, sizeof(be2), 6, img, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_leaf(f->h, be2, "hotplug-status", "busy");
+	assert_leaf(f->h, be2, "hotplug-error", err.msg);
+	assert_leaf(f->h, be2, "physical-device", NULL);
+	assert_int_equal(loops_of(img), 1);
+	/* After the first goes, the second may. */
+	assert_int_equal(rem(f->h, be1), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_loop_backend(f->h, be2, img, false);
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(loops_of(img), 0);
+
+	/* r + r */
+	write_be(f->h, be1, sizeof(be1), 5, img, "r");
+	write_be(f->h, be2, sizeof(be2), 6, img, "r");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(loops_of(img), 2);
+	assert_int_equal(rem(f->h, be1), 0);
+	/* The other reader's entry keeps the key. */
+	index_path(idx, sizeof(idx), img, "0-6-51712");
+	assert_node(f->h, idx, "r");
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(loops_of(img), 0);
+
+	/* w then r */
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	write_be(f->h, be2, sizeof(be2), 6, img, "r");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_leaf(f->h, be2, "hotplug-status", "busy");
+	assert_int_equal(loops_of(img), 1);
+	assert_int_equal(rem(f->h, be1), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_leaf(f->h, be2, "hotplug-error", NULL);
+	assert_int_equal(rem(f->h, be2), 0);
+
+	/* r then w */
+	write_be(f->h, be1, sizeof(be1), 5, img, "r");
+	write_be(f->h, be2, sizeof(be2), 6, img, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_leaf(f->h, be2, "hotplug-status", "busy");
+	assert_int_equal(loops_of(img), 1);
+	assert_int_equal(rem(f->h, be1), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(loops_of(img), 0);
+
+	/* w! skips the checks, as in the block script. */
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	write_be(f->h, be2, sizeof(be2), 6, img, "w!");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(loops_of(img), 2);
+	assert_int_equal(rem(f->h, be1), 0);
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(loops_of(img), 0);
+}
+
+static void test_sharing_same_vm_and_stale(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be1[128], be2[128], be3[128];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	/* Domain 6 is the stub domain of domain 5: one VM, sharing allowed. */
+	two_vms(f);
+	wr(f->h, "/local/domain/6", "target", "5");
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	write_be(f->h, be2, sizeof(be2), 6, img, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(rem(f->h, be2), 0);
+
+	/* Domain 7 is another VM. */
+	wr(f->h, "/local/domain/7", "vm", "/vm/00000000-0000-0000-0000-000000000007");
+	write_be(f->h, be3, sizeof(be3), 7, img, "w");
+	assert_int_equal(add(f->h, be3, &err), -EBUSY);
+	/* Domain 5's backend vanishes without REMOVE: its entry is stale. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5"));
+	assert_int_equal(add(f->h, be3, &err), 0);
+	assert_int_equal(rem(f->h, be3), 0);
+	/* Domain 5's loop device is still attached: the teardown frees it. */
+	assert_int_equal(loops_of(img), 1);
+}
+
+static void test_mounted_block_device(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], mnt[PATH_MAX], be[128], dev[32];
+	vbd_errbuf err;
+	unsigned n;
+
+	pathf(f, img, "fs.img");
+	pathf(f, mnt, "mnt");
+	make_file(img, 8 << 20);
+	assert_int_equal(run("mkfs.ext4 -q -F '%s' >/dev/null 2>&1", img), 0);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	n = test_loop(img, false);
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	do_mount(f, dev, mnt, "ext4", 0);
+
+	write_be(f->h, be, sizeof(be), 5, dev, "w");
+	assert_int_equal(add(f->h, be, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, mnt));
+	assert_leaf(f->h, be, "hotplug-status", "busy");
+	/* Mounted read-write: not even read-only. */
+	write_be(f->h, be, sizeof(be), 6, dev, "r");
+	assert_int_equal(add(f->h, be, &err), -EBUSY);
+
+	/* The image file itself is mounted through that loop device. */
+	write_be(f->h, be, sizeof(be), 7, img, "w");
+	assert_int_equal(add(f->h, be, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "loop device"));
+	assert_int_equal(loops_of(img), 1);
+
+	/* Mounted read-only: readers are fine, writers are not. */
+	assert_int_equal(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+	write_be(f->h, be, sizeof(be), 8, dev, "r");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(rem(f->h, be), 0);
+	write_be(f->h, be, sizeof(be), 9, dev, "w");
+	assert_int_equal(add(f->h, be, &err), -EBUSY);
+}
+
+struct racer {
+	struct xs_handle *h;
+	pthread_barrier_t *go;
+	char be[128];
+	int r;
+	vbd_errbuf err;
+};
+
+static void *race(void *arg)
+{
+	struct racer *c = arg;
+
+	pthread_barrier_wait(c->go);
+	c->r = vbd_hotplug_builtin(c->h, c->be, VBD_HOTPLUG_ADD, &c->err);
+	return NULL;
+}
+
+static void test_concurrent_w(void **state)
+{
+	struct fx *f = *state;
+	struct racer c[NTHREADS];
+	pthread_t th[NTHREADS];
+	pthread_barrier_t go;
+	char img[PATH_MAX];
+	unsigned i, wins = 0, busy = 0, winner = 0;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	assert_int_equal(pthread_barrier_init(&go, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		char vm[64];
+
+		snprintf(vm, sizeof(vm), "/local/domain/%u", 10 + i);
+		wr(f->h, vm, "vm", vm); /* a distinct VM each */
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].h = vbd_test_xs_open(&f->t, 0);
+		assert_non_null(c[i].h);
+		c[i].go = &go;
+		write_be(f->h, c[i].be, sizeof(c[i].be), 10 + i, img, "w");
+	}
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race, &c[i]), 0);
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < NTHREADS; i++) {
+		if (c[i].r == 0) {
+			wins++;
+			winner = i;
+		} else if (c[i].r == -EBUSY) {
+			busy++;
+			assert_leaf(f->h, c[i].be, "hotplug-status", "busy");
+			assert_leaf(f->h, c[i].be, "physical-device", NULL);
+		} else {
+			print_error("thread %u: %d %s\n", i, c[i].r, c[i].err.msg);
+		}
+	}
+	assert_int_equal(wins, 1);
+	assert_int_equal(busy, NTHREADS - 1);
+	assert_int_equal(loops_of(img), 1);
+	assert_loop_backend(f->h, c[winner].be, img, false);
+	assert_int_equal(rem(f->h, c[winner].be), 0);
+	assert_int_equal(loops_of(img), 0);
+	for (i = 0; i < NTHREADS; i++)
+		xs_close(c[i].h);
+	pthread_barrier_destroy(&go);
+}
+
+/* The fallback for kernels without LOOP_CONFIGURE. */
+static void test_loop_legacy(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], back[PATH_MAX];
+	vbd_errbuf err = { "" };
+	unsigned n;
+	int ffd, lfd;
+	bool ro;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	for (int i = 0; i < 2; i++) {
+		ffd = open(img, (i ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		assert_true(ffd >= 0);
+		assert_int_equal(vbd__loop_attach(ffd, i, img, VBD__LOOP_LEGACY, &lfd, &n, &err), 0);
+		close(ffd);
+		loop_info(n, back, sizeof(back), &ro);
+		assert_string_equal(back, img);
+		assert_int_equal(ro, i == 1);
+		assert_int_equal(ioctl(lfd, LOOP_CLR_FD), 0);
+		close(lfd);
+	}
+	assert_int_equal(loops_of(img), 0);
+}
+
+static void test_bad_args(void **state)
+{
+	struct fx *f = *state;
+	vbd_errbuf err;
+
+	assert_int_equal(vbd_hotplug_builtin(NULL, "backend/vbd/1/2", VBD_HOTPLUG_ADD, &err), -EINVAL);
+	assert_int_equal(vbd_hotplug_builtin(f->h, NULL, VBD_HOTPLUG_ADD, &err), -EINVAL);
+	assert_int_equal(vbd_hotplug_builtin(f->h, "", VBD_HOTPLUG_ADD, &err), -EINVAL);
+	assert_int_equal(vbd_hotplug_builtin(f->h, "x", (vbd_hotplug_action)7, NULL), -EINVAL);
+	/* Remove of a backend that never was. */
+	assert_int_equal(rem(f->h, "/local/domain/0/backend/vbd/3/51712"), 0);
+	assert_node(f->h, "/local/domain/0/backend/vbd/3", NULL);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_file_rw),
+		T(test_file_ro),
+		T(test_block_device),
+		T(test_idempotent_add),
+		T(test_relative_path),
+		T(test_missing),
+		T(test_readonly),
+		T(test_sharing_file),
+		T(test_sharing_same_vm_and_stale),
+		T(test_mounted_block_device),
+		T(test_concurrent_w),
+		T(test_loop_legacy),
+		T(test_bad_args),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_hotplug: needs root (loop devices, mounts)\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
