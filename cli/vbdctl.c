@@ -13,14 +13,23 @@ static const char usage[] =
 	"Usage: vbdctl [--help] [--version] COMMAND [ARGS...]\n"
 	"\n"
 	"Commands:\n"
+	"  attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
+	"                     [--timeout S] [--script PATH | --builtin-hotplug]\n"
+	"                         attach a disk (xl disk spec) and wait until Connected\n"
+	"  detach DOM VDEV [--force] [--timeout S]\n"
+	"                         close both ends, free the backing device, delete the nodes\n"
+	"  status|list [DOM [VDEV]] [--json]\n"
+	"                         list VBDs: states, target, hotplug, errors, rings\n"
+
 	"  store serve [--socket PATH] [--pidfile FILE] [--daemon] [--quota NAME=VALUE]...\n"
 	"                         run the embedded xenstore daemon\n"
 	"  store domain add DOMID [--name NAME] [--socket PATH]\n"
 	"                         introduce a guest domain and write its home\n"
 	"  store domain remove DOMID [--socket PATH]\n"
 	"                         remove its home and release the domain\n"
+	"  hotplug add|remove     the block hotplug step for $XENBUS_PATH (udev, libxl)\n"
 	"\n"
-	"Run 'vbdctl store --help' for details.  See vbdctl(8).\n";
+	"Run 'vbdctl store --help' or 'vbdctl hotplug --help' for details.  See vbdctl(8).\n";
 
 void vbdctl_err(const char *fmt, ...)
 {
@@ -60,6 +69,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "store"))
 		return vbdctl_store(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "hotplug"))
+		return vbdctl_hotplug(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attach"))
+		return vbdctl_attach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "detach"))
+		return vbdctl_detach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list"))
+		return vbdctl_status(argc - 1, argv + 1);
 	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
 	return VBDCTL_EXIT_USAGE;
 }

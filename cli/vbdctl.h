@@ -16,5 +16,9 @@ void vbdctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *vbdctl_socket(const char *opt);
 
 int vbdctl_store(int argc, char **argv);
+int vbdctl_hotplug(int argc, char **argv);
+int vbdctl_attach(int argc, char **argv);
+int vbdctl_detach(int argc, char **argv);
+int vbdctl_status(int argc, char **argv);
 
 #endif

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbdctl attach / detach.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbd/ctx.h"
+#include "vbd/dev.h"
+#include "vbd/disk.h"
+#include "vbd/status.h"
+#include "vbdctl.h"
+
+static const char attach_usage[] =
+	"Usage: vbdctl attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
+	"                     [--timeout S] [--script PATH | --builtin-hotplug]\n"
+	"\n"
+	"Attaches a disk to domain DOM (an id or a name).  SPEC is an xl disk\n"
+	"specification (xl-disk-configuration(5)), parsed by xl's own parser, e.g.\n"
+	"  vbdctl attach guest1 format=raw,vdev=xvdb,access=rw,target=/srv/disk.img\n"
+	"The nodes are written as libxl writes them, in one transaction; the hotplug\n"
+	"step runs (built in by default; --script runs a script as libxl does); then\n"
+	"vbdctl waits until both ends are Connected (--wait), at most --timeout\n"
+	"seconds (30).  On any failure everything written is removed again and the\n"
+	"message says why.\n"
+	"\n"
+	"Exit status: 0 attached (and connected, unless --wait says otherwise),\n"
+	"1 failed (rolled back), 2 usage error.\n";
+
+static const char detach_usage[] =
+	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S]\n"
+	"\n"
+	"Asks both ends of the device to close (online=0, state=5), waits until they\n"
+	"are Closed (at most --timeout seconds, 10), runs the hotplug remove step and\n"
+	"deletes the frontend, backend and /libxl nodes.  --force cleans up anyway\n"
+	"after the timeout, loop devices included: the way to remove what a crashed\n"
+	"attach left behind.\n"
+	"\n"
+	"Exit status: 0 detached, 1 failed (nothing deleted unless --force), 2 usage error.\n";
+
+static int open_ctx(vbd_ctx **ret)
+{
+	int r = vbd_ctx_new(ret, NULL);
+
+	if (r < 0)
+		vbdctl_err("cannot connect to xenstore (%s): %s",
+		           getenv("XENSTORED_PATH") ? getenv("XENSTORED_PATH") : "the default socket",
+		           vbd_strerror(r));
+	return r;
+}
+
+static int parse_seconds(const char *s, unsigned *ret_ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || v <= 0 || v > 86400) {
+		vbdctl_err("bad timeout '%s': expected seconds, > 0", s);
+		return -EINVAL;
+	}
+	*ret_ms = (unsigned)(v * 1000);
+	return 0;
+}
+
+int vbdctl_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend-domain", required_argument, NULL, 'b' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "script", required_argument, NULL, 's' },
+		{ "builtin-hotplug", no_argument, NULL, 'B' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	const char *bdom = NULL, *script = NULL;
+	vbd_disk_spec *spec = NULL;
+	vbd_errbuf err = { "" };
+	vbd_ctx *c = NULL;
+	int opt, r, ret = VBDCTL_EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "+b:w:t:s:Bh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'b': bdom = optarg; break;
+		case 'w':
+			if (!strcmp(optarg, "connected"))
+				ao.wait = VBD_WAIT_CONNECTED;
+			else if (!strcmp(optarg, "initwait"))
+				ao.wait = VBD_WAIT_INITWAIT;
+			else if (!strcmp(optarg, "none"))
+				ao.wait = VBD_WAIT_NONE;
+			else {
+				vbdctl_err("bad --wait '%s': connected, initwait or none", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (parse_seconds(optarg, &ao.timeout_ms) < 0)
+				return VBDCTL_EXIT_USAGE;
+			break;
+		case 's': script = optarg; break;
+		case 'B': script = NULL; break;
+		case 'h': fputs(attach_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(attach_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind < 2) {
+		vbdctl_err("attach: expected DOM and a disk SPEC (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	r = vbd_disk_spec_parse(argc - optind - 1, (const char *const *)argv + optind + 1, &spec, &err);
+	if (r < 0) {
+		vbdctl_err("bad disk spec: %s", err.msg[0] ? err.msg : vbd_strerror(r));
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (open_ctx(&c) < 0)
+		goto out;
+	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &ao.domid)) < 0 ||
+	    (r = vbd_ctx_domain_lookup(c, bdom ? bdom : spec->backend_domain ? spec->backend_domain : "0",
+	                               &ao.backend_domid)) < 0) {
+		vbdctl_err("%s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	ao.spec = spec;
+	ao.script = script ? script : spec->script;
+	r = vbd_dev_attach_wait(c, &ao);
+	if (r < 0) {
+		vbdctl_err("attach %s to domain %u failed (%s): %s", spec->vdev, ao.domid,
+		           vbd_strerror(r), vbd_ctx_last_error(c));
+		goto out;
+	}
+	printf("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
+	       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
+	       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
+	ret = VBDCTL_EXIT_OK;
+out:
+	vbd_ctx_free(c);
+	vbd_disk_spec_free(spec);
+	return ret;
+}
+
+int vbdctl_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	vbd_ctx *c = NULL;
+	int opt, r, ret = VBDCTL_EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': d.force = true; break;
+		case 't':
+			if (parse_seconds(optarg, &d.timeout_ms) < 0)
+				return VBDCTL_EXIT_USAGE;
+			break;
+		case 'h': fputs(detach_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(detach_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		vbdctl_err("detach: expected DOM and VDEV (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (vbd_vdev_to_devid(argv[optind + 1], &d.devid) < 0) {
+		vbdctl_err("bad vdev '%s' (xvda, hdc, sda1, d0p1, 51712, ...)", argv[optind + 1]);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (open_ctx(&c) < 0)
+		goto out;
+	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &d.domid)) < 0) {
+		vbdctl_err("%s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	r = vbd_dev_detach_wait(c, &d);
+	if (r < 0) {
+		vbdctl_err("detach %s from domain %u failed (%s): %s", argv[optind + 1], d.domid,
+		           vbd_strerror(r), vbd_ctx_last_error(c));
+		goto out;
+	}
+	printf("%s detached from domain %u\n", argv[optind + 1], d.domid);
+	ret = VBDCTL_EXIT_OK;
+out:
+	vbd_ctx_free(c);
+	return ret;
+}
+
+static const char status_usage[] =
+	"Usage: vbdctl status [DOM [VDEV]] [--json]    (also: vbdctl list)\n"
+	"\n"
+	"Lists VBDs: what xl block-list shows (the devices in libxl's /libxl copy),\n"
+	"plus backend dirs no copy names (half-made or left by a crashed attach;\n"
+	"vbdctl detach --force removes them), with both ends' states, the backing\n"
+	"target and device, hotplug status and errors, rings, queues and features.\n"
+	"--json prints an array of objects (see vbdctl(8) for the fields).\n"
+	"\n"
+	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
+
+static const char *or_dash(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+int vbdctl_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_dev_info *v = NULL;
+	size_t n = 0, i;
+	bool json = false;
+	vbd_ctx *c = NULL;
+	unsigned dom = 0;
+	uint32_t devid = 0;
+	int opt, r, ret = VBDCTL_EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j': json = true; break;
+		case 'h': fputs(status_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(status_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 2) {
+		vbdctl_err("status: expected at most DOM and VDEV (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (argc - optind == 2 && vbd_vdev_to_devid(argv[optind + 1], &devid) < 0) {
+		vbdctl_err("bad vdev '%s'", argv[optind + 1]);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (open_ctx(&c) < 0)
+		goto out;
+	if (argc - optind >= 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
+		vbdctl_err("%s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	r = vbd_dev_list(c, argc - optind >= 1 ? (int)dom : -1, argc - optind == 2 ? (int64_t)devid : -1,
+	                 &v, &n);
+	if (r < 0) {
+		vbdctl_err("listing devices: %s", vbd_strerror(r));
+		goto out;
+	}
+	if (json) {
+		char *s;
+		if ((r = vbd_dev_info_json(v, n, true, &s)) < 0) {
+			vbdctl_err("JSON: %s", vbd_strerror(r));
+			goto out;
+		}
+		printf("%s\n", s);
+		free(s);
+	} else {
+		printf("%-5s %-8s %-6s %-4s %-13s %-13s %-9s %-10s %s\n", "Dom", "Vdev", "Devid", "BE",
+		       "BE-state", "FE-state", "Phys", "Hotplug", "Target");
+		for (i = 0; i < n; i++) {
+			const vbd_dev_info *d = &v[i];
+			char be[24], fe[24];
+
+			snprintf(be, sizeof(be), "%d %s", d->backend_state,
+			         d->backend_state < 0 ? "-" : vbd_state_name(d->backend_state));
+			snprintf(fe, sizeof(fe), "%d %s", d->frontend_state,
+			         d->frontend_state < 0 ? "-" : vbd_state_name(d->frontend_state));
+			printf("%-5u %-8s %-6u %-4u %-13s %-13s %-9s %-10s %s%s\n", d->domid, d->vdev,
+			       d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
+			       or_dash(d->hotplug_status), or_dash(d->params),
+			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
+			if (d->hotplug_error)
+				printf("      hotplug-error: %s\n", d->hotplug_error);
+			if (d->backend_error)
+				printf("      backend error: %s\n", d->backend_error);
+			if (d->frontend_error)
+				printf("      frontend error: %s\n", d->frontend_error);
+		}
+	}
+	ret = VBDCTL_EXIT_OK;
+out:
+	vbd_dev_info_free(v, n);
+	vbd_ctx_free(c);
+	return ret;
+}

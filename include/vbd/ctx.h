@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/ctx.h - a libvbd context: one xenstore connection, driven by the
+ * caller's event loop.
+ *
+ *     vbd_ctx *c;
+ *     vbd_ctx_new(&c, NULL);                 // $XENSTORED_PATH or the default
+ *     for (;;) {
+ *             poll({vbd_ctx_get_fd(c), POLLIN}, vbd_ctx_get_timeout_ms(c));
+ *             vbd_ctx_process(c);            // callbacks happen only here
+ *     }
+ *
+ * The connection is the real libxenstore's, to the real xenstored on a Xen
+ * host or to libvbd's embedded daemon.  Thread safety: one thread at a time
+ * per context; contexts are independent.  The library never prints or exits:
+ * it reports through return values, vbd_ctx_last_error() and the log
+ * callback.
+ */
+#ifndef VBD_CTX_H
+#define VBD_CTX_H
+
+#include <stdint.h>
+
+#include "vbd/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VBD_PUBLIC
+#define VBD_PUBLIC __attribute__((visibility("default")))
+#endif
+
+typedef struct vbd_ctx vbd_ctx;
+
+enum { VBD_LOG_ERR = 3, VBD_LOG_WARNING = 4, VBD_LOG_INFO = 6, VBD_LOG_DEBUG = 7 };
+
+#define VBD_CTX_OPTIONS_VERSION 1
+
+typedef struct vbd_ctx_options {
+	unsigned version;             /* VBD_CTX_OPTIONS_VERSION */
+	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
+	 * libxenstore's default (the real xenstored). */
+	const char *xenstored_path;
+	/* Called from the calling thread only, inside libvbd calls. */
+	void (*log)(void *userdata, int level, const char *msg);
+	void *log_userdata;
+} vbd_ctx_options;
+
+#define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL }
+
+/* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
+ * answers.  *ret is untouched on failure. */
+VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts);
+/* Cancels what is in progress (without callbacks), disconnects, frees.
+ * Accepts NULL; returns NULL. */
+VBD_PUBLIC vbd_ctx *vbd_ctx_free(vbd_ctx *c);
+
+/* The fd to poll for POLLIN (readable when xenstore watch events wait). */
+VBD_PUBLIC int vbd_ctx_get_fd(vbd_ctx *c);
+/* Milliseconds until the next deadline (a poll() timeout), -1 if none. */
+VBD_PUBLIC int vbd_ctx_get_timeout_ms(vbd_ctx *c);
+/* Handles pending watch events and expired deadlines; runs callbacks.
+ * Never blocks on the fd (xenstore requests are synchronous round trips).
+ * Returns >= 0 or a negative errno for a failure of the context itself. */
+VBD_PUBLIC int vbd_ctx_process(vbd_ctx *c);
+
+/* The detailed message of the last failure ("" if none). */
+VBD_PUBLIC const char *vbd_ctx_last_error(vbd_ctx *c);
+
+/* Domains: by decimal id or by name (/local/domain/<id>/name).  -ENOENT if
+ * no such domain. */
+VBD_PUBLIC int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/dev.h - attach and detach a VBD, and follow it to Connected.
+ *
+ * Attach writes the frontend, backend and /libxl/<domid>/device/vbd/<devid>
+ * nodes as libxl does (tests/golden/libxl-4.17-block-attach.txt), in one
+ * transaction; runs the hotplug step (built in, or a script exactly as libxl
+ * runs one); then follows both ends until they are Connected (or the point
+ * the caller asked for).  Attached is not connected: a device whose ends do
+ * not get there within the timeout is rolled back, and the error says why
+ * (the script's hotplug-error, a driver's error node, the last states seen).
+ */
+#ifndef VBD_DEV_H
+#define VBD_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vbd/ctx.h"
+#include "vbd/disk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* xen/io/xenbus.h states */
+typedef enum vbd_state {
+	VBD_STATE_UNKNOWN = 0,
+	VBD_STATE_INITIALISING = 1,
+	VBD_STATE_INITWAIT = 2,
+	VBD_STATE_INITIALISED = 3,
+	VBD_STATE_CONNECTED = 4,
+	VBD_STATE_CLOSING = 5,
+	VBD_STATE_CLOSED = 6,
+	VBD_STATE_RECONFIGURING = 7,
+	VBD_STATE_RECONFIGURED = 8,
+} vbd_state;
+
+VBD_PUBLIC const char *vbd_state_name(int state);
+
+typedef enum vbd_wait_for {
+	VBD_WAIT_CONNECTED = 0,   /* both ends Connected (default) */
+	VBD_WAIT_INITWAIT,        /* the backend reached InitWait: hotplug done, driver bound */
+	VBD_WAIT_NONE,            /* nodes written and hotplug done */
+} vbd_wait_for;
+
+#define VBD_ATTACH_OPTIONS_VERSION 1
+
+typedef struct vbd_attach_options {
+	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION */
+	unsigned domid;               /* the frontend (guest) domain */
+	unsigned backend_domid;       /* 0 unless a driver domain serves it */
+	const vbd_disk_spec *spec;    /* what to attach; vbd_disk_spec_parse() */
+	vbd_wait_for wait;
+	unsigned timeout_ms;          /* for the whole attach; 0: 30000 */
+	/* Hotplug: NULL runs the built-in step (vbd/hotplug.h); a path runs that
+	 * script as libxl does ("add"/"remove", XENBUS_PATH..., 40 s). */
+	const char *script;
+	unsigned script_timeout_ms;   /* then SIGKILL; 0: 40000, as libxl */
+} vbd_attach_options;
+
+#define VBD_ATTACH_OPTIONS_INIT { VBD_ATTACH_OPTIONS_VERSION, 0, 0, NULL, VBD_WAIT_CONNECTED, 0, NULL, 0 }
+
+/* Blocking attach: a thin loop over the context's fd and vbd_ctx_process().
+ * 0 on success; on failure every node written is removed, the hotplug
+ * remove step runs if add did, and vbd_ctx_last_error() says why:
+ * -EEXIST (a device with this vdev exists), -ENOENT (no such domain or
+ * target), -EROFS, -EBUSY (sharing), -ETIMEDOUT (an end never got there:
+ * the message gives both states), -EIO (a driver wrote an error node, quoted). */
+VBD_PUBLIC int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o);
+
+#define VBD_DETACH_OPTIONS_VERSION 1
+
+typedef struct vbd_detach_options {
+	unsigned version;
+	unsigned domid;
+	uint32_t devid;
+	unsigned timeout_ms;          /* for the ends to reach Closed; 0: 10000 */
+	bool force;                   /* clean up anyway after the timeout */
+} vbd_detach_options;
+
+#define VBD_DETACH_OPTIONS_INIT { VBD_DETACH_OPTIONS_VERSION, 0, 0, 0, false }
+
+/* Blocking detach: online=0 and state=5 in one transaction, wait for both
+ * ends to reach Closed, run the hotplug remove step, delete the frontend,
+ * backend and /libxl nodes in one transaction (pruning empty parents).
+ * -ENOENT if there is no such device, -ETIMEDOUT if the ends did not close
+ * (nothing deleted unless force). */
+VBD_PUBLIC int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/status.h - what VBDs exist and what state they are in.
+ */
+#ifndef VBD_STATUS_H
+#define VBD_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vbd/ctx.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One device, as xenstore shows it.  Strings are NULL when the node is
+ * absent; states are -1 then. */
+typedef struct vbd_dev_info {
+	unsigned domid;
+	uint32_t devid;
+	char vdev[32];             /* canonical name of devid */
+	unsigned backend_domid;
+	bool in_libxl;             /* libxl's /libxl copy exists (what xl block-list shows) */
+	int backend_state, frontend_state;
+	char *backend_path, *frontend_path;
+	char *params, *mode, *device_type, *script;
+	char *physical_device, *node, *hotplug_status, *hotplug_error;
+	char *backend_error, *frontend_error;   /* error/<nodename>/error of each end */
+	char *protocol, *ring_ref, *event_channel;
+	long long sectors;         /* -1 unknown */
+	long sector_size, info;
+	int queues, ring_page_order;
+	bool feature_flush, feature_barrier, feature_discard, feature_persistent;
+} vbd_dev_info;
+
+/* The VBDs of domid (-1: of every domain), only devid's if devid >= 0: the
+ * devices libxl's copy lists, and backend dirs without a copy (half-made or
+ * left by a crash), so that vbdctl status shows what detach --force cleans. */
+VBD_PUBLIC int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret,
+                            size_t *ret_n);
+VBD_PUBLIC void vbd_dev_info_free(vbd_dev_info *v, size_t n);
+
+/* The list as JSON (libyajl), an array of objects; *ret is malloc'd. */
+VBD_PUBLIC int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd_ctx: one libxenstore connection, its watch fd, and deadlines.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctx.h"
+
+uint64_t vbd__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void vbd__log(vbd_ctx *c, int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!c->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->log(c->log_ud, level, buf);
+}
+
+int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
+{
+	vbd_ctx_options def = VBD_CTX_OPTIONS_INIT;
+	char *old = NULL, where[512];
+	const char *path;
+	vbd_ctx *c;
+
+	if (!ret)
+		return -EINVAL;
+	if (!opts)
+		opts = &def;
+	if (opts->version != VBD_CTX_OPTIONS_VERSION)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->log = opts->log;
+	c->log_ud = opts->log_userdata;
+	/* libxenstore takes the socket only from XENSTORED_PATH, read when it
+	 * connects: set it for the call and put the caller's value back. */
+	if (opts->xenstored_path) {
+		const char *env = getenv("XENSTORED_PATH");
+
+		old = env ? strdup(env) : NULL;
+		if (env && !old) {
+			free(c);
+			return -ENOMEM;
+		}
+		setenv("XENSTORED_PATH", opts->xenstored_path, 1);
+	}
+	path = getenv("XENSTORED_PATH");
+	snprintf(where, sizeof(where), "%s", path ? path : "the default xenstored socket");
+	c->xs = xs_open(0);
+	if (opts->xenstored_path) {
+		if (old)
+			setenv("XENSTORED_PATH", old, 1);
+		else
+			unsetenv("XENSTORED_PATH");
+		free(old);
+	}
+	if (!c->xs) {
+		free(c);
+		return -ECONNREFUSED;
+	}
+	vbd__log(c, VBD_LOG_DEBUG, "connected to xenstore at %s", where);
+	*ret = c;
+	return 0;
+}
+
+static void reap(vbd_ctx *c)
+{
+	vbd__watch **pw = &c->watches, *w;
+	vbd__timer **pt = &c->timers, *t;
+
+	while ((w = *pw)) {
+		if (w->dead) {
+			*pw = w->next;
+			free(w->path);
+			free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+	while ((t = *pt)) {
+		if (t->dead) {
+			*pt = t->next;
+			free(t);
+		} else {
+			pt = &t->next;
+		}
+	}
+}
+
+vbd_ctx *vbd_ctx_free(vbd_ctx *c)
+{
+	vbd__watch *w;
+	vbd__timer *t;
+
+	if (!c)
+		return NULL;
+	for (w = c->watches; w; w = w->next)
+		w->dead = true;
+	for (t = c->timers; t; t = t->next)
+		t->dead = true;
+	reap(c);
+	if (c->xs)
+		xs_close(c->xs);
+	free(c);
+	return NULL;
+}
+
+int vbd_ctx_get_fd(vbd_ctx *c)
+{
+	return c ? xs_fileno(c->xs) : -EINVAL;
+}
+
+int vbd_ctx_get_timeout_ms(vbd_ctx *c)
+{
+	uint64_t now = vbd__now_ms(), next = UINT64_MAX;
+	vbd__timer *t;
+
+	if (!c)
+		return -1;
+	for (t = c->timers; t; t = t->next)
+		if (!t->dead && t->deadline_ms < next)
+			next = t->deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > 0x7fffffff ? 0x7fffffff : next - now);
+}
+
+int vbd_ctx_process(vbd_ctx *c)
+{
+	uint64_t now;
+	vbd__timer *t;
+	char **ev;
+	int n = 0;
+
+	if (!c)
+		return -EINVAL;
+	c->depth++;
+	while ((ev = xs_check_watch(c->xs))) {
+		vbd__watch *w;
+
+		for (w = c->watches; w; w = w->next)
+			if (!w->dead && strcmp(w->token, ev[XS_WATCH_TOKEN]) == 0)
+				w->fn(c, ev[XS_WATCH_PATH], w->ud);
+		free(ev);
+		n++;
+	}
+	now = vbd__now_ms();
+	for (t = c->timers; t; t = t->next) {
+		if (!t->dead && t->deadline_ms <= now) {
+			t->dead = true;
+			t->fn(c, t->ud);
+			n++;
+		}
+	}
+	if (--c->depth == 0)
+		reap(c);
+	return n;
+}
+
+const char *vbd_ctx_last_error(vbd_ctx *c)
+{
+	return c ? c->err.msg : "";
+}
+
+int vbd__ctx_watch(vbd_ctx *c, const char *path, vbd__watch_fn fn, void *ud, vbd__watch **ret)
+{
+	vbd__watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->path = strdup(path);
+	if (!w->path) {
+		free(w);
+		return -ENOMEM;
+	}
+	snprintf(w->token, sizeof(w->token), "vbd-%u", ++c->next_token);
+	w->fn = fn;
+	w->ud = ud;
+	if (!xs_watch(c->xs, path, w->token)) {
+		int r = -errno;
+		free(w->path);
+		free(w);
+		return vbd__errf(&c->err, r, "watching %s: %s", path, strerror(-r));
+	}
+	w->next = c->watches;
+	c->watches = w;
+	if (ret)
+		*ret = w;
+	return 0;
+}
+
+void vbd__ctx_unwatch(vbd_ctx *c, vbd__watch *w)
+{
+	if (!w || w->dead)
+		return;
+	xs_unwatch(c->xs, w->path, w->token);
+	w->dead = true;
+	if (!c->depth)
+		reap(c);
+}
+
+int vbd__ctx_timer(vbd_ctx *c, uint64_t deadline_ms, void (*fn)(vbd_ctx *, void *), void *ud,
+                   vbd__timer **ret)
+{
+	vbd__timer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->deadline_ms = deadline_ms;
+	t->fn = fn;
+	t->ud = ud;
+	t->next = c->timers;
+	c->timers = t;
+	if (ret)
+		*ret = t;
+	return 0;
+}
+
+void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t)
+{
+	if (!t || t->dead)
+		return;
+	t->dead = true;
+	if (!c->depth)
+		reap(c);
+}
+
+char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
+{
+	char path[3200];
+	unsigned len;
+	va_list ap;
+	char *v;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	v = xs_read(c->xs, t, path, &len);
+	return v;   /* libxenstore NUL-terminates */
+}
+
+long vbd__xs_read_int(vbd_ctx *c, const char *path, long def)
+{
+	char *v = vbd__xs_read(c, XBT_NULL, "%s", path), *end;
+	long r;
+
+	if (!v)
+		return def;
+	errno = 0;
+	r = strtol(v, &end, 10);
+	if (errno || end == v || *end)
+		r = def;
+	free(v);
+	return r;
+}
+
+int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid)
+{
+	char **ids, *end, *v;
+	unsigned n, i;
+	unsigned long id;
+
+	if (!c || !name_or_id || !ret_domid)
+		return -EINVAL;
+	errno = 0;
+	id = strtoul(name_or_id, &end, 10);
+	if (!errno && *name_or_id && !*end) {
+		if (id >= 0x7FF0)
+			return vbd__errf(&c->err, -EINVAL, "domain id %s is out of range", name_or_id);
+		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%lu", id);
+		if (!v && errno != ENOENT)
+			return vbd__errf(&c->err, -errno, "reading /local/domain/%lu: %s", id, strerror(errno));
+		/* dom0 exists whether or not anyone wrote its home. */
+		if (!v && id != 0)
+			return vbd__errf(&c->err, -ENOENT, "no domain %lu (/local/domain/%lu is missing)",
+			                 id, id);
+		free(v);
+		*ret_domid = (unsigned)id;
+		return 0;
+	}
+	ids = xs_directory(c->xs, XBT_NULL, "/local/domain", &n);
+	if (!ids && errno != ENOENT)
+		return vbd__errf(&c->err, -errno, "listing /local/domain: %s", strerror(errno));
+	for (i = 0; ids && i < n; i++) {
+		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%s/name", ids[i]);
+		if (v && strcmp(v, name_or_id) == 0) {
+			free(v);
+			*ret_domid = (unsigned)strtoul(ids[i], NULL, 10);
+			free(ids);
+			return 0;
+		}
+		free(v);
+	}
+	free(ids);
+	return vbd__errf(&c->err, -ENOENT, "no domain named '%s'", name_or_id);
+}

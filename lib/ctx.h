@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of vbd_ctx: watches with callbacks, deadlines, the error buffer.
+ */
+#ifndef VBD_LIB_CTX_H
+#define VBD_LIB_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenstore.h>
+
+#include "util/err.h"
+#include "vbd/ctx.h"
+
+typedef struct vbd__watch vbd__watch;
+typedef void (*vbd__watch_fn)(vbd_ctx *c, const char *path, void *ud);
+
+struct vbd__watch {
+	vbd__watch *next;
+	char token[24];
+	char *path;
+	vbd__watch_fn fn;
+	void *ud;
+	bool dead;
+};
+
+typedef struct vbd__timer vbd__timer;
+struct vbd__timer {
+	vbd__timer *next;
+	uint64_t deadline_ms;       /* CLOCK_MONOTONIC */
+	void (*fn)(vbd_ctx *c, void *ud);
+	void *ud;
+	bool dead;
+};
+
+struct vbd_ctx {
+	struct xs_handle *xs;
+	vbd_errbuf err;
+	void (*log)(void *ud, int level, const char *msg);
+	void *log_ud;
+	vbd__watch *watches;
+	vbd__timer *timers;
+	unsigned next_token;
+	int depth;                  /* inside process(): defer frees */
+};
+
+uint64_t vbd__now_ms(void);
+void vbd__log(vbd_ctx *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Registers a watch; fn runs from vbd_ctx_process() for each event,
+ * including the first one xenstore sends at once. */
+int vbd__ctx_watch(vbd_ctx *c, const char *path, vbd__watch_fn fn, void *ud, vbd__watch **ret);
+void vbd__ctx_unwatch(vbd_ctx *c, vbd__watch *w);
+int vbd__ctx_timer(vbd_ctx *c, uint64_t deadline_ms, void (*fn)(vbd_ctx *, void *), void *ud,
+                   vbd__timer **ret);
+void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t);
+
+/* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
+char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Reads an integer node; def if absent or not a number. */
+long vbd__xs_read_int(vbd_ctx *c, const char *path, long def);
+
+#endif

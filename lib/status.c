@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Device listing: libxl's copies first (they say where each device lives,
+ * XSA-178), then backend dirs no copy names (what a crashed attach leaves).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+
+#include "ctx.h"
+#include "vbd/dev.h"
+#include "vbd/disk.h"
+#include "vbd/status.h"
+
+static char *rd(vbd_ctx *c, const char *dir, const char *key)
+{
+	return vbd__xs_read(c, XBT_NULL, "%s/%s", dir, key);
+}
+
+static long rd_long(vbd_ctx *c, const char *dir, const char *key, long def)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	return vbd__xs_read_int(c, path, def);
+}
+
+static void fill(vbd_ctx *c, vbd_dev_info *d)
+{
+	char *v, path[256];
+
+	vbd_devid_to_vdev(d->devid, d->vdev, sizeof(d->vdev));
+	d->backend_state = (int)rd_long(c, d->backend_path, "state", -1);
+	d->frontend_state = d->frontend_path ? (int)rd_long(c, d->frontend_path, "state", -1) : -1;
+	d->params = rd(c, d->backend_path, "params");
+	d->mode = rd(c, d->backend_path, "mode");
+	d->device_type = rd(c, d->backend_path, "device-type");
+	d->script = rd(c, d->backend_path, "script");
+	d->physical_device = rd(c, d->backend_path, "physical-device");
+	d->node = rd(c, d->backend_path, "node");
+	d->hotplug_status = rd(c, d->backend_path, "hotplug-status");
+	d->hotplug_error = rd(c, d->backend_path, "hotplug-error");
+	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
+	         d->backend_domid, d->domid, d->devid);
+	d->backend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
+	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", d->domid, d->devid);
+	d->frontend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
+	if (d->frontend_path) {
+		d->protocol = rd(c, d->frontend_path, "protocol");
+		d->ring_ref = rd(c, d->frontend_path, "ring-ref");
+		if (!d->ring_ref)
+			d->ring_ref = rd(c, d->frontend_path, "ring-ref0");
+		d->event_channel = rd(c, d->frontend_path, "event-channel");
+		d->queues = (int)rd_long(c, d->frontend_path, "multi-queue-num-queues", 1);
+		d->ring_page_order = (int)rd_long(c, d->frontend_path, "ring-page-order", 0);
+	}
+	v = rd(c, d->backend_path, "sectors");
+	d->sectors = v ? strtoll(v, NULL, 10) : -1;
+	free(v);
+	d->sector_size = rd_long(c, d->backend_path, "sector-size", -1);
+	d->info = rd_long(c, d->backend_path, "info", -1);
+	d->feature_flush = rd_long(c, d->backend_path, "feature-flush-cache", 0) == 1;
+	d->feature_barrier = rd_long(c, d->backend_path, "feature-barrier", 0) == 1;
+	d->feature_discard = rd_long(c, d->backend_path, "feature-discard", 0) == 1;
+	d->feature_persistent = rd_long(c, d->backend_path, "feature-persistent", 0) == 1;
+}
+
+static int push(vbd_dev_info **v, size_t *n, size_t *cap, vbd_dev_info **ret)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		vbd_dev_info *nv = realloc(*v, nc * sizeof(**v));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	*ret = memset(&(*v)[(*n)++], 0, sizeof(**v));
+	return 0;
+}
+
+static bool known(const vbd_dev_info *v, size_t n, const char *be)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].backend_path && !strcmp(v[i].backend_path, be))
+			return true;
+	return false;
+}
+
+int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_t *ret_n)
+{
+	vbd_dev_info *v = NULL, *d;
+	size_t n = 0, cap = 0;
+	char **doms = NULL, **devs, **fes, dir[128];
+	unsigned nd = 0, i, j, k, m, nf;
+	int r = 0;
+
+	if (!c || !ret || !ret_n)
+		return -EINVAL;
+	doms = xs_directory(c->xs, XBT_NULL, "/libxl", &nd);
+	for (i = 0; doms && i < nd; i++) {
+		unsigned id = (unsigned)strtoul(doms[i], NULL, 10);
+
+		if (domid >= 0 && id != (unsigned)domid)
+			continue;
+		snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", id);
+		devs = xs_directory(c->xs, XBT_NULL, dir, &m);
+		for (j = 0; devs && j < m; j++) {
+			char lx[160];
+
+			if (devid >= 0 && strtoul(devs[j], NULL, 10) != (unsigned long)devid)
+				continue;
+			if ((r = push(&v, &n, &cap, &d)) < 0) {
+				free(devs);
+				goto fail;
+			}
+			d->domid = id;
+			d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
+			d->in_libxl = true;
+			snprintf(lx, sizeof(lx), "%s/%s", dir, devs[j]);
+			d->backend_path = rd(c, lx, "backend");
+			d->frontend_path = rd(c, lx, "frontend");
+			if (!d->backend_path) {
+				n--;
+				continue;
+			}
+			sscanf(d->backend_path, "/local/domain/%u/", &d->backend_domid);
+			fill(c, d);
+		}
+		free(devs);
+	}
+	free(doms);
+	doms = NULL;
+	/* Backend dirs of every domain's backend/vbd that no copy names. */
+	doms = xs_directory(c->xs, XBT_NULL, "/local/domain", &nd);
+	for (i = 0; doms && i < nd; i++) {
+		unsigned bd = (unsigned)strtoul(doms[i], NULL, 10);
+
+		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", bd);
+		fes = xs_directory(c->xs, XBT_NULL, dir, &nf);
+		for (k = 0; fes && k < nf; k++) {
+			unsigned fd_id = (unsigned)strtoul(fes[k], NULL, 10);
+			char sub[160];
+
+			if (domid >= 0 && fd_id != (unsigned)domid)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%u", dir, fd_id);
+			devs = xs_directory(c->xs, XBT_NULL, sub, &m);
+			for (j = 0; devs && j < m; j++) {
+				char be[200];
+
+				snprintf(be, sizeof(be), "%s/%s", sub, devs[j]);
+				if (known(v, n, be) ||
+				    (devid >= 0 && strtoul(devs[j], NULL, 10) != (unsigned long)devid))
+					continue;
+				if ((r = push(&v, &n, &cap, &d)) < 0) {
+					free(devs);
+					free(fes);
+					goto fail;
+				}
+				d->domid = fd_id;
+				d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
+				d->backend_domid = bd;
+				d->backend_path = strdup(be);
+				d->frontend_path = rd(c, be, "frontend");
+				fill(c, d);
+			}
+			free(devs);
+		}
+		free(fes);
+	}
+	free(doms);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+fail:
+	free(doms);
+	vbd_dev_info_free(v, n);
+	return r;
+}
+
+void vbd_dev_info_free(vbd_dev_info *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++) {
+		vbd_dev_info *d = &v[i];
+		char *s[] = { d->backend_path, d->frontend_path, d->params, d->mode, d->device_type,
+		              d->script, d->physical_device, d->node, d->hotplug_status,
+		              d->hotplug_error, d->backend_error, d->frontend_error, d->protocol,
+		              d->ring_ref, d->event_channel };
+		size_t k;
+
+		for (k = 0; k < sizeof(s) / sizeof(s[0]); k++)
+			free(s[k]);
+	}
+	free(v);
+}
+
+static void gstr(yajl_gen g, const char *k, const char *v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	if (v)
+		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
+	else
+		yajl_gen_null(g);
+}
+
+static void gint(yajl_gen g, const char *k, long long v, bool null_if_negative)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	if (null_if_negative && v < 0)
+		yajl_gen_null(g);
+	else
+		yajl_gen_integer(g, v);
+}
+
+static void gbool(yajl_gen g, const char *k, bool v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_bool(g, v);
+}
+
+int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t len, i;
+
+	if (!g)
+		return -ENOMEM;
+	yajl_gen_config(g, yajl_gen_beautify, pretty ? 1 : 0);
+	yajl_gen_array_open(g);
+	for (i = 0; i < n; i++) {
+		const vbd_dev_info *d = &v[i];
+
+		yajl_gen_map_open(g);
+		gint(g, "domid", d->domid, false);
+		gint(g, "devid", d->devid, false);
+		gstr(g, "vdev", d->vdev);
+		gint(g, "backend_domid", d->backend_domid, false);
+		gbool(g, "in_libxl", d->in_libxl);
+		gint(g, "backend_state", d->backend_state, true);
+		gstr(g, "backend_state_name", d->backend_state < 0 ? NULL : vbd_state_name(d->backend_state));
+		gint(g, "frontend_state", d->frontend_state, true);
+		gstr(g, "frontend_state_name", d->frontend_state < 0 ? NULL : vbd_state_name(d->frontend_state));
+		gstr(g, "backend_path", d->backend_path);
+		gstr(g, "frontend_path", d->frontend_path);
+		gstr(g, "params", d->params);
+		gstr(g, "mode", d->mode);
+		gstr(g, "device_type", d->device_type);
+		gstr(g, "script", d->script);
+		gstr(g, "physical_device", d->physical_device);
+		gstr(g, "node", d->node);
+		gstr(g, "hotplug_status", d->hotplug_status);
+		gstr(g, "hotplug_error", d->hotplug_error);
+		gstr(g, "backend_error", d->backend_error);
+		gstr(g, "frontend_error", d->frontend_error);
+		gstr(g, "protocol", d->protocol);
+		gstr(g, "ring_ref", d->ring_ref);
+		gstr(g, "event_channel", d->event_channel);
+		gint(g, "queues", d->queues, true);
+		gint(g, "ring_page_order", d->ring_page_order, true);
+		gint(g, "sectors", d->sectors, true);
+		gint(g, "sector_size", d->sector_size, true);
+		gint(g, "info", d->info, true);
+		yajl_gen_string(g, (const unsigned char *)"features", 8);
+		yajl_gen_map_open(g);
+		gbool(g, "flush_cache", d->feature_flush);
+		gbool(g, "barrier", d->feature_barrier);
+		gbool(g, "discard", d->feature_discard);
+		gbool(g, "persistent", d->feature_persistent);
+		yajl_gen_map_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+		yajl_gen_free(g);
+		return -ENOMEM;
+	}
+	*ret = malloc(len + 1);
+	if (!*ret) {
+		yajl_gen_free(g);
+		return -ENOMEM;
+	}
+	memcpy(*ret, buf, len);
+	(*ret)[len] = 0;
+	yajl_gen_free(g);
+	return 0;
+}

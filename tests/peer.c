@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* dir/key */
+static char *rd(struct xs_handle *h, const char *dir, const char *key)
+{
+	char path[256];
+	unsigned len;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
+		return NULL;
+	return xs_read(h, XBT_NULL, path, &len);
+}
+
+static int rd_int(struct xs_handle *h, const char *dir, const char *key)
+{
+	char *v = rd(h, dir, key);
+	int r = v ? atoi(v) : -1;
+
+	free(v);
+	return r;
+}
+
+static void wr(struct xs_handle *h, xs_transaction_t t, const char *dir, const char *key,
+               const char *val)
+{
+	char path[256];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) < sizeof(path))
+		xs_write(h, t, path, val, strlen(val));
+}
+
+/* One backend device: what blkback's probe, backend_changed and
+ * frontend_changed would do next. */
+static void backend_step(vbd_test_peer *p, const char *be)
+{
+	int st = rd_int(p->be, be, "state"), fst;
+	char *fe = rd(p->be, be, "frontend"), *pd;
+
+	if (st < 0 || !fe)
+		goto out;
+	fst = rd_int(p->be, fe, "state");
+	pd = rd(p->be, be, "physical-device");
+	if (st == 1 && pd) {
+		wr(p->be, XBT_NULL, be, "feature-max-indirect-segments", "256");
+		wr(p->be, XBT_NULL, be, "multi-queue-max-queues", "2");
+		wr(p->be, XBT_NULL, be, "max-ring-page-order", "4");
+		wr(p->be, XBT_NULL, be, "state", "2");
+	} else if (st == 2 && (fst == 3 || fst == 4)) {
+		if (p->backend_error) {
+			char path[256];
+			unsigned d, id;
+
+			sscanf(strstr(be, "/backend/"), "/backend/vbd/%u/%u", &d, &id);
+			snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
+			         p->backend_domid, d, id);
+			xs_write(p->be, XBT_NULL, path, "19 mapping ring-ref port 5", 26);
+			wr(p->be, XBT_NULL, be, "state", "5");
+		} else {
+			xs_transaction_t t;
+			do {
+				t = xs_transaction_start(p->be);
+				wr(p->be, t, be, "feature-flush-cache", "1");
+				wr(p->be, t, be, "feature-barrier", "1");
+				wr(p->be, t, be, "feature-persistent", "1");
+				wr(p->be, t, be, "sectors", "16384");
+				wr(p->be, t, be, "info", "0");
+				wr(p->be, t, be, "sector-size", "512");
+				wr(p->be, t, be, "physical-sector-size", "512");
+				wr(p->be, t, be, "state", "4");
+			} while (!xs_transaction_end(p->be, t, false) && errno == EAGAIN);
+		}
+	} else if (st == 5 && !p->backend_never_closes) {
+		wr(p->be, XBT_NULL, be, "state", "6");
+	}
+	free(pd);
+out:
+	free(fe);
+}
+
+/* One frontend device, through the guest's own connection. */
+static void frontend_step(vbd_test_peer *p, const char *fe)
+{
+	int st = rd_int(p->fe, fe, "state"), bst;
+	char *be = rd(p->fe, fe, "backend");
+
+	if (st < 0 || !be)
+		goto out;
+	bst = rd_int(p->fe, be, "state");
+	if (st == 1 && bst == 2 && !p->frontend_never_connects) {
+		wr(p->fe, XBT_NULL, fe, "ring-ref", "8");
+		wr(p->fe, XBT_NULL, fe, "event-channel", "8");
+		wr(p->fe, XBT_NULL, fe, "feature-persistent", "1");
+		wr(p->fe, XBT_NULL, fe, "state", p->skip_initialised ? "4" : "3");
+	} else if (st == 3 && bst == 4) {
+		wr(p->fe, XBT_NULL, fe, "state", "4");
+	} else if ((bst == 5 || bst == 6) && st != 6) {
+		wr(p->fe, XBT_NULL, fe, "state", "6");
+	}
+out:
+	free(be);
+}
+
+static void scan(vbd_test_peer *p)
+{
+	char dir[128], path[256];
+	unsigned n, m, i, j;
+	char **doms, **devs;
+
+	snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", p->backend_domid);
+	doms = xs_directory(p->be, XBT_NULL, dir, &n);
+	for (i = 0; doms && i < n; i++) {
+		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd/%s", p->backend_domid, doms[i]);
+		devs = xs_directory(p->be, XBT_NULL, dir, &m);
+		for (j = 0; devs && j < m; j++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, devs[j]);
+			backend_step(p, path);
+		}
+		free(devs);
+	}
+	free(doms);
+	/* Listing the guest's device/vbd takes the guest's own rights. */
+	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vbd", p->domid);
+	devs = xs_directory(p->fe, XBT_NULL, dir, &m);
+	for (j = 0; devs && j < m; j++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, devs[j]);
+		frontend_step(p, path);
+	}
+	free(devs);
+}
+
+static void *peer_main(void *arg)
+{
+	vbd_test_peer *p = arg;
+
+	for (;;) {
+		unsigned n;
+		char **ev = xs_read_watch(p->be, &n);
+
+		if (!ev)
+			break;
+		if (!strcmp(ev[XS_WATCH_TOKEN], "stop")) {
+			free(ev);
+			break;
+		}
+		free(ev);
+		/* Drain what queued meanwhile, then act on the current state. */
+		while ((ev = xs_check_watch(p->be))) {
+			bool stop = !strcmp(ev[XS_WATCH_TOKEN], "stop");
+			free(ev);
+			if (stop)
+				return NULL;
+		}
+		scan(p);
+	}
+	return NULL;
+}
+
+int vbd_test_peer_start(vbd_test_peer *p, vbd_test_store *t, unsigned domid)
+{
+	char path[64];
+
+	p->t = t;
+	p->domid = domid;
+	/* The backend side talks as its domain (dom0 or a driver domain). */
+	p->be = vbd_test_xs_open(t, p->backend_domid);
+	p->fe = vbd_test_xs_open(t, domid);
+	if (!p->be || !p->fe)
+		return -ECONNREFUSED;
+	snprintf(path, sizeof(path), "/local/domain/%u/backend", p->backend_domid);
+	if (!xs_watch(p->be, path, "be"))
+		return -errno;
+	/* Events for the frontends too (the backend may read their dirs); the
+	 * thread reads events from this one handle. */
+	snprintf(path, sizeof(path), "/local/domain/%u/device", domid);
+	if (!xs_watch(p->be, path, "fe"))
+		return -errno;
+	if (pthread_create(&p->thread, NULL, peer_main, p) != 0)
+		return -EAGAIN;
+	p->running = true;
+	return 0;
+}
+
+void vbd_test_peer_stop(vbd_test_peer *p)
+{
+	if (p->running) {
+		/* A watch with the token "stop" wakes the thread. */
+		xs_watch(p->be, "/peer-stop/now", "stop");
+		pthread_join(p->thread, NULL);
+		p->running = false;
+	}
+	if (p->be)
+		xs_close(p->be);
+	if (p->fe)
+		xs_close(p->fe);
+	p->be = p->fe = NULL;
+}

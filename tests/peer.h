@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A scripted peer for lifecycle tests: plays blkback (through a dom0 handle)
+ * and blkfront (through the guest's own socket) on the xenstore side only -
+ * states and keys, no rings - following PROTOCOL.md's handshake.  Knobs make
+ * it misbehave the ways the tests need.
+ */
+#ifndef VBD_TEST_PEER_H
+#define VBD_TEST_PEER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "store_fixture.h"
+
+typedef struct vbd_test_peer {
+	vbd_test_store *t;
+	unsigned domid;               /* the guest */
+	unsigned backend_domid;       /* 0, or a driver domain (set before start) */
+	/* knobs, set before start */
+	bool frontend_never_connects; /* stays Initialising */
+	bool skip_initialised;        /* Mini-OS: 1 -> 4 without 3 */
+	bool backend_error;           /* writes an error node and Closing instead of connecting */
+	bool backend_never_closes;    /* ignores Closing */
+	/* internals */
+	struct xs_handle *be, *fe;
+	pthread_t thread;
+	bool running;
+} vbd_test_peer;
+
+int vbd_test_peer_start(vbd_test_peer *p, vbd_test_store *t, unsigned domid);
+void vbd_test_peer_stop(vbd_test_peer *p);
+
+#endif

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Attach and detach end to end on the embedded store, with real loop devices
+ * and a scripted peer playing blkback and blkfront (tests/peer.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "peer.h"
+#include "store_fixture.h"
+#include "vbd/dev.h"
+#include "vbd/status.h"
+#include <yajl/yajl_tree.h>
+
+#define DOM 1
+
+struct fx {
+	vbd_test_store t;
+	vbd_test_peer peer;
+	struct xs_handle *h;
+	vbd_ctx *c;
+	char img[PATH_MAX];
+	vbd_disk_spec spec;
+	vbd_attach_options ao;
+};
+
+/* dir/name into buf, failing the test if it does not fit. */
+static void join(char *buf, size_t size, const char *dir, const char *name)
+{
+	if (strlen(dir) + 1 + strlen(name) >= size)
+		fail_msg("path too long: %s/%s", dir, name);
+	sprintf(buf, "%s/%s", dir, name);
+}
+
+/* Loop devices whose backing file is path. */
+static int loops_of(const char *path)
+{
+	DIR *d = opendir("/sys/block");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char f[PATH_MAX], buf[PATH_MAX];
+		ssize_t l;
+		int fd;
+
+		if (strncmp(e->d_name, "loop", 4))
+			continue;
+		snprintf(f, sizeof(f), "/sys/block/%s/loop/backing_file", e->d_name);
+		fd = open(f, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		l = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (l > 0) {
+			buf[l] = 0;
+			if (buf[l - 1] == '\n')
+				buf[l - 1] = 0;
+			n += strcmp(buf, path) == 0;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static bool exists(struct xs_handle *h, const char *fmt, ...)
+{
+	char path[256];
+	unsigned len;
+	va_list ap;
+	void *v;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	v = xs_read(h, XBT_NULL, path, &len);
+	free(v);
+	return v != NULL;
+}
+
+static char *rd(struct xs_handle *h, const char *fmt, ...)
+{
+	char path[256];
+	unsigned len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return xs_read(h, XBT_NULL, path, &len);
+}
+
+/* Nothing of the device is left: nodes, loop devices. */
+static void assert_clean(struct fx *f, uint32_t devid)
+{
+	if (exists(f->h, "/local/domain/%u/backend/vbd/%d/%u", f->ao.backend_domid, DOM, devid) ||
+	    exists(f->h, "/local/domain/%d/device/vbd/%u", DOM, devid) ||
+	    exists(f->h, "/libxl/%d/device/vbd/%u", DOM, devid))
+		fail_msg("nodes of device %u are left", devid);
+	/* Emptied parents are pruned too. */
+	assert_false(exists(f->h, "/local/domain/%u/backend/vbd/%d", f->ao.backend_domid, DOM));
+	assert_int_equal(loops_of(f->img), 0);
+}
+
+static int setup_knobs(void **state, void (*knobs)(vbd_test_peer *))
+{
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	struct xs_permissions dev[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	struct fx *f = calloc(1, sizeof(*f));
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	int fd;
+
+	assert_non_null(f);
+	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
+	f->h = vbd_test_xs_open(&f->t, 0);
+	assert_non_null(f->h);
+	/* A guest as vbdctl store domain add makes one. */
+	assert_true(xs_introduce_domain(f->h, DOM, 0, 0));
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/1"));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/1", home, 2));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/name", "guest1", 6));
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/1/device"));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/1/device", dev, 2));
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/0"));
+	join(f->img, sizeof(f->img), f->t.dir, "disk.img");
+	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8 << 20), 0);
+	close(fd);
+	if (knobs)
+		knobs(&f->peer);
+	if (f->peer.backend_domid) {
+		unsigned bd = f->peer.backend_domid;
+		char bhome[32];
+		struct xs_permissions own[1] = { { bd, XS_PERM_NONE } };
+
+		assert_true(xs_introduce_domain(f->h, bd, 0, 0));
+		snprintf(bhome, sizeof(bhome), "/local/domain/%u", bd);
+		assert_true(xs_mkdir(f->h, XBT_NULL, bhome));
+		assert_true(xs_set_permissions(f->h, XBT_NULL, bhome, own, 1));
+	}
+	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	co.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	f->spec.target = f->img;
+	f->spec.vdev = "xvdb";
+	f->spec.devid = 51728;
+	f->spec.discard = -1;
+	f->spec.trusted = true;
+	ao.domid = DOM;
+	ao.spec = &f->spec;
+	ao.timeout_ms = 10000;
+	f->ao = ao;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_knobs(state, NULL);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+	/* Whatever a failed test left: force it away so no loop leaks. */
+	d.domid = DOM;
+	d.devid = f->spec.devid;
+	d.force = true;
+	d.timeout_ms = 200;
+	vbd_dev_detach_wait(f->c, &d);
+	vbd_ctx_free(f->c);
+	vbd_test_peer_stop(&f->peer);
+	xs_close(f->h);
+	vbd_test_store_stop(&f->t);
+	free(f);
+	return 0;
+}
+
+/* Our toolstack keys against the ones real libxl 4.17 wrote for the same
+ * disk (tests/golden/): the /libxl copy holds exactly the toolstack's keys. */
+static void compare_with_golden(struct fx *f)
+{
+	char path[PATH_MAX], line[4096];
+	FILE *g;
+	int checked = 0;
+
+	snprintf(path, sizeof(path), "%s/tests/golden/libxl-4.17-block-attach.txt", VBD_SOURCE_DIR);
+	g = fopen(path, "r");
+	assert_non_null(g);
+	while (fgets(line, sizeof(line), g)) {
+		char node[256], val[2048], perms[64], *v;
+		const char *key;
+
+		if (sscanf(line, "%255s = \"%2047[^\"]\" (%63[^)])", node, val, perms) != 3 &&
+		    (sscanf(line, "%255s = \"\" (%63[^)])", node, perms) != 2 || (val[0] = 0)))
+			continue;
+		/* Only the toolstack's keys of xvdb; the golden's target differs. */
+		if (strncmp(node, "/libxl/1/device/vbd/51728/", 26) != 0)
+			continue;
+		key = node + 26;
+		if (!strcmp(key, "params") || !strcmp(key, "script"))
+			continue;
+		v = rd(f->h, "/libxl/1/device/vbd/51728/%s", key);
+		if (!v)
+			fail_msg("libxl wrote %s, we did not", node);
+		if (strcmp(v, val))
+			fail_msg("%s: libxl wrote \"%s\", we wrote \"%s\"", node, val, v);
+		free(v);
+		/* The same key in the backend dir (all but "backend"). */
+		if (strcmp(key, "backend")) {
+			v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/%s", key);
+			assert_non_null(v);
+			if (strcmp(key, "state"))
+				assert_string_equal(v, val);
+			free(v);
+		}
+		checked++;
+	}
+	fclose(g);
+	/* libxl's 15 keys but params and script (the golden's target differs). */
+	assert_int_equal(checked, 13);
+	/* ... and nothing more than libxl writes. */
+	{
+		unsigned n;
+		char **k = xs_directory(f->h, XBT_NULL, "/libxl/1/device/vbd/51728", &n);
+		assert_non_null(k);
+		free(k);
+		assert_int_equal(n, 15);
+	}
+}
+
+static void assert_perms(struct xs_handle *h, const char *path, const char *want)
+{
+	struct xs_permissions *p;
+	char got[64] = "";
+	unsigned n, i;
+
+	p = xs_get_permissions(h, XBT_NULL, path, &n);
+	assert_non_null(p);
+	for (i = 0; i < n; i++) {
+		char one[16];
+		snprintf(one, sizeof(one), "%s%c%u", i ? "," : "", "nrwb"[p[i].perms & 3], p[i].id);
+		strcat(got, one);
+	}
+	free(p);
+	if (strcmp(got, want))
+		fail_msg("perms of %s: %s, want %s", path, got, want);
+}
+
+static void test_attach_connected_and_detach(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char *v;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+	v = rd(f->h, "/local/domain/1/device/vbd/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+	/* Built-in hotplug: a loop device over the image. */
+	assert_int_equal(loops_of(f->img), 1);
+	v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/hotplug-status");
+	assert_string_equal(v, "connected");
+	free(v);
+	compare_with_golden(f);
+	assert_perms(f->h, "/local/domain/0/backend/vbd/1/51728", "n0,r1");
+	assert_perms(f->h, "/local/domain/0/backend/vbd/1/51728/params", "n0,r1");
+	assert_perms(f->h, "/local/domain/1/device/vbd/51728", "n1,r0");
+	assert_perms(f->h, "/local/domain/1/device/vbd/51728/state", "n1,r0");
+	assert_perms(f->h, "/libxl/1/device/vbd/51728", "n0");
+
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+}
+
+static void test_attach_exists(void **state)
+{
+	struct fx *f = *state;
+
+	f->ao.wait = VBD_WAIT_INITWAIT;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EEXIST);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "exists"));
+	/* The first one is untouched. */
+	assert_int_equal(loops_of(f->img), 1);
+	assert_true(exists(f->h, "/libxl/1/device/vbd/51728/params"));
+}
+
+static void test_attach_unknown_domain(void **state)
+{
+	struct fx *f = *state;
+
+	f->ao.domid = 7;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOENT);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "no domain 7"));
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	assert_false(exists(f->h, "/libxl"));
+	f->ao.domid = DOM;
+}
+
+static void test_attach_missing_target(void **state)
+{
+	struct fx *f = *state;
+	char missing[PATH_MAX];
+
+	join(missing, sizeof(missing), f->t.dir, "nope.img");
+	f->spec.target = missing;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOENT);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "nope.img"));
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	assert_false(exists(f->h, "/libxl"));
+	f->spec.target = f->img;
+}
+
+static void knobs_never_connects(vbd_test_peer *p)
+{
+	p->frontend_never_connects = true;
+}
+
+static void test_frontend_never_connects(void **state)
+{
+	struct fx *f = *state;
+	const char *e;
+
+	f->ao.timeout_ms = 700;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ETIMEDOUT);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "backend InitWait") || !strstr(e, "frontend Initialising"))
+		fail_msg("message does not give both states: %s", e);
+	assert_clean(f, 51728);
+}
+
+static void test_wait_initwait_is_enough_then(void **state)
+{
+	struct fx *f = *state;
+
+	f->ao.wait = VBD_WAIT_INITWAIT;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	assert_true(exists(f->h, "/local/domain/0/backend/vbd/1/51728/physical-device"));
+}
+
+static void knobs_error(vbd_test_peer *p)
+{
+	p->backend_error = true;
+}
+
+static void test_driver_error_node(void **state)
+{
+	struct fx *f = *state;
+	const char *e;
+
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "19 mapping ring-ref port 5"))
+		fail_msg("the driver's error is not quoted: %s", e);
+	assert_clean(f, 51728);
+}
+
+static void knobs_skip(vbd_test_peer *p)
+{
+	p->skip_initialised = true;
+}
+
+static void test_frontend_skips_initialised(void **state)
+{
+	struct fx *f = *state;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+}
+
+static void write_script(const char *path, const char *body)
+{
+	FILE *s = fopen(path, "w");
+
+	assert_non_null(s);
+	fprintf(s, "#!/bin/sh\n%s\n", body);
+	fclose(s);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+static void test_script_failure_rolls_back(void **state)
+{
+	struct fx *f = *state;
+	char script[PATH_MAX];
+	const char *e;
+
+	join(script, sizeof(script), f->t.dir, "failing-block");
+	write_script(script,
+		"[ \"$1\" = add ] || exit 0\n"
+		"echo \"stderr from $1 $XENBUS_PATH $XENBUS_TYPE $XENBUS_BASE_PATH\" >&2\n"
+		"xenstore-write \"$XENBUS_PATH/hotplug-error\" 'no such volume' \"$XENBUS_PATH/hotplug-status\" error\n"
+		"exit 1");
+	setenv("XENSTORED_PATH", f->t.socket, 1);
+	f->ao.script = script;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "no such volume") ||
+	    !strstr(e, "stderr from add backend/vbd/1/51728 vbd backend") ||
+	    !strstr(e, "status 1"))
+		fail_msg("message lacks the script's words: %s", e);
+	assert_clean(f, 51728);
+}
+
+static void test_script_hang_killed(void **state)
+{
+	struct fx *f = *state;
+	char script[PATH_MAX];
+	const char *e;
+
+	join(script, sizeof(script), f->t.dir, "hanging-block");
+	write_script(script, "[ \"$1\" = add ] || exit 0\nexec sleep 60");
+	f->ao.script = script;
+	f->ao.script_timeout_ms = 500;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ETIMEDOUT);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "killed"))
+		fail_msg("message: %s", e);
+	assert_clean(f, 51728);
+}
+
+static void knobs_never_closes(vbd_test_peer *p)
+{
+	p->backend_never_closes = true;
+}
+
+static void test_detach_timeout_then_force(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	d.domid = DOM;
+	d.devid = 51728;
+	d.timeout_ms = 300;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), -ETIMEDOUT);
+	/* Nothing deleted without force. */
+	assert_true(exists(f->h, "/libxl/1/device/vbd/51728"));
+	assert_int_equal(loops_of(f->img), 1);
+	d.force = true;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	assert_clean(f, 51728);
+}
+
+static void test_detach_missing(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+	d.domid = DOM;
+	d.devid = 51744;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), -ENOENT);
+}
+
+/* A process that attached and died before connecting leaves nodes and a
+ * loop device: attach refuses (-EEXIST), detach --force cleans. */
+static void test_leftovers_of_a_killed_attach(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	pid_t pid;
+	int status;
+
+	f->ao.wait = VBD_WAIT_NONE;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+		vbd_ctx *c;
+
+		co.xenstored_path = f->t.socket;
+		if (vbd_ctx_new(&c, &co) < 0 || vbd_dev_attach_wait(c, &f->ao) < 0)
+			_exit(1);
+		_exit(0);   /* "crashes": no detach, nothing freed */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(loops_of(f->img), 1);
+	f->ao.wait = VBD_WAIT_CONNECTED;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EEXIST);
+	d.domid = DOM;
+	d.devid = 51728;
+	d.force = true;
+	d.timeout_ms = 500;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	assert_clean(f, 51728);
+}
+
+/* Each xenstore request of an attach fails in turn (the embedded daemon's
+ * fault seam): every failure leaves the store and the loop devices clean. */
+struct fail_arg {
+	uint64_t nth;
+	int err;
+};
+
+/* Fails the nth request of dom0: the library under test.  The peer's
+ * backend runs in a driver domain where it matters (setup_driver_domain). */
+static int arm(vbd_store *s, void *arg)
+{
+	struct fail_arg *a = arg;
+	vbd_store_fail_request(s, 0, a->nth, a->err, 0);
+	return 0;
+}
+
+static void test_each_request_of_attach_fails_cleanly(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct fail_arg a = { 0, -EIO };
+	uint64_t n;
+	int failures = 0;
+
+	/* The peer stays out of it: attach only to the hotplug step. */
+	vbd_test_peer_stop(&f->peer);
+	f->ao.wait = VBD_WAIT_NONE;
+	d.domid = DOM;
+	d.devid = 51728;
+	d.force = true;
+	d.timeout_ms = 100;
+	for (n = 1; n < 400; n++) {
+		int r;
+
+		a.nth = n;
+		vbd_test_store_call(&f->t, arm, &a);
+		r = vbd_dev_attach_wait(f->c, &f->ao);
+		a.nth = 0;
+		vbd_test_store_call(&f->t, arm, &a);
+		if (r == 0) {
+			/* Past the last request: the whole attach ran. */
+			assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+			assert_clean(f, 51728);
+			break;
+		}
+		failures++;
+		if (exists(f->h, "/libxl/1/device/vbd/51728") || loops_of(f->img))
+			fail_msg("request %llu failed (%s) and the attach left %s%s",
+			         (unsigned long long)n, vbd_ctx_last_error(f->c),
+			         exists(f->h, "/libxl/1/device/vbd/51728") ? "nodes " : "",
+			         loops_of(f->img) ? "a loop device" : "");
+		assert_clean(f, 51728);
+	}
+	print_message("%d injected xenstore failures, each rolled back cleanly\n", failures);
+	assert_true(failures > 10);
+}
+
+/* Each xenstore request of a detach fails in turn: whatever it left, a
+ * second detach (force) finishes the job and nothing leaks. */
+static void test_each_request_of_detach_fails_recoverably(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct fail_arg a = { 0, -EIO };
+	uint64_t n;
+	int failures = 0;
+
+	d.domid = DOM;
+	d.devid = 51728;
+	d.timeout_ms = 2000;
+	assert_int_equal(f->ao.backend_domid, 2);
+	for (n = 1; n < 400; n++) {
+		int r;
+
+		if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+			fail_msg("attach %llu: %s", (unsigned long long)n, vbd_ctx_last_error(f->c));
+		a.nth = n;
+		vbd_test_store_call(&f->t, arm, &a);
+		d.force = false;
+		r = vbd_dev_detach_wait(f->c, &d);
+		a.nth = 0;
+		vbd_test_store_call(&f->t, arm, &a);
+		if (r == 0) {
+			assert_clean(f, 51728);
+			break;
+		}
+		failures++;
+		d.force = true;
+		if (vbd_dev_detach_wait(f->c, &d) != 0)
+			fail_msg("request %llu of detach failed, and a forced retry failed too: %s",
+			         (unsigned long long)n, vbd_ctx_last_error(f->c));
+		assert_clean(f, 51728);
+	}
+	print_message("%d injected xenstore failures in detach, each recovered\n", failures);
+	assert_true(failures > 5);
+}
+
+/* Status: the connected device as JSON through libyajl; a backend dir with
+ * no /libxl copy (what a crash between writes would leave) is listed too. */
+static void test_status_json_and_orphans(void **state)
+{
+	struct fx *f = *state;
+	vbd_dev_info *v = NULL;
+	size_t n = 0;
+	char *json, err[128];
+	yajl_val root, dev, x;
+	const char *p_state[] = { "backend_state", NULL };
+	const char *p_fe[] = { "frontend_state_name", NULL };
+	const char *p_pd[] = { "physical_device", NULL };
+	const char *p_flush[] = { "features", "flush_cache", NULL };
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51744/state", "1", 1));
+	assert_int_equal(vbd_dev_list(f->c, DOM, -1, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].devid, 51728);
+	assert_true(v[0].in_libxl);
+	assert_string_equal(v[0].vdev, "xvdb");
+	assert_int_equal(v[0].backend_state, 4);
+	assert_int_equal(v[0].frontend_state, 4);
+	assert_string_equal(v[0].params, f->img);
+	assert_non_null(v[0].node);
+	assert_int_equal(v[0].sectors, 16384);
+	assert_int_equal(v[1].devid, 51744);
+	assert_false(v[1].in_libxl);
+	assert_string_equal(v[1].vdev, "xvdc");
+	assert_int_equal(vbd_dev_info_json(v, n, false, &json), 0);
+	root = yajl_tree_parse(json, err, sizeof(err));
+	if (!root)
+		fail_msg("not JSON: %s: %s", err, json);
+	assert_true(YAJL_IS_ARRAY(root));
+	assert_int_equal(root->u.array.len, 2);
+	dev = root->u.array.values[0];
+	x = yajl_tree_get(dev, p_state, yajl_t_number);
+	assert_non_null(x);
+	assert_int_equal(YAJL_GET_INTEGER(x), 4);
+	x = yajl_tree_get(dev, p_fe, yajl_t_string);
+	assert_string_equal(YAJL_GET_STRING(x), "Connected");
+	x = yajl_tree_get(dev, p_pd, yajl_t_string);
+	assert_string_equal(YAJL_GET_STRING(x), v[0].physical_device);
+	x = yajl_tree_get(dev, p_flush, yajl_t_true);
+	assert_non_null(x);
+	yajl_tree_free(root);
+	free(json);
+	vbd_dev_info_free(v, n);
+	/* One device only. */
+	assert_int_equal(vbd_dev_list(f->c, DOM, 51744, &v, &n), 0);
+	assert_int_equal(n, 1);
+	vbd_dev_info_free(v, n);
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51744"));
+}
+
+/* Two threads attach the same vdev: exactly one wins. */
+struct race {
+	struct fx *f;
+	int r;
+};
+
+static void *race_main(void *arg)
+{
+	struct race *x = arg;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_ctx *c;
+
+	co.xenstored_path = x->f->t.socket;
+	x->r = vbd_ctx_new(&c, &co);
+	if (x->r == 0)
+		x->r = vbd_dev_attach_wait(c, &x->f->ao);
+	vbd_ctx_free(c);
+	return NULL;
+}
+
+static void test_concurrent_attach_same_vdev(void **state)
+{
+	struct fx *f = *state;
+	struct race x[4];
+	pthread_t th[4];
+	int i, won = 0;
+
+	f->ao.wait = VBD_WAIT_NONE;
+	for (i = 0; i < 4; i++) {
+		x[i].f = f;
+		assert_int_equal(pthread_create(&th[i], NULL, race_main, &x[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (x[i].r == 0)
+			won++;
+		else if (x[i].r != -EEXIST && x[i].r != -EBUSY)
+			fail_msg("a loser failed with %d", x[i].r);
+	}
+	assert_int_equal(won, 1);
+	assert_int_equal(loops_of(f->img), 1);
+}
+
+/* The backend in driver domain 2: the peer's backend side then talks as
+ * domain 2, so a fault armed for dom0 hits only the library under test. */
+static void knobs_driver_domain(vbd_test_peer *p)
+{
+	p->backend_domid = 2;
+}
+
+static int setup_driver_domain(void **state)
+{
+	struct fx *f;
+	int r = setup_knobs(state, knobs_driver_domain);
+
+	f = *state;
+	f->ao.backend_domid = 2;
+	return r;
+}
+
+static int setup_never(void **state) { return setup_knobs(state, knobs_never_connects); }
+static int setup_error(void **state) { return setup_knobs(state, knobs_error); }
+static int setup_skip(void **state) { return setup_knobs(state, knobs_skip); }
+static int setup_never_closes(void **state) { return setup_knobs(state, knobs_never_closes); }
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_attach_connected_and_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_missing_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_initwait_is_enough_then, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_never_connects, setup_never, teardown),
+		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),
+		cmocka_unit_test_setup_teardown(test_script_failure_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_hang_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_timeout_then_force, setup_never_closes, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leftovers_of_a_killed_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_request_of_attach_fails_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_request_of_detach_fails_recoverably,
+		                                setup_driver_domain, teardown),
+		cmocka_unit_test_setup_teardown(test_status_json_and_orphans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
