@@ -83,7 +83,7 @@ int vbdctl_attach(int argc, char **argv)
 	vbd_ctx *c = NULL;
 	int opt, r, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "+b:w:t:s:Bh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'b': bdom = optarg; break;
 		case 'w':

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make check-xen: boots real Xen 4.17 + a Debian dom0 under QEMU with
 # ../shared/xenlab (about a minute) and runs the lab tests in dom0 with this
-# build shared in.  Today: store_diff.sh, the same xenstore-utils transcript
-# against Xen's xenstored and against `vbdctl store serve`, which must match.
+# build shared in: store_diff.sh (one xenstore-utils transcript against Xen's
+# xenstored and against `vbdctl store serve`, which must match) and
+# lifecycle.sh (vbdctl attach/status/detach against the kernel's blkback and
+# blkfront, next to xl's own, both ways).
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,12 +19,16 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/tests"
 cp "$build/cli/vbdctl" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
+cp "$top"/hotplug/vbd-block "$stage/"
 cat >"$stage/dom0.sh" <<'DOM0'
 #!/bin/sh
 . /xenlab/lib.sh
 cd /xenlab/share
 echo "== xenstored in dom0: $XENLAB_XENSTORED"
-bash tests/store_diff.sh /xenlab/share/bin/vbdctl
+rc=0
+bash tests/store_diff.sh /xenlab/share/bin/vbdctl || rc=1
+bash tests/lifecycle.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1
+exit $rc
 DOM0
 chmod +x "$stage/dom0.sh"
 
