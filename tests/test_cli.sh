@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# vbdctl attach / detach / status as a user types them, against the embedded
+# daemon (vbdctl store serve), with real loop devices.  No driver runs here,
+# so attaches use --wait none (the bundled drivers come later); what this
+# checks is the command line: argument order, exit codes, messages, JSON,
+# and that failures leave nothing behind.
+set -u
+export LC_ALL=C
+VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-cli.XXXXXX") || exit 1
+export XENSTORED_PATH=$tmp/socket
+pass=0 fail=0
+cleanup() {
+	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
+	for l in $(losetup -j "$tmp/disk.img" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+check() {  # check "what" expected-exit command...
+	local what=$1 want=$2 got
+	shift 2
+	out=$("$@" 2>&1)
+	got=$?
+	if [ "$got" = "$want" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		printf 'FAIL: %s: exit %s, want %s\n%s\n' "$what" "$got" "$want" "$out"
+	fi
+}
+has() {  # has "what" needle (in $out)
+	if [[ $out == *"$2"* ]]; then pass=$((pass + 1)); else
+		fail=$((fail + 1)); printf 'FAIL: %s: no "%s" in:\n%s\n' "$1" "$2" "$out"; fi
+}
+loops() { losetup -j "$tmp/disk.img" -O NAME -n 2>/dev/null | grep -c loop; }
+
+"$VBDCTL" store serve --socket "$tmp/socket" --daemon --pidfile "$tmp/pid" || exit 1
+"$VBDCTL" store domain add 3 --name guest3 >/dev/null || exit 1
+truncate -s 8M "$tmp/disk.img"
+spec="format=raw,vdev=xvdb,access=rw,target=$tmp/disk.img"
+
+check "attach --help" 0 "$VBDCTL" attach --help
+has "attach --help" "Usage: vbdctl attach DOM SPEC"
+check "attach, options after the spec, by name" 0 "$VBDCTL" attach guest3 "$spec" --wait none --timeout 5
+has "attach says what" "xvdb (51728) attached to domain 3"
+check "one loop device" 0 test "$(loops)" = 1
+check "backend written" 0 xenstore-exists /local/domain/0/backend/vbd/3/51728/physical-device
+check "attach again" 1 "$VBDCTL" attach 3 "$spec" --wait none
+has "attach again says exists" "exists already"
+check "status" 0 "$VBDCTL" status guest3
+has "status lists xvdb" "xvdb"
+has "status shows the target" "$tmp/disk.img"
+check "status --json" 0 "$VBDCTL" status 3 xvdb --json
+has "json vdev" '"vdev": "xvdb"'
+has "json in_libxl" '"in_libxl": true'
+check "list (alias)" 0 "$VBDCTL" list
+check "detach by name" 0 "$VBDCTL" detach guest3 xvdb
+has "detach says what" "xvdb detached from domain 3"
+check "no loop left" 0 test "$(loops)" = 0
+check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/3
+check "detach again" 1 "$VBDCTL" detach 3 xvdb
+has "detach again says why" "has no device 51728"
+
+# Bad input: a clear error naming the problem, exit 2 for usage, nothing written.
+check "no spec" 2 "$VBDCTL" attach 3
+check "bad spec" 2 "$VBDCTL" attach 3 "format=raw,vdev=xvdb,access=maybe,target=$tmp/disk.img"
+has "bad spec names the problem" "access"
+check "bad vdev in spec" 2 "$VBDCTL" attach 3 "format=raw,vdev=qqq,target=$tmp/disk.img"
+check "bad --wait" 2 "$VBDCTL" attach 3 "$spec" --wait soon
+check "bad --timeout" 2 "$VBDCTL" attach 3 "$spec" --timeout -1
+check "unknown domain" 1 "$VBDCTL" attach nosuch "$spec" --wait none
+has "unknown domain named" "no domain named 'nosuch'"
+check "missing target" 1 "$VBDCTL" attach 3 "format=raw,vdev=xvdb,target=$tmp/none.img" --wait none
+has "missing target named" "none.img"
+check "bad vdev for detach" 2 "$VBDCTL" detach 3 xvd
+check "nothing written by the failures" 1 xenstore-exists /local/domain/0/backend/vbd/3
+check "no /libxl copy written" 1 xenstore-exists /libxl/3/device/vbd/51728
+check "unknown command" 2 "$VBDCTL" frobnicate
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
