@@ -1433,6 +1433,22 @@ static void test_xsa322_perm_for_absent_domain(void **state)
 	assert_xs(xc_read(g, 0, "/secret/kid"), -EACCES);
 }
 
+/* XSA-322 for the special nodes: they cannot be deleted with a released
+ * domain, so their ownership goes back to dom0 (found by the fuzzer). */
+static void test_xsa322_special_node_owner_released(void **state)
+{
+	xc *d = xc_open(0);
+
+	(void)state;
+	guest_home(d, 6);
+	assert_xs(xc_setperms(d, 0, "@releaseDomain", "n6", "r6"), 0);
+	assert_xs(xc_getperms(d, 0, "@releaseDomain"), 0);
+	assert_strs(d, "n6\0r6\0");
+	assert_xs(xc_req(d, XS_RELEASE, 0, "6", NULL), 0);
+	assert_xs(xc_getperms(d, 0, "@releaseDomain"), 0);
+	assert_strs(d, "n0\0");
+}
+
 /* ------------------------------------------------------------------------ */
 /* XSA-352: a guest handing a node to another owner (and so its quota). */
 
@@ -2065,6 +2081,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xsa418_deep_tree,
 		                                setup_small_stack, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa322_perm_for_absent_domain,
+		                                setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_xsa322_special_node_owner_released,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa322_destroyed_domain_and_domid_reuse,
 		                                setup_quota20, teardown),

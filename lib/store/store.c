@@ -513,6 +513,11 @@ static void strip_perms(vbd_store *s, unsigned domid)
 				p->p[j++] = p->p[i];
 		if (p->n)
 			p->n = j;
+		/* A special node cannot be deleted with what the domain owned:
+		 * it goes back to dom0, as in cxenstored, so that a domain
+		 * reusing the id does not own it (found by the fuzzer). */
+		if (p->n && p->p[0].id == domid)
+			p->p[0].id = 0;
 	}
 }
 
