@@ -260,7 +260,7 @@ int vbdctl_status(int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	} else {
-		printf("%-5s %-8s %-6s %-4s %-13s %-13s %-9s %-10s %s\n", "Dom", "Vdev", "Devid", "BE",
+		printf("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %s\n", "Dom", "Vdev", "Devid", "BE",
 		       "BE-state", "FE-state", "Phys", "Hotplug", "Target");
 		for (i = 0; i < n; i++) {
 			const vbd_dev_info *d = &v[i];
@@ -270,7 +270,7 @@ int vbdctl_status(int argc, char **argv)
 			         d->backend_state < 0 ? "-" : vbd_state_name(d->backend_state));
 			snprintf(fe, sizeof(fe), "%d %s", d->frontend_state,
 			         d->frontend_state < 0 ? "-" : vbd_state_name(d->frontend_state));
-			printf("%-5u %-8s %-6u %-4u %-13s %-13s %-9s %-10s %s%s\n", d->domid, d->vdev,
+			printf("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %s%s\n", d->domid, d->vdev,
 			       d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
 			       or_dash(d->hotplug_status), or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");

@@ -2,6 +2,11 @@
  * (built by tests/CMakeLists.txt; a failure here fails the build). */
 #include <vbd/store.h>
 #include <vbd/error.h>
+#include <vbd/ctx.h>
+#include <vbd/dev.h>
+#include <vbd/disk.h>
+#include <vbd/hotplug.h>
+#include <vbd/status.h>
 
 int vbd_header_check_dummy(void);
 int vbd_header_check_dummy(void)
