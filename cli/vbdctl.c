@@ -20,6 +20,9 @@ static const char usage[] =
 	"                         close both ends, free the backing device, delete the nodes\n"
 	"  status|list [DOM [VDEV]] [--json]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
+	"  verify DOM VDEV        check a device against the protocol's rules\n"
+	"  watch [DOM] [--count N] [--timeout S]\n"
+	"                         follow state changes live, with the verifier's verdicts\n"
 
 	"  store serve [--socket PATH] [--pidfile FILE] [--daemon] [--quota NAME=VALUE]...\n"
 	"                         run the embedded xenstore daemon\n"
@@ -77,6 +80,10 @@ int main(int argc, char **argv)
 		return vbdctl_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list"))
 		return vbdctl_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "verify"))
+		return vbdctl_verify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "watch"))
+		return vbdctl_watch(argc - 1, argv + 1);
 	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
 	return VBDCTL_EXIT_USAGE;
 }

@@ -20,5 +20,7 @@ int vbdctl_hotplug(int argc, char **argv);
 int vbdctl_attach(int argc, char **argv);
 int vbdctl_detach(int argc, char **argv);
 int vbdctl_status(int argc, char **argv);
+int vbdctl_verify(int argc, char **argv);
+int vbdctl_watch(int argc, char **argv);
 
 #endif

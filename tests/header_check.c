@@ -7,6 +7,7 @@
 #include <vbd/disk.h>
 #include <vbd/hotplug.h>
 #include <vbd/status.h>
+#include <vbd/verify.h>
 
 int vbd_header_check_dummy(void);
 int vbd_header_check_dummy(void)

@@ -55,6 +55,14 @@ check "status --json" 0 "$VBDCTL" status 3 xvdb --json
 has "json vdev" '"vdev": "xvdb"'
 has "json in_libxl" '"in_libxl": true'
 check "list (alias)" 0 "$VBDCTL" list
+check "verify (no driver yet: both Initialising)" 0 "$VBDCTL" verify guest3 xvdb
+has "verify passes" "PASS xvdb"
+xenstore-write /local/domain/3/device/vbd/51728/protocol x86_65-abi
+check "verify finds a bad protocol" 1 "$VBDCTL" verify guest3 xvdb
+has "verify names the rule" "VIOLATION protocol"
+check "verify: no such device" 1 "$VBDCTL" verify guest3 xvdc
+check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
+check "watch --help" 0 "$VBDCTL" watch --help
 check "detach by name" 0 "$VBDCTL" detach guest3 xvdb
 has "detach says what" "xvdb detached from domain 3"
 check "no loop left" 0 test "$(loops)" = 0

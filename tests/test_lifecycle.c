@@ -23,6 +23,7 @@
 #include "store_fixture.h"
 #include "vbd/dev.h"
 #include "vbd/status.h"
+#include "vbd/verify.h"
 #include <yajl/yajl_tree.h>
 
 #define DOM 1
@@ -664,6 +665,119 @@ static void test_status_json_and_orphans(void **state)
 	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51744"));
 }
 
+/* The verifier: a connected device passes; planted faults are named by
+ * rule; the follower sees the handshake's transitions and a backward step. */
+static bool has_rule(const vbd_violation *v, size_t n, const char *rule, const char *node_end)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i].rule, rule) &&
+		    (!node_end || (strlen(v[i].node) >= strlen(node_end) &&
+		                   !strcmp(v[i].node + strlen(v[i].node) - strlen(node_end), node_end))))
+			return true;
+	return false;
+}
+
+static void test_verify_static(void **state)
+{
+	struct fx *f = *state;
+	vbd_violation *v = NULL;
+	size_t n = 99, i;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	assert_int_equal(vbd_dev_verify(f->c, DOM, 51728, &v, &n), 0);
+	for (i = 0; i < n; i++)
+		print_message("unexpected: %s %s: %s\n", v[i].rule, v[i].node, v[i].detail);
+	assert_int_equal(n, 0);
+	free(v);
+
+	/* Plant faults a buggy driver or toolstack could leave. */
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/device/vbd/51728/protocol", "x86_65-abi", 10));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/sector-size"));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/physical-device", "0x7:0", 5));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/device/vbd/51728/ring-page-order", "2", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/online", "yes", 3));
+	assert_int_equal(vbd_dev_verify(f->c, DOM, 51728, &v, &n), 0);
+	assert_true(has_rule(v, n, "protocol", "/protocol"));
+	assert_true(has_rule(v, n, "connect-keys", "/sector-size"));
+	assert_true(has_rule(v, n, "physical-device", "/physical-device"));
+	/* order 2 wants ring-ref0..3 (only ring-ref exists), and the peer
+	 * offers max-ring-page-order 4, so the order itself is fine. */
+	assert_true(has_rule(v, n, "ring-keys", "/ring-ref0"));
+	assert_true(has_rule(v, n, "online", "/online"));
+	assert_false(has_rule(v, n, "frontend-early", NULL));
+	free(v);
+	assert_int_equal(vbd_dev_verify(f->c, DOM, 51744, &v, &n), -ENOENT);
+}
+
+struct seen {
+	char log[4096];
+	int violations;
+};
+
+static void on_verify(void *ud, unsigned domid, uint32_t devid, const char *side, int from, int to,
+                      const vbd_violation *v)
+{
+	struct seen *s = ud;
+	size_t len = strlen(s->log);
+
+	if (v) {
+		s->violations++;
+		snprintf(s->log + len, sizeof(s->log) - len, "[%s %s] ", v->rule, v->detail);
+	} else {
+		snprintf(s->log + len, sizeof(s->log) - len, "%u/%u %s %d->%d; ", domid, devid, side,
+		         from, to);
+	}
+}
+
+static void pump_until(struct fx *f, vbd_ctx *c, const char *node, const char *want)
+{
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		char *v = rd(f->h, "%s", node);
+		bool done = v && !strcmp(v, want);
+
+		free(v);
+		vbd_ctx_process(c);
+		if (done && i > 2)
+			return;
+		usleep(10000);
+	}
+}
+
+static void test_verifier_follows(void **state)
+{
+	struct fx *f = *state;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct seen s = { "", 0 };
+	vbd_verifier *vf;
+	vbd_ctx *c;
+
+	co.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&c, &co), 0);
+	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, &s, &vf), 0);
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	pump_until(f, c, "/local/domain/1/device/vbd/51728/state", "4");
+	if (s.violations || !strstr(s.log, "frontend") || !strstr(s.log, "->4"))
+		fail_msg("a clean handshake: %s", s.log);
+	/* A backend that steps back from Connected to InitWait breaks the rules. */
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/state", "2", 1));
+	pump_until(f, c, "/local/domain/0/backend/vbd/1/51728/state", "2");
+	if (!strstr(s.log, "[backend-transition Connected -> InitWait"))
+		fail_msg("no transition violation: %s", s.log);
+	/* Reported once, not on every later event. */
+	s.violations = 0;
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/backend/vbd/1/51728/info", "0", 1));
+	pump_until(f, c, "/local/domain/0/backend/vbd/1/51728/info", "0");
+	assert_int_equal(s.violations, 0);
+	vbd_verifier_free(vf);
+	vbd_ctx_free(c);
+}
+
 /* Two threads attach the same vdev: exactly one wins. */
 struct race {
 	struct fx *f;
@@ -749,6 +863,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_each_request_of_detach_fails_recoverably,
 		                                setup_driver_domain, teardown),
 		cmocka_unit_test_setup_teardown(test_status_json_and_orphans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,10 @@ domu_wait_console lab "init" 60 >/dev/null 2>&1 || true
 BE=/local/domain/0/backend/vbd/$d
 
 echo "== vbdctl attach (built-in hotplug) of xvdb"
+# The verifier follows the whole handshake of the real drivers.
+$vbdctl watch lab > /data/watch.log 2>&1 &
+watch_pid=$!
+sleep 0.5
 t0=$(now_ms)
 check "vbdctl attach xvdb reaches Connected" \
 	$vbdctl attach lab format=raw,vdev=xvdb,access=rw,target=/data/disk1.img --timeout 90
@@ -45,6 +49,7 @@ check "xl block-list shows it" sh -c "xl block-list lab | grep -q 51728"
 $vbdctl status lab
 $vbdctl status lab xvdb --json > /data/st.json; cat /data/st.json
 check "status --json: both Connected" sh -c "grep -q '\"frontend_state_name\": \"Connected\"' /data/st.json"
+check "vbdctl verify passes the real drivers" $vbdctl verify lab xvdb
 echo "TIME vbdctl attach (builtin): $((t1 - t0)) ms"
 
 echo "== vbdctl detach xvdb"
@@ -53,6 +58,12 @@ check "backend dir gone" xs_wait_gone $BE/51728 5
 check "no /libxl copy" sh -c "! xenstore-exists /libxl/$d/device/vbd/51728"
 check "the guest sees xvdb go" domu_wait_console lab "- xvdb" 60
 check "no loop device left" test "$(loops)" = 0
+kill -INT $watch_pid
+wait $watch_pid
+watch_rc=$?
+echo "--- vbdctl watch, over attach and detach:"; cat /data/watch.log
+check "vbdctl watch: no violation by the real drivers" test "$watch_rc" = 0
+check "vbdctl watch saw the frontend connect" grep -q "frontend .*-> Connected" /data/watch.log
 
 echo "== xl block-attach, then vbdctl status and detach"
 t2=$(now_ms)

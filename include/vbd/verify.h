@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/verify.h - the handshake verifier: checks a device's two ends against
+ * the rules of the blkif xenstore protocol (xen/io/blkif.h, PROTOCOL.md).
+ *
+ * Rules, each reported by name with the node and the values seen:
+ *   state-value          a state is a number 0..8
+ *   backend-transition   the backend goes only forward (states may be skipped,
+ *   frontend-transition  since a watcher can miss fast steps), to Closing or
+ *                        Closed from anywhere, or back for a reconnect
+ *                        (backend Closed -> InitWait, frontend Closed -> Initialising)
+ *   frontend-early       the frontend is Initialised/Connected while the
+ *                        backend has not reached InitWait
+ *   backend-early        the backend is Connected while the frontend is before
+ *                        Initialised (Mini-OS's skip from 1 to 4 is allowed)
+ *   connect-keys         a Connected backend publishes sectors, info and
+ *                        sector-size (a power of two >= 512), as numbers
+ *   ring-keys            an Initialised/Connected frontend has its ring keys:
+ *                        ring-ref, or ring-ref0..N-1 for ring-page-order (within
+ *                        max-ring-page-order), per queue-<n>/ for
+ *                        multi-queue-num-queues (within multi-queue-max-queues),
+ *                        and event-channel
+ *   protocol             x86_32-abi, x86_64-abi or arm-abi
+ *   physical-device      hex major:minor
+ *   hotplug-status       connected, error or busy
+ *   online               0 or 1
+ */
+#ifndef VBD_VERIFY_H
+#define VBD_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vbd/ctx.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vbd_violation {
+	const char *rule;       /* one of the names above */
+	char node[192];         /* the node involved */
+	char detail[256];       /* what was seen, and what the rule wants */
+} vbd_violation;
+
+/* Checks the device's nodes as they are now (every rule but the two
+ * transition rules).  *ret (malloc'd, may be NULL when none) and *ret_n get
+ * the violations: 0 of them means the device passes.  -ENOENT if there is
+ * no such device. */
+VBD_PUBLIC int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid,
+                              vbd_violation **ret, size_t *ret_n);
+
+/* Following: every change of the VBDs of domid (-1: all) is checked as it
+ * happens, the transition rules included.  fn runs from vbd_ctx_process()
+ * for each change of a state (old -1 when first seen) and for each
+ * violation (v non-NULL). */
+typedef struct vbd_verifier vbd_verifier;
+typedef void (*vbd_verify_fn)(void *userdata, unsigned domid, uint32_t devid, const char *side,
+                              int old_state, int new_state, const vbd_violation *v);
+
+VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata,
+                                vbd_verifier **ret);
+VBD_PUBLIC vbd_verifier *vbd_verifier_free(vbd_verifier *v);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
