@@ -143,12 +143,25 @@ static bool write_dir(vbd_ctx *c, xs_transaction_t t, const char *dir,
 static int write_nodes(vbd_ctx *c, const vbd_attach_options *o, const dev_paths *p,
                        const char *params, const char *script)
 {
-	static kv be[16], fe[8], lx[18];
+	/* On the heap (about 130 KB): contexts in different threads attach at
+	 * once, so nothing here may be static. */
+	struct kvs {
+		kv be[16], fe[8], lx[18];
+	} *k = calloc(1, sizeof(*k));
+	kv *be, *fe, *lx;
 	struct xs_permissions be_perms[2] = { { o->backend_domid, XS_PERM_NONE }, { o->domid, XS_PERM_READ } };
 	struct xs_permissions fe_perms[2] = { { o->domid, XS_PERM_NONE }, { o->backend_domid, XS_PERM_READ } };
 	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
-	unsigned nbe = backend_keys(be, o, p, params, script), nfe = frontend_keys(fe, o, p), nlx = 0, i;
-	int tries;
+	unsigned nbe, nfe, nlx = 0, i;
+	int tries, r;
+
+	if (!k)
+		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
+	be = k->be;
+	fe = k->fe;
+	lx = k->lx;
+	nbe = backend_keys(be, o, p, params, script);
+	nfe = frontend_keys(fe, o, p);
 
 	lx[nlx].k = "frontend";
 	snprintf(lx[nlx++].v, sizeof(lx[0].v), "%s", p->fe);
@@ -160,39 +173,51 @@ static int write_nodes(vbd_ctx *c, const vbd_attach_options *o, const dev_paths 
 	for (tries = 0; tries < TXN_RETRIES; tries++) {
 		xs_transaction_t t = xs_transaction_start(c->xs);
 		const char *exists = NULL, *dirs[3] = { p->lx, p->be, p->fe };
-		int e, k;
+		int e, d;
 
-		if (t == XBT_NULL)
-			return vbd__errf(&c->err, -errno, "starting a xenstore transaction: %s", strerror(errno));
+		if (t == XBT_NULL) {
+			r = vbd__errf(&c->err, -errno, "starting a xenstore transaction: %s", strerror(errno));
+			goto out;
+		}
 		/* "Device exists" is decided on libxl's copy, like xl; the two
 		 * dirs are checked too, so a leftover is never overwritten. */
-		for (k = 0; k < 3 && !exists; k++) {
-			e = node_exists(c, t, dirs[k]);
+		for (d = 0; d < 3 && !exists; d++) {
+			e = node_exists(c, t, dirs[d]);
 			if (e < 0) {
 				xs_transaction_end(c->xs, t, true);
-				return vbd__errf(&c->err, e, "reading %s: %s", dirs[k], strerror(-e));
+				r = vbd__errf(&c->err, e, "reading %s: %s", dirs[d], strerror(-e));
+				goto out;
 			}
 			if (e)
-				exists = dirs[k];
+				exists = dirs[d];
 		}
 		if (exists) {
 			xs_transaction_end(c->xs, t, true);
-			return vbd__errf(&c->err, -EEXIST, "device %s of domain %u exists already (%s); "
-			                 "detach it first (--force for leftovers)", o->spec->vdev, o->domid, exists);
+			r = vbd__errf(&c->err, -EEXIST, "device %s of domain %u exists already (%s); "
+			              "detach it first (--force for leftovers)", o->spec->vdev, o->domid, exists);
+			goto out;
 		}
 		if (!write_dir(c, t, p->be, be_perms, 2, be, nbe) ||
 		    !write_dir(c, t, p->fe, fe_perms, 2, fe, nfe) ||
 		    !write_dir(c, t, p->lx, lx_perms, 1, lx, nlx)) {
 			e = errno;
 			xs_transaction_end(c->xs, t, true);
-			return vbd__errf(&c->err, -e, "writing the device nodes: %s", strerror(e));
+			r = vbd__errf(&c->err, -e, "writing the device nodes: %s", strerror(e));
+			goto out;
 		}
-		if (xs_transaction_end(c->xs, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			return vbd__errf(&c->err, -errno, "committing the device nodes: %s", strerror(errno));
+		if (xs_transaction_end(c->xs, t, false)) {
+			r = 0;
+			goto out;
+		}
+		if (errno != EAGAIN) {
+			r = vbd__errf(&c->err, -errno, "committing the device nodes: %s", strerror(errno));
+			goto out;
+		}
 	}
-	return vbd__errf(&c->err, -EAGAIN, "writing the device nodes: too many transaction conflicts");
+	r = vbd__errf(&c->err, -EAGAIN, "writing the device nodes: too many transaction conflicts");
+out:
+	free(k);
+	return r;
 }
 
 /* Removes path's empty parents, up to a domain's home or /libxl/<domid>. */

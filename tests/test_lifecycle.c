@@ -846,6 +846,118 @@ static int setup_error(void **state) { return setup_knobs(state, knobs_error); }
 static int setup_skip(void **state) { return setup_knobs(state, knobs_skip); }
 static int setup_never_closes(void **state) { return setup_knobs(state, knobs_never_closes); }
 
+/* Four threads attach four different vdevs of four files: all win. */
+struct many {
+	struct fx *f;
+	vbd_disk_spec spec;
+	char img[PATH_MAX];
+	int r;
+};
+
+static void *many_main(void *arg)
+{
+	struct many *m = arg;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_attach_options ao = m->f->ao;
+	vbd_ctx *c;
+
+	co.xenstored_path = m->f->t.socket;
+	ao.spec = &m->spec;
+	m->r = vbd_ctx_new(&c, &co);
+	if (m->r == 0)
+		m->r = vbd_dev_attach_wait(c, &ao);
+	vbd_ctx_free(c);
+	return NULL;
+}
+
+static void test_concurrent_attach_different_vdevs(void **state)
+{
+	static const char *const vdevs[4] = { "xvdc", "xvdd", "xvde", "xvdf" };
+	struct fx *f = *state;
+	struct many m[4];
+	pthread_t th[4];
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	int i, fd;
+
+	for (i = 0; i < 4; i++) {
+		char name[16];
+
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].f = f;
+		m[i].spec = f->spec;
+		m[i].spec.vdev = (char *)vdevs[i];
+		assert_int_equal(vbd_vdev_to_devid(vdevs[i], &m[i].spec.devid), 0);
+		snprintf(name, sizeof(name), "d%d.img", i);
+		join(m[i].img, sizeof(m[i].img), f->t.dir, name);
+		fd = open(m[i].img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, 4 << 20), 0);
+		close(fd);
+		m[i].spec.target = m[i].img;
+	}
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, many_main, &m[i]), 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (m[i].r != 0)
+			fail_msg("%s: %d", vdevs[i], m[i].r);
+	}
+	for (i = 0; i < 4; i++) {
+		if (loops_of(m[i].img) != 1) {
+			char *node = rd(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
+			(void)!system("losetup -a >&2");
+			fail_msg("%s: %d loop devices for %s; its node says %s", vdevs[i],
+			         loops_of(m[i].img), m[i].img, node ? node : "(none)");
+		}
+	}
+	d.domid = DOM;
+	for (i = 0; i < 4; i++) {
+		d.devid = m[i].spec.devid;
+		assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+		assert_int_equal(loops_of(m[i].img), 0);
+	}
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
+}
+
+/* access=w on an immutable file: refused before anything is written. */
+static void test_attach_readonly_target_for_write(void **state)
+{
+	struct fx *f = *state;
+	char cmd[PATH_MAX + 32];
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "chattr +i '%s' 2>/dev/null", f->img);
+	if (system(cmd) != 0)
+		skip();   /* a file system without the immutable flag */
+	r = vbd_dev_attach_wait(f->c, &f->ao);
+	snprintf(cmd, sizeof(cmd), "chattr -i '%s'", f->img);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(r, -EROFS);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "access=w"));
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	assert_int_equal(loops_of(f->img), 0);
+	/* Read-only access to the same file is fine. */
+	f->spec.readonly = true;
+	f->ao.wait = VBD_WAIT_INITWAIT;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+}
+
+/* A target too long for the store is refused with E2BIG, nothing written. */
+static void test_attach_oversized_target(void **state)
+{
+	struct fx *f = *state;
+	char big[1500];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = 0;
+	f->spec.target = big;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -E2BIG);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "1024"));
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	f->spec.target = f->img;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -869,6 +981,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
