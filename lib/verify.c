@@ -367,6 +367,22 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 	d->nactive = l->n;
 }
 
+/* One side's state moved from *prev to now: report it, check the step. */
+static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, vlist *l)
+{
+	char node[224];
+
+	if (now == *prev || now < -1)
+		return;
+	v->fn(v->ud, d->domid, d->devid, backend ? "backend" : "frontend", *prev, now, NULL);
+	if (!legal(backend, *prev, now)) {
+		snprintf(node, sizeof(node), "%s/state", backend ? d->be : d->fe);
+		add(l, backend ? "backend-transition" : "frontend-transition", node,
+		    "%s -> %s is not a step of the protocol", vbd_state_name(*prev), vbd_state_name(now));
+	}
+	*prev = now;
+}
+
 static void on_change(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_verifier *v = ud;
@@ -396,26 +412,8 @@ static void on_change(vbd_ctx *c, const char *path, void *ud)
 	}
 	bs = state_of(c, d->be, &l);
 	fs = state_of(c, d->fe, &l);
-	if (bs != d->bs && bs >= -1) {
-		v->fn(v->ud, domid, devid, "backend", d->bs, bs, NULL);
-		if (!legal(true, d->bs, bs)) {
-			char node[224];
-			snprintf(node, sizeof(node), "%s/state", d->be);
-			add(&l, "backend-transition", node, "%s -> %s is not a step of the protocol",
-			    vbd_state_name(d->bs), vbd_state_name(bs));
-		}
-		d->bs = bs;
-	}
-	if (fs != d->fs && fs >= -1) {
-		v->fn(v->ud, domid, devid, "frontend", d->fs, fs, NULL);
-		if (!legal(false, d->fs, fs)) {
-			char node[224];
-			snprintf(node, sizeof(node), "%s/state", d->fe);
-			add(&l, "frontend-transition", node, "%s -> %s is not a step of the protocol",
-			    vbd_state_name(d->fs), vbd_state_name(fs));
-		}
-		d->fs = fs;
-	}
+	transition(v, d, true, &d->bs, bs, &l);
+	transition(v, d, false, &d->fs, fs, &l);
 	if (bs >= 0 || fs >= 0)
 		check_static(c, d->be, d->fe, bs, fs, &l);
 	report_new(v, d, &l);
