@@ -919,6 +919,53 @@ static void test_concurrent_attach_different_vdevs(void **state)
 	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
 }
 
+/* Two detaches of one device at once: one does the work, the other finds
+ * it gone or finishes the same removal; nothing is left, nothing fails
+ * with anything but "no such device". */
+struct det {
+	struct fx *f;
+	int r;
+};
+
+static void *det_main(void *arg)
+{
+	struct det *x = arg;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	vbd_ctx *c;
+
+	co.xenstored_path = x->f->t.socket;
+	d.domid = DOM;
+	d.devid = 51728;
+	x->r = vbd_ctx_new(&c, &co);
+	if (x->r == 0)
+		x->r = vbd_dev_detach_wait(c, &d);
+	vbd_ctx_free(c);
+	return NULL;
+}
+
+static void test_concurrent_detach(void **state)
+{
+	struct fx *f = *state;
+	struct det x[2] = { { f, 1 }, { f, 1 } };
+	pthread_t th[2];
+	int i, ok = 0;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, det_main, &x[i]), 0);
+	for (i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		if (x[i].r == 0)
+			ok++;
+		else if (x[i].r != -ENOENT)
+			fail_msg("a concurrent detach failed with %d", x[i].r);
+	}
+	assert_true(ok >= 1);
+	assert_clean(f, 51728);
+}
+
 /* access=w on an immutable file: refused before anything is written. */
 static void test_attach_readonly_target_for_write(void **state)
 {
@@ -982,6 +1029,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
 	};
