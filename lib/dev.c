@@ -26,6 +26,7 @@
 
 #include "ctx.h"
 #include "script.h"
+#include "util/xs_txn.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 
@@ -140,83 +141,76 @@ static bool write_dir(vbd_ctx *c, xs_transaction_t t, const char *dir,
 	return true;
 }
 
+struct write_job {
+	vbd_ctx *c;
+	const vbd_attach_options *o;
+	const dev_paths *p;
+	kv be[16], fe[8], lx[18];
+	unsigned nbe, nfe, nlx;
+	const char *failed;      /* the node a body could not read or write */
+};
+
+static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct write_job *w = ud;
+	const vbd_attach_options *o = w->o;
+	const dev_paths *p = w->p;
+	const char *dirs[3] = { p->lx, p->be, p->fe };
+	struct xs_permissions be_perms[2] = { { o->backend_domid, XS_PERM_NONE }, { o->domid, XS_PERM_READ } };
+	struct xs_permissions fe_perms[2] = { { o->domid, XS_PERM_NONE }, { o->backend_domid, XS_PERM_READ } };
+	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
+	int d, e;
+
+	(void)xs;
+	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
+	 * are checked too, so a leftover is never overwritten. */
+	for (d = 0; d < 3; d++) {
+		e = node_exists(w->c, t, dirs[d]);
+		if (e) {
+			w->failed = dirs[d];
+			return e < 0 ? e : -EEXIST;
+		}
+	}
+	w->failed = NULL;
+	if (!write_dir(w->c, t, p->be, be_perms, 2, w->be, w->nbe) ||
+	    !write_dir(w->c, t, p->fe, fe_perms, 2, w->fe, w->nfe) ||
+	    !write_dir(w->c, t, p->lx, lx_perms, 1, w->lx, w->nlx))
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
 static int write_nodes(vbd_ctx *c, const vbd_attach_options *o, const dev_paths *p,
                        const char *params, const char *script)
 {
 	/* On the heap (about 130 KB): contexts in different threads attach at
 	 * once, so nothing here may be static. */
-	struct kvs {
-		kv be[16], fe[8], lx[18];
-	} *k = calloc(1, sizeof(*k));
-	kv *be, *fe, *lx;
-	struct xs_permissions be_perms[2] = { { o->backend_domid, XS_PERM_NONE }, { o->domid, XS_PERM_READ } };
-	struct xs_permissions fe_perms[2] = { { o->domid, XS_PERM_NONE }, { o->backend_domid, XS_PERM_READ } };
-	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
-	unsigned nbe, nfe, nlx = 0, i;
-	int tries, r;
+	struct write_job *w = calloc(1, sizeof(*w));
+	unsigned i;
+	int r;
 
-	if (!k)
+	if (!w)
 		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
-	be = k->be;
-	fe = k->fe;
-	lx = k->lx;
-	nbe = backend_keys(be, o, p, params, script);
-	nfe = frontend_keys(fe, o, p);
+	w->c = c;
+	w->o = o;
+	w->p = p;
+	w->nbe = backend_keys(w->be, o, p, params, script);
+	w->nfe = frontend_keys(w->fe, o, p);
+	w->lx[w->nlx].k = "frontend";
+	snprintf(w->lx[w->nlx++].v, sizeof(w->lx[0].v), "%s", p->fe);
+	w->lx[w->nlx].k = "backend";
+	snprintf(w->lx[w->nlx++].v, sizeof(w->lx[0].v), "%s", p->be);
+	for (i = 1; i < w->nbe; i++)   /* the backend keys but "frontend", already there */
+		w->lx[w->nlx++] = w->be[i];
 
-	lx[nlx].k = "frontend";
-	snprintf(lx[nlx++].v, sizeof(lx[0].v), "%s", p->fe);
-	lx[nlx].k = "backend";
-	snprintf(lx[nlx++].v, sizeof(lx[0].v), "%s", p->be);
-	for (i = 1; i < nbe; i++)   /* the backend keys but "frontend", already there */
-		lx[nlx++] = be[i];
-
-	for (tries = 0; tries < TXN_RETRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(c->xs);
-		const char *exists = NULL, *dirs[3] = { p->lx, p->be, p->fe };
-		int e, d;
-
-		if (t == XBT_NULL) {
-			r = vbd__errf(&c->err, -errno, "starting a xenstore transaction: %s", strerror(errno));
-			goto out;
-		}
-		/* "Device exists" is decided on libxl's copy, like xl; the two
-		 * dirs are checked too, so a leftover is never overwritten. */
-		for (d = 0; d < 3 && !exists; d++) {
-			e = node_exists(c, t, dirs[d]);
-			if (e < 0) {
-				xs_transaction_end(c->xs, t, true);
-				r = vbd__errf(&c->err, e, "reading %s: %s", dirs[d], strerror(-e));
-				goto out;
-			}
-			if (e)
-				exists = dirs[d];
-		}
-		if (exists) {
-			xs_transaction_end(c->xs, t, true);
-			r = vbd__errf(&c->err, -EEXIST, "device %s of domain %u exists already (%s); "
-			              "detach it first (--force for leftovers)", o->spec->vdev, o->domid, exists);
-			goto out;
-		}
-		if (!write_dir(c, t, p->be, be_perms, 2, be, nbe) ||
-		    !write_dir(c, t, p->fe, fe_perms, 2, fe, nfe) ||
-		    !write_dir(c, t, p->lx, lx_perms, 1, lx, nlx)) {
-			e = errno;
-			xs_transaction_end(c->xs, t, true);
-			r = vbd__errf(&c->err, -e, "writing the device nodes: %s", strerror(e));
-			goto out;
-		}
-		if (xs_transaction_end(c->xs, t, false)) {
-			r = 0;
-			goto out;
-		}
-		if (errno != EAGAIN) {
-			r = vbd__errf(&c->err, -errno, "committing the device nodes: %s", strerror(errno));
-			goto out;
-		}
-	}
-	r = vbd__errf(&c->err, -EAGAIN, "writing the device nodes: too many transaction conflicts");
-out:
-	free(k);
+	r = vbd__xs_txn(c->xs, TXN_RETRIES, write_body, w);
+	if (r == -EEXIST)
+		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
+		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
+	else if (r < 0 && w->failed)
+		vbd__errf(&c->err, r, "reading %s: %s", w->failed, strerror(-r));
+	else if (r < 0)
+		vbd__errf(&c->err, r, "writing the device nodes: %s", strerror(-r));
+	free(w);
 	return r;
 }
 
@@ -257,30 +251,31 @@ static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
 	return true;
 }
 
+struct remove_job {
+	vbd_ctx *c;
+	const dev_paths *p;
+};
+
+static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct remove_job *j = ud;
+	const char *dirs[3] = { j->p->fe, j->p->be, j->p->lx };
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (!(xs_rm(xs, t, dirs[i]) || errno == ENOENT) || !prune(j->c, t, dirs[i]))
+			return -(errno ? errno : EIO);
+	return 0;
+}
+
 static int remove_nodes(vbd_ctx *c, const dev_paths *p)
 {
-	const char *dirs[3] = { p->fe, p->be, p->lx };
-	int tries, i;
+	struct remove_job j = { c, p };
+	int r = vbd__xs_txn(c->xs, TXN_RETRIES, remove_body, &j);
 
-	for (tries = 0; tries < TXN_RETRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(c->xs);
-		bool ok = true;
-
-		if (t == XBT_NULL)
-			return vbd__errf(&c->err, -errno, "starting a xenstore transaction: %s", strerror(errno));
-		for (i = 0; ok && i < 3; i++)
-			ok = (xs_rm(c->xs, t, dirs[i]) || errno == ENOENT) && prune(c, t, dirs[i]);
-		if (!ok) {
-			int e = errno;
-			xs_transaction_end(c->xs, t, true);
-			return vbd__errf(&c->err, -e, "removing the device nodes: %s", strerror(e));
-		}
-		if (xs_transaction_end(c->xs, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			return vbd__errf(&c->err, -errno, "removing the device nodes: %s", strerror(errno));
-	}
-	return vbd__errf(&c->err, -EAGAIN, "removing the device nodes: too many transaction conflicts");
+	if (r < 0)
+		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));
+	return r;
 }
 
 /* The hotplug step: built in (no fork) for our own script path or none,
@@ -552,6 +547,31 @@ out:
 	return r;
 }
 
+/* Ask both ends to close: online=0, state=5 unless already Closed. */
+struct close_job {
+	vbd_ctx *c;
+	const dev_paths *p;
+};
+
+static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct close_job *j = ud;
+	char path[160], *st;
+	bool ok = true;
+
+	st = vbd__xs_read(j->c, t, "%s/state", j->p->be);
+	if (!st)
+		return errno == ENOENT ? 0 : -(errno ? errno : EIO);
+	snprintf(path, sizeof(path), "%s/online", j->p->be);
+	ok = xs_write(xs, t, path, "0", 1);
+	if (ok && strcmp(st, "6") != 0) {
+		snprintf(path, sizeof(path), "%s/state", j->p->be);
+		ok = xs_write(xs, t, path, "5", 1);
+	}
+	free(st);
+	return ok ? 0 : -(errno ? errno : EIO);
+}
+
 int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 {
 	char *be = NULL, *fe = NULL, *script = NULL;
@@ -559,7 +579,7 @@ int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 	waiter w = { 0 };
 	bool bound;
 	dev_paths p;
-	int r, tries;
+	int r;
 
 	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION)
 		return -EINVAL;
@@ -596,35 +616,12 @@ int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 		goto out;
 	}
 	bound = r >= VBD_STATE_INITWAIT;
-	for (tries = 0; tries < TXN_RETRIES; tries++) {
-		xs_transaction_t t = xs_transaction_start(c->xs);
-		char path[160], *st;
-		bool ok = true;
+	{
+		struct close_job j = { c, &p };
 
-		if (t == XBT_NULL) {
-			r = vbd__errf(&c->err, -errno, "starting a transaction: %s", strerror(errno));
-			goto out;
-		}
-		st = vbd__xs_read(c, t, "%s/state", p.be);
-		if (st) {
-			snprintf(path, sizeof(path), "%s/online", p.be);
-			ok = xs_write(c->xs, t, path, "0", 1);
-			if (ok && strcmp(st, "6") != 0) {
-				snprintf(path, sizeof(path), "%s/state", p.be);
-				ok = xs_write(c->xs, t, path, "5", 1);
-			}
-			free(st);
-		}
-		if (!ok) {
-			int e = errno;
-			xs_transaction_end(c->xs, t, true);
-			r = vbd__errf(&c->err, -e, "asking %s to close: %s", p.be, strerror(e));
-			goto out;
-		}
-		if (xs_transaction_end(c->xs, t, false))
-			break;
-		if (errno != EAGAIN) {
-			r = vbd__errf(&c->err, -errno, "asking %s to close: %s", p.be, strerror(errno));
+		r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
+		if (r < 0) {
+			vbd__errf(&c->err, r, "asking %s to close: %s", p.be, strerror(-r));
 			goto out;
 		}
 	}

@@ -43,6 +43,7 @@
 #include <xenstore.h>
 
 #include "util/err.h"
+#include "util/xs_txn.h"
 #include "vbd/hotplug.h"
 
 #define SHARING_ROOT "/libvbd/sharing"
@@ -930,10 +931,28 @@ static int remove_txn(hp *h, xs_transaction_t t, const char *key, bool be_there)
 	return 0;
 }
 
+struct remove_job {
+	hp *h;
+	const char *key;
+	bool be_there;
+	bool said;          /* remove_txn wrote the reason into err */
+};
+
+static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct remove_job *j = ud;
+	int r;
+
+	(void)xs;
+	r = remove_txn(j->h, t, j->key, j->be_there);
+	j->said = r < 0;
+	return r;
+}
+
 static int hp_remove(hp *h)
 {
 	char *node = NULL, *params = NULL, *pd = NULL, key[64] = "";
-	unsigned maj, min, try;
+	unsigned maj, min;
 	struct stat st;
 	bool be_there;
 	int r = 0;
@@ -953,27 +972,15 @@ static int hp_remove(hp *h)
 	else if (!key[0] && params && stat(params, &st) == 0 && S_ISREG(st.st_mode))
 		snprintf(key, sizeof(key), "f-%ju-%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
 
-	for (try = 0;; try++) {
-		xs_transaction_t t = xs_transaction_start(h->xs);
+	{
+		struct remove_job j = { h, key, be_there, false };
 
-		if (t == XBT_NULL) {
-			r = vbd__errf(h->err, xs_errno(), "start transaction");
-			goto out;
-		}
-		r = remove_txn(h, t, key, be_there);
-		if (r < 0) {
-			xs_transaction_end(h->xs, t, true);
-			goto out;
-		}
-		if (xs_transaction_end(h->xs, t, false))
-			break;
-		if (errno != EAGAIN || try >= TXN_TRIES) {
-			r = vbd__errf(h->err, xs_errno(), "commit %s", h->be);
-			goto out;
-		}
-		backoff(try);
+		r = vbd__xs_txn(h->xs, TXN_TRIES, remove_body, &j);
+		/* remove_txn says why itself; the helper's own failures (start,
+		 * commit) are named here. */
+		if (r < 0 && !j.said)
+			vbd__errf(h->err, r, "removing the hotplug nodes of %s", h->be);
 	}
-	r = 0;
 out:
 	free(node);
 	free(params);
