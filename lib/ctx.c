@@ -258,19 +258,36 @@ char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
 	return v;   /* libxenstore NUL-terminates */
 }
 
-long vbd__xs_read_int(vbd_ctx *c, const char *path, long def)
+char *vbd__xs_read_key(vbd_ctx *c, const char *dir, const char *key)
 {
-	char *v = vbd__xs_read(c, XBT_NULL, "%s", path), *end;
-	long r;
+	return vbd__xs_read(c, XBT_NULL, "%s/%s", dir, key);
+}
 
-	if (!v)
-		return def;
+long long vbd__parse_num(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
 	errno = 0;
-	r = strtol(v, &end, 10);
-	if (errno || end == v || *end)
-		r = def;
-	free(v);
-	return r;
+	v = strtoll(s, &end, 10);
+	return errno || *end ? -1 : v;
+}
+
+int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret)
+{
+	char *s = vbd__xs_read_key(c, dir, key);
+	long long v;
+
+	if (!s)
+		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+	v = vbd__parse_num(s);
+	free(s);
+	if (v < 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
 }
 
 int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid)

@@ -58,7 +58,12 @@ void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t);
 /* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
 char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Reads an integer node; def if absent or not a number. */
-long vbd__xs_read_int(vbd_ctx *c, const char *path, long def);
+/* dir/key as a string; NULL if absent (errno ENOENT) or unreadable (errno). */
+char *vbd__xs_read_key(vbd_ctx *c, const char *dir, const char *key);
+/* A non-negative decimal ("0", "51712"; no sign, no blanks), or -1. */
+long long vbd__parse_num(const char *s);
+/* dir/key as such a number: 0 and *ret; -ENOENT if absent, -EINVAL if not
+ * such a number, -errno if xenstore could not say (never taken for absent). */
+int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret);
 
 #endif

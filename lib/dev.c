@@ -323,16 +323,12 @@ typedef struct waiter {
  * could not say.  No caller may take "could not say" for "absent". */
 static int read_state(vbd_ctx *c, const char *dir)
 {
-	char *v = vbd__xs_read(c, XBT_NULL, "%s/state", dir), *end;
-	long st;
+	long long st;
+	int r = vbd__xs_read_num(c, dir, "state", &st);
 
-	if (!v)
-		return errno == ENOENT ? -1 : -(errno ? errno : EIO);
-	st = strtol(v, &end, 10);
-	if (end == v || *end || st < 0 || st > 8)
-		st = -1;
-	free(v);
-	return (int)st;
+	if (r == -ENOENT || r == -EINVAL || (r == 0 && st > 8))
+		return -1;
+	return r < 0 ? r : (int)st;
 }
 
 static void finish(vbd_ctx *c, waiter *w, int r)

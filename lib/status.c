@@ -14,51 +14,45 @@
 #include "vbd/disk.h"
 #include "vbd/status.h"
 
-static char *rd(vbd_ctx *c, const char *dir, const char *key)
-{
-	return vbd__xs_read(c, XBT_NULL, "%s/%s", dir, key);
-}
-
+/* A number for display: def when absent, unreadable or not a number. */
 static long rd_long(vbd_ctx *c, const char *dir, const char *key, long def)
 {
-	char path[256];
+	long long v;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	return vbd__xs_read_int(c, path, def);
+	return vbd__xs_read_num(c, dir, key, &v) == 0 ? (long)v : def;
 }
 
 static void fill(vbd_ctx *c, vbd_dev_info *d)
 {
-	char *v, path[256];
+	char path[256];
 
 	vbd_devid_to_vdev(d->devid, d->vdev, sizeof(d->vdev));
 	d->backend_state = (int)rd_long(c, d->backend_path, "state", -1);
 	d->frontend_state = d->frontend_path ? (int)rd_long(c, d->frontend_path, "state", -1) : -1;
-	d->params = rd(c, d->backend_path, "params");
-	d->mode = rd(c, d->backend_path, "mode");
-	d->device_type = rd(c, d->backend_path, "device-type");
-	d->script = rd(c, d->backend_path, "script");
-	d->physical_device = rd(c, d->backend_path, "physical-device");
-	d->node = rd(c, d->backend_path, "node");
-	d->hotplug_status = rd(c, d->backend_path, "hotplug-status");
-	d->hotplug_error = rd(c, d->backend_path, "hotplug-error");
+	d->params = vbd__xs_read_key(c, d->backend_path, "params");
+	d->mode = vbd__xs_read_key(c, d->backend_path, "mode");
+	d->device_type = vbd__xs_read_key(c, d->backend_path, "device-type");
+	d->script = vbd__xs_read_key(c, d->backend_path, "script");
+	d->physical_device = vbd__xs_read_key(c, d->backend_path, "physical-device");
+	d->node = vbd__xs_read_key(c, d->backend_path, "node");
+	d->hotplug_status = vbd__xs_read_key(c, d->backend_path, "hotplug-status");
+	d->hotplug_error = vbd__xs_read_key(c, d->backend_path, "hotplug-error");
 	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
 	         d->backend_domid, d->domid, d->devid);
 	d->backend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
 	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", d->domid, d->devid);
 	d->frontend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
 	if (d->frontend_path) {
-		d->protocol = rd(c, d->frontend_path, "protocol");
-		d->ring_ref = rd(c, d->frontend_path, "ring-ref");
+		d->protocol = vbd__xs_read_key(c, d->frontend_path, "protocol");
+		d->ring_ref = vbd__xs_read_key(c, d->frontend_path, "ring-ref");
 		if (!d->ring_ref)
-			d->ring_ref = rd(c, d->frontend_path, "ring-ref0");
-		d->event_channel = rd(c, d->frontend_path, "event-channel");
+			d->ring_ref = vbd__xs_read_key(c, d->frontend_path, "ring-ref0");
+		d->event_channel = vbd__xs_read_key(c, d->frontend_path, "event-channel");
 		d->queues = (int)rd_long(c, d->frontend_path, "multi-queue-num-queues", 1);
 		d->ring_page_order = (int)rd_long(c, d->frontend_path, "ring-page-order", 0);
 	}
-	v = rd(c, d->backend_path, "sectors");
-	d->sectors = v ? strtoll(v, NULL, 10) : -1;
-	free(v);
+	if (vbd__xs_read_num(c, d->backend_path, "sectors", &d->sectors) < 0)
+		d->sectors = -1;
 	d->sector_size = rd_long(c, d->backend_path, "sector-size", -1);
 	d->info = rd_long(c, d->backend_path, "info", -1);
 	d->feature_flush = rd_long(c, d->backend_path, "feature-flush-cache", 0) == 1;
@@ -122,8 +116,8 @@ int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_
 			d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
 			d->in_libxl = true;
 			snprintf(lx, sizeof(lx), "%s/%s", dir, devs[j]);
-			d->backend_path = rd(c, lx, "backend");
-			d->frontend_path = rd(c, lx, "frontend");
+			d->backend_path = vbd__xs_read_key(c, lx, "backend");
+			d->frontend_path = vbd__xs_read_key(c, lx, "frontend");
 			if (!d->backend_path) {
 				n--;
 				continue;
@@ -166,7 +160,7 @@ int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_
 				d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
 				d->backend_domid = bd;
 				d->backend_path = strdup(be);
-				d->frontend_path = rd(c, be, "frontend");
+				d->frontend_path = vbd__xs_read_key(c, be, "frontend");
 				fill(c, d);
 			}
 			free(devs);

@@ -47,42 +47,24 @@ static void add(vlist *l, const char *rule, const char *node, const char *fmt, .
 	l->n++;
 }
 
-static char *key(vbd_ctx *c, const char *dir, const char *k)
-{
-	return vbd__xs_read(c, XBT_NULL, "%s/%s", dir, k);
-}
-
-/* A non-negative decimal number, or -1. */
-static long long num(const char *s)
-{
-	char *end;
-	long long v;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	return errno || *end ? -1 : v;
-}
-
+/* The number at dir/k: absent when there is none, -1 if it is not one. */
 static long long key_num(vbd_ctx *c, const char *dir, const char *k, long long absent)
 {
-	char *s = key(c, dir, k);
-	long long v = s ? num(s) : absent;
+	long long v;
+	int r = vbd__xs_read_num(c, dir, k, &v);
 
-	free(s);
-	return v;
+	return r == 0 ? v : r == -EINVAL ? -1 : absent;
 }
 
 /* State of one end: -1 absent, -2 not a state (reported). */
 static int state_of(vbd_ctx *c, const char *dir, vlist *l)
 {
-	char path[224], *s = key(c, dir, "state");
+	char path[224], *s = vbd__xs_read_key(c, dir, "state");
 	long long v;
 
 	if (!s)
 		return -1;
-	v = num(s);
+	v = vbd__parse_num(s);
 	if (v < 0 || v > 8) {
 		snprintf(path, sizeof(path), "%s/state", dir);
 		add(l, "state-value", path, "\"%s\" is not a xenbus state (0..8)", s);
@@ -110,7 +92,7 @@ static bool is_hex_pair(const char *s)
 static void check_one_of(vbd_ctx *c, vlist *l, const char *dir, const char *k, const char *rule,
                          const char *const *ok)
 {
-	char path[224], *s = key(c, dir, k);
+	char path[224], *s = vbd__xs_read_key(c, dir, k);
 	const char *const *o;
 
 	if (!s)
@@ -153,7 +135,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 		else
 			snprintf(qdir, sizeof(qdir), "%s/queue-%lld", fe, q);
 		if (order == -2) {
-			if (!(s = key(c, qdir, "ring-ref")) || num(s) < 0) {
+			if (!(s = vbd__xs_read_key(c, qdir, "ring-ref")) || vbd__parse_num(s) < 0) {
 				snprintf(path, sizeof(path), "%s/ring-ref", qdir);
 				if (s)
 					add(l, "ring-keys", path, "\"%s\" is not a grant reference", s);
@@ -167,7 +149,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				char k[32];
 
 				snprintf(k, sizeof(k), "ring-ref%lld", r);
-				if (!(s = key(c, qdir, k)) || num(s) < 0) {
+				if (!(s = vbd__xs_read_key(c, qdir, k)) || vbd__parse_num(s) < 0) {
 					snprintf(path, sizeof(path), "%s/%s", qdir, k);
 					add(l, "ring-keys", path, "missing or not a grant reference (ring-page-order %lld)",
 					    order);
@@ -175,7 +157,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				free(s);
 			}
 		}
-		if (!(s = key(c, qdir, "event-channel")) || num(s) < 0) {
+		if (!(s = vbd__xs_read_key(c, qdir, "event-channel")) || vbd__parse_num(s) < 0) {
 			snprintf(path, sizeof(path), "%s/event-channel", qdir);
 			add(l, "ring-keys", path, "missing or not a port number");
 		}
@@ -217,7 +199,7 @@ static void check_static(vbd_ctx *c, const char *be, const char *fe, int bs, int
 		ring_keys(c, l, be, fe);
 	if (fe)
 		check_one_of(c, l, fe, "protocol", "protocol", protocols);
-	s = key(c, be, "physical-device");
+	s = vbd__xs_read_key(c, be, "physical-device");
 	if (s && !is_hex_pair(s)) {
 		snprintf(path, sizeof(path), "%s/physical-device", be);
 		add(l, "physical-device", path, "\"%s\" is not hex major:minor", s);
@@ -248,7 +230,7 @@ static int locate(vbd_ctx *c, unsigned domid, uint32_t devid, char **be, char **
 		snprintf(def, sizeof(def), "/local/domain/0/backend/vbd/%u/%u", domid, devid);
 		*be = strdup(def);
 	}
-	*fe = key(c, *be, "frontend");
+	*fe = vbd__xs_read_key(c, *be, "frontend");
 	if (!*fe) {
 		snprintf(def, sizeof(def), "/local/domain/%u/device/vbd/%u", domid, devid);
 		*fe = strdup(def);
