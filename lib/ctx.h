@@ -66,4 +66,15 @@ long long vbd__parse_num(const char *s);
  * such a number, -errno if xenstore could not say (never taken for absent). */
 int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret);
 
+/* Where a device lives.  libxl's /libxl copy names the backend domain
+ * (XSA-178: never the backend's own keys); without a copy, dom0.  The paths
+ * follow from the ids.  -errno if xenstore could not say. */
+typedef struct vbd__dev_loc {
+	unsigned bdom;
+	bool in_libxl;           /* the copy exists */
+	char be[96], fe[96];
+} vbd__dev_loc;
+
+int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret);
+
 #endif

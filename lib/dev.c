@@ -124,6 +124,21 @@ static unsigned frontend_keys(kv *out, const vbd_attach_options *o, const dev_pa
 	return n;
 }
 
+int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret)
+{
+	char *be = vbd__xs_read(c, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
+
+	if (!be && errno != ENOENT)
+		return -(errno ? errno : EIO);
+	ret->in_libxl = be != NULL;
+	if (!be || sscanf(be, "/local/domain/%u/", &ret->bdom) != 1)
+		ret->bdom = 0;
+	free(be);
+	snprintf(ret->be, sizeof(ret->be), "/local/domain/%u/backend/vbd/%u/%u", ret->bdom, domid, devid);
+	snprintf(ret->fe, sizeof(ret->fe), "/local/domain/%u/device/vbd/%u", domid, devid);
+	return 0;
+}
+
 static bool write_dir(vbd_ctx *c, xs_transaction_t t, const char *dir,
                       struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
 {
@@ -570,8 +585,9 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 
 int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 {
-	char *be = NULL, *fe = NULL, *script = NULL;
-	unsigned bdom = 0;
+	char *script = NULL;
+	vbd__dev_loc loc;
+	unsigned bdom;
 	waiter w = { 0 };
 	bool bound;
 	dev_paths p;
@@ -580,17 +596,16 @@ int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION)
 		return -EINVAL;
 	c->err.msg[0] = 0;
-	/* libxl's copy says where the device lives (XSA-178: not the backend). */
-	dev_paths_init(&p, 0, o->domid, o->devid);
-	if (!(be = vbd__xs_read(c, XBT_NULL, "%s/backend", p.lx)) && errno != ENOENT)
-		goto read_failed;
-	if (!(fe = vbd__xs_read(c, XBT_NULL, "%s/frontend", p.lx)) && errno != ENOENT)
-		goto read_failed;
+	if ((r = vbd__dev_locate(c, o->domid, o->devid, &loc)) < 0) {
+		r = vbd__errf(&c->err, r, "reading /libxl/%u/device/vbd/%u: %s", o->domid, o->devid,
+		              strerror(-r));
+		goto out;
+	}
+	bdom = loc.bdom;
+	dev_paths_init(&p, bdom, o->domid, o->devid);
 	if (!(script = vbd__xs_read(c, XBT_NULL, "%s/script", p.lx)) && errno != ENOENT)
 		goto read_failed;
-	if (be && sscanf(be, "/local/domain/%u/", &bdom) == 1) {
-		dev_paths_init(&p, bdom, o->domid, o->devid);
-	} else {
+	if (!loc.in_libxl) {
 		/* No copy: a device written by someone else, or half removed. */
 		int eb = node_exists(c, XBT_NULL, p.be), ef = node_exists(c, XBT_NULL, p.fe);
 
@@ -637,8 +652,6 @@ int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 read_failed:
 	r = vbd__errf(&c->err, -errno, "reading %s: %s", p.lx, strerror(errno));
 out:
-	free(be);
-	free(fe);
 	free(script);
 	return r;
 }

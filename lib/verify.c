@@ -220,21 +220,16 @@ static bool legal(bool backend, int from, int to)
 	return false;
 }
 
-/* Where a device lives: libxl's copy, else the default dom0 backend. */
+/* Where a device lives (vbd__dev_locate), as two strings. */
 static int locate(vbd_ctx *c, unsigned domid, uint32_t devid, char **be, char **fe)
 {
-	char def[128];
+	vbd__dev_loc loc;
+	int r = vbd__dev_locate(c, domid, devid, &loc);
 
-	*be = vbd__xs_read(c, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
-	if (!*be) {
-		snprintf(def, sizeof(def), "/local/domain/0/backend/vbd/%u/%u", domid, devid);
-		*be = strdup(def);
-	}
-	*fe = vbd__xs_read_key(c, *be, "frontend");
-	if (!*fe) {
-		snprintf(def, sizeof(def), "/local/domain/%u/device/vbd/%u", domid, devid);
-		*fe = strdup(def);
-	}
+	if (r < 0)
+		return r;
+	*be = strdup(loc.be);
+	*fe = strdup(loc.fe);
 	return *be && *fe ? 0 : -ENOMEM;
 }
 
@@ -246,11 +241,15 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 
 	if (!c || !ret || !ret_n)
 		return -EINVAL;
-	if ((r = locate(c, domid, devid, &be, &fe)) < 0)
+	if ((r = locate(c, domid, devid, &be, &fe)) < 0) {
+		r = vbd__errf(&c->err, r, "locating device %u of domain %u: %s", devid, domid, strerror(-r));
 		goto out;
+	}
 	s = vbd__xs_read(c, XBT_NULL, "%s", be);
 	if (!s) {
-		r = vbd__errf(&c->err, -ENOENT, "domain %u has no device %u (%s)", domid, devid, be);
+		r = errno == ENOENT ? vbd__errf(&c->err, -ENOENT, "domain %u has no device %u (%s)",
+		                                domid, devid, be)
+		                    : vbd__errf(&c->err, -errno, "reading %s: %s", be, strerror(errno));
 		goto out;
 	}
 	free(s);
