@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,18 @@ struct xs_handle *vbd_test_xs_open(vbd_test_store *t, unsigned domid)
 		return NULL;
 	setenv("XENSTORED_PATH", path, 1);
 	return xs_open(XS_OPEN_SOCKETONLY);
+}
+
+char *vbd_test_xs_readf(struct xs_handle *h, const char *fmt, ...)
+{
+	char path[1024];
+	unsigned len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return xs_read(h, XBT_NULL, path, &len);
 }
 
 int vbd_test_raw_connect(vbd_test_store *t, unsigned domid)

@@ -46,6 +46,10 @@ int vbd_test_store_domain_remove(vbd_test_store *t, unsigned domid);
  * XENSTORED_PATH for the call.  NULL on failure. */
 struct xs_handle *vbd_test_xs_open(vbd_test_store *t, unsigned domid);
 
+/* xs_read of a path given printf-style; NULL (errno) if absent or unreadable. */
+char *vbd_test_xs_readf(struct xs_handle *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* A raw client socket (blocking, CLOEXEC) connected to domid's socket, for
  * tests that must send what libxenstore never would.  -errno on failure. */
 int vbd_test_raw_connect(vbd_test_store *t, unsigned domid);

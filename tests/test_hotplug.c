@@ -180,22 +180,10 @@ static int run(const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Store                                                               */
 
-static char *rd(struct xs_handle *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *rd(struct xs_handle *h, const char *fmt, ...)
-{
-	char p[1024];
-	unsigned len;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p, sizeof(p), fmt, ap);
-	va_end(ap);
-	return xs_read(h, XBT_NULL, p, &len);
-}
 
 static void assert_node(struct xs_handle *h, const char *path, const char *want)
 {
-	char *v = rd(h, "%s", path);
+	char *v = vbd_test_xs_readf(h, "%s", path);
 
 	if (!want) {
 		if (v)
@@ -272,13 +260,13 @@ static unsigned assert_loop_backend(struct xs_handle *h, const char *be, const c
 
 	assert_leaf(h, be, "hotplug-status", "connected");
 	assert_leaf(h, be, "hotplug-error", NULL);
-	node = rd(h, "%s/node", be);
+	node = vbd_test_xs_readf(h, "%s/node", be);
 	assert_non_null(node);
 	assert_int_equal(sscanf(node, "/dev/loop%u", &n), 1);
 	assert_int_equal(stat(node, &st), 0);
 	assert_true(S_ISBLK(st.st_mode));
 	snprintf(want, sizeof(want), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
-	pd = rd(h, "%s/physical-device", be);
+	pd = vbd_test_xs_readf(h, "%s/physical-device", be);
 	assert_non_null(pd);
 	assert_string_equal(pd, want);
 	assert_leaf(h, be, "physical-device-path", node);
@@ -440,9 +428,9 @@ static void test_idempotent_add(void **state)
 	make_file(img, 1 << 20);
 	write_be(f->h, be, sizeof(be), 5, img, "w");
 	assert_int_equal(add(f->h, be, &err), 0);
-	node1 = rd(f->h, "%s/node", be);
+	node1 = vbd_test_xs_readf(f->h, "%s/node", be);
 	assert_int_equal(add(f->h, be, &err), 0);
-	node2 = rd(f->h, "%s/node", be);
+	node2 = vbd_test_xs_readf(f->h, "%s/node", be);
 	assert_string_equal(node1, node2);
 	assert_int_equal(loops_of(img), 1);
 	/* physical-device there, status lost: set again, nothing attached. */
@@ -491,7 +479,7 @@ static void test_missing(void **state)
 	assert_int_equal(add(f->h, be, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, img));
 	assert_leaf(f->h, be, "hotplug-status", "error");
-	e = rd(f->h, "%s/hotplug-error", be);
+	e = vbd_test_xs_readf(f->h, "%s/hotplug-error", be);
 	assert_non_null(e);
 	assert_string_equal(e, err.msg);
 	free(e);

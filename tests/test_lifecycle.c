@@ -93,17 +93,6 @@ static bool exists(struct xs_handle *h, const char *fmt, ...)
 	return v != NULL;
 }
 
-static char *rd(struct xs_handle *h, const char *fmt, ...)
-{
-	char path[256];
-	unsigned len;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	return xs_read(h, XBT_NULL, path, &len);
-}
 
 /* Nothing of the device is left: nodes, loop devices. */
 static void assert_clean(struct fx *f, uint32_t devid)
@@ -219,7 +208,7 @@ static void compare_with_golden(struct fx *f)
 		key = node + 26;
 		if (!strcmp(key, "params") || !strcmp(key, "script"))
 			continue;
-		v = rd(f->h, "/libxl/1/device/vbd/51728/%s", key);
+		v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/%s", key);
 		if (!v)
 			fail_msg("libxl wrote %s, we did not", node);
 		if (strcmp(v, val))
@@ -227,7 +216,7 @@ static void compare_with_golden(struct fx *f)
 		free(v);
 		/* The same key in the backend dir (all but "backend"). */
 		if (strcmp(key, "backend")) {
-			v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/%s", key);
+			v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/%s", key);
 			assert_non_null(v);
 			if (strcmp(key, "state"))
 				assert_string_equal(v, val);
@@ -274,15 +263,15 @@ static void test_attach_connected_and_detach(void **state)
 
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
-	v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/state");
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/state");
 	assert_string_equal(v, "4");
 	free(v);
-	v = rd(f->h, "/local/domain/1/device/vbd/51728/state");
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
 	assert_string_equal(v, "4");
 	free(v);
 	/* Built-in hotplug: a loop device over the image. */
 	assert_int_equal(loops_of(f->img), 1);
-	v = rd(f->h, "/local/domain/0/backend/vbd/1/51728/hotplug-status");
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/hotplug-status");
 	assert_string_equal(v, "connected");
 	free(v);
 	compare_with_golden(f);
@@ -737,7 +726,7 @@ static void pump_until(struct fx *f, vbd_ctx *c, const char *node, const char *w
 	int i;
 
 	for (i = 0; i < 200; i++) {
-		char *v = rd(f->h, "%s", node);
+		char *v = vbd_test_xs_readf(f->h, "%s", node);
 		bool done = v && !strcmp(v, want);
 
 		free(v);
@@ -904,7 +893,7 @@ static void test_concurrent_attach_different_vdevs(void **state)
 	}
 	for (i = 0; i < 4; i++) {
 		if (loops_of(m[i].img) != 1) {
-			char *node = rd(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
+			char *node = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
 			(void)!system("losetup -a >&2");
 			fail_msg("%s: %d loop devices for %s; its node says %s", vdevs[i],
 			         loops_of(m[i].img), m[i].img, node ? node : "(none)");
