@@ -10,7 +10,15 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 shift
+# The lab lives in shared/ beside the checkout (as CI lays it out); a clone
+# of a local checkout also finds it beside the repository it came from.
 xenlab=${XENLAB:-$top/../shared/xenlab/xenlab.sh}
+if [ -z "${XENLAB:-}" ] && [ ! -x "$xenlab" ]; then
+	origin=$(git -C "$top" config --get remote.origin.url 2>/dev/null || true)
+	if [ -n "$origin" ] && [ -d "$origin" ] && [ -x "$origin/../shared/xenlab/xenlab.sh" ]; then
+		xenlab=$(cd "$origin/.." && pwd)/shared/xenlab/xenlab.sh
+	fi
+fi
 work=${XENLAB_WORK:-/tmp/xenlab}
 [ -x "$xenlab" ] || { echo "check-xen: no xenlab at $xenlab (set XENLAB)" >&2; exit 2; }
 
