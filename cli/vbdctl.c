@@ -32,7 +32,7 @@ static const char usage[] =
 	"                         remove its home and release the domain\n"
 	"  hotplug add|remove     the block hotplug step for $XENBUS_PATH (udev, libxl)\n"
 	"\n"
-	"Run 'vbdctl store --help' or 'vbdctl hotplug --help' for details.  See vbdctl(8).\n";
+	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
 
 void vbdctl_err(const char *fmt, ...)
 {
