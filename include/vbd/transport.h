@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/transport.h - what a split driver needs from the hypervisor: grants
+ * (share pages with a domain, map a peer's pages) and event channels.
+ *
+ * The calls follow libxengntshr, libxengnttab and libxenevtchn, so that the
+ * bundled blkback and blkfront run unchanged on two implementations:
+ *
+ *   VBD_XPORT_XEN  libxengnttab/libxengntshr/libxenevtchn on a Xen host.
+ *   VBD_XPORT_SIM  the simulated hypervisor (vbd/simhv.h): separate
+ *                  processes on one Linux machine, each acting as one
+ *                  domain.  It enforces what Xen enforces: a grant maps only
+ *                  in the domain it was granted to, read-only grants map
+ *                  read-only (the kernel refuses a writable mapping), no map
+ *                  after access ended, end of access refused while the peer
+ *                  still maps the page, and a process's grants and ports are
+ *                  released when it dies.
+ *
+ * Thread safety: a vbd_xport's grant calls may be made from several threads
+ * at once.  A vbd_evtchn is used by one thread at a time (open one per
+ * thread that waits for events, as with xenevtchn_open).
+ */
+#ifndef VBD_TRANSPORT_H
+#define VBD_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vbd/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VBD_PUBLIC
+#define VBD_PUBLIC __attribute__((visibility("default")))
+#endif
+
+#define VBD_PAGE_SIZE 4096u
+
+typedef struct vbd_xport vbd_xport;
+typedef struct vbd_evtchn vbd_evtchn;
+
+typedef enum vbd_xport_kind {
+	VBD_XPORT_DEFAULT = 0,   /* $VBD_SIMHV_PATH set: sim; else xen */
+	VBD_XPORT_SIM,
+	VBD_XPORT_XEN,
+} vbd_xport_kind;
+
+#define VBD_XPORT_OPTIONS_VERSION 1
+
+typedef struct vbd_xport_options {
+	unsigned version;        /* VBD_XPORT_OPTIONS_VERSION */
+	vbd_xport_kind kind;
+	/* sim: the simulated hypervisor's socket for this process's domain
+	 * ("<path>" acts as dom0, "<path>.d/<domid>" as that domain); NULL:
+	 * $VBD_SIMHV_PATH. */
+	const char *sim_path;
+} vbd_xport_options;
+
+#define VBD_XPORT_OPTIONS_INIT { VBD_XPORT_OPTIONS_VERSION, VBD_XPORT_DEFAULT, NULL }
+
+/* -ENOENT/-ECONNREFUSED (sim: no hypervisor at the path), -ENODEV (xen: the
+ * grant or event-channel device is missing).  The message says which. */
+VBD_PUBLIC int vbd_xport_open(vbd_xport **ret, const vbd_xport_options *o, vbd_errbuf *err);
+/* Unmaps, ends and unbinds whatever is left.  Accepts NULL; returns NULL. */
+VBD_PUBLIC vbd_xport *vbd_xport_free(vbd_xport *x);
+VBD_PUBLIC vbd_xport_kind vbd_xport_get_kind(vbd_xport *x);
+
+/* Grants (as xengntshr_share_pages): count fresh zeroed pages, mapped in
+ * this process at *ret_addr, granted to domid (writable or read-only);
+ * ret_refs[count] gets their grant references.  -ENOSPC when the domain's
+ * grant table is full. */
+VBD_PUBLIC int vbd_gnt_share(vbd_xport *x, unsigned domid, unsigned count, bool writable,
+                             uint32_t *ret_refs, void **ret_addr);
+/* Ends access to pages shared by one vbd_gnt_share() call and unmaps them.
+ * -EBUSY (nothing ended) while the peer still maps any of them. */
+VBD_PUBLIC int vbd_gnt_unshare(vbd_xport *x, void *addr, unsigned count);
+
+/* Maps count pages granted by domid, contiguously (as
+ * xengnttab_map_domain_grant_refs).  -EINVAL: a ref that is not in use;
+ * -EACCES: granted to another domain, or writable asked of a read-only
+ * grant.  Nothing is mapped on failure. */
+VBD_PUBLIC int vbd_gnt_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t *refs,
+                           bool writable, void **ret_addr);
+VBD_PUBLIC int vbd_gnt_unmap(vbd_xport *x, void *addr, unsigned count);
+
+/* Event channels (as libxenevtchn). */
+VBD_PUBLIC int vbd_evtchn_open(vbd_xport *x, vbd_evtchn **ret);
+VBD_PUBLIC vbd_evtchn *vbd_evtchn_close(vbd_evtchn *e);
+/* Readable when a port has an event: then call vbd_evtchn_pending(). */
+VBD_PUBLIC int vbd_evtchn_fd(vbd_evtchn *e);
+VBD_PUBLIC int vbd_evtchn_alloc_unbound(vbd_evtchn *e, unsigned remote_domid, uint32_t *ret_port);
+/* -EINVAL: the remote port is not unbound for this domain. */
+VBD_PUBLIC int vbd_evtchn_bind_interdomain(vbd_evtchn *e, unsigned remote_domid,
+                                           uint32_t remote_port, uint32_t *ret_port);
+VBD_PUBLIC int vbd_evtchn_unbind(vbd_evtchn *e, uint32_t port);
+VBD_PUBLIC int vbd_evtchn_notify(vbd_evtchn *e, uint32_t port);
+/* A port with an event (it stays masked until vbd_evtchn_unmask()), or
+ * -EAGAIN if none. */
+VBD_PUBLIC int vbd_evtchn_pending(vbd_evtchn *e);
+VBD_PUBLIC int vbd_evtchn_unmask(vbd_evtchn *e, uint32_t port);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
