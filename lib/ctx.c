@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctx.h"
 
@@ -51,6 +53,12 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 		return -ENOMEM;
 	c->log = opts->log;
 	c->log_ud = opts->log_userdata;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		int r = -errno;
+		free(c);
+		return r;
+	}
 	/* libxenstore takes the socket only from XENSTORED_PATH, read when it
 	 * connects: set it for the call and put the caller's value back. */
 	if (opts->xenstored_path) {
@@ -64,6 +72,7 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 		setenv("XENSTORED_PATH", opts->xenstored_path, 1);
 	}
 	path = getenv("XENSTORED_PATH");
+	c->host_xenstore = !path;
 	snprintf(where, sizeof(where), "%s", path ? path : "the default xenstored socket");
 	c->xs = xs_open(0);
 	if (opts->xenstored_path) {
@@ -74,8 +83,20 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 		free(old);
 	}
 	if (!c->xs) {
+		close(c->epfd);
 		free(c);
 		return -ECONNREFUSED;
+	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+
+		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, xs_fileno(c->xs), &ev) < 0) {
+			int r = -errno;
+			xs_close(c->xs);
+			close(c->epfd);
+			free(c);
+			return r;
+		}
 	}
 	vbd__log(c, VBD_LOG_DEBUG, "connected to xenstore at %s", where);
 	*ret = c;
@@ -86,7 +107,16 @@ static void reap(vbd_ctx *c)
 {
 	vbd__watch **pw = &c->watches, *w;
 	vbd__timer **pt = &c->timers, *t;
+	vbd__io **pi = &c->ios, *io;
 
+	while ((io = *pi)) {
+		if (io->dead) {
+			*pi = io->next;
+			free(io);
+		} else {
+			pi = &io->next;
+		}
+	}
 	while ((w = *pw)) {
 		if (w->dead) {
 			*pw = w->next;
@@ -111,8 +141,14 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 	vbd__watch *w;
 	vbd__timer *t;
 
+	vbd__io *io;
+
 	if (!c)
 		return NULL;
+	vbd__dev_ops_cancel(c);
+	vbd__ctx_domain_done(c);
+	for (io = c->ios; io; io = io->next)
+		io->dead = true;
 	for (w = c->watches; w; w = w->next)
 		w->dead = true;
 	for (t = c->timers; t; t = t->next)
@@ -120,13 +156,14 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 	reap(c);
 	if (c->xs)
 		xs_close(c->xs);
+	close(c->epfd);
 	free(c);
 	return NULL;
 }
 
 int vbd_ctx_get_fd(vbd_ctx *c)
 {
-	return c ? xs_fileno(c->xs) : -EINVAL;
+	return c ? c->epfd : -EINVAL;
 }
 
 int vbd_ctx_get_timeout_ms(vbd_ctx *c)
@@ -151,9 +188,23 @@ int vbd_ctx_process(vbd_ctx *c)
 	char **ev;
 	int n = 0;
 
+	struct epoll_event evs[16];
+	int k, ready;
+
 	if (!c)
 		return -EINVAL;
 	c->depth++;
+	/* Only the fds of vbd__io entries matter here; libxenstore's is
+	 * drained below whether or not it showed up. */
+	ready = epoll_wait(c->epfd, evs, 16, 0);
+	for (k = 0; k < ready; k++) {
+		vbd__io *io = evs[k].data.ptr;
+
+		if (io && !io->dead) {
+			io->fn(c, io->fd, io->ud);
+			n++;
+		}
+	}
 	while ((ev = xs_check_watch(c->xs))) {
 		vbd__watch *w;
 
@@ -244,6 +295,39 @@ void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t)
 		reap(c);
 }
 
+int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud, vbd__io **ret)
+{
+	vbd__io *io = calloc(1, sizeof(*io));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!io)
+		return -ENOMEM;
+	io->fd = fd;
+	io->fn = fn;
+	io->ud = ud;
+	ev.data.ptr = io;
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+		free(io);
+		return r;
+	}
+	io->next = c->ios;
+	c->ios = io;
+	*ret = io;
+	return 0;
+}
+
+void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io)
+{
+	if (!io || io->dead)
+		return;
+	/* Before the fd is closed, so that no event names a freed entry. */
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->dead = true;
+	if (!c->depth)
+		reap(c);
+}
+
 char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
 {
 	char path[3200];
@@ -290,43 +374,3 @@ int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *re
 	return 0;
 }
 
-int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid)
-{
-	char **ids, *end, *v;
-	unsigned n, i;
-	unsigned long id;
-
-	if (!c || !name_or_id || !ret_domid)
-		return -EINVAL;
-	errno = 0;
-	id = strtoul(name_or_id, &end, 10);
-	if (!errno && *name_or_id && !*end) {
-		if (id >= 0x7FF0)
-			return vbd__errf(&c->err, -EINVAL, "domain id %s is out of range", name_or_id);
-		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%lu", id);
-		if (!v && errno != ENOENT)
-			return vbd__errf(&c->err, -errno, "reading /local/domain/%lu: %s", id, strerror(errno));
-		/* dom0 exists whether or not anyone wrote its home. */
-		if (!v && id != 0)
-			return vbd__errf(&c->err, -ENOENT, "no domain %lu (/local/domain/%lu is missing)",
-			                 id, id);
-		free(v);
-		*ret_domid = (unsigned)id;
-		return 0;
-	}
-	ids = xs_directory(c->xs, XBT_NULL, "/local/domain", &n);
-	if (!ids && errno != ENOENT)
-		return vbd__errf(&c->err, -errno, "listing /local/domain: %s", strerror(errno));
-	for (i = 0; ids && i < n; i++) {
-		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%s/name", ids[i]);
-		if (v && strcmp(v, name_or_id) == 0) {
-			free(v);
-			*ret_domid = (unsigned)strtoul(ids[i], NULL, 10);
-			free(ids);
-			return 0;
-		}
-		free(v);
-	}
-	free(ids);
-	return vbd__errf(&c->err, -ENOENT, "no domain named '%s'", name_or_id);
-}

@@ -33,13 +33,32 @@ struct vbd__timer {
 	bool dead;
 };
 
+/* An fd followed through the context's epoll set (a script's pidfd and
+ * output pipe). */
+typedef struct vbd__io vbd__io;
+struct vbd__io {
+	vbd__io *next;
+	int fd;
+	void (*fn)(vbd_ctx *c, int fd, void *ud);
+	void *ud;
+	bool dead;
+};
+
+typedef struct vbd_dev_op vbd_dev_op;
+
 struct vbd_ctx {
 	struct xs_handle *xs;
+	int epfd;                   /* the one fd: libxenstore's watch fd and every vbd__io */
 	vbd_errbuf err;
 	void (*log)(void *ud, int level, const char *msg);
 	void *log_ud;
 	vbd__watch *watches;
 	vbd__timer *timers;
+	vbd__io *ios;
+	vbd_dev_op *ops;            /* attaches and detaches in progress */
+	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
+	bool lx_tried;
+	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
 	unsigned next_token;
 	int depth;                  /* inside process(): defer frees */
 };
@@ -54,6 +73,13 @@ void vbd__ctx_unwatch(vbd_ctx *c, vbd__watch *w);
 int vbd__ctx_timer(vbd_ctx *c, uint64_t deadline_ms, void (*fn)(vbd_ctx *, void *), void *ud,
                    vbd__timer **ret);
 void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t);
+/* Follows fd (POLLIN) through the context's fd; fn runs from process(). */
+int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud, vbd__io **ret);
+void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io);
+/* Frees what domain lookups made (lib/domain.c). */
+void vbd__ctx_domain_done(vbd_ctx *c);
+/* Cancels the operations in progress without callbacks (lib/dev.c). */
+void vbd__dev_ops_cancel(vbd_ctx *c);
 
 /* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
 char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)

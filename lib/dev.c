@@ -293,46 +293,150 @@ static int remove_nodes(vbd_ctx *c, const dev_paths *p)
 	return r;
 }
 
-/* The hotplug step: built in (no fork) for our own script path or none,
- * else the script, run exactly as libxl runs it. */
-static int hotplug(vbd_ctx *c, const dev_paths *p, unsigned bdom, const char *script,
-                   unsigned timeout_ms, vbd_hotplug_action action)
+/* ---- one attach or detach in progress ---- */
+
+/* Everything after the synchronous start runs from vbd_ctx_process(): the
+ * hotplug step (a script is followed through its pidfd), the wait for both
+ * ends, the rollback.  One struct per operation holds all its state. */
+struct vbd_dev_op {
+	vbd_dev_op *next;
+	vbd_ctx *c;
+	bool detach;
+	dev_paths p;
+	unsigned bdom;
+	char *script;               /* NULL: built in */
+	unsigned script_timeout_ms;
+	unsigned timeout_ms;
+	vbd_wait_for goal;          /* attach */
+	bool force;                 /* detach */
+	bool bound;                 /* detach: a driver answered; wait for Closed */
+	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool rolling_back;
+	bool waiting;
+	int be_state, fe_state;
+	int result;                 /* the first failure */
+	vbd_errbuf err;
+	vbd__watch *wb, *wf, *we1, *we2;
+	vbd__timer *timer, *defer;
+	vbd__script *job;
+	vbd_dev_done_fn done;
+	void *ud;
+};
+
+static void op_unlink(vbd_dev_op *op)
 {
+	vbd_dev_op **pp;
+
+	for (pp = &op->c->ops; *pp; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+}
+
+static void wait_stop(vbd_dev_op *op)
+{
+	vbd_ctx *c = op->c;
+
+	vbd__ctx_unwatch(c, op->wb);
+	vbd__ctx_unwatch(c, op->wf);
+	vbd__ctx_unwatch(c, op->we1);
+	vbd__ctx_unwatch(c, op->we2);
+	vbd__ctx_timer_cancel(c, op->timer);
+	op->wb = op->wf = op->we1 = op->we2 = NULL;
+	op->timer = NULL;
+	op->waiting = false;
+}
+
+static void op_free(vbd_dev_op *op)
+{
+	wait_stop(op);
+	vbd__ctx_timer_cancel(op->c, op->defer);
+	if (op->job)
+		vbd__script_cancel(op->job);
+	free(op->script);
+	free(op);
+}
+
+/* Records r as the operation's failure unless one is recorded already: the
+ * first failure is the one reported. */
+static void op_note(vbd_dev_op *op, int r)
+{
+	if (r < 0 && op->result >= 0) {
+		op->result = r;
+		op->err = op->c->err;
+	}
+}
+
+static void op_finish(vbd_dev_op *op)
+{
+	vbd_ctx *c = op->c;
+	vbd_dev_done_fn done = op->done;
+	void *ud = op->ud;
+	int r = op->result;
+
+	op_unlink(op);
+	c->err = op->err;
+	if (r >= 0)
+		c->err.msg[0] = 0;
+	else
+		vbd__log(c, VBD_LOG_WARNING, "%s: %s failed: %s", op->p.be,
+		         op->detach ? "detach" : "attach", op->err.msg);
+	op_free(op);
+	done(c, r, c->err.msg, ud);
+}
+
+/* XENBUS_PATH is relative to the backend domain's home. */
+static void xenbus_path(const vbd_dev_op *op, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", op->p.be + strlen("/local/domain/") +
+	         (size_t)snprintf(NULL, 0, "%u/", op->bdom));
+}
+
+static void unplugged(vbd_ctx *c, int r, void *ud);
+
+/* The hotplug step, either way.  The built-in one is done when this
+ * returns; a script reports to next() from the loop. */
+static void hotplug(vbd_dev_op *op, vbd_hotplug_action action,
+                    void (*next)(vbd_ctx *, int, void *))
+{
+	vbd_ctx *c = op->c;
 	const char *verb = action == VBD_HOTPLUG_ADD ? "add" : "remove";
 	char rel[128];
 	int r;
 
-	if (!script || !*script || strcmp(script, VBD_HOTPLUG_SCRIPT) == 0) {
-		r = vbd_hotplug_builtin(c->xs, p->be, action, &c->err);
+	if (!op->script) {
+		r = vbd_hotplug_builtin(c->xs, op->p.be, action, &c->err);
 		if (r < 0)
-			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, p->be);
-		return r;
+			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
+		next(c, r, op);
+		return;
 	}
-	/* XENBUS_PATH is relative to the backend domain's home. */
-	snprintf(rel, sizeof(rel), "%s", p->be + strlen("/local/domain/") +
-	         (size_t)snprintf(NULL, 0, "%u/", bdom));
-	r = vbd__run_hotplug_script(script, verb, rel, timeout_ms ? timeout_ms : 40000, &c->err);
-	if (r < 0 && action == VBD_HOTPLUG_ADD) {
-		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", p->be);
-		if (he) {
-			vbd__errf(&c->err, r, "hotplug-error says \"%s\"", he);
-			free(he);
-		}
-	}
-	return r;
+	xenbus_path(op, rel, sizeof(rel));
+	r = vbd__script_start(c, op->script, verb, rel,
+	                      op->script_timeout_ms ? op->script_timeout_ms : 40000, next, op,
+	                      &op->job);
+	if (r < 0)
+		next(c, r, op);
 }
 
-/* ---- waiting for the ends ---- */
-
-typedef struct waiter {
-	const dev_paths *p;
-	vbd_wait_for goal;       /* attach */
-	bool detach;
-	bool done;
-	int result;
-	int be_state, fe_state;
-	vbd__timer *timer;
-} waiter;
+/* Attach failed after the nodes were written: remove what add made, then
+ * the nodes. */
+static void rollback(vbd_dev_op *op, int r)
+{
+	op_note(op, r);
+	wait_stop(op);
+	op->rolling_back = true;
+	vbd__log(op->c, VBD_LOG_WARNING, "%s: attach failed, rolling back: %s", op->p.be,
+	         op->err.msg);
+	if (op->plugged) {
+		op->plugged = false;
+		hotplug(op, VBD_HOTPLUG_REMOVE, unplugged);
+		return;
+	}
+	remove_nodes(op->c, &op->p);
+	op_finish(op);
+}
 
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
@@ -346,117 +450,220 @@ static int read_state(vbd_ctx *c, const char *dir)
 	return r < 0 ? r : (int)st;
 }
 
-static void finish(vbd_ctx *c, waiter *w, int r)
-{
-	(void)c;
-	if (w->done)
-		return;
-	w->done = true;
-	w->result = r;
-}
+static void waited(vbd_dev_op *op, int r);
 
+/* Runs on every event of the watched nodes: decides whether the ends got
+ * where the operation waits for them, or failed on the way. */
 static void check(vbd_ctx *c, const char *path, void *ud)
 {
-	waiter *w = ud;
+	vbd_dev_op *op = ud;
 	char *v;
 
 	(void)path;
-	if (w->done)
+	if (!op->waiting)
 		return;
-	w->be_state = read_state(c, w->p->be);
-	w->fe_state = read_state(c, w->p->fe);
+	op->be_state = read_state(c, op->p.be);
+	op->fe_state = read_state(c, op->p.fe);
 	/* xenstore could not say: decide on the next event or the deadline. */
-	if (w->be_state < -1 || w->fe_state < -1)
+	if (op->be_state < -1 || op->fe_state < -1)
 		return;
-	if (w->detach) {
+	if (op->detach) {
 		/* Closed, gone, or never bound to a driver: nothing to wait for. */
-		if ((w->be_state == VBD_STATE_CLOSED || w->be_state < VBD_STATE_INITWAIT) &&
-		    (w->fe_state == VBD_STATE_CLOSED || w->fe_state < VBD_STATE_INITWAIT ||
-		     w->fe_state == -1))
-			finish(c, w, 0);
+		if ((op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT) &&
+		    (op->fe_state == VBD_STATE_CLOSED || op->fe_state < VBD_STATE_INITWAIT))
+			waited(op, 0);
 		return;
 	}
-	v = vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", w->p->be);
+	v = vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", op->p.be);
 	if (v && strcmp(v, "error") == 0) {
-		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", w->p->be);
+		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
 		vbd__errf(&c->err, -EIO, "hotplug failed: hotplug-error says \"%s\"", he ? he : "");
 		free(he);
 		free(v);
-		finish(c, w, -EIO);
+		waited(op, -EIO);
 		return;
 	}
 	free(v);
-	v = vbd__xs_read(c, XBT_NULL, "%s", w->p->be_err);
+	v = vbd__xs_read(c, XBT_NULL, "%s", op->p.be_err);
 	if (!v)
-		v = vbd__xs_read(c, XBT_NULL, "%s", w->p->fe_err);
+		v = vbd__xs_read(c, XBT_NULL, "%s", op->p.fe_err);
 	if (v) {
 		vbd__errf(&c->err, -EIO, "a driver reported an error: \"%s\" (backend %s, frontend %s)",
-		          v, vbd_state_name(w->be_state), vbd_state_name(w->fe_state));
+		          v, vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
 		free(v);
-		finish(c, w, -EIO);
+		waited(op, -EIO);
 		return;
 	}
-	if (w->be_state >= VBD_STATE_CLOSING || w->fe_state >= VBD_STATE_CLOSING) {
+	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING) {
 		vbd__errf(&c->err, -EIO, "the device closed while connecting (backend %s, frontend %s)",
-		          vbd_state_name(w->be_state), vbd_state_name(w->fe_state));
-		finish(c, w, -EIO);
+		          vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
+		waited(op, -EIO);
 		return;
 	}
-	if (w->goal == VBD_WAIT_INITWAIT && w->be_state >= VBD_STATE_INITWAIT)
-		finish(c, w, 0);
-	else if (w->be_state == VBD_STATE_CONNECTED && w->fe_state == VBD_STATE_CONNECTED)
-		finish(c, w, 0);
+	if (op->goal == VBD_WAIT_INITWAIT && op->be_state >= VBD_STATE_INITWAIT)
+		waited(op, 0);
+	else if (op->be_state == VBD_STATE_CONNECTED && op->fe_state == VBD_STATE_CONNECTED)
+		waited(op, 0);
 }
 
 static void timed_out(vbd_ctx *c, void *ud)
 {
-	waiter *w = ud;
+	vbd_dev_op *op = ud;
 
-	w->timer = NULL;
-	if (w->done)
-		return;
-	w->be_state = read_state(c, w->p->be);
-	w->fe_state = read_state(c, w->p->fe);
+	op->timer = NULL;
+	op->be_state = read_state(c, op->p.be);
+	op->fe_state = read_state(c, op->p.fe);
 	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for %s: backend %s (%d), frontend %s (%d)",
-	          w->detach ? "both ends to close" :
-	          w->goal == VBD_WAIT_INITWAIT ? "the backend to reach InitWait" :
+	          op->detach ? "both ends to close" :
+	          op->goal == VBD_WAIT_INITWAIT ? "the backend to reach InitWait" :
 	          "both ends to connect",
-	          vbd_state_name(w->be_state), w->be_state, vbd_state_name(w->fe_state), w->fe_state);
-	finish(c, w, -ETIMEDOUT);
+	          vbd_state_name(op->be_state), op->be_state, vbd_state_name(op->fe_state),
+	          op->fe_state);
+	waited(op, -ETIMEDOUT);
 }
 
-/* The blocking loop: the context's fd and deadlines, nothing else. */
-static int wait_loop(vbd_ctx *c, waiter *w, unsigned timeout_ms)
+/* Watches both directories (and, attaching, both error nodes) with one
+ * deadline; check() runs at once for each watch, as xenstore fires it. */
+static int wait_start(vbd_dev_op *op)
 {
-	vbd__watch *wb = NULL, *wf = NULL, *we1 = NULL, *we2 = NULL;
+	vbd_ctx *c = op->c;
 	int r;
 
-	r = vbd__ctx_timer(c, vbd__now_ms() + timeout_ms, timed_out, w, &w->timer);
+	op->waiting = true;
+	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
 	if (r < 0 ||
-	    (r = vbd__ctx_watch(c, w->p->be, check, w, &wb)) < 0 ||
-	    (r = vbd__ctx_watch(c, w->p->fe, check, w, &wf)) < 0 ||
-	    (!w->detach && (r = vbd__ctx_watch(c, w->p->be_err, check, w, &we1)) < 0) ||
-	    (!w->detach && (r = vbd__ctx_watch(c, w->p->fe_err, check, w, &we2)) < 0))
-		goto out;
-	while (!w->done) {
-		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
-
-		if (poll(&pf, 1, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR) {
-			r = vbd__errf(&c->err, -errno, "poll: %s", strerror(errno));
-			goto out;
-		}
-		r = vbd_ctx_process(c);
-		if (r < 0)
-			goto out;
+	    (r = vbd__ctx_watch(c, op->p.be, check, op, &op->wb)) < 0 ||
+	    (r = vbd__ctx_watch(c, op->p.fe, check, op, &op->wf)) < 0 ||
+	    (!op->detach && (r = vbd__ctx_watch(c, op->p.be_err, check, op, &op->we1)) < 0) ||
+	    (!op->detach && (r = vbd__ctx_watch(c, op->p.fe_err, check, op, &op->we2)) < 0)) {
+		wait_stop(op);
+		return r;
 	}
-	r = w->result;
-out:
-	vbd__ctx_unwatch(c, wb);
-	vbd__ctx_unwatch(c, wf);
-	vbd__ctx_unwatch(c, we1);
-	vbd__ctx_unwatch(c, we2);
-	vbd__ctx_timer_cancel(c, w->timer);
-	return r;
+	return 0;
+}
+
+/* ---- attach: nodes (at start), hotplug add, wait, or rollback ---- */
+
+static void unplugged(vbd_ctx *c, int r, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	op->job = NULL;
+	if (op->rolling_back) {
+		/* The first failure stays the one reported. */
+		remove_nodes(c, &op->p);
+		op_finish(op);
+		return;
+	}
+	/* detach */
+	if (r < 0 && !op->force) {
+		op_note(op, r);
+		op_finish(op);
+		return;
+	}
+	if (r < 0)
+		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
+	op_note(op, remove_nodes(c, &op->p));
+	op_finish(op);
+}
+
+static void waited(vbd_dev_op *op, int r)
+{
+	vbd_ctx *c = op->c;
+
+	wait_stop(op);
+	if (!op->detach) {
+		if (r < 0) {
+			rollback(op, r);
+			return;
+		}
+		op_finish(op);
+		return;
+	}
+	if (r < 0 && !op->force) {
+		op_note(op, r);
+		op_finish(op);
+		return;
+	}
+	if (r < 0)
+		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
+	/* Both ends are Closed (or forced): free what the backend served from. */
+	hotplug(op, VBD_HOTPLUG_REMOVE, unplugged);
+}
+
+static void plugged(vbd_ctx *c, int r, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	op->job = NULL;
+	if (r < 0) {
+		if (op->script) {
+			char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
+			if (he) {
+				vbd__errf(&c->err, r, "hotplug-error says \"%s\"", he);
+				free(he);
+			}
+		}
+		rollback(op, r);
+		return;
+	}
+	if (op->goal == VBD_WAIT_NONE) {
+		op_finish(op);
+		return;
+	}
+	r = wait_start(op);
+	if (r < 0)
+		rollback(op, r);
+}
+
+/* The first step from the loop, so that no callback runs inside the
+ * starting call. */
+static void begin(vbd_ctx *c, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	(void)c;
+	op->defer = NULL;
+	if (!op->detach) {
+		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, running hotplug", op->p.be);
+		op->plugged = true;   /* a failed add may have left something: remove runs */
+		hotplug(op, VBD_HOTPLUG_ADD, plugged);
+		return;
+	}
+	if (!op->bound) {
+		waited(op, 0);
+		return;
+	}
+	if ((op->result = wait_start(op)) < 0) {
+		op->err = c->err;
+		op_finish(op);
+	}
+}
+
+static int op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd_dev_op **ret)
+{
+	vbd_dev_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return vbd__errf(&c->err, -ENOMEM, "out of memory");
+	op->c = c;
+	op->detach = detach;
+	op->done = done;
+	op->ud = ud;
+	*ret = op;
+	return 0;
+}
+
+/* Starts the rest from the loop; the operation is then the ctx's. */
+static int op_launch(vbd_dev_op *op)
+{
+	int r = vbd__ctx_timer(op->c, 0, begin, op, &op->defer);
+
+	if (r < 0)
+		return r;
+	op->next = op->c->ops;
+	op->c->ops = op;
+	return 0;
 }
 
 /* Checks what can be checked before anything is written. */
@@ -515,46 +722,47 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, char **ret_params)
 	return 0;
 }
 
-int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o)
+int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done, void *ud)
 {
-	const char *script;
 	char *params = NULL;
-	dev_paths p;
-	waiter w = { 0 };
-	bool nodes = false, plugged = false;
+	vbd_dev_op *op = NULL;
+	const char *script;
 	int r;
 
-	if (!c || !o || o->version != VBD_ATTACH_OPTIONS_VERSION || !o->spec)
+	if (!c || !o || o->version != VBD_ATTACH_OPTIONS_VERSION || !o->spec || !done)
 		return -EINVAL;
 	c->err.msg[0] = 0;
-	dev_paths_init(&p, o->backend_domid, o->domid, o->spec->devid);
+	if ((r = op_new(c, false, done, ud, &op)) < 0)
+		return r;
+	dev_paths_init(&op->p, o->backend_domid, o->domid, o->spec->devid);
+	op->bdom = o->backend_domid;
+	op->goal = o->wait;
+	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	op->script_timeout_ms = o->script_timeout_ms;
 	script = o->script ? o->script : VBD_HOTPLUG_SCRIPT;
+	/* Built in (no fork) for our own script or none; else the script. */
+	if (*script && strcmp(script, VBD_HOTPLUG_SCRIPT) != 0 && !(op->script = strdup(script))) {
+		r = vbd__errf(&c->err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	if ((r = validate(c, o, &params)) < 0)
-		goto out;
-	if ((r = write_nodes(c, o, &p, params, script)) < 0)
-		goto out;
-	nodes = true;
-	vbd__log(c, VBD_LOG_INFO, "%s: nodes written, running hotplug", p.be);
-	plugged = true;       /* a failed add may have left something: remove runs */
-	if ((r = hotplug(c, &p, o->backend_domid, script, o->script_timeout_ms, VBD_HOTPLUG_ADD)) < 0)
-		goto out;
-	if (o->wait == VBD_WAIT_NONE)
-		goto out;
-	w.p = &p;
-	w.goal = o->wait;
-	r = wait_loop(c, &w, o->timeout_ms ? o->timeout_ms : 30000);
-out:
-	if (r < 0 && nodes) {
-		vbd_errbuf keep = c->err;
+		goto fail;
+	if ((r = write_nodes(c, o, &op->p, params, script)) < 0)
+		goto fail;
+	if ((r = op_launch(op)) < 0) {
+		vbd_errbuf keep;
 
-		/* Roll back; the first failure stays the one reported. */
-		vbd__log(c, VBD_LOG_WARNING, "%s: attach failed, rolling back: %s", p.be, keep.msg);
-		if (plugged)
-			hotplug(c, &p, o->backend_domid, script, o->script_timeout_ms, VBD_HOTPLUG_REMOVE);
-		remove_nodes(c, &p);
+		vbd__errf(&c->err, r, "out of memory");
+		keep = c->err;
+		remove_nodes(c, &op->p);
 		c->err = keep;
+		goto fail;
 	}
 	free(params);
+	return 0;
+fail:
+	free(params);
+	op_free(op);
 	return r;
 }
 
@@ -583,75 +791,164 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
-int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
+int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done, void *ud)
 {
-	char *script = NULL;
+	vbd_dev_op *op = NULL;
 	vbd__dev_loc loc;
-	unsigned bdom;
-	waiter w = { 0 };
-	bool bound;
-	dev_paths p;
+	char *script = NULL;
 	int r;
 
-	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION)
+	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION || !done)
 		return -EINVAL;
 	c->err.msg[0] = 0;
+	if ((r = op_new(c, true, done, ud, &op)) < 0)
+		return r;
+	op->force = o->force;
+	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
 	if ((r = vbd__dev_locate(c, o->domid, o->devid, &loc)) < 0) {
 		r = vbd__errf(&c->err, r, "reading /libxl/%u/device/vbd/%u: %s", o->domid, o->devid,
 		              strerror(-r));
-		goto out;
+		goto fail;
 	}
-	bdom = loc.bdom;
-	dev_paths_init(&p, bdom, o->domid, o->devid);
-	if (!(script = vbd__xs_read(c, XBT_NULL, "%s/script", p.lx)) && errno != ENOENT)
-		goto read_failed;
+	op->bdom = loc.bdom;
+	dev_paths_init(&op->p, op->bdom, o->domid, o->devid);
+	if (!(script = vbd__xs_read(c, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
+		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
+		goto fail;
+	}
+	if (script && *script && strcmp(script, VBD_HOTPLUG_SCRIPT) != 0) {
+		op->script = script;
+		script = NULL;
+	}
 	if (!loc.in_libxl) {
 		/* No copy: a device written by someone else, or half removed. */
-		int eb = node_exists(c, XBT_NULL, p.be), ef = node_exists(c, XBT_NULL, p.fe);
+		int eb = node_exists(c, XBT_NULL, op->p.be), ef = node_exists(c, XBT_NULL, op->p.fe);
 
 		if (eb < 0 || ef < 0) {
 			r = vbd__errf(&c->err, eb < 0 ? eb : ef, "reading the device nodes: %s",
 			              strerror(-(eb < 0 ? eb : ef)));
-			goto out;
+			goto fail;
 		}
 		if (!eb && !ef) {
 			r = vbd__errf(&c->err, -ENOENT, "domain %u has no device %u", o->domid, o->devid);
-			goto out;
+			goto fail;
 		}
 	}
-	/* Ask both ends to close: online=0, state=5 unless already Closed.  A
-	 * backend still Initialising has no driver to answer: no wait then. */
-	r = read_state(c, p.be);
+	/* A backend still Initialising has no driver to answer: no wait then. */
+	r = read_state(c, op->p.be);
 	if (r < -1) {
-		r = vbd__errf(&c->err, r, "reading %s/state: %s", p.be, strerror(-r));
-		goto out;
+		r = vbd__errf(&c->err, r, "reading %s/state: %s", op->p.be, strerror(-r));
+		goto fail;
 	}
-	bound = r >= VBD_STATE_INITWAIT;
+	op->bound = r >= VBD_STATE_INITWAIT;
 	{
-		struct close_job j = { c, &p };
+		struct close_job j = { c, &op->p };
 
 		r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
 		if (r < 0) {
-			vbd__errf(&c->err, r, "asking %s to close: %s", p.be, strerror(-r));
-			goto out;
+			vbd__errf(&c->err, r, "asking %s to close: %s", op->p.be, strerror(-r));
+			goto fail;
 		}
 	}
-	w.p = &p;
-	w.detach = true;
-	r = bound ? wait_loop(c, &w, o->timeout_ms ? o->timeout_ms : 10000) : 0;
-	if (r < 0 && !o->force)
-		goto out;
-	if (r < 0)
-		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", p.be, c->err.msg);
-	/* Both ends are Closed (or forced): free what the backend served from. */
-	r = hotplug(c, &p, bdom, script, 0, VBD_HOTPLUG_REMOVE);
-	if (r < 0 && !o->force)
-		goto out;
-	r = remove_nodes(c, &p);
-	goto out;
-read_failed:
-	r = vbd__errf(&c->err, -errno, "reading %s: %s", p.lx, strerror(errno));
-out:
+	if ((r = op_launch(op)) < 0) {
+		vbd__errf(&c->err, r, "out of memory");
+		goto fail;
+	}
 	free(script);
+	return 0;
+fail:
+	free(script);
+	op_free(op);
 	return r;
+}
+
+/* ---- the blocking forms: loops over the same core ---- */
+
+struct sync_wait {
+	bool done;
+	int result;
+};
+
+static void sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	struct sync_wait *sw = ud;
+
+	(void)c;
+	(void)msg;
+	sw->done = true;
+	sw->result = result;
+}
+
+static int sync_loop(vbd_ctx *c, struct sync_wait *sw)
+{
+	while (!sw->done) {
+		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
+		int r;
+
+		if (poll(&pf, 1, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
+			return vbd__errf(&c->err, -errno, "poll: %s", strerror(errno));
+		r = vbd_ctx_process(c);
+		if (r < 0)
+			return r;
+	}
+	return sw->result;
+}
+
+int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o)
+{
+	struct sync_wait sw = { false, 0 };
+	int r = vbd_dev_attach(c, o, sync_done, &sw);
+
+	return r < 0 ? r : sync_loop(c, &sw);
+}
+
+int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
+{
+	struct sync_wait sw = { false, 0 };
+	int r = vbd_dev_detach(c, o, sync_done, &sw);
+
+	return r < 0 ? r : sync_loop(c, &sw);
+}
+
+static void sync_script_done(vbd_ctx *c, int r, void *ud)
+{
+	sync_done(c, r, NULL, ud);
+}
+
+/* vbd_ctx_free(): attaches in progress are rolled back (a script's remove
+ * run to completion), detaches left where they are (status shows them,
+ * detach --force finishes them); no callbacks. */
+void vbd__dev_ops_cancel(vbd_ctx *c)
+{
+	vbd_dev_op *op;
+
+	while ((op = c->ops)) {
+		c->ops = op->next;
+		wait_stop(op);
+		vbd__ctx_timer_cancel(c, op->defer);
+		op->defer = NULL;
+		if (op->job) {
+			vbd__script_cancel(op->job);
+			op->job = NULL;
+		}
+		if (!op->detach && !op->rolling_back) {
+			if (op->plugged && !op->script)
+				vbd_hotplug_builtin(c->xs, op->p.be, VBD_HOTPLUG_REMOVE, &c->err);
+			else if (op->plugged) {
+				struct sync_wait sw = { false, 0 };
+				char rel[128];
+
+				xenbus_path(op, rel, sizeof(rel));
+				if (vbd__script_start(c, op->script, "remove", rel,
+				                      op->script_timeout_ms ? op->script_timeout_ms : 40000,
+				                      sync_script_done, &sw, &op->job) == 0)
+					sync_loop(c, &sw);
+				op->job = NULL;
+			}
+			remove_nodes(c, &op->p);
+		} else if (op->rolling_back) {
+			remove_nodes(c, &op->p);
+		}
+		op_free(op);
+	}
 }

@@ -3,7 +3,8 @@
  * Hotplug scripts, run as libxl runs them.  (File named script.c: a local
  * spawn.h would shadow the system one.)  posix_spawn rather than fork:
  * libxenstore keeps a reader thread, and a fork of a threaded process may only
- * call async-signal-safe functions before exec.
+ * call async-signal-safe functions before exec.  The child is followed
+ * through the context's loop: its pidfd, its output pipe and a deadline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,14 +24,6 @@
 #include "script.h"
 
 extern char **environ;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* environ with the four XENBUS variables set (replacing any inherited). */
 static char **make_env(const char *script, const char *xenbus_path, char *own[4])
@@ -71,107 +64,202 @@ static char **make_env(const char *script, const char *xenbus_path, char *own[4]
 	return env;
 }
 
-int vbd__run_hotplug_script(const char *script, const char *verb, const char *xenbus_path,
-                            unsigned timeout_ms, vbd_errbuf *err)
+struct vbd__script {
+	vbd_ctx *c;
+	pid_t pid;
+	int pidfd, out_fd;
+	vbd__io *pid_io, *out_io;
+	vbd__timer *timer;
+	bool killed;
+	unsigned timeout_ms;
+	char name[256], verb[8];
+	char out[4096];            /* the tail of what it printed */
+	size_t used;
+	vbd__script_done_fn done;
+	void *ud;
+};
+
+static void drain(vbd__script *s)
+{
+	char buf[512];             /* smaller than out: drop <= used below */
+	ssize_t got;
+
+	while (s->out_fd >= 0 && (got = read(s->out_fd, buf, sizeof(buf))) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				break;
+			return;
+		}
+		/* Keep the tail: the last lines say why. */
+		if (s->used + (size_t)got >= sizeof(s->out)) {
+			size_t drop = s->used + (size_t)got - sizeof(s->out) + 1;
+
+			memmove(s->out, s->out + drop, s->used - drop);
+			s->used -= drop;
+		}
+		memcpy(s->out + s->used, buf, (size_t)got);
+		s->used += (size_t)got;
+		s->out[s->used] = 0;
+	}
+	/* EOF (or an error): no more output to follow. */
+	if (s->out_fd >= 0) {
+		vbd__ctx_io_cancel(s->c, s->out_io);
+		s->out_io = NULL;
+		close(s->out_fd);
+		s->out_fd = -1;
+	}
+}
+
+static void on_output(vbd_ctx *c, int fd, void *ud)
+{
+	(void)c;
+	(void)fd;
+	drain(ud);
+}
+
+/* Stops following the child and frees s; the child must have been reaped. */
+static void script_free(vbd__script *s)
+{
+	vbd__ctx_io_cancel(s->c, s->pid_io);
+	vbd__ctx_io_cancel(s->c, s->out_io);
+	vbd__ctx_timer_cancel(s->c, s->timer);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	if (s->out_fd >= 0)
+		close(s->out_fd);
+	free(s);
+}
+
+static void on_exit_(vbd_ctx *c, int fd, void *ud)
+{
+	vbd__script *s = ud;
+	vbd__script_done_fn done = s->done;
+	void *dud = s->ud;
+	siginfo_t si;
+	int r;
+
+	(void)fd;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return;      /* not yet (spurious) */
+	/* What it printed before exiting is in the pipe now, unless a
+	 * grandchild still holds the pipe open: take what is there. */
+	drain(s);
+	while (s->used && (s->out[s->used - 1] == '\n' || s->out[s->used - 1] == ' '))
+		s->out[--s->used] = 0;
+	if (s->killed)
+		r = vbd__errf(&c->err, -ETIMEDOUT, "%s %s did not finish within %u s and was killed%s%s",
+		              s->name, s->verb, s->timeout_ms / 1000, s->used ? "; it printed: " : "",
+		              s->out);
+	else if (si.si_code == CLD_EXITED && si.si_status == 0)
+		r = 0;
+	else if (si.si_code == CLD_EXITED)
+		r = vbd__errf(&c->err, -EIO, "%s %s exited with status %d%s%s", s->name, s->verb,
+		              si.si_status, s->used ? "; it printed: " : "", s->out);
+	else
+		r = vbd__errf(&c->err, -EIO, "%s %s was killed by signal %d", s->name, s->verb,
+		              si.si_status);
+	script_free(s);
+	done(c, r, dud);
+}
+
+static void on_deadline(vbd_ctx *c, void *ud)
+{
+	vbd__script *s = ud;
+
+	(void)c;
+	s->timer = NULL;
+	s->killed = true;
+	/* pidfd_send_signal cannot hit a recycled pid; the exit shows up on
+	 * the pidfd next. */
+	pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+}
+
+int vbd__script_start(vbd_ctx *c, const char *script, const char *verb, const char *xenbus_path,
+                      unsigned timeout_ms, vbd__script_done_fn done, void *ud, vbd__script **ret)
 {
 	char *own[4] = { NULL, NULL, NULL, NULL }, **env = NULL;
 	char *argv[3] = { (char *)script, (char *)verb, NULL };
-	char out[4096];
-	size_t used = 0;
 	posix_spawn_file_actions_t fa;
-	int pipefd[2] = { -1, -1 }, pidfd = -1, status = 0, r, k;
-	uint64_t deadline = now_ms() + timeout_ms;
-	bool killed = false;
-	pid_t pid = -1;
+	int pipefd[2] = { -1, -1 }, r, k;
+	vbd__script *s;
 
-	out[0] = 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return vbd__errf(&c->err, -ENOMEM, "running %s: out of memory", script);
+	s->c = c;
+	s->pidfd = s->out_fd = -1;
+	s->pid = -1;
+	s->timeout_ms = timeout_ms;
+	s->done = done;
+	s->ud = ud;
+	snprintf(s->name, sizeof(s->name), "%s", script);
+	snprintf(s->verb, sizeof(s->verb), "%s", verb);
 	env = make_env(script, xenbus_path, own);
 	if (!env) {
-		r = vbd__errf(err, -ENOMEM, "running %s: out of memory", script);
-		goto out;
+		r = vbd__errf(&c->err, -ENOMEM, "running %s: out of memory", script);
+		goto fail;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = vbd__errf(err, -errno, "running %s: pipe: %s", script, strerror(errno));
-		goto out;
+		r = vbd__errf(&c->err, -errno, "running %s: pipe: %s", script, strerror(errno));
+		goto fail;
+	}
+	s->out_fd = pipefd[0];
+	/* Only our end is non-blocking: the child's stdout must block. */
+	if (fcntl(s->out_fd, F_SETFL, O_NONBLOCK) < 0) {
+		r = vbd__errf(&c->err, -errno, "running %s: pipe: %s", script, strerror(errno));
+		close(pipefd[1]);
+		goto fail;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	r = posix_spawn(&pid, script, &fa, NULL, argv, env);
+	r = posix_spawn(&s->pid, script, &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
-	pipefd[1] = -1;
 	if (r != 0) {
-		r = vbd__errf(err, -r, "running %s %s: %s", script, verb, strerror(r));
-		pid = -1;
-		goto out;
+		s->pid = -1;
+		r = vbd__errf(&c->err, -r, "running %s %s: %s", script, verb, strerror(r));
+		goto fail;
 	}
-	pidfd = pidfd_open(pid, 0);
-	if (pidfd < 0) {
-		r = vbd__errf(err, -errno, "pidfd_open: %s", strerror(errno));
-		kill(pid, SIGKILL);
-		goto reap;
+	s->pidfd = pidfd_open(s->pid, 0);
+	if (s->pidfd < 0) {
+		r = vbd__errf(&c->err, -errno, "pidfd_open: %s", strerror(errno));
+		kill(s->pid, SIGKILL);
+		goto fail;
 	}
-	for (;;) {
-		struct pollfd p[2] = { { pidfd, POLLIN, 0 }, { pipefd[0], POLLIN, 0 } };
-		uint64_t now = now_ms();
-		int n;
-
-		if (now >= deadline) {
-			kill(pid, SIGKILL);
-			killed = true;
-			break;
-		}
-		n = poll(p, pipefd[0] >= 0 ? 2 : 1, (int)(deadline - now));
-		if (n < 0 && errno != EINTR)
-			break;
-		if (pipefd[0] >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
-			char buf[512];
-			ssize_t got = read(pipefd[0], buf, sizeof(buf));
-
-			if (got <= 0) {
-				close(pipefd[0]);
-				pipefd[0] = -1;
-			} else {
-				/* Keep the tail: the last lines say why. */
-				if (used + (size_t)got >= sizeof(out)) {
-					size_t drop = used + (size_t)got - sizeof(out) + 1;
-					memmove(out, out + drop, used - drop);
-					used -= drop;
-				}
-				memcpy(out + used, buf, (size_t)got);
-				used += (size_t)got;
-				out[used] = 0;
-			}
-		}
-		if (p[0].revents & POLLIN)
-			break;
+	if ((r = vbd__ctx_io(c, s->pidfd, on_exit_, s, &s->pid_io)) < 0 ||
+	    (r = vbd__ctx_io(c, s->out_fd, on_output, s, &s->out_io)) < 0 ||
+	    (r = vbd__ctx_timer(c, vbd__now_ms() + timeout_ms, on_deadline, s, &s->timer)) < 0) {
+		vbd__errf(&c->err, r, "running %s: %s", script, strerror(-r));
+		kill(s->pid, SIGKILL);
+		goto fail;
 	}
-reap:
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	while (used && (out[used - 1] == '\n' || out[used - 1] == ' '))
-		out[--used] = 0;
-	if (killed)
-		r = vbd__errf(err, -ETIMEDOUT, "%s %s did not finish within %u s and was killed%s%s",
-		              script, verb, timeout_ms / 1000, used ? "; it printed: " : "", out);
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		r = 0;
-	else if (WIFEXITED(status))
-		r = vbd__errf(err, -EIO, "%s %s exited with status %d%s%s", script, verb,
-		              WEXITSTATUS(status), used ? "; it printed: " : "", out);
-	else
-		r = vbd__errf(err, -EIO, "%s %s was killed by signal %d", script, verb, WTERMSIG(status));
-out:
-	if (pidfd >= 0)
-		close(pidfd);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
 	for (k = 0; k < 4; k++)
 		free(own[k]);
 	free(env);
+	*ret = s;
+	return 0;
+fail:
+	if (s->pid > 0)
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	for (k = 0; k < 4; k++)
+		free(own[k]);
+	free(env);
+	script_free(s);
 	return r;
+}
+
+void vbd__script_cancel(vbd__script *s)
+{
+	if (!s)
+		return;
+	pidfd_send_signal(s->pidfd, SIGKILL, NULL, 0);
+	while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	script_free(s);
 }

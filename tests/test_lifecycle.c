@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -434,6 +436,153 @@ static void test_script_hang_killed(void **state)
 	assert_clean(f, 51728);
 }
 
+/* The non-blocking calls: several operations on one context, driven by one
+ * loop; a slow hotplug script does not stall the others. */
+struct done_rec {
+	int calls, result;
+	uint64_t at;
+	char msg[256];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	struct done_rec *d = ud;
+
+	(void)c;
+	d->calls++;
+	d->result = result;
+	d->at = mono_ms();
+	snprintf(d->msg, sizeof(d->msg), "%s", msg);
+}
+
+static void loop_until(vbd_ctx *c, struct done_rec *const *recs, int n, unsigned max_ms)
+{
+	uint64_t end = mono_ms() + max_ms;
+
+	for (;;) {
+		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
+		int i, left = 0, t = vbd_ctx_get_timeout_ms(c);
+
+		for (i = 0; i < n; i++)
+			left += recs[i]->calls == 0;
+		if (!left)
+			return;
+		if (mono_ms() > end)
+			fail_msg("operations did not finish within %u ms", max_ms);
+		assert_true(poll(&pf, 1, t < 0 || t > 100 ? 100 : t) >= 0);
+		assert_true(vbd_ctx_process(c) >= 0);
+	}
+}
+
+static void test_async_operations_share_one_loop(void **state)
+{
+	struct fx *f = *state;
+	vbd_disk_spec slow = f->spec;
+	vbd_attach_options ao_slow = f->ao;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct done_rec a = { 0 }, b = { 0 }, x = { 0 }, y = { 0 };
+	struct done_rec *const both[2] = { &a, &b };
+	char script[PATH_MAX];
+	uint64_t t0;
+
+	/* A script that takes 1.5 s, then does what the hotplug step does. */
+	join(script, sizeof(script), f->t.dir, "slow-block");
+	write_script(script,
+		"[ \"$1\" = add ] || exit 0\n"
+		"sleep 1.5\n"
+		"xenstore-write \"$XENBUS_PATH/physical-device\" 7:0 \"$XENBUS_PATH/hotplug-status\" connected");
+	setenv("XENSTORED_PATH", f->t.socket, 1);
+	slow.vdev = "xvdc";
+	slow.devid = 51744;
+	ao_slow.spec = &slow;
+	ao_slow.script = script;
+	t0 = mono_ms();
+	assert_int_equal(vbd_dev_attach(f->c, &ao_slow, on_done, &a), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &b), 0);
+	/* Callbacks only from process(), never inside the starting call. */
+	assert_int_equal(a.calls + b.calls, 0);
+	loop_until(f->c, both, 2, 20000);
+	if (a.result || b.result)
+		fail_msg("slow: %d %s; fast: %d %s", a.result, a.msg, b.result, b.msg);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	/* The built-in one connected while the script still slept. */
+	if (!(b.at < a.at && a.at - t0 >= 1500))
+		fail_msg("fast done at +%llu ms, slow at +%llu ms", (unsigned long long)(b.at - t0),
+		         (unsigned long long)(a.at - t0));
+
+	/* Both detached at once, from the same loop. */
+	d.domid = DOM;
+	d.devid = 51744;
+	assert_int_equal(vbd_dev_detach(f->c, &d, on_done, &x), 0);
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach(f->c, &d, on_done, &y), 0);
+	{
+		struct done_rec *const dets[2] = { &x, &y };
+		loop_until(f->c, dets, 2, 20000);
+	}
+	assert_int_equal(x.result, 0);
+	assert_int_equal(y.result, 0);
+	assert_clean(f, 51728);
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/51744"));
+}
+
+/* A failure before anything is written comes back from the call itself, and
+ * the callback never runs. */
+static void test_async_sync_failure_no_callback(void **state)
+{
+	struct fx *f = *state;
+	struct done_rec a = { 0 };
+	int i;
+
+	f->spec.target = "/nonexistent/disk.img";
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &a), -ENOENT);
+	for (i = 0; i < 5; i++)
+		assert_true(vbd_ctx_process(f->c) >= 0);
+	assert_int_equal(a.calls, 0);
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+}
+
+/* vbd_ctx_free() with an attach in progress (its script still running):
+ * the child is killed, the attach rolled back, no callback. */
+static void test_async_free_rolls_back(void **state)
+{
+	struct fx *f = *state;
+	struct done_rec a = { 0 };
+	char script[PATH_MAX], mark[PATH_MAX];
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	int i;
+
+	join(script, sizeof(script), f->t.dir, "sleepy-block");
+	join(mark, sizeof(mark), f->t.dir, "removed");
+	{
+		char body[2 * PATH_MAX];
+		snprintf(body, sizeof(body), "[ \"$1\" = add ] && exec sleep 60\ntouch %s", mark);
+		write_script(script, body);
+	}
+	f->ao.script = script;
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &a), 0);
+	for (i = 0; i < 5; i++) {
+		assert_true(vbd_ctx_process(f->c) >= 0);
+		usleep(20000);
+	}
+	assert_true(exists(f->h, "/libxl/1/device/vbd/51728"));
+	vbd_ctx_free(f->c);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(access(mark, F_OK), 0);      /* remove ran */
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	co.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+}
+
 static void knobs_never_closes(vbd_test_peer *p)
 {
 	p->backend_never_closes = true;
@@ -625,6 +774,9 @@ static void test_status_json_and_orphans(void **state)
 	assert_string_equal(v[0].params, f->img);
 	assert_non_null(v[0].node);
 	assert_int_equal(v[0].sectors, 16384);
+	/* libblkid on the target: 8 MiB of zeros, no filesystem. */
+	assert_int_equal(v[0].target_size, 8 << 20);
+	assert_null(v[0].target_type);
 	assert_int_equal(v[1].devid, 51744);
 	assert_false(v[1].in_libxl);
 	assert_string_equal(v[1].vdev, "xvdc");
@@ -644,6 +796,12 @@ static void test_status_json_and_orphans(void **state)
 	assert_string_equal(YAJL_GET_STRING(x), v[0].physical_device);
 	x = yajl_tree_get(dev, p_flush, yajl_t_true);
 	assert_non_null(x);
+	{
+		const char *p_size[] = { "target", "size", NULL };
+		x = yajl_tree_get(dev, p_size, yajl_t_number);
+		assert_non_null(x);
+		assert_int_equal(YAJL_GET_INTEGER(x), 8 << 20);
+	}
 	yajl_tree_free(root);
 	free(json);
 	vbd_dev_info_free(v, n);
@@ -1007,6 +1165,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),
 		cmocka_unit_test_setup_teardown(test_script_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_hang_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_operations_share_one_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_sync_failure_no_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_free_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_timeout_then_force, setup_never_closes, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_of_a_killed_attach, setup, teardown),

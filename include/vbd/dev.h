@@ -61,6 +61,22 @@ typedef struct vbd_attach_options {
 
 #define VBD_ATTACH_OPTIONS_INIT { VBD_ATTACH_OPTIONS_VERSION, 0, 0, NULL, VBD_WAIT_CONNECTED, 0, NULL, 0 }
 
+/* How an attach or detach ended, called from vbd_ctx_process(): result 0 or
+ * a negative errno as for the _wait calls; message says why (valid only
+ * during the call; also what vbd_ctx_last_error() returns then). */
+typedef void (*vbd_dev_done_fn)(vbd_ctx *c, int result, const char *message, void *userdata);
+
+/* Non-blocking attach.  Checks the domains and the target and writes the
+ * nodes before it returns; the hotplug step (a script is followed through a
+ * pidfd in the context's fd), the wait and any rollback then run from
+ * vbd_ctx_process(), and done is called once at the end.  A negative return
+ * (the errors below, for what fails before the nodes are written) means
+ * nothing was written and done will never be called.  Several operations
+ * may be in progress on one context.  vbd_ctx_free() rolls back an attach
+ * still in progress, without calling done. */
+VBD_PUBLIC int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done,
+                              void *userdata);
+
 /* Blocking attach: a thin loop over the context's fd and vbd_ctx_process().
  * 0 on success; on failure every node written is removed, the hotplug
  * remove step runs if add did, and vbd_ctx_last_error() says why:
@@ -80,6 +96,14 @@ typedef struct vbd_detach_options {
 } vbd_detach_options;
 
 #define VBD_DETACH_OPTIONS_INIT { VBD_DETACH_OPTIONS_VERSION, 0, 0, 0, false }
+
+/* Non-blocking detach: asks both ends to close before it returns (a
+ * negative return: nothing changed, done never called); the wait, the
+ * hotplug remove step and the removal run from vbd_ctx_process().
+ * vbd_ctx_free() leaves a detach in progress where it is (vbd_dev_list()
+ * shows it; a forced detach finishes it). */
+VBD_PUBLIC int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done,
+                              void *userdata);
 
 /* Blocking detach: online=0 and state=5 in one transaction, wait for both
  * ends to reach Closed, run the hotplug remove step, delete the frontend,
