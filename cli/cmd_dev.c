@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +48,28 @@ static const char detach_usage[] =
 	"\n"
 	"Exit status: 0 detached, 1 failed (nothing deleted unless --force), 2 usage error.\n";
 
+/* VBDCTL_LOG=debug|info|warning: the library's log on stderr. */
+static void log_stderr(void *ud, int level, const char *msg)
+{
+	int max = (int)(intptr_t)ud;
+
+	if (level <= max)
+		fprintf(stderr, "vbdctl: %s: %s\n", level <= VBD_LOG_ERR ? "error" :
+		        level <= VBD_LOG_WARNING ? "warning" : level <= VBD_LOG_INFO ? "info" : "debug", msg);
+}
+
 static int open_ctx(vbd_ctx **ret)
 {
-	int r = vbd_ctx_new(ret, NULL);
+	vbd_ctx_options o = VBD_CTX_OPTIONS_INIT;
+	const char *lv = getenv("VBDCTL_LOG");
+	int r;
+
+	if (lv && *lv) {
+		o.log = log_stderr;
+		o.log_userdata = (void *)(intptr_t)(!strcmp(lv, "debug") ? VBD_LOG_DEBUG :
+		                                     !strcmp(lv, "info") ? VBD_LOG_INFO : VBD_LOG_WARNING);
+	}
+	r = vbd_ctx_new(ret, &o);
 
 	if (r < 0)
 		vbdctl_err("cannot connect to xenstore (%s): %s",
@@ -210,6 +230,20 @@ static const char status_usage[] =
 	"\n"
 	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
 
+/* 8.0M, 1.5G: what ls -h and lsblk print. */
+static void human_size(long long bytes, char *buf, size_t size)
+{
+	static const char units[] = "BKMGTP";
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
 static const char *or_dash(const char *s)
 {
 	return s && *s ? s : "-";
@@ -266,19 +300,21 @@ int vbdctl_status(int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	} else {
-		printf("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %s\n", "Dom", "Vdev", "Devid", "BE",
-		       "BE-state", "FE-state", "Phys", "Hotplug", "Target");
+		printf("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %-8s %-6s %s\n", "Dom", "Vdev", "Devid",
+		       "BE", "BE-state", "FE-state", "Phys", "Hotplug", "Size", "Holds", "Target");
 		for (i = 0; i < n; i++) {
 			const vbd_dev_info *d = &v[i];
-			char be[24], fe[24];
+			char be[24], fe[24], size[16] = "-";
 
 			snprintf(be, sizeof(be), "%d %s", d->backend_state,
 			         d->backend_state < 0 ? "-" : vbd_state_name(d->backend_state));
 			snprintf(fe, sizeof(fe), "%d %s", d->frontend_state,
 			         d->frontend_state < 0 ? "-" : vbd_state_name(d->frontend_state));
-			printf("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %s%s\n", d->domid, d->vdev,
-			       d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
-			       or_dash(d->hotplug_status), or_dash(d->params),
+			if (d->target_size >= 0)
+				human_size(d->target_size, size, sizeof(size));
+			printf("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
+			       d->vdev, d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
+			       or_dash(d->hotplug_status), size, or_dash(d->target_type), or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
 			if (d->hotplug_error)
 				printf("      hotplug-error: %s\n", d->hotplug_error);

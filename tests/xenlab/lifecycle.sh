@@ -110,6 +110,17 @@ check "unknown domain refused" sh -c "! $vbdctl attach nosuch format=raw,vdev=xv
 check "missing target refused" sh -c "! $vbdctl attach lab format=raw,vdev=xvdf,target=/data/nope.img"
 check "no xvdf nodes" sh -c "! xenstore-exists $BE/51792"
 
+echo "== domains come from the hypervisor (libxenlight), not from xenstore alone"
+# A home in xenstore with a name, but no such domain in the hypervisor.
+xenstore-write /local/domain/777/name ghost
+VBDCTL_LOG=debug $vbdctl attach ghost format=raw,vdev=xvdf,target=/data/disk1.img > /data/ghost.log 2>&1
+cat /data/ghost.log
+check "a name only xenstore knows is refused (libxenlight)" grep -q "no domain named 'ghost' (libxenlight)" /data/ghost.log
+VBDCTL_LOG=debug $vbdctl attach 777 format=raw,vdev=xvdf,target=/data/disk1.img > /data/ghost.log 2>&1
+check "an id only xenstore knows is refused (libxenlight)" grep -q "no domain 777 (libxenlight)" /data/ghost.log
+check "no ghost nodes" sh -c "! xenstore-exists /local/domain/0/backend/vbd/777"
+xenstore-rm /local/domain/777
+
 if [ "$t1" -gt "$t0" ] && [ "$t3" -gt "$t2" ]; then
 	echo "RATIO vbdctl attach / xl block-attach (to Connected): $(( (t1 - t0) * 100 / (t3 - t2) ))%"
 fi

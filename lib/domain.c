@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Domains by id or by name.  Where a hypervisor runs and the context talks
+ * to the host's own xenstored, libxenlight answers (the domain list comes
+ * from the hypervisor, as xl's does); elsewhere - the embedded store, a
+ * machine without Xen - /local/domain/<id>/name in xenstore does.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+
+#include "ctx.h"
+
+/* libxenlight's messages go to the context's log, never to stderr. */
+typedef struct xtl_bridge {
+	xentoollog_logger vtable;
+	vbd_ctx *c;
+} xtl_bridge;
+
+static void xtl_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
+                         const char *context, const char *format, va_list al)
+{
+	xtl_bridge *b = (xtl_bridge *)l;
+	char msg[512];
+
+	(void)errnoval;
+	vsnprintf(msg, sizeof(msg), format, al);
+	vbd__log(b->c, level >= XTL_ERROR ? VBD_LOG_ERR : VBD_LOG_DEBUG, "libxenlight%s%s: %s",
+	         context ? " " : "", context ? context : "", msg);
+}
+
+static void xtl_destroy(xentoollog_logger *l)
+{
+	free(l);
+}
+
+/* A libxenlight context, made on first use; NULL (and never tried again)
+ * where no hypervisor runs or the context is not the host's xenstored. */
+static libxl_ctx *lx(vbd_ctx *c)
+{
+	xtl_bridge *b;
+
+	if (c->lx || c->lx_tried)
+		return c->lx;
+	c->lx_tried = true;
+	if (!c->host_xenstore ||
+	    (access("/dev/xen/privcmd", F_OK) != 0 && access("/proc/xen/privcmd", F_OK) != 0))
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->vtable.vmessage = xtl_vmessage;
+	b->vtable.destroy = xtl_destroy;
+	b->c = c;
+	if (libxl_ctx_alloc((libxl_ctx **)&c->lx, LIBXL_VERSION, 0, &b->vtable) != 0) {
+		free(b);
+		c->lx = NULL;
+		vbd__log(c, VBD_LOG_DEBUG, "libxenlight unavailable: domains from xenstore");
+		return NULL;
+	}
+	c->lx_logger = b;
+	return c->lx;
+}
+
+void vbd__ctx_domain_done(vbd_ctx *c)
+{
+	if (c->lx)
+		libxl_ctx_free(c->lx);
+	if (c->lx_logger)
+		xtl_destroy(c->lx_logger);
+	c->lx = NULL;
+	c->lx_logger = NULL;
+}
+
+static int lookup_lx(vbd_ctx *c, libxl_ctx *l, const char *name_or_id, bool numeric,
+                     unsigned long id, unsigned *ret_domid)
+{
+	libxl_dominfo info;
+	uint32_t domid;
+	int rc;
+
+	if (!numeric) {
+		if (libxl_name_to_domid(l, name_or_id, &domid) != 0)
+			return vbd__errf(&c->err, -ENOENT, "no domain named '%s' (libxenlight)", name_or_id);
+		vbd__log(c, VBD_LOG_DEBUG, "domain '%s' is %u (libxenlight)", name_or_id, domid);
+		*ret_domid = domid;
+		return 0;
+	}
+	libxl_dominfo_init(&info);
+	rc = libxl_domain_info(l, &info, (uint32_t)id);
+	libxl_dominfo_dispose(&info);
+	if (rc == ERROR_DOMAIN_NOTFOUND)
+		return vbd__errf(&c->err, -ENOENT, "no domain %lu (libxenlight)", id);
+	if (rc != 0)
+		return vbd__errf(&c->err, -EIO, "libxenlight could not say whether domain %lu exists (%d)",
+		                 id, rc);
+	*ret_domid = (unsigned)id;
+	return 0;
+}
+
+int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid)
+{
+	char **ids, *end, *v;
+	unsigned n, i;
+	unsigned long id;
+
+	bool numeric;
+	libxl_ctx *l;
+
+	if (!c || !name_or_id || !ret_domid)
+		return -EINVAL;
+	errno = 0;
+	id = strtoul(name_or_id, &end, 10);
+	numeric = !errno && *name_or_id && !*end;
+	if (numeric && id >= 0x7FF0)
+		return vbd__errf(&c->err, -EINVAL, "domain id %s is out of range", name_or_id);
+	if ((l = lx(c)))
+		return lookup_lx(c, l, name_or_id, numeric, id, ret_domid);
+	if (numeric) {
+		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%lu", id);
+		if (!v && errno != ENOENT)
+			return vbd__errf(&c->err, -errno, "reading /local/domain/%lu: %s", id, strerror(errno));
+		/* dom0 exists whether or not anyone wrote its home. */
+		if (!v && id != 0)
+			return vbd__errf(&c->err, -ENOENT, "no domain %lu (/local/domain/%lu is missing)",
+			                 id, id);
+		free(v);
+		*ret_domid = (unsigned)id;
+		return 0;
+	}
+	ids = xs_directory(c->xs, XBT_NULL, "/local/domain", &n);
+	if (!ids && errno != ENOENT)
+		return vbd__errf(&c->err, -errno, "listing /local/domain: %s", strerror(errno));
+	for (i = 0; ids && i < n; i++) {
+		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%s/name", ids[i]);
+		if (v && strcmp(v, name_or_id) == 0) {
+			free(v);
+			*ret_domid = (unsigned)strtoul(ids[i], NULL, 10);
+			free(ids);
+			return 0;
+		}
+		free(v);
+	}
+	free(ids);
+	return vbd__errf(&c->err, -ENOENT, "no domain named '%s'", name_or_id);
+}
