@@ -24,9 +24,12 @@
  */
 #include <blkid/blkid.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libxl.h>
 #include <libxlutil.h>
@@ -511,4 +514,57 @@ int vbd_disk_target_resolve(const char *target, char **ret_path, vbd_errbuf *err
 		                 target, (int)(eq - target), target);
 	*ret_path = path;
 	return 0;
+}
+
+int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *err)
+{
+	vbd_target_info info;
+	blkid_probe pr = NULL;
+	const char *v;
+	struct stat st;
+	int fd, r = 0;
+
+	if (!path || !ret)
+		return vbd__errf(err, -EINVAL, "target: NULL");
+	memset(&info, 0, sizeof(info));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return vbd__errf(err, -errno, "target %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = vbd__errf(err, -errno, "target %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		r = vbd__errf(err, -ENODEV, "target %s is neither a regular file nor a block device", path);
+		goto out;
+	}
+	info.block = S_ISBLK(st.st_mode);
+	pr = blkid_new_probe();
+	if (!pr || blkid_probe_set_device(pr, fd, 0, 0) < 0) {
+		r = vbd__errf(err, -ENOMEM, "target %s: libblkid cannot probe it", path);
+		goto out;
+	}
+	info.size = info.block ? (long long)blkid_probe_get_size(pr) : (long long)st.st_size;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL |
+	                                      BLKID_SUBLKS_UUID);
+	blkid_probe_enable_partitions(pr, 1);
+	/* 0: found, 1: nothing, -2: ambiguous (several signatures), -1: error.
+	 * Only a found signature is reported. */
+	if (blkid_do_safeprobe(pr) == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &v, NULL) == 0 ||
+		    blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0)
+			snprintf(info.type, sizeof(info.type), "%s", v);
+		if (blkid_probe_lookup_value(pr, "LABEL", &v, NULL) == 0)
+			snprintf(info.label, sizeof(info.label), "%s", v);
+		if (blkid_probe_lookup_value(pr, "UUID", &v, NULL) == 0 ||
+		    blkid_probe_lookup_value(pr, "PTUUID", &v, NULL) == 0)
+			snprintf(info.uuid, sizeof(info.uuid), "%s", v);
+	}
+	*ret = info;
+out:
+	if (pr)
+		blkid_free_probe(pr);
+	close(fd);
+	return r;
 }

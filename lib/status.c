@@ -55,6 +55,18 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 		d->sectors = -1;
 	d->sector_size = rd_long(c, d->backend_path, "sector-size", -1);
 	d->info = rd_long(c, d->backend_path, "info", -1);
+	d->target_size = -1;
+	if (d->params && d->params[0] == '/') {
+		vbd_target_info ti;
+		vbd_errbuf e;
+
+		if (vbd_disk_target_probe(d->params, &ti, &e) == 0) {
+			d->target_size = ti.size;
+			d->target_type = ti.type[0] ? strdup(ti.type) : NULL;
+			d->target_label = ti.label[0] ? strdup(ti.label) : NULL;
+			d->target_uuid = ti.uuid[0] ? strdup(ti.uuid) : NULL;
+		}
+	}
 	d->feature_flush = rd_long(c, d->backend_path, "feature-flush-cache", 0) == 1;
 	d->feature_barrier = rd_long(c, d->backend_path, "feature-barrier", 0) == 1;
 	d->feature_discard = rd_long(c, d->backend_path, "feature-discard", 0) == 1;
@@ -185,6 +197,7 @@ void vbd_dev_info_free(vbd_dev_info *v, size_t n)
 		vbd_dev_info *d = &v[i];
 		char *s[] = { d->backend_path, d->frontend_path, d->params, d->mode, d->device_type,
 		              d->script, d->physical_device, d->node, d->hotplug_status,
+		              d->target_type, d->target_label, d->target_uuid,
 		              d->hotplug_error, d->backend_error, d->frontend_error, d->protocol,
 		              d->ring_ref, d->event_channel };
 		size_t k;
@@ -262,6 +275,13 @@ int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 		gint(g, "sectors", d->sectors, true);
 		gint(g, "sector_size", d->sector_size, true);
 		gint(g, "info", d->info, true);
+		yajl_gen_string(g, (const unsigned char *)"target", 6);
+		yajl_gen_map_open(g);
+		gint(g, "size", d->target_size, true);
+		gstr(g, "type", d->target_type);
+		gstr(g, "label", d->target_label);
+		gstr(g, "uuid", d->target_uuid);
+		yajl_gen_map_close(g);
 		yajl_gen_string(g, (const unsigned char *)"features", 8);
 		yajl_gen_map_open(g);
 		gbool(g, "flush_cache", d->feature_flush);

@@ -853,6 +853,46 @@ static void test_target_blkid(void **state)
 	assert_null(path);
 }
 
+/* What a target holds: the image file and its loop device say the same. */
+static void test_target_probe(void **state)
+{
+	struct loopfs *fs = *state;
+	vbd_errbuf err = { "" };
+	vbd_target_info ti;
+	char empty[] = "/tmp/vbd-test-empty.XXXXXX";
+	int fd;
+
+	if (fs->skip)
+		skip();
+	if (vbd_disk_target_probe(fs->image, &ti, &err) != 0)
+		fail_msg("%s: %s", fs->image, err.msg);
+	assert_false(ti.block);
+	assert_int_equal(ti.size, 8 << 20);
+	assert_string_equal(ti.type, "ext4");
+	assert_string_equal(ti.label, fs->label);
+	assert_string_equal(ti.uuid, fs->uuid);
+	if (vbd_disk_target_probe(fs->loopdev, &ti, &err) != 0)
+		fail_msg("%s: %s", fs->loopdev, err.msg);
+	assert_true(ti.block);
+	assert_int_equal(ti.size, 8 << 20);
+	assert_string_equal(ti.type, "ext4");
+	assert_string_equal(ti.label, fs->label);
+
+	/* Zeros hold nothing: success, no type. */
+	fd = mkstemp(empty);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	assert_int_equal(vbd_disk_target_probe(empty, &ti, &err), 0);
+	assert_int_equal(ti.size, 1 << 20);
+	assert_string_equal(ti.type, "");
+	unlink(empty);
+
+	assert_int_equal(vbd_disk_target_probe("/dev/null", &ti, &err), -ENODEV);
+	assert_non_null(strstr(err.msg, "/dev/null"));
+	assert_int_equal(vbd_disk_target_probe("/nonexistent/disk.img", &ti, &err), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -868,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_spec_errors),
 		cmocka_unit_test(test_target_passthrough),
 		cmocka_unit_test_setup_teardown(test_target_blkid, loopfs_setup, loopfs_teardown),
+		cmocka_unit_test_setup_teardown(test_target_probe, loopfs_setup, loopfs_teardown),
 	};
 
 	srand((unsigned)getpid());

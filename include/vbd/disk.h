@@ -60,6 +60,21 @@ VBD_PUBLIC vbd_disk_spec *vbd_disk_spec_free(vbd_disk_spec *spec);
  * *ret_path is malloc'd. */
 VBD_PUBLIC int vbd_disk_target_resolve(const char *target, char **ret_path, vbd_errbuf *err);
 
+/* What a target holds, as libblkid sees it. */
+typedef struct vbd_target_info {
+	long long size;            /* bytes */
+	bool block;                /* a block device (else a regular file) */
+	char type[32];             /* a filesystem ("ext4", "swap") or a
+	                            * partition table ("dos", "gpt"); "" if none */
+	char label[128];
+	char uuid[64];
+} vbd_target_info;
+
+/* Probes path (a regular file or block device) read-only.  -ENOENT,
+ * -ENODEV (neither kind), -errno from open; a target holding nothing libblkid
+ * knows is success with an empty type. */
+VBD_PUBLIC int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *err);
+
 #ifdef __cplusplus
 }
 #endif

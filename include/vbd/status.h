@@ -33,6 +33,10 @@ typedef struct vbd_dev_info {
 	long sector_size, info;
 	int queues, ring_page_order;
 	bool feature_flush, feature_barrier, feature_discard, feature_persistent;
+	/* What params names holds, probed with libblkid on this machine
+	 * (vbd_disk_target_probe); target_size -1 when it could not be probed. */
+	long long target_size;
+	char *target_type, *target_label, *target_uuid;
 } vbd_dev_info;
 
 /* The VBDs of domid (-1: of every domain), only devid's if devid >= 0: the
