@@ -146,15 +146,6 @@ static int be_rm(const hp *h, xs_transaction_t t, const char *leaf)
 	return xrm(h->xs, t, p);
 }
 
-/* Sleeps a little longer after each lost transaction, so that many
- * contenders spread out instead of colliding again at once. */
-static void backoff(unsigned try)
-{
-	struct timespec ts = { 0, (long)(try < 20 ? try : 20) * 500000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ------------------------------------------------------------------ */
 /* Naming: backend path -> index entry                                 */
 
@@ -719,11 +710,27 @@ static int add_txn(hp *h, xs_transaction_t t, const target *tg, char m, const ch
 	return 0;
 }
 
+struct add_job {
+	hp *h;
+	const target *tg;
+	char m;
+	const char *pd, *pdpath;
+	bool loop;
+};
+
+static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct add_job *j = ud;
+
+	(void)xs;
+	return add_txn(j->h, t, j->tg, j->m, j->pd, j->pdpath, j->loop);
+}
+
 static int hp_add(hp *h, bool *busy)
 {
 	char *params = NULL, *mode = NULL, *v = NULL, pd[32], pdpath[PATH_MAX];
 	target tg = { .fd = -1 };
-	unsigned loopn = 0, try;
+	unsigned loopn = 0;
 	int r, lfd = -1;
 	bool writable;
 	char m;
@@ -784,31 +791,21 @@ static int hp_add(hp *h, bool *busy)
 		snprintf(pdpath, sizeof(pdpath), "/dev/loop%u", loopn);
 	}
 
-	for (try = 0;; try++) {
-		xs_transaction_t t = xs_transaction_start(h->xs);
+	{
+		struct add_job j = { h, &tg, m, pd, pdpath, lfd >= 0 };
 
-		if (t == XBT_NULL) {
-			r = vbd__errf(h->err, xs_errno(), "start transaction");
+		r = vbd__xs_txn(h->xs, TXN_TRIES, add_body, &j);
+		if (r > 0) {
+			/* A concurrent ADD of this backend won; it owns the loop
+			 * device it recorded, ours goes. */
+			r = 0;
 			goto out;
 		}
-		r = add_txn(h, t, &tg, m, pd, pdpath, lfd >= 0);
-		if (r != 0) {
-			xs_transaction_end(h->xs, t, true);
-			if (r > 0) {
-				/* A concurrent ADD of this backend won; it owns the
-				 * loop device it recorded, ours goes. */
-				r = 0;
-				goto out;
-			}
+		if (r < 0) {
+			if (!h->err->msg[0] || r == -EAGAIN)
+				vbd__errf(h->err, r, "commit %s: %s", h->be, strerror(-r));
 			goto out;
 		}
-		if (xs_transaction_end(h->xs, t, false))
-			break;
-		if (errno != EAGAIN || try >= TXN_TRIES) {
-			r = vbd__errf(h->err, xs_errno(), "commit %s", h->be);
-			goto out;
-		}
-		backoff(try);
 	}
 	if (lfd >= 0) {
 		close(lfd);
@@ -830,24 +827,27 @@ out:
 }
 
 /* hotplug-error first: libxl reads it when it sees hotplug-status. */
+struct failure_job {
+	hp *h;
+	bool busy;
+};
+
+static int failure_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct failure_job *j = ud;
+
+	if (!xexists(xs, t, j->h->be))
+		return 1;     /* gone: nothing to report on */
+	be_write(j->h, t, "hotplug-error", j->h->err->msg);
+	be_write(j->h, t, "hotplug-status", j->busy ? "busy" : "error");
+	return 0;
+}
+
 static void report_failure(hp *h, bool busy)
 {
-	xs_transaction_t t;
-	unsigned try;
+	struct failure_job j = { h, busy };
 
-	for (try = 0; try < TXN_TRIES; try++) {
-		t = xs_transaction_start(h->xs);
-		if (t == XBT_NULL)
-			return;
-		if (!xexists(h->xs, t, h->be)) {
-			xs_transaction_end(h->xs, t, true);
-			return;
-		}
-		be_write(h, t, "hotplug-error", h->err->msg);
-		be_write(h, t, "hotplug-status", busy ? "busy" : "error");
-		if (xs_transaction_end(h->xs, t, false) || errno != EAGAIN)
-			return;
-	}
+	vbd__xs_txn(h->xs, TXN_TRIES, failure_body, &j);
 }
 
 /* ------------------------------------------------------------------ */
