@@ -14,6 +14,12 @@
 #ifndef VBD_LIB_BLKIF_H
 #define VBD_LIB_BLKIF_H
 
+/* Without an interface version, xen-compat.h picks the legacy one, under
+ * which ring.h maps xen_mb() to mb(), which nothing defines here. */
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
+
 #define xen_mb()  __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)

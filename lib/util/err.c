@@ -25,7 +25,8 @@
 	X(EPROTO, "protocol violation by the other end") \
 	X(ECONNREFUSED, "xenstore daemon not reachable") \
 	X(ECANCELED, "cancelled") \
-	X(ENOTSUP, "not supported here")
+	X(ENOTSUP, "not supported here") \
+	X(ENOTCONN, "not connected")
 
 const char *vbd_strerror(int r)
 {
