@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/blkback.h - a userspace block backend (blkback), after Linux
+ * xen-blkback: it serves every VBD under
+ * /local/domain/<domid>/backend/vbd/<frontend-domid>/<devid> from the block
+ * device or file its hotplug step named, over shared rings mapped through a
+ * vbd_xport (vbd/transport.h).
+ *
+ *     vbd_blkback *b;
+ *     vbd_blkback_options o = VBD_BLKBACK_OPTIONS_INIT;
+ *     o.xport = x;                        // borrowed; outlives b
+ *     vbd_blkback_new(&b, &o, &err);
+ *     for (;;) {
+ *             poll({vbd_blkback_get_fd(b), POLLIN}, vbd_blkback_get_timeout_ms(b));
+ *             vbd_blkback_process(b);     // the xenstore side runs here
+ *     }
+ *     vbd_blkback_free(b);
+ *
+ * Threads: the xenstore side (probe, handshake, teardown, resize, error
+ * nodes, the log callback) runs only in the caller's thread, inside these
+ * calls.  The data path runs in one worker thread per ring (queue), started
+ * when a device connects and joined when it disconnects; workers never call
+ * back and never touch xenstore: a ring a worker had to stop is reported
+ * through the fd and handled in the next vbd_blkback_process().  A
+ * vbd_blkback is used from one thread at a time; objects are independent.
+ *
+ * I/O goes through the page cache (pread/pwrite on the target, opened
+ * without O_DIRECT); feature-flush-cache is offered and a flush is an
+ * fdatasync(), so a frontend that flushes gets what a disk with a volatile
+ * write cache promises.
+ *
+ * The library never prints or exits: failures are return values, a
+ * vbd_errbuf, the log callback and, for a device, its error node.
+ */
+#ifndef VBD_BLKBACK_H
+#define VBD_BLKBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vbd/ctx.h"        /* VBD_LOG_* */
+#include "vbd/error.h"
+#include "vbd/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VBD_PUBLIC
+#define VBD_PUBLIC __attribute__((visibility("default")))
+#endif
+
+typedef struct vbd_blkback vbd_blkback;
+
+#define VBD_BLKBACK_OPTIONS_VERSION 1
+
+typedef struct vbd_blkback_options {
+	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION */
+	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
+	 * libxenstore's default. */
+	const char *xenstored_path;
+	vbd_xport *xport;               /* required; borrowed */
+	unsigned domid;                 /* the backend's own domain (0) */
+	unsigned max_ring_page_order;   /* offered; 0..4 (4) */
+	unsigned max_queues;            /* offered; 1..64 (4) */
+	/* Offered feature-max-indirect-segments; 0: indirect requests are not
+	 * offered (and answered EOPNOTSUPP); at most 4096 (8 indirect pages).
+	 * Default 256. */
+	unsigned max_indirect_segments;
+	/* Persistent grants kept mapped per ring; 0: feature-persistent is not
+	 * offered.  Default 1056 (Linux's per-ring default). */
+	unsigned persistent_grants_max;
+	bool feature_discard;           /* offer discard where the target can (true) */
+	/* Re-check each device's size this often and announce a change
+	 * (0: never; vbd_blkback_refresh() does it on demand). */
+	unsigned resize_poll_ms;
+	/* Called from the calling thread only, inside vbd_blkback calls;
+	 * levels are VBD_LOG_* of vbd/ctx.h (3 err, 4 warning, 6 info, 7 debug). */
+	void (*log)(void *userdata, int level, const char *msg);
+	void *log_userdata;
+} vbd_blkback_options;
+
+#define VBD_BLKBACK_OPTIONS_INIT \
+	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 4, 256, 1056, true, 0, NULL, NULL }
+
+/* Connects to xenstore and watches the backend directory; devices already
+ * there are probed by the first vbd_blkback_process().  -EINVAL for a bad
+ * option, -ECONNREFUSED when no xenstore daemon answers; err (may be NULL)
+ * says which.  *ret is untouched on failure. */
+VBD_PUBLIC int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf *err);
+
+/* Stops every worker, unmaps every ring and grant, closes the targets, and
+ * switches each served device whose state node still exists to Closed (6).
+ * Accepts NULL; returns NULL. */
+VBD_PUBLIC vbd_blkback *vbd_blkback_free(vbd_blkback *b);
+
+/* The one fd to poll for POLLIN (an epoll set over the xenstore watch fd and
+ * the workers' reports).  Owned by b. */
+VBD_PUBLIC int vbd_blkback_get_fd(vbd_blkback *b);
+/* Milliseconds until process() has timed work (the resize poll), -1: none. */
+VBD_PUBLIC int vbd_blkback_get_timeout_ms(vbd_blkback *b);
+/* Handles watch events, stopped rings and due timers without blocking on
+ * the fd (xenstore requests are synchronous round trips).  Returns the
+ * number of things done (>= 0) or a negative errno for a failure of b
+ * itself; a device's failure goes to its error node and the log. */
+VBD_PUBLIC int vbd_blkback_process(vbd_blkback *b);
+
+/* Re-reads the size of every open target; for each that changed, the data
+ * path uses the new size at once and a Connected device gets `sectors` and
+ * `state` (4 again) rewritten in one transaction, which the frontend sees
+ * as a resize.  Returns the number of devices that changed, or -errno. */
+VBD_PUBLIC int vbd_blkback_refresh(vbd_blkback *b);
+
+typedef struct vbd_blkback_stats {
+	uint64_t devices;           /* backend directories being served */
+	uint64_t connected;         /* of those, at Connected */
+	uint64_t rings;             /* rings mapped now */
+	uint64_t requests;          /* answered, whatever the status */
+	uint64_t errors;            /* answered BLKIF_RSP_ERROR (invalid or failed) */
+	uint64_t unsupported;       /* answered BLKIF_RSP_EOPNOTSUPP */
+	uint64_t rings_stopped;     /* stopped for a protocol violation */
+	uint64_t fatal_errors;      /* error nodes written */
+	uint64_t bytes_read;        /* from targets, for READ */
+	uint64_t bytes_written;
+	uint64_t grant_maps;        /* vbd_gnt_map() calls on the data path */
+	uint64_t pgrants;           /* persistent grants mapped now */
+	uint64_t pgrant_hits;       /* segments served from a mapped persistent grant */
+	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
+} vbd_blkback_stats;
+
+/* Counters since vbd_blkback_new(), read without stopping the workers. */
+VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd_blkback: the object, its fd and process(), counters and resize.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "blkback/blkback.h"
+
+void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!b->c || !b->c->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	b->c->log(b->c->log_ud, level, buf);
+}
+
+static void base_changed(vbd_ctx *c, const char *path, void *ud)
+{
+	(void)c;
+	vbd__bb_scan(ud, path);
+}
+
+int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf *err)
+{
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct epoll_event ev = { .events = EPOLLIN };
+	vbd_blkback *b;
+	int r;
+
+	if (!ret || !o)
+		return vbd__errf(err, -EINVAL, "blkback: no %s", ret ? "options" : "result pointer");
+	if (o->version != VBD_BLKBACK_OPTIONS_VERSION)
+		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected %u", o->version,
+		                 VBD_BLKBACK_OPTIONS_VERSION);
+	if (!o->xport)
+		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
+	if (o->max_ring_page_order > VBD__BB_MAX_ORDER || o->max_queues < 1 ||
+	    o->max_queues > VBD__BB_MAX_QUEUES || o->max_indirect_segments > VBD__BB_MAX_INDIRECT_SEGS ||
+	    o->persistent_grants_max > (1u << 20) || o->domid >= 0x7ff0)
+		return vbd__errf(err, -EINVAL,
+		                 "blkback: an option is out of range (max_ring_page_order <= %u, "
+		                 "max_queues 1..%u, max_indirect_segments <= %u, "
+		                 "persistent_grants_max <= %u, domid < 32752)",
+		                 VBD__BB_MAX_ORDER, VBD__BB_MAX_QUEUES,
+		                 (unsigned)VBD__BB_MAX_INDIRECT_SEGS, 1u << 20);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return vbd__errf(err, -ENOMEM, "blkback: out of memory");
+	b->epfd = b->notify_fd = -1;
+	b->x = o->xport;
+	b->domid = o->domid;
+	b->max_order = o->max_ring_page_order;
+	b->max_queues = o->max_queues;
+	b->max_indirect = o->max_indirect_segments;
+	/* Fewer than a direct request's segments would not be "indirect". */
+	if (b->max_indirect && b->max_indirect <= BLKIF_MAX_SEGMENTS_PER_REQUEST)
+		b->max_indirect = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
+	b->pgrants_max = o->persistent_grants_max;
+	b->feature_discard = o->feature_discard;
+	b->resize_poll_ms = o->resize_poll_ms;
+	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/vbd", b->domid);
+
+	co.xenstored_path = o->xenstored_path;
+	co.log = o->log;
+	co.log_userdata = o->log_userdata;
+	r = vbd_ctx_new(&b->c, &co);
+	if (r < 0) {
+		vbd__errf(err, r, "blkback: connecting to xenstore at %s",
+		          o->xenstored_path ? o->xenstored_path : "the default socket");
+		goto fail;
+	}
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	b->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->epfd < 0 || b->notify_fd < 0) {
+		r = vbd__errf(err, -errno, "blkback: epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ev.data.fd = vbd_ctx_get_fd(b->c);
+	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		r = vbd__errf(err, -errno, "blkback: epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	ev.data.fd = b->notify_fd;
+	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		r = vbd__errf(err, -errno, "blkback: epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	/* Fires at once: the first process() probes what is there already. */
+	r = vbd__ctx_watch(b->c, b->base, base_changed, b, &b->w_base);
+	if (r < 0) {
+		vbd__errf(err, r, "blkback: watching %s: %s", b->base, strerror(-r));
+		goto fail;
+	}
+	if (b->resize_poll_ms)
+		b->next_poll_ms = vbd__now_ms() + b->resize_poll_ms;
+	*ret = b;
+	return 0;
+fail:
+	vbd_blkback_free(b);
+	return r;
+}
+
+vbd_blkback *vbd_blkback_free(vbd_blkback *b)
+{
+	if (!b)
+		return NULL;
+	while (b->devs)
+		vbd__bb_dev_free(b->devs, true);
+	if (b->c) {
+		vbd__ctx_unwatch(b->c, b->w_base);
+		b->c = vbd_ctx_free(b->c);
+	}
+	if (b->epfd >= 0)
+		close(b->epfd);
+	if (b->notify_fd >= 0)
+		close(b->notify_fd);
+	free(b);
+	return NULL;
+}
+
+int vbd_blkback_get_fd(vbd_blkback *b)
+{
+	return b ? b->epfd : -EINVAL;
+}
+
+int vbd_blkback_get_timeout_ms(vbd_blkback *b)
+{
+	int t;
+	uint64_t now;
+
+	if (!b)
+		return -1;
+	t = vbd_ctx_get_timeout_ms(b->c);
+	if (b->resize_poll_ms) {
+		now = vbd__now_ms();
+		int p = b->next_poll_ms <= now ? 0 : (int)(b->next_poll_ms - now);
+
+		if (t < 0 || p < t)
+			t = p;
+	}
+	return t;
+}
+
+/* Rings their workers stopped: the error node and Closing, once. */
+static int reap_stopped(vbd_blkback *b)
+{
+	vbd__bb_dev *d, *next;
+	uint64_t v;
+	unsigned i;
+	int n = 0;
+
+	while (read(b->notify_fd, &v, sizeof(v)) == sizeof(v))
+		;
+	for (d = b->devs; d; d = next) {
+		next = d->next;
+		for (i = 0; i < d->nr_rings; i++) {
+			vbd__bb_ring *r = &d->rings[i];
+			int failed = __atomic_load_n(&r->failed, __ATOMIC_ACQUIRE);
+
+			if (!failed || r->reported)
+				continue;
+			r->reported = true;
+			b->rings_stopped++;
+			n++;
+			vbd__bb_fatal(d, failed, "%s", r->why);
+			break;   /* the device is Closing; its other rings wait for the frontend */
+		}
+	}
+	return n;
+}
+
+int vbd_blkback_process(vbd_blkback *b)
+{
+	int n, r;
+
+	if (!b)
+		return -EINVAL;
+	n = reap_stopped(b);
+	r = vbd_ctx_process(b->c);
+	if (r < 0)
+		return r;
+	n += r;
+	if (b->resize_poll_ms && vbd__now_ms() >= b->next_poll_ms) {
+		vbd_blkback_refresh(b);
+		b->next_poll_ms = vbd__now_ms() + b->resize_poll_ms;
+		n++;
+	}
+	return n;
+}
+
+int vbd_blkback_refresh(vbd_blkback *b)
+{
+	vbd__bb_dev *d;
+	int n = 0;
+
+	if (!b)
+		return -EINVAL;
+	for (d = b->devs; d; d = d->next) {
+		int64_t s = vbd__bb_disk_sectors(&d->disk);
+		int r;
+
+		if (s < 0 || (uint64_t)s == __atomic_load_n(&d->disk.sectors, __ATOMIC_RELAXED))
+			continue;
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: size %llu -> %lld sectors", d->be,
+		            (unsigned long long)d->disk.sectors, (long long)s);
+		__atomic_store_n(&d->disk.sectors, (uint64_t)s, __ATOMIC_RELAXED);
+		n++;
+		if (d->be_state != 4)
+			continue;
+		r = vbd__bb_announce_size(d);
+		if (r < 0)
+			vbd__bb_log(b, VBD_LOG_WARNING, "%s: announcing the new size: %s", d->be,
+			            strerror(-r));
+	}
+	return n;
+}
+
+int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
+{
+	struct vbd__bb_counters t;
+	vbd__bb_dev *d;
+	unsigned i;
+
+	if (!b || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	t = b->done;
+	t.pgrants = 0;
+	for (d = b->devs; d; d = d->next) {
+		ret->devices++;
+		ret->connected += d->be_state == 4;
+		for (i = 0; i < d->nr_rings; i++) {
+			vbd__bb_ring *r = &d->rings[i];
+
+			ret->rings += r->sring != NULL;
+			t.requests += VBD__BB_GET(r->n.requests);
+			t.errors += VBD__BB_GET(r->n.errors);
+			t.unsupported += VBD__BB_GET(r->n.unsupported);
+			t.bytes_read += VBD__BB_GET(r->n.bytes_read);
+			t.bytes_written += VBD__BB_GET(r->n.bytes_written);
+			t.grant_maps += VBD__BB_GET(r->n.grant_maps);
+			t.pgrants += VBD__BB_GET(r->n.pgrants);
+			t.pgrant_hits += VBD__BB_GET(r->n.pgrant_hits);
+			t.pgrant_evictions += VBD__BB_GET(r->n.pgrant_evictions);
+		}
+	}
+	ret->requests = t.requests;
+	ret->errors = t.errors;
+	ret->unsupported = t.unsupported;
+	ret->rings_stopped = b->rings_stopped;
+	ret->fatal_errors = b->fatal_errors;
+	ret->bytes_read = t.bytes_read;
+	ret->bytes_written = t.bytes_written;
+	ret->grant_maps = t.grant_maps;
+	ret->pgrants = t.pgrants;
+	ret->pgrant_hits = t.pgrant_hits;
+	ret->pgrant_evictions = t.pgrant_evictions;
+	return 0;
+}

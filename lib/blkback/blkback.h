@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of vbd_blkback, shared by its files:
+ *   blkback.c  the object: options, the fd, process(), stats, refresh
+ *   xenbus.c   one device's handshake (probe, backend_changed,
+ *              frontend_changed, connect, disconnect, remove)
+ *   disk.c     the target: open, size, flush, discard
+ *   ring.c     one ring: map, bind, its worker, the data path
+ *   req.c      request decoding and checks (no I/O; fuzzed)
+ *   pgrant.c   the persistent-grant LRU
+ *
+ * Ownership and threads: the main thread (the caller's) owns devices and
+ * rings and creates and joins workers.  While a worker runs it alone touches
+ * its ring's shared pages, grants, cache and counters; the device fields it
+ * reads (fd, readonly, discard) are fixed while any ring runs, except the
+ * size, which is atomic.
+ */
+#ifndef VBD_LIB_BLKBACK_H
+#define VBD_LIB_BLKBACK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "blkback/pgrant.h"
+#include "blkback/req.h"
+#include "ctx.h"
+#include "vbd/blkback.h"
+
+#define VBD__BB_TXN_RETRIES 64
+#define VBD__BB_MAX_QUEUES 64
+#define VBD__BB_MAX_ORDER 4
+
+typedef struct vbd__bb_dev vbd__bb_dev;
+typedef struct vbd__bb_ring vbd__bb_ring;
+
+/* Counters a worker updates and the main thread reads (relaxed atomics). */
+struct vbd__bb_counters {
+	uint64_t requests, errors, unsupported, bytes_read, bytes_written;
+	uint64_t grant_maps, pgrants, pgrant_hits, pgrant_evictions;
+};
+
+#define VBD__BB_ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
+#define VBD__BB_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+struct vbd__bb_ring {
+	vbd__bb_dev *dev;
+	unsigned index;
+	enum vbd__bb_abi abi;
+	union {
+		blkif_back_ring_t n64;
+		vbd__blkif32_back_ring_t x32;
+	} br;
+	void *sring;               /* mapped ring pages */
+	unsigned pages;
+	unsigned size;             /* requests it holds */
+	vbd_evtchn *ev;
+	uint32_t port;             /* local port */
+	bool bound;
+	int stop_fd;               /* eventfd: the worker should return */
+	pthread_t thread;
+	bool running;
+	bool persistent;           /* negotiated */
+	struct vbd__pgrant_cache pg;
+	uint64_t seq;              /* requests taken, for the cache's "used" */
+	/* Worker scratch, sized for the largest request offered. */
+	struct blkif_request_segment *segs;
+	uint32_t *refs, *sorted;
+	void **pages_of;           /* per segment: its mapped page */
+	struct iovec *iov;
+	struct vbd__bb_counters n;
+	/* Set by the worker when it stops the ring for a protocol violation;
+	 * read by the main thread after the report on notify_fd. */
+	int failed;                /* 0, or -errno */
+	bool reported;             /* the main thread wrote the error node */
+	char why[160];
+};
+
+struct vbd__bb_disk {
+	int fd;                    /* -1: not open */
+	bool is_blk, readonly, cdrom;
+	bool discard;              /* offered */
+	unsigned discard_granularity;
+	uint64_t sectors;          /* 512-byte units; atomic while rings run */
+	unsigned sector_size, physical_sector_size;
+	unsigned major, minor;     /* physical-device as first read, or 0:0 */
+	bool have_pdev;
+	char path[256];            /* what was opened */
+};
+
+struct vbd__bb_dev {
+	vbd__bb_dev *next;
+	vbd_blkback *b;
+	unsigned fe_domid;
+	uint32_t devid;
+	char be[128];              /* backend directory */
+	char fe[128];              /* frontend directory, from `frontend` */
+	int be_state;              /* the state this backend last wrote */
+	int fe_state;              /* last seen; -1 before the first event */
+	vbd__watch *w_pdev, *w_pdev_path, *w_fe;
+	struct vbd__bb_disk disk;
+	vbd__bb_ring *rings;
+	unsigned nr_rings;
+	bool rings_bound;          /* mapped and bound, not yet started */
+	bool persistent;           /* negotiated */
+	enum vbd__bb_abi abi;
+	bool seen;                 /* scan marker */
+};
+
+struct vbd_blkback {
+	vbd_ctx *c;
+	vbd_xport *x;
+	unsigned domid;
+	unsigned max_order, max_queues, max_indirect, pgrants_max, resize_poll_ms;
+	bool feature_discard;
+	char base[64];             /* /local/domain/<domid>/backend/vbd */
+	vbd__watch *w_base;
+	vbd__bb_dev *devs;
+	int epfd;                  /* the fd the caller polls */
+	int notify_fd;             /* eventfd: a worker stopped its ring */
+	uint64_t next_poll_ms;
+	struct vbd__bb_counters done;  /* of rings already torn down */
+	uint64_t rings_stopped, fatal_errors;
+};
+
+void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* xenbus.c */
+void vbd__bb_scan(vbd_blkback *b, const char *path);
+void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state);
+void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int vbd__bb_announce_size(vbd__bb_dev *d);
+
+/* disk.c: opens path (read-only or not) and fills d; 0 or -errno with a
+ * message in why. */
+int vbd__bb_disk_open(struct vbd__bb_disk *d, const char *path, bool readonly, bool want_discard,
+                      char *why, size_t whylen);
+void vbd__bb_disk_close(struct vbd__bb_disk *d);
+/* The target's current size in sectors, or -errno. */
+int64_t vbd__bb_disk_sectors(const struct vbd__bb_disk *d);
+int vbd__bb_disk_flush(const struct vbd__bb_disk *d);
+/* 0, -EOPNOTSUPP, or -errno. */
+int vbd__bb_disk_discard(const struct vbd__bb_disk *d, uint64_t sector, uint64_t nr, bool secure);
+
+/* ring.c */
+/* An unconnected ring: what vbd__bb_ring_disconnect() may be called on. */
+void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd__bb_abi abi,
+                       bool persistent);
+/* Maps the ring pages and binds the port; the worker starts later. */
+int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, uint32_t evtchn,
+                         char *why, size_t whylen);
+int vbd__bb_ring_start(vbd__bb_ring *r);
+/* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
+void vbd__bb_ring_disconnect(vbd__bb_ring *r);
+
+#endif

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One ring (queue) of a device: its mapping, its event channel, its worker
+ * thread and the data path.
+ *
+ * The worker takes one request at a time: copy the entry out of the ring
+ * (once), consume it, check the copy, map its grants, pread/pwrite, unmap,
+ * answer, push.  So every response is written before the next request is
+ * taken, no slot is ever reused while in use, and a ring of any size needs
+ * no request table.  Queues give the parallelism (one worker each).
+ *
+ *     req_prod 5, req_cons 3 -> take 3, answer, take 4, answer;
+ *     final check: none left, req_event = 6, sleep on the event channel
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "blkback/blkback.h"
+
+/* Runs stmt with R naming the ring's back-ring in its ABI's type: the
+ * ring.h macros are generic over the type, the entries are not. */
+#define ON_RING(r, R, stmt) do { \
+	if ((r)->abi == VBD__BB_ABI_X86_32) { \
+		vbd__blkif32_back_ring_t *R = &(r)->br.x32; \
+		stmt; \
+	} else { \
+		blkif_back_ring_t *R = &(r)->br.n64; \
+		stmt; \
+	} \
+} while (0)
+
+static unsigned max_segs(const vbd__bb_ring *r)
+{
+	unsigned m = r->dev->b->max_indirect;
+
+	return m > BLKIF_MAX_SEGMENTS_PER_REQUEST ? m : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd__bb_abi abi,
+                       bool persistent)
+{
+	memset(r, 0, sizeof(*r));
+	r->dev = d;
+	r->index = index;
+	r->abi = abi;
+	r->persistent = persistent;
+	r->stop_fd = -1;
+	vbd__pgrant_init(&r->pg, 0);
+}
+
+int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, uint32_t evtchn,
+                         char *why, size_t whylen)
+{
+	vbd_blkback *b = r->dev->b;
+	unsigned domid = r->dev->fe_domid, n = max_segs(r);
+	size_t bytes = (size_t)pages * VBD_PAGE_SIZE;
+	RING_IDX req_prod, rsp_prod;
+	int rc;
+
+	rc = vbd_gnt_map(b->x, domid, pages, refs, true, &r->sring);
+	if (rc < 0) {
+		r->sring = NULL;
+		snprintf(why, whylen, "mapping ring-ref %u (%u pages) of domain %u: %s", refs[0], pages,
+		         domid, strerror(-rc));
+		return rc;
+	}
+	r->pages = pages;
+	/* The frontend may reconnect with a ring it used before: start where
+	 * its responses end, if its indexes are consistent.  Each index is read
+	 * once. */
+	req_prod = __atomic_load_n(&((blkif_sring_t *)r->sring)->req_prod, __ATOMIC_RELAXED);
+	rsp_prod = __atomic_load_n(&((blkif_sring_t *)r->sring)->rsp_prod, __ATOMIC_RELAXED);
+	if (r->abi == VBD__BB_ABI_X86_32) {
+		BACK_RING_ATTACH(&r->br.x32, (vbd__blkif32_sring_t *)r->sring, rsp_prod, bytes);
+		r->size = r->br.x32.nr_ents;
+	} else {
+		BACK_RING_ATTACH(&r->br.n64, (blkif_sring_t *)r->sring, rsp_prod, bytes);
+		r->size = r->br.n64.nr_ents;
+	}
+	if (req_prod - rsp_prod > r->size) {
+		snprintf(why, whylen, "ring %u: req_prod %u - rsp_prod %u exceeds the ring size %u",
+		         r->index, req_prod, rsp_prod, r->size);
+		return -EPROTO;
+	}
+	rc = vbd_evtchn_open(b->x, &r->ev);
+	if (rc < 0) {
+		snprintf(why, whylen, "opening an event channel: %s", strerror(-rc));
+		return rc;
+	}
+	rc = vbd_evtchn_bind_interdomain(r->ev, domid, evtchn, &r->port);
+	if (rc < 0) {
+		snprintf(why, whylen, "binding event-channel %u of domain %u: %s", evtchn, domid,
+		         strerror(-rc));
+		return rc;
+	}
+	r->bound = true;
+	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r->segs = calloc(n, sizeof(*r->segs));
+	r->refs = calloc(n, sizeof(*r->refs));
+	r->sorted = calloc(n, sizeof(*r->sorted));
+	r->pages_of = calloc(n, sizeof(*r->pages_of));
+	r->iov = calloc(n, sizeof(*r->iov));
+	if (r->stop_fd < 0 || !r->segs || !r->refs || !r->sorted || !r->pages_of || !r->iov) {
+		snprintf(why, whylen, "ring %u: out of memory or fds", r->index);
+		return -ENOMEM;
+	}
+	if (r->persistent) {
+		rc = vbd__pgrant_init(&r->pg, b->pgrants_max);
+		if (rc < 0) {
+			snprintf(why, whylen, "ring %u: out of memory", r->index);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Transfers the iovecs, resuming after short transfers. */
+static int do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
+{
+	while (cnt > 0) {
+		int c = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
+		ssize_t n = write ? pwritev(fd, iov, c, off) : preadv(fd, iov, c, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;   /* the target shrank under us */
+		off += n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Maps each segment's page into r->pages_of[]: from the persistent cache,
+ * or all at once for one request.  *ret_base is the one-call mapping (to
+ * unmap after), transient[] marks pages mapped outside a full cache. */
+static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, unsigned n,
+                    bool writable, void **ret_base, bool *transient)
+{
+	vbd_blkback *b = r->dev->b;
+	unsigned domid = r->dev->fe_domid, i;
+	int rc;
+
+	*ret_base = NULL;
+	if (!r->persistent) {
+		void *base;
+
+		for (i = 0; i < n; i++)
+			r->refs[i] = segs[i].gref;
+		VBD__BB_ADD(r->n.grant_maps, 1);
+		rc = vbd_gnt_map(b->x, domid, n, r->refs, writable, &base);
+		if (rc < 0)
+			return rc;
+		for (i = 0; i < n; i++)
+			r->pages_of[i] = (char *)base + (size_t)i * VBD_PAGE_SIZE;
+		*ret_base = base;
+		return 0;
+	}
+	/* Persistent: the frontend granted every page writable and keeps it
+	 * granted; map misses writable, one page each, so that each can be
+	 * unmapped alone when evicted. */
+	for (i = 0; i < n; i++) {
+		void *addr = vbd__pgrant_get(&r->pg, segs[i].gref, r->seq), *evicted;
+
+		transient[i] = false;
+		if (addr) {
+			VBD__BB_ADD(r->n.pgrant_hits, 1);
+			r->pages_of[i] = addr;
+			continue;
+		}
+		VBD__BB_ADD(r->n.grant_maps, 1);
+		if (vbd__pgrant_make_room(&r->pg, r->seq, &evicted) < 0) {
+			rc = vbd_gnt_map(b->x, domid, 1, &segs[i].gref, true, &addr);
+			if (rc < 0)
+				goto fail;
+			transient[i] = true;
+			r->pages_of[i] = addr;
+			continue;
+		}
+		if (evicted) {
+			vbd_gnt_unmap(b->x, evicted, 1);
+			VBD__BB_ADD(r->n.pgrant_evictions, 1);
+			__atomic_fetch_sub(&r->n.pgrants, 1, __ATOMIC_RELAXED);
+		}
+		rc = vbd_gnt_map(b->x, domid, 1, &segs[i].gref, true, &addr);
+		if (rc < 0)
+			goto fail;
+		vbd__pgrant_add(&r->pg, segs[i].gref, addr, r->seq);
+		VBD__BB_ADD(r->n.pgrants, 1);
+		r->pages_of[i] = addr;
+	}
+	return 0;
+fail:
+	while (i-- > 0)
+		if (transient[i])
+			vbd_gnt_unmap(b->x, r->pages_of[i], 1);
+	return rc;
+}
+
+static void unmap_segs(vbd__bb_ring *r, unsigned n, void *base, const bool *transient)
+{
+	vbd_blkback *b = r->dev->b;
+	unsigned i;
+
+	if (base) {
+		vbd_gnt_unmap(b->x, base, n);
+		return;
+	}
+	for (i = 0; r->persistent && i < n; i++)
+		if (transient[i])
+			vbd_gnt_unmap(b->x, r->pages_of[i], 1);
+}
+
+/* Reads or writes a checked request's segments. */
+static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
+              const struct blkif_request_segment *segs, unsigned n, bool write)
+{
+	bool transient[VBD__BB_MAX_INDIRECT_SEGS];
+	unsigned i, cnt = 0;
+	void *base;
+	int rc;
+
+	/* A read fills the guest's pages: they are mapped writable. */
+	rc = map_segs(r, segs, n, !write, &base, transient);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		char *p = (char *)r->pages_of[i] + segs[i].first_sect * 512u;
+		size_t len = (size_t)(segs[i].last_sect - segs[i].first_sect + 1) * 512u;
+
+		if (cnt && (char *)r->iov[cnt - 1].iov_base + r->iov[cnt - 1].iov_len == p) {
+			r->iov[cnt - 1].iov_len += len;
+		} else {
+			r->iov[cnt].iov_base = p;
+			r->iov[cnt].iov_len = len;
+			cnt++;
+		}
+	}
+	rc = do_io(r->dev->disk.fd, r->iov, cnt, (off_t)(req->sector * 512u), write);
+	if (rc == 0) {
+		if (write)
+			VBD__BB_ADD(r->n.bytes_written, req->nr_sectors * 512u);
+		else
+			VBD__BB_ADD(r->n.bytes_read, req->nr_sectors * 512u);
+	}
+	unmap_segs(r, n, base, transient);
+	return rc;
+}
+
+/* The indirect pages' segment entries, copied into r->segs: mapped
+ * read-only, copied once, unmapped; only the copy is looked at. */
+static int copy_indirect(vbd__bb_ring *r, const struct vbd__bb_req *req)
+{
+	vbd_blkback *b = r->dev->b;
+	void *base;
+	int rc;
+
+	VBD__BB_ADD(r->n.grant_maps, 1);
+	rc = vbd_gnt_map(b->x, r->dev->fe_domid, req->nr_indirect, req->indirect_grefs, false, &base);
+	if (rc < 0)
+		return rc;
+	memcpy(r->segs, base, req->nr_segs * sizeof(*r->segs));
+	vbd_gnt_unmap(b->x, base, req->nr_indirect);
+	return 0;
+}
+
+/* Acts on one copied entry; returns the response status. */
+static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req)
+{
+	vbd__bb_dev *d = r->dev;
+	struct vbd__bb_limits l = {
+		.sectors = __atomic_load_n(&d->disk.sectors, __ATOMIC_RELAXED),
+		.max_indirect = d->b->max_indirect,
+		.readonly = d->disk.readonly,
+		.discard = d->disk.discard,
+		.discard_secure = false,
+		.persistent = r->persistent,
+	};
+	const struct blkif_request_segment *segs = req->seg;
+	int st, rc;
+
+	st = vbd__bb_req_decode(r->abi, entry, &l, req);
+	if (st != BLKIF_RSP_OKAY)
+		return (int16_t)st;
+	if (req->kind == BLKIF_OP_DISCARD) {
+		rc = vbd__bb_disk_discard(&d->disk, req->sector, req->nr_sectors, req->secure);
+		return rc == 0 ? BLKIF_RSP_OKAY : rc == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP
+		                                                    : BLKIF_RSP_ERROR;
+	}
+	if (req->op == BLKIF_OP_INDIRECT) {
+		if (copy_indirect(r, req) < 0)
+			return BLKIF_RSP_ERROR;
+		segs = r->segs;
+	}
+	if (req->nr_segs) {
+		st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->sorted);
+		if (st != BLKIF_RSP_OKAY)
+			return (int16_t)st;
+		r->seq++;
+		if (rw(r, req, segs, req->nr_segs, req->kind != BLKIF_OP_READ) < 0)
+			return BLKIF_RSP_ERROR;
+	}
+	/* A flush or barrier completes once what came before it and its own
+	 * data are durable; earlier requests of this ring are done already. */
+	if (req->kind == BLKIF_OP_FLUSH_DISKCACHE || req->kind == BLKIF_OP_WRITE_BARRIER)
+		if (vbd__bb_disk_flush(&d->disk) < 0)
+			return BLKIF_RSP_ERROR;
+	return BLKIF_RSP_OKAY;
+}
+
+static void respond(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st)
+{
+	bool notify;
+
+	VBD__BB_ADD(r->n.requests, 1);
+	if (st == BLKIF_RSP_ERROR)
+		VBD__BB_ADD(r->n.errors, 1);
+	else if (st == BLKIF_RSP_EOPNOTSUPP)
+		VBD__BB_ADD(r->n.unsupported, 1);
+	ON_RING(r, R, {
+		vbd__bb_rsp_write(r->abi, RING_GET_RESPONSE(R, R->rsp_prod_pvt), req, st);
+		R->rsp_prod_pvt++;
+		/* The macro's xen_wmb orders the response before rsp_prod, and
+		 * its xen_mb orders rsp_prod before the read of rsp_event. */
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify);
+	});
+	if (notify)
+		vbd_evtchn_notify(r->ev, r->port);
+}
+
+/* Handles what the ring holds.  1: look again, 0: empty, -EPROTO: stopped. */
+static int do_ring(vbd__bb_ring *r)
+{
+	union {
+		blkif_request_t n64;
+		union vbd__blkif32_request x32;
+	} copy;
+	struct vbd__bb_req req;
+	RING_IDX rc = 0, rp = 0;
+	int more = 0;
+
+	ON_RING(r, R, {
+		rc = R->req_cons;
+		rp = __atomic_load_n(&R->sring->req_prod, __ATOMIC_RELAXED);
+		/* The entries up to rp are read after rp itself. */
+		xen_rmb();
+		if (RING_REQUEST_PROD_OVERFLOW(R, rp)) {
+			snprintf(r->why, sizeof(r->why),
+			         "ring %u: req_prod %u is more than %u ahead of rsp_prod %u", r->index, rp,
+			         r->size, R->rsp_prod_pvt);
+			return -EPROTO;
+		}
+	});
+	while (rc != rp) {
+		ON_RING(r, R, {
+			if (RING_REQUEST_CONS_OVERFLOW(R, rc))
+				return 1;
+			if (r->abi == VBD__BB_ABI_X86_32)
+				RING_COPY_REQUEST(&r->br.x32, rc, &copy.x32);
+			else
+				RING_COPY_REQUEST(&r->br.n64, rc, &copy.n64);
+			/* Consumed before it is answered: the slot is ours to
+			 * overwrite with the response. */
+			R->req_cons = ++rc;
+		});
+		respond(r, &req, handle(r, &copy, &req));
+	}
+	/* RING_FINAL_CHECK's xen_mb orders the write of req_event before the
+	 * re-read of req_prod, so a request pushed in between is seen here or
+	 * notified. */
+	ON_RING(r, R, RING_FINAL_CHECK_FOR_REQUESTS(R, more));
+	return more ? 1 : 0;
+}
+
+static void *worker(void *arg)
+{
+	vbd__bb_ring *r = arg;
+	int rc;
+
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = vbd_evtchn_fd(r->ev), .events = POLLIN },
+			{ .fd = r->stop_fd, .events = POLLIN },
+		};
+
+		rc = do_ring(r);
+		if (rc < 0)
+			break;
+		if (rc > 0)
+			continue;
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			rc = -errno;
+			snprintf(r->why, sizeof(r->why), "ring %u: poll: %s", r->index, strerror(errno));
+			break;
+		}
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents) {
+			int port;
+
+			/* Unmasked before the ring is read, so that an event
+			 * for a request pushed meanwhile is not lost. */
+			while ((port = vbd_evtchn_pending(r->ev)) >= 0)
+				vbd_evtchn_unmask(r->ev, (uint32_t)port);
+			if (port != -EAGAIN) {
+				rc = port;
+				snprintf(r->why, sizeof(r->why), "ring %u: event channel: %s", r->index,
+				         strerror(-port));
+				break;
+			}
+		}
+	}
+	/* Stopped: tell the main thread, which writes the error node. */
+	__atomic_store_n(&r->failed, rc, __ATOMIC_RELEASE);
+	(void)!write(r->dev->b->notify_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	return NULL;
+}
+
+int vbd__bb_ring_start(vbd__bb_ring *r)
+{
+	sigset_t all, old;
+	int rc;
+
+	/* Signals stay with the caller's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&r->thread, NULL, worker, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		r->running = true;
+	return rc;
+}
+
+static void fold(uint64_t *to, uint64_t *from)
+{
+	*to += __atomic_exchange_n(from, 0, __ATOMIC_RELAXED);
+}
+
+void vbd__bb_ring_disconnect(vbd__bb_ring *r)
+{
+	vbd_blkback *b = r->dev->b;
+	void *addr;
+
+	if (r->running) {
+		(void)!write(r->stop_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	while ((addr = vbd__pgrant_pop(&r->pg)))
+		vbd_gnt_unmap(b->x, addr, 1);
+	__atomic_store_n(&r->n.pgrants, 0, __ATOMIC_RELAXED);
+	vbd__pgrant_done(&r->pg);
+	fold(&b->done.requests, &r->n.requests);
+	fold(&b->done.errors, &r->n.errors);
+	fold(&b->done.unsupported, &r->n.unsupported);
+	fold(&b->done.bytes_read, &r->n.bytes_read);
+	fold(&b->done.bytes_written, &r->n.bytes_written);
+	fold(&b->done.grant_maps, &r->n.grant_maps);
+	fold(&b->done.pgrant_hits, &r->n.pgrant_hits);
+	fold(&b->done.pgrant_evictions, &r->n.pgrant_evictions);
+	if (r->bound)
+		vbd_evtchn_unbind(r->ev, r->port);
+	r->bound = false;
+	r->ev = vbd_evtchn_close(r->ev);
+	if (r->sring)
+		vbd_gnt_unmap(b->x, r->sring, r->pages);
+	r->sring = NULL;
+	if (r->stop_fd >= 0)
+		close(r->stop_fd);
+	r->stop_fd = -1;
+	free(r->segs);
+	free(r->refs);
+	free(r->sorted);
+	free(r->pages_of);
+	free(r->iov);
+	r->segs = NULL;
+	r->refs = r->sorted = NULL;
+	r->pages_of = NULL;
+	r->iov = NULL;
+}

@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One device's handshake, as Linux xen-blkback's xenbus.c does it
+ * (PROTOCOL.md, "Handshake, backend side"):
+ *
+ *   probe             backend state 1: offer features, watch
+ *                     physical-device(-path) and the frontend's state, go to 2
+ *   backend_changed   physical-device appears: open the target
+ *   frontend_changed  3/4: map the rings and bind; 5: Closing; 6: disconnect,
+ *                     Closed, forget the device if offline; 1 after Closed:
+ *                     back to InitWait
+ *   connect           when the target is open and the rings are bound,
+ *                     whichever comes last: one transaction with the disk's
+ *                     keys and state 4; then the workers start
+ *
+ *     be 1 --probe--> 2;  fe 3 -> rings bound;  physical-device -> open
+ *       -> connect -> be 4;  fe 6 -> be 6;  online=0 -> forgotten
+ *
+ * Everything the frontend writes is hostile: numbers are parsed strictly
+ * and bounded, and a bad value is a fatal error of that device only.  A
+ * state is written only in a transaction that has read it, so that a
+ * removed device is never brought back by a late write.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "blkback/blkback.h"
+#include "util/xs_txn.h"
+
+static void frontend_changed(vbd_ctx *c, const char *path, void *ud);
+static void backend_changed(vbd_ctx *c, const char *path, void *ud);
+
+/* dir/key, NULL if absent (errno ENOENT) or unreadable. */
+static char *rd(vbd__bb_dev *d, xs_transaction_t t, const char *dir, const char *key)
+{
+	return vbd__xs_read(d->b->c, t, "%s/%s", dir, key);
+}
+
+/* A strict decimal in 0..max from dir/key: 0, -ENOENT, -EINVAL. */
+static int rd_num(vbd__bb_dev *d, const char *dir, const char *key, unsigned long long max,
+                  unsigned long long *ret)
+{
+	char *s = rd(d, XBT_NULL, dir, key);
+	long long v;
+
+	if (!s)
+		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+	free(s);
+	if (v < 0 || (unsigned long long)v > max)
+		return -EINVAL;
+	*ret = (unsigned long long)v;
+	return 0;
+}
+
+static bool xs_wr(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static bool xs_wr(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                  const char *fmt, ...)
+{
+	char path[256], val[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	return xs_write(xs, t, path, val, strlen(val));
+}
+
+/* The state node, read inside t: 0..8, -ENOENT if it is gone. */
+static int read_state_txn(struct xs_handle *xs, xs_transaction_t t, const char *dir)
+{
+	char path[160], *v;
+	unsigned len;
+	long long s;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	v = xs_read(xs, t, path, &len);
+	if (!v)
+		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+	s = len <= 2 ? vbd__parse_num(v) : -1;
+	free(v);
+	return s >= 0 && s <= 8 ? (int)s : -EINVAL;
+}
+
+struct switch_job {
+	vbd__bb_dev *d;
+	int state;
+};
+
+static int switch_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct switch_job *j = ud;
+	int s = read_state_txn(xs, t, j->d->be);
+
+	if (s == -ENOENT)
+		return 1;    /* removed: never recreate it */
+	if (s < 0 && s != -EINVAL)
+		return s;
+	if (!xs_wr(xs, t, j->d->be, "state", "%d", j->state))
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
+static int switch_state(vbd__bb_dev *d, int state)
+{
+	struct switch_job j = { d, state };
+	int r;
+
+	if (d->be_state == state)
+		return 0;
+	r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, switch_body, &j);
+	if (r == 0) {
+		vbd__bb_log(d->b, VBD_LOG_DEBUG, "%s: state %d -> %d", d->be, d->be_state, state);
+		d->be_state = state;
+		return 0;
+	}
+	if (r > 0)
+		return -ENOENT;
+	vbd__bb_log(d->b, VBD_LOG_WARNING, "%s: switching to state %d: %s", d->be, state,
+	            strerror(-r));
+	return r;
+}
+
+void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
+{
+	vbd_blkback *b = d->b;
+	char msg[256], val[300], path[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vbd__bb_log(b, VBD_LOG_ERR, "%s: %s: %s", d->be, msg, strerror(err < 0 ? -err : err));
+	/* Where xenbus_dev_fatal() writes: error/<nodename>/error under the
+	 * backend domain's home, "<errno> <message>". */
+	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error", b->domid,
+	         d->fe_domid, d->devid);
+	snprintf(val, sizeof(val), "%d %s", err < 0 ? -err : err, msg);
+	if (!xs_write(b->c->xs, XBT_NULL, path, val, strlen(val)))
+		vbd__bb_log(b, VBD_LOG_WARNING, "writing %s: %s", path, strerror(errno));
+	b->fatal_errors++;
+	switch_state(d, 5);
+}
+
+static void disconnect(vbd__bb_dev *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nr_rings; i++)
+		vbd__bb_ring_disconnect(&d->rings[i]);
+	free(d->rings);
+	d->rings = NULL;
+	d->nr_rings = 0;
+	d->rings_bound = false;
+}
+
+void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
+{
+	vbd_blkback *b = d->b;
+	vbd__bb_dev **p;
+
+	disconnect(d);
+	if (close_state)
+		switch_state(d, 6);
+	vbd__ctx_unwatch(b->c, d->w_pdev);
+	vbd__ctx_unwatch(b->c, d->w_pdev_path);
+	vbd__ctx_unwatch(b->c, d->w_fe);
+	vbd__bb_disk_close(&d->disk);
+	for (p = &b->devs; *p; p = &(*p)->next) {
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	}
+	vbd__bb_log(b, VBD_LOG_INFO, "%s: no longer served", d->be);
+	free(d);
+}
+
+/* ------------------------------------------------------------------ connect */
+
+struct connect_job {
+	vbd__bb_dev *d;
+	bool resize_only;
+};
+
+static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct connect_job *j = ud;
+	vbd__bb_dev *d = j->d;
+	const struct vbd__bb_disk *k = &d->disk;
+	uint64_t sectors = __atomic_load_n(&k->sectors, __ATOMIC_RELAXED);
+	const char *be = d->be;
+	int s = read_state_txn(xs, t, be);
+	bool ok = true;
+
+	if (s == -ENOENT)
+		return 1;
+	if (s < 0 && s != -EINVAL)
+		return s;
+	if (j->resize_only) {
+		if (s != 4)
+			return 1;
+		ok = xs_wr(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
+		     xs_wr(xs, t, be, "state", "4");
+		return ok ? 0 : -(errno ? errno : EIO);
+	}
+	ok = xs_wr(xs, t, be, "feature-flush-cache", "1") &&
+	     xs_wr(xs, t, be, "feature-barrier", "1") &&
+	     xs_wr(xs, t, be, "feature-discard", "%d", k->discard ? 1 : 0) &&
+	     xs_wr(xs, t, be, "feature-persistent", "%d", d->b->pgrants_max ? 1 : 0) &&
+	     xs_wr(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
+	     xs_wr(xs, t, be, "info", "%u",
+	           (k->cdrom ? VDISK_CDROM : 0) | (k->readonly ? VDISK_READONLY : 0)) &&
+	     xs_wr(xs, t, be, "sector-size", "%u", k->sector_size) &&
+	     xs_wr(xs, t, be, "physical-sector-size", "%u", k->physical_sector_size);
+	if (ok && k->discard)
+		ok = xs_wr(xs, t, be, "discard-granularity", "%u", k->discard_granularity) &&
+		     xs_wr(xs, t, be, "discard-alignment", "0") &&
+		     xs_wr(xs, t, be, "discard-secure", "0");
+	if (ok)
+		ok = xs_wr(xs, t, be, "state", "4");
+	return ok ? 0 : -(errno ? errno : EIO);
+}
+
+static void connect(vbd__bb_dev *d)
+{
+	struct connect_job j = { d, false };
+	unsigned i;
+	int r;
+
+	r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, connect_body, &j);
+	if (r > 0)
+		return;     /* the device is going away */
+	if (r < 0) {
+		vbd__bb_fatal(d, r, "writing the connect keys to %s", d->be);
+		return;
+	}
+	d->be_state = 4;
+	for (i = 0; i < d->nr_rings; i++) {
+		r = vbd__bb_ring_start(&d->rings[i]);
+		if (r < 0) {
+			vbd__bb_fatal(d, r, "starting the worker of ring %u", i);
+			return;
+		}
+	}
+	vbd__bb_log(d->b, VBD_LOG_INFO, "%s: connected, %u ring(s) of %u page(s), %s%s", d->be,
+	            d->nr_rings, d->rings ? d->rings[0].pages : 0,
+	            d->abi == VBD__BB_ABI_X86_32 ? "x86_32-abi" : "64-bit abi",
+	            d->persistent ? ", persistent grants" : "");
+}
+
+/* Connects when the target is open and the rings are bound, whichever was
+ * last. */
+static void update_status(vbd__bb_dev *d)
+{
+	if (d->disk.fd < 0 || !d->rings_bound || d->be_state == 4 || d->be_state >= 5)
+		return;
+	connect(d);
+}
+
+int vbd__bb_announce_size(vbd__bb_dev *d)
+{
+	struct connect_job j = { d, true };
+	int r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, connect_body, &j);
+
+	return r > 0 ? 0 : r;
+}
+
+/* ---------------------------------------------------------- the frontend */
+
+/* Reads the frontend's ring keys, maps and binds every ring.  On failure
+ * the error node is written and nothing stays mapped. */
+static int connect_rings(vbd__bb_dev *d)
+{
+	vbd_blkback *b = d->b;
+	unsigned long long nq = 1, order = 0, v;
+	uint32_t refs[1u << VBD__BB_MAX_ORDER];
+	bool has_order;
+	char *proto, why[200];
+	unsigned i, k, pages;
+	int r;
+
+	proto = rd(d, XBT_NULL, d->fe, "protocol");
+	if (!proto || strcmp(proto, XEN_IO_PROTO_ABI_X86_64) == 0 ||
+	    strcmp(proto, XEN_IO_PROTO_ABI_ARM) == 0) {
+		d->abi = VBD__BB_ABI_64;
+	} else if (strcmp(proto, XEN_IO_PROTO_ABI_X86_32) == 0) {
+		d->abi = VBD__BB_ABI_X86_32;
+	} else {
+		vbd__bb_fatal(d, -ENOSYS, "unknown fe protocol %.32s", proto);
+		free(proto);
+		return -ENOSYS;
+	}
+	free(proto);
+
+	r = rd_num(d, d->fe, "feature-persistent", UINT32_MAX, &v);
+	d->persistent = r == 0 && v != 0 && b->pgrants_max > 0;
+
+	r = rd_num(d, d->fe, "multi-queue-num-queues", b->max_queues, &nq);
+	if (r == -ENOENT) {
+		nq = 1;
+	} else if (r < 0 || nq == 0) {
+		vbd__bb_fatal(d, -ENOSYS, "invalid number of requested queues (max %u)",
+		              b->max_queues);
+		return -ENOSYS;
+	}
+
+	r = rd_num(d, d->fe, "ring-page-order", b->max_order, &order);
+	has_order = r != -ENOENT;
+	if (r == -ENOENT) {
+		order = 0;
+	} else if (r < 0) {
+		vbd__bb_fatal(d, -EINVAL, "invalid ring-page-order (max %u)", b->max_order);
+		return -EINVAL;
+	}
+	pages = 1u << order;
+
+	d->rings = calloc(nq, sizeof(*d->rings));
+	if (!d->rings) {
+		vbd__bb_fatal(d, -ENOMEM, "allocating %llu rings", nq);
+		return -ENOMEM;
+	}
+	d->nr_rings = (unsigned)nq;
+	for (i = 0; i < nq; i++)
+		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
+
+	for (i = 0; i < nq; i++) {
+		char dir[160], key[24];
+
+		if (nq == 1)
+			snprintf(dir, sizeof(dir), "%s", d->fe);
+		else
+			snprintf(dir, sizeof(dir), "%s/queue-%u", d->fe, i);
+		for (k = 0; k < pages; k++) {
+			if (has_order)
+				snprintf(key, sizeof(key), "ring-ref%u", k);
+			else
+				snprintf(key, sizeof(key), "ring-ref");
+			r = rd_num(d, dir, key, UINT32_MAX, &v);
+			if (r < 0) {
+				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
+				goto fail;
+			}
+			refs[k] = (uint32_t)v;
+		}
+		r = rd_num(d, dir, "event-channel", UINT32_MAX, &v);
+		if (r < 0) {
+			vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/event-channel", dir);
+			goto fail;
+		}
+		r = vbd__bb_ring_connect(&d->rings[i], refs, pages, (uint32_t)v, why, sizeof(why));
+		if (r < 0) {
+			vbd__bb_fatal(d, r, "%s", why);
+			goto fail;
+		}
+	}
+	d->rings_bound = true;
+	return 0;
+fail:
+	disconnect(d);
+	return r;
+}
+
+static bool is_online(vbd__bb_dev *d)
+{
+	unsigned long long v;
+
+	return rd_num(d, d->be, "online", 1, &v) == 0 && v == 1;
+}
+
+static void frontend_changed(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd__bb_dev *d = ud;
+	char *v = rd(d, XBT_NULL, d->fe, "state");
+	long long st;
+
+	(void)c;
+	(void)path;
+	if (!v && errno != ENOENT)
+		return;
+	st = !v ? 0 : strlen(v) <= 2 ? vbd__parse_num(v) : -1;
+	free(v);
+	d->fe_state = (int)st;
+	switch (st) {
+	case 1:   /* Initialising: a reconnect after Closed */
+		if (d->be_state == 5 || d->be_state == 6) {
+			disconnect(d);
+			vbd__bb_log(d->b, VBD_LOG_INFO, "%s: frontend reconnects", d->be);
+			switch_state(d, 2);
+		}
+		break;
+	case 3:   /* Initialised */
+	case 4:   /* Connected; Mini-OS goes here from 1 */
+		/* Two quick changes may reach us as one: connect on either. */
+		if (d->be_state == 4 || d->be_state == 5 || d->be_state == 6)
+			break;
+		disconnect(d);    /* idempotent: nothing mapped twice */
+		if (connect_rings(d) < 0)
+			break;
+		update_status(d);
+		break;
+	case 5:
+		switch_state(d, 5);
+		break;
+	case 6:
+		disconnect(d);
+		switch_state(d, 6);
+		if (!is_online(d))
+			vbd__bb_dev_free(d, false);
+		break;
+	case 0:   /* the frontend is gone */
+		vbd__bb_dev_free(d, true);
+		break;
+	default:
+		vbd__bb_fatal(d, -EINVAL, "saw state %lld at frontend", st);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------ the target */
+
+/* "fd:4" -> 253, 4.  Hex without 0x, as the hotplug scripts write it. */
+static int parse_pdev(const char *s, unsigned *maj, unsigned *min)
+{
+	unsigned long long a = 0, b = 0;
+	const char *p = s;
+	int n;
+
+	for (n = 0; *p && *p != ':'; p++, n++) {
+		if (n >= 8 || !strchr("0123456789abcdefABCDEF", *p))
+			return -EINVAL;
+		a = a * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+	}
+	if (n == 0 || *p != ':')
+		return -EINVAL;
+	for (p++, n = 0; *p; p++, n++) {
+		if (n >= 8 || !strchr("0123456789abcdefABCDEF", *p))
+			return -EINVAL;
+		b = b * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+	}
+	if (n == 0 || a > 0xfff || b > 0xfffff)
+		return -EINVAL;
+	*maj = (unsigned)a;
+	*min = (unsigned)b;
+	return 0;
+}
+
+/* /dev/block/M:m, or the name sysfs gives the device. */
+static int open_by_number(struct vbd__bb_disk *k, unsigned maj, unsigned min, bool ro, bool discard,
+                          char *why, size_t whylen)
+{
+	char path[160], buf[512], *name;
+	ssize_t n;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/dev/block/%u:%u", maj, min);
+	r = vbd__bb_disk_open(k, path, ro, discard, why, whylen);
+	if (r != -ENOENT)
+		return r;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", maj, min);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "no block device %x:%x", maj, min);
+		return -ENODEV;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	name = strstr(buf, "DEVNAME=");
+	if (!name) {
+		snprintf(why, whylen, "no device name for %x:%x", maj, min);
+		return -ENODEV;
+	}
+	name += 8;
+	name[strcspn(name, "\n")] = 0;
+	if (strstr(name, "..")) {
+		snprintf(why, whylen, "odd device name for %x:%x", maj, min);
+		return -ENODEV;
+	}
+	snprintf(path, sizeof(path), "/dev/%.140s", name);
+	return vbd__bb_disk_open(k, path, ro, discard, why, whylen);
+}
+
+static void backend_changed(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd__bb_dev *d = ud;
+	struct vbd__bb_disk *k = &d->disk;
+	char *pd, *pdp = NULL, *mode = NULL, *type = NULL, why[320];
+	unsigned long long de = 1;
+	unsigned maj = 0, min = 0;
+	bool have_pd, ro;
+	int r;
+
+	(void)c;
+	(void)path;
+	pd = rd(d, XBT_NULL, d->be, "physical-device");
+	have_pd = pd != NULL;
+	if (have_pd && parse_pdev(pd, &maj, &min) < 0) {
+		vbd__bb_fatal(d, -EINVAL, "parsing physical-device %.32s", pd);
+		goto out;
+	}
+	if (k->fd >= 0) {
+		if (have_pd && k->have_pdev && (maj != k->major || min != k->minor))
+			vbd__bb_log(d->b, VBD_LOG_WARNING,
+			            "%s: physical-device changed from %x:%x to %x:%x; ignored", d->be,
+			            k->major, k->minor, maj, min);
+		goto out;
+	}
+	pdp = rd(d, XBT_NULL, d->be, "physical-device-path");
+	if (!have_pd && !pdp)
+		goto out;        /* not yet: the hotplug step has not run */
+	if (pdp && (pdp[0] != '/' || strlen(pdp) >= sizeof(k->path))) {
+		vbd__bb_fatal(d, -EINVAL, "bad physical-device-path");
+		goto out;
+	}
+	mode = rd(d, XBT_NULL, d->be, "mode");
+	ro = !mode || !strchr(mode, 'w');
+	type = rd(d, XBT_NULL, d->be, "device-type");
+	rd_num(d, d->be, "discard-enable", 1, &de);
+	if (pdp)
+		r = vbd__bb_disk_open(k, pdp, ro, d->b->feature_discard && de && !ro, why, sizeof(why));
+	else
+		r = open_by_number(k, maj, min, ro, d->b->feature_discard && de && !ro, why,
+		                   sizeof(why));
+	if (r < 0) {
+		k->fd = -1;
+		vbd__bb_fatal(d, r, "%s", why);
+		goto out;
+	}
+	if (k->is_blk) {
+		struct stat st;
+
+		fstat(k->fd, &st);
+		if (have_pd && (major(st.st_rdev) != maj || minor(st.st_rdev) != min)) {
+			vbd__bb_disk_close(k);
+			vbd__bb_fatal(d, -EINVAL, "physical-device-path %s is not physical-device %x:%x",
+			              pdp, maj, min);
+			goto out;
+		}
+		k->major = major(st.st_rdev);
+		k->minor = minor(st.st_rdev);
+		k->have_pdev = true;
+	}
+	k->cdrom = type && strcmp(type, "cdrom") == 0;
+	vbd__bb_log(d->b, VBD_LOG_INFO, "%s: serving %s (%llu sectors%s)", d->be, k->path,
+	            (unsigned long long)k->sectors, ro ? ", read-only" : "");
+	update_status(d);
+out:
+	free(pd);
+	free(pdp);
+	free(mode);
+	free(type);
+}
+
+/* ----------------------------------------------------------------- probe */
+
+struct probe_job {
+	vbd__bb_dev *d;
+	char fe[sizeof(((vbd__bb_dev *)0)->fe)];
+};
+
+static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct probe_job *j = ud;
+	vbd__bb_dev *d = j->d;
+	vbd_blkback *b = d->b;
+	char path[192], prefix[48], *fe, *id, *probe;
+	unsigned len;
+	int s = read_state_txn(xs, t, d->be);
+	bool ok;
+
+	if (s != 1)
+		return 1;     /* not new (or gone): nothing to do */
+	snprintf(path, sizeof(path), "%s/frontend", d->be);
+	fe = xs_read(xs, t, path, &len);
+	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
+	id = xs_read(xs, t, path, &len);
+	snprintf(prefix, sizeof(prefix), "/local/domain/%u/", d->fe_domid);
+	ok = fe && id && vbd__parse_num(id) == (long long)d->fe_domid && strlen(fe) < sizeof(d->fe) &&
+	     strncmp(fe, prefix, strlen(prefix)) == 0 &&
+	     strspn(fe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@") ==
+	         strlen(fe) && !strstr(fe, "//") && fe[strlen(fe) - 1] != '/';
+	if (ok)
+		snprintf(j->fe, sizeof(j->fe), "%s", fe);
+	free(fe);
+	free(id);
+	if (!ok)
+		return 2;
+	probe = xs_read(xs, t, j->fe, &len);   /* the frontend must exist */
+	free(probe);
+	if (!probe)
+		return 3;
+	ok = (!b->max_indirect ||
+	      xs_wr(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
+	     xs_wr(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
+	     xs_wr(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
+	     xs_wr(xs, t, d->be, "state", "2");
+	return ok ? 0 : -(errno ? errno : EIO);
+}
+
+static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
+{
+	vbd__bb_dev *d = calloc(1, sizeof(*d));
+	struct probe_job j;
+	char path[192];
+	int r;
+
+	if (!d) {
+		vbd__bb_log(b, VBD_LOG_ERR, "probing %s/%u/%u: out of memory", b->base, fe_domid, devid);
+		return;
+	}
+	d->b = b;
+	d->fe_domid = fe_domid;
+	d->devid = devid;
+	d->be_state = 1;
+	d->fe_state = -1;
+	d->disk.fd = -1;
+	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
+	j.d = d;
+	j.fe[0] = 0;
+	r = vbd__xs_txn(b->c->xs, VBD__BB_TXN_RETRIES, probe_body, &j);
+	if (r != 0) {
+		if (r == 2)
+			vbd__bb_log(b, VBD_LOG_WARNING, "%s: bad frontend or frontend-id; not served",
+			            d->be);
+		else if (r == 3)
+			vbd__bb_log(b, VBD_LOG_DEBUG, "%s: frontend %s missing; not yet", d->be, j.fe);
+		else if (r < 0)
+			vbd__bb_log(b, VBD_LOG_WARNING, "%s: probe: %s", d->be, strerror(-r));
+		free(d);
+		return;
+	}
+	memcpy(d->fe, j.fe, sizeof(d->fe));
+	d->be_state = 2;
+	d->next = b->devs;
+	b->devs = d;
+	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
+	/* Each watch fires once at once: whatever is there already is seen. */
+	snprintf(path, sizeof(path), "%s/physical-device", d->be);
+	r = vbd__ctx_watch(b->c, path, backend_changed, d, &d->w_pdev);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/physical-device-path", d->be);
+		r = vbd__ctx_watch(b->c, path, backend_changed, d, &d->w_pdev_path);
+	}
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", d->fe);
+		r = vbd__ctx_watch(b->c, path, frontend_changed, d, &d->w_fe);
+	}
+	if (r < 0)
+		vbd__bb_fatal(d, r, "watching %s", path);
+}
+
+/* ------------------------------------------------------------------ scan */
+
+static vbd__bb_dev *find(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
+{
+	vbd__bb_dev *d;
+
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid && d->devid == devid)
+			return d;
+	return NULL;
+}
+
+/* A path component as a strict decimal below max; its length in *len. */
+static long long component(const char *s, unsigned long long max, size_t *len)
+{
+	char buf[16];
+	long long v;
+
+	*len = strcspn(s, "/");
+	if (*len == 0 || *len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, *len);
+	buf[*len] = 0;
+	v = vbd__parse_num(buf);
+	return v >= 0 && (unsigned long long)v <= max && (buf[0] != '0' || *len == 1) ? v : -1;
+}
+
+/* A device's directory changed: probe it if new, forget it if removed. */
+static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool dir_event)
+{
+	vbd__bb_dev *d = find(b, fe_domid, devid);
+	char *v;
+
+	if (!d) {
+		probe(b, fe_domid, devid);
+		return;
+	}
+	if (!dir_event)
+		return;
+	v = vbd__xs_read(b->c, XBT_NULL, "%s", d->be);
+	if (!v && errno == ENOENT)
+		vbd__bb_dev_free(d, false);
+	free(v);
+}
+
+static void scan_domain(vbd_blkback *b, unsigned fe_domid)
+{
+	char dir[96];
+	char **ids;
+	unsigned n = 0, i;
+	vbd__bb_dev *d, *next;
+
+	snprintf(dir, sizeof(dir), "%s/%u", b->base, fe_domid);
+	ids = xs_directory(b->c->xs, XBT_NULL, dir, &n);
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid)
+			d->seen = false;
+	for (i = 0; ids && i < n; i++) {
+		size_t len;
+		long long id = component(ids[i], UINT32_MAX, &len);
+
+		if (id < 0 || ids[i][len])
+			continue;
+		check_dev(b, fe_domid, (uint32_t)id, true);
+		d = find(b, fe_domid, (uint32_t)id);
+		if (d)
+			d->seen = true;
+	}
+	free(ids);
+	if (!ids && errno != ENOENT)
+		return;     /* could not list: keep what we have */
+	for (d = b->devs; d; d = next) {
+		next = d->next;
+		if (d->fe_domid == fe_domid && !d->seen)
+			vbd__bb_dev_free(d, false);
+	}
+}
+
+void vbd__bb_scan(vbd_blkback *b, const char *path)
+{
+	size_t bl = strlen(b->base), len;
+	long long dom, id;
+	const char *p;
+
+	if (strncmp(path, b->base, bl) != 0 || (path[bl] && path[bl] != '/')) {
+		/* An ancestor of base (or base itself first) */
+		char **doms;
+		unsigned n = 0, i;
+		vbd__bb_dev *d, *next;
+
+		doms = xs_directory(b->c->xs, XBT_NULL, b->base, &n);
+		for (i = 0; doms && i < n; i++) {
+			dom = component(doms[i], 0x7fef, &len);
+			if (dom >= 0 && !doms[i][len])
+				scan_domain(b, (unsigned)dom);
+		}
+		if (!doms && errno == ENOENT)
+			for (d = b->devs; d; d = next) {
+				next = d->next;
+				vbd__bb_dev_free(d, false);
+			}
+		free(doms);
+		return;
+	}
+	p = path + bl;
+	if (!*p) {
+		vbd__bb_scan(b, "/");
+		return;
+	}
+	dom = component(p + 1, 0x7fef, &len);
+	if (dom < 0)
+		return;
+	p += 1 + len;
+	if (!*p) {
+		scan_domain(b, (unsigned)dom);
+		return;
+	}
+	id = component(p + 1, UINT32_MAX, &len);
+	if (id < 0)
+		return;
+	p += 1 + len;
+	check_dev(b, (unsigned)dom, (uint32_t)id, *p == 0);
+}

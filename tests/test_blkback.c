@@ -1,0 +1,1423 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The bundled blkback against a raw frontend played by the test: the test
+ * writes the toolstack's and the frontend's xenstore keys itself (the
+ * frontend through the guest's own connection), shares ring and data pages
+ * as domain 1 through the simulated hypervisor, and pushes raw requests,
+ * well-formed and hostile.  The target is a file in a temporary directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "blkback/req.h"
+#include "simhv_fixture.h"
+#include "store_fixture.h"
+#include "vbd/blkback.h"
+
+#define FE_DOM 1
+#define DEVID 51712
+#define SECTORS 8192u            /* 4 MiB */
+#define NDATA 64                 /* data pages the frontend shares */
+#define TIMEOUT_MS 5000
+
+struct fq {
+	void *ring;
+	uint32_t refs[16];
+	unsigned pages;
+	blkif_front_ring_t fr;
+	vbd__blkif32_front_ring_t fr32;
+	vbd_evtchn *ev;
+	uint32_t port;
+};
+
+struct fx {
+	vbd_test_store st;
+	vbd_test_simhv hv;
+	struct xs_handle *h0, *h1;
+	vbd_xport *xb, *xf;
+	vbd_blkback *b;
+	vbd_blkback_options o;
+	char dir[PATH_MAX], img[PATH_MAX + 16];
+	const char *target;          /* what file_read() reads: img, or a block device */
+	char be[128], fe[128];
+	struct fq q[4];
+	unsigned nq;
+	bool x32;
+	void *data;
+	uint32_t drefs[NDATA];
+	uint64_t next_id;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void xs_put(struct xs_handle *h, xs_transaction_t t, const char *dir, const char *key,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void xs_put(struct xs_handle *h, xs_transaction_t t, const char *dir, const char *key,
+                   const char *fmt, ...)
+{
+	char path[256], val[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	if (!xs_write(h, t, path, val, strlen(val)))
+		fail_msg("writing %s: %s", path, strerror(errno));
+}
+
+static long long xs_num(struct xs_handle *h, const char *dir, const char *key)
+{
+	char *v = vbd_test_xs_readf(h, "%s/%s", dir, key);
+	long long n = v ? strtoll(v, NULL, 10) : -1;
+
+	free(v);
+	return n;
+}
+
+static bool xs_has(struct xs_handle *h, const char *path)
+{
+	char *v = vbd_test_xs_readf(h, "%s", path);
+
+	free(v);
+	return v != NULL;
+}
+
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)((off >> 9) * 31 + off * 7 + 1);
+}
+
+/* Runs the backend's loop for up to ms, or until cond holds. */
+static bool pump_until(struct fx *f, bool (*cond)(struct fx *, void *), void *arg, int ms)
+{
+	for (int waited = 0;; waited += 5) {
+		struct pollfd p = { .fd = vbd_blkback_get_fd(f->b), .events = POLLIN };
+
+		assert_true(vbd_blkback_process(f->b) >= 0);
+		if (cond && cond(f, arg))
+			return true;
+		if (waited >= ms)
+			return false;
+		poll(&p, 1, 5);
+	}
+}
+
+static bool be_state_is(struct fx *f, void *arg)
+{
+	return xs_num(f->h0, f->be, "state") == *(int *)arg;
+}
+
+static void wait_be_state(struct fx *f, int state)
+{
+	if (!pump_until(f, be_state_is, &state, TIMEOUT_MS))
+		fail_msg("backend state %lld, expected %d", xs_num(f->h0, f->be, "state"), state);
+}
+
+static void settle(struct fx *f)
+{
+	pump_until(f, NULL, NULL, 100);
+}
+
+static vbd_blkback_stats stats(struct fx *f)
+{
+	vbd_blkback_stats s;
+
+	assert_int_equal(vbd_blkback_get_stats(f->b, &s), 0);
+	return s;
+}
+
+static void log_cb(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	/* Quiet: the hostile tests make errors on purpose. */
+	if (getenv("VBD_TEST_VERBOSE") || level < VBD_LOG_ERR)
+		fprintf(stderr, "blkback[%d]: %s\n", level, msg);
+}
+
+/* ------------------------------------------------------------- fixture */
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { FE_DOM, XS_PERM_READ } };
+	vbd_blkback_options o = VBD_BLKBACK_OPTIONS_INIT;
+	const char *tmp = getenv("TMPDIR");
+	unsigned char buf[65536];
+	int fd;
+
+	assert_non_null(f);
+	assert_int_equal(vbd_test_store_start(&f->st, NULL), 0);
+	assert_int_equal(vbd_test_store_domain_add(&f->st, FE_DOM), 0);
+	assert_int_equal(vbd_test_simhv_start(&f->hv), 0);
+	assert_int_equal(vbd_test_simhv_domain_add(&f->hv, FE_DOM), 0);
+	assert_int_equal(vbd_test_simhv_domain_add(&f->hv, 2), 0);
+	f->h0 = vbd_test_xs_open(&f->st, 0);
+	f->h1 = vbd_test_xs_open(&f->st, FE_DOM);
+	assert_non_null(f->h0);
+	assert_non_null(f->h1);
+	assert_true(xs_write(f->h0, XBT_NULL, "/local/domain/1/device", "", 0));
+	assert_true(xs_set_permissions(f->h0, XBT_NULL, "/local/domain/1", home, 2));
+	assert_true(xs_set_permissions(f->h0, XBT_NULL, "/local/domain/1/device", home, 2));
+	assert_int_equal(vbd_test_simhv_xport(&f->hv, 0, &f->xb), 0);
+	assert_int_equal(vbd_test_simhv_xport(&f->hv, FE_DOM, &f->xf), 0);
+
+	snprintf(f->dir, sizeof(f->dir), "%s/vbdbb.XXXXXX", tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->dir);
+	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	for (uint64_t off = 0; off < SECTORS * 512ull; off += sizeof(buf)) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = pattern(off + i);
+		assert_int_equal(pwrite(fd, buf, sizeof(buf), (off_t)off), (ssize_t)sizeof(buf));
+	}
+	close(fd);
+	assert_int_equal(vbd_gnt_share(f->xf, 0, NDATA, true, f->drefs, &f->data), 0);
+
+	snprintf(f->be, sizeof(f->be), "/local/domain/0/backend/vbd/%d/%d", FE_DOM, DEVID);
+	snprintf(f->fe, sizeof(f->fe), "/local/domain/%d/device/vbd/%d", FE_DOM, DEVID);
+	o.xenstored_path = f->st.socket;
+	o.xport = f->xb;
+	o.log = log_cb;
+	f->o = o;
+	f->next_id = 0x100;
+	f->target = f->img;
+	*state = f;
+	return 0;
+}
+
+static void fe_close_rings(struct fx *f)
+{
+	for (unsigned i = 0; i < f->nq; i++) {
+		struct fq *q = &f->q[i];
+
+		if (q->ev) {
+			vbd_evtchn_unbind(q->ev, q->port);
+			q->ev = vbd_evtchn_close(q->ev);
+		}
+		if (q->ring)
+			assert_int_equal(vbd_gnt_unshare(f->xf, q->ring, q->pages), 0);
+		q->ring = NULL;
+	}
+	f->nq = 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[PATH_MAX + 16];
+
+	f->b = vbd_blkback_free(f->b);
+	fe_close_rings(f);
+	/* Everything the backend mapped is unmapped: the frontend can end
+	 * access to its pages. */
+	assert_int_equal(vbd_gnt_unshare(f->xf, f->data, NDATA), 0);
+	vbd_xport_free(f->xf);
+	vbd_xport_free(f->xb);
+	xs_close(f->h0);
+	xs_close(f->h1);
+	vbd_test_simhv_stop(&f->hv);
+	vbd_test_store_stop(&f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	(void)!system(cmd);
+	free(f);
+	return 0;
+}
+
+static void start(struct fx *f)
+{
+	vbd_errbuf err = { "" };
+
+	if (vbd_blkback_new(&f->b, &f->o, &err) < 0)
+		fail_msg("vbd_blkback_new: %s", err.msg);
+}
+
+/* The toolstack's two directories, as libxl writes them. */
+static void layout(struct fx *f, const char *mode)
+{
+	struct xs_permissions be_perms[2] = { { 0, XS_PERM_NONE }, { FE_DOM, XS_PERM_READ } };
+	struct xs_permissions fe_perms[2] = { { FE_DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	xs_transaction_t t;
+
+	do {
+		t = xs_transaction_start(f->h0);
+		assert_true(t != XBT_NULL);
+		/* Perms first: the keys inherit them. */
+		assert_true(xs_mkdir(f->h0, t, f->be));
+		assert_true(xs_set_permissions(f->h0, t, f->be, be_perms, 2));
+		assert_true(xs_mkdir(f->h0, t, f->fe));
+		assert_true(xs_set_permissions(f->h0, t, f->fe, fe_perms, 2));
+		xs_put(f->h0, t, f->be, "frontend", "%s", f->fe);
+		xs_put(f->h0, t, f->be, "frontend-id", "%d", FE_DOM);
+		xs_put(f->h0, t, f->be, "online", "1");
+		xs_put(f->h0, t, f->be, "mode", "%s", mode);
+		xs_put(f->h0, t, f->be, "device-type", "disk");
+		xs_put(f->h0, t, f->be, "params", "%s", f->img);
+		xs_put(f->h0, t, f->be, "state", "1");
+		xs_put(f->h0, t, f->fe, "backend", "%s", f->be);
+		xs_put(f->h0, t, f->fe, "backend-id", "0");
+		xs_put(f->h0, t, f->fe, "virtual-device", "%d", DEVID);
+		xs_put(f->h0, t, f->fe, "device-type", "disk");
+		xs_put(f->h0, t, f->fe, "state", "1");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+}
+
+/* What the hotplug step writes when it is done. */
+static void hotplug(struct fx *f)
+{
+	xs_put(f->h0, XBT_NULL, f->be, "physical-device-path", "%s", f->img);
+	xs_put(f->h0, XBT_NULL, f->be, "hotplug-status", "connected");
+}
+
+struct fe_opts {
+	unsigned queues;       /* 0: 1 without the multi-queue key */
+	int order;             /* -1: no ring-page-order key (ring-ref) */
+	const char *protocol;  /* NULL: none written */
+	bool persistent;
+	int state;             /* 3, or 4 for Mini-OS */
+};
+
+/* The frontend's half of the handshake: share and initialise the rings,
+ * allocate the ports, write the keys, switch state. */
+static void fe_connect(struct fx *f, const struct fe_opts *o)
+{
+	unsigned nq = o->queues ? o->queues : 1, pages = o->order < 0 ? 1 : 1u << o->order;
+	xs_transaction_t t;
+
+	f->x32 = o->protocol && strcmp(o->protocol, "x86_32-abi") == 0;
+	f->nq = nq;
+	for (unsigned i = 0; i < nq; i++) {
+		struct fq *q = &f->q[i];
+
+		q->pages = pages;
+		assert_int_equal(vbd_gnt_share(f->xf, 0, pages, true, q->refs, &q->ring), 0);
+		if (f->x32) {
+			SHARED_RING_INIT((vbd__blkif32_sring_t *)q->ring);
+			FRONT_RING_INIT(&q->fr32, (vbd__blkif32_sring_t *)q->ring, pages * VBD_PAGE_SIZE);
+		} else {
+			SHARED_RING_INIT((blkif_sring_t *)q->ring);
+			FRONT_RING_INIT(&q->fr, (blkif_sring_t *)q->ring, pages * VBD_PAGE_SIZE);
+		}
+		assert_int_equal(vbd_evtchn_open(f->xf, &q->ev), 0);
+		assert_int_equal(vbd_evtchn_alloc_unbound(q->ev, 0, &q->port), 0);
+	}
+	do {
+		t = xs_transaction_start(f->h1);
+		assert_true(t != XBT_NULL);
+		if (o->queues)
+			xs_put(f->h1, t, f->fe, "multi-queue-num-queues", "%u", nq);
+		if (o->order >= 0)
+			xs_put(f->h1, t, f->fe, "ring-page-order", "%d", o->order);
+		for (unsigned i = 0; i < nq; i++) {
+			char dir[160];
+
+			if (o->queues > 1)
+				snprintf(dir, sizeof(dir), "%s/queue-%u", f->fe, i);
+			else
+				snprintf(dir, sizeof(dir), "%s", f->fe);
+			for (unsigned k = 0; k < pages; k++) {
+				char key[24];
+
+				if (o->order >= 0)
+					snprintf(key, sizeof(key), "ring-ref%u", k);
+				else
+					snprintf(key, sizeof(key), "ring-ref");
+				xs_put(f->h1, t, dir, key, "%u", f->q[i].refs[k]);
+			}
+			xs_put(f->h1, t, dir, "event-channel", "%u", f->q[i].port);
+		}
+		if (o->protocol)
+			xs_put(f->h1, t, f->fe, "protocol", "%s", o->protocol);
+		xs_put(f->h1, t, f->fe, "feature-persistent", "%d", o->persistent);
+		xs_put(f->h1, t, f->fe, "state", "%d", o->state ? o->state : 3);
+	} while (!xs_transaction_end(f->h1, t, false) && errno == EAGAIN);
+}
+
+static void fe_state(struct fx *f, int s)
+{
+	xs_put(f->h1, XBT_NULL, f->fe, "state", "%d", s);
+}
+
+/* The usual way up: layout, hotplug, frontend, Connected. */
+static void up(struct fx *f, const struct fe_opts *o)
+{
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	fe_connect(f, o);
+	wait_be_state(f, 4);
+}
+
+static const struct fe_opts plain = { 0, -1, "x86_64-abi", false, 3 };
+
+/* ------------------------------------------------------------- requests */
+
+struct req {
+	uint8_t op, nr, flag;
+	uint16_t nr16;               /* indirect */
+	uint64_t id, sector, nr_sectors;
+	uint32_t igrefs[8];
+	struct blkif_request_segment seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+};
+
+/* op on n whole data pages from page p0, at sector. */
+static struct req rq(uint8_t op, uint64_t sector, unsigned n, unsigned p0, struct fx *f)
+{
+	struct req r = { .op = op, .nr = (uint8_t)n, .sector = sector };
+
+	for (unsigned i = 0; i < n && i < BLKIF_MAX_SEGMENTS_PER_REQUEST; i++) {
+		r.seg[i].gref = f->drefs[p0 + i];
+		r.seg[i].first_sect = 0;
+		r.seg[i].last_sect = 7;
+	}
+	return r;
+}
+
+/* The request in the frontend's ABI, in the next slot. */
+static void put_req(struct fx *f, struct fq *q, const struct req *r)
+{
+	if (f->x32) {
+		union vbd__blkif32_request *e = RING_GET_REQUEST(&q->fr32, q->fr32.req_prod_pvt);
+
+		memset(e, 0, sizeof(*e));
+		e->operation = r->op;
+		if (r->op == BLKIF_OP_DISCARD) {
+			e->discard.flag = r->flag;
+			e->discard.id = r->id;
+			e->discard.sector_number = r->sector;
+			e->discard.nr_sectors = r->nr_sectors;
+		} else if (r->op == BLKIF_OP_INDIRECT) {
+			e->indirect.indirect_op = r->nr;
+			e->indirect.nr_segments = r->nr16;
+			e->indirect.id = r->id;
+			e->indirect.sector_number = r->sector;
+			memcpy((char *)e + offsetof(struct vbd__blkif32_indirect, indirect_grefs),
+			       r->igrefs, sizeof(r->igrefs));
+		} else {
+			e->rw.nr_segments = r->nr;
+			e->rw.id = r->id;
+			e->rw.sector_number = r->sector;
+			memcpy((char *)e + offsetof(struct vbd__blkif32_rw, seg), r->seg, sizeof(r->seg));
+		}
+		q->fr32.req_prod_pvt++;
+	} else {
+		blkif_request_t *e = RING_GET_REQUEST(&q->fr, q->fr.req_prod_pvt);
+
+		memset(e, 0, sizeof(*e));
+		e->operation = r->op;
+		if (r->op == BLKIF_OP_DISCARD) {
+			blkif_request_discard_t *d = (blkif_request_discard_t *)e;
+
+			d->flag = r->flag;
+			d->id = r->id;
+			d->sector_number = r->sector;
+			d->nr_sectors = r->nr_sectors;
+		} else if (r->op == BLKIF_OP_INDIRECT) {
+			blkif_request_indirect_t *in = (blkif_request_indirect_t *)e;
+
+			in->indirect_op = r->nr;
+			in->nr_segments = r->nr16;
+			in->id = r->id;
+			in->sector_number = r->sector;
+			memcpy(in->indirect_grefs, r->igrefs, sizeof(r->igrefs));
+		} else {
+			e->nr_segments = r->nr;
+			e->id = r->id;
+			e->sector_number = r->sector;
+			memcpy(e->seg, r->seg, sizeof(r->seg));
+		}
+		q->fr.req_prod_pvt++;
+	}
+}
+
+static void push(struct fx *f, struct fq *q)
+{
+	int notify;
+
+	if (f->x32)
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->fr32, notify);
+	else
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->fr, notify);
+	if (notify)
+		assert_int_equal(vbd_evtchn_notify(q->ev, q->port), 0);
+}
+
+static bool has_rsp(struct fx *f, void *arg)
+{
+	struct fq *q = arg;
+	RING_IDX prod = f->x32 ? q->fr32.sring->rsp_prod : q->fr.sring->rsp_prod;
+
+	return prod != (f->x32 ? q->fr32.rsp_cons : q->fr.rsp_cons);
+}
+
+/* Takes one response: its status; checks its id and op. */
+static int16_t get_rsp(struct fx *f, struct fq *q, uint64_t id, uint8_t op)
+{
+	uint64_t rid;
+	uint8_t rop;
+	int16_t st;
+
+	if (!pump_until(f, has_rsp, q, TIMEOUT_MS))
+		fail_msg("no response to request %llu", (unsigned long long)id);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (f->x32) {
+		struct vbd__blkif32_response *r = RING_GET_RESPONSE(&q->fr32, q->fr32.rsp_cons);
+
+		rid = r->id;
+		rop = r->operation;
+		st = r->status;
+		q->fr32.rsp_cons++;
+	} else {
+		blkif_response_t *r = RING_GET_RESPONSE(&q->fr, q->fr.rsp_cons);
+
+		rid = r->id;
+		rop = r->operation;
+		st = r->status;
+		q->fr.rsp_cons++;
+	}
+	assert_int_equal(rid, id);
+	assert_int_equal(rop, op);
+	return st;
+}
+
+/* One request on queue qi, answered. */
+static int16_t io(struct fx *f, unsigned qi, struct req r)
+{
+	r.id = f->next_id++;
+	put_req(f, &f->q[qi], &r);
+	push(f, &f->q[qi]);
+	return get_rsp(f, &f->q[qi], r.id, r.op);
+}
+
+static unsigned char *page(struct fx *f, unsigned i)
+{
+	return (unsigned char *)f->data + (size_t)i * VBD_PAGE_SIZE;
+}
+
+static void file_read(struct fx *f, void *buf, size_t len, uint64_t off)
+{
+	int fd = open(f->target, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static off_t file_size(struct fx *f)
+{
+	struct stat st;
+
+	assert_int_equal(stat(f->img, &st), 0);
+	return st.st_size;
+}
+
+/* Writes n pages from p0 at sector (filled with seed), reads them back
+ * into other pages, compares with the file. */
+static void check_rw(struct fx *f, unsigned qi, uint64_t sector, unsigned n, unsigned p0,
+                     unsigned seed)
+{
+	unsigned char *buf = malloc((size_t)n * VBD_PAGE_SIZE);
+
+	assert_non_null(buf);
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned k = 0; k < VBD_PAGE_SIZE; k++)
+			page(f, p0 + i)[k] = (unsigned char)(seed + i * 13 + k * 3);
+	assert_int_equal(io(f, qi, rq(BLKIF_OP_WRITE, sector, n, p0, f)), BLKIF_RSP_OKAY);
+	file_read(f, buf, (size_t)n * VBD_PAGE_SIZE, sector * 512);
+	assert_memory_equal(buf, page(f, p0), (size_t)n * VBD_PAGE_SIZE);
+	memset(page(f, p0 + n), 0, (size_t)n * VBD_PAGE_SIZE);
+	assert_int_equal(io(f, qi, rq(BLKIF_OP_READ, sector, n, p0 + n, f)), BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, page(f, p0 + n), (size_t)n * VBD_PAGE_SIZE);
+	free(buf);
+}
+
+/* ------------------------------------------------------------- handshake */
+
+static void test_options(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_options o = f->o;
+	vbd_errbuf err = { "" };
+	vbd_blkback *b = NULL;
+
+	o.xport = NULL;
+	assert_int_equal(vbd_blkback_new(&b, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "xport"));
+	o = f->o;
+	o.max_ring_page_order = 5;
+	assert_int_equal(vbd_blkback_new(&b, &o, NULL), -EINVAL);
+	o = f->o;
+	o.version = 99;
+	assert_int_equal(vbd_blkback_new(&b, &o, NULL), -EINVAL);
+	assert_null(b);
+	assert_null(vbd_blkback_free(NULL));
+}
+
+static void test_probe_keys(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	wait_be_state(f, 2);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-max-indirect-segments"), 256);
+	assert_int_equal(xs_num(f->h0, f->be, "multi-queue-max-queues"), 4);
+	assert_int_equal(xs_num(f->h0, f->be, "max-ring-page-order"), 4);
+	/* Nothing to serve from yet: stays at InitWait. */
+	fe_connect(f, &plain);
+	settle(f);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 2);
+	assert_int_equal(stats(f).rings, 1);
+	hotplug(f);
+	wait_be_state(f, 4);
+	assert_int_equal(xs_num(f->h0, f->be, "sectors"), SECTORS);
+	assert_int_equal(xs_num(f->h0, f->be, "sector-size"), 512);
+	assert_int_equal(xs_num(f->h0, f->be, "physical-sector-size"), 512);
+	assert_int_equal(xs_num(f->h0, f->be, "info"), 0);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-flush-cache"), 1);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-barrier"), 1);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-discard"), 1);
+	assert_int_equal(xs_num(f->h0, f->be, "discard-secure"), 0);
+	assert_true(xs_num(f->h0, f->be, "discard-granularity") >= 512);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-persistent"), 1);
+	check_rw(f, 0, 64, 2, 0, 1);
+}
+
+static void test_device_first(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 4, 0, 2);
+	assert_int_equal(stats(f).connected, 1);
+}
+
+static void test_minios_skips_initialised(void **state)
+{
+	struct fx *f = *state;
+	struct fe_opts o = plain;
+
+	o.state = 4;
+	o.protocol = NULL;      /* absent: native */
+	up(f, &o);
+	check_rw(f, 0, 8, 1, 0, 3);
+}
+
+/* The backend probes a device already there when it starts. */
+static void test_existing_device(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	hotplug(f);
+	fe_connect(f, &plain);
+	start(f);
+	wait_be_state(f, 4);
+	check_rw(f, 0, 100, 2, 0, 4);
+}
+
+static void test_ring_orders(void **state)
+{
+	struct fx *f = *state;
+	int orders[] = { 0, 2, 4 };
+
+	up(f, &(struct fe_opts){ 0, 0, "x86_64-abi", false, 3 });
+	check_rw(f, 0, 16, 3, 0, 5);
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned size;
+
+		fe_state(f, 6);
+		wait_be_state(f, 6);
+		fe_close_rings(f);
+		fe_state(f, 1);
+		wait_be_state(f, 2);
+		fe_connect(f, &(struct fe_opts){ 0, orders[i], "x86_64-abi", false, 3 });
+		wait_be_state(f, 4);
+		/* More requests than one page's ring holds, one by one. */
+		size = RING_SIZE(&f->q[0].fr);
+		assert_int_equal(size, VBD_BLKIF_RING_SIZE(orders[i]));
+		for (unsigned k = 0; k < 40; k++)
+			assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, k * 8, 1, 0, f)), BLKIF_RSP_OKAY);
+		check_rw(f, 0, 200 + i * 64, 2, 4, 6 + i);
+	}
+}
+
+static void test_full_ring(void **state)
+{
+	struct fx *f = *state;
+	struct fq *q = &f->q[0];
+	unsigned size;
+
+	up(f, &(struct fe_opts){ 0, 1, "x86_64-abi", false, 3 });
+	size = RING_SIZE(&q->fr);
+	/* A full ring in one push: every slot answered, in order. */
+	for (unsigned k = 0; k < size; k++) {
+		struct req r = rq(BLKIF_OP_READ, k, 1, k % NDATA, f);
+
+		r.id = 1000 + k;
+		r.seg[0].last_sect = 0;
+		put_req(f, q, &r);
+	}
+	push(f, q);
+	for (unsigned k = 0; k < size; k++)
+		assert_int_equal(get_rsp(f, q, 1000 + k, BLKIF_OP_READ), BLKIF_RSP_OKAY);
+	assert_int_equal(stats(f).requests, size);
+}
+
+static void test_multi_queue(void **state)
+{
+	struct fx *f = *state;
+
+	for (unsigned nq = 2; nq <= 4; nq++) {
+		if (nq == 2) {
+			up(f, &(struct fe_opts){ nq, 1, "x86_64-abi", false, 3 });
+		} else {
+			fe_state(f, 6);
+			wait_be_state(f, 6);
+			fe_close_rings(f);
+			fe_state(f, 1);
+			wait_be_state(f, 2);
+			fe_connect(f, &(struct fe_opts){ nq, 1, "x86_64-abi", false, 3 });
+			wait_be_state(f, 4);
+		}
+		assert_int_equal(stats(f).rings, nq);
+		for (unsigned i = 0; i < nq; i++)
+			check_rw(f, i, 512 + i * 64, 2, i * 8, 20 + i);
+	}
+}
+
+/* Every queue busy at once: full rings of writes to separate regions,
+ * answered by the four workers in parallel. */
+static void test_concurrent_queues(void **state)
+{
+	struct fx *f = *state;
+	unsigned size, per = 16;   /* pages per queue */
+	unsigned char *buf = malloc(VBD_PAGE_SIZE);
+
+	assert_non_null(buf);
+	up(f, &(struct fe_opts){ 4, 0, "x86_64-abi", false, 3 });
+	size = RING_SIZE(&f->q[0].fr);
+	for (unsigned i = 0; i < 4 * per; i++)
+		memset(page(f, i), (int)(0x40 + i), VBD_PAGE_SIZE);
+	for (unsigned qi = 0; qi < 4; qi++) {
+		for (unsigned k = 0; k < size; k++) {
+			/* Queue qi writes its pages round and round over its region. */
+			struct req r = rq(BLKIF_OP_WRITE, (uint64_t)(qi * per + k % per) * 8, 1,
+			                  qi * per + k % per, f);
+
+			r.id = qi * 1000 + k;
+			put_req(f, &f->q[qi], &r);
+		}
+	}
+	for (unsigned qi = 0; qi < 4; qi++)
+		push(f, &f->q[qi]);
+	for (unsigned qi = 0; qi < 4; qi++)
+		for (unsigned k = 0; k < size; k++)
+			assert_int_equal(get_rsp(f, &f->q[qi], qi * 1000 + k, BLKIF_OP_WRITE),
+			                 BLKIF_RSP_OKAY);
+	for (unsigned i = 0; i < 4 * per; i++) {
+		file_read(f, buf, VBD_PAGE_SIZE, (uint64_t)i * VBD_PAGE_SIZE);
+		assert_memory_equal(buf, page(f, i), VBD_PAGE_SIZE);
+	}
+	assert_int_equal(stats(f).requests, 4 * size);
+	free(buf);
+}
+
+static void test_too_many_queues(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	xs_put(f->h1, XBT_NULL, f->fe, "multi-queue-num-queues", "5");
+	fe_connect(f, &plain);
+	wait_be_state(f, 5);
+	assert_true(xs_has(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error"));
+	assert_int_equal(stats(f).rings, 0);
+}
+
+static void test_bad_protocol(void **state)
+{
+	struct fx *f = *state;
+	char *e;
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	fe_connect(f, &(struct fe_opts){ 0, -1, "sparc-abi", false, 3 });
+	wait_be_state(f, 5);
+	e = vbd_test_xs_readf(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error");
+	assert_non_null(e);
+	assert_non_null(strstr(e, "sparc-abi"));
+	assert_int_equal(atoi(e), ENOSYS);
+	free(e);
+	assert_int_equal(stats(f).fatal_errors, 1);
+}
+
+static void test_bad_ring_keys(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	/* An order above the offer. */
+	xs_put(f->h1, XBT_NULL, f->fe, "ring-page-order", "5");
+	xs_put(f->h1, XBT_NULL, f->fe, "state", "3");
+	wait_be_state(f, 5);
+	assert_int_equal(stats(f).rings, 0);
+}
+
+static void test_ring_ref_garbage(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	xs_put(f->h1, XBT_NULL, f->fe, "ring-ref", "12abc");
+	xs_put(f->h1, XBT_NULL, f->fe, "event-channel", "1");
+	xs_put(f->h1, XBT_NULL, f->fe, "state", "3");
+	wait_be_state(f, 5);
+	assert_int_equal(stats(f).rings, 0);
+}
+
+static void test_x86_32(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &(struct fe_opts){ 0, 1, "x86_32-abi", false, 3 });
+	check_rw(f, 0, 300, 3, 0, 7);
+	assert_int_equal(io(f, 0, (struct req){ .op = 77 }), BLKIF_RSP_EOPNOTSUPP);
+	{
+		struct req r = { .op = BLKIF_OP_DISCARD, .sector = 8, .nr_sectors = 8 };
+
+		assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	}
+	check_rw(f, 0, 304, 1, 10, 8);
+}
+
+/* ------------------------------------------------------------- data path */
+
+static void test_partial_segments(void **state)
+{
+	struct fx *f = *state;
+	struct req r;
+	unsigned char buf[3 * 512];
+
+	up(f, &plain);
+	memset(page(f, 0), 0xee, VBD_PAGE_SIZE);
+	memset(page(f, 1), 0xee, VBD_PAGE_SIZE);
+	r = rq(BLKIF_OP_READ, 1000, 2, 0, f);
+	r.seg[0].first_sect = 6;     /* 2 sectors */
+	r.seg[0].last_sect = 7;
+	r.seg[1].first_sect = 3;     /* 1 sector */
+	r.seg[1].last_sect = 3;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	file_read(f, buf, sizeof(buf), 1000 * 512);
+	assert_memory_equal(page(f, 0) + 6 * 512, buf, 1024);
+	assert_memory_equal(page(f, 1) + 3 * 512, buf + 1024, 512);
+	/* The rest of the pages is untouched. */
+	assert_int_equal(page(f, 0)[6 * 512 - 1], 0xee);
+	assert_int_equal(page(f, 1)[3 * 512 - 1], 0xee);
+	assert_int_equal(page(f, 1)[4 * 512], 0xee);
+	assert_int_equal(stats(f).bytes_read, 1536);
+}
+
+static void test_flush_barrier(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_FLUSH_DISKCACHE }), BLKIF_RSP_OKAY);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_WRITE_BARRIER }), BLKIF_RSP_OKAY);
+	/* A barrier with data writes it. */
+	memset(page(f, 0), 0x5a, VBD_PAGE_SIZE);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE_BARRIER, 40, 1, 0, f)), BLKIF_RSP_OKAY);
+	{
+		unsigned char buf[VBD_PAGE_SIZE];
+
+		file_read(f, buf, sizeof(buf), 40 * 512);
+		assert_memory_equal(buf, page(f, 0), sizeof(buf));
+	}
+}
+
+static void test_discard(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[65536], zero[65536] = { 0 };
+	struct stat before, after;
+	struct req r = { .op = BLKIF_OP_DISCARD, .sector = 2048, .nr_sectors = 128 };
+
+	up(f, &plain);
+	assert_int_equal(stat(f->img, &before), 0);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	file_read(f, buf, sizeof(buf), 2048 * 512);
+	assert_memory_equal(buf, zero, sizeof(buf));
+	assert_int_equal(stat(f->img, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_true(after.st_blocks < before.st_blocks);
+	/* Secure discard is not offered; a range past the end is refused. */
+	r.flag = BLKIF_DISCARD_SECURE;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_EOPNOTSUPP);
+	r.flag = 0;
+	r.sector = SECTORS - 8;
+	r.nr_sectors = 9;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.nr_sectors = UINT64_MAX;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	assert_int_equal(file_size(f), SECTORS * 512);
+}
+
+static void test_no_discard(void **state)
+{
+	struct fx *f = *state;
+
+	f->o.feature_discard = false;
+	up(f, &plain);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-discard"), 0);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_DISCARD, .nr_sectors = 8 }),
+	                 BLKIF_RSP_EOPNOTSUPP);
+}
+
+/* Segments in indirect pages, which the frontend grants read-only. */
+static void test_indirect(void **state)
+{
+	struct fx *f = *state;
+	struct blkif_request_segment *segs;
+	unsigned char *buf;
+	uint32_t iref;
+	void *ipage;
+	struct req r = { .op = BLKIF_OP_INDIRECT, .nr = BLKIF_OP_WRITE, .nr16 = 40, .sector = 4000 };
+
+	up(f, &plain);
+	assert_int_equal(vbd_gnt_share(f->xf, 0, 1, false, &iref, &ipage), 0);
+	segs = ipage;
+	for (unsigned i = 0; i < 40; i++) {
+		segs[i] = (struct blkif_request_segment){ f->drefs[i], 0, 7 };
+		memset(page(f, i), (int)(i + 1), VBD_PAGE_SIZE);
+	}
+	r.igrefs[0] = iref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	buf = malloc(40 * VBD_PAGE_SIZE);
+	assert_non_null(buf);
+	file_read(f, buf, 40 * VBD_PAGE_SIZE, 4000 * 512);
+	assert_memory_equal(buf, f->data, 40 * VBD_PAGE_SIZE);
+	memset(f->data, 0, 40 * VBD_PAGE_SIZE);
+	r.nr = BLKIF_OP_READ;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	assert_memory_equal(buf, f->data, 40 * VBD_PAGE_SIZE);
+	free(buf);
+
+	/* Hostile: more than offered, none, a bad segment inside, a bad op. */
+	r.nr16 = 257;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.nr16 = 0;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.nr16 = 40;
+	segs[17].last_sect = 8;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	segs[17].last_sect = 7;
+	r.nr = BLKIF_OP_FLUSH_DISKCACHE;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.nr = BLKIF_OP_READ;
+	r.igrefs[0] = 99999;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.igrefs[0] = iref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	f->b = vbd_blkback_free(f->b);
+	assert_int_equal(vbd_gnt_unshare(f->xf, ipage, 1), 0);
+}
+
+static void test_no_indirect(void **state)
+{
+	struct fx *f = *state;
+
+	f->o.max_indirect_segments = 0;
+	up(f, &plain);
+	assert_false(xs_has(f->h0, "/local/domain/0/backend/vbd/1/51712/feature-max-indirect-segments"));
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_INDIRECT, .nr = 0, .nr16 = 4 }),
+	                 BLKIF_RSP_EOPNOTSUPP);
+}
+
+static void test_persistent(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_stats s;
+
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	for (unsigned k = 0; k < 10; k++)
+		check_rw(f, 0, 16 * k, 2, 0, 30 + k);
+	s = stats(f);
+	/* 4 pages, each mapped once, then found 36 more times. */
+	assert_int_equal(s.pgrants, 4);
+	assert_int_equal(s.grant_maps, 4);
+	assert_int_equal(s.pgrant_hits, 36);
+	assert_int_equal(s.pgrant_evictions, 0);
+}
+
+static void test_persistent_lru(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_stats s;
+
+	f->o.persistent_grants_max = 4;
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	/* 6 distinct pages through a cache of 4: evictions, no failures. */
+	check_rw(f, 0, 0, 3, 0, 40);
+	s = stats(f);
+	assert_int_equal(s.pgrants, 4);
+	assert_int_equal(s.pgrant_evictions, 2);
+	/* A request wider than the cache still works (the overflow is mapped
+	 * for the request only). */
+	check_rw(f, 0, 64, 6, 10, 41);
+	assert_int_equal(stats(f).pgrants, 4);
+	assert_int_equal(stats(f).errors, 0);
+}
+
+static void test_persistent_not_offered(void **state)
+{
+	struct fx *f = *state;
+
+	f->o.persistent_grants_max = 0;
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	assert_int_equal(xs_num(f->h0, f->be, "feature-persistent"), 0);
+	check_rw(f, 0, 0, 2, 0, 50);
+	assert_int_equal(stats(f).pgrants, 0);
+}
+
+/* ------------------------------------------------------------ hostile */
+
+/* Every bad request is refused, the ring goes on, and nothing outside the
+ * disk (or the request) is touched. */
+static void test_hostile_requests(void **state)
+{
+	struct fx *f = *state;
+	unsigned char before[VBD_PAGE_SIZE], after[VBD_PAGE_SIZE];
+	uint32_t other_ref, ro_ref;
+	void *other_page, *ro_page;
+	struct req r;
+	vbd_blkback_stats s;
+
+	up(f, &plain);
+	file_read(f, before, sizeof(before), 0);
+
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_RESERVED_1 }), BLKIF_RSP_EOPNOTSUPP);
+	assert_int_equal(io(f, 0, (struct req){ .op = 200, .nr = 1 }), BLKIF_RSP_EOPNOTSUPP);
+
+	r = rq(BLKIF_OP_WRITE, 0, 1, 0, f);
+	r.nr = 0;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r = rq(BLKIF_OP_WRITE, 0, 11, 0, f);
+	r.nr = 12;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.nr = 255;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+
+	r = rq(BLKIF_OP_WRITE, 0, 1, 0, f);
+	r.seg[0].first_sect = 5;
+	r.seg[0].last_sect = 4;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].first_sect = 0;
+	r.seg[0].last_sect = 8;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].first_sect = 200;
+	r.seg[0].last_sect = 255;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+
+	/* Past the end, by one sector, and wrapping around. */
+	r = rq(BLKIF_OP_WRITE, SECTORS - 7, 1, 0, f);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r = rq(BLKIF_OP_WRITE, UINT64_MAX - 3, 1, 0, f);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r = rq(BLKIF_OP_READ, SECTORS, 1, 0, f);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	/* The last page is fine. */
+	r = rq(BLKIF_OP_READ, SECTORS - 8, 1, 0, f);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+
+	/* Grants: not in use, granted to another domain, read-only for a read. */
+	r = rq(BLKIF_OP_READ, 0, 1, 0, f);
+	r.seg[0].gref = 77777;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	assert_int_equal(vbd_gnt_share(f->xf, 2, 1, true, &other_ref, &other_page), 0);
+	r.seg[0].gref = other_ref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	assert_int_equal(vbd_gnt_share(f->xf, 0, 1, false, &ro_ref, &ro_page), 0);
+	r.seg[0].gref = ro_ref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	/* ...which is fine for a write (the backend only reads it). */
+	r = rq(BLKIF_OP_WRITE, 0, 1, 0, f);
+	r.seg[0].gref = ro_ref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	file_read(f, after, sizeof(after), 0);
+	assert_true(after[0] == 0 && after[4095] == 0);
+	/* Put sector 0..7 back. */
+	memcpy(page(f, 0), before, sizeof(before));
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 0, 1, 0, f)), BLKIF_RSP_OKAY);
+
+	/* Duplicate refs are fine without persistent grants. */
+	r = rq(BLKIF_OP_READ, 8, 2, 0, f);
+	r.seg[1].gref = r.seg[0].gref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+
+	s = stats(f);
+	assert_int_equal(s.unsupported, 2);
+	assert_int_equal(s.errors, 12);
+	assert_int_equal(file_size(f), SECTORS * 512);
+	/* Still serving. */
+	check_rw(f, 0, 8, 2, 2, 60);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 4);
+	f->b = vbd_blkback_free(f->b);
+	assert_int_equal(vbd_gnt_unshare(f->xf, other_page, 1), 0);
+	assert_int_equal(vbd_gnt_unshare(f->xf, ro_page, 1), 0);
+}
+
+static void test_duplicate_persistent_refs(void **state)
+{
+	struct fx *f = *state;
+	struct req r;
+
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	r = rq(BLKIF_OP_WRITE, 0, 3, 0, f);
+	r.seg[2].gref = r.seg[0].gref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	assert_int_equal(stats(f).pgrants, 0);
+	check_rw(f, 0, 0, 3, 0, 61);
+}
+
+static void test_readonly_disk(void **state)
+{
+	struct fx *f = *state;
+	unsigned char before[VBD_PAGE_SIZE], after[VBD_PAGE_SIZE];
+
+	layout(f, "r");
+	start(f);
+	hotplug(f);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	assert_int_equal(xs_num(f->h0, f->be, "info"), VDISK_READONLY);
+	assert_int_equal(xs_num(f->h0, f->be, "feature-discard"), 0);
+	file_read(f, before, sizeof(before), 0);
+	memset(page(f, 0), 0x11, VBD_PAGE_SIZE);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 0, 1, 0, f)), BLKIF_RSP_ERROR);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE_BARRIER, 0, 1, 0, f)), BLKIF_RSP_ERROR);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_INDIRECT, .nr = BLKIF_OP_WRITE,
+	                                        .nr16 = 12 }), BLKIF_RSP_ERROR);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 0, 1, 1, f)), BLKIF_RSP_OKAY);
+	file_read(f, after, sizeof(after), 0);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_memory_equal(page(f, 1), before, sizeof(before));
+}
+
+static void test_producer_overflow(void **state)
+{
+	struct fx *f = *state;
+	struct fq *q = &f->q[0];
+	char *e;
+
+	up(f, &plain);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 0, 1, 0, f)), BLKIF_RSP_OKAY);
+	q->fr.sring->req_prod = q->fr.req_prod_pvt + RING_SIZE(&q->fr) + 1;
+	assert_int_equal(vbd_evtchn_notify(q->ev, q->port), 0);
+	wait_be_state(f, 5);
+	e = vbd_test_xs_readf(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error");
+	assert_non_null(e);
+	assert_non_null(strstr(e, "req_prod"));
+	free(e);
+	assert_int_equal(stats(f).rings_stopped, 1);
+	/* Nothing was answered. */
+	assert_int_equal(q->fr.sring->rsp_prod, q->fr.rsp_cons);
+	/* The frontend closes; the backend follows and unmaps. */
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	assert_int_equal(stats(f).rings, 0);
+}
+
+static void test_inconsistent_ring_at_connect(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	/* The keys, with the state left at 1; then a ring whose producer is
+	 * far ahead of its consumer, then Initialised. */
+	fe_connect(f, &(struct fe_opts){ 0, -1, "x86_64-abi", false, 1 });
+	f->q[0].fr.sring->req_prod = 1000;
+	fe_state(f, 3);
+	wait_be_state(f, 5);
+	assert_int_equal(stats(f).rings, 0);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void test_close_and_reconnect(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 70);
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	assert_int_equal(stats(f).rings, 0);
+	assert_int_equal(stats(f).devices, 1);      /* still online */
+	fe_close_rings(f);
+	fe_state(f, 1);
+	wait_be_state(f, 2);
+	fe_connect(f, &(struct fe_opts){ 2, 2, "x86_64-abi", true, 3 });
+	wait_be_state(f, 4);
+	check_rw(f, 1, 64, 2, 0, 71);
+	assert_int_equal(stats(f).requests, 4);
+}
+
+static void test_offline_removal(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	/* libxl's detach: online=0 and Closing, in one transaction. */
+	{
+		xs_transaction_t t;
+
+		do {
+			t = xs_transaction_start(f->h0);
+			xs_put(f->h0, t, f->be, "online", "0");
+			xs_put(f->h0, t, f->be, "state", "5");
+		} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	}
+	fe_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	settle(f);
+	assert_int_equal(stats(f).devices, 0);
+	assert_int_equal(stats(f).rings, 0);
+	/* The toolstack removes the nodes; nothing is recreated. */
+	xs_rm(f->h0, XBT_NULL, f->be);
+	xs_rm(f->h0, XBT_NULL, f->fe);
+	settle(f);
+	assert_false(xs_has(f->h0, f->be));
+}
+
+static void test_backend_dir_removed(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd/1");
+	settle(f);
+	assert_int_equal(stats(f).devices, 0);
+	assert_int_equal(stats(f).rings, 0);
+	assert_false(xs_has(f->h0, f->be));
+	/* A new device under the same name is probed afresh. */
+	layout(f, "w");
+	wait_be_state(f, 2);
+}
+
+static void test_frontend_removed(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	xs_rm(f->h0, XBT_NULL, f->fe);
+	wait_be_state(f, 6);
+	assert_int_equal(stats(f).devices, 0);
+}
+
+static void test_resize(void **state)
+{
+	struct fx *f = *state;
+	struct req r;
+
+	up(f, &plain);
+	r = rq(BLKIF_OP_WRITE, SECTORS, 1, 0, f);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	assert_int_equal(truncate(f->img, (off_t)(2 * SECTORS) * 512), 0);
+	assert_int_equal(vbd_blkback_refresh(f->b), 1);
+	assert_int_equal(xs_num(f->h0, f->be, "sectors"), 2 * SECTORS);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 4);
+	check_rw(f, 0, SECTORS, 1, 0, 80);
+	assert_int_equal(vbd_blkback_refresh(f->b), 0);
+	/* Shrinking takes effect on the data path at once. */
+	assert_int_equal(truncate(f->img, (off_t)(SECTORS / 2) * 512), 0);
+	assert_int_equal(vbd_blkback_refresh(f->b), 1);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, SECTORS / 2, 1, 0, f)), BLKIF_RSP_ERROR);
+	assert_int_equal(file_size(f), (off_t)(SECTORS / 2) * 512);
+}
+
+static void test_resize_poll(void **state)
+{
+	struct fx *f = *state;
+	long long want = 3 * SECTORS;
+
+	f->o.resize_poll_ms = 20;
+	up(f, &plain);
+	assert_true(vbd_blkback_get_timeout_ms(f->b) <= 20);
+	assert_int_equal(truncate(f->img, (off_t)want * 512), 0);
+	for (int i = 0; i < 200 && xs_num(f->h0, f->be, "sectors") != want; i++)
+		settle(f);
+	assert_int_equal(xs_num(f->h0, f->be, "sectors"), want);
+}
+
+/* A free loop device over path, opened (O_RDWR); -errno if none can be had. */
+static int loop_attach(const char *path, char *dev, size_t len)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), n, lfd, ffd, r;
+
+		if (ctl < 0)
+			return -errno;
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		close(ctl);
+		if (n < 0)
+			return -errno;
+		snprintf(dev, len, "/dev/loop%d", n);
+		lfd = open(dev, O_RDWR | O_CLOEXEC);
+		ffd = open(path, O_RDWR | O_CLOEXEC);
+		if (lfd < 0 || ffd < 0)
+			return -ENODEV;
+		r = ioctl(lfd, LOOP_SET_FD, ffd);
+		close(ffd);
+		if (r == 0)
+			return lfd;
+		close(lfd);
+		if (errno != EBUSY)
+			return -errno;
+	}
+	return -EBUSY;
+}
+
+/* physical-device only (major:minor in hex), as the hotplug scripts write
+ * it for a loop device: the backend finds the node itself. */
+static void test_block_device(void **state)
+{
+	struct fx *f = *state;
+	char dev[64];
+	struct stat st;
+	int lfd = loop_attach(f->img, dev, sizeof(dev));
+
+	if (lfd < 0) {
+		fprintf(stderr, "no loop device (%s): skipped\n", strerror(-lfd));
+		skip();
+	}
+	assert_int_equal(fstat(lfd, &st), 0);
+	/* Compare through the device: its page cache is not the file's. */
+	f->target = dev;
+	layout(f, "w");
+	start(f);
+	xs_put(f->h0, XBT_NULL, f->be, "physical-device", "%x:%x", major(st.st_rdev),
+	       minor(st.st_rdev));
+	wait_be_state(f, 2);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	assert_int_equal(xs_num(f->h0, f->be, "sectors"), SECTORS);
+	assert_true(xs_num(f->h0, f->be, "sector-size") >= 512);
+	check_rw(f, 0, 128, 4, 0, 90);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, SECTORS, 1, 0, f)), BLKIF_RSP_ERROR);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_FLUSH_DISKCACHE }), BLKIF_RSP_OKAY);
+	/* A later change of physical-device is only warned about. */
+	xs_put(f->h0, XBT_NULL, f->be, "physical-device", "fd:99");
+	settle(f);
+	check_rw(f, 0, 256, 1, 0, 91);
+	f->b = vbd_blkback_free(f->b);
+	ioctl(lfd, LOOP_CLR_FD, 0);
+	close(lfd);
+}
+
+static void test_bad_physical_device(void **state)
+{
+	struct fx *f = *state;
+
+	layout(f, "w");
+	start(f);
+	wait_be_state(f, 2);
+	xs_put(f->h0, XBT_NULL, f->be, "physical-device", "0x7:zz");
+	wait_be_state(f, 5);
+	assert_true(xs_has(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error"));
+}
+
+static void test_hostile_frontend_state(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	fe_state(f, 9);
+	wait_be_state(f, 5);
+	assert_true(xs_has(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error"));
+	xs_put(f->h1, XBT_NULL, f->fe, "state", "garbage");
+	settle(f);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_options),
+		T(test_probe_keys),
+		T(test_device_first),
+		T(test_minios_skips_initialised),
+		T(test_existing_device),
+		T(test_ring_orders),
+		T(test_full_ring),
+		T(test_multi_queue),
+		T(test_concurrent_queues),
+		T(test_too_many_queues),
+		T(test_bad_protocol),
+		T(test_bad_ring_keys),
+		T(test_ring_ref_garbage),
+		T(test_x86_32),
+		T(test_partial_segments),
+		T(test_flush_barrier),
+		T(test_discard),
+		T(test_no_discard),
+		T(test_indirect),
+		T(test_no_indirect),
+		T(test_persistent),
+		T(test_persistent_lru),
+		T(test_persistent_not_offered),
+		T(test_hostile_requests),
+		T(test_duplicate_persistent_refs),
+		T(test_readonly_disk),
+		T(test_producer_overflow),
+		T(test_inconsistent_ring_at_connect),
+		T(test_close_and_reconnect),
+		T(test_offline_removal),
+		T(test_backend_dir_removed),
+		T(test_frontend_removed),
+		T(test_resize),
+		T(test_resize_poll),
+		T(test_hostile_frontend_state),
+		T(test_block_device),
+		T(test_bad_physical_device),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
