@@ -8,6 +8,10 @@
 #include <vbd/hotplug.h>
 #include <vbd/status.h>
 #include <vbd/verify.h>
+#include <vbd/transport.h>
+#include <vbd/simhv.h>
+#include <vbd/blkback.h>
+#include <vbd/blkfront.h>
 
 int vbd_header_check_dummy(void);
 int vbd_header_check_dummy(void)

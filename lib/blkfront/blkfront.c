@@ -1,0 +1,942 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd_blkfront: the frontend's side of the xenbus handshake, after Linux
+ * xen-blkfront (blkback_changed, talk_to_blkback, blkfront_connect) and,
+ * with skip_initialised, Mini-OS (init_blkfront).
+ *
+ *   us  backend   what happens
+ *   1   1         wait (watches on our state and the backend's)
+ *   1   2         grant rings, allocate ports; one transaction: ring keys,
+ *                 event-channel(s), protocol, feature-persistent, state 3
+ *   3   4         read sectors, info, sector-size (required), features; 4
+ *   4   4 again   re-read sectors: a resize, told through resized()
+ *   *   5/6/gone  fail pending I/O, unbind, end grants; 6
+ *   close():      drain, 5; backend 5/6 -> teardown, 6; backend 6 -> done
+ *
+ * Mini-OS writes its ring keys and state 4 in one transaction as soon as it
+ * starts, without waiting for InitWait or going through 3, then waits for
+ * the backend's 4; skip_initialised does the same.
+ *
+ * Every value read from the backend's directory is parsed strictly; a
+ * required one missing or malformed is fatal: error/device/vbd/<devid>/error
+ * under our home gets "<errno> <message>" and we go to Closing, as
+ * xenbus_dev_fatal() does.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "blkfront/blkfront.h"
+#include "util/xs_txn.h"
+
+#define TXN_TRIES 50
+
+void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (!f->o.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	f->o.log(f->o.log_userdata, level, buf);
+}
+
+static void set_why(vbd_blkfront *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_why(vbd_blkfront *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->why[0])
+		return;     /* the first cause is the one to report */
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- xenstore helpers ---- */
+
+static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                     const char *fmt, ...)
+{
+	char path[256], val[64];
+	va_list ap;
+	int n;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -EINVAL;
+	if (!xs_write(xs, t, path, val, (unsigned)n))
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
+/* A state node: 0..8, or -ENOENT, or VBD_STATE_UNKNOWN for anything else
+ * (as Linux's xenbus_read_driver_state). */
+static int read_state(vbd_blkfront *f, const char *dir)
+{
+	long long v;
+	int r = vbd__xs_read_num(f->ctx, dir, "state", &v);
+
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0 || v > VBD_STATE_RECONFIGURED)
+		return VBD_STATE_UNKNOWN;
+	return (int)v;
+}
+
+/* An optional unsigned key of the backend: def when absent; a malformed one
+ * is logged and taken as absent (Linux's xenbus_read_unsigned). */
+static unsigned long long be_opt(vbd_blkfront *f, const char *key, unsigned long long def)
+{
+	long long v;
+	int r = vbd__xs_read_num(f->ctx, f->be, key, &v);
+
+	if (r == -EINVAL)
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s/%s is malformed: ignored", f->be, key);
+	return r < 0 ? def : (unsigned long long)v;
+}
+
+static bool pow2(unsigned long long v)
+{
+	return v && !(v & (v - 1));
+}
+
+struct state_txn {
+	vbd_blkfront *f;
+	int state;
+	bool rings;                 /* also the ring keys */
+};
+
+static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t)
+{
+	unsigned order = f->info.ring_page_order, i, j;
+	char dir[160], key[32];
+	int r;
+
+	if (order) {
+		r = xs_printf(xs, t, f->fe, "ring-page-order", "%u", order);
+		if (r < 0)
+			return r;
+	}
+	if (f->nq > 1) {
+		r = xs_printf(xs, t, f->fe, "multi-queue-num-queues", "%u", f->nq);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < f->nq; i++) {
+		vbd__bf_queue *q = &f->q[i];
+
+		if (f->nq > 1)
+			snprintf(dir, sizeof(dir), "%s/queue-%u", f->fe, i);
+		else
+			snprintf(dir, sizeof(dir), "%s", f->fe);
+		for (j = 0; j < 1u << order; j++) {
+			if (order)
+				snprintf(key, sizeof(key), "ring-ref%u", j);
+			else
+				snprintf(key, sizeof(key), "ring-ref");
+			r = xs_printf(xs, t, dir, key, "%u", q->ring_refs[j]);
+			if (r < 0)
+				return r;
+		}
+		r = xs_printf(xs, t, dir, "event-channel", "%u", q->port);
+		if (r < 0)
+			return r;
+	}
+	r = xs_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
+	if (r < 0)
+		return r;
+	return xs_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.persistent ? 1 : 0);
+}
+
+static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct state_txn *st = ud;
+	char path[160], *v;
+	unsigned len;
+	int r;
+
+	/* Never recreate a state node the toolstack removed. */
+	snprintf(path, sizeof(path), "%s/state", st->f->fe);
+	v = xs_read(xs, t, path, &len);
+	if (!v)
+		return -(errno ? errno : EIO);
+	free(v);
+	if (st->rings) {
+		r = write_rings(st->f, xs, t);
+		if (r < 0)
+			return r;
+	}
+	return xs_printf(xs, t, st->f->fe, "state", "%d", st->state);
+}
+
+static int switch_state(vbd_blkfront *f, int state, bool rings)
+{
+	struct state_txn st = { f, state, rings };
+	int r = vbd__xs_txn(f->ctx->xs, TXN_TRIES, state_txn_body, &st);
+
+	if (r == 0) {
+		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, state);
+		f->state = state;
+	}
+	return r;
+}
+
+/* ---- failures and teardown ---- */
+
+/* Fails and forgets everything the rings held. */
+static void disconnect(vbd_blkfront *f, int result)
+{
+	f->connected = false;
+	f->info.connected = false;
+	vbd__bf_fail_all(f, result);
+	vbd__bf_queues_teardown(f);
+	f->rings_up = false;
+}
+
+void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
+{
+	char msg[400], path[160];
+	va_list ap;
+
+	if (f->broken)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f->broken = true;
+	f->connected = false;
+	f->info.connected = false;
+	set_why(f, "%s", msg);
+	vbd__bf_log(f, VBD_LOG_ERR, "%s: %s", f->fe, msg);
+	/* Pending I/O fails now; no response of this ring is read again. */
+	vbd__bf_fail_all(f, -EIO);
+	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", f->o.domid,
+	         f->o.devid);
+	{
+		char val[sizeof(msg) + 16];
+		int n = snprintf(val, sizeof(val), "%d %s", err, msg);
+
+		if (!xs_write(f->ctx->xs, XBT_NULL, path, val, (unsigned)n))
+			vbd__bf_log(f, VBD_LOG_WARNING, "writing %s: %s", path, strerror(errno));
+	}
+	if (f->state < VBD_STATE_CLOSING && switch_state(f, VBD_STATE_CLOSING, false) < 0)
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s: could not switch to Closing", f->fe);
+}
+
+/* ---- the handshake ---- */
+
+/* Grants the rings and writes their keys with our next state. */
+static void talk_to_backend(vbd_blkfront *f)
+{
+	unsigned order, nq;
+	vbd_errbuf err = { "" };
+	int r;
+
+	order = (unsigned)be_opt(f, "max-ring-page-order", 0);
+	if (order > f->o.max_ring_page_order)
+		order = f->o.max_ring_page_order;
+	nq = (unsigned)be_opt(f, "multi-queue-max-queues", 1);
+	if (nq == 0)
+		nq = 1;
+	if (nq > f->o.max_queues)
+		nq = f->o.max_queues;
+	r = vbd__bf_queues_setup(f, nq, order, &err);
+	if (r < 0) {
+		vbd__bf_fatal(f, -r, "setting up %u rings of %u pages: %s", nq, 1u << order,
+		              err.msg[0] ? err.msg : vbd_strerror(r));
+		return;
+	}
+	f->rings_up = true;
+	r = switch_state(f, f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED,
+	                 true);
+	if (r < 0) {
+		vbd__bf_fatal(f, -r, "writing ring details: %s", vbd_strerror(r));
+		return;
+	}
+	vbd__bf_log(f, VBD_LOG_INFO, "%s: %u queue(s), ring order %u, %u requests each", f->fe,
+	            nq, order, f->info.ring_size);
+}
+
+/* The backend is Connected: what it says about the disk. */
+static void connect(vbd_blkfront *f)
+{
+	static const char *required[] = { "sectors", "info", "sector-size" };
+	long long v[3];
+	unsigned long long pss, segs;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < 3; i++) {
+		r = vbd__xs_read_num(f->ctx, f->be, required[i], &v[i]);
+		if (r < 0) {
+			vbd__bf_fatal(f, r == -ENOENT ? ENOENT : EPROTO, "reading %s/%s: %s", f->be,
+			              required[i], r == -EINVAL ? "malformed" : vbd_strerror(r));
+			return;
+		}
+	}
+	if ((unsigned long long)v[0] > UINT64_MAX >> 9) {
+		vbd__bf_fatal(f, EPROTO, "%s/sectors %lld is too large", f->be, v[0]);
+		return;
+	}
+	if (!pow2((unsigned long long)v[2]) || v[2] < 512 || v[2] > VBD_PAGE_SIZE) {
+		vbd__bf_fatal(f, EPROTO, "%s/sector-size %lld is not 512..4096, a power of 2", f->be,
+		              v[2]);
+		return;
+	}
+	if (v[1] > UINT32_MAX) {
+		vbd__bf_fatal(f, EPROTO, "%s/info %lld is out of range", f->be, v[1]);
+		return;
+	}
+	f->info.sectors = (uint64_t)v[0];
+	f->info.info = (unsigned)v[1];
+	f->info.sector_size = (unsigned)v[2];
+	pss = be_opt(f, "physical-sector-size", (unsigned long long)v[2]);
+	if (!pow2(pss) || pss < (unsigned long long)v[2] || pss > (1u << 20)) {
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s/physical-sector-size %llu ignored", f->be, pss);
+		pss = (unsigned long long)v[2];
+	}
+	f->info.physical_sector_size = (unsigned)pss;
+	f->info.flush = be_opt(f, "feature-flush-cache", 0) != 0;
+	f->info.barrier = be_opt(f, "feature-barrier", 0) != 0;
+	f->info.discard = be_opt(f, "feature-discard", 0) != 0;
+	if (f->info.discard) {
+		unsigned long long g = be_opt(f, "discard-granularity", f->info.sector_size);
+		unsigned long long a = be_opt(f, "discard-alignment", 0);
+
+		f->info.discard_granularity = g <= UINT32_MAX ? (unsigned)g : 0;
+		f->info.discard_alignment = a <= UINT32_MAX ? (unsigned)a : 0;
+		f->info.discard_secure = be_opt(f, "discard-secure", 0) != 0;
+	}
+	f->info.persistent = f->o.persistent && be_opt(f, "feature-persistent", 0) != 0;
+	segs = f->o.max_indirect_segments ? be_opt(f, "feature-max-indirect-segments", 0) : 0;
+	if (segs > f->o.max_indirect_segments)
+		segs = f->o.max_indirect_segments;
+	f->info.indirect_segments = (unsigned)segs;
+	r = vbd__bf_io_prepare(f);
+	if (r < 0) {
+		vbd__bf_fatal(f, -r, "allocating request slots: %s", vbd_strerror(r));
+		return;
+	}
+	if (f->state != VBD_STATE_CONNECTED) {
+		r = switch_state(f, VBD_STATE_CONNECTED, false);
+		if (r < 0) {
+			vbd__bf_fatal(f, -r, "switching to Connected: %s", vbd_strerror(r));
+			return;
+		}
+	}
+	f->connected = true;
+	f->info.connected = true;
+	vbd__bf_log(f, VBD_LOG_INFO, "%s: connected, %llu sectors of %u bytes%s%s%s, %s grants, "
+	            "%u segments per request", f->fe, (unsigned long long)f->info.sectors,
+	            f->info.sector_size, f->info.flush ? ", flush" : "",
+	            f->info.barrier ? ", barrier" : "", f->info.discard ? ", discard" : "",
+	            f->info.persistent ? "persistent" : "per-request", f->max_segs);
+}
+
+static void check_resize(vbd_blkfront *f)
+{
+	long long v;
+	int r = vbd__xs_read_num(f->ctx, f->be, "sectors", &v);
+
+	if (r < 0 || (unsigned long long)v > UINT64_MAX >> 9) {
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s/sectors unreadable on a resize: ignored", f->be);
+		return;
+	}
+	if ((uint64_t)v == f->info.sectors)
+		return;
+	vbd__bf_log(f, VBD_LOG_INFO, "%s: resized from %llu to %lld sectors", f->fe,
+	            (unsigned long long)f->info.sectors, v);
+	if (!f->resize_due)
+		f->resize_old = f->info.sectors;
+	f->resize_due = true;
+	f->resize_new = (uint64_t)v;
+	f->info.sectors = (uint64_t)v;
+}
+
+/* The backend closed, went away, or we are closing and it followed. */
+static void backend_closed(vbd_blkfront *f, int bstate)
+{
+	if (f->state == VBD_STATE_CLOSED)
+		return;
+	if (!f->closing)
+		set_why(f, "the backend %s", bstate < 0 ? "went away" :
+		        bstate == VBD_STATE_CLOSING ? "is closing" : "closed");
+	disconnect(f, f->closing ? -ECANCELED : -EIO);
+	if (switch_state(f, VBD_STATE_CLOSED, false) < 0)
+		f->state = VBD_STATE_CLOSED;      /* our node is gone: nothing to tell */
+}
+
+static void step(vbd_blkfront *f)
+{
+	int own, bs;
+
+	if (f->closed_done)
+		return;
+	own = read_state(f, f->fe);
+	if (own == -ENOENT) {
+		/* The toolstack removed the device under us. */
+		set_why(f, "%s/state was removed", f->fe);
+		disconnect(f, -EIO);
+		f->state = VBD_STATE_CLOSED;
+		f->closed_done = true;
+		return;
+	}
+	bs = read_state(f, f->be);
+	if (bs == -ENOENT && !f->be_seen && f->state != VBD_STATE_CLOSED) {
+		/* Not there yet.  Mini-OS does not wait for it. */
+		if (f->o.skip_initialised && f->state == VBD_STATE_INITIALISING && !f->rings_up &&
+		    !f->broken && !f->closing)
+			talk_to_backend(f);
+		return;
+	}
+	if (bs != -ENOENT)
+		f->be_seen = true;
+
+	if (f->state == VBD_STATE_CLOSED) {
+		if (bs == -ENOENT || bs == VBD_STATE_CLOSED || bs == VBD_STATE_UNKNOWN)
+			f->closed_done = true;
+		return;
+	}
+	switch (bs) {
+	case VBD_STATE_INITWAIT:
+		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->broken && !f->closing)
+			talk_to_backend(f);
+		break;
+	case VBD_STATE_CONNECTED:
+		if (f->broken || f->closing)
+			break;
+		/* A backend that skipped InitWait: rings first (Linux does). */
+		if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
+			talk_to_backend(f);
+		if (f->broken)
+			break;
+		if (!f->connected && f->rings_up)
+			connect(f);
+		else if (f->connected)
+			check_resize(f);
+		break;
+	case VBD_STATE_CLOSED:
+		/* Closed from an earlier connection: a backend that reconnects
+		 * goes back to InitWait when it sees our Initialising. */
+		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->closing &&
+		    !f->broken)
+			break;
+		/* fall through */
+	case VBD_STATE_CLOSING:
+	case -ENOENT:
+		backend_closed(f, bs);
+		break;
+	default:
+		if (f->o.skip_initialised && f->state == VBD_STATE_INITIALISING && !f->rings_up &&
+		    !f->broken && !f->closing)
+			talk_to_backend(f);
+		break;
+	}
+}
+
+/* close(): once nothing is in flight, Closing. */
+static void close_step(vbd_blkfront *f)
+{
+	unsigned i, inflight = 0;
+
+	if (!f->closing || f->state >= VBD_STATE_CLOSING)
+		return;
+	for (i = 0; i < f->nq; i++)
+		inflight += vbd__bf_ring_inflight(&f->q[i].ring);
+	if (inflight && f->connected)
+		return;
+	if (switch_state(f, VBD_STATE_CLOSING, false) < 0) {
+		set_why(f, "%s/state could not be written", f->fe);
+		disconnect(f, -ECANCELED);
+		f->state = VBD_STATE_CLOSED;
+		f->closed_done = true;
+		return;
+	}
+	f->xs_dirty = true;     /* the backend may be Closed already */
+}
+
+/* ---- the object ---- */
+
+static void on_watch(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd_blkfront *f = ud;
+
+	(void)c;
+	(void)path;
+	f->xs_dirty = true;
+}
+
+/* "/local/domain/<n>/backend/vbd/<domid>/<devid>", n a plain decimal. */
+static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
+{
+	static const char pre[] = "/local/domain/";
+	char want[sizeof(f->be)];
+	const char *p = be, *end;
+	long long n;
+	char num[12];
+
+	if (strncmp(p, pre, sizeof(pre) - 1) != 0)
+		return -EPROTO;
+	p += sizeof(pre) - 1;
+	end = strchr(p, '/');
+	if (!end || end == p || (size_t)(end - p) >= sizeof(num))
+		return -EPROTO;
+	memcpy(num, p, (size_t)(end - p));
+	num[end - p] = 0;
+	n = vbd__parse_num(num);
+	if (n < 0 || n >= 0x7FF0 || (num[0] == '0' && num[1]))
+		return -EPROTO;
+	if ((size_t)snprintf(want, sizeof(want), "/local/domain/%lld/backend/vbd/%u/%u", n,
+	                     f->o.domid, f->o.devid) >= sizeof(want) || strcmp(want, be) != 0)
+		return -EPROTO;
+	*ret_bdom = (unsigned)n;
+	return 0;
+}
+
+static void log_to_ctx(void *ud, int level, const char *msg)
+{
+	vbd_blkfront *f = ud;
+
+	if (f->o.log)
+		f->o.log(f->o.log_userdata, level, msg);
+}
+
+int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errbuf *err)
+{
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct epoll_event ev = { .events = EPOLLIN };
+	char path[160], *v = NULL;
+	vbd_blkfront *f;
+	long long n;
+	int r;
+
+	if (!ret || !o || o->version != VBD_BLKFRONT_OPTIONS_VERSION || !o->xport)
+		return vbd__errf(err, -EINVAL, "blkfront: bad options");
+	if (o->max_ring_page_order > VBD__BF_MAX_ORDER || o->max_queues == 0 ||
+	    o->max_queues > VBD__BF_MAX_QUEUES || o->max_indirect_segments > VBD__BF_MAX_INDIRECT ||
+	    o->domid >= 0x7FF0)
+		return vbd__errf(err, -EINVAL, "blkfront: an option is out of range");
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->o = *o;
+	f->x = o->xport;
+	f->epfd = -1;
+	f->wait_tail = &f->wait_head;
+	f->done_tail = &f->done_head;
+	f->state = VBD_STATE_INITIALISING;
+	snprintf(f->fe, sizeof(f->fe), "/local/domain/%u/device/vbd/%u", o->domid, o->devid);
+
+	co.xenstored_path = o->xenstored_path;
+	co.log = log_to_ctx;
+	co.log_userdata = f;
+	r = vbd_ctx_new(&f->ctx, &co);
+	if (r < 0) {
+		vbd__errf(err, r, "blkfront: connecting to xenstore%s%s",
+		          o->xenstored_path ? " at " : "", o->xenstored_path ? o->xenstored_path : "");
+		goto fail;
+	}
+	r = vbd__xs_read_num(f->ctx, f->fe, "virtual-device", &n);
+	if (r == -ENOENT)
+		r = vbd__xs_read_num(f->ctx, f->fe, "virtual-device-ext", &n);
+	if (r < 0 || n > UINT32_MAX) {
+		r = r == -ENOENT ? -ENOENT : -EPROTO;
+		vbd__errf(err, r, "blkfront: %s/virtual-device: %s", f->fe,
+		          r == -ENOENT ? "no such device" : "malformed");
+		goto fail;
+	}
+	f->info.virtual_device = (uint32_t)n;
+	v = vbd__xs_read_key(f->ctx, f->fe, "backend");
+	if (!v) {
+		r = errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+		vbd__errf(err, r, "blkfront: reading %s/backend", f->fe);
+		goto fail;
+	}
+	if (strlen(v) >= sizeof(f->be) || parse_backend(f, v, &f->bdom) < 0) {
+		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend \"%.100s\" is not "
+		              "/local/domain/<n>/backend/vbd/%u/%u", f->fe, v, o->domid, o->devid);
+		goto fail;
+	}
+	snprintf(f->be, sizeof(f->be), "%s", v);
+	r = vbd__xs_read_num(f->ctx, f->fe, "backend-id", &n);
+	if (r < 0 || n != (long long)f->bdom) {
+		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend-id does not name domain %u",
+		              f->fe, f->bdom);
+		goto fail;
+	}
+	f->info.backend_domid = f->bdom;
+	r = read_state(f, f->fe);
+	if (r == -ENOENT) {
+		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
+		goto fail;
+	}
+	if (r == VBD_STATE_CLOSED) {
+		/* A previous frontend closed cleanly: start again. */
+		r = switch_state(f, VBD_STATE_INITIALISING, false);
+		if (r < 0) {
+			vbd__errf(err, r, "blkfront: writing %s/state", f->fe);
+			goto fail;
+		}
+	} else if (r != VBD_STATE_INITIALISING) {
+		r = vbd__errf(err, -EBUSY, "blkfront: %s is in use (state %d)", f->fe, r);
+		goto fail;
+	}
+
+	f->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (f->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ev.data.u32 = 0;
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_ctx_get_fd(f->ctx), &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Each fires once at once, which starts the handshake in process(). */
+	snprintf(path, sizeof(path), "%s/state", f->fe);
+	r = vbd__ctx_watch(f->ctx, path, on_watch, f, &f->w_fe);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", f->be);
+		r = vbd__ctx_watch(f->ctx, path, on_watch, f, &f->w_be);
+	}
+	if (r < 0) {
+		vbd__errf(err, r, "blkfront: %s", vbd_ctx_last_error(f->ctx));
+		goto fail;
+	}
+	free(v);
+	*ret = f;
+	return 0;
+fail:
+	free(v);
+	vbd_blkfront_free(f);
+	return r;
+}
+
+vbd_blkfront *vbd_blkfront_free(vbd_blkfront *f)
+{
+	vbd__bf_share *s;
+
+	if (!f)
+		return NULL;
+	vbd__bf_drop_callbacks(f);
+	vbd__bf_queues_teardown(f);
+	vbd__bf_retry_deferred(f);
+	if (f->deferred)
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s: %llu pages still mapped by the backend are "
+		            "left to vbd_xport_free()", f->fe,
+		            (unsigned long long)f->info.grants_deferred);
+	while ((s = f->deferred)) {
+		f->deferred = s->next;
+		free(s);
+	}
+	if (f->ctx) {
+		vbd__ctx_unwatch(f->ctx, f->w_fe);
+		vbd__ctx_unwatch(f->ctx, f->w_be);
+		vbd_ctx_free(f->ctx);
+	}
+	if (f->epfd >= 0)
+		close(f->epfd);
+	free(f);
+	return NULL;
+}
+
+int vbd_blkfront_get_fd(vbd_blkfront *f)
+{
+	return f ? f->epfd : -EINVAL;
+}
+
+int vbd_blkfront_get_timeout_ms(vbd_blkfront *f)
+{
+	if (!f)
+		return -1;
+	if (f->xs_dirty || f->done_head || f->resize_due)
+		return 0;
+	return f->deferred ? 100 : -1;
+}
+
+int vbd_blkfront_process(vbd_blkfront *f)
+{
+	unsigned i;
+	int r, n = 0;
+
+	if (!f)
+		return -EINVAL;
+	r = vbd_ctx_process(f->ctx);
+	if (r < 0)
+		return r;
+	n += r;
+	if (f->xs_dirty) {
+		f->xs_dirty = false;
+		step(f);
+		n++;
+	}
+	/* Events: unmask first, so that a response pushed while we collect
+	 * raises a new one. */
+	for (i = 0; i < f->nq; i++) {
+		vbd__bf_queue *q = &f->q[i];
+		int port;
+
+		while ((port = vbd_evtchn_pending(q->evtchn)) >= 0) {
+			vbd_evtchn_unmask(q->evtchn, (uint32_t)port);
+			n++;
+		}
+	}
+	if (f->rings_up && !f->broken)
+		vbd__bf_collect(f);
+	vbd__bf_retry_deferred(f);
+	vbd__bf_pump(f);
+	close_step(f);
+	if (f->xs_dirty) {
+		f->xs_dirty = false;
+		step(f);
+	}
+	if (f->resize_due) {
+		f->resize_due = false;
+		if (f->o.resized)
+			f->o.resized(f->o.resized_userdata, f->resize_old, f->resize_new);
+		n++;
+	}
+	if (f->done_head) {
+		vbd__bf_run_callbacks(f);
+		n++;
+	}
+	return n;
+}
+
+int vbd_blkfront_get_state(vbd_blkfront *f)
+{
+	return f ? f->state : -EINVAL;
+}
+
+const char *vbd_blkfront_last_error(vbd_blkfront *f)
+{
+	return f ? f->why : "";
+}
+
+int vbd_blkfront_get_info(vbd_blkfront *f, vbd_blkfront_info *ret)
+{
+	if (!f || !ret)
+		return -EINVAL;
+	*ret = f->info;
+	return 0;
+}
+
+/* One round of the caller's loop, for the blocking helpers. */
+static int wait_once(vbd_blkfront *f, int timeout_ms)
+{
+	struct pollfd p = { .fd = f->epfd, .events = POLLIN };
+	int t = vbd_blkfront_get_timeout_ms(f);
+
+	if (t < 0 || (timeout_ms >= 0 && timeout_ms < t))
+		t = timeout_ms;
+	if (poll(&p, 1, t) < 0 && errno != EINTR)
+		return -errno;
+	return vbd_blkfront_process(f);
+}
+
+static int remaining(uint64_t deadline)
+{
+	uint64_t now = vbd__now_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now);
+}
+
+int vbd_blkfront_wait_connected(vbd_blkfront *f, int timeout_ms)
+{
+	uint64_t deadline;
+	int r;
+
+	if (!f)
+		return -EINVAL;
+	deadline = vbd__now_ms() + (uint64_t)(timeout_ms < 0 ? 0x7fffffff : timeout_ms);
+	for (;;) {
+		if (f->connected)
+			return 0;
+		if (f->broken || f->closing || f->state >= VBD_STATE_CLOSING)
+			return -ENOTCONN;
+		if (remaining(deadline) == 0)
+			return -ETIMEDOUT;
+		r = wait_once(f, remaining(deadline));
+		if (r < 0)
+			return r;
+	}
+}
+
+int vbd_blkfront_submit(vbd_blkfront *f, vbd_blkfront_op op, uint64_t offset, void *buf,
+                        size_t len, vbd_blkfront_done_fn done, void *userdata)
+{
+	uint64_t size;
+	vbd__bf_io *io;
+
+	if (!f || !done || (unsigned)op > VBD_BLKFRONT_DISCARD)
+		return -EINVAL;
+	if (!f->connected || f->broken || f->closing)
+		return -ENOTCONN;
+	size = f->info.sectors << 9;
+	switch (op) {
+	case VBD_BLKFRONT_FLUSH:
+		if (!f->info.flush && !f->info.barrier)
+			return -EOPNOTSUPP;
+		offset = 0;
+		len = 0;
+		break;
+	case VBD_BLKFRONT_DISCARD:
+		if (!f->info.discard)
+			return -EOPNOTSUPP;
+		/* fall through */
+	case VBD_BLKFRONT_WRITE:
+		if (f->info.info & VBD_BLKFRONT_INFO_READONLY)
+			return -EROFS;
+		/* fall through */
+	case VBD_BLKFRONT_READ:
+		if (len == 0 || offset % f->info.sector_size || len % f->info.sector_size ||
+		    offset > size || len > size - offset || (op != VBD_BLKFRONT_DISCARD && !buf))
+			return -EINVAL;
+		break;
+	}
+	if (f->ios >= f->io_limit)
+		return -EAGAIN;
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	io->op = op;
+	io->offset = offset;
+	io->buf = buf;
+	io->len = len;
+	io->done = done;
+	io->ud = userdata;
+	io->queued = true;
+	*f->wait_tail = io;
+	f->wait_tail = &io->next;
+	f->ios++;
+	vbd__bf_pump(f);
+	return 0;
+}
+
+struct sync_io {
+	bool done;
+	int result;
+};
+
+static void sync_done(void *ud, int result)
+{
+	struct sync_io *s = ud;
+
+	s->done = true;
+	s->result = result;
+}
+
+static int sync_io(vbd_blkfront *f, vbd_blkfront_op op, uint64_t offset, void *buf, size_t len)
+{
+	struct sync_io s = { false, 0 };
+	int r;
+
+	if (!f)
+		return -EINVAL;
+	while ((r = vbd_blkfront_submit(f, op, offset, buf, len, sync_done, &s)) == -EAGAIN) {
+		r = wait_once(f, -1);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	while (!s.done) {
+		r = wait_once(f, -1);
+		if (r < 0)
+			return r;
+	}
+	return s.result;
+}
+
+int vbd_blkfront_read(vbd_blkfront *f, uint64_t offset, void *buf, size_t len)
+{
+	return sync_io(f, VBD_BLKFRONT_READ, offset, buf, len);
+}
+
+int vbd_blkfront_write(vbd_blkfront *f, uint64_t offset, const void *buf, size_t len)
+{
+	/* Only read from: submit takes one pointer for both directions. */
+	return sync_io(f, VBD_BLKFRONT_WRITE, offset, (void *)(uintptr_t)buf, len);
+}
+
+int vbd_blkfront_flush(vbd_blkfront *f)
+{
+	return sync_io(f, VBD_BLKFRONT_FLUSH, 0, NULL, 0);
+}
+
+int vbd_blkfront_discard(vbd_blkfront *f, uint64_t offset, uint64_t len)
+{
+	if (len > SIZE_MAX)
+		return -EINVAL;
+	return sync_io(f, VBD_BLKFRONT_DISCARD, offset, NULL, (size_t)len);
+}
+
+int vbd_blkfront_close(vbd_blkfront *f, int timeout_ms)
+{
+	uint64_t deadline;
+	vbd__bf_io *io, **p;
+	int r;
+
+	if (!f)
+		return -EINVAL;
+	deadline = vbd__now_ms() + (uint64_t)(timeout_ms < 0 ? 0x7fffffff : timeout_ms);
+	if (!f->closing) {
+		f->closing = true;
+		/* What was never issued is cancelled; what is partly issued
+		 * finishes the parts in flight, then fails. */
+		p = &f->wait_head;
+		while ((io = *p)) {
+			if (io->result == 0)
+				io->result = -ECANCELED;
+			if (io->inflight == 0) {
+				*p = io->next;
+				io->queued = false;
+				io->next = NULL;
+				*f->done_tail = io;
+				f->done_tail = &io->next;
+			} else {
+				p = &io->next;
+			}
+		}
+		f->wait_tail = p;
+		f->xs_dirty = true;
+	}
+	for (;;) {
+		vbd_blkfront_process(f);
+		if (f->closed_done && !f->deferred)
+			return 0;
+		if (remaining(deadline) == 0)
+			break;
+		r = wait_once(f, remaining(deadline));
+		if (r < 0)
+			return r;
+		if (f->closed_done && !f->deferred)
+			return 0;
+	}
+	/* Out of time: we are done either way. */
+	if (f->state != VBD_STATE_CLOSED) {
+		set_why(f, "the backend did not close in time");
+		disconnect(f, -ECANCELED);
+		if (switch_state(f, VBD_STATE_CLOSED, false) < 0)
+			f->state = VBD_STATE_CLOSED;
+		vbd__bf_run_callbacks(f);
+	}
+	return -ETIMEDOUT;
+}

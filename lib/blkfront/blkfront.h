@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Internals of vbd_blkfront: the device (handshake, lifecycle), its queues
+ * (one ring and event channel each) and the I/O that goes through them.
+ *
+ *   blkfront.c   the object, the xenstore handshake, process(), close
+ *   io.c         submit, splitting into ring requests, the grant pool,
+ *                completions
+ *   ring.c       the front ring: ids, pushing, and the checks on every
+ *                response (fuzz/fuzz_blkif_rsp.c drives it alone)
+ */
+#ifndef VBD_LIB_BLKFRONT_H
+#define VBD_LIB_BLKFRONT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vbd/blkfront.h"
+/* Without an interface version, xen/io/ring.h takes the legacy one and maps
+ * xen_mb() & co. to mb(), which nothing defines, over lib/blkif.h's fences.
+ * (To move into lib/blkif.h.) */
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
+#include "blkif.h"
+#include "ctx.h"
+
+#define VBD__BF_MAX_ORDER   4u
+#define VBD__BF_MAX_QUEUES  16u
+/* Segments one indirect page describes, and the most a request can have. */
+#define VBD__BF_SEGS_PER_IND (VBD_PAGE_SIZE / sizeof(struct blkif_request_segment))
+#define VBD__BF_MAX_INDIRECT (BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * VBD__BF_SEGS_PER_IND)
+
+/* ---- ring.c: the front ring and the response checks ---- */
+
+/* What a checked response says: the id it completes and how. */
+typedef struct vbd__bf_rsp {
+	unsigned id;
+	int result;                 /* 0, -EIO, -EOPNOTSUPP */
+} vbd__bf_rsp;
+
+typedef struct vbd__bf_ring {
+	blkif_front_ring_t fr;
+	unsigned size;              /* requests: a power of two */
+	uint8_t *op;                /* [size] operation pushed with each id */
+	uint8_t *sub_op;            /* [size] indirect_op of BLKIF_OP_INDIRECT */
+	bool *busy;                 /* [size] a request with this id is in flight */
+	unsigned *free_ids;         /* [size] stack of ids not in flight */
+	unsigned nfree;
+	bool broken;
+	char why[160];              /* the violation, once broken */
+} vbd__bf_ring;
+
+/* Attaches to 2^order zeroed pages at sring (initialising the shared
+ * header).  -ENOMEM. */
+int vbd__bf_ring_init(vbd__bf_ring *r, void *sring, unsigned order);
+void vbd__bf_ring_done(vbd__bf_ring *r);
+unsigned vbd__bf_ring_inflight(const vbd__bf_ring *r);
+/* The next request slot, with a free id written into it and op recorded;
+ * NULL when the ring is full or broken.  The caller fills the rest and
+ * calls vbd__bf_ring_push() (after any number of these). */
+blkif_request_t *vbd__bf_ring_next(vbd__bf_ring *r, uint8_t op, uint8_t sub_op, unsigned *ret_id);
+/* Publishes the requests built since the last push; true if the backend
+ * must be notified. */
+bool vbd__bf_ring_push(vbd__bf_ring *r);
+/* Takes up to max checked responses off the ring into out[]: > 0 count, 0
+ * none, -EPROTO when the backend broke the protocol (r->why says how; the
+ * ring then stays broken and yields nothing more; responses checked good
+ * before the bad one are still returned first, and r->broken is set).  Each id returned is
+ * free again.  Re-arms rsp_event when the ring is drained. */
+int vbd__bf_ring_collect(vbd__bf_ring *r, vbd__bf_rsp *out, unsigned max);
+
+/* ---- io.c ---- */
+
+typedef struct vbd__bf_io vbd__bf_io;
+struct vbd__bf_io {
+	vbd__bf_io *next;
+	vbd_blkfront_op op;
+	uint64_t offset;
+	uint8_t *buf;
+	size_t len;
+	size_t issued;              /* bytes handed to ring requests */
+	unsigned inflight;          /* its ring requests not yet answered */
+	bool queued;                /* in the wait list (not fully issued) */
+	int result;                 /* the first failure */
+	vbd_blkfront_done_fn done;
+	void *ud;
+};
+
+/* A granted page: persistent pool entry, or one page of a per-request
+ * share. */
+typedef struct vbd__bf_page {
+	struct vbd__bf_page *next;  /* pool free list */
+	void *addr;
+	uint32_t ref;
+} vbd__bf_page;
+
+/* One ring request in flight (Linux's "shadow"), indexed by its id. */
+typedef struct vbd__bf_slot {
+	vbd__bf_io *io;             /* NULL once the I/O was failed */
+	size_t buf_off, len;
+	unsigned npages;            /* data pages, then nind indirect pages */
+	unsigned nind;
+	vbd__bf_page **pages;       /* [max pages]: persistent pool pages */
+	void *share;                /* non-persistent: one vbd_gnt_share() */
+	uint32_t *refs;             /* [max pages] its refs */
+} vbd__bf_slot;
+
+/* Pages shared together by one vbd_gnt_share() (a pool chunk, or a request's
+ * pages whose end of access failed with -EBUSY and is retried). */
+typedef struct vbd__bf_share {
+	struct vbd__bf_share *next;
+	void *addr;
+	unsigned count;
+	vbd__bf_page *pages;        /* pool chunks: their entries */
+} vbd__bf_share;
+
+typedef struct vbd__bf_queue {
+	unsigned index;
+	void *sring;                /* 2^order pages shared with the backend */
+	uint32_t ring_refs[1u << VBD__BF_MAX_ORDER];
+	vbd_evtchn *evtchn;
+	uint32_t port;
+	vbd__bf_ring ring;
+	vbd__bf_slot *slots;        /* [ring.size] */
+	unsigned depth;             /* requests in flight at most */
+	vbd__bf_page *pool_free;    /* persistent pages not in use */
+	vbd__bf_share *chunks;      /* persistent pool chunks */
+	unsigned pool_pages, pool_max;
+	bool notify;                /* requests pushed: kick the backend */
+} vbd__bf_queue;
+
+struct vbd_blkfront {
+	vbd_blkfront_options o;
+	vbd_ctx *ctx;
+	vbd_xport *x;
+	int epfd;
+	char fe[96], be[128];
+	unsigned bdom;
+	vbd__watch *w_fe, *w_be;
+	bool xs_dirty;              /* a watch fired: run the handshake */
+	bool be_seen;               /* the backend's state existed once */
+
+	int state;                  /* ours, as last written */
+	bool rings_up;
+	bool connected;             /* features read, I/O allowed */
+	bool broken;
+	bool closing;               /* close() asked */
+	bool closed_done;           /* both ends Closed, or the backend gone */
+	char why[512];
+
+	vbd_blkfront_info info;
+	vbd__bf_queue *q;           /* [info.queues] */
+	unsigned nq;
+	unsigned next_q;
+	unsigned max_segs;          /* per request: 11, or indirect */
+
+	vbd__bf_io *wait_head, **wait_tail;   /* accepted, not fully issued */
+	vbd__bf_io *done_head, **done_tail;   /* finished: callbacks due */
+	unsigned ios;               /* accepted and not yet called back */
+	unsigned io_limit;
+	vbd__bf_share *deferred;    /* ended late: retried from process() */
+	uint64_t resize_old, resize_new;
+	bool resize_due;
+};
+
+void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* io.c */
+int vbd__bf_queues_setup(vbd_blkfront *f, unsigned nq, unsigned order, vbd_errbuf *err);
+void vbd__bf_queues_teardown(vbd_blkfront *f);
+/* After connect: sizes slots and the pool for the negotiated segments. */
+int vbd__bf_io_prepare(vbd_blkfront *f);
+/* Issues queued I/O into the rings while slots and pages last. */
+void vbd__bf_pump(vbd_blkfront *f);
+/* Takes responses off every queue; -EPROTO once the backend broke one. */
+int vbd__bf_collect(vbd_blkfront *f);
+/* Fails every I/O, queued or in flight, with result (their slots let go of
+ * them; pages stay until teardown). */
+void vbd__bf_fail_all(vbd_blkfront *f, int result);
+void vbd__bf_run_callbacks(vbd_blkfront *f);
+void vbd__bf_retry_deferred(vbd_blkfront *f);
+void vbd__bf_drop_callbacks(vbd_blkfront *f);
+
+/* blkfront.c: the backend broke the protocol. */
+void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

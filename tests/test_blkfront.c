@@ -1,0 +1,1106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The bundled blkfront against a raw backend written here: the test plays
+ * dom0's blkback by hand (xenstore keys as dom0, the frontend's rings mapped
+ * with vbd_gnt_map, requests served from memory in a thread), so that it can
+ * also misbehave: unknown or repeated ids, wrong operations, garbage status,
+ * rsp_prod overflow, missing or garbage keys, vanishing.
+ *
+ * The frontend is domain 1 on its own xenstore socket and its own simulated
+ * hypervisor socket, so the permissions and grant rules are the real ones.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "simhv_fixture.h"
+#include "store_fixture.h"
+#include "vbd/blkfront.h"
+#include "vbd/simhv.h"
+#include "vbd/transport.h"
+/* (see lib/blkfront/blkfront.h: xen/io/ring.h wants an interface version) */
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
+#include "blkif.h"
+#include "transport/xport.h"        /* vbd__xport_fail */
+
+#define DOM 1
+#define DEVID 51712u
+#define FE "/local/domain/1/device/vbd/51712"
+#define BE "/local/domain/0/backend/vbd/1/51712"
+#define DISK_SECTORS 16384u     /* 8 MiB */
+#define MAXQ 8
+
+enum bad {
+	BAD_NONE = 0,
+	BAD_UNKNOWN_ID,
+	BAD_DUP_ID,         /* answer the first request twice, the second never */
+	BAD_WRONG_OP,
+	BAD_STATUS,
+	BAD_PROD_OVERFLOW,
+	BAD_HOLD,           /* never answer */
+};
+
+struct bq {
+	void *sring;
+	unsigned pages;
+	blkif_back_ring_t br;
+	vbd_evtchn *e;
+	uint32_t port;
+};
+
+/* The raw backend. */
+struct be {
+	vbd_xport *x;
+	struct xs_handle *h;
+	pthread_t thread;
+	int stop[2];
+	bool running;
+	uint8_t *disk;
+	/* what it advertises at InitWait and at Connected */
+	unsigned max_queues, max_order, indirect;
+	bool persistent, flush, discard, readonly;
+	const char *sectors, *sector_size;       /* NULL: omitted */
+	bool no_connect;                         /* stay in InitWait */
+	_Atomic int bad;
+	/* what it saw */
+	unsigned nq, order;
+	char fe_persistent[8];
+	_Atomic unsigned requests, indirect_requests, max_segs_seen;
+	_Atomic unsigned grefs_first;            /* distinct first-segment grefs (capped) */
+	uint32_t grefs[64];
+	_Atomic int state;
+	struct bq q[MAXQ];
+	bool mapped;
+};
+
+struct fx {
+	vbd_test_store t;
+	vbd_test_simhv hv;
+	char fe_xs[PATH_MAX + 16];
+	struct xs_handle *h;
+	vbd_xport *fx;
+	struct be be;
+	vbd_blkfront *f;
+	vbd_blkfront_options o;
+	_Atomic unsigned resized;
+	uint64_t resized_to;
+};
+
+/* ---- small helpers ---- */
+
+static void xw(struct xs_handle *h, xs_transaction_t t, const char *dir, const char *key,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void xw(struct xs_handle *h, xs_transaction_t t, const char *dir, const char *key,
+               const char *fmt, ...)
+{
+	char path[256], val[256];
+	va_list ap;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	xs_write(h, t, path, val, (unsigned)strlen(val));
+}
+
+static int xr_int(struct xs_handle *h, const char *dir, const char *key, int def)
+{
+	char *v = vbd_test_xs_readf(h, "%s/%s", dir, key);
+	int r = v ? atoi(v) : def;
+
+	free(v);
+	return r;
+}
+
+/* ---- the raw backend ---- */
+
+static void be_unmap(struct be *b)
+{
+	unsigned i;
+
+	for (i = 0; i < b->nq; i++) {
+		if (b->q[i].e) {
+			vbd_evtchn_unbind(b->q[i].e, b->q[i].port);
+			b->q[i].e = vbd_evtchn_close(b->q[i].e);
+		}
+		if (b->q[i].sring) {
+			vbd_gnt_unmap(b->x, b->q[i].sring, b->q[i].pages);
+			b->q[i].sring = NULL;
+		}
+	}
+	b->mapped = false;
+}
+
+static void be_set_state(struct be *b, int s)
+{
+	b->state = s;      /* before the frontend can see it */
+	xw(b->h, XBT_NULL, BE, "state", "%d", s);
+}
+
+/* Frontend at 3 or 4: map its rings (as blkback's connect_ring) and connect. */
+static int be_connect(struct be *b)
+{
+	unsigned i, j;
+	xs_transaction_t t;
+
+	b->order = (unsigned)xr_int(b->h, FE, "ring-page-order", 0);
+	b->nq = (unsigned)xr_int(b->h, FE, "multi-queue-num-queues", 1);
+	if (b->nq < 1 || b->nq > MAXQ || b->order > 4)
+		return -EINVAL;
+	{
+		char *v = vbd_test_xs_readf(b->h, FE "/feature-persistent");
+
+		snprintf(b->fe_persistent, sizeof(b->fe_persistent), "%s", v ? v : "");
+		free(v);
+	}
+	for (i = 0; i < b->nq; i++) {
+		char dir[160], key[32];
+		uint32_t refs[16];
+
+		if (b->nq > 1)
+			snprintf(dir, sizeof(dir), FE "/queue-%u", i);
+		else
+			snprintf(dir, sizeof(dir), FE);
+		for (j = 0; j < 1u << b->order; j++) {
+			if (b->order)
+				snprintf(key, sizeof(key), "ring-ref%u", j);
+			else
+				snprintf(key, sizeof(key), "ring-ref");
+			refs[j] = (uint32_t)xr_int(b->h, dir, key, -1);
+		}
+		b->q[i].pages = 1u << b->order;
+		if (vbd_gnt_map(b->x, DOM, b->q[i].pages, refs, true, &b->q[i].sring) < 0)
+			return -EIO;
+		BACK_RING_INIT(&b->q[i].br, (blkif_sring_t *)b->q[i].sring,
+		               (size_t)VBD_PAGE_SIZE << b->order);
+		if (vbd_evtchn_open(b->x, &b->q[i].e) < 0)
+			return -EIO;
+		if (vbd_evtchn_bind_interdomain(b->q[i].e, DOM,
+		                                (uint32_t)xr_int(b->h, dir, "event-channel", -1),
+		                                &b->q[i].port) < 0)
+			return -EIO;
+	}
+	b->mapped = true;
+	b->state = 4;
+	do {
+		t = xs_transaction_start(b->h);
+		if (b->sectors)
+			xw(b->h, t, BE, "sectors", "%s", b->sectors);
+		xw(b->h, t, BE, "info", "%u", b->readonly ? 4u : 0u);
+		if (b->sector_size)
+			xw(b->h, t, BE, "sector-size", "%s", b->sector_size);
+		xw(b->h, t, BE, "physical-sector-size", "4096");
+		xw(b->h, t, BE, "feature-flush-cache", "%d", b->flush);
+		xw(b->h, t, BE, "feature-discard", "%d", b->discard);
+		xw(b->h, t, BE, "feature-persistent", "%d", b->persistent);
+		xw(b->h, t, BE, "state", "4");
+	} while (!xs_transaction_end(b->h, t, false) && errno == EAGAIN);
+	b->state = 4;
+	return 0;
+}
+
+static void *seg_map(struct be *b, uint32_t gref)
+{
+	void *p = NULL;
+
+	if (vbd_gnt_map(b->x, DOM, 1, &gref, true, &p) < 0)
+		return NULL;
+	return p;
+}
+
+/* One request: 0 ok, -1 error. */
+static int be_do(struct be *b, const blkif_request_t *req)
+{
+	const struct blkif_request_segment *seg = req->seg;
+	struct blkif_request_segment iseg[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * 512];
+	uint8_t op = req->operation;
+	uint64_t sector = req->sector_number;
+	unsigned nseg = req->nr_segments, i;
+
+	b->requests++;
+	if (op == BLKIF_OP_FLUSH_DISKCACHE || op == BLKIF_OP_WRITE_BARRIER)
+		return 0;
+	if (op == BLKIF_OP_DISCARD) {
+		const blkif_request_discard_t *d = (const void *)req;
+
+		if (d->sector_number + d->nr_sectors > DISK_SECTORS)
+			return -1;
+		memset(b->disk + d->sector_number * 512, 0, d->nr_sectors * 512);
+		return 0;
+	}
+	if (op == BLKIF_OP_INDIRECT) {
+		const blkif_request_indirect_t *ind = (const void *)req;
+		unsigned npages;
+
+		b->indirect_requests++;
+		op = ind->indirect_op;
+		nseg = ind->nr_segments;
+		sector = ind->sector_number;
+		if (nseg > b->indirect || nseg == 0)
+			return -1;
+		npages = (nseg + 511) / 512;
+		for (i = 0; i < npages; i++) {
+			void *p = seg_map(b, ind->indirect_grefs[i]);
+
+			if (!p)
+				return -1;
+			memcpy(&iseg[i * 512], p, VBD_PAGE_SIZE);
+			vbd_gnt_unmap(b->x, p, 1);
+		}
+		seg = iseg;
+	} else if (nseg == 0 || nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+		return -1;
+	}
+	if (nseg > b->max_segs_seen)
+		b->max_segs_seen = nseg;
+	if (b->grefs_first < 64) {
+		for (i = 0; i < b->grefs_first; i++)
+			if (b->grefs[i] == seg[0].gref)
+				break;
+		if (i == b->grefs_first)
+			b->grefs[b->grefs_first++] = seg[0].gref;
+	}
+	for (i = 0; i < nseg; i++) {
+		unsigned first = seg[i].first_sect, last = seg[i].last_sect, n;
+		uint8_t *p;
+
+		if (first > last || last > 7)
+			return -1;
+		n = last - first + 1;
+		if (sector + n > DISK_SECTORS)
+			return -1;
+		p = seg_map(b, seg[i].gref);
+		if (!p)
+			return -1;
+		if (op == BLKIF_OP_READ)
+			memcpy(p + first * 512, b->disk + sector * 512, n * 512);
+		else if (op == BLKIF_OP_WRITE)
+			memcpy(b->disk + sector * 512, p + first * 512, n * 512);
+		vbd_gnt_unmap(b->x, p, 1);
+		sector += n;
+	}
+	return 0;
+}
+
+static void be_serve(struct be *b, struct bq *q)
+{
+	RING_IDX rc = q->br.req_cons, rp;
+	int notify, bad = b->bad;
+	bool dup_done = false;
+
+	rp = q->br.sring->req_prod;
+	xen_rmb();  /* req_prod before the requests */
+	if (bad == BAD_HOLD)
+		return;
+	if (bad == BAD_DUP_ID && rp - rc < 2)
+		return;     /* wait for two requests */
+	while (rc != rp) {
+		blkif_request_t req;
+		blkif_response_t *rsp;
+		int st;
+
+		RING_COPY_REQUEST(&q->br, rc, &req);
+		q->br.req_cons = ++rc;
+		st = be_do(b, &req);
+		rsp = RING_GET_RESPONSE(&q->br, q->br.rsp_prod_pvt);
+		rsp->id = req.id;
+		rsp->operation = req.operation == BLKIF_OP_INDIRECT
+		                 ? ((blkif_request_indirect_t *)&req)->indirect_op : req.operation;
+		rsp->status = st ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY;
+		switch (bad) {
+		case BAD_UNKNOWN_ID:
+			rsp->id = 1000;
+			break;
+		case BAD_WRONG_OP:
+			rsp->operation ^= 1;
+			break;
+		case BAD_STATUS:
+			rsp->status = 7;
+			break;
+		case BAD_DUP_ID:
+			if (!dup_done) {
+				/* this one, and the same id again in place of the next */
+				q->br.rsp_prod_pvt++;
+				rsp = RING_GET_RESPONSE(&q->br, q->br.rsp_prod_pvt);
+				rsp->id = req.id;
+				rsp->operation = req.operation;
+				rsp->status = 0;
+				dup_done = true;
+				q->br.req_cons = ++rc;     /* swallow the second request */
+			}
+			break;
+		default:
+			break;
+		}
+		q->br.rsp_prod_pvt++;
+	}
+	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->br, notify);
+	if (bad == BAD_PROD_OVERFLOW)
+		q->br.sring->rsp_prod += 1000;
+	if (notify || bad)
+		vbd_evtchn_notify(q->e, q->port);
+}
+
+static void be_step(struct be *b)
+{
+	int fs = xr_int(b->h, FE, "state", -1);
+	unsigned i;
+
+	if (b->state == 2 && (fs == 3 || fs == 4) && !b->no_connect) {
+		if (be_connect(b) < 0) {
+			be_unmap(b);
+			be_set_state(b, 5);
+		}
+	} else if (fs == 5 && b->state != 5 && b->state != 6) {
+		be_unmap(b);
+		be_set_state(b, 5);
+	} else if (fs == 6 && b->state != 6) {
+		be_unmap(b);
+		be_set_state(b, 6);
+	}
+	for (i = 0; b->mapped && i < b->nq; i++) {
+		int port;
+
+		while ((port = vbd_evtchn_pending(b->q[i].e)) >= 0)
+			vbd_evtchn_unmask(b->q[i].e, (uint32_t)port);
+		be_serve(b, &b->q[i]);
+	}
+}
+
+static void *be_main(void *arg)
+{
+	struct be *b = arg;
+
+	for (;;) {
+		struct pollfd p[1 + MAXQ] = { { .fd = b->stop[0], .events = POLLIN } };
+		unsigned i, n = 1;
+
+		for (i = 0; b->mapped && i < b->nq; i++) {
+			p[n].fd = vbd_evtchn_fd(b->q[i].e);
+			p[n++].events = POLLIN;
+		}
+		poll(p, n, 5);
+		if (p[0].revents)
+			break;
+		be_step(b);
+	}
+	return NULL;
+}
+
+static void be_start(struct fx *x)
+{
+	struct be *b = &x->be;
+
+	assert_int_equal(pipe(b->stop), 0);
+	assert_int_equal(pthread_create(&b->thread, NULL, be_main, b), 0);
+	b->running = true;
+}
+
+static void be_stop(struct be *b)
+{
+	if (!b->running)
+		return;
+	(void)!write(b->stop[1], "x", 1);
+	pthread_join(b->thread, NULL);
+	close(b->stop[0]);
+	close(b->stop[1]);
+	b->running = false;
+	be_unmap(b);
+}
+
+/* ---- fixture ---- */
+
+static void on_resize(void *ud, uint64_t old, uint64_t now)
+{
+	struct fx *x = ud;
+
+	(void)old;
+	x->resized_to = now;
+	x->resized++;
+}
+
+static void log_cb(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	if (getenv("VBD_TEST_VERBOSE") || level <= 3)
+		fprintf(stderr, "  blkfront[%d]: %s\n", level, msg);
+}
+
+/* The backend at InitWait, advertising b's limits; the frontend dir at 1. */
+static void write_nodes(struct fx *x)
+{
+	struct xs_permissions fe_perms[2] = { { DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	struct xs_permissions be_perms[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	struct xs_permissions err[1] = { { DOM, XS_PERM_NONE } };
+	struct be *b = &x->be;
+	xs_transaction_t t;
+
+	do {
+		t = xs_transaction_start(x->h);
+		xs_mkdir(x->h, t, "/local/domain/1");
+		xs_set_permissions(x->h, t, "/local/domain/1", home, 2);
+		xs_mkdir(x->h, t, "/local/domain/1/error");
+		xs_set_permissions(x->h, t, "/local/domain/1/error", err, 1);
+		xs_mkdir(x->h, t, FE);
+		xs_set_permissions(x->h, t, FE, fe_perms, 2);
+		xw(x->h, t, FE, "backend", "%s", BE);
+		xw(x->h, t, FE, "backend-id", "0");
+		xw(x->h, t, FE, "virtual-device", "%u", DEVID);
+		xw(x->h, t, FE, "device-type", "disk");
+		xw(x->h, t, FE, "state", "1");
+		xs_mkdir(x->h, t, BE);
+		xs_set_permissions(x->h, t, BE, be_perms, 2);
+		xw(x->h, t, BE, "frontend", "%s", FE);
+		xw(x->h, t, BE, "frontend-id", "1");
+		if (b->max_queues)
+			xw(x->h, t, BE, "multi-queue-max-queues", "%u", b->max_queues);
+		if (b->max_order)
+			xw(x->h, t, BE, "max-ring-page-order", "%u", b->max_order);
+		if (b->indirect)
+			xw(x->h, t, BE, "feature-max-indirect-segments", "%u", b->indirect);
+		xw(x->h, t, BE, "state", "2");
+	} while (!xs_transaction_end(x->h, t, false) && errno == EAGAIN);
+	b->state = 2;
+}
+
+static int setup(void **state)
+{
+	vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
+	struct fx *x = calloc(1, sizeof(*x));
+	unsigned i;
+
+	assert_non_null(x);
+	assert_int_equal(vbd_test_store_start(&x->t, NULL), 0);
+	assert_int_equal(vbd_test_store_domain_add(&x->t, DOM), 0);
+	snprintf(x->fe_xs, sizeof(x->fe_xs), "%s.d/%d", x->t.socket, DOM);
+	assert_int_equal(vbd_test_simhv_start(&x->hv), 0);
+	assert_int_equal(vbd_test_simhv_domain_add(&x->hv, DOM), 0);
+
+	x->h = vbd_test_xs_open(&x->t, 0);
+	assert_non_null(x->h);
+	x->be.h = vbd_test_xs_open(&x->t, 0);
+	assert_non_null(x->be.h);
+	assert_int_equal(vbd_test_simhv_xport(&x->hv, 0, &x->be.x), 0);
+	assert_int_equal(vbd_test_simhv_xport(&x->hv, DOM, &x->fx), 0);
+	x->be.disk = malloc((size_t)DISK_SECTORS * 512);
+	assert_non_null(x->be.disk);
+	for (i = 0; i < DISK_SECTORS * 512u; i++)
+		x->be.disk[i] = (uint8_t)(i * 7 + i / 4096);
+	x->be.max_queues = 4;
+	x->be.max_order = 4;
+	x->be.indirect = 256;
+	x->be.persistent = true;
+	x->be.flush = true;
+	x->be.discard = true;
+	x->be.sectors = "16384";
+	x->be.sector_size = "512";
+
+	o.xenstored_path = x->fe_xs;
+	o.xport = x->fx;
+	o.domid = DOM;
+	o.devid = DEVID;
+	o.resized = on_resize;
+	o.resized_userdata = x;
+	o.log = log_cb;
+	x->o = o;
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	x->f = vbd_blkfront_free(x->f);
+	be_stop(&x->be);
+	x->fx = vbd_xport_free(x->fx);
+	x->be.x = vbd_xport_free(x->be.x);
+	if (x->be.h)
+		xs_close(x->be.h);
+	if (x->h)
+		xs_close(x->h);
+	vbd_test_simhv_stop(&x->hv);
+	vbd_test_store_stop(&x->t);
+	free(x->be.disk);
+	free(x);
+	return 0;
+}
+
+/* Nodes, backend thread, frontend; connected. */
+static void start(struct fx *x)
+{
+	vbd_errbuf err = { "" };
+
+	write_nodes(x);
+	be_start(x);
+	if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
+		fail_msg("vbd_blkfront_new: %s", err.msg);
+}
+
+static void connect_ok(struct fx *x)
+{
+	start(x);
+	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
+		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
+}
+
+/* Runs the frontend's loop until its state is at least s. */
+static void run_until_state(struct fx *x, int s)
+{
+	int i;
+
+	for (i = 0; i < 1000 && vbd_blkfront_get_state(x->f) < s; i++) {
+		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+		poll(&p, 1, 10);
+		vbd_blkfront_process(x->f);
+	}
+	assert_true(vbd_blkfront_get_state(x->f) >= s);
+}
+
+static void close_ok(struct fx *x)
+{
+	assert_int_equal(vbd_blkfront_close(x->f, 10000), 0);
+	assert_int_equal(vbd_blkfront_get_state(x->f), 6);
+	assert_int_equal(x->be.state, 6);
+}
+
+/* ---- tests ---- */
+
+static void test_handshake(void **state)
+{
+	struct fx *x = *state;
+	vbd_blkfront_info info;
+	char *v;
+
+	connect_ok(x);
+	assert_int_equal(vbd_blkfront_get_state(x->f), 4);
+	assert_int_equal(vbd_blkfront_get_info(x->f, &info), 0);
+	assert_true(info.connected);
+	assert_int_equal(info.sectors, DISK_SECTORS);
+	assert_int_equal(info.sector_size, 512);
+	assert_int_equal(info.physical_sector_size, 4096);
+	assert_int_equal(info.queues, 4);
+	assert_int_equal(info.ring_page_order, 0);     /* our default */
+	assert_int_equal(info.ring_size, 32);
+	assert_true(info.persistent && info.flush && info.discard);
+	assert_int_equal(info.indirect_segments, 256);
+	assert_int_equal(x->be.nq, 4);
+	assert_string_equal(x->be.fe_persistent, "1");
+	v = vbd_test_xs_readf(x->h, FE "/protocol");
+	assert_non_null(v);
+	assert_string_equal(v, XEN_IO_PROTO_ABI_NATIVE);
+	free(v);
+	v = vbd_test_xs_readf(x->h, FE "/queue-3/event-channel");
+	assert_non_null(v);
+	free(v);
+	close_ok(x);
+}
+
+static void test_skip_initialised(void **state)
+{
+	struct fx *x = *state;
+	vbd_errbuf err = { "" };
+	uint8_t buf[4096];
+
+	/* Mini-OS order: the frontend starts before the backend's InitWait. */
+	x->o.skip_initialised = true;
+	x->be.max_queues = x->be.max_order = x->be.indirect = 0;
+	write_nodes(x);
+	xw(x->h, XBT_NULL, BE, "state", "1");
+	x->be.state = 1;
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), 0);
+	vbd_blkfront_process(x->f);
+	run_until_state(x, 4);
+	/* Ring keys and state 4 came together; no InitWait seen: one queue,
+	 * one page. */
+	assert_int_equal(xr_int(x->h, FE, "state", -1), 4);
+	assert_int_equal(xr_int(x->h, FE, "ring-ref", -1) >= 0, 1);
+	assert_int_equal(xr_int(x->h, FE, "multi-queue-num-queues", -1), -1);
+	xw(x->h, XBT_NULL, BE, "state", "2");
+	x->be.state = 2;
+	be_start(x);
+	assert_int_equal(vbd_blkfront_wait_connected(x->f, 10000), 0);
+	assert_int_equal(vbd_blkfront_read(x->f, 4096, buf, sizeof(buf)), 0);
+	assert_memory_equal(buf, x->be.disk + 4096, sizeof(buf));
+	close_ok(x);
+}
+
+static void test_negotiation(void **state)
+{
+	struct fx *x = *state;
+	unsigned bq, bo;
+
+	/* Each pair once, against our own maxima of 3 queues and order 2. */
+	be_start(x);
+	for (bq = 0; bq <= 4; bq++) {
+		for (bo = 0; bo <= 4; bo++) {
+			vbd_errbuf err = { "" };
+			vbd_blkfront_info info;
+			uint8_t buf[8192];
+
+			be_stop(&x->be);
+			x->be.max_queues = bq;
+			x->be.max_order = bo;
+			xs_rm(x->h, XBT_NULL, BE);
+			xs_rm(x->h, XBT_NULL, FE);
+			write_nodes(x);
+			be_start(x);
+			x->o.max_queues = 3;
+			x->o.max_ring_page_order = 2;
+			if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
+				fail_msg("%s", err.msg);
+			assert_int_equal(vbd_blkfront_wait_connected(x->f, 10000), 0);
+			vbd_blkfront_get_info(x->f, &info);
+			assert_int_equal(info.queues, bq == 0 ? 1 : bq < 3 ? bq : 3);
+			assert_int_equal(info.ring_page_order, bo < 2 ? bo : 2);
+			assert_int_equal(info.ring_size, 32u << info.ring_page_order);
+			assert_int_equal(x->be.nq, info.queues);
+			assert_int_equal(x->be.order, info.ring_page_order);
+			assert_int_equal(vbd_blkfront_read(x->f, 8192, buf, sizeof(buf)), 0);
+			assert_memory_equal(buf, x->be.disk + 8192, sizeof(buf));
+			close_ok(x);
+			x->f = vbd_blkfront_free(x->f);
+		}
+	}
+}
+
+/* Writes then reads back count bytes at off, several I/Os in flight. */
+static void io_roundtrip(struct fx *x, uint64_t off, size_t count)
+{
+	uint8_t *w = malloc(count), *r = malloc(count);
+	size_t i;
+
+	assert_non_null(w);
+	assert_non_null(r);
+	for (i = 0; i < count; i++)
+		w[i] = (uint8_t)(i * 13 + off / 512);
+	assert_int_equal(vbd_blkfront_write(x->f, off, w, count), 0);
+	assert_memory_equal(x->be.disk + off, w, count);
+	memset(r, 0, count);
+	assert_int_equal(vbd_blkfront_read(x->f, off, r, count), 0);
+	assert_memory_equal(r, w, count);
+	free(w);
+	free(r);
+}
+
+static void test_data_modes(void **state)
+{
+	struct fx *x = *state;
+	unsigned mode;
+
+	/* persistent on/off x indirect on/off */
+	be_start(x);
+	for (mode = 0; mode < 4; mode++) {
+		vbd_errbuf err = { "" };
+		vbd_blkfront_info info;
+
+		be_stop(&x->be);
+		xs_rm(x->h, XBT_NULL, BE);
+		xs_rm(x->h, XBT_NULL, FE);
+		x->be.requests = x->be.indirect_requests = x->be.max_segs_seen = 0;
+		x->be.grefs_first = 0;
+		x->o.persistent = mode & 1;
+		x->o.max_indirect_segments = mode & 2 ? 64 : 0;
+		x->o.max_queues = 1;
+		write_nodes(x);
+		be_start(x);
+		if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
+			fail_msg("%s", err.msg);
+		assert_int_equal(vbd_blkfront_wait_connected(x->f, 10000), 0);
+		vbd_blkfront_get_info(x->f, &info);
+		assert_int_equal(info.persistent, (bool)(mode & 1));
+		assert_string_equal(x->be.fe_persistent, mode & 1 ? "1" : "0");
+		assert_int_equal(info.indirect_segments, mode & 2 ? 64 : 0);
+		assert_int_equal(info.max_request_bytes, (mode & 2 ? 64 : 11) * 4096u);
+		/* 1 MiB + 3 sectors, at an odd sector: split into many requests */
+		io_roundtrip(x, 512 * 7, 1024 * 1024 + 3 * 512);
+		/* small ones, many times: persistent pages are reused */
+		for (int i = 0; i < 40; i++)
+			io_roundtrip(x, 4096u * (unsigned)i, 4096);
+		if (mode & 2) {
+			assert_true(x->be.indirect_requests > 0);
+			assert_int_equal(x->be.max_segs_seen, 64);
+		} else {
+			assert_int_equal(x->be.indirect_requests, 0);
+			assert_int_equal(x->be.max_segs_seen, 11);
+		}
+		vbd_blkfront_get_info(x->f, &info);
+		if (mode & 1) {
+			assert_true(x->be.grefs_first < 64);     /* a pool, reused */
+			assert_true(info.grants > 0);
+		} else {
+			assert_int_equal(info.grants, 0);        /* ended on each response */
+		}
+		close_ok(x);
+		vbd_blkfront_get_info(x->f, &info);
+		assert_int_equal(info.grants_deferred, 0);
+		x->f = vbd_blkfront_free(x->f);
+	}
+}
+
+struct cnt {
+	int done, ok, eio, other;
+};
+
+static void cnt_done(void *ud, int result)
+{
+	struct cnt *c = ud;
+
+	c->done++;
+	if (result == 0)
+		c->ok++;
+	else if (result == -EIO)
+		c->eio++;
+	else
+		c->other++;
+}
+
+static void run_until_done(struct fx *x, struct cnt *c, int n)
+{
+	int i;
+
+	for (i = 0; i < 2000 && c->done < n; i++) {
+		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+		poll(&p, 1, 5);
+		vbd_blkfront_process(x->f);
+	}
+	assert_int_equal(c->done, n);
+}
+
+static void test_async_queue_full(void **state)
+{
+	struct fx *x = *state;
+	struct cnt c = { 0 };
+	static uint8_t bufs[200][4096];
+	int n = 0, r;
+
+	x->o.max_queues = 2;
+	x->o.queue_depth = 4;
+	connect_ok(x);
+	x->be.bad = BAD_HOLD;
+	while ((r = vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, (uint64_t)n * 4096, bufs[n],
+	                                4096, cnt_done, &c)) == 0)
+		n++;
+	assert_int_equal(r, -EAGAIN);
+	assert_int_equal(n, 8);
+	x->be.bad = BAD_NONE;
+	run_until_done(x, &c, n);
+	assert_int_equal(c.ok, n);
+	for (int i = 0; i < n; i++)
+		assert_memory_equal(bufs[i], x->be.disk + i * 4096, 4096);
+	/* bad arguments */
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 100, bufs[0], 512, cnt_done,
+	                                     &c), -EINVAL);
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 0, bufs[0], 100, cnt_done,
+	                                     &c), -EINVAL);
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, DISK_SECTORS * 512ull,
+	                                     bufs[0], 512, cnt_done, &c), -EINVAL);
+	assert_int_equal(vbd_blkfront_flush(x->f), 0);
+	assert_int_equal(vbd_blkfront_discard(x->f, 0, 8192), 0);
+	assert_true(x->be.disk[100] == 0 && x->be.disk[8191] == 0);
+	close_ok(x);
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 0, bufs[0], 512, cnt_done,
+	                                     &c), -ENOTCONN);
+}
+
+static void test_readonly(void **state)
+{
+	struct fx *x = *state;
+	uint8_t buf[512] = { 0 };
+
+	x->be.readonly = true;
+	x->be.discard = false;
+	x->be.flush = false;
+	connect_ok(x);
+	assert_int_equal(vbd_blkfront_write(x->f, 0, buf, sizeof(buf)), -EROFS);
+	assert_int_equal(vbd_blkfront_flush(x->f), -EOPNOTSUPP);
+	assert_int_equal(vbd_blkfront_read(x->f, 0, buf, sizeof(buf)), 0);
+	close_ok(x);
+}
+
+static void test_resize(void **state)
+{
+	struct fx *x = *state;
+	vbd_blkfront_info info;
+	xs_transaction_t t;
+	int i;
+
+	connect_ok(x);
+	do {
+		t = xs_transaction_start(x->h);
+		xw(x->h, t, BE, "sectors", "8192");
+		xw(x->h, t, BE, "state", "4");
+	} while (!xs_transaction_end(x->h, t, false) && errno == EAGAIN);
+	for (i = 0; i < 500 && !x->resized; i++) {
+		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+		poll(&p, 1, 10);
+		vbd_blkfront_process(x->f);
+	}
+	assert_int_equal(x->resized, 1);
+	assert_int_equal(x->resized_to, 8192);
+	vbd_blkfront_get_info(x->f, &info);
+	assert_int_equal(info.sectors, 8192);
+	assert_true(info.connected);
+	close_ok(x);
+}
+
+/* The device fails: pending I/O fails, an error node, Closing, then
+ * Closed once the backend follows. */
+static void expect_broken(struct fx *x, const char *why)
+{
+	char *v;
+
+	run_until_state(x, 6);
+	assert_non_null(strstr(vbd_blkfront_last_error(x->f), why));
+	v = vbd_test_xs_readf(x->h, "/local/domain/1/error/device/vbd/51712/error");
+	assert_non_null(v);
+	assert_non_null(strstr(v, why));
+	free(v);
+	assert_int_equal(vbd_blkfront_read(x->f, 0, (uint8_t[512]){ 0 }, 512), -ENOTCONN);
+}
+
+static void hostile_rsp(struct fx *x, int bad, const char *why)
+{
+	static uint8_t buf[2][4096];
+	struct cnt c = { 0 };
+
+	x->o.max_queues = 1;
+	connect_ok(x);
+	x->be.bad = bad;
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 0, buf[0], 4096, cnt_done,
+	                                     &c), 0);
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 4096, buf[1], 4096, cnt_done,
+	                                     &c), 0);
+	run_until_done(x, &c, 2);
+	if (bad == BAD_DUP_ID) {
+		assert_int_equal(c.ok, 1);     /* the first answer was good */
+		assert_int_equal(c.eio, 1);
+	} else {
+		assert_int_equal(c.eio, 2);
+	}
+	expect_broken(x, why);
+}
+
+static void test_rsp_unknown_id(void **state)
+{
+	hostile_rsp(*state, BAD_UNKNOWN_ID, "is not a ring slot");
+}
+
+static void test_rsp_duplicate_id(void **state)
+{
+	hostile_rsp(*state, BAD_DUP_ID, "no request in flight");
+}
+
+static void test_rsp_wrong_op(void **state)
+{
+	hostile_rsp(*state, BAD_WRONG_OP, "answers operation");
+}
+
+static void test_rsp_bad_status(void **state)
+{
+	hostile_rsp(*state, BAD_STATUS, "status 7");
+}
+
+static void test_rsp_prod_overflow(void **state)
+{
+	hostile_rsp(*state, BAD_PROD_OVERFLOW, "responses for");
+}
+
+static void bad_connect(struct fx *x, const char *sectors, const char *ssize, const char *why)
+{
+	x->be.sectors = sectors;
+	x->be.sector_size = ssize;
+	start(x);
+	assert_int_equal(vbd_blkfront_wait_connected(x->f, 10000), -ENOTCONN);
+	expect_broken(x, why);
+}
+
+static void test_connect_no_sector_size(void **state)
+{
+	bad_connect(*state, "16384", NULL, "sector-size");
+}
+
+static void test_connect_garbage_sector_size(void **state)
+{
+	bad_connect(*state, "16384", "513", "sector-size");
+}
+
+static void test_connect_garbage_sectors(void **state)
+{
+	bad_connect(*state, "12x", "512", "sectors");
+}
+
+static void test_connect_no_sectors(void **state)
+{
+	bad_connect(*state, NULL, "512", "sectors");
+}
+
+static void test_backend_vanishes(void **state)
+{
+	struct fx *x = *state;
+	static uint8_t buf[4096];
+	struct cnt c = { 0 };
+
+	connect_ok(x);
+	x->be.bad = BAD_HOLD;
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 0, buf, 4096, cnt_done, &c),
+	                 0);
+	be_stop(&x->be);
+	assert_true(xs_rm(x->h, XBT_NULL, BE));
+	run_until_done(x, &c, 1);
+	assert_int_equal(c.eio, 1);
+	run_until_state(x, 6);
+	assert_non_null(strstr(vbd_blkfront_last_error(x->f), "went away"));
+}
+
+static void test_backend_closes(void **state)
+{
+	struct fx *x = *state;
+	static uint8_t buf[4096];
+	struct cnt c = { 0 };
+
+	connect_ok(x);
+	x->be.bad = BAD_HOLD;
+	assert_int_equal(vbd_blkfront_submit(x->f, VBD_BLKFRONT_READ, 0, buf, 4096, cnt_done, &c),
+	                 0);
+	be_stop(&x->be);
+	xw(x->h, XBT_NULL, BE, "state", "5");
+	run_until_done(x, &c, 1);
+	assert_int_equal(c.eio, 1);
+	run_until_state(x, 6);
+}
+
+static void test_bad_backend_path(void **state)
+{
+	struct fx *x = *state;
+	vbd_errbuf err = { "" };
+
+	write_nodes(x);
+	/* The guest owns its frontend dir and could write anything there. */
+	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/0/backend/vbd/2/51712");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/00/backend/vbd/1/51712");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	xw(x->h, XBT_NULL, FE, "backend", BE);
+	xw(x->h, XBT_NULL, FE, "backend-id", "3");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	assert_null(x->f);
+}
+
+
+/* The backend still maps a request's pages when the frontend ends access
+ * (-EBUSY): they are kept, counted, retried, and ended later. */
+static void test_unshare_busy(void **state)
+{
+	struct fx *x = *state;
+	vbd_blkfront_info info;
+	uint8_t buf[8192];
+	int i;
+
+	x->o.persistent = false;
+	connect_ok(x);
+	assert_int_equal(vbd__xport_fail(x->fx, "unshare", 1, -EBUSY, true), 0);
+	assert_int_equal(vbd_blkfront_read(x->f, 0, buf, sizeof(buf)), 0);
+	assert_memory_equal(buf, x->be.disk, sizeof(buf));
+	vbd_blkfront_get_info(x->f, &info);
+	assert_int_equal(info.grants_deferred, 2);
+	assert_int_equal(info.grants, 0);
+	assert_int_equal(vbd_blkfront_get_timeout_ms(x->f), 100);
+	vbd_blkfront_process(x->f);
+	vbd_blkfront_get_info(x->f, &info);
+	assert_int_equal(info.grants_deferred, 2);
+	vbd__xport_fail(x->fx, NULL, 0, 0, false);
+	for (i = 0; i < 10 && info.grants_deferred; i++) {
+		vbd_blkfront_process(x->f);
+		vbd_blkfront_get_info(x->f, &info);
+	}
+	assert_int_equal(info.grants_deferred, 0);
+	assert_int_equal(vbd_blkfront_get_timeout_ms(x->f), -1);
+	close_ok(x);
+}
+
+/* Each transport call of a whole session (handshake, I/O, close) fails in
+ * turn: the frontend fails cleanly or carries on, never crashes or leaks. */
+static void test_xport_faults(void **state)
+{
+	struct fx *x = *state;
+	unsigned n, fired = 0;
+
+	be_start(x);
+	for (n = 1; n <= 80; n++) {
+		vbd_errbuf err = { "" };
+		uint8_t buf[65536];
+		int r;
+
+		be_stop(&x->be);
+		xs_rm(x->h, XBT_NULL, BE);
+		xs_rm(x->h, XBT_NULL, FE);
+		x->o.persistent = n & 1;
+		x->o.max_queues = 2;
+		write_nodes(x);
+		be_start(x);
+		assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), 0);
+		assert_int_equal(vbd__xport_fail(x->fx, NULL, n, -EIO, false), 0);
+		r = vbd_blkfront_wait_connected(x->f, 10000);
+		if (r == 0) {
+			r = vbd_blkfront_read(x->f, 4096, buf, sizeof(buf));
+			assert_true(r == 0 || r == -EIO || r == -ENOTCONN);
+			if (r == 0)
+				assert_memory_equal(buf, x->be.disk + 4096, sizeof(buf));
+		} else {
+			assert_int_equal(r, -ENOTCONN);
+			fired++;
+		}
+		r = vbd_blkfront_close(x->f, 3000);
+		assert_true(r == 0 || r == -ETIMEDOUT);
+		assert_int_equal(vbd_blkfront_get_state(x->f), 6);
+		vbd__xport_fail(x->fx, NULL, 0, 0, false);
+		x->f = vbd_blkfront_free(x->f);
+	}
+	assert_true(fired > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip_initialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_unknown_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_duplicate_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_wrong_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_bad_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_prod_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_no_sector_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_garbage_sector_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_garbage_sectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_no_sectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_vanishes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_backend_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unshare_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xport_faults, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
