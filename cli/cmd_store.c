@@ -314,7 +314,7 @@ static int home_body(struct xs_handle *h, xs_transaction_t t, void *ud)
  * xl create in tests/golden/libxl-4.17-block-attach.txt): the home, device/
  * and control/ owned by dom0 and readable by the domain; the leaves a guest
  * writes (control/shutdown, feature flags, data/ ...) owned by the domain. */
-static int write_home(struct xs_handle *h, unsigned domid, const char *name)
+int vbdctl_write_home(struct xs_handle *h, unsigned domid, const char *name)
 {
 	struct home_job j = { domid, name };
 
@@ -371,7 +371,7 @@ static int cmd_domain(int argc, char **argv)
 			vbdctl_err("introducing domain %u: %s", domid, strerror(errno));
 			goto out;
 		}
-		r = write_home(h, domid, name);
+		r = vbdctl_write_home(h, domid, name);
 		if (r < 0) {
 			vbdctl_err("writing /local/domain/%u: %s", domid, strerror(-r));
 			xs_release_domain(h, domid);

@@ -31,6 +31,12 @@ static const char usage[] =
 	"  store domain remove DOMID [--socket PATH]\n"
 	"                         remove its home and release the domain\n"
 	"  hotplug add|remove     the block hotplug step for $XENBUS_PATH (udev, libxl)\n"
+	"  backend [--domain D]   the bundled userspace blkback, serving domain D's vbds\n"
+	"  frontend [--domain D]  the bundled userspace blkfront, for domain D's vbds\n"
+	"  io DOM VDEV read|write|discard|flush|info ...\n"
+	"                         I/O inside a domain, through its vbdctl frontend\n"
+	"  sim start [--guests N] | sim stop\n"
+	"                         a simulated Xen host: store, hypervisor, backend, guests\n"
 	"\n"
 	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
 
@@ -84,6 +90,14 @@ int main(int argc, char **argv)
 		return vbdctl_verify(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "watch"))
 		return vbdctl_watch(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "backend"))
+		return vbdctl_backend(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "sim"))
+		return vbdctl_sim(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "frontend"))
+		return vbdctl_frontend(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "io"))
+		return vbdctl_io(argc - 1, argv + 1);
 	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
 	return VBDCTL_EXIT_USAGE;
 }

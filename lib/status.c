@@ -44,10 +44,16 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	d->frontend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
 	if (d->frontend_path) {
 		d->protocol = vbd__xs_read_key(c, d->frontend_path, "protocol");
-		d->ring_ref = vbd__xs_read_key(c, d->frontend_path, "ring-ref");
-		if (!d->ring_ref)
-			d->ring_ref = vbd__xs_read_key(c, d->frontend_path, "ring-ref0");
+		/* One queue: in the frontend dir; several: queue-0's shown. */
+		static const char *const refs[] = { "ring-ref", "ring-ref0", "queue-0/ring-ref",
+		                                    "queue-0/ring-ref0" };
+		size_t k;
+
+		for (k = 0; !d->ring_ref && k < sizeof(refs) / sizeof(refs[0]); k++)
+			d->ring_ref = vbd__xs_read_key(c, d->frontend_path, refs[k]);
 		d->event_channel = vbd__xs_read_key(c, d->frontend_path, "event-channel");
+		if (!d->event_channel)
+			d->event_channel = vbd__xs_read_key(c, d->frontend_path, "queue-0/event-channel");
 		d->queues = (int)rd_long(c, d->frontend_path, "multi-queue-num-queues", 1);
 		d->ring_page_order = (int)rd_long(c, d->frontend_path, "ring-page-order", 0);
 	}

@@ -4,7 +4,9 @@
 # build shared in: store_diff.sh (one xenstore-utils transcript against Xen's
 # xenstored and against `vbdctl store serve`, which must match) and
 # lifecycle.sh (vbdctl attach/status/detach against the kernel's blkback and
-# blkfront, next to xl's own, both ways).
+# blkfront, next to xl's own, both ways) and drivers.sh (the bundled
+# userspace blkback and blkfront on the xen transport, against a guest's
+# kernel blkfront and against each other).
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,6 +38,7 @@ echo "== xenstored in dom0: $XENLAB_XENSTORED"
 rc=0
 bash tests/store_diff.sh /xenlab/share/bin/vbdctl || rc=1
 bash tests/lifecycle.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1
+bash tests/drivers.sh /xenlab/share/bin/vbdctl || rc=1
 exit $rc
 DOM0
 chmod +x "$stage/dom0.sh"

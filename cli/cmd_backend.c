@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbdctl backend: the bundled userspace blkback as a daemon serving every
+ * vbd backend directory of one domain (dom0, or a driver domain).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "vbd/blkback.h"
+#include "vbd/ctx.h"
+#include "vbd/transport.h"
+#include "vbdctl.h"
+
+static const char backend_usage[] =
+	"Usage: vbdctl backend [--domain D] [--max-queues N] [--max-ring-order N]\n"
+	"                      [--max-indirect N] [--persistent-grants N] [--no-discard]\n"
+	"                      [--resize-poll S] [--ready-fd FD] [--verbose]\n"
+	"\n"
+	"Runs the bundled userspace block backend for every vbd backend directory\n"
+	"of domain D (0): it probes each new device (InitWait), opens the target\n"
+	"named by physical-device, maps the frontend's rings when it is ready and\n"
+	"serves its requests (one worker thread per ring) until it closes.\n"
+	"The transport is the simulated hypervisor when $VBD_SIMHV_PATH is set\n"
+	"(vbdctl sim), else Xen's grant and event-channel devices.\n"
+	"\n"
+	"  --max-queues N         multi-queue-max-queues offered (4)\n"
+	"  --max-ring-order N     max-ring-page-order offered, 0..4 (4)\n"
+	"  --max-indirect N       feature-max-indirect-segments, 0 = none (256)\n"
+	"  --persistent-grants N  kept mapped per ring, 0 = no feature-persistent (1056)\n"
+	"  --no-discard           do not offer discard\n"
+	"  --resize-poll S        re-check target sizes every S seconds (2; 0 = only\n"
+	"                         on SIGHUP)\n"
+	"  --ready-fd FD          write one byte to FD once serving, then close it\n"
+	"  --verbose              log every step on stderr (else warnings and errors)\n"
+	"\n"
+	"SIGHUP re-checks every target's size now; SIGTERM or SIGINT closes every\n"
+	"device (Closed) and exits.\n"
+	"\n"
+	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
+
+static void log_stderr(void *ud, int level, const char *msg)
+{
+	bool verbose = ud != NULL;
+
+	if (verbose || level <= VBD_LOG_WARNING)
+		fprintf(stderr, "vbdctl backend: %s\n", msg);
+}
+
+static int parse_uint(const char *what, const char *s, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max) {
+		vbdctl_err("bad %s '%s': expected 0..%u", what, s, max);
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int vbdctl_backend(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "domain", required_argument, NULL, 'd' },
+		{ "max-queues", required_argument, NULL, 'q' },
+		{ "max-ring-order", required_argument, NULL, 'o' },
+		{ "max-indirect", required_argument, NULL, 'i' },
+		{ "persistent-grants", required_argument, NULL, 'p' },
+		{ "no-discard", no_argument, NULL, 'D' },
+		{ "resize-poll", required_argument, NULL, 'r' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_blkback_options o = VBD_BLKBACK_OPTIONS_INIT;
+	vbd_xport_options xo = VBD_XPORT_OPTIONS_INIT;
+	vbd_xport *x = NULL;
+	vbd_blkback *b = NULL;
+	vbd_errbuf err = { "" };
+	unsigned poll_s = 2, ready = 0;
+	bool have_ready = false, verbose = false;
+	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
+	sigset_t mask;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
+		case 'q': r = parse_uint("queue count", optarg, 64, &o.max_queues); break;
+		case 'o': r = parse_uint("ring order", optarg, 4, &o.max_ring_page_order); break;
+		case 'i': r = parse_uint("indirect segments", optarg, 4096, &o.max_indirect_segments); break;
+		case 'p': r = parse_uint("persistent grants", optarg, 1u << 20, &o.persistent_grants_max); break;
+		case 'D': o.feature_discard = false; r = 0; break;
+		case 'r': r = parse_uint("resize poll", optarg, 86400, &poll_s); break;
+		case 'R': r = parse_uint("ready fd", optarg, 1u << 20, &ready); have_ready = true; break;
+		case 'v': verbose = true; r = 0; break;
+		case 'h': fputs(backend_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(backend_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+		if (r < 0)
+			return VBDCTL_EXIT_USAGE;
+	}
+	if (optind != argc) {
+		vbdctl_err("backend: unexpected argument '%s'", argv[optind]);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (o.max_queues == 0) {
+		vbdctl_err("backend: --max-queues must be at least 1");
+		return VBDCTL_EXIT_USAGE;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		vbdctl_err("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	r = vbd_xport_open(&x, &xo, &err);
+	if (r < 0) {
+		vbdctl_err("backend: no grant/event-channel transport: %s", err.msg[0] ? err.msg :
+		           vbd_strerror(r));
+		goto out;
+	}
+	o.xport = x;
+	o.resize_poll_ms = poll_s * 1000;
+	o.log = log_stderr;
+	o.log_userdata = verbose ? (void *)1 : NULL;
+	r = vbd_blkback_new(&b, &o, &err);
+	if (r < 0) {
+		vbdctl_err("backend: %s", err.msg[0] ? err.msg : vbd_strerror(r));
+		goto out;
+	}
+	if (have_ready) {
+		(void)!write((int)ready, "r", 1);
+		close((int)ready);
+	}
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = vbd_blkback_get_fd(b), .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+
+		if (poll(p, 2, vbd_blkback_get_timeout_ms(b)) < 0 && errno != EINTR) {
+			vbdctl_err("poll: %s", strerror(errno));
+			goto out;
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo != SIGHUP)
+					break;
+				vbd_blkback_refresh(b);
+			}
+		}
+		r = vbd_blkback_process(b);
+		if (r < 0) {
+			vbdctl_err("backend: %s", vbd_strerror(r));
+			goto out;
+		}
+	}
+	ret = VBDCTL_EXIT_OK;
+out:
+	vbd_blkback_free(b);
+	vbd_xport_free(x);
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The bundled blkback and blkfront against each other, through the whole
+ * stack: the embedded store, the simulated hypervisor, libvbd's attach with
+ * the built-in hotplug (a real loop device over a file), the backend's xenstore
+ * side in a thread (its rings have workers of their own), and the frontend in
+ * the test's thread acting as guest domain 1 on its own sockets.
+ *
+ * Covered: both connect orders (the backend's device ready first, or the
+ * frontend's rings), Mini-OS's skip of Initialised, the negotiation matrix
+ * (queues 1..4 x ring order 0..4 x persistent x indirect x state 3), data
+ * integrity under random concurrent I/O checked against the file, resize.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "simhv_fixture.h"
+#include "store_fixture.h"
+#include "vbd/blkback.h"
+#include "vbd/blkfront.h"
+#include "vbd/dev.h"
+#include "vbd/hotplug.h"
+#include "vbd/transport.h"
+
+#define DOM 1
+#define DEVID 51728u    /* xvdb */
+#define BE "/local/domain/0/backend/vbd/1/51728"
+#define DISK (16u << 20)
+
+struct fx {
+	vbd_test_store t;
+	vbd_test_simhv hv;
+	struct xs_handle *h;
+	vbd_ctx *c;
+	vbd_xport *bx, *fx;        /* dom0's (backend) and the guest's */
+	vbd_blkback *b;
+	pthread_t bthread;
+	int bstop[2];
+	bool brunning;
+	char img[PATH_MAX + 16];
+	char guest_xs[PATH_MAX + 16];
+	vbd_disk_spec spec;
+	vbd_blkfront *f;
+};
+
+static void *backend_main(void *arg)
+{
+	struct fx *f = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { vbd_blkback_get_fd(f->b), POLLIN, 0 },
+		                       { f->bstop[0], POLLIN, 0 } };
+
+		poll(p, 2, vbd_blkback_get_timeout_ms(f->b));
+		if (p[1].revents)
+			return NULL;
+		vbd_blkback_process(f->b);
+	}
+}
+
+static void backend_start(struct fx *f, unsigned persistent_max, unsigned indirect_max)
+{
+	vbd_blkback_options o = VBD_BLKBACK_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+
+	o.xenstored_path = f->t.socket;
+	o.xport = f->bx;
+	o.persistent_grants_max = persistent_max;
+	o.max_indirect_segments = indirect_max;
+	o.resize_poll_ms = 100;
+	if (vbd_blkback_new(&f->b, &o, &err) != 0)
+		fail_msg("blkback: %s", err.msg);
+	assert_int_equal(pipe2(f->bstop, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&f->bthread, NULL, backend_main, f), 0);
+	f->brunning = true;
+}
+
+static void backend_stop(struct fx *f)
+{
+	if (!f->brunning)
+		return;
+	(void)!write(f->bstop[1], "x", 1);
+	pthread_join(f->bthread, NULL);
+	close(f->bstop[0]);
+	close(f->bstop[1]);
+	f->b = vbd_blkback_free(f->b);
+	f->brunning = false;
+}
+
+static int setup(void **state)
+{
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct fx *f = calloc(1, sizeof(*f));
+	int fd;
+
+	assert_non_null(f);
+	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
+	assert_int_equal(vbd_test_simhv_start(&f->hv), 0);
+	f->h = vbd_test_xs_open(&f->t, 0);
+	assert_non_null(f->h);
+	assert_true(xs_introduce_domain(f->h, DOM, 0, 0));
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/1"));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/1", home, 2));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/name", "guest1", 6));
+	assert_int_equal(vbd_test_simhv_domain_add(&f->hv, DOM), 0);
+	assert_int_equal(vbd_test_simhv_xport(&f->hv, 0, &f->bx), 0);
+	assert_int_equal(vbd_test_simhv_xport(&f->hv, DOM, &f->fx), 0);
+	snprintf(f->guest_xs, sizeof(f->guest_xs), "%s.d/%d", f->t.socket, DOM);
+	co.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->t.dir);
+	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, DISK), 0);
+	close(fd);
+	f->spec.target = f->img;
+	f->spec.vdev = "xvdb";
+	f->spec.devid = DEVID;
+	f->spec.discard = -1;
+	f->spec.trusted = true;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+	f->f = vbd_blkfront_free(f->f);
+	d.domid = DOM;
+	d.devid = DEVID;
+	d.force = true;
+	d.timeout_ms = 300;
+	vbd_dev_detach_wait(f->c, &d);
+	backend_stop(f);
+	vbd_ctx_free(f->c);
+	vbd_xport_free(f->fx);
+	vbd_xport_free(f->bx);
+	xs_close(f->h);
+	vbd_test_simhv_stop(&f->hv);
+	vbd_test_store_stop(&f->t);
+	free(f);
+	return 0;
+}
+
+struct done {
+	int calls, result;
+	char msg[512];
+};
+
+static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	struct done *d = ud;
+
+	(void)c;
+	d->calls++;
+	d->result = result;
+	snprintf(d->msg, sizeof(d->msg), "%s", msg);
+}
+
+/* Drives the toolstack's operation and the frontend until the operation
+ * ends.  The frontend is made as soon as its directory exists. */
+static void drive(struct fx *f, struct done *d, const vbd_blkfront_options *fo, unsigned max_ms)
+{
+	unsigned waited = 0;
+
+	while (!d->calls) {
+		struct pollfd p[2] = { { vbd_ctx_get_fd(f->c), POLLIN, 0 }, { -1, POLLIN, 0 } };
+
+		if (!f->f && fo) {
+			vbd_errbuf err = { "" };
+			if (vbd_blkfront_new(&f->f, fo, &err) != 0)
+				fail_msg("blkfront: %s", err.msg);
+		}
+		if (f->f)
+			p[1].fd = vbd_blkfront_get_fd(f->f);
+		poll(p, 2, 10);
+		vbd_ctx_process(f->c);
+		if (f->f)
+			vbd_blkfront_process(f->f);
+		waited += 10;
+		if (waited > max_ms)
+			fail_msg("no end within %u ms", max_ms);
+	}
+}
+
+static vbd_blkfront_options front_opts(struct fx *f)
+{
+	vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
+
+	o.xenstored_path = f->guest_xs;
+	o.xport = f->fx;
+	o.domid = DOM;
+	o.devid = DEVID;
+	return o;
+}
+
+static void attach(struct fx *f, const vbd_blkfront_options *fo)
+{
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	struct done d = { 0 };
+
+	ao.domid = DOM;
+	ao.spec = &f->spec;
+	ao.timeout_ms = 10000;
+	if (vbd_dev_attach(f->c, &ao, on_done, &d) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	drive(f, &d, fo, 15000);
+	if (d.result)
+		fail_msg("attach: %s", d.msg);
+	assert_int_equal(vbd_blkfront_get_state(f->f), 4);
+}
+
+static void detach(struct fx *f)
+{
+	vbd_detach_options dd = VBD_DETACH_OPTIONS_INIT;
+	struct done d = { 0 };
+
+	dd.domid = DOM;
+	dd.devid = DEVID;
+	assert_int_equal(vbd_dev_detach(f->c, &dd, on_done, &d), 0);
+	drive(f, &d, NULL, 15000);
+	if (d.result)
+		fail_msg("detach: %s", d.msg);
+	assert_int_equal(vbd_blkfront_get_state(f->f), 6);
+	f->f = vbd_blkfront_free(f->f);
+	assert_null(vbd_test_xs_readf(f->h, BE "/state"));
+}
+
+static void fill_random(uint8_t *buf, size_t len, unsigned *seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)rand_r(seed);
+}
+
+static void file_read(struct fx *f, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(f->img, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* Writes through the ring, checks the file, reads back through the ring. */
+static void roundtrip(struct fx *f, uint64_t off, size_t len, unsigned seed)
+{
+	uint8_t *w = malloc(len), *r = malloc(len), *file = malloc(len);
+
+	assert_non_null(w);
+	assert_non_null(r);
+	assert_non_null(file);
+	fill_random(w, len, &seed);
+	assert_int_equal(vbd_blkfront_write(f->f, off, w, len), 0);
+	assert_int_equal(vbd_blkfront_flush(f->f), 0);
+	file_read(f, off, file, len);
+	assert_memory_equal(w, file, len);
+	memset(r, 0, len);
+	assert_int_equal(vbd_blkfront_read(f->f, off, r, len), 0);
+	assert_memory_equal(w, r, len);
+	free(w);
+	free(r);
+	free(file);
+}
+
+static void test_backend_ready_first(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+
+	backend_start(f, 1056, 256);
+	attach(f, &fo);
+	roundtrip(f, 4096, 65536, 1);
+	detach(f);
+}
+
+/* The frontend's rings first: the hotplug step runs only after the
+ * frontend is Initialised, so the backend gets its device last. */
+static void test_frontend_ready_first(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	struct done d = { 0 };
+	char script[PATH_MAX + 16], *st;
+	vbd_errbuf err = { "" };
+	FILE *s;
+	int i;
+
+	backend_start(f, 1056, 256);
+	/* A hotplug script that does nothing: physical-device comes later. */
+	snprintf(script, sizeof(script), "%s/noop-block", f->t.dir);
+	s = fopen(script, "w");
+	assert_non_null(s);
+	fputs("#!/bin/sh\nexit 0\n", s);
+	fclose(s);
+	assert_int_equal(chmod(script, 0755), 0);
+	ao.domid = DOM;
+	ao.spec = &f->spec;
+	ao.script = script;
+	ao.wait = VBD_WAIT_NONE;
+	assert_int_equal(vbd_dev_attach(f->c, &ao, on_done, &d), 0);
+	drive(f, &d, &fo, 10000);
+	assert_int_equal(d.result, 0);
+	for (i = 0; i < 500 && vbd_blkfront_get_state(f->f) != 3; i++) {
+		struct pollfd p = { vbd_blkfront_get_fd(f->f), POLLIN, 0 };
+		poll(&p, 1, 10);
+		vbd_blkfront_process(f->f);
+	}
+	assert_int_equal(vbd_blkfront_get_state(f->f), 3);
+	st = vbd_test_xs_readf(f->h, BE "/state");
+	assert_string_equal(st, "2");      /* InitWait: no device yet */
+	free(st);
+	/* Now the hotplug step: the backend opens the device and connects. */
+	if (vbd_hotplug_builtin(f->h, BE, VBD_HOTPLUG_ADD, &err) != 0)
+		fail_msg("hotplug: %s", err.msg);
+	if (vbd_blkfront_wait_connected(f->f, 10000) != 0)
+		fail_msg("connect: %s", vbd_blkfront_last_error(f->f));
+	roundtrip(f, 0, 8192, 2);
+	/* detach runs the script's remove (a no-op): free the loop ourselves. */
+	vbd_hotplug_builtin(f->h, BE, VBD_HOTPLUG_REMOVE, &err);
+	detach(f);
+}
+
+static void test_skip_initialised(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+
+	backend_start(f, 1056, 256);
+	fo.skip_initialised = true;
+	attach(f, &fo);
+	roundtrip(f, 1 << 20, 1 << 20, 3);
+	detach(f);
+}
+
+/* Every combination the issue names; each one connected, checked for what
+ * it negotiated, used, and detached. */
+static void test_negotiation_matrix(void **state)
+{
+	struct fx *f = *state;
+	unsigned combos = 0, bp, q, order, ind, s3;
+
+	for (bp = 0; bp < 2; bp++) {
+		backend_start(f, bp ? 1056 : 0, 256);
+		for (q = 1; q <= 4; q++)
+			for (order = 0; order <= 4; order++)
+				for (ind = 0; ind < 2; ind++)
+					for (s3 = 0; s3 < 2; s3++) {
+						vbd_blkfront_options fo = front_opts(f);
+						vbd_blkfront_info info;
+
+						fo.max_queues = q;
+						fo.max_ring_page_order = order;
+						fo.max_indirect_segments = ind ? 256 : 0;
+						fo.persistent = true;
+						fo.skip_initialised = !s3;
+						attach(f, &fo);
+						assert_int_equal(vbd_blkfront_get_info(f->f, &info), 0);
+						if (!fo.skip_initialised) {
+							assert_int_equal(info.queues, q);
+							assert_int_equal(info.ring_page_order, order);
+						}
+						assert_int_equal(info.persistent, bp == 1);
+						assert_int_equal(info.indirect_segments, ind ? 256 : 0);
+						/* Larger than one request without indirect. */
+						roundtrip(f, (uint64_t)combos * 4096 % (DISK / 2), 128 << 10,
+						          combos + 10);
+						detach(f);
+						combos++;
+					}
+		backend_stop(f);
+	}
+	assert_int_equal(combos, 2 * 4 * 5 * 2 * 2);
+	print_message("%u combinations connected, used and detached\n", combos);
+}
+
+/* QD32 random writes and reads of random sizes, never two in flight on the
+ * same bytes; a shadow copy says what the disk must hold. */
+struct slot {
+	struct fx *f;
+	uint8_t *buf;
+	uint64_t off;
+	size_t len;
+	bool write, busy;
+	int result;
+};
+
+static void slot_done(void *ud, int result)
+{
+	struct slot *s = ud;
+
+	s->busy = false;
+	s->result = result;
+}
+
+static void test_random_concurrent_io(void **state)
+{
+	enum { QD = 32, REGION = DISK / QD, OPS = 3000 };
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	uint8_t *shadow = calloc(1, DISK), *file = malloc(DISK);
+	struct slot slots[QD];
+	unsigned seed = 12345, done = 0, i, writes = 0, reads = 0;
+
+	assert_non_null(shadow);
+	assert_non_null(file);
+	backend_start(f, 1056, 256);
+	fo.max_queues = 2;
+	fo.max_ring_page_order = 1;
+	attach(f, &fo);
+	memset(slots, 0, sizeof(slots));
+	for (i = 0; i < QD; i++) {
+		slots[i].f = f;
+		slots[i].buf = malloc(REGION);
+		assert_non_null(slots[i].buf);
+	}
+	while (done < OPS) {
+		struct pollfd p = { vbd_blkfront_get_fd(f->f), POLLIN, 0 };
+
+		for (i = 0; i < QD && done < OPS; i++) {
+			struct slot *s = &slots[i];
+			int r;
+
+			if (s->busy)
+				continue;
+			/* What the last I/O of this slot did, checked. */
+			if (s->len) {
+				assert_int_equal(s->result, 0);
+				if (!s->write)
+					assert_memory_equal(s->buf, shadow + s->off, s->len);
+				done++;
+			}
+			/* Slot i owns region i: no overlap in flight. */
+			s->len = (size_t)(1 + rand_r(&seed) % 64) * 512;
+			s->off = (uint64_t)i * REGION +
+			         (uint64_t)(rand_r(&seed) % ((REGION - s->len) / 512 + 1)) * 512;
+			s->write = rand_r(&seed) % 2;
+			if (s->write) {
+				fill_random(s->buf, s->len, &seed);
+				memcpy(shadow + s->off, s->buf, s->len);
+				writes++;
+			} else {
+				reads++;
+			}
+			s->busy = true;
+			r = vbd_blkfront_submit(f->f, s->write ? VBD_BLKFRONT_WRITE : VBD_BLKFRONT_READ,
+			                        s->off, s->buf, s->len, slot_done, s);
+			if (r == -EAGAIN) {
+				s->busy = false;
+				s->len = 0;
+				if (s->write)
+					writes--;
+				else
+					reads--;
+				break;
+			}
+			assert_int_equal(r, 0);
+		}
+		poll(&p, 1, 100);
+		vbd_blkfront_process(f->f);
+	}
+	for (i = 0; i < QD; i++)
+		while (slots[i].busy) {
+			struct pollfd p = { vbd_blkfront_get_fd(f->f), POLLIN, 0 };
+			poll(&p, 1, 100);
+			vbd_blkfront_process(f->f);
+		}
+	assert_int_equal(vbd_blkfront_flush(f->f), 0);
+	file_read(f, 0, file, DISK);
+	assert_memory_equal(shadow, file, DISK);
+	print_message("%u writes and %u reads at queue depth %d, file matches\n", writes, reads, QD);
+	for (i = 0; i < QD; i++)
+		free(slots[i].buf);
+	free(shadow);
+	free(file);
+	detach(f);
+}
+
+static void on_resize(void *ud, uint64_t old_sectors, uint64_t new_sectors)
+{
+	uint64_t *seen = ud;
+
+	(void)old_sectors;
+	*seen = new_sectors;
+}
+
+static void test_resize(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	uint64_t seen = 0;
+	char *node, cmd[PATH_MAX + 64];
+	int i;
+
+	backend_start(f, 1056, 256);
+	fo.resized = on_resize;
+	fo.resized_userdata = &seen;
+	attach(f, &fo);
+	node = vbd_test_xs_readf(f->h, BE "/node");
+	assert_non_null(node);
+	assert_int_equal(truncate(f->img, 2 * DISK), 0);
+	snprintf(cmd, sizeof(cmd), "losetup -c %s", node);
+	assert_int_equal(system(cmd), 0);
+	free(node);
+	for (i = 0; i < 300 && !seen; i++) {
+		struct pollfd p = { vbd_blkfront_get_fd(f->f), POLLIN, 0 };
+		poll(&p, 1, 10);
+		vbd_blkfront_process(f->f);
+	}
+	assert_int_equal(seen, 2 * DISK / 512);
+	/* The new end is usable. */
+	roundtrip(f, 2 * DISK - 8192, 8192, 4);
+	detach(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_backend_ready_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_ready_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip_initialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation_matrix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_concurrent_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The simulated host end to end, as a user drives it: vbdctl sim start, then
+# attach to Connected through the bundled blkback and blkfront (separate
+# processes, the simulated hypervisor between them), data through the ring,
+# status, detach; a guest or the backend killed mid-I/O, cleaned by
+# detach --force; sim stop leaves no process, socket or loop device.
+set -u
+export LC_ALL=C
+VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-sim.XXXXXX") || exit 1
+export VBD_SIM_DIR=$tmp/sim
+export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
+pass=0 fail=0
+cleanup() {
+	"$VBDCTL" sim stop >/dev/null 2>&1
+	for f in "$tmp"/*.img; do
+		for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+check() {  # check "what" expected-exit command...
+	local what=$1 want=$2 got
+	shift 2
+	out=$("$@" 2>&1)
+	got=$?
+	if [ "$got" = "$want" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		printf 'FAIL: %s: exit %s, want %s\n%s\n' "$what" "$got" "$want" "$out"
+	fi
+}
+has() {  # has "what" needle (in $out)
+	if [[ $out == *"$2"* ]]; then pass=$((pass + 1)); else
+		fail=$((fail + 1)); printf 'FAIL: %s: no "%s" in:\n%s\n' "$1" "$2" "$out"; fi
+}
+loops() { losetup -j "$1" -O NAME -n 2>/dev/null | grep -c loop; }
+# A loop device whose last user has not closed it yet is freed when it does
+# (LOOP_CLR_FD sets autoclear): give the backend a moment to close.
+no_loops() {
+	local i
+	for i in $(seq 30); do [ "$(loops "$1")" = 0 ] && return 0; sleep 0.1; done
+	losetup -a >&2
+	return 1
+}
+child() {  # the pid of the host's child whose command line matches $1
+	local p
+	for p in $(pgrep -P "$(cat "$VBD_SIM_DIR/host.pid")"); do
+		if tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- "$1"; then echo "$p"; return; fi
+	done
+}
+
+for i in 1 2 3; do truncate -s 16M "$tmp/d$i.img"; done
+
+check "sim start" 0 "$VBDCTL" sim start --guests 2
+has "sim start prints the environment" "export XENSTORED_PATH=$XENSTORED_PATH"
+check "sim start twice is refused" 1 "$VBDCTL" sim start
+has "second start says why" "runs already"
+host=$(cat "$VBD_SIM_DIR/host.pid")
+kids=$(pgrep -P "$host" | tr '\n' ' ')
+check "three processes: backend and two guests" 0 test "$(echo $kids | wc -w)" = 3
+check "guests are named" 0 xenstore-read /local/domain/2/name
+
+check "attach to Connected through the bundled drivers" 0 \
+	"$VBDCTL" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$tmp/d1.img" --timeout 20
+check "backend Connected" 0 test "$(xenstore-read /local/domain/0/backend/vbd/1/51728/state)" = 4
+check "frontend Connected" 0 test "$(xenstore-read /local/domain/1/device/vbd/51728/state)" = 4
+check "ring keys written by the guest" 0 sh -c "xenstore-exists /local/domain/1/device/vbd/51728/event-channel || xenstore-exists /local/domain/1/device/vbd/51728/queue-0/event-channel"
+check "verify passes" 0 "$VBDCTL" verify guest1 xvdb
+
+head -c 3M /dev/urandom > "$tmp/pattern"
+check "write through the ring" 0 "$VBDCTL" io guest1 xvdb write 65536 3145728 --file "$tmp/pattern"
+check "flush" 0 "$VBDCTL" io guest1 xvdb flush
+check "the file has the data" 0 cmp "$tmp/pattern" <(dd if="$tmp/d1.img" bs=64k skip=1 count=48 status=none)
+check "read back through the ring" 0 "$VBDCTL" io guest1 xvdb read 65536 3145728 --file "$tmp/back"
+check "read back equals written" 0 cmp "$tmp/pattern" "$tmp/back"
+check "read past the end is refused" 1 "$VBDCTL" io guest1 xvdb read 16777216 4096
+check "unaligned read is refused" 1 "$VBDCTL" io guest1 xvdb read 100 4096
+check "info" 0 "$VBDCTL" io guest1 xvdb info
+has "info: 16 MiB" "sectors 32768"
+has "info: connected" "connected 1"
+check "discard" 0 "$VBDCTL" io guest1 xvdb discard 1048576 1048576
+check "io to a device the guest lacks" 1 "$VBDCTL" io guest1 xvdc read 0 512
+has "io says no device" "no such device"
+check "io to an unknown domain" 1 "$VBDCTL" io nosuch xvdb read 0 512
+
+check "read-only attach to guest2" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
+check "a guest cannot write a read-only disk" 1 \
+	"$VBDCTL" io guest2 xvdb write 0 4096 --file "$tmp/pattern"
+check "status --json" 0 "$VBDCTL" status --json
+has "status: Connected" '"frontend_state_name": "Connected"'
+check "detach guest2" 0 "$VBDCTL" detach guest2 xvdb
+check "guest2's loop device is gone" 0 test "$(loops "$tmp/d2.img")" = 0
+
+# A guest killed in the middle of its I/O: the backend sees no Closing, so a
+# plain detach times out; --force cleans everything.
+g1=$(child "frontend --domain 1")
+"$VBDCTL" io guest1 xvdb read 0 16777216 > /dev/null 2>&1 &
+io=$!
+sleep 0.05
+kill -9 "$g1"
+wait "$io" 2>/dev/null
+check "detach of a dead guest's device times out" 1 "$VBDCTL" detach guest1 xvdb --timeout 1
+check "detach --force cleans it" 0 "$VBDCTL" detach guest1 xvdb --timeout 1 --force
+check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/1/51728
+check "no loop device left" 0 no_loops "$tmp/d1.img"
+
+# The backend killed while a device is connected: detach --force cleans.
+check "attach guest2 xvdc" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdc,access=rw,target=$tmp/d3.img" --timeout 20
+kill -9 "$(child backend)"
+check "detach after the backend died needs --force" 0 \
+	"$VBDCTL" detach guest2 xvdc --timeout 1 --force
+check "no nodes left after the backend died" 1 xenstore-exists /local/domain/0/backend/vbd/2
+check "no loop device after the backend died" 0 no_loops "$tmp/d3.img"
+
+check "sim stop" 0 "$VBDCTL" sim stop
+# Gone, or a zombie waiting for an init that does not reap (containers).
+alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+for p in $host $kids; do
+	check "process $p is gone" 1 alive "$p"
+done
+check "no xenstore socket left" 1 test -e "$XENSTORED_PATH"
+check "sim stop when none runs" 1 "$VBDCTL" sim stop
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
