@@ -92,7 +92,6 @@ int vbdctl_backend(int argc, char **argv)
 	unsigned poll_s = 2, ready = 0;
 	bool have_ready = false, verbose = false;
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
-	sigset_t mask;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:vh", opts, NULL)) != -1) {
@@ -121,13 +120,7 @@ int vbdctl_backend(int argc, char **argv)
 		return VBDCTL_EXIT_USAGE;
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = vbdctl_signalfd();
 	if (sfd < 0) {
 		vbdctl_err("signalfd: %s", strerror(errno));
 		goto out;

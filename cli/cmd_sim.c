@@ -372,7 +372,6 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	vbd_store_options so = VBD_STORE_OPTIONS_INIT;
 	char pidfile[PATH_MAX], exe_arg[16], ready_arg[] = "3";
 	unsigned i, d;
-	sigset_t mask;
 	uint64_t deadline;
 	int r, ret = VBDCTL_EXIT_FAIL;
 	bool told = false;
@@ -380,13 +379,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	sim_path(h.store_sock, sizeof(h.store_sock), dir, "xenstored.sock");
 	sim_path(h.hv_sock, sizeof(h.hv_sock), dir, "simhv.sock");
 	sim_path(pidfile, sizeof(pidfile), dir, "host.pid");
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	h.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	h.sfd = vbdctl_signalfd();
 	so.socket_path = h.store_sock;
 	if ((r = vbd_store_new(&h.store, &so)) < 0) {
 		hlog("cannot serve xenstore on %s: %s", h.store_sock, strerror(-r));
@@ -737,12 +730,13 @@ static void guest_scan(guest *g)
 	free(ids);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* All of len bytes, or -EIO (EOF, or an error other than EINTR). */
+static int xfer_all(int fd, void *buf, size_t len, bool out)
 {
-	const char *p = buf;
+	char *p = buf;
 
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -754,21 +748,14 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len)
+{
+	return xfer_all(fd, (void *)buf, len, true);
+}
+
 static int read_all(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return xfer_all(fd, buf, len, false);
 }
 
 static void reply_err(int fd, int r, const char *msg)
@@ -914,7 +901,6 @@ int vbdctl_frontend(int argc, char **argv)
 	guest *g = NULL;
 	int o, lfd = -1, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 	unsigned i;
-	sigset_t mask;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "D:d:R:h", opts, NULL)) != -1) {
@@ -938,12 +924,7 @@ int vbdctl_frontend(int argc, char **argv)
 		return VBDCTL_EXIT_USAGE;
 	}
 	dir = sim_dir(dir);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = vbdctl_signalfd();
 	g = calloc(1, sizeof(*g));
 	if (!g || sfd < 0)
 		goto out;
@@ -986,8 +967,12 @@ int vbdctl_frontend(int argc, char **argv)
 		}
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			break;
-		if (p[1].revents)
-			break;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP)
+				break;
+		}
 		if (p[0].revents) {
 			char **ev;
 

@@ -144,7 +144,6 @@ static int cmd_serve(int argc, char **argv)
 	bool daemon = false;
 	vbd_store *s = NULL;
 	int c, r, sfd = -1, ready = -1, ret = VBDCTL_EXIT_FAIL;
-	sigset_t mask;
 	char dir[4096];
 
 	while ((c = getopt_long(argc, argv, "s:p:dq:h", opts, NULL)) != -1) {
@@ -173,12 +172,6 @@ static int cmd_serve(int argc, char **argv)
 			vbdctl_err("cannot create %s: %s", dir, strerror(errno));
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	o.socket_path = sock;
 	r = vbd_store_new(&s, &o);
@@ -191,7 +184,7 @@ static int cmd_serve(int argc, char **argv)
 		vbdctl_err("cannot daemonize: %s", strerror(-r));
 		goto out;
 	}
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sfd = vbdctl_signalfd();
 	if (sfd < 0) {
 		vbdctl_err("signalfd: %s", strerror(errno));
 		goto out;

@@ -12,6 +12,10 @@ enum {
 #define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"
 
 void vbdctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The daemons' stop signals: blocks SIGTERM, SIGINT and SIGHUP, which the
+ * returned signalfd (non-blocking) delivers, and ignores SIGPIPE.  -1 (errno)
+ * on failure. */
+int vbdctl_signalfd(void);
 /* The store socket: --socket, else $XENSTORED_PATH, else the default. */
 const char *vbdctl_socket(const char *opt);
 

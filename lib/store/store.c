@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/listen.h"
 #include "xs_internal.h"
 
 xs_domain *vbd__domain_find(const vbd_store *s, unsigned id)
@@ -42,50 +43,9 @@ unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p)
 	return vbd__perms_mask(p, a->domid, a->priv, a->has_target, a->target);
 }
 
-/* Binds a listening socket; replaces a stale socket file, refuses a live one. */
 static int listen_on(const char *path, unsigned mode, int *ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int probe;
-
-		r = -errno;
-		if (r != -EADDRINUSE)
-			goto fail;
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe < 0) {
-			r = -errno;
-			goto fail;
-		}
-		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		close(probe);
-		if (r == 0) {
-			r = -EADDRINUSE;
-			goto fail;
-		}
-		if (unlink(path) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	if (chmod(path, mode) < 0 || listen(fd, 128) < 0) {
-		r = -errno;
-		unlink(path);
-		goto fail;
-	}
-	*ret = fd;
-	return 0;
-fail:
-	close(fd);
-	return r;
+	return vbd__unix_listen(path, SOCK_STREAM, mode, ret);
 }
 
 static xs_node *special_new(const char *name)

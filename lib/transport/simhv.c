@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "transport/simhv_wire.h"
+#include "util/listen.h"
 #include "transport/xport.h"
 
 #define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
@@ -998,46 +999,7 @@ static void conn_read(vbd_simhv *h, hv_conn *c)
 
 static int listen_on(const char *path, int *ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, probe, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		if (r != -EADDRINUSE)
-			goto fail;
-		/* Replace a stale socket file, refuse a live one. */
-		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		if (probe < 0) {
-			r = -errno;
-			goto fail;
-		}
-		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		close(probe);
-		if (r == 0) {
-			r = -EADDRINUSE;
-			goto fail;
-		}
-		if (unlink(path) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
-		r = -errno;
-		unlink(path);
-		goto fail;
-	}
-	*ret = fd;
-	return 0;
-fail:
-	close(fd);
-	return r;
+	return vbd__unix_listen(path, SOCK_SEQPACKET, 0600, ret);
 }
 
 static void domain_free(vbd_simhv *h, hv_domain *d)
