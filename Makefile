@@ -60,9 +60,29 @@ fuzz: deps
 
 # Ratios against a baseline measured in the same run; both CPU placements,
 # since on 2 cores an unpinned run lands in either.
+# BENCH_QUICK=1: the same runs, short (under a minute).
+BENCH_PKGS := xen-utils-common
+BENCH_QUICK ?= 0
+ifeq ($(BENCH_QUICK),1)
+STORE_BENCH_ARGS := --iterations 2000 --rounds 10
+DATAPATH_ARGS := --size 64 --seconds 0.2 --rounds 1 --backing file
+else
+STORE_BENCH_ARGS :=
+DATAPATH_ARGS :=
+endif
 bench: build
-	./$(BUILD)/bench/store_bench --pin same
-	./$(BUILD)/bench/store_bench --pin split
+	@missing=""; for p in $(BENCH_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	./$(BUILD)/bench/store_bench --pin same $(STORE_BENCH_ARGS)
+	./$(BUILD)/bench/store_bench --pin split $(STORE_BENCH_ARGS)
+	$(SUDO) env BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
+	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * attach_bench - how long an attach takes to reach both-Connected, and how
+ * that cost grows with the number of devices on the host.
+ *
+ * It is a toolstack client of a running simulated host (`vbdctl sim start`,
+ * found through $XENSTORED_PATH): the bundled blkback in dom0 and a guest
+ * process running blkfront for each of its devices, so an attach here is
+ * the whole thing (nodes, hotplug, both drivers' handshake).  It drives the
+ * library directly, vbd_dev_attach_wait() and vbd_dev_detach_wait() on one
+ * context, so that no process start is timed unless asked for (--vbdctl).
+ *
+ *   latency  one device attached and detached again, over and over, in
+ *            interleaved rounds (a slice of each variant per round, the
+ *            order rotating, so that drift in machine load hits all alike):
+ *              builtin-file   built-in hotplug, a file (a loop device is
+ *                             set up and torn down on every attach)
+ *              builtin-blk    built-in hotplug, a block device (--blockdev)
+ *              script-file    the same attaches through --script, as libxl
+ *              script-blk     runs it (e.g. /etc/xen/scripts/block)
+ *              cli-file       `vbdctl attach` and `vbdctl detach` spawned and
+ *                             waited for (--vbdctl), to show what a process
+ *                             start adds
+ *            Prints p50/p99 of attach and detach, and the ratios against
+ *            builtin-file: the targets are p50 <= 1 ms and script >= 20x.
+ *
+ *   scale    N devices (4 per guest: guest1 xvdb..xvde, guest2 ...), each on
+ *            a sparse file of its own, attached one after the other, then
+ *            detached one after the other.  Prints the totals and the cost
+ *            per device; run it for two N in the same host and compare (the
+ *            script attach_bench.sh does).
+ *
+ * A benchmark reports; it never fails on a timing.  Exit status is non-zero
+ * only if it could not run (an attach or detach failed: the library's
+ * message is printed).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "vbd/ctx.h"
+#include "vbd/dev.h"
+#include "vbd/disk.h"
+
+#define DISKS_PER_GUEST 4
+/* The latency loop rotates over this many vdevs: see run_latency(). */
+#define ROTATE 8
+#define FILE_BYTES (64ll << 20)     /* sparse: costs no space */
+
+extern char **environ;
+
+typedef struct samples {
+	uint64_t *ns;
+	size_t n;
+} samples;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array, in milliseconds. */
+static double pct_ms(const samples *s, double p)
+{
+	size_t k;
+
+	if (s->n == 0)
+		return 0;
+	k = (size_t)(p / 100.0 * (double)s->n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > s->n)
+		k = s->n;
+	return (double)s->ns[k - 1] / 1e6;
+}
+
+static double mean_ms(const samples *s, size_t lo, size_t hi)
+{
+	double sum = 0;
+	size_t i;
+
+	if (hi <= lo)
+		return 0;
+	for (i = lo; i < hi; i++)
+		sum += (double)s->ns[i];
+	return sum / (double)(hi - lo) / 1e6;
+}
+
+/* --- one device ------------------------------------------------------------------ */
+
+typedef struct bench {
+	vbd_ctx *c;
+	struct xs_handle *xs;       /* only to clean up after a failed cycle */
+	unsigned timeout_ms;
+} bench;
+
+static int parse_spec(const char *vdev, const char *target, bool readonly, vbd_disk_spec **ret)
+{
+	vbd_errbuf err = { "" };
+	char s[PATH_MAX + 96];
+	const char *one[1] = { s };
+	int r;
+
+	snprintf(s, sizeof(s), "format=raw,vdev=%s,access=%s,target=%s", vdev,
+	         readonly ? "ro" : "rw", target);
+	r = vbd_disk_spec_parse(1, one, ret, &err);
+	if (r < 0)
+		fprintf(stderr, "attach_bench: %s: %s\n", s, err.msg);
+	return r;
+}
+
+static int attach_one(bench *b, unsigned domid, const vbd_disk_spec *spec, const char *script)
+{
+	vbd_attach_options o = VBD_ATTACH_OPTIONS_INIT;
+	int r;
+
+	o.domid = domid;
+	o.spec = spec;
+	o.script = script;
+	o.timeout_ms = b->timeout_ms;
+	r = vbd_dev_attach_wait(b->c, &o);
+	if (r < 0)
+		fprintf(stderr, "attach_bench: attach %s to domain %u: %s\n", spec->vdev, domid,
+		        vbd_ctx_last_error(b->c));
+	return r;
+}
+
+static int detach_one(bench *b, unsigned domid, uint32_t devid)
+{
+	vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+	int r;
+
+	o.domid = domid;
+	o.devid = devid;
+	o.timeout_ms = b->timeout_ms;
+	r = vbd_dev_detach_wait(b->c, &o);
+	if (r < 0)
+		fprintf(stderr, "attach_bench: detach %u from domain %u: %s\n", devid, domid,
+		        vbd_ctx_last_error(b->c));
+	return r;
+}
+
+static void cleanup_error_node(bench *b, unsigned domid, uint32_t devid)
+{
+	char path[128];
+
+	if (!b->xs)
+		return;
+	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vbd/%u/%u", domid, devid);
+	xs_rm(b->xs, XBT_NULL, path);
+	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u", domid, devid);
+	xs_rm(b->xs, XBT_NULL, path);
+}
+
+/* A counter from the embedded store's CONTROL stats, or -1. */
+static long long store_stat(bench *b, const char *name)
+{
+	char *out, *p;
+	long long v = -1;
+
+	if (!b->xs)
+		return -1;
+	out = xs_control_command(b->xs, "stats", NULL, 0);
+	if (!out)
+		return -1;
+	p = strstr(out, name);
+	if (p)
+		v = strtoll(p + strlen(name), NULL, 10);
+	free(out);
+	return v;
+}
+
+/* vbdctl with argv, waited for; its output goes to /dev/null unless it fails. */
+static int run_cli(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	int status, r;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "attach_bench: %s %s failed (status %#x)\n", argv[0], argv[1], status);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* --- latency ------------------------------------------------------------------------ */
+
+enum { V_BUILTIN_FILE, V_BUILTIN_BLK, V_SCRIPT_FILE, V_SCRIPT_BLK, V_CLI_FILE, V_COUNT };
+static const char *const vname[V_COUNT] = {
+	"builtin-file", "builtin-blk", "script-file", "script-blk", "cli-file"
+};
+
+typedef struct variant {
+	bool on;
+	unsigned long iterations, failures;
+	vbd_disk_spec *spec[ROTATE];
+	const char *script;
+	samples attach, detach;
+} variant;
+
+typedef struct latency_args {
+	const char *guest, *file, *blockdev, *script, *vbdctl;
+	unsigned long iterations, script_iterations, rounds, warmup;
+	unsigned nvdev;            /* vdevs rotated over: ROTATE, or 1 */
+	unsigned long cycle;       /* all variants: picks the vdev */
+} latency_args;
+
+static const char *const rot_vdev[ROTATE] = {
+	"xvdb", "xvdc", "xvdd", "xvde", "xvdf", "xvdg", "xvdh", "xvdi"
+};
+
+static int one_cycle(bench *b, variant *v, int which, unsigned domid, latency_args *a,
+                     uint64_t *ret_attach, uint64_t *ret_detach)
+{
+	unsigned k = (unsigned)(a->cycle++ % a->nvdev);
+	const vbd_disk_spec *spec = v->spec[k];
+	uint64_t t0, t1, t2;
+	int r;
+
+	if (which == V_CLI_FILE) {
+		char s[PATH_MAX + 96];
+		char *att[] = { (char *)a->vbdctl, "attach", (char *)a->guest, s, NULL };
+		char *det[] = { (char *)a->vbdctl, "detach", (char *)a->guest, (char *)rot_vdev[k],
+		                NULL };
+
+		snprintf(s, sizeof(s), "format=raw,vdev=%s,access=rw,target=%s", rot_vdev[k],
+		         a->file);
+		t0 = now_ns();
+		r = run_cli(att);
+		t1 = now_ns();
+		if (r == 0)
+			r = run_cli(det);
+		t2 = now_ns();
+	} else {
+		t0 = now_ns();
+		r = attach_one(b, domid, spec, v->script);
+		t1 = now_ns();
+		if (r == 0)
+			r = detach_one(b, domid, spec->devid);
+		t2 = now_ns();
+		if (r < 0) {
+			/* Whatever is left of it, so that the next cycle can run. */
+			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+
+			o.domid = domid;
+			o.devid = spec->devid;
+			o.timeout_ms = 1000;
+			o.force = true;
+			vbd_dev_detach_wait(b->c, &o);
+			/* A driver's error node outlives the device, and the next
+			 * attach of this vdev would take it for its own (README.md). */
+			cleanup_error_node(b, domid, spec->devid);
+		}
+	}
+	*ret_attach = t1 - t0;
+	*ret_detach = t2 - t1;
+	return r;
+}
+
+/* Why the vdevs rotate: a detach returns when both ends are Closed and the
+ * nodes are gone, but the drivers may not have finished with the old device
+ * yet, and an attach of the same vdev at once can be taken for the old
+ * device coming back (see bench/README.md).  With ROTATE vdevs a path comes
+ * back only after ROTATE-1 other cycles.  --same-vdev shows the race. */
+static int run_latency(bench *b, latency_args *a)
+{
+	variant v[V_COUNT] = { { 0 } };
+	unsigned domid;
+	unsigned long k, round;
+	uint64_t ta, td;
+	int i, j, r;
+	double base = 0;
+
+	r = vbd_ctx_domain_lookup(b->c, a->guest, &domid);
+	if (r < 0) {
+		fprintf(stderr, "attach_bench: no domain %s: %s\n", a->guest, vbd_ctx_last_error(b->c));
+		return r;
+	}
+	v[V_BUILTIN_FILE].on = true;
+	v[V_BUILTIN_BLK].on = a->blockdev != NULL;
+	v[V_SCRIPT_FILE].on = a->script != NULL;
+	v[V_SCRIPT_BLK].on = a->script && a->blockdev;
+	v[V_CLI_FILE].on = a->vbdctl != NULL;
+	for (i = 0; i < V_COUNT; i++) {
+		if (!v[i].on)
+			continue;
+		v[i].iterations = i == V_SCRIPT_FILE || i == V_SCRIPT_BLK ? a->script_iterations
+		                                                          : a->iterations;
+		v[i].script = i == V_SCRIPT_FILE || i == V_SCRIPT_BLK ? a->script : NULL;
+		for (k = 0; k < a->nvdev; k++) {
+			r = parse_spec(rot_vdev[k], i == V_BUILTIN_BLK || i == V_SCRIPT_BLK ? a->blockdev
+			                                                                   : a->file,
+			               false, &v[i].spec[k]);
+			if (r < 0)
+				goto out;
+		}
+		v[i].attach.ns = calloc(v[i].iterations, sizeof(uint64_t));
+		v[i].detach.ns = calloc(v[i].iterations, sizeof(uint64_t));
+		if (!v[i].attach.ns || !v[i].detach.ns) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+
+	for (i = 0; i < V_COUNT; i++)
+		for (k = 0; v[i].on && k < a->warmup; k++) {
+			r = one_cycle(b, &v[i], i, domid, a, &ta, &td);
+			if (r < 0) {
+				fprintf(stderr, "attach_bench: %s, warm-up failed\n", vname[i]);
+				goto out;
+			}
+		}
+
+	for (round = 0; round < a->rounds; round++) {
+		for (j = 0; j < V_COUNT; j++) {
+			unsigned long lo, hi;
+
+			i = (int)((round + (unsigned long)j) % V_COUNT);
+			if (!v[i].on)
+				continue;
+			lo = round * v[i].iterations / a->rounds;
+			hi = (round + 1) * v[i].iterations / a->rounds;
+			for (k = lo; k < hi; k++) {
+				r = one_cycle(b, &v[i], i, domid, a, &ta, &td);
+				if (r < 0) {
+					/* Reported, not timed; too many and the run is void. */
+					fprintf(stderr, "attach_bench: %s, cycle %lu failed\n", vname[i], k);
+					if (++v[i].failures > v[i].iterations / 20 + 2)
+						goto out;
+					continue;
+				}
+				v[i].attach.ns[v[i].attach.n++] = ta;
+				v[i].detach.ns[v[i].detach.n++] = td;
+			}
+		}
+	}
+
+	printf("attach_bench latency: domain %s (%u), vdevs %s..%s, %lu iterations (scripts %lu) "
+	       "in %lu interleaved rounds\n", a->guest, domid, rot_vdev[0], rot_vdev[a->nvdev - 1],
+	       a->iterations, a->script_iterations, a->rounds);
+	printf("  file %s%s%s%s%s\n\n", a->file, a->blockdev ? ", block device " : "",
+	       a->blockdev ? a->blockdev : "", a->script ? ", script " : "",
+	       a->script ? a->script : "");
+	printf("%-13s %10s %10s %10s %10s %10s %8s\n", "", "attach p50", "p99", "detach p50", "p99",
+	       "x builtin", "failed");
+	printf("%-13s %10s %10s %10s %10s %10s\n", "", "(ms)", "(ms)", "(ms)", "(ms)",
+	       "(p50)");
+	for (i = 0; i < V_COUNT; i++) {
+		double p50;
+
+		if (!v[i].on)
+			continue;
+		qsort(v[i].attach.ns, v[i].attach.n, sizeof(uint64_t), cmp_u64);
+		qsort(v[i].detach.ns, v[i].detach.n, sizeof(uint64_t), cmp_u64);
+		p50 = pct_ms(&v[i].attach, 50);
+		if (i == V_BUILTIN_FILE)
+			base = p50;
+		printf("%-13s %10.3f %10.3f %10.3f %10.3f %10.1f %8lu\n", vname[i], p50,
+		       pct_ms(&v[i].attach, 99), pct_ms(&v[i].detach, 50), pct_ms(&v[i].detach, 99),
+		       base > 0 ? p50 / base : 0, v[i].failures);
+	}
+	printf("\n");
+	printf("target attach p50 <= 1 ms (builtin-file): %.3f ms  %s\n", base,
+	       base <= 1.0 ? "PASS" : "MISS");
+	if (v[V_BUILTIN_BLK].on) {
+		double p = pct_ms(&v[V_BUILTIN_BLK].attach, 50);
+
+		printf("target attach p50 <= 1 ms (builtin-blk):  %.3f ms  %s\n", p,
+		       p <= 1.0 ? "PASS" : "MISS");
+		printf("(the loop device's share of builtin-file: %.3f ms)\n", base - p);
+	}
+	if (v[V_SCRIPT_FILE].on) {
+		double s = pct_ms(&v[V_SCRIPT_FILE].attach, 50);
+
+		printf("target script-file/builtin-file >= 20x:   %.1fx  %s\n", s / base,
+		       s / base >= 20 ? "PASS" : "MISS");
+	}
+	if (v[V_SCRIPT_BLK].on) {
+		double s = pct_ms(&v[V_SCRIPT_BLK].attach, 50);
+		double bb = pct_ms(&v[V_BUILTIN_BLK].attach, 50);
+
+		printf("target script-blk/builtin-blk >= 20x:     %.1fx  %s\n", s / bb,
+		       s / bb >= 20 ? "PASS" : "MISS");
+	}
+	if (v[V_CLI_FILE].on)
+		printf("(cli-file: the same attach as builtin-file through `vbdctl attach`, a\n"
+		       " process start and a new xenstore connection included: +%.3f ms)\n",
+		       pct_ms(&v[V_CLI_FILE].attach, 50) - base);
+
+	/* What one cycle costs the store, all clients together (this one, the
+	 * backend, the guest): untimed cycles between two stats reads. */
+	{
+		long long rq0 = store_stat(b, "requests"), ev0 = store_stat(b, "events_sent");
+		long long rq1, ev1;
+		unsigned long m = 20;
+
+		for (k = 0; k < m; k++)
+			if (one_cycle(b, &v[V_BUILTIN_FILE], V_BUILTIN_FILE, domid, a, &ta, &td) < 0)
+				break;
+		rq1 = store_stat(b, "requests");
+		ev1 = store_stat(b, "events_sent");
+		if (k == m && rq0 >= 0 && rq1 >= 0)
+			printf("(per builtin-file attach+detach, all clients: %.0f xenstore requests, "
+			       "%.0f watch events)\n", (double)(rq1 - rq0 - 1) / (double)m,
+			       (double)(ev1 - ev0) / (double)m);
+	}
+	r = 0;
+out:
+	for (i = 0; i < V_COUNT; i++) {
+		for (k = 0; k < ROTATE; k++)
+			vbd_disk_spec_free(v[i].spec[k]);
+		free(v[i].attach.ns);
+		free(v[i].detach.ns);
+	}
+	return r;
+}
+
+/* --- scale ---------------------------------------------------------------------- */
+
+typedef struct scale_args {
+	unsigned long devices;
+	const char *dir, *script, *label;
+} scale_args;
+
+static int make_file(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, FILE_BYTES) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static void rss_kb(const char *pid_file, long *ret)
+{
+	char path[PATH_MAX], line[256];
+	FILE *f;
+
+	*ret = -1;
+	snprintf(path, sizeof(path), "/proc/%s/status", pid_file);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			*ret = strtol(line + 6, NULL, 10);
+	fclose(f);
+}
+
+static int run_scale(bench *b, const scale_args *a)
+{
+	static const char *const vdevs[DISKS_PER_GUEST] = { "xvdb", "xvdc", "xvdd", "xvde" };
+	vbd_disk_spec **specs = NULL;
+	unsigned *domids = NULL;
+	samples att = { 0 }, det = { 0 };
+	unsigned long i, n = a->devices, attached = 0, failures = 0, skipped = 0;
+	bool *ok = NULL;            /* attached now */
+	uint64_t t0, t_att, t_det, lost = 0;   /* lost: failed attempts and pauses */
+	long rss;
+	int r = 0;
+
+	specs = calloc(n, sizeof(*specs));
+	domids = calloc(n, sizeof(*domids));
+	att.ns = calloc(n, sizeof(uint64_t));
+	det.ns = calloc(n, sizeof(uint64_t));
+	ok = calloc(n, sizeof(*ok));
+	if (!specs || !domids || !att.ns || !det.ns || !ok) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		char path[PATH_MAX], guest[32];
+
+		snprintf(path, sizeof(path), "%s/d%lu.img", a->dir, i);
+		r = make_file(path);
+		if (r < 0) {
+			fprintf(stderr, "attach_bench: %s: %s\n", path, strerror(-r));
+			goto out;
+		}
+		r = parse_spec(vdevs[i % DISKS_PER_GUEST], path, false, &specs[i]);
+		if (r < 0)
+			goto out;
+		snprintf(guest, sizeof(guest), "guest%lu", i / DISKS_PER_GUEST + 1);
+		r = vbd_ctx_domain_lookup(b->c, guest, &domids[i]);
+		if (r < 0) {
+			fprintf(stderr, "attach_bench: no domain %s (the host needs %lu guests): %s\n",
+			        guest, (n + DISKS_PER_GUEST - 1) / DISKS_PER_GUEST,
+			        vbd_ctx_last_error(b->c));
+			goto out;
+		}
+	}
+
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		uint64_t t = now_ns();
+
+		unsigned tries = 0;
+
+		/* A failure is reported and retried (its time counts), after
+		 * a pause that lets the drivers drop what they still hold of
+		 * the rolled-back device.  See README.md. */
+		while ((r = attach_one(b, domids[i], specs[i], a->script)) < 0) {
+			fprintf(stderr, "attach_bench: attach %lu of %lu failed\n", i + 1, n);
+			failures++;
+			cleanup_error_node(b, domids[i], specs[i]->devid);
+			if (++tries == 5)
+				break;
+			usleep(200000);
+			lost += now_ns() - t;
+			t = now_ns();
+		}
+		if (r < 0) {
+			/* Left out, and said so: the rest still measures. */
+			skipped++;
+			if (skipped > n / 20 + 1)
+				goto out;
+			ok[i] = false;
+			continue;
+		}
+		ok[i] = true;
+		att.ns[att.n++] = now_ns() - t;
+		attached++;
+	}
+	t_att = now_ns() - t0 - lost;
+
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		uint64_t t = now_ns();
+
+		if (!ok[i])
+			continue;
+		r = detach_one(b, domids[i], specs[i]->devid);
+		if (r < 0) {
+			fprintf(stderr, "attach_bench: detach %lu of %lu failed\n", i + 1, n);
+			goto out;
+		}
+		ok[i] = false;
+		attached--;
+		det.ns[det.n++] = now_ns() - t;
+	}
+	t_det = now_ns() - t0;
+
+	{
+		/* In order of attach: the first and the last tenth, to show growth. */
+		size_t m = att.n, tenth = m >= 10 ? m / 10 : 1;
+		double first = mean_ms(&att, 0, tenth), last = mean_ms(&att, m - tenth, m);
+		double dfirst = mean_ms(&det, 0, tenth), dlast = mean_ms(&det, m - tenth, m);
+
+		qsort(att.ns, att.n, sizeof(uint64_t), cmp_u64);
+		qsort(det.ns, det.n, sizeof(uint64_t), cmp_u64);
+		printf("scale %s N=%lu: attach total %.1f ms (%.3f ms/device), detach total %.1f ms "
+		       "(%.3f ms/device), attach+detach %.3f ms/device\n",
+		       a->label, n, (double)t_att / 1e6, (double)t_att / 1e6 / (double)n,
+		       (double)t_det / 1e6, (double)t_det / 1e6 / (double)n,
+		       (double)(t_att + t_det) / 1e6 / (double)n);
+		printf("scale %s N=%lu: attach p50 %.3f p99 %.3f ms, first tenth %.3f, last tenth "
+		       "%.3f ms; detach p50 %.3f p99 %.3f ms, first tenth %.3f, last tenth %.3f ms\n",
+		       a->label, n, pct_ms(&att, 50), pct_ms(&att, 99), first, last, pct_ms(&det, 50),
+		       pct_ms(&det, 99), dfirst, dlast);
+		/* One line a script can take apart. */
+		if (failures)
+			printf("scale %s N=%lu: %lu failed attaches (retried after 200 ms, up to 5 "
+			       "times; see stderr; %.1f ms not counted above); %lu devices left out\n",
+			       a->label, n, failures, (double)lost / 1e6, skipped);
+		printf("RESULT scale %s %lu %.6f %.6f %lu %lu %.6f %.6f\n", a->label, n,
+		       (double)t_att / 1e6 / (double)n, (double)t_det / 1e6 / (double)n, failures,
+		       skipped, pct_ms(&att, 50), pct_ms(&det, 50));
+	}
+	rss_kb("self", &rss);
+	if (rss >= 0)
+		printf("scale %s N=%lu: this process's RSS %ld KiB\n", a->label, n, rss);
+	r = 0;
+out:
+	/* Leave the host as it was, even after a failure. */
+	for (i = 0; attached && i < n; i++) {
+		if (ok[i]) {
+			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+
+			o.domid = domids[i];
+			o.devid = specs[i]->devid;
+			o.timeout_ms = 2000;
+			o.force = true;
+			vbd_dev_detach_wait(b->c, &o);
+		}
+	}
+	for (i = 0; specs && i < n; i++) {
+		char path[PATH_MAX];
+
+		vbd_disk_spec_free(specs[i]);
+		snprintf(path, sizeof(path), "%s/d%lu.img", a->dir, i);
+		unlink(path);
+	}
+	free(specs);
+	free(ok);
+	free(domids);
+	free(att.ns);
+	free(det.ns);
+	return r;
+}
+
+/* --- main ----------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: attach_bench latency --file F [--blockdev DEV] [--script PATH]\n"
+	        "                    [--vbdctl PATH] [--guest NAME] [--same-vdev]\n"
+	        "                    [--iterations N] [--script-iterations N] [--rounds R]\n"
+	        "                    [--warmup N]\n"
+	        "       attach_bench scale --devices N --dir DIR [--script PATH] [--label L]\n"
+	        "\n"
+	        "A client of a running simulated host (vbdctl sim start; $XENSTORED_PATH).\n"
+	        "latency: attach -> both Connected and detach of one device, p50/p99, for the\n"
+	        "built-in hotplug and a script, a file and a block device.  scale: N devices\n"
+	        "(4 per guest, sparse files in DIR) attached, then detached, one by one.\n"
+	        "\n"
+	        "  -n, --iterations N         attach+detach cycles per variant (200)\n"
+	        "  -s, --script-iterations N  for the script variants (200)\n"
+	        "  -r, --rounds R             interleaving rounds (10)\n"
+	        "  -w, --warmup N             unmeasured cycles of each first (3)\n"
+	        "  -t, --timeout-ms MS        per attach or detach (30000)\n"
+	        "  -v, --same-vdev            attach xvdb every time instead of rotating over\n"
+	        "                             xvdb..xvdi (shows a driver race: README.md)\n");
+}
+
+static int parse_count(const char *s, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 100000000ul)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "blockdev", required_argument, NULL, 'b' },
+		{ "script", required_argument, NULL, 'S' },
+		{ "vbdctl", required_argument, NULL, 'V' },
+		{ "guest", required_argument, NULL, 'g' },
+		{ "same-vdev", no_argument, NULL, 'v' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "script-iterations", required_argument, NULL, 's' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "devices", required_argument, NULL, 'N' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	latency_args la = { .guest = "guest1", .nvdev = ROTATE, .iterations = 200,
+	                    .script_iterations = 200, .rounds = 10, .warmup = 3 };
+	scale_args sa = { .label = NULL };
+	unsigned long timeout = 30000;
+	bench b = { 0 };
+	const char *mode;
+	struct rlimit rl;
+	int c, r;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	mode = argv[1];
+	if (!strcmp(mode, "-h") || !strcmp(mode, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "f:b:S:V:g:vn:s:r:w:t:N:d:l:h", longopts, NULL)) != -1) {
+		unsigned long *num = NULL;
+
+		switch (c) {
+		case 'f': la.file = optarg; break;
+		case 'b': la.blockdev = optarg; break;
+		case 'S': la.script = sa.script = optarg; break;
+		case 'V': la.vbdctl = optarg; break;
+		case 'g': la.guest = optarg; break;
+		case 'v': la.nvdev = 1; break;
+		case 'n': num = &la.iterations; break;
+		case 's': num = &la.script_iterations; break;
+		case 'r': num = &la.rounds; break;
+		case 'w': num = &la.warmup; break;
+		case 't': num = &timeout; break;
+		case 'N': num = &sa.devices; break;
+		case 'd': sa.dir = optarg; break;
+		case 'l': sa.label = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (num && parse_count(optarg, num) < 0)
+			goto bad_arg;
+	}
+	if (optind != argc)
+		goto bad_arg;
+	b.timeout_ms = (unsigned)timeout;
+
+	/* Every attached device holds fds in the toolstack only while its
+	 * operation runs, but be generous. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	r = vbd_ctx_new(&b.c, NULL);
+	if (r < 0) {
+		fprintf(stderr, "attach_bench: no xenstore (is a simulated host running and "
+		        "XENSTORED_PATH set?): %s\n", strerror(-r));
+		return 1;
+	}
+	b.xs = xs_open(XS_OPEN_SOCKETONLY);
+	if (!strcmp(mode, "latency")) {
+		if (!la.file || la.iterations == 0 || la.rounds == 0)
+			goto bad_arg_ctx;
+		if (la.rounds > la.iterations)
+			la.rounds = la.iterations;
+		if (la.script && la.script_iterations < la.rounds)
+			la.script_iterations = la.rounds;
+		r = run_latency(&b, &la);
+	} else if (!strcmp(mode, "scale")) {
+		if (!sa.dir || sa.devices == 0)
+			goto bad_arg_ctx;
+		if (!sa.label)
+			sa.label = sa.script ? "script" : "builtin";
+		r = run_scale(&b, &sa);
+	} else {
+		goto bad_arg_ctx;
+	}
+	vbd_ctx_free(b.c);
+	if (b.xs)
+		xs_close(b.xs);
+	return r < 0 ? 1 : 0;
+
+bad_arg_ctx:
+	vbd_ctx_free(b.c);
+	if (b.xs)
+		xs_close(b.xs);
+bad_arg:
+	usage(stderr);
+	return 2;
+}

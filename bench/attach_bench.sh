@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs attach_bench against simulated hosts of its own (vbdctl sim start, in a
+# private VBD_SIM_DIR under /tmp):
+#   1. latency: one guest; attach -> both Connected and detach of one device,
+#      built-in hotplug and Xen's /etc/xen/scripts/block, a file and a block
+#      device (a loop device made here), and through the vbdctl CLI;
+#   2. scale: 250 guests; N devices (4 per guest) attached then detached, at a
+#      small and a large N, built in and through the script.
+# Prints the targets with PASS/MISS; never fails on a timing.
+# Usage: bench/attach_bench.sh BUILD_DIR      (BENCH_QUICK=1: a short run)
+set -uo pipefail
+
+build=$(readlink -f "${1:-build}")
+bench=$build/bench/attach_bench
+vbdctl=$build/cli/vbdctl
+script=/etc/xen/scripts/block
+quick=${BENCH_QUICK:-0}
+work=$(mktemp -d /tmp/vbd-attach-bench.XXXXXX)
+export VBD_SIM_DIR=$work/sim
+export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
+loopdev=
+
+# The small N runs `reps` times and the median counts: at N=10 one slow
+# attach would otherwise make the whole baseline.
+if [ "$quick" = 1 ]; then
+	lat_n=30; lat_script_n=10; lat_rounds=5
+	guests=25; small=10; large=100; script_small=10; script_large=0; reps=3
+else
+	lat_n=200; lat_script_n=100; lat_rounds=10
+	guests=250; small=10; large=1000; script_small=10; script_large=100; reps=5
+fi
+
+cleanup() {
+	"$vbdctl" sim stop >/dev/null 2>&1
+	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The script's own needs: xenstore-* in PATH (xenstore-utils, found through
+# XENSTORED_PATH, which it inherits), /var/run/xen-hotplug for its lock and
+# /var/log/xen for its log; xen-utils-common brings the scripts.
+if [ ! -x "$script" ]; then
+	echo "attach_bench: $script missing (Debian: xen-utils-common); script runs skipped"
+	script=
+else
+	mkdir -p /var/run/xen-hotplug /var/log/xen
+fi
+
+rss() {  # rss PID: resident KiB
+	awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+backend_pid() {
+	local p
+	for p in $(pgrep -P "$(cat "$VBD_SIM_DIR/host.pid")"); do
+		if tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- " backend "; then echo "$p"; return; fi
+	done
+}
+memory() {  # memory WHEN
+	local h b
+	h=$(cat "$VBD_SIM_DIR/host.pid")
+	b=$(backend_pid)
+	printf '(%s: host process RSS %s KiB, backend RSS %s KiB, %s fds; %s loop devices on the machine)\n' \
+		"$1" "$(rss "$h")" "$(rss "$b")" "$(ls "/proc/$b/fd" 2>/dev/null | wc -l)" \
+		"$(losetup -a | wc -l)"
+}
+
+echo "== attach latency: one device, built-in hotplug vs $script"
+"$vbdctl" sim start --guests 1 >/dev/null || { cat "$VBD_SIM_DIR/host.log"; exit 1; }
+truncate -s 64M "$work/file.img" "$work/blk.img"
+loopdev=$(losetup -f --show "$work/blk.img") || { echo "attach_bench: no loop device"; exit 1; }
+memory "before"
+"$bench" latency --file "$work/file.img" --blockdev "$loopdev" \
+	${script:+--script "$script"} --vbdctl "$vbdctl" \
+	--iterations "$lat_n" --script-iterations "$lat_script_n" --rounds "$lat_rounds"
+memory "after"
+"$vbdctl" sim stop >/dev/null
+losetup -d "$loopdev"
+loopdev=
+
+echo
+echo "== scale: N devices over $guests guests, 4 per guest, attached one by one, then detached"
+t0=$(date +%s%N)
+"$vbdctl" sim start --guests "$guests" >/dev/null || { tail "$VBD_SIM_DIR/host.log"; exit 1; }
+echo "(sim start --guests $guests: $((($(date +%s%N) - t0) / 1000000)) ms; fd limit $(ulimit -n))"
+mkdir -p "$work/files"
+memory "before"
+out=$work/scale.txt
+: > "$out"
+for i in $(seq "$reps"); do
+	"$bench" scale --devices "$small" --dir "$work/files" | tee -a "$out"
+done
+memory "after N=$small x $reps"
+"$bench" scale --devices "$large" --dir "$work/files" | tee -a "$out"
+memory "after N=$large"
+if [ -n "$script" ]; then
+	for i in $(seq "$reps"); do
+		"$bench" scale --devices "$script_small" --dir "$work/files" --script "$script" |
+			tee -a "$out"
+	done
+	if [ "$script_large" != 0 ]; then
+		"$bench" scale --devices "$script_large" --dir "$work/files" --script "$script" |
+			tee -a "$out"
+	fi
+fi
+"$vbdctl" sim stop >/dev/null
+
+echo
+# Per label and N: the median over the runs of total/N (attach + detach), and
+# of the per-attach p50 + per-detach p50, which one slow attach cannot move.
+summary() {  # summary LABEL N
+	awk -v l="$1" -v n="$2" '$1 == "RESULT" && $3 == l && $4 == n { print $5 + $6, $9 + $10 }' "$out" |
+		sort -n | awk '{ c[NR] = $1; p[NR] = $2 } END {
+			if (NR) printf "%.3f %.3f %d\n", c[int((NR + 1) / 2)], p[int((NR + 1) / 2)], NR }'
+}
+verdict() {  # verdict WHAT SMALL LARGE
+	local s l
+	s=$(summary "$1" "$2") l=$(summary "$1" "$3")
+	[ -n "$s" ] && [ -n "$l" ] || return 0
+	set -- "$1" "$2" "$3" $s $l
+	awk -v w="$1" -v ns="$2" -v nl="$3" -v cs="$4" -v ps="$5" -v rs="$6" -v cl="$7" -v pl="$8" 'BEGIN {
+		r = cl / cs
+		printf "%s per-device cost (attach+detach) at N=%d: %.3f ms; at N=%d: %.3f ms (median of %d runs)\n", w, nl, cl, ns, cs, rs
+		printf "  ratio %.2fx (p50 attach + p50 detach: %.3f vs %.3f ms, %.2fx)\n", r, pl, ps, pl / ps
+		if (w == "builtin")
+			printf "target per-device cost N=%d <= 1.5x N=%d: %.2fx  %s\n", nl, ns, r, r <= 1.5 ? "PASS" : "MISS"
+	}'
+}
+verdict builtin "$small" "$large"
+[ -n "$script" ] && verdict script "$script_small" "$script_large"

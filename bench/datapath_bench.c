@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * datapath_bench - the bundled blkfront -> shared rings -> blkback data path
+ * against plain pread/pwrite on the same file, in the same run.
+ *
+ * One process holds the whole host: the embedded store and the simulated
+ * hypervisor (the test fixtures' threads), the bundled blkback (its xenstore
+ * side in a thread; each ring has a worker thread of its own), and the
+ * frontend in the main thread, acting as guest domain 1 on that domain's own
+ * store and hypervisor sockets, so the permission and grant rules are the
+ * real ones.  The device is attached with libvbd's attach, either
+ *
+ *   loop   built-in hotplug: blkback serves a loop device over the file
+ *          (what `vbdctl attach` does for a file), or
+ *   file   a two-line hotplug script that names the file itself in
+ *          physical-device-path: blkback serves the file directly, so the
+ *          difference from the direct baseline is the rings alone.
+ *
+ * Each workload runs as ring and as direct baseline alternately (rounds, the
+ * order swapping), so that drift in machine load hits both alike:
+ *
+ *   4k-randread  QD1 and QD32: ring = the frontend keeps QD requests in
+ *                flight (vbd_blkfront_submit, resubmitted from the
+ *                completion); direct = QD threads doing pread.
+ *   1m-seqread, 1m-seqwrite  QD1 and QD8, the same way.
+ *
+ * The file (--size, 256 MiB) is written with data first and read once, and
+ * the device is read once end to end through the ring before anything is
+ * timed: everything is in the page cache, for the direct baseline too (and,
+ * for the loop backing, in the loop device's cache as well).  So this
+ * measures the cost of the path, not of a disk.  It prints IOPS and MB/s,
+ * ratios and the targets: ring >= 80% of direct IOPS at QD32, >= 90% of
+ * direct bandwidth for 1 MiB.  A benchmark reports; it never fails on a
+ * timing.  Exit status is non-zero only if it could not run.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "simhv_fixture.h"
+#include "store_fixture.h"
+#include "vbd/blkback.h"
+#include "vbd/blkfront.h"
+#include "vbd/dev.h"
+#include "vbd/disk.h"
+#include "vbd/transport.h"
+
+#define DOM 1
+#define DEVID 51728u            /* xvdb */
+#define MAX_QD 64
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: cheap, and each thread has its own. */
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+/* --- the host in this process -------------------------------------------------------- */
+
+typedef struct host {
+	vbd_test_store t;
+	vbd_test_simhv hv;
+	struct xs_handle *h;
+	vbd_ctx *c;
+	vbd_xport *bx, *fx;         /* dom0's (backend) and the guest's */
+	vbd_blkback *b;
+	pthread_t bthread;
+	int bstop[2];
+	bool brunning;
+	char guest_xs[PATH_MAX + 16];
+	char img[PATH_MAX + 16];
+	char script[PATH_MAX + 16];
+	uint64_t size;
+	vbd_disk_spec *spec;
+	vbd_blkfront *f;
+} host;
+
+static void *backend_main(void *arg)
+{
+	host *x = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { vbd_blkback_get_fd(x->b), POLLIN, 0 },
+		                       { x->bstop[0], POLLIN, 0 } };
+
+		poll(p, 2, vbd_blkback_get_timeout_ms(x->b));
+		if (p[1].revents)
+			return NULL;
+		vbd_blkback_process(x->b);
+	}
+}
+
+/* A file's worth of data (not a hole: a hole would read as shared zero
+ * pages), then read once, so that it is all in the page cache. */
+static int make_image(host *x)
+{
+	const size_t chunk = 1u << 20;
+	uint64_t off, seed = 0x9e3779b97f4a7c15ull;
+	uint64_t *buf = malloc(chunk);
+	int fd, r = 0;
+	size_t i;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(x->img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (off = 0; off < x->size; off += chunk) {
+		for (i = 0; i < chunk / 8; i++)
+			buf[i] = rnd(&seed);
+		if (pwrite(fd, buf, chunk, (off_t)off) != (ssize_t)chunk) {
+			r = -EIO;
+			break;
+		}
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	for (off = 0; r == 0 && off < x->size; off += chunk)
+		if (pread(fd, buf, chunk, (off_t)off) != (ssize_t)chunk)
+			r = -EIO;
+	close(fd);
+out:
+	free(buf);
+	return r;
+}
+
+/* The "file" backing: blkback serves physical-device-path, as it would a
+ * qdisk-style target, with no loop device in between. */
+static int make_script(host *x)
+{
+	static const char body[] =
+		"#!/bin/sh\n"
+		"# datapath_bench: serve params itself, no loop device\n"
+		"[ \"$1\" = add ] || exit 0\n"
+		"p=$(xenstore-read \"$XENBUS_PATH/params\") || exit 1\n"
+		"exec xenstore-write \"$XENBUS_PATH/physical-device-path\" \"$p\" "
+		"\"$XENBUS_PATH/hotplug-status\" connected\n";
+	FILE *f;
+
+	snprintf(x->script, sizeof(x->script), "%s/serve-file.sh", x->t.dir);
+	f = fopen(x->script, "we");
+	if (!f)
+		return -errno;
+	fputs(body, f);
+	if (fclose(f) != 0 || chmod(x->script, 0755) < 0)
+		return -errno;
+	return 0;
+}
+
+static int host_start(host *x)
+{
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
+	vbd_blkback_options bo = VBD_BLKBACK_OPTIONS_INIT;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	char s[PATH_MAX + 64];
+	const char *one[1] = { s };
+	int r;
+
+	if ((r = vbd_test_store_start(&x->t, NULL)) < 0 ||
+	    (r = vbd_test_simhv_start(&x->hv)) < 0) {
+		fprintf(stderr, "datapath_bench: fixtures: %s\n", strerror(-r));
+		return r;
+	}
+	/* For the hotplug script's xenstore-read/-write. */
+	setenv("XENSTORED_PATH", x->t.socket, 1);
+	x->h = vbd_test_xs_open(&x->t, 0);
+	if (!x->h || !xs_introduce_domain(x->h, DOM, 0, 0) ||
+	    !xs_mkdir(x->h, XBT_NULL, "/local/domain/1") ||
+	    !xs_set_permissions(x->h, XBT_NULL, "/local/domain/1", home, 2) ||
+	    !xs_write(x->h, XBT_NULL, "/local/domain/1/name", "guest1", 6)) {
+		fprintf(stderr, "datapath_bench: xenstore setup: %s\n", strerror(errno));
+		return -EIO;
+	}
+	if ((r = vbd_test_simhv_domain_add(&x->hv, DOM)) < 0 ||
+	    (r = vbd_test_simhv_xport(&x->hv, 0, &x->bx)) < 0 ||
+	    (r = vbd_test_simhv_xport(&x->hv, DOM, &x->fx)) < 0) {
+		fprintf(stderr, "datapath_bench: simulated hypervisor: %s\n", strerror(-r));
+		return r;
+	}
+	snprintf(x->guest_xs, sizeof(x->guest_xs), "%s.d/%d", x->t.socket, DOM);
+	co.xenstored_path = x->t.socket;
+	if ((r = vbd_ctx_new(&x->c, &co)) < 0) {
+		fprintf(stderr, "datapath_bench: vbd_ctx_new: %s\n", strerror(-r));
+		return r;
+	}
+	snprintf(x->img, sizeof(x->img), "%s/disk.img", x->t.dir);
+	if ((r = make_image(x)) < 0 || (r = make_script(x)) < 0) {
+		fprintf(stderr, "datapath_bench: %s: %s\n", x->img, strerror(-r));
+		return r;
+	}
+	snprintf(s, sizeof(s), "format=raw,vdev=xvdb,access=rw,target=%s", x->img);
+	if ((r = vbd_disk_spec_parse(1, one, &x->spec, &err)) < 0) {
+		fprintf(stderr, "datapath_bench: %s: %s\n", s, err.msg);
+		return r;
+	}
+
+	bo.xenstored_path = x->t.socket;
+	bo.xport = x->bx;
+	if ((r = vbd_blkback_new(&x->b, &bo, &err)) < 0) {
+		fprintf(stderr, "datapath_bench: blkback: %s\n", err.msg);
+		return r;
+	}
+	if (pipe2(x->bstop, O_CLOEXEC) < 0)
+		return -errno;
+	if ((r = -pthread_create(&x->bthread, NULL, backend_main, x)) < 0)
+		return r;
+	x->brunning = true;
+	return 0;
+}
+
+static void host_stop(host *x)
+{
+	x->f = vbd_blkfront_free(x->f);
+	if (x->brunning) {
+		(void)!write(x->bstop[1], "x", 1);
+		pthread_join(x->bthread, NULL);
+		close(x->bstop[0]);
+		close(x->bstop[1]);
+	}
+	x->b = vbd_blkback_free(x->b);
+	vbd_ctx_free(x->c);
+	vbd_xport_free(x->fx);
+	vbd_xport_free(x->bx);
+	if (x->h)
+		xs_close(x->h);
+	vbd_disk_spec_free(x->spec);
+	vbd_test_simhv_stop(&x->hv);
+	vbd_test_store_stop(&x->t);     /* removes the image too */
+}
+
+struct done {
+	bool called;
+	int result;
+	char msg[512];
+};
+
+static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	struct done *d = ud;
+
+	(void)c;
+	d->called = true;
+	d->result = result;
+	snprintf(d->msg, sizeof(d->msg), "%s", msg);
+}
+
+/* The toolstack's operation and the guest's frontend, driven together until
+ * the operation ends. */
+static int drive(host *x, struct done *d, const vbd_blkfront_options *fo)
+{
+	uint64_t deadline = now_ns() + 30000000000ull;
+
+	while (!d->called) {
+		struct pollfd p[2] = { { vbd_ctx_get_fd(x->c), POLLIN, 0 }, { -1, POLLIN, 0 } };
+
+		if (!x->f && fo) {
+			vbd_errbuf err = { "" };
+			int r = vbd_blkfront_new(&x->f, fo, &err);
+
+			if (r < 0) {
+				fprintf(stderr, "datapath_bench: blkfront: %s\n", err.msg);
+				return r;
+			}
+		}
+		if (x->f)
+			p[1].fd = vbd_blkfront_get_fd(x->f);
+		poll(p, 2, 10);
+		vbd_ctx_process(x->c);
+		if (x->f)
+			vbd_blkfront_process(x->f);
+		if (now_ns() > deadline) {
+			fprintf(stderr, "datapath_bench: no end within 30 s\n");
+			return -ETIMEDOUT;
+		}
+	}
+	if (d->result < 0)
+		fprintf(stderr, "datapath_bench: %s\n", d->msg);
+	return d->result;
+}
+
+static int dev_attach(host *x, bool file_backing, unsigned queues)
+{
+	vbd_blkfront_options fo = VBD_BLKFRONT_OPTIONS_INIT;
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	struct done d = { 0 };
+	int r;
+
+	fo.xenstored_path = x->guest_xs;
+	fo.xport = x->fx;
+	fo.domid = DOM;
+	fo.devid = DEVID;
+	fo.max_queues = queues;
+	ao.domid = DOM;
+	ao.spec = x->spec;
+	ao.timeout_ms = 20000;
+	ao.script = file_backing ? x->script : NULL;
+	r = vbd_dev_attach(x->c, &ao, on_done, &d);
+	if (r < 0) {
+		fprintf(stderr, "datapath_bench: attach: %s\n", vbd_ctx_last_error(x->c));
+		return r;
+	}
+	return drive(x, &d, &fo);
+}
+
+static int dev_detach(host *x)
+{
+	vbd_detach_options dd = VBD_DETACH_OPTIONS_INIT;
+	struct done d = { 0 };
+	int r;
+
+	dd.domid = DOM;
+	dd.devid = DEVID;
+	dd.force = true;
+	r = vbd_dev_detach(x->c, &dd, on_done, &d);
+	if (r == 0)
+		r = drive(x, &d, NULL);
+	x->f = vbd_blkfront_free(x->f);
+	return r;
+}
+
+/* --- workloads ---------------------------------------------------------------------------- */
+
+typedef struct workload {
+	const char *name;
+	bool write, random;
+	size_t bs;
+	unsigned qd;
+	bool bandwidth;             /* report MB/s, else IOPS */
+	double target;              /* ring/direct at least this; 0: none */
+} workload;
+
+static const workload workloads[] = {
+	{ "4k-randread QD1", false, true, 4096, 1, false, 0 },
+	{ "4k-randread QD32", false, true, 4096, 32, false, 0.80 },
+	{ "1m-seqread QD1", false, false, 1u << 20, 1, true, 0.90 },
+	{ "1m-seqwrite QD1", true, false, 1u << 20, 1, true, 0.90 },
+	{ "1m-seqread QD8", false, false, 1u << 20, 8, true, 0.90 },
+	{ "1m-seqwrite QD8", true, false, 1u << 20, 8, true, 0.90 },
+};
+#define NWORK (sizeof(workloads) / sizeof(workloads[0]))
+
+/* What both engines share: where the next I/O goes, and the count. */
+typedef struct run {
+	const workload *w;
+	uint64_t size;              /* bytes addressable */
+	_Atomic uint64_t next;      /* sequential: the next offset */
+	_Atomic uint64_t ios;
+	uint64_t deadline;
+	_Atomic bool stop;
+	_Atomic int error;
+} run;
+
+static uint64_t next_offset(run *r, uint64_t *seed)
+{
+	uint64_t blocks = r->size / r->w->bs;
+
+	if (r->w->random)
+		return (rnd(seed) % blocks) * r->w->bs;
+	return (atomic_fetch_add(&r->next, 1) % blocks) * r->w->bs;
+}
+
+/* Direct: QD threads, each one pread/pwrite after the other. */
+typedef struct dthread {
+	run *r;
+	int fd;
+	pthread_t th;
+	uint64_t seed;
+	void *buf;
+} dthread;
+
+static void *direct_main(void *arg)
+{
+	dthread *t = arg;
+	run *r = t->r;
+	uint64_t n = 0;
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		uint64_t off = next_offset(r, &t->seed);
+		ssize_t k = r->w->write ? pwrite(t->fd, t->buf, r->w->bs, (off_t)off)
+		                        : pread(t->fd, t->buf, r->w->bs, (off_t)off);
+
+		if (k != (ssize_t)r->w->bs) {
+			r->error = k < 0 ? -errno : -EIO;
+			break;
+		}
+		/* The clock only now and then: it is not free at 1M IOPS. */
+		if ((++n & 63) == 0 && now_ns() >= r->deadline)
+			r->stop = true;
+		if (n >= 64) {
+			atomic_fetch_add_explicit(&r->ios, n, memory_order_relaxed);
+			n = 0;
+		}
+	}
+	atomic_fetch_add(&r->ios, n);
+	return NULL;
+}
+
+static int run_direct(const char *path, const workload *w, uint64_t size, double seconds,
+                      double *ret_rate)
+{
+	dthread t[MAX_QD];
+	run r = { .w = w, .size = size };
+	unsigned i, started = 0;
+	uint64_t t0, t1;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < w->qd; i++) {
+		t[i] = (dthread){ .r = &r, .fd = fd, .seed = 0x1234567ull * (i + 1) };
+		t[i].buf = aligned_alloc(4096, w->bs);
+		if (!t[i].buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memset(t[i].buf, 0x5a, w->bs);
+	}
+	t0 = now_ns();
+	r.deadline = t0 + (uint64_t)(seconds * 1e9);
+	for (i = 0; i < w->qd; i++) {
+		if ((rc = -pthread_create(&t[i].th, NULL, direct_main, &t[i])) < 0)
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(t[i].th, NULL);
+	t1 = now_ns();
+	if (rc == 0)
+		rc = r.error;
+	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
+out:
+	for (i = 0; i < w->qd; i++)
+		free(t[i].buf);
+	close(fd);
+	return rc;
+}
+
+/* Ring: QD requests in flight, each resubmitted from its completion. */
+typedef struct slot {
+	run *r;
+	host *x;
+	void *buf;
+	uint64_t seed;
+	unsigned *inflight;
+} slot;
+
+static void slot_done(void *ud, int result);
+
+static int slot_submit(slot *s)
+{
+	uint64_t off = next_offset(s->r, &s->seed);
+	int rc;
+
+	rc = vbd_blkfront_submit(s->x->f, s->r->w->write ? VBD_BLKFRONT_WRITE : VBD_BLKFRONT_READ,
+	                         off, s->buf, s->r->w->bs, slot_done, s);
+	if (rc == 0)
+		(*s->inflight)++;
+	return rc;
+}
+
+static void slot_done(void *ud, int result)
+{
+	slot *s = ud;
+	run *r = s->r;
+	int rc;
+
+	(*s->inflight)--;
+	if (result < 0) {
+		r->error = result;
+		r->stop = true;
+		return;
+	}
+	r->ios++;
+	if ((r->ios & 15) == 0 && now_ns() >= r->deadline)
+		r->stop = true;
+	if (r->stop)
+		return;
+	rc = slot_submit(s);
+	if (rc < 0) {
+		r->error = rc;
+		r->stop = true;
+	}
+}
+
+static int run_ring(host *x, const workload *w, uint64_t size, double seconds, double *ret_rate)
+{
+	slot s[MAX_QD];
+	run r = { .w = w, .size = size };
+	unsigned i, inflight = 0;
+	uint64_t t0, t1;
+	int rc = 0;
+
+	for (i = 0; i < w->qd; i++) {
+		s[i] = (slot){ .r = &r, .x = x, .seed = 0x7654321ull * (i + 1), .inflight = &inflight };
+		s[i].buf = aligned_alloc(4096, w->bs);
+		if (!s[i].buf) {
+			while (i--)
+				free(s[i].buf);
+			return -ENOMEM;
+		}
+		memset(s[i].buf, 0xa5, w->bs);
+	}
+	t0 = now_ns();
+	r.deadline = t0 + (uint64_t)(seconds * 1e9);
+	for (i = 0; i < w->qd && rc == 0; i++)
+		rc = slot_submit(&s[i]);
+	if (rc < 0)
+		r.stop = true;
+	while (inflight) {
+		struct pollfd p = { vbd_blkfront_get_fd(x->f), POLLIN, 0 };
+
+		poll(&p, 1, vbd_blkfront_get_timeout_ms(x->f));
+		if (vbd_blkfront_process(x->f) < 0) {
+			rc = -EIO;
+			break;
+		}
+	}
+	t1 = now_ns();
+	if (rc == 0)
+		rc = r.error;
+	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
+	for (i = 0; i < w->qd; i++)
+		free(s[i].buf);
+	return rc;
+}
+
+/* The whole device through the ring once: the loop device's own cache. */
+static int warm(host *x, uint64_t size)
+{
+	const size_t chunk = 1u << 20;
+	void *buf = aligned_alloc(4096, chunk);
+	uint64_t off;
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (off = 0; off < size && r == 0; off += chunk)
+		r = vbd_blkfront_read(x->f, off, buf, chunk);
+	free(buf);
+	return r;
+}
+
+/* --- main ------------------------------------------------------------------------------------ */
+
+typedef struct result {
+	double ring, direct;        /* IOPS, summed over rounds then averaged */
+} result;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: datapath_bench [--size MiB] [--seconds S] [--rounds R]\n"
+	        "                      [--backing loop|file|both] [--queues 1|2|both]\n"
+	        "\n"
+	        "The bundled blkfront -> rings -> blkback path against pread/pwrite on the\n"
+	        "same (page-cached) file, in one process: 4 KiB random read at QD1 and QD32,\n"
+	        "1 MiB sequential read and write at QD1 and QD8.\n"
+	        "\n"
+	        "  -m, --size MiB     the file (256)\n"
+	        "  -s, --seconds S    per measurement (1.0)\n"
+	        "  -r, --rounds R     ring/direct alternations per workload (2)\n"
+	        "  -b, --backing B    loop: built-in hotplug, a loop device over the file;\n"
+	        "                     file: blkback serves the file itself; both (default)\n"
+	        "  -q, --queues Q     1, 2 or both (default)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "size", required_argument, NULL, 'm' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "backing", required_argument, NULL, 'b' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static const char *const backing_name[2] = { "loop", "file" };
+	host x = { .bstop = { -1, -1 } };
+	unsigned long size_mib = 256, rounds = 2;
+	double seconds = 1.0;
+	bool do_backing[2] = { true, true };
+	bool do_queues[2] = { true, true };
+	result res[2][2][NWORK] = { { { { 0, 0 } } } };
+	vbd_blkback_stats bs;
+	int c, rc = 1, r;
+	unsigned bk, qi, wi, k;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "m:s:r:b:q:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			size_mib = strtoul(optarg, &end, 10);
+			if (*end || size_mib < 16 || size_mib > 65536)
+				goto bad_arg;
+			break;
+		case 's':
+			seconds = strtod(optarg, &end);
+			if (*end || seconds <= 0 || seconds > 600)
+				goto bad_arg;
+			break;
+		case 'r':
+			rounds = strtoul(optarg, &end, 10);
+			if (*end || rounds < 1 || rounds > 100)
+				goto bad_arg;
+			break;
+		case 'b':
+			do_backing[0] = !strcmp(optarg, "loop") || !strcmp(optarg, "both");
+			do_backing[1] = !strcmp(optarg, "file") || !strcmp(optarg, "both");
+			if (!do_backing[0] && !do_backing[1])
+				goto bad_arg;
+			break;
+		case 'q':
+			do_queues[0] = !strcmp(optarg, "1") || !strcmp(optarg, "both");
+			do_queues[1] = !strcmp(optarg, "2") || !strcmp(optarg, "both");
+			if (!do_queues[0] && !do_queues[1])
+				goto bad_arg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			goto bad_arg;
+		}
+	}
+	if (optind != argc)
+		goto bad_arg;
+	signal(SIGPIPE, SIG_IGN);
+	x.size = (uint64_t)size_mib << 20;
+
+	if (host_start(&x) < 0)
+		goto out;
+	printf("datapath_bench: %lu MiB file %s, in the page cache; %.2f s per measurement, "
+	       "%lu rounds; %ld CPUs\n", size_mib, x.img, seconds, rounds,
+	       sysconf(_SC_NPROCESSORS_ONLN));
+	printf("ring: blkfront (this thread) -> shared rings -> blkback workers (threads), "
+	       "simulated hypervisor;\ndirect: QD threads doing pread/pwrite on the file\n\n");
+	fflush(stdout);
+
+	for (bk = 0; bk < 2; bk++) {
+		for (qi = 0; qi < 2; qi++) {
+			vbd_blkfront_info info;
+
+			if (!do_backing[bk] || !do_queues[qi])
+				continue;
+			if (dev_attach(&x, bk == 1, qi + 1) < 0)
+				goto out;
+			vbd_blkfront_get_info(x.f, &info);
+			printf("[%s backing, %u queue%s] ring order %u (%u requests each), %u segments "
+			       "per request (%zu KiB), persistent grants %s\n", backing_name[bk],
+			       info.queues, info.queues > 1 ? "s" : "", info.ring_page_order,
+			       info.ring_size, info.indirect_segments, info.max_request_bytes >> 10,
+			       info.persistent ? "on" : "off");
+			if ((r = warm(&x, x.size)) < 0) {
+				fprintf(stderr, "datapath_bench: warm-up read: %s\n", strerror(-r));
+				goto out;
+			}
+			printf("%-18s %12s %12s %8s\n", "", "ring", "direct", "ratio");
+			for (wi = 0; wi < NWORK; wi++) {
+				const workload *w = &workloads[wi];
+				result *o = &res[bk][qi][wi];
+				double unit = w->bandwidth ? (double)w->bs / 1e6 : 1.0;
+
+				for (k = 0; k < rounds; k++) {
+					double a = 0, d = 0;
+
+					/* Alternate which goes first. */
+					if (k % 2 == 0) {
+						r = run_ring(&x, w, x.size, seconds, &a);
+						if (r == 0)
+							r = run_direct(x.img, w, x.size, seconds, &d);
+					} else {
+						r = run_direct(x.img, w, x.size, seconds, &d);
+						if (r == 0)
+							r = run_ring(&x, w, x.size, seconds, &a);
+					}
+					if (r < 0) {
+						fprintf(stderr, "datapath_bench: %s: %s (%s)\n", w->name,
+						        strerror(-r), vbd_blkfront_last_error(x.f));
+						goto out;
+					}
+					o->ring += a / (double)rounds;
+					o->direct += d / (double)rounds;
+				}
+				printf("%-18s %9.0f %s %9.0f %s %7.0f%%\n", w->name, o->ring * unit,
+				       w->bandwidth ? "MB/s" : "IOPS", o->direct * unit,
+				       w->bandwidth ? "MB/s" : "IOPS", 100 * o->ring / o->direct);
+				fflush(stdout);
+			}
+			if (dev_detach(&x) < 0)
+				goto out;
+			printf("\n");
+		}
+	}
+	vbd_blkback_get_stats(x.b, &bs);
+
+	for (bk = 0; bk < 2; bk++)
+		for (qi = 0; qi < 2; qi++)
+			for (wi = 0; wi < NWORK; wi++) {
+				const workload *w = &workloads[wi];
+				const result *o = &res[bk][qi][wi];
+				double ratio;
+
+				if (!do_backing[bk] || !do_queues[qi] || w->target == 0)
+					continue;
+				ratio = o->ring / o->direct;
+				printf("target %-16s %s, %u queue%s: ring >= %.0f%% of direct: %5.1f%%  %s\n",
+				       w->name, backing_name[bk], qi + 1, qi ? "s" : " ", 100 * w->target,
+				       100 * ratio, ratio >= w->target ? "PASS" : "MISS");
+			}
+	printf("\nblkback: %llu requests, %llu errors, %llu MB read, %llu MB written, %llu grant "
+	       "maps, %llu persistent-grant hits\n",
+	       (unsigned long long)bs.requests, (unsigned long long)bs.errors,
+	       (unsigned long long)(bs.bytes_read / 1000000),
+	       (unsigned long long)(bs.bytes_written / 1000000),
+	       (unsigned long long)bs.grant_maps, (unsigned long long)bs.pgrant_hits);
+	rc = 0;
+out:
+	host_stop(&x);
+	return rc;
+
+bad_arg:
+	usage(stderr);
+	return 2;
+}
