@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -380,6 +381,17 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	sim_path(h.hv_sock, sizeof(h.hv_sock), dir, "simhv.sock");
 	sim_path(pidfile, sizeof(pidfile), dir, "host.pid");
 	h.sfd = vbdctl_signalfd();
+	/* The hypervisor holds fds for every grant group and event channel
+	 * of every domain, the store one per connection: take the hard
+	 * limit, for this process and the ones it starts. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	so.socket_path = h.store_sock;
 	if ((r = vbd_store_new(&h.store, &so)) < 0) {
 		hlog("cannot serve xenstore on %s: %s", h.store_sock, strerror(-r));
@@ -700,7 +712,13 @@ static void guest_scan(guest *g)
 		unsigned long devid = strtoul(ids[k], &end, 10);
 		int r;
 
-		if (*end || devid > UINT32_MAX || gdev_find(g, (uint32_t)devid))
+		gdev *old;
+
+		if (*end || devid > UINT32_MAX)
+			continue;
+		old = gdev_find(g, (uint32_t)devid);
+		/* A frontend still running, or Closed with no new device yet. */
+		if (old && vbd_blkfront_get_state(old->f) != 6)
 			continue;
 		snprintf(path, sizeof(path), "%s/%lu/state", g->dir, devid);
 		st = xs_read(g->xs, XBT_NULL, path, &len);
@@ -709,6 +727,12 @@ static void guest_scan(guest *g)
 			continue;
 		}
 		free(st);
+		if (old) {
+			/* Removed and made again between two looks: a new device
+			 * at the old path. */
+			vbd_blkfront_free(old->f);
+			*old = g->devs[--g->ndevs];
+		}
 		if (g->ndevs == GUEST_MAX_DEVICES) {
 			fprintf(stderr, "guest%u: more than %d devices; %lu ignored\n", g->domid,
 			        GUEST_MAX_DEVICES, devid);

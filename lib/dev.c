@@ -63,6 +63,16 @@ static void dev_paths_init(dev_paths *p, unsigned bdom, unsigned dom, uint32_t d
 	         dom, devid);
 }
 
+/* The drivers' error nodes of a device: error/<nodename> under each
+ * writer's home (dev_paths' be_err/fe_err without the final "/error"). */
+static void error_dirs(const dev_paths *p, char be[128], char fe[128])
+{
+	snprintf(be, 128, "%s", p->be_err);
+	snprintf(fe, 128, "%s", p->fe_err);
+	*strrchr(be, '/') = 0;
+	*strrchr(fe, '/') = 0;
+}
+
 /* 1 if path exists, 0 if not, -errno if xenstore could not say. */
 static int node_exists(vbd_ctx *c, xs_transaction_t t, const char *path)
 {
@@ -187,6 +197,16 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		}
 	}
 	w->failed = NULL;
+	/* Error nodes left by drivers of an earlier device at this path
+	 * (a crash, another toolstack) are not this device's. */
+	{
+		char be_err[128], fe_err[128];
+
+		error_dirs(p, be_err, fe_err);
+		if ((!xs_rm(w->c->xs, t, be_err) && errno != ENOENT) ||
+		    (!xs_rm(w->c->xs, t, fe_err) && errno != ENOENT))
+			return -(errno ? errno : EIO);
+	}
 	if (!write_dir(w->c, t, p->be, be_perms, 2, w->be, w->nbe) ||
 	    !write_dir(w->c, t, p->fe, fe_perms, 2, w->fe, w->nfe) ||
 	    !write_dir(w->c, t, p->lx, lx_perms, 1, w->lx, w->nlx))
@@ -243,8 +263,11 @@ static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
 		*slash = 0;
 		for (q = dir; *q; q++)
 			depth += *q == '/';
-		/* Keep /local/domain/<id> and /libxl/<id>. */
+		/* Keep /local/domain/<id>, its error/ (libxl makes it) and
+		 * /libxl/<id>. */
 		if ((!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
+		    (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
+		     !strcmp(strrchr(dir, '/'), "/error")) ||
 		    (!strncmp(dir, "/libxl", 6) && depth <= 2))
 			break;
 		kids = xs_directory(c->xs, t, dir, &n);
@@ -274,10 +297,14 @@ struct remove_job {
 static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
 	struct remove_job *j = ud;
-	const char *dirs[3] = { j->p->fe, j->p->be, j->p->lx };
+	char be_err[128], fe_err[128];
+	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
 	int i;
 
-	for (i = 0; i < 3; i++)
+	/* A driver's error node outlives nothing: the next attach of this
+	 * vdev would otherwise fail on it at once. */
+	error_dirs(j->p, be_err, fe_err);
+	for (i = 0; i < 5; i++)
 		if (!(xs_rm(xs, t, dirs[i]) || errno == ENOENT) || !prune(j->c, t, dirs[i]))
 			return -(errno ? errno : EIO);
 	return 0;
@@ -318,6 +345,7 @@ struct vbd_dev_op {
 	vbd_errbuf err;
 	vbd__watch *wb, *wf, *we1, *we2;
 	vbd__timer *timer, *defer;
+	vbd__timer *recheck;        /* check() once after a burst of events */
 	vbd__script *job;
 	vbd_dev_done_fn done;
 	void *ud;
@@ -343,8 +371,9 @@ static void wait_stop(vbd_dev_op *op)
 	vbd__ctx_unwatch(c, op->we1);
 	vbd__ctx_unwatch(c, op->we2);
 	vbd__ctx_timer_cancel(c, op->timer);
+	vbd__ctx_timer_cancel(c, op->recheck);
 	op->wb = op->wf = op->we1 = op->we2 = NULL;
-	op->timer = NULL;
+	op->timer = op->recheck = NULL;
 	op->waiting = false;
 }
 
@@ -506,6 +535,43 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 		waited(op, 0);
 }
 
+static void recheck(vbd_ctx *c, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	op->recheck = NULL;
+	check(c, NULL, op);
+}
+
+static bool ends_with(const char *path, const char *dir, const char *leaf)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && path[n] == '/' && !strcmp(path + n + 1, leaf);
+}
+
+/* A watch event.  The drivers write a dozen keys into the watched
+ * directories on the way to Connected, each an event: only the nodes
+ * check() reads matter (the first event of each watch names the watched
+ * path itself), and a burst of them makes one check(), run by a timer due
+ * at once, which vbd_ctx_process() fires after it has taken every pending
+ * event. */
+static void on_event(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	if (!op->waiting || op->recheck)
+		return;
+	if (strcmp(path, op->p.be) && strcmp(path, op->p.fe) &&
+	    !ends_with(path, op->p.be, "state") && !ends_with(path, op->p.fe, "state") &&
+	    !ends_with(path, op->p.be, "hotplug-status") &&
+	    strncmp(path, op->p.be_err, strlen(op->p.be_err)) &&
+	    strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
+		return;
+	if (vbd__ctx_timer(c, 0, recheck, op, &op->recheck) < 0)
+		check(c, path, op);    /* no memory for the timer: check now */
+}
+
 static void timed_out(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
@@ -523,7 +589,7 @@ static void timed_out(vbd_ctx *c, void *ud)
 }
 
 /* Watches both directories (and, attaching, both error nodes) with one
- * deadline; check() runs at once for each watch, as xenstore fires it. */
+ * deadline; each watch fires once at once, so check() runs first thing. */
 static int wait_start(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
@@ -532,10 +598,10 @@ static int wait_start(vbd_dev_op *op)
 	op->waiting = true;
 	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
 	if (r < 0 ||
-	    (r = vbd__ctx_watch(c, op->p.be, check, op, &op->wb)) < 0 ||
-	    (r = vbd__ctx_watch(c, op->p.fe, check, op, &op->wf)) < 0 ||
-	    (!op->detach && (r = vbd__ctx_watch(c, op->p.be_err, check, op, &op->we1)) < 0) ||
-	    (!op->detach && (r = vbd__ctx_watch(c, op->p.fe_err, check, op, &op->we2)) < 0)) {
+	    (r = vbd__ctx_watch(c, op->p.be, on_event, op, &op->wb)) < 0 ||
+	    (r = vbd__ctx_watch(c, op->p.fe, on_event, op, &op->wf)) < 0 ||
+	    (!op->detach && (r = vbd__ctx_watch(c, op->p.be_err, on_event, op, &op->we1)) < 0) ||
+	    (!op->detach && (r = vbd__ctx_watch(c, op->p.fe_err, on_event, op, &op->we2)) < 0)) {
 		wait_stop(op);
 		return r;
 	}

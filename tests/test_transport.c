@@ -718,10 +718,36 @@ static void test_evtchn_bad(void **state)
 	assert_int_equal(vbd_evtchn_unbind(e0, 12345), -EINVAL);
 	assert_int_equal(vbd_evtchn_alloc_unbound(NULL, 1, &q), -EINVAL);
 	assert_int_equal(vbd_evtchn_fd(NULL), -EINVAL);
-	/* Peer gone: our port leads nowhere, cannot be bound again. */
+	/* Binder gone: as on Xen, p0 is unbound again (for dom1 only) and a
+	 * new bind works, with notifications both ways. */
 	assert_int_equal(vbd_evtchn_unbind(e1, p1), 0);
 	assert_int_equal(vbd_evtchn_notify(e0, p0), 0);
-	assert_int_equal(vbd_evtchn_bind_interdomain(e1, 0, p0, &q), -EINVAL);
+	assert_int_equal(stats(f).ports, 1);
+	assert_int_equal(vbd_evtchn_bind_interdomain(e2, 0, p0, &q), -EINVAL);
+	assert_int_equal(vbd_evtchn_bind_interdomain(e1, 0, p0, &p1), 0);
+	assert_int_equal(stats(f).ports, 2);
+	{
+		struct pollfd pf = { vbd_evtchn_fd(e1), POLLIN, 0 };
+		int got;
+
+		/* Pending at once after the bind (Xen's rule), then a notify. */
+		assert_int_equal(poll(&pf, 1, 2000), 1);
+		got = vbd_evtchn_pending(e1);
+		assert_int_equal(got, (int)p1);
+		assert_int_equal(vbd_evtchn_unmask(e1, p1), 0);
+		while (vbd_evtchn_pending(e1) >= 0)
+			vbd_evtchn_unmask(e1, p1);
+		assert_int_equal(vbd_evtchn_notify(e0, p0), 0);
+		assert_int_equal(poll(&pf, 1, 2000), 1);
+		assert_int_equal(vbd_evtchn_pending(e1), (int)p1);
+		assert_int_equal(vbd_evtchn_unmask(e1, p1), 0);
+		pf.fd = vbd_evtchn_fd(e0);
+		assert_int_equal(vbd_evtchn_notify(e1, p1), 0);
+		assert_int_equal(poll(&pf, 1, 2000), 1);
+		assert_int_equal(vbd_evtchn_pending(e0), (int)p0);
+		assert_int_equal(vbd_evtchn_unmask(e0, p0), 0);
+	}
+	assert_int_equal(vbd_evtchn_unbind(e1, p1), 0);
 	assert_int_equal(stats(f).ports, 1);
 	/* A handle of the same connection cannot unbind another's port. */
 	{

@@ -19,8 +19,10 @@
  * Where the two differ: on Xen, vbd_gnt_unshare() never fails with -EBUSY
  * (gntalloc ends access lazily, once the peer has unmapped), and a failed
  * map is whatever gntdev reports (usually -EINVAL, also for a ref granted to
- * another domain).  In the sim, a port whose peer unbound or died cannot be
- * bound again (allocate a new one, as reconnecting drivers do).
+ * another domain).  As on Xen, when the port that bound to an unbound port
+ * goes (unbind, or its process dies), the unbound port is unbound again and
+ * may be bound anew; in the sim, the bound side's port then leads nowhere
+ * when it is the allocator that goes.
  *
  * Sim specifics: each vbd_xport is one connection to the simulated
  * hypervisor, acting as the domain its socket stands for; each grant or

@@ -412,12 +412,18 @@ static void frontend_changed(vbd_ctx *c, const char *path, void *ud)
 	case 5:
 		switch_state(d, 5);
 		break;
-	case 6:
+	case 6: {
+		/* online before Closed: once both ends are Closed the toolstack
+		 * may remove the device and a new attach may write online=1 at
+		 * the same path, which must not keep this one alive. */
+		bool online = is_online(d);
+
 		disconnect(d);
 		switch_state(d, 6);
-		if (!is_online(d))
+		if (!online)
 			vbd__bb_dev_free(d, false);
 		break;
+	}
 	case 0:   /* the frontend is gone */
 		vbd__bb_dev_free(d, true);
 		break;

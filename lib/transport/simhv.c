@@ -31,10 +31,13 @@
  *
  * Event channels: alloc_unbound creates two eventfds, the allocating port's
  * inbound one and the future binder's; the allocator gets both (the second
- * is where its notifications go).  The broker keeps them until a bind hands
- * them to the binder the other way round, then closes its copies.  So a
- * port whose peer went away cannot be bound again (PORT_DEAD): a
- * reconnecting driver allocates a new port, as Linux's drivers do.
+ * is where its notifications go).  A bind hands them to the binder the
+ * other way round; the broker keeps its copies for as long as the
+ * allocator's port lives.  So, as on Xen, when the binder unbinds or dies
+ * the allocator's port is unbound again and can be bound anew (Linux's
+ * blkback rebinds the same port when frontend state events repeat), and the
+ * allocator's notify fd stays right.  The binder's port, when the allocator
+ * goes, leads nowhere (PORT_DEAD).
  *
  * Everything a client sends is hostile: a message that breaks the framing
  * (size, unknown op, non-zero unused fields, fds sent to us) closes that
@@ -415,10 +418,18 @@ static void port_close(vbd_simhv *h, hv_domain *d, uint32_t port)
 	if (p->state == PORT_BOUND) {
 		rd = domain_find(h, p->rdom);
 		q = rd ? port_get(rd, p->rport) : NULL;
-		/* The peer's port stays open but leads nowhere: its
-		 * notifications go to an eventfd no one reads. */
-		if (q && q->state == PORT_BOUND && q->rdom == d->id && q->rport == port)
-			q->state = PORT_DEAD;
+		if (q && q->state == PORT_BOUND && q->rdom == d->id && q->rport == port) {
+			if (q->fd_in >= 0) {
+				/* The allocator's port: unbound again, for its
+				 * remote domain, as Xen leaves it. */
+				q->state = PORT_UNBOUND;
+				q->rport = 0;
+			} else {
+				/* The binder's port leads nowhere: its
+				 * notifications go to an eventfd no one reads. */
+				q->state = PORT_DEAD;
+			}
+		}
 	}
 	close_fd(&p->fd_in);
 	close_fd(&p->fd_peer);
@@ -872,11 +883,7 @@ static int op_evt_bind(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
 	rp->fds[0] = rp_->fd_peer;
 	rp->fds[1] = rp_->fd_in;
 	rp->nfds = 2;
-	/* Handed over; the binder and the allocator now hold the only copies. */
-	rp->close_fds[0] = rp_->fd_peer;
-	rp->close_fds[1] = rp_->fd_in;
-	rp->nclose = 2;
-	rp_->fd_in = rp_->fd_peer = -1;
+	/* The broker keeps its copies: a later binder gets the same pair. */
 	return 0;
 }
 
