@@ -436,14 +436,22 @@ static void *worker(void *arg)
 
 int vbd__bb_ring_start(vbd__bb_ring *r)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
 	int rc;
 
+	/* A worker needs little stack (its buffers are the ring's, on the
+	 * heap): 256 KiB instead of 8 MiB, so that a thousand rings do not
+	 * leave glibc's cache of freed stacks holding their touched pages. */
+	if ((rc = -pthread_attr_init(&attr)) < 0)
+		return rc;
+	pthread_attr_setstacksize(&attr, 256 * 1024);
 	/* Signals stay with the caller's threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = -pthread_create(&r->thread, NULL, worker, r);
+	rc = -pthread_create(&r->thread, &attr, worker, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
 	if (rc == 0)
 		r->running = true;
 	return rc;
