@@ -103,11 +103,74 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 	return 0;
 }
 
+static void wtab_remove(vbd_ctx *c, vbd__watch *w)
+{
+	vbd__watch **pp;
+
+	if (!c->wtab_size)
+		return;
+	for (pp = &c->wtab[w->id & (c->wtab_size - 1)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == w) {
+			*pp = w->hnext;
+			c->nwatches--;
+			return;
+		}
+}
+
+/* Adds w to the table, doubling it past two entries a bucket. */
+static int wtab_add(vbd_ctx *c, vbd__watch *w)
+{
+	if (c->nwatches + 1 > 2 * c->wtab_size) {
+		unsigned size = c->wtab_size ? 2 * c->wtab_size : 64, i;
+		vbd__watch **t = calloc(size, sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		for (i = 0; i < c->wtab_size; i++) {
+			vbd__watch *x, *next;
+
+			for (x = c->wtab[i]; x; x = next) {
+				next = x->hnext;
+				x->hnext = t[x->id & (size - 1)];
+				t[x->id & (size - 1)] = x;
+			}
+		}
+		free(c->wtab);
+		c->wtab = t;
+		c->wtab_size = size;
+	}
+	w->hnext = c->wtab[w->id & (c->wtab_size - 1)];
+	c->wtab[w->id & (c->wtab_size - 1)] = w;
+	c->nwatches++;
+	return 0;
+}
+
+static vbd__watch *wtab_find(vbd_ctx *c, const char *token)
+{
+	vbd__watch *w;
+	unsigned long id;
+	char *end;
+
+	if (strncmp(token, "vbd-", 4) || !c->wtab_size)
+		return NULL;
+	id = strtoul(token + 4, &end, 10);
+	if (*end)
+		return NULL;
+	for (w = c->wtab[id & (c->wtab_size - 1)]; w; w = w->hnext)
+		if (w->id == id && !w->dead)
+			return w;
+	return NULL;
+}
+
 static void reap(vbd_ctx *c)
 {
 	vbd__watch **pw = &c->watches, *w;
 	vbd__timer **pt = &c->timers, *t;
 	vbd__io **pi = &c->ios, *io;
+
+	if (!c->ndead)
+		return;
+	c->ndead = 0;
 
 	while ((io = *pi)) {
 		if (io->dead) {
@@ -153,7 +216,9 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 		w->dead = true;
 	for (t = c->timers; t; t = t->next)
 		t->dead = true;
+	c->ndead = 1;
 	reap(c);
+	free(c->wtab);
 	if (c->xs)
 		xs_close(c->xs);
 	close(c->epfd);
@@ -206,11 +271,10 @@ int vbd_ctx_process(vbd_ctx *c)
 		}
 	}
 	while ((ev = xs_check_watch(c->xs))) {
-		vbd__watch *w;
+		vbd__watch *w = wtab_find(c, ev[XS_WATCH_TOKEN]);
 
-		for (w = c->watches; w; w = w->next)
-			if (!w->dead && strcmp(w->token, ev[XS_WATCH_TOKEN]) == 0)
-				w->fn(c, ev[XS_WATCH_PATH], w->ud);
+		if (w)
+			w->fn(c, ev[XS_WATCH_PATH], w->ud);
 		free(ev);
 		n++;
 	}
@@ -218,6 +282,7 @@ int vbd_ctx_process(vbd_ctx *c)
 	for (t = c->timers; t; t = t->next) {
 		if (!t->dead && t->deadline_ms <= now) {
 			t->dead = true;
+			c->ndead++;
 			t->fn(c, t->ud);
 			n++;
 		}
@@ -243,11 +308,19 @@ int vbd__ctx_watch(vbd_ctx *c, const char *path, vbd__watch_fn fn, void *ud, vbd
 		free(w);
 		return -ENOMEM;
 	}
-	snprintf(w->token, sizeof(w->token), "vbd-%u", ++c->next_token);
+	w->id = ++c->next_token;
+	snprintf(w->token, sizeof(w->token), "vbd-%u", w->id);
 	w->fn = fn;
 	w->ud = ud;
+	/* In the table first: the watch fires as soon as it is set. */
+	if (wtab_add(c, w) < 0) {
+		free(w->path);
+		free(w);
+		return vbd__errf(&c->err, -ENOMEM, "watching %s: out of memory", path);
+	}
 	if (!xs_watch(c->xs, path, w->token)) {
 		int r = -errno;
+		wtab_remove(c, w);
 		free(w->path);
 		free(w);
 		return vbd__errf(&c->err, r, "watching %s: %s", path, strerror(-r));
@@ -264,7 +337,9 @@ void vbd__ctx_unwatch(vbd_ctx *c, vbd__watch *w)
 	if (!w || w->dead)
 		return;
 	xs_unwatch(c->xs, w->path, w->token);
+	wtab_remove(c, w);
 	w->dead = true;
+	c->ndead++;
 	if (!c->depth)
 		reap(c);
 }
@@ -291,6 +366,7 @@ void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t)
 	if (!t || t->dead)
 		return;
 	t->dead = true;
+	c->ndead++;
 	if (!c->depth)
 		reap(c);
 }
@@ -324,6 +400,7 @@ void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io)
 	/* Before the fd is closed, so that no event names a freed entry. */
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->dead = true;
+	c->ndead++;
 	if (!c->depth)
 		reap(c);
 }

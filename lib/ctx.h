@@ -17,6 +17,8 @@ typedef void (*vbd__watch_fn)(vbd_ctx *c, const char *path, void *ud);
 
 struct vbd__watch {
 	vbd__watch *next;
+	vbd__watch *hnext;          /* in the context's table by id */
+	unsigned id;                /* the token is "vbd-<id>" */
 	char token[24];
 	char *path;
 	vbd__watch_fn fn;
@@ -53,6 +55,11 @@ struct vbd_ctx {
 	void (*log)(void *ud, int level, const char *msg);
 	void *log_ud;
 	vbd__watch *watches;
+	/* Live watches by id: an event finds its watch in one step, however
+	 * many watches a backend serving a thousand devices holds. */
+	vbd__watch **wtab;
+	unsigned wtab_size, nwatches;
+	unsigned ndead;             /* entries marked dead, freed by reap() */
 	vbd__timer *timers;
 	vbd__io *ios;
 	vbd_dev_op *ops;            /* attaches and detaches in progress */
