@@ -31,7 +31,7 @@ static const char backend_usage[] =
 	"The transport is the simulated hypervisor when $VBD_SIMHV_PATH is set\n"
 	"(vbdctl sim), else Xen's grant and event-channel devices.\n"
 	"\n"
-	"  --max-queues N         multi-queue-max-queues offered (4)\n"
+	"  --max-queues N         multi-queue-max-queues offered (the online CPUs)\n"
 	"  --max-ring-order N     max-ring-page-order offered, 0..4 (4)\n"
 	"  --max-indirect N       feature-max-indirect-segments, 0 = none (256)\n"
 	"  --persistent-grants N  kept mapped per ring, 0 = no feature-persistent (1056)\n"
@@ -90,14 +90,17 @@ int vbdctl_backend(int argc, char **argv)
 	vbd_blkback *b = NULL;
 	vbd_errbuf err = { "" };
 	unsigned poll_s = 2, ready = 0;
-	bool have_ready = false, verbose = false;
+	bool have_ready = false, verbose = false, have_queues = false;
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
-		case 'q': r = parse_uint("queue count", optarg, 64, &o.max_queues); break;
+		case 'q':
+			r = parse_uint("queue count", optarg, 64, &o.max_queues);
+			have_queues = true;
+			break;
 		case 'o': r = parse_uint("ring order", optarg, 4, &o.max_ring_page_order); break;
 		case 'i': r = parse_uint("indirect segments", optarg, 4096, &o.max_indirect_segments); break;
 		case 'p': r = parse_uint("persistent grants", optarg, 1u << 20, &o.persistent_grants_max); break;
@@ -115,7 +118,7 @@ int vbdctl_backend(int argc, char **argv)
 		vbdctl_err("backend: unexpected argument '%s'", argv[optind]);
 		return VBDCTL_EXIT_USAGE;
 	}
-	if (o.max_queues == 0) {
+	if (have_queues && o.max_queues == 0) {
 		vbdctl_err("backend: --max-queues must be at least 1");
 		return VBDCTL_EXIT_USAGE;
 	}

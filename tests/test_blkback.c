@@ -195,6 +195,7 @@ static int setup(void **state)
 	o.xenstored_path = f->st.socket;
 	o.xport = f->xb;
 	o.log = log_cb;
+	o.max_queues = 4;     /* not the machine's CPU count */
 	f->o = o;
 	f->next_id = 0x100;
 	f->target = f->img;

@@ -81,6 +81,7 @@ static void backend_start(struct fx *f, unsigned persistent_max, unsigned indire
 	o.persistent_grants_max = persistent_max;
 	o.max_indirect_segments = indirect_max;
 	o.resize_poll_ms = 100;
+	o.max_queues = 4;     /* the matrix goes to 4, whatever the CPUs */
 	if (vbd_blkback_new(&f->b, &o, &err) != 0)
 		fail_msg("blkback: %s", err.msg);
 	assert_int_equal(pipe2(f->bstop, O_CLOEXEC), 0);

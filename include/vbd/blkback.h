@@ -62,7 +62,9 @@ typedef struct vbd_blkback_options {
 	vbd_xport *xport;               /* required; borrowed */
 	unsigned domid;                 /* the backend's own domain (0) */
 	unsigned max_ring_page_order;   /* offered; 0..4 (4) */
-	unsigned max_queues;            /* offered; 1..64 (4) */
+	/* Offered multi-queue-max-queues, 1..64; 0: the online CPUs (Linux's
+	 * xenblk_max_queues default): each ring has a worker thread. */
+	unsigned max_queues;
 	/* Offered feature-max-indirect-segments; 0: indirect requests are not
 	 * offered (and answered EOPNOTSUPP); at most 4096 (8 indirect pages).
 	 * Default 256. */
@@ -81,7 +83,7 @@ typedef struct vbd_blkback_options {
 } vbd_blkback_options;
 
 #define VBD_BLKBACK_OPTIONS_INIT \
-	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 4, 256, 1056, true, 0, NULL, NULL }
+	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 0, 256, 1056, true, 0, NULL, NULL }
 
 /* Connects to xenstore and watches the backend directory; devices already
  * there are probed by the first vbd_blkback_process().  -EINVAL for a bad

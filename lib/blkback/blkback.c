@@ -46,12 +46,12 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		                 VBD_BLKBACK_OPTIONS_VERSION);
 	if (!o->xport)
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
-	if (o->max_ring_page_order > VBD__BB_MAX_ORDER || o->max_queues < 1 ||
+	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
 	    o->max_queues > VBD__BB_MAX_QUEUES || o->max_indirect_segments > VBD__BB_MAX_INDIRECT_SEGS ||
 	    o->persistent_grants_max > (1u << 20) || o->domid >= 0x7ff0)
 		return vbd__errf(err, -EINVAL,
 		                 "blkback: an option is out of range (max_ring_page_order <= %u, "
-		                 "max_queues 1..%u, max_indirect_segments <= %u, "
+		                 "max_queues 0..%u, max_indirect_segments <= %u, "
 		                 "persistent_grants_max <= %u, domid < 32752)",
 		                 VBD__BB_MAX_ORDER, VBD__BB_MAX_QUEUES,
 		                 (unsigned)VBD__BB_MAX_INDIRECT_SEGS, 1u << 20);
@@ -63,6 +63,11 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	b->domid = o->domid;
 	b->max_order = o->max_ring_page_order;
 	b->max_queues = o->max_queues;
+	if (!b->max_queues) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		b->max_queues = n < 1 ? 1 : n > VBD__BB_MAX_QUEUES ? VBD__BB_MAX_QUEUES : (unsigned)n;
+	}
 	b->max_indirect = o->max_indirect_segments;
 	/* Fewer than a direct request's segments would not be "indirect". */
 	if (b->max_indirect && b->max_indirect <= BLKIF_MAX_SEGMENTS_PER_REQUEST)
