@@ -75,6 +75,7 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 	c->host_xenstore = !path;
 	snprintf(where, sizeof(where), "%s", path ? path : "the default xenstored socket");
 	c->xs = xs_open(0);
+	c->xsw = c->xs ? xs_open(0) : NULL;
 	if (opts->xenstored_path) {
 		if (old)
 			setenv("XENSTORED_PATH", old, 1);
@@ -82,7 +83,9 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 			unsetenv("XENSTORED_PATH");
 		free(old);
 	}
-	if (!c->xs) {
+	if (!c->xs || !c->xsw) {
+		if (c->xs)
+			xs_close(c->xs);
 		close(c->epfd);
 		free(c);
 		return -ECONNREFUSED;
@@ -90,8 +93,9 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
-		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, xs_fileno(c->xs), &ev) < 0) {
+		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, xs_fileno(c->xsw), &ev) < 0) {
 			int r = -errno;
+			xs_close(c->xsw);
 			xs_close(c->xs);
 			close(c->epfd);
 			free(c);
@@ -219,6 +223,8 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 	c->ndead = 1;
 	reap(c);
 	free(c->wtab);
+	if (c->xsw)
+		xs_close(c->xsw);
 	if (c->xs)
 		xs_close(c->xs);
 	close(c->epfd);
@@ -270,7 +276,7 @@ int vbd_ctx_process(vbd_ctx *c)
 			n++;
 		}
 	}
-	while ((ev = xs_check_watch(c->xs))) {
+	while ((ev = xs_check_watch(c->xsw))) {
 		vbd__watch *w = wtab_find(c, ev[XS_WATCH_TOKEN]);
 
 		if (w)
@@ -318,7 +324,7 @@ int vbd__ctx_watch(vbd_ctx *c, const char *path, vbd__watch_fn fn, void *ud, vbd
 		free(w);
 		return vbd__errf(&c->err, -ENOMEM, "watching %s: out of memory", path);
 	}
-	if (!xs_watch(c->xs, path, w->token)) {
+	if (!xs_watch(c->xsw, path, w->token)) {
 		int r = -errno;
 		wtab_remove(c, w);
 		free(w->path);
@@ -336,7 +342,7 @@ void vbd__ctx_unwatch(vbd_ctx *c, vbd__watch *w)
 {
 	if (!w || w->dead)
 		return;
-	xs_unwatch(c->xs, w->path, w->token);
+	xs_unwatch(c->xsw, w->path, w->token);
 	wtab_remove(c, w);
 	w->dead = true;
 	c->ndead++;

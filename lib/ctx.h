@@ -49,7 +49,13 @@ struct vbd__io {
 typedef struct vbd_dev_op vbd_dev_op;
 
 struct vbd_ctx {
+	/* Two connections: xs for requests, xsw for watches.  libxenstore
+	 * starts a reader thread on a handle's first watch, and from then on
+	 * every reply of that handle is handed over through it (a futex wake
+	 * and a switch per request); a handle that never watches reads its
+	 * replies itself. */
 	struct xs_handle *xs;
+	struct xs_handle *xsw;
 	int epfd;                   /* the one fd: libxenstore's watch fd and every vbd__io */
 	vbd_errbuf err;
 	void (*log)(void *ud, int level, const char *msg);
