@@ -83,6 +83,7 @@ bench: build
 	./$(BUILD)/bench/store_bench --pin split $(STORE_BENCH_ARGS)
 	$(SUDO) env BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
 	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
+	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

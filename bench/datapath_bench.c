@@ -514,6 +514,25 @@ static void slot_done(void *ud, int result)
 	}
 }
 
+static bool zero_copy;      /* --zero-copy: buffers granted once */
+
+static void *ring_buf(host *x, size_t len)
+{
+	void *p = NULL;
+
+	if (zero_copy)
+		return vbd_blkfront_buffer_alloc(x->f, len, &p) == 0 ? p : NULL;
+	return aligned_alloc(4096, len);
+}
+
+static void ring_buf_free(host *x, void *p)
+{
+	if (zero_copy)
+		vbd_blkfront_buffer_free(x->f, p);
+	else
+		free(p);
+}
+
 static int run_ring(host *x, const workload *w, uint64_t size, double seconds, double *ret_rate)
 {
 	slot s[MAX_QD];
@@ -524,10 +543,10 @@ static int run_ring(host *x, const workload *w, uint64_t size, double seconds, d
 
 	for (i = 0; i < w->qd; i++) {
 		s[i] = (slot){ .r = &r, .x = x, .seed = 0x7654321ull * (i + 1), .inflight = &inflight };
-		s[i].buf = aligned_alloc(4096, w->bs);
+		s[i].buf = ring_buf(x, w->bs);
 		if (!s[i].buf) {
 			while (i--)
-				free(s[i].buf);
+				ring_buf_free(x, s[i].buf);
 			return -ENOMEM;
 		}
 		memset(s[i].buf, 0xa5, w->bs);
@@ -552,7 +571,7 @@ static int run_ring(host *x, const workload *w, uint64_t size, double seconds, d
 		rc = r.error;
 	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
 	for (i = 0; i < w->qd; i++)
-		free(s[i].buf);
+		ring_buf_free(x, s[i].buf);
 	return rc;
 }
 
@@ -593,7 +612,9 @@ static void usage(FILE *f)
 	        "  -r, --rounds R     ring/direct alternations per workload (2)\n"
 	        "  -b, --backing B    loop: built-in hotplug, a loop device over the file;\n"
 	        "                     file: blkback serves the file itself; both (default)\n"
-	        "  -q, --queues Q     1, 2 or both (default)\n");
+	        "  -q, --queues Q     1, 2 or both (default)\n"
+	        "  -z, --zero-copy    I/O buffers from vbd_blkfront_buffer_alloc(): granted\n"
+	        "                     once, no copy in the frontend\n");
 }
 
 int main(int argc, char **argv)
@@ -604,6 +625,7 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "backing", required_argument, NULL, 'b' },
 		{ "queues", required_argument, NULL, 'q' },
+		{ "zero-copy", no_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -619,8 +641,11 @@ int main(int argc, char **argv)
 	unsigned bk, qi, wi, k;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "m:s:r:b:q:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:r:b:q:zh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'z':
+			zero_copy = true;
+			break;
 		case 'm':
 			size_mib = strtoul(optarg, &end, 10);
 			if (*end || size_mib < 16 || size_mib > 65536)
@@ -678,8 +703,9 @@ int main(int argc, char **argv)
 			if (dev_attach(&x, bk == 1, qi + 1) < 0)
 				goto out;
 			vbd_blkfront_get_info(x.f, &info);
-			printf("[%s backing, %u queue%s] ring order %u (%u requests each), %u segments "
+			printf("[%s backing%s, %u queue%s] ring order %u (%u requests each), %u segments "
 			       "per request (%zu KiB), persistent grants %s\n", backing_name[bk],
+			       zero_copy ? ", zero-copy buffers" : "",
 			       info.queues, info.queues > 1 ? "s" : "", info.ring_page_order,
 			       info.ring_size, info.indirect_segments, info.max_request_bytes >> 10,
 			       info.persistent ? "on" : "off");
@@ -736,8 +762,8 @@ int main(int argc, char **argv)
 				if (!do_backing[bk] || !do_queues[qi] || w->target == 0)
 					continue;
 				ratio = o->ring / o->direct;
-				printf("target %-16s %s, %u queue%s: ring >= %.0f%% of direct: %5.1f%%  %s\n",
-				       w->name, backing_name[bk], qi + 1, qi ? "s" : " ", 100 * w->target,
+				printf("target %-16s %s%s, %u queue%s: ring >= %.0f%% of direct: %5.1f%%  %s\n",
+				       w->name, backing_name[bk], zero_copy ? " zero-copy" : "", qi + 1, qi ? "s" : " ", 100 * w->target,
 				       100 * ratio, ratio >= w->target ? "PASS" : "MISS");
 			}
 	printf("\nblkback: %llu requests, %llu errors, %llu MB read, %llu MB written, %llu grant "

@@ -185,6 +185,20 @@ VBD_PUBLIC int vbd_blkfront_submit(vbd_blkfront *f, vbd_blkfront_op op, uint64_t
                                    void *buf, size_t len, vbd_blkfront_done_fn done,
                                    void *userdata);
 
+/* Zero-copy buffers.  A buffer from here is granted to the backend once
+ * (len rounded up to pages, at most VBD_BLKFRONT_BUFFER_MAX); READ and
+ * WRITE of a range of it that starts on a page boundary of it go to the
+ * backend without a copy (each ring request then holds at most 11 pages).
+ * Any other buffer works as before, through the frontend's own pages.  The
+ * backend may write to it while it is granted: treat it as shared memory.
+ * -EINVAL, -ENOMEM, or the transport's error (-ENOSPC: grant table full).
+ * buffer_free: -EBUSY while I/O in it is in flight; access ends once the
+ * backend has unmapped it (at once, or later: info.grants_deferred).
+ * vbd_blkfront_free() ends the rest. */
+#define VBD_BLKFRONT_BUFFER_MAX (64u << 20)
+VBD_PUBLIC int vbd_blkfront_buffer_alloc(vbd_blkfront *f, size_t len, void **ret);
+VBD_PUBLIC int vbd_blkfront_buffer_free(vbd_blkfront *f, void *buf);
+
 /* Blocking helpers over submit() and process(), without a timeout (a
  * backend that never answers is noticed by its state).  Return the I/O's
  * result or submit()'s error. */

@@ -65,6 +65,7 @@ struct vbd__bb_ring {
 	bool persistent;           /* negotiated */
 	struct vbd__pgrant_cache pg;
 	uint64_t seq;              /* requests taken, for the cache's "used" */
+	unsigned batch_n;          /* pages of this request's one-call mapping */
 	/* Worker scratch, sized for the largest request offered. */
 	struct blkif_request_segment *segs;
 	uint32_t *refs, *sorted;

@@ -149,20 +149,26 @@ static int do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
 	return 0;
 }
 
+/* Persistent-cache misses a request may fill by evicting: each costs an
+ * unmap and a map, one page each; the rest of a request's misses are
+ * mapped in one call for that request only.  A working set larger than
+ * the cache then costs two calls per request, not two per page. */
+#define EVICT_BUDGET 8u
+
 /* Maps each segment's page into r->pages_of[]: from the persistent cache,
- * or all at once for one request.  *ret_base is the one-call mapping (to
- * unmap after), transient[] marks pages mapped outside a full cache. */
+ * or all at once for one request.  *ret_base is the one-call mapping (of
+ * r->batch_n pages, to unmap after). */
 static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, unsigned n,
-                    bool writable, void **ret_base, bool *transient)
+                    bool writable, void **ret_base, bool *batched)
 {
 	vbd_blkback *b = r->dev->b;
-	unsigned domid = r->dev->fe_domid, i;
+	unsigned domid = r->dev->fe_domid, i, budget = EVICT_BUDGET, nb = 0;
+	void *base;
 	int rc;
 
 	*ret_base = NULL;
+	r->batch_n = 0;
 	if (!r->persistent) {
-		void *base;
-
 		for (i = 0; i < n; i++)
 			r->refs[i] = segs[i].gref;
 		VBD__BB_ADD(r->n.grant_maps, 1);
@@ -172,61 +178,62 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 		for (i = 0; i < n; i++)
 			r->pages_of[i] = (char *)base + (size_t)i * VBD_PAGE_SIZE;
 		*ret_base = base;
+		r->batch_n = n;
 		return 0;
 	}
 	/* Persistent: the frontend granted every page writable and keeps it
-	 * granted; map misses writable, one page each, so that each can be
-	 * unmapped alone when evicted. */
+	 * granted; misses that go into the cache are mapped writable one page
+	 * each, so that each can be unmapped alone when evicted. */
 	for (i = 0; i < n; i++) {
 		void *addr = vbd__pgrant_get(&r->pg, segs[i].gref, r->seq), *evicted;
 
-		transient[i] = false;
+		batched[i] = false;
 		if (addr) {
 			VBD__BB_ADD(r->n.pgrant_hits, 1);
 			r->pages_of[i] = addr;
 			continue;
 		}
-		VBD__BB_ADD(r->n.grant_maps, 1);
-		if (vbd__pgrant_make_room(&r->pg, r->seq, &evicted) < 0) {
-			rc = vbd_gnt_map(b->x, domid, 1, &segs[i].gref, true, &addr);
-			if (rc < 0)
-				goto fail;
-			transient[i] = true;
-			r->pages_of[i] = addr;
+		if (!budget || vbd__pgrant_make_room(&r->pg, r->seq, &evicted) < 0) {
+			batched[i] = true;
+			r->refs[nb++] = segs[i].gref;
 			continue;
 		}
 		if (evicted) {
+			budget--;
 			vbd_gnt_unmap(b->x, evicted, 1);
 			VBD__BB_ADD(r->n.pgrant_evictions, 1);
 			__atomic_fetch_sub(&r->n.pgrants, 1, __ATOMIC_RELAXED);
 		}
+		VBD__BB_ADD(r->n.grant_maps, 1);
 		rc = vbd_gnt_map(b->x, domid, 1, &segs[i].gref, true, &addr);
 		if (rc < 0)
-			goto fail;
+			return rc;
 		vbd__pgrant_add(&r->pg, segs[i].gref, addr, r->seq);
 		VBD__BB_ADD(r->n.pgrants, 1);
 		r->pages_of[i] = addr;
 	}
+	if (!nb)
+		return 0;
+	VBD__BB_ADD(r->n.grant_maps, 1);
+	rc = vbd_gnt_map(b->x, domid, nb, r->refs, true, &base);
+	if (rc < 0)
+		return rc;
+	for (i = 0, nb = 0; i < n; i++)
+		if (batched[i])
+			r->pages_of[i] = (char *)base + (size_t)nb++ * VBD_PAGE_SIZE;
+	*ret_base = base;
+	r->batch_n = nb;
 	return 0;
-fail:
-	while (i-- > 0)
-		if (transient[i])
-			vbd_gnt_unmap(b->x, r->pages_of[i], 1);
-	return rc;
 }
 
-static void unmap_segs(vbd__bb_ring *r, unsigned n, void *base, const bool *transient)
+static void unmap_segs(vbd__bb_ring *r, unsigned n, void *base, const bool *batched)
 {
 	vbd_blkback *b = r->dev->b;
-	unsigned i;
 
-	if (base) {
-		vbd_gnt_unmap(b->x, base, n);
-		return;
-	}
-	for (i = 0; r->persistent && i < n; i++)
-		if (transient[i])
-			vbd_gnt_unmap(b->x, r->pages_of[i], 1);
+	(void)n;
+	(void)batched;
+	if (base)
+		vbd_gnt_unmap(b->x, base, r->batch_n);
 }
 
 /* Reads or writes a checked request's segments. */

@@ -637,6 +637,7 @@ vbd_blkfront *vbd_blkfront_free(vbd_blkfront *f)
 		return NULL;
 	vbd__bf_drop_callbacks(f);
 	vbd__bf_queues_teardown(f);
+	vbd__bf_buffers_free(f);
 	vbd__bf_retry_deferred(f);
 	if (f->deferred)
 		vbd__bf_log(f, VBD_LOG_WARNING, "%s: %llu pages still mapped by the backend are "

@@ -95,9 +95,20 @@ typedef struct vbd__bf_page {
 	uint32_t ref;
 } vbd__bf_page;
 
+/* A caller's buffer granted once (vbd_blkfront_buffer_alloc): I/O in it
+ * goes to the backend without a copy. */
+typedef struct vbd__bf_buf {
+	struct vbd__bf_buf *next;
+	uint8_t *addr;
+	unsigned npages;
+	uint32_t *refs;             /* [npages] */
+	unsigned users;             /* ring requests in flight on it */
+} vbd__bf_buf;
+
 /* One ring request in flight (Linux's "shadow"), indexed by its id. */
 typedef struct vbd__bf_slot {
 	vbd__bf_io *io;             /* NULL once the I/O was failed */
+	vbd__bf_buf *zc;            /* the data is in this granted buffer */
 	size_t buf_off, len;
 	unsigned npages;            /* data pages, then nind indirect pages */
 	unsigned nind;
@@ -160,9 +171,13 @@ struct vbd_blkfront {
 	unsigned ios;               /* accepted and not yet called back */
 	unsigned io_limit;
 	vbd__bf_share *deferred;    /* ended late: retried from process() */
+	vbd__bf_buf *bufs;          /* granted caller buffers */
 	uint64_t resize_old, resize_new;
 	bool resize_due;
 };
+
+/* Ends access to every granted buffer (vbd_blkfront_free). */
+void vbd__bf_buffers_free(vbd_blkfront *f);
 
 void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -91,6 +91,12 @@ static void queue_teardown(vbd_blkfront *f, vbd__bf_queue *q)
 	for (i = 0; q->slots && i < q->ring.size; i++) {
 		vbd__bf_slot *s = &q->slots[i];
 
+		/* A request never answered lets go of the caller's buffer only
+		 * now, with the ring: the backend could write into it until. */
+		if (s->zc) {
+			s->zc->users--;
+			s->zc = NULL;
+		}
 		if (s->share) {
 			f->info.grants -= s->npages + s->nind;
 			share_defer(f, s->share, s->npages + s->nind);
@@ -354,6 +360,88 @@ static vbd__bf_queue *pick_queue(vbd_blkfront *f)
 	return NULL;
 }
 
+/* The granted buffer that holds [p, p + len) from a page boundary on, if
+ * any: such I/O needs no copy. */
+static vbd__bf_buf *zc_buf(vbd_blkfront *f, const uint8_t *p, size_t len)
+{
+	vbd__bf_buf *b;
+
+	if ((uintptr_t)p % VBD_PAGE_SIZE)
+		return NULL;
+	for (b = f->bufs; b; b = b->next)
+		if (p >= b->addr && p + len <= b->addr + (size_t)b->npages * VBD_PAGE_SIZE)
+			return b;
+	return NULL;
+}
+
+int vbd_blkfront_buffer_alloc(vbd_blkfront *f, size_t len, void **ret)
+{
+	vbd__bf_buf *b;
+	size_t n;
+	int r;
+
+	if (!f || !ret || !len || len > VBD_BLKFRONT_BUFFER_MAX)
+		return -EINVAL;
+	n = (len + VBD_PAGE_SIZE - 1) / VBD_PAGE_SIZE;
+	b = calloc(1, sizeof(*b));
+	if (b)
+		b->refs = calloc(n, sizeof(*b->refs));
+	if (!b || !b->refs) {
+		if (b)
+			free(b->refs);
+		free(b);
+		return -ENOMEM;
+	}
+	r = vbd_gnt_share(f->x, f->bdom, (unsigned)n, true, b->refs, (void **)&b->addr);
+	if (r < 0) {
+		free(b->refs);
+		free(b);
+		return r;
+	}
+	b->npages = (unsigned)n;
+	b->next = f->bufs;
+	f->bufs = b;
+	f->info.grants += n;
+	*ret = b->addr;
+	return 0;
+}
+
+static void buf_end(vbd_blkfront *f, vbd__bf_buf *b)
+{
+	f->info.grants -= b->npages;
+	share_defer(f, b->addr, b->npages);
+	free(b->refs);
+	free(b);
+}
+
+int vbd_blkfront_buffer_free(vbd_blkfront *f, void *buf)
+{
+	vbd__bf_buf **pp, *b;
+
+	if (!f || !buf)
+		return -EINVAL;
+	for (pp = &f->bufs; (b = *pp); pp = &b->next)
+		if (b->addr == buf)
+			break;
+	if (!b)
+		return -EINVAL;
+	if (b->users)
+		return -EBUSY;
+	*pp = b->next;
+	buf_end(f, b);
+	return 0;
+}
+
+void vbd__bf_buffers_free(vbd_blkfront *f)
+{
+	vbd__bf_buf *b;
+
+	while ((b = f->bufs)) {
+		f->bufs = b->next;
+		buf_end(f, b);
+	}
+}
+
 /* One ring request for the next part of io: 0, -EAGAIN (no pages now) or
  * -errno (the I/O fails). */
 static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
@@ -362,6 +450,7 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 	size_t chunk = 0;
 	unsigned nseg = 0, nind = 0, id, i;
 	vbd__bf_slot tmp = { 0 }, *s;
+	vbd__bf_buf *zc = NULL;
 	blkif_request_t *req;
 	uint8_t op, sub = 0;
 	int r;
@@ -377,6 +466,7 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 		chunk = io->len - io->issued;
 		if (chunk > (size_t)f->max_segs * VBD_PAGE_SIZE)
 			chunk = (size_t)f->max_segs * VBD_PAGE_SIZE;
+		zc = zc_buf(f, io->buf + io->issued, chunk);
 		nseg = (unsigned)((chunk + VBD_PAGE_SIZE - 1) / VBD_PAGE_SIZE);
 		op = io->op == VBD_BLKFRONT_READ ? BLKIF_OP_READ : BLKIF_OP_WRITE;
 		if (nseg > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
@@ -389,11 +479,14 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 
 	/* Pages first: the ring slot is taken only once nothing can fail.
 	 * vbd__bf_ring_next() hands out the id on top of the free stack. */
-	if (nseg) {
+	/* From the frontend's pages: the data pages, then the indirect ones;
+	 * with the caller's granted buffer (zc), only the indirect ones, at
+	 * the slot's first places. */
+	if (nseg && (!zc || nind)) {
 		s = &q->slots[q->ring.free_ids[q->ring.nfree - 1]];
 		tmp.pages = s->pages;
 		tmp.refs = s->refs;
-		r = pages_get(f, q, &tmp, nseg + nind);
+		r = pages_get(f, q, &tmp, zc ? nind : nseg + nind);
 		if (r < 0)
 			return r;
 	}
@@ -402,9 +495,12 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 	s->io = io;
 	s->buf_off = io->issued;
 	s->len = chunk;
-	s->npages = nseg;
+	s->npages = zc ? 0 : nseg;
 	s->nind = nind;
 	s->share = tmp.share;
+	s->zc = zc;
+	if (zc)
+		zc->users++;
 
 	if (io->op == VBD_BLKFRONT_FLUSH) {
 		req->nr_segments = 0;
@@ -421,20 +517,23 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 	} else {
 		struct blkif_request_segment *seg = req->seg;
 		uint64_t sector = (io->offset + io->issued) >> 9;
+		unsigned ind0 = zc ? 0 : nseg;      /* where the indirect pages are */
 
 		for (i = 0; i < nseg; i++) {
 			size_t at = (size_t)i * VBD_PAGE_SIZE;
 			size_t n = chunk - at < VBD_PAGE_SIZE ? chunk - at : VBD_PAGE_SIZE;
 
-			if (io->op == VBD_BLKFRONT_WRITE)
+			if (!zc && io->op == VBD_BLKFRONT_WRITE)
 				memcpy(page_addr(f, s, i), io->buf + io->issued + at, n);
 			if (nind) {
-				seg = page_addr(f, s, nseg + i / VBD__BF_SEGS_PER_IND);
+				seg = page_addr(f, s, ind0 + i / VBD__BF_SEGS_PER_IND);
 				seg += i % VBD__BF_SEGS_PER_IND;
 			} else {
 				seg = &req->seg[i];
 			}
-			seg->gref = s->refs[i];
+			seg->gref = zc ? zc->refs[(size_t)(io->buf + io->issued + at - zc->addr) /
+			                          VBD_PAGE_SIZE]
+			               : s->refs[i];
 			seg->first_sect = 0;
 			seg->last_sect = (uint8_t)((n >> 9) - 1);
 		}
@@ -446,7 +545,7 @@ static int issue(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_io *io)
 			ind->sector_number = sector;
 			ind->handle = handle;
 			for (i = 0; i < nind; i++)
-				ind->indirect_grefs[i] = s->refs[nseg + i];
+				ind->indirect_grefs[i] = s->refs[ind0 + i];
 		} else {
 			req->nr_segments = (uint8_t)nseg;
 			req->handle = handle;
@@ -547,6 +646,10 @@ static void complete(vbd_blkfront *f, vbd__bf_queue *q, const vbd__bf_rsp *rsp)
 		s->io = NULL;
 		if (io->inflight == 0 && !io->queued)
 			io_finish(f, io);
+	}
+	if (s->zc) {
+		s->zc->users--;
+		s->zc = NULL;
 	}
 	pages_put(f, q, s);
 }
