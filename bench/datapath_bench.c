@@ -516,19 +516,42 @@ static void slot_done(void *ud, int result)
 
 static bool zero_copy;      /* --zero-copy: buffers granted once */
 
+/* Zero-copy buffers are granted once per device, as a real user would
+ * (granting per run would leave the backend's persistent-grant cache full
+ * of pages no one uses again): one arena, carved anew by each run. */
+#define ZC_ARENA (9u << 20)
+static struct {
+	vbd_blkfront *owner;
+	uint8_t *base;
+	size_t used;
+} zc;
+
 static void *ring_buf(host *x, size_t len)
 {
 	void *p = NULL;
 
-	if (zero_copy)
-		return vbd_blkfront_buffer_alloc(x->f, len, &p) == 0 ? p : NULL;
-	return aligned_alloc(4096, len);
+	if (!zero_copy)
+		return aligned_alloc(4096, len);
+	if (zc.owner != x->f) {
+		if (vbd_blkfront_buffer_alloc(x->f, ZC_ARENA, &p) < 0)
+			return NULL;
+		zc.owner = x->f;
+		zc.base = p;
+		zc.used = 0;
+	}
+	len = (len + 4095) & ~(size_t)4095;
+	if (zc.used + len > ZC_ARENA)
+		return NULL;
+	p = zc.base + zc.used;
+	zc.used += len;
+	return p;
 }
 
 static void ring_buf_free(host *x, void *p)
 {
+	(void)x;
 	if (zero_copy)
-		vbd_blkfront_buffer_free(x->f, p);
+		zc.used = 0;     /* the run is over: all its buffers go at once */
 	else
 		free(p);
 }
