@@ -12,102 +12,61 @@
 #include <time.h>
 #include <unistd.h>
 
-static void *simhv_thread(void *arg)
+static int hv_fd(void *obj)
 {
-	vbd_test_simhv *t = arg;
+	return vbd_simhv_get_fd(obj);
+}
 
-	for (;;) {
-		struct pollfd p[3] = {
-			{ .fd = vbd_simhv_get_fd(t->hv), .events = POLLIN },
-			{ .fd = t->stop_pipe[0], .events = POLLIN },
-			{ .fd = t->wake_pipe[0], .events = POLLIN },
-		};
-		char buf[64];
-
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents)
-			break;
-		if (p[2].revents)
-			(void)!read(t->wake_pipe[0], buf, sizeof(buf));
-		pthread_mutex_lock(&t->lock);
-		vbd_simhv_process(t->hv);
-		pthread_mutex_unlock(&t->lock);
-	}
-	return NULL;
+static int hv_process(void *obj)
+{
+	return vbd_simhv_process(obj);
 }
 
 int vbd_test_simhv_start(vbd_test_simhv *t)
 {
-	const char *tmp = getenv("TMPDIR");
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	t->stop_pipe[0] = t->stop_pipe[1] = -1;
-	t->wake_pipe[0] = t->wake_pipe[1] = -1;
-	snprintf(t->dir, sizeof(t->dir), "%s/vbdhv.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(t->dir))
-		return -errno;
+	vbd_test_loop_init(&t->loop);
+	if ((r = vbd_test_tmpdir(t->dir, sizeof(t->dir), "vbdhv")) < 0)
+		return r;
 	if ((size_t)snprintf(t->socket, sizeof(t->socket), "%.*s/simhv",
-	                     (int)(sizeof(t->socket) - 8), t->dir) >= sizeof(t->socket))
+	                     (int)(sizeof(t->socket) - 8), t->dir) >= sizeof(t->socket)) {
+		vbd_test_rmdir(t->dir);
 		return -ENAMETOOLONG;
+	}
 	r = vbd_simhv_new(&t->hv, t->socket);
+	if (r == 0)
+		r = vbd_test_loop_start(&t->loop, t->hv, hv_fd, hv_process);
 	if (r < 0)
-		goto fail;
-	if (pipe2(t->stop_pipe, O_CLOEXEC) < 0 ||
-	    pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	pthread_mutex_init(&t->lock, NULL);
-	r = -pthread_create(&t->thread, NULL, simhv_thread, t);
-	if (r < 0) {
-		pthread_mutex_destroy(&t->lock);
-		goto fail;
-	}
-	t->running = true;
-	return 0;
-fail:
-	vbd_test_simhv_stop(t);
+		vbd_test_simhv_stop(t);
 	return r;
 }
 
 void vbd_test_simhv_stop(vbd_test_simhv *t)
 {
-	char cmd[PATH_MAX + 16];
-	int i;
-
-	if (t->running) {
-		(void)!write(t->stop_pipe[1], "x", 1);
-		pthread_join(t->thread, NULL);
-		pthread_mutex_destroy(&t->lock);
-		t->running = false;
-	}
+	vbd_test_loop_stop(&t->loop);
 	t->hv = vbd_simhv_free(t->hv);
-	for (i = 0; i < 2; i++) {
-		if (t->stop_pipe[i] >= 0)
-			close(t->stop_pipe[i]);
-		if (t->wake_pipe[i] >= 0)
-			close(t->wake_pipe[i]);
-		t->stop_pipe[i] = t->wake_pipe[i] = -1;
-	}
-	if (t->dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-		(void)!system(cmd);
-		t->dir[0] = 0;
-	}
+	vbd_test_rmdir(t->dir);
+}
+
+struct hv_call {
+	int (*fn)(vbd_simhv *hv, void *arg);
+	void *arg;
+};
+
+static int hv_call(void *obj, void *arg)
+{
+	struct hv_call *c = arg;
+
+	return c->fn(obj, c->arg);
 }
 
 int vbd_test_simhv_call(vbd_test_simhv *t, int (*fn)(vbd_simhv *hv, void *arg), void *arg)
 {
-	int r;
+	struct hv_call c = { fn, arg };
 
-	pthread_mutex_lock(&t->lock);
-	r = fn(t->hv, arg);
-	pthread_mutex_unlock(&t->lock);
-	if (t->running)
-		(void)!write(t->wake_pipe[1], "w", 1);
-	return r;
+	return vbd_test_loop_call(&t->loop, hv_call, &c);
 }
 
 static int stats_fn(vbd_simhv *hv, void *arg)

@@ -16,16 +16,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "loop_thread.h"
 #include "vbd/simhv.h"
 #include "vbd/transport.h"
 
 typedef struct vbd_test_simhv {
 	vbd_simhv *hv;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	int stop_pipe[2];
-	int wake_pipe[2];
-	bool running;
+	vbd_test_loop loop;       /* the thread that runs it */
 	char dir[PATH_MAX];
 	char socket[PATH_MAX];    /* dom0's; a domain's is "<socket>.d/<domid>" */
 } vbd_test_simhv;

@@ -13,108 +13,65 @@
 #include <unistd.h>
 #include <xen/io/xs_wire.h>
 
-static void *store_thread(void *arg)
+static int store_fd(void *obj)
 {
-	vbd_test_store *t = arg;
+	return vbd_store_get_fd(obj);
+}
 
-	for (;;) {
-		struct pollfd p[3] = {
-			{ .fd = vbd_store_get_fd(t->store), .events = POLLIN },
-			{ .fd = t->stop_pipe[0], .events = POLLIN },
-			{ .fd = t->wake_pipe[0], .events = POLLIN },
-		};
-		char buf[64];
-
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents)
-			break;
-		if (p[2].revents)
-			(void)!read(t->wake_pipe[0], buf, sizeof(buf));
-		pthread_mutex_lock(&t->lock);
-		vbd_store_process(t->store);
-		pthread_mutex_unlock(&t->lock);
-	}
-	return NULL;
+static int store_process(void *obj)
+{
+	return vbd_store_process(obj);
 }
 
 int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
 {
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
-	const char *tmp = getenv("TMPDIR");
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	t->stop_pipe[0] = t->stop_pipe[1] = -1;
-	t->wake_pipe[0] = t->wake_pipe[1] = -1;
-	snprintf(t->dir, sizeof(t->dir), "%s/vbdtest.XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(t->dir))
-		return -errno;
+	vbd_test_loop_init(&t->loop);
+	if ((r = vbd_test_tmpdir(t->dir, sizeof(t->dir), "vbdtest")) < 0)
+		return r;
 	if ((size_t)snprintf(t->socket, sizeof(t->socket), "%.*s/socket",
-	                     (int)(sizeof(t->socket) - 8), t->dir) >= sizeof(t->socket))
+	                     (int)(sizeof(t->socket) - 8), t->dir) >= sizeof(t->socket)) {
+		vbd_test_rmdir(t->dir);
 		return -ENAMETOOLONG;
+	}
 	o.socket_path = t->socket;
 	if (limits)
 		o.limits = *limits;
 	r = vbd_store_new(&t->store, &o);
+	if (r == 0)
+		r = vbd_test_loop_start(&t->loop, t->store, store_fd, store_process);
 	if (r < 0)
-		goto fail;
-	if (pipe2(t->stop_pipe, O_CLOEXEC) < 0 ||
-	    pipe2(t->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	pthread_mutex_init(&t->lock, NULL);
-	r = -pthread_create(&t->thread, NULL, store_thread, t);
-	if (r < 0)
-		goto fail;
-	t->running = true;
-	return 0;
-fail:
-	vbd_test_store_stop(t);
+		vbd_test_store_stop(t);
 	return r;
 }
 
 void vbd_test_store_stop(vbd_test_store *t)
 {
-	char cmd[PATH_MAX + 16];
-
-	if (t->running) {
-		(void)!write(t->stop_pipe[1], "x", 1);
-		pthread_join(t->thread, NULL);
-		pthread_mutex_destroy(&t->lock);
-		t->running = false;
-	}
+	vbd_test_loop_stop(&t->loop);
 	t->store = vbd_store_free(t->store);
-	if (t->stop_pipe[0] >= 0)
-		close(t->stop_pipe[0]);
-	if (t->stop_pipe[1] >= 0)
-		close(t->stop_pipe[1]);
-	if (t->wake_pipe[0] >= 0)
-		close(t->wake_pipe[0]);
-	if (t->wake_pipe[1] >= 0)
-		close(t->wake_pipe[1]);
-	t->stop_pipe[0] = t->stop_pipe[1] = -1;
-	t->wake_pipe[0] = t->wake_pipe[1] = -1;
-	if (t->dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-		(void)!system(cmd);
-		t->dir[0] = 0;
-	}
+	vbd_test_rmdir(t->dir);
+}
+
+struct store_call {
+	int (*fn)(vbd_store *s, void *arg);
+	void *arg;
+};
+
+static int store_call(void *obj, void *arg)
+{
+	struct store_call *c = arg;
+
+	return c->fn(obj, c->arg);
 }
 
 int vbd_test_store_call(vbd_test_store *t, int (*fn)(vbd_store *s, void *arg), void *arg)
 {
-	int r;
+	struct store_call c = { fn, arg };
 
-	pthread_mutex_lock(&t->lock);
-	r = fn(t->store, arg);
-	pthread_mutex_unlock(&t->lock);
-	/* Wake the thread: fn may have queued output (events) that its next
-	 * vbd_store_process() flushes. */
-	if (t->running)
-		(void)!write(t->wake_pipe[1], "w", 1);
-	return r;
+	return vbd_test_loop_call(&t->loop, store_call, &c);
 }
 
 static int stats_fn(vbd_store *s, void *arg)

@@ -16,15 +16,12 @@
 #include <stdbool.h>
 #include <xenstore.h>
 
+#include "loop_thread.h"
 #include "vbd/store.h"
 
 typedef struct vbd_test_store {
 	vbd_store *store;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	int stop_pipe[2];
-	int wake_pipe[2];     /* makes the thread process after a call */
-	bool running;
+	vbd_test_loop loop;   /* the thread that runs it */
 	char dir[PATH_MAX];
 	char socket[PATH_MAX];
 } vbd_test_store;

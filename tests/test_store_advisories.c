@@ -535,7 +535,7 @@ static volatile sig_atomic_t sigpipe_store, sigpipe_other;
 static void on_sigpipe(int sig)
 {
 	(void)sig;
-	if (T.running && pthread_equal(pthread_self(), T.thread))
+	if (T.loop.running && pthread_equal(pthread_self(), T.loop.thread))
 		sigpipe_store++;
 	else
 		sigpipe_other++;
@@ -1654,7 +1654,7 @@ static void test_xsa418_deep_tree(void **state)
 		size_t sz = 0;
 
 		/* The store thread really has the small stack. */
-		assert_int_equal(pthread_getattr_np(T.thread, &at), 0);
+		assert_int_equal(pthread_getattr_np(T.loop.thread, &at), 0);
 		pthread_attr_getstacksize(&at, &sz);
 		pthread_attr_destroy(&at);
 		assert_true(sz <= SMALL_STACK);
