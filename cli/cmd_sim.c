@@ -51,12 +51,12 @@
 #include "vbd/simhv.h"
 #include "vbd/store.h"
 #include "vbd/transport.h"
+#include "io_request.h"
 #include "vbdctl.h"
 
 #define SIM_DEFAULT_DIR "/run/vbd-sim"
 #define SIM_MAX_GUESTS 1000
 #define GUEST_MAX_DEVICES 256
-#define IO_MAX_LEN (1ull << 30)
 #define IO_CHUNK (1u << 20)
 
 static const char sim_usage[] =
@@ -796,9 +796,9 @@ static void reply_err(int fd, int r, const char *msg)
 /* One request on a control connection, served with the blocking helpers. */
 static void guest_serve(guest *g, int fd)
 {
-	char hdr[160], op[16], line[64];
-	unsigned long long off = 0, len = 0;
-	unsigned long devid;
+	char hdr[VBDCTL_IO_LINE_MAX], line[64];
+	vbdctl_io_req q;
+	uint64_t off, len;
 	vbd_blkfront_info info;
 	gdev *d;
 	size_t i = 0;
@@ -809,16 +809,18 @@ static void guest_serve(guest *g, int fd)
 	while (i < sizeof(hdr) - 1 && read(fd, &hdr[i], 1) == 1 && hdr[i] != '\n')
 		i++;
 	hdr[i] = 0;
-	if (sscanf(hdr, "%15s %lu %llu %llu", op, &devid, &off, &len) < 2) {
+	if (vbdctl_io_parse(hdr, &q) < 0) {
 		reply_err(fd, -EINVAL, "bad request");
 		return;
 	}
-	d = gdev_find(g, (uint32_t)devid);
+	off = q.offset;
+	len = q.len;
+	d = gdev_find(g, q.devid);
 	if (!d) {
 		reply_err(fd, -ENOENT, "no such device in this guest");
 		return;
 	}
-	if (!strcmp(op, "info")) {
+	if (q.op == VBDCTL_IO_INFO) {
 		char text[1024];
 		int n;
 
@@ -838,8 +840,8 @@ static void guest_serve(guest *g, int fd)
 		write_all(fd, text, (size_t)n);
 		return;
 	}
-	if (!strcmp(op, "flush") || !strcmp(op, "discard")) {
-		r = !strcmp(op, "flush") ? vbd_blkfront_flush(d->f) :
+	if (q.op == VBDCTL_IO_FLUSH || q.op == VBDCTL_IO_DISCARD) {
+		r = q.op == VBDCTL_IO_FLUSH ? vbd_blkfront_flush(d->f) :
 		    vbd_blkfront_discard(d->f, off, len);
 		if (r < 0)
 			reply_err(fd, r, vbd_blkfront_last_error(d->f));
@@ -847,22 +849,14 @@ static void guest_serve(guest *g, int fd)
 			write_all(fd, "ok 0\n", 5);
 		return;
 	}
-	if (strcmp(op, "read") && strcmp(op, "write")) {
-		reply_err(fd, -EINVAL, "unknown operation");
-		return;
-	}
-	if (len > IO_MAX_LEN) {
-		reply_err(fd, -E2BIG, "at most 1 GiB per request");
-		return;
-	}
 	buf = malloc(IO_CHUNK);
 	if (!buf) {
 		reply_err(fd, -ENOMEM, "out of memory");
 		return;
 	}
-	if (!strcmp(op, "write")) {
+	if (q.op == VBDCTL_IO_WRITE) {
 		/* Take it all in chunks, write each through the ring; answer once. */
-		unsigned long long done = 0;
+		uint64_t done = 0;
 
 		r = 0;
 		while (done < len) {
@@ -884,7 +878,7 @@ static void guest_serve(guest *g, int fd)
 	} else {
 		/* Read the first chunk before answering, so that an error comes
 		 * as an error line, not as a short stream. */
-		unsigned long long done = 0;
+		uint64_t done = 0;
 		bool header = false;
 
 		while (done < len || !header) {
@@ -898,7 +892,7 @@ static void guest_serve(guest *g, int fd)
 				break;
 			}
 			if (!header) {
-				snprintf(line, sizeof(line), "ok %llu\n", len);
+				snprintf(line, sizeof(line), "ok %" PRIu64 "\n", len);
 				write_all(fd, line, strlen(line));
 				header = true;
 			}
@@ -1078,7 +1072,7 @@ int vbdctl_io(int argc, char **argv)
 	op = argv[optind + 2];
 	if (!strcmp(op, "read") || !strcmp(op, "write") || !strcmp(op, "discard")) {
 		if (argc - optind != 5 || parse_u64("offset", argv[optind + 3], UINT64_MAX, &off) < 0 ||
-		    parse_u64("length", argv[optind + 4], IO_MAX_LEN, &len) < 0) {
+		    parse_u64("length", argv[optind + 4], VBDCTL_IO_MAX_LEN, &len) < 0) {
 			fputs(io_usage, stderr);
 			return VBDCTL_EXIT_USAGE;
 		}
@@ -1124,9 +1118,22 @@ int vbdctl_io(int argc, char **argv)
 	} else {
 		io = !strcmp(op, "read") || !strcmp(op, "info") ? 1 : 0;
 	}
-	snprintf(hdr, sizeof(hdr), "%s %u %" PRIu64 " %" PRIu64 "\n", op, devid, off, len);
-	if (write_all(fd, hdr, strlen(hdr)) < 0)
-		goto lost;
+	{
+		vbdctl_io_req q = { .devid = devid, .offset = off, .len = len };
+		int n;
+
+		for (q.op = VBDCTL_IO_READ; strcmp(vbdctl_io_op_name(q.op), op); q.op++)
+			;
+		n = vbdctl_io_format(hdr, sizeof(hdr) - 1, &q);
+		if (n < 0 || vbdctl_io_parse(hdr, &q) < 0) {
+			vbdctl_err("io: %s at %" PRIu64 " of %" PRIu64 " bytes does not fit the device",
+			           op, off, len);
+			goto out;
+		}
+		hdr[n] = '\n';
+		if (write_all(fd, hdr, (size_t)n + 1) < 0)
+			goto lost;
+	}
 	if (!strcmp(op, "write")) {
 		char *buf = malloc(IO_CHUNK);
 		uint64_t done = 0;

@@ -24,6 +24,9 @@ typedef struct xtl_bridge {
 
 static void xtl_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
                          const char *context, const char *format, va_list al)
+	__attribute__((format(printf, 5, 0)));
+static void xtl_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
+                         const char *context, const char *format, va_list al)
 {
 	xtl_bridge *b = (xtl_bridge *)l;
 	char msg[512];

@@ -80,6 +80,7 @@ static int loops_of(const char *path)
 	return n;
 }
 
+static bool exists(struct xs_handle *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool exists(struct xs_handle *h, const char *fmt, ...)
 {
 	char path[256];
