@@ -86,6 +86,17 @@ check "io to a device the guest lacks" 1 "$VBDCTL" io guest1 xvdc read 0 512
 has "io says no device" "no such device"
 check "io to an unknown domain" 1 "$VBDCTL" io nosuch xvdb read 0 512
 
+# A guest that does not answer (its frontend stopped): the attach times out
+# mid-handshake and rolls back everything.
+g2=$(child "frontend --domain 2")
+kill -STOP "$g2"
+check "attach to a stopped guest times out" 1 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --timeout 1
+has "the timeout says where each end was" "backend InitWait"
+check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
+check "nor a loop device" 0 no_loops "$tmp/d2.img"
+kill -CONT "$g2"
+
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
 check "a guest cannot write a read-only disk" 1 \
