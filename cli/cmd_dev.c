@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +14,19 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <yajl/yajl_gen.h>
 
 #include "vbd/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/disk.h"
 #include "vbd/status.h"
 #include "vbd/verify.h"
+
 #include "vbdctl.h"
 
 static const char attach_usage[] =
 	"Usage: vbdctl attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
-	"                     [--timeout S] [--script PATH | --builtin-hotplug]\n"
+	"                     [--timeout S] [--script PATH | --builtin-hotplug] [--json]\n"
 	"\n"
 	"Attaches a disk to domain DOM (an id or a name).  SPEC is an xl disk\n"
 	"specification (xl-disk-configuration(5)), parsed by xl's own parser, e.g.\n"
@@ -32,7 +35,8 @@ static const char attach_usage[] =
 	"step runs (built in by default; --script runs a script as libxl does); then\n"
 	"vbdctl waits until both ends are Connected (--wait), at most --timeout\n"
 	"seconds (30).  On any failure everything written is removed again and the\n"
-	"message says why.\n"
+	"message says why.  --json prints, on success, the device as status --json\n"
+	"does; on failure an object {\"errno\", \"error\", \"message\"}.\n"
 	"\n"
 	"Exit status: 0 attached (and connected, unless --wait says otherwise),\n"
 	"1 failed (rolled back), 2 usage error.\n";
@@ -91,6 +95,29 @@ static int parse_seconds(const char *s, unsigned *ret_ms)
 	return 0;
 }
 
+/* {"errno": -110, "error": "-ETIMEDOUT: ...", "message": "..."} on stdout. */
+static void print_json_error(int r, const char *message)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t len;
+
+	if (!g)
+		return;
+	yajl_gen_config(g, yajl_gen_beautify, 1);
+	yajl_gen_map_open(g);
+	yajl_gen_string(g, (const unsigned char *)"errno", 5);
+	yajl_gen_integer(g, r);
+	yajl_gen_string(g, (const unsigned char *)"error", 5);
+	yajl_gen_string(g, (const unsigned char *)vbd_strerror(r), strlen(vbd_strerror(r)));
+	yajl_gen_string(g, (const unsigned char *)"message", 7);
+	yajl_gen_string(g, (const unsigned char *)message, strlen(message));
+	yajl_gen_map_close(g);
+	if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+		printf("%.*s\n", (int)len, (const char *)buf);
+	yajl_gen_free(g);
+}
+
 int vbdctl_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -99,18 +126,21 @@ int vbdctl_attach(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "script", required_argument, NULL, 's' },
 		{ "builtin-hotplug", no_argument, NULL, 'B' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	bool json = false;
 	const char *bdom = NULL, *script = NULL;
 	vbd_disk_spec *spec = NULL;
 	vbd_errbuf err = { "" };
 	vbd_ctx *c = NULL;
 	int opt, r, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjh", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'j': json = true; break;
 		case 'b': bdom = optarg; break;
 		case 'w':
 			if (!strcmp(optarg, "connected"))
@@ -157,11 +187,29 @@ int vbdctl_attach(int argc, char **argv)
 	if (r < 0) {
 		vbdctl_err("attach %s to domain %u failed (%s): %s", spec->vdev, ao.domid,
 		           vbd_strerror(r), vbd_ctx_last_error(c));
+		if (json)
+			print_json_error(r, vbd_ctx_last_error(c));
 		goto out;
 	}
-	printf("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
-	       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
-	       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
+	if (json) {
+		vbd_dev_info *v = NULL;
+		size_t n = 0;
+		char *out = NULL;
+
+		if ((r = vbd_dev_list(c, (int)ao.domid, spec->devid, &v, &n)) < 0 ||
+		    (r = vbd_dev_info_json(v, n, true, &out)) < 0) {
+			vbdctl_err("attached, but the device could not be listed: %s", vbd_strerror(r));
+			vbd_dev_info_free(v, n);
+			goto out;
+		}
+		printf("%s\n", out);
+		free(out);
+		vbd_dev_info_free(v, n);
+	} else {
+		printf("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
+		       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
+		       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
+	}
 	ret = VBDCTL_EXIT_OK;
 out:
 	vbd_ctx_free(c);

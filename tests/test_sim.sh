@@ -97,6 +97,15 @@ check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/bac
 check "nor a loop device" 0 no_loops "$tmp/d2.img"
 kill -CONT "$g2"
 
+check "attach --json prints the device" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvde,access=rw,target=$tmp/d2.img" --json
+has "attach --json: Connected" '"frontend_state_name": "Connected"'
+has "attach --json: the vdev" '"vdev": "xvde"'
+check "detach xvde" 0 "$VBDCTL" detach guest2 xvde
+check "a failed attach --json says why, as JSON" 1 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvde,access=rw,target=$tmp/nope.img" --json
+has "failed attach --json: errno" '"errno": -2'
+
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
 check "a guest cannot write a read-only disk" 1 \
