@@ -322,6 +322,14 @@ static int remove_nodes(vbd_ctx *c, const dev_paths *p)
 
 /* ---- one attach or detach in progress ---- */
 
+enum {
+	DIRTY_BE = 1,               /* the backend's state */
+	DIRTY_FE = 2,               /* the frontend's state */
+	DIRTY_HOTPLUG = 4,          /* hotplug-status */
+	DIRTY_ERR = 8,              /* either error node */
+	DIRTY_ALL = 15,
+};
+
 /* Everything after the synchronous start runs from vbd_ctx_process(): the
  * hotplug step (a script is followed through its pidfd), the wait for both
  * ends, the rollback.  One struct per operation holds all its state. */
@@ -346,6 +354,7 @@ struct vbd_dev_op {
 	vbd__watch *wb, *wf, *we1, *we2;
 	vbd__timer *timer, *defer;
 	vbd__timer *recheck;        /* check() once after a burst of events */
+	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
 	vbd__script *job;
 	vbd_dev_done_fn done;
 	void *ud;
@@ -486,16 +495,29 @@ static void waited(vbd_dev_op *op, int r);
 static void check(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_dev_op *op = ud;
+	unsigned dirty = op->dirty;
 	char *v;
+	int st;
 
 	(void)path;
 	if (!op->waiting)
 		return;
-	op->be_state = read_state(c, op->p.be);
-	op->fe_state = read_state(c, op->p.fe);
-	/* xenstore could not say: decide on the next event or the deadline. */
-	if (op->be_state < -1 || op->fe_state < -1)
-		return;
+	/* Only what an event said changed is read again. */
+	op->dirty = 0;
+	if (dirty & DIRTY_BE) {
+		if ((st = read_state(c, op->p.be)) < -1) {
+			op->dirty = dirty;   /* xenstore could not say: next event or deadline */
+			return;
+		}
+		op->be_state = st;
+	}
+	if (dirty & DIRTY_FE) {
+		if ((st = read_state(c, op->p.fe)) < -1) {
+			op->dirty = dirty;
+			return;
+		}
+		op->fe_state = st;
+	}
 	if (op->detach) {
 		/* Closed, gone, or never bound to a driver: nothing to wait for. */
 		if ((op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT) &&
@@ -503,7 +525,7 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 			waited(op, 0);
 		return;
 	}
-	v = vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", op->p.be);
+	v = dirty & DIRTY_HOTPLUG ? vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", op->p.be) : NULL;
 	if (v && strcmp(v, "error") == 0) {
 		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
 		vbd__errf(&c->err, -EIO, "hotplug failed: hotplug-error says \"%s\"", he ? he : "");
@@ -513,9 +535,12 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 		return;
 	}
 	free(v);
-	v = vbd__xs_read(c, XBT_NULL, "%s", op->p.be_err);
-	if (!v)
-		v = vbd__xs_read(c, XBT_NULL, "%s", op->p.fe_err);
+	v = NULL;
+	if (dirty & DIRTY_ERR) {
+		v = vbd__xs_read(c, XBT_NULL, "%s", op->p.be_err);
+		if (!v)
+			v = vbd__xs_read(c, XBT_NULL, "%s", op->p.fe_err);
+	}
 	if (v) {
 		vbd__errf(&c->err, -EIO, "a driver reported an error: \"%s\" (backend %s, frontend %s)",
 		          v, vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
@@ -560,13 +585,25 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_dev_op *op = ud;
 
-	if (!op->waiting || op->recheck)
+	unsigned d = 0;
+
+	if (!op->waiting)
 		return;
-	if (strcmp(path, op->p.be) && strcmp(path, op->p.fe) &&
-	    !ends_with(path, op->p.be, "state") && !ends_with(path, op->p.fe, "state") &&
-	    !ends_with(path, op->p.be, "hotplug-status") &&
-	    strncmp(path, op->p.be_err, strlen(op->p.be_err)) &&
-	    strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
+	if (!strcmp(path, op->p.be) || !strcmp(path, op->p.fe))
+		d = DIRTY_ALL;       /* a watch's first event, or the dir itself */
+	else if (ends_with(path, op->p.be, "state"))
+		d = DIRTY_BE;
+	else if (ends_with(path, op->p.fe, "state"))
+		d = DIRTY_FE;
+	else if (ends_with(path, op->p.be, "hotplug-status"))
+		d = DIRTY_HOTPLUG;
+	else if (!strncmp(path, op->p.be_err, strlen(op->p.be_err)) ||
+	         !strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
+		d = DIRTY_ERR;
+	if (!d)
+		return;
+	op->dirty |= d;
+	if (op->recheck)
 		return;
 	if (vbd__ctx_timer(c, 0, recheck, op, &op->recheck) < 0)
 		check(c, path, op);    /* no memory for the timer: check now */

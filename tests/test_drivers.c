@@ -225,6 +225,11 @@ static void attach(struct fx *f, const vbd_blkfront_options *fo)
 	if (d.result)
 		fail_msg("attach: %s", d.msg);
 	assert_int_equal(vbd_blkfront_get_state(f->f), 4);
+	/* Both states say Connected; in Mini-OS's order the frontend wrote its
+	 * own before it read the backend's features, which may still be on
+	 * their way to it: wait until it has. */
+	if (vbd_blkfront_wait_connected(f->f, 10000) != 0)
+		fail_msg("frontend: %s", vbd_blkfront_last_error(f->f));
 }
 
 static void detach(struct fx *f)
