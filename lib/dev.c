@@ -525,6 +525,10 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 			waited(op, 0);
 		return;
 	}
+	/* An end closing while connecting: say why if a driver or the hotplug
+	 * step wrote it, whether or not those events came in this burst. */
+	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING)
+		dirty |= DIRTY_HOTPLUG | DIRTY_ERR;
 	v = dirty & DIRTY_HOTPLUG ? vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", op->p.be) : NULL;
 	if (v && strcmp(v, "error") == 0) {
 		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
