@@ -92,9 +92,7 @@ typedef struct host {
 	vbd_ctx *c;
 	vbd_xport *bx, *fx;         /* dom0's (backend) and the guest's */
 	vbd_blkback *b;
-	pthread_t bthread;
-	int bstop[2];
-	bool brunning;
+	vbd_test_loop bloop;        /* the backend's xenstore side */
 	char guest_xs[PATH_MAX + 16];
 	char img[PATH_MAX + 16];
 	char script[PATH_MAX + 16];
@@ -102,21 +100,6 @@ typedef struct host {
 	vbd_disk_spec *spec;
 	vbd_blkfront *f;
 } host;
-
-static void *backend_main(void *arg)
-{
-	host *x = arg;
-
-	for (;;) {
-		struct pollfd p[2] = { { vbd_blkback_get_fd(x->b), POLLIN, 0 },
-		                       { x->bstop[0], POLLIN, 0 } };
-
-		poll(p, 2, vbd_blkback_get_timeout_ms(x->b));
-		if (p[1].revents)
-			return NULL;
-		vbd_blkback_process(x->b);
-	}
-}
 
 /* A file's worth of data (not a hole: a hole would read as shared zero
  * pages), then read once, so that it is all in the page cache. */
@@ -187,6 +170,7 @@ static int host_start(host *x)
 	const char *one[1] = { s };
 	int r;
 
+	vbd_test_loop_init(&x->bloop);
 	if ((r = vbd_test_store_start(&x->t, NULL)) < 0 ||
 	    (r = vbd_test_simhv_start(&x->hv)) < 0) {
 		fprintf(stderr, "datapath_bench: fixtures: %s\n", strerror(-r));
@@ -231,23 +215,13 @@ static int host_start(host *x)
 		fprintf(stderr, "datapath_bench: blkback: %s\n", err.msg);
 		return r;
 	}
-	if (pipe2(x->bstop, O_CLOEXEC) < 0)
-		return -errno;
-	if ((r = -pthread_create(&x->bthread, NULL, backend_main, x)) < 0)
-		return r;
-	x->brunning = true;
-	return 0;
+	return vbd_test_loop_start_blkback(&x->bloop, x->b);
 }
 
 static void host_stop(host *x)
 {
 	x->f = vbd_blkfront_free(x->f);
-	if (x->brunning) {
-		(void)!write(x->bstop[1], "x", 1);
-		pthread_join(x->bthread, NULL);
-		close(x->bstop[0]);
-		close(x->bstop[1]);
-	}
+	vbd_test_loop_stop(&x->bloop);
 	x->b = vbd_blkback_free(x->b);
 	vbd_ctx_free(x->c);
 	vbd_xport_free(x->fx);
@@ -653,7 +627,7 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	static const char *const backing_name[2] = { "loop", "file" };
-	host x = { .bstop = { -1, -1 } };
+	host x = { 0 };
 	unsigned long size_mib = 256, rounds = 2;
 	double seconds = 1.0;
 	bool do_backing[2] = { true, true };

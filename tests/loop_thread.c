@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "loop_thread.h"
+#include "vbd/blkback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,8 @@ static void *loop_main(void *arg)
 		};
 		char buf[64];
 
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, l->get_timeout_ms ? l->get_timeout_ms(l->obj) : -1) < 0 &&
+		    errno != EINTR)
 			break;
 		if (p[1].revents)
 			break;
@@ -43,12 +45,13 @@ void vbd_test_loop_init(vbd_test_loop *l)
 }
 
 int vbd_test_loop_start(vbd_test_loop *l, void *obj, int (*get_fd)(void *),
-                        int (*process)(void *))
+                        int (*get_timeout_ms)(void *), int (*process)(void *))
 {
 	int r;
 
 	l->obj = obj;
 	l->get_fd = get_fd;
+	l->get_timeout_ms = get_timeout_ms;
 	l->process = process;
 	if (pipe2(l->stop_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(l->wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -96,6 +99,26 @@ int vbd_test_loop_call(vbd_test_loop *l, int (*fn)(void *obj, void *arg), void *
 	if (l->running)
 		(void)!write(l->wake_pipe[1], "w", 1);
 	return r;
+}
+
+static int bb_fd(void *obj)
+{
+	return vbd_blkback_get_fd(obj);
+}
+
+static int bb_timeout(void *obj)
+{
+	return vbd_blkback_get_timeout_ms(obj);
+}
+
+static int bb_process(void *obj)
+{
+	return vbd_blkback_process(obj);
+}
+
+int vbd_test_loop_start_blkback(vbd_test_loop *l, struct vbd_blkback *b)
+{
+	return vbd_test_loop_start(l, b, bb_fd, bb_timeout, bb_process);
 }
 
 int vbd_test_tmpdir(char *dir, size_t size, const char *prefix)

@@ -37,7 +37,7 @@ int vbd_test_simhv_start(vbd_test_simhv *t)
 	}
 	r = vbd_simhv_new(&t->hv, t->socket);
 	if (r == 0)
-		r = vbd_test_loop_start(&t->loop, t->hv, hv_fd, hv_process);
+		r = vbd_test_loop_start(&t->loop, t->hv, hv_fd, NULL, hv_process);
 	if (r < 0)
 		vbd_test_simhv_stop(t);
 	return r;

@@ -47,29 +47,12 @@ struct fx {
 	vbd_ctx *c;
 	vbd_xport *bx, *fx;        /* dom0's (backend) and the guest's */
 	vbd_blkback *b;
-	pthread_t bthread;
-	int bstop[2];
-	bool brunning;
+	vbd_test_loop bloop;       /* the backend's xenstore side */
 	char img[PATH_MAX + 16];
 	char guest_xs[PATH_MAX + 16];
 	vbd_disk_spec spec;
 	vbd_blkfront *f;
 };
-
-static void *backend_main(void *arg)
-{
-	struct fx *f = arg;
-
-	for (;;) {
-		struct pollfd p[2] = { { vbd_blkback_get_fd(f->b), POLLIN, 0 },
-		                       { f->bstop[0], POLLIN, 0 } };
-
-		poll(p, 2, vbd_blkback_get_timeout_ms(f->b));
-		if (p[1].revents)
-			return NULL;
-		vbd_blkback_process(f->b);
-	}
-}
 
 static void backend_start(struct fx *f, unsigned persistent_max, unsigned indirect_max)
 {
@@ -84,21 +67,13 @@ static void backend_start(struct fx *f, unsigned persistent_max, unsigned indire
 	o.max_queues = 4;     /* the matrix goes to 4, whatever the CPUs */
 	if (vbd_blkback_new(&f->b, &o, &err) != 0)
 		fail_msg("blkback: %s", err.msg);
-	assert_int_equal(pipe2(f->bstop, O_CLOEXEC), 0);
-	assert_int_equal(pthread_create(&f->bthread, NULL, backend_main, f), 0);
-	f->brunning = true;
+	assert_int_equal(vbd_test_loop_start_blkback(&f->bloop, f->b), 0);
 }
 
 static void backend_stop(struct fx *f)
 {
-	if (!f->brunning)
-		return;
-	(void)!write(f->bstop[1], "x", 1);
-	pthread_join(f->bthread, NULL);
-	close(f->bstop[0]);
-	close(f->bstop[1]);
+	vbd_test_loop_stop(&f->bloop);
 	f->b = vbd_blkback_free(f->b);
-	f->brunning = false;
 }
 
 static int setup(void **state)
@@ -109,6 +84,7 @@ static int setup(void **state)
 	int fd;
 
 	assert_non_null(f);
+	vbd_test_loop_init(&f->bloop);
 	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
 	assert_int_equal(vbd_test_simhv_start(&f->hv), 0);
 	f->h = vbd_test_xs_open(&f->t, 0);
