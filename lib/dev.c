@@ -73,6 +73,13 @@ static void error_dirs(const dev_paths *p, char be[128], char fe[128])
 	*strrchr(fe, '/') = 0;
 }
 
+/* Whether a device's script is run as a script: any but none, empty or our
+ * own vbd-block, which is the built-in step in-process. */
+static bool runs_script(const char *script)
+{
+	return script && *script && strcmp(script, VBD_HOTPLUG_SCRIPT) != 0;
+}
+
 /* 1 if path exists, 0 if not, -errno if xenstore could not say. */
 static int node_exists(vbd_ctx *c, xs_transaction_t t, const char *path)
 {
@@ -386,12 +393,21 @@ static void wait_stop(vbd_dev_op *op)
 	op->waiting = false;
 }
 
-static void op_free(vbd_dev_op *op)
+/* Nothing of the operation runs any more: no wait, no pending step, no
+ * script (killed).  Idempotent. */
+static void op_stop(vbd_dev_op *op)
 {
 	wait_stop(op);
 	vbd__ctx_timer_cancel(op->c, op->defer);
+	op->defer = NULL;
 	if (op->job)
 		vbd__script_cancel(op->job);
+	op->job = NULL;
+}
+
+static void op_free(vbd_dev_op *op)
+{
+	op_stop(op);
 	free(op->script);
 	free(op);
 }
@@ -433,10 +449,10 @@ static void xenbus_path(const vbd_dev_op *op, char *buf, size_t size)
 
 static void unplugged(vbd_ctx *c, int r, void *ud);
 
-/* The hotplug step, either way.  The built-in one is done when this
- * returns; a script reports to next() from the loop. */
+/* The hotplug step, either way, then next(c, result, ud): at once for the
+ * built-in one, from the loop for a script. */
 static void hotplug(vbd_dev_op *op, vbd_hotplug_action action,
-                    void (*next)(vbd_ctx *, int, void *))
+                    void (*next)(vbd_ctx *, int, void *), void *ud)
 {
 	vbd_ctx *c = op->c;
 	const char *verb = action == VBD_HOTPLUG_ADD ? "add" : "remove";
@@ -447,15 +463,15 @@ static void hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		r = vbd_hotplug_builtin(c->xs, op->p.be, action, &c->err);
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
-		next(c, r, op);
+		next(c, r, ud);
 		return;
 	}
 	xenbus_path(op, rel, sizeof(rel));
 	r = vbd__script_start(c, op->script, verb, rel,
-	                      op->script_timeout_ms ? op->script_timeout_ms : 40000, next, op,
+	                      op->script_timeout_ms ? op->script_timeout_ms : 40000, next, ud,
 	                      &op->job);
 	if (r < 0)
-		next(c, r, op);
+		next(c, r, ud);
 }
 
 /* Attach failed after the nodes were written: remove what add made, then
@@ -469,7 +485,7 @@ static void rollback(vbd_dev_op *op, int r)
 	         op->err.msg);
 	if (op->plugged) {
 		op->plugged = false;
-		hotplug(op, VBD_HOTPLUG_REMOVE, unplugged);
+		hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 		return;
 	}
 	remove_nodes(op->c, &op->p);
@@ -695,7 +711,7 @@ static void waited(vbd_dev_op *op, int r)
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
 	/* Both ends are Closed (or forced): free what the backend served from. */
-	hotplug(op, VBD_HOTPLUG_REMOVE, unplugged);
+	hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 }
 
 static void plugged(vbd_ctx *c, int r, void *ud)
@@ -734,7 +750,7 @@ static void begin(vbd_ctx *c, void *ud)
 	if (!op->detach) {
 		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, running hotplug", op->p.be);
 		op->plugged = true;   /* a failed add may have left something: remove runs */
-		hotplug(op, VBD_HOTPLUG_ADD, plugged);
+		hotplug(op, VBD_HOTPLUG_ADD, plugged, op);
 		return;
 	}
 	if (!op->bound) {
@@ -847,8 +863,7 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
 	op->script_timeout_ms = o->script_timeout_ms;
 	script = o->script ? o->script : VBD_HOTPLUG_SCRIPT;
-	/* Built in (no fork) for our own script or none; else the script. */
-	if (*script && strcmp(script, VBD_HOTPLUG_SCRIPT) != 0 && !(op->script = strdup(script))) {
+	if (runs_script(script) && !(op->script = strdup(script))) {
 		r = vbd__errf(&c->err, -ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -923,7 +938,7 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
 		goto fail;
 	}
-	if (script && *script && strcmp(script, VBD_HOTPLUG_SCRIPT) != 0) {
+	if (runs_script(script)) {
 		op->script = script;
 		script = NULL;
 	}
@@ -1029,31 +1044,25 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 {
 	vbd_dev_op *op;
 
+	/* All stopped first: a remove script below runs the loop, which must
+	 * not move (or call back) any other operation. */
+	for (op = c->ops; op; op = op->next)
+		op_stop(op);
 	while ((op = c->ops)) {
 		c->ops = op->next;
-		wait_stop(op);
-		vbd__ctx_timer_cancel(c, op->defer);
-		op->defer = NULL;
-		if (op->job) {
-			vbd__script_cancel(op->job);
-			op->job = NULL;
-		}
-		if (!op->detach && !op->rolling_back) {
-			if (op->plugged && !op->script)
-				vbd_hotplug_builtin(c->xs, op->p.be, VBD_HOTPLUG_REMOVE, &c->err);
-			else if (op->plugged) {
+		if (!op->detach) {
+			/* An attach not done: its remove step, whichever way, to the
+			 * end, then its nodes.  (Rolling back, it was killed in its
+			 * remove step: the nodes go anyway.) */
+			if (op->plugged && !op->rolling_back) {
 				struct sync_wait sw = { false, 0 };
-				char rel[128];
 
-				xenbus_path(op, rel, sizeof(rel));
-				if (vbd__script_start(c, op->script, "remove", rel,
-				                      op->script_timeout_ms ? op->script_timeout_ms : 40000,
-				                      sync_script_done, &sw, &op->job) == 0)
+				op->plugged = false;
+				hotplug(op, VBD_HOTPLUG_REMOVE, sync_script_done, &sw);
+				if (!sw.done)
 					sync_loop(c, &sw);
 				op->job = NULL;
 			}
-			remove_nodes(c, &op->p);
-		} else if (op->rolling_back) {
 			remove_nodes(c, &op->p);
 		}
 		op_free(op);
