@@ -179,6 +179,7 @@ typedef struct host {
 	vbd_simhv *hv;
 	child *kids;
 	unsigned nkids;
+	struct pollfd *pfds;        /* [3 + 2 * (guests + 1)]: host_pass's */
 	int sfd;
 } host;
 
@@ -311,13 +312,10 @@ static void signal_all(host *h, int sig)
  * when a stop signal came. */
 static bool host_pass(host *h, int timeout_ms)
 {
-	struct pollfd *p;
+	struct pollfd *p = h->pfds;
 	unsigned i, n = 0;
 	bool stop = false;
 
-	p = calloc(3 + 2 * (size_t)h->nkids, sizeof(*p));
-	if (!p)
-		return true;
 	p[n++] = (struct pollfd){ vbd_store_get_fd(h->store), POLLIN, 0 };
 	p[n++] = (struct pollfd){ vbd_simhv_get_fd(h->hv), POLLIN, 0 };
 	p[n++] = (struct pollfd){ h->sfd, POLLIN, 0 };
@@ -361,7 +359,6 @@ static bool host_pass(host *h, int timeout_ms)
 			}
 		}
 	}
-	free(p);
 	vbd_store_process(h->store);
 	vbd_simhv_process(h->hv);
 	return stop;
@@ -416,7 +413,8 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 		goto out;
 	}
 	h.kids = calloc(guests + 1, sizeof(*h.kids));
-	if (!h.kids)
+	h.pfds = calloc(3 + 2 * ((size_t)guests + 1), sizeof(*h.pfds));
+	if (!h.kids || !h.pfds)
 		goto out;
 	for (i = 0; i <= guests; i++) {
 		child *k = &h.kids[i];
@@ -508,6 +506,7 @@ out:
 			close(h.kids[i].ready_fd);
 	}
 	free(h.kids);
+	free(h.pfds);
 	vbd_simhv_free(h.hv);
 	vbd_store_free(h.store);
 	unlink(pidfile);
