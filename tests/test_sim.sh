@@ -106,6 +106,13 @@ check "a failed attach --json says why, as JSON" 1 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvde,access=rw,target=$tmp/nope.img" --json
 has "failed attach --json: errno" '"errno": -2'
 
+# The non-blocking attach from an application's loop (examples/attach_async.c).
+example=$(dirname "$VBDCTL")/../examples/attach_async
+check "examples/attach_async attaches from its own loop" 0 \
+	"$example" guest2 "format=raw,vdev=xvdf,access=rw,target=$tmp/d2.img"
+has "the example reached Connected" "xvdf attached to domain 2, both ends Connected"
+check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
+
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
 check "a guest cannot write a read-only disk" 1 \
