@@ -33,7 +33,8 @@ static const char store_usage[] =
 	"           nodes-per-domain=1000 watches-per-domain=128\n"
 	"           transactions-per-conn=10 nodes-per-transaction=1024\n"
 	"           perms-per-node=5 value-size=2048 outstanding=20\n"
-	"           conns-per-domain=64\n"
+	"           conns-per-domain=64 memory-per-domain=2621440\n"
+	"           memory-per-domain-soft=2097152\n"
 	"         Point any xenstore client at it: XENSTORED_PATH=PATH xenstore-ls\n"
 	"domain add\n"
 	"         Introduce DOMID (1..32751) to the daemon, as a toolstack does, and\n"
@@ -61,6 +62,8 @@ static int parse_quota(vbd_store_limits *l, const char *arg)
 		{ "value-size", offsetof(vbd_store_limits, value_size) },
 		{ "outstanding", offsetof(vbd_store_limits, outstanding) },
 		{ "conns-per-domain", offsetof(vbd_store_limits, conns_per_domain) },
+		{ "memory-per-domain", offsetof(vbd_store_limits, memory_per_domain) },
+		{ "memory-per-domain-soft", offsetof(vbd_store_limits, memory_per_domain_soft) },
 	};
 	const char *eq = strchr(arg, '=');
 	char *end;

@@ -1324,6 +1324,173 @@ static void test_xsa326_unread_replies_and_floods(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* XSA-326, memory: a guest may make the daemon hold only so much memory
+ * (cxenstored's per-domain memory quota, 2.5 MiB by default).
+ *
+ * The attack: ~1000 nodes with 3000-character names under one parent, then
+ * many connections with many transactions each reading that parent.  A
+ * daemon that copies a node into a transaction on the first read holds the
+ * parent's 3 MB child list once per transaction (1.87 GB with 63 x 10).
+ * Here 8 x 10 transactions: the unbounded daemon grows by about 240 MB. */
+
+static long rss_kib(void)
+{
+	long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld %ld", &size, &res), 2);
+	fclose(f);
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* One line "<name> <value>" of CONTROL "quota <domid>". */
+static long long quota_field(xc *d, unsigned domid, const char *name)
+{
+	char id[16];
+	const char *p;
+	size_t nl = strlen(name);
+
+	snprintf(id, sizeof(id), "%u", domid);
+	assert_xs(xc_req(d, XS_CONTROL, 0, "quota", id, NULL), 0);
+	for (p = d->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, nl) && p[nl] == ' ')
+			return strtoll(p + nl, NULL, 10);
+	fail_msg("CONTROL quota %u: no line \"%s\" in \"%s\"", domid, name, d->buf);
+	return -1;
+}
+
+#define ATTACK_CONNS 8
+#define ATTACK_TXNS 10
+
+static void test_xsa326_memory_quota(void **state)
+{
+	static char path[XENSTORE_ABS_PATH_MAX + 1];
+	xc *d = xc_open(0), *g, *c[ATTACK_CONNS];
+	struct xs_handle *xs = xs_tracked(0);
+	long long nodes_mem, mem, hard = 5ll << 19;
+	int tx[ATTACK_CONNS][ATTACK_TXNS], r = 0;
+	unsigned i, j, created;
+	long rss0, grown;
+	uint64_t conns;
+	char tok[1001];
+	void *v;
+
+	(void)state;
+	guest_home(d, 1);
+	v = xs_read(xs, XBT_NULL, "/local/domain/1", NULL);
+	assert_non_null(v);
+	free(v);
+	conns = stats().connections;   /* both answered: both accepted */
+	g = xc_open(1);
+	/* 1. The guest creates nodes with 3000-character names until it is
+	 * refused: by the memory quota, long before the node quota. */
+	memset(path, 'x', sizeof(path) - 1);
+	for (i = 0; i < 1000; i++) {
+		int l = snprintf(path, sizeof(path), "/local/domain/1/a/%05u", i);
+
+		path[l] = 'x';
+		path[3018] = 0;
+		r = xc_write(g, 0, path, "");
+		if (r < 0)
+			break;
+	}
+	created = i;
+	print_message("3000-character names: %u created, then %s\n", created, ename(r));
+	check(r == -ENOMEM, "creation ended with %s after %u nodes, want ENOMEM "
+	      "(the memory quota)", ename(r), created);
+	/* Some room, so that the transactions below are not refused at once. */
+	for (i = 0; i < 10 && i < created; i++) {
+		int l = snprintf(path, sizeof(path), "/local/domain/1/a/%05u", i);
+
+		path[l] = 'x';
+		assert_xs(xc_rm(g, 0, path), 0);
+	}
+
+	/* 2. 8 connections x 10 transactions read the parent. */
+	rss0 = rss_kib();
+	for (i = 0; i < ATTACK_CONNS; i++) {
+		c[i] = xc_open(1);
+		for (j = 0; j < ATTACK_TXNS; j++) {
+			tx[i][j] = xc_tx_start(c[i]);
+			assert_xs(xc_read(c[i], (uint32_t)tx[i][j], "/local/domain/1/a"), 0);
+		}
+	}
+	grown = rss_kib() - rss0;
+	print_message("%u transactions reading the parent: RSS grew by %ld KiB\n",
+	              ATTACK_CONNS * ATTACK_TXNS, grown);
+	check(grown < 32 * 1024, "the daemon grew by %ld KiB for %u reads in "
+	      "transactions", grown, ATTACK_CONNS * ATTACK_TXNS);
+	end_checks();
+
+	/* dom0 keeps working meanwhile. */
+	assert_xs(xc_write(d, 0, "/local/domain/0/after", "ok"), 0);
+	assert_value(d, 0, "/local/domain/0/after", "ok");
+	v = xs_read(xs, XBT_NULL, "/local/domain/1/a", NULL);
+	assert_non_null(v);
+	free(v);
+
+	/* 3. The accounting: within the quota, and each kind where it belongs. */
+	nodes_mem = quota_field(d, 1, "memory-nodes");
+	mem = quota_field(d, 1, "memory");
+	print_message("guest 1: %lld bytes charged, %lld of them for its nodes\n", mem,
+	              nodes_mem);
+	assert_true(mem <= hard);
+	assert_true(nodes_mem > 2 * 1000 * (long long)created);  /* path + name in parent */
+	assert_true(quota_field(d, 1, "memory-transactions") > 0);
+	assert_true(quota_field(d, 0, "memory-transactions") == 0);
+
+	/* A change in a transaction copies the parent's 1 MB child list: the
+	 * copy is charged, and refused. */
+	snprintf(path, sizeof(path), "/local/domain/1/a/new");
+	assert_xs(xc_write(c[0], (uint32_t)tx[0][0], path, ""), -ENOMEM);
+	assert_xs2(xc_tx_end(c[0], tx[0][0], true), -EAGAIN, -ENOMEM);
+	/* So is a watch past the quota, once the guest is near it. */
+	memset(tok, 'w', 1000);
+	tok[1000] = 0;
+	assert_xs(xc_watch(g, "/local/domain/1/a", tok), 0);
+	assert_true(quota_field(d, 1, "memory-watches") >= 1000);
+	xc_sync(g);
+	xc_clear(g);
+	/* And so is a node write that passes it. */
+	{
+		static char val[2049];
+
+		memset(val, 'v', 2048);
+		for (i = 0; i < 400; i++) {
+			snprintf(path, sizeof(path), "/local/domain/1/v%u", i);
+			r = xc_write(g, 0, path, val);
+			if (r < 0)
+				break;
+		}
+		assert_xs(r, -ENOMEM);
+		assert_true(quota_field(d, 1, "memory") <= hard);
+	}
+	nodes_mem = quota_field(d, 1, "memory-nodes");
+
+	/* 4. Transactions ended, some committed and some aborted, the others
+	 * left open on closed connections; the watch dropped with its
+	 * connection: the charge comes back to exactly the nodes' share. */
+	for (i = 0; i < ATTACK_CONNS; i++) {
+		for (j = i == 0; j < ATTACK_TXNS / 2; j++)
+			assert_xs(xc_tx_end(c[i], tx[i][j], j & 1), 0);
+		xc_close(c[i]);
+	}
+	xc_close(g);
+	wait_connections(conns);
+	assert_int_equal(quota_field(d, 1, "memory-transactions"), 0);
+	assert_int_equal(quota_field(d, 1, "memory-watches"), 0);
+	assert_int_equal(quota_field(d, 1, "memory-output"), 0);
+	assert_int_equal(quota_field(d, 1, "memory-nodes"), nodes_mem);
+	assert_int_equal(quota_field(d, 1, "memory"), nodes_mem);
+
+	/* 5. Released, the domain holds nothing at all. */
+	assert_int_equal(vbd_test_store_domain_remove(&T, 1), 0);
+	assert_int_equal(vbd_test_store_domain_add(&T, 1), 0);
+	assert_int_equal(quota_field(d, 1, "memory"), 0);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XSA-330 / XSA-484: RESET_WATCHES must drop everything the caller holds,
  * every time, and is not valid inside a transaction. */
 
@@ -2070,6 +2237,8 @@ int main(void)
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa326_unread_replies_and_floods,
 		                                setup_xsa326, teardown),
+		cmocka_unit_test_setup_teardown(test_xsa326_memory_quota,
+		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa330_reset_watches,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa352_owner_change_by_guest,

@@ -258,15 +258,18 @@ static char *dump(vbd_store *s)
 static void check_consistent(vbd_store *s)
 {
 	static uint32_t owned[0x10000];
+	static int64_t mem[0x10000];
 	vbd__hent *e;
-	size_t b;
+	size_t b, i;
 
 	memset(owned, 0, sizeof(owned));
+	memset(mem, 0, sizeof(mem));
 	for (e = NULL; (e = vbd__hmap_next(&s->tree, &b, e));) {
 		xs_node *nd = e->val;
 		uint32_t off;
 
 		owned[nd->perms.p[0].id]++;
+		mem[nd->perms.p[0].id] += (int64_t)vbd__node_mem(nd);
 		if (nd->path_len > 1) {
 			size_t pl = vbd__path_parent_len(nd->path, nd->path_len);
 			const char *base = vbd__path_basename(nd->path, nd->path_len);
@@ -290,6 +293,12 @@ static void check_consistent(vbd_store *s)
 	}
 	if (memcmp(owned, s->owned, sizeof(owned)))
 		fail_msg("owner counts differ from the tree");
+	/* The memory charged for nodes is what the tree holds, whatever
+	 * failed half-way. */
+	for (i = 0; i < 0x10000; i++)
+		if (mem[i] != s->acct[i].nodes)
+			fail_msg("dom%zu charged %lld bytes for nodes, its nodes hold %lld", i,
+			         (long long)s->acct[i].nodes, (long long)mem[i]);
 	assert_int_equal(s->st.nodes, s->tree.count);
 }
 

@@ -59,12 +59,22 @@ typedef struct vbd_store_limits {
 	size_t max_pending_bytes_priv;  /* 16 MiB, the same for dom0 */
 	unsigned conns_per_domain;      /* 64 connections per guest domain;
 	                                 * dom0's are never refused */
+	/* Since options version 2.  Bytes a guest domain may make the daemon
+	 * hold: the nodes it owns, its connections' transactions, watches
+	 * and queued output.  A request that would take it past the hard
+	 * quota fails with ENOMEM, and events for it are dropped; dom0 is
+	 * exempt.  The soft quota only marks the domain in CONTROL "quota
+	 * <domid>".  0: no quota. */
+	unsigned memory_per_domain_soft; /* 2 MiB */
+	unsigned memory_per_domain;      /* 2.5 MiB, the hard quota */
 } vbd_store_limits;
 
 #define VBD_STORE_LIMITS_INIT \
-	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 64 }
+	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 64, \
+	  2u << 20, 5u << 19 }
 
-#define VBD_STORE_OPTIONS_VERSION 1
+/* 2 added the memory quota; version 1 options get its defaults. */
+#define VBD_STORE_OPTIONS_VERSION 2
 
 typedef struct vbd_store_options {
 	unsigned version;        /* VBD_STORE_OPTIONS_VERSION */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,14 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 		return -EINVAL;
 	if (!opts)
 		opts = &def;
+	if (opts->version == 1) {
+		/* Version 1 ends before the memory quota: those keep their
+		 * defaults. */
+		memcpy(&def, opts, offsetof(vbd_store_options, limits) +
+		                   offsetof(vbd_store_limits, memory_per_domain_soft));
+		def.version = VBD_STORE_OPTIONS_VERSION;
+		opts = &def;
+	}
 	if (opts->version != VBD_STORE_OPTIONS_VERSION ||
 	    opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
 	    opts->limits.outstanding == 0)
@@ -89,10 +98,11 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 	s->lim = opts->limits;
 	s->socket_mode = opts->socket_mode ? opts->socket_mode : 0600;
 	s->owned = calloc(0x10000, sizeof(*s->owned));
+	s->acct = calloc(0x10000, sizeof(*s->acct));
 	s->special[0] = special_new(XS_SPECIAL_INTRO);
 	s->special[1] = special_new(XS_SPECIAL_REL);
 	root = vbd__node_new("/", 1);
-	if (!s->owned || !s->special[0] || !s->special[1] || !root)
+	if (!s->owned || !s->acct || !s->special[0] || !s->special[1] || !root)
 		goto nomem;
 	root->perms.p = calloc(1, sizeof(*root->perms.p));
 	if (!root->perms.p)
@@ -101,6 +111,7 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 	root->gen = ++s->gen;
 	if (vbd__hmap_put(&s->tree, root->path, 1, root) < 0)
 		goto nomem;
+	s->acct[0].nodes = (int64_t)vbd__node_mem(root);
 	root = NULL;
 	s->owned[0] = 1;
 	s->st.nodes = 1;
@@ -200,6 +211,7 @@ vbd_store *vbd_store_free(vbd_store *s)
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
 	free(s->owned);
+	free(s->acct);
 	free(s);
 	return NULL;
 }
@@ -439,7 +451,7 @@ static int delete_owned(vbd_store *s, unsigned domid)
 	if (r >= 0)
 		r = vbd__txn_commit(s, &t, &a);
 	else
-		vbd__txn_done(&t);
+		vbd__txn_done(s, &t);
 	free(v);
 	return r;
 }
@@ -460,6 +472,9 @@ static void strip_perms(vbd_store *s, unsigned domid)
 			if (nd->perms.p[i].id != domid)
 				nd->perms.p[j++] = nd->perms.p[i];
 		if (nd->perms.n && j != nd->perms.n) {
+			/* The owner's charge follows the shorter list. */
+			vbd__acct(s, nd->perms.p[0].id)->nodes -=
+				(int64_t)((nd->perms.n - j) * sizeof(*nd->perms.p));
 			nd->perms.n = j;
 			nd->gen = ++s->gen;
 		}

@@ -83,6 +83,7 @@ int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret)
 
 static void free_buf(vbd_store *s, xs_conn *c, xs_buf *b)
 {
+	vbd__acct(s, c->domid)->out -= (int64_t)(sizeof(*b) + b->len);
 	c->out_bytes -= b->len;
 	s->st.pending_bytes -= b->len;
 	if (b->event) {
@@ -99,7 +100,7 @@ void vbd__conn_drop_txns(vbd_store *s, xs_conn *c)
 	while (c->txns) {
 		xs_txn *t = c->txns;
 		c->txns = t->next;
-		vbd__txn_done(t);
+		vbd__txn_done(s, t);
 		free(t);
 		s->st.transactions--;
 	}
@@ -193,6 +194,14 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 				s->st.events_dropped++;
 				return -ENOBUFS;
 			}
+		/* Nobody can drive a guest past its memory quota by making
+		 * events for it (cxenstored drops them too).  Replies are
+		 * bounded by `outstanding` instead: a lost reply would hang
+		 * the client. */
+		if (!c->priv && vbd__acct_over(s, c->domid, (int64_t)(sizeof(*b) + blen))) {
+			s->st.events_dropped++;
+			return -ENOBUFS;
+		}
 	}
 	b = malloc(sizeof(*b) + blen);
 	if (!b) {
@@ -220,6 +229,7 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 		c->out_head = b;
 	c->out_tail = b;
 	c->out_bytes += blen;
+	vbd__acct(s, c->domid)->out += (int64_t)(sizeof(*b) + blen);
 	if (event) {
 		c->out_events++;
 		c->out_event_bytes += blen;

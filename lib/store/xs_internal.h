@@ -153,10 +153,16 @@ typedef struct xs_watch {
 
 typedef struct xs_tnode {
 	struct xs_tnode *onext;        /* access order */
+	struct xs_tnode *rnext;        /* in the transaction's recount list */
 	char *path;
-	xs_node *node;                 /* NULL: absent */
+	uint32_t path_len;
+	xs_node *node;                 /* with copied: the transaction's own
+	                                * version, NULL: absent */
 	uint64_t base_gen;             /* 0: was absent */
+	uint64_t charged;              /* bytes charged for this entry */
+	bool copied;                   /* else only read: the tree has the node */
 	bool modified;
+	bool recount;                  /* changed since charged */
 } xs_tnode;
 
 typedef struct xs_pevent {
@@ -171,6 +177,10 @@ typedef struct xs_pevent {
 typedef struct xs_txn {
 	struct xs_txn *next;           /* in conn's list */
 	uint32_t id;                   /* 0: implicit, one request */
+	unsigned domid;                /* charged for it (client transactions) */
+	uint64_t mem;                  /* bytes charged to domid */
+	uint64_t settled;              /* mem after the last request */
+	xs_tnode *recount;             /* entries changed since last charged */
 	vbd__hmap overlay;
 	xs_tnode *ohead, *otail;
 	uint32_t touched;
@@ -182,6 +192,15 @@ typedef struct xs_txn {
 } xs_txn;
 
 enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN };
+
+/* Memory a domain makes the daemon hold, in bytes, by kind.  Its total is
+ * what the memory quota bounds (cxenstored's per-domain accounting). */
+typedef struct xs_acct {
+	int64_t nodes;                 /* nodes it owns, in the committed tree */
+	int64_t txn;                   /* its connections' open transactions */
+	int64_t out;                   /* output queued for its connections */
+	int64_t watch;                 /* its watches */
+} xs_acct;
 
 typedef struct xs_domain {
 	int kind;                      /* XS_SRC_DOMAIN, first: epoll tag */
@@ -238,6 +257,7 @@ struct vbd_store {
 	xs_conn *dirty, *dirty_tail;    /* connections with output to flush */
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
+	xs_acct *acct;                 /* memory charged, by domid (0..0xFFFF) */
 	uint32_t next_txid;
 	uint64_t release_seq;          /* RELEASEs so far: fails transactions that span one */
 	uint64_t fail_count;           /* vbd_store_fail_request(): requests seen from fail_domid */
@@ -261,11 +281,28 @@ xs_domain *vbd__domain_find(const vbd_store *s, unsigned id);
 void vbd__actor_of(const vbd_store *s, const xs_conn *c, xs_actor *ret);
 unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p);
 
+/* ---- memory accounting (xs_tree.c) ---- */
+/* What a node holds, charged to its owner while it is in the tree. */
+uint64_t vbd__node_mem(const xs_node *n);
+int64_t vbd__acct_total(const vbd_store *s, unsigned domid);
+/* Whether charging add more bytes to domid passes its hard quota.  dom0 is
+ * never over (as cxenstored), nor anyone when the quota is 0. */
+bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add);
+static inline xs_acct *vbd__acct(vbd_store *s, unsigned domid)
+{
+	return &s->acct[domid & 0xFFFF];
+}
+
 /* ---- transactions (xs_txn.c) ---- */
 void vbd__txn_init(xs_txn *t, uint32_t id);
-/* Init for a client transaction: also notes the release count. */
-void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id);
-void vbd__txn_done(xs_txn *t);
+/* Init for a client transaction of a connection acting as domid: also
+ * notes the release count, and charges domid for it. */
+void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id, unsigned domid);
+/* Frees t's contents and returns what it was charged. */
+void vbd__txn_done(vbd_store *s, xs_txn *t);
+/* Charges what the last request changed in a client transaction; -ENOMEM
+ * if that takes the domain of an unprivileged actor past its quota. */
+int vbd__txn_settle(vbd_store *s, xs_txn *t, const xs_actor *a);
 /* Node at path as the transaction sees it (t NULL: committed tree).  *ret is
  * NULL if absent.  -ENOSPC when a client transaction touches too many nodes. */
 int vbd__txn_get(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
@@ -277,7 +314,7 @@ int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n);
 int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
                     size_t len);
-int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
+int vbd__txn_event(vbd_store *s, xs_txn *t, const char *path, size_t len, bool exact,
                    const xs_perms *perms, const xs_perms *old_perms);
 /* Checks (client transactions), applies, fires events, and frees t's
  * contents.  -EAGAIN on conflict (nothing applied). */

@@ -149,7 +149,7 @@ static int create_or_set(vbd_store *s, xs_txn *t, const xs_actor *a, const char 
 		if ((r = vbd__txn_modify(s, t, a, path, len, &n)) < 0)
 			goto failed;
 		if ((r = vbd__node_set_value(n, value, vlen)) < 0 ||
-		    (r = vbd__txn_event(t, path, len, false, &n->perms, NULL)) < 0)
+		    (r = vbd__txn_event(s, t, path, len, false, &n->perms, NULL)) < 0)
 			goto failed;
 		return 0;
 	}
@@ -197,7 +197,7 @@ static int create_or_set(vbd_store *s, xs_txn *t, const xs_actor *a, const char 
 			vbd__node_free(n);
 			goto failed;
 		}
-		if (end == len && (r = vbd__txn_event(t, path, len, false, &n->perms, NULL)) < 0)
+		if (end == len && (r = vbd__txn_event(s, t, path, len, false, &n->perms, NULL)) < 0)
 			goto failed;
 		pos = end;
 	}
@@ -316,7 +316,7 @@ int vbd__ops_rm_tree(vbd_store *s, xs_txn *t, const xs_actor *a, const char *pat
 			goto failed;
 		if (!n)
 			continue;
-		if (i > 0 && (r = vbd__txn_event(t, l.v[i], pl, true, &n->perms, NULL)) < 0)
+		if (i > 0 && (r = vbd__txn_event(s, t, l.v[i], pl, true, &n->perms, NULL)) < 0)
 			goto failed;
 		if ((r = vbd__txn_delete(s, t, a, l.v[i], pl)) < 0)
 			goto failed;
@@ -325,7 +325,7 @@ int vbd__ops_rm_tree(vbd_store *s, xs_txn *t, const xs_actor *a, const char *pat
 		goto failed;
 	vbd__node_del_kid(parent, vbd__path_basename(path, len),
 	                  len - (size_t)(vbd__path_basename(path, len) - path));
-	r = vbd__txn_event(t, path, len, false, &root_perms, NULL);
+	r = vbd__txn_event(s, t, path, len, false, &root_perms, NULL);
 	if (r < 0)
 		goto failed;
 	goto out;
@@ -494,7 +494,7 @@ static int op_set_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	old = n->perms;
 	n->perms = np;
 	np.p = NULL;
-	r = vbd__txn_event(t, path, len, false, &n->perms, &old);
+	r = vbd__txn_event(s, t, path, len, false, &n->perms, &old);
 	vbd__perms_done(&old);
 	if (r < 0)
 		goto failed;
@@ -574,7 +574,7 @@ static int op_txn_start(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	do {
 		id = ++s->next_txid;
 	} while (id == 0 || find_txn(c, id));
-	vbd__txn_begin(s, nt, id);
+	vbd__txn_begin(s, nt, id, c->domid);
 	nt->next = c->txns;
 	c->txns = nt;
 	c->ntxns++;
@@ -598,9 +598,9 @@ static int op_txn_end(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 	c->ntxns--;
 	s->st.transactions--;
 	if (arg[0] == 'F')
-		vbd__txn_done(t);
+		vbd__txn_done(s, t);
 	else if (t->failed) {
-		vbd__txn_done(t);
+		vbd__txn_done(s, t);
 		r = -EAGAIN;
 	} else
 		r = vbd__txn_commit(s, t, a);
@@ -725,7 +725,45 @@ static int op_reset_watches(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn 
 	X(perms-per-node, perms_per_node) \
 	X(value-size, value_size) \
 	X(outstanding, outstanding) \
-	X(conns-per-domain, conns_per_domain)
+	X(conns-per-domain, conns_per_domain) \
+	X(memory-per-domain-soft, memory_per_domain_soft) \
+	X(memory-per-domain, memory_per_domain)
+
+/* CONTROL "quota <domid>": what the domain holds, against its quotas. */
+static int quota_of(vbd_store *s, xs_conn *c, const xs_req *rq, const char *arg)
+{
+	char out[1024];
+	const xs_acct *m;
+	const xs_domain *d;
+	unsigned id;
+	int64_t total;
+	int len;
+
+	if (vbd__parse_uint(arg, 0xFFFF, &id) < 0)
+		return -EINVAL;
+	d = id ? vbd__domain_find(s, id) : NULL;
+	if (id && !d)
+		return -ENOENT;
+	m = vbd__acct(s, id);
+	total = vbd__acct_total(s, id);
+	len = snprintf(out, sizeof(out),
+	               "%-24s %lld\n%-24s %lld\n%-24s %lld\n%-24s %lld\n%-24s %lld\n"
+	               "%-24s %u\n%-24s %u\n%-24s %s\n",
+	               "memory", (long long)total,
+	               "memory-nodes", (long long)m->nodes,
+	               "memory-transactions", (long long)m->txn,
+	               "memory-output", (long long)m->out,
+	               "memory-watches", (long long)m->watch,
+	               "nodes", s->owned[id],
+	               "watches", d ? d->nwatches : 0,
+	               "memory-quota",
+	               !id ? "exempt" :
+	               s->lim.memory_per_domain && total > (int64_t)s->lim.memory_per_domain ?
+	               "over-hard" :
+	               s->lim.memory_per_domain_soft &&
+	               total > (int64_t)s->lim.memory_per_domain_soft ? "over-soft" : "ok");
+	return reply(s, c, rq, out, (size_t)len + 1);
+}
 
 static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {
@@ -742,7 +780,7 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 		return reply_ok(s, c, rq);
 	if (strcmp(v[0], "help") == 0 && n == 1) {
 		static const char help[] =
-			"check\nhelp\nquota [<name> <value>]\nstats\n";
+			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\n";
 		return reply(s, c, rq, help, sizeof(help));
 	}
 	if (strcmp(v[0], "quota") == 0 && n == 1) {
@@ -752,6 +790,8 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 #undef X
 		return reply(s, c, rq, out, (size_t)len + 1);
 	}
+	if (strcmp(v[0], "quota") == 0 && n == 2)
+		return quota_of(s, c, rq, v[1]);
 	if (strcmp(v[0], "quota") == 0 && n == 3) {
 		/* 0 would stall or refuse everything: never a useful limit. */
 		if (vbd__parse_uint(v[2], 0x7FFFFFFF, &val) < 0 || val == 0)
@@ -837,11 +877,22 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 		t = &implicit;
 	}
 	r = ops[h->type].fn(s, c, &a, t, &rq);
+	if (t && t != &implicit && (ops[h->type].flags & F_WRITE)) {
+		/* What the request added to a client transaction is charged
+		 * now; past the quota the request fails, and having changed the
+		 * transaction, so does its commit. */
+		int rs = vbd__txn_settle(s, t, &a);
+
+		if (rs < 0 && r >= 0) {
+			t->failed = true;
+			r = rs;
+		}
+	}
 	if (t == &implicit) {
 		if (r >= 0)
 			r = vbd__txn_commit(s, t, &a);
 		else
-			vbd__txn_done(t);
+			vbd__txn_done(s, t);
 	}
 	if (r >= 0 && (ops[h->type].flags & F_WRITE))
 		r = reply_ok(s, c, &rq);

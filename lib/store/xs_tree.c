@@ -269,3 +269,25 @@ void vbd__node_del_kid(xs_node *n, const char *name, size_t len)
 		off += (uint32_t)l + 1;
 	}
 }
+
+/* Counts what the node's owner controls (path, value, children's names,
+ * permissions) plus the node's own bookkeeping, so that many tiny nodes
+ * cost what they really do. */
+uint64_t vbd__node_mem(const xs_node *n)
+{
+	return sizeof(*n) + sizeof(vbd__hent) + n->path_len + 1 + n->vlen + n->kids_len +
+	       (uint64_t)n->perms.n * sizeof(*n->perms.p);
+}
+
+int64_t vbd__acct_total(const vbd_store *s, unsigned domid)
+{
+	const xs_acct *a = &s->acct[domid & 0xFFFF];
+
+	return a->nodes + a->txn + a->out + a->watch;
+}
+
+bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add)
+{
+	return domid != 0 && s->lim.memory_per_domain &&
+	       vbd__acct_total(s, domid) + add > (int64_t)s->lim.memory_per_domain;
+}

@@ -24,13 +24,25 @@ void vbd__txn_init(xs_txn *t, uint32_t id)
 	t->id = id;
 }
 
-void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id)
+/* A client transaction's memory is charged to the domain of the connection
+ * that holds it; an implicit one lives for one request and is not. */
+static void charge(vbd_store *s, xs_txn *t, int64_t bytes)
+{
+	if (!t->id)
+		return;
+	t->mem += (uint64_t)bytes;
+	vbd__acct(s, t->domid)->txn += bytes;
+}
+
+void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id, unsigned domid)
 {
 	vbd__txn_init(t, id);
 	t->release_seq = s->release_seq;
+	t->domid = domid;
+	charge(s, t, (int64_t)sizeof(*t));
 }
 
-void vbd__txn_done(xs_txn *t)
+void vbd__txn_done(vbd_store *s, xs_txn *t)
 {
 	xs_tnode *tn, *tnext;
 	xs_pevent *e, *enext;
@@ -50,13 +62,61 @@ void vbd__txn_done(xs_txn *t)
 	vbd__hmap_done(&t->overlay);
 	vbd__hmap_done(&t->events[0]);
 	vbd__hmap_done(&t->events[1]);
+	charge(s, t, -(int64_t)t->mem);
 	t->ohead = t->otail = NULL;
 	t->ehead = t->etail = NULL;
+	t->recount = NULL;
 	t->touched = 0;
 	t->owned_delta = 0;
 }
 
-/* Adds an overlay entry for path holding a copy of the committed node. */
+static uint64_t tnode_mem(const xs_tnode *tn)
+{
+	return sizeof(*tn) + sizeof(vbd__hent) + tn->path_len + 1 +
+	       (tn->node ? vbd__node_mem(tn->node) : 0);
+}
+
+/* Whether a client transaction of an unprivileged actor may grow by bytes. */
+static bool over(const vbd_store *s, const xs_txn *t, const xs_actor *a, uint64_t bytes)
+{
+	return t->id && !a->priv && vbd__acct_over(s, t->domid, (int64_t)bytes);
+}
+
+static void mark(xs_txn *t, xs_tnode *tn)
+{
+	if (!t->id || tn->recount)
+		return;
+	tn->recount = true;
+	tn->rnext = t->recount;
+	t->recount = tn;
+}
+
+int vbd__txn_settle(vbd_store *s, xs_txn *t, const xs_actor *a)
+{
+	xs_tnode *tn;
+	bool grew;
+
+	while ((tn = t->recount)) {
+		uint64_t now = tnode_mem(tn);
+
+		t->recount = tn->rnext;
+		tn->recount = false;
+		tn->rnext = NULL;
+		charge(s, t, (int64_t)(now - tn->charged));
+		tn->charged = now;
+	}
+	grew = t->mem > t->settled;
+	t->settled = t->mem;
+	return grew && over(s, t, a, 0) ? -ENOMEM : 0;
+}
+
+/*
+ * Adds an overlay entry for path that notes the generation the node has
+ * now.  Nothing of the node is copied: a read needs only the generation,
+ * for the conflict check at commit, and a later read sees the tree (if the
+ * node changed meanwhile, the commit fails anyway).  So a read costs the
+ * same whatever the node holds, and one that is refused costs nothing more.
+ */
 static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
                   size_t len, xs_tnode **ret)
 {
@@ -65,6 +125,8 @@ static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
 
 	if (t->id && !a->priv && t->touched >= s->lim.nodes_per_transaction)
 		return -ENOSPC;
+	if (over(s, t, a, sizeof(*tn) + sizeof(vbd__hent) + len + 1))
+		return -ENOMEM;
 	tn = calloc(1, sizeof(*tn));
 	if (!tn)
 		return -ENOMEM;
@@ -73,12 +135,8 @@ static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
 		goto nomem;
 	memcpy(tn->path, path, len);
 	tn->path[len] = 0;
-	if (cur) {
-		tn->base_gen = cur->gen;
-		tn->node = vbd__node_dup(cur);
-		if (!tn->node)
-			goto nomem;
-	}
+	tn->path_len = (uint32_t)len;
+	tn->base_gen = cur ? cur->gen : 0;
 	if (vbd__hmap_put(&t->overlay, tn->path, len, tn) < 0)
 		goto nomem;
 	if (t->otail)
@@ -87,50 +145,55 @@ static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
 		t->ohead = tn;
 	t->otail = tn;
 	t->touched++;
+	tn->charged = tnode_mem(tn);
+	charge(s, t, (int64_t)tn->charged);
 	*ret = tn;
 	return 0;
 nomem:
-	if (tn) {
-		vbd__node_free(tn->node);
-		free(tn->path);
-		free(tn);
-	}
+	free(tn->path);
+	free(tn);
 	return -ENOMEM;
 }
 
+/* The entry for path, holding the transaction's own copy of the node, for
+ * a change. */
 static int lookup(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
                   size_t len, xs_tnode **ret)
 {
 	xs_tnode *tn = vbd__hmap_get(&t->overlay, path, len);
+	const xs_node *cur;
+	int r;
 
-	if (tn) {
-		*ret = tn;
-		return 0;
+	if (!tn && (r = record(s, t, a, path, len, &tn)) < 0)
+		return r;
+	if (!tn->copied) {
+		/* The copy is charged before it is made: it is what a guest
+		 * could otherwise multiply past any bound. */
+		cur = vbd__hmap_get(&s->tree, path, len);
+		if (cur && over(s, t, a, vbd__node_mem(cur)))
+			return -ENOMEM;
+		if (cur && !(tn->node = vbd__node_dup(cur)))
+			return -ENOMEM;
+		tn->copied = true;
+		mark(t, tn);
 	}
-	return record(s, t, a, path, len, ret);
+	*ret = tn;
+	return 0;
 }
 
 int vbd__txn_get(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
                  size_t len, const xs_node **ret)
 {
-	xs_tnode *tn;
+	xs_tnode *tn = t ? vbd__hmap_get(&t->overlay, path, len) : NULL;
 	int r;
 
-	if (t) {
-		tn = vbd__hmap_get(&t->overlay, path, len);
-		if (tn) {
-			*ret = tn->node;
-			return 0;
-		}
-	}
-	if (!t || t->id == 0) {
-		*ret = vbd__hmap_get(&s->tree, path, len);
+	if (tn && tn->copied) {
+		*ret = tn->node;
 		return 0;
 	}
-	r = record(s, t, a, path, len, &tn);
-	if (r < 0)
+	if (!tn && t && t->id && (r = record(s, t, a, path, len, &tn)) < 0)
 		return r;
-	*ret = tn->node;
+	*ret = vbd__hmap_get(&s->tree, path, len);
 	return 0;
 }
 
@@ -145,6 +208,7 @@ int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	if (!tn->node)
 		return -ENOENT;
 	tn->modified = true;
+	mark(t, tn);
 	/* A fresh generation, so that a DIRECTORY_PART listing inside the
 	 * transaction restarts when the transaction changes the children. */
 	tn->node->gen = ++s->gen;
@@ -163,6 +227,7 @@ int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n)
 		return -EEXIST;
 	tn->node = n;
 	tn->modified = true;
+	mark(t, tn);
 	n->gen = ++s->gen;
 	if (n->perms.n && n->perms.p[0].id == a->domid)
 		t->owned_delta++;
@@ -184,6 +249,7 @@ int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	vbd__node_free(tn->node);
 	tn->node = NULL;
 	tn->modified = true;
+	mark(t, tn);
 	return 0;
 }
 
@@ -194,20 +260,29 @@ int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
  * watcher that may read the node in its first or its latest state hears
  * of it.
  */
-int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
+static int64_t pevent_mem(const xs_pevent *e)
+{
+	return (int64_t)(sizeof(*e) + sizeof(vbd__hent) + e->path_len + 1 +
+	                 (e->perms.n + e->old_perms.n) * sizeof(xs_perm));
+}
+
+int vbd__txn_event(vbd_store *s, xs_txn *t, const char *path, size_t len, bool exact,
                    const xs_perms *perms, const xs_perms *old_perms)
 {
 	xs_pevent *e = vbd__hmap_get(&t->events[exact], path, len);
+	int64_t before;
 	xs_perms np;
 
 	if (e) {
 		if (vbd__perms_copy(&np, perms) < 0)
 			return -ENOMEM;
+		before = pevent_mem(e);
 		if (!e->old_perms.n)
 			e->old_perms = e->perms;
 		else
 			vbd__perms_done(&e->perms);
 		e->perms = np;
+		charge(s, t, pevent_mem(e) - before);
 		return 0;
 	}
 	e = calloc(1, sizeof(*e) + len + 1);
@@ -230,13 +305,52 @@ int vbd__txn_event(xs_txn *t, const char *path, size_t len, bool exact,
 	else
 		t->ehead = e;
 	t->etail = e;
+	charge(s, t, pevent_mem(e));
 	return 0;
 }
 
 static void owned_add(vbd_store *s, const xs_node *n, int d)
 {
-	if (n->perms.n)
+	if (n->perms.n) {
 		s->owned[n->perms.p[0].id & 0xFFFF] += (uint32_t)d;
+		vbd__acct(s, n->perms.p[0].id)->nodes += d * (int64_t)vbd__node_mem(n);
+	}
+}
+
+/* Moves the node charges as the commit would (sign +1), or back (-1). */
+static void node_charges(vbd_store *s, const xs_txn *t, int sign)
+{
+	const xs_tnode *tn;
+
+	for (tn = t->ohead; tn; tn = tn->onext) {
+		const xs_node *old;
+
+		if (!tn->modified)
+			continue;
+		old = vbd__hmap_get(&s->tree, tn->path, tn->path_len);
+		if (old)
+			owned_add(s, old, -sign);
+		if (tn->node)
+			owned_add(s, tn->node, sign);
+	}
+}
+
+/* Whether the commit of a guest's request takes the owner of a node it
+ * writes past the memory quota (cxenstored charges a node to its owner and
+ * refuses the write that does so). */
+static bool nodes_over_quota(vbd_store *s, const xs_txn *t, const xs_actor *a)
+{
+	const xs_tnode *tn;
+	bool over = false;
+
+	if (a->priv || !s->lim.memory_per_domain)
+		return false;
+	node_charges(s, t, +1);
+	for (tn = t->ohead; tn && !over; tn = tn->onext)
+		over = tn->modified && tn->node && tn->node->perms.n &&
+		       vbd__acct_over(s, tn->node->perms.p[0].id, 0);
+	node_charges(s, t, -1);
+	return over;
 }
 
 int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
@@ -255,7 +369,7 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 			goto out;
 		}
 		for (tn = t->ohead; tn; tn = tn->onext) {
-			const xs_node *cur = vbd__hmap_get(&s->tree, tn->path, strlen(tn->path));
+			const xs_node *cur = vbd__hmap_get(&s->tree, tn->path, tn->path_len);
 
 			if ((cur ? cur->gen : 0) != tn->base_gen) {
 				r = -EAGAIN;
@@ -268,6 +382,10 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 			r = -ENOSPC;
 			goto out;
 		}
+	}
+	if (nodes_over_quota(s, t, a)) {
+		r = -ENOMEM;
+		goto out;
 	}
 	for (tn = t->ohead; tn; tn = tn->onext)
 		inserts += tn->modified && tn->node;
@@ -282,7 +400,7 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 
 		if (!tn->modified)
 			continue;
-		len = strlen(tn->path);
+		len = tn->path_len;
 		old = vbd__hmap_del(&s->tree, tn->path, len);
 		if (old) {
 			owned_add(s, old, -1);
@@ -300,6 +418,6 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		vbd__watch_fire(s, e->path, e->path_len, e->exact, &e->perms,
 		                e->old_perms.n ? &e->old_perms : NULL);
 out:
-	vbd__txn_done(t);
+	vbd__txn_done(s, t);
 	return r;
 }

@@ -28,10 +28,16 @@ static void index_unlink(vbd_store *s, xs_watch *w)
 	w->inext = w->iprev = NULL;
 }
 
+static int64_t watch_mem(const xs_watch *w)
+{
+	return (int64_t)(sizeof(*w) + w->path_len + 1 + strlen(w->token) + 1);
+}
+
 static void watch_free(vbd_store *s, xs_watch *w)
 {
 	xs_domain *d = w->conn->priv ? NULL : vbd__domain_find(s, w->conn->domid);
 
+	vbd__acct(s, w->conn->domid)->watch -= watch_mem(w);
 	index_unlink(s, w);
 	if (d && d->nwatches)
 		d->nwatches--;
@@ -55,6 +61,8 @@ int vbd__watch_add(vbd_store *s, xs_conn *c, const char *given, const char *abs,
 			return -EEXIST;
 	if (d && d->nwatches >= s->lim.watches_per_domain)
 		return -E2BIG;
+	if (!c->priv && vbd__acct_over(s, c->domid, (int64_t)(sizeof(*w) + plen + tlen + 2)))
+		return -ENOMEM;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
@@ -78,6 +86,7 @@ int vbd__watch_add(vbd_store *s, xs_conn *c, const char *given, const char *abs,
 	if (d)
 		d->nwatches++;
 	s->st.watches++;
+	vbd__acct(s, c->domid)->watch += watch_mem(w);
 	return 0;
 nomem:
 	free(w->path);
