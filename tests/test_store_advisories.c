@@ -1491,6 +1491,56 @@ static void test_xsa326_memory_quota(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Not advisories: what an attack as a hostile guest found (issue 8). */
+
+/* Transaction ids are numbered per connection: what a guest is handed
+ * tells it nothing of other domains' activity. */
+static void test_txn_ids_per_connection(void **state)
+{
+	xc *d = xc_open(0), *g, *g2;
+	int a, b, i, first;
+
+	(void)state;
+	guest_home(d, 1);
+	g = xc_open(1);
+	g2 = xc_open(1);
+	a = xc_tx_start(g);
+	for (i = 0; i < 5; i++)
+		assert_true(xc_tx_start(d) > 0);
+	first = xc_tx_start(g2);
+	b = xc_tx_start(g);
+	if (b != a + 1 || first != a)
+		fail_msg("guest ids %d then %d, a fresh connection's first %d: other "
+		         "connections' transactions show through", a, b, first);
+	/* Unique on the connection and never 0, also after ends. */
+	assert_xs(xc_tx_end(g, a, false), 0);
+	i = xc_tx_start(g);
+	assert_true(i != b && i > 0);
+}
+
+/* CONTROL stats reports the tree's real generation. */
+static void test_control_stats_generation(void **state)
+{
+	xc *d = xc_open(0);
+	unsigned long long g1, g2;
+	const char *p;
+
+	(void)state;
+	assert_xs(xc_req(d, XS_CONTROL, 0, "stats", NULL), 0);
+	p = strstr(d->buf, "generation");
+	assert_non_null(p);
+	g1 = strtoull(p + 10, NULL, 10);
+	assert_xs(xc_write(d, 0, "/gen", "1"), 0);
+	assert_xs(xc_req(d, XS_CONTROL, 0, "stats", NULL), 0);
+	p = strstr(d->buf, "generation");
+	assert_non_null(p);
+	g2 = strtoull(p + 10, NULL, 10);
+	if (g1 == 0 || g2 <= g1 || g2 != stats().generation)
+		fail_msg("generation %llu, then %llu after a write; the store's is %llu", g1,
+		         g2, (unsigned long long)stats().generation);
+}
+
+/* ------------------------------------------------------------------------ */
 /* XSA-330 / XSA-484: RESET_WATCHES must drop everything the caller holds,
  * every time, and is not valid inside a transaction. */
 
@@ -2238,6 +2288,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xsa326_unread_replies_and_floods,
 		                                setup_xsa326, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa326_memory_quota,
+		                                setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_ids_per_connection,
+		                                setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_control_stats_generation,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_xsa330_reset_watches,
 		                                setup_default, teardown),

@@ -238,6 +238,8 @@ typedef struct xs_conn {
 	uint32_t nwatches;
 	xs_txn *txns;
 	uint32_t ntxns;
+	uint32_t next_txid;            /* per connection, as cxenstored: an id
+	                                * tells nothing of other connections */
 } xs_conn;
 
 struct vbd_store {
@@ -258,7 +260,6 @@ struct vbd_store {
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
 	xs_acct *acct;                 /* memory charged, by domid (0..0xFFFF) */
-	uint32_t next_txid;
 	uint64_t release_seq;          /* RELEASEs so far: fails transactions that span one */
 	uint64_t fail_count;           /* vbd_store_fail_request(): requests seen from fail_domid */
 	uint64_t fail_at;              /* ... the one to fail */

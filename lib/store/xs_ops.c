@@ -572,7 +572,7 @@ static int op_txn_start(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	if (!nt)
 		return -ENOMEM;
 	do {
-		id = ++s->next_txid;
+		id = ++c->next_txid;
 	} while (id == 0 || find_txn(c, id));
 	vbd__txn_begin(s, nt, id, c->domid);
 	nt->next = c->txns;
@@ -802,7 +802,9 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 		return -EINVAL;
 	}
 	if (strcmp(v[0], "stats") == 0 && n == 1) {
-		const vbd_store_stats *st = &s->st;
+		vbd_store_stats stv, *st = &stv;
+
+		vbd_store_get_stats(s, st);
 #define S(f) len += snprintf(out + len, sizeof(out) - (size_t)len, "%-18s %llu\n", #f, \
                              (unsigned long long)st->f);
 		S(nodes) S(connections) S(domains) S(watches) S(transactions) S(requests)
