@@ -1518,6 +1518,57 @@ static void test_txn_ids_per_connection(void **state)
 	assert_true(i != b && i > 0);
 }
 
+/* A guest cannot map nodes it may not read: missing or there, they answer
+ * EACCES alike; ENOENT only where it may read the nearest existing
+ * ancestor (cxenstored's errno_from_parents). */
+static void test_guest_existence_oracle(void **state)
+{
+	static const char *const hidden[] = { "/secret/x", "/secret/missing",
+	                                      "/secret/missing/deeper" };
+	xc *d = xc_open(0), *g;
+	unsigned i;
+	int tx;
+
+	(void)state;
+	guest_home(d, 1);
+	assert_xs(xc_write(d, 0, "/secret/x", "v"), 0);
+	assert_xs(xc_setperms(d, 0, "/secret", "n0"), 0);
+	assert_xs(xc_setperms(d, 0, "/secret/x", "n0"), 0);
+	g = xc_open(1);
+	tx = xc_tx_start(g);
+	for (i = 0; i < 3; i++) {
+		const char *p = hidden[i];
+		int r[7];
+
+		r[0] = xc_read(g, 0, p);
+		r[1] = xc_getperms(g, 0, p);
+		r[2] = xc_dir(g, 0, p);
+		r[3] = xc_req(g, XS_DIRECTORY_PART, 0, p, "0", NULL);
+		r[4] = xc_setperms(g, 0, p, "n1");
+		r[5] = xc_rm(g, 0, p);
+		r[6] = xc_read(g, (uint32_t)tx, p);
+		print_message("%s: READ %s GET_PERMS %s DIRECTORY %s DIRECTORY_PART %s "
+		              "SET_PERMS %s RM %s READ in a transaction %s\n", p,
+		              ename(r[0]), ename(r[1]), ename(r[2]), ename(r[3]),
+		              ename(r[4]), ename(r[5]), ename(r[6]));
+		check(r[0] == -EACCES && r[1] == -EACCES && r[2] == -EACCES &&
+		      r[3] == -EACCES && r[4] == -EACCES && r[5] == -EACCES &&
+		      r[6] == -EACCES, "%s tells a guest whether it exists", p);
+	}
+	assert_xs(xc_tx_end(g, tx, false), 0);
+	/* Under what it may read, missing is ENOENT, and RM of a missing
+	 * child is fine. */
+	assert_xs(xc_read(g, 0, "missing"), -ENOENT);
+	assert_xs(xc_getperms(g, 0, "missing/deeper"), -ENOENT);
+	assert_xs(xc_dir(g, 0, "/local/domain/1/missing"), -ENOENT);
+	assert_xs(xc_rm(g, 0, "missing"), 0);
+	assert_xs(xc_rm(g, 0, "missing/deeper"), -ENOENT);
+	/* dom0 still tells the truth. */
+	assert_xs(xc_read(d, 0, "/secret/missing"), -ENOENT);
+	assert_xs(xc_rm(d, 0, "/secret/missing"), 0);
+	end_checks();
+}
+
 /* CONTROL stats reports the tree's real generation. */
 static void test_control_stats_generation(void **state)
 {
@@ -2034,7 +2085,7 @@ static void test_xsa322_destroyed_domain_and_domid_reuse(void **state)
 	g7 = xc_open(7);
 	assert_xs(xc_read(g7, 0, "/tool/shared"), -EACCES);
 	assert_xs(xc_write(g7, 0, "/tool/shared", "mine"), -EACCES);
-	assert_xs(xc_read(g7, 0, "/tool/owned7"), -ENOENT);
+	assert_xs(xc_read(g7, 0, "/tool/owned7"), -EACCES);   /* gone, and hidden */
 	assert_xs(xc_write(g7, 0, "/tool/owned7", "x"), -EACCES);
 	assert_xs(xc_read(g7, 0, "data/a"), -ENOENT);
 	assert_xs(xc_read(g7, 0, "backend/x"), -ENOENT);
@@ -2233,7 +2284,7 @@ static void test_xsa481_local_domain_canonicalisation(void **state)
 	assert_xs(xc_rm(g, 0, "/local/domain/2/secret"), -EACCES);
 	assert_xs(xc_rm(g, 0, "/local/domain/2"), -EACCES);
 	assert_xs(xc_dir(g, 0, "/local/domain/2"), -EACCES);
-	assert_xs(xc_read(g, 0, "/local/domain/02/secret"), -ENOENT);
+	assert_xs(xc_read(g, 0, "/local/domain/02/secret"), -EACCES);  /* hidden */
 	assert_xs(xc_write(g, 0, "/local/domain/02/secret", "pwn"), -EACCES);
 	assert_xs(xc_read(g, 0, "local/domain/2/secret"), -ENOENT);
 	assert_xs(xc_write(g, 0, "local/domain/2/secret", "own"), 0);   /* under 1's home */
@@ -2290,6 +2341,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xsa326_memory_quota,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_ids_per_connection,
+		                                setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_existence_oracle,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_control_stats_generation,
 		                                setup_default, teardown),

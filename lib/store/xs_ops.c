@@ -84,10 +84,38 @@ static int special_index(const char *p)
 	return strcmp(p, XS_SPECIAL_INTRO) == 0 ? 0 : 1;
 }
 
+/*
+ * The error for a missing node: ENOENT if the actor may read the nearest
+ * existing ancestor, else EACCES, as cxenstored's errno_from_parents.  So
+ * a guest cannot tell a missing node from one it may not see, and cannot
+ * map other domains' trees.  *ret_parent_exists: whether the parent itself
+ * is there (RM of a missing child is fine then).
+ */
+static int missing_errno(vbd_store *s, const xs_actor *a, xs_txn *t, const char *path,
+                         bool *ret_parent_exists)
+{
+	size_t len = strlen(path);
+	const xs_node *n = NULL;
+	int r;
+
+	*ret_parent_exists = false;
+	while (!n && len > 1) {
+		len = vbd__path_parent_len(path, len);
+		if ((r = vbd__txn_get(s, t, a, path, len, &n)) < 0)
+			return r;
+		if (n && len == vbd__path_parent_len(path, strlen(path)))
+			*ret_parent_exists = true;
+	}
+	if (!n || !(vbd__actor_mask(a, &n->perms) & XS_PERM_READ))
+		return -EACCES;
+	return -ENOENT;
+}
+
 static int get_readable(vbd_store *s, const xs_actor *a, xs_txn *t, const char *path,
                         const xs_node **ret)
 {
 	const xs_node *n;
+	bool parent;
 	int r;
 
 	if (path[0] == '@')
@@ -95,7 +123,7 @@ static int get_readable(vbd_store *s, const xs_actor *a, xs_txn *t, const char *
 	else if ((r = vbd__txn_get(s, t, a, path, strlen(path), &n)) < 0)
 		return r;
 	if (!n)
-		return -ENOENT;
+		return missing_errno(s, a, t, path, &parent);
 	if (!(vbd__actor_mask(a, &n->perms) & XS_PERM_READ))
 		return -EACCES;
 	*ret = n;
@@ -353,10 +381,12 @@ static int op_rm(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const x
 	if ((r = vbd__txn_get(s, t, a, path, len, &n)) < 0)
 		return r;
 	if (!n) {
-		/* Missing is fine if the parent is there. */
-		if ((r = vbd__txn_get(s, t, a, path, vbd__path_parent_len(path, len), &n)) < 0)
-			return r;
-		return n ? 0 : -ENOENT;
+		/* Missing is fine if the parent is there, and the caller may
+		 * know that (else it could probe with RM what READ hides). */
+		bool parent;
+
+		r = missing_errno(s, a, t, path, &parent);
+		return r == -ENOENT && parent ? 0 : r;
 	}
 	if (!(vbd__actor_mask(a, &n->perms) & XS_PERM_WRITE))
 		return -EACCES;
@@ -476,7 +506,9 @@ static int op_set_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 	if ((r = vbd__txn_get(s, t, a, path, len, &cur)) < 0)
 		goto out;
 	if (!cur) {
-		r = -ENOENT;
+		bool parent;
+
+		r = missing_errno(s, a, t, path, &parent);
 		goto out;
 	}
 	if (!(vbd__actor_mask(a, &cur->perms) & XS_PERM_OWNER)) {
