@@ -39,7 +39,8 @@ static const char store_usage[] =
 	"domain add\n"
 	"         Introduce DOMID (1..32751) to the daemon, as a toolstack does, and\n"
 	"         write its home /local/domain/DOMID (name, domid, device/, control/,\n"
-	"         data/, ...) with libxl 4.17's permissions.  Its own socket is\n"
+	"         data/, ...) with libxl 4.17's permissions.  A domain that exists\n"
+	"         already is refused and left as it is.  Its own socket is\n"
 	"         PATH.d/DOMID: connections there act as that unprivileged domain.\n"
 	"domain remove\n"
 	"         Delete /local/domain/DOMID and release the domain: its\n"
@@ -362,6 +363,14 @@ static int cmd_domain(int argc, char **argv)
 		if (!name) {
 			snprintf(defname, sizeof(defname), "domain-%u", domid);
 			name = defname;
+		}
+		/* INTRODUCE of a known domain succeeds (as in xenstored), and
+		 * writing the home would then rename it and wipe what a
+		 * toolstack wrote there: refuse instead. */
+		if (xs_is_domain_introduced(h, domid)) {
+			vbdctl_err("store domain add: domain %u already exists (%s); nothing changed",
+			           domid, strerror(EEXIST));
+			goto out;
 		}
 		if (!xs_introduce_domain(h, domid, 0, 0)) {
 			vbdctl_err("introducing domain %u: %s", domid, strerror(errno));

@@ -414,6 +414,15 @@ expect "domain add: exit status (stderr: $err)" 0 "$rc"
 wait_for "$TMO" is_socket "$GSOCK"
 expect "domain add: guest socket exists" yes "$([[ -S $GSOCK ]] && echo yes || echo no)"
 out_is "domain add: name" xenstore-read /local/domain/5/name -- guest5
+# Adding it again is refused and changes nothing: not its name, not a device
+# directory a toolstack wrote meanwhile.
+ok "domain add again: a frontend dir" xenstore-write /local/domain/5/device/vbd/51712/state 4
+run "$VBDCTL" store domain add 5 --socket "$SOCK"
+expect "domain add again: exit status" 1 "$rc"
+expect_match "domain add again: says why" "domain 5 already exists" "$err"
+out_is "domain add again: name kept" xenstore-read /local/domain/5/name -- guest5
+out_is "domain add again: device kept" xenstore-read /local/domain/5/device/vbd/51712/state -- 4
+ok "domain add again: clean up" xenstore-rm /local/domain/5/device/vbd
 run xenstore-ls -f -p /local/domain
 expect "ls -f -p /local/domain: exit status" 0 "$rc"
 # libxl 4.17's layout (tests/golden/libxl-4.17-block-attach.txt): the home,
