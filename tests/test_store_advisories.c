@@ -1569,6 +1569,39 @@ static void test_guest_existence_oracle(void **state)
 	end_checks();
 }
 
+/* SET_PERMS on a special node is part of its transaction: invisible
+ * outside it until commit, gone with an abort. */
+static void test_special_perms_in_transaction(void **state)
+{
+	xc *d = xc_open(0), *d2 = xc_open(0);
+	int tx;
+
+	(void)state;
+	guest_home(d, 1);
+	tx = xc_tx_start(d);
+	assert_xs(xc_setperms(d, (uint32_t)tx, "@releaseDomain", "n0", "r1"), 0);
+	assert_xs(xc_getperms(d, (uint32_t)tx, "@releaseDomain"), 0);
+	assert_strs(d, "n0\0r1\0");
+	assert_xs(xc_getperms(d2, 0, "@releaseDomain"), 0);
+	assert_strs(d2, "n0\0");
+	assert_xs(xc_tx_end(d, tx, false), 0);
+	assert_xs(xc_getperms(d2, 0, "@releaseDomain"), 0);
+	assert_strs(d2, "n0\0");
+
+	tx = xc_tx_start(d);
+	assert_xs(xc_setperms(d, (uint32_t)tx, "@introduceDomain", "n0", "r1"), 0);
+	assert_xs(xc_tx_end(d, tx, true), 0);
+	assert_xs(xc_getperms(d2, 0, "@introduceDomain"), 0);
+	assert_strs(d2, "n0\0r1\0");
+	/* A change meanwhile makes the commit a conflict. */
+	tx = xc_tx_start(d);
+	assert_xs(xc_setperms(d, (uint32_t)tx, "@introduceDomain", "n0"), 0);
+	assert_xs(xc_setperms(d2, 0, "@introduceDomain", "n0", "b1"), 0);
+	assert_xs(xc_tx_end(d, tx, true), -EAGAIN);
+	assert_xs(xc_getperms(d2, 0, "@introduceDomain"), 0);
+	assert_strs(d2, "n0\0b1\0");
+}
+
 /* CONTROL stats reports the tree's real generation. */
 static void test_control_stats_generation(void **state)
 {
@@ -2343,6 +2376,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_txn_ids_per_connection,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_existence_oracle,
+		                                setup_default, teardown),
+		cmocka_unit_test_setup_teardown(test_special_perms_in_transaction,
 		                                setup_default, teardown),
 		cmocka_unit_test_setup_teardown(test_control_stats_generation,
 		                                setup_default, teardown),

@@ -189,6 +189,7 @@ typedef struct xs_txn {
 	uint64_t release_seq;          /* store's release count at start */
 	xs_pevent *ehead, *etail;
 	vbd__hmap events[2];           /* recursive, exact: path -> pevent */
+	xs_node *special[2];           /* copies of the special nodes it changed */
 } xs_txn;
 
 enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN };

@@ -119,7 +119,8 @@ static int get_readable(vbd_store *s, const xs_actor *a, xs_txn *t, const char *
 	int r;
 
 	if (path[0] == '@')
-		n = s->special[special_index(path)];
+		n = t && t->special[special_index(path)] ? t->special[special_index(path)] :
+		    s->special[special_index(path)];
 	else if ((r = vbd__txn_get(s, t, a, path, strlen(path), &n)) < 0)
 		return r;
 	if (!n)
@@ -492,14 +493,22 @@ static int op_set_perms(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, 
 		goto out;
 	}
 	if (path[0] == '@') {
-		/* The special nodes live outside the tree and transactions. */
-		n = s->special[special_index(path)];
-		if (!(vbd__actor_mask(a, &n->perms) & XS_PERM_OWNER)) {
+		/* The special nodes live outside the tree, but a change of
+		 * their permissions is part of the transaction like any other:
+		 * made on a copy, applied at commit. */
+		int k = special_index(path);
+
+		cur = t->special[k] ? t->special[k] : s->special[k];
+		if (!(vbd__actor_mask(a, &cur->perms) & XS_PERM_OWNER)) {
 			r = -EACCES;
 			goto out;
 		}
-		vbd__perms_done(&n->perms);
-		n->perms = np;
+		if (!t->special[k] && !(t->special[k] = vbd__node_dup(s->special[k]))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		vbd__perms_done(&t->special[k]->perms);
+		t->special[k]->perms = np;
 		return 0;
 	}
 	len = strlen(path);

@@ -62,6 +62,9 @@ void vbd__txn_done(vbd_store *s, xs_txn *t)
 	vbd__hmap_done(&t->overlay);
 	vbd__hmap_done(&t->events[0]);
 	vbd__hmap_done(&t->events[1]);
+	vbd__node_free(t->special[0]);
+	vbd__node_free(t->special[1]);
+	t->special[0] = t->special[1] = NULL;
 	charge(s, t, -(int64_t)t->mem);
 	t->ohead = t->otail = NULL;
 	t->ehead = t->etail = NULL;
@@ -358,7 +361,7 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 	xs_tnode *tn;
 	xs_pevent *e;
 	size_t inserts = 0;
-	int r = 0;
+	int r = 0, k;
 
 	if (t->id) {
 		/* A domain released meanwhile may be reintroduced under the same
@@ -376,6 +379,13 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 				goto out;
 			}
 		}
+		/* A copy keeps the generation of the special node it was made
+		 * from. */
+		for (k = 0; k < 2; k++)
+			if (t->special[k] && t->special[k]->gen != s->special[k]->gen) {
+				r = -EAGAIN;
+				goto out;
+			}
 		if (!a->priv && t->owned_delta > 0 &&
 		    (int64_t)s->owned[a->domid & 0xFFFF] + t->owned_delta >
 		            (int64_t)s->lim.nodes_per_domain) {
@@ -414,6 +424,16 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		}
 	}
 	s->st.nodes = s->tree.count;
+	for (k = 0; k < 2; k++) {
+		xs_perms p;
+
+		if (!t->special[k])
+			continue;
+		p = s->special[k]->perms;
+		s->special[k]->perms = t->special[k]->perms;
+		t->special[k]->perms = p;
+		s->special[k]->gen = ++s->gen;
+	}
 	for (e = t->ehead; e; e = e->next)
 		vbd__watch_fire(s, e->path, e->path_len, e->exact, &e->perms,
 		                e->old_perms.n ? &e->old_perms : NULL);
