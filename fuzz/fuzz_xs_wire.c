@@ -30,7 +30,8 @@
  * permission lists.  At the end every complete request must have been
  * answered; with all clients gone the counters must be back to zero, the
  * node count must match the tree, and each guest must be able to create
- * exactly as many nodes as its quota leaves.  Then the store is freed, so
+ * exactly as many nodes as its quota leaves, and each domain's memory
+ * charge must be exactly its nodes' share.  Then the store is freed, so
  * that leaks show; leaked fds are caught too.  Every violation is an
  * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
  * the daemon sends.
@@ -790,6 +791,58 @@ static unsigned audit_node_quota(struct fuzz *f)
 	return v;
 }
 
+/* One number of CONTROL "quota <domid>"; -1 if it cannot tell. */
+static long long audit_quota_field(struct fuzz *f, unsigned domid, const char *name)
+{
+	char id[16];
+	const char *p;
+	size_t nl = strlen(name);
+
+	snprintf(id, sizeof(id), "%u", domid);
+	audit_call(f, XS_CONTROL, "quota", id);
+	if (f->audit.reply_type != XS_CONTROL)
+		return -1;
+	for (p = f->audit.reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, nl) && p[nl] == ' ')
+			return strtoll(p + nl, NULL, 10);
+	return -1;
+}
+
+/* With every client gone, a domain is charged exactly what its nodes hold:
+ * nothing for transactions, watches or output is left behind. */
+static void audit_memory(struct fuzz *f)
+{
+	static const char *const gone[] = { "memory-transactions", "memory-watches",
+	                                    "memory-output" };
+	unsigned d, k;
+
+	for (d = 0; d < NSLOT; d++) {
+		long long mem, nodes;
+
+		if (d && !f->dom_present[d])
+			continue;
+		for (k = 0; k < 3; k++) {
+			/* dom0's output: the audit connection's own replies. */
+			if (d == 0 && k == 2)
+				continue;
+			if (audit_quota_field(f, d, gone[k]) != 0) {
+				fprintf(stderr, "fuzz_xs_wire: dom%u: %s %lld\n", d, gone[k],
+				        audit_quota_field(f, d, gone[k]));
+				die("memory charged for what no longer exists", NULL);
+			}
+		}
+		if (d == 0)
+			continue;
+		mem = audit_quota_field(f, d, "memory");
+		nodes = audit_quota_field(f, d, "memory-nodes");
+		if (mem < 0 || mem != nodes) {
+			fprintf(stderr, "fuzz_xs_wire: dom%u charged %lld, its nodes %lld\n", d,
+			        mem, nodes);
+			die("memory charge is not the nodes' share", NULL);
+		}
+	}
+}
+
 static void audit_end(struct fuzz *f)
 {
 	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
@@ -806,9 +859,12 @@ static void audit_end(struct fuzz *f)
 		die("with every client gone, a counter is not back to 0", NULL);
 	if (!audit_connect(f, 0))
 		die("audit: cannot connect as dom0", NULL);
+	audit_memory(f);
 	quota = audit_node_quota(f);
-	/* So that the probe below runs in one round trip. */
+	/* So that the probe below runs in one round trip, and meets the node
+	 * quota only. */
 	audit_raw(f, XS_CONTROL, "quota\0outstanding\0" "64", 21);
+	audit_raw(f, XS_CONTROL, "quota\0memory-per-domain\0" "2147483647", 35);
 	/* A fresh directory owned by each guest, for the quota probe. */
 	for (d = 1; d < NSLOT; d++) {
 		snprintf(dir, sizeof(dir), "/vbd-fuzz-quota-%u", d);
@@ -924,6 +980,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.limits.max_pending_bytes = 4096;
 	o.limits.max_pending_bytes_priv = 16384;
 	o.limits.conns_per_domain = 16;
+	/* Within reach of a few kilobytes of input, as the other quotas. */
+	o.limits.memory_per_domain_soft = 12288;
+	o.limits.memory_per_domain = 16384;
 
 	if (!sigpipe_trapped) {
 		struct sigaction sa;

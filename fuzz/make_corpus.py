@@ -624,6 +624,65 @@ def _(i):
     return i.ctl(PAUSE[0]).ctl(RECONNECT[0]).read(DOM0, "/big")
 
 
+# ---- issue 8: what an attack as a hostile guest found ----
+
+@seed("guest-existence-probes")
+def _(i):
+    # A guest probes hidden nodes, there or not: EACCES alike; ENOENT only
+    # under what it may read.
+    i.home(1).write(DOM0, "/secret/x", "v").perms(DOM0, "/secret", "n0")
+    i.start(DOM1)
+    for p in ["/secret/x", "/secret/missing", "/secret/missing/deeper", "/nothing",
+              "missing", "missing/deeper"]:
+        i.read(DOM1, p).getperms(DOM1, p).ls(DOM1, p)
+        i.msg(DOM1, XS_DIRECTORY_PART, z(p, "0"))
+        i.perms(DOM1, p, "n1").rm(DOM1, p).read(DOM1, p, TX())
+    return i.end(DOM1, False)
+
+
+@seed("special-perms-in-transaction")
+def _(i):
+    i.home(1)
+    i.start(DOM0).perms(DOM0, "@releaseDomain", "n0", "r1", tx=TX())
+    i.getperms(DOM0, "@releaseDomain", TX()).getperms(DOM0, "@releaseDomain")
+    i.end(DOM0, False).getperms(DOM0, "@releaseDomain")
+    i.start(DOM0).perms(DOM0, "@introduceDomain", "n0", "r1", tx=TX())
+    i.perms(DOM0, "@introduceDomain", "n0", "b1").end(DOM0, True)
+    i.start(DOM0).perms(DOM0, "@introduceDomain", "n0", "r2", tx=TX()).end(DOM0, True)
+    i.start(DOM1).perms(DOM1, "@releaseDomain", "n1", tx=TX()).end(DOM1, True)
+    return i.ctl(REMOVE[1]).ctl(ADD[1]).getperms(DOM0, "@introduceDomain")
+
+
+@seed("txn-ids-across-connections")
+def _(i):
+    i.home(1).home(2)
+    i.start(DOM1)
+    for _ in range(3):
+        i.start(DOM0)
+    i.start(DOM2).start(DOM1).read(DOM1, "/local/domain/1", TX(0))
+    i.end(DOM1, True, 1).end(DOM1, False, 0).start(DOM1)
+    return i.ctl(RECONNECT[1]).start(DOM1).end(DOM1, True)
+
+
+@seed("memory-quota-attack")
+def _(i):
+    # Long names under one parent until the memory quota says ENOMEM, then
+    # transactions reading the parent and writing under it, a watch with a
+    # long token, events for the guest while it does not read; then
+    # everything closed: the charge must be back to the nodes' share.
+    i.home(1).watch(DOM1, "/local/domain/1", "t" * 1000)
+    for _ in range(3):
+        i.start(DOM1).read(DOM1, "/local/domain/1/a", TX())
+    for n in range(8):
+        i.write(DOM1, "/local/domain/1/a/%s%02d" % ("n" * 1500, n), "")
+    i.write(DOM1, "/local/domain/1/a/new", "x", TX(1)).ctl(PAUSE[1])
+    for n in range(10):
+        i.write(DOM0, "/local/domain/1/e", "v" * 200)
+    i.ctl(PAUSE[1]).end(DOM1, True, 2).rm(DOM1, "/local/domain/1/a")
+    i.msg(DOM0, XS_CONTROL, z("quota", "1"))
+    return i.ctl(RECONNECT[1]).msg(DOM0, XS_CONTROL, z("quota", "1"))
+
+
 @seed("control-ops")
 def _(i):
     i.ctl(STATS).ctl(0xfe).ctl(0xff).ctl(PAUSE[2]).ctl(PAUSE[2])
