@@ -87,13 +87,15 @@ static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, 
 }
 
 /* A state node: 0..8, or -ENOENT, or VBD_STATE_UNKNOWN for anything else
- * (as Linux's xenbus_read_driver_state). */
+ * (as Linux's xenbus_read_driver_state).  EACCES counts as absent: to a
+ * guest, xenstored answers it for a node that is gone from under a
+ * directory the guest may not read (the backend's, once removed). */
 static int read_state(vbd_blkfront *f, const char *dir)
 {
 	long long v;
 	int r = vbd__xs_read_num(f->ctx, dir, "state", &v);
 
-	if (r == -ENOENT)
+	if (r == -ENOENT || r == -EACCES)
 		return -ENOENT;
 	if (r < 0 || v > VBD_STATE_RECONFIGURED)
 		return VBD_STATE_UNKNOWN;
