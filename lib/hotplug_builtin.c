@@ -654,10 +654,34 @@ out:
 /* ------------------------------------------------------------------ */
 /* ADD                                                                 */
 
+/* Whether block device fd (rdev) is a loop device, or a partition of one,
+ * bound to a file: then its st_dev and inode.  The file and the device are
+ * one object to the sharing check, as the block script's losetup -a says. */
+static bool loop_file(int fd, dev_t rdev, uintmax_t *dev, uintmax_t *ino)
+{
+	struct loop_info64 info;
+	char p[96];
+
+	/* Only a loop device (a partition's loop/ is its parent's) is asked:
+	 * the ioctl number means nothing to other drivers. */
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/loop", major(rdev), minor(rdev));
+	if (major(rdev) != LOOP_MAJOR && access(p, F_OK) != 0) {
+		snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/../loop", major(rdev), minor(rdev));
+		if (access(p, F_OK) != 0)
+			return false;
+	}
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+		return false;     /* ENXIO: not bound */
+	*dev = (uintmax_t)info.lo_device;
+	*ino = (uintmax_t)info.lo_inode;
+	return true;
+}
+
 /* Opens and identifies the target; fills tg.  Checks access only. */
 static int target_open(hp *h, const char *params, char m, bool writable, target *tg)
 {
 	struct stat st, st2;
+	uintmax_t lo_dev, lo_ino;
 	int flags, ro = 0, r;
 
 	if (!*params)
@@ -719,7 +743,11 @@ static int target_open(hp *h, const char *params, char m, bool writable, target 
 		if (writable && ioctl(tg->fd, BLKROGET, &ro) == 0 && ro)
 			return vbd__errf(h->err, -EROFS, "target %s is a read-only device, and so cannot "
 			                 "be used read-write", tg->path);
-		snprintf(tg->key, sizeof(tg->key), "b-%u-%u", major(tg->rdev), minor(tg->rdev));
+		if (loop_file(tg->fd, tg->rdev, &lo_dev, &lo_ino))
+			snprintf(tg->key, sizeof(tg->key), "f-%ju-%ju", lo_dev, lo_ino);
+		else
+			snprintf(tg->key, sizeof(tg->key), "b-%u-%u", major(tg->rdev),
+			         minor(tg->rdev));
 	} else {
 		tg->dev = st2.st_dev;
 		tg->ino = st2.st_ino;

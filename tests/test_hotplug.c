@@ -383,7 +383,7 @@ static void test_file_ro(void **state)
 static void test_block_device(void **state)
 {
 	struct fx *f = *state;
-	char img[PATH_MAX], be[128], dev[32], want[32], idx[64];
+	char img[PATH_MAX], be[128], dev[32], want[32], idx[256];
 	vbd_errbuf err;
 	struct stat st;
 	unsigned n;
@@ -401,8 +401,8 @@ static void test_block_device(void **state)
 	assert_leaf(f->h, be, "physical-device-path", dev);
 	assert_leaf(f->h, be, "node", NULL);
 	assert_leaf(f->h, be, "hotplug-status", "connected");
-	snprintf(idx, sizeof(idx), "/libvbd/sharing/b-%u-%u/0-5-51712", major(st.st_rdev),
-	         minor(st.st_rdev));
+	/* A loop device is indexed as the file it is bound to. */
+	index_path(idx, sizeof(idx), img, "0-5-51712");
 	assert_node(f->h, idx, "w");
 
 	/* Not ours: remove leaves the device alone. */
@@ -641,6 +641,56 @@ static void test_sharing_file(void **state)
 	assert_int_equal(rem(f->h, be1), 0);
 	assert_int_equal(rem(f->h, be2), 0);
 	assert_int_equal(loops_of(img), 0);
+}
+
+/* A file and a loop device bound to it are one object, whatever name the
+ * spec uses: the file, the device, or a link to the device. */
+static void test_sharing_loop_and_file(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], img2[PATH_MAX], link[PATH_MAX], be1[128], be2[128], dev[32], *node;
+	vbd_errbuf err;
+	unsigned n;
+
+	two_vms(f);
+	pathf(f, img, "a.img");
+	pathf(f, img2, "b.img");
+	pathf(f, link, "link-to-loop");
+	make_file(img, 1 << 20);
+	make_file(img2, 1 << 20);
+
+	/* The file first (our loop device L), then L itself, then a link to L. */
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	node = vbd_test_xs_readf(f->h, "%s/node", be1);
+	assert_non_null(node);
+	write_be(f->h, be2, sizeof(be2), 6, node, "w");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_leaf(f->h, be2, "hotplug-status", "busy");
+	assert_int_equal(symlink(node, link), 0);
+	write_be(f->h, be2, sizeof(be2), 6, link, "r");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_int_equal(rem(f->h, be1), 0);
+	free(node);
+
+	/* The loop device first, then its file. */
+	n = test_loop(img2, false);
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	write_be(f->h, be1, sizeof(be1), 5, dev, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	write_be(f->h, be2, sizeof(be2), 6, img2, "w");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_int_equal(loops_of(img2), 1);
+	/* Read-only both ways is fine. */
+	assert_int_equal(rem(f->h, be1), 0);
+	write_be(f->h, be1, sizeof(be1), 5, dev, "r");
+	write_be(f->h, be2, sizeof(be2), 6, img2, "r");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(rem(f->h, be1), 0);
 }
 
 static void test_sharing_same_vm_and_stale(void **state)
@@ -912,6 +962,7 @@ int main(void)
 		T(test_missing),
 		T(test_readonly),
 		T(test_sharing_file),
+		T(test_sharing_loop_and_file),
 		T(test_sharing_same_vm_and_stale),
 		T(test_mounted_block_device),
 		T(test_concurrent_w),
