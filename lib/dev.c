@@ -126,7 +126,8 @@ static unsigned backend_keys(kv *out, const vbd_attach_options *o, const dev_pat
 	KV("type", "phy");
 	KV("mode", "%s", d->readonly ? "r" : "w");
 	KV("device-type", "%s", d->cdrom ? "cdrom" : "disk");
-	KV("discard-enable", "%d", d->discard < 0 ? !d->cdrom : d->discard);
+	/* libxl's default is !!readwrite: no discard on a read-only disk. */
+	KV("discard-enable", "%d", d->discard < 0 ? !d->readonly : d->discard);
 	if (d->direct_io_safe)
 		KV("direct-io-safe", "1");
 	KV("specification", "xen");
@@ -890,6 +891,11 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char 
 	snprintf(buf, sizeof(buf), "%u", o->backend_domid);
 	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "backend domain");
+	/* Only the phy backend (blkback) is served: a disk asked for another
+	 * must not silently get this one. */
+	if (d->backendtype && strcmp(d->backendtype, "phy") != 0)
+		return vbd__errf(&c->err, -ENOTSUP, "backendtype=%s is not supported: only phy (the "
+		                 "default) is", d->backendtype);
 	if (!d->target) {
 		if (!d->cdrom)
 			return vbd__errf(&c->err, -EINVAL, "%s: no target (only a cdrom may be empty)", d->vdev);

@@ -1387,6 +1387,70 @@ static int setup_driver_domain_bare(void **state)
 	return r;
 }
 
+/* backendtype= other than phy is refused, naming what is supported, before
+ * anything is written; phy and none attach as before. */
+static void test_backendtype_refused_unless_phy(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = { "qdisk", "tap", "standalone" };
+	char spec[PATH_MAX + 64];
+	vbd_errbuf err = { "" };
+	vbd_disk_spec *d;
+	size_t i;
+
+	f->ao.wait = VBD_WAIT_NONE;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *one;
+
+		snprintf(spec, sizeof(spec), "format=raw,vdev=xvdb,access=rw,backendtype=%s,target=%s",
+		         bad[i], f->img);
+		one = spec;
+		if (vbd_disk_spec_parse(1, &one, &d, &err) != 0)
+			fail_msg("parse %s: %s", spec, err.msg);
+		assert_string_equal(d->backendtype, bad[i]);
+		f->ao.spec = d;
+		assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOTSUP);
+		if (!strstr(vbd_ctx_last_error(f->c), bad[i]) || !strstr(vbd_ctx_last_error(f->c), "phy"))
+			fail_msg("message: %s", vbd_ctx_last_error(f->c));
+		assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+		assert_int_equal(loops_of(f->img), 0);
+		vbd_disk_spec_free(d);
+	}
+	f->ao.spec = &f->spec;
+	f->spec.backendtype = (char *)"phy";
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	f->spec.backendtype = NULL;
+}
+
+/* discard-enable defaults as libxl's !!readwrite: off for access=ro. */
+static void test_discard_default_follows_access(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char *v;
+
+	f->spec.readonly = true;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/discard-enable");
+	assert_non_null(v);
+	assert_string_equal(v, "0");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/discard-enable");
+	assert_string_equal(v, "0");
+	free(v);
+	d.domid = DOM;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	/* An explicit discard stays what was asked. */
+	f->spec.discard = 1;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/discard-enable");
+	assert_string_equal(v, "1");
+	free(v);
+	f->spec.discard = -1;
+	f->spec.readonly = false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1417,6 +1481,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard_default_follows_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_target_not_in_dom0,
