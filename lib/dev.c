@@ -40,8 +40,11 @@
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 
+#ifndef VBD_SCRIPT_DIR
+#define VBD_SCRIPT_DIR "/etc/xen/scripts"
+#endif
 #ifndef VBD_HOTPLUG_SCRIPT
-#define VBD_HOTPLUG_SCRIPT "/etc/xen/scripts/vbd-block"
+#define VBD_HOTPLUG_SCRIPT VBD_SCRIPT_DIR "/vbd-block"
 #endif
 
 #define TXN_RETRIES 64
@@ -942,7 +945,7 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char 
 
 int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done, void *ud)
 {
-	char *params = NULL;
+	char *params = NULL, *abs_script = NULL;
 	vbd_dev_op *op = NULL;
 	const char *script;
 	unsigned own;
@@ -958,14 +961,26 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	op->goal = o->wait;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
 	op->script_timeout_ms = o->script_timeout_ms;
-	script = o->script ? o->script : VBD_HOTPLUG_SCRIPT;
+	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
+		goto fail;
+	op->foreign = o->backend_domid != own;
+	/* As libxl: a relative script is under the scripts dir, and the node
+	 * holds the absolute path (detach runs it from anywhere). */
+	if (o->script && o->script[0] && o->script[0] != '/') {
+		if (asprintf(&abs_script, "%s/%s", VBD_SCRIPT_DIR, o->script) < 0) {
+			abs_script = NULL;
+			r = vbd__errf(&c->err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	script = abs_script ? abs_script : o->script ? o->script : VBD_HOTPLUG_SCRIPT;
+	/* A script of a backend in another domain is that domain's file. */
+	if (runs_script(script) && !op->foreign && (r = vbd__script_check(c, script)) < 0)
+		goto fail;
 	if (runs_script(script) && !(op->script = strdup(script))) {
 		r = vbd__errf(&c->err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
-		goto fail;
-	op->foreign = o->backend_domid != own;
 	if ((r = validate(c, o, op->foreign, &params)) < 0)
 		goto fail;
 	if ((r = write_nodes(c, o, &op->p, params, script)) < 0)
@@ -980,9 +995,11 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 		goto fail;
 	}
 	free(params);
+	free(abs_script);
 	return 0;
 fail:
 	free(params);
+	free(abs_script);
 	op_free(op);
 	return r;
 }

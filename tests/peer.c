@@ -88,7 +88,22 @@ static void backend_step(vbd_test_peer *p, const char *be)
 		} else {
 			xs_transaction_t t;
 			do {
+				char path[300], *cur;
+				unsigned len;
+
+				/* As blkback: connect only from the state read in the
+				 * same transaction, never over a Closing written
+				 * meanwhile by a detach. */
+				if ((size_t)snprintf(path, sizeof(path), "%s/state", be) >= sizeof(path))
+					break;
 				t = xs_transaction_start(p->be);
+				cur = xs_read(p->be, t, path, &len);
+				if (!cur || strcmp(cur, "2")) {
+					free(cur);
+					xs_transaction_end(p->be, t, true);
+					break;
+				}
+				free(cur);
 				wr(p->be, t, be, "feature-flush-cache", "1");
 				wr(p->be, t, be, "feature-barrier", "1");
 				wr(p->be, t, be, "feature-persistent", "1");

@@ -1451,6 +1451,55 @@ static void test_discard_default_follows_access(void **state)
 	f->spec.readonly = false;
 }
 
+/* script= as libxl takes it: a relative name is under /etc/xen/scripts (and
+ * written so), and a script that does not exist or cannot run is refused
+ * before anything is written. */
+static void test_script_path_resolved_and_checked(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char script[PATH_MAX], *v;
+	const char *e;
+
+	f->ao.wait = VBD_WAIT_INITWAIT;
+	f->ao.script = "vbd-test-no-such-script";
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOENT);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "/etc/xen/scripts/vbd-test-no-such-script"))
+		fail_msg("message: %s", e);
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+
+	join(script, sizeof(script), f->t.dir, "not-executable");
+	write_script(script, "exit 0");
+	assert_int_equal(chmod(script, 0644), 0);
+	f->ao.script = script;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EACCES);
+	if (!strstr(vbd_ctx_last_error(f->c), script) || !strstr(vbd_ctx_last_error(f->c), "execut"))
+		fail_msg("message: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+
+	/* Our own step by its relative name: the built-in one, and the node
+	 * holds the absolute path, as libxl writes it. */
+	assert_int_equal(chdir(f->t.dir), 0);
+	f->ao.script = "vbd-block";
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/script");
+	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/script");
+	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	free(v);
+	assert_int_equal(loops_of(f->img), 1);
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+	assert_int_equal(chdir("/"), 0);
+	f->ao.script = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1482,6 +1531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_path_resolved_and_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_default_follows_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
 		                                teardown),
