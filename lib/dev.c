@@ -284,12 +284,14 @@ static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
 		*slash = 0;
 		for (q = dir; *q; q++)
 			depth += *q == '/';
-		/* Keep /local/domain/<id>, its error/ (libxl makes it) and
-		 * /libxl/<id>. */
+		/* Keep /local/domain/<id>, a guest's error/ (libxl makes it
+		 * with the home; dom0's is made by the first driver error) and
+		 * /libxl.  An empty /libxl/<id> goes: libxl's own keys there
+		 * keep a domain's. */
 		if ((!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
 		    (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
-		     !strcmp(strrchr(dir, '/'), "/error")) ||
-		    (!strncmp(dir, "/libxl", 6) && depth <= 2))
+		     !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
+		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
 			break;
 		kids = xs_directory(c->xs, t, dir, &n);
 		if (!kids) {

@@ -375,11 +375,24 @@ static void test_driver_error_node(void **state)
 	struct fx *f = *state;
 	const char *e;
 
+	/* What others keep in /libxl/1 and dom0's error/ stays. */
+	assert_true(xs_write(f->h, XBT_NULL, "/libxl/1/type", "pv", 2));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/error/other", "x", 1));
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
 	e = vbd_ctx_last_error(f->c);
 	if (!strstr(e, "19 mapping ring-ref port 5"))
 		fail_msg("the driver's error is not quoted: %s", e);
 	assert_clean(f, 51728);
+	assert_true(exists(f->h, "/libxl/1/type"));
+	assert_true(exists(f->h, "/local/domain/0/error/other"));
+	assert_false(exists(f->h, "/local/domain/0/error/backend"));
+	/* Emptied, they go as the device's own parents do. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/libxl/1/type"));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/error/other"));
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	assert_clean(f, 51728);
+	assert_false(exists(f->h, "/libxl/1"));
+	assert_false(exists(f->h, "/local/domain/0/error"));
 }
 
 static void knobs_skip(vbd_test_peer *p)
@@ -1500,6 +1513,28 @@ static void test_script_path_resolved_and_checked(void **state)
 	f->ao.script = NULL;
 }
 
+/* A target that is a symbolic link loop: ELOOP, naming the path. */
+static void test_attach_symlink_loop_target(void **state)
+{
+	struct fx *f = *state;
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *e;
+
+	join(a, sizeof(a), f->t.dir, "loop-a");
+	join(b, sizeof(b), f->t.dir, "loop-b");
+	assert_int_equal(symlink(b, a), 0);
+	assert_int_equal(symlink(a, b), 0);
+	f->spec.target = a;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ELOOP);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, a) || !strstr(e, "symbolic link"))
+		fail_msg("message: %s", e);
+	if (strstr(vbd_strerror(-ELOOP), "unknown"))
+		fail_msg("vbd_strerror(-ELOOP): %s", vbd_strerror(-ELOOP));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	f->spec.target = f->img;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1531,6 +1566,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_symlink_loop_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_path_resolved_and_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_default_follows_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
