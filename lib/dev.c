@@ -13,6 +13,16 @@
  *      and fails early on hotplug-status=error, an error node, or Closing;
  *   4. any failure removes what 1 and 2 made.
  * The layout is libxl 4.17's key for key (tests/golden/).
+ *
+ * The trust rule: nothing here acts on a value read from a directory
+ * another domain can write.  The /libxl copy (dom0's) says where the device
+ * is and which script it has; what the built-in step set up is in its own
+ * record (hotplug_builtin.c).  A backend in another domain (a driver
+ * domain) is that domain's: its hotplug step runs there, on its files, so
+ * here the target is neither looked for nor opened, and no hotplug runs.
+ * Detach then waits, after both ends closed, for that domain to remove its
+ * backend dir (its remove step ran), as libxl does, and removes the
+ * frontend and /libxl nodes and what is left of the backend's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +40,11 @@
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 
+#ifndef VBD_SCRIPT_DIR
+#define VBD_SCRIPT_DIR "/etc/xen/scripts"
+#endif
 #ifndef VBD_HOTPLUG_SCRIPT
-#define VBD_HOTPLUG_SCRIPT "/etc/xen/scripts/vbd-block"
+#define VBD_HOTPLUG_SCRIPT VBD_SCRIPT_DIR "/vbd-block"
 #endif
 
 #define TXN_RETRIES 64
@@ -116,7 +129,8 @@ static unsigned backend_keys(kv *out, const vbd_attach_options *o, const dev_pat
 	KV("type", "phy");
 	KV("mode", "%s", d->readonly ? "r" : "w");
 	KV("device-type", "%s", d->cdrom ? "cdrom" : "disk");
-	KV("discard-enable", "%d", d->discard < 0 ? !d->cdrom : d->discard);
+	/* libxl's default is !!readwrite: no discard on a read-only disk. */
+	KV("discard-enable", "%d", d->discard < 0 ? !d->readonly : d->discard);
 	if (d->direct_io_safe)
 		KV("direct-io-safe", "1");
 	KV("specification", "xen");
@@ -270,12 +284,14 @@ static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
 		*slash = 0;
 		for (q = dir; *q; q++)
 			depth += *q == '/';
-		/* Keep /local/domain/<id>, its error/ (libxl makes it) and
-		 * /libxl/<id>. */
+		/* Keep /local/domain/<id>, a guest's error/ (libxl makes it
+		 * with the home; dom0's is made by the first driver error) and
+		 * /libxl.  An empty /libxl/<id> goes: libxl's own keys there
+		 * keep a domain's. */
 		if ((!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
 		    (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
-		     !strcmp(strrchr(dir, '/'), "/error")) ||
-		    (!strncmp(dir, "/libxl", 6) && depth <= 2))
+		     !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
+		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
 			break;
 		kids = xs_directory(c->xs, t, dir, &n);
 		if (!kids) {
@@ -353,6 +369,7 @@ struct vbd_dev_op {
 	bool force;                 /* detach */
 	bool bound;                 /* detach: a driver answered; wait for Closed */
 	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
 	bool rolling_back;
 	bool waiting;
 	int be_state, fe_state;
@@ -363,6 +380,8 @@ struct vbd_dev_op {
 	vbd__timer *recheck;        /* check() once after a burst of events */
 	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
 	vbd__script *job;
+	void (*gone_next)(vbd_ctx *, int, void *);  /* foreign: after the backend dir went */
+	void *gone_ud;
 	vbd_dev_done_fn done;
 	void *ud;
 };
@@ -448,9 +467,13 @@ static void xenbus_path(const vbd_dev_op *op, char *buf, size_t size)
 }
 
 static void unplugged(vbd_ctx *c, int r, void *ud);
+static int close_backend(vbd_ctx *c, const dev_paths *p);
+static int gone_wait_start(vbd_dev_op *op, void (*next)(vbd_ctx *, int, void *), void *ud);
 
 /* The hotplug step, either way, then next(c, result, ud): at once for the
- * built-in one, from the loop for a script. */
+ * built-in one, from the loop for a script.  For a backend in another
+ * domain, that domain's: add is not ours to run, and remove is the wait
+ * for that domain to have removed its backend dir. */
 static void hotplug(vbd_dev_op *op, vbd_hotplug_action action,
                     void (*next)(vbd_ctx *, int, void *), void *ud)
 {
@@ -459,6 +482,19 @@ static void hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 	char rel[128];
 	int r;
 
+	if (op->foreign) {
+		if (action == VBD_HOTPLUG_ADD) {
+			next(c, 0, ud);
+			return;
+		}
+		/* A rollback has not asked the ends to close yet. */
+		r = close_backend(c, &op->p);
+		if (r >= 0)
+			r = gone_wait_start(op, next, ud);
+		if (r < 0)
+			next(c, r, ud);
+		return;
+	}
 	if (!op->script) {
 		r = vbd_hotplug_builtin(c->xs, op->p.be, action, &c->err);
 		if (r < 0)
@@ -665,6 +701,59 @@ static int wait_start(vbd_dev_op *op)
 	return 0;
 }
 
+/* ---- a backend in another domain: the wait for it to remove its dir ---- */
+
+static void gone_end(vbd_dev_op *op, int r)
+{
+	wait_stop(op);
+	op->gone_next(op->c, r, op->gone_ud);
+}
+
+static void gone_check(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd_dev_op *op = ud;
+	int e;
+
+	(void)path;
+	if (!op->waiting)
+		return;
+	e = node_exists(c, XBT_NULL, op->p.be);
+	if (e == 0)
+		gone_end(op, 0);
+	/* e < 0, xenstore could not say: the next event or the deadline. */
+}
+
+static void gone_timed_out(vbd_ctx *c, void *ud)
+{
+	vbd_dev_op *op = ud;
+
+	op->timer = NULL;
+	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for domain %u to remove %s (its hotplug "
+	          "remove step; --force removes the nodes, and frees nothing of domain %u's)",
+	          op->bdom, op->p.be, op->bdom);
+	gone_end(op, -ETIMEDOUT);
+}
+
+/* The backend's domain runs its remove step once both ends are Closed with
+ * online=0, then removes its backend dir (xl devd; libxl waits for that,
+ * LIBXL_DESTROY_TIMEOUT, 10 s).  next(c, 0 or -ETIMEDOUT, ud) after. */
+static int gone_wait_start(vbd_dev_op *op, void (*next)(vbd_ctx *, int, void *), void *ud)
+{
+	vbd_ctx *c = op->c;
+	unsigned ms = op->timeout_ms < 10000 ? op->timeout_ms : 10000;
+	int r;
+
+	op->gone_next = next;
+	op->gone_ud = ud;
+	op->waiting = true;
+	r = vbd__ctx_timer(c, vbd__now_ms() + ms, gone_timed_out, op, &op->timer);
+	if (r < 0 || (r = vbd__ctx_watch(c, op->p.be, gone_check, op, &op->wb)) < 0) {
+		wait_stop(op);
+		return r;
+	}
+	return 0;
+}
+
 /* ---- attach: nodes (at start), hotplug add, wait, or rollback ---- */
 
 static void unplugged(vbd_ctx *c, int r, void *ud)
@@ -748,7 +837,8 @@ static void begin(vbd_ctx *c, void *ud)
 	(void)c;
 	op->defer = NULL;
 	if (!op->detach) {
-		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, running hotplug", op->p.be);
+		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, %s", op->p.be,
+		         op->foreign ? "hotplug is the backend domain's" : "running hotplug");
 		op->plugged = true;   /* a failed add may have left something: remove runs */
 		hotplug(op, VBD_HOTPLUG_ADD, plugged, op);
 		return;
@@ -789,8 +879,9 @@ static int op_launch(vbd_dev_op *op)
 	return 0;
 }
 
-/* Checks what can be checked before anything is written. */
-static int validate(vbd_ctx *c, const vbd_attach_options *o, char **ret_params)
+/* Checks what can be checked before anything is written.  The target of a
+ * backend in another domain is that domain's to find: not looked for here. */
+static int validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char **ret_params)
 {
 	const vbd_disk_spec *d = o->spec;
 	char *params = NULL;
@@ -805,6 +896,11 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, char **ret_params)
 	snprintf(buf, sizeof(buf), "%u", o->backend_domid);
 	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "backend domain");
+	/* Only the phy backend (blkback) is served: a disk asked for another
+	 * must not silently get this one. */
+	if (d->backendtype && strcmp(d->backendtype, "phy") != 0)
+		return vbd__errf(&c->err, -ENOTSUP, "backendtype=%s is not supported: only phy (the "
+		                 "default) is", d->backendtype);
 	if (!d->target) {
 		if (!d->cdrom)
 			return vbd__errf(&c->err, -EINVAL, "%s: no target (only a cdrom may be empty)", d->vdev);
@@ -817,6 +913,10 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, char **ret_params)
 	if (d->format && strcmp(d->format, "raw") != 0)
 		return vbd__errf(&c->err, -ENOTSUP, "format %s: the phy backend serves raw images only",
 		                 d->format);
+	if (foreign) {
+		*ret_params = strdup(d->target);
+		return *ret_params ? 0 : vbd__errf(&c->err, -ENOMEM, "out of memory");
+	}
 	if ((r = vbd_disk_target_resolve(d->target, &params, &c->err)) < 0)
 		return r;
 	if (stat(params, &st) < 0) {
@@ -847,9 +947,10 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, char **ret_params)
 
 int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done, void *ud)
 {
-	char *params = NULL;
+	char *params = NULL, *abs_script = NULL;
 	vbd_dev_op *op = NULL;
 	const char *script;
+	unsigned own;
 	int r;
 
 	if (!c || !o || o->version != VBD_ATTACH_OPTIONS_VERSION || !o->spec || !done)
@@ -862,12 +963,27 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	op->goal = o->wait;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
 	op->script_timeout_ms = o->script_timeout_ms;
-	script = o->script ? o->script : VBD_HOTPLUG_SCRIPT;
+	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
+		goto fail;
+	op->foreign = o->backend_domid != own;
+	/* As libxl: a relative script is under the scripts dir, and the node
+	 * holds the absolute path (detach runs it from anywhere). */
+	if (o->script && o->script[0] && o->script[0] != '/') {
+		if (asprintf(&abs_script, "%s/%s", VBD_SCRIPT_DIR, o->script) < 0) {
+			abs_script = NULL;
+			r = vbd__errf(&c->err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	script = abs_script ? abs_script : o->script ? o->script : VBD_HOTPLUG_SCRIPT;
+	/* A script of a backend in another domain is that domain's file. */
+	if (runs_script(script) && !op->foreign && (r = vbd__script_check(c, script)) < 0)
+		goto fail;
 	if (runs_script(script) && !(op->script = strdup(script))) {
 		r = vbd__errf(&c->err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((r = validate(c, o, &params)) < 0)
+	if ((r = validate(c, o, op->foreign, &params)) < 0)
 		goto fail;
 	if ((r = write_nodes(c, o, &op->p, params, script)) < 0)
 		goto fail;
@@ -881,9 +997,11 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 		goto fail;
 	}
 	free(params);
+	free(abs_script);
 	return 0;
 fail:
 	free(params);
+	free(abs_script);
 	op_free(op);
 	return r;
 }
@@ -913,11 +1031,22 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
+static int close_backend(vbd_ctx *c, const dev_paths *p)
+{
+	struct close_job j = { c, p };
+	int r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
+
+	if (r < 0)
+		vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
+	return r;
+}
+
 int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done, void *ud)
 {
 	vbd_dev_op *op = NULL;
 	vbd__dev_loc loc;
 	char *script = NULL;
+	unsigned own;
 	int r;
 
 	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION || !done)
@@ -933,6 +1062,9 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 		goto fail;
 	}
 	op->bdom = loc.bdom;
+	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
+		goto fail;
+	op->foreign = op->bdom != own;
 	dev_paths_init(&op->p, op->bdom, o->domid, o->devid);
 	if (!(script = vbd__xs_read(c, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
@@ -963,15 +1095,8 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 		goto fail;
 	}
 	op->bound = r >= VBD_STATE_INITWAIT;
-	{
-		struct close_job j = { c, &op->p };
-
-		r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
-		if (r < 0) {
-			vbd__errf(&c->err, r, "asking %s to close: %s", op->p.be, strerror(-r));
-			goto fail;
-		}
-	}
+	if ((r = close_backend(c, &op->p)) < 0)
+		goto fail;
 	if ((r = op_launch(op)) < 0) {
 		vbd__errf(&c->err, r, "out of memory");
 		goto fail;

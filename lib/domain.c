@@ -152,3 +152,22 @@ int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domi
 	free(ids);
 	return vbd__errf(&c->err, -ENOENT, "no domain named '%s'", name_or_id);
 }
+
+int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
+{
+	/* A relative path names the connection's own home; "domid" there is
+	 * written by dom0 (libxl, xen-init-dom0) and no guest can change it.
+	 * Absent: dom0, as on a host whose dom0 home nobody wrote. */
+	char *v = vbd__xs_read(c, XBT_NULL, "domid");
+	long long d;
+
+	if (!v && errno != ENOENT)
+		return vbd__errf(&c->err, -(errno ? errno : EIO), "reading this domain's domid: %s",
+		                 strerror(errno ? errno : EIO));
+	d = v ? vbd__parse_num(v) : 0;
+	free(v);
+	if (d < 0 || d >= 0x7FF0)
+		return vbd__errf(&c->err, -EINVAL, "this domain's domid node is not a domain id");
+	*ret_domid = (unsigned)d;
+	return 0;
+}

@@ -11,8 +11,23 @@
  * /libvbd/sharing/f-2051-1234/ is empty, so it attaches /dev/loop3 to the
  * file and, in one transaction that reads that directory again, writes
  *     /libvbd/sharing/f-2051-1234/0-5-51712 = w
+ *     /libvbd/backend/0-5-51712/{node = /dev/loop3, file = 2051:1234,
+ *                                key = f-2051-1234}
  *     .../51712/physical-device = 7:3, physical-device-path = /dev/loop3,
  *     .../51712/node = /dev/loop3, hotplug-status = connected
+ * REMOVE reads only /libvbd/backend/0-5-51712: it frees /dev/loop3 if that
+ * is still bound to inode 1234 of st_dev 2051, and drops the index entry
+ * the record names.  The backend dir's node and params are never used: in a
+ * driver domain's backend they are that domain's to rewrite.
+ *
+ * Records and index belong to the domain running the step, where only it
+ * (and dom0) can write: /libvbd in dom0, data/libvbd under a driver
+ * domain's home.  The step refuses a backend of another domain: that
+ * domain runs hotplug for its own backends.
+ *
+ * A loop device and its backing file are one object: a target /dev/loop3
+ * (or a partition of it, or a link to either) has the key of the file it
+ * is bound to, f-2051-1234, not b-7-3.
  * ADD of the same file for domain 6 in mode w then finds 0-5-51712 there,
  * frees its loop device, writes hotplug-status=busy and returns -EBUSY.  It
  * looked at one directory, whatever the number of VBDs on the host, and took
@@ -46,7 +61,7 @@
 #include "util/xs_txn.h"
 #include "vbd/hotplug.h"
 
-#define SHARING_ROOT "/libvbd/sharing"
+#define DOM0_ROOT "/libvbd"   /* dom0's records and index; data/libvbd elsewhere */
 #define TXN_TRIES 100      /* EAGAIN retries of one transaction */
 #define LOOP_TRIES 64      /* lost races for a free loop device */
 #define BE_MAX 512         /* longest backend path accepted */
@@ -63,6 +78,8 @@ typedef struct hp {
 	char be[BE_MAX];        /* as given, without a trailing '/' */
 	char entry[3 * BE_MAX]; /* this backend's name in the index */
 	unsigned bdom;          /* the backend's domain */
+	unsigned self;          /* the domain running the step */
+	char root[64];          /* its records: <root>/sharing, <root>/backend */
 	long fe;                /* the frontend's domain, -1: not known */
 } hp;
 
@@ -146,6 +163,28 @@ static int be_rm(const hp *h, xs_transaction_t t, const char *leaf)
 	return xrm(h->xs, t, p);
 }
 
+/* This backend's record: <root>/backend/<entry>/<leaf>. */
+static void rec_key(const hp *h, char *buf, size_t size, const char *leaf)
+{
+	snprintf(buf, size, "%s/backend/%s/%s", h->root, h->entry, leaf);
+}
+
+static int rec_write(const hp *h, xs_transaction_t t, const char *leaf, const char *val)
+{
+	char p[256 + 3 * BE_MAX];
+
+	rec_key(h, p, sizeof(p), leaf);
+	return xwrite(h->xs, t, p, val);
+}
+
+static int rec_read(const hp *h, const char *leaf, char **ret)
+{
+	char p[256 + 3 * BE_MAX];
+
+	rec_key(h, p, sizeof(p), leaf);
+	return xread(h->xs, XBT_NULL, p, ret);
+}
+
 /* ------------------------------------------------------------------ */
 /* Naming: backend path -> index entry                                 */
 
@@ -221,16 +260,29 @@ static bool split_rel(const char *rel, char *type, size_t tsize, unsigned *fe, u
 	return true;
 }
 
+/* The calling domain, from its home ("domid", which libxl and
+ * xen-init-dom0 write, owned by dom0): 0 if absent. */
+static unsigned own_domid(struct xs_handle *xs)
+{
+	char *v = NULL;
+	unsigned d = 0;
+
+	if (xread(xs, XBT_NULL, "domid", &v) == 0 && all_digits(v, strlen(v)))
+		d = (unsigned)strtoul(v, NULL, 10);
+	free(v);
+	return d;
+}
+
 /* Our index entry: "<bdom>-<fe>-<devid>" for a vbd ("-<type>" appended for
  * other types), so that another attach can tell which domain uses the
  * target and find its backend; "p<escaped path>" for a path outside the
- * usual layout.  A relative be_path names the calling domain's backend:
- * its domid is read from its home ("domid", which libxl and
- * xen-init-dom0 write), 0 if absent. */
+ * usual layout.  A relative be_path names the calling domain's backend.
+ * A backend of another domain is refused: its domain runs its hotplug step,
+ * on its own devices, with its own records. */
 static int hp_name(hp *h, const char *be_path)
 {
 	size_t n = strlen(be_path);
-	char type[32], *v = NULL;
+	char type[32];
 	const char *rel = h->be;
 	unsigned devid, fe;
 
@@ -241,7 +293,12 @@ static int hp_name(hp *h, const char *be_path)
 	memcpy(h->be, be_path, n);
 	h->be[n] = 0;
 	h->fe = -1;
-	h->bdom = 0;
+	h->self = own_domid(h->xs);
+	h->bdom = h->self;
+	if (h->self == 0)
+		snprintf(h->root, sizeof(h->root), "%s", DOM0_ROOT);
+	else
+		snprintf(h->root, sizeof(h->root), "/local/domain/%u/data/libvbd", h->self);
 	if (!strncmp(h->be, "/local/domain/", 14)) {
 		const char *d = h->be + 14, *s = strchr(d, '/');
 
@@ -249,10 +306,9 @@ static int hp_name(hp *h, const char *be_path)
 			h->bdom = (unsigned)strtoul(d, NULL, 10);
 			rel = s + 1;
 		}
-	} else if (h->be[0] != '/') {
-		if (xread(h->xs, XBT_NULL, "domid", &v) == 0 && all_digits(v, strlen(v)))
-			h->bdom = (unsigned)strtoul(v, NULL, 10);
-		free(v);
+		if (h->bdom != h->self)
+			return vbd__errf(h->err, -EPERM, "backend %s belongs to domain %u: its hotplug "
+			                 "step runs there, not in domain %u", h->be, h->bdom, h->self);
 	}
 	if (rel != h->be || h->be[0] != '/') {
 		if (split_rel(rel, type, sizeof(type), &fe, &devid)) {
@@ -352,12 +408,12 @@ static bool same_vm(struct xs_handle *xs, xs_transaction_t t, unsigned a, unsign
  * means something else there) and are skipped too. */
 static int check_index(hp *h, xs_transaction_t t, const char *path, const char *key, char m)
 {
-	char dir[128], p[128 + sizeof(h->entry)], obe[BE_MAX + 64], pd[BE_MAX + 80];
+	char dir[192], p[192 + sizeof(h->entry)], obe[BE_MAX + 64], pd[BE_MAX + 80];
 	unsigned n, i, ob = 0, ofe = 0;
 	char **ents, *om = NULL;
 	int r = 0;
 
-	snprintf(dir, sizeof(dir), "%s/%s", SHARING_ROOT, key);
+	snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 	ents = xs_directory(h->xs, t, dir, &n);
 	if (!ents)
 		return errno == ENOENT ? 0 : vbd__errf(h->err, xs_errno(), "read %s", dir);
@@ -598,10 +654,34 @@ out:
 /* ------------------------------------------------------------------ */
 /* ADD                                                                 */
 
+/* Whether block device fd (rdev) is a loop device, or a partition of one,
+ * bound to a file: then its st_dev and inode.  The file and the device are
+ * one object to the sharing check, as the block script's losetup -a says. */
+static bool loop_file(int fd, dev_t rdev, uintmax_t *dev, uintmax_t *ino)
+{
+	struct loop_info64 info;
+	char p[96];
+
+	/* Only a loop device (a partition's loop/ is its parent's) is asked:
+	 * the ioctl number means nothing to other drivers. */
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/loop", major(rdev), minor(rdev));
+	if (major(rdev) != LOOP_MAJOR && access(p, F_OK) != 0) {
+		snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/../loop", major(rdev), minor(rdev));
+		if (access(p, F_OK) != 0)
+			return false;
+	}
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+		return false;     /* ENXIO: not bound */
+	*dev = (uintmax_t)info.lo_device;
+	*ino = (uintmax_t)info.lo_inode;
+	return true;
+}
+
 /* Opens and identifies the target; fills tg.  Checks access only. */
 static int target_open(hp *h, const char *params, char m, bool writable, target *tg)
 {
 	struct stat st, st2;
+	uintmax_t lo_dev, lo_ino;
 	int flags, ro = 0, r;
 
 	if (!*params)
@@ -663,7 +743,11 @@ static int target_open(hp *h, const char *params, char m, bool writable, target 
 		if (writable && ioctl(tg->fd, BLKROGET, &ro) == 0 && ro)
 			return vbd__errf(h->err, -EROFS, "target %s is a read-only device, and so cannot "
 			                 "be used read-write", tg->path);
-		snprintf(tg->key, sizeof(tg->key), "b-%u-%u", major(tg->rdev), minor(tg->rdev));
+		if (loop_file(tg->fd, tg->rdev, &lo_dev, &lo_ino))
+			snprintf(tg->key, sizeof(tg->key), "f-%ju-%ju", lo_dev, lo_ino);
+		else
+			snprintf(tg->key, sizeof(tg->key), "b-%u-%u", major(tg->rdev),
+			         minor(tg->rdev));
 	} else {
 		tg->dev = st2.st_dev;
 		tg->ino = st2.st_ino;
@@ -678,7 +762,8 @@ static int target_open(hp *h, const char *params, char m, bool writable, target 
 static int add_txn(hp *h, xs_transaction_t t, const target *tg, char m, const char *pd,
                    const char *pdpath, bool loop)
 {
-	char p[128 + sizeof(h->entry)], *v = NULL, mv[2] = { m, 0 };
+	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], file[48], *v = NULL;
+	char mv[2] = { m, 0 };
 	int r;
 
 	/* The backend may have been removed since we started: writing into it
@@ -699,9 +784,18 @@ static int add_txn(hp *h, xs_transaction_t t, const target *tg, char m, const ch
 		if (r < 0)
 			return r;
 	}
-	snprintf(p, sizeof(p), "%s/%s/%s", SHARING_ROOT, tg->key, h->entry);
-	if ((r = xwrite(h->xs, t, p, mv)) < 0 ||
-	    (r = be_write(h, t, "physical-device", pd)) < 0 ||
+	/* The record REMOVE goes by, where only this domain writes; a record
+	 * left by an earlier ADD of this backend whose REMOVE never ran is
+	 * replaced (what it named is not this ADD's). */
+	snprintf(p, sizeof(p), "%s/sharing/%s/%s", h->root, tg->key, h->entry);
+	snprintf(rec, sizeof(rec), "%s/backend/%s", h->root, h->entry);
+	snprintf(file, sizeof(file), "%ju:%ju", (uintmax_t)tg->dev, (uintmax_t)tg->ino);
+	if ((r = xrm(h->xs, t, rec)) < 0 || (r = xwrite(h->xs, t, p, mv)) < 0 ||
+	    (r = rec_write(h, t, "key", tg->key)) < 0 ||
+	    (loop && (r = rec_write(h, t, "node", pdpath)) < 0) ||
+	    (loop && (r = rec_write(h, t, "file", file)) < 0))
+		return vbd__errf(h->err, r, "write %s: %s", rec, strerror(-r));
+	if ((r = be_write(h, t, "physical-device", pd)) < 0 ||
 	    (r = be_write(h, t, "physical-device-path", pdpath)) < 0 ||
 	    (loop && (r = be_write(h, t, "node", pdpath)) < 0) ||
 	    (r = be_rm(h, t, "hotplug-error")) < 0 ||
@@ -853,33 +947,18 @@ static void report_failure(hp *h, bool busy)
 /* ------------------------------------------------------------------ */
 /* REMOVE                                                              */
 
-static bool same_file(const char *path, dev_t dev, ino_t ino)
-{
-	struct stat st;
-
-	return path && stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev &&
-	       st.st_ino == ino;
-}
-
-static bool index_has(hp *h, const char *key)
-{
-	char p[128 + sizeof(h->entry)];
-
-	snprintf(p, sizeof(p), "%s/%s/%s", SHARING_ROOT, key, h->entry);
-	return xexists(h->xs, XBT_NULL, p);
-}
-
-/* Frees the loop device in node if it is still the one ADD attached to
- * params: backed by that file, or by a file our index entry names (the
- * image may have been deleted meanwhile).  A node now backed by something
- * else was freed already and taken by another user: left alone.  Sets key
- * from the backing file. */
-static int remove_loop(hp *h, const char *node, const char *params, char *key, size_t ksize)
+/* Frees the loop device the record names if it is still bound to the
+ * file the record names (st_dev:inode).  Bound to anything else, it was
+ * freed meanwhile and taken by another user: left alone. */
+static int remove_loop(hp *h, const char *node, const char *file)
 {
 	struct loop_info64 info;
+	uintmax_t dev, ino;
 	struct stat st;
 	int lfd, r = 0;
 
+	if (sscanf(file, "%ju:%ju", &dev, &ino) != 2)
+		return 0;
 	if (stat(node, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != LOOP_MAJOR)
 		return 0;
 	lfd = open(node, O_RDONLY | O_CLOEXEC);
@@ -891,11 +970,8 @@ static int remove_loop(hp *h, const char *node, const char *params, char *key, s
 		                                   strerror(errno));
 		goto out;
 	}
-	snprintf(key, ksize, "f-%ju-%ju", (uintmax_t)info.lo_device, (uintmax_t)info.lo_inode);
-	if (!same_file(params, (dev_t)info.lo_device, (ino_t)info.lo_inode) && !index_has(h, key)) {
-		key[0] = 0;
+	if ((uintmax_t)info.lo_device != dev || (uintmax_t)info.lo_inode != ino)
 		goto out;
-	}
 	r = loop_detach(lfd);
 	if (r < 0)
 		r = vbd__errf(h->err, r, "detach %s: %s", node, strerror(-r));
@@ -906,13 +982,13 @@ out:
 
 static int remove_txn(hp *h, xs_transaction_t t, const char *key, bool be_there)
 {
-	char dir[128], p[128 + sizeof(h->entry)];
+	char dir[192], p[192 + sizeof(h->entry)];
 	unsigned n;
 	char **ents;
 	int r;
 
-	if (key[0]) {
-		snprintf(dir, sizeof(dir), "%s/%s", SHARING_ROOT, key);
+	if (key && key[0]) {
+		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
 		r = xrm(h->xs, t, p);
 		if (r < 0)
@@ -922,6 +998,9 @@ static int remove_txn(hp *h, xs_transaction_t t, const char *key, bool be_there)
 			xrm(h->xs, t, dir);
 		free(ents);
 	}
+	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
+	if ((r = xrm(h->xs, t, p)) < 0)
+		return vbd__errf(h->err, r, "remove %s", p);
 	/* So that a repeated REMOVE finds nothing to free, and a later ADD
 	 * really adds. */
 	if (be_there && ((r = be_rm(h, t, "node")) < 0 || (r = be_rm(h, t, "physical-device")) < 0 ||
@@ -949,29 +1028,24 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return r;
 }
 
+/* Goes by this domain's record only: whatever the backend dir says now
+ * (node, params, physical-device) may have been rewritten by its owner, or
+ * be gone. */
 static int hp_remove(hp *h)
 {
-	char *node = NULL, *params = NULL, *pd = NULL, key[64] = "";
-	unsigned maj, min;
-	struct stat st;
+	char *node = NULL, *file = NULL, *key = NULL;
 	bool be_there;
 	int r = 0;
 
 	be_there = xexists(h->xs, XBT_NULL, h->be);
-	be_read(h, XBT_NULL, "node", &node);
-	be_read(h, XBT_NULL, "params", &params);
-	be_read(h, XBT_NULL, "physical-device", &pd);
-	if (node && *node) {
-		r = remove_loop(h, node, params, key, sizeof(key));
+	rec_read(h, "node", &node);
+	rec_read(h, "file", &file);
+	rec_read(h, "key", &key);
+	if (node && file) {
+		r = remove_loop(h, node, file);
 		if (r < 0)
 			goto out;
 	}
-	/* No loop device to ask: the key from what ADD recorded. */
-	if (!key[0] && !(node && *node) && pd && sscanf(pd, "%x:%x", &maj, &min) == 2)
-		snprintf(key, sizeof(key), "b-%u-%u", maj, min);
-	else if (!key[0] && params && stat(params, &st) == 0 && S_ISREG(st.st_mode))
-		snprintf(key, sizeof(key), "f-%ju-%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
-
 	{
 		struct remove_job j = { h, key, be_there, false };
 
@@ -983,8 +1057,8 @@ static int hp_remove(hp *h)
 	}
 out:
 	free(node);
-	free(params);
-	free(pd);
+	free(file);
+	free(key);
 	return r;
 }
 

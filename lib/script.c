@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,21 @@ static char **make_env(const char *script, const char *xenbus_path, char *own[4]
 		env[n++] = own[k];
 	env[n] = NULL;
 	return env;
+}
+
+int vbd__script_check(vbd_ctx *c, const char *script)
+{
+	struct stat st;
+
+	if (stat(script, &st) < 0)
+		return vbd__errf(&c->err, -errno, "hotplug script %s: %s", script, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return vbd__errf(&c->err, -EACCES, "hotplug script %s is not a regular file, and so "
+		                 "cannot be executed", script);
+	if (access(script, X_OK) < 0)
+		return vbd__errf(&c->err, -errno, "hotplug script %s cannot be executed: %s", script,
+		                 strerror(errno));
+	return 0;
 }
 
 struct vbd__script {

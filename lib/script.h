@@ -18,6 +18,9 @@ typedef void (*vbd__script_done_fn)(vbd_ctx *c, int r, void *ud);
  * negative errno (message in c->err) and done is never called. */
 int vbd__script_start(vbd_ctx *c, const char *script, const char *verb, const char *xenbus_path,
                       unsigned timeout_ms, vbd__script_done_fn done, void *ud, vbd__script **ret);
+/* 0 if script is a regular file this process may execute, else -ENOENT,
+ * -EACCES or -errno with the message in c->err. */
+int vbd__script_check(vbd_ctx *c, const char *script);
 /* Kills and reaps the child; done is not called. */
 void vbd__script_cancel(vbd__script *s);
 

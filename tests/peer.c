@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vbd/hotplug.h"
+
 /* dir/key */
 static char *rd(struct xs_handle *h, const char *dir, const char *key)
 {
@@ -35,6 +37,26 @@ static void wr(struct xs_handle *h, xs_transaction_t t, const char *dir, const c
 		xs_write(h, t, path, val, strlen(val));
 }
 
+/* What a driver domain's hotplug daemon does for one of its backends, through
+ * the backend domain's own connection: true if the device is gone. */
+static bool devd_step(vbd_test_peer *p, const char *be, int st)
+{
+	vbd_errbuf err = { "" };
+	char *hs = rd(p->be, be, "hotplug-status");
+	int online = rd_int(p->be, be, "online");
+	bool gone = false;
+
+	if (st == 1 && online == 1 && !hs) {
+		vbd_hotplug_builtin(p->be, be, VBD_HOTPLUG_ADD, &err);
+	} else if (st == 6 && online == 0) {
+		vbd_hotplug_builtin(p->be, be, VBD_HOTPLUG_REMOVE, &err);
+		xs_rm(p->be, XBT_NULL, be);
+		gone = true;
+	}
+	free(hs);
+	return gone;
+}
+
 /* One backend device: what blkback's probe, backend_changed and
  * frontend_changed would do next. */
 static void backend_step(vbd_test_peer *p, const char *be)
@@ -43,6 +65,8 @@ static void backend_step(vbd_test_peer *p, const char *be)
 	char *fe = rd(p->be, be, "frontend"), *pd;
 
 	if (st < 0 || !fe)
+		goto out;
+	if (p->backend_hotplug && devd_step(p, be, st))
 		goto out;
 	fst = rd_int(p->be, fe, "state");
 	pd = rd(p->be, be, "physical-device");
@@ -64,7 +88,22 @@ static void backend_step(vbd_test_peer *p, const char *be)
 		} else {
 			xs_transaction_t t;
 			do {
+				char path[300], *cur;
+				unsigned len;
+
+				/* As blkback: connect only from the state read in the
+				 * same transaction, never over a Closing written
+				 * meanwhile by a detach. */
+				if ((size_t)snprintf(path, sizeof(path), "%s/state", be) >= sizeof(path))
+					break;
 				t = xs_transaction_start(p->be);
+				cur = xs_read(p->be, t, path, &len);
+				if (!cur || strcmp(cur, "2")) {
+					free(cur);
+					xs_transaction_end(p->be, t, true);
+					break;
+				}
+				free(cur);
 				wr(p->be, t, be, "feature-flush-cache", "1");
 				wr(p->be, t, be, "feature-barrier", "1");
 				wr(p->be, t, be, "feature-persistent", "1");

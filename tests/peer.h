@@ -22,6 +22,10 @@ typedef struct vbd_test_peer {
 	bool skip_initialised;        /* Mini-OS: 1 -> 4 without 3 */
 	bool backend_error;           /* writes an error node and Closing instead of connecting */
 	bool backend_never_closes;    /* ignores Closing */
+	bool backend_hotplug;         /* the backend domain runs the built-in hotplug step
+	                               * for its own backends, as a driver domain's daemon
+	                               * does: add at Initialising, and once Closed with
+	                               * online=0, remove and delete the backend dir */
 	/* internals */
 	struct xs_handle *be, *fe;
 	pthread_t thread;

@@ -383,7 +383,7 @@ static void test_file_ro(void **state)
 static void test_block_device(void **state)
 {
 	struct fx *f = *state;
-	char img[PATH_MAX], be[128], dev[32], want[32], idx[64];
+	char img[PATH_MAX], be[128], dev[32], want[32], idx[256];
 	vbd_errbuf err;
 	struct stat st;
 	unsigned n;
@@ -401,8 +401,8 @@ static void test_block_device(void **state)
 	assert_leaf(f->h, be, "physical-device-path", dev);
 	assert_leaf(f->h, be, "node", NULL);
 	assert_leaf(f->h, be, "hotplug-status", "connected");
-	snprintf(idx, sizeof(idx), "/libvbd/sharing/b-%u-%u/0-5-51712", major(st.st_rdev),
-	         minor(st.st_rdev));
+	/* A loop device is indexed as the file it is bound to. */
+	index_path(idx, sizeof(idx), img, "0-5-51712");
 	assert_node(f->h, idx, "w");
 
 	/* Not ours: remove leaves the device alone. */
@@ -643,6 +643,56 @@ static void test_sharing_file(void **state)
 	assert_int_equal(loops_of(img), 0);
 }
 
+/* A file and a loop device bound to it are one object, whatever name the
+ * spec uses: the file, the device, or a link to the device. */
+static void test_sharing_loop_and_file(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], img2[PATH_MAX], link[PATH_MAX], be1[128], be2[128], dev[32], *node;
+	vbd_errbuf err;
+	unsigned n;
+
+	two_vms(f);
+	pathf(f, img, "a.img");
+	pathf(f, img2, "b.img");
+	pathf(f, link, "link-to-loop");
+	make_file(img, 1 << 20);
+	make_file(img2, 1 << 20);
+
+	/* The file first (our loop device L), then L itself, then a link to L. */
+	write_be(f->h, be1, sizeof(be1), 5, img, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	node = vbd_test_xs_readf(f->h, "%s/node", be1);
+	assert_non_null(node);
+	write_be(f->h, be2, sizeof(be2), 6, node, "w");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_leaf(f->h, be2, "hotplug-status", "busy");
+	assert_int_equal(symlink(node, link), 0);
+	write_be(f->h, be2, sizeof(be2), 6, link, "r");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_int_equal(rem(f->h, be1), 0);
+	free(node);
+
+	/* The loop device first, then its file. */
+	n = test_loop(img2, false);
+	snprintf(dev, sizeof(dev), "/dev/loop%u", n);
+	write_be(f->h, be1, sizeof(be1), 5, dev, "w");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	write_be(f->h, be2, sizeof(be2), 6, img2, "w");
+	assert_int_equal(add(f->h, be2, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_int_equal(loops_of(img2), 1);
+	/* Read-only both ways is fine. */
+	assert_int_equal(rem(f->h, be1), 0);
+	write_be(f->h, be1, sizeof(be1), 5, dev, "r");
+	write_be(f->h, be2, sizeof(be2), 6, img2, "r");
+	assert_int_equal(add(f->h, be1, &err), 0);
+	assert_int_equal(add(f->h, be2, &err), 0);
+	assert_int_equal(rem(f->h, be2), 0);
+	assert_int_equal(rem(f->h, be1), 0);
+}
+
 static void test_sharing_same_vm_and_stale(void **state)
 {
 	struct fx *f = *state;
@@ -818,6 +868,87 @@ static void test_bad_args(void **state)
 	assert_node(f->h, "/local/domain/0/backend/vbd/3", NULL);
 }
 
+/* The trust rule, in the step itself: dom0 refuses a driver domain's
+ * backend (that domain runs its own step), a driver domain keeps its
+ * records in its own home, and REMOVE goes by the record, not by what the
+ * backend dir says when it is rewritten. */
+static void test_driver_domain_records(void **state)
+{
+	struct fx *f = *state;
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { 5, XS_PERM_READ } };
+	struct xs_permissions own[1] = { { 5, XS_PERM_NONE } };
+	char img[PATH_MAX], other[PATH_MAX], be[128], be6[128], *node6;
+	const char *dbe = "/local/domain/5/backend/vbd/7/51712";
+	struct xs_handle *dd;
+	vbd_errbuf err;
+	unsigned n;
+
+	pathf(f, img, "dd.img");
+	pathf(f, other, "dom0.img");
+	make_file(img, 1 << 20);
+	make_file(other, 1 << 20);
+	assert_true(xs_introduce_domain(f->h, 5, 0, 0));
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/5"));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/5", home, 2));
+	wr(f->h, "/local/domain/5", "domid", "5");
+	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/5/data"));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/5/data", own, 1));
+	/* dom0's own device on other.img. */
+	write_be(f->h, be6, sizeof(be6), 6, other, "w");
+	assert_int_equal(add(f->h, be6, &err), 0);
+	node6 = vbd_test_xs_readf(f->h, "%s/node", be6);
+	assert_non_null(node6);
+
+	/* Domain 5's backend, as libxl writes it (owned by domain 5). */
+	snprintf(be, sizeof(be), "%s", dbe);
+	wr(f->h, be, "params", img);
+	wr(f->h, be, "mode", "w");
+	{
+		struct xs_permissions bp[2] = { { 5, XS_PERM_NONE }, { 7, XS_PERM_READ } };
+		assert_true(xs_set_permissions(f->h, XBT_NULL, be, bp, 2));
+		assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/5/backend/vbd/7/51712/params", bp, 2));
+		assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/5/backend/vbd/7/51712/mode", bp, 2));
+	}
+	/* Not dom0's to run. */
+	assert_int_equal(add(f->h, be, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_int_equal(loops_of(img), 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+
+	/* Domain 5 runs it, with its records in its own home. */
+	dd = vbd_test_xs_open(&f->t, 5);
+	assert_non_null(dd);
+	assert_int_equal(add(dd, "backend/vbd/7/51712", &err), 0);
+	n = assert_loop_backend(f->h, be, img, false);
+	(void)n;
+	{
+		char *k = vbd_test_xs_readf(f->h, "/local/domain/5/data/libvbd/backend/5-7-51712/key");
+		char idx[256];
+
+		assert_non_null(k);
+		snprintf(idx, sizeof(idx), "/local/domain/5/data/libvbd/sharing/%s/5-7-51712", k);
+		assert_node(f->h, idx, "w");
+		free(k);
+	}
+	assert_node(f->h, "/libvbd/backend/5-7-51712/key", NULL);
+
+	/* Its backend dir rewritten to name dom0's loop device and file:
+	 * REMOVE frees what the record names, and nothing else. */
+	wr(dd, be, "node", node6);
+	wr(dd, be, "params", other);
+	assert_int_equal(rem(dd, "backend/vbd/7/51712"), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_int_equal(loops_of(other), 1);
+	assert_node(f->h, "/local/domain/5/data/libvbd/backend/5-7-51712", NULL);
+	/* And dom0's own remove goes by dom0's record in the same way. */
+	wr(f->h, be6, "node", "/dev/loop-nothing");
+	wr(f->h, be6, "params", img);
+	assert_int_equal(rem(f->h, be6), 0);
+	assert_int_equal(loops_of(other), 0);
+	xs_close(dd);
+	free(node6);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -831,11 +962,13 @@ int main(void)
 		T(test_missing),
 		T(test_readonly),
 		T(test_sharing_file),
+		T(test_sharing_loop_and_file),
 		T(test_sharing_same_vm_and_stale),
 		T(test_mounted_block_device),
 		T(test_concurrent_w),
 		T(test_loop_legacy),
 		T(test_bad_args),
+		T(test_driver_domain_records),
 	};
 
 	if (geteuid() != 0) {

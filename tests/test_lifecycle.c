@@ -24,6 +24,7 @@
 #include "peer.h"
 #include "store_fixture.h"
 #include "vbd/dev.h"
+#include "vbd/hotplug.h"
 #include "vbd/status.h"
 #include "vbd/verify.h"
 #include <yajl/yajl_tree.h>
@@ -142,10 +143,17 @@ static int setup_knobs(void **state, void (*knobs)(vbd_test_peer *))
 		char bhome[32];
 		struct xs_permissions own[1] = { { bd, XS_PERM_NONE } };
 
+		char id[16];
+
 		assert_true(xs_introduce_domain(f->h, bd, 0, 0));
 		snprintf(bhome, sizeof(bhome), "/local/domain/%u", bd);
 		assert_true(xs_mkdir(f->h, XBT_NULL, bhome));
 		assert_true(xs_set_permissions(f->h, XBT_NULL, bhome, own, 1));
+		/* Its hotplug step finds its own domid there, as in a domain
+		 * libxl made. */
+		snprintf(bhome, sizeof(bhome), "/local/domain/%u/domid", bd);
+		snprintf(id, sizeof(id), "%u", bd);
+		assert_true(xs_write(f->h, XBT_NULL, bhome, id, strlen(id)));
 	}
 	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
 	co.xenstored_path = f->t.socket;
@@ -367,11 +375,24 @@ static void test_driver_error_node(void **state)
 	struct fx *f = *state;
 	const char *e;
 
+	/* What others keep in /libxl/1 and dom0's error/ stays. */
+	assert_true(xs_write(f->h, XBT_NULL, "/libxl/1/type", "pv", 2));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/0/error/other", "x", 1));
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
 	e = vbd_ctx_last_error(f->c);
 	if (!strstr(e, "19 mapping ring-ref port 5"))
 		fail_msg("the driver's error is not quoted: %s", e);
 	assert_clean(f, 51728);
+	assert_true(exists(f->h, "/libxl/1/type"));
+	assert_true(exists(f->h, "/local/domain/0/error/other"));
+	assert_false(exists(f->h, "/local/domain/0/error/backend"));
+	/* Emptied, they go as the device's own parents do. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/libxl/1/type"));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/error/other"));
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	assert_clean(f, 51728);
+	assert_false(exists(f->h, "/libxl/1"));
+	assert_false(exists(f->h, "/local/domain/0/error"));
 }
 
 static void knobs_skip(vbd_test_peer *p)
@@ -977,6 +998,7 @@ static void test_concurrent_attach_same_vdev(void **state)
 static void knobs_driver_domain(vbd_test_peer *p)
 {
 	p->backend_domid = 2;
+	p->backend_hotplug = true;
 }
 
 static int setup_driver_domain(void **state)
@@ -987,6 +1009,12 @@ static int setup_driver_domain(void **state)
 	f = *state;
 	f->ao.backend_domid = 2;
 	return r;
+}
+
+/* A driver domain whose hotplug step the test runs itself. */
+static void knobs_driver_domain_bare(vbd_test_peer *p)
+{
+	p->backend_domid = 2;
 }
 
 static int setup_never(void **state) { return setup_knobs(state, knobs_never_connects); }
@@ -1153,6 +1181,360 @@ static void test_attach_oversized_target(void **state)
 	f->spec.target = f->img;
 }
 
+/* Another domain, introduced with a home as libxl writes it (owned by dom0,
+ * readable by the domain; data/ the domain's own) and a name and domid. */
+static void add_domain(struct fx *f, unsigned id)
+{
+	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { id, XS_PERM_READ } };
+	struct xs_permissions own[1] = { { id, XS_PERM_NONE } };
+	char path[64], v[32];
+
+	assert_true(xs_introduce_domain(f->h, id, 0, 0));
+	snprintf(path, sizeof(path), "/local/domain/%u", id);
+	assert_true(xs_mkdir(f->h, XBT_NULL, path));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, path, home, 2));
+	snprintf(path, sizeof(path), "/local/domain/%u/name", id);
+	snprintf(v, sizeof(v), "guest%u", id);
+	assert_true(xs_write(f->h, XBT_NULL, path, v, strlen(v)));
+	snprintf(path, sizeof(path), "/local/domain/%u/domid", id);
+	snprintf(v, sizeof(v), "%u", id);
+	assert_true(xs_write(f->h, XBT_NULL, path, v, strlen(v)));
+	snprintf(path, sizeof(path), "/local/domain/%u/data", id);
+	assert_true(xs_mkdir(f->h, XBT_NULL, path));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, path, own, 1));
+}
+
+static void make_image(struct fx *f, char *buf, const char *name)
+{
+	int fd;
+
+	join(buf, PATH_MAX, f->t.dir, name);
+	fd = open(buf, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4 << 20), 0);
+	close(fd);
+}
+
+/* Entries under a sharing index (dir/<key>/<entry>), as "key/entry;...". */
+static void index_entries(struct xs_handle *h, const char *dir, char *out, size_t size)
+{
+	unsigned n, m, i, j;
+	char **keys = xs_directory(h, XBT_NULL, dir, &n), **ents, p[256];
+
+	out[0] = 0;
+	for (i = 0; keys && i < n; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, keys[i]);
+		ents = xs_directory(h, XBT_NULL, p, &m);
+		for (j = 0; ents && j < m; j++)
+			snprintf(out + strlen(out), size - strlen(out), "%s/%s;", keys[i], ents[j]);
+		free(ents);
+	}
+	free(keys);
+}
+
+/* The repro of a hostile driver domain: guest 6's disk is a file on dom0's
+ * loop device L; guest 7's disk is served by driver domain 5, which then
+ * rewrites its own backend dir to name L and guest 6's file.  A forced
+ * detach of guest 7 from dom0 must free nothing of dom0's (L stays on
+ * guest 6's file) and nothing of domain 5's either: that is domain 5's own
+ * hotplug remove, which goes by its own record, not by the rewritten dir. */
+static void test_driver_domain_cannot_choose_what_dom0_frees(void **state)
+{
+	struct fx *f = *state;
+	vbd_disk_spec s6 = f->spec, s7 = f->spec;
+	vbd_attach_options a6 = f->ao, a7 = f->ao;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char img6[PATH_MAX], img7[PATH_MAX], ents[512], *node6, *pd6;
+	const char *be7 = "backend/vbd/7/51792";
+	vbd_errbuf err = { "" };
+	struct xs_handle *dd;
+
+	vbd_test_peer_stop(&f->peer);   /* no driver: nothing here needs one */
+	add_domain(f, 5);
+	add_domain(f, 6);
+	add_domain(f, 7);
+	make_image(f, img6, "guest6.img");
+	make_image(f, img7, "guest7.img");
+	s6.target = img6;
+	a6.domid = 6;
+	a6.spec = &s6;
+	a6.wait = VBD_WAIT_NONE;
+	if (vbd_dev_attach_wait(f->c, &a6) != 0)
+		fail_msg("attach 6: %s", vbd_ctx_last_error(f->c));
+	assert_int_equal(loops_of(img6), 1);
+	node6 = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/6/51728/node");
+	pd6 = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/6/51728/physical-device");
+	assert_non_null(node6);
+	assert_non_null(pd6);
+
+	s7.target = img7;
+	s7.vdev = "xvdf";
+	s7.devid = 51792;
+	a7.domid = 7;
+	a7.backend_domid = 5;
+	a7.spec = &s7;
+	a7.wait = VBD_WAIT_NONE;
+	if (vbd_dev_attach_wait(f->c, &a7) != 0)
+		fail_msg("attach 7: %s", vbd_ctx_last_error(f->c));
+	/* Domain 5's hotplug step is domain 5's to run, not dom0's. */
+	assert_int_equal(loops_of(img7), 0);
+	assert_false(exists(f->h, "/local/domain/5/backend/vbd/7/51792/physical-device"));
+	dd = vbd_test_xs_open(&f->t, 5);
+	assert_non_null(dd);
+	if (vbd_hotplug_builtin(dd, be7, VBD_HOTPLUG_ADD, &err) != 0)
+		fail_msg("hotplug add as domain 5: %s", err.msg);
+	assert_int_equal(loops_of(img7), 1);
+
+	/* Domain 5 turns hostile. */
+	assert_true(xs_write(dd, XBT_NULL, "backend/vbd/7/51792/node", node6, strlen(node6)));
+	assert_true(xs_write(dd, XBT_NULL, "backend/vbd/7/51792/params", img6, strlen(img6)));
+	assert_true(xs_write(dd, XBT_NULL, "backend/vbd/7/51792/physical-device", pd6, strlen(pd6)));
+	d.domid = 7;
+	d.devid = 51792;
+	d.force = true;
+	d.timeout_ms = 300;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach 7 --force: %s", vbd_ctx_last_error(f->c));
+	if (loops_of(img6) != 1)
+		fail_msg("guest 6 lost its loop device %s to domain 5's rewrite", node6);
+	assert_false(exists(f->h, "/libxl/7/device/vbd/51792"));
+	assert_false(exists(f->h, "/local/domain/7/device/vbd/51792"));
+	assert_false(exists(f->h, "/local/domain/5/backend/vbd/7/51792"));
+	/* dom0's index holds guest 6's device, and nothing of guest 7's. */
+	index_entries(f->h, "/libvbd/sharing", ents, sizeof(ents));
+	if (strstr(ents, "-7-51792") || !strstr(ents, "/0-6-51728;"))
+		fail_msg("dom0's sharing index: %s", ents);
+
+	/* Domain 5's own remove frees its own loop device, whatever its
+	 * (now removed, earlier rewritten) backend dir said. */
+	if (vbd_hotplug_builtin(dd, be7, VBD_HOTPLUG_REMOVE, &err) != 0)
+		fail_msg("hotplug remove as domain 5: %s", err.msg);
+	assert_int_equal(loops_of(img7), 0);
+	assert_int_equal(loops_of(img6), 1);
+	index_entries(f->h, "/local/domain/5/data/libvbd/sharing", ents, sizeof(ents));
+	assert_string_equal(ents, "");
+
+	d.domid = 6;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	assert_int_equal(loops_of(img6), 0);
+	index_entries(f->h, "/libvbd/sharing", ents, sizeof(ents));
+	assert_string_equal(ents, "");
+	xs_close(dd);
+	free(node6);
+	free(pd6);
+}
+
+/* backend=<driver domain> with a target that exists only in the driver
+ * domain: dom0 neither looks for it nor runs hotplug; the driver domain
+ * (here the test, through domain 2's own socket) runs its hotplug step, the
+ * device connects, and detach waits for the driver domain to remove its
+ * backend dir. */
+static void test_driver_domain_target_not_in_dom0(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct done_rec a = { 0 }, x = { 0 };
+	struct done_rec *const one[1] = { &a }, *const two[1] = { &x };
+	const char *be = "/local/domain/2/backend/vbd/1/51728";
+	char img[PATH_MAX], *v;
+	vbd_errbuf err = { "" };
+	struct xs_handle *dd;
+	int i, fd;
+
+	join(img, sizeof(img), f->t.dir, "dd-only.img");
+	f->spec.target = img;
+	assert_int_equal(access(img, F_OK), -1);
+	if (vbd_dev_attach(f->c, &f->ao, on_done, &a) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	/* The driver domain has the file, and runs its hotplug step. */
+	fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8 << 20), 0);
+	close(fd);
+	dd = vbd_test_xs_open(&f->t, 2);
+	assert_non_null(dd);
+	if (vbd_hotplug_builtin(dd, "backend/vbd/1/51728", VBD_HOTPLUG_ADD, &err) != 0)
+		fail_msg("hotplug add as domain 2: %s", err.msg);
+	loop_until(f->c, one, 1, 20000);
+	if (a.result != 0)
+		fail_msg("attach: %d %s", a.result, a.msg);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+	assert_int_equal(loops_of(img), 1);
+
+	d.domid = DOM;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach(f->c, &d, on_done, &x), 0);
+	/* The driver domain's daemon: once Closed, its remove step, then its
+	 * backend dir goes. */
+	for (i = 0; i < 500 && x.calls == 0; i++) {
+		struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
+
+		v = vbd_test_xs_readf(dd, "%s/state", be);
+		if (v && !strcmp(v, "6")) {
+			assert_int_equal(vbd_hotplug_builtin(dd, be, VBD_HOTPLUG_REMOVE, &err), 0);
+			assert_true(xs_rm(dd, XBT_NULL, be));
+		}
+		free(v);
+		assert_true(poll(&pf, 1, 10) >= 0);
+		assert_true(vbd_ctx_process(f->c) >= 0);
+	}
+	loop_until(f->c, two, 1, 20000);
+	if (x.result != 0)
+		fail_msg("detach: %d %s", x.result, x.msg);
+	assert_int_equal(loops_of(img), 0);
+	snprintf(f->img, sizeof(f->img), "%s", img);
+	assert_clean(f, 51728);
+	xs_close(dd);
+}
+
+static int setup_driver_domain_bare(void **state)
+{
+	struct fx *f;
+	int r = setup_knobs(state, knobs_driver_domain_bare);
+
+	f = *state;
+	f->ao.backend_domid = 2;
+	return r;
+}
+
+/* backendtype= other than phy is refused, naming what is supported, before
+ * anything is written; phy and none attach as before. */
+static void test_backendtype_refused_unless_phy(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = { "qdisk", "tap", "standalone" };
+	char spec[PATH_MAX + 64];
+	vbd_errbuf err = { "" };
+	vbd_disk_spec *d;
+	size_t i;
+
+	f->ao.wait = VBD_WAIT_NONE;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *one;
+
+		snprintf(spec, sizeof(spec), "format=raw,vdev=xvdb,access=rw,backendtype=%s,target=%s",
+		         bad[i], f->img);
+		one = spec;
+		if (vbd_disk_spec_parse(1, &one, &d, &err) != 0)
+			fail_msg("parse %s: %s", spec, err.msg);
+		assert_string_equal(d->backendtype, bad[i]);
+		f->ao.spec = d;
+		assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOTSUP);
+		if (!strstr(vbd_ctx_last_error(f->c), bad[i]) || !strstr(vbd_ctx_last_error(f->c), "phy"))
+			fail_msg("message: %s", vbd_ctx_last_error(f->c));
+		assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+		assert_int_equal(loops_of(f->img), 0);
+		vbd_disk_spec_free(d);
+	}
+	f->ao.spec = &f->spec;
+	f->spec.backendtype = (char *)"phy";
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	f->spec.backendtype = NULL;
+}
+
+/* discard-enable defaults as libxl's !!readwrite: off for access=ro. */
+static void test_discard_default_follows_access(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char *v;
+
+	f->spec.readonly = true;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/discard-enable");
+	assert_non_null(v);
+	assert_string_equal(v, "0");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/discard-enable");
+	assert_string_equal(v, "0");
+	free(v);
+	d.domid = DOM;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	/* An explicit discard stays what was asked. */
+	f->spec.discard = 1;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/discard-enable");
+	assert_string_equal(v, "1");
+	free(v);
+	f->spec.discard = -1;
+	f->spec.readonly = false;
+}
+
+/* script= as libxl takes it: a relative name is under /etc/xen/scripts (and
+ * written so), and a script that does not exist or cannot run is refused
+ * before anything is written. */
+static void test_script_path_resolved_and_checked(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char script[PATH_MAX], *v;
+	const char *e;
+
+	f->ao.wait = VBD_WAIT_INITWAIT;
+	f->ao.script = "vbd-test-no-such-script";
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOENT);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, "/etc/xen/scripts/vbd-test-no-such-script"))
+		fail_msg("message: %s", e);
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+
+	join(script, sizeof(script), f->t.dir, "not-executable");
+	write_script(script, "exit 0");
+	assert_int_equal(chmod(script, 0644), 0);
+	f->ao.script = script;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EACCES);
+	if (!strstr(vbd_ctx_last_error(f->c), script) || !strstr(vbd_ctx_last_error(f->c), "execut"))
+		fail_msg("message: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+
+	/* Our own step by its relative name: the built-in one, and the node
+	 * holds the absolute path, as libxl writes it. */
+	assert_int_equal(chdir(f->t.dir), 0);
+	f->ao.script = "vbd-block";
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/script");
+	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/script");
+	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	free(v);
+	assert_int_equal(loops_of(f->img), 1);
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+	assert_int_equal(chdir("/"), 0);
+	f->ao.script = NULL;
+}
+
+/* A target that is a symbolic link loop: ELOOP, naming the path. */
+static void test_attach_symlink_loop_target(void **state)
+{
+	struct fx *f = *state;
+	char a[PATH_MAX], b[PATH_MAX];
+	const char *e;
+
+	join(a, sizeof(a), f->t.dir, "loop-a");
+	join(b, sizeof(b), f->t.dir, "loop-b");
+	assert_int_equal(symlink(b, a), 0);
+	assert_int_equal(symlink(a, b), 0);
+	f->spec.target = a;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ELOOP);
+	e = vbd_ctx_last_error(f->c);
+	if (!strstr(e, a) || !strstr(e, "symbolic link"))
+		fail_msg("message: %s", e);
+	if (strstr(vbd_strerror(-ELOOP), "unknown"))
+		fail_msg("vbd_strerror(-ELOOP): %s", vbd_strerror(-ELOOP));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	f->spec.target = f->img;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1183,6 +1565,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_symlink_loop_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_path_resolved_and_checked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard_default_follows_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_driver_domain_target_not_in_dom0,
+		                                setup_driver_domain_bare, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,8 +36,12 @@ typedef enum vbd_hotplug_action {
  * for a sharing conflict), leaves no loop device behind, and returns:
  * -ENOENT (no such target or backend), -EROFS (access=w on a read-only
  * target), -EBUSY (sharing conflict or mounted), -ENODEV (neither a block
- * device nor a regular file), -EINVAL (bad params/mode).
- * REMOVE frees what ADD set up; it is idempotent too. */
+ * device nor a regular file), -EINVAL (bad params/mode), -EPERM (a backend of another domain: that
+ * domain runs its own step).
+ * REMOVE frees what ADD set up, as ADD recorded it where only the calling
+ * domain (and dom0) can write: /libvbd in dom0, data/libvbd under a driver
+ * domain's home; node, params and physical-device in the backend dir are
+ * never trusted.  It is idempotent too. */
 VBD_PUBLIC int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path,
                                    vbd_hotplug_action action, vbd_errbuf *err);
 

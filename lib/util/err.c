@@ -26,7 +26,10 @@
 	X(ECONNREFUSED, "xenstore daemon not reachable") \
 	X(ECANCELED, "cancelled") \
 	X(ENOTSUP, "not supported here") \
-	X(ENOTCONN, "not connected")
+	X(ENOTCONN, "not connected") \
+	X(ELOOP, "too many levels of symbolic links (a link loop)") \
+	X(ENOTDIR, "a path component is not a directory") \
+	X(ENAMETOOLONG, "path too long")
 
 const char *vbd_strerror(int r)
 {
