@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -879,6 +881,33 @@ static int op_launch(vbd_dev_op *op)
 	return 0;
 }
 
+/* Says which open of the target was refused, and why as far as can be
+ * known: EPERM is not a read-only file system, and a refusal to read has
+ * nothing to do with access=w. */
+static int open_refused(vbd_ctx *c, const char *path, bool writable, int e)
+{
+	const char *how = writable ? "for writing (access=w)" : "for reading";
+	int flags = 0, fd;
+
+	if (e == EROFS)
+		return vbd__errf(&c->err, -EROFS, "target %s is on a read-only file system or device, "
+		                 "and so cannot be opened %s", path, how);
+	if (e == EPERM && writable && (fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) >= 0) {
+		if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+			flags = 0;
+		close(fd);
+		if (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL))
+			return vbd__errf(&c->err, -EPERM, "target %s is %s (chattr +%c), and so cannot "
+			                 "be opened %s", path, flags & FS_IMMUTABLE_FL ? "immutable" :
+			                 "append-only", flags & FS_IMMUTABLE_FL ? 'i' : 'a', how);
+	}
+	if (e == EPERM)
+		return vbd__errf(&c->err, -EPERM, "opening target %s %s was refused (%s): not by "
+		                 "its mode or file system; a security module or a file access "
+		                 "monitor said no", path, how, strerror(e));
+	return vbd__errf(&c->err, -e, "target %s cannot be opened %s: %s", path, how, strerror(e));
+}
+
 /* Checks what can be checked before anything is written.  The target of a
  * backend in another domain is that domain's to find: not looked for here. */
 static int validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char **ret_params)
@@ -930,13 +959,12 @@ static int validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char 
 		free(params);
 		return r;
 	}
-	/* As root, only a read-only file system, device or immutable file says
-	 * no; opening for writing is what asks all of them. */
+	/* As root, only a read-only file system or device, an immutable or
+	 * append-only file, or a security module says no; opening for writing
+	 * is what asks all of them. */
 	fd = open(params, (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
-		r = vbd__errf(&c->err, errno == EPERM ? -EROFS : -errno, "target %s cannot be opened %s: %s",
-		              params, d->readonly ? "for reading" : "for writing (access=w)",
-		              strerror(errno));
+		r = open_refused(c, params, !d->readonly, errno);
 		free(params);
 		return r;
 	}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1155,14 +1156,76 @@ static void test_attach_readonly_target_for_write(void **state)
 	r = vbd_dev_attach_wait(f->c, &f->ao);
 	snprintf(cmd, sizeof(cmd), "chattr -i '%s'", f->img);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(r, -EROFS);
-	assert_non_null(strstr(vbd_ctx_last_error(f->c), "access=w"));
+	/* EPERM, not a read-only file system: the message says why. */
+	assert_int_equal(r, -EPERM);
+	if (!strstr(vbd_ctx_last_error(f->c), "access=w") ||
+	    !strstr(vbd_ctx_last_error(f->c), "immutable"))
+		fail_msg("message: %s", vbd_ctx_last_error(f->c));
 	assert_false(exists(f->h, "/local/domain/0/backend"));
 	assert_int_equal(loops_of(f->img), 0);
 	/* Read-only access to the same file is fine. */
 	f->spec.readonly = true;
 	f->ao.wait = VBD_WAIT_INITWAIT;
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+}
+
+/* A file access monitor (fanotify) that refuses every open of the target:
+ * an access=ro attach is refused with EPERM, and the message says that
+ * reading was refused, by what kind of thing, and not "read-only". */
+struct denier {
+	int fan;
+};
+
+static void *deny_opens(void *arg)
+{
+	struct denier *dn = arg;
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t n;
+
+	while ((n = read(dn->fan, buf, sizeof(buf))) > 0) {
+		struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
+
+		for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+			struct fanotify_response rsp = { m->fd, FAN_DENY };
+
+			if (m->fd < 0)
+				continue;
+			if (write(dn->fan, &rsp, sizeof(rsp)) < 0)
+				break;
+			close(m->fd);
+		}
+	}
+	return NULL;
+}
+
+static void test_attach_open_refused_for_reading(void **state)
+{
+	struct fx *f = *state;
+	struct denier dn;
+	pthread_t th;
+	const char *e;
+	int r;
+
+	dn.fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
+	if (dn.fan < 0)
+		skip();   /* a kernel without fanotify permission events */
+	assert_int_equal(fanotify_mark(dn.fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, f->img), 0);
+	assert_int_equal(pthread_create(&th, NULL, deny_opens, &dn), 0);
+	f->spec.readonly = true;
+	r = vbd_dev_attach_wait(f->c, &f->ao);
+	e = vbd_ctx_last_error(f->c);
+	/* Stop refusing before anything can fail: the thread must not outlive
+	 * the test. */
+	assert_int_equal(fanotify_mark(dn.fan, FAN_MARK_REMOVE, FAN_OPEN_PERM, AT_FDCWD, f->img), 0);
+	pthread_cancel(th);
+	pthread_join(th, NULL);
+	close(dn.fan);
+	assert_int_equal(r, -EPERM);
+	if (!strstr(e, f->img) || !strstr(e, "for reading") || !strstr(e, "refused") ||
+	    strstr(e, "read-only"))
+		fail_msg("message: %s", e);
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
 }
 
 /* A target too long for the store is refused with E2BIG, nothing written. */
@@ -1567,6 +1630,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_symlink_loop_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_open_refused_for_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_path_resolved_and_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_default_follows_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
