@@ -30,6 +30,8 @@ mkdir -p "$stage/bin" "$stage/tests"
 cp "$build/cli/vbdctl" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
 cp "$top"/hotplug/vbd-block "$stage/"
+# The driver domain runs dd.sh from the share's root at boot.
+cp "$top"/tests/xenlab/dd.sh "$stage/dd.sh"
 cat >"$stage/dom0.sh" <<'DOM0'
 #!/bin/sh
 . /xenlab/lib.sh
@@ -39,6 +41,7 @@ rc=0
 bash tests/store_diff.sh /xenlab/share/bin/vbdctl || rc=1
 bash tests/lifecycle.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1
 bash tests/drivers.sh /xenlab/share/bin/vbdctl || rc=1
+bash tests/driver_domain.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1
 exit $rc
 DOM0
 chmod +x "$stage/dom0.sh"

@@ -1,0 +1,84 @@
+#!/bin/bash
+# Lab test, in xenlab's dom0: a disk served by a storage driver domain.
+# dd1 runs the kernel's xen-blkback and `xl devd`, which runs the hotplug
+# script a backend names (vbd-block, hence `vbdctl hotplug`) inside dd1.
+# dom0's vbdctl writes the nodes, runs no hotplug for dd1's backend and
+# never looks at the target in its own filesystem: /images/disk.img exists
+# in dom0 too, with another label, and the guest must read dd1's.
+# Usage: driver_domain.sh VBDCTL VBD_BLOCK_SCRIPT  (dd.sh in the share root
+# installs vbdctl and vbd-block inside dd1)
+. /xenlab/lib.sh
+vbdctl=$1
+set -u
+pass=0 fail=0
+check() {  # check "what" command...
+	local what=$1; shift
+	if "$@"; then echo "PASS: $what"; pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
+}
+# dd1_loops_are LIST: wait (15 s) until dd1's dd.sh last reported LIST.
+dd1_loops_are() {
+	local i=0
+	until [ "$(domu_console dd1 | sed -n 's/.*loop devices: //p' | tail -n 1 | tr -d '\r')" = "$1" ]; do
+		[ $i -ge 75 ] && return 1
+		sleep 0.2
+		i=$((i + 1))
+	done
+}
+dom0_loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/images/" ; }
+
+cp "$2" /etc/xen/scripts/vbd-block && chmod 0755 /etc/xen/scripts/vbd-block
+# The same path in dom0, with another label: dom0 must not use it.
+mkdir -p /images
+make_disk /images/disk.img 8 DOM0-NOT-THIS-ONE
+
+dd_config dd1 > /tmp/dd1.cfg
+cat > /tmp/ddg.cfg <<CFG
+name = "ddg"
+type = "pv"
+kernel = "$XENLAB_DOMU_KERNEL"
+ramdisk = "$XENLAB_DOMU_RAMDISK"
+extra = "console=hvc0 loglevel=4"
+memory = 160
+vcpus = 1
+disk = [ ]
+on_poweroff = "destroy"
+CFG
+xl create /tmp/dd1.cfg || { echo "FAIL: xl create dd1"; exit 1; }
+xl create /tmp/ddg.cfg || { echo "FAIL: xl create ddg"; exit 1; }
+DD=$(xl domid dd1)
+G=$(xl domid ddg)
+check "dd1 is ready (vbdctl and vbd-block installed, xl devd running)" \
+	domu_wait_console dd1 "VBD-DD-READY domid=$DD" 120
+domu_wait_console ddg "xen-blkfront loaded" 120 >/dev/null 2>&1 || true
+BE=/local/domain/$DD/backend/vbd/$G/51728
+FE=/local/domain/$G/device/vbd/51728
+
+echo "== vbdctl attach ddg backend=dd1 (hotplug runs in dd1)"
+t0=$(now_ms)
+check "vbdctl attach backend=dd1 reaches Connected" \
+	$vbdctl attach ddg "backend=dd1,format=raw,vdev=xvdb,access=rw,target=/images/disk.img" --timeout 90
+t1=$(now_ms)
+echo "TIME vbdctl attach backend=dd1 to Connected: $((t1 - t0)) ms"
+xenstore-ls -f $BE | grep -E "script|params|physical-device|hotplug|state"
+check "the guest reads dd1's disk, not dom0's file of the same name" \
+	domu_wait_console ddg "+ xvdb sectors=16384 ro=0 sector0='VBD-DD-DISK'" 60
+check "dd1 looped its own image" dd1_loops_are loop0=/images/disk.img
+check "dom0 made no loop device" test "$(dom0_loops)" = 0
+check "dom0 recorded nothing under /libvbd for dd1's backend" \
+	sh -c "! xenstore-ls -f /libvbd 2>/dev/null | grep -q 'backend/vbd/$G/51728\|$DD-$G-51728'"
+$vbdctl status ddg
+check "vbdctl verify passes" $vbdctl verify ddg xvdb
+
+echo "== vbdctl detach (dd1 runs remove)"
+check "vbdctl detach" $vbdctl detach ddg xvdb --timeout 30
+check "frontend removed" xs_wait_gone $FE 10
+check "backend removed" xs_wait_gone $BE 30
+check "no /libxl copy" sh -c "! xenstore-exists /libxl/$G/device/vbd/51728"
+check "the guest saw xvdb go" domu_wait_console ddg "- xvdb" 30
+check "dd1 freed its loop device" dd1_loops_are none
+check "dom0 still has no loop device" test "$(dom0_loops)" = 0
+
+xl destroy ddg
+xl destroy dd1
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
