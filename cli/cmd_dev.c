@@ -441,6 +441,10 @@ static const char watch_usage[] =
 	"Follows the VBDs of DOM (default: all domains) and prints every change of\n"
 	"either end's state as it happens, with the verifier's verdicts: each rule of\n"
 	"the protocol a change breaks, transitions included (see 'vbdctl verify').\n"
+	"xenstore says that a node changed, not to what: states an end passed\n"
+	"through before vbdctl could read them are named on the line, as\n"
+	"'[not observed: Initialising, InitWait]'; a device created and removed\n"
+	"in between shows as '(none) -> (gone)' with what it could not see.\n"
 	"Runs until interrupted, or until N lines were printed, or S seconds passed.\n"
 	"\n"
 	"Exit status: 0 no violation seen, 1 violations seen (or a failure), 2 usage error.\n";
@@ -459,20 +463,44 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void watch_print(void *ud, unsigned domid, uint32_t devid, const char *side, int from, int to,
-                        const vbd_violation *v)
+/* "  [not observed: Initialising, InitWait]" for the states the follower
+ * could not read (vbd/verify.h), or "  [3 writes not observed]" when it read
+ * the same value on both sides of them. */
+static void print_unseen(const vbd_verify_event *e)
+{
+	const char *sep = "";
+	int s;
+
+	if (e->unseen) {
+		fputs("  [not observed:", stdout);
+		for (s = 0; s <= VBD_STATE_RECONFIGURED; s++)
+			if (e->unseen & (1u << s)) {
+				printf("%s %s", sep, vbd_state_name(s));
+				sep = ",";
+			}
+		fputs("]", stdout);
+	} else if (e->old_state == e->new_state) {
+		printf("  [%u write%s not observed]", e->writes, e->writes == 1 ? "" : "s");
+	}
+}
+
+static void watch_print(const vbd_verify_event *e, void *ud)
 {
 	struct watch_state *w = ud;
+	const vbd_violation *v = e->v;
 	char vdev[32];
 
-	vbd_devid_to_vdev(devid, vdev, sizeof(vdev));
+	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
 	if (v) {
 		w->violations++;
-		printf("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, domid,
+		printf("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
 	} else {
-		printf("%8.3f dom %u %-6s %-8s %s -> %s\n", (mono_ms() - w->t0) / 1000.0, domid, vdev, side,
-		       from < 0 ? "(none)" : vbd_state_name(from), to < 0 ? "(gone)" : vbd_state_name(to));
+		printf("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
+		       e->side, e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
+		       e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state));
+		print_unseen(e);
+		putchar('\n');
 	}
 	fflush(stdout);
 	w->printed++;
@@ -527,7 +555,7 @@ int vbdctl_watch(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (vbd_verifier_new(c, argc - optind == 1 ? (int)dom : -1, watch_print, &w, &vf) < 0) {
+	if (vbd_verifier_follow(c, argc - optind == 1 ? (int)dom : -1, watch_print, &w, &vf) < 0) {
 		vbdctl_err("watch: %s", vbd_ctx_last_error(c));
 		goto out;
 	}

@@ -113,6 +113,97 @@ check "examples/attach_async attaches from its own loop" 0 \
 has "the example reached Connected" "xvdf attached to domain 2, both ends Connected"
 check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
 
+# Six disks attached to guest1 at once and detached at once, with vbdctl
+# watch following: every device shows, each end from (none) to (gone), and
+# each step says what the watch could not see instead of passing it over.
+"$VBDCTL" watch guest1 > "$tmp/watch.log" 2>&1 &
+watch=$!
+wait_log() {  # wait_log N PATTERN: until N lines of the watch log match
+	local i
+	for i in $(seq 600); do
+		[ "$(grep -c -- "$2" "$tmp/watch.log")" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# Until the watch is seen to follow, write a frontend state (xvdp).
+xz=/local/domain/1/device/vbd/51952
+for i in $(seq 600); do
+	xenstore-write $xz/state 1
+	grep -q " xvdp .*(none) -> Initialising" "$tmp/watch.log" && break
+	sleep 0.05
+done
+xenstore-rm $xz
+check "the watch follows" 0 wait_log 1 " xvdp .*Initialising -> (gone)"
+# A device created and removed while the watch could not read it.
+kill -STOP "$watch"
+xenstore-write $xz/state 1 && xenstore-rm $xz
+kill -CONT "$watch"
+check "the watch reports a device it could not read" 0 \
+	wait_log 1 " xvdp .*(none) -> (gone)  \[1 write not observed\]"
+six="c d e f g h"
+for l in $six; do
+	truncate -s 16M "$tmp/m$l.img"
+	"$VBDCTL" attach guest1 "format=raw,vdev=xvd$l,access=rw,target=$tmp/m$l.img" --timeout 20 \
+		> "$tmp/attach.$l" 2>&1 &
+done
+rc=0
+for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
+check "six attaches at once succeed" 0 test "$rc" = 0
+check "the watch saw all twelve ends Connected" 0 wait_log 12 " xvd[c-h] .* -> Connected"
+for l in $six; do "$VBDCTL" detach guest1 "xvd$l" > "$tmp/detach.$l" 2>&1 & done
+rc=0
+for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
+check "six detaches at once succeed" 0 test "$rc" = 0
+check "the watch saw all twelve ends gone" 0 wait_log 12 " xvd[c-h] .* -> (gone)"
+kill "$watch"; wait "$watch" 2>/dev/null
+# Per device and end, the lines chain from (none) to (gone); a step that
+# passes states of the end's way by (backend 1 2 4 5 6, frontend 1 3 4 6)
+# names them as not observed, or (a read ahead of its events) the next line
+# for that end does, as "X -> X [not observed: ...]".
+watch_ok() {
+	awk -v devs="$six" '
+	function num(s) {
+		if (s == "(none)") return 0; if (s == "(gone)") return 7
+		if (s == "Initialising") return 1; if (s == "InitWait") return 2
+		if (s == "Initialised") return 3; if (s == "Connected") return 4
+		if (s == "Closing") return 5; if (s == "Closed") return 6
+		return -1
+	}
+	$5 == "VIOLATION" { print "violation: " $0; bad = 1; next }
+	$4 ~ /^xvd[c-h]$/ && $7 == "->" {
+		k = $4 " " $5; a = num($6); b = num($8); named = index($0, "not observed") > 0
+		if (!(k in last) && a != 0) { print "does not start at (none): " $0; bad = 1 }
+		# (none) and (gone) are both "no state node".
+		if ((k in last) && last[k] != a && !(last[k] == 7 && a == 0)) {
+			print "does not chain: " $0; bad = 1
+		}
+		if (k in pend) {
+			if (!((a == b || a == 0 && b == 7) && named)) {
+				print "passed a state by silently: " pend[k]; bad = 1
+			}
+			delete pend[k]
+		}
+		last[k] = b
+		way = $5 == "backend" ? " 1 2 4 5 6 " : " 1 3 4 6 "
+		for (s = a + 1; s < b; s++)
+			if (index(way, " " s " ") && !named) { pend[k] = $0; break }
+	}
+	END {
+		n = split(devs, d, " ")
+		for (i = 1; i <= n; i++)
+			for (e = 0; e < 2; e++) {
+				k = "xvd" d[i] " " (e ? "frontend" : "backend")
+				if (!(k in last)) { print "never seen: " k; bad = 1 }
+				else if (last[k] != 7) { print "not seen gone: " k; bad = 1 }
+			}
+		for (k in pend) { print "passed a state by silently: " pend[k]; bad = 1 }
+		exit bad
+	}' "$tmp/watch.log"
+}
+check "the watch shows every device and end, gaps named" 0 watch_ok
+[ "$fail" = 0 ] || cat "$tmp/watch.log"
+
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
 check "a guest cannot write a read-only disk" 1 \
