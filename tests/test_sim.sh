@@ -206,6 +206,11 @@ check "the watch shows every device and end, gaps named" 0 watch_ok
 
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
+# sim start printed XENSTORED_PATH only: io finds the host's dir from it.
+check "io finds the host from XENSTORED_PATH" 0 env -u VBD_SIM_DIR "$VBDCTL" io guest2 xvdb info
+has "io without VBD_SIM_DIR: the device's info" "sectors 32768"
+check "io --dir without the environment" 0 \
+	env -u VBD_SIM_DIR -u XENSTORED_PATH "$VBDCTL" io guest2 xvdb info --dir "$VBD_SIM_DIR"
 check "a guest cannot write a read-only disk" 1 \
 	"$VBDCTL" io guest2 xvdb write 0 4096 --file "$tmp/pattern"
 check "status --json" 0 "$VBDCTL" status --json
@@ -242,6 +247,9 @@ for p in $host $kids; do
 	check "process $p is gone" 1 alive "$p"
 done
 check "no xenstore socket left" 1 test -e "$XENSTORED_PATH"
+# guest1 was killed above: its I/O socket goes too.
+check "no socket left, the killed guest's included" 0 \
+	test -z "$(find "$VBD_SIM_DIR" -type s)"
 check "sim stop when none runs" 1 "$VBDCTL" sim stop
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
