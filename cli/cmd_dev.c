@@ -58,8 +58,9 @@ static void log_stderr(void *ud, int level, const char *msg)
 	int max = (int)(intptr_t)ud;
 
 	if (level <= max)
-		fprintf(stderr, "vbdctl: %s: %s\n", level <= VBD_LOG_ERR ? "error" :
-		        level <= VBD_LOG_WARNING ? "warning" : level <= VBD_LOG_INFO ? "info" : "debug", msg);
+		vbdctl_log(level <= VBD_LOG_ERR ? "vbdctl: error: " : level <= VBD_LOG_WARNING ?
+		           "vbdctl: warning: " : level <= VBD_LOG_INFO ? "vbdctl: info: " : "vbdctl: debug: ",
+		           msg);
 }
 
 static int open_ctx(vbd_ctx **ret)
@@ -206,7 +207,7 @@ int vbdctl_attach(int argc, char **argv)
 		free(out);
 		vbd_dev_info_free(v, n);
 	} else {
-		printf("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
+		vbdctl_print("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
 		       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
 		       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
 	}
@@ -260,7 +261,7 @@ int vbdctl_detach(int argc, char **argv)
 		           vbd_strerror(r), vbd_ctx_last_error(c));
 		goto out;
 	}
-	printf("%s detached from domain %u\n", argv[optind + 1], d.domid);
+	vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
 	ret = VBDCTL_EXIT_OK;
 out:
 	vbd_ctx_free(c);
@@ -348,7 +349,7 @@ int vbdctl_status(int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	} else {
-		printf("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %-8s %-6s %s\n", "Dom", "Vdev", "Devid",
+		vbdctl_print("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %-8s %-6s %s\n", "Dom", "Vdev", "Devid",
 		       "BE", "BE-state", "FE-state", "Phys", "Hotplug", "Size", "Holds", "Target");
 		for (i = 0; i < n; i++) {
 			const vbd_dev_info *d = &v[i];
@@ -360,16 +361,16 @@ int vbdctl_status(int argc, char **argv)
 			         d->frontend_state < 0 ? "-" : vbd_state_name(d->frontend_state));
 			if (d->target_size >= 0)
 				human_size(d->target_size, size, sizeof(size));
-			printf("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
+			vbdctl_print("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
 			       d->vdev, d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
 			       or_dash(d->hotplug_status), size, or_dash(d->target_type), or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
 			if (d->hotplug_error)
-				printf("      hotplug-error: %s\n", d->hotplug_error);
+				vbdctl_print("      hotplug-error: %s\n", d->hotplug_error);
 			if (d->backend_error)
-				printf("      backend error: %s\n", d->backend_error);
+				vbdctl_print("      backend error: %s\n", d->backend_error);
 			if (d->frontend_error)
-				printf("      frontend error: %s\n", d->frontend_error);
+				vbdctl_print("      frontend error: %s\n", d->frontend_error);
 		}
 	}
 	ret = VBDCTL_EXIT_OK;
@@ -424,9 +425,9 @@ int vbdctl_verify(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		printf("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
+		vbdctl_print("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
 	if (n == 0) {
-		printf("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
+		vbdctl_print("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
 		ret = VBDCTL_EXIT_OK;
 	}
 out:
@@ -472,15 +473,15 @@ static void print_unseen(const vbd_verify_event *e)
 	int s;
 
 	if (e->unseen) {
-		fputs("  [not observed:", stdout);
+		vbdctl_print("  [not observed:");
 		for (s = 0; s <= VBD_STATE_RECONFIGURED; s++)
 			if (e->unseen & (1u << s)) {
-				printf("%s %s", sep, vbd_state_name(s));
+				vbdctl_print("%s %s", sep, vbd_state_name(s));
 				sep = ",";
 			}
-		fputs("]", stdout);
+		vbdctl_print("]");
 	} else if (e->old_state == e->new_state) {
-		printf("  [%u write%s not observed]", e->writes, e->writes == 1 ? "" : "s");
+		vbdctl_print("  [%u write%s not observed]", e->writes, e->writes == 1 ? "" : "s");
 	}
 }
 
@@ -493,14 +494,14 @@ static void watch_print(const vbd_verify_event *e, void *ud)
 	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
 	if (v) {
 		w->violations++;
-		printf("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
+		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
 	} else {
-		printf("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
+		vbdctl_print("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
 		       e->side, e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
 		       e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state));
 		print_unseen(e);
-		putchar('\n');
+		vbdctl_print("\n");
 	}
 	fflush(stdout);
 	w->printed++;

@@ -1208,7 +1208,19 @@ int vbdctl_io(int argc, char **argv)
 
 			if (read_all(fd, buf, n) < 0)
 				goto lost;
-			if (write_all(io, buf, n) < 0) {
+			/* info is text from the guest, for a person: escaped (term.c),
+			 * line by line.  Data read from the disk is written as it is. */
+			if (!strcmp(op, "info") && !file) {
+				char *p = buf, *e = buf + n, *nl;
+
+				for (; p < e; p = nl + 1) {
+					nl = memchr(p, '\n', (size_t)(e - p));
+					vbdctl_escape(stdout, p, (size_t)((nl ? nl : e) - p));
+					if (!nl)
+						break;
+					putchar('\n');
+				}
+			} else if (write_all(io, buf, n) < 0) {
 				vbdctl_err("io: writing the output: %s", strerror(errno));
 				goto out;
 			}
