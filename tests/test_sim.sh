@@ -45,6 +45,7 @@ no_loops() {
 	losetup -a >&2
 	return 1
 }
+no_loops_now() { [ "$(loops "$1")" = 0 ]; }
 child() {  # the pid of the host's child whose command line matches $1
 	local p
 	for p in $(pgrep -P "$(cat "$VBD_SIM_DIR/host.pid")"); do
@@ -95,6 +96,95 @@ check "attach to a stopped guest times out" 1 \
 has "the timeout says where each end was" "backend InitWait"
 check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
 check "nor a loop device" 0 no_loops "$tmp/d2.img"
+
+# Interrupted while it waits on that guest: the attach rolls back.
+until_state() {  # until_state NODE VALUE
+	local i
+	for i in $(seq 400); do
+		[ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+until_exists() {  # until_exists NODE
+	local i
+	for i in $(seq 400); do xenstore-exists "$1" && return 0; sleep 0.05; done
+	return 1
+}
+until_file() {  # until_file PATH
+	local i
+	for i in $(seq 400); do [ -e "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+# (env --default-signal: a background job of a script starts with SIGINT
+# ignored, a command typed at a terminal does not.)
+for sig in INT TERM; do
+	env --default-signal=INT "$VBDCTL" attach guest2 \
+		"format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --timeout 60 > "$tmp/int.out" 2>&1 &
+	a=$!
+	check "SIG$sig: the attach waits in InitWait" 0 \
+		until_state /local/domain/0/backend/vbd/2/51760/state 2
+	check "SIG$sig: the hotplug step ran" 0 \
+		until_exists /local/domain/0/backend/vbd/2/51760/physical-device
+	check "SIG$sig: the attach holds a loop device" 1 no_loops_now "$tmp/d2.img"
+	kill -$sig $a
+	wait $a
+	check "SIG$sig: the attach exits 128+N" 0 test $? = $((128 + $(kill -l $sig)))
+	out=$(cat "$tmp/int.out")
+	has "SIG$sig: the attach says so" "interrupted by SIG$sig: rolled back, nothing left"
+	check "SIG$sig: no backend nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
+	check "SIG$sig: no frontend nodes left" 1 xenstore-exists /local/domain/2/device/vbd/51760
+	check "SIG$sig: no /libxl copy left" 1 xenstore-exists /libxl/2/device/vbd/51760
+	check "SIG$sig: no loop device left" 0 no_loops "$tmp/d2.img"
+done
+# A second interrupt during the rollback (a remove step that takes its
+# time) stops it and says what is left.
+# The remove step waits for $tmp/go; it outlives the interrupted vbdctl.
+cat > "$tmp/slow-block" <<-SCRIPT
+	#!/bin/sh
+	if [ "\$1" = remove ]; then
+		touch "$tmp/removing"
+		while [ ! -e "$tmp/go" ]; do sleep 0.05; done
+	fi
+	"$VBDCTL" hotplug "\$@"; r=\$?
+	[ "\$1" = remove ] && touch "$tmp/removed"
+	exit \$r
+	SCRIPT
+chmod +x "$tmp/slow-block"
+env --default-signal=INT "$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" \
+	--timeout 60 --script "$tmp/slow-block" > "$tmp/int.out" 2>&1 &
+a=$!
+check "twice: the attach waits in InitWait" 0 until_state /local/domain/0/backend/vbd/2/51760/state 2
+check "twice: the hotplug step ran" 0 until_exists /local/domain/0/backend/vbd/2/51760/physical-device
+kill -INT $a
+check "twice: the rollback runs the remove step" 0 until_file "$tmp/removing"
+kill -INT $a
+wait $a
+check "twice: the attach exits 130" 0 test $? = 130
+out=$(cat "$tmp/int.out")
+has "twice: the first interrupt rolls back" "rolling back (interrupt again to stop)"
+has "twice: the second says what stays" "interrupted again: the rollback of xvdd stopped"
+has "twice: and how to remove it" "vbdctl detach 2 xvdd --force removes it"
+check "twice: the device is left" 0 xenstore-exists /local/domain/0/backend/vbd/2/51760
+touch "$tmp/go"
+check "twice: the remove step ends" 0 until_file "$tmp/removed"
+check "twice: detach --force cleans up" 0 "$VBDCTL" detach guest2 xvdd --timeout 1 --force
+check "twice: no loop device left" 0 no_loops "$tmp/d2.img"
+# An interrupted detach says where it stopped.
+check "attach to the stopped guest, no wait" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --wait none
+env --default-signal=INT "$VBDCTL" detach guest2 xvdd --timeout 60 > "$tmp/int.out" 2>&1 &
+a=$!
+check "the detach asked the backend to close" 0 \
+	until_state /local/domain/0/backend/vbd/2/51760/online 0
+kill -INT $a
+wait $a
+check "the interrupted detach exits 130" 0 test $? = 130
+out=$(cat "$tmp/int.out")
+has "the detach says where it stopped" "interrupted by SIGINT: stopped with the backend"
+has "the detach says the device is held" "its device still held; vbdctl detach 2 xvdd finishes it"
+check "detach --force after it" 0 "$VBDCTL" detach guest2 xvdd --timeout 1 --force
+check "no loop device after it" 0 no_loops "$tmp/d2.img"
 kill -CONT "$g2"
 
 check "attach --json prints the device" 0 \
