@@ -51,7 +51,7 @@ static void log_stderr(void *ud, int level, const char *msg)
 	bool verbose = ud != NULL;
 
 	if (verbose || level <= VBD_LOG_WARNING)
-		fprintf(stderr, "vbdctl backend: %s\n", msg);
+		vbdctl_log("vbdctl backend: ", msg);
 }
 
 static int parse_uint(const char *what, const char *s, unsigned max, unsigned *ret)

@@ -38,8 +38,11 @@ static const char attach_usage[] =
 	"message says why.  --json prints, on success, the device as status --json\n"
 	"does; on failure an object {\"errno\", \"error\", \"message\"}.\n"
 	"\n"
+	"SIGINT, SIGTERM or SIGHUP rolls the attach back as a failure does; a second\n"
+	"one during the rollback stops it and says what is left.\n"
+	"\n"
 	"Exit status: 0 attached (and connected, unless --wait says otherwise),\n"
-	"1 failed (rolled back), 2 usage error.\n";
+	"1 failed (rolled back), 2 usage error, 128+N interrupted by signal N.\n";
 
 static const char detach_usage[] =
 	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S]\n"
@@ -50,7 +53,11 @@ static const char detach_usage[] =
 	"after the timeout, loop devices included: the way to remove what a crashed\n"
 	"attach left behind.\n"
 	"\n"
-	"Exit status: 0 detached, 1 failed (nothing deleted unless --force), 2 usage error.\n";
+	"SIGINT, SIGTERM or SIGHUP stops it where it is and says where: both ends'\n"
+	"states, and whether the backing device is still held.\n"
+	"\n"
+	"Exit status: 0 detached, 1 failed (nothing deleted unless --force), 2 usage error,\n"
+	"128+N interrupted by signal N.\n";
 
 /* VBDCTL_LOG=debug|info|warning: the library's log on stderr. */
 static void log_stderr(void *ud, int level, const char *msg)
@@ -58,8 +65,9 @@ static void log_stderr(void *ud, int level, const char *msg)
 	int max = (int)(intptr_t)ud;
 
 	if (level <= max)
-		fprintf(stderr, "vbdctl: %s: %s\n", level <= VBD_LOG_ERR ? "error" :
-		        level <= VBD_LOG_WARNING ? "warning" : level <= VBD_LOG_INFO ? "info" : "debug", msg);
+		vbdctl_log(level <= VBD_LOG_ERR ? "vbdctl: error: " : level <= VBD_LOG_WARNING ?
+		           "vbdctl: warning: " : level <= VBD_LOG_INFO ? "vbdctl: info: " : "vbdctl: debug: ",
+		           msg);
 }
 
 static int open_ctx(vbd_ctx **ret)
@@ -118,6 +126,128 @@ static void print_json_error(int r, const char *message)
 	yajl_gen_free(g);
 }
 
+/* ---- attach and detach through the library's loop, with signals ----
+ *
+ * An interrupt is not a crash: SIGINT, SIGTERM and SIGHUP are blocked and
+ * read from a signalfd in the same loop that runs the operation
+ * (vbd_dev_attach/vbd_dev_detach and vbd_ctx_process()), so the CLI decides
+ * what an interrupt does.  An attach is rolled back the way the library
+ * rolls back any attach in progress, by vbd_ctx_free(); a second interrupt
+ * during that says what it leaves and exits.  A detach is left where it
+ * stopped, and said where that is. */
+
+struct op_wait {
+	bool done;
+	int result;
+};
+
+static void op_done(vbd_ctx *c, int result, const char *message, void *ud)
+{
+	struct op_wait *w = ud;
+
+	(void)c;
+	(void)message;
+	w->done = true;
+	w->result = result;
+}
+
+/* Runs the loop until the operation is done (0) or a signal comes (its
+ * number); -errno if the loop fails. */
+static int run_op(vbd_ctx *c, int sfd, struct op_wait *w)
+{
+	while (!w->done) {
+		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+		int r;
+
+		if (poll(p, 2, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
+			return -errno;
+		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
+			return (int)si.ssi_signo;
+		if ((r = vbd_ctx_process(c)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* What a second interrupt prints, made before it can come (a handler may
+ * only write and exit). */
+static char again_msg[1024];
+
+static void on_again(int sig)
+{
+	ssize_t n = write(STDERR_FILENO, again_msg, strlen(again_msg));
+
+	(void)n;
+	_exit(128 + sig);
+}
+
+static void catch_again(void)
+{
+	struct sigaction sa = { .sa_handler = on_again };
+	sigset_t mask;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+}
+
+static const char *sig_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+/* The attach in progress on *c was interrupted by sig: roll it back (the
+ * library does, in vbd_ctx_free()), then look whether anything is left.
+ * Returns the exit status, 128 + sig. */
+static int interrupted_attach(vbd_ctx **c, const vbd_attach_options *ao, int sig, bool json)
+{
+	const vbd_disk_spec *spec = ao->spec;
+	vbd_dev_info *v = NULL;
+	char msg[512];
+	size_t n = 0;
+
+	snprintf(again_msg, sizeof(again_msg),
+	         "vbdctl: interrupted again: the rollback of %s stopped; what it had not removed yet "
+	         "stays (nodes /local/domain/%u/backend/vbd/%u/%u, /local/domain/%u/device/vbd/%u, "
+	         "/libxl/%u/device/vbd/%u, and the backend's device for %s): "
+	         "vbdctl detach %u %s --force removes it\n",
+	         spec->vdev, ao->backend_domid, ao->domid, spec->devid, ao->domid, spec->devid,
+	         ao->domid, spec->devid, spec->target ? spec->target : "the target", ao->domid,
+	         spec->vdev);
+	vbdctl_err("attach %s to domain %u interrupted by %s: rolling back (interrupt again to stop)",
+	           spec->vdev, ao->domid, sig_name(sig));
+	catch_again();
+	*c = vbd_ctx_free(*c);
+	/* Whatever went wrong in the rollback, say what is there now. */
+	if (open_ctx(c) == 0 && vbd_dev_list(*c, (int)ao->domid, spec->devid, &v, &n) == 0 && n) {
+		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: the rollback left "
+		         "the device (backend %s, frontend %s): vbdctl detach %u %s --force removes it",
+		         spec->vdev, ao->domid, sig_name(sig),
+		         v[0].backend_state < 0 ? "gone" : vbd_state_name(v[0].backend_state),
+		         v[0].frontend_state < 0 ? "gone" : vbd_state_name(v[0].frontend_state),
+		         ao->domid, spec->vdev);
+	} else if (*c) {
+		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: rolled back, "
+		         "nothing left", spec->vdev, ao->domid, sig_name(sig));
+	} else {
+		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: rolled back, "
+		         "but xenstore could not be asked what is left", spec->vdev, ao->domid,
+		         sig_name(sig));
+	}
+	vbdctl_err("%s", msg);
+	if (json)
+		print_json_error(-EINTR, msg);
+	vbd_dev_info_free(v, n);
+	return 128 + sig;
+}
+
 int vbdctl_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -135,8 +265,9 @@ int vbdctl_attach(int argc, char **argv)
 	const char *bdom = NULL, *script = NULL;
 	vbd_disk_spec *spec = NULL;
 	vbd_errbuf err = { "" };
+	struct op_wait w = { false, 0 };
 	vbd_ctx *c = NULL;
-	int opt, r, ret = VBDCTL_EXIT_FAIL;
+	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -173,6 +304,11 @@ int vbdctl_attach(int argc, char **argv)
 		vbdctl_err("bad disk spec: %s", err.msg[0] ? err.msg : vbd_strerror(r));
 		return VBDCTL_EXIT_USAGE;
 	}
+	/* Before anything is written: from here an interrupt rolls back. */
+	if ((sfd = vbdctl_signalfd()) < 0) {
+		vbdctl_err("attach: signalfd: %s", strerror(errno));
+		goto out;
+	}
 	if (open_ctx(&c) < 0)
 		goto out;
 	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &ao.domid)) < 0 ||
@@ -183,7 +319,13 @@ int vbdctl_attach(int argc, char **argv)
 	}
 	ao.spec = spec;
 	ao.script = script ? script : spec->script;
-	r = vbd_dev_attach_wait(c, &ao);
+	r = vbd_dev_attach(c, &ao, op_done, &w);
+	if (r == 0 && (sig = run_op(c, sfd, &w)) > 0) {
+		ret = interrupted_attach(&c, &ao, sig, json);
+		goto out;
+	}
+	if (r == 0)
+		r = sig < 0 ? sig : w.result;
 	if (r < 0) {
 		vbdctl_err("attach %s to domain %u failed (%s): %s", spec->vdev, ao.domid,
 		           vbd_strerror(r), vbd_ctx_last_error(c));
@@ -206,7 +348,7 @@ int vbdctl_attach(int argc, char **argv)
 		free(out);
 		vbd_dev_info_free(v, n);
 	} else {
-		printf("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
+		vbdctl_print("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
 		       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
 		       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
 	}
@@ -214,7 +356,36 @@ int vbdctl_attach(int argc, char **argv)
 out:
 	vbd_ctx_free(c);
 	vbd_disk_spec_free(spec);
+	if (sfd >= 0)
+		close(sfd);
 	return ret;
+}
+
+/* The detach in progress on c was interrupted by sig: the library leaves
+ * it where it is (vbd_ctx_free()); say where that is.  128 + sig. */
+static int interrupted_detach(vbd_ctx *c, const vbd_detach_options *d, const char *vdev, int sig)
+{
+	vbd_dev_info *v = NULL;
+	size_t n = 0;
+
+	if (vbd_dev_list(c, (int)d->domid, d->devid, &v, &n) < 0) {
+		vbdctl_err("detach %s from domain %u interrupted by %s: where it stopped is not known "
+		           "(%s); vbdctl status %u %s shows it", vdev, d->domid, sig_name(sig),
+		           vbd_ctx_last_error(c), d->domid, vdev);
+	} else if (!n) {
+		vbdctl_err("detach %s from domain %u interrupted by %s: the nodes are gone already",
+		           vdev, d->domid, sig_name(sig));
+	} else {
+		vbdctl_err("detach %s from domain %u interrupted by %s: stopped with the backend %s, "
+		           "the frontend %s%s; vbdctl detach %u %s%s finishes it", vdev, d->domid,
+		           sig_name(sig),
+		           v[0].backend_state < 0 ? "gone" : vbd_state_name(v[0].backend_state),
+		           v[0].frontend_state < 0 ? "gone" : vbd_state_name(v[0].frontend_state),
+		           v[0].physical_device ? ", its device still held" : "", d->domid, vdev,
+		           d->force ? " --force" : "");
+	}
+	vbd_dev_info_free(v, n);
+	return 128 + sig;
 }
 
 int vbdctl_detach(int argc, char **argv)
@@ -226,8 +397,9 @@ int vbdctl_detach(int argc, char **argv)
 		{ 0 }
 	};
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct op_wait w = { false, 0 };
 	vbd_ctx *c = NULL;
-	int opt, r, ret = VBDCTL_EXIT_FAIL;
+	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -248,22 +420,34 @@ int vbdctl_detach(int argc, char **argv)
 		vbdctl_err("bad vdev '%s' (xvda, hdc, sda1, d0p1, 51712, ...)", argv[optind + 1]);
 		return VBDCTL_EXIT_USAGE;
 	}
+	if ((sfd = vbdctl_signalfd()) < 0) {
+		vbdctl_err("detach: signalfd: %s", strerror(errno));
+		goto out;
+	}
 	if (open_ctx(&c) < 0)
 		goto out;
 	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &d.domid)) < 0) {
 		vbdctl_err("%s", vbd_ctx_last_error(c));
 		goto out;
 	}
-	r = vbd_dev_detach_wait(c, &d);
+	r = vbd_dev_detach(c, &d, op_done, &w);
+	if (r == 0 && (sig = run_op(c, sfd, &w)) > 0) {
+		ret = interrupted_detach(c, &d, argv[optind + 1], sig);
+		goto out;
+	}
+	if (r == 0)
+		r = sig < 0 ? sig : w.result;
 	if (r < 0) {
 		vbdctl_err("detach %s from domain %u failed (%s): %s", argv[optind + 1], d.domid,
 		           vbd_strerror(r), vbd_ctx_last_error(c));
 		goto out;
 	}
-	printf("%s detached from domain %u\n", argv[optind + 1], d.domid);
+	vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
 	ret = VBDCTL_EXIT_OK;
 out:
 	vbd_ctx_free(c);
+	if (sfd >= 0)
+		close(sfd);
 	return ret;
 }
 
@@ -348,7 +532,7 @@ int vbdctl_status(int argc, char **argv)
 		printf("%s\n", s);
 		free(s);
 	} else {
-		printf("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %-8s %-6s %s\n", "Dom", "Vdev", "Devid",
+		vbdctl_print("%-5s %-8s %-6s %-4s %-15s %-15s %-9s %-10s %-8s %-6s %s\n", "Dom", "Vdev", "Devid",
 		       "BE", "BE-state", "FE-state", "Phys", "Hotplug", "Size", "Holds", "Target");
 		for (i = 0; i < n; i++) {
 			const vbd_dev_info *d = &v[i];
@@ -360,16 +544,16 @@ int vbdctl_status(int argc, char **argv)
 			         d->frontend_state < 0 ? "-" : vbd_state_name(d->frontend_state));
 			if (d->target_size >= 0)
 				human_size(d->target_size, size, sizeof(size));
-			printf("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
+			vbdctl_print("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
 			       d->vdev, d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
 			       or_dash(d->hotplug_status), size, or_dash(d->target_type), or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
 			if (d->hotplug_error)
-				printf("      hotplug-error: %s\n", d->hotplug_error);
+				vbdctl_print("      hotplug-error: %s\n", d->hotplug_error);
 			if (d->backend_error)
-				printf("      backend error: %s\n", d->backend_error);
+				vbdctl_print("      backend error: %s\n", d->backend_error);
 			if (d->frontend_error)
-				printf("      frontend error: %s\n", d->frontend_error);
+				vbdctl_print("      frontend error: %s\n", d->frontend_error);
 		}
 	}
 	ret = VBDCTL_EXIT_OK;
@@ -424,9 +608,9 @@ int vbdctl_verify(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < n; i++)
-		printf("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
+		vbdctl_print("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
 	if (n == 0) {
-		printf("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
+		vbdctl_print("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
 		ret = VBDCTL_EXIT_OK;
 	}
 out:
@@ -441,6 +625,10 @@ static const char watch_usage[] =
 	"Follows the VBDs of DOM (default: all domains) and prints every change of\n"
 	"either end's state as it happens, with the verifier's verdicts: each rule of\n"
 	"the protocol a change breaks, transitions included (see 'vbdctl verify').\n"
+	"xenstore says that a node changed, not to what: states an end passed\n"
+	"through before vbdctl could read them are named on the line, as\n"
+	"'[not observed: Initialising, InitWait]'; a device created and removed\n"
+	"in between shows as '(none) -> (gone)' with what it could not see.\n"
 	"Runs until interrupted, or until N lines were printed, or S seconds passed.\n"
 	"\n"
 	"Exit status: 0 no violation seen, 1 violations seen (or a failure), 2 usage error.\n";
@@ -459,20 +647,44 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void watch_print(void *ud, unsigned domid, uint32_t devid, const char *side, int from, int to,
-                        const vbd_violation *v)
+/* "  [not observed: Initialising, InitWait]" for the states the follower
+ * could not read (vbd/verify.h), or "  [3 writes not observed]" when it read
+ * the same value on both sides of them. */
+static void print_unseen(const vbd_verify_event *e)
+{
+	const char *sep = "";
+	int s;
+
+	if (e->unseen) {
+		vbdctl_print("  [not observed:");
+		for (s = 0; s <= VBD_STATE_RECONFIGURED; s++)
+			if (e->unseen & (1u << s)) {
+				vbdctl_print("%s %s", sep, vbd_state_name(s));
+				sep = ",";
+			}
+		vbdctl_print("]");
+	} else if (e->old_state == e->new_state) {
+		vbdctl_print("  [%u write%s not observed]", e->writes, e->writes == 1 ? "" : "s");
+	}
+}
+
+static void watch_print(const vbd_verify_event *e, void *ud)
 {
 	struct watch_state *w = ud;
+	const vbd_violation *v = e->v;
 	char vdev[32];
 
-	vbd_devid_to_vdev(devid, vdev, sizeof(vdev));
+	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
 	if (v) {
 		w->violations++;
-		printf("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, domid,
+		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
 	} else {
-		printf("%8.3f dom %u %-6s %-8s %s -> %s\n", (mono_ms() - w->t0) / 1000.0, domid, vdev, side,
-		       from < 0 ? "(none)" : vbd_state_name(from), to < 0 ? "(gone)" : vbd_state_name(to));
+		vbdctl_print("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
+		       e->side, e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
+		       e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state));
+		print_unseen(e);
+		vbdctl_print("\n");
 	}
 	fflush(stdout);
 	w->printed++;
@@ -527,7 +739,7 @@ int vbdctl_watch(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (vbd_verifier_new(c, argc - optind == 1 ? (int)dom : -1, watch_print, &w, &vf) < 0) {
+	if (vbd_verifier_follow(c, argc - optind == 1 ? (int)dom : -1, watch_print, &w, &vf) < 0) {
 		vbdctl_err("watch: %s", vbd_ctx_last_error(c));
 		goto out;
 	}

@@ -72,10 +72,12 @@ static const char sim_usage[] =
 	"    export XENSTORED_PATH=DIR/xenstored.sock\n"
 	"After that vbdctl attach, status, detach, watch and verify work as on a real\n"
 	"host, and vbdctl io does I/O inside a guest.  The host logs to DIR/host.log.\n"
-	"DIR is $VBD_SIM_DIR, else " SIM_DEFAULT_DIR ".\n"
+	"DIR is $VBD_SIM_DIR, else " SIM_DEFAULT_DIR "; for stop, also the host\n"
+	"whose DIR/xenstored.sock $XENSTORED_PATH names.\n"
 	"\n"
 	"stop: stops the host: the guests and the backend get SIGTERM (SIGKILL after\n"
-	"--timeout seconds, 10), then the daemons end and the sockets go.\n"
+	"--timeout seconds, 10), then the daemons end and the sockets go (a killed\n"
+	"guest's too: the host removes a guest's socket when the guest ends).\n"
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 usage error.\n";
 
@@ -101,7 +103,8 @@ static const char io_usage[] =
 	"--file), write takes them from stdin (or --file); info prints the frontend's\n"
 	"view (sectors, sector size, queues, ring order, persistent grants, indirect\n"
 	"segments, features).  OFFSET and LEN are multiples of the sector size.\n"
-	"DIR (where the frontend's socket is) is $VBD_SIM_DIR, else " SIM_DEFAULT_DIR ".\n"
+	"DIR (where the frontend's socket is) is $VBD_SIM_DIR, else the simulated\n"
+	"host's whose DIR/xenstored.sock $XENSTORED_PATH names, else " SIM_DEFAULT_DIR ".\n"
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 usage error.\n";
 
@@ -112,6 +115,29 @@ static const char *sim_dir(const char *opt)
 	if (opt)
 		return opt;
 	return env && *env ? env : SIM_DEFAULT_DIR;
+}
+
+/* The host a client command (io, stop) talks to: --dir, else $VBD_SIM_DIR,
+ * else the one whose xenstore $XENSTORED_PATH names (what sim start told to
+ * export: DIR/xenstored.sock, with the host's pid file beside it), else the
+ * default. */
+static const char *sim_client_dir(const char *opt, char *buf, size_t size)
+{
+	const char *env = getenv("VBD_SIM_DIR"), *xs = getenv("XENSTORED_PATH"), *slash;
+	static const char sock[] = "/xenstored.sock";
+	size_t n;
+
+	if (opt || (env && *env) || !xs)
+		return sim_dir(opt);
+	slash = strrchr(xs, '/');
+	n = slash ? (size_t)(slash - xs) : 0;
+	if (!slash || strcmp(slash, sock) || n + sizeof("/host.pid") > size)
+		return sim_dir(NULL);
+	snprintf(buf, size, "%.*s/host.pid", (int)n, xs);
+	if (access(buf, F_OK) < 0)
+		return sim_dir(NULL);
+	buf[n] = 0;
+	return buf;
 }
 
 static void sim_path(char *buf, size_t size, const char *dir, const char *name)
@@ -166,6 +192,9 @@ static int read_pid(const char *dir, pid_t *ret)
 
 typedef struct child {
 	char what[32];
+	/* What the child serves and removes when it exits; a child killed by
+	 * SIGKILL cannot, so the host does once it has reaped it. */
+	char sock[PATH_MAX];
 	pid_t pid;
 	int pidfd, ready_fd;       /* ready_fd: read end, -1 once it said so */
 	bool ready, gone;
@@ -350,6 +379,8 @@ static bool host_pass(host *h, int timeout_ms)
 
 			if (waitpid(k->pid, &status, WNOHANG) == k->pid) {
 				k->gone = true;
+				if (k->sock[0])
+					unlink(k->sock);
 				if (WIFEXITED(status))
 					hlog("%s (pid %ld) exited with status %d", k->what, (long)k->pid,
 					     WEXITSTATUS(status));
@@ -432,6 +463,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 
 			snprintf(exe_arg, sizeof(exe_arg), "%u", i);
 			snprintf(k->what, sizeof(k->what), "guest%u", i);
+			snprintf(k->sock, sizeof(k->sock), "%s/guest%u.sock", dir, i);
 			snprintf(xs_path, sizeof(xs_path), "%s.d/%u", h.store_sock, i);
 			snprintf(hv_path, sizeof(hv_path), "%s.d/%u", h.hv_sock, i);
 			r = spawn(&h, k, xs_path, hv_path, argv);
@@ -614,6 +646,7 @@ static int cmd_stop(int argc, char **argv)
 		{ 0 }
 	};
 	const char *dir = NULL;
+	char dirbuf[PATH_MAX];
 	uint64_t timeout_s = 10;
 	pid_t pid;
 	int o, pfd;
@@ -629,7 +662,7 @@ static int cmd_stop(int argc, char **argv)
 		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
 	}
-	dir = sim_dir(dir);
+	dir = sim_client_dir(dir, dirbuf, sizeof(dirbuf));
 	if (read_pid(dir, &pid) < 0 || (pfd = pidfd_open(pid, 0)) < 0) {
 		vbdctl_err("sim stop: no simulated host runs in %s", dir);
 		return VBDCTL_EXIT_FAIL;
@@ -1050,7 +1083,7 @@ int vbdctl_io(int argc, char **argv)
 	uint32_t devid;
 	unsigned domid;
 	vbd_ctx *c = NULL;
-	char hdr[160], line[640], sock_env[PATH_MAX];
+	char hdr[160], line[640], sock_env[PATH_MAX], dirbuf[PATH_MAX];
 	int o, fd = -1, io = -1, r, ret = VBDCTL_EXIT_FAIL;
 	size_t i = 0;
 
@@ -1067,7 +1100,7 @@ int vbdctl_io(int argc, char **argv)
 		fputs(io_usage, stderr);
 		return VBDCTL_EXIT_USAGE;
 	}
-	dir = sim_dir(dir);
+	dir = sim_client_dir(dir, dirbuf, sizeof(dirbuf));
 	op = argv[optind + 2];
 	if (!strcmp(op, "read") || !strcmp(op, "write") || !strcmp(op, "discard")) {
 		if (argc - optind != 5 || parse_u64("offset", argv[optind + 3], UINT64_MAX, &off) < 0 ||
@@ -1175,7 +1208,19 @@ int vbdctl_io(int argc, char **argv)
 
 			if (read_all(fd, buf, n) < 0)
 				goto lost;
-			if (write_all(io, buf, n) < 0) {
+			/* info is text from the guest, for a person: escaped (term.c),
+			 * line by line.  Data read from the disk is written as it is. */
+			if (!strcmp(op, "info") && !file) {
+				char *p = buf, *e = buf + n, *nl;
+
+				for (; p < e; p = nl + 1) {
+					nl = memchr(p, '\n', (size_t)(e - p));
+					vbdctl_escape(stdout, p, (size_t)((nl ? nl : e) - p));
+					if (!nl)
+						break;
+					putchar('\n');
+				}
+			} else if (write_all(io, buf, n) < 0) {
 				vbdctl_err("io: writing the output: %s", strerror(errno));
 				goto out;
 			}

@@ -42,17 +42,6 @@ static const char usage[] =
 	"\n"
 	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
 
-void vbdctl_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("vbdctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 int vbdctl_signalfd(void)
 {
 	sigset_t mask;

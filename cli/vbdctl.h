@@ -11,7 +11,16 @@ enum {
 
 #define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"
 
+#include <stddef.h>
+#include <stdio.h>
+
+/* Output for a person (term.c): everything but one final newline escaped,
+ * since guests write much of what is shown.  vbdctl_err: "vbdctl: " and the
+ * message on stderr, one line.  vbdctl_log: prefix and msg, one line. */
 void vbdctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vbdctl_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vbdctl_log(const char *prefix, const char *msg);
+void vbdctl_escape(FILE *f, const char *s, size_t n);
 /* The daemons' stop signals: blocks SIGTERM, SIGINT and SIGHUP, which the
  * returned signalfd (non-blocking) delivers, and ignores SIGPIPE.  -1 (errno)
  * on failure. */

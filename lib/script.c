@@ -199,6 +199,8 @@ int vbd__script_start(vbd_ctx *c, const char *script, const char *verb, const ch
 	char *own[4] = { NULL, NULL, NULL, NULL }, **env = NULL;
 	char *argv[3] = { (char *)script, (char *)verb, NULL };
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
+	sigset_t none, dfl;
 	int pipefd[2] = { -1, -1 }, r, k;
 	vbd__script *s;
 
@@ -233,7 +235,20 @@ int vbd__script_start(vbd_ctx *c, const char *script, const char *verb, const ch
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	r = posix_spawn(&s->pid, script, &fa, NULL, argv, env);
+	/* The caller's signal mask and ignored signals are its own, not the
+	 * script's: a caller that takes SIGINT/SIGTERM through a signalfd
+	 * (vbdctl attach) blocks them, and exec would pass that on. */
+	posix_spawnattr_init(&sa);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	for (k = 1; k < NSIG; k++)
+		if (k != SIGKILL && k != SIGSTOP)
+			sigaddset(&dfl, k);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &dfl);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(&s->pid, script, &fa, &sa, argv, env);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
 	if (r != 0) {

@@ -267,25 +267,46 @@ out:
 	return r;
 }
 
-/* ---- following ---- */
+/* ---- following ----
+ *
+ * A watch event names a path, never a value: the follower reads the states
+ * when it gets round to it, and an end may have moved on by then.  Reading
+ * on every event made that worse than it needs to be: six attaches at once
+ * raise some 380 events, each read and checked with about fifteen round
+ * trips, and the follower ended up so far behind that it first read devices
+ * already Connected, or already removed (and said nothing about those).  So
+ * events only mark their device; one pass per vbd_ctx_process() (a timer
+ * due at once, which runs after the events are drained) reads each marked
+ * device once.  What it still cannot read is said, never passed over: each
+ * event on a state node counts one write, and a transition that needed
+ * writes the follower did not read carries the states it did not see
+ * (vbd_verify_event.unseen), and writes between two reads that found the
+ * same value (a device created and removed in between included) are
+ * reported as such.
+ */
 
 typedef struct vdev {
 	struct vdev *next;
 	unsigned domid;
 	uint32_t devid;
 	char *be, *fe;
-	int bs, fs;
-	char **active;     /* "rule node" of violations already reported */
+	int bs, fs;          /* last read: -1 absent */
+	unsigned bw, fw;     /* writes of each state node since that read */
+	bool dirty;
+	unsigned bj, fj;     /* states a one-write step passed by (see transition()) */
+	char **active;       /* "rule node" of violations already reported */
 	size_t nactive;
 } vdev;
 
 struct vbd_verifier {
 	vbd_ctx *c;
 	int domid;
-	vbd_verify_fn fn;
+	vbd_verify_fn fn;           /* the first API: transitions and violations */
+	vbd_verify_event_fn efn;    /* or everything, gaps included */
 	void *ud;
 	vbd__watch *w;
-	vdev *devs;
+	vbd__timer *pass;           /* due at once while a device is marked */
+	vdev *devs, **tail;         /* in the order first seen */
 };
 
 static void vdev_free(vdev *d)
@@ -321,6 +342,14 @@ static bool parse_path(const char *p, unsigned *domid, uint32_t *devid)
 	return false;
 }
 
+static void emit(vbd_verifier *v, const vbd_verify_event *e)
+{
+	if (v->efn)
+		v->efn(e, v->ud);
+	else if (e->v || e->old_state != e->new_state)
+		v->fn(v->ud, e->domid, e->devid, e->side, e->old_state, e->new_state, e->v);
+}
+
 static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 {
 	char **now = calloc(l->n ? l->n : 1, sizeof(*now));
@@ -337,9 +366,12 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 			snprintf(now[i], len, "%s %s", l->v[i].rule, l->v[i].node);
 		for (j = 0; now[i] && j < d->nactive; j++)
 			seen |= !strcmp(now[i], d->active[j]);
-		if (!seen)
-			v->fn(v->ud, d->domid, d->devid, strstr(l->v[i].node, "/backend/") ? "backend" : "frontend",
-			      -1, -1, &l->v[i]);
+		if (!seen) {
+			vbd_verify_event e = { d->domid, d->devid,
+			                       strstr(l->v[i].node, "/backend/") ? "backend" : "frontend",
+			                       -1, -1, 0, 0, &l->v[i] };
+			emit(v, &e);
+		}
 	}
 	for (j = 0; j < d->nactive; j++)
 		free(d->active[j]);
@@ -348,15 +380,67 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 	d->nactive = l->n;
 }
 
-/* One side's state moved from *prev to now: report it, check the step. */
-static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, vlist *l)
+/* The states each end passes through on the way the protocol describes
+ * (PROTOCOL.md): blkback 1 2 4 5 6, blkfront 1 3 4 6. */
+#define PATH_BACKEND  (1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6)
+#define PATH_FRONTEND (1u << 1 | 1u << 3 | 1u << 4 | 1u << 6)
+
+/* Which states of the end's path lie between what was read last (from) and
+ * now, and went unread: every end starts Initialising, so a first read of
+ * anything else missed what came before; a removal after unread writes
+ * missed them; and two or more writes between two reads of different
+ * values passed states by.  One write from one value to another is a step
+ * the end took (Mini-OS goes from Initialising to Connected). */
+static unsigned unseen_states(bool backend, int from, int to, unsigned writes)
 {
+	unsigned path = backend ? PATH_BACKEND : PATH_FRONTEND, mask = 0;
+	int lo = from < 0 ? 0 : from, hi = to < 0 ? VBD_STATE_CLOSED + 1 : to, s;
+
+	if (from >= 0 && to >= 0 && writes == 1)
+		return 0;
+	if (from >= 0 && to < 0 && writes == 0)
+		return 0;
+	if (from < 0 && to < 0)
+		return 0;      /* written and removed between two reads: values unknown */
+	for (s = lo + 1; s < hi; s++)
+		mask |= path & (1u << s);
+	return mask;
+}
+
+/* One end's state, read as now, last read as *prev with writes events in
+ * between: report the step (or the gap), check it.
+ *
+ * A read can run ahead of the events: the event of a write to 3 is handled
+ * after the end wrote 4, and the read gives 4 with one write counted, as a
+ * direct step would.  The event of that 4 then comes with nothing changed.
+ * So a one-write step that passed states of the end's way by is held in
+ * *jump, and a write that changed nothing after it names those states as
+ * not observed after all (a resize rewrites Connected that way too, and is
+ * then reported the same: the follower cannot tell them apart). */
+static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, unsigned writes,
+                       unsigned *jump, vlist *l)
+{
+	vbd_verify_event e = { d->domid, d->devid, backend ? "backend" : "frontend", *prev, now,
+	                       writes, 0, NULL };
 	char node[224];
 
-	if (now == *prev || now < -1)
+	if (now < -1)
+		return;        /* not a state: state-value says so */
+	if (*jump && writes > 0) {
+		vbd_verify_event g = { d->domid, d->devid, e.side, *prev, *prev, 1, *jump, NULL };
+
+		emit(v, &g);
+		writes--;
+		e.writes = writes;
+	}
+	*jump = 0;
+	if (now == *prev && (now >= 0 ? writes <= 1 : writes == 0))
 		return;
-	v->fn(v->ud, d->domid, d->devid, backend ? "backend" : "frontend", *prev, now, NULL);
-	if (!legal(backend, *prev, now)) {
+	if (now != *prev && *prev >= 0 && now >= 0 && writes == 1)
+		*jump = unseen_states(backend, *prev, now, 2);
+	e.unseen = unseen_states(backend, *prev, now, writes);
+	emit(v, &e);
+	if (now != *prev && !legal(backend, *prev, now)) {
 		snprintf(node, sizeof(node), "%s/state", backend ? d->be : d->fe);
 		add(l, backend ? "backend-transition" : "frontend-transition", node,
 		    "%s -> %s is not a step of the protocol", vbd_state_name(*prev), vbd_state_name(now));
@@ -364,14 +448,59 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
 	*prev = now;
 }
 
+/* Reads a marked device; true when both ends are gone (forget it: a new
+ * device of the same id starts afresh). */
+static bool check_dev(vbd_verifier *v, vdev *d)
+{
+	vlist l = { NULL, 0, 0 };
+	int bs, fs;
+
+	bs = state_of(v->c, d->be, &l);
+	fs = state_of(v->c, d->fe, &l);
+	transition(v, d, true, &d->bs, bs, d->bw, &d->bj, &l);
+	transition(v, d, false, &d->fs, fs, d->fw, &d->fj, &l);
+	d->bw = d->fw = 0;
+	if (bs >= 0 || fs >= 0)
+		check_static(v->c, d->be, d->fe, bs, fs, &l);
+	report_new(v, d, &l);
+	free(l.v);
+	return bs == -1 && fs == -1;
+}
+
+static void on_pass(vbd_ctx *c, void *ud)
+{
+	vbd_verifier *v = ud;
+	vdev **pp = &v->devs, *d;
+
+	(void)c;
+	v->pass = NULL;
+	while ((d = *pp)) {
+		if (d->dirty) {
+			d->dirty = false;
+			if (check_dev(v, d)) {
+				*pp = d->next;
+				vdev_free(d);
+				continue;
+			}
+		}
+		pp = &d->next;
+	}
+	v->tail = pp;
+}
+
+static bool is_state_of(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && !strcmp(path + n, "/state");
+}
+
 static void on_change(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_verifier *v = ud;
-	vlist l = { NULL, 0, 0 };
 	unsigned domid;
 	uint32_t devid;
 	vdev *d;
-	int bs, fs;
 
 	if (!parse_path(path, &domid, &devid) || (v->domid >= 0 && domid != (unsigned)v->domid))
 		return;
@@ -388,41 +517,35 @@ static void on_change(vbd_ctx *c, const char *path, void *ud)
 		d->domid = domid;
 		d->devid = devid;
 		d->bs = d->fs = -1;
-		d->next = v->devs;
-		v->devs = d;
+		*v->tail = d;
+		v->tail = &d->next;
 	}
-	bs = state_of(c, d->be, &l);
-	fs = state_of(c, d->fe, &l);
-	transition(v, d, true, &d->bs, bs, &l);
-	transition(v, d, false, &d->fs, fs, &l);
-	if (bs >= 0 || fs >= 0)
-		check_static(c, d->be, d->fe, bs, fs, &l);
-	report_new(v, d, &l);
-	free(l.v);
-	/* Both ends gone: forget the device, so a new one starts afresh. */
-	if (bs == -1 && fs == -1) {
-		vdev **pp;
-		for (pp = &v->devs; *pp != d; pp = &(*pp)->next)
-			;
-		*pp = d->next;
-		vdev_free(d);
-	}
+	if (is_state_of(path, d->be))
+		d->bw++;
+	else if (is_state_of(path, d->fe))
+		d->fw++;
+	d->dirty = true;
+	/* Due at once: vbd_ctx_process() runs timers after it has drained the
+	 * watch events, so the pass sees the whole batch. */
+	if (!v->pass && vbd__ctx_timer(c, 0, on_pass, v, &v->pass) < 0)
+		on_pass(c, v);
 }
 
-int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
+static int follow(vbd_ctx *c, int domid, vbd_verify_fn fn, vbd_verify_event_fn efn, void *userdata,
+                  vbd_verifier **ret)
 {
 	vbd_verifier *v;
 	int r;
 
-	if (!c || !fn || !ret)
-		return -EINVAL;
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	v->c = c;
 	v->domid = domid;
 	v->fn = fn;
+	v->efn = efn;
 	v->ud = userdata;
+	v->tail = &v->devs;
 	/* Both ends of any device live under /local/domain. */
 	r = vbd__ctx_watch(c, "/local/domain", on_change, v, &v->w);
 	if (r < 0) {
@@ -433,11 +556,27 @@ int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata, vb
 	return 0;
 }
 
+int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
+{
+	if (!c || !fn || !ret)
+		return -EINVAL;
+	return follow(c, domid, fn, NULL, userdata, ret);
+}
+
+int vbd_verifier_follow(vbd_ctx *c, int domid, vbd_verify_event_fn fn, void *userdata,
+                        vbd_verifier **ret)
+{
+	if (!c || !fn || !ret)
+		return -EINVAL;
+	return follow(c, domid, NULL, fn, userdata, ret);
+}
+
 vbd_verifier *vbd_verifier_free(vbd_verifier *v)
 {
 	if (!v)
 		return NULL;
 	vbd__ctx_unwatch(v->c, v->w);
+	vbd__ctx_timer_cancel(v->c, v->pass);
 	while (v->devs) {
 		vdev *d = v->devs;
 		v->devs = d->next;

@@ -12,7 +12,9 @@ export XENSTORED_PATH=$tmp/socket
 pass=0 fail=0
 cleanup() {
 	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
-	for l in $(losetup -j "$tmp/disk.img" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+	for f in "$tmp"/*.img; do
+		for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -38,6 +40,7 @@ loops() { losetup -j "$tmp/disk.img" -O NAME -n 2>/dev/null | grep -c loop; }
 "$VBDCTL" store serve --socket "$tmp/socket" --daemon --pidfile "$tmp/pid" || exit 1
 "$VBDCTL" store domain add 3 --name guest3 >/dev/null || exit 1
 truncate -s 8M "$tmp/disk.img"
+truncate -s 8M "$tmp/disk2.img"
 spec="format=raw,vdev=xvdb,access=rw,target=$tmp/disk.img"
 
 check "attach --help" 0 "$VBDCTL" attach --help
@@ -61,6 +64,53 @@ xenstore-write /local/domain/3/device/vbd/51728/protocol x86_65-abi
 check "verify finds a bad protocol" 1 "$VBDCTL" verify guest3 xvdb
 has "verify names the rule" "VIOLATION protocol"
 check "verify: no such device" 1 "$VBDCTL" verify guest3 xvdc
+
+# Text a guest writes reaches the admin's terminal escaped, in every human
+# output: control characters (a newline included), C1 controls, bytes that
+# are not UTF-8 and bidi overrides show as \xNN.
+evil=$'\e]0;owned\a\e[2J\nPASS \xc2\x9b31m\x9b\xe2\x80\xae\xc3\xa9'
+shown='\x1b]0;owned\x07\x1b[2J\x0aPASS \xc2\x9b31m\x9b\xe2\x80\xae'$'\xc3\xa9'
+raw() {  # raw "what": $out holds no control byte but newline, no C1, no bidi
+	if LC_ALL=C grep -aq $'[\x01-\x09\x0b-\x1f\x7f]\|\xc2[\x80-\x9f]\|\xe2\x80\xae\|\x9b' <<< "$out"; then
+		fail=$((fail + 1)); printf 'FAIL: %s: raw control bytes in:\n%q\n' "$1" "$out"
+	else pass=$((pass + 1)); fi
+}
+xenstore-write /local/domain/3/error/device/vbd/51728/error "$evil"
+check "status shows a guest's error node" 0 "$VBDCTL" status guest3
+has "status: the error node, escaped" "frontend error: $shown"
+raw "status"
+xenstore-write /local/domain/3/device/vbd/51728/protocol "$evil"
+check "verify on a guest's protocol" 1 "$VBDCTL" verify guest3 xvdb
+has "verify: the value, escaped" "\"$shown\" is not one of"
+raw "verify"
+xenstore-rm /local/domain/3/error
+xenstore-write /local/domain/3/device/vbd/51728/protocol x86_64-abi
+"$VBDCTL" watch guest3 --timeout 20 > "$tmp/watch.log" 2>&1 &
+watch=$!
+for i in $(seq 200); do
+	xenstore-write /local/domain/3/device/vbd/51728/state "$evil"
+	grep -aq "state-value" "$tmp/watch.log" && break
+	sleep 0.05
+done
+kill "$watch"; wait "$watch" 2>/dev/null
+out=$(cat "$tmp/watch.log")
+has "watch: the state value, escaped" "\"$shown\" is not a xenbus state"
+raw "watch"
+xenstore-write /local/domain/3/device/vbd/51728/state 1
+# attach's error message carries a driver's error node.
+"$VBDCTL" attach guest3 "format=raw,vdev=xvdc,access=rw,target=$tmp/disk2.img" --timeout 20 \
+	> "$tmp/attach.out" 2>&1 &
+attach=$!
+for i in $(seq 200); do
+	xenstore-exists /local/domain/3/device/vbd/51744/state && break
+	sleep 0.05
+done
+xenstore-write /local/domain/3/error/device/vbd/51744/error "$evil"
+wait "$attach"
+check "attach failed on the guest's error node" 0 test $? = 1
+out=$(cat "$tmp/attach.out")
+has "attach: the error node, escaped" "$shown"
+raw "attach"
 check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
 check "watch --help" 0 "$VBDCTL" watch --help
 check "detach by name" 0 "$VBDCTL" detach guest3 xvdb

@@ -45,6 +45,7 @@ no_loops() {
 	losetup -a >&2
 	return 1
 }
+no_loops_now() { [ "$(loops "$1")" = 0 ]; }
 child() {  # the pid of the host's child whose command line matches $1
 	local p
 	for p in $(pgrep -P "$(cat "$VBD_SIM_DIR/host.pid")"); do
@@ -95,6 +96,95 @@ check "attach to a stopped guest times out" 1 \
 has "the timeout says where each end was" "backend InitWait"
 check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
 check "nor a loop device" 0 no_loops "$tmp/d2.img"
+
+# Interrupted while it waits on that guest: the attach rolls back.
+until_state() {  # until_state NODE VALUE
+	local i
+	for i in $(seq 400); do
+		[ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+until_exists() {  # until_exists NODE
+	local i
+	for i in $(seq 400); do xenstore-exists "$1" && return 0; sleep 0.05; done
+	return 1
+}
+until_file() {  # until_file PATH
+	local i
+	for i in $(seq 400); do [ -e "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+# (env --default-signal: a background job of a script starts with SIGINT
+# ignored, a command typed at a terminal does not.)
+for sig in INT TERM; do
+	env --default-signal=INT "$VBDCTL" attach guest2 \
+		"format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --timeout 60 > "$tmp/int.out" 2>&1 &
+	a=$!
+	check "SIG$sig: the attach waits in InitWait" 0 \
+		until_state /local/domain/0/backend/vbd/2/51760/state 2
+	check "SIG$sig: the hotplug step ran" 0 \
+		until_exists /local/domain/0/backend/vbd/2/51760/physical-device
+	check "SIG$sig: the attach holds a loop device" 1 no_loops_now "$tmp/d2.img"
+	kill -$sig $a
+	wait $a
+	check "SIG$sig: the attach exits 128+N" 0 test $? = $((128 + $(kill -l $sig)))
+	out=$(cat "$tmp/int.out")
+	has "SIG$sig: the attach says so" "interrupted by SIG$sig: rolled back, nothing left"
+	check "SIG$sig: no backend nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
+	check "SIG$sig: no frontend nodes left" 1 xenstore-exists /local/domain/2/device/vbd/51760
+	check "SIG$sig: no /libxl copy left" 1 xenstore-exists /libxl/2/device/vbd/51760
+	check "SIG$sig: no loop device left" 0 no_loops "$tmp/d2.img"
+done
+# A second interrupt during the rollback (a remove step that takes its
+# time) stops it and says what is left.
+# The remove step waits for $tmp/go; it outlives the interrupted vbdctl.
+cat > "$tmp/slow-block" <<-SCRIPT
+	#!/bin/sh
+	if [ "\$1" = remove ]; then
+		touch "$tmp/removing"
+		while [ ! -e "$tmp/go" ]; do sleep 0.05; done
+	fi
+	"$VBDCTL" hotplug "\$@"; r=\$?
+	[ "\$1" = remove ] && touch "$tmp/removed"
+	exit \$r
+	SCRIPT
+chmod +x "$tmp/slow-block"
+env --default-signal=INT "$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" \
+	--timeout 60 --script "$tmp/slow-block" > "$tmp/int.out" 2>&1 &
+a=$!
+check "twice: the attach waits in InitWait" 0 until_state /local/domain/0/backend/vbd/2/51760/state 2
+check "twice: the hotplug step ran" 0 until_exists /local/domain/0/backend/vbd/2/51760/physical-device
+kill -INT $a
+check "twice: the rollback runs the remove step" 0 until_file "$tmp/removing"
+kill -INT $a
+wait $a
+check "twice: the attach exits 130" 0 test $? = 130
+out=$(cat "$tmp/int.out")
+has "twice: the first interrupt rolls back" "rolling back (interrupt again to stop)"
+has "twice: the second says what stays" "interrupted again: the rollback of xvdd stopped"
+has "twice: and how to remove it" "vbdctl detach 2 xvdd --force removes it"
+check "twice: the device is left" 0 xenstore-exists /local/domain/0/backend/vbd/2/51760
+touch "$tmp/go"
+check "twice: the remove step ends" 0 until_file "$tmp/removed"
+check "twice: detach --force cleans up" 0 "$VBDCTL" detach guest2 xvdd --timeout 1 --force
+check "twice: no loop device left" 0 no_loops "$tmp/d2.img"
+# An interrupted detach says where it stopped.
+check "attach to the stopped guest, no wait" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --wait none
+env --default-signal=INT "$VBDCTL" detach guest2 xvdd --timeout 60 > "$tmp/int.out" 2>&1 &
+a=$!
+check "the detach asked the backend to close" 0 \
+	until_state /local/domain/0/backend/vbd/2/51760/online 0
+kill -INT $a
+wait $a
+check "the interrupted detach exits 130" 0 test $? = 130
+out=$(cat "$tmp/int.out")
+has "the detach says where it stopped" "interrupted by SIGINT: stopped with the backend"
+has "the detach says the device is held" "its device still held; vbdctl detach 2 xvdd finishes it"
+check "detach --force after it" 0 "$VBDCTL" detach guest2 xvdd --timeout 1 --force
+check "no loop device after it" 0 no_loops "$tmp/d2.img"
 kill -CONT "$g2"
 
 check "attach --json prints the device" 0 \
@@ -113,8 +203,104 @@ check "examples/attach_async attaches from its own loop" 0 \
 has "the example reached Connected" "xvdf attached to domain 2, both ends Connected"
 check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
 
+# Six disks attached to guest1 at once and detached at once, with vbdctl
+# watch following: every device shows, each end from (none) to (gone), and
+# each step says what the watch could not see instead of passing it over.
+"$VBDCTL" watch guest1 > "$tmp/watch.log" 2>&1 &
+watch=$!
+wait_log() {  # wait_log N PATTERN: until N lines of the watch log match
+	local i
+	for i in $(seq 600); do
+		[ "$(grep -c -- "$2" "$tmp/watch.log")" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# Until the watch is seen to follow, write a frontend state (xvdp).
+xz=/local/domain/1/device/vbd/51952
+for i in $(seq 600); do
+	xenstore-write $xz/state 1
+	grep -q " xvdp .*(none) -> Initialising" "$tmp/watch.log" && break
+	sleep 0.05
+done
+xenstore-rm $xz
+check "the watch follows" 0 wait_log 1 " xvdp .*Initialising -> (gone)"
+# A device created and removed while the watch could not read it.
+kill -STOP "$watch"
+xenstore-write $xz/state 1 && xenstore-rm $xz
+kill -CONT "$watch"
+check "the watch reports a device it could not read" 0 \
+	wait_log 1 " xvdp .*(none) -> (gone)  \[1 write not observed\]"
+six="c d e f g h"
+for l in $six; do
+	truncate -s 16M "$tmp/m$l.img"
+	"$VBDCTL" attach guest1 "format=raw,vdev=xvd$l,access=rw,target=$tmp/m$l.img" --timeout 20 \
+		> "$tmp/attach.$l" 2>&1 &
+done
+rc=0
+for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
+check "six attaches at once succeed" 0 test "$rc" = 0
+check "the watch saw all twelve ends Connected" 0 wait_log 12 " xvd[c-h] .* -> Connected"
+for l in $six; do "$VBDCTL" detach guest1 "xvd$l" > "$tmp/detach.$l" 2>&1 & done
+rc=0
+for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
+check "six detaches at once succeed" 0 test "$rc" = 0
+check "the watch saw all twelve ends gone" 0 wait_log 12 " xvd[c-h] .* -> (gone)"
+kill "$watch"; wait "$watch" 2>/dev/null
+# Per device and end, the lines chain from (none) to (gone); a step that
+# passes states of the end's way by (backend 1 2 4 5 6, frontend 1 3 4 6)
+# names them as not observed, or (a read ahead of its events) the next line
+# for that end does, as "X -> X [not observed: ...]".
+watch_ok() {
+	awk -v devs="$six" '
+	function num(s) {
+		if (s == "(none)") return 0; if (s == "(gone)") return 7
+		if (s == "Initialising") return 1; if (s == "InitWait") return 2
+		if (s == "Initialised") return 3; if (s == "Connected") return 4
+		if (s == "Closing") return 5; if (s == "Closed") return 6
+		return -1
+	}
+	$5 == "VIOLATION" { print "violation: " $0; bad = 1; next }
+	$4 ~ /^xvd[c-h]$/ && $7 == "->" {
+		k = $4 " " $5; a = num($6); b = num($8); named = index($0, "not observed") > 0
+		if (!(k in last) && a != 0) { print "does not start at (none): " $0; bad = 1 }
+		# (none) and (gone) are both "no state node".
+		if ((k in last) && last[k] != a && !(last[k] == 7 && a == 0)) {
+			print "does not chain: " $0; bad = 1
+		}
+		if (k in pend) {
+			if (!((a == b || a == 0 && b == 7) && named)) {
+				print "passed a state by silently: " pend[k]; bad = 1
+			}
+			delete pend[k]
+		}
+		last[k] = b
+		way = $5 == "backend" ? " 1 2 4 5 6 " : " 1 3 4 6 "
+		for (s = a + 1; s < b; s++)
+			if (index(way, " " s " ") && !named) { pend[k] = $0; break }
+	}
+	END {
+		n = split(devs, d, " ")
+		for (i = 1; i <= n; i++)
+			for (e = 0; e < 2; e++) {
+				k = "xvd" d[i] " " (e ? "frontend" : "backend")
+				if (!(k in last)) { print "never seen: " k; bad = 1 }
+				else if (last[k] != 7) { print "not seen gone: " k; bad = 1 }
+			}
+		for (k in pend) { print "passed a state by silently: " pend[k]; bad = 1 }
+		exit bad
+	}' "$tmp/watch.log"
+}
+check "the watch shows every device and end, gaps named" 0 watch_ok
+[ "$fail" = 0 ] || cat "$tmp/watch.log"
+
 check "read-only attach to guest2" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdb,access=ro,target=$tmp/d2.img" --timeout 20
+# sim start printed XENSTORED_PATH only: io finds the host's dir from it.
+check "io finds the host from XENSTORED_PATH" 0 env -u VBD_SIM_DIR "$VBDCTL" io guest2 xvdb info
+has "io without VBD_SIM_DIR: the device's info" "sectors 32768"
+check "io --dir without the environment" 0 \
+	env -u VBD_SIM_DIR -u XENSTORED_PATH "$VBDCTL" io guest2 xvdb info --dir "$VBD_SIM_DIR"
 check "a guest cannot write a read-only disk" 1 \
 	"$VBDCTL" io guest2 xvdb write 0 4096 --file "$tmp/pattern"
 check "status --json" 0 "$VBDCTL" status --json
@@ -151,6 +337,9 @@ for p in $host $kids; do
 	check "process $p is gone" 1 alive "$p"
 done
 check "no xenstore socket left" 1 test -e "$XENSTORED_PATH"
+# guest1 was killed above: its I/O socket goes too.
+check "no socket left, the killed guest's included" 0 \
+	test -z "$(find "$VBD_SIM_DIR" -type s)"
 check "sim stop when none runs" 1 "$VBDCTL" sim stop
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -60,6 +60,41 @@ typedef void (*vbd_verify_fn)(void *userdata, unsigned domid, uint32_t devid, co
 
 VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata,
                                 vbd_verifier **ret);
+
+/* What a follower reports: a state it read, or a violation (v non-NULL).
+ *
+ * A watch event says that a node changed, never to what: the follower reads
+ * the states after the events, and an end may have moved on more than one
+ * step by then.  It never passes over what it did not see.  writes is the
+ * number of writes of the end's state node since the previous read (one
+ * per event); unseen has bit s set for each state s of the end's way
+ * through the protocol (backend Initialising, InitWait, Connected, Closing,
+ * Closed; frontend Initialising, Initialised, Connected, Closed) that lies
+ * between old_state and new_state and was not read: states before the first
+ * read (every end starts Initialising), writes before a removal, states
+ * passed by when several writes fell between two reads.  Writes between two
+ * reads that gave the same value are reported with old_state == new_state
+ * and the count in writes (both -1: a device created and removed in
+ * between; a read that ran ahead of its events is found out this way, and
+ * then unseen names the states its step passed by).  unseen is 0 when the
+ * step from old_state to new_state is all that happened (one write). */
+typedef struct vbd_verify_event {
+	unsigned domid;
+	uint32_t devid;
+	const char *side;         /* "backend" or "frontend" */
+	int old_state;            /* -1: none yet */
+	int new_state;            /* -1: gone */
+	unsigned writes;
+	unsigned unseen;          /* 1u << state, for each state not read */
+	const vbd_violation *v;   /* non-NULL: a violation, not a state */
+} vbd_verify_event;
+
+typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
+
+/* As vbd_verifier_new(), with every report as an event.  vbd_verifier_new()'s
+ * callback gets the changes of a state and the violations, not the gaps. */
+VBD_PUBLIC int vbd_verifier_follow(vbd_ctx *c, int domid, vbd_verify_event_fn fn, void *userdata,
+                                   vbd_verifier **ret);
 VBD_PUBLIC vbd_verifier *vbd_verifier_free(vbd_verifier *v);
 
 #ifdef __cplusplus
