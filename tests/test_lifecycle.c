@@ -1174,15 +1174,19 @@ static void test_attach_readonly_target_for_write(void **state)
  * reading was refused, by what kind of thing, and not "read-only". */
 struct denier {
 	int fan;
+	int stop[2];        /* a pipe: readable once the thread must end */
 };
 
 static void *deny_opens(void *arg)
 {
 	struct denier *dn = arg;
 	char buf[4096] __attribute__((aligned(8)));
+	struct pollfd pf[2] = { { dn->fan, POLLIN, 0 }, { dn->stop[0], POLLIN, 0 } };
 	ssize_t n;
 
-	while ((n = read(dn->fan, buf, sizeof(buf))) > 0) {
+	while (poll(pf, 2, -1) >= 0 && !pf[1].revents) {
+		if (!pf[0].revents || (n = read(dn->fan, buf, sizeof(buf))) <= 0)
+			continue;
 		struct fanotify_event_metadata *m = (struct fanotify_event_metadata *)buf;
 
 		for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
@@ -1209,6 +1213,7 @@ static void test_attach_open_refused_for_reading(void **state)
 	dn.fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
 	if (dn.fan < 0)
 		skip();   /* a kernel without fanotify permission events */
+	assert_int_equal(pipe2(dn.stop, O_CLOEXEC), 0);
 	assert_int_equal(fanotify_mark(dn.fan, FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD, f->img), 0);
 	assert_int_equal(pthread_create(&th, NULL, deny_opens, &dn), 0);
 	f->spec.readonly = true;
@@ -1217,9 +1222,11 @@ static void test_attach_open_refused_for_reading(void **state)
 	/* Stop refusing before anything can fail: the thread must not outlive
 	 * the test. */
 	assert_int_equal(fanotify_mark(dn.fan, FAN_MARK_REMOVE, FAN_OPEN_PERM, AT_FDCWD, f->img), 0);
-	pthread_cancel(th);
+	assert_int_equal(write(dn.stop[1], "x", 1), 1);
 	pthread_join(th, NULL);
 	close(dn.fan);
+	close(dn.stop[0]);
+	close(dn.stop[1]);
 	assert_int_equal(r, -EPERM);
 	if (!strstr(e, f->img) || !strstr(e, "for reading") || !strstr(e, "refused") ||
 	    strstr(e, "read-only"))
