@@ -933,18 +933,22 @@ static void test_verifier_follows(void **state)
 struct race {
 	struct fx *f;
 	int r;
+	char msg[512];
 };
 
 static void *race_main(void *arg)
 {
 	struct race *x = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = x->f->t.socket;
+	x->msg[0] = 0;
 	x->r = vbd_ctx_new(&c, &co);
 	if (x->r == 0)
 		x->r = vbd_dev_attach_wait(c, &x->f->ao);
+	if (x->r < 0 && x->r != -EEXIST)
+		snprintf(x->msg, sizeof(x->msg), "%s", vbd_ctx_last_error(c));
 	vbd_ctx_free(c);
 	return NULL;
 }
@@ -954,19 +958,24 @@ static void test_concurrent_attach_same_vdev(void **state)
 	struct fx *f = *state;
 	struct race x[4];
 	pthread_t th[4];
-	int i, won = 0;
+	int i, started, won = 0;
 
 	f->ao.wait = VBD_WAIT_NONE;
-	for (i = 0; i < 4; i++) {
-		x[i].f = f;
-		assert_int_equal(pthread_create(&th[i], NULL, race_main, &x[i]), 0);
+	/* Every thread started is joined before anything is asserted: a
+	 * failing assertion leaves this frame, which the threads write into. */
+	for (started = 0; started < 4; started++) {
+		x[started].f = f;
+		if (pthread_create(&th[started], NULL, race_main, &x[started]) != 0)
+			break;
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 4);
+	for (i = 0; i < 4; i++) {
 		if (x[i].r == 0)
 			won++;
 		else if (x[i].r != -EEXIST && x[i].r != -EBUSY)
-			fail_msg("a loser failed with %d", x[i].r);
+			fail_msg("a loser failed with %d: %s", x[i].r, x[i].msg);
 	}
 	assert_int_equal(won, 1);
 	assert_int_equal(loops_of(f->img), 1);
@@ -1007,7 +1016,7 @@ static void *many_main(void *arg)
 	struct many *m = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	vbd_attach_options ao = m->f->ao;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = m->f->t.socket;
 	ao.spec = &m->spec;
@@ -1025,7 +1034,7 @@ static void test_concurrent_attach_different_vdevs(void **state)
 	struct many m[4];
 	pthread_t th[4];
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	int i, fd;
+	int i, fd, started;
 
 	for (i = 0; i < 4; i++) {
 		char name[16];
@@ -1043,13 +1052,16 @@ static void test_concurrent_attach_different_vdevs(void **state)
 		close(fd);
 		m[i].spec.target = m[i].img;
 	}
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, many_main, &m[i]), 0);
-	for (i = 0; i < 4; i++) {
+	/* All joined before any assertion: the threads write into this frame. */
+	for (started = 0; started < 4; started++)
+		if (pthread_create(&th[started], NULL, many_main, &m[started]) != 0)
+			break;
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 4);
+	for (i = 0; i < 4; i++)
 		if (m[i].r != 0)
 			fail_msg("%s: %d", vdevs[i], m[i].r);
-	}
 	for (i = 0; i < 4; i++) {
 		if (loops_of(m[i].img) != 1) {
 			char *node = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
@@ -1080,7 +1092,7 @@ static void *det_main(void *arg)
 	struct det *x = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = x->f->t.socket;
 	d.domid = DOM;
@@ -1097,14 +1109,18 @@ static void test_concurrent_detach(void **state)
 	struct fx *f = *state;
 	struct det x[2] = { { f, 1 }, { f, 1 } };
 	pthread_t th[2];
-	int i, ok = 0;
+	int i, started, ok = 0;
 
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
-	for (i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, det_main, &x[i]), 0);
-	for (i = 0; i < 2; i++) {
+	/* All joined before any assertion: the threads write into this frame. */
+	for (started = 0; started < 2; started++)
+		if (pthread_create(&th[started], NULL, det_main, &x[started]) != 0)
+			break;
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 2);
+	for (i = 0; i < 2; i++) {
 		if (x[i].r == 0)
 			ok++;
 		else if (x[i].r != -ENOENT)
