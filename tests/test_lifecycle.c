@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -981,6 +984,160 @@ static void test_concurrent_attach_same_vdev(void **state)
 	assert_int_equal(loops_of(f->img), 1);
 }
 
+/* Two contexts made at once in two threads, each told its own socket: each
+ * connects where it was told.  libxenstore takes the socket only from the
+ * process's environment, so this is the interleaving that made a racing
+ * attach connect as guest 1 (the variable the fixture left behind) and fail
+ * with EACCES.  Its steps are held in place by listeners whose backlog is
+ * full: connect() blocks there until the test accepts. */
+struct opener {
+	const char *path;
+	volatile pid_t tid;
+	vbd_ctx *c;
+	int r;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+
+	co.xenstored_path = o->path;
+	o->tid = (pid_t)syscall(SYS_gettid);
+	o->r = vbd_ctx_new(&o->c, &co);
+	return NULL;
+}
+
+/* A listener at dir/name; with full, one connection is left queued so that
+ * the next connect() blocks until an accept. */
+static int blocking_listener(const char *dir, const char *name, bool full, char *path, size_t size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, q;
+
+	join(path, size, dir, name);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		fail_msg("socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	if (full) {
+		q = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(q >= 0);
+		assert_int_equal(connect(q, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		/* Left open (the queue stays full); closed with the listener's
+		 * accepted end when the test ends. */
+	}
+	return fd;
+}
+
+/* The system call thread tid is blocked in, -1 while it runs. */
+static long blocked_in(pid_t tid)
+{
+	char p[64], buf[256];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(p, "re");
+	if (!f)
+		fail_msg("%s: %s", p, strerror(errno));
+	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr;
+}
+
+/* Waits until the thread is blocked in call a or b. */
+static void wait_blocked(volatile pid_t *tid, long a, long b)
+{
+	struct timespec ms = { 0, 1000000 };
+	long nr;
+
+	while (!*tid)
+		nanosleep(&ms, NULL);
+	while ((nr = blocked_in(*tid)) != a && nr != b)
+		nanosleep(&ms, NULL);
+}
+
+static void test_concurrent_ctx_new_own_sockets(void **state)
+{
+	struct fx *f = *state;
+	char pa[PATH_MAX], pb[PATH_MAX], pc[PATH_MAX], *old;
+	struct opener a = { pa, 0, NULL, 1 }, b = { pb, 0, NULL, 1 };
+	struct pollfd pfd[3];
+	pthread_t ta, tb;
+	int got[3] = { 0, 0, 0 }, held[8], nheld = 0, i, ra, rb = -1, err = 0;
+
+	pfd[0].fd = blocking_listener(f->t.dir, "a.sock", true, pa, sizeof(pa));
+	pfd[1].fd = blocking_listener(f->t.dir, "b.sock", true, pb, sizeof(pb));
+	pfd[2].fd = blocking_listener(f->t.dir, "c.sock", false, pc, sizeof(pc));
+	for (i = 0; i < 3; i++)
+		pfd[i].events = POLLIN;
+	/* What the process had before: neither context's. */
+	old = getenv("XENSTORED_PATH") ? strdup(getenv("XENSTORED_PATH")) : NULL;
+	setenv("XENSTORED_PATH", pc, 1);
+
+	/* a is in the middle of connecting to its socket ... */
+	ra = pthread_create(&ta, NULL, opener_main, &a);
+	if (ra == 0)
+		wait_blocked(&a.tid, SYS_connect, SYS_connect);
+	/* ... when b starts: b either waits for a, or gets as far as its own
+	 * connect. */
+	if (ra == 0 && (rb = pthread_create(&tb, NULL, opener_main, &b)) == 0)
+		wait_blocked(&b.tid, SYS_connect, SYS_futex);
+	/* Every connection made gets accepted (two contexts, two each, plus
+	 * the two that filled the queues), wherever it went; then both are
+	 * done. */
+	while (ra == 0 && rb == 0 && nheld < 6 && !err) {
+		if (poll(pfd, 3, -1) < 0) {
+			err = errno == EINTR ? 0 : errno;
+			continue;
+		}
+		for (i = 0; i < 3 && !err; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			held[nheld] = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (held[nheld] < 0) {
+				err = errno;
+				break;
+			}
+			nheld++;
+			got[i]++;
+		}
+	}
+	/* On a failure here, closing the listeners ends any connect() still
+	 * waiting (ECONNREFUSED), so the threads can be joined. */
+	for (i = 0; i < 3; i++)
+		close(pfd[i].fd);
+	if (ra == 0)
+		pthread_join(ta, NULL);
+	if (rb == 0)
+		pthread_join(tb, NULL);
+	if (old)
+		setenv("XENSTORED_PATH", old, 1);
+	else
+		unsetenv("XENSTORED_PATH");
+	free(old);
+	vbd_ctx_free(a.c);
+	vbd_ctx_free(b.c);
+	for (i = 0; i < nheld; i++)
+		close(held[i]);
+	if (err)
+		fail_msg("accepting: %s", strerror(err));
+	assert_int_equal(ra, 0);
+	assert_int_equal(rb, 0);
+	assert_int_equal(a.r, 0);
+	assert_int_equal(b.r, 0);
+	/* Each queue's filler and the context's two connections; none to the
+	 * socket the environment named. */
+	if (got[0] != 3 || got[1] != 3 || got[2] != 0)
+		fail_msg("connections: %d to a's socket, %d to b's, %d to the environment's "
+		         "(want 3, 3, 0)", got[0], got[1], got[2]);
+}
+
 /* The backend in driver domain 2: the peer's backend side then talks as
  * domain 2, so a fault armed for dom0 hits only the library under test. */
 static void knobs_driver_domain(vbd_test_peer *p)
@@ -1195,6 +1352,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_ctx_new_own_sockets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
