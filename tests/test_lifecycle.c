@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "loop_thread.h"
 #include "peer.h"
 #include "store_fixture.h"
 #include "vbd/dev.h"
@@ -986,10 +987,13 @@ static void test_concurrent_attach_same_vdev(void **state)
 
 /* Two contexts made at once in two threads, each told its own socket: each
  * connects where it was told.  libxenstore takes the socket only from the
- * process's environment, so this is the interleaving that made a racing
- * attach connect as guest 1 (the variable the fixture left behind) and fail
- * with EACCES.  Its steps are held in place by listeners whose backlog is
- * full: connect() blocks there until the test accepts. */
+ * process's environment; a context setting it while another is between its
+ * two xs_open() calls is what made a racing attach connect as guest 1 (the
+ * value the fixture left behind) and fail with EACCES.  The test holds that
+ * interleaving in place with listeners whose backlog is full: connect()
+ * blocks there until the test accepts.  a blocks in its first connect; b
+ * starts; a's first connection is let through and a makes its second while
+ * b is still where it stopped. */
 struct opener {
 	const char *path;
 	volatile pid_t tid;
@@ -1008,9 +1012,11 @@ static void *opener_main(void *arg)
 	return NULL;
 }
 
-/* A listener at dir/name; with full, one connection is left queued so that
- * the next connect() blocks until an accept. */
-static int blocking_listener(const char *dir, const char *name, bool full, char *path, size_t size)
+/* A listener at dir/name; with ret_filler, one connection (*ret_filler, the
+ * caller's to close) is left queued so that the next connect() blocks until
+ * an accept. */
+static int blocking_listener(const char *dir, const char *name, char *path, size_t size,
+                             int *ret_filler)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, q;
@@ -1023,57 +1029,84 @@ static int blocking_listener(const char *dir, const char *name, bool full, char 
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 0), 0);
-	if (full) {
+	if (ret_filler) {
 		q = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		assert_true(q >= 0);
 		assert_int_equal(connect(q, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		/* Left open (the queue stays full); closed with the listener's
-		 * accepted end when the test ends. */
+		*ret_filler = q;
 	}
 	return fd;
 }
 
-/* The system call thread tid is blocked in, -1 while it runs. */
-static long blocked_in(pid_t tid)
+/* The system call thread tid is blocked in and its first argument (for a
+ * futex, the lock's address); nr -1 while it runs.  false once the thread
+ * has ended.  No allocation: the threads watched may be in the allocator. */
+static bool blocked_in(pid_t tid, long *nr, unsigned long *arg)
 {
 	char p[64], buf[256];
-	long nr = -1;
-	FILE *f;
+	ssize_t n;
+	int fd;
 
+	*nr = -1;
+	*arg = 0;
 	snprintf(p, sizeof(p), "/proc/self/task/%d/syscall", (int)tid);
-	f = fopen(p, "re");
-	if (!f)
-		fail_msg("%s: %s", p, strerror(errno));
-	if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld", &nr) != 1)
-		nr = -1;
-	fclose(f);
-	return nr;
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	if (sscanf(buf, "%ld %lx", nr, arg) < 1)
+		*nr = -1;
+	return true;
 }
 
-/* Waits until the thread is blocked in call a or b. */
-static void wait_blocked(volatile pid_t *tid, long a, long b)
+/* Waits until the thread is blocked in call a or b with a first argument
+ * other than not_arg, the same call on the same object at several looks in
+ * a row: a lock only brushed against on the way (the allocator's) does not
+ * count.  Returns that argument (for connect(), the socket); at once if the
+ * thread has ended (its result then says why). */
+static unsigned long wait_blocked(volatile pid_t *tid, long a, long b, unsigned long not_arg)
 {
 	struct timespec ms = { 0, 1000000 };
-	long nr;
+	unsigned long arg, last_arg = 0;
+	long nr, last = -1;
+	int same = 0;
 
 	while (!*tid)
 		nanosleep(&ms, NULL);
-	while ((nr = blocked_in(*tid)) != a && nr != b)
+	while (same < 20) {
 		nanosleep(&ms, NULL);
+		if (!blocked_in(*tid, &nr, &arg))
+			break;
+		if ((nr == a || nr == b) && arg != not_arg && nr == last && arg == last_arg)
+			same++;
+		else
+			same = 0;
+		last = nr;
+		last_arg = arg;
+	}
+	return last_arg;
 }
 
 static void test_concurrent_ctx_new_own_sockets(void **state)
 {
-	struct fx *f = *state;
-	char pa[PATH_MAX], pb[PATH_MAX], pc[PATH_MAX], *old;
+	char dir[PATH_MAX], pa[PATH_MAX], pb[PATH_MAX], pc[PATH_MAX], *old;
 	struct opener a = { pa, 0, NULL, 1 }, b = { pb, 0, NULL, 1 };
 	struct pollfd pfd[3];
 	pthread_t ta, tb;
 	int got[3] = { 0, 0, 0 }, held[8], nheld = 0, i, ra, rb = -1, err = 0;
+	unsigned long first = 0;
+	int filler[2];
 
-	pfd[0].fd = blocking_listener(f->t.dir, "a.sock", true, pa, sizeof(pa));
-	pfd[1].fd = blocking_listener(f->t.dir, "b.sock", true, pb, sizeof(pb));
-	pfd[2].fd = blocking_listener(f->t.dir, "c.sock", false, pc, sizeof(pc));
+	(void)state;
+	/* No store, no peer: no other thread of this process runs meanwhile. */
+	assert_int_equal(vbd_test_tmpdir(dir, sizeof(dir), "vbd-ctxnew"), 0);
+	pfd[0].fd = blocking_listener(dir, "a.sock", pa, sizeof(pa), &filler[0]);
+	pfd[1].fd = blocking_listener(dir, "b.sock", pb, sizeof(pb), &filler[1]);
+	pfd[2].fd = blocking_listener(dir, "c.sock", pc, sizeof(pc), NULL);
 	for (i = 0; i < 3; i++)
 		pfd[i].events = POLLIN;
 	/* What the process had before: neither context's. */
@@ -1083,11 +1116,25 @@ static void test_concurrent_ctx_new_own_sockets(void **state)
 	/* a is in the middle of connecting to its socket ... */
 	ra = pthread_create(&ta, NULL, opener_main, &a);
 	if (ra == 0)
-		wait_blocked(&a.tid, SYS_connect, SYS_connect);
+		first = wait_blocked(&a.tid, SYS_connect, SYS_connect, ULONG_MAX);
 	/* ... when b starts: b either waits for a, or gets as far as its own
 	 * connect. */
 	if (ra == 0 && (rb = pthread_create(&tb, NULL, opener_main, &b)) == 0)
-		wait_blocked(&b.tid, SYS_connect, SYS_futex);
+		wait_blocked(&b.tid, SYS_connect, SYS_futex, ULONG_MAX);
+	/* a's first connection goes through, b's stays held: a makes its
+	 * second one (which blocks again, wherever it goes) while b is where
+	 * it is. */
+	if (ra == 0 && rb == 0) {
+		held[nheld] = accept4(pfd[0].fd, NULL, NULL, SOCK_CLOEXEC);
+		if (held[nheld] < 0) {
+			err = errno;
+		} else {
+			got[0]++;
+			nheld++;
+		}
+	}
+	if (ra == 0 && rb == 0 && !err)
+		wait_blocked(&a.tid, SYS_connect, SYS_connect, first);
 	/* Every connection made gets accepted (two contexts, two each, plus
 	 * the two that filled the queues), wherever it went; then both are
 	 * done. */
@@ -1125,6 +1172,9 @@ static void test_concurrent_ctx_new_own_sockets(void **state)
 	vbd_ctx_free(b.c);
 	for (i = 0; i < nheld; i++)
 		close(held[i]);
+	close(filler[0]);
+	close(filler[1]);
+	vbd_test_rmdir(dir);
 	if (err)
 		fail_msg("accepting: %s", strerror(err));
 	assert_int_equal(ra, 0);
@@ -1352,7 +1402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_ctx_new_own_sockets, setup, teardown),
+		cmocka_unit_test(test_concurrent_ctx_new_own_sockets),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
