@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +36,68 @@ void vbd__log(vbd_ctx *c, int level, const char *fmt, ...)
 	c->log(c->log_ud, level, buf);
 }
 
+/* libxenstore takes the daemon's socket only from XENSTORED_PATH, read by
+ * xs_open(), and the environment is the whole process's.  A context told
+ * its own socket sets the variable for its two xs_open() calls and puts the
+ * caller's value back; without a lock, two contexts made at once in two
+ * threads set and restore it under each other's feet, and one connects to
+ * the other's socket, or to whatever the variable named before: with a
+ * guest's socket there, every request of that context is then refused with
+ * EACCES.  So the set, both opens and the restore are one critical section
+ * for all of libvbd's contexts. */
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens both connections to path (NULL: wherever XENSTORED_PATH or
+ * libxenstore's default says); where gets the socket's name for messages.
+ * 0, -ENOMEM, or -ECONNREFUSED. */
+static int open_handles(vbd_ctx *c, const char *path, char *where, size_t size)
+{
+	const char *env;
+	char *old = NULL;
+	bool set;
+	int r = 0;
+
+	pthread_mutex_lock(&env_lock);
+	env = getenv("XENSTORED_PATH");
+	/* Already the right value: the environment is left alone. */
+	set = path && !(env && strcmp(env, path) == 0);
+	if (set) {
+		if (env && !(old = strdup(env))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (setenv("XENSTORED_PATH", path, 1) < 0) {
+			r = -(errno ? errno : ENOMEM);
+			free(old);
+			set = false;
+			goto out;
+		}
+	}
+	env = getenv("XENSTORED_PATH");
+	c->host_xenstore = !env;
+	snprintf(where, size, "%s", env ? env : "the default xenstored socket");
+	c->xs = xs_open(0);
+	c->xsw = c->xs ? xs_open(0) : NULL;
+	if (!c->xs || !c->xsw)
+		r = -ECONNREFUSED;
+out:
+	if (set) {
+		if (old)
+			setenv("XENSTORED_PATH", old, 1);
+		else
+			unsetenv("XENSTORED_PATH");
+		free(old);
+	}
+	pthread_mutex_unlock(&env_lock);
+	return r;
+}
+
 int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 {
 	vbd_ctx_options def = VBD_CTX_OPTIONS_INIT;
-	char *old = NULL, where[512];
-	const char *path;
+	char where[512];
 	vbd_ctx *c;
+	int r;
 
 	if (!ret)
 		return -EINVAL;
@@ -55,46 +112,25 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 	c->log_ud = opts->log_userdata;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
-		int r = -errno;
+		r = -errno;
 		free(c);
 		return r;
 	}
-	/* libxenstore takes the socket only from XENSTORED_PATH, read when it
-	 * connects: set it for the call and put the caller's value back. */
-	if (opts->xenstored_path) {
-		const char *env = getenv("XENSTORED_PATH");
-
-		old = env ? strdup(env) : NULL;
-		if (env && !old) {
-			free(c);
-			return -ENOMEM;
-		}
-		setenv("XENSTORED_PATH", opts->xenstored_path, 1);
-	}
-	path = getenv("XENSTORED_PATH");
-	c->host_xenstore = !path;
-	snprintf(where, sizeof(where), "%s", path ? path : "the default xenstored socket");
-	c->xs = xs_open(0);
-	c->xsw = c->xs ? xs_open(0) : NULL;
-	if (opts->xenstored_path) {
-		if (old)
-			setenv("XENSTORED_PATH", old, 1);
-		else
-			unsetenv("XENSTORED_PATH");
-		free(old);
-	}
-	if (!c->xs || !c->xsw) {
+	r = open_handles(c, opts->xenstored_path, where, sizeof(where));
+	if (r < 0) {
+		if (c->xsw)
+			xs_close(c->xsw);
 		if (c->xs)
 			xs_close(c->xs);
 		close(c->epfd);
 		free(c);
-		return -ECONNREFUSED;
+		return r;
 	}
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, xs_fileno(c->xsw), &ev) < 0) {
-			int r = -errno;
+			r = -errno;
 			xs_close(c->xsw);
 			xs_close(c->xs);
 			close(c->epfd);

@@ -16,12 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "loop_thread.h"
 #include "peer.h"
 #include "store_fixture.h"
 #include "vbd/dev.h"
@@ -955,18 +959,22 @@ static void test_verifier_follows(void **state)
 struct race {
 	struct fx *f;
 	int r;
+	char msg[512];
 };
 
 static void *race_main(void *arg)
 {
 	struct race *x = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = x->f->t.socket;
+	x->msg[0] = 0;
 	x->r = vbd_ctx_new(&c, &co);
 	if (x->r == 0)
 		x->r = vbd_dev_attach_wait(c, &x->f->ao);
+	if (x->r < 0 && x->r != -EEXIST)
+		snprintf(x->msg, sizeof(x->msg), "%s", vbd_ctx_last_error(c));
 	vbd_ctx_free(c);
 	return NULL;
 }
@@ -976,22 +984,230 @@ static void test_concurrent_attach_same_vdev(void **state)
 	struct fx *f = *state;
 	struct race x[4];
 	pthread_t th[4];
-	int i, won = 0;
+	int i, started, won = 0;
 
 	f->ao.wait = VBD_WAIT_NONE;
-	for (i = 0; i < 4; i++) {
-		x[i].f = f;
-		assert_int_equal(pthread_create(&th[i], NULL, race_main, &x[i]), 0);
+	/* Every thread started is joined before anything is asserted: a
+	 * failing assertion leaves this frame, which the threads write into. */
+	for (started = 0; started < 4; started++) {
+		x[started].f = f;
+		if (pthread_create(&th[started], NULL, race_main, &x[started]) != 0)
+			break;
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 4);
+	for (i = 0; i < 4; i++) {
 		if (x[i].r == 0)
 			won++;
 		else if (x[i].r != -EEXIST && x[i].r != -EBUSY)
-			fail_msg("a loser failed with %d", x[i].r);
+			fail_msg("a loser failed with %d: %s", x[i].r, x[i].msg);
 	}
 	assert_int_equal(won, 1);
 	assert_int_equal(loops_of(f->img), 1);
+}
+
+/* Two contexts made at once in two threads, each told its own socket: each
+ * connects where it was told.  libxenstore takes the socket only from the
+ * process's environment; a context setting it while another is between its
+ * two xs_open() calls is what made a racing attach connect as guest 1 (the
+ * value the fixture left behind) and fail with EACCES.  The test holds that
+ * interleaving in place with listeners whose backlog is full: connect()
+ * blocks there until the test accepts.  a blocks in its first connect; b
+ * starts; a's first connection is let through and a makes its second while
+ * b is still where it stopped. */
+struct opener {
+	const char *path;
+	volatile pid_t tid;
+	vbd_ctx *c;
+	int r;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+
+	co.xenstored_path = o->path;
+	o->tid = (pid_t)syscall(SYS_gettid);
+	o->r = vbd_ctx_new(&o->c, &co);
+	return NULL;
+}
+
+/* A listener at dir/name; with ret_filler, one connection (*ret_filler, the
+ * caller's to close) is left queued so that the next connect() blocks until
+ * an accept. */
+static int blocking_listener(const char *dir, const char *name, char *path, size_t size,
+                             int *ret_filler)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, q;
+
+	join(path, size, dir, name);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		fail_msg("socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	if (ret_filler) {
+		q = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(q >= 0);
+		assert_int_equal(connect(q, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		*ret_filler = q;
+	}
+	return fd;
+}
+
+/* The system call thread tid is blocked in and its first argument (for a
+ * futex, the lock's address); nr -1 while it runs.  false once the thread
+ * has ended.  No allocation: the threads watched may be in the allocator. */
+static bool blocked_in(pid_t tid, long *nr, unsigned long *arg)
+{
+	char p[64], buf[256];
+	ssize_t n;
+	int fd;
+
+	*nr = -1;
+	*arg = 0;
+	snprintf(p, sizeof(p), "/proc/self/task/%d/syscall", (int)tid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	if (sscanf(buf, "%ld %lx", nr, arg) < 1)
+		*nr = -1;
+	return true;
+}
+
+/* Waits until the thread is blocked in call a or b with a first argument
+ * other than not_arg, the same call on the same object at several looks in
+ * a row: a lock only brushed against on the way (the allocator's) does not
+ * count.  Returns that argument (for connect(), the socket); at once if the
+ * thread has ended (its result then says why). */
+static unsigned long wait_blocked(volatile pid_t *tid, long a, long b, unsigned long not_arg)
+{
+	struct timespec ms = { 0, 1000000 };
+	unsigned long arg, last_arg = 0;
+	long nr, last = -1;
+	int same = 0;
+
+	while (!*tid)
+		nanosleep(&ms, NULL);
+	while (same < 20) {
+		nanosleep(&ms, NULL);
+		if (!blocked_in(*tid, &nr, &arg))
+			break;
+		if ((nr == a || nr == b) && arg != not_arg && nr == last && arg == last_arg)
+			same++;
+		else
+			same = 0;
+		last = nr;
+		last_arg = arg;
+	}
+	return last_arg;
+}
+
+static void test_concurrent_ctx_new_own_sockets(void **state)
+{
+	char dir[PATH_MAX], pa[PATH_MAX], pb[PATH_MAX], pc[PATH_MAX], *old;
+	struct opener a = { pa, 0, NULL, 1 }, b = { pb, 0, NULL, 1 };
+	struct pollfd pfd[3];
+	pthread_t ta, tb;
+	int got[3] = { 0, 0, 0 }, held[8], nheld = 0, i, ra, rb = -1, err = 0;
+	unsigned long first = 0;
+	int filler[2];
+
+	(void)state;
+	/* No store, no peer: no other thread of this process runs meanwhile. */
+	assert_int_equal(vbd_test_tmpdir(dir, sizeof(dir), "vbd-ctxnew"), 0);
+	pfd[0].fd = blocking_listener(dir, "a.sock", pa, sizeof(pa), &filler[0]);
+	pfd[1].fd = blocking_listener(dir, "b.sock", pb, sizeof(pb), &filler[1]);
+	pfd[2].fd = blocking_listener(dir, "c.sock", pc, sizeof(pc), NULL);
+	for (i = 0; i < 3; i++)
+		pfd[i].events = POLLIN;
+	/* What the process had before: neither context's. */
+	old = getenv("XENSTORED_PATH") ? strdup(getenv("XENSTORED_PATH")) : NULL;
+	setenv("XENSTORED_PATH", pc, 1);
+
+	/* a is in the middle of connecting to its socket ... */
+	ra = pthread_create(&ta, NULL, opener_main, &a);
+	if (ra == 0)
+		first = wait_blocked(&a.tid, SYS_connect, SYS_connect, ULONG_MAX);
+	/* ... when b starts: b either waits for a, or gets as far as its own
+	 * connect. */
+	if (ra == 0 && (rb = pthread_create(&tb, NULL, opener_main, &b)) == 0)
+		wait_blocked(&b.tid, SYS_connect, SYS_futex, ULONG_MAX);
+	/* a's first connection goes through, b's stays held: a makes its
+	 * second one (which blocks again, wherever it goes) while b is where
+	 * it is. */
+	if (ra == 0 && rb == 0) {
+		held[nheld] = accept4(pfd[0].fd, NULL, NULL, SOCK_CLOEXEC);
+		if (held[nheld] < 0) {
+			err = errno;
+		} else {
+			got[0]++;
+			nheld++;
+		}
+	}
+	if (ra == 0 && rb == 0 && !err)
+		wait_blocked(&a.tid, SYS_connect, SYS_connect, first);
+	/* Every connection made gets accepted (two contexts, two each, plus
+	 * the two that filled the queues), wherever it went; then both are
+	 * done. */
+	while (ra == 0 && rb == 0 && nheld < 6 && !err) {
+		if (poll(pfd, 3, -1) < 0) {
+			err = errno == EINTR ? 0 : errno;
+			continue;
+		}
+		for (i = 0; i < 3 && !err; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			held[nheld] = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (held[nheld] < 0) {
+				err = errno;
+				break;
+			}
+			nheld++;
+			got[i]++;
+		}
+	}
+	/* On a failure here, closing the listeners ends any connect() still
+	 * waiting (ECONNREFUSED), so the threads can be joined. */
+	for (i = 0; i < 3; i++)
+		close(pfd[i].fd);
+	if (ra == 0)
+		pthread_join(ta, NULL);
+	if (rb == 0)
+		pthread_join(tb, NULL);
+	if (old)
+		setenv("XENSTORED_PATH", old, 1);
+	else
+		unsetenv("XENSTORED_PATH");
+	free(old);
+	vbd_ctx_free(a.c);
+	vbd_ctx_free(b.c);
+	for (i = 0; i < nheld; i++)
+		close(held[i]);
+	close(filler[0]);
+	close(filler[1]);
+	vbd_test_rmdir(dir);
+	if (err)
+		fail_msg("accepting: %s", strerror(err));
+	assert_int_equal(ra, 0);
+	assert_int_equal(rb, 0);
+	assert_int_equal(a.r, 0);
+	assert_int_equal(b.r, 0);
+	/* Each queue's filler and the context's two connections; none to the
+	 * socket the environment named. */
+	if (got[0] != 3 || got[1] != 3 || got[2] != 0)
+		fail_msg("connections: %d to a's socket, %d to b's, %d to the environment's "
+		         "(want 3, 3, 0)", got[0], got[1], got[2]);
 }
 
 /* The backend in driver domain 2: the peer's backend side then talks as
@@ -1036,7 +1252,7 @@ static void *many_main(void *arg)
 	struct many *m = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	vbd_attach_options ao = m->f->ao;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = m->f->t.socket;
 	ao.spec = &m->spec;
@@ -1054,7 +1270,7 @@ static void test_concurrent_attach_different_vdevs(void **state)
 	struct many m[4];
 	pthread_t th[4];
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	int i, fd;
+	int i, fd, started;
 
 	for (i = 0; i < 4; i++) {
 		char name[16];
@@ -1072,13 +1288,16 @@ static void test_concurrent_attach_different_vdevs(void **state)
 		close(fd);
 		m[i].spec.target = m[i].img;
 	}
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, many_main, &m[i]), 0);
-	for (i = 0; i < 4; i++) {
+	/* All joined before any assertion: the threads write into this frame. */
+	for (started = 0; started < 4; started++)
+		if (pthread_create(&th[started], NULL, many_main, &m[started]) != 0)
+			break;
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 4);
+	for (i = 0; i < 4; i++)
 		if (m[i].r != 0)
 			fail_msg("%s: %d", vdevs[i], m[i].r);
-	}
 	for (i = 0; i < 4; i++) {
 		if (loops_of(m[i].img) != 1) {
 			char *node = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
@@ -1109,7 +1328,7 @@ static void *det_main(void *arg)
 	struct det *x = arg;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	vbd_ctx *c;
+	vbd_ctx *c = NULL;
 
 	co.xenstored_path = x->f->t.socket;
 	d.domid = DOM;
@@ -1126,14 +1345,18 @@ static void test_concurrent_detach(void **state)
 	struct fx *f = *state;
 	struct det x[2] = { { f, 1 }, { f, 1 } };
 	pthread_t th[2];
-	int i, ok = 0;
+	int i, started, ok = 0;
 
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
-	for (i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, det_main, &x[i]), 0);
-	for (i = 0; i < 2; i++) {
+	/* All joined before any assertion: the threads write into this frame. */
+	for (started = 0; started < 2; started++)
+		if (pthread_create(&th[started], NULL, det_main, &x[started]) != 0)
+			break;
+	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	assert_int_equal(started, 2);
+	for (i = 0; i < 2; i++) {
 		if (x[i].r == 0)
 			ok++;
 		else if (x[i].r != -ENOENT)
@@ -1631,6 +1854,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
+		cmocka_unit_test(test_concurrent_ctx_new_own_sockets),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),

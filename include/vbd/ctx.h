@@ -12,9 +12,10 @@
  *
  * The connection is the real libxenstore's, to the real xenstored on a Xen
  * host or to libvbd's embedded daemon.  Thread safety: one thread at a time
- * per context; contexts are independent.  The library never prints or exits:
- * it reports through return values, vbd_ctx_last_error() and the log
- * callback.
+ * per context; contexts are independent, and may be made at once in several
+ * threads with different sockets (see vbd_ctx_new).  The library never
+ * prints or exits: it reports through return values, vbd_ctx_last_error()
+ * and the log callback.
  */
 #ifndef VBD_CTX_H
 #define VBD_CTX_H
@@ -50,7 +51,12 @@ typedef struct vbd_ctx_options {
 #define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL }
 
 /* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
- * answers.  *ret is untouched on failure. */
+ * answers.  *ret is untouched on failure.  libxenstore reads the socket only
+ * from $XENSTORED_PATH: with opts->xenstored_path, the variable is set for
+ * the instant of connecting and put back, under a lock that every libvbd
+ * context takes, so concurrent calls each connect where they were told.
+ * Code outside libvbd that reads the variable (or calls xs_open()) in
+ * another thread at that instant may see libvbd's value. */
 VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts);
 /* Cancels what is in progress (without callbacks), disconnects, frees.
  * Accepts NULL; returns NULL. */
