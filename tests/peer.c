@@ -37,6 +37,37 @@ static void wr(struct xs_handle *h, xs_transaction_t t, const char *dir, const c
 		xs_write(h, t, path, val, strlen(val));
 }
 
+/* Moves be from state `from` to `to`, writing the n keys of kv (pairs)
+ * with it, in one transaction that reads the state again, as blkback's
+ * xenbus_switch_state: a state changed or removed meanwhile (a detach, a
+ * rollback that deleted the device) is left alone, never recreated. */
+static void switch_state(struct xs_handle *h, const char *be, int from, int to,
+                         const char *const *kv, unsigned n)
+{
+	char path[300], v[4], *cur;
+	xs_transaction_t t;
+	unsigned len, i;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/state", be) >= sizeof(path))
+		return;
+	snprintf(v, sizeof(v), "%d", to);
+	do {
+		t = xs_transaction_start(h);
+		if (t == XBT_NULL)
+			return;
+		cur = xs_read(h, t, path, &len);
+		if (!cur || atoi(cur) != from) {
+			free(cur);
+			xs_transaction_end(h, t, true);
+			return;
+		}
+		free(cur);
+		for (i = 0; i + 1 < n; i += 2)
+			wr(h, t, be, kv[i], kv[i + 1]);
+		wr(h, t, be, "state", v);
+	} while (!xs_transaction_end(h, t, false) && errno == EAGAIN);
+}
+
 /* What a driver domain's hotplug daemon does for one of its backends, through
  * the backend domain's own connection: true if the device is gone. */
 static bool devd_step(vbd_test_peer *p, const char *be, int st)
@@ -71,10 +102,12 @@ static void backend_step(vbd_test_peer *p, const char *be)
 	fst = rd_int(p->be, fe, "state");
 	pd = rd(p->be, be, "physical-device");
 	if (st == 1 && pd) {
-		wr(p->be, XBT_NULL, be, "feature-max-indirect-segments", "256");
-		wr(p->be, XBT_NULL, be, "multi-queue-max-queues", "2");
-		wr(p->be, XBT_NULL, be, "max-ring-page-order", "4");
-		wr(p->be, XBT_NULL, be, "state", "2");
+		static const char *const probe[] = {
+			"feature-max-indirect-segments", "256", "multi-queue-max-queues", "2",
+			"max-ring-page-order", "4",
+		};
+
+		switch_state(p->be, be, 1, 2, probe, 6);
 	} else if (st == 2 && (fst == 3 || fst == 4)) {
 		if (p->backend_error) {
 			char path[256];
@@ -84,38 +117,21 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
 			         p->backend_domid, d, id);
 			xs_write(p->be, XBT_NULL, path, "19 mapping ring-ref port 5", 26);
-			wr(p->be, XBT_NULL, be, "state", "5");
+			switch_state(p->be, be, 2, 5, NULL, 0);
 		} else {
-			xs_transaction_t t;
-			do {
-				char path[300], *cur;
-				unsigned len;
+			static const char *const connect[] = {
+				"feature-flush-cache", "1", "feature-barrier", "1",
+				"feature-persistent", "1", "sectors", "16384", "info", "0",
+				"sector-size", "512", "physical-sector-size", "512",
+			};
 
-				/* As blkback: connect only from the state read in the
-				 * same transaction, never over a Closing written
-				 * meanwhile by a detach. */
-				if ((size_t)snprintf(path, sizeof(path), "%s/state", be) >= sizeof(path))
-					break;
-				t = xs_transaction_start(p->be);
-				cur = xs_read(p->be, t, path, &len);
-				if (!cur || strcmp(cur, "2")) {
-					free(cur);
-					xs_transaction_end(p->be, t, true);
-					break;
-				}
-				free(cur);
-				wr(p->be, t, be, "feature-flush-cache", "1");
-				wr(p->be, t, be, "feature-barrier", "1");
-				wr(p->be, t, be, "feature-persistent", "1");
-				wr(p->be, t, be, "sectors", "16384");
-				wr(p->be, t, be, "info", "0");
-				wr(p->be, t, be, "sector-size", "512");
-				wr(p->be, t, be, "physical-sector-size", "512");
-				wr(p->be, t, be, "state", "4");
-			} while (!xs_transaction_end(p->be, t, false) && errno == EAGAIN);
+			/* As blkback: connect only from the state read in the same
+			 * transaction, never over a Closing written meanwhile by a
+			 * detach. */
+			switch_state(p->be, be, 2, 4, connect, 14);
 		}
 	} else if (st == 5 && !p->backend_never_closes) {
-		wr(p->be, XBT_NULL, be, "state", "6");
+		switch_state(p->be, be, 5, 6, NULL, 0);
 	}
 	free(pd);
 out:
@@ -132,14 +148,15 @@ static void frontend_step(vbd_test_peer *p, const char *fe)
 		goto out;
 	bst = rd_int(p->fe, be, "state");
 	if (st == 1 && bst == 2 && !p->frontend_never_connects) {
-		wr(p->fe, XBT_NULL, fe, "ring-ref", "8");
-		wr(p->fe, XBT_NULL, fe, "event-channel", "8");
-		wr(p->fe, XBT_NULL, fe, "feature-persistent", "1");
-		wr(p->fe, XBT_NULL, fe, "state", p->skip_initialised ? "4" : "3");
+		static const char *const rings[] = {
+			"ring-ref", "8", "event-channel", "8", "feature-persistent", "1",
+		};
+
+		switch_state(p->fe, fe, 1, p->skip_initialised ? 4 : 3, rings, 6);
 	} else if (st == 3 && bst == 4) {
-		wr(p->fe, XBT_NULL, fe, "state", "4");
+		switch_state(p->fe, fe, 3, 4, NULL, 0);
 	} else if ((bst == 5 || bst == 6) && st != 6) {
-		wr(p->fe, XBT_NULL, fe, "state", "6");
+		switch_state(p->fe, fe, st, 6, NULL, 0);
 	}
 out:
 	free(be);
