@@ -7,14 +7,9 @@
 # in dom0 too, with another label, and the guest must read dd1's.
 # Usage: driver_domain.sh VBDCTL VBD_BLOCK_SCRIPT  (dd.sh in the share root
 # installs vbdctl and vbd-block inside dd1)
-. /xenlab/lib.sh
+. "$(dirname "$0")/common.sh"
 vbdctl=$1
 set -u
-pass=0 fail=0
-check() {  # check "what" command...
-	local what=$1; shift
-	if "$@"; then echo "PASS: $what"; pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
 # dd1_loops_are LIST: wait (15 s) until dd1's dd.sh last reported LIST.
 dd1_loops_are() {
 	local i=0
@@ -32,17 +27,7 @@ mkdir -p /images
 make_disk /images/disk.img 8 DOM0-NOT-THIS-ONE
 
 dd_config dd1 > /tmp/dd1.cfg
-cat > /tmp/ddg.cfg <<CFG
-name = "ddg"
-type = "pv"
-kernel = "$XENLAB_DOMU_KERNEL"
-ramdisk = "$XENLAB_DOMU_RAMDISK"
-extra = "console=hvc0 loglevel=4"
-memory = 160
-vcpus = 1
-disk = [ ]
-on_poweroff = "destroy"
-CFG
+guest_cfg ddg > /tmp/ddg.cfg
 xl create /tmp/dd1.cfg || { echo "FAIL: xl create dd1"; exit 1; }
 xl create /tmp/ddg.cfg || { echo "FAIL: xl create ddg"; exit 1; }
 DD=$(xl domid dd1)
@@ -80,5 +65,4 @@ check "dom0 still has no loop device" test "$(dom0_loops)" = 0
 
 xl destroy ddg
 xl destroy dd1
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

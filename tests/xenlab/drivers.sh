@@ -8,14 +8,9 @@
 #      against the file.
 # The kernel's xen-blkback is unloaded first (it would claim the devices).
 # Usage: drivers.sh VBDCTL
-. /xenlab/lib.sh
+. "$(dirname "$0")/common.sh"
 vbdctl=$1
 set -u
-pass=0 fail=0
-check() {  # check "what" command...
-	local what=$1; shift
-	if "$@"; then echo "PASS: $what"; pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
 loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/drv/" ; }
 
 mkdir -p /drv && mount -t tmpfs -o size=96m tmpfs /drv
@@ -30,17 +25,7 @@ be_pid=$!
 sleep 0.5
 check "vbdctl backend runs on the xen transport" kill -0 $be_pid
 
-cat > /drv/g.cfg <<CFG
-name = "drv"
-type = "pv"
-kernel = "$XENLAB_DOMU_KERNEL"
-ramdisk = "$XENLAB_DOMU_RAMDISK"
-extra = "console=hvc0 loglevel=4"
-memory = 160
-vcpus = 1
-disk = [ ]
-on_poweroff = "destroy"
-CFG
+guest_cfg drv > /drv/g.cfg
 xl create /drv/g.cfg || { echo "FAIL: xl create"; cat /drv/backend.log; exit 1; }
 d=$(xl domid drv)
 domu_wait_console drv "init" 60 >/dev/null 2>&1 || true
@@ -97,5 +82,4 @@ wait $fe_pid $be_pid 2>/dev/null
 echo "--- backend log"; tail -30 /drv/backend.log
 echo "--- frontend log"; tail -20 /drv/frontend.log
 modprobe xen_blkback 2>/dev/null || insmod "$(find /lib/modules -name 'xen-blkback.ko*' | head -1)" 2>/dev/null || true
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

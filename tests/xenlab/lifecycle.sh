@@ -2,14 +2,9 @@
 # Lab test, in xenlab's dom0: vbdctl against Xen 4.17's xenstored, xl, and
 # the kernel's xen-blkback (dom0) and xen-blkfront (a PV guest).
 # Usage: lifecycle.sh VBDCTL VBD_BLOCK_SCRIPT
-. /xenlab/lib.sh
+. "$(dirname "$0")/common.sh"
 vbdctl=$1
 set -u
-pass=0 fail=0
-check() {  # check "what" command...
-	local what=$1; shift
-	if "$@"; then echo "PASS: $what"; pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
 loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/data/" ; }
 
 # libxl runs the script named in a device's /libxl copy on xl block-detach:
@@ -17,17 +12,7 @@ loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/data/" ; }
 cp "$2" /etc/xen/scripts/vbd-block && chmod 0755 /etc/xen/scripts/vbd-block || { echo "FAIL: installing vbd-block"; exit 1; }
 mkdir -p /data && mount -t tmpfs -o size=128m tmpfs /data
 for i in 1 2 3 4; do make_disk /data/disk$i.img 8 VBDLAB-DISK$i; done
-cat > /data/g.cfg <<CFG
-name = "lab"
-type = "pv"
-kernel = "$XENLAB_DOMU_KERNEL"
-ramdisk = "$XENLAB_DOMU_RAMDISK"
-extra = "console=hvc0 loglevel=4"
-memory = 160
-vcpus = 1
-disk = [ ]
-on_poweroff = "destroy"
-CFG
+guest_cfg lab > /data/g.cfg
 xl create /data/g.cfg || { echo "FAIL: xl create"; exit 1; }
 d=$(xl domid lab)
 domu_wait_console lab "init" 60 >/dev/null 2>&1 || true
@@ -125,5 +110,4 @@ if [ "$t1" -gt "$t0" ] && [ "$t3" -gt "$t2" ]; then
 	echo "RATIO vbdctl attach / xl block-attach (to Connected): $(( (t1 - t0) * 100 / (t3 - t2) ))%"
 fi
 xl destroy lab
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

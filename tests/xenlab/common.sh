@@ -1,0 +1,27 @@
+# Sourced by the lab tests in dom0: the check counter and a guest's config.
+# shellcheck shell=bash
+. /xenlab/lib.sh
+pass=0 fail=0
+check() {  # check "what" command...
+	local what=$1; shift
+	if "$@"; then echo "PASS: $what"; pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
+}
+# guest_cfg NAME: a PV guest with the lab's kernel and blkfront ramdisk, no disk.
+guest_cfg() {
+	cat <<CFG
+name = "$1"
+type = "pv"
+kernel = "$XENLAB_DOMU_KERNEL"
+ramdisk = "$XENLAB_DOMU_RAMDISK"
+extra = "console=hvc0 loglevel=4"
+memory = 160
+vcpus = 1
+disk = [ ]
+on_poweroff = "destroy"
+CFG
+}
+# summary: the closing line, and the status.
+summary() {
+	echo "$pass passed, $fail failed"
+	[ "$fail" = 0 ]
+}
