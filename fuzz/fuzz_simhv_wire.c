@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzzer for the simulated hypervisor's broker (lib/transport/simhv.c): the
+ * Fuzzer for the simulated hypervisor's broker (lib/simhv/simhv.c): the
  * wire parser and every request handler, through SOCK_SEQPACKET socketpairs
  * adopted as connections of dom0, dom1 and dom2 (slots 0, 1, 2).
  *
@@ -11,7 +11,7 @@
  *
  * (a chunk whose len runs past the end takes what is left).  op < 0xf0 sends
  * the bytes to slot op % 3 as one message; op >= 0xf0 is a control action,
- * see control().  Requests are struct simhv_req (lib/transport/simhv_wire.h)
+ * see control().  Requests are struct simhv_req (lib/simhv/simhv_wire.h)
  * plus u32 items.  For example, dom1 sharing 2 pages with dom0, writable:
  *
  *     01 20 00  01000000 00000000 02000000 01000000 00000000 00000000 0000000000000000
@@ -42,7 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "transport/simhv_wire.h"
+#include "simhv/simhv_wire.h"
 #include "transport/xport.h"
 #include "vbd/simhv.h"
 

@@ -36,7 +36,7 @@
 #include "store_fixture.h"
 #include "vbd/hotplug.h"
 
-/* Internal, from lib/hotplug_builtin.c. */
+/* Internal, from lib/toolstack/hotplug_builtin.c. */
 #define VBD__LOOP_LEGACY 1u
 int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err);

@@ -30,7 +30,7 @@
 #include <cmocka.h>
 
 #include "simhv_fixture.h"
-#include "transport/simhv_wire.h"
+#include "simhv/simhv_wire.h"
 #include "transport/xport.h"
 
 #define PG VBD_PAGE_SIZE

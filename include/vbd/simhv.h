@@ -14,7 +14,7 @@
  * Like vbd_store, a library object driven by the caller's loop: one fd and
  * vbd_simhv_process(); no threads, no signals, no logging.  A vbd_simhv may
  * be used from one thread at a time.  Clients that speak the wire protocol
- * wrongly (lib/transport/simhv_wire.h) are disconnected, and everything they
+ * wrongly (lib/simhv/simhv_wire.h) are disconnected, and everything they
  * held is released; vbd_simhv_stats.conns_killed counts them.
  *
  * The sockets are SOCK_SEQPACKET, mode 0600.  Grant memory is memfds, of

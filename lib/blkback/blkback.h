@@ -26,7 +26,7 @@
 
 #include "blkback/pgrant.h"
 #include "blkback/req.h"
-#include "ctx.h"
+#include "toolstack/ctx.h"
 #include "vbd/blkback.h"
 
 #define VBD__BB_TXN_RETRIES 64

@@ -23,7 +23,7 @@
 #define __XEN_INTERFACE_VERSION__ 0x00040e00
 #endif
 #include "blkif.h"
-#include "ctx.h"
+#include "toolstack/ctx.h"
 
 #define VBD__BF_MAX_ORDER   4u
 #define VBD__BF_MAX_QUEUES  16u

@@ -27,7 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "transport/simhv_wire.h"
+#include "simhv/simhv_wire.h"
 #include "transport/xport.h"
 #include "util/err.h"
 

@@ -36,8 +36,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ctx.h"
-#include "script.h"
+#include "toolstack/ctx.h"
+#include "toolstack/script.h"
 #include "util/xs_txn.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"

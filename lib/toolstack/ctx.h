@@ -89,11 +89,11 @@ void vbd__ctx_timer_cancel(vbd_ctx *c, vbd__timer *t);
 /* Follows fd (POLLIN) through the context's fd; fn runs from process(). */
 int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud, vbd__io **ret);
 void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io);
-/* The domain the context's connection acts as (lib/domain.c). */
+/* The domain the context's connection acts as (lib/toolstack/domain.c). */
 int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid);
-/* Frees what domain lookups made (lib/domain.c). */
+/* Frees what domain lookups made (lib/toolstack/domain.c). */
 void vbd__ctx_domain_done(vbd_ctx *c);
-/* Cancels the operations in progress without callbacks (lib/dev.c). */
+/* Cancels the operations in progress without callbacks (lib/toolstack/dev.c). */
 void vbd__dev_ops_cancel(vbd_ctx *c);
 
 /* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */

@@ -2,7 +2,7 @@
 #ifndef VBD_LIB_SCRIPT_H
 #define VBD_LIB_SCRIPT_H
 
-#include "ctx.h"
+#include "toolstack/ctx.h"
 
 typedef struct vbd__script vbd__script;
 /* r: 0 if it exited 0, else -ETIMEDOUT or -EIO with the message in c->err. */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <yajl/yajl_gen.h>
 
-#include "ctx.h"
+#include "toolstack/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/disk.h"
 #include "vbd/status.h"

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "script.h"
+#include "toolstack/script.h"
 
 extern char **environ;
 

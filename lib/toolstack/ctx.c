@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctx.h"
+#include "toolstack/ctx.h"
 
 uint64_t vbd__now_ms(void)
 {

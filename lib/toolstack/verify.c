@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctx.h"
+#include "toolstack/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/verify.h"
 

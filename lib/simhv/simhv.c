@@ -59,7 +59,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "transport/simhv_wire.h"
+#include "simhv/simhv_wire.h"
 #include "util/listen.h"
 #include "transport/xport.h"
 

@@ -14,7 +14,7 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 
-#include "ctx.h"
+#include "toolstack/ctx.h"
 
 /* libxenlight's messages go to the context's log, never to stderr. */
 typedef struct xtl_bridge {
