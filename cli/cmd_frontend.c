@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbdctl frontend: the bundled blkfront for every vbd of one domain, as a
+ * guest kernel runs it, serving I/O requests (vbdctl io) on
+ * DIR/guest<domid>.sock: one request per connection, a header line
+ * "<op> <devid> <offset> <len>\n" (op read, write, flush, discard, info),
+ * for write followed by len bytes; the reply is "ok <n>\n" and n bytes, or
+ * "err <errno> <message>\n".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "vbd/blkfront.h"
+#include "io_request.h"
+#include "sim.h"
+#include "vbdctl.h"
+
+static const char frontend_usage[] =
+	"Usage: vbdctl frontend [--domain D] [--dir DIR] [--ready-fd FD]\n"
+	"\n"
+	"Runs the bundled userspace block frontend for every vbd of domain D (0), as\n"
+	"a guest kernel does: a frontend for each device/vbd/<devid> that appears at\n"
+	"Initialising (ring keys, Initialised, Connected), freed when the toolstack\n"
+	"removes the directory.  The transport is the simulated hypervisor when\n"
+	"$VBD_SIMHV_PATH is set, else Xen's grant and event-channel devices.  It\n"
+	"serves I/O requests (vbdctl io) on DIR/guest<D>.sock; DIR is $VBD_SIM_DIR,\n"
+	"else " VBDCTL_SIM_DEFAULT_DIR ".  SIGTERM closes every device (Closing, Closed).\n"
+	"\n"
+	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
+
+/* ------------------------------------------------------------------ */
+/* The guest: a frontend per device of its domain, I/O on a socket     */
+
+typedef struct gdev {
+	uint32_t devid;
+	vbd_blkfront *f;
+} gdev;
+
+typedef struct guest {
+	unsigned domid;
+	vbd_xport *x;
+	struct xs_handle *xs;
+	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
+	unsigned ndevs;
+	char dir[64];               /* /local/domain/<domid>/device/vbd */
+} guest;
+
+static void glog(void *ud, int level, const char *msg)
+{
+	guest *g = ud;
+
+	if (level <= VBD_LOG_INFO)
+		fprintf(stderr, "guest%u: %s\n", g->domid, msg);
+}
+
+static gdev *gdev_find(guest *g, uint32_t devid)
+{
+	unsigned i;
+
+	for (i = 0; i < g->ndevs; i++)
+		if (g->devs[i].devid == devid)
+			return &g->devs[i];
+	return NULL;
+}
+
+/* device/vbd changed: a frontend for each new device at Initialising, and
+ * away with those whose directory the toolstack removed. */
+static void guest_scan(guest *g)
+{
+	unsigned n = 0, i, k;
+	char **ids = xs_directory(g->xs, XBT_NULL, g->dir, &n);
+
+	for (i = 0; i < g->ndevs;) {
+		bool there = false;
+
+		for (k = 0; ids && k < n; k++)
+			there |= strtoul(ids[k], NULL, 10) == g->devs[i].devid;
+		if (!there) {
+			fprintf(stderr, "guest%u: device %u removed\n", g->domid, g->devs[i].devid);
+			vbd_blkfront_free(g->devs[i].f);
+			g->devs[i] = g->devs[--g->ndevs];
+		} else {
+			i++;
+		}
+	}
+	for (k = 0; ids && k < n; k++) {
+		vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
+		vbd_errbuf err = { "" };
+		char path[128], *st;
+		unsigned len;
+		char *end;
+		unsigned long devid = strtoul(ids[k], &end, 10);
+		int r;
+
+		gdev *old;
+
+		if (*end || devid > UINT32_MAX)
+			continue;
+		old = gdev_find(g, (uint32_t)devid);
+		/* A frontend still running, or Closed with no new device yet. */
+		if (old && vbd_blkfront_get_state(old->f) != 6)
+			continue;
+		snprintf(path, sizeof(path), "%s/%lu/state", g->dir, devid);
+		st = xs_read(g->xs, XBT_NULL, path, &len);
+		if (!st || strcmp(st, "1") != 0) {
+			free(st);
+			continue;
+		}
+		free(st);
+		if (old) {
+			/* Removed and made again between two looks: a new device
+			 * at the old path. */
+			vbd_blkfront_free(old->f);
+			*old = g->devs[--g->ndevs];
+		}
+		if (g->ndevs == VBDCTL_GUEST_MAX_DEVICES) {
+			fprintf(stderr, "guest%u: more than %d devices; %lu ignored\n", g->domid,
+			        VBDCTL_GUEST_MAX_DEVICES, devid);
+			continue;
+		}
+		o.xport = g->x;
+		o.domid = g->domid;
+		o.devid = (uint32_t)devid;
+		o.log = glog;
+		o.log_userdata = g;
+		r = vbd_blkfront_new(&g->devs[g->ndevs].f, &o, &err);
+		if (r < 0) {
+			fprintf(stderr, "guest%u: device %lu: %s\n", g->domid, devid, err.msg);
+			continue;
+		}
+		g->devs[g->ndevs++].devid = (uint32_t)devid;
+		fprintf(stderr, "guest%u: device %lu: frontend started\n", g->domid, devid);
+	}
+	free(ids);
+}
+
+/* All of len bytes, or -EIO (EOF, or an error other than EINTR). */
+
+static void reply_err(int fd, int r, const char *msg)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "err %d %s\n", -r, msg);
+
+	vbdctl_write_all(fd, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+}
+
+/* One request on a control connection, served with the blocking helpers. */
+static void guest_serve(guest *g, int fd)
+{
+	char hdr[VBDCTL_IO_LINE_MAX], line[64];
+	vbdctl_io_req q;
+	uint64_t off, len;
+	vbd_blkfront_info info;
+	gdev *d;
+	size_t i = 0;
+	char *buf = NULL;
+	int r;
+
+	/* The header, byte by byte up to the newline: the payload follows. */
+	while (i < sizeof(hdr) - 1 && read(fd, &hdr[i], 1) == 1 && hdr[i] != '\n')
+		i++;
+	hdr[i] = 0;
+	if (vbdctl_io_parse(hdr, &q) < 0) {
+		reply_err(fd, -EINVAL, "bad request");
+		return;
+	}
+	off = q.offset;
+	len = q.len;
+	d = gdev_find(g, q.devid);
+	if (!d) {
+		reply_err(fd, -ENOENT, "no such device in this guest");
+		return;
+	}
+	if (q.op == VBDCTL_IO_INFO) {
+		char text[1024];
+		int n;
+
+		vbd_blkfront_get_info(d->f, &info);
+		n = snprintf(text, sizeof(text),
+		             "state %d\nconnected %d\nsectors %" PRIu64 "\nsector-size %u\n"
+		             "physical-sector-size %u\ninfo %u\nqueues %u\nring-page-order %u\n"
+		             "ring-size %u\npersistent %d\nindirect-segments %u\nflush %d\n"
+		             "barrier %d\ndiscard %d\nmax-request-bytes %zu\n",
+		             vbd_blkfront_get_state(d->f), info.connected, info.sectors,
+		             info.sector_size, info.physical_sector_size, info.info, info.queues,
+		             info.ring_page_order, info.ring_size, info.persistent,
+		             info.indirect_segments, info.flush, info.barrier, info.discard,
+		             info.max_request_bytes);
+		snprintf(line, sizeof(line), "ok %d\n", n);
+		vbdctl_write_all(fd, line, strlen(line));
+		vbdctl_write_all(fd, text, (size_t)n);
+		return;
+	}
+	if (q.op == VBDCTL_IO_FLUSH || q.op == VBDCTL_IO_DISCARD) {
+		r = q.op == VBDCTL_IO_FLUSH ? vbd_blkfront_flush(d->f) :
+		    vbd_blkfront_discard(d->f, off, len);
+		if (r < 0)
+			reply_err(fd, r, vbd_blkfront_last_error(d->f));
+		else
+			vbdctl_write_all(fd, "ok 0\n", 5);
+		return;
+	}
+	buf = malloc(VBDCTL_IO_CHUNK);
+	if (!buf) {
+		reply_err(fd, -ENOMEM, "out of memory");
+		return;
+	}
+	if (q.op == VBDCTL_IO_WRITE) {
+		/* Take it all in chunks, write each through the ring; answer once. */
+		uint64_t done = 0;
+
+		r = 0;
+		while (done < len) {
+			size_t n = len - done > VBDCTL_IO_CHUNK ? VBDCTL_IO_CHUNK : (size_t)(len - done);
+
+			if (vbdctl_read_all(fd, buf, n) < 0) {
+				r = -EIO;
+				break;
+			}
+			if (r == 0)
+				r = vbd_blkfront_write(d->f, off + done, buf, n);
+			done += n;
+		}
+		if (r < 0)
+			reply_err(fd, r, vbd_blkfront_last_error(d->f)[0] ?
+			          vbd_blkfront_last_error(d->f) : strerror(-r));
+		else
+			vbdctl_write_all(fd, "ok 0\n", 5);
+	} else {
+		/* Read the first chunk before answering, so that an error comes
+		 * as an error line, not as a short stream. */
+		uint64_t done = 0;
+		bool header = false;
+
+		while (done < len || !header) {
+			size_t n = len - done > VBDCTL_IO_CHUNK ? VBDCTL_IO_CHUNK : (size_t)(len - done);
+
+			r = n ? vbd_blkfront_read(d->f, off + done, buf, n) : 0;
+			if (r < 0) {
+				if (!header)
+					reply_err(fd, r, vbd_blkfront_last_error(d->f)[0] ?
+					          vbd_blkfront_last_error(d->f) : strerror(-r));
+				break;
+			}
+			if (!header) {
+				snprintf(line, sizeof(line), "ok %" PRIu64 "\n", len);
+				vbdctl_write_all(fd, line, strlen(line));
+				header = true;
+			}
+			if (vbdctl_write_all(fd, buf, n) < 0)
+				break;
+			done += n;
+		}
+	}
+	free(buf);
+}
+
+int vbdctl_frontend(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "domain", required_argument, NULL, 'D' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_xport_options xo = VBD_XPORT_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	const char *dir = NULL;
+	uint64_t domid = 0, ready = 0;
+	bool have_ready = false;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	guest *g = NULL;
+	int o, lfd = -1, sfd = -1, ret = VBDCTL_EXIT_FAIL;
+	unsigned i;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "D:d:R:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'D':
+			if (vbdctl_parse_u64("domain id", optarg, 0x7FEF, &domid) < 0)
+				return VBDCTL_EXIT_USAGE;
+			break;
+		case 'd': dir = optarg; break;
+		case 'R':
+			if (vbdctl_parse_u64("ready fd", optarg, 1 << 20, &ready) < 0)
+				return VBDCTL_EXIT_USAGE;
+			have_ready = true;
+			break;
+		case 'h': fputs(frontend_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(frontend_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(frontend_usage, stderr);
+		return VBDCTL_EXIT_USAGE;
+	}
+	dir = vbdctl_sim_dir(dir);
+	sfd = vbdctl_signalfd();
+	g = calloc(1, sizeof(*g));
+	if (!g || sfd < 0)
+		goto out;
+	g->domid = (unsigned)domid;
+	snprintf(g->dir, sizeof(g->dir), "/local/domain/%u/device/vbd", g->domid);
+	if (vbd_xport_open(&g->x, &xo, &err) < 0) {
+		vbdctl_err("guest%u: %s", g->domid, err.msg);
+		goto out;
+	}
+	g->xs = xs_open(XS_OPEN_SOCKETONLY);
+	if (!g->xs || !xs_watch(g->xs, g->dir, "vbd")) {
+		vbdctl_err("guest%u: xenstore: %s", g->domid, strerror(errno));
+		goto out;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/guest%u.sock", dir, g->domid);
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0) {
+		vbdctl_err("guest%u: %s: %s", g->domid, sa.sun_path, strerror(errno));
+		goto out;
+	}
+	if (have_ready) {
+		(void)!write((int)ready, "r", 1);
+		close((int)ready);
+	}
+	for (;;) {
+		struct pollfd p[3 + VBDCTL_GUEST_MAX_DEVICES];
+		unsigned n = 0;
+		int timeout = -1;
+
+		p[n++] = (struct pollfd){ xs_fileno(g->xs), POLLIN, 0 };
+		p[n++] = (struct pollfd){ sfd, POLLIN, 0 };
+		p[n++] = (struct pollfd){ lfd, POLLIN, 0 };
+		for (i = 0; i < g->ndevs; i++) {
+			int t = vbd_blkfront_get_timeout_ms(g->devs[i].f);
+
+			p[n++] = (struct pollfd){ vbd_blkfront_get_fd(g->devs[i].f), POLLIN, 0 };
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+		}
+		if (poll(p, n, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP)
+				break;
+		}
+		if (p[0].revents) {
+			char **ev;
+
+			while ((ev = xs_check_watch(g->xs)))
+				free(ev);
+			guest_scan(g);
+		}
+		for (i = 0; i < g->ndevs; i++)
+			vbd_blkfront_process(g->devs[i].f);
+		if (p[2].revents) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				guest_serve(g, c);
+				close(c);
+			}
+		}
+	}
+	ret = VBDCTL_EXIT_OK;
+out:
+	if (g) {
+		/* A guest shutting down closes its devices as a kernel would. */
+		for (i = 0; i < g->ndevs; i++) {
+			vbd_blkfront_close(g->devs[i].f, 2000);
+			vbd_blkfront_free(g->devs[i].f);
+		}
+		if (g->xs)
+			xs_close(g->xs);
+		vbd_xport_free(g->x);
+		free(g);
+	}
+	if (lfd >= 0) {
+		close(lfd);
+		unlink(sa.sun_path);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}
+
