@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "vbd/domain.h"
 #include "vbd/simhv.h"
 #include "vbd/store.h"
 #include "sim.h"
@@ -206,7 +207,7 @@ static int write_homes(host *h)
 			_exit(1);
 		for (d = 1; d <= h->guests; d++) {
 			snprintf(name, sizeof(name), "guest%u", d);
-			if (vbdctl_write_home(xs, d, name) < 0)
+			if (vbd_domain_write_home(xs, d, name) < 0)
 				_exit(1);
 		}
 		xs_close(xs);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
-#include "util/xs_txn.h"
+#include "vbd/domain.h"
 #include "vbd/store.h"
 #include "vbdctl.h"
 
@@ -266,58 +266,6 @@ static int parse_domid(const char *arg, unsigned *ret)
 	return 0;
 }
 
-struct home_job {
-	unsigned domid;
-	const char *name;
-};
-
-static int home_body(struct xs_handle *h, xs_transaction_t t, void *ud)
-{
-	static const char *const ro_dirs[] = { "device", "control" };
-	static const char *const rw_nodes[] = {
-		"device/suspend/event-channel", "control/shutdown", "control/feature-poweroff",
-		"control/feature-reboot", "control/feature-suspend", "control/sysrq",
-		"data", "drivers", "feature", "attr", "error",
-	};
-	struct home_job *j = ud;
-	struct xs_permissions ro[2] = { { 0, XS_PERM_NONE }, { j->domid, XS_PERM_READ } };
-	struct xs_permissions own[1] = { { j->domid, XS_PERM_NONE } };
-	char path[128], val[32];
-	bool ok;
-	size_t i;
-
-	snprintf(path, sizeof(path), "/local/domain/%u", j->domid);
-	/* A stale home from an earlier domain with this id goes first; ENOENT
-	 * only says /local/domain does not exist yet. */
-	ok = xs_rm(h, t, path) || errno == ENOENT;
-	ok = ok && xs_mkdir(h, t, path) && xs_set_permissions(h, t, path, ro, 2);
-	snprintf(path, sizeof(path), "/local/domain/%u/name", j->domid);
-	ok = ok && xs_write(h, t, path, j->name, strlen(j->name));
-	snprintf(path, sizeof(path), "/local/domain/%u/domid", j->domid);
-	snprintf(val, sizeof(val), "%u", j->domid);
-	ok = ok && xs_write(h, t, path, val, strlen(val));
-	for (i = 0; ok && i < sizeof(ro_dirs) / sizeof(ro_dirs[0]); i++) {
-		snprintf(path, sizeof(path), "/local/domain/%u/%s", j->domid, ro_dirs[i]);
-		ok = xs_mkdir(h, t, path);
-	}
-	for (i = 0; ok && i < sizeof(rw_nodes) / sizeof(rw_nodes[0]); i++) {
-		snprintf(path, sizeof(path), "/local/domain/%u/%s", j->domid, rw_nodes[i]);
-		ok = xs_mkdir(h, t, path) && xs_set_permissions(h, t, path, own, 1);
-	}
-	return ok ? 0 : -(errno ? errno : EIO);
-}
-
-/* Writes the home of a new domain as libxl 4.17 does (captured from a real
- * xl create in tests/golden/libxl-4.17-block-attach.txt): the home, device/
- * and control/ owned by dom0 and readable by the domain; the leaves a guest
- * writes (control/shutdown, feature flags, data/ ...) owned by the domain. */
-int vbdctl_write_home(struct xs_handle *h, unsigned domid, const char *name)
-{
-	struct home_job j = { domid, name };
-
-	return vbd__xs_txn(h, 64, home_body, &j);
-}
-
 static int cmd_domain(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -376,7 +324,7 @@ static int cmd_domain(int argc, char **argv)
 			vbdctl_err("introducing domain %u: %s", domid, strerror(errno));
 			goto out;
 		}
-		r = vbdctl_write_home(h, domid, name);
+		r = vbd_domain_write_home(h, domid, name);
 		if (r < 0) {
 			vbdctl_err("writing /local/domain/%u: %s", domid, strerror(-r));
 			xs_release_domain(h, domid);

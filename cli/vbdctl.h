@@ -40,8 +40,4 @@ int vbdctl_sim(int argc, char **argv);
 int vbdctl_frontend(int argc, char **argv);
 int vbdctl_io(int argc, char **argv);
 
-struct xs_handle;
-/* Writes a new domain's home as libxl 4.17 does (cmd_store.c). */
-int vbdctl_write_home(struct xs_handle *h, unsigned domid, const char *name);
-
 #endif

@@ -6,6 +6,7 @@
 #include <vbd/dev.h>
 #include <vbd/disk.h>
 #include <vbd/hotplug.h>
+#include <vbd/domain.h>
 #include <vbd/status.h>
 #include <vbd/verify.h>
 #include <vbd/transport.h>
