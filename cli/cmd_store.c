@@ -251,21 +251,6 @@ static struct xs_handle *open_store(const char *sock)
 	return h;
 }
 
-static int parse_domid(const char *arg, unsigned *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || *end || end == arg || v == 0 || v >= 0x7FF0) {
-		vbdctl_err("bad domain id '%s': expected 1..32751", arg);
-		return -EINVAL;
-	}
-	*ret = (unsigned)v;
-	return 0;
-}
-
 static int cmd_domain(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -297,7 +282,7 @@ static int cmd_domain(int argc, char **argv)
 		vbdctl_err("store domain: unknown action '%s' (add or remove)", verb);
 		return VBDCTL_EXIT_USAGE;
 	}
-	if (parse_domid(argv[optind + 1], &domid) < 0)
+	if (vbdctl_parse_domid(argv[optind + 1], &domid) < 0)
 		return VBDCTL_EXIT_USAGE;
 	if (name && !strcmp(verb, "remove")) {
 		vbdctl_err("store domain remove: --name is for add");

@@ -2,7 +2,8 @@
 #ifndef VBDCTL_SIM_H
 #define VBDCTL_SIM_H
 /* The simulated host's commands: the host (cmd_sim.c), the guest's frontend
- * server (cmd_frontend.c) and its client (cmd_io.c); sim_common.c. */
+ * server (cmd_frontend.c) and its client (cmd_io.c); sim_common.c.  The
+ * helpers every command shares are in vbdctl.h (common.c). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,10 +16,5 @@ const char *vbdctl_sim_dir(const char *opt);
 /* The host a client command (io, stop) talks to: --dir, else $VBD_SIM_DIR,
  * else the one whose xenstore $XENSTORED_PATH names, else the default. */
 const char *vbdctl_sim_client_dir(const char *opt, char *buf, size_t size);
-/* s as a number in 0..max (any base strtoull takes); -EINVAL, said, if not. */
-int vbdctl_parse_u64(const char *what, const char *s, uint64_t max, uint64_t *ret);
-/* All of len bytes, or -EIO. */
-int vbdctl_write_all(int fd, const void *buf, size_t len);
-int vbdctl_read_all(int fd, void *buf, size_t len);
 
 #endif

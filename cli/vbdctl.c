@@ -2,12 +2,8 @@
 /*
  * vbdctl: the command-line front end of libvbd.
  */
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #include "vbdctl.h"
 
@@ -41,30 +37,6 @@ static const char usage[] =
 	"                         a simulated Xen host: store, hypervisor, backend, guests\n"
 	"\n"
 	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
-
-int vbdctl_signalfd(void)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
-const char *vbdctl_socket(const char *opt)
-{
-	const char *env = getenv("XENSTORED_PATH");
-
-	if (opt)
-		return opt;
-	if (env && *env)
-		return env;
-	return VBDCTL_DEFAULT_SOCKET;
-}
 
 int main(int argc, char **argv)
 {

@@ -12,6 +12,7 @@ enum {
 #define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Output for a person (term.c): everything but one final newline escaped,
@@ -21,12 +22,21 @@ void vbdctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vbdctl_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vbdctl_log(const char *prefix, const char *msg);
 void vbdctl_escape(FILE *f, const char *s, size_t n);
+/* What every command shares (common.c). */
 /* The daemons' stop signals: blocks SIGTERM, SIGINT and SIGHUP, which the
  * returned signalfd (non-blocking) delivers, and ignores SIGPIPE.  -1 (errno)
  * on failure. */
 int vbdctl_signalfd(void);
 /* The store socket: --socket, else $XENSTORED_PATH, else the default. */
 const char *vbdctl_socket(const char *opt);
+/* s as a number in 0..max (any base strtoull takes); -EINVAL, said, if not. */
+int vbdctl_parse_u64(const char *what, const char *s, uint64_t max, uint64_t *ret);
+/* s as the decimal id of a guest domain (1..DOMID_FIRST_RESERVED-1);
+ * -EINVAL, said, if not. */
+int vbdctl_parse_domid(const char *s, unsigned *ret);
+/* All of len bytes, or -EIO. */
+int vbdctl_write_all(int fd, const void *buf, size_t len);
+int vbdctl_read_all(int fd, void *buf, size_t len);
 
 int vbdctl_store(int argc, char **argv);
 int vbdctl_hotplug(int argc, char **argv);
