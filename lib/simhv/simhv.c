@@ -109,8 +109,7 @@ typedef struct hv_domain {
 	int kind;                /* SRC_LISTEN */
 	struct hv_domain *next;
 	unsigned id;
-	int listen_fd;
-	char *sock_path;
+	vbd__listener listen;    /* <path>.d/<id> (dom0: path); acts as id */
 	unsigned nconns;
 	hv_gnt *gnt;
 	uint32_t gnt_cap, gnt_top, gnt_used, gnt_nfree;
@@ -1004,11 +1003,6 @@ static void conn_read(vbd_simhv *h, hv_conn *c)
 
 /* ---- sockets and domains ---- */
 
-static int listen_on(const char *path, int *ret)
-{
-	return vbd__unix_listen(path, SOCK_SEQPACKET, 0600, ret);
-}
-
 static void domain_free(vbd_simhv *h, hv_domain *d)
 {
 	hv_conn *c;
@@ -1017,14 +1011,9 @@ static void domain_free(vbd_simhv *h, hv_domain *d)
 	for (c = h->conns; c; c = c->next)
 		if (c->dom == d)
 			conn_kill(h, c, false);
-	if (d->listen_fd >= 0) {
-		epoll_ctl(h->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
-		close_fd(&d->listen_fd);
-	}
-	if (d->sock_path) {
-		unlink(d->sock_path);
-		free(d->sock_path);
-	}
+	if (d->listen.fd >= 0)
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, d->listen.fd, NULL);
+	vbd__listener_close(&d->listen);
 	/* Every grant and port was a connection's, all gone now. */
 	for (i = 0; i < d->port_cap; i++) {
 		close_fd(&d->ports[i].fd_in);
@@ -1036,7 +1025,9 @@ static void domain_free(vbd_simhv *h, hv_domain *d)
 	free(d);
 }
 
-static int domain_new(vbd_simhv *h, unsigned id, const char *sock_path)
+/* The domain's socket: path for dom0, "<path>.d/<id>" for a guest; none
+ * when the hypervisor has no path (connections come through adopt_fd). */
+static int domain_new(vbd_simhv *h, unsigned id)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	hv_domain *d = calloc(1, sizeof(*d));
@@ -1046,22 +1037,17 @@ static int domain_new(vbd_simhv *h, unsigned id, const char *sock_path)
 		return -ENOMEM;
 	d->kind = SRC_LISTEN;
 	d->id = id;
-	d->listen_fd = -1;
+	vbd__listener_init(&d->listen, id);
 	d->gnt_top = GNT_RESERVED;
-	if (sock_path) {
-		d->sock_path = strdup(sock_path);
-		if (!d->sock_path) {
-			free(d);
-			return -ENOMEM;
-		}
-		r = listen_on(d->sock_path, &d->listen_fd);
+	if (h->path) {
+		r = id ? vbd__listener_open_domain(&d->listen, h->path, SOCK_SEQPACKET, 0600)
+		       : vbd__listener_open(&d->listen, h->path, SOCK_SEQPACKET, 0600);
 		if (r < 0) {
-			free(d->sock_path);
 			free(d);
 			return r;
 		}
 		ev.data.ptr = d;
-		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev) < 0) {
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, d->listen.fd, &ev) < 0) {
 			r = -errno;
 			domain_free(h, d);
 			return r;
@@ -1099,7 +1085,7 @@ int vbd_simhv_new(vbd_simhv **ret, const char *path)
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = domain_new(h, 0, path);
+	r = domain_new(h, 0);
 	if (r < 0)
 		goto fail;
 	*ret = h;
@@ -1111,8 +1097,6 @@ fail:
 
 vbd_simhv *vbd_simhv_free(vbd_simhv *h)
 {
-	char dir[PATH_MAX];
-
 	if (!h)
 		return NULL;
 	while (h->domains) {
@@ -1126,8 +1110,7 @@ vbd_simhv *vbd_simhv_free(vbd_simhv *h)
 	while (h->arenas)
 		arena_free(h, h->arenas);
 	if (h->path) {
-		snprintf(dir, sizeof(dir), "%s.d", h->path);
-		rmdir(dir);
+		vbd__listener_remove_dir(h->path);
 		free(h->path);
 	}
 	close_fd(&h->epfd);
@@ -1146,26 +1129,12 @@ int vbd_simhv_get_fd(vbd_simhv *h)
 
 static void accept_all(vbd_simhv *h, hv_domain *d)
 {
-	for (;;) {
-		int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd;
 
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && h->spare_fd >= 0) {
-			/* The pending client would keep the socket readable and
-			 * spin the caller's loop: accept it with the spare fd
-			 * and drop it. */
-			close_fd(&h->spare_fd);
-			fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
-				close(fd);
-			h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			continue;
-		}
-		if (fd < 0)
-			return;
-		/* Over the limit or out of memory: the client sees EOF. */
+	/* Over the limit or out of memory: the client sees EOF. */
+	while ((fd = vbd__listener_accept(&d->listen, &h->spare_fd)) >= 0)
 		if (conn_new(h, fd, d) < 0)
 			close(fd);
-	}
 }
 
 int vbd_simhv_process(vbd_simhv *h)
@@ -1198,20 +1167,11 @@ int vbd_simhv_process(vbd_simhv *h)
 
 int vbd_simhv_domain_add(vbd_simhv *h, unsigned domid)
 {
-	char dir[PATH_MAX], sock[PATH_MAX];
-
 	if (!h || domid == 0 || domid >= DOMID_LIMIT)
 		return -EINVAL;
 	if (domain_find(h, domid))
 		return -EEXIST;
-	if (!h->path)
-		return domain_new(h, domid, NULL);
-	if ((size_t)snprintf(dir, sizeof(dir), "%s.d", h->path) >= sizeof(dir) ||
-	    (size_t)snprintf(sock, sizeof(sock), "%s/%u", dir, domid) >= sizeof(sock))
-		return -ENAMETOOLONG;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return domain_new(h, domid, sock);
+	return domain_new(h, domid);
 }
 
 int vbd_simhv_domain_remove(vbd_simhv *h, unsigned domid)

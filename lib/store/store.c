@@ -44,11 +44,6 @@ unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p)
 	return vbd__perms_mask(p, a->domid, a->priv, a->has_target, a->target);
 }
 
-static int listen_on(const char *path, unsigned mode, int *ret)
-{
-	return vbd__unix_listen(path, SOCK_STREAM, mode, ret);
-}
-
 static xs_node *special_new(const char *name)
 {
 	xs_node *n = vbd__node_new(name, strlen(name));
@@ -92,7 +87,7 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 	if (!s)
 		return -ENOMEM;
 	s->kind = XS_SRC_LISTEN;
-	s->listen_fd = -1;
+	vbd__listener_init(&s->listen, 0);
 	s->epfd = -1;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->lim = opts->limits;
@@ -121,17 +116,11 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 		goto fail;
 	}
 	if (opts->socket_path) {
-		s->socket_path = strdup(opts->socket_path);
-		if (!s->socket_path)
-			goto nomem;
-		r = listen_on(s->socket_path, s->socket_mode, &s->listen_fd);
-		if (r < 0) {
-			free(s->socket_path);
-			s->socket_path = NULL;
+		r = vbd__listener_open(&s->listen, opts->socket_path, SOCK_STREAM, s->socket_mode);
+		if (r < 0)
 			goto fail;
-		}
 		ev.data.ptr = s;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0) {
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen.fd, &ev) < 0) {
 			r = -errno;
 			goto fail;
 		}
@@ -148,16 +137,9 @@ fail:
 
 static void domain_close(vbd_store *s, xs_domain *d)
 {
-	if (d->listen_fd >= 0) {
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
-		close(d->listen_fd);
-		d->listen_fd = -1;
-	}
-	if (d->sock_path) {
-		unlink(d->sock_path);
-		free(d->sock_path);
-		d->sock_path = NULL;
-	}
+	if (d->listen.fd >= 0)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, d->listen.fd, NULL);
+	vbd__listener_close(&d->listen);
 }
 
 /* Frees released domains; their epoll entries are gone already. */
@@ -180,7 +162,6 @@ vbd_store *vbd_store_free(vbd_store *s)
 	size_t i;
 	vbd__hent *e;
 	xs_domain *d;
-	char dir[PATH_MAX];
 
 	if (!s)
 		return NULL;
@@ -198,14 +179,9 @@ vbd_store *vbd_store_free(vbd_store *s)
 	vbd__hmap_done(&s->watch_index);
 	vbd__node_free(s->special[0]);
 	vbd__node_free(s->special[1]);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	if (s->socket_path) {
-		unlink(s->socket_path);
-		snprintf(dir, sizeof(dir), "%s.d", s->socket_path);
-		rmdir(dir);
-		free(s->socket_path);
-	}
+	if (s->listen.path)
+		vbd__listener_remove_dir(s->listen.path);
+	vbd__listener_close(&s->listen);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->spare_fd >= 0)
@@ -234,7 +210,7 @@ void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err, int 
 
 const char *vbd_store_socket_path(const vbd_store *s)
 {
-	return s ? s->socket_path : NULL;
+	return s ? s->listen.path : NULL;
 }
 
 void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
@@ -245,27 +221,13 @@ void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
 	ret->generation = s->gen;
 }
 
-static void accept_all(vbd_store *s, int lfd, unsigned domid)
+static void accept_all(vbd_store *s, vbd__listener *l)
 {
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd;
 
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
-			/* Out of fds: the pending client would keep the listening
-			 * socket readable and spin the caller's loop.  Spend the
-			 * spare fd to accept and drop it. */
-			close(s->spare_fd);
-			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
-				close(fd);
-			s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			continue;
-		}
-		if (fd < 0)
-			return;
-		if (vbd__conn_new(s, fd, domid, NULL) < 0)
+	while ((fd = vbd__listener_accept(l, &s->spare_fd)) >= 0)
+		if (vbd__conn_new(s, fd, l->domid, NULL) < 0)
 			close(fd);
-	}
 }
 
 static void flush_dirty(vbd_store *s)
@@ -297,11 +259,11 @@ int vbd_store_process(vbd_store *s)
 		int kind = *(int *)ev[i].data.ptr;
 
 		if (kind == XS_SRC_LISTEN) {
-			accept_all(s, s->listen_fd, 0);
+			accept_all(s, &s->listen);
 		} else if (kind == XS_SRC_DOMAIN) {
 			xs_domain *d = ev[i].data.ptr;
 			if (!d->dead)
-				accept_all(s, d->listen_fd, d->id);
+				accept_all(s, &d->listen);
 		} else {
 			xs_conn *c = ev[i].data.ptr;
 			if (!c->dead)
@@ -352,16 +314,15 @@ int vbd_store_domain_socket(const vbd_store *s, unsigned domid, char *buf, size_
 	d = vbd__domain_find(s, domid);
 	if (!d)
 		return -ENOENT;
-	if (!d->sock_path)
+	if (!d->listen.path)
 		return -ENOTSUP;
-	n = snprintf(buf, size, "%s", d->sock_path);
+	n = snprintf(buf, size, "%s", d->listen.path);
 	return (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
 int vbd_store_domain_add(vbd_store *s, unsigned domid)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
-	char dir[PATH_MAX];
 	xs_domain *d;
 	int r;
 
@@ -374,27 +335,14 @@ int vbd_store_domain_add(vbd_store *s, unsigned domid)
 		return -ENOMEM;
 	d->kind = XS_SRC_DOMAIN;
 	d->id = domid;
-	d->listen_fd = -1;
-	if (s->socket_path) {
-		snprintf(dir, sizeof(dir), "%s.d", s->socket_path);
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			r = -errno;
+	vbd__listener_init(&d->listen, domid);
+	if (s->listen.path) {
+		r = vbd__listener_open_domain(&d->listen, s->listen.path, SOCK_STREAM,
+		                              s->socket_mode);
+		if (r < 0)
 			goto fail;
-		}
-		d->sock_path = malloc(strlen(dir) + 16);
-		if (!d->sock_path) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		sprintf(d->sock_path, "%s/%u", dir, domid);
-		r = listen_on(d->sock_path, s->socket_mode, &d->listen_fd);
-		if (r < 0) {
-			free(d->sock_path);
-			d->sock_path = NULL;
-			goto fail;
-		}
 		ev.data.ptr = d;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev) < 0) {
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, d->listen.fd, &ev) < 0) {
 			r = -errno;
 			goto fail;
 		}

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <xen/io/xs_wire.h>
 
+#include "util/listen.h"
 #include "vbd/store.h"
 
 #define XS_HDR_SIZE       ((uint32_t)sizeof(struct xsd_sockmsg))
@@ -205,7 +206,7 @@ typedef struct xs_acct {
 
 typedef struct xs_domain {
 	int kind;                      /* XS_SRC_DOMAIN, first: epoll tag */
-	int listen_fd;
+	vbd__listener listen;          /* <socket_path>.d/<id>; acts as id */
 	struct xs_domain *next;
 	unsigned id;
 	bool has_target;
@@ -213,7 +214,6 @@ typedef struct xs_domain {
 	bool dead;
 	uint32_t nwatches;
 	uint32_t nconns;
-	char *sock_path;
 } xs_domain;
 
 #define XS_IN_SIZE (16u * 1024u)
@@ -245,10 +245,9 @@ typedef struct xs_conn {
 
 struct vbd_store {
 	int kind;                      /* XS_SRC_LISTEN, first: epoll tag */
-	int listen_fd;
+	vbd__listener listen;          /* the main socket; acts as dom0 */
 	int epfd;
 	vbd_store_limits lim;
-	char *socket_path;
 	unsigned socket_mode;
 	vbd__hmap tree;
 	xs_node *special[2];           /* @introduceDomain, @releaseDomain */

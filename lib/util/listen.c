@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Listening Unix sockets for the daemons (the store, the simulated
- * hypervisor): both replace what a crashed predecessor left, and both must
- * never take over a socket someone still serves.
+ * hypervisor): the main socket and one per guest domain, accepting, and
+ * removal.  Both daemons replace what a crashed predecessor left, and both
+ * must never take over a socket someone still serves.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,4 +60,77 @@ int vbd__unix_listen(const char *path, int type, unsigned mode, int *ret)
 fail:
 	close(fd);
 	return r;
+}
+
+void vbd__listener_init(vbd__listener *l, unsigned domid)
+{
+	l->fd = -1;
+	l->domid = domid;
+	l->path = NULL;
+}
+
+int vbd__listener_open(vbd__listener *l, const char *path, int type, unsigned mode)
+{
+	int r;
+
+	l->path = strdup(path);
+	if (!l->path)
+		return -ENOMEM;
+	r = vbd__unix_listen(l->path, type, mode, &l->fd);
+	if (r < 0) {
+		free(l->path);
+		l->path = NULL;
+		l->fd = -1;
+	}
+	return r;
+}
+
+int vbd__listener_open_domain(vbd__listener *l, const char *base, int type, unsigned mode)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s.d", base) >= sizeof(dir) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%u", dir, l->domid) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return vbd__listener_open(l, path, type, mode);
+}
+
+void vbd__listener_close(vbd__listener *l)
+{
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (l->path) {
+		unlink(l->path);
+		free(l->path);
+		l->path = NULL;
+	}
+}
+
+void vbd__listener_remove_dir(const char *base)
+{
+	char dir[PATH_MAX];
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s.d", base) < sizeof(dir))
+		rmdir(dir);
+}
+
+int vbd__listener_accept(vbd__listener *l, int *spare_fd)
+{
+	for (;;) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0)
+			return fd;
+		if ((errno != EMFILE && errno != ENFILE) || *spare_fd < 0)
+			return -errno;
+		close(*spare_fd);
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		*spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
 }
