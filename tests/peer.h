@@ -2,7 +2,7 @@
 /*
  * A scripted peer for lifecycle tests: plays blkback (through a dom0 handle)
  * and blkfront (through the guest's own socket) on the xenstore side only -
- * states and keys, no rings - following PROTOCOL.md's handshake.  Knobs make
+ * states and keys, no rings - following the handshake of docs/protocol.md.  Knobs make
  * it misbehave the ways the tests need.
  */
 #ifndef VBD_TEST_PEER_H

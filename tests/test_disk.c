@@ -26,7 +26,7 @@ struct vdev_case {
 #define XVD(d, p) (202u << 8 | (uint32_t)(d) << 4 | (uint32_t)(p))
 
 static const struct vdev_case vdev_cases[] = {
-	/* PROTOCOL.md's examples. */
+	/* docs/protocol.md's worked values. */
 	{ "xvda", 0, 51712 },
 	{ "xvdb", 0, 51728 },
 	{ "xvdq", 0, 268439552 },

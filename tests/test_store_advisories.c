@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * One test per xenstore security advisory listed in PROTOCOL.md ("Limits a
- * store must enforce").  Each test attacks the embedded store the way the
+ * One test per xenstore security advisory listed in docs/protocol.md ("Limits
+ * a store enforces").  Each test attacks the embedded store the way the
  * advisory's bug class attacked cxenstored or oxenstored, then checks that
  * the daemon survived, answered correctly, stayed bounded and told the
- * attacker nothing.  Where PROTOCOL.md groups several advisories under one
+ * attacker nothing.  Where docs/protocol.md groups several advisories under one
  * bug class, one test covers the group and is named for its first number.
  *
  * Most traffic goes through raw sockets (struct xc below): the exact errno

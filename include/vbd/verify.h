@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbd/verify.h - the handshake verifier: checks a device's two ends against
- * the rules of the blkif xenstore protocol (xen/io/blkif.h, PROTOCOL.md).
+ * the rules of the blkif xenstore protocol (xen/io/blkif.h, docs/protocol.md).
  *
  * Rules, each reported by name with the node and the values seen:
  *   state-value          a state is a number 0..8

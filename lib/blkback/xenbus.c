@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One device's handshake, as Linux xen-blkback's xenbus.c does it
- * (PROTOCOL.md, "Handshake, backend side"):
+ * (docs/protocol.md, "Handshake, backend side"):
  *
  *   probe             backend state 1: offer features, watch
  *                     physical-device(-path) and the frontend's state, go to 2
