@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vbdctl attach / detach / status as a user types them, against the embedded
 # daemon (vbdctl store serve), with real loop devices.  No driver runs here,
-# so attaches use --wait none (the bundled drivers come later); what this
+# so attaches use --wait none (test_sim.sh runs the bundled drivers); what this
 # checks is the command line: argument order, exit codes, messages, JSON,
 # and that failures leave nothing behind.
 set -u
@@ -9,33 +9,15 @@ export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-cli.XXXXXX") || exit 1
 export XENSTORED_PATH=$tmp/socket
-pass=0 fail=0
+. "$(dirname "$0")/harness.sh"
 cleanup() {
 	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
-	for f in "$tmp"/*.img; do
-		for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
-	done
+	free_loops "$tmp"/*.img
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-check() {  # check "what" expected-exit command...
-	local what=$1 want=$2 got
-	shift 2
-	out=$("$@" 2>&1)
-	got=$?
-	if [ "$got" = "$want" ]; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		printf 'FAIL: %s: exit %s, want %s\n%s\n' "$what" "$got" "$want" "$out"
-	fi
-}
-has() {  # has "what" needle (in $out)
-	if [[ $out == *"$2"* ]]; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); printf 'FAIL: %s: no "%s" in:\n%s\n' "$1" "$2" "$out"; fi
-}
-loops() { losetup -j "$tmp/disk.img" -O NAME -n 2>/dev/null | grep -c loop; }
+loops() { loops_of "$tmp/disk.img"; }
 
 "$VBDCTL" store serve --socket "$tmp/socket" --daemon --pidfile "$tmp/pid" || exit 1
 "$VBDCTL" store domain add 3 --name guest3 >/dev/null || exit 1
@@ -136,5 +118,4 @@ check "nothing written by the failures" 1 xenstore-exists /local/domain/0/backen
 check "no /libxl copy written" 1 xenstore-exists /libxl/3/device/vbd/51728
 check "unknown command" 2 "$VBDCTL" frobnicate
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

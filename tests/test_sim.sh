@@ -10,33 +10,15 @@ VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-sim.XXXXXX") || exit 1
 export VBD_SIM_DIR=$tmp/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
-pass=0 fail=0
+. "$(dirname "$0")/harness.sh"
 cleanup() {
 	"$VBDCTL" sim stop >/dev/null 2>&1
-	for f in "$tmp"/*.img; do
-		for l in $(losetup -j "$f" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
-	done
+	free_loops "$tmp"/*.img
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-check() {  # check "what" expected-exit command...
-	local what=$1 want=$2 got
-	shift 2
-	out=$("$@" 2>&1)
-	got=$?
-	if [ "$got" = "$want" ]; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		printf 'FAIL: %s: exit %s, want %s\n%s\n' "$what" "$got" "$want" "$out"
-	fi
-}
-has() {  # has "what" needle (in $out)
-	if [[ $out == *"$2"* ]]; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); printf 'FAIL: %s: no "%s" in:\n%s\n' "$1" "$2" "$out"; fi
-}
-loops() { losetup -j "$1" -O NAME -n 2>/dev/null | grep -c loop; }
+loops() { loops_of "$1"; }
 # A loop device whose last user has not closed it yet is freed when it does
 # (LOOP_CLR_FD sets autoclear): give the backend a moment to close.
 no_loops() {
@@ -341,5 +323,4 @@ check "no xenstore socket left" 1 test -e "$XENSTORED_PATH"
 check "no socket left, the killed guest's included" 0 \
 	test -z "$(find "$VBD_SIM_DIR" -type s)"
 check "sim stop when none runs" 1 "$VBDCTL" sim stop
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary
