@@ -17,7 +17,7 @@
  * The trust rule: nothing here acts on a value read from a directory
  * another domain can write.  The /libxl copy (dom0's) says where the device
  * is and which script it has; what the built-in step set up is in its own
- * record (hotplug_builtin.c).  A backend in another domain (a driver
+ * record (hotplug/record.c).  A backend in another domain (a driver
  * domain) is that domain's: its hotplug step runs there, on its files, so
  * here the target is neither looked for nor opened, and no hotplug runs.
  * Detach then waits, after both ends closed, for that domain to remove its
