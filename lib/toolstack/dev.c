@@ -157,7 +157,8 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	}
 	if (!loc.in_libxl) {
 		/* No copy: a device written by someone else, or half removed. */
-		int eb = vbd__dev_node_exists(c, XBT_NULL, op->p.be), ef = vbd__dev_node_exists(c, XBT_NULL, op->p.fe);
+		int eb = vbd__dev_node_exists(c, XBT_NULL, op->p.be);
+		int ef = vbd__dev_node_exists(c, XBT_NULL, op->p.fe);
 
 		if (eb < 0 || ef < 0) {
 			r = vbd__errf(&c->err, eb < 0 ? eb : ef, "reading the device nodes: %s",

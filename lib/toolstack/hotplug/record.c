@@ -168,7 +168,8 @@ static bool split_rel(const char *rel, char *type, size_t tsize, unsigned *fe, u
 	if (!b || b == a || (size_t)(b - a) >= tsize)
 		return false;
 	c = strchr(b + 1, '/');
-	if (!c || !vbd__hp_all_digits(b + 1, (size_t)(c - b - 1)) || !vbd__hp_all_digits(c + 1, strlen(c + 1)))
+	if (!c || !vbd__hp_all_digits(b + 1, (size_t)(c - b - 1)) ||
+	    !vbd__hp_all_digits(c + 1, strlen(c + 1)))
 		return false;
 	for (const char *p = a; p < b; p++)
 		if (!name_char(*p) || *p == '-')

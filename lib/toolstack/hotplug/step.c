@@ -357,7 +357,8 @@ static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_t
 		return vbd__errf(h->err, r, "remove %s", p);
 	/* So that a repeated REMOVE finds nothing to free, and a later ADD
 	 * really adds. */
-	if (be_there && ((r = vbd__hp_be_rm(h, t, "node")) < 0 || (r = vbd__hp_be_rm(h, t, "physical-device")) < 0 ||
+	if (be_there && ((r = vbd__hp_be_rm(h, t, "node")) < 0 ||
+	                 (r = vbd__hp_be_rm(h, t, "physical-device")) < 0 ||
 	                 (r = vbd__hp_be_rm(h, t, "physical-device-path")) < 0 ||
 	                 (r = vbd__hp_be_rm(h, t, "hotplug-status")) < 0))
 		return vbd__errf(h->err, r, "write %s", h->be);
