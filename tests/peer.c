@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vbd/dev.h"
 #include "vbd/hotplug.h"
 
 /* dir/key */
@@ -77,9 +78,9 @@ static bool devd_step(vbd_test_peer *p, const char *be, int st)
 	int online = rd_int(p->be, be, "online");
 	bool gone = false;
 
-	if (st == 1 && online == 1 && !hs) {
+	if (st == VBD_STATE_INITIALISING && online == 1 && !hs) {
 		vbd_hotplug_builtin(p->be, be, VBD_HOTPLUG_ADD, &err);
-	} else if (st == 6 && online == 0) {
+	} else if (st == VBD_STATE_CLOSED && online == 0) {
 		vbd_hotplug_builtin(p->be, be, VBD_HOTPLUG_REMOVE, &err);
 		xs_rm(p->be, XBT_NULL, be);
 		gone = true;
@@ -101,14 +102,15 @@ static void backend_step(vbd_test_peer *p, const char *be)
 		goto out;
 	fst = rd_int(p->be, fe, "state");
 	pd = rd(p->be, be, "physical-device");
-	if (st == 1 && pd) {
+	if (st == VBD_STATE_INITIALISING && pd) {
 		static const char *const probe[] = {
 			"feature-max-indirect-segments", "256", "multi-queue-max-queues", "2",
 			"max-ring-page-order", "4",
 		};
 
-		switch_state(p->be, be, 1, 2, probe, 6);
-	} else if (st == 2 && (fst == 3 || fst == 4)) {
+		switch_state(p->be, be, VBD_STATE_INITIALISING, VBD_STATE_INITWAIT, probe, 6);
+	} else if (st == VBD_STATE_INITWAIT &&
+	           (fst == VBD_STATE_INITIALISED || fst == VBD_STATE_CONNECTED)) {
 		if (p->backend_error) {
 			char path[256];
 			unsigned d, id;
@@ -117,7 +119,7 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
 			         p->backend_domid, d, id);
 			xs_write(p->be, XBT_NULL, path, "19 mapping ring-ref port 5", 26);
-			switch_state(p->be, be, 2, 5, NULL, 0);
+			switch_state(p->be, be, VBD_STATE_INITWAIT, VBD_STATE_CLOSING, NULL, 0);
 		} else {
 			static const char *const connect[] = {
 				"feature-flush-cache", "1", "feature-barrier", "1",
@@ -128,10 +130,10 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			/* As blkback: connect only from the state read in the same
 			 * transaction, never over a Closing written meanwhile by a
 			 * detach. */
-			switch_state(p->be, be, 2, 4, connect, 14);
+			switch_state(p->be, be, VBD_STATE_INITWAIT, VBD_STATE_CONNECTED, connect, 14);
 		}
-	} else if (st == 5 && !p->backend_never_closes) {
-		switch_state(p->be, be, 5, 6, NULL, 0);
+	} else if (st == VBD_STATE_CLOSING && !p->backend_never_closes) {
+		switch_state(p->be, be, VBD_STATE_CLOSING, VBD_STATE_CLOSED, NULL, 0);
 	}
 	free(pd);
 out:
@@ -147,16 +149,18 @@ static void frontend_step(vbd_test_peer *p, const char *fe)
 	if (st < 0 || !be)
 		goto out;
 	bst = rd_int(p->fe, be, "state");
-	if (st == 1 && bst == 2 && !p->frontend_never_connects) {
+	if (st == VBD_STATE_INITIALISING && bst == VBD_STATE_INITWAIT &&
+	    !p->frontend_never_connects) {
 		static const char *const rings[] = {
 			"ring-ref", "8", "event-channel", "8", "feature-persistent", "1",
 		};
 
-		switch_state(p->fe, fe, 1, p->skip_initialised ? 4 : 3, rings, 6);
-	} else if (st == 3 && bst == 4) {
-		switch_state(p->fe, fe, 3, 4, NULL, 0);
-	} else if ((bst == 5 || bst == 6) && st != 6) {
-		switch_state(p->fe, fe, st, 6, NULL, 0);
+		switch_state(p->fe, fe, VBD_STATE_INITIALISING,
+		             p->skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED, rings, 6);
+	} else if (st == VBD_STATE_INITIALISED && bst == VBD_STATE_CONNECTED) {
+		switch_state(p->fe, fe, VBD_STATE_INITIALISED, VBD_STATE_CONNECTED, NULL, 0);
+	} else if ((bst == VBD_STATE_CLOSING || bst == VBD_STATE_CLOSED) && st != VBD_STATE_CLOSED) {
+		switch_state(p->fe, fe, st, VBD_STATE_CLOSED, NULL, 0);
 	}
 out:
 	free(be);

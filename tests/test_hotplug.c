@@ -34,12 +34,8 @@
 #include <xenstore.h>
 
 #include "store_fixture.h"
+#include "toolstack/hotplug/hotplug_internal.h"
 #include "vbd/hotplug.h"
-
-/* Internal, from lib/toolstack/hotplug_builtin.c. */
-#define VBD__LOOP_LEGACY 1u
-int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
-                     int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
 
 #define MAX_MOUNTS 8
 #define NTHREADS 8

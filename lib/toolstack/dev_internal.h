@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Between the files of the device operations: dev.c (the entry points),
+ * dev_nodes.c (libxl's key layout and the transactions on it), dev_op.c
+ * (an operation's steps after its start) and dev_validate.c (the checks of
+ * an attach's input).  Nothing outside them includes this.
+ */
+#ifndef VBD_LIB_DEV_INTERNAL_H
+#define VBD_LIB_DEV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenstore.h>
+
+#include "toolstack/ctx.h"
+#include "toolstack/script.h"
+#include "util/err.h"
+#include "vbd/dev.h"
+#include "vbd/hotplug.h"
+
+/* A device's directories and the drivers' error nodes. */
+typedef struct vbd__dev_paths {
+	char be[96], fe[96], lx[96];
+	char be_err[128], fe_err[128];
+} vbd__dev_paths;
+
+void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_t devid);
+
+/* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
+
+/* 1 if path exists, 0 if not, -errno if xenstore could not say. */
+int vbd__dev_node_exists(vbd_ctx *c, xs_transaction_t t, const char *path);
+/* One transaction: the three dirs in libxl's layout, after checking that
+ * none exists (-EEXIST otherwise); stale error nodes at the path go. */
+int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
+                         const char *params, const char *script);
+/* One transaction: the three dirs, both error nodes, empty parents. */
+int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
+/* One transaction: online=0 and, unless Closed, state=Closing. */
+int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p);
+
+/* ---- the checks of an attach's input (dev_validate.c) ---- */
+
+/* 0 and the params node's value in *ret_params (malloc'd), or -errno with
+ * the message in c->err.  Nothing is written. */
+int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char **ret_params);
+
+/* ---- one operation in progress (dev_op.c) ---- */
+
+/* Everything after the synchronous start runs from vbd_ctx_process(): the
+ * hotplug step (a script is followed through its pidfd), the wait for both
+ * ends, the rollback.  One struct per operation holds all its state. */
+struct vbd_dev_op {
+	vbd_dev_op *next;
+	vbd_ctx *c;
+	bool detach;
+	vbd__dev_paths p;
+	unsigned bdom;
+	char *script;               /* NULL: built in */
+	unsigned script_timeout_ms;
+	unsigned timeout_ms;
+	vbd_wait_for goal;          /* attach */
+	bool force;                 /* detach */
+	bool bound;                 /* detach: a driver answered; wait for Closed */
+	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
+	bool rolling_back;
+	bool waiting;
+	int be_state, fe_state;
+	int result;                 /* the first failure */
+	vbd_errbuf err;
+	vbd__watch *wb, *wf, *we1, *we2;
+	vbd__timer *timer, *defer;
+	vbd__timer *recheck;        /* check() once after a burst of events */
+	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
+	vbd__script *job;
+	void (*gone_next)(vbd_ctx *, int, void *);  /* foreign: after the backend dir went */
+	void *gone_ud;
+	vbd_dev_done_fn done;
+	void *ud;
+};
+
+
+int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd_dev_op **ret);
+/* Starts the rest from the loop; the operation is then the ctx's. */
+int vbd__dev_op_launch(vbd_dev_op *op);
+/* Nothing of the operation runs any more: no wait, no pending step, no
+ * script (killed).  Idempotent. */
+void vbd__dev_op_stop(vbd_dev_op *op);
+void vbd__dev_op_free(vbd_dev_op *op);
+/* The hotplug step, either way, then next(c, result, ud); see dev_op.c. */
+void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
+                      void (*next)(vbd_ctx *, int, void *), void *ud);
+/* A state: -1 if the node is absent (or not a number), -errno if xenstore
+ * could not say.  No caller may take "could not say" for "absent". */
+int vbd__dev_read_state(vbd_ctx *c, const char *dir);
+
+#endif

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A device's nodes in libxl's layout, and the transactions that write,
+ * remove and close them.
+ *
+ * Example: xvdb (51728) of /data/disk0.img for domain 1, backend dom0.
+ *   /local/domain/0/backend/vbd/1/51728  (n0,r1): frontend, params, script,
+ *       frontend-id, online=1, removable, bootable, state=1, dev, type=phy,
+ *       mode, device-type, discard-enable, specification
+ *   /local/domain/1/device/vbd/51728     (n1,r0): backend, backend-id,
+ *       state=1, virtual-device, device-type, trusted, protocol
+ *   /libxl/1/device/vbd/51728            (n0): frontend, backend, then the
+ *       backend's keys from params on
+ * are written in one transaction that first finds none of the three (else
+ * -EEXIST).  Removing takes the three dirs and the drivers' error nodes,
+ * then each parent left empty, up to a domain's home or /libxl.
+ * The layout is libxl 4.17's key for key (tests/golden/).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "toolstack/dev_internal.h"
+#include "util/xs_txn.h"
+
+#define TXN_RETRIES 64
+
+void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_t devid)
+{
+	snprintf(p->be, sizeof(p->be), "/local/domain/%u/backend/vbd/%u/%u", bdom, dom, devid);
+	snprintf(p->fe, sizeof(p->fe), "/local/domain/%u/device/vbd/%u", dom, devid);
+	snprintf(p->lx, sizeof(p->lx), "/libxl/%u/device/vbd/%u", dom, devid);
+	/* Where Linux's xenbus_dev_fatal() writes: error/<nodename>/error under
+	 * the writing domain's home. */
+	snprintf(p->be_err, sizeof(p->be_err), "/local/domain/%u/error/backend/vbd/%u/%u/error",
+	         bdom, dom, devid);
+	snprintf(p->fe_err, sizeof(p->fe_err), "/local/domain/%u/error/device/vbd/%u/error",
+	         dom, devid);
+}
+
+/* The drivers' error nodes of a device: error/<nodename> under each
+ * writer's home (vbd__dev_paths' be_err/fe_err without the final "/error"). */
+static void error_dirs(const vbd__dev_paths *p, char be[128], char fe[128])
+{
+	snprintf(be, 128, "%s", p->be_err);
+	snprintf(fe, 128, "%s", p->fe_err);
+	*strrchr(be, '/') = 0;
+	*strrchr(fe, '/') = 0;
+}
+
+/* 1 if path exists, 0 if not, -errno if xenstore could not say. */
+int vbd__dev_node_exists(vbd_ctx *c, xs_transaction_t t, const char *path)
+{
+	char *v = vbd__xs_read(c, t, "%s", path);
+
+	if (!v)
+		return errno == ENOENT ? 0 : -errno;
+	free(v);
+	return 1;
+}
+
+typedef struct kv {
+	const char *k;
+	char v[3100];
+} kv;
+
+/* The backend keys, in libxl's order; also the /libxl copy's. */
+static unsigned backend_keys(kv *out, const vbd_attach_options *o, const vbd__dev_paths *p,
+                             const char *params, const char *script)
+{
+	const vbd_disk_spec *d = o->spec;
+	unsigned n = 0;
+
+#define KV(key, ...) do { out[n].k = key; snprintf(out[n].v, sizeof(out[n].v), __VA_ARGS__); n++; } while (0)
+	KV("frontend", "%s", p->fe);
+	KV("params", "%s", params);
+	KV("script", "%s", script);
+	KV("frontend-id", "%u", o->domid);
+	KV("online", "1");
+	KV("removable", "%d", d->cdrom ? 1 : 0);
+	KV("bootable", "1");
+	KV("state", "%d", VBD_STATE_INITIALISING);
+	KV("dev", "%s", d->vdev);
+	KV("type", "phy");
+	KV("mode", "%s", d->readonly ? "r" : "w");
+	KV("device-type", "%s", d->cdrom ? "cdrom" : "disk");
+	/* libxl's default is !!readwrite: no discard on a read-only disk. */
+	KV("discard-enable", "%d", d->discard < 0 ? !d->readonly : d->discard);
+	if (d->direct_io_safe)
+		KV("direct-io-safe", "1");
+	KV("specification", "xen");
+#undef KV
+	return n;
+}
+
+static unsigned frontend_keys(kv *out, const vbd_attach_options *o, const vbd__dev_paths *p)
+{
+	const vbd_disk_spec *d = o->spec;
+	unsigned n = 0;
+
+#define KV(key, ...) do { out[n].k = key; snprintf(out[n].v, sizeof(out[n].v), __VA_ARGS__); n++; } while (0)
+	KV("backend", "%s", p->be);
+	KV("backend-id", "%u", o->backend_domid);
+	KV("state", "%d", VBD_STATE_INITIALISING);
+	KV("virtual-device", "%u", d->devid);
+	KV("device-type", "%s", d->cdrom ? "cdrom" : "disk");
+	KV("trusted", "%d", d->trusted ? 1 : 0);
+	KV("protocol", "x86_64-abi");
+#undef KV
+	return n;
+}
+
+int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret)
+{
+	char *be = vbd__xs_read(c, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
+
+	if (!be && errno != ENOENT)
+		return -(errno ? errno : EIO);
+	ret->in_libxl = be != NULL;
+	if (!be || sscanf(be, "/local/domain/%u/", &ret->bdom) != 1)
+		ret->bdom = 0;
+	free(be);
+	snprintf(ret->be, sizeof(ret->be), "/local/domain/%u/backend/vbd/%u/%u", ret->bdom, domid, devid);
+	snprintf(ret->fe, sizeof(ret->fe), "/local/domain/%u/device/vbd/%u", domid, devid);
+	return 0;
+}
+
+static bool write_dir(vbd_ctx *c, xs_transaction_t t, const char *dir,
+                      struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
+{
+	char path[256];
+	unsigned i;
+
+	/* The dir and its perms first: the keys inherit them. */
+	if (!xs_mkdir(c->xs, t, dir) || !xs_set_permissions(c->xs, t, dir, perms, nperms))
+		return false;
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, keys[i].k);
+		if (!xs_write(c->xs, t, path, keys[i].v, strlen(keys[i].v)))
+			return false;
+	}
+	return true;
+}
+
+struct write_job {
+	vbd_ctx *c;
+	const vbd_attach_options *o;
+	const vbd__dev_paths *p;
+	kv be[16], fe[8], lx[18];
+	unsigned nbe, nfe, nlx;
+	const char *failed;      /* the node a body could not read or write */
+};
+
+static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct write_job *w = ud;
+	const vbd_attach_options *o = w->o;
+	const vbd__dev_paths *p = w->p;
+	const char *dirs[3] = { p->lx, p->be, p->fe };
+	struct xs_permissions be_perms[2] = { { o->backend_domid, XS_PERM_NONE }, { o->domid, XS_PERM_READ } };
+	struct xs_permissions fe_perms[2] = { { o->domid, XS_PERM_NONE }, { o->backend_domid, XS_PERM_READ } };
+	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
+	int d, e;
+
+	(void)xs;
+	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
+	 * are checked too, so a leftover is never overwritten. */
+	for (d = 0; d < 3; d++) {
+		e = vbd__dev_node_exists(w->c, t, dirs[d]);
+		if (e) {
+			w->failed = dirs[d];
+			return e < 0 ? e : -EEXIST;
+		}
+	}
+	w->failed = NULL;
+	/* Error nodes left by drivers of an earlier device at this path
+	 * (a crash, another toolstack) are not this device's. */
+	{
+		char be_err[128], fe_err[128];
+
+		error_dirs(p, be_err, fe_err);
+		if ((!xs_rm(w->c->xs, t, be_err) && errno != ENOENT) ||
+		    (!xs_rm(w->c->xs, t, fe_err) && errno != ENOENT))
+			return -(errno ? errno : EIO);
+	}
+	if (!write_dir(w->c, t, p->be, be_perms, 2, w->be, w->nbe) ||
+	    !write_dir(w->c, t, p->fe, fe_perms, 2, w->fe, w->nfe) ||
+	    !write_dir(w->c, t, p->lx, lx_perms, 1, w->lx, w->nlx))
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
+int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
+                       const char *params, const char *script)
+{
+	/* On the heap (about 130 KB): contexts in different threads attach at
+	 * once, so nothing here may be static. */
+	struct write_job *w = calloc(1, sizeof(*w));
+	unsigned i;
+	int r;
+
+	if (!w)
+		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
+	w->c = c;
+	w->o = o;
+	w->p = p;
+	w->nbe = backend_keys(w->be, o, p, params, script);
+	w->nfe = frontend_keys(w->fe, o, p);
+	w->lx[w->nlx].k = "frontend";
+	snprintf(w->lx[w->nlx++].v, sizeof(w->lx[0].v), "%s", p->fe);
+	w->lx[w->nlx].k = "backend";
+	snprintf(w->lx[w->nlx++].v, sizeof(w->lx[0].v), "%s", p->be);
+	for (i = 1; i < w->nbe; i++)   /* the backend keys but "frontend", already there */
+		w->lx[w->nlx++] = w->be[i];
+
+	r = vbd__xs_txn(c->xs, TXN_RETRIES, write_body, w);
+	if (r == -EEXIST)
+		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
+		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
+	else if (r < 0 && w->failed)
+		vbd__errf(&c->err, r, "reading %s: %s", w->failed, strerror(-r));
+	else if (r < 0)
+		vbd__errf(&c->err, r, "writing the device nodes: %s", strerror(-r));
+	free(w);
+	return r;
+}
+
+/* Removes path's empty parents, up to a domain's home or /libxl/<domid>. */
+static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) && slash != dir) {
+		unsigned n, depth = 0;
+		char **kids, *v, *q;
+
+		*slash = 0;
+		for (q = dir; *q; q++)
+			depth += *q == '/';
+		/* Keep /local/domain/<id>, a guest's error/ (libxl makes it
+		 * with the home; dom0's is made by the first driver error) and
+		 * /libxl.  An empty /libxl/<id> goes: libxl's own keys there
+		 * keep a domain's. */
+		if ((!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
+		    (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
+		     !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
+		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
+			break;
+		kids = xs_directory(c->xs, t, dir, &n);
+		if (!kids) {
+			if (errno == ENOENT)
+				continue;
+			return false;
+		}
+		free(kids);
+		v = vbd__xs_read(c, t, "%s", dir);
+		if (n || (v && *v)) {
+			free(v);
+			break;
+		}
+		free(v);
+		if (!xs_rm(c->xs, t, dir))
+			return false;
+	}
+	return true;
+}
+
+struct remove_job {
+	vbd_ctx *c;
+	const vbd__dev_paths *p;
+};
+
+static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct remove_job *j = ud;
+	char be_err[128], fe_err[128];
+	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
+	int i;
+
+	/* A driver's error node outlives nothing: the next attach of this
+	 * vdev would otherwise fail on it at once. */
+	error_dirs(j->p, be_err, fe_err);
+	for (i = 0; i < 5; i++)
+		if (!(xs_rm(xs, t, dirs[i]) || errno == ENOENT) || !prune(j->c, t, dirs[i]))
+			return -(errno ? errno : EIO);
+	return 0;
+}
+
+int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
+{
+	struct remove_job j = { c, p };
+	int r = vbd__xs_txn(c->xs, TXN_RETRIES, remove_body, &j);
+
+	if (r < 0)
+		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));
+	return r;
+}
+
+
+/* Ask both ends to close: online=0, state=Closing unless already Closed. */
+struct close_job {
+	vbd_ctx *c;
+	const vbd__dev_paths *p;
+};
+
+static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct close_job *j = ud;
+	char path[160], closed[12], closing[12], *st;
+	bool ok = true;
+
+	snprintf(closed, sizeof(closed), "%d", VBD_STATE_CLOSED);
+	snprintf(closing, sizeof(closing), "%d", VBD_STATE_CLOSING);
+
+	st = vbd__xs_read(j->c, t, "%s/state", j->p->be);
+	if (!st)
+		return errno == ENOENT ? 0 : -(errno ? errno : EIO);
+	snprintf(path, sizeof(path), "%s/online", j->p->be);
+	ok = xs_write(xs, t, path, "0", 1);
+	if (ok && strcmp(st, closed) != 0) {
+		snprintf(path, sizeof(path), "%s/state", j->p->be);
+		ok = xs_write(xs, t, path, closing, strlen(closing));
+	}
+	free(st);
+	return ok ? 0 : -(errno ? errno : EIO);
+}
+
+int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p)
+{
+	struct close_job j = { c, p };
+	int r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
+
+	if (r < 0)
+		vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
+	return r;
+}

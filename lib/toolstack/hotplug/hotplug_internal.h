@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Between the files of the built-in hotplug step: step.c (ADD and REMOVE),
+ * record.c (names, this domain's record and the xenstore access the step
+ * makes), sharing.c (whether a target may be used in a mode: the sharing
+ * index and this domain's mounts) and loop.c (loop devices).  Tests take
+ * what they use from here.
+ */
+#ifndef VBD_LIB_HOTPLUG_INTERNAL_H
+#define VBD_LIB_HOTPLUG_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <xenstore.h>
+
+#include "util/err.h"
+
+#define DOM0_ROOT "/libvbd"   /* dom0's records and index; data/libvbd elsewhere */
+#define TXN_TRIES 100      /* EAGAIN retries of one transaction */
+#define LOOP_TRIES 64      /* lost races for a free loop device */
+#define BE_MAX 512         /* longest backend path accepted */
+
+/* One run of the step: which backend, whose records. */
+typedef struct vbd__hp {
+	struct xs_handle *xs;
+	vbd_errbuf *err;
+	char be[BE_MAX];        /* as given, without a trailing '/' */
+	char entry[3 * BE_MAX]; /* this backend's name in the index */
+	unsigned bdom;          /* the backend's domain */
+	unsigned self;          /* the domain running the step */
+	char root[64];          /* its records: <root>/sharing, <root>/backend */
+	long fe;                /* the frontend's domain, -1: not known */
+} vbd__hp;
+
+typedef struct vbd__hp_target {
+	char path[PATH_MAX];
+	bool blk;
+	dev_t rdev;             /* block device */
+	dev_t dev;              /* regular file: its st_dev and inode */
+	ino_t ino;
+	int fd;
+	char key[64];
+} vbd__hp_target;
+
+/* ---- names and records (record.c) ---- */
+
+/* -errno of the last xenstore call, -EIO if it set none. */
+int vbd__hp_xs_errno(void);
+/* *ret is malloc'd.  -ENOENT if absent. */
+int vbd__hp_xread(struct xs_handle *xs, xs_transaction_t t, const char *path, char **ret);
+int vbd__hp_xwrite(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *val);
+/* 0 also if path was absent. */
+int vbd__hp_xrm(struct xs_handle *xs, xs_transaction_t t, const char *path);
+bool vbd__hp_xexists(struct xs_handle *xs, xs_transaction_t t, const char *path);
+/* The backend's <be>/<leaf>. */
+int vbd__hp_be_read(const vbd__hp *h, xs_transaction_t t, const char *leaf, char **ret);
+int vbd__hp_be_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val);
+int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf);
+/* This backend's record: <root>/backend/<entry>/<leaf>. */
+int vbd__hp_rec_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val);
+int vbd__hp_rec_read(const vbd__hp *h, const char *leaf, char **ret);
+/* n (1..10) decimal digits. */
+bool vbd__hp_all_digits(const char *s, size_t n);
+/* Fills h from be_path: the backend, the domains, the record's root and
+ * this backend's index entry.  -EPERM for another domain's backend. */
+int vbd__hp_name(vbd__hp *h, const char *be_path);
+/* The other side of vbd__hp_name: false for an entry of an escaped path
+ * (be is then that path). */
+bool vbd__hp_entry_parse(const char *e, char *be, size_t size, unsigned *bdom, unsigned *fe);
+
+/* ---- sharing (sharing.c) ---- */
+
+/* r, w, or ! (w without any check). */
+char vbd__hp_canon_mode(const char *mode);
+/* 0 or -EBUSY naming another backend that uses key in a conflicting mode;
+ * stale entries are dropped when t is a transaction. */
+int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m);
+/* -EBUSY if the target is mounted in this domain in a way m forbids. */
+int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
+
+/* ---- loop devices (loop.c) ---- */
+
+/* A free loop device bound to file_fd (read-only if ro), in *ret_fd (open,
+ * O_CLOEXEC) and its number in *ret_n.  VBD__LOOP_LEGACY skips
+ * LOOP_CONFIGURE, as on kernels before 5.8. */
+#define VBD__LOOP_LEGACY 1u
+int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
+                     int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
+/* Frees a loop device we attached; one already free is fine. */
+int vbd__loop_detach(int lfd);
+/* Whether block device fd (rdev) is a loop device, or a partition of one,
+ * bound to a file: then its st_dev and inode. */
+bool vbd__loop_file(int fd, dev_t rdev, uintmax_t *dev, uintmax_t *ino);
+/* Whether loop device maj:min (or the one holding that partition) is
+ * backed by the inode dev/ino. */
+bool vbd__loop_backed_by(unsigned maj, unsigned min, dev_t dev, ino_t ino);
+/* Frees loop device node if it is still bound to file ("st_dev:inode", as
+ * the record holds it); bound to anything else, it is left alone. */
+int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err);
+
+#endif

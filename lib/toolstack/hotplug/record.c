@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The names the built-in step gives a backend, and its record.
+ *
+ * Example: in dom0, the backend /local/domain/0/backend/vbd/5/51712 (or
+ * backend/vbd/5/51712, relative to dom0's home) is entry 0-5-51712; its
+ * record is /libvbd/backend/0-5-51712/{node, file, key}.  In driver domain
+ * 3 the root is /local/domain/3/data/libvbd instead.  A backend outside
+ * that layout, /x/y, is entry p_2fx_2fy (every byte outside [A-Za-z0-9-]
+ * as _xx), and vbd__hp_entry_parse() gives the path back.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+
+#include "toolstack/hotplug/hotplug_internal.h"
+
+int vbd__hp_xs_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+/* *ret is malloc'd.  -ENOENT if absent. */
+int vbd__hp_xread(struct xs_handle *xs, xs_transaction_t t, const char *path, char **ret)
+{
+	unsigned len;
+	char *v = xs_read(xs, t, path, &len);
+
+	if (!v)
+		return vbd__hp_xs_errno();
+	*ret = v;
+	return 0;
+}
+
+int vbd__hp_xwrite(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *val)
+{
+	return xs_write(xs, t, path, val, strlen(val)) ? 0 : vbd__hp_xs_errno();
+}
+
+int vbd__hp_xrm(struct xs_handle *xs, xs_transaction_t t, const char *path)
+{
+	if (xs_rm(xs, t, path) || errno == ENOENT)
+		return 0;
+	return vbd__hp_xs_errno();
+}
+
+bool vbd__hp_xexists(struct xs_handle *xs, xs_transaction_t t, const char *path)
+{
+	char *v = NULL;
+	bool r = vbd__hp_xread(xs, t, path, &v) == 0;
+
+	free(v);
+	return r;
+}
+
+static void be_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
+{
+	snprintf(buf, size, "%s/%s", h->be, leaf);
+}
+
+int vbd__hp_be_read(const vbd__hp *h, xs_transaction_t t, const char *leaf, char **ret)
+{
+	char p[BE_MAX + 64];
+
+	be_key(h, p, sizeof(p), leaf);
+	return vbd__hp_xread(h->xs, t, p, ret);
+}
+
+int vbd__hp_be_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val)
+{
+	char p[BE_MAX + 64];
+
+	be_key(h, p, sizeof(p), leaf);
+	return vbd__hp_xwrite(h->xs, t, p, val);
+}
+
+int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf)
+{
+	char p[BE_MAX + 64];
+
+	be_key(h, p, sizeof(p), leaf);
+	return vbd__hp_xrm(h->xs, t, p);
+}
+
+/* This backend's record: <root>/backend/<entry>/<leaf>. */
+static void rec_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
+{
+	snprintf(buf, size, "%s/backend/%s/%s", h->root, h->entry, leaf);
+}
+
+int vbd__hp_rec_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val)
+{
+	char p[256 + 3 * BE_MAX];
+
+	rec_key(h, p, sizeof(p), leaf);
+	return vbd__hp_xwrite(h->xs, t, p, val);
+}
+
+int vbd__hp_rec_read(const vbd__hp *h, const char *leaf, char **ret)
+{
+	char p[256 + 3 * BE_MAX];
+
+	rec_key(h, p, sizeof(p), leaf);
+	return vbd__hp_xread(h->xs, XBT_NULL, p, ret);
+}
+
+
+bool vbd__hp_all_digits(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 10)
+		return false;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* "p" and the path with every byte outside [A-Za-z0-9-] as _xx. */
+static void escape_path(const char *path, char *out, size_t size)
+{
+	size_t o = 0;
+
+	out[o++] = 'p';
+	for (; *path && o + 4 < size; path++) {
+		if (name_char(*path))
+			out[o++] = *path;
+		else
+			o += (size_t)snprintf(out + o, size - o, "_%02x", (unsigned char)*path);
+	}
+	out[o] = 0;
+}
+
+static void unescape_path(const char *e, char *out, size_t size)
+{
+	size_t o = 0;
+	unsigned x;
+
+	for (e++; *e && o + 1 < size; e++) {
+		if (*e == '_' && sscanf(e + 1, "%2x", &x) == 1 && e[1] && e[2]) {
+			out[o++] = (char)x;
+			e += 2;
+		} else {
+			out[o++] = *e;
+		}
+	}
+	out[o] = 0;
+}
+
+/* Splits "backend/<type>/<fe>/<devid>" (rel) into its parts. */
+static bool split_rel(const char *rel, char *type, size_t tsize, unsigned *fe, unsigned *devid)
+{
+	const char *a, *b, *c;
+
+	if (strncmp(rel, "backend/", 8))
+		return false;
+	a = rel + 8;
+	b = strchr(a, '/');
+	if (!b || b == a || (size_t)(b - a) >= tsize)
+		return false;
+	c = strchr(b + 1, '/');
+	if (!c || !vbd__hp_all_digits(b + 1, (size_t)(c - b - 1)) ||
+	    !vbd__hp_all_digits(c + 1, strlen(c + 1)))
+		return false;
+	for (const char *p = a; p < b; p++)
+		if (!name_char(*p) || *p == '-')
+			return false;
+	memcpy(type, a, (size_t)(b - a));
+	type[b - a] = 0;
+	*fe = (unsigned)strtoul(b + 1, NULL, 10);
+	*devid = (unsigned)strtoul(c + 1, NULL, 10);
+	return true;
+}
+
+/* The calling domain, from its home ("domid", which libxl and
+ * xen-init-dom0 write, owned by dom0): 0 if absent. */
+static unsigned own_domid(struct xs_handle *xs)
+{
+	char *v = NULL;
+	unsigned d = 0;
+
+	if (vbd__hp_xread(xs, XBT_NULL, "domid", &v) == 0 && vbd__hp_all_digits(v, strlen(v)))
+		d = (unsigned)strtoul(v, NULL, 10);
+	free(v);
+	return d;
+}
+
+/* Our index entry: "<bdom>-<fe>-<devid>" for a vbd ("-<type>" appended for
+ * other types), so that another attach can tell which domain uses the
+ * target and find its backend; "p<escaped path>" for a path outside the
+ * usual layout.  A relative be_path names the calling domain's backend.
+ * A backend of another domain is refused: its domain runs its hotplug step,
+ * on its own devices, with its own records. */
+int vbd__hp_name(vbd__hp *h, const char *be_path)
+{
+	size_t n = strlen(be_path);
+	char type[32];
+	const char *rel = h->be;
+	unsigned devid, fe;
+
+	while (n > 1 && be_path[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(h->be))
+		return vbd__errf(h->err, -EINVAL, "backend path '%s': empty or too long", be_path);
+	memcpy(h->be, be_path, n);
+	h->be[n] = 0;
+	h->fe = -1;
+	h->self = own_domid(h->xs);
+	h->bdom = h->self;
+	if (h->self == 0)
+		snprintf(h->root, sizeof(h->root), "%s", DOM0_ROOT);
+	else
+		snprintf(h->root, sizeof(h->root), "/local/domain/%u/data/libvbd", h->self);
+	if (!strncmp(h->be, "/local/domain/", 14)) {
+		const char *d = h->be + 14, *s = strchr(d, '/');
+
+		if (s && vbd__hp_all_digits(d, (size_t)(s - d))) {
+			h->bdom = (unsigned)strtoul(d, NULL, 10);
+			rel = s + 1;
+		}
+		if (h->bdom != h->self)
+			return vbd__errf(h->err, -EPERM, "backend %s belongs to domain %u: its hotplug "
+			                 "step runs there, not in domain %u", h->be, h->bdom, h->self);
+	}
+	if (rel != h->be || h->be[0] != '/') {
+		if (split_rel(rel, type, sizeof(type), &fe, &devid)) {
+			h->fe = fe;
+			if (!strcmp(type, "vbd"))
+				snprintf(h->entry, sizeof(h->entry), "%u-%u-%u", h->bdom, fe, devid);
+			else
+				snprintf(h->entry, sizeof(h->entry), "%u-%u-%u-%s", h->bdom, fe, devid, type);
+			return 0;
+		}
+	}
+	escape_path(h->be, h->entry, sizeof(h->entry));
+	return 0;
+}
+
+/* The other side of vbd__hp_name: the backend path and domains of an entry. */
+bool vbd__hp_entry_parse(const char *e, char *be, size_t size, unsigned *bdom, unsigned *fe)
+{
+	unsigned b, f, d;
+	int end = 0;
+
+	if (e[0] == 'p') {
+		unescape_path(e, be, size);
+		return false;
+	}
+	if (sscanf(e, "%u-%u-%u%n", &b, &f, &d, &end) != 3)
+		return false;
+	if (e[end] == '-')
+		snprintf(be, size, "/local/domain/%u/backend/%s/%u/%u", b, e + end + 1, f, d);
+	else
+		snprintf(be, size, "/local/domain/%u/backend/vbd/%u/%u", b, f, d);
+	*bdom = b;
+	*fe = f;
+	return true;
+}

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * step.c - Xen's block hotplug script, in-process: ADD and REMOVE.
+ *
+ * Worked example.  libxl has written
+ *     /local/domain/0/backend/vbd/5/51712/params = /srv/a.img
+ *     /local/domain/0/backend/vbd/5/51712/mode   = w
+ * ADD stats /srv/a.img (st_dev 2051, inode 1234): a regular file, so the
+ * index key is f-2051-1234 and this backend's entry in it is 0-5-51712.  No
+ * mount in this domain goes through a loop device backed by that inode, and
+ * /libvbd/sharing/f-2051-1234/ is empty, so it attaches /dev/loop3 to the
+ * file and, in one transaction that reads that directory again, writes
+ *     /libvbd/sharing/f-2051-1234/0-5-51712 = w
+ *     /libvbd/backend/0-5-51712/{node = /dev/loop3, file = 2051:1234,
+ *                                key = f-2051-1234}
+ *     .../51712/physical-device = 7:3, physical-device-path = /dev/loop3,
+ *     .../51712/node = /dev/loop3, hotplug-status = connected
+ * REMOVE reads only /libvbd/backend/0-5-51712: it frees /dev/loop3 if that
+ * is still bound to inode 1234 of st_dev 2051, and drops the index entry
+ * the record names.  The backend dir's node and params are never used: in a
+ * driver domain's backend they are that domain's to rewrite.
+ *
+ * Records and index belong to the domain running the step, where only it
+ * (and dom0) can write: /libvbd in dom0, data/libvbd under a driver
+ * domain's home.  The step refuses a backend of another domain: that
+ * domain runs hotplug for its own backends.
+ *
+ * A loop device and its backing file are one object: a target /dev/loop3
+ * (or a partition of it, or a link to either) has the key of the file it
+ * is bound to, f-2051-1234, not b-7-3.
+ * ADD of the same file for domain 6 in mode w then finds 0-5-51712 there,
+ * frees its loop device, writes hotplug-status=busy and returns -EBUSY.  It
+ * looked at one directory, whatever the number of VBDs on the host, and took
+ * no lock: two concurrent ADDs both read the directory in their transaction,
+ * so the store lets only one of them commit and the other retries and sees
+ * the winner's entry.
+ *
+ * An entry whose backend has lost its physical-device (the backend was
+ * removed without REMOVE, or REMOVE never ran) is stale: it is ignored, and
+ * dropped by the next transaction that sees it.
+ *
+ * The names and the record are record.c's, the sharing checks sharing.c's,
+ * the loop devices loop.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "toolstack/hotplug/hotplug_internal.h"
+#include "util/xs_txn.h"
+#include "vbd/hotplug.h"
+
+/* ------------------------------------------------------------------ */
+/* ADD                                                                 */
+
+static int target_open(vbd__hp *h, const char *params, char m, bool writable, vbd__hp_target *tg)
+{
+	struct stat st, st2;
+	uintmax_t lo_dev, lo_ino;
+	int flags, ro = 0, r;
+
+	if (!*params)
+		return vbd__errf(h->err, -EINVAL, "%s/params is empty (an empty drive has no "
+		                 "backing device)", h->be);
+	if (!strncmp(params, "LABEL=", 6) || !strncmp(params, "UUID=", 5))
+		return vbd__errf(h->err, -ENOENT, "target %s: not resolved to a device", params);
+	/* A bare name is a device under /dev, as in the block script. */
+	if (snprintf(tg->path, sizeof(tg->path), "%s%s", params[0] == '/' ? "" : "/dev/",
+	             params) >= (int)sizeof(tg->path))
+		return vbd__errf(h->err, -EINVAL, "target %s: path too long", params);
+	if (stat(tg->path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return vbd__errf(h->err, -ENOENT, "target %s: no such file or device",
+			                 tg->path);
+		return vbd__errf(h->err, -errno, "target %s: %s", tg->path, strerror(errno));
+	}
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+		return vbd__errf(h->err, -ENODEV, "target %s: neither a block device nor a regular "
+		                 "file", tg->path);
+	tg->blk = S_ISBLK(st.st_mode);
+	tg->rdev = st.st_rdev;
+	tg->dev = st.st_dev;
+	tg->ino = st.st_ino;
+	if (writable && !tg->blk && !(st.st_mode & 0222))
+		return vbd__errf(h->err, -EROFS, "target %s is read-only (mode %04o), and so cannot "
+		                 "be used read-write", tg->path, (unsigned)(st.st_mode & 07777));
+	flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY;
+	/* O_EXCL on a block device fails with EBUSY while anything in this
+	 * domain holds it: a mount (also of a partition), swap, device-mapper,
+	 * md.  Held only until the transaction is done. */
+	if (tg->blk && m == 'w')
+		flags |= O_EXCL;
+	tg->fd = open(tg->path, flags);
+	if (tg->fd < 0) {
+		int e = errno;
+
+		if (writable && (e == EROFS || e == EACCES || e == EPERM))
+			return vbd__errf(h->err, -EROFS, "target %s is read-only (%s), and so cannot "
+			                 "be used read-write", tg->path, strerror(e));
+		/* Say where it is mounted if it is. */
+		if (e == EBUSY && (r = vbd__hp_check_mounts(h, tg, m)) < 0)
+			return r;
+		if (e == EBUSY)
+			return vbd__errf(h->err, -EBUSY, "%s is in use in this domain (mounted, swap, or "
+			                 "held by device-mapper or md), and so cannot be used "
+			                 "read-write", tg->path);
+		if (e == ENOENT)
+			return vbd__errf(h->err, -ENOENT, "target %s: no such file or device", tg->path);
+		return vbd__errf(h->err, -e, "target %s: %s", tg->path, strerror(e));
+	}
+	if (fstat(tg->fd, &st2) < 0)
+		return vbd__errf(h->err, -errno, "target %s: %s", tg->path, strerror(errno));
+	if ((st2.st_mode & S_IFMT) != (st.st_mode & S_IFMT) || st2.st_dev != st.st_dev ||
+	    st2.st_ino != st.st_ino)
+		return vbd__errf(h->err, -EAGAIN, "target %s changed while being opened", tg->path);
+	if (tg->blk) {
+		tg->rdev = st2.st_rdev;
+		if (writable && ioctl(tg->fd, BLKROGET, &ro) == 0 && ro)
+			return vbd__errf(h->err, -EROFS, "target %s is a read-only device, and so cannot "
+			                 "be used read-write", tg->path);
+		if (vbd__loop_file(tg->fd, tg->rdev, &lo_dev, &lo_ino))
+			snprintf(tg->key, sizeof(tg->key), "f-%ju-%ju", lo_dev, lo_ino);
+		else
+			snprintf(tg->key, sizeof(tg->key), "b-%u-%u", major(tg->rdev),
+			         minor(tg->rdev));
+	} else {
+		tg->dev = st2.st_dev;
+		tg->ino = st2.st_ino;
+		snprintf(tg->key, sizeof(tg->key), "f-%ju-%ju", (uintmax_t)tg->dev,
+		         (uintmax_t)tg->ino);
+	}
+	return 0;
+}
+
+/* The transaction's body: 1 if another ADD of this backend got there
+ * first, 0 when everything is written, -errno. */
+static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, char m, const char *pd,
+                   const char *pdpath, bool loop)
+{
+	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], file[48], *v = NULL;
+	char mv[2] = { m, 0 };
+	int r;
+
+	/* The backend may have been removed since we started: writing into it
+	 * now would recreate it. */
+	r = vbd__hp_be_read(h, t, "params", &v);
+	free(v);
+	v = NULL;
+	if (r == -ENOENT)
+		return vbd__errf(h->err, -ENOENT, "backend %s was removed during hotplug add", h->be);
+	if (r < 0)
+		return vbd__errf(h->err, r, "read %s/params", h->be);
+	if (vbd__hp_be_read(h, t, "physical-device", &v) == 0) {
+		free(v);
+		return 1;
+	}
+	if (m != '!') {
+		r = vbd__hp_check_index(h, t, tg->path, tg->key, m);
+		if (r < 0)
+			return r;
+	}
+	/* The record REMOVE goes by, where only this domain writes; a record
+	 * left by an earlier ADD of this backend whose REMOVE never ran is
+	 * replaced (what it named is not this ADD's). */
+	snprintf(p, sizeof(p), "%s/sharing/%s/%s", h->root, tg->key, h->entry);
+	snprintf(rec, sizeof(rec), "%s/backend/%s", h->root, h->entry);
+	snprintf(file, sizeof(file), "%ju:%ju", (uintmax_t)tg->dev, (uintmax_t)tg->ino);
+	if ((r = vbd__hp_xrm(h->xs, t, rec)) < 0 || (r = vbd__hp_xwrite(h->xs, t, p, mv)) < 0 ||
+	    (r = vbd__hp_rec_write(h, t, "key", tg->key)) < 0 ||
+	    (loop && (r = vbd__hp_rec_write(h, t, "node", pdpath)) < 0) ||
+	    (loop && (r = vbd__hp_rec_write(h, t, "file", file)) < 0))
+		return vbd__errf(h->err, r, "write %s: %s", rec, strerror(-r));
+	if ((r = vbd__hp_be_write(h, t, "physical-device", pd)) < 0 ||
+	    (r = vbd__hp_be_write(h, t, "physical-device-path", pdpath)) < 0 ||
+	    (loop && (r = vbd__hp_be_write(h, t, "node", pdpath)) < 0) ||
+	    (r = vbd__hp_be_rm(h, t, "hotplug-error")) < 0 ||
+	    (r = vbd__hp_be_write(h, t, "hotplug-status", "connected")) < 0)
+		return vbd__errf(h->err, r, "write %s: %s", h->be, strerror(-r));
+	return 0;
+}
+
+struct add_job {
+	vbd__hp *h;
+	const vbd__hp_target *tg;
+	char m;
+	const char *pd, *pdpath;
+	bool loop;
+};
+
+static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct add_job *j = ud;
+
+	(void)xs;
+	return add_txn(j->h, t, j->tg, j->m, j->pd, j->pdpath, j->loop);
+}
+
+static int hp_add(vbd__hp *h, bool *busy)
+{
+	char *params = NULL, *mode = NULL, *v = NULL, pd[32], pdpath[PATH_MAX];
+	vbd__hp_target tg = { .fd = -1 };
+	unsigned loopn = 0;
+	int r, lfd = -1;
+	bool writable;
+	char m;
+
+	r = vbd__hp_be_read(h, XBT_NULL, "params", &params);
+	if (r == -ENOENT && !vbd__hp_xexists(h->xs, XBT_NULL, h->be))
+		return vbd__errf(h->err, -ENOENT, "backend %s: no such node", h->be);
+	if (r < 0) {
+		r = vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/params: %s", h->be,
+		              strerror(-r));
+		goto out;
+	}
+	r = vbd__hp_be_read(h, XBT_NULL, "mode", &mode);
+	if (r < 0) {
+		r = vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/mode: %s", h->be,
+		              strerror(-r));
+		goto out;
+	}
+	/* Run twice (udev and libxl both, or a retry): nothing to do. */
+	if (vbd__hp_be_read(h, XBT_NULL, "physical-device", &v) == 0) {
+		free(v);
+		v = NULL;
+		if (vbd__hp_be_read(h, XBT_NULL, "hotplug-status", &v) < 0 || strcmp(v, "connected"))
+			r = vbd__hp_be_write(h, XBT_NULL, "hotplug-status", "connected");
+		if (r < 0)
+			r = vbd__errf(h->err, r, "write %s/hotplug-status", h->be);
+		goto out;
+	}
+	m = vbd__hp_canon_mode(mode);
+	writable = m != 'r';
+
+	r = target_open(h, params, m, writable, &tg);
+	if (r < 0)
+		goto out;
+	if (m != '!') {
+		/* Checked now to spare a loop device in the common conflict,
+		 * and again in the transaction, where it counts. */
+		r = vbd__hp_check_mounts(h, &tg, m);
+		if (r == 0)
+			r = vbd__hp_check_index(h, XBT_NULL, tg.path, tg.key, m);
+		if (r < 0)
+			goto out;
+	}
+	if (tg.blk) {
+		snprintf(pd, sizeof(pd), "%x:%x", major(tg.rdev), minor(tg.rdev));
+		snprintf(pdpath, sizeof(pdpath), "%s", tg.path);
+	} else {
+		struct stat st;
+
+		r = vbd__loop_attach(tg.fd, !writable, tg.path, 0, &lfd, &loopn, h->err);
+		if (r < 0)
+			goto out;
+		if (fstat(lfd, &st) < 0) {
+			r = vbd__errf(h->err, -errno, "/dev/loop%u: %s", loopn, strerror(errno));
+			goto out;
+		}
+		snprintf(pd, sizeof(pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+		snprintf(pdpath, sizeof(pdpath), "/dev/loop%u", loopn);
+	}
+
+	{
+		struct add_job j = { h, &tg, m, pd, pdpath, lfd >= 0 };
+
+		r = vbd__xs_txn(h->xs, TXN_TRIES, add_body, &j);
+		if (r > 0) {
+			/* A concurrent ADD of this backend won; it owns the loop
+			 * device it recorded, ours goes. */
+			r = 0;
+			goto out;
+		}
+		if (r < 0) {
+			if (!h->err->msg[0] || r == -EAGAIN)
+				vbd__errf(h->err, r, "commit %s: %s", h->be, strerror(-r));
+			goto out;
+		}
+	}
+	if (lfd >= 0) {
+		close(lfd);
+		lfd = -1;
+	}
+	r = 0;
+out:
+	if (lfd >= 0) {
+		vbd__loop_detach(lfd);
+		close(lfd);
+	}
+	if (tg.fd >= 0)
+		close(tg.fd);
+	*busy = r == -EBUSY;
+	free(v);
+	free(params);
+	free(mode);
+	return r;
+}
+
+/* hotplug-error first: libxl reads it when it sees hotplug-status. */
+struct failure_job {
+	vbd__hp *h;
+	bool busy;
+};
+
+static int failure_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct failure_job *j = ud;
+
+	if (!vbd__hp_xexists(xs, t, j->h->be))
+		return 1;     /* gone: nothing to report on */
+	vbd__hp_be_write(j->h, t, "hotplug-error", j->h->err->msg);
+	vbd__hp_be_write(j->h, t, "hotplug-status", j->busy ? "busy" : "error");
+	return 0;
+}
+
+static void report_failure(vbd__hp *h, bool busy)
+{
+	struct failure_job j = { h, busy };
+
+	vbd__xs_txn(h->xs, TXN_TRIES, failure_body, &j);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* REMOVE                                                              */
+
+static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_there)
+{
+	char dir[192], p[192 + sizeof(h->entry)];
+	unsigned n;
+	char **ents;
+	int r;
+
+	if (key && key[0]) {
+		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
+		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
+		r = vbd__hp_xrm(h->xs, t, p);
+		if (r < 0)
+			return vbd__errf(h->err, r, "remove %s", p);
+		ents = xs_directory(h->xs, t, dir, &n);
+		if (ents && n == 0)
+			vbd__hp_xrm(h->xs, t, dir);
+		free(ents);
+	}
+	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
+	if ((r = vbd__hp_xrm(h->xs, t, p)) < 0)
+		return vbd__errf(h->err, r, "remove %s", p);
+	/* So that a repeated REMOVE finds nothing to free, and a later ADD
+	 * really adds. */
+	if (be_there && ((r = vbd__hp_be_rm(h, t, "node")) < 0 ||
+	                 (r = vbd__hp_be_rm(h, t, "physical-device")) < 0 ||
+	                 (r = vbd__hp_be_rm(h, t, "physical-device-path")) < 0 ||
+	                 (r = vbd__hp_be_rm(h, t, "hotplug-status")) < 0))
+		return vbd__errf(h->err, r, "write %s", h->be);
+	return 0;
+}
+
+struct remove_job {
+	vbd__hp *h;
+	const char *key;
+	bool be_there;
+	bool said;          /* remove_txn wrote the reason into err */
+};
+
+static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct remove_job *j = ud;
+	int r;
+
+	(void)xs;
+	r = remove_txn(j->h, t, j->key, j->be_there);
+	j->said = r < 0;
+	return r;
+}
+
+/* Goes by this domain's record only: whatever the backend dir says now
+ * (node, params, physical-device) may have been rewritten by its owner, or
+ * be gone. */
+static int hp_remove(vbd__hp *h)
+{
+	char *node = NULL, *file = NULL, *key = NULL;
+	bool be_there;
+	int r = 0;
+
+	be_there = vbd__hp_xexists(h->xs, XBT_NULL, h->be);
+	vbd__hp_rec_read(h, "node", &node);
+	vbd__hp_rec_read(h, "file", &file);
+	vbd__hp_rec_read(h, "key", &key);
+	if (node && file) {
+		r = vbd__loop_free_bound(node, file, h->err);
+		if (r < 0)
+			goto out;
+	}
+	{
+		struct remove_job j = { h, key, be_there, false };
+
+		r = vbd__xs_txn(h->xs, TXN_TRIES, remove_body, &j);
+		/* remove_txn says why itself; the helper's own failures (start,
+		 * commit) are named here. */
+		if (r < 0 && !j.said)
+			vbd__errf(h->err, r, "removing the hotplug nodes of %s", h->be);
+	}
+out:
+	free(node);
+	free(file);
+	free(key);
+	return r;
+}
+
+
+/* ------------------------------------------------------------------ */
+
+
+int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_action action,
+                        vbd_errbuf *err)
+{
+	vbd_errbuf local = { "" };
+	bool busy = false;
+	vbd__hp *h;
+	int r;
+
+	if (!xs || !be_path || (action != VBD_HOTPLUG_ADD && action != VBD_HOTPLUG_REMOVE))
+		return vbd__errf(err, -EINVAL, "vbd_hotplug_builtin: invalid argument");
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return vbd__errf(err, -ENOMEM, "vbd_hotplug_builtin: out of memory");
+	h->xs = xs;
+	h->err = &local;
+	r = vbd__hp_name(h, be_path);
+	if (r == 0 && action == VBD_HOTPLUG_ADD) {
+		r = hp_add(h, &busy);
+		if (r < 0 && vbd__hp_xexists(xs, XBT_NULL, h->be))
+			report_failure(h, busy);
+	} else if (r == 0) {
+		r = hp_remove(h);
+	}
+	if (err)
+		memcpy(err->msg, local.msg, sizeof(err->msg));
+	free(h);
+	return r;
+}
