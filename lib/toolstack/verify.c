@@ -383,7 +383,8 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 }
 
 /* The states each end passes through on the way the protocol describes
- * (PROTOCOL.md): blkback 1 2 4 5 6, blkfront 1 3 4 6. */
+ * (xen/io/blkif.h, as Linux's drivers take it): blkback 1 2 4 5 6,
+ * blkfront 1 3 4 6. */
 #define PATH_BACKEND  (1u << 1 | 1u << 2 | 1u << 4 | 1u << 5 | 1u << 6)
 #define PATH_FRONTEND (1u << 1 | 1u << 3 | 1u << 4 | 1u << 6)
 
