@@ -24,6 +24,7 @@
 #include <xenstore.h>
 
 #include "vbd/blkfront.h"
+#include "vbd/bus.h"
 #include "io_request.h"
 #include "sim.h"
 #include "vbdctl.h"
@@ -52,6 +53,7 @@ typedef struct gdev {
 typedef struct guest {
 	unsigned domid;
 	vbd_xport *x;
+	vbd_bus *bus;                /* every device's: one bus per process */
 	struct xs_handle *xs;
 	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndevs;
@@ -132,6 +134,7 @@ static void guest_scan(guest *g)
 			continue;
 		}
 		o.xport = g->x;
+		o.bus = g->bus;
 		o.domid = g->domid;
 		o.devid = (uint32_t)devid;
 		o.log = glog;
@@ -319,6 +322,14 @@ int vbdctl_frontend(int argc, char **argv)
 		vbdctl_err("guest%u: %s", g->domid, err.msg);
 		goto out;
 	}
+	{
+		int r = vbd_bus_new(&g->bus, NULL);
+
+		if (r < 0) {
+			vbdctl_err("guest%u: xenstore: %s", g->domid, strerror(-r));
+			goto out;
+		}
+	}
 	g->xs = xs_open(XS_OPEN_SOCKETONLY);
 	if (!g->xs || !xs_watch(g->xs, g->dir, "vbd")) {
 		vbdctl_err("guest%u: xenstore: %s", g->domid, strerror(errno));
@@ -386,6 +397,7 @@ out:
 		}
 		if (g->xs)
 			xs_close(g->xs);
+		vbd_bus_unref(g->bus);
 		vbd_xport_free(g->x);
 		free(g);
 	}

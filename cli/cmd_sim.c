@@ -339,9 +339,6 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 		}
 	}
 	so.socket_path = h.store_sock;
-	/* A guest's frontend daemon holds one connection, and each device's
-	 * frontend two (requests, watches). */
-	so.limits.conns_per_domain = 2 * VBDCTL_GUEST_MAX_DEVICES + 8;
 	if ((r = vbd_store_new(&h.store, &so)) < 0) {
 		hlog("cannot serve xenstore on %s: %s", h.store_sock, strerror(-r));
 		goto out;

@@ -9,7 +9,8 @@
  * Covered: both connect orders (the backend's device ready first, or the
  * frontend's rings), Mini-OS's skip of Initialised, the negotiation matrix
  * (queues 1..4 x ring order 0..4 x persistent x indirect x state 3), data
- * integrity under random concurrent I/O checked against the file, resize.
+ * integrity under random concurrent I/O checked against the file, resize,
+ * and N frontends of one process on one bus (its connections, not 2N).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include "store_fixture.h"
 #include "vbd/blkback.h"
 #include "vbd/blkfront.h"
+#include "vbd/bus.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 #include "vbd/transport.h"
@@ -588,6 +590,110 @@ static void test_resize(void **state)
 	detach(f);
 }
 
+static int get_connections(vbd_store *s, void *arg)
+{
+	vbd_store_stats st;
+
+	vbd_store_get_stats(s, &st);
+	*(uint64_t *)arg = st.connections;
+	return 0;
+}
+
+static uint64_t connections(struct fx *f)
+{
+	uint64_t n = 0;
+
+	assert_int_equal(vbd_test_store_call(&f->t, get_connections, &n), 0);
+	return n;
+}
+
+/* Connections once the store has seen the last close (it closes its end
+ * in its own thread, a moment after ours). */
+static uint64_t connections_settled(struct fx *f, uint64_t want)
+{
+	uint64_t n = connections(f);
+	int i;
+
+	for (i = 0; i < 200 && n != want; i++) {
+		usleep(10000);
+		n = connections(f);
+	}
+	return n;
+}
+
+/* A frontend directory at Initialising, as the toolstack leaves it. */
+static void frontend_dir(struct fx *f, uint32_t devid)
+{
+	struct xs_permissions perms[2] = { { DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	char fe[96], be[96], path[160], v[96];
+
+	snprintf(fe, sizeof(fe), "/local/domain/%d/device/vbd/%u", DOM, devid);
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vbd/%d/%u", DOM, devid);
+	assert_true(xs_mkdir(f->h, XBT_NULL, fe));
+	assert_true(xs_set_permissions(f->h, XBT_NULL, fe, perms, 2));
+#define PUT(key, ...) do { \
+		snprintf(path, sizeof(path), "%s/%s", fe, key); \
+		snprintf(v, sizeof(v), __VA_ARGS__); \
+		assert_true(xs_write(f->h, XBT_NULL, path, v, strlen(v))); \
+		assert_true(xs_set_permissions(f->h, XBT_NULL, path, perms, 2)); \
+	} while (0)
+	PUT("virtual-device", "%u", devid);
+	PUT("backend", "%s", be);
+	PUT("backend-id", "0");
+	PUT("state", "1");
+#undef PUT
+}
+
+/* N bundled frontends of one process on one bus hold the bus's two
+ * connections (requests, watches), whatever N; each on a bus of its own
+ * holds two more. */
+static void test_one_bus_for_many(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 8 };
+	vbd_blkfront *fr[N];
+	vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+	vbd_blkfront_options o = front_opts(f);
+	vbd_errbuf err = { "" };
+	vbd_bus *bus;
+	uint64_t before, with_bus;
+	unsigned i;
+
+	for (i = 0; i < N; i++)
+		frontend_dir(f, 51712u + 16u * i);
+	before = connections(f);
+	bo.xenstored_path = f->guest_xs;
+	assert_int_equal(vbd_bus_new(&bus, &bo), 0);
+	o.bus = bus;
+	o.xenstored_path = NULL;
+	for (i = 0; i < N; i++) {
+		o.devid = 51712u + 16u * i;
+		if (vbd_blkfront_new(&fr[i], &o, &err) != 0)
+			fail_msg("frontend %u: %s", i, err.msg);
+		if (i == 0)
+			with_bus = connections(f);
+	}
+	vbd_bus_unref(bus);          /* the frontends keep it */
+	for (i = 0; i < 5; i++)
+		assert_true(vbd_blkfront_process(fr[i % N]) >= 0);
+	assert_int_equal(with_bus, before + 2);
+	assert_int_equal(connections(f), before + 2);
+	for (i = 0; i < N; i++)
+		vbd_blkfront_free(fr[i]);
+	assert_int_equal(connections_settled(f, before), before);
+
+	/* Without a bus, as before: two each. */
+	o = front_opts(f);
+	for (i = 0; i < 3; i++) {
+		o.devid = 51712u + 16u * i;
+		if (vbd_blkfront_new(&fr[i], &o, &err) != 0)
+			fail_msg("frontend %u: %s", i, err.msg);
+	}
+	assert_int_equal(connections_settled(f, before + 6), before + 6);
+	for (i = 0; i < 3; i++)
+		vbd_blkfront_free(fr[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +704,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_concurrent_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_copy_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

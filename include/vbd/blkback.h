@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vbd/bus.h"
 #include "vbd/ctx.h"        /* VBD_LOG_* */
 #include "vbd/error.h"
 #include "vbd/transport.h"
@@ -80,10 +81,15 @@ typedef struct vbd_blkback_options {
 	 * levels are VBD_LOG_* of vbd/ctx.h (3 err, 4 warning, 6 info, 7 debug). */
 	void (*log)(void *userdata, int level, const char *msg);
 	void *log_userdata;
+	/* A bus to share (vbd/bus.h): b takes a reference and uses its
+	 * connections; xenstored_path is then ignored.  NULL: b makes its own.
+	 * vbd_blkback_process() then runs every callback due on the bus, and b
+	 * is used from the bus's thread only. */
+	vbd_bus *bus;
 } vbd_blkback_options;
 
 #define VBD_BLKBACK_OPTIONS_INIT \
-	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 0, 256, 1056, true, 0, NULL, NULL }
+	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 0, 256, 1056, true, 0, NULL, NULL, NULL }
 
 /* Connects to xenstore and watches the backend directory; devices already
  * there are probed by the first vbd_blkback_process().  -EINVAL for a bad

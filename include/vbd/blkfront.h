@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vbd/bus.h"
 #include "vbd/dev.h"         /* vbd_state */
 #include "vbd/error.h"
 #include "vbd/transport.h"
@@ -90,11 +91,18 @@ typedef struct vbd_blkfront_options {
 	void *resized_userdata;
 	void (*log)(void *userdata, int level, const char *msg);   /* VBD_LOG_* levels */
 	void *log_userdata;
+	/* A bus to share (vbd/bus.h), connected as this guest: the frontend
+	 * takes a reference and uses its connections; xenstored_path is then
+	 * ignored.  NULL: it makes its own.  N frontends on one bus hold its
+	 * two connections, not 2N.  vbd_blkfront_process() then runs every
+	 * callback due on the bus, and the frontend is used from the bus's
+	 * thread only. */
+	vbd_bus *bus;
 } vbd_blkfront_options;
 
 #define VBD_BLKFRONT_OPTIONS_INIT \
 	{ VBD_BLKFRONT_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 4, true, 256, false, 0, \
-	  NULL, NULL, NULL, NULL }
+	  NULL, NULL, NULL, NULL, NULL }
 
 /* Connects to xenstore as the guest, reads virtual-device and backend (which
  * must be /local/domain/<n>/backend/vbd/<domid>/<devid>, n = backend-id) and

@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "vbd/bus.h"
 #include "vbd/error.h"
 
 #ifdef __cplusplus
@@ -46,9 +47,15 @@ typedef struct vbd_ctx_options {
 	/* Called from the calling thread only, inside libvbd calls. */
 	void (*log)(void *userdata, int level, const char *msg);
 	void *log_userdata;
+	/* A bus to share (vbd/bus.h): the context takes a reference and uses
+	 * its connections, fd and loop; xenstored_path is then ignored.  NULL:
+	 * the context makes its own.  vbd_ctx_process() then runs every
+	 * callback due on the bus, and the context is used from the bus's
+	 * thread only. */
+	vbd_bus *bus;
 } vbd_ctx_options;
 
-#define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL }
+#define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
 /* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
  * answers.  *ret is untouched on failure.  libxenstore reads the socket only

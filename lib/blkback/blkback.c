@@ -15,26 +15,20 @@
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
-	if (!b->c || !b->c->log)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vbd__logv_to(b->log, b->log_userdata, level, fmt, ap);
 	va_end(ap);
-	b->c->log(b->c->log_ud, level, buf);
 }
 
-static void base_changed(vbd_ctx *c, const char *path, void *ud)
+static void base_changed(const char *path, void *ud)
 {
-	(void)c;
 	vbd__bb_scan(ud, path);
 }
 
 int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf *err)
 {
-	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	struct epoll_event ev = { .events = EPOLLIN };
 	vbd_blkback *b;
 	int r;
@@ -48,7 +42,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
 	    o->max_queues > VBD__BB_MAX_QUEUES || o->max_indirect_segments > VBD__BB_MAX_INDIRECT_SEGS ||
-	    o->persistent_grants_max > (1u << 20) || o->domid >= 0x7ff0)
+	    o->persistent_grants_max > (1u << 20) || o->domid >= DOMID_FIRST_RESERVED)
 		return vbd__errf(err, -EINVAL,
 		                 "blkback: an option is out of range (max_ring_page_order <= %u, "
 		                 "max_queues 0..%u, max_indirect_segments <= %u, "
@@ -60,6 +54,8 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		return vbd__errf(err, -ENOMEM, "blkback: out of memory");
 	b->epfd = b->notify_fd = -1;
 	b->x = o->xport;
+	b->log = o->log;
+	b->log_userdata = o->log_userdata;
 	b->domid = o->domid;
 	b->max_order = o->max_ring_page_order;
 	b->max_queues = o->max_queues;
@@ -77,22 +73,29 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	b->resize_poll_ms = o->resize_poll_ms;
 	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/vbd", b->domid);
 
-	co.xenstored_path = o->xenstored_path;
-	co.log = o->log;
-	co.log_userdata = o->log_userdata;
-	r = vbd_ctx_new(&b->c, &co);
-	if (r < 0) {
-		vbd__errf(err, r, "blkback: connecting to xenstore at %s",
-		          o->xenstored_path ? o->xenstored_path : "the default socket");
-		goto fail;
+	if (o->bus) {
+		b->bus = vbd_bus_ref(o->bus);
+	} else {
+		vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+
+		bo.xenstored_path = o->xenstored_path;
+		bo.log = o->log;
+		bo.log_userdata = o->log_userdata;
+		r = vbd_bus_new(&b->bus, &bo);
+		if (r < 0) {
+			vbd__errf(err, r, "blkback: connecting to xenstore at %s",
+			          o->xenstored_path ? o->xenstored_path : "the default socket");
+			goto fail;
+		}
 	}
+	b->xs = b->bus->xs;
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->epfd < 0 || b->notify_fd < 0) {
 		r = vbd__errf(err, -errno, "blkback: epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	ev.data.fd = vbd_ctx_get_fd(b->c);
+	ev.data.fd = vbd_bus_get_fd(b->bus);
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
 		r = vbd__errf(err, -errno, "blkback: epoll_ctl: %s", strerror(errno));
 		goto fail;
@@ -103,7 +106,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		goto fail;
 	}
 	/* Fires at once: the first process() probes what is there already. */
-	r = vbd__ctx_watch(b->c, b->base, base_changed, b, &b->w_base);
+	r = vbd__xb_watch_add(b->bus, b->base, base_changed, b, NULL, &b->w_base);
 	if (r < 0) {
 		vbd__errf(err, r, "blkback: watching %s: %s", b->base, strerror(-r));
 		goto fail;
@@ -123,9 +126,9 @@ vbd_blkback *vbd_blkback_free(vbd_blkback *b)
 		return NULL;
 	while (b->devs)
 		vbd__bb_dev_free(b->devs, true);
-	if (b->c) {
-		vbd__ctx_unwatch(b->c, b->w_base);
-		b->c = vbd_ctx_free(b->c);
+	if (b->bus) {
+		vbd__xb_watch_remove(b->bus, b->w_base);
+		b->bus = vbd_bus_unref(b->bus);
 	}
 	if (b->epfd >= 0)
 		close(b->epfd);
@@ -147,7 +150,7 @@ int vbd_blkback_get_timeout_ms(vbd_blkback *b)
 
 	if (!b)
 		return -1;
-	t = vbd_ctx_get_timeout_ms(b->c);
+	t = vbd_bus_get_timeout_ms(b->bus);
 	if (b->resize_poll_ms) {
 		now = vbd__now_ms();
 		int p = b->next_poll_ms <= now ? 0 : (int)(b->next_poll_ms - now);
@@ -193,7 +196,7 @@ int vbd_blkback_process(vbd_blkback *b)
 	if (!b)
 		return -EINVAL;
 	n = reap_stopped(b);
-	r = vbd_ctx_process(b->c);
+	r = vbd_bus_process(b->bus);
 	if (r < 0)
 		return r;
 	n += r;
@@ -222,7 +225,7 @@ int vbd_blkback_refresh(vbd_blkback *b)
 		            (unsigned long long)d->disk.sectors, (long long)s);
 		__atomic_store_n(&d->disk.sectors, (uint64_t)s, __ATOMIC_RELAXED);
 		n++;
-		if (d->be_state != 4)
+		if (d->be_state != VBD_STATE_CONNECTED)
 			continue;
 		r = vbd__bb_announce_size(d);
 		if (r < 0)
@@ -245,7 +248,7 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
 	t.pgrants = 0;
 	for (d = b->devs; d; d = d->next) {
 		ret->devices++;
-		ret->connected += d->be_state == 4;
+		ret->connected += d->be_state == VBD_STATE_CONNECTED;
 		for (i = 0; i < d->nr_rings; i++) {
 			vbd__bb_ring *r = &d->rings[i];
 

@@ -26,10 +26,9 @@
 
 #include "blkback/pgrant.h"
 #include "blkback/req.h"
-#include "toolstack/ctx.h"
 #include "vbd/blkback.h"
+#include "xenbus/xenbus.h"
 
-#define VBD__BB_TXN_RETRIES 64
 #define VBD__BB_MAX_QUEUES 64
 #define VBD__BB_MAX_ORDER 4
 
@@ -98,9 +97,9 @@ struct vbd__bb_dev {
 	uint32_t devid;
 	char be[128];              /* backend directory */
 	char fe[128];              /* frontend directory, from `frontend` */
-	int be_state;              /* the state this backend last wrote */
+	vbd_state be_state;        /* the state this backend last wrote */
 	int fe_state;              /* last seen; -1 before the first event */
-	vbd__watch *w_pdev, *w_pdev_path, *w_fe;
+	vbd__xb_watch *w_pdev, *w_pdev_path, *w_fe;
 	struct vbd__bb_disk disk;
 	vbd__bb_ring *rings;
 	unsigned nr_rings;
@@ -111,13 +110,16 @@ struct vbd__bb_dev {
 };
 
 struct vbd_blkback {
-	vbd_ctx *c;
+	vbd_bus *bus;              /* its own, or the one the options gave */
+	struct xs_handle *xs;      /* the bus's request connection */
+	void (*log)(void *userdata, int level, const char *msg);
+	void *log_userdata;
 	vbd_xport *x;
 	unsigned domid;
 	unsigned max_order, max_queues, max_indirect, pgrants_max, resize_poll_ms;
 	bool feature_discard;
 	char base[64];             /* /local/domain/<domid>/backend/vbd */
-	vbd__watch *w_base;
+	vbd__xb_watch *w_base;
 	vbd__bb_dev *devs;
 	int epfd;                  /* the fd the caller polls */
 	int notify_fd;             /* eventfd: a worker stopped its ring */

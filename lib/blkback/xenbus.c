@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One device's handshake, as Linux xen-blkback's xenbus.c does it
- * (docs/protocol.md, "Handshake, backend side"):
+ * over lib/xenbus (docs/protocol.md, "Handshake, backend side"):
  *
  *   probe             backend state 1: offer features, watch
  *                     physical-device(-path) and the frontend's state, go to 2
@@ -32,93 +32,20 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
-#include "util/xs_txn.h"
 
-static void frontend_changed(vbd_ctx *c, const char *path, void *ud);
-static void backend_changed(vbd_ctx *c, const char *path, void *ud);
+static void frontend_changed(const char *path, void *ud);
+static void backend_changed(const char *path, void *ud);
 
-/* dir/key, NULL if absent (errno ENOENT) or unreadable. */
-static char *rd(vbd__bb_dev *d, xs_transaction_t t, const char *dir, const char *key)
+/* dir/key as a string, NULL if absent (errno ENOENT) or unreadable. */
+#define RD(d, dir, key) vbd__xb_read((d)->b->xs, XBT_NULL, "%s/%s", (dir), (key))
+
+/* A write in a chain of them: true if done (errno says why not). */
+#define WR(xs, t, dir, key, ...) (vbd__xb_printf((xs), (t), (dir), (key), __VA_ARGS__) == 0)
+
+/* What a state switch's result means for the device: 0 done, -ENOENT if
+ * the node is gone (never recreated), -errno. */
+static int switched(vbd__bb_dev *d, vbd_state state, int r)
 {
-	return vbd__xs_read(d->b->c, t, "%s/%s", dir, key);
-}
-
-/* A strict decimal in 0..max from dir/key: 0, -ENOENT, -EINVAL. */
-static int rd_num(vbd__bb_dev *d, const char *dir, const char *key, unsigned long long max,
-                  unsigned long long *ret)
-{
-	char *s = rd(d, XBT_NULL, dir, key);
-	long long v;
-
-	if (!s)
-		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
-	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
-	free(s);
-	if (v < 0 || (unsigned long long)v > max)
-		return -EINVAL;
-	*ret = (unsigned long long)v;
-	return 0;
-}
-
-static bool xs_wr(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static bool xs_wr(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
-                  const char *fmt, ...)
-{
-	char path[256], val[64];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(val, sizeof(val), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	return xs_write(xs, t, path, val, strlen(val));
-}
-
-/* The state node, read inside t: 0..8, -ENOENT if it is gone. */
-static int read_state_txn(struct xs_handle *xs, xs_transaction_t t, const char *dir)
-{
-	char path[160], *v;
-	unsigned len;
-	long long s;
-
-	snprintf(path, sizeof(path), "%s/state", dir);
-	v = xs_read(xs, t, path, &len);
-	if (!v)
-		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
-	s = len <= 2 ? vbd__parse_num(v) : -1;
-	free(v);
-	return s >= 0 && s <= 8 ? (int)s : -EINVAL;
-}
-
-struct switch_job {
-	vbd__bb_dev *d;
-	int state;
-};
-
-static int switch_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
-{
-	struct switch_job *j = ud;
-	int s = read_state_txn(xs, t, j->d->be);
-
-	if (s == -ENOENT)
-		return 1;    /* removed: never recreate it */
-	if (s < 0 && s != -EINVAL)
-		return s;
-	if (!xs_wr(xs, t, j->d->be, "state", "%d", j->state))
-		return -(errno ? errno : EIO);
-	return 0;
-}
-
-static int switch_state(vbd__bb_dev *d, int state)
-{
-	struct switch_job j = { d, state };
-	int r;
-
-	if (d->be_state == state)
-		return 0;
-	r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, switch_body, &j);
 	if (r == 0) {
 		vbd__bb_log(d->b, VBD_LOG_DEBUG, "%s: state %d -> %d", d->be, d->be_state, state);
 		d->be_state = state;
@@ -131,25 +58,33 @@ static int switch_state(vbd__bb_dev *d, int state)
 	return r;
 }
 
+static int switch_state(vbd__bb_dev *d, vbd_state state)
+{
+	if (d->be_state == state)
+		return 0;
+	return switched(d, state, vbd__xb_switch_state(d->b->xs, d->be, state));
+}
+
 void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 {
 	vbd_blkback *b = d->b;
-	char msg[256], val[300], path[192];
+	bool closing = d->be_state == VBD_STATE_CLOSING;
+	char msg[256], node[96];
 	va_list ap;
+	int r, sw = 0;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	vbd__bb_log(b, VBD_LOG_ERR, "%s: %s: %s", d->be, msg, strerror(err < 0 ? -err : err));
-	/* Where xenbus_dev_fatal() writes: error/<nodename>/error under the
-	 * backend domain's home, "<errno> <message>". */
-	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error", b->domid,
-	         d->fe_domid, d->devid);
-	snprintf(val, sizeof(val), "%d %s", err < 0 ? -err : err, msg);
-	if (!xs_write(b->c->xs, XBT_NULL, path, val, strlen(val)))
-		vbd__bb_log(b, VBD_LOG_WARNING, "writing %s: %s", path, strerror(errno));
+	snprintf(node, sizeof(node), "backend/vbd/%u/%u", d->fe_domid, d->devid);
+	r = vbd__xb_dev_fatal(b->xs, b->domid, node, err, msg, closing ? NULL : d->be, &sw);
+	if (r < 0)
+		vbd__bb_log(b, VBD_LOG_WARNING, "writing /local/domain/%u/error/%s/error: %s", b->domid,
+		            node, strerror(-r));
 	b->fatal_errors++;
-	switch_state(d, 5);
+	if (!closing)
+		switched(d, VBD_STATE_CLOSING, sw);
 }
 
 static void disconnect(vbd__bb_dev *d)
@@ -171,10 +106,10 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 
 	disconnect(d);
 	if (close_state)
-		switch_state(d, 6);
-	vbd__ctx_unwatch(b->c, d->w_pdev);
-	vbd__ctx_unwatch(b->c, d->w_pdev_path);
-	vbd__ctx_unwatch(b->c, d->w_fe);
+		switch_state(d, VBD_STATE_CLOSED);
+	vbd__xb_watch_remove(b->bus, d->w_pdev);
+	vbd__xb_watch_remove(b->bus, d->w_pdev_path);
+	vbd__xb_watch_remove(b->bus, d->w_fe);
 	vbd__bb_disk_close(&d->disk);
 	for (p = &b->devs; *p; p = &(*p)->next) {
 		if (*p == d) {
@@ -200,7 +135,7 @@ static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	const struct vbd__bb_disk *k = &d->disk;
 	uint64_t sectors = __atomic_load_n(&k->sectors, __ATOMIC_RELAXED);
 	const char *be = d->be;
-	int s = read_state_txn(xs, t, be);
+	int s = vbd__xb_read_state(xs, t, be);
 	bool ok = true;
 
 	if (s == -ENOENT)
@@ -208,27 +143,27 @@ static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	if (s < 0 && s != -EINVAL)
 		return s;
 	if (j->resize_only) {
-		if (s != 4)
+		if (s != VBD_STATE_CONNECTED)
 			return 1;
-		ok = xs_wr(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
-		     xs_wr(xs, t, be, "state", "4");
+		ok = WR(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
+		     WR(xs, t, be, "state", "%d", VBD_STATE_CONNECTED);
 		return ok ? 0 : -(errno ? errno : EIO);
 	}
-	ok = xs_wr(xs, t, be, "feature-flush-cache", "1") &&
-	     xs_wr(xs, t, be, "feature-barrier", "1") &&
-	     xs_wr(xs, t, be, "feature-discard", "%d", k->discard ? 1 : 0) &&
-	     xs_wr(xs, t, be, "feature-persistent", "%d", d->b->pgrants_max ? 1 : 0) &&
-	     xs_wr(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
-	     xs_wr(xs, t, be, "info", "%u",
+	ok = WR(xs, t, be, "feature-flush-cache", "1") &&
+	     WR(xs, t, be, "feature-barrier", "1") &&
+	     WR(xs, t, be, "feature-discard", "%d", k->discard ? 1 : 0) &&
+	     WR(xs, t, be, "feature-persistent", "%d", d->b->pgrants_max ? 1 : 0) &&
+	     WR(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
+	     WR(xs, t, be, "info", "%u",
 	           (k->cdrom ? VDISK_CDROM : 0) | (k->readonly ? VDISK_READONLY : 0)) &&
-	     xs_wr(xs, t, be, "sector-size", "%u", k->sector_size) &&
-	     xs_wr(xs, t, be, "physical-sector-size", "%u", k->physical_sector_size);
+	     WR(xs, t, be, "sector-size", "%u", k->sector_size) &&
+	     WR(xs, t, be, "physical-sector-size", "%u", k->physical_sector_size);
 	if (ok && k->discard)
-		ok = xs_wr(xs, t, be, "discard-granularity", "%u", k->discard_granularity) &&
-		     xs_wr(xs, t, be, "discard-alignment", "0") &&
-		     xs_wr(xs, t, be, "discard-secure", "0");
+		ok = WR(xs, t, be, "discard-granularity", "%u", k->discard_granularity) &&
+		     WR(xs, t, be, "discard-alignment", "0") &&
+		     WR(xs, t, be, "discard-secure", "0");
 	if (ok)
-		ok = xs_wr(xs, t, be, "state", "4");
+		ok = WR(xs, t, be, "state", "%d", VBD_STATE_CONNECTED);
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
@@ -238,14 +173,14 @@ static void connect(vbd__bb_dev *d)
 	unsigned i;
 	int r;
 
-	r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, connect_body, &j);
+	r = vbd__xb_txn(d->b->xs, connect_body, &j);
 	if (r > 0)
 		return;     /* the device is going away */
 	if (r < 0) {
 		vbd__bb_fatal(d, r, "writing the connect keys to %s", d->be);
 		return;
 	}
-	d->be_state = 4;
+	d->be_state = VBD_STATE_CONNECTED;
 	for (i = 0; i < d->nr_rings; i++) {
 		r = vbd__bb_ring_start(&d->rings[i]);
 		if (r < 0) {
@@ -263,7 +198,8 @@ static void connect(vbd__bb_dev *d)
  * last. */
 static void update_status(vbd__bb_dev *d)
 {
-	if (d->disk.fd < 0 || !d->rings_bound || d->be_state == 4 || d->be_state >= 5)
+	if (d->disk.fd < 0 || !d->rings_bound || d->be_state == VBD_STATE_CONNECTED ||
+	    d->be_state >= VBD_STATE_CLOSING)
 		return;
 	connect(d);
 }
@@ -271,7 +207,7 @@ static void update_status(vbd__bb_dev *d)
 int vbd__bb_announce_size(vbd__bb_dev *d)
 {
 	struct connect_job j = { d, true };
-	int r = vbd__xs_txn(d->b->c->xs, VBD__BB_TXN_RETRIES, connect_body, &j);
+	int r = vbd__xb_txn(d->b->xs, connect_body, &j);
 
 	return r > 0 ? 0 : r;
 }
@@ -290,7 +226,7 @@ static int connect_rings(vbd__bb_dev *d)
 	unsigned i, k, pages;
 	int r;
 
-	proto = rd(d, XBT_NULL, d->fe, "protocol");
+	proto = RD(d, d->fe, "protocol");
 	if (!proto || strcmp(proto, XEN_IO_PROTO_ABI_X86_64) == 0 ||
 	    strcmp(proto, XEN_IO_PROTO_ABI_ARM) == 0) {
 		d->abi = VBD__BB_ABI_64;
@@ -303,10 +239,10 @@ static int connect_rings(vbd__bb_dev *d)
 	}
 	free(proto);
 
-	r = rd_num(d, d->fe, "feature-persistent", UINT32_MAX, &v);
+	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "feature-persistent", UINT32_MAX, &v);
 	d->persistent = r == 0 && v != 0 && b->pgrants_max > 0;
 
-	r = rd_num(d, d->fe, "multi-queue-num-queues", b->max_queues, &nq);
+	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "multi-queue-num-queues", b->max_queues, &nq);
 	if (r == -ENOENT) {
 		nq = 1;
 	} else if (r < 0 || nq == 0) {
@@ -315,7 +251,7 @@ static int connect_rings(vbd__bb_dev *d)
 		return -ENOSYS;
 	}
 
-	r = rd_num(d, d->fe, "ring-page-order", b->max_order, &order);
+	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "ring-page-order", b->max_order, &order);
 	has_order = r != -ENOENT;
 	if (r == -ENOENT) {
 		order = 0;
@@ -346,14 +282,14 @@ static int connect_rings(vbd__bb_dev *d)
 				snprintf(key, sizeof(key), "ring-ref%u", k);
 			else
 				snprintf(key, sizeof(key), "ring-ref");
-			r = rd_num(d, dir, key, UINT32_MAX, &v);
+			r = vbd__xb_read_num(d->b->xs, XBT_NULL, dir, key, UINT32_MAX, &v);
 			if (r < 0) {
 				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
 				goto fail;
 			}
 			refs[k] = (uint32_t)v;
 		}
-		r = rd_num(d, dir, "event-channel", UINT32_MAX, &v);
+		r = vbd__xb_read_num(d->b->xs, XBT_NULL, dir, "event-channel", UINT32_MAX, &v);
 		if (r < 0) {
 			vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/event-channel", dir);
 			goto fail;
@@ -375,60 +311,64 @@ static bool is_online(vbd__bb_dev *d)
 {
 	unsigned long long v;
 
-	return rd_num(d, d->be, "online", 1, &v) == 0 && v == 1;
+	return vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "online", 1, &v) == 0 && v == 1;
 }
 
-static void frontend_changed(vbd_ctx *c, const char *path, void *ud)
+static void frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
-	char *v = rd(d, XBT_NULL, d->fe, "state");
-	long long st;
+	int st = vbd__xb_read_state(d->b->xs, XBT_NULL, d->fe);
 
-	(void)c;
 	(void)path;
-	if (!v && errno != ENOENT)
-		return;
-	st = !v ? 0 : strlen(v) <= 2 ? vbd__parse_num(v) : -1;
-	free(v);
-	d->fe_state = (int)st;
+	if (st == -ENOENT)
+		st = VBD_STATE_UNKNOWN;
+	else if (st == -EINVAL)
+		st = -1;                 /* not a state: fatal below */
+	else if (st < 0)
+		return;                  /* xenstore could not say */
+	d->fe_state = st;
 	switch (st) {
-	case 1:   /* Initialising: a reconnect after Closed */
-		if (d->be_state == 5 || d->be_state == 6) {
+	case VBD_STATE_INITIALISING:   /* a reconnect after Closed */
+		if (d->be_state == VBD_STATE_CLOSING || d->be_state == VBD_STATE_CLOSED) {
 			disconnect(d);
 			vbd__bb_log(d->b, VBD_LOG_INFO, "%s: frontend reconnects", d->be);
-			switch_state(d, 2);
+			switch_state(d, VBD_STATE_INITWAIT);
 		}
 		break;
-	case 3:   /* Initialised */
-	case 4:   /* Connected; Mini-OS goes here from 1 */
+	case VBD_STATE_INITIALISED:
+	case VBD_STATE_CONNECTED:      /* Mini-OS goes here from Initialising */
 		/* Two quick changes may reach us as one: connect on either. */
-		if (d->be_state == 4 || d->be_state == 5 || d->be_state == 6)
+		if (d->be_state == VBD_STATE_CONNECTED || d->be_state == VBD_STATE_CLOSING ||
+		    d->be_state == VBD_STATE_CLOSED)
 			break;
 		disconnect(d);    /* idempotent: nothing mapped twice */
 		if (connect_rings(d) < 0)
 			break;
 		update_status(d);
 		break;
-	case 5:
-		switch_state(d, 5);
+	case VBD_STATE_CLOSING:
+		switch_state(d, VBD_STATE_CLOSING);
 		break;
-	case 6: {
+	case VBD_STATE_CLOSED: {
 		/* online before Closed: once both ends are Closed the toolstack
 		 * may remove the device and a new attach may write online=1 at
 		 * the same path, which must not keep this one alive. */
 		bool online = is_online(d);
 
 		disconnect(d);
-		switch_state(d, 6);
+		switch_state(d, VBD_STATE_CLOSED);
 		if (!online)
 			vbd__bb_dev_free(d, false);
 		break;
 	}
-	case 0:   /* the frontend is gone */
+	case VBD_STATE_UNKNOWN:        /* the frontend is gone */
 		vbd__bb_dev_free(d, true);
 		break;
 	default:
-		vbd__bb_fatal(d, -EINVAL, "saw state %lld at frontend", st);
+		if (st < 0)
+			vbd__bb_fatal(d, -EINVAL, "saw a frontend state that is not one");
+		else
+			vbd__bb_fatal(d, -EINVAL, "saw state %d at frontend", st);
 		break;
 	}
 }
@@ -497,7 +437,7 @@ static int open_by_number(struct vbd__bb_disk *k, unsigned maj, unsigned min, bo
 	return vbd__bb_disk_open(k, path, ro, discard, why, whylen);
 }
 
-static void backend_changed(vbd_ctx *c, const char *path, void *ud)
+static void backend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
 	struct vbd__bb_disk *k = &d->disk;
@@ -507,9 +447,8 @@ static void backend_changed(vbd_ctx *c, const char *path, void *ud)
 	bool have_pd, ro;
 	int r;
 
-	(void)c;
 	(void)path;
-	pd = rd(d, XBT_NULL, d->be, "physical-device");
+	pd = RD(d, d->be, "physical-device");
 	have_pd = pd != NULL;
 	if (have_pd && parse_pdev(pd, &maj, &min) < 0) {
 		vbd__bb_fatal(d, -EINVAL, "parsing physical-device %.32s", pd);
@@ -522,17 +461,17 @@ static void backend_changed(vbd_ctx *c, const char *path, void *ud)
 			            k->major, k->minor, maj, min);
 		goto out;
 	}
-	pdp = rd(d, XBT_NULL, d->be, "physical-device-path");
+	pdp = RD(d, d->be, "physical-device-path");
 	if (!have_pd && !pdp)
 		goto out;        /* not yet: the hotplug step has not run */
 	if (pdp && (pdp[0] != '/' || strlen(pdp) >= sizeof(k->path))) {
 		vbd__bb_fatal(d, -EINVAL, "bad physical-device-path");
 		goto out;
 	}
-	mode = rd(d, XBT_NULL, d->be, "mode");
+	mode = RD(d, d->be, "mode");
 	ro = !mode || !strchr(mode, 'w');
-	type = rd(d, XBT_NULL, d->be, "device-type");
-	rd_num(d, d->be, "discard-enable", 1, &de);
+	type = RD(d, d->be, "device-type");
+	vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "discard-enable", 1, &de);
 	if (pdp)
 		r = vbd__bb_disk_open(k, pdp, ro, d->b->feature_discard && de && !ro, why, sizeof(why));
 	else
@@ -582,10 +521,10 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	vbd_blkback *b = d->b;
 	char path[192], prefix[48], *fe, *id, *probe;
 	unsigned len;
-	int s = read_state_txn(xs, t, d->be);
+	int s = vbd__xb_read_state(xs, t, d->be);
 	bool ok;
 
-	if (s != 1)
+	if (s != VBD_STATE_INITIALISING)
 		return 1;     /* not new (or gone): nothing to do */
 	snprintf(path, sizeof(path), "%s/frontend", d->be);
 	fe = xs_read(xs, t, path, &len);
@@ -607,10 +546,10 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	if (!probe)
 		return 3;
 	ok = (!b->max_indirect ||
-	      xs_wr(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
-	     xs_wr(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
-	     xs_wr(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
-	     xs_wr(xs, t, d->be, "state", "2");
+	      WR(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
+	     WR(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
+	     WR(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
+	     WR(xs, t, d->be, "state", "%d", VBD_STATE_INITWAIT);
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
@@ -628,13 +567,13 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	d->b = b;
 	d->fe_domid = fe_domid;
 	d->devid = devid;
-	d->be_state = 1;
+	d->be_state = VBD_STATE_INITIALISING;
 	d->fe_state = -1;
 	d->disk.fd = -1;
 	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
 	j.d = d;
 	j.fe[0] = 0;
-	r = vbd__xs_txn(b->c->xs, VBD__BB_TXN_RETRIES, probe_body, &j);
+	r = vbd__xb_txn(b->xs, probe_body, &j);
 	if (r != 0) {
 		if (r == 2)
 			vbd__bb_log(b, VBD_LOG_WARNING, "%s: bad frontend or frontend-id; not served",
@@ -647,20 +586,20 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 		return;
 	}
 	memcpy(d->fe, j.fe, sizeof(d->fe));
-	d->be_state = 2;
+	d->be_state = VBD_STATE_INITWAIT;
 	d->next = b->devs;
 	b->devs = d;
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
 	/* Each watch fires once at once: whatever is there already is seen. */
 	snprintf(path, sizeof(path), "%s/physical-device", d->be);
-	r = vbd__ctx_watch(b->c, path, backend_changed, d, &d->w_pdev);
+	r = vbd__xb_watch_add(b->bus, path, backend_changed, d, NULL, &d->w_pdev);
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/physical-device-path", d->be);
-		r = vbd__ctx_watch(b->c, path, backend_changed, d, &d->w_pdev_path);
+		r = vbd__xb_watch_add(b->bus, path, backend_changed, d, NULL, &d->w_pdev_path);
 	}
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/state", d->fe);
-		r = vbd__ctx_watch(b->c, path, frontend_changed, d, &d->w_fe);
+		r = vbd__xb_watch_add(b->bus, path, frontend_changed, d, NULL, &d->w_fe);
 	}
 	if (r < 0)
 		vbd__bb_fatal(d, r, "watching %s", path);
@@ -705,7 +644,7 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool di
 	}
 	if (!dir_event)
 		return;
-	v = vbd__xs_read(b->c, XBT_NULL, "%s", d->be);
+	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);
 	if (!v && errno == ENOENT)
 		vbd__bb_dev_free(d, false);
 	free(v);
@@ -719,7 +658,7 @@ static void scan_domain(vbd_blkback *b, unsigned fe_domid)
 	vbd__bb_dev *d, *next;
 
 	snprintf(dir, sizeof(dir), "%s/%u", b->base, fe_domid);
-	ids = xs_directory(b->c->xs, XBT_NULL, dir, &n);
+	ids = xs_directory(b->xs, XBT_NULL, dir, &n);
 	for (d = b->devs; d; d = d->next)
 		if (d->fe_domid == fe_domid)
 			d->seen = false;
@@ -756,9 +695,9 @@ void vbd__bb_scan(vbd_blkback *b, const char *path)
 		unsigned n = 0, i;
 		vbd__bb_dev *d, *next;
 
-		doms = xs_directory(b->c->xs, XBT_NULL, b->base, &n);
+		doms = xs_directory(b->xs, XBT_NULL, b->base, &n);
 		for (i = 0; doms && i < n; i++) {
-			dom = component(doms[i], 0x7fef, &len);
+			dom = component(doms[i], DOMID_FIRST_RESERVED - 1, &len);
 			if (dom >= 0 && !doms[i][len])
 				scan_domain(b, (unsigned)dom);
 		}
@@ -775,7 +714,7 @@ void vbd__bb_scan(vbd_blkback *b, const char *path)
 		vbd__bb_scan(b, "/");
 		return;
 	}
-	dom = component(p + 1, 0x7fef, &len);
+	dom = component(p + 1, DOMID_FIRST_RESERVED - 1, &len);
 	if (dom < 0)
 		return;
 	p += 1 + len;

@@ -23,6 +23,7 @@
  * xenbus_dev_fatal() does.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,21 +33,14 @@
 #include <unistd.h>
 
 #include "blkfront/blkfront.h"
-#include "util/xs_txn.h"
-
-#define TXN_TRIES 50
 
 void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
 {
-	char buf[1024];
 	va_list ap;
 
-	if (!f->o.log)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vbd__logv_to(f->o.log, f->o.log_userdata, level, fmt, ap);
 	va_end(ap);
-	f->o.log(f->o.log_userdata, level, buf);
 }
 
 static void set_why(vbd_blkfront *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -64,26 +58,14 @@ static void set_why(vbd_blkfront *f, const char *fmt, ...)
 
 /* ---- xenstore helpers ---- */
 
-static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
-                     const char *fmt, ...)
+/* dir/key as a strict decimal: 0, -ENOENT, -EINVAL, -errno (*ret 0). */
+static int read_num(vbd_blkfront *f, const char *dir, const char *key, long long *ret)
 {
-	char path[256], val[64];
-	va_list ap;
-	int n;
+	unsigned long long v = 0;
+	int r = vbd__xb_read_num(f->xs, XBT_NULL, dir, key, LLONG_MAX, &v);
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
-		return -ENAMETOOLONG;
-	va_start(ap, fmt);
-	n = vsnprintf(val, sizeof(val), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(val))
-		return -EINVAL;
-	if (!xs_write(xs, t, path, val, (unsigned)n))
-		return -(errno ? errno : EIO);
-	return 0;
+	*ret = r == 0 ? (long long)v : 0;
+	return r;
 }
 
 /* A state node: 0..8, or -ENOENT, or VBD_STATE_UNKNOWN for anything else
@@ -92,14 +74,11 @@ static int xs_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, 
  * directory the guest may not read (the backend's, once removed). */
 static int read_state(vbd_blkfront *f, const char *dir)
 {
-	long long v;
-	int r = vbd__xs_read_num(f->ctx, dir, "state", &v);
+	int r = vbd__xb_read_state(f->xs, XBT_NULL, dir);
 
 	if (r == -ENOENT || r == -EACCES)
 		return -ENOENT;
-	if (r < 0 || v > VBD_STATE_RECONFIGURED)
-		return VBD_STATE_UNKNOWN;
-	return (int)v;
+	return r < 0 ? VBD_STATE_UNKNOWN : r;
 }
 
 /* An optional unsigned key of the backend: def when absent; a malformed one
@@ -107,7 +86,7 @@ static int read_state(vbd_blkfront *f, const char *dir)
 static unsigned long long be_opt(vbd_blkfront *f, const char *key, unsigned long long def)
 {
 	long long v;
-	int r = vbd__xs_read_num(f->ctx, f->be, key, &v);
+	int r = read_num(f, f->be, key, &v);
 
 	if (r == -EINVAL)
 		vbd__bf_log(f, VBD_LOG_WARNING, "%s/%s is malformed: ignored", f->be, key);
@@ -132,12 +111,12 @@ static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t
 	int r;
 
 	if (order) {
-		r = xs_printf(xs, t, f->fe, "ring-page-order", "%u", order);
+		r = vbd__xb_printf(xs, t, f->fe, "ring-page-order", "%u", order);
 		if (r < 0)
 			return r;
 	}
 	if (f->nq > 1) {
-		r = xs_printf(xs, t, f->fe, "multi-queue-num-queues", "%u", f->nq);
+		r = vbd__xb_printf(xs, t, f->fe, "multi-queue-num-queues", "%u", f->nq);
 		if (r < 0)
 			return r;
 	}
@@ -153,18 +132,18 @@ static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t
 				snprintf(key, sizeof(key), "ring-ref%u", j);
 			else
 				snprintf(key, sizeof(key), "ring-ref");
-			r = xs_printf(xs, t, dir, key, "%u", q->ring_refs[j]);
+			r = vbd__xb_printf(xs, t, dir, key, "%u", q->ring_refs[j]);
 			if (r < 0)
 				return r;
 		}
-		r = xs_printf(xs, t, dir, "event-channel", "%u", q->port);
+		r = vbd__xb_printf(xs, t, dir, "event-channel", "%u", q->port);
 		if (r < 0)
 			return r;
 	}
-	r = xs_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
+	r = vbd__xb_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
 	if (r < 0)
 		return r;
-	return xs_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.persistent ? 1 : 0);
+	return vbd__xb_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.persistent ? 1 : 0);
 }
 
 static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
@@ -185,13 +164,13 @@ static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		if (r < 0)
 			return r;
 	}
-	return xs_printf(xs, t, st->f->fe, "state", "%d", st->state);
+	return vbd__xb_printf(xs, t, st->f->fe, "state", "%d", st->state);
 }
 
 static int switch_state(vbd_blkfront *f, int state, bool rings)
 {
 	struct state_txn st = { f, state, rings };
-	int r = vbd__xs_txn(f->ctx->xs, TXN_TRIES, state_txn_body, &st);
+	int r = vbd__xb_txn(f->xs, state_txn_body, &st);
 
 	if (r == 0) {
 		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, state);
@@ -214,8 +193,9 @@ static void disconnect(vbd_blkfront *f, int result)
 
 void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 {
-	char msg[400], path[160];
+	char msg[400], node[48];
 	va_list ap;
+	int r, sw = 0;
 
 	if (f->broken)
 		return;
@@ -229,17 +209,20 @@ void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 	vbd__bf_log(f, VBD_LOG_ERR, "%s: %s", f->fe, msg);
 	/* Pending I/O fails now; no response of this ring is read again. */
 	vbd__bf_fail_all(f, -EIO);
-	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", f->o.domid,
-	         f->o.devid);
-	{
-		char val[sizeof(msg) + 16];
-		int n = snprintf(val, sizeof(val), "%d %s", err, msg);
-
-		if (!xs_write(f->ctx->xs, XBT_NULL, path, val, (unsigned)n))
-			vbd__bf_log(f, VBD_LOG_WARNING, "writing %s: %s", path, strerror(errno));
-	}
-	if (f->state < VBD_STATE_CLOSING && switch_state(f, VBD_STATE_CLOSING, false) < 0)
+	snprintf(node, sizeof(node), "device/vbd/%u", f->o.devid);
+	r = vbd__xb_dev_fatal(f->xs, f->o.domid, node, err, msg,
+	                      f->state < VBD_STATE_CLOSING ? f->fe : NULL, &sw);
+	if (r < 0)
+		vbd__bf_log(f, VBD_LOG_WARNING, "writing /local/domain/%u/error/%s/error: %s",
+		            f->o.domid, node, strerror(-r));
+	if (f->state >= VBD_STATE_CLOSING)
+		return;
+	if (sw == 0) {
+		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, VBD_STATE_CLOSING);
+		f->state = VBD_STATE_CLOSING;
+	} else {
 		vbd__bf_log(f, VBD_LOG_WARNING, "%s: could not switch to Closing", f->fe);
+	}
 }
 
 /* ---- the handshake ---- */
@@ -286,7 +269,7 @@ static void connect(vbd_blkfront *f)
 	int r;
 
 	for (i = 0; i < 3; i++) {
-		r = vbd__xs_read_num(f->ctx, f->be, required[i], &v[i]);
+		r = read_num(f, f->be, required[i], &v[i]);
 		if (r < 0) {
 			vbd__bf_fatal(f, r == -ENOENT ? ENOENT : EPROTO, "reading %s/%s: %s", f->be,
 			              required[i], r == -EINVAL ? "malformed" : vbd_strerror(r));
@@ -355,7 +338,7 @@ static void connect(vbd_blkfront *f)
 static void check_resize(vbd_blkfront *f)
 {
 	long long v;
-	int r = vbd__xs_read_num(f->ctx, f->be, "sectors", &v);
+	int r = read_num(f, f->be, "sectors", &v);
 
 	if (r < 0 || (unsigned long long)v > UINT64_MAX >> 9) {
 		vbd__bf_log(f, VBD_LOG_WARNING, "%s/sectors unreadable on a resize: ignored", f->be);
@@ -476,11 +459,10 @@ static void close_step(vbd_blkfront *f)
 
 /* ---- the object ---- */
 
-static void on_watch(vbd_ctx *c, const char *path, void *ud)
+static void on_watch(const char *path, void *ud)
 {
 	vbd_blkfront *f = ud;
 
-	(void)c;
 	(void)path;
 	f->xs_dirty = true;
 }
@@ -503,7 +485,7 @@ static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 	memcpy(num, p, (size_t)(end - p));
 	num[end - p] = 0;
 	n = vbd__parse_num(num);
-	if (n < 0 || n >= 0x7FF0 || (num[0] == '0' && num[1]))
+	if (n < 0 || n >= DOMID_FIRST_RESERVED || (num[0] == '0' && num[1]))
 		return -EPROTO;
 	if ((size_t)snprintf(want, sizeof(want), "/local/domain/%lld/backend/vbd/%u/%u", n,
 	                     f->o.domid, f->o.devid) >= sizeof(want) || strcmp(want, be) != 0)
@@ -512,7 +494,7 @@ static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 	return 0;
 }
 
-static void log_to_ctx(void *ud, int level, const char *msg)
+static void log_to_owner(void *ud, int level, const char *msg)
 {
 	vbd_blkfront *f = ud;
 
@@ -522,7 +504,7 @@ static void log_to_ctx(void *ud, int level, const char *msg)
 
 int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errbuf *err)
 {
-	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_errbuf werr = { "" };
 	struct epoll_event ev = { .events = EPOLLIN };
 	char path[160], *v = NULL;
 	vbd_blkfront *f;
@@ -533,7 +515,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		return vbd__errf(err, -EINVAL, "blkfront: bad options");
 	if (o->max_ring_page_order > VBD__BF_MAX_ORDER || o->max_queues == 0 ||
 	    o->max_queues > VBD__BF_MAX_QUEUES || o->max_indirect_segments > VBD__BF_MAX_INDIRECT ||
-	    o->domid >= 0x7FF0)
+	    o->domid >= DOMID_FIRST_RESERVED)
 		return vbd__errf(err, -EINVAL, "blkfront: an option is out of range");
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -546,18 +528,26 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	f->state = VBD_STATE_INITIALISING;
 	snprintf(f->fe, sizeof(f->fe), "/local/domain/%u/device/vbd/%u", o->domid, o->devid);
 
-	co.xenstored_path = o->xenstored_path;
-	co.log = log_to_ctx;
-	co.log_userdata = f;
-	r = vbd_ctx_new(&f->ctx, &co);
-	if (r < 0) {
-		vbd__errf(err, r, "blkfront: connecting to xenstore%s%s",
-		          o->xenstored_path ? " at " : "", o->xenstored_path ? o->xenstored_path : "");
-		goto fail;
+	if (o->bus) {
+		f->bus = vbd_bus_ref(o->bus);
+	} else {
+		vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+
+		bo.xenstored_path = o->xenstored_path;
+		bo.log = log_to_owner;
+		bo.log_userdata = f;
+		r = vbd_bus_new(&f->bus, &bo);
+		if (r < 0) {
+			vbd__errf(err, r, "blkfront: connecting to xenstore%s%s",
+			          o->xenstored_path ? " at " : "",
+			          o->xenstored_path ? o->xenstored_path : "");
+			goto fail;
+		}
 	}
-	r = vbd__xs_read_num(f->ctx, f->fe, "virtual-device", &n);
+	f->xs = f->bus->xs;
+	r = read_num(f, f->fe, "virtual-device", &n);
 	if (r == -ENOENT)
-		r = vbd__xs_read_num(f->ctx, f->fe, "virtual-device-ext", &n);
+		r = read_num(f, f->fe, "virtual-device-ext", &n);
 	if (r < 0 || n > UINT32_MAX) {
 		r = r == -ENOENT ? -ENOENT : -EPROTO;
 		vbd__errf(err, r, "blkfront: %s/virtual-device: %s", f->fe,
@@ -565,7 +555,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		goto fail;
 	}
 	f->info.virtual_device = (uint32_t)n;
-	v = vbd__xs_read_key(f->ctx, f->fe, "backend");
+	v = vbd__xb_read(f->xs, XBT_NULL, "%s/backend", f->fe);
 	if (!v) {
 		r = errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
 		vbd__errf(err, r, "blkfront: reading %s/backend", f->fe);
@@ -577,7 +567,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		goto fail;
 	}
 	snprintf(f->be, sizeof(f->be), "%s", v);
-	r = vbd__xs_read_num(f->ctx, f->fe, "backend-id", &n);
+	r = read_num(f, f->fe, "backend-id", &n);
 	if (r < 0 || n != (long long)f->bdom) {
 		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend-id does not name domain %u",
 		              f->fe, f->bdom);
@@ -607,19 +597,19 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		goto fail;
 	}
 	ev.data.u32 = 0;
-	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_ctx_get_fd(f->ctx), &ev) < 0) {
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_bus_get_fd(f->bus), &ev) < 0) {
 		r = -errno;
 		goto fail;
 	}
 	/* Each fires once at once, which starts the handshake in process(). */
 	snprintf(path, sizeof(path), "%s/state", f->fe);
-	r = vbd__ctx_watch(f->ctx, path, on_watch, f, &f->w_fe);
+	r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_fe);
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/state", f->be);
-		r = vbd__ctx_watch(f->ctx, path, on_watch, f, &f->w_be);
+		r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_be);
 	}
 	if (r < 0) {
-		vbd__errf(err, r, "blkfront: %s", vbd_ctx_last_error(f->ctx));
+		vbd__errf(err, r, "blkfront: %s", werr.msg);
 		goto fail;
 	}
 	free(v);
@@ -649,10 +639,10 @@ vbd_blkfront *vbd_blkfront_free(vbd_blkfront *f)
 		f->deferred = s->next;
 		free(s);
 	}
-	if (f->ctx) {
-		vbd__ctx_unwatch(f->ctx, f->w_fe);
-		vbd__ctx_unwatch(f->ctx, f->w_be);
-		vbd_ctx_free(f->ctx);
+	if (f->bus) {
+		vbd__xb_watch_remove(f->bus, f->w_fe);
+		vbd__xb_watch_remove(f->bus, f->w_be);
+		vbd_bus_unref(f->bus);
 	}
 	if (f->epfd >= 0)
 		close(f->epfd);
@@ -681,7 +671,7 @@ int vbd_blkfront_process(vbd_blkfront *f)
 
 	if (!f)
 		return -EINVAL;
-	r = vbd_ctx_process(f->ctx);
+	r = vbd_bus_process(f->bus);
 	if (r < 0)
 		return r;
 	n += r;

@@ -23,7 +23,7 @@
 #define __XEN_INTERFACE_VERSION__ 0x00040e00
 #endif
 #include "blkif.h"
-#include "toolstack/ctx.h"
+#include "xenbus/xenbus.h"
 
 #define VBD__BF_MAX_ORDER   4u
 #define VBD__BF_MAX_QUEUES  16u
@@ -143,12 +143,13 @@ typedef struct vbd__bf_queue {
 
 struct vbd_blkfront {
 	vbd_blkfront_options o;
-	vbd_ctx *ctx;
+	vbd_bus *bus;               /* its own, or the one the options gave */
+	struct xs_handle *xs;       /* the bus's request connection */
 	vbd_xport *x;
 	int epfd;
 	char fe[96], be[128];
 	unsigned bdom;
-	vbd__watch *w_fe, *w_be;
+	vbd__xb_watch *w_fe, *w_be;
 	bool xs_dirty;              /* a watch fired: run the handshake */
 	bool be_seen;               /* the backend's state existed once */
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Internals of vbd_ctx: watches with callbacks, deadlines, the error buffer.
+ * Internals of vbd_ctx: the toolstack's context on a bus (lib/xenbus): its
+ * watches, deadlines and fds with callbacks that get the context, cleanup
+ * hooks, the error buffer.
  */
 #ifndef VBD_LIB_CTX_H
 #define VBD_LIB_CTX_H
@@ -11,72 +13,40 @@
 
 #include "util/err.h"
 #include "vbd/ctx.h"
+#include "xenbus/xenbus.h"
 
+/* The context's watches, timers and followed fds live on its bus
+ * (lib/xenbus); these wrap them so that callbacks get the context. */
 typedef struct vbd__watch vbd__watch;
 typedef void (*vbd__watch_fn)(vbd_ctx *c, const char *path, void *ud);
-
-struct vbd__watch {
-	vbd__watch *next;
-	vbd__watch *hnext;          /* in the context's table by id */
-	unsigned id;                /* the token is "vbd-<id>" */
-	char token[24];
-	char *path;
-	vbd__watch_fn fn;
-	void *ud;
-	bool dead;
-};
-
 typedef struct vbd__timer vbd__timer;
-struct vbd__timer {
-	vbd__timer *next;
-	uint64_t deadline_ms;       /* CLOCK_MONOTONIC */
-	void (*fn)(vbd_ctx *c, void *ud);
-	void *ud;
-	bool dead;
-};
-
-/* An fd followed through the context's epoll set (a script's pidfd and
- * output pipe). */
 typedef struct vbd__io vbd__io;
-struct vbd__io {
-	vbd__io *next;
-	int fd;
-	void (*fn)(vbd_ctx *c, int fd, void *ud);
-	void *ud;
-	bool dead;
-};
 
 typedef struct vbd_dev_op vbd_dev_op;
 
+/* Run by vbd_ctx_free(), last registered first, before the bus goes. */
+typedef void (*vbd__ctx_cleanup_fn)(vbd_ctx *c);
+#define VBD__CTX_CLEANUPS 4
+
 struct vbd_ctx {
-	/* Two connections: xs for requests, xsw for watches.  libxenstore
-	 * starts a reader thread on a handle's first watch, and from then on
-	 * every reply of that handle is handed over through it (a futex wake
-	 * and a switch per request); a handle that never watches reads its
-	 * replies itself. */
-	struct xs_handle *xs;
-	struct xs_handle *xsw;
-	int epfd;                   /* the one fd: libxenstore's watch fd and every vbd__io */
+	vbd_bus *bus;               /* its own, or the one the options gave */
+	struct xs_handle *xs;       /* the bus's request connection */
 	vbd_errbuf err;
 	void (*log)(void *ud, int level, const char *msg);
 	void *log_ud;
-	vbd__watch *watches;
-	/* Live watches by id: an event finds its watch in one step, however
-	 * many watches a backend serving a thousand devices holds. */
-	vbd__watch **wtab;
-	unsigned wtab_size, nwatches;
-	unsigned ndead;             /* entries marked dead, freed by reap() */
+	vbd__watch *watches;        /* this context's entries on the bus */
 	vbd__timer *timers;
 	vbd__io *ios;
+	unsigned ndead;             /* entries marked dead, freed by reap() */
+	int depth;                  /* inside one of its callbacks: defer frees */
+	vbd__ctx_cleanup_fn cleanups[VBD__CTX_CLEANUPS];
+	unsigned ncleanups;
 	vbd_dev_op *ops;            /* attaches and detaches in progress */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;
 	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
-	unsigned next_token;
-	int depth;                  /* inside process(): defer frees */
 };
 
-uint64_t vbd__now_ms(void);
 void vbd__log(vbd_ctx *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Registers a watch; fn runs from vbd_ctx_process() for each event,
@@ -91,18 +61,17 @@ int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud
 void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io);
 /* The domain the context's connection acts as (lib/toolstack/domain.c). */
 int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid);
-/* Frees what domain lookups made (lib/toolstack/domain.c). */
-void vbd__ctx_domain_done(vbd_ctx *c);
-/* Cancels the operations in progress without callbacks (lib/toolstack/dev.c). */
-void vbd__dev_ops_cancel(vbd_ctx *c);
+/* Registers fn to run from vbd_ctx_free() (once however often it is
+ * registered): what a file of the toolstack keeps in the context and must
+ * undo.  0 or -ENOSPC. */
+int vbd__ctx_on_free(vbd_ctx *c, vbd__ctx_cleanup_fn fn);
 
-/* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
+/* The context's reads, on lib/xenbus's (vbd__xb_read, vbd__xb_read_num).
+ * A node as a NUL-terminated string (NULL if absent: errno ENOENT). */
 char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* dir/key as a string; NULL if absent (errno ENOENT) or unreadable (errno). */
 char *vbd__xs_read_key(vbd_ctx *c, const char *dir, const char *key);
-/* A non-negative decimal ("0", "51712"; no sign, no blanks), or -1. */
-long long vbd__parse_num(const char *s);
 /* dir/key as such a number: 0 and *ret; -ENOENT if absent, -EINVAL if not
  * such a number, -errno if xenstore could not say (never taken for absent). */
 int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret);

@@ -84,6 +84,9 @@ struct vbd_dev_op {
 int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd_dev_op **ret);
 /* Starts the rest from the loop; the operation is then the ctx's. */
 int vbd__dev_op_launch(vbd_dev_op *op);
+/* Cancels the operations in progress without callbacks, from vbd_ctx_free()
+ * (registered by vbd__dev_op_launch). */
+void vbd__dev_ops_cancel(vbd_ctx *c);
 /* Nothing of the operation runs any more: no wait, no pending step, no
  * script (killed).  Idempotent. */
 void vbd__dev_op_stop(vbd_dev_op *op);

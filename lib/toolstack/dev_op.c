@@ -519,6 +519,12 @@ int vbd__dev_op_launch(vbd_dev_op *op)
 {
 	int r = vbd__ctx_timer(op->c, 0, begin, op, &op->defer);
 
+	/* vbd_ctx_free() ends what is in progress: the context calls back
+	 * down here, it never reaches up. */
+	if (r >= 0 && (r = vbd__ctx_on_free(op->c, vbd__dev_ops_cancel)) < 0) {
+		vbd__ctx_timer_cancel(op->c, op->defer);
+		op->defer = NULL;
+	}
 	if (r < 0)
 		return r;
 	op->next = op->c->ops;

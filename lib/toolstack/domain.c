@@ -42,6 +42,17 @@ static void xtl_destroy(xentoollog_logger *l)
 	free(l);
 }
 
+/* Run by vbd_ctx_free(). */
+static void domain_done(vbd_ctx *c)
+{
+	if (c->lx)
+		libxl_ctx_free(c->lx);
+	if (c->lx_logger)
+		xtl_destroy(c->lx_logger);
+	c->lx = NULL;
+	c->lx_logger = NULL;
+}
+
 /* A libxenlight context, made on first use; NULL (and never tried again)
  * where no hypervisor runs or the context is not the host's xenstored. */
 static libxl_ctx *lx(vbd_ctx *c)
@@ -51,7 +62,7 @@ static libxl_ctx *lx(vbd_ctx *c)
 	if (c->lx || c->lx_tried)
 		return c->lx;
 	c->lx_tried = true;
-	if (!c->host_xenstore ||
+	if (!c->host_xenstore || vbd__ctx_on_free(c, domain_done) < 0 ||
 	    (access("/dev/xen/privcmd", F_OK) != 0 && access("/proc/xen/privcmd", F_OK) != 0))
 		return NULL;
 	b = calloc(1, sizeof(*b));
@@ -70,15 +81,6 @@ static libxl_ctx *lx(vbd_ctx *c)
 	return c->lx;
 }
 
-void vbd__ctx_domain_done(vbd_ctx *c)
-{
-	if (c->lx)
-		libxl_ctx_free(c->lx);
-	if (c->lx_logger)
-		xtl_destroy(c->lx_logger);
-	c->lx = NULL;
-	c->lx_logger = NULL;
-}
 
 static int lookup_lx(vbd_ctx *c, libxl_ctx *l, const char *name_or_id, bool numeric,
                      unsigned long id, unsigned *ret_domid)
@@ -120,7 +122,7 @@ int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domi
 	errno = 0;
 	id = strtoul(name_or_id, &end, 10);
 	numeric = !errno && *name_or_id && !*end;
-	if (numeric && id >= 0x7FF0)
+	if (numeric && id >= DOMID_FIRST_RESERVED)
 		return vbd__errf(&c->err, -EINVAL, "domain id %s is out of range", name_or_id);
 	if ((l = lx(c)))
 		return lookup_lx(c, l, name_or_id, numeric, id, ret_domid);
@@ -166,7 +168,7 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
 		                 strerror(errno ? errno : EIO));
 	d = v ? vbd__parse_num(v) : 0;
 	free(v);
-	if (d < 0 || d >= 0x7FF0)
+	if (d < 0 || d >= DOMID_FIRST_RESERVED)
 		return vbd__errf(&c->err, -EINVAL, "this domain's domid node is not a domain id");
 	*ret_domid = (unsigned)d;
 	return 0;

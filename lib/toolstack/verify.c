@@ -10,6 +10,7 @@
  * fails later is.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,29 +51,30 @@ static void add(vlist *l, const char *rule, const char *node, const char *fmt, .
 /* The number at dir/k: absent when there is none, -1 if it is not one. */
 static long long key_num(vbd_ctx *c, const char *dir, const char *k, long long absent)
 {
-	long long v;
-	int r = vbd__xs_read_num(c, dir, k, &v);
+	unsigned long long v;
+	int r = vbd__xb_read_num(c->xs, XBT_NULL, dir, k, LLONG_MAX, &v);
 
-	return r == 0 ? v : r == -EINVAL ? -1 : absent;
+	return r == 0 ? (long long)v : r == -EINVAL ? -1 : absent;
 }
 
 /* State of one end: -1 absent, -2 not a state (reported). */
 static int state_of(vbd_ctx *c, const char *dir, vlist *l)
 {
-	char path[224], *s = vbd__xs_read_key(c, dir, "state");
-	long long v;
+	int r = vbd__xb_read_state(c->xs, XBT_NULL, dir);
+	char path[224], *s;
 
+	if (r >= 0)
+		return r;
+	if (r != -EINVAL)
+		return -1;
+	/* Read again for the message; gone meanwhile: absent. */
+	s = vbd__xb_read(c->xs, XBT_NULL, "%s/state", dir);
 	if (!s)
 		return -1;
-	v = vbd__parse_num(s);
-	if (v < 0 || v > 8) {
-		snprintf(path, sizeof(path), "%s/state", dir);
-		add(l, "state-value", path, "\"%s\" is not a xenbus state (0..8)", s);
-		free(s);
-		return -2;
-	}
+	snprintf(path, sizeof(path), "%s/state", dir);
+	add(l, "state-value", path, "\"%s\" is not a xenbus state (0..8)", s);
 	free(s);
-	return (int)v;
+	return -2;
 }
 
 static bool is_hex_pair(const char *s)

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The transaction-retry helper now lives in lib/xenbus (vbd__xb_txn), with
+ * one retry policy for every caller; this keeps the older name for the
+ * callers that still pass a count of tries, which is no longer used.
+ */
 #ifndef VBD_UTIL_XS_TXN_H
 #define VBD_UTIL_XS_TXN_H
 
-#include <xenstore.h>
+#include "xenbus/xenbus.h"
 
-/* The body of a transaction: < 0 aborts with that error, 0 commits, > 0
- * aborts and is returned as it is (nothing to write after all). */
-typedef int (*vbd__txn_body)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+typedef vbd__xb_txn_body vbd__txn_body;
 
-/* Runs body in a transaction and commits, redoing the whole transaction on
- * EAGAIN up to tries times, with a short growing pause so that racing
- * writers spread out.  Returns body's result (0 after the commit), -errno of
- * a failed start or commit, or -EAGAIN when every try conflicted. */
-int vbd__xs_txn(struct xs_handle *xs, unsigned tries, vbd__txn_body body, void *ud);
+static inline int vbd__xs_txn(struct xs_handle *xs, unsigned tries, vbd__txn_body body, void *ud)
+{
+	(void)tries;
+	return vbd__xb_txn(xs, body, ud);
+}
 
 #endif

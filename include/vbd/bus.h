@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd/bus.h - a xenstore bus: one client connection, its watches and
+ * deadlines, driven by the caller's event loop, shared by any number of
+ * libvbd objects in one process.
+ *
+ *     vbd_bus *bus;
+ *     vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+ *     vbd_bus_new(&bus, &bo);                     // $XENSTORED_PATH or the default
+ *     fo.bus = bus;                               // each vbd_blkfront_options, vbd_ctx_options...
+ *     vbd_blkfront_new(&f1, &fo, &err);           // takes its own reference
+ *     vbd_blkfront_new(&f2, &fo, &err);
+ *     vbd_bus_unref(bus);                         // the objects keep it alive
+ *     for (;;) {
+ *             poll({vbd_blkfront_get_fd(f1), ...}, ...);
+ *             vbd_blkfront_process(f1);           // runs every callback due on the bus
+ *             vbd_blkfront_process(f2);
+ *     }
+ *
+ * Without a bus in its options, each object makes its own (as before).
+ * With one, N objects use the bus's connections instead of their own: the
+ * xenstore daemon sees one client however many devices a process serves.
+ *
+ * Connections: a bus holds two libxenstore handles to the same daemon, one
+ * for requests and one for watches.  libxenstore starts a reader thread on a
+ * handle's first watch, and from then on every reply of that handle is
+ * handed over through it (a futex wake and a thread switch per request); a
+ * handle that never watches reads its replies inline.
+ *
+ * Thread safety: a bus and every object on it are used from one thread at a
+ * time.  Any of those objects' process() calls (or vbd_bus_process()) runs
+ * every watch and deadline callback due on the bus, whichever object they
+ * belong to.  Buses are independent of each other.
+ */
+#ifndef VBD_BUS_H
+#define VBD_BUS_H
+
+#include "vbd/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef VBD_PUBLIC
+#define VBD_PUBLIC __attribute__((visibility("default")))
+#endif
+
+typedef struct vbd_bus vbd_bus;
+
+#define VBD_BUS_OPTIONS_VERSION 1
+
+typedef struct vbd_bus_options {
+	unsigned version;             /* VBD_BUS_OPTIONS_VERSION */
+	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
+	 * libxenstore's default (the real xenstored). */
+	const char *xenstored_path;
+	/* The bus's own messages (levels VBD_LOG_*); called from the calling
+	 * thread only, inside libvbd calls.  NULL: none. */
+	void (*log)(void *userdata, int level, const char *msg);
+	void *log_userdata;
+} vbd_bus_options;
+
+#define VBD_BUS_OPTIONS_INIT { .version = VBD_BUS_OPTIONS_VERSION }
+
+/* Connects.  -EINVAL for bad options, -ECONNREFUSED when no daemon answers,
+ * -ENOMEM.  *ret (one reference) is untouched on failure.  libxenstore reads
+ * the socket only from $XENSTORED_PATH: with opts->xenstored_path, the
+ * variable is set for the instant of connecting and put back, under a lock
+ * that every libvbd bus takes, so concurrent calls each connect where they
+ * were told.  Code outside libvbd that reads the variable (or calls
+ * xs_open()) in another thread at that instant may see libvbd's value. */
+VBD_PUBLIC int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts);
+/* Another reference; returns bus (NULL for NULL). */
+VBD_PUBLIC vbd_bus *vbd_bus_ref(vbd_bus *bus);
+/* Drops a reference; the last one disconnects and frees.  Accepts NULL;
+ * returns NULL. */
+VBD_PUBLIC vbd_bus *vbd_bus_unref(vbd_bus *bus);
+
+/* The fd to poll for POLLIN: watch events, and any fd an object on the bus
+ * follows (a hotplug script's).  Owned by the bus. */
+VBD_PUBLIC int vbd_bus_get_fd(vbd_bus *bus);
+/* Milliseconds until the next deadline on the bus, -1 if none. */
+VBD_PUBLIC int vbd_bus_get_timeout_ms(vbd_bus *bus);
+/* Runs the callbacks due: pending watch events, ready fds, expired
+ * deadlines.  Never blocks on the fd.  Returns how many ran (>= 0), or a
+ * negative errno for a failure of the bus itself. */
+VBD_PUBLIC int vbd_bus_process(vbd_bus *bus);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

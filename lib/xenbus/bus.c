@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbd_bus: the xenstore client loop every libvbd object runs on.  Two
+ * libxenstore connections (requests, watches), one epoll fd over the watch
+ * connection and every fd an object follows, watches found by id, timers.
+ *
+ *     bus: xsw "vbd-7" /local/domain/0/backend/vbd/1/51712/state
+ *       -> wtab[7 & mask] -> w->fn(path, w->ud)     (from vbd_bus_process)
+ *
+ * Entries removed while a callback runs are only marked dead and freed
+ * when the outermost process() returns, so a callback may remove its own
+ * watch, or any other, safely.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xenbus/xenbus.h"
+
+struct vbd__xb_watch {
+	vbd__xb_watch *next;
+	vbd__xb_watch *hnext;       /* in the bus's table by id */
+	unsigned id;                /* the token is "vbd-<id>" */
+	char token[24];
+	char *path;
+	vbd__xb_watch_fn fn;
+	void *ud;
+	bool dead;
+};
+
+struct vbd__xb_timer {
+	vbd__xb_timer *next;
+	uint64_t deadline_ms;       /* CLOCK_MONOTONIC */
+	vbd__xb_timer_fn fn;
+	void *ud;
+	bool dead;
+};
+
+struct vbd__xb_io {
+	vbd__xb_io *next;
+	int fd;
+	vbd__xb_io_fn fn;
+	void *ud;
+	bool dead;
+};
+
+uint64_t vbd__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void vbd__logv_to(vbd__xb_log_fn log, void *ud, int level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	if (!log)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log(ud, level, buf);
+}
+
+void vbd__xb_log(vbd_bus *bus, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vbd__logv_to(bus->log, bus->log_ud, level, fmt, ap);
+	va_end(ap);
+}
+
+/* libxenstore takes the daemon's socket only from XENSTORED_PATH, read by
+ * xs_open(), and the environment is the whole process's.  A bus told its
+ * own socket sets the variable for its two xs_open() calls and puts the
+ * caller's value back; without a lock, two buses made at once in two
+ * threads set and restore it under each other's feet, and one connects to
+ * the other's socket, or to whatever the variable named before: with a
+ * guest's socket there, every request of that bus is then refused with
+ * EACCES.  So the set, both opens and the restore are one critical section
+ * for all of libvbd's buses. */
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens both connections to path (NULL: wherever XENSTORED_PATH or
+ * libxenstore's default says); where gets the socket's name for messages.
+ * 0, -ENOMEM, or -ECONNREFUSED. */
+static int open_handles(vbd_bus *bus, const char *path, char *where, size_t size)
+{
+	const char *env;
+	char *old = NULL;
+	bool set;
+	int r = 0;
+
+	pthread_mutex_lock(&env_lock);
+	env = getenv("XENSTORED_PATH");
+	/* Already the right value: the environment is left alone. */
+	set = path && !(env && strcmp(env, path) == 0);
+	if (set) {
+		if (env && !(old = strdup(env))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (setenv("XENSTORED_PATH", path, 1) < 0) {
+			r = -(errno ? errno : ENOMEM);
+			free(old);
+			set = false;
+			goto out;
+		}
+	}
+	env = getenv("XENSTORED_PATH");
+	bus->host_xenstore = !env;
+	snprintf(where, size, "%s", env ? env : "the default xenstored socket");
+	bus->xs = xs_open(0);
+	bus->xsw = bus->xs ? xs_open(0) : NULL;
+	if (!bus->xs || !bus->xsw)
+		r = -ECONNREFUSED;
+out:
+	if (set) {
+		if (old)
+			setenv("XENSTORED_PATH", old, 1);
+		else
+			unsetenv("XENSTORED_PATH");
+		free(old);
+	}
+	pthread_mutex_unlock(&env_lock);
+	return r;
+}
+
+int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts)
+{
+	vbd_bus_options def = VBD_BUS_OPTIONS_INIT;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	char where[512];
+	vbd_bus *bus;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	if (!opts)
+		opts = &def;
+	if (opts->version < 1 || opts->version > VBD_BUS_OPTIONS_VERSION)
+		return -EINVAL;
+	bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return -ENOMEM;
+	bus->refs = 1;
+	bus->log = opts->log;
+	bus->log_ud = opts->log_userdata;
+	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (bus->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = open_handles(bus, opts->xenstored_path, where, sizeof(where));
+	if (r < 0)
+		goto fail;
+	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, xs_fileno(bus->xsw), &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s", where);
+	*ret = bus;
+	return 0;
+fail:
+	vbd_bus_unref(bus);
+	return r;
+}
+
+vbd_bus *vbd_bus_ref(vbd_bus *bus)
+{
+	if (bus)
+		bus->refs++;
+	return bus;
+}
+
+static void wtab_remove(vbd_bus *bus, vbd__xb_watch *w)
+{
+	vbd__xb_watch **pp;
+
+	if (!bus->wtab_size)
+		return;
+	for (pp = &bus->wtab[w->id & (bus->wtab_size - 1)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == w) {
+			*pp = w->hnext;
+			bus->nwatches--;
+			return;
+		}
+}
+
+/* Adds w to the table, doubling it past two entries a bucket. */
+static int wtab_add(vbd_bus *bus, vbd__xb_watch *w)
+{
+	if (bus->nwatches + 1 > 2 * bus->wtab_size) {
+		unsigned size = bus->wtab_size ? 2 * bus->wtab_size : 64, i;
+		vbd__xb_watch **t = calloc(size, sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		for (i = 0; i < bus->wtab_size; i++) {
+			vbd__xb_watch *x, *next;
+
+			for (x = bus->wtab[i]; x; x = next) {
+				next = x->hnext;
+				x->hnext = t[x->id & (size - 1)];
+				t[x->id & (size - 1)] = x;
+			}
+		}
+		free(bus->wtab);
+		bus->wtab = t;
+		bus->wtab_size = size;
+	}
+	w->hnext = bus->wtab[w->id & (bus->wtab_size - 1)];
+	bus->wtab[w->id & (bus->wtab_size - 1)] = w;
+	bus->nwatches++;
+	return 0;
+}
+
+static vbd__xb_watch *wtab_find(vbd_bus *bus, const char *token)
+{
+	vbd__xb_watch *w;
+	unsigned long id;
+	char *end;
+
+	if (strncmp(token, "vbd-", 4) || !bus->wtab_size)
+		return NULL;
+	id = strtoul(token + 4, &end, 10);
+	if (*end)
+		return NULL;
+	for (w = bus->wtab[id & (bus->wtab_size - 1)]; w; w = w->hnext)
+		if (w->id == id && !w->dead)
+			return w;
+	return NULL;
+}
+
+static void reap(vbd_bus *bus)
+{
+	vbd__xb_watch **pw = &bus->watches, *w;
+	vbd__xb_timer **pt = &bus->timers, *t;
+	vbd__xb_io **pi = &bus->ios, *io;
+
+	if (!bus->ndead)
+		return;
+	bus->ndead = 0;
+	while ((io = *pi)) {
+		if (io->dead) {
+			*pi = io->next;
+			free(io);
+		} else {
+			pi = &io->next;
+		}
+	}
+	while ((w = *pw)) {
+		if (w->dead) {
+			*pw = w->next;
+			free(w->path);
+			free(w);
+		} else {
+			pw = &w->next;
+		}
+	}
+	while ((t = *pt)) {
+		if (t->dead) {
+			*pt = t->next;
+			free(t);
+		} else {
+			pt = &t->next;
+		}
+	}
+}
+
+vbd_bus *vbd_bus_unref(vbd_bus *bus)
+{
+	vbd__xb_watch *w;
+	vbd__xb_timer *t;
+	vbd__xb_io *io;
+
+	if (!bus || --bus->refs > 0)
+		return NULL;
+	/* What its users left behind (each removes its own before letting go). */
+	for (io = bus->ios; io; io = io->next)
+		io->dead = true;
+	for (w = bus->watches; w; w = w->next)
+		w->dead = true;
+	for (t = bus->timers; t; t = t->next)
+		t->dead = true;
+	bus->ndead = 1;
+	reap(bus);
+	free(bus->wtab);
+	if (bus->xsw)
+		xs_close(bus->xsw);
+	if (bus->xs)
+		xs_close(bus->xs);
+	if (bus->epfd >= 0)
+		close(bus->epfd);
+	free(bus);
+	return NULL;
+}
+
+int vbd_bus_get_fd(vbd_bus *bus)
+{
+	return bus ? bus->epfd : -EINVAL;
+}
+
+int vbd_bus_get_timeout_ms(vbd_bus *bus)
+{
+	uint64_t now = vbd__now_ms(), next = UINT64_MAX;
+	vbd__xb_timer *t;
+
+	if (!bus)
+		return -1;
+	for (t = bus->timers; t; t = t->next)
+		if (!t->dead && t->deadline_ms < next)
+			next = t->deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > 0x7fffffff ? 0x7fffffff : next - now);
+}
+
+int vbd_bus_process(vbd_bus *bus)
+{
+	struct epoll_event evs[16];
+	vbd__xb_timer *t;
+	uint64_t now;
+	char **ev;
+	int k, ready, n = 0;
+
+	if (!bus)
+		return -EINVAL;
+	bus->depth++;
+	/* Only the fds of vbd__xb_io entries matter here; libxenstore's is
+	 * drained below whether or not it showed up. */
+	ready = epoll_wait(bus->epfd, evs, 16, 0);
+	for (k = 0; k < ready; k++) {
+		vbd__xb_io *io = evs[k].data.ptr;
+
+		if (io && !io->dead) {
+			io->fn(io->fd, io->ud);
+			n++;
+		}
+	}
+	while ((ev = xs_check_watch(bus->xsw))) {
+		vbd__xb_watch *w = wtab_find(bus, ev[XS_WATCH_TOKEN]);
+
+		if (w)
+			w->fn(ev[XS_WATCH_PATH], w->ud);
+		free(ev);
+		n++;
+	}
+	now = vbd__now_ms();
+	for (t = bus->timers; t; t = t->next) {
+		if (!t->dead && t->deadline_ms <= now) {
+			t->dead = true;
+			bus->ndead++;
+			t->fn(t->ud);
+			n++;
+		}
+	}
+	if (--bus->depth == 0)
+		reap(bus);
+	return n;
+}
+
+int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
+                      vbd_errbuf *err, vbd__xb_watch **ret)
+{
+	vbd__xb_watch *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
+	w->path = strdup(path);
+	if (!w->path) {
+		free(w);
+		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
+	}
+	w->id = ++bus->next_token;
+	snprintf(w->token, sizeof(w->token), "vbd-%u", w->id);
+	w->fn = fn;
+	w->ud = ud;
+	/* In the table first: the watch fires as soon as it is set. */
+	if (wtab_add(bus, w) < 0) {
+		free(w->path);
+		free(w);
+		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
+	}
+	if (!xs_watch(bus->xsw, path, w->token)) {
+		int r = -(errno ? errno : EIO);
+
+		wtab_remove(bus, w);
+		free(w->path);
+		free(w);
+		return vbd__errf(err, r, "watching %s: %s", path, strerror(-r));
+	}
+	w->next = bus->watches;
+	bus->watches = w;
+	if (ret)
+		*ret = w;
+	return 0;
+}
+
+void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
+{
+	if (!w || w->dead)
+		return;
+	xs_unwatch(bus->xsw, w->path, w->token);
+	wtab_remove(bus, w);
+	w->dead = true;
+	bus->ndead++;
+	if (!bus->depth)
+		reap(bus);
+}
+
+int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,
+                      vbd__xb_timer **ret)
+{
+	vbd__xb_timer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->deadline_ms = deadline_ms;
+	t->fn = fn;
+	t->ud = ud;
+	t->next = bus->timers;
+	bus->timers = t;
+	if (ret)
+		*ret = t;
+	return 0;
+}
+
+void vbd__xb_timer_cancel(vbd_bus *bus, vbd__xb_timer *t)
+{
+	if (!t || t->dead)
+		return;
+	t->dead = true;
+	bus->ndead++;
+	if (!bus->depth)
+		reap(bus);
+}
+
+int vbd__xb_io_add(vbd_bus *bus, int fd, vbd__xb_io_fn fn, void *ud, vbd__xb_io **ret)
+{
+	vbd__xb_io *io = calloc(1, sizeof(*io));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!io)
+		return -ENOMEM;
+	io->fd = fd;
+	io->fn = fn;
+	io->ud = ud;
+	ev.data.ptr = io;
+	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = -errno;
+
+		free(io);
+		return r;
+	}
+	io->next = bus->ios;
+	bus->ios = io;
+	*ret = io;
+	return 0;
+}
+
+void vbd__xb_io_cancel(vbd_bus *bus, vbd__xb_io *io)
+{
+	if (!io || io->dead)
+		return;
+	/* Before the fd is closed, so that no event names a freed entry. */
+	epoll_ctl(bus->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->dead = true;
+	bus->ndead++;
+	if (!bus->depth)
+		reap(bus);
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The xenbus client layer, after Linux's drivers/xen/xenbus client under
+ * xen-blkback and xen-blkfront: what every xenstore user of libvbd (the
+ * toolstack, the verifier, blkback, blkfront) does the same way.
+ *
+ *   bus.c   the loop: two connections, one epoll fd, watches (a table by
+ *           id), timers, followed fds, deferred frees
+ *   xs.c    strict typed reads (a number, a state), printf-style writes, the
+ *           one transaction-retry policy, switch_state, dev_fatal, paths
+ *
+ *     vbd__xb_read_state(bus, XBT_NULL, "/local/domain/1/device/vbd/51712")
+ *         -> VBD_STATE_INITIALISING, or -ENOENT, or -EINVAL for garbage
+ *     vbd__xb_switch_state(bus, be, VBD_STATE_CLOSING)
+ *         -> one transaction: read the state (absent: do nothing, 1), write it
+ *
+ * Nothing here knows the toolstack or a driver.
+ */
+#ifndef VBD_LIB_XENBUS_H
+#define VBD_LIB_XENBUS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <xenstore.h>
+#include <xen/xen.h>        /* DOMID_FIRST_RESERVED */
+
+#include "util/err.h"
+#include "vbd/bus.h"
+#include "vbd/dev.h"        /* vbd_state: VBD_STATE_* */
+
+/* ---------------------------------------------------------------- bus.c */
+
+typedef void (*vbd__xb_log_fn)(void *userdata, int level, const char *msg);
+
+struct vbd_bus {
+	unsigned refs;
+	/* Two connections to one daemon: xs for requests (it never watches,
+	 * so libxenstore reads its replies inline), xsw for watches. */
+	struct xs_handle *xs;
+	struct xs_handle *xsw;
+	int epfd;                   /* the one fd: xsw's and every followed fd */
+	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
+	vbd__xb_log_fn log;
+	void *log_ud;
+	struct vbd__xb_watch *watches;
+	/* Live watches by id: an event finds its watch in one step, however
+	 * many watches a backend serving a thousand devices holds. */
+	struct vbd__xb_watch **wtab;
+	unsigned wtab_size, nwatches;
+	unsigned ndead;             /* entries marked dead, freed by reap() */
+	struct vbd__xb_timer *timers;
+	struct vbd__xb_io *ios;
+	unsigned next_token;
+	int depth;                  /* inside a callback: defer frees */
+};
+
+typedef struct vbd__xb_watch vbd__xb_watch;
+typedef struct vbd__xb_timer vbd__xb_timer;
+typedef struct vbd__xb_io vbd__xb_io;
+
+/* Callbacks run only from vbd_bus_process(); userdata last. */
+typedef void (*vbd__xb_watch_fn)(const char *path, void *userdata);
+typedef void (*vbd__xb_timer_fn)(void *userdata);
+typedef void (*vbd__xb_io_fn)(int fd, void *userdata);
+
+uint64_t vbd__now_ms(void);
+/* One formatter for every log callback of libvbd. */
+void vbd__logv_to(vbd__xb_log_fn log, void *ud, int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+void vbd__xb_log(vbd_bus *bus, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Registers a watch; fn runs from vbd_bus_process() for each event,
+ * including the first one xenstore sends at once.  0 or -errno (err, which
+ * may be NULL, says why). */
+int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
+                      vbd_errbuf *err, vbd__xb_watch **ret);
+/* Accepts NULL and a watch already removed; safe inside its own callback. */
+void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w);
+/* fn runs once from vbd_bus_process() at deadline_ms (CLOCK_MONOTONIC). */
+int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,
+                      vbd__xb_timer **ret);
+/* Accepts NULL; a timer that fired is gone: never cancel it afterwards. */
+void vbd__xb_timer_cancel(vbd_bus *bus, vbd__xb_timer *t);
+/* Follows fd (POLLIN) through the bus's fd; fn runs from process(). */
+int vbd__xb_io_add(vbd_bus *bus, int fd, vbd__xb_io_fn fn, void *ud, vbd__xb_io **ret);
+/* Before fd is closed.  Accepts NULL. */
+void vbd__xb_io_cancel(vbd_bus *bus, vbd__xb_io *io);
+
+/* ----------------------------------------------------------------- xs.c */
+
+/* One retry policy for every transaction of libvbd: this many tries, with
+ * a short growing pause between them so that racing writers spread out. */
+#define VBD__XB_TXN_TRIES 64
+
+/* The body of a transaction: < 0 aborts with that error, 0 commits, > 0
+ * aborts and is returned as it is (nothing to write after all). */
+typedef int (*vbd__xb_txn_body)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+
+/* Runs body in a transaction and commits, redoing the whole transaction on
+ * EAGAIN.  Returns body's result (0 after the commit), -errno of a failed
+ * start or commit, or -EAGAIN when every try conflicted. */
+int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud);
+
+/* A non-negative decimal ("0", "51712"; no sign, no blanks), or -1. */
+long long vbd__parse_num(const char *s);
+
+/* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
+char *vbd__xb_read(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* dir/key as a strict decimal in 0..max: 0 and *ret; -ENOENT if absent,
+ * -EINVAL if not such a number, -errno if xenstore could not say (never
+ * taken for absent).  *ret is untouched on failure. */
+int vbd__xb_read_num(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                     unsigned long long max, unsigned long long *ret);
+/* dir/state: a vbd_state (0..8), -ENOENT if absent, -EINVAL for anything
+ * else, -errno if xenstore could not say. */
+int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir);
+
+/* Writes dir/key = the formatted value: 0 or -errno (-ENAMETOOLONG,
+ * -EINVAL for a value past 255 bytes). */
+int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Writes dir/state = state in one transaction that reads it first: 0; 1
+ * when the node is gone (a removed device is never brought back); -errno.
+ * A state node holding garbage is overwritten. */
+int vbd__xb_switch_state(struct xs_handle *xs, const char *dir, vbd_state state);
+
+/* Where xenbus_dev_fatal() reports: writes "<errno> <message>" to
+ * /local/domain/<home>/error/<nodename>/error, nodename relative to the
+ * writer's home (device/vbd/51712, backend/vbd/1/51712).  err may be
+ * negative or positive.  Then, with dir, switches dir to Closing as
+ * vbd__xb_switch_state() does, its result in *ret_switch.  Returns 0 or
+ * -errno of the error node's write. */
+int vbd__xb_dev_fatal(struct xs_handle *xs, unsigned home, const char *nodename, int err,
+                      const char *msg, const char *dir, int *ret_switch);
+
+/* Device paths, as Linux's xenbus and libxl name them. */
+#define VBD__XB_PATH_MAX 160
+/* /local/domain/<bdom>/backend/<type>/<fedom>/<devid> */
+int vbd__xb_backend_path(char *buf, size_t size, unsigned bdom, const char *type, unsigned fedom,
+                         uint32_t devid);
+/* /local/domain/<fedom>/device/<type>/<devid> */
+int vbd__xb_frontend_path(char *buf, size_t size, unsigned fedom, const char *type,
+                          uint32_t devid);
+
+#endif

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reads, writes and transactions as every xenstore user of libvbd does
+ * them: numbers parsed strictly (whatever a peer wrote is hostile), one
+ * retry policy, a state written only in a transaction that read it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xenbus/xenbus.h"
+
+int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud)
+{
+	unsigned try;
+
+	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+		int r;
+
+		if (t == XBT_NULL)
+			return -(errno ? errno : EIO);
+		r = body(xs, t, ud);
+		if (r != 0) {
+			int e = errno;
+			xs_transaction_end(xs, t, true);
+			errno = e;
+			return r;
+		}
+		if (xs_transaction_end(xs, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -(errno ? errno : EIO);
+		{
+			struct timespec ts = { 0, (long)(try < 20 ? try : 20) * 500000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return -EAGAIN;
+}
+
+long long vbd__parse_num(const char *s)
+{
+	char *end;
+	long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return errno || *end ? -1 : v;
+}
+
+char *vbd__xb_read(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
+{
+	char path[3200];
+	unsigned len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return xs_read(xs, t, path, &len);   /* libxenstore NUL-terminates */
+}
+
+int vbd__xb_read_num(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                     unsigned long long max, unsigned long long *ret)
+{
+	char *s = vbd__xb_read(xs, t, "%s/%s", dir, key);
+	long long v;
+
+	if (!s)
+		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+	/* 20 digits at most: strtoll's range check does the rest. */
+	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+	free(s);
+	if (v < 0 || (unsigned long long)v > max)
+		return -EINVAL;
+	*ret = (unsigned long long)v;
+	return 0;
+}
+
+int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir)
+{
+	unsigned long long v;
+	int r = vbd__xb_read_num(xs, t, dir, "state", VBD_STATE_RECONFIGURED, &v);
+
+	return r < 0 ? r : (int)v;
+}
+
+int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
+                   const char *fmt, ...)
+{
+	char path[VBD__XB_PATH_MAX + 96], val[256];
+	va_list ap;
+	int n;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(val))
+		return -EINVAL;
+	if (!xs_write(xs, t, path, val, (unsigned)n))
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
+struct switch_job {
+	const char *dir;
+	vbd_state state;
+};
+
+static int switch_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct switch_job *j = ud;
+	int s = vbd__xb_read_state(xs, t, j->dir);
+
+	if (s == -ENOENT)
+		return 1;    /* removed: never recreate it */
+	if (s < 0 && s != -EINVAL)
+		return s;
+	return vbd__xb_printf(xs, t, j->dir, "state", "%d", (int)j->state);
+}
+
+int vbd__xb_switch_state(struct xs_handle *xs, const char *dir, vbd_state state)
+{
+	struct switch_job j = { dir, state };
+
+	return vbd__xb_txn(xs, switch_body, &j);
+}
+
+int vbd__xb_dev_fatal(struct xs_handle *xs, unsigned home, const char *nodename, int err,
+                      const char *msg, const char *dir, int *ret_switch)
+{
+	char path[VBD__XB_PATH_MAX + 64], val[512];
+	int n, r = 0;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/error/%s/error", home, nodename);
+	n = snprintf(val, sizeof(val), "%d %s", err < 0 ? -err : err, msg);
+	if (n >= (int)sizeof(val))
+		n = (int)sizeof(val) - 1;
+	if (!xs_write(xs, XBT_NULL, path, val, (unsigned)n))
+		r = -(errno ? errno : EIO);
+	if (dir) {
+		int s = vbd__xb_switch_state(xs, dir, VBD_STATE_CLOSING);
+
+		if (ret_switch)
+			*ret_switch = s;
+	}
+	return r;
+}
+
+int vbd__xb_backend_path(char *buf, size_t size, unsigned bdom, const char *type, unsigned fedom,
+                         uint32_t devid)
+{
+	int n = snprintf(buf, size, "/local/domain/%u/backend/%s/%u/%u", bdom, type, fedom, devid);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int vbd__xb_frontend_path(char *buf, size_t size, unsigned fedom, const char *type,
+                          uint32_t devid)
+{
+	int n = snprintf(buf, size, "/local/domain/%u/device/%s/%u", fedom, type, devid);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
