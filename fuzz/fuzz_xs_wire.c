@@ -31,8 +31,9 @@
  * answered; with all clients gone the counters must be back to zero, the
  * node count must match the tree, and each guest must be able to create
  * exactly as many nodes as its quota leaves, and each domain's memory
- * charge must be exactly its nodes' share.  Then the store is freed, so
- * that leaks show; leaked fds are caught too.  Every violation is an
+ * charge must be exactly its nodes' share (a guest released meanwhile, here
+ * or over the wire, is introduced again for that: it must start clean).
+ * Then the store is freed, so that leaks show; leaked fds are caught too.  Every violation is an
  * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
  * the daemon sends.
  */
@@ -800,34 +801,63 @@ static long long audit_quota_field(struct fuzz *f, unsigned domid, const char *n
 
 	snprintf(id, sizeof(id), "%u", domid);
 	audit_call(f, XS_CONTROL, "quota", id);
-	if (f->audit.reply_type != XS_CONTROL)
-		return -1;
+	/* Only asked of domains that are introduced: dom0 must get an answer,
+	 * which must not be taken for a charge of -1. */
+	if (f->audit.reply_type != XS_CONTROL) {
+		fprintf(stderr, "fuzz_xs_wire: dom%u: CONTROL quota: %s\n", domid,
+		        f->audit.reply);
+		die("audit: CONTROL quota refused for an introduced domain", NULL);
+	}
 	for (p = f->audit.reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		if (!strncmp(p, name, nl) && p[nl] == ' ')
 			return strtoll(p + nl, NULL, 10);
+	die("audit: CONTROL quota reply lacks a field", NULL);
 	return -1;
 }
 
+/* Whether the daemon has domid introduced now.  The input may have
+ * released or introduced it over the wire, which dom_present does not
+ * follow. */
+static bool audit_introduced(struct fuzz *f, unsigned domid)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%u", domid);
+	audit_call(f, XS_IS_DOMAIN_INTRODUCED, id, NULL);
+	if (f->audit.reply_type != XS_IS_DOMAIN_INTRODUCED)
+		die("audit: IS_DOMAIN_INTRODUCED refused", NULL);
+	return !strcmp(f->audit.reply, "T");
+}
+
 /* With every client gone, a domain is charged exactly what its nodes hold:
- * nothing for transactions, watches or output is left behind. */
+ * nothing for transactions, watches or output is left behind.  A guest
+ * that is gone (removed here or released over the wire) is introduced
+ * afresh first: what its release left charged, the new domain with its id
+ * would carry. */
 static void audit_memory(struct fuzz *f)
 {
 	static const char *const gone[] = { "memory-transactions", "memory-watches",
 	                                    "memory-output" };
+	long long v;
 	unsigned d, k;
 
 	for (d = 0; d < NSLOT; d++) {
 		long long mem, nodes;
 
-		if (d && !f->dom_present[d])
-			continue;
+		if (d && !audit_introduced(f, d)) {
+			if (vbd_store_domain_add(f->s, d) < 0)
+				die("audit: cannot introduce a released domain again", NULL);
+			pump(f);
+		}
+		if (d)
+			f->dom_present[d] = true;
 		for (k = 0; k < 3; k++) {
 			/* dom0's output: the audit connection's own replies. */
 			if (d == 0 && k == 2)
 				continue;
-			if (audit_quota_field(f, d, gone[k]) != 0) {
-				fprintf(stderr, "fuzz_xs_wire: dom%u: %s %lld\n", d, gone[k],
-				        audit_quota_field(f, d, gone[k]));
+			v = audit_quota_field(f, d, gone[k]);
+			if (v != 0) {
+				fprintf(stderr, "fuzz_xs_wire: dom%u: %s %lld\n", d, gone[k], v);
 				die("memory charged for what no longer exists", NULL);
 			}
 		}

@@ -2010,6 +2010,67 @@ static void test_control_quota(void **state)
 	assert_int_equal(errno, E2BIG);
 }
 
+/* One line of CONTROL "quota <domid>"; NULL reply or no such line fails. */
+static long quota_line(struct fx *f, unsigned domid, const char *name)
+{
+	char id[16], *r;
+	long v;
+
+	snprintf(id, sizeof(id), "%u", domid);
+	r = xs_control_command(f->h0, "quota", id, (unsigned)strlen(id) + 1);
+	if (!r)
+		fail_msg("quota %u: %s", domid, strerror(errno));
+	if (!strstr(r, name))
+		fail_msg("quota %u: no line \"%s\" in \"%s\"", domid, name, r);
+	v = text_value(r, name);
+	free(r);
+	return v;
+}
+
+/*
+ * The sequence of a fuzzer report: dom0 makes a guest's home, hands it to
+ * the guest and releases the guest over the wire while it holds a node, a
+ * watch, an open transaction and a connection.  Afterwards CONTROL "quota"
+ * refuses the id (ENOENT: there is no such domain, not a charge of -1), and
+ * a domain introduced again with that id starts with nothing charged.
+ */
+static void test_control_quota_after_release(void **state)
+{
+	static const char *const kinds[] = { "memory", "memory-nodes",
+	                                     "memory-transactions", "memory-output",
+	                                     "memory-watches", "nodes", "watches" };
+	struct fx *f = *state;
+	struct xs_handle *g = guest(f, 1);
+	xs_transaction_t t;
+	vbd_store_stats st;
+	unsigned i;
+	char *r;
+
+	write_str(g, XBT_NULL, "a", "1");
+	assert_true(xs_watch(g, "a", "tok"));
+	t = xs_transaction_start(g);
+	assert_true(t != XBT_NULL);
+	write_str(g, t, "b", "2");
+	assert_true(quota_line(f, 1, "memory-nodes") > 0);
+	assert_true(quota_line(f, 1, "memory-watches") > 0);
+	assert_true(quota_line(f, 1, "memory-transactions") > 0);
+
+	assert_true(xs_release_domain(f->h0, 1));
+	assert_false(xs_is_domain_introduced(f->h0, 1));
+	r = xs_control_command(f->h0, "quota", "1", 2);
+	assert_null(r);
+	assert_int_equal(errno, ENOENT);
+	vbd_test_store_stats(&f->t, &st);
+	assert_int_equal(st.transactions, 0);
+	assert_int_equal(st.watches, 0);
+
+	assert_true(xs_introduce_domain(f->h0, 1, 1001, 1));
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (quota_line(f, 1, kinds[i]) != 0)
+			fail_msg("domain 1 introduced again: %s %ld", kinds[i],
+			         quota_line(f, 1, kinds[i]));
+}
+
 /* ================================================================== */
 /* Permissions from a guest socket                                     */
 
@@ -3075,6 +3136,7 @@ int main(void)
 		T(test_resume),
 		T(test_control),
 		T(test_control_quota),
+		T(test_control_quota_after_release),
 		/* permissions from a guest */
 		T(test_guest_perm_none),
 		T(test_guest_root),
