@@ -38,17 +38,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vbd/ctx.h"        /* VBD_LOG_* */
+#include "vbd/common.h"
 #include "vbd/error.h"
 #include "vbd/transport.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_blkback vbd_blkback;
 
@@ -60,7 +54,7 @@ typedef struct vbd_blkback_options {
 	 * libxenstore's default. */
 	const char *xenstored_path;
 	vbd_xport *xport;               /* required; borrowed */
-	unsigned domid;                 /* the backend's own domain (0) */
+	vbd_domid domid;                 /* the backend's own domain (0) */
 	unsigned max_ring_page_order;   /* offered; 0..4 (4) */
 	/* Offered multi-queue-max-queues, 1..64; 0: the online CPUs (Linux's
 	 * xenblk_max_queues default): each ring has a worker thread. */
@@ -77,7 +71,7 @@ typedef struct vbd_blkback_options {
 	 * (0: never; vbd_blkback_refresh() does it on demand). */
 	unsigned resize_poll_ms;
 	/* Called from the calling thread only, inside vbd_blkback calls;
-	 * levels are VBD_LOG_* of vbd/ctx.h (3 err, 4 warning, 6 info, 7 debug). */
+	 * levels are vbd_log_level (vbd/common.h). */
 	void (*log)(void *userdata, int level, const char *msg);
 	void *log_userdata;
 } vbd_blkback_options;
@@ -133,8 +127,6 @@ typedef struct vbd_blkback_stats {
 /* Counters since vbd_blkback_new(), read without stopping the workers. */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -40,17 +40,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vbd/dev.h"         /* vbd_state */
+#include "vbd/common.h"
 #include "vbd/error.h"
 #include "vbd/transport.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_blkfront vbd_blkfront;
 
@@ -62,7 +56,7 @@ typedef struct vbd_blkfront_options {
 	 * embedded daemon); NULL: $XENSTORED_PATH, else libxenstore's default. */
 	const char *xenstored_path;
 	vbd_xport *xport;              /* borrowed; must outlive the frontend */
-	unsigned domid;                /* this guest */
+	vbd_domid domid;                /* this guest */
 	uint32_t devid;                /* device/vbd/<devid> in /local/domain/<domid> */
 	/* Ring pages are 2^order, order = min(this, the backend's
 	 * max-ring-page-order).  0 (one page, 32 requests) as Linux: the
@@ -130,7 +124,7 @@ VBD_PUBLIC const char *vbd_blkfront_last_error(vbd_blkfront *f);
 
 typedef struct vbd_blkfront_info {
 	bool connected;                /* I/O can be submitted */
-	unsigned backend_domid;
+	vbd_domid backend_domid;
 	uint32_t virtual_device;       /* the frontend's virtual-device */
 	uint64_t sectors;              /* 512-byte units, whatever sector_size is */
 	unsigned sector_size;          /* offsets and lengths are multiples of it */
@@ -215,8 +209,6 @@ VBD_PUBLIC int vbd_blkfront_discard(vbd_blkfront *f, uint64_t offset, uint64_t l
  * info.grants_deferred). */
 VBD_PUBLIC int vbd_blkfront_close(vbd_blkfront *f, int timeout_ms);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

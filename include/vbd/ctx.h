@@ -22,19 +22,12 @@
 
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_ctx vbd_ctx;
-
-enum { VBD_LOG_ERR = 3, VBD_LOG_WARNING = 4, VBD_LOG_INFO = 6, VBD_LOG_DEBUG = 7 };
 
 #define VBD_CTX_OPTIONS_VERSION 1
 
@@ -76,10 +69,8 @@ VBD_PUBLIC const char *vbd_ctx_last_error(vbd_ctx *c);
 
 /* Domains: by decimal id or by name (/local/domain/<id>/name).  -ENOENT if
  * no such domain. */
-VBD_PUBLIC int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid);
+VBD_PUBLIC int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, vbd_domid *ret_domid);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -16,27 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/ctx.h"
 #include "vbd/disk.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* xen/io/xenbus.h states */
-typedef enum vbd_state {
-	VBD_STATE_UNKNOWN = 0,
-	VBD_STATE_INITIALISING = 1,
-	VBD_STATE_INITWAIT = 2,
-	VBD_STATE_INITIALISED = 3,
-	VBD_STATE_CONNECTED = 4,
-	VBD_STATE_CLOSING = 5,
-	VBD_STATE_CLOSED = 6,
-	VBD_STATE_RECONFIGURING = 7,
-	VBD_STATE_RECONFIGURED = 8,
-} vbd_state;
-
-VBD_PUBLIC const char *vbd_state_name(int state);
+VBD_BEGIN_DECLS
 
 typedef enum vbd_wait_for {
 	VBD_WAIT_CONNECTED = 0,   /* both ends Connected (default) */
@@ -48,8 +32,8 @@ typedef enum vbd_wait_for {
 
 typedef struct vbd_attach_options {
 	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION */
-	unsigned domid;               /* the frontend (guest) domain */
-	unsigned backend_domid;       /* 0 unless a driver domain serves it */
+	vbd_domid domid;               /* the frontend (guest) domain */
+	vbd_domid backend_domid;       /* 0 unless a driver domain serves it */
 	const vbd_disk_spec *spec;    /* what to attach; vbd_disk_spec_parse() */
 	vbd_wait_for wait;
 	unsigned timeout_ms;          /* for the whole attach; 0: 30000 */
@@ -89,7 +73,7 @@ VBD_PUBLIC int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o);
 
 typedef struct vbd_detach_options {
 	unsigned version;
-	unsigned domid;
+	vbd_domid domid;
 	uint32_t devid;
 	unsigned timeout_ms;          /* for the ends to reach Closed; 0: 10000 */
 	bool force;                   /* clean up anyway after the timeout */
@@ -112,8 +96,6 @@ VBD_PUBLIC int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_d
  * (nothing deleted unless force). */
 VBD_PUBLIC int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

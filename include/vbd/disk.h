@@ -10,11 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 /* Device id of a vdev name, as xen-vbd-interface(7) defines it:
  *   xvd<letters>[<part>], d<disk>p<part>   202<<8 | D<<4 | P (D, P <= 15)
@@ -75,8 +74,6 @@ typedef struct vbd_target_info {
  * knows is success with an empty type. */
 VBD_PUBLIC int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *err);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

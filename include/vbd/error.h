@@ -12,13 +12,9 @@
 
 #include <stddef.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vbd/common.h"
 
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 /* A detailed message: "what failed: why".  Empty when nothing was said. */
 typedef struct vbd_errbuf {
@@ -29,8 +25,6 @@ typedef struct vbd_errbuf {
  * ("-EEXIST: device already exists").  Never NULL. */
 VBD_PUBLIC const char *vbd_strerror(int r);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -14,11 +14,10 @@
 #ifndef VBD_HOTPLUG_H
 #define VBD_HOTPLUG_H
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 struct xs_handle;
 
@@ -45,8 +44,6 @@ typedef enum vbd_hotplug_action {
 VBD_PUBLIC int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path,
                                    vbd_hotplug_action action, vbd_errbuf *err);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -26,13 +26,9 @@
 
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vbd/common.h"
 
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_simhv vbd_simhv;
 
@@ -63,16 +59,14 @@ VBD_PUBLIC int vbd_simhv_get_fd(vbd_simhv *h);
 /* Never blocks.  >= 0, or -errno for a failure of the object itself. */
 VBD_PUBLIC int vbd_simhv_process(vbd_simhv *h);
 /* Makes "<path>.d/<domid>" (domid 1 .. 0x7FEF).  -EEXIST if it exists. */
-VBD_PUBLIC int vbd_simhv_domain_add(vbd_simhv *h, unsigned domid);
+VBD_PUBLIC int vbd_simhv_domain_add(vbd_simhv *h, vbd_domid domid);
 /* Closes the domain's socket and connections and releases all it held:
  * its grants end (other domains' mappings of them stay valid until
  * unmapped), its mappings and ports go (peers' ports lead nowhere).
  * -ENOENT if unknown. */
-VBD_PUBLIC int vbd_simhv_domain_remove(vbd_simhv *h, unsigned domid);
+VBD_PUBLIC int vbd_simhv_domain_remove(vbd_simhv *h, vbd_domid domid);
 VBD_PUBLIC void vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

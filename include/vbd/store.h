@@ -31,11 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vbd/common.h"
 
-#define VBD_PUBLIC __attribute__((visibility("default")))
+VBD_BEGIN_DECLS
 
 typedef struct vbd_store vbd_store;
 
@@ -133,41 +131,39 @@ VBD_PUBLIC int vbd_store_run_once(vbd_store *s, int timeout_ms);
  * domain domid (0: privileged).  The domain must be introduced unless it is
  * 0.  On success the store owns fd; on failure the caller still does.
  * -EMFILE when the domain has conns_per_domain connections already. */
-VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, unsigned domid);
+VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, vbd_domid domid);
 
 /* Introduces a domain as XS_INTRODUCE does: creates its socket (when the
  * store has a socket_path) and fires @introduceDomain.  Writes no nodes: a
  * toolstack writes /local/domain/<domid>.  -EEXIST if introduced already,
  * -EINVAL for domid 0 or >= 0x7FF0. */
-VBD_PUBLIC int vbd_store_domain_add(vbd_store *s, unsigned domid);
+VBD_PUBLIC int vbd_store_domain_add(vbd_store *s, vbd_domid domid);
 
 /* Releases a domain as XS_RELEASE does: closes its connections and socket,
  * deletes every node it owns, removes it from every permission list (a reused
  * domid inherits nothing), and fires @releaseDomain.  -ENOENT if unknown. */
-VBD_PUBLIC int vbd_store_domain_remove(vbd_store *s, unsigned domid);
+VBD_PUBLIC int vbd_store_domain_remove(vbd_store *s, vbd_domid domid);
 
 /* Path of a domain's socket, "<socket_path>.d/<domid>", into buf.
  * -ENOENT if the domain is unknown, -ENOTSUP if the store has no socket,
  * -ENAMETOOLONG if buf is too small. */
-VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, unsigned domid,
+VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, vbd_domid domid,
                                        char *buf, size_t size);
 
 VBD_PUBLIC void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
 
 /* Fault injection, for tests of xenstore clients: the nth request the store
- * handles from now on from domain domid (n >= 1; domid -1: from anyone) is
+ * handles from now on from domain domid (n >= 1; domid VBD_DOMID_ALL: from anyone) is
  * answered with XS_ERROR naming -err (e.g. -EIO, -EAGAIN, -EACCES) without
  * being executed.  With persistent, that request and every later one (from
  * domid) fail.  nth 0 disarms.  A client test arms n = 1, 2, ... to make each
  * of its xenstore operations fail in turn, through the real libxenstore. */
-VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err,
+VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, vbd_domid domid, uint64_t nth, int err,
                                        int persistent);
 
 /* Main socket path or NULL. */
 VBD_PUBLIC const char *vbd_store_socket_path(const vbd_store *s);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

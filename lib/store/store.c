@@ -221,13 +221,13 @@ int vbd_store_get_fd(const vbd_store *s)
 	return s ? s->epfd : -EINVAL;
 }
 
-void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err, int persistent)
+void vbd_store_fail_request(vbd_store *s, vbd_domid domid, uint64_t nth, int err, int persistent)
 {
 	if (!s)
 		return;
 	s->fail_count = 0;
 	s->fail_at = nth;
-	s->fail_domid = domid;
+	s->fail_domid = domid == VBD_DOMID_ALL ? -1 : (int)domid;
 	s->fail_err = err < 0 ? err : -EIO;
 	s->fail_persistent = persistent != 0;
 }

@@ -556,19 +556,19 @@ static int follow(vbd_ctx *c, int domid, vbd_verify_fn fn, vbd_verify_event_fn e
 	return 0;
 }
 
-int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
+int vbd_verifier_new(vbd_ctx *c, vbd_domid domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
 {
 	if (!c || !fn || !ret)
 		return -EINVAL;
-	return follow(c, domid, fn, NULL, userdata, ret);
+	return follow(c, domid == VBD_DOMID_ALL ? -1 : (int)domid, fn, NULL, userdata, ret);
 }
 
-int vbd_verifier_follow(vbd_ctx *c, int domid, vbd_verify_event_fn fn, void *userdata,
+int vbd_verifier_follow(vbd_ctx *c, vbd_domid domid, vbd_verify_event_fn fn, void *userdata,
                         vbd_verifier **ret)
 {
 	if (!c || !fn || !ret)
 		return -EINVAL;
-	return follow(c, domid, NULL, fn, userdata, ret);
+	return follow(c, domid == VBD_DOMID_ALL ? -1 : (int)domid, NULL, fn, userdata, ret);
 }
 
 vbd_verifier *vbd_verifier_free(vbd_verifier *v)
