@@ -896,7 +896,7 @@ static void test_no_discard(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.feature_discard = false;
+	f->o.no_discard = true;
 	up(f, &plain);
 	assert_int_equal(xs_num(f->h0, f->be, "feature-discard"), 0);
 	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_DISCARD, .nr_sectors = 8 }),
@@ -956,7 +956,7 @@ static void test_no_indirect(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.max_indirect_segments = 0;
+	f->o.max_indirect_segments = VBD_OPT_ZERO;
 	up(f, &plain);
 	assert_false(xs_has(f->h0, "/local/domain/0/backend/vbd/1/51712/feature-max-indirect-segments"));
 	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_INDIRECT, .nr = 0, .nr16 = 4 }),
@@ -1002,7 +1002,7 @@ static void test_persistent_not_offered(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.persistent_grants_max = 0;
+	f->o.persistent_grants_max = VBD_OPT_ZERO;
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
 	assert_int_equal(xs_num(f->h0, f->be, "feature-persistent"), 0);
 	check_rw(f, 0, 0, 2, 0, 50);

@@ -713,8 +713,8 @@ static void test_data_modes(void **state)
 		xs_rm(x->h, XBT_NULL, FE);
 		x->be.requests = x->be.indirect_requests = x->be.max_segs_seen = 0;
 		x->be.grefs_first = 0;
-		x->o.persistent = mode & 1;
-		x->o.max_indirect_segments = mode & 2 ? 64 : 0;
+		x->o.no_persistent = !(mode & 1);
+		x->o.max_indirect_segments = mode & 2 ? 64 : VBD_OPT_ZERO;
 		x->o.max_queues = 1;
 		write_nodes(x);
 		be_start(x);
@@ -1013,7 +1013,7 @@ static void test_unshare_busy(void **state)
 	uint8_t buf[8192];
 	int i;
 
-	x->o.persistent = false;
+	x->o.no_persistent = true;
 	connect_ok(x);
 	assert_int_equal(vbd__xport_fail(x->fx, "unshare", 1, -EBUSY, true), 0);
 	assert_int_equal(vbd_blkfront_read(x->f, 0, buf, sizeof(buf)), 0);
@@ -1051,7 +1051,7 @@ static void test_xport_faults(void **state)
 		be_stop(&x->be);
 		xs_rm(x->h, XBT_NULL, BE);
 		xs_rm(x->h, XBT_NULL, FE);
-		x->o.persistent = n & 1;
+		x->o.no_persistent = !(n & 1);
 		x->o.max_queues = 2;
 		write_nodes(x);
 		be_start(x);

@@ -341,7 +341,7 @@ static void test_negotiation_matrix(void **state)
 	unsigned combos = 0, bp, q, order, ind, s3;
 
 	for (bp = 0; bp < 2; bp++) {
-		backend_start(f, bp ? 1056 : 0, 256);
+		backend_start(f, bp ? 1056 : VBD_OPT_ZERO, 256);
 		for (q = 1; q <= 4; q++)
 			for (order = 0; order <= 4; order++)
 				for (ind = 0; ind < 2; ind++)
@@ -351,8 +351,8 @@ static void test_negotiation_matrix(void **state)
 
 						fo.max_queues = q;
 						fo.max_ring_page_order = order;
-						fo.max_indirect_segments = ind ? 256 : 0;
-						fo.persistent = true;
+						fo.max_indirect_segments = ind ? 256 : VBD_OPT_ZERO;
+						fo.no_persistent = false;
 						fo.skip_initialised = !s3;
 						attach(f, &fo);
 						assert_int_equal(vbd_blkfront_get_info(f->f, &info), 0);

@@ -49,24 +49,26 @@ typedef struct vbd_blkback vbd_blkback;
 #define VBD_BLKBACK_OPTIONS_VERSION 1
 
 typedef struct vbd_blkback_options {
-	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION */
+	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION or older */
 	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
 	 * libxenstore's default. */
 	const char *xenstored_path;
 	vbd_xport *xport;               /* required; borrowed */
 	vbd_domid domid;                 /* the backend's own domain (0) */
-	unsigned max_ring_page_order;   /* offered; 0..4 (4) */
+	/* Offered max-ring-page-order, at most 4; 0: 4; VBD_OPT_ZERO: one
+	 * page only. */
+	unsigned max_ring_page_order;
 	/* Offered multi-queue-max-queues, 1..64; 0: the online CPUs (Linux's
 	 * xenblk_max_queues default): each ring has a worker thread. */
 	unsigned max_queues;
-	/* Offered feature-max-indirect-segments; 0: indirect requests are not
-	 * offered (and answered EOPNOTSUPP); at most 4096 (8 indirect pages).
-	 * Default 256. */
+	/* Offered feature-max-indirect-segments, at most 4096 (8 indirect
+	 * pages); 0: 256; VBD_OPT_ZERO: indirect requests are not offered (and
+	 * answered EOPNOTSUPP). */
 	unsigned max_indirect_segments;
-	/* Persistent grants kept mapped per ring; 0: feature-persistent is not
-	 * offered.  Default 1056 (Linux's per-ring default). */
+	/* Persistent grants kept mapped per ring; 0: 1056 (Linux's per-ring
+	 * default); VBD_OPT_ZERO: feature-persistent is not offered. */
 	unsigned persistent_grants_max;
-	bool feature_discard;           /* offer discard where the target can (true) */
+	bool no_discard;                /* do not offer discard (offered where the target can) */
 	/* Re-check each device's size this often and announce a change
 	 * (0: never; vbd_blkback_refresh() does it on demand). */
 	unsigned resize_poll_ms;
@@ -76,8 +78,8 @@ typedef struct vbd_blkback_options {
 	void *log_userdata;
 } vbd_blkback_options;
 
-#define VBD_BLKBACK_OPTIONS_INIT \
-	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 0, 256, 1056, true, 0, NULL, NULL }
+/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+#define VBD_BLKBACK_OPTIONS_INIT { .version = VBD_BLKBACK_OPTIONS_VERSION }
 
 /* Connects to xenstore and watches the backend directory; devices already
  * there are probed by the first vbd_blkback_process().  -EINVAL for a bad

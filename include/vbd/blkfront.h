@@ -51,7 +51,7 @@ typedef struct vbd_blkfront vbd_blkfront;
 #define VBD_BLKFRONT_OPTIONS_VERSION 1
 
 typedef struct vbd_blkfront_options {
-	unsigned version;              /* VBD_BLKFRONT_OPTIONS_VERSION */
+	unsigned version;              /* VBD_BLKFRONT_OPTIONS_VERSION or older */
 	/* The xenstore socket of this guest ("<socket>.d/<domid>" with the
 	 * embedded daemon); NULL: $XENSTORED_PATH, else libxenstore's default. */
 	const char *xenstored_path;
@@ -59,17 +59,17 @@ typedef struct vbd_blkfront_options {
 	vbd_domid domid;                /* this guest */
 	uint32_t devid;                /* device/vbd/<devid> in /local/domain/<domid> */
 	/* Ring pages are 2^order, order = min(this, the backend's
-	 * max-ring-page-order).  0 (one page, 32 requests) as Linux: the
-	 * persistent-grant pool grows with the ring, and larger rings pay
+	 * max-ring-page-order).  Default 0 (one page, 32 requests) as Linux:
+	 * the persistent-grant pool grows with the ring, and larger rings pay
 	 * only under deep parallel I/O.  At most 4. */
 	unsigned max_ring_page_order;
 	/* Queues (ring + event channel each) = min(this, the backend's
-	 * multi-queue-max-queues, absent meaning 1).  Default 4, 1..16. */
+	 * multi-queue-max-queues, absent meaning 1).  1..16; 0: 4. */
 	unsigned max_queues;
-	bool persistent;               /* offer feature-persistent; default true */
+	bool no_persistent;            /* do not offer feature-persistent (offered) */
 	/* Segments per indirect request = min(this, the backend's
-	 * feature-max-indirect-segments); 0 never uses indirect requests.
-	 * Default 256; at most 4096 (8 indirect pages). */
+	 * feature-max-indirect-segments), at most 4096 (8 indirect pages);
+	 * 0: 256; VBD_OPT_ZERO: indirect requests are never used. */
 	unsigned max_indirect_segments;
 	/* Mini-OS order: write the ring keys and state Connected in one
 	 * transaction at once, without waiting for the backend's InitWait and
@@ -86,9 +86,8 @@ typedef struct vbd_blkfront_options {
 	void *log_userdata;
 } vbd_blkfront_options;
 
-#define VBD_BLKFRONT_OPTIONS_INIT \
-	{ VBD_BLKFRONT_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 4, true, 256, false, 0, \
-	  NULL, NULL, NULL, NULL }
+/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+#define VBD_BLKFRONT_OPTIONS_INIT { .version = VBD_BLKFRONT_OPTIONS_VERSION }
 
 /* Connects to xenstore as the guest, reads virtual-device and backend (which
  * must be /local/domain/<n>/backend/vbd/<domid>/<devid>, n = backend-id) and

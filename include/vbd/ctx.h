@@ -32,7 +32,7 @@ typedef struct vbd_ctx vbd_ctx;
 #define VBD_CTX_OPTIONS_VERSION 1
 
 typedef struct vbd_ctx_options {
-	unsigned version;             /* VBD_CTX_OPTIONS_VERSION */
+	unsigned version;             /* VBD_CTX_OPTIONS_VERSION or older */
 	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
 	 * libxenstore's default (the real xenstored). */
 	const char *xenstored_path;
@@ -41,7 +41,7 @@ typedef struct vbd_ctx_options {
 	void *log_userdata;
 } vbd_ctx_options;
 
-#define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL }
+#define VBD_CTX_OPTIONS_INIT { .version = VBD_CTX_OPTIONS_VERSION }
 
 /* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
  * answers.  *ret is untouched on failure.  libxenstore reads the socket only

@@ -31,7 +31,7 @@ typedef enum vbd_wait_for {
 #define VBD_ATTACH_OPTIONS_VERSION 1
 
 typedef struct vbd_attach_options {
-	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION */
+	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION or older */
 	vbd_domid domid;               /* the frontend (guest) domain */
 	vbd_domid backend_domid;       /* 0 unless a driver domain serves it */
 	const vbd_disk_spec *spec;    /* what to attach; vbd_disk_spec_parse() */
@@ -43,7 +43,7 @@ typedef struct vbd_attach_options {
 	unsigned script_timeout_ms;   /* then SIGKILL; 0: 40000, as libxl */
 } vbd_attach_options;
 
-#define VBD_ATTACH_OPTIONS_INIT { VBD_ATTACH_OPTIONS_VERSION, 0, 0, NULL, VBD_WAIT_CONNECTED, 0, NULL, 0 }
+#define VBD_ATTACH_OPTIONS_INIT { .version = VBD_ATTACH_OPTIONS_VERSION }
 
 /* How an attach or detach ended, called from vbd_ctx_process(): result 0 or
  * a negative errno as for the _wait calls; message says why (valid only
@@ -72,14 +72,14 @@ VBD_PUBLIC int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o);
 #define VBD_DETACH_OPTIONS_VERSION 1
 
 typedef struct vbd_detach_options {
-	unsigned version;
+	unsigned version;             /* VBD_DETACH_OPTIONS_VERSION or older */
 	vbd_domid domid;
 	uint32_t devid;
 	unsigned timeout_ms;          /* for the ends to reach Closed; 0: 10000 */
 	bool force;                   /* clean up anyway after the timeout */
 } vbd_detach_options;
 
-#define VBD_DETACH_OPTIONS_INIT { VBD_DETACH_OPTIONS_VERSION, 0, 0, 0, false }
+#define VBD_DETACH_OPTIONS_INIT { .version = VBD_DETACH_OPTIONS_VERSION }
 
 /* Non-blocking detach: asks both ends to close before it returns (a
  * negative return: nothing changed, done never called); the wait, the

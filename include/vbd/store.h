@@ -37,7 +37,8 @@ VBD_BEGIN_DECLS
 
 typedef struct vbd_store vbd_store;
 
-/* Resource limits.  Defaults are cxenstored's where it has one.  They apply
+/* Resource limits; a field left 0 gets the default after it.  Defaults are
+ * cxenstored's where it has one.  They apply
  * to unprivileged connections, except max_payload and path syntax, which
  * apply to all, and max_pending_bytes_priv, which bounds what a dom0 client
  * that never reads can make the daemon hold. */
@@ -62,20 +63,19 @@ typedef struct vbd_store_limits {
 	 * and queued output.  A request that would take it past the hard
 	 * quota fails with ENOMEM, and events for it are dropped; dom0 is
 	 * exempt.  The soft quota only marks the domain in CONTROL "quota
-	 * <domid>".  0: no quota. */
+	 * <domid>".  VBD_OPT_ZERO: no quota. */
 	unsigned memory_per_domain_soft; /* 2 MiB */
 	unsigned memory_per_domain;      /* 2.5 MiB, the hard quota */
 } vbd_store_limits;
 
-#define VBD_STORE_LIMITS_INIT \
-	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 64, \
-	  2u << 20, 5u << 19 }
+/* Every field 0: every default. */
+#define VBD_STORE_LIMITS_INIT { .nodes_per_domain = 0 }
 
 /* 2 added the memory quota; version 1 options get its defaults. */
 #define VBD_STORE_OPTIONS_VERSION 2
 
 typedef struct vbd_store_options {
-	unsigned version;        /* VBD_STORE_OPTIONS_VERSION */
+	unsigned version;        /* VBD_STORE_OPTIONS_VERSION or older */
 	/* Main (dom0) socket.  NULL: no listening socket; connections come only
 	 * through vbd_store_adopt_fd().  An existing stale socket file is
 	 * replaced; a live one (a daemon answers) is -EADDRINUSE. */
@@ -84,8 +84,7 @@ typedef struct vbd_store_options {
 	vbd_store_limits limits;
 } vbd_store_options;
 
-#define VBD_STORE_OPTIONS_INIT \
-	{ VBD_STORE_OPTIONS_VERSION, NULL, 0, VBD_STORE_LIMITS_INIT }
+#define VBD_STORE_OPTIONS_INIT { .version = VBD_STORE_OPTIONS_VERSION }
 
 /* Counters, for status output, tests and benchmarks. */
 typedef struct vbd_store_stats {

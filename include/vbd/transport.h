@@ -63,7 +63,7 @@ typedef enum vbd_xport_kind {
 #define VBD_XPORT_OPTIONS_VERSION 1
 
 typedef struct vbd_xport_options {
-	unsigned version;        /* VBD_XPORT_OPTIONS_VERSION */
+	unsigned version;        /* VBD_XPORT_OPTIONS_VERSION or older */
 	vbd_xport_kind kind;
 	/* sim: the simulated hypervisor's socket for this process's domain
 	 * ("<path>" acts as dom0, "<path>.d/<domid>" as that domain); NULL:
@@ -71,7 +71,7 @@ typedef struct vbd_xport_options {
 	const char *sim_path;
 } vbd_xport_options;
 
-#define VBD_XPORT_OPTIONS_INIT { VBD_XPORT_OPTIONS_VERSION, VBD_XPORT_DEFAULT, NULL }
+#define VBD_XPORT_OPTIONS_INIT { .version = VBD_XPORT_OPTIONS_VERSION }
 
 /* -ENOENT/-ECONNREFUSED (sim: no hypervisor at the path), -ENODEV (xen: the
  * grant or event-channel device is missing).  The message says which. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
+#include "util/opts.h"
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 {
@@ -36,14 +37,19 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 {
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	struct epoll_event ev = { .events = EPOLLIN };
+	vbd_blkback_options lo;
 	vbd_blkback *b;
 	int r;
 
 	if (!ret || !o)
 		return vbd__errf(err, -EINVAL, "blkback: no %s", ret ? "options" : "result pointer");
-	if (o->version != VBD_BLKBACK_OPTIONS_VERSION)
-		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected %u", o->version,
-		                 VBD_BLKBACK_OPTIONS_VERSION);
+	if (VBD__OPTS_LOAD(&lo, o, VBD_BLKBACK_OPTIONS_VERSION, sizeof(lo)) < 0)
+		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected 1..%u",
+		                 o->version, VBD_BLKBACK_OPTIONS_VERSION);
+	o = &lo;
+	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 4);
+	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
+	lo.persistent_grants_max = vbd__opt_uint(lo.persistent_grants_max, 1056);
 	if (!o->xport)
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
@@ -73,7 +79,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	if (b->max_indirect && b->max_indirect <= BLKIF_MAX_SEGMENTS_PER_REQUEST)
 		b->max_indirect = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
 	b->pgrants_max = o->persistent_grants_max;
-	b->feature_discard = o->feature_discard;
+	b->feature_discard = !o->no_discard;
 	b->resize_poll_ms = o->resize_poll_ms;
 	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/vbd", b->domid);
 

@@ -33,6 +33,7 @@
 
 #include "blkfront/blkfront.h"
 #include "util/xs_txn.h"
+#include "util/opts.h"
 
 #define TXN_TRIES 50
 
@@ -164,7 +165,7 @@ static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t
 	r = xs_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
 	if (r < 0)
 		return r;
-	return xs_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.persistent ? 1 : 0);
+	return xs_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.no_persistent ? 0 : 1);
 }
 
 static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
@@ -326,7 +327,7 @@ static void connect(vbd_blkfront *f)
 		f->info.discard_alignment = a <= UINT32_MAX ? (unsigned)a : 0;
 		f->info.discard_secure = be_opt(f, "discard-secure", 0) != 0;
 	}
-	f->info.persistent = f->o.persistent && be_opt(f, "feature-persistent", 0) != 0;
+	f->info.persistent = !f->o.no_persistent && be_opt(f, "feature-persistent", 0) != 0;
 	segs = f->o.max_indirect_segments ? be_opt(f, "feature-max-indirect-segments", 0) : 0;
 	if (segs > f->o.max_indirect_segments)
 		segs = f->o.max_indirect_segments;
@@ -525,12 +526,18 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	struct epoll_event ev = { .events = EPOLLIN };
 	char path[160], *v = NULL;
+	vbd_blkfront_options lo;
 	vbd_blkfront *f;
 	long long n;
 	int r;
 
-	if (!ret || !o || o->version != VBD_BLKFRONT_OPTIONS_VERSION || !o->xport)
+	if (!ret || !o || VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION, sizeof(lo)) < 0 ||
+	    !o->xport)
 		return vbd__errf(err, -EINVAL, "blkfront: bad options");
+	o = &lo;
+	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 0);
+	lo.max_queues = vbd__opt_uint(lo.max_queues, 4);
+	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
 	if (o->max_ring_page_order > VBD__BF_MAX_ORDER || o->max_queues == 0 ||
 	    o->max_queues > VBD__BF_MAX_QUEUES || o->max_indirect_segments > VBD__BF_MAX_INDIRECT ||
 	    o->domid >= 0x7FF0)

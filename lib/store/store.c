@@ -18,6 +18,7 @@
 
 #include "util/listen.h"
 #include "xs_internal.h"
+#include "util/opts.h"
 
 xs_domain *vbd__domain_find(const vbd_store *s, unsigned id)
 {
@@ -64,9 +65,29 @@ static xs_node *special_new(const char *name)
 	return n;
 }
 
+/* The defaults of vbd/store.h for the fields left 0. */
+static void limits_default(vbd_store_limits *l)
+{
+	l->nodes_per_domain = vbd__opt_uint(l->nodes_per_domain, 1000);
+	l->watches_per_domain = vbd__opt_uint(l->watches_per_domain, 128);
+	l->transactions_per_conn = vbd__opt_uint(l->transactions_per_conn, 10);
+	l->nodes_per_transaction = vbd__opt_uint(l->nodes_per_transaction, 1024);
+	l->perms_per_node = vbd__opt_uint(l->perms_per_node, 5);
+	l->value_size = vbd__opt_uint(l->value_size, 2048);
+	l->outstanding = vbd__opt_uint(l->outstanding, 20);
+	l->max_payload = vbd__opt_uint(l->max_payload, 4096);
+	if (!l->max_pending_bytes)
+		l->max_pending_bytes = 256u << 10;
+	if (!l->max_pending_bytes_priv)
+		l->max_pending_bytes_priv = 16u << 20;
+	l->conns_per_domain = vbd__opt_uint(l->conns_per_domain, 64);
+	l->memory_per_domain_soft = vbd__opt_uint(l->memory_per_domain_soft, 2u << 20);
+	l->memory_per_domain = vbd__opt_uint(l->memory_per_domain, 5u << 19);
+}
+
 int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 {
-	vbd_store_options def = VBD_STORE_OPTIONS_INIT;
+	vbd_store_options def;
 	struct epoll_event ev = { .events = EPOLLIN };
 	vbd_store *s;
 	xs_node *root;
@@ -74,18 +95,13 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 
 	if (!ret)
 		return -EINVAL;
-	if (!opts)
-		opts = &def;
-	if (opts->version == 1) {
-		/* Version 1 ends before the memory quota: those keep their
-		 * defaults. */
-		memcpy(&def, opts, offsetof(vbd_store_options, limits) +
-		                   offsetof(vbd_store_limits, memory_per_domain_soft));
-		def.version = VBD_STORE_OPTIONS_VERSION;
-		opts = &def;
-	}
-	if (opts->version != VBD_STORE_OPTIONS_VERSION ||
-	    opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
+	/* Version 1 ends before the memory quota: those keep their defaults. */
+	if (VBD__OPTS_LOAD(&def, opts, VBD_STORE_OPTIONS_VERSION,
+	                   offsetof(vbd_store_options, limits.memory_per_domain_soft), sizeof(def)) < 0)
+		return -EINVAL;
+	opts = &def;
+	limits_default(&def.limits);
+	if (opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
 	    opts->limits.outstanding == 0)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "toolstack/ctx.h"
+#include "util/opts.h"
 
 uint64_t vbd__now_ms(void)
 {
@@ -101,10 +102,9 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 
 	if (!ret)
 		return -EINVAL;
-	if (!opts)
-		opts = &def;
-	if (opts->version != VBD_CTX_OPTIONS_VERSION)
+	if (VBD__OPTS_LOAD(&def, opts, VBD_CTX_OPTIONS_VERSION, sizeof(def)) < 0)
 		return -EINVAL;
+	opts = &def;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
