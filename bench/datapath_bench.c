@@ -633,7 +633,7 @@ int main(int argc, char **argv)
 	bool do_backing[2] = { true, true };
 	bool do_queues[2] = { true, true };
 	result res[2][2][NWORK] = { { { { 0, 0 } } } };
-	vbd_blkback_stats bs;
+	vbd_blkback_stats bs = { .size = sizeof(bs) };
 	int c, rc = 1, r;
 	unsigned bk, qi, wi, k;
 	char *end;
@@ -693,7 +693,7 @@ int main(int argc, char **argv)
 
 	for (bk = 0; bk < 2; bk++) {
 		for (qi = 0; qi < 2; qi++) {
-			vbd_blkfront_info info;
+			vbd_blkfront_info info = { .size = sizeof(info) };
 
 			if (!do_backing[bk] || !do_queues[qi])
 				continue;

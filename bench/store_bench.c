@@ -679,7 +679,7 @@ int main(int argc, char **argv)
 	};
 	unsigned long iterations = 20000, rounds = 100, warmup = 1000;
 	double med[M_COUNT], p99[M_COUNT];
-	vbd_store_stats stats = { 0 };
+	vbd_store_stats stats = { .size = sizeof(stats) };
 	static const char *const pin_name[] = { "none", "same", "split" };
 	bench b = { .pin = PIN_SAME, .echo_listen = -1, .echo_fd = -1,
 	            .client_cpu = -1, .server_cpu = -1,

@@ -163,7 +163,7 @@ static void guest_serve(guest *g, int fd)
 	char hdr[VBDCTL_IO_LINE_MAX], line[64];
 	vbdctl_io_req q;
 	uint64_t off, len;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	gdev *d;
 	size_t i = 0;
 	char *buf = NULL;

@@ -16,7 +16,7 @@
 int main(int argc, char **argv)
 {
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	vbd_store *s;
 	int r;
 

@@ -847,7 +847,7 @@ static void audit_end(struct fuzz *f)
 {
 	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
 	struct slot *a = &f->audit;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	char dir[32], path[48];
 	unsigned quota, d, i, ok, enospc, expect;
 	bool ready[NSLOT] = { false };
@@ -919,7 +919,7 @@ static void audit_end(struct fuzz *f)
 static void do_control(struct fuzz *f, uint8_t op)
 {
 	struct slot *c;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	unsigned d;
 
 	switch (op) {

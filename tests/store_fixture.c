@@ -76,6 +76,7 @@ int vbd_test_store_call(vbd_test_store *t, int (*fn)(vbd_store *s, void *arg), v
 
 static int stats_fn(vbd_store *s, void *arg)
 {
+	((vbd_store_stats *)arg)->size = sizeof(vbd_store_stats);
 	vbd_store_get_stats(s, arg);
 	return 0;
 }

@@ -136,7 +136,7 @@ static void settle(struct fx *f)
 
 static vbd_blkback_stats stats(struct fx *f)
 {
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	assert_int_equal(vbd_blkback_get_stats(f->b, &s), 0);
 	return s;
@@ -966,7 +966,7 @@ static void test_no_indirect(void **state)
 static void test_persistent(void **state)
 {
 	struct fx *f = *state;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
 	for (unsigned k = 0; k < 10; k++)
@@ -982,7 +982,7 @@ static void test_persistent(void **state)
 static void test_persistent_lru(void **state)
 {
 	struct fx *f = *state;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	f->o.persistent_grants_max = 4;
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
@@ -1020,7 +1020,7 @@ static void test_hostile_requests(void **state)
 	uint32_t other_ref, ro_ref;
 	void *other_page, *ro_page;
 	struct req r;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	up(f, &plain);
 	file_read(f, before, sizeof(before), 0);

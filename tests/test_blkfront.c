@@ -583,7 +583,7 @@ static void close_ok(struct fx *x)
 static void test_handshake(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	char *v;
 
 	connect_ok(x);
@@ -649,7 +649,7 @@ static void test_negotiation(void **state)
 	for (bq = 0; bq <= 4; bq++) {
 		for (bo = 0; bo <= 4; bo++) {
 			vbd_errbuf err = { "" };
-			vbd_blkfront_info info;
+			vbd_blkfront_info info = { .size = sizeof(info) };
 			uint8_t buf[8192];
 
 			be_stop(&x->be);
@@ -706,7 +706,7 @@ static void test_data_modes(void **state)
 	be_start(x);
 	for (mode = 0; mode < 4; mode++) {
 		vbd_errbuf err = { "" };
-		vbd_blkfront_info info;
+		vbd_blkfront_info info = { .size = sizeof(info) };
 
 		be_stop(&x->be);
 		xs_rm(x->h, XBT_NULL, BE);
@@ -836,7 +836,7 @@ static void test_readonly(void **state)
 static void test_resize(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	xs_transaction_t t;
 	int i;
 
@@ -1009,7 +1009,7 @@ static void test_bad_backend_path(void **state)
 static void test_unshare_busy(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	uint8_t buf[8192];
 	int i;
 

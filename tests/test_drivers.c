@@ -347,7 +347,7 @@ static void test_negotiation_matrix(void **state)
 				for (ind = 0; ind < 2; ind++)
 					for (s3 = 0; s3 < 2; s3++) {
 						vbd_blkfront_options fo = front_opts(f);
-						vbd_blkfront_info info;
+						vbd_blkfront_info info = { .size = sizeof(info) };
 
 						fo.max_queues = q;
 						fo.max_ring_page_order = order;
@@ -491,7 +491,7 @@ static void test_zero_copy_buffers(void **state)
 {
 	struct fx *f = *state;
 	vbd_blkfront_options fo = front_opts(f);
-	vbd_blkfront_info before, after;
+	vbd_blkfront_info before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
 	uint8_t *buf, *file = malloc(1 << 20), *plain = malloc(1 << 20);
 	unsigned seed = 77;
 	bool done = false;

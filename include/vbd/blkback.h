@@ -36,6 +36,7 @@
 #define VBD_BLKBACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vbd/common.h"
@@ -110,6 +111,9 @@ VBD_PUBLIC int vbd_blkback_process(vbd_blkback *b);
 VBD_PUBLIC int vbd_blkback_refresh(vbd_blkback *b);
 
 typedef struct vbd_blkback_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t devices;           /* backend directories being served */
 	uint64_t connected;         /* of those, at Connected */
 	uint64_t rings;             /* rings mapped now */
@@ -126,7 +130,8 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
 } vbd_blkback_stats;
 
-/* Counters since vbd_blkback_new(), read without stopping the workers. */
+/* Counters since vbd_blkback_new(), read without stopping the workers.
+ * -EINVAL without b or ret, or for a ret->size below sizeof(size_t). */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 
 VBD_END_DECLS

@@ -122,6 +122,9 @@ VBD_PUBLIC const char *vbd_blkfront_last_error(vbd_blkfront *f);
 #define VBD_BLKFRONT_INFO_READONLY  4u
 
 typedef struct vbd_blkfront_info {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	bool connected;                /* I/O can be submitted */
 	vbd_domid backend_domid;
 	uint32_t virtual_device;       /* the frontend's virtual-device */
@@ -145,7 +148,7 @@ typedef struct vbd_blkfront_info {
 	uint64_t grants_deferred;      /* ended late: the backend still mapped them */
 } vbd_blkfront_info;
 
-/* A snapshot.  -EINVAL only for bad arguments. */
+/* A snapshot.  -EINVAL only for bad arguments (ret->size unset among them). */
 VBD_PUBLIC int vbd_blkfront_get_info(vbd_blkfront *f, vbd_blkfront_info *ret);
 
 /* Runs process() until both ends are Connected.  0; -ETIMEDOUT; -ENOTCONN

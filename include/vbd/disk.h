@@ -61,7 +61,10 @@ VBD_PUBLIC int vbd_disk_target_resolve(const char *target, char **ret_path, vbd_
 
 /* What a target holds, as libblkid sees it. */
 typedef struct vbd_target_info {
-	long long size;            /* bytes */
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
+	long long bytes;           /* its size */
 	bool block;                /* a block device (else a regular file) */
 	char type[32];             /* a filesystem ("ext4", "swap") or a
 	                            * partition table ("dos", "gpt"); "" if none */
@@ -70,8 +73,8 @@ typedef struct vbd_target_info {
 } vbd_target_info;
 
 /* Probes path (a regular file or block device) read-only.  -ENOENT,
- * -ENODEV (neither kind), -errno from open; a target holding nothing libblkid
- * knows is success with an empty type. */
+ * -ENODEV (neither kind), -errno from open, -EINVAL (ret->size unset); a
+ * target holding nothing libblkid knows is success with an empty type. */
 VBD_PUBLIC int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *err);
 
 VBD_END_DECLS

@@ -24,6 +24,7 @@
 #ifndef VBD_SIMHV_H
 #define VBD_SIMHV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vbd/common.h"
@@ -33,6 +34,9 @@ VBD_BEGIN_DECLS
 typedef struct vbd_simhv vbd_simhv;
 
 typedef struct vbd_simhv_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t grants;          /* grant entries in use, all domains */
 	uint64_t maps;            /* pages mapped by some domain */
 	uint64_t ports;           /* event-channel ports open */
@@ -65,7 +69,8 @@ VBD_PUBLIC int vbd_simhv_domain_add(vbd_simhv *h, vbd_domid domid);
  * unmapped), its mappings and ports go (peers' ports lead nowhere).
  * -ENOENT if unknown. */
 VBD_PUBLIC int vbd_simhv_domain_remove(vbd_simhv *h, vbd_domid domid);
-VBD_PUBLIC void vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret);
+/* 0, or -EINVAL without h or ret, or for a ret->size below sizeof(size_t). */
+VBD_PUBLIC int vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret);
 
 VBD_END_DECLS
 

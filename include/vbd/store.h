@@ -88,6 +88,9 @@ typedef struct vbd_store_options {
 
 /* Counters, for status output, tests and benchmarks. */
 typedef struct vbd_store_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t nodes;              /* nodes in the committed tree */
 	uint64_t connections;
 	uint64_t domains;            /* introduced, not counting dom0 */
@@ -149,7 +152,8 @@ VBD_PUBLIC int vbd_store_domain_remove(vbd_store *s, vbd_domid domid);
 VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, vbd_domid domid,
                                        char *buf, size_t size);
 
-VBD_PUBLIC void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
+/* 0, or -EINVAL without s or ret, or for a ret->size below sizeof(size_t). */
+VBD_PUBLIC int vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
 
 /* Fault injection, for tests of xenstore clients: the nth request the store
  * handles from now on from domain domid (n >= 1; domid VBD_DOMID_ALL: from anyone) is

@@ -238,15 +238,15 @@ int vbd_blkback_refresh(vbd_blkback *b)
 	return n;
 }
 
-int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
+int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 {
+	vbd_blkback_stats st = { 0 }, *ret = &st;
 	struct vbd__bb_counters t;
 	vbd__bb_dev *d;
 	unsigned i;
 
-	if (!b || !ret)
+	if (!b || !out || out->size < sizeof(out->size))
 		return -EINVAL;
-	memset(ret, 0, sizeof(*ret));
 	t = b->done;
 	t.pgrants = 0;
 	for (d = b->devs; d; d = d->next) {
@@ -278,5 +278,5 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
 	ret->pgrants = t.pgrants;
 	ret->pgrant_hits = t.pgrant_hits;
 	ret->pgrant_evictions = t.pgrant_evictions;
-	return 0;
+	return vbd__out_fill(out, &st, sizeof(st));
 }

@@ -742,10 +742,9 @@ const char *vbd_blkfront_last_error(vbd_blkfront *f)
 
 int vbd_blkfront_get_info(vbd_blkfront *f, vbd_blkfront_info *ret)
 {
-	if (!f || !ret)
+	if (!f || !ret || ret->size < sizeof(ret->size))
 		return -EINVAL;
-	*ret = f->info;
-	return 0;
+	return vbd__out_fill(ret, &f->info, sizeof(f->info));
 }
 
 /* One round of the caller's loop, for the blocking helpers. */

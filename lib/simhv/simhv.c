@@ -62,6 +62,7 @@
 #include "simhv/simhv_wire.h"
 #include "util/listen.h"
 #include "transport/xport.h"
+#include "util/opts.h"
 
 #define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
@@ -1230,10 +1231,11 @@ int vbd_simhv_domain_remove(vbd_simhv *h, unsigned domid)
 	return -ENOENT;
 }
 
-void vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret)
+int vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret)
 {
-	if (h && ret)
-		*ret = h->st;
+	if (!h || !ret || ret->size < sizeof(ret->size))
+		return -EINVAL;
+	return vbd__out_fill(ret, &h->st, sizeof(h->st));
 }
 
 void vbd__simhv_set_limits(vbd_simhv *h, const vbd__simhv_limits *l)

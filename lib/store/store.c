@@ -253,12 +253,15 @@ const char *vbd_store_socket_path(const vbd_store *s)
 	return s ? s->socket_path : NULL;
 }
 
-void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
+int vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
 {
-	if (!s || !ret)
-		return;
-	*ret = s->st;
-	ret->generation = s->gen;
+	vbd_store_stats st;
+
+	if (!s || !ret || ret->size < sizeof(ret->size))
+		return -EINVAL;
+	st = s->st;
+	st.generation = s->gen;
+	return vbd__out_fill(ret, &st, sizeof(st));
 }
 
 static void accept_all(vbd_store *s, int lfd, unsigned domid)

@@ -63,11 +63,11 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	d->info = rd_long(c, d->backend_path, "info", -1);
 	d->target_size = -1;
 	if (d->params && d->params[0] == '/') {
-		vbd_target_info ti;
+		vbd_target_info ti = { .size = sizeof(ti) };
 		vbd_errbuf e;
 
 		if (vbd_disk_target_probe(d->params, &ti, &e) == 0) {
-			d->target_size = ti.size;
+			d->target_size = ti.bytes;
 			d->target_type = ti.type[0] ? strdup(ti.type) : NULL;
 			d->target_label = ti.label[0] ? strdup(ti.label) : NULL;
 			d->target_uuid = ti.uuid[0] ? strdup(ti.uuid) : NULL;
