@@ -9,6 +9,11 @@
  * the caller asked for).  Attached is not connected: a device whose ends do
  * not get there within the timeout is rolled back, and the error says why
  * (the script's hotplug-error, a driver's error node, the last states seen).
+ *
+ * Thread safety: an operation belongs to its context and follows its rule
+ * (vbd/ctx.h): calls and callbacks in the one thread using the context at
+ * the time.  Several operations may run on one context, and operations on
+ * different contexts in different threads at once.
  */
 #ifndef VBD_DEV_H
 #define VBD_DEV_H

@@ -2,6 +2,9 @@
 /*
  * vbd/disk.h - naming and describing a disk: vdev names, device ids, and
  * xl's disk specification syntax (xl-disk-configuration(5)).
+ *
+ * Thread safety: no state of its own; any thread may call these at once.
+ * A vbd_disk_spec is used by one thread at a time.
  */
 #ifndef VBD_DISK_H
 #define VBD_DISK_H

@@ -6,6 +6,10 @@
  * negative errno value.  Calls that can say more (which node, which script,
  * what it printed) also fill a vbd_errbuf the caller passes, or, through a
  * context, the message vbd_ctx_last_error() returns.
+ *
+ * Thread safety: vbd_strerror() may be called from any thread; a
+ * vbd_errbuf is the caller's and is written only by the call it is given
+ * to.
  */
 #ifndef VBD_ERROR_H
 #define VBD_ERROR_H

@@ -10,6 +10,10 @@
  * loop device) and hotplug-status=connected; remove frees the loop device.
  * Unlike the script it takes no global lock and scans no other VBD: its cost
  * does not grow with the number of VBDs on the host.
+ *
+ * Thread safety: it uses only the caller's xs handle, in the calling
+ * thread; steps for different backends may run at once in several threads
+ * (each with its own handle), as they may run in several processes.
  */
 #ifndef VBD_HOTPLUG_H
 #define VBD_HOTPLUG_H

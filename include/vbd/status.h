@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbd/status.h - what VBDs exist and what state they are in.
+ *
+ * Thread safety: vbd_dev_list() follows its context's rule (vbd/ctx.h);
+ * the array it returns is the caller's, with no tie to the context.
  */
 #ifndef VBD_STATUS_H
 #define VBD_STATUS_H

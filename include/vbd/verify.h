@@ -24,6 +24,10 @@
  *   physical-device      hex major:minor
  *   hotplug-status       connected, error or busy
  *   online               0 or 1
+ *
+ * Thread safety: a vbd_verifier belongs to its context and follows its
+ * rule (vbd/ctx.h); its callback runs inside vbd_ctx_process().  Free it
+ * before the context.
  */
 #ifndef VBD_VERIFY_H
 #define VBD_VERIFY_H
@@ -43,11 +47,13 @@ typedef struct vbd_violation {
 } vbd_violation;
 
 /* Checks the device's nodes as they are now (every rule but the two
- * transition rules).  *ret (malloc'd, may be NULL when none) and *ret_n get
- * the violations: 0 of them means the device passes.  -ENOENT if there is
- * no such device. */
+ * transition rules).  *ret (may be NULL when none; free it with
+ * vbd_violation_free()) and *ret_n get the violations: 0 of them means the
+ * device passes.  -ENOENT if there is no such device. */
 VBD_PUBLIC int vbd_dev_verify(vbd_ctx *c, vbd_domid domid, uint32_t devid,
                               vbd_violation **ret, size_t *ret_n);
+/* Frees what vbd_dev_verify() returned.  Accepts NULL; returns NULL. */
+VBD_PUBLIC vbd_violation *vbd_violation_free(vbd_violation *v, size_t n);
 
 /* Following: every change of the VBDs of domid (VBD_DOMID_ALL: all) is checked as it
  * happens, the transition rules included.  fn runs from vbd_ctx_process()
