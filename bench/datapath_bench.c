@@ -450,7 +450,7 @@ typedef struct slot {
 	unsigned *inflight;
 } slot;
 
-static void slot_done(void *ud, int result);
+static void slot_done(int result, void *ud);
 
 static int slot_submit(slot *s)
 {
@@ -464,7 +464,7 @@ static int slot_submit(slot *s)
 	return rc;
 }
 
-static void slot_done(void *ud, int result)
+static void slot_done(int result, void *ud)
 {
 	slot *s = ud;
 	run *r = s->r;

@@ -46,7 +46,7 @@ static const char backend_usage[] =
 	"\n"
 	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
 
-static void log_stderr(void *ud, int level, const char *msg)
+static void log_stderr(int level, const char *msg, void *ud)
 {
 	bool verbose = ud != NULL;
 

@@ -60,7 +60,7 @@ static const char detach_usage[] =
 	"128+N interrupted by signal N.\n";
 
 /* VBDCTL_LOG=debug|info|warning: the library's log on stderr. */
-static void log_stderr(void *ud, int level, const char *msg)
+static void log_stderr(int level, const char *msg, void *ud)
 {
 	int max = (int)(intptr_t)ud;
 

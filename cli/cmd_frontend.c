@@ -58,7 +58,7 @@ typedef struct guest {
 	char dir[64];               /* /local/domain/<domid>/device/vbd */
 } guest;
 
-static void glog(void *ud, int level, const char *msg)
+static void glog(int level, const char *msg, void *ud)
 {
 	guest *g = ud;
 

@@ -142,7 +142,7 @@ static vbd_blkback_stats stats(struct fx *f)
 	return s;
 }
 
-static void log_cb(void *ud, int level, const char *msg)
+static void log_cb(int level, const char *msg, void *ud)
 {
 	(void)ud;
 	/* Quiet: the hostile tests make errors on purpose. */

@@ -422,7 +422,7 @@ static void be_stop(struct be *b)
 
 /* ---- fixture ---- */
 
-static void on_resize(void *ud, uint64_t old, uint64_t now)
+static void on_resize(uint64_t old, uint64_t now, void *ud)
 {
 	struct fx *x = ud;
 
@@ -431,7 +431,7 @@ static void on_resize(void *ud, uint64_t old, uint64_t now)
 	x->resized++;
 }
 
-static void log_cb(void *ud, int level, const char *msg)
+static void log_cb(int level, const char *msg, void *ud)
 {
 	(void)ud;
 	if (getenv("VBD_TEST_VERBOSE") || level <= 3)
@@ -756,7 +756,7 @@ struct cnt {
 	int done, ok, eio, other;
 };
 
-static void cnt_done(void *ud, int result)
+static void cnt_done(int result, void *ud)
 {
 	struct cnt *c = ud;
 

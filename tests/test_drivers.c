@@ -385,7 +385,7 @@ struct slot {
 	int result;
 };
 
-static void slot_done(void *ud, int result)
+static void slot_done(int result, void *ud)
 {
 	struct slot *s = ud;
 
@@ -393,7 +393,7 @@ static void slot_done(void *ud, int result)
 	s->result = result;
 }
 
-static void slot_done_flag(void *ud, int result)
+static void slot_done_flag(int result, void *ud)
 {
 	bool *done = ud;
 
@@ -551,7 +551,7 @@ static void test_zero_copy_buffers(void **state)
 	detach(f);
 }
 
-static void on_resize(void *ud, uint64_t old_sectors, uint64_t new_sectors)
+static void on_resize(uint64_t old_sectors, uint64_t new_sectors, void *ud)
 {
 	uint64_t *seen = ud;
 

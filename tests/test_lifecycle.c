@@ -891,8 +891,8 @@ struct seen {
 	int violations;
 };
 
-static void on_verify(void *ud, unsigned domid, uint32_t devid, const char *side, int from, int to,
-                      const vbd_violation *v)
+static void on_verify(unsigned domid, uint32_t devid, const char *side, int from, int to,
+                      const vbd_violation *v, void *ud)
 {
 	struct seen *s = ud;
 	size_t len = strlen(s->log);

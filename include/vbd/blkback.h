@@ -75,7 +75,7 @@ typedef struct vbd_blkback_options {
 	unsigned resize_poll_ms;
 	/* Called from the calling thread only, inside vbd_blkback calls;
 	 * levels are vbd_log_level (vbd/common.h). */
-	void (*log)(void *userdata, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 } vbd_blkback_options;
 

@@ -80,9 +80,9 @@ typedef struct vbd_blkfront_options {
 	unsigned queue_depth;
 	/* The backend changed the size of a connected device (a resize):
 	 * called from vbd_blkfront_process(). */
-	void (*resized)(void *userdata, uint64_t old_sectors, uint64_t new_sectors);
+	void (*resized)(uint64_t old_sectors, uint64_t new_sectors, void *userdata);
 	void *resized_userdata;
-	void (*log)(void *userdata, int level, const char *msg);   /* VBD_LOG_* levels */
+	void (*log)(int level, const char *msg, void *userdata);   /* vbd_log_level */
 	void *log_userdata;
 } vbd_blkfront_options;
 
@@ -165,7 +165,7 @@ typedef enum vbd_blkfront_op {
 /* Completion: result 0, or -EIO (the backend failed it, or the device
  * failed or closed), -EOPNOTSUPP (the backend refused the operation),
  * -ECANCELED (closed before it was issued). */
-typedef void (*vbd_blkfront_done_fn)(void *userdata, int result);
+typedef void (*vbd_blkfront_done_fn)(int result, void *userdata);
 
 /* Queues one I/O of len bytes at offset (bytes) and returns; done() is
  * called once from process().  The buffer (unused for FLUSH and DISCARD)

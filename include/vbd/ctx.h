@@ -37,7 +37,7 @@ typedef struct vbd_ctx_options {
 	 * libxenstore's default (the real xenstored). */
 	const char *xenstored_path;
 	/* Called from the calling thread only, inside libvbd calls. */
-	void (*log)(void *userdata, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 } vbd_ctx_options;
 

@@ -60,8 +60,8 @@ VBD_PUBLIC vbd_violation *vbd_violation_free(vbd_violation *v, size_t n);
  * for each change of a state (old -1 when first seen) and for each
  * violation (v non-NULL). */
 typedef struct vbd_verifier vbd_verifier;
-typedef void (*vbd_verify_fn)(void *userdata, vbd_domid domid, uint32_t devid, const char *side,
-                              int old_state, int new_state, const vbd_violation *v);
+typedef void (*vbd_verify_fn)(vbd_domid domid, uint32_t devid, const char *side, int old_state,
+                              int new_state, const vbd_violation *v, void *userdata);
 
 VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, vbd_domid domid, vbd_verify_fn fn, void *userdata,
                                 vbd_verifier **ret);

@@ -24,7 +24,7 @@ void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	b->c->log(b->c->log_ud, level, buf);
+	b->c->log(level, buf, b->c->log_ud);
 }
 
 static void base_changed(vbd_ctx *c, const char *path, void *ud)

@@ -47,7 +47,7 @@ void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	f->o.log(f->o.log_userdata, level, buf);
+	f->o.log(level, buf, f->o.log_userdata);
 }
 
 static void set_why(vbd_blkfront *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -513,12 +513,12 @@ static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 	return 0;
 }
 
-static void log_to_ctx(void *ud, int level, const char *msg)
+static void log_to_ctx(int level, const char *msg, void *ud)
 {
 	vbd_blkfront *f = ud;
 
 	if (f->o.log)
-		f->o.log(f->o.log_userdata, level, msg);
+		f->o.log(level, msg, f->o.log_userdata);
 }
 
 int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errbuf *err)
@@ -720,7 +720,7 @@ int vbd_blkfront_process(vbd_blkfront *f)
 	if (f->resize_due) {
 		f->resize_due = false;
 		if (f->o.resized)
-			f->o.resized(f->o.resized_userdata, f->resize_old, f->resize_new);
+			f->o.resized(f->resize_old, f->resize_new, f->o.resized_userdata);
 		n++;
 	}
 	if (f->done_head) {
@@ -844,7 +844,7 @@ struct sync_io {
 	int result;
 };
 
-static void sync_done(void *ud, int result)
+static void sync_done(int result, void *ud)
 {
 	struct sync_io *s = ud;
 

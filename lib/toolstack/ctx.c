@@ -34,7 +34,7 @@ void vbd__log(vbd_ctx *c, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	c->log(c->log_ud, level, buf);
+	c->log(level, buf, c->log_ud);
 }
 
 /* libxenstore takes the daemon's socket only from XENSTORED_PATH, read by

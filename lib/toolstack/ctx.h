@@ -58,7 +58,7 @@ struct vbd_ctx {
 	struct xs_handle *xsw;
 	int epfd;                   /* the one fd: libxenstore's watch fd and every vbd__io */
 	vbd_errbuf err;
-	void (*log)(void *ud, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *ud);
 	void *log_ud;
 	vbd__watch *watches;
 	/* Live watches by id: an event finds its watch in one step, however

@@ -354,7 +354,7 @@ static void emit(vbd_verifier *v, const vbd_verify_event *e)
 	if (v->efn)
 		v->efn(e, v->ud);
 	else if (e->v || e->old_state != e->new_state)
-		v->fn(v->ud, e->domid, e->devid, e->side, e->old_state, e->new_state, e->v);
+		v->fn(e->domid, e->devid, e->side, e->old_state, e->new_state, e->v, v->ud);
 }
 
 static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
