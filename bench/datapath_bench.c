@@ -194,7 +194,7 @@ static int host_start(host *x)
 	}
 	snprintf(x->guest_xs, sizeof(x->guest_xs), "%s.d/%d", x->t.socket, DOM);
 	co.xenstored_path = x->t.socket;
-	if ((r = vbd_ctx_new(&x->c, &co)) < 0) {
+	if ((r = vbd_ctx_new(&x->c, &co, NULL)) < 0) {
 		fprintf(stderr, "datapath_bench: vbd_ctx_new: %s\n", strerror(-r));
 		return r;
 	}

@@ -81,7 +81,7 @@ static int open_ctx(vbd_ctx **ret)
 		o.log_userdata = (void *)(intptr_t)(!strcmp(lv, "debug") ? VBD_LOG_DEBUG :
 		                                     !strcmp(lv, "info") ? VBD_LOG_INFO : VBD_LOG_WARNING);
 	}
-	r = vbd_ctx_new(ret, &o);
+	r = vbd_ctx_new(ret, &o, NULL);
 
 	if (r < 0)
 		vbdctl_err("cannot connect to xenstore (%s): %s",

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "util/opts.h"
+#include "vbd/ctx.h"
 #include "vbd/simhv.h"
 #include "vbd/store.h"
 #include "vbd/transport.h"
@@ -49,6 +50,24 @@ static void test_xport_versions(void **state)
 	assert_int_equal(vbd_xport_open(&x, &o, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "version"));
 	assert_null(x);
+}
+
+/* A constructor says why in the errbuf it is given. */
+static void test_ctx_new_err(void **state)
+{
+	vbd_ctx_options o = { .version = 1, .xenstored_path = "/nonexistent/vbd-test/socket" };
+	vbd_errbuf err = { "" };
+	vbd_ctx *c = NULL;
+
+	(void)state;
+	assert_int_equal(vbd_ctx_new(&c, &o, &err), -ECONNREFUSED);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "/nonexistent/vbd-test/socket"));
+	o.version = VBD_CTX_OPTIONS_VERSION + 1;
+	err.msg[0] = 0;
+	assert_int_equal(vbd_ctx_new(&c, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "version"));
+	assert_int_equal(vbd_ctx_new(&c, &o, NULL), -EINVAL);
 }
 
 /* Version 1 of a struct that grew: the bytes past it are never read. */
@@ -128,6 +147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_store_versions),
 		cmocka_unit_test(test_xport_versions),
+		cmocka_unit_test(test_ctx_new_err),
 		cmocka_unit_test(test_opts_load),
 		cmocka_unit_test(test_store_stats_size),
 		cmocka_unit_test(test_simhv_stats_size),

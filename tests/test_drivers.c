@@ -98,7 +98,7 @@ static int setup(void **state)
 	assert_int_equal(vbd_test_simhv_xport(&f->hv, DOM, &f->fx), 0);
 	snprintf(f->guest_xs, sizeof(f->guest_xs), "%s.d/%d", f->t.socket, DOM);
 	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
 	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->t.dir);
 	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);

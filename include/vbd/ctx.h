@@ -4,7 +4,7 @@
  * caller's event loop.
  *
  *     vbd_ctx *c;
- *     vbd_ctx_new(&c, NULL);                 // $XENSTORED_PATH or the default
+ *     vbd_ctx_new(&c, NULL, &err);           // $XENSTORED_PATH or the default
  *     for (;;) {
  *             poll({vbd_ctx_get_fd(c), POLLIN}, vbd_ctx_get_timeout_ms(c));
  *             vbd_ctx_process(c);            // callbacks happen only here
@@ -43,14 +43,15 @@ typedef struct vbd_ctx_options {
 
 #define VBD_CTX_OPTIONS_INIT { .version = VBD_CTX_OPTIONS_VERSION }
 
-/* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
- * answers.  *ret is untouched on failure.  libxenstore reads the socket only
+/* Connects.  -EINVAL (options), -ECONNREFUSED when no daemon answers,
+ * -ENOMEM; err (may be NULL) says which, naming the socket.  *ret is
+ * untouched on failure.  libxenstore reads the socket only
  * from $XENSTORED_PATH: with opts->xenstored_path, the variable is set for
  * the instant of connecting and put back, under a lock that every libvbd
  * context takes, so concurrent calls each connect where they were told.
  * Code outside libvbd that reads the variable (or calls xs_open()) in
  * another thread at that instant may see libvbd's value. */
-VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts);
+VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts, vbd_errbuf *err);
 /* Cancels what is in progress (without callbacks), disconnects, frees.
  * Accepts NULL; returns NULL. */
 VBD_PUBLIC vbd_ctx *vbd_ctx_free(vbd_ctx *c);

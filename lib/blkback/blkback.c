@@ -86,7 +86,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	co.xenstored_path = o->xenstored_path;
 	co.log = o->log;
 	co.log_userdata = o->log_userdata;
-	r = vbd_ctx_new(&b->c, &co);
+	r = vbd_ctx_new(&b->c, &co, NULL);
 	if (r < 0) {
 		vbd__errf(err, r, "blkback: connecting to xenstore at %s",
 		          o->xenstored_path ? o->xenstored_path : "the default socket");

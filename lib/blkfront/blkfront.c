@@ -556,7 +556,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	co.xenstored_path = o->xenstored_path;
 	co.log = log_to_ctx;
 	co.log_userdata = f;
-	r = vbd_ctx_new(&f->ctx, &co);
+	r = vbd_ctx_new(&f->ctx, &co, NULL);
 	if (r < 0) {
 		vbd__errf(err, r, "blkfront: connecting to xenstore%s%s",
 		          o->xenstored_path ? " at " : "", o->xenstored_path ? o->xenstored_path : "");

@@ -93,21 +93,22 @@ out:
 	return r;
 }
 
-int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
+int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts, vbd_errbuf *err)
 {
 	vbd_ctx_options def = VBD_CTX_OPTIONS_INIT;
-	char where[512];
+	char where[512] = "the xenstore socket";
 	vbd_ctx *c;
 	int r;
 
 	if (!ret)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "context: no result pointer");
 	if (VBD__OPTS_LOAD(&def, opts, VBD_CTX_OPTIONS_VERSION, sizeof(def)) < 0)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "context: options version %u, expected 1..%u",
+		                 opts->version, VBD_CTX_OPTIONS_VERSION);
 	opts = &def;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
+		return vbd__errf(err, -ENOMEM, "context: out of memory");
 	c->log = opts->log;
 	c->log_ud = opts->log_userdata;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -124,7 +125,7 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 			xs_close(c->xs);
 		close(c->epfd);
 		free(c);
-		return r;
+		return vbd__errf(err, r, "context: connecting to xenstore at %s", where);
 	}
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };

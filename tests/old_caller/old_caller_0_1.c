@@ -110,7 +110,7 @@ int main(void)
 	{
 		vbd_ctx_options co = { .version = 1, .xenstored_path = xs };
 
-		CHECK(vbd_ctx_new(&c, &co) == 0);
+		CHECK(vbd_ctx_new(&c, &co, NULL) == 0);
 	}
 	CHECK(vbd_disk_spec_parse(1, spec_str, &spec, &err) == 0);
 	{
