@@ -490,7 +490,7 @@ static int setup(bench *b)
 	snprintf(b->echo_sock, sizeof(b->echo_sock), "%s/echo", b->dir);
 
 	o.socket_path = b->store_sock;
-	r = vbd_store_new(&b->store, &o);
+	r = vbd_store_new(&b->store, &o, NULL);
 	if (r < 0) {
 		fprintf(stderr, "store_bench: vbd_store_new: %s\n", strerror(-r));
 		return r;

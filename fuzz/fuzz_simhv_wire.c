@@ -417,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fd_base = lowest_free_fd();
 	z = calloc(1, sizeof(*z));
-	if (!z || vbd_simhv_new(&z->h, NULL) < 0)
+	if (!z || vbd_simhv_new(&z->h, NULL, NULL) < 0)
 		die("setup", NULL);
 	vbd__simhv_set_limits(z->h, &lim);
 	for (i = 0; i < NSLOT; i++) {

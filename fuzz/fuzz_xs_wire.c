@@ -995,7 +995,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0, sizeof(f));
 	f.audit.fd = -1;
 	f.audit.wq = -1;
-	if (vbd_store_new(&f.s, &o) < 0)
+	if (vbd_store_new(&f.s, &o, NULL) < 0)
 		die("vbd_store_new", NULL);
 	for (i = 0; i < NSLOT; i++) {
 		f.slot[i].fd = -1;

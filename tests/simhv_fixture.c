@@ -35,7 +35,7 @@ int vbd_test_simhv_start(vbd_test_simhv *t)
 		vbd_test_rmdir(t->dir);
 		return -ENAMETOOLONG;
 	}
-	r = vbd_simhv_new(&t->hv, t->socket);
+	r = vbd_simhv_new(&t->hv, t->socket, NULL);
 	if (r == 0)
 		r = vbd_test_loop_start(&t->loop, t->hv, hv_fd, NULL, hv_process);
 	if (r < 0)

@@ -40,7 +40,7 @@ int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
 	o.socket_path = t->socket;
 	if (limits)
 		o.limits = *limits;
-	r = vbd_store_new(&t->store, &o);
+	r = vbd_store_new(&t->store, &o, NULL);
 	if (r == 0)
 		r = vbd_test_loop_start(&t->loop, t->store, store_fd, NULL, store_process);
 	if (r < 0)

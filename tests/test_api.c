@@ -23,20 +23,22 @@
 static void test_store_versions(void **state)
 {
 	vbd_store_options o = { .version = 0 };
+	vbd_errbuf err = { "" };
 	vbd_store *s = NULL;
 	unsigned v;
 
 	(void)state;
-	assert_int_equal(vbd_store_new(&s, &o), -EINVAL);
+	assert_int_equal(vbd_store_new(&s, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "version"));
 	o.version = VBD_STORE_OPTIONS_VERSION + 1;
-	assert_int_equal(vbd_store_new(&s, &o), -EINVAL);
+	assert_int_equal(vbd_store_new(&s, &o, NULL), -EINVAL);
 	assert_null(s);
 	for (v = 1; v <= VBD_STORE_OPTIONS_VERSION; v++) {
 		o.version = v;
-		assert_int_equal(vbd_store_new(&s, &o), 0);
+		assert_int_equal(vbd_store_new(&s, &o, NULL), 0);
 		s = vbd_store_free(s);
 	}
-	assert_int_equal(vbd_store_new(&s, NULL), 0);
+	assert_int_equal(vbd_store_new(&s, NULL, NULL), 0);
 	vbd_store_free(s);
 }
 
@@ -101,7 +103,7 @@ static void test_store_stats_size(void **state)
 	vbd_store *s = NULL;
 
 	(void)state;
-	assert_int_equal(vbd_store_new(&s, NULL), 0);
+	assert_int_equal(vbd_store_new(&s, NULL, NULL), 0);
 	memset(&st, 0xA5, sizeof(st));
 	st.size = offsetof(vbd_store_stats, connections);
 	assert_int_equal(vbd_store_get_stats(s, &st), 0);
@@ -133,7 +135,7 @@ static void test_simhv_stats_size(void **state)
 	vbd_simhv *h = NULL;
 
 	(void)state;
-	assert_int_equal(vbd_simhv_new(&h, NULL), 0);
+	assert_int_equal(vbd_simhv_new(&h, NULL, NULL), 0);
 	assert_int_equal(vbd_simhv_get_stats(h, &st), 0);
 	assert_int_equal(st.size, sizeof(st));
 	assert_int_equal(st.conns, 0);

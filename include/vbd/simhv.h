@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "vbd/common.h"
+#include "vbd/error.h"
 
 VBD_BEGIN_DECLS
 
@@ -55,7 +56,7 @@ typedef struct vbd_simhv_stats {
  * -ENOSPC (-E2BIG for the pages per call); a connection beyond the limit is
  * closed at once.  path NULL: no sockets at all (the fuzzer adopts
  * socketpairs through an internal call instead). */
-VBD_PUBLIC int vbd_simhv_new(vbd_simhv **ret, const char *path);
+VBD_PUBLIC int vbd_simhv_new(vbd_simhv **ret, const char *path, vbd_errbuf *err);
 /* Closes every connection and socket (socket files are unlinked, and the
  * "<path>.d" directory if empty).  Accepts NULL; returns NULL. */
 VBD_PUBLIC vbd_simhv *vbd_simhv_free(vbd_simhv *h);

@@ -12,7 +12,7 @@
  *     vbd_store *s;
  *     vbd_store_options o = VBD_STORE_OPTIONS_INIT;
  *     o.socket_path = "/run/vbd/xenstored/socket";
- *     r = vbd_store_new(&s, &o);
+ *     r = vbd_store_new(&s, &o, &err);
  *     for (;;) { poll({vbd_store_get_fd(s), POLLIN}); vbd_store_process(s); }
  *     vbd_store_free(s);
  *
@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "vbd/common.h"
+#include "vbd/error.h"
 
 VBD_BEGIN_DECLS
 
@@ -109,7 +110,7 @@ typedef struct vbd_store_stats {
 /* Creates a store holding "/" (owner dom0, perms "n0") and the special nodes
  * @introduceDomain and @releaseDomain, and binds socket_path if given.
  * Returns 0 or a negative errno; *ret is untouched on failure. */
-VBD_PUBLIC int vbd_store_new(vbd_store **ret, const vbd_store_options *opts);
+VBD_PUBLIC int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *err);
 
 /* Closes every connection and socket (socket files are unlinked) and frees
  * the store.  Accepts NULL.  Returns NULL. */

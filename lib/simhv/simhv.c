@@ -63,6 +63,7 @@
 #include "util/listen.h"
 #include "transport/xport.h"
 #include "util/opts.h"
+#include "util/err.h"
 
 #define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
@@ -1073,7 +1074,7 @@ static int domain_new(vbd_simhv *h, unsigned id, const char *sock_path)
 	return 0;
 }
 
-int vbd_simhv_new(vbd_simhv **ret, const char *path)
+int vbd_simhv_new(vbd_simhv **ret, const char *path, vbd_errbuf *err)
 {
 	vbd__simhv_limits lim = VBD__SIMHV_LIMITS_INIT;
 	vbd_simhv *h;
@@ -1107,7 +1108,8 @@ int vbd_simhv_new(vbd_simhv **ret, const char *path)
 	return 0;
 fail:
 	vbd_simhv_free(h);
-	return r;
+	return vbd__errf(err, r, "simhv: %s%s: %s", path ? "listening on " : "setting up",
+	                 path ? path : "", strerror(-r));
 }
 
 vbd_simhv *vbd_simhv_free(vbd_simhv *h)

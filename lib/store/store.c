@@ -19,6 +19,7 @@
 #include "util/listen.h"
 #include "xs_internal.h"
 #include "util/opts.h"
+#include "util/err.h"
 
 xs_domain *vbd__domain_find(const vbd_store *s, unsigned id)
 {
@@ -85,7 +86,7 @@ static void limits_default(vbd_store_limits *l)
 	l->memory_per_domain = vbd__opt_uint(l->memory_per_domain, 5u << 19);
 }
 
-int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
+int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *err)
 {
 	vbd_store_options def;
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -94,16 +95,18 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
 	int r;
 
 	if (!ret)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "store: no result pointer");
 	/* Version 1 ends before the memory quota: those keep their defaults. */
 	if (VBD__OPTS_LOAD(&def, opts, VBD_STORE_OPTIONS_VERSION,
 	                   offsetof(vbd_store_options, limits.memory_per_domain_soft), sizeof(def)) < 0)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "store: options version %u, expected 1..%u",
+		                 opts->version, VBD_STORE_OPTIONS_VERSION);
 	opts = &def;
 	limits_default(&def.limits);
 	if (opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
 	    opts->limits.outstanding == 0)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "store: limits out of range (max_payload 1024..%u, outstanding >= 1)",
+		                 XENSTORE_PAYLOAD_MAX);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -159,7 +162,8 @@ nomem:
 fail:
 	vbd__node_free(root);
 	vbd_store_free(s);
-	return r;
+	return vbd__errf(err, r, "store: %s%s: %s", opts->socket_path ? "listening on " : "setting up",
+	                 opts->socket_path ? opts->socket_path : "", strerror(-r));
 }
 
 static void domain_close(vbd_store *s, xs_domain *d)

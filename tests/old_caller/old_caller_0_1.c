@@ -97,10 +97,10 @@ int main(void)
 		vbd_store_options so = { .version = 1, .socket_path = xs };
 		vbd_store_options too_new = { .version = 999 };
 
-		CHECK(vbd_store_new(&sv.store, &too_new) == -EINVAL);
-		CHECK(vbd_store_new(&sv.store, &so) == 0);
+		CHECK(vbd_store_new(&sv.store, &too_new, NULL) == -EINVAL);
+		CHECK(vbd_store_new(&sv.store, &so, NULL) == 0);
 	}
-	CHECK(vbd_simhv_new(&sv.hv, hvp) == 0);
+	CHECK(vbd_simhv_new(&sv.hv, hvp, NULL) == 0);
 	CHECK(vbd_store_domain_add(sv.store, 5) == 0);
 	CHECK(vbd_simhv_domain_add(sv.hv, 5) == 0);
 	sv.stop = eventfd(0, EFD_CLOEXEC);
