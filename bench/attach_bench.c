@@ -752,7 +752,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	r = vbd_ctx_new(&b.c, NULL);
+	r = vbd_ctx_new(&b.c, NULL, NULL);
 	if (r < 0) {
 		fprintf(stderr, "attach_bench: no xenstore (is a simulated host running and "
 		        "XENSTORED_PATH set?): %s\n", strerror(-r));

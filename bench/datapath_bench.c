@@ -194,7 +194,7 @@ static int host_start(host *x)
 	}
 	snprintf(x->guest_xs, sizeof(x->guest_xs), "%s.d/%d", x->t.socket, DOM);
 	co.xenstored_path = x->t.socket;
-	if ((r = vbd_ctx_new(&x->c, &co)) < 0) {
+	if ((r = vbd_ctx_new(&x->c, &co, NULL)) < 0) {
 		fprintf(stderr, "datapath_bench: vbd_ctx_new: %s\n", strerror(-r));
 		return r;
 	}
@@ -450,7 +450,7 @@ typedef struct slot {
 	unsigned *inflight;
 } slot;
 
-static void slot_done(void *ud, int result);
+static void slot_done(int result, void *ud);
 
 static int slot_submit(slot *s)
 {
@@ -464,7 +464,7 @@ static int slot_submit(slot *s)
 	return rc;
 }
 
-static void slot_done(void *ud, int result)
+static void slot_done(int result, void *ud)
 {
 	slot *s = ud;
 	run *r = s->r;
@@ -633,7 +633,7 @@ int main(int argc, char **argv)
 	bool do_backing[2] = { true, true };
 	bool do_queues[2] = { true, true };
 	result res[2][2][NWORK] = { { { { 0, 0 } } } };
-	vbd_blkback_stats bs;
+	vbd_blkback_stats bs = { .size = sizeof(bs) };
 	int c, rc = 1, r;
 	unsigned bk, qi, wi, k;
 	char *end;
@@ -693,7 +693,7 @@ int main(int argc, char **argv)
 
 	for (bk = 0; bk < 2; bk++) {
 		for (qi = 0; qi < 2; qi++) {
-			vbd_blkfront_info info;
+			vbd_blkfront_info info = { .size = sizeof(info) };
 
 			if (!do_backing[bk] || !do_queues[qi])
 				continue;

@@ -490,7 +490,7 @@ static int setup(bench *b)
 	snprintf(b->echo_sock, sizeof(b->echo_sock), "%s/echo", b->dir);
 
 	o.socket_path = b->store_sock;
-	r = vbd_store_new(&b->store, &o);
+	r = vbd_store_new(&b->store, &o, NULL);
 	if (r < 0) {
 		fprintf(stderr, "store_bench: vbd_store_new: %s\n", strerror(-r));
 		return r;
@@ -679,7 +679,7 @@ int main(int argc, char **argv)
 	};
 	unsigned long iterations = 20000, rounds = 100, warmup = 1000;
 	double med[M_COUNT], p99[M_COUNT];
-	vbd_store_stats stats = { 0 };
+	vbd_store_stats stats = { .size = sizeof(stats) };
 	static const char *const pin_name[] = { "none", "same", "split" };
 	bench b = { .pin = PIN_SAME, .echo_listen = -1, .echo_fd = -1,
 	            .client_cpu = -1, .server_cpu = -1,

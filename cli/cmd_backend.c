@@ -46,7 +46,7 @@ static const char backend_usage[] =
 	"\n"
 	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
 
-static void log_stderr(void *ud, int level, const char *msg)
+static void log_stderr(int level, const char *msg, void *ud)
 {
 	bool verbose = ud != NULL;
 
@@ -67,6 +67,16 @@ static int parse_uint(const char *what, const char *s, unsigned max, unsigned *r
 	}
 	*ret = (unsigned)v;
 	return 0;
+}
+
+/* An option whose 0 is a value, not "default": VBD_OPT_ZERO says so. */
+static int parse_opt(const char *what, const char *s, unsigned max, unsigned *ret)
+{
+	int r = parse_uint(what, s, max, ret);
+
+	if (r == 0 && *ret == 0)
+		*ret = VBD_OPT_ZERO;
+	return r;
 }
 
 int vbdctl_backend(int argc, char **argv)
@@ -101,10 +111,10 @@ int vbdctl_backend(int argc, char **argv)
 			r = parse_uint("queue count", optarg, 64, &o.max_queues);
 			have_queues = true;
 			break;
-		case 'o': r = parse_uint("ring order", optarg, 4, &o.max_ring_page_order); break;
-		case 'i': r = parse_uint("indirect segments", optarg, 4096, &o.max_indirect_segments); break;
-		case 'p': r = parse_uint("persistent grants", optarg, 1u << 20, &o.persistent_grants_max); break;
-		case 'D': o.feature_discard = false; r = 0; break;
+		case 'o': r = parse_opt("ring order", optarg, 4, &o.max_ring_page_order); break;
+		case 'i': r = parse_opt("indirect segments", optarg, 4096, &o.max_indirect_segments); break;
+		case 'p': r = parse_opt("persistent grants", optarg, 1u << 20, &o.persistent_grants_max); break;
+		case 'D': o.no_discard = true; r = 0; break;
 		case 'r': r = parse_uint("resize poll", optarg, 86400, &poll_s); break;
 		case 'R': r = parse_uint("ready fd", optarg, 1u << 20, &ready); have_ready = true; break;
 		case 'v': verbose = true; r = 0; break;

@@ -60,7 +60,7 @@ static const char detach_usage[] =
 	"128+N interrupted by signal N.\n";
 
 /* VBDCTL_LOG=debug|info|warning: the library's log on stderr. */
-static void log_stderr(void *ud, int level, const char *msg)
+static void log_stderr(int level, const char *msg, void *ud)
 {
 	int max = (int)(intptr_t)ud;
 
@@ -81,7 +81,7 @@ static int open_ctx(vbd_ctx **ret)
 		o.log_userdata = (void *)(intptr_t)(!strcmp(lv, "debug") ? VBD_LOG_DEBUG :
 		                                     !strcmp(lv, "info") ? VBD_LOG_INFO : VBD_LOG_WARNING);
 	}
-	r = vbd_ctx_new(ret, &o);
+	r = vbd_ctx_new(ret, &o, NULL);
 
 	if (r < 0)
 		vbdctl_err("cannot connect to xenstore (%s): %s",

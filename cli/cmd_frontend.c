@@ -60,7 +60,7 @@ typedef struct guest {
 	char dir[64];               /* /local/domain/<domid>/device/vbd */
 } guest;
 
-static void glog(void *ud, int level, const char *msg)
+static void glog(int level, const char *msg, void *ud)
 {
 	guest *g = ud;
 
@@ -166,7 +166,7 @@ static void guest_serve(guest *g, int fd)
 	char hdr[VBDCTL_IO_LINE_MAX], line[64];
 	vbdctl_io_req q;
 	uint64_t off, len;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	gdev *d;
 	size_t i = 0;
 	char *buf = NULL;
@@ -323,10 +323,10 @@ int vbdctl_frontend(int argc, char **argv)
 		goto out;
 	}
 	{
-		int r = vbd_bus_new(&g->bus, NULL);
+		int r = vbd_bus_new(&g->bus, NULL, &err);
 
 		if (r < 0) {
-			vbdctl_err("guest%u: xenstore: %s", g->domid, strerror(-r));
+			vbdctl_err("guest%u: %s", g->domid, err.msg);
 			goto out;
 		}
 	}

@@ -95,7 +95,7 @@ int vbdctl_io(int argc, char **argv)
 	snprintf(sock_env, sizeof(sock_env), "%s/xenstored.sock", dir);
 	if (!getenv("XENSTORED_PATH") && access(sock_env, F_OK) == 0)
 		setenv("XENSTORED_PATH", sock_env, 1);
-	if ((r = vbd_ctx_new(&c, NULL)) < 0) {
+	if ((r = vbd_ctx_new(&c, NULL, NULL)) < 0) {
 		vbdctl_err("io: cannot connect to xenstore: %s", vbd_strerror(r));
 		return VBDCTL_EXIT_FAIL;
 	}

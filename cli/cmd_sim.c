@@ -339,11 +339,11 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 		}
 	}
 	so.socket_path = h.store_sock;
-	if ((r = vbd_store_new(&h.store, &so)) < 0) {
+	if ((r = vbd_store_new(&h.store, &so, NULL)) < 0) {
 		hlog("cannot serve xenstore on %s: %s", h.store_sock, strerror(-r));
 		goto out;
 	}
-	if ((r = vbd_simhv_new(&h.hv, h.hv_sock)) < 0) {
+	if ((r = vbd_simhv_new(&h.hv, h.hv_sock, NULL)) < 0) {
 		hlog("cannot serve the simulated hypervisor on %s: %s", h.hv_sock, strerror(-r));
 		goto out;
 	}

@@ -178,7 +178,7 @@ static int cmd_serve(int argc, char **argv)
 
 
 	o.socket_path = sock;
-	r = vbd_store_new(&s, &o);
+	r = vbd_store_new(&s, &o, NULL);
 	if (r < 0) {
 		vbdctl_err("cannot serve on %s: %s%s", sock, strerror(-r),
 		           r == -EADDRINUSE ? " (another daemon answers there)" : "");

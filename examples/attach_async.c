@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", argv[2], err.msg);
 		return 2;
 	}
-	if ((r = vbd_ctx_new(&c, NULL)) < 0) {
+	if ((r = vbd_ctx_new(&c, NULL, NULL)) < 0) {
 		fprintf(stderr, "xenstore: %s\n", vbd_strerror(r));
 		goto out;
 	}

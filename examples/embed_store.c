@@ -16,7 +16,7 @@
 int main(int argc, char **argv)
 {
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	vbd_store *s;
 	int r;
 
@@ -26,7 +26,7 @@ int main(int argc, char **argv)
 	}
 	o.socket_path = argv[1];
 	o.limits.nodes_per_domain = 200;    /* tighter than cxenstored's 1000 */
-	r = vbd_store_new(&s, &o);
+	r = vbd_store_new(&s, &o, NULL);
 	if (r < 0) {
 		fprintf(stderr, "vbd_store_new: %s\n", strerror(-r));
 		return 1;

@@ -406,7 +406,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int fd_base;
 	vbd__simhv_limits lim = { .grants = 8 + 24, .ports = 12, .conns = 3, .refs_per_call = 8,
 	                          .mapped_pages = 16 };
-	vbd_simhv_stats st;
+	vbd_simhv_stats st = { .size = sizeof(st) };
 	struct fuzz *z;
 	size_t off = 0;
 	unsigned i;
@@ -417,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fd_base = lowest_free_fd();
 	z = calloc(1, sizeof(*z));
-	if (!z || vbd_simhv_new(&z->h, NULL) < 0)
+	if (!z || vbd_simhv_new(&z->h, NULL, NULL) < 0)
 		die("setup", NULL);
 	vbd__simhv_set_limits(z->h, &lim);
 	for (i = 0; i < NSLOT; i++) {

@@ -877,7 +877,7 @@ static void audit_end(struct fuzz *f)
 {
 	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
 	struct slot *a = &f->audit;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	char dir[32], path[48];
 	unsigned quota, d, i, ok, enospc, expect;
 	bool ready[NSLOT] = { false };
@@ -949,7 +949,7 @@ static void audit_end(struct fuzz *f)
 static void do_control(struct fuzz *f, uint8_t op)
 {
 	struct slot *c;
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
 	unsigned d;
 
 	switch (op) {
@@ -1025,7 +1025,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0, sizeof(f));
 	f.audit.fd = -1;
 	f.audit.wq = -1;
-	if (vbd_store_new(&f.s, &o) < 0)
+	if (vbd_store_new(&f.s, &o, NULL) < 0)
 		die("vbd_store_new", NULL);
 	for (i = 0; i < NSLOT; i++) {
 		f.slot[i].fd = -1;

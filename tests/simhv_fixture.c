@@ -35,7 +35,7 @@ int vbd_test_simhv_start(vbd_test_simhv *t)
 		vbd_test_rmdir(t->dir);
 		return -ENAMETOOLONG;
 	}
-	r = vbd_simhv_new(&t->hv, t->socket);
+	r = vbd_simhv_new(&t->hv, t->socket, NULL);
 	if (r == 0)
 		r = vbd_test_loop_start(&t->loop, t->hv, hv_fd, NULL, hv_process);
 	if (r < 0)
@@ -71,6 +71,7 @@ int vbd_test_simhv_call(vbd_test_simhv *t, int (*fn)(vbd_simhv *hv, void *arg), 
 
 static int stats_fn(vbd_simhv *hv, void *arg)
 {
+	((vbd_simhv_stats *)arg)->size = sizeof(vbd_simhv_stats);
 	vbd_simhv_get_stats(hv, arg);
 	return 0;
 }
@@ -144,7 +145,7 @@ bool vbd_test_simhv_wait(vbd_test_simhv *t, bool (*check)(const vbd_simhv_stats 
                          void *arg, int timeout_ms)
 {
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	vbd_simhv_stats st;
+	vbd_simhv_stats st = { .size = sizeof(st) };
 	int waited;
 
 	for (waited = 0;; waited += 5) {

@@ -40,7 +40,7 @@ int vbd_test_store_start(vbd_test_store *t, const vbd_store_limits *limits)
 	o.socket_path = t->socket;
 	if (limits)
 		o.limits = *limits;
-	r = vbd_store_new(&t->store, &o);
+	r = vbd_store_new(&t->store, &o, NULL);
 	if (r == 0)
 		r = vbd_test_loop_start(&t->loop, t->store, store_fd, NULL, store_process);
 	if (r < 0)
@@ -76,6 +76,7 @@ int vbd_test_store_call(vbd_test_store *t, int (*fn)(vbd_store *s, void *arg), v
 
 static int stats_fn(vbd_store *s, void *arg)
 {
+	((vbd_store_stats *)arg)->size = sizeof(vbd_store_stats);
 	vbd_store_get_stats(s, arg);
 	return 0;
 }

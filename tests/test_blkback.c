@@ -136,13 +136,13 @@ static void settle(struct fx *f)
 
 static vbd_blkback_stats stats(struct fx *f)
 {
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	assert_int_equal(vbd_blkback_get_stats(f->b, &s), 0);
 	return s;
 }
 
-static void log_cb(void *ud, int level, const char *msg)
+static void log_cb(int level, const char *msg, void *ud)
 {
 	(void)ud;
 	/* Quiet: the hostile tests make errors on purpose. */
@@ -896,7 +896,7 @@ static void test_no_discard(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.feature_discard = false;
+	f->o.no_discard = true;
 	up(f, &plain);
 	assert_int_equal(xs_num(f->h0, f->be, "feature-discard"), 0);
 	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_DISCARD, .nr_sectors = 8 }),
@@ -956,7 +956,7 @@ static void test_no_indirect(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.max_indirect_segments = 0;
+	f->o.max_indirect_segments = VBD_OPT_ZERO;
 	up(f, &plain);
 	assert_false(xs_has(f->h0, "/local/domain/0/backend/vbd/1/51712/feature-max-indirect-segments"));
 	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_INDIRECT, .nr = 0, .nr16 = 4 }),
@@ -966,7 +966,7 @@ static void test_no_indirect(void **state)
 static void test_persistent(void **state)
 {
 	struct fx *f = *state;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
 	for (unsigned k = 0; k < 10; k++)
@@ -982,7 +982,7 @@ static void test_persistent(void **state)
 static void test_persistent_lru(void **state)
 {
 	struct fx *f = *state;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	f->o.persistent_grants_max = 4;
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
@@ -1002,7 +1002,7 @@ static void test_persistent_not_offered(void **state)
 {
 	struct fx *f = *state;
 
-	f->o.persistent_grants_max = 0;
+	f->o.persistent_grants_max = VBD_OPT_ZERO;
 	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
 	assert_int_equal(xs_num(f->h0, f->be, "feature-persistent"), 0);
 	check_rw(f, 0, 0, 2, 0, 50);
@@ -1020,7 +1020,7 @@ static void test_hostile_requests(void **state)
 	uint32_t other_ref, ro_ref;
 	void *other_page, *ro_page;
 	struct req r;
-	vbd_blkback_stats s;
+	vbd_blkback_stats s = { .size = sizeof(s) };
 
 	up(f, &plain);
 	file_read(f, before, sizeof(before), 0);

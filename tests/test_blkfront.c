@@ -422,7 +422,7 @@ static void be_stop(struct be *b)
 
 /* ---- fixture ---- */
 
-static void on_resize(void *ud, uint64_t old, uint64_t now)
+static void on_resize(uint64_t old, uint64_t now, void *ud)
 {
 	struct fx *x = ud;
 
@@ -431,7 +431,7 @@ static void on_resize(void *ud, uint64_t old, uint64_t now)
 	x->resized++;
 }
 
-static void log_cb(void *ud, int level, const char *msg)
+static void log_cb(int level, const char *msg, void *ud)
 {
 	(void)ud;
 	if (getenv("VBD_TEST_VERBOSE") || level <= 3)
@@ -583,7 +583,7 @@ static void close_ok(struct fx *x)
 static void test_handshake(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	char *v;
 
 	connect_ok(x);
@@ -649,7 +649,7 @@ static void test_negotiation(void **state)
 	for (bq = 0; bq <= 4; bq++) {
 		for (bo = 0; bo <= 4; bo++) {
 			vbd_errbuf err = { "" };
-			vbd_blkfront_info info;
+			vbd_blkfront_info info = { .size = sizeof(info) };
 			uint8_t buf[8192];
 
 			be_stop(&x->be);
@@ -706,15 +706,15 @@ static void test_data_modes(void **state)
 	be_start(x);
 	for (mode = 0; mode < 4; mode++) {
 		vbd_errbuf err = { "" };
-		vbd_blkfront_info info;
+		vbd_blkfront_info info = { .size = sizeof(info) };
 
 		be_stop(&x->be);
 		xs_rm(x->h, XBT_NULL, BE);
 		xs_rm(x->h, XBT_NULL, FE);
 		x->be.requests = x->be.indirect_requests = x->be.max_segs_seen = 0;
 		x->be.grefs_first = 0;
-		x->o.persistent = mode & 1;
-		x->o.max_indirect_segments = mode & 2 ? 64 : 0;
+		x->o.no_persistent = !(mode & 1);
+		x->o.max_indirect_segments = mode & 2 ? 64 : VBD_OPT_ZERO;
 		x->o.max_queues = 1;
 		write_nodes(x);
 		be_start(x);
@@ -756,7 +756,7 @@ struct cnt {
 	int done, ok, eio, other;
 };
 
-static void cnt_done(void *ud, int result)
+static void cnt_done(int result, void *ud)
 {
 	struct cnt *c = ud;
 
@@ -836,7 +836,7 @@ static void test_readonly(void **state)
 static void test_resize(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	xs_transaction_t t;
 	int i;
 
@@ -1009,11 +1009,11 @@ static void test_bad_backend_path(void **state)
 static void test_unshare_busy(void **state)
 {
 	struct fx *x = *state;
-	vbd_blkfront_info info;
+	vbd_blkfront_info info = { .size = sizeof(info) };
 	uint8_t buf[8192];
 	int i;
 
-	x->o.persistent = false;
+	x->o.no_persistent = true;
 	connect_ok(x);
 	assert_int_equal(vbd__xport_fail(x->fx, "unshare", 1, -EBUSY, true), 0);
 	assert_int_equal(vbd_blkfront_read(x->f, 0, buf, sizeof(buf)), 0);
@@ -1051,7 +1051,7 @@ static void test_xport_faults(void **state)
 		be_stop(&x->be);
 		xs_rm(x->h, XBT_NULL, BE);
 		xs_rm(x->h, XBT_NULL, FE);
-		x->o.persistent = n & 1;
+		x->o.no_persistent = !(n & 1);
 		x->o.max_queues = 2;
 		write_nodes(x);
 		be_start(x);

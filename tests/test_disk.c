@@ -858,7 +858,7 @@ static void test_target_probe(void **state)
 {
 	struct loopfs *fs = *state;
 	vbd_errbuf err = { "" };
-	vbd_target_info ti;
+	vbd_target_info ti = { .size = sizeof(ti) };
 	char empty[] = "/tmp/vbd-test-empty.XXXXXX";
 	int fd;
 
@@ -867,14 +867,14 @@ static void test_target_probe(void **state)
 	if (vbd_disk_target_probe(fs->image, &ti, &err) != 0)
 		fail_msg("%s: %s", fs->image, err.msg);
 	assert_false(ti.block);
-	assert_int_equal(ti.size, 8 << 20);
+	assert_int_equal(ti.bytes, 8 << 20);
 	assert_string_equal(ti.type, "ext4");
 	assert_string_equal(ti.label, fs->label);
 	assert_string_equal(ti.uuid, fs->uuid);
 	if (vbd_disk_target_probe(fs->loopdev, &ti, &err) != 0)
 		fail_msg("%s: %s", fs->loopdev, err.msg);
 	assert_true(ti.block);
-	assert_int_equal(ti.size, 8 << 20);
+	assert_int_equal(ti.bytes, 8 << 20);
 	assert_string_equal(ti.type, "ext4");
 	assert_string_equal(ti.label, fs->label);
 
@@ -884,7 +884,7 @@ static void test_target_probe(void **state)
 	assert_int_equal(ftruncate(fd, 1 << 20), 0);
 	close(fd);
 	assert_int_equal(vbd_disk_target_probe(empty, &ti, &err), 0);
-	assert_int_equal(ti.size, 1 << 20);
+	assert_int_equal(ti.bytes, 1 << 20);
 	assert_string_equal(ti.type, "");
 	unlink(empty);
 

@@ -100,7 +100,7 @@ static int setup(void **state)
 	assert_int_equal(vbd_test_simhv_xport(&f->hv, DOM, &f->fx), 0);
 	snprintf(f->guest_xs, sizeof(f->guest_xs), "%s.d/%d", f->t.socket, DOM);
 	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
 	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->t.dir);
 	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
@@ -343,18 +343,18 @@ static void test_negotiation_matrix(void **state)
 	unsigned combos = 0, bp, q, order, ind, s3;
 
 	for (bp = 0; bp < 2; bp++) {
-		backend_start(f, bp ? 1056 : 0, 256);
+		backend_start(f, bp ? 1056 : VBD_OPT_ZERO, 256);
 		for (q = 1; q <= 4; q++)
 			for (order = 0; order <= 4; order++)
 				for (ind = 0; ind < 2; ind++)
 					for (s3 = 0; s3 < 2; s3++) {
 						vbd_blkfront_options fo = front_opts(f);
-						vbd_blkfront_info info;
+						vbd_blkfront_info info = { .size = sizeof(info) };
 
 						fo.max_queues = q;
 						fo.max_ring_page_order = order;
-						fo.max_indirect_segments = ind ? 256 : 0;
-						fo.persistent = true;
+						fo.max_indirect_segments = ind ? 256 : VBD_OPT_ZERO;
+						fo.no_persistent = false;
 						fo.skip_initialised = !s3;
 						attach(f, &fo);
 						assert_int_equal(vbd_blkfront_get_info(f->f, &info), 0);
@@ -387,7 +387,7 @@ struct slot {
 	int result;
 };
 
-static void slot_done(void *ud, int result)
+static void slot_done(int result, void *ud)
 {
 	struct slot *s = ud;
 
@@ -395,7 +395,7 @@ static void slot_done(void *ud, int result)
 	s->result = result;
 }
 
-static void slot_done_flag(void *ud, int result)
+static void slot_done_flag(int result, void *ud)
 {
 	bool *done = ud;
 
@@ -493,7 +493,7 @@ static void test_zero_copy_buffers(void **state)
 {
 	struct fx *f = *state;
 	vbd_blkfront_options fo = front_opts(f);
-	vbd_blkfront_info before, after;
+	vbd_blkfront_info before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
 	uint8_t *buf, *file = malloc(1 << 20), *plain = malloc(1 << 20);
 	unsigned seed = 77;
 	bool done = false;
@@ -553,7 +553,7 @@ static void test_zero_copy_buffers(void **state)
 	detach(f);
 }
 
-static void on_resize(void *ud, uint64_t old_sectors, uint64_t new_sectors)
+static void on_resize(uint64_t old_sectors, uint64_t new_sectors, void *ud)
 {
 	uint64_t *seen = ud;
 
@@ -592,11 +592,11 @@ static void test_resize(void **state)
 
 static int get_connections(vbd_store *s, void *arg)
 {
-	vbd_store_stats st;
+	vbd_store_stats st = { .size = sizeof(st) };
+	int r = vbd_store_get_stats(s, &st);
 
-	vbd_store_get_stats(s, &st);
 	*(uint64_t *)arg = st.connections;
-	return 0;
+	return r;
 }
 
 static uint64_t connections(struct fx *f)
@@ -663,7 +663,7 @@ static void test_one_bus_for_many(void **state)
 		frontend_dir(f, 51712u + 16u * i);
 	before = connections(f);
 	bo.xenstored_path = f->guest_xs;
-	assert_int_equal(vbd_bus_new(&bus, &bo), 0);
+	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
 	o.bus = bus;
 	o.xenstored_path = NULL;
 	for (i = 0; i < N; i++) {

@@ -162,7 +162,7 @@ static int setup_knobs(void **state, void (*knobs)(vbd_test_peer *))
 	}
 	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
 	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
 	f->spec.target = f->img;
 	f->spec.vdev = "xvdb";
 	f->spec.devid = 51728;
@@ -607,7 +607,7 @@ static void test_async_free_rolls_back(void **state)
 	assert_int_equal(access(mark, F_OK), 0);      /* remove ran */
 	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
 	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co), 0);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
 }
 
 static void knobs_never_closes(vbd_test_peer *p)
@@ -660,7 +660,7 @@ static void test_leftovers_of_a_killed_attach(void **state)
 		vbd_ctx *c;
 
 		co.xenstored_path = f->t.socket;
-		if (vbd_ctx_new(&c, &co) < 0 || vbd_dev_attach_wait(c, &f->ao) < 0)
+		if (vbd_ctx_new(&c, &co, NULL) < 0 || vbd_dev_attach_wait(c, &f->ao) < 0)
 			_exit(1);
 		_exit(0);   /* "crashes": no detach, nothing freed */
 	}
@@ -891,8 +891,8 @@ struct seen {
 	int violations;
 };
 
-static void on_verify(void *ud, unsigned domid, uint32_t devid, const char *side, int from, int to,
-                      const vbd_violation *v)
+static void on_verify(unsigned domid, uint32_t devid, const char *side, int from, int to,
+                      const vbd_violation *v, void *ud)
 {
 	struct seen *s = ud;
 	size_t len = strlen(s->log);
@@ -931,7 +931,7 @@ static void test_verifier_follows(void **state)
 	vbd_ctx *c;
 
 	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&c, &co), 0);
+	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
 	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, &s, &vf), 0);
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
@@ -970,7 +970,7 @@ static void *race_main(void *arg)
 
 	co.xenstored_path = x->f->t.socket;
 	x->msg[0] = 0;
-	x->r = vbd_ctx_new(&c, &co);
+	x->r = vbd_ctx_new(&c, &co, NULL);
 	if (x->r == 0)
 		x->r = vbd_dev_attach_wait(c, &x->f->ao);
 	if (x->r < 0 && x->r != -EEXIST)
@@ -1030,7 +1030,7 @@ static void *opener_main(void *arg)
 
 	co.xenstored_path = o->path;
 	o->tid = (pid_t)syscall(SYS_gettid);
-	o->r = vbd_ctx_new(&o->c, &co);
+	o->r = vbd_ctx_new(&o->c, &co, NULL);
 	return NULL;
 }
 
@@ -1256,7 +1256,7 @@ static void *many_main(void *arg)
 
 	co.xenstored_path = m->f->t.socket;
 	ao.spec = &m->spec;
-	m->r = vbd_ctx_new(&c, &co);
+	m->r = vbd_ctx_new(&c, &co, NULL);
 	if (m->r == 0)
 		m->r = vbd_dev_attach_wait(c, &ao);
 	vbd_ctx_free(c);
@@ -1333,7 +1333,7 @@ static void *det_main(void *arg)
 	co.xenstored_path = x->f->t.socket;
 	d.domid = DOM;
 	d.devid = 51728;
-	x->r = vbd_ctx_new(&c, &co);
+	x->r = vbd_ctx_new(&c, &co, NULL);
 	if (x->r == 0)
 		x->r = vbd_dev_detach_wait(c, &d);
 	vbd_ctx_free(c);

@@ -307,7 +307,7 @@ static void rig_open(rig *g)
 	int i;
 
 	memset(g, 0, sizeof(*g));
-	assert_int_equal(vbd_store_new(&g->s, NULL), 0);
+	assert_int_equal(vbd_store_new(&g->s, NULL, NULL), 0);
 	assert_int_equal(vbd_store_domain_add(g->s, 1), 0);
 	for (i = 0; i < NCONN; i++)
 		assert_int_equal(connect_one(g, i), 0);

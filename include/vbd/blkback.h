@@ -36,50 +36,47 @@
 #define VBD_BLKBACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vbd/bus.h"
-#include "vbd/ctx.h"        /* VBD_LOG_* */
+#include "vbd/common.h"
 #include "vbd/error.h"
 #include "vbd/transport.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_blkback vbd_blkback;
 
 #define VBD_BLKBACK_OPTIONS_VERSION 1
 
 typedef struct vbd_blkback_options {
-	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION */
+	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION or older */
 	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
 	 * libxenstore's default. */
 	const char *xenstored_path;
 	vbd_xport *xport;               /* required; borrowed */
-	unsigned domid;                 /* the backend's own domain (0) */
-	unsigned max_ring_page_order;   /* offered; 0..4 (4) */
+	vbd_domid domid;                 /* the backend's own domain (0) */
+	/* Offered max-ring-page-order, at most 4; 0: 4; VBD_OPT_ZERO: one
+	 * page only. */
+	unsigned max_ring_page_order;
 	/* Offered multi-queue-max-queues, 1..64; 0: the online CPUs (Linux's
 	 * xenblk_max_queues default): each ring has a worker thread. */
 	unsigned max_queues;
-	/* Offered feature-max-indirect-segments; 0: indirect requests are not
-	 * offered (and answered EOPNOTSUPP); at most 4096 (8 indirect pages).
-	 * Default 256. */
+	/* Offered feature-max-indirect-segments, at most 4096 (8 indirect
+	 * pages); 0: 256; VBD_OPT_ZERO: indirect requests are not offered (and
+	 * answered EOPNOTSUPP). */
 	unsigned max_indirect_segments;
-	/* Persistent grants kept mapped per ring; 0: feature-persistent is not
-	 * offered.  Default 1056 (Linux's per-ring default). */
+	/* Persistent grants kept mapped per ring; 0: 1056 (Linux's per-ring
+	 * default); VBD_OPT_ZERO: feature-persistent is not offered. */
 	unsigned persistent_grants_max;
-	bool feature_discard;           /* offer discard where the target can (true) */
+	bool no_discard;                /* do not offer discard (offered where the target can) */
 	/* Re-check each device's size this often and announce a change
 	 * (0: never; vbd_blkback_refresh() does it on demand). */
 	unsigned resize_poll_ms;
 	/* Called from the calling thread only, inside vbd_blkback calls;
-	 * levels are VBD_LOG_* of vbd/ctx.h (3 err, 4 warning, 6 info, 7 debug). */
-	void (*log)(void *userdata, int level, const char *msg);
+	 * levels are vbd_log_level (vbd/common.h). */
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 	/* A bus to share (vbd/bus.h): b takes a reference and uses its
 	 * connections; xenstored_path is then ignored.  NULL: b makes its own.
@@ -88,8 +85,8 @@ typedef struct vbd_blkback_options {
 	vbd_bus *bus;
 } vbd_blkback_options;
 
-#define VBD_BLKBACK_OPTIONS_INIT \
-	{ VBD_BLKBACK_OPTIONS_VERSION, NULL, NULL, 0, 4, 0, 256, 1056, true, 0, NULL, NULL, NULL }
+/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+#define VBD_BLKBACK_OPTIONS_INIT { .version = VBD_BLKBACK_OPTIONS_VERSION }
 
 /* Connects to xenstore and watches the backend directory; devices already
  * there are probed by the first vbd_blkback_process().  -EINVAL for a bad
@@ -120,6 +117,9 @@ VBD_PUBLIC int vbd_blkback_process(vbd_blkback *b);
 VBD_PUBLIC int vbd_blkback_refresh(vbd_blkback *b);
 
 typedef struct vbd_blkback_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t devices;           /* backend directories being served */
 	uint64_t connected;         /* of those, at Connected */
 	uint64_t rings;             /* rings mapped now */
@@ -136,11 +136,10 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
 } vbd_blkback_stats;
 
-/* Counters since vbd_blkback_new(), read without stopping the workers. */
+/* Counters since vbd_blkback_new(), read without stopping the workers.
+ * -EINVAL without b or ret, or for a ret->size below sizeof(size_t). */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

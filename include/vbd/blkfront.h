@@ -41,42 +41,36 @@
 #include <stdint.h>
 
 #include "vbd/bus.h"
-#include "vbd/dev.h"         /* vbd_state */
+#include "vbd/common.h"
 #include "vbd/error.h"
 #include "vbd/transport.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_blkfront vbd_blkfront;
 
 #define VBD_BLKFRONT_OPTIONS_VERSION 1
 
 typedef struct vbd_blkfront_options {
-	unsigned version;              /* VBD_BLKFRONT_OPTIONS_VERSION */
+	unsigned version;              /* VBD_BLKFRONT_OPTIONS_VERSION or older */
 	/* The xenstore socket of this guest ("<socket>.d/<domid>" with the
 	 * embedded daemon); NULL: $XENSTORED_PATH, else libxenstore's default. */
 	const char *xenstored_path;
 	vbd_xport *xport;              /* borrowed; must outlive the frontend */
-	unsigned domid;                /* this guest */
+	vbd_domid domid;                /* this guest */
 	uint32_t devid;                /* device/vbd/<devid> in /local/domain/<domid> */
 	/* Ring pages are 2^order, order = min(this, the backend's
-	 * max-ring-page-order).  0 (one page, 32 requests) as Linux: the
-	 * persistent-grant pool grows with the ring, and larger rings pay
+	 * max-ring-page-order).  Default 0 (one page, 32 requests) as Linux:
+	 * the persistent-grant pool grows with the ring, and larger rings pay
 	 * only under deep parallel I/O.  At most 4. */
 	unsigned max_ring_page_order;
 	/* Queues (ring + event channel each) = min(this, the backend's
-	 * multi-queue-max-queues, absent meaning 1).  Default 4, 1..16. */
+	 * multi-queue-max-queues, absent meaning 1).  1..16; 0: 4. */
 	unsigned max_queues;
-	bool persistent;               /* offer feature-persistent; default true */
+	bool no_persistent;            /* do not offer feature-persistent (offered) */
 	/* Segments per indirect request = min(this, the backend's
-	 * feature-max-indirect-segments); 0 never uses indirect requests.
-	 * Default 256; at most 4096 (8 indirect pages). */
+	 * feature-max-indirect-segments), at most 4096 (8 indirect pages);
+	 * 0: 256; VBD_OPT_ZERO: indirect requests are never used. */
 	unsigned max_indirect_segments;
 	/* Mini-OS order: write the ring keys and state Connected in one
 	 * transaction at once, without waiting for the backend's InitWait and
@@ -87,9 +81,9 @@ typedef struct vbd_blkfront_options {
 	unsigned queue_depth;
 	/* The backend changed the size of a connected device (a resize):
 	 * called from vbd_blkfront_process(). */
-	void (*resized)(void *userdata, uint64_t old_sectors, uint64_t new_sectors);
+	void (*resized)(uint64_t old_sectors, uint64_t new_sectors, void *userdata);
 	void *resized_userdata;
-	void (*log)(void *userdata, int level, const char *msg);   /* VBD_LOG_* levels */
+	void (*log)(int level, const char *msg, void *userdata);   /* vbd_log_level */
 	void *log_userdata;
 	/* A bus to share (vbd/bus.h), connected as this guest: the frontend
 	 * takes a reference and uses its connections; xenstored_path is then
@@ -100,9 +94,8 @@ typedef struct vbd_blkfront_options {
 	vbd_bus *bus;
 } vbd_blkfront_options;
 
-#define VBD_BLKFRONT_OPTIONS_INIT \
-	{ VBD_BLKFRONT_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 4, true, 256, false, 0, \
-	  NULL, NULL, NULL, NULL, NULL }
+/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+#define VBD_BLKFRONT_OPTIONS_INIT { .version = VBD_BLKFRONT_OPTIONS_VERSION }
 
 /* Connects to xenstore as the guest, reads virtual-device and backend (which
  * must be /local/domain/<n>/backend/vbd/<domid>/<devid>, n = backend-id) and
@@ -137,8 +130,11 @@ VBD_PUBLIC const char *vbd_blkfront_last_error(vbd_blkfront *f);
 #define VBD_BLKFRONT_INFO_READONLY  4u
 
 typedef struct vbd_blkfront_info {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	bool connected;                /* I/O can be submitted */
-	unsigned backend_domid;
+	vbd_domid backend_domid;
 	uint32_t virtual_device;       /* the frontend's virtual-device */
 	uint64_t sectors;              /* 512-byte units, whatever sector_size is */
 	unsigned sector_size;          /* offsets and lengths are multiples of it */
@@ -160,7 +156,7 @@ typedef struct vbd_blkfront_info {
 	uint64_t grants_deferred;      /* ended late: the backend still mapped them */
 } vbd_blkfront_info;
 
-/* A snapshot.  -EINVAL only for bad arguments. */
+/* A snapshot.  -EINVAL only for bad arguments (ret->size unset among them). */
 VBD_PUBLIC int vbd_blkfront_get_info(vbd_blkfront *f, vbd_blkfront_info *ret);
 
 /* Runs process() until both ends are Connected.  0; -ETIMEDOUT; -ENOTCONN
@@ -177,7 +173,7 @@ typedef enum vbd_blkfront_op {
 /* Completion: result 0, or -EIO (the backend failed it, or the device
  * failed or closed), -EOPNOTSUPP (the backend refused the operation),
  * -ECANCELED (closed before it was issued). */
-typedef void (*vbd_blkfront_done_fn)(void *userdata, int result);
+typedef void (*vbd_blkfront_done_fn)(int result, void *userdata);
 
 /* Queues one I/O of len bytes at offset (bytes) and returns; done() is
  * called once from process().  The buffer (unused for FLUSH and DISCARD)
@@ -223,8 +219,6 @@ VBD_PUBLIC int vbd_blkfront_discard(vbd_blkfront *f, uint64_t offset, uint64_t l
  * info.grants_deferred). */
 VBD_PUBLIC int vbd_blkfront_close(vbd_blkfront *f, int timeout_ms);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -35,15 +35,10 @@
 #ifndef VBD_BUS_H
 #define VBD_BUS_H
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_bus vbd_bus;
 
@@ -54,22 +49,24 @@ typedef struct vbd_bus_options {
 	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
 	 * libxenstore's default (the real xenstored). */
 	const char *xenstored_path;
-	/* The bus's own messages (levels VBD_LOG_*); called from the calling
+	/* The bus's own messages (vbd_log_level); called from the calling
 	 * thread only, inside libvbd calls.  NULL: none. */
-	void (*log)(void *userdata, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 } vbd_bus_options;
 
+/* Every field but version 0 means its default, as `{ .version = 1 }`. */
 #define VBD_BUS_OPTIONS_INIT { .version = VBD_BUS_OPTIONS_VERSION }
 
 /* Connects.  -EINVAL for bad options, -ECONNREFUSED when no daemon answers,
- * -ENOMEM.  *ret (one reference) is untouched on failure.  libxenstore reads
+ * -ENOMEM; err (may be NULL) says which, naming the socket.  *ret (one
+ * reference) is untouched on failure.  libxenstore reads
  * the socket only from $XENSTORED_PATH: with opts->xenstored_path, the
  * variable is set for the instant of connecting and put back, under a lock
  * that every libvbd bus takes, so concurrent calls each connect where they
  * were told.  Code outside libvbd that reads the variable (or calls
  * xs_open()) in another thread at that instant may see libvbd's value. */
-VBD_PUBLIC int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts);
+VBD_PUBLIC int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err);
 /* Another reference; returns bus (NULL for NULL). */
 VBD_PUBLIC vbd_bus *vbd_bus_ref(vbd_bus *bus);
 /* Drops a reference; the last one disconnects and frees.  Accepts NULL;
@@ -86,8 +83,6 @@ VBD_PUBLIC int vbd_bus_get_timeout_ms(vbd_bus *bus);
  * negative errno for a failure of the bus itself. */
 VBD_PUBLIC int vbd_bus_process(vbd_bus *bus);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -4,7 +4,7 @@
  * caller's event loop.
  *
  *     vbd_ctx *c;
- *     vbd_ctx_new(&c, NULL);                 // $XENSTORED_PATH or the default
+ *     vbd_ctx_new(&c, NULL, &err);           // $XENSTORED_PATH or the default
  *     for (;;) {
  *             poll({vbd_ctx_get_fd(c), POLLIN}, vbd_ctx_get_timeout_ms(c));
  *             vbd_ctx_process(c);            // callbacks happen only here
@@ -23,29 +23,22 @@
 #include <stdint.h>
 
 #include "vbd/bus.h"
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_ctx vbd_ctx;
-
-enum { VBD_LOG_ERR = 3, VBD_LOG_WARNING = 4, VBD_LOG_INFO = 6, VBD_LOG_DEBUG = 7 };
 
 #define VBD_CTX_OPTIONS_VERSION 1
 
 typedef struct vbd_ctx_options {
-	unsigned version;             /* VBD_CTX_OPTIONS_VERSION */
+	unsigned version;             /* VBD_CTX_OPTIONS_VERSION or older */
 	/* The xenstore daemon's socket; NULL: $XENSTORED_PATH, else
 	 * libxenstore's default (the real xenstored). */
 	const char *xenstored_path;
 	/* Called from the calling thread only, inside libvbd calls. */
-	void (*log)(void *userdata, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 	/* A bus to share (vbd/bus.h): the context takes a reference and uses
 	 * its connections, fd and loop; xenstored_path is then ignored.  NULL:
@@ -55,16 +48,17 @@ typedef struct vbd_ctx_options {
 	vbd_bus *bus;
 } vbd_ctx_options;
 
-#define VBD_CTX_OPTIONS_INIT { VBD_CTX_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+#define VBD_CTX_OPTIONS_INIT { .version = VBD_CTX_OPTIONS_VERSION }
 
-/* Connects.  -ECONNREFUSED (with a message naming the socket) when no daemon
- * answers.  *ret is untouched on failure.  libxenstore reads the socket only
+/* Connects.  -EINVAL (options), -ECONNREFUSED when no daemon answers,
+ * -ENOMEM; err (may be NULL) says which, naming the socket.  *ret is
+ * untouched on failure.  libxenstore reads the socket only
  * from $XENSTORED_PATH: with opts->xenstored_path, the variable is set for
  * the instant of connecting and put back, under a lock that every libvbd
  * context takes, so concurrent calls each connect where they were told.
  * Code outside libvbd that reads the variable (or calls xs_open()) in
  * another thread at that instant may see libvbd's value. */
-VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts);
+VBD_PUBLIC int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts, vbd_errbuf *err);
 /* Cancels what is in progress (without callbacks), disconnects, frees.
  * Accepts NULL; returns NULL. */
 VBD_PUBLIC vbd_ctx *vbd_ctx_free(vbd_ctx *c);
@@ -83,10 +77,8 @@ VBD_PUBLIC const char *vbd_ctx_last_error(vbd_ctx *c);
 
 /* Domains: by decimal id or by name (/local/domain/<id>/name).  -ENOENT if
  * no such domain. */
-VBD_PUBLIC int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domid);
+VBD_PUBLIC int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, vbd_domid *ret_domid);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

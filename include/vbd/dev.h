@@ -9,6 +9,11 @@
  * the caller asked for).  Attached is not connected: a device whose ends do
  * not get there within the timeout is rolled back, and the error says why
  * (the script's hotplug-error, a driver's error node, the last states seen).
+ *
+ * Thread safety: an operation belongs to its context and follows its rule
+ * (vbd/ctx.h): calls and callbacks in the one thread using the context at
+ * the time.  Several operations may run on one context, and operations on
+ * different contexts in different threads at once.
  */
 #ifndef VBD_DEV_H
 #define VBD_DEV_H
@@ -16,27 +21,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/ctx.h"
 #include "vbd/disk.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* xen/io/xenbus.h states */
-typedef enum vbd_state {
-	VBD_STATE_UNKNOWN = 0,
-	VBD_STATE_INITIALISING = 1,
-	VBD_STATE_INITWAIT = 2,
-	VBD_STATE_INITIALISED = 3,
-	VBD_STATE_CONNECTED = 4,
-	VBD_STATE_CLOSING = 5,
-	VBD_STATE_CLOSED = 6,
-	VBD_STATE_RECONFIGURING = 7,
-	VBD_STATE_RECONFIGURED = 8,
-} vbd_state;
-
-VBD_PUBLIC const char *vbd_state_name(int state);
+VBD_BEGIN_DECLS
 
 typedef enum vbd_wait_for {
 	VBD_WAIT_CONNECTED = 0,   /* both ends Connected (default) */
@@ -47,9 +36,9 @@ typedef enum vbd_wait_for {
 #define VBD_ATTACH_OPTIONS_VERSION 1
 
 typedef struct vbd_attach_options {
-	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION */
-	unsigned domid;               /* the frontend (guest) domain */
-	unsigned backend_domid;       /* 0 unless a driver domain serves it */
+	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION or older */
+	vbd_domid domid;               /* the frontend (guest) domain */
+	vbd_domid backend_domid;       /* 0 unless a driver domain serves it */
 	const vbd_disk_spec *spec;    /* what to attach; vbd_disk_spec_parse() */
 	vbd_wait_for wait;
 	unsigned timeout_ms;          /* for the whole attach; 0: 30000 */
@@ -59,7 +48,7 @@ typedef struct vbd_attach_options {
 	unsigned script_timeout_ms;   /* then SIGKILL; 0: 40000, as libxl */
 } vbd_attach_options;
 
-#define VBD_ATTACH_OPTIONS_INIT { VBD_ATTACH_OPTIONS_VERSION, 0, 0, NULL, VBD_WAIT_CONNECTED, 0, NULL, 0 }
+#define VBD_ATTACH_OPTIONS_INIT { .version = VBD_ATTACH_OPTIONS_VERSION }
 
 /* How an attach or detach ended, called from vbd_ctx_process(): result 0 or
  * a negative errno as for the _wait calls; message says why (valid only
@@ -88,14 +77,14 @@ VBD_PUBLIC int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o);
 #define VBD_DETACH_OPTIONS_VERSION 1
 
 typedef struct vbd_detach_options {
-	unsigned version;
-	unsigned domid;
+	unsigned version;             /* VBD_DETACH_OPTIONS_VERSION or older */
+	vbd_domid domid;
 	uint32_t devid;
 	unsigned timeout_ms;          /* for the ends to reach Closed; 0: 10000 */
 	bool force;                   /* clean up anyway after the timeout */
 } vbd_detach_options;
 
-#define VBD_DETACH_OPTIONS_INIT { VBD_DETACH_OPTIONS_VERSION, 0, 0, 0, false }
+#define VBD_DETACH_OPTIONS_INIT { .version = VBD_DETACH_OPTIONS_VERSION }
 
 /* Non-blocking detach: asks both ends to close before it returns (a
  * negative return: nothing changed, done never called); the wait, the
@@ -112,8 +101,6 @@ VBD_PUBLIC int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_d
  * (nothing deleted unless force). */
 VBD_PUBLIC int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -2,6 +2,9 @@
 /*
  * vbd/disk.h - naming and describing a disk: vdev names, device ids, and
  * xl's disk specification syntax (xl-disk-configuration(5)).
+ *
+ * Thread safety: no state of its own; any thread may call these at once.
+ * A vbd_disk_spec is used by one thread at a time.
  */
 #ifndef VBD_DISK_H
 #define VBD_DISK_H
@@ -10,11 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 /* Device id of a vdev name, as xen-vbd-interface(7) defines it:
  *   xvd<letters>[<part>], d<disk>p<part>   202<<8 | D<<4 | P (D, P <= 15)
@@ -62,7 +64,10 @@ VBD_PUBLIC int vbd_disk_target_resolve(const char *target, char **ret_path, vbd_
 
 /* What a target holds, as libblkid sees it. */
 typedef struct vbd_target_info {
-	long long size;            /* bytes */
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
+	long long bytes;           /* its size */
 	bool block;                /* a block device (else a regular file) */
 	char type[32];             /* a filesystem ("ext4", "swap") or a
 	                            * partition table ("dos", "gpt"); "" if none */
@@ -71,12 +76,10 @@ typedef struct vbd_target_info {
 } vbd_target_info;
 
 /* Probes path (a regular file or block device) read-only.  -ENOENT,
- * -ENODEV (neither kind), -errno from open; a target holding nothing libblkid
- * knows is success with an empty type. */
+ * -ENODEV (neither kind), -errno from open, -EINVAL (ret->size unset); a
+ * target holding nothing libblkid knows is success with an empty type. */
 VBD_PUBLIC int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *err);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -10,15 +10,18 @@
  * loop device) and hotplug-status=connected; remove frees the loop device.
  * Unlike the script it takes no global lock and scans no other VBD: its cost
  * does not grow with the number of VBDs on the host.
+ *
+ * Thread safety: it uses only the caller's xs handle, in the calling
+ * thread; steps for different backends may run at once in several threads
+ * (each with its own handle), as they may run in several processes.
  */
 #ifndef VBD_HOTPLUG_H
 #define VBD_HOTPLUG_H
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 struct xs_handle;
 
@@ -45,8 +48,6 @@ typedef enum vbd_hotplug_action {
 VBD_PUBLIC int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path,
                                    vbd_hotplug_action action, vbd_errbuf *err);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

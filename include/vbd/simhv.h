@@ -24,19 +24,20 @@
 #ifndef VBD_SIMHV_H
 #define VBD_SIMHV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vbd/common.h"
+#include "vbd/error.h"
 
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_simhv vbd_simhv;
 
 typedef struct vbd_simhv_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t grants;          /* grant entries in use, all domains */
 	uint64_t maps;            /* pages mapped by some domain */
 	uint64_t ports;           /* event-channel ports open */
@@ -55,7 +56,7 @@ typedef struct vbd_simhv_stats {
  * -ENOSPC (-E2BIG for the pages per call); a connection beyond the limit is
  * closed at once.  path NULL: no sockets at all (the fuzzer adopts
  * socketpairs through an internal call instead). */
-VBD_PUBLIC int vbd_simhv_new(vbd_simhv **ret, const char *path);
+VBD_PUBLIC int vbd_simhv_new(vbd_simhv **ret, const char *path, vbd_errbuf *err);
 /* Closes every connection and socket (socket files are unlinked, and the
  * "<path>.d" directory if empty).  Accepts NULL; returns NULL. */
 VBD_PUBLIC vbd_simhv *vbd_simhv_free(vbd_simhv *h);
@@ -63,16 +64,15 @@ VBD_PUBLIC int vbd_simhv_get_fd(vbd_simhv *h);
 /* Never blocks.  >= 0, or -errno for a failure of the object itself. */
 VBD_PUBLIC int vbd_simhv_process(vbd_simhv *h);
 /* Makes "<path>.d/<domid>" (domid 1 .. 0x7FEF).  -EEXIST if it exists. */
-VBD_PUBLIC int vbd_simhv_domain_add(vbd_simhv *h, unsigned domid);
+VBD_PUBLIC int vbd_simhv_domain_add(vbd_simhv *h, vbd_domid domid);
 /* Closes the domain's socket and connections and releases all it held:
  * its grants end (other domains' mappings of them stay valid until
  * unmapped), its mappings and ports go (peers' ports lead nowhere).
  * -ENOENT if unknown. */
-VBD_PUBLIC int vbd_simhv_domain_remove(vbd_simhv *h, unsigned domid);
-VBD_PUBLIC void vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret);
+VBD_PUBLIC int vbd_simhv_domain_remove(vbd_simhv *h, vbd_domid domid);
+/* 0, or -EINVAL without h or ret, or for a ret->size below sizeof(size_t). */
+VBD_PUBLIC int vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbd/status.h - what VBDs exist and what state they are in.
+ *
+ * Thread safety: vbd_dev_list() follows its context's rule (vbd/ctx.h);
+ * the array it returns is the caller's, with no tie to the context.
  */
 #ifndef VBD_STATUS_H
 #define VBD_STATUS_H
@@ -9,19 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/ctx.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 /* One device, as xenstore shows it.  Strings are NULL when the node is
  * absent; states are -1 then. */
 typedef struct vbd_dev_info {
-	unsigned domid;
+	vbd_domid domid;
 	uint32_t devid;
 	char vdev[32];             /* canonical name of devid */
-	unsigned backend_domid;
+	vbd_domid backend_domid;
 	bool in_libxl;             /* libxl's /libxl copy exists (what xl block-list shows) */
 	int backend_state, frontend_state;
 	char *backend_path, *frontend_path;
@@ -39,18 +41,16 @@ typedef struct vbd_dev_info {
 	char *target_type, *target_label, *target_uuid;
 } vbd_dev_info;
 
-/* The VBDs of domid (-1: of every domain), only devid's if devid >= 0: the
+/* The VBDs of domid (VBD_DOMID_ALL: of every domain), only devid's if devid >= 0: the
  * devices libxl's copy lists, and backend dirs without a copy (half-made or
  * left by a crash), so that vbdctl status shows what detach --force cleans. */
-VBD_PUBLIC int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret,
+VBD_PUBLIC int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret,
                             size_t *ret_n);
 VBD_PUBLIC void vbd_dev_info_free(vbd_dev_info *v, size_t n);
 
 /* The list as JSON (libyajl), an array of objects; *ret is malloc'd. */
 VBD_PUBLIC int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -12,7 +12,7 @@
  *     vbd_store *s;
  *     vbd_store_options o = VBD_STORE_OPTIONS_INIT;
  *     o.socket_path = "/run/vbd/xenstored/socket";
- *     r = vbd_store_new(&s, &o);
+ *     r = vbd_store_new(&s, &o, &err);
  *     for (;;) { poll({vbd_store_get_fd(s), POLLIN}); vbd_store_process(s); }
  *     vbd_store_free(s);
  *
@@ -31,15 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vbd/common.h"
+#include "vbd/error.h"
 
-#define VBD_PUBLIC __attribute__((visibility("default")))
+VBD_BEGIN_DECLS
 
 typedef struct vbd_store vbd_store;
 
-/* Resource limits.  Defaults are cxenstored's where it has one.  They apply
+/* Resource limits; a field left 0 gets the default after it.  Defaults are
+ * cxenstored's where it has one.  They apply
  * to unprivileged connections, except max_payload and path syntax, which
  * apply to all, and max_pending_bytes_priv, which bounds what a dom0 client
  * that never reads can make the daemon hold. */
@@ -64,20 +64,19 @@ typedef struct vbd_store_limits {
 	 * and queued output.  A request that would take it past the hard
 	 * quota fails with ENOMEM, and events for it are dropped; dom0 is
 	 * exempt.  The soft quota only marks the domain in CONTROL "quota
-	 * <domid>".  0: no quota. */
+	 * <domid>".  VBD_OPT_ZERO: no quota. */
 	unsigned memory_per_domain_soft; /* 2 MiB */
 	unsigned memory_per_domain;      /* 2.5 MiB, the hard quota */
 } vbd_store_limits;
 
-#define VBD_STORE_LIMITS_INIT \
-	{ 1000, 128, 10, 1024, 5, 2048, 20, 4096, 256u << 10, 16u << 20, 64, \
-	  2u << 20, 5u << 19 }
+/* Every field 0: every default. */
+#define VBD_STORE_LIMITS_INIT { .nodes_per_domain = 0 }
 
 /* 2 added the memory quota; version 1 options get its defaults. */
 #define VBD_STORE_OPTIONS_VERSION 2
 
 typedef struct vbd_store_options {
-	unsigned version;        /* VBD_STORE_OPTIONS_VERSION */
+	unsigned version;        /* VBD_STORE_OPTIONS_VERSION or older */
 	/* Main (dom0) socket.  NULL: no listening socket; connections come only
 	 * through vbd_store_adopt_fd().  An existing stale socket file is
 	 * replaced; a live one (a daemon answers) is -EADDRINUSE. */
@@ -86,11 +85,13 @@ typedef struct vbd_store_options {
 	vbd_store_limits limits;
 } vbd_store_options;
 
-#define VBD_STORE_OPTIONS_INIT \
-	{ VBD_STORE_OPTIONS_VERSION, NULL, 0, VBD_STORE_LIMITS_INIT }
+#define VBD_STORE_OPTIONS_INIT { .version = VBD_STORE_OPTIONS_VERSION }
 
 /* Counters, for status output, tests and benchmarks. */
 typedef struct vbd_store_stats {
+	/* sizeof(this struct) as the caller has it, set by the caller: the
+	 * library fills only what fits (vbd/common.h). */
+	size_t size;
 	uint64_t nodes;              /* nodes in the committed tree */
 	uint64_t connections;
 	uint64_t domains;            /* introduced, not counting dom0 */
@@ -109,7 +110,7 @@ typedef struct vbd_store_stats {
 /* Creates a store holding "/" (owner dom0, perms "n0") and the special nodes
  * @introduceDomain and @releaseDomain, and binds socket_path if given.
  * Returns 0 or a negative errno; *ret is untouched on failure. */
-VBD_PUBLIC int vbd_store_new(vbd_store **ret, const vbd_store_options *opts);
+VBD_PUBLIC int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *err);
 
 /* Closes every connection and socket (socket files are unlinked) and frees
  * the store.  Accepts NULL.  Returns NULL. */
@@ -133,41 +134,40 @@ VBD_PUBLIC int vbd_store_run_once(vbd_store *s, int timeout_ms);
  * domain domid (0: privileged).  The domain must be introduced unless it is
  * 0.  On success the store owns fd; on failure the caller still does.
  * -EMFILE when the domain has conns_per_domain connections already. */
-VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, unsigned domid);
+VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, vbd_domid domid);
 
 /* Introduces a domain as XS_INTRODUCE does: creates its socket (when the
  * store has a socket_path) and fires @introduceDomain.  Writes no nodes: a
  * toolstack writes /local/domain/<domid>.  -EEXIST if introduced already,
  * -EINVAL for domid 0 or >= 0x7FF0. */
-VBD_PUBLIC int vbd_store_domain_add(vbd_store *s, unsigned domid);
+VBD_PUBLIC int vbd_store_domain_add(vbd_store *s, vbd_domid domid);
 
 /* Releases a domain as XS_RELEASE does: closes its connections and socket,
  * deletes every node it owns, removes it from every permission list (a reused
  * domid inherits nothing), and fires @releaseDomain.  -ENOENT if unknown. */
-VBD_PUBLIC int vbd_store_domain_remove(vbd_store *s, unsigned domid);
+VBD_PUBLIC int vbd_store_domain_remove(vbd_store *s, vbd_domid domid);
 
 /* Path of a domain's socket, "<socket_path>.d/<domid>", into buf.
  * -ENOENT if the domain is unknown, -ENOTSUP if the store has no socket,
  * -ENAMETOOLONG if buf is too small. */
-VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, unsigned domid,
+VBD_PUBLIC int vbd_store_domain_socket(const vbd_store *s, vbd_domid domid,
                                        char *buf, size_t size);
 
-VBD_PUBLIC void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
+/* 0, or -EINVAL without s or ret, or for a ret->size below sizeof(size_t). */
+VBD_PUBLIC int vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret);
 
 /* Fault injection, for tests of xenstore clients: the nth request the store
- * handles from now on from domain domid (n >= 1; domid -1: from anyone) is
+ * handles from now on from domain domid (n >= 1; domid VBD_DOMID_ALL: from anyone) is
  * answered with XS_ERROR naming -err (e.g. -EIO, -EAGAIN, -EACCES) without
  * being executed.  With persistent, that request and every later one (from
  * domid) fail.  nth 0 disarms.  A client test arms n = 1, 2, ... to make each
  * of its xenstore operations fail in turn, through the real libxenstore. */
-VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err,
+VBD_PUBLIC void vbd_store_fail_request(vbd_store *s, vbd_domid domid, uint64_t nth, int err,
                                        int persistent);
 
 /* Main socket path or NULL. */
 VBD_PUBLIC const char *vbd_store_socket_path(const vbd_store *s);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -44,15 +44,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-#ifndef VBD_PUBLIC
-#define VBD_PUBLIC __attribute__((visibility("default")))
-#endif
+VBD_BEGIN_DECLS
 
 #define VBD_PAGE_SIZE 4096u
 
@@ -68,7 +63,7 @@ typedef enum vbd_xport_kind {
 #define VBD_XPORT_OPTIONS_VERSION 1
 
 typedef struct vbd_xport_options {
-	unsigned version;        /* VBD_XPORT_OPTIONS_VERSION */
+	unsigned version;        /* VBD_XPORT_OPTIONS_VERSION or older */
 	vbd_xport_kind kind;
 	/* sim: the simulated hypervisor's socket for this process's domain
 	 * ("<path>" acts as dom0, "<path>.d/<domid>" as that domain); NULL:
@@ -76,7 +71,7 @@ typedef struct vbd_xport_options {
 	const char *sim_path;
 } vbd_xport_options;
 
-#define VBD_XPORT_OPTIONS_INIT { VBD_XPORT_OPTIONS_VERSION, VBD_XPORT_DEFAULT, NULL }
+#define VBD_XPORT_OPTIONS_INIT { .version = VBD_XPORT_OPTIONS_VERSION }
 
 /* -ENOENT/-ECONNREFUSED (sim: no hypervisor at the path), -ENODEV (xen: the
  * grant or event-channel device is missing).  The message says which. */
@@ -93,7 +88,7 @@ VBD_PUBLIC vbd_xport_kind vbd_xport_get_kind(vbd_xport *x);
  * grant table is full; -E2BIG (sim) for more than 4096 pages in one call;
  * -EINVAL for count 0 or a domid >= 0x7FF0.  The pages stay mapped here
  * until vbd_gnt_unshare() (with the same addr and count). */
-VBD_PUBLIC int vbd_gnt_share(vbd_xport *x, unsigned domid, unsigned count, bool writable,
+VBD_PUBLIC int vbd_gnt_share(vbd_xport *x, vbd_domid domid, unsigned count, bool writable,
                              uint32_t *ret_refs, void **ret_addr);
 /* Ends access to pages shared by one vbd_gnt_share() call and unmaps them.
  * -EBUSY (nothing ended; sim only, see above) while the peer still maps any
@@ -107,7 +102,7 @@ VBD_PUBLIC int vbd_gnt_unshare(vbd_xport *x, void *addr, unsigned count);
  * read-only grant; -ENOSPC (sim): more than 131072 pages mapped at once on
  * this handle.  Nothing is mapped on failure.  The pages stay valid after
  * the granter ends access or dies, until unmapped. */
-VBD_PUBLIC int vbd_gnt_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t *refs,
+VBD_PUBLIC int vbd_gnt_map(vbd_xport *x, vbd_domid domid, unsigned count, const uint32_t *refs,
                            bool writable, void **ret_addr);
 /* Unmaps what one vbd_gnt_map() call mapped; -EINVAL if addr and count are
  * not those of a map call. */
@@ -122,10 +117,10 @@ VBD_PUBLIC vbd_evtchn *vbd_evtchn_close(vbd_evtchn *e);
 VBD_PUBLIC int vbd_evtchn_fd(vbd_evtchn *e);
 /* A new port that remote_domid may bind to.  -ENOSPC (sim): 4096 ports per
  * domain. */
-VBD_PUBLIC int vbd_evtchn_alloc_unbound(vbd_evtchn *e, unsigned remote_domid, uint32_t *ret_port);
+VBD_PUBLIC int vbd_evtchn_alloc_unbound(vbd_evtchn *e, vbd_domid remote_domid, uint32_t *ret_port);
 /* -EINVAL: the remote port is not unbound for this domain.  As on Xen, the
  * new local port starts with an event pending. */
-VBD_PUBLIC int vbd_evtchn_bind_interdomain(vbd_evtchn *e, unsigned remote_domid,
+VBD_PUBLIC int vbd_evtchn_bind_interdomain(vbd_evtchn *e, vbd_domid remote_domid,
                                            uint32_t remote_port, uint32_t *ret_port);
 /* The peer's port stays open but leads nowhere. */
 VBD_PUBLIC int vbd_evtchn_unbind(vbd_evtchn *e, uint32_t port);
@@ -138,8 +133,6 @@ VBD_PUBLIC int vbd_evtchn_notify(vbd_evtchn *e, uint32_t port);
 VBD_PUBLIC int vbd_evtchn_pending(vbd_evtchn *e);
 VBD_PUBLIC int vbd_evtchn_unmask(vbd_evtchn *e, uint32_t port);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -24,6 +24,10 @@
  *   physical-device      hex major:minor
  *   hotplug-status       connected, error or busy
  *   online               0 or 1
+ *
+ * Thread safety: a vbd_verifier belongs to its context and follows its
+ * rule (vbd/ctx.h); its callback runs inside vbd_ctx_process().  Free it
+ * before the context.
  */
 #ifndef VBD_VERIFY_H
 #define VBD_VERIFY_H
@@ -31,11 +35,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vbd/common.h"
 #include "vbd/ctx.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 typedef struct vbd_violation {
 	const char *rule;       /* one of the names above */
@@ -44,21 +47,23 @@ typedef struct vbd_violation {
 } vbd_violation;
 
 /* Checks the device's nodes as they are now (every rule but the two
- * transition rules).  *ret (malloc'd, may be NULL when none) and *ret_n get
- * the violations: 0 of them means the device passes.  -ENOENT if there is
- * no such device. */
-VBD_PUBLIC int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid,
+ * transition rules).  *ret (may be NULL when none; free it with
+ * vbd_violation_free()) and *ret_n get the violations: 0 of them means the
+ * device passes.  -ENOENT if there is no such device. */
+VBD_PUBLIC int vbd_dev_verify(vbd_ctx *c, vbd_domid domid, uint32_t devid,
                               vbd_violation **ret, size_t *ret_n);
+/* Frees what vbd_dev_verify() returned.  Accepts NULL; returns NULL. */
+VBD_PUBLIC vbd_violation *vbd_violation_free(vbd_violation *v, size_t n);
 
-/* Following: every change of the VBDs of domid (-1: all) is checked as it
+/* Following: every change of the VBDs of domid (VBD_DOMID_ALL: all) is checked as it
  * happens, the transition rules included.  fn runs from vbd_ctx_process()
  * for each change of a state (old -1 when first seen) and for each
  * violation (v non-NULL). */
 typedef struct vbd_verifier vbd_verifier;
-typedef void (*vbd_verify_fn)(void *userdata, unsigned domid, uint32_t devid, const char *side,
-                              int old_state, int new_state, const vbd_violation *v);
+typedef void (*vbd_verify_fn)(vbd_domid domid, uint32_t devid, const char *side, int old_state,
+                              int new_state, const vbd_violation *v, void *userdata);
 
-VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata,
+VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, vbd_domid domid, vbd_verify_fn fn, void *userdata,
                                 vbd_verifier **ret);
 
 /* What a follower reports: a state it read, or a violation (v non-NULL).
@@ -79,7 +84,7 @@ VBD_PUBLIC int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *u
  * then unseen names the states its step passed by).  unseen is 0 when the
  * step from old_state to new_state is all that happened (one write). */
 typedef struct vbd_verify_event {
-	unsigned domid;
+	vbd_domid domid;
 	uint32_t devid;
 	const char *side;         /* "backend" or "frontend" */
 	int old_state;            /* -1: none yet */
@@ -93,12 +98,10 @@ typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
 
 /* As vbd_verifier_new(), with every report as an event.  vbd_verifier_new()'s
  * callback gets the changes of a state and the violations, not the gaps. */
-VBD_PUBLIC int vbd_verifier_follow(vbd_ctx *c, int domid, vbd_verify_event_fn fn, void *userdata,
+VBD_PUBLIC int vbd_verifier_follow(vbd_ctx *c, vbd_domid domid, vbd_verify_event_fn fn, void *userdata,
                                    vbd_verifier **ret);
 VBD_PUBLIC vbd_verifier *vbd_verifier_free(vbd_verifier *v);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

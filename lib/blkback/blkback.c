@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
+#include "util/opts.h"
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 {
@@ -30,14 +31,19 @@ static void base_changed(const char *path, void *ud)
 int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	vbd_blkback_options lo;
 	vbd_blkback *b;
 	int r;
 
 	if (!ret || !o)
 		return vbd__errf(err, -EINVAL, "blkback: no %s", ret ? "options" : "result pointer");
-	if (o->version != VBD_BLKBACK_OPTIONS_VERSION)
-		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected %u", o->version,
-		                 VBD_BLKBACK_OPTIONS_VERSION);
+	if (VBD__OPTS_LOAD(&lo, o, VBD_BLKBACK_OPTIONS_VERSION, sizeof(lo)) < 0)
+		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected 1..%u",
+		                 o->version, VBD_BLKBACK_OPTIONS_VERSION);
+	o = &lo;
+	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 4);
+	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
+	lo.persistent_grants_max = vbd__opt_uint(lo.persistent_grants_max, 1056);
 	if (!o->xport)
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
@@ -69,7 +75,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	if (b->max_indirect && b->max_indirect <= BLKIF_MAX_SEGMENTS_PER_REQUEST)
 		b->max_indirect = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
 	b->pgrants_max = o->persistent_grants_max;
-	b->feature_discard = o->feature_discard;
+	b->feature_discard = !o->no_discard;
 	b->resize_poll_ms = o->resize_poll_ms;
 	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/vbd", b->domid);
 
@@ -81,10 +87,10 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		bo.xenstored_path = o->xenstored_path;
 		bo.log = o->log;
 		bo.log_userdata = o->log_userdata;
-		r = vbd_bus_new(&b->bus, &bo);
+		r = vbd_bus_new(&b->bus, &bo, err);
 		if (r < 0) {
-			vbd__errf(err, r, "blkback: connecting to xenstore at %s",
-			          o->xenstored_path ? o->xenstored_path : "the default socket");
+			vbd__errf(err, r, "blkback: %s", err && err->msg[0] ? err->msg :
+			          "connecting to xenstore");
 			goto fail;
 		}
 	}
@@ -235,15 +241,15 @@ int vbd_blkback_refresh(vbd_blkback *b)
 	return n;
 }
 
-int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
+int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 {
+	vbd_blkback_stats st = { 0 }, *ret = &st;
 	struct vbd__bb_counters t;
 	vbd__bb_dev *d;
 	unsigned i;
 
-	if (!b || !ret)
+	if (!b || !out || out->size < sizeof(out->size))
 		return -EINVAL;
-	memset(ret, 0, sizeof(*ret));
 	t = b->done;
 	t.pgrants = 0;
 	for (d = b->devs; d; d = d->next) {
@@ -275,5 +281,5 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret)
 	ret->pgrants = t.pgrants;
 	ret->pgrant_hits = t.pgrant_hits;
 	ret->pgrant_evictions = t.pgrant_evictions;
-	return 0;
+	return vbd__out_fill(out, &st, sizeof(st));
 }

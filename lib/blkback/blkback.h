@@ -112,7 +112,7 @@ struct vbd__bb_dev {
 struct vbd_blkback {
 	vbd_bus *bus;              /* its own, or the one the options gave */
 	struct xs_handle *xs;      /* the bus's request connection */
-	void (*log)(void *userdata, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
 	vbd_xport *x;
 	unsigned domid;

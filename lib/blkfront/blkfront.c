@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "blkfront/blkfront.h"
+#include "util/opts.h"
 
 void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
 {
@@ -143,7 +144,7 @@ static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t
 	r = vbd__xb_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
 	if (r < 0)
 		return r;
-	return vbd__xb_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.persistent ? 1 : 0);
+	return vbd__xb_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.no_persistent ? 0 : 1);
 }
 
 static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
@@ -309,7 +310,7 @@ static void connect(vbd_blkfront *f)
 		f->info.discard_alignment = a <= UINT32_MAX ? (unsigned)a : 0;
 		f->info.discard_secure = be_opt(f, "discard-secure", 0) != 0;
 	}
-	f->info.persistent = f->o.persistent && be_opt(f, "feature-persistent", 0) != 0;
+	f->info.persistent = !f->o.no_persistent && be_opt(f, "feature-persistent", 0) != 0;
 	segs = f->o.max_indirect_segments ? be_opt(f, "feature-max-indirect-segments", 0) : 0;
 	if (segs > f->o.max_indirect_segments)
 		segs = f->o.max_indirect_segments;
@@ -494,12 +495,12 @@ static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 	return 0;
 }
 
-static void log_to_owner(void *ud, int level, const char *msg)
+static void log_to_owner(int level, const char *msg, void *ud)
 {
 	vbd_blkfront *f = ud;
 
 	if (f->o.log)
-		f->o.log(f->o.log_userdata, level, msg);
+		f->o.log(level, msg, f->o.log_userdata);
 }
 
 int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errbuf *err)
@@ -507,12 +508,18 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	vbd_errbuf werr = { "" };
 	struct epoll_event ev = { .events = EPOLLIN };
 	char path[160], *v = NULL;
+	vbd_blkfront_options lo;
 	vbd_blkfront *f;
 	long long n;
 	int r;
 
-	if (!ret || !o || o->version != VBD_BLKFRONT_OPTIONS_VERSION || !o->xport)
+	if (!ret || !o || VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION, sizeof(lo)) < 0 ||
+	    !o->xport)
 		return vbd__errf(err, -EINVAL, "blkfront: bad options");
+	o = &lo;
+	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 0);
+	lo.max_queues = vbd__opt_uint(lo.max_queues, 4);
+	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
 	if (o->max_ring_page_order > VBD__BF_MAX_ORDER || o->max_queues == 0 ||
 	    o->max_queues > VBD__BF_MAX_QUEUES || o->max_indirect_segments > VBD__BF_MAX_INDIRECT ||
 	    o->domid >= DOMID_FIRST_RESERVED)
@@ -536,7 +543,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		bo.xenstored_path = o->xenstored_path;
 		bo.log = log_to_owner;
 		bo.log_userdata = f;
-		r = vbd_bus_new(&f->bus, &bo);
+		r = vbd_bus_new(&f->bus, &bo, NULL);
 		if (r < 0) {
 			vbd__errf(err, r, "blkfront: connecting to xenstore%s%s",
 			          o->xenstored_path ? " at " : "",
@@ -703,7 +710,7 @@ int vbd_blkfront_process(vbd_blkfront *f)
 	if (f->resize_due) {
 		f->resize_due = false;
 		if (f->o.resized)
-			f->o.resized(f->o.resized_userdata, f->resize_old, f->resize_new);
+			f->o.resized(f->resize_old, f->resize_new, f->o.resized_userdata);
 		n++;
 	}
 	if (f->done_head) {
@@ -725,10 +732,9 @@ const char *vbd_blkfront_last_error(vbd_blkfront *f)
 
 int vbd_blkfront_get_info(vbd_blkfront *f, vbd_blkfront_info *ret)
 {
-	if (!f || !ret)
+	if (!f || !ret || ret->size < sizeof(ret->size))
 		return -EINVAL;
-	*ret = f->info;
-	return 0;
+	return vbd__out_fill(ret, &f->info, sizeof(f->info));
 }
 
 /* One round of the caller's loop, for the blocking helpers. */
@@ -828,7 +834,7 @@ struct sync_io {
 	int result;
 };
 
-static void sync_done(void *ud, int result)
+static void sync_done(int result, void *ud)
 {
 	struct sync_io *s = ud;
 

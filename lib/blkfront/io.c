@@ -721,7 +721,7 @@ void vbd__bf_run_callbacks(vbd_blkfront *f)
 		vbd__bf_io *next = io->next;
 
 		f->ios--;
-		io->done(io->ud, io->result);
+		io->done(io->result, io->ud);
 		free(io);
 		io = next;
 	}

@@ -62,6 +62,8 @@
 #include "simhv/simhv_wire.h"
 #include "util/listen.h"
 #include "transport/xport.h"
+#include "util/opts.h"
+#include "util/err.h"
 
 #define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
@@ -1058,7 +1060,7 @@ static int domain_new(vbd_simhv *h, unsigned id)
 	return 0;
 }
 
-int vbd_simhv_new(vbd_simhv **ret, const char *path)
+int vbd_simhv_new(vbd_simhv **ret, const char *path, vbd_errbuf *err)
 {
 	vbd__simhv_limits lim = VBD__SIMHV_LIMITS_INIT;
 	vbd_simhv *h;
@@ -1092,7 +1094,8 @@ int vbd_simhv_new(vbd_simhv **ret, const char *path)
 	return 0;
 fail:
 	vbd_simhv_free(h);
-	return r;
+	return vbd__errf(err, r, "simhv: %s%s: %s", path ? "listening on " : "setting up",
+	                 path ? path : "", strerror(-r));
 }
 
 vbd_simhv *vbd_simhv_free(vbd_simhv *h)
@@ -1190,10 +1193,11 @@ int vbd_simhv_domain_remove(vbd_simhv *h, unsigned domid)
 	return -ENOENT;
 }
 
-void vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret)
+int vbd_simhv_get_stats(vbd_simhv *h, vbd_simhv_stats *ret)
 {
-	if (h && ret)
-		*ret = h->st;
+	if (!h || !ret || ret->size < sizeof(ret->size))
+		return -EINVAL;
+	return vbd__out_fill(ret, &h->st, sizeof(h->st));
 }
 
 void vbd__simhv_set_limits(vbd_simhv *h, const vbd__simhv_limits *l)

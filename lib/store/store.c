@@ -18,6 +18,8 @@
 
 #include "util/listen.h"
 #include "xs_internal.h"
+#include "util/opts.h"
+#include "util/err.h"
 
 xs_domain *vbd__domain_find(const vbd_store *s, unsigned id)
 {
@@ -59,30 +61,47 @@ static xs_node *special_new(const char *name)
 	return n;
 }
 
-int vbd_store_new(vbd_store **ret, const vbd_store_options *opts)
+/* The defaults of vbd/store.h for the fields left 0. */
+static void limits_default(vbd_store_limits *l)
 {
-	vbd_store_options def = VBD_STORE_OPTIONS_INIT;
+	l->nodes_per_domain = vbd__opt_uint(l->nodes_per_domain, 1000);
+	l->watches_per_domain = vbd__opt_uint(l->watches_per_domain, 128);
+	l->transactions_per_conn = vbd__opt_uint(l->transactions_per_conn, 10);
+	l->nodes_per_transaction = vbd__opt_uint(l->nodes_per_transaction, 1024);
+	l->perms_per_node = vbd__opt_uint(l->perms_per_node, 5);
+	l->value_size = vbd__opt_uint(l->value_size, 2048);
+	l->outstanding = vbd__opt_uint(l->outstanding, 20);
+	l->max_payload = vbd__opt_uint(l->max_payload, 4096);
+	if (!l->max_pending_bytes)
+		l->max_pending_bytes = 256u << 10;
+	if (!l->max_pending_bytes_priv)
+		l->max_pending_bytes_priv = 16u << 20;
+	l->conns_per_domain = vbd__opt_uint(l->conns_per_domain, 64);
+	l->memory_per_domain_soft = vbd__opt_uint(l->memory_per_domain_soft, 2u << 20);
+	l->memory_per_domain = vbd__opt_uint(l->memory_per_domain, 5u << 19);
+}
+
+int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *err)
+{
+	vbd_store_options def;
 	struct epoll_event ev = { .events = EPOLLIN };
 	vbd_store *s;
 	xs_node *root;
 	int r;
 
 	if (!ret)
-		return -EINVAL;
-	if (!opts)
-		opts = &def;
-	if (opts->version == 1) {
-		/* Version 1 ends before the memory quota: those keep their
-		 * defaults. */
-		memcpy(&def, opts, offsetof(vbd_store_options, limits) +
-		                   offsetof(vbd_store_limits, memory_per_domain_soft));
-		def.version = VBD_STORE_OPTIONS_VERSION;
-		opts = &def;
-	}
-	if (opts->version != VBD_STORE_OPTIONS_VERSION ||
-	    opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
+		return vbd__errf(err, -EINVAL, "store: no result pointer");
+	/* Version 1 ends before the memory quota: those keep their defaults. */
+	if (VBD__OPTS_LOAD(&def, opts, VBD_STORE_OPTIONS_VERSION,
+	                   offsetof(vbd_store_options, limits.memory_per_domain_soft), sizeof(def)) < 0)
+		return vbd__errf(err, -EINVAL, "store: options version %u, expected 1..%u",
+		                 opts->version, VBD_STORE_OPTIONS_VERSION);
+	opts = &def;
+	limits_default(&def.limits);
+	if (opts->limits.max_payload < 1024 || opts->limits.max_payload > XENSTORE_PAYLOAD_MAX ||
 	    opts->limits.outstanding == 0)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "store: limits out of range (max_payload 1024..%u, outstanding >= 1)",
+		                 XENSTORE_PAYLOAD_MAX);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -132,7 +151,8 @@ nomem:
 fail:
 	vbd__node_free(root);
 	vbd_store_free(s);
-	return r;
+	return vbd__errf(err, r, "store: %s%s: %s", opts->socket_path ? "listening on " : "setting up",
+	                 opts->socket_path ? opts->socket_path : "", strerror(-r));
 }
 
 static void domain_close(vbd_store *s, xs_domain *d)
@@ -197,13 +217,13 @@ int vbd_store_get_fd(const vbd_store *s)
 	return s ? s->epfd : -EINVAL;
 }
 
-void vbd_store_fail_request(vbd_store *s, int domid, uint64_t nth, int err, int persistent)
+void vbd_store_fail_request(vbd_store *s, vbd_domid domid, uint64_t nth, int err, int persistent)
 {
 	if (!s)
 		return;
 	s->fail_count = 0;
 	s->fail_at = nth;
-	s->fail_domid = domid;
+	s->fail_domid = domid == VBD_DOMID_ALL ? -1 : (int)domid;
 	s->fail_err = err < 0 ? err : -EIO;
 	s->fail_persistent = persistent != 0;
 }
@@ -213,12 +233,15 @@ const char *vbd_store_socket_path(const vbd_store *s)
 	return s ? s->listen.path : NULL;
 }
 
-void vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
+int vbd_store_get_stats(const vbd_store *s, vbd_store_stats *ret)
 {
-	if (!s || !ret)
-		return;
-	*ret = s->st;
-	ret->generation = s->gen;
+	vbd_store_stats st;
+
+	if (!s || !ret || ret->size < sizeof(ret->size))
+		return -EINVAL;
+	st = s->st;
+	st.generation = s->gen;
+	return vbd__out_fill(ret, &st, sizeof(st));
 }
 
 static void accept_all(vbd_store *s, vbd__listener *l)

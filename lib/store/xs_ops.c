@@ -843,7 +843,7 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 		return -EINVAL;
 	}
 	if (strcmp(v[0], "stats") == 0 && n == 1) {
-		vbd_store_stats stv, *st = &stv;
+		vbd_store_stats stv = { .size = sizeof(stv) }, *st = &stv;
 
 		vbd_store_get_stats(s, st);
 #define S(f) len += snprintf(out + len, sizeof(out) - (size_t)len, "%-18s %llu\n", #f, \

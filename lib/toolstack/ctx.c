@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "toolstack/ctx.h"
+#include "util/opts.h"
 
 struct vbd__watch {
 	vbd__watch *next;
@@ -50,21 +51,21 @@ void vbd__log(vbd_ctx *c, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
+int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts, vbd_errbuf *err)
 {
 	vbd_ctx_options def = VBD_CTX_OPTIONS_INIT;
 	vbd_ctx *c;
 	int r;
 
 	if (!ret)
-		return -EINVAL;
-	if (!opts)
-		opts = &def;
-	if (opts->version != VBD_CTX_OPTIONS_VERSION)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "context: no result pointer");
+	if (VBD__OPTS_LOAD(&def, opts, VBD_CTX_OPTIONS_VERSION, sizeof(def)) < 0)
+		return vbd__errf(err, -EINVAL, "context: options version %u, expected 1..%u",
+		                 opts->version, VBD_CTX_OPTIONS_VERSION);
+	opts = &def;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
+		return vbd__errf(err, -ENOMEM, "context: out of memory");
 	c->log = opts->log;
 	c->log_ud = opts->log_userdata;
 	if (opts->bus) {
@@ -75,7 +76,7 @@ int vbd_ctx_new(vbd_ctx **ret, const vbd_ctx_options *opts)
 		bo.xenstored_path = opts->xenstored_path;
 		bo.log = opts->log;
 		bo.log_userdata = opts->log_userdata;
-		r = vbd_bus_new(&c->bus, &bo);
+		r = vbd_bus_new(&c->bus, &bo, err);
 		if (r < 0) {
 			free(c);
 			return r;

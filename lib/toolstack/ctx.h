@@ -32,7 +32,7 @@ struct vbd_ctx {
 	vbd_bus *bus;               /* its own, or the one the options gave */
 	struct xs_handle *xs;       /* the bus's request connection */
 	vbd_errbuf err;
-	void (*log)(void *ud, int level, const char *msg);
+	void (*log)(int level, const char *msg, void *ud);
 	void *log_ud;
 	vbd__watch *watches;        /* this context's entries on the bus */
 	vbd__timer *timers;

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
+#include "util/opts.h"
 
 #ifndef VBD_SCRIPT_DIR
 #define VBD_SCRIPT_DIR "/etc/xen/scripts"
@@ -64,12 +65,16 @@ static bool runs_script(const char *script)
 int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done, void *ud)
 {
 	char *params = NULL, *abs_script = NULL;
+	vbd_attach_options lo;
 	vbd_dev_op *op = NULL;
 	const char *script;
 	unsigned own;
 	int r;
 
-	if (!c || !o || o->version != VBD_ATTACH_OPTIONS_VERSION || !o->spec || !done)
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_ATTACH_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
+		return -EINVAL;
+	o = &lo;
+	if (!o->spec)
 		return -EINVAL;
 	c->err.msg[0] = 0;
 	if ((r = vbd__dev_op_new(c, false, done, ud, &op)) < 0)
@@ -124,14 +129,16 @@ fail:
 
 int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done, void *ud)
 {
+	vbd_detach_options lo;
 	vbd_dev_op *op = NULL;
 	vbd__dev_loc loc;
 	char *script = NULL;
 	unsigned own;
 	int r;
 
-	if (!c || !o || o->version != VBD_DETACH_OPTIONS_VERSION || !done)
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_DETACH_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
 		return -EINVAL;
+	o = &lo;
 	c->err.msg[0] = 0;
 	if ((r = vbd__dev_op_new(c, true, done, ud, &op)) < 0)
 		return r;

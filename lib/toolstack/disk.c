@@ -36,6 +36,7 @@
 
 #include "util/err.h"
 #include "vbd/disk.h"
+#include "util/opts.h"
 
 #define XVD_MAJOR 202u
 #define HD_MAJOR_01 3u
@@ -524,8 +525,8 @@ int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *er
 	struct stat st;
 	int fd, r = 0;
 
-	if (!path || !ret)
-		return vbd__errf(err, -EINVAL, "target: NULL");
+	if (!path || !ret || ret->size < sizeof(ret->size))
+		return vbd__errf(err, -EINVAL, "target: NULL, or ret->size unset");
 	memset(&info, 0, sizeof(info));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
@@ -544,7 +545,7 @@ int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *er
 		r = vbd__errf(err, -ENOMEM, "target %s: libblkid cannot probe it", path);
 		goto out;
 	}
-	info.size = info.block ? (long long)blkid_probe_get_size(pr) : (long long)st.st_size;
+	info.bytes = info.block ? (long long)blkid_probe_get_size(pr) : (long long)st.st_size;
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL |
 	                                      BLKID_SUBLKS_UUID);
@@ -561,7 +562,7 @@ int vbd_disk_target_probe(const char *path, vbd_target_info *ret, vbd_errbuf *er
 		    blkid_probe_lookup_value(pr, "PTUUID", &v, NULL) == 0)
 			snprintf(info.uuid, sizeof(info.uuid), "%s", v);
 	}
-	*ret = info;
+	vbd__out_fill(ret, &info, sizeof(info));
 out:
 	if (pr)
 		blkid_free_probe(pr);

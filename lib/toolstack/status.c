@@ -63,11 +63,11 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	d->info = rd_long(c, d->backend_path, "info", -1);
 	d->target_size = -1;
 	if (d->params && d->params[0] == '/') {
-		vbd_target_info ti;
+		vbd_target_info ti = { .size = sizeof(ti) };
 		vbd_errbuf e;
 
 		if (vbd_disk_target_probe(d->params, &ti, &e) == 0) {
-			d->target_size = ti.size;
+			d->target_size = ti.bytes;
 			d->target_type = ti.type[0] ? strdup(ti.type) : NULL;
 			d->target_label = ti.label[0] ? strdup(ti.label) : NULL;
 			d->target_uuid = ti.uuid[0] ? strdup(ti.uuid) : NULL;
@@ -103,7 +103,7 @@ static bool known(const vbd_dev_info *v, size_t n, const char *be)
 	return false;
 }
 
-int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_t *ret_n)
+int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret, size_t *ret_n)
 {
 	vbd_dev_info *v = NULL, *d;
 	size_t n = 0, cap = 0;
@@ -117,7 +117,7 @@ int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_
 	for (i = 0; doms && i < nd; i++) {
 		unsigned id = (unsigned)strtoul(doms[i], NULL, 10);
 
-		if (domid >= 0 && id != (unsigned)domid)
+		if (domid != VBD_DOMID_ALL && id != domid)
 			continue;
 		snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", id);
 		devs = xs_directory(c->xs, XBT_NULL, dir, &m);
@@ -158,7 +158,7 @@ int vbd_dev_list(vbd_ctx *c, int domid, int64_t devid, vbd_dev_info **ret, size_
 			unsigned fd_id = (unsigned)strtoul(fes[k], NULL, 10);
 			char sub[160];
 
-			if (domid >= 0 && fd_id != (unsigned)domid)
+			if (domid != VBD_DOMID_ALL && fd_id != domid)
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%u", dir, fd_id);
 			devs = xs_directory(c->xs, XBT_NULL, sub, &m);

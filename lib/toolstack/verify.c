@@ -235,6 +235,13 @@ static int locate(vbd_ctx *c, unsigned domid, uint32_t devid, char **be, char **
 	return *be && *fe ? 0 : -ENOMEM;
 }
 
+vbd_violation *vbd_violation_free(vbd_violation *v, size_t n)
+{
+	(void)n;        /* the elements own nothing (yet) */
+	free(v);
+	return NULL;
+}
+
 int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **ret, size_t *ret_n)
 {
 	char *be = NULL, *fe = NULL, *s;
@@ -349,7 +356,7 @@ static void emit(vbd_verifier *v, const vbd_verify_event *e)
 	if (v->efn)
 		v->efn(e, v->ud);
 	else if (e->v || e->old_state != e->new_state)
-		v->fn(v->ud, e->domid, e->devid, e->side, e->old_state, e->new_state, e->v);
+		v->fn(e->domid, e->devid, e->side, e->old_state, e->new_state, e->v, v->ud);
 }
 
 static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
@@ -558,19 +565,19 @@ static int follow(vbd_ctx *c, int domid, vbd_verify_fn fn, vbd_verify_event_fn e
 	return 0;
 }
 
-int vbd_verifier_new(vbd_ctx *c, int domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
+int vbd_verifier_new(vbd_ctx *c, vbd_domid domid, vbd_verify_fn fn, void *userdata, vbd_verifier **ret)
 {
 	if (!c || !fn || !ret)
 		return -EINVAL;
-	return follow(c, domid, fn, NULL, userdata, ret);
+	return follow(c, domid == VBD_DOMID_ALL ? -1 : (int)domid, fn, NULL, userdata, ret);
 }
 
-int vbd_verifier_follow(vbd_ctx *c, int domid, vbd_verify_event_fn fn, void *userdata,
+int vbd_verifier_follow(vbd_ctx *c, vbd_domid domid, vbd_verify_event_fn fn, void *userdata,
                         vbd_verifier **ret)
 {
 	if (!c || !fn || !ret)
 		return -EINVAL;
-	return follow(c, domid, NULL, fn, userdata, ret);
+	return follow(c, domid == VBD_DOMID_ALL ? -1 : (int)domid, NULL, fn, userdata, ret);
 }
 
 vbd_verifier *vbd_verifier_free(vbd_verifier *v)

@@ -9,6 +9,7 @@
 
 #include "transport/xport.h"
 #include "util/err.h"
+#include "util/opts.h"
 
 static const char *const op_names[VBD__XOP_COUNT] = {
 #define X(e, s) [VBD__XOP_##e] = s,
@@ -156,11 +157,10 @@ int vbd_xport_open(vbd_xport **ret, const vbd_xport_options *o, vbd_errbuf *err)
 
 	if (!ret)
 		return vbd__errf(err, -EINVAL, "transport: no place for the handle");
-	if (!o)
-		o = &def;
-	if (o->version != VBD_XPORT_OPTIONS_VERSION)
-		return vbd__errf(err, -EINVAL, "transport: options version %u, expected %u",
+	if (VBD__OPTS_LOAD(&def, o, VBD_XPORT_OPTIONS_VERSION, sizeof(def)) < 0)
+		return vbd__errf(err, -EINVAL, "transport: options version %u, expected 1..%u",
 		                 o->version, VBD_XPORT_OPTIONS_VERSION);
+	o = &def;
 	if (o->kind != VBD_XPORT_DEFAULT && o->kind != VBD_XPORT_SIM && o->kind != VBD_XPORT_XEN)
 		return vbd__errf(err, -EINVAL, "transport: unknown kind %d", (int)o->kind);
 	x = calloc(1, sizeof(*x));

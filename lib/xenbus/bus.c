@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/err.h"
+#include "util/opts.h"
 #include "xenbus/xenbus.h"
 
 struct vbd__xb_watch {
@@ -65,7 +67,7 @@ void vbd__logv_to(vbd__xb_log_fn log, void *ud, int level, const char *fmt, va_l
 	if (!log)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	log(ud, level, buf);
+	log(level, buf, ud);
 }
 
 void vbd__xb_log(vbd_bus *bus, int level, const char *fmt, ...)
@@ -133,36 +135,37 @@ out:
 	return r;
 }
 
-int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts)
+int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 {
-	vbd_bus_options def = VBD_BUS_OPTIONS_INIT;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	char where[512];
+	char where[512] = "xenstore";
+	vbd_bus_options o;
 	vbd_bus *bus;
 	int r;
 
 	if (!ret)
-		return -EINVAL;
-	if (!opts)
-		opts = &def;
-	if (opts->version < 1 || opts->version > VBD_BUS_OPTIONS_VERSION)
-		return -EINVAL;
+		return vbd__errf(err, -EINVAL, "vbd_bus_new: no place for the bus");
+	if ((r = VBD__OPTS_LOAD(&o, opts, VBD_BUS_OPTIONS_VERSION, sizeof(o))) < 0)
+		return vbd__errf(err, r, "vbd_bus_new: options version %u is not one this library "
+		                 "knows (1..%u)", opts->version, VBD_BUS_OPTIONS_VERSION);
 	bus = calloc(1, sizeof(*bus));
 	if (!bus)
-		return -ENOMEM;
+		return vbd__errf(err, -ENOMEM, "vbd_bus_new: out of memory");
 	bus->refs = 1;
-	bus->log = opts->log;
-	bus->log_ud = opts->log_userdata;
+	bus->log = o.log;
+	bus->log_ud = o.log_userdata;
 	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bus->epfd < 0) {
-		r = -errno;
+		r = vbd__errf(err, -errno, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
-	r = open_handles(bus, opts->xenstored_path, where, sizeof(where));
-	if (r < 0)
+	r = open_handles(bus, o.xenstored_path, where, sizeof(where));
+	if (r < 0) {
+		vbd__errf(err, r, "cannot connect to xenstore at %s: %s", where, strerror(-r));
 		goto fail;
+	}
 	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, xs_fileno(bus->xsw), &ev) < 0) {
-		r = -errno;
+		r = vbd__errf(err, -errno, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
 	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s", where);

@@ -32,7 +32,7 @@
 
 /* ---------------------------------------------------------------- bus.c */
 
-typedef void (*vbd__xb_log_fn)(void *userdata, int level, const char *msg);
+typedef void (*vbd__xb_log_fn)(int level, const char *msg, void *userdata);
 
 struct vbd_bus {
 	unsigned refs;
