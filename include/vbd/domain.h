@@ -18,11 +18,10 @@
 #ifndef VBD_DOMAIN_H
 #define VBD_DOMAIN_H
 
+#include "vbd/common.h"
 #include "vbd/error.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+VBD_BEGIN_DECLS
 
 struct xs_handle;
 
@@ -32,10 +31,8 @@ struct xs_handle;
  * xenstored or the embedded daemon).  Returns 0, -EINVAL (NULL argument or
  * a domid out of range), -EAGAIN (every try conflicted) or the -errno of the
  * failing xenstore call. */
-VBD_PUBLIC int vbd_domain_write_home(struct xs_handle *xs, unsigned domid, const char *name);
+VBD_PUBLIC int vbd_domain_write_home(struct xs_handle *xs, vbd_domid domid, const char *name);
 
-#ifdef __cplusplus
-}
-#endif
+VBD_END_DECLS
 
 #endif

@@ -58,7 +58,7 @@ static int home_body(struct xs_handle *h, xs_transaction_t t, void *ud)
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
-int vbd_domain_write_home(struct xs_handle *xs, unsigned domid, const char *name)
+int vbd_domain_write_home(struct xs_handle *xs, vbd_domid domid, const char *name)
 {
 	struct home_job j = { domid, name };
 
