@@ -16,9 +16,10 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "simhv/simhv_hooks.h"
 #include "simhv/simhv_wire.h"
 #include "util/listen.h"
-#include "transport/xport.h"
+#include "vbd/transport.h"        /* VBD_PAGE_SIZE */
 
 #define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
