@@ -55,6 +55,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "common.h"
 #include "vbd/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/disk.h"
@@ -66,51 +67,14 @@
 
 extern char **environ;
 
-typedef struct samples {
-	uint64_t *ns;
-	size_t n;
-} samples;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array, in milliseconds. */
 static double pct_ms(const samples *s, double p)
 {
-	size_t k;
-
-	if (s->n == 0)
-		return 0;
-	k = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > s->n)
-		k = s->n;
-	return (double)s->ns[k - 1] / 1e6;
+	return bench_pct_ns(s, p) / 1e6;
 }
 
 static double mean_ms(const samples *s, size_t lo, size_t hi)
 {
-	double sum = 0;
-	size_t i;
-
-	if (hi <= lo)
-		return 0;
-	for (i = lo; i < hi; i++)
-		sum += (double)s->ns[i];
-	return sum / (double)(hi - lo) / 1e6;
+	return bench_mean_ns(s, lo, hi) / 1e6;
 }
 
 /* --- one device ------------------------------------------------------------------ */
@@ -262,19 +226,19 @@ static int one_cycle(bench *b, variant *v, int which, unsigned domid, latency_ar
 
 		snprintf(s, sizeof(s), "format=raw,vdev=%s,access=rw,target=%s", rot_vdev[k],
 		         a->file);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		r = run_cli(att);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (r == 0)
 			r = run_cli(det);
-		t2 = now_ns();
+		t2 = bench_now_ns();
 	} else {
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		r = attach_one(b, domid, spec, v->script);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (r == 0)
 			r = detach_one(b, domid, spec->devid);
-		t2 = now_ns();
+		t2 = bench_now_ns();
 		if (r < 0) {
 			/* Whatever is left of it, so that the next cycle can run. */
 			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
@@ -387,8 +351,8 @@ static int run_latency(bench *b, latency_args *a)
 
 		if (!v[i].on)
 			continue;
-		qsort(v[i].attach.ns, v[i].attach.n, sizeof(uint64_t), cmp_u64);
-		qsort(v[i].detach.ns, v[i].detach.n, sizeof(uint64_t), cmp_u64);
+		bench_sort(&v[i].attach);
+		bench_sort(&v[i].detach);
 		p50 = pct_ms(&v[i].attach, 50);
 		if (i == V_BUILTIN_FILE)
 			base = p50;
@@ -531,9 +495,9 @@ static int run_scale(bench *b, const scale_args *a)
 		}
 	}
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (i = 0; i < n; i++) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 
 		unsigned tries = 0;
 
@@ -547,8 +511,8 @@ static int run_scale(bench *b, const scale_args *a)
 			if (++tries == 5)
 				break;
 			usleep(200000);
-			lost += now_ns() - t;
-			t = now_ns();
+			lost += bench_now_ns() - t;
+			t = bench_now_ns();
 		}
 		if (r < 0) {
 			/* Left out, and said so: the rest still measures. */
@@ -559,14 +523,14 @@ static int run_scale(bench *b, const scale_args *a)
 			continue;
 		}
 		ok[i] = true;
-		att.ns[att.n++] = now_ns() - t;
+		att.ns[att.n++] = bench_now_ns() - t;
 		attached++;
 	}
-	t_att = now_ns() - t0 - lost;
+	t_att = bench_now_ns() - t0 - lost;
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (i = 0; i < n; i++) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 
 		if (!ok[i])
 			continue;
@@ -577,9 +541,9 @@ static int run_scale(bench *b, const scale_args *a)
 		}
 		ok[i] = false;
 		attached--;
-		det.ns[det.n++] = now_ns() - t;
+		det.ns[det.n++] = bench_now_ns() - t;
 	}
-	t_det = now_ns() - t0;
+	t_det = bench_now_ns() - t0;
 
 	{
 		/* In order of attach: the first and the last tenth, to show growth. */
@@ -587,8 +551,8 @@ static int run_scale(bench *b, const scale_args *a)
 		double first = mean_ms(&att, 0, tenth), last = mean_ms(&att, m - tenth, m);
 		double dfirst = mean_ms(&det, 0, tenth), dlast = mean_ms(&det, m - tenth, m);
 
-		qsort(att.ns, att.n, sizeof(uint64_t), cmp_u64);
-		qsort(det.ns, det.n, sizeof(uint64_t), cmp_u64);
+		bench_sort(&att);
+		bench_sort(&det);
 		printf("scale %s N=%lu: attach total %.1f ms (%.3f ms/device), detach total %.1f ms "
 		       "(%.3f ms/device), attach+detach %.3f ms/device\n",
 		       a->label, n, (double)t_att / 1e6, (double)t_att / 1e6 / (double)n,
@@ -664,19 +628,6 @@ static void usage(FILE *f)
 	        "                             xvdb..xvdi (shows a driver race: README.md)\n");
 }
 
-static int parse_count(const char *s, unsigned long *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > 100000000ul)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -737,7 +688,7 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
-		if (num && parse_count(optarg, num) < 0)
+		if (num && bench_parse_count(optarg, num) < 0)
 			goto bad_arg;
 	}
 	if (optind != argc)

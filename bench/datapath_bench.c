@@ -54,6 +54,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "common.h"
 #include "simhv_fixture.h"
 #include "store_fixture.h"
 #include "vbd/blkback.h"
@@ -65,14 +66,6 @@
 #define DOM 1
 #define DEVID 51728u            /* xvdb */
 #define MAX_QD 64
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* xorshift64*: cheap, and each thread has its own. */
 static uint64_t rnd(uint64_t *s)
@@ -253,7 +246,7 @@ static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
  * the operation ends. */
 static int drive(host *x, struct done *d, const vbd_blkfront_options *fo)
 {
-	uint64_t deadline = now_ns() + 30000000000ull;
+	uint64_t deadline = bench_now_ns() + 30000000000ull;
 
 	while (!d->called) {
 		struct pollfd p[2] = { { vbd_ctx_get_fd(x->c), POLLIN, 0 }, { -1, POLLIN, 0 } };
@@ -273,7 +266,7 @@ static int drive(host *x, struct done *d, const vbd_blkfront_options *fo)
 		vbd_ctx_process(x->c);
 		if (x->f)
 			vbd_blkfront_process(x->f);
-		if (now_ns() > deadline) {
+		if (bench_now_ns() > deadline) {
 			fprintf(stderr, "datapath_bench: no end within 30 s\n");
 			return -ETIMEDOUT;
 		}
@@ -389,7 +382,7 @@ static void *direct_main(void *arg)
 			break;
 		}
 		/* The clock only now and then: it is not free at 1M IOPS. */
-		if ((++n & 63) == 0 && now_ns() >= r->deadline)
+		if ((++n & 63) == 0 && bench_now_ns() >= r->deadline)
 			r->stop = true;
 		if (n >= 64) {
 			atomic_fetch_add_explicit(&r->ios, n, memory_order_relaxed);
@@ -421,7 +414,7 @@ static int run_direct(const char *path, const workload *w, uint64_t size, double
 		}
 		memset(t[i].buf, 0x5a, w->bs);
 	}
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	r.deadline = t0 + (uint64_t)(seconds * 1e9);
 	for (i = 0; i < w->qd; i++) {
 		if ((rc = -pthread_create(&t[i].th, NULL, direct_main, &t[i])) < 0)
@@ -430,7 +423,7 @@ static int run_direct(const char *path, const workload *w, uint64_t size, double
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(t[i].th, NULL);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (rc == 0)
 		rc = r.error;
 	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
@@ -477,7 +470,7 @@ static void slot_done(int result, void *ud)
 		return;
 	}
 	r->ios++;
-	if ((r->ios & 15) == 0 && now_ns() >= r->deadline)
+	if ((r->ios & 15) == 0 && bench_now_ns() >= r->deadline)
 		r->stop = true;
 	if (r->stop)
 		return;
@@ -548,7 +541,7 @@ static int run_ring(host *x, const workload *w, uint64_t size, double seconds, d
 		}
 		memset(s[i].buf, 0xa5, w->bs);
 	}
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	r.deadline = t0 + (uint64_t)(seconds * 1e9);
 	for (i = 0; i < w->qd && rc == 0; i++)
 		rc = slot_submit(&s[i]);
@@ -563,7 +556,7 @@ static int run_ring(host *x, const workload *w, uint64_t size, double seconds, d
 			break;
 		}
 	}
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (rc == 0)
 		rc = r.error;
 	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);

@@ -49,6 +49,7 @@
 #include <unistd.h>
 #include <xenstore.h>
 
+#include "common.h"
 #include "vbd/store.h"
 
 #define PAYLOAD 32              /* bytes of value / echo payload */
@@ -60,11 +61,6 @@ enum { M_ECHO, M_READ, M_WRITE, M_WATCH, M_ECHO_XS, M_COUNT };
 static const char *const metric_name[M_COUNT] = {
 	"echo", "read", "write", "watch", "echo_libxs"
 };
-
-typedef struct samples {
-	uint64_t *ns;
-	size_t n;
-} samples;
 
 enum { PIN_NONE, PIN_SAME, PIN_SPLIT };
 
@@ -100,14 +96,6 @@ typedef struct bench {
 
 	samples m[M_COUNT];
 } bench;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* --- CPU placement ------------------------------------------------------------- */
 
@@ -342,7 +330,7 @@ static void *watch_main(void *arg)
 		char **vec;
 
 		vec = xs_read_watch(b->xa, &num);
-		b->watch_t1 = now_ns();
+		b->watch_t1 = bench_now_ns();
 		if (b->watch_quit) {
 			free(vec);
 			break;
@@ -366,11 +354,11 @@ static int one_echo(bench *b, uint64_t *ret)
 
 	memcpy(msg, hdr, HDR);
 	memset(msg + HDR, 'e', PAYLOAD);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	r = write_full(b->echo_fd, msg, sizeof(msg));
 	if (r == 0)
 		r = read_full(b->echo_fd, back, sizeof(back));
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (r < 0)
 		return r;
 	if (memcmp(msg, back, sizeof(msg)) != 0)
@@ -385,9 +373,9 @@ static int one_read(bench *b, uint64_t *ret)
 	uint64_t t0, t1;
 	char *v;
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	v = xs_read(b->xb, XBT_NULL, "/bench/node", &len);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (!v)
 		return -errno;
 	free(v);
@@ -403,9 +391,9 @@ static int one_write(bench *b, uint64_t *ret)
 	uint64_t t0, t1;
 	bool ok;
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	ok = xs_write(b->xb, XBT_NULL, "/bench/w", val, PAYLOAD);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (!ok)
 		return -errno;
 	*ret = t1 - t0;
@@ -419,7 +407,7 @@ static int one_watch(bench *b, uint64_t *ret)
 	uint64_t t0;
 	int errs = b->watch_errors;
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (!xs_write(b->xb, XBT_NULL, WATCH_PATH, val, PAYLOAD))
 		return -errno;
 	clock_gettime(CLOCK_REALTIME, &dl);
@@ -444,7 +432,7 @@ static int one_echo_libxs(bench *b, uint64_t *ret)
 	int r;
 
 	memset(payload, 'x', PAYLOAD);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	sigaction(SIGPIPE, &ignore, &old);
 	r = write_full(b->echo_fd, hdr, HDR);
 	if (r == 0)
@@ -454,7 +442,7 @@ static int one_echo_libxs(bench *b, uint64_t *ret)
 	if (r == 0)
 		r = read_full(b->echo_fd, back, PAYLOAD);
 	sigaction(SIGPIPE, &old, NULL);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (r < 0)
 		return r;
 	if (memcmp(hdr, rhdr, HDR) != 0 || memcmp(payload, back, PAYLOAD) != 0)
@@ -599,35 +587,14 @@ static void teardown(bench *b, vbd_store_stats *ret_stats)
 
 /* --- statistics and output ---------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array, in microseconds. */
 static double pct_us(const samples *s, double p)
 {
-	size_t k;
-
-	if (s->n == 0)
-		return 0;
-	k = (size_t)(p / 100.0 * (double)s->n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > s->n)
-		k = s->n;
-	return (double)s->ns[k - 1] / 1000.0;
+	return bench_pct_ns(s, p) / 1000.0;
 }
 
 static double median_us(const samples *s)
 {
-	if (s->n == 0)
-		return 0;
-	if (s->n % 2)
-		return (double)s->ns[s->n / 2] / 1000.0;
-	return ((double)s->ns[s->n / 2 - 1] + (double)s->ns[s->n / 2]) / 2000.0;
+	return bench_median_ns(s) / 1000.0;
 }
 
 static void usage(FILE *f)
@@ -647,19 +614,6 @@ static void usage(FILE *f)
 	        "                      split: clients on one CPU, servers on another;\n"
 	        "                      none: let the scheduler place the threads\n"
 	        "  -j, --json          machine-readable output\n");
-}
-
-static int parse_count(const char *s, unsigned long *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > 100000000ul)
-		return -EINVAL;
-	*ret = v;
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -692,15 +646,15 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "n:r:w:p:jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (parse_count(optarg, &iterations) < 0 || iterations == 0)
+			if (bench_parse_count(optarg, &iterations) < 0 || iterations == 0)
 				goto bad_arg;
 			break;
 		case 'r':
-			if (parse_count(optarg, &rounds) < 0 || rounds == 0)
+			if (bench_parse_count(optarg, &rounds) < 0 || rounds == 0)
 				goto bad_arg;
 			break;
 		case 'w':
-			if (parse_count(optarg, &warmup) < 0)
+			if (bench_parse_count(optarg, &warmup) < 0)
 				goto bad_arg;
 			break;
 		case 'p':
@@ -777,7 +731,7 @@ int main(int argc, char **argv)
 	}
 
 	for (i = 0; i < M_COUNT; i++) {
-		qsort(b.m[i].ns, b.m[i].n, sizeof(uint64_t), cmp_u64);
+		bench_sort(&b.m[i]);
 		med[i] = median_us(&b.m[i]);
 		p99[i] = pct_us(&b.m[i], 99.0);
 	}

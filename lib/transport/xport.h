@@ -119,23 +119,7 @@ struct vbd_evtchn {
  */
 int vbd__xport_fail(vbd_xport *x, const char *op, unsigned nth, int err, bool persistent);
 
-/* ---- the simulated hypervisor's internal hooks ---- */
-
-typedef struct vbd__simhv_limits {
-	unsigned grants;          /* grant entries per domain, the 8 reserved
-	                           * included: 32768 */
-	unsigned ports;           /* ports per domain, 0 included (unusable): 4096 */
-	unsigned conns;           /* connections per domain: 64 (dom0: 1024) */
-	unsigned refs_per_call;   /* pages per share or map: 4096 */
-	unsigned mapped_pages;    /* pages mapped at once per connection: 131072 */
-} vbd__simhv_limits;
-
-#define VBD__SIMHV_LIMITS_INIT { 32768, 4096, 64, 4096, 131072 }
-
-/* Replaces the limits; existing grants and ports beyond them stay. */
-void vbd__simhv_set_limits(vbd_simhv *h, const vbd__simhv_limits *l);
-/* Takes a connected SOCK_SEQPACKET socket as a connection of domid (0, or
- * added with vbd_simhv_domain_add).  On success the broker owns fd. */
-int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid);
+/* The simulated hypervisor's internal hooks, which its tests reach through here. */
+#include "simhv/simhv_hooks.h"
 
 #endif
