@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzzer for the simulated hypervisor's broker (lib/simhv/simhv.c): the
+ * Fuzzer for the simulated hypervisor's broker (lib/simhv/): the
  * wire parser and every request handler, through SOCK_SEQPACKET socketpairs
  * adopted as connections of dom0, dom1 and dom2 (slots 0, 1, 2).
  *

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * VBD_XPORT_SIM, the client side: one SOCK_SEQPACKET connection to the
- * simulated hypervisor (simhv.c) per vbd_xport, one request and one reply
+ * simulated hypervisor (lib/simhv/) per vbd_xport, one request and one reply
  * per call under the handle's mutex (grant calls come from many threads).
  *
  * Grant pages arrive as fds plus page indexes (simhv_wire.h).  A region is
