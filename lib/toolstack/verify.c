@@ -94,7 +94,7 @@ static bool is_hex_pair(const char *s)
 static void check_one_of(vbd_ctx *c, vlist *l, const char *dir, const char *k, const char *rule,
                          const char *const *ok)
 {
-	char path[224], *s = vbd__xs_read_key(c, dir, k);
+	char path[224], *s = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", dir, k);
 	const char *const *o;
 
 	if (!s)
@@ -137,7 +137,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 		else
 			snprintf(qdir, sizeof(qdir), "%s/queue-%lld", fe, q);
 		if (order == -2) {
-			if (!(s = vbd__xs_read_key(c, qdir, "ring-ref")) || vbd__parse_num(s) < 0) {
+			if (!(s = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", qdir, "ring-ref")) || vbd__parse_num(s) < 0) {
 				snprintf(path, sizeof(path), "%s/ring-ref", qdir);
 				if (s)
 					add(l, "ring-keys", path, "\"%s\" is not a grant reference", s);
@@ -151,7 +151,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				char k[32];
 
 				snprintf(k, sizeof(k), "ring-ref%lld", r);
-				if (!(s = vbd__xs_read_key(c, qdir, k)) || vbd__parse_num(s) < 0) {
+				if (!(s = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", qdir, k)) || vbd__parse_num(s) < 0) {
 					snprintf(path, sizeof(path), "%s/%s", qdir, k);
 					add(l, "ring-keys", path, "missing or not a grant reference (ring-page-order %lld)",
 					    order);
@@ -159,7 +159,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				free(s);
 			}
 		}
-		if (!(s = vbd__xs_read_key(c, qdir, "event-channel")) || vbd__parse_num(s) < 0) {
+		if (!(s = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", qdir, "event-channel")) || vbd__parse_num(s) < 0) {
 			snprintf(path, sizeof(path), "%s/event-channel", qdir);
 			add(l, "ring-keys", path, "missing or not a port number");
 		}
@@ -201,7 +201,7 @@ static void check_static(vbd_ctx *c, const char *be, const char *fe, int bs, int
 		ring_keys(c, l, be, fe);
 	if (fe)
 		check_one_of(c, l, fe, "protocol", "protocol", protocols);
-	s = vbd__xs_read_key(c, be, "physical-device");
+	s = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", be, "physical-device");
 	if (s && !is_hex_pair(s)) {
 		snprintf(path, sizeof(path), "%s/physical-device", be);
 		add(l, "physical-device", path, "\"%s\" is not hex major:minor", s);
@@ -254,7 +254,7 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 		r = vbd__errf(&c->err, r, "locating device %u of domain %u: %s", devid, domid, strerror(-r));
 		goto out;
 	}
-	s = vbd__xs_read(c, XBT_NULL, "%s", be);
+	s = vbd__xb_read(c->xs, XBT_NULL, "%s", be);
 	if (!s) {
 		r = errno == ENOENT ? vbd__errf(&c->err, -ENOENT, "domain %u has no device %u (%s)",
 		                                domid, devid, be)
