@@ -13,6 +13,10 @@
 
 #include "xenbus/xenbus.h"
 
+/* The public constant spells Xen's out, for headers that do not include
+ * xen/xen.h; the two must not drift. */
+_Static_assert(VBD_DOMID_FIRST_RESERVED == DOMID_FIRST_RESERVED, "Xen's first reserved domid");
+
 const char *vbd_state_name(int state)
 {
 	static const char *const names[] = {
