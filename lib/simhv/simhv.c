@@ -65,7 +65,7 @@
 #include "util/opts.h"
 #include "util/err.h"
 
-#define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
+#define DOMID_LIMIT ((unsigned)VBD_DOMID_FIRST_RESERVED)
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
 #define ARENA_SLOTS_MAX (1u << 20)
 #define DOM0_CONNS_MAX 1024u
