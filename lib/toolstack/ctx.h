@@ -45,6 +45,10 @@ struct vbd_ctx {
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;
 	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
+	/* Test seam: run inside the verifier's transaction over one device,
+	 * between its state reads and its key reads (verify.c). */
+	void (*verify_window)(const char *be, void *ud);
+	void *verify_window_ud;
 };
 
 void vbd__log(vbd_ctx *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
