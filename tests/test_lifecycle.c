@@ -28,6 +28,7 @@
 #include "loop_thread.h"
 #include "peer.h"
 #include "store_fixture.h"
+#include "toolstack/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 #include "vbd/status.h"
@@ -884,6 +885,46 @@ static void test_verify_static(void **state)
 	assert_false(has_rule(v, n, "frontend-early", NULL));
 	free(v);
 	assert_int_equal(vbd_dev_verify(f->c, DOM, 51744, &v, &n), -ENOENT);
+}
+
+/* A device detached between the verifier's state reads and its key reads
+ * is not a broken device: the verifier reads one device in one transaction
+ * and, when the commit finds it changed, reads it again (gone, then). */
+struct detach_window {
+	struct xs_handle *h;
+	int calls;
+};
+
+static void detach_in_window(const char *be, void *ud)
+{
+	struct detach_window *w = ud;
+
+	if (w->calls++)
+		return;
+	/* As a detach by another toolstack would: both ends in one go. */
+	assert_true(xs_rm(w->h, XBT_NULL, "/local/domain/1/device/vbd/51728"));
+	assert_true(xs_rm(w->h, XBT_NULL, be));
+}
+
+static void test_verify_device_detached_between_reads(void **state)
+{
+	struct fx *f = *state;
+	struct detach_window w = { f->h, 0 };
+	vbd_violation *v = NULL;
+	size_t n = 99, i;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	f->c->verify_window = detach_in_window;
+	f->c->verify_window_ud = &w;
+	assert_int_equal(vbd_dev_verify(f->c, DOM, 51728, &v, &n), 0);
+	f->c->verify_window = NULL;
+	for (i = 0; i < n; i++)
+		print_message("unexpected: %s %s: %s\n", v[i].rule, v[i].node, v[i].detail);
+	assert_int_equal(n, 0);
+	/* Read again after the commit conflicted. */
+	assert_int_equal(w.calls, 2);
+	vbd_violation_free(v, n);
 }
 
 struct seen {
@@ -1852,6 +1893,7 @@ int main(void)
 		                                setup_driver_domain, teardown),
 		cmocka_unit_test_setup_teardown(test_status_json_and_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_device_detached_between_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
 		cmocka_unit_test(test_concurrent_ctx_new_own_sockets),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vbd/ctx.h - a libvbd context: one xenstore connection, driven by the
- * caller's event loop.
+ * vbd/ctx.h - a libvbd context: the toolstack on a xenbus (vbd/bus.h: its
+ * two xenstore connections and one fd), driven by the caller's event loop.
  *
  *     vbd_ctx *c;
  *     vbd_ctx_new(&c, NULL, &err);           // $XENSTORED_PATH or the default

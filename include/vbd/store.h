@@ -139,7 +139,7 @@ VBD_PUBLIC int vbd_store_adopt_fd(vbd_store *s, int fd, vbd_domid domid);
 /* Introduces a domain as XS_INTRODUCE does: creates its socket (when the
  * store has a socket_path) and fires @introduceDomain.  Writes no nodes: a
  * toolstack writes /local/domain/<domid>.  -EEXIST if introduced already,
- * -EINVAL for domid 0 or >= 0x7FF0. */
+ * -EINVAL for domid 0 or >= VBD_DOMID_FIRST_RESERVED. */
 VBD_PUBLIC int vbd_store_domain_add(vbd_store *s, vbd_domid domid);
 
 /* Releases a domain as XS_RELEASE does: closes its connections and socket,

@@ -86,8 +86,8 @@ VBD_PUBLIC vbd_xport_kind vbd_xport_get_kind(vbd_xport *x);
  * this process at *ret_addr, granted to domid (writable or read-only);
  * ret_refs[count] gets their grant references.  -ENOSPC when the domain's
  * grant table is full; -E2BIG (sim) for more than 4096 pages in one call;
- * -EINVAL for count 0 or a domid >= 0x7FF0.  The pages stay mapped here
- * until vbd_gnt_unshare() (with the same addr and count). */
+ * -EINVAL for count 0 or a domid >= VBD_DOMID_FIRST_RESERVED.  The pages
+ * stay mapped here until vbd_gnt_unshare() (with the same addr and count). */
 VBD_PUBLIC int vbd_gnt_share(vbd_xport *x, vbd_domid domid, unsigned count, bool writable,
                              uint32_t *ret_refs, void **ret_addr);
 /* Ends access to pages shared by one vbd_gnt_share() call and unmaps them.

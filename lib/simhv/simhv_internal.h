@@ -21,7 +21,7 @@
 #include "util/listen.h"
 #include "vbd/transport.h"        /* VBD_PAGE_SIZE */
 
-#define DOMID_LIMIT 0x7FF0u      /* DOMID_FIRST_RESERVED */
+#define DOMID_LIMIT ((unsigned)VBD_DOMID_FIRST_RESERVED)
 #define GNT_RESERVED 8u          /* refs 0..7 are the toolstack's on Xen */
 
 enum { SRC_LISTEN = 1, SRC_CONN };

@@ -27,13 +27,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <xen/xen.h>
 #include <xen/io/xs_wire.h>
 
 #include "util/listen.h"
 #include "vbd/store.h"
 
 #define XS_HDR_SIZE       ((uint32_t)sizeof(struct xsd_sockmsg))
-#define XS_DOMID_MAX      0x7FF0u   /* DOMID_FIRST_RESERVED */
+#define XS_DOMID_MAX      ((unsigned)DOMID_FIRST_RESERVED)
 #define XS_CANON_MAX      (XENSTORE_ABS_PATH_MAX + 32)
 #define XS_TOKEN_MAX      (XENSTORE_PAYLOAD_MAX - XENSTORE_ABS_PATH_MAX - 2)
 #define XS_SPECIAL_INTRO  "@introduceDomain"

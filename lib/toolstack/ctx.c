@@ -6,7 +6,6 @@
  * its callbacks get the context.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,30 +322,4 @@ void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io)
 	c->ndead++;
 	if (!c->depth)
 		reap(c);
-}
-
-char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
-{
-	char path[3200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(path, sizeof(path), fmt, ap);
-	va_end(ap);
-	return vbd__xb_read(c->xs, t, "%s", path);
-}
-
-char *vbd__xs_read_key(vbd_ctx *c, const char *dir, const char *key)
-{
-	return vbd__xb_read(c->xs, XBT_NULL, "%s/%s", dir, key);
-}
-
-int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret)
-{
-	unsigned long long v;
-	int r = vbd__xb_read_num(c->xs, XBT_NULL, dir, key, LLONG_MAX, &v);
-
-	if (r == 0)
-		*ret = (long long)v;
-	return r;
 }

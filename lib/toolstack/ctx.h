@@ -45,6 +45,10 @@ struct vbd_ctx {
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;
 	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
+	/* Test seam: run inside the verifier's transaction over one device,
+	 * between its state reads and its key reads (verify.c). */
+	void (*verify_window)(const char *be, void *ud);
+	void *verify_window_ud;
 };
 
 void vbd__log(vbd_ctx *c, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -65,16 +69,6 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid);
  * registered): what a file of the toolstack keeps in the context and must
  * undo.  0 or -ENOSPC. */
 int vbd__ctx_on_free(vbd_ctx *c, vbd__ctx_cleanup_fn fn);
-
-/* The context's reads, on lib/xenbus's (vbd__xb_read, vbd__xb_read_num).
- * A node as a NUL-terminated string (NULL if absent: errno ENOENT). */
-char *vbd__xs_read(vbd_ctx *c, xs_transaction_t t, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* dir/key as a string; NULL if absent (errno ENOENT) or unreadable (errno). */
-char *vbd__xs_read_key(vbd_ctx *c, const char *dir, const char *key);
-/* dir/key as such a number: 0 and *ret; -ENOENT if absent, -EINVAL if not
- * such a number, -errno if xenstore could not say (never taken for absent). */
-int vbd__xs_read_num(vbd_ctx *c, const char *dir, const char *key, long long *ret);
 
 /* Where a device lives.  libxl's /libxl copy names the backend domain
  * (XSA-178: never the backend's own keys); without a copy, dom0.  The paths

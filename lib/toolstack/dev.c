@@ -45,16 +45,6 @@
 #define VBD_HOTPLUG_SCRIPT VBD_SCRIPT_DIR "/vbd-block"
 #endif
 
-const char *vbd_state_name(int state)
-{
-	static const char *const names[] = {
-		"Unknown", "Initialising", "InitWait", "Initialised", "Connected",
-		"Closing", "Closed", "Reconfiguring", "Reconfigured",
-	};
-	return state >= 0 && state < 9 ? names[state] : "Invalid";
-}
-
-
 /* Whether a device's script is run as a script: any but none, empty or our
  * own vbd-block, which is the built-in step in-process. */
 static bool runs_script(const char *script)
@@ -154,7 +144,7 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 		goto fail;
 	op->foreign = op->bdom != own;
 	vbd__dev_paths_init(&op->p, op->bdom, o->domid, o->devid);
-	if (!(script = vbd__xs_read(c, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
+	if (!(script = vbd__xb_read(c->xs, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
 		goto fail;
 	}
@@ -164,8 +154,8 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	}
 	if (!loc.in_libxl) {
 		/* No copy: a device written by someone else, or half removed. */
-		int eb = vbd__dev_node_exists(c, XBT_NULL, op->p.be);
-		int ef = vbd__dev_node_exists(c, XBT_NULL, op->p.fe);
+		int eb = vbd__xb_exists(c->xs, XBT_NULL, op->p.be);
+		int ef = vbd__xb_exists(c->xs, XBT_NULL, op->p.fe);
 
 		if (eb < 0 || ef < 0) {
 			r = vbd__errf(&c->err, eb < 0 ? eb : ef, "reading the device nodes: %s",

@@ -28,8 +28,6 @@ void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_
 
 /* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
 
-/* 1 if path exists, 0 if not, -errno if xenstore could not say. */
-int vbd__dev_node_exists(vbd_ctx *c, xs_transaction_t t, const char *path);
 /* One transaction: the three dirs in libxl's layout, after checking that
  * none exists (-EEXIST otherwise); stale error nodes at the path go. */
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,

@@ -23,9 +23,6 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
-#include "util/xs_txn.h"
-
-#define TXN_RETRIES 64
 
 void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_t devid)
 {
@@ -48,17 +45,6 @@ static void error_dirs(const vbd__dev_paths *p, char be[128], char fe[128])
 	snprintf(fe, 128, "%s", p->fe_err);
 	*strrchr(be, '/') = 0;
 	*strrchr(fe, '/') = 0;
-}
-
-/* 1 if path exists, 0 if not, -errno if xenstore could not say. */
-int vbd__dev_node_exists(vbd_ctx *c, xs_transaction_t t, const char *path)
-{
-	char *v = vbd__xs_read(c, t, "%s", path);
-
-	if (!v)
-		return errno == ENOENT ? 0 : -errno;
-	free(v);
-	return 1;
 }
 
 typedef struct kv {
@@ -114,7 +100,7 @@ static unsigned frontend_keys(kv *out, const vbd_attach_options *o, const vbd__d
 
 int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret)
 {
-	char *be = vbd__xs_read(c, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
+	char *be = vbd__xb_read(c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
 
 	if (!be && errno != ENOENT)
 		return -(errno ? errno : EIO);
@@ -127,25 +113,23 @@ int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *re
 	return 0;
 }
 
-static bool write_dir(vbd_ctx *c, xs_transaction_t t, const char *dir,
-                      struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
+/* 0 or -errno. */
+static int write_dir(struct xs_handle *xs, xs_transaction_t t, const char *dir,
+                     struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
 {
-	char path[256];
 	unsigned i;
+	int r;
 
 	/* The dir and its perms first: the keys inherit them. */
-	if (!xs_mkdir(c->xs, t, dir) || !xs_set_permissions(c->xs, t, dir, perms, nperms))
-		return false;
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, keys[i].k);
-		if (!xs_write(c->xs, t, path, keys[i].v, strlen(keys[i].v)))
-			return false;
-	}
-	return true;
+	if (!xs_mkdir(xs, t, dir) || !xs_set_permissions(xs, t, dir, perms, nperms))
+		return -(errno ? errno : EIO);
+	for (i = 0; i < n; i++)
+		if ((r = vbd__xb_printf(xs, t, dir, keys[i].k, "%s", keys[i].v)) < 0)
+			return r;
+	return 0;
 }
 
 struct write_job {
-	vbd_ctx *c;
 	const vbd_attach_options *o;
 	const vbd__dev_paths *p;
 	kv be[16], fe[8], lx[18];
@@ -164,11 +148,10 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
 	int d, e;
 
-	(void)xs;
 	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
 	 * are checked too, so a leftover is never overwritten. */
 	for (d = 0; d < 3; d++) {
-		e = vbd__dev_node_exists(w->c, t, dirs[d]);
+		e = vbd__xb_exists(xs, t, dirs[d]);
 		if (e) {
 			w->failed = dirs[d];
 			return e < 0 ? e : -EEXIST;
@@ -181,15 +164,13 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		char be_err[128], fe_err[128];
 
 		error_dirs(p, be_err, fe_err);
-		if ((!xs_rm(w->c->xs, t, be_err) && errno != ENOENT) ||
-		    (!xs_rm(w->c->xs, t, fe_err) && errno != ENOENT))
-			return -(errno ? errno : EIO);
+		if ((e = vbd__xb_rm(xs, t, be_err)) < 0 || (e = vbd__xb_rm(xs, t, fe_err)) < 0)
+			return e;
 	}
-	if (!write_dir(w->c, t, p->be, be_perms, 2, w->be, w->nbe) ||
-	    !write_dir(w->c, t, p->fe, fe_perms, 2, w->fe, w->nfe) ||
-	    !write_dir(w->c, t, p->lx, lx_perms, 1, w->lx, w->nlx))
-		return -(errno ? errno : EIO);
-	return 0;
+	if ((e = write_dir(xs, t, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
+	    (e = write_dir(xs, t, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0)
+		return e;
+	return write_dir(xs, t, p->lx, lx_perms, 1, w->lx, w->nlx);
 }
 
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
@@ -203,7 +184,6 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 
 	if (!w)
 		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
-	w->c = c;
 	w->o = o;
 	w->p = p;
 	w->nbe = backend_keys(w->be, o, p, params, script);
@@ -215,7 +195,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	for (i = 1; i < w->nbe; i++)   /* the backend keys but "frontend", already there */
 		w->lx[w->nlx++] = w->be[i];
 
-	r = vbd__xs_txn(c->xs, TXN_RETRIES, write_body, w);
+	r = vbd__xb_txn(c->xs, write_body, w);
 	if (r == -EEXIST)
 		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
 		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
@@ -228,7 +208,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 }
 
 /* Removes path's empty parents, up to a domain's home or /libxl/<domid>. */
-static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
+static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 {
 	char dir[256];
 	char *slash;
@@ -250,27 +230,26 @@ static bool prune(vbd_ctx *c, xs_transaction_t t, const char *path)
 		     !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
 		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
 			break;
-		kids = xs_directory(c->xs, t, dir, &n);
+		kids = xs_directory(xs, t, dir, &n);
 		if (!kids) {
 			if (errno == ENOENT)
 				continue;
 			return false;
 		}
 		free(kids);
-		v = vbd__xs_read(c, t, "%s", dir);
+		v = vbd__xb_read(xs, t, "%s", dir);
 		if (n || (v && *v)) {
 			free(v);
 			break;
 		}
 		free(v);
-		if (!xs_rm(c->xs, t, dir))
+		if (!xs_rm(xs, t, dir))
 			return false;
 	}
 	return true;
 }
 
 struct remove_job {
-	vbd_ctx *c;
 	const vbd__dev_paths *p;
 };
 
@@ -279,21 +258,23 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct remove_job *j = ud;
 	char be_err[128], fe_err[128];
 	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
-	int i;
+	int i, r;
 
 	/* A driver's error node outlives nothing: the next attach of this
 	 * vdev would otherwise fail on it at once. */
 	error_dirs(j->p, be_err, fe_err);
 	for (i = 0; i < 5; i++)
-		if (!(xs_rm(xs, t, dirs[i]) || errno == ENOENT) || !prune(j->c, t, dirs[i]))
+		if ((r = vbd__xb_rm(xs, t, dirs[i])) < 0)
+			return r;
+		else if (!prune(xs, t, dirs[i]))
 			return -(errno ? errno : EIO);
 	return 0;
 }
 
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 {
-	struct remove_job j = { c, p };
-	int r = vbd__xs_txn(c->xs, TXN_RETRIES, remove_body, &j);
+	struct remove_job j = { p };
+	int r = vbd__xb_txn(c->xs, remove_body, &j);
 
 	if (r < 0)
 		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));
@@ -302,37 +283,25 @@ int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 
 
 /* Ask both ends to close: online=0, state=Closing unless already Closed. */
-struct close_job {
-	vbd_ctx *c;
-	const vbd__dev_paths *p;
-};
 
 static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
-	struct close_job *j = ud;
-	char path[160], closed[12], closing[12], *st;
-	bool ok = true;
+	const vbd__dev_paths *p = ud;
+	int st = vbd__xb_read_state(xs, t, p->be), r;
 
-	snprintf(closed, sizeof(closed), "%d", VBD_STATE_CLOSED);
-	snprintf(closing, sizeof(closing), "%d", VBD_STATE_CLOSING);
-
-	st = vbd__xs_read(j->c, t, "%s/state", j->p->be);
-	if (!st)
-		return errno == ENOENT ? 0 : -(errno ? errno : EIO);
-	snprintf(path, sizeof(path), "%s/online", j->p->be);
-	ok = xs_write(xs, t, path, "0", 1);
-	if (ok && strcmp(st, closed) != 0) {
-		snprintf(path, sizeof(path), "%s/state", j->p->be);
-		ok = xs_write(xs, t, path, closing, strlen(closing));
-	}
-	free(st);
-	return ok ? 0 : -(errno ? errno : EIO);
+	if (st == -ENOENT)
+		return 0;
+	if (st < 0 && st != -EINVAL)   /* garbage is not Closed: ask it to close */
+		return st;
+	r = vbd__xb_printf(xs, t, p->be, "online", "0");
+	if (r == 0 && st != VBD_STATE_CLOSED)
+		r = vbd__xb_printf(xs, t, p->be, "state", "%d", VBD_STATE_CLOSING);
+	return r;
 }
 
 int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p)
 {
-	struct close_job j = { c, p };
-	int r = vbd__xs_txn(c->xs, TXN_RETRIES, close_body, &j);
+	int r = vbd__xb_txn(c->xs, close_body, (void *)p);
 
 	if (r < 0)
 		vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));

@@ -179,12 +179,9 @@ static void rollback(vbd_dev_op *op, int r)
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir)
 {
-	long long st;
-	int r = vbd__xs_read_num(c, dir, "state", &st);
+	int r = vbd__xb_read_state(c->xs, XBT_NULL, dir);
 
-	if (r == -ENOENT || r == -EINVAL || (r == 0 && st > 8))
-		return -1;
-	return r < 0 ? r : (int)st;
+	return r == -ENOENT || r == -EINVAL ? -1 : r;
 }
 
 static void waited(vbd_dev_op *op, int r);
@@ -228,9 +225,9 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 	 * step wrote it, whether or not those events came in this burst. */
 	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING)
 		dirty |= DIRTY_HOTPLUG | DIRTY_ERR;
-	v = dirty & DIRTY_HOTPLUG ? vbd__xs_read(c, XBT_NULL, "%s/hotplug-status", op->p.be) : NULL;
+	v = dirty & DIRTY_HOTPLUG ? vbd__xb_read(c->xs, XBT_NULL, "%s/hotplug-status", op->p.be) : NULL;
 	if (v && strcmp(v, "error") == 0) {
-		char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
+		char *he = vbd__xb_read(c->xs, XBT_NULL, "%s/hotplug-error", op->p.be);
 		vbd__errf(&c->err, -EIO, "hotplug failed: hotplug-error says \"%s\"", he ? he : "");
 		free(he);
 		free(v);
@@ -240,9 +237,9 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 	free(v);
 	v = NULL;
 	if (dirty & DIRTY_ERR) {
-		v = vbd__xs_read(c, XBT_NULL, "%s", op->p.be_err);
+		v = vbd__xb_read(c->xs, XBT_NULL, "%s", op->p.be_err);
 		if (!v)
-			v = vbd__xs_read(c, XBT_NULL, "%s", op->p.fe_err);
+			v = vbd__xb_read(c->xs, XBT_NULL, "%s", op->p.fe_err);
 	}
 	if (v) {
 		vbd__errf(&c->err, -EIO, "a driver reported an error: \"%s\" (backend %s, frontend %s)",
@@ -364,7 +361,7 @@ static void gone_check(vbd_ctx *c, const char *path, void *ud)
 	(void)path;
 	if (!op->waiting)
 		return;
-	e = vbd__dev_node_exists(c, XBT_NULL, op->p.be);
+	e = vbd__xb_exists(c->xs, XBT_NULL, op->p.be);
 	if (e == 0)
 		gone_end(op, 0);
 	/* e < 0, xenstore could not say: the next event or the deadline. */
@@ -457,7 +454,7 @@ static void plugged(vbd_ctx *c, int r, void *ud)
 	op->job = NULL;
 	if (r < 0) {
 		if (op->script) {
-			char *he = vbd__xs_read(c, XBT_NULL, "%s/hotplug-error", op->p.be);
+			char *he = vbd__xb_read(c->xs, XBT_NULL, "%s/hotplug-error", op->p.be);
 			if (he) {
 				vbd__errf(&c->err, r, "hotplug-error says \"%s\"", he);
 				free(he);

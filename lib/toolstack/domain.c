@@ -127,7 +127,7 @@ int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domi
 	if ((l = lx(c)))
 		return lookup_lx(c, l, name_or_id, numeric, id, ret_domid);
 	if (numeric) {
-		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%lu", id);
+		v = vbd__xb_read(c->xs, XBT_NULL, "/local/domain/%lu", id);
 		if (!v && errno != ENOENT)
 			return vbd__errf(&c->err, -errno, "reading /local/domain/%lu: %s", id, strerror(errno));
 		/* dom0 exists whether or not anyone wrote its home. */
@@ -142,7 +142,7 @@ int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domi
 	if (!ids && errno != ENOENT)
 		return vbd__errf(&c->err, -errno, "listing /local/domain: %s", strerror(errno));
 	for (i = 0; ids && i < n; i++) {
-		v = vbd__xs_read(c, XBT_NULL, "/local/domain/%s/name", ids[i]);
+		v = vbd__xb_read(c->xs, XBT_NULL, "/local/domain/%s/name", ids[i]);
 		if (v && strcmp(v, name_or_id) == 0) {
 			free(v);
 			*ret_domid = (unsigned)strtoul(ids[i], NULL, 10);
@@ -160,7 +160,7 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
 	/* A relative path names the connection's own home; "domid" there is
 	 * written by dom0 (libxl, xen-init-dom0) and no guest can change it.
 	 * Absent: dom0, as on a host whose dom0 home nobody wrote. */
-	char *v = vbd__xs_read(c, XBT_NULL, "domid");
+	char *v = vbd__xb_read(c->xs, XBT_NULL, "domid");
 	long long d;
 
 	if (!v && errno != ENOENT)

@@ -10,11 +10,10 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
 #include <xenstore.h>
 #include <xen/xen.h>
 
-#include "util/xs_txn.h"
+#include "xenbus/xenbus.h"
 #include "vbd/domain.h"
 
 struct home_job {
@@ -33,20 +32,22 @@ static int home_body(struct xs_handle *h, xs_transaction_t t, void *ud)
 	struct home_job *j = ud;
 	struct xs_permissions ro[2] = { { 0, XS_PERM_NONE }, { j->domid, XS_PERM_READ } };
 	struct xs_permissions own[1] = { { j->domid, XS_PERM_NONE } };
-	char path[128], val[32];
+	char home[64], path[128];
 	bool ok;
 	size_t i;
+	int r;
 
-	snprintf(path, sizeof(path), "/local/domain/%u", j->domid);
-	/* A stale home from an earlier domain with this id goes first; ENOENT
-	 * only says /local/domain does not exist yet. */
-	ok = xs_rm(h, t, path) || errno == ENOENT;
-	ok = ok && xs_mkdir(h, t, path) && xs_set_permissions(h, t, path, ro, 2);
-	snprintf(path, sizeof(path), "/local/domain/%u/name", j->domid);
-	ok = ok && xs_write(h, t, path, j->name, strlen(j->name));
-	snprintf(path, sizeof(path), "/local/domain/%u/domid", j->domid);
-	snprintf(val, sizeof(val), "%u", j->domid);
-	ok = ok && xs_write(h, t, path, val, strlen(val));
+	snprintf(home, sizeof(home), "/local/domain/%u", j->domid);
+	/* A stale home from an earlier domain with this id goes first (absent
+	 * is fine: /local/domain may not exist yet). */
+	if ((r = vbd__xb_rm(h, t, home)) < 0)
+		return r;
+	if (!xs_mkdir(h, t, home) || !xs_set_permissions(h, t, home, ro, 2))
+		return -(errno ? errno : EIO);
+	if ((r = vbd__xb_printf(h, t, home, "name", "%s", j->name)) < 0 ||
+	    (r = vbd__xb_printf(h, t, home, "domid", "%u", j->domid)) < 0)
+		return r;
+	ok = true;
 	for (i = 0; ok && i < sizeof(ro_dirs) / sizeof(ro_dirs[0]); i++) {
 		snprintf(path, sizeof(path), "/local/domain/%u/%s", j->domid, ro_dirs[i]);
 		ok = xs_mkdir(h, t, path);
@@ -64,5 +65,5 @@ int vbd_domain_write_home(struct xs_handle *xs, vbd_domid domid, const char *nam
 
 	if (!xs || !name || domid == 0 || domid >= DOMID_FIRST_RESERVED)
 		return -EINVAL;
-	return vbd__xs_txn(xs, 64, home_body, &j);
+	return vbd__xb_txn(xs, home_body, &j);
 }

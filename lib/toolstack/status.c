@@ -4,6 +4,7 @@
  * XSA-178), then backend dirs no copy names (what a crashed attach leaves).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,9 @@
 /* A number for display: def when absent, unreadable or not a number. */
 static long rd_long(vbd_ctx *c, const char *dir, const char *key, long def)
 {
-	long long v;
+	unsigned long long v;
 
-	return vbd__xs_read_num(c, dir, key, &v) == 0 ? (long)v : def;
+	return vbd__xb_read_num(c->xs, XBT_NULL, dir, key, LONG_MAX, &v) == 0 ? (long)v : def;
 }
 
 static void fill(vbd_ctx *c, vbd_dev_info *d)
@@ -29,36 +30,40 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	vbd_devid_to_vdev(d->devid, d->vdev, sizeof(d->vdev));
 	d->backend_state = (int)rd_long(c, d->backend_path, "state", -1);
 	d->frontend_state = d->frontend_path ? (int)rd_long(c, d->frontend_path, "state", -1) : -1;
-	d->params = vbd__xs_read_key(c, d->backend_path, "params");
-	d->mode = vbd__xs_read_key(c, d->backend_path, "mode");
-	d->device_type = vbd__xs_read_key(c, d->backend_path, "device-type");
-	d->script = vbd__xs_read_key(c, d->backend_path, "script");
-	d->physical_device = vbd__xs_read_key(c, d->backend_path, "physical-device");
-	d->node = vbd__xs_read_key(c, d->backend_path, "node");
-	d->hotplug_status = vbd__xs_read_key(c, d->backend_path, "hotplug-status");
-	d->hotplug_error = vbd__xs_read_key(c, d->backend_path, "hotplug-error");
+	d->params = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "params");
+	d->mode = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "mode");
+	d->device_type = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "device-type");
+	d->script = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "script");
+	d->physical_device = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "physical-device");
+	d->node = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "node");
+	d->hotplug_status = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "hotplug-status");
+	d->hotplug_error = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "hotplug-error");
 	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
 	         d->backend_domid, d->domid, d->devid);
-	d->backend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
+	d->backend_error = vbd__xb_read(c->xs, XBT_NULL, "%s", path);
 	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", d->domid, d->devid);
-	d->frontend_error = vbd__xs_read(c, XBT_NULL, "%s", path);
+	d->frontend_error = vbd__xb_read(c->xs, XBT_NULL, "%s", path);
 	if (d->frontend_path) {
-		d->protocol = vbd__xs_read_key(c, d->frontend_path, "protocol");
+		d->protocol = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->frontend_path, "protocol");
 		/* One queue: in the frontend dir; several: queue-0's shown. */
 		static const char *const refs[] = { "ring-ref", "ring-ref0", "queue-0/ring-ref",
 		                                    "queue-0/ring-ref0" };
 		size_t k;
 
 		for (k = 0; !d->ring_ref && k < sizeof(refs) / sizeof(refs[0]); k++)
-			d->ring_ref = vbd__xs_read_key(c, d->frontend_path, refs[k]);
-		d->event_channel = vbd__xs_read_key(c, d->frontend_path, "event-channel");
+			d->ring_ref = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->frontend_path, refs[k]);
+		d->event_channel = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->frontend_path, "event-channel");
 		if (!d->event_channel)
-			d->event_channel = vbd__xs_read_key(c, d->frontend_path, "queue-0/event-channel");
+			d->event_channel = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->frontend_path, "queue-0/event-channel");
 		d->queues = (int)rd_long(c, d->frontend_path, "multi-queue-num-queues", 1);
 		d->ring_page_order = (int)rd_long(c, d->frontend_path, "ring-page-order", 0);
 	}
-	if (vbd__xs_read_num(c, d->backend_path, "sectors", &d->sectors) < 0)
-		d->sectors = -1;
+	{
+		unsigned long long v;
+
+		d->sectors = vbd__xb_read_num(c->xs, XBT_NULL, d->backend_path, "sectors", LLONG_MAX,
+		                              &v) == 0 ? (long long)v : -1;
+	}
 	d->sector_size = rd_long(c, d->backend_path, "sector-size", -1);
 	d->info = rd_long(c, d->backend_path, "info", -1);
 	d->target_size = -1;
@@ -134,8 +139,8 @@ int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret,
 			d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
 			d->in_libxl = true;
 			snprintf(lx, sizeof(lx), "%s/%s", dir, devs[j]);
-			d->backend_path = vbd__xs_read_key(c, lx, "backend");
-			d->frontend_path = vbd__xs_read_key(c, lx, "frontend");
+			d->backend_path = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", lx, "backend");
+			d->frontend_path = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", lx, "frontend");
 			if (!d->backend_path) {
 				n--;
 				continue;
@@ -178,7 +183,7 @@ int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret,
 				d->devid = (uint32_t)strtoul(devs[j], NULL, 10);
 				d->backend_domid = bd;
 				d->backend_path = strdup(be);
-				d->frontend_path = vbd__xs_read_key(c, be, "frontend");
+				d->frontend_path = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", be, "frontend");
 				fill(c, d);
 			}
 			free(devs);

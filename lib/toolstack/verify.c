@@ -48,19 +48,27 @@ static void add(vlist *l, const char *rule, const char *node, const char *fmt, .
 	l->n++;
 }
 
+/* Where the reads of one device go: one transaction, so that they all see
+ * the device as it was at one moment (a device detached between its state
+ * read and its ring-ref read would otherwise look like a broken one). */
+typedef struct snap {
+	struct xs_handle *xs;
+	xs_transaction_t t;
+} snap;
+
 /* The number at dir/k: absent when there is none, -1 if it is not one. */
-static long long key_num(vbd_ctx *c, const char *dir, const char *k, long long absent)
+static long long key_num(const snap *sn, const char *dir, const char *k, long long absent)
 {
 	unsigned long long v;
-	int r = vbd__xb_read_num(c->xs, XBT_NULL, dir, k, LLONG_MAX, &v);
+	int r = vbd__xb_read_num(sn->xs, sn->t, dir, k, LLONG_MAX, &v);
 
 	return r == 0 ? (long long)v : r == -EINVAL ? -1 : absent;
 }
 
 /* State of one end: -1 absent, -2 not a state (reported). */
-static int state_of(vbd_ctx *c, const char *dir, vlist *l)
+static int state_of(const snap *sn, const char *dir, vlist *l)
 {
-	int r = vbd__xb_read_state(c->xs, XBT_NULL, dir);
+	int r = vbd__xb_read_state(sn->xs, sn->t, dir);
 	char path[224], *s;
 
 	if (r >= 0)
@@ -68,7 +76,7 @@ static int state_of(vbd_ctx *c, const char *dir, vlist *l)
 	if (r != -EINVAL)
 		return -1;
 	/* Read again for the message; gone meanwhile: absent. */
-	s = vbd__xb_read(c->xs, XBT_NULL, "%s/state", dir);
+	s = vbd__xb_read(sn->xs, sn->t, "%s/state", dir);
 	if (!s)
 		return -1;
 	snprintf(path, sizeof(path), "%s/state", dir);
@@ -91,10 +99,10 @@ static bool is_hex_pair(const char *s)
 	return true;
 }
 
-static void check_one_of(vbd_ctx *c, vlist *l, const char *dir, const char *k, const char *rule,
-                         const char *const *ok)
+static void check_one_of(const snap *sn, vlist *l, const char *dir, const char *k,
+                         const char *rule, const char *const *ok)
 {
-	char path[224], *s = vbd__xs_read_key(c, dir, k);
+	char path[224], *s = vbd__xb_read(sn->xs, sn->t, "%s/%s", dir, k);
 	const char *const *o;
 
 	if (!s)
@@ -109,12 +117,12 @@ static void check_one_of(vbd_ctx *c, vlist *l, const char *dir, const char *k, c
 	free(s);
 }
 
-static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
+static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
 {
-	long long nq = key_num(c, fe, "multi-queue-num-queues", 1);
-	long long maxq = key_num(c, be, "multi-queue-max-queues", 1);
-	long long order = key_num(c, fe, "ring-page-order", -2);
-	long long maxo = key_num(c, be, "max-ring-page-order", 0);
+	long long nq = key_num(sn, fe, "multi-queue-num-queues", 1);
+	long long maxq = key_num(sn, be, "multi-queue-max-queues", 1);
+	long long order = key_num(sn, fe, "ring-page-order", -2);
+	long long maxo = key_num(sn, be, "max-ring-page-order", 0);
 	char path[320];
 	long long q, r;
 
@@ -137,7 +145,8 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 		else
 			snprintf(qdir, sizeof(qdir), "%s/queue-%lld", fe, q);
 		if (order == -2) {
-			if (!(s = vbd__xs_read_key(c, qdir, "ring-ref")) || vbd__parse_num(s) < 0) {
+			s = vbd__xb_read(sn->xs, sn->t, "%s/ring-ref", qdir);
+			if (!s || vbd__parse_num(s) < 0) {
 				snprintf(path, sizeof(path), "%s/ring-ref", qdir);
 				if (s)
 					add(l, "ring-keys", path, "\"%s\" is not a grant reference", s);
@@ -151,7 +160,8 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				char k[32];
 
 				snprintf(k, sizeof(k), "ring-ref%lld", r);
-				if (!(s = vbd__xs_read_key(c, qdir, k)) || vbd__parse_num(s) < 0) {
+				s = vbd__xb_read(sn->xs, sn->t, "%s/%s", qdir, k);
+				if (!s || vbd__parse_num(s) < 0) {
 					snprintf(path, sizeof(path), "%s/%s", qdir, k);
 					add(l, "ring-keys", path, "missing or not a grant reference (ring-page-order %lld)",
 					    order);
@@ -159,7 +169,8 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 				free(s);
 			}
 		}
-		if (!(s = vbd__xs_read_key(c, qdir, "event-channel")) || vbd__parse_num(s) < 0) {
+		s = vbd__xb_read(sn->xs, sn->t, "%s/event-channel", qdir);
+		if (!s || vbd__parse_num(s) < 0) {
 			snprintf(path, sizeof(path), "%s/event-channel", qdir);
 			add(l, "ring-keys", path, "missing or not a port number");
 		}
@@ -168,7 +179,7 @@ static void ring_keys(vbd_ctx *c, vlist *l, const char *be, const char *fe)
 }
 
 /* The rules that look at the nodes as they are. */
-static void check_static(vbd_ctx *c, const char *be, const char *fe, int bs, int fs, vlist *l)
+static void check_static(const snap *sn, const char *be, const char *fe, int bs, int fs, vlist *l)
 {
 	static const char *const protocols[] = { "x86_32-abi", "x86_64-abi", "arm-abi", NULL };
 	static const char *const hotplug[] = { "connected", "error", "busy", NULL };
@@ -182,13 +193,13 @@ static void check_static(vbd_ctx *c, const char *be, const char *fe, int bs, int
 		add(l, "backend-early", be, "backend Connected while the frontend is %s",
 		    vbd_state_name(fs));
 	if (bs == 4) {
-		long long ss = key_num(c, be, "sector-size", -1);
+		long long ss = key_num(sn, be, "sector-size", -1);
 
-		if (key_num(c, be, "sectors", -1) < 0) {
+		if (key_num(sn, be, "sectors", -1) < 0) {
 			snprintf(path, sizeof(path), "%s/sectors", be);
 			add(l, "connect-keys", path, "missing or not a number while Connected");
 		}
-		if (key_num(c, be, "info", -1) < 0) {
+		if (key_num(sn, be, "info", -1) < 0) {
 			snprintf(path, sizeof(path), "%s/info", be);
 			add(l, "connect-keys", path, "missing or not a number while Connected");
 		}
@@ -198,17 +209,68 @@ static void check_static(vbd_ctx *c, const char *be, const char *fe, int bs, int
 		}
 	}
 	if (fe && (fs == 3 || fs == 4) && bs >= 2)
-		ring_keys(c, l, be, fe);
+		ring_keys(sn, l, be, fe);
 	if (fe)
-		check_one_of(c, l, fe, "protocol", "protocol", protocols);
-	s = vbd__xs_read_key(c, be, "physical-device");
+		check_one_of(sn, l, fe, "protocol", "protocol", protocols);
+	s = vbd__xb_read(sn->xs, sn->t, "%s/physical-device", be);
 	if (s && !is_hex_pair(s)) {
 		snprintf(path, sizeof(path), "%s/physical-device", be);
 		add(l, "physical-device", path, "\"%s\" is not hex major:minor", s);
 	}
 	free(s);
-	check_one_of(c, l, be, "hotplug-status", "hotplug-status", hotplug);
-	check_one_of(c, l, be, "online", "online", online);
+	check_one_of(sn, l, be, "hotplug-status", "hotplug-status", hotplug);
+	check_one_of(sn, l, be, "online", "online", online);
+}
+
+/* One device read in one transaction: both states ("state-value"
+ * violations in states) and, when always or an end exists, the rules on
+ * the nodes (in keys). */
+typedef struct dev_snap {
+	vbd_ctx *c;
+	const char *be, *fe;
+	bool always;
+	int bs, fs;
+	vlist states, keys;
+} dev_snap;
+
+static int snap_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	dev_snap *d = ud;
+	snap sn = { xs, t };
+
+	d->states.n = d->keys.n = 0;   /* a retry starts afresh */
+	d->bs = state_of(&sn, d->be, &d->states);
+	d->fs = state_of(&sn, d->fe, &d->states);
+	if (d->c->verify_window)
+		d->c->verify_window(d->be, d->c->verify_window_ud);
+	if (d->always || d->bs >= 0 || d->fs >= 0)
+		check_static(&sn, d->be, d->fe, d->bs, d->fs, &d->keys);
+	return 0;
+}
+
+/* 0, or -errno when no transaction could be run or committed (a device
+ * that changed on every one of the tries). */
+static int read_dev(dev_snap *d)
+{
+	int r = vbd__xb_txn(d->c->xs, snap_body, d);
+
+	if (r < 0) {
+		d->bs = d->fs = -1;
+		d->states.n = d->keys.n = 0;
+	}
+	return r;
+}
+
+/* Moves src's violations to the end of dst. */
+static void append(vlist *dst, vlist *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->n; i++)
+		add(dst, src->v[i].rule, src->v[i].node, "%s", src->v[i].detail);
+	free(src->v);
+	src->v = NULL;
+	src->n = src->cap = 0;
 }
 
 static bool legal(bool backend, int from, int to)
@@ -246,7 +308,7 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 {
 	char *be = NULL, *fe = NULL, *s;
 	vlist l = { NULL, 0, 0 };
-	int bs, fs, r;
+	int r;
 
 	if (!c || !ret || !ret_n)
 		return -EINVAL;
@@ -254,7 +316,7 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 		r = vbd__errf(&c->err, r, "locating device %u of domain %u: %s", devid, domid, strerror(-r));
 		goto out;
 	}
-	s = vbd__xs_read(c, XBT_NULL, "%s", be);
+	s = vbd__xb_read(c->xs, XBT_NULL, "%s", be);
 	if (!s) {
 		r = errno == ENOENT ? vbd__errf(&c->err, -ENOENT, "domain %u has no device %u (%s)",
 		                                domid, devid, be)
@@ -262,9 +324,18 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 		goto out;
 	}
 	free(s);
-	bs = state_of(c, be, &l);
-	fs = state_of(c, fe, &l);
-	check_static(c, be, fe, bs, fs, &l);
+	{
+		dev_snap d = { .c = c, .be = be, .fe = fe, .always = true };
+
+		if ((r = read_dev(&d)) < 0) {
+			r = vbd__errf(&c->err, r, "reading %s: %s", be, strerror(-r));
+			free(d.states.v);
+			free(d.keys.v);
+			goto out;
+		}
+		l = d.states;
+		append(&l, &d.keys);
+	}
 	*ret = l.v;
 	*ret_n = l.n;
 	l.v = NULL;
@@ -461,16 +532,18 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
  * device of the same id starts afresh). */
 static bool check_dev(vbd_verifier *v, vdev *d)
 {
-	vlist l = { NULL, 0, 0 };
+	dev_snap sn = { .c = v->c, .be = d->be, .fe = d->fe };
+	vlist l;
 	int bs, fs;
 
-	bs = state_of(v->c, d->be, &l);
-	fs = state_of(v->c, d->fe, &l);
+	read_dev(&sn);        /* unreadable: taken for gone, as a failed read was */
+	bs = sn.bs;
+	fs = sn.fs;
+	l = sn.states;
 	transition(v, d, true, &d->bs, bs, d->bw, &d->bj, &l);
 	transition(v, d, false, &d->fs, fs, d->fw, &d->fj, &l);
 	d->bw = d->fw = 0;
-	if (bs >= 0 || fs >= 0)
-		check_static(v->c, d->be, d->fe, bs, fs, &l);
+	append(&l, &sn.keys);
 	report_new(v, d, &l);
 	free(l.v);
 	return bs == -1 && fs == -1;

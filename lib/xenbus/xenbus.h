@@ -25,10 +25,11 @@
 #include <stdint.h>
 #include <xenstore.h>
 #include <xen/xen.h>        /* DOMID_FIRST_RESERVED */
+#include <xen/io/xs_wire.h> /* XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX */
 
 #include "util/err.h"
 #include "vbd/bus.h"
-#include "vbd/dev.h"        /* vbd_state: VBD_STATE_* */
+#include "vbd/common.h"     /* vbd_state: VBD_STATE_*, vbd_state_name() */
 
 /* ---------------------------------------------------------------- bus.c */
 
@@ -119,10 +120,18 @@ int vbd__xb_read_num(struct xs_handle *xs, xs_transaction_t t, const char *dir, 
  * else, -errno if xenstore could not say. */
 int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir);
 
-/* Writes dir/key = the formatted value: 0 or -errno (-ENAMETOOLONG,
- * -EINVAL for a value past 255 bytes). */
+/* 1 if the node exists, 0 if not, -errno if xenstore could not say
+ * (never taken for absent). */
+int vbd__xb_exists(struct xs_handle *xs, xs_transaction_t t, const char *path);
+
+/* Writes dir/key = the formatted value: 0 or -errno (-ENAMETOOLONG past
+ * xenstore's path limit, -E2BIG for a value past its payload limit). */
 int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Removes path and everything under it: 0, also when it was absent, or
+ * -errno. */
+int vbd__xb_rm(struct xs_handle *xs, xs_transaction_t t, const char *path);
 
 /* Writes dir/state = state in one transaction that reads it first: 0; 1
  * when the node is gone (a removed device is never brought back); -errno.

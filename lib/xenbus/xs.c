@@ -13,6 +13,26 @@
 
 #include "xenbus/xenbus.h"
 
+/* The public constant spells Xen's out, for headers that do not include
+ * xen/xen.h; the two must not drift. */
+_Static_assert(VBD_DOMID_FIRST_RESERVED == DOMID_FIRST_RESERVED, "Xen's first reserved domid");
+
+const char *vbd_state_name(int state)
+{
+	static const char *const names[] = {
+		[VBD_STATE_UNKNOWN] = "Unknown",
+		[VBD_STATE_INITIALISING] = "Initialising",
+		[VBD_STATE_INITWAIT] = "InitWait",
+		[VBD_STATE_INITIALISED] = "Initialised",
+		[VBD_STATE_CONNECTED] = "Connected",
+		[VBD_STATE_CLOSING] = "Closing",
+		[VBD_STATE_CLOSED] = "Closed",
+		[VBD_STATE_RECONFIGURING] = "Reconfiguring",
+		[VBD_STATE_RECONFIGURED] = "Reconfigured",
+	};
+	return state >= 0 && state <= VBD_STATE_RECONFIGURED ? names[state] : "Invalid";
+}
+
 int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud)
 {
 	unsigned try;
@@ -94,7 +114,9 @@ int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir
 int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                    const char *fmt, ...)
 {
-	char path[VBD__XB_PATH_MAX + 96], val[256];
+	/* xenstore's own limits: a toolstack writes a disk's target (up to
+	 * 1 KB) and hotplug records under long backend paths. */
+	char path[XENSTORE_ABS_PATH_MAX + 1], val[XENSTORE_PAYLOAD_MAX + 1];
 	va_list ap;
 	int n;
 
@@ -103,11 +125,31 @@ int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, co
 	va_start(ap, fmt);
 	n = vsnprintf(val, sizeof(val), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(val))
+	if (n < 0)
 		return -EINVAL;
+	if ((size_t)n >= sizeof(val))
+		return -E2BIG;
 	if (!xs_write(xs, t, path, val, (unsigned)n))
 		return -(errno ? errno : EIO);
 	return 0;
+}
+
+int vbd__xb_exists(struct xs_handle *xs, xs_transaction_t t, const char *path)
+{
+	unsigned len;
+	char *v = xs_read(xs, t, path, &len);
+
+	if (!v)
+		return errno == ENOENT ? 0 : -(errno ? errno : EIO);
+	free(v);
+	return 1;
+}
+
+int vbd__xb_rm(struct xs_handle *xs, xs_transaction_t t, const char *path)
+{
+	if (xs_rm(xs, t, path) || errno == ENOENT)
+		return 0;
+	return -(errno ? errno : EIO);
 }
 
 struct switch_job {

@@ -16,9 +16,9 @@
 #include <xenstore.h>
 
 #include "util/err.h"
+#include "xenbus/xenbus.h"
 
 #define DOM0_ROOT "/libvbd"   /* dom0's records and index; data/libvbd elsewhere */
-#define TXN_TRIES 100      /* EAGAIN retries of one transaction */
 #define LOOP_TRIES 64      /* lost races for a free loop device */
 #define BE_MAX 512         /* longest backend path accepted */
 
@@ -46,15 +46,8 @@ typedef struct vbd__hp_target {
 
 /* ---- names and records (record.c) ---- */
 
-/* -errno of the last xenstore call, -EIO if it set none. */
-int vbd__hp_xs_errno(void);
-/* *ret is malloc'd.  -ENOENT if absent. */
-int vbd__hp_xread(struct xs_handle *xs, xs_transaction_t t, const char *path, char **ret);
-int vbd__hp_xwrite(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *val);
-/* 0 also if path was absent. */
-int vbd__hp_xrm(struct xs_handle *xs, xs_transaction_t t, const char *path);
-bool vbd__hp_xexists(struct xs_handle *xs, xs_transaction_t t, const char *path);
-/* The backend's <be>/<leaf>. */
+/* The backend's <be>/<leaf>, on lib/xenbus.  *ret is malloc'd; -ENOENT if
+ * absent.  Removing an absent leaf is 0. */
 int vbd__hp_be_read(const vbd__hp *h, xs_transaction_t t, const char *leaf, char **ret);
 int vbd__hp_be_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val);
 int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf);

@@ -18,42 +18,22 @@
 
 #include "toolstack/hotplug/hotplug_internal.h"
 
-int vbd__hp_xs_errno(void)
+/* -errno of the xenstore call that just failed, -EIO if it set none. */
+static int xs_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;
 }
 
 /* *ret is malloc'd.  -ENOENT if absent. */
-int vbd__hp_xread(struct xs_handle *xs, xs_transaction_t t, const char *path, char **ret)
+static int read_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *leaf,
+                    char **ret)
 {
-	unsigned len;
-	char *v = xs_read(xs, t, path, &len);
+	char *v = vbd__xb_read(xs, t, "%s/%s", dir, leaf);
 
 	if (!v)
-		return vbd__hp_xs_errno();
+		return xs_errno();
 	*ret = v;
 	return 0;
-}
-
-int vbd__hp_xwrite(struct xs_handle *xs, xs_transaction_t t, const char *path, const char *val)
-{
-	return xs_write(xs, t, path, val, strlen(val)) ? 0 : vbd__hp_xs_errno();
-}
-
-int vbd__hp_xrm(struct xs_handle *xs, xs_transaction_t t, const char *path)
-{
-	if (xs_rm(xs, t, path) || errno == ENOENT)
-		return 0;
-	return vbd__hp_xs_errno();
-}
-
-bool vbd__hp_xexists(struct xs_handle *xs, xs_transaction_t t, const char *path)
-{
-	char *v = NULL;
-	bool r = vbd__hp_xread(xs, t, path, &v) == 0;
-
-	free(v);
-	return r;
 }
 
 static void be_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
@@ -63,18 +43,12 @@ static void be_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
 
 int vbd__hp_be_read(const vbd__hp *h, xs_transaction_t t, const char *leaf, char **ret)
 {
-	char p[BE_MAX + 64];
-
-	be_key(h, p, sizeof(p), leaf);
-	return vbd__hp_xread(h->xs, t, p, ret);
+	return read_str(h->xs, t, h->be, leaf, ret);
 }
 
 int vbd__hp_be_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val)
 {
-	char p[BE_MAX + 64];
-
-	be_key(h, p, sizeof(p), leaf);
-	return vbd__hp_xwrite(h->xs, t, p, val);
+	return vbd__xb_printf(h->xs, t, h->be, leaf, "%s", val);
 }
 
 int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf)
@@ -82,29 +56,29 @@ int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf)
 	char p[BE_MAX + 64];
 
 	be_key(h, p, sizeof(p), leaf);
-	return vbd__hp_xrm(h->xs, t, p);
+	return vbd__xb_rm(h->xs, t, p);
 }
 
 /* This backend's record: <root>/backend/<entry>/<leaf>. */
-static void rec_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
+static void rec_dir(const vbd__hp *h, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/backend/%s/%s", h->root, h->entry, leaf);
+	snprintf(buf, size, "%s/backend/%s", h->root, h->entry);
 }
 
 int vbd__hp_rec_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val)
 {
-	char p[256 + 3 * BE_MAX];
+	char dir[256 + 3 * BE_MAX];
 
-	rec_key(h, p, sizeof(p), leaf);
-	return vbd__hp_xwrite(h->xs, t, p, val);
+	rec_dir(h, dir, sizeof(dir));
+	return vbd__xb_printf(h->xs, t, dir, leaf, "%s", val);
 }
 
 int vbd__hp_rec_read(const vbd__hp *h, const char *leaf, char **ret)
 {
-	char p[256 + 3 * BE_MAX];
+	char dir[256 + 3 * BE_MAX];
 
-	rec_key(h, p, sizeof(p), leaf);
-	return vbd__hp_xread(h->xs, XBT_NULL, p, ret);
+	rec_dir(h, dir, sizeof(dir));
+	return read_str(h->xs, XBT_NULL, dir, leaf, ret);
 }
 
 
@@ -185,10 +159,10 @@ static bool split_rel(const char *rel, char *type, size_t tsize, unsigned *fe, u
  * xen-init-dom0 write, owned by dom0): 0 if absent. */
 static unsigned own_domid(struct xs_handle *xs)
 {
-	char *v = NULL;
+	char *v = vbd__xb_read(xs, XBT_NULL, "domid");
 	unsigned d = 0;
 
-	if (vbd__hp_xread(xs, XBT_NULL, "domid", &v) == 0 && vbd__hp_all_digits(v, strlen(v)))
+	if (v && vbd__hp_all_digits(v, strlen(v)))
 		d = (unsigned)strtoul(v, NULL, 10);
 	free(v);
 	return d;

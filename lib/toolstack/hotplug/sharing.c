@@ -33,14 +33,7 @@ char vbd__hp_canon_mode(const char *mode)
 
 static char *dom_read(struct xs_handle *xs, xs_transaction_t t, long dom, const char *leaf)
 {
-	char p[64], *v = NULL;
-
-	if (dom < 0)
-		return NULL;
-	snprintf(p, sizeof(p), "/local/domain/%ld/%s", dom, leaf);
-	if (vbd__hp_xread(xs, t, p, &v) < 0)
-		return NULL;
-	return v;
+	return dom < 0 ? NULL : vbd__xb_read(xs, t, "/local/domain/%ld/%s", dom, leaf);
 }
 
 static bool eq(const char *a, const char *b)
@@ -91,7 +84,7 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 	snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 	ents = xs_directory(h->xs, t, dir, &n);
 	if (!ents)
-		return errno == ENOENT ? 0 : vbd__errf(h->err, vbd__hp_xs_errno(), "read %s", dir);
+		return errno == ENOENT ? 0 : vbd__errf(h->err, -(errno ? errno : EIO), "read %s", dir);
 	for (i = 0; i < n && r == 0; i++) {
 		bool parsed;
 
@@ -99,8 +92,7 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, ents[i]);
 		free(om);
-		om = NULL;
-		if (vbd__hp_xread(h->xs, t, p, &om) < 0)
+		if (!(om = vbd__xb_read(h->xs, t, "%s", p)))
 			continue;
 		if (m == 'r' && om[0] != 'w')
 			continue;
@@ -109,9 +101,9 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 		if (parsed && ob != h->bdom)
 			continue;
 		snprintf(pd, sizeof(pd), "%s/physical-device", obe);
-		if (obe[0] && !vbd__hp_xexists(h->xs, t, pd)) {
+		if (obe[0] && vbd__xb_exists(h->xs, t, pd) <= 0) {
 			if (t != XBT_NULL)
-				vbd__hp_xrm(h->xs, t, p);
+				vbd__xb_rm(h->xs, t, p);
 			continue;
 		}
 		if (parsed && h->fe >= 0 && same_vm(h->xs, t, (unsigned)h->fe, ofe))

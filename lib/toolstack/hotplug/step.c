@@ -58,7 +58,6 @@
 #include <xenstore.h>
 
 #include "toolstack/hotplug/hotplug_internal.h"
-#include "util/xs_txn.h"
 #include "vbd/hotplug.h"
 
 /* ------------------------------------------------------------------ */
@@ -173,10 +172,11 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	/* The record REMOVE goes by, where only this domain writes; a record
 	 * left by an earlier ADD of this backend whose REMOVE never ran is
 	 * replaced (what it named is not this ADD's). */
-	snprintf(p, sizeof(p), "%s/sharing/%s/%s", h->root, tg->key, h->entry);
+	snprintf(p, sizeof(p), "%s/sharing/%s", h->root, tg->key);
 	snprintf(rec, sizeof(rec), "%s/backend/%s", h->root, h->entry);
 	snprintf(file, sizeof(file), "%ju:%ju", (uintmax_t)tg->dev, (uintmax_t)tg->ino);
-	if ((r = vbd__hp_xrm(h->xs, t, rec)) < 0 || (r = vbd__hp_xwrite(h->xs, t, p, mv)) < 0 ||
+	if ((r = vbd__xb_rm(h->xs, t, rec)) < 0 ||
+	    (r = vbd__xb_printf(h->xs, t, p, h->entry, "%s", mv)) < 0 ||
 	    (r = vbd__hp_rec_write(h, t, "key", tg->key)) < 0 ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "node", pdpath)) < 0) ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "file", file)) < 0))
@@ -216,7 +216,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 	char m;
 
 	r = vbd__hp_be_read(h, XBT_NULL, "params", &params);
-	if (r == -ENOENT && !vbd__hp_xexists(h->xs, XBT_NULL, h->be))
+	if (r == -ENOENT && vbd__xb_exists(h->xs, XBT_NULL, h->be) <= 0)
 		return vbd__errf(h->err, -ENOENT, "backend %s: no such node", h->be);
 	if (r < 0) {
 		r = vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/params: %s", h->be,
@@ -274,7 +274,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 	{
 		struct add_job j = { h, &tg, m, pd, pdpath, lfd >= 0 };
 
-		r = vbd__xs_txn(h->xs, TXN_TRIES, add_body, &j);
+		r = vbd__xb_txn(h->xs, add_body, &j);
 		if (r > 0) {
 			/* A concurrent ADD of this backend won; it owns the loop
 			 * device it recorded, ours goes. */
@@ -316,7 +316,7 @@ static int failure_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
 	struct failure_job *j = ud;
 
-	if (!vbd__hp_xexists(xs, t, j->h->be))
+	if (vbd__xb_exists(xs, t, j->h->be) <= 0)
 		return 1;     /* gone: nothing to report on */
 	vbd__hp_be_write(j->h, t, "hotplug-error", j->h->err->msg);
 	vbd__hp_be_write(j->h, t, "hotplug-status", j->busy ? "busy" : "error");
@@ -327,7 +327,7 @@ static void report_failure(vbd__hp *h, bool busy)
 {
 	struct failure_job j = { h, busy };
 
-	vbd__xs_txn(h->xs, TXN_TRIES, failure_body, &j);
+	vbd__xb_txn(h->xs, failure_body, &j);
 }
 
 
@@ -344,16 +344,16 @@ static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_t
 	if (key && key[0]) {
 		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
-		r = vbd__hp_xrm(h->xs, t, p);
+		r = vbd__xb_rm(h->xs, t, p);
 		if (r < 0)
 			return vbd__errf(h->err, r, "remove %s", p);
 		ents = xs_directory(h->xs, t, dir, &n);
 		if (ents && n == 0)
-			vbd__hp_xrm(h->xs, t, dir);
+			vbd__xb_rm(h->xs, t, dir);
 		free(ents);
 	}
 	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
-	if ((r = vbd__hp_xrm(h->xs, t, p)) < 0)
+	if ((r = vbd__xb_rm(h->xs, t, p)) < 0)
 		return vbd__errf(h->err, r, "remove %s", p);
 	/* So that a repeated REMOVE finds nothing to free, and a later ADD
 	 * really adds. */
@@ -392,7 +392,7 @@ static int hp_remove(vbd__hp *h)
 	bool be_there;
 	int r = 0;
 
-	be_there = vbd__hp_xexists(h->xs, XBT_NULL, h->be);
+	be_there = vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
 	vbd__hp_rec_read(h, "node", &node);
 	vbd__hp_rec_read(h, "file", &file);
 	vbd__hp_rec_read(h, "key", &key);
@@ -404,7 +404,7 @@ static int hp_remove(vbd__hp *h)
 	{
 		struct remove_job j = { h, key, be_there, false };
 
-		r = vbd__xs_txn(h->xs, TXN_TRIES, remove_body, &j);
+		r = vbd__xb_txn(h->xs, remove_body, &j);
 		/* remove_txn says why itself; the helper's own failures (start,
 		 * commit) are named here. */
 		if (r < 0 && !j.said)
@@ -439,7 +439,7 @@ int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_a
 	r = vbd__hp_name(h, be_path);
 	if (r == 0 && action == VBD_HOTPLUG_ADD) {
 		r = hp_add(h, &busy);
-		if (r < 0 && vbd__hp_xexists(xs, XBT_NULL, h->be))
+		if (r < 0 && vbd__xb_exists(xs, XBT_NULL, h->be) > 0)
 			report_failure(h, busy);
 	} else if (r == 0) {
 		r = hp_remove(h);
