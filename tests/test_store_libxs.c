@@ -2038,7 +2038,8 @@ static void test_control_quota_after_release(void **state)
 {
 	static const char *const kinds[] = { "memory", "memory-nodes",
 	                                     "memory-transactions", "memory-output",
-	                                     "memory-watches", "nodes", "watches" };
+	                                     "memory-watches", "nodes", "watches",
+	                                     "connections" };
 	struct fx *f = *state;
 	struct xs_handle *g = guest(f, 1);
 	xs_transaction_t t;
@@ -2054,6 +2055,7 @@ static void test_control_quota_after_release(void **state)
 	assert_true(quota_line(f, 1, "memory-nodes") > 0);
 	assert_true(quota_line(f, 1, "memory-watches") > 0);
 	assert_true(quota_line(f, 1, "memory-transactions") > 0);
+	assert_int_equal(quota_line(f, 1, "connections"), 1);
 
 	assert_true(xs_release_domain(f->h0, 1));
 	assert_false(xs_is_domain_introduced(f->h0, 1));

@@ -789,7 +789,7 @@ static int quota_of(vbd_store *s, xs_conn *c, const xs_req *rq, const char *arg)
 	total = vbd__acct_total(s, id);
 	len = snprintf(out, sizeof(out),
 	               "%-24s %lld\n%-24s %lld\n%-24s %lld\n%-24s %lld\n%-24s %lld\n"
-	               "%-24s %u\n%-24s %u\n%-24s %s\n",
+	               "%-24s %u\n%-24s %u\n%-24s %u\n%-24s %s\n",
 	               "memory", (long long)total,
 	               "memory-nodes", (long long)m->nodes,
 	               "memory-transactions", (long long)m->txn,
@@ -797,6 +797,7 @@ static int quota_of(vbd_store *s, xs_conn *c, const xs_req *rq, const char *arg)
 	               "memory-watches", (long long)m->watch,
 	               "nodes", s->owned[id],
 	               "watches", d ? d->nwatches : 0,
+	               "connections", d ? d->nconns : 0,
 	               "memory-quota",
 	               !id ? "exempt" :
 	               s->lim.memory_per_domain && total > (int64_t)s->lim.memory_per_domain ?
