@@ -10,7 +10,8 @@
  * frontend's rings), Mini-OS's skip of Initialised, the negotiation matrix
  * (queues 1..4 x ring order 0..4 x persistent x indirect x state 3), data
  * integrity under random concurrent I/O checked against the file, resize,
- * and N frontends of one process on one bus (its connections, not 2N).
+ * N frontends of one process on one bus (its connections, not 2N; one on
+ * a single-connection bus), and the bus's public watch and reads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -682,6 +683,25 @@ static void test_one_bus_for_many(void **state)
 		vbd_blkfront_free(fr[i]);
 	assert_int_equal(connections_settled(f, before), before);
 
+	/* A single-connection bus: one for all of them, requests and watches. */
+	bo.single_connection = true;
+	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
+	o = front_opts(f);
+	o.bus = bus;
+	o.xenstored_path = NULL;
+	for (i = 0; i < N; i++) {
+		o.devid = 51712u + 16u * i;
+		if (vbd_blkfront_new(&fr[i], &o, &err) != 0)
+			fail_msg("frontend %u: %s", i, err.msg);
+	}
+	vbd_bus_unref(bus);
+	for (i = 0; i < 5; i++)
+		assert_true(vbd_blkfront_process(fr[i % N]) >= 0);
+	assert_int_equal(connections(f), before + 1);
+	for (i = 0; i < N; i++)
+		vbd_blkfront_free(fr[i]);
+	assert_int_equal(connections_settled(f, before), before);
+
 	/* Without a bus, as before: two each. */
 	o = front_opts(f);
 	for (i = 0; i < 3; i++) {
@@ -692,6 +712,132 @@ static void test_one_bus_for_many(void **state)
 	assert_int_equal(connections_settled(f, before + 6), before + 6);
 	for (i = 0; i < 3; i++)
 		vbd_blkfront_free(fr[i]);
+}
+
+/* A whole attach, I/O and detach with requests and watches on one
+ * connection (the bus's handle in both roles, closed once). */
+static void test_single_connection_bus(void **state)
+{
+	struct fx *f = *state;
+	vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+	vbd_blkfront_options fo = front_opts(f);
+	vbd_errbuf err = { "" };
+	vbd_bus *bus;
+
+	backend_start(f, 1056, 256);
+	bo.xenstored_path = f->guest_xs;
+	bo.single_connection = true;
+	if (vbd_bus_new(&bus, &bo, &err) != 0)
+		fail_msg("bus: %s", err.msg);
+	fo.bus = bus;
+	fo.xenstored_path = NULL;
+	attach(f, &fo);
+	vbd_bus_unref(bus);          /* the frontend keeps it */
+	roundtrip(f, 8192, 65536, 3);
+	detach(f);
+}
+
+struct seen {
+	int calls;
+	char path[256];
+};
+
+static void on_watch(const char *path, void *ud)
+{
+	struct seen *w = ud;
+
+	w->calls++;
+	snprintf(w->path, sizeof(w->path), "%s", path);
+}
+
+/* Polls the bus's fd and runs its callbacks until w has calls calls or
+ * ms pass; returns the calls seen. */
+static int pump(vbd_bus *bus, struct seen *w, int calls, unsigned ms)
+{
+	unsigned waited;
+
+	for (waited = 0; w->calls < calls && waited < ms; waited += 10) {
+		struct pollfd p = { vbd_bus_get_fd(bus), POLLIN, 0 };
+
+		poll(&p, 1, 10);
+		assert_true(vbd_bus_process(bus) >= 0);
+	}
+	return w->calls;
+}
+
+/* The public watch and reads, on both kinds of bus. */
+static void test_bus_watch(void **state)
+{
+	struct fx *f = *state;
+	int single;
+
+	for (single = 0; single < 2; single++) {
+		vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+		struct seen w = { 0 }, never = { 0 };
+		vbd_errbuf err = { "" };
+		vbd_bus_watch *bw = NULL, *bad = NULL;
+		char **names = NULL, *v = NULL;
+		size_t n = 99;
+		vbd_bus *bus;
+
+		bo.xenstored_path = f->t.socket;
+		bo.single_connection = single;
+		assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
+		assert_true(xs_rm(f->h, XBT_NULL, "/test") || errno == ENOENT);
+
+		/* Bad arguments: refused, and the callback is never called. */
+		assert_int_equal(vbd_bus_watch_add(bus, NULL, on_watch, &never, &bad, &err),
+		                 -EINVAL);
+		assert_int_equal(vbd_bus_watch_add(bus, "/test/w", NULL, &never, &bad, &err),
+		                 -EINVAL);
+		assert_int_equal(vbd_bus_watch_add(bus, "", on_watch, &never, &bad, &err),
+		                 -EINVAL);
+		assert_null(bad);
+
+		/* Fires once at once (the path absent), never inside the call. */
+		assert_int_equal(vbd_bus_watch_add(bus, "/test/w", on_watch, &w, &bw, &err), 0);
+		assert_non_null(bw);
+		assert_int_equal(w.calls, 0);
+		assert_int_equal(pump(bus, &w, 1, 2000), 1);
+		assert_string_equal(w.path, "/test/w");
+
+		/* Fires on a change under it, with the changed path. */
+		assert_true(xs_write(f->h, XBT_NULL, "/test/w/x", "42", 2));
+		assert_true(pump(bus, &w, 2, 2000) >= 2);
+		assert_string_equal(w.path, "/test/w/x");
+
+		/* Reads on the bus's connection. */
+		assert_int_equal(vbd_bus_read(bus, "/test/w/x", &v), 0);
+		assert_string_equal(v, "42");
+		free(v);
+		v = NULL;
+		assert_int_equal(vbd_bus_read(bus, "/test/w/none", &v), -ENOENT);
+		assert_null(v);
+		assert_int_equal(vbd_bus_directory(bus, "/test/w", &names, &n), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(names[0], "x");
+		vbd_bus_names_free(names, n);
+		assert_int_equal(vbd_bus_directory(bus, "/test/w/x", &names, &n), 0);
+		assert_int_equal(n, 0);
+		vbd_bus_names_free(names, n);
+		names = NULL;
+		assert_int_equal(vbd_bus_directory(bus, "/test/none", &names, &n), -ENOENT);
+		assert_null(names);
+
+		/* Removed: no call, even for an event already on its way. */
+		assert_true(xs_write(f->h, XBT_NULL, "/test/w/x", "43", 2));
+		assert_null(vbd_bus_watch_remove(bus, bw));
+		w.calls = 0;
+		assert_int_equal(pump(bus, &w, 1, 200), 0);
+		assert_true(xs_write(f->h, XBT_NULL, "/test/w/y", "1", 1));
+		assert_int_equal(pump(bus, &w, 1, 200), 0);
+		assert_null(vbd_bus_watch_remove(bus, NULL));
+		assert_int_equal(never.calls, 0);
+
+		/* One left when the bus goes is removed with it. */
+		assert_int_equal(vbd_bus_watch_add(bus, "/test", on_watch, &w, NULL, &err), 0);
+		vbd_bus_unref(bus);
+	}
 }
 
 int main(void)
@@ -705,6 +851,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_copy_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bus_watch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

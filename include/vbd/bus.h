@@ -19,13 +19,28 @@
  *
  * Without a bus in its options, each object makes its own (as before).
  * With one, N objects use the bus's connections instead of their own: the
- * xenstore daemon sees one client however many devices a process serves.
+ * xenstore daemon sees the bus's two (or one) however many devices a
+ * process serves.
  *
- * Connections: a bus holds two libxenstore handles to the same daemon, one
- * for requests and one for watches.  libxenstore starts a reader thread on a
- * handle's first watch, and from then on every reply of that handle is
- * handed over through it (a futex wake and a thread switch per request); a
- * handle that never watches reads its replies inline.
+ * Connections: by default a bus holds two libxenstore handles to the same
+ * daemon, one for requests and one for watches.  libxenstore starts a
+ * reader thread on a handle's first watch, and from then on every reply of
+ * that handle is handed over through it (a futex wake and a thread switch
+ * per request); a handle that never watches reads its replies inline.  A
+ * bus made with single_connection holds one handle for both: one
+ * connection in the daemon's count, each request a little slower (a driver
+ * process serving many devices, where connections are what runs out).
+ *
+ * Watches: vbd_bus_watch_add() is xenstore's watch, on the bus's loop.
+ *
+ *     vbd_bus_watch *w;
+ *     vbd_bus_watch_add(bus, "/local/domain/1/device/vbd", changed, g, &w, &err);
+ *     ...                        // changed(path, g) from vbd_bus_process()
+ *     vbd_bus_watch_remove(bus, w);
+ *
+ * Reads: vbd_bus_read() and vbd_bus_directory() ask the daemon on the
+ * bus's request connection, so a process that only needs a few reads
+ * besides its objects opens no connection of its own.
  *
  * Thread safety: a bus and every object on it are used from one thread at a
  * time.  Any of those objects' process() calls (or vbd_bus_process()) runs
@@ -34,6 +49,9 @@
  */
 #ifndef VBD_BUS_H
 #define VBD_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "vbd/common.h"
 #include "vbd/error.h"
@@ -53,6 +71,9 @@ typedef struct vbd_bus_options {
 	 * thread only, inside libvbd calls.  NULL: none. */
 	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
+	/* true: one connection for requests and watches (see above); false:
+	 * two, so that requests are answered inline. */
+	bool single_connection;
 } vbd_bus_options;
 
 /* Every field but version 0 means its default, as `{ .version = 1 }`. */
@@ -82,6 +103,42 @@ VBD_PUBLIC int vbd_bus_get_timeout_ms(vbd_bus *bus);
  * deadlines.  Never blocks on the fd.  Returns how many ran (>= 0), or a
  * negative errno for a failure of the bus itself. */
 VBD_PUBLIC int vbd_bus_process(vbd_bus *bus);
+
+/* A xenstore watch on the bus. */
+typedef struct vbd_bus_watch vbd_bus_watch;
+/* path: the node that changed (at or under the watched path), or the
+ * watched path itself for the event every watch gets when it is set. */
+typedef void (*vbd_bus_watch_fn)(const char *path, void *userdata);
+
+/* Watches path (absolute, or relative to the caller's home) and everything
+ * under it.  As xenstore's watches, it fires once at once, then on each
+ * change; fn runs only inside vbd_bus_process() or a process() of any
+ * object on the bus, never inside this call.  Events of one change may be
+ * merged or not: read what you need when fn runs.  0 and *ret (may be NULL
+ * when the watch is never removed before the bus goes), -EINVAL for bad
+ * arguments, -errno of the daemon (EACCES, ENOSPC for its watch quota,
+ * ...), -ENOMEM; err (may be NULL) says why.  When it fails, fn is never
+ * called. */
+VBD_PUBLIC int vbd_bus_watch_add(vbd_bus *bus, const char *path, vbd_bus_watch_fn fn,
+                                 void *userdata, vbd_bus_watch **ret, vbd_errbuf *err);
+/* Stops the watch: fn is not called for it again, even for events already
+ * queued.  Safe inside any callback, its own included.  Accepts NULL;
+ * returns NULL.  A watch left when the bus's last reference goes is
+ * removed with it. */
+VBD_PUBLIC vbd_bus_watch *vbd_bus_watch_remove(vbd_bus *bus, vbd_bus_watch *w);
+
+/* The value of the node at path, NUL-terminated, in *ret_value (free() it).
+ * 0; -ENOENT when there is no such node; -EACCES; -errno of the daemon;
+ * -EINVAL for bad arguments.  *ret_value is untouched on failure. */
+VBD_PUBLIC int vbd_bus_read(vbd_bus *bus, const char *path, char **ret_value);
+/* The names of the children of path, in the daemon's order: *ret_names (an
+ * array of *ret_n strings, freed with vbd_bus_names_free()) and *ret_n.
+ * 0 (also for a node without children, *ret_n 0); errors as
+ * vbd_bus_read().  Both are untouched on failure. */
+VBD_PUBLIC int vbd_bus_directory(vbd_bus *bus, const char *path, char ***ret_names,
+                                 size_t *ret_n);
+/* Frees what vbd_bus_directory() returned.  Accepts NULL. */
+VBD_PUBLIC void vbd_bus_names_free(char **names, size_t n);
 
 VBD_END_DECLS
 

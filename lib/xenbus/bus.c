@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbd_bus: the xenstore client loop every libvbd object runs on.  Two
- * libxenstore connections (requests, watches), one epoll fd over the watch
- * connection and every fd an object follows, watches found by id, timers.
+ * libxenstore connections (requests, watches; or one for both), one epoll
+ * fd over the watch connection and every fd an object follows, watches
+ * found by id, timers.
  *
  *     bus: xsw "vbd-7" /local/domain/0/backend/vbd/1/51712/state
  *       -> wtab[7 & mask] -> w->fn(path, w->ud)     (from vbd_bus_process)
@@ -25,7 +26,7 @@
 #include "util/opts.h"
 #include "xenbus/xenbus.h"
 
-struct vbd__xb_watch {
+struct vbd_bus_watch {
 	vbd__xb_watch *next;
 	vbd__xb_watch *hnext;       /* in the bus's table by id */
 	unsigned id;                /* the token is "vbd-<id>" */
@@ -91,9 +92,10 @@ void vbd__xb_log(vbd_bus *bus, int level, const char *fmt, ...)
 static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Opens both connections to path (NULL: wherever XENSTORED_PATH or
- * libxenstore's default says); where gets the socket's name for messages.
- * 0, -ENOMEM, or -ECONNREFUSED. */
-static int open_handles(vbd_bus *bus, const char *path, char *where, size_t size)
+ * libxenstore's default says), or with single one handle that serves as
+ * both; where gets the socket's name for messages.  0, -ENOMEM, or
+ * -ECONNREFUSED. */
+static int open_handles(vbd_bus *bus, const char *path, bool single, char *where, size_t size)
 {
 	const char *env;
 	char *old = NULL;
@@ -120,7 +122,7 @@ static int open_handles(vbd_bus *bus, const char *path, char *where, size_t size
 	bus->host_xenstore = !env;
 	snprintf(where, size, "%s", env ? env : "the default xenstored socket");
 	bus->xs = xs_open(0);
-	bus->xsw = bus->xs ? xs_open(0) : NULL;
+	bus->xsw = !bus->xs ? NULL : single ? bus->xs : xs_open(0);
 	if (!bus->xs || !bus->xsw)
 		r = -ECONNREFUSED;
 out:
@@ -159,7 +161,7 @@ int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 		r = vbd__errf(err, -errno, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
-	r = open_handles(bus, o.xenstored_path, where, sizeof(where));
+	r = open_handles(bus, o.xenstored_path, o.single_connection, where, sizeof(where));
 	if (r < 0) {
 		vbd__errf(err, r, "cannot connect to xenstore at %s: %s", where, strerror(-r));
 		goto fail;
@@ -168,7 +170,8 @@ int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 		r = vbd__errf(err, -errno, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
-	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s", where);
+	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s (%s)", where,
+	            bus->xs == bus->xsw ? "one connection" : "two connections");
 	*ret = bus;
 	return 0;
 fail:
@@ -296,7 +299,7 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 	bus->ndead = 1;
 	reap(bus);
 	free(bus->wtab);
-	if (bus->xsw)
+	if (bus->xsw && bus->xsw != bus->xs)
 		xs_close(bus->xsw);
 	if (bus->xs)
 		xs_close(bus->xs);
@@ -479,4 +482,64 @@ void vbd__xb_io_cancel(vbd_bus *bus, vbd__xb_io *io)
 	bus->ndead++;
 	if (!bus->depth)
 		reap(bus);
+}
+
+int vbd_bus_watch_add(vbd_bus *bus, const char *path, vbd_bus_watch_fn fn, void *userdata,
+                      vbd_bus_watch **ret, vbd_errbuf *err)
+{
+	if (!bus || !path || !fn)
+		return vbd__errf(err, -EINVAL, "vbd_bus_watch_add: no %s",
+		                 !bus ? "bus" : !path ? "path" : "callback");
+	if (!*path || strlen(path) > XENSTORE_ABS_PATH_MAX)
+		return vbd__errf(err, -EINVAL, "vbd_bus_watch_add: bad path");
+	return vbd__xb_watch_add(bus, path, fn, userdata, err, ret);
+}
+
+vbd_bus_watch *vbd_bus_watch_remove(vbd_bus *bus, vbd_bus_watch *w)
+{
+	if (bus)
+		vbd__xb_watch_remove(bus, w);
+	return NULL;
+}
+
+int vbd_bus_read(vbd_bus *bus, const char *path, char **ret_value)
+{
+	unsigned len;
+	char *v;
+
+	if (!bus || !path || !ret_value)
+		return -EINVAL;
+	errno = 0;
+	v = xs_read(bus->xs, XBT_NULL, path, &len);   /* libxenstore NUL-terminates */
+	if (!v)
+		return -(errno ? errno : EIO);
+	*ret_value = v;
+	return 0;
+}
+
+int vbd_bus_directory(vbd_bus *bus, const char *path, char ***ret_names, size_t *ret_n)
+{
+	unsigned n = 0;
+	char **names;
+
+	if (!bus || !path || !ret_names || !ret_n)
+		return -EINVAL;
+	errno = 0;
+	names = xs_directory(bus->xs, XBT_NULL, path, &n);
+	if (!names && errno)
+		return -errno;
+	/* No children: libxenstore may return an empty array or NULL with
+	 * errno 0; callers get an array either way. */
+	if (!names && !(names = calloc(1, sizeof(*names))))
+		return -ENOMEM;
+	*ret_names = names;
+	*ret_n = n;
+	return 0;
+}
+
+void vbd_bus_names_free(char **names, size_t n)
+{
+	/* libxenstore's one block: the array and the strings after it. */
+	(void)n;
+	free(names);
 }

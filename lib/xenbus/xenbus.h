@@ -4,8 +4,8 @@
  * xen-blkback and xen-blkfront: what every xenstore user of libvbd (the
  * toolstack, the verifier, blkback, blkfront) does the same way.
  *
- *   bus.c   the loop: two connections, one epoll fd, watches (a table by
- *           id), timers, followed fds, deferred frees
+ *   bus.c   the loop: two connections (or one), one epoll fd, watches (a
+ *           table by id), timers, followed fds, deferred frees, reads
  *   xs.c    strict typed reads (a number, a state), printf-style writes, the
  *           one transaction-retry policy, switch_state, dev_fatal, paths
  *
@@ -38,17 +38,18 @@ typedef void (*vbd__xb_log_fn)(int level, const char *msg, void *userdata);
 struct vbd_bus {
 	unsigned refs;
 	/* Two connections to one daemon: xs for requests (it never watches,
-	 * so libxenstore reads its replies inline), xsw for watches. */
+	 * so libxenstore reads its replies inline), xsw for watches.  A
+	 * single-connection bus has one handle, in both (closed once). */
 	struct xs_handle *xs;
 	struct xs_handle *xsw;
 	int epfd;                   /* the one fd: xsw's and every followed fd */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	vbd__xb_log_fn log;
 	void *log_ud;
-	struct vbd__xb_watch *watches;
+	struct vbd_bus_watch *watches;
 	/* Live watches by id: an event finds its watch in one step, however
 	 * many watches a backend serving a thousand devices holds. */
-	struct vbd__xb_watch **wtab;
+	struct vbd_bus_watch **wtab;
 	unsigned wtab_size, nwatches;
 	unsigned ndead;             /* entries marked dead, freed by reap() */
 	struct vbd__xb_timer *timers;
@@ -57,12 +58,13 @@ struct vbd_bus {
 	int depth;                  /* inside a callback: defer frees */
 };
 
-typedef struct vbd__xb_watch vbd__xb_watch;
+/* The public vbd_bus_watch: one type inside and out. */
+typedef struct vbd_bus_watch vbd__xb_watch;
 typedef struct vbd__xb_timer vbd__xb_timer;
 typedef struct vbd__xb_io vbd__xb_io;
 
 /* Callbacks run only from vbd_bus_process(); userdata last. */
-typedef void (*vbd__xb_watch_fn)(const char *path, void *userdata);
+typedef vbd_bus_watch_fn vbd__xb_watch_fn;
 typedef void (*vbd__xb_timer_fn)(void *userdata);
 typedef void (*vbd__xb_io_fn)(int fd, void *userdata);
 
