@@ -21,7 +21,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <xenstore.h>
 
 #include "vbd/blkfront.h"
 #include "vbd/bus.h"
@@ -35,10 +34,11 @@ static const char frontend_usage[] =
 	"Runs the bundled userspace block frontend for every vbd of domain D (0), as\n"
 	"a guest kernel does: a frontend for each device/vbd/<devid> that appears at\n"
 	"Initialising (ring keys, Initialised, Connected), freed when the toolstack\n"
-	"removes the directory.  The transport is the simulated hypervisor when\n"
-	"$VBD_SIMHV_PATH is set, else Xen's grant and event-channel devices.  It\n"
-	"serves I/O requests (vbdctl io) on DIR/guest<D>.sock; DIR is $VBD_SIM_DIR,\n"
-	"else " VBDCTL_SIM_DEFAULT_DIR ".  SIGTERM closes every device (Closing, Closed).\n"
+	"removes the directory.  One xenstore connection serves every device.  The\n"
+	"transport is the simulated hypervisor when $VBD_SIMHV_PATH is set, else\n"
+	"Xen's grant and event-channel devices.  It serves I/O requests (vbdctl io)\n"
+	"on DIR/guest<D>.sock; DIR is $VBD_SIM_DIR, else " VBDCTL_SIM_DEFAULT_DIR ".\n"
+	"SIGTERM closes every device (Closing, Closed).\n"
 	"\n"
 	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
 
@@ -53,8 +53,11 @@ typedef struct gdev {
 typedef struct guest {
 	unsigned domid;
 	vbd_xport *x;
-	vbd_bus *bus;                /* every device's: one bus per process */
-	struct xs_handle *xs;
+	/* Every device's, and the scan's: one bus, one xenstore connection
+	 * for the whole process however many devices it serves. */
+	vbd_bus *bus;
+	vbd_bus_watch *w;           /* on dir */
+	bool rescan;                /* dir changed: scan after the callbacks */
 	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndevs;
 	char dir[64];               /* /local/domain/<domid>/device/vbd */
@@ -78,12 +81,28 @@ static gdev *gdev_find(guest *g, uint32_t devid)
 	return NULL;
 }
 
+/* Runs inside a process() of the bus, maybe one of a frontend's: the scan,
+ * which frees frontends, waits for the main loop. */
+static void guest_changed(const char *path, void *ud)
+{
+	guest *g = ud;
+
+	(void)path;
+	g->rescan = true;
+}
+
 /* device/vbd changed: a frontend for each new device at Initialising, and
  * away with those whose directory the toolstack removed. */
 static void guest_scan(guest *g)
 {
-	unsigned n = 0, i, k;
-	char **ids = xs_directory(g->xs, XBT_NULL, g->dir, &n);
+	size_t n = 0, i, k;
+	char **ids = NULL;
+
+	/* Unreadable: no devices, as when the directory is gone. */
+	if (vbd_bus_directory(g->bus, g->dir, &ids, &n) < 0) {
+		ids = NULL;
+		n = 0;
+	}
 
 	for (i = 0; i < g->ndevs;) {
 		bool there = false;
@@ -101,8 +120,7 @@ static void guest_scan(guest *g)
 	for (k = 0; ids && k < n; k++) {
 		vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
 		vbd_errbuf err = { "" };
-		char path[128], *st;
-		unsigned len;
+		char path[128], *st = NULL;
 		char *end;
 		unsigned long devid = strtoul(ids[k], &end, 10);
 		int r;
@@ -116,8 +134,7 @@ static void guest_scan(guest *g)
 		if (old && vbd_blkfront_get_state(old->f) != 6)
 			continue;
 		snprintf(path, sizeof(path), "%s/%lu/state", g->dir, devid);
-		st = xs_read(g->xs, XBT_NULL, path, &len);
-		if (!st || strcmp(st, "1") != 0) {
+		if (vbd_bus_read(g->bus, path, &st) < 0 || strcmp(st, "1") != 0) {
 			free(st);
 			continue;
 		}
@@ -147,7 +164,7 @@ static void guest_scan(guest *g)
 		g->devs[g->ndevs++].devid = (uint32_t)devid;
 		fprintf(stderr, "guest%u: device %lu: frontend started\n", g->domid, devid);
 	}
-	free(ids);
+	vbd_bus_names_free(ids, n);
 }
 
 /* All of len bytes, or -EIO (EOF, or an error other than EINTR). */
@@ -281,6 +298,7 @@ int vbdctl_frontend(int argc, char **argv)
 		{ 0 }
 	};
 	vbd_xport_options xo = VBD_XPORT_OPTIONS_INIT;
+	vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
 	vbd_errbuf err = { "" };
 	const char *dir = NULL;
 	uint64_t domid = 0, ready = 0;
@@ -322,17 +340,13 @@ int vbdctl_frontend(int argc, char **argv)
 		vbdctl_err("guest%u: %s", g->domid, err.msg);
 		goto out;
 	}
-	{
-		int r = vbd_bus_new(&g->bus, NULL, &err);
-
-		if (r < 0) {
-			vbdctl_err("guest%u: %s", g->domid, err.msg);
-			goto out;
-		}
-	}
-	g->xs = xs_open(XS_OPEN_SOCKETONLY);
-	if (!g->xs || !xs_watch(g->xs, g->dir, "vbd")) {
-		vbdctl_err("guest%u: xenstore: %s", g->domid, strerror(errno));
+	/* One connection: a guest's processes count against its domain's
+	 * connection quota, and replies read inline matter less here than in
+	 * the toolstack. */
+	bo.single_connection = true;
+	if (vbd_bus_new(&g->bus, &bo, &err) < 0 ||
+	    vbd_bus_watch_add(g->bus, g->dir, guest_changed, g, &g->w, &err) < 0) {
+		vbdctl_err("guest%u: %s", g->domid, err.msg);
 		goto out;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/guest%u.sock", dir, g->domid);
@@ -349,9 +363,9 @@ int vbdctl_frontend(int argc, char **argv)
 	for (;;) {
 		struct pollfd p[3 + VBDCTL_GUEST_MAX_DEVICES];
 		unsigned n = 0;
-		int timeout = -1;
+		int timeout = vbd_bus_get_timeout_ms(g->bus);
 
-		p[n++] = (struct pollfd){ xs_fileno(g->xs), POLLIN, 0 };
+		p[n++] = (struct pollfd){ vbd_bus_get_fd(g->bus), POLLIN, 0 };
 		p[n++] = (struct pollfd){ sfd, POLLIN, 0 };
 		p[n++] = (struct pollfd){ lfd, POLLIN, 0 };
 		for (i = 0; i < g->ndevs; i++) {
@@ -361,6 +375,10 @@ int vbdctl_frontend(int argc, char **argv)
 			if (t >= 0 && (timeout < 0 || t < timeout))
 				timeout = t;
 		}
+		/* A watch event taken by a frontend's process() (in a blocking
+		 * request, say) leaves nothing on the fd: scan without waiting. */
+		if (g->rescan)
+			timeout = 0;
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents) {
@@ -369,11 +387,11 @@ int vbdctl_frontend(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP)
 				break;
 		}
-		if (p[0].revents) {
-			char **ev;
-
-			while ((ev = xs_check_watch(g->xs)))
-				free(ev);
+		/* The bus's callbacks (the scan's watch among them) run in
+		 * whichever process() comes first. */
+		vbd_bus_process(g->bus);
+		if (g->rescan) {
+			g->rescan = false;
 			guest_scan(g);
 		}
 		for (i = 0; i < g->ndevs; i++)
@@ -395,8 +413,7 @@ out:
 			vbd_blkfront_close(g->devs[i].f, 2000);
 			vbd_blkfront_free(g->devs[i].f);
 		}
-		if (g->xs)
-			xs_close(g->xs);
+		vbd_bus_watch_remove(g->bus, g->w);
 		vbd_bus_unref(g->bus);
 		vbd_xport_free(g->x);
 		free(g);
