@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 
 PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
-        util-linux procps mount e2fsprogs coreutils
+        util-linux procps mount e2fsprogs coreutils iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean
