@@ -1869,6 +1869,98 @@ static void test_attach_symlink_loop_target(void **state)
 	f->spec.target = f->img;
 }
 
+/* A guest dies with a connected disk and nobody detaches it: the store
+ * releases the domain (its own nodes go, @releaseDomain fires), and reap
+ * finds the device from dom0's /libxl copy and frees everything, the loop
+ * device included.  A live domain is not reaped. */
+static void test_reap_dead_frontend(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	assert_int_equal(loops_of(f->img), 1);
+	ro.domid = DOM;
+	ro.timeout_ms = 500;
+	assert_int_equal(vbd_dev_reap_wait(f->c, &ro), -EBUSY);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), "exists"));
+	assert_int_equal(loops_of(f->img), 1);
+	ro.domid = VBD_DOMID_ALL;      /* every gone domain: none yet */
+	assert_int_equal(vbd_dev_reap_wait(f->c, &ro), 0);
+	assert_int_equal(loops_of(f->img), 1);
+
+	assert_true(xs_release_domain(f->h, DOM));
+	assert_false(exists(f->h, "/local/domain/%d/device/vbd/51728", DOM));
+	assert_true(exists(f->h, "/libxl/%d/device/vbd/51728", DOM));
+	assert_int_equal(loops_of(f->img), 1);
+	ro.domid = DOM;
+	if (vbd_dev_reap_wait(f->c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+	assert_false(exists(f->h, "/libxl/%d", DOM));
+	/* Again: nothing left to do. */
+	assert_int_equal(vbd_dev_reap_wait(f->c, &ro), 0);
+}
+
+/* VBD_DOMID_ALL finds the gone domain itself, from dom0's nodes. */
+static void test_reap_all_finds_the_dead(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+
+	f->ao.wait = VBD_WAIT_NONE;    /* as a crash mid-attach leaves it */
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	assert_int_equal(loops_of(f->img), 1);
+	assert_true(xs_release_domain(f->h, DOM));
+	ro.timeout_ms = 500;
+	if (vbd_dev_reap_wait(f->c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+}
+
+/* The non-blocking call never calls back inside itself, also with
+ * nothing to do; bad arguments start nothing. */
+static void reap_done(vbd_ctx *c, int r, const char *msg, void *ud)
+{
+	(void)c;
+	(void)msg;
+	*(int *)ud = r == 0 ? 1 : r;
+}
+
+static void test_reap_async_contract(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+	int got = 0;
+
+	ro.domid = 7;                  /* never introduced: gone, no devices */
+	assert_int_equal(vbd_dev_reap(f->c, &ro, reap_done, &got), 0);
+	assert_int_equal(got, 0);
+	while (!got) {
+		struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
+
+		poll(&pf, 1, vbd_ctx_get_timeout_ms(f->c));
+		assert_true(vbd_ctx_process(f->c) >= 0);
+	}
+	assert_int_equal(got, 1);
+	assert_int_equal(vbd_dev_reap(f->c, &ro, NULL, &got), -EINVAL);
+	assert_int_equal(vbd_dev_reap(NULL, &ro, reap_done, &got), -EINVAL);
+	ro.domid = VBD_DOMID_FIRST_RESERVED;
+	assert_int_equal(vbd_dev_reap(f->c, &ro, reap_done, &got), -EINVAL);
+	/* A reap in progress at vbd_ctx_free(): no callback, no leak (ASan). */
+	ro.domid = 7;
+	got = 0;
+	assert_int_equal(vbd_dev_reap(f->c, &ro, reap_done, &got), 0);
+	vbd_ctx_free(f->c);
+	assert_int_equal(got, 0);
+	{
+		vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+
+		co.xenstored_path = f->t.socket;
+		assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1910,6 +2002,9 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_target_not_in_dom0,
 		                                setup_driver_domain_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_dead_frontend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_all_finds_the_dead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_async_contract, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,39 @@ VBD_PUBLIC int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_d
  * (nothing deleted unless force). */
 VBD_PUBLIC int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o);
 
+#define VBD_REAP_OPTIONS_VERSION 1
+
+typedef struct vbd_reap_options {
+	unsigned version;             /* VBD_REAP_OPTIONS_VERSION or older */
+	/* The domain that is gone, or VBD_DOMID_ALL: every domain with a
+	 * /libxl copy or a backend dir of ours that no longer exists. */
+	vbd_domid domid;
+	unsigned timeout_ms;          /* for a backend still running to reach Closed; 0: 10000 */
+} vbd_reap_options;
+
+#define VBD_REAP_OPTIONS_INIT { .version = VBD_REAP_OPTIONS_VERSION, .domid = VBD_DOMID_ALL }
+
+/* Non-blocking reap: the devices of a frontend domain that no longer
+ * exists are detached as a forced detach does (online=0 and Closing, the
+ * wait for Closed where a backend still runs, bounded by timeout_ms, the
+ * hotplug remove step by its record, the frontend, backend and /libxl
+ * nodes).  The devices are the ones the domain's /libxl copy lists and
+ * those in this domain's own backend dir for it, never what the dead
+ * domain's directories say.  "No longer exists": libxenlight has no such
+ * domain where a hypervisor runs, else xenstore says it was never
+ * introduced or was released.  All devices are detached at once; done is
+ * called once when the last one ended, with 0 or the first failure.
+ * A negative return means nothing was started and done is never called:
+ * -EINVAL, -EBUSY (domid names a domain that still exists; detach its
+ * devices instead), or the -errno of the xenstore read that failed.
+ * Reaping a domain with no device left calls done with 0.  vbd_ctx_free()
+ * leaves a reap in progress as it leaves a detach. */
+VBD_PUBLIC int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done,
+                            void *userdata);
+
+/* Blocking reap: a thin loop over vbd_dev_reap(). */
+VBD_PUBLIC int vbd_dev_reap_wait(vbd_ctx *c, const vbd_reap_options *o);
+
 VBD_END_DECLS
 
 #endif

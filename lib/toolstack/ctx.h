@@ -23,6 +23,7 @@ typedef struct vbd__timer vbd__timer;
 typedef struct vbd__io vbd__io;
 
 typedef struct vbd_dev_op vbd_dev_op;
+typedef struct vbd__reap vbd__reap;
 
 /* Run by vbd_ctx_free(), last registered first, before the bus goes. */
 typedef void (*vbd__ctx_cleanup_fn)(vbd_ctx *c);
@@ -42,6 +43,7 @@ struct vbd_ctx {
 	vbd__ctx_cleanup_fn cleanups[VBD__CTX_CLEANUPS];
 	unsigned ncleanups;
 	vbd_dev_op *ops;            /* attaches and detaches in progress */
+	vbd__reap *reaps;           /* reaps in progress (dev_reap.c) */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;
 	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
@@ -65,6 +67,11 @@ int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud
 void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io);
 /* The domain the context's connection acts as (lib/toolstack/domain.c). */
 int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid);
+/* 1 if domain domid no longer exists (libxenlight has no such domain
+ * where a hypervisor runs; else the store says it is not introduced), 0 if
+ * it does, -errno (message in c->err) if neither could say.  Dom0 is never
+ * gone. */
+int vbd__domain_gone(vbd_ctx *c, unsigned domid);
 /* Registers fn to run from vbd_ctx_free() (once however often it is
  * registered): what a file of the toolstack keeps in the context and must
  * undo.  0 or -ENOSPC. */

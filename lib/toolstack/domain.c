@@ -173,3 +173,35 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
 	*ret_domid = (unsigned)d;
 	return 0;
 }
+
+int vbd__domain_gone(vbd_ctx *c, unsigned domid)
+{
+	libxl_dominfo info;
+	libxl_ctx *l;
+	bool in;
+	int rc;
+
+	if (domid == 0)
+		return 0;
+	if ((l = lx(c))) {
+		/* A domain that crashed and is kept (on_crash=preserve) is not
+		 * gone: its devices wait for xl destroy. */
+		libxl_dominfo_init(&info);
+		rc = libxl_domain_info(l, &info, domid);
+		libxl_dominfo_dispose(&info);
+		if (rc == ERROR_DOMAIN_NOTFOUND)
+			return 1;
+		if (rc != 0)
+			return vbd__errf(&c->err, -EIO, "libxenlight could not say whether domain %u "
+			                 "exists (%d)", domid, rc);
+		return 0;
+	}
+	/* libxenstore answers false for "no" and for a failed request alike;
+	 * errno tells them apart. */
+	errno = 0;
+	in = xs_is_domain_introduced(c->xs, domid);
+	if (!in && errno)
+		return vbd__errf(&c->err, -errno, "asking xenstore whether domain %u exists: %s", domid,
+		                 strerror(errno));
+	return !in;
+}

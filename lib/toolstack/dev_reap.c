@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reap: the devices of a domain that is gone, detached as a forced detach.
+ *
+ * Example: guest 8 had xvdb (51728) from dom0 and died; xl did not clean.
+ *   /libxl/8/device/vbd/51728                    (dom0's copy, still there)
+ *   /local/domain/0/backend/vbd/8/51728          (ours; online=1, state=4)
+ *   /local/domain/8/...                          (gone with the domain)
+ *   loop7 over the image, /libvbd's record of it (dom0's)
+ * vbd_dev_reap(domid 8): domain 8 is not there (libxenlight, else the
+ * store's introduced list), so each devid found in the /libxl copy and in
+ * our own backend dir for 8 gets a forced detach: online=0, Closing, the
+ * wait for Closed while a backend still runs (bounded), the remove step by
+ * the record (loop7 freed), the three dirs deleted.  done once, after the
+ * last of them.
+ *
+ * The trust rule: which devices, and where their backends are, come from
+ * dom0's own nodes (the /libxl copy, our backend dir) and the hypervisor's
+ * or store's word on the domain; nothing written by the dead domain (or by
+ * a driver domain) decides anything.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "toolstack/dev_internal.h"
+#include "util/opts.h"
+
+/* At most this many devices per reap: a store quota keeps a domain's
+ * devices far below it (1000 nodes), and the list is dom0's. */
+#define REAP_MAX 4096
+
+typedef struct reap_dev {
+	unsigned domid;
+	uint32_t devid;
+} reap_dev;
+
+struct vbd__reap {
+	vbd__reap *next;
+	vbd_ctx *c;
+	unsigned timeout_ms;
+	reap_dev *devs;
+	unsigned n, cap;
+	unsigned pending;          /* detaches started and not ended */
+	int result;                /* the first failure */
+	vbd_errbuf err;
+	vbd__timer *defer;
+	vbd_dev_done_fn done;
+	void *ud;
+};
+
+static void reap_free(vbd__reap *rp)
+{
+	if (!rp)
+		return;
+	vbd__ctx_timer_cancel(rp->c, rp->defer);
+	free(rp->devs);
+	free(rp);
+}
+
+static void reap_unlink(vbd__reap *rp)
+{
+	vbd__reap **pp;
+
+	for (pp = &rp->c->reaps; *pp; pp = &(*pp)->next)
+		if (*pp == rp) {
+			*pp = rp->next;
+			break;
+		}
+}
+
+/* vbd_ctx_free(): the detaches are left where they are (dev.c); so is the
+ * reap, without a callback. */
+static void reaps_cancel(vbd_ctx *c)
+{
+	vbd__reap *rp;
+
+	while ((rp = c->reaps)) {
+		c->reaps = rp->next;
+		reap_free(rp);
+	}
+}
+
+static void reap_note(vbd__reap *rp, int r)
+{
+	if (r < 0 && rp->result >= 0) {
+		rp->result = r;
+		rp->err = rp->c->err;
+	}
+}
+
+static void reap_finish(vbd__reap *rp)
+{
+	vbd_ctx *c = rp->c;
+	vbd_dev_done_fn done = rp->done;
+	void *ud = rp->ud;
+	int r = rp->result;
+
+	reap_unlink(rp);
+	c->err = rp->err;
+	if (r >= 0)
+		c->err.msg[0] = 0;
+	reap_free(rp);
+	done(c, r, c->err.msg, ud);
+}
+
+static void one_done(vbd_ctx *c, int r, const char *msg, void *ud)
+{
+	vbd__reap *rp = ud;
+
+	(void)msg;
+	(void)c;
+	reap_note(rp, r);
+	if (--rp->pending == 0)
+		reap_finish(rp);
+}
+
+static void nothing_to_do(vbd_ctx *c, void *ud)
+{
+	vbd__reap *rp = ud;
+
+	(void)c;
+	rp->defer = NULL;
+	reap_finish(rp);
+}
+
+static int add_dev(vbd__reap *rp, unsigned domid, uint32_t devid)
+{
+	unsigned i;
+
+	for (i = 0; i < rp->n; i++)
+		if (rp->devs[i].domid == domid && rp->devs[i].devid == devid)
+			return 0;
+	if (rp->n == REAP_MAX)
+		return -E2BIG;
+	if (rp->n == rp->cap) {
+		unsigned cap = rp->cap ? rp->cap * 2 : 8;
+		reap_dev *d = realloc(rp->devs, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		rp->devs = d;
+		rp->cap = cap;
+	}
+	rp->devs[rp->n].domid = domid;
+	rp->devs[rp->n].devid = devid;
+	rp->n++;
+	return 0;
+}
+
+/* A directory's entries as ids: names that are not a decimal number below
+ * max are skipped.  ENOENT is an empty list. */
+static int list_ids(vbd_ctx *c, const char *dir, unsigned long long max, unsigned long long **ret,
+                    unsigned *ret_n)
+{
+	unsigned long long *ids;
+	unsigned n, i, k = 0;
+	char **names = xs_directory(c->xs, XBT_NULL, dir, &n);
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!names)
+		return errno == ENOENT ? 0 :
+		       vbd__errf(&c->err, -(errno ? errno : EIO), "listing %s: %s", dir,
+		                 strerror(errno ? errno : EIO));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (!ids) {
+		free(names);
+		return vbd__errf(&c->err, -ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		long long v = vbd__parse_num(names[i]);
+
+		if (v >= 0 && (unsigned long long)v < max)
+			ids[k++] = (unsigned long long)v;
+	}
+	free(names);
+	*ret = ids;
+	*ret_n = k;
+	return 0;
+}
+
+/* The devices of domain domid in dom0's nodes: the /libxl copy and our own
+ * backend dir for it. */
+static int collect(vbd__reap *rp, unsigned own, unsigned domid)
+{
+	vbd_ctx *c = rp->c;
+	char dir[96];
+	unsigned long long *ids;
+	unsigned n, i, pass;
+	int r;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", domid);
+		else
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd/%u", own, domid);
+		if ((r = list_ids(c, dir, 1ULL << 32, &ids, &n)) < 0)
+			return r;
+		for (i = 0; i < n && r >= 0; i++)
+			r = add_dev(rp, domid, (uint32_t)ids[i]);
+		free(ids);
+		if (r < 0)
+			return vbd__errf(&c->err, r, "listing the devices of domain %u: %s", domid,
+			                 strerror(-r));
+	}
+	return 0;
+}
+
+/* Every domain that has a /libxl copy or a backend dir of ours and is gone. */
+static int collect_all(vbd__reap *rp, unsigned own)
+{
+	vbd_ctx *c = rp->c;
+	char dir[64];
+	unsigned long long *ids;
+	unsigned n, i, pass;
+	int r = 0, g;
+
+	for (pass = 0; pass < 2 && r >= 0; pass++) {
+		if (pass == 0)
+			snprintf(dir, sizeof(dir), "/libxl");
+		else
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", own);
+		if ((r = list_ids(c, dir, VBD_DOMID_FIRST_RESERVED, &ids, &n)) < 0)
+			return r;
+		for (i = 0; i < n && r >= 0; i++) {
+			if (ids[i] == own)
+				continue;
+			g = vbd__domain_gone(c, (unsigned)ids[i]);
+			if (g < 0)
+				r = g;
+			else if (g)
+				r = collect(rp, own, (unsigned)ids[i]);
+		}
+		free(ids);
+	}
+	return r;
+}
+
+int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, void *ud)
+{
+	vbd_reap_options lo;
+	vbd__reap *rp;
+	unsigned own, i;
+	int r;
+
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_REAP_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
+		return -EINVAL;
+	o = &lo;
+	if (o->domid >= VBD_DOMID_FIRST_RESERVED && o->domid != VBD_DOMID_ALL)
+		return -EINVAL;
+	c->err.msg[0] = 0;
+	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
+		return r;
+	if (!(rp = calloc(1, sizeof(*rp))))
+		return vbd__errf(&c->err, -ENOMEM, "out of memory");
+	rp->c = c;
+	rp->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+	rp->done = done;
+	rp->ud = ud;
+	/* Reaps are cancelled before the operations (the last registered
+	 * runs first): the loop an attach's rollback runs there must find no
+	 * reap to call back. */
+	if ((r = vbd__ctx_on_free(c, vbd__dev_ops_cancel)) < 0 ||
+	    (r = vbd__ctx_on_free(c, reaps_cancel)) < 0) {
+		vbd__errf(&c->err, r, "too many kinds of operation on this context");
+		goto fail;
+	}
+	if (o->domid == VBD_DOMID_ALL) {
+		if ((r = collect_all(rp, own)) < 0)
+			goto fail;
+	} else {
+		if (o->domid == own)
+			r = 0;
+		else if ((r = vbd__domain_gone(c, o->domid)) < 0)
+			goto fail;
+		if (!r) {
+			r = vbd__errf(&c->err, -EBUSY, "domain %u exists; reap is for domains that are "
+			              "gone (detach its devices instead)", o->domid);
+			goto fail;
+		}
+		if ((r = collect(rp, own, o->domid)) < 0)
+			goto fail;
+	}
+	for (i = 0; i < rp->n; i++) {
+		vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+		d.domid = rp->devs[i].domid;
+		d.devid = rp->devs[i].devid;
+		d.timeout_ms = rp->timeout_ms;
+		d.force = true;
+		vbd__log(c, VBD_LOG_INFO, "reaping device %u of domain %u, which is gone", d.devid,
+		         d.domid);
+		r = vbd_dev_detach(c, &d, one_done, rp);
+		if (r == -ENOENT)
+			continue;    /* detached meanwhile */
+		if (r < 0) {
+			/* The others go on; this one is the failure reported. */
+			reap_note(rp, r);
+			continue;
+		}
+		rp->pending++;
+	}
+	if (!rp->pending && (r = vbd__ctx_timer(c, 0, nothing_to_do, rp, &rp->defer)) < 0) {
+		vbd__errf(&c->err, r, "out of memory");
+		goto fail;
+	}
+	rp->next = c->reaps;
+	c->reaps = rp;
+	return 0;
+fail:
+	reap_free(rp);
+	return r;
+}
+
+/* ---- the blocking form ---- */
+
+struct sync_wait {
+	bool done;
+	int result;
+};
+
+static void sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	struct sync_wait *sw = ud;
+
+	(void)c;
+	(void)msg;
+	sw->done = true;
+	sw->result = result;
+}
+
+int vbd_dev_reap_wait(vbd_ctx *c, const vbd_reap_options *o)
+{
+	struct sync_wait sw = { false, 0 };
+	int r = vbd_dev_reap(c, o, sync_done, &sw);
+
+	if (r < 0)
+		return r;
+	while (!sw.done) {
+		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
+
+		if (poll(&pf, 1, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
+			return vbd__errf(&c->err, -errno, "poll: %s", strerror(errno));
+		if ((r = vbd_ctx_process(c)) < 0)
+			return r;
+	}
+	return sw.result;
+}
