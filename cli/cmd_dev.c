@@ -51,7 +51,8 @@ static const char detach_usage[] =
 	"are Closed (at most --timeout seconds, 10), runs the hotplug remove step and\n"
 	"deletes the frontend, backend and /libxl nodes.  --force cleans up anyway\n"
 	"after the timeout, loop devices included: the way to remove what a crashed\n"
-	"attach left behind.\n"
+	"attach left behind.  DOM may be the id of a domain that is gone: the device\n"
+	"is then found by dom0's /libxl copy (vbdctl reap does it for all of them).\n"
 	"\n"
 	"SIGINT, SIGTERM or SIGHUP stops it where it is and says where: both ends'\n"
 	"states, and whether the backing device is still held.\n"
@@ -70,7 +71,7 @@ static void log_stderr(int level, const char *msg, void *ud)
 		           msg);
 }
 
-static int open_ctx(vbd_ctx **ret)
+int vbdctl_open_ctx(vbd_ctx **ret)
 {
 	vbd_ctx_options o = VBD_CTX_OPTIONS_INIT;
 	const char *lv = getenv("VBDCTL_LOG");
@@ -90,7 +91,7 @@ static int open_ctx(vbd_ctx **ret)
 	return r;
 }
 
-static int parse_seconds(const char *s, unsigned *ret_ms)
+int vbdctl_parse_seconds(const char *s, unsigned *ret_ms)
 {
 	char *end;
 	double v = strtod(s, &end);
@@ -136,14 +137,9 @@ static void print_json_error(int r, const char *message)
  * during that says what it leaves and exits.  A detach is left where it
  * stopped, and said where that is. */
 
-struct op_wait {
-	bool done;
-	int result;
-};
-
-static void op_done(vbd_ctx *c, int result, const char *message, void *ud)
+void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud)
 {
-	struct op_wait *w = ud;
+	struct vbdctl_op_wait *w = ud;
 
 	(void)c;
 	(void)message;
@@ -153,7 +149,7 @@ static void op_done(vbd_ctx *c, int result, const char *message, void *ud)
 
 /* Runs the loop until the operation is done (0) or a signal comes (its
  * number); -errno if the loop fails. */
-static int run_op(vbd_ctx *c, int sfd, struct op_wait *w)
+int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w)
 {
 	while (!w->done) {
 		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
@@ -198,7 +194,7 @@ static void catch_again(void)
 	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 }
 
-static const char *sig_name(int sig)
+const char *vbdctl_sig_name(int sig)
 {
 	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
@@ -222,24 +218,24 @@ static int interrupted_attach(vbd_ctx **c, const vbd_attach_options *ao, int sig
 	         ao->domid, spec->devid, spec->target ? spec->target : "the target", ao->domid,
 	         spec->vdev);
 	vbdctl_err("attach %s to domain %u interrupted by %s: rolling back (interrupt again to stop)",
-	           spec->vdev, ao->domid, sig_name(sig));
+	           spec->vdev, ao->domid, vbdctl_sig_name(sig));
 	catch_again();
 	*c = vbd_ctx_free(*c);
 	/* Whatever went wrong in the rollback, say what is there now. */
-	if (open_ctx(c) == 0 && vbd_dev_list(*c, (int)ao->domid, spec->devid, &v, &n) == 0 && n) {
+	if (vbdctl_open_ctx(c) == 0 && vbd_dev_list(*c, (int)ao->domid, spec->devid, &v, &n) == 0 && n) {
 		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: the rollback left "
 		         "the device (backend %s, frontend %s): vbdctl detach %u %s --force removes it",
-		         spec->vdev, ao->domid, sig_name(sig),
+		         spec->vdev, ao->domid, vbdctl_sig_name(sig),
 		         v[0].backend_state < 0 ? "gone" : vbd_state_name(v[0].backend_state),
 		         v[0].frontend_state < 0 ? "gone" : vbd_state_name(v[0].frontend_state),
 		         ao->domid, spec->vdev);
 	} else if (*c) {
 		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: rolled back, "
-		         "nothing left", spec->vdev, ao->domid, sig_name(sig));
+		         "nothing left", spec->vdev, ao->domid, vbdctl_sig_name(sig));
 	} else {
 		snprintf(msg, sizeof(msg), "attach %s to domain %u interrupted by %s: rolled back, "
 		         "but xenstore could not be asked what is left", spec->vdev, ao->domid,
-		         sig_name(sig));
+		         vbdctl_sig_name(sig));
 	}
 	vbdctl_err("%s", msg);
 	if (json)
@@ -265,7 +261,7 @@ int vbdctl_attach(int argc, char **argv)
 	const char *bdom = NULL, *script = NULL;
 	vbd_disk_spec *spec = NULL;
 	vbd_errbuf err = { "" };
-	struct op_wait w = { false, 0 };
+	struct vbdctl_op_wait w = { false, 0 };
 	vbd_ctx *c = NULL;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
@@ -286,7 +282,7 @@ int vbdctl_attach(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (parse_seconds(optarg, &ao.timeout_ms) < 0)
+			if (vbdctl_parse_seconds(optarg, &ao.timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
 			break;
 		case 's': script = optarg; break;
@@ -309,7 +305,7 @@ int vbdctl_attach(int argc, char **argv)
 		vbdctl_err("attach: signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if (open_ctx(&c) < 0)
+	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
 	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &ao.domid)) < 0 ||
 	    (r = vbd_ctx_domain_lookup(c, bdom ? bdom : spec->backend_domain ? spec->backend_domain : "0",
@@ -319,8 +315,8 @@ int vbdctl_attach(int argc, char **argv)
 	}
 	ao.spec = spec;
 	ao.script = script ? script : spec->script;
-	r = vbd_dev_attach(c, &ao, op_done, &w);
-	if (r == 0 && (sig = run_op(c, sfd, &w)) > 0) {
+	r = vbd_dev_attach(c, &ao, vbdctl_op_done, &w);
+	if (r == 0 && (sig = vbdctl_run_op(c, sfd, &w)) > 0) {
 		ret = interrupted_attach(&c, &ao, sig, json);
 		goto out;
 	}
@@ -361,6 +357,30 @@ out:
 	return ret;
 }
 
+/* DOM as a name or an id; a domain id that names no domain is the id of
+ * one that is gone (*ret_gone), whose devices dom0's /libxl copy still
+ * lists.  A name of a gone domain is gone with its home. */
+int vbdctl_lookup_maybe_gone(vbd_ctx *c, const char *s, vbd_domid *ret, bool *ret_gone)
+{
+	unsigned id;
+	char *end;
+	unsigned long v;
+	int r = vbd_ctx_domain_lookup(c, s, &id);
+
+	*ret_gone = false;
+	if (r == 0) {
+		*ret = id;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (r != -ENOENT || errno || *end || end == s || v >= VBD_DOMID_FIRST_RESERVED)
+		return r;
+	*ret = (vbd_domid)v;
+	*ret_gone = true;
+	return 0;
+}
+
 /* The detach in progress on c was interrupted by sig: the library leaves
  * it where it is (vbd_ctx_free()); say where that is.  128 + sig. */
 static int interrupted_detach(vbd_ctx *c, const vbd_detach_options *d, const char *vdev, int sig)
@@ -370,15 +390,15 @@ static int interrupted_detach(vbd_ctx *c, const vbd_detach_options *d, const cha
 
 	if (vbd_dev_list(c, (int)d->domid, d->devid, &v, &n) < 0) {
 		vbdctl_err("detach %s from domain %u interrupted by %s: where it stopped is not known "
-		           "(%s); vbdctl status %u %s shows it", vdev, d->domid, sig_name(sig),
+		           "(%s); vbdctl status %u %s shows it", vdev, d->domid, vbdctl_sig_name(sig),
 		           vbd_ctx_last_error(c), d->domid, vdev);
 	} else if (!n) {
 		vbdctl_err("detach %s from domain %u interrupted by %s: the nodes are gone already",
-		           vdev, d->domid, sig_name(sig));
+		           vdev, d->domid, vbdctl_sig_name(sig));
 	} else {
 		vbdctl_err("detach %s from domain %u interrupted by %s: stopped with the backend %s, "
 		           "the frontend %s%s; vbdctl detach %u %s%s finishes it", vdev, d->domid,
-		           sig_name(sig),
+		           vbdctl_sig_name(sig),
 		           v[0].backend_state < 0 ? "gone" : vbd_state_name(v[0].backend_state),
 		           v[0].frontend_state < 0 ? "gone" : vbd_state_name(v[0].frontend_state),
 		           v[0].physical_device ? ", its device still held" : "", d->domid, vdev,
@@ -397,15 +417,16 @@ int vbdctl_detach(int argc, char **argv)
 		{ 0 }
 	};
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	struct op_wait w = { false, 0 };
+	struct vbdctl_op_wait w = { false, 0 };
 	vbd_ctx *c = NULL;
+	bool gone = false;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': d.force = true; break;
 		case 't':
-			if (parse_seconds(optarg, &d.timeout_ms) < 0)
+			if (vbdctl_parse_seconds(optarg, &d.timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
 			break;
 		case 'h': fputs(detach_usage, stdout); return VBDCTL_EXIT_OK;
@@ -424,14 +445,18 @@ int vbdctl_detach(int argc, char **argv)
 		vbdctl_err("detach: signalfd: %s", strerror(errno));
 		goto out;
 	}
-	if (open_ctx(&c) < 0)
+	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
-	if ((r = vbd_ctx_domain_lookup(c, argv[optind], &d.domid)) < 0) {
+	if ((r = vbdctl_lookup_maybe_gone(c, argv[optind], &d.domid, &gone)) < 0) {
 		vbdctl_err("%s", vbd_ctx_last_error(c));
 		goto out;
 	}
-	r = vbd_dev_detach(c, &d, op_done, &w);
-	if (r == 0 && (sig = run_op(c, sfd, &w)) > 0) {
+	r = vbd_dev_detach(c, &d, vbdctl_op_done, &w);
+	if (r == -ENOENT && gone) {
+		vbdctl_err("no domain %u, and no device %s of it in /libxl", d.domid, argv[optind + 1]);
+		goto out;
+	}
+	if (r == 0 && (sig = vbdctl_run_op(c, sfd, &w)) > 0) {
 		ret = interrupted_detach(c, &d, argv[optind + 1], sig);
 		goto out;
 	}
@@ -511,7 +536,7 @@ int vbdctl_status(int argc, char **argv)
 		vbdctl_err("bad vdev '%s'", argv[optind + 1]);
 		return VBDCTL_EXIT_USAGE;
 	}
-	if (open_ctx(&c) < 0)
+	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
 	if (argc - optind >= 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
 		vbdctl_err("%s", vbd_ctx_last_error(c));
@@ -596,7 +621,7 @@ int vbdctl_verify(int argc, char **argv)
 		vbdctl_err("bad vdev '%s'", argv[2]);
 		return VBDCTL_EXIT_USAGE;
 	}
-	if (open_ctx(&c) < 0)
+	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
 	if (vbd_ctx_domain_lookup(c, argv[1], &dom) < 0) {
 		vbdctl_err("%s", vbd_ctx_last_error(c));
@@ -717,7 +742,7 @@ int vbdctl_watch(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (parse_seconds(optarg, &timeout_ms) < 0)
+			if (vbdctl_parse_seconds(optarg, &timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
 			break;
 		case 'h': fputs(watch_usage, stdout); return VBDCTL_EXIT_OK;
@@ -728,7 +753,7 @@ int vbdctl_watch(int argc, char **argv)
 		vbdctl_err("watch: expected at most DOM (try --help)");
 		return VBDCTL_EXIT_USAGE;
 	}
-	if (open_ctx(&c) < 0)
+	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
 	if (argc - optind == 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
 		vbdctl_err("%s", vbd_ctx_last_error(c));

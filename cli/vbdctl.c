@@ -16,6 +16,8 @@ static const char usage[] =
 	"                         attach a disk (xl disk spec) and wait until Connected\n"
 	"  detach DOM VDEV [--force] [--timeout S]\n"
 	"                         close both ends, free the backing device, delete the nodes\n"
+	"  reap [DOM] [--timeout S]\n"
+	"                         detach the devices of domains that are gone\n"
 	"  status|list [DOM [VDEV]] [--json]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
 	"  verify DOM VDEV        check a device against the protocol's rules\n"
@@ -60,6 +62,8 @@ int main(int argc, char **argv)
 		return vbdctl_attach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "detach"))
 		return vbdctl_detach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "reap"))
+		return vbdctl_reap(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list"))
 		return vbdctl_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "verify"))

@@ -11,9 +11,12 @@ enum {
 
 #define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "vbd/ctx.h"
 
 /* Output for a person (term.c): everything but one final newline escaped,
  * since guests write much of what is shown.  vbdctl_err: "vbdctl: " and the
@@ -38,10 +41,28 @@ int vbdctl_parse_domid(const char *s, unsigned *ret);
 int vbdctl_write_all(int fd, const void *buf, size_t len);
 int vbdctl_read_all(int fd, void *buf, size_t len);
 
+/* cmd_dev.c's helpers of the commands on devices (attach, detach, reap):
+ * a context with VBDCTL_LOG's log (says why on failure); --timeout's
+ * seconds; an operation's done callback and the loop that runs it until
+ * done (0) or a signal on sfd (its number), -errno if the loop fails; a
+ * signal's name; DOM as a name or an id, an id that names no domain being
+ * a gone domain's (*ret_gone). */
+struct vbdctl_op_wait {
+	bool done;
+	int result;
+};
+int vbdctl_open_ctx(vbd_ctx **ret);
+int vbdctl_parse_seconds(const char *s, unsigned *ret_ms);
+void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud);
+int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w);
+const char *vbdctl_sig_name(int sig);
+int vbdctl_lookup_maybe_gone(vbd_ctx *c, const char *s, vbd_domid *ret, bool *ret_gone);
+
 int vbdctl_store(int argc, char **argv);
 int vbdctl_hotplug(int argc, char **argv);
 int vbdctl_attach(int argc, char **argv);
 int vbdctl_detach(int argc, char **argv);
+int vbdctl_reap(int argc, char **argv);
 int vbdctl_status(int argc, char **argv);
 int vbdctl_verify(int argc, char **argv);
 int vbdctl_watch(int argc, char **argv);

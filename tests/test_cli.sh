@@ -118,4 +118,33 @@ check "nothing written by the failures" 1 xenstore-exists /local/domain/0/backen
 check "no /libxl copy written" 1 xenstore-exists /libxl/3/device/vbd/51728
 check "unknown command" 2 "$VBDCTL" frobnicate
 
+# A domain that is gone: its home and its own nodes went with it, dom0's
+# /libxl copy and the loop device stay.  detach by id finds the device by
+# that copy; reap finds every device of every gone domain.
+"$VBDCTL" store domain add 8 --name guest8 >/dev/null || exit 1
+"$VBDCTL" store domain add 9 --name guest9 >/dev/null || exit 1
+check "attach to 8" 0 "$VBDCTL" attach 8 "$spec" --wait none
+check "attach to 9" 0 "$VBDCTL" attach 9 "format=raw,vdev=xvdc,access=rw,target=$tmp/disk2.img" --wait none
+check "reap --help" 0 "$VBDCTL" reap --help
+has "reap --help" "Usage: vbdctl reap [DOM]"
+check "reap a live domain" 1 "$VBDCTL" reap 8
+has "reap a live domain says why" "domain 8 exists"
+check "reap: nothing gone yet" 0 "$VBDCTL" reap
+check "still attached" 0 test "$(loops)" = 1
+check "domain 8 dies" 0 "$VBDCTL" store domain remove 8
+check "domain 9 dies" 0 "$VBDCTL" store domain remove 9
+check "detach --force of a gone domain, by id" 0 "$VBDCTL" detach 8 xvdb --force --timeout 1
+has "detach of a gone domain says what" "xvdb detached from domain 8"
+check "its loop device freed" 0 test "$(loops)" = 0
+check "its nodes deleted" 1 xenstore-exists /libxl/8
+check "detach of a gone domain, nothing left" 1 "$VBDCTL" detach 8 xvdb
+has "says domain and device are gone" "no domain 8, and no device xvdb of it"
+check "9's loop device stays until reaped" 0 test "$(loops_of "$tmp/disk2.img")" = 1
+check "reap every gone domain" 0 "$VBDCTL" reap --timeout 1
+check "9's loop device freed" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+check "9's nodes deleted" 1 xenstore-exists /libxl/9
+check "9's backend dir deleted" 1 xenstore-exists /local/domain/0/backend/vbd/9
+check "reap by id: nothing left" 0 "$VBDCTL" reap 9
+check "reap: too many arguments" 2 "$VBDCTL" reap 8 9
+
 summary
