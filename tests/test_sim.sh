@@ -3,7 +3,7 @@
 # attach to Connected through the bundled blkback and blkfront (separate
 # processes, the simulated hypervisor between them), data through the ring,
 # status, detach; a guest or the backend killed mid-I/O, cleaned by
-# detach --force; sim stop leaves no process, socket or loop device.
+# detach --force, a killed guest's domain removed and reaped; sim stop leaves no process, socket or loop device.
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
@@ -35,7 +35,7 @@ child() {  # the pid of the host's child whose command line matches $1
 	done
 }
 
-for i in 1 2 3; do truncate -s 16M "$tmp/d$i.img"; done
+for i in 1 2 3 4; do truncate -s 16M "$tmp/d$i.img"; done
 
 check "sim start" 0 "$VBDCTL" sim start --guests 2
 has "sim start prints the environment" "export XENSTORED_PATH=$XENSTORED_PATH"
@@ -300,7 +300,10 @@ check "detach guest2" 0 "$VBDCTL" detach guest2 xvdb
 check "guest2's loop device is gone" 0 test "$(loops "$tmp/d2.img")" = 0
 
 # A guest killed in the middle of its I/O: the backend sees no Closing, so a
-# plain detach times out; --force cleans everything.
+# plain detach times out; --force cleans everything.  Its second disk stays
+# until the domain is gone (its home removed, released) and reaped.
+check "attach guest1 xvdc" 0 \
+	"$VBDCTL" attach guest1 "format=raw,vdev=xvdc,access=rw,target=$tmp/d4.img" --timeout 20
 g1=$(child "frontend --domain 1")
 "$VBDCTL" io guest1 xvdb read 0 16777216 > /dev/null 2>&1 &
 io=$!
@@ -311,6 +314,18 @@ check "detach of a dead guest's device times out" 1 "$VBDCTL" detach guest1 xvdb
 check "detach --force cleans it" 0 "$VBDCTL" detach guest1 xvdb --timeout 1 --force
 check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/1/51728
 check "no loop device left" 0 no_loops "$tmp/d1.img"
+check "reap refuses a domain that exists" 1 "$VBDCTL" reap 1
+check "its second disk is still held" 0 test "$(loops "$tmp/d4.img")" = 1
+check "its hotplug record is there" 0 xenstore-exists /libvbd/backend/0-1-51744
+check "its sharing entry is there" 0 sh -c "xenstore-ls /libvbd | grep -q '0-1-51744'"
+check "the dead guest's domain removed" 0 "$VBDCTL" store domain remove 1
+check "its frontend nodes went with it" 1 xenstore-exists /local/domain/1/device/vbd/51744
+check "reap the gone domain" 0 "$VBDCTL" reap 1 --timeout 1
+check "reap: no backend nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/1
+check "reap: no /libxl copy left" 1 xenstore-exists /libxl/1
+check "reap: no hotplug record left" 1 xenstore-exists /libvbd/backend/0-1-51744
+check "reap: no sharing entry left" 1 sh -c "xenstore-ls /libvbd 2>/dev/null | grep -q '0-1-51744'"
+check "reap: no loop device left" 0 no_loops "$tmp/d4.img"
 
 # The backend killed while a device is connected: detach --force cleans.
 check "attach guest2 xvdc" 0 \
