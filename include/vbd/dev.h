@@ -134,6 +134,25 @@ VBD_PUBLIC int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_
 /* Blocking reap: a thin loop over vbd_dev_reap(). */
 VBD_PUBLIC int vbd_dev_reap_wait(vbd_ctx *c, const vbd_reap_options *o);
 
+/* Following: a reaper reaps every domain that is gone (vbd_dev_reap() with
+ * VBD_DOMID_ALL) each time xenstore announces a release (@releaseDomain,
+ * which says that a domain went, not which), and once at the start, for
+ * what died before.  Releases during a pass make one more pass after it.
+ * fn (may be NULL) runs from vbd_ctx_process() after each pass with its
+ * result and message, as a done callback.  o->domid must be VBD_DOMID_ALL;
+ * o->timeout_ms is each pass's.  -EINVAL, or the -errno of the watch.
+ * This is what a long-running agent in dom0 keeps on its context.
+ *
+ * Thread safety: a vbd_reaper belongs to its context and follows its rule
+ * (vbd/ctx.h).  Free it before the context; it may be freed from its own
+ * callback.  Freed during a pass, the pass's detaches still finish, untold. */
+typedef struct vbd_reaper vbd_reaper;
+typedef void (*vbd_reaper_fn)(vbd_reaper *r, int result, const char *message, void *userdata);
+
+VBD_PUBLIC int vbd_reaper_new(vbd_ctx *c, const vbd_reap_options *o, vbd_reaper_fn fn,
+                              void *userdata, vbd_reaper **ret);
+VBD_PUBLIC vbd_reaper *vbd_reaper_free(vbd_reaper *r);
+
 VBD_END_DECLS
 
 #endif

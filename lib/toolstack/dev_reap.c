@@ -100,6 +100,10 @@ static void reap_finish(vbd__reap *rp)
 	int r = rp->result;
 
 	reap_unlink(rp);
+	if (!done) {                /* its reaper was freed */
+		reap_free(rp);
+		return;
+	}
 	c->err = rp->err;
 	if (r >= 0)
 		c->err.msg[0] = 0;
@@ -240,18 +244,14 @@ static int collect_all(vbd__reap *rp, unsigned own)
 	return r;
 }
 
-int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, void *ud)
+/* vbd_dev_reap() with the options loaded; the reap in *ret. */
+static int reap_start(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, void *ud,
+                      vbd__reap **ret)
 {
-	vbd_reap_options lo;
 	vbd__reap *rp;
 	unsigned own, i;
 	int r;
 
-	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_REAP_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
-		return -EINVAL;
-	o = &lo;
-	if (o->domid >= VBD_DOMID_FIRST_RESERVED && o->domid != VBD_DOMID_ALL)
-		return -EINVAL;
 	c->err.msg[0] = 0;
 	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
 		return r;
@@ -310,10 +310,23 @@ int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, vo
 	}
 	rp->next = c->reaps;
 	c->reaps = rp;
+	*ret = rp;
 	return 0;
 fail:
 	reap_free(rp);
 	return r;
+}
+
+int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, void *ud)
+{
+	vbd_reap_options lo;
+	vbd__reap *rp;
+
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_REAP_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
+		return -EINVAL;
+	if (lo.domid >= VBD_DOMID_FIRST_RESERVED && lo.domid != VBD_DOMID_ALL)
+		return -EINVAL;
+	return reap_start(c, &lo, done, ud, &rp);
 }
 
 /* ---- the blocking form ---- */
@@ -349,4 +362,123 @@ int vbd_dev_reap_wait(vbd_ctx *c, const vbd_reap_options *o)
 			return r;
 	}
 	return sw.result;
+}
+
+/* ---- the reaper: a reap of every gone domain after each release ----
+ *
+ * @releaseDomain says that some domain went, never which: each event makes
+ * one pass over every gone domain.  Events during a pass make one more pass
+ * after it, however many they are.  The watch's first event, at once, makes
+ * the first pass: what died before the reaper started is found too. */
+
+struct vbd_reaper {
+	vbd_ctx *c;
+	vbd__watch *w;
+	vbd_reap_options o;
+	vbd__reap *running;        /* the pass in progress */
+	bool again;                /* a release during the pass */
+	bool in_fn, dead;          /* freed from its own callback: free after it */
+	vbd_reaper_fn fn;
+	void *ud;
+};
+
+static void reaper_destroy(vbd_reaper *rr)
+{
+	vbd__ctx_unwatch(rr->c, rr->w);
+	if (rr->running)
+		rr->running->done = NULL;   /* its detaches go on; nobody is told */
+	free(rr);
+}
+
+static void pass_start(vbd_reaper *rr);
+
+static void pass_done(vbd_ctx *c, int r, const char *msg, void *ud)
+{
+	vbd_reaper *rr = ud;
+
+	(void)c;
+	rr->running = NULL;
+	if (rr->fn) {
+		rr->in_fn = true;
+		rr->fn(rr, r, msg, rr->ud);
+		rr->in_fn = false;
+		if (rr->dead) {
+			reaper_destroy(rr);
+			return;
+		}
+	}
+	if (rr->again) {
+		rr->again = false;
+		pass_start(rr);
+	}
+}
+
+static void pass_start(vbd_reaper *rr)
+{
+	int r = reap_start(rr->c, &rr->o, pass_done, rr, &rr->running);
+
+	if (r < 0) {
+		/* Nothing started (xenstore could not list, no memory): said
+		 * now; the next release tries again. */
+		rr->running = NULL;
+		if (rr->fn) {
+			rr->in_fn = true;
+			rr->fn(rr, r, rr->c->err.msg, rr->ud);
+			rr->in_fn = false;
+			if (rr->dead)
+				reaper_destroy(rr);
+		}
+	}
+}
+
+static void on_release(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd_reaper *rr = ud;
+
+	(void)c;
+	(void)path;
+	if (rr->running)
+		rr->again = true;
+	else
+		pass_start(rr);
+}
+
+int vbd_reaper_new(vbd_ctx *c, const vbd_reap_options *o, vbd_reaper_fn fn, void *ud,
+                   vbd_reaper **ret)
+{
+	vbd_reaper *rr;
+	int r;
+
+	if (!c || !o || !ret)
+		return -EINVAL;
+	if (!(rr = calloc(1, sizeof(*rr))))
+		return vbd__errf(&c->err, -ENOMEM, "out of memory");
+	if (VBD__OPTS_LOAD(&rr->o, o, VBD_REAP_OPTIONS_VERSION, sizeof(rr->o)) < 0 ||
+	    rr->o.domid != VBD_DOMID_ALL) {
+		free(rr);
+		return -EINVAL;
+	}
+	rr->c = c;
+	rr->fn = fn;
+	rr->ud = ud;
+	if ((r = vbd__ctx_watch(c, "@releaseDomain", on_release, rr, &rr->w)) < 0) {
+		free(rr);
+		return vbd__errf(&c->err, r, "watching @releaseDomain: %s", strerror(-r));
+	}
+	*ret = rr;
+	return 0;
+}
+
+vbd_reaper *vbd_reaper_free(vbd_reaper *rr)
+{
+	if (!rr)
+		return NULL;
+	if (rr->in_fn) {
+		rr->dead = true;
+		vbd__ctx_unwatch(rr->c, rr->w);
+		rr->w = NULL;
+		return NULL;
+	}
+	reaper_destroy(rr);
+	return NULL;
 }
