@@ -16,7 +16,7 @@ static const char usage[] =
 	"                         attach a disk (xl disk spec) and wait until Connected\n"
 	"  detach DOM VDEV [--force] [--timeout S]\n"
 	"                         close both ends, free the backing device, delete the nodes\n"
-	"  reap [DOM] [--timeout S]\n"
+	"  reap [DOM | --follow] [--timeout S]\n"
 	"                         detach the devices of domains that are gone\n"
 	"  status|list [DOM [VDEV]] [--json]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"

@@ -336,6 +336,31 @@ check "detach after the backend died needs --force" 0 \
 check "no nodes left after the backend died" 1 xenstore-exists /local/domain/0/backend/vbd/2
 check "no loop device after the backend died" 0 no_loops "$tmp/d3.img"
 
+# reap --follow in the background, as dom0's agent would run it: a guest
+# that dies later is reaped when its domain is released, unasked.
+check "attach guest2 xvdd (no backend runs now)" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d1.img" --wait none
+"$VBDCTL" reap --follow --timeout 1 2> "$tmp/follow.log" &
+follower=$!
+gone_and_freed() {
+	local i
+	for i in $(seq 100); do
+		! xenstore-exists /libxl/2 && [ "$(loops "$tmp/d1.img")" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "guest2's disk held while it lives" 0 test "$(loops "$tmp/d1.img")" = 1
+kill -9 "$(child "frontend --domain 2")"
+check "guest2's domain removed" 0 "$VBDCTL" store domain remove 2
+check "reap --follow reaped it" 0 gone_and_freed
+check "reap --follow: no backend nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/2
+kill -TERM "$follower"
+wait "$follower"
+check "reap --follow ends on SIGTERM with 0" 0 test $? = 0
+out=$(cat "$tmp/follow.log")
+has "reap --follow says what it reaped" "reaping device 51760 of domain 2, which is gone"
+
 check "sim stop" 0 "$VBDCTL" sim stop
 # Gone, or a zombie waiting for an init that does not reap (containers).
 alive() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
