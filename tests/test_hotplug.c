@@ -950,6 +950,36 @@ static void test_driver_domain_records(void **state)
 	free(node6);
 }
 
+/* An ADD after the toolstack took the backend offline (a late uevent, a
+ * second runner after REMOVE) sets nothing up: nobody would free it. */
+static void test_offline_add(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	wr(f->h, be, "online", "0");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+	/* Online again (attached anew): a real add. */
+	wr(f->h, be, "online", "1");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	/* Offline with physical-device there: status left as it is. */
+	wr(f->h, be, "online", "0");
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5/51712/hotplug-status"));
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -970,6 +1000,7 @@ int main(void)
 		T(test_loop_legacy),
 		T(test_bad_args),
 		T(test_driver_domain_records),
+		T(test_offline_add),
 	};
 
 	if (geteuid() != 0) {

@@ -34,7 +34,12 @@ typedef enum vbd_hotplug_action {
  * domain's home (XENBUS_PATH, "backend/vbd/5/51712").  xs: a libxenstore
  * handle (real xenstored or the embedded daemon).
  *
- * ADD is idempotent: with physical-device present it succeeds at once.  On
+ * ADD is idempotent: with physical-device present it succeeds at once, and
+ * two ADDs of one backend at once (udev and a toolstack, say) end with one
+ * loop device, the one whose transaction committed first.  A backend the
+ * toolstack has taken offline (online = 0: it is being removed) gets
+ * nothing: ADD returns 0 and writes nothing, so an ADD that comes after
+ * REMOVE leaves no loop device behind.  On
  * failure it writes hotplug-error=<message> and hotplug-status=error (busy
  * for a sharing conflict), leaves no loop device behind, and returns:
  * -ENOENT (no such target or backend), -EROFS (access=w on a read-only
