@@ -102,6 +102,18 @@ check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/3
 check "detach again" 1 "$VBDCTL" detach 3 xvdb
 has "detach again says why" "has no device 51728"
 
+# An empty CD-ROM drive (devtype=cdrom without a target), as xl accepts it.
+check "attach an empty cdrom" 0 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none
+has "attach says what" "hdc (5632) attached to domain 3"
+check "status of the empty drive" 0 "$VBDCTL" status guest3 hdc
+has "status says empty" "(empty cdrom drive)"
+check "status --json of the empty drive" 0 "$VBDCTL" status guest3 hdc --json
+has "json says empty" '"empty": true'
+check "no hotplug for the empty drive" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632/hotplug-status
+check "detach the empty drive" 0 "$VBDCTL" detach guest3 hdc
+check "its nodes gone" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632
+check "an empty disk is refused" 2 "$VBDCTL" attach guest3 vdev=xvdc --wait none
+
 # The udev rule: the kernel's uevent for a backend as udev hands it to
 # vbd-block (90-vbd.rules adds UDEV_CALL=1), on a backend libxl wrote.
 # vbd-block runs vbdctl hotplug --udev, which acts only for vbd-block's own

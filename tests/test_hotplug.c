@@ -980,6 +980,26 @@ static void test_offline_add(void **state)
 	assert_int_equal(loops_of(img), 0);
 }
 
+/* An empty CD-ROM drive has nothing to set up; an empty disk is an error. */
+static void test_empty_cdrom(void **state)
+{
+	struct fx *f = *state;
+	char be[128];
+	vbd_errbuf err;
+
+	write_be(f->h, be, sizeof(be), 5, "", "r");
+	wr(f->h, be, "device-type", "cdrom");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_leaf(f->h, be, "hotplug-error", NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+	assert_int_equal(rem(f->h, be), 0);
+	wr(f->h, be, "device-type", "disk");
+	assert_int_equal(add(f->h, be, &err), -EINVAL);
+	assert_leaf(f->h, be, "hotplug-status", "error");
+}
+
 static int udev_check(struct xs_handle *h, const char *be, vbd_hotplug_action a, vbd_errbuf *err)
 {
 	memset(err, 0, sizeof(*err));
@@ -1067,6 +1087,7 @@ int main(void)
 		T(test_driver_domain_records),
 		T(test_offline_add),
 		T(test_udev_check),
+		T(test_empty_cdrom),
 	};
 
 	if (geteuid() != 0) {

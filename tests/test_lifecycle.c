@@ -777,6 +777,61 @@ static void test_each_request_of_detach_fails_recoverably(void **state)
 
 /* Status: the connected device as JSON through libyajl; a backend dir with
  * no /libxl copy (what a crash between writes would leave) is listed too. */
+/* xl accepts devtype=cdrom without a target.  Nothing is set up for it,
+ * and the backend waits in InitWait for a physical-device that never
+ * comes, as Linux's blkback does: attach stops there, status says empty,
+ * detach removes it. */
+static void test_empty_cdrom(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	const char *p_empty[] = { "empty", NULL };
+	vbd_dev_info *v = NULL;
+	size_t n = 0;
+	char *json, err[128];
+	yajl_val root;
+
+	f->spec.target = NULL;
+	f->spec.cdrom = true;
+	f->spec.readonly = true;
+	f->spec.vdev = "hdc";
+	f->spec.devid = 5632;
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	{
+		const char *want[][2] = { { "state", "2" }, { "params", "" }, { "device-type", "cdrom" } };
+
+		for (size_t i = 0; i < 3; i++) {
+			char *x = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/5632/%s",
+			                            want[i][0]);
+
+			assert_non_null(x);
+			assert_string_equal(x, want[i][1]);
+			free(x);
+		}
+	}
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/5632/physical-device"));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/5632/hotplug-status"));
+	assert_int_equal(loops_of(f->img), 0);
+	assert_int_equal(vbd_dev_list(f->c, DOM, -1, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].params, "");
+	assert_int_equal(vbd_dev_info_json(v, n, false, &json), 0);
+	root = yajl_tree_parse(json, err, sizeof(err));
+	if (!root)
+		fail_msg("not JSON: %s: %s", err, json);
+	assert_non_null(yajl_tree_get(root->u.array.values[0], p_empty, yajl_t_true));
+	yajl_tree_free(root);
+	free(json);
+	vbd_dev_info_free(v, n);
+
+	d.domid = DOM;
+	d.devid = 5632;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 5632);
+}
+
 static void test_status_json_and_orphans(void **state)
 {
 	struct fx *f = *state;
@@ -1877,6 +1932,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_missing_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_initwait_is_enough_then, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_cdrom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_never_connects, setup_never, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),

@@ -248,6 +248,16 @@ static int hp_add(vbd__hp *h, bool *busy)
 		r = 0;
 		goto out;
 	}
+	/* An empty CD-ROM drive (devtype=cdrom without a target) has nothing
+	 * to set up: without physical-device a blkback, Linux's or ours, waits
+	 * in InitWait, as for a drive with no medium. */
+	if (!*params && vbd__hp_be_read(h, XBT_NULL, "device-type", &v) == 0 &&
+	    !strcmp(v, "cdrom")) {
+		r = 0;
+		goto out;
+	}
+	free(v);
+	v = NULL;
 	/* Run twice (udev and libxl both, or a retry): nothing to do. */
 	if (vbd__hp_be_read(h, XBT_NULL, "physical-device", &v) == 0) {
 		free(v);
