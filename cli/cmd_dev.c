@@ -38,6 +38,11 @@ static const char attach_usage[] =
 	"message says why.  --json prints, on success, the device as status --json\n"
 	"does; on failure an object {\"errno\", \"error\", \"message\"}.\n"
 	"\n"
+	"An empty CD-ROM drive (vdev=hdc,devtype=cdrom, no target) has nothing for\n"
+	"the hotplug step to set up and never connects: the backend waits in\n"
+	"InitWait, where --wait connected stops for it; status shows it as\n"
+	"(empty cdrom drive).\n"
+	"\n"
 	"SIGINT, SIGTERM or SIGHUP rolls the attach back as a failure does; a second\n"
 	"one during the rollback stops it and says what is left.\n"
 	"\n"
@@ -344,7 +349,12 @@ int vbdctl_attach(int argc, char **argv)
 		free(out);
 		vbd_dev_info_free(v, n);
 	} else {
+		/* An empty drive goes no further than InitWait (libvbd(3)). */
+		bool empty = spec->cdrom && !spec->target;
+
 		vbdctl_print("%s (%u) attached to domain %u%s\n", spec->vdev, spec->devid, ao.domid,
+		       ao.wait == VBD_WAIT_CONNECTED && empty ?
+		               ", backend in InitWait (an empty drive connects no further)" :
 		       ao.wait == VBD_WAIT_CONNECTED ? ", both ends Connected" :
 		       ao.wait == VBD_WAIT_INITWAIT ? ", backend in InitWait" : "");
 	}
@@ -571,7 +581,9 @@ int vbdctl_status(int argc, char **argv)
 				human_size(d->target_size, size, sizeof(size));
 			vbdctl_print("%-5u %-8s %-6u %-4u %-15s %-15s %-9s %-10s %-8s %-6s %s%s\n", d->domid,
 			       d->vdev, d->devid, d->backend_domid, be, fe, or_dash(d->physical_device),
-			       or_dash(d->hotplug_status), size, or_dash(d->target_type), or_dash(d->params),
+			       or_dash(d->hotplug_status), size, or_dash(d->target_type),
+			       d->params && !d->params[0] && d->device_type &&
+			       !strcmp(d->device_type, "cdrom") ? "(empty cdrom drive)" : or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
 			if (d->hotplug_error)
 				vbdctl_print("      hotplug-error: %s\n", d->hotplug_error);

@@ -102,14 +102,17 @@ static void backend_step(vbd_test_peer *p, const char *be)
 		goto out;
 	fst = rd_int(p->be, fe, "state");
 	pd = rd(p->be, be, "physical-device");
-	if (st == VBD_STATE_INITIALISING && pd) {
+	/* As Linux's blkback: InitWait at probe, Connected only once the
+	 * device is open (physical-device written) and the frontend is ready;
+	 * an empty CD-ROM drive stays in InitWait. */
+	if (st == VBD_STATE_INITIALISING) {
 		static const char *const probe[] = {
 			"feature-max-indirect-segments", "256", "multi-queue-max-queues", "2",
 			"max-ring-page-order", "4",
 		};
 
 		switch_state(p->be, be, VBD_STATE_INITIALISING, VBD_STATE_INITWAIT, probe, 6);
-	} else if (st == VBD_STATE_INITWAIT &&
+	} else if (st == VBD_STATE_INITWAIT && pd &&
 	           (fst == VBD_STATE_INITIALISED || fst == VBD_STATE_CONNECTED)) {
 		if (p->backend_error) {
 			char path[256];

@@ -102,6 +102,67 @@ check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/3
 check "detach again" 1 "$VBDCTL" detach 3 xvdb
 has "detach again says why" "has no device 51728"
 
+# An empty CD-ROM drive (devtype=cdrom without a target), as xl accepts it.
+check "attach an empty cdrom" 0 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none
+has "attach says what" "hdc (5632) attached to domain 3"
+check "status of the empty drive" 0 "$VBDCTL" status guest3 hdc
+has "status says empty" "(empty cdrom drive)"
+check "status --json of the empty drive" 0 "$VBDCTL" status guest3 hdc --json
+has "json says empty" '"empty": true'
+check "no hotplug for the empty drive" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632/hotplug-status
+check "detach the empty drive" 0 "$VBDCTL" detach guest3 hdc
+check "its nodes gone" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632
+check "an empty disk is refused" 2 "$VBDCTL" attach guest3 vdev=xvdc --wait none
+
+# The udev rule: the kernel's uevent for a backend as udev hands it to
+# vbd-block (90-vbd.rules adds UDEV_CALL=1), on a backend libxl wrote.
+# vbd-block runs vbdctl hotplug --udev, which acts only for vbd-block's own
+# devices, never when libxl/disable_udev is set, and frees only what it set up.
+vbd_block=$(dirname "$0")/../hotplug/vbd-block
+be=/local/domain/0/backend/vbd/3/51744
+uevent() {  # uevent add|remove: vbd-block as udev runs it
+	env -i PATH="$(dirname "$VBDCTL"):/usr/sbin:/usr/bin:/sbin:/bin" XENSTORED_PATH="$XENSTORED_PATH" \
+		ACTION="$1" SUBSYSTEM=xen-backend DEVPATH=/devices/vbd-3-51744 SEQNUM=4242 \
+		XENBUS_TYPE=vbd XENBUS_PATH=backend/vbd/3/51744 XENBUS_BASE_PATH=backend UDEV_CALL=1 \
+		"$vbd_block" "$1"
+}
+for k in "params=$tmp/disk2.img" mode=w online=1 frontend-id=3 state=1 \
+	script=/etc/xen/scripts/block-drbd; do
+	xenstore-write "$be/${k%%=*}" "${k#*=}"
+	xenstore-write "/libxl/3/device/vbd/51744/${k%%=*}" "${k#*=}"
+done
+check "hotplug --help names --udev" 0 "$VBDCTL" hotplug --help
+has "hotplug --help says --udev" "--udev"
+check "hotplug --udev without an action" 2 "$VBDCTL" hotplug --udev
+check "uevent add, script block-drbd" 0 uevent add
+has "uevent add says why not" "block-drbd, not vbd-block"
+check "no loop device for block-drbd's target" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+check "no physical-device for block-drbd's target" 1 xenstore-exists "$be/physical-device"
+xenstore-write "$be/script" /etc/xen/scripts/vbd-block
+check "uevent add, block-drbd in dom0's copy, vbd-block in the backend" 0 uevent add
+check "the copy wins" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+xenstore-write /libxl/3/device/vbd/51744/script /etc/xen/scripts/vbd-block
+xenstore-write /local/domain/0/libxl/disable_udev 1
+check "uevent add, libxl/disable_udev set" 0 uevent add
+has "uevent add names disable_udev" "disable_udev is set"
+check "no loop device with disable_udev" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+xenstore-rm /local/domain/0/libxl/disable_udev
+check "uevent add, script vbd-block" 0 uevent add
+check "one loop device" 0 test "$(loops_of "$tmp/disk2.img")" = 1
+check "connected" 0 test "$(xenstore-read "$be/hotplug-status")" = connected
+check "the toolstack runs vbd-block too" 0 env PATH="$(dirname "$VBDCTL"):$PATH" XENBUS_PATH=backend/vbd/3/51744 "$vbd_block" add
+check "still one loop device" 0 test "$(loops_of "$tmp/disk2.img")" = 1
+check "uevent remove of an online backend" 0 uevent remove
+has "uevent remove says online" "is online"
+check "its loop device stays" 0 test "$(loops_of "$tmp/disk2.img")" = 1
+xenstore-write "$be/online" 0
+check "uevent remove once offline" 0 uevent remove
+check "its loop device freed" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+check "uevent add after remove" 0 uevent add
+check "no loop device after remove" 0 test "$(loops_of "$tmp/disk2.img")" = 0
+xenstore-rm /local/domain/0/backend/vbd/3
+xenstore-rm /libxl/3
+
 # Bad input: a clear error naming the problem, exit 2 for usage, nothing written.
 check "no spec" 2 "$VBDCTL" attach 3
 check "bad spec" 2 "$VBDCTL" attach 3 "format=raw,vdev=xvdb,access=maybe,target=$tmp/disk.img"

@@ -950,6 +950,121 @@ static void test_driver_domain_records(void **state)
 	free(node6);
 }
 
+/* An ADD after the toolstack took the backend offline (a late uevent, a
+ * second runner after REMOVE) sets nothing up: nobody would free it. */
+static void test_offline_add(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	wr(f->h, be, "online", "0");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+	/* Online again (attached anew): a real add. */
+	wr(f->h, be, "online", "1");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	/* Offline with physical-device there: status left as it is. */
+	wr(f->h, be, "online", "0");
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5/51712/hotplug-status"));
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+}
+
+/* An empty CD-ROM drive has nothing to set up; an empty disk is an error. */
+static void test_empty_cdrom(void **state)
+{
+	struct fx *f = *state;
+	char be[128];
+	vbd_errbuf err;
+
+	write_be(f->h, be, sizeof(be), 5, "", "r");
+	wr(f->h, be, "device-type", "cdrom");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_leaf(f->h, be, "hotplug-error", NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+	assert_int_equal(rem(f->h, be), 0);
+	wr(f->h, be, "device-type", "disk");
+	assert_int_equal(add(f->h, be, &err), -EINVAL);
+	assert_leaf(f->h, be, "hotplug-status", "error");
+}
+
+static int udev_check(struct xs_handle *h, const char *be, vbd_hotplug_action a, vbd_errbuf *err)
+{
+	memset(err, 0, sizeof(*err));
+	return vbd_hotplug_udev_check(h, be, a, err);
+}
+
+/* What 90-vbd.rules decides through vbdctl hotplug --udev. */
+static void test_udev_check(void **state)
+{
+	struct fx *f = *state;
+	const char *copy = "/libxl/5/device/vbd/51712";
+	char img[PATH_MAX], be[128];
+	vbd_errbuf err;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+
+	/* No script anywhere: not ours. */
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_ADD, &err), 0);
+	assert_non_null(strstr(err.msg, "has no script"));
+	/* Another script in the backend dir, no toolstack copy. */
+	wr(f->h, be, "script", "/etc/xen/scripts/block-drbd");
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_ADD, &err), 0);
+	assert_non_null(strstr(err.msg, "block-drbd, not vbd-block"));
+	wr(f->h, be, "script", "/etc/xen/scripts/vbd-block");
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_ADD, &err), 1);
+	assert_string_equal(err.msg, "");
+	/* The toolstack's copy is what dom0 believes. */
+	wr(f->h, copy, "script", "/etc/xen/scripts/block");
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_ADD, &err), 0);
+	assert_non_null(strstr(err.msg, "/libxl/5/device/vbd/51712/script is "
+	                                "/etc/xen/scripts/block, not vbd-block"));
+	wr(f->h, copy, "script", "vbd-block");
+	wr(f->h, be, "script", "/etc/xen/scripts/block");
+	assert_int_equal(udev_check(f->h, "backend/vbd/5/51712", VBD_HOTPLUG_ADD, &err), 1);
+	/* libxl/disable_udev: the toolstack runs the scripts, whatever they are. */
+	wr(f->h, "/local/domain/0/libxl", "disable_udev", "1");
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_ADD, &err), 0);
+	assert_non_null(strstr(err.msg, "disable_udev is set"));
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 0);
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/libxl/disable_udev"));
+
+	/* REMOVE: only what this domain's step set up, and not once the
+	 * device is online again. */
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 0);
+	assert_non_null(strstr(err.msg, "no record"));
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 0);
+	assert_non_null(strstr(err.msg, "is online"));
+	wr(f->h, be, "online", "0");
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 1);
+	assert_true(xs_rm(f->h, XBT_NULL, be));
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 1);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 0);
+	assert_int_equal(udev_check(f->h, be, VBD_HOTPLUG_REMOVE, &err), 0);
+
+	/* Another domain's backend, bad arguments. */
+	assert_int_equal(udev_check(f->h, "/local/domain/3/backend/vbd/5/51712",
+	                            VBD_HOTPLUG_ADD, &err), -EPERM);
+	assert_int_equal(vbd_hotplug_udev_check(NULL, be, VBD_HOTPLUG_ADD, &err), -EINVAL);
+	assert_int_equal(vbd_hotplug_udev_check(f->h, be, (vbd_hotplug_action)7, NULL), -EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -970,6 +1085,9 @@ int main(void)
 		T(test_loop_legacy),
 		T(test_bad_args),
 		T(test_driver_domain_records),
+		T(test_offline_add),
+		T(test_udev_check),
+		T(test_empty_cdrom),
 	};
 
 	if (geteuid() != 0) {

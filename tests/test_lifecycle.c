@@ -424,18 +424,40 @@ static void write_script(const char *path, const char *body)
 	assert_int_equal(chmod(path, 0755), 0);
 }
 
+/* A small file's contents, malloc'd; NULL if it cannot be read. */
+static char *slurp(const char *path)
+{
+	char *buf = calloc(1, 256);
+	FILE *fp = fopen(path, "r");
+
+	if (!buf || !fp) {
+		free(buf);
+		if (fp)
+			fclose(fp);
+		return NULL;
+	}
+	if (fread(buf, 1, 255, fp) == 0)
+		buf[0] = 0;
+	fclose(fp);
+	return buf;
+}
+
 static void test_script_failure_rolls_back(void **state)
 {
 	struct fx *f = *state;
-	char script[PATH_MAX];
+	char script[PATH_MAX], online[PATH_MAX], body[2 * PATH_MAX], *v;
 	const char *e;
 
 	join(script, sizeof(script), f->t.dir, "failing-block");
-	write_script(script,
-		"[ \"$1\" = add ] || exit 0\n"
+	join(online, sizeof(online), f->t.dir, "online-at-remove");
+	/* remove notes what online said then: 0, so that an add that comes
+	 * late (udev's) sets nothing up behind the rollback. */
+	snprintf(body, sizeof(body),
+		"[ \"$1\" = add ] || { xenstore-read \"$XENBUS_PATH/online\" > '%s'; exit 0; }\n"
 		"echo \"stderr from $1 $XENBUS_PATH $XENBUS_TYPE $XENBUS_BASE_PATH\" >&2\n"
 		"xenstore-write \"$XENBUS_PATH/hotplug-error\" 'no such volume' \"$XENBUS_PATH/hotplug-status\" error\n"
-		"exit 1");
+		"exit 1", online);
+	write_script(script, body);
 	setenv("XENSTORED_PATH", f->t.socket, 1);
 	f->ao.script = script;
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
@@ -445,6 +467,10 @@ static void test_script_failure_rolls_back(void **state)
 	    !strstr(e, "status 1"))
 		fail_msg("message lacks the script's words: %s", e);
 	assert_clean(f, 51728);
+	v = slurp(online);
+	assert_non_null(v);
+	assert_string_equal(v, "0\n");
+	free(v);
 }
 
 static void test_script_hang_killed(void **state)
@@ -777,6 +803,61 @@ static void test_each_request_of_detach_fails_recoverably(void **state)
 
 /* Status: the connected device as JSON through libyajl; a backend dir with
  * no /libxl copy (what a crash between writes would leave) is listed too. */
+/* xl accepts devtype=cdrom without a target.  Nothing is set up for it,
+ * and the backend waits in InitWait for a physical-device that never
+ * comes, as Linux's blkback does: attach stops there, status says empty,
+ * detach removes it. */
+static void test_empty_cdrom(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	const char *p_empty[] = { "empty", NULL };
+	vbd_dev_info *v = NULL;
+	size_t n = 0;
+	char *json, err[128];
+	yajl_val root;
+
+	f->spec.target = NULL;
+	f->spec.cdrom = true;
+	f->spec.readonly = true;
+	f->spec.vdev = "hdc";
+	f->spec.devid = 5632;
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	{
+		const char *want[][2] = { { "state", "2" }, { "params", "" }, { "device-type", "cdrom" } };
+
+		for (size_t i = 0; i < 3; i++) {
+			char *x = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/5632/%s",
+			                            want[i][0]);
+
+			assert_non_null(x);
+			assert_string_equal(x, want[i][1]);
+			free(x);
+		}
+	}
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/5632/physical-device"));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/5632/hotplug-status"));
+	assert_int_equal(loops_of(f->img), 0);
+	assert_int_equal(vbd_dev_list(f->c, DOM, -1, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].params, "");
+	assert_int_equal(vbd_dev_info_json(v, n, false, &json), 0);
+	root = yajl_tree_parse(json, err, sizeof(err));
+	if (!root)
+		fail_msg("not JSON: %s: %s", err, json);
+	assert_non_null(yajl_tree_get(root->u.array.values[0], p_empty, yajl_t_true));
+	yajl_tree_free(root);
+	free(json);
+	vbd_dev_info_free(v, n);
+
+	d.domid = DOM;
+	d.devid = 5632;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 5632);
+}
+
 static void test_status_json_and_orphans(void **state)
 {
 	struct fx *f = *state;
@@ -2080,6 +2161,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_missing_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_initwait_is_enough_then, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_cdrom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_never_connects, setup_never, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),

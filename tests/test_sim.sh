@@ -69,6 +69,18 @@ check "io to a device the guest lacks" 1 "$VBDCTL" io guest1 xvdc read 0 512
 has "io says no device" "no such device"
 check "io to an unknown domain" 1 "$VBDCTL" io nosuch xvdb read 0 512
 
+# An empty CD-ROM drive: the bundled blkback, as Linux's, waits in InitWait
+# for a physical-device that never comes; the guest's frontend waits too.
+check "attach an empty cdrom" 0 "$VBDCTL" attach guest1 vdev=hdc,devtype=cdrom --timeout 20
+has "attach says InitWait" "backend in InitWait (an empty drive connects no further)"
+check "backend in InitWait" 0 test "$(xenstore-read /local/domain/0/backend/vbd/1/5632/state)" = 2
+check "status shows it empty" 0 "$VBDCTL" status guest1 hdc
+has "status says empty" "(empty cdrom drive)"
+check "the guest sees no medium" 0 "$VBDCTL" io guest1 hdc info
+has "info: not connected" "connected 0"
+check "detach the empty drive" 0 "$VBDCTL" detach guest1 hdc --timeout 20
+check "its nodes gone" 1 xenstore-exists /local/domain/0/backend/vbd/1/5632
+
 # A guest that does not answer (its frontend stopped): the attach times out
 # mid-handshake and rolls back everything.
 g2=$(child "frontend --domain 2")

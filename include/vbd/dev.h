@@ -28,7 +28,8 @@
 VBD_BEGIN_DECLS
 
 typedef enum vbd_wait_for {
-	VBD_WAIT_CONNECTED = 0,   /* both ends Connected (default) */
+	VBD_WAIT_CONNECTED = 0,   /* both ends Connected (default); InitWait for an
+	                           * empty cdrom drive, which never connects */
 	VBD_WAIT_INITWAIT,        /* the backend reached InitWait: hotplug done, driver bound */
 	VBD_WAIT_NONE,            /* nodes written and hotplug done */
 } vbd_wait_for;

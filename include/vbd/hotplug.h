@@ -34,7 +34,12 @@ typedef enum vbd_hotplug_action {
  * domain's home (XENBUS_PATH, "backend/vbd/5/51712").  xs: a libxenstore
  * handle (real xenstored or the embedded daemon).
  *
- * ADD is idempotent: with physical-device present it succeeds at once.  On
+ * ADD is idempotent: with physical-device present it succeeds at once, and
+ * two ADDs of one backend at once (udev and a toolstack, say) end with one
+ * loop device, the one whose transaction committed first.  A backend the
+ * toolstack has taken offline (online = 0: it is being removed) gets
+ * nothing: ADD returns 0 and writes nothing, so an ADD that comes after
+ * REMOVE leaves no loop device behind.  On
  * failure it writes hotplug-error=<message> and hotplug-status=error (busy
  * for a sharing conflict), leaves no loop device behind, and returns:
  * -ENOENT (no such target or backend), -EROFS (access=w on a read-only
@@ -47,6 +52,27 @@ typedef enum vbd_hotplug_action {
  * never trusted.  It is idempotent too. */
 VBD_PUBLIC int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path,
                                    vbd_hotplug_action action, vbd_errbuf *err);
+
+/* Whether a uevent should run the step for be_path: what udev's rule asks
+ * (vbdctl hotplug --udev) before vbd_hotplug_builtin().  Returns 1 (run
+ * it), 0 (leave it; err says why) or -errno (-EINVAL, -EPERM as above, or
+ * the store's error).  It is 0:
+ * - when <own home>/libxl/disable_udev exists, libxl's sign (before 4.6)
+ *   that the toolstack runs the hotplug scripts and udev must not;
+ * - for ADD, when the device's script is not vbd-block: the script named
+ *   in the toolstack's copy, /libxl/<domid>/device/vbd/<devid>/script,
+ *   where only dom0 writes (in dom0; the backend's own script when there is
+ *   no copy, and in a driver domain, whose backends are its own).  Any
+ *   other script (block, block-drbd ...) is the toolstack's to run;
+ * - for REMOVE, when this domain has no record of an ADD of that backend,
+ *   or when the backend is online again (a later attach of the same device:
+ *   a remove event that comes late must not free it).
+ * Neither this nor the step takes a lock: a toolstack that runs vbd-block
+ * itself (libxl since 4.6 always does, vbdctl attach runs the step in
+ * process) may run it at the same time, and ADD and REMOVE are safe to run
+ * twice and at once (see above). */
+VBD_PUBLIC int vbd_hotplug_udev_check(struct xs_handle *xs, const char *be_path,
+                                      vbd_hotplug_action action, vbd_errbuf *err);
 
 VBD_END_DECLS
 

@@ -96,6 +96,11 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	}
 	if ((r = vbd__dev_validate(c, o, op->foreign, &params)) < 0)
 		goto fail;
+	/* An empty CD-ROM drive never connects: a blkback (Linux's or ours)
+	 * waits in InitWait for the physical-device that no hotplug step
+	 * writes for it.  Attached is as far as it goes. */
+	if (!*params && op->goal == VBD_WAIT_CONNECTED)
+		op->goal = VBD_WAIT_INITWAIT;
 	if ((r = vbd__dev_write_nodes(c, o, &op->p, params, script)) < 0)
 		goto fail;
 	if ((r = vbd__dev_op_launch(op)) < 0) {

@@ -168,6 +168,12 @@ static void rollback(vbd_dev_op *op, int r)
 	         op->err.msg);
 	if (op->plugged) {
 		op->plugged = false;
+		/* online = 0 before REMOVE, as a detach: a hotplug ADD that comes
+		 * late (udev's for the kernel's uevent, say) then sets nothing up
+		 * that nobody would free.  Best effort: the first failure is the
+		 * one reported, and REMOVE runs whatever this says. */
+		if (!op->foreign)
+			vbd__dev_close_backend(op->c, &op->p);
 		vbd__dev_hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 		return;
 	}

@@ -271,6 +271,8 @@ int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 		gstr(g, "params", d->params);
 		gstr(g, "mode", d->mode);
 		gstr(g, "device_type", d->device_type);
+		gbool(g, "empty", d->params && !d->params[0] && d->device_type &&
+		                  !strcmp(d->device_type, "cdrom"));
 		gstr(g, "script", d->script);
 		gstr(g, "physical_device", d->physical_device);
 		gstr(g, "node", d->node);

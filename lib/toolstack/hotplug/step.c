@@ -142,8 +142,21 @@ static int target_open(vbd__hp *h, const char *params, char m, bool writable, vb
 	return 0;
 }
 
+/* Whether the toolstack has taken the backend offline (online = 0, written
+ * before it runs REMOVE).  Such a backend gets nothing: an ADD that comes
+ * after REMOVE (a late uevent, a second runner) would set up a loop device
+ * nobody frees.  Absent counts as online, as for blkback. */
+static bool be_offline(const vbd__hp *h, xs_transaction_t t)
+{
+	char *v = NULL;
+	bool off = vbd__hp_be_read(h, t, "online", &v) == 0 && !strcmp(v, "0");
+
+	free(v);
+	return off;
+}
+
 /* The transaction's body: 1 if another ADD of this backend got there
- * first, 0 when everything is written, -errno. */
+ * first or the backend went offline, 0 when everything is written, -errno. */
 static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, char m, const char *pd,
                    const char *pdpath, bool loop)
 {
@@ -164,6 +177,8 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 		free(v);
 		return 1;
 	}
+	if (be_offline(h, t))
+		return 1;
 	if (m != '!') {
 		r = vbd__hp_check_index(h, t, tg->path, tg->key, m);
 		if (r < 0)
@@ -229,6 +244,20 @@ static int hp_add(vbd__hp *h, bool *busy)
 		              strerror(-r));
 		goto out;
 	}
+	if (be_offline(h, XBT_NULL)) {
+		r = 0;
+		goto out;
+	}
+	/* An empty CD-ROM drive (devtype=cdrom without a target) has nothing
+	 * to set up: without physical-device a blkback, Linux's or ours, waits
+	 * in InitWait, as for a drive with no medium. */
+	if (!*params && vbd__hp_be_read(h, XBT_NULL, "device-type", &v) == 0 &&
+	    !strcmp(v, "cdrom")) {
+		r = 0;
+		goto out;
+	}
+	free(v);
+	v = NULL;
 	/* Run twice (udev and libxl both, or a retry): nothing to do. */
 	if (vbd__hp_be_read(h, XBT_NULL, "physical-device", &v) == 0) {
 		free(v);
@@ -276,8 +305,9 @@ static int hp_add(vbd__hp *h, bool *busy)
 
 		r = vbd__xb_txn(h->xs, add_body, &j);
 		if (r > 0) {
-			/* A concurrent ADD of this backend won; it owns the loop
-			 * device it recorded, ours goes. */
+			/* A concurrent ADD of this backend won (it owns the loop
+			 * device it recorded), or the backend went offline: ours
+			 * goes. */
 			r = 0;
 			goto out;
 		}
