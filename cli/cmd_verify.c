@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vbdctl verify and watch: the protocol's rules checked once, and followed
+ * live through watches (lib/toolstack/verify.c), for a person.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vbd/ctx.h"
+#include "vbd/dev.h"
+#include "vbd/disk.h"
+#include "vbd/verify.h"
+#include "vbdctl.h"
+
+static const char verify_usage[] =
+	"Usage: vbdctl verify DOM VDEV\n"
+	"\n"
+	"Checks the device's backend and frontend nodes against the rules of the blkif\n"
+	"xenstore protocol: states, when each end may be Initialised or Connected, the\n"
+	"keys a Connected backend publishes, ring keys against ring-page-order and\n"
+	"queues, protocol, physical-device, hotplug-status, online.  Each violation is\n"
+	"printed with its rule, node and the values seen (see libvbd's vbd/verify.h).\n"
+	"'vbdctl watch' also checks the transitions as they happen.\n"
+	"\n"
+	"Exit status: 0 the device passes, 1 violations (or no such device), 2 usage error.\n";
+
+int vbdctl_verify(int argc, char **argv)
+{
+	vbd_violation *v = NULL;
+	vbd_ctx *c = NULL;
+	size_t n = 0, i;
+	unsigned dom;
+	uint32_t devid;
+	int r, ret = VBDCTL_EXIT_FAIL;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(verify_usage, stdout);
+		return VBDCTL_EXIT_OK;
+	}
+	if (argc != 3) {
+		vbdctl_err("verify: expected DOM and VDEV (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (vbd_vdev_to_devid(argv[2], &devid) < 0) {
+		vbdctl_err("bad vdev '%s'", argv[2]);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (vbdctl_open_ctx(&c) < 0)
+		goto out;
+	if (vbd_ctx_domain_lookup(c, argv[1], &dom) < 0) {
+		vbdctl_err("%s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	r = vbd_dev_verify(c, dom, devid, &v, &n);
+	if (r < 0) {
+		vbdctl_err("verify: %s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		vbdctl_print("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
+	if (n == 0) {
+		vbdctl_print("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
+		ret = VBDCTL_EXIT_OK;
+	}
+out:
+	free(v);
+	vbd_ctx_free(c);
+	return ret;
+}
+
+static const char watch_usage[] =
+	"Usage: vbdctl watch [DOM] [--count N] [--timeout S]\n"
+	"\n"
+	"Follows the VBDs of DOM (default: all domains) and prints every change of\n"
+	"either end's state as it happens, with the verifier's verdicts: each rule of\n"
+	"the protocol a change breaks, transitions included (see 'vbdctl verify').\n"
+	"xenstore says that a node changed, not to what: states an end passed\n"
+	"through before vbdctl could read them are named on the line, as\n"
+	"'[not observed: Initialising, InitWait]'; a device created and removed\n"
+	"in between shows as '(none) -> (gone)' with what it could not see.\n"
+	"Runs until interrupted, or until N lines were printed, or S seconds passed.\n"
+	"\n"
+	"Exit status: 0 no violation seen, 1 violations seen (or a failure), 2 usage error.\n";
+
+struct watch_state {
+	uint64_t t0;
+	long printed;
+	int violations;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* "  [not observed: Initialising, InitWait]" for the states the follower
+ * could not read (vbd/verify.h), or "  [3 writes not observed]" when it read
+ * the same value on both sides of them. */
+static void print_unseen(const vbd_verify_event *e)
+{
+	const char *sep = "";
+	int s;
+
+	if (e->unseen) {
+		vbdctl_print("  [not observed:");
+		for (s = 0; s <= VBD_STATE_RECONFIGURED; s++)
+			if (e->unseen & (1u << s)) {
+				vbdctl_print("%s %s", sep, vbd_state_name(s));
+				sep = ",";
+			}
+		vbdctl_print("]");
+	} else if (e->old_state == e->new_state) {
+		vbdctl_print("  [%u write%s not observed]", e->writes, e->writes == 1 ? "" : "s");
+	}
+}
+
+static void watch_print(const vbd_verify_event *e, void *ud)
+{
+	struct watch_state *w = ud;
+	const vbd_violation *v = e->v;
+	char vdev[32];
+
+	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
+	if (v) {
+		w->violations++;
+		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
+		       vdev, v->rule, v->node, v->detail);
+	} else {
+		vbdctl_print("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
+		       e->side, e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
+		       e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state));
+		print_unseen(e);
+		vbdctl_print("\n");
+	}
+	fflush(stdout);
+	w->printed++;
+}
+
+int vbdctl_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct watch_state w = { mono_ms(), 0, 0 };
+	vbd_verifier *vf = NULL;
+	vbd_ctx *c = NULL;
+	unsigned dom = 0, timeout_ms = 0;
+	long count = 0;
+	uint64_t end;
+	sigset_t mask;
+	int opt, sfd = -1, ret = VBDCTL_EXIT_FAIL;
+
+	while ((opt = getopt_long(argc, argv, "n:t:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			if (count <= 0) {
+				vbdctl_err("bad --count '%s'", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (vbdctl_parse_seconds(optarg, &timeout_ms) < 0)
+				return VBDCTL_EXIT_USAGE;
+			break;
+		case 'h': fputs(watch_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(watch_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		vbdctl_err("watch: expected at most DOM (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (vbdctl_open_ctx(&c) < 0)
+		goto out;
+	if (argc - optind == 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
+		vbdctl_err("%s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (vbd_verifier_follow(c, argc - optind == 1 ? (int)dom : -1, watch_print, &w, &vf) < 0) {
+		vbdctl_err("watch: %s", vbd_ctx_last_error(c));
+		goto out;
+	}
+	end = timeout_ms ? mono_ms() + timeout_ms : 0;
+	while (!count || w.printed < count) {
+		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		int t = end ? (int)(end > mono_ms() ? end - mono_ms() : 0) : -1;
+
+		if (end && t == 0)
+			break;
+		if (poll(p, 2, t) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		vbd_ctx_process(c);
+	}
+	ret = w.violations ? VBDCTL_EXIT_FAIL : VBDCTL_EXIT_OK;
+out:
+	vbd_verifier_free(vf);
+	vbd_ctx_free(c);
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}
