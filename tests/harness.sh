@@ -1,6 +1,6 @@
 # Sourced by tests/test_cli.sh and tests/test_sim.sh: the check counter, a
-# loop device count, and the closing line.  Commands run with stdout and
-# stderr in $out, which has() then searches.
+# loop device count and a wait for none, and the closing line.  Commands
+# run with stdout and stderr in $out, which has() then searches.
 # shellcheck shell=bash
 pass=0 fail=0
 check() {  # check "what" expected-exit command...
@@ -20,6 +20,16 @@ has() {  # has "what" needle (in $out)
 		fail=$((fail + 1)); printf 'FAIL: %s: no "%s" in:\n%s\n' "$1" "$2" "$out"; fi
 }
 loops_of() { losetup -j "$1" -O NAME -n 2>/dev/null | grep -c loop; }  # loops_of FILE
+# no_loops FILE: none left on FILE.  A loop device that another process
+# still has open (a backend closing it, a racing attach between
+# LOOP_CTL_GET_FREE and its EBUSY) is freed on that last close, after the
+# detach has returned (LOOP_CLR_FD only sets autoclear): wait a moment.
+no_loops() {
+	local i
+	for i in $(seq 30); do [ "$(loops_of "$1")" = 0 ] && return 0; sleep 0.1; done
+	losetup -a >&2
+	return 1
+}
 free_loops() {  # free_loops FILE...: detach every loop device on them
 	local f l
 	for f in "$@"; do

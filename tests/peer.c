@@ -135,7 +135,13 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			 * detach. */
 			switch_state(p->be, be, VBD_STATE_INITWAIT, VBD_STATE_CONNECTED, connect, 14);
 		}
-	} else if (st == VBD_STATE_CLOSING && !p->backend_never_closes) {
+	} else if (st == VBD_STATE_CLOSING && !p->backend_never_closes &&
+	           (fst == VBD_STATE_CLOSED || fst < 0)) {
+		/* As blkback: Closed follows the frontend's Closed (or its
+		 * removal), never precedes it.  A driver domain's daemon removes
+		 * the backend dir once it reads Closed, and a frontend that had
+		 * not yet seen Closing would then find no backend state to
+		 * follow and stay Connected. */
 		switch_state(p->be, be, VBD_STATE_CLOSING, VBD_STATE_CLOSED, NULL, 0);
 	}
 	free(pd);

@@ -97,7 +97,7 @@ check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
 check "watch --help" 0 "$VBDCTL" watch --help
 check "detach by name" 0 "$VBDCTL" detach guest3 xvdb
 has "detach says what" "xvdb detached from domain 3"
-check "no loop left" 0 test "$(loops)" = 0
+check "no loop left" 0 no_loops "$tmp/disk.img"
 check "no nodes left" 1 xenstore-exists /local/domain/0/backend/vbd/3
 check "detach again" 1 "$VBDCTL" detach 3 xvdb
 has "detach again says why" "has no device 51728"

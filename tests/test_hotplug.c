@@ -112,6 +112,23 @@ static unsigned loops_of(const char *path)
 	return each_loop(path, NULL);
 }
 
+/* The loop devices bound to path once the frees still pending have
+ * happened: the count, taken again for up to 5 s until it is want.
+ * LOOP_CLR_FD on a device that anything else has open (another process's
+ * attach between LOOP_CTL_GET_FREE and its EBUSY, a probe, a scan) only
+ * sets autoclear, and the kernel frees it on that last close, after the
+ * remove has returned.  A count that never settles is still wrong. */
+static void assert_loops(const char *path, unsigned want)
+{
+	unsigned n = loops_of(path);
+
+	for (int i = 0; i < 500 && n != want; i++) {
+		usleep(10000);
+		n = loops_of(path);
+	}
+	assert_int_equal(n, want);
+}
+
 static void make_file(const char *path, off_t size)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -343,12 +360,12 @@ static void test_file_rw(void **state)
 	assert_int_equal(add(f->h, be, &err), 0);
 	n = assert_loop_backend(f->h, be, img, false);
 	(void)n;
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	index_path(idx, sizeof(idx), img, "0-5-51712");
 	assert_node(f->h, idx, "w");
 
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	assert_node(f->h, idx, NULL);
 	index_path(idx, sizeof(idx), img, NULL);
 	assert_node(f->h, idx, NULL); /* the key dir went with its last entry */
@@ -356,7 +373,7 @@ static void test_file_rw(void **state)
 	assert_leaf(f->h, be, "physical-device", NULL);
 	/* Twice is fine. */
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 }
 
 static void test_file_ro(void **state)
@@ -373,7 +390,51 @@ static void test_file_ro(void **state)
 	index_path(idx, sizeof(idx), img, "0-5-51712");
 	assert_node(f->h, idx, "r");
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
+}
+
+/* A remove while another process has the loop device open (a racing
+ * attach between LOOP_CTL_GET_FREE and its EBUSY, a probe): the remove
+ * succeeds and forgets the device, the kernel frees it on that last close,
+ * and the file can be attached again meanwhile. */
+static void test_remove_while_open_elsewhere(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128], idx[256], *node, *again;
+	vbd_errbuf err;
+	int fd;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	node = vbd_test_xs_readf(f->h, "%s/node", be);
+	assert_non_null(node);
+	fd = open(node, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 1);       /* held open: autoclear only */
+	index_path(idx, sizeof(idx), img, NULL);
+	assert_node(f->h, idx, NULL);
+	assert_leaf(f->h, be, "node", NULL);
+	/* Twice is fine, and leaves the device to its last close. */
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(loops_of(img), 1);
+
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	again = vbd_test_xs_readf(f->h, "%s/node", be);
+	assert_non_null(again);
+	assert_string_not_equal(again, node);
+	assert_int_equal(loops_of(img), 2);
+	assert_int_equal(rem(f->h, be), 0);
+
+	close(fd);
+	assert_loops(img, 0);
+	free(node);
+	free(again);
 }
 
 static void test_block_device(void **state)
@@ -403,7 +464,7 @@ static void test_block_device(void **state)
 
 	/* Not ours: remove leaves the device alone. */
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	assert_node(f->h, idx, NULL);
 
 	/* A bare name is a device under /dev, as in the block script. */
@@ -428,19 +489,19 @@ static void test_idempotent_add(void **state)
 	assert_int_equal(add(f->h, be, &err), 0);
 	node2 = vbd_test_xs_readf(f->h, "%s/node", be);
 	assert_string_equal(node1, node2);
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	/* physical-device there, status lost: set again, nothing attached. */
 	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5/51712/hotplug-status"));
 	assert_int_equal(add(f->h, be, &err), 0);
 	assert_leaf(f->h, be, "hotplug-status", "connected");
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	/* Remove, then add again on the same directory: a real add. */
 	assert_int_equal(add(f->h, be, &err), 0);
 	assert_loop_backend(f->h, be, img, false);
 	assert_int_equal(rem(f->h, be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	free(node1);
 	free(node2);
 }
@@ -460,7 +521,7 @@ static void test_relative_path(void **state)
 	index_path(idx, sizeof(idx), img, "0-7-51712");
 	assert_node(f->h, idx, "w");
 	assert_int_equal(rem(f->h, "backend/vbd/7/51712/"), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	assert_node(f->h, idx, NULL);
 }
 
@@ -523,7 +584,7 @@ static void test_readonly(void **state)
 	assert_leaf(f->h, be, "hotplug-status", "error");
 	assert_leaf(f->h, be, "hotplug-error", err.msg);
 	assert_leaf(f->h, be, "physical-device", NULL);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	/* Read-only is fine. */
 	write_be(f->h, be, sizeof(be), 5, img, "r");
 	assert_int_equal(add(f->h, be, &err), 0);
@@ -583,26 +644,26 @@ static void test_sharing_file(void **state)
 	assert_leaf(f->h, be2, "hotplug-status", "busy");
 	assert_leaf(f->h, be2, "hotplug-error", err.msg);
 	assert_leaf(f->h, be2, "physical-device", NULL);
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	/* After the first goes, the second may. */
 	assert_int_equal(rem(f->h, be1), 0);
 	assert_int_equal(add(f->h, be2, &err), 0);
 	assert_loop_backend(f->h, be2, img, false);
 	assert_int_equal(rem(f->h, be2), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 
 	/* r + r */
 	write_be(f->h, be1, sizeof(be1), 5, img, "r");
 	write_be(f->h, be2, sizeof(be2), 6, img, "r");
 	assert_int_equal(add(f->h, be1, &err), 0);
 	assert_int_equal(add(f->h, be2, &err), 0);
-	assert_int_equal(loops_of(img), 2);
+	assert_loops(img, 2);
 	assert_int_equal(rem(f->h, be1), 0);
 	/* The other reader's entry keeps the key. */
 	index_path(idx, sizeof(idx), img, "0-6-51712");
 	assert_node(f->h, idx, "r");
 	assert_int_equal(rem(f->h, be2), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 
 	/* w then r */
 	write_be(f->h, be1, sizeof(be1), 5, img, "w");
@@ -610,7 +671,7 @@ static void test_sharing_file(void **state)
 	assert_int_equal(add(f->h, be1, &err), 0);
 	assert_int_equal(add(f->h, be2, &err), -EBUSY);
 	assert_leaf(f->h, be2, "hotplug-status", "busy");
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	assert_int_equal(rem(f->h, be1), 0);
 	assert_int_equal(add(f->h, be2, &err), 0);
 	assert_leaf(f->h, be2, "hotplug-error", NULL);
@@ -622,21 +683,21 @@ static void test_sharing_file(void **state)
 	assert_int_equal(add(f->h, be1, &err), 0);
 	assert_int_equal(add(f->h, be2, &err), -EBUSY);
 	assert_leaf(f->h, be2, "hotplug-status", "busy");
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	assert_int_equal(rem(f->h, be1), 0);
 	assert_int_equal(add(f->h, be2, &err), 0);
 	assert_int_equal(rem(f->h, be2), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 
 	/* w! skips the checks, as in the block script. */
 	write_be(f->h, be1, sizeof(be1), 5, img, "w");
 	write_be(f->h, be2, sizeof(be2), 6, img, "w!");
 	assert_int_equal(add(f->h, be1, &err), 0);
 	assert_int_equal(add(f->h, be2, &err), 0);
-	assert_int_equal(loops_of(img), 2);
+	assert_loops(img, 2);
 	assert_int_equal(rem(f->h, be1), 0);
 	assert_int_equal(rem(f->h, be2), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 }
 
 /* A file and a loop device bound to it are one object, whatever name the
@@ -678,7 +739,7 @@ static void test_sharing_loop_and_file(void **state)
 	write_be(f->h, be2, sizeof(be2), 6, img2, "w");
 	assert_int_equal(add(f->h, be2, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "domain 5"));
-	assert_int_equal(loops_of(img2), 1);
+	assert_loops(img2, 1);
 	/* Read-only both ways is fine. */
 	assert_int_equal(rem(f->h, be1), 0);
 	write_be(f->h, be1, sizeof(be1), 5, dev, "r");
@@ -715,7 +776,7 @@ static void test_sharing_same_vm_and_stale(void **state)
 	assert_int_equal(add(f->h, be3, &err), 0);
 	assert_int_equal(rem(f->h, be3), 0);
 	/* Domain 5's loop device is still attached: the teardown frees it. */
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 }
 
 static void test_mounted_block_device(void **state)
@@ -746,7 +807,7 @@ static void test_mounted_block_device(void **state)
 	write_be(f->h, be, sizeof(be), 7, img, "w");
 	assert_int_equal(add(f->h, be, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "loop device"));
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 
 	/* Mounted read-only: readers are fine, writers are not. */
 	assert_int_equal(mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
@@ -815,10 +876,10 @@ static void test_concurrent_w(void **state)
 	}
 	assert_int_equal(wins, 1);
 	assert_int_equal(busy, NTHREADS - 1);
-	assert_int_equal(loops_of(img), 1);
+	assert_loops(img, 1);
 	assert_loop_backend(f->h, c[winner].be, img, false);
 	assert_int_equal(rem(f->h, c[winner].be), 0);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	for (i = 0; i < NTHREADS; i++)
 		xs_close(c[i].h);
 	pthread_barrier_destroy(&go);
@@ -847,12 +908,7 @@ static void test_loop_legacy(void **state)
 		assert_int_equal(ioctl(lfd, LOOP_CLR_FD), 0);
 		close(lfd);
 	}
-	/* While anything else has the device open (udev's probe of a new
-	 * loop device, another test's scan), LOOP_CLR_FD only sets autoclear
-	 * and the kernel frees it on that last close: wait for it, boundedly. */
-	for (int i = 0; i < 500 && loops_of(img) != 0; i++)
-		usleep(10000);
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 }
 
 static void test_bad_args(void **state)
@@ -913,7 +969,7 @@ static void test_driver_domain_records(void **state)
 	/* Not dom0's to run. */
 	assert_int_equal(add(f->h, be, &err), -EPERM);
 	assert_non_null(strstr(err.msg, "domain 5"));
-	assert_int_equal(loops_of(img), 0);
+	assert_loops(img, 0);
 	assert_leaf(f->h, be, "physical-device", NULL);
 
 	/* Domain 5 runs it, with its records in its own home. */
@@ -938,14 +994,14 @@ static void test_driver_domain_records(void **state)
 	wr(dd, be, "node", node6);
 	wr(dd, be, "params", other);
 	assert_int_equal(rem(dd, "backend/vbd/7/51712"), 0);
-	assert_int_equal(loops_of(img), 0);
-	assert_int_equal(loops_of(other), 1);
+	assert_loops(img, 0);
+	assert_loops(other, 1);
 	assert_node(f->h, "/local/domain/5/data/libvbd/backend/5-7-51712", NULL);
 	/* And dom0's own remove goes by dom0's record in the same way. */
 	wr(f->h, be6, "node", "/dev/loop-nothing");
 	wr(f->h, be6, "params", img);
 	assert_int_equal(rem(f->h, be6), 0);
-	assert_int_equal(loops_of(other), 0);
+	assert_loops(other, 0);
 	xs_close(dd);
 	free(node6);
 }
@@ -1072,6 +1128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_file_rw),
 		T(test_file_ro),
+		T(test_remove_while_open_elsewhere),
 		T(test_block_device),
 		T(test_idempotent_add),
 		T(test_relative_path),

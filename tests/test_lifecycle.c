@@ -87,6 +87,23 @@ static int loops_of(const char *path)
 	return n;
 }
 
+/* The loop devices bound to path once the frees still pending have
+ * happened: the count, taken again for up to 5 s until it is want.
+ * LOOP_CLR_FD on a device that anything else has open (another process's
+ * attach between LOOP_CTL_GET_FREE and its EBUSY, a probe, a scan) only
+ * sets autoclear, and the kernel frees it on that last close, after the
+ * remove has returned.  A count that never settles is still wrong. */
+static int loops_settled(const char *path, int want)
+{
+	int n = loops_of(path);
+
+	for (int i = 0; i < 500 && n != want; i++) {
+		usleep(10000);
+		n = loops_of(path);
+	}
+	return n;
+}
+
 static bool exists(struct xs_handle *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool exists(struct xs_handle *h, const char *fmt, ...)
 {
@@ -113,7 +130,7 @@ static void assert_clean(struct fx *f, uint32_t devid)
 		fail_msg("nodes of device %u are left", devid);
 	/* Emptied parents are pruned too. */
 	assert_false(exists(f->h, "/local/domain/%u/backend/vbd/%d", f->ao.backend_domid, DOM));
-	assert_int_equal(loops_of(f->img), 0);
+	assert_int_equal(loops_settled(f->img, 0), 0);
 }
 
 static int setup_knobs(void **state, void (*knobs)(vbd_test_peer *))
@@ -287,7 +304,7 @@ static void test_attach_connected_and_detach(void **state)
 	assert_string_equal(v, "4");
 	free(v);
 	/* Built-in hotplug: a loop device over the image. */
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/hotplug-status");
 	assert_string_equal(v, "connected");
 	free(v);
@@ -314,7 +331,7 @@ static void test_attach_exists(void **state)
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EEXIST);
 	assert_non_null(strstr(vbd_ctx_last_error(f->c), "exists"));
 	/* The first one is untouched. */
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 	assert_true(exists(f->h, "/libxl/1/device/vbd/51728/params"));
 }
 
@@ -654,7 +671,7 @@ static void test_detach_timeout_then_force(void **state)
 	assert_int_equal(vbd_dev_detach_wait(f->c, &d), -ETIMEDOUT);
 	/* Nothing deleted without force. */
 	assert_true(exists(f->h, "/libxl/1/device/vbd/51728"));
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 	d.force = true;
 	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
 	assert_clean(f, 51728);
@@ -693,7 +710,7 @@ static void test_leftovers_of_a_killed_attach(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 	f->ao.wait = VBD_WAIT_CONNECTED;
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EEXIST);
 	d.domid = DOM;
@@ -750,7 +767,7 @@ static void test_each_request_of_attach_fails_cleanly(void **state)
 			break;
 		}
 		failures++;
-		if (exists(f->h, "/libxl/1/device/vbd/51728") || loops_of(f->img))
+		if (exists(f->h, "/libxl/1/device/vbd/51728") || loops_settled(f->img, 0))
 			fail_msg("request %llu failed (%s) and the attach left %s%s",
 			         (unsigned long long)n, vbd_ctx_last_error(f->c),
 			         exists(f->h, "/libxl/1/device/vbd/51728") ? "nodes " : "",
@@ -1126,7 +1143,7 @@ static void test_concurrent_attach_same_vdev(void **state)
 			fail_msg("a loser failed with %d: %s", x[i].r, x[i].msg);
 	}
 	assert_int_equal(won, 1);
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 }
 
 /* Two contexts made at once in two threads, each told its own socket: each
@@ -1421,7 +1438,7 @@ static void test_concurrent_attach_different_vdevs(void **state)
 		if (m[i].r != 0)
 			fail_msg("%s: %d", vdevs[i], m[i].r);
 	for (i = 0; i < 4; i++) {
-		if (loops_of(m[i].img) != 1) {
+		if (loops_settled(m[i].img, 1) != 1) {
 			char *node = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/%u/node", m[i].spec.devid);
 			(void)!system("losetup -a >&2");
 			fail_msg("%s: %d loop devices for %s; its node says %s", vdevs[i],
@@ -1432,7 +1449,7 @@ static void test_concurrent_attach_different_vdevs(void **state)
 	for (i = 0; i < 4; i++) {
 		d.devid = m[i].spec.devid;
 		assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
-		assert_int_equal(loops_of(m[i].img), 0);
+		assert_int_equal(loops_settled(m[i].img, 0), 0);
 	}
 	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
 }
@@ -1507,7 +1524,7 @@ static void test_attach_readonly_target_for_write(void **state)
 	    !strstr(vbd_ctx_last_error(f->c), "immutable"))
 		fail_msg("message: %s", vbd_ctx_last_error(f->c));
 	assert_false(exists(f->h, "/local/domain/0/backend"));
-	assert_int_equal(loops_of(f->img), 0);
+	assert_int_equal(loops_settled(f->img, 0), 0);
 	/* Read-only access to the same file is fine. */
 	f->spec.readonly = true;
 	f->ao.wait = VBD_WAIT_INITWAIT;
@@ -1676,7 +1693,7 @@ static void test_driver_domain_cannot_choose_what_dom0_frees(void **state)
 	a6.wait = VBD_WAIT_NONE;
 	if (vbd_dev_attach_wait(f->c, &a6) != 0)
 		fail_msg("attach 6: %s", vbd_ctx_last_error(f->c));
-	assert_int_equal(loops_of(img6), 1);
+	assert_int_equal(loops_settled(img6, 1), 1);
 	node6 = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/6/51728/node");
 	pd6 = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/6/51728/physical-device");
 	assert_non_null(node6);
@@ -1692,13 +1709,13 @@ static void test_driver_domain_cannot_choose_what_dom0_frees(void **state)
 	if (vbd_dev_attach_wait(f->c, &a7) != 0)
 		fail_msg("attach 7: %s", vbd_ctx_last_error(f->c));
 	/* Domain 5's hotplug step is domain 5's to run, not dom0's. */
-	assert_int_equal(loops_of(img7), 0);
+	assert_int_equal(loops_settled(img7, 0), 0);
 	assert_false(exists(f->h, "/local/domain/5/backend/vbd/7/51792/physical-device"));
 	dd = vbd_test_xs_open(&f->t, 5);
 	assert_non_null(dd);
 	if (vbd_hotplug_builtin(dd, be7, VBD_HOTPLUG_ADD, &err) != 0)
 		fail_msg("hotplug add as domain 5: %s", err.msg);
-	assert_int_equal(loops_of(img7), 1);
+	assert_int_equal(loops_settled(img7, 1), 1);
 
 	/* Domain 5 turns hostile. */
 	assert_true(xs_write(dd, XBT_NULL, "backend/vbd/7/51792/node", node6, strlen(node6)));
@@ -1710,7 +1727,7 @@ static void test_driver_domain_cannot_choose_what_dom0_frees(void **state)
 	d.timeout_ms = 300;
 	if (vbd_dev_detach_wait(f->c, &d) != 0)
 		fail_msg("detach 7 --force: %s", vbd_ctx_last_error(f->c));
-	if (loops_of(img6) != 1)
+	if (loops_settled(img6, 1) != 1)
 		fail_msg("guest 6 lost its loop device %s to domain 5's rewrite", node6);
 	assert_false(exists(f->h, "/libxl/7/device/vbd/51792"));
 	assert_false(exists(f->h, "/local/domain/7/device/vbd/51792"));
@@ -1724,15 +1741,15 @@ static void test_driver_domain_cannot_choose_what_dom0_frees(void **state)
 	 * (now removed, earlier rewritten) backend dir said. */
 	if (vbd_hotplug_builtin(dd, be7, VBD_HOTPLUG_REMOVE, &err) != 0)
 		fail_msg("hotplug remove as domain 5: %s", err.msg);
-	assert_int_equal(loops_of(img7), 0);
-	assert_int_equal(loops_of(img6), 1);
+	assert_int_equal(loops_settled(img7, 0), 0);
+	assert_int_equal(loops_settled(img6, 1), 1);
 	index_entries(f->h, "/local/domain/5/data/libvbd/sharing", ents, sizeof(ents));
 	assert_string_equal(ents, "");
 
 	d.domid = 6;
 	d.devid = 51728;
 	assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
-	assert_int_equal(loops_of(img6), 0);
+	assert_int_equal(loops_settled(img6, 0), 0);
 	index_entries(f->h, "/libvbd/sharing", ents, sizeof(ents));
 	assert_string_equal(ents, "");
 	xs_close(dd);
@@ -1777,7 +1794,7 @@ static void test_driver_domain_target_not_in_dom0(void **state)
 	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
 	assert_string_equal(v, "4");
 	free(v);
-	assert_int_equal(loops_of(img), 1);
+	assert_int_equal(loops_settled(img, 1), 1);
 
 	d.domid = DOM;
 	d.devid = 51728;
@@ -1799,7 +1816,7 @@ static void test_driver_domain_target_not_in_dom0(void **state)
 	loop_until(f->c, two, 1, 20000);
 	if (x.result != 0)
 		fail_msg("detach: %d %s", x.result, x.msg);
-	assert_int_equal(loops_of(img), 0);
+	assert_int_equal(loops_settled(img, 0), 0);
 	snprintf(f->img, sizeof(f->img), "%s", img);
 	assert_clean(f, 51728);
 	xs_close(dd);
@@ -1841,7 +1858,7 @@ static void test_backendtype_refused_unless_phy(void **state)
 		if (!strstr(vbd_ctx_last_error(f->c), bad[i]) || !strstr(vbd_ctx_last_error(f->c), "phy"))
 			fail_msg("message: %s", vbd_ctx_last_error(f->c));
 		assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
-		assert_int_equal(loops_of(f->img), 0);
+		assert_int_equal(loops_settled(f->img, 0), 0);
 		vbd_disk_spec_free(d);
 	}
 	f->ao.spec = &f->spec;
@@ -1918,7 +1935,7 @@ static void test_script_path_resolved_and_checked(void **state)
 	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/script");
 	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
 	free(v);
-	assert_int_equal(loops_of(f->img), 1);
+	assert_int_equal(loops_settled(f->img, 1), 1);
 	d.domid = DOM;
 	d.devid = 51728;
 	if (vbd_dev_detach_wait(f->c, &d) != 0)

@@ -19,14 +19,6 @@ cleanup() {
 trap cleanup EXIT
 
 loops() { loops_of "$1"; }
-# A loop device whose last user has not closed it yet is freed when it does
-# (LOOP_CLR_FD sets autoclear): give the backend a moment to close.
-no_loops() {
-	local i
-	for i in $(seq 30); do [ "$(loops "$1")" = 0 ] && return 0; sleep 0.1; done
-	losetup -a >&2
-	return 1
-}
 no_loops_now() { [ "$(loops "$1")" = 0 ]; }
 child() {  # the pid of the host's child whose command line matches $1
 	local p
@@ -309,7 +301,7 @@ check "a guest cannot write a read-only disk" 1 \
 check "status --json" 0 "$VBDCTL" status --json
 has "status: Connected" '"frontend_state_name": "Connected"'
 check "detach guest2" 0 "$VBDCTL" detach guest2 xvdb
-check "guest2's loop device is gone" 0 test "$(loops "$tmp/d2.img")" = 0
+check "guest2's loop device is gone" 0 no_loops "$tmp/d2.img"
 
 # A guest killed in the middle of its I/O: the backend sees no Closing, so a
 # plain detach times out; --force cleans everything.  Its second disk stays
