@@ -1822,6 +1822,174 @@ static void test_driver_domain_target_not_in_dom0(void **state)
 	xs_close(dd);
 }
 
+/* ---- vbdctl devd: the driver domain's hotplug daemon ---- */
+
+struct devd_rec {
+	int calls, adds, removes, last;
+	char msg[256];
+};
+
+static void on_devd(vbd_devd *d, const char *be, vbd_hotplug_action action, int result,
+                    const char *msg, void *ud)
+{
+	struct devd_rec *r = ud;
+
+	(void)d;
+	(void)be;
+	r->calls++;
+	r->adds += action == VBD_HOTPLUG_ADD;
+	r->removes += action == VBD_HOTPLUG_REMOVE;
+	r->last = result;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg);
+}
+
+/* A context acting as domain domid, through that domain's own socket. */
+static vbd_ctx *ctx_as(struct fx *f, unsigned domid)
+{
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct xs_handle *h = vbd_test_xs_open(&f->t, domid);   /* sets XENSTORED_PATH */
+	char sock[PATH_MAX];
+	vbd_ctx *c = NULL;
+
+	assert_non_null(h);
+	snprintf(sock, sizeof(sock), "%s", getenv("XENSTORED_PATH"));
+	xs_close(h);
+	co.xenstored_path = sock;
+	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
+	return c;
+}
+
+/* Both loops, until *flag is non-zero or max_ms. */
+static void pump2(vbd_ctx *a, vbd_ctx *b, const int *flag, unsigned max_ms)
+{
+	uint64_t end = mono_ms() + max_ms;
+
+	while ((!flag || !*flag) && mono_ms() < end) {
+		struct pollfd pf[2] = { { vbd_ctx_get_fd(a), POLLIN, 0 },
+		                        { b ? vbd_ctx_get_fd(b) : -1, POLLIN, 0 } };
+
+		assert_true(poll(pf, 2, 10) >= 0);
+		assert_true(vbd_ctx_process(a) >= 0);
+		if (b)
+			assert_true(vbd_ctx_process(b) >= 0);
+	}
+	if (flag && !*flag)
+		fail_msg("nothing happened within %u ms", max_ms);
+}
+
+/* Driver domain 2 runs devd on its own socket: dom0's attach with
+ * backend=2 reaches Connected with nobody else running hotplug; a devd
+ * restarted on a plugged device does nothing; a devd stopped before the
+ * detach and started again while dom0 waits does the remove, frees the
+ * loop device and removes the backend dir, and the detach ends clean. */
+static void test_devd_driver_domain(void **state)
+{
+	struct fx *f = *state;
+	vbd_devd_options o = VBD_DEVD_OPTIONS_INIT;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct done_rec a = { 0 }, x = { 0 };
+	struct devd_rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+	vbd_ctx *dc = ctx_as(f, 2);
+	vbd_devd *dd = NULL;
+	char *v;
+
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r1, &dd), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &a), 0);
+	pump2(f->c, dc, &a.calls, 20000);
+	if (a.result != 0)
+		fail_msg("attach: %d %s (devd: %d %s)", a.result, a.msg, r1.last, r1.msg);
+	assert_int_equal(r1.adds, 1);
+	assert_int_equal(r1.last, 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+
+	/* Restarted on a plugged device: nothing. */
+	dd = vbd_devd_free(dd);
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r2, &dd), 0);
+	pump2(f->c, dc, NULL, 300);
+	assert_int_equal(r2.calls, 0);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+
+	/* Stopped: the detach waits for the backend dir to go. */
+	dd = vbd_devd_free(dd);
+	d.domid = DOM;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach(f->c, &d, on_done, &x), 0);
+	pump2(f->c, dc, NULL, 500);
+	assert_int_equal(x.calls, 0);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+	/* Started again: it picks up the remove. */
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r3, &dd), 0);
+	pump2(f->c, dc, &x.calls, 20000);
+	if (x.result != 0)
+		fail_msg("detach: %d %s", x.result, x.msg);
+	assert_int_equal(r3.removes, 1);
+	assert_int_equal(r3.adds, 0);
+	assert_int_equal(loops_settled(f->img, 0), 0);
+	assert_clean(f, 51728);
+	vbd_devd_free(dd);
+	vbd_ctx_free(dc);
+}
+
+/* A device whose script is not vbd-block goes through that script, as
+ * libxl runs it (verb, XENBUS_PATH); one that fails without a word of
+ * xenstore gets hotplug-status=error and its message as hotplug-error;
+ * offline and Closed, the script's remove, then the backend dir goes. */
+static void test_devd_runs_the_device_script(void **state)
+{
+	struct fx *f = *state;
+	vbd_devd_options o = VBD_DEVD_OPTIONS_INIT;
+	struct devd_rec r = { 0 };
+	const char *be = "/local/domain/2/backend/vbd/1/51730";
+	char script[PATH_MAX], marker[PATH_MAX], body[2 * PATH_MAX + 128], *v;
+	vbd_ctx *dc = ctx_as(f, 2);
+	struct xs_handle *h2 = vbd_test_xs_open(&f->t, 2);
+	vbd_devd *dd = NULL;
+
+	assert_non_null(h2);
+	join(script, sizeof(script), f->t.dir, "block-drbd");
+	join(marker, sizeof(marker), f->t.dir, "ran");
+	snprintf(body, sizeof(body),
+	         "#!/bin/sh\necho \"$1 $XENBUS_PATH\" >> %s\n"
+	         "[ \"$1\" = remove ] && exit 0\necho 'no drbd resource' >&2\nexit 3\n", marker);
+	write_script(script, body);
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/script", script,
+	                     strlen(script)));
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/params", "r0", 2));
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/online", "1", 1));
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/state", "2", 1));
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r, &dd), 0);
+	pump2(dc, NULL, &r.calls, 20000);
+	assert_int_equal(r.adds, 1);
+	assert_int_not_equal(r.last, 0);
+	v = slurp(marker);
+	assert_string_equal(v, "add backend/vbd/1/51730\n");
+	free(v);
+	v = vbd_test_xs_readf(h2, "%s/hotplug-status", be);
+	assert_string_equal(v, "error");
+	free(v);
+	v = vbd_test_xs_readf(h2, "%s/hotplug-error", be);
+	assert_non_null(v);
+	if (!strstr(v, "no drbd resource"))
+		fail_msg("hotplug-error: %s", v);
+	free(v);
+	/* Offline and Closed: the script's remove, then the dir goes. */
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/online", "0", 1));
+	assert_true(xs_write(h2, XBT_NULL, "/local/domain/2/backend/vbd/1/51730/state", "6", 1));
+	pump2(dc, NULL, &r.removes, 20000);
+	if (r.last != 0)
+		fail_msg("remove: %d %s", r.last, r.msg);
+	v = slurp(marker);
+	assert_string_equal(v, "add backend/vbd/1/51730\nremove backend/vbd/1/51730\n");
+	free(v);
+	assert_false(exists(h2, "%s", be));
+	vbd_devd_free(dd);
+	vbd_ctx_free(dc);
+	xs_close(h2);
+}
+
 static int setup_driver_domain_bare(void **state)
 {
 	struct fx *f;
@@ -2211,6 +2379,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_driver_domain_cannot_choose_what_dom0_frees, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_driver_domain_target_not_in_dom0,
+		                                setup_driver_domain_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_devd_driver_domain, setup_driver_domain_bare,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_devd_runs_the_device_script,
 		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_reap_dead_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reap_all_finds_the_dead, setup, teardown),

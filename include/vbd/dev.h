@@ -24,6 +24,7 @@
 #include "vbd/common.h"
 #include "vbd/ctx.h"
 #include "vbd/disk.h"
+#include "vbd/hotplug.h"
 
 VBD_BEGIN_DECLS
 
@@ -153,6 +154,53 @@ typedef void (*vbd_reaper_fn)(vbd_reaper *r, int result, const char *message, vo
 VBD_PUBLIC int vbd_reaper_new(vbd_ctx *c, const vbd_reap_options *o, vbd_reaper_fn fn,
                               void *userdata, vbd_reaper **ret);
 VBD_PUBLIC vbd_reaper *vbd_reaper_free(vbd_reaper *r);
+
+#define VBD_DEVD_OPTIONS_VERSION 1
+
+typedef struct vbd_devd_options {
+	unsigned version;             /* VBD_DEVD_OPTIONS_VERSION or older */
+	unsigned script_timeout_ms;   /* a hotplug script is killed after it; 0: 40000 */
+	bool no_reap;                 /* in dom0: no vbd_reaper of its own */
+	unsigned reap_timeout_ms;     /* the reaper's vbd_reap_options.timeout_ms */
+} vbd_devd_options;
+
+#define VBD_DEVD_OPTIONS_INIT { .version = VBD_DEVD_OPTIONS_VERSION }
+
+/* The hotplug daemon of the domain the context acts as (its home's domid):
+ * what xl devd is for a libxl driver domain, and in dom0 what makes udev
+ * optional.  It watches <home>/backend/vbd and, for each backend:
+ * - online=1, state Initialising or InitWait, no hotplug-status: the ADD
+ *   step (the built-in one, vbd_hotplug_builtin(), when the device's script
+ *   is vbd-block or absent; else the script, run as libxl runs it);
+ * - online=0 and Closed: the REMOVE step, then, in a driver domain, the
+ *   backend dir is removed (dom0's detach waits for that);
+ * - gone: the built-in REMOVE when this domain holds a record of its ADD.
+ * A script that fails without writing hotplug-status gets
+ * hotplug-error=<its message> and hotplug-status=error.
+ * In dom0 the script of a device that is not vbd-block is the toolstack's
+ * to run (libxl's, or vbdctl attach's), read from the /libxl copy: devd
+ * leaves such devices alone.  In dom0 it also keeps a vbd_reaper (unless
+ * o->no_reap): devices of domains that die are torn down.
+ * The watch's first event makes a pass over every backend, so a devd
+ * started after another one stopped finishes what that one left: plugged
+ * backends (hotplug-status present) are left alone, offline Closed ones get
+ * REMOVE.  The built-in ADD claims its backend in a transaction, so a
+ * vbdctl attach or udev running it at the same time is safe.
+ * fn (may be NULL) runs from vbd_ctx_process() after each step devd ran:
+ * be_path (NULL for a reaper's pass), the step, its result (0 or -errno)
+ * and message.  Returns 0, -EINVAL, or the -errno of the watch or of
+ * finding this domain's id.
+ *
+ * Thread safety: a vbd_devd belongs to its context and follows its rule
+ * (vbd/ctx.h).  Free it before the context, and not from its own callback;
+ * a script still running is killed, and runs again under the next devd. */
+typedef struct vbd_devd vbd_devd;
+typedef void (*vbd_devd_fn)(vbd_devd *d, const char *be_path, vbd_hotplug_action action,
+                            int result, const char *message, void *userdata);
+
+VBD_PUBLIC int vbd_devd_new(vbd_ctx *c, const vbd_devd_options *o, vbd_devd_fn fn,
+                            void *userdata, vbd_devd **ret);
+VBD_PUBLIC vbd_devd *vbd_devd_free(vbd_devd *d);
 
 VBD_END_DECLS
 
