@@ -41,6 +41,22 @@ typedef struct vbd_dev_info {
 	char *target_type, *target_label, *target_uuid;
 } vbd_dev_info;
 
+/* One device's request counters, named as Linux xen-blkback names them in
+ * sysfs (/sys/bus/xen-backend/devices/vbd-<domid>-<devid>/statistics/) and
+ * xentop shows them.  A struct the library fills: set size first
+ * (vbd/common.h). */
+typedef struct vbd_dev_stats {
+	size_t size;
+	/* Requests the backend had to leave on the ring for lack of its own
+	 * resources.  The bundled backend takes a request only when it can
+	 * serve it: always 0 there. */
+	uint64_t oo_req;
+	uint64_t rd_req, wr_req;   /* reads and writes, direct or indirect */
+	uint64_t f_req;            /* flushes and barriers */
+	uint64_t ds_req;           /* discards */
+	uint64_t rd_sect, wr_sect; /* 512-byte sectors read and written */
+} vbd_dev_stats;
+
 /* The VBDs of domid (VBD_DOMID_ALL: of every domain), only devid's if devid >= 0: the
  * devices libxl's copy lists, and backend dirs without a copy (half-made or
  * left by a crash), so that vbdctl status shows what detach --force cleans. */
