@@ -57,6 +57,17 @@ typedef struct vbd_dev_stats {
 	uint64_t rd_sect, wr_sect; /* 512-byte sectors read and written */
 } vbd_dev_stats;
 
+/* The counters of a device the kernel's blkback serves in this domain, read
+ * from <root>/bus/xen-backend/devices/vbd-<domid>-<devid>/statistics/
+ * (root NULL or "": /sys; another root is a copy laid out the same way).
+ * No context and no xenstore: -ENOENT when the directory or one of the
+ * seven files is missing (no such device, or not the kernel's), -EBADMSG
+ * when a file does not hold one decimal that fits in 64 bits, -EINVAL for
+ * a reserved domid, no ret or a ret->size below sizeof(size_t).  *ret is
+ * untouched on failure. */
+VBD_PUBLIC int vbd_dev_stats_read_sysfs(const char *root, vbd_domid domid, uint32_t devid,
+                                        vbd_dev_stats *ret);
+
 /* The VBDs of domid (VBD_DOMID_ALL: of every domain), only devid's if devid >= 0: the
  * devices libxl's copy lists, and backend dirs without a copy (half-made or
  * left by a crash), so that vbdctl status shows what detach --force cleans. */
