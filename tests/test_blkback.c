@@ -1268,6 +1268,44 @@ static void test_dev_stats(void **state)
 	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID, &s), -EINVAL);
 }
 
+/* Another process reads the published counters as it reads the kernel's
+ * sysfs; a device no longer served loses its directory. */
+static void test_publish_stats(void **state)
+{
+	struct fx *f = *state;
+	vbd_dev_stats s = { .size = sizeof(s) };
+	char root[PATH_MAX + 16], stale[PATH_MAX + 128];
+	struct stat st;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 90);
+	snprintf(root, sizeof(root), "%s/pub", f->dir);
+	snprintf(stale, sizeof(stale), "%s/bus/xen-backend/devices/vbd-9-5632", root);
+	assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+	assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+	assert_int_equal(s.rd_req, 1);
+	assert_int_equal(s.wr_sect, 8);
+	check_rw(f, 0, 8, 1, 0, 91);
+	assert_int_equal(mkdir(stale, 0755), 0);
+	strcat(stale, "/statistics");
+	assert_int_equal(mkdir(stale, 0755), 0);
+	assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+	assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+	assert_int_equal(s.rd_req, 2);
+	assert_int_equal(stat(stale, &st), -1);
+	/* Nothing but the seven counters is left beside them. */
+	{
+		char p[PATH_MAX + 128];
+
+		snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd-%d-%d/statistics/.rd_req.new",
+		         root, FE_DOM, DEVID);
+		assert_int_equal(stat(p, &st), -1);
+	}
+	assert_int_equal(vbd_blkback_write_stats(f->b, NULL), -EINVAL);
+	assert_int_equal(vbd_blkback_write_stats(NULL, root), -EINVAL);
+	f->b = vbd_blkback_free(f->b);
+}
+
 static void test_offline_removal(void **state)
 {
 	struct fx *f = *state;
@@ -1481,6 +1519,7 @@ int main(void)
 		T(test_inconsistent_ring_at_connect),
 		T(test_close_and_reconnect),
 		T(test_dev_stats),
+		T(test_publish_stats),
 		T(test_offline_removal),
 		T(test_backend_dir_removed),
 		T(test_frontend_removed),

@@ -151,6 +151,17 @@ VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 VBD_PUBLIC int vbd_blkback_get_dev_stats(vbd_blkback *b, vbd_domid fe_domid, uint32_t devid,
                                          vbd_dev_stats *ret);
 
+/* Publishes every served device's counters for other processes, as Linux
+ * xen-blkback's sysfs directory lays them out, under root:
+ * root/bus/xen-backend/devices/vbd-<fe_domid>-<devid>/statistics/<name>,
+ * one decimal and a newline per file, each replaced whole (written aside
+ * and renamed), so vbd_dev_stats_read_sysfs(root, ...) reads them.  The
+ * directories are made as needed; the directory of a device no longer
+ * served is removed.  Call it as often as readers want fresh numbers (the
+ * counters are not written anywhere else).  0, -EINVAL without b or root,
+ * or the -errno of a failed mkdir, write or rename. */
+VBD_PUBLIC int vbd_blkback_write_stats(vbd_blkback *b, const char *root);
+
 VBD_END_DECLS
 
 #endif
