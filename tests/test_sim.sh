@@ -81,7 +81,7 @@ check "top --count 2" 0 "$VBDCTL" top guest1 xvdb --count 2 --interval 0.6
 has "top: the header" "RD_REQ/s"
 has "top: sample 2" "2        1     xvdb"
 check "top: a header and two samples" 0 test "$(grep -c . <<<"$out")" = 3
-"$VBDCTL" top guest1 xvdb --count 2 --interval 1.5 >"$tmp/top" 2>&1 &
+"$VBDCTL" top guest1 xvdb --count 2 --interval 2 >"$tmp/top" 2>&1 &
 toppid=$!
 sleep 0.2
 "$VBDCTL" io guest1 xvdb read 0 1048576 --file "$tmp/mb" >/dev/null 2>&1
@@ -91,6 +91,10 @@ check "top shows a read rate while a guest reads" 0 \
 	awk '$1 ~ /^[12]$/ && $6 > 0 { found = 1 } END { exit !found }' "$tmp/top"
 check "top: no escape sequences when not on a terminal" 1 grep -q $'\033' "$tmp/top"
 check "top: bad interval" 2 "$VBDCTL" top --interval 0
+if command -v script >/dev/null; then  # util-linux: a terminal for top
+	check "top on a terminal" 0 script -qec "'$VBDCTL' top guest1 xvdb --count 2 --interval 0.3" /dev/null
+	check "top redraws in place on a terminal" 0 test "$(grep -o $'\033\\[H\033\\[2J' <<<"$out" | wc -l)" = 2
+fi
 check "io to a device the guest lacks" 1 "$VBDCTL" io guest1 xvdc read 0 512
 has "io says no device" "no such device"
 check "io to an unknown domain" 1 "$VBDCTL" io nosuch xvdb read 0 512
