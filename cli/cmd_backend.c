@@ -8,10 +8,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vbd/blkback.h"
@@ -22,7 +24,8 @@
 static const char backend_usage[] =
 	"Usage: vbdctl backend [--domain D] [--max-queues N] [--max-ring-order N]\n"
 	"                      [--max-indirect N] [--persistent-grants N] [--no-discard]\n"
-	"                      [--resize-poll S] [--ready-fd FD] [--verbose]\n"
+	"                      [--resize-poll S] [--stats-dir DIR] [--ready-fd FD]\n"
+	"                      [--verbose]\n"
 	"\n"
 	"Runs the bundled userspace block backend for every vbd backend directory\n"
 	"of domain D (0): it probes each new device (InitWait), opens the target\n"
@@ -38,6 +41,10 @@ static const char backend_usage[] =
 	"  --no-discard           do not offer discard\n"
 	"  --resize-poll S        re-check target sizes every S seconds (2; 0 = only\n"
 	"                         on SIGHUP)\n"
+	"  --stats-dir DIR        publish each device's request counters every second\n"
+	"                         under DIR, laid out as the kernel's sysfs (DIR/bus/\n"
+	"                         xen-backend/devices/vbd-D-N/statistics/), for\n"
+	"                         vbdctl status and top --stats-dir DIR\n"
 	"  --ready-fd FD          write one byte to FD once serving, then close it\n"
 	"  --verbose              log every step on stderr (else warnings and errors)\n"
 	"\n"
@@ -45,6 +52,17 @@ static const char backend_usage[] =
 	"device (Closed) and exits.\n"
 	"\n"
 	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
+
+/* How often --stats-dir is refreshed: what vbdctl top samples at most. */
+#define STATS_PERIOD_MS 1000
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void log_stderr(int level, const char *msg, void *ud)
 {
@@ -90,6 +108,7 @@ int vbdctl_backend(int argc, char **argv)
 		{ "no-discard", no_argument, NULL, 'D' },
 		{ "resize-poll", required_argument, NULL, 'r' },
 		{ "ready-fd", required_argument, NULL, 'R' },
+		{ "stats-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -100,11 +119,13 @@ int vbdctl_backend(int argc, char **argv)
 	vbd_blkback *b = NULL;
 	vbd_errbuf err = { "" };
 	unsigned poll_s = 2, ready = 0;
+	const char *stats_dir = NULL;
+	uint64_t next_stats = 0;
 	bool have_ready = false, verbose = false, have_queues = false;
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:S:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
 		case 'q':
@@ -117,6 +138,7 @@ int vbdctl_backend(int argc, char **argv)
 		case 'D': o.no_discard = true; r = 0; break;
 		case 'r': r = parse_uint("resize poll", optarg, 86400, &poll_s); break;
 		case 'R': r = parse_uint("ready fd", optarg, 1u << 20, &ready); have_ready = true; break;
+		case 'S': stats_dir = optarg; r = 0; break;
 		case 'v': verbose = true; r = 0; break;
 		case 'h': fputs(backend_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(backend_usage, stderr); return VBDCTL_EXIT_USAGE;
@@ -163,7 +185,22 @@ int vbdctl_backend(int argc, char **argv)
 			{ .fd = sfd, .events = POLLIN },
 		};
 
-		if (poll(p, 2, vbd_blkback_get_timeout_ms(b)) < 0 && errno != EINTR) {
+		int timeout = vbd_blkback_get_timeout_ms(b);
+
+		if (stats_dir) {
+			uint64_t now = now_ms();
+
+			if (now >= next_stats) {
+				r = vbd_blkback_write_stats(b, stats_dir);
+				if (r < 0)
+					vbdctl_err("backend: publishing counters under %s: %s", stats_dir,
+					           vbd_strerror(r));
+				next_stats = now + STATS_PERIOD_MS;
+			}
+			if (timeout < 0 || (uint64_t)timeout > next_stats - now)
+				timeout = (int)(next_stats - now);
+		}
+		if (poll(p, 2, timeout) < 0 && errno != EINTR) {
 			vbdctl_err("poll: %s", strerror(errno));
 			goto out;
 		}

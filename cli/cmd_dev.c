@@ -487,13 +487,17 @@ out:
 }
 
 static const char status_usage[] =
-	"Usage: vbdctl status [DOM [VDEV]] [--json]    (also: vbdctl list)\n"
+	"Usage: vbdctl status [DOM [VDEV]] [--json] [--stats-dir DIR]    (also: vbdctl list)\n"
 	"\n"
 	"Lists VBDs: what xl block-list shows (the devices in libxl's /libxl copy),\n"
 	"plus backend dirs no copy names (half-made or left by a crashed attach;\n"
 	"vbdctl detach --force removes them), with both ends' states, the backing\n"
 	"target and device, hotplug status and errors, rings, queues and features.\n"
-	"--json prints an array of objects (see vbdctl(8) for the fields).\n"
+	"--json prints an array of objects (see vbdctl(8) for the fields), with a\n"
+	"device's request counters as \"statistics\" where they are known: the\n"
+	"kernel blkback's from /sys, the bundled backend's from the directory it\n"
+	"publishes them in (--stats-dir DIR, else $VBD_STATS_DIR, else the\n"
+	"simulated host's: $VBD_SIM_DIR, or the one $XENSTORED_PATH names).\n"
 	"\n"
 	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
 
@@ -520,9 +524,12 @@ int vbdctl_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "stats-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	const char *stats_opt = NULL, *stats_dir;
+	char stats_buf[4200];
 	vbd_dev_info *v = NULL;
 	size_t n = 0, i;
 	bool json = false;
@@ -531,9 +538,10 @@ int vbdctl_status(int argc, char **argv)
 	uint32_t devid = 0;
 	int opt, r, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jS:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
+		case 'S': stats_opt = optarg; break;
 		case 'h': fputs(status_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(status_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
@@ -558,6 +566,9 @@ int vbdctl_status(int argc, char **argv)
 		vbdctl_err("listing devices: %s", vbd_strerror(r));
 		goto out;
 	}
+	stats_dir = vbdctl_stats_dir(stats_opt, stats_buf, sizeof(stats_buf));
+	for (i = 0; i < n; i++)
+		v[i].has_stats = vbdctl_dev_stats(stats_dir, v[i].domid, v[i].devid, &v[i].stats);
 	if (json) {
 		char *s;
 		if ((r = vbd_dev_info_json(v, n, true, &s)) < 0) {

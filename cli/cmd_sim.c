@@ -63,7 +63,9 @@ static const char sim_usage[] =
 	"all of them are ready and prints the environment for the other commands:\n"
 	"    export XENSTORED_PATH=DIR/xenstored.sock\n"
 	"After that vbdctl attach, status, detach, watch and verify work as on a real\n"
-	"host, and vbdctl io does I/O inside a guest.  The host logs to DIR/host.log.\n"
+	"host, and vbdctl io does I/O inside a guest.  The host logs to DIR/host.log;\n"
+	"the backend publishes its counters under DIR/" VBDCTL_SIM_STATS_DIR ", where status\n"
+	"and top on this host find them.\n"
 	"DIR is $VBD_SIM_DIR, else " VBDCTL_SIM_DEFAULT_DIR "; for stop, also the host\n"
 	"whose DIR/xenstored.sock $XENSTORED_PATH names.\n"
 	"\n"
@@ -368,7 +370,11 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 
 		k->pidfd = k->ready_fd = -1;
 		if (i == 0) {
-			char *argv[] = { "vbdctl", "backend", "--domain", "0", "--ready-fd", ready_arg, NULL };
+			char stats[PATH_MAX + 32];
+			char *argv[] = { "vbdctl", "backend", "--domain", "0", "--ready-fd", ready_arg,
+			                 "--stats-dir", stats, NULL };
+
+			sim_path(stats, sizeof(stats), dir, VBDCTL_SIM_STATS_DIR);
 
 			snprintf(k->what, sizeof(k->what), "backend (dom0)");
 			r = spawn(&h, k, h.store_sock, h.hv_sock, argv);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #define VBDCTL_SIM_DEFAULT_DIR "/run/vbd-sim"
+/* Under a host's DIR: where its backend publishes counters (--stats-dir). */
+#define VBDCTL_SIM_STATS_DIR "backend-stats"
 #define VBDCTL_GUEST_MAX_DEVICES 256     /* vbds one frontend process serves */
 #define VBDCTL_IO_CHUNK (1u << 20)       /* the largest I/O one request moves */
 

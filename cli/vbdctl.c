@@ -18,8 +18,10 @@ static const char usage[] =
 	"                         close both ends, free the backing device, delete the nodes\n"
 	"  reap [DOM | --follow] [--timeout S]\n"
 	"                         detach the devices of domains that are gone\n"
-	"  status|list [DOM [VDEV]] [--json]\n"
+	"  status|list [DOM [VDEV]] [--json] [--stats-dir DIR]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
+	"  top [DOM [VDEV]] [--interval S] [--count N] [--stats-dir DIR]\n"
+	"                         per-device request rates, live\n"
 	"  verify DOM VDEV        check a device against the protocol's rules\n"
 	"  watch [DOM] [--count N] [--timeout S]\n"
 	"                         follow state changes live, with the verifier's verdicts\n"
@@ -68,6 +70,8 @@ int main(int argc, char **argv)
 		return vbdctl_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "verify"))
 		return vbdctl_verify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "top"))
+		return vbdctl_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "watch"))
 		return vbdctl_watch(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "backend"))

@@ -17,6 +17,7 @@ enum {
 #include <stdio.h>
 
 #include "vbd/ctx.h"
+#include "vbd/status.h"
 
 /* Output for a person (term.c): everything but one final newline escaped,
  * since guests write much of what is shown.  vbdctl_err: "vbdctl: " and the
@@ -58,12 +59,18 @@ int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w);
 const char *vbdctl_sig_name(int sig);
 int vbdctl_lookup_maybe_gone(vbd_ctx *c, const char *s, vbd_domid *ret, bool *ret_gone);
 
+/* stats.c: the bundled backend's published counters (NULL: none known),
+ * and one device's counters from there or the kernel's sysfs. */
+const char *vbdctl_stats_dir(const char *opt, char *buf, size_t size);
+bool vbdctl_dev_stats(const char *dir, vbd_domid domid, uint32_t devid, vbd_dev_stats *ret);
+
 int vbdctl_store(int argc, char **argv);
 int vbdctl_hotplug(int argc, char **argv);
 int vbdctl_attach(int argc, char **argv);
 int vbdctl_detach(int argc, char **argv);
 int vbdctl_reap(int argc, char **argv);
 int vbdctl_status(int argc, char **argv);
+int vbdctl_top(int argc, char **argv);
 int vbdctl_verify(int argc, char **argv);
 int vbdctl_watch(int argc, char **argv);
 int vbdctl_backend(int argc, char **argv);

@@ -1197,6 +1197,115 @@ static void test_close_and_reconnect(void **state)
 	assert_int_equal(stats(f).requests, 4);
 }
 
+static vbd_dev_stats dev_stats(struct fx *f)
+{
+	vbd_dev_stats s = { .size = sizeof(s) };
+
+	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID, &s), 0);
+	return s;
+}
+
+/* Each kind of request moves its own counter, as Linux's statistics/ do,
+ * and a reconnect of the frontend keeps them. */
+static void test_dev_stats(void **state)
+{
+	struct fx *f = *state;
+	vbd_dev_stats s = { .size = sizeof(s) };
+
+	up(f, &plain);
+	s = dev_stats(f);
+	assert_int_equal(s.rd_req + s.wr_req + s.f_req + s.ds_req + s.rd_sect + s.wr_sect, 0);
+	check_rw(f, 0, 0, 2, 0, 80);        /* one write and one read of 16 sectors */
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_FLUSH_DISKCACHE }), BLKIF_RSP_OKAY);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE_BARRIER, 40, 1, 0, f)), BLKIF_RSP_OKAY);
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_DISCARD, .sector = 2048,
+	                                        .nr_sectors = 128 }),
+	                 BLKIF_RSP_OKAY);
+	s = dev_stats(f);
+	assert_int_equal(s.rd_req, 1);
+	assert_int_equal(s.wr_req, 1);
+	assert_int_equal(s.f_req, 2);
+	assert_int_equal(s.ds_req, 1);
+	assert_int_equal(s.rd_sect, 16);
+	assert_int_equal(s.wr_sect, 16 + 8);
+	assert_int_equal(s.oo_req, 0);
+
+	/* Kept across a reconnect; the other queue counts to the same device. */
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	assert_int_equal(dev_stats(f).rd_req, 1);
+	fe_close_rings(f);
+	fe_state(f, 1);
+	wait_be_state(f, 2);
+	fe_connect(f, &(struct fe_opts){ 2, 2, "x86_64-abi", true, 3 });
+	wait_be_state(f, 4);
+	check_rw(f, 1, 64, 1, 0, 81);
+	s = dev_stats(f);
+	assert_int_equal(s.rd_req, 2);
+	assert_int_equal(s.wr_req, 2);
+	assert_int_equal(s.rd_sect, 16 + 8);
+	assert_int_equal(s.wr_sect, 16 + 8 + 8);
+
+	/* A caller's older, shorter struct gets what fits. */
+	{
+		struct {
+			size_t size;
+			uint64_t oo_req, rd_req;
+		} old = { sizeof(old), 7, 7 };
+
+		assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID, (vbd_dev_stats *)&old),
+		                 0);
+		assert_int_equal(old.oo_req, 0);
+		assert_int_equal(old.rd_req, 2);
+	}
+	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID + 1, &s), -ENOENT);
+	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM + 1, DEVID, &s), -ENOENT);
+	assert_int_equal(vbd_blkback_get_dev_stats(NULL, FE_DOM, DEVID, &s), -EINVAL);
+	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID, NULL), -EINVAL);
+	s.size = 0;
+	assert_int_equal(vbd_blkback_get_dev_stats(f->b, FE_DOM, DEVID, &s), -EINVAL);
+}
+
+/* Another process reads the published counters as it reads the kernel's
+ * sysfs; a device no longer served loses its directory. */
+static void test_publish_stats(void **state)
+{
+	struct fx *f = *state;
+	vbd_dev_stats s = { .size = sizeof(s) };
+	char root[PATH_MAX + 16], stale[PATH_MAX + 128];
+	struct stat st;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 90);
+	snprintf(root, sizeof(root), "%s/pub", f->dir);
+	snprintf(stale, sizeof(stale), "%s/bus/xen-backend/devices/vbd-9-5632", root);
+	assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+	assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+	assert_int_equal(s.rd_req, 1);
+	assert_int_equal(s.wr_sect, 8);
+	check_rw(f, 0, 8, 1, 0, 91);
+	assert_int_equal(mkdir(stale, 0755), 0);
+	strcat(stale, "/statistics");
+	assert_int_equal(mkdir(stale, 0755), 0);
+	assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+	assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+	assert_int_equal(s.rd_req, 2);
+	assert_int_equal(stat(stale, &st), -1);
+	/* Nothing but the seven counters is left beside them. */
+	{
+		char p[PATH_MAX + 128];
+
+		snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd-%d-%d/statistics/.rd_req.new",
+		         root, FE_DOM, DEVID);
+		assert_int_equal(stat(p, &st), -1);
+	}
+	assert_int_equal(vbd_blkback_write_stats(f->b, NULL), -EINVAL);
+	assert_int_equal(vbd_blkback_write_stats(NULL, root), -EINVAL);
+	f->b = vbd_blkback_free(f->b);
+}
+
 static void test_offline_removal(void **state)
 {
 	struct fx *f = *state;
@@ -1409,6 +1518,8 @@ int main(void)
 		T(test_producer_overflow),
 		T(test_inconsistent_ring_at_connect),
 		T(test_close_and_reconnect),
+		T(test_dev_stats),
+		T(test_publish_stats),
 		T(test_offline_removal),
 		T(test_backend_dir_removed),
 		T(test_frontend_removed),

@@ -57,6 +57,44 @@ check "info" 0 "$VBDCTL" io guest1 xvdb info
 has "info: 16 MiB" "sectors 32768"
 has "info: connected" "connected 1"
 check "discard" 0 "$VBDCTL" io guest1 xvdb discard 1048576 1048576
+# The backend publishes per-device counters every second; status and top
+# find them through XENSTORED_PATH.  3 MiB written and read: 6144 sectors.
+stats_now() {
+	local i
+	for i in $(seq 40); do
+		out=$("$VBDCTL" status guest1 xvdb --json 2>&1)
+		[[ $out == *'"ds_req": 1'* ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "status --json shows the counters" 0 stats_now
+out=$("$VBDCTL" status guest1 xvdb --json 2>&1)
+has "statistics: written sectors" '"wr_sect": 6144'
+has "statistics: read sectors" '"rd_sect": 6144'
+has "statistics: a discard" '"ds_req": 1'
+has "statistics: nothing out of requests" '"oo_req": 0'
+check "status --json without counters has no statistics" 0 \
+	env VBD_STATS_DIR=$tmp/none "$VBDCTL" status guest1 xvdb --json
+check "  (none)" 1 grep -q statistics <<<"$out"
+check "top --count 2" 0 "$VBDCTL" top guest1 xvdb --count 2 --interval 0.6
+has "top: the header" "RD_REQ/s"
+has "top: sample 2" "2        1     xvdb"
+check "top: a header and two samples" 0 test "$(grep -c . <<<"$out")" = 3
+"$VBDCTL" top guest1 xvdb --count 2 --interval 2 >"$tmp/top" 2>&1 &
+toppid=$!
+sleep 0.2
+"$VBDCTL" io guest1 xvdb read 0 1048576 --file "$tmp/mb" >/dev/null 2>&1
+wait "$toppid"
+out=$(cat "$tmp/top")
+check "top shows a read rate while a guest reads" 0 \
+	awk '$1 ~ /^[12]$/ && $6 > 0 { found = 1 } END { exit !found }' "$tmp/top"
+check "top: no escape sequences when not on a terminal" 1 grep -q $'\033' "$tmp/top"
+check "top: bad interval" 2 "$VBDCTL" top --interval 0
+if command -v script >/dev/null; then  # util-linux: a terminal for top
+	check "top on a terminal" 0 script -qec "'$VBDCTL' top guest1 xvdb --count 2 --interval 0.3" /dev/null
+	check "top redraws in place on a terminal" 0 test "$(grep -o $'\033\\[H\033\\[2J' <<<"$out" | wc -l)" = 2
+fi
 check "io to a device the guest lacks" 1 "$VBDCTL" io guest1 xvdc read 0 512
 has "io says no device" "no such device"
 check "io to an unknown domain" 1 "$VBDCTL" io nosuch xvdb read 0 512

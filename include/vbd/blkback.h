@@ -42,6 +42,7 @@
 #include "vbd/bus.h"
 #include "vbd/common.h"
 #include "vbd/error.h"
+#include "vbd/status.h"
 #include "vbd/transport.h"
 
 VBD_BEGIN_DECLS
@@ -139,6 +140,27 @@ typedef struct vbd_blkback_stats {
 /* Counters since vbd_blkback_new(), read without stopping the workers.
  * -EINVAL without b or ret, or for a ret->size below sizeof(size_t). */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
+
+/* The counters of one device b serves: frontend domain fe_domid, devid (the
+ * backend directory's last two names).  Counted from when b began serving
+ * the directory, across reconnects of the frontend, by each ring's worker
+ * without locks and summed here; a request is counted once it decodes as a
+ * well-formed request of its kind, its sectors once its segments are
+ * checked.  -EINVAL without b or ret, or for a ret->size below
+ * sizeof(size_t); -ENOENT when b serves no such device. */
+VBD_PUBLIC int vbd_blkback_get_dev_stats(vbd_blkback *b, vbd_domid fe_domid, uint32_t devid,
+                                         vbd_dev_stats *ret);
+
+/* Publishes every served device's counters for other processes, as Linux
+ * xen-blkback's sysfs directory lays them out, under root:
+ * root/bus/xen-backend/devices/vbd-<fe_domid>-<devid>/statistics/<name>,
+ * one decimal and a newline per file, each replaced whole (written aside
+ * and renamed), so vbd_dev_stats_read_sysfs(root, ...) reads them.  The
+ * directories are made as needed; the directory of a device no longer
+ * served is removed.  Call it as often as readers want fresh numbers (the
+ * counters are not written anywhere else).  0, -EINVAL without b or root,
+ * or the -errno of a failed mkdir, write or rename. */
+VBD_PUBLIC int vbd_blkback_write_stats(vbd_blkback *b, const char *root);
 
 VBD_END_DECLS
 

@@ -17,6 +17,22 @@
 
 VBD_BEGIN_DECLS
 
+/* One device's request counters, named as Linux xen-blkback names them in
+ * sysfs (/sys/bus/xen-backend/devices/vbd-<domid>-<devid>/statistics/) and
+ * xentop shows them.  A struct the library fills: set size first
+ * (vbd/common.h). */
+typedef struct vbd_dev_stats {
+	size_t size;
+	/* Requests the backend had to leave on the ring for lack of its own
+	 * resources.  The bundled backend takes a request only when it can
+	 * serve it: always 0 there. */
+	uint64_t oo_req;
+	uint64_t rd_req, wr_req;   /* reads and writes, direct or indirect */
+	uint64_t f_req;            /* flushes and barriers */
+	uint64_t ds_req;           /* discards */
+	uint64_t rd_sect, wr_sect; /* 512-byte sectors read and written */
+} vbd_dev_stats;
+
 /* One device, as xenstore shows it.  Strings are NULL when the node is
  * absent; states are -1 then. */
 typedef struct vbd_dev_info {
@@ -39,7 +55,25 @@ typedef struct vbd_dev_info {
 	 * (vbd_disk_target_probe); target_size -1 when it could not be probed. */
 	long long target_size;
 	char *target_type, *target_label, *target_uuid;
+	/* Request counters, when the caller read them (vbd_dev_list() leaves
+	 * has_stats false): from vbd_dev_stats_read_sysfs() or
+	 * vbd_blkback_get_dev_stats(); vbd_dev_info_json() prints them as
+	 * "statistics". */
+	bool has_stats;
+	vbd_dev_stats stats;
 } vbd_dev_info;
+
+
+/* The counters of a device the kernel's blkback serves in this domain, read
+ * from <root>/bus/xen-backend/devices/vbd-<domid>-<devid>/statistics/
+ * (root NULL or "": /sys; another root is a copy laid out the same way).
+ * No context and no xenstore: -ENOENT when the directory or one of the
+ * seven files is missing (no such device, or not the kernel's), -EBADMSG
+ * when a file does not hold one decimal that fits in 64 bits, -EINVAL for
+ * a reserved domid, no ret or a ret->size below sizeof(size_t).  *ret is
+ * untouched on failure. */
+VBD_PUBLIC int vbd_dev_stats_read_sysfs(const char *root, vbd_domid domid, uint32_t devid,
+                                        vbd_dev_stats *ret);
 
 /* The VBDs of domid (VBD_DOMID_ALL: of every domain), only devid's if devid >= 0: the
  * devices libxl's copy lists, and backend dirs without a copy (half-made or

@@ -283,3 +283,40 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->pgrant_evictions = t.pgrant_evictions;
 	return vbd__out_fill(out, &st, sizeof(st));
 }
+
+int vbd_blkback_get_dev_stats(vbd_blkback *b, vbd_domid fe_domid, uint32_t devid,
+                              vbd_dev_stats *out)
+{
+	vbd_dev_stats st = { 0 };
+	struct vbd__bb_dev_counters t;
+	vbd__bb_dev *d;
+	unsigned i;
+
+	if (!b || !out || out->size < sizeof(out->size))
+		return -EINVAL;
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid && d->devid == devid)
+			break;
+	if (!d)
+		return -ENOENT;
+	t = d->dn_done;
+	for (i = 0; i < d->nr_rings; i++) {
+		const struct vbd__bb_dev_counters *n = &d->rings[i].dn;
+
+		t.oo_req += VBD__BB_GET(n->oo_req);
+		t.rd_req += VBD__BB_GET(n->rd_req);
+		t.wr_req += VBD__BB_GET(n->wr_req);
+		t.f_req += VBD__BB_GET(n->f_req);
+		t.ds_req += VBD__BB_GET(n->ds_req);
+		t.rd_sect += VBD__BB_GET(n->rd_sect);
+		t.wr_sect += VBD__BB_GET(n->wr_sect);
+	}
+	st.oo_req = t.oo_req;
+	st.rd_req = t.rd_req;
+	st.wr_req = t.wr_req;
+	st.f_req = t.f_req;
+	st.ds_req = t.ds_req;
+	st.rd_sect = t.rd_sect;
+	st.wr_sect = t.wr_sect;
+	return vbd__out_fill(out, &st, sizeof(st));
+}

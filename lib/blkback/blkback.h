@@ -41,6 +41,12 @@ struct vbd__bb_counters {
 	uint64_t grant_maps, pgrants, pgrant_hits, pgrant_evictions;
 };
 
+/* Per device, what Linux counts in statistics/ (vbd_dev_stats): each ring's
+ * worker adds to its own, the main thread sums them with the device's. */
+struct vbd__bb_dev_counters {
+	uint64_t oo_req, rd_req, wr_req, f_req, ds_req, rd_sect, wr_sect;
+};
+
 #define VBD__BB_ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
 #define VBD__BB_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
@@ -71,6 +77,7 @@ struct vbd__bb_ring {
 	void **pages_of;           /* per segment: its mapped page */
 	struct iovec *iov;
 	struct vbd__bb_counters n;
+	struct vbd__bb_dev_counters dn;
 	/* Set by the worker when it stops the ring for a protocol violation;
 	 * read by the main thread after the report on notify_fd. */
 	int failed;                /* 0, or -errno */
@@ -107,6 +114,7 @@ struct vbd__bb_dev {
 	bool persistent;           /* negotiated */
 	enum vbd__bb_abi abi;
 	bool seen;                 /* scan marker */
+	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
 };
 
 struct vbd_blkback {

@@ -289,6 +289,28 @@ static int copy_indirect(vbd__bb_ring *r, const struct vbd__bb_req *req)
 	return 0;
 }
 
+/* As Linux's dispatch_rw_block_io() and dispatch_discard_io() count: a
+ * barrier is a flush; an indirect request counts as the operation it
+ * carries (req->kind). */
+static void count_kind(vbd__bb_ring *r, uint8_t kind)
+{
+	switch (kind) {
+	case BLKIF_OP_READ:
+		VBD__BB_ADD(r->dn.rd_req, 1);
+		break;
+	case BLKIF_OP_WRITE:
+		VBD__BB_ADD(r->dn.wr_req, 1);
+		break;
+	case BLKIF_OP_FLUSH_DISKCACHE:
+	case BLKIF_OP_WRITE_BARRIER:
+		VBD__BB_ADD(r->dn.f_req, 1);
+		break;
+	case BLKIF_OP_DISCARD:
+		VBD__BB_ADD(r->dn.ds_req, 1);
+		break;
+	}
+}
+
 /* Acts on one copied entry; returns the response status. */
 static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req)
 {
@@ -307,6 +329,7 @@ static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *re
 	st = vbd__bb_req_decode(r->abi, entry, &l, req);
 	if (st != BLKIF_RSP_OKAY)
 		return (int16_t)st;
+	count_kind(r, req->kind);
 	if (req->kind == BLKIF_OP_DISCARD) {
 		rc = vbd__bb_disk_discard(&d->disk, req->sector, req->nr_sectors, req->secure);
 		return rc == 0 ? BLKIF_RSP_OKAY : rc == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP
@@ -321,6 +344,10 @@ static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *re
 		st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->sorted);
 		if (st != BLKIF_RSP_OKAY)
 			return (int16_t)st;
+		if (req->kind == BLKIF_OP_READ)
+			VBD__BB_ADD(r->dn.rd_sect, req->nr_sectors);
+		else
+			VBD__BB_ADD(r->dn.wr_sect, req->nr_sectors);
 		r->seq++;
 		if (rw(r, req, segs, req->nr_segs, req->kind != BLKIF_OP_READ) < 0)
 			return BLKIF_RSP_ERROR;
@@ -491,6 +518,13 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	fold(&b->done.grant_maps, &r->n.grant_maps);
 	fold(&b->done.pgrant_hits, &r->n.pgrant_hits);
 	fold(&b->done.pgrant_evictions, &r->n.pgrant_evictions);
+	fold(&r->dev->dn_done.oo_req, &r->dn.oo_req);
+	fold(&r->dev->dn_done.rd_req, &r->dn.rd_req);
+	fold(&r->dev->dn_done.wr_req, &r->dn.wr_req);
+	fold(&r->dev->dn_done.f_req, &r->dn.f_req);
+	fold(&r->dev->dn_done.ds_req, &r->dn.ds_req);
+	fold(&r->dev->dn_done.rd_sect, &r->dn.rd_sect);
+	fold(&r->dev->dn_done.wr_sect, &r->dn.wr_sect);
 	if (r->bound)
 		vbd_evtchn_unbind(r->ev, r->port);
 	r->bound = false;

@@ -243,6 +243,15 @@ static void gbool(yajl_gen g, const char *k, bool v)
 	yajl_gen_bool(g, v);
 }
 
+static void gu64(yajl_gen g, const char *k, uint64_t v)
+{
+	char num[24];
+
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	yajl_gen_number(g, num, strlen(num));
+}
+
 int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
@@ -302,6 +311,18 @@ int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 		gbool(g, "discard", d->feature_discard);
 		gbool(g, "persistent", d->feature_persistent);
 		yajl_gen_map_close(g);
+		if (d->has_stats) {
+			yajl_gen_string(g, (const unsigned char *)"statistics", 10);
+			yajl_gen_map_open(g);
+			gu64(g, "oo_req", d->stats.oo_req);
+			gu64(g, "rd_req", d->stats.rd_req);
+			gu64(g, "wr_req", d->stats.wr_req);
+			gu64(g, "f_req", d->stats.f_req);
+			gu64(g, "ds_req", d->stats.ds_req);
+			gu64(g, "rd_sect", d->stats.rd_sect);
+			gu64(g, "wr_sect", d->stats.wr_sect);
+			yajl_gen_map_close(g);
+		}
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);

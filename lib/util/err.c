@@ -29,7 +29,8 @@
 	X(ENOTCONN, "not connected") \
 	X(ELOOP, "too many levels of symbolic links (a link loop)") \
 	X(ENOTDIR, "a path component is not a directory") \
-	X(ENAMETOOLONG, "path too long")
+	X(ENAMETOOLONG, "path too long") \
+	X(EBADMSG, "a file that should hold a number does not")
 
 const char *vbd_strerror(int r)
 {
