@@ -496,7 +496,8 @@ static unsigned unseen_states(bool backend, int from, int to, unsigned writes)
  * So a one-write step that passed states of the end's way by is held in
  * *jump, and a write that changed nothing after it names those states as
  * not observed after all (a resize rewrites Connected that way too, and is
- * then reported the same: the follower cannot tell them apart). */
+ * then reported the same: the follower cannot tell them apart).  An end
+ * that is gone before that event came settles it the same way. */
 static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, unsigned writes,
                        unsigned *jump, vlist *l)
 {
@@ -506,11 +507,15 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
 
 	if (now < -1)
 		return;        /* not a state: state-value says so */
-	if (*jump && writes > 0) {
+	/* The held step is settled by its late event, or by the end going
+	 * away first: that event may then come only after the device is
+	 * forgotten, so the states are named now, as not observed. */
+	if (*jump && (writes > 0 || now < 0)) {
 		vbd_verify_event g = { d->domid, d->devid, e.side, *prev, *prev, 1, *jump, NULL };
 
 		emit(v, &g);
-		writes--;
+		if (writes > 0)
+			writes--;
 		e.writes = writes;
 	}
 	*jump = 0;
