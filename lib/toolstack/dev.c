@@ -195,14 +195,9 @@ fail:
 
 /* ---- the blocking forms: loops over the same core ---- */
 
-struct sync_wait {
-	bool done;
-	int result;
-};
-
-static void sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
+void vbd__dev_sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
 {
-	struct sync_wait *sw = ud;
+	struct vbd__dev_sync *sw = ud;
 
 	(void)c;
 	(void)msg;
@@ -210,7 +205,7 @@ static void sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
 	sw->result = result;
 }
 
-static int sync_loop(vbd_ctx *c, struct sync_wait *sw)
+int vbd__dev_sync_loop(vbd_ctx *c, struct vbd__dev_sync *sw)
 {
 	while (!sw->done) {
 		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
@@ -227,23 +222,23 @@ static int sync_loop(vbd_ctx *c, struct sync_wait *sw)
 
 int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o)
 {
-	struct sync_wait sw = { false, 0 };
-	int r = vbd_dev_attach(c, o, sync_done, &sw);
+	struct vbd__dev_sync sw = { false, 0 };
+	int r = vbd_dev_attach(c, o, vbd__dev_sync_done, &sw);
 
-	return r < 0 ? r : sync_loop(c, &sw);
+	return r < 0 ? r : vbd__dev_sync_loop(c, &sw);
 }
 
 int vbd_dev_detach_wait(vbd_ctx *c, const vbd_detach_options *o)
 {
-	struct sync_wait sw = { false, 0 };
-	int r = vbd_dev_detach(c, o, sync_done, &sw);
+	struct vbd__dev_sync sw = { false, 0 };
+	int r = vbd_dev_detach(c, o, vbd__dev_sync_done, &sw);
 
-	return r < 0 ? r : sync_loop(c, &sw);
+	return r < 0 ? r : vbd__dev_sync_loop(c, &sw);
 }
 
 static void sync_script_done(vbd_ctx *c, int r, void *ud)
 {
-	sync_done(c, r, NULL, ud);
+	vbd__dev_sync_done(c, r, NULL, ud);
 }
 
 /* vbd_ctx_free(): attaches in progress are rolled back (a script's remove
@@ -264,12 +259,12 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 			 * end, then its nodes.  (Rolling back, it was killed in its
 			 * remove step: the nodes go anyway.) */
 			if (op->plugged && !op->rolling_back) {
-				struct sync_wait sw = { false, 0 };
+				struct vbd__dev_sync sw = { false, 0 };
 
 				op->plugged = false;
 				vbd__dev_hotplug(op, VBD_HOTPLUG_REMOVE, sync_script_done, &sw);
 				if (!sw.done)
-					sync_loop(c, &sw);
+					vbd__dev_sync_loop(c, &sw);
 				op->job = NULL;
 			}
 			vbd__dev_remove_nodes(c, &op->p);

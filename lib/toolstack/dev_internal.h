@@ -85,6 +85,16 @@ int vbd__dev_op_launch(vbd_dev_op *op);
 /* Cancels the operations in progress without callbacks, from vbd_ctx_free()
  * (registered by vbd__dev_op_launch). */
 void vbd__dev_ops_cancel(vbd_ctx *c);
+
+/* The blocking forms (vbd_dev_*_wait): vbd__dev_sync_done is the done
+ * callback that fills a vbd__dev_sync, vbd__dev_sync_loop runs the
+ * context's loop until it is done and returns its result. */
+struct vbd__dev_sync {
+	bool done;
+	int result;
+};
+void vbd__dev_sync_done(vbd_ctx *c, int result, const char *msg, void *ud);
+int vbd__dev_sync_loop(vbd_ctx *c, struct vbd__dev_sync *sw);
 /* Nothing of the operation runs any more: no wait, no pending step, no
  * script (killed).  Idempotent. */
 void vbd__dev_op_stop(vbd_dev_op *op);

@@ -20,7 +20,6 @@
  * a driver domain) decides anything.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,37 +330,12 @@ int vbd_dev_reap(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn done, vo
 
 /* ---- the blocking form ---- */
 
-struct sync_wait {
-	bool done;
-	int result;
-};
-
-static void sync_done(vbd_ctx *c, int result, const char *msg, void *ud)
-{
-	struct sync_wait *sw = ud;
-
-	(void)c;
-	(void)msg;
-	sw->done = true;
-	sw->result = result;
-}
-
 int vbd_dev_reap_wait(vbd_ctx *c, const vbd_reap_options *o)
 {
-	struct sync_wait sw = { false, 0 };
-	int r = vbd_dev_reap(c, o, sync_done, &sw);
+	struct vbd__dev_sync sw = { false, 0 };
+	int r = vbd_dev_reap(c, o, vbd__dev_sync_done, &sw);
 
-	if (r < 0)
-		return r;
-	while (!sw.done) {
-		struct pollfd pf = { vbd_ctx_get_fd(c), POLLIN, 0 };
-
-		if (poll(&pf, 1, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
-			return vbd__errf(&c->err, -errno, "poll: %s", strerror(errno));
-		if ((r = vbd_ctx_process(c)) < 0)
-			return r;
-	}
-	return sw.result;
+	return r < 0 ? r : vbd__dev_sync_loop(c, &sw);
 }
 
 /* ---- the reaper: a reap of every gone domain after each release ----
