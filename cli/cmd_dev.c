@@ -492,7 +492,9 @@ static const char status_usage[] =
 	"Lists VBDs: what xl block-list shows (the devices in libxl's /libxl copy),\n"
 	"plus backend dirs no copy names (half-made or left by a crashed attach;\n"
 	"vbdctl detach --force removes them), with both ends' states, the backing\n"
-	"target and device, hotplug status and errors, rings, queues and features.\n"
+	"target and device, hotplug status and errors, rings, queues and features;\n"
+	"under a device, its request counters where they are known (a line\n"
+	"\"requests: rd N (N sect) wr N (N sect) flush N discard N oo N\").\n"
 	"--json prints an array of objects (see vbdctl(8) for the fields), with a\n"
 	"device's request counters as \"statistics\" where they are known: the\n"
 	"kernel blkback's from /sys, the bundled backend's from the directory it\n"
@@ -596,6 +598,13 @@ int vbdctl_status(int argc, char **argv)
 			       d->params && !d->params[0] && d->device_type &&
 			       !strcmp(d->device_type, "cdrom") ? "(empty cdrom drive)" : or_dash(d->params),
 			       d->in_libxl ? "" : "  [no /libxl copy: detach --force]");
+			if (d->has_stats)
+				vbdctl_print("      requests: rd %llu (%llu sect) wr %llu (%llu sect) flush %llu "
+				             "discard %llu oo %llu\n",
+				             (unsigned long long)d->stats.rd_req, (unsigned long long)d->stats.rd_sect,
+				             (unsigned long long)d->stats.wr_req, (unsigned long long)d->stats.wr_sect,
+				             (unsigned long long)d->stats.f_req, (unsigned long long)d->stats.ds_req,
+				             (unsigned long long)d->stats.oo_req);
 			if (d->hotplug_error)
 				vbdctl_print("      hotplug-error: %s\n", d->hotplug_error);
 			if (d->backend_error)

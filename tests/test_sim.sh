@@ -74,6 +74,11 @@ has "statistics: written sectors" '"wr_sect": 6144'
 has "statistics: read sectors" '"rd_sect": 6144'
 has "statistics: a discard" '"ds_req": 1'
 has "statistics: nothing out of requests" '"oo_req": 0'
+check "status: the counters under the device" 0 "$VBDCTL" status guest1 xvdb
+has "status: a requests line" "requests: rd "
+has "status: read and written sectors" "(6144 sect) wr "
+has "status: the discard" "discard 1 oo 0"
+out=$("$VBDCTL" status guest1 xvdb --json 2>&1)
 check "status --json without counters has no statistics" 0 \
 	env VBD_STATS_DIR=$tmp/none "$VBDCTL" status guest1 xvdb --json
 check "  (none)" 1 grep -q statistics <<<"$out"
