@@ -122,8 +122,9 @@ typedef struct vbd_reap_options {
  * nodes).  The devices are the ones the domain's /libxl copy lists and
  * those in this domain's own backend dir for it, never what the dead
  * domain's directories say.  "No longer exists": libxenlight has no such
- * domain where a hypervisor runs, else xenstore says it was never
- * introduced or was released.  All devices are detached at once; done is
+ * domain, or says it is dying (destroyed, held only by the grants a
+ * backend still maps), where a hypervisor runs; else xenstore says it was
+ * never introduced or was released.  All devices are detached at once; done is
  * called once when the last one ended, with 0 or the first failure.
  * A negative return means nothing was started and done is never called:
  * -EINVAL, -EBUSY (domid names a domain that still exists; detach its

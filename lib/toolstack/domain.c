@@ -178,18 +178,23 @@ int vbd__domain_gone(vbd_ctx *c, unsigned domid)
 {
 	libxl_dominfo info;
 	libxl_ctx *l;
-	bool in;
+	bool in, dying;
 	int rc;
 
 	if (domid == 0)
 		return 0;
 	if ((l = lx(c))) {
 		/* A domain that crashed and is kept (on_crash=preserve) is not
-		 * gone: its devices wait for xl destroy. */
+		 * gone: its devices wait for xl destroy.  A dying one is: the
+		 * hypervisor destroyed it, and it stays a zombie as long as a
+		 * backend still maps its grants, that is until its devices are
+		 * torn down, so waiting for it to vanish first would wait
+		 * forever. */
 		libxl_dominfo_init(&info);
 		rc = libxl_domain_info(l, &info, domid);
+		dying = rc == 0 && info.dying;
 		libxl_dominfo_dispose(&info);
-		if (rc == ERROR_DOMAIN_NOTFOUND)
+		if (rc == ERROR_DOMAIN_NOTFOUND || dying)
 			return 1;
 		if (rc != 0)
 			return vbd__errf(&c->err, -EIO, "libxenlight could not say whether domain %u "

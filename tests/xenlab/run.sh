@@ -28,6 +28,7 @@ stage=$(mktemp -d /tmp/vbd-xenlab.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/tests"
 cp "$build/cli/vbdctl" "$stage/bin/"
+cp "$build/tests/vbd-lab-destroy" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
 cp "$top"/hotplug/vbd-block "$stage/"
 # The driver domain runs dd.sh from the share's root at boot.
