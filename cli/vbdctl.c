@@ -18,6 +18,8 @@ static const char usage[] =
 	"                         close both ends, free the backing device, delete the nodes\n"
 	"  reap [DOM | --follow] [--timeout S]\n"
 	"                         detach the devices of domains that are gone\n"
+	"  devd [--socket PATH] [--script-timeout S] [--no-reap] [--reap-timeout S]\n"
+	"                         the hotplug daemon of this domain (dom0 or a driver domain)\n"
 	"  status|list [DOM [VDEV]] [--json] [--stats-dir DIR]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
 	"  top [DOM [VDEV]] [--interval S] [--count N] [--stats-dir DIR]\n"
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
 		return vbdctl_detach(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "reap"))
 		return vbdctl_reap(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "devd"))
+		return vbdctl_devd(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list"))
 		return vbdctl_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "verify"))

@@ -69,6 +69,7 @@ int vbdctl_hotplug(int argc, char **argv);
 int vbdctl_attach(int argc, char **argv);
 int vbdctl_detach(int argc, char **argv);
 int vbdctl_reap(int argc, char **argv);
+int vbdctl_devd(int argc, char **argv);
 int vbdctl_status(int argc, char **argv);
 int vbdctl_top(int argc, char **argv);
 int vbdctl_verify(int argc, char **argv);

@@ -4,7 +4,9 @@
 # dom0 and a guest running the bundled blkfront, each its own process), then
 # a disk's whole life: attach to Connected, the verifier's verdict on the
 # handshake, data through the shared ring checked against the file, status,
-# resize, detach, and proof that nothing is left.
+# resize, detach, and proof that nothing is left.  Then guest2 as a driver
+# domain: its own backend and hotplug daemon (vbdctl devd) serve a disk of
+# guest1.
 # Usage: examples/demo.sh [BUILD_DIR]
 set -euo pipefail
 
@@ -15,9 +17,11 @@ export VBD_SIM_DIR=$work/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 img=$work/disk.img
 watch_pid=
+dd_pids=
 
 cleanup() {
 	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
+	[ -n "$dd_pids" ] && kill $dd_pids 2>/dev/null && wait $dd_pids 2>/dev/null || true
 	"$vbdctl" sim stop >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -125,6 +129,37 @@ detach() {
 	show "$vbdctl" status
 }
 
+driver_domain() {
+	# guest2's own sockets: what it reaches xenstore and the hypervisor by.
+	local xs=$VBD_SIM_DIR/xenstored.sock.d/2 hv=$VBD_SIM_DIR/simhv.sock.d/2 i
+	echo "in guest2: the bundled blkback and the hotplug daemon, on guest2's sockets"
+	echo "\$ vbdctl backend --domain 2 &    \$ vbdctl devd &"
+	XENSTORED_PATH=$xs VBD_SIMHV_PATH=$hv "$vbdctl" backend --domain 2 --ready-fd 3 \
+		3>"$work/be.ready" 2>"$work/dd-backend.log" &
+	dd_pids=$!
+	"$vbdctl" devd --socket "$xs" --ready-fd 3 3>"$work/devd.ready" >"$work/devd.log" 2>&1 &
+	dd_pids="$dd_pids $!"
+	for i in $(seq 100); do
+		[ -s "$work/be.ready" ] && [ -s "$work/devd.ready" ] && break
+		sleep 0.05
+	done
+	show "$vbdctl" attach guest1 "backend=guest2,format=raw,vdev=xvdc,access=rw,target=$img"
+	echo "guest2's devd made the loop device and recorded it in guest2's data/libvbd:"
+	show xenstore-ls /local/domain/2/data/libvbd/backend
+	echo "guest1 reads the disk through guest2 (ext4's magic, 53 ef, at byte 1080):"
+	"$vbdctl" io guest1 xvdc read 0 4096 | od -A d -t x1 -j 1080 -N 2 | head -1
+	show "$vbdctl" detach guest1 xvdc
+	# (devd says so once the dir is gone, which is what detach waits for)
+	for i in $(seq 100); do grep -q 'remove ok' "$work/devd.log" && break; sleep 0.05; done
+	echo "what guest2's devd did, one line per step:"
+	cat "$work/devd.log"
+	[ -z "$(losetup -j "$img")" ] || fail "loop device left"
+	echo "  no loop device on $img"
+	kill $dd_pids
+	wait $dd_pids
+	dd_pids=
+}
+
 stop_host() {
 	show "$vbdctl" sim stop
 	local p
@@ -148,5 +183,6 @@ step "write and read back through the ring, compared with the file" data
 step "status: table and JSON" status
 step "resize the disk while connected" resize
 step "detach: nothing left" detach
+step "guest2 as a driver domain serves a disk of guest1" driver_domain
 step "stop the host: no processes left" stop_host
 printf '\ndemo finished: every step passed\n'

@@ -1933,6 +1933,79 @@ static void test_devd_driver_domain(void **state)
 	vbd_ctx_free(dc);
 }
 
+/* A toolstack's forced removal of a device's nodes, as xl's device
+ * destroy does: backend dir, frontend dir and /libxl copy, no REMOVE. */
+static void rm_device_nodes(struct fx *f, const char *be)
+{
+	assert_true(xs_rm(f->h, XBT_NULL, be));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/1/device/vbd/51728"));
+	assert_true(xs_rm(f->h, XBT_NULL, "/libxl/1/device/vbd/51728"));
+}
+
+/* Backends that vanished while no devd ran: the next devd finds this
+ * domain's records of them and runs the built-in REMOVE (loop device
+ * freed, record deleted), once; the devd after it finds nothing.  And one
+ * that goes with its whole frontend dir, while devd runs (one event for
+ * the dir): the record says which device it was. */
+static void test_devd_restart_finds_vanished(void **state)
+{
+	struct fx *f = *state;
+	vbd_devd_options o = VBD_DEVD_OPTIONS_INIT;
+	struct done_rec a = { 0 }, b = { 0 };
+	struct devd_rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 };
+	const char *be = "/local/domain/2/backend/vbd/1/51728";
+	const char *rec = "/local/domain/2/data/libvbd/backend/2-1-51728";
+	vbd_ctx *dc = ctx_as(f, 2);
+	vbd_devd *dd = NULL;
+
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r1, &dd), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &a), 0);
+	pump2(f->c, dc, &a.calls, 20000);
+	if (a.result != 0)
+		fail_msg("attach: %d %s (devd: %d %s)", a.result, a.msg, r1.last, r1.msg);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+	assert_true(exists(f->h, "%s/node", rec));
+
+	/* devd gone, then the device's nodes removed behind its back. */
+	dd = vbd_devd_free(dd);
+	rm_device_nodes(f, be);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r2, &dd), 0);
+	pump2(dc, NULL, &r2.calls, 20000);
+	if (r2.last != 0)
+		fail_msg("remove: %d %s", r2.last, r2.msg);
+	assert_int_equal(r2.removes, 1);
+	assert_int_equal(r2.adds, 0);
+	assert_int_equal(loops_settled(f->img, 0), 0);
+	assert_false(exists(f->h, "%s", rec));
+	/* Once: the next devd has nothing to do. */
+	dd = vbd_devd_free(dd);
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r3, &dd), 0);
+	pump2(dc, NULL, NULL, 300);
+	assert_int_equal(r3.calls, 0);
+
+	/* While it runs: the frontend's whole dir under the backend goes. */
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &b), 0);
+	pump2(f->c, dc, &b.calls, 20000);
+	if (b.result != 0)
+		fail_msg("attach: %d %s", b.result, b.msg);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+	dd = vbd_devd_free(dd);
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r4, &dd), 0);
+	pump2(dc, NULL, NULL, 300);
+	assert_int_equal(r4.calls, 0);
+	rm_device_nodes(f, "/local/domain/2/backend/vbd/1");
+	pump2(dc, NULL, &r4.calls, 20000);
+	if (r4.last != 0)
+		fail_msg("remove: %d %s", r4.last, r4.msg);
+	assert_int_equal(r4.removes, 1);
+	assert_int_equal(loops_settled(f->img, 0), 0);
+	assert_false(exists(f->h, "%s", rec));
+	assert_clean(f, 51728);
+	vbd_devd_free(dd);
+	vbd_ctx_free(dc);
+}
+
 /* A device whose script is not vbd-block goes through that script, as
  * libxl runs it (verb, XENBUS_PATH); one that fails without a word of
  * xenstore gets hotplug-status=error and its message as hotplug-error;
@@ -2382,6 +2455,8 @@ int main(void)
 		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_devd_driver_domain, setup_driver_domain_bare,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_devd_restart_finds_vanished,
+		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_devd_runs_the_device_script,
 		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_reap_dead_frontend, setup, teardown),
@@ -2390,5 +2465,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reaper_follows_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reaper_freed_anywhere, setup_never_closes, teardown),
 	};
+	/* VBD_TEST_FILTER=test_devd* runs those only, while working on them. */
+	if (getenv("VBD_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("VBD_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

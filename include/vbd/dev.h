@@ -185,7 +185,9 @@ typedef struct vbd_devd_options {
  * The watch's first event makes a pass over every backend, so a devd
  * started after another one stopped finishes what that one left: plugged
  * backends (hotplug-status present) are left alone, offline Closed ones get
- * REMOVE.  The built-in ADD claims its backend in a transaction, so a
+ * REMOVE, and so do those whose dir went while no devd ran: this domain's
+ * records of its ADDs (/libvbd in dom0, data/libvbd in a driver domain)
+ * name them; REMOVE deletes the record, so it runs once.  The built-in ADD claims its backend in a transaction, so a
  * vbdctl attach or udev running it at the same time is safe.
  * fn (may be NULL) runs from vbd_ctx_process() after each step devd ran:
  * be_path (NULL for a reaper's pass), the step, its result (0 or -errno)

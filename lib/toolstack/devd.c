@@ -22,8 +22,11 @@
  *
  * Restart: the watch's first event makes a pass over every backend; what
  * is plugged (hotplug-status set) is left alone, what is offline and
- * Closed gets REMOVE.  A script killed with the devd that ran it left no
- * hotplug-status: it runs again.
+ * Closed gets REMOVE.  A backend whose dir went while no devd ran is found
+ * by this domain's record of its ADD (data/libvbd/backend/2-1-51728 for
+ * the one above): built-in REMOVE, which deletes the record, so once.  A
+ * script killed with the devd that ran it left no hotplug-status: it runs
+ * again.
  *
  * The trust rule: in dom0 the backend dir and the /libxl copy are dom0's;
  * in a driver domain its own backend dir is its own (and dom0's).  Nothing
@@ -346,6 +349,42 @@ static void scan(vbd_devd *d, long fe)
 	free(fes);
 }
 
+/* This domain's records of backends whose dir is gone: an earlier devd
+ * died before it saw them go (or nothing ran while they went).  Each gets
+ * the built-in REMOVE, which deletes the record, so it happens once.  Only
+ * entries naming a vbd backend of this domain are looked at; the records
+ * are where only this domain and dom0 write. */
+static void scan_records(vbd_devd *d)
+{
+	char dir[96], be[BE_MAX], **names;
+	unsigned n, i, bdom, fe, devid;
+	size_t hl = strlen(d->home);
+
+	if (d->own == 0)
+		snprintf(dir, sizeof(dir), "%s/backend", DOM0_ROOT);
+	else
+		snprintf(dir, sizeof(dir), "/local/domain/%u/data/libvbd/backend", d->own);
+	if (!(names = xs_directory(d->c->xs, XBT_NULL, dir, &n))) {
+		if (errno != ENOENT)
+			report(d, dir, VBD_HOTPLUG_REMOVE,
+			       vbd__errf(&d->c->err, -(errno ? errno : EIO), "listing %s: %s", dir,
+			                 strerror(errno ? errno : EIO)));
+		return;
+	}
+	for (i = 0; i < n && i < DEVD_SCAN_MAX; i++) {
+		int end = 0;
+
+		if (!vbd__hp_entry_parse(names[i], be, sizeof(be), &bdom, &fe) || bdom != d->own ||
+		    strncmp(be, d->home, hl) ||
+		    sscanf(be + hl, "/%u/%u%n", &fe, &devid, &end) != 2 || be[hl + (size_t)end])
+			continue;
+		/* A dir still there was examined by the pass over the dirs. */
+		if (vbd__xb_exists(d->c->xs, XBT_NULL, be) == 0)
+			examine(d, fe, devid);
+	}
+	free(names);
+}
+
 /* Events name the node that changed: a device's, or a directory above the
  * devices (the first event, a frontend's dir going). */
 static void on_event(vbd_ctx *c, const char *path, void *ud)
@@ -358,15 +397,21 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 	(void)c;
 	if (strncmp(path, d->home, n) || (path[n] && path[n] != '/')) {
 		scan(d, -1);
+		scan_records(d);
 		return;
 	}
 	got = sscanf(path + n, "/%u%n/%u", &fe, &end, &devid);
-	if (got == 2)
+	if (got == 2) {
 		examine(d, fe, devid);
-	else if (got == 1 && !path[n + (size_t)end] && fe < VBD_DOMID_FIRST_RESERVED)
+		return;
+	}
+	if (got == 1 && !path[n + (size_t)end] && fe < VBD_DOMID_FIRST_RESERVED)
 		scan(d, fe);
 	else
 		scan(d, -1);
+	/* A directory above the devices that went took its devices with it
+	 * in one event: their records say which. */
+	scan_records(d);
 }
 
 static void on_reap(vbd_reaper *rr, int r, const char *message, void *ud)
