@@ -17,10 +17,12 @@ export VBD_SIM_DIR=$work/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 img=$work/disk.img
 watch_pid=
+devd0_pid=
 dd_pids=
 
 cleanup() {
 	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
+	[ -n "$devd0_pid" ] && kill "$devd0_pid" 2>/dev/null || true
 	[ -n "$dd_pids" ] && kill $dd_pids 2>/dev/null && wait $dd_pids 2>/dev/null || true
 	"$vbdctl" sim stop >/dev/null 2>&1 || true
 	rm -rf "$work"
@@ -160,6 +162,43 @@ driver_domain() {
 	dd_pids=
 }
 
+guest_dies() {
+	# dom0's hotplug daemon keeps a reaper: it follows @releaseDomain.
+	echo "in dom0: \$ VBDCTL_LOG=info vbdctl devd &    (its reaper tears down the devices of domains that die)"
+	VBDCTL_LOG=info "$vbdctl" devd --ready-fd 3 3>"$work/devd0.ready" >"$work/devd0.log" 2>&1 &
+	devd0_pid=$!
+	local i fe
+	for i in $(seq 100); do [ -s "$work/devd0.ready" ] && break; sleep 0.05; done
+	show "$vbdctl" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$img"
+	"$vbdctl" io guest1 xvdb read 0 67108864 >/dev/null 2>&1 &
+	local io=$!
+	sleep 0.1
+	for fe in $(pgrep -P "$host"); do
+		tr '\0' ' ' < "/proc/$fe/cmdline" | grep -q -- "frontend --domain 1" && break
+	done
+	echo "guest1 dies in the middle of a 64 MiB read: kill -9 $fe (its frontend),"
+	echo "and its domain is released, as the hypervisor and xenstored do when a domain dies:"
+	kill -9 "$fe"
+	wait "$io" 2>/dev/null || true
+	show "$vbdctl" store domain remove 1
+	for i in $(seq 100); do
+		xenstore-exists /libxl/1/device/vbd/51728 || break
+		sleep 0.1
+	done
+	echo "what dom0's devd did:"
+	cat "$work/devd0.log"
+	echo "what is left:"
+	if xenstore-exists /local/domain/0/backend/vbd/1/51728 ||
+	   xenstore-exists /libxl/1/device/vbd/51728; then fail "nodes left"; fi
+	echo "  no nodes (backend, /libxl)"
+	for i in $(seq 50); do [ -z "$(losetup -j "$img")" ] && break; sleep 0.1; done
+	[ -z "$(losetup -j "$img")" ] || fail "loop device left"
+	echo "  no loop device on $img"
+	kill "$devd0_pid"
+	wait "$devd0_pid" || fail "devd did not stop cleanly"
+	devd0_pid=
+}
+
 stop_host() {
 	show "$vbdctl" sim stop
 	local p
@@ -184,5 +223,6 @@ step "status: table and JSON" status
 step "resize the disk while connected" resize
 step "detach: nothing left" detach
 step "guest2 as a driver domain serves a disk of guest1" driver_domain
+step "guest1 dies mid-I/O: dom0's devd reaps its disk" guest_dies
 step "stop the host: no processes left" stop_host
 printf '\ndemo finished: every step passed\n'
