@@ -101,7 +101,7 @@ xenstore-ls -f $BE2 | grep -E "script|params|physical-device|hotplug|state"
 check "the guest reads dd2's disk" \
 	domu_wait_console ddg "+ xvdc sectors=16384 ro=0 sector0='VBD-DD-DISK'" 60
 check "dd2 looped its own image" dd2_loops_are loop0=/images/disk.img
-check "dd2's devd said it ran add" console_has dd2 'devd: .*add'
+check "dd2's devd said it ran add" domu_wait_console dd2 "devd: /local/domain/$DD2/backend/vbd/$G/51744 add ok" 20
 check "vbdctl detach from dd2" $vbdctl detach ddg xvdc --timeout 30
 check "backend removed by dd2's devd" xs_wait_gone $BE2 30
 check "dd2 freed its loop device" dd2_loops_are none
