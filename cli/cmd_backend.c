@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbdctl backend: the bundled userspace blkback as a daemon serving every
- * vbd backend directory of one domain (dom0, or a driver domain).
+ * vbd (or, with --kind vbd3, vbd3) backend directory of one domain (dom0,
+ * or a driver domain).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,8 +23,9 @@
 #include "vbdctl.h"
 
 static const char backend_usage[] =
-	"Usage: vbdctl backend [--domain D] [--max-queues N] [--max-ring-order N]\n"
-	"                      [--max-indirect N] [--persistent-grants N] [--no-discard]\n"
+	"Usage: vbdctl backend [--domain D] [--kind vbd|vbd3] [--max-queues N]\n"
+	"                      [--max-ring-order N] [--max-indirect N]\n"
+	"                      [--persistent-grants N] [--no-discard]\n"
 	"                      [--resize-poll S] [--stats-dir DIR] [--ready-fd FD]\n"
 	"                      [--verbose]\n"
 	"\n"
@@ -31,9 +33,13 @@ static const char backend_usage[] =
 	"of domain D (0): it probes each new device (InitWait), opens the target\n"
 	"named by physical-device, maps the frontend's rings when it is ready and\n"
 	"serves its requests (one worker thread per ring) until it closes.\n"
+	"With --kind vbd3 it serves backend/vbd3 instead, libxl's directory for\n"
+	"backendtype=tap disks (params aio:PATH), and leaves backend/vbd to the\n"
+	"kernel's blkback: each serves its own disks on one host.\n"
 	"The transport is the simulated hypervisor when $VBD_SIMHV_PATH is set\n"
 	"(vbdctl sim), else Xen's grant and event-channel devices.\n"
 	"\n"
+	"  --kind vbd|vbd3        the backend directory served (vbd)\n"
 	"  --max-queues N         multi-queue-max-queues offered (the online CPUs)\n"
 	"  --max-ring-order N     max-ring-page-order offered, 0..4 (4)\n"
 	"  --max-indirect N       feature-max-indirect-segments, 0 = none (256)\n"
@@ -101,6 +107,7 @@ int vbdctl_backend(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "domain", required_argument, NULL, 'd' },
+		{ "kind", required_argument, NULL, 'k' },
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "max-ring-order", required_argument, NULL, 'o' },
 		{ "max-indirect", required_argument, NULL, 'i' },
@@ -125,9 +132,15 @@ int vbdctl_backend(int argc, char **argv)
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:q:o:i:p:Dr:R:S:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:k:q:o:i:p:Dr:R:S:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
+		case 'k':
+			o.kind = optarg;
+			r = strcmp(optarg, "vbd") && strcmp(optarg, "vbd3") ? -EINVAL : 0;
+			if (r < 0)
+				vbdctl_err("backend: bad kind '%s': expected vbd or vbd3", optarg);
+			break;
 		case 'q':
 			r = parse_uint("queue count", optarg, 64, &o.max_queues);
 			have_queues = true;

@@ -101,7 +101,9 @@ static void backend_step(vbd_test_peer *p, const char *be)
 	if (p->backend_hotplug && devd_step(p, be, st))
 		goto out;
 	fst = rd_int(p->be, fe, "state");
-	pd = rd(p->be, be, "physical-device");
+	/* A vbd3 (tap) backend is opened by path, as tapback takes
+	 * block-tap's physical-device-path. */
+	pd = rd(p->be, be, strstr(be, "/backend/vbd3/") ? "physical-device-path" : "physical-device");
 	/* As Linux's blkback: InitWait at probe, Connected only once the
 	 * device is open (physical-device written) and the frontend is ready;
 	 * an empty CD-ROM drive stays in InitWait. */
@@ -118,9 +120,11 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			char path[256];
 			unsigned d, id;
 
-			sscanf(strstr(be, "/backend/"), "/backend/vbd/%u/%u", &d, &id);
-			snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
-			         p->backend_domid, d, id);
+			const char *k = strstr(be, "/backend/vbd3/") ? "vbd3" : "vbd";
+
+			sscanf(strstr(be, "/backend/") + 9 + strlen(k), "/%u/%u", &d, &id);
+			snprintf(path, sizeof(path), "/local/domain/%u/error/backend/%s/%u/%u/error",
+			         p->backend_domid, k, d, id);
 			xs_write(p->be, XBT_NULL, path, "19 mapping ring-ref port 5", 26);
 			switch_state(p->be, be, VBD_STATE_INITWAIT, VBD_STATE_CLOSING, NULL, 0);
 		} else {
@@ -177,22 +181,26 @@ out:
 
 static void scan(vbd_test_peer *p)
 {
+	static const char *const kinds[] = { "vbd", "vbd3" };  /* blkback's and tap's */
 	char dir[128], path[256];
-	unsigned n, m, i, j;
+	unsigned n, m, i, j, k;
 	char **doms, **devs;
 
-	snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", p->backend_domid);
-	doms = xs_directory(p->be, XBT_NULL, dir, &n);
-	for (i = 0; doms && i < n; i++) {
-		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd/%s", p->backend_domid, doms[i]);
-		devs = xs_directory(p->be, XBT_NULL, dir, &m);
-		for (j = 0; devs && j < m; j++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, devs[j]);
-			backend_step(p, path);
+	for (k = 0; k < 2; k++) {
+		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", p->backend_domid, kinds[k]);
+		doms = xs_directory(p->be, XBT_NULL, dir, &n);
+		for (i = 0; doms && i < n; i++) {
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%s", p->backend_domid,
+			         kinds[k], doms[i]);
+			devs = xs_directory(p->be, XBT_NULL, dir, &m);
+			for (j = 0; devs && j < m; j++) {
+				snprintf(path, sizeof(path), "%s/%s", dir, devs[j]);
+				backend_step(p, path);
+			}
+			free(devs);
 		}
-		free(devs);
+		free(doms);
 	}
-	free(doms);
 	/* Listing the guest's device/vbd takes the guest's own rights. */
 	snprintf(dir, sizeof(dir), "/local/domain/%u/device/vbd", p->domid);
 	devs = xs_directory(p->fe, XBT_NULL, dir, &m);

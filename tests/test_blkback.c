@@ -571,6 +571,75 @@ static void test_options(void **state)
 	assert_null(vbd_blkback_free(NULL));
 }
 
+/* kind vbd3 (libxl's backendtype=tap): only backend/vbd3 is served, a
+ * device there connects from params aio:<path> and the hotplug step's
+ * physical-device-path; a vbd device next to it is left to the kernel's
+ * blkback; another format, or a physical-device-path that is not the
+ * params' path, is a fatal error of that device. */
+static void test_kind_vbd3(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_options o = f->o;
+	char vbd_be[sizeof(f->be)], err_node[128], *e;
+	vbd_blkback *b = NULL;
+	vbd_errbuf err = { "" };
+
+	o.kind = "vbd4";
+	assert_int_equal(vbd_blkback_new(&b, &o, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "vbd3"));
+	assert_null(b);
+
+	/* A phy device for the kernel's blkback: never touched. */
+	layout(f, "w");
+	hotplug(f);
+	snprintf(vbd_be, sizeof(vbd_be), "%s", f->be);
+	snprintf(f->be, sizeof(f->be), "/local/domain/0/backend/vbd3/%d/%d", FE_DOM, DEVID);
+	f->o.kind = "vbd3";
+	start(f);
+	settle(f);
+	assert_int_equal(xs_num(f->h0, vbd_be, "state"), 1);
+	assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd"));
+	assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+
+	/* The tap device: hostile params first. */
+	layout(f, "w");
+	xs_put(f->h0, XBT_NULL, f->be, "params", "vhd:%s", f->img);
+	wait_be_state(f, 2);
+	hotplug(f);
+	wait_be_state(f, 5);
+	snprintf(err_node, sizeof(err_node), "/local/domain/0/error/backend/vbd3/%d/%d/error",
+	         FE_DOM, DEVID);
+	e = vbd_test_xs_readf(f->h0, "%s", err_node);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "aio:"));
+	free(e);
+	f->b = vbd_blkback_free(f->b);
+	assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd3"));
+	assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error"));
+	assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+
+	/* physical-device-path elsewhere than params says. */
+	layout(f, "w");
+	xs_put(f->h0, XBT_NULL, f->be, "params", "aio:%s.other", f->img);
+	start(f);
+	wait_be_state(f, 2);
+	hotplug(f);
+	wait_be_state(f, 5);
+	f->b = vbd_blkback_free(f->b);
+	assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd3"));
+	assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error"));
+	assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+
+	/* As libxl writes it: served. */
+	layout(f, "w");
+	xs_put(f->h0, XBT_NULL, f->be, "params", "aio:%s", f->img);
+	start(f);
+	hotplug(f);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	check_rw(f, 0, 16, 2, 0, 5);
+}
+
 static void test_probe_keys(void **state)
 {
 	struct fx *f = *state;
@@ -1491,6 +1560,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_options),
 		T(test_probe_keys),
+		T(test_kind_vbd3),
 		T(test_device_first),
 		T(test_minios_skips_initialised),
 		T(test_existing_device),

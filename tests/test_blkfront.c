@@ -997,6 +997,14 @@ static void test_bad_backend_path(void **state)
 	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
 	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/00/backend/vbd/1/51712");
 	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	/* Only the two kinds libxl writes for a disk: vbd and vbd3 (tap). */
+	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/0/backend/vbd4/1/51712");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/0/backend/qdisk/1/51712");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);
+	xw(x->h, XBT_NULL, FE, "backend", "/local/domain/0/backend/vbd3/1/51712");
+	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), 0);
+	x->f = vbd_blkfront_free(x->f);
 	xw(x->h, XBT_NULL, FE, "backend", BE);
 	xw(x->h, XBT_NULL, FE, "backend-id", "3");
 	assert_int_equal(vbd_blkfront_new(&x->f, &x->o, &err), -EPROTO);

@@ -226,12 +226,12 @@ static void wr(struct xs_handle *h, const char *be, const char *leaf, const char
 }
 
 /* A backend directory as libxl writes it for frontend domain fe. */
-static void write_be(struct xs_handle *h, char *be, size_t size, unsigned fe,
-                     const char *params, const char *mode)
+static void write_be_kind(struct xs_handle *h, char *be, size_t size, const char *kind, unsigned fe,
+                          const char *params, const char *mode)
 {
 	char v[64];
 
-	snprintf(be, size, "/local/domain/0/backend/vbd/%u/51712", fe);
+	snprintf(be, size, "/local/domain/0/backend/%s/%u/51712", kind, fe);
 	snprintf(v, sizeof(v), "/local/domain/%u/device/vbd/51712", fe);
 	wr(h, be, "frontend", v);
 	snprintf(v, sizeof(v), "%u", fe);
@@ -244,6 +244,12 @@ static void write_be(struct xs_handle *h, char *be, size_t size, unsigned fe,
 	wr(h, be, "device-type", "disk");
 	wr(h, be, "params", params);
 	wr(h, be, "mode", mode);
+}
+
+static void write_be(struct xs_handle *h, char *be, size_t size, unsigned fe,
+                     const char *params, const char *mode)
+{
+	write_be_kind(h, be, size, "vbd", fe, params, mode);
 }
 
 static int add(struct xs_handle *h, const char *be, vbd_errbuf *err)
@@ -700,6 +706,60 @@ static void test_sharing_file(void **state)
 	assert_loops(img, 0);
 }
 
+/* A vbd3 (tap) backend: params "aio:<path>", no loop device; ADD writes
+ * physical-device-path (never physical-device) and hotplug-status, and
+ * keeps the same sharing index as a phy disk, so a phy disk of another
+ * domain cannot take the file read-write meanwhile.  Formats other than
+ * aio, a missing format and a relative path are refused. */
+static void test_vbd3(void **state)
+{
+	struct fx *f = *state;
+	/* Each a prefix and whether the image's path follows it. */
+	static const struct { const char *pre; bool path; } bad[] = {
+		{ "vhd:", true }, { "", true }, { "aio:a.img", false }, { "qcow2:", true },
+		{ "aio:", false }, { "aiox:", true },
+	};
+	char img[PATH_MAX], be[128], be3[128], params[PATH_MAX + 16], idx[256];
+	vbd_errbuf err;
+	size_t i;
+
+	two_vms(f);
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(params, sizeof(params), "%s%s", bad[i].pre, bad[i].path ? img : "");
+		write_be_kind(f->h, be3, sizeof(be3), "vbd3", 5, params, "w");
+		if (add(f->h, be3, &err) == 0)
+			fail_msg("params %s accepted", params);
+		assert_leaf(f->h, be3, "hotplug-status", "error");
+		assert_leaf(f->h, be3, "physical-device-path", NULL);
+		assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd3"));
+	}
+	snprintf(params, sizeof(params), "aio:%s", img);
+	write_be_kind(f->h, be3, sizeof(be3), "vbd3", 5, params, "w");
+	if (add(f->h, be3, &err) != 0)
+		fail_msg("add: %s", err.msg);
+	assert_leaf(f->h, be3, "hotplug-status", "connected");
+	assert_leaf(f->h, be3, "physical-device-path", img);
+	assert_leaf(f->h, be3, "physical-device", NULL);
+	assert_loops(img, 0);
+	index_path(idx, sizeof(idx), img, "0-5-51712-vbd3");
+	assert_node(f->h, idx, "w");
+	/* Twice: nothing more. */
+	assert_int_equal(add(f->h, be3, &err), 0);
+	/* A phy disk of domain 6, read-write: refused, naming domain 5. */
+	write_be(f->h, be, sizeof(be), 6, img, "w");
+	assert_int_equal(add(f->h, be, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_loops(img, 0);
+	assert_int_equal(rem(f->h, be3), 0);
+	assert_node(f->h, idx, NULL);
+	assert_leaf(f->h, be3, "physical-device-path", NULL);
+	assert_int_equal(add(f->h, be, &err), 0);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_loops(img, 0);
+}
+
 /* A file and a loop device bound to it are one object, whatever name the
  * spec uses: the file, the device, or a link to the device. */
 static void test_sharing_loop_and_file(void **state)
@@ -1127,6 +1187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_file_rw),
+		T(test_vbd3),
 		T(test_file_ro),
 		T(test_remove_while_open_elsewhere),
 		T(test_block_device),

@@ -2073,38 +2073,168 @@ static int setup_driver_domain_bare(void **state)
 	return r;
 }
 
-/* backendtype= other than phy is refused, naming what is supported, before
- * anything is written; phy and none attach as before. */
-static void test_backendtype_refused_unless_phy(void **state)
+/* backendtype= other than phy and tap is refused, naming what is
+ * supported, before anything is written; so are what tap does not serve
+ * here (a vhd image, an empty drive); phy and none attach as before. */
+static void test_backendtype_refused_unless_phy_or_tap(void **state)
 {
 	struct fx *f = *state;
-	static const char *const bad[] = { "qdisk", "tap", "standalone" };
-	char spec[PATH_MAX + 64];
+	static const char *const bad[] = { "qdisk", "standalone" };
+	static const char *const tap_bad[] = { "format=vhd,vdev=xvdb,access=rw,backendtype=tap,target=",
+	                                       "vdev=xvdb,devtype=cdrom,backendtype=tap" };
+	char spec[PATH_MAX + 80];
 	vbd_errbuf err = { "" };
 	vbd_disk_spec *d;
 	size_t i;
 
 	f->ao.wait = VBD_WAIT_NONE;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *one;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]) + 2; i++) {
+		const char *one, *want;
 
-		snprintf(spec, sizeof(spec), "format=raw,vdev=xvdb,access=rw,backendtype=%s,target=%s",
-		         bad[i], f->img);
+		if (i < 2) {
+			snprintf(spec, sizeof(spec), "format=raw,vdev=xvdb,access=rw,backendtype=%s,target=%s",
+			         bad[i], f->img);
+			want = bad[i];
+		} else {
+			snprintf(spec, sizeof(spec), "%s%s", tap_bad[i - 2], i == 2 ? f->img : "");
+			want = i == 2 ? "vhd" : "empty cdrom";
+		}
 		one = spec;
 		if (vbd_disk_spec_parse(1, &one, &d, &err) != 0)
 			fail_msg("parse %s: %s", spec, err.msg);
-		assert_string_equal(d->backendtype, bad[i]);
 		f->ao.spec = d;
 		assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOTSUP);
-		if (!strstr(vbd_ctx_last_error(f->c), bad[i]) || !strstr(vbd_ctx_last_error(f->c), "phy"))
-			fail_msg("message: %s", vbd_ctx_last_error(f->c));
+		if (!strstr(vbd_ctx_last_error(f->c), want) || !strstr(vbd_ctx_last_error(f->c), "tap") ||
+		    (i < 2 && !strstr(vbd_ctx_last_error(f->c), "phy")))
+			fail_msg("message for %s: %s", spec, vbd_ctx_last_error(f->c));
 		assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+		assert_false(exists(f->h, "/local/domain/0/backend/vbd3"));
 		assert_int_equal(loops_settled(f->img, 0), 0);
 		vbd_disk_spec_free(d);
 	}
 	f->ao.spec = &f->spec;
 	f->spec.backendtype = (char *)"phy";
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	f->spec.backendtype = NULL;
+}
+
+/* A tap disk (backendtype=tap) as libxl writes it (docs/protocol.md): the
+ * backend dir under backend/vbd3 with params aio:<path> and type vbd3, the
+ * frontend's and the copy's "backend" pointing there, every other key as
+ * for phy.  The built-in step makes no loop device: it writes
+ * physical-device-path (never physical-device) and hotplug-status, and the
+ * peer (as tapback) connects on it.  Detach removes all of it. */
+static void test_tap_layout_and_detach(void **state)
+{
+	struct fx *f = *state;
+	static const char *const keys[][2] = {
+		{ "frontend", "/local/domain/1/device/vbd/51728" }, { "params", NULL },
+		{ "script", "/etc/xen/scripts/vbd-block" }, { "frontend-id", "1" }, { "online", "1" },
+		{ "removable", "0" }, { "bootable", "1" }, { "dev", "xvdb" }, { "type", "vbd3" },
+		{ "mode", "w" }, { "device-type", "disk" }, { "discard-enable", "1" },
+		{ "specification", "xen" },
+	};
+	const char *be = "/local/domain/0/backend/vbd3/1/51728";
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	char params[PATH_MAX + 8], *v;
+	unsigned n;
+	char **k;
+	size_t i;
+
+	f->spec.backendtype = (char *)"tap";
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	snprintf(params, sizeof(params), "aio:%s", f->img);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *want = keys[i][1] ? keys[i][1] : params;
+
+		v = vbd_test_xs_readf(f->h, "%s/%s", be, keys[i][0]);
+		if (!v || strcmp(v, want))
+			fail_msg("%s/%s: \"%s\", want \"%s\"", be, keys[i][0], v ? v : "(none)", want);
+		free(v);
+		v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/%s", keys[i][0]);
+		if (!v || strcmp(v, want))
+			fail_msg("copy's %s: \"%s\", want \"%s\"", keys[i][0], v ? v : "(none)", want);
+		free(v);
+	}
+	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/backend");
+	assert_string_equal(v, be);
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/backend");
+	assert_string_equal(v, be);
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/backend-id");
+	assert_string_equal(v, "0");
+	free(v);
+	/* libxl's 15 keys in the copy, as for phy. */
+	k = xs_directory(f->h, XBT_NULL, "/libxl/1/device/vbd/51728", &n);
+	assert_non_null(k);
+	free(k);
+	assert_int_equal(n, 15);
+	assert_perms(f->h, be, "n0,r1");
+	assert_perms(f->h, "/local/domain/1/device/vbd/51728", "n1,r0");
+	assert_perms(f->h, "/libxl/1/device/vbd/51728", "n0");
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd"));
+	/* Both ends Connected, on the file itself: no loop device. */
+	v = vbd_test_xs_readf(f->h, "%s/state", be);
+	assert_string_equal(v, "4");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "%s/physical-device-path", be);
+	assert_string_equal(v, f->img);
+	free(v);
+	v = vbd_test_xs_readf(f->h, "%s/hotplug-status", be);
+	assert_string_equal(v, "connected");
+	free(v);
+	assert_false(exists(f->h, "%s/physical-device", be));
+	assert_int_equal(loops_settled(f->img, 0), 0);
+	assert_true(exists(f->h, "/libvbd/backend/0-1-51728-vbd3"));
+
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd3"));
+	assert_false(exists(f->h, "/local/domain/1/device/vbd/51728"));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	assert_false(exists(f->h, "/libvbd/backend/0-1-51728-vbd3"));
+	f->spec.backendtype = NULL;
+}
+
+/* detach --force of a tap disk whose backend never closes, and a reap of a
+ * gone domain's tap disk: the vbd3 dirs and records go too. */
+static void test_tap_force_and_reap(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+
+	f->spec.backendtype = (char *)"tap";
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	d.domid = DOM;
+	d.devid = 51728;
+	d.timeout_ms = 300;
+	assert_int_equal(vbd_dev_detach_wait(f->c, &d), -ETIMEDOUT);
+	assert_true(exists(f->h, "/local/domain/0/backend/vbd3/1/51728"));
+	d.force = true;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach --force: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd3"));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	assert_false(exists(f->h, "/libvbd/backend/0-1-51728-vbd3"));
+
+	/* Again, then the domain goes: the reaper finds it by its vbd3 dir
+	 * even without the copy. */
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), 0);
+	assert_true(xs_rm(f->h, XBT_NULL, "/libxl/1"));
+	assert_true(xs_release_domain(f->h, DOM));
+	ro.timeout_ms = 300;
+	if (vbd_dev_reap_wait(f->c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd3"));
+	assert_false(exists(f->h, "/libvbd/backend/0-1-51728-vbd3"));
 	f->spec.backendtype = NULL;
 }
 
@@ -2444,7 +2574,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_readonly_target_for_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_oversized_target, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backendtype_refused_unless_phy_or_tap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap_layout_and_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap_force_and_reap, setup_never_closes, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_symlink_loop_target, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_open_refused_for_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_path_resolved_and_checked, setup, teardown),

@@ -84,6 +84,13 @@ typedef struct vbd_blkback_options {
 	 * vbd_blkback_process() then runs every callback due on the bus, and b
 	 * is used from the bus's thread only. */
 	vbd_bus *bus;
+	/* The backend kind served: NULL or "vbd", <home>/backend/vbd, the
+	 * kernel blkback's (libxl's backendtype=phy); "vbd3",
+	 * <home>/backend/vbd3 (backendtype=tap), so that this backend serves
+	 * tap disks next to a kernel blkback serving phy ones.  A vbd3
+	 * device's params must be "aio:<path>" and its physical-device-path
+	 * that path. */
+	const char *kind;
 } vbd_blkback_options;
 
 /* Every field but version 0 means its default, as `{ .version = 1 }`. */

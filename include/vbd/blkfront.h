@@ -98,7 +98,8 @@ typedef struct vbd_blkfront_options {
 #define VBD_BLKFRONT_OPTIONS_INIT { .version = VBD_BLKFRONT_OPTIONS_VERSION }
 
 /* Connects to xenstore as the guest, reads virtual-device and backend (which
- * must be /local/domain/<n>/backend/vbd/<domid>/<devid>, n = backend-id) and
+ * must be /local/domain/<n>/backend/vbd/<domid>/<devid>, or backend/vbd3/ for
+ * libxl's backendtype=tap, n = backend-id) and
  * sets the watches.  The handshake runs in vbd_blkfront_process().
  * -EINVAL (options), -ECONNREFUSED (no xenstore), -ENOENT (no such device),
  * -EPROTO (a malformed key), -ENOMEM.  *ret is untouched on failure. */

@@ -55,6 +55,9 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		                 "persistent_grants_max <= %u, domid < 32752)",
 		                 VBD__BB_MAX_ORDER, VBD__BB_MAX_QUEUES,
 		                 (unsigned)VBD__BB_MAX_INDIRECT_SEGS, 1u << 20);
+	if (o->kind && strcmp(o->kind, "vbd") && strcmp(o->kind, "vbd3"))
+		return vbd__errf(err, -EINVAL, "blkback: kind %.16s: only vbd and vbd3 are served",
+		                 o->kind);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return vbd__errf(err, -ENOMEM, "blkback: out of memory");
@@ -77,7 +80,8 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	b->pgrants_max = o->persistent_grants_max;
 	b->feature_discard = !o->no_discard;
 	b->resize_poll_ms = o->resize_poll_ms;
-	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/vbd", b->domid);
+	snprintf(b->kind, sizeof(b->kind), "%s", o->kind ? o->kind : "vbd");
+	snprintf(b->base, sizeof(b->base), "/local/domain/%u/backend/%s", b->domid, b->kind);
 
 	if (o->bus) {
 		b->bus = vbd_bus_ref(o->bus);

@@ -126,7 +126,8 @@ struct vbd_blkback {
 	unsigned domid;
 	unsigned max_order, max_queues, max_indirect, pgrants_max, resize_poll_ms;
 	bool feature_discard;
-	char base[64];             /* /local/domain/<domid>/backend/vbd */
+	char base[64];             /* /local/domain/<domid>/backend/<kind> */
+	char kind[8];              /* "vbd" or "vbd3" */
 	vbd__xb_watch *w_base;
 	vbd__bb_dev *devs;
 	int epfd;                  /* the fd the caller polls */

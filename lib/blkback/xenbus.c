@@ -77,7 +77,7 @@ void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	vbd__bb_log(b, VBD_LOG_ERR, "%s: %s: %s", d->be, msg, strerror(err < 0 ? -err : err));
-	snprintf(node, sizeof(node), "backend/vbd/%u/%u", d->fe_domid, d->devid);
+	snprintf(node, sizeof(node), "backend/%s/%u/%u", b->kind, d->fe_domid, d->devid);
 	r = vbd__xb_dev_fatal(b->xs, b->domid, node, err, msg, closing ? NULL : d->be, &sw);
 	if (r < 0)
 		vbd__bb_log(b, VBD_LOG_WARNING, "writing /local/domain/%u/error/%s/error: %s", b->domid,
@@ -437,6 +437,24 @@ static int open_by_number(struct vbd__bb_disk *k, unsigned maj, unsigned min, bo
 	return vbd__bb_disk_open(k, path, ro, discard, why, whylen);
 }
 
+/* 0, or -errno after a fatal error of the device. */
+static int check_tap_params(vbd__bb_dev *d, const char *pdp)
+{
+	char *params = RD(d, d->be, "params");
+	int r = 0;
+
+	if (!params || strncmp(params, "aio:", 4)) {
+		r = -ENOTSUP;
+		vbd__bb_fatal(d, r, "params %s: a vbd3 backend here serves aio:<path> (raw) only",
+		              params ? "has another format" : "missing");
+	} else if (!pdp || strcmp(pdp, params + 4)) {
+		r = -EINVAL;
+		vbd__bb_fatal(d, r, "physical-device-path is not the path in params");
+	}
+	free(params);
+	return r;
+}
+
 static void backend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
@@ -468,6 +486,10 @@ static void backend_changed(const char *path, void *ud)
 		vbd__bb_fatal(d, -EINVAL, "bad physical-device-path");
 		goto out;
 	}
+	/* vbd3 (tap): params is "<format>:<path>"; only aio (raw) is served,
+	 * and the hotplug step's physical-device-path must be that path. */
+	if (!strcmp(d->b->kind, "vbd3") && (r = check_tap_params(d, pdp)) < 0)
+		goto out;
 	mode = RD(d, d->be, "mode");
 	ro = !mode || !strchr(mode, 'w');
 	type = RD(d, d->be, "device-type");

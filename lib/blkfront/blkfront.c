@@ -468,7 +468,9 @@ static void on_watch(const char *path, void *ud)
 	f->xs_dirty = true;
 }
 
-/* "/local/domain/<n>/backend/vbd/<domid>/<devid>", n a plain decimal. */
+/* "/local/domain/<n>/backend/<kind>/<domid>/<devid>", n a plain decimal,
+ * kind vbd (a kernel blkback) or vbd3 (libxl's backendtype=tap, a
+ * userspace backend): the frontend speaks the same protocol to both. */
 static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 {
 	static const char pre[] = "/local/domain/";
@@ -489,7 +491,11 @@ static int parse_backend(vbd_blkfront *f, const char *be, unsigned *ret_bdom)
 	if (n < 0 || n >= DOMID_FIRST_RESERVED || (num[0] == '0' && num[1]))
 		return -EPROTO;
 	if ((size_t)snprintf(want, sizeof(want), "/local/domain/%lld/backend/vbd/%u/%u", n,
-	                     f->o.domid, f->o.devid) >= sizeof(want) || strcmp(want, be) != 0)
+	                     f->o.domid, f->o.devid) >= sizeof(want))
+		return -EPROTO;
+	if (strcmp(want, be) != 0 &&
+	    ((size_t)snprintf(want, sizeof(want), "/local/domain/%lld/backend/vbd3/%u/%u", n,
+	                      f->o.domid, f->o.devid) >= sizeof(want) || strcmp(want, be) != 0))
 		return -EPROTO;
 	*ret_bdom = (unsigned)n;
 	return 0;
@@ -570,7 +576,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	}
 	if (strlen(v) >= sizeof(f->be) || parse_backend(f, v, &f->bdom) < 0) {
 		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend \"%.100s\" is not "
-		              "/local/domain/<n>/backend/vbd/%u/%u", f->fe, v, o->domid, o->devid);
+		              "/local/domain/<n>/backend/vbd[3]/%u/%u", f->fe, v, o->domid, o->devid);
 		goto fail;
 	}
 	snprintf(f->be, sizeof(f->be), "%s", v);

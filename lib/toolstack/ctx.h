@@ -77,11 +77,21 @@ int vbd__domain_gone(vbd_ctx *c, unsigned domid);
  * undo.  0 or -ENOSPC. */
 int vbd__ctx_on_free(vbd_ctx *c, vbd__ctx_cleanup_fn fn);
 
+/* The backend's kind: backend/vbd (phy, blkback) or backend/vbd3 (tap, a
+ * userspace backend), as libxl names them. */
+typedef enum vbd__dev_kind {
+	VBD__KIND_VBD = 0,
+	VBD__KIND_VBD3,
+} vbd__dev_kind;
+
+const char *vbd__dev_kind_name(vbd__dev_kind kind);
+
 /* Where a device lives.  libxl's /libxl copy names the backend domain
  * (XSA-178: never the backend's own keys); without a copy, dom0.  The paths
  * follow from the ids.  -errno if xenstore could not say. */
 typedef struct vbd__dev_loc {
 	unsigned bdom;
+	vbd__dev_kind kind;      /* from the copy's backend path; no copy: the dir there */
 	bool in_libxl;           /* the copy exists */
 	char be[96], fe[96];
 } vbd__dev_loc;

@@ -69,7 +69,8 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	c->err.msg[0] = 0;
 	if ((r = vbd__dev_op_new(c, false, done, ud, &op)) < 0)
 		return r;
-	vbd__dev_paths_init(&op->p, o->backend_domid, o->domid, o->spec->devid);
+	vbd__dev_paths_init(&op->p, o->spec->backendtype && !strcmp(o->spec->backendtype, "tap") ?
+	                    VBD__KIND_VBD3 : VBD__KIND_VBD, o->backend_domid, o->domid, o->spec->devid);
 	op->bdom = o->backend_domid;
 	op->goal = o->wait;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
@@ -148,7 +149,7 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
 		goto fail;
 	op->foreign = op->bdom != own;
-	vbd__dev_paths_init(&op->p, op->bdom, o->domid, o->devid);
+	vbd__dev_paths_init(&op->p, loc.kind, op->bdom, o->domid, o->devid);
 	if (!(script = vbd__xb_read(c->xs, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
 		goto fail;

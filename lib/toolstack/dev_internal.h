@@ -20,11 +20,13 @@
 
 /* A device's directories and the drivers' error nodes. */
 typedef struct vbd__dev_paths {
+	vbd__dev_kind kind;
 	char be[96], fe[96], lx[96];
 	char be_err[128], fe_err[128];
 } vbd__dev_paths;
 
-void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_t devid);
+void vbd__dev_paths_init(vbd__dev_paths *p, vbd__dev_kind kind, unsigned bdom, unsigned dom,
+                         uint32_t devid);
 
 /* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
 

@@ -15,6 +15,11 @@
  * -EEXIST).  Removing takes the three dirs and the drivers' error nodes,
  * then each parent left empty, up to a domain's home or /libxl.
  * The layout is libxl 4.17's key for key (tests/golden/).
+ *
+ * backendtype=tap differs in three places only, as in libxl since it serves
+ * tap again: the backend dir is backend/vbd3/1/51728 (the frontend's
+ * "backend" and the /libxl copy's say so), params is "aio:/data/disk0.img",
+ * and type is "vbd3".  The frontend dir and the /libxl copy stay under vbd.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,15 +29,24 @@
 
 #include "toolstack/dev_internal.h"
 
-void vbd__dev_paths_init(vbd__dev_paths *p, unsigned bdom, unsigned dom, uint32_t devid)
+const char *vbd__dev_kind_name(vbd__dev_kind kind)
 {
-	snprintf(p->be, sizeof(p->be), "/local/domain/%u/backend/vbd/%u/%u", bdom, dom, devid);
+	return kind == VBD__KIND_VBD3 ? "vbd3" : "vbd";
+}
+
+void vbd__dev_paths_init(vbd__dev_paths *p, vbd__dev_kind kind, unsigned bdom, unsigned dom,
+                         uint32_t devid)
+{
+	const char *k = vbd__dev_kind_name(kind);
+
+	p->kind = kind;
+	snprintf(p->be, sizeof(p->be), "/local/domain/%u/backend/%s/%u/%u", bdom, k, dom, devid);
 	snprintf(p->fe, sizeof(p->fe), "/local/domain/%u/device/vbd/%u", dom, devid);
 	snprintf(p->lx, sizeof(p->lx), "/libxl/%u/device/vbd/%u", dom, devid);
 	/* Where Linux's xenbus_dev_fatal() writes: error/<nodename>/error under
 	 * the writing domain's home. */
-	snprintf(p->be_err, sizeof(p->be_err), "/local/domain/%u/error/backend/vbd/%u/%u/error",
-	         bdom, dom, devid);
+	snprintf(p->be_err, sizeof(p->be_err), "/local/domain/%u/error/backend/%s/%u/%u/error",
+	         bdom, k, dom, devid);
 	snprintf(p->fe_err, sizeof(p->fe_err), "/local/domain/%u/error/device/vbd/%u/error",
 	         dom, devid);
 }
@@ -69,7 +83,9 @@ static unsigned backend_keys(kv *out, const vbd_attach_options *o, const vbd__de
 	KV("bootable", "1");
 	KV("state", "%d", VBD_STATE_INITIALISING);
 	KV("dev", "%s", d->vdev);
-	KV("type", "phy");
+	/* libxl's string for the backend type: "vbd3" for tap since it
+	 * serves tap again (docs/protocol.md). */
+	KV("type", "%s", p->kind == VBD__KIND_VBD3 ? "vbd3" : "phy");
 	KV("mode", "%s", d->readonly ? "r" : "w");
 	KV("device-type", "%s", d->cdrom ? "cdrom" : "disk");
 	/* libxl's default is !!readwrite: no discard on a read-only disk. */
@@ -98,6 +114,20 @@ static unsigned frontend_keys(kv *out, const vbd_attach_options *o, const vbd__d
 	return n;
 }
 
+/* The kind in a backend path of dom0's own /libxl copy:
+ * /local/domain/<n>/backend/<kind>/...  Anything else is vbd, the
+ * default, as before there were two kinds. */
+static vbd__dev_kind kind_of(const char *be)
+{
+	unsigned n;
+	int end = 0;
+
+	if (sscanf(be, "/local/domain/%u/backend/%n", &n, &end) == 1 && end &&
+	    !strncmp(be + end, "vbd3/", 5))
+		return VBD__KIND_VBD3;
+	return VBD__KIND_VBD;
+}
+
 int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret)
 {
 	char *be = vbd__xb_read(c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
@@ -107,8 +137,26 @@ int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *re
 	ret->in_libxl = be != NULL;
 	if (!be || sscanf(be, "/local/domain/%u/", &ret->bdom) != 1)
 		ret->bdom = 0;
+	ret->kind = be ? kind_of(be) : VBD__KIND_VBD;
 	free(be);
-	snprintf(ret->be, sizeof(ret->be), "/local/domain/%u/backend/vbd/%u/%u", ret->bdom, domid, devid);
+	if (!ret->in_libxl) {
+		/* No copy (half removed, or written by someone else): dom0's own
+		 * vbd3 dir, when there is one and no vbd dir. */
+		char p1[96], p3[96];
+		int ev, e3;
+
+		snprintf(p1, sizeof(p1), "/local/domain/0/backend/vbd/%u/%u", domid, devid);
+		snprintf(p3, sizeof(p3), "/local/domain/0/backend/vbd3/%u/%u", domid, devid);
+		ev = vbd__xb_exists(c->xs, XBT_NULL, p1);
+		e3 = ev ? 0 : vbd__xb_exists(c->xs, XBT_NULL, p3);
+
+		if (ev < 0 || e3 < 0)
+			return ev < 0 ? ev : e3;
+		if (e3)
+			ret->kind = VBD__KIND_VBD3;
+	}
+	snprintf(ret->be, sizeof(ret->be), "/local/domain/%u/backend/%s/%u/%u", ret->bdom,
+	         vbd__dev_kind_name(ret->kind), domid, devid);
 	snprintf(ret->fe, sizeof(ret->fe), "/local/domain/%u/device/vbd/%u", domid, devid);
 	return 0;
 }

@@ -196,11 +196,13 @@ static int collect(vbd__reap *rp, unsigned own, unsigned domid)
 	unsigned n, i, pass;
 	int r;
 
-	for (pass = 0; pass < 2; pass++) {
+	/* The copies, then our backend dirs of both kinds (vbd, vbd3). */
+	for (pass = 0; pass < 3; pass++) {
 		if (pass == 0)
 			snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", domid);
 		else
-			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd/%u", own, domid);
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%u", own,
+			         pass == 1 ? "vbd" : "vbd3", domid);
 		if ((r = list_ids(c, dir, 1ULL << 32, &ids, &n)) < 0)
 			return r;
 		for (i = 0; i < n && r >= 0; i++)
@@ -222,11 +224,12 @@ static int collect_all(vbd__reap *rp, unsigned own)
 	unsigned n, i, pass;
 	int r = 0, g;
 
-	for (pass = 0; pass < 2 && r >= 0; pass++) {
+	for (pass = 0; pass < 3 && r >= 0; pass++) {
 		if (pass == 0)
 			snprintf(dir, sizeof(dir), "/libxl");
 		else
-			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", own);
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", own,
+			         pass == 1 ? "vbd" : "vbd3");
 		if ((r = list_ids(c, dir, VBD_DOMID_FIRST_RESERVED, &ids, &n)) < 0)
 			return r;
 		for (i = 0; i < n && r >= 0; i++) {

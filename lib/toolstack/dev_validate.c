@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The checks of an attach's input, before anything is written: both
- * domains exist, the backend type and format are ones the phy backend
- * serves, and the target resolves to a regular file or block device that
+ * domains exist, the backend type is phy (kernel blkback, backend/vbd) or
+ * tap (a userspace backend, backend/vbd3), the format is one they serve
+ * (raw), and the target resolves to a regular file or block device that
  * opens as the disk asks (read-only or read-write), or, when it does not,
  * a message that says what refused it.
  */
@@ -55,6 +56,7 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 	struct stat st;
 	unsigned id;
 	char buf[16];
+	bool tap;
 	int r, fd;
 
 	snprintf(buf, sizeof(buf), "%u", o->domid);
@@ -63,14 +65,20 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 	snprintf(buf, sizeof(buf), "%u", o->backend_domid);
 	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "backend domain");
-	/* Only the phy backend (blkback) is served: a disk asked for another
-	 * must not silently get this one. */
-	if (d->backendtype && strcmp(d->backendtype, "phy") != 0)
+	/* phy (blkback) and tap (vbd3, served by a userspace backend such as
+	 * vbdctl backend --kind vbd3): a disk asked for another must not
+	 * silently get one of these. */
+	tap = d->backendtype && !strcmp(d->backendtype, "tap");
+	if (d->backendtype && strcmp(d->backendtype, "phy") != 0 && !tap)
 		return vbd__errf(&c->err, -ENOTSUP, "backendtype=%s is not supported: only phy (the "
-		                 "default) is", d->backendtype);
+		                 "default, kernel blkback) and tap (backend vbd3, a userspace backend) "
+		                 "are", d->backendtype);
 	if (!d->target) {
 		if (!d->cdrom)
 			return vbd__errf(&c->err, -EINVAL, "%s: no target (only a cdrom may be empty)", d->vdev);
+		if (tap)
+			return vbd__errf(&c->err, -ENOTSUP, "%s: an empty cdrom drive is served by "
+			                 "backendtype=phy only, not tap", d->vdev);
 		*ret_params = strdup("");
 		return *ret_params ? 0 : -ENOMEM;
 	}
@@ -78,11 +86,20 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 		return vbd__errf(&c->err, -E2BIG, "target is %zu characters long; at most 1024",
 		                 strlen(d->target));
 	if (d->format && strcmp(d->format, "raw") != 0)
-		return vbd__errf(&c->err, -ENOTSUP, "format %s: the phy backend serves raw images only",
-		                 d->format);
+		return vbd__errf(&c->err, -ENOTSUP, "format %s: the %s backend serves raw images only",
+		                 d->format, tap ? "tap (vbd3)" : "phy");
+	/* tap's params is "<format>:<path>", libxl's name of the format
+	 * first: raw is "aio" (tapdisk's driver for raw images). */
+	if (tap && d->target[0] != '/')
+		return vbd__errf(&c->err, -EINVAL, "target %s: backendtype=tap takes an absolute "
+		                 "path", d->target);
 	if (foreign) {
-		*ret_params = strdup(d->target);
-		return *ret_params ? 0 : vbd__errf(&c->err, -ENOMEM, "out of memory");
+		if (tap ? asprintf(ret_params, "aio:%s", d->target) < 0 :
+		    !(*ret_params = strdup(d->target))) {
+			*ret_params = NULL;
+			return vbd__errf(&c->err, -ENOMEM, "out of memory");
+		}
+		return 0;
 	}
 	if ((r = vbd_disk_target_resolve(d->target, &params, &c->err)) < 0)
 		return r;
@@ -107,6 +124,15 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 		return r;
 	}
 	close(fd);
+	if (tap) {
+		char *p = NULL;
+
+		r = asprintf(&p, "aio:%s", params);
+		free(params);
+		if (r < 0)
+			return vbd__errf(&c->err, -ENOMEM, "out of memory");
+		params = p;
+	}
 	*ret_params = params;
 	return 0;
 }

@@ -25,6 +25,8 @@ static long rd_long(vbd_ctx *c, const char *dir, const char *key, long def)
 
 static void fill(vbd_ctx *c, vbd_dev_info *d)
 {
+	bool vbd3 = strstr(d->backend_path, "/backend/vbd3/") != NULL;
+	const char *tp;
 	char path[256];
 
 	vbd_devid_to_vdev(d->devid, d->vdev, sizeof(d->vdev));
@@ -38,8 +40,8 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	d->node = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "node");
 	d->hotplug_status = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "hotplug-status");
 	d->hotplug_error = vbd__xb_read(c->xs, XBT_NULL, "%s/%s", d->backend_path, "hotplug-error");
-	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/vbd/%u/%u/error",
-	         d->backend_domid, d->domid, d->devid);
+	snprintf(path, sizeof(path), "/local/domain/%u/error/backend/%s/%u/%u/error",
+	         d->backend_domid, vbd3 ? "vbd3" : "vbd", d->domid, d->devid);
 	d->backend_error = vbd__xb_read(c->xs, XBT_NULL, "%s", path);
 	snprintf(path, sizeof(path), "/local/domain/%u/error/device/vbd/%u/error", d->domid, d->devid);
 	d->frontend_error = vbd__xb_read(c->xs, XBT_NULL, "%s", path);
@@ -67,11 +69,13 @@ static void fill(vbd_ctx *c, vbd_dev_info *d)
 	d->sector_size = rd_long(c, d->backend_path, "sector-size", -1);
 	d->info = rd_long(c, d->backend_path, "info", -1);
 	d->target_size = -1;
-	if (d->params && d->params[0] == '/') {
+	/* A vbd3 (tap) params is "aio:<path>". */
+	tp = d->params && vbd3 && !strncmp(d->params, "aio:", 4) ? d->params + 4 : d->params;
+	if (tp && tp[0] == '/') {
 		vbd_target_info ti = { .size = sizeof(ti) };
 		vbd_errbuf e;
 
-		if (vbd_disk_target_probe(d->params, &ti, &e) == 0) {
+		if (vbd_disk_target_probe(tp, &ti, &e) == 0) {
 			d->target_size = ti.bytes;
 			d->target_type = ti.type[0] ? strdup(ti.type) : NULL;
 			d->target_label = ti.label[0] ? strdup(ti.label) : NULL;
@@ -152,12 +156,13 @@ int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret,
 	}
 	free(doms);
 	doms = NULL;
-	/* Backend dirs of every domain's backend/vbd that no copy names. */
+	/* Backend dirs of every domain's backend/vbd and backend/vbd3 that no
+	 * copy names. */
 	doms = xs_directory(c->xs, XBT_NULL, "/local/domain", &nd);
-	for (i = 0; doms && i < nd; i++) {
-		unsigned bd = (unsigned)strtoul(doms[i], NULL, 10);
+	for (i = 0; doms && i < 2 * nd; i++) {
+		unsigned bd = (unsigned)strtoul(doms[i / 2], NULL, 10);
 
-		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/vbd", bd);
+		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", bd, i % 2 ? "vbd3" : "vbd");
 		fes = xs_directory(c->xs, XBT_NULL, dir, &nf);
 		for (k = 0; fes && k < nf; k++) {
 			unsigned fd_id = (unsigned)strtoul(fes[k], NULL, 10);

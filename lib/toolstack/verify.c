@@ -407,7 +407,9 @@ static bool parse_path(const char *p, unsigned *domid, uint32_t *devid)
 	unsigned a, b, dev;
 	int n = 0;
 
-	if (sscanf(p, "/local/domain/%u/backend/vbd/%u/%u%n", &a, &b, &dev, &n) == 3 &&
+	/* Either kind of backend: vbd (phy) or vbd3 (tap). */
+	if ((sscanf(p, "/local/domain/%u/backend/vbd/%u/%u%n", &a, &b, &dev, &n) == 3 ||
+	     sscanf(p, "/local/domain/%u/backend/vbd3/%u/%u%n", &a, &b, &dev, &n) == 3) &&
 	    (p[n] == 0 || p[n] == '/')) {
 		*domid = b;
 		*devid = dev;

@@ -32,6 +32,7 @@ typedef struct vbd__hp {
 	unsigned self;          /* the domain running the step */
 	char root[64];          /* its records: <root>/sharing, <root>/backend */
 	long fe;                /* the frontend's domain, -1: not known */
+	bool vbd3;              /* backend/vbd3: no loop device, physical-device-path only */
 } vbd__hp;
 
 typedef struct vbd__hp_target {
@@ -61,6 +62,10 @@ bool vbd__hp_all_digits(const char *s, size_t n);
 int vbd__hp_name(vbd__hp *h, const char *be_path);
 /* The other side of vbd__hp_name: false for an entry of an escaped path
  * (be is then that path). */
+/* The node whose presence says ADD is done for backend path be:
+ * physical-device, or for a vbd3 backend (tap: nothing to map, the
+ * userspace backend opens the file) physical-device-path, as block-tap. */
+const char *vbd__hp_done_key(const char *be);
 bool vbd__hp_entry_parse(const char *e, char *be, size_t size, unsigned *bdom, unsigned *fe);
 
 /* ---- sharing (sharing.c) ---- */

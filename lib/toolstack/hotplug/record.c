@@ -208,6 +208,7 @@ int vbd__hp_name(vbd__hp *h, const char *be_path)
 	if (rel != h->be || h->be[0] != '/') {
 		if (split_rel(rel, type, sizeof(type), &fe, &devid)) {
 			h->fe = fe;
+			h->vbd3 = !strcmp(type, "vbd3");
 			if (!strcmp(type, "vbd"))
 				snprintf(h->entry, sizeof(h->entry), "%u-%u-%u", h->bdom, fe, devid);
 			else
@@ -217,6 +218,11 @@ int vbd__hp_name(vbd__hp *h, const char *be_path)
 	}
 	escape_path(h->be, h->entry, sizeof(h->entry));
 	return 0;
+}
+
+const char *vbd__hp_done_key(const char *be)
+{
+	return strstr(be, "/backend/vbd3/") ? "physical-device-path" : "physical-device";
 }
 
 /* The other side of vbd__hp_name: the backend path and domains of an entry. */

@@ -100,7 +100,7 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 		parsed = vbd__hp_entry_parse(ents[i], obe, sizeof(obe), &ob, &ofe);
 		if (parsed && ob != h->bdom)
 			continue;
-		snprintf(pd, sizeof(pd), "%s/physical-device", obe);
+		snprintf(pd, sizeof(pd), "%s/%s", obe, vbd__hp_done_key(obe));
 		if (obe[0] && vbd__xb_exists(h->xs, t, pd) <= 0) {
 			if (t != XBT_NULL)
 				vbd__xb_rm(h->xs, t, p);

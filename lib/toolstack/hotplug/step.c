@@ -39,6 +39,14 @@
  * removed without REMOVE, or REMOVE never ran) is stale: it is ignored, and
  * dropped by the next transaction that sees it.
  *
+ * A tap backend (backend/vbd3/5/51712, params = aio:/srv/a.img) gets no
+ * loop device: the userspace backend serving vbd3 opens the file itself.
+ * ADD checks the format (aio, raw, is what is served), opens the file as
+ * above, keeps the same index entry (0-5-51712-vbd3) and record, and writes
+ * physical-device-path = /srv/a.img and hotplug-status = connected, as
+ * libxl's block-tap writes physical-device-path (never physical-device)
+ * for tapback.
+ *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
  */
@@ -173,7 +181,7 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 		return vbd__errf(h->err, -ENOENT, "backend %s was removed during hotplug add", h->be);
 	if (r < 0)
 		return vbd__errf(h->err, r, "read %s/params", h->be);
-	if (vbd__hp_be_read(h, t, "physical-device", &v) == 0) {
+	if (vbd__hp_be_read(h, t, vbd__hp_done_key(h->be), &v) == 0) {
 		free(v);
 		return 1;
 	}
@@ -196,7 +204,7 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	    (loop && (r = vbd__hp_rec_write(h, t, "node", pdpath)) < 0) ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "file", file)) < 0))
 		return vbd__errf(h->err, r, "write %s: %s", rec, strerror(-r));
-	if ((r = vbd__hp_be_write(h, t, "physical-device", pd)) < 0 ||
+	if ((!h->vbd3 && (r = vbd__hp_be_write(h, t, "physical-device", pd)) < 0) ||
 	    (r = vbd__hp_be_write(h, t, "physical-device-path", pdpath)) < 0 ||
 	    (loop && (r = vbd__hp_be_write(h, t, "node", pdpath)) < 0) ||
 	    (r = vbd__hp_be_rm(h, t, "hotplug-error")) < 0 ||
@@ -224,6 +232,7 @@ static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 static int hp_add(vbd__hp *h, bool *busy)
 {
 	char *params = NULL, *mode = NULL, *v = NULL, pd[32], pdpath[PATH_MAX];
+	const char *path;
 	vbd__hp_target tg = { .fd = -1 };
 	unsigned loopn = 0;
 	int r, lfd = -1;
@@ -259,7 +268,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 	free(v);
 	v = NULL;
 	/* Run twice (udev and libxl both, or a retry): nothing to do. */
-	if (vbd__hp_be_read(h, XBT_NULL, "physical-device", &v) == 0) {
+	if (vbd__hp_be_read(h, XBT_NULL, vbd__hp_done_key(h->be), &v) == 0) {
 		free(v);
 		v = NULL;
 		if (vbd__hp_be_read(h, XBT_NULL, "hotplug-status", &v) < 0 || strcmp(v, "connected"))
@@ -270,8 +279,27 @@ static int hp_add(vbd__hp *h, bool *busy)
 	}
 	m = vbd__hp_canon_mode(mode);
 	writable = m != 'r';
+	/* tap: "<format>:<path>"; only aio (raw) is served, and the path is
+	 * absolute (libxl's block-tap hands it to tapdisk as it is). */
+	path = params;
+	if (h->vbd3) {
+		char *colon = strchr(params, ':');
 
-	r = target_open(h, params, m, writable, &tg);
+		if (!colon || (size_t)(colon - params) != 3 || strncmp(params, "aio", 3)) {
+			r = vbd__errf(h->err, -ENOTSUP, "%s/params: format %.*s is not served (a vbd3 "
+			              "backend here serves aio:<path>, raw images)", h->be,
+			              colon ? (int)(colon - params < 16 ? colon - params : 16) : 16, params);
+			goto out;
+		}
+		path = colon + 1;
+		if (path[0] != '/') {
+			r = vbd__errf(h->err, -EINVAL, "%s/params: the path of a vbd3 target must be "
+			              "absolute", h->be);
+			goto out;
+		}
+	}
+
+	r = target_open(h, path, m, writable, &tg);
 	if (r < 0)
 		goto out;
 	if (m != '!') {
@@ -283,7 +311,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 		if (r < 0)
 			goto out;
 	}
-	if (tg.blk) {
+	if (tg.blk || h->vbd3) {
 		snprintf(pd, sizeof(pd), "%x:%x", major(tg.rdev), minor(tg.rdev));
 		snprintf(pdpath, sizeof(pdpath), "%s", tg.path);
 	} else {
