@@ -1933,6 +1933,51 @@ static void test_devd_driver_domain(void **state)
 	vbd_ctx_free(dc);
 }
 
+/* A tap disk served by driver domain 2: its devd watches backend/vbd3 as
+ * well, runs the built-in step there (no loop device; the userspace
+ * backend opens the file) and, at detach, the remove and the dir. */
+static void test_devd_driver_domain_tap(void **state)
+{
+	struct fx *f = *state;
+	vbd_devd_options o = VBD_DEVD_OPTIONS_INIT;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct done_rec a = { 0 }, x = { 0 };
+	struct devd_rec r = { 0 };
+	const char *be = "/local/domain/2/backend/vbd3/1/51728";
+	vbd_ctx *dc = ctx_as(f, 2);
+	vbd_devd *dd = NULL;
+	char *v;
+
+	f->spec.backendtype = (char *)"tap";
+	assert_int_equal(vbd_devd_new(dc, &o, on_devd, &r, &dd), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &f->ao, on_done, &a), 0);
+	pump2(f->c, dc, &a.calls, 20000);
+	if (a.result != 0)
+		fail_msg("attach: %d %s (devd: %d %s)", a.result, a.msg, r.last, r.msg);
+	assert_int_equal(r.adds, 1);
+	v = vbd_test_xs_readf(f->h, "%s/hotplug-status", be);
+	assert_string_equal(v, "connected");
+	free(v);
+	v = vbd_test_xs_readf(f->h, "%s/physical-device-path", be);
+	assert_string_equal(v, f->img);
+	free(v);
+	assert_false(exists(f->h, "%s/physical-device", be));
+	assert_int_equal(loops_settled(f->img, 0), 0);
+
+	d.domid = DOM;
+	d.devid = 51728;
+	assert_int_equal(vbd_dev_detach(f->c, &d, on_done, &x), 0);
+	pump2(f->c, dc, &x.calls, 20000);
+	if (x.result != 0)
+		fail_msg("detach: %d %s", x.result, x.msg);
+	assert_int_equal(r.removes, 1);
+	assert_false(exists(f->h, "%s", be));
+	assert_false(exists(f->h, "/local/domain/2/data/libvbd/backend/2-1-51728-vbd3"));
+	assert_false(exists(f->h, "/libxl/%d/device/vbd/51728", DOM));
+	vbd_devd_free(dd);
+	vbd_ctx_free(dc);
+}
+
 /* A toolstack's forced removal of a device's nodes, as xl's device
  * destroy does: backend dir, frontend dir and /libxl copy, no REMOVE. */
 static void rm_device_nodes(struct fx *f, const char *be)
@@ -2586,6 +2631,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_driver_domain_target_not_in_dom0,
 		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_devd_driver_domain, setup_driver_domain_bare,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_devd_driver_domain_tap, setup_driver_domain_bare,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_devd_restart_finds_vanished,
 		                                setup_driver_domain_bare, teardown),

@@ -169,7 +169,8 @@ typedef struct vbd_devd_options {
 
 /* The hotplug daemon of the domain the context acts as (its home's domid):
  * what xl devd is for a libxl driver domain, and in dom0 what makes udev
- * optional.  It watches <home>/backend/vbd and, for each backend:
+ * optional.  It watches <home>/backend/vbd and <home>/backend/vbd3 (tap
+ * disks) and, for each backend:
  * - online=1, state Initialising or InitWait, no hotplug-status: the ADD
  *   step (the built-in one, vbd_hotplug_builtin(), when the device's script
  *   is vbd-block or absent; else the script, run as libxl runs it);

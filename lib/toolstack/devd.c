@@ -20,6 +20,10 @@
  * run (libxl since 4.6, vbdctl attach): devd leaves it.  In a driver domain
  * nobody else runs it, and devd runs it as libxl runs scripts.
  *
+ * A tap disk (backend/vbd3, served by a userspace backend) is handled the
+ * same way under its own watch; the built-in step makes no loop device
+ * for it.
+ *
  * Restart: the watch's first event makes a pass over every backend; what
  * is plugged (hotplug-status set) is left alone, what is offline and
  * Closed gets REMOVE.  A backend whose dir went while no devd ran is found
@@ -52,9 +56,19 @@
 
 typedef struct devd_job devd_job;
 
+/* One backend kind this domain serves: vbd (kernel blkback, or the
+ * bundled backend) and vbd3 (tap, a userspace backend). */
+typedef struct devd_kind {
+	vbd_devd *d;
+	char home[64];              /* /local/domain/<own>/backend/<kind> */
+	size_t rel;                 /* where "backend/<kind>" starts in home */
+	vbd__watch *w;
+} devd_kind;
+
 struct devd_job {
 	devd_job *next;
 	vbd_devd *d;
+	devd_kind *k;
 	char be[96];
 	vbd_hotplug_action action;
 	vbd__script *s;
@@ -64,15 +78,14 @@ struct vbd_devd {
 	vbd_ctx *c;
 	vbd_devd_options o;
 	unsigned own;
-	char home[64];              /* /local/domain/<own>/backend/vbd */
-	vbd__watch *w;
+	devd_kind kinds[2];         /* vbd, vbd3 */
 	vbd_reaper *reaper;         /* dom0 only */
 	devd_job *jobs;             /* scripts running */
 	vbd_devd_fn fn;
 	void *ud;
 };
 
-static void examine(vbd_devd *d, unsigned fe, unsigned devid);
+static void examine(devd_kind *k, unsigned fe, unsigned devid);
 
 static void report(vbd_devd *d, const char *be, vbd_hotplug_action action, int r)
 {
@@ -187,13 +200,14 @@ static void script_done(vbd_ctx *c, int r, void *ud)
 		r = remove_dir(d, j->be);
 	report(d, j->be, j->action, r);
 	/* Events for this device during the run were left to its end. */
-	if (again && sscanf(j->be + strlen(d->home), "/%u/%u", &fe, &devid) == 2)
-		examine(d, fe, devid);
+	if (again && sscanf(j->be + strlen(j->k->home), "/%u/%u", &fe, &devid) == 2)
+		examine(j->k, fe, devid);
 	free(j);
 }
 
-static int run_script(vbd_devd *d, const char *be, const char *script, vbd_hotplug_action action)
+static int run_script(devd_kind *k, const char *be, const char *script, vbd_hotplug_action action)
 {
+	vbd_devd *d = k->d;
 	vbd_ctx *c = d->c;
 	devd_job *j;
 	int r;
@@ -203,11 +217,12 @@ static int run_script(vbd_devd *d, const char *be, const char *script, vbd_hotpl
 	if (!(j = calloc(1, sizeof(*j))))
 		return vbd__errf(&c->err, -ENOMEM, "out of memory");
 	j->d = d;
+	j->k = k;
 	j->action = action;
 	snprintf(j->be, sizeof(j->be), "%s", be);
 	/* XENBUS_PATH is relative to this domain's home, as libxl sets it. */
 	r = vbd__script_start(c, script, action == VBD_HOTPLUG_ADD ? "add" : "remove",
-	                      be + strlen(d->home) - strlen("backend/vbd"),
+	                      be + k->rel,
 	                      d->o.script_timeout_ms ? d->o.script_timeout_ms : 40000, script_done,
 	                      j, &j->s);
 	if (r < 0) {
@@ -220,8 +235,9 @@ static int run_script(vbd_devd *d, const char *be, const char *script, vbd_hotpl
 }
 
 /* One backend: what it needs now, if anything. */
-static void examine(vbd_devd *d, unsigned fe, unsigned devid)
+static void examine(devd_kind *k, unsigned fe, unsigned devid)
 {
+	vbd_devd *d = k->d;
 	vbd_ctx *c = d->c;
 	struct xs_handle *xs = c->xs;
 	vbd_hotplug_action action = VBD_HOTPLUG_ADD;
@@ -229,7 +245,7 @@ static void examine(vbd_devd *d, unsigned fe, unsigned devid)
 	char be[96], hs[128], *script = NULL;
 	int r, state;
 
-	snprintf(be, sizeof(be), "%s/%u/%u", d->home, fe, devid);
+	snprintf(be, sizeof(be), "%s/%u/%u", k->home, fe, devid);
 	if (job_find(d, be))
 		return;             /* its end looks again */
 	c->err.msg[0] = 0;
@@ -265,7 +281,7 @@ static void examine(vbd_devd *d, unsigned fe, unsigned devid)
 	if (script && !script_is_ours(script)) {
 		if (d->own == 0)
 			goto out;   /* the toolstack runs it in dom0 */
-		if ((r = run_script(d, be, script, action)) < 0)
+		if ((r = run_script(k, be, script, action)) < 0)
 			goto fail;
 		goto out;
 	}
@@ -324,26 +340,27 @@ static int list_ids(vbd_devd *d, const char *dir, unsigned long long max, unsign
 }
 
 /* Every backend of frontend fe, or of every frontend (fe < 0). */
-static void scan(vbd_devd *d, long fe)
+static void scan(devd_kind *k, long fe)
 {
-	unsigned *fes = NULL, *devs, nfe = 1, ndev, i, k;
+	vbd_devd *d = k->d;
+	unsigned *fes = NULL, *devs, nfe = 1, ndev, i, j;
 	char dir[96];
 	int r;
 
-	if (fe < 0 && (r = list_ids(d, d->home, VBD_DOMID_FIRST_RESERVED, &fes, &nfe)) < 0) {
-		report(d, d->home, VBD_HOTPLUG_ADD, r);
+	if (fe < 0 && (r = list_ids(d, k->home, VBD_DOMID_FIRST_RESERVED, &fes, &nfe)) < 0) {
+		report(d, k->home, VBD_HOTPLUG_ADD, r);
 		return;
 	}
 	for (i = 0; i < nfe; i++) {
 		unsigned f = fes ? fes[i] : (unsigned)fe;
 
-		snprintf(dir, sizeof(dir), "%s/%u", d->home, f);
+		snprintf(dir, sizeof(dir), "%s/%u", k->home, f);
 		if ((r = list_ids(d, dir, 1ULL << 32, &devs, &ndev)) < 0) {
 			report(d, dir, VBD_HOTPLUG_ADD, r);
 			continue;
 		}
-		for (k = 0; k < ndev; k++)
-			examine(d, f, devs[k]);
+		for (j = 0; j < ndev; j++)
+			examine(k, f, devs[j]);
 		free(devs);
 	}
 	free(fes);
@@ -357,8 +374,7 @@ static void scan(vbd_devd *d, long fe)
 static void scan_records(vbd_devd *d)
 {
 	char dir[96], be[BE_MAX], **names;
-	unsigned n, i, bdom, fe, devid;
-	size_t hl = strlen(d->home);
+	unsigned n, i, q, bdom, fe, devid;
 
 	if (d->own == 0)
 		snprintf(dir, sizeof(dir), "%s/backend", DOM0_ROOT);
@@ -372,15 +388,20 @@ static void scan_records(vbd_devd *d)
 		return;
 	}
 	for (i = 0; i < n && i < DEVD_SCAN_MAX; i++) {
-		int end = 0;
-
-		if (!vbd__hp_entry_parse(names[i], be, sizeof(be), &bdom, &fe) || bdom != d->own ||
-		    strncmp(be, d->home, hl) ||
-		    sscanf(be + hl, "/%u/%u%n", &fe, &devid, &end) != 2 || be[hl + (size_t)end])
+		if (!vbd__hp_entry_parse(names[i], be, sizeof(be), &bdom, &fe) || bdom != d->own)
 			continue;
-		/* A dir still there was examined by the pass over the dirs. */
-		if (vbd__xb_exists(d->c->xs, XBT_NULL, be) == 0)
-			examine(d, fe, devid);
+		for (q = 0; q < 2; q++) {
+			devd_kind *k = &d->kinds[q];
+			size_t hl = strlen(k->home);
+			int end = 0;
+
+			if (strncmp(be, k->home, hl) ||
+			    sscanf(be + hl, "/%u/%u%n", &fe, &devid, &end) != 2 || be[hl + (size_t)end])
+				continue;
+			/* A dir still there was examined by the pass over the dirs. */
+			if (vbd__xb_exists(d->c->xs, XBT_NULL, be) == 0)
+				examine(k, fe, devid);
+		}
 	}
 	free(names);
 }
@@ -389,26 +410,27 @@ static void scan_records(vbd_devd *d)
  * devices (the first event, a frontend's dir going). */
 static void on_event(vbd_ctx *c, const char *path, void *ud)
 {
-	vbd_devd *d = ud;
-	size_t n = strlen(d->home);
+	devd_kind *k = ud;
+	vbd_devd *d = k->d;
+	size_t n = strlen(k->home);
 	unsigned fe, devid;
 	int got, end = 0;
 
 	(void)c;
-	if (strncmp(path, d->home, n) || (path[n] && path[n] != '/')) {
-		scan(d, -1);
+	if (strncmp(path, k->home, n) || (path[n] && path[n] != '/')) {
+		scan(k, -1);
 		scan_records(d);
 		return;
 	}
 	got = sscanf(path + n, "/%u%n/%u", &fe, &end, &devid);
 	if (got == 2) {
-		examine(d, fe, devid);
+		examine(k, fe, devid);
 		return;
 	}
 	if (got == 1 && !path[n + (size_t)end] && fe < VBD_DOMID_FIRST_RESERVED)
-		scan(d, fe);
+		scan(k, fe);
 	else
-		scan(d, -1);
+		scan(k, -1);
 	/* A directory above the devices that went took its devices with it
 	 * in one event: their records say which. */
 	scan_records(d);
@@ -429,6 +451,7 @@ int vbd_devd_new(vbd_ctx *c, const vbd_devd_options *o, vbd_devd_fn fn, void *us
 {
 	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
 	vbd_devd *d;
+	unsigned q;
 	int r;
 
 	if (!c || !o || !ret)
@@ -445,7 +468,13 @@ int vbd_devd_new(vbd_ctx *c, const vbd_devd_options *o, vbd_devd_fn fn, void *us
 	c->err.msg[0] = 0;
 	if ((r = vbd__ctx_own_domid(c, &d->own)) < 0)
 		goto fail;
-	snprintf(d->home, sizeof(d->home), "/local/domain/%u/backend/vbd", d->own);
+	for (q = 0; q < 2; q++) {
+		devd_kind *k = &d->kinds[q];
+
+		k->d = d;
+		k->rel = (size_t)snprintf(k->home, sizeof(k->home), "/local/domain/%u/", d->own);
+		snprintf(k->home + k->rel, sizeof(k->home) - k->rel, "backend/%s", q ? "vbd3" : "vbd");
+	}
 	if (d->own == 0 && !d->o.no_reap) {
 		ro.timeout_ms = d->o.reap_timeout_ms;
 		if ((r = vbd_reaper_new(c, &ro, on_reap, d, &d->reaper)) < 0)
@@ -453,13 +482,18 @@ int vbd_devd_new(vbd_ctx *c, const vbd_devd_options *o, vbd_devd_fn fn, void *us
 	}
 	/* Its first event, at once, makes the pass that picks up what a
 	 * devd before this one left. */
-	if ((r = vbd__ctx_watch(c, d->home, on_event, d, &d->w)) < 0) {
-		vbd__errf(&c->err, r, "watching %s: %s", d->home, strerror(-r));
-		goto fail;
+	for (q = 0; q < 2; q++) {
+		devd_kind *k = &d->kinds[q];
+
+		if ((r = vbd__ctx_watch(c, k->home, on_event, k, &k->w)) < 0) {
+			vbd__errf(&c->err, r, "watching %s: %s", k->home, strerror(-r));
+			goto fail;
+		}
 	}
 	*ret = d;
 	return 0;
 fail:
+	vbd__ctx_unwatch(c, d->kinds[0].w);
 	vbd_reaper_free(d->reaper);
 	free(d);
 	return r;
@@ -471,7 +505,8 @@ vbd_devd *vbd_devd_free(vbd_devd *d)
 
 	if (!d)
 		return NULL;
-	vbd__ctx_unwatch(d->c, d->w);
+	vbd__ctx_unwatch(d->c, d->kinds[0].w);
+	vbd__ctx_unwatch(d->c, d->kinds[1].w);
 	vbd_reaper_free(d->reaper);
 	/* A script killed here left no hotplug-status: the next devd runs it
 	 * again. */
