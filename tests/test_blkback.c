@@ -1370,6 +1370,33 @@ static void test_publish_stats(void **state)
 		         root, FE_DOM, DEVID);
 		assert_int_equal(stat(p, &st), -1);
 	}
+	/* A vbd3 backend's entry in the same directory is not this one's to
+	 * remove, and the reader finds a tap disk's counters there. */
+	{
+		static const char *const names[] = { "oo_req", "rd_req", "wr_req", "f_req",
+			                             "ds_req", "rd_sect", "wr_sect" };
+		char p[PATH_MAX + 160];
+		size_t i;
+		FILE *fp;
+
+		snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd3-9-5648", root);
+		assert_int_equal(mkdir(p, 0755), 0);
+		strcat(p, "/statistics");
+		assert_int_equal(mkdir(p, 0755), 0);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd3-9-5648/statistics/%s",
+			         root, names[i]);
+			assert_non_null(fp = fopen(p, "w"));
+			fprintf(fp, "%zu\n", i + 10);
+			fclose(fp);
+		}
+		assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+		assert_int_equal(vbd_dev_stats_read_sysfs(root, 9, 5648, &s), 0);
+		assert_int_equal(s.oo_req, 10);
+		assert_int_equal(s.wr_sect, 16);
+		assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+		assert_int_equal(s.rd_req, 2);
+	}
 	assert_int_equal(vbd_blkback_write_stats(f->b, NULL), -EINVAL);
 	assert_int_equal(vbd_blkback_write_stats(NULL, root), -EINVAL);
 	f->b = vbd_blkback_free(f->b);

@@ -66,7 +66,8 @@ typedef struct vbd_dev_info {
 
 /* The counters of a device the kernel's blkback serves in this domain, read
  * from <root>/bus/xen-backend/devices/vbd-<domid>-<devid>/statistics/
- * (root NULL or "": /sys; another root is a copy laid out the same way).
+ * (root NULL or "": /sys; another root is a copy laid out the same way,
+ * where a tap disk's, vbd3-<domid>-<devid>, is found as well).
  * No context and no xenstore: -ENOENT when the directory or one of the
  * seven files is missing (no such device, or not the kernel's), -EBADMSG
  * when a file does not hold one decimal that fits in 64 bits, -EINVAL for

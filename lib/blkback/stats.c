@@ -10,6 +10,10 @@
  * backends.  Each file is written beside its name and renamed over it, so
  * a reader sees one whole number, old or new; a directory of a device no
  * longer served is removed.  Nothing goes to xenstore.
+ *
+ * The entry is named by the kind served (vbd-8-51728, vbd3-8-51744), and
+ * only entries of this backend's kind are its to remove: a vbd and a vbd3
+ * backend may publish in one directory without deleting each other's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,11 +76,13 @@ static int write_file(const char *dir, const char *name, uint64_t v)
 
 static bool served(vbd_blkback *b, const char *entry)
 {
+	size_t k = strlen(b->kind);
 	unsigned dom, devid;
 	char tail;
 	vbd__bb_dev *d;
 
-	if (sscanf(entry, "vbd-%u-%u%c", &dom, &devid, &tail) != 2)
+	if (strncmp(entry, b->kind, k) ||
+	    sscanf(entry + k, "-%u-%u%c", &dom, &devid, &tail) != 2)
 		return true;    /* not ours to remove */
 	for (d = b->devs; d; d = d->next)
 		if (d->fe_domid == dom && d->devid == devid)
@@ -121,7 +127,7 @@ int vbd_blkback_write_stats(vbd_blkback *b, const char *root)
 		r = vbd_blkback_get_dev_stats(b, (vbd_domid)d->fe_domid, d->devid, &st);
 		if (r < 0)
 			return r;
-		snprintf(dir, sizeof(dir), "%s/vbd-%u-%u", devices, d->fe_domid, d->devid);
+		snprintf(dir, sizeof(dir), "%s/%s-%u-%u", devices, b->kind, d->fe_domid, d->devid);
 		if ((r = mkdir_one(dir)) < 0)
 			return r;
 		strcat(dir, "/statistics");

@@ -5,7 +5,8 @@
  *
  *     /sys/bus/xen-backend/devices/vbd-8-51728/statistics/rd_req  "1234\n"
  *
- * gives rd_req 1234 for domain 8's xvdb.  The files are the kernel's, yet
+ * gives rd_req 1234 for domain 8's xvdb.  A bundled backend serving tap
+ * disks publishes vbd3-8-51744 in the same layout.  The files are the kernel's, yet
  * read as carefully as anything else: a file that does not hold one
  * decimal that fits in 64 bits fails the read rather than showing a wrong
  * number.
@@ -73,10 +74,17 @@ int vbd_dev_stats_read_sysfs(const char *root, vbd_domid domid, uint32_t devid,
 		return -EINVAL;
 	if (!root || !*root)
 		root = "/sys";
-	if ((size_t)snprintf(path, sizeof(path), "%s/bus/xen-backend/devices/vbd-%u-%u/statistics",
-	                     root, (unsigned)domid, (unsigned)devid) >= sizeof(path))
-		return -ENAMETOOLONG;
-	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A device is one of either kind (vbd, vbd3: a tap disk), never both:
+	 * a vdev names one device of a domain. */
+	for (i = 0; i < 2; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/bus/xen-backend/devices/%s-%u-%u/statistics",
+		                     root, i ? "vbd3" : "vbd", (unsigned)domid,
+		                     (unsigned)devid) >= sizeof(path))
+			return -ENAMETOOLONG;
+		dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd >= 0 || errno != ENOENT)
+			break;
+	}
 	if (dirfd < 0)
 		return -errno;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]) && r == 0; i++)
