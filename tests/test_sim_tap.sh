@@ -58,8 +58,10 @@ has "the timeout names the backend's state" "backend Initialising"
 check "and is rolled back" 1 xenstore-exists $be/vbd3/1/51744
 
 # The second backend, on the host's sockets, serving backend/vbd3 only.
+# It publishes its counters in the host backend's directory: each keeps
+# the other's entries.
 VBD_SIMHV_PATH=$VBD_SIM_DIR/simhv.sock "$VBDCTL" backend --kind vbd3 --ready-fd 3 \
-	3>"$tmp/ready" 2>"$tmp/tap.log" &
+	--stats-dir "$VBD_SIM_DIR/backend-stats" 3>"$tmp/ready" 2>"$tmp/tap.log" &
 tap=$!
 check "vbdctl backend --kind vbd3 is ready" 0 until_file "$tmp/ready"
 check "backend: bad kind" 2 "$VBDCTL" backend --kind qdisk
@@ -105,6 +107,21 @@ check "read the tap disk back" 0 "$VBDCTL" io guest1 xvdc read 4096 1048576 --fi
 check "  equal" 0 cmp "$tmp/p1" "$tmp/b1"
 check "info: the tap disk's size" 0 "$VBDCTL" io guest1 xvdc info
 has "info: 8 MiB" "sectors 16384"
+# Both backends publish every second into one directory.
+both_counted() {
+	local i
+	for i in $(seq 40); do
+		out=$("$VBDCTL" status guest1 --json 2>&1)
+		[ "$(grep -c '"wr_sect": 2048' <<<"$out")" = 2 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "status: both disks' counters, from one directory" 0 both_counted
+check "  the tap disk's entry is named by its kind" 0 \
+	test -d "$VBD_SIM_DIR/backend-stats/bus/xen-backend/devices/vbd3-1-51744/statistics"
+check "  and the phy disk's is still there" 0 \
+	test -d "$VBD_SIM_DIR/backend-stats/bus/xen-backend/devices/vbd-1-51728/statistics"
 
 check "detach the tap disk" 0 "$VBDCTL" detach guest1 xvdc --timeout 20
 check "its vbd3 dir gone" 1 xenstore-exists $be/vbd3
