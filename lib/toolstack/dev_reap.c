@@ -364,10 +364,10 @@ static int reap_start(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn don
 		d.devid = rp->devs[i].devid;
 		d.timeout_ms = rp->timeout_ms;
 		d.force = true;
-		vbd__log(c, VBD_LOG_INFO, "reaping device %u of domain %u: %s", d.devid, d.domid,
-		         rp->devs[i].gone == VBD__GONE_FE ? "the domain is gone" :
-		         rp->devs[i].gone == VBD__GONE_BE ? "its backend's domain is gone" :
-		         "both ends' domains are gone");
+		vbd__log(c, VBD_LOG_INFO, "reaping device %u of domain %u, %s", d.devid, d.domid,
+		         rp->devs[i].gone == VBD__GONE_FE ? "which is gone" :
+		         rp->devs[i].gone == VBD__GONE_BE ? "whose backend's domain is gone" :
+		         "which is gone, as is its backend's domain");
 		r = vbd__dev_detach(c, &d, rp->devs[i].gone, one_done, rp);
 		if (r == -ENOENT)
 			continue;    /* detached meanwhile */
