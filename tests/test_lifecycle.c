@@ -2389,6 +2389,35 @@ static void test_reap_dead_driver_domain_frontend_told(void **state)
 	vbd_ctx_free(c);
 }
 
+/* detach --force of a device whose driver domain died (its nodes kept):
+ * the same as a reap, the frontend told with Closed, no timeout. */
+static void test_detach_force_dead_driver_domain(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	attach_via_driver_domain(f, c);
+	vbd_test_peer_stop(&f->peer);
+	chown_tree(f->h, "/local/domain/2", DOM);
+	assert_true(xs_release_domain(f->h, 2));
+	memset(&f->peer, 0, sizeof(f->peer));
+	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
+	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	d.domid = DOM;
+	d.devid = 51728;
+	d.force = true;
+	d.timeout_ms = 30000;
+	if (vbd_dev_detach_wait(c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_int_equal(__atomic_load_n(&f->peer.fe_closed, __ATOMIC_SEQ_CST), 1);
+	assert_dd_device_gone(f);
+	vbd_ctx_free(c);
+}
+
 /* The non-blocking call never calls back inside itself, also with
  * nothing to do; bad arguments start nothing. */
 static void reap_done(vbd_ctx *c, int r, const char *msg, void *ud)
@@ -2599,6 +2628,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reap_dead_driver_domain, setup_driver_domain_bare,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_reap_dead_driver_domain_frontend_told,
+		                                setup_driver_domain_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_force_dead_driver_domain,
 		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_reaper_follows_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reaper_freed_anywhere, setup_never_closes, teardown),

@@ -161,6 +161,16 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
 		goto fail;
 	op->foreign = op->bdom != own;
+	/* Forced, an end whose domain is gone is handled as a reap handles it:
+	 * nobody there will answer.  Could not say: as if it lived. */
+	if (!gone && o->force) {
+		if (vbd__domain_gone(c, o->domid) > 0)
+			gone |= VBD__GONE_FE;
+		if (op->foreign && op->bdom < VBD_DOMID_FIRST_RESERVED &&
+		    vbd__domain_gone(c, op->bdom) > 0)
+			gone |= VBD__GONE_BE;
+		c->err.msg[0] = 0;
+	}
 	vbd__dev_paths_init(&op->p, op->bdom, o->domid, o->devid);
 	if (!(script = vbd__xb_read(c->xs, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
