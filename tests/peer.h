@@ -26,7 +26,7 @@ typedef struct vbd_test_peer {
 	                               * for its own backends, as a driver domain's daemon
 	                               * does: add at Initialising, and once Closed with
 	                               * online=0, remove and delete the backend dir */
-	bool backend_linux_vanish;    /* as Linux blkback since 5.10 (allow_rebind): when
+	bool backend_linux_vanish;    /* as Linux blkback since 5.5 (allow_rebind): when
 	                               * its frontend dir vanishes it unregisters the
 	                               * device, writing Closed only if it is Closing
 	                               * then, and never acts on it again */
