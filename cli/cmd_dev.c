@@ -63,6 +63,8 @@ static const char detach_usage[] =
 	"after the timeout, loop devices included: the way to remove what a crashed\n"
 	"attach left behind.  DOM may be the id of a domain that is gone: the device\n"
 	"is then found by dom0's /libxl copy (vbdctl reap does it for all of them).\n"
+	"With --force, an end whose domain is gone (the guest, or the driver domain\n"
+	"serving the backend) is handled as reap handles it.\n"
 	"\n"
 	"SIGINT, SIGTERM or SIGHUP stops it where it is and says where: both ends'\n"
 	"states, and whether the backing device is still held.\n"

@@ -42,31 +42,56 @@ static void wr(struct xs_handle *h, xs_transaction_t t, const char *dir, const c
  * with it, in one transaction that reads the state again, as blkback's
  * xenbus_switch_state: a state changed or removed meanwhile (a detach, a
  * rollback that deleted the device) is left alone, never recreated. */
-static void switch_state(struct xs_handle *h, const char *be, int from, int to,
+static bool switch_state(struct xs_handle *h, const char *be, int from, int to,
                          const char *const *kv, unsigned n)
 {
 	char path[300], v[4], *cur;
 	xs_transaction_t t;
 	unsigned len, i;
+	bool ok;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/state", be) >= sizeof(path))
-		return;
+		return false;
 	snprintf(v, sizeof(v), "%d", to);
 	do {
 		t = xs_transaction_start(h);
 		if (t == XBT_NULL)
-			return;
+			return false;
 		cur = xs_read(h, t, path, &len);
 		if (!cur || atoi(cur) != from) {
 			free(cur);
 			xs_transaction_end(h, t, true);
-			return;
+			return false;
 		}
 		free(cur);
 		for (i = 0; i + 1 < n; i += 2)
 			wr(h, t, be, kv[i], kv[i + 1]);
 		wr(h, t, be, "state", v);
-	} while (!xs_transaction_end(h, t, false) && errno == EAGAIN);
+	} while (!(ok = xs_transaction_end(h, t, false)) && errno == EAGAIN);
+	return ok;
+}
+
+static bool unregistered(const vbd_test_peer *p, const char *be)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nunreg; i++)
+		if (!strcmp(p->unreg[i], be))
+			return true;
+	return false;
+}
+
+/* Linux blkback's frontend_changed(XenbusStateUnknown): device_unregister,
+ * whose xenbus_dev_remove writes Closed only over a Closing the toolstack
+ * wrote (the driver allows rebinding), and nothing after. */
+static void linux_unregister(vbd_test_peer *p, const char *be, int st)
+{
+	if (p->nunreg < sizeof(p->unreg) / sizeof(p->unreg[0]))
+		snprintf(p->unreg[p->nunreg++], sizeof(p->unreg[0]), "%s", be);
+	__atomic_add_fetch(&p->unregistered, 1, __ATOMIC_SEQ_CST);
+	if (st == VBD_STATE_CLOSING &&
+	    switch_state(p->be, be, VBD_STATE_CLOSING, VBD_STATE_CLOSED, NULL, 0))
+		__atomic_add_fetch(&p->closed_on_vanish, 1, __ATOMIC_SEQ_CST);
 }
 
 /* What a driver domain's hotplug daemon does for one of its backends, through
@@ -96,11 +121,15 @@ static void backend_step(vbd_test_peer *p, const char *be)
 	int st = rd_int(p->be, be, "state"), fst;
 	char *fe = rd(p->be, be, "frontend"), *pd;
 
-	if (st < 0 || !fe)
+	if (st < 0 || !fe || unregistered(p, be))
 		goto out;
 	if (p->backend_hotplug && devd_step(p, be, st))
 		goto out;
 	fst = rd_int(p->be, fe, "state");
+	if (p->backend_linux_vanish && fst < 0) {
+		linux_unregister(p, be, st);
+		goto out;
+	}
 	/* A vbd3 (tap) backend is opened by path, as tapback takes
 	 * block-tap's physical-device-path. */
 	pd = rd(p->be, be, strstr(be, "/backend/vbd3/") ? "physical-device-path" : "physical-device");
@@ -173,7 +202,8 @@ static void frontend_step(vbd_test_peer *p, const char *fe)
 	} else if (st == VBD_STATE_INITIALISED && bst == VBD_STATE_CONNECTED) {
 		switch_state(p->fe, fe, VBD_STATE_INITIALISED, VBD_STATE_CONNECTED, NULL, 0);
 	} else if ((bst == VBD_STATE_CLOSING || bst == VBD_STATE_CLOSED) && st != VBD_STATE_CLOSED) {
-		switch_state(p->fe, fe, st, VBD_STATE_CLOSED, NULL, 0);
+		if (switch_state(p->fe, fe, st, VBD_STATE_CLOSED, NULL, 0))
+			__atomic_add_fetch(&p->fe_closed, 1, __ATOMIC_SEQ_CST);
 	}
 out:
 	free(be);
@@ -184,8 +214,18 @@ static void scan(vbd_test_peer *p)
 	static const char *const kinds[] = { "vbd", "vbd3" };  /* blkback's and tap's */
 	char dir[128], path[256];
 	unsigned n, m, i, j, k;
-	char **doms, **devs;
+	char **doms, **devs, *v;
 
+	/* A backend dir gone: a device at that path later is a new one. */
+	for (i = 0; i < p->nunreg;) {
+		if ((v = rd(p->be, p->unreg[i], "state"))) {
+			free(v);
+			i++;
+			continue;
+		}
+		memmove(p->unreg[i], p->unreg[i + 1], (p->nunreg - i - 1) * sizeof(p->unreg[0]));
+		p->nunreg--;
+	}
 	for (k = 0; k < 2; k++) {
 		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", p->backend_domid, kinds[k]);
 		doms = xs_directory(p->be, XBT_NULL, dir, &n);
@@ -256,6 +296,8 @@ int vbd_test_peer_start(vbd_test_peer *p, vbd_test_store *t, unsigned domid)
 	 * thread reads events from this one handle. */
 	snprintf(path, sizeof(path), "/local/domain/%u/device", domid);
 	if (!xs_watch(p->be, path, "fe"))
+		return -errno;
+	if (p->also_watch && !xs_watch(p->be, p->also_watch, "also"))
 		return -errno;
 	if (pthread_create(&p->thread, NULL, peer_main, p) != 0)
 		return -EAGAIN;

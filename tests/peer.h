@@ -26,7 +26,20 @@ typedef struct vbd_test_peer {
 	                               * for its own backends, as a driver domain's daemon
 	                               * does: add at Initialising, and once Closed with
 	                               * online=0, remove and delete the backend dir */
+	bool backend_linux_vanish;    /* as Linux blkback since 5.5 (allow_rebind): when
+	                               * its frontend dir vanishes it unregisters the
+	                               * device, writing Closed only if it is Closing
+	                               * then, and never acts on it again */
+	const char *also_watch;       /* a path whose events also make it step: the
+	                               * backend dir a lone frontend follows, as
+	                               * blkfront watches its backend's state */
+	/* what it did, read with __atomic_load_n */
+	int closed_on_vanish;         /* Closed written when a frontend vanished */
+	int unregistered;             /* devices unregistered on a frontend's vanishing */
+	int fe_closed;                /* frontends switched to Closed */
 	/* internals */
+	char unreg[8][256];           /* the unregistered backends, until their dir goes */
+	unsigned nunreg;
 	struct xs_handle *be, *fe;
 	pthread_t thread;
 	bool running;

@@ -2432,6 +2432,240 @@ static void test_reap_all_finds_the_dead(void **state)
 	assert_clean(f, 51728);
 }
 
+/* ---- reaps of devices with a gone end: Linux blkback, dead driver domains ---- */
+
+struct warnings {
+	int n;
+	char first[256];
+};
+
+static void capture_warnings(int level, const char *msg, void *ud)
+{
+	struct warnings *w = ud;
+
+	if (level > VBD_LOG_WARNING)
+		return;
+	if (!w->n++)
+		snprintf(w->first, sizeof(w->first), "%s", msg);
+}
+
+/* A dom0 context whose warnings (a forced detach's "timed out") land in w. */
+static vbd_ctx *ctx_logged(struct fx *f, struct warnings *w)
+{
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_ctx *c = NULL;
+
+	co.xenstored_path = f->t.socket;
+	co.log = capture_warnings;
+	co.log_userdata = w;
+	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
+	return c;
+}
+
+/* Until the peer's counter reaches want (it runs in its own thread). */
+static void wait_count(const int *v, int want)
+{
+	int i;
+
+	for (i = 0; i < 2000 && __atomic_load_n(v, __ATOMIC_SEQ_CST) < want; i++)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(v, __ATOMIC_SEQ_CST), want);
+}
+
+/* What cxenstored does with a dead domain's nodes: they stay, given to
+ * dom0 (the embedded store deletes them). */
+static void chown_tree(struct xs_handle *h, const char *path, unsigned reader)
+{
+	struct xs_permissions p[2] = { { 0, XS_PERM_NONE }, { reader, XS_PERM_READ } };
+	char **kids, sub[256];
+	unsigned n, i;
+
+	assert_true(xs_set_permissions(h, XBT_NULL, path, p, 2));
+	kids = xs_directory(h, XBT_NULL, path, &n);
+	for (i = 0; kids && i < n; i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", path, kids[i]);
+		chown_tree(h, sub, reader);
+	}
+	free(kids);
+}
+
+static void knobs_linux_vanish(vbd_test_peer *p)
+{
+	p->backend_linux_vanish = true;
+}
+
+static int setup_linux_vanish(void **state) { return setup_knobs(state, knobs_linux_vanish); }
+
+/* A guest dies and its dir goes before any reap (as the store releases
+ * it, or xl destroy removes it): Linux blkback unregisters the device at
+ * Connected and never writes Closed.  The reap does not wait its whole
+ * timeout for it, and nothing is left. */
+static void test_reap_linux_backend_frontend_gone_first(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	assert_int_equal(vbd_dev_attach_wait(c, &f->ao), 0);
+	assert_true(xs_release_domain(f->h, DOM));
+	wait_count(&f->peer.unregistered, 1);
+	ro.domid = DOM;
+	ro.timeout_ms = 30000;
+	if (vbd_dev_reap_wait(c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_int_equal(__atomic_load_n(&f->peer.closed_on_vanish, __ATOMIC_SEQ_CST), 0);
+	assert_clean(f, 51728);
+	vbd_ctx_free(c);
+}
+
+/* A guest dies and its nodes stay (cxenstored's way): the reap writes
+ * Closing and removes the frontend dir after it, so that Linux blkback,
+ * unregistering, finds Closing and answers Closed, which the reap waits
+ * for (no timeout, no forcing). */
+static void test_reap_linux_backend_sees_closing(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	assert_int_equal(vbd_dev_attach_wait(c, &f->ao), 0);
+	chown_tree(f->h, "/local/domain/1", DOM);
+	assert_true(xs_release_domain(f->h, DOM));
+	assert_true(exists(f->h, "/local/domain/%d/device/vbd/51728/state", DOM));
+	ro.domid = DOM;
+	ro.timeout_ms = 30000;
+	if (vbd_dev_reap_wait(c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_int_equal(__atomic_load_n(&f->peer.closed_on_vanish, __ATOMIC_SEQ_CST), 1);
+	assert_clean(f, 51728);
+	vbd_ctx_free(c);
+}
+
+/* Guest 1's disk served by driver domain 2, Connected: the driver domain's
+ * "hotplug" is the test writing physical-device. */
+static void attach_via_driver_domain(struct fx *f, vbd_ctx *c)
+{
+	struct done_rec a = { 0 };
+	struct done_rec *const one[1] = { &a };
+	char *v;
+
+	if (vbd_dev_attach(c, &f->ao, on_done, &a) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(c));
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/2/backend/vbd/1/51728/physical-device",
+	                     "7:99", 4));
+	loop_until(c, one, 1, 20000);
+	if (a.result != 0)
+		fail_msg("attach: %d %s", a.result, a.msg);
+	v = vbd_test_xs_readf(f->h, "/local/domain/1/device/vbd/51728/state");
+	assert_string_equal(v, "4");
+	free(v);
+}
+
+static void assert_dd_device_gone(struct fx *f)
+{
+	if (exists(f->h, "/local/domain/1/device/vbd/51728") ||
+	    exists(f->h, "/libxl/1/device/vbd/51728") ||
+	    exists(f->h, "/local/domain/2/backend/vbd/1/51728"))
+		fail_msg("nodes of the device are left");
+	assert_false(exists(f->h, "/libxl/1"));
+	assert_true(exists(f->h, "/local/domain/1/name"));    /* the guest lives on */
+}
+
+/* Driver domain 2 dies under a connected guest and its nodes go with it:
+ * a reap of every gone domain finds the device from dom0's /libxl copy of
+ * the live guest, which names domain 2 as the backend, and removes the
+ * guest's frontend dir (its xenbus unregisters the device) and the copy,
+ * with no wait for a remove step that nobody runs any more. */
+static void test_reap_dead_driver_domain(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	attach_via_driver_domain(f, c);
+	vbd_test_peer_stop(&f->peer);
+	assert_true(xs_release_domain(f->h, 2));
+	assert_false(exists(f->h, "/local/domain/2/backend/vbd/1/51728"));
+	assert_true(exists(f->h, "/local/domain/1/device/vbd/51728"));
+	ro.timeout_ms = 30000;
+	if (vbd_dev_reap_wait(c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_dd_device_gone(f);
+	assert_int_equal(vbd_dev_reap_wait(c, &ro), 0);    /* nothing left to do */
+	vbd_ctx_free(c);
+}
+
+/* Driver domain 2 dies and its nodes stay (cxenstored's way): a reap of
+ * domain 2 sets the backend Closed, the guest's frontend follows it to
+ * Closed (Linux blkfront: blkfront_closing), and then its dir, the copy
+ * and the backend dir go. */
+static void test_reap_dead_driver_domain_frontend_told(void **state)
+{
+	struct fx *f = *state;
+	vbd_reap_options ro = VBD_REAP_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	attach_via_driver_domain(f, c);
+	vbd_test_peer_stop(&f->peer);
+	chown_tree(f->h, "/local/domain/2", DOM);
+	assert_true(xs_release_domain(f->h, 2));
+	assert_true(exists(f->h, "/local/domain/2/backend/vbd/1/51728/state"));
+	/* The guest alone now: its frontend, nothing serving. */
+	memset(&f->peer, 0, sizeof(f->peer));
+	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
+	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	ro.domid = DOM;
+	assert_int_equal(vbd_dev_reap_wait(c, &ro), -EBUSY);  /* the guest lives */
+	ro.domid = 2;
+	ro.timeout_ms = 30000;
+	if (vbd_dev_reap_wait(c, &ro) != 0)
+		fail_msg("reap: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_int_equal(__atomic_load_n(&f->peer.fe_closed, __ATOMIC_SEQ_CST), 1);
+	assert_dd_device_gone(f);
+	vbd_ctx_free(c);
+}
+
+/* detach --force of a device whose driver domain died (its nodes kept):
+ * the same as a reap, the frontend told with Closed, no timeout. */
+static void test_detach_force_dead_driver_domain(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct warnings w = { 0 };
+	vbd_ctx *c = ctx_logged(f, &w);
+
+	attach_via_driver_domain(f, c);
+	vbd_test_peer_stop(&f->peer);
+	chown_tree(f->h, "/local/domain/2", DOM);
+	assert_true(xs_release_domain(f->h, 2));
+	memset(&f->peer, 0, sizeof(f->peer));
+	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
+	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	d.domid = DOM;
+	d.devid = 51728;
+	d.force = true;
+	d.timeout_ms = 30000;
+	if (vbd_dev_detach_wait(c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(c));
+	if (w.n)
+		fail_msg("%d warnings, the first: %s", w.n, w.first);
+	assert_int_equal(__atomic_load_n(&f->peer.fe_closed, __ATOMIC_SEQ_CST), 1);
+	assert_dd_device_gone(f);
+	vbd_ctx_free(c);
+}
+
 /* The non-blocking call never calls back inside itself, also with
  * nothing to do; bad arguments start nothing. */
 static void reap_done(vbd_ctx *c, int r, const char *msg, void *ud)
@@ -2641,6 +2875,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reap_dead_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reap_all_finds_the_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reap_async_contract, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_linux_backend_frontend_gone_first,
+		                                setup_linux_vanish, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_linux_backend_sees_closing,
+		                                setup_linux_vanish, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_dead_driver_domain, setup_driver_domain_bare,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_reap_dead_driver_domain_frontend_told,
+		                                setup_driver_domain_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_force_dead_driver_domain,
+		                                setup_driver_domain_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_reaper_follows_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reaper_freed_anywhere, setup_never_closes, teardown),
 	};

@@ -126,15 +126,28 @@ fail:
 int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done, void *ud)
 {
 	vbd_detach_options lo;
-	vbd_dev_op *op = NULL;
-	vbd__dev_loc loc;
-	char *script = NULL;
-	unsigned own;
-	int r;
 
 	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_DETACH_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
 		return -EINVAL;
-	o = &lo;
+	return vbd__dev_detach(c, &lo, 0, done, ud);
+}
+
+/* A backend that already saw its frontend vanish, before the reap's
+ * Closing, has had its last event: Linux blkback then unregisters and
+ * writes Closed only if it was Closing already.  A backend that answers
+ * a vanished frontend with Closed (ours) does so at once; this long. */
+#define GONE_GRACE_MS 2000
+
+int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_dev_done_fn done,
+                    void *ud)
+{
+	vbd_dev_op *op = NULL;
+	vbd__dev_loc loc;
+	char *script = NULL;
+	bool be_there, fe_there;
+	unsigned own;
+	int r;
+
 	c->err.msg[0] = 0;
 	if ((r = vbd__dev_op_new(c, true, done, ud, &op)) < 0)
 		return r;
@@ -149,6 +162,16 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	if ((r = vbd__ctx_own_domid(c, &own)) < 0)
 		goto fail;
 	op->foreign = op->bdom != own;
+	/* Forced, an end whose domain is gone is handled as a reap handles it:
+	 * nobody there will answer.  Could not say: as if it lived. */
+	if (!gone && o->force) {
+		if (vbd__domain_gone(c, o->domid) > 0)
+			gone |= VBD__GONE_FE;
+		if (op->foreign && op->bdom < VBD_DOMID_FIRST_RESERVED &&
+		    vbd__domain_gone(c, op->bdom) > 0)
+			gone |= VBD__GONE_BE;
+		c->err.msg[0] = 0;
+	}
 	vbd__dev_paths_init(&op->p, loc.kind, op->bdom, o->domid, o->devid);
 	if (!(script = vbd__xb_read(c->xs, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
 		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
@@ -180,8 +203,25 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 		goto fail;
 	}
 	op->bound = r >= VBD_STATE_INITWAIT;
-	if ((r = vbd__dev_close_backend(c, &op->p)) < 0)
-		goto fail;
+	op->gone = gone;
+	if (!gone) {
+		if ((r = vbd__dev_close_backend(c, &op->p)) < 0)
+			goto fail;
+	} else {
+		if ((r = vbd__dev_close_gone(c, &op->p, gone, &be_there, &fe_there)) < 0)
+			goto fail;
+		if (gone & VBD__GONE_BE) {
+			/* Closed is written for the frontend to follow: wait for a
+			 * live frontend that can (it has a backend dir to read). */
+			r = vbd__dev_read_state(c, op->p.fe);
+			op->bound = be_there && !(gone & VBD__GONE_FE) && r >= VBD_STATE_INITWAIT &&
+			            r != VBD_STATE_CLOSED;
+		} else if (!fe_there && op->bound) {
+			op->grace = true;
+			if (op->timeout_ms > GONE_GRACE_MS)
+				op->timeout_ms = GONE_GRACE_MS;
+		}
+	}
 	if ((r = vbd__dev_op_launch(op)) < 0) {
 		vbd__errf(&c->err, r, "out of memory");
 		goto fail;

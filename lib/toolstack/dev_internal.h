@@ -39,6 +39,22 @@ int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
 /* One transaction: online=0 and, unless Closed, state=Closing. */
 int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p);
 
+/* The detach of a reap (dev_reap.c): which ends' domains are gone. */
+enum {
+	VBD__GONE_FE = 1,           /* the frontend's domain */
+	VBD__GONE_BE = 2,           /* the backend's domain (a driver domain) */
+};
+/* One transaction that asks a device with a gone end to close, as the
+ * drivers left alive can see it (docs/protocol.md, "Domains that die"):
+ *   VBD__GONE_BE: a backend dir still there gets online=0 and state=Closed
+ *     (nobody serves it any more), which a frontend follows to Closed;
+ *   VBD__GONE_FE: online=0, state=Closing, then the frontend dir removed,
+ *     so that a backend still listening sees its frontend vanish after
+ *     the Closing (Linux blkback answers that with Closed, never before).
+ * *ret_be and *ret_fe say whether each dir was there. */
+int vbd__dev_close_gone(vbd_ctx *c, const vbd__dev_paths *p, unsigned gone, bool *ret_be,
+                        bool *ret_fe);
+
 /* ---- the checks of an attach's input (dev_validate.c) ---- */
 
 /* 0 and the params node's value in *ret_params (malloc'd), or -errno with
@@ -64,6 +80,8 @@ struct vbd_dev_op {
 	bool bound;                 /* detach: a driver answered; wait for Closed */
 	bool plugged;               /* attach: add ran (or may have): remove must */
 	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
+	unsigned gone;              /* detach: VBD__GONE_*, from a reap */
+	bool grace;                 /* detach: its deadline is a grace, not a failure */
 	bool rolling_back;
 	bool waiting;
 	int be_state, fe_state;
@@ -80,6 +98,11 @@ struct vbd_dev_op {
 	void *ud;
 };
 
+
+/* vbd_dev_detach() with gone = VBD__GONE_* for a reap's device: the
+ * options already loaded. */
+int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_dev_done_fn done,
+                    void *ud);
 
 int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd_dev_op **ret);
 /* Starts the rest from the loop; the operation is then the ctx's. */

@@ -355,3 +355,49 @@ int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p)
 		vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
 	return r;
 }
+
+/* A device with a gone end (a reap): see dev_internal.h.  Nothing read
+ * here decides anything but whether a node is there: the paths are dom0's
+ * (from the /libxl copy), and the dead domain's values are only replaced. */
+
+struct gone_job {
+	const vbd__dev_paths *p;
+	unsigned gone;
+	bool be, fe;
+};
+
+static int gone_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct gone_job *j = ud;
+	int eb = vbd__xb_exists(xs, t, j->p->be), ef = vbd__xb_exists(xs, t, j->p->fe), r = 0;
+
+	if (eb < 0 || ef < 0)
+		return eb < 0 ? eb : ef;
+	j->be = eb;
+	j->fe = ef;
+	/* A gone backend's dir is never made again: a frontend whose backend
+	 * dir went learns it from its own dir's removal. */
+	if (eb && (j->gone & VBD__GONE_BE)) {
+		r = vbd__xb_printf(xs, t, j->p->be, "online", "0");
+		if (r == 0)
+			r = vbd__xb_printf(xs, t, j->p->be, "state", "%d", VBD_STATE_CLOSED);
+	} else if (eb) {
+		r = close_body(xs, t, (void *)j->p);
+	}
+	if (r == 0 && ef && (j->gone & VBD__GONE_FE))
+		r = vbd__xb_rm(xs, t, j->p->fe);
+	return r;
+}
+
+int vbd__dev_close_gone(vbd_ctx *c, const vbd__dev_paths *p, unsigned gone, bool *ret_be,
+                        bool *ret_fe)
+{
+	struct gone_job j = { p, gone, false, false };
+	int r = vbd__xb_txn(c->xs, gone_body, &j);
+
+	if (r < 0)
+		return vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
+	*ret_be = j.be;
+	*ret_fe = j.fe;
+	return 0;
+}

@@ -129,6 +129,12 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 	char rel[128];
 	int r;
 
+	if (op->foreign && (op->gone & VBD__GONE_BE)) {
+		/* Nothing runs there any more to remove its dir: what is left
+		 * of it goes with the nodes. */
+		next(c, 0, ud);
+		return;
+	}
 	if (op->foreign) {
 		if (action == VBD_HOTPLUG_ADD) {
 			next(c, 0, ud);
@@ -322,6 +328,14 @@ static void timed_out(vbd_ctx *c, void *ud)
 	op->timer = NULL;
 	op->be_state = vbd__dev_read_state(c, op->p.be);
 	op->fe_state = vbd__dev_read_state(c, op->p.fe);
+	if (op->grace) {
+		/* Not a failure: see GONE_GRACE_MS in dev.c. */
+		vbd__log(c, VBD_LOG_INFO, "%s: the backend (%s) did not answer its frontend's "
+		         "removal, as Linux blkback does not; going on", op->p.be,
+		         vbd_state_name(op->be_state));
+		waited(op, 0);
+		return;
+	}
 	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for %s: backend %s (%d), frontend %s (%d)",
 	          op->detach ? "both ends to close" :
 	          op->goal == VBD_WAIT_INITWAIT ? "the backend to reach InitWait" :

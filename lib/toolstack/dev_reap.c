@@ -14,6 +14,25 @@
  * the record (loop7 freed), the three dirs deleted.  done once, after the
  * last of them.
  *
+ *
+ * Example: driver domain 2 served guest 1's xvdb and died; guest 1 lives.
+ *   /libxl/1/device/vbd/51728/backend = /local/domain/2/backend/vbd/1/51728
+ *   /local/domain/1/device/vbd/51728             (state=4, the guest's)
+ * vbd_dev_reap(VBD_DOMID_ALL, or domid 2): the copy names domain 2, which
+ * is gone, so the device is detached as one with a gone backend: a backend
+ * dir still there gets online=0 and state=Closed for the frontend to
+ * follow (Linux blkfront closes on it), then the frontend dir goes (the
+ * guest's xenbus unregisters the device; a Linux frontend ignores its
+ * backend dir vanishing), then the copy and what is left of the backend
+ * dir.  No hotplug: it was domain 2's, and went with it.
+ *
+ * A gone frontend whose dir is still there (xenstored keeps a dead
+ * domain's nodes until the toolstack removes them) has that dir removed
+ * after the Closing, so that a backend still listening sees both in that
+ * order: Linux blkback answers with Closed only then.  One whose dir went
+ * first left a Linux blkback unregistered without Closed: the wait for it
+ * is a short grace (dev.c), not the whole timeout.
+ *
  * The trust rule: which devices, and where their backends are, come from
  * dom0's own nodes (the /libxl copy, our backend dir) and the hypervisor's
  * or store's word on the domain; nothing written by the dead domain (or by
@@ -35,7 +54,11 @@
 typedef struct reap_dev {
 	unsigned domid;
 	uint32_t devid;
+	unsigned gone;             /* VBD__GONE_*: which ends' domains */
 } reap_dev;
+
+/* Whether a domain is gone, asked once per domain and reap. */
+#define GONE_CACHE 32
 
 struct vbd__reap {
 	vbd__reap *next;
@@ -44,6 +67,9 @@ struct vbd__reap {
 	reap_dev *devs;
 	unsigned n, cap;
 	unsigned pending;          /* detaches started and not ended */
+	unsigned gc_id[GONE_CACHE];
+	bool gc_gone[GONE_CACHE];
+	unsigned gc_n;
 	int result;                /* the first failure */
 	vbd_errbuf err;
 	vbd__timer *defer;
@@ -130,13 +156,15 @@ static void nothing_to_do(vbd_ctx *c, void *ud)
 	reap_finish(rp);
 }
 
-static int add_dev(vbd__reap *rp, unsigned domid, uint32_t devid)
+static int add_dev(vbd__reap *rp, unsigned domid, uint32_t devid, unsigned gone)
 {
 	unsigned i;
 
 	for (i = 0; i < rp->n; i++)
-		if (rp->devs[i].domid == domid && rp->devs[i].devid == devid)
+		if (rp->devs[i].domid == domid && rp->devs[i].devid == devid) {
+			rp->devs[i].gone |= gone;
 			return 0;
+		}
 	if (rp->n == REAP_MAX)
 		return -E2BIG;
 	if (rp->n == rp->cap) {
@@ -150,8 +178,30 @@ static int add_dev(vbd__reap *rp, unsigned domid, uint32_t devid)
 	}
 	rp->devs[rp->n].domid = domid;
 	rp->devs[rp->n].devid = devid;
+	rp->devs[rp->n].gone = gone;
 	rp->n++;
 	return 0;
+}
+
+/* vbd__domain_gone() through the reap's cache: 1, 0, -errno.  Our own
+ * domain is never gone. */
+static int is_gone(vbd__reap *rp, unsigned own, unsigned domid)
+{
+	unsigned i;
+	int g;
+
+	if (domid == own)
+		return 0;
+	for (i = 0; i < rp->gc_n; i++)
+		if (rp->gc_id[i] == domid)
+			return rp->gc_gone[i];
+	if ((g = vbd__domain_gone(rp->c, domid)) < 0)
+		return g;
+	if (rp->gc_n < GONE_CACHE) {
+		rp->gc_id[rp->gc_n] = domid;
+		rp->gc_gone[rp->gc_n++] = g;
+	}
+	return g;
 }
 
 /* A directory's entries as ids: names that are not a decimal number below
@@ -186,60 +236,88 @@ static int list_ids(vbd_ctx *c, const char *dir, unsigned long long max, unsigne
 	return 0;
 }
 
-/* The devices of domain domid in dom0's nodes: the /libxl copy and our own
- * backend dir for it. */
-static int collect(vbd__reap *rp, unsigned own, unsigned domid)
+/* The devices of one domain G in dom0's /libxl copies that have a gone
+ * end and concern target (VBD_DOMID_ALL: any): G's own if G is gone, and
+ * those whose backend domain, as the copy names it, is gone (a dead driver
+ * domain).  The copy is dom0's: a dead domain's nodes decide nothing. */
+static int collect_libxl(vbd__reap *rp, unsigned own, unsigned g, unsigned target)
 {
 	vbd_ctx *c = rp->c;
-	char dir[96];
 	unsigned long long *ids;
-	unsigned n, i, pass;
-	int r;
+	vbd__dev_loc loc;
+	char dir[64];
+	unsigned n, i, gone;
+	int r, fe;
 
-	/* The copies, then our backend dirs of both kinds (vbd, vbd3). */
-	for (pass = 0; pass < 3; pass++) {
-		if (pass == 0)
-			snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", domid);
-		else
-			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%u", own,
-			         pass == 1 ? "vbd" : "vbd3", domid);
-		if ((r = list_ids(c, dir, 1ULL << 32, &ids, &n)) < 0)
-			return r;
-		for (i = 0; i < n && r >= 0; i++)
-			r = add_dev(rp, domid, (uint32_t)ids[i]);
-		free(ids);
-		if (r < 0)
-			return vbd__errf(&c->err, r, "listing the devices of domain %u: %s", domid,
-			                 strerror(-r));
+	if ((fe = is_gone(rp, own, g)) < 0)
+		return fe;
+	snprintf(dir, sizeof(dir), "/libxl/%u/device/vbd", g);
+	if ((r = list_ids(c, dir, 1ULL << 32, &ids, &n)) < 0)
+		return r;
+	for (i = 0; i < n && r >= 0; i++) {
+		gone = fe ? VBD__GONE_FE : 0;
+		if ((r = vbd__dev_locate(c, g, (uint32_t)ids[i], &loc)) < 0) {
+			vbd__errf(&c->err, r, "reading /libxl/%u/device/vbd/%llu: %s", g, ids[i],
+			          strerror(-r));
+			break;
+		}
+		if (loc.in_libxl && loc.bdom != own && loc.bdom < VBD_DOMID_FIRST_RESERVED) {
+			if ((r = is_gone(rp, own, loc.bdom)) < 0)
+				break;
+			if (r)
+				gone |= VBD__GONE_BE;
+		}
+		r = 0;
+		if (!gone || (target != VBD_DOMID_ALL && target != g &&
+		              !((gone & VBD__GONE_BE) && loc.bdom == target)))
+			continue;
+		if ((r = add_dev(rp, g, (uint32_t)ids[i], gone)) < 0)
+			vbd__errf(&c->err, r, "listing the devices of domain %u: %s", g, strerror(-r));
 	}
-	return 0;
+	free(ids);
+	return r;
 }
 
-/* Every domain that has a /libxl copy or a backend dir of ours and is gone. */
-static int collect_all(vbd__reap *rp, unsigned own)
+/* The devices with a gone end that concern target (VBD_DOMID_ALL: every
+ * gone domain): from the /libxl copies of every domain, and from our own
+ * backend dirs for gone frontends (a device whose copy is gone). */
+static int collect(vbd__reap *rp, unsigned own, unsigned target)
 {
 	vbd_ctx *c = rp->c;
-	char dir[64];
-	unsigned long long *ids;
-	unsigned n, i, pass;
-	int r = 0, g;
+	unsigned long long *ids, *devs;
+	unsigned n, m, i, j, k;
+	char dir[96];
+	int r, g;
 
-	for (pass = 0; pass < 3 && r >= 0; pass++) {
-		if (pass == 0)
-			snprintf(dir, sizeof(dir), "/libxl");
-		else
-			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", own,
-			         pass == 1 ? "vbd" : "vbd3");
+	if ((r = list_ids(c, "/libxl", VBD_DOMID_FIRST_RESERVED, &ids, &n)) < 0)
+		return r;
+	for (i = 0; i < n && r >= 0; i++)
+		if (ids[i] != own)
+			r = collect_libxl(rp, own, (unsigned)ids[i], target);
+	free(ids);
+	/* Our backend dirs of both kinds: vbd, and vbd3 for tap disks. */
+	for (k = 0; k < 2 && r >= 0; k++) {
+		const char *kind = k ? "vbd3" : "vbd";
+
+		snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", own, kind);
 		if ((r = list_ids(c, dir, VBD_DOMID_FIRST_RESERVED, &ids, &n)) < 0)
 			return r;
 		for (i = 0; i < n && r >= 0; i++) {
-			if (ids[i] == own)
+			if (ids[i] == own || (target != VBD_DOMID_ALL && ids[i] != target))
 				continue;
-			g = vbd__domain_gone(c, (unsigned)ids[i]);
-			if (g < 0)
+			if ((g = is_gone(rp, own, (unsigned)ids[i])) <= 0) {
 				r = g;
-			else if (g)
-				r = collect(rp, own, (unsigned)ids[i]);
+				continue;
+			}
+			snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%llu", own, kind, ids[i]);
+			if ((r = list_ids(c, dir, 1ULL << 32, &devs, &m)) < 0)
+				break;
+			for (j = 0; j < m && r >= 0; j++)
+				r = add_dev(rp, (unsigned)ids[i], (uint32_t)devs[j], VBD__GONE_FE);
+			free(devs);
+			if (r < 0)
+				vbd__errf(&c->err, r, "listing the devices of domain %llu: %s", ids[i],
+				          strerror(-r));
 		}
 		free(ids);
 	}
@@ -271,22 +349,17 @@ static int reap_start(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn don
 		vbd__errf(&c->err, r, "too many kinds of operation on this context");
 		goto fail;
 	}
-	if (o->domid == VBD_DOMID_ALL) {
-		if ((r = collect_all(rp, own)) < 0)
-			goto fail;
-	} else {
-		if (o->domid == own)
-			r = 0;
-		else if ((r = vbd__domain_gone(c, o->domid)) < 0)
+	if (o->domid != VBD_DOMID_ALL) {
+		if ((r = is_gone(rp, own, o->domid)) < 0)
 			goto fail;
 		if (!r) {
 			r = vbd__errf(&c->err, -EBUSY, "domain %u exists; reap is for domains that are "
 			              "gone (detach its devices instead)", o->domid);
 			goto fail;
 		}
-		if ((r = collect(rp, own, o->domid)) < 0)
-			goto fail;
 	}
+	if ((r = collect(rp, own, o->domid)) < 0)
+		goto fail;
 	for (i = 0; i < rp->n; i++) {
 		vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
 
@@ -294,9 +367,11 @@ static int reap_start(vbd_ctx *c, const vbd_reap_options *o, vbd_dev_done_fn don
 		d.devid = rp->devs[i].devid;
 		d.timeout_ms = rp->timeout_ms;
 		d.force = true;
-		vbd__log(c, VBD_LOG_INFO, "reaping device %u of domain %u, which is gone", d.devid,
-		         d.domid);
-		r = vbd_dev_detach(c, &d, one_done, rp);
+		vbd__log(c, VBD_LOG_INFO, "reaping device %u of domain %u, %s", d.devid, d.domid,
+		         rp->devs[i].gone == VBD__GONE_FE ? "which is gone" :
+		         rp->devs[i].gone == VBD__GONE_BE ? "whose backend's domain is gone" :
+		         "which is gone, as is its backend's domain");
+		r = vbd__dev_detach(c, &d, rp->devs[i].gone, one_done, rp);
 		if (r == -ENOENT)
 			continue;    /* detached meanwhile */
 		if (r < 0) {
