@@ -33,9 +33,6 @@ console_after() {  # console_after MARK_LINES STRING [TIMEOUT_S]
 }
 console_lines() { domu_console sr | wc -l; }
 cfg_is() { [ "$(cfg_disks)" = "$1" ]; }
-kept() {  # kept MARK VDEV: the guest did not report VDEV gone after the mark
-	! domu_console sr | tail -n +"$(( $1 + 1 ))" | grep -qF -- "- $2 removed"
-}
 
 cp "$2" /etc/xen/scripts/vbd-block && chmod 0755 /etc/xen/scripts/vbd-block || { echo "FAIL: installing vbd-block"; exit 1; }
 mkdir -p /data && mount -t tmpfs -o size=32m tmpfs /data
@@ -43,6 +40,7 @@ mkdir -p /data && mount -t tmpfs -o size=32m tmpfs /data
 mkdir -p /save && mount -t tmpfs -o size=400m tmpfs /save
 make_disk /data/ours.img 8 VBDLAB-OURS
 make_disk /data/xls.img 8 VBDLAB-XLS
+make_disk /data/b.img 8 VBDLAB-B
 guest_cfg sr | sed 's/^on_poweroff = .*/on_poweroff = "restart"/' > /data/sr.cfg
 xl create /data/sr.cfg || { echo "FAIL: xl create"; exit 1; }
 d=$(xl domid sr)
@@ -64,7 +62,6 @@ grep -B3 -A12 '"vdev": "xvdb"' /var/lib/xen/userdata-d.$d.*.libxl-json | head -1
 check "no lock file left" sh -c "! ls /var/lib/xen/userdata-l.$d.* 2>/dev/null | grep -q ."
 
 echo "== xl save + xl restore"
-mark=$(console_lines)
 check "xl save" xl save sr /save/sr.save
 check "no loop device while saved" test "$(loops)" = 0
 check "xl restore" xl restore /save/sr.save
@@ -74,10 +71,9 @@ check "both Connected after restore" both_connected $d2
 check "xl block-list shows both" sh -c "xl block-list sr | grep -q 51728 && xl block-list sr | grep -q 51744"
 xl block-list sr
 check "the saved configuration still lists both" cfg_is 'xvdb xvdc '
-# The guest's init reports a disk that goes away: neither may.
-sleep 2
-check "the guest kept xvdb" kept "$mark" xvdb
-check "the guest kept xvdc" kept "$mark" xvdc
+# (The guest's init would not say a disk went: Linux's blkfront keeps the
+# device of a frontend dir that is gone after a restore.  Both ends
+# Connected above is the proof; the restart below shows the labels read.)
 check "vbdctl status knows xvdb" sh -c "$vbdctl status sr | grep -q xvdb"
 check "vbdctl verify passes after restore" $vbdctl verify sr xvdb
 
@@ -105,6 +101,23 @@ d4=$(xl domid sr)
 check "xl's disk Connected" xs_wait /local/domain/0/backend/vbd/$d4/51744/state 4 60
 check "ours not back" sh -c "! xenstore-exists /local/domain/0/backend/vbd/$d4/51728"
 check "xl block-list: xl's only" sh -c "xl block-list sr | grep -q 51744 && ! xl block-list sr | grep -q 51728"
+# The other way to keep the configuration in step: the attach driven through
+# libxenlight (xl block-attach is libxl_device_disk_add) with our hotplug
+# step as its script, timed against vbdctl attach of the same image.
+# (xl block-detach leaves libxl's entry in the configuration: libxl drops
+# it when it next rebuilds the domain.)
+t3=$(now_ms)
+check "xl block-attach xvdd with script=vbd-block" xl block-attach sr format=raw,vdev=xvdd,access=rw,script=vbd-block,target=/data/b.img
+check "xvdd Connected" xs_wait /local/domain/0/backend/vbd/$d4/51760/state 4 60
+t4=$(now_ms)
+echo "TIME xl block-attach through libxenlight with script=vbd-block + Connected: $((t4 - t3)) ms"
+check "xl block-detach xvdd" xl block-detach sr xvdd
+check "xvdd gone" xs_wait_gone /local/domain/0/backend/vbd/$d4/51760 30
+t5=$(now_ms)
+check "vbdctl attach xvde (configuration kept in step)" $vbdctl attach sr format=raw,vdev=xvde,access=rw,target=/data/b.img --timeout 90
+t6=$(now_ms)
+echo "TIME vbdctl attach with the configuration kept in step, to Connected: $((t6 - t5)) ms"
+check "vbdctl detach xvde" $vbdctl detach sr xvde --timeout 30
 xl destroy sr
 check "no loop device left" test "$(loops)" = 0
 summary
