@@ -2820,6 +2820,184 @@ static void test_reaper_freed_anywhere(void **state)
 	assert_clean(f, 51728);
 }
 
+
+/* ---- libxl's saved configuration (lib/toolstack/libxl_cfg.c) ---- */
+
+/* The guest as xl made it: its configuration with one disk of xl's. */
+static const char XL_CFG[] = "{ \"c_info\": { \"type\": \"pv\", \"name\": \"guest1\" }, "
+                             "\"b_info\": { \"max_memkb\": 163840 }, "
+                             "\"disks\": [ { \"pdev_path\": \"/img/root\", \"vdev\": \"xvda\" } ] }";
+
+static void cfg_path(struct fx *f, char *buf, size_t size)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "userdata-d.%d.test.libxl-json", DOM);
+	join(buf, size, f->t.dir, name);
+}
+
+/* The whole file (slurp() reads a line's worth). */
+static char *cfg_read(const char *path)
+{
+	char *buf = calloc(1, 65536);
+	FILE *fp = fopen(path, "re");
+	size_t n;
+
+	assert_non_null(buf);
+	assert_non_null(fp);
+	n = fread(buf, 1, 65535, fp);
+	buf[n] = 0;
+	fclose(fp);
+	return buf;
+}
+
+static void cfg_seed(struct fx *f)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	f->c->lxcfg_dir = f->t.dir;
+	cfg_path(f, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, XL_CFG, sizeof(XL_CFG)), (ssize_t)sizeof(XL_CFG));
+	close(fd);
+}
+
+/* The configuration's disks as "vdev,vdev", and *ret_ours the entry of
+ * xvdb (NULL if none) in the tree *ret_root, which the caller frees. */
+static char *cfg_disks(struct fx *f, yajl_val *ret_root, yajl_val *ret_ours)
+{
+	const char *disks_p[] = { "disks", NULL };
+	const char *vdev_p[] = { "vdev", NULL };
+	char path[PATH_MAX], why[128], *text, *list = calloc(1, 256);
+	yajl_val root, disks;
+	size_t i;
+
+	assert_non_null(list);
+	cfg_path(f, path, sizeof(path));
+	text = cfg_read(path);
+	assert_non_null(text);
+	root = yajl_tree_parse(text, why, sizeof(why));
+	free(text);
+	if (!root)
+		fail_msg("the configuration is not JSON: %s", why);
+	*ret_ours = NULL;
+	disks = yajl_tree_get(root, disks_p, yajl_t_array);
+	for (i = 0; disks && i < disks->u.array.len; i++) {
+		yajl_val v = yajl_tree_get(disks->u.array.values[i], vdev_p, yajl_t_string);
+
+		assert_non_null(v);
+		snprintf(list + strlen(list), 256 - strlen(list), "%s%s", i ? "," : "", v->u.string);
+		if (!strcmp(v->u.string, "xvdb"))
+			*ret_ours = disks->u.array.values[i];
+	}
+	*ret_root = root;
+	return list;
+}
+
+static const char *cfg_str(yajl_val disk, const char *key)
+{
+	const char *p[] = { key, NULL };
+	yajl_val v = yajl_tree_get(disk, p, yajl_t_string);
+
+	return v ? v->u.string : "(absent)";
+}
+
+/* An xl-managed guest: attach adds our disk to its saved configuration
+ * (xl's own kept), detach takes it out again. */
+static void test_libxl_cfg_attach_detach(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	yajl_val root, ours;
+	char *list;
+
+	cfg_seed(f);
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	list = cfg_disks(f, &root, &ours);
+	assert_string_equal(list, "xvda,xvdb");
+	assert_non_null(ours);
+	assert_string_equal(cfg_str(ours, "pdev_path"), f->img);
+	assert_non_null(strstr(cfg_str(ours, "script"), "/vbd-block"));
+	assert_string_equal(cfg_str(ours, "backend"), "phy");
+	assert_string_equal(cfg_str(ours, "format"), "raw");
+	free(list);
+	yajl_tree_free(root);
+
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	list = cfg_disks(f, &root, &ours);
+	assert_string_equal(list, "xvda");
+	free(list);
+	yajl_tree_free(root);
+	assert_clean(f, 51728);
+}
+
+/* A failed attach leaves the configuration as it was: refused before the
+ * nodes (the device exists), or rolled back (the hotplug step failed). */
+static void test_libxl_cfg_failed_attach(void **state)
+{
+	struct fx *f = *state;
+	char script[PATH_MAX], path[PATH_MAX], *before, *after, *list;
+	yajl_val root, ours;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	cfg_seed(f);
+	cfg_path(f, path, sizeof(path));
+	before = cfg_read(path);
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EEXIST);
+	after = cfg_read(path);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+	{
+		vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+		d.domid = DOM;
+		d.devid = 51728;
+		assert_int_equal(vbd_dev_detach_wait(f->c, &d), 0);
+	}
+
+	cfg_seed(f);
+	join(script, sizeof(script), f->t.dir, "failing-block");
+	write_script(script, "[ \"$1\" = add ] || exit 0\nexit 1");
+	f->ao.script = script;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	list = cfg_disks(f, &root, &ours);
+	assert_string_equal(list, "xvda");
+	free(list);
+	yajl_tree_free(root);
+	assert_clean(f, 51728);
+}
+
+/* A configuration libxl could not read again is not made worse: the
+ * attach fails, nothing is written. */
+static void test_libxl_cfg_malformed_refuses(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX], *after;
+	int fd;
+
+	f->c->lxcfg_dir = f->t.dir;
+	cfg_path(f, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{ \"disks\": 1", 12), 12);
+	close(fd);
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EBADMSG);
+	if (!strstr(vbd_ctx_last_error(f->c), "libxl"))
+		fail_msg("message: %s", vbd_ctx_last_error(f->c));
+	after = cfg_read(path);
+	assert_string_equal(after, "{ \"disks\": 1");
+	free(after);
+	assert_clean(f, 51728);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2833,6 +3011,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),
 		cmocka_unit_test_setup_teardown(test_script_failure_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_libxl_cfg_attach_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_libxl_cfg_failed_attach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_libxl_cfg_malformed_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_hang_killed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_operations_share_one_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_sync_failure_no_callback, setup, teardown),

@@ -47,6 +47,9 @@ struct vbd_ctx {
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;
 	void *lx, *lx_logger;       /* libxenlight, where a hypervisor runs (domain.c) */
+	/* Test seam: libxl's userdata files in this directory, for a domain of
+	 * this uuid (default "test"), with no libxenlight (libxl_cfg.c). */
+	const char *lxcfg_dir, *lxcfg_uuid;
 	/* Test seam: run inside the verifier's transaction over one device,
 	 * between its state reads and its key reads (verify.c). */
 	void (*verify_window)(const char *be, void *ud);
@@ -67,6 +70,10 @@ int vbd__ctx_io(vbd_ctx *c, int fd, void (*fn)(vbd_ctx *, int, void *), void *ud
 void vbd__ctx_io_cancel(vbd_ctx *c, vbd__io *io);
 /* The domain the context's connection acts as (lib/toolstack/domain.c). */
 int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid);
+/* The context's libxenlight handle (a libxl_ctx *), made on first use;
+ * NULL where no hypervisor runs or the context is not the host's
+ * xenstored (domain.c). */
+void *vbd__ctx_libxl(vbd_ctx *c);
 /* 1 if domain domid no longer exists (libxenlight has no such domain
  * where a hypervisor runs; else the store says it is not introduced), 0 if
  * it does, -errno (message in c->err) if neither could say.  Dom0 is never

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
+#include "toolstack/libxl_cfg.h"
 #include "util/opts.h"
 
 #ifndef VBD_SCRIPT_DIR
@@ -44,6 +45,32 @@
 #ifndef VBD_HOTPLUG_SCRIPT
 #define VBD_HOTPLUG_SCRIPT VBD_SCRIPT_DIR "/vbd-block"
 #endif
+
+/* The nodes' transaction, run by libxl_cfg.c inside its read-modify-write
+ * of the guest's saved configuration (libxl's order: the lock, the JSON
+ * edited, the transaction, the JSON written, the lock released). */
+struct write_args {
+	vbd_ctx *c;
+	const vbd_attach_options *o;
+	const vbd__dev_paths *p;
+	const char *params, *script;
+};
+
+static int write_nodes(void *ud)
+{
+	struct write_args *a = ud;
+
+	return vbd__dev_write_nodes(a->c, a->o, a->p, a->params, a->script);
+}
+
+static void unwrite_nodes(void *ud)
+{
+	struct write_args *a = ud;
+	vbd_errbuf keep = a->c->err;
+
+	vbd__dev_remove_nodes(a->c, a->p);
+	a->c->err = keep;
+}
 
 /* Whether a device's script is run as a script: any but none, empty or our
  * own vbd-block, which is the built-in step in-process. */
@@ -102,14 +129,19 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	 * writes for it.  Attached is as far as it goes. */
 	if (!*params && op->goal == VBD_WAIT_CONNECTED)
 		op->goal = VBD_WAIT_INITWAIT;
-	if ((r = vbd__dev_write_nodes(c, o, &op->p, params, script)) < 0)
-		goto fail;
+	{
+		struct write_args wa = { c, o, &op->p, params, script };
+
+		if ((r = vbd__lxcfg_attach(c, o, params, script, write_nodes, unwrite_nodes, &wa)) < 0)
+			goto fail;
+	}
 	if ((r = vbd__dev_op_launch(op)) < 0) {
 		vbd_errbuf keep;
 
 		vbd__errf(&c->err, r, "out of memory");
 		keep = c->err;
 		vbd__dev_remove_nodes(c, &op->p);
+		vbd__lxcfg_forget(c, o->domid, o->spec->devid);
 		c->err = keep;
 		goto fail;
 	}
@@ -308,7 +340,8 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 					vbd__dev_sync_loop(c, &sw);
 				op->job = NULL;
 			}
-			vbd__dev_remove_nodes(c, &op->p);
+			if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+				vbd__dev_forget_cfg(op);
 		}
 		vbd__dev_op_free(op);
 	}

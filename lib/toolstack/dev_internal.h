@@ -124,6 +124,9 @@ int vbd__dev_sync_loop(vbd_ctx *c, struct vbd__dev_sync *sw);
  * script (killed).  Idempotent. */
 void vbd__dev_op_stop(vbd_dev_op *op);
 void vbd__dev_op_free(vbd_dev_op *op);
+/* The device leaves its guest's saved libxl configuration (libxl_cfg.c):
+ * after its nodes are removed.  Best effort, warnings only. */
+void vbd__dev_forget_cfg(vbd_dev_op *op);
 /* The hotplug step, either way, then next(c, result, ud); see dev_op.c. */
 void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
                       void (*next)(vbd_ctx *, int, void *), void *ud);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
+#include "toolstack/libxl_cfg.h"
 
 /* ---- one attach or detach in progress ---- */
 
@@ -163,6 +164,16 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		next(c, r, ud);
 }
 
+/* A device whose nodes are gone leaves the guest's saved libxl
+ * configuration too (libxl_cfg.c); its ids are in the /libxl path. */
+void vbd__dev_forget_cfg(vbd_dev_op *op)
+{
+	unsigned domid, devid;
+
+	if (sscanf(op->p.lx, "/libxl/%u/device/vbd/%u", &domid, &devid) == 2)
+		vbd__lxcfg_forget(op->c, domid, devid);
+}
+
 /* Attach failed after the nodes were written: remove what add made, then
  * the nodes. */
 static void rollback(vbd_dev_op *op, int r)
@@ -183,7 +194,8 @@ static void rollback(vbd_dev_op *op, int r)
 		vbd__dev_hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 		return;
 	}
-	vbd__dev_remove_nodes(op->c, &op->p);
+	if (vbd__dev_remove_nodes(op->c, &op->p) >= 0)
+		vbd__dev_forget_cfg(op);
 	op_finish(op);
 }
 
@@ -427,7 +439,8 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	op->job = NULL;
 	if (op->rolling_back) {
 		/* The first failure stays the one reported. */
-		vbd__dev_remove_nodes(c, &op->p);
+		if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+			vbd__dev_forget_cfg(op);
 		op_finish(op);
 		return;
 	}
@@ -439,7 +452,10 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	}
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
-	op_note(op, vbd__dev_remove_nodes(c, &op->p));
+	r = vbd__dev_remove_nodes(c, &op->p);
+	op_note(op, r);
+	if (r >= 0)
+		vbd__dev_forget_cfg(op);
 	op_finish(op);
 }
 

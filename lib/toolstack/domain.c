@@ -81,6 +81,10 @@ static libxl_ctx *lx(vbd_ctx *c)
 	return c->lx;
 }
 
+void *vbd__ctx_libxl(vbd_ctx *c)
+{
+	return lx(c);
+}
 
 static int lookup_lx(vbd_ctx *c, libxl_ctx *l, const char *name_or_id, bool numeric,
                      unsigned long id, unsigned *ret_domid)

@@ -6,7 +6,8 @@
 # lifecycle.sh (vbdctl attach/status/detach against the kernel's blkback and
 # blkfront, next to xl's own, both ways) and drivers.sh (the bundled
 # userspace blkback and blkfront on the xen transport, against a guest's
-# kernel blkfront and against each other).
+# kernel blkfront and against each other) and save_restore.sh (a vbdctl
+# disk survives xl save + restore and xl reboot of an xl-managed guest).
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,7 +36,7 @@ cp "$top"/hotplug/vbd-block "$stage/"
 cp "$top"/tests/xenlab/dd.sh "$stage/dd.sh"
 # VBD_LAB_TESTS="a b": run only those lab tests (tests/xenlab/a.sh ...), in
 # that order; each gets VBDCTL and the vbd-block script as arguments.
-tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain}
+tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain save_restore}
 for t in $tests; do
 	[ -f "$top/tests/xenlab/$t.sh" ] || { echo "check-xen: no lab test $t" >&2; exit 2; }
 done
