@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # make check-xen: boots real Xen 4.17 + a Debian dom0 under QEMU with
 # ../shared/xenlab (about a minute) and runs the lab tests in dom0 with this
-# build shared in: store_diff.sh (one xenstore-utils transcript against Xen's
-# xenstored and against `vbdctl store serve`, which must match) and
-# lifecycle.sh (vbdctl attach/status/detach against the kernel's blkback and
-# blkfront, next to xl's own, both ways) and drivers.sh (the bundled
-# userspace blkback and blkfront on the xen transport, against a guest's
-# kernel blkfront and against each other) and save_restore.sh (a vbdctl
-# disk survives xl save + restore and xl reboot of an xl-managed guest).
+# build shared in:
+#   store_diff.sh     one xenstore-utils transcript against Xen's xenstored
+#                     and against `vbdctl store serve`, which must match;
+#   lifecycle.sh      vbdctl attach/status/detach against the kernel's
+#                     blkback and blkfront, next to xl's own, both ways;
+#   drivers.sh        the bundled userspace blkback and blkfront on the xen
+#                     transport, against a guest's kernel blkfront and
+#                     against each other;
+#   driver_domain.sh  storage driver domains: one whose xl devd runs
+#                     vbd-block, one that runs vbdctl devd and is destroyed
+#                     under a connected guest;
+#   death.sh          guests that die (xl destroy, on_crash=preserve, a
+#                     destroy behind the toolstack's back) and vbdctl top
+#                     over the kernel blkback's counters;
+#   tap.sh            backendtype=tap served by vbdctl backend --kind vbd3
+#                     next to the kernel's blkback, and what xl 4.17 does
+#                     with such a disk;
+#   save_restore.sh   a vbdctl disk survives xl save + restore and a
+#                     restart of an xl-managed guest.
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,7 +48,7 @@ cp "$top"/hotplug/vbd-block "$stage/"
 cp "$top"/tests/xenlab/dd.sh "$stage/dd.sh"
 # VBD_LAB_TESTS="a b": run only those lab tests (tests/xenlab/a.sh ...), in
 # that order; each gets VBDCTL and the vbd-block script as arguments.
-tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain save_restore}
+tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain death tap save_restore}
 for t in $tests; do
 	[ -f "$top/tests/xenlab/$t.sh" ] || { echo "check-xen: no lab test $t" >&2; exit 2; }
 done
