@@ -14,7 +14,8 @@ vbdctl --help >/dev/null 2>&1 || say "MISSING: vbdctl does not run here"
 # Booted with xenlab.devd=0 (no xl devd): vbdctl devd is this domain's
 # hotplug daemon, and says each step on the console.
 if grep -q 'xenlab.devd=0' /proc/cmdline; then
-	vbdctl devd 2>&1 | sed 's/^/dd.sh: devd: /' &
+	# (a read loop, not sed: busybox's sed holds its output back)
+	vbdctl devd 2>&1 | while IFS= read -r l; do echo "dd.sh: devd: $l"; done &
 	say "vbdctl devd started"
 fi
 echo "VBD-DD-READY domid=$domid"
