@@ -23,14 +23,25 @@ nothing_left() {
 		! xenstore-ls -f /libvbd 2>/dev/null | grep -q "/libvbd/[a-z]*/0-$1-" &&
 		test "$(loops)" = 0
 }
-# wait_nothing_left D SECONDS
-wait_nothing_left() {
-	local i=0
-	until nothing_left "$1"; do
-		[ $i -ge $(($2 * 5)) ] && return 1
+# until_ok SECONDS COMMAND...: true once COMMAND is, false after SECONDS.
+until_ok() {
+	local i=0 n=$(($1 * 5))
+	shift
+	until "$@"; do
+		[ $i -ge $n ] && return 1
 		sleep 0.2
 		i=$((i + 1))
 	done
+}
+# reaped_after WHAT D COMMAND...: COMMAND ends domain D; then nothing of its
+# disks may be left within 40 s, and the time it took is said.
+reaped_after() {
+	local what=$1 d=$2 t0
+	shift 2
+	t0=$(now_ms)
+	"$@"
+	check "after $what, nothing is left of its disks" until_ok 40 nothing_left "$d"
+	echo "TIME $what to all reaped: $(($(now_ms) - t0)) ms"
 }
 
 cp "$2" /etc/xen/scripts/vbd-block && chmod 0755 /etc/xen/scripts/vbd-block || { echo "FAIL: installing vbd-block"; exit 1; }
@@ -51,7 +62,7 @@ domu_wait_console dg1 "xen-blkfront loaded" 120 >/dev/null 2>&1 || true
 # so every rate it shows later was read while it ran.
 $vbdctl top dg1 --interval 0.5 --count 60 > /death/top.log 2>&1 &
 top_pid=$!
-i=0; until grep -q RD_REQ /death/top.log || [ $i -ge 150 ]; do sleep 0.2; i=$((i + 1)); done
+until_ok 30 grep -q RD_REQ /death/top.log
 check "attach xvdb" $vbdctl attach dg1 format=raw,vdev=xvdb,access=rw,target=/death/disk1.img --timeout 90
 check "attach xvdc" $vbdctl attach dg1 format=raw,vdev=xvdc,access=rw,target=/death/disk2.img --timeout 90
 check "the guest reads xvdb" domu_wait_console dg1 "+ xvdb sectors=16384 ro=0 sector0='VBDLAB-DEATH1'" 60
@@ -66,11 +77,7 @@ echo "--- vbdctl top:"; cat /death/top.log
 # between two of its samples: the guest reading its label.
 check "vbdctl top saw the guest's reads move the kernel's counters" \
 	awk '$3 == "xvdb" && $4 != "-" && $4 + 0 > 0 { found = 1 } END { exit !found }' /death/top.log
-t0=$(now_ms)
-xl destroy dg1
-check "after xl destroy, nothing is left of dg1's disks" wait_nothing_left "$d1" 30
-t1=$(now_ms)
-echo "TIME xl destroy to all reaped: $((t1 - t0)) ms"
+reaped_after "xl destroy" "$d1" xl destroy dg1
 
 echo "== a guest that crashes, preserved (on_crash=preserve), then destroyed"
 # xl sysrq c asks the guest's kernel to crash; the kernel's default sysrq
@@ -83,17 +90,13 @@ check "attach xvdb to dg2" $vbdctl attach dg2 format=raw,vdev=xvdb,access=rw,tar
 check "dg2 reads xvdb" domu_wait_console dg2 "+ xvdb sectors=16384 ro=0 sector0='VBDLAB-DEATH3'" 60
 xl sysrq dg2 c
 crashed() { xl list dg2 2>/dev/null | awk 'NR == 2 { exit !($5 ~ /c/) }'; }
-i=0; until crashed || [ $i -ge 150 ]; do sleep 0.2; i=$((i + 1)); done
+until_ok 30 crashed
 xl list
 check "dg2 crashed and is preserved" crashed
 sleep 2
 check "a preserved domain's disk stays" sh -c "xenstore-exists /local/domain/0/backend/vbd/$d2/51728 && test \"\$(/usr/bin/losetup -a | grep -c /death/)\" = 1"
 check "reap of a domain that still exists is refused" sh -c "! $vbdctl reap $d2"
-t0=$(now_ms)
-xl destroy dg2
-check "after xl destroy of the preserved domain, nothing is left" wait_nothing_left "$d2" 30
-t1=$(now_ms)
-echo "TIME xl destroy (crashed) to all reaped: $((t1 - t0)) ms"
+reaped_after "xl destroy of the crashed, preserved domain" "$d2" xl destroy dg2
 
 echo "== a guest destroyed behind the toolstack's back (the hypervisor call alone)"
 # xl destroy tears the devices down itself (they are in its /libxl copy);
@@ -106,13 +109,9 @@ d3=$(xl domid dg3)
 domu_wait_console dg3 "xen-blkfront loaded" 120 >/dev/null 2>&1 || true
 check "attach xvdb to dg3" $vbdctl attach dg3 format=raw,vdev=xvdb,access=rw,target=/death/disk1.img --timeout 90
 check "dg3 reads xvdb" domu_wait_console dg3 "+ xvdb sectors=16384 ro=0 sector0='VBDLAB-DEATH1'" 60
-t0=$(now_ms)
-check "vbd-lab-destroy dg3" vbd-lab-destroy "$d3"
-check "the reaper alone leaves nothing of dg3's disk" wait_nothing_left "$d3" 40
-t1=$(now_ms)
-echo "TIME hypervisor destroy to all reaped: $((t1 - t0)) ms"
+reaped_after "a destroy by the hypervisor call alone (vbd-lab-destroy)" "$d3" vbd-lab-destroy "$d3"
 gone3() { ! xl list "$d3" >/dev/null 2>&1; }
-i=0; until gone3 || [ $i -ge 100 ]; do sleep 0.2; i=$((i + 1)); done
+until_ok 20 gone3
 xl list
 check "no zombie: the domain is gone once its disk was torn down" gone3
 check "the reaper said what it reaped" grep -q "domain $d3" /death/reap.log

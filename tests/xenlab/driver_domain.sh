@@ -10,10 +10,10 @@
 . "$(dirname "$0")/common.sh"
 vbdctl=$1
 set -u
-# dd1_loops_are LIST: wait (15 s) until dd1's dd.sh last reported LIST.
-dd1_loops_are() {
+# dd_loops_are DD LIST: wait (15 s) until DD's dd.sh last reported LIST.
+dd_loops_are() {
 	local i=0
-	until [ "$(domu_console dd1 | sed -n 's/.*loop devices: //p' | tail -n 1 | tr -d '\r')" = "$1" ]; do
+	until [ "$(domu_console "$1" | sed -n 's/.*loop devices: //p' | tail -n 1 | tr -d '\r')" = "$2" ]; do
 		[ $i -ge 75 ] && return 1
 		sleep 0.2
 		i=$((i + 1))
@@ -47,7 +47,7 @@ echo "TIME vbdctl attach backend=dd1 to Connected: $((t1 - t0)) ms"
 xenstore-ls -f $BE | grep -E "script|params|physical-device|hotplug|state"
 check "the guest reads dd1's disk, not dom0's file of the same name" \
 	domu_wait_console ddg "+ xvdb sectors=16384 ro=0 sector0='VBD-DD-DISK'" 60
-check "dd1 looped its own image" dd1_loops_are loop0=/images/disk.img
+check "dd1 looped its own image" dd_loops_are dd1 loop0=/images/disk.img
 check "dom0 made no loop device" test "$(dom0_loops)" = 0
 check "dom0 recorded nothing under /libvbd for dd1's backend" \
 	sh -c "! xenstore-ls -f /libvbd 2>/dev/null | grep -q 'backend/vbd/$G/51728\|$DD-$G-51728'"
@@ -60,7 +60,7 @@ check "frontend removed" xs_wait_gone $FE 10
 check "backend removed" xs_wait_gone $BE 30
 check "no /libxl copy" sh -c "! xenstore-exists /libxl/$G/device/vbd/51728"
 check "the guest saw xvdb go" domu_wait_console ddg "- xvdb" 30
-check "dd1 freed its loop device" dd1_loops_are none
+check "dd1 freed its loop device" dd_loops_are dd1 none
 check "dom0 still has no loop device" test "$(dom0_loops)" = 0
 
 xl destroy dd1
@@ -84,14 +84,6 @@ check "dd2 runs no xl devd" console_has dd2 'xl devd not started'
 check "dd2 runs vbdctl devd" console_has dd2 'vbdctl devd started'
 BE2=/local/domain/$DD2/backend/vbd/$G/51744
 FE2=/local/domain/$G/device/vbd/51744
-dd2_loops_are() {
-	local i=0
-	until [ "$(domu_console dd2 | sed -n 's/.*loop devices: //p' | tail -n 1 | tr -d '\r')" = "$1" ]; do
-		[ $i -ge 75 ] && return 1
-		sleep 0.2
-		i=$((i + 1))
-	done
-}
 t0=$(now_ms)
 check "vbdctl attach backend=dd2 reaches Connected (vbdctl devd in dd2 did the hotplug)" \
 	$vbdctl attach ddg "backend=dd2,format=raw,vdev=xvdc,access=rw,target=/images/disk.img" --timeout 90
@@ -100,11 +92,11 @@ echo "TIME vbdctl attach backend=dd2 (vbdctl devd) to Connected: $((t1 - t0)) ms
 xenstore-ls -f $BE2 | grep -E "script|params|physical-device|hotplug|state"
 check "the guest reads dd2's disk" \
 	domu_wait_console ddg "+ xvdc sectors=16384 ro=0 sector0='VBD-DD-DISK'" 60
-check "dd2 looped its own image" dd2_loops_are loop0=/images/disk.img
+check "dd2 looped its own image" dd_loops_are dd2 loop0=/images/disk.img
 check "dd2's devd said it ran add" domu_wait_console dd2 "devd: /local/domain/$DD2/backend/vbd/$G/51744 add ok" 20
 check "vbdctl detach from dd2" $vbdctl detach ddg xvdc --timeout 30
 check "backend removed by dd2's devd" xs_wait_gone $BE2 30
-check "dd2 freed its loop device" dd2_loops_are none
+check "dd2 freed its loop device" dd_loops_are dd2 none
 check "the guest saw xvdc go" domu_wait_console ddg "- xvdc" 30
 
 echo "== dd2 destroyed under a connected guest"
