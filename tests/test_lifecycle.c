@@ -2604,6 +2604,21 @@ static void test_reap_dead_driver_domain(void **state)
 	vbd_ctx_free(c);
 }
 
+/* Driver domain 2 dies with its nodes kept (cxenstored's way, with the
+ * guest still able to read them), and the guest is left alone: its
+ * frontend runs and follows the dead backend's state node, nothing
+ * serves. */
+static void driver_domain_dies(struct fx *f)
+{
+	vbd_test_peer_stop(&f->peer);
+	chown_tree(f->h, "/local/domain/2", DOM);
+	assert_true(xs_release_domain(f->h, 2));
+	assert_true(exists(f->h, "/local/domain/2/backend/vbd/1/51728/state"));
+	memset(&f->peer, 0, sizeof(f->peer));
+	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
+	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+}
+
 /* Driver domain 2 dies and its nodes stay (cxenstored's way): a reap of
  * domain 2 sets the backend Closed, the guest's frontend follows it to
  * Closed (Linux blkfront: blkfront_closing), and then its dir, the copy
@@ -2616,14 +2631,7 @@ static void test_reap_dead_driver_domain_frontend_told(void **state)
 	vbd_ctx *c = ctx_logged(f, &w);
 
 	attach_via_driver_domain(f, c);
-	vbd_test_peer_stop(&f->peer);
-	chown_tree(f->h, "/local/domain/2", DOM);
-	assert_true(xs_release_domain(f->h, 2));
-	assert_true(exists(f->h, "/local/domain/2/backend/vbd/1/51728/state"));
-	/* The guest alone now: its frontend, nothing serving. */
-	memset(&f->peer, 0, sizeof(f->peer));
-	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
-	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	driver_domain_dies(f);
 	ro.domid = DOM;
 	assert_int_equal(vbd_dev_reap_wait(c, &ro), -EBUSY);  /* the guest lives */
 	ro.domid = 2;
@@ -2647,12 +2655,7 @@ static void test_detach_force_dead_driver_domain(void **state)
 	vbd_ctx *c = ctx_logged(f, &w);
 
 	attach_via_driver_domain(f, c);
-	vbd_test_peer_stop(&f->peer);
-	chown_tree(f->h, "/local/domain/2", DOM);
-	assert_true(xs_release_domain(f->h, 2));
-	memset(&f->peer, 0, sizeof(f->peer));
-	f->peer.also_watch = "/local/domain/2/backend/vbd/1/51728/state";
-	assert_int_equal(vbd_test_peer_start(&f->peer, &f->t, DOM), 0);
+	driver_domain_dies(f);
 	d.domid = DOM;
 	d.devid = 51728;
 	d.force = true;
