@@ -83,7 +83,9 @@ echo "== restart: the guest boots again with both disks and reads both labels"
 # PID 1, a shell), but it powers off, and on_poweroff=restart restarts it.
 mark=$(console_lines)
 check "xl shutdown (on_poweroff=restart)" xl shutdown sr
-i=0; while { ! xl domid sr >/dev/null 2>&1 || [ "$(xl domid sr)" = "$d2" ]; } && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done
+# (Under load the restart, a whole domain build under emulation, has taken
+# more than a minute: up to three are allowed.)
+i=0; while { ! xl domid sr >/dev/null 2>&1 || [ "$(xl domid sr)" = "$d2" ]; } && [ $i -lt 360 ]; do sleep 0.5; i=$((i+1)); done
 d3=$(xl domid sr 2>/dev/null || echo none)
 echo "restarted as domain $d3"
 check "restarted as a new domain" test "$d3" != "$d2" -a "$d3" != none
