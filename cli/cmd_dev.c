@@ -123,7 +123,8 @@ int vbdctl_parse_seconds(const char *s, unsigned *ret_ms)
 	return 0;
 }
 
-/* {"errno": -110, "error": "-ETIMEDOUT: ...", "message": "..."} on stdout. */
+/* {"schema_version": 1, "errno": -110, "error": "-ETIMEDOUT: ...",
+ * "message": "..."} on stdout: vbdctl-json(7)'s error object. */
 static void print_json_error(int r, const char *message)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
@@ -134,6 +135,8 @@ static void print_json_error(int r, const char *message)
 		return;
 	yajl_gen_config(g, yajl_gen_beautify, 1);
 	yajl_gen_map_open(g);
+	yajl_gen_string(g, (const unsigned char *)"schema_version", 14);
+	yajl_gen_integer(g, VBD_DEV_INFO_JSON_SCHEMA_VERSION);
 	yajl_gen_string(g, (const unsigned char *)"errno", 5);
 	yajl_gen_integer(g, r);
 	yajl_gen_string(g, (const unsigned char *)"error", 5);
@@ -501,7 +504,8 @@ out:
 }
 
 static const char status_usage[] =
-	"Usage: vbdctl status [DOM [VDEV]] [--json] [--stats-dir DIR]    (also: vbdctl list)\n"
+	"Usage: vbdctl status [DOM [VDEV]] [--json | --format text|json|xl] [--stats-dir DIR]\n"
+	"                                                        (also: vbdctl list)\n"
 	"\n"
 	"Lists VBDs: what xl block-list shows (the devices in libxl's /libxl copy),\n"
 	"plus backend dirs no copy names (half-made or left by a crashed attach;\n"
@@ -509,11 +513,16 @@ static const char status_usage[] =
 	"target and device, hotplug status and errors, rings, queues and features;\n"
 	"under a device, its request counters where they are known (a line\n"
 	"\"requests: rd N (N sect) wr N (N sect) flush N discard N oo N\").\n"
-	"--json prints an array of objects (see vbdctl(8) for the fields), with a\n"
+	"--json (--format json) prints an array of objects, [] when there is none,\n"
+	"each with its \"schema_version\" (the fields are in vbdctl-json(7)), with a\n"
 	"device's request counters as \"statistics\" where they are known: the\n"
 	"kernel blkback's from /sys, the bundled backend's from the directory it\n"
 	"publishes them in (--stats-dir DIR, else $VBD_STATS_DIR, else the\n"
 	"simulated host's: $VBD_SIM_DIR, or the one $XENSTORED_PATH names).\n"
+	"--format xl prints what xl block-list prints, column for column, for the\n"
+	"devices libxl's copy lists: Vdev (the devid), BE (backend domain), handle\n"
+	"(the frontend's domain), state (the frontend's), evt-ch and ring-ref (the\n"
+	"frontend's single-queue keys, -1 when absent) and BE-path.\n"
 	"\n"
 	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
 
@@ -536,10 +545,41 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* A frontend key as libxl_device_disk_getinfo() reads it: strtoul's value
+ * stored in an int, -1 when the key is absent. */
+static int xl_num(const char *s)
+{
+	return s ? (int)strtoul(s, NULL, 10) : -1;
+}
+
+/* xl block-list's table (xen.git tools/xl/xl_block.c), its widths and its
+ * sources: the devices in /libxl; the frontend's state; the frontend's
+ * event-channel and ring-ref keys only, so a multi-queue or multi-page
+ * ring shows -1 there as in xl. */
+static void print_xl(const vbd_dev_info *v, size_t n)
+{
+	size_t i;
+
+	printf("%-5s %-3s %-6s %-5s %-6s %-8s %-30s\n",
+	       "Vdev", "BE", "handle", "state", "evt-ch", "ring-ref", "BE-path");
+	for (i = 0; i < n; i++) {
+		const vbd_dev_info *d = &v[i];
+		bool one_queue = d->queues <= 1;
+
+		if (!d->in_libxl)
+			continue;
+		printf("%-5d %-3d %-6d %-5d %-6d %-8d %-30s\n", (int)d->devid, (int)d->backend_domid,
+		       (int)d->domid, d->frontend_state, one_queue ? xl_num(d->event_channel) : -1,
+		       one_queue && d->ring_page_order <= 0 ? xl_num(d->ring_ref) : -1,
+		       d->backend_path);
+	}
+}
+
 int vbdctl_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "stats-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -548,15 +588,23 @@ int vbdctl_status(int argc, char **argv)
 	char stats_buf[4200];
 	vbd_dev_info *v = NULL;
 	size_t n = 0, i;
-	bool json = false;
+	bool json = false, xl = false;
 	vbd_ctx *c = NULL;
 	unsigned dom = 0;
 	uint32_t devid = 0;
 	int opt, r, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "jS:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jF:S:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j': json = true; break;
+		case 'j': json = true; xl = false; break;
+		case 'F':
+			json = !strcmp(optarg, "json");
+			xl = !strcmp(optarg, "xl");
+			if (!json && !xl && strcmp(optarg, "text")) {
+				vbdctl_err("bad --format '%s': text, json or xl", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
 		case 'S': stats_opt = optarg; break;
 		case 'h': fputs(status_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(status_usage, stderr); return VBDCTL_EXIT_USAGE;
@@ -585,7 +633,9 @@ int vbdctl_status(int argc, char **argv)
 	stats_dir = vbdctl_stats_dir(stats_opt, stats_buf, sizeof(stats_buf));
 	for (i = 0; i < n; i++)
 		v[i].has_stats = vbdctl_dev_stats(stats_dir, v[i].domid, v[i].devid, &v[i].stats);
-	if (json) {
+	if (xl) {
+		print_xl(v, n);
+	} else if (json) {
 		char *s;
 		if ((r = vbd_dev_info_json(v, n, true, &s)) < 0) {
 			vbdctl_err("JSON: %s", vbd_strerror(r));

@@ -20,7 +20,7 @@ static const char usage[] =
 	"                         detach the devices of domains that are gone\n"
 	"  devd [--socket PATH] [--script-timeout S] [--no-reap] [--reap-timeout S]\n"
 	"                         the hotplug daemon of this domain (dom0 or a driver domain)\n"
-	"  status|list [DOM [VDEV]] [--json] [--stats-dir DIR]\n"
+	"  status|list [DOM [VDEV]] [--json | --format text|json|xl] [--stats-dir DIR]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
 	"  top [DOM [VDEV]] [--interval S] [--count N] [--stats-dir DIR]\n"
 	"                         per-device request rates, live\n"

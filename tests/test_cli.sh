@@ -39,6 +39,20 @@ has "status shows the target" "$tmp/disk.img"
 check "status --json" 0 "$VBDCTL" status 3 xvdb --json
 has "json vdev" '"vdev": "xvdb"'
 has "json in_libxl" '"in_libxl": true'
+has "json schema_version" '"schema_version": 1'
+check "status --json of no device" 0 "$VBDCTL" status 3 xvdc --json
+check "no device is []" 0 test "$out" = "[]"
+check "status --format json is --json" 0 "$VBDCTL" status 3 xvdb --format json
+has "--format json: schema_version" '"schema_version": 1'
+check "status --format bogus" 2 "$VBDCTL" status --format yaml
+has "--format names the choices" "text, json or xl"
+# xl block-list's columns and widths; no driver runs here, so the frontend
+# is Initialising (1) and has no ring keys (-1).
+check "status --format xl" 0 "$VBDCTL" status guest3 --format xl
+xl_expect=$(printf '%-5s %-3s %-6s %-5s %-6s %-8s %-30s\n%-5d %-3d %-6d %-5d %-6d %-8d %-30s' \
+	Vdev BE handle state evt-ch ring-ref BE-path \
+	51728 0 3 1 -1 -1 /local/domain/0/backend/vbd/3/51728)
+check "--format xl: exactly xl's table" 0 test "$out" = "$xl_expect"
 check "list (alias)" 0 "$VBDCTL" list
 check "verify (no driver yet: both Initialising)" 0 "$VBDCTL" verify guest3 xvdb
 has "verify passes" "PASS xvdb"

@@ -44,6 +44,14 @@ check "backend Connected" 0 test "$(xenstore-read /local/domain/0/backend/vbd/1/
 check "frontend Connected" 0 test "$(xenstore-read /local/domain/1/device/vbd/51728/state)" = 4
 check "ring keys written by the guest" 0 sh -c "xenstore-exists /local/domain/1/device/vbd/51728/event-channel || xenstore-exists /local/domain/1/device/vbd/51728/queue-0/event-channel"
 check "verify passes" 0 "$VBDCTL" verify guest1 xvdb
+# xl block-list's row of a connected disk: the frontend's state and its
+# event channel and ring reference as numbers.
+fe=/local/domain/1/device/vbd/51728
+check "status --format xl, connected" 0 "$VBDCTL" status guest1 --format xl
+xl_row=$(printf '%-5d %-3d %-6d %-5d %-6d %-8d %-30s' 51728 0 1 4 \
+	"$(xenstore-read $fe/event-channel 2>/dev/null || echo -1)" \
+	"$(xenstore-read $fe/ring-ref 2>/dev/null || echo -1)" /local/domain/0/backend/vbd/1/51728)
+has "--format xl: the connected row" "$xl_row"
 
 head -c 3M /dev/urandom > "$tmp/pattern"
 check "write through the ring" 0 "$VBDCTL" io guest1 xvdb write 65536 3145728 --file "$tmp/pattern"
@@ -224,6 +232,7 @@ check "detach xvde" 0 "$VBDCTL" detach guest2 xvde
 check "a failed attach --json says why, as JSON" 1 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvde,access=rw,target=$tmp/nope.img" --json
 has "failed attach --json: errno" '"errno": -2'
+has "failed attach --json: schema_version" '"schema_version": 1'
 
 # The non-blocking attach from an application's loop (examples/attach_async.c).
 example=$(dirname "$VBDCTL")/../examples/attach_async
