@@ -27,6 +27,7 @@
 static const char attach_usage[] =
 	"Usage: vbdctl attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
 	"                     [--timeout S] [--script PATH | --builtin-hotplug] [--json]\n"
+	"                     [--quiet | --verbose]\n"
 	"\n"
 	"Attaches a disk to domain DOM (an id or a name).  SPEC is an xl disk\n"
 	"specification (xl-disk-configuration(5)), parsed by xl's own parser, e.g.\n"
@@ -53,6 +54,11 @@ static const char attach_usage[] =
 	"save/restore, migrate and reboot keep it; if that file cannot be kept in\n"
 	"step, the attach fails and writes nothing.\n"
 	"\n"
+	"On a terminal, while it waits, one line says for what (the hotplug step,\n"
+	"both ends' states) and for how long, updated in place and erased at the\n"
+	"end; off a terminal nothing of it is written.  --quiet prints errors only;\n"
+	"--verbose adds the library's log (VBDCTL_LOG=debug gives more).\n"
+	"\n"
 	"SIGINT, SIGTERM or SIGHUP rolls the attach back as a failure does; a second\n"
 	"one during the rollback stops it and says what is left.\n"
 	"\n"
@@ -60,7 +66,7 @@ static const char attach_usage[] =
 	"1 failed (rolled back), 2 usage error, 128+N interrupted by signal N.\n";
 
 static const char detach_usage[] =
-	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S]\n"
+	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S] [--quiet | --verbose]\n"
 	"\n"
 	"Asks both ends of the device to close (online=0, state=5), waits until they\n"
 	"are Closed (at most --timeout seconds, 10), runs the hotplug remove step and\n"
@@ -72,6 +78,8 @@ static const char detach_usage[] =
 	"serving the backend) is handled as reap handles it.\n"
 	"For a domain xl created, the device also leaves libxl's saved domain\n"
 	"configuration, so that xl restore or reboot does not bring it back.\n"
+	"On a terminal a line says what the detach waits for, as attach's does;\n"
+	"--quiet prints errors only, --verbose adds the library's log.\n"
 	"\n"
 	"SIGINT, SIGTERM or SIGHUP stops it where it is and says where: both ends'\n"
 	"states, and whether the backing device is still held.\n"
@@ -100,6 +108,9 @@ int vbdctl_open_ctx(vbd_ctx **ret)
 		o.log = log_stderr;
 		o.log_userdata = (void *)(intptr_t)(!strcmp(lv, "debug") ? VBD_LOG_DEBUG :
 		                                     !strcmp(lv, "info") ? VBD_LOG_INFO : VBD_LOG_WARNING);
+	} else if (vbdctl_verbosity > 0) {
+		o.log = log_stderr;
+		o.log_userdata = (void *)(intptr_t)VBD_LOG_INFO;
 	}
 	r = vbd_ctx_new(ret, &o, NULL);
 
@@ -170,22 +181,33 @@ void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud)
 }
 
 /* Runs the loop until the operation is done (0) or a signal comes (its
- * number); -errno if the loop fails. */
+ * number); -errno if the loop fails.  w->progress's line, if any, is
+ * redrawn as the loop goes and erased when it ends. */
 int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w)
 {
+	int r = 0;
+
 	while (!w->done) {
 		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
-		int r;
 
-		if (poll(p, 2, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
-			return -errno;
-		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
-			return (int)si.ssi_signo;
+		if (poll(p, 2, vbdctl_progress_timeout(w->progress, vbd_ctx_get_timeout_ms(c))) < 0 &&
+		    errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			r = (int)si.ssi_signo;
+			break;
+		}
 		if ((r = vbd_ctx_process(c)) < 0)
-			return r;
+			break;
+		r = 0;
+		vbdctl_progress_tick(w->progress);
 	}
-	return 0;
+	/* Whatever comes next on the terminal starts on a clean line. */
+	vbdctl_progress_end(w->progress);
+	return r;
 }
 
 /* What a second interrupt prints, made before it can come (a handler may
@@ -275,21 +297,26 @@ int vbdctl_attach(int argc, char **argv)
 		{ "script", required_argument, NULL, 's' },
 		{ "builtin-hotplug", no_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	struct vbdctl_progress prog;
 	bool json = false;
 	const char *bdom = NULL, *script = NULL;
 	vbd_disk_spec *spec = NULL;
 	vbd_errbuf err = { "" };
-	struct vbdctl_op_wait w = { false, 0 };
+	struct vbdctl_op_wait w = { false, 0, &prog };
 	vbd_ctx *c = NULL;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjqvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
+		case 'q': vbdctl_verbosity = -1; break;
+		case 'v': vbdctl_verbosity = 1; break;
 		case 'b': bdom = optarg; break;
 		case 'w':
 			if (!strcmp(optarg, "connected"))
@@ -337,6 +364,9 @@ int vbdctl_attach(int argc, char **argv)
 	}
 	ao.spec = spec;
 	ao.script = script ? script : spec->script;
+	vbdctl_progress_init(&prog, "attach %s to domain %u", spec->vdev, ao.domid);
+	ao.progress = vbdctl_progress_fn;
+	ao.progress_userdata = &prog;
 	r = vbd_dev_attach(c, &ao, vbdctl_op_done, &w);
 	if (r == 0 && (sig = vbdctl_run_op(c, sfd, &w)) > 0) {
 		ret = interrupted_attach(&c, &ao, sig, json);
@@ -365,7 +395,7 @@ int vbdctl_attach(int argc, char **argv)
 		printf("%s\n", out);
 		free(out);
 		vbd_dev_info_free(v, n);
-	} else {
+	} else if (vbdctl_verbosity >= 0) {
 		/* An empty drive goes no further than InitWait (libvbd(3)). */
 		bool empty = spec->cdrom && !spec->target;
 
@@ -440,18 +470,23 @@ int vbdctl_detach(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	struct vbdctl_op_wait w = { false, 0 };
+	struct vbdctl_progress prog;
+	struct vbdctl_op_wait w = { false, 0, &prog };
 	vbd_ctx *c = NULL;
 	bool gone = false;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ft:qvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': d.force = true; break;
+		case 'q': vbdctl_verbosity = -1; break;
+		case 'v': vbdctl_verbosity = 1; break;
 		case 't':
 			if (vbdctl_parse_seconds(optarg, &d.timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
@@ -478,6 +513,9 @@ int vbdctl_detach(int argc, char **argv)
 		vbdctl_err("%s", vbd_ctx_last_error(c));
 		goto out;
 	}
+	vbdctl_progress_init(&prog, "detach %s from domain %u", argv[optind + 1], d.domid);
+	d.progress = vbdctl_progress_fn;
+	d.progress_userdata = &prog;
 	r = vbd_dev_detach(c, &d, vbdctl_op_done, &w);
 	if (r == -ENOENT && gone) {
 		vbdctl_err("no domain %u, and no device %s of it in /libxl", d.domid, argv[optind + 1]);
@@ -494,7 +532,8 @@ int vbdctl_detach(int argc, char **argv)
 		           vbd_strerror(r), vbd_ctx_last_error(c));
 		goto out;
 	}
-	vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
+	if (vbdctl_verbosity >= 0)
+		vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
 	ret = VBDCTL_EXIT_OK;
 out:
 	vbd_ctx_free(c);

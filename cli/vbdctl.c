@@ -8,7 +8,7 @@
 #include "vbdctl.h"
 
 static const char usage[] =
-	"Usage: vbdctl [--help] [--version] COMMAND [ARGS...]\n"
+	"Usage: vbdctl [--help] [--version] [--quiet | --verbose] COMMAND [ARGS...]\n"
 	"\n"
 	"Commands:\n"
 	"  attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
@@ -42,10 +42,17 @@ static const char usage[] =
 	"  sim start [--guests N] | sim stop\n"
 	"                         a simulated Xen host: store, hypervisor, backend, guests\n"
 	"\n"
-	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
+	"Every command takes --help.  --quiet: attach and detach print errors only;\n"
+	"--verbose adds the library's log.  See vbdctl(8), vbdctl-json(7), libvbd(3).\n";
 
 int main(int argc, char **argv)
 {
+	/* --quiet and --verbose before the command hold for any command. */
+	while (argc >= 2 && vbdctl_verbosity_opt(argv[1])) {
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return VBDCTL_EXIT_USAGE;

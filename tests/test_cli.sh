@@ -124,7 +124,18 @@ has "status says empty" "(empty cdrom drive)"
 check "status --json of the empty drive" 0 "$VBDCTL" status guest3 hdc --json
 has "json says empty" '"empty": true'
 check "no hotplug for the empty drive" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632/hotplug-status
-check "detach the empty drive" 0 "$VBDCTL" detach guest3 hdc
+check "detach the empty drive, --quiet" 0 "$VBDCTL" detach guest3 hdc --quiet
+check "--quiet: nothing said" 0 test -z "$out"
+check "attach --quiet (before the command)" 0 "$VBDCTL" --quiet attach guest3 vdev=hdc,devtype=cdrom --wait none
+check "--quiet attach: nothing said" 0 test -z "$out"
+check "a failed attach --quiet still says why" 1 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none -q
+has "--quiet: the error" "exists already"
+check "detach --verbose" 0 "$VBDCTL" detach guest3 hdc --verbose
+has "--verbose: the result" "hdc detached from domain 3"
+check "attach --verbose: the library's log" 0 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none -v
+has "--verbose: info lines" "vbdctl: info: "
+has "--verbose: and the result" "hdc (5632) attached to domain 3"
+check "detach it again" 0 "$VBDCTL" detach guest3 hdc
 check "its nodes gone" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632
 check "an empty disk is refused" 2 "$VBDCTL" attach guest3 vdev=xvdc --wait none
 

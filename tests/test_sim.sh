@@ -133,6 +133,25 @@ check "attach to a stopped guest times out" 1 \
 has "the timeout says where each end was" "backend InitWait"
 check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
 check "nor a loop device" 0 no_loops "$tmp/d2.img"
+# On a terminal (a pty, through script(1)) the attach says on one line what
+# it waits for, redrawn in place and erased before the error; off a
+# terminal, and with --quiet, nothing of it.
+cmd=$(printf '%q ' "$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --timeout 1.5)
+check "attach on a terminal times out" 1 script -qec "stty cols 200; $cmd" /dev/null
+has "the line says what it waits for, both states" \
+	"): waiting for both ends Connected, backend InitWait, frontend Initialising"
+has "the line is drawn in place" $'\r\e[Kattach xvdd to domain 2 ('
+has "and erased before the error" $'\r\e[Kvbdctl: attach xvdd to domain 2 failed (-ETIMEDOUT'
+tty=$out
+check "the line is redrawn" 0 test "$(grep -o $'\r\e\[K' <<< "$tty" | wc -l)" -ge 3
+check "attach off a terminal times out" 1 eval "$cmd"
+off=$out
+check "off a terminal: no line" 0 test "${off//$'\r'/}" = "$off"
+check "off a terminal: only the error" 0 test "$(grep -c . <<< "$off")" = 1
+check "attach --quiet on a terminal times out" 1 script -qec "stty cols 200; $cmd --quiet" /dev/null
+has "--quiet: the error" "vbdctl: attach xvdd to domain 2 failed (-ETIMEDOUT"
+check "--quiet on a terminal: no line" 0 test "${out//$'\e[K'/}" = "$out"
+check "and left nothing" 0 no_loops "$tmp/d2.img"
 
 # Interrupted while it waits on that guest: the attach rolls back.
 until_state() {  # until_state NODE VALUE
