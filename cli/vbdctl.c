@@ -93,6 +93,9 @@ int main(int argc, char **argv)
 		return vbdctl_frontend(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "io"))
 		return vbdctl_io(argc - 1, argv + 1);
+	/* Not in the usage: for completion/vbdctl (cmd_complete.c). */
+	if (!strcmp(argv[1], "complete"))
+		return vbdctl_complete(argc - 1, argv + 1);
 	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
 	return VBDCTL_EXIT_USAGE;
 }

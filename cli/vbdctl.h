@@ -108,5 +108,6 @@ int vbdctl_backend(int argc, char **argv);
 int vbdctl_sim(int argc, char **argv);
 int vbdctl_frontend(int argc, char **argv);
 int vbdctl_io(int argc, char **argv);
+int vbdctl_complete(int argc, char **argv);
 
 #endif
