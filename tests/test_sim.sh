@@ -144,6 +144,11 @@ has "the line is drawn in place" $'\r\e[Kattach xvdd to domain 2 ('
 has "and erased before the error" $'\r\e[Kvbdctl: attach xvdd to domain 2 failed (-ETIMEDOUT'
 tty=$out
 check "the line is redrawn" 0 test "$(grep -o $'\r\e\[K' <<< "$tty" | wc -l)" -ge 3
+# A narrow terminal: the line is cut to its width, or "\r" would go back
+# to the last wrapped piece only.
+check "attach on a 40-column terminal times out" 1 script -qec "stty cols 40; $cmd --timeout 1" /dev/null
+longest=$(sed 's/\r\x1b\[K/\n/g' <<< "$out" | grep -v '^vbdctl: ' | tr -d '\r' | awk '{ if (length > m) m = length } END { print m + 0 }')
+check "the line fits in 39 columns" 0 test "$longest" -le 39 -a "$longest" -gt 20
 check "attach off a terminal times out" 1 eval "$cmd"
 off=$out
 check "off a terminal: no line" 0 test "${off//$'\r'/}" = "$off"
