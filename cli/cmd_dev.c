@@ -27,6 +27,7 @@
 static const char attach_usage[] =
 	"Usage: vbdctl attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
 	"                     [--timeout S] [--script PATH | --builtin-hotplug] [--json]\n"
+	"                     [--quiet | --verbose]\n"
 	"\n"
 	"Attaches a disk to domain DOM (an id or a name).  SPEC is an xl disk\n"
 	"specification (xl-disk-configuration(5)), parsed by xl's own parser, e.g.\n"
@@ -53,6 +54,11 @@ static const char attach_usage[] =
 	"save/restore, migrate and reboot keep it; if that file cannot be kept in\n"
 	"step, the attach fails and writes nothing.\n"
 	"\n"
+	"On a terminal, while it waits, one line says for what (the hotplug step,\n"
+	"both ends' states) and for how long, updated in place and erased at the\n"
+	"end; off a terminal nothing of it is written.  --quiet prints errors only;\n"
+	"--verbose adds the library's log (VBDCTL_LOG=debug gives more).\n"
+	"\n"
 	"SIGINT, SIGTERM or SIGHUP rolls the attach back as a failure does; a second\n"
 	"one during the rollback stops it and says what is left.\n"
 	"\n"
@@ -60,7 +66,7 @@ static const char attach_usage[] =
 	"1 failed (rolled back), 2 usage error, 128+N interrupted by signal N.\n";
 
 static const char detach_usage[] =
-	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S]\n"
+	"Usage: vbdctl detach DOM VDEV [--force] [--timeout S] [--quiet | --verbose]\n"
 	"\n"
 	"Asks both ends of the device to close (online=0, state=5), waits until they\n"
 	"are Closed (at most --timeout seconds, 10), runs the hotplug remove step and\n"
@@ -72,6 +78,8 @@ static const char detach_usage[] =
 	"serving the backend) is handled as reap handles it.\n"
 	"For a domain xl created, the device also leaves libxl's saved domain\n"
 	"configuration, so that xl restore or reboot does not bring it back.\n"
+	"On a terminal a line says what the detach waits for, as attach's does;\n"
+	"--quiet prints errors only, --verbose adds the library's log.\n"
 	"\n"
 	"SIGINT, SIGTERM or SIGHUP stops it where it is and says where: both ends'\n"
 	"states, and whether the backing device is still held.\n"
@@ -100,6 +108,9 @@ int vbdctl_open_ctx(vbd_ctx **ret)
 		o.log = log_stderr;
 		o.log_userdata = (void *)(intptr_t)(!strcmp(lv, "debug") ? VBD_LOG_DEBUG :
 		                                     !strcmp(lv, "info") ? VBD_LOG_INFO : VBD_LOG_WARNING);
+	} else if (vbdctl_verbosity > 0) {
+		o.log = log_stderr;
+		o.log_userdata = (void *)(intptr_t)VBD_LOG_INFO;
 	}
 	r = vbd_ctx_new(ret, &o, NULL);
 
@@ -123,7 +134,8 @@ int vbdctl_parse_seconds(const char *s, unsigned *ret_ms)
 	return 0;
 }
 
-/* {"errno": -110, "error": "-ETIMEDOUT: ...", "message": "..."} on stdout. */
+/* {"schema_version": 1, "errno": -110, "error": "-ETIMEDOUT: ...",
+ * "message": "..."} on stdout: vbdctl-json(7)'s error object. */
 static void print_json_error(int r, const char *message)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
@@ -134,6 +146,8 @@ static void print_json_error(int r, const char *message)
 		return;
 	yajl_gen_config(g, yajl_gen_beautify, 1);
 	yajl_gen_map_open(g);
+	yajl_gen_string(g, (const unsigned char *)"schema_version", 14);
+	yajl_gen_integer(g, VBD_DEV_INFO_JSON_SCHEMA_VERSION);
 	yajl_gen_string(g, (const unsigned char *)"errno", 5);
 	yajl_gen_integer(g, r);
 	yajl_gen_string(g, (const unsigned char *)"error", 5);
@@ -167,22 +181,33 @@ void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud)
 }
 
 /* Runs the loop until the operation is done (0) or a signal comes (its
- * number); -errno if the loop fails. */
+ * number); -errno if the loop fails.  w->progress's line, if any, is
+ * redrawn as the loop goes and erased when it ends. */
 int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w)
 {
+	int r = 0;
+
 	while (!w->done) {
 		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
-		int r;
 
-		if (poll(p, 2, vbd_ctx_get_timeout_ms(c)) < 0 && errno != EINTR)
-			return -errno;
-		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
-			return (int)si.ssi_signo;
+		if (poll(p, 2, vbdctl_progress_timeout(w->progress, vbd_ctx_get_timeout_ms(c))) < 0 &&
+		    errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			r = (int)si.ssi_signo;
+			break;
+		}
 		if ((r = vbd_ctx_process(c)) < 0)
-			return r;
+			break;
+		r = 0;
+		vbdctl_progress_tick(w->progress);
 	}
-	return 0;
+	/* Whatever comes next on the terminal starts on a clean line. */
+	vbdctl_progress_end(w->progress);
+	return r;
 }
 
 /* What a second interrupt prints, made before it can come (a handler may
@@ -272,21 +297,26 @@ int vbdctl_attach(int argc, char **argv)
 		{ "script", required_argument, NULL, 's' },
 		{ "builtin-hotplug", no_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	struct vbdctl_progress prog;
 	bool json = false;
 	const char *bdom = NULL, *script = NULL;
 	vbd_disk_spec *spec = NULL;
 	vbd_errbuf err = { "" };
-	struct vbdctl_op_wait w = { false, 0 };
+	struct vbdctl_op_wait w = { false, 0, &prog };
 	vbd_ctx *c = NULL;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "b:w:t:s:Bjqvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': json = true; break;
+		case 'q': vbdctl_verbosity = -1; break;
+		case 'v': vbdctl_verbosity = 1; break;
 		case 'b': bdom = optarg; break;
 		case 'w':
 			if (!strcmp(optarg, "connected"))
@@ -334,6 +364,9 @@ int vbdctl_attach(int argc, char **argv)
 	}
 	ao.spec = spec;
 	ao.script = script ? script : spec->script;
+	vbdctl_progress_init(&prog, "attach %s to domain %u", spec->vdev, ao.domid);
+	ao.progress = vbdctl_progress_fn;
+	ao.progress_userdata = &prog;
 	r = vbd_dev_attach(c, &ao, vbdctl_op_done, &w);
 	if (r == 0 && (sig = vbdctl_run_op(c, sfd, &w)) > 0) {
 		ret = interrupted_attach(&c, &ao, sig, json);
@@ -362,7 +395,7 @@ int vbdctl_attach(int argc, char **argv)
 		printf("%s\n", out);
 		free(out);
 		vbd_dev_info_free(v, n);
-	} else {
+	} else if (vbdctl_verbosity >= 0) {
 		/* An empty drive goes no further than InitWait (libvbd(3)). */
 		bool empty = spec->cdrom && !spec->target;
 
@@ -437,18 +470,23 @@ int vbdctl_detach(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	struct vbdctl_op_wait w = { false, 0 };
+	struct vbdctl_progress prog;
+	struct vbdctl_op_wait w = { false, 0, &prog };
 	vbd_ctx *c = NULL;
 	bool gone = false;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ft:qvh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': d.force = true; break;
+		case 'q': vbdctl_verbosity = -1; break;
+		case 'v': vbdctl_verbosity = 1; break;
 		case 't':
 			if (vbdctl_parse_seconds(optarg, &d.timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
@@ -475,6 +513,9 @@ int vbdctl_detach(int argc, char **argv)
 		vbdctl_err("%s", vbd_ctx_last_error(c));
 		goto out;
 	}
+	vbdctl_progress_init(&prog, "detach %s from domain %u", argv[optind + 1], d.domid);
+	d.progress = vbdctl_progress_fn;
+	d.progress_userdata = &prog;
 	r = vbd_dev_detach(c, &d, vbdctl_op_done, &w);
 	if (r == -ENOENT && gone) {
 		vbdctl_err("no domain %u, and no device %s of it in /libxl", d.domid, argv[optind + 1]);
@@ -491,7 +532,8 @@ int vbdctl_detach(int argc, char **argv)
 		           vbd_strerror(r), vbd_ctx_last_error(c));
 		goto out;
 	}
-	vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
+	if (vbdctl_verbosity >= 0)
+		vbdctl_print("%s detached from domain %u\n", argv[optind + 1], d.domid);
 	ret = VBDCTL_EXIT_OK;
 out:
 	vbd_ctx_free(c);
@@ -501,7 +543,8 @@ out:
 }
 
 static const char status_usage[] =
-	"Usage: vbdctl status [DOM [VDEV]] [--json] [--stats-dir DIR]    (also: vbdctl list)\n"
+	"Usage: vbdctl status [DOM [VDEV]] [--json | --format text|json|xl] [--stats-dir DIR]\n"
+	"                                                        (also: vbdctl list)\n"
 	"\n"
 	"Lists VBDs: what xl block-list shows (the devices in libxl's /libxl copy),\n"
 	"plus backend dirs no copy names (half-made or left by a crashed attach;\n"
@@ -509,11 +552,16 @@ static const char status_usage[] =
 	"target and device, hotplug status and errors, rings, queues and features;\n"
 	"under a device, its request counters where they are known (a line\n"
 	"\"requests: rd N (N sect) wr N (N sect) flush N discard N oo N\").\n"
-	"--json prints an array of objects (see vbdctl(8) for the fields), with a\n"
+	"--json (--format json) prints an array of objects, [] when there is none,\n"
+	"each with its \"schema_version\" (the fields are in vbdctl-json(7)), with a\n"
 	"device's request counters as \"statistics\" where they are known: the\n"
 	"kernel blkback's from /sys, the bundled backend's from the directory it\n"
 	"publishes them in (--stats-dir DIR, else $VBD_STATS_DIR, else the\n"
 	"simulated host's: $VBD_SIM_DIR, or the one $XENSTORED_PATH names).\n"
+	"--format xl prints what xl block-list prints, column for column, for the\n"
+	"devices libxl's copy lists: Vdev (the devid), BE (backend domain), handle\n"
+	"(the frontend's domain), state (the frontend's), evt-ch and ring-ref (the\n"
+	"frontend's single-queue keys, -1 when absent) and BE-path.\n"
 	"\n"
 	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
 
@@ -536,10 +584,41 @@ static const char *or_dash(const char *s)
 	return s && *s ? s : "-";
 }
 
+/* A frontend key as libxl_device_disk_getinfo() reads it: strtoul's value
+ * stored in an int, -1 when the key is absent. */
+static int xl_num(const char *s)
+{
+	return s ? (int)strtoul(s, NULL, 10) : -1;
+}
+
+/* xl block-list's table (xen.git tools/xl/xl_block.c), its widths and its
+ * sources: the devices in /libxl; the frontend's state; the frontend's
+ * event-channel and ring-ref keys only, so a multi-queue or multi-page
+ * ring shows -1 there as in xl. */
+static void print_xl(const vbd_dev_info *v, size_t n)
+{
+	size_t i;
+
+	printf("%-5s %-3s %-6s %-5s %-6s %-8s %-30s\n",
+	       "Vdev", "BE", "handle", "state", "evt-ch", "ring-ref", "BE-path");
+	for (i = 0; i < n; i++) {
+		const vbd_dev_info *d = &v[i];
+		bool one_queue = d->queues <= 1;
+
+		if (!d->in_libxl)
+			continue;
+		printf("%-5d %-3d %-6d %-5d %-6d %-8d %-30s\n", (int)d->devid, (int)d->backend_domid,
+		       (int)d->domid, d->frontend_state, one_queue ? xl_num(d->event_channel) : -1,
+		       one_queue && d->ring_page_order <= 0 ? xl_num(d->ring_ref) : -1,
+		       d->backend_path);
+	}
+}
+
 int vbdctl_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "stats-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -548,15 +627,23 @@ int vbdctl_status(int argc, char **argv)
 	char stats_buf[4200];
 	vbd_dev_info *v = NULL;
 	size_t n = 0, i;
-	bool json = false;
+	bool json = false, xl = false;
 	vbd_ctx *c = NULL;
 	unsigned dom = 0;
 	uint32_t devid = 0;
 	int opt, r, ret = VBDCTL_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "jS:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jF:S:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j': json = true; break;
+		case 'j': json = true; xl = false; break;
+		case 'F':
+			json = !strcmp(optarg, "json");
+			xl = !strcmp(optarg, "xl");
+			if (!json && !xl && strcmp(optarg, "text")) {
+				vbdctl_err("bad --format '%s': text, json or xl", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
 		case 'S': stats_opt = optarg; break;
 		case 'h': fputs(status_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(status_usage, stderr); return VBDCTL_EXIT_USAGE;
@@ -585,7 +672,9 @@ int vbdctl_status(int argc, char **argv)
 	stats_dir = vbdctl_stats_dir(stats_opt, stats_buf, sizeof(stats_buf));
 	for (i = 0; i < n; i++)
 		v[i].has_stats = vbdctl_dev_stats(stats_dir, v[i].domid, v[i].devid, &v[i].stats);
-	if (json) {
+	if (xl) {
+		print_xl(v, n);
+	} else if (json) {
 		char *s;
 		if ((r = vbd_dev_info_json(v, n, true, &s)) < 0) {
 			vbdctl_err("JSON: %s", vbd_strerror(r));

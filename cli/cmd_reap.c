@@ -96,7 +96,7 @@ int vbdctl_reap(int argc, char **argv)
 		{ 0 }
 	};
 	vbd_reap_options o = VBD_REAP_OPTIONS_INIT;
-	struct vbdctl_op_wait w = { false, 0 };
+	struct vbdctl_op_wait w = { false, 0, NULL };
 	vbd_ctx *c = NULL;
 	bool gone = false, follow = false;
 	int opt, r, sig = 0, sfd = -1, ret = VBDCTL_EXIT_FAIL;

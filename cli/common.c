@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What every vbdctl command shares: which store socket to use, the
- * daemons' stop signals, numbers and domain ids on the command line, and
- * whole reads and writes on a stream socket.  Output for a person is in
+ * What every vbdctl command shares: how much to say (--quiet, --verbose),
+ * which store socket to use, the daemons' stop signals, numbers and domain
+ * ids on the command line, and whole reads and writes on a stream socket.  Output for a person is in
  * term.c, the simulated host's directories in sim_common.c.
  */
 #include <errno.h>
@@ -12,11 +12,25 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <xen/xen.h>
 
 #include "vbdctl.h"
+
+int vbdctl_verbosity;
+
+bool vbdctl_verbosity_opt(const char *arg)
+{
+	if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet"))
+		vbdctl_verbosity = -1;
+	else if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose"))
+		vbdctl_verbosity = 1;
+	else
+		return false;
+	return true;
+}
 
 int vbdctl_signalfd(void)
 {

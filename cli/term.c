@@ -113,6 +113,7 @@ void vbdctl_err(const char *fmt, ...)
 	va_list ap;
 
 	fflush(stdout);
+	vbdctl_progress_hide();
 	va_start(ap, fmt);
 	vprint(stderr, "vbdctl: ", true, fmt, ap);
 	va_end(ap);
@@ -120,6 +121,7 @@ void vbdctl_err(const char *fmt, ...)
 
 void vbdctl_log(const char *prefix, const char *msg)
 {
+	vbdctl_progress_hide();
 	fputs(prefix, stderr);
 	vbdctl_escape(stderr, msg, strlen(msg));
 	fputc('\n', stderr);

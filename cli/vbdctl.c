@@ -8,7 +8,7 @@
 #include "vbdctl.h"
 
 static const char usage[] =
-	"Usage: vbdctl [--help] [--version] COMMAND [ARGS...]\n"
+	"Usage: vbdctl [--help] [--version] [--quiet | --verbose] COMMAND [ARGS...]\n"
 	"\n"
 	"Commands:\n"
 	"  attach DOM SPEC... [--backend-domain D] [--wait connected|initwait|none]\n"
@@ -20,7 +20,7 @@ static const char usage[] =
 	"                         detach the devices of domains that are gone\n"
 	"  devd [--socket PATH] [--script-timeout S] [--no-reap] [--reap-timeout S]\n"
 	"                         the hotplug daemon of this domain (dom0 or a driver domain)\n"
-	"  status|list [DOM [VDEV]] [--json] [--stats-dir DIR]\n"
+	"  status|list [DOM [VDEV]] [--json | --format text|json|xl] [--stats-dir DIR]\n"
 	"                         list VBDs: states, target, hotplug, errors, rings\n"
 	"  top [DOM [VDEV]] [--interval S] [--count N] [--stats-dir DIR]\n"
 	"                         per-device request rates, live\n"
@@ -42,10 +42,17 @@ static const char usage[] =
 	"  sim start [--guests N] | sim stop\n"
 	"                         a simulated Xen host: store, hypervisor, backend, guests\n"
 	"\n"
-	"Every command takes --help.  See vbdctl(8) and libvbd(3).\n";
+	"Every command takes --help.  --quiet: attach and detach print errors only;\n"
+	"--verbose adds the library's log.  See vbdctl(8), vbdctl-json(7), libvbd(3).\n";
 
 int main(int argc, char **argv)
 {
+	/* --quiet and --verbose before the command hold for any command. */
+	while (argc >= 2 && vbdctl_verbosity_opt(argv[1])) {
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
 		fputs(usage, stderr);
 		return VBDCTL_EXIT_USAGE;
@@ -86,6 +93,9 @@ int main(int argc, char **argv)
 		return vbdctl_frontend(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "io"))
 		return vbdctl_io(argc - 1, argv + 1);
+	/* Not in the usage: for completion/vbdctl (cmd_complete.c). */
+	if (!strcmp(argv[1], "complete"))
+		return vbdctl_complete(argc - 1, argv + 1);
 	vbdctl_err("unknown command '%s' (try 'vbdctl --help')", argv[1]);
 	return VBDCTL_EXIT_USAGE;
 }

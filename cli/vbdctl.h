@@ -17,6 +17,7 @@ enum {
 #include <stdio.h>
 
 #include "vbd/ctx.h"
+#include "vbd/dev.h"
 #include "vbd/status.h"
 
 /* Output for a person (term.c): everything but one final newline escaped,
@@ -27,6 +28,11 @@ void vbdctl_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vbdctl_log(const char *prefix, const char *msg);
 void vbdctl_escape(FILE *f, const char *s, size_t n);
 /* What every command shares (common.c). */
+/* --quiet (-1: only errors), default (0), --verbose (1: the library's log
+ * at info and above, unless VBDCTL_LOG says otherwise). */
+extern int vbdctl_verbosity;
+/* -q/--quiet or -v/--verbose at argv[i]: sets vbdctl_verbosity, true. */
+bool vbdctl_verbosity_opt(const char *arg);
 /* The daemons' stop signals: blocks SIGTERM, SIGINT and SIGHUP, which the
  * returned signalfd (non-blocking) delivers, and ignores SIGPIPE.  -1 (errno)
  * on failure. */
@@ -51,6 +57,7 @@ int vbdctl_read_all(int fd, void *buf, size_t len);
 struct vbdctl_op_wait {
 	bool done;
 	int result;
+	struct vbdctl_progress *progress;   /* NULL: none shown */
 };
 int vbdctl_open_ctx(vbd_ctx **ret);
 int vbdctl_parse_seconds(const char *s, unsigned *ret_ms);
@@ -58,6 +65,29 @@ void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud);
 int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w);
 const char *vbdctl_sig_name(int sig);
 int vbdctl_lookup_maybe_gone(vbd_ctx *c, const char *s, vbd_domid *ret, bool *ret_gone);
+
+/* progress.c: the line an attach or detach keeps on a terminal while it
+ * waits (nothing off a terminal or with --quiet).  _init names the
+ * operation; vbdctl_progress_fn is the options' progress callback (its
+ * userdata the struct); _timeout shortens a poll timeout to the next
+ * second shown and _tick redraws; _hide erases the line before another is
+ * written to stderr (it comes back at the next draw); _end erases it for
+ * good. */
+struct vbdctl_progress {
+	bool on, have, drawn;
+	char what[96];
+	uint64_t start_ms;
+	vbd_dev_step step;
+	int backend_state, frontend_state;
+	char waiting_for[256];
+};
+void vbdctl_progress_init(struct vbdctl_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vbdctl_progress_fn(vbd_ctx *c, const vbd_dev_progress *r, void *ud);
+int vbdctl_progress_timeout(const struct vbdctl_progress *p, int timeout_ms);
+void vbdctl_progress_tick(struct vbdctl_progress *p);
+void vbdctl_progress_hide(void);
+void vbdctl_progress_end(struct vbdctl_progress *p);
 
 /* stats.c: the bundled backend's published counters (NULL: none known),
  * and one device's counters from there or the kernel's sysfs. */
@@ -78,5 +108,6 @@ int vbdctl_backend(int argc, char **argv);
 int vbdctl_sim(int argc, char **argv);
 int vbdctl_frontend(int argc, char **argv);
 int vbdctl_io(int argc, char **argv);
+int vbdctl_complete(int argc, char **argv);
 
 #endif

@@ -39,6 +39,20 @@ has "status shows the target" "$tmp/disk.img"
 check "status --json" 0 "$VBDCTL" status 3 xvdb --json
 has "json vdev" '"vdev": "xvdb"'
 has "json in_libxl" '"in_libxl": true'
+has "json schema_version" '"schema_version": 1'
+check "status --json of no device" 0 "$VBDCTL" status 3 xvdc --json
+check "no device is []" 0 test "$out" = "[]"
+check "status --format json is --json" 0 "$VBDCTL" status 3 xvdb --format json
+has "--format json: schema_version" '"schema_version": 1'
+check "status --format bogus" 2 "$VBDCTL" status --format yaml
+has "--format names the choices" "text, json or xl"
+# xl block-list's columns and widths; no driver runs here, so the frontend
+# is Initialising (1) and has no ring keys (-1).
+check "status --format xl" 0 "$VBDCTL" status guest3 --format xl
+xl_expect=$(printf '%-5s %-3s %-6s %-5s %-6s %-8s %-30s\n%-5d %-3d %-6d %-5d %-6d %-8d %-30s' \
+	Vdev BE handle state evt-ch ring-ref BE-path \
+	51728 0 3 1 -1 -1 /local/domain/0/backend/vbd/3/51728)
+check "--format xl: exactly xl's table" 0 test "$out" = "$xl_expect"
 check "list (alias)" 0 "$VBDCTL" list
 check "verify (no driver yet: both Initialising)" 0 "$VBDCTL" verify guest3 xvdb
 has "verify passes" "PASS xvdb"
@@ -110,7 +124,18 @@ has "status says empty" "(empty cdrom drive)"
 check "status --json of the empty drive" 0 "$VBDCTL" status guest3 hdc --json
 has "json says empty" '"empty": true'
 check "no hotplug for the empty drive" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632/hotplug-status
-check "detach the empty drive" 0 "$VBDCTL" detach guest3 hdc
+check "detach the empty drive, --quiet" 0 "$VBDCTL" detach guest3 hdc --quiet
+check "--quiet: nothing said" 0 test -z "$out"
+check "attach --quiet (before the command)" 0 "$VBDCTL" --quiet attach guest3 vdev=hdc,devtype=cdrom --wait none
+check "--quiet attach: nothing said" 0 test -z "$out"
+check "a failed attach --quiet still says why" 1 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none -q
+has "--quiet: the error" "exists already"
+check "detach --verbose" 0 "$VBDCTL" detach guest3 hdc --verbose
+has "--verbose: the result" "hdc detached from domain 3"
+check "attach --verbose: the library's log" 0 "$VBDCTL" attach guest3 vdev=hdc,devtype=cdrom --wait none -v
+has "--verbose: info lines" "vbdctl: info: "
+has "--verbose: and the result" "hdc (5632) attached to domain 3"
+check "detach it again" 0 "$VBDCTL" detach guest3 hdc
 check "its nodes gone" 1 xenstore-exists /local/domain/0/backend/vbd/3/5632
 check "an empty disk is refused" 2 "$VBDCTL" attach guest3 vdev=xvdc --wait none
 

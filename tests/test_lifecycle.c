@@ -379,6 +379,100 @@ static void test_frontend_never_connects(void **state)
 	assert_clean(f, 51728);
 }
 
+/* What the progress callbacks of an operation said, in order. */
+struct progress_rec {
+	int n;
+	struct {
+		vbd_dev_step step;
+		int be, fe;
+		bool detach;
+		char what[128];
+	} r[64];
+};
+
+static void on_progress(vbd_ctx *c, const vbd_dev_progress *p, void *ud)
+{
+	struct progress_rec *pr = ud;
+
+	(void)c;
+	assert_true(p->size >= sizeof(*p));
+	assert_int_equal(p->domid, DOM);
+	assert_int_equal(p->devid, 51728);
+	assert_non_null(p->waiting_for);
+	if (pr->n == 64)
+		fail_msg("more than 64 reports");
+	pr->r[pr->n].step = p->step;
+	pr->r[pr->n].be = p->backend_state;
+	pr->r[pr->n].fe = p->frontend_state;
+	pr->r[pr->n].detach = p->detach;
+	snprintf(pr->r[pr->n].what, sizeof(pr->r[0].what), "%s", p->waiting_for);
+	/* A report says something new. */
+	if (pr->n && pr->r[pr->n].step == pr->r[pr->n - 1].step &&
+	    pr->r[pr->n].be == pr->r[pr->n - 1].be && pr->r[pr->n].fe == pr->r[pr->n - 1].fe)
+		fail_msg("report %d repeats the one before", pr->n);
+	pr->n++;
+}
+
+/* An attach and a detach tell their progress callback each step and each
+ * change of an end's state: the hotplug step, then the wait with both
+ * states up to Connected; the detach's wait up to Closed, then its
+ * hotplug remove. */
+static void test_progress_reports(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct progress_rec a = { 0 }, b = { 0 };
+	int i;
+
+	f->ao.progress = on_progress;
+	f->ao.progress_userdata = &a;
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	assert_true(a.n >= 2);
+	assert_int_equal(a.r[0].step, VBD_DEV_STEP_HOTPLUG);
+	assert_string_equal(a.r[0].what, "the hotplug step");
+	assert_false(a.r[0].detach);
+	for (i = 1; i < a.n; i++) {
+		assert_int_equal(a.r[i].step, VBD_DEV_STEP_WAIT);
+		assert_string_equal(a.r[i].what, "both ends Connected");
+	}
+	assert_int_equal(a.r[a.n - 1].be, VBD_STATE_CONNECTED);
+	assert_int_equal(a.r[a.n - 1].fe, VBD_STATE_CONNECTED);
+
+	d.domid = DOM;
+	d.devid = 51728;
+	d.progress = on_progress;
+	d.progress_userdata = &b;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_true(b.n >= 2);
+	assert_true(b.r[0].detach);
+	assert_int_equal(b.r[0].step, VBD_DEV_STEP_WAIT);
+	assert_string_equal(b.r[0].what, "both ends Closed");
+	assert_int_equal(b.r[b.n - 1].step, VBD_DEV_STEP_HOTPLUG);
+	assert_int_equal(b.r[b.n - 2].be, VBD_STATE_CLOSED);
+	assert_int_equal(b.r[b.n - 2].fe, VBD_STATE_CLOSED);
+	assert_clean(f, 51728);
+}
+
+/* A failed attach reports its rollback, after the wait that failed. */
+static void test_progress_rollback(void **state)
+{
+	struct fx *f = *state;
+	struct progress_rec a = { 0 };
+
+	f->ao.timeout_ms = 500;
+	f->ao.progress = on_progress;
+	f->ao.progress_userdata = &a;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ETIMEDOUT);
+	assert_true(a.n >= 3);
+	assert_int_equal(a.r[a.n - 2].step, VBD_DEV_STEP_WAIT);
+	assert_int_equal(a.r[a.n - 2].be, VBD_STATE_INITWAIT);
+	assert_int_equal(a.r[a.n - 2].fe, VBD_STATE_INITIALISING);
+	assert_int_equal(a.r[a.n - 1].step, VBD_DEV_STEP_ROLLBACK);
+	assert_clean(f, 51728);
+}
+
 static void test_wait_initwait_is_enough_then(void **state)
 {
 	struct fx *f = *state;
@@ -3011,6 +3105,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_initwait_is_enough_then, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_cdrom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_never_connects, setup_never, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_rollback, setup_never, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),
 		cmocka_unit_test_setup_teardown(test_script_failure_rolls_back, setup, teardown),

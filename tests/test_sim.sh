@@ -44,6 +44,14 @@ check "backend Connected" 0 test "$(xenstore-read /local/domain/0/backend/vbd/1/
 check "frontend Connected" 0 test "$(xenstore-read /local/domain/1/device/vbd/51728/state)" = 4
 check "ring keys written by the guest" 0 sh -c "xenstore-exists /local/domain/1/device/vbd/51728/event-channel || xenstore-exists /local/domain/1/device/vbd/51728/queue-0/event-channel"
 check "verify passes" 0 "$VBDCTL" verify guest1 xvdb
+# xl block-list's row of a connected disk: the frontend's state and its
+# event channel and ring reference as numbers.
+fe=/local/domain/1/device/vbd/51728
+check "status --format xl, connected" 0 "$VBDCTL" status guest1 --format xl
+xl_row=$(printf '%-5d %-3d %-6d %-5d %-6d %-8d %-30s' 51728 0 1 4 \
+	"$(xenstore-read $fe/event-channel 2>/dev/null || echo -1)" \
+	"$(xenstore-read $fe/ring-ref 2>/dev/null || echo -1)" /local/domain/0/backend/vbd/1/51728)
+has "--format xl: the connected row" "$xl_row"
 
 head -c 3M /dev/urandom > "$tmp/pattern"
 check "write through the ring" 0 "$VBDCTL" io guest1 xvdb write 65536 3145728 --file "$tmp/pattern"
@@ -125,6 +133,30 @@ check "attach to a stopped guest times out" 1 \
 has "the timeout says where each end was" "backend InitWait"
 check "the timed-out attach left no nodes" 1 xenstore-exists /local/domain/0/backend/vbd/2/51760
 check "nor a loop device" 0 no_loops "$tmp/d2.img"
+# On a terminal (a pty, through script(1)) the attach says on one line what
+# it waits for, redrawn in place and erased before the error; off a
+# terminal, and with --quiet, nothing of it.
+cmd=$(printf '%q ' "$VBDCTL" attach guest2 "format=raw,vdev=xvdd,access=rw,target=$tmp/d2.img" --timeout 1.5)
+check "attach on a terminal times out" 1 script -qec "stty cols 200; $cmd" /dev/null
+has "the line says what it waits for, both states" \
+	"): waiting for both ends Connected, backend InitWait, frontend Initialising"
+has "the line is drawn in place" $'\r\e[Kattach xvdd to domain 2 ('
+has "and erased before the error" $'\r\e[Kvbdctl: attach xvdd to domain 2 failed (-ETIMEDOUT'
+tty=$out
+check "the line is redrawn" 0 test "$(grep -o $'\r\e\[K' <<< "$tty" | wc -l)" -ge 3
+# A narrow terminal: the line is cut to its width, or "\r" would go back
+# to the last wrapped piece only.
+check "attach on a 40-column terminal times out" 1 script -qec "stty cols 40; $cmd --timeout 1" /dev/null
+longest=$(sed 's/\r\x1b\[K/\n/g' <<< "$out" | grep -v '^vbdctl: ' | tr -d '\r' | awk '{ if (length > m) m = length } END { print m + 0 }')
+check "the line fits in 39 columns" 0 test "$longest" -le 39 -a "$longest" -gt 20
+check "attach off a terminal times out" 1 eval "$cmd"
+off=$out
+check "off a terminal: no line" 0 test "${off//$'\r'/}" = "$off"
+check "off a terminal: only the error" 0 test "$(grep -c . <<< "$off")" = 1
+check "attach --quiet on a terminal times out" 1 script -qec "stty cols 200; $cmd --quiet" /dev/null
+has "--quiet: the error" "vbdctl: attach xvdd to domain 2 failed (-ETIMEDOUT"
+check "--quiet on a terminal: no line" 0 test "${out//$'\e[K'/}" = "$out"
+check "and left nothing" 0 no_loops "$tmp/d2.img"
 
 # Interrupted while it waits on that guest: the attach rolls back.
 until_state() {  # until_state NODE VALUE
@@ -224,6 +256,7 @@ check "detach xvde" 0 "$VBDCTL" detach guest2 xvde
 check "a failed attach --json says why, as JSON" 1 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvde,access=rw,target=$tmp/nope.img" --json
 has "failed attach --json: errno" '"errno": -2'
+has "failed attach --json: schema_version" '"schema_version": 1'
 
 # The non-blocking attach from an application's loop (examples/attach_async.c).
 example=$(dirname "$VBDCTL")/../examples/attach_async

@@ -19,6 +19,7 @@
 #define VBD_DEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vbd/common.h"
@@ -35,7 +36,38 @@ typedef enum vbd_wait_for {
 	VBD_WAIT_NONE,            /* nodes written and hotplug done */
 } vbd_wait_for;
 
-#define VBD_ATTACH_OPTIONS_VERSION 1
+/* What an attach or detach in progress does now, for a caller that shows
+ * it (vbdctl's line on a terminal).  The library fills one and passes it to
+ * the operation's progress callback (the options' progress, version 2):
+ * once as each step begins, and again whenever an end's state changes
+ * during the wait.  Fields are appended in later versions: a caller reads
+ * a field only when p->size covers it. */
+typedef enum vbd_dev_step {
+	VBD_DEV_STEP_HOTPLUG = 1,     /* the hotplug step runs (add; a detach's remove) */
+	VBD_DEV_STEP_WAIT,            /* waiting for both ends (the states below) */
+	VBD_DEV_STEP_ROLLBACK,        /* the attach failed: removing what it made */
+} vbd_dev_step;
+
+typedef struct vbd_dev_progress {
+	size_t size;                  /* sizeof the library's struct */
+	vbd_domid domid;              /* the frontend's domain */
+	uint32_t devid;
+	bool detach;                  /* a detach (else an attach) */
+	vbd_dev_step step;
+	int backend_state;            /* VBD_STATE_*, -1 absent or not read yet */
+	int frontend_state;
+	/* What the step waits for, for a person: "both ends Connected",
+	 * "the backend in InitWait", "both ends Closed", "the hotplug script
+	 * /etc/xen/scripts/block", "domain 3 to remove its backend dir"...
+	 * Valid during the call. */
+	const char *waiting_for;
+} vbd_dev_progress;
+
+/* Called from vbd_ctx_process() only, never after done; it must not free
+ * the context. */
+typedef void (*vbd_dev_progress_fn)(vbd_ctx *c, const vbd_dev_progress *p, void *userdata);
+
+#define VBD_ATTACH_OPTIONS_VERSION 2
 
 typedef struct vbd_attach_options {
 	unsigned version;             /* VBD_ATTACH_OPTIONS_VERSION or older */
@@ -48,6 +80,9 @@ typedef struct vbd_attach_options {
 	 * script as libxl does ("add"/"remove", XENBUS_PATH..., 40 s). */
 	const char *script;
 	unsigned script_timeout_ms;   /* then SIGKILL; 0: 40000, as libxl */
+	/* Version 2: what the attach waits for, as it changes (NULL: not told). */
+	vbd_dev_progress_fn progress;
+	void *progress_userdata;
 } vbd_attach_options;
 
 #define VBD_ATTACH_OPTIONS_INIT { .version = VBD_ATTACH_OPTIONS_VERSION }
@@ -76,7 +111,7 @@ VBD_PUBLIC int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_d
  * the message gives both states), -EIO (a driver wrote an error node, quoted). */
 VBD_PUBLIC int vbd_dev_attach_wait(vbd_ctx *c, const vbd_attach_options *o);
 
-#define VBD_DETACH_OPTIONS_VERSION 1
+#define VBD_DETACH_OPTIONS_VERSION 2
 
 typedef struct vbd_detach_options {
 	unsigned version;             /* VBD_DETACH_OPTIONS_VERSION or older */
@@ -84,6 +119,9 @@ typedef struct vbd_detach_options {
 	uint32_t devid;
 	unsigned timeout_ms;          /* for the ends to reach Closed; 0: 10000 */
 	bool force;                   /* clean up anyway after the timeout */
+	/* Version 2: what the detach waits for, as it changes (NULL: not told). */
+	vbd_dev_progress_fn progress;
+	void *progress_userdata;
 } vbd_detach_options;
 
 #define VBD_DETACH_OPTIONS_INIT { .version = VBD_DETACH_OPTIONS_VERSION }

@@ -83,7 +83,15 @@ VBD_PUBLIC int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_
                             size_t *ret_n);
 VBD_PUBLIC void vbd_dev_info_free(vbd_dev_info *v, size_t n);
 
-/* The list as JSON (libyajl), an array of objects; *ret is malloc'd. */
+/* The version of the objects vbd_dev_info_json() prints, the first key of
+ * each ("schema_version").  It grows by one when a key changes meaning,
+ * type or unit, or goes away; new keys do not change it.  The schema is in
+ * vbdctl-json(7). */
+#define VBD_DEV_INFO_JSON_SCHEMA_VERSION 1
+
+/* The list as JSON (libyajl): an array of objects, "[]" when n is 0;
+ * *ret is malloc'd.  -EINVAL without ret, or with n > 0 and no v;
+ * -ENOMEM. */
 VBD_PUBLIC int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret);
 
 VBD_END_DECLS

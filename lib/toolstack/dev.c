@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,8 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	unsigned own;
 	int r;
 
-	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_ATTACH_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_ATTACH_OPTIONS_VERSION,
+	                               offsetof(vbd_attach_options, progress), sizeof(lo)) < 0 || !done)
 		return -EINVAL;
 	o = &lo;
 	if (!o->spec)
@@ -99,6 +101,10 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	vbd__dev_paths_init(&op->p, o->spec->backendtype && !strcmp(o->spec->backendtype, "tap") ?
 	                    VBD__KIND_VBD3 : VBD__KIND_VBD, o->backend_domid, o->domid, o->spec->devid);
 	op->bdom = o->backend_domid;
+	op->domid = o->domid;
+	op->devid = o->spec->devid;
+	op->progress = o->progress;
+	op->progress_ud = o->progress_userdata;
 	op->goal = o->wait;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
 	op->script_timeout_ms = o->script_timeout_ms;
@@ -159,7 +165,8 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 {
 	vbd_detach_options lo;
 
-	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_DETACH_OPTIONS_VERSION, sizeof(lo)) < 0 || !done)
+	if (!c || !o || VBD__OPTS_LOAD(&lo, o, VBD_DETACH_OPTIONS_VERSION,
+	                               offsetof(vbd_detach_options, progress), sizeof(lo)) < 0 || !done)
 		return -EINVAL;
 	return vbd__dev_detach(c, &lo, 0, done, ud);
 }
@@ -184,6 +191,10 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 	if ((r = vbd__dev_op_new(c, true, done, ud, &op)) < 0)
 		return r;
 	op->force = o->force;
+	op->domid = o->domid;
+	op->devid = o->devid;
+	op->progress = o->progress;
+	op->progress_ud = o->progress_userdata;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
 	if ((r = vbd__dev_locate(c, o->domid, o->devid, &loc)) < 0) {
 		r = vbd__errf(&c->err, r, "reading /libxl/%u/device/vbd/%u: %s", o->domid, o->devid,

@@ -96,6 +96,14 @@ struct vbd_dev_op {
 	void *gone_ud;
 	vbd_dev_done_fn done;
 	void *ud;
+	/* What is reported to progress (vbd/dev.h), and what was last, so
+	 * that a burst of events that changes nothing is not reported. */
+	vbd_domid domid;
+	uint32_t devid;
+	vbd_dev_progress_fn progress;
+	void *progress_ud;
+	vbd_dev_step told_step;
+	int told_be, told_fe;
 };
 
 

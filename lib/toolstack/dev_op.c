@@ -108,6 +108,41 @@ static void op_finish(vbd_dev_op *op)
 	done(c, r, c->err.msg, ud);
 }
 
+/* Tells the caller's progress callback (vbd/dev.h) what the operation
+ * does now, when that differs from what it told last. */
+static void op_progress(vbd_dev_op *op, vbd_dev_step step)
+{
+	vbd_dev_progress p = { .size = sizeof(p) };
+	char what[200];
+
+	if (!op->progress ||
+	    (step == op->told_step && op->be_state == op->told_be && op->fe_state == op->told_fe))
+		return;
+	op->told_step = step;
+	op->told_be = op->be_state;
+	op->told_fe = op->fe_state;
+	if (step == VBD_DEV_STEP_WAIT)
+		snprintf(what, sizeof(what), "%s", op->detach ? "both ends Closed" :
+		         op->goal == VBD_WAIT_INITWAIT ? "the backend in InitWait" :
+		         "both ends Connected");
+	else if (op->foreign && (step != VBD_DEV_STEP_HOTPLUG || op->detach))
+		snprintf(what, sizeof(what), "domain %u to remove its backend dir", op->bdom);
+	else if (op->foreign)
+		snprintf(what, sizeof(what), "domain %u's hotplug step", op->bdom);
+	else if (op->script)
+		snprintf(what, sizeof(what), "the hotplug script %s", op->script);
+	else
+		snprintf(what, sizeof(what), "the hotplug step");
+	p.domid = op->domid;
+	p.devid = op->devid;
+	p.detach = op->detach;
+	p.step = step;
+	p.backend_state = op->be_state;
+	p.frontend_state = op->fe_state;
+	p.waiting_for = what;
+	op->progress(op->c, &p, op->progress_ud);
+}
+
 /* XENBUS_PATH is relative to the backend domain's home. */
 static void xenbus_path(const vbd_dev_op *op, char *buf, size_t size)
 {
@@ -130,6 +165,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 	char rel[128];
 	int r;
 
+	op_progress(op, op->rolling_back ? VBD_DEV_STEP_ROLLBACK : VBD_DEV_STEP_HOTPLUG);
 	if (op->foreign && (op->gone & VBD__GONE_BE)) {
 		/* Nothing runs there any more to remove its dir: what is left
 		 * of it goes with the nodes. */
@@ -183,6 +219,7 @@ static void rollback(vbd_dev_op *op, int r)
 	op->rolling_back = true;
 	vbd__log(op->c, VBD_LOG_WARNING, "%s: attach failed, rolling back: %s", op->p.be,
 	         op->err.msg);
+	op_progress(op, VBD_DEV_STEP_ROLLBACK);
 	if (op->plugged) {
 		op->plugged = false;
 		/* online = 0 before REMOVE, as a detach: a hotplug ADD that comes
@@ -238,6 +275,7 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 		}
 		op->fe_state = st;
 	}
+	op_progress(op, VBD_DEV_STEP_WAIT);
 	if (op->detach) {
 		/* Closed, gone, or never bound to a driver: nothing to wait for. */
 		if ((op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT) &&
@@ -541,6 +579,8 @@ int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd
 		return vbd__errf(&c->err, -ENOMEM, "out of memory");
 	op->c = c;
 	op->detach = detach;
+	op->be_state = op->fe_state = -1;
+	op->told_be = op->told_fe = -1;
 	op->done = done;
 	op->ud = ud;
 	*ret = op;

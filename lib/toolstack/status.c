@@ -259,11 +259,13 @@ static void gu64(yajl_gen g, const char *k, uint64_t v)
 
 int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
+	yajl_gen g;
 	const unsigned char *buf;
 	size_t len, i;
 
-	if (!g)
+	if (!ret || (n && !v))
+		return -EINVAL;
+	if (!(g = yajl_gen_alloc(NULL)))
 		return -ENOMEM;
 	yajl_gen_config(g, yajl_gen_beautify, pretty ? 1 : 0);
 	yajl_gen_array_open(g);
@@ -271,6 +273,10 @@ int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 		const vbd_dev_info *d = &v[i];
 
 		yajl_gen_map_open(g);
+		/* In each object rather than in an envelope: the array stays
+		 * what scripts index, and an object taken out of it (jq '.[]')
+		 * still says which schema it follows (vbdctl-json(7)). */
+		gint(g, "schema_version", VBD_DEV_INFO_JSON_SCHEMA_VERSION, false);
 		gint(g, "domid", d->domid, false);
 		gint(g, "devid", d->devid, false);
 		gstr(g, "vdev", d->vdev);
@@ -334,6 +340,11 @@ int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
 	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
 		yajl_gen_free(g);
 		return -ENOMEM;
+	}
+	/* yajl's beautified empty array spans lines; an empty list is "[]". */
+	if (!n) {
+		buf = (const unsigned char *)"[]";
+		len = 2;
 	}
 	*ret = malloc(len + 1);
 	if (!*ret) {
