@@ -178,7 +178,10 @@ has "devd: its status" "msg: STATUS=running the hotplug steps"
 has "devd: STOPPING=1" "msg: STOPPING=1"
 has "devd: exit 0" "exit: 0"
 rm -f "$tmp/notify"
-XENSTORED_PATH=$DD_XS "$VBDCTL" devd --ready-fd 3 3>"$tmp/devd-ready" >"$tmp/devd.log" 2>&1 &
+# Its output stream is "the journal": each step's line gets its priority.
+: >"$tmp/devd.log"
+JOURNAL_STREAM=$(stat -c %d:%i "$tmp/devd.log") XENSTORED_PATH=$DD_XS \
+	"$VBDCTL" devd --ready-fd 3 3>"$tmp/devd-ready" >>"$tmp/devd.log" 2>&1 &
 pids+=("$!")
 check "devd up for the backend's test" 0 until_true test -s "$tmp/devd-ready"
 # The client the moment the backend says READY=1: a disk it serves
@@ -193,6 +196,8 @@ has "backend: the attach after READY=1 connected" "client: 0"
 has "backend: STOPPING=1" "msg: STOPPING=1"
 has "backend: exit 0" "exit: 0"
 rm -f "$tmp/notify"
+out=$(cat "$tmp/devd.log")
+has "journal: devd's step is priority 6" "<6>/local/domain/2/backend/vbd/1/51728 add ok"
 
 # --- under systemd itself ---------------------------------------------------
 if [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]; then
