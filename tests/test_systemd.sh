@@ -205,18 +205,27 @@ if [ "$(cat /proc/1/comm 2>/dev/null)" != systemd ]; then
 	     "verify, sd_notify and socket activation were tested above without it"
 else
 	# Copies under their own names and socket, so that a store the host
-	# runs is not touched; transient in /run/systemd/system.
+	# runs is not touched; transient in /run/systemd/system.  The socket
+	# goes under /run: the service's /tmp is private.
 	R=/run/systemd/system
 	T=vbd-test-$$
-	sed -e "s|/run/vbd/xenstored/socket|$tmp/sd.sock|" "$tmp/units/vbd-xenstored.socket" >"$R/$T.socket"
-	sed -e "s|vbd-xenstored.socket|$T.socket|g" -e "s|^ReadWritePaths=.*|ReadWritePaths=$tmp|" \
+	D=/run/$T
+	sed -e "s|/run/vbd/xenstored/socket|$D/socket|" "$tmp/units/vbd-xenstored.socket" >"$R/$T.socket"
+	# The vbdctl under test may be built in a home directory.
+	sed -e "s|vbd-xenstored.socket|$T.socket|g" -e "s|^ReadWritePaths=.*|ReadWritePaths=$D|" \
+		-e "s|^ProtectHome=.*|ProtectHome=no|" \
 		"$tmp/units/vbd-xenstored.service" >"$R/$T.service"
 	systemctl daemon-reload
 	check "systemd: socket unit starts" 0 systemctl start "$T.socket"
-	check "systemd: a client through it" 0 env XENSTORED_PATH="$tmp/sd.sock" timeout $TMO xenstore-write /sd yes
-	check "systemd: the service is active (READY=1 seen)" 0 systemctl is-active "$T.service"
+	check "systemd: a client starts the store" 0 \
+		env XENSTORED_PATH="$D/socket" timeout $TMO xenstore-write /sd yes
+	# Active once systemd has read READY=1, which may come after the reply.
+	check "systemd: the service is active" 0 until_true systemctl -q is-active "$T.service"
+	check "systemd: a domain's socket beside it" 0 "$VBDCTL" store domain add 4 --socket "$D/socket"
 	check "systemd: stops" 0 systemctl stop "$T.service" "$T.socket"
+	check "systemd: the domains' sockets are gone" 1 test -e "$D/socket.d"
 	rm -f "$R/$T.socket" "$R/$T.service"
+	rm -rf "$D"
 	systemctl daemon-reload
 fi
 
