@@ -9,8 +9,11 @@ CMAKE_ARGS ?=
 PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
-# vbdctl's side of the install issue: the event-loop examples run by make check.
-PKGS += libsystemd-dev libuv1-dev
+# vbdctl's side of the install issue: the event-loop examples run by make
+# check (sd-event, libuv); systemd units: sd_notify/sd_listen_fds for vbdctl,
+# systemd-analyze verify and systemd-socket-activate for tests/test_systemd.sh
+# (man for verify's Documentation= check, Debian's python3 for its helpers).
+PKGS += libsystemd-dev libuv1-dev systemd man-db python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean

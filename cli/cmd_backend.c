@@ -54,6 +54,10 @@ static const char backend_usage[] =
 	"  --ready-fd FD          write one byte to FD once serving, then close it\n"
 	"  --verbose              log every step on stderr (else warnings and errors)\n"
 	"\n"
+	"Under systemd (vbd-backend@D.service, Type=notify) READY=1 goes to\n"
+	"$NOTIFY_SOCKET once serving, as --ready-fd's byte; log lines carry their\n"
+	"syslog priority for the journal.\n"
+	"\n"
 	"SIGHUP re-checks every target's size now; SIGTERM or SIGINT closes every\n"
 	"device (Closed) and exits.\n"
 	"\n"
@@ -75,7 +79,7 @@ static void log_stderr(int level, const char *msg, void *ud)
 	bool verbose = ud != NULL;
 
 	if (verbose || level <= VBD_LOG_WARNING)
-		vbdctl_log("vbdctl backend: ", msg);
+		vbdctl_log_at(level, "vbdctl backend: ", msg);
 }
 
 static int parse_uint(const char *what, const char *s, unsigned max, unsigned *ret)
@@ -192,6 +196,8 @@ int vbdctl_backend(int argc, char **argv)
 		(void)!write((int)ready, "r", 1);
 		close((int)ready);
 	}
+	vbdctl_notify("READY=1\nSTATUS=serving backend/%s of domain %u", o.kind ? o.kind : "vbd",
+	              o.domid);
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = vbd_blkback_get_fd(b), .events = POLLIN },
@@ -221,8 +227,11 @@ int vbdctl_backend(int argc, char **argv)
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo != SIGHUP)
+				if (si.ssi_signo != SIGHUP) {
+					vbdctl_notify("STOPPING=1\nSTATUS=stopping on %s",
+					              vbdctl_sig_name((int)si.ssi_signo));
 					break;
+				}
 				vbd_blkback_refresh(b);
 			}
 		}

@@ -54,6 +54,10 @@ static const char devd_usage[] =
 	"  --reap-timeout S     how long a reap waits for a backend to close (10)\n"
 	"  --ready-fd FD        write one byte to FD once watching, then close it\n"
 	"\n"
+	"Under systemd (vbd-devd.service, Type=notify) READY=1 goes to $NOTIFY_SOCKET\n"
+	"once watching, as --ready-fd's byte; each line carries its syslog priority\n"
+	"for the journal (failures are errors).\n"
+	"\n"
 	"Exit status: 0 stopped by a signal, 1 failed, 2 usage error.\n";
 
 static void on_step(vbd_devd *d, const char *be, vbd_hotplug_action action, int result,
@@ -66,11 +70,13 @@ static void on_step(vbd_devd *d, const char *be, vbd_hotplug_action action, int 
 	/* be is this domain's own path, the message may quote a script or a
 	 * node another domain wrote: the whole line is escaped. */
 	if (!be)
-		vbdctl_print("reap %s failed (%s): %s\n", verb, vbd_strerror(result), message);
+		vbdctl_print_at(VBD_LOG_ERR, "reap %s failed (%s): %s\n", verb, vbd_strerror(result),
+		                message);
 	else if (result < 0)
-		vbdctl_print("%s %s failed (%s): %s\n", be, verb, vbd_strerror(result), message);
+		vbdctl_print_at(VBD_LOG_ERR, "%s %s failed (%s): %s\n", be, verb, vbd_strerror(result),
+		                message);
 	else
-		vbdctl_print("%s %s ok\n", be, verb);
+		vbdctl_print_at(VBD_LOG_INFO, "%s %s ok\n", be, verb);
 	fflush(stdout);
 }
 
@@ -135,6 +141,7 @@ int vbdctl_devd(int argc, char **argv)
 		(void)!write((int)ready, "r", 1);
 		close((int)ready);
 	}
+	vbdctl_notify("READY=1\nSTATUS=running the hotplug steps of this domain's backends");
 	for (;;) {
 		struct pollfd p[2] = { { vbd_ctx_get_fd(c), POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
@@ -143,8 +150,11 @@ int vbdctl_devd(int argc, char **argv)
 			vbdctl_err("devd: poll: %s", strerror(errno));
 			goto out;
 		}
-		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
+		if ((p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			vbdctl_notify("STOPPING=1\nSTATUS=stopping on %s",
+			              vbdctl_sig_name((int)si.ssi_signo));
 			break;
+		}
 		if ((r = vbd_ctx_process(c)) < 0) {
 			vbdctl_err("devd: %s", vbd_ctx_last_error(c));
 			goto out;

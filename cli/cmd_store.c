@@ -36,6 +36,11 @@ static const char store_usage[] =
 	"           conns-per-domain=64 memory-per-domain=2621440\n"
 	"           memory-per-domain-soft=2097152\n"
 	"         Point any xenstore client at it: XENSTORED_PATH=PATH xenstore-ls\n"
+	"         Under systemd (vbd-xenstored.socket and .service): the listening\n"
+	"         socket may come from socket activation ($LISTEN_FDS, one stream\n"
+	"         socket; PATH is then where it is bound, its .d/ beside it), and\n"
+	"         READY=1 goes to $NOTIFY_SOCKET once it serves; run it without\n"
+	"         --daemon there.\n"
 	"domain add\n"
 	"         Introduce DOMID (1..32751) to the daemon, as a toolstack does, and\n"
 	"         write its home /local/domain/DOMID (name, domid, device/, control/,\n"
@@ -147,7 +152,7 @@ static int cmd_serve(int argc, char **argv)
 	const char *sock = NULL, *pidfile = NULL;
 	bool daemon = false;
 	vbd_store *s = NULL;
-	int c, r, sfd = -1, ready = -1, ret = VBDCTL_EXIT_FAIL;
+	int c, r, sfd = -1, ready = -1, lfd = -1, ret = VBDCTL_EXIT_FAIL;
 	char dir[4096];
 
 	while ((c = getopt_long(argc, argv, "s:p:dq:h", opts, NULL)) != -1) {
@@ -167,23 +172,44 @@ static int cmd_serve(int argc, char **argv)
 		vbdctl_err("store serve: unexpected argument '%s'", argv[optind]);
 		return VBDCTL_EXIT_USAGE;
 	}
-	sock = vbdctl_socket(sock);
-	/* The default lives under /run/vbd: create the directory if needed. */
-	snprintf(dir, sizeof(dir), "%s", sock);
-	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
-		*strrchr(dir, '/') = 0;
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST && errno != ENOENT)
-			vbdctl_err("cannot create %s: %s", dir, strerror(errno));
+	if (vbdctl_listen_fd(&lfd) < 0)
+		return VBDCTL_EXIT_FAIL;
+	if (lfd >= 0 && daemon) {
+		/* The service manager that passed the socket supervises this
+		 * process: a fork would leave it watching the wrong pid. */
+		vbdctl_err("store serve: --daemon with a socket from socket activation");
+		close(lfd);
+		return VBDCTL_EXIT_USAGE;
 	}
-
-
-	o.socket_path = sock;
+	if (lfd >= 0) {
+		/* Bound by systemd (ListenStream=): its path is the socket's
+		 * own, --socket only checks it. */
+		o.listen_fd = lfd;
+		o.socket_path = sock;
+	} else {
+		sock = vbdctl_socket(sock);
+		/* The default lives under /run/vbd: create the directory if needed. */
+		snprintf(dir, sizeof(dir), "%s", sock);
+		if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
+			*strrchr(dir, '/') = 0;
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST && errno != ENOENT)
+				vbdctl_err("cannot create %s: %s", dir, strerror(errno));
+		}
+		o.socket_path = sock;
+	}
 	r = vbd_store_new(&s, &o, NULL);
 	if (r < 0) {
-		vbdctl_err("cannot serve on %s: %s%s", sock, strerror(-r),
-		           r == -EADDRINUSE ? " (another daemon answers there)" : "");
+		if (lfd >= 0)
+			vbdctl_err("cannot serve on the socket passed as fd %d%s%s: %s", lfd,
+			           sock ? " for " : "", sock ? sock : "", strerror(-r));
+		else
+			vbdctl_err("cannot serve on %s: %s%s", sock, strerror(-r),
+			           r == -EADDRINUSE ? " (another daemon answers there)" : "");
+		if (lfd >= 0)
+			close(lfd);
 		goto out;
 	}
+	sock = vbd_store_socket_path(s);
 	if (daemon && (r = daemonize(&ready)) < 0) {
 		vbdctl_err("cannot daemonize: %s", strerror(-r));
 		goto out;
@@ -206,6 +232,9 @@ static int cmd_serve(int argc, char **argv)
 		       "vbdctl: clients: export XENSTORED_PATH=%s\n", sock, sock);
 		fflush(stdout);
 	}
+	/* Only now: a client started after READY=1 finds the socket
+	 * listening (a socket-activated one queued its connection anyway). */
+	vbdctl_notify("READY=1\nSTATUS=serving on %s", sock);
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = vbd_store_get_fd(s), .events = POLLIN },
@@ -219,8 +248,11 @@ static int cmd_serve(int argc, char **argv)
 		}
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP)
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGHUP) {
+				vbdctl_notify("STOPPING=1\nSTATUS=stopping on %s",
+				              vbdctl_sig_name((int)si.ssi_signo));
 				break;
+			}
 		}
 		r = vbd_store_process(s);
 		if (r < 0) {

@@ -108,12 +108,23 @@ void vbdctl_print(const char *fmt, ...)
 	va_end(ap);
 }
 
+void vbdctl_print_at(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	vbdctl_journal_prefix(stdout, level);
+	va_start(ap, fmt);
+	vprint(stdout, NULL, false, fmt, ap);
+	va_end(ap);
+}
+
 void vbdctl_err(const char *fmt, ...)
 {
 	va_list ap;
 
 	fflush(stdout);
 	vbdctl_progress_hide();
+	vbdctl_journal_prefix(stderr, VBD_LOG_ERR);
 	va_start(ap, fmt);
 	vprint(stderr, "vbdctl: ", true, fmt, ap);
 	va_end(ap);
@@ -121,7 +132,13 @@ void vbdctl_err(const char *fmt, ...)
 
 void vbdctl_log(const char *prefix, const char *msg)
 {
+	vbdctl_log_at(-1, prefix, msg);
+}
+
+void vbdctl_log_at(int level, const char *prefix, const char *msg)
+{
 	vbdctl_progress_hide();
+	vbdctl_journal_prefix(stderr, level);
 	fputs(prefix, stderr);
 	vbdctl_escape(stderr, msg, strlen(msg));
 	fputc('\n', stderr);

@@ -94,6 +94,20 @@ void vbdctl_progress_end(struct vbdctl_progress *p);
 const char *vbdctl_stats_dir(const char *opt, char *buf, size_t size);
 bool vbdctl_dev_stats(const char *dir, vbd_domid domid, uint32_t devid, vbd_dev_stats *ret);
 
+/* systemd.c: the daemons under systemd.  vbdctl_journal_prefix writes "<level>"
+ * (syslog's numbers, as vbd_log_level) to f when f is stdout or stderr and
+ * that stream is the journal ($JOURNAL_STREAM), else nothing.
+ * vbdctl_notify: sd_notify() of the formatted state ("READY=1\nSTATUS=..."),
+ * nothing without $NOTIFY_SOCKET.  vbdctl_listen_fd: the socket passed by
+ * socket activation in *ret (1), or -1 when none was (0); -errno, said, when
+ * the passed fds are not one socket. */
+void vbdctl_journal_prefix(FILE *f, int level);
+void vbdctl_notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int vbdctl_listen_fd(int *ret);
+/* vbdctl_print and vbdctl_log at a syslog priority, for daemons' lines. */
+void vbdctl_print_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vbdctl_log_at(int level, const char *prefix, const char *msg);
+
 int vbdctl_store(int argc, char **argv);
 int vbdctl_hotplug(int argc, char **argv);
 int vbdctl_attach(int argc, char **argv);

@@ -72,8 +72,9 @@ typedef struct vbd_store_limits {
 /* Every field 0: every default. */
 #define VBD_STORE_LIMITS_INIT { .nodes_per_domain = 0 }
 
-/* 2 added the memory quota; version 1 options get its defaults. */
-#define VBD_STORE_OPTIONS_VERSION 2
+/* 2 added the memory quota; version 1 options get its defaults.  3 added
+ * listen_fd. */
+#define VBD_STORE_OPTIONS_VERSION 3
 
 typedef struct vbd_store_options {
 	unsigned version;        /* VBD_STORE_OPTIONS_VERSION or older */
@@ -83,6 +84,16 @@ typedef struct vbd_store_options {
 	const char *socket_path;
 	unsigned socket_mode;    /* permission bits of the sockets; 0: 0600 */
 	vbd_store_limits limits;
+	/* Since version 3.  0: none, the store binds socket_path itself.
+	 * Else a listening Unix stream socket someone else bound (systemd's
+	 * socket activation passes it as fd 3, sd_listen_fds(3)): the store
+	 * serves dom0 there, takes the path it is bound to as its socket_path
+	 * (socket_path must be NULL or that path) and creates the domains'
+	 * sockets beside it as usual.  The store owns the fd once
+	 * vbd_store_new() succeeds and never removes its file, which belongs
+	 * to whoever bound it; on failure the caller still owns it.  -EINVAL
+	 * for an fd that is not such a socket. */
+	int listen_fd;
 } vbd_store_options;
 
 #define VBD_STORE_OPTIONS_INIT { .version = VBD_STORE_OPTIONS_VERSION }

@@ -91,9 +91,11 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *er
 
 	if (!ret)
 		return vbd__errf(err, -EINVAL, "store: no result pointer");
-	/* Version 1 ends before the memory quota: those keep their defaults. */
+	/* Version 1 ends before the memory quota: those keep their defaults;
+	 * version 2 before listen_fd. */
 	if (VBD__OPTS_LOAD(&def, opts, VBD_STORE_OPTIONS_VERSION,
-	                   offsetof(vbd_store_options, limits.memory_per_domain_soft), sizeof(def)) < 0)
+	                   offsetof(vbd_store_options, limits.memory_per_domain_soft),
+	                   offsetof(vbd_store_options, listen_fd), sizeof(def)) < 0)
 		return vbd__errf(err, -EINVAL, "store: options version %u, expected 1..%u",
 		                 opts->version, VBD_STORE_OPTIONS_VERSION);
 	opts = &def;
@@ -134,23 +136,37 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *er
 		r = -errno;
 		goto fail;
 	}
-	if (opts->socket_path) {
+	if (opts->listen_fd) {
+		r = vbd__listener_adopt(&s->listen, opts->listen_fd, SOCK_STREAM);
+		if (r == 0 && opts->socket_path && strcmp(opts->socket_path, s->listen.path))
+			r = -EINVAL;
+		if (r < 0)
+			goto fail;
+	} else if (opts->socket_path) {
 		r = vbd__listener_open(&s->listen, opts->socket_path, SOCK_STREAM, s->socket_mode);
 		if (r < 0)
 			goto fail;
-		ev.data.ptr = s;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen.fd, &ev) < 0) {
-			r = -errno;
-			goto fail;
-		}
+	}
+	ev.data.ptr = s;
+	if (s->listen.fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen.fd, &ev) < 0) {
+		r = -errno;
+		goto fail;
 	}
 	*ret = s;
 	return 0;
 nomem:
 	r = -ENOMEM;
 fail:
+	/* The caller's listen_fd stays the caller's: the free must not close
+	 * it (it leaves its file in any case). */
+	if (s->listen.adopted)
+		s->listen.fd = -1;
 	vbd__node_free(root);
 	vbd_store_free(s);
+	if (opts->listen_fd)
+		return vbd__errf(err, r, "store: taking over listening socket fd %d%s%s: %s",
+		                 opts->listen_fd, opts->socket_path ? " as " : "",
+		                 opts->socket_path ? opts->socket_path : "", strerror(-r));
 	return vbd__errf(err, r, "store: %s%s: %s", opts->socket_path ? "listening on " : "setting up",
 	                 opts->socket_path ? opts->socket_path : "", strerror(-r));
 }

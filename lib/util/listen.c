@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,13 @@
 #include <unistd.h>
 
 #include "util/listen.h"
+
+static int sockopt_int(int fd, int name, int *ret)
+{
+	socklen_t len = sizeof(*ret);
+
+	return getsockopt(fd, SOL_SOCKET, name, ret, &len) < 0 ? -errno : 0;
+}
 
 int vbd__unix_listen(const char *path, int type, unsigned mode, int *ret)
 {
@@ -67,6 +75,7 @@ void vbd__listener_init(vbd__listener *l, unsigned domid)
 	l->fd = -1;
 	l->domid = domid;
 	l->path = NULL;
+	l->adopted = false;
 }
 
 int vbd__listener_open(vbd__listener *l, const char *path, int type, unsigned mode)
@@ -83,6 +92,39 @@ int vbd__listener_open(vbd__listener *l, const char *path, int type, unsigned mo
 		l->fd = -1;
 	}
 	return r;
+}
+
+int vbd__listener_adopt(vbd__listener *l, int fd, int type)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int v, fl;
+	char *path;
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		return fd < 0 ? -EBADF : -errno;
+	if (sa.sun_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) ||
+	    !sa.sun_path[0])
+		return -EINVAL;
+	if (sockopt_int(fd, SO_TYPE, &v) < 0 || v != type ||
+	    sockopt_int(fd, SO_ACCEPTCONN, &v) < 0 || !v)
+		return -EINVAL;
+	path = strndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+	if (!path)
+		return -ENOMEM;
+	fl = fcntl(fd, F_GETFL);
+	/* Inherited fds come without O_NONBLOCK or FD_CLOEXEC: without the
+	 * first, accepting would block the caller's loop, without the second
+	 * hotplug scripts and workers would inherit the listening socket. */
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		free(path);
+		return -errno;
+	}
+	l->fd = fd;
+	l->path = path;
+	l->adopted = true;
+	return 0;
 }
 
 int vbd__listener_open_domain(vbd__listener *l, const char *base, int type, unsigned mode)
@@ -104,10 +146,12 @@ void vbd__listener_close(vbd__listener *l)
 		l->fd = -1;
 	}
 	if (l->path) {
-		unlink(l->path);
+		if (!l->adopted)
+			unlink(l->path);
 		free(l->path);
 		l->path = NULL;
 	}
+	l->adopted = false;
 }
 
 void vbd__listener_remove_dir(const char *base)

@@ -2,6 +2,8 @@
 #ifndef VBD_UTIL_LISTEN_H
 #define VBD_UTIL_LISTEN_H
 
+#include <stdbool.h>
+
 /* The Unix-socket server skeleton that the store and the simulated
  * hypervisor share.  A daemon at "/run/x/socket" listens there for dom0 and,
  * for each guest domain it knows, at "/run/x/socket.d/<domid>": a peer's
@@ -28,6 +30,9 @@ typedef struct vbd__listener {
 	int fd;              /* -1: not listening */
 	unsigned domid;      /* who the connections accepted here act as */
 	char *path;          /* the socket file (owned); NULL: none */
+	bool adopted;        /* the socket came bound from our caller (systemd's
+	                      * socket activation): its file is the binder's to
+	                      * remove, never ours */
 } vbd__listener;
 
 /* Nothing open yet: fd -1, no path. */
@@ -35,6 +40,12 @@ void vbd__listener_init(vbd__listener *l, unsigned domid);
 /* Listens at path.  On failure l is left as init left it and nothing that
  * was there before (a live socket) is touched. */
 int vbd__listener_open(vbd__listener *l, const char *path, int type, unsigned mode);
+/* Takes over fd, a listening Unix socket of type bound to a path by someone
+ * else (systemd passes one as fd 3): l->path is read from the socket, the fd
+ * made non-blocking and CLOEXEC.  -EINVAL for anything else (not a Unix
+ * socket, another type, not listening, an abstract or unnamed address); on
+ * failure the caller still owns fd.  Closing closes fd and leaves its file. */
+int vbd__listener_adopt(vbd__listener *l, int fd, int type);
 /* Listens at "<base>.d/<domid>", making the directory (0755) if needed. */
 int vbd__listener_open_domain(vbd__listener *l, const char *base, int type, unsigned mode);
 /* Closes the socket and removes its file.  Idempotent. */
