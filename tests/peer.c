@@ -84,13 +84,15 @@ static bool unregistered(const vbd_test_peer *p, const char *be)
 /* Linux blkback's frontend_changed(XenbusStateUnknown): device_unregister,
  * whose xenbus_dev_remove writes Closed only over a Closing the toolstack
  * wrote (the driver allows rebinding), and nothing after. */
-static void linux_unregister(vbd_test_peer *p, const char *be, int st)
+static void linux_unregister(vbd_test_peer *p, const char *be)
 {
 	if (p->nunreg < sizeof(p->unreg) / sizeof(p->unreg[0]))
 		snprintf(p->unreg[p->nunreg++], sizeof(p->unreg[0]), "%s", be);
 	__atomic_add_fetch(&p->unregistered, 1, __ATOMIC_SEQ_CST);
-	if (st == VBD_STATE_CLOSING &&
-	    switch_state(p->be, be, VBD_STATE_CLOSING, VBD_STATE_CLOSED, NULL, 0))
+	/* Linux reads the state at removal (xenbus_dev_remove), not the value
+	 * its caller read before the frontend's: switch_state reads it in its
+	 * transaction and writes Closed only from Closing. */
+	if (switch_state(p->be, be, VBD_STATE_CLOSING, VBD_STATE_CLOSED, NULL, 0))
 		__atomic_add_fetch(&p->closed_on_vanish, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -127,7 +129,7 @@ static void backend_step(vbd_test_peer *p, const char *be)
 		goto out;
 	fst = rd_int(p->be, fe, "state");
 	if (p->backend_linux_vanish && fst < 0) {
-		linux_unregister(p, be, st);
+		linux_unregister(p, be);
 		goto out;
 	}
 	/* A vbd3 (tap) backend is opened by path, as tapback takes
