@@ -5,13 +5,19 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
+DEB_OUT    ?= build-deb
 
 PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
+# Install and packaging (issue 11): what `make deb` and `make check-install` need.
+DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential
+PKGS += $(DEB_PKGS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean
+.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean \
+        install uninstall deb check-install
 
 all: build
 
@@ -31,7 +37,8 @@ deps:
 	$(call install_missing,$(PKGS))
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_WERROR=ON $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_WERROR=ON \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
@@ -52,6 +59,36 @@ check-fast: build
 # the same xenstore-utils transcript against Xen's xenstored and ours.
 check-xen: build
 	./tests/xenlab/run.sh $(BUILD)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
+# libvbd.pc, the CMake package, man pages and vbdctl under PREFIX; vbd-block
+# in /etc/xen/scripts and the udev rule in udev's directory whatever PREFIX
+# (CMake cache: VBD_SCRIPT_DIR, VBD_UDEV_RULES_DIR).  make uninstall removes
+# what the last install wrote (the build's install_manifest.txt).
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+uninstall:
+	DESTDIR=$(DESTDIR) cmake --build $(BUILD) --target uninstall
+
+# The Debian packages, built the Debian way from a copy of the tree, so
+# that dpkg-buildpackage's files stay out of it; the .debs, .buildinfo and
+# .changes land in $(DEB_OUT)/.  The tests do not run in the package build
+# (debian/rules): make check runs them.
+deb:
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev)
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
+	  -cf - . | tar -C $(DEB_OUT)/src -xf -
+	cd $(DEB_OUT)/src && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_OUT)/src
+	lintian --fail-on error $(DEB_OUT)/*.changes
+	@ls $(DEB_OUT)/*.deb
+
+# Installs the packages of make deb, uses them as a user would, and removes
+# them; then make install DESTDIR=... and make uninstall.  Root.
+check-install: build
+	./tests/check_install.sh $(BUILD) $(DEB_OUT)
 
 demo: build
 	./examples/demo.sh $(BUILD)
@@ -84,4 +121,4 @@ bench: build
 	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_OUT)
