@@ -13,7 +13,10 @@
 #      dpkg --purge leaves no file of ours: the file lists of /etc, /usr,
 #      /lib, /var and /opt before and after hold the same paths of ours;
 #   5. make install DESTDIR=... puts each file where a host looks for it,
-#      and make uninstall leaves no file.
+#      and make uninstall leaves no file;
+#   6. a build configured with another VBD_SCRIPT_DIR installs vbd-block
+#      there, its udev rule runs it from there, and its vbdctl names it so
+#      in xenstore: one path for all three.
 # The machine is shared: packages of ours installed before are a failure
 # (the test would remove them), and whatever it installs is removed on
 # every exit.
@@ -46,6 +49,7 @@ export VBD_SIM_DIR=$tmp/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 cleanup() {
 	[ -x /usr/sbin/vbdctl ] && /usr/sbin/vbdctl sim stop >/dev/null 2>&1
+	[ -x "$tmp/alt/cli/vbdctl" ] && "$tmp/alt/cli/vbdctl" sim stop >/dev/null 2>&1
 	free_loops "$tmp"/*.img
 	for p in $PKGS; do present "$p" && dpkg --purge "$p" >/dev/null 2>&1; done
 	rm -rf "$tmp"
@@ -73,7 +77,7 @@ check "libvbd.so.0 is the SONAME" 0 sh -c \
 	"readelf -d /usr/lib/*/libvbd.so.0.* | grep -q 'SONAME.*\\[libvbd.so.0\\]'"
 check "the udev rule is in udev's directory" 0 test -f /lib/udev/rules.d/90-vbd.rules
 check "the udev rule runs the installed script" 0 grep -q 'RUN+="/etc/xen/scripts/vbd-block ' /lib/udev/rules.d/90-vbd.rules
-check "the man pages are installed" 0 sh -c "man -w vbdctl && man -w 3 libvbd"
+check "the man pages are installed" 0 test -f /usr/share/man/man8/vbdctl.8.gz -a -f /usr/share/man/man3/libvbd.3.gz
 
 # 2. The sim host, from the installed vbdctl.
 truncate -s 16M "$tmp/d1.img"
@@ -189,5 +193,20 @@ check "man pages" 0 test -f "$root$prefix/share/man/man8/vbdctl.8"
 check "make uninstall DESTDIR" 0 make -C "$top" uninstall BUILD="$BUILD" DESTDIR="$root"
 check "make uninstall leaves no file" 0 test -z "$(find "$root" ! -type d)"
 check "nor a directory of ours" 0 test -z "$(find "$root" -name '*vbd*')"
+
+# 6. Another script directory, set at configure time.
+alt=$tmp/alt altdir=/opt/vbd-check/scripts
+check "configure with VBD_SCRIPT_DIR=$altdir" 0 cmake -S "$top" -B "$alt" -DVBD_TESTS=OFF \
+	-DVBD_SCRIPT_DIR=$altdir -DCMAKE_INSTALL_PREFIX=/usr
+check "build it" 0 cmake --build "$alt" -j 2
+check "install it" 0 env DESTDIR="$tmp/altroot" cmake --install "$alt"
+check "vbd-block in VBD_SCRIPT_DIR" 0 test -x "$tmp/altroot$altdir/vbd-block"
+check "the udev rule runs it from there" 0 grep -q "RUN+=\"$altdir/vbd-block " "$alt/hotplug/90-vbd.rules"
+check "sim start" 0 "$alt/cli/vbdctl" sim start --guests 1
+check "attach" 0 "$alt/cli/vbdctl" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$tmp/d1.img" --timeout 20
+check "xenstore names the script in VBD_SCRIPT_DIR" 0 \
+	test "$(xenstore-read /local/domain/0/backend/vbd/1/51728/script)" = "$altdir/vbd-block"
+check "detach" 0 "$alt/cli/vbdctl" detach guest1 xvdb
+check "sim stop" 0 "$alt/cli/vbdctl" sim stop
 
 summary
