@@ -12,7 +12,7 @@ PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
 # Install and packaging (issue 11): what `make deb` and `make check-install` need.
-DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential
+DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential dh-python python3 python3-cffi
 PKGS += $(DEB_PKGS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -74,13 +74,15 @@ uninstall:
 # The Debian packages, built the Debian way from a copy of the tree, so
 # that dpkg-buildpackage's files stay out of it; the .debs, .buildinfo and
 # .changes land in $(DEB_OUT)/.  The tests do not run in the package build
-# (debian/rules): make check runs them.
+# (debian/rules): make check runs them.  python3-vbd is built when the
+# tree has the binding (python/vbd), else left out by the nopython profile.
+DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
 deb:
 	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
 	  -cf - . | tar -C $(DEB_OUT)/src -xf -
-	cd $(DEB_OUT)/src && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b
+	cd $(DEB_OUT)/src && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b $(DEB_PROFILES)
 	rm -rf $(DEB_OUT)/src
 	lintian --fail-on error $(DEB_OUT)/*.changes
 	@ls $(DEB_OUT)/*.deb

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The install as a user gets it (make check-install, root):
-#   1. make deb; dpkg -i of libvbd0, libvbd-dev and vbdctl;
+#   1. make deb; dpkg -i of libvbd0, libvbd-dev and vbdctl, and of
+#      python3-vbd when the tree has the binding (python/vbd);
 #   2. vbdctl from /usr/sbin attaches a disk on the simulated host to
 #      Connected, and the hotplug script xenstore names is the file the
 #      vbdctl package installed;
@@ -9,6 +10,8 @@
 #      with `pkg-config --static` (libvbd.a linked in: every library it
 #      needs comes from libvbd.pc), and with CMake's find_package(libvbd)
 #      (libvbd::vbd and libvbd::vbd_static), each run against the sim host;
+#      `import vbd` from outside the tree finds the installed package and
+#      libvbd.so.0, and reads the attached disk's status;
 #   4. dpkg -r keeps only the conffile (/etc/xen/scripts/vbd-block), and
 #      dpkg --purge leaves no file of ours: the file lists of /etc, /usr,
 #      /lib, /var and /opt before and after hold the same paths of ours;
@@ -29,6 +32,7 @@ DEB_OUT=${2:?usage: $0 <build dir> <deb output dir>}
 case $BUILD in /*) ;; *) BUILD=$top/$BUILD ;; esac
 case $DEB_OUT in /*) ;; *) DEB_OUT=$top/$DEB_OUT ;; esac
 PKGS="libvbd0 libvbd-dev vbdctl"
+[ -f "$top/python/vbd/__init__.py" ] && PKGS="$PKGS python3-vbd"
 . "$top/tests/harness.sh"
 
 if [ "$(id -u)" != 0 ]; then
@@ -37,7 +41,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 installed() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^[ih]i'; }
 present() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -qv '^[un]n'; }
-for p in $PKGS; do
+for p in $PKGS python3-vbd; do
 	if present "$p"; then
 		echo "check_install: $p is already on this machine; not touching it" >&2
 		exit 1
@@ -152,15 +156,25 @@ check "the libvbd::vbd_static program runs" 0 "$tmp/prog/b/lookup_static"
 check "libvbd::vbd_static is libvbd.a" 1 sh -c "readelf -d '$tmp/prog/b/lookup_static' | grep -q 'NEEDED.*libvbd'"
 cd "$top" || exit 1
 
+if [[ " $PKGS " == *" python3-vbd "* ]]; then
+	check "import vbd outside the tree" 0 env -u PYTHONPATH -u VBD_LIBRARY -C / /usr/bin/python3 -c '
+import vbd
+print(vbd.__file__)
+with vbd.Context() as ctx:
+	print(ctx.status("guest1", "xvdb"))'
+	has "the installed package" "/usr/lib/python3/dist-packages/vbd/__init__.py"
+	has "the disk's status" "xvdb"
+fi
+
 check "detach" 0 /usr/sbin/vbdctl detach guest1 xvdb
 check "sim stop" 0 /usr/sbin/vbdctl sim stop
 check "no loop device left" 0 no_loops "$tmp/d1.img"
 
 # 4. Removal, then purge.
-check "dpkg -r" 0 dpkg -r vbdctl libvbd-dev libvbd0
+check "dpkg -r" 0 dpkg -r $PKGS
 check "dpkg -r keeps the conffile" 0 test -f /etc/xen/scripts/vbd-block
 check "dpkg -r removes vbdctl" 1 test -e /usr/sbin/vbdctl
-check "dpkg --purge" 0 dpkg --purge vbdctl libvbd-dev libvbd0
+check "dpkg --purge" 0 dpkg --purge $PKGS
 snapshot >"$tmp/after"
 # Paths that are new after the purge and are ours: listed by a package of
 # ours, or named for us (a file made at run time).  Other paths may come
