@@ -56,12 +56,17 @@ cleanup() {
 	[ -x "$tmp/alt/cli/vbdctl" ] && "$tmp/alt/cli/vbdctl" sim stop >/dev/null 2>&1
 	free_loops "$tmp"/*.img
 	for p in $PKGS; do present "$p" && dpkg --purge "$p" >/dev/null 2>&1; done
+	# Pages of ours man-db formatted during the test (see snapshot).
+	[ -f "$tmp/before" ] && find /var/cache/man -cnewer "$tmp/before" \
+		\( -name 'vbd*' -o -name 'libvbd*' \) -type f -delete 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# Every path under the roots a package can write to, and what it names.
-snapshot() { find /etc /usr /lib /var /opt -xdev 2>/dev/null | sort; }
+# Every path under the roots a package can write to.  Not man-db's cache of
+# formatted pages, which reading vbdctl(8) fills (systemd-analyze verify
+# does, for Documentation=) and man-db's own daily job empties.
+snapshot() { find /etc /usr /lib /var /opt -xdev -path /var/cache/man -prune -o -print 2>/dev/null | sort; }
 snapshot >"$tmp/before"
 
 # 1. The packages.
@@ -81,6 +86,16 @@ check "libvbd.so.0 is the SONAME" 0 sh -c \
 	"readelf -d /usr/lib/*/libvbd.so.0.* | grep -q 'SONAME.*\\[libvbd.so.0\\]'"
 check "the udev rule is in udev's directory" 0 test -f /lib/udev/rules.d/90-vbd.rules
 check "the udev rule runs the installed script" 0 grep -q 'RUN+="/etc/xen/scripts/vbd-block ' /lib/udev/rules.d/90-vbd.rules
+# The other parts' files, when the tree has them (systemd/, completion/).
+units=$(grep -E '^/lib/systemd/system/vbd-.*\.(service|socket)$' "$tmp/ours" | sed 's/@\.service$/@1.service/')
+if [ -n "$units" ]; then
+	check "systemd-analyze verify of the installed units" 0 systemd-analyze verify $(
+		for u in $units; do case $u in *@1.service) basename "$u" ;; *) echo "$u" ;; esac; done)
+fi
+if grep -qx /usr/share/bash-completion/completions/vbdctl "$tmp/ours"; then
+	check "the completion defines vbdctl's" 0 bash -c \
+		'. /usr/share/bash-completion/completions/vbdctl && complete -p vbdctl'
+fi
 check "the man pages are installed" 0 test -f /usr/share/man/man8/vbdctl.8.gz -a -f /usr/share/man/man3/libvbd.3.gz
 
 # 2. The sim host, from the installed vbdctl.
