@@ -5,6 +5,8 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
+DEB_OUT    ?= build-deb
 
 PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
@@ -14,9 +16,13 @@ PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
 # systemd-analyze verify and systemd-socket-activate for tests/test_systemd.sh
 # (man for verify's Documentation= check, Debian's python3 for its helpers).
 PKGS += libsystemd-dev libuv1-dev systemd man-db python3
+# Install and packaging (issue 11): what `make deb` and `make check-install` need.
+DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential dh-python python3 python3-cffi
+PKGS += $(DEB_PKGS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean
+.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean \
+        install uninstall deb check-install
 
 all: build
 
@@ -36,7 +42,8 @@ deps:
 	$(call install_missing,$(PKGS))
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_WERROR=ON $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_WERROR=ON \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
@@ -57,6 +64,38 @@ check-fast: build
 # the same xenstore-utils transcript against Xen's xenstored and ours.
 check-xen: build
 	./tests/xenlab/run.sh $(BUILD)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
+# libvbd.pc, the CMake package, man pages and vbdctl under PREFIX; vbd-block
+# in /etc/xen/scripts and the udev rule in udev's directory whatever PREFIX
+# (CMake cache: VBD_SCRIPT_DIR, VBD_UDEV_RULES_DIR).  make uninstall removes
+# what the last install wrote (the build's install_manifest.txt).
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+uninstall:
+	DESTDIR=$(DESTDIR) cmake --build $(BUILD) --target uninstall
+
+# The Debian packages, built the Debian way from a copy of the tree, so
+# that dpkg-buildpackage's files stay out of it; the .debs, .buildinfo and
+# .changes land in $(DEB_OUT)/.  The tests do not run in the package build
+# (debian/rules): make check runs them.  python3-vbd is built when the
+# tree has the binding (python/vbd), else left out by the nopython profile.
+DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
+deb:
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev)
+	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
+	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
+	  -cf - . | tar -C $(DEB_OUT)/src -xf -
+	cd $(DEB_OUT)/src && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b $(DEB_PROFILES)
+	rm -rf $(DEB_OUT)/src
+	lintian --fail-on error $(DEB_OUT)/*.changes
+	@ls $(DEB_OUT)/*.deb
+
+# Installs the packages of make deb, uses them as a user would, and removes
+# them; then make install DESTDIR=... and make uninstall.  Root.
+check-install: build
+	./tests/check_install.sh $(BUILD) $(DEB_OUT)
 
 demo: build
 	./examples/demo.sh $(BUILD)
@@ -89,4 +128,4 @@ bench: build
 	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_OUT)

@@ -2406,7 +2406,7 @@ static void test_discard_default_follows_access(void **state)
 	f->spec.readonly = false;
 }
 
-/* script= as libxl takes it: a relative name is under /etc/xen/scripts (and
+/* script= as libxl takes it: a relative name is under VBD_SCRIPT_DIR (and
  * written so), and a script that does not exist or cannot run is refused
  * before anything is written. */
 static void test_script_path_resolved_and_checked(void **state)
@@ -2420,7 +2420,7 @@ static void test_script_path_resolved_and_checked(void **state)
 	f->ao.script = "vbd-test-no-such-script";
 	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -ENOENT);
 	e = vbd_ctx_last_error(f->c);
-	if (!strstr(e, "/etc/xen/scripts/vbd-test-no-such-script"))
+	if (!strstr(e, VBD_SCRIPT_DIR "/vbd-test-no-such-script"))
 		fail_msg("message: %s", e);
 	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
 
@@ -2440,10 +2440,10 @@ static void test_script_path_resolved_and_checked(void **state)
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
 	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/script");
-	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	assert_string_equal(v, VBD_SCRIPT_DIR "/vbd-block");
 	free(v);
 	v = vbd_test_xs_readf(f->h, "/libxl/1/device/vbd/51728/script");
-	assert_string_equal(v, "/etc/xen/scripts/vbd-block");
+	assert_string_equal(v, VBD_SCRIPT_DIR "/vbd-block");
 	free(v);
 	assert_int_equal(loops_settled(f->img, 1), 1);
 	d.domid = DOM;

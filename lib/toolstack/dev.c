@@ -40,8 +40,10 @@
 #include "toolstack/libxl_cfg.h"
 #include "util/opts.h"
 
+/* The build sets it (CMake's VBD_SCRIPT_DIR): the directory vbd-block is
+ * installed in is the one named in xenstore. */
 #ifndef VBD_SCRIPT_DIR
-#define VBD_SCRIPT_DIR "/etc/xen/scripts"
+#error "VBD_SCRIPT_DIR is not defined"
 #endif
 #ifndef VBD_HOTPLUG_SCRIPT
 #define VBD_HOTPLUG_SCRIPT VBD_SCRIPT_DIR "/vbd-block"
