@@ -83,7 +83,7 @@ uninstall:
 # tree has the binding (python/vbd), else left out by the nopython profile.
 DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
 deb:
-	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev)
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev libsystemd-dev)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
 	  -cf - . | tar -C $(DEB_OUT)/src -xf -

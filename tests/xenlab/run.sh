@@ -19,7 +19,10 @@
 #                     next to the kernel's blkback, and what xl 4.17 does
 #                     with such a disk;
 #   save_restore.sh   a vbdctl disk survives xl save + restore and a
-#                     restart of an xl-managed guest.
+#                     restart of an xl-managed guest;
+#   packages.sh       the built Debian packages' files in dom0's root: their
+#                     vbdctl attaches to Connected and the script path it
+#                     writes to xenstore is where the package put it.
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,10 +51,25 @@ cp "$top"/hotplug/vbd-block "$stage/"
 cp "$top"/tests/xenlab/dd.sh "$stage/dd.sh"
 # VBD_LAB_TESTS="a b": run only those lab tests (tests/xenlab/a.sh ...), in
 # that order; each gets VBDCTL and the vbd-block script as arguments.
-tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain death tap save_restore}
+tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain death tap save_restore packages}
 for t in $tests; do
 	[ -f "$top/tests/xenlab/$t.sh" ] || { echo "check-xen: no lab test $t" >&2; exit 2; }
 done
+# packages.sh gets the files of the built Debian packages, unpacked with
+# dpkg -x as the root they would be installed into (dom0 has no dpkg):
+# those of VBD_LAB_DEBS, else build-deb/, made by `make deb` if empty.
+if [[ " $tests " == *" packages "* ]]; then
+	debs=${VBD_LAB_DEBS:-$top/build-deb}
+	if ! ls "$debs"/*.deb >/dev/null 2>&1; then
+		[ -z "${VBD_LAB_DEBS:-}" ] || { echo "check-xen: no .deb in $debs" >&2; exit 2; }
+		make -C "$top" deb >&2
+	fi
+	mkdir -p "$stage/pkgroot"
+	for d in "$debs"/*.deb; do
+		case $d in *-dbgsym_*) continue ;; esac
+		dpkg -x "$d" "$stage/pkgroot"
+	done
+fi
 {
 	cat <<'DOM0'
 #!/bin/sh
