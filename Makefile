@@ -9,6 +9,9 @@ CMAKE_ARGS ?=
 PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
+# The Python binding (python/): Debian's interpreter, cffi, pytest, and the
+# headers that test_cdef compiles the declarations against.
+PKGS += python3 python3-cffi python3-pytest python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean
