@@ -9,6 +9,14 @@ import pytest
 
 import vbd
 
+# Under ASan (python/CMakeLists.txt) this interpreter runs with the runtime
+# preloaded and leak checking off; the programs it starts are not CPython,
+# and get the suite's usual options back.  The interpreter read its own at
+# start, so changing them here touches only the children.
+if "VBD_CHILD_ASAN_OPTIONS" in os.environ:
+    os.environ["ASAN_OPTIONS"] = os.environ.pop("VBD_CHILD_ASAN_OPTIONS")
+    os.environ.pop("LD_PRELOAD", None)
+
 
 @pytest.fixture(scope="module")
 def sim():
