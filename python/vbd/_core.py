@@ -224,7 +224,10 @@ class Context:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:   # at interpreter exit the module may be gone
+            pass
 
     def _ctx(self):
         if self._c == ffi.NULL:

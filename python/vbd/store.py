@@ -139,4 +139,7 @@ class Store:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:   # at interpreter exit the module may be gone
+            pass
