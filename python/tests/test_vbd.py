@@ -193,10 +193,40 @@ def test_watch_yields_the_handshake(ctx, image):
     assert list(w) == []           # a closed watch ends
 
 
+def test_watch_under_asyncio(ctx, image):
+    img = image()
+
+    async def main():
+        w = ctx.watch("guest2", timeout=120)   # a bound for a broken build
+        attach = asyncio.create_task(ctx.attach_async("guest2", spec(img, "xvde")))
+        last = {}
+        async for ev in w:
+            assert ev["kind"] == "state" and ev["vdev"] == "xvde", ev
+            last[ev["side"]] = ev["new_state_name"]
+            if last == {"backend": "Connected", "frontend": "Connected"}:
+                break
+        assert last == {"backend": "Connected", "frontend": "Connected"}
+        await attach
+        await ctx.detach_async("guest2", "xvde")
+
+        async def closer():
+            w.close()
+        asyncio.get_running_loop().call_soon(asyncio.ensure_future, closer())
+        rest = [ev async for ev in w]       # ends when closed, from another task
+        assert w.closed and all(ev["kind"] == "state" for ev in rest)
+    asyncio.run(main())
+    assert ctx.status() == [] and no_loops(img)
+
+
 def test_watch_ends_at_its_timeout(ctx):
     with ctx.watch(timeout=0.2) as w:
         assert list(w) == []
     assert w.closed
+
+    async def main():
+        with ctx.watch(timeout=0.2) as w:
+            return [ev async for ev in w]
+    assert asyncio.run(main()) == []
 
 
 def test_store_round_trip(tmp_path):

@@ -160,6 +160,7 @@ def _on_verify(e, userdata):
                   writes=int(e.writes),
                   unseen=[STATES[s] for s in range(9) if e.unseen & (1 << s)])
     w._queue.append(ev)
+    w._wake()
 
 
 class Context:
@@ -462,7 +463,7 @@ class Context:
         "new_state(_name)", "writes", "unseen"} or {"kind": "violation",
         "violation": {...}}, each with domid, devid, vdev.  It ends when
         closed (Watch.close(), or the context's), or timeout seconds after
-        it began if given."""
+        it began if given.  `async for` works too, under asyncio."""
         domid = DOMID_ALL if dom is None else self.domain_lookup(dom)
         return Watch(self, domid, timeout)
 
@@ -474,6 +475,7 @@ class Watch:
         import collections
         self.ctx = ctx
         self._queue = collections.deque()
+        self._waiter = None     # an asyncio future while `async for` waits
         self._v = ffi.NULL
         self._handle = ffi.new_handle(self)
         self._deadline = None if timeout is None else time.monotonic() + timeout
@@ -495,6 +497,11 @@ class Watch:
             self._v = ffi.NULL
             self.ctx._watches.discard(self)
         self._queue.clear()
+        self._wake()
+
+    def _wake(self):
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def __enter__(self):
         return self
@@ -521,4 +528,33 @@ class Watch:
                 if left <= 0:
                     raise StopIteration
             self.ctx.wait(left)
+        return self._queue.popleft()
+
+    # `async for ev in ctx.watch(...)`: the running loop polls the context's
+    # fd while it waits, as for attach_async (no thread).
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        import asyncio
+        loop = asyncio.get_running_loop()
+        while not self._queue:
+            if self.closed:
+                raise StopAsyncIteration
+            left = None
+            if self._deadline is not None:
+                left = self._deadline - time.monotonic()
+                if left <= 0:
+                    raise StopAsyncIteration
+            driver = self.ctx._driver(loop)
+            driver.hold()
+            self._waiter = loop.create_future()
+            try:
+                driver.rearm()
+                await asyncio.wait_for(asyncio.shield(self._waiter), left)
+            except asyncio.TimeoutError:
+                pass     # the deadline: checked again above
+            finally:
+                self._waiter = None
+                driver.release()
         return self._queue.popleft()
