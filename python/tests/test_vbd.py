@@ -68,6 +68,16 @@ def test_nonblocking_from_callers_loop(ctx, image):
     assert op.result == 0 and ctx.status() == []
 
 
+def test_log_callback(sim, image):
+    img = image()
+    logs = []
+    with vbd.Context(xenstored_path=sim.xenstored_path,
+                     log=lambda level, msg: logs.append((level, msg))) as c:
+        c.attach("guest1", spec(img, "xvdf"), timeout=20)
+        c.detach("guest1", "xvdf")
+    assert (6, "/local/domain/0/backend/vbd/1/51792: nodes written, running hotplug") in logs
+
+
 def test_callback_exception_comes_out_of_process(ctx, image):
     img = image()
 
