@@ -19,6 +19,9 @@ PKGS += libsystemd-dev libuv1-dev systemd man-db python3
 # Install and packaging (issue 11): what `make deb` and `make check-install` need.
 DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential dh-python python3 python3-cffi
 PKGS += $(DEB_PKGS)
+# The Python binding (python/): Debian's interpreter, cffi, pytest, and the
+# headers that test_cdef compiles the declarations against.
+PKGS += python3 python3-cffi python3-pytest python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench clean \

@@ -123,6 +123,9 @@ int vbd_ctx_domain_lookup(vbd_ctx *c, const char *name_or_id, unsigned *ret_domi
 
 	if (!c || !name_or_id || !ret_domid)
 		return -EINVAL;
+	/* A new call's message, not chained to an earlier call's (the
+	 * callers in the library add their own prefix to this one). */
+	c->err.msg[0] = 0;
 	errno = 0;
 	id = strtoul(name_or_id, &end, 10);
 	numeric = !errno && *name_or_id && !*end;

@@ -312,6 +312,8 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 
 	if (!c || !ret || !ret_n)
 		return -EINVAL;
+	/* A new call's message, not chained to an earlier call's. */
+	c->err.msg[0] = 0;
 	if ((r = locate(c, domid, devid, &be, &fe)) < 0) {
 		r = vbd__errf(&c->err, r, "locating device %u of domain %u: %s", devid, domid, strerror(-r));
 		goto out;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Lab test, in xenlab's dom0: the built Debian packages on a real Xen host.
-# run.sh unpacks their files (dpkg -x) into the share's pkgroot/; dom0 is a
-# busybox initramfs without dpkg, so they are copied over / as dpkg would
-# place them.  Then the packaged /usr/sbin/vbdctl (with the packaged
+# run.sh unpacks their files (dpkg -x) and puts them in the share as
+# pkgroot.tar; dom0 is a busybox initramfs without dpkg, so they are
+# unpacked over / as dpkg would place them.  Then the packaged /usr/sbin/vbdctl (with the packaged
 # libvbd.so.0) attaches a disk to a PV guest's kernel blkfront through the
 # kernel's blkback, the script it writes to xenstore is the packaged
 # vbd-block at that very path, the guest reads the disk, and detach leaves
@@ -11,12 +11,13 @@
 # ones are the subject)
 . "$(dirname "$0")/common.sh"
 set -u
-root=/xenlab/share/pkgroot
+root=/tmp/pkgroot
 pk=/usr/sbin/vbdctl
 loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/pk/" ; }
 
+mkdir -p $root && tar -C $root -xf /xenlab/share/pkgroot.tar
 check "the packages' files are in the share" test -x $root/usr/sbin/vbdctl
-cp -a $root/. / || { echo "FAIL: copying the packages' files into /"; exit 1; }
+tar -C / -xf /xenlab/share/pkgroot.tar || { echo "FAIL: unpacking the packages' files into /"; exit 1; }
 check "the packaged vbdctl runs with the packaged libvbd.so.0" sh -c "$pk --help >/dev/null"
 check "  installed as the package lays it out" test -e /usr/lib/x86_64-linux-gnu/libvbd.so.0
 check "the packaged script is in /etc/xen/scripts" cmp $root/etc/xen/scripts/vbd-block /etc/xen/scripts/vbd-block

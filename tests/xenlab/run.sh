@@ -64,11 +64,15 @@ if [[ " $tests " == *" packages "* ]]; then
 		[ -z "${VBD_LAB_DEBS:-}" ] || { echo "check-xen: no .deb in $debs" >&2; exit 2; }
 		make -C "$top" deb >&2
 	fi
-	mkdir -p "$stage/pkgroot"
+	pkgroot=$(mktemp -d /tmp/vbd-pkgroot.XXXXXX)
 	for d in "$debs"/*.deb; do
 		case $d in *-dbgsym_*) continue ;; esac
-		dpkg -x "$d" "$stage/pkgroot"
+		dpkg -x "$d" "$pkgroot"
 	done
+	# As one tar: the lab resolves the libraries of every ELF file in the
+	# share with the host's ldd, and this libvbd.so.0 is not the host's.
+	tar -C "$pkgroot" -cf "$stage/pkgroot.tar" .
+	rm -rf "$pkgroot"
 fi
 {
 	cat <<'DOM0'
