@@ -31,8 +31,23 @@ def test_declarations_match_the_headers(tmp_path):
     spec = importlib.util.spec_from_file_location("_vbd_cdef_check", so)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)   # layout checks run here
-    for name in ("vbd_dev_info", "vbd_attach_options", "vbd_store_stats", "vbd_verify_event",
-                 "vbd_disk_spec", "vbd_ctx_options", "vbd_store_options"):
+    for name in ("vbd_dev_info", "vbd_attach_options", "vbd_detach_options", "vbd_dev_progress",
+                 "vbd_store_stats", "vbd_verify_event", "vbd_disk_spec", "vbd_ctx_options",
+                 "vbd_store_options"):
         assert mod.ffi.sizeof(name) == _ffi.ffi.sizeof(name), name
         for f, _ in _ffi.ffi.typeof(name).fields:
             assert mod.ffi.offsetof(name, f) == _ffi.ffi.offsetof(name, f), (name, f)
+
+
+def test_option_versions_match_the_headers():
+    # Options structs grow by version: the binding must say the version
+    # whose layout it declares, the headers' own.
+    import re
+    inc = os.environ.get("VBD_INCLUDE_DIR")
+    if not inc:
+        pytest.skip("VBD_INCLUDE_DIR is not set: the headers to compare with are unknown")
+    text = "".join(open(os.path.join(inc, "vbd", h + ".h")).read() for h in HEADERS)
+    for name in ("CTX", "ATTACH", "DETACH", "STORE"):
+        m = re.search(r"#define VBD_%s_OPTIONS_VERSION (\d+)" % name, text)
+        assert m, name
+        assert getattr(_ffi, name + "_OPTIONS_VERSION") == int(m.group(1)), name

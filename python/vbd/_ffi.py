@@ -70,6 +70,25 @@ typedef enum vbd_wait_for {
 	VBD_WAIT_NONE,
 } vbd_wait_for;
 
+typedef enum vbd_dev_step {
+	VBD_DEV_STEP_HOTPLUG = 1,
+	VBD_DEV_STEP_WAIT,
+	VBD_DEV_STEP_ROLLBACK,
+} vbd_dev_step;
+
+typedef struct vbd_dev_progress {
+	size_t size;
+	vbd_domid domid;
+	uint32_t devid;
+	bool detach;
+	vbd_dev_step step;
+	int backend_state;
+	int frontend_state;
+	const char *waiting_for;
+} vbd_dev_progress;
+
+typedef void (*vbd_dev_progress_fn)(vbd_ctx *c, const vbd_dev_progress *p, void *userdata);
+
 typedef struct vbd_attach_options {
 	unsigned version;
 	vbd_domid domid;
@@ -79,6 +98,8 @@ typedef struct vbd_attach_options {
 	unsigned timeout_ms;
 	const char *script;
 	unsigned script_timeout_ms;
+	vbd_dev_progress_fn progress;
+	void *progress_userdata;
 } vbd_attach_options;
 
 typedef void (*vbd_dev_done_fn)(vbd_ctx *c, int result, const char *message, void *userdata);
@@ -93,6 +114,8 @@ typedef struct vbd_detach_options {
 	uint32_t devid;
 	unsigned timeout_ms;
 	bool force;
+	vbd_dev_progress_fn progress;
+	void *progress_userdata;
 } vbd_detach_options;
 
 int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done,
@@ -186,6 +209,7 @@ typedef struct vbd_store_options {
 	const char *socket_path;
 	unsigned socket_mode;
 	vbd_store_limits limits;
+	int listen_fd;
 } vbd_store_options;
 
 typedef struct vbd_store_stats {
@@ -220,9 +244,9 @@ const char *vbd_store_socket_path(const vbd_store *s);
 # The options versions the declarations above have (vbd/ctx.h, vbd/dev.h,
 # vbd/store.h).  A newer library accepts them: fields are only appended.
 CTX_OPTIONS_VERSION = 1
-ATTACH_OPTIONS_VERSION = 1
-DETACH_OPTIONS_VERSION = 1
-STORE_OPTIONS_VERSION = 2
+ATTACH_OPTIONS_VERSION = 2
+DETACH_OPTIONS_VERSION = 2
+STORE_OPTIONS_VERSION = 3
 
 DOMID_ALL = 0xFFFFFFFF
 
