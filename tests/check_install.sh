@@ -3,7 +3,7 @@
 # The install as a user gets it (make check-install, root):
 #   1. make deb; dpkg -i of libvbd0, libvbd-dev and vbdctl, and of
 #      python3-vbd when the tree has the binding (python/vbd);
-#   2. vbdctl from /usr/sbin attaches a disk on the simulated host to
+#   2. vbdctl from /usr/bin attaches a disk on the simulated host to
 #      Connected, and the hotplug script xenstore names is the file the
 #      vbdctl package installed;
 #   3. a small C program built with `pkg-config --cflags --libs libvbd`,
@@ -52,7 +52,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-install.XXXXXX") || exit 1
 export VBD_SIM_DIR=$tmp/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 cleanup() {
-	[ -x /usr/sbin/vbdctl ] && /usr/sbin/vbdctl sim stop >/dev/null 2>&1
+	[ -x /usr/bin/vbdctl ] && /usr/bin/vbdctl sim stop >/dev/null 2>&1
 	[ -x "$tmp/alt/cli/vbdctl" ] && "$tmp/alt/cli/vbdctl" sim stop >/dev/null 2>&1
 	free_loops "$tmp"/*.img
 	for p in $PKGS; do present "$p" && dpkg --purge "$p" >/dev/null 2>&1; done
@@ -78,8 +78,8 @@ check "dpkg -i ${PKGS// /, }" 0 dpkg -i "${debs[@]}"
 [ "$fail" = 0 ] || { summary; exit; }
 for p in $PKGS; do dpkg -L "$p"; done | sort -u >"$tmp/ours"
 
-check "vbdctl is found on PATH in /usr/sbin" 0 test "$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v vbdctl)" = /usr/sbin/vbdctl
-lib=$(ldd /usr/sbin/vbdctl | awk '$1 == "libvbd.so.0" { print $3 }')
+check "vbdctl is found on PATH in /usr/bin" 0 test "$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v vbdctl)" = /usr/bin/vbdctl
+lib=$(ldd /usr/bin/vbdctl | awk '$1 == "libvbd.so.0" { print $3 }')
 check "vbdctl runs on the installed libvbd.so.0" 0 \
 	test "$(readlink -f "$lib")" = "$(readlink -f /usr/lib/*/libvbd.so.0)"
 check "libvbd.so.0 is the SONAME" 0 sh -c \
@@ -100,8 +100,8 @@ check "the man pages are installed" 0 test -f /usr/share/man/man8/vbdctl.8.gz -a
 
 # 2. The sim host, from the installed vbdctl.
 truncate -s 16M "$tmp/d1.img"
-check "sim start" 0 /usr/sbin/vbdctl sim start --guests 1
-check "attach to Connected" 0 /usr/sbin/vbdctl attach guest1 \
+check "sim start" 0 /usr/bin/vbdctl sim start --guests 1
+check "attach to Connected" 0 /usr/bin/vbdctl attach guest1 \
 	"format=raw,vdev=xvdb,access=rw,target=$tmp/d1.img" --timeout 20
 check "backend Connected" 0 test "$(xenstore-read /local/domain/0/backend/vbd/1/51728/state)" = 4
 script=$(xenstore-read /local/domain/0/backend/vbd/1/51728/script 2>&1)
@@ -181,14 +181,14 @@ with vbd.Context() as ctx:
 	has "the disk's status" "xvdb"
 fi
 
-check "detach" 0 /usr/sbin/vbdctl detach guest1 xvdb
-check "sim stop" 0 /usr/sbin/vbdctl sim stop
+check "detach" 0 /usr/bin/vbdctl detach guest1 xvdb
+check "sim stop" 0 /usr/bin/vbdctl sim stop
 check "no loop device left" 0 no_loops "$tmp/d1.img"
 
 # 4. Removal, then purge.
 check "dpkg -r" 0 dpkg -r $PKGS
 check "dpkg -r keeps the conffile" 0 test -f /etc/xen/scripts/vbd-block
-check "dpkg -r removes vbdctl" 1 test -e /usr/sbin/vbdctl
+check "dpkg -r removes vbdctl" 1 test -e /usr/bin/vbdctl
 check "dpkg --purge" 0 dpkg --purge $PKGS
 snapshot >"$tmp/after"
 # Paths that are new after the purge and are ours: listed by a package of
@@ -211,7 +211,7 @@ udevdir=$(pkg-config --variable=udevdir udev 2>/dev/null || echo /lib/udev)
 check "the rules directory is udev's own" 0 test "$rules" = "${udevdir:-/lib/udev}/rules.d"
 check "vbd-block in /etc/xen/scripts whatever the prefix" 0 test -x "$root/etc/xen/scripts/vbd-block"
 check "the udev rule in udev's directory" 0 test -f "$root$rules/90-vbd.rules"
-check "vbdctl under the prefix" 0 test -x "$root$prefix/sbin/vbdctl"
+check "vbdctl under the prefix" 0 test -x "$root$prefix/bin/vbdctl"
 check "libvbd.so.0 -> libvbd.so.0.1.0" 0 test "$(readlink "$root$prefix/lib/libvbd.so.0")" = libvbd.so.0.1.0
 check "libvbd.so -> libvbd.so.0" 0 test "$(readlink "$root$prefix/lib/libvbd.so")" = libvbd.so.0
 check "libvbd.a" 0 test -f "$root$prefix/lib/libvbd.a"

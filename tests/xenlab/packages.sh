@@ -2,7 +2,7 @@
 # Lab test, in xenlab's dom0: the built Debian packages on a real Xen host.
 # run.sh unpacks their files (dpkg -x) and puts them in the share as
 # pkgroot.tar; dom0 is a busybox initramfs without dpkg, so they are
-# unpacked over / as dpkg would place them.  Then the packaged /usr/sbin/vbdctl (with the packaged
+# unpacked over / as dpkg would place them.  Then the packaged /usr/bin/vbdctl (with the packaged
 # libvbd.so.0) attaches a disk to a PV guest's kernel blkfront through the
 # kernel's blkback, the script it writes to xenstore is the packaged
 # vbd-block at that very path, the guest reads the disk, and detach leaves
@@ -12,11 +12,11 @@
 . "$(dirname "$0")/common.sh"
 set -u
 root=/tmp/pkgroot
-pk=/usr/sbin/vbdctl
+pk=/usr/bin/vbdctl
 loops() { /usr/bin/losetup -a 2>/dev/null | grep -c "/pk/" ; }
 
 mkdir -p $root && tar -C $root -xf /xenlab/share/pkgroot.tar
-check "the packages' files are in the share" test -x $root/usr/sbin/vbdctl
+check "the packages' files are in the share" test -x $root/usr/bin/vbdctl
 tar -C / -xf /xenlab/share/pkgroot.tar || { echo "FAIL: unpacking the packages' files into /"; exit 1; }
 check "the packaged vbdctl runs with the packaged libvbd.so.0" sh -c "$pk --help >/dev/null"
 check "  installed as the package lays it out" test -e /usr/lib/x86_64-linux-gnu/libvbd.so.0
