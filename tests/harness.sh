@@ -1,5 +1,6 @@
-# Sourced by tests/test_cli.sh and tests/test_sim.sh: the check counter, a
-# loop device count and a wait for none, and the closing line.  Commands
+# Sourced by the shell tests (test_cli, test_sim*, test_completion,
+# test_examples): the check counter, a loop device count and a wait for
+# none, the closing line, and a simulated host's temporary setup.  Commands
 # run with stdout and stderr in $out, which has() then searches.
 # shellcheck shell=bash
 pass=0 fail=0
@@ -39,4 +40,19 @@ free_loops() {  # free_loops FILE...: detach every loop device on them
 summary() {  # the closing line, and the status
 	echo "$pass passed, $fail failed"
 	[ "$fail" = 0 ]
+}
+# sim_setup NAME: a temporary directory ($tmp) and the simulated host's
+# paths in it, for a test that runs `vbdctl sim`; on exit, sim_cleanup.
+# A test with more to stop defines sim_cleanup_more, which runs first.
+sim_setup() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-$1.XXXXXX") || exit 1
+	export VBD_SIM_DIR=$tmp/sim
+	export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
+	trap sim_cleanup EXIT
+}
+sim_cleanup() {
+	declare -F sim_cleanup_more >/dev/null && sim_cleanup_more
+	"$VBDCTL" sim stop >/dev/null 2>&1
+	free_loops "$tmp"/*.img
+	rm -rf "$tmp"
 }

@@ -8,16 +8,8 @@
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-comp.XXXXXX") || exit 1
-export VBD_SIM_DIR=$tmp/sim
-export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 . "$(dirname "$0")/harness.sh"
-cleanup() {
-	"$VBDCTL" sim stop >/dev/null 2>&1
-	free_loops "$tmp"/*.img
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+sim_setup comp
 . "$(dirname "$0")/../completion/vbdctl" || exit 1
 
 # comp "LINE": completes at the end of LINE (vbdctl in it is $VBDCTL);

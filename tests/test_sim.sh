@@ -7,16 +7,8 @@
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-sim.XXXXXX") || exit 1
-export VBD_SIM_DIR=$tmp/sim
-export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 . "$(dirname "$0")/harness.sh"
-cleanup() {
-	"$VBDCTL" sim stop >/dev/null 2>&1
-	free_loops "$tmp"/*.img
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+sim_setup sim
 
 loops() { loops_of "$1"; }
 no_loops_now() { [ "$(loops "$1")" = 0 ]; }

@@ -9,23 +9,17 @@
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-simdd.XXXXXX") || exit 1
-export VBD_SIM_DIR=$tmp/sim
-export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
+. "$(dirname "$0")/harness.sh"
+sim_setup simdd
 DD_XS=$VBD_SIM_DIR/xenstored.sock.d/2      # guest2's own sockets
 DD_HV=$VBD_SIM_DIR/simhv.sock.d/2
 BE=/local/domain/2/backend/vbd/1/51728
 REC=/local/domain/2/data/libvbd/backend/2-1-51728
-. "$(dirname "$0")/harness.sh"
 bepid= devdpid=
-cleanup() {
+sim_cleanup_more() {
 	[ -n "$devdpid" ] && kill -9 "$devdpid" 2>/dev/null
 	[ -n "$bepid" ] && kill "$bepid" 2>/dev/null && wait "$bepid" 2>/dev/null
-	"$VBDCTL" sim stop >/dev/null 2>&1
-	free_loops "$tmp"/*.img
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 n_loops() { loops_of "$tmp/d1.img"; }
 until_true() {  # until_true COMMAND...: within 20 s

@@ -12,19 +12,13 @@
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-death.XXXXXX") || exit 1
-export VBD_SIM_DIR=$tmp/sim
-export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 . "$(dirname "$0")/harness.sh"
+sim_setup death
 follower="" dd="" io=""
-cleanup() {
+sim_cleanup_more() {
 	local p
 	for p in $follower $dd $io; do kill -9 "$p" 2>/dev/null; done
-	"$VBDCTL" sim stop >/dev/null 2>&1
-	free_loops "$tmp"/*.img
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
 
 child() {  # the pid of the host's child whose command line matches $1
 	local p

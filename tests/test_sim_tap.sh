@@ -7,18 +7,10 @@
 set -u
 export LC_ALL=C
 VBDCTL=${1:?usage: $0 <path-to-vbdctl>}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-simtap.XXXXXX") || exit 1
-export VBD_SIM_DIR=$tmp/sim
-export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 . "$(dirname "$0")/harness.sh"
+sim_setup simtap
 tap=
-cleanup() {
-	[ -n "$tap" ] && kill "$tap" 2>/dev/null && wait "$tap"
-	"$VBDCTL" sim stop >/dev/null 2>&1
-	free_loops "$tmp"/*.img
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+sim_cleanup_more() { [ -n "$tap" ] && kill "$tap" 2>/dev/null && wait "$tap"; }
 
 until_state() {  # until_state NODE VALUE
 	local i
