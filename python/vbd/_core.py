@@ -97,6 +97,22 @@ def _violation_dict(v):
             "detail": ffi.string(v.detail).decode()}
 
 
+class _Closable:
+    """A `with` block and garbage collection both end in close()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:   # at interpreter exit the module may be gone
+            pass
+
+
 class Operation:
     """An attach or detach in progress (Context.attach_start/detach_start).
 
@@ -163,7 +179,7 @@ def _on_verify(e, userdata):
     w._wake()
 
 
-class Context:
+class Context(_Closable):
     """A libvbd context: the toolstack's connection to xenstore.
 
     with vbd.Context() as ctx:            # $XENSTORED_PATH, else the host's
@@ -217,18 +233,6 @@ class Context:
     @property
     def closed(self):
         return self._c == ffi.NULL
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:   # at interpreter exit the module may be gone
-            pass
 
     def _ctx(self):
         if self._c == ffi.NULL:

@@ -17,7 +17,7 @@ import os
 import select
 import threading
 
-from ._core import Error
+from ._core import Error, _Closable
 from ._ffi import STORE_OPTIONS_VERSION, ffi, lib
 
 _STATS = ("nodes", "connections", "domains", "watches", "transactions", "requests",
@@ -25,7 +25,7 @@ _STATS = ("nodes", "connections", "domains", "watches", "transactions", "request
           "pending_bytes", "pending_bytes_max", "generation")
 
 
-class Store:
+class Store(_Closable):
     def __init__(self, path, mode=0o600):
         """Listens on path (a stale socket file is replaced; a live one is
         Error(EADDRINUSE)).  mode: the sockets' permission bits."""
@@ -131,15 +131,3 @@ class Store:
     @property
     def closed(self):
         return self._s == ffi.NULL
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:   # at interpreter exit the module may be gone
-            pass
