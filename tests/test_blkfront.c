@@ -10,6 +10,7 @@
  * hypervisor socket, so the permissions and grant rules are the real ones.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -33,6 +34,7 @@
 #endif
 #include "blkif.h"
 #include "transport/xport.h"        /* vbd__xport_fail */
+#include "blkfront/blkfront.h"      /* vbd__bf_ring, for the id boundary */
 
 #define DOM 1
 #define DEVID 51712u
@@ -44,6 +46,7 @@
 enum bad {
 	BAD_NONE = 0,
 	BAD_UNKNOWN_ID,
+	BAD_ID_RING_SIZE,   /* id == the ring's size: one past the last slot */
 	BAD_DUP_ID,         /* answer the first request twice, the second never */
 	BAD_WRONG_OP,
 	BAD_STATUS,
@@ -322,6 +325,9 @@ static void be_serve(struct be *b, struct bq *q)
 		switch (bad) {
 		case BAD_UNKNOWN_ID:
 			rsp->id = 1000;
+			break;
+		case BAD_ID_RING_SIZE:
+			rsp->id = RING_SIZE(&q->br);
 			break;
 		case BAD_WRONG_OP:
 			rsp->operation ^= 1;
@@ -902,6 +908,89 @@ static void test_rsp_unknown_id(void **state)
 	hostile_rsp(*state, BAD_UNKNOWN_ID, "is not a ring slot");
 }
 
+static void test_rsp_id_ring_size(void **state)
+{
+	hostile_rsp(*state, BAD_ID_RING_SIZE, "is not a ring slot");
+}
+
+/* The id check at its boundary, on the ring alone: ids 0..size-1 in flight
+ * (or only some), one response with a chosen id.  id == size is one past
+ * every per-id array: a check off by one reads busy[size] (ASan: heap
+ * overflow; without it, most likely "no request in flight", not this
+ * message).  An id above 2^32 must not be cut to an id in flight. */
+static int ring_answer(unsigned order, unsigned pending, uint64_t id, unsigned *ret_id,
+                       char *why, size_t whylen)
+{
+	size_t bytes = (size_t)VBD_PAGE_SIZE << order;
+	void *sring = aligned_alloc(VBD_PAGE_SIZE, bytes);
+	vbd__bf_ring r;
+	vbd__bf_rsp out[1];
+	blkif_response_t *rsp;
+	unsigned i, got;
+	int n;
+
+	assert_non_null(sring);
+	memset(sring, 0, bytes);
+	assert_int_equal(vbd__bf_ring_init(&r, sring, order), 0);
+	if (pending == UINT_MAX)
+		pending = r.size;
+	for (i = 0; i < pending; i++) {
+		assert_non_null(vbd__bf_ring_next(&r, BLKIF_OP_READ, 0, &got));
+		assert_int_equal(got, i);
+	}
+	vbd__bf_ring_push(&r);
+	rsp = RING_GET_RESPONSE(&r.fr, 0);
+	rsp->id = id == UINT64_MAX - 1 ? r.size : id == UINT64_MAX - 2 ? r.size - 1 : id;
+	rsp->operation = BLKIF_OP_READ;
+	rsp->status = BLKIF_RSP_OKAY;
+	r.fr.sring->rsp_prod = 1;
+	n = vbd__bf_ring_collect(&r, out, 1);
+	if (n == 1) {
+		*ret_id = out[0].id;
+		assert_int_equal(vbd__bf_ring_inflight(&r), pending - 1);
+	} else {
+		assert_true(r.broken);
+		assert_int_equal(vbd__bf_ring_inflight(&r), pending);   /* nothing freed */
+	}
+	snprintf(why, whylen, "%s", r.why);
+	vbd__bf_ring_done(&r);
+	free(sring);
+	return n;
+}
+
+#define ID_SIZE (UINT64_MAX - 1)        /* ring_answer: the ring's size */
+#define ID_LAST (UINT64_MAX - 2)        /* ring_answer: the ring's size - 1 */
+
+static void test_rsp_id_boundary(void **state)
+{
+	char why[160];
+	unsigned order, id = 0;
+
+	(void)state;
+	for (order = 0; order <= 1; order++) {
+		/* Every id in flight: the last slot answers, one past it breaks. */
+		assert_int_equal(ring_answer(order, UINT_MAX, ID_LAST, &id, why, sizeof(why)), 1);
+		assert_int_equal(id, (32u << order) - 1);       /* blkif: 32 slots a page */
+		assert_int_equal(ring_answer(order, UINT_MAX, ID_SIZE, &id, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "is not a ring slot"));
+		assert_int_equal(ring_answer(order, UINT_MAX, UINT64_MAX, &id, why, sizeof(why)),
+		                 -EPROTO);
+		assert_non_null(strstr(why, "is not a ring slot"));
+		/* 2^32 + 0 is not id 0, though id 0 is in flight. */
+		assert_int_equal(ring_answer(order, UINT_MAX, 1ull << 32, &id, why, sizeof(why)),
+		                 -EPROTO);
+		assert_non_null(strstr(why, "is not a ring slot"));
+		/* A slot, but a free one: the last, and one past what is pending. */
+		assert_int_equal(ring_answer(order, 1, ID_LAST, &id, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "no request in flight"));
+		assert_int_equal(ring_answer(order, 3, 3, &id, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "no request in flight"));
+		/* Nothing pending at all: rsp_prod itself is refused first. */
+		assert_int_equal(ring_answer(order, 0, 0, &id, why, sizeof(why)), -EPROTO);
+		assert_non_null(strstr(why, "responses for"));
+	}
+}
+
 static void test_rsp_duplicate_id(void **state)
 {
 	hostile_rsp(*state, BAD_DUP_ID, "no request in flight");
@@ -1095,6 +1184,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_unknown_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsp_id_ring_size, setup, teardown),
+		cmocka_unit_test(test_rsp_id_boundary),
 		cmocka_unit_test_setup_teardown(test_rsp_duplicate_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_wrong_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_bad_status, setup, teardown),
