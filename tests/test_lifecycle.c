@@ -1188,6 +1188,37 @@ static void test_verifier_follows(void **state)
 	vbd_ctx_free(c);
 }
 
+/* The frontend stepping back from Connected to Initialising breaks the
+ * rules as the backend's step back does (only Closed -> Initialising is a
+ * frontend's reconnect), written through the real store. */
+static void test_verifier_frontend_steps_back(void **state)
+{
+	struct fx *f = *state;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	struct seen s = { "", 0 };
+	vbd_verifier *vf;
+	vbd_ctx *c;
+
+	co.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
+	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, &s, &vf), 0);
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	pump_until(f, c, "/local/domain/1/device/vbd/51728/state", "4");
+	if (s.violations)
+		fail_msg("a clean handshake: %s", s.log);
+	vbd_test_peer_stop(&f->peer);
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/device/vbd/51728/state", "1", 1));
+	pump_until(f, c, "/local/domain/1/device/vbd/51728/state", "1");
+	if (!strstr(s.log, "[frontend-transition Connected -> Initialising"))
+		fail_msg("no transition violation: %s", s.log);
+	/* and the backend, still Connected, is now ahead of it */
+	if (s.violations != 2 || !strstr(s.log, "[backend-early "))
+		fail_msg("want the step and backend-early: %s", s.log);
+	vbd_verifier_free(vf);
+	vbd_ctx_free(c);
+}
+
 /* Two threads attach the same vdev: exactly one wins. */
 struct race {
 	struct fx *f;
@@ -3127,6 +3158,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_device_detached_between_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verifier_frontend_steps_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_same_vdev, setup, teardown),
 		cmocka_unit_test(test_concurrent_ctx_new_own_sockets),
 		cmocka_unit_test_setup_teardown(test_concurrent_attach_different_vdevs, setup, teardown),
