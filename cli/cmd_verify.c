@@ -31,14 +31,37 @@ static const char verify_usage[] =
 	"queues, protocol, physical-device, hotplug-status, online.  Each violation is\n"
 	"printed with its rule, node and the values seen (see libvbd's vbd/verify.h).\n"
 	"'vbdctl watch' also checks the transitions as they happen.\n"
+	"One look sees the device as it is, not how it came there: a device past\n"
+	"Initialising passed through states nobody here saw, so without a violation\n"
+	"it is not a pass but 'incomplete: N transitions unobserved', naming them.\n"
 	"\n"
-	"Exit status: 0 the device passes, 1 violations (or no such device), 2 usage error.\n";
+	"Exit status: 0 the device passes (both ends Initialising or absent), 1 violations\n"
+	"(or no such device), 2 usage error, 3 no violation but history incomplete.\n";
+
+/* "backend Initialising, InitWait; frontend Initialising" */
+static void print_states(const char *side, unsigned mask, const char **sep)
+{
+	const char *comma = " ";
+	int s;
+
+	if (!mask)
+		return;
+	vbdctl_print("%s%s", *sep, side);
+	for (s = 0; s <= VBD_STATE_RECONFIGURED; s++)
+		if (mask & (1u << s)) {
+			vbdctl_print("%s%s", comma, vbd_state_name(s));
+			comma = ", ";
+		}
+	*sep = "; ";
+}
 
 int vbdctl_verify(int argc, char **argv)
 {
+	vbd_verify_history h = { .size = sizeof(h) };
 	vbd_violation *v = NULL;
 	vbd_ctx *c = NULL;
 	size_t n = 0, i;
+	const char *sep = " (";
 	unsigned dom;
 	uint32_t devid;
 	int r, ret = VBDCTL_EXIT_FAIL;
@@ -61,14 +84,23 @@ int vbdctl_verify(int argc, char **argv)
 		vbdctl_err("%s", vbd_ctx_last_error(c));
 		goto out;
 	}
-	r = vbd_dev_verify(c, dom, devid, &v, &n);
+	r = vbd_dev_verify_history(c, dom, devid, &v, &n, &h);
 	if (r < 0) {
 		vbdctl_err("verify: %s", vbd_ctx_last_error(c));
 		goto out;
 	}
 	for (i = 0; i < n; i++)
 		vbdctl_print("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
-	if (n == 0) {
+	if (n == 0 && h.unobserved) {
+		/* Never PASS for what was not seen (vbd/verify.h). */
+		vbdctl_print("INCOMPLETE %s of domain %u: no violation in its nodes as they are; "
+		             "incomplete: %u transition%s unobserved", argv[2], dom, h.unobserved,
+		             h.unobserved == 1 ? "" : "s");
+		print_states("backend", h.backend_unseen, &sep);
+		print_states("frontend", h.frontend_unseen, &sep);
+		vbdctl_print(")\n");
+		ret = VBDCTL_EXIT_INCOMPLETE;
+	} else if (n == 0) {
 		vbdctl_print("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
 		ret = VBDCTL_EXIT_OK;
 	}
@@ -88,15 +120,78 @@ static const char watch_usage[] =
 	"through before vbdctl could read them are named on the line, as\n"
 	"'[not observed: Initialising, InitWait]'; a device created and removed\n"
 	"in between shows as '(none) -> (gone)' with what it could not see.\n"
-	"Runs until interrupted, or until N lines were printed, or S seconds passed.\n"
+	"Runs until interrupted, or until N lines were printed, or S seconds passed,\n"
+	"then prints a summary line per device: its violations, or 'incomplete: N\n"
+	"transitions unobserved' when it could not see every one, or 'whole'.\n"
 	"\n"
-	"Exit status: 0 no violation seen, 1 violations seen (or a failure), 2 usage error.\n";
+	"Exit status: 0 no violation seen and every transition observed, 1 violations\n"
+	"seen (or a failure), 2 usage error, 3 no violation seen but history incomplete.\n";
+
+/* What the watch saw of one device, for the summary. */
+struct watch_dev {
+	vbd_domid domid;
+	uint32_t devid;
+	unsigned violations, unobserved;
+};
 
 struct watch_state {
 	uint64_t t0;
 	long printed;
 	int violations;
+	unsigned unobserved;
+	struct watch_dev *devs;
+	size_t ndevs, cap;
 };
+
+/* The device's tally; NULL when out of memory (then the totals still
+ * count, and the summary says so). */
+static struct watch_dev *watch_dev(struct watch_state *w, vbd_domid domid, uint32_t devid)
+{
+	size_t i;
+
+	for (i = 0; i < w->ndevs; i++)
+		if (w->devs[i].domid == domid && w->devs[i].devid == devid)
+			return &w->devs[i];
+	if (w->ndevs == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct watch_dev *nd = realloc(w->devs, cap * sizeof(*nd));
+
+		if (!nd)
+			return NULL;
+		w->devs = nd;
+		w->cap = cap;
+	}
+	w->devs[w->ndevs] = (struct watch_dev){ domid, devid, 0, 0 };
+	return &w->devs[w->ndevs++];
+}
+
+/* One line per device seen, then exit status: violations first, then gaps. */
+static int watch_summary(const struct watch_state *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->ndevs; i++) {
+		const struct watch_dev *d = &w->devs[i];
+		char vdev[32];
+
+		vbd_devid_to_vdev(d->devid, vdev, sizeof(vdev));
+		vbdctl_print("summary: dom %u %-6s ", d->domid, vdev);
+		if (d->violations)
+			vbdctl_print("%u violation%s", d->violations, d->violations == 1 ? "" : "s");
+		if (d->violations && d->unobserved)
+			vbdctl_print("; ");
+		if (d->unobserved)
+			vbdctl_print("incomplete: %u transition%s unobserved", d->unobserved,
+			             d->unobserved == 1 ? "" : "s");
+		if (!d->violations && !d->unobserved)
+			vbdctl_print("no violation, every transition observed");
+		vbdctl_print("\n");
+	}
+	fflush(stdout);
+	if (w->violations)
+		return VBDCTL_EXIT_FAIL;
+	return w->unobserved ? VBDCTL_EXIT_INCOMPLETE : VBDCTL_EXIT_OK;
+}
 
 static uint64_t mono_ms(void)
 {
@@ -131,9 +226,16 @@ static void watch_print(const vbd_verify_event *e, void *ud)
 {
 	struct watch_state *w = ud;
 	const vbd_violation *v = e->v;
+	struct watch_dev *d;
 	char vdev[32];
 
 	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
+	d = watch_dev(w, e->domid, e->devid);
+	w->unobserved += e->unobserved;
+	if (d) {
+		d->unobserved += e->unobserved;
+		d->violations += v != NULL;
+	}
 	if (v) {
 		w->violations++;
 		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
@@ -157,7 +259,7 @@ int vbdctl_watch(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct watch_state w = { mono_ms(), 0, 0 };
+	struct watch_state w = { .t0 = mono_ms() };
 	vbd_verifier *vf = NULL;
 	vbd_ctx *c = NULL;
 	unsigned dom = 0, timeout_ms = 0;
@@ -215,8 +317,9 @@ int vbdctl_watch(int argc, char **argv)
 			break;
 		vbd_ctx_process(c);
 	}
-	ret = w.violations ? VBDCTL_EXIT_FAIL : VBDCTL_EXIT_OK;
+	ret = watch_summary(&w);
 out:
+	free(w.devs);
 	vbd_verifier_free(vf);
 	vbd_ctx_free(c);
 	if (sfd >= 0)

@@ -7,6 +7,8 @@ enum {
 	VBDCTL_EXIT_OK = 0,
 	VBDCTL_EXIT_FAIL = 1,
 	VBDCTL_EXIT_USAGE = 2,
+	/* verify, watch: no violation seen, but not every transition was */
+	VBDCTL_EXIT_INCOMPLETE = 3,
 };
 
 #define VBDCTL_DEFAULT_SOCKET "/run/vbd/xenstored/socket"

@@ -77,8 +77,13 @@ handshake() {
 	watch_pid=
 	echo "every state change of both ends, as the verifier saw it:"
 	cat "$work/watch.log"
-	[ $rc = 0 ] || fail "the verifier reported a violation"
-	show "$vbdctl" verify guest1 xvdb
+	# 3: no violation, but some transitions went by unread (it says which).
+	[ $rc = 0 ] || [ $rc = 3 ] || fail "the verifier reported a violation"
+	# One look sees the device as it is now, not how it got there: a
+	# Connected device is "incomplete" (exit 3), never a bare PASS.
+	rc=0
+	show "$vbdctl" verify guest1 xvdb || rc=$?
+	[ $rc = 3 ] || fail "verify: exit $rc"
 }
 
 data() {

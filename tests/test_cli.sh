@@ -56,6 +56,13 @@ check "--format xl: exactly xl's table" 0 test "$out" = "$xl_expect"
 check "list (alias)" 0 "$VBDCTL" list
 check "verify (no driver yet: both Initialising)" 0 "$VBDCTL" verify guest3 xvdb
 has "verify passes" "PASS xvdb"
+# Past Initialising, one look cannot have seen how the device got there: no
+# violation is then "incomplete", with its own exit status, never PASS.
+xenstore-write /local/domain/0/backend/vbd/3/51728/state 2
+check "verify: backend InitWait, one state unseen" 3 "$VBDCTL" verify guest3 xvdb
+has "verify: incomplete" "incomplete: 1 transition unobserved (backend Initialising)"
+check "verify: incomplete is not PASS" 1 grep -q PASS <<< "$out"
+xenstore-write /local/domain/0/backend/vbd/3/51728/state 1
 xenstore-write /local/domain/3/device/vbd/51728/protocol x86_65-abi
 check "verify finds a bad protocol" 1 "$VBDCTL" verify guest3 xvdb
 has "verify names the rule" "VIOLATION protocol"
@@ -109,6 +116,68 @@ has "attach: the error node, escaped" "$shown"
 raw "attach"
 check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
 check "watch --help" 0 "$VBDCTL" watch --help
+
+# The watch's verdict per device when interrupted: every transition seen,
+# or "incomplete" when states were written faster than it read them.
+# watch_ready LOG: until the watch in LOG is seen to follow.  Each try is a
+# new device written once (its one step seen whole, or not at all).
+watch_ready() {
+	local i
+	for i in $(seq 0 199); do
+		xenstore-write "/local/domain/3/device/vbd/$((60000 + i))/state" 1
+		grep -q "(none) -> Initialising" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+probes_rm() {
+	local i
+	for i in $(seq 0 199); do xenstore-rm "/local/domain/3/device/vbd/$((60000 + i))" 2>/dev/null; done
+}
+wait_in() {  # wait_in LOG PATTERN
+	local i
+	for i in $(seq 600); do grep -q -- "$2" "$1" && return 0; sleep 0.05; done
+	return 1
+}
+xp=/local/domain/3/device/vbd/51952     # xvdp
+"$VBDCTL" watch guest3 > "$tmp/whole.log" 2>&1 &
+watch=$!
+check "watch follows" 0 watch_ready "$tmp/whole.log"
+xenstore-write $xp/state 1
+check "watch: xvdp appears" 0 wait_in "$tmp/whole.log" " xvdp .*(none) -> Initialising"
+xenstore-write $xp/state 3
+check "watch: xvdp Initialised" 0 wait_in "$tmp/whole.log" " xvdp .*Initialising -> Initialised"
+xenstore-write $xp/state 4
+check "watch: xvdp Connected" 0 wait_in "$tmp/whole.log" " xvdp .*Initialised -> Connected"
+xenstore-rm $xp
+check "watch: xvdp gone" 0 wait_in "$tmp/whole.log" " xvdp .*Connected -> (gone)"
+kill -INT "$watch"; wait "$watch"
+check "watch: every transition seen, exit 0" 0 test $? = 0
+out=$(cat "$tmp/whole.log")
+has "watch summary: xvdp whole" "summary: dom 3 xvdp   no violation, every transition observed"
+probes_rm
+
+"$VBDCTL" watch guest3 > "$tmp/gaps.log" 2>&1 &
+watch=$!
+check "watch follows (2)" 0 watch_ready "$tmp/gaps.log"
+# Written while the watch cannot read: three states, then a step back and
+# forth that a late reader cannot see at all.
+kill -STOP "$watch"
+xenstore-write $xp/state 1; xenstore-write $xp/state 3; xenstore-write $xp/state 4
+kill -CONT "$watch"
+check "watch: xvdp read Connected" 0 wait_in "$tmp/gaps.log" " xvdp .* -> Connected"
+kill -STOP "$watch"
+xenstore-write $xp/state 1; xenstore-write $xp/state 4
+kill -CONT "$watch"
+check "watch: the hidden step back is named" 0 \
+	wait_in "$tmp/gaps.log" " xvdp .*Connected -> Connected  \[2 writes not observed\]"
+kill -INT "$watch"; wait "$watch"
+check "watch: no violation seen, history incomplete: exit 3" 0 test $? = 3
+out=$(cat "$tmp/gaps.log")
+has "watch summary: xvdp incomplete" "summary: dom 3 xvdp   incomplete: "
+check "watch: no whole verdict for xvdp" 1 grep -q "xvdp .*every transition observed" "$tmp/gaps.log"
+xenstore-rm $xp
+probes_rm
 check "detach by name" 0 "$VBDCTL" detach guest3 xvdb
 has "detach says what" "xvdb detached from domain 3"
 check "no loop left" 0 no_loops "$tmp/disk.img"

@@ -1059,6 +1059,22 @@ static void test_verify_static(void **state)
 		print_message("unexpected: %s %s: %s\n", v[i].rule, v[i].node, v[i].detail);
 	assert_int_equal(n, 0);
 	free(v);
+	/* No violation, but one look at a Connected device saw none of the
+	 * states each end went through: not a pass. */
+	{
+		vbd_verify_history h = { .size = sizeof(h) };
+
+		assert_int_equal(vbd_dev_verify_history(f->c, DOM, 51728, &v, &n, &h), 0);
+		assert_int_equal(n, 0);
+		free(v);
+		assert_int_equal(h.backend_state, 4);
+		assert_int_equal(h.frontend_state, 4);
+		assert_int_equal(h.backend_unseen, 1u << 1 | 1u << 2);
+		assert_int_equal(h.frontend_unseen, 1u << 1 | 1u << 3);
+		assert_int_equal(h.unobserved, 4);
+		h.size = 0;
+		assert_int_equal(vbd_dev_verify_history(f->c, DOM, 51728, &v, &n, &h), -EINVAL);
+	}
 
 	/* Plant faults a buggy driver or toolstack could leave. */
 	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/device/vbd/51728/protocol", "x86_65-abi", 10));

@@ -52,6 +52,28 @@ typedef struct vbd_violation {
  * device passes.  -ENOENT if there is no such device. */
 VBD_PUBLIC int vbd_dev_verify(vbd_ctx *c, vbd_domid domid, uint32_t devid,
                               vbd_violation **ret, size_t *ret_n);
+
+/* What one look at a device could not see of how it came to be as it is.
+ * A struct the library fills: set size first (vbd/common.h). */
+typedef struct vbd_verify_history {
+	size_t size;
+	int backend_state, frontend_state;   /* as read: -1 absent */
+	/* As vbd_verify_event.unseen, from (none) to the state read: the states
+	 * of each end's way that it must have passed and nobody here saw. */
+	unsigned backend_unseen, frontend_unseen;
+	unsigned unobserved;      /* transitions not observed: both masks' bits */
+} vbd_verify_history;
+
+/* As vbd_dev_verify(), and *ret_history (may be NULL) says how much of the
+ * device's history this one look saw.  It reads the nodes as they are, so
+ * a device past Initialising came there through states it did not see,
+ * and the transition rules could not be checked on them: then unobserved
+ * is not 0, and no violation is not a pass (vbdctl verify says
+ * "incomplete").  Only a device whose ends are both Initialising (or
+ * absent) was seen whole. */
+VBD_PUBLIC int vbd_dev_verify_history(vbd_ctx *c, vbd_domid domid, uint32_t devid,
+                                      vbd_violation **ret, size_t *ret_n,
+                                      vbd_verify_history *ret_history);
 /* Frees what vbd_dev_verify() returned.  Accepts NULL; returns NULL. */
 VBD_PUBLIC vbd_violation *vbd_violation_free(vbd_violation *v, size_t n);
 
@@ -92,6 +114,11 @@ typedef struct vbd_verify_event {
 	unsigned writes;
 	unsigned unseen;          /* 1u << state, for each state not read */
 	const vbd_violation *v;   /* non-NULL: a violation, not a state */
+	/* Transitions this report says were not observed: the bits of unseen,
+	 * or, when it read the same value on both sides, the writes in
+	 * between.  A device whose reports add up to more than 0 was not seen
+	 * whole: no violation then is not a pass. */
+	unsigned unobserved;
 } vbd_verify_event;
 
 typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "toolstack/ctx.h"
+#include "util/opts.h"
 #include "vbd/dev.h"
 #include "vbd/verify.h"
 
@@ -304,13 +305,22 @@ vbd_violation *vbd_violation_free(vbd_violation *v, size_t n)
 	return NULL;
 }
 
+static unsigned unseen_states(bool backend, int from, int to, unsigned writes);
+
 int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **ret, size_t *ret_n)
 {
+	return vbd_dev_verify_history(c, domid, devid, ret, ret_n, NULL);
+}
+
+int vbd_dev_verify_history(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **ret,
+                           size_t *ret_n, vbd_verify_history *ret_history)
+{
+	vbd_verify_history h = { .size = sizeof(h) };
 	char *be = NULL, *fe = NULL, *s;
 	vlist l = { NULL, 0, 0 };
 	int r;
 
-	if (!c || !ret || !ret_n)
+	if (!c || !ret || !ret_n || (ret_history && ret_history->size < sizeof(ret_history->size)))
 		return -EINVAL;
 	/* A new call's message, not chained to an earlier call's. */
 	c->err.msg[0] = 0;
@@ -337,7 +347,16 @@ int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **r
 		}
 		l = d.states;
 		append(&l, &d.keys);
+		/* Seen once, now: whatever came before the state read was not. */
+		h.backend_state = d.bs < -1 ? -1 : d.bs;
+		h.frontend_state = d.fs < -1 ? -1 : d.fs;
+		h.backend_unseen = unseen_states(true, -1, h.backend_state, 0);
+		h.frontend_unseen = unseen_states(false, -1, h.frontend_state, 0);
+		h.unobserved = (unsigned)__builtin_popcount(h.backend_unseen) +
+		               (unsigned)__builtin_popcount(h.frontend_unseen);
 	}
+	if (ret_history)
+		vbd__out_fill(ret_history, &h, sizeof(h));
 	*ret = l.v;
 	*ret_n = l.n;
 	l.v = NULL;
@@ -426,8 +445,16 @@ static bool parse_path(const char *p, unsigned *domid, uint32_t *devid)
 	return false;
 }
 
-static void emit(vbd_verifier *v, const vbd_verify_event *e)
+static void emit(vbd_verifier *v, vbd_verify_event *e)
 {
+	if (e->v)
+		e->unobserved = 0;
+	else if (e->unseen)
+		e->unobserved = (unsigned)__builtin_popcount(e->unseen);
+	else if (e->old_state == e->new_state)
+		e->unobserved = e->writes;    /* values between two equal reads */
+	else
+		e->unobserved = 0;
 	if (v->efn)
 		v->efn(e, v->ud);
 	else if (e->v || e->old_state != e->new_state)
@@ -453,7 +480,7 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 		if (!seen) {
 			vbd_verify_event e = { d->domid, d->devid,
 			                       strstr(l->v[i].node, "/backend/") ? "backend" : "frontend",
-			                       -1, -1, 0, 0, &l->v[i] };
+			                       -1, -1, 0, 0, &l->v[i], 0 };
 			emit(v, &e);
 		}
 	}
@@ -506,7 +533,7 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
                        unsigned *jump, vlist *l)
 {
 	vbd_verify_event e = { d->domid, d->devid, backend ? "backend" : "frontend", *prev, now,
-	                       writes, 0, NULL };
+	                       writes, 0, NULL, 0 };
 	char node[224];
 
 	if (now < -1)
@@ -515,7 +542,7 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
 	 * away first: that event may then come only after the device is
 	 * forgotten, so the states are named now, as not observed. */
 	if (*jump && (writes > 0 || now < 0)) {
-		vbd_verify_event g = { d->domid, d->devid, e.side, *prev, *prev, 1, *jump, NULL };
+		vbd_verify_event g = { d->domid, d->devid, e.side, *prev, *prev, 1, *jump, NULL, 0 };
 
 		emit(v, &g);
 		if (writes > 0)

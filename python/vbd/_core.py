@@ -174,7 +174,8 @@ def _on_verify(e, userdata):
         ev.update(old_state=e.old_state, old_state_name=_state(e.old_state),
                   new_state=e.new_state, new_state_name=_state(e.new_state),
                   writes=int(e.writes),
-                  unseen=[STATES[s] for s in range(9) if e.unseen & (1 << s)])
+                  unseen=[STATES[s] for s in range(9) if e.unseen & (1 << s)],
+                  unobserved=int(e.unobserved))
     w._queue.append(ev)
     w._wake()
 
@@ -464,7 +465,7 @@ class Context(_Closable):
     def watch(self, dom=None, timeout=None):
         """The verifier following the VBDs of dom (None: all), as an
         iterator of dicts: {"kind": "state", "side", "old_state(_name)",
-        "new_state(_name)", "writes", "unseen"} or {"kind": "violation",
+        "new_state(_name)", "writes", "unseen", "unobserved"} or {"kind": "violation",
         "violation": {...}}, each with domid, devid, vdev.  It ends when
         closed (Watch.close(), or the context's), or timeout seconds after
         it began if given.  `async for` works too, under asyncio."""

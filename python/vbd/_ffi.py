@@ -165,6 +165,17 @@ typedef struct vbd_violation {
 
 int vbd_dev_verify(vbd_ctx *c, vbd_domid domid, uint32_t devid,
                    vbd_violation **ret, size_t *ret_n);
+
+typedef struct vbd_verify_history {
+	size_t size;
+	int backend_state, frontend_state;
+	unsigned backend_unseen, frontend_unseen;
+	unsigned unobserved;
+} vbd_verify_history;
+
+int vbd_dev_verify_history(vbd_ctx *c, vbd_domid domid, uint32_t devid,
+                           vbd_violation **ret, size_t *ret_n,
+                           vbd_verify_history *ret_history);
 vbd_violation *vbd_violation_free(vbd_violation *v, size_t n);
 
 typedef struct vbd_verifier vbd_verifier;
@@ -178,6 +189,7 @@ typedef struct vbd_verify_event {
 	unsigned writes;
 	unsigned unseen;
 	const vbd_violation *v;
+	unsigned unobserved;
 } vbd_verify_event;
 
 typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
