@@ -52,7 +52,7 @@ check "dom0 made no loop device" test "$(dom0_loops)" = 0
 check "dom0 recorded nothing under /libvbd for dd1's backend" \
 	sh -c "! xenstore-ls -f /libvbd 2>/dev/null | grep -q 'backend/vbd/$G/51728\|$DD-$G-51728'"
 $vbdctl status ddg
-check "vbdctl verify passes" $vbdctl verify ddg xvdb
+check "vbdctl verify: no violation" no_violation $vbdctl verify ddg xvdb
 
 echo "== vbdctl detach (dd1 runs remove)"
 check "vbdctl detach" $vbdctl detach ddg xvdb --timeout 30

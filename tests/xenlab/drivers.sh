@@ -45,7 +45,7 @@ check "the guest read sector 0 through our rings (the label)" \
 	sh -c "grep '+ xvdb' /var/log/xen/console/guest-drv.log | grep -q VBDDRV-DISK1"
 grep "+ xvdb" /var/log/xen/console/guest-drv.log
 $vbdctl status drv
-check "vbdctl verify passes (kernel blkfront, our blkback)" $vbdctl verify drv xvdb
+check "vbdctl verify: no violation (kernel blkfront, our blkback)" no_violation $vbdctl verify drv xvdb
 check "read-only attach xvdc" \
 	$vbdctl attach drv format=raw,vdev=xvdc,access=ro,target=/drv/disk2.img --timeout 90
 check "the guest sees xvdc read-only" domu_wait_console drv "+ xvdc" 60
@@ -56,7 +56,7 @@ check "the guest sees xvdb go" domu_wait_console drv "- xvdb" 60
 check "no nodes left" sh -c "! xenstore-exists $BE"
 kill -INT $watch_pid; wait $watch_pid; watch_rc=$?
 cat /drv/watch.log
-check "vbdctl watch: no violation (kernel blkfront, our blkback)" test "$watch_rc" = 0
+check "vbdctl watch: no violation (kernel blkfront, our blkback)" test "$watch_rc" = 0 -o "$watch_rc" = 3
 xl destroy drv
 
 echo "== vbdctl frontend in dom0 against vbdctl backend (dom0 to dom0)"

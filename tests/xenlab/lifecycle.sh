@@ -34,7 +34,7 @@ check "xl block-list shows it" sh -c "xl block-list lab | grep -q 51728"
 $vbdctl status lab
 $vbdctl status lab xvdb --json > /data/st.json; cat /data/st.json
 check "status --json: both Connected" sh -c "grep -q '\"frontend_state_name\": \"Connected\"' /data/st.json"
-check "vbdctl verify passes the real drivers" $vbdctl verify lab xvdb
+check "vbdctl verify: no violation by the real drivers" no_violation $vbdctl verify lab xvdb
 echo "TIME vbdctl attach (builtin): $((t1 - t0)) ms"
 
 echo "== vbdctl detach xvdb"
@@ -47,8 +47,9 @@ kill -INT $watch_pid
 wait $watch_pid
 watch_rc=$?
 echo "--- vbdctl watch, over attach and detach:"; cat /data/watch.log
-check "vbdctl watch: no violation by the real drivers" test "$watch_rc" = 0
+check "vbdctl watch: no violation by the real drivers" test "$watch_rc" = 0 -o "$watch_rc" = 3
 check "vbdctl watch saw the frontend connect" grep -q "frontend .*-> Connected" /data/watch.log
+check "vbdctl watch ends with its verdict" grep -q "summary:" /data/watch.log
 
 echo "== xl block-attach, then vbdctl status and detach"
 t2=$(now_ms)
