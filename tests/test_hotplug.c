@@ -869,6 +869,60 @@ static unsigned be_loop(struct fx *f, const char *be)
 	return n;
 }
 
+/* One VM is the same vm path (a domain and the one it is being migrated or
+ * restored into), or one domain the other's stub domain, either way round;
+ * a domain without a vm path, or with an empty one, is nobody's twin. */
+static void test_sharing_same_vm_rules(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *vm5, *vm6, *target5, *target6;
+		bool shared;
+	} cases[] = {
+		{ "/vm/a", "/vm/a", NULL, NULL, true },
+		{ "/vm/a", "/vm/b", NULL, NULL, false },
+		{ NULL, NULL, NULL, NULL, false },
+		{ "", "", NULL, NULL, false },
+		{ "/vm/a", "/vm/b", "6", NULL, true },
+		{ "/vm/a", "/vm/b", NULL, "5", true },
+		{ "/vm/a", "/vm/b", "7", NULL, false },
+		{ "/vm/a", "/vm/b", "x6", NULL, false },
+	};
+	char img[PATH_MAX], be5[128], be6[128];
+	vbd_errbuf err;
+	size_t i;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	wr(f->h, "/local/domain/7", "vm", "/vm/c");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r;
+
+		xs_rm(f->h, XBT_NULL, "/local/domain/5");
+		xs_rm(f->h, XBT_NULL, "/local/domain/6");
+		if (cases[i].vm5)
+			wr(f->h, "/local/domain/5", "vm", cases[i].vm5);
+		if (cases[i].vm6)
+			wr(f->h, "/local/domain/6", "vm", cases[i].vm6);
+		if (cases[i].target5)
+			wr(f->h, "/local/domain/5", "target", cases[i].target5);
+		if (cases[i].target6)
+			wr(f->h, "/local/domain/6", "target", cases[i].target6);
+		write_be(f->h, be5, sizeof(be5), 5, img, "w");
+		write_be(f->h, be6, sizeof(be6), 6, img, "w");
+		assert_int_equal(add(f->h, be5, &err), 0);
+		r = add(f->h, be6, &err);
+		if (r != (cases[i].shared ? 0 : -EBUSY))
+			fail_msg("case %zu: second writer got %d (%s), want %s", i, r, err.msg,
+			         cases[i].shared ? "shared" : "EBUSY");
+		if (r == 0)
+			assert_int_equal(rem(f->h, be6), 0);
+		assert_int_equal(rem(f->h, be5), 0);
+		assert_index_clean(f, "same-vm case");
+	}
+	assert_loops(img, 0);
+}
+
 /*
  * Each way an index entry outlives what it stood for: a later attach of
  * the (unused) file by another VM succeeds, and once the devices are
@@ -1315,6 +1369,7 @@ int main(void)
 		T(test_sharing_loop_and_file),
 		T(test_sharing_same_vm_and_stale),
 		T(test_sharing_index_stale),
+		T(test_sharing_same_vm_rules),
 		T(test_mounted_block_device),
 		T(test_concurrent_w),
 		T(test_loop_legacy),
