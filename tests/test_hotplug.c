@@ -839,6 +839,176 @@ static void test_sharing_same_vm_and_stale(void **state)
 	assert_loops(img, 1);
 }
 
+/* No entry left anywhere in the sharing index (an empty key directory is
+ * dropped with its last entry). */
+static void assert_index_clean(struct fx *f, const char *when)
+{
+	unsigned n = 0, i, k;
+	char **keys = xs_directory(f->h, XBT_NULL, "/libvbd/sharing", &n);
+
+	for (i = 0; keys && i < n; i++) {
+		char p[256], **ents;
+
+		snprintf(p, sizeof(p), "/libvbd/sharing/%s", keys[i]);
+		ents = xs_directory(f->h, XBT_NULL, p, &k);
+		fail_msg("%s: %s left in the index (%u entries%s%s)", when, p, ents ? k : 0,
+		         ents && k ? ", first " : "", ents && k ? ents[0] : "");
+	}
+	free(keys);
+}
+
+/* The bound loop device a connected backend uses. */
+static unsigned be_loop(struct fx *f, const char *be)
+{
+	char *node = vbd_test_xs_readf(f->h, "%s/node", be);
+	unsigned n;
+
+	assert_non_null(node);
+	assert_int_equal(sscanf(node, "/dev/loop%u", &n), 1);
+	free(node);
+	return n;
+}
+
+/* One VM is the same vm path (a domain and the one it is being migrated or
+ * restored into), or one domain the other's stub domain, either way round;
+ * a domain without a vm path, or with an empty one, is nobody's twin. */
+static void test_sharing_same_vm_rules(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *vm5, *vm6, *target5, *target6;
+		bool shared;
+	} cases[] = {
+		{ "/vm/a", "/vm/a", NULL, NULL, true },
+		{ "/vm/a", "/vm/b", NULL, NULL, false },
+		{ NULL, NULL, NULL, NULL, false },
+		{ "", "", NULL, NULL, false },
+		{ "/vm/a", "/vm/b", "6", NULL, true },
+		{ "/vm/a", "/vm/b", NULL, "5", true },
+		{ "/vm/a", "/vm/b", "7", NULL, false },
+		{ "/vm/a", "/vm/b", "x6", NULL, false },
+	};
+	char img[PATH_MAX], be5[128], be6[128];
+	vbd_errbuf err;
+	size_t i;
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	wr(f->h, "/local/domain/7", "vm", "/vm/c");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r;
+
+		xs_rm(f->h, XBT_NULL, "/local/domain/5");
+		xs_rm(f->h, XBT_NULL, "/local/domain/6");
+		if (cases[i].vm5)
+			wr(f->h, "/local/domain/5", "vm", cases[i].vm5);
+		if (cases[i].vm6)
+			wr(f->h, "/local/domain/6", "vm", cases[i].vm6);
+		if (cases[i].target5)
+			wr(f->h, "/local/domain/5", "target", cases[i].target5);
+		if (cases[i].target6)
+			wr(f->h, "/local/domain/6", "target", cases[i].target6);
+		write_be(f->h, be5, sizeof(be5), 5, img, "w");
+		write_be(f->h, be6, sizeof(be6), 6, img, "w");
+		assert_int_equal(add(f->h, be5, &err), 0);
+		r = add(f->h, be6, &err);
+		if (r != (cases[i].shared ? 0 : -EBUSY))
+			fail_msg("case %zu: second writer got %d (%s), want %s", i, r, err.msg,
+			         cases[i].shared ? "shared" : "EBUSY");
+		if (r == 0)
+			assert_int_equal(rem(f->h, be6), 0);
+		assert_int_equal(rem(f->h, be5), 0);
+		assert_index_clean(f, "same-vm case");
+	}
+	assert_loops(img, 0);
+}
+
+/*
+ * Each way an index entry outlives what it stood for: a later attach of
+ * the (unused) file by another VM succeeds, and once the devices are
+ * removed nothing is left in the index.
+ *   1. the backend dir removed without REMOVE;
+ *   2. the backend path reused for another file (REMOVE never ran): the
+ *      record now names the new file, so the old key's entry is dropped;
+ *   3. the record gone (REMOVE then cannot know the key);
+ *   4. a crash between REMOVE's two writes: the loop device freed, the
+ *      index entry and the backend's physical-device still there.
+ */
+static void test_sharing_index_stale(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], img2[PATH_MAX], be5[128], be7[128], idx[256];
+	vbd_errbuf err;
+
+	two_vms(f);
+	wr(f->h, "/local/domain/7", "vm", "/vm/00000000-0000-0000-0000-000000000007");
+	pathf(f, img, "a.img");
+	pathf(f, img2, "b.img");
+	make_file(img, 1 << 20);
+	make_file(img2, 1 << 20);
+
+	/* 1. */
+	write_be(f->h, be5, sizeof(be5), 5, img, "w");
+	assert_int_equal(add(f->h, be5, &err), 0);
+	detach_loop(be_loop(f, be5));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5"));
+	write_be(f->h, be7, sizeof(be7), 7, img, "w");
+	if (add(f->h, be7, &err) != 0)
+		fail_msg("backend dir gone: %s", err.msg);
+	assert_int_equal(rem(f->h, be7), 0);
+	assert_index_clean(f, "backend dir gone");
+
+	/* 2. */
+	write_be(f->h, be5, sizeof(be5), 5, img, "w");
+	assert_int_equal(add(f->h, be5, &err), 0);
+	detach_loop(be_loop(f, be5));
+	assert_true(xs_rm(f->h, XBT_NULL, "/local/domain/0/backend/vbd/5"));
+	write_be(f->h, be5, sizeof(be5), 5, img2, "w");
+	if (add(f->h, be5, &err) != 0)
+		fail_msg("backend path reused: %s", err.msg);
+	index_path(idx, sizeof(idx), img, NULL);
+	assert_node(f->h, idx, NULL);
+	if (add(f->h, be7, &err) != 0)
+		fail_msg("backend path reused, then the old file: %s", err.msg);
+	assert_int_equal(rem(f->h, be7), 0);
+	assert_int_equal(rem(f->h, be5), 0);
+	assert_index_clean(f, "backend path reused");
+	assert_loops(img, 0);
+	assert_loops(img2, 0);
+
+	/* 3. */
+	write_be(f->h, be5, sizeof(be5), 5, img, "w");
+	assert_int_equal(add(f->h, be5, &err), 0);
+	detach_loop(be_loop(f, be5));
+	assert_true(xs_rm(f->h, XBT_NULL, "/libvbd/backend/0-5-51712"));
+	assert_int_equal(rem(f->h, be5), 0);
+	if (add(f->h, be7, &err) != 0)
+		fail_msg("record gone: %s", err.msg);
+	assert_int_equal(rem(f->h, be7), 0);
+	assert_index_clean(f, "record gone");
+
+	/* 4. */
+	write_be(f->h, be5, sizeof(be5), 5, img, "w");
+	assert_int_equal(add(f->h, be5, &err), 0);
+	detach_loop(be_loop(f, be5));
+	assert_loops(img, 0);
+	if (add(f->h, be7, &err) != 0)
+		fail_msg("loop device freed, REMOVE unfinished: %s", err.msg);
+	/* The user's recovery: REMOVE again. */
+	assert_int_equal(rem(f->h, be5), 0);
+	assert_int_equal(rem(f->h, be7), 0);
+	assert_index_clean(f, "crash between REMOVE's writes");
+	assert_loops(img, 0);
+
+	/* A live entry still counts, its loop device bound. */
+	write_be(f->h, be5, sizeof(be5), 5, img, "w");
+	assert_int_equal(add(f->h, be5, &err), 0);
+	assert_int_equal(add(f->h, be7, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "domain 5"));
+	assert_int_equal(rem(f->h, be5), 0);
+	assert_index_clean(f, "live entry removed");
+}
+
 static void test_mounted_block_device(void **state)
 {
 	struct fx *f = *state;
@@ -1198,6 +1368,8 @@ int main(void)
 		T(test_sharing_file),
 		T(test_sharing_loop_and_file),
 		T(test_sharing_same_vm_and_stale),
+		T(test_sharing_index_stale),
+		T(test_sharing_same_vm_rules),
 		T(test_mounted_block_device),
 		T(test_concurrent_w),
 		T(test_loop_legacy),

@@ -218,11 +218,51 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Our toolstack keys against the ones real libxl 4.17 wrote for the same
- * disk (tests/golden/): the /libxl copy holds exactly the toolstack's keys. */
-static void compare_with_golden(struct fx *f)
+/* Perms of path as xenstore-ls -p shows them: "n1,r0". */
+static void perms_str(struct xs_handle *h, const char *path, char *buf, size_t size)
 {
-	char path[PATH_MAX], line[4096];
+	struct xs_permissions *p;
+	unsigned n, i;
+	size_t off = 0;
+
+	buf[0] = 0;
+	p = xs_get_permissions(h, XBT_NULL, path, &n);
+	if (!p)
+		fail_msg("perms of %s: %s", path, strerror(errno));
+	for (i = 0; i < n && off + 16 < size; i++)
+		off += (size_t)snprintf(buf + off, size - off, "%s%c%u", i ? "," : "",
+		                        "nrwb"[p[i].perms & 3], p[i].id);
+	free(p);
+}
+
+/* Whether name is in the NULL-terminated list. */
+static bool listed(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return true;
+	return false;
+}
+
+/*
+ * Our nodes against the ones real libxl 4.17 and Linux's blkfront wrote
+ * for the same disk (tests/golden/), once Connected:
+ * - the /libxl copy holds exactly the toolstack's keys, and the backend
+ *   dir the same values;
+ * - the frontend dir holds exactly the golden's keys with the golden's
+ *   values and permissions, node for node (itself and its parent too),
+ *   but for the numbers the frontend driver allocates (ring-ref,
+ *   event-channel) and trusted, which is what the spec says (the capture
+ *   is of a trusted disk; libxl writes 0 for `untrusted').
+ */
+static void compare_with_golden(struct fx *f, bool trusted)
+{
+	static const char *const allocated[] = { "ring-ref", "event-channel", NULL };
+	static const char fe_dir[] = "/local/domain/1/device/vbd/51728";
+	char path[PATH_MAX], line[4096], got[64];
+	const char *fe_keys[32];
+	unsigned nfe = 0, n, i;
+	char **k;
 	FILE *g;
 	int checked = 0;
 
@@ -236,6 +276,34 @@ static void compare_with_golden(struct fx *f)
 		if (sscanf(line, "%255s = \"%2047[^\"]\" (%63[^)])", node, val, perms) != 3 &&
 		    (sscanf(line, "%255s = \"\" (%63[^)])", node, perms) != 2 || (val[0] = 0)))
 			continue;
+		/* The frontend dir of xvdb, its parent and each of its keys. */
+		if (!strcmp(node, fe_dir) || !strcmp(node, "/local/domain/1/device/vbd") ||
+		    !strncmp(node, fe_dir, sizeof(fe_dir) - 1)) {
+			perms_str(f->h, node, got, sizeof(got));
+			if (strcmp(got, perms))
+				fail_msg("perms of %s: libxl made (%s), we made (%s)", node, perms, got);
+			if (node[sizeof(fe_dir) - 1] != '/' || strncmp(node, fe_dir, sizeof(fe_dir) - 1))
+				continue;
+			key = node + sizeof(fe_dir);
+			assert_true(nfe < sizeof(fe_keys) / sizeof(fe_keys[0]));
+			fe_keys[nfe] = strdup(key);
+			assert_non_null(fe_keys[nfe]);
+			nfe++;
+			v = vbd_test_xs_readf(f->h, "%s", node);
+			if (!v)
+				fail_msg("%s written in the golden capture, absent here", node);
+			if (!strcmp(key, "trusted"))
+				snprintf(val, sizeof(val), "%d", trusted);
+			if (listed(allocated, key)) {
+				if (!v[0] || strspn(v, "0123456789") != strlen(v))
+					fail_msg("%s = \"%s\": not a number", node, v);
+			} else if (strcmp(v, val)) {
+				fail_msg("%s: libxl and blkfront wrote \"%s\", we have \"%s\"", node,
+				         val, v);
+			}
+			free(v);
+			continue;
+		}
 		/* Only the toolstack's keys of xvdb; the golden's target differs. */
 		if (strncmp(node, "/libxl/1/device/vbd/51728/", 26) != 0)
 			continue;
@@ -262,13 +330,27 @@ static void compare_with_golden(struct fx *f)
 	/* libxl's 15 keys but params and script (the golden's target differs). */
 	assert_int_equal(checked, 13);
 	/* ... and nothing more than libxl writes. */
-	{
-		unsigned n;
-		char **k = xs_directory(f->h, XBT_NULL, "/libxl/1/device/vbd/51728", &n);
-		assert_non_null(k);
-		free(k);
-		assert_int_equal(n, 15);
+	k = xs_directory(f->h, XBT_NULL, "/libxl/1/device/vbd/51728", &n);
+	assert_non_null(k);
+	free(k);
+	assert_int_equal(n, 15);
+	/* The frontend: the golden's 10 keys, and no other. */
+	assert_int_equal(nfe, 10);
+	k = xs_directory(f->h, XBT_NULL, fe_dir, &n);
+	assert_non_null(k);
+	for (i = 0; i < n; i++) {
+		unsigned j;
+		bool found = false;
+
+		for (j = 0; j < nfe && !found; j++)
+			found = !strcmp(fe_keys[j], k[i]);
+		if (!found)
+			fail_msg("%s/%s: not in the golden capture", fe_dir, k[i]);
 	}
+	free(k);
+	assert_int_equal(n, nfe);
+	for (i = 0; i < nfe; i++)
+		free((char *)fe_keys[i]);
 }
 
 static void assert_perms(struct xs_handle *h, const char *path, const char *want)
@@ -308,13 +390,41 @@ static void test_attach_connected_and_detach(void **state)
 	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/hotplug-status");
 	assert_string_equal(v, "connected");
 	free(v);
-	compare_with_golden(f);
+	compare_with_golden(f, true);
 	assert_perms(f->h, "/local/domain/0/backend/vbd/1/51728", "n0,r1");
 	assert_perms(f->h, "/local/domain/0/backend/vbd/1/51728/params", "n0,r1");
 	assert_perms(f->h, "/local/domain/1/device/vbd/51728", "n1,r0");
 	assert_perms(f->h, "/local/domain/1/device/vbd/51728/state", "n1,r0");
 	assert_perms(f->h, "/libxl/1/device/vbd/51728", "n0");
 
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+}
+
+/* An `untrusted' disk, from the spec string a user gives: the frontend
+ * says trusted = 0, every other node as libxl's for a trusted one. */
+static void test_attach_untrusted_frontend(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	vbd_disk_spec *spec = NULL;
+	char text[PATH_MAX + 64];
+	const char *specs[1] = { text };
+
+	snprintf(text, sizeof(text), "format=raw,vdev=xvdb,access=rw,untrusted,target=%s", f->img);
+	if (vbd_disk_spec_parse(1, specs, &spec, &err) != 0)
+		fail_msg("%s: %s", text, err.msg);
+	assert_false(spec->trusted);
+	f->ao.spec = spec;
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	compare_with_golden(f, false);
+	f->ao.spec = &f->spec;
+	vbd_disk_spec_free(spec);
 	d.domid = DOM;
 	d.devid = 51728;
 	if (vbd_dev_detach_wait(f->c, &d) != 0)
@@ -3146,6 +3256,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_connected_and_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_untrusted_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_missing_target, setup, teardown),

@@ -100,9 +100,19 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	unsigned i;
+	int r = 0;
+	char *ok;
 
 	if (!f)
 		return 0;
+	/* Whatever the test did, the store's per-domain node counts and node
+	 * memory still match its tree (CONTROL check recounts them). */
+	ok = xs_control_command(f->h0, "check", NULL, 0);
+	if (!ok) {
+		print_error("CONTROL check after the test: %s\n", strerror(errno));
+		r = -1;
+	}
+	free(ok);
 	for (i = 0; i < f->nh; i++)
 		xs_close(f->hs[i]);
 	for (i = 0; i < f->nfd; i++)
@@ -111,7 +121,7 @@ static int teardown(void **state)
 	if (f->started)
 		vbd_test_store_stop(&f->t);
 	free(f);
-	return 0;
+	return r;
 }
 
 /* A libxenstore handle on domid's socket, closed by the teardown. */
@@ -2776,6 +2786,103 @@ static void test_quota_nodes_in_txn(void **state)
 	assert_read_err(f->h0, XBT_NULL, "/q/t3", ENOENT);
 }
 
+/* Nodes in the subtree at path whose owner (first permission entry) is
+ * domid, by dom0's walk of the tree. */
+static unsigned owned_under(struct xs_handle *h0, const char *path, unsigned domid)
+{
+	struct xs_permissions *p;
+	unsigned n = 0, i, count = 0;
+	char **kids, child[256];
+
+	p = xs_get_permissions(h0, XBT_NULL, path, &n);
+	if (!p)
+		fail_msg("xs_get_permissions(%s): %s", path, strerror(errno));
+	count += n && p[0].id == domid;
+	free(p);
+	kids = xs_directory(h0, XBT_NULL, path, &n);
+	if (!kids)
+		fail_msg("xs_directory(%s): %s", path, strerror(errno));
+	for (i = 0; i < n; i++) {
+		snprintf(child, sizeof(child), "%s/%s", strcmp(path, "/") ? path : "", kids[i]);
+		count += owned_under(h0, child, domid);
+	}
+	free(kids);
+	return count;
+}
+
+/*
+ * Two transactions of one guest, each within the node quota on its own but
+ * together over it: the second commit is refused (ENOSPC, as cxenstored's
+ * commit-time check), because the check counts what the domain owns by
+ * then, not what it owned when the transaction started.  Each transaction
+ * writes under its own parent, so they do not conflict (no EAGAIN to hide
+ * the quota).  Quota 8: 3 owned, +3 in each.
+ */
+static void test_quota_nodes_concurrent_txns(void **state)
+{
+	struct fx *f = *state;
+	struct xs_handle *g1 = guest_bare(f, 5), *g2 = open_h(f, 5);
+	xs_transaction_t t1, t2;
+	char path[32];
+	unsigned i, before;
+
+	quota_area(f);
+	write_str(f->h0, XBT_NULL, "/q/a", "");
+	write_str(f->h0, XBT_NULL, "/q/b", "");
+	set_perms_ok(f->h0, "/q/a", "n0,b5");
+	set_perms_ok(f->h0, "/q/b", "n0,b5");
+	before = owned_under(f->h0, "/", 5);
+	for (i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "/q/n%u", i);
+		write_str(g1, XBT_NULL, path, "v");
+	}
+	assert_int_equal(owned_under(f->h0, "/", 5), before + 3);
+	assert_int_equal(quota_line(f, 5, "nodes"), before + 3);
+
+	/* Both started before either commits, on two connections. */
+	t1 = xs_transaction_start(g1);
+	t2 = xs_transaction_start(g2);
+	assert_true(t1 != XBT_NULL && t2 != XBT_NULL);
+	for (i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "/q/a/%u", i);
+		write_str(g1, t1, path, "v");
+		snprintf(path, sizeof(path), "/q/b/%u", i);
+		write_str(g2, t2, path, "v");
+	}
+	if (!xs_transaction_end(g1, t1, false))
+		fail_msg("first commit (6 of 8 nodes): %s", strerror(errno));
+	if (xs_transaction_end(g2, t2, false))
+		fail_msg("second commit succeeded: dom5 now owns %u nodes, quota 8",
+		         owned_under(f->h0, "/", 5));
+	assert_int_equal(errno, ENOSPC);
+	assert_read_err(f->h0, XBT_NULL, "/q/b/1", ENOENT);
+	assert_int_equal(owned_under(f->h0, "/", 5), before + 6);
+	assert_int_equal(quota_line(f, 5, "nodes"), before + 6);
+
+	/* The same on one connection, two transactions open at once. */
+	t1 = xs_transaction_start(g1);
+	t2 = xs_transaction_start(g1);
+	assert_true(t1 != XBT_NULL && t2 != XBT_NULL);
+	write_str(g1, t1, "/q/a/4", "v");
+	write_str(g1, t1, "/q/a/5", "v");
+	write_str(g1, t2, "/q/b/1", "v");
+	write_str(g1, t2, "/q/b/2", "v");
+	assert_true(xs_transaction_end(g1, t1, false));
+	assert_false(xs_transaction_end(g1, t2, false));
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(owned_under(f->h0, "/", 5), before + 8);
+	assert_int_equal(quota_line(f, 5, "nodes"), before + 8);
+
+	/* At the quota, a transaction that frees as many as it makes commits. */
+	t1 = xs_transaction_start(g1);
+	assert_true(t1 != XBT_NULL);
+	assert_true(xs_rm(g1, t1, "/q/a/5"));
+	write_str(g1, t1, "/q/b/1", "v");
+	assert_true(xs_transaction_end(g1, t1, false));
+	assert_int_equal(owned_under(f->h0, "/", 5), before + 8);
+	assert_int_equal(quota_line(f, 5, "nodes"), before + 8);
+}
+
 /* DIRECTORY_PART through a relative path from a guest, and inside a
  * transaction that added a child. */
 static void test_directory_part_guest_relative_txn(void **state)
@@ -3172,6 +3279,7 @@ int main(void)
 		T(test_txn_create_delete),
 		T(test_txn_eagain_parent_removed),
 		TS(test_quota_nodes_in_txn),
+		TS(test_quota_nodes_concurrent_txns),
 		T(test_directory_part_guest_relative_txn),
 		T(test_directory_part_generation_midway_raw),
 		/* concurrency */

@@ -290,6 +290,9 @@ int64_t vbd__acct_total(const vbd_store *s, unsigned domid);
 /* Whether charging add more bytes to domid passes its hard quota.  dom0 is
  * never over (as cxenstored), nor anyone when the quota is 0. */
 bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add);
+/* 0 if the nodes and node memory charged to each domain are what the tree
+ * holds, -EIO if not, -ENOMEM. */
+int vbd__acct_check(const vbd_store *s);
 static inline xs_acct *vbd__acct(vbd_store *s, unsigned domid)
 {
 	return &s->acct[domid & 0xFFFF];

@@ -818,8 +818,11 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 	(void)t;
 	if (n < 1)
 		return -EINVAL;
-	if (strcmp(v[0], "check") == 0 && n == 1)
-		return reply_ok(s, c, rq);
+	if (strcmp(v[0], "check") == 0 && n == 1) {
+		int r = vbd__acct_check(s);
+
+		return r < 0 ? r : reply_ok(s, c, rq);
+	}
 	if (strcmp(v[0], "help") == 0 && n == 1) {
 		static const char help[] =
 			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\n";

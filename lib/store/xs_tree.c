@@ -291,3 +291,39 @@ bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add)
 	return domid != 0 && s->lim.memory_per_domain &&
 	       vbd__acct_total(s, domid) + add > (int64_t)s->lim.memory_per_domain;
 }
+
+/*
+ * The node counts and node memory kept per owner, recounted from the tree:
+ * they move at every commit and release, and a count that drifts is
+ * silent until a quota refuses too early or too late, or a release leaves
+ * nodes of the dead domain for the next one with its id.  O(nodes), for
+ * CONTROL "check" (cxenstored's check_store recounts the same).
+ */
+int vbd__acct_check(const vbd_store *s)
+{
+	uint32_t *owned = calloc(0x10000, sizeof(*owned));
+	int64_t *mem = calloc(0x10000, sizeof(*mem));
+	vbd__hent *e;
+	size_t b, id;
+	int r = 0;
+
+	if (!owned || !mem) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (e = NULL; (e = vbd__hmap_next(&s->tree, &b, e));) {
+		const xs_node *n = e->val;
+
+		if (!n->perms.n)
+			continue;
+		owned[n->perms.p[0].id & 0xFFFF]++;
+		mem[n->perms.p[0].id & 0xFFFF] += (int64_t)vbd__node_mem(n);
+	}
+	for (id = 0; id < 0x10000 && r == 0; id++)
+		if (owned[id] != s->owned[id] || mem[id] != s->acct[id].nodes)
+			r = -EIO;
+out:
+	free(owned);
+	free(mem);
+	return r;
+}

@@ -33,6 +33,8 @@ typedef struct vbd__hp {
 	char root[64];          /* its records: <root>/sharing, <root>/backend */
 	long fe;                /* the frontend's domain, -1: not known */
 	bool vbd3;              /* backend/vbd3: no loop device, physical-device-path only */
+	char own_loop[32];      /* the loop device this ADD bound: a record naming it
+	                         * is of an owner that freed it */
 } vbd__hp;
 
 typedef struct vbd__hp_target {
@@ -75,6 +77,8 @@ char vbd__hp_canon_mode(const char *mode);
 /* 0 or -EBUSY naming another backend that uses key in a conflicting mode;
  * stale entries are dropped when t is a transaction. */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m);
+/* Drops entry from key's index directory, and the directory once empty. */
+void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry);
 /* -EBUSY if the target is mounted in this domain in a way m forbids. */
 int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
 
@@ -94,6 +98,10 @@ bool vbd__loop_file(int fd, dev_t rdev, uintmax_t *dev, uintmax_t *ino);
 /* Whether loop device maj:min (or the one holding that partition) is
  * backed by the inode dev/ino. */
 bool vbd__loop_backed_by(unsigned maj, unsigned min, dev_t dev, ino_t ino);
+/* 1 if loop device node is bound to file ("st_dev:inode", as a record
+ * keeps it), 0 if not (freed, rebound to another file, absent), -errno
+ * if that cannot be told. */
+int vbd__loop_bound(const char *node, const char *file, vbd_errbuf *err);
 /* Frees loop device node if it is still bound to file ("st_dev:inode", as
  * the record holds it); bound to anything else, it is left alone. */
 int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err);

@@ -180,16 +180,17 @@ bool vbd__loop_backed_by(unsigned maj, unsigned min, dev_t dev, ino_t ino)
 }
 
 
-/* Frees the loop device the record names if it is still bound to the
- * file the record names (st_dev:inode).  Bound to anything else, it was
- * freed meanwhile and taken by another user: left alone. */
-int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err)
+/* Opens node if it is a loop device bound to file ("st_dev:inode"): the fd
+ * in *ret_fd, or -1 when it is not (unbound, bound to something else, not
+ * a loop device, absent, or a record's file that does not parse). */
+static int open_bound(const char *node, const char *file, int *ret_fd, vbd_errbuf *err)
 {
 	struct loop_info64 info;
 	uintmax_t dev, ino;
 	struct stat st;
-	int lfd, r = 0;
+	int lfd;
 
+	*ret_fd = -1;
 	if (sscanf(file, "%ju:%ju", &dev, &ino) != 2)
 		return 0;
 	if (stat(node, &st) < 0 || !S_ISBLK(st.st_mode) || major(st.st_rdev) != LOOP_MAJOR)
@@ -199,16 +200,44 @@ int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err)
 		return errno == ENOENT || errno == ENXIO ? 0 :
 		       vbd__errf(err, -errno, "%s: %s", node, strerror(errno));
 	if (ioctl(lfd, LOOP_GET_STATUS64, &info) < 0) {
-		r = errno == ENXIO ? 0 : vbd__errf(err, -errno, "%s: LOOP_GET_STATUS64: %s", node,
-		                                   strerror(errno));
-		goto out;
+		int r = errno == ENXIO ? 0 : vbd__errf(err, -errno, "%s: LOOP_GET_STATUS64: %s",
+		                                      node, strerror(errno));
+
+		close(lfd);
+		return r;
 	}
-	if ((uintmax_t)info.lo_device != dev || (uintmax_t)info.lo_inode != ino)
-		goto out;
+	if ((uintmax_t)info.lo_device != dev || (uintmax_t)info.lo_inode != ino) {
+		close(lfd);
+		return 0;
+	}
+	*ret_fd = lfd;
+	return 0;
+}
+
+int vbd__loop_bound(const char *node, const char *file, vbd_errbuf *err)
+{
+	int lfd, r = open_bound(node, file, &lfd, err);
+
+	if (r < 0)
+		return r;
+	if (lfd < 0)
+		return 0;
+	close(lfd);
+	return 1;
+}
+
+/* Frees the loop device the record names if it is still bound to the
+ * file the record names (st_dev:inode).  Bound to anything else, it was
+ * freed meanwhile and taken by another user: left alone. */
+int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err)
+{
+	int lfd, r = open_bound(node, file, &lfd, err);
+
+	if (r < 0 || lfd < 0)
+		return r;
 	r = vbd__loop_detach(lfd);
 	if (r < 0)
 		r = vbd__errf(err, r, "detach %s: %s", node, strerror(-r));
-out:
 	close(lfd);
 	return r;
 }

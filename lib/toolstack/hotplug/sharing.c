@@ -7,9 +7,17 @@
  * Example: /srv/a.img (st_dev 2051, inode 1234) has the key f-2051-1234.
  * With /libvbd/sharing/f-2051-1234/0-5-51712 = w, domain 6 asking for it in
  * mode w gets -EBUSY naming domain 5's backend, unless 6 and 5 are one VM
- * (the same vm path, or one the other's stub domain).  An entry whose
- * backend lost its physical-device is stale: skipped, and dropped inside a
- * transaction.
+ * (the same vm path, or one the other's stub domain).
+ *
+ * An entry is live only while what it stands for is: its backend has its
+ * physical-device, and its record (ours: <root>/backend/0-5-51712) still
+ * names this key and, for a loop device, that device is still bound to the
+ * file.  Otherwise it is stale (the backend went without REMOVE, its path
+ * was reused for another file, REMOVE freed the loop device and stopped
+ * before its transaction): skipped, and dropped inside a transaction.  Only
+ * the records decide, never the backend's params or node: the liveness of
+ * a claim is judged by what this domain wrote.  An entry without a record
+ * is judged by its backend alone.
  */
 #include <errno.h>
 #include <linux/major.h>
@@ -69,6 +77,50 @@ static bool same_vm(struct xs_handle *xs, xs_transaction_t t, unsigned a, unsign
 	return r;
 }
 
+void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry)
+{
+	char dir[192], p[192 + sizeof(h->entry)];
+	unsigned n;
+	char **ents;
+
+	snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
+	snprintf(p, sizeof(p), "%s/%s", dir, entry);
+	vbd__xb_rm(h->xs, t, p);
+	ents = xs_directory(h->xs, t, dir, &n);
+	if (ents && n == 0)
+		vbd__xb_rm(h->xs, t, dir);
+	free(ents);
+}
+
+/* Whether entry ent of key, whose backend is obe, no longer stands for a
+ * use of the object: see the head of the file.  Anything that cannot be
+ * told counts as live. */
+static bool stale(vbd__hp *h, xs_transaction_t t, const char *key, const char *ent,
+                  const char *obe)
+{
+	char pd[BE_MAX + 80], *rkey, *node, *file;
+	vbd_errbuf scratch = { "" };
+	bool r = false;
+
+	snprintf(pd, sizeof(pd), "%s/%s", obe, vbd__hp_done_key(obe));
+	if (obe[0] && vbd__xb_exists(h->xs, t, pd) == 0)
+		return true;
+	rkey = vbd__xb_read(h->xs, t, "%s/backend/%s/key", h->root, ent);
+	if (!rkey)
+		return false;
+	node = vbd__xb_read(h->xs, t, "%s/backend/%s/node", h->root, ent);
+	file = vbd__xb_read(h->xs, t, "%s/backend/%s/file", h->root, ent);
+	if (strcmp(rkey, key))
+		r = true;
+	else if (node && file)
+		/* Freed, and maybe taken by this very ADD for the same file. */
+		r = !strcmp(node, h->own_loop) || vbd__loop_bound(node, file, &scratch) == 0;
+	free(rkey);
+	free(node);
+	free(file);
+	return r;
+}
+
 /* 0 if this backend may use the object named key in mode m as far as the
  * other backends in the index are concerned, else -EBUSY naming one of
  * them.  Stale entries are skipped, and removed when t is a transaction.
@@ -76,7 +128,7 @@ static bool same_vm(struct xs_handle *xs, xs_transaction_t t, unsigned a, unsign
  * means something else there) and are skipped too. */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m)
 {
-	char dir[192], p[192 + sizeof(h->entry)], obe[BE_MAX + 64], pd[BE_MAX + 80];
+	char dir[192], p[192 + sizeof(h->entry)], obe[BE_MAX + 64];
 	unsigned n, i, ob = 0, ofe = 0;
 	char **ents, *om = NULL;
 	int r = 0;
@@ -100,10 +152,9 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 		parsed = vbd__hp_entry_parse(ents[i], obe, sizeof(obe), &ob, &ofe);
 		if (parsed && ob != h->bdom)
 			continue;
-		snprintf(pd, sizeof(pd), "%s/%s", obe, vbd__hp_done_key(obe));
-		if (obe[0] && vbd__xb_exists(h->xs, t, pd) <= 0) {
+		if (stale(h, t, key, ents[i], obe)) {
 			if (t != XBT_NULL)
-				vbd__xb_rm(h->xs, t, p);
+				vbd__hp_index_drop(h, t, key, ents[i]);
 			continue;
 		}
 		if (parsed && h->fe >= 0 && same_vm(h->xs, t, (unsigned)h->fe, ofe))

@@ -36,8 +36,11 @@
  * the winner's entry.
  *
  * An entry whose backend has lost its physical-device (the backend was
- * removed without REMOVE, or REMOVE never ran) is stale: it is ignored, and
- * dropped by the next transaction that sees it.
+ * removed without REMOVE, or REMOVE never ran), whose record names another
+ * key (the backend path was reused) or whose recorded loop device is no
+ * longer bound to the file (REMOVE stopped after freeing it) is stale: it
+ * is ignored, and dropped by the next transaction that sees it
+ * (sharing.c).
  *
  * A tap backend (backend/vbd3/5/51712, params = aio:/srv/a.img) gets no
  * loop device: the userspace backend serving vbd3 opens the file itself.
@@ -194,10 +197,17 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	}
 	/* The record REMOVE goes by, where only this domain writes; a record
 	 * left by an earlier ADD of this backend whose REMOVE never ran is
-	 * replaced (what it named is not this ADD's). */
+	 * replaced (what it named is not this ADD's), and so is its index
+	 * entry: under another key, nothing would ever drop it, and the
+	 * reused backend, live, would keep that object busy. */
 	snprintf(p, sizeof(p), "%s/sharing/%s", h->root, tg->key);
 	snprintf(rec, sizeof(rec), "%s/backend/%s", h->root, h->entry);
 	snprintf(file, sizeof(file), "%ju:%ju", (uintmax_t)tg->dev, (uintmax_t)tg->ino);
+	v = vbd__xb_read(h->xs, t, "%s/key", rec);
+	if (v && v[0] && strcmp(v, tg->key) && !strchr(v, '/'))
+		vbd__hp_index_drop(h, t, v, h->entry);
+	free(v);
+	v = NULL;
 	if ((r = vbd__xb_rm(h->xs, t, rec)) < 0 ||
 	    (r = vbd__xb_printf(h->xs, t, p, h->entry, "%s", mv)) < 0 ||
 	    (r = vbd__hp_rec_write(h, t, "key", tg->key)) < 0 ||
@@ -326,6 +336,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 		}
 		snprintf(pd, sizeof(pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
 		snprintf(pdpath, sizeof(pdpath), "/dev/loop%u", loopn);
+		snprintf(h->own_loop, sizeof(h->own_loop), "/dev/loop%u", loopn);
 	}
 
 	{
