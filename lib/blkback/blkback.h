@@ -76,6 +76,7 @@ struct vbd__bb_ring {
 	uint32_t *refs, *sorted;
 	void **pages_of;           /* per segment: its mapped page */
 	struct iovec *iov;
+	size_t mem;                /* what this ring counts in b->mem */
 	struct vbd__bb_counters n;
 	struct vbd__bb_dev_counters dn;
 	/* Set by the worker when it stops the ring for a protocol violation;
@@ -135,6 +136,8 @@ struct vbd_blkback {
 	uint64_t next_poll_ms;
 	struct vbd__bb_counters done;  /* of rings already torn down */
 	uint64_t rings_stopped, fatal_errors;
+	uint64_t mem;              /* bytes held for devices (atomic: workers
+	                            * grow their buffers) */
 };
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)

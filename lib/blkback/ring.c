@@ -111,13 +111,17 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 		snprintf(why, whylen, "ring %u: out of memory or fds", r->index);
 		return -ENOMEM;
 	}
+	r->mem = n * (sizeof(*r->segs) + sizeof(*r->refs) + sizeof(*r->sorted) +
+	              sizeof(*r->pages_of) + sizeof(*r->iov));
 	if (r->persistent) {
 		rc = vbd__pgrant_init(&r->pg, b->pgrants_max);
 		if (rc < 0) {
 			snprintf(why, whylen, "ring %u: out of memory", r->index);
 			return rc;
 		}
+		r->mem += r->pg.max * sizeof(*r->pg.e) + r->pg.nbuckets * sizeof(*r->pg.bucket);
 	}
+	VBD__BB_ADD(b->mem, r->mem);
 	return 0;
 }
 
@@ -544,4 +548,6 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	r->refs = r->sorted = NULL;
 	r->pages_of = NULL;
 	r->iov = NULL;
+	__atomic_fetch_sub(&b->mem, r->mem, __ATOMIC_RELAXED);
+	r->mem = 0;
 }

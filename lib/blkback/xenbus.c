@@ -93,6 +93,8 @@ static void disconnect(vbd__bb_dev *d)
 
 	for (i = 0; i < d->nr_rings; i++)
 		vbd__bb_ring_disconnect(&d->rings[i]);
+	if (d->rings)
+		__atomic_fetch_sub(&d->b->mem, d->nr_rings * sizeof(*d->rings), __ATOMIC_RELAXED);
 	free(d->rings);
 	d->rings = NULL;
 	d->nr_rings = 0;
@@ -118,6 +120,7 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 		}
 	}
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: no longer served", d->be);
+	__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
 	free(d);
 }
 
@@ -267,6 +270,7 @@ static int connect_rings(vbd__bb_dev *d)
 		return -ENOMEM;
 	}
 	d->nr_rings = (unsigned)nq;
+	VBD__BB_ADD(b->mem, nq * sizeof(*d->rings));
 	for (i = 0; i < nq; i++)
 		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
 
@@ -586,6 +590,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 		vbd__bb_log(b, VBD_LOG_ERR, "probing %s/%u/%u: out of memory", b->base, fe_domid, devid);
 		return;
 	}
+	VBD__BB_ADD(b->mem, sizeof(*d));
 	d->b = b;
 	d->fe_domid = fe_domid;
 	d->devid = devid;
@@ -604,6 +609,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 			vbd__bb_log(b, VBD_LOG_DEBUG, "%s: frontend %s missing; not yet", d->be, j.fe);
 		else if (r < 0)
 			vbd__bb_log(b, VBD_LOG_WARNING, "%s: probe: %s", d->be, strerror(-r));
+		__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
 		free(d);
 		return;
 	}
