@@ -8,6 +8,7 @@
 #ifndef VBD_LIB_BLKBACK_PGRANT_H
 #define VBD_LIB_BLKBACK_PGRANT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vbd__pgrant {
@@ -20,18 +21,23 @@ struct vbd__pgrant {
 
 struct vbd__pgrant_cache {
 	struct vbd__pgrant *e;
-	int *bucket;
-	unsigned max, nbuckets, count;
+	int *bucket;               /* in the same mapping as e */
+	unsigned max, cap, nbuckets, count;
 	int head, tail, free;
+	size_t bytes;              /* mapped for e and bucket */
 };
 
+/* An empty cache of at most max entries; it allocates as it fills. */
 int vbd__pgrant_init(struct vbd__pgrant_cache *c, unsigned max);
+/* What a cache of `entries` entries holds, in bytes (whole pages). */
+size_t vbd__pgrant_bytes_for(unsigned entries);
 /* Frees the cache; the caller unmapped every entry (vbd__pgrant_pop). */
 void vbd__pgrant_done(struct vbd__pgrant_cache *c);
 /* The page of gref, marked as used by request `req` and moved to the front;
  * NULL if not cached. */
 void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req);
-/* Makes room for one entry when full: removes the least recently used one
+/* Makes room for one entry: grows the arrays while below max (c->bytes
+ * changes), else removes the least recently used one
  * unless request `req` uses it, and returns its page for the caller to
  * unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if full of entries
  * `req` uses. */
