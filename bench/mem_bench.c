@@ -408,7 +408,7 @@ int main(int argc, char **argv)
 	host x = { .n = 200, .queues = 1 };
 	struct sample before, idle, after, trimmed;
 	unsigned long v, order = 0;
-	uint64_t t0;
+	uint64_t t0, t1, t2;
 	unsigned i;
 	int c, r;
 
@@ -457,16 +457,18 @@ int main(int argc, char **argv)
 	for (i = 0; i < x.n; i++)
 		if ((r = dev_attach(&x, i)) < 0)
 			goto fail;
+	t1 = bench_now_ns();
 	if ((r = measure(&x, 'm', &idle)) < 0)
 		goto fail;
 	for (i = 0; i < x.n; i++)
 		if ((r = dev_detach(&x, i)) < 0)
 			goto fail;
+	t2 = bench_now_ns();
 	if ((r = measure(&x, 'm', &after)) < 0 || (r = measure(&x, 't', &trimmed)) < 0)
 		goto fail;
-	printf("mem_bench: %u devices, %u queue(s), ring-page-order %lu, %.1f s; "
+	printf("mem_bench: %u devices, %u queue(s), ring-page-order %lu; attach %.1f s, detach %.1f s; "
 	       "backend connected %llu of %llu at idle\n",
-	       x.n, x.queues, order, (double)(bench_now_ns() - t0) / 1e9,
+	       x.n, x.queues, order, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9,
 	       (unsigned long long)idle.connected, (unsigned long long)idle.devices);
 	printf("%-10s %12s %12s %12s\n", "", "rss KiB", "heap KiB", "counted KiB");
 	printf("%-10s %12.0f %12.0f %12.0f\n", "before", kib(before.rss), kib(before.heap),

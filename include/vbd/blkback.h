@@ -149,6 +149,7 @@ typedef struct vbd_blkback_stats {
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.
+ * mem_bytes is a level, not a counter: 0 when no device is served.
  * -EINVAL without b or ret, or for a ret->size below sizeof(size_t). */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 

@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -122,6 +123,14 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: no longer served", d->be);
 	__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
 	free(d);
+#ifdef __GLIBC__
+	/* What a device leaves free in the heap lies between allocations
+	 * that stay (other devices', the bus's), so glibc keeps it: RSS was
+	 * 1.8x its starting value after 1000 devices came and went, 1.03x
+	 * with this.  A device's going is rare and costs many xenstore round
+	 * trips; one trim is small beside them. */
+	malloc_trim(0);
+#endif
 }
 
 /* ------------------------------------------------------------------ connect */
