@@ -87,16 +87,18 @@ static void mem_sub(vbd__bb_ring *r, size_t n)
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), one, bytes;
+	unsigned offered = r->dev->b->max_indirect, want = n;
 	void *p;
 
 	if (n <= r->scratch_n)
 		return 0;
 	/* Doubling, so that a frontend raising its request size step by step
-	 * remaps a few times, not once per size. */
+	 * remaps a few times, not once per size; never past what was offered
+	 * (the request was checked against it). */
 	if (n < 2 * r->scratch_n)
 		n = 2 * r->scratch_n;
-	if (n > VBD__BB_MAX_INDIRECT_SEGS)
-		n = VBD__BB_MAX_INDIRECT_SEGS;
+	if (n > offered)
+		n = offered > want ? offered : want;
 	one = sizeof(*r->segs) + sizeof(*r->pages_of) + sizeof(*r->iov) + sizeof(*r->refs) +
 	      sizeof(*r->sorted);
 	bytes = ((size_t)n * one + page - 1) / page * page;
