@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Persistent grants of one ring: gref -> mapped page, at most `max`, least
- * recently used first out.  Only the ring's worker uses it (and the main
- * thread once the worker is joined), so there is no lock.  The cache maps
- * nothing itself: its user maps a miss and unmaps what it evicts.
+ * recently used first out; its arrays grow as it fills.  Only the ring's
+ * worker uses it (and the main thread once the worker is joined), so there
+ * is no lock.  The cache maps nothing itself: its user maps a miss and
+ * unmaps what it evicts.
  */
 #ifndef VBD_LIB_BLKBACK_PGRANT_H
 #define VBD_LIB_BLKBACK_PGRANT_H
@@ -37,10 +38,10 @@ void vbd__pgrant_done(struct vbd__pgrant_cache *c);
  * NULL if not cached. */
 void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req);
 /* Makes room for one entry: grows the arrays while below max (c->bytes
- * changes), else removes the least recently used one
- * unless request `req` uses it, and returns its page for the caller to
- * unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if full of entries
- * `req` uses. */
+ * changes; out of memory, it evicts as at max), else removes the least
+ * recently used entry unless request `req` uses it, and returns its page
+ * for the caller to unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC
+ * if full of entries `req` uses (or empty and unable to grow). */
 int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted);
 /* Adds gref (not cached) at addr; there must be room. */
 void vbd__pgrant_add(struct vbd__pgrant_cache *c, uint32_t gref, void *addr, uint64_t req);
