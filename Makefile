@@ -126,9 +126,13 @@ BENCH_QUICK ?= 0
 ifeq ($(BENCH_QUICK),1)
 STORE_BENCH_ARGS := --iterations 2000 --rounds 10
 DATAPATH_ARGS := --size 64 --seconds 0.2 --rounds 1 --backing file
+MEM_BENCH_ARGS := --quick
+MEM_BENCH_Q4_ARGS := --quick
 else
 STORE_BENCH_ARGS :=
 DATAPATH_ARGS :=
+MEM_BENCH_ARGS := -n 1000
+MEM_BENCH_Q4_ARGS := -n 500
 endif
 bench: build
 	$(call install_missing,$(BENCH_PKGS))
@@ -137,6 +141,8 @@ bench: build
 	$(SUDO) env BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
 	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
 	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
+	./$(BUILD)/bench/mem_bench $(MEM_BENCH_ARGS)
+	./$(BUILD)/bench/mem_bench $(MEM_BENCH_Q4_ARGS) --queues 4
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_OUT)

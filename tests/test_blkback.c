@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "blkback/blkback.h"
+#include "blkback/pgrant.h"
 #include "blkback/req.h"
 #include "simhv_fixture.h"
 #include "store_fixture.h"
@@ -1430,6 +1432,105 @@ static void test_offline_removal(void **state)
 	assert_false(xs_has(f->h0, f->be));
 }
 
+/* The grant table's bound comes from what was negotiated: a ring of 32
+ * slots with direct requests only can name 32 x 11 grants at once, so a
+ * larger allowance would never fill. */
+static void test_pgrant_limit(void **state)
+{
+	(void)state;
+	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 0), 32 * 11);
+	assert_int_equal(vbd__bb_pgrant_limit(100, 32, 0), 100);
+	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 256), 1056);
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 512, 4096), 1u << 20);
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 1, 0), 11);
+	assert_int_equal(vbd__bb_pgrant_limit(0, 32, 256), 0);
+}
+
+/* The table grows as it fills, keeping every entry and the LRU order
+ * across each growth, and stops at its bound. */
+static void test_pgrant_growth(void **state)
+{
+	struct vbd__pgrant_cache c;
+	void *ev;
+	char pages[40];
+
+	(void)state;
+	vbd__pgrant_init(&c, 40);
+	assert_int_equal(c.bytes, 0);
+	assert_null(vbd__pgrant_get(&c, 1, 0));
+	for (unsigned g = 0; g < 40; g++) {
+		assert_int_equal(vbd__pgrant_make_room(&c, g, &ev), 0);
+		assert_null(ev);
+		vbd__pgrant_add(&c, 1000 + g, &pages[g], g);
+		if (g == 15)
+			assert_int_equal(c.bytes, vbd__pgrant_bytes_for(16));
+	}
+	assert_int_equal(c.bytes, vbd__pgrant_bytes_for(40));
+	for (unsigned g = 0; g < 40; g++)
+		assert_ptr_equal(vbd__pgrant_get(&c, 1000 + g, 100), &pages[g]);
+	/* At the bound: the least recently used (1000, looked up first) goes. */
+	assert_int_equal(vbd__pgrant_make_room(&c, 101, &ev), 0);
+	assert_ptr_equal(ev, &pages[0]);
+	assert_null(vbd__pgrant_get(&c, 1000, 101));
+	assert_int_equal(c.bytes, vbd__pgrant_bytes_for(40));
+	while (vbd__pgrant_pop(&c))
+		;
+	vbd__pgrant_done(&c);
+	assert_int_equal(c.bytes, 0);
+}
+
+/* What the backend holds for a device follows what the frontend uses, not
+ * the most it could: 4 queues with persistent grants negotiated cost little
+ * while idle (the grant tables and indirect scratch grow with use), and every
+ * byte is given back when the rings and then the device go. */
+static void test_memory_per_device(void **state)
+{
+	struct fx *f = *state;
+	uint64_t idle, busy, closed;
+	struct blkif_request_segment *segs;
+	uint32_t iref;
+	void *ipage;
+	struct req r = { .op = BLKIF_OP_INDIRECT, .nr = BLKIF_OP_WRITE, .nr16 = 40, .sector = 4000 };
+
+	up(f, &(struct fe_opts){ 4, 0, "x86_64-abi", true, 3 });
+	idle = stats(f).mem_bytes;
+	/* The device and its four rings, nothing sized for a request or a
+	 * grant not yet seen. */
+	if (idle == 0 || idle > 16 * 1024)
+		fail_msg("an idle device with 4 queues holds %llu bytes", (unsigned long long)idle);
+
+	/* Persistent grants on queue 0 take one page of table; an indirect
+	 * request of 40 segments grows that ring's scratch to hold 40. */
+	check_rw(f, 0, 0, 3, 0, 90);
+	assert_int_equal(stats(f).pgrants, 6);    /* 3 pages written, 3 read back */
+	assert_int_equal(vbd_gnt_share(f->xf, 0, 1, false, &iref, &ipage), 0);
+	segs = ipage;
+	for (unsigned i = 0; i < 40; i++)
+		segs[i] = (struct blkif_request_segment){ f->drefs[i], 0, 7 };
+	r.igrefs[0] = iref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	busy = stats(f).mem_bytes;
+	/* Between 40 and 46 grants cached: a table of 64 entries; 40 segments
+	 * of scratch (32 bytes each): one page. */
+	assert_in_range(stats(f).pgrants, 40, 46);
+	assert_int_equal(busy - idle, vbd__pgrant_bytes_for(64) + (uint64_t)sysconf(_SC_PAGESIZE));
+	assert_int_equal(vbd_gnt_unshare(f->xf, ipage, 1), 0);
+
+	/* The rings go: only the device's own state stays. */
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	closed = stats(f).mem_bytes;
+	assert_true(closed > 0);
+	assert_true(closed < idle);
+	assert_true(closed <= 2048);
+
+	/* The device goes: nothing. */
+	xs_rm(f->h0, XBT_NULL, f->be);
+	settle(f);
+	assert_int_equal(stats(f).devices, 0);
+	assert_int_equal(stats(f).mem_bytes, 0);
+}
+
 static void test_backend_dir_removed(void **state)
 {
 	struct fx *f = *state;
@@ -1618,7 +1719,10 @@ int main(void)
 		T(test_dev_stats),
 		T(test_publish_stats),
 		T(test_offline_removal),
-		T(test_backend_dir_removed),
+		cmocka_unit_test(test_pgrant_limit),
+		cmocka_unit_test(test_pgrant_growth),
+		T(test_memory_per_device),
+	T(test_backend_dir_removed),
 		T(test_frontend_removed),
 		T(test_resize),
 		T(test_resize_poll),

@@ -142,9 +142,14 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrants;           /* persistent grants mapped now */
 	uint64_t pgrant_hits;       /* segments served from a mapped persistent grant */
 	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
+	uint64_t mem_bytes;         /* held for the devices served now: their
+	                             * state, rings' scratch and persistent-grant
+	                             * tables (not the worker stacks, nor the
+	                             * guest pages mapped) */
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.
+ * mem_bytes is a level, not a counter: 0 when no device is served.
  * -EINVAL without b or ret, or for a ret->size below sizeof(size_t). */
 VBD_PUBLIC int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *ret);
 

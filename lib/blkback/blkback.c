@@ -285,6 +285,7 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->pgrants = t.pgrants;
 	ret->pgrant_hits = t.pgrant_hits;
 	ret->pgrant_evictions = t.pgrant_evictions;
+	ret->mem_bytes = VBD__BB_GET(b->mem);
 	return vbd__out_fill(out, &st, sizeof(st));
 }
 

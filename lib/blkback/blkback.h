@@ -67,15 +67,29 @@ struct vbd__bb_ring {
 	int stop_fd;               /* eventfd: the worker should return */
 	pthread_t thread;
 	bool running;
+	void *stack;               /* the worker's, with a guard page below */
+	size_t stack_bytes;
 	bool persistent;           /* negotiated */
 	struct vbd__pgrant_cache pg;
 	uint64_t seq;              /* requests taken, for the cache's "used" */
 	unsigned batch_n;          /* pages of this request's one-call mapping */
-	/* Worker scratch, sized for the largest request offered. */
+	/* Worker scratch for one request's segments: the inline arrays below
+	 * for a direct request, a mapping grown (vbd__bb_ring_scratch) for the
+	 * largest indirect request the frontend has sent, up to what was
+	 * offered.  scratch_n: the entries the pointers hold. */
+	unsigned scratch_n;
+	void *scratch_map;         /* the grown one, or NULL */
+	size_t scratch_bytes;
 	struct blkif_request_segment *segs;
 	uint32_t *refs, *sorted;
 	void **pages_of;           /* per segment: its mapped page */
 	struct iovec *iov;
+	struct {
+		struct blkif_request_segment segs[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+		uint32_t refs[BLKIF_MAX_SEGMENTS_PER_REQUEST], sorted[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+		void *pages_of[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+		struct iovec iov[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+	} direct;
 	struct vbd__bb_counters n;
 	struct vbd__bb_dev_counters dn;
 	/* Set by the worker when it stops the ring for a protocol violation;
@@ -135,6 +149,8 @@ struct vbd_blkback {
 	uint64_t next_poll_ms;
 	struct vbd__bb_counters done;  /* of rings already torn down */
 	uint64_t rings_stopped, fatal_errors;
+	uint64_t mem;              /* bytes held for devices (atomic: workers
+	                            * grow their buffers) */
 };
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
@@ -168,5 +184,11 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 int vbd__bb_ring_start(vbd__bb_ring *r);
 /* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
 void vbd__bb_ring_disconnect(vbd__bb_ring *r);
+/* The most persistent grants a ring can use: what the options allow, and no
+ * more than its requests can name at once (ring slots x segments per
+ * request, max_indirect when indirect requests are offered). */
+unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect);
+/* Makes r's scratch hold n segments (n <= what was offered).  0 or -ENOMEM. */
+int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);
 
 #endif

@@ -1,48 +1,94 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The persistent-grant LRU: a chained hash on gref plus a doubly linked
- * list, all in index-linked arrays allocated once.
+ * list, all in index-linked arrays.  The arrays grow with use, doubling
+ * from 16 entries up to `max`, so that a ring which maps few grants holds
+ * little; they live in one anonymous mapping, so that freeing them returns
+ * the pages to the system whatever the heap around them holds.
  *
  *     max 2: use 5, use 6 -> [6 5];  use 5 -> [5 6];  use 7: evict 6 -> [7 5]
+ *     max 1056: use 1..16 -> 16 entries, 1 page;  use 17 -> grows to 32
  */
 #include <errno.h>
-#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "blkback/pgrant.h"
+
+#define MIN_ENTRIES 16u
 
 static unsigned hash(const struct vbd__pgrant_cache *c, uint32_t gref)
 {
 	return (gref * 2654435761u) & (c->nbuckets - 1);
 }
 
+size_t vbd__pgrant_bytes_for(unsigned entries)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n;
+	unsigned nb;
+
+	if (!entries)
+		return 0;
+	for (nb = 16; nb < 2 * entries; nb *= 2)
+		;
+	n = entries * sizeof(struct vbd__pgrant) + nb * sizeof(int);
+	return (n + page - 1) / page * page;
+}
+
 int vbd__pgrant_init(struct vbd__pgrant_cache *c, unsigned max)
 {
-	unsigned i;
-
 	*c = (struct vbd__pgrant_cache){ .head = -1, .tail = -1, .free = -1, .max = max };
-	if (!max)
-		return 0;
-	for (c->nbuckets = 16; c->nbuckets < 2 * max; c->nbuckets *= 2)
-		;
-	c->e = calloc(max, sizeof(*c->e));
-	c->bucket = malloc(c->nbuckets * sizeof(*c->bucket));
-	if (!c->e || !c->bucket) {
-		vbd__pgrant_done(c);
-		return -ENOMEM;
-	}
-	for (i = 0; i < c->nbuckets; i++)
-		c->bucket[i] = -1;
-	for (i = 0; i < max; i++)
-		c->e[i].hnext = i + 1 < max ? (int)i + 1 : -1;
-	c->free = 0;
 	return 0;
 }
 
 void vbd__pgrant_done(struct vbd__pgrant_cache *c)
 {
-	free(c->e);
-	free(c->bucket);
+	if (c->e)
+		munmap(c->e, c->bytes);
 	*c = (struct vbd__pgrant_cache){ .head = -1, .tail = -1, .free = -1 };
+}
+
+/* Doubles a full cache (count == cap < max): a new mapping, the entries
+ * copied at the same indexes, the hash rebuilt from the LRU list. */
+static int grow(struct vbd__pgrant_cache *c)
+{
+	unsigned cap = c->cap ? 2 * c->cap : MIN_ENTRIES, nb, i;
+	struct vbd__pgrant *e;
+	size_t bytes;
+	int *bucket, k;
+
+	if (cap > c->max)
+		cap = c->max;
+	for (nb = 16; nb < 2 * cap; nb *= 2)
+		;
+	bytes = vbd__pgrant_bytes_for(cap);
+	e = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (e == MAP_FAILED)
+		return -ENOMEM;
+	bucket = (int *)(e + cap);
+	if (c->cap)
+		memcpy(e, c->e, c->cap * sizeof(*e));
+	if (c->e)
+		munmap(c->e, c->bytes);
+	c->e = e;
+	c->bucket = bucket;
+	c->bytes = bytes;
+	c->nbuckets = nb;
+	for (i = 0; i < nb; i++)
+		bucket[i] = -1;
+	for (k = c->head; k >= 0; k = e[k].next) {
+		unsigned h = hash(c, e[k].gref);
+
+		e[k].hnext = bucket[h];
+		bucket[h] = k;
+	}
+	/* Full before, so the free list is just the new entries. */
+	for (i = c->cap; i < cap; i++)
+		e[i].hnext = i + 1 < cap ? (int)i + 1 : -1;
+	c->free = (int)c->cap;
+	c->cap = cap;
+	return 0;
 }
 
 static void lru_unlink(struct vbd__pgrant_cache *c, int i)
@@ -76,7 +122,7 @@ void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req)
 {
 	int i;
 
-	if (!c->max)
+	if (!c->cap)
 		return NULL;
 	for (i = c->bucket[hash(c, gref)]; i >= 0; i = c->e[i].hnext) {
 		if (c->e[i].gref == gref) {
@@ -108,10 +154,13 @@ static void *remove_entry(struct vbd__pgrant_cache *c, int i)
 int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted)
 {
 	*ret_evicted = NULL;
-	if (!c->max)
-		return -ENOSPC;
-	if (c->count < c->max)
+	if (c->count < c->cap)
 		return 0;
+	/* Out of memory to grow: evict instead, as when at max. */
+	if (c->cap < c->max && grow(c) == 0)
+		return 0;
+	if (!c->count)
+		return -ENOSPC;
 	/* What this request uses was moved to the front as it was looked up,
 	 * so the tail is in use only if everything is. */
 	if (c->e[c->tail].used == req)

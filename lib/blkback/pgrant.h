@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Persistent grants of one ring: gref -> mapped page, at most `max`, least
- * recently used first out.  Only the ring's worker uses it (and the main
- * thread once the worker is joined), so there is no lock.  The cache maps
- * nothing itself: its user maps a miss and unmaps what it evicts.
+ * recently used first out; its arrays grow as it fills.  Only the ring's
+ * worker uses it (and the main thread once the worker is joined), so there
+ * is no lock.  The cache maps nothing itself: its user maps a miss and
+ * unmaps what it evicts.
  */
 #ifndef VBD_LIB_BLKBACK_PGRANT_H
 #define VBD_LIB_BLKBACK_PGRANT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vbd__pgrant {
@@ -20,21 +22,26 @@ struct vbd__pgrant {
 
 struct vbd__pgrant_cache {
 	struct vbd__pgrant *e;
-	int *bucket;
-	unsigned max, nbuckets, count;
+	int *bucket;               /* in the same mapping as e */
+	unsigned max, cap, nbuckets, count;
 	int head, tail, free;
+	size_t bytes;              /* mapped for e and bucket */
 };
 
+/* An empty cache of at most max entries; it allocates as it fills. */
 int vbd__pgrant_init(struct vbd__pgrant_cache *c, unsigned max);
+/* What a cache of `entries` entries holds, in bytes (whole pages). */
+size_t vbd__pgrant_bytes_for(unsigned entries);
 /* Frees the cache; the caller unmapped every entry (vbd__pgrant_pop). */
 void vbd__pgrant_done(struct vbd__pgrant_cache *c);
 /* The page of gref, marked as used by request `req` and moved to the front;
  * NULL if not cached. */
 void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req);
-/* Makes room for one entry when full: removes the least recently used one
- * unless request `req` uses it, and returns its page for the caller to
- * unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if full of entries
- * `req` uses. */
+/* Makes room for one entry: grows the arrays while below max (c->bytes
+ * changes; out of memory, it evicts as at max), else removes the least
+ * recently used entry unless request `req` uses it, and returns its page
+ * for the caller to unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC
+ * if full of entries `req` uses (or empty and unable to grow). */
 int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted);
 /* Adds gref (not cached) at addr; there must be room. */
 void vbd__pgrant_add(struct vbd__pgrant_cache *c, uint32_t gref, void *addr, uint64_t req);

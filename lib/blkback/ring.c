@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "blkback/blkback.h"
@@ -36,11 +37,84 @@
 	} \
 } while (0)
 
-static unsigned max_segs(const vbd__bb_ring *r)
+unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect)
 {
-	unsigned m = r->dev->b->max_indirect;
+	uint64_t segs = max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ? max_indirect
+	                                                               : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	uint64_t most = (uint64_t)ring_size * segs;
 
-	return m > BLKIF_MAX_SEGMENTS_PER_REQUEST ? m : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	return most < pgrants_max ? (unsigned)most : pgrants_max;
+}
+
+static void scratch_point(vbd__bb_ring *r, void *p, unsigned n)
+{
+	char *c = p;
+
+	r->segs = (struct blkif_request_segment *)c;
+	c += n * sizeof(*r->segs);
+	r->pages_of = (void **)c;
+	c += n * sizeof(*r->pages_of);
+	r->iov = (struct iovec *)c;
+	c += n * sizeof(*r->iov);
+	r->refs = (uint32_t *)c;
+	c += n * sizeof(*r->refs);
+	r->sorted = (uint32_t *)c;
+	r->scratch_n = n;
+}
+
+static void scratch_inline(vbd__bb_ring *r)
+{
+	r->segs = r->direct.segs;
+	r->refs = r->direct.refs;
+	r->sorted = r->direct.sorted;
+	r->pages_of = r->direct.pages_of;
+	r->iov = r->direct.iov;
+	r->scratch_n = BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/* Grown by the worker, freed by the main thread once it is joined; the
+ * count is atomic for vbd_blkback_get_stats(). */
+static void mem_add(vbd__bb_ring *r, size_t n)
+{
+	VBD__BB_ADD(r->dev->b->mem, n);
+}
+
+static void mem_sub(vbd__bb_ring *r, size_t n)
+{
+	__atomic_fetch_sub(&r->dev->b->mem, n, __ATOMIC_RELAXED);
+}
+
+int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), one, bytes;
+	unsigned offered = r->dev->b->max_indirect, want = n;
+	void *p;
+
+	if (n <= r->scratch_n)
+		return 0;
+	/* Doubling, so that a frontend raising its request size step by step
+	 * remaps a few times, not once per size; never past what was offered
+	 * (the request was checked against it). */
+	if (n < 2 * r->scratch_n)
+		n = 2 * r->scratch_n;
+	if (n > offered)
+		n = offered > want ? offered : want;
+	one = sizeof(*r->segs) + sizeof(*r->pages_of) + sizeof(*r->iov) + sizeof(*r->refs) +
+	      sizeof(*r->sorted);
+	bytes = ((size_t)n * one + page - 1) / page * page;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	/* Nothing in it outlives a request: no copy. */
+	if (r->scratch_map) {
+		munmap(r->scratch_map, r->scratch_bytes);
+		mem_sub(r, r->scratch_bytes);
+	}
+	r->scratch_map = p;
+	r->scratch_bytes = bytes;
+	mem_add(r, bytes);
+	scratch_point(r, p, n);
+	return 0;
 }
 
 void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd__bb_abi abi,
@@ -52,6 +126,7 @@ void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd
 	r->abi = abi;
 	r->persistent = persistent;
 	r->stop_fd = -1;
+	scratch_inline(r);
 	vbd__pgrant_init(&r->pg, 0);
 }
 
@@ -59,7 +134,7 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
                          char *why, size_t whylen)
 {
 	vbd_blkback *b = r->dev->b;
-	unsigned domid = r->dev->fe_domid, n = max_segs(r);
+	unsigned domid = r->dev->fe_domid;
 	size_t bytes = (size_t)pages * VBD_PAGE_SIZE;
 	RING_IDX req_prod, rsp_prod;
 	int rc;
@@ -102,22 +177,16 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 	}
 	r->bound = true;
 	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->segs = calloc(n, sizeof(*r->segs));
-	r->refs = calloc(n, sizeof(*r->refs));
-	r->sorted = calloc(n, sizeof(*r->sorted));
-	r->pages_of = calloc(n, sizeof(*r->pages_of));
-	r->iov = calloc(n, sizeof(*r->iov));
-	if (r->stop_fd < 0 || !r->segs || !r->refs || !r->sorted || !r->pages_of || !r->iov) {
-		snprintf(why, whylen, "ring %u: out of memory or fds", r->index);
-		return -ENOMEM;
+	if (r->stop_fd < 0) {
+		rc = -errno;
+		snprintf(why, whylen, "ring %u: eventfd: %s", r->index, strerror(errno));
+		return rc;
 	}
-	if (r->persistent) {
-		rc = vbd__pgrant_init(&r->pg, b->pgrants_max);
-		if (rc < 0) {
-			snprintf(why, whylen, "ring %u: out of memory", r->index);
-			return rc;
-		}
-	}
+	/* Nothing is allocated for requests or grants not yet seen: the
+	 * scratch and the grant table grow with what the frontend sends. */
+	if (r->persistent)
+		vbd__pgrant_init(&r->pg, vbd__bb_pgrant_limit(b->pgrants_max, r->size,
+		                                              b->max_indirect));
 	return 0;
 }
 
@@ -186,6 +255,7 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 	 * each, so that each can be unmapped alone when evicted. */
 	for (i = 0; i < n; i++) {
 		void *addr = vbd__pgrant_get(&r->pg, segs[i].gref, r->seq), *evicted;
+		size_t had = r->pg.bytes;
 
 		batched[i] = false;
 		if (addr) {
@@ -197,6 +267,10 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 			batched[i] = true;
 			r->refs[nb++] = segs[i].gref;
 			continue;
+		}
+		if (r->pg.bytes != had) {
+			mem_sub(r, had);
+			mem_add(r, r->pg.bytes);
 		}
 		if (evicted) {
 			budget--;
@@ -335,6 +409,8 @@ static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *re
 		return rc == 0 ? BLKIF_RSP_OKAY : rc == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP
 		                                                    : BLKIF_RSP_ERROR;
 	}
+	if (vbd__bb_ring_scratch(r, req->nr_segs) < 0)
+		return BLKIF_RSP_ERROR;
 	if (req->op == BLKIF_OP_INDIRECT) {
 		if (copy_indirect(r, req) < 0)
 			return BLKIF_RSP_ERROR;
@@ -468,26 +544,47 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* A worker needs little stack (its buffers are the ring's): 256 KiB, not
+ * 8 MiB.  The stack is the ring's own mapping, unmapped when the worker is
+ * joined: a stack glibc allocates goes to its cache of freed stacks (up to
+ * 40 MiB), and the pages a worker touched stay in the RSS after its device
+ * went. */
+#define STACK_BYTES (256u * 1024)
+
 int vbd__bb_ring_start(vbd__bb_ring *r)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	pthread_attr_t attr;
 	sigset_t all, old;
 	int rc;
 
-	/* A worker needs little stack (its buffers are the ring's, on the
-	 * heap): 256 KiB instead of 8 MiB, so that a thousand rings do not
-	 * leave glibc's cache of freed stacks holding their touched pages. */
-	if ((rc = -pthread_attr_init(&attr)) < 0)
-		return rc;
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	r->stack_bytes = STACK_BYTES + page;
+	r->stack = mmap(NULL, r->stack_bytes, PROT_READ | PROT_WRITE,
+	                MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (r->stack == MAP_FAILED) {
+		r->stack = NULL;
+		return -ENOMEM;
+	}
+	/* The lowest page is the guard an overflow faults on. */
+	if (mprotect(r->stack, page, PROT_NONE) < 0 ||
+	    (rc = -pthread_attr_init(&attr)) < 0) {
+		rc = -ENOMEM;
+		goto unmap;
+	}
+	pthread_attr_setstack(&attr, (char *)r->stack + page, STACK_BYTES);
 	/* Signals stay with the caller's threads. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = -pthread_create(&r->thread, &attr, worker, r);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	if (rc == 0)
+	if (rc == 0) {
 		r->running = true;
+		return 0;
+	}
+unmap:
+	munmap(r->stack, r->stack_bytes);
+	r->stack = NULL;
 	return rc;
 }
 
@@ -506,9 +603,13 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 		pthread_join(r->thread, NULL);
 		r->running = false;
 	}
+	if (r->stack)
+		munmap(r->stack, r->stack_bytes);
+	r->stack = NULL;
 	while ((addr = vbd__pgrant_pop(&r->pg)))
 		vbd_gnt_unmap(b->x, addr, 1);
 	__atomic_store_n(&r->n.pgrants, 0, __ATOMIC_RELAXED);
+	mem_sub(r, r->pg.bytes);
 	vbd__pgrant_done(&r->pg);
 	fold(&b->done.requests, &r->n.requests);
 	fold(&b->done.errors, &r->n.errors);
@@ -535,13 +636,11 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	if (r->stop_fd >= 0)
 		close(r->stop_fd);
 	r->stop_fd = -1;
-	free(r->segs);
-	free(r->refs);
-	free(r->sorted);
-	free(r->pages_of);
-	free(r->iov);
-	r->segs = NULL;
-	r->refs = r->sorted = NULL;
-	r->pages_of = NULL;
-	r->iov = NULL;
+	if (r->scratch_map) {
+		munmap(r->scratch_map, r->scratch_bytes);
+		mem_sub(r, r->scratch_bytes);
+	}
+	r->scratch_map = NULL;
+	r->scratch_bytes = 0;
+	scratch_inline(r);
 }

@@ -39,13 +39,17 @@ struct sim {
 };
 
 struct sim_port {
-	int in_fd, out_fd;        /* -1: port not bound here */
+	uint32_t port;
+	int in_fd, out_fd;
 	bool masked;
 };
 
+/* The ports bound on one handle, unordered: a handle holds one or a few
+ * (a table indexed by port number cost every handle 12 bytes per port of
+ * its domain, 24 KiB each for a backend serving 2000 rings). */
 struct sim_evt {
 	struct sim_port *p;
-	uint32_t cap;
+	uint32_t n, cap;
 };
 
 static void close_fds(int *fds, unsigned n)
@@ -425,20 +429,22 @@ static int sim_evtchn_open(vbd_evtchn *e)
 
 static struct sim_port *port_find(struct sim_evt *v, uint32_t port)
 {
-	if (port >= v->cap || v->p[port].in_fd < 0)
-		return NULL;
-	return &v->p[port];
+	uint32_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->p[i].port == port)
+			return &v->p[i];
+	return NULL;
 }
 
-static void port_drop(vbd_evtchn *e, uint32_t port)
+static void port_drop(vbd_evtchn *e, struct sim_port *p)
 {
 	struct sim_evt *v = e->impl;
-	struct sim_port *p = &v->p[port];
 
 	epoll_ctl(e->fd, EPOLL_CTL_DEL, p->in_fd, NULL);
 	close(p->in_fd);
 	close(p->out_fd);
-	p->in_fd = p->out_fd = -1;
+	*p = v->p[--v->n];
 }
 
 static int unbind_call(vbd_evtchn *e, uint32_t port)
@@ -457,13 +463,11 @@ static int unbind_call(vbd_evtchn *e, uint32_t port)
 static void sim_evtchn_close(vbd_evtchn *e)
 {
 	struct sim_evt *v = e->impl;
-	uint32_t i;
 
-	for (i = 0; i < v->cap; i++)
-		if (v->p[i].in_fd >= 0) {
-			(void)unbind_call(e, i);
-			port_drop(e, i);
-		}
+	while (v->n) {
+		(void)unbind_call(e, v->p[0].port);
+		port_drop(e, &v->p[0]);
+	}
 	free(v->p);
 	free(v);
 	close(e->fd);
@@ -490,19 +494,14 @@ static int port_new(vbd_evtchn *e, const struct simhv_req *q, uint32_t *ret_port
 		r = -EPROTO;
 		goto fail;
 	}
-	if (port >= v->cap) {
-		uint32_t cap = v->cap ? v->cap : 64, i;
-		struct sim_port *np;
+	if (v->n == v->cap) {
+		uint32_t cap = v->cap ? 2 * v->cap : 4;
+		struct sim_port *np = realloc(v->p, cap * sizeof(*np));
 
-		while (cap <= port)
-			cap *= 2;
-		np = realloc(v->p, cap * sizeof(*np));
 		if (!np) {
 			r = -ENOMEM;
 			goto fail;
 		}
-		for (i = v->cap; i < cap; i++)
-			np[i] = (struct sim_port){ -1, -1, false };
 		v->p = np;
 		v->cap = cap;
 	}
@@ -511,7 +510,7 @@ static int port_new(vbd_evtchn *e, const struct simhv_req *q, uint32_t *ret_port
 		r = -errno;
 		goto fail;
 	}
-	v->p[port] = (struct sim_port){ fds[0], fds[1], false };
+	v->p[v->n++] = (struct sim_port){ port, fds[0], fds[1], false };
 	*ret_port = port;
 	return 0;
 fail:
@@ -539,14 +538,15 @@ static int sim_bind_interdomain(vbd_evtchn *e, unsigned remote_domid, uint32_t r
 
 static int sim_unbind(vbd_evtchn *e, uint32_t port)
 {
+	struct sim_port *p = port_find(e->impl, port);
 	int r;
 
-	if (!port_find(e->impl, port))
+	if (!p)
 		return -EINVAL;
 	r = unbind_call(e, port);
 	if (r < 0)
 		return r;
-	port_drop(e, port);
+	port_drop(e, p);
 	return 0;
 }
 
