@@ -544,11 +544,10 @@ int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid)
 }
 
 /* What a domain still holds; NULL if nothing. */
-static const char *domain_left(const vbd_simhv *h, const hv_domain *d, uint32_t *at)
+static const char *domain_left(const hv_domain *d, uint32_t *at)
 {
 	uint32_t i;
 
-	(void)h;
 	if (d->nconns)
 		return "a connection";
 	if (d->gnt_used || d->gnt_nfree + GNT_RESERVED != d->gnt_top)
@@ -588,7 +587,7 @@ int vbd__simhv_reset(vbd_simhv *h, char *what, size_t what_len)
 	else if (h->st.grants || h->st.maps || h->st.ports || h->st.pages || h->st.conns)
 		left = "a counter not back to 0";
 	for (d = h->domains; d && !left; d = d->next)
-		if ((left = domain_left(h, d, &at)))
+		if ((left = domain_left(d, &at)))
 			id = d->id;
 	if (left) {
 		if (what)
