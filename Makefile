@@ -24,7 +24,7 @@ PKGS += $(DEB_PKGS)
 PKGS += python3 python3-cffi python3-pytest python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan check check-fast check-xen demo fuzz bench soak clean \
+.PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench soak clean \
         install uninstall deb check-install
 
 all: build
@@ -117,6 +117,19 @@ fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_FUZZ=ON -DVBD_SANITIZE=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Long fuzzing: every target for FUZZ_SECONDS (here 3600 unless given), the
+# working corpora kept in FUZZ_WORK between runs, one summary line per
+# target (executions, exec/s, coverage, corpus, verdict) appended to
+# FUZZ_LOG.  FUZZ_SAVE=1 also merges what adds coverage into fuzz/corpus/.
+FUZZ_WORK ?= $(FUZZ_BUILD)/corpus-long
+FUZZ_LOG  ?= $(FUZZ_BUILD)/fuzz-long.log
+fuzz-long: FUZZ_SECONDS := $(if $(filter file,$(origin FUZZ_SECONDS)),3600,$(FUZZ_SECONDS))
+fuzz-long: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_FUZZ=ON -DVBD_SANITIZE=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	FUZZ_WORK=$(FUZZ_WORK) FUZZ_LOG=$(FUZZ_LOG) ./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@echo "summary appended to $(FUZZ_LOG):"; tail -n 7 $(FUZZ_LOG)
 
 # Ratios against a baseline measured in the same run; both CPU placements,
 # since on 2 cores an unpinned run lands in either.

@@ -26,13 +26,18 @@
  * After each chunk the broker runs until quiet and every reply is read and
  * checked: size, status, op and count against the request, fd counts, and
  * the kernel's view of the fds (a read-only map must refuse PROT_WRITE).
- * At the end every connection is closed: all counters must be back to zero.
- * Then the broker is freed, so that leaks show, and leaked fds are caught.
- * Every violation is an abort().
+ * At the end of every input every connection is closed: all counters must
+ * be back to zero, and no grant entry, port, page or arena may be left in
+ * the broker's tables (vbd__simhv_reset() checks them).  The broker itself
+ * is kept from one input to the next, reset to what vbd_simhv_new() makes:
+ * so the input that leaves something behind is the one reported, and an
+ * input replays alone exactly as it ran.  Leaked fds are caught after each
+ * input, leaked memory by the sanitizer.  Every violation is an abort().
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +47,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "simhv/simhv_hooks.h"
 #include "simhv/simhv_wire.h"
 #include "transport/xport.h"
 #include "vbd/simhv.h"
@@ -94,10 +100,13 @@ static void on_sigpipe(int sig)
 	abort();
 }
 
+/* The lowest free fd number: dup() of stderr, cheaper than an open(). */
 static int lowest_free_fd(void)
 {
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd = fcntl(2, F_DUPFD_CLOEXEC, 0);
 
+	if (fd < 0)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
 	return fd;
@@ -402,23 +411,25 @@ static void control(struct fuzz *z, uint8_t op, const uint8_t *d, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static bool init;
+	static vbd_simhv *h;   /* kept across inputs, reset after each */
+	static struct fuzz *z;
 	static int fd_base;
 	vbd__simhv_limits lim = { .grants = 8 + 24, .ports = 12, .conns = 3, .refs_per_call = 8,
 	                          .mapped_pages = 16 };
 	vbd_simhv_stats st = { .size = sizeof(st) };
-	struct fuzz *z;
+	char what[256];
 	size_t off = 0;
 	unsigned i;
 
-	if (!init) {
+	if (!h) {
 		signal(SIGPIPE, on_sigpipe);
-		init = true;
+		z = malloc(sizeof(*z));
+		if (!z || vbd_simhv_new(&h, NULL, NULL) < 0)
+			die("setup", NULL);
+		fd_base = lowest_free_fd();
 	}
-	fd_base = lowest_free_fd();
-	z = calloc(1, sizeof(*z));
-	if (!z || vbd_simhv_new(&z->h, NULL, NULL) < 0)
-		die("setup", NULL);
+	memset(z, 0, offsetof(struct fuzz, rbuf));
+	z->h = h;
 	vbd__simhv_set_limits(z->h, &lim);
 	for (i = 0; i < NSLOT; i++) {
 		z->slot[i].fd = -1;
@@ -449,8 +460,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vbd_simhv_get_stats(z->h, &st);
 	if (st.grants || st.maps || st.ports || st.pages || st.conns)
 		die("resources left after every connection closed", NULL);
-	vbd_simhv_free(z->h);
-	free(z);
+	if (vbd__simhv_reset(z->h, what, sizeof(what)) < 0) {
+		fprintf(stderr, "fuzz_simhv_wire: left: %s\n", what);
+		die("resources left after every connection closed", NULL);
+	}
 	if (lowest_free_fd() != fd_base)
 		die("fd leaked", NULL);
 	return 0;

@@ -39,6 +39,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -170,10 +171,13 @@ static void put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
+/* The lowest free fd number: dup() of stderr, cheaper than an open(). */
 static int lowest_free_fd(void)
 {
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd = fcntl(2, F_DUPFD_CLOEXEC, 0);
 
+	if (fd < 0)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		close(fd);
 	return fd;
@@ -404,22 +408,48 @@ static void parse_in(struct slot *c, const uint8_t *p, size_t n)
 	}
 }
 
-/* Reads what is there on every slot that is reading.  Returns bytes read. */
+/* Reads what is there on every slot that is reading.  Returns bytes read.
+ * One poll() finds the slots with something to read, so that a quiet slot
+ * costs no recv(). */
 static size_t drain(struct fuzz *f)
 {
 	uint8_t buf[16384];
+	struct pollfd pfd[NSLOT + 1];
+	struct slot *ready[NSLOT + 1];
 	size_t total = 0;
 	ssize_t n;
-	int i;
+	int i, np = 0;
 
 	for (i = 0; i <= NSLOT; i++) {
 		struct slot *c = i < NSLOT ? &f->slot[i] : &f->audit;
 
+		if (c->fd >= 0 && !c->eof && !c->paused) {
+			pfd[np].fd = c->fd;
+			pfd[np].events = POLLIN;
+			pfd[np].revents = 0;
+			ready[np++] = c;
+		}
+	}
+	if (np == 0)
+		return 0;
+	while ((n = poll(pfd, (nfds_t)np, 0)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		die("poll", NULL);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < np; i++) {
+		struct slot *c = ready[i];
+
+		if (!pfd[i].revents)
+			continue;
 		while (c->fd >= 0 && !c->eof && !c->paused) {
 			n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (n > 0) {
 				parse_in(c, buf, (size_t)n);
 				total += (size_t)n;
+				if ((size_t)n < sizeof(buf))
+					break;   /* likely all; the next poll tells */
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				c->eof = true;   /* EOF or ECONNRESET: closed */
 			} else if (errno == EAGAIN) {
@@ -650,6 +680,24 @@ static void audit_raw(struct fuzz *f, uint32_t type, const void *p, size_t len)
 		die("audit: a request on a fresh connection got no reply", c);
 }
 
+/* Requests already laid out in buf (len bytes, n of them), sent at once on
+ * the audit connection; their replies, in order, in f->log. */
+static const struct logged *audit_batch(struct fuzz *f, const uint8_t *buf, size_t len,
+                                        unsigned n)
+{
+	struct slot *a = &f->audit;
+
+	f->log.n = 0;
+	f->log.used = 0;
+	a->log = &f->log;
+	send_chunk(f, a, buf, len);
+	pump(f);
+	a->log = NULL;
+	if (f->log.n != n)
+		die("audit: requests on a fresh connection got no reply", a);
+	return f->log.r;
+}
+
 /* The same with payload "a\0" or "a\0b\0", see put_msg(). */
 static void audit_call(struct fuzz *f, uint32_t type, const char *a, const char *b)
 {
@@ -776,38 +824,43 @@ static void audit_released(struct fuzz *f, unsigned gone)
 	slot_close(&f->audit);
 }
 
-/* nodes-per-domain as the daemon has it now (CONTROL quota may change it);
- * 0 if it cannot tell. */
-static unsigned audit_node_quota(struct fuzz *f)
+/* nodes-per-domain as the daemon has it now (CONTROL quota may change it),
+ * from the reply r to CONTROL "quota"; 0 if it cannot tell. */
+static unsigned audit_node_quota(struct fuzz *f, const struct logged *r)
 {
 	const char *p;
 	unsigned v;
 
-	audit_call(f, XS_CONTROL, "quota", NULL);
-	if (f->audit.reply_type != XS_CONTROL)
+	if (r->type != XS_CONTROL)
 		return 0;
-	p = strstr(f->audit.reply, "nodes-per-domain");
+	p = strstr(f->log.buf + r->off, "nodes-per-domain");
 	if (!p || sscanf(p + 16, "%u", &v) != 1)
 		return 0;
 	return v;
 }
 
-/* One number of CONTROL "quota <domid>"; -1 if it cannot tell. */
-static long long audit_quota_field(struct fuzz *f, unsigned domid, const char *name)
+/* CONTROL "quota <domid>" into the audit slot's reply.  Only asked of
+ * domains that are introduced: each must get an answer, whose fields must
+ * not be taken for a charge of -1. */
+static void audit_quota_of(struct fuzz *f, unsigned domid)
 {
 	char id[16];
-	const char *p;
-	size_t nl = strlen(name);
 
 	snprintf(id, sizeof(id), "%u", domid);
 	audit_call(f, XS_CONTROL, "quota", id);
-	/* Only asked of domains that are introduced: dom0 must get an answer,
-	 * which must not be taken for a charge of -1. */
 	if (f->audit.reply_type != XS_CONTROL) {
 		fprintf(stderr, "fuzz_xs_wire: dom%u: CONTROL quota: %s\n", domid,
 		        f->audit.reply);
 		die("audit: CONTROL quota refused for an introduced domain", NULL);
 	}
+}
+
+/* One number of the reply of audit_quota_of(). */
+static long long audit_quota_field(struct fuzz *f, const char *name)
+{
+	const char *p;
+	size_t nl = strlen(name);
+
 	for (p = f->audit.reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		if (!strncmp(p, name, nl) && p[nl] == ' ')
 			return strtoll(p + nl, NULL, 10);
@@ -851,11 +904,12 @@ static void audit_memory(struct fuzz *f)
 		}
 		if (d)
 			f->dom_present[d] = true;
+		audit_quota_of(f, d);
 		for (k = 0; k < 3; k++) {
 			/* dom0's output: the audit connection's own replies. */
 			if (d == 0 && k == 2)
 				continue;
-			v = audit_quota_field(f, d, gone[k]);
+			v = audit_quota_field(f, gone[k]);
 			if (v != 0) {
 				fprintf(stderr, "fuzz_xs_wire: dom%u: %s %lld\n", d, gone[k], v);
 				die("memory charged for what no longer exists", NULL);
@@ -863,8 +917,8 @@ static void audit_memory(struct fuzz *f)
 		}
 		if (d == 0)
 			continue;
-		mem = audit_quota_field(f, d, "memory");
-		nodes = audit_quota_field(f, d, "memory-nodes");
+		mem = audit_quota_field(f, "memory");
+		nodes = audit_quota_field(f, "memory-nodes");
 		if (mem < 0 || mem != nodes) {
 			fprintf(stderr, "fuzz_xs_wire: dom%u charged %lld, its nodes %lld\n", d,
 			        mem, nodes);
@@ -881,6 +935,7 @@ static void audit_end(struct fuzz *f)
 	char dir[32], path[48];
 	unsigned quota, d, i, ok, enospc, expect;
 	bool ready[NSLOT] = { false };
+	const struct logged *r;
 	struct walk w;
 	size_t len;
 
@@ -890,22 +945,28 @@ static void audit_end(struct fuzz *f)
 	if (!audit_connect(f, 0))
 		die("audit: cannot connect as dom0", NULL);
 	audit_memory(f);
-	quota = audit_node_quota(f);
-	/* So that the probe below runs in one round trip, and meets the node
-	 * quota only. */
-	audit_raw(f, XS_CONTROL, "quota\0outstanding\0" "64", 21);
-	audit_raw(f, XS_CONTROL, "quota\0memory-per-domain\0" "2147483647", 35);
-	/* A fresh directory owned by each guest, for the quota probe. */
-	for (d = 1; d < NSLOT; d++) {
+	/* The node quota; then, so that the probe below runs in one round
+	 * trip and meets the node quota only, no limit on requests in flight
+	 * or on memory. */
+	len = put_msg(buf, XS_CONTROL, 0, "quota", NULL);
+	len += put_raw(buf + len, XS_CONTROL, 1, "quota\0outstanding\0" "64", 21);
+	len += put_raw(buf + len, XS_CONTROL, 2, "quota\0memory-per-domain\0" "2147483647", 35);
+	r = audit_batch(f, buf, len, 3);
+	quota = audit_node_quota(f, &r[0]);
+	/* A fresh directory owned by each guest, for the quota probe: RM,
+	 * MKDIR, SET_PERMS for each, in one round trip (a SET_PERMS after a
+	 * failed MKDIR fails too: no node). */
+	for (d = 1, len = 0; d < NSLOT; d++) {
 		snprintf(dir, sizeof(dir), "/vbd-fuzz-quota-%u", d);
 		snprintf(path, sizeof(path), "n%u", d);
-		audit_call(f, XS_RM, dir, NULL);
-		audit_call(f, XS_MKDIR, dir, NULL);
-		if (a->reply_type != XS_MKDIR)
-			continue;
-		audit_call(f, XS_SET_PERMS, dir, path);
-		ready[d] = a->reply_type == XS_SET_PERMS;
+		len += put_msg(buf + len, XS_RM, d, dir, NULL);
+		len += put_msg(buf + len, XS_MKDIR, d, dir, NULL);
+		len += put_msg(buf + len, XS_SET_PERMS, d, dir, path);
 	}
+	r = audit_batch(f, buf, len, 3 * (NSLOT - 1));
+	for (d = 1; d < NSLOT; d++)
+		ready[d] = r[3 * (d - 1) + 1].type == XS_MKDIR &&
+		           r[3 * (d - 1) + 2].type == XS_SET_PERMS;
 	audit_walk(f, ~0u, &w);
 	vbd_store_get_stats(f->s, &st);
 	if (w.complete && w.nodes != st.nodes) {

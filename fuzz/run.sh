@@ -12,6 +12,12 @@
 # timeout reproducers land in fuzz/ (crash-*, leak-*, timeout-* are
 # git-ignored).  Exits non-zero if any target found something.
 # FUZZ_JOBS=N runs N fuzzing processes per target (default 1).
+# FUZZ_WORK=DIR keeps the working corpora in DIR/<name> (seeded from
+# fuzz/corpus/<name> the first time) instead of a temporary copy, so that a
+# later run goes on from where this one stopped.
+# FUZZ_LOG=FILE appends one summary line per target to FILE: date, target,
+# seconds, executions, executions per second, coverage (cov, ft), corpus
+# size and the verdict.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -28,6 +34,25 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-fuzz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+keep=${FUZZ_WORK:-}
+if [ -n "$keep" ]; then
+	mkdir -p "$keep"
+	keep=$(cd "$keep" && pwd)
+fi
+
+# summary NAME OUTPUT VERDICT: one line for FUZZ_LOG, from libFuzzer's
+# final statistics and its last status line.
+summary() {
+	local runs eps cov ft corp
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	cov=$(grep -o 'cov: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
+	ft=$(grep -o 'ft: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
+	corp=$(grep -o 'corp: [0-9]*/[0-9]*[bKM]*' "$2" | tail -n 1 | cut -d' ' -f2)
+	printf '%s %s seconds=%s execs=%s exec/s=%s cov=%s ft=%s corpus=%s %s\n' \
+	       "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$seconds" "$runs" "$eps" \
+	       "${cov:-?}" "${ft:-?}" "${corp:-?}" "$3"
+}
 
 status=0
 found=0
@@ -41,10 +66,12 @@ for src in "$here"/fuzz_*.c; do
 	fi
 	found=$((found + 1))
 	seeds=$here/corpus/$name
-	work=$tmp/$name
-	mkdir -p "$work"
-	if [ -d "$seeds" ]; then
-		cp -a "$seeds"/. "$work"/
+	work=${keep:-$tmp}/$name
+	if [ ! -d "$work" ]; then
+		mkdir -p "$work"
+		if [ -d "$seeds" ]; then
+			cp -a "$seeds"/. "$work"/
+		fi
 	fi
 	echo "== $name: ${seconds}s, $jobs job(s)"
 	args=(-max_len=16384 -timeout=25 -rss_limit_mb=2048
@@ -54,18 +81,28 @@ for src in "$here"/fuzz_*.c; do
 		args+=(-jobs="$jobs" -workers="$jobs")
 	fi
 	rc=0
-	(cd "$tmp" && "$bin" "${args[@]}" "$work") || rc=$?
+	out=$tmp/$name.out
+	set +e
+	(cd "$tmp" && "$bin" "${args[@]}" "$work" 2>&1) | tee "$out"
+	rc=${PIPESTATUS[0]}
+	set -e
 	for log in "$tmp"/fuzz-*.log; do   # -jobs writes one log per job
 		[ -e "$log" ] || continue
 		echo "-- $(basename "$log")"
 		tail -n 40 "$log"
+		cat "$log" >>"$out"
 		rm -f "$log"
 	done
 	if [ "$rc" -ne 0 ]; then
 		echo "$name: FAILED (exit $rc); reproducers: $here/{crash,leak,timeout,oom}-*" >&2
 		status=1
+		verdict="FAILED(exit=$rc)"
 	else
 		echo "$name: no crash in ${seconds}s"
+		verdict=ok
+	fi
+	if [ -n "${FUZZ_LOG:-}" ]; then
+		summary "$name" "$out" "$verdict" >>"$FUZZ_LOG"
 	fi
 	if [ "${FUZZ_SAVE:-0}" = 1 ] && [ -d "$seeds" ]; then
 		"$bin" -merge=1 -max_len=16384 "$seeds" "$work" >/dev/null 2>&1 ||

@@ -542,3 +542,69 @@ int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid)
 		return -errno;
 	return conn_new(h, fd, d);
 }
+
+/* What a domain still holds; NULL if nothing. */
+static const char *domain_left(const hv_domain *d, uint32_t *at)
+{
+	uint32_t i;
+
+	if (d->nconns)
+		return "a connection";
+	if (d->gnt_used || d->gnt_nfree + GNT_RESERVED != d->gnt_top)
+		return "grant entries in use";
+	for (i = 0; i < d->gnt_top && i < d->gnt_cap; i++)
+		if (d->gnt[i].owner || d->gnt[i].ar || d->gnt[i].mark) {
+			*at = i;
+			return "a grant entry";
+		}
+	if (d->ports_used)
+		return "ports in use";
+	for (i = 0; i < d->port_cap; i++)
+		if (d->ports[i].state != PORT_FREE || d->ports[i].owner ||
+		    d->ports[i].fd_in >= 0 || d->ports[i].fd_peer >= 0) {
+			*at = i;
+			return "a port";
+		}
+	return NULL;
+}
+
+int vbd__simhv_reset(vbd_simhv *h, char *what, size_t what_len)
+{
+	vbd__simhv_limits lim = VBD__SIMHV_LIMITS_INIT;
+	const char *left = NULL;
+	hv_domain *d;
+	uint32_t at = 0;
+	unsigned id = 0;
+	int r;
+
+	if (!h || h->path)
+		return -EINVAL;
+	conn_reap(h);
+	if (h->conns)
+		left = "a connection", id = h->conns->dom->id;
+	else if (h->arenas)
+		left = "a grant arena (pages)", id = h->arenas->granter;
+	else if (h->st.grants || h->st.maps || h->st.ports || h->st.pages || h->st.conns)
+		left = "a counter not back to 0";
+	for (d = h->domains; d && !left; d = d->next)
+		if ((left = domain_left(d, &at)))
+			id = d->id;
+	if (left) {
+		if (what)
+			snprintf(what, what_len, "%s (dom%u, #%u; stats grants %llu maps %llu "
+			         "ports %llu pages %llu conns %llu)", left, id, at,
+			         (unsigned long long)h->st.grants, (unsigned long long)h->st.maps,
+			         (unsigned long long)h->st.ports, (unsigned long long)h->st.pages,
+			         (unsigned long long)h->st.conns);
+		return -EBUSY;
+	}
+	while (h->domains) {
+		d = h->domains;
+		h->domains = d->next;
+		domain_free(h, d);
+	}
+	memset(&h->st, 0, sizeof(h->st));
+	h->lim = lim;
+	r = domain_new(h, 0);
+	return r;
+}

@@ -26,4 +26,13 @@ void vbd__simhv_set_limits(vbd_simhv *h, const vbd__simhv_limits *l);
  * added with vbd_simhv_domain_add).  On success the broker owns fd. */
 int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid);
 
+/* For the fuzzer, between inputs: with every connection gone, checks that
+ * the broker holds nothing (no grant entry, mapping, port, page, arena or
+ * connection, in its tables as in its counters) and, if so, puts it back as
+ * vbd_simhv_new() left it: guests removed, dom0's tables emptied, default
+ * limits, stats zero.  -EBUSY if something is left (then nothing changes);
+ * what, in what (at least 128 bytes), if not NULL.  Only for a broker
+ * without sockets (path NULL). */
+int vbd__simhv_reset(vbd_simhv *h, char *what, size_t what_len);
+
 #endif
