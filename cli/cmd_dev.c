@@ -121,6 +121,42 @@ int vbdctl_open_ctx(vbd_ctx **ret)
 	return r;
 }
 
+/* The [DOM [VDEV]] that status and top take after their options (argv
+ * starts there): checked, then *c opened and DOM looked up.  *dom and
+ * *devid are -1 when not given.  Returns 0, or the exit status to end with
+ * (a usage error, or a failure already said); *c is the caller's to free. */
+int vbdctl_open_dom_vdev(const char *cmd, int argc, char **argv, vbd_ctx **c, int *dom,
+                         int64_t *devid)
+{
+	uint32_t id32 = 0;
+	unsigned id = 0;
+
+	*c = NULL;
+	*dom = -1;
+	*devid = -1;
+	if (argc > 2) {
+		vbdctl_err("%s: expected at most DOM and VDEV (try --help)", cmd);
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (argc == 2) {
+		if (vbd_vdev_to_devid(argv[1], &id32) < 0) {
+			vbdctl_err("bad vdev '%s'", argv[1]);
+			return VBDCTL_EXIT_USAGE;
+		}
+		*devid = id32;
+	}
+	if (vbdctl_open_ctx(c) < 0)
+		return VBDCTL_EXIT_FAIL;
+	if (argc >= 1) {
+		if (vbd_ctx_domain_lookup(*c, argv[0], &id) < 0) {
+			vbdctl_err("%s", vbd_ctx_last_error(*c));
+			return VBDCTL_EXIT_FAIL;
+		}
+		*dom = (int)id;
+	}
+	return 0;
+}
+
 int vbdctl_parse_seconds(const char *s, unsigned *ret_ms)
 {
 	char *end;
@@ -629,9 +665,8 @@ int vbdctl_status(int argc, char **argv)
 	size_t n = 0, i;
 	bool json = false, xl = false;
 	vbd_ctx *c = NULL;
-	unsigned dom = 0;
-	uint32_t devid = 0;
-	int opt, r, ret = VBDCTL_EXIT_FAIL;
+	int64_t devid;
+	int opt, r, dom, ret = VBDCTL_EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "jF:S:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -649,22 +684,11 @@ int vbdctl_status(int argc, char **argv)
 		default: fputs(status_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind > 2) {
-		vbdctl_err("status: expected at most DOM and VDEV (try --help)");
-		return VBDCTL_EXIT_USAGE;
-	}
-	if (argc - optind == 2 && vbd_vdev_to_devid(argv[optind + 1], &devid) < 0) {
-		vbdctl_err("bad vdev '%s'", argv[optind + 1]);
-		return VBDCTL_EXIT_USAGE;
-	}
-	if (vbdctl_open_ctx(&c) < 0)
-		goto out;
-	if (argc - optind >= 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
-		vbdctl_err("%s", vbd_ctx_last_error(c));
+	if ((r = vbdctl_open_dom_vdev("status", argc - optind, argv + optind, &c, &dom, &devid))) {
+		ret = r;
 		goto out;
 	}
-	r = vbd_dev_list(c, argc - optind >= 1 ? (int)dom : -1, argc - optind == 2 ? (int64_t)devid : -1,
-	                 &v, &n);
+	r = vbd_dev_list(c, dom, devid, &v, &n);
 	if (r < 0) {
 		vbdctl_err("listing devices: %s", vbd_strerror(r));
 		goto out;

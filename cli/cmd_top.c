@@ -142,12 +142,12 @@ int vbdctl_top(int argc, char **argv)
 	char dir_buf[4200];
 	struct reading *prev = NULL, *cur = NULL;
 	size_t np = 0, nc = 0;
-	unsigned interval_ms = 1000, dom = 0;
+	unsigned interval_ms = 1000;
 	uint64_t count = 0, sample, t0, t1;
-	uint32_t devid = 0;
+	int64_t devid;
 	bool tty = isatty(STDOUT_FILENO);
 	vbd_ctx *c = NULL;
-	int opt, r, ret = VBDCTL_EXIT_FAIL;
+	int opt, r, dom, ret = VBDCTL_EXIT_FAIL;
 
 	while ((opt = getopt_long(argc, argv, "i:c:S:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -164,32 +164,20 @@ int vbdctl_top(int argc, char **argv)
 		default: fputs(top_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind > 2) {
-		vbdctl_err("top: expected at most DOM and VDEV (try --help)");
-		return VBDCTL_EXIT_USAGE;
-	}
-	if (argc - optind == 2 && vbd_vdev_to_devid(argv[optind + 1], &devid) < 0) {
-		vbdctl_err("bad vdev '%s'", argv[optind + 1]);
-		return VBDCTL_EXIT_USAGE;
-	}
-	if (vbdctl_open_ctx(&c) < 0)
-		goto out;
-	if (argc - optind >= 1 && vbd_ctx_domain_lookup(c, argv[optind], &dom) < 0) {
-		vbdctl_err("%s", vbd_ctx_last_error(c));
+	if ((r = vbdctl_open_dom_vdev("top", argc - optind, argv + optind, &c, &dom, &devid))) {
+		ret = r;
 		goto out;
 	}
 	dir = vbdctl_stats_dir(stats_opt, dir_buf, sizeof(dir_buf));
 	t0 = now_ms();
-	r = take(c, argc - optind >= 1 ? (int)dom : -1, argc - optind == 2 ? (int64_t)devid : -1, dir,
-	         &prev, &np);
+	r = take(c, dom, devid, dir, &prev, &np);
 	for (sample = 1; r >= 0 && (count == 0 || sample <= count); sample++) {
 		struct timespec ts = { interval_ms / 1000, (long)(interval_ms % 1000) * 1000000 };
 
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		t1 = now_ms();
-		r = take(c, argc - optind >= 1 ? (int)dom : -1, argc - optind == 2 ? (int64_t)devid : -1,
-		         dir, &cur, &nc);
+		r = take(c, dom, devid, dir, &cur, &nc);
 		if (r < 0)
 			break;
 		print_sample(prev, np, cur, nc, (double)(t1 > t0 ? t1 - t0 : 1) / 1000.0, tty, sample);

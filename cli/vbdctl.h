@@ -62,6 +62,8 @@ struct vbdctl_op_wait {
 	struct vbdctl_progress *progress;   /* NULL: none shown */
 };
 int vbdctl_open_ctx(vbd_ctx **ret);
+int vbdctl_open_dom_vdev(const char *cmd, int argc, char **argv, vbd_ctx **c, int *dom,
+                         int64_t *devid);
 int vbdctl_parse_seconds(const char *s, unsigned *ret_ms);
 void vbdctl_op_done(vbd_ctx *c, int result, const char *message, void *ud);
 int vbdctl_run_op(vbd_ctx *c, int sfd, struct vbdctl_op_wait *w);
