@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -71,4 +72,14 @@ int bench_parse_count(const char *s, unsigned long *ret)
 		return -EINVAL;
 	*ret = v;
 	return 0;
+}
+
+void bench_on_done(vbd_ctx *c, int result, const char *msg, void *ud)
+{
+	bench_done *d = ud;
+
+	(void)c;
+	d->called = true;
+	d->result = result;
+	snprintf(d->msg, sizeof(d->msg), "%s", msg);
 }

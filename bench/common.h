@@ -11,8 +11,11 @@
 #ifndef VBD_BENCH_COMMON_H
 #define VBD_BENCH_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vbd/ctx.h"
 
 typedef struct samples {
 	uint64_t *ns;
@@ -33,5 +36,14 @@ double bench_mean_ns(const samples *s, size_t lo, size_t hi);
 
 /* A decimal count up to 100000000 into ret.  0 or -EINVAL. */
 int bench_parse_count(const char *s, unsigned long *ret);
+
+/* How an attach or detach ended: bench_on_done, as its done callback
+ * (vbd_dev_done_fn), fills the bench_done its userdata points to. */
+typedef struct bench_done {
+	bool called;
+	int result;
+	char msg[512];
+} bench_done;
+void bench_on_done(vbd_ctx *c, int result, const char *msg, void *ud);
 
 #endif

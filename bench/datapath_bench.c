@@ -226,25 +226,9 @@ static void host_stop(host *x)
 	vbd_test_store_stop(&x->t);     /* removes the image too */
 }
 
-struct done {
-	bool called;
-	int result;
-	char msg[512];
-};
-
-static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
-{
-	struct done *d = ud;
-
-	(void)c;
-	d->called = true;
-	d->result = result;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg);
-}
-
 /* The toolstack's operation and the guest's frontend, driven together until
  * the operation ends. */
-static int drive(host *x, struct done *d, const vbd_blkfront_options *fo)
+static int drive(host *x, bench_done *d, const vbd_blkfront_options *fo)
 {
 	uint64_t deadline = bench_now_ns() + 30000000000ull;
 
@@ -280,7 +264,7 @@ static int dev_attach(host *x, bool file_backing, unsigned queues)
 {
 	vbd_blkfront_options fo = VBD_BLKFRONT_OPTIONS_INIT;
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
-	struct done d = { 0 };
+	bench_done d = { 0 };
 	int r;
 
 	fo.xenstored_path = x->guest_xs;
@@ -292,7 +276,7 @@ static int dev_attach(host *x, bool file_backing, unsigned queues)
 	ao.spec = x->spec;
 	ao.timeout_ms = 20000;
 	ao.script = file_backing ? x->script : NULL;
-	r = vbd_dev_attach(x->c, &ao, on_done, &d);
+	r = vbd_dev_attach(x->c, &ao, bench_on_done, &d);
 	if (r < 0) {
 		fprintf(stderr, "datapath_bench: attach: %s\n", vbd_ctx_last_error(x->c));
 		return r;
@@ -303,13 +287,13 @@ static int dev_attach(host *x, bool file_backing, unsigned queues)
 static int dev_detach(host *x)
 {
 	vbd_detach_options dd = VBD_DETACH_OPTIONS_INIT;
-	struct done d = { 0 };
+	bench_done d = { 0 };
 	int r;
 
 	dd.domid = DOM;
 	dd.devid = DEVID;
 	dd.force = true;
-	r = vbd_dev_detach(x->c, &dd, on_done, &d);
+	r = vbd_dev_detach(x->c, &dd, bench_on_done, &d);
 	if (r == 0)
 		r = drive(x, &d, NULL);
 	x->f = vbd_blkfront_free(x->f);

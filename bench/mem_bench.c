@@ -188,22 +188,6 @@ static int measure(host *x, char cmd, struct sample *s)
 	return 0;
 }
 
-struct done {
-	bool called;
-	int result;
-	char msg[512];
-};
-
-static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
-{
-	struct done *d = ud;
-
-	(void)c;
-	d->called = true;
-	d->result = result;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg);
-}
-
 static unsigned dom_of(unsigned i)
 {
 	return 1 + i / PER_DOM;
@@ -211,7 +195,7 @@ static unsigned dom_of(unsigned i)
 
 /* The toolstack's operation and device i's frontend, driven until the
  * operation ends. */
-static int drive(host *x, unsigned i, struct done *d, bool make_front)
+static int drive(host *x, unsigned i, bench_done *d, bool make_front)
 {
 	uint64_t deadline = bench_now_ns() + 30000000000ull;
 	unsigned dom = dom_of(i);
@@ -256,13 +240,13 @@ static int drive(host *x, unsigned i, struct done *d, bool make_front)
 static int dev_attach(host *x, unsigned i)
 {
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
-	struct done d = { 0 };
+	bench_done d = { 0 };
 	int r;
 
 	ao.domid = dom_of(i);
 	ao.spec = x->spec[i];
 	ao.timeout_ms = 20000;
-	if ((r = vbd_dev_attach(x->c, &ao, on_done, &d)) < 0) {
+	if ((r = vbd_dev_attach(x->c, &ao, bench_on_done, &d)) < 0) {
 		fprintf(stderr, "mem_bench: attach: %s\n", vbd_ctx_last_error(x->c));
 		return r;
 	}
@@ -274,13 +258,13 @@ static int dev_attach(host *x, unsigned i)
 static int dev_detach(host *x, unsigned i)
 {
 	vbd_detach_options dd = VBD_DETACH_OPTIONS_INIT;
-	struct done d = { 0 };
+	bench_done d = { 0 };
 	int r;
 
 	dd.domid = dom_of(i);
 	dd.devid = x->spec[i]->devid;
 	dd.force = true;
-	r = vbd_dev_detach(x->c, &dd, on_done, &d);
+	r = vbd_dev_detach(x->c, &dd, bench_on_done, &d);
 	if (r == 0)
 		r = drive(x, i, &d, false);
 	x->f[i] = vbd_blkfront_free(x->f[i]);
