@@ -1281,20 +1281,29 @@ static void pump_until(struct fx *f, vbd_ctx *c, const char *node, const char *w
 	}
 }
 
-static void test_verifier_follows(void **state)
+/* A verifier on a context of its own, following domain 1, then the
+ * fixture's device attached and followed to a Connected frontend. */
+static vbd_ctx *follow_attach(struct fx *f, struct seen *s, vbd_verifier **vf)
 {
-	struct fx *f = *state;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
-	struct seen s = { "", 0 };
-	vbd_verifier *vf;
 	vbd_ctx *c;
 
 	co.xenstored_path = f->t.socket;
 	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
-	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, &s, &vf), 0);
+	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, s, vf), 0);
 	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
 	pump_until(f, c, "/local/domain/1/device/vbd/51728/state", "4");
+	return c;
+}
+
+static void test_verifier_follows(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { "", 0 };
+	vbd_verifier *vf;
+	vbd_ctx *c = follow_attach(f, &s, &vf);
+
 	if (s.violations || !strstr(s.log, "frontend") || !strstr(s.log, "->4"))
 		fail_msg("a clean handshake: %s", s.log);
 	/* A backend that steps back from Connected to InitWait breaks the rules.
@@ -1320,17 +1329,10 @@ static void test_verifier_follows(void **state)
 static void test_verifier_frontend_steps_back(void **state)
 {
 	struct fx *f = *state;
-	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	struct seen s = { "", 0 };
 	vbd_verifier *vf;
-	vbd_ctx *c;
+	vbd_ctx *c = follow_attach(f, &s, &vf);
 
-	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
-	assert_int_equal(vbd_verifier_new(c, DOM, on_verify, &s, &vf), 0);
-	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
-		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
-	pump_until(f, c, "/local/domain/1/device/vbd/51728/state", "4");
 	if (s.violations)
 		fail_msg("a clean handshake: %s", s.log);
 	vbd_test_peer_stop(&f->peer);
