@@ -49,7 +49,6 @@
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 
-#define OUR_SCRIPT "vbd-block"
 /* Devices of one frontend, frontends of this backend domain: a store
  * quota keeps them far below this; the list is this domain's own. */
 #define DEVD_SCAN_MAX 4096
@@ -99,30 +98,6 @@ static void report(vbd_devd *d, const char *be, vbd_hotplug_action action, int r
 		         action == VBD_HOTPLUG_ADD ? "add" : "remove");
 	if (d->fn)
 		d->fn(d, be, action, r, r < 0 ? c->err.msg : "", d->ud);
-}
-
-static bool script_is_ours(const char *script)
-{
-	const char *base = strrchr(script, '/');
-
-	return !strcmp(base ? base + 1 : script, OUR_SCRIPT);
-}
-
-/* The device's script, NULL for none: in dom0 the toolstack's /libxl copy
- * first, as vbd_hotplug_udev_check() reads it. */
-static int read_script(vbd_devd *d, const char *be, unsigned fe, unsigned devid, char **ret)
-{
-	char *s = NULL;
-
-	if (d->own == 0)
-		s = vbd__xb_read(d->c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/script", fe, devid);
-	if (!s && (d->own != 0 || errno == ENOENT))
-		s = vbd__xb_read(d->c->xs, XBT_NULL, "%s/script", be);
-	if (!s && errno != ENOENT)
-		return vbd__errf(&d->c->err, errno > 0 ? -errno : -EIO, "read %s/script: %s", be,
-		                 strerror(errno > 0 ? errno : EIO));
-	*ret = s;
-	return 0;
 }
 
 /* Whether this domain holds a record of an ADD of be: the built-in
@@ -242,7 +217,7 @@ static void examine(devd_kind *k, unsigned fe, unsigned devid)
 	struct xs_handle *xs = c->xs;
 	vbd_hotplug_action action = VBD_HOTPLUG_ADD;
 	unsigned long long online = 0;
-	char be[96], hs[128], *script = NULL;
+	char be[96], hs[128], from[160], *script = NULL;
 	int r, state;
 
 	snprintf(be, sizeof(be), "%s/%u/%u", k->home, fe, devid);
@@ -276,9 +251,10 @@ static void examine(devd_kind *k, unsigned fe, unsigned devid)
 	} else {
 		return;
 	}
-	if ((r = read_script(d, be, fe, devid, &script)) < 0)
+	if ((r = vbd__hp_read_script(xs, d->own, fe, devid, be, &script, from, sizeof(from),
+	                             &c->err)) < 0)
 		goto fail;
-	if (script && !script_is_ours(script)) {
+	if (script && !vbd__hp_script_is_ours(script)) {
 		if (d->own == 0)
 			goto out;   /* the toolstack runs it in dom0 */
 		if ((r = run_script(k, be, script, action)) < 0)

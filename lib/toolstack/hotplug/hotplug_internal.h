@@ -70,6 +70,18 @@ int vbd__hp_name(vbd__hp *h, const char *be_path);
 const char *vbd__hp_done_key(const char *be);
 bool vbd__hp_entry_parse(const char *e, char *be, size_t size, unsigned *bdom, unsigned *fe);
 
+/* ---- the device's script (udev.c) ---- */
+
+/* Whether a script path names ours (vbd-block), by its last component. */
+bool vbd__hp_script_is_ours(const char *script);
+/* A device's script, *ret NULL for none: in dom0 (self 0) the toolstack's
+ * /libxl copy of frontend fe's device devid first, where no other domain
+ * writes (fe < 0: none to read), else or without a copy the backend's own
+ * key (a driver domain's backends are its own).  from gets the node read.
+ * 0, or -errno said in err. */
+int vbd__hp_read_script(struct xs_handle *xs, unsigned self, long fe, uint32_t devid,
+                        const char *be, char **ret, char *from, size_t size, vbd_errbuf *err);
+
 /* ---- sharing (sharing.c) ---- */
 
 /* r, w, or ! (w without any check). */

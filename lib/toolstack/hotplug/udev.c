@@ -25,35 +25,44 @@
 
 #define OUR_SCRIPT "vbd-block"
 
-static bool script_is_ours(const char *script)
+bool vbd__hp_script_is_ours(const char *script)
 {
 	const char *base = strrchr(script, '/');
 
 	return !strcmp(base ? base + 1 : script, OUR_SCRIPT);
 }
 
-/* The device's script: dom0 reads the toolstack's copy, where no other
- * domain writes, and the backend's own key (dom0's too) without a copy.  A
- * driver domain's backends are its own.  *ret_from names the key read. */
+int vbd__hp_read_script(struct xs_handle *xs, unsigned self, long fe, uint32_t devid,
+                        const char *be, char **ret, char *from, size_t size, vbd_errbuf *err)
+{
+	*ret = NULL;
+	if (self == 0 && fe >= 0) {
+		snprintf(from, size, "/libxl/%ld/device/vbd/%u/script", fe, (unsigned)devid);
+		*ret = vbd__xb_read(xs, XBT_NULL, "%s", from);
+		if (*ret)
+			return 0;
+		if (errno != ENOENT)
+			return vbd__errf(err, errno > 0 ? -errno : -EIO, "read %s", from);
+	}
+	snprintf(from, size, "%s/script", be);
+	*ret = vbd__xb_read(xs, XBT_NULL, "%s", from);
+	if (!*ret && errno != ENOENT)
+		return vbd__errf(err, errno > 0 ? -errno : -EIO, "read %s", from);
+	return 0;
+}
+
+/* The device's script, as vbd__hp_read_script reads it for h's backend;
+ * -ENOENT for none.  A vbd backend of dom0's own names its device in the
+ * index entry (fe-devid); other entries have no /libxl copy to read. */
 static int read_script(vbd__hp *h, char **ret, char *from, size_t size)
 {
 	unsigned bdom, fe, devid;
 	int end = 0, r;
+	bool named = sscanf(h->entry, "%u-%u-%u%n", &bdom, &fe, &devid, &end) == 3 && !h->entry[end];
 
-	if (h->self == 0 && sscanf(h->entry, "%u-%u-%u%n", &bdom, &fe, &devid, &end) == 3 &&
-	    !h->entry[end]) {
-		snprintf(from, size, "/libxl/%u/device/vbd/%u/script", fe, devid);
-		*ret = vbd__xb_read(h->xs, XBT_NULL, "%s", from);
-		if (*ret)
-			return 0;
-		if (errno != ENOENT)
-			return vbd__errf(h->err, errno > 0 ? -errno : -EIO, "read %s", from);
-	}
-	snprintf(from, size, "%s/script", h->be);
-	r = vbd__hp_be_read(h, XBT_NULL, "script", ret);
-	if (r < 0 && r != -ENOENT)
-		return vbd__errf(h->err, r, "read %s", from);
-	return r;
+	r = vbd__hp_read_script(h->xs, h->self, named ? (long)fe : -1, named ? devid : 0, h->be, ret,
+	                        from, size, h->err);
+	return r < 0 ? r : *ret ? 0 : -ENOENT;
 }
 
 static int check(vbd__hp *h, vbd_hotplug_action action)
@@ -78,7 +87,7 @@ static int check(vbd__hp *h, vbd_hotplug_action action)
 		}
 		if (r < 0)
 			return r;
-		r = script_is_ours(v);
+		r = vbd__hp_script_is_ours(v);
 		if (!r)
 			vbd__errf(h->err, 0, "%s is %s, not %s: that script is the toolstack's "
 			          "to run", from, v, OUR_SCRIPT);
