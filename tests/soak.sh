@@ -103,8 +103,10 @@ check "no /libxl copy left" 1 sh -c "xenstore-ls /libxl 2>/dev/null | grep -q de
 leftover=0
 for i in $(seq 0 $((loops - 1))); do [ "$(loops_of "$tmp/d$i.img")" = 0 ] || leftover=$((leftover + 1)); done
 check "no loop device left" 0 test "$leftover" = 0
-# Leaks: idle after the warm-up and idle after the soak, each process's
-# open fds must be the same and its RSS within 10% (or 2 MiB) of before:
+# Leaks: idle after the warm-up and idle after the soak, each process may
+# hold no more open fds than before (one the warm-up left open, such as a
+# backend's last device closing, may be gone) and its RSS within 10% (or
+# 2 MiB) of before:
 # what the devices took was given back.  The samples between show the peak.
 awk '
 	/^#/ { next }
@@ -118,7 +120,7 @@ awk '
 	  for (f in lr) {
 		if (lr[f] > br[f] * 1.10 && lr[f] - br[f] > 2048) {
 			print "RSS not given back: process " f - 1 ": " br[f] " kB idle before, " lr[f] " kB idle after"; bad = 1 }
-		if (lf[f] != bf[f]) {
+		if (lf[f] > bf[f]) {
 			print "fds not given back: process " f - 1 ": " bf[f] " idle before, " lf[f] " idle after"; bad = 1 }
 	  }
 	  exit bad }' "$tmp/samples" > "$tmp/leaks"
