@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
+#include "util/crashpoint.h"
 
 /* Runs stmt with R naming the ring's back-ring in its ABI's type: the
  * ring.h macros are generic over the type, the entries are not. */
@@ -452,6 +453,7 @@ static void respond(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st)
 		 * its xen_mb orders rsp_prod before the read of rsp_event. */
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify);
 	});
+	vbd__crashpoint("blkback.response-pushed");
 	if (notify)
 		vbd_evtchn_notify(r->ev, r->port);
 }
@@ -465,6 +467,7 @@ static int do_ring(vbd__bb_ring *r)
 	} copy;
 	struct vbd__bb_req req;
 	RING_IDX rc = 0, rp = 0;
+	int16_t st;
 	int more = 0;
 
 	ON_RING(r, R, {
@@ -491,7 +494,10 @@ static int do_ring(vbd__bb_ring *r)
 			 * overwrite with the response. */
 			R->req_cons = ++rc;
 		});
-		respond(r, &req, handle(r, &copy, &req));
+		vbd__crashpoint("blkback.request-taken");
+		st = handle(r, &copy, &req);
+		vbd__crashpoint("blkback.io-done");
+		respond(r, &req, st);
 	}
 	/* RING_FINAL_CHECK's xen_mb orders the write of req_event before the
 	 * re-read of req_prod, so a request pushed in between is seen here or

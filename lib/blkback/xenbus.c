@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
+#include "util/crashpoint.h"
 
 static void frontend_changed(const char *path, void *ud);
 static void backend_changed(const char *path, void *ud);
@@ -314,6 +315,7 @@ static int connect_rings(vbd__bb_dev *d)
 		}
 	}
 	d->rings_bound = true;
+	vbd__crashpoint("blkback.ring-mapped");
 	return 0;
 fail:
 	disconnect(d);
@@ -361,6 +363,7 @@ static void frontend_changed(const char *path, void *ud)
 		break;
 	case VBD_STATE_CLOSING:
 		switch_state(d, VBD_STATE_CLOSING);
+		vbd__crashpoint("blkback.closing");
 		break;
 	case VBD_STATE_CLOSED: {
 		/* online before Closed: once both ends are Closed the toolstack
@@ -627,6 +630,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	d->next = b->devs;
 	b->devs = d;
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
+	vbd__crashpoint("blkback.initwait");
 	/* Each watch fires once at once: whatever is there already is seen. */
 	snprintf(path, sizeof(path), "%s/physical-device", d->be);
 	r = vbd__xb_watch_add(b->bus, path, backend_changed, d, NULL, &d->w_pdev);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "blkfront/blkfront.h"
+#include "util/crashpoint.h"
 #include "util/opts.h"
 
 void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
@@ -250,6 +251,7 @@ static void talk_to_backend(vbd_blkfront *f)
 		return;
 	}
 	f->rings_up = true;
+	vbd__crashpoint("blkfront.ring-granted");
 	r = switch_state(f, f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED,
 	                 true);
 	if (r < 0) {
@@ -258,6 +260,7 @@ static void talk_to_backend(vbd_blkfront *f)
 	}
 	vbd__bf_log(f, VBD_LOG_INFO, "%s: %u queue(s), ring order %u, %u requests each", f->fe,
 	            nq, order, f->info.ring_size);
+	vbd__crashpoint("blkfront.initialised");
 }
 
 /* The backend is Connected: what it says about the disk. */
@@ -365,6 +368,7 @@ static void backend_closed(vbd_blkfront *f, int bstate)
 		set_why(f, "the backend %s", bstate < 0 ? "went away" :
 		        bstate == VBD_STATE_CLOSING ? "is closing" : "closed");
 	disconnect(f, f->closing ? -ECANCELED : -EIO);
+	vbd__crashpoint("blkfront.closing");
 	if (switch_state(f, VBD_STATE_CLOSED, false) < 0)
 		f->state = VBD_STATE_CLOSED;      /* our node is gone: nothing to tell */
 }

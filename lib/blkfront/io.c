@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 
 #include "blkfront/blkfront.h"
+#include "util/crashpoint.h"
 
 #define POOL_CHUNK 32u
 #define COLLECT_BATCH 64u
@@ -572,6 +573,7 @@ void vbd__bf_pump(vbd_blkfront *f)
 {
 	vbd__bf_io *io;
 	unsigned i;
+	bool notify;
 
 	while ((io = f->wait_head) && f->connected && !f->broken) {
 		vbd__bf_queue *q;
@@ -609,7 +611,9 @@ void vbd__bf_pump(vbd_blkfront *f)
 		if (!q->notify)
 			continue;
 		q->notify = false;
-		if (vbd__bf_ring_push(&q->ring))
+		notify = vbd__bf_ring_push(&q->ring);
+		vbd__crashpoint("blkfront.request-pushed");
+		if (notify)
 			vbd_evtchn_notify(q->evtchn, q->port);
 	}
 }

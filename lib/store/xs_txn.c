@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "xs_internal.h"
+#include "util/crashpoint.h"
 
 void vbd__txn_init(xs_txn *t, uint32_t id)
 {
@@ -434,6 +435,7 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		t->special[k]->perms = p;
 		s->special[k]->gen = ++s->gen;
 	}
+	vbd__crashpoint("store.commit-applied");
 	for (e = t->ehead; e; e = e->next)
 		vbd__watch_fire(s, e->path, e->path_len, e->exact, &e->perms,
 		                e->old_perms.n ? &e->old_perms : NULL);

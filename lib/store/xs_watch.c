@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "xs_internal.h"
+#include "util/crashpoint.h"
 
 static void index_unlink(vbd_store *s, xs_watch *w)
 {
@@ -141,6 +142,7 @@ static void deliver(vbd_store *s, const char *key, size_t klen, const char *path
 			continue;
 		vbd__conn_send(s, c, XS_WATCH_EVENT, 0, 0, path + w->strip, len - w->strip + 1,
 		               w->token, strlen(w->token) + 1, true);
+		vbd__crashpoint("store.firing-watches");
 	}
 }
 

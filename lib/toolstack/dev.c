@@ -39,6 +39,7 @@
 #include "toolstack/dev_internal.h"
 #include "toolstack/libxl_cfg.h"
 #include "util/opts.h"
+#include "util/crashpoint.h"
 
 /* The build sets it (CMake's VBD_SCRIPT_DIR): the directory vbd-block is
  * installed in is the one named in xenstore. */
@@ -63,6 +64,7 @@ static int write_nodes(void *ud)
 {
 	struct write_args *a = ud;
 
+	vbd__crashpoint("attach.before-nodes");
 	return vbd__dev_write_nodes(a->c, a->o, a->p, a->params, a->script);
 }
 
@@ -252,6 +254,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 	if (!gone) {
 		if ((r = vbd__dev_close_backend(c, &op->p)) < 0)
 			goto fail;
+		vbd__crashpoint("detach.closing");
 	} else {
 		if ((r = vbd__dev_close_gone(c, &op->p, gone, &be_there, &fe_there)) < 0)
 			goto fail;

@@ -24,6 +24,7 @@
 
 #include "toolstack/dev_internal.h"
 #include "toolstack/libxl_cfg.h"
+#include "util/crashpoint.h"
 
 /* ---- one attach or detach in progress ---- */
 
@@ -490,6 +491,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	}
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
+	vbd__crashpoint("detach.removed");
 	r = vbd__dev_remove_nodes(c, &op->p);
 	op_note(op, r);
 	if (r >= 0)
@@ -518,6 +520,7 @@ static void waited(vbd_dev_op *op, int r)
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
 	/* Both ends are Closed (or forced): free what the backend served from. */
+	vbd__crashpoint("detach.closed");
 	vbd__dev_hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 }
 
@@ -544,6 +547,8 @@ static void plugged(vbd_ctx *c, int r, void *ud)
 	r = wait_start(op);
 	if (r < 0)
 		rollback(op, r);
+	else
+		vbd__crashpoint("attach.waiting");
 }
 
 /* The first step from the loop, so that no callback runs inside the
@@ -555,6 +560,7 @@ static void begin(vbd_ctx *c, void *ud)
 	(void)c;
 	op->defer = NULL;
 	if (!op->detach) {
+		vbd__crashpoint("attach.nodes-written");
 		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, %s", op->p.be,
 		         op->foreign ? "hotplug is the backend domain's" : "running hotplug");
 		op->plugged = true;   /* a failed add may have left something: remove runs */

@@ -70,6 +70,7 @@
 
 #include "toolstack/hotplug/hotplug_internal.h"
 #include "vbd/hotplug.h"
+#include "util/crashpoint.h"
 
 /* ------------------------------------------------------------------ */
 /* ADD                                                                 */
@@ -337,6 +338,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 		snprintf(pd, sizeof(pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
 		snprintf(pdpath, sizeof(pdpath), "/dev/loop%u", loopn);
 		snprintf(h->own_loop, sizeof(h->own_loop), "/dev/loop%u", loopn);
+		vbd__crashpoint("hotplug.loop-attached");
 	}
 
 	{
@@ -356,6 +358,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 			goto out;
 		}
 	}
+	vbd__crashpoint("hotplug.committed");
 	if (lfd >= 0) {
 		close(lfd);
 		lfd = -1;
