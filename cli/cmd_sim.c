@@ -54,6 +54,8 @@
 static const char sim_usage[] =
 	"Usage: vbdctl sim start [--guests N] [--dir DIR]\n"
 	"       vbdctl sim stop [--dir DIR] [--timeout S]\n"
+	"       vbdctl sim restart backend|guestN [--dir DIR] [--timeout S]\n"
+	"       vbdctl sim status [--dir DIR]\n"
 	"\n"
 	"start: runs a simulated Xen host in the background: the embedded xenstore\n"
 	"daemon and the simulated hypervisor (grant tables, event channels) in one\n"
@@ -72,6 +74,19 @@ static const char sim_usage[] =
 	"stop: stops the host: the guests and the backend get SIGTERM (SIGKILL after\n"
 	"--timeout seconds, 10), then the daemons end and the sockets go (a killed\n"
 	"guest's too: the host removes a guest's socket when the guest ends).\n"
+	"\n"
+	"restart: starts the backend or guest N again (killed first if it runs, as\n"
+	"a crash would) and waits, up to --timeout seconds (30), until it is ready.\n"
+	"A restarted backend serves again every device whose nodes are still there;\n"
+	"a restarted guest's frontend connects every vbd of its domain again.\n"
+	"\n"
+	"status: each process's pid and state (ready, starting, gone), and what the\n"
+	"simulated hypervisor holds: grant entries in use, pages mapped, event\n"
+	"channel ports, connections.  The host keeps the same lines in DIR/status.\n"
+	"\n"
+	"VBD_SIM_CRASHPOINT=<backend|guestN>=<point>[:<nth>] at start gives that\n"
+	"process's first start VBD_CRASHPOINT (crash points: tests/README.md);\n"
+	"VBD_CRASHPOINT itself is the host's (the store's) and no child's.\n"
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 usage error.\n";
 
@@ -118,6 +133,8 @@ typedef struct child {
 	pid_t pid;
 	int pidfd, ready_fd;       /* ready_fd: read end, -1 once it said so */
 	bool ready, gone;
+	bool restart;              /* start again once reaped (sim restart) */
+	char *crashpoint;          /* VBD_CRASHPOINT for its first start only */
 } child;
 
 typedef struct host {
@@ -130,7 +147,11 @@ typedef struct host {
 	unsigned nkids;
 	struct pollfd *pfds;        /* [3 + 2 * (guests + 1)]: host_pass's */
 	int sfd;
+	bool stopping;
 } host;
+
+static int child_start(host *h, unsigned i);
+static void write_status(host *h);
 
 static void hlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hlog(const char *fmt, ...)
@@ -173,10 +194,19 @@ static int spawn(host *h, child *k, const char *xs_path, const char *hv_path,
 		setenv("XENSTORED_PATH", xs_path, 1);
 		setenv("VBD_SIMHV_PATH", hv_path, 1);
 		setenv("VBD_SIM_DIR", h->dir, 1);
+		/* The host's own crash point (the store's) is not its children's:
+		 * a child gets one only as VBD_SIM_CRASHPOINT named it. */
+		unsetenv("VBD_SIM_CRASHPOINT");
+		if (k->crashpoint)
+			setenv("VBD_CRASHPOINT", k->crashpoint, 1);
+		else
+			unsetenv("VBD_CRASHPOINT");
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
 	close(p[1]);
+	free(k->crashpoint);
+	k->crashpoint = NULL;
 	k->pid = pid;
 	k->ready_fd = p[0];
 	k->pidfd = pidfd_open(pid, 0);
@@ -185,6 +215,36 @@ static int spawn(host *h, child *k, const char *xs_path, const char *hv_path,
 		return -errno;
 	}
 	return 0;
+}
+
+/* Starts (or starts again) child i: 0 the backend, N guestN. */
+static int child_start(host *h, unsigned i)
+{
+	child *k = &h->kids[i];
+	char ready_arg[] = "3", arg[16], stats[PATH_MAX + 32];
+	char xs_path[PATH_MAX + 16], hv_path[PATH_MAX + 16];
+
+	if (k->pidfd >= 0)
+		close(k->pidfd);
+	if (k->ready_fd >= 0)
+		close(k->ready_fd);
+	k->pidfd = k->ready_fd = -1;
+	k->ready = k->gone = k->restart = false;
+	if (i == 0) {
+		char *argv[] = { "vbdctl", "backend", "--domain", "0", "--ready-fd", ready_arg,
+		                 "--stats-dir", stats, NULL };
+
+		sim_path(stats, sizeof(stats), h->dir, VBDCTL_SIM_STATS_DIR);
+		return spawn(h, k, h->store_sock, h->hv_sock, argv);
+	} else {
+		char *argv[] = { "vbdctl", "frontend", "--domain", arg, "--ready-fd", ready_arg, NULL };
+
+		snprintf(arg, sizeof(arg), "%u", i);
+		snprintf(k->sock, sizeof(k->sock), "%s/guest%u.sock", h->dir, i);
+		snprintf(xs_path, sizeof(xs_path), "%s.d/%u", h->store_sock, i);
+		snprintf(hv_path, sizeof(hv_path), "%s.d/%u", h->hv_sock, i);
+		return spawn(h, k, xs_path, hv_path, argv);
+	}
 }
 
 static int write_homes(host *h)
@@ -257,6 +317,61 @@ static void signal_all(host *h, int sig)
 			pidfd_send_signal(h->kids[i].pidfd, sig, NULL, 0);
 }
 
+/* The one status file, DIR/status, rewritten whole (a rename) on each
+ * change and on request: each child's state and pid, and what the
+ * hypervisor holds (grants in use, pages mapped, ports, connections). */
+static void write_status(host *h)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	vbd_simhv_stats st = { .size = sizeof(st) };
+	unsigned i;
+	FILE *f;
+
+	sim_path(path, sizeof(path), h->dir, "status");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "host %ld\n", (long)getpid());
+	for (i = 0; i < h->nkids; i++) {
+		const child *k = &h->kids[i];
+
+		fprintf(f, "%s %ld %s\n", i ? k->what : "backend", (long)k->pid,
+		        k->gone ? "gone" : k->ready ? "ready" : "starting");
+	}
+	if (vbd_simhv_get_stats(h->hv, &st) == 0)
+		fprintf(f, "grants %" PRIu64 "\nmaps %" PRIu64 "\nports %" PRIu64
+		        "\nhv-connections %" PRIu64 "\npages %" PRIu64 "\n",
+		        st.grants, st.maps, st.ports, st.conns, st.pages);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	else
+		unlink(tmp);
+}
+
+/* A request of vbdctl sim restart or status, as a queued signal's value:
+ * 0 the backend, N guestN (start it again, killing it first if it runs),
+ * -1 write the status file. */
+static void sim_request(host *h, int v)
+{
+	child *k;
+
+	if (v == -1 || v < 0 || (unsigned)v >= h->nkids || h->stopping) {
+		write_status(h);
+		return;
+	}
+	k = &h->kids[v];
+	if (k->gone) {
+		hlog("restarting %s", k->what);
+		child_start(h, (unsigned)v);
+		write_status(h);
+		return;
+	}
+	hlog("restarting %s (pid %ld): killing it first", k->what, (long)k->pid);
+	k->restart = true;
+	pidfd_send_signal(k->pidfd, SIGKILL, NULL, 0);
+}
+
 /* One pass: serve the daemons, note readiness and deaths.  Returns true
  * when a stop signal came. */
 static bool host_pass(host *h, int timeout_ms)
@@ -278,8 +393,12 @@ static bool host_pass(host *h, int timeout_ms)
 	if (p[2].revents) {
 		struct signalfd_siginfo si;
 
-		if (read(h->sfd, &si, sizeof(si)) == sizeof(si))
-			stop = si.ssi_signo != SIGHUP;
+		while (read(h->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if ((int)si.ssi_signo == SIGRTMIN)
+				sim_request(h, si.ssi_int);
+			else if (si.ssi_signo != SIGHUP)
+				stop = true;
+		}
 	}
 	for (i = 0; i < h->nkids; i++) {
 		child *k = &h->kids[i];
@@ -293,6 +412,7 @@ static bool host_pass(host *h, int timeout_ms)
 			k->ready_fd = -1;
 			if (k->ready)
 				hlog("%s (pid %ld) ready", k->what, (long)k->pid);
+			write_status(h);
 		}
 		if (!k->gone && pp->revents) {
 			int status;
@@ -307,6 +427,11 @@ static bool host_pass(host *h, int timeout_ms)
 				else
 					hlog("%s (pid %ld) killed by signal %d", k->what, (long)k->pid,
 					     WTERMSIG(status));
+				if (k->restart && !h->stopping) {
+					k->restart = false;
+					child_start(h, i);
+				}
+				write_status(h);
 			}
 		}
 	}
@@ -319,7 +444,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 {
 	host h = { .dir = dir, .guests = guests, .sfd = -1 };
 	vbd_store_options so = VBD_STORE_OPTIONS_INIT;
-	char pidfile[PATH_MAX], exe_arg[16], ready_arg[] = "3";
+	char pidfile[PATH_MAX];
 	unsigned i, d;
 	uint64_t deadline;
 	int r, ret = VBDCTL_EXIT_FAIL;
@@ -329,6 +454,19 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	sim_path(h.hv_sock, sizeof(h.hv_sock), dir, "simhv.sock");
 	sim_path(pidfile, sizeof(pidfile), dir, "host.pid");
 	h.sfd = vbdctl_signalfd();
+	{
+		/* sim restart and sim status: a queued signal each. */
+		sigset_t rt;
+
+		sigemptyset(&rt);
+		sigaddset(&rt, SIGTERM);
+		sigaddset(&rt, SIGINT);
+		sigaddset(&rt, SIGHUP);
+		sigaddset(&rt, SIGRTMIN);
+		sigprocmask(SIG_BLOCK, &rt, NULL);
+		if (h.sfd >= 0)
+			signalfd(h.sfd, &rt, SFD_CLOEXEC | SFD_NONBLOCK);
+	}
 	/* The hypervisor holds fds for every grant group and event channel
 	 * of every domain, the store one per connection: take the hard
 	 * limit, for this process and the ones it starts. */
@@ -364,38 +502,39 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	h.pfds = calloc(3 + 2 * ((size_t)guests + 1), sizeof(*h.pfds));
 	if (!h.kids || !h.pfds)
 		goto out;
+	/* VBD_SIM_CRASHPOINT=<child>=<point>[:<nth>]: that child's first
+	 * start has VBD_CRASHPOINT (the crash matrix); <child> is backend or
+	 * guestN. */
+	{
+		const char *cp = getenv("VBD_SIM_CRASHPOINT"), *eq = cp ? strchr(cp, '=') : NULL;
+
+		for (i = 0; eq && i <= guests; i++) {
+			char name[32];
+
+			if (i)
+				snprintf(name, sizeof(name), "guest%u", i);
+			else
+				snprintf(name, sizeof(name), "backend");
+			if ((size_t)(eq - cp) == strlen(name) && !strncmp(cp, name, strlen(name)))
+				h.kids[i].crashpoint = strdup(eq + 1);
+		}
+	}
 	for (i = 0; i <= guests; i++) {
 		child *k = &h.kids[i];
-		char xs_path[PATH_MAX + 16], hv_path[PATH_MAX + 16];
 
 		k->pidfd = k->ready_fd = -1;
-		if (i == 0) {
-			char stats[PATH_MAX + 32];
-			char *argv[] = { "vbdctl", "backend", "--domain", "0", "--ready-fd", ready_arg,
-			                 "--stats-dir", stats, NULL };
-
-			sim_path(stats, sizeof(stats), dir, VBDCTL_SIM_STATS_DIR);
-
+		if (i == 0)
 			snprintf(k->what, sizeof(k->what), "backend (dom0)");
-			r = spawn(&h, k, h.store_sock, h.hv_sock, argv);
-		} else {
-			char *argv[] = { "vbdctl", "frontend", "--domain", exe_arg, "--ready-fd", ready_arg,
-			                 NULL };
-
-			snprintf(exe_arg, sizeof(exe_arg), "%u", i);
+		else
 			snprintf(k->what, sizeof(k->what), "guest%u", i);
-			snprintf(k->sock, sizeof(k->sock), "%s/guest%u.sock", dir, i);
-			snprintf(xs_path, sizeof(xs_path), "%s.d/%u", h.store_sock, i);
-			snprintf(hv_path, sizeof(hv_path), "%s.d/%u", h.hv_sock, i);
-			r = spawn(&h, k, xs_path, hv_path, argv);
-		}
-		if (r < 0) {
+		h.nkids++;
+		if ((r = child_start(&h, i)) < 0) {
 			hlog("cannot start %s: %s", k->what, strerror(-r));
 			k->gone = true;
 			goto stop;
 		}
-		h.nkids++;
 	}
+	write_status(&h);
 	deadline = mono_ms() + 30000;
 	while (!all_ready(&h)) {
 		unsigned k;
@@ -421,6 +560,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 		;
 	ret = VBDCTL_EXIT_OK;
 stop:
+	h.stopping = true;
 	hlog("stopping %u processes", live(&h));
 	/* Guests first, then the backend: each closes its devices while the
 	 * daemons still serve it. */
@@ -453,6 +593,7 @@ out:
 		close(ready_out);
 	}
 	for (i = 0; h.kids && i < h.nkids; i++) {
+		free(h.kids[i].crashpoint);
 		if (h.kids[i].pidfd >= 0)
 			close(h.kids[i].pidfd);
 		if (h.kids[i].ready_fd >= 0)
@@ -462,6 +603,8 @@ out:
 	free(h.pfds);
 	vbd_simhv_free(h.hv);
 	vbd_store_free(h.store);
+	unlink(pidfile);
+	sim_path(pidfile, sizeof(pidfile), dir, "status");
 	unlink(pidfile);
 	if (h.sfd >= 0)
 		close(h.sfd);
@@ -604,6 +747,161 @@ static int cmd_stop(int argc, char **argv)
 	return VBDCTL_EXIT_OK;
 }
 
+/* Asks the host for request v (sim_request) and waits, up to timeout_ms,
+ * for the status file it then rewrites (a new inode: renamed over). */
+static int ask(const char *dir, int v, int timeout_ms)
+{
+	char path[PATH_MAX];
+	struct stat before, now;
+	union sigval sv = { .sival_int = v };
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+	pid_t pid;
+
+	if (read_pid(dir, &pid) < 0 || kill(pid, 0) < 0) {
+		vbdctl_err("sim: no simulated host runs in %s", dir);
+		return -ESRCH;
+	}
+	sim_path(path, sizeof(path), dir, "status");
+	if (stat(path, &before) < 0)
+		before.st_ino = 0;
+	if (sigqueue(pid, SIGRTMIN, sv) < 0) {
+		vbdctl_err("sim: cannot signal the host (pid %ld): %s", (long)pid, strerror(errno));
+		return -errno;
+	}
+	while (mono_ms() < deadline) {
+		if (stat(path, &now) == 0 && now.st_ino != before.st_ino)
+			return 0;
+		usleep(10000);
+	}
+	vbdctl_err("sim: the host (pid %ld) did not answer", (long)pid);
+	return -ETIMEDOUT;
+}
+
+/* The line of child `what` in the status file: its pid and state. */
+static int child_state(const char *dir, const char *what, long *pid, char *state, size_t size)
+{
+	char path[PATH_MAX], line[128], name[32], st[16];
+	long p;
+	FILE *f;
+
+	sim_path(path, sizeof(path), dir, "status");
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%31s %ld %15s", name, &p, st) == 3 && !strcmp(name, what)) {
+			fclose(f);
+			*pid = p;
+			snprintf(state, size, "%s", st);
+			return 0;
+		}
+	}
+	fclose(f);
+	return -ENOENT;
+}
+
+static int cmd_restart(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *dir = NULL, *what;
+	char dirbuf[PATH_MAX], state[16];
+	uint64_t timeout_s = 30, deadline, n = 0;
+	long old = 0, pid;
+	int o, v;
+
+	while ((o = getopt_long(argc, argv, "d:t:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd': dir = optarg; break;
+		case 't':
+			if (vbdctl_parse_u64("timeout", optarg, 3600, &timeout_s) < 0)
+				return VBDCTL_EXIT_USAGE;
+			break;
+		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		vbdctl_err("sim restart: which process: backend or guestN");
+		return VBDCTL_EXIT_USAGE;
+	}
+	what = argv[optind];
+	if (!strcmp(what, "backend"))
+		v = 0;
+	else if (!strncmp(what, "guest", 5) &&
+	         vbdctl_parse_u64("guest", what + 5, SIM_MAX_GUESTS, &n) == 0 && n)
+		v = (int)n;
+	else {
+		vbdctl_err("sim restart: '%s' is not backend or guestN", what);
+		return VBDCTL_EXIT_USAGE;
+	}
+	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
+	if (child_state(dir, what, &old, state, sizeof(state)) < 0) {
+		vbdctl_err("sim restart: the host in %s has no %s", dir, what);
+		return VBDCTL_EXIT_FAIL;
+	}
+	if (ask(dir, v, 5000) < 0)
+		return VBDCTL_EXIT_FAIL;
+	/* Up once its line names another pid, ready. */
+	deadline = mono_ms() + timeout_s * 1000;
+	while (mono_ms() < deadline) {
+		if (child_state(dir, what, &pid, state, sizeof(state)) == 0 && pid != old) {
+			if (!strcmp(state, "ready")) {
+				printf("vbdctl: %s restarted (pid %ld)\n", what, pid);
+				return VBDCTL_EXIT_OK;
+			}
+			if (!strcmp(state, "gone")) {
+				vbdctl_err("sim restart: %s (pid %ld) ended before it was ready; see %s/host.log",
+				           what, pid, dir);
+				return VBDCTL_EXIT_FAIL;
+			}
+		}
+		usleep(10000);
+	}
+	vbdctl_err("sim restart: %s not ready within %" PRIu64 " s", what, timeout_s);
+	return VBDCTL_EXIT_FAIL;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *dir = NULL;
+	char dirbuf[PATH_MAX], path[PATH_MAX], line[128];
+	FILE *f;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd': dir = optarg; break;
+		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		vbdctl_err("sim status: unexpected argument '%s'", argv[optind]);
+		return VBDCTL_EXIT_USAGE;
+	}
+	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
+	if (ask(dir, -1, 5000) < 0)
+		return VBDCTL_EXIT_FAIL;
+	sim_path(path, sizeof(path), dir, "status");
+	if (!(f = fopen(path, "re"))) {
+		vbdctl_err("sim status: %s: %s", path, strerror(errno));
+		return VBDCTL_EXIT_FAIL;
+	}
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stdout);
+	fclose(f);
+	return VBDCTL_EXIT_OK;
+}
+
 int vbdctl_sim(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -615,6 +913,10 @@ int vbdctl_sim(int argc, char **argv)
 		return cmd_start(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "stop"))
 		return cmd_stop(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "restart"))
+		return cmd_restart(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	vbdctl_err("sim: unknown command '%s'", argv[1]);
 	fputs(sim_usage, stderr);
 	return VBDCTL_EXIT_USAGE;
