@@ -134,7 +134,10 @@ static void guest_scan(guest *g)
 		if (old && vbd_blkfront_get_state(old->f) != 6)
 			continue;
 		snprintf(path, sizeof(path), "%s/%lu/state", g->dir, devid);
-		if (vbd_bus_read(g->bus, path, &st) < 0 || strcmp(st, "1") != 0) {
+		/* Initialised or Connected with no frontend here: this
+		 * process's predecessor's (sim restart guestN); taken over. */
+		if (vbd_bus_read(g->bus, path, &st) < 0 ||
+		    (strcmp(st, "1") && (old || (strcmp(st, "3") && strcmp(st, "4"))))) {
 			free(st);
 			continue;
 		}

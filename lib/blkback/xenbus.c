@@ -343,8 +343,12 @@ static void frontend_changed(const char *path, void *ud)
 		return;                  /* xenstore could not say */
 	d->fe_state = st;
 	switch (st) {
-	case VBD_STATE_INITIALISING:   /* a reconnect after Closed */
-		if (d->be_state == VBD_STATE_CLOSING || d->be_state == VBD_STATE_CLOSED) {
+	case VBD_STATE_INITIALISING:   /* a reconnect after Closed, or a new frontend */
+		/* A frontend goes back to Initialising from Connected only when
+		 * it is another one (the guest's restarted): its predecessor's
+		 * rings go, and the handshake starts again. */
+		if (d->be_state == VBD_STATE_CLOSING || d->be_state == VBD_STATE_CLOSED ||
+		    d->be_state == VBD_STATE_CONNECTED || d->rings_bound) {
 			disconnect(d);
 			vbd__bb_log(d->b, VBD_LOG_INFO, "%s: frontend reconnects", d->be);
 			switch_state(d, VBD_STATE_INITWAIT);
@@ -562,7 +566,10 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	int s = vbd__xb_read_state(xs, t, d->be);
 	bool ok;
 
-	if (s != VBD_STATE_INITIALISING)
+	/* InitWait or Connected: a backend of this domain that died (killed,
+	 * crashed) left it; adopted below, as the same backend would go on.
+	 * Closing and Closed are the toolstack's to finish. */
+	if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT && s != VBD_STATE_CONNECTED)
 		return 1;     /* not new (or gone): nothing to do */
 	snprintf(path, sizeof(path), "%s/frontend", d->be);
 	fe = xs_read(xs, t, path, &len);
@@ -583,6 +590,8 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	free(probe);
 	if (!probe)
 		return 3;
+	if (s != VBD_STATE_INITIALISING)
+		return 4;     /* adopted: its features are there, its state stays */
 	ok = (!b->max_indirect ||
 	      WR(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
 	     WR(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
@@ -613,6 +622,15 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	j.d = d;
 	j.fe[0] = 0;
 	r = vbd__xb_txn(b->xs, probe_body, &j);
+	if (r == 4) {
+		/* Served as from InitWait: the frontend's state watch maps its
+		 * rings (a Connected frontend's are still granted) and connect()
+		 * writes Connected again, which the frontend takes as a resize
+		 * check.  Requests the dead backend took and never answered are
+		 * taken again: the ring is attached at rsp_prod. */
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend", d->be);
+		r = 0;
+	}
 	if (r != 0) {
 		if (r == 2)
 			vbd__bb_log(b, VBD_LOG_WARNING, "%s: bad frontend or frontend-id; not served",

@@ -596,8 +596,10 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
 	}
-	if (r == VBD_STATE_CLOSED) {
-		/* A previous frontend closed cleanly: start again. */
+	if (r == VBD_STATE_CLOSED || r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED) {
+		/* A previous frontend closed cleanly, or died (a guest's
+		 * frontend restarted) with its rings up: start again.  The
+		 * backend unmaps the old rings when it sees Initialising. */
 		r = switch_state(f, VBD_STATE_INITIALISING, false);
 		if (r < 0) {
 			vbd__errf(err, r, "blkfront: writing %s/state", f->fe);
