@@ -367,7 +367,6 @@ static void frontend_changed(const char *path, void *ud)
 		break;
 	case VBD_STATE_CLOSING:
 		switch_state(d, VBD_STATE_CLOSING);
-		vbd__crashpoint("blkback.closing");
 		break;
 	case VBD_STATE_CLOSED: {
 		/* online before Closed: once both ends are Closed the toolstack
@@ -376,6 +375,7 @@ static void frontend_changed(const char *path, void *ud)
 		bool online = is_online(d);
 
 		disconnect(d);
+		vbd__crashpoint("blkback.closing");
 		switch_state(d, VBD_STATE_CLOSED);
 		if (!online)
 			vbd__bb_dev_free(d, false);

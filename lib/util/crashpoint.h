@@ -36,7 +36,8 @@
  *   blkback.request-taken    a request taken off the ring, before its I/O
  *   blkback.io-done          its I/O done, before its response
  *   blkback.response-pushed  response pushed, before the notify
- *   blkback.closing          tearing a device down (Closing seen)
+ *   blkback.closing          the frontend Closed: rings unmapped, before the
+ *                            backend's Closed
  * frontend (vbdctl frontend, lib/blkfront):
  *   blkfront.ring-granted    ring granted, event channel bound, before
  *                            Initialised
