@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -103,6 +105,23 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Whether pid runs: kill(pid, 0) also succeeds on a zombie, which a
+ * killed host whose parent does not reap stays. */
+static bool running(pid_t pid)
+{
+	char path[64], buf[256], *rp;
+	FILE *f;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) && rp[1] == ' ')
+		r = rp[2] != 'Z' && rp[2] != 'X';
+	fclose(f);
+	return r;
+}
+
 static int read_pid(const char *dir, pid_t *ret)
 {
 	char path[PATH_MAX], buf[32];
@@ -148,6 +167,7 @@ typedef struct host {
 	struct pollfd *pfds;        /* [3 + 2 * (guests + 1)]: host_pass's */
 	int sfd;
 	bool stopping;
+	uint64_t status_seq;        /* DIR/status's "seq": bumped on each rewrite */
 } host;
 
 static int child_start(host *h, unsigned i);
@@ -174,7 +194,7 @@ static int spawn(host *h, child *k, const char *xs_path, const char *hv_path,
                  char *const argv[])
 {
 	int p[2];
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
@@ -189,6 +209,10 @@ static int spawn(host *h, child *k, const char *xs_path, const char *hv_path,
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The host is their xenstore and hypervisor: killed, it takes
+		 * them along rather than leave them serving dead sockets. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		if (dup2(p[1], 3) < 0)
 			_exit(127);
 		setenv("XENSTORED_PATH", xs_path, 1);
@@ -332,7 +356,7 @@ static void write_status(host *h)
 	f = fopen(tmp, "we");
 	if (!f)
 		return;
-	fprintf(f, "host %ld\n", (long)getpid());
+	fprintf(f, "host %ld\nseq %" PRIu64 "\n", (long)getpid(), ++h->status_seq);
 	for (i = 0; i < h->nkids; i++) {
 		const child *k = &h->kids[i];
 
@@ -648,7 +672,7 @@ static int cmd_start(int argc, char **argv)
 		vbdctl_err("sim start: cannot create %s: %s", dir, strerror(errno));
 		return VBDCTL_EXIT_FAIL;
 	}
-	if (read_pid(dir, &old) == 0 && kill(old, 0) == 0) {
+	if (read_pid(dir, &old) == 0 && running(old)) {
 		vbdctl_err("sim start: a simulated host runs already in %s (pid %ld); vbdctl sim stop",
 		           dir, (long)old);
 		return VBDCTL_EXIT_FAIL;
@@ -701,6 +725,35 @@ static int cmd_start(int argc, char **argv)
 	return VBDCTL_EXIT_OK;
 }
 
+/* A host that died (killed: its store and hypervisor with it) leaves its
+ * sockets and files; its processes went with it (PR_SET_PDEATHSIG).
+ * Removes what it left; returns how many. */
+static unsigned remove_remains(const char *dir)
+{
+	static const char *const pats[] = { "xenstored.sock.d/*", "simhv.sock.d/*", "guest*.sock",
+	                                    "xenstored.sock", "simhv.sock", "status", "status.tmp",
+	                                    "host.pid" };
+	char pat[PATH_MAX];
+	unsigned i, n = 0;
+	size_t k;
+
+	for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		glob_t g;
+
+		snprintf(pat, sizeof(pat), "%s/%s", dir, pats[i]);
+		if (glob(pat, 0, NULL, &g) != 0)
+			continue;
+		for (k = 0; k < g.gl_pathc; k++)
+			n += unlink(g.gl_pathv[k]) == 0;
+		globfree(&g);
+	}
+	sim_path(pat, sizeof(pat), dir, "xenstored.sock.d");
+	rmdir(pat);
+	sim_path(pat, sizeof(pat), dir, "simhv.sock.d");
+	rmdir(pat);
+	return n;
+}
+
 static int cmd_stop(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -727,6 +780,11 @@ static int cmd_stop(int argc, char **argv)
 		}
 	}
 	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
+	if (read_pid(dir, &pid) == 0 && !running(pid)) {
+		printf("vbdctl: the simulated host in %s (pid %ld) had died; removed %u files it left\n",
+		       dir, (long)pid, remove_remains(dir));
+		return VBDCTL_EXIT_OK;
+	}
 	if (read_pid(dir, &pid) < 0 || (pfd = pidfd_open(pid, 0)) < 0) {
 		vbdctl_err("sim stop: no simulated host runs in %s", dir);
 		return VBDCTL_EXIT_FAIL;
@@ -747,29 +805,44 @@ static int cmd_stop(int argc, char **argv)
 	return VBDCTL_EXIT_OK;
 }
 
+/* The status file's seq line, 0 if none. */
+static uint64_t status_seq(const char *path)
+{
+	char line[128];
+	uint64_t v = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "seq %" SCNu64, &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 /* Asks the host for request v (sim_request) and waits, up to timeout_ms,
- * for the status file it then rewrites (a new inode: renamed over). */
+ * for the status file it then rewrites (its seq moves on). */
 static int ask(const char *dir, int v, int timeout_ms)
 {
 	char path[PATH_MAX];
-	struct stat before, now;
+	uint64_t before;
 	union sigval sv = { .sival_int = v };
 	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	pid_t pid;
 
-	if (read_pid(dir, &pid) < 0 || kill(pid, 0) < 0) {
+	if (read_pid(dir, &pid) < 0 || !running(pid)) {
 		vbdctl_err("sim: no simulated host runs in %s", dir);
 		return -ESRCH;
 	}
 	sim_path(path, sizeof(path), dir, "status");
-	if (stat(path, &before) < 0)
-		before.st_ino = 0;
+	before = status_seq(path);
 	if (sigqueue(pid, SIGRTMIN, sv) < 0) {
 		vbdctl_err("sim: cannot signal the host (pid %ld): %s", (long)pid, strerror(errno));
 		return -errno;
 	}
 	while (mono_ms() < deadline) {
-		if (stat(path, &now) == 0 && now.st_ino != before.st_ino)
+		if (status_seq(path) != before)
 			return 0;
 		usleep(10000);
 	}
