@@ -25,7 +25,7 @@ PKGS += python3 python3-cffi python3-pytest python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench soak clean \
-        install uninstall deb check-install
+        install uninstall deb check-install crash-matrix
 
 all: build
 
@@ -102,6 +102,10 @@ deb:
 SOAK_SECONDS ?= 600
 soak: build
 	./tests/soak.sh $(BUILD)/cli/vbdctl $(SOAK_SECONDS)
+
+# Every cell of the crash matrix (make check runs its CI set).
+crash-matrix: build
+	./tests/crash_matrix.sh $(BUILD)/cli/vbdctl --full
 
 # Installs the packages of make deb, uses them as a user would, and removes
 # them; then make install DESTDIR=... and make uninstall.  Root.
