@@ -568,7 +568,15 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 
 	/* InitWait or Connected: a backend of this domain that died (killed,
 	 * crashed) left it; adopted below, as the same backend would go on.
-	 * Closing and Closed are the toolstack's to finish. */
+	 * Closing with online 0: it died in a detach; this one has nothing
+	 * mapped, so it finishes the close (Closed) for the detach to go on. */
+	if (s == VBD_STATE_CLOSING) {
+		snprintf(path, sizeof(path), "%s/online", d->be);
+		id = xs_read(xs, t, path, &len);
+		ok = id && !strcmp(id, "0");
+		free(id);
+		return ok ? 5 : 1;
+	}
 	if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT && s != VBD_STATE_CONNECTED)
 		return 1;     /* not new (or gone): nothing to do */
 	snprintf(path, sizeof(path), "%s/frontend", d->be);
@@ -622,6 +630,11 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	j.d = d;
 	j.fe[0] = 0;
 	r = vbd__xb_txn(b->xs, probe_body, &j);
+	if (r == 5) {
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: left Closing by an earlier backend: Closed", d->be);
+		vbd__xb_switch_state(b->xs, d->be, VBD_STATE_CLOSED);
+		r = 1;
+	}
 	if (r == 4) {
 		/* Served as from InitWait: the frontend's state watch maps its
 		 * rings (a Connected frontend's are still granted) and connect()
