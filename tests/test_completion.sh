@@ -61,7 +61,7 @@ comp "status --format ";         is "--format's values" $'json\ntext\nxl'
 comp "status --f";               is "status's options" "--format"
 comp "store ";                   is "store's subcommands" $'domain\nserve'
 comp "store domain ";            is "store domain's subcommands" $'add\nremove'
-comp "sim st";                   is "sim's subcommands" $'start\nstop'
+comp "sim st";                   is "sim's subcommands" $'start\nstatus\nstop'
 
 check "attach a disk" 0 "$VBDCTL" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$tmp/d1.img" --timeout 20
 comp "detach guest1 ";           is "a domain's vdevs" "xvdb"
