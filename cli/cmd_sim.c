@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -53,7 +52,7 @@
 
 #define SIM_MAX_GUESTS 1000
 
-static const char sim_usage[] =
+const char vbdctl_sim_usage[] =
 	"Usage: vbdctl sim start [--guests N] [--dir DIR]\n"
 	"       vbdctl sim stop [--dir DIR] [--timeout S]\n"
 	"       vbdctl sim restart backend|guestN [--dir DIR] [--timeout S]\n"
@@ -91,55 +90,6 @@ static const char sim_usage[] =
 	"VBD_CRASHPOINT itself is the host's (the store's) and no child's.\n"
 	"\n"
 	"Exit status: 0 done, 1 failed, 2 usage error.\n";
-
-static void sim_path(char *buf, size_t size, const char *dir, const char *name)
-{
-	snprintf(buf, size, "%s/%s", dir, name);
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Whether pid runs: kill(pid, 0) also succeeds on a zombie, which a
- * killed host whose parent does not reap stays. */
-static bool running(pid_t pid)
-{
-	char path[64], buf[256], *rp;
-	FILE *f;
-	bool r = false;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if (!(f = fopen(path, "re")))
-		return false;
-	if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) && rp[1] == ' ')
-		r = rp[2] != 'Z' && rp[2] != 'X';
-	fclose(f);
-	return r;
-}
-
-static int read_pid(const char *dir, pid_t *ret)
-{
-	char path[PATH_MAX], buf[32];
-	FILE *f;
-	long v;
-
-	sim_path(path, sizeof(path), dir, "host.pid");
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	if (!fgets(buf, sizeof(buf), f) || (v = strtol(buf, NULL, 10)) <= 0) {
-		fclose(f);
-		return -EINVAL;
-	}
-	fclose(f);
-	*ret = (pid_t)v;
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* The host: store + hypervisor in one loop, supervising the others    */
@@ -258,7 +208,7 @@ static int child_start(host *h, unsigned i)
 		char *argv[] = { "vbdctl", "backend", "--domain", "0", "--ready-fd", ready_arg,
 		                 "--stats-dir", stats, NULL };
 
-		sim_path(stats, sizeof(stats), h->dir, VBDCTL_SIM_STATS_DIR);
+		vbdctl_sim_path(stats, sizeof(stats), h->dir, VBDCTL_SIM_STATS_DIR);
 		return spawn(h, k, h->store_sock, h->hv_sock, argv);
 	} else {
 		char *argv[] = { "vbdctl", "frontend", "--domain", arg, "--ready-fd", ready_arg, NULL };
@@ -351,7 +301,7 @@ static void write_status(host *h)
 	unsigned i;
 	FILE *f;
 
-	sim_path(path, sizeof(path), h->dir, "status");
+	vbdctl_sim_path(path, sizeof(path), h->dir, "status");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
 	if (!f)
@@ -474,9 +424,9 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	int r, ret = VBDCTL_EXIT_FAIL;
 	bool told = false;
 
-	sim_path(h.store_sock, sizeof(h.store_sock), dir, "xenstored.sock");
-	sim_path(h.hv_sock, sizeof(h.hv_sock), dir, "simhv.sock");
-	sim_path(pidfile, sizeof(pidfile), dir, "host.pid");
+	vbdctl_sim_path(h.store_sock, sizeof(h.store_sock), dir, "xenstored.sock");
+	vbdctl_sim_path(h.hv_sock, sizeof(h.hv_sock), dir, "simhv.sock");
+	vbdctl_sim_path(pidfile, sizeof(pidfile), dir, "host.pid");
 	h.sfd = vbdctl_signalfd();
 	{
 		/* sim restart and sim status: a queued signal each. */
@@ -559,7 +509,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 		}
 	}
 	write_status(&h);
-	deadline = mono_ms() + 30000;
+	deadline = vbdctl_mono_ms() + 30000;
 	while (!all_ready(&h)) {
 		unsigned k;
 
@@ -570,7 +520,7 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 				hlog("%s ended before it was ready", h.kids[k].what);
 				goto stop;
 			}
-		if (mono_ms() > deadline) {
+		if (vbdctl_mono_ms() > deadline) {
 			hlog("not ready within 30 s");
 			goto stop;
 		}
@@ -591,8 +541,8 @@ stop:
 	for (i = 1; i < h.nkids; i++)
 		if (!h.kids[i].gone)
 			pidfd_send_signal(h.kids[i].pidfd, SIGTERM, NULL, 0);
-	deadline = mono_ms() + 5000;
-	while (mono_ms() < deadline) {
+	deadline = vbdctl_mono_ms() + 5000;
+	while (vbdctl_mono_ms() < deadline) {
 		bool guests_gone = true;
 
 		for (i = 1; i < h.nkids; i++)
@@ -602,8 +552,8 @@ stop:
 		host_pass(&h, 50);
 	}
 	signal_all(&h, SIGTERM);
-	deadline = mono_ms() + 5000;
-	while (live(&h) && mono_ms() < deadline)
+	deadline = vbdctl_mono_ms() + 5000;
+	while (live(&h) && vbdctl_mono_ms() < deadline)
 		host_pass(&h, 50);
 	if (live(&h)) {
 		hlog("killing %u processes that did not stop", live(&h));
@@ -628,7 +578,7 @@ out:
 	vbd_simhv_free(h.hv);
 	vbd_store_free(h.store);
 	unlink(pidfile);
-	sim_path(pidfile, sizeof(pidfile), dir, "status");
+	vbdctl_sim_path(pidfile, sizeof(pidfile), dir, "status");
 	unlink(pidfile);
 	if (h.sfd >= 0)
 		close(h.sfd);
@@ -659,8 +609,8 @@ static int cmd_start(int argc, char **argv)
 			}
 			break;
 		case 'd': dir = optarg; break;
-		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
+		case 'h': fputs(vbdctl_sim_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(vbdctl_sim_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
@@ -672,12 +622,12 @@ static int cmd_start(int argc, char **argv)
 		vbdctl_err("sim start: cannot create %s: %s", dir, strerror(errno));
 		return VBDCTL_EXIT_FAIL;
 	}
-	if (read_pid(dir, &old) == 0 && running(old)) {
+	if (vbdctl_sim_read_pid(dir, &old) == 0 && vbdctl_sim_running(old)) {
 		vbdctl_err("sim start: a simulated host runs already in %s (pid %ld); vbdctl sim stop",
 		           dir, (long)old);
 		return VBDCTL_EXIT_FAIL;
 	}
-	sim_path(path, sizeof(path), dir, "host.log");
+	vbdctl_sim_path(path, sizeof(path), dir, "host.log");
 	logfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (logfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
 		vbdctl_err("sim start: %s: %s", path, strerror(errno));
@@ -700,7 +650,7 @@ static int cmd_start(int argc, char **argv)
 		dup2(logfd, 2);
 		close(nul);
 		close(logfd);
-		sim_path(path, sizeof(path), dir, "host.pid");
+		vbdctl_sim_path(path, sizeof(path), dir, "host.pid");
 		pf = fopen(path, "we");
 		if (pf) {
 			fprintf(pf, "%ld\n", (long)getpid());
@@ -725,272 +675,22 @@ static int cmd_start(int argc, char **argv)
 	return VBDCTL_EXIT_OK;
 }
 
-/* A host that died (killed: its store and hypervisor with it) leaves its
- * sockets and files; its processes went with it (PR_SET_PDEATHSIG).
- * Removes what it left; returns how many. */
-static unsigned remove_remains(const char *dir)
-{
-	static const char *const pats[] = { "xenstored.sock.d/*", "simhv.sock.d/*", "guest*.sock",
-	                                    "xenstored.sock", "simhv.sock", "status", "status.tmp",
-	                                    "host.pid" };
-	char pat[PATH_MAX];
-	unsigned i, n = 0;
-	size_t k;
-
-	for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
-		glob_t g;
-
-		snprintf(pat, sizeof(pat), "%s/%s", dir, pats[i]);
-		if (glob(pat, 0, NULL, &g) != 0)
-			continue;
-		for (k = 0; k < g.gl_pathc; k++)
-			n += unlink(g.gl_pathv[k]) == 0;
-		globfree(&g);
-	}
-	sim_path(pat, sizeof(pat), dir, "xenstored.sock.d");
-	rmdir(pat);
-	sim_path(pat, sizeof(pat), dir, "simhv.sock.d");
-	rmdir(pat);
-	return n;
-}
-
-static int cmd_stop(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *dir = NULL;
-	char dirbuf[PATH_MAX];
-	uint64_t timeout_s = 10;
-	pid_t pid;
-	int o, pfd;
-
-	while ((o = getopt_long(argc, argv, "d:t:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': dir = optarg; break;
-		case 't':
-			if (vbdctl_parse_u64("timeout", optarg, 3600, &timeout_s) < 0)
-				return VBDCTL_EXIT_USAGE;
-			break;
-		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
-		}
-	}
-	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
-	if (read_pid(dir, &pid) == 0 && !running(pid)) {
-		printf("vbdctl: the simulated host in %s (pid %ld) had died; removed %u files it left\n",
-		       dir, (long)pid, remove_remains(dir));
-		return VBDCTL_EXIT_OK;
-	}
-	if (read_pid(dir, &pid) < 0 || (pfd = pidfd_open(pid, 0)) < 0) {
-		vbdctl_err("sim stop: no simulated host runs in %s", dir);
-		return VBDCTL_EXIT_FAIL;
-	}
-	pidfd_send_signal(pfd, SIGTERM, NULL, 0);
-	{
-		struct pollfd p = { pfd, POLLIN, 0 };
-
-		/* The host gives its processes 10 s; then it is its own turn. */
-		if (poll(&p, 1, (int)(timeout_s * 1000 + 5000)) <= 0) {
-			vbdctl_err("sim stop: host %ld did not stop; killing it", (long)pid);
-			pidfd_send_signal(pfd, SIGKILL, NULL, 0);
-			poll(&p, 1, 5000);
-		}
-	}
-	close(pfd);
-	printf("vbdctl: simulated host in %s stopped\n", dir);
-	return VBDCTL_EXIT_OK;
-}
-
-/* The status file's seq line, 0 if none. */
-static uint64_t status_seq(const char *path)
-{
-	char line[128];
-	uint64_t v = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "seq %" SCNu64, &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-/* Asks the host for request v (sim_request) and waits, up to timeout_ms,
- * for the status file it then rewrites (its seq moves on). */
-static int ask(const char *dir, int v, int timeout_ms)
-{
-	char path[PATH_MAX];
-	uint64_t before;
-	union sigval sv = { .sival_int = v };
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-	pid_t pid;
-
-	if (read_pid(dir, &pid) < 0 || !running(pid)) {
-		vbdctl_err("sim: no simulated host runs in %s", dir);
-		return -ESRCH;
-	}
-	sim_path(path, sizeof(path), dir, "status");
-	before = status_seq(path);
-	if (sigqueue(pid, SIGRTMIN, sv) < 0) {
-		vbdctl_err("sim: cannot signal the host (pid %ld): %s", (long)pid, strerror(errno));
-		return -errno;
-	}
-	while (mono_ms() < deadline) {
-		if (status_seq(path) != before)
-			return 0;
-		usleep(10000);
-	}
-	vbdctl_err("sim: the host (pid %ld) did not answer", (long)pid);
-	return -ETIMEDOUT;
-}
-
-/* The line of child `what` in the status file: its pid and state. */
-static int child_state(const char *dir, const char *what, long *pid, char *state, size_t size)
-{
-	char path[PATH_MAX], line[128], name[32], st[16];
-	long p;
-	FILE *f;
-
-	sim_path(path, sizeof(path), dir, "status");
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%31s %ld %15s", name, &p, st) == 3 && !strcmp(name, what)) {
-			fclose(f);
-			*pid = p;
-			snprintf(state, size, "%s", st);
-			return 0;
-		}
-	}
-	fclose(f);
-	return -ENOENT;
-}
-
-static int cmd_restart(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *dir = NULL, *what;
-	char dirbuf[PATH_MAX], state[16];
-	uint64_t timeout_s = 30, deadline, n = 0;
-	long old = 0, pid;
-	int o, v;
-
-	while ((o = getopt_long(argc, argv, "d:t:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': dir = optarg; break;
-		case 't':
-			if (vbdctl_parse_u64("timeout", optarg, 3600, &timeout_s) < 0)
-				return VBDCTL_EXIT_USAGE;
-			break;
-		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
-		}
-	}
-	if (optind + 1 != argc) {
-		vbdctl_err("sim restart: which process: backend or guestN");
-		return VBDCTL_EXIT_USAGE;
-	}
-	what = argv[optind];
-	if (!strcmp(what, "backend"))
-		v = 0;
-	else if (!strncmp(what, "guest", 5) &&
-	         vbdctl_parse_u64("guest", what + 5, SIM_MAX_GUESTS, &n) == 0 && n)
-		v = (int)n;
-	else {
-		vbdctl_err("sim restart: '%s' is not backend or guestN", what);
-		return VBDCTL_EXIT_USAGE;
-	}
-	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
-	if (child_state(dir, what, &old, state, sizeof(state)) < 0) {
-		vbdctl_err("sim restart: the host in %s has no %s", dir, what);
-		return VBDCTL_EXIT_FAIL;
-	}
-	if (ask(dir, v, 5000) < 0)
-		return VBDCTL_EXIT_FAIL;
-	/* Up once its line names another pid, ready. */
-	deadline = mono_ms() + timeout_s * 1000;
-	while (mono_ms() < deadline) {
-		if (child_state(dir, what, &pid, state, sizeof(state)) == 0 && pid != old) {
-			if (!strcmp(state, "ready")) {
-				printf("vbdctl: %s restarted (pid %ld)\n", what, pid);
-				return VBDCTL_EXIT_OK;
-			}
-			if (!strcmp(state, "gone")) {
-				vbdctl_err("sim restart: %s (pid %ld) ended before it was ready; see %s/host.log",
-				           what, pid, dir);
-				return VBDCTL_EXIT_FAIL;
-			}
-		}
-		usleep(10000);
-	}
-	vbdctl_err("sim restart: %s not ready within %" PRIu64 " s", what, timeout_s);
-	return VBDCTL_EXIT_FAIL;
-}
-
-static int cmd_status(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	const char *dir = NULL;
-	char dirbuf[PATH_MAX], path[PATH_MAX], line[128];
-	FILE *f;
-	int o;
-
-	while ((o = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': dir = optarg; break;
-		case 'h': fputs(sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(sim_usage, stderr); return VBDCTL_EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		vbdctl_err("sim status: unexpected argument '%s'", argv[optind]);
-		return VBDCTL_EXIT_USAGE;
-	}
-	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
-	if (ask(dir, -1, 5000) < 0)
-		return VBDCTL_EXIT_FAIL;
-	sim_path(path, sizeof(path), dir, "status");
-	if (!(f = fopen(path, "re"))) {
-		vbdctl_err("sim status: %s: %s", path, strerror(errno));
-		return VBDCTL_EXIT_FAIL;
-	}
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stdout);
-	fclose(f);
-	return VBDCTL_EXIT_OK;
-}
-
 int vbdctl_sim(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(sim_usage, argc < 2 ? stderr : stdout);
+		fputs(vbdctl_sim_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? VBDCTL_EXIT_USAGE : VBDCTL_EXIT_OK;
 	}
 	optind = 1;
 	if (!strcmp(argv[1], "start"))
 		return cmd_start(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "stop"))
-		return cmd_stop(argc - 1, argv + 1);
+		return vbdctl_sim_stop(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restart"))
-		return cmd_restart(argc - 1, argv + 1);
+		return vbdctl_sim_restart(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
-		return cmd_status(argc - 1, argv + 1);
+		return vbdctl_sim_status(argc - 1, argv + 1);
 	vbdctl_err("sim: unknown command '%s'", argv[1]);
-	fputs(sim_usage, stderr);
+	fputs(vbdctl_sim_usage, stderr);
 	return VBDCTL_EXIT_USAGE;
 }

@@ -4,7 +4,9 @@
 /* The simulated host's commands: the host (cmd_sim.c), the guest's frontend
  * server (cmd_frontend.c) and its client (cmd_io.c); sim_common.c.  The
  * helpers every command shares are in vbdctl.h (common.c). */
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #define VBDCTL_SIM_DEFAULT_DIR "/run/vbd-sim"
@@ -18,5 +20,17 @@ const char *vbdctl_sim_dir(const char *opt);
 /* The host a client command (io, stop) talks to: --dir, else $VBD_SIM_DIR,
  * else the one whose xenstore $XENSTORED_PATH names, else the default. */
 const char *vbdctl_sim_client_dir(const char *opt, char *buf, size_t size);
+/* DIR/name into buf. */
+void vbdctl_sim_path(char *buf, size_t size, const char *dir, const char *name);
+uint64_t vbdctl_mono_ms(void);
+/* Whether pid runs (not a zombie); the host's pid from DIR/host.pid. */
+bool vbdctl_sim_running(pid_t pid);
+int vbdctl_sim_read_pid(const char *dir, pid_t *ret);
+
+/* vbdctl sim (cmd_sim.c): its usage; stop, restart, status (sim_ctl.c). */
+extern const char vbdctl_sim_usage[];
+int vbdctl_sim_stop(int argc, char **argv);
+int vbdctl_sim_restart(int argc, char **argv);
+int vbdctl_sim_status(int argc, char **argv);
 
 #endif

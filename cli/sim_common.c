@@ -3,9 +3,15 @@
  * What the simulated host's commands share (cmd_sim.c, cmd_frontend.c,
  * cmd_io.c): where a host's files are.
  */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim.h"
@@ -41,4 +47,53 @@ const char *vbdctl_sim_client_dir(const char *opt, char *buf, size_t size)
 		return vbdctl_sim_dir(NULL);
 	buf[n] = 0;
 	return buf;
+}
+
+void vbdctl_sim_path(char *buf, size_t size, const char *dir, const char *name)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+}
+
+uint64_t vbdctl_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Whether pid runs: kill(pid, 0) also succeeds on a zombie, which a
+ * killed host whose parent does not reap stays. */
+bool vbdctl_sim_running(pid_t pid)
+{
+	char path[64], buf[256], *rp;
+	FILE *f;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (rp = strrchr(buf, ')')) && rp[1] == ' ')
+		r = rp[2] != 'Z' && rp[2] != 'X';
+	fclose(f);
+	return r;
+}
+
+int vbdctl_sim_read_pid(const char *dir, pid_t *ret)
+{
+	char path[PATH_MAX], buf[32];
+	FILE *f;
+	long v;
+
+	vbdctl_sim_path(path, sizeof(path), dir, "host.pid");
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f) || (v = strtol(buf, NULL, 10)) <= 0) {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	*ret = (pid_t)v;
+	return 0;
 }

@@ -566,10 +566,9 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	int s = vbd__xb_read_state(xs, t, d->be);
 	bool ok;
 
-	/* InitWait or Connected: a backend of this domain that died (killed,
-	 * crashed) left it; adopted below, as the same backend would go on.
-	 * Closing with online 0: it died in a detach; this one has nothing
-	 * mapped, so it finishes the close (Closed) for the detach to go on. */
+	/* InitWait or Connected: left by a backend of this domain that died;
+	 * adopted below.  Closing with online 0: it died in a detach, and
+	 * this one, with nothing mapped, finishes the close (probe). */
 	if (s == VBD_STATE_CLOSING) {
 		snprintf(path, sizeof(path), "%s/online", d->be);
 		id = xs_read(xs, t, path, &len);
@@ -637,10 +636,9 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	}
 	if (r == 4) {
 		/* Served as from InitWait: the frontend's state watch maps its
-		 * rings (a Connected frontend's are still granted) and connect()
-		 * writes Connected again, which the frontend takes as a resize
-		 * check.  Requests the dead backend took and never answered are
-		 * taken again: the ring is attached at rsp_prod. */
+		 * rings (still granted) and connect() writes Connected again.
+		 * Requests the dead backend took and never answered are taken
+		 * again: the ring is attached at rsp_prod. */
 		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend", d->be);
 		r = 0;
 	}
