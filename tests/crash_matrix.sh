@@ -32,7 +32,6 @@ rows=() cells=0 bad=0
 # the rest of the points.
 ci_cells=(
 	"client attach.nodes-written attach"
-	"client hotplug.loop-attached attach"
 	"client hotplug.committed attach"
 	"client attach.waiting attach"
 	"client detach.closed detach"
@@ -46,6 +45,7 @@ ci_cells=(
 	"guest1 blkfront.closing detach"
 )
 full_cells=(
+	"client hotplug.loop-attached attach"
 	"client attach.before-nodes attach"
 	"client detach.closing detach"
 	"store store.firing-watches attach"

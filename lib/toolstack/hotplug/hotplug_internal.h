@@ -100,11 +100,6 @@ int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
  * O_CLOEXEC) and its number in *ret_n.  VBD__LOOP_LEGACY skips
  * LOOP_CONFIGURE, as on kernels before 5.8. */
 #define VBD__LOOP_LEGACY 1u
-/* VBD__LOOP_AUTOCLEAR: the kernel frees the device when its last fd
- * closes, so a process killed before it recorded the device leaves none
- * behind; vbd__loop_keep() clears it once the record is committed. */
-#define VBD__LOOP_AUTOCLEAR 2u
-int vbd__loop_keep(int lfd);
 int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
 /* Frees a loop device we attached; one already free is fine. */

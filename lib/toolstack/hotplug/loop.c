@@ -38,8 +38,7 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsig
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = (uint32_t)file_fd;
-	cfg.info.lo_flags = (ro ? LO_FLAGS_READ_ONLY : 0) |
-	                    (flags & VBD__LOOP_AUTOCLEAR ? LO_FLAGS_AUTOCLEAR : 0);
+	cfg.info.lo_flags = ro ? LO_FLAGS_READ_ONLY : 0;
 	snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s", name);
 	if (!(flags & VBD__LOOP_LEGACY)) {
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0)
@@ -53,7 +52,7 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsig
 	if (ioctl(lfd, LOOP_SET_FD, file_fd) < 0)
 		return -errno;
 	info = cfg.info;
-	info.lo_flags = flags & VBD__LOOP_AUTOCLEAR ? LO_FLAGS_AUTOCLEAR : 0;
+	info.lo_flags = 0;
 	if (ioctl(lfd, LOOP_SET_STATUS64, &info) < 0) {
 		int e = -errno;
 
@@ -61,18 +60,6 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsig
 		return e;
 	}
 	return 0;
-}
-
-int vbd__loop_keep(int lfd)
-{
-	struct loop_info64 info;
-
-	if (ioctl(lfd, LOOP_GET_STATUS64, &info) < 0)
-		return -errno;
-	if (!(info.lo_flags & LO_FLAGS_AUTOCLEAR))
-		return 0;
-	info.lo_flags &= ~(uint32_t)LO_FLAGS_AUTOCLEAR;
-	return ioctl(lfd, LOOP_SET_STATUS64, &info) < 0 ? -errno : 0;
 }
 
 int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,

@@ -328,10 +328,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 	} else {
 		struct stat st;
 
-		/* Autoclear until the record is committed: killed before,
-		 * this process leaves no loop device that nothing records. */
-		r = vbd__loop_attach(tg.fd, !writable, tg.path, VBD__LOOP_AUTOCLEAR, &lfd, &loopn,
-		                     h->err);
+		r = vbd__loop_attach(tg.fd, !writable, tg.path, 0, &lfd, &loopn, h->err);
 		if (r < 0)
 			goto out;
 		if (fstat(lfd, &st) < 0) {
@@ -362,10 +359,6 @@ static int hp_add(vbd__hp *h, bool *busy)
 		}
 	}
 	vbd__crashpoint("hotplug.committed");
-	if (lfd >= 0 && (r = vbd__loop_keep(lfd)) < 0) {
-		vbd__errf(h->err, r, "/dev/loop%u: keeping it: %s", loopn, strerror(-r));
-		goto out;
-	}
 	if (lfd >= 0) {
 		close(lfd);
 		lfd = -1;
