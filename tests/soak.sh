@@ -75,7 +75,9 @@ up() { [ "$(cat "$tmp/gen.$1")" = "$(cat "$tmp/up.$1")" ]; }
 # one_loop I: attach/write/read/compare/detach until the deadline; one
 # line per cycle in $tmp/loop.I: ok (ok+ if its guest or the backend was
 # killed and restarted during it), INTR and why (a step failed while its
-# guest or the backend was killed), FAIL and why (anything else).
+# guest or the backend was killed), FAIL and why (anything else, and wrong
+# data whatever happened: a kill fails a step, it corrupts nothing); and
+# for a cycle that failed after its flush, KEPT or FAIL lost write.
 one_loop() {
 	local i=$1 g=$(( $1 % guests + 1 )) v img data back step gg gb flushed why
 	v=xvd${letters[$(( $1 / guests ))]}
@@ -113,7 +115,8 @@ one_loop() {
 			continue
 		fi
 		[ "$step" = attach ] && [ -z "$why" ] && { echo "FAIL attach guest$g $v: $out"; continue; }
-		if [ -n "$why" ]; then
+		# A kill fails a step; it never makes one return wrong data.
+		if [ -n "$why" ] && [ "$step" != data ]; then
 			echo "INTR $step guest$g $v ($why): $(echo "$out" | head -1)"
 		else
 			echo "FAIL $step guest$g $v: $out"
@@ -122,8 +125,10 @@ one_loop() {
 		if ! out=$("$VBDCTL" detach "guest$g" "$v" --timeout 10 --force 2>&1); then
 			echo "FAIL detach --force guest$g $v: $out"
 		fi
-		# Written and flushed before the kill: it is in the image.
-		if [ "$flushed" = 1 ]; then
+		# Written and flushed before the kill: it is in the image (unless
+		# that was checked already: the image compared, or detach failed).
+		if [ "$flushed" = 1 ] && [ "$step" != detach ] &&
+		   [ "$out" != "the image differs from what was written and flushed" ]; then
 			if cmp -s "$data" <(dd if="$img" bs=4096 skip=1 count=256 status=none); then
 				echo "KEPT guest$g $v: flushed before the $step failed, and in the image"
 			else
