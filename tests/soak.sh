@@ -83,9 +83,9 @@ one_loop() {
 	v=xvd${letters[$(( $1 / guests ))]}
 	img=$tmp/d$i.img data=$tmp/w$i back=$tmp/r$i
 	truncate -s 8M "$img"
-	while [ "$(date +%s)" -lt "$deadline" ]; do
+	while [ "$(date +%s)" -lt "$deadline" ] && [ ! -e "$tmp/stop" ]; do
 		# Not while its guest or the backend is being restarted.
-		while ! up "guest$g" || ! up backend; do sleep 0.2; done
+		while { ! up "guest$g" || ! up backend; } && [ ! -e "$tmp/stop" ]; do sleep 0.2; done
 		gg=$(gen "guest$g") gb=$(gen backend) flushed=0 why=""
 		head -c 1048576 /dev/urandom > "$data"
 		if ! out=$("$VBDCTL" attach "guest$g" "format=raw,vdev=$v,access=rw,target=$img" \
@@ -147,6 +147,16 @@ sample() {
 		line="$line:$(ls "/proc/$p/fd" 2>/dev/null | wc -l)"
 	done
 	echo "$line"
+}
+
+# host_alive: the host still runs; if not (something stopped or killed
+# it), the loops stop and it is a failure.
+host_alive() {
+	[ -e "/proc/$host" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$host/stat" 2>/dev/null && return 0
+	[ -e "$tmp/stop" ] && return 1
+	touch "$tmp/stop"
+	echo "FAIL the host (pid $host) ended at $(( $(date +%s) - t0 )) s: $(tail -1 "$VBD_SIM_DIR/host.log")" >> "$tmp/loop.host"
+	return 1
 }
 
 # kill_one ROLE: SIGKILL, then vbdctl sim restart; the loops see the
@@ -211,16 +221,17 @@ pids=""
 for i in $(seq 0 $((loops - 1))); do one_loop "$i" & pids="$pids $!"; done
 next_sample=$sample_every
 while read -r t r; do
-	while [ $(( $(date +%s) - t0 )) -lt "$t" ]; do
+	while [ $(( $(date +%s) - t0 )) -lt "$t" ] && host_alive; do
 		if [ $(( $(date +%s) - t0 )) -ge "$next_sample" ]; then
 			sample "$(( $(date +%s) - t0 ))" >> "$tmp/samples"
 			next_sample=$(( next_sample + sample_every ))
 		fi
 		sleep 0.5
 	done
+	host_alive || break
 	kill_one "$r"
 done < "$tmp/schedule"
-while [ "$(date +%s)" -lt "$deadline" ]; do
+while [ "$(date +%s)" -lt "$deadline" ] && host_alive; do
 	if [ $(( $(date +%s) - t0 )) -ge "$next_sample" ]; then
 		sample "$(( $(date +%s) - t0 ))" >> "$tmp/samples"
 		next_sample=$(( next_sample + sample_every ))
@@ -302,6 +313,7 @@ leaks=$?
 cat "$tmp/leaks"
 check "RSS and fds given back once the devices are gone" 0 test "$leaks" = 0
 check "sim stop" 0 "$VBDCTL" sim stop
+[ "$fail" = 0 ] || { echo "the host's log ends:"; grep -v '^guest[0-9]*: ' "$VBD_SIM_DIR/host.log" | tail -15; }
 alive=""
 # (A zombie is gone: its parent, whoever adopted the host, reaps it.)
 for p in $(awk '{ print $1 }' "$tmp/started"); do

@@ -108,8 +108,9 @@ done
 echo "fds: backend $f_be before, $g_be after; store+hypervisor $f_host before, $g_host after"
 check "every device connected at the peak (last round)" 0 test "$connected" = "$devices"
 check "no attach or detach failed" 0 test "$failures" = 0
-back() { awk -v b="$1" -v a="$2" 'BEGIN { exit !(a <= b * 1.10 || a - b <= 2048) }'; }
+back() { awk -v b="$1" -v a="$2" 'BEGIN { exit !(a > 0 && (a <= b * 1.10 || a - b <= 2048)) }'; }
 check "the backend's RSS given back (after <= 1.10 x before, or 2 MiB)" 0 back "$b_be" "$a_be"
+check "the host lived throughout" 0 test -e "/proc/$host" -a -n "$a_host"
 awk -v b="$b_host" -v a="$a_host" 'BEGIN { printf "store+hypervisor: after/before %.2f (target <= 1.10, or 2 MiB more: %s)\n", a / b,
 	a <= b * 1.10 || a - b <= 2048 ? "PASS" : "MISS" }'
 if [ "$rounds" -ge 2 ]; then
@@ -127,4 +128,5 @@ wait "$tap"
 check "the vbd3 backend exits 0 on SIGTERM" 0 test $? = 0
 tap=""
 check "sim stop" 0 "$VBDCTL" sim stop
+[ "$fail" = 0 ] || { echo "the host's log ends:"; tail -20 "$VBD_SIM_DIR/host.log"; }
 summary
