@@ -360,6 +360,10 @@ bool vbd__xsl_num(const char **p, const char *end, unsigned long long max, unsig
 int64_t vbd__xsl_epoch_ns(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi, unsigned s,
                         unsigned ms)
 {
+	/* A log's clock before the epoch or past 2200 is no time the
+	 * replay can give (0: unknown), and would overflow. */
+	if (y < 1970 || y > 2200)
+		return 0;
 	/* Days from civil, H. Hinnant's algorithm. */
 	int yy = (int)y - (mo <= 2);
 	int era = (yy >= 0 ? yy : yy - 399) / 400;
