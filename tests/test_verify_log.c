@@ -266,6 +266,19 @@ static void test_c_named_by_events(void **state)
 	assert_non_null(strstr(res->text, "backend 1>2 w0 u0"));
 	assert_int_equal(res->l.unknown, 0);
 	assert_int_equal(res->k.unobserved, 0);
+	/* More requests than it remembers (the lab's trace has thousands) */
+	{
+		size_t cap = 200 * 160, n = 0, i;
+		char *log = malloc(cap);
+
+		n += (size_t)snprintf(log, cap, "CREATE connection 0xa1\n");
+		for (i = 0; i < 200; i++)
+			n += (size_t)snprintf(log + n, cap - n, C_PRE "WRITE (/tool/x%zu 1)\n" C_OK, i);
+		replay(res, VBD_XSLOG_AUTO, log, 0);
+		assert_int_equal(res->r, 0);
+		assert_int_equal(res->l.changes, 200);
+		free(log);
+	}
 	/* Without the event: unknown */
 	replay(res, VBD_XSLOG_AUTO,
 	       "CREATE connection 0xa1\n"

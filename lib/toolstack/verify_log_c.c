@@ -56,9 +56,9 @@ static void remember(vbd_xslog *x, conn *c, const char *path, size_t len)
 	if (x->nrecent < RECENT) {
 		r = &x->recent[x->nrecent++];
 	} else {
+		free(x->recent[0].path);   /* the oldest goes */
 		memmove(&x->recent[0], &x->recent[1], (RECENT - 1) * sizeof(x->recent[0]));
 		r = &x->recent[RECENT - 1];
-		free(r->path);
 	}
 	memset(r, 0, sizeof(*r));
 	r->c = c;
