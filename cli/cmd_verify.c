@@ -491,15 +491,15 @@ static int verify_log(int argc, char **argv)
 	else if (ks.unobserved || ks.lost || ls.unknown)
 		ret = VBDCTL_EXIT_INCOMPLETE;
 	if (ret == VBDCTL_EXIT_OK)
-		vbdctl_print("PASS: %u device%s, no violation, history whole\n", ks.devices,
+		vbdctl_print("PASS %u device%s: no violation, history whole\n", ks.devices,
 		             ks.devices == 1 ? "" : "s");
 	else if (ret == VBDCTL_EXIT_INCOMPLETE)
-		vbdctl_print("INCOMPLETE: no violation, but %u transition%s unobserved and %llu "
+		vbdctl_print("INCOMPLETE no violation, but %u transition%s unobserved and %llu "
 		             "thing%s the log could not tell\n", ks.unobserved,
 		             ks.unobserved == 1 ? "" : "s", (unsigned long long)ls.unknown,
 		             ls.unknown == 1 ? "" : "s");
 	else
-		vbdctl_print("FAIL: %u violation%s\n", ks.violations, ks.violations == 1 ? "" : "s");
+		vbdctl_print("FAIL %u violation%s\n", ks.violations, ks.violations == 1 ? "" : "s");
 out:
 	vbd_xslog_free(x);
 	vbd_checker_free(k);

@@ -371,6 +371,7 @@ static void test_hostile_lines(void **state)
 {
 	static const char *const logs[] = {
 		"IN\nOUT\nIN 0x\nIN 0xa1 2026 WRITE (\n)\n(\n",
+		"\n***\nwrl: dom    0      2  msec      10000 credit     1000000 reserve        400 discard\n",
 		"IN 0xa1 20261399 10:00:02 WRITE (/a b)\n",
 		"IN 0xa1 99999999999999999999 10:00:02 WRITE (/a b)\n",
 		"CREATE connection \nDESTROY connection \nDESTROY connection 0xzz\n",
@@ -390,6 +391,11 @@ static void test_hostile_lines(void **state)
 		replay(res, VBD_XSLOG_OXENSTORED, logs[i], 0);
 		assert_int_equal(res->k.violations, 0);
 	}
+	/* xenstored's own notes are not "not understood" */
+	replay(res, VBD_XSLOG_CXENSTORED,
+	       "\n***\nwrl: dom    0      2  msec      10000 credit     1000000 reserve        400 discard\n"
+	       "Delaying transaction start for connection 0xa1 req_id 3\n", 0);
+	assert_int_equal(res->l.unparsed, 0);
 	/* Neither format: said, after a bounded look */
 	{
 		char junk[64 * 4 + 1];

@@ -464,7 +464,7 @@ void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, siz
 static vbd_xslog_format detect(const char *p, size_t len)
 {
 	static const char *const c_starts[] = { "IN 0x", "OUT 0x", "IN (nil)", "CREATE connection ",
-	                                        "io: ", "obj: ", NULL };
+	                                        "io: ", "obj: ", "wrl: ", "***", NULL };
 	size_t i;
 
 	for (i = 0; c_starts[i]; i++)

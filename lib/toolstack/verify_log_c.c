@@ -174,7 +174,18 @@ void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguou
 		out = true;
 		p += 4;
 	} else {
-		if (!(end - p > 7 && (!memcmp(p, "CREATE ", 7) || !memcmp(p, "DESTROY", 7))))
+		/* xenstored's own notes (rate limiting, delays, its restarts of
+		 * the trace) are no records, and no surprise either. */
+		static const char *const notes[] = { "CREATE ", "DESTROY ", "wrl: ", "***", "watch event ",
+		                                     "dropping duplicate watch", "Delaying transaction",
+		                                     "Stalling connection", "CONN ", "orphaned node",
+		                                     "TDB: ", NULL };
+		size_t i;
+
+		for (i = 0; notes[i]; i++)
+			if ((size_t)(end - p) >= strlen(notes[i]) && !memcmp(p, notes[i], strlen(notes[i])))
+				return;
+		if (end > p)
 			x->sum.unparsed++;
 		return;
 	}
