@@ -332,8 +332,21 @@ txn *vbd__xsl_txn_open(vbd_xslog *x, conn *c, uint32_t id, int64_t time_ns)
 	return t;
 }
 
+void vbd__xsl_forget(conn *c, const effect *e)
+{
+	size_t i;
+
+	for (i = 0; i < c->nr; i++) {
+		req *r = &c->r[(c->r0 + i) % MAX_REQS];
+
+		if (r->type == R_TXN_CHANGE && r->e == e)
+			r->e = NULL;
+	}
+}
+
 void vbd__xsl_txn_close(conn *c, txn *t)
 {
+	vbd__xsl_forget(c, t->e);
 	*t = c->t[--c->nt];
 }
 

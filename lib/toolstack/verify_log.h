@@ -107,7 +107,9 @@ req *vbd__xsl_req_push(vbd_xslog *x, conn *c, int type);
 req *vbd__xsl_req_pop(conn *c);
 txn *vbd__xsl_txn_find(conn *c, uint32_t id);
 txn *vbd__xsl_txn_open(vbd_xslog *x, conn *c, uint32_t id, int64_t time_ns);
+/* Closes t: its answers still to come no longer point at its changes. */
 void vbd__xsl_txn_close(conn *c, txn *t);
+void vbd__xsl_forget(conn *c, const effect *e);
 void vbd__xsl_flush(vbd_xslog *x, bool all);
 void vbd__xsl_feed_lost(vbd_xslog *x, uint64_t seq);
 void vbd__xsl_effect_free(effect *e);

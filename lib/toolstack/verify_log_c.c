@@ -240,7 +240,6 @@ void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguou
 			if (c->nt == 1) {
 				effect *e = c->t[0].e;
 
-				c->t[0].e = NULL;
 				vbd__xsl_txn_close(c, &c->t[0]);
 				if (blen >= 1 && body[0] == 'T' && e) {
 					e->state = W_WAIT;
