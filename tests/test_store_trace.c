@@ -363,6 +363,65 @@ static void test_lost_marker(void **state)
 	marker(f);
 }
 
+/* The reader takes nothing on trust: each malformed record is refused. */
+static void test_parse_hostile(void **state)
+{
+#define S(x) x, sizeof(x) - 1
+	static const struct { const char *p; size_t len; int ok; } cases[] = {
+		{ S("write\0" "1\0" "2\0" "3\0" "/a\0" "v"), 1 },
+		{ S("write\0" "1\0" "2\0" "-1\0" "/a\0"), 1 },
+		{ S("lost\0" "9\0" "2\0" "-1\0" "\0" "17"), 1 },
+		{ S("mkdir\0" "1\0" "2\0" "0\0" "/a\0"), 1 },
+		{ S("write\0" "1\0" "2\0" "3\0" "/a"), 0 },           /* path not terminated */
+		{ S("write\0" "1\0" "2\0" "3\0" "a\0"), 0 },         /* relative */
+		{ S("mkdir\0" "1\0" "2\0" "0\0" "/a\0" "x"), 0 },    /* mkdir with a value */
+		{ S("chmod\0" "1\0" "2\0" "0\0" "/a\0"), 0 },        /* no such op */
+		{ S("write\0" "01\0" "2\0" "3\0" "/a\0"), 0 },       /* leading zero */
+		{ S("write\0" "1\0" "2\0" "65536\0" "/a\0"), 0 },    /* no such domid */
+		{ S("write\0" "1\0" "99999999999999999999\0" "3\0" "/a\0"), 0 },
+		{ S("lost\0" "9\0" "2\0" "-1\0" "/a\0" "17"), 0 },   /* lost with a path */
+		{ S("lost\0" "9\0" "2\0" "-1\0" "\0" "1x"), 0 },
+		{ S("lost\0" "9\0" "2\0" "-1\0" "\0"), 0 },
+		{ S(""), 0 },
+	};
+#undef S
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[64];
+		vbd_change ch;
+		int r;
+
+		memcpy(buf, cases[i].p, cases[i].len);
+		r = vbd__trace_parse(buf, cases[i].len, &ch);
+		if ((r == 0) != cases[i].ok)
+			fail_msg("case %zu: parse gave %d", i, r);
+	}
+}
+
+/* A connection with watches cannot turn into a trace. */
+static void test_busy(void **state)
+{
+	struct fx *f = *state;
+	char buf[64];
+	uint32_t type, rid, tid;
+	int fd = vbd_test_raw_connect(&f->t, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(vbd_test_raw_send(fd, XS_WATCH, 1, 0, "/w\0tok", 7), 0);
+	assert_true(vbd_test_raw_recv(fd, &type, &rid, &tid, buf, sizeof(buf), WAIT_MS) >= 0);
+	assert_int_equal(type, XS_WATCH);
+	assert_int_equal(vbd_test_raw_send(fd, XS_CONTROL, 2, 0, "trace", 6), 0);
+	do
+		assert_true(vbd_test_raw_recv(fd, &type, &rid, &tid, buf, sizeof(buf), WAIT_MS) >= 0);
+	while (type == XS_WATCH_EVENT);
+	assert_int_equal(type, XS_ERROR);
+	assert_string_equal(buf, "EBUSY");
+	close(fd);
+	marker(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rm_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_marker, setup_small, teardown),
+		cmocka_unit_test(test_parse_hostile),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
