@@ -230,8 +230,22 @@ static void test_transactions(void **state)
 	assert_true(xs_write(f->hg, t, "/local/domain/5/s", "2", 1));
 	marker(f);   /* nothing of the open transaction went out */
 	assert_true(xs_transaction_end(f->hg, t, false));
-	expect(f, VBD_CHANGE_WRITE, "/local/domain/5/s", "2", GUEST);
 	expect(f, VBD_CHANGE_WRITE, "/local/domain/5/k", "x", GUEST);
+	expect(f, VBD_CHANGE_WRITE, "/local/domain/5/s", "2", GUEST);
+	marker(f);
+
+	/* In the order the transaction last changed each node, not the order
+	 * it first touched them: the state read first, written last. */
+	assert_true(xs_write(f->h0, XBT_NULL, "/o/state", "1", 1));
+	skip_to_marker(f);
+	t = xs_transaction_start(f->h0);
+	free(xs_read(f->h0, t, "/o/state", NULL));
+	assert_true(xs_write(f->h0, t, "/o/state", "2", 1));
+	assert_true(xs_write(f->h0, t, "/o/k", "v", 1));
+	assert_true(xs_write(f->h0, t, "/o/state", "4", 1));
+	assert_true(xs_transaction_end(f->h0, t, false));
+	expect(f, VBD_CHANGE_WRITE, "/o/k", "v", 0);
+	expect(f, VBD_CHANGE_WRITE, "/o/state", "4", 0);
 	marker(f);
 
 	/* Aborted: nothing. */

@@ -166,6 +166,7 @@ typedef struct xs_tnode {
 	bool modified;
 	bool recount;                  /* changed since charged */
 	bool written;                  /* created or set by a WRITE/MKDIR (the trace) */
+	uint32_t mod_seq;              /* when last changed, in the transaction */
 	bool traced;                   /* already in the trace of its commit */
 } xs_tnode;
 
@@ -188,6 +189,7 @@ typedef struct xs_txn {
 	vbd__hmap overlay;
 	xs_tnode *ohead, *otail;
 	uint32_t touched;
+	uint32_t mods;                 /* changes so far (mod_seq) */
 	bool failed;                   /* a request failed half-way: commit is EAGAIN */
 	int64_t owned_delta;           /* nodes owned by the conn's domain */
 	uint64_t release_seq;          /* store's release count at start */
@@ -277,6 +279,7 @@ struct vbd_store {
 	int spare_fd;                  /* given up to accept and drop a client at EMFILE */
 	uint32_t trace_subs;           /* connections subscribed to the trace */
 	xs_conn *trace_head;           /* ... their list */
+	bool trace_off;                /* CONTROL trace-offer 0: "trace" refused */
 	uint64_t trace_seq;            /* changes traced so far */
 	vbd_store_stats st;
 };

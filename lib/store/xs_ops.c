@@ -824,7 +824,15 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 
 		return r < 0 ? r : reply_ok(s, c, rq);
 	}
-	if (strcmp(v[0], "trace") == 0 && n <= 2) {
+	/* Whether "trace" is offered: off, the daemon answers it as a real
+	 * xenstored does, so that clients' fallback can be tested. */
+	if (strcmp(v[0], "trace-offer") == 0 && n == 2) {
+		if (vbd__parse_uint(v[1], 1, &val) < 0)
+			return -EINVAL;
+		s->trace_off = !val;
+		return reply_ok(s, c, rq);
+	}
+	if (strcmp(v[0], "trace") == 0 && n <= 2 && !s->trace_off) {
 		/* Replied to before the connection turns into a trace: the
 		 * reply is the last xenstore message it carries. */
 		if (n == 2 && vbd__parse_uint(v[1], 0x7FFFFFFF, &val) < 0)
@@ -837,7 +845,7 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 	}
 	if (strcmp(v[0], "help") == 0 && n == 1) {
 		static const char help[] =
-			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\ntrace [<bytes>]\n";
+			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\ntrace [<bytes>]\ntrace-offer 0|1\n";
 		return reply(s, c, rq, help, sizeof(help));
 	}
 	if (strcmp(v[0], "quota") == 0 && n == 1) {

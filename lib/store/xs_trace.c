@@ -13,7 +13,7 @@
  * /x/y) gives, at its commit, "rm /x" (one record for the subtree), then
  * "mkdir /a/b", then "write /a/b/c": removals first, a node after the
  * nodes it was created under, otherwise in the order the transaction
- * first touched them, and only the values it committed.  An aborted or
+ * last changed them, and only the values it committed.  An aborted or
  * failed transaction gives nothing.
  *
  * A subscriber may have trace_max bytes queued.  A record that does not fit
@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,17 +153,46 @@ static xs_tnode *created(vbd_store *s, const xs_txn *t, const char *path, size_t
 	return tn;
 }
 
+static int by_mod_seq(const void *a, const void *b)
+{
+	uint32_t x = (*(xs_tnode *const *)a)->mod_seq, y = (*(xs_tnode *const *)b)->mod_seq;
+
+	return x < y ? -1 : x > y;
+}
+
 void vbd__trace_commit(vbd_store *s, const xs_txn *t, const xs_actor *a)
 {
 	int64_t when = now_ns();
-	xs_tnode *tn;
+	xs_tnode *tn, **v;
+	size_t n = 0, i;
 
+	/* In the order the transaction last changed each node: a client that
+	 * writes the keys and then the state (in one transaction that read
+	 * the state first) is traced so, as its requests were. */
 	for (tn = t->ohead; tn; tn = tn->onext)
-		tn->traced = false;
+		n += tn->modified;
+	v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v) {
+		/* Nothing may fail here: the subscribers are told instead. */
+		xs_conn *c;
+
+		s->trace_seq += n;
+		for (c = s->trace_head; c; c = c->tnext)
+			c->trace_lost += n;
+		return;
+	}
+	n = 0;
+	for (tn = t->ohead; tn; tn = tn->onext)
+		if (tn->modified) {
+			tn->traced = false;
+			v[n++] = tn;
+		}
+	qsort(v, n, sizeof(*v), by_mod_seq);
 	/* Removals: the top of each removed subtree stands for all of it. */
-	for (tn = t->ohead; tn; tn = tn->onext) {
+	for (i = 0; i < n; i++) {
 		size_t pl;
 
+		tn = v[i];
 		if (!removed(tn) || !vbd__hmap_get(&s->tree, tn->path, tn->path_len))
 			continue;
 		pl = tn->path_len > 1 ? vbd__path_parent_len(tn->path, tn->path_len) : 0;
@@ -173,8 +203,9 @@ void vbd__trace_commit(vbd_store *s, const xs_txn *t, const xs_actor *a)
 	/* Creations and changes, each node after the ones created above it:
 	 * the highest untraced creation on its way up goes first, in turn
 	 * (no recursion: paths can be deep). */
-	for (tn = t->ohead; tn; tn = tn->onext) {
-		if (!tn->modified || !tn->node)
+	for (i = 0; i < n; i++) {
+		tn = v[i];
+		if (!tn->node)
 			continue;
 		while (!tn->traced) {
 			xs_tnode *top = tn, *up;
@@ -190,4 +221,5 @@ void vbd__trace_commit(vbd_store *s, const xs_txn *t, const xs_actor *a)
 			emit_node(s, top, when, a->domid);
 		}
 	}
+	free(v);
 }

@@ -211,6 +211,7 @@ int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	if (!tn->node)
 		return -ENOENT;
 	tn->modified = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	/* A fresh generation, so that a DIRECTORY_PART listing inside the
 	 * transaction restarts when the transaction changes the children. */
@@ -231,6 +232,7 @@ int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n)
 	tn->node = n;
 	tn->modified = true;
 	tn->written = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	n->gen = ++s->gen;
 	if (n->perms.n && n->perms.p[0].id == a->domid)
@@ -242,8 +244,10 @@ void vbd__txn_mark_written(xs_txn *t, const char *path, size_t len)
 {
 	xs_tnode *tn = vbd__hmap_get(&t->overlay, path, len);
 
-	if (tn)
+	if (tn) {
 		tn->written = true;
+		tn->mod_seq = ++t->mods;
+	}
 }
 
 int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
@@ -261,6 +265,7 @@ int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	vbd__node_free(tn->node);
 	tn->node = NULL;
 	tn->modified = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	return 0;
 }
