@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "toolstack/ctx.h"
+#include "toolstack/trace_follow.h"
 #include "toolstack/verify_rules.h"
 #include "util/opts.h"
 #include "vbd/dev.h"
@@ -422,6 +423,7 @@ struct vbd_verifier {
 	int domid;
 	vbd__vsink sink;            /* writer -1, seq and time 0: a reader knows neither */
 	vbd__watch *w;
+	vbd__trace_follower *tf;    /* the store's trace, when it offers it: then no watch */
 	vbd__timer *pass;           /* due at once while a device is marked */
 	vdev *devs, **tail;         /* in the order first seen */
 };
@@ -736,6 +738,17 @@ static int follow(vbd_ctx *c, int domid, vbd_verify_fn fn, vbd_verify_event_fn e
 	v->sink.ud = userdata;
 	v->sink.writer = -1;
 	v->tail = &v->devs;
+	/* Every value, in order, with its writer, where the store offers it;
+	 * else what watch events and late reads show. */
+	r = vbd__trace_follower_new(c, domid, &v->sink, &v->tf);
+	if (r == -ENOMEM) {
+		free(v);
+		return r;
+	}
+	if (r == 0) {
+		*ret = v;
+		return 0;
+	}
 	/* Both ends of any device live under /local/domain. */
 	r = vbd__ctx_watch(c, "/local/domain", on_change, v, &v->w);
 	if (r < 0) {
@@ -765,6 +778,7 @@ vbd_verifier *vbd_verifier_free(vbd_verifier *v)
 {
 	if (!v)
 		return NULL;
+	vbd__trace_follower_free(v->tf);
 	vbd__ctx_unwatch(v->c, v->w);
 	vbd__ctx_timer_cancel(v->c, v->pass);
 	while (v->devs) {
