@@ -59,6 +59,16 @@ has "verify draws what it read" "dom1 xvdb     Connected "
 has "verify still gives its verdict" "incomplete: 4 transitions unobserved"
 check "verify's SVG: two lanes, the unseen states, no violation" 0 \
 	svg_check "$tmp/verify.svg" devices=1 unseen=4
+# Colour on a terminal that wants it (gaps yellow), none with NO_COLOR or off a terminal.
+yellow=$(printf '\033[33m')
+tty_has() {  # tty_has ENV...: verify --timeline on a pty (script(1)) shows yellow
+	env "$@" script -qec "$VBDCTL verify guest1 xvdb --timeline" /dev/null | grep -qF "$yellow"
+}
+check "colour on a terminal" 0 tty_has TERM=xterm
+check "no colour with NO_COLOR" 1 tty_has TERM=xterm NO_COLOR=1
+check "no colour on TERM=dumb" 1 tty_has TERM=dumb
+check "verify --timeline off a terminal" 3 sh -c '"$0" verify guest1 xvdb --timeline > "$1"' "$VBDCTL" "$tmp/plain"
+check "no escape sequence off a terminal" 0 no_controls "$tmp/plain"
 check "detach" 0 "$VBDCTL" detach guest1 xvdb
 check "backend lane gone" 0 wait_log 1 "dom1 xvdb     (gone) "
 check "frontend lane gone" 0 wait_log 1 "dom1 xvdb     |\{0,1\} *(gone) "
