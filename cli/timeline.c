@@ -48,13 +48,15 @@
 #define TL_WIDTH 80
 #define TL_MAX_ITEMS 100000   /* kept for the SVG; the terminal draws all */
 
-enum tl_kind { TL_STEP, TL_UNSEEN, TL_WRITES, TL_VIOLATION, TL_LOST };
+/* TL_GONE: a device's changes were lost (a source's gap, or a node its
+ * checker could not hold): both ends' states unknown until the next. */
+enum tl_kind { TL_STEP, TL_UNSEEN, TL_WRITES, TL_VIOLATION, TL_LOST, TL_GONE };
 
 struct tl_dev {
 	vbd_domid domid;
 	uint32_t devid;
 	char name[40];          /* "dom1 xvdb" */
-	int state[2];           /* backend, frontend as drawn: -1 none */
+	int state[2];           /* backend, frontend as drawn: -1 none, -2 unknown */
 };
 
 struct tl_item {
@@ -223,7 +225,7 @@ static void fmt_time(const struct vbdctl_timeline *t, const struct tl_item *it, 
 
 static void fmt_writer(const struct tl_item *it, char *buf, size_t size)
 {
-	if (it->kind == TL_UNSEEN || it->kind == TL_WRITES)
+	if (it->kind == TL_UNSEEN || it->kind == TL_WRITES || it->kind == TL_GONE)
 		snprintf(buf, size, "%s", "");
 	else if (it->writer < 0)
 		snprintf(buf, size, "?");
@@ -262,7 +264,7 @@ static void draw(struct vbdctl_timeline *t, const struct tl_item *it)
 	}
 	d = &t->devs[it->dev];
 	for (s = 0; s < 2; s++)
-		snprintf(cell[s], sizeof(cell[s]), "%s", d->state[s] >= 0 ? "|" : "");
+		snprintf(cell[s], sizeof(cell[s]), "%s", d->state[s] >= 0 ? "|" : d->state[s] == -2 ? ":" : "");
 	s = it->side;
 	switch (it->kind) {
 	case TL_STEP:
@@ -280,6 +282,11 @@ static void draw(struct vbdctl_timeline *t, const struct tl_item *it)
 		snprintf(cell[s], sizeof(cell[s]), "X");
 		colour = C_RED;
 		break;
+	case TL_GONE:
+		snprintf(cell[0], sizeof(cell[0]), "~ changes lost");
+		snprintf(cell[1], sizeof(cell[1]), "~ changes lost");
+		colour = C_YELLOW;
+		break;
 	case TL_LOST:
 		break;
 	}
@@ -293,7 +300,7 @@ static void draw(struct vbdctl_timeline *t, const struct tl_item *it)
 	fputc(' ', f);
 	put_cell(f, cell[1], 17);
 	fputc(' ', f);
-	fputs(it->kind == TL_UNSEEN || it->kind == TL_WRITES ? "not observed" : wr, f);
+	fputs(it->kind == TL_UNSEEN || it->kind == TL_WRITES || it->kind == TL_GONE ? "not observed" : wr, f);
 	if (it->kind == TL_VIOLATION) {
 		char *rule = esc(it->rule, strlen(it->rule)), *node = esc(it->node, strlen(it->node));
 		char *detail = esc(it->detail, strlen(it->detail));
@@ -322,6 +329,10 @@ static void draw(struct vbdctl_timeline *t, const struct tl_item *it)
 	}
 	if (it->kind == TL_STEP)
 		d->state[s] = it->state;
+	if (it->kind == TL_GONE)
+		for (s = 0; s < 2; s++)
+			if (d->state[s] >= 0)
+				d->state[s] = -2;
 	fflush(f);
 }
 
@@ -433,6 +444,11 @@ void vbdctl_timeline_add(struct vbdctl_timeline *t, const vbd_verify_event *e, i
 		it.state = e->new_state;
 		it.writes = e->writes;
 		it.time_ns = 0;
+		push(t, &it);
+	} else if (!e->unseen && e->unobserved) {
+		/* Nothing read changed, yet something was not observed: the
+		 * device's changes were lost (a checker's report of a gap). */
+		it.kind = TL_GONE;
 		push(t, &it);
 	}
 }
@@ -580,9 +596,9 @@ int vbdctl_timeline_svg(const struct vbdctl_timeline *t, const char *path)
 			for (i = 0; i < t->nitems; i++) {
 				const struct tl_item *it = &t->items[i];
 
-				if (it->kind == TL_LOST || it->dev != d || it->side != s)
+				if (it->kind == TL_LOST || it->dev != d || (it->side != s && it->kind != TL_GONE))
 					continue;
-				if (it->kind == TL_STEP || it->kind == TL_UNSEEN) {
+				if (it->kind == TL_STEP || it->kind == TL_UNSEEN || it->kind == TL_GONE) {
 					svg_segment(f, d, s, state, writer, from, col[i]);
 					state = it->kind == TL_STEP ? it->state : -1;
 					writer = it->writer;
@@ -595,6 +611,14 @@ int vbdctl_timeline_svg(const struct vbdctl_timeline *t, const char *path)
 					        vbd_state_name(it->state), col_x(col[i]) + 1, lane_y(d, s) + 4,
 					        SVG_COLW - 2, SVG_LANEH - 8, col_x(col[i]) + 5, lane_y(d, s) + 21,
 					        vbd_state_name(it->state));
+					from = col[i] + 1;
+				}
+				if (it->kind == TL_GONE) {
+					fprintf(f, "<g class=\"gap\"><title>%s: changes lost, states unknown until "
+					        "the next seen</title><rect class=\"unseen\" x=\"%d\" y=\"%d\" "
+					        "width=\"%d\" height=\"%d\"/><text x=\"%d\" y=\"%d\">~lost</text></g>\n",
+					        side_name[s], col_x(col[i]) + 1, lane_y(d, s) + 4, SVG_COLW - 2,
+					        SVG_LANEH - 8, col_x(col[i]) + 5, lane_y(d, s) + 21);
 					from = col[i] + 1;
 				}
 			}

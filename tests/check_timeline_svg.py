@@ -4,7 +4,7 @@
 and markers expected.
 
 Usage: check_timeline_svg.py FILE devices=N rules=R1,R2 unseen=N writes=N
-       lost=N [title-has=TEXT]...
+       lost=N gap=N [title-has=TEXT]...
 rules: the rule of each violation marker, in the order drawn (lane by lane).
 A value * takes any number.
 title-has: a text that some marker's <title> must hold (an escaped value).
@@ -67,7 +67,7 @@ def main():
         if g.find(NS + "circle") is None:
             fail("violation marker without its mark")
         titles.append(t.text)
-    for k in ("unseen", "writes", "lost"):
+    for k in ("unseen", "writes", "lost", "gap"):
         n = len(of(k))
         if want.get(k) == "*":
             continue

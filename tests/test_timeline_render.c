@@ -119,6 +119,18 @@ int main(int argc, char **argv)
 		/* Gone without Closing or Closed seen. */
 		read_step(2, 51712, "frontend", 4, -1, 2, S(6), 400);
 		read_step(2, 51712, "backend", 4, -1, 3, S(5) | S(6), 401);
+		/* A checker's stream lost changes while a third device was
+		 * Connected: its states are unknown until the next seen. */
+		step(2, 51744, "backend", -1, 4, 0, 600);
+		step(2, 51744, "frontend", -1, 4, 2, 601);
+		{
+			vbd_verify_event e = { .domid = 2, .devid = 51744, .side = "backend", .old_state = 4,
+			                       .new_state = 4, .unobserved = 1, .writer = -1, .seq = ++seq,
+			                       .time_ns = T0 + 700 * MS };
+
+			vbdctl_timeline_add(tl, &e, 0);
+		}
+		step(2, 51744, "frontend", -1, 6, 2, 800);
 		/* A second device created and removed between two reads. */
 		read_step(2, 51728, "backend", -1, -1, 4, 0, 500);
 	} else if (!strcmp(argv[1], "hostile")) {
