@@ -465,7 +465,7 @@ void vbdctl_timeline_lost(struct vbdctl_timeline *t, uint64_t n, int64_t now_ns)
 
 #define SVG_LEFT 150
 #define SVG_TOP 40
-#define SVG_COLW 96
+#define SVG_COLW 112
 #define SVG_LANEH 34
 #define SVG_DEVGAP 22
 
@@ -568,9 +568,9 @@ int vbdctl_timeline_svg(const struct vbdctl_timeline *t, const char *path)
 	}
 	if (!ncols)
 		ncols = 1;
-	width = col_x(ncols) + 40;
+	width = col_x(ncols) + 40 < 620 ? 620 : col_x(ncols) + 40;
 	axis_y = lane_y(t->ndevs, 0);
-	height = axis_y + 150;
+	height = axis_y + 160;
 	f = fopen(tmp, "we");
 	if (!f) {
 		r = -errno;
@@ -626,7 +626,7 @@ int vbdctl_timeline_svg(const struct vbdctl_timeline *t, const char *path)
 			/* Markers last, over the segments. */
 			for (i = 0; i < t->nitems; i++) {
 				const struct tl_item *it = &t->items[i];
-				int x = col_x(col[i]) + SVG_COLW - 14, y = lane_y(d, s) + SVG_LANEH / 2;
+				int x = col_x(col[i]) + SVG_COLW - 12, y = lane_y(d, s) + SVG_LANEH / 2;
 
 				if (it->kind == TL_LOST || it->dev != d || it->side != s)
 					continue;
@@ -678,7 +678,10 @@ int vbdctl_timeline_svg(const struct vbdctl_timeline *t, const char *path)
 	        "<text x=\"30\" y=\"51\">writes not observed (same value read before and after)</text>\n"
 	        "<g class=\"violation\"><circle cx=\"12\" cy=\"67\" r=\"7\"/></g>"
 	        "<text x=\"30\" y=\"71\">a violation (its rule, node and detail as a tooltip)</text>\n"
-	        "<text x=\"0\" y=\"91\">time: s from the first change; ~ when read, not written; "
+	        "<g class=\"lost\"><line x1=\"12\" y1=\"78\" x2=\"12\" y2=\"94\"/></g>"
+	        "<text x=\"30\" y=\"91\">changes the source lost (~lost: a device's states unknown "
+	        "until the next seen)</text>\n"
+	        "<text x=\"0\" y=\"111\">time: s from the first change; ~ when read, not written; "
 	        "? unknown%s</text>\n</g>\n</svg>\n",
 	        axis_y + 30, t->dropped ? "; some reports were not drawn (too many)" : "");
 	if (ferror(f) | (fclose(f) != 0)) {
