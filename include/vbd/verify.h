@@ -167,6 +167,12 @@ typedef struct vbd_change {
 	uint64_t seq;             /* order in the source; 0 unknown */
 	int64_t time_ns;          /* commit time, ns since the epoch; 0 unknown */
 	uint64_t lost;            /* LOST: how many changes the source dropped */
+	/* Nonzero: the next change belongs to the same commit (a transaction's
+	 * writes).  The rules on the nodes then run after the commit's last
+	 * change, on what a reader could have seen; the transition and writer
+	 * rules run at each change.  0 (every change its own commit) is always
+	 * safe. */
+	int more;
 } vbd_change;
 
 typedef struct vbd_checker vbd_checker;
