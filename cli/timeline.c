@@ -327,8 +327,8 @@ static void draw(struct vbdctl_timeline *t, const struct tl_item *it)
 	} else {
 		fprintf(f, "%s\n", t->colour && colour ? C_OFF : "");
 	}
-	if (it->kind == TL_STEP)
-		d->state[s] = it->state;
+	if (it->kind == TL_STEP || (it->kind == TL_WRITES && it->state < 0))
+		d->state[s] = it->state;     /* writes then gone: the end is gone */
 	if (it->kind == TL_GONE)
 		for (s = 0; s < 2; s++)
 			if (d->state[s] >= 0)
@@ -443,7 +443,8 @@ void vbdctl_timeline_add(struct vbdctl_timeline *t, const vbd_verify_event *e, i
 		it.kind = TL_WRITES;
 		it.state = e->new_state;
 		it.writes = e->writes;
-		it.time_ns = 0;
+		if (reader)
+			it.time_ns = 0;      /* they happened before it read, when is unknown */
 		push(t, &it);
 	} else if (!e->unseen && e->unobserved) {
 		/* Nothing read changed, yet something was not observed: the

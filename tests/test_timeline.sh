@@ -24,6 +24,7 @@ svg_want() {  # the SVG's expected lanes and markers, one argument a line
 	clean) echo devices=1 ;;
 	violation) printf '%s\n' devices=1 rules=writer,frontend-transition ;;
 	gaps) printf '%s\n' devices=3 unseen=7 writes=2 lost=1 gap=2 ;;
+	checker) printf '%s\n' devices=1 rules=backend-early,writer,frontend-transition writes=2 gap=2 ;;
 	hostile) printf '%s\n' devices=1 rules=physical-device,protocol \
 		'title-has=\x1b]0;owned\x07\x1b[2J\x0aPASS <svg onload="x">&amp;' \
 		'title-has=\xe2\x80\xae\xef\xbf\xbe\xc3(\x7f\xc2\x85]]>' \
@@ -31,7 +32,7 @@ svg_want() {  # the SVG's expected lanes and markers, one argument a line
 	esac
 }
 
-for c in clean violation gaps hostile; do
+for c in clean violation gaps checker hostile; do
 	if ! "$render" "$c" "$tmp/$c.txt" "$tmp/$c.svg"; then
 		bad "$c: the renderer failed"
 		continue

@@ -9,8 +9,9 @@
  * CASE: clean (an attach and a detach seen whole by a change stream),
  * violation (a frontend stepping back, and the writer rule), gaps (what a
  * late reader saw: unseen states, unseen writes, a device created and gone
- * between two reads, a source's lost changes), hostile (a 300-character
- * node full of what a guest may write).
+ * between two reads, a source's lost changes), checker (a change stream
+ * through the library's checker), hostile (a 300-character node full of
+ * what a guest may write).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,60 @@ static void detach(unsigned dom, uint32_t devid, int64_t ms)
 
 #define S(x) (1u << (x))
 
+static void on_event(const vbd_verify_event *e, void *ud)
+{
+	(void)ud;
+	vbdctl_timeline_add(tl, e, 0);
+}
+
+/* One change of a stream, fed to the library's checker. */
+static void feed(vbd_checker *k, vbd_change_op op, int writer, const char *path, const char *value,
+                 int64_t ms)
+{
+	vbd_change ch = { .op = op, .path = path, .value = value, .value_len = value ? strlen(value) : 0,
+	                  .writer = writer, .seq = ++seq, .time_ns = T0 + ms * MS, .lost = 3 };
+
+	if (vbd_checker_feed(k, &ch) < 0)
+		abort();
+}
+
+/* An attach through the change-stream checker (vbd/verify.h), as the
+ * store's trace or a xenstored log gives it: the frontend's Initialising
+ * written and overwritten at once (invisible to a reader), the backend's
+ * state written by the guest, a lost stretch, the removal. */
+static void checker_case(void)
+{
+	static const char be[] = "/local/domain/0/backend/vbd/3/51712", fe[] = "/local/domain/3/device/vbd/51712";
+	vbd_checker *k = NULL;
+	char p[128];
+
+#define AT(dir, key) (snprintf(p, sizeof(p), "%s/%s", dir, key), p)
+	if (vbd_checker_new(VBD_DOMID_ALL, 0, on_event, NULL, &k) < 0)
+		abort();
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "frontend"), fe, 0);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "state"), "1", 0);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(fe, "backend"), be, 1);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(fe, "state"), "1", 1);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "state"), "2", 5);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "ring-ref"), "8", 9);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "event-channel"), "5", 9);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "protocol"), "x86_64-abi", 9);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "state"), "3", 10);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "sectors"), "32768", 12);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "info"), "0", 12);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "sector-size"), "512", 12);
+	feed(k, VBD_CHANGE_WRITE, 0, AT(be, "state"), "4", 13);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "state"), "4", 14);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "state"), "1", 300);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(fe, "state"), "4", 300);
+	feed(k, VBD_CHANGE_WRITE, 3, AT(be, "state"), "5", 400);
+	feed(k, VBD_CHANGE_LOST, -1, "/", NULL, 500);
+	feed(k, VBD_CHANGE_RM, 0, fe, NULL, 600);
+	feed(k, VBD_CHANGE_RM, 0, be, NULL, 601);
+#undef AT
+	vbd_checker_free(k);
+}
+
 int main(int argc, char **argv)
 {
 	FILE *txt;
@@ -133,6 +188,8 @@ int main(int argc, char **argv)
 		step(2, 51744, "frontend", -1, 6, 2, 800);
 		/* A second device created and removed between two reads. */
 		read_step(2, 51728, "backend", -1, -1, 4, 0, 500);
+	} else if (!strcmp(argv[1], "checker")) {
+		checker_case();
 	} else if (!strcmp(argv[1], "hostile")) {
 		char node[301];
 		const char *bad = "\033]0;owned\a\033[2J\nPASS <svg onload=\"x\">&amp;'\xe2\x80\xae"
