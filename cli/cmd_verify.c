@@ -25,6 +25,8 @@
 
 static const char verify_usage[] =
 	"Usage: vbdctl verify DOM VDEV [--timeline] [--svg FILE]\n"
+	"       vbdctl verify --log FILE [--log-format cxenstored|oxenstored]\n"
+	"                     [--toolstack DOM] [--timeline] [--svg FILE] [DOM]\n"
 	"\n"
 	"Checks the device's backend and frontend nodes against the rules of the blkif\n"
 	"xenstore protocol: states, when each end may be Initialised or Connected, the\n"
@@ -36,13 +38,27 @@ static const char verify_usage[] =
 	"Initialising passed through states nobody here saw, so without a violation\n"
 	"it is not a pass but 'incomplete: N transitions unobserved', naming them.\n"
 	"\n"
-	"Exit status: 0 the device passes (both ends Initialising or absent), 1 violations\n"
-	"(or no such device), 2 usage error, 3 no violation but history incomplete.\n"
+	"With --log, replays a log of Xen's xenstored instead: the C xenstored's trace\n"
+	"(xenstored -T FILE, or xenstore-control logfile FILE and log on) or oxenstored's\n"
+	"access log (recognised from its lines unless --log-format says).  Every\n"
+	"committed change of the VBDs of DOM (default: all) is judged in order, each\n"
+	"state written and overwritten too, and who wrote it: the toolstack's domain\n"
+	"(--toolstack, default 0) creates an end and closes a backend, and only each\n"
+	"end's domain moves its state on (rule 'writer').  Each report is printed as\n"
+	"'vbdctl watch' prints it, with the log's time, line and writing domain.\n"
+	"What the log cannot tell (a value cut short, a connection whose domain it\n"
+	"never named) makes the history incomplete.\n"
 	"\n"
-	"--timeline draws what the look read as the two ends' lanes (backend,\n"
-	"frontend): the states it could not have seen as '? State' rows, each\n"
-	"violation as an X in its lane with its rule and node; --svg FILE writes\n"
-	"the same as an SVG picture.\n";
+	"Exit status: 0 the device passes (both ends Initialising or absent; with --log,\n"
+	"no violation and the history whole), 1 violations (or no such device, or a log\n"
+	"that cannot be read), 2 usage error, 3 no violation but history incomplete.\n"
+	"\n"
+	"--timeline draws what the look read (with --log: the log's changes, with\n"
+	"their time and writer) as the two ends' lanes (backend, frontend): states\n"
+	"not observed as '? State' rows, each violation as an X in its lane with\n"
+	"its rule and node; --svg FILE writes the same as an SVG picture.\n";
+
+static int verify_log(int argc, char **argv, bool timeline, const char *svg);
 
 /* --timeline, --svg FILE: *argc and argv without them; -1 on a usage error. */
 static int timeline_opts(int *argc, char **argv, bool *timeline, const char **svg)
@@ -142,6 +158,9 @@ int vbdctl_verify(int argc, char **argv)
 		fputs(verify_usage, stdout);
 		return VBDCTL_EXIT_OK;
 	}
+	for (i = 1; i < (size_t)argc; i++)
+		if (!strncmp(argv[i], "--log", 5) || !strcmp(argv[i], "--toolstack"))
+			return verify_log(argc, argv, timeline, svg);
 	if (argc != 3) {
 		vbdctl_err("verify: expected DOM and VDEV (try --help)");
 		return VBDCTL_EXIT_USAGE;
@@ -436,5 +455,184 @@ out:
 	vbd_ctx_free(c);
 	if (sfd >= 0)
 		close(sfd);
+	return ret;
+}
+
+/* ---- vbdctl verify --log ---- */
+
+/* "10:00:01.000" of the log's clock (UTC), or "-" when it had none. */
+static void print_log_time(int64_t t)
+{
+	time_t s = (time_t)(t / 1000000000);
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&s, &tm)) {
+		vbdctl_print("%12s", "-");
+		return;
+	}
+	vbdctl_print("%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             (int)(t / 1000000 % 1000));
+}
+
+static void log_print(const vbd_verify_event *e, void *ud)
+{
+	struct watch_state *w = ud;
+	const vbd_violation *v = e->v;
+	struct watch_dev *d;
+	char vdev[32], who[32];
+
+	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
+	d = watch_dev(w, e->domid, e->devid);
+	w->unobserved += e->unobserved;
+	if (d) {
+		d->unobserved += e->unobserved;
+		d->violations += v != NULL;
+	}
+	if (w->tl)
+		vbdctl_timeline_add(w->tl, e, 0);
+	if (!w->lines) {
+		w->violations += v != NULL;
+		w->printed++;
+		return;
+	}
+	if (e->writer >= 0)
+		snprintf(who, sizeof(who), "by dom %d", e->writer);
+	else
+		snprintf(who, sizeof(who), "by ?");
+	print_log_time(e->time_ns);
+	vbdctl_print(" #%-7llu dom %u %-6s ", (unsigned long long)e->seq, e->domid, vdev);
+	if (v) {
+		w->violations++;
+		vbdctl_print("VIOLATION %s: %s: %s (%s)\n", v->rule, v->node, v->detail, who);
+	} else if (e->old_state == e->new_state && !e->writes) {
+		vbdctl_print("%-8s changes lost by the log: history not whole\n", e->side);
+	} else {
+		vbdctl_print("%-8s %s -> %s %s", e->side,
+		             e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
+		             e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state), who);
+		print_unseen(e);
+		vbdctl_print("\n");
+	}
+	fflush(stdout);
+	w->printed++;
+}
+
+static int verify_log(int argc, char **argv, bool timeline, const char *svg)
+{
+	static const struct option opts[] = {
+		{ "log", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ "toolstack", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	vbd_checker_summary ks = { .size = sizeof(ks) };
+	vbd_xslog_summary ls = { .size = sizeof(ls) };
+	vbd_xslog_format fmt = VBD_XSLOG_AUTO;
+	struct watch_state w = { .t0 = 0, .lines = !timeline };
+	const char *file = NULL;
+	vbd_checker *k = NULL;
+	vbd_xslog *x = NULL;
+	unsigned long dom = VBD_DOMID_ALL, ts = 0;
+	char buf[65536], *end;
+	FILE *f = NULL;
+	size_t n;
+	int opt, r, ret = VBDCTL_EXIT_FAIL;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l': file = optarg; break;
+		case 'f':
+			if (!strcmp(optarg, "cxenstored"))
+				fmt = VBD_XSLOG_CXENSTORED;
+			else if (!strcmp(optarg, "oxenstored"))
+				fmt = VBD_XSLOG_OXENSTORED;
+			else {
+				vbdctl_err("bad --log-format '%s' (cxenstored or oxenstored)", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
+		case 't':
+			errno = 0;
+			ts = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || ts >= VBD_DOMID_FIRST_RESERVED) {
+				vbdctl_err("bad --toolstack '%s'", optarg);
+				return VBDCTL_EXIT_USAGE;
+			}
+			break;
+		case 'h': fputs(verify_usage, stdout); return VBDCTL_EXIT_OK;
+		default: fputs(verify_usage, stderr); return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (!file || argc - optind > 1) {
+		vbdctl_err("verify: --log FILE and at most DOM (try --help)");
+		return VBDCTL_EXIT_USAGE;
+	}
+	if (argc - optind == 1) {
+		errno = 0;
+		dom = strtoul(argv[optind], &end, 10);
+		if (errno || *end || end == argv[optind] || dom >= VBD_DOMID_FIRST_RESERVED) {
+			vbdctl_err("verify --log: DOM is a domain id, not '%s'", argv[optind]);
+			return VBDCTL_EXIT_USAGE;
+		}
+	}
+	if (!(f = !strcmp(file, "-") ? stdin : fopen(file, "re"))) {
+		vbdctl_err("verify: %s: %s", file, strerror(errno));
+		goto out;
+	}
+	if ((timeline || svg) && vbdctl_timeline_new(timeline ? stdout : NULL,
+	                                             vbdctl_timeline_want_colour(stdout), &w.tl) < 0) {
+		vbdctl_err("verify: out of memory");
+		goto out;
+	}
+	if ((r = vbd_checker_new((vbd_domid)dom, (vbd_domid)ts, log_print, &w, &k)) < 0 ||
+	    (r = vbd_xslog_new(k, fmt, &x)) < 0) {
+		vbdctl_err("verify: %s", vbd_strerror(r));
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if ((r = vbd_xslog_feed(x, buf, n)) < 0)
+			break;
+	if (ferror(f)) {
+		vbdctl_err("verify: reading %s: %s", file, strerror(errno));
+		goto out;
+	}
+	r = vbd_xslog_finish(x, &ls);
+	if (r < 0) {
+		vbdctl_err("verify: %s: neither a C xenstored trace nor an oxenstored access log", file);
+		goto out;
+	}
+	vbd_checker_summary_get(k, &ks);
+	ret = watch_summary(&w);
+	vbdctl_print("log: %s, %llu lines, %llu changes replayed, %llu lines not understood, "
+	             "%llu things it could not tell\n",
+	             ls.format == VBD_XSLOG_CXENSTORED ? "C xenstored trace" : "oxenstored access log",
+	             (unsigned long long)ls.lines, (unsigned long long)ls.changes,
+	             (unsigned long long)ls.unparsed, (unsigned long long)ls.unknown);
+	if (ks.violations)
+		ret = VBDCTL_EXIT_FAIL;
+	else if (ks.unobserved || ks.lost || ls.unknown)
+		ret = VBDCTL_EXIT_INCOMPLETE;
+	if (ret == VBDCTL_EXIT_OK)
+		vbdctl_print("PASS: %u device%s, no violation, history whole\n", ks.devices,
+		             ks.devices == 1 ? "" : "s");
+	else if (ret == VBDCTL_EXIT_INCOMPLETE)
+		vbdctl_print("INCOMPLETE: no violation, but %u transition%s unobserved and %llu "
+		             "thing%s the log could not tell\n", ks.unobserved,
+		             ks.unobserved == 1 ? "" : "s", (unsigned long long)ls.unknown,
+		             ls.unknown == 1 ? "" : "s");
+	else
+		vbdctl_print("FAIL: %u violation%s\n", ks.violations, ks.violations == 1 ? "" : "s");
+	if (timeline_end(w.tl, svg) < 0)
+		ret = VBDCTL_EXIT_FAIL;
+	w.tl = NULL;
+out:
+	vbdctl_timeline_free(w.tl);
+	vbd_xslog_free(x);
+	vbd_checker_free(k);
+	free(w.devs);
+	if (f && f != stdin)
+		fclose(f);
 	return ret;
 }

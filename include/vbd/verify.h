@@ -198,6 +198,48 @@ typedef struct vbd_checker_summary {
 VBD_PUBLIC int vbd_checker_summary_get(const vbd_checker *k, vbd_checker_summary *ret);
 VBD_PUBLIC vbd_checker *vbd_checker_free(vbd_checker *k);
 
+/* ---- Replaying a xenstored log into a checker ----
+ *
+ * Xen's own xenstored can log what it is asked: the C xenstored's trace
+ * (xenstored -T FILE, or xenstore-control logfile FILE and log on) and
+ * oxenstored's access log.  A vbd_xslog reads one (bytes in any pieces, as
+ * read from the file) and feeds the checker the committed changes, in
+ * commit order, each with the domain of the connection that made it:
+ * writes inside a transaction at its successful end, nothing of an aborted
+ * or failed one, nothing of a request answered with an error.  What the
+ * log cannot tell (a value cut short, a connection whose domain it never
+ * named, a transaction whose end it never showed) is counted in unknown
+ * and fed to the checker as lost, so the history is then not whole.
+ * docs/protocol.md describes both formats and their limits. */
+typedef enum vbd_xslog_format {
+	VBD_XSLOG_AUTO = 0,       /* recognised from the first lines */
+	VBD_XSLOG_CXENSTORED,     /* the C xenstored's trace */
+	VBD_XSLOG_OXENSTORED,     /* oxenstored's access log */
+} vbd_xslog_format;
+
+typedef struct vbd_xslog vbd_xslog;
+
+/* A reader that feeds k (which must outlive it). */
+VBD_PUBLIC int vbd_xslog_new(vbd_checker *k, vbd_xslog_format format, vbd_xslog **ret);
+/* The next len bytes of the log.  -EINVAL when the format was given as
+ * AUTO and the first lines are of neither. */
+VBD_PUBLIC int vbd_xslog_feed(vbd_xslog *x, const char *buf, size_t len);
+
+/* What the replay read: set size first (vbd/common.h). */
+typedef struct vbd_xslog_summary {
+	size_t size;
+	vbd_xslog_format format;  /* as recognised */
+	uint64_t lines;           /* lines read */
+	uint64_t changes;         /* committed changes fed to the checker */
+	uint64_t unparsed;        /* lines that are no record of either format */
+	uint64_t unknown;         /* things the log could not tell (above) */
+} vbd_xslog_summary;
+
+/* The end of the log: what is still waiting for an answer the log does not
+ * hold is unknown.  Then fills *ret (may be NULL). */
+VBD_PUBLIC int vbd_xslog_finish(vbd_xslog *x, vbd_xslog_summary *ret);
+VBD_PUBLIC vbd_xslog *vbd_xslog_free(vbd_xslog *x);
+
 VBD_END_DECLS
 
 #endif

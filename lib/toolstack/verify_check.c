@@ -169,7 +169,13 @@ static void judge_writer(vbd_checker *k, cdev *d, bool backend, unsigned owner, 
 {
 	int w = k->sink.writer;
 
-	if (w < 0 || (unsigned)w == owner)
+	if (w < 0) {
+		/* Who wrote it, the source does not say: the rule is not run, and
+		 * the history is not whole. */
+		k->sum.unobserved++;
+		return;
+	}
+	if ((unsigned)w == owner)
 		return;
 	if (w == k->toolstack) {
 		if (s == 1 && prev == -1)

@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Replaying a xenstored log into the checker (vbd_xslog_*, vbd/verify.h;
+ * the formats in docs/protocol.md).
+ *
+ * Example (the C xenstored's trace; a NUL of a message shows as a space):
+ *     CREATE connection 0x5581a0
+ *     IN 0x5581a0 20261206 10:00:01 TRANSACTION_START ( )
+ *     OUT 0x5581a0 20261206 10:00:01 TRANSACTION_START (17 )
+ *     IN 0x5581a0 20261206 10:00:01 WRITE (/local/domain/0/backend/vbd/3/51712/state 1)
+ *     OUT 0x5581a0 20261206 10:00:01 WRITE (OK )
+ *     IN 0x5581a0 20261206 10:00:01 TRANSACTION_END (T )
+ *     OUT 0x5581a0 20261206 10:00:01 TRANSACTION_END (OK )
+ * The connection was created outside an INTRODUCE: a socket of dom0's, so
+ * its writes are domain 0's.  The write is inside the transaction (the
+ * trace does not print a request's transaction id: a connection's requests
+ * between the reply to its TRANSACTION_START and its TRANSACTION_END are
+ * taken as in it, and with two open at once it cannot tell, and says so).
+ * The commit is placed where its TRANSACTION_END came in, since xenstored
+ * runs a request when it reads it, and fed to the checker once its answer
+ * says OK; an answer ERROR (EAGAIN) drops it.  Effects wait in one queue
+ * in the log's order, so what is fed keeps the order of the commits.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "toolstack/verify_log.h"
+#include "toolstack/verify_rules.h"
+
+/* ---- effects, in the log's order ---- */
+
+void vbd__xsl_effect_free(effect *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	for (i = 0; i < e->n; i++) {
+		free(e->c[i].path);
+		free(e->c[i].value);
+	}
+	free(e->c);
+	free(e);
+}
+
+effect *vbd__xsl_effect_new(vbd_xslog *x, int writer, int64_t time_ns)
+{
+	effect *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		x->err = -ENOMEM;
+		return NULL;
+	}
+	e->writer = writer;
+	e->seq = e->line = x->sum.lines;
+	e->time_ns = time_ns;
+	return e;
+}
+
+int vbd__xsl_effect_add(effect *e, vbd_change_op op, const char *path, size_t plen, const char *v,
+                      size_t vlen)
+{
+	chg *c;
+
+	if (e->n >= MAX_TXN_CHG) {
+		e->overflow = true;
+		return -ENOSPC;
+	}
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 4;
+		chg *nc = realloc(e->c, cap * sizeof(*nc));
+
+		if (!nc)
+			return -ENOMEM;
+		e->c = nc;
+		e->cap = cap;
+	}
+	c = &e->c[e->n];
+	memset(c, 0, sizeof(*c));
+	c->op = op;
+	c->state = W_APPLY;
+	if (!(c->path = strndup(path, plen)))
+		return -ENOMEM;
+	if (v && !(c->value = malloc(vlen ? vlen : 1))) {
+		free(c->path);
+		return -ENOMEM;
+	}
+	if (v)
+		memcpy(c->value, v, vlen);
+	c->len = vlen;
+	e->n++;
+	return 0;
+}
+
+void vbd__xsl_feed_lost(vbd_xslog *x, uint64_t seq)
+{
+	vbd_change ch = { .op = VBD_CHANGE_LOST, .lost = 1, .seq = seq, .writer = -1 };
+
+	x->sum.unknown++;
+	vbd_checker_feed(x->k, &ch);
+}
+
+void vbd__xsl_apply(vbd_xslog *x, effect *e)
+{
+	size_t i, last = 0;
+
+	if (e->state == W_UNKNOWN || e->overflow) {
+		vbd__xsl_feed_lost(x, e->seq);
+		return;
+	}
+	if (e->state != W_APPLY)
+		return;
+	for (i = 0; i < e->n; i++)
+		if (e->c[i].state != W_NONE)
+			last = i;
+	for (i = 0; i < e->n; i++) {
+		vbd_change ch = { .op = e->c[i].op, .path = e->c[i].path, .value = e->c[i].value,
+		                  .value_len = e->c[i].len, .writer = e->writer, .seq = e->seq,
+		                  .time_ns = e->time_ns, .more = i < last };
+
+		if (e->c[i].state == W_NONE)
+			continue;
+		if (e->c[i].state == W_WAIT) {
+			vbd__xsl_feed_lost(x, e->seq);      /* its answer never came */
+			continue;
+		}
+		x->sum.changes++;
+		vbd_checker_feed(x->k, &ch);
+	}
+}
+
+/* Feeds what is settled at the head of the queue. */
+void vbd__xsl_flush(vbd_xslog *x, bool all)
+{
+	effect *e;
+
+	while ((e = x->head)) {
+		if (e->state == W_WAIT) {
+			if (x->format == VBD_XSLOG_OXENSTORED && x->sum.lines - e->line > O_WINDOW) {
+				e->state = W_APPLY;
+				if (e->owner)
+					e->owner->window_settled = true;
+			} else if (all || x->nqueue > MAX_QUEUE) {
+				e->state = W_UNKNOWN;
+			} else {
+				break;
+			}
+		}
+		x->head = e->next;
+		if (!x->head)
+			x->tail = &x->head;
+		x->nqueue--;
+		vbd__xsl_apply(x, e);
+		vbd__xsl_effect_free(e);
+	}
+}
+
+void vbd__xsl_enqueue(vbd_xslog *x, effect *e)
+{
+	e->next = NULL;
+	*x->tail = e;
+	x->tail = &e->next;
+	x->nqueue++;
+}
+
+/* ---- connections ---- */
+
+conn *vbd__xsl_conn_get(vbd_xslog *x, const char *key, size_t klen, bool create)
+{
+	conn *c;
+	size_t i;
+
+	if (klen >= sizeof(c->key))
+		return NULL;
+	for (i = 0; i < x->nconns; i++)
+		if (!strncmp(x->conns[i]->key, key, klen) && !x->conns[i]->key[klen])
+			return x->conns[i];
+	if (!create || x->nconns >= MAX_CONNS || !(c = calloc(1, sizeof(*c))))
+		return NULL;
+	memcpy(c->key, key, klen);
+	c->domid = -1;
+	c->introduce_domid = -1;
+	x->conns[x->nconns++] = c;
+	return c;
+}
+
+/* Its requests still waiting are unknown; its open transactions end
+ * without a word. */
+void vbd__xsl_conn_drop_pending(vbd_xslog *x, conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nr; i++) {
+		req *r = &c->r[(c->r0 + i) % MAX_REQS];
+
+		if ((r->type == R_CHANGE || r->type == R_END) && r->e && r->e->state == W_WAIT)
+			r->e->state = W_UNKNOWN;
+	}
+	c->nr = 0;
+	for (i = 0; i < c->nt; i++) {
+		if (c->t[i].e && c->t[i].e->n)
+			vbd__xsl_feed_lost(x, c->t[i].e->seq);   /* ended unseen: committed or not */
+		vbd__xsl_effect_free(c->t[i].e);
+	}
+	c->nt = 0;
+}
+
+void vbd__xsl_conn_free(vbd_xslog *x, conn *c)
+{
+	effect *e;
+	size_t i;
+
+	vbd__xsl_conn_drop_pending(x, c);
+	for (e = x->head; e; e = e->next)
+		if (e->owner == c)
+			e->owner = NULL;
+	for (i = 0; i < x->nconns; i++)
+		if (x->conns[i] == c) {
+			x->conns[i] = x->conns[--x->nconns];
+			break;
+		}
+	free(c);
+}
+
+req *vbd__xsl_req_push(vbd_xslog *x, conn *c, int type)
+{
+	req *r;
+
+	if (c->nr == MAX_REQS) {
+		/* A connection that never gets answers: its oldest is unknown. */
+		r = &c->r[c->r0];
+		if ((r->type == R_CHANGE || r->type == R_END) && r->e && r->e->state == W_WAIT)
+			r->e->state = W_UNKNOWN;
+		else if (r->type == R_TXN_CHANGE && r->e && r->ci < r->e->n)
+			r->e->c[r->ci].state = W_WAIT;
+		c->r0 = (c->r0 + 1) % MAX_REQS;
+		c->nr--;
+		(void)x;
+	}
+	r = &c->r[(c->r0 + c->nr++) % MAX_REQS];
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	return r;
+}
+
+req *vbd__xsl_req_pop(conn *c)
+{
+	req *r;
+
+	if (!c->nr)
+		return NULL;
+	r = &c->r[c->r0];
+	c->r0 = (c->r0 + 1) % MAX_REQS;
+	c->nr--;
+	return r;
+}
+
+txn *vbd__xsl_txn_find(conn *c, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nt; i++)
+		if (c->t[i].id == id)
+			return &c->t[i];
+	return NULL;
+}
+
+txn *vbd__xsl_txn_open(vbd_xslog *x, conn *c, uint32_t id, int64_t time_ns)
+{
+	txn *t;
+
+	if ((t = vbd__xsl_txn_find(c, id)))
+		return t;
+	if (c->nt == MAX_TXNS)
+		return NULL;
+	t = &c->t[c->nt];
+	t->id = id;
+	if (!(t->e = vbd__xsl_effect_new(x, c->domid, time_ns)))
+		return NULL;
+	c->nt++;
+	return t;
+}
+
+void vbd__xsl_txn_close(conn *c, txn *t)
+{
+	*t = c->t[--c->nt];
+}
+
+/* ---- shared line helpers ---- */
+
+bool vbd__xsl_num(const char **p, const char *end, unsigned long long max, unsigned long long *ret)
+{
+	unsigned long long v = 0;
+	const char *q = *p;
+
+	if (q >= end || *q < '0' || *q > '9')
+		return false;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (unsigned)(*q - '0');
+		if (v > max)
+			return false;
+	}
+	*p = q;
+	*ret = v;
+	return true;
+}
+
+/* Seconds since the epoch of a civil date in UTC (the log's own clock). */
+int64_t vbd__xsl_epoch_ns(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi, unsigned s,
+                        unsigned ms)
+{
+	/* Days from civil, H. Hinnant's algorithm. */
+	int yy = (int)y - (mo <= 2);
+	int era = (yy >= 0 ? yy : yy - 399) / 400;
+	unsigned yoe = (unsigned)(yy - era * 400);
+	unsigned doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = (int64_t)era * 146097 + doe - 719468;
+
+	return ((days * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms) * 1000000;
+}
+
+/* An absolute path for what connection c named: relative paths are below
+ * its domain's home.  NULL when the log never named its domain. */
+char *vbd__xsl_abs_path(const conn *c, const char *p, size_t len, size_t *ret_len)
+{
+	char *out;
+	int n;
+
+	if (len && p[0] == '/') {
+		*ret_len = len;
+		return strndup(p, len);
+	}
+	if (c->domid < 0 || len > MAX_LINE)
+		return NULL;
+	out = malloc(len + 32);
+	if (!out)
+		return NULL;
+	n = snprintf(out, 32, "/local/domain/%d/", c->domid);
+	memcpy(out + n, p, len);
+	out[n + len] = 0;
+	*ret_len = (size_t)n + len;
+	return out;
+}
+
+/* A write, mkdir or rm of connection c: in its transaction (tid, or the
+ * one open), or as its own commit.  path/value as the log shows them. */
+void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, size_t plen, const char *v,
+                   size_t vlen, bool has_tid, uint32_t tid, int64_t time_ns, bool truncated)
+{
+	size_t alen = 0;
+	char *ap = vbd__xsl_abs_path(c, p, plen, &alen);
+	effect *e;
+	txn *t = NULL;
+	req *r;
+
+	if (has_tid ? tid != 0 : c->nt > 0) {
+		if (has_tid)
+			t = vbd__xsl_txn_open(x, c, tid, time_ns);
+		else if (c->nt == 1)
+			t = &c->t[0];
+		if (!t) {                 /* two open: which one, the log does not say */
+			r = vbd__xsl_req_push(x, c, R_OTHER);
+			r->tid = tid;
+			vbd__xsl_feed_lost(x, x->sum.lines);
+			free(ap);
+			return;
+		}
+		r = vbd__xsl_req_push(x, c, R_TXN_CHANGE);
+		r->e = t->e;
+		r->tid = tid;
+		r->ci = t->e->n;
+		if (!ap || truncated || vbd__xsl_effect_add(t->e, op, ap ? ap : "", alen, v, vlen) < 0)
+			t->e->overflow = true;   /* at its commit: unknown */
+		else
+			t->e->c[t->e->n - 1].state = x->format == VBD_XSLOG_CXENSTORED ? W_WAIT : W_APPLY;
+		free(ap);
+		return;
+	}
+	if (!(e = vbd__xsl_effect_new(x, c->domid, time_ns))) {
+		free(ap);
+		return;
+	}
+	e->state = W_WAIT;
+	e->owner = c;
+	if (!ap || truncated || vbd__xsl_effect_add(e, op, ap, alen, v, vlen) < 0)
+		e->overflow = true;
+	free(ap);
+	r = vbd__xsl_req_push(x, c, R_CHANGE);
+	r->e = e;
+	r->tid = 0;
+	vbd__xsl_enqueue(x, e);
+}
+
+/* ---- lines ---- */
+
+static vbd_xslog_format detect(const char *p, size_t len)
+{
+	static const char *const c_starts[] = { "IN 0x", "OUT 0x", "IN (nil)", "CREATE connection ",
+	                                        "io: ", "obj: ", NULL };
+	size_t i;
+
+	for (i = 0; c_starts[i]; i++)
+		if (len >= strlen(c_starts[i]) && !memcmp(p, c_starts[i], strlen(c_starts[i])))
+			return VBD_XSLOG_CXENSTORED;
+	if (len > 20 && p[0] == '[' && p[1] >= '0' && p[1] <= '9' && p[9] == 'T' &&
+	    memchr(p, ']', len))
+		return VBD_XSLOG_OXENSTORED;
+	return VBD_XSLOG_AUTO;
+}
+
+static void line(vbd_xslog *x, char *p, size_t len, bool ambiguous)
+{
+	if (x->format == VBD_XSLOG_AUTO) {
+		x->format = detect(p, len);
+		if (x->format == VBD_XSLOG_AUTO) {
+			x->sum.unparsed++;
+			if (x->sum.lines >= DETECT_LINES)
+				x->err = -EINVAL;
+			return;
+		}
+	}
+	if (x->format == VBD_XSLOG_CXENSTORED)
+		vbd__xsl_c_line(x, p, p + len, ambiguous);
+	else
+		vbd__xsl_o_line(x, p, p + len);
+}
+
+int vbd_xslog_new(vbd_checker *k, vbd_xslog_format format, vbd_xslog **ret)
+{
+	vbd_xslog *x;
+
+	if (!k || !ret || format < VBD_XSLOG_AUTO || format > VBD_XSLOG_OXENSTORED)
+		return -EINVAL;
+	if (!(x = calloc(1, sizeof(*x))))
+		return -ENOMEM;
+	if (!(x->line = malloc(MAX_LINE + 1))) {
+		free(x);
+		return -ENOMEM;
+	}
+	x->k = k;
+	x->format = format;
+	x->tail = &x->head;
+	x->introducing = -1;
+	x->sum.size = sizeof(x->sum);
+	*ret = x;
+	return 0;
+}
+
+/* The C trace prints a value's newline as it is: a record line without
+ * its closing ")" goes on in the next line.  Such a record is taken, and
+ * counted unknown, since a value can hold text shaped like a record. */
+static void end_of_line(vbd_xslog *x)
+{
+	bool c = x->format == VBD_XSLOG_CXENSTORED ||
+	         (x->format == VBD_XSLOG_AUTO && detect(x->line, x->len) == VBD_XSLOG_CXENSTORED);
+
+	if (x->too_long) {
+		x->sum.lines++;
+		x->sum.unparsed++;
+		vbd__xsl_feed_lost(x, x->sum.lines);
+		x->too_long = x->joining = false;
+		x->len = 0;
+		return;
+	}
+	if (c && x->len && x->line[x->len - 1] != ')' && x->len > 3 &&
+	    (!memcmp(x->line, "IN ", 3) || !memcmp(x->line, "OUT ", 4) || !memcmp(x->line, "io: ", 4))) {
+		if (x->len < MAX_LINE) {
+			x->line[x->len++] = '\n';
+			x->joining = true;
+			return;
+		}
+	}
+	x->sum.lines++;
+	if (x->joining)
+		x->sum.unknown++;
+	line(x, x->line, x->len, x->joining);
+	x->joining = false;
+	x->len = 0;
+}
+
+int vbd_xslog_feed(vbd_xslog *x, const char *buf, size_t len)
+{
+	size_t i;
+
+	if (!x || (!buf && len))
+		return -EINVAL;
+	for (i = 0; i < len && !x->err; i++) {
+		if (buf[i] == '\n') {
+			end_of_line(x);
+			continue;
+		}
+		if (x->len >= MAX_LINE) {
+			x->too_long = true;
+			continue;
+		}
+		x->line[x->len++] = buf[i];
+	}
+	return x->err;
+}
+
+int vbd_xslog_finish(vbd_xslog *x, vbd_xslog_summary *ret)
+{
+	vbd_xslog_summary s;
+	size_t i;
+
+	if (!x || (ret && ret->size < sizeof(ret->size)))
+		return -EINVAL;
+	if (x->len || x->too_long || x->joining)
+		end_of_line(x);
+	x->joining = false;
+	for (i = 0; i < x->nconns; i++)
+		vbd__xsl_conn_drop_pending(x, x->conns[i]);
+	vbd__xsl_flush(x, true);
+	if (x->format == VBD_XSLOG_AUTO && x->sum.lines)
+		x->err = x->err ? x->err : -EINVAL;
+	if (ret) {
+		s = x->sum;
+		s.format = x->format;
+		s.size = ret->size < sizeof(s) ? ret->size : sizeof(s);
+		memcpy(ret, &s, s.size);
+	}
+	return x->err;
+}
+
+vbd_xslog *vbd_xslog_free(vbd_xslog *x)
+{
+	effect *e;
+
+	if (!x)
+		return NULL;
+	while ((e = x->head)) {
+		x->head = e->next;
+		vbd__xsl_effect_free(e);
+	}
+	while (x->nconns) {
+		conn *c = x->conns[--x->nconns];
+		size_t i;
+
+		for (i = 0; i < c->nt; i++)
+			vbd__xsl_effect_free(c->t[i].e);
+		free(c);
+	}
+	free(x->line);
+	free(x);
+	return NULL;
+}
