@@ -5,14 +5,16 @@
 # (tests/golden/timeline-*.txt) and hold no control character; each SVG
 # parses as XML (/usr/bin/python3's xml.etree) and holds the lanes and
 # markers of its sequence (tests/check_timeline_svg.py).
-# Usage: test_timeline.sh RENDER SOURCE-DIR-OF-TESTS
-#        test_timeline.sh --update RENDER DIR: rewrites the golden copies.
+# With VBDCTL, the same of vbdctl verify --log on a fixed xenstored trace.
+# Usage: test_timeline.sh RENDER SOURCE-DIR-OF-TESTS [VBDCTL]
+#        test_timeline.sh --update RENDER DIR [VBDCTL]: rewrites the golden copies.
 set -u
 export LC_ALL=C
 update=0
 [ "${1:-}" = --update ] && { update=1; shift; }
 render=${1:?usage}
 dir=${2:?usage}
+vbdctl=${3:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vbd-timeline.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -62,5 +64,19 @@ for n, l in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
 		bad "$c: the SVG: $out"
 	fi
 done
+# verify --log --timeline --svg: a C xenstored trace (tests/golden/timeline-log.trace:
+# an attach, the frontend's Initialising written and overwritten at once, the
+# guest writing the backend's state) replayed through the library's checker.
+if [ -n "$vbdctl" ]; then
+	"$vbdctl" verify --log "$dir/golden/timeline-log.trace" --timeline --svg "$tmp/log.svg" \
+		> "$tmp/log.txt" 2>&1
+	rc=$?
+	if [ "$rc" = 1 ]; then ok; else bad "verify --log: exit $rc, want 1 (violations)"; fi
+	[ "$update" = 1 ] && cp "$tmp/log.txt" "$dir/golden/timeline-log.txt"
+	if diff -u "$dir/golden/timeline-log.txt" "$tmp/log.txt"; then ok; else
+		bad "verify --log --timeline: rows differ from golden/timeline-log.txt"; fi
+	if out=$(/usr/bin/python3 "$dir/check_timeline_svg.py" "$tmp/log.svg" devices=1 \
+		rules=backend-early,writer,frontend-transition); then ok; else bad "verify --log --svg: $out"; fi
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
