@@ -25,6 +25,8 @@ static const char usage[] =
 	"  top [DOM [VDEV]] [--interval S] [--count N] [--stats-dir DIR]\n"
 	"                         per-device request rates, live\n"
 	"  verify DOM VDEV        check a device against the protocol's rules\n"
+	"  verify --log FILE [--log-format cxenstored|oxenstored] [--toolstack DOM] [DOM]\n"
+	"                         replay xenstored's own log through the rules\n"
 	"  watch [DOM] [--count N] [--timeout S]\n"
 	"                         follow state changes live, with the verifier's verdicts\n"
 

@@ -302,4 +302,30 @@ check "9's backend dir deleted" 1 xenstore-exists /local/domain/0/backend/vbd/9
 check "reap by id: nothing left" 0 "$VBDCTL" reap 9
 check "reap: too many arguments" 2 "$VBDCTL" reap 8 9
 
+# verify --log: a C xenstored trace replayed (no store needed)
+BE=/local/domain/0/backend/vbd/3/51712
+cat > "$tmp/xs.trace" <<TRACE
+CREATE connection 0xa1
+IN 0xa1 20261206 10:00:01 INTRODUCE (3 1234 5 )
+CREATE connection 0xb2
+OUT 0xa1 20261206 10:00:01 INTRODUCE (OK )
+IN 0xa1 20261206 10:00:02 WRITE ($BE/state 1)
+OUT 0xa1 20261206 10:00:02 WRITE (OK )
+IN 0xb2 20261206 10:00:02 WRITE (device/vbd/51712/state 1)
+OUT 0xb2 20261206 10:00:02 WRITE (OK )
+TRACE
+check "verify --log: a whole history passes" 0 "$VBDCTL" verify --log "$tmp/xs.trace"
+has "verify --log: PASS, whole" "PASS: 1 device, no violation, history whole"
+has "verify --log: the writer and time" "10:00:02.000 #7       dom 3 xvda   frontend (none) -> Initialising by dom 3"
+printf 'IN 0xa1 20261206 10:00:03 WRITE (/local/domain/3/device/vbd/51712/state \xff4)\nOUT 0xa1 20261206 10:00:03 WRITE (OK )\n' >> "$tmp/xs.trace"
+check "verify --log: a toolstack's write of a driver's state" 1 "$VBDCTL" verify --log "$tmp/xs.trace" --log-format cxenstored
+has "verify --log: writer, escaped" 'VIOLATION writer: /local/domain/3/device/vbd/51712/state'
+has "verify --log: the value escaped" '"\xff4" is not a xenbus state'
+printf 'IN 0xc3 20261206 10:00:04 WRITE (%s/online 1)\n' "$BE" > "$tmp/xs2.trace"
+check "verify --log: an answer the log lacks: incomplete" 3 "$VBDCTL" verify --log "$tmp/xs2.trace"
+check "verify --log: neither format" 1 "$VBDCTL" verify --log /etc/passwd
+check "verify --log: no such file" 1 "$VBDCTL" verify --log "$tmp/nope"
+check "verify --log: bad format name" 2 "$VBDCTL" verify --log "$tmp/xs.trace" --log-format xml
+check "verify --log: bad domain" 2 "$VBDCTL" verify --log "$tmp/xs.trace" guest3
+
 summary

@@ -244,6 +244,48 @@ static void test_c_cannot_tell(void **state)
 	free(res);
 }
 
+/* Dom0's own kernel connection is older than the trace: its domain is
+ * named by the watch events its relative writes fire, absolute to a
+ * watcher of absolute paths (and the other way round). */
+static void test_c_named_by_events(void **state)
+{
+	result *res = malloc(sizeof(*res));
+
+	(void)state;
+	replay(res, VBD_XSLOG_AUTO,
+	       "CREATE connection 0xa1\n"
+	       C_PRE "WRITE (" BE "/state 1)\n" C_OK
+	       "OUT 0xa1 20261206 10:00:03 WATCH_EVENT (" BE "/state tok)\n"
+	       "IN 0xk0 20261206 10:00:03 WRITE (backend/vbd/3/51712/state 2)\n"
+	       "OUT 0xk0 20261206 10:00:03 WRITE (OK )\n"
+	       "OUT 0xa1 20261206 10:00:03 WATCH_EVENT (" BE "/state tok)\n"
+	       C_PRE "WRITE (" BE "/online 1)\n" C_OK
+	       "OUT 0xk1 20261206 10:00:03 WATCH_EVENT (backend/vbd/3/51712/online tok)\n"
+	       "IN 0xk1 20261206 10:00:03 WRITE (backend/vbd/3/51712/hotplug-status connected)\n"
+	       "OUT 0xk1 20261206 10:00:03 WRITE (OK )\n", 0);
+	assert_non_null(strstr(res->text, "backend 1>2 w0 u0"));
+	assert_int_equal(res->l.unknown, 0);
+	assert_int_equal(res->k.unobserved, 0);
+	/* Without the event: unknown */
+	replay(res, VBD_XSLOG_AUTO,
+	       "CREATE connection 0xa1\n"
+	       C_PRE "WRITE (" BE "/state 1)\n" C_OK
+	       "IN 0xk0 20261206 10:00:03 WRITE (backend/vbd/3/51712/state 2)\n"
+	       "OUT 0xk0 20261206 10:00:03 WRITE (OK )\n", 0);
+	assert_true(res->l.unknown >= 1);
+	/* The event is the earlier write's (a watcher's events come in the
+	 * order of the changes): it names nobody */
+	replay(res, VBD_XSLOG_AUTO,
+	       "CREATE connection 0xa1\n"
+	       "CREATE connection 0xa2\n"
+	       C_PRE "WRITE (" BE "/state 1)\n" C_OK
+	       "IN 0xk0 20261206 10:00:03 WRITE (backend/vbd/3/51712/state 2)\n"
+	       "OUT 0xk0 20261206 10:00:03 WRITE (OK )\n"
+	       "OUT 0xa2 20261206 10:00:03 WATCH_EVENT (" BE "/state tok)\n", 0);
+	assert_true(res->l.unknown >= 1);
+	free(res);
+}
+
 /* Xen 4.18's "io: " prefix and 4.19's "(d3)": the domain named. */
 static void test_c_newer(void **state)
 {
@@ -371,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_c_writer),
 		cmocka_unit_test(test_c_cannot_tell),
 		cmocka_unit_test(test_c_newer),
+		cmocka_unit_test(test_c_named_by_events),
 		cmocka_unit_test(test_o_access_log),
 		cmocka_unit_test(test_hostile_lines),
 	};

@@ -113,6 +113,9 @@ void vbd__xsl_apply(vbd_xslog *x, effect *e)
 	}
 	if (e->state != W_APPLY)
 		return;
+	/* A connection named since (vbd__xsl_named()) wrote all of it. */
+	if (e->writer < 0 && e->owner)
+		e->writer = e->owner->domid;
 	for (i = 0; i < e->n; i++)
 		if (e->c[i].state != W_NONE)
 			last = i;
@@ -120,6 +123,8 @@ void vbd__xsl_apply(vbd_xslog *x, effect *e)
 		vbd_change ch = { .op = e->c[i].op, .path = e->c[i].path, .value = e->c[i].value,
 		                  .value_len = e->c[i].len, .writer = e->writer, .seq = e->seq,
 		                  .time_ns = e->time_ns, .more = i < last };
+		char *ap = NULL;
+		size_t alen;
 
 		if (e->c[i].state == W_NONE)
 			continue;
@@ -127,9 +132,41 @@ void vbd__xsl_apply(vbd_xslog *x, effect *e)
 			vbd__xsl_feed_lost(x, e->seq);      /* its answer never came */
 			continue;
 		}
+		if (e->c[i].rel) {
+			/* Relative to a home the log never named: unknown. */
+			if (!e->owner || !(ap = vbd__xsl_abs_path(e->owner, e->c[i].path,
+			                                          strlen(e->c[i].path), &alen))) {
+				vbd__xsl_feed_lost(x, e->seq);
+				continue;
+			}
+			ch.path = ap;
+		}
 		x->sum.changes++;
 		vbd_checker_feed(x->k, &ch);
+		free(ap);
 	}
+}
+
+/* Whether a settled commit still waits for its writer's domain. */
+static bool unnamed(const vbd_xslog *x, const effect *e, bool all)
+{
+	size_t i;
+
+	if (all || e->state != W_APPLY || !e->owner || e->owner->domid >= 0 ||
+	    x->sum.lines - e->line > NAME_WAIT)
+		return false;
+	if (e->writer < 0)
+		return true;
+	for (i = 0; i < e->n; i++)
+		if (e->c[i].rel)
+			return true;
+	return false;
+}
+
+void vbd__xsl_named(vbd_xslog *x, conn *c)
+{
+	(void)c;
+	vbd__xsl_flush(x, false);
 }
 
 /* Feeds what is settled at the head of the queue. */
@@ -149,6 +186,8 @@ void vbd__xsl_flush(vbd_xslog *x, bool all)
 				break;
 			}
 		}
+		if (unnamed(x, e, all))
+			break;
 		x->head = e->next;
 		if (!x->head)
 			x->tail = &x->head;
@@ -217,6 +256,15 @@ void vbd__xsl_conn_free(vbd_xslog *x, conn *c)
 	for (e = x->head; e; e = e->next)
 		if (e->owner == c)
 			e->owner = NULL;
+	for (i = 0; i < x->nrecent; i++) {
+		size_t j;
+
+		if (x->recent[i].c == c)
+			x->recent[i].c = NULL;
+		for (j = 0; j < 4; j++)
+			if (x->recent[i].told[j] == c)
+				x->recent[i].told[j] = NULL;
+	}
 	for (i = 0; i < x->nconns; i++)
 		if (x->conns[i] == c) {
 			x->conns[i] = x->conns[--x->nconns];
@@ -353,10 +401,17 @@ void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, siz
 {
 	size_t alen = 0;
 	char *ap = vbd__xsl_abs_path(c, p, plen, &alen);
+	bool rel = false;
 	effect *e;
 	txn *t = NULL;
 	req *r;
 
+	/* Relative, of a connection whose domain is not known yet: kept as
+	 * given, resolved when its commit is fed (vbd__xsl_apply()). */
+	if (!ap && plen && p[0] != '/' && plen <= MAX_LINE && (ap = strndup(p, plen))) {
+		alen = plen;
+		rel = true;
+	}
 	if (has_tid ? tid != 0 : c->nt > 0) {
 		if (has_tid)
 			t = vbd__xsl_txn_open(x, c, tid, time_ns);
@@ -373,10 +428,13 @@ void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, siz
 		r->e = t->e;
 		r->tid = tid;
 		r->ci = t->e->n;
-		if (!ap || truncated || vbd__xsl_effect_add(t->e, op, ap ? ap : "", alen, v, vlen) < 0)
+		t->e->owner = c;
+		if (!ap || truncated || vbd__xsl_effect_add(t->e, op, ap ? ap : "", alen, v, vlen) < 0) {
 			t->e->overflow = true;   /* at its commit: unknown */
-		else
+		} else {
 			t->e->c[t->e->n - 1].state = x->format == VBD_XSLOG_CXENSTORED ? W_WAIT : W_APPLY;
+			t->e->c[t->e->n - 1].rel = rel;
+		}
 		free(ap);
 		return;
 	}
@@ -388,6 +446,8 @@ void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, siz
 	e->owner = c;
 	if (!ap || truncated || vbd__xsl_effect_add(e, op, ap, alen, v, vlen) < 0)
 		e->overflow = true;
+	else
+		e->c[0].rel = rel;
 	free(ap);
 	r = vbd__xsl_req_push(x, c, R_CHANGE);
 	r->e = e;
@@ -529,6 +589,7 @@ int vbd_xslog_finish(vbd_xslog *x, vbd_xslog_summary *ret)
 vbd_xslog *vbd_xslog_free(vbd_xslog *x)
 {
 	effect *e;
+	size_t i;
 
 	if (!x)
 		return NULL;
@@ -538,12 +599,14 @@ vbd_xslog *vbd_xslog_free(vbd_xslog *x)
 	}
 	while (x->nconns) {
 		conn *c = x->conns[--x->nconns];
-		size_t i;
+		size_t j;
 
-		for (i = 0; i < c->nt; i++)
-			vbd__xsl_effect_free(c->t[i].e);
+		for (j = 0; j < c->nt; j++)
+			vbd__xsl_effect_free(c->t[j].e);
 		free(c);
 	}
+	for (i = 0; i < x->nrecent; i++)
+		free(x->recent[i].path);
 	free(x->line);
 	free(x);
 	return NULL;

@@ -22,6 +22,8 @@
 #define MAX_QUEUE     65536        /* commits awaiting their answer */
 #define O_WINDOW      256          /* lines after which an oxenstored write unanswered is taken as done */
 #define DETECT_LINES  64
+#define RECENT        64           /* requests remembered to name a connection's domain */
+#define NAME_WAIT     256          /* lines a commit waits for its writer's domain */
 
 enum { W_WAIT, W_APPLY, W_NONE, W_UNKNOWN };
 
@@ -31,6 +33,7 @@ typedef struct chg {
 	char *value;
 	size_t len;
 	int state;                   /* W_WAIT until its answer (in a transaction) */
+	bool rel;                    /* path relative to the writer's home, not yet known */
 } chg;
 
 typedef struct effect {
@@ -82,6 +85,15 @@ struct vbd_xslog {
 	effect *head, **tail;
 	size_t nqueue;
 	int introducing;             /* C: domid of an INTRODUCE awaiting its answer, or -1 */
+	/* C: the last requests that changed a node, to name a connection's
+	 * domain from the watch events they fire (verify_log_c.c). */
+	struct recent {
+		struct conn *c;
+		char *path;          /* as the request gave it */
+		uint64_t line;
+		struct conn *told[4];   /* watchers whose event for it came */
+	} recent[RECENT];
+	size_t nrecent;
 	int err;
 };
 
@@ -108,6 +120,8 @@ int vbd__xsl_effect_add(effect *e, vbd_change_op op, const char *path, size_t pl
                       size_t vlen);
 char *vbd__xsl_abs_path(const conn *c, const char *p, size_t len, size_t *ret_len);
 void vbd__xsl_apply(vbd_xslog *x, effect *e);
+/* What waits for connection c's domain, now known. */
+void vbd__xsl_named(vbd_xslog *x, conn *c);
 
 /* One line of each format (without its newline). */
 void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguous);

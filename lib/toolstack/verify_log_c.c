@@ -45,6 +45,96 @@ static bool c_time(const char **p, const char *end, int64_t *ret)
 	return true;
 }
 
+/* Remembers a request that changed path (as given). */
+static void remember(vbd_xslog *x, conn *c, const char *path, size_t len)
+{
+	struct recent *r;
+	char *copy = strndup(path, len);
+
+	if (!copy)
+		return;
+	if (x->nrecent < RECENT) {
+		r = &x->recent[x->nrecent++];
+	} else {
+		memmove(&x->recent[0], &x->recent[1], (RECENT - 1) * sizeof(x->recent[0]));
+		r = &x->recent[RECENT - 1];
+		free(r->path);
+	}
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->path = copy;
+	r->line = x->sum.lines;
+}
+
+/* The domain d of "/local/domain/<d>/" + rel == abs, or -1. */
+static int home_of(const char *abs, const char *rel)
+{
+	unsigned long long d;
+	const char *p = abs;
+	size_t n = strlen(rel);
+
+	if (strncmp(p, "/local/domain/", 14))
+		return -1;
+	p += 14;
+	if (!vbd__xsl_num(&p, p + strlen(p), VBD_DOMID_FIRST_RESERVED - 1, &d) || *p != '/' ||
+	    strlen(p + 1) != n || memcmp(p + 1, rel, n))
+		return -1;
+	return (int)d;
+}
+
+/* A connection's domain, from the watch events a change fires: xenstored
+ * gives a watcher the path relative to the watcher's home when it watched
+ * a relative path, absolute otherwise, and a watcher's events in the order
+ * of the changes.  So an event is matched to the oldest recent change of
+ * that node whose event this watcher has not had yet: a relative request
+ * path R of a connection not named yet, with an absolute event path A,
+ * gives A = /local/domain/<d>/R; an event path R to a connection not named
+ * yet, for an absolute change A, the same. */
+static void name_from_event(vbd_xslog *x, conn *to, const char *path, size_t len)
+{
+	char ev[4096];
+	size_t i, j;
+
+	if (len >= sizeof(ev))
+		return;
+	memcpy(ev, path, len);
+	ev[len] = 0;
+	for (i = 0; i < x->nrecent; i++) {
+		struct recent *r = &x->recent[i];
+		bool told = false;
+		int h = -1;
+
+		if (!r->c)
+			continue;
+		for (j = 0; j < 4; j++)
+			told |= r->told[j] == to;
+		if (told)
+			continue;
+		if (ev[0] == '/' && r->path[0] == '/' && !strcmp(r->path, ev))
+			h = -2;        /* this change fired it: nothing to learn */
+		else if (ev[0] == '/' && r->path[0] != '/' && r->c->domid < 0)
+			h = home_of(ev, r->path);
+		else if (ev[0] != '/' && r->path[0] == '/' && to->domid < 0)
+			h = home_of(r->path, ev);
+		else if (ev[0] != '/' && r->path[0] != '/' && r->c == to && !strcmp(r->path, ev))
+			h = -2;
+		if (h == -1)
+			continue;
+		for (j = 0; j < 4; j++)
+			if (!r->told[j]) {
+				r->told[j] = to;
+				break;
+			}
+		if (h >= 0) {
+			conn *who = ev[0] == '/' ? r->c : to;
+
+			who->domid = h;
+			vbd__xsl_named(x, who);
+		}
+		return;
+	}
+}
+
 static bool word_is(const char *p, size_t len, const char *w)
 {
 	return strlen(w) == len && !memcmp(p, w, len);
@@ -127,6 +217,7 @@ void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguou
 
 			if (op != VBD_CHANGE_WRITE)
 				vlen = 0;
+			remember(x, c, body, plen);
 			vbd__xsl_change(x, c, op, body, plen, op == VBD_CHANGE_WRITE ? v : NULL, vlen, false, 0, t,
 			       ambiguous);
 		} else if (word_is(type, typelen, "TRANSACTION_START")) {
@@ -166,9 +257,13 @@ void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguou
 		}
 		return;
 	}
-	/* An answer.  Watch events are no answers. */
-	if (word_is(type, typelen, "WATCH_EVENT"))
+	/* An answer.  Watch events are no answers, but may name a domain. */
+	if (word_is(type, typelen, "WATCH_EVENT")) {
+		const char *sp = memchr(body, ' ', blen);
+
+		name_from_event(x, c, body, sp ? (size_t)(sp - body) : blen);
 		return;
+	}
 	if (!(r = vbd__xsl_req_pop(c)))
 		return;
 	{

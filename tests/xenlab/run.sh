@@ -22,7 +22,11 @@
 #                     restart of an xl-managed guest;
 #   packages.sh       the built Debian packages' files in dom0's root: their
 #                     vbdctl attaches to Connected and the script path it
-#                     writes to xenstore is where the package put it.
+#                     writes to xenstore is where the package put it;
+#   log_replay.sh     vbdctl verify --log replays xenstored's own log of
+#                     attaches and detaches (vbdctl's and xl's): pass, the
+#                     history whole; a toolstack's write of a driver's
+#                     state is reported (rule writer).
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,7 +55,7 @@ cp "$top"/hotplug/vbd-block "$stage/"
 cp "$top"/tests/xenlab/dd.sh "$stage/dd.sh"
 # VBD_LAB_TESTS="a b": run only those lab tests (tests/xenlab/a.sh ...), in
 # that order; each gets VBDCTL and the vbd-block script as arguments.
-tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain death tap save_restore packages}
+tests=${VBD_LAB_TESTS:-store_diff lifecycle drivers driver_domain death tap save_restore packages log_replay}
 for t in $tests; do
 	[ -f "$top/tests/xenlab/$t.sh" ] || { echo "check-xen: no lab test $t" >&2; exit 2; }
 done
