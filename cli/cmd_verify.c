@@ -20,12 +20,13 @@
 #include "vbd/dev.h"
 #include "vbd/disk.h"
 #include "vbd/verify.h"
+#include "timeline.h"
 #include "vbdctl.h"
 
 static const char verify_usage[] =
-	"Usage: vbdctl verify DOM VDEV\n"
+	"Usage: vbdctl verify DOM VDEV [--timeline] [--svg FILE]\n"
 	"       vbdctl verify --log FILE [--log-format cxenstored|oxenstored]\n"
-	"                     [--toolstack DOM] [DOM]\n"
+	"                     [--toolstack DOM] [--timeline] [--svg FILE] [DOM]\n"
 	"\n"
 	"Checks the device's backend and frontend nodes against the rules of the blkif\n"
 	"xenstore protocol: states, when each end may be Initialised or Connected, the\n"
@@ -50,9 +51,75 @@ static const char verify_usage[] =
 	"\n"
 	"Exit status: 0 the device passes (both ends Initialising or absent; with --log,\n"
 	"no violation and the history whole), 1 violations (or no such device, or a log\n"
-	"that cannot be read), 2 usage error, 3 no violation but history incomplete.\n";
+	"that cannot be read), 2 usage error, 3 no violation but history incomplete.\n"
+	"\n"
+	"--timeline draws what the look read (with --log: the log's changes, with\n"
+	"their time and writer) as the two ends' lanes (backend, frontend): states\n"
+	"not observed as '? State' rows, each violation as an X in its lane with\n"
+	"its rule and node; --svg FILE writes the same as an SVG picture.\n";
 
-static int verify_log(int argc, char **argv);
+static int verify_log(int argc, char **argv, bool timeline, const char *svg);
+
+/* --timeline, --svg FILE: *argc and argv without them; -1 on a usage error. */
+static int timeline_opts(int *argc, char **argv, bool *timeline, const char **svg)
+{
+	int i, n = 0;
+
+	for (i = 0; i < *argc; i++) {
+		if (!strcmp(argv[i], "--timeline")) {
+			*timeline = true;
+		} else if (!strcmp(argv[i], "--svg")) {
+			if (i + 1 >= *argc) {
+				vbdctl_err("--svg needs a FILE");
+				return -1;
+			}
+			*svg = argv[++i];
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	*argc = n;
+	return 0;
+}
+
+/* The picture's end: the SVG file, said on failure. */
+static int timeline_end(struct vbdctl_timeline *tl, const char *svg)
+{
+	int r = 0;
+
+	if (tl && svg && (r = vbdctl_timeline_svg(tl, svg)) < 0)
+		vbdctl_err("--svg %s: %s", svg, strerror(-r));
+	vbdctl_timeline_free(tl);
+	return r;
+}
+
+/* What one look read, as a reader's reports (vbd/verify.h): each end from
+ * (none) to its state, the states it must have passed unseen, then the
+ * violations. */
+static void timeline_verify(struct vbdctl_timeline *tl, unsigned dom, uint32_t devid,
+                            const vbd_verify_history *h, const vbd_violation *v, size_t n)
+{
+	vbd_verify_event e = { .domid = dom, .devid = devid, .old_state = -1, .writer = -1 };
+	size_t i;
+
+	e.side = "backend";
+	e.new_state = h->backend_state;
+	e.unseen = h->backend_unseen;
+	if (e.new_state >= 0)
+		vbdctl_timeline_add(tl, &e, 0);
+	e.side = "frontend";
+	e.new_state = h->frontend_state;
+	e.unseen = h->frontend_unseen;
+	if (e.new_state >= 0)
+		vbdctl_timeline_add(tl, &e, 0);
+	for (i = 0; i < n; i++) {
+		vbd_verify_event ev = { .domid = dom, .devid = devid, .old_state = -1, .new_state = -1,
+		                        .v = &v[i], .writer = -1 };
+
+		ev.side = strstr(v[i].node, "/backend/") ? "backend" : "frontend";
+		vbdctl_timeline_add(tl, &ev, 0);
+	}
+}
 
 /* "backend Initialising, InitWait; frontend Initialising" */
 static void print_states(const char *side, unsigned mask, const char **sep)
@@ -81,14 +148,19 @@ int vbdctl_verify(int argc, char **argv)
 	unsigned dom;
 	uint32_t devid;
 	int r, ret = VBDCTL_EXIT_FAIL;
+	struct vbdctl_timeline *tl = NULL;
+	const char *svg = NULL;
+	bool timeline = false;
 
+	if (timeline_opts(&argc, argv, &timeline, &svg) < 0)
+		return VBDCTL_EXIT_USAGE;
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(verify_usage, stdout);
 		return VBDCTL_EXIT_OK;
 	}
 	for (i = 1; i < (size_t)argc; i++)
 		if (!strncmp(argv[i], "--log", 5) || !strcmp(argv[i], "--toolstack"))
-			return verify_log(argc, argv);
+			return verify_log(argc, argv, timeline, svg);
 	if (argc != 3) {
 		vbdctl_err("verify: expected DOM and VDEV (try --help)");
 		return VBDCTL_EXIT_USAGE;
@@ -108,6 +180,13 @@ int vbdctl_verify(int argc, char **argv)
 		vbdctl_err("verify: %s", vbd_ctx_last_error(c));
 		goto out;
 	}
+	if ((timeline || svg) && vbdctl_timeline_new(timeline ? stdout : NULL,
+	                                             vbdctl_timeline_want_colour(stdout), &tl) < 0) {
+		vbdctl_err("verify: out of memory");
+		goto out;
+	}
+	if (tl)
+		timeline_verify(tl, dom, devid, &h, v, n);
 	for (i = 0; i < n; i++)
 		vbdctl_print("VIOLATION %s: %s: %s\n", v[i].rule, v[i].node, v[i].detail);
 	if (n == 0 && h.unobserved) {
@@ -123,14 +202,18 @@ int vbdctl_verify(int argc, char **argv)
 		vbdctl_print("PASS %s of domain %u: no rule of the protocol is broken\n", argv[2], dom);
 		ret = VBDCTL_EXIT_OK;
 	}
+	if (timeline_end(tl, svg) < 0)
+		ret = VBDCTL_EXIT_FAIL;
+	tl = NULL;
 out:
+	vbdctl_timeline_free(tl);
 	free(v);
 	vbd_ctx_free(c);
 	return ret;
 }
 
 static const char watch_usage[] =
-	"Usage: vbdctl watch [DOM] [--count N] [--timeout S]\n"
+	"Usage: vbdctl watch [DOM] [--count N] [--timeout S] [--timeline] [--svg FILE]\n"
 	"\n"
 	"Follows the VBDs of DOM (default: all domains) and prints every change of\n"
 	"either end's state as it happens, with the verifier's verdicts: each rule of\n"
@@ -147,7 +230,13 @@ static const char watch_usage[] =
 	"transitions unobserved' when it could not see every one, or 'whole'.\n"
 	"\n"
 	"Exit status: 0 no violation seen and every transition observed, 1 violations\n"
-	"seen (or a failure), 2 usage error, 3 no violation seen but history incomplete.\n";
+	"seen (or a failure), 2 usage error, 3 no violation seen but history incomplete.\n"
+	"\n"
+	"--timeline draws the changes as they come as two lanes per device (backend,\n"
+	"frontend), one row per change, time flowing down, with the writer of each\n"
+	"change ('?' when not known), the states not observed as '? State' rows and\n"
+	"each violation as an X in its lane with its rule and node.  --svg FILE\n"
+	"writes the whole as an SVG picture when the watch ends.\n";
 
 /* What the watch saw of one device, for the summary. */
 struct watch_dev {
@@ -163,6 +252,8 @@ struct watch_state {
 	unsigned unobserved;
 	struct watch_dev *devs;
 	size_t ndevs, cap;
+	struct vbdctl_timeline *tl;   /* --timeline or --svg */
+	bool lines;                   /* the plain lines (no --timeline) */
 };
 
 /* The device's tally; NULL when out of memory (then the totals still
@@ -258,8 +349,15 @@ static void watch_print(const vbd_verify_event *e, void *ud)
 		d->unobserved += e->unobserved;
 		d->violations += v != NULL;
 	}
-	if (v) {
+	if (w->tl)
+		vbdctl_timeline_add(w->tl, e, 0);
+	if (v)
 		w->violations++;
+	if (!w->lines) {
+		w->printed++;
+		return;
+	}
+	if (v) {
 		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
 	} else {
@@ -281,10 +379,13 @@ int vbdctl_watch(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "timeline", no_argument, NULL, 'T' },
+		{ "svg", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct watch_state w = { .t0 = mono_ms() };
+	struct watch_state w = { .t0 = mono_ms(), .lines = true };
+	const char *svg = NULL;
 	vbd_verifier *vf = NULL;
 	vbd_ctx *c = NULL;
 	unsigned dom = 0, timeout_ms = 0;
@@ -306,6 +407,8 @@ int vbdctl_watch(int argc, char **argv)
 			if (vbdctl_parse_seconds(optarg, &timeout_ms) < 0)
 				return VBDCTL_EXIT_USAGE;
 			break;
+		case 'T': w.lines = false; break;
+		case 's': svg = optarg; break;
 		case 'h': fputs(watch_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(watch_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
@@ -313,6 +416,11 @@ int vbdctl_watch(int argc, char **argv)
 	if (argc - optind > 1) {
 		vbdctl_err("watch: expected at most DOM (try --help)");
 		return VBDCTL_EXIT_USAGE;
+	}
+	if ((!w.lines || svg) && vbdctl_timeline_new(w.lines ? NULL : stdout,
+	                                             vbdctl_timeline_want_colour(stdout), &w.tl) < 0) {
+		vbdctl_err("watch: out of memory");
+		return VBDCTL_EXIT_FAIL;
 	}
 	if (vbdctl_open_ctx(&c) < 0)
 		goto out;
@@ -343,7 +451,11 @@ int vbdctl_watch(int argc, char **argv)
 		vbd_ctx_process(c);
 	}
 	ret = watch_summary(&w);
+	if (timeline_end(w.tl, svg) < 0)
+		ret = VBDCTL_EXIT_FAIL;
+	w.tl = NULL;
 out:
+	vbdctl_timeline_free(w.tl);
 	free(w.devs);
 	vbd_verifier_free(vf);
 	vbd_ctx_free(c);
@@ -382,6 +494,13 @@ static void log_print(const vbd_verify_event *e, void *ud)
 		d->unobserved += e->unobserved;
 		d->violations += v != NULL;
 	}
+	if (w->tl)
+		vbdctl_timeline_add(w->tl, e, 0);
+	if (!w->lines) {
+		w->violations += v != NULL;
+		w->printed++;
+		return;
+	}
 	if (e->writer >= 0)
 		snprintf(who, sizeof(who), "by dom %d", e->writer);
 	else
@@ -404,7 +523,7 @@ static void log_print(const vbd_verify_event *e, void *ud)
 	w->printed++;
 }
 
-static int verify_log(int argc, char **argv)
+static int verify_log(int argc, char **argv, bool timeline, const char *svg)
 {
 	static const struct option opts[] = {
 		{ "log", required_argument, NULL, 'l' },
@@ -416,7 +535,7 @@ static int verify_log(int argc, char **argv)
 	vbd_checker_summary ks = { .size = sizeof(ks) };
 	vbd_xslog_summary ls = { .size = sizeof(ls) };
 	vbd_xslog_format fmt = VBD_XSLOG_AUTO;
-	struct watch_state w = { .t0 = 0 };
+	struct watch_state w = { .t0 = 0, .lines = !timeline };
 	const char *file = NULL;
 	vbd_checker *k = NULL;
 	vbd_xslog *x = NULL;
@@ -468,6 +587,11 @@ static int verify_log(int argc, char **argv)
 		vbdctl_err("verify: %s: %s", file, strerror(errno));
 		goto out;
 	}
+	if ((timeline || svg) && vbdctl_timeline_new(timeline ? stdout : NULL,
+	                                             vbdctl_timeline_want_colour(stdout), &w.tl) < 0) {
+		vbdctl_err("verify: out of memory");
+		goto out;
+	}
 	if ((r = vbd_checker_new((vbd_domid)dom, (vbd_domid)ts, log_print, &w, &k)) < 0 ||
 	    (r = vbd_xslog_new(k, fmt, &x)) < 0) {
 		vbdctl_err("verify: %s", vbd_strerror(r));
@@ -506,7 +630,11 @@ static int verify_log(int argc, char **argv)
 		             ls.unknown == 1 ? "" : "s");
 	else
 		vbdctl_print("FAIL %u violation%s\n", ks.violations, ks.violations == 1 ? "" : "s");
+	if (timeline_end(w.tl, svg) < 0)
+		ret = VBDCTL_EXIT_FAIL;
+	w.tl = NULL;
 out:
+	vbdctl_timeline_free(w.tl);
 	vbd_xslog_free(x);
 	vbd_checker_free(k);
 	free(w.devs);

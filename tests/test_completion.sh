@@ -70,6 +70,10 @@ comp "detach guest2 ";           is "a domain without disks" ""
 comp "status guest1 ";           is "status DOM VDEV" "xvdb"
 comp "io guest1 xvdb ";          is "io's operations" $'discard\nflush\ninfo\nread\nwrite'
 comp "detach guest1 xvdb --f";   is "detach's options" "--force"
+comp "watch --t";                is "watch's options" $'--timeline\n--timeout'
+comp "verify guest1 xvdb --";    hasline "verify's options: --svg" --svg
+comp "verify guest1 --svg $tmp/d"; is "--svg takes a file" "$tmp/d1.img"
+comp "verify guest1 --svg x ";   is "--svg's file is no positional" "xvdb"
 check "vbdctl complete vdevs of no domain" 1 "$VBDCTL" complete vdevs nosuch
 check "says nothing" 0 test -z "$out"
 check "vbdctl complete: unknown" 2 "$VBDCTL" complete nothing
