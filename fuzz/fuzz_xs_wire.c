@@ -33,7 +33,9 @@
  * exactly as many nodes as its quota leaves, and each domain's memory
  * charge must be exactly its nodes' share (a guest released meanwhile, here
  * or over the wire, is introduced again for that: it must start clean).
- * Then the store is freed, so that leaks show; leaked fds are caught too.  Every violation is an
+ * Then the store must hold nothing but its tree, with each domain charged
+ * exactly for its nodes, and is put back as new for the next input
+ * (vbd__store_reset(); see store_reset_check()); leaked fds are caught too.  Every violation is an
  * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
  * the daemon sends.
  */
@@ -50,6 +52,7 @@
 #include <unistd.h>
 #include <xen/io/xs_wire.h>
 
+#include "store/store_hooks.h"
 #include "vbd/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -1053,12 +1056,64 @@ static void do_control(struct fuzz *f, uint8_t op)
 	}
 }
 
+/* After the audit, with every client gone: the store must hold nothing
+ * but its tree, with each domain charged exactly for its nodes
+ * (vbd__store_reset() checks that before anything else), and once reset it
+ * must be what vbd_store_new() gave: the same statistics and generation,
+ * the same limits (CONTROL "quota" changes them).  So no state goes from
+ * one input to the next, and an input replays alone as it ran.
+ * FUZZ_XS_FRESH=1 builds a new store for every input instead. */
+static vbd_store *store;
+static vbd_store_limits store_lim;
+static vbd_store_stats store_stats;
+static bool fresh;
+
+static bool limits_equal(const vbd_store_limits *a, const vbd_store_limits *b)
+{
+	return a->nodes_per_domain == b->nodes_per_domain &&
+	       a->watches_per_domain == b->watches_per_domain &&
+	       a->transactions_per_conn == b->transactions_per_conn &&
+	       a->nodes_per_transaction == b->nodes_per_transaction &&
+	       a->perms_per_node == b->perms_per_node &&
+	       a->value_size == b->value_size && a->outstanding == b->outstanding &&
+	       a->max_payload == b->max_payload &&
+	       a->max_pending_bytes == b->max_pending_bytes &&
+	       a->max_pending_bytes_priv == b->max_pending_bytes_priv &&
+	       a->conns_per_domain == b->conns_per_domain &&
+	       a->memory_per_domain_soft == b->memory_per_domain_soft &&
+	       a->memory_per_domain == b->memory_per_domain;
+}
+
+static void store_reset_check(struct fuzz *f)
+{
+	vbd_store_stats st = { .size = sizeof(st) };
+	vbd_store_limits lim;
+	char what[256];
+	int r;
+
+	r = vbd__store_reset(f->s, &store_lim, what, sizeof(what));
+	if (r < 0) {
+		fprintf(stderr, "fuzz_xs_wire: store reset: %s\n",
+		        r == -EBUSY ? what : strerror(-r));
+		die("the store holds more than its tree after the input", NULL);
+	}
+	vbd_store_get_stats(f->s, &st);
+	vbd__store_limits(f->s, &lim);
+	if (memcmp(&st, &store_stats, sizeof(st)) || !limits_equal(&lim, &store_lim))
+		die("the store after reset is not the store as new", NULL);
+	if (fresh) {
+		store = vbd_store_free(store);
+		f->s = NULL;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
 	static struct fuzz f;   /* large: keep it off the stack */
 	static bool sigpipe_trapped;
-	int fd_mark = lowest_free_fd(), i;
+	static int fd_before, fd_after;   /* lowest free fd without, with the store */
+	int i;
 	size_t n;
 
 	o.limits.nodes_per_domain = 24;
@@ -1083,11 +1138,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sigaction(SIGPIPE, &sa, NULL);
 		sigpipe_trapped = true;
 	}
+	/* One store for every input, put back as new after each (see the
+	 * end): building one costs more than most inputs. */
+	if (!store) {
+		vbd_store_stats st0 = { .size = sizeof(st0) };
+
+		fresh = getenv("FUZZ_XS_FRESH") != NULL;
+		fd_before = lowest_free_fd();
+		if (vbd_store_new(&store, &o, NULL) < 0)
+			die("vbd_store_new", NULL);
+		vbd__store_limits(store, &store_lim);
+		vbd_store_get_stats(store, &st0);
+		store_stats = st0;
+		fd_after = lowest_free_fd();
+	}
 	memset(&f, 0, sizeof(f));
 	f.audit.fd = -1;
 	f.audit.wq = -1;
-	if (vbd_store_new(&f.s, &o, NULL) < 0)
-		die("vbd_store_new", NULL);
+	f.s = store;
 	for (i = 0; i < NSLOT; i++) {
 		f.slot[i].fd = -1;
 		f.slot[i].domid = slot_domid[i];
@@ -1136,11 +1204,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pump(&f);
 	audit_end(&f);
 
-	f.s = vbd_store_free(f.s);
 	slot_close(&f.audit);
+	pump(&f);
+	store_reset_check(&f);
 	free(f.log.r);
 	free(f.log.buf);
-	if (lowest_free_fd() != fd_mark)
+	if (lowest_free_fd() != (store ? fd_after : fd_before))
 		die("file descriptor leaked", NULL);
 	return 0;
 }
