@@ -255,6 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool quiet_checked, quiet;
 	struct in in = { data, size };
 	char be[VAL_MAX + 1], path[2 * VAL_MAX + 2], val[VAL_MAX + 1], be_abs[2 * VAL_MAX + 32];
+	char full[sizeof(path) + 32];
 	char *argv[4], **kids;
 	unsigned flags, op, nk, i, self;
 	size_t vlen;
@@ -287,19 +288,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vlen = take_bytes(&in, val, VAL_MAX);
 		/* A relative path is the step's connection's: dom0's or the
 		 * driver domain's home. */
-		if (path[0] != '/') {
-			char abs[sizeof(path) + 32];
-
-			snprintf(abs, sizeof(abs), "/local/domain/%u/%s", self, path);
-			snprintf(path, sizeof(path), "%s", abs);
-		}
-		xs_write(admin, XBT_NULL, path, val, (unsigned)vlen);
+		if (path[0] == '/')
+			snprintf(full, sizeof(full), "%s", path);
+		else
+			snprintf(full, sizeof(full), "/local/domain/%u/%s", self, path);
+		xs_write(admin, XBT_NULL, full, val, (unsigned)vlen);
 		/* A driver domain's backends are its own, as the toolstack
 		 * makes them. */
 		if (self) {
 			struct xs_permissions owner = { .id = self, .perms = XS_PERM_NONE };
 
-			xs_set_permissions(admin, XBT_NULL, path, &owner, 1);
+			xs_set_permissions(admin, XBT_NULL, full, &owner, 1);
 		}
 		if (names_something(val))
 			run = false;

@@ -161,6 +161,7 @@ static yajl_val get(yajl_val obj, const char *key)
 static void check_str(yajl_val obj, const char *key, const char *want)
 {
 	yajl_val v = get(obj, key);
+	const char *got;
 	char *exp;
 
 	if (!want) {
@@ -168,12 +169,13 @@ static void check_str(yajl_val obj, const char *key, const char *want)
 			die("NULL string not null", key);
 		return;
 	}
-	if (!YAJL_IS_STRING(v))
+	got = YAJL_GET_STRING(v);
+	if (!got)
 		die("string not a string", key);
 	exp = expected_text(want);
-	if (strcmp(YAJL_GET_STRING(v), exp)) {
+	if (strcmp(got, exp)) {
 		fprintf(stderr, "fuzz_json_status: %s: wrote \"%s\", read \"%s\"\n", key, exp,
-		        YAJL_GET_STRING(v));
+		        got);
 		die("string changed", key);
 	}
 	free(exp);
