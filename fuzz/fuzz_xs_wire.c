@@ -28,16 +28,26 @@
  * that every event carries the token of a watch the connection holds.
  * Releasing a domain is followed by a walk of the tree looking for its id in
  * permission lists.  At the end every complete request must have been
- * answered; with all clients gone the counters must be back to zero, the
- * node count must match the tree, and each guest must be able to create
- * exactly as many nodes as its quota leaves, and each domain's memory
- * charge must be exactly its nodes' share (a guest released meanwhile, here
- * or over the wire, is introduced again for that: it must start clean).
+ * answered, and with all clients gone the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
- * exactly for its nodes, and is put back as new for the next input
- * (vbd__store_reset(); see store_reset_check()); leaked fds are caught too.  Every violation is an
- * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
- * the daemon sends.
+ * exactly for its nodes (every owner in the tree, every domain, and every
+ * domid the input's requests named), and is put back as new for the next
+ * input (vbd__store_reset(); see store_reset_check()); leaked fds are
+ * caught too.  That runs in process after every input, so the first input
+ * that leaves state behind is the one that aborts.
+ *
+ * On every 16th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
+ * replay: every input) the store is also audited through the wire before
+ * the reset, as a client sees it (audit_end()): the node count must match
+ * a walk of the tree, each guest must be able to create exactly as many
+ * nodes as its quota leaves, and each domain's memory charge must be
+ * exactly its nodes' share (a guest released meanwhile, here or over the
+ * wire, is introduced again for that: it must start clean).  That checks
+ * how the daemon enforces what it counts, at twice the cost of all the
+ * rest; as every input starts from a store checked as new, what it
+ * finds belongs to the input it follows.  Every violation is an abort():
+ * each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what the daemon
+ * sends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TX_MAGIC 0xfffffff8u
 #define PUMP_MAX 20000         /* process/drain rounds before "livelock" */
 #define WRITE_TRIES 8          /* rounds to wait for a full socket */
+/* The end-of-input audit through the wire (audit_end()) on every Nth
+ * input; FUZZ_XS_AUDIT=N at run time (0: never).  The corpus replay runs
+ * it on every input. */
+#ifndef FUZZ_XS_AUDIT_EVERY
+#define FUZZ_XS_AUDIT_EVERY 16
+#endif
 #define STORE_SNDBUF 2048      /* the kernel's minimum: backpressure and
                                 * partial writes within reach */
 
@@ -117,6 +133,8 @@ struct slot {
 	unsigned nwatch;
 	bool watch_unknown;    /* lost track: don't check */
 	int wq;                /* WATCH/UNWATCH being sent: its index in q, or -1 */
+	uint64_t dval;         /* the number being read in a payload sent */
+	bool indig;
 	uint32_t wpay_len;
 	uint8_t wpay[XENSTORE_PAYLOAD_MAX];
 	/* The audit connection keeps its last reply. */
@@ -244,6 +262,51 @@ static void trace(const struct slot *c, uint32_t type, uint32_t req_id,
 	for (i = 0; i < len && i < 80; i++)
 		fputc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', stderr);
 	fprintf(stderr, "%s\"\n", len > 80 ? "..." : "");
+}
+
+/* Every domid the input's requests (and the audit's) could have charged
+ * something to: each run of digits in a payload sent, as the daemon would
+ * take it (low 16 bits).  The store's reset checks these domains too, so
+ * that a charge left to a domain that is gone from the tree and from the
+ * domain list is still found on the input that left it. */
+static unsigned touched[0x10000];
+static unsigned ntouched;
+static uint8_t touched_bit[0x10000 / 8];
+
+static void touch(unsigned id)
+{
+	id &= 0xFFFF;
+	if (touched_bit[id / 8] & (1u << (id % 8)))
+		return;
+	touched_bit[id / 8] |= (uint8_t)(1u << (id % 8));
+	touched[ntouched++] = id;
+}
+
+static void touched_clear(void)
+{
+	while (ntouched)
+		touched_bit[touched[--ntouched] / 8] = 0;
+}
+
+static void scan_digits(struct slot *c, const uint8_t *p, size_t n, bool end)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] >= '0' && p[i] <= '9') {
+			c->dval = c->dval * 10 + (p[i] - '0');
+			c->indig = true;
+		} else if (c->indig) {
+			touch((unsigned)(c->dval & 0xFFFF));
+			c->dval = 0;
+			c->indig = false;
+		}
+	}
+	if (end && c->indig) {
+		touch((unsigned)(c->dval & 0xFFFF));
+		c->dval = 0;
+		c->indig = false;
+	}
 }
 
 static uint64_t hash(const void *p, size_t n)
@@ -497,6 +560,8 @@ static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
 				memcpy(c->wpay + c->wpay_len, p, k);
 				c->wpay_len += (uint32_t)k;
 			}
+			if (!rewrite)
+				scan_digits(c, p, k, o->left == k);
 			o->left -= (uint32_t)k, p += k, n -= k;
 			if (!rewrite && c->wq >= 0 && !o->left)
 				watch_args_done(c);
@@ -930,6 +995,18 @@ static void audit_memory(struct fuzz *f)
 	}
 }
 
+/* With every client gone, no connection, watch, transaction or output is
+ * counted.  The in-process part of the end-of-input audit, with
+ * vbd__store_reset()'s checks. */
+static void audit_counters(struct fuzz *f)
+{
+	vbd_store_stats st = { .size = sizeof(st) };
+
+	vbd_store_get_stats(f->s, &st);
+	if (st.connections || st.watches || st.transactions || st.pending_bytes)
+		die("with every client gone, a counter is not back to 0", NULL);
+}
+
 static void audit_end(struct fuzz *f)
 {
 	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
@@ -942,9 +1019,7 @@ static void audit_end(struct fuzz *f)
 	struct walk w;
 	size_t len;
 
-	vbd_store_get_stats(f->s, &st);
-	if (st.connections || st.watches || st.transactions || st.pending_bytes)
-		die("with every client gone, a counter is not back to 0", NULL);
+	audit_counters(f);
 	if (!audit_connect(f, 0))
 		die("audit: cannot connect as dom0", NULL);
 	audit_memory(f);
@@ -1064,6 +1139,7 @@ static void do_control(struct fuzz *f, uint8_t op)
  * one input to the next, and an input replays alone as it ran.
  * FUZZ_XS_FRESH=1 builds a new store for every input instead. */
 static vbd_store *store;
+static unsigned long audit_every, inputs;
 static vbd_store_limits store_lim;
 static vbd_store_stats store_stats;
 static bool fresh;
@@ -1091,7 +1167,8 @@ static void store_reset_check(struct fuzz *f)
 	char what[256];
 	int r;
 
-	r = vbd__store_reset(f->s, &store_lim, what, sizeof(what));
+	r = vbd__store_reset(f->s, &store_lim, touched, ntouched, what, sizeof(what));
+	touched_clear();
 	if (r < 0) {
 		fprintf(stderr, "fuzz_xs_wire: store reset: %s\n",
 		        r == -EBUSY ? what : strerror(-r));
@@ -1143,7 +1220,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!store) {
 		vbd_store_stats st0 = { .size = sizeof(st0) };
 
+		const char *e = getenv("FUZZ_XS_AUDIT");
+
 		fresh = getenv("FUZZ_XS_FRESH") != NULL;
+		audit_every = e && *e ? strtoul(e, NULL, 10) : FUZZ_XS_AUDIT_EVERY;
 		fd_before = lowest_free_fd();
 		if (vbd_store_new(&store, &o, NULL) < 0)
 			die("vbd_store_new", NULL);
@@ -1157,6 +1237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.audit.wq = -1;
 	f.s = store;
 	for (i = 0; i < NSLOT; i++) {
+		touch(slot_domid[i]);   /* removed and reaped, they are no domain */
 		f.slot[i].fd = -1;
 		f.slot[i].domid = slot_domid[i];
 		if (slot_domid[i] != 0) {
@@ -1202,7 +1283,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < NSLOT; i++)
 		slot_close(&f.slot[i]);
 	pump(&f);
-	audit_end(&f);
+	if (audit_every && ++inputs % audit_every == 0)
+		audit_end(&f);
+	else
+		audit_counters(&f);
 
 	slot_close(&f.audit);
 	pump(&f);

@@ -64,17 +64,18 @@ static xs_node *node_n0(const char *name)
 	return n;
 }
 
-int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim, char *what,
+int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
+                     const unsigned *domids, size_t ndomids, char *what,
                      size_t what_len)
 {
 	const xs_domain *d;
 	xs_domain *dn;
 	vbd__hent *e;
 	xs_node *special[2], *root;
-	size_t b;
+	size_t b, i;
 	int r, k;
 
-	if (!s || !lim || s->listen.fd >= 0 || s->listen.path)
+	if (!s || !lim || (ndomids && !domids) || s->listen.fd >= 0 || s->listen.path)
 		return -EINVAL;
 	if (s->conns || s->dead_conns || s->dirty)
 		return busy(what, what_len, "a connection is left");
@@ -117,6 +118,9 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim, char *what,
 			return r;
 	if ((r = check_acct(s, 0, what, what_len)) < 0)
 		return r;
+	for (i = 0; i < ndomids; i++)
+		if ((r = check_acct(s, domids[i], what, what_len)) < 0)
+			return r;
 
 	/* Everything checked: the tables are all 0 again.  Now as new. */
 	special[0] = node_n0(XS_SPECIAL_INTRO);
