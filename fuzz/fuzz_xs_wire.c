@@ -36,18 +36,18 @@
  * caught too.  That runs in process after every input, so the first input
  * that leaves state behind is the one that aborts.
  *
- * On every 16th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
+ * On every 64th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
  * replay: every input) the store is also audited through the wire before
  * the reset, as a client sees it (audit_end()): the node count must match
  * a walk of the tree, each guest must be able to create exactly as many
  * nodes as its quota leaves, and each domain's memory charge must be
  * exactly its nodes' share (a guest released meanwhile, here or over the
  * wire, is introduced again for that: it must start clean).  That checks
- * how the daemon enforces what it counts, at twice the cost of all the
- * rest; as every input starts from a store checked as new, what it
- * finds belongs to the input it follows.  Every violation is an abort():
- * each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what the daemon
- * sends.
+ * how the daemon enforces what it counts, at about twice the cost of
+ * everything else; as every input starts from a store checked as new,
+ * what it finds belongs to the input it follows.  Every violation is an
+ * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
+ * the daemon sends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * input; FUZZ_XS_AUDIT=N at run time (0: never).  The corpus replay runs
  * it on every input. */
 #ifndef FUZZ_XS_AUDIT_EVERY
-#define FUZZ_XS_AUDIT_EVERY 16
+#define FUZZ_XS_AUDIT_EVERY 64
 #endif
 #define STORE_SNDBUF 2048      /* the kernel's minimum: backpressure and
                                 * partial writes within reach */
