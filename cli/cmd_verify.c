@@ -120,6 +120,9 @@ static const char watch_usage[] =
 	"through before vbdctl could read them are named on the line, as\n"
 	"'[not observed: Initialising, InitWait]'; a device created and removed\n"
 	"in between shows as '(none) -> (gone)' with what it could not see.\n"
+	"On the embedded store (vbdctl store serve) run as dom0, it follows the\n"
+	"store's change trace instead: every value in commit order, each line\n"
+	"with '(written by dom N)', and the writer rule checked (see vbd/verify.h).\n"
 	"Runs until interrupted, or until N lines were printed, or S seconds passed,\n"
 	"then prints a summary line per device: its violations, or 'incomplete: N\n"
 	"transitions unobserved' when it could not see every one, or 'whole'.\n"
@@ -238,15 +241,18 @@ static void watch_print(const vbd_verify_event *e, void *ud)
 	}
 	if (v) {
 		w->violations++;
-		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s\n", (mono_ms() - w->t0) / 1000.0, e->domid,
+		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
 	} else {
 		vbdctl_print("%8.3f dom %u %-6s %-8s %s -> %s", (mono_ms() - w->t0) / 1000.0, e->domid, vdev,
 		       e->side, e->old_state < 0 ? "(none)" : vbd_state_name(e->old_state),
 		       e->new_state < 0 ? "(gone)" : vbd_state_name(e->new_state));
 		print_unseen(e);
-		vbdctl_print("\n");
 	}
+	/* Known only from the store's change trace (vbd/verify.h). */
+	if (e->writer >= 0)
+		vbdctl_print("  (written by dom %d)", e->writer);
+	vbdctl_print("\n");
 	fflush(stdout);
 	w->printed++;
 }

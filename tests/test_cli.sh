@@ -117,8 +117,29 @@ raw "attach"
 check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
 check "watch --help" 0 "$VBDCTL" watch --help
 
+# trace_offer 0|1: CONTROL trace-offer to the store at $XENSTORED_PATH (the
+# one request no xenstore-utils client sends here: theirs wants a hypervisor).
+trace_offer() {
+	python3 - "$1" <<'PY'
+import os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["XENSTORED_PATH"])
+p = b"trace-offer\0" + sys.argv[1].encode() + b"\0"
+s.sendall(struct.pack("=IIII", 0, 1, 0, len(p)) + p)   # XS_CONTROL
+h = b""
+while len(h) < 16:
+    c = s.recv(16 - len(h))
+    if not c:
+        sys.exit(1)
+    h += c
+sys.exit(0 if struct.unpack("=IIII", h)[0] == 0 else 1)
+PY
+}
 # The watch's verdict per device when interrupted: every transition seen,
-# or "incomplete" when states were written faster than it read them.
+# or "incomplete" when states were written faster than it read them.  These
+# are a late reader's (after watch events): the store's change trace is
+# turned off, so that the store answers the subscription as xenstored does.
+check "the trace turned off" 0 trace_offer 0
 # watch_ready LOG: until the watch in LOG is seen to follow.  Each try is a
 # new device written once (its one step seen whole, or not at all).
 watch_ready() {
@@ -176,6 +197,24 @@ check "watch: no violation seen, history incomplete: exit 3" 0 test $? = 3
 out=$(cat "$tmp/gaps.log")
 has "watch summary: xvdp incomplete" "summary: dom 3 xvdp   incomplete: "
 check "watch: no whole verdict for xvdp" 1 grep -q "xvdp .*every transition observed" "$tmp/gaps.log"
+xenstore-rm $xp
+probes_rm
+# With the trace, the same hidden step back is seen, with its writer.
+check "the trace turned on" 0 trace_offer 1
+"$VBDCTL" watch guest3 > "$tmp/trace.log" 2>&1 &
+watch=$!
+check "watch follows (trace)" 0 watch_ready "$tmp/trace.log"
+kill -STOP "$watch"
+xenstore-write $xp/state 1; xenstore-write $xp/state 4; xenstore-write $xp/state 1
+xenstore-write $xp/state 4
+kill -CONT "$watch"
+check "watch (trace): the hidden step back is a violation" 0 \
+	wait_in "$tmp/trace.log" " xvdp .*VIOLATION frontend-transition"
+check "watch (trace): each step seen" 0 \
+	wait_in "$tmp/trace.log" " xvdp .*Connected -> Initialising  (written by dom 0)"
+check "watch (trace): the writer rule" 0 wait_in "$tmp/trace.log" " xvdp .*VIOLATION writer"
+kill -INT "$watch"; wait "$watch"
+check "watch (trace): violations, exit 1" 0 test $? = 1
 xenstore-rm $xp
 probes_rm
 check "detach by name" 0 "$VBDCTL" detach guest3 xvdb

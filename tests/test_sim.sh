@@ -262,8 +262,28 @@ has "the example reached Connected" "xvdf attached to domain 2, both ends Connec
 check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
 
 # Six disks attached to guest1 at once and detached at once, with vbdctl
+# trace_offer 0|1: CONTROL trace-offer to the store at $XENSTORED_PATH (the
+# one request no xenstore-utils client sends here: theirs wants a hypervisor).
+trace_offer() {
+	python3 - "$1" <<'PY'
+import os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["XENSTORED_PATH"])
+p = b"trace-offer\0" + sys.argv[1].encode() + b"\0"
+s.sendall(struct.pack("=IIII", 0, 1, 0, len(p)) + p)   # XS_CONTROL
+h = b""
+while len(h) < 16:
+    c = s.recv(16 - len(h))
+    if not c:
+        sys.exit(1)
+    h += c
+sys.exit(0 if struct.unpack("=IIII", h)[0] == 0 else 1)
+PY
+}
 # watch following: every device shows, each end from (none) to (gone), and
-# each step says what the watch could not see instead of passing it over.
+# each step says what the watch could not see instead of passing it over
+# (as a late reader: the store's change trace turned off).
+check "the trace turned off" 0 trace_offer 0
 "$VBDCTL" watch guest1 > "$tmp/watch.log" 2>&1 &
 watch=$!
 wait_log() {  # wait_log N PATTERN: until N lines of the watch log match
@@ -314,6 +334,7 @@ for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
 check "six detaches at once succeed" 0 test "$rc" = 0
 check "the watch saw all twelve ends gone" 0 wait_log 12 " xvd[c-h] .* -> (gone)"
 kill "$watch"; wait "$watch" 2>/dev/null
+check "the trace turned on" 0 trace_offer 1
 # Per device and end, the lines chain from (none) to (gone); a step that
 # passes states of the end's way by (backend 1 2 4 5 6, frontend 1 3 4 6)
 # names them as not observed, or (a read ahead of its events) the next line

@@ -119,6 +119,11 @@ typedef struct vbd_verify_event {
 	 * between.  A device whose reports add up to more than 0 was not seen
 	 * whole: no violation then is not a pass. */
 	unsigned unobserved;
+	/* Added with the change stream (below); a follower that reads the
+	 * store after watch events knows neither: writer -1, seq and time_ns 0. */
+	int writer;               /* domid that wrote the change reported; -1 unknown */
+	uint64_t seq;             /* the change's place in its stream; 0 unknown */
+	int64_t time_ns;          /* when it was committed, ns since the epoch; 0 unknown */
 } vbd_verify_event;
 
 typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
@@ -128,6 +133,70 @@ typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
 VBD_PUBLIC int vbd_verifier_follow(vbd_ctx *c, vbd_domid domid, vbd_verify_event_fn fn, void *userdata,
                                    vbd_verifier **ret);
 VBD_PUBLIC vbd_verifier *vbd_verifier_free(vbd_verifier *v);
+
+/* ---- Judging a device's whole history: the change stream ----
+ *
+ * A follower that reads after watch events sees a late state, not each
+ * value (above).  A source that gives every committed change, in commit
+ * order, with its value and the domain that wrote it, lets the checker
+ * judge the real sequence: the embedded store's trace (a dom0 client
+ * subscribes; vbd_verifier_follow() uses it when the store offers it), or
+ * a xenstored log replayed (vbdctl verify --log).  The checker keeps its
+ * own copy of each device's two directories, built from the changes alone,
+ * and runs every rule above at each change, and one more:
+ *
+ *   writer               each end's state is written by that end's domain;
+ *                        the toolstack's domain writes only Initialising
+ *                        when it creates an end, and the backend's Closing
+ *                        (and Closed once the backend's domain is gone)
+ *                        when it removes a device
+ */
+typedef enum vbd_change_op {
+	VBD_CHANGE_WRITE = 1,     /* path has value (created or changed) */
+	VBD_CHANGE_MKDIR,         /* path exists (created empty if it was absent) */
+	VBD_CHANGE_RM,            /* path and everything under it are gone */
+	VBD_CHANGE_LOST,          /* the source lost lost changes here */
+} vbd_change_op;
+
+typedef struct vbd_change {
+	vbd_change_op op;
+	const char *path;         /* absolute */
+	const char *value;        /* WRITE: value_len bytes, not terminated */
+	size_t value_len;
+	int writer;               /* domid of the writing connection; -1 unknown */
+	uint64_t seq;             /* order in the source; 0 unknown */
+	int64_t time_ns;          /* commit time, ns since the epoch; 0 unknown */
+	uint64_t lost;            /* LOST: how many changes the source dropped */
+	/* Nonzero: the next change belongs to the same commit (a transaction's
+	 * writes).  The rules on the nodes then run after the commit's last
+	 * change, on what a reader could have seen; the transition and writer
+	 * rules run at each change.  0 (every change its own commit) is always
+	 * safe. */
+	int more;
+} vbd_change;
+
+typedef struct vbd_checker vbd_checker;
+
+/* A checker of the VBDs of domid (VBD_DOMID_ALL: all) fed by
+ * vbd_checker_feed(); fn gets every report as an event, in order, with
+ * writer, seq and time_ns of the change that caused it.  toolstack_domid
+ * is the domain whose writes are the toolstack's (0 on most hosts). */
+VBD_PUBLIC int vbd_checker_new(vbd_domid domid, vbd_domid toolstack_domid, vbd_verify_event_fn fn,
+                               void *userdata, vbd_checker **ret);
+/* One change, in the source's order.  -EINVAL for a change that is not one
+ * (no path, unknown op); changes outside any VBD are ignored. */
+VBD_PUBLIC int vbd_checker_feed(vbd_checker *k, const vbd_change *ch);
+
+/* What the checker saw: set size first (vbd/common.h). */
+typedef struct vbd_checker_summary {
+	size_t size;
+	unsigned devices;         /* devices seen */
+	unsigned violations;      /* violations reported */
+	unsigned unobserved;      /* transitions it knows it did not see */
+	uint64_t lost;            /* changes the source said it lost */
+} vbd_checker_summary;
+VBD_PUBLIC int vbd_checker_summary_get(const vbd_checker *k, vbd_checker_summary *ret);
+VBD_PUBLIC vbd_checker *vbd_checker_free(vbd_checker *k);
 
 VBD_END_DECLS
 

@@ -115,6 +115,7 @@ void vbd__conn_kill(vbd_store *s, xs_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	vbd__trace_unsubscribe(s, c);
 	d = c->priv ? NULL : vbd__domain_find(s, c->domid);
 	if (d && d->nconns)
 		d->nconns--;
@@ -183,8 +184,9 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 
 	if (c->dead)
 		return 0;
-	/* Never send what a client must treat as a protocol violation (XSA-72). */
-	if (len > s->lim.max_payload)
+	/* Never send what a client must treat as a protocol violation (XSA-72).
+	 * A trace record is no xenstore message: its reader allows more. */
+	if (len > s->lim.max_payload && !c->trace)
 		return -E2BIG;
 	if (event) {
 		size_t cap = c->priv ? s->lim.max_pending_bytes_priv : s->lim.max_pending_bytes;
@@ -295,6 +297,8 @@ void vbd__conn_flush(vbd_store *s, xs_conn *c)
 	}
 	if (c->dead)
 		return;
+	if (c->trace && c->trace_lost)
+		vbd__trace_drained(s, c);
 	if (c->eof) {
 		if (!c->out_head)
 			vbd__conn_kill(s, c);
@@ -315,6 +319,12 @@ static void parse_input(vbd_store *s, xs_conn *c)
 {
 	uint32_t off = 0;
 
+	/* A subscriber's connection carries the trace only: what it sends
+	 * after subscribing is read (so its closing is seen) and ignored. */
+	if (c->trace) {
+		c->in_len = 0;
+		return;
+	}
 	while (!c->dead && c->in_len - off >= XS_HDR_SIZE) {
 		struct xsd_sockmsg h;
 

@@ -165,6 +165,9 @@ typedef struct xs_tnode {
 	bool copied;                   /* else only read: the tree has the node */
 	bool modified;
 	bool recount;                  /* changed since charged */
+	bool written;                  /* created or set by a WRITE/MKDIR (the trace) */
+	uint32_t mod_seq;              /* when last changed, in the transaction */
+	bool traced;                   /* already in the trace of its commit */
 } xs_tnode;
 
 typedef struct xs_pevent {
@@ -186,6 +189,7 @@ typedef struct xs_txn {
 	vbd__hmap overlay;
 	xs_tnode *ohead, *otail;
 	uint32_t touched;
+	uint32_t mods;                 /* changes so far (mod_seq) */
 	bool failed;                   /* a request failed half-way: commit is EAGAIN */
 	int64_t owned_delta;           /* nodes owned by the conn's domain */
 	uint64_t release_seq;          /* store's release count at start */
@@ -242,6 +246,11 @@ typedef struct xs_conn {
 	uint32_t ntxns;
 	uint32_t next_txid;            /* per connection, as cxenstored: an id
 	                                * tells nothing of other connections */
+	bool trace;                    /* subscribed to the change trace: takes
+	                                * no more requests (xs_trace.c) */
+	size_t trace_max;              /* bytes it may have queued */
+	uint64_t trace_lost;           /* records dropped since the last marker */
+	struct xs_conn *tnext;         /* in the store's list of subscribers */
 } xs_conn;
 
 struct vbd_store {
@@ -268,6 +277,10 @@ struct vbd_store {
 	int fail_err;
 	bool fail_persistent;
 	int spare_fd;                  /* given up to accept and drop a client at EMFILE */
+	uint32_t trace_subs;           /* connections subscribed to the trace */
+	xs_conn *trace_head;           /* ... their list */
+	bool trace_off;                /* CONTROL trace-offer 0: "trace" refused */
+	uint64_t trace_seq;            /* changes traced so far */
 	vbd_store_stats st;
 };
 
@@ -345,6 +358,20 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
                    const void *p2, size_t l2, bool event);
 void vbd__conn_flush(vbd_store *s, xs_conn *c);
 void vbd__conn_drop_txns(vbd_store *s, xs_conn *c);
+
+/* ---- the change trace (xs_trace.c) ---- */
+#define XS_TRACE_MAX_DEFAULT (1024u * 1024u)
+/* Makes c a trace subscriber that may have max bytes queued (0: the
+ * default); -EBUSY if it has watches or transactions. */
+int vbd__trace_subscribe(vbd_store *s, xs_conn *c, size_t max);
+/* Queues the changes t is about to commit to every subscriber; called
+ * before the tree changes (it tells a creation from a change by it). */
+void vbd__trace_commit(vbd_store *s, const xs_txn *t, const xs_actor *a);
+/* A subscriber's queue drained: the lost marker, if one is due. */
+void vbd__trace_drained(vbd_store *s, xs_conn *c);
+void vbd__trace_unsubscribe(vbd_store *s, xs_conn *c);
+/* Notes that a WRITE set path's value in t (a rewrite of the same value is a change). */
+void vbd__txn_mark_written(xs_txn *t, const char *path, size_t len);
 
 /* ---- request dispatch (xs_ops.c) ---- */
 void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h,

@@ -180,6 +180,7 @@ static int create_or_set(vbd_store *s, xs_txn *t, const xs_actor *a, const char 
 		if ((r = vbd__node_set_value(n, value, vlen)) < 0 ||
 		    (r = vbd__txn_event(s, t, path, len, false, &n->perms, NULL)) < 0)
 			goto failed;
+		vbd__txn_mark_written(t, path, len);
 		return 0;
 	}
 	/* Walk up to the nearest existing ancestor ("/" always exists). */
@@ -823,9 +824,28 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 
 		return r < 0 ? r : reply_ok(s, c, rq);
 	}
+	/* Whether "trace" is offered: off, the daemon answers it as a real
+	 * xenstored does, so that clients' fallback can be tested. */
+	if (strcmp(v[0], "trace-offer") == 0 && n == 2) {
+		if (vbd__parse_uint(v[1], 1, &val) < 0)
+			return -EINVAL;
+		s->trace_off = !val;
+		return reply_ok(s, c, rq);
+	}
+	if (strcmp(v[0], "trace") == 0 && n <= 2 && !s->trace_off) {
+		/* Replied to before the connection turns into a trace: the
+		 * reply is the last xenstore message it carries. */
+		if (n == 2 && vbd__parse_uint(v[1], 0x7FFFFFFF, &val) < 0)
+			return -EINVAL;
+		if (c->nwatches || c->txns)
+			return -EBUSY;
+		if ((len = reply_ok(s, c, rq)) < 0)
+			return len;
+		return vbd__trace_subscribe(s, c, n == 2 ? val : 0);
+	}
 	if (strcmp(v[0], "help") == 0 && n == 1) {
 		static const char help[] =
-			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\n";
+			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\ntrace [<bytes>]\ntrace-offer 0|1\n";
 		return reply(s, c, rq, help, sizeof(help));
 	}
 	if (strcmp(v[0], "quota") == 0 && n == 1) {

@@ -211,6 +211,7 @@ int vbd__txn_modify(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	if (!tn->node)
 		return -ENOENT;
 	tn->modified = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	/* A fresh generation, so that a DIRECTORY_PART listing inside the
 	 * transaction restarts when the transaction changes the children. */
@@ -230,11 +231,23 @@ int vbd__txn_insert(vbd_store *s, xs_txn *t, const xs_actor *a, xs_node *n)
 		return -EEXIST;
 	tn->node = n;
 	tn->modified = true;
+	tn->written = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	n->gen = ++s->gen;
 	if (n->perms.n && n->perms.p[0].id == a->domid)
 		t->owned_delta++;
 	return 0;
+}
+
+void vbd__txn_mark_written(xs_txn *t, const char *path, size_t len)
+{
+	xs_tnode *tn = vbd__hmap_get(&t->overlay, path, len);
+
+	if (tn) {
+		tn->written = true;
+		tn->mod_seq = ++t->mods;
+	}
 }
 
 int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
@@ -252,6 +265,7 @@ int vbd__txn_delete(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path
 	vbd__node_free(tn->node);
 	tn->node = NULL;
 	tn->modified = true;
+	tn->mod_seq = ++t->mods;
 	mark(t, tn);
 	return 0;
 }
@@ -404,6 +418,8 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		goto out;
 
 	/* From here on nothing can fail. */
+	if (s->trace_subs)
+		vbd__trace_commit(s, t, a);
 	for (tn = t->ohead; tn; tn = tn->onext) {
 		size_t len;
 		xs_node *old;

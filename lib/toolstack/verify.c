@@ -17,19 +17,16 @@
 #include <string.h>
 
 #include "toolstack/ctx.h"
+#include "toolstack/trace_follow.h"
+#include "toolstack/verify_rules.h"
 #include "util/opts.h"
 #include "vbd/dev.h"
 #include "vbd/verify.h"
 
-typedef struct vlist {
-	vbd_violation *v;
-	size_t n, cap;
-} vlist;
+typedef vbd__vlist vlist;
+#define add vbd__vlist_add
 
-static void add(vlist *l, const char *rule, const char *node, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void add(vlist *l, const char *rule, const char *node, const char *fmt, ...)
+void vbd__vlist_add(vlist *l, const char *rule, const char *node, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,37 +46,46 @@ static void add(vlist *l, const char *rule, const char *node, const char *fmt, .
 	l->n++;
 }
 
-/* Where the reads of one device go: one transaction, so that they all see
- * the device as it was at one moment (a device detached between its state
- * read and its ring-ref read would otherwise look like a broken one). */
-typedef struct snap {
-	struct xs_handle *xs;
-	xs_transaction_t t;
-} snap;
+/* Reads through the seam: path formatted, NULL when absent. */
+static char *rd_get(const vbd__vreader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The number at dir/k: absent when there is none, -1 if it is not one. */
-static long long key_num(const snap *sn, const char *dir, const char *k, long long absent)
+static char *rd_get(const vbd__vreader *rd, const char *fmt, ...)
 {
-	unsigned long long v;
-	int r = vbd__xb_read_num(sn->xs, sn->t, dir, k, LLONG_MAX, &v);
+	char path[3200];
+	va_list ap;
 
-	return r == 0 ? (long long)v : r == -EINVAL ? -1 : absent;
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	return rd->read(rd->ud, path);
 }
 
-/* State of one end: -1 absent, -2 not a state (reported). */
-static int state_of(const snap *sn, const char *dir, vlist *l)
+/* The number at dir/k: absent when there is none, -1 if it is not one. */
+static long long key_num(const vbd__vreader *rd, const char *dir, const char *k, long long absent)
 {
-	int r = vbd__xb_read_state(sn->xs, sn->t, dir);
-	char path[224], *s;
+	char *s = rd_get(rd, "%s/%s", dir, k);
+	long long v;
 
-	if (r >= 0)
-		return r;
-	if (r != -EINVAL)
-		return -1;
-	/* Read again for the message; gone meanwhile: absent. */
-	s = vbd__xb_read(sn->xs, sn->t, "%s/state", dir);
+	if (!s)
+		return absent;
+	/* 20 digits at most: strtoll's range check does the rest. */
+	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+	free(s);
+	return v;
+}
+
+int vbd__verify_state_of(const vbd__vreader *rd, const char *dir, vlist *l)
+{
+	char path[224], *s = rd_get(rd, "%s/state", dir);
+	long long v;
+
 	if (!s)
 		return -1;
+	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+	if (v >= 0 && v <= VBD_STATE_RECONFIGURED) {
+		free(s);
+		return (int)v;
+	}
 	snprintf(path, sizeof(path), "%s/state", dir);
 	add(l, "state-value", path, "\"%s\" is not a xenbus state (0..8)", s);
 	free(s);
@@ -100,10 +106,10 @@ static bool is_hex_pair(const char *s)
 	return true;
 }
 
-static void check_one_of(const snap *sn, vlist *l, const char *dir, const char *k,
+static void check_one_of(const vbd__vreader *rd, vlist *l, const char *dir, const char *k,
                          const char *rule, const char *const *ok)
 {
-	char path[224], *s = vbd__xb_read(sn->xs, sn->t, "%s/%s", dir, k);
+	char path[224], *s = rd_get(rd, "%s/%s", dir, k);
 	const char *const *o;
 
 	if (!s)
@@ -118,12 +124,12 @@ static void check_one_of(const snap *sn, vlist *l, const char *dir, const char *
 	free(s);
 }
 
-static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
+static void ring_keys(const vbd__vreader *rd, vlist *l, const char *be, const char *fe)
 {
-	long long nq = key_num(sn, fe, "multi-queue-num-queues", 1);
-	long long maxq = key_num(sn, be, "multi-queue-max-queues", 1);
-	long long order = key_num(sn, fe, "ring-page-order", -2);
-	long long maxo = key_num(sn, be, "max-ring-page-order", 0);
+	long long nq = key_num(rd, fe, "multi-queue-num-queues", 1);
+	long long maxq = key_num(rd, be, "multi-queue-max-queues", 1);
+	long long order = key_num(rd, fe, "ring-page-order", -2);
+	long long maxo = key_num(rd, be, "max-ring-page-order", 0);
 	char path[320];
 	long long q, r;
 
@@ -146,7 +152,7 @@ static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
 		else
 			snprintf(qdir, sizeof(qdir), "%s/queue-%lld", fe, q);
 		if (order == -2) {
-			s = vbd__xb_read(sn->xs, sn->t, "%s/ring-ref", qdir);
+			s = rd_get(rd, "%s/ring-ref", qdir);
 			if (!s || vbd__parse_num(s) < 0) {
 				snprintf(path, sizeof(path), "%s/ring-ref", qdir);
 				if (s)
@@ -161,7 +167,7 @@ static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
 				char k[32];
 
 				snprintf(k, sizeof(k), "ring-ref%lld", r);
-				s = vbd__xb_read(sn->xs, sn->t, "%s/%s", qdir, k);
+				s = rd_get(rd, "%s/%s", qdir, k);
 				if (!s || vbd__parse_num(s) < 0) {
 					snprintf(path, sizeof(path), "%s/%s", qdir, k);
 					add(l, "ring-keys", path, "missing or not a grant reference (ring-page-order %lld)",
@@ -170,7 +176,7 @@ static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
 				free(s);
 			}
 		}
-		s = vbd__xb_read(sn->xs, sn->t, "%s/event-channel", qdir);
+		s = rd_get(rd, "%s/event-channel", qdir);
 		if (!s || vbd__parse_num(s) < 0) {
 			snprintf(path, sizeof(path), "%s/event-channel", qdir);
 			add(l, "ring-keys", path, "missing or not a port number");
@@ -179,14 +185,16 @@ static void ring_keys(const snap *sn, vlist *l, const char *be, const char *fe)
 	}
 }
 
-/* The rules that look at the nodes as they are. */
-static void check_static(const snap *sn, const char *be, const char *fe, int bs, int fs, vlist *l)
+void vbd__verify_static(const vbd__vreader *rd, const char *be, const char *fe, int bs, int fs,
+                        bool whole, vlist *l)
 {
 	static const char *const protocols[] = { "x86_32-abi", "x86_64-abi", "arm-abi", NULL };
 	static const char *const hotplug[] = { "connected", "error", "busy", NULL };
 	static const char *const online[] = { "0", "1", NULL };
 	char path[224], *s;
 
+	if (!whole)
+		goto values;
 	if (fe && (fs == 3 || fs == 4) && bs >= 0 && bs < 2)
 		add(l, "frontend-early", fe, "frontend %s while the backend is %s (before InitWait)",
 		    vbd_state_name(fs), vbd_state_name(bs));
@@ -194,13 +202,13 @@ static void check_static(const snap *sn, const char *be, const char *fe, int bs,
 		add(l, "backend-early", be, "backend Connected while the frontend is %s",
 		    vbd_state_name(fs));
 	if (bs == 4) {
-		long long ss = key_num(sn, be, "sector-size", -1);
+		long long ss = key_num(rd, be, "sector-size", -1);
 
-		if (key_num(sn, be, "sectors", -1) < 0) {
+		if (key_num(rd, be, "sectors", -1) < 0) {
 			snprintf(path, sizeof(path), "%s/sectors", be);
 			add(l, "connect-keys", path, "missing or not a number while Connected");
 		}
-		if (key_num(sn, be, "info", -1) < 0) {
+		if (key_num(rd, be, "info", -1) < 0) {
 			snprintf(path, sizeof(path), "%s/info", be);
 			add(l, "connect-keys", path, "missing or not a number while Connected");
 		}
@@ -210,17 +218,18 @@ static void check_static(const snap *sn, const char *be, const char *fe, int bs,
 		}
 	}
 	if (fe && (fs == 3 || fs == 4) && bs >= 2)
-		ring_keys(sn, l, be, fe);
+		ring_keys(rd, l, be, fe);
+values:
 	if (fe)
-		check_one_of(sn, l, fe, "protocol", "protocol", protocols);
-	s = vbd__xb_read(sn->xs, sn->t, "%s/physical-device", be);
+		check_one_of(rd, l, fe, "protocol", "protocol", protocols);
+	s = rd_get(rd, "%s/physical-device", be);
 	if (s && !is_hex_pair(s)) {
 		snprintf(path, sizeof(path), "%s/physical-device", be);
 		add(l, "physical-device", path, "\"%s\" is not hex major:minor", s);
 	}
 	free(s);
-	check_one_of(sn, l, be, "hotplug-status", "hotplug-status", hotplug);
-	check_one_of(sn, l, be, "online", "online", online);
+	check_one_of(rd, l, be, "hotplug-status", "hotplug-status", hotplug);
+	check_one_of(rd, l, be, "online", "online", online);
 }
 
 /* One device read in one transaction: both states ("state-value"
@@ -234,18 +243,32 @@ typedef struct dev_snap {
 	vlist states, keys;
 } dev_snap;
 
+/* The follower's side of the reader seam: the store, in the transaction. */
+typedef struct xs_at {
+	struct xs_handle *xs;
+	xs_transaction_t t;
+} xs_at;
+
+static char *xs_at_read(void *ud, const char *path)
+{
+	xs_at *a = ud;
+
+	return vbd__xb_read(a->xs, a->t, "%s", path);
+}
+
 static int snap_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
 	dev_snap *d = ud;
-	snap sn = { xs, t };
+	xs_at at = { xs, t };
+	vbd__vreader rd = { xs_at_read, &at };
 
 	d->states.n = d->keys.n = 0;   /* a retry starts afresh */
-	d->bs = state_of(&sn, d->be, &d->states);
-	d->fs = state_of(&sn, d->fe, &d->states);
+	d->bs = vbd__verify_state_of(&rd, d->be, &d->states);
+	d->fs = vbd__verify_state_of(&rd, d->fe, &d->states);
 	if (d->c->verify_window)
 		d->c->verify_window(d->be, d->c->verify_window_ud);
 	if (d->always || d->bs >= 0 || d->fs >= 0)
-		check_static(&sn, d->be, d->fe, d->bs, d->fs, &d->keys);
+		vbd__verify_static(&rd, d->be, d->fe, d->bs, d->fs, true, &d->keys);
 	return 0;
 }
 
@@ -262,8 +285,7 @@ static int read_dev(dev_snap *d)
 	return r;
 }
 
-/* Moves src's violations to the end of dst. */
-static void append(vlist *dst, vlist *src)
+void vbd__vlist_append(vlist *dst, vlist *src)
 {
 	size_t i;
 
@@ -274,7 +296,7 @@ static void append(vlist *dst, vlist *src)
 	src->n = src->cap = 0;
 }
 
-static bool legal(bool backend, int from, int to)
+bool vbd__verify_legal(bool backend, int from, int to)
 {
 	if (from < 0 || to < 0 || from == to || to >= VBD_STATE_CLOSING || to > from)
 		return true;
@@ -304,8 +326,6 @@ vbd_violation *vbd_violation_free(vbd_violation *v, size_t n)
 	free(v);
 	return NULL;
 }
-
-static unsigned unseen_states(bool backend, int from, int to, unsigned writes);
 
 int vbd_dev_verify(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_violation **ret, size_t *ret_n)
 {
@@ -346,12 +366,12 @@ int vbd_dev_verify_history(vbd_ctx *c, unsigned domid, uint32_t devid, vbd_viola
 			goto out;
 		}
 		l = d.states;
-		append(&l, &d.keys);
+		vbd__vlist_append(&l, &d.keys);
 		/* Seen once, now: whatever came before the state read was not. */
 		h.backend_state = d.bs < -1 ? -1 : d.bs;
 		h.frontend_state = d.fs < -1 ? -1 : d.fs;
-		h.backend_unseen = unseen_states(true, -1, h.backend_state, 0);
-		h.frontend_unseen = unseen_states(false, -1, h.frontend_state, 0);
+		h.backend_unseen = vbd__verify_unseen(true, -1, h.backend_state, 0);
+		h.frontend_unseen = vbd__verify_unseen(false, -1, h.frontend_state, 0);
 		h.unobserved = (unsigned)__builtin_popcount(h.backend_unseen) +
 		               (unsigned)__builtin_popcount(h.frontend_unseen);
 	}
@@ -395,59 +415,82 @@ typedef struct vdev {
 	unsigned bw, fw;     /* writes of each state node since that read */
 	bool dirty;
 	unsigned bj, fj;     /* states a one-write step passed by (see transition()) */
-	char **active;       /* "rule node" of violations already reported */
-	size_t nactive;
+	vbd__vactive active; /* violations already reported */
 } vdev;
 
 struct vbd_verifier {
 	vbd_ctx *c;
 	int domid;
-	vbd_verify_fn fn;           /* the first API: transitions and violations */
-	vbd_verify_event_fn efn;    /* or everything, gaps included */
-	void *ud;
+	vbd__vsink sink;            /* writer -1, seq and time 0: a reader knows neither */
 	vbd__watch *w;
+	vbd__trace_follower *tf;    /* the store's trace, when it offers it: then no watch */
 	vbd__timer *pass;           /* due at once while a device is marked */
 	vdev *devs, **tail;         /* in the order first seen */
 };
 
 static void vdev_free(vdev *d)
 {
-	size_t i;
-
-	for (i = 0; i < d->nactive; i++)
-		free(d->active[i]);
-	free(d->active);
+	vbd__vactive_done(&d->active);
 	free(d->be);
 	free(d->fe);
 	free(d);
 }
 
-/* The device a changed path belongs to: (domid, devid) from either end. */
-static bool parse_path(const char *p, unsigned *domid, uint32_t *devid)
+/* One decimal number of p without sign or leading zero, at most max: its
+ * end, or NULL. */
+static const char *num_at(const char *p, unsigned long max, unsigned long *ret)
 {
-	unsigned a, b, dev;
-	int n = 0;
+	unsigned long v = 0;
+	const char *q = p;
 
-	/* Either kind of backend: vbd (phy) or vbd3 (tap). */
-	if ((sscanf(p, "/local/domain/%u/backend/vbd/%u/%u%n", &a, &b, &dev, &n) == 3 ||
-	     sscanf(p, "/local/domain/%u/backend/vbd3/%u/%u%n", &a, &b, &dev, &n) == 3) &&
-	    (p[n] == 0 || p[n] == '/')) {
-		*domid = b;
-		*devid = dev;
-		return true;
+	if (*q < '0' || *q > '9' || (*q == '0' && q[1] >= '0' && q[1] <= '9'))
+		return NULL;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		v = v * 10 + (unsigned long)(*q - '0');
+		if (v > max)
+			return NULL;
 	}
-	if (sscanf(p, "/local/domain/%u/device/vbd/%u%n", &a, &dev, &n) == 2 &&
-	    (p[n] == 0 || p[n] == '/')) {
-		*domid = a;
-		*devid = dev;
-		return true;
-	}
-	return false;
+	*ret = v;
+	return q;
 }
 
-static void emit(vbd_verifier *v, vbd_verify_event *e)
+bool vbd__verify_parse_path(const char *p, unsigned *domid, uint32_t *devid, size_t *dirlen,
+                            bool *backend)
 {
-	if (e->v)
+	static const char dom[] = "/local/domain/";
+	const unsigned long maxdom = VBD_DOMID_FIRST_RESERVED - 1;
+	unsigned long a, b, dev;
+	const char *q;
+
+	if (strncmp(p, dom, sizeof(dom) - 1) || !(q = num_at(p + sizeof(dom) - 1, maxdom, &a)))
+		return false;
+	/* Either kind of backend: vbd (phy) or vbd3 (tap). */
+	if (!strncmp(q, "/backend/vbd/", 13) || !strncmp(q, "/backend/vbd3/", 14)) {
+		q += q[12] == '/' ? 13 : 14;
+		if (!(q = num_at(q, maxdom, &b)) || *q++ != '/' || !(q = num_at(q, UINT32_MAX, &dev)))
+			return false;
+		*domid = (unsigned)b;
+		*backend = true;
+	} else if (!strncmp(q, "/device/vbd/", 12)) {
+		if (!(q = num_at(q + 12, UINT32_MAX, &dev)))
+			return false;
+		*domid = (unsigned)a;
+		*backend = false;
+	} else {
+		return false;
+	}
+	if (*q && *q != '/')
+		return false;
+	*devid = (uint32_t)dev;
+	*dirlen = (size_t)(q - p);
+	return true;
+}
+
+void vbd__verify_emit(vbd__vsink *s, vbd_verify_event *e, bool unobserved_set)
+{
+	if (unobserved_set)
+		;
+	else if (e->v)
 		e->unobserved = 0;
 	else if (e->unseen)
 		e->unobserved = (unsigned)__builtin_popcount(e->unseen);
@@ -455,13 +498,30 @@ static void emit(vbd_verifier *v, vbd_verify_event *e)
 		e->unobserved = e->writes;    /* values between two equal reads */
 	else
 		e->unobserved = 0;
-	if (v->efn)
-		v->efn(e, v->ud);
-	else if (e->v || e->old_state != e->new_state)
-		v->fn(e->domid, e->devid, e->side, e->old_state, e->new_state, e->v, v->ud);
+	e->writer = s->writer;
+	e->seq = s->seq;
+	e->time_ns = s->time_ns;
+	if (e->v)
+		s->violations++;
+	if (s->efn)
+		s->efn(e, s->ud);
+	else if (s->fn && (e->v || e->old_state != e->new_state))
+		s->fn(e->domid, e->devid, e->side, e->old_state, e->new_state, e->v, s->ud);
 }
 
-static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
+void vbd__vactive_done(vbd__vactive *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	a->v = NULL;
+	a->n = 0;
+}
+
+void vbd__verify_report_new(vbd__vsink *s, vbd__vactive *a, unsigned domid, uint32_t devid,
+                            const vlist *l)
 {
 	char **now = calloc(l->n ? l->n : 1, sizeof(*now));
 	size_t i, j;
@@ -475,20 +535,36 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
 		now[i] = malloc(len);
 		if (now[i])
 			snprintf(now[i], len, "%s %s", l->v[i].rule, l->v[i].node);
-		for (j = 0; now[i] && j < d->nactive; j++)
-			seen |= !strcmp(now[i], d->active[j]);
+		for (j = 0; now[i] && j < a->n; j++)
+			seen |= !strcmp(now[i], a->v[j]);
 		if (!seen) {
-			vbd_verify_event e = { d->domid, d->devid,
-			                       strstr(l->v[i].node, "/backend/") ? "backend" : "frontend",
-			                       -1, -1, 0, 0, &l->v[i], 0 };
-			emit(v, &e);
+			vbd_verify_event e = { .domid = domid, .devid = devid,
+			                       .side = strstr(l->v[i].node, "/backend/") ? "backend"
+			                                                                 : "frontend",
+			                       .old_state = -1, .new_state = -1, .v = &l->v[i] };
+			vbd__verify_emit(s, &e, false);
 		}
 	}
-	for (j = 0; j < d->nactive; j++)
-		free(d->active[j]);
-	free(d->active);
-	d->active = now;
-	d->nactive = l->n;
+	vbd__vactive_done(a);
+	a->v = now;
+	a->n = l->n;
+}
+
+void vbd__verify_step(vbd__vsink *s, unsigned domid, uint32_t devid, bool backend, const char *dir,
+                      int *prev, int now, unsigned writes, unsigned unseen, vlist *l)
+{
+	vbd_verify_event e = { .domid = domid, .devid = devid, .side = backend ? "backend" : "frontend",
+	                       .old_state = *prev, .new_state = now, .writes = writes,
+	                       .unseen = unseen };
+	char node[224];
+
+	vbd__verify_emit(s, &e, false);
+	if (now != *prev && !vbd__verify_legal(backend, *prev, now)) {
+		snprintf(node, sizeof(node), "%s/state", dir);
+		add(l, backend ? "backend-transition" : "frontend-transition", node,
+		    "%s -> %s is not a step of the protocol", vbd_state_name(*prev), vbd_state_name(now));
+	}
+	*prev = now;
 }
 
 /* The states each end passes through on the way the protocol describes
@@ -502,7 +578,7 @@ static void report_new(vbd_verifier *v, vdev *d, const vlist *l)
  * missed them; and two or more writes between two reads of different
  * values passed states by.  One write from one value to another is a step
  * the end took (Mini-OS goes from Initialising to Connected). */
-static unsigned unseen_states(bool backend, int from, int to, unsigned writes)
+unsigned vbd__verify_unseen(bool backend, int from, int to, unsigned writes)
 {
 	unsigned path = backend ? PATH_BACKEND : PATH_FRONTEND, mask = 0;
 	int lo = from < 0 ? 0 : from, hi = to < 0 ? VBD_STATE_CLOSED + 1 : to, s;
@@ -532,9 +608,7 @@ static unsigned unseen_states(bool backend, int from, int to, unsigned writes)
 static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, unsigned writes,
                        unsigned *jump, vlist *l)
 {
-	vbd_verify_event e = { d->domid, d->devid, backend ? "backend" : "frontend", *prev, now,
-	                       writes, 0, NULL, 0 };
-	char node[224];
+	unsigned unseen;
 
 	if (now < -1)
 		return;        /* not a state: state-value says so */
@@ -542,26 +616,22 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
 	 * away first: that event may then come only after the device is
 	 * forgotten, so the states are named now, as not observed. */
 	if (*jump && (writes > 0 || now < 0)) {
-		vbd_verify_event g = { d->domid, d->devid, e.side, *prev, *prev, 1, *jump, NULL, 0 };
+		vbd_verify_event g = { .domid = d->domid, .devid = d->devid,
+		                       .side = backend ? "backend" : "frontend", .old_state = *prev,
+		                       .new_state = *prev, .writes = 1, .unseen = *jump };
 
-		emit(v, &g);
+		vbd__verify_emit(&v->sink, &g, false);
 		if (writes > 0)
 			writes--;
-		e.writes = writes;
 	}
 	*jump = 0;
 	if (now == *prev && (now >= 0 ? writes <= 1 : writes == 0))
 		return;
 	if (now != *prev && *prev >= 0 && now >= 0 && writes == 1)
-		*jump = unseen_states(backend, *prev, now, 2);
-	e.unseen = unseen_states(backend, *prev, now, writes);
-	emit(v, &e);
-	if (now != *prev && !legal(backend, *prev, now)) {
-		snprintf(node, sizeof(node), "%s/state", backend ? d->be : d->fe);
-		add(l, backend ? "backend-transition" : "frontend-transition", node,
-		    "%s -> %s is not a step of the protocol", vbd_state_name(*prev), vbd_state_name(now));
-	}
-	*prev = now;
+		*jump = vbd__verify_unseen(backend, *prev, now, 2);
+	unseen = vbd__verify_unseen(backend, *prev, now, writes);
+	vbd__verify_step(&v->sink, d->domid, d->devid, backend, backend ? d->be : d->fe, prev, now,
+	                 writes, unseen, l);
 }
 
 /* Reads a marked device; true when both ends are gone (forget it: a new
@@ -579,8 +649,8 @@ static bool check_dev(vbd_verifier *v, vdev *d)
 	transition(v, d, true, &d->bs, bs, d->bw, &d->bj, &l);
 	transition(v, d, false, &d->fs, fs, d->fw, &d->fj, &l);
 	d->bw = d->fw = 0;
-	append(&l, &sn.keys);
-	report_new(v, d, &l);
+	vbd__vlist_append(&l, &sn.keys);
+	vbd__verify_report_new(&v->sink, &d->active, d->domid, d->devid, &l);
 	free(l.v);
 	return bs == -1 && fs == -1;
 }
@@ -618,9 +688,12 @@ static void on_change(vbd_ctx *c, const char *path, void *ud)
 	vbd_verifier *v = ud;
 	unsigned domid;
 	uint32_t devid;
+	size_t dirlen;
+	bool backend;
 	vdev *d;
 
-	if (!parse_path(path, &domid, &devid) || (v->domid >= 0 && domid != (unsigned)v->domid))
+	if (!vbd__verify_parse_path(path, &domid, &devid, &dirlen, &backend) ||
+	    (v->domid >= 0 && domid != (unsigned)v->domid))
 		return;
 	for (d = v->devs; d; d = d->next)
 		if (d->domid == domid && d->devid == devid)
@@ -660,10 +733,22 @@ static int follow(vbd_ctx *c, int domid, vbd_verify_fn fn, vbd_verify_event_fn e
 		return -ENOMEM;
 	v->c = c;
 	v->domid = domid;
-	v->fn = fn;
-	v->efn = efn;
-	v->ud = userdata;
+	v->sink.fn = fn;
+	v->sink.efn = efn;
+	v->sink.ud = userdata;
+	v->sink.writer = -1;
 	v->tail = &v->devs;
+	/* Every value, in order, with its writer, where the store offers it;
+	 * else what watch events and late reads show. */
+	r = vbd__trace_follower_new(c, domid, &v->sink, &v->tf);
+	if (r == -ENOMEM) {
+		free(v);
+		return r;
+	}
+	if (r == 0) {
+		*ret = v;
+		return 0;
+	}
 	/* Both ends of any device live under /local/domain. */
 	r = vbd__ctx_watch(c, "/local/domain", on_change, v, &v->w);
 	if (r < 0) {
@@ -693,6 +778,7 @@ vbd_verifier *vbd_verifier_free(vbd_verifier *v)
 {
 	if (!v)
 		return NULL;
+	vbd__trace_follower_free(v->tf);
 	vbd__ctx_unwatch(v->c, v->w);
 	vbd__ctx_timer_cancel(v->c, v->pass);
 	while (v->devs) {

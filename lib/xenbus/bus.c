@@ -120,6 +120,10 @@ static int open_handles(vbd_bus *bus, const char *path, bool single, char *where
 	}
 	env = getenv("XENSTORED_PATH");
 	bus->host_xenstore = !env;
+	if (env && !(bus->socket = strdup(env))) {
+		r = -ENOMEM;
+		goto out;
+	}
 	snprintf(where, size, "%s", env ? env : "the default xenstored socket");
 	bus->xs = xs_open(0);
 	bus->xsw = !bus->xs ? NULL : single ? bus->xs : xs_open(0);
@@ -305,6 +309,7 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 		xs_close(bus->xs);
 	if (bus->epfd >= 0)
 		close(bus->epfd);
+	free(bus->socket);
 	free(bus);
 	return NULL;
 }

@@ -44,6 +44,7 @@ struct vbd_bus {
 	struct xs_handle *xsw;
 	int epfd;                   /* the one fd: xsw's and every followed fd */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
+	char *socket;               /* the socket connected to; NULL: libxenstore's default */
 	vbd__xb_log_fn log;
 	void *log_ud;
 	struct vbd_bus_watch *watches;

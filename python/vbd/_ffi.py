@@ -190,6 +190,9 @@ typedef struct vbd_verify_event {
 	unsigned unseen;
 	const vbd_violation *v;
 	unsigned unobserved;
+	int writer;
+	uint64_t seq;
+	int64_t time_ns;
 } vbd_verify_event;
 
 typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
@@ -197,6 +200,41 @@ typedef void (*vbd_verify_event_fn)(const vbd_verify_event *e, void *userdata);
 int vbd_verifier_follow(vbd_ctx *c, vbd_domid domid, vbd_verify_event_fn fn, void *userdata,
                         vbd_verifier **ret);
 vbd_verifier *vbd_verifier_free(vbd_verifier *v);
+
+typedef enum vbd_change_op {
+	VBD_CHANGE_WRITE = 1,
+	VBD_CHANGE_MKDIR,
+	VBD_CHANGE_RM,
+	VBD_CHANGE_LOST,
+} vbd_change_op;
+
+typedef struct vbd_change {
+	vbd_change_op op;
+	const char *path;
+	const char *value;
+	size_t value_len;
+	int writer;
+	uint64_t seq;
+	int64_t time_ns;
+	uint64_t lost;
+	int more;
+} vbd_change;
+
+typedef struct vbd_checker vbd_checker;
+
+int vbd_checker_new(vbd_domid domid, vbd_domid toolstack_domid, vbd_verify_event_fn fn,
+                    void *userdata, vbd_checker **ret);
+int vbd_checker_feed(vbd_checker *k, const vbd_change *ch);
+
+typedef struct vbd_checker_summary {
+	size_t size;
+	unsigned devices;
+	unsigned violations;
+	unsigned unobserved;
+	uint64_t lost;
+} vbd_checker_summary;
+int vbd_checker_summary_get(const vbd_checker *k, vbd_checker_summary *ret);
+vbd_checker *vbd_checker_free(vbd_checker *k);
 
 typedef struct vbd_store vbd_store;
 
