@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #ifndef FUZZ_XS_AUDIT_EVERY
 #define FUZZ_XS_AUDIT_EVERY 64
 #endif
+#define TRACE_PAYLOAD_MAX 8192 /* a trace record's payload, at most */
 #define STORE_SNDBUF 2048      /* the kernel's minimum: backpressure and
                                 * partial writes within reach */
 
@@ -99,13 +100,14 @@ struct in_parser {
 	uint8_t hdr[HDR];
 	unsigned fill;
 	uint32_t len, got;
-	char payload[XENSTORE_PAYLOAD_MAX + 1];
+	char payload[TRACE_PAYLOAD_MAX + 1];
 };
 
 struct pending_req {
 	uint32_t type, req_id;
 	/* WATCH and UNWATCH: hashes of path and token, if well formed */
 	bool args_ok;
+	bool trace;            /* CONTROL "trace": subscribes if answered OK */
 	uint64_t phash, thash;
 };
 
@@ -132,6 +134,8 @@ struct slot {
 	uint64_t dval;         /* the number being read in a payload sent */
 	bool indig;
 	uint32_t wpay_len;     /* in wpay */
+	bool tracing;          /* a trace subscriber: only records from now on */
+	uint64_t trace_seq;    /* the last record's seq */
 	/* The audit connection keeps its last reply. */
 	bool capture, got_reply;
 	struct reply_log *log;  /* if set, every reply is kept here too */
@@ -339,6 +343,10 @@ static void watch_args_done(struct slot *c)
 
 	c->wq = -1;
 	r->args_ok = false;
+	if (r->type == XS_CONTROL) {
+		r->trace = n >= 6 && !memcmp(p, "trace", 6);
+		return;
+	}
 	nul1 = memchr(p, 0, n);
 	if (!nul1)
 		return;
@@ -396,6 +404,42 @@ static void log_add(struct reply_log *l, uint32_t type, const char *p, uint32_t 
 	l->n++;
 }
 
+/* A record of the change trace (docs/protocol.md): op\0seq\0time\0writer\0
+ * path\0value, seq growing by at least one a record ("lost" repeats the
+ * last counted). */
+static void check_record(struct slot *c, uint32_t type, uint32_t req_id,
+                         uint32_t tx_id, const char *p, uint32_t len)
+{
+	const char *f[5], *end = p + len, *q = p;
+	unsigned long long seq;
+	char *e;
+	int i;
+
+	if (type != XS_CONTROL || req_id || tx_id)
+		die("trace record: not CONTROL with ids 0", c);
+	for (i = 0; i < 5; i++) {
+		f[i] = q;
+		q = memchr(q, 0, (size_t)(end - q));
+		if (!q)
+			die("trace record: fewer than six fields", c);
+		q++;
+	}
+	if (strcmp(f[0], "write") && strcmp(f[0], "mkdir") && strcmp(f[0], "rm") &&
+	    strcmp(f[0], "lost"))
+		die("trace record: unknown op", c);
+	if (strcmp(f[0], "write") && q != end)
+		die("trace record: a value on no write", c);
+	errno = 0;
+	seq = strtoull(f[1], &e, 10);
+	if (errno || *e || e == f[1] || !seq)
+		die("trace record: seq is not a number from 1", c);
+	if (strcmp(f[0], "lost") ? seq <= c->trace_seq : seq < c->trace_seq)
+		die("trace record: seq out of order", c);
+	c->trace_seq = seq;
+	if (strcmp(f[0], "lost") && f[4][0] != '/' && f[4][0] != '@')
+		die("trace record: path not absolute", c);
+}
+
 static void check_message(struct slot *c)
 {
 	struct in_parser *in = &c->in;
@@ -406,6 +450,10 @@ static void check_message(struct slot *c)
 
 	in->payload[in->len] = '\0';
 	trace(c, type, req_id, tx_id, in->payload, in->len);
+	if (c->tracing) {
+		check_record(c, type, req_id, tx_id, in->payload, in->len);
+		return;
+	}
 	if (type == XS_WATCH_EVENT) {
 		if (req_id != 0 || tx_id != 0)
 			die("watch event with non-zero req_id/tx_id", c);
@@ -443,6 +491,12 @@ static void check_message(struct slot *c)
 		remember_tx(c, in->payload, in->len);
 	if (type == XS_WATCH || type == XS_UNWATCH || type == XS_RESET_WATCHES)
 		watch_track(c, &r);
+	if (type == XS_CONTROL && r.trace) {
+		if (c->domid != 0 || strcmp(in->payload, "OK"))
+			die("CONTROL trace answered but not OK, or to a guest", c);
+		/* The last reply: what was sent after it is ignored. */
+		c->tracing = true;
+	}
 	if (c->capture) {
 		if (type == XS_ERROR && !strcmp(in->payload, "ENOSPC"))
 			c->n_enospc++;
@@ -471,7 +525,7 @@ static void parse_in(struct slot *c, const uint8_t *p, size_t n)
 				break;
 			in->len = get32(in->hdr + 12);
 			in->got = 0;
-			if (in->len > XENSTORE_PAYLOAD_MAX)
+			if (in->len > (c->tracing ? TRACE_PAYLOAD_MAX : XENSTORE_PAYLOAD_MAX))
 				die("daemon sent a payload over XENSTORE_PAYLOAD_MAX", c);
 		}
 		k = in->len - in->got < n ? in->len - in->got : n;
@@ -609,7 +663,8 @@ static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
 			memset(r, 0, sizeof(*r));
 			r->type = get32(o->hdr);
 			r->req_id = get32(o->hdr + 4);
-			if (r->type == XS_WATCH || r->type == XS_UNWATCH) {
+			if (r->type == XS_WATCH || r->type == XS_UNWATCH ||
+			    r->type == XS_CONTROL) {
 				c->wq = (int)idx;
 				c->wpay_len = 0;
 				if (!o->left)
@@ -1289,7 +1344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct slot *c = &f.slot[i];
 
 		if (c->fd < 0 || c->eof || c->wr_shut || c->out.lost ||
-		    c->q_overflow)
+		    c->q_overflow || c->tracing)
 			continue;
 		if (c->q_len > 1 || (c->q_len == 1 && !c->out.left))
 			die("request never answered", c);

@@ -17,14 +17,15 @@
 void vbd__store_limits(const vbd_store *s, vbd_store_limits *ret);
 
 /* With every connection gone, checks that the store holds nothing but its
- * tree: no connection, watch, transaction or queued output, in its lists
- * as in its counters, and that each domain's node count and node memory
- * are exactly what the tree holds (every owner in the tree, every domain,
+ * tree: no connection, watch, transaction, trace subscriber or queued
+ * output (trace records included), in its lists as in its counters, and
+ * that each domain's node count and node memory are exactly what the tree holds (every owner in the tree, every domain,
  * dom0, and the ndomids ids in domids: those the caller's requests named,
  * e.g. a domain released and reaped meanwhile, or an owner whose nodes are
  * all gone).  If so, puts it back as vbd_store_new() left it: the tree only
  * "/", the special nodes as new, no domain, limits lim (from
- * vbd__store_limits() on the new store), generation, statistics and the
+ * vbd__store_limits() on the new store), generation, statistics, the
+ * trace's sequence number and offer (CONTROL "trace-offer") and the
  * injected failure of vbd_store_fail_request() back to their start.
  * -EBUSY if something is left, what (at least 128 bytes) saying what if
  * not NULL: the store is then good only for vbd_store_free().  -EINVAL for

@@ -79,6 +79,10 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
 		return -EINVAL;
 	if (s->conns || s->dead_conns || s->dirty)
 		return busy(what, what_len, "a connection is left");
+	/* Trace records are queued on their subscribers' connections: none
+	 * is left if no subscriber is. */
+	if (s->trace_subs || s->trace_head)
+		return busy(what, what_len, "%u trace subscribers left", s->trace_subs);
 	if (s->watch_index.count)
 		return busy(what, what_len, "%zu watched paths left in the index",
 		            s->watch_index.count);
@@ -155,6 +159,8 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
 	s->owned[0] = 1;
 	s->lim = *lim;
 	s->release_seq = 0;
+	s->trace_seq = 0;
+	s->trace_off = false;
 	s->fail_count = s->fail_at = 0;
 	s->fail_domid = 0;
 	s->fail_err = 0;
