@@ -132,18 +132,22 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-# Long fuzzing: every target for FUZZ_SECONDS (here 3600 unless given), the
-# working corpora kept in FUZZ_WORK between runs, one summary line per
-# target (executions, exec/s, coverage, corpus, verdict) appended to
-# FUZZ_LOG.  FUZZ_SAVE=1 also merges what adds coverage into fuzz/corpus/.
+# Long fuzzing: every target, one at a time, until FUZZ_RUNS executions
+# (10 million unless given) or FUZZ_SECONDS (3600 unless given), whichever
+# comes first; the working corpora kept in FUZZ_WORK between runs, one
+# summary line per target (time taken, executions, exec/s, coverage,
+# corpus, reproducers, verdict) appended to FUZZ_LOG.  FUZZ_TARGETS="a b"
+# runs only those, in that order.  FUZZ_SAVE=1 also merges what adds
+# coverage into fuzz/corpus/.
 FUZZ_WORK ?= $(FUZZ_BUILD)/corpus-long
 FUZZ_LOG  ?= $(FUZZ_BUILD)/fuzz-long.log
+FUZZ_RUNS ?= 10000000
 fuzz-long: FUZZ_SECONDS := $(if $(filter file,$(origin FUZZ_SECONDS)),3600,$(FUZZ_SECONDS))
 fuzz-long: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_FUZZ=ON -DVBD_SANITIZE=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	FUZZ_WORK=$(FUZZ_WORK) FUZZ_LOG=$(FUZZ_LOG) ./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
-	@echo "summary appended to $(FUZZ_LOG):"; tail -n 7 $(FUZZ_LOG)
+	FUZZ_WORK=$(FUZZ_WORK) FUZZ_LOG=$(FUZZ_LOG) FUZZ_RUNS=$(FUZZ_RUNS) ./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@echo "summary appended to $(FUZZ_LOG):"; tail -n $(words $(wildcard fuzz/fuzz_*.c)) $(FUZZ_LOG)
 
 # Ratios against a baseline measured in the same run; both CPU placements,
 # since on 2 cores an unpinned run lands in either.

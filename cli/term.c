@@ -12,7 +12,8 @@
  * valid UTF-8, and the bidi controls (U+200E, U+200F, U+202A..U+202E,
  * U+2066..U+2069).  Escaping the whole formatted line, not chosen
  * arguments, leaves no argument to forget; a line's own end is written
- * after the escaping.  JSON output does not come here: yajl escapes it.
+ * after the escaping.  JSON output does not come here: yajl escapes it,
+ * and the library writes U+FFFD for bytes that are not UTF-8.
  */
 #include <stdarg.h>
 #include <stdbool.h>

@@ -28,12 +28,24 @@
  * that every event carries the token of a watch the connection holds.
  * Releasing a domain is followed by a walk of the tree looking for its id in
  * permission lists.  At the end every complete request must have been
- * answered; with all clients gone the counters must be back to zero, the
- * node count must match the tree, and each guest must be able to create
- * exactly as many nodes as its quota leaves, and each domain's memory
- * charge must be exactly its nodes' share (a guest released meanwhile, here
- * or over the wire, is introduced again for that: it must start clean).
- * Then the store is freed, so that leaks show; leaked fds are caught too.  Every violation is an
+ * answered, and with all clients gone the counters must be back to zero.
+ * Then the store must hold nothing but its tree, with each domain charged
+ * exactly for its nodes (every owner in the tree, every domain, and every
+ * domid the input's requests named), and is put back as new for the next
+ * input (vbd__store_reset(); see store_reset_check()); leaked fds are
+ * caught too.  That runs in process after every input, so the first input
+ * that leaves state behind is the one that aborts.
+ *
+ * On every 64th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
+ * replay: every input) the store is also audited through the wire before
+ * the reset, as a client sees it (audit_end()): the node count must match
+ * a walk of the tree, each guest must be able to create exactly as many
+ * nodes as its quota leaves, and each domain's memory charge must be
+ * exactly its nodes' share (a guest released meanwhile, here or over the
+ * wire, is introduced again for that: it must start clean).  That checks
+ * how the daemon enforces what it counts, at about twice the cost of
+ * everything else; as every input starts from a store checked as new,
+ * what it finds belongs to the input it follows.  Every violation is an
  * abort(): each one is a bug in the daemon.  FUZZ_XS_TRACE=1 prints what
  * the daemon sends.
  */
@@ -42,6 +54,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +63,7 @@
 #include <unistd.h>
 #include <xen/io/xs_wire.h>
 
+#include "store/store_hooks.h"
 #include "vbd/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TX_MAGIC 0xfffffff8u
 #define PUMP_MAX 20000         /* process/drain rounds before "livelock" */
 #define WRITE_TRIES 8          /* rounds to wait for a full socket */
+/* The end-of-input audit through the wire (audit_end()) on every Nth
+ * input; FUZZ_XS_AUDIT=N at run time (0: never).  The corpus replay runs
+ * it on every input. */
+#ifndef FUZZ_XS_AUDIT_EVERY
+#define FUZZ_XS_AUDIT_EVERY 64
+#endif
+#define TRACE_PAYLOAD_MAX 8192 /* a trace record's payload, at most */
 #define STORE_SNDBUF 2048      /* the kernel's minimum: backpressure and
                                 * partial writes within reach */
 
@@ -79,13 +100,14 @@ struct in_parser {
 	uint8_t hdr[HDR];
 	unsigned fill;
 	uint32_t len, got;
-	char payload[XENSTORE_PAYLOAD_MAX + 1];
+	char payload[TRACE_PAYLOAD_MAX + 1];
 };
 
 struct pending_req {
 	uint32_t type, req_id;
 	/* WATCH and UNWATCH: hashes of path and token, if well formed */
 	bool args_ok;
+	bool trace;            /* CONTROL "trace": subscribes if answered OK */
 	uint64_t phash, thash;
 };
 
@@ -102,27 +124,40 @@ struct slot {
 	bool eof;              /* the daemon closed its end */
 	bool wr_shut;          /* we shut down our sending side */
 	struct out_parser out;
-	struct in_parser in;
-	struct pending_req q[QLEN];
-	unsigned q_head, q_len;
+	unsigned q_head, q_len;  /* requests in q */
 	bool q_overflow;       /* too many to track: stop checking order */
 	uint32_t tx[NTX];
 	unsigned ntx;
-	/* The watches this connection holds, as far as its replies tell: an
-	 * event must carry the token of one of them. */
-	struct watch_ref watch[NWATCH];
-	unsigned nwatch;
+	unsigned nwatch;       /* in watch */
 	bool watch_unknown;    /* lost track: don't check */
 	int wq;                /* WATCH/UNWATCH being sent: its index in q, or -1 */
-	uint32_t wpay_len;
-	uint8_t wpay[XENSTORE_PAYLOAD_MAX];
+	uint64_t dval;         /* the number being read in a payload sent */
+	bool indig;
+	uint32_t wpay_len;     /* in wpay */
+	bool tracing;          /* a trace subscriber: only records from now on */
+	uint64_t trace_seq;    /* the last record's seq */
 	/* The audit connection keeps its last reply. */
 	bool capture, got_reply;
 	struct reply_log *log;  /* if set, every reply is kept here too */
 	unsigned n_ok, n_enospc;
 	uint32_t reply_type, reply_len;
+	/* Last, the buffers, valid only as far as the counts above (and
+	 * in.len) say: slot_clear() leaves them as they are. */
+	struct in_parser in;
+	struct pending_req q[QLEN];
+	/* The watches this connection holds, as far as its replies tell: an
+	 * event must carry the token of one of them. */
+	struct watch_ref watch[NWATCH];
+	uint8_t wpay[XENSTORE_PAYLOAD_MAX];
 	char reply[XENSTORE_PAYLOAD_MAX + 1];
 };
+
+/* A slot as new, but for its buffers (75 KB, cleared at every input and
+ * every connection, they were 3% of the time). */
+static void slot_clear(struct slot *c)
+{
+	memset(c, 0, offsetof(struct slot, in) + offsetof(struct in_parser, payload));
+}
 
 /* Replies of the audit connection, in order, for pipelined requests. */
 struct reply_log {
@@ -243,6 +278,51 @@ static void trace(const struct slot *c, uint32_t type, uint32_t req_id,
 	fprintf(stderr, "%s\"\n", len > 80 ? "..." : "");
 }
 
+/* Every domid the input's requests (and the audit's) could have charged
+ * something to: each run of digits in a payload sent, as the daemon would
+ * take it (low 16 bits).  The store's reset checks these domains too, so
+ * that a charge left to a domain that is gone from the tree and from the
+ * domain list is still found on the input that left it. */
+static unsigned touched[0x10000];
+static unsigned ntouched;
+static uint8_t touched_bit[0x10000 / 8];
+
+static void touch(unsigned id)
+{
+	id &= 0xFFFF;
+	if (touched_bit[id / 8] & (1u << (id % 8)))
+		return;
+	touched_bit[id / 8] |= (uint8_t)(1u << (id % 8));
+	touched[ntouched++] = id;
+}
+
+static void touched_clear(void)
+{
+	while (ntouched)
+		touched_bit[touched[--ntouched] / 8] = 0;
+}
+
+static void scan_digits(struct slot *c, const uint8_t *p, size_t n, bool end)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] >= '0' && p[i] <= '9') {
+			c->dval = c->dval * 10 + (p[i] - '0');
+			c->indig = true;
+		} else if (c->indig) {
+			touch((unsigned)(c->dval & 0xFFFF));
+			c->dval = 0;
+			c->indig = false;
+		}
+	}
+	if (end && c->indig) {
+		touch((unsigned)(c->dval & 0xFFFF));
+		c->dval = 0;
+		c->indig = false;
+	}
+}
+
 static uint64_t hash(const void *p, size_t n)
 {
 	const uint8_t *b = p;
@@ -263,6 +343,10 @@ static void watch_args_done(struct slot *c)
 
 	c->wq = -1;
 	r->args_ok = false;
+	if (r->type == XS_CONTROL) {
+		r->trace = n >= 6 && !memcmp(p, "trace", 6);
+		return;
+	}
 	nul1 = memchr(p, 0, n);
 	if (!nul1)
 		return;
@@ -320,6 +404,42 @@ static void log_add(struct reply_log *l, uint32_t type, const char *p, uint32_t 
 	l->n++;
 }
 
+/* A record of the change trace (docs/protocol.md): op\0seq\0time\0writer\0
+ * path\0value, seq growing by at least one a record ("lost" repeats the
+ * last counted). */
+static void check_record(struct slot *c, uint32_t type, uint32_t req_id,
+                         uint32_t tx_id, const char *p, uint32_t len)
+{
+	const char *f[5], *end = p + len, *q = p;
+	unsigned long long seq;
+	char *e;
+	int i;
+
+	if (type != XS_CONTROL || req_id || tx_id)
+		die("trace record: not CONTROL with ids 0", c);
+	for (i = 0; i < 5; i++) {
+		f[i] = q;
+		q = memchr(q, 0, (size_t)(end - q));
+		if (!q)
+			die("trace record: fewer than six fields", c);
+		q++;
+	}
+	if (strcmp(f[0], "write") && strcmp(f[0], "mkdir") && strcmp(f[0], "rm") &&
+	    strcmp(f[0], "lost"))
+		die("trace record: unknown op", c);
+	if (strcmp(f[0], "write") && q != end)
+		die("trace record: a value on no write", c);
+	errno = 0;
+	seq = strtoull(f[1], &e, 10);
+	if (errno || *e || e == f[1] || !seq)
+		die("trace record: seq is not a number from 1", c);
+	if (strcmp(f[0], "lost") ? seq <= c->trace_seq : seq < c->trace_seq)
+		die("trace record: seq out of order", c);
+	c->trace_seq = seq;
+	if (strcmp(f[0], "lost") && f[4][0] != '/' && f[4][0] != '@')
+		die("trace record: path not absolute", c);
+}
+
 static void check_message(struct slot *c)
 {
 	struct in_parser *in = &c->in;
@@ -330,6 +450,10 @@ static void check_message(struct slot *c)
 
 	in->payload[in->len] = '\0';
 	trace(c, type, req_id, tx_id, in->payload, in->len);
+	if (c->tracing) {
+		check_record(c, type, req_id, tx_id, in->payload, in->len);
+		return;
+	}
 	if (type == XS_WATCH_EVENT) {
 		if (req_id != 0 || tx_id != 0)
 			die("watch event with non-zero req_id/tx_id", c);
@@ -367,6 +491,12 @@ static void check_message(struct slot *c)
 		remember_tx(c, in->payload, in->len);
 	if (type == XS_WATCH || type == XS_UNWATCH || type == XS_RESET_WATCHES)
 		watch_track(c, &r);
+	if (type == XS_CONTROL && r.trace) {
+		if (c->domid != 0 || strcmp(in->payload, "OK"))
+			die("CONTROL trace answered but not OK, or to a guest", c);
+		/* The last reply: what was sent after it is ignored. */
+		c->tracing = true;
+	}
 	if (c->capture) {
 		if (type == XS_ERROR && !strcmp(in->payload, "ENOSPC"))
 			c->n_enospc++;
@@ -395,7 +525,7 @@ static void parse_in(struct slot *c, const uint8_t *p, size_t n)
 				break;
 			in->len = get32(in->hdr + 12);
 			in->got = 0;
-			if (in->len > XENSTORE_PAYLOAD_MAX)
+			if (in->len > (c->tracing ? TRACE_PAYLOAD_MAX : XENSTORE_PAYLOAD_MAX))
 				die("daemon sent a payload over XENSTORE_PAYLOAD_MAX", c);
 		}
 		k = in->len - in->got < n ? in->len - in->got : n;
@@ -494,6 +624,8 @@ static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
 				memcpy(c->wpay + c->wpay_len, p, k);
 				c->wpay_len += (uint32_t)k;
 			}
+			if (!rewrite)
+				scan_digits(c, p, k, o->left == k);
 			o->left -= (uint32_t)k, p += k, n -= k;
 			if (!rewrite && c->wq >= 0 && !o->left)
 				watch_args_done(c);
@@ -531,7 +663,8 @@ static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
 			memset(r, 0, sizeof(*r));
 			r->type = get32(o->hdr);
 			r->req_id = get32(o->hdr + 4);
-			if (r->type == XS_WATCH || r->type == XS_UNWATCH) {
+			if (r->type == XS_WATCH || r->type == XS_UNWATCH ||
+			    r->type == XS_CONTROL) {
 				c->wq = (int)idx;
 				c->wpay_len = 0;
 				if (!o->left)
@@ -580,7 +713,7 @@ static void slot_reset(struct slot *c)
 	int fd = c->fd;
 	unsigned domid = c->domid;
 
-	memset(c, 0, sizeof(*c));
+	slot_clear(c);
 	c->fd = fd;
 	c->domid = domid;
 	c->wq = -1;
@@ -927,6 +1060,18 @@ static void audit_memory(struct fuzz *f)
 	}
 }
 
+/* With every client gone, no connection, watch, transaction or output is
+ * counted.  The in-process part of the end-of-input audit, with
+ * vbd__store_reset()'s checks. */
+static void audit_counters(struct fuzz *f)
+{
+	vbd_store_stats st = { .size = sizeof(st) };
+
+	vbd_store_get_stats(f->s, &st);
+	if (st.connections || st.watches || st.transactions || st.pending_bytes)
+		die("with every client gone, a counter is not back to 0", NULL);
+}
+
 static void audit_end(struct fuzz *f)
 {
 	static uint8_t buf[QUOTA_PROBE_MAX * (HDR + 32)];
@@ -939,9 +1084,7 @@ static void audit_end(struct fuzz *f)
 	struct walk w;
 	size_t len;
 
-	vbd_store_get_stats(f->s, &st);
-	if (st.connections || st.watches || st.transactions || st.pending_bytes)
-		die("with every client gone, a counter is not back to 0", NULL);
+	audit_counters(f);
 	if (!audit_connect(f, 0))
 		die("audit: cannot connect as dom0", NULL);
 	audit_memory(f);
@@ -1053,12 +1196,66 @@ static void do_control(struct fuzz *f, uint8_t op)
 	}
 }
 
+/* After the audit, with every client gone: the store must hold nothing
+ * but its tree, with each domain charged exactly for its nodes
+ * (vbd__store_reset() checks that before anything else), and once reset it
+ * must be what vbd_store_new() gave: the same statistics and generation,
+ * the same limits (CONTROL "quota" changes them).  So no state goes from
+ * one input to the next, and an input replays alone as it ran.
+ * FUZZ_XS_FRESH=1 builds a new store for every input instead. */
+static vbd_store *store;
+static unsigned long audit_every, inputs;
+static vbd_store_limits store_lim;
+static vbd_store_stats store_stats;
+static bool fresh;
+
+static bool limits_equal(const vbd_store_limits *a, const vbd_store_limits *b)
+{
+	return a->nodes_per_domain == b->nodes_per_domain &&
+	       a->watches_per_domain == b->watches_per_domain &&
+	       a->transactions_per_conn == b->transactions_per_conn &&
+	       a->nodes_per_transaction == b->nodes_per_transaction &&
+	       a->perms_per_node == b->perms_per_node &&
+	       a->value_size == b->value_size && a->outstanding == b->outstanding &&
+	       a->max_payload == b->max_payload &&
+	       a->max_pending_bytes == b->max_pending_bytes &&
+	       a->max_pending_bytes_priv == b->max_pending_bytes_priv &&
+	       a->conns_per_domain == b->conns_per_domain &&
+	       a->memory_per_domain_soft == b->memory_per_domain_soft &&
+	       a->memory_per_domain == b->memory_per_domain;
+}
+
+static void store_reset_check(struct fuzz *f)
+{
+	vbd_store_stats st = { .size = sizeof(st) };
+	vbd_store_limits lim;
+	char what[256];
+	int r;
+
+	r = vbd__store_reset(f->s, &store_lim, touched, ntouched, what, sizeof(what));
+	touched_clear();
+	if (r < 0) {
+		fprintf(stderr, "fuzz_xs_wire: store reset: %s\n",
+		        r == -EBUSY ? what : strerror(-r));
+		die("the store holds more than its tree after the input", NULL);
+	}
+	vbd_store_get_stats(f->s, &st);
+	vbd__store_limits(f->s, &lim);
+	if (memcmp(&st, &store_stats, sizeof(st)) || !limits_equal(&lim, &store_lim))
+		die("the store after reset is not the store as new", NULL);
+	if (fresh) {
+		store = vbd_store_free(store);
+		f->s = NULL;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
 	static struct fuzz f;   /* large: keep it off the stack */
 	static bool sigpipe_trapped;
-	int fd_mark = lowest_free_fd(), i;
+	static int fd_before, fd_after;   /* lowest free fd without, with the store */
+	int i;
 	size_t n;
 
 	o.limits.nodes_per_domain = 24;
@@ -1083,12 +1280,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sigaction(SIGPIPE, &sa, NULL);
 		sigpipe_trapped = true;
 	}
-	memset(&f, 0, sizeof(f));
+	/* One store for every input, put back as new after each (see the
+	 * end): building one costs more than most inputs. */
+	if (!store) {
+		vbd_store_stats st0 = { .size = sizeof(st0) };
+
+		const char *e = getenv("FUZZ_XS_AUDIT");
+
+		fresh = getenv("FUZZ_XS_FRESH") != NULL;
+		audit_every = e && *e ? strtoul(e, NULL, 10) : FUZZ_XS_AUDIT_EVERY;
+		fd_before = lowest_free_fd();
+		if (vbd_store_new(&store, &o, NULL) < 0)
+			die("vbd_store_new", NULL);
+		vbd__store_limits(store, &store_lim);
+		vbd_store_get_stats(store, &st0);
+		store_stats = st0;
+		fd_after = lowest_free_fd();
+	}
+	memset(&f.log, 0, sizeof(f.log));
+	memset(f.dom_present, 0, sizeof(f.dom_present));
+	for (i = 0; i < NSLOT; i++)
+		slot_clear(&f.slot[i]);
+	slot_clear(&f.audit);
 	f.audit.fd = -1;
 	f.audit.wq = -1;
-	if (vbd_store_new(&f.s, &o, NULL) < 0)
-		die("vbd_store_new", NULL);
+	f.s = store;
 	for (i = 0; i < NSLOT; i++) {
+		touch(slot_domid[i]);   /* removed and reaped, they are no domain */
 		f.slot[i].fd = -1;
 		f.slot[i].domid = slot_domid[i];
 		if (slot_domid[i] != 0) {
@@ -1126,7 +1344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct slot *c = &f.slot[i];
 
 		if (c->fd < 0 || c->eof || c->wr_shut || c->out.lost ||
-		    c->q_overflow)
+		    c->q_overflow || c->tracing)
 			continue;
 		if (c->q_len > 1 || (c->q_len == 1 && !c->out.left))
 			die("request never answered", c);
@@ -1134,13 +1352,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < NSLOT; i++)
 		slot_close(&f.slot[i]);
 	pump(&f);
-	audit_end(&f);
+	if (audit_every && ++inputs % audit_every == 0)
+		audit_end(&f);
+	else
+		audit_counters(&f);
 
-	f.s = vbd_store_free(f.s);
 	slot_close(&f.audit);
+	pump(&f);
+	store_reset_check(&f);
 	free(f.log.r);
 	free(f.log.buf);
-	if (lowest_free_fd() != fd_mark)
+	if (lowest_free_fd() != (store ? fd_after : fd_before))
 		die("file descriptor leaked", NULL);
 	return 0;
 }

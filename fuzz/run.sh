@@ -15,9 +15,13 @@
 # FUZZ_WORK=DIR keeps the working corpora in DIR/<name> (seeded from
 # fuzz/corpus/<name> the first time) instead of a temporary copy, so that a
 # later run goes on from where this one stopped.
+# FUZZ_RUNS=N also stops each target after N executions (libFuzzer's
+# -runs), whichever of the two comes first.
+# FUZZ_TARGETS="a b ..." runs only those targets, in that order (default:
+# every fuzz_*.c, by name).
 # FUZZ_LOG=FILE appends one summary line per target to FILE: date, target,
-# seconds, executions, executions per second, coverage (cov, ft), corpus
-# size and the verdict.
+# seconds allowed and taken, executions, executions per second, coverage
+# (cov, ft), corpus size, reproducers written and the verdict.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -49,15 +53,25 @@ summary() {
 	cov=$(grep -o 'cov: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
 	ft=$(grep -o 'ft: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
 	corp=$(grep -o 'corp: [0-9]*/[0-9]*[bKM]*' "$2" | tail -n 1 | cut -d' ' -f2)
-	printf '%s %s seconds=%s execs=%s exec/s=%s cov=%s ft=%s corpus=%s %s\n' \
-	       "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$seconds" "$runs" "$eps" \
-	       "${cov:-?}" "${ft:-?}" "${corp:-?}" "$3"
+	printf '%s %s seconds=%s took=%ss execs=%s exec/s=%s cov=%s ft=%s corpus=%s crashes=%s %s\n' \
+	       "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$seconds" "$4" "$runs" "$eps" \
+	       "${cov:-?}" "${ft:-?}" "${corp:-?}" "$5" "$3"
+}
+
+# Reproducers in fuzz/, for counting what a run added.
+artifacts() {
+	find "$here" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+	     -o -name 'oom-*' \) 2>/dev/null | wc -l
 }
 
 status=0
 found=0
-for src in "$here"/fuzz_*.c; do
-	name=$(basename "$src" .c)
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+	targets=$FUZZ_TARGETS
+else
+	targets=$(cd "$here" && ls fuzz_*.c | sed 's/\.c$//')
+fi
+for name in $targets; do
 	bin=$build/fuzz/$name
 	if [ ! -x "$bin" ]; then
 		echo "$name: $bin not built (configure with CC=clang -DVBD_FUZZ=ON)" >&2
@@ -73,15 +87,20 @@ for src in "$here"/fuzz_*.c; do
 			cp -a "$seeds"/. "$work"/
 		fi
 	fi
-	echo "== $name: ${seconds}s, $jobs job(s)"
+	echo "== $name: ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS executions}, $jobs job(s)"
 	args=(-max_len=16384 -timeout=25 -rss_limit_mb=2048
 	      -max_total_time="$seconds" -print_final_stats=1
 	      -artifact_prefix="$here/")
+	if [ -n "${FUZZ_RUNS:-}" ]; then
+		args+=(-runs="$FUZZ_RUNS")
+	fi
 	if [ "$jobs" -gt 1 ]; then
 		args+=(-jobs="$jobs" -workers="$jobs")
 	fi
 	rc=0
 	out=$tmp/$name.out
+	found_before=$(artifacts)
+	started=$(date +%s)
 	set +e
 	(cd "$tmp" && "$bin" "${args[@]}" "$work" 2>&1) | tee "$out"
 	rc=${PIPESTATUS[0]}
@@ -98,11 +117,12 @@ for src in "$here"/fuzz_*.c; do
 		status=1
 		verdict="FAILED(exit=$rc)"
 	else
-		echo "$name: no crash in ${seconds}s"
+		echo "$name: no crash in $(($(date +%s) - started))s"
 		verdict=ok
 	fi
 	if [ -n "${FUZZ_LOG:-}" ]; then
-		summary "$name" "$out" "$verdict" >>"$FUZZ_LOG"
+		summary "$name" "$out" "$verdict" "$(($(date +%s) - started))" \
+		        "$(($(artifacts) - found_before))" >>"$FUZZ_LOG"
 	fi
 	if [ "${FUZZ_SAVE:-0}" = 1 ] && [ -d "$seeds" ]; then
 		"$bin" -merge=1 -max_len=16384 "$seeds" "$work" >/dev/null 2>&1 ||

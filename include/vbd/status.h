@@ -90,7 +90,8 @@ VBD_PUBLIC void vbd_dev_info_free(vbd_dev_info *v, size_t n);
 #define VBD_DEV_INFO_JSON_SCHEMA_VERSION 1
 
 /* The list as JSON (libyajl): an array of objects, "[]" when n is 0;
- * *ret is malloc'd.  -EINVAL without ret, or with n > 0 and no v;
+ * *ret is malloc'd.  Strings are written as UTF-8: a byte that is not part
+ * of a well-formed sequence becomes U+FFFD, one per byte.  -EINVAL without ret, or with n > 0 and no v;
  * -ENOMEM. */
 VBD_PUBLIC int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret);
 

@@ -224,13 +224,75 @@ void vbd_dev_info_free(vbd_dev_info *v, size_t n)
 	free(v);
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no
+ * overlong form, no surrogate, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;          /* overlong */
+	else if (s[0] == 0xed)
+		hi = 0x9f;          /* surrogates */
+	else if (s[0] == 0xf0)
+		lo = 0x90;          /* overlong */
+	else if (s[0] == 0xf4)
+		hi = 0x8f;          /* past U+10FFFF */
+	for (i = 1; i < n; i++, lo = 0x80, hi = 0xbf)
+		if (s[i] < lo || s[i] > hi)   /* the NUL ends it too */
+			return 0;
+	return n;
+}
+
+/* A string as JSON text.  Most are what some domain wrote into xenstore,
+ * so any bytes can be there; JSON is UTF-8 (RFC 8259) and yajl passes
+ * bytes through unchecked, so a byte that is not part of a well-formed
+ * sequence is written as U+FFFD, one per byte: a guest's "protocol" of
+ * "\xff" must not make the whole list unreadable to a JSON parser. */
 static void gstr(yajl_gen g, const char *k, const char *v)
 {
+	const unsigned char *p = (const unsigned char *)v;
+	unsigned char *clean, *o;
+	size_t n;
+
 	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
-	if (v)
-		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
-	else
+	if (!v) {
 		yajl_gen_null(g);
+		return;
+	}
+	while (*p && (n = utf8_len(p)))
+		p += n;
+	if (!*p) {
+		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
+		return;
+	}
+	clean = malloc(3 * strlen(v) + 1);
+	if (!clean) {
+		yajl_gen_null(g);   /* out of memory: as for an absent string */
+		return;
+	}
+	for (p = (const unsigned char *)v, o = clean; *p;) {
+		if ((n = utf8_len(p))) {
+			memcpy(o, p, n);
+			o += n, p += n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3, p++;
+		}
+	}
+	yajl_gen_string(g, clean, (size_t)(o - clean));
+	free(clean);
 }
 
 static void gint(yajl_gen g, const char *k, long long v, bool null_if_negative)
