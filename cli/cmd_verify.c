@@ -618,16 +618,17 @@ static int verify_log(int argc, char **argv, bool timeline, const char *svg)
 	             (unsigned long long)ls.unparsed, (unsigned long long)ls.unknown);
 	if (ks.violations)
 		ret = VBDCTL_EXIT_FAIL;
-	else if (ks.unobserved || ks.lost || ls.unknown)
-		ret = VBDCTL_EXIT_INCOMPLETE;
+	else if (ks.unobserved || ks.lost || ls.unknown || ls.unparsed)
+		ret = VBDCTL_EXIT_INCOMPLETE;   /* a line not understood may have been a change */
 	if (ret == VBDCTL_EXIT_OK)
 		vbdctl_print("PASS %u device%s: no violation, history whole\n", ks.devices,
 		             ks.devices == 1 ? "" : "s");
 	else if (ret == VBDCTL_EXIT_INCOMPLETE)
-		vbdctl_print("INCOMPLETE no violation, but %u transition%s unobserved and %llu "
-		             "thing%s the log could not tell\n", ks.unobserved,
-		             ks.unobserved == 1 ? "" : "s", (unsigned long long)ls.unknown,
-		             ls.unknown == 1 ? "" : "s");
+		vbdctl_print("INCOMPLETE no violation, but %u transition%s unobserved, %llu "
+		             "thing%s the log could not tell and %llu line%s not understood\n",
+		             ks.unobserved, ks.unobserved == 1 ? "" : "s", (unsigned long long)ls.unknown,
+		             ls.unknown == 1 ? "" : "s", (unsigned long long)ls.unparsed,
+		             ls.unparsed == 1 ? "" : "s");
 	else
 		vbdctl_print("FAIL %u violation%s\n", ks.violations, ks.violations == 1 ? "" : "s");
 	if (timeline_end(w.tl, svg) < 0)

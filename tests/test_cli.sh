@@ -362,6 +362,10 @@ has "verify --log: writer, escaped" 'VIOLATION writer: /local/domain/3/device/vb
 has "verify --log: the value escaped" '"\xff4" is not a xenbus state'
 printf 'IN 0xc3 20261206 10:00:04 WRITE (%s/online 1)\n' "$BE" > "$tmp/xs2.trace"
 check "verify --log: an answer the log lacks: incomplete" 3 "$VBDCTL" verify --log "$tmp/xs2.trace"
+head -n 2 "$tmp/xs.trace" > "$tmp/xs3.trace"
+printf 'IN 0xa1 2026120 10:00:03 WRITE (/local/domain/3/device/vbd/51712/state 4)\n' >> "$tmp/xs3.trace"
+check "verify --log: a line not understood: incomplete" 3 "$VBDCTL" verify --log "$tmp/xs3.trace" --log-format cxenstored
+has "verify --log: says how many" "and 1 line not understood"
 check "verify --log: neither format" 1 "$VBDCTL" verify --log /etc/passwd
 check "verify --log: no such file" 1 "$VBDCTL" verify --log "$tmp/nope"
 check "verify --log: bad format name" 2 "$VBDCTL" verify --log "$tmp/xs.trace" --log-format xml
