@@ -388,6 +388,18 @@ static void step(vbd_blkfront *f)
 		f->closed_done = true;
 		return;
 	}
+	if (own == VBD_STATE_INITIALISING && f->state != VBD_STATE_INITIALISING) {
+		/* Only the toolstack writes Initialising, when it makes the
+		 * device: ours was removed and a new one made at its path
+		 * before we looked (a forced detach and an attach of the same
+		 * vdev).  Ours is gone as if we had seen the removal; the new
+		 * one is another frontend's to serve. */
+		set_why(f, "%s was removed and made again", f->fe);
+		disconnect(f, -EIO);
+		f->state = VBD_STATE_CLOSED;
+		f->closed_done = true;
+		return;
+	}
 	bs = read_state(f, f->be);
 	if (bs == -ENOENT && !f->be_seen && f->state != VBD_STATE_CLOSED) {
 		/* Not there yet.  Mini-OS does not wait for it. */
