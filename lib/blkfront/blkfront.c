@@ -418,11 +418,15 @@ static void step(vbd_blkfront *f)
 	}
 	switch (bs) {
 	case VBD_STATE_INITWAIT:
+		f->takeover = false;
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->broken && !f->closing)
 			talk_to_backend(f);
 		break;
 	case VBD_STATE_CONNECTED:
-		if (f->broken || f->closing)
+		/* Our predecessor's connection: new rings would be granted
+		 * before the backend has let go of the old ones, and it would
+		 * never map them.  It answers our Initialising with InitWait. */
+		if (f->broken || f->closing || f->takeover)
 			break;
 		/* A backend that skipped InitWait: rings first (Linux does). */
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
@@ -608,6 +612,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
 	}
+	f->takeover = r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED;
 	if (r == VBD_STATE_CLOSED || r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED) {
 		/* A previous frontend closed cleanly, or died (a guest's
 		 * frontend restarted) with its rings up: start again.  The
