@@ -48,6 +48,7 @@ static const char frontend_usage[] =
 typedef struct gdev {
 	uint32_t devid;
 	vbd_blkfront *f;
+	int last_state;             /* the frontend's state at the last look */
 } gdev;
 
 typedef struct guest {
@@ -164,6 +165,7 @@ static void guest_scan(guest *g)
 			fprintf(stderr, "guest%u: device %lu: %s\n", g->domid, devid, err.msg);
 			continue;
 		}
+		g->devs[g->ndevs].last_state = vbd_blkfront_get_state(g->devs[g->ndevs].f);
 		g->devs[g->ndevs++].devid = (uint32_t)devid;
 		fprintf(stderr, "guest%u: device %lu: frontend started\n", g->domid, devid);
 	}
@@ -399,6 +401,17 @@ int vbdctl_frontend(int argc, char **argv)
 		}
 		for (i = 0; i < g->ndevs; i++)
 			vbd_blkfront_process(g->devs[i].f);
+		/* A frontend that went Closed since the last look may have
+		 * seen a new device made at its path (removed and made again
+		 * between two scans, which the directory does not show): the
+		 * scan then starts a frontend for it. */
+		for (i = 0; i < g->ndevs; i++) {
+			int s = vbd_blkfront_get_state(g->devs[i].f);
+
+			if (s == 6 && g->devs[i].last_state != 6)
+				g->rescan = true;
+			g->devs[i].last_state = s;
+		}
 		if (p[2].revents) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 

@@ -153,7 +153,7 @@ static unsigned test_loop(const char *path, bool ro)
 
 	ffd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	assert_true(ffd >= 0);
-	assert_int_equal(vbd__loop_attach(ffd, ro, path, 0, &lfd, &n, &err), 0);
+	assert_int_equal(vbd__loop_attach(ffd, ro, path, NULL, 0, &lfd, &n, &err), 0);
 	close(ffd);
 	close(lfd);
 	return n;
@@ -1130,7 +1130,7 @@ static void test_loop_legacy(void **state)
 	for (int i = 0; i < 2; i++) {
 		ffd = open(img, (i ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		assert_true(ffd >= 0);
-		assert_int_equal(vbd__loop_attach(ffd, i, img, VBD__LOOP_LEGACY, &lfd, &n, &err), 0);
+		assert_int_equal(vbd__loop_attach(ffd, i, img, NULL, VBD__LOOP_LEGACY, &lfd, &n, &err), 0);
 		close(ffd);
 		loop_info(n, back, sizeof(back), &ro);
 		assert_string_equal(back, img);

@@ -388,6 +388,18 @@ static void step(vbd_blkfront *f)
 		f->closed_done = true;
 		return;
 	}
+	if (own == VBD_STATE_INITIALISING && f->state != VBD_STATE_INITIALISING) {
+		/* Only the toolstack writes Initialising, when it makes the
+		 * device: ours was removed and a new one made at its path
+		 * before we looked (a forced detach and an attach of the same
+		 * vdev).  Ours is gone as if we had seen the removal; the new
+		 * one is another frontend's to serve. */
+		set_why(f, "%s was removed and made again", f->fe);
+		disconnect(f, -EIO);
+		f->state = VBD_STATE_CLOSED;
+		f->closed_done = true;
+		return;
+	}
 	bs = read_state(f, f->be);
 	if (bs == -ENOENT && !f->be_seen && f->state != VBD_STATE_CLOSED) {
 		/* Not there yet.  Mini-OS does not wait for it. */
@@ -406,11 +418,15 @@ static void step(vbd_blkfront *f)
 	}
 	switch (bs) {
 	case VBD_STATE_INITWAIT:
+		f->takeover = false;
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->broken && !f->closing)
 			talk_to_backend(f);
 		break;
 	case VBD_STATE_CONNECTED:
-		if (f->broken || f->closing)
+		/* Our predecessor's connection: new rings would be granted
+		 * before the backend has let go of the old ones, and it would
+		 * never map them.  It answers our Initialising with InitWait. */
+		if (f->broken || f->closing || f->takeover)
 			break;
 		/* A backend that skipped InitWait: rings first (Linux does). */
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
@@ -596,6 +612,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
 	}
+	f->takeover = r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED;
 	if (r == VBD_STATE_CLOSED || r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED) {
 		/* A previous frontend closed cleanly, or died (a guest's
 		 * frontend restarted) with its rings up: start again.  The

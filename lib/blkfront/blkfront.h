@@ -159,6 +159,10 @@ struct vbd_blkfront {
 	bool broken;
 	bool closing;               /* close() asked */
 	bool closed_done;           /* both ends Closed, or the backend gone */
+	/* Taken over from a dead frontend (its device Initialised or
+	 * Connected): the backend's Connected is its, so the rings wait for
+	 * the backend to see our Initialising and answer InitWait. */
+	bool takeover;
 	char why[512];
 
 	vbd_blkfront_info info;

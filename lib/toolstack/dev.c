@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
+#include "toolstack/hotplug/hotplug_internal.h"
 #include "toolstack/libxl_cfg.h"
 #include "util/opts.h"
 #include "util/crashpoint.h"
@@ -239,6 +240,20 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 			goto fail;
 		}
 		if (!eb && !ef) {
+			unsigned n = 0;
+
+			/* Forced, with nothing in the store but a loop device
+			 * tagged for this backend (its store died, or its
+			 * attach before the record): the remove step frees it. */
+			if (o->force && !op->foreign &&
+			    vbd__hp_tagged_loops(c->xs, op->p.be, &n, &c->err) == 0 && n) {
+				c->err.msg[0] = 0;
+				vbd__log(c, VBD_LOG_INFO, "%s: no nodes; %u loop device(s) left for it "
+				         "are freed", op->p.be, n);
+				op->bound = false;
+				op->gone = VBD__GONE_FE | VBD__GONE_BE;
+				goto launch;
+			}
 			r = vbd__errf(&c->err, -ENOENT, "domain %u has no device %u", o->domid, o->devid);
 			goto fail;
 		}
@@ -270,6 +285,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 				op->timeout_ms = GONE_GRACE_MS;
 		}
 	}
+launch:
 	if ((r = vbd__dev_op_launch(op)) < 0) {
 		vbd__errf(&c->err, r, "out of memory");
 		goto fail;

@@ -100,8 +100,24 @@ int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
  * O_CLOEXEC) and its number in *ret_n.  VBD__LOOP_LEGACY skips
  * LOOP_CONFIGURE, as on kernels before 5.8. */
 #define VBD__LOOP_LEGACY 1u
-int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
+/* tag (NULL: none), as vbd__loop_tag makes it, goes into the device's
+ * lo_file_name in place of name (informational: sysfs has the path). */
+int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
+/* The tag of the loop device a backend's hotplug ADD makes: "libvbd",
+ * the store's socket ($XENSTORED_PATH, hashed: a loop device of another
+ * store is never another's), and the backend's record entry (hashed if
+ * the whole does not fit in LO_NAME_SIZE). */
+void vbd__loop_tag(char *tag, size_t size, const char *entry);
+/* Frees (count_only: counts) every bound loop device whose tag is tag,
+ * however it came to be left (its record never committed, or lost with
+ * the store); how many in *freed.  A loop device made by anything else
+ * has no such tag. */
+int vbd__loop_free_tagged(const char *tag, bool count_only, unsigned *freed, vbd_errbuf *err);
+/* How many loop devices tagged for backend be_path (ours) are bound: left
+ * by an ADD killed before its commit or by a store that died; the REMOVE
+ * step of that backend frees them. */
+int vbd__hp_tagged_loops(struct xs_handle *xs, const char *be_path, unsigned *n, vbd_errbuf *err);
 /* Frees a loop device we attached; one already free is fine. */
 int vbd__loop_detach(int lfd);
 /* Whether block device fd (rdev) is a loop device, or a partition of one,

@@ -5,6 +5,7 @@
  * sharing check: /dev/loop3 bound to inode 1234 of st_dev 2051 has the key
  * of that file, f-2051-1234, not b-7-3.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <linux/major.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -31,7 +33,8 @@ int vbd__loop_detach(int lfd)
 	return 0;
 }
 
-static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsigned flags)
+static int loop_configure(int lfd, int file_fd, bool ro, const char *name, const char *tag,
+                          unsigned flags)
 {
 	struct loop_config cfg;
 	struct loop_info64 info;
@@ -39,7 +42,12 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsig
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.fd = (uint32_t)file_fd;
 	cfg.info.lo_flags = ro ? LO_FLAGS_READ_ONLY : 0;
-	snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s", name);
+	/* The name is for show only (the backing file's path is in sysfs,
+	 * whole): a tag takes its place, as the one field the kernel keeps
+	 * and gives back that nothing reads (it drops lo_crypt_name now).
+	 * losetup writes an absolute path there, never "libvbd ...". */
+	snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s",
+	         tag ? tag : name);
 	if (!(flags & VBD__LOOP_LEGACY)) {
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0)
 			return 0;
@@ -62,7 +70,7 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, unsig
 	return 0;
 }
 
-int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
+int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err)
 {
 	char dev[32];
@@ -89,7 +97,7 @@ int vbd__loop_attach(int file_fd, bool ro, const char *name, unsigned flags,
 			r = vbd__errf(err, -errno, "%s: %s", dev, strerror(errno));
 			goto out;
 		}
-		r = loop_configure(lfd, file_fd, ro, name, flags);
+		r = loop_configure(lfd, file_fd, ro, name, tag, flags);
 		if (r == 0 && !ro) {
 			int zero = 0;
 
@@ -239,5 +247,69 @@ int vbd__loop_free_bound(const char *node, const char *file, vbd_errbuf *err)
 	if (r < 0)
 		r = vbd__errf(err, r, "detach %s: %s", node, strerror(-r));
 	close(lfd);
+	return r;
+}
+
+
+/* FNV-1a, 64 bits: a short name for a long string in a tag. */
+static uint64_t fnv64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+void vbd__loop_tag(char *tag, size_t size, const char *entry)
+{
+	const char *store = getenv("XENSTORED_PATH");
+	unsigned long long sh = fnv64(store ? store : "") & 0xffffffffull;
+	int n = snprintf(tag, size, "libvbd %08llx %s", sh, entry);
+
+	if (n < 0 || (size_t)n >= size)
+		snprintf(tag, size, "libvbd %08llx #%016llx", sh, (unsigned long long)fnv64(entry));
+}
+
+int vbd__loop_free_tagged(const char *tag, bool count_only, unsigned *freed, vbd_errbuf *err)
+{
+	struct loop_info64 info;
+	struct dirent *e;
+	char p[300];
+	DIR *d;
+	int r = 0;
+
+	*freed = 0;
+	d = opendir("/sys/block");
+	if (!d)
+		return errno == ENOENT ? 0 : vbd__errf(err, -errno, "/sys/block: %s", strerror(errno));
+	while ((e = readdir(d))) {
+		char *end;
+		int lfd;
+
+		if (strncmp(e->d_name, "loop", 4) || !e->d_name[4] ||
+		    (strtoul(e->d_name + 4, &end, 10), *end))
+			continue;
+		/* Bound devices only: an unbound one has no status to ask. */
+		snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file", e->d_name);
+		if (access(p, F_OK) != 0)
+			continue;
+		snprintf(p, sizeof(p), "/dev/%s", e->d_name);
+		lfd = open(p, O_RDONLY | O_CLOEXEC);
+		if (lfd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (ioctl(lfd, LOOP_GET_STATUS64, &info) == 0 &&
+		    strncmp((const char *)info.lo_file_name, tag, sizeof(info.lo_file_name)) == 0) {
+			int x = count_only ? 0 : vbd__loop_detach(lfd);
+
+			if (x < 0 && r == 0)
+				r = vbd__errf(err, x, "detach %s: %s", p, strerror(-x));
+			else if (x == 0)
+				(*freed)++;
+		}
+		close(lfd);
+	}
+	closedir(d);
 	return r;
 }

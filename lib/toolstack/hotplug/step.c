@@ -58,6 +58,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,7 +329,13 @@ static int hp_add(vbd__hp *h, bool *busy)
 	} else {
 		struct stat st;
 
-		r = vbd__loop_attach(tg.fd, !writable, tg.path, 0, &lfd, &loopn, h->err);
+		char tag[LO_NAME_SIZE];
+
+		/* Tagged: killed before its record is committed (or the store
+		 * lost with the record), the device is still found and freed by
+		 * the remove step of this backend (detach, detach --force). */
+		vbd__loop_tag(tag, sizeof(tag), h->entry);
+		r = vbd__loop_attach(tg.fd, !writable, tg.path, tag, 0, &lfd, &loopn, h->err);
 		if (r < 0)
 			goto out;
 		if (fstat(lfd, &st) < 0) {
@@ -473,6 +480,17 @@ static int hp_remove(vbd__hp *h)
 		if (r < 0)
 			goto out;
 	}
+	if (h->entry[0]) {
+		/* Ours that no record names: set up by an ADD killed before
+		 * its commit, or recorded in a store that died since. */
+		char tag[LO_NAME_SIZE];
+		unsigned freed = 0;
+
+		vbd__loop_tag(tag, sizeof(tag), h->entry);
+		r = vbd__loop_free_tagged(tag, false, &freed, h->err);
+		if (r < 0)
+			goto out;
+	}
 	{
 		struct remove_job j = { h, key, be_there, false };
 
@@ -492,6 +510,22 @@ out:
 
 /* ------------------------------------------------------------------ */
 
+
+int vbd__hp_tagged_loops(struct xs_handle *xs, const char *be_path, unsigned *n, vbd_errbuf *err)
+{
+	char tag[LO_NAME_SIZE];
+	vbd__hp h = { 0 };
+	int r;
+
+	*n = 0;
+	h.xs = xs;
+	h.err = err;
+	r = vbd__hp_name(&h, be_path);
+	if (r < 0 || !h.entry[0])
+		return r;
+	vbd__loop_tag(tag, sizeof(tag), h.entry);
+	return vbd__loop_free_tagged(tag, true, n, err);
+}
 
 int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_action action,
                         vbd_errbuf *err)
