@@ -161,6 +161,7 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
 	s->release_seq = 0;
 	s->trace_seq = 0;
 	s->trace_off = false;
+	s->trim_peak = 0;
 	s->fail_count = s->fail_at = 0;
 	s->fail_domid = 0;
 	s->fail_err = 0;

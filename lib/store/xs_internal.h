@@ -281,6 +281,7 @@ struct vbd_store {
 	xs_conn *trace_head;           /* ... their list */
 	bool trace_off;                /* CONTROL trace-offer 0: "trace" refused */
 	uint64_t trace_seq;            /* changes traced so far */
+	size_t trim_peak;              /* most nodes since the heap was last trimmed */
 	vbd_store_stats st;
 };
 
