@@ -93,4 +93,7 @@ DOM0
 } >"$stage/dom0.sh"
 chmod +x "$stage/dom0.sh"
 
-"$xenlab" --work "$work" run --dom0-script "$stage/dom0.sh" --share "$stage" "$@"
+# The whole run's bound: about 5 minutes on an idle 2-CPU machine, three
+# times that under load (QEMU emulates every CPU instruction).
+"$xenlab" --work "$work" run --timeout "${VBD_LAB_TIMEOUT:-1500}" --dom0-script "$stage/dom0.sh" \
+	--share "$stage" "$@"
