@@ -32,12 +32,21 @@
 
 /* ---- effects, in the log's order ---- */
 
+void vbd__xsl_req_bind(conn *c, req *r, effect *e)
+{
+	r->e = e;
+	e->rc = c;
+	e->rslot = (size_t)(r - c->r);
+}
+
 void vbd__xsl_effect_free(effect *e)
 {
 	size_t i;
 
 	if (!e)
 		return;
+	if (e->rc && e->rc->r[e->rslot].e == e)
+		e->rc->r[e->rslot].e = NULL;
 	for (i = 0; i < e->n; i++) {
 		free(e->c[i].path);
 		free(e->c[i].value);
@@ -253,9 +262,12 @@ void vbd__xsl_conn_free(vbd_xslog *x, conn *c)
 	size_t i;
 
 	vbd__xsl_conn_drop_pending(x, c);
-	for (e = x->head; e; e = e->next)
+	for (e = x->head; e; e = e->next) {
 		if (e->owner == c)
 			e->owner = NULL;
+		if (e->rc == c)
+			e->rc = NULL;
+	}
 	for (i = 0; i < x->nrecent; i++) {
 		size_t j;
 
@@ -467,7 +479,7 @@ void vbd__xsl_change(vbd_xslog *x, conn *c, vbd_change_op op, const char *p, siz
 		e->c[0].rel = rel;
 	free(ap);
 	r = vbd__xsl_req_push(x, c, R_CHANGE);
-	r->e = e;
+	vbd__xsl_req_bind(c, r, e);
 	r->tid = 0;
 	vbd__xsl_enqueue(x, e);
 }

@@ -46,6 +46,12 @@ typedef struct effect {
 	size_t n, cap;
 	bool overflow;               /* more changes than it could hold */
 	struct conn *owner;          /* oxenstored: whose next line settles it */
+	/* The one request that points at it (a write outside a transaction, a
+	 * transaction's end), found again when it is freed: a commit fed
+	 * before its answer came (the queue full, oxenstored's window) must
+	 * not be left behind in a request that the answer then reads. */
+	struct conn *rc;
+	size_t rslot;
 } effect;
 
 typedef struct req {
@@ -56,6 +62,9 @@ typedef struct req {
 } req;
 
 enum { R_CHANGE = 1, R_TXN_CHANGE, R_START, R_END, R_INTRODUCE, R_OTHER };
+
+/* r->e = e, remembered by e (effect.rc). */
+void vbd__xsl_req_bind(struct conn *c, req *r, effect *e);
 
 typedef struct txn {
 	uint32_t id;

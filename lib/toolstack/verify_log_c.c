@@ -246,7 +246,7 @@ void vbd__xsl_c_line(vbd_xslog *x, const char *p, const char *end, bool ambiguou
 					e->seq = e->line = x->sum.lines;
 					e->time_ns = t;
 					vbd__xsl_enqueue(x, e);
-					r->e = e;
+					vbd__xsl_req_bind(c, r, e);
 				} else {
 					vbd__xsl_effect_free(e);  /* aborted: nothing */
 				}
