@@ -325,7 +325,7 @@ static void parse_input(vbd_store *s, xs_conn *c)
 		c->in_len = 0;
 		return;
 	}
-	while (!c->dead && c->in_len - off >= XS_HDR_SIZE) {
+	while (!c->dead && !c->trace && c->in_len - off >= XS_HDR_SIZE) {
 		struct xsd_sockmsg h;
 
 		memcpy(&h, c->in + off, XS_HDR_SIZE);
@@ -347,6 +347,11 @@ static void parse_input(vbd_store *s, xs_conn *c)
 	}
 	if (c->dead)
 		return;
+	if (c->trace) {
+		/* Requests sent after "trace" in the same read: ignored too. */
+		c->in_len = 0;
+		return;
+	}
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
