@@ -35,9 +35,11 @@ check "sim start" 0 "$VBDCTL" sim start --guests 1
 
 "$VBDCTL" watch guest1 --timeline --svg "$tmp/watch.svg" > "$tmp/watch.log" 2>&1 &
 watch=$!
-# Until the watch is seen to follow, write a frontend state (xvdp).
+# Until the watch is seen to follow, make a frontend (xvdp) at Initialising:
+# each try a new one, as a toolstack makes it (no writer violation).
 xz=/local/domain/1/device/vbd/51952
 for i in $(seq 600); do
+	xenstore-rm $xz 2>/dev/null
 	xenstore-write $xz/state 1
 	grep -q " dom1 xvdp .*Initialising" "$tmp/watch.log" && break
 	sleep 0.05
