@@ -335,28 +335,36 @@ static void print_unseen(const vbd_verify_event *e)
 	}
 }
 
+/* Counts a report for the summaries and the timeline; the device's vdev
+ * into vdev.  False when no line is to be printed for it. */
+static bool watch_count(struct watch_state *w, const vbd_verify_event *e, char *vdev, size_t len)
+{
+	struct watch_dev *d = watch_dev(w, e->domid, e->devid);
+
+	vbd_devid_to_vdev(e->devid, vdev, len);
+	w->unobserved += e->unobserved;
+	w->violations += e->v != NULL;
+	if (d) {
+		d->unobserved += e->unobserved;
+		d->violations += e->v != NULL;
+	}
+	if (w->tl)
+		vbdctl_timeline_add(w->tl, e, 0);
+	if (!w->lines) {
+		w->printed++;
+		return false;
+	}
+	return true;
+}
+
 static void watch_print(const vbd_verify_event *e, void *ud)
 {
 	struct watch_state *w = ud;
 	const vbd_violation *v = e->v;
-	struct watch_dev *d;
 	char vdev[32];
 
-	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
-	d = watch_dev(w, e->domid, e->devid);
-	w->unobserved += e->unobserved;
-	if (d) {
-		d->unobserved += e->unobserved;
-		d->violations += v != NULL;
-	}
-	if (w->tl)
-		vbdctl_timeline_add(w->tl, e, 0);
-	if (v)
-		w->violations++;
-	if (!w->lines) {
-		w->printed++;
+	if (!watch_count(w, e, vdev, sizeof(vdev)))
 		return;
-	}
 	if (v) {
 		vbdctl_print("%8.3f dom %u %-6s VIOLATION %s: %s: %s", (mono_ms() - w->t0) / 1000.0, e->domid,
 		       vdev, v->rule, v->node, v->detail);
@@ -484,23 +492,10 @@ static void log_print(const vbd_verify_event *e, void *ud)
 {
 	struct watch_state *w = ud;
 	const vbd_violation *v = e->v;
-	struct watch_dev *d;
 	char vdev[32], who[32];
 
-	vbd_devid_to_vdev(e->devid, vdev, sizeof(vdev));
-	d = watch_dev(w, e->domid, e->devid);
-	w->unobserved += e->unobserved;
-	if (d) {
-		d->unobserved += e->unobserved;
-		d->violations += v != NULL;
-	}
-	if (w->tl)
-		vbdctl_timeline_add(w->tl, e, 0);
-	if (!w->lines) {
-		w->violations += v != NULL;
-		w->printed++;
+	if (!watch_count(w, e, vdev, sizeof(vdev)))
 		return;
-	}
 	if (e->writer >= 0)
 		snprintf(who, sizeof(who), "by dom %d", e->writer);
 	else
@@ -508,7 +503,6 @@ static void log_print(const vbd_verify_event *e, void *ud)
 	print_log_time(e->time_ns);
 	vbdctl_print(" #%-7llu dom %u %-6s ", (unsigned long long)e->seq, e->domid, vdev);
 	if (v) {
-		w->violations++;
 		vbdctl_print("VIOLATION %s: %s: %s (%s)\n", v->rule, v->node, v->detail, who);
 	} else if (e->old_state == e->new_state && !e->writes) {
 		vbdctl_print("%-8s changes lost by the log: history not whole\n", e->side);

@@ -117,24 +117,6 @@ raw "attach"
 check "watch with a timeout" 0 "$VBDCTL" watch guest3 --timeout 0.3
 check "watch --help" 0 "$VBDCTL" watch --help
 
-# trace_offer 0|1: CONTROL trace-offer to the store at $XENSTORED_PATH (the
-# one request no xenstore-utils client sends here: theirs wants a hypervisor).
-trace_offer() {
-	python3 - "$1" <<'PY'
-import os, socket, struct, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.environ["XENSTORED_PATH"])
-p = b"trace-offer\0" + sys.argv[1].encode() + b"\0"
-s.sendall(struct.pack("=IIII", 0, 1, 0, len(p)) + p)   # XS_CONTROL
-h = b""
-while len(h) < 16:
-    c = s.recv(16 - len(h))
-    if not c:
-        sys.exit(1)
-    h += c
-sys.exit(0 if struct.unpack("=IIII", h)[0] == 0 else 1)
-PY
-}
 # The watch's verdict per device when interrupted: every transition seen,
 # or "incomplete" when states were written faster than it read them.  These
 # are a late reader's (after watch events): the store's change trace is

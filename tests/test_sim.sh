@@ -262,24 +262,6 @@ has "the example reached Connected" "xvdf attached to domain 2, both ends Connec
 check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
 
 # Six disks attached to guest1 at once and detached at once, with vbdctl
-# trace_offer 0|1: CONTROL trace-offer to the store at $XENSTORED_PATH (the
-# one request no xenstore-utils client sends here: theirs wants a hypervisor).
-trace_offer() {
-	python3 - "$1" <<'PY'
-import os, socket, struct, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.environ["XENSTORED_PATH"])
-p = b"trace-offer\0" + sys.argv[1].encode() + b"\0"
-s.sendall(struct.pack("=IIII", 0, 1, 0, len(p)) + p)   # XS_CONTROL
-h = b""
-while len(h) < 16:
-    c = s.recv(16 - len(h))
-    if not c:
-        sys.exit(1)
-    h += c
-sys.exit(0 if struct.unpack("=IIII", h)[0] == 0 else 1)
-PY
-}
 # watch following: every device shows, each end from (none) to (gone), and
 # each step says what the watch could not see instead of passing it over
 # (as a late reader: the store's change trace turned off).

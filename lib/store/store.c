@@ -46,21 +46,6 @@ unsigned vbd__actor_mask(const xs_actor *a, const xs_perms *p)
 	return vbd__perms_mask(p, a->domid, a->priv, a->has_target, a->target);
 }
 
-static xs_node *special_new(const char *name)
-{
-	xs_node *n = vbd__node_new(name, strlen(name));
-
-	if (!n)
-		return NULL;
-	n->perms.p = calloc(1, sizeof(*n->perms.p));
-	if (!n->perms.p) {
-		vbd__node_free(n);
-		return NULL;
-	}
-	n->perms.n = 1;     /* "n0": dom0 only (XSA-115) */
-	return n;
-}
-
 /* The defaults of vbd/store.h for the fields left 0. */
 static void limits_default(vbd_store_limits *l)
 {
@@ -115,15 +100,11 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *er
 	s->socket_mode = opts->socket_mode ? opts->socket_mode : 0600;
 	s->owned = calloc(0x10000, sizeof(*s->owned));
 	s->acct = calloc(0x10000, sizeof(*s->acct));
-	s->special[0] = special_new(XS_SPECIAL_INTRO);
-	s->special[1] = special_new(XS_SPECIAL_REL);
-	root = vbd__node_new("/", 1);
+	s->special[0] = vbd__node_new_n0(XS_SPECIAL_INTRO);
+	s->special[1] = vbd__node_new_n0(XS_SPECIAL_REL);
+	root = vbd__node_new_n0("/");
 	if (!s->owned || !s->acct || !s->special[0] || !s->special[1] || !root)
 		goto nomem;
-	root->perms.p = calloc(1, sizeof(*root->perms.p));
-	if (!root->perms.p)
-		goto nomem;
-	root->perms.n = 1;  /* "n0" */
 	root->gen = ++s->gen;
 	if (vbd__hmap_put(&s->tree, root->path, 1, root) < 0)
 		goto nomem;

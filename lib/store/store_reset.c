@@ -49,21 +49,6 @@ static int check_acct(const vbd_store *s, unsigned domid, char *what, size_t wha
 	return 0;
 }
 
-static xs_node *node_n0(const char *name)
-{
-	xs_node *n = vbd__node_new(name, strlen(name));
-
-	if (!n)
-		return NULL;
-	n->perms.p = calloc(1, sizeof(*n->perms.p));
-	if (!n->perms.p) {
-		vbd__node_free(n);
-		return NULL;
-	}
-	n->perms.n = 1;     /* "n0" */
-	return n;
-}
-
 int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
                      const unsigned *domids, size_t ndomids, char *what,
                      size_t what_len)
@@ -127,9 +112,9 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
 			return r;
 
 	/* Everything checked: the tables are all 0 again.  Now as new. */
-	special[0] = node_n0(XS_SPECIAL_INTRO);
-	special[1] = node_n0(XS_SPECIAL_REL);
-	root = node_n0("/");
+	special[0] = vbd__node_new_n0(XS_SPECIAL_INTRO);
+	special[1] = vbd__node_new_n0(XS_SPECIAL_REL);
+	root = vbd__node_new_n0("/");
 	if (!special[0] || !special[1] || !root) {
 		vbd__node_free(special[0]);
 		vbd__node_free(special[1]);

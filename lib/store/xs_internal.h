@@ -128,6 +128,8 @@ unsigned vbd__perms_mask(const xs_perms *p, unsigned domid, bool priv,
 
 /* ---- nodes and the committed tree (xs_tree.c) ---- */
 xs_node *vbd__node_new(const char *path, size_t len);
+/* A node of dom0's only ("n0": the root and the special nodes, XSA-115). */
+xs_node *vbd__node_new_n0(const char *name);
 xs_node *vbd__node_dup(const xs_node *n);
 void vbd__node_free(xs_node *n);
 int vbd__node_set_value(xs_node *n, const char *v, uint32_t len);

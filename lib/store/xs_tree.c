@@ -327,3 +327,18 @@ out:
 	free(mem);
 	return r;
 }
+
+xs_node *vbd__node_new_n0(const char *name)
+{
+	xs_node *n = vbd__node_new(name, strlen(name));
+
+	if (!n)
+		return NULL;
+	n->perms.p = calloc(1, sizeof(*n->perms.p));
+	if (!n->perms.p) {
+		vbd__node_free(n);
+		return NULL;
+	}
+	n->perms.n = 1;     /* "n0": dom0 only */
+	return n;
+}
