@@ -338,6 +338,8 @@ TRACE
 check "verify --log: a whole history passes" 0 "$VBDCTL" verify --log "$tmp/xs.trace"
 has "verify --log: PASS, whole" "PASS 1 device: no violation, history whole"
 has "verify --log: the writer and time" "10:00:02.000 #7       dom 3 xvda   frontend (none) -> Initialising by dom 3"
+printf '\n' | cat - "$tmp/xs.trace" > "$tmp/xs4.trace"
+check "verify --log: an empty first line is no line not understood" 0 "$VBDCTL" verify --log "$tmp/xs4.trace"
 printf 'IN 0xa1 20261206 10:00:03 WRITE (/local/domain/3/device/vbd/51712/state \xff4)\nOUT 0xa1 20261206 10:00:03 WRITE (OK )\n' >> "$tmp/xs.trace"
 check "verify --log: a toolstack's write of a driver's state" 1 "$VBDCTL" verify --log "$tmp/xs.trace" --log-format cxenstored
 has "verify --log: writer, escaped" 'VIOLATION writer: /local/domain/3/device/vbd/51712/state'

@@ -504,6 +504,8 @@ static vbd_xslog_format detect(const char *p, size_t len)
 static void line(vbd_xslog *x, char *p, size_t len, bool ambiguous)
 {
 	if (x->format == VBD_XSLOG_AUTO) {
+		if (!len)
+			return;          /* an empty line is no record in either format */
 		x->format = detect(p, len);
 		if (x->format == VBD_XSLOG_AUTO) {
 			x->sum.unparsed++;
