@@ -45,6 +45,9 @@ static const char frontend_usage[] =
 /* ------------------------------------------------------------------ */
 /* The guest: a frontend per device of its domain, I/O on a socket     */
 
+/* How long an I/O request waits for its device to connect. */
+#define VBDCTL_GUEST_CONNECT_WAIT_MS 15000
+
 typedef struct gdev {
 	uint32_t devid;
 	vbd_blkfront *f;
@@ -228,6 +231,17 @@ static void guest_serve(guest *g, int fd)
 		vbdctl_write_all(fd, line, strlen(line));
 		vbdctl_write_all(fd, text, (size_t)n);
 		return;
+	}
+	/* A device still connecting (a restarted guest's, taking over):
+	 * the request waits for it, as a kernel's would for its disk. */
+	vbd_blkfront_get_info(d->f, &info);
+	if (!info.connected) {
+		r = vbd_blkfront_wait_connected(d->f, VBDCTL_GUEST_CONNECT_WAIT_MS);
+		if (r < 0) {
+			reply_err(fd, r, vbd_blkfront_last_error(d->f)[0] ?
+			          vbd_blkfront_last_error(d->f) : strerror(-r));
+			return;
+		}
 	}
 	if (q.op == VBDCTL_IO_FLUSH || q.op == VBDCTL_IO_DISCARD) {
 		r = q.op == VBDCTL_IO_FLUSH ? vbd_blkfront_flush(d->f) :

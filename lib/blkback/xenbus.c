@@ -344,11 +344,11 @@ static void frontend_changed(const char *path, void *ud)
 	d->fe_state = st;
 	switch (st) {
 	case VBD_STATE_INITIALISING:   /* a reconnect after Closed, or a new frontend */
-		/* A frontend goes back to Initialising from Connected only when
-		 * it is another one (the guest's restarted): its predecessor's
-		 * rings go, and the handshake starts again. */
-		if (d->be_state == VBD_STATE_CLOSING || d->be_state == VBD_STATE_CLOSED ||
-		    d->be_state == VBD_STATE_CONNECTED || d->rings_bound) {
+		/* Back to InitWait only from Closed, as Linux: a frontend that
+		 * takes over a connected device (a guest's restarted) first
+		 * resets it through Closing and Closed, where its
+		 * predecessor's rings went. */
+		if (d->be_state == VBD_STATE_CLOSED) {
 			disconnect(d);
 			vbd__bb_log(d->b, VBD_LOG_INFO, "%s: frontend reconnects", d->be);
 			switch_state(d, VBD_STATE_INITWAIT);

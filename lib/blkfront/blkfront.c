@@ -373,6 +373,67 @@ static void backend_closed(vbd_blkfront *f, int bstate)
 		f->state = VBD_STATE_CLOSED;      /* our node is gone: nothing to tell */
 }
 
+/* How long the backend may take to follow each step of a reset. */
+#define RESET_WAIT_MS 10000
+
+static const struct {
+	int want;          /* the backend's state that ends this wait */
+	int next;          /* what we write then */
+} reset_steps[] = {
+	[VBD__BF_RESET_CLOSING] = { VBD_STATE_CLOSING, VBD_STATE_CLOSED },
+	[VBD__BF_RESET_CLOSED] = { VBD_STATE_CLOSED, VBD_STATE_INITIALISING },
+	[VBD__BF_RESET_INIT] = { VBD_STATE_INITWAIT, -1 },
+};
+
+/* The reset of a taken-over device (see blkfront.h): true once it is done
+ * and the handshake goes on with the backend's state bs. */
+static bool reset_step(vbd_blkfront *f, int bs)
+{
+	int want = reset_steps[f->reset].want, next = reset_steps[f->reset].next;
+
+	if (f->broken || f->closing) {
+		/* Closing from wherever the reset is: the normal path. */
+		f->reset = VBD__BF_RESET_NONE;
+		return true;
+	}
+	/* The backend may have gone from Closing to Closed between looks. */
+	if (bs == want || (want == VBD_STATE_CLOSING && bs == VBD_STATE_CLOSED)) {
+		if (next < 0) {
+			vbd__bf_log(f, VBD_LOG_INFO, "%s: taken over: reset done", f->fe);
+			f->reset = VBD__BF_RESET_NONE;
+			return true;
+		}
+		if (switch_state(f, next, false) < 0) {
+			vbd__bf_fatal(f, -EIO, "taking over: writing state %s failed",
+			              vbd_state_name(next));
+			f->reset = VBD__BF_RESET_NONE;
+			return false;
+		}
+		f->reset++;
+		f->reset_deadline = vbd__now_ms() + RESET_WAIT_MS;
+		f->xs_dirty = true;     /* the backend may be there already */
+		return false;
+	}
+	if (bs == -ENOENT) {
+		f->reset = VBD__BF_RESET_NONE;
+		vbd__bf_fatal(f, -ENODEV, "taking over: the backend went away waiting for its %s",
+		              vbd_state_name(want));
+		return false;
+	}
+	if (vbd__now_ms() >= f->reset_deadline) {
+		char have[24];
+
+		if (bs >= 0)
+			snprintf(have, sizeof(have), "%s", vbd_state_name(bs));
+		else
+			snprintf(have, sizeof(have), "an unreadable state");
+		f->reset = VBD__BF_RESET_NONE;
+		vbd__bf_fatal(f, -ETIMEDOUT, "taking over: the backend stayed %s for %d s, "
+		              "not %s", have, RESET_WAIT_MS / 1000, vbd_state_name(want));
+	}
+	return false;
+}
+
 static void step(vbd_blkfront *f)
 {
 	int own, bs;
@@ -386,6 +447,7 @@ static void step(vbd_blkfront *f)
 		disconnect(f, -EIO);
 		f->state = VBD_STATE_CLOSED;
 		f->closed_done = true;
+		f->reset = VBD__BF_RESET_NONE;
 		return;
 	}
 	if (own == VBD_STATE_INITIALISING && f->state != VBD_STATE_INITIALISING) {
@@ -398,9 +460,12 @@ static void step(vbd_blkfront *f)
 		disconnect(f, -EIO);
 		f->state = VBD_STATE_CLOSED;
 		f->closed_done = true;
+		f->reset = VBD__BF_RESET_NONE;
 		return;
 	}
 	bs = read_state(f, f->be);
+	if (f->reset != VBD__BF_RESET_NONE && !reset_step(f, bs))
+		return;
 	if (bs == -ENOENT && !f->be_seen && f->state != VBD_STATE_CLOSED) {
 		/* Not there yet.  Mini-OS does not wait for it. */
 		if (f->o.skip_initialised && f->state == VBD_STATE_INITIALISING && !f->rings_up &&
@@ -418,15 +483,11 @@ static void step(vbd_blkfront *f)
 	}
 	switch (bs) {
 	case VBD_STATE_INITWAIT:
-		f->takeover = false;
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->broken && !f->closing)
 			talk_to_backend(f);
 		break;
 	case VBD_STATE_CONNECTED:
-		/* Our predecessor's connection: new rings would be granted
-		 * before the backend has let go of the old ones, and it would
-		 * never map them.  It answers our Initialising with InitWait. */
-		if (f->broken || f->closing || f->takeover)
+		if (f->broken || f->closing)
 			break;
 		/* A backend that skipped InitWait: rings first (Linux does). */
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
@@ -612,11 +673,21 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
 	}
-	f->takeover = r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED;
-	if (r == VBD_STATE_CLOSED || r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED) {
-		/* A previous frontend closed cleanly, or died (a guest's
-		 * frontend restarted) with its rings up: start again.  The
-		 * backend unmaps the old rings when it sees Initialising. */
+	if (r == VBD_STATE_INITIALISED || r == VBD_STATE_CONNECTED) {
+		/* A previous frontend died (a guest's frontend restarted) with
+		 * its rings up: reset the connection, then start again.  The
+		 * backend unmaps the old rings when it sees Closed. */
+		vbd__bf_log(f, VBD_LOG_INFO, "%s: found %s: taking it over", f->fe,
+		            vbd_state_name(r));
+		f->reset = VBD__BF_RESET_CLOSING;
+		f->reset_deadline = vbd__now_ms() + RESET_WAIT_MS;
+		r = switch_state(f, VBD_STATE_CLOSING, false);
+		if (r < 0) {
+			vbd__errf(err, r, "blkfront: writing %s/state", f->fe);
+			goto fail;
+		}
+	} else if (r == VBD_STATE_CLOSED) {
+		/* A previous frontend closed cleanly: start again. */
 		r = switch_state(f, VBD_STATE_INITIALISING, false);
 		if (r < 0) {
 			vbd__errf(err, r, "blkfront: writing %s/state", f->fe);
@@ -697,6 +768,13 @@ int vbd_blkfront_get_timeout_ms(vbd_blkfront *f)
 		return -1;
 	if (f->xs_dirty || f->done_head || f->resize_due)
 		return 0;
+	if (f->reset != VBD__BF_RESET_NONE) {
+		/* Wake at the deadline to see whether the backend followed. */
+		uint64_t now = vbd__now_ms();
+		int t = now >= f->reset_deadline ? 0 : (int)(f->reset_deadline - now);
+
+		return f->deferred && t > 100 ? 100 : t;
+	}
 	return f->deferred ? 100 : -1;
 }
 
@@ -711,6 +789,8 @@ int vbd_blkfront_process(vbd_blkfront *f)
 	if (r < 0)
 		return r;
 	n += r;
+	if (f->reset != VBD__BF_RESET_NONE && vbd__now_ms() >= f->reset_deadline)
+		f->xs_dirty = true;     /* the reset's wait is over: look */
 	if (f->xs_dirty) {
 		f->xs_dirty = false;
 		step(f);
@@ -797,7 +877,8 @@ int vbd_blkfront_wait_connected(vbd_blkfront *f, int timeout_ms)
 	for (;;) {
 		if (f->connected)
 			return 0;
-		if (f->broken || f->closing || f->state >= VBD_STATE_CLOSING)
+		if (f->broken || f->closing ||
+		    (f->state >= VBD_STATE_CLOSING && f->reset == VBD__BF_RESET_NONE))
 			return -ENOTCONN;
 		if (remaining(deadline) == 0)
 			return -ETIMEDOUT;

@@ -160,9 +160,14 @@ struct vbd_blkfront {
 	bool closing;               /* close() asked */
 	bool closed_done;           /* both ends Closed, or the backend gone */
 	/* Taken over from a dead frontend (its device Initialised or
-	 * Connected): the backend's Connected is its, so the rings wait for
-	 * the backend to see our Initialising and answer InitWait. */
-	bool takeover;
+	 * Connected): its connection is reset first, as Linux's xenbus does
+	 * for a kexec'd guest.  We wrote Closing and wait for the backend's
+	 * Closing, wrote Closed and wait for its Closed, wrote Initialising
+	 * and wait for its InitWait; then the handshake runs as for a new
+	 * device.  Each wait is bounded by reset_deadline (ms). */
+	enum { VBD__BF_RESET_NONE, VBD__BF_RESET_CLOSING, VBD__BF_RESET_CLOSED,
+	       VBD__BF_RESET_INIT } reset;
+	uint64_t reset_deadline;
 	char why[512];
 
 	vbd_blkfront_info info;
