@@ -610,6 +610,9 @@ static int verify_log(int argc, char **argv, bool timeline, const char *svg)
 	             ls.format == VBD_XSLOG_CXENSTORED ? "C xenstored trace" : "oxenstored access log",
 	             (unsigned long long)ls.lines, (unsigned long long)ls.changes,
 	             (unsigned long long)ls.unparsed, (unsigned long long)ls.unknown);
+	if (ls.first_unparsed)
+		vbdctl_print("log: the first line not understood is line %llu\n",
+		             (unsigned long long)ls.first_unparsed);
 	if (ks.violations)
 		ret = VBDCTL_EXIT_FAIL;
 	else if (ks.unobserved || ks.lost || ls.unknown || ls.unparsed)

@@ -350,6 +350,7 @@ head -n 2 "$tmp/xs.trace" > "$tmp/xs3.trace"
 printf 'IN 0xa1 2026120 10:00:03 WRITE (/local/domain/3/device/vbd/51712/state 4)\n' >> "$tmp/xs3.trace"
 check "verify --log: a line not understood: incomplete" 3 "$VBDCTL" verify --log "$tmp/xs3.trace" --log-format cxenstored
 has "verify --log: says how many" "and 1 line not understood"
+has "verify --log: says which" "the first line not understood is line 3"
 check "verify --log: neither format" 1 "$VBDCTL" verify --log /etc/passwd
 check "verify --log: no such file" 1 "$VBDCTL" verify --log "$tmp/nope"
 check "verify --log: bad format name" 2 "$VBDCTL" verify --log "$tmp/xs.trace" --log-format xml

@@ -233,6 +233,7 @@ typedef struct vbd_xslog_summary {
 	uint64_t changes;         /* committed changes fed to the checker */
 	uint64_t unparsed;        /* lines that are no record of either format */
 	uint64_t unknown;         /* things the log could not tell (above) */
+	uint64_t first_unparsed;  /* the first of the unparsed lines (from 1); 0: none */
 } vbd_xslog_summary;
 
 /* The end of the log: what is still waiting for an answer the log does not

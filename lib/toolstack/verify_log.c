@@ -548,10 +548,13 @@ static void end_of_line(vbd_xslog *x)
 {
 	bool c = x->format == VBD_XSLOG_CXENSTORED ||
 	         (x->format == VBD_XSLOG_AUTO && detect(x->line, x->len) == VBD_XSLOG_CXENSTORED);
+	uint64_t unparsed;
 
 	if (x->too_long) {
 		x->sum.lines++;
 		x->sum.unparsed++;
+		if (!x->sum.first_unparsed)
+			x->sum.first_unparsed = x->sum.lines;
 		vbd__xsl_feed_lost(x, x->sum.lines);
 		x->too_long = x->joining = false;
 		x->len = 0;
@@ -568,7 +571,10 @@ static void end_of_line(vbd_xslog *x)
 	x->sum.lines++;
 	if (x->joining)
 		x->sum.unknown++;
+	unparsed = x->sum.unparsed;
 	line(x, x->line, x->len, x->joining);
+	if (x->sum.unparsed != unparsed && !x->sum.first_unparsed)
+		x->sum.first_unparsed = x->sum.lines;
 	x->joining = false;
 	x->len = 0;
 }

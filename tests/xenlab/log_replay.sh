@@ -63,6 +63,8 @@ echo "--- the log: $(wc -l < /data/clean.log) lines; its first lines:"; head -5 
 $vbdctl verify --log /data/clean.log --log-format $fmt > /data/replay.out 2>&1
 rc=$?
 echo "--- vbdctl verify --log (exit $rc):"; cat /data/replay.out
+n=$(sed -n 's/^log: the first line not understood is line \([0-9]*\)$/\1/p' /data/replay.out)
+[ -n "$n" ] && { echo "--- lines $n.. of the log:"; sed -n "$n,$((n + 4))p" /data/clean.log; }
 check "replay of the real drivers' handshakes: pass, history whole (exit 0)" test $rc = 0
 check "the replay saw both devices" grep -q "summary: dom $d xvdc" /data/replay.out
 check "the replay saw the frontend connect, written by the guest" \
