@@ -367,6 +367,34 @@ static void test_o_access_log(void **state)
 	free(res);
 }
 
+/* oxenstored replays a transaction whose commit conflicted, logging the
+ * replayed requests as "r(N):<conn>": the replay's own commit line is what
+ * counts, the original's conflict changes nothing. */
+static void test_o_replay(void **state)
+{
+	result *res = malloc(sizeof(*res));
+
+	(void)state;
+	replay(res, VBD_XSLOG_OXENSTORED,
+	       O_PRE "A12.3        write     " BE "/state 1\n"
+	       O_PRE "A12.3        write     " FE "/state 1\n"
+	       O_PRE "A12.3        conflict  \n"
+	       O_PRE "r(2):A12.3   write     " BE "/state 1\n"
+	       O_PRE "r(2):A12.3   write     " FE "/state 1\n"
+	       O_PRE "r(2):A12.3   commit    \n"
+	       /* a replay that conflicts again: nothing */
+	       O_PRE "r(3):A12.4   write     " FE "/state 4\n"
+	       O_PRE "r(3):A12.4   conflict  \n"
+	       O_PRE "A12          endconn   \n", 0);
+	assert_int_equal(res->r, 0);
+	assert_int_equal(res->l.unparsed, 0);
+	assert_int_equal(res->l.first_unparsed, 0);
+	assert_non_null(strstr(res->text, "backend -1>1 w0 u0"));
+	assert_non_null(strstr(res->text, "frontend -1>1 w0 u0"));
+	assert_null(strstr(res->text, ">4"));
+	free(res);
+}
+
 static void test_hostile_lines(void **state)
 {
 	static const char *const logs[] = {
@@ -434,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_c_newer),
 		cmocka_unit_test(test_c_named_by_events),
 		cmocka_unit_test(test_o_access_log),
+		cmocka_unit_test(test_o_replay),
 		cmocka_unit_test(test_hostile_lines),
 	};
 

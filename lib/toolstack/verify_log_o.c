@@ -94,7 +94,7 @@ void vbd__xsl_o_line(vbd_xslog *x, char *p, char *end)
 		"directory", "getperms", "watch", "unwatch", "introduce", "release", "getdomain",
 		"resume", "setperms", "settarget", "debug", "invalid", NULL,
 	};
-	const char *con, *q, *op = NULL;
+	const char *key, *con, *q, *op = NULL;
 	size_t conlen, oplen = 0, i;
 	unsigned long long d, tid = 0;
 	bool has_tid = false, truncated;
@@ -107,6 +107,17 @@ void vbd__xsl_o_line(vbd_xslog *x, char *p, char *end)
 	}
 	while (p < end && *p == ' ')
 		p++;
+	/* "r(2):A13.3 write ...": oxenstored replaying, request by request,
+	 * a transaction whose commit conflicted, then committing the replay
+	 * ("r(2):A13.3 commit") or not.  The replay is taken as a connection
+	 * of its own (keyed with its prefix) of the same domain: its
+	 * requests count only if its own commit line comes. */
+	key = p;
+	if (end - p > 4 && p[0] == 'r' && p[1] == '(') {
+		q = p + 2;
+		if (vbd__xsl_num(&q, end, UINT32_MAX, &d) && end - q > 2 && q[0] == ')' && q[1] == ':')
+			p = (char *)q + 2;
+	}
 	con = p;
 	while (p < end && *p != ' ')
 		p++;
@@ -148,7 +159,7 @@ void vbd__xsl_o_line(vbd_xslog *x, char *p, char *end)
 	{
 		const char *dot = memchr(con, '.', conlen);
 
-		if (!(c = vbd__xsl_conn_get(x, con, dot ? (size_t)(dot - con) : conlen, true))) {
+		if (!(c = vbd__xsl_conn_get(x, key, (size_t)((dot ? dot : con + conlen) - key), true))) {
 			vbd__xsl_feed_lost(x, x->sum.lines);
 			return;
 		}
