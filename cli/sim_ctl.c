@@ -53,31 +53,48 @@ static unsigned remove_remains(const char *dir)
 	return n;
 }
 
-int vbdctl_sim_stop(int argc, char **argv)
+/* The options of the sim's client commands: --dir, and --timeout (in
+ * *timeout_s) where timeout_s is not NULL.  -1 to go on, else the exit
+ * code. */
+static int ctl_options(int argc, char **argv, const char **dir, uint64_t *timeout_s)
 {
-	static const struct option opts[] = {
+	static const struct option with_t[] = {
 		{ "dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ 0 }
+	}, without_t[] = {
+		{ "dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *dir = NULL;
-	char dirbuf[PATH_MAX];
-	uint64_t timeout_s = 10;
-	pid_t pid;
-	int o, pfd;
+	const struct option *opts = timeout_s ? with_t : without_t;
+	int o;
 
-	while ((o = getopt_long(argc, argv, "d:t:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, timeout_s ? "d:t:h" : "d:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'd': dir = optarg; break;
+		case 'd': *dir = optarg; break;
 		case 't':
-			if (vbdctl_parse_u64("timeout", optarg, 3600, &timeout_s) < 0)
+			if (vbdctl_parse_u64("timeout", optarg, 3600, timeout_s) < 0)
 				return VBDCTL_EXIT_USAGE;
 			break;
 		case 'h': fputs(vbdctl_sim_usage, stdout); return VBDCTL_EXIT_OK;
 		default: fputs(vbdctl_sim_usage, stderr); return VBDCTL_EXIT_USAGE;
 		}
 	}
+	return -1;
+}
+
+int vbdctl_sim_stop(int argc, char **argv)
+{
+	const char *dir = NULL;
+	char dirbuf[PATH_MAX];
+	uint64_t timeout_s = 10;
+	pid_t pid;
+	int o, pfd;
+
+	if ((o = ctl_options(argc, argv, &dir, &timeout_s)) >= 0)
+		return o;
 	dir = vbdctl_sim_client_dir(dir, dirbuf, sizeof(dirbuf));
 	if (vbdctl_sim_read_pid(dir, &pid) == 0 && !vbdctl_sim_running(pid)) {
 		printf("vbdctl: the simulated host in %s (pid %ld) had died; removed %u files it left\n",
@@ -173,29 +190,14 @@ static int child_state(const char *dir, const char *what, long *pid, char *state
 
 int vbdctl_sim_restart(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	const char *dir = NULL, *what;
 	char dirbuf[PATH_MAX], state[16];
 	uint64_t timeout_s = 30, deadline, n = 0;
 	long old = 0, pid;
 	int o, v;
 
-	while ((o = getopt_long(argc, argv, "d:t:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': dir = optarg; break;
-		case 't':
-			if (vbdctl_parse_u64("timeout", optarg, 3600, &timeout_s) < 0)
-				return VBDCTL_EXIT_USAGE;
-			break;
-		case 'h': fputs(vbdctl_sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(vbdctl_sim_usage, stderr); return VBDCTL_EXIT_USAGE;
-		}
-	}
+	if ((o = ctl_options(argc, argv, &dir, &timeout_s)) >= 0)
+		return o;
 	if (optind + 1 != argc) {
 		vbdctl_err("sim restart: which process: backend or guestN");
 		return VBDCTL_EXIT_USAGE;
@@ -239,23 +241,13 @@ int vbdctl_sim_restart(int argc, char **argv)
 
 int vbdctl_sim_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	const char *dir = NULL;
 	char dirbuf[PATH_MAX], path[PATH_MAX], line[128];
 	FILE *f;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd': dir = optarg; break;
-		case 'h': fputs(vbdctl_sim_usage, stdout); return VBDCTL_EXIT_OK;
-		default: fputs(vbdctl_sim_usage, stderr); return VBDCTL_EXIT_USAGE;
-		}
-	}
+	if ((o = ctl_options(argc, argv, &dir, NULL)) >= 0)
+		return o;
 	if (optind != argc) {
 		vbdctl_err("sim status: unexpected argument '%s'", argv[optind]);
 		return VBDCTL_EXIT_USAGE;
