@@ -75,3 +75,14 @@ while len(h) < 16:
 sys.exit(0 if struct.unpack("=IIII", h)[0] == 0 else 1)
 PY
 }
+
+# wait_log N PATTERN: until N lines of $tmp/watch.log (a vbdctl watch's
+# output) match, for up to 30 s.
+wait_log() {
+	local i
+	for i in $(seq 600); do
+		[ "$(grep -c -- "$2" "$tmp/watch.log")" -ge "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}

@@ -268,14 +268,6 @@ check "detach the example's disk" 0 "$VBDCTL" detach guest2 xvdf
 check "the trace turned off" 0 trace_offer 0
 "$VBDCTL" watch guest1 > "$tmp/watch.log" 2>&1 &
 watch=$!
-wait_log() {  # wait_log N PATTERN: until N lines of the watch log match
-	local i
-	for i in $(seq 600); do
-		[ "$(grep -c -- "$2" "$tmp/watch.log")" -ge "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 # Until the watch is seen to follow, write a frontend state (xvdp).
 xz=/local/domain/1/device/vbd/51952
 for i in $(seq 600); do

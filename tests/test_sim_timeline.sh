@@ -15,14 +15,6 @@ sim_setup simtl
 watch=
 sim_cleanup_more() { [ -n "$watch" ] && kill "$watch" 2>/dev/null && wait "$watch"; }
 
-wait_log() {  # wait_log N PATTERN: until N lines of the watch's rows match
-	local i
-	for i in $(seq 600); do
-		[ "$(grep -c -- "$2" "$tmp/watch.log")" -ge "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 svg_check() {  # svg_check FILE EXPECTATIONS...
 	/usr/bin/python3 "$here/check_timeline_svg.py" "$@"
 }
