@@ -28,12 +28,7 @@ struct vbd__trace_follower {
  * report goes out as it is. */
 static void on_report(const vbd_verify_event *e, void *ud)
 {
-	const vbd__vsink *s = ((vbd__trace_follower *)ud)->sink;
-
-	if (s->efn)
-		s->efn(e, s->ud);
-	else if (e->v || e->old_state != e->new_state)
-		s->fn(e->domid, e->devid, e->side, e->old_state, e->new_state, e->v, s->ud);
+	vbd__vsink_deliver(((vbd__trace_follower *)ud)->sink, e);
 }
 
 static void feed(const vbd_change *ch, void *ud)

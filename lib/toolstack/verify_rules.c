@@ -318,6 +318,11 @@ void vbd__verify_emit(vbd__vsink *s, vbd_verify_event *e, bool unobserved_set)
 	e->time_ns = s->time_ns;
 	if (e->v)
 		s->violations++;
+	vbd__vsink_deliver(s, e);
+}
+
+void vbd__vsink_deliver(const vbd__vsink *s, const vbd_verify_event *e)
+{
 	if (s->efn)
 		s->efn(e, s->ud);
 	else if (s->fn && (e->v || e->old_state != e->new_state))

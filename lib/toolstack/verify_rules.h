@@ -76,6 +76,9 @@ typedef struct vbd__vsink {
 
 /* Fills unobserved unless set (unobserved_set), stamps, and reports. */
 void vbd__verify_emit(vbd__vsink *s, vbd_verify_event *e, bool unobserved_set);
+/* Hands a report as it is to the sink's callback (efn gets every report;
+ * fn the changes of a state and the violations). */
+void vbd__vsink_deliver(const vbd__vsink *s, const vbd_verify_event *e);
 
 /* The violations of one device already reported, so that a rule that
  * still fails is not reported again; one that passes and fails later is. */
