@@ -85,8 +85,19 @@ mark=$(console_lines)
 check "xl shutdown (on_poweroff=restart)" xl shutdown sr
 # (Under load the restart, a whole domain build under emulation, has taken
 # more than a minute: up to three are allowed.)
-i=0; while { ! xl domid sr >/dev/null 2>&1 || [ "$(xl domid sr)" = "$d2" ]; } && [ $i -lt 360 ]; do sleep 0.5; i=$((i+1)); done
-d3=$(xl domid sr 2>/dev/null || echo none)
+# One lookup per round, and the same new number on two rounds in a row:
+# while xl tears the old domain down and builds the new one, the name has
+# been seen to resolve and then vanish again (a CI run read "none" just
+# after the loop ended).
+d3=none; prev=none; i=0
+while [ $i -lt 360 ]; do
+	cur=$(xl domid sr 2>/dev/null) || cur=none
+	case $cur in ''|*[!0-9]*) cur=none ;; esac
+	if [ "$cur" != none ] && [ "$cur" != "$d2" ] && [ "$cur" = "$prev" ]; then
+		d3=$cur; break
+	fi
+	prev=$cur; sleep 0.5; i=$((i+1))
+done
 echo "restarted as domain $d3"
 check "restarted as a new domain" test "$d3" != "$d2" -a "$d3" != none
 check "both Connected after the restart" both_connected $d3
