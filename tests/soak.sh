@@ -72,6 +72,16 @@ done
 gen() { cat "$tmp/gen.$1"; }
 up() { [ "$(cat "$tmp/gen.$1")" = "$(cat "$tmp/up.$1")" ]; }
 
+# vbdctl io with the soak's time limit; a run the limit ends says so (it
+# prints nothing itself: timeout kills it).
+io() {
+	local out rc=0
+	out=$(timeout "$io_timeout" "$VBDCTL" io "$@" 2>&1) || rc=$?
+	[ "$rc" = 124 ] && out="no answer in ${io_timeout} s (vbdctl io $1 $2 $3 stopped by timeout)${out:+; $out}"
+	printf '%s\n' "$out"
+	return "$rc"
+}
+
 # one_loop I: attach/write/read/compare/detach until the deadline; one
 # line per cycle in $tmp/loop.I: ok (ok+ if its guest or the backend was
 # killed and restarted during it), INTR and why (a step failed while its
@@ -91,13 +101,11 @@ one_loop() {
 		if ! out=$("$VBDCTL" attach "guest$g" "format=raw,vdev=$v,access=rw,target=$img" \
 		           --timeout 30 2>&1); then
 			step=attach
-		elif ! out=$(timeout "$io_timeout" "$VBDCTL" io "guest$g" "$v" write 4096 1048576 \
-		             --file "$data" 2>&1); then
+		elif ! out=$(io "guest$g" "$v" write 4096 1048576 --file "$data"); then
 			step=write
-		elif ! out=$(timeout "$io_timeout" "$VBDCTL" io "guest$g" "$v" flush 2>&1); then
+		elif ! out=$(io "guest$g" "$v" flush); then
 			step=flush
-		elif flushed=1 && ! out=$(timeout "$io_timeout" "$VBDCTL" io "guest$g" "$v" read 4096 \
-		                         1048576 --file "$back" 2>&1); then
+		elif flushed=1 && ! out=$(io "guest$g" "$v" read 4096 1048576 --file "$back"); then
 			step=read
 		elif ! cmp -s "$data" "$back"; then
 			step=data out="read back differs from what was written"
