@@ -3,6 +3,7 @@
  * vbdctl status (list): the VBDs as xenstore shows them, and the loop
  * devices the built-in hotplug step left that no record names.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "vbd/ctx.h"
 #include "vbd/dev.h"
+#include "vbd/disk.h"
 #include "vbd/status.h"
 
 #include "vbdctl.h"
@@ -37,6 +39,13 @@ static const char status_usage[] =
 	"(the frontend's domain), state (the frontend's), evt-ch and ring-ref (the\n"
 	"frontend's single-queue keys, -1 when absent) and BE-path.\n"
 	"\n"
+	"After the devices, text and JSON list the loop devices the built-in hotplug\n"
+	"step made on this store that no record names (an attach killed between its\n"
+	"loop device and its record, or a store that died): a line \"orphan loop\n"
+	"device /dev/loopN (tag entry E, backing FILE): run vbdctl detach --force\n"
+	"DOM VDEV\", which frees it; in JSON an object with \"orphan_loop\".  A loop\n"
+	"device another program set up is never listed.\n"
+	"\n"
 	"Exit status: 0 listed (also when empty), 1 failed, 2 usage error.\n";
 
 /* 8.0M, 1.5G: what ls -h and lsblk print. */
@@ -51,6 +60,67 @@ static void human_size(long long bytes, char *buf, size_t size)
 		u++;
 	}
 	snprintf(buf, size, u ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
+/* The orphan loop devices of DOM [VDEV] (dom < 0: all), in *ret (malloc'd,
+ * NULL when none) and *ret_n; 0 or -errno. */
+static int orphans(vbd_ctx *c, int dom, int64_t devid, vbd_loop_orphan **ret, size_t *ret_n)
+{
+	vbd_loop_orphan *v = NULL, *w;
+	size_t n = 0, found = 0, i, k = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	/* Another attach may leave one more between two calls: ask again. */
+	for (;;) {
+		r = vbd_loop_orphan_list(c, v, n, &found);
+		if (r < 0)
+			goto fail;
+		if (found <= n)
+			break;
+		n = found;
+		if (!(w = realloc(v, n * sizeof(*v)))) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		v = w;
+		v[0].size = sizeof(*v);
+	}
+	for (i = 0; i < found; i++) {
+		if (dom >= 0 && (!v[i].has_dev || v[i].domid != (vbd_domid)dom ||
+		                 (devid >= 0 && v[i].devid != (uint32_t)devid)))
+			continue;
+		v[k++] = v[i];
+	}
+	if (!k) {
+		free(v);
+		v = NULL;
+	}
+	*ret = v;
+	*ret_n = k;
+	return 0;
+fail:
+	free(v);
+	return r;
+}
+
+static const char *or_dash(const char *s);
+
+static void print_orphan(const vbd_loop_orphan *o)
+{
+	char vdev[32];
+
+	if (o->has_dev && vbd_devid_to_vdev(o->devid, vdev, sizeof(vdev)) < 0)
+		snprintf(vdev, sizeof(vdev), "%u", o->devid);
+	if (o->has_dev)
+		vbdctl_print("orphan loop device %s (tag entry %s, backing %s): run vbdctl detach "
+		             "--force %u %s\n", o->device, o->entry, or_dash(o->backing_file),
+		             o->domid, vdev);
+	else
+		vbdctl_print("orphan loop device %s (tag entry %s, backing %s): names no device; "
+		             "losetup -d %s frees it\n", o->device, o->entry, or_dash(o->backing_file),
+		             o->device);
 }
 
 static const char *or_dash(const char *s)
@@ -100,7 +170,8 @@ int vbdctl_status(int argc, char **argv)
 	const char *stats_opt = NULL, *stats_dir;
 	char stats_buf[4200];
 	vbd_dev_info *v = NULL;
-	size_t n = 0, i;
+	vbd_loop_orphan *o = NULL;
+	size_t n = 0, no = 0, i;
 	bool json = false, xl = false;
 	vbd_ctx *c = NULL;
 	int64_t devid;
@@ -131,6 +202,11 @@ int vbdctl_status(int argc, char **argv)
 		vbdctl_err("listing devices: %s", vbd_strerror(r));
 		goto out;
 	}
+	if (!xl && (r = orphans(c, dom, devid, &o, &no)) < 0) {
+		vbdctl_err("listing orphan loop devices: %s", vbd_ctx_last_error(c)[0] ?
+		           vbd_ctx_last_error(c) : vbd_strerror(r));
+		goto out;
+	}
 	stats_dir = vbdctl_stats_dir(stats_opt, stats_buf, sizeof(stats_buf));
 	for (i = 0; i < n; i++)
 		v[i].has_stats = vbdctl_dev_stats(stats_dir, v[i].domid, v[i].devid, &v[i].stats);
@@ -138,7 +214,7 @@ int vbdctl_status(int argc, char **argv)
 		print_xl(v, n);
 	} else if (json) {
 		char *s;
-		if ((r = vbd_dev_info_json(v, n, true, &s)) < 0) {
+		if ((r = vbd_status_json(v, n, o, no, true, &s)) < 0) {
 			vbdctl_err("JSON: %s", vbd_strerror(r));
 			goto out;
 		}
@@ -177,9 +253,12 @@ int vbdctl_status(int argc, char **argv)
 			if (d->frontend_error)
 				vbdctl_print("      frontend error: %s\n", d->frontend_error);
 		}
+		for (i = 0; i < no; i++)
+			print_orphan(&o[i]);
 	}
 	ret = VBDCTL_EXIT_OK;
 out:
+	free(o);
 	vbd_dev_info_free(v, n);
 	vbd_ctx_free(c);
 	return ret;
