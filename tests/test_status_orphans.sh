@@ -64,6 +64,39 @@ check "status" 0 "$VBDCTL" status
 check "losetup's device is never listed" 1 grep -q "$other\b" <<<"$out"
 losetup -d "$other"
 
+# A tag crafted with this store's prefix (anyone who may configure a loop
+# device can write one): listed, escaped on the terminal, valid JSON.
+check "a crafted tag" 0 python3 -c '
+import fcntl, os, sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+name = b"libvbd %08x " % (h & 0xffffffff) + b"3-1\x1b]0;owned\x07\xff/.."
+ctl = os.open("/dev/loop-control", os.O_RDWR)
+dev = "/dev/loop%d" % fcntl.ioctl(ctl, 0x4C82)            # LOOP_CTL_GET_FREE
+fd, f = os.open(dev, os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
+fcntl.ioctl(fd, 0x4C00, f)                                  # LOOP_SET_FD
+info = bytearray(232)                                       # struct loop_info64
+info[56:56 + len(name)] = name                              # lo_file_name
+fcntl.ioctl(fd, 0x4C04, bytes(info))                        # LOOP_SET_STATUS64
+print(dev)
+' "$XENSTORED_PATH" "$tmp/other.img"
+crafted=$out
+check "status" 0 "$VBDCTL" status
+has "the crafted tag, escaped" \
+	"orphan loop device $crafted (tag entry 3-1\\x1b]0;owned\\x07\\xff/.., backing $tmp/other.img): names no device; losetup -d $crafted frees it"
+check "no raw escape reaches the terminal" 1 grep -q $'\x1b' <<<"$out"
+check "status --json" 0 "$VBDCTL" status --json
+check "the crafted tag in valid JSON" 0 python3 -c '
+import json, sys
+o = [d for d in json.loads(sys.argv[1]) if d.get("orphan_loop", {}).get("device") == sys.argv[2]]
+assert len(o) == 1 and o[0]["domid"] is None and o[0]["devid"] is None, o
+assert o[0]["orphan_loop"]["tag_entry"] == "3-1\x1b]0;owned\x07\ufffd/..", o
+' "$out" "$crafted"
+check "status 3 leaves it out" 0 "$VBDCTL" status 3
+check "no device: not under domain 3" 1 grep -q "$crafted\b" <<<"$out"
+losetup -d "$crafted"
+
 check "detach --force as status says" 0 "$VBDCTL" detach --force 3 xvdb --timeout 1
 check "the loop device is freed" 0 no_loops "$tmp/disk.img"
 check "status after" 0 "$VBDCTL" status
