@@ -35,7 +35,9 @@
 
 #include "store_fixture.h"
 #include "toolstack/hotplug/hotplug_internal.h"
+#include "vbd/ctx.h"
 #include "vbd/hotplug.h"
+#include "vbd/status.h"
 
 #define MAX_MOUNTS 8
 #define NTHREADS 8
@@ -1141,6 +1143,111 @@ static void test_loop_legacy(void **state)
 	assert_loops(img, 0);
 }
 
+/* Orphan loop devices: a tagged device whose record went (a store that
+ * lost it) is listed with its entry and backing file, through a context on
+ * the same store; a recorded one, a plain one (losetup's path in
+ * lo_file_name), one tagged for another store are not; REMOVE, what
+ * detach --force runs, frees it.  A crafted tag with this store's prefix
+ * is listed as it is, naming no device, and is never made into a path. */
+static size_t orphans(vbd_ctx *c, vbd_loop_orphan *v, size_t max)
+{
+	size_t n = 12345;
+
+	if (max)
+		v[0].size = sizeof(*v);
+	assert_int_equal(vbd_loop_orphan_list(c, v, max, &n), 0);
+	return n;
+}
+
+static void test_orphan_loops(void **state)
+{
+	struct fx *f = *state;
+	vbd_ctx_options o = VBD_CTX_OPTIONS_INIT;
+	char img[PATH_MAX], img2[PATH_MAX], be[256], tag[LO_NAME_SIZE], *node, *json = NULL;
+	vbd_loop_orphan v[4], small;
+	vbd_errbuf err = { "" };
+	vbd_ctx *c = NULL;
+	unsigned n2, n3;
+	int ffd, l2, l3;
+	size_t n;
+
+	pathf(f, img, "a.img");
+	pathf(f, img2, "b.img");
+	make_file(img, 1 << 20);
+	make_file(img2, 1 << 20);
+	o.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_ctx_new(&c, &o, NULL), 0);
+	/* Recorded: the device's own. */
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	assert_int_equal(add(f->h, be, &err), 0);
+	node = vbd_test_xs_readf(f->h, "%s/node", be);
+	assert_non_null(node);
+	assert_int_equal(orphans(c, v, 4), 0);
+	/* The record lost: an orphan. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/libvbd/backend/0-5-51712"));
+	memset(v, 0x55, sizeof(v));
+	assert_int_equal(orphans(c, v, 4), 1);
+	assert_int_equal(v[0].size, sizeof(v[0]));
+	assert_string_equal(v[0].device, node);
+	assert_string_equal(v[0].entry, "0-5-51712");
+	assert_true(v[0].has_dev);
+	assert_int_equal(v[0].backend_domid, 0);
+	assert_int_equal(v[0].domid, 5);
+	assert_int_equal(v[0].devid, 51712);
+	assert_string_equal(v[0].backing_file, img);
+	/* Counting only; a short struct gets nothing past its size. */
+	assert_int_equal(orphans(c, NULL, 0), 1);
+	memset(&small, 0x55, sizeof(small));
+	small.size = offsetof(vbd_loop_orphan, backing_file);
+	assert_int_equal(vbd_loop_orphan_list(c, &small, 1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(small.size, offsetof(vbd_loop_orphan, backing_file));
+	assert_string_equal(small.device, node);
+	assert_int_equal((unsigned char)small.backing_file[0], 0x55);
+	/* Someone else's (losetup's path in lo_file_name), and one tagged for
+	 * another store: never listed. */
+	ffd = open(img2, O_RDWR | O_CLOEXEC);
+	assert_true(ffd >= 0);
+	assert_int_equal(vbd__loop_attach(ffd, false, img2, NULL, 0, &l2, &n2, &err), 0);
+	vbd__loop_tag(tag, sizeof(tag), "/elsewhere/socket", "0-5-51712");
+	assert_int_equal(vbd__loop_attach(ffd, false, img2, tag, 0, &l3, &n3, &err), 0);
+	assert_int_equal(orphans(c, v, 4), 1);
+	close(l3);
+	/* A crafted tag with this store's prefix: listed as it is, no device,
+	 * and its escapes stay escaped in JSON. */
+	vbd__loop_tag(tag, sizeof(tag), f->t.socket, "0-5-1/../\x1b[31m\xff");
+	assert_int_equal(ioctl(l2, LOOP_CLR_FD), 0);
+	close(l2);
+	assert_int_equal(vbd__loop_attach(ffd, false, img2, tag, 0, &l2, &n2, &err), 0);
+	close(ffd);
+	assert_int_equal(orphans(c, v, 4), 2);
+	assert_string_equal(v[1].entry, "0-5-1/../\x1b[31m\xff");
+	assert_false(v[1].has_dev);
+	assert_int_equal(vbd_status_json(NULL, 0, v, 2, false, &json), 0);
+	assert_non_null(strstr(json, "\"orphan_loop\":{\"device\":\"/dev/loop"));
+	assert_non_null(strstr(json, "\"tag_entry\":\"0-5-1/../\\u001B[31m\xef\xbf\xbd\""));
+	assert_non_null(strstr(json, "\"domid\":5,\"devid\":51712,\"vdev\":\"xvda\""));
+	assert_non_null(strstr(json, "\"domid\":null,\"devid\":null,\"vdev\":null"));
+	free(json);
+	assert_int_equal(vbd_status_json(NULL, 0, NULL, 0, false, &json), 0);
+	assert_string_equal(json, "[]");
+	free(json);
+	small.size = 8;
+	assert_int_equal(vbd_status_json(NULL, 0, &small, 1, false, &json), -EINVAL);
+	/* REMOVE of that backend (detach --force) frees its tagged device. */
+	assert_int_equal(rem(f->h, be), 0);
+	assert_int_equal(orphans(c, v, 4), 1);
+	assert_false(v[0].has_dev);
+	assert_int_equal(ioctl(l2, LOOP_CLR_FD), 0);
+	close(l2);
+	assert_int_equal(orphans(c, v, 4), 0);
+	assert_int_equal(vbd_loop_orphan_list(c, NULL, 1, &n), -EINVAL);
+	assert_int_equal(vbd_loop_orphan_list(NULL, NULL, 0, &n), -EINVAL);
+	assert_int_equal(vbd_loop_orphan_list(c, NULL, 0, NULL), -EINVAL);
+	free(node);
+	vbd_ctx_free(c);
+}
+
 static void test_bad_args(void **state)
 {
 	struct fx *f = *state;
@@ -1373,6 +1480,7 @@ int main(void)
 		T(test_mounted_block_device),
 		T(test_concurrent_w),
 		T(test_loop_legacy),
+		T(test_orphan_loops),
 		T(test_bad_args),
 		T(test_driver_domain_records),
 		T(test_offline_add),

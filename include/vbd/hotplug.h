@@ -46,6 +46,12 @@ typedef enum vbd_hotplug_action {
  * target), -EBUSY (sharing conflict or mounted), -ENODEV (neither a block
  * device nor a regular file), -EINVAL (bad params/mode), -EPERM (a backend of another domain: that
  * domain runs its own step).
+ * ADD tags the loop device it makes in its lo_file_name ("libvbd", a hash
+ * of the store's socket, the backend's entry), so that REMOVE frees it even
+ * when no record names it (ADD killed before its commit, a store that died)
+ * and vbd_loop_orphan_list() (vbd/status.h) lists it; the store is taken
+ * to be the one $XENSTORED_PATH names, as xs_open() took it (unset: the
+ * host's).  A context's attach and detach use its own socket instead.
  * REMOVE frees what ADD set up, as ADD recorded it where only the calling
  * domain (and dom0) can write: /libvbd in dom0, data/libvbd under a driver
  * domain's home; node, params and physical-device in the backend dir are

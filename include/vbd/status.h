@@ -95,6 +95,68 @@ VBD_PUBLIC void vbd_dev_info_free(vbd_dev_info *v, size_t n);
  * -ENOMEM. */
 VBD_PUBLIC int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret);
 
+/* A loop device the built-in hotplug step made (vbd_hotplug_builtin(),
+ * vbd/hotplug.h) on this context's store that no record names: its attach
+ * was killed between the loop device and the commit of its record, or the
+ * record went with a store that died.  Nothing frees it but
+ * vbdctl detach --force (vbd_dev_detach() with force) of the device its
+ * entry names, which frees every loop device tagged for that device.
+ * The step tags each loop device it makes in its lo_file_name: "libvbd",
+ * a hash of the store's socket and the backend's entry ("0-5-51712":
+ * backend domain, frontend domain, devid).  A struct the library fills:
+ * set size first (vbd/common.h). */
+typedef struct vbd_loop_orphan {
+	size_t size;
+	char device[32];           /* "/dev/loop3" */
+	/* The entry as the tag holds it, bytes as the kernel gave them back:
+	 * any process that may configure a loop device can write a tag, so
+	 * escape it before a terminal.  "<bdom>-<fe>-<devid>" for a vbd
+	 * backend, "-<type>" appended for another type, "p<escaped path>"
+	 * for a backend outside that layout, "#<hash>" for one whose entry
+	 * did not fit. */
+	char entry[64];
+	/* Whether entry names a backend by domains and devid: then the
+	 * three below say which (detach --force <domid> <devid> frees it). */
+	bool has_dev;
+	vbd_domid backend_domid, domid;
+	uint32_t devid;
+	/* What the device is bound to, as sysfs shows it
+	 * (/sys/block/loopN/loop/backing_file), "" when it could not be
+	 * read; a path the kernel resolved, " (deleted)" appended when the
+	 * file was removed.  Escape it before a terminal too. */
+	char backing_file[4096];
+} vbd_loop_orphan;
+
+/* Lists the orphan loop devices (above) of this context's store: those
+ * bound, tagged for its store, that no record in this domain's records
+ * (/libvbd in dom0, data/libvbd in a driver domain) names.  ret points to
+ * max structs, each ret[0].size bytes long (set ret[0].size to
+ * sizeof(vbd_loop_orphan); ret may be NULL when max is 0): the first
+ * min(max, found) are filled, in the order of their device numbers, each
+ * with its size set as ret[0].size says; *ret_n gets how many were found,
+ * which may be more than max (call again with room for them).  A loop
+ * device an attach is setting up right now shows until its record is
+ * committed; one another program configured never shows, as its
+ * lo_file_name does not start with this store's tag (losetup writes the
+ * file's path there).  Loop devices are asked with LOOP_GET_STATUS64,
+ * which needs read access to /dev/loopN: a device that cannot be opened
+ * is skipped.  0, -EINVAL (no context, no ret_n, max > 0 without ret or
+ * with ret[0].size below sizeof(size_t)), or the store's error reading a
+ * record; *ret_n is untouched on failure. */
+VBD_PUBLIC int vbd_loop_orphan_list(vbd_ctx *c, vbd_loop_orphan *ret, size_t max, size_t *ret_n);
+
+/* What vbdctl status --json prints: vbd_dev_info_json()'s array, the n
+ * devices of v, followed by one object per orphan loop device of o (no of
+ * them, o[0].size bytes apart, as vbd_loop_orphan_list() filled them): a
+ * device object of the domid and devid its entry names, every node absent
+ * (null), with the loop device under "orphan_loop"; domid, devid and
+ * backend_domid are null when the entry names no device (vbdctl-json(7)).
+ * "[]" when both are empty; *ret is malloc'd.  -EINVAL without ret, with
+ * n > 0 and no v, or no > 0 and no o or an o[0].size short of the struct;
+ * -ENOMEM. */
+VBD_PUBLIC int vbd_status_json(const vbd_dev_info *v, size_t n, const vbd_loop_orphan *o,
+                               size_t no, bool pretty, char **ret);
+
 VBD_END_DECLS
 
 #endif

@@ -246,7 +246,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 			 * tagged for this backend (its store died, or its
 			 * attach before the record): the remove step frees it. */
 			if (o->force && !op->foreign &&
-			    vbd__hp_tagged_loops(c->xs, op->p.be, &n, &c->err) == 0 && n) {
+			    vbd__hp_tagged_loops(c->xs, c->bus->socket, op->p.be, &n, &c->err) == 0 && n) {
 				c->err.msg[0] = 0;
 				vbd__log(c, VBD_LOG_INFO, "%s: no nodes; %u loop device(s) left for it "
 				         "are freed", op->p.be, n);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "toolstack/dev_internal.h"
+#include "toolstack/hotplug/hotplug_internal.h"
 #include "toolstack/libxl_cfg.h"
 #include "util/crashpoint.h"
 
@@ -187,7 +188,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		return;
 	}
 	if (!op->script) {
-		r = vbd_hotplug_builtin(c->xs, op->p.be, action, &c->err);
+		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &c->err);
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
 		next(c, r, ud);

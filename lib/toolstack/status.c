@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,92 +320,136 @@ static void gu64(yajl_gen g, const char *k, uint64_t v)
 	yajl_gen_number(g, num, strlen(num));
 }
 
+/* One device object's keys (vbdctl-json(7)), in an open map; with no_dev
+ * (an orphan loop device whose tag names no device) domid, devid, vdev and
+ * backend_domid are null. */
+static void dev_keys(yajl_gen g, const vbd_dev_info *d, bool no_dev)
+{
+	/* In each object rather than in an envelope: the array stays
+	 * what scripts index, and an object taken out of it (jq '.[]')
+	 * still says which schema it follows (vbdctl-json(7)). */
+	gint(g, "schema_version", VBD_DEV_INFO_JSON_SCHEMA_VERSION, false);
+	gint(g, "domid", no_dev ? -1 : (long long)d->domid, no_dev);
+	gint(g, "devid", no_dev ? -1 : (long long)d->devid, no_dev);
+	gstr(g, "vdev", no_dev ? NULL : d->vdev);
+	gint(g, "backend_domid", no_dev ? -1 : (long long)d->backend_domid, no_dev);
+	gbool(g, "in_libxl", d->in_libxl);
+	gint(g, "backend_state", d->backend_state, true);
+	gstr(g, "backend_state_name", d->backend_state < 0 ? NULL : vbd_state_name(d->backend_state));
+	gint(g, "frontend_state", d->frontend_state, true);
+	gstr(g, "frontend_state_name", d->frontend_state < 0 ? NULL : vbd_state_name(d->frontend_state));
+	gstr(g, "backend_path", d->backend_path);
+	gstr(g, "frontend_path", d->frontend_path);
+	gstr(g, "params", d->params);
+	gstr(g, "mode", d->mode);
+	gstr(g, "device_type", d->device_type);
+	gbool(g, "empty", d->params && !d->params[0] && d->device_type &&
+	                  !strcmp(d->device_type, "cdrom"));
+	gstr(g, "script", d->script);
+	gstr(g, "physical_device", d->physical_device);
+	gstr(g, "node", d->node);
+	gstr(g, "hotplug_status", d->hotplug_status);
+	gstr(g, "hotplug_error", d->hotplug_error);
+	gstr(g, "backend_error", d->backend_error);
+	gstr(g, "frontend_error", d->frontend_error);
+	gstr(g, "protocol", d->protocol);
+	gstr(g, "ring_ref", d->ring_ref);
+	gstr(g, "event_channel", d->event_channel);
+	gint(g, "queues", d->queues, true);
+	gint(g, "ring_page_order", d->ring_page_order, true);
+	gint(g, "sectors", d->sectors, true);
+	gint(g, "sector_size", d->sector_size, true);
+	gint(g, "info", d->info, true);
+	yajl_gen_string(g, (const unsigned char *)"target", 6);
+	yajl_gen_map_open(g);
+	gint(g, "size", d->target_size, true);
+	gstr(g, "type", d->target_type);
+	gstr(g, "label", d->target_label);
+	gstr(g, "uuid", d->target_uuid);
+	yajl_gen_map_close(g);
+	yajl_gen_string(g, (const unsigned char *)"features", 8);
+	yajl_gen_map_open(g);
+	gbool(g, "flush_cache", d->feature_flush);
+	gbool(g, "barrier", d->feature_barrier);
+	gbool(g, "discard", d->feature_discard);
+	gbool(g, "persistent", d->feature_persistent);
+	yajl_gen_map_close(g);
+	if (d->has_stats) {
+		yajl_gen_string(g, (const unsigned char *)"statistics", 10);
+		yajl_gen_map_open(g);
+		gu64(g, "oo_req", d->stats.oo_req);
+		gu64(g, "rd_req", d->stats.rd_req);
+		gu64(g, "wr_req", d->stats.wr_req);
+		gu64(g, "f_req", d->stats.f_req);
+		gu64(g, "ds_req", d->stats.ds_req);
+		gu64(g, "rd_sect", d->stats.rd_sect);
+		gu64(g, "wr_sect", d->stats.wr_sect);
+		yajl_gen_map_close(g);
+	}
+}
+
+/* An orphan loop device: a device object of its domid and devid with every
+ * node absent, and what the loop device says under "orphan_loop". */
+static void orphan_obj(yajl_gen g, const vbd_loop_orphan *o)
+{
+	vbd_dev_info d;
+
+	memset(&d, 0, sizeof(d));
+	d.backend_state = d.frontend_state = -1;
+	d.sectors = d.target_size = -1;
+	d.sector_size = d.info = -1;
+	d.queues = d.ring_page_order = -1;
+	yajl_gen_map_open(g);
+	if (o->has_dev) {
+		d.domid = o->domid;
+		d.devid = o->devid;
+		d.backend_domid = o->backend_domid;
+		if (vbd_devid_to_vdev(o->devid, d.vdev, sizeof(d.vdev)) < 0)
+			d.vdev[0] = 0;
+	}
+	dev_keys(g, &d, !o->has_dev);
+	yajl_gen_string(g, (const unsigned char *)"orphan_loop", 11);
+	yajl_gen_map_open(g);
+	gstr(g, "device", o->device);
+	gstr(g, "tag_entry", o->entry);
+	gstr(g, "backing_file", o->backing_file[0] ? o->backing_file : NULL);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+}
+
 int vbd_dev_info_json(const vbd_dev_info *v, size_t n, bool pretty, char **ret)
+{
+	return vbd_status_json(v, n, NULL, 0, pretty, ret);
+}
+
+int vbd_status_json(const vbd_dev_info *v, size_t n, const vbd_loop_orphan *o, size_t no,
+                    bool pretty, char **ret)
 {
 	yajl_gen g;
 	const unsigned char *buf;
 	size_t len, i;
 
-	if (!ret || (n && !v))
+	if (!ret || (n && !v) || (no && (!o || o->size < offsetof(vbd_loop_orphan, backing_file) +
+	                                                  sizeof(o->backing_file))))
 		return -EINVAL;
 	if (!(g = yajl_gen_alloc(NULL)))
 		return -ENOMEM;
 	yajl_gen_config(g, yajl_gen_beautify, pretty ? 1 : 0);
 	yajl_gen_array_open(g);
 	for (i = 0; i < n; i++) {
-		const vbd_dev_info *d = &v[i];
-
 		yajl_gen_map_open(g);
-		/* In each object rather than in an envelope: the array stays
-		 * what scripts index, and an object taken out of it (jq '.[]')
-		 * still says which schema it follows (vbdctl-json(7)). */
-		gint(g, "schema_version", VBD_DEV_INFO_JSON_SCHEMA_VERSION, false);
-		gint(g, "domid", d->domid, false);
-		gint(g, "devid", d->devid, false);
-		gstr(g, "vdev", d->vdev);
-		gint(g, "backend_domid", d->backend_domid, false);
-		gbool(g, "in_libxl", d->in_libxl);
-		gint(g, "backend_state", d->backend_state, true);
-		gstr(g, "backend_state_name", d->backend_state < 0 ? NULL : vbd_state_name(d->backend_state));
-		gint(g, "frontend_state", d->frontend_state, true);
-		gstr(g, "frontend_state_name", d->frontend_state < 0 ? NULL : vbd_state_name(d->frontend_state));
-		gstr(g, "backend_path", d->backend_path);
-		gstr(g, "frontend_path", d->frontend_path);
-		gstr(g, "params", d->params);
-		gstr(g, "mode", d->mode);
-		gstr(g, "device_type", d->device_type);
-		gbool(g, "empty", d->params && !d->params[0] && d->device_type &&
-		                  !strcmp(d->device_type, "cdrom"));
-		gstr(g, "script", d->script);
-		gstr(g, "physical_device", d->physical_device);
-		gstr(g, "node", d->node);
-		gstr(g, "hotplug_status", d->hotplug_status);
-		gstr(g, "hotplug_error", d->hotplug_error);
-		gstr(g, "backend_error", d->backend_error);
-		gstr(g, "frontend_error", d->frontend_error);
-		gstr(g, "protocol", d->protocol);
-		gstr(g, "ring_ref", d->ring_ref);
-		gstr(g, "event_channel", d->event_channel);
-		gint(g, "queues", d->queues, true);
-		gint(g, "ring_page_order", d->ring_page_order, true);
-		gint(g, "sectors", d->sectors, true);
-		gint(g, "sector_size", d->sector_size, true);
-		gint(g, "info", d->info, true);
-		yajl_gen_string(g, (const unsigned char *)"target", 6);
-		yajl_gen_map_open(g);
-		gint(g, "size", d->target_size, true);
-		gstr(g, "type", d->target_type);
-		gstr(g, "label", d->target_label);
-		gstr(g, "uuid", d->target_uuid);
-		yajl_gen_map_close(g);
-		yajl_gen_string(g, (const unsigned char *)"features", 8);
-		yajl_gen_map_open(g);
-		gbool(g, "flush_cache", d->feature_flush);
-		gbool(g, "barrier", d->feature_barrier);
-		gbool(g, "discard", d->feature_discard);
-		gbool(g, "persistent", d->feature_persistent);
-		yajl_gen_map_close(g);
-		if (d->has_stats) {
-			yajl_gen_string(g, (const unsigned char *)"statistics", 10);
-			yajl_gen_map_open(g);
-			gu64(g, "oo_req", d->stats.oo_req);
-			gu64(g, "rd_req", d->stats.rd_req);
-			gu64(g, "wr_req", d->stats.wr_req);
-			gu64(g, "f_req", d->stats.f_req);
-			gu64(g, "ds_req", d->stats.ds_req);
-			gu64(g, "rd_sect", d->stats.rd_sect);
-			gu64(g, "wr_sect", d->stats.wr_sect);
-			yajl_gen_map_close(g);
-		}
+		dev_keys(g, &v[i], false);
 		yajl_gen_map_close(g);
 	}
+	for (i = 0; i < no; i++)
+		orphan_obj(g, (const vbd_loop_orphan *)((const char *)o + i * o->size));
 	yajl_gen_array_close(g);
 	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
 		yajl_gen_free(g);
 		return -ENOMEM;
 	}
 	/* yajl's beautified empty array spans lines; an empty list is "[]". */
-	if (!n) {
+	if (!n && !no) {
 		buf = (const unsigned char *)"[]";
 		len = 2;
 	}

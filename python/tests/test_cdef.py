@@ -33,7 +33,8 @@ def test_declarations_match_the_headers(tmp_path):
     spec.loader.exec_module(mod)   # layout checks run here
     for name in ("vbd_dev_info", "vbd_attach_options", "vbd_detach_options", "vbd_dev_progress",
                  "vbd_store_stats", "vbd_verify_event", "vbd_disk_spec", "vbd_ctx_options",
-                 "vbd_store_options", "vbd_change", "vbd_checker_summary"):
+                 "vbd_store_options", "vbd_change", "vbd_checker_summary",
+                 "vbd_loop_orphan"):
         assert mod.ffi.sizeof(name) == _ffi.ffi.sizeof(name), name
         for f, _ in _ffi.ffi.typeof(name).fields:
             assert mod.ffi.offsetof(name, f) == _ffi.ffi.offsetof(name, f), (name, f)

@@ -54,6 +54,25 @@ def test_attach_status_verify_detach(ctx, image):
     assert no_loops(img)
 
 
+def test_orphan_loops(ctx, sim, image, monkeypatch):
+    # The context's socket, not $XENSTORED_PATH (unset here), is the store
+    # the attach's loop device is tagged for, and the one listed.
+    monkeypatch.delenv("XENSTORED_PATH", raising=False)
+    img = image()
+    ctx.attach("guest1", spec(img), timeout=20)
+    assert ctx.orphan_loops() == []          # its record names it
+    env = dict(os.environ, XENSTORED_PATH=sim.xenstored_path)
+    subprocess.run(["xenstore-rm", "/libvbd/backend/0-1-51728"], env=env, check=True)
+    (o,) = ctx.orphan_loops()               # a store that lost the record
+    assert o == {"device": loops_on(img)[0], "entry": "0-1-51728", "domid": 1,
+                 "devid": 51728, "vdev": "xvdb", "backend_domid": 0, "backing_file": img}
+    assert ctx.orphan_loops("guest1", "xvdb") == [o]
+    assert ctx.orphan_loops("guest1", "xvdc") == [] and ctx.orphan_loops(2) == []
+    ctx.detach("guest1", "xvdb", force=True, timeout=5)
+    assert no_loops(img)
+    assert ctx.orphan_loops() == []
+
+
 def test_nonblocking_from_callers_loop(ctx, image):
     img = image()
     seen = []

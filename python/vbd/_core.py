@@ -444,6 +444,46 @@ class Context(_Closable):
         finally:
             lib.vbd_dev_info_free(ret[0], n[0])
 
+    def orphan_loops(self, dom=None, vdev=None):
+        """The loop devices the built-in hotplug step made on this store
+        that no record names (an attach killed before its record, a store
+        that died): dicts with device, entry (the tag's), domid, devid,
+        vdev and backend_domid (None when the entry names no device), and
+        backing_file (None when unknown).  Strings come from a tag that any
+        process configuring a loop device could write: escape them before
+        a terminal.  detach(domid, vdev, force=True) frees one."""
+        domid = None if dom is None else self.domain_lookup(dom)
+        want = None if vdev is None else devid(vdev)
+        n = ffi.new("size_t *")
+        v, room = ffi.NULL, 0
+        while True:   # another attach may leave one more between two calls
+            r = lib.vbd_loop_orphan_list(self._ctx(), v, room, n)
+            if r < 0:
+                raise self._fail(r, "listing orphan loop devices")
+            if n[0] <= room:
+                break
+            room = n[0]
+            v = ffi.new("vbd_loop_orphan[]", room)
+            v[0].size = ffi.sizeof("vbd_loop_orphan")
+        out = []
+        for i in range(n[0]):
+            o = v[i]
+            dev = bool(o.has_dev)
+            if (domid is not None and (not dev or o.domid != domid)) or \
+                    (want is not None and (not dev or o.devid != want)):
+                continue
+            back = ffi.string(o.backing_file).decode("utf-8", "replace")
+            out.append({
+                "device": ffi.string(o.device).decode("utf-8", "replace"),
+                "entry": ffi.string(o.entry).decode("utf-8", "replace"),
+                "domid": int(o.domid) if dev else None,
+                "devid": int(o.devid) if dev else None,
+                "vdev": _vdev(o.devid) if dev else None,
+                "backend_domid": int(o.backend_domid) if dev else None,
+                "backing_file": back or None,
+            })
+        return out
+
     def _one(self, domid, devid_):
         v = self._list(domid, devid_)
         return v[0] if v else None

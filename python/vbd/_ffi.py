@@ -157,6 +157,18 @@ int vbd_dev_list(vbd_ctx *c, vbd_domid domid, int64_t devid, vbd_dev_info **ret,
                  size_t *ret_n);
 void vbd_dev_info_free(vbd_dev_info *v, size_t n);
 
+typedef struct vbd_loop_orphan {
+	size_t size;
+	char device[32];
+	char entry[64];
+	bool has_dev;
+	vbd_domid backend_domid, domid;
+	uint32_t devid;
+	char backing_file[4096];
+} vbd_loop_orphan;
+
+int vbd_loop_orphan_list(vbd_ctx *c, vbd_loop_orphan *ret, size_t max, size_t *ret_n);
+
 typedef struct vbd_violation {
 	const char *rule;
 	char node[192];

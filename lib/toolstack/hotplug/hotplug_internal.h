@@ -16,6 +16,7 @@
 #include <xenstore.h>
 
 #include "util/err.h"
+#include "vbd/hotplug.h"
 #include "xenbus/xenbus.h"
 
 #define DOM0_ROOT "/libvbd"   /* dom0's records and index; data/libvbd elsewhere */
@@ -33,6 +34,7 @@ typedef struct vbd__hp {
 	char root[64];          /* its records: <root>/sharing, <root>/backend */
 	long fe;                /* the frontend's domain, -1: not known */
 	bool vbd3;              /* backend/vbd3: no loop device, physical-device-path only */
+	const char *store;      /* the store's socket, for loop tags (NULL: the default) */
 	char own_loop[32];      /* the loop device this ADD bound: a record naming it
 	                         * is of an owner that freed it */
 } vbd__hp;
@@ -105,10 +107,14 @@ int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
 int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
 /* The tag of the loop device a backend's hotplug ADD makes: "libvbd",
- * the store's socket ($XENSTORED_PATH, hashed: a loop device of another
- * store is never another's), and the backend's record entry (hashed if
- * the whole does not fit in LO_NAME_SIZE). */
-void vbd__loop_tag(char *tag, size_t size, const char *entry);
+ * the socket of the store the step runs on (store; NULL: libxenstore's
+ * default, the host's), hashed, so that a loop device of another store is
+ * never another's, and the backend's record entry (hashed, "#" and 16 hex
+ * digits, if the whole does not fit in LO_NAME_SIZE): "libvbd 1f2e3d4c
+ * 0-5-51712". */
+void vbd__loop_tag(char *tag, size_t size, const char *store, const char *entry);
+/* What every tag of store starts with: "libvbd 1f2e3d4c ". */
+void vbd__loop_tag_prefix(char *prefix, size_t size, const char *store);
 /* Frees (count_only: counts) every bound loop device whose tag is tag,
  * however it came to be left (its record never committed, or lost with
  * the store); how many in *freed.  A loop device made by anything else
@@ -117,7 +123,15 @@ int vbd__loop_free_tagged(const char *tag, bool count_only, unsigned *freed, vbd
 /* How many loop devices tagged for backend be_path (ours) are bound: left
  * by an ADD killed before its commit or by a store that died; the REMOVE
  * step of that backend frees them. */
-int vbd__hp_tagged_loops(struct xs_handle *xs, const char *be_path, unsigned *n, vbd_errbuf *err);
+int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be_path, unsigned *n,
+                         vbd_errbuf *err);
+/* vbd_hotplug_builtin() on the store at socket store (NULL: libxenstore's
+ * default), the one the loop tags name: what a context runs, with its bus's
+ * socket, whatever $XENSTORED_PATH says meanwhile. */
+int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_path,
+                     vbd_hotplug_action action, vbd_errbuf *err);
+/* This domain's records and index: /libvbd in dom0, data/libvbd elsewhere. */
+void vbd__hp_root(struct xs_handle *xs, char *root, size_t size);
 /* Frees a loop device we attached; one already free is fine. */
 int vbd__loop_detach(int lfd);
 /* Whether block device fd (rdev) is a loop device, or a partition of one,

@@ -261,14 +261,21 @@ static uint64_t fnv64(const char *s)
 	return h;
 }
 
-void vbd__loop_tag(char *tag, size_t size, const char *entry)
+void vbd__loop_tag(char *tag, size_t size, const char *store, const char *entry)
 {
-	const char *store = getenv("XENSTORED_PATH");
-	unsigned long long sh = fnv64(store ? store : "") & 0xffffffffull;
-	int n = snprintf(tag, size, "libvbd %08llx %s", sh, entry);
+	char prefix[LO_NAME_SIZE];
+	int n;
 
+	vbd__loop_tag_prefix(prefix, sizeof(prefix), store);
+	n = snprintf(tag, size, "%s%s", prefix, entry);
 	if (n < 0 || (size_t)n >= size)
-		snprintf(tag, size, "libvbd %08llx #%016llx", sh, (unsigned long long)fnv64(entry));
+		snprintf(tag, size, "%s#%016llx", prefix, (unsigned long long)fnv64(entry));
+}
+
+void vbd__loop_tag_prefix(char *prefix, size_t size, const char *store)
+{
+	snprintf(prefix, size, "libvbd %08llx ",
+	         (unsigned long long)(fnv64(store ? store : "") & 0xffffffffull));
 }
 
 int vbd__loop_free_tagged(const char *tag, bool count_only, unsigned *freed, vbd_errbuf *err)

@@ -168,6 +168,19 @@ static unsigned own_domid(struct xs_handle *xs)
 	return d;
 }
 
+static void root_of(unsigned self, char *root, size_t size)
+{
+	if (self == 0)
+		snprintf(root, size, "%s", DOM0_ROOT);
+	else
+		snprintf(root, size, "/local/domain/%u/data/libvbd", self);
+}
+
+void vbd__hp_root(struct xs_handle *xs, char *root, size_t size)
+{
+	root_of(own_domid(xs), root, size);
+}
+
 /* Our index entry: "<bdom>-<fe>-<devid>" for a vbd ("-<type>" appended for
  * other types), so that another attach can tell which domain uses the
  * target and find its backend; "p<escaped path>" for a path outside the
@@ -190,10 +203,7 @@ int vbd__hp_name(vbd__hp *h, const char *be_path)
 	h->fe = -1;
 	h->self = own_domid(h->xs);
 	h->bdom = h->self;
-	if (h->self == 0)
-		snprintf(h->root, sizeof(h->root), "%s", DOM0_ROOT);
-	else
-		snprintf(h->root, sizeof(h->root), "/local/domain/%u/data/libvbd", h->self);
+	root_of(h->self, h->root, sizeof(h->root));
 	if (!strncmp(h->be, "/local/domain/", 14)) {
 		const char *d = h->be + 14, *s = strchr(d, '/');
 

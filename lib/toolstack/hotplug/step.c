@@ -334,7 +334,7 @@ static int hp_add(vbd__hp *h, bool *busy)
 		/* Tagged: killed before its record is committed (or the store
 		 * lost with the record), the device is still found and freed by
 		 * the remove step of this backend (detach, detach --force). */
-		vbd__loop_tag(tag, sizeof(tag), h->entry);
+		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
 		r = vbd__loop_attach(tg.fd, !writable, tg.path, tag, 0, &lfd, &loopn, h->err);
 		if (r < 0)
 			goto out;
@@ -486,7 +486,7 @@ static int hp_remove(vbd__hp *h)
 		char tag[LO_NAME_SIZE];
 		unsigned freed = 0;
 
-		vbd__loop_tag(tag, sizeof(tag), h->entry);
+		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
 		r = vbd__loop_free_tagged(tag, false, &freed, h->err);
 		if (r < 0)
 			goto out;
@@ -511,7 +511,8 @@ out:
 /* ------------------------------------------------------------------ */
 
 
-int vbd__hp_tagged_loops(struct xs_handle *xs, const char *be_path, unsigned *n, vbd_errbuf *err)
+int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be_path, unsigned *n,
+                         vbd_errbuf *err)
 {
 	char tag[LO_NAME_SIZE];
 	vbd__hp h = { 0 };
@@ -523,12 +524,20 @@ int vbd__hp_tagged_loops(struct xs_handle *xs, const char *be_path, unsigned *n,
 	r = vbd__hp_name(&h, be_path);
 	if (r < 0 || !h.entry[0])
 		return r;
-	vbd__loop_tag(tag, sizeof(tag), h.entry);
+	vbd__loop_tag(tag, sizeof(tag), store, h.entry);
 	return vbd__loop_free_tagged(tag, true, n, err);
 }
 
+/* Called with a bare handle, the step takes the store to be the one
+ * libxenstore's xs_open() found: $XENSTORED_PATH, else its default. */
 int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_action action,
                         vbd_errbuf *err)
+{
+	return vbd__hotplug_run(xs, getenv("XENSTORED_PATH"), be_path, action, err);
+}
+
+int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_path,
+                     vbd_hotplug_action action, vbd_errbuf *err)
 {
 	vbd_errbuf local = { "" };
 	bool busy = false;
@@ -541,6 +550,7 @@ int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_a
 	if (!h)
 		return vbd__errf(err, -ENOMEM, "vbd_hotplug_builtin: out of memory");
 	h->xs = xs;
+	h->store = store;
 	h->err = &local;
 	r = vbd__hp_name(h, be_path);
 	if (r == 0 && action == VBD_HOTPLUG_ADD) {
