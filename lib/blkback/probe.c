@@ -7,6 +7,9 @@
  *   /local/domain/0/backend/vbd/1/51728   state 1          new: features, 2
  *                                         state 2 or 4     adopted: the
  *                                                          rings mapped again
+ *                                         state 5 or 6,    adopted at that
+ *                                           online 1       state: a guest's
+ *                                                          reset goes on
  *                                         state 5,         a detach: 6, not
  *                                           online 0       served
  *                                         state 6,         the toolstack's
@@ -30,6 +33,7 @@
 
 struct probe_job {
 	vbd__bb_dev *d;
+	int state;     /* the backend's state found */
 	char fe[sizeof(((vbd__bb_dev *)0)->fe)];
 };
 
@@ -41,20 +45,30 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	char path[192], prefix[48], *fe, *id, *probe;
 	unsigned len;
 	int s = vbd__xb_read_state(xs, t, d->be);
+	long long online;
 	bool ok;
 
 	/* InitWait or Connected: left by a backend of this domain that died;
-	 * adopted below.  Closing with online 0: it died in a detach, and
-	 * this one, with nothing mapped, finishes the close (probe). */
-	if (s == VBD_STATE_CLOSING) {
+	 * adopted below.  Closing or Closed with online 1: it died in a close
+	 * the frontend began (a guest's takeover reset), which a device still
+	 * online comes back from: adopted at that state, the reset goes on.
+	 * Closing with online 0: it died in a detach, and this one, with
+	 * nothing mapped, finishes the close (probe); Closed with online 0 is
+	 * the toolstack's to remove. */
+	if (s == VBD_STATE_CLOSING || s == VBD_STATE_CLOSED) {
 		snprintf(path, sizeof(path), "%s/online", d->be);
 		id = xs_read(xs, t, path, &len);
-		ok = id && !strcmp(id, "0");
+		online = id ? vbd__parse_num(id) : -1;
 		free(id);
-		return ok ? 5 : 1;
-	}
-	if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT && s != VBD_STATE_CONNECTED)
+		if (online == 0 && s == VBD_STATE_CLOSING)
+			return 5;
+		if (online != 1)
+			return 1;
+	} else if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT &&
+	           s != VBD_STATE_CONNECTED) {
 		return 1;     /* not new (or gone): nothing to do */
+	}
+	j->state = s;
 	snprintf(path, sizeof(path), "%s/frontend", d->be);
 	fe = xs_read(xs, t, path, &len);
 	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
@@ -104,6 +118,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	d->disk.fd = -1;
 	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
 	j.d = d;
+	j.state = -1;
 	j.fe[0] = 0;
 	r = vbd__xb_txn(b->xs, probe_body, &j);
 	if (r == 5) {
@@ -111,13 +126,26 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 		vbd__xb_switch_state(b->xs, d->be, VBD_STATE_CLOSED);
 		r = 1;
 	}
-	if (r == 4) {
+	if (r == 4 && j.state >= VBD_STATE_CLOSING) {
+		/* In a reset: the frontend's state watch takes it on from
+		 * here, as frontend_changed does for a device it served all
+		 * along (Closed after the frontend's Closed, InitWait after
+		 * its Initialising).  Nothing of the dead backend's is mapped
+		 * here, and its rings are not taken again. */
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend at %s, online",
+		            d->be, vbd_state_name(j.state));
+		d->be_state = j.state;
+		r = 0;
+	} else if (r == 4) {
 		/* Served as from InitWait: the frontend's state watch maps its
 		 * rings (still granted) and connect() writes Connected again.
 		 * Requests the dead backend took and never answered are taken
 		 * again: the ring is attached at rsp_prod. */
 		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend", d->be);
+		d->be_state = VBD_STATE_INITWAIT;
 		r = 0;
+	} else if (r == 0) {
+		d->be_state = VBD_STATE_INITWAIT;
 	}
 	if (r != 0) {
 		if (r == 2)
@@ -132,7 +160,6 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 		return;
 	}
 	memcpy(d->fe, j.fe, sizeof(d->fe));
-	d->be_state = VBD_STATE_INITWAIT;
 	d->next = b->devs;
 	b->devs = d;
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
