@@ -363,7 +363,9 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		update_status(d);
 		break;
 	case VBD_STATE_CLOSING:
+		vbd__crashpoint("blkback.fe-closing");
 		switch_state(d, VBD_STATE_CLOSING);
+		vbd__crashpoint("blkback.closing-written");
 		break;
 	case VBD_STATE_CLOSED: {
 		/* online before Closed: once both ends are Closed the toolstack
@@ -374,8 +376,11 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		disconnect(d);
 		vbd__crashpoint("blkback.closing");
 		switch_state(d, VBD_STATE_CLOSED);
-		if (!online)
+		if (!online) {
 			vbd__bb_dev_free(d, false);
+			break;
+		}
+		vbd__crashpoint("blkback.closed-written");
 		break;
 	}
 	case VBD_STATE_UNKNOWN:        /* the frontend is gone */
