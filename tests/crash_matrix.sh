@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The crash matrix: each process of the simulated host killed by SIGKILL at
-# each step of attach, I/O and detach (a crash point, lib/util/crashpoint.h:
-# no sleep, no race), then the recovery a user would run, then the checks:
+# each step of attach, I/O, detach and a guest's takeover (a crash point,
+# lib/util/crashpoint.h: no sleep, no race), then the recovery a user would
+# run, then the checks:
 #   - the point fired: the process died by SIGKILL there (a cell whose point
 #     never fired fails);
 #   - no xenstore node of the device, no hotplug record, no loop device on
@@ -9,7 +10,8 @@
 #   - no process, fd or socket more than a clean host has;
 #   - what was written and flushed before the kill is in the image;
 #   - a restarted backend or guest resumes: the device, if still there,
-#     reads back what was written (and detaches without --force).
+#     reads back what was written (and detaches without --force); a
+#     guest's takeover the backend was killed in completes.
 # Usage: crash_matrix.sh VBDCTL [--full]   (the CI set without --full;
 # CRASH_ONLY=REGEX runs only the cells it matches)
 # Prints one line per cell and the table at the end.
@@ -29,8 +31,9 @@ head -c 4096 /dev/urandom > "$tmp/pattern"
 rows=() cells=0 bad=0
 
 # A cell: process, point[:nth], the phase the kill lands in (attach, io,
-# detach).  The CI set covers every process and every phase; --full adds
-# the rest of the points.
+# detach, takeover: a restarted guest resetting its connected device).
+# The CI set covers every process and every phase, and the backend at each
+# step of a takeover; --full adds the rest of the points.
 ci_cells=(
 	"client attach.nodes-written attach"
 	"client hotplug.loop-attached attach"
@@ -42,6 +45,10 @@ ci_cells=(
 	"backend blkback.ring-mapped attach"
 	"backend blkback.request-taken io"
 	"backend blkback.closing detach"
+	"backend blkback.fe-closing takeover"
+	"backend blkback.closing-written takeover"
+	"backend blkback.closing takeover"
+	"backend blkback.closed-written takeover"
 	"guest1 blkfront.initialised attach"
 	"guest1 blkfront.request-pushed io"
 	"guest1 blkfront.closing detach"
@@ -123,6 +130,16 @@ run_phase() {
 	io) timeout 3 "${env[@]}" "$VBDCTL" io guest1 xvdb read 0 4096 --file "$tmp/back" \
 		> "$tmp/phase.log" 2>&1 || r=$? ;;
 	detach) "${env[@]}" "$VBDCTL" detach guest1 xvdb --timeout 3 > "$tmp/phase.log" 2>&1 || r=$? ;;
+	takeover)
+		# The restarted guest's frontend resets xvdb (Closing, Closed,
+		# Initialising); the kill, armed in the backend, lands in it.
+		# Waited for (bounded): restart returns before the reset runs.
+		"$VBDCTL" sim restart guest1 > "$tmp/phase.log" 2>&1 || r=$?
+		for _ in $(seq 200); do
+			grep -q "sim host: backend (dom0) (pid [0-9]*) killed by signal" \
+				"$VBD_SIM_DIR/host.log" && break
+			sleep 0.05
+		done ;;
 	esac
 	return $r
 }
@@ -131,7 +148,7 @@ run_phase() {
 pre_phases() {
 	case $1 in
 	attach) ;;
-	io | detach) echo attach write ;;
+	io | detach | takeover) echo attach write ;;
 	esac
 }
 
@@ -220,12 +237,23 @@ cell() {  # cell WHO POINT PHASE
 			return
 		fi
 		# Resumed: a device still there serves the guest again.
-		if xenstore-exists "$BE" 2>/dev/null && [ "$phase" = io ]; then
+		if xenstore-exists "$BE" 2>/dev/null && [ "$phase" = io -o "$phase" = takeover ]; then
 			if timeout 10 "$VBDCTL" io guest1 xvdb read 0 4096 --file "$tmp/back" >/dev/null 2>&1 &&
 			   cmp -s "$tmp/pattern" "$tmp/back"; then
 				resumed="resumed I/O"
 			else
 				why="${why:+$why; }no I/O after restart"
+			fi
+		fi
+		# The guest's takeover went through the restart: its frontend
+		# says so, and failed on nothing.
+		if [ "$phase" = takeover ]; then
+			if grep -q "taken over: reset done" "$VBD_SIM_DIR/host.log" &&
+			   ! grep -q "taking over: .*" "$VBD_SIM_DIR/host.log"; then
+				resumed="takeover done, ${resumed:-no I/O}"
+			else
+				p=$(grep -o "taking over: .*" "$VBD_SIM_DIR/host.log" | tail -1)
+				why="${why:+$why; }the takeover did not complete (${p:-no reset done})"
 			fi
 		fi
 		if xenstore-exists "$BE" 2>/dev/null; then
@@ -271,7 +299,7 @@ cell() {  # cell WHO POINT PHASE
 
 record() {  # record WHO POINT PHASE VERDICT WHY
 	local line
-	line=$(printf '| %-8s | %-26s | %-6s | %-4s | %s |' "$1" "$2" "$3" "$4" "$5")
+	line=$(printf '| %-8s | %-26s | %-8s | %-4s | %s |' "$1" "$2" "$3" "$4" "$5")
 	rows+=("$line")
 	echo "$line"
 	if [ "$4" = pass ]; then pass=$((pass + 1)); else fail=$((fail + 1)); bad=$((bad + 1)); fi
@@ -299,8 +327,8 @@ else
 	echo "note: losetup could not make a loop device; that check skipped"
 fi
 echo
-echo "| process  | point                      | phase  | ok   | why / what resumed |"
-echo "|----------|----------------------------|--------|------|--------------------|"
+echo "| process  | point                      | phase    | ok   | why / what resumed |"
+echo "|----------|----------------------------|----------|------|--------------------|"
 printf '%s\n' "${rows[@]}"
 echo "$cells cells, $((cells - bad)) pass, $bad fail"
 summary

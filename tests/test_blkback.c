@@ -1268,6 +1268,68 @@ static void test_close_and_reconnect(void **state)
 	assert_int_equal(stats(f).requests, 4);
 }
 
+/* A backend that dies in the middle of a frontend's reset (a guest taking
+ * its device over: Closing, Closed, Initialising) leaves the device at
+ * Closing or Closed with online=1.  Freeing ours here writes Closed, so
+ * the state a dead one leaves is written back before the next starts.
+ * The next one takes the reset on from there, as Linux's blkback goes
+ * on for a device it served all along; a device the toolstack was
+ * detaching (online=0) is finished and not served. */
+static void restart_at(struct fx *f, int state)
+{
+	f->b = vbd_blkback_free(f->b);
+	xs_put(f->h0, XBT_NULL, f->be, "state", "%d", state);
+	start(f);
+	settle(f);
+}
+
+static void test_adopt_in_reset(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 80);
+	/* Killed with both ends Closing. */
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	restart_at(f, 5);
+	assert_int_equal(stats(f).devices, 1);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 5);
+	fe_close_rings(f);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	fe_state(f, 1);
+	wait_be_state(f, 2);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	check_rw(f, 0, 8, 1, 0, 81);
+	/* Killed with both ends Closed, before the frontend's Initialising. */
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	fe_close_rings(f);
+	restart_at(f, 6);
+	assert_int_equal(stats(f).devices, 1);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 6);
+	fe_state(f, 1);
+	wait_be_state(f, 2);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	check_rw(f, 0, 16, 1, 0, 82);
+	assert_int_equal(stats(f).rings, 1);
+	/* Killed in a detach (online=0, Closing): finished, not served. */
+	xs_put(f->h0, XBT_NULL, f->be, "online", "0");
+	restart_at(f, 5);
+	fe_close_rings(f);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 6);
+	assert_int_equal(stats(f).devices, 0);
+	/* Closed with online=0: the toolstack's to remove, left alone. */
+	restart_at(f, 6);
+	assert_int_equal(stats(f).devices, 0);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 6);
+}
+
 static vbd_dev_stats dev_stats(struct fx *f)
 {
 	vbd_dev_stats s = { .size = sizeof(s) };
@@ -1719,6 +1781,7 @@ int main(void)
 		T(test_dev_stats),
 		T(test_publish_stats),
 		T(test_offline_removal),
+		T(test_adopt_in_reset),
 		cmocka_unit_test(test_pgrant_limit),
 		cmocka_unit_test(test_pgrant_growth),
 		T(test_memory_per_device),

@@ -2,8 +2,10 @@
 /*
  * Internals of vbd_blkback, shared by its files:
  *   blkback.c  the object: options, the fd, process(), stats, refresh
- *   xenbus.c   one device's handshake (probe, backend_changed,
- *              frontend_changed, connect, disconnect, remove)
+ *   probe.c    which devices are served: the backend dir's scan, probe,
+ *              adoption of what a dead backend left
+ *   xenbus.c   one device's handshake (backend_changed, frontend_changed,
+ *              connect, disconnect, remove)
  *   disk.c     the target: open, size, flush, discard
  *   ring.c     one ring: map, bind, its worker, the data path
  *   req.c      request decoding and checks (no I/O; fuzzed)
@@ -156,8 +158,12 @@ struct vbd_blkback {
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* xenbus.c */
+/* probe.c: the backend dir (or an ancestor) changed at path. */
 void vbd__bb_scan(vbd_blkback *b, const char *path);
+
+/* xenbus.c; the two callbacks are the watches probe.c sets. */
+void vbd__bb_frontend_changed(const char *path, void *ud);
+void vbd__bb_backend_changed(const char *path, void *ud);
 void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state);
 void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

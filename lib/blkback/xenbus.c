@@ -3,7 +3,7 @@
  * One device's handshake, as Linux xen-blkback's xenbus.c does it
  * over lib/xenbus (docs/protocol.md, "Handshake, backend side"):
  *
- *   probe             backend state 1: offer features, watch
+ *   probe             (probe.c) backend state 1: offer features, watch
  *                     physical-device(-path) and the frontend's state, go to 2
  *   backend_changed   physical-device appears: open the target
  *   frontend_changed  3/4: map the rings and bind; 5: Closing; 6: disconnect,
@@ -34,9 +34,6 @@
 
 #include "blkback/blkback.h"
 #include "util/crashpoint.h"
-
-static void frontend_changed(const char *path, void *ud);
-static void backend_changed(const char *path, void *ud);
 
 /* dir/key as a string, NULL if absent (errno ENOENT) or unreadable. */
 #define RD(d, dir, key) vbd__xb_read((d)->b->xs, XBT_NULL, "%s/%s", (dir), (key))
@@ -329,7 +326,7 @@ static bool is_online(vbd__bb_dev *d)
 	return vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "online", 1, &v) == 0 && v == 1;
 }
 
-static void frontend_changed(const char *path, void *ud)
+void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
 	int st = vbd__xb_read_state(d->b->xs, XBT_NULL, d->fe);
@@ -366,7 +363,9 @@ static void frontend_changed(const char *path, void *ud)
 		update_status(d);
 		break;
 	case VBD_STATE_CLOSING:
+		vbd__crashpoint("blkback.fe-closing");
 		switch_state(d, VBD_STATE_CLOSING);
+		vbd__crashpoint("blkback.closing-written");
 		break;
 	case VBD_STATE_CLOSED: {
 		/* online before Closed: once both ends are Closed the toolstack
@@ -377,8 +376,11 @@ static void frontend_changed(const char *path, void *ud)
 		disconnect(d);
 		vbd__crashpoint("blkback.closing");
 		switch_state(d, VBD_STATE_CLOSED);
-		if (!online)
+		if (!online) {
 			vbd__bb_dev_free(d, false);
+			break;
+		}
+		vbd__crashpoint("blkback.closed-written");
 		break;
 	}
 	case VBD_STATE_UNKNOWN:        /* the frontend is gone */
@@ -475,7 +477,7 @@ static int check_tap_params(vbd__bb_dev *d, const char *pdp)
 	return r;
 }
 
-static void backend_changed(const char *path, void *ud)
+void vbd__bb_backend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
 	struct vbd__bb_disk *k = &d->disk;
@@ -547,254 +549,4 @@ out:
 	free(pdp);
 	free(mode);
 	free(type);
-}
-
-/* ----------------------------------------------------------------- probe */
-
-struct probe_job {
-	vbd__bb_dev *d;
-	char fe[sizeof(((vbd__bb_dev *)0)->fe)];
-};
-
-static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
-{
-	struct probe_job *j = ud;
-	vbd__bb_dev *d = j->d;
-	vbd_blkback *b = d->b;
-	char path[192], prefix[48], *fe, *id, *probe;
-	unsigned len;
-	int s = vbd__xb_read_state(xs, t, d->be);
-	bool ok;
-
-	/* InitWait or Connected: left by a backend of this domain that died;
-	 * adopted below.  Closing with online 0: it died in a detach, and
-	 * this one, with nothing mapped, finishes the close (probe). */
-	if (s == VBD_STATE_CLOSING) {
-		snprintf(path, sizeof(path), "%s/online", d->be);
-		id = xs_read(xs, t, path, &len);
-		ok = id && !strcmp(id, "0");
-		free(id);
-		return ok ? 5 : 1;
-	}
-	if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT && s != VBD_STATE_CONNECTED)
-		return 1;     /* not new (or gone): nothing to do */
-	snprintf(path, sizeof(path), "%s/frontend", d->be);
-	fe = xs_read(xs, t, path, &len);
-	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
-	id = xs_read(xs, t, path, &len);
-	snprintf(prefix, sizeof(prefix), "/local/domain/%u/", d->fe_domid);
-	ok = fe && id && vbd__parse_num(id) == (long long)d->fe_domid && strlen(fe) < sizeof(d->fe) &&
-	     strncmp(fe, prefix, strlen(prefix)) == 0 &&
-	     strspn(fe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@") ==
-	         strlen(fe) && !strstr(fe, "//") && fe[strlen(fe) - 1] != '/';
-	if (ok)
-		snprintf(j->fe, sizeof(j->fe), "%s", fe);
-	free(fe);
-	free(id);
-	if (!ok)
-		return 2;
-	probe = xs_read(xs, t, j->fe, &len);   /* the frontend must exist */
-	free(probe);
-	if (!probe)
-		return 3;
-	if (s != VBD_STATE_INITIALISING)
-		return 4;     /* adopted: its features are there, its state stays */
-	ok = (!b->max_indirect ||
-	      WR(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
-	     WR(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
-	     WR(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
-	     WR(xs, t, d->be, "state", "%d", VBD_STATE_INITWAIT);
-	return ok ? 0 : -(errno ? errno : EIO);
-}
-
-static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
-{
-	vbd__bb_dev *d = calloc(1, sizeof(*d));
-	struct probe_job j;
-	char path[192];
-	int r;
-
-	if (!d) {
-		vbd__bb_log(b, VBD_LOG_ERR, "probing %s/%u/%u: out of memory", b->base, fe_domid, devid);
-		return;
-	}
-	VBD__BB_ADD(b->mem, sizeof(*d));
-	d->b = b;
-	d->fe_domid = fe_domid;
-	d->devid = devid;
-	d->be_state = VBD_STATE_INITIALISING;
-	d->fe_state = -1;
-	d->disk.fd = -1;
-	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
-	j.d = d;
-	j.fe[0] = 0;
-	r = vbd__xb_txn(b->xs, probe_body, &j);
-	if (r == 5) {
-		vbd__bb_log(b, VBD_LOG_INFO, "%s: left Closing by an earlier backend: Closed", d->be);
-		vbd__xb_switch_state(b->xs, d->be, VBD_STATE_CLOSED);
-		r = 1;
-	}
-	if (r == 4) {
-		/* Served as from InitWait: the frontend's state watch maps its
-		 * rings (still granted) and connect() writes Connected again.
-		 * Requests the dead backend took and never answered are taken
-		 * again: the ring is attached at rsp_prod. */
-		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend", d->be);
-		r = 0;
-	}
-	if (r != 0) {
-		if (r == 2)
-			vbd__bb_log(b, VBD_LOG_WARNING, "%s: bad frontend or frontend-id; not served",
-			            d->be);
-		else if (r == 3)
-			vbd__bb_log(b, VBD_LOG_DEBUG, "%s: frontend %s missing; not yet", d->be, j.fe);
-		else if (r < 0)
-			vbd__bb_log(b, VBD_LOG_WARNING, "%s: probe: %s", d->be, strerror(-r));
-		__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
-		free(d);
-		return;
-	}
-	memcpy(d->fe, j.fe, sizeof(d->fe));
-	d->be_state = VBD_STATE_INITWAIT;
-	d->next = b->devs;
-	b->devs = d;
-	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
-	vbd__crashpoint("blkback.initwait");
-	/* Each watch fires once at once: whatever is there already is seen. */
-	snprintf(path, sizeof(path), "%s/physical-device", d->be);
-	r = vbd__xb_watch_add(b->bus, path, backend_changed, d, NULL, &d->w_pdev);
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/physical-device-path", d->be);
-		r = vbd__xb_watch_add(b->bus, path, backend_changed, d, NULL, &d->w_pdev_path);
-	}
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/state", d->fe);
-		r = vbd__xb_watch_add(b->bus, path, frontend_changed, d, NULL, &d->w_fe);
-	}
-	if (r < 0)
-		vbd__bb_fatal(d, r, "watching %s", path);
-}
-
-/* ------------------------------------------------------------------ scan */
-
-static vbd__bb_dev *find(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
-{
-	vbd__bb_dev *d;
-
-	for (d = b->devs; d; d = d->next)
-		if (d->fe_domid == fe_domid && d->devid == devid)
-			return d;
-	return NULL;
-}
-
-/* A path component as a strict decimal below max; its length in *len. */
-static long long component(const char *s, unsigned long long max, size_t *len)
-{
-	char buf[16];
-	long long v;
-
-	*len = strcspn(s, "/");
-	if (*len == 0 || *len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, *len);
-	buf[*len] = 0;
-	v = vbd__parse_num(buf);
-	return v >= 0 && (unsigned long long)v <= max && (buf[0] != '0' || *len == 1) ? v : -1;
-}
-
-/* A device's directory changed: probe it if new, forget it if removed. */
-static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool dir_event)
-{
-	vbd__bb_dev *d = find(b, fe_domid, devid);
-	char *v;
-
-	if (!d) {
-		probe(b, fe_domid, devid);
-		return;
-	}
-	if (!dir_event)
-		return;
-	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);
-	if (!v && errno == ENOENT)
-		vbd__bb_dev_free(d, false);
-	free(v);
-}
-
-static void scan_domain(vbd_blkback *b, unsigned fe_domid)
-{
-	char dir[96];
-	char **ids;
-	unsigned n = 0, i;
-	vbd__bb_dev *d, *next;
-
-	snprintf(dir, sizeof(dir), "%s/%u", b->base, fe_domid);
-	ids = xs_directory(b->xs, XBT_NULL, dir, &n);
-	for (d = b->devs; d; d = d->next)
-		if (d->fe_domid == fe_domid)
-			d->seen = false;
-	for (i = 0; ids && i < n; i++) {
-		size_t len;
-		long long id = component(ids[i], UINT32_MAX, &len);
-
-		if (id < 0 || ids[i][len])
-			continue;
-		check_dev(b, fe_domid, (uint32_t)id, true);
-		d = find(b, fe_domid, (uint32_t)id);
-		if (d)
-			d->seen = true;
-	}
-	free(ids);
-	if (!ids && errno != ENOENT)
-		return;     /* could not list: keep what we have */
-	for (d = b->devs; d; d = next) {
-		next = d->next;
-		if (d->fe_domid == fe_domid && !d->seen)
-			vbd__bb_dev_free(d, false);
-	}
-}
-
-void vbd__bb_scan(vbd_blkback *b, const char *path)
-{
-	size_t bl = strlen(b->base), len;
-	long long dom, id;
-	const char *p;
-
-	if (strncmp(path, b->base, bl) != 0 || (path[bl] && path[bl] != '/')) {
-		/* An ancestor of base (or base itself first) */
-		char **doms;
-		unsigned n = 0, i;
-		vbd__bb_dev *d, *next;
-
-		doms = xs_directory(b->xs, XBT_NULL, b->base, &n);
-		for (i = 0; doms && i < n; i++) {
-			dom = component(doms[i], DOMID_FIRST_RESERVED - 1, &len);
-			if (dom >= 0 && !doms[i][len])
-				scan_domain(b, (unsigned)dom);
-		}
-		if (!doms && errno == ENOENT)
-			for (d = b->devs; d; d = next) {
-				next = d->next;
-				vbd__bb_dev_free(d, false);
-			}
-		free(doms);
-		return;
-	}
-	p = path + bl;
-	if (!*p) {
-		vbd__bb_scan(b, "/");
-		return;
-	}
-	dom = component(p + 1, DOMID_FIRST_RESERVED - 1, &len);
-	if (dom < 0)
-		return;
-	p += 1 + len;
-	if (!*p) {
-		scan_domain(b, (unsigned)dom);
-		return;
-	}
-	id = component(p + 1, UINT32_MAX, &len);
-	if (id < 0)
-		return;
-	p += 1 + len;
-	check_dev(b, (unsigned)dom, (uint32_t)id, *p == 0);
 }

@@ -36,8 +36,15 @@
  *   blkback.request-taken    a request taken off the ring, before its I/O
  *   blkback.io-done          its I/O done, before its response
  *   blkback.response-pushed  response pushed, before the notify
+ *   blkback.fe-closing       the frontend's Closing seen (a guest's
+ *                            takeover reset, or its own close), before the
+ *                            backend's Closing
+ *   blkback.closing-written  the backend's Closing written, before the
+ *                            frontend's Closed
  *   blkback.closing          the frontend Closed: rings unmapped, before the
  *                            backend's Closed
+ *   blkback.closed-written   the backend's Closed written with online=1 (a
+ *                            reset), before the frontend's Initialising
  * frontend (vbdctl frontend, lib/blkfront):
  *   blkfront.ring-granted    ring granted, event channel bound, before
  *                            Initialised

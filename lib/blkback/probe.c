@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which devices this backend serves: the watch on its backend dir, each
+ * device found there probed once, and the devices a dead predecessor left
+ * taken over (adoption).  One device's handshake from then on is xenbus.c's.
+ *
+ *   /local/domain/0/backend/vbd/1/51728   state 1          new: features, 2
+ *                                         state 2 or 4     adopted: the
+ *                                                          rings mapped again
+ *                                         state 5 or 6,    adopted at that
+ *                                           online 1       state: a guest's
+ *                                                          reset goes on
+ *                                         state 5,         a detach: 6, not
+ *                                           online 0       served
+ *                                         state 6,         the toolstack's
+ *                                           online 0       to remove
+ *
+ * The state and the frontend's keys are read in one transaction with the
+ * probe's writes, so a device removed meanwhile is never brought back.
+ * Path components are strict decimals, and the frontend path must lie
+ * under the frontend domain's own home.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blkback/blkback.h"
+#include "util/crashpoint.h"
+
+/* A write in a chain of them: true if done (errno says why not). */
+#define WR(xs, t, dir, key, ...) (vbd__xb_printf((xs), (t), (dir), (key), __VA_ARGS__) == 0)
+
+struct probe_job {
+	vbd__bb_dev *d;
+	int state;     /* the backend's state found */
+	char fe[sizeof(((vbd__bb_dev *)0)->fe)];
+};
+
+static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct probe_job *j = ud;
+	vbd__bb_dev *d = j->d;
+	vbd_blkback *b = d->b;
+	char path[192], prefix[48], *fe, *id, *probe;
+	unsigned len;
+	int s = vbd__xb_read_state(xs, t, d->be);
+	long long online;
+	bool ok;
+
+	/* InitWait or Connected: left by a backend of this domain that died;
+	 * adopted below.  Closing or Closed with online 1: it died in a close
+	 * the frontend began (a guest's takeover reset), which a device still
+	 * online comes back from: adopted at that state, the reset goes on.
+	 * Closing with online 0: it died in a detach, and this one, with
+	 * nothing mapped, finishes the close (probe); Closed with online 0 is
+	 * the toolstack's to remove. */
+	if (s == VBD_STATE_CLOSING || s == VBD_STATE_CLOSED) {
+		snprintf(path, sizeof(path), "%s/online", d->be);
+		id = xs_read(xs, t, path, &len);
+		online = id ? vbd__parse_num(id) : -1;
+		free(id);
+		if (online == 0 && s == VBD_STATE_CLOSING)
+			return 5;
+		if (online != 1)
+			return 1;
+	} else if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT &&
+	           s != VBD_STATE_CONNECTED) {
+		return 1;     /* not new (or gone): nothing to do */
+	}
+	j->state = s;
+	snprintf(path, sizeof(path), "%s/frontend", d->be);
+	fe = xs_read(xs, t, path, &len);
+	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
+	id = xs_read(xs, t, path, &len);
+	snprintf(prefix, sizeof(prefix), "/local/domain/%u/", d->fe_domid);
+	ok = fe && id && vbd__parse_num(id) == (long long)d->fe_domid && strlen(fe) < sizeof(d->fe) &&
+	     strncmp(fe, prefix, strlen(prefix)) == 0 &&
+	     strspn(fe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@") ==
+	         strlen(fe) && !strstr(fe, "//") && fe[strlen(fe) - 1] != '/';
+	if (ok)
+		snprintf(j->fe, sizeof(j->fe), "%s", fe);
+	free(fe);
+	free(id);
+	if (!ok)
+		return 2;
+	probe = xs_read(xs, t, j->fe, &len);   /* the frontend must exist */
+	free(probe);
+	if (!probe)
+		return 3;
+	if (s != VBD_STATE_INITIALISING)
+		return 4;     /* adopted: its features are there, its state stays */
+	ok = (!b->max_indirect ||
+	      WR(xs, t, d->be, "feature-max-indirect-segments", "%u", b->max_indirect)) &&
+	     WR(xs, t, d->be, "multi-queue-max-queues", "%u", b->max_queues) &&
+	     WR(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
+	     WR(xs, t, d->be, "state", "%d", VBD_STATE_INITWAIT);
+	return ok ? 0 : -(errno ? errno : EIO);
+}
+
+static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
+{
+	vbd__bb_dev *d = calloc(1, sizeof(*d));
+	struct probe_job j;
+	char path[192];
+	int r;
+
+	if (!d) {
+		vbd__bb_log(b, VBD_LOG_ERR, "probing %s/%u/%u: out of memory", b->base, fe_domid, devid);
+		return;
+	}
+	VBD__BB_ADD(b->mem, sizeof(*d));
+	d->b = b;
+	d->fe_domid = fe_domid;
+	d->devid = devid;
+	d->be_state = VBD_STATE_INITIALISING;
+	d->fe_state = -1;
+	d->disk.fd = -1;
+	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
+	j.d = d;
+	j.state = -1;
+	j.fe[0] = 0;
+	r = vbd__xb_txn(b->xs, probe_body, &j);
+	if (r == 5) {
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: left Closing by an earlier backend: Closed", d->be);
+		vbd__xb_switch_state(b->xs, d->be, VBD_STATE_CLOSED);
+		r = 1;
+	}
+	if (r == 4 && j.state >= VBD_STATE_CLOSING) {
+		/* In a reset: the frontend's state watch takes it on from
+		 * here, as frontend_changed does for a device it served all
+		 * along (Closed after the frontend's Closed, InitWait after
+		 * its Initialising).  Nothing of the dead backend's is mapped
+		 * here, and its rings are not taken again. */
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend at %s, online",
+		            d->be, vbd_state_name(j.state));
+		d->be_state = j.state;
+		r = 0;
+	} else if (r == 4) {
+		/* Served as from InitWait: the frontend's state watch maps its
+		 * rings (still granted) and connect() writes Connected again.
+		 * Requests the dead backend took and never answered are taken
+		 * again: the ring is attached at rsp_prod. */
+		vbd__bb_log(b, VBD_LOG_INFO, "%s: adopted from an earlier backend", d->be);
+		d->be_state = VBD_STATE_INITWAIT;
+		r = 0;
+	} else if (r == 0) {
+		d->be_state = VBD_STATE_INITWAIT;
+	}
+	if (r != 0) {
+		if (r == 2)
+			vbd__bb_log(b, VBD_LOG_WARNING, "%s: bad frontend or frontend-id; not served",
+			            d->be);
+		else if (r == 3)
+			vbd__bb_log(b, VBD_LOG_DEBUG, "%s: frontend %s missing; not yet", d->be, j.fe);
+		else if (r < 0)
+			vbd__bb_log(b, VBD_LOG_WARNING, "%s: probe: %s", d->be, strerror(-r));
+		__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
+		free(d);
+		return;
+	}
+	memcpy(d->fe, j.fe, sizeof(d->fe));
+	d->next = b->devs;
+	b->devs = d;
+	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
+	vbd__crashpoint("blkback.initwait");
+	/* Each watch fires once at once: whatever is there already is seen. */
+	snprintf(path, sizeof(path), "%s/physical-device", d->be);
+	r = vbd__xb_watch_add(b->bus, path, vbd__bb_backend_changed, d, NULL, &d->w_pdev);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/physical-device-path", d->be);
+		r = vbd__xb_watch_add(b->bus, path, vbd__bb_backend_changed, d, NULL, &d->w_pdev_path);
+	}
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", d->fe);
+		r = vbd__xb_watch_add(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe);
+	}
+	if (r < 0)
+		vbd__bb_fatal(d, r, "watching %s", path);
+}
+
+/* ------------------------------------------------------------------ scan */
+
+static vbd__bb_dev *find(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
+{
+	vbd__bb_dev *d;
+
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid && d->devid == devid)
+			return d;
+	return NULL;
+}
+
+/* A path component as a strict decimal below max; its length in *len. */
+static long long component(const char *s, unsigned long long max, size_t *len)
+{
+	char buf[16];
+	long long v;
+
+	*len = strcspn(s, "/");
+	if (*len == 0 || *len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, *len);
+	buf[*len] = 0;
+	v = vbd__parse_num(buf);
+	return v >= 0 && (unsigned long long)v <= max && (buf[0] != '0' || *len == 1) ? v : -1;
+}
+
+/* A device's directory changed: probe it if new, forget it if removed. */
+static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool dir_event)
+{
+	vbd__bb_dev *d = find(b, fe_domid, devid);
+	char *v;
+
+	if (!d) {
+		probe(b, fe_domid, devid);
+		return;
+	}
+	if (!dir_event)
+		return;
+	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);
+	if (!v && errno == ENOENT)
+		vbd__bb_dev_free(d, false);
+	free(v);
+}
+
+static void scan_domain(vbd_blkback *b, unsigned fe_domid)
+{
+	char dir[96];
+	char **ids;
+	unsigned n = 0, i;
+	vbd__bb_dev *d, *next;
+
+	snprintf(dir, sizeof(dir), "%s/%u", b->base, fe_domid);
+	ids = xs_directory(b->xs, XBT_NULL, dir, &n);
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid)
+			d->seen = false;
+	for (i = 0; ids && i < n; i++) {
+		size_t len;
+		long long id = component(ids[i], UINT32_MAX, &len);
+
+		if (id < 0 || ids[i][len])
+			continue;
+		check_dev(b, fe_domid, (uint32_t)id, true);
+		d = find(b, fe_domid, (uint32_t)id);
+		if (d)
+			d->seen = true;
+	}
+	free(ids);
+	if (!ids && errno != ENOENT)
+		return;     /* could not list: keep what we have */
+	for (d = b->devs; d; d = next) {
+		next = d->next;
+		if (d->fe_domid == fe_domid && !d->seen)
+			vbd__bb_dev_free(d, false);
+	}
+}
+
+void vbd__bb_scan(vbd_blkback *b, const char *path)
+{
+	size_t bl = strlen(b->base), len;
+	long long dom, id;
+	const char *p;
+
+	if (strncmp(path, b->base, bl) != 0 || (path[bl] && path[bl] != '/')) {
+		/* An ancestor of base (or base itself first) */
+		char **doms;
+		unsigned n = 0, i;
+		vbd__bb_dev *d, *next;
+
+		doms = xs_directory(b->xs, XBT_NULL, b->base, &n);
+		for (i = 0; doms && i < n; i++) {
+			dom = component(doms[i], DOMID_FIRST_RESERVED - 1, &len);
+			if (dom >= 0 && !doms[i][len])
+				scan_domain(b, (unsigned)dom);
+		}
+		if (!doms && errno == ENOENT)
+			for (d = b->devs; d; d = next) {
+				next = d->next;
+				vbd__bb_dev_free(d, false);
+			}
+		free(doms);
+		return;
+	}
+	p = path + bl;
+	if (!*p) {
+		vbd__bb_scan(b, "/");
+		return;
+	}
+	dom = component(p + 1, DOMID_FIRST_RESERVED - 1, &len);
+	if (dom < 0)
+		return;
+	p += 1 + len;
+	if (!*p) {
+		scan_domain(b, (unsigned)dom);
+		return;
+	}
+	id = component(p + 1, UINT32_MAX, &len);
+	if (id < 0)
+		return;
+	p += 1 + len;
+	check_dev(b, (unsigned)dom, (uint32_t)id, *p == 0);
+}
