@@ -176,6 +176,19 @@ int vbd__xb_switch_state(struct xs_handle *xs, const char *dir, vbd_state state)
 	return vbd__xb_txn(xs, switch_body, &j);
 }
 
+bool vbd__xb_backend_live(struct xs_handle *xs, const char *base, unsigned fe_domid,
+                          uint32_t devid)
+{
+	char dir[VBD__XB_PATH_MAX];
+	int st;
+
+	snprintf(dir, sizeof(dir), "%s/%u/%u", base, fe_domid, devid);
+	st = vbd__xb_read_state(xs, XBT_NULL, dir);
+	return st == VBD_STATE_INITIALISING || st == VBD_STATE_INITWAIT ||
+	       st == VBD_STATE_CONNECTED || st == VBD_STATE_CLOSING ||
+	       (st < 0 && st != -ENOENT && st != -EINVAL);
+}
+
 int vbd__xb_dev_fatal(struct xs_handle *xs, unsigned home, const char *nodename, int err,
                       const char *msg, const char *dir, int *ret_switch)
 {
