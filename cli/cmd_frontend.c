@@ -90,8 +90,22 @@ static gdev *gdev_find(guest *g, uint32_t devid)
 static void guest_changed(const char *path, void *ud)
 {
 	guest *g = ud;
+	size_t n = strlen(g->dir);
+	const char *key;
+	char *end;
+	unsigned long devid;
+	gdev *d;
 
-	(void)path;
+	/* What a running frontend of ours writes under its own dir (its
+	 * rings' keys, its state) is no news to the scan: a device made,
+	 * removed, or at a state nobody here serves is. */
+	if (!strncmp(path, g->dir, n) && path[n] == '/') {
+		devid = strtoul(path + n + 1, &end, 10);
+		key = *end == '/' ? end + 1 : NULL;
+		d = end != path + n + 1 && devid <= UINT32_MAX ? gdev_find(g, (uint32_t)devid) : NULL;
+		if (d && key && vbd_blkfront_get_state(d->f) != 6)
+			return;
+	}
 	g->rescan = true;
 }
 

@@ -1466,9 +1466,32 @@ static void test_publish_stats(void **state)
 	f->b = vbd_blkback_free(f->b);
 }
 
+/* Transactions the backend started so far: the store's CONTROL conns
+ * lists connections newest first, and the backend's two (up() makes it
+ * after the test's own) are the first of domain 0. */
+static long long backend_txns(struct fx *f)
+{
+	char *out = xs_control_command(f->h0, "conns", NULL, 0), *line, *save = NULL, *p;
+	long long n = 0;
+	int seen = 0;
+
+	assert_non_null(out);
+	for (line = strtok_r(out, "\n", &save); line && seen < 2; line = strtok_r(NULL, "\n", &save)) {
+		if (!strstr(line, " domid 0 "))
+			continue;
+		seen++;
+		if ((p = strstr(line, " txn_start ")))
+			n += strtoll(p + strlen(" txn_start "), NULL, 10);
+	}
+	free(out);
+	assert_int_equal(seen, 2);
+	return n;
+}
+
 static void test_offline_removal(void **state)
 {
 	struct fx *f = *state;
+	long long txns;
 
 	up(f, &plain);
 	/* libxl's detach: online=0 and Closing, in one transaction. */
@@ -1487,11 +1510,19 @@ static void test_offline_removal(void **state)
 	settle(f);
 	assert_int_equal(stats(f).devices, 0);
 	assert_int_equal(stats(f).rings, 0);
-	/* The toolstack removes the nodes; nothing is recreated. */
+	/* The toolstack removes the nodes, the hotplug step's keys first,
+	 * each an event; nothing is recreated, and a device no longer
+	 * served is not probed again (a transaction each) on the way. */
+	txns = backend_txns(f);
+	xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd/1/51712/physical-device-path");
+	settle(f);
+	xs_rm(f->h0, XBT_NULL, "/local/domain/0/backend/vbd/1/51712/mode");
+	settle(f);
 	xs_rm(f->h0, XBT_NULL, f->be);
 	xs_rm(f->h0, XBT_NULL, f->fe);
 	settle(f);
 	assert_false(xs_has(f->h0, f->be));
+	assert_int_equal(backend_txns(f), txns);
 }
 
 /* The grant table's bound comes from what was negotiated: a ring of 32

@@ -866,6 +866,49 @@ static void test_resize(void **state)
 	close_ok(x);
 }
 
+/* The frontend's reads so far: its connections are domain 1's in the
+ * store's CONTROL conns. */
+static long long frontend_reads(struct fx *x)
+{
+	char *out = xs_control_command(x->h, "conns", NULL, 0), *line, *save = NULL, *p;
+	long long n = 0;
+
+	assert_non_null(out);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, " domid 1 ") && (p = strstr(line, " read ")))
+			n += strtoll(p + strlen(" read "), NULL, 10);
+	free(out);
+	return n;
+}
+
+/* An event of the backend's (its state written again, as a resize does)
+ * makes the frontend read what the event named and what it acts on, the
+ * backend's state and size, not its own state, which no event named. */
+static void test_backend_event_reads(void **state)
+{
+	struct fx *x = *state;
+	long long before;
+	int i, k;
+
+	connect_ok(x);
+	before = 0;
+	for (k = 0; k < 6; k++) {
+		/* The first takes the events of the handshake's end along. */
+		if (k == 1)
+			before = frontend_reads(x);
+		xw(x->h, XBT_NULL, BE, "state", "4");
+		for (i = 0; i < 20; i++) {
+			struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+			poll(&p, 1, 10);
+			vbd_blkfront_process(x->f);
+		}
+	}
+	print_message("5 backend events: %lld reads by the frontend\n", frontend_reads(x) - before);
+	assert_true(frontend_reads(x) - before <= 5 * 2);
+	close_ok(x);
+}
+
 /* The device fails: pending I/O fails, an error node, Closing, then
  * Closed once the backend follows. */
 static void expect_broken(struct fx *x, const char *why)
@@ -1183,6 +1226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_event_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_unknown_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rsp_id_ring_size, setup, teardown),
 		cmocka_unit_test(test_rsp_id_boundary),

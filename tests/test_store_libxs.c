@@ -1973,6 +1973,20 @@ static void test_control(void **state)
 	r = xs_control_command(f->h0, "bogus", NULL, 0);
 	assert_null(r);
 	assert_int_equal(errno, EINVAL);
+	/* "conns": a line per connection, its requests by type; this one
+	 * wrote once above and asked for "check", "help", "stats", "bogus"
+	 * and now this. */
+	r = xs_control_command(f->h0, "conns", NULL, 0);
+	assert_non_null(r);
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "pid %ld domid 0 events 0 control 5 write 1\n",
+		         (long)getpid());
+		if (!strstr(r, want))
+			fail_msg("no line \"%.*s\" in:\n%s", (int)strlen(want) - 1, want, r);
+	}
+	free(r);
 }
 
 /* "quota" lists name/value lines; "quota <name> <value>" sets one.  Args

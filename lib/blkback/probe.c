@@ -212,10 +212,10 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool di
 	vbd__bb_dev *d = find(b, fe_domid, devid);
 	char *v;
 
-	if (!d) {
+	if (!d && vbd__xb_backend_live(b->xs, b->base, fe_domid, devid))   /* a read, then a probe */
 		probe(b, fe_domid, devid);
+	if (!d)
 		return;
-	}
 	if (!dir_event)
 		return;
 	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);

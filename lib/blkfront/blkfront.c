@@ -440,7 +440,10 @@ static void step(vbd_blkfront *f)
 
 	if (f->closed_done)
 		return;
-	own = read_state(f, f->fe);
+	/* Our own state is read again only after an event named it: the
+	 * backend's events, most of a handshake's, cannot have changed it. */
+	own = f->own_read ? f->state : read_state(f, f->fe);
+	f->own_read = own >= 0;
 	if (own == -ENOENT) {
 		/* The toolstack removed the device under us. */
 		set_why(f, "%s/state was removed", f->fe);
@@ -544,8 +547,11 @@ static void close_step(vbd_blkfront *f)
 static void on_watch(const char *path, void *ud)
 {
 	vbd_blkfront *f = ud;
+	size_t n = strlen(f->be);
 
-	(void)path;
+	/* Anything but the backend's node (our state's, its dir's removal). */
+	if (strncmp(path, f->be, n) || (path[n] && path[n] != '/'))
+		f->own_read = false;
 	f->xs_dirty = true;
 }
 

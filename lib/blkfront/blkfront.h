@@ -151,6 +151,7 @@ struct vbd_blkfront {
 	unsigned bdom;
 	vbd__xb_watch *w_fe, *w_be;
 	bool xs_dirty;              /* a watch fired: run the handshake */
+	bool own_read;              /* our state node read since its last event */
 	bool be_seen;               /* the backend's state existed once */
 
 	int state;                  /* ours, as last written */

@@ -62,6 +62,14 @@ int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret)
 	c->domid = domid;
 	c->priv = domid == 0;
 	c->want_in = true;
+	{
+		/* Only for CONTROL "conns": which process a connection is. */
+		struct ucred cr;
+		socklen_t crl = sizeof(cr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0)
+			c->pid = cr.pid;
+	}
 	ev.data.ptr = c;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int r = -errno;
@@ -236,6 +244,7 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 		c->out_events++;
 		c->out_event_bytes += blen;
 		s->st.events_sent++;
+		c->nevents++;
 	} else {
 		c->out_replies++;
 	}

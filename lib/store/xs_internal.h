@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <xen/xen.h>
 #include <xen/io/xs_wire.h>
 
@@ -253,6 +254,9 @@ typedef struct xs_conn {
 	size_t trace_max;              /* bytes it may have queued */
 	uint64_t trace_lost;           /* records dropped since the last marker */
 	struct xs_conn *tnext;         /* in the store's list of subscribers */
+	pid_t pid;                     /* the peer's, at connect (0: unknown) */
+	uint32_t nreq[XS_TYPE_COUNT];  /* requests handled, by type, and */
+	uint32_t nevents;              /* watch events queued: CONTROL "conns" */
 } xs_conn;
 
 struct vbd_store {

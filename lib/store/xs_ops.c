@@ -808,6 +808,50 @@ static int quota_of(vbd_store *s, xs_conn *c, const xs_req *rq, const char *arg)
 	return reply(s, c, rq, out, (size_t)len + 1);
 }
 
+/* CONTROL "conns": a line per connection, "pid P domid D events E" and the
+ * requests it made by type ("read 12 write 3"), for finding where a client's
+ * round trips go.  What does not fit in one reply is cut at a whole line and
+ * said with a last line "more N". */
+static int conns_list(vbd_store *s, xs_conn *c, const xs_req *rq, char *out, size_t size)
+{
+	static const char *const names[XS_TYPE_COUNT] = {
+		[XS_CONTROL] = "control", [XS_DIRECTORY] = "directory", [XS_READ] = "read",
+		[XS_GET_PERMS] = "get_perms", [XS_WATCH] = "watch", [XS_UNWATCH] = "unwatch",
+		[XS_TRANSACTION_START] = "txn_start", [XS_TRANSACTION_END] = "txn_end",
+		[XS_INTRODUCE] = "introduce", [XS_RELEASE] = "release",
+		[XS_GET_DOMAIN_PATH] = "get_domain_path", [XS_WRITE] = "write",
+		[XS_MKDIR] = "mkdir", [XS_RM] = "rm", [XS_SET_PERMS] = "set_perms",
+		[XS_IS_DOMAIN_INTRODUCED] = "is_introduced", [XS_RESUME] = "resume",
+		[XS_SET_TARGET] = "set_target", [XS_RESET_WATCHES] = "reset_watches",
+		[XS_DIRECTORY_PART] = "directory_part",
+	};
+	char line[768];
+	size_t len = 0, more = 0;
+	const xs_conn *k;
+
+	for (k = s->conns; k; k = k->next) {
+		int n = snprintf(line, sizeof(line), "pid %ld domid %u events %u",
+		                 (long)k->pid, k->domid, k->nevents);
+
+		for (unsigned t = 0; t < XS_TYPE_COUNT; t++)
+			if (k->nreq[t])
+				n += snprintf(line + n, sizeof(line) - (size_t)n, " %s %u",
+				              names[t] ? names[t] : "other", k->nreq[t]);
+		/* Room kept for the "more" line. */
+		if (more || len + (size_t)n + 2 + 32 > size) {
+			more++;
+			continue;
+		}
+		memcpy(out + len, line, (size_t)n);
+		len += (size_t)n;
+		out[len++] = '\n';
+	}
+	if (more)
+		len += (size_t)snprintf(out + len, size - len, "more %zu\n", more);
+	out[len] = '\0';
+	return reply(s, c, rq, out, len + 1);
+}
+
 static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, const xs_req *rq)
 {
 	const char *v[4];
@@ -845,7 +889,7 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 	}
 	if (strcmp(v[0], "help") == 0 && n == 1) {
 		static const char help[] =
-			"check\nhelp\nquota [<name> <value> | <domid>]\nstats\ntrace [<bytes>]\ntrace-offer 0|1\n";
+			"check\nconns\nhelp\nquota [<name> <value> | <domid>]\nstats\ntrace [<bytes>]\ntrace-offer 0|1\n";
 		return reply(s, c, rq, help, sizeof(help));
 	}
 	if (strcmp(v[0], "quota") == 0 && n == 1) {
@@ -866,6 +910,8 @@ static int op_control(vbd_store *s, xs_conn *c, const xs_actor *a, xs_txn *t, co
 #undef X
 		return -EINVAL;
 	}
+	if (strcmp(v[0], "conns") == 0 && n == 1)
+		return conns_list(s, c, rq, out, sizeof(out));
 	if (strcmp(v[0], "stats") == 0 && n == 1) {
 		vbd_store_stats stv = { .size = sizeof(stv) }, *st = &stv;
 
@@ -915,6 +961,8 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 	int r;
 
 	s->st.requests++;
+	if (h->type < XS_TYPE_COUNT)
+		c->nreq[h->type]++;
 	vbd__actor_of(s, c, &a);
 	if (s->fail_at && (s->fail_domid < 0 || (unsigned)s->fail_domid == c->domid) &&
 	    ++s->fail_count >= s->fail_at && (s->fail_count == s->fail_at || s->fail_persistent)) {

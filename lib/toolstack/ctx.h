@@ -43,6 +43,10 @@ struct vbd_ctx {
 	vbd__ctx_cleanup_fn cleanups[VBD__CTX_CLEANUPS];
 	unsigned ncleanups;
 	vbd_dev_op *ops;            /* attaches and detaches in progress */
+	struct vbd__dev_kept *kept; /* their waits' watches, kept (dev_op.c), */
+	unsigned kept_serial;       /* each numbered when made */
+	bool own_known;             /* own_domid read once: a connection's */
+	unsigned own_domid;         /* domain does not change (domain.c) */
 	vbd__reap *reaps;           /* reaps in progress (dev_reap.c) */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	bool lx_tried;

@@ -258,19 +258,27 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 			goto fail;
 		}
 	}
-	/* A backend still Initialising has no driver to answer: no wait then. */
-	r = vbd__dev_read_state(c, op->p.be);
-	if (r < -1) {
-		r = vbd__errf(&c->err, r, "reading %s/state: %s", op->p.be, strerror(-r));
-		goto fail;
-	}
-	op->bound = r >= VBD_STATE_INITWAIT;
+	/* A backend still Initialising has no driver to answer: no wait then.
+	 * Its state is read in the transaction that asks it to close. */
 	op->gone = gone;
 	if (!gone) {
-		if ((r = vbd__dev_close_backend(c, &op->p)) < 0)
+		int st;
+
+		if ((r = vbd__dev_close_backend(c, &op->p, &st)) < 0)
 			goto fail;
+		op->bound = st >= VBD_STATE_INITWAIT;
+		/* What the close found or wrote: its wait reads it again only
+		 * after an event says it changed. */
+		op->be_state = st < 0 ? -1 : st == VBD_STATE_CLOSED ? st : VBD_STATE_CLOSING;
+		op->be_known = true;
 		vbd__crashpoint("detach.closing");
 	} else {
+		r = vbd__dev_read_state(c, op->p.be);
+		if (r < -1) {
+			r = vbd__errf(&c->err, r, "reading %s/state: %s", op->p.be, strerror(-r));
+			goto fail;
+		}
+		op->bound = r >= VBD_STATE_INITWAIT;
 		if ((r = vbd__dev_close_gone(c, &op->p, gone, &be_there, &fe_there)) < 0)
 			goto fail;
 		if (gone & VBD__GONE_BE) {
@@ -377,4 +385,5 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 		}
 		vbd__dev_op_free(op);
 	}
+	vbd__dev_kept_free(c);
 }

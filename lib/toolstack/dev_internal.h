@@ -36,8 +36,9 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
                          const char *params, const char *script);
 /* One transaction: the three dirs, both error nodes, empty parents. */
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
-/* One transaction: online=0 and, unless Closed, state=Closing. */
-int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p);
+/* One transaction: online=0 and, unless Closed, state=Closing; the state it
+ * found in *ret_state if not NULL (-1: absent or not a number). */
+int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p, int *ret_state);
 
 /* The detach of a reap (dev_reap.c): which ends' domains are gone. */
 enum {
@@ -87,7 +88,10 @@ struct vbd_dev_op {
 	int be_state, fe_state;
 	int result;                 /* the first failure */
 	vbd_errbuf err;
-	vbd__watch *wb, *wf, *we1, *we2;
+	vbd__watch *wb;             /* the gone-wait's (a foreign backend's dir) */
+	struct vbd__dev_kept *kept[4];  /* the wait's: the dirs' parents, kept by the context */
+	unsigned kept_serial;       /* the context's kept watches made before launch: serial <= */
+	bool be_known;              /* detach: be_state is what its close found or wrote */
 	vbd__timer *timer, *defer;
 	vbd__timer *recheck;        /* check() once after a burst of events */
 	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
@@ -141,5 +145,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir);
+/* vbd_ctx_free(): the watches the context kept for its waits go. */
+void vbd__dev_kept_free(vbd_ctx *c);
 
 #endif

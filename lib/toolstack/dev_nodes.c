@@ -255,7 +255,11 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	return r;
 }
 
-/* Removes path's empty parents, up to a domain's home or /libxl/<domid>. */
+/* Removes path's empty parents, up to a domain's home or /libxl/<domid>,
+ * as libxl's libxl__xs_path_cleanup: a parent goes if it has no children
+ * and no value.  Its children are listed first, so a parent that stays
+ * costs one request, and one found absent ends the walk (nothing above it
+ * was emptied by this removal). */
 static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 {
 	char dir[256];
@@ -265,6 +269,7 @@ static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 	while ((slash = strrchr(dir, '/')) && slash != dir) {
 		unsigned n, depth = 0;
 		char **kids, *v, *q;
+		bool keep;
 
 		*slash = 0;
 		for (q = dir; *q; q++)
@@ -279,18 +284,16 @@ static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
 			break;
 		kids = xs_directory(xs, t, dir, &n);
-		if (!kids) {
-			if (errno == ENOENT)
-				continue;
-			return false;
-		}
+		if (!kids)
+			return errno == ENOENT;
 		free(kids);
-		v = vbd__xb_read(xs, t, "%s", dir);
-		if (n || (v && *v)) {
-			free(v);
+		if (n)
 			break;
-		}
+		v = vbd__xb_read(xs, t, "%s", dir);
+		keep = v && *v;
 		free(v);
+		if (keep)
+			break;
 		if (!xs_rm(xs, t, dir))
 			return false;
 	}
@@ -306,16 +309,21 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct remove_job *j = ud;
 	char be_err[128], fe_err[128];
 	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
-	int i, r;
+	int i;
 
 	/* A driver's error node outlives nothing: the next attach of this
 	 * vdev would otherwise fail on it at once. */
 	error_dirs(j->p, be_err, fe_err);
-	for (i = 0; i < 5; i++)
-		if ((r = vbd__xb_rm(xs, t, dirs[i])) < 0)
-			return r;
-		else if (!prune(xs, t, dirs[i]))
+	for (i = 0; i < 5; i++) {
+		if (xs_rm(xs, t, dirs[i]))
+			;
+		else if (errno == ENOENT)
+			continue;    /* its parent is absent: nothing to prune */
+		else
 			return -(errno ? errno : EIO);
+		if (!prune(xs, t, dirs[i]))
+			return -(errno ? errno : EIO);
+	}
 	return 0;
 }
 
@@ -330,13 +338,22 @@ int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 }
 
 
-/* Ask both ends to close: online=0, state=Closing unless already Closed. */
+/* Ask both ends to close: online=0, state=Closing unless already Closed.
+ * The state it found is the caller's too (-1: absent or not a number), so
+ * that nobody reads it again. */
+
+struct close_job {
+	const vbd__dev_paths *p;
+	int state;
+};
 
 static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
-	const vbd__dev_paths *p = ud;
+	struct close_job *j = ud;
+	const vbd__dev_paths *p = j->p;
 	int st = vbd__xb_read_state(xs, t, p->be), r;
 
+	j->state = st < 0 ? -1 : st;
 	if (st == -ENOENT)
 		return 0;
 	if (st < 0 && st != -EINVAL)   /* garbage is not Closed: ask it to close */
@@ -347,12 +364,15 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return r;
 }
 
-int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p)
+int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p, int *ret_state)
 {
-	int r = vbd__xb_txn(c->xs, close_body, (void *)p);
+	struct close_job j = { p, -1 };
+	int r = vbd__xb_txn(c->xs, close_body, &j);
 
 	if (r < 0)
-		vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
+		return vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
+	if (ret_state)
+		*ret_state = j.state;
 	return r;
 }
 
@@ -382,7 +402,9 @@ static int gone_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		if (r == 0)
 			r = vbd__xb_printf(xs, t, j->p->be, "state", "%d", VBD_STATE_CLOSED);
 	} else if (eb) {
-		r = close_body(xs, t, (void *)j->p);
+		struct close_job cj = { j->p, -1 };
+
+		r = close_body(xs, t, &cj);
 	}
 	if (r == 0 && ef && (j->gone & VBD__GONE_FE))
 		r = vbd__xb_rm(xs, t, j->p->fe);

@@ -48,17 +48,127 @@ static void op_unlink(vbd_dev_op *op)
 		}
 }
 
+/* ---- the watches of the waits, kept by the context ----
+ *
+ * A wait follows four nodes of its device: the backend and frontend dirs
+ * and the drivers' error nodes.  Watching each and removing the watch
+ * afterwards cost eight requests per attach and four per detach, so the
+ * context watches their parents instead (the guest's backend dir under its
+ * backend domain, its device/vbd, and both error dirs), keeps those
+ * watches between operations (up to KEPT_IDLE unused ones, the least
+ * recently used going first), and hands each event to every waiting
+ * operation, which takes only its own nodes' (on_event).  Repeated
+ * attaches and detaches of one guest's devices then set no watch. */
+#define KEPT_IDLE 8
+
+typedef struct vbd__dev_kept {
+	struct vbd__dev_kept *next;
+	vbd_ctx *c;
+	vbd__watch *w;
+	unsigned users;             /* waits using it */
+	unsigned serial;            /* made after an operation's launch: new to it */
+	char path[];
+} vbd__dev_kept;
+
+static void on_event(vbd_ctx *c, const char *path, void *ud);
+
+static void kept_fired(vbd_ctx *c, const char *path, void *ud)
+{
+	vbd_dev_op *op, *next;
+
+	(void)ud;
+	/* on_event() defers its check to a timer, so no operation ends (and
+	 * is freed) under this walk but, out of memory, the one called. */
+	for (op = c->ops; op; op = next) {
+		next = op->next;
+		on_event(c, path, op);
+	}
+}
+
+static int kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret)
+{
+	vbd__dev_kept *k;
+	size_t n = strlen(path);
+	int r;
+
+	for (k = c->kept; k; k = k->next)
+		if (!strcmp(k->path, path)) {
+			k->users++;
+			*ret = k;
+			return 0;
+		}
+	if (!(k = calloc(1, sizeof(*k) + n + 1)))
+		return vbd__errf(&c->err, -ENOMEM, "watching %s: out of memory", path);
+	memcpy(k->path, path, n + 1);
+	k->c = c;
+	k->serial = ++c->kept_serial;
+	if ((r = vbd__ctx_watch(c, path, kept_fired, k, &k->w)) < 0) {
+		free(k);
+		return r;
+	}
+	k->users = 1;
+	k->next = c->kept;
+	c->kept = k;
+	*ret = k;
+	return 0;
+}
+
+static void kept_drop(vbd_ctx *c, vbd__dev_kept *k)
+{
+	vbd__dev_kept **pp;
+
+	for (pp = &c->kept; *pp; pp = &(*pp)->next)
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	vbd__ctx_unwatch(c, k->w);
+	free(k);
+}
+
+/* The list is kept in the order of use, the last released first, so
+ * that the idle entries beyond KEPT_IDLE are the least recently used. */
+static void kept_put(vbd_ctx *c, vbd__dev_kept *k)
+{
+	vbd__dev_kept **pp, *i, *last = NULL;
+	unsigned idle = 0;
+
+	if (!k)
+		return;
+	k->users--;
+	for (pp = &c->kept; *pp; pp = &(*pp)->next)
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	k->next = c->kept;
+	c->kept = k;
+	for (i = c->kept; i; i = i->next)
+		if (!i->users && ++idle > KEPT_IDLE)
+			last = i;
+	if (last)
+		kept_drop(c, last);
+}
+
+void vbd__dev_kept_free(vbd_ctx *c)
+{
+	while (c->kept)
+		kept_drop(c, c->kept);
+}
+
 static void wait_stop(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
+	unsigned i;
 
 	vbd__ctx_unwatch(c, op->wb);
-	vbd__ctx_unwatch(c, op->wf);
-	vbd__ctx_unwatch(c, op->we1);
-	vbd__ctx_unwatch(c, op->we2);
+	for (i = 0; i < 4; i++) {
+		kept_put(c, op->kept[i]);
+		op->kept[i] = NULL;
+	}
 	vbd__ctx_timer_cancel(c, op->timer);
 	vbd__ctx_timer_cancel(c, op->recheck);
-	op->wb = op->wf = op->we1 = op->we2 = NULL;
+	op->wb = NULL;
 	op->timer = op->recheck = NULL;
 	op->waiting = false;
 }
@@ -180,7 +290,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 			return;
 		}
 		/* A rollback has not asked the ends to close yet. */
-		r = vbd__dev_close_backend(c, &op->p);
+		r = vbd__dev_close_backend(c, &op->p, NULL);
 		if (r >= 0)
 			r = gone_wait_start(op, next, ud);
 		if (r < 0)
@@ -229,7 +339,7 @@ static void rollback(vbd_dev_op *op, int r)
 		 * that nobody would free.  Best effort: the first failure is the
 		 * one reported, and REMOVE runs whatever this says. */
 		if (!op->foreign)
-			vbd__dev_close_backend(op->c, &op->p);
+			vbd__dev_close_backend(op->c, &op->p, NULL);
 		vbd__dev_hotplug(op, VBD_HOTPLUG_REMOVE, unplugged, op);
 		return;
 	}
@@ -339,25 +449,24 @@ static bool ends_with(const char *path, const char *dir, const char *leaf)
 	return !strncmp(path, dir, n) && path[n] == '/' && !strcmp(path + n + 1, leaf);
 }
 
-/* A watch event.  The drivers write a dozen keys into the watched
- * directories on the way to Connected, each an event: only the nodes
- * check() reads matter (the first event of each watch names the watched
- * path itself), and a burst of them makes one check(), run by a timer due
- * at once, which vbd_ctx_process() fires after it has taken every pending
- * event. */
+/* A watch event, on one of the context's kept watches: any device's of
+ * the guest.  The drivers write a dozen keys into the watched directories
+ * on the way to Connected, each an event: only the nodes check() reads
+ * matter, and a burst of them makes one check(), run by a timer due at
+ * once, which vbd_ctx_process() fires after it has taken every pending
+ * event.  An event before the wait (during the hotplug step, or before the
+ * first pass of the loop) is kept in dirty for it. */
 static void on_event(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_dev_op *op = ud;
 
 	unsigned d = 0;
 
-	if (!op->waiting)
-		return;
-	if (!strcmp(path, op->p.be) || !strcmp(path, op->p.fe))
-		d = DIRTY_ALL;       /* a watch's first event, or the dir itself */
-	else if (ends_with(path, op->p.be, "state"))
-		d = DIRTY_BE;
-	else if (ends_with(path, op->p.fe, "state"))
+	if (op->wb)
+		return;              /* the gone-wait: its own watch */
+	if (!strcmp(path, op->p.be) || ends_with(path, op->p.be, "state"))
+		d = DIRTY_BE;        /* the dir itself: made or removed */
+	else if (!strcmp(path, op->p.fe) || ends_with(path, op->p.fe, "state"))
 		d = DIRTY_FE;
 	else if (ends_with(path, op->p.be, "hotplug-status"))
 		d = DIRTY_HOTPLUG;
@@ -367,7 +476,7 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 	if (!d)
 		return;
 	op->dirty |= d;
-	if (op->recheck)
+	if (!op->waiting || !op->kept[0] || op->recheck)
 		return;
 	if (vbd__ctx_timer(c, 0, recheck, op, &op->recheck) < 0)
 		check(c, path, op);    /* no memory for the timer: check now */
@@ -397,23 +506,53 @@ static void timed_out(vbd_ctx *c, void *ud)
 	waited(op, -ETIMEDOUT);
 }
 
-/* Watches both directories (and, attaching, both error nodes) with one
- * deadline; each watch fires once at once, so check() runs first thing. */
+/* The directory path names, up to its last '/', in buf. */
+static const char *parent_of(const char *path, char *buf, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	snprintf(buf, size, "%.*s", (int)n, path);
+	return buf;
+}
+
+/* Follows both directories (and, attaching, both error nodes) through the
+ * context's kept watches, with one deadline.  What changed since the
+ * operation's nodes were written (or its close) is in dirty: a kept watch
+ * made before its launch saw every change.  So the first check(), a timer
+ * due at once, reads only that, and what a watch made since may have
+ * missed; a detach also reads the frontend's state, which it never wrote,
+ * and a script's or another domain's hotplug-status is read once. */
 static int wait_start(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
+	char be[sizeof(op->p.be)], fe[sizeof(op->p.fe)], be_err[sizeof(op->p.be_err)],
+	     fe_err[sizeof(op->p.fe_err)], tmp[sizeof(op->p.be_err) + sizeof(op->p.fe_err)];
 	int r;
 
 	op->waiting = true;
+	/* error/<nodename>/error: the watched dir is the nodename's parent. */
+	parent_of(parent_of(op->p.be_err, tmp, sizeof(tmp)), be_err, sizeof(be_err));
+	parent_of(parent_of(op->p.fe_err, tmp, sizeof(tmp)), fe_err, sizeof(fe_err));
 	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
 	if (r < 0 ||
-	    (r = vbd__ctx_watch(c, op->p.be, on_event, op, &op->wb)) < 0 ||
-	    (r = vbd__ctx_watch(c, op->p.fe, on_event, op, &op->wf)) < 0 ||
-	    (!op->detach && (r = vbd__ctx_watch(c, op->p.be_err, on_event, op, &op->we1)) < 0) ||
-	    (!op->detach && (r = vbd__ctx_watch(c, op->p.fe_err, on_event, op, &op->we2)) < 0)) {
+	    (r = kept_get(c, parent_of(op->p.be, be, sizeof(be)), &op->kept[0])) < 0 ||
+	    (r = kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), &op->kept[1])) < 0 ||
+	    (!op->detach && (r = kept_get(c, be_err, &op->kept[2])) < 0) ||
+	    (!op->detach && (r = kept_get(c, fe_err, &op->kept[3])) < 0) ||
+	    (r = vbd__ctx_timer(c, 0, recheck, op, &op->recheck)) < 0) {
 		wait_stop(op);
 		return r;
 	}
+	if (op->kept[0]->serial > op->kept_serial || (op->detach && !op->be_known))
+		op->dirty |= DIRTY_BE;
+	if (op->kept[1]->serial > op->kept_serial || op->detach)
+		op->dirty |= DIRTY_FE;
+	if (!op->detach && (op->script || op->foreign || op->kept[0]->serial > op->kept_serial))
+		op->dirty |= DIRTY_HOTPLUG;
+	if (!op->detach && (op->kept[2]->serial > op->kept_serial ||
+	                    op->kept[3]->serial > op->kept_serial))
+		op->dirty |= DIRTY_ERR;
 	return 0;
 }
 
@@ -607,6 +746,7 @@ int vbd__dev_op_launch(vbd_dev_op *op)
 	}
 	if (r < 0)
 		return r;
+	op->kept_serial = op->c->kept_serial;
 	op->next = op->c->ops;
 	op->c->ops = op;
 	return 0;

@@ -166,10 +166,16 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
 {
 	/* A relative path names the connection's own home; "domid" there is
 	 * written by dom0 (libxl, xen-init-dom0) and no guest can change it.
-	 * Absent: dom0, as on a host whose dom0 home nobody wrote. */
-	char *v = vbd__xb_read(c->xs, XBT_NULL, "domid");
+	 * Absent: dom0, as on a host whose dom0 home nobody wrote.  Read
+	 * once per context: its connection stays in one domain. */
+	char *v;
 	long long d;
 
+	if (c->own_known) {
+		*ret_domid = c->own_domid;
+		return 0;
+	}
+	v = vbd__xb_read(c->xs, XBT_NULL, "domid");
 	if (!v && errno != ENOENT)
 		return vbd__errf(&c->err, -(errno ? errno : EIO), "reading this domain's domid: %s",
 		                 strerror(errno ? errno : EIO));
@@ -177,6 +183,8 @@ int vbd__ctx_own_domid(vbd_ctx *c, unsigned *ret_domid)
 	free(v);
 	if (d < 0 || d >= DOMID_FIRST_RESERVED)
 		return vbd__errf(&c->err, -EINVAL, "this domain's domid node is not a domain id");
+	c->own_known = true;
+	c->own_domid = (unsigned)d;
 	*ret_domid = (unsigned)d;
 	return 0;
 }

@@ -140,6 +140,14 @@ int vbd__xb_rm(struct xs_handle *xs, xs_transaction_t t, const char *path);
  * when the node is gone (a removed device is never brought back); -errno.
  * A state node holding garbage is overwritten. */
 int vbd__xb_switch_state(struct xs_handle *xs, const char *dir, vbd_state state);
+/* Whether base/<fe_domid>/<devid> is a backend device dir a probe may take
+ * (state Initialising, InitWait, Connected or Closing, or Closed with
+ * online 1: a guest's reset a dead backend left), or xenstore could not
+ * say.  One read (two at Closed), before a probe's transaction: Linux's
+ * xenbus_dev_changed also looks first, so that the events of a device's
+ * removal (one per key) cost a read each, not a transaction. */
+bool vbd__xb_backend_live(struct xs_handle *xs, const char *base, unsigned fe_domid,
+                          uint32_t devid);
 
 /* Where xenbus_dev_fatal() reports: writes "<errno> <message>" to
  * /local/domain/<home>/error/<nodename>/error, nodename relative to the

@@ -176,6 +176,29 @@ int vbd__xb_switch_state(struct xs_handle *xs, const char *dir, vbd_state state)
 	return vbd__xb_txn(xs, switch_body, &j);
 }
 
+bool vbd__xb_backend_live(struct xs_handle *xs, const char *base, unsigned fe_domid,
+                          uint32_t devid)
+{
+	char dir[VBD__XB_PATH_MAX];
+	int st;
+
+	snprintf(dir, sizeof(dir), "%s/%u/%u", base, fe_domid, devid);
+	st = vbd__xb_read_state(xs, XBT_NULL, dir);
+	if (st == VBD_STATE_CLOSED) {
+		/* Closed with online 1: a guest's reset that a dead backend left
+		 * half done, which a restarted one takes over; online 0 is a
+		 * detach, the toolstack's. */
+		char *v = vbd__xb_read(xs, XBT_NULL, "%s/online", dir);
+		bool on = v && !strcmp(v, "1");
+
+		free(v);
+		return on;
+	}
+	return st == VBD_STATE_INITIALISING || st == VBD_STATE_INITWAIT ||
+	       st == VBD_STATE_CONNECTED || st == VBD_STATE_CLOSING ||
+	       (st < 0 && st != -ENOENT && st != -EINVAL);
+}
+
 int vbd__xb_dev_fatal(struct xs_handle *xs, unsigned home, const char *nodename, int err,
                       const char *msg, const char *dir, int *ret_switch)
 {
