@@ -7,7 +7,9 @@
 # process (the embedded store and the simulated hypervisor) is sampled idle
 # after one device came and went (the baseline: what every later device
 # reuses is made), with all DEVICES connected, and idle after they all
-# went; it prints after/before for each, and the peak's cost per device.
+# went; it prints after/before for each, and the peak's cost per device,
+# and the host's anonymous memory (/proc/PID/smaps_rollup): its heap, the
+# rest of its RSS being code and libraries.
 # SOAK_ROUNDS rounds (2): a round ending where the one before it did is
 # memory kept for reuse, one ending higher a leak.
 # The disks are tap disks (backendtype=tap) served by a `vbdctl backend
@@ -32,6 +34,8 @@ sim_setup soakmem
 tap=""
 sim_cleanup_more() { [ -n "$tap" ] && kill "$tap" 2>/dev/null; wait 2>/dev/null; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# The anonymous part (heap and mappings; the rest is code and libraries).
+anon() { awk '/^Anonymous/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 letters=(b c d e)
 
@@ -71,7 +75,7 @@ read -r g v <<< "$(dev 0)"
 check "warm-up attach" 0 "$VBDCTL" attach "$g" "$(spec 0 "$v")" --timeout 60
 check "warm-up detach" 0 "$VBDCTL" detach "$g" "$v" --timeout 60
 sleep 1
-b_be=$(rss "$tap") b_host=$(rss "$host") f_be=$(fds "$tap") f_host=$(fds "$host")
+b_be=$(rss "$tap") b_host=$(rss "$host") b_anon=$(anon "$host") f_be=$(fds "$tap") f_host=$(fds "$host")
 
 # Each round: all attached, the peak sampled, all detached, idle sampled.
 # A second round ending where the first did is memory kept for reuse; one
@@ -83,12 +87,12 @@ for r in $(seq "$rounds"); do
 	wait $pids
 	connected=$(xenstore-list /local/domain/0/backend/vbd3 2>/dev/null |
 		while read -r d; do xenstore-list "/local/domain/0/backend/vbd3/$d"; done | wc -l)
-	p_be=$(rss "$tap") p_host=$(rss "$host")
+	p_be=$(rss "$tap") p_host=$(rss "$host") p_anon=$(anon "$host")
 	pids=""
 	for k in $(seq 0 $((par - 1))); do detach_some "$k" & pids="$pids $!"; done
 	wait $pids
 	sleep 1
-	a_be=$(rss "$tap") a_host=$(rss "$host")
+	a_be=$(rss "$tap") a_host=$(rss "$host") a_anon=$(anon "$host")
 	echo "round $r: $connected connected; peak $p_be/$p_host kB, after $a_be/$a_host kB (backend/store)" >> "$tmp/rounds"
 	cat "$tmp"/attach.* "$tmp"/detach.* >> "$tmp/failed"
 done
@@ -99,9 +103,13 @@ echo "soak-mem: $devices devices over $guests guests ($par at once), $rounds rou
 grep '^FAIL' "$tmp/failed" | head -10
 cat "$tmp/rounds"
 printf '%-28s %10s %10s %10s %14s %14s\n' "VmRSS kB" before peak after "after/before" "peak/device"
-for w in be host; do
+for w in be host anon; do
 	eval "b=\$b_$w p=\$p_$w a=\$a_$w"
-	[ "$w" = be ] && name="backend (vbd3, pid $tap)" || name="store+hypervisor (pid $host)"
+	case $w in
+	be) name="backend (vbd3, pid $tap)" ;;
+	host) name="store+hypervisor (pid $host)" ;;
+	*) name="  of which anonymous" ;;
+	esac
 	awk -v n="$name" -v b="$b" -v p="$p" -v a="$a" -v d="$devices" 'BEGIN {
 		printf "%-28s %10d %10d %10d %14.2f %11.1f KiB\n", n, b, p, a, a / b, (p - b) / d }'
 done

@@ -103,6 +103,47 @@ static void test_reset_refuses_while_held(void **state)
 	vbd_simhv_free(h);
 }
 
+/* A guest between its devices keeps no grant or port table: each goes
+ * with the domain's last entry (the sim host's memory after its devices
+ * went), and comes back with the next share or port. */
+static void test_tables_go_with_last_entry(void **state)
+{
+	struct simhv_req share = { .op = SIMHV_OP_SHARE, .domid = 0, .count = 2,
+	                           .flags = SIMHV_F_WRITABLE };
+	struct simhv_req alloc = { .op = SIMHV_OP_EVT_ALLOC, .domid = 0 };
+	struct simhv_req unbind = { .op = SIMHV_OP_EVT_UNBIND, .port = 1 };
+	size_t base, both;
+	vbd_simhv *h;
+	int sv[2], round;
+
+	(void)state;
+	assert_int_equal(vbd_simhv_new(&h, NULL, NULL), 0);
+	assert_int_equal(vbd_simhv_domain_add(h, 1), 0);
+	base = vbd__simhv_table_bytes(h);
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+		assert_int_equal(vbd__simhv_adopt_fd(h, sv[1], 1), 0);
+		assert_int_equal(call(h, sv[0], &share), 0);
+		assert_true(vbd__simhv_table_bytes(h) > base);
+		assert_int_equal(call(h, sv[0], &alloc), 0);
+		both = vbd__simhv_table_bytes(h);
+		/* The last port unbound: the port table goes, the grant
+		 * table stays for the grants still held. */
+		assert_int_equal(call(h, sv[0], &unbind), 0);
+		assert_true(vbd__simhv_table_bytes(h) < both);
+		assert_true(vbd__simhv_table_bytes(h) > base);
+		assert_int_equal(call(h, sv[0], &alloc), 0);
+		/* The guest's process ends: its grants and port end, and
+		 * with them its tables. */
+		close(sv[0]);
+		settle(h);
+		assert_int_equal(vbd__simhv_table_bytes(h), base);
+	}
+	/* What reset checks holds for the tables given back. */
+	assert_int_equal(vbd__simhv_reset(h, NULL, 0), 0);
+	vbd_simhv_free(h);
+}
+
 static void test_reset_needs_socketless(void **state)
 {
 	(void)state;
@@ -114,6 +155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reset_refuses_while_held),
 		cmocka_unit_test(test_reset_needs_socketless),
+		cmocka_unit_test(test_tables_go_with_last_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

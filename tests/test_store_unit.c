@@ -164,6 +164,20 @@ static void test_hmap(void **state)
 	assert_int_equal(seen, 1000);
 	assert_int_equal(vbd__hmap_reserve(&m, 5000), 0);
 	assert_true(m.nb >= 6000);
+	/* What the peak left goes: the buckets down to twice the count, the
+	 * reserved entries; every key stays found. */
+	vbd__hmap_shrink(&m);
+	assert_int_equal(m.nb, 2048);
+	assert_null(m.spare);
+	for (i = 0; i < 2000; i++)
+		assert_ptr_equal(vbd__hmap_get(&m, keys[i], strlen(keys[i])),
+		                 i % 2 ? keys[i] : NULL);
+	for (i = 1; i < 2000; i += 2)
+		assert_ptr_equal(vbd__hmap_del(&m, keys[i], strlen(keys[i])), keys[i]);
+	vbd__hmap_shrink(&m);
+	assert_int_equal(m.nb, 16);
+	assert_int_equal(vbd__hmap_put(&m, keys[0], strlen(keys[0]), keys[0]), 0);
+	assert_ptr_equal(vbd__hmap_get(&m, keys[0], strlen(keys[0])), keys[0]);
 	vbd__hmap_done(&m);
 }
 

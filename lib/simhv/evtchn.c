@@ -81,6 +81,13 @@ void vbd__simhv_port_close(vbd_simhv *h, hv_domain *d, uint32_t port)
 	p->state = PORT_FREE;
 	d->ports_used--;
 	h->st.ports--;
+	if (d->ports_used == 0) {
+		/* Every port is free, its fds closed: the table goes, as a
+		 * guest's grant table does with its last entry. */
+		free(d->ports);
+		d->ports = NULL;
+		d->port_cap = 0;
+	}
 }
 
 static int evtfd_pair(int *a, int *b)

@@ -208,6 +208,20 @@ static int gnt_reserve(vbd_simhv *h, hv_domain *d, uint32_t n)
 	return 0;
 }
 
+/* A domain whose last grant entry ended gives its table back: a guest
+ * keeps none between its devices (the table was made at its first share,
+ * in the middle of the heap, and would pin those pages). */
+static void gnt_table_free(hv_domain *d)
+{
+	free(d->gnt);
+	free(d->gnt_free);
+	d->gnt = NULL;
+	d->gnt_free = NULL;
+	d->gnt_cap = 0;
+	d->gnt_nfree = 0;
+	d->gnt_top = GNT_RESERVED;
+}
+
 static uint32_t gnt_alloc(hv_domain *d)
 {
 	return d->gnt_nfree ? d->gnt_free[--d->gnt_nfree] : d->gnt_top++;
@@ -227,6 +241,8 @@ void vbd__simhv_gnt_end(vbd_simhv *h, hv_domain *d, uint32_t ref)
 	h->st.grants--;
 	a->granted[g->slot] = 0;
 	slot_release(h, a, g->slot);
+	if (d->gnt_used == 0)
+		gnt_table_free(d);
 }
 
 static bool gnt_valid(const hv_domain *d, uint32_t ref)

@@ -543,6 +543,17 @@ int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid)
 	return conn_new(h, fd, d);
 }
 
+size_t vbd__simhv_table_bytes(const vbd_simhv *h)
+{
+	const hv_domain *d;
+	size_t n = 0;
+
+	for (d = h->domains; d; d = d->next)
+		n += (size_t)d->gnt_cap * (sizeof(*d->gnt) + sizeof(*d->gnt_free)) +
+		     (size_t)d->port_cap * sizeof(*d->ports);
+	return n;
+}
+
 /* What a domain still holds; NULL if nothing. */
 static const char *domain_left(const hv_domain *d, uint32_t *at)
 {

@@ -26,6 +26,10 @@ void vbd__simhv_set_limits(vbd_simhv *h, const vbd__simhv_limits *l);
  * added with vbd_simhv_domain_add).  On success the broker owns fd. */
 int vbd__simhv_adopt_fd(vbd_simhv *h, int fd, unsigned domid);
 
+/* Bytes the domains' grant and port tables hold: none for a domain with
+ * no grant entry and no port (a guest between its devices). */
+size_t vbd__simhv_table_bytes(const vbd_simhv *h);
+
 /* For the fuzzer, between inputs: with every connection gone, checks that
  * the broker holds nothing (no grant entry, mapping, port, page, arena or
  * connection, in its tables as in its counters) and, if so, puts it back as

@@ -100,6 +100,9 @@ void *vbd__hmap_del(vbd__hmap *m, const char *key, size_t klen);
 /* Makes the next n inserts unable to fail (commit must not fail half-way). */
 int vbd__hmap_reserve(vbd__hmap *m, size_t n);
 void vbd__hmap_done(vbd__hmap *m);
+/* Gives back what a peak left: buckets down to twice the count (16 at
+ * least), the reserved entries.  Not between a reserve and its inserts. */
+void vbd__hmap_shrink(vbd__hmap *m);
 /* Iteration: for (e = NULL; (e = vbd__hmap_next(m, &i, e));) */
 vbd__hent *vbd__hmap_next(const vbd__hmap *m, size_t *bucket, vbd__hent *e);
 

@@ -42,10 +42,10 @@ void *vbd__hmap_get(const vbd__hmap *m, const char *key, size_t klen)
 	return *pp ? (*pp)->val : NULL;
 }
 
-static int grow(vbd__hmap *m)
+static int rehash(vbd__hmap *m, size_t nb)
 {
-	size_t nb = m->nb ? m->nb * 2 : 16, i;
 	vbd__hent **b = calloc(nb, sizeof(*b));
+	size_t i;
 
 	if (!b)
 		return -ENOMEM;
@@ -62,6 +62,26 @@ static int grow(vbd__hmap *m)
 	m->b = b;
 	m->nb = nb;
 	return 0;
+}
+
+static int grow(vbd__hmap *m)
+{
+	return rehash(m, m->nb ? m->nb * 2 : 16);
+}
+
+void vbd__hmap_shrink(vbd__hmap *m)
+{
+	size_t nb = 16;
+	vbd__hent *e;
+
+	while (nb < m->count * 2)
+		nb *= 2;
+	if (nb < m->nb)
+		(void)rehash(m, nb);     /* no memory: the old buckets serve */
+	while ((e = m->spare)) {
+		m->spare = e->next;
+		free(e);
+	}
 }
 
 int vbd__hmap_put(vbd__hmap *m, const char *key, size_t klen, void *val)

@@ -388,6 +388,9 @@ static void give_back(vbd_store *s)
 	if (s->trim_peak - s->tree.count < XS_TRIM_NODES)
 		return;
 	s->trim_peak = s->tree.count;
+	/* The tree's bucket array grew with the peak (8 bytes a bucket, one
+	 * or two buckets a node: 1 MiB at 1000 devices) and is all touched. */
+	vbd__hmap_shrink(&s->tree);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
