@@ -308,7 +308,7 @@ int64_t vbd__acct_total(const vbd_store *s, unsigned domid);
 bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add);
 /* 0 if the nodes and node memory charged to each domain are what the tree
  * holds, -EIO if not, -ENOMEM. */
-int vbd__acct_check(const vbd_store *s);
+int vbd__acct_check(vbd_store *s);
 static inline xs_acct *vbd__acct(vbd_store *s, unsigned domid)
 {
 	return &s->acct[domid & 0xFFFF];
