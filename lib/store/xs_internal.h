@@ -109,6 +109,8 @@ struct xs_conn;
  * special watch names.  -EINVAL on a bad path. */
 int vbd__path_canon(unsigned domid, const char *in, bool allow_special, char *out);
 bool vbd__path_is_special(const char *p);
+/* Only legal characters, no "//" (the scan of vbd__path_canon()). */
+bool vbd__path_chars_ok(const char *in, size_t len);
 /* Length of the parent of path ("/" for "/a"); path must not be "/". */
 size_t vbd__path_parent_len(const char *path, size_t len);
 const char *vbd__path_basename(const char *path, size_t len);
