@@ -287,7 +287,7 @@ static unsigned touched[0x10000];
 static unsigned ntouched;
 static uint8_t touched_bit[0x10000 / 8];
 
-static void touch(unsigned id)
+static __attribute__((noinline)) void touch(unsigned id)
 {
 	id &= 0xFFFF;
 	if (touched_bit[id / 8] & (1u << (id % 8)))
@@ -296,13 +296,17 @@ static void touch(unsigned id)
 	touched[ntouched++] = id;
 }
 
-static void touched_clear(void)
+static __attribute__((noinline)) void touched_clear(void)
 {
 	while (ntouched)
 		touched_bit[touched[--ntouched] / 8] = 0;
 }
 
-static void scan_digits(struct slot *c, const uint8_t *p, size_t n, bool end)
+/* noinline: the coverage ignorelist names functions as compiled, so an
+ * inlined copy inside parse_out() would be traced byte by byte (2.5% of
+ * the time). */
+static __attribute__((noinline)) void scan_digits(struct slot *c, const uint8_t *p,
+                                                  size_t n, bool end)
 {
 	size_t i;
 
@@ -446,7 +450,8 @@ static void check_message(struct slot *c)
 	uint32_t type = get32(in->hdr), req_id = get32(in->hdr + 4);
 	uint32_t tx_id = get32(in->hdr + 8);
 	struct pending_req r;
-	uint32_t i, nuls = 0;
+	const char *nul;
+	uint32_t i;
 
 	in->payload[in->len] = '\0';
 	trace(c, type, req_id, tx_id, in->payload, in->len);
@@ -457,9 +462,11 @@ static void check_message(struct slot *c)
 	if (type == XS_WATCH_EVENT) {
 		if (req_id != 0 || tx_id != 0)
 			die("watch event with non-zero req_id/tx_id", c);
-		for (i = 0; i < in->len; i++)
-			nuls += in->payload[i] == '\0';
-		if (in->len == 0 || in->payload[in->len - 1] != '\0' || nuls < 2)
+		/* Two NULs at least (memchr: no traced loop over the bytes). */
+		nul = memchr(in->payload, 0, in->len);
+		if (nul)
+			nul = memchr(nul + 1, 0, in->len - (uint32_t)(nul + 1 - in->payload));
+		if (in->len == 0 || in->payload[in->len - 1] != '\0' || !nul)
 			die("watch event payload is not path\\0token\\0", c);
 		if (!c->watch_unknown) {
 			const char *tok = in->payload + strlen(in->payload) + 1;
@@ -543,7 +550,7 @@ static void parse_in(struct slot *c, const uint8_t *p, size_t n)
  * costs no recv(). */
 static size_t drain(struct fuzz *f)
 {
-	uint8_t buf[16384];
+	static uint8_t buf[16384];   /* static: no stack poisoning per call */
 	struct pollfd pfd[NSLOT + 1];
 	struct slot *ready[NSLOT + 1];
 	size_t total = 0;
@@ -677,7 +684,7 @@ static void parse_out(struct slot *c, struct out_parser *o, uint8_t *p,
 static void send_chunk(struct fuzz *f, struct slot *c, const uint8_t *data,
                        size_t n)
 {
-	uint8_t buf[65536];
+	static uint8_t buf[65536];   /* static: no stack poisoning per call */
 	struct out_parser dry = c->out;
 	size_t off = 0;
 	ssize_t k;
@@ -734,12 +741,9 @@ static void slot_connect(struct fuzz *f, struct slot *c)
 	int sv[2], sz = STORE_SNDBUF;
 
 	slot_close(c);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		die("socketpair", c);
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 ||
-	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
-		die("fcntl", c);
 	if (vbd_store_adopt_fd(f->s, sv[1], c->domid) < 0) {
 		close(sv[0]);
 		close(sv[1]);   /* on failure the caller still owns it */
@@ -790,7 +794,7 @@ static size_t put_raw(uint8_t *buf, uint32_t type, uint32_t req_id,
 static size_t put_msg(uint8_t *buf, uint32_t type, uint32_t req_id,
                       const char *a, const char *b)
 {
-	char p[XENSTORE_PAYLOAD_MAX];
+	static char p[XENSTORE_PAYLOAD_MAX];
 	size_t la = strlen(a) + 1, lb = b ? strlen(b) + (type != XS_WRITE) : 0;
 
 	memcpy(p, a, la);

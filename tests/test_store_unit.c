@@ -26,6 +26,7 @@ static void check_canon(unsigned domid, const char *in, bool special, int want_r
 static void test_path_canon(void **state)
 {
 	char big[XENSTORE_ABS_PATH_MAX + 2];
+	int c;
 	(void)state;
 
 	check_canon(0, "/", false, 0, "/");
@@ -44,6 +45,18 @@ static void test_path_canon(void **state)
 	check_canon(0, "@introduceDomain", true, 0, "@introduceDomain");
 	check_canon(0, "@releaseDomain", false, -EINVAL, NULL);
 	check_canon(0, "@other", true, -EINVAL, NULL);
+
+	/* Every byte value, against the rule as written in the protocol:
+	 * a-z A-Z 0-9 - / _ @ and nothing else (the check is a table). */
+	for (c = 1; c < 256; c++) {
+		char p[4] = { '/', 'a', (char)c, '\0' };
+		bool legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		             (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '@';
+
+		if (c == '/')
+			continue;   /* "/a/": a trailing slash, refused apart */
+		check_canon(0, p, false, legal ? 0 : -EINVAL, legal ? p : NULL);
+	}
 
 	/* Length limits: absolute 3072, relative 2048. */
 	big[0] = '/';

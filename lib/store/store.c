@@ -318,7 +318,7 @@ int vbd_store_adopt_fd(vbd_store *s, int fd, unsigned domid)
 	if (domid != 0 && !vbd__domain_find(s, domid))
 		return -ENOENT;
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
 	return vbd__conn_new(s, fd, domid, NULL);

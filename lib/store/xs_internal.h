@@ -113,6 +113,8 @@ struct xs_conn;
  * special watch names.  -EINVAL on a bad path. */
 int vbd__path_canon(unsigned domid, const char *in, bool allow_special, char *out);
 bool vbd__path_is_special(const char *p);
+/* Only legal characters, no "//" (the scan of vbd__path_canon()). */
+bool vbd__path_chars_ok(const char *in, size_t len);
 /* Length of the parent of path ("/" for "/a"); path must not be "/". */
 size_t vbd__path_parent_len(const char *path, size_t len);
 const char *vbd__path_basename(const char *path, size_t len);
@@ -315,7 +317,7 @@ int64_t vbd__acct_total(const vbd_store *s, unsigned domid);
 bool vbd__acct_over(const vbd_store *s, unsigned domid, int64_t add);
 /* 0 if the nodes and node memory charged to each domain are what the tree
  * holds, -EIO if not, -ENOMEM. */
-int vbd__acct_check(const vbd_store *s);
+int vbd__acct_check(vbd_store *s);
 static inline xs_acct *vbd__acct(vbd_store *s, unsigned domid)
 {
 	return &s->acct[domid & 0xFFFF];
