@@ -413,7 +413,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static vbd_simhv *h;   /* kept across inputs, reset after each */
 	static struct fuzz *z;
-	static int fd_base;
+	int fd_base;
 	vbd__simhv_limits lim = { .grants = 8 + 24, .ports = 12, .conns = 3, .refs_per_call = 8,
 	                          .mapped_pages = 16 };
 	vbd_simhv_stats st = { .size = sizeof(st) };
@@ -426,8 +426,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		z = malloc(sizeof(*z));
 		if (!z || vbd_simhv_new(&h, NULL, NULL) < 0)
 			die("setup", NULL);
-		fd_base = lowest_free_fd();
 	}
+	/* Taken afresh for every input: between two inputs libFuzzer may open
+	 * descriptors of its own (the pipes to the symbolizer it starts to
+	 * print a NEW_FUNC line), and the previous input's end was checked. */
+	fd_base = lowest_free_fd();
 	memset(z, 0, offsetof(struct fuzz, rbuf));
 	z->h = h;
 	vbd__simhv_set_limits(z->h, &lim);

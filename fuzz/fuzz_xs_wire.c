@@ -1258,7 +1258,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
 	static struct fuzz f;   /* large: keep it off the stack */
 	static bool sigpipe_trapped;
-	static int fd_before, fd_after;   /* lowest free fd without, with the store */
+	/* The lowest free fd at the input's start, and with the store: taken
+	 * afresh for every input, since between two inputs libFuzzer may
+	 * open descriptors of its own (the pipes to the symbolizer it starts
+	 * to print a NEW_FUNC line); the previous input's end was checked. */
+	int fd_start = lowest_free_fd(), fd_store = fd_start;
 	int i;
 	size_t n;
 
@@ -1293,13 +1297,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		fresh = getenv("FUZZ_XS_FRESH") != NULL;
 		audit_every = e && *e ? strtoul(e, NULL, 10) : FUZZ_XS_AUDIT_EVERY;
-		fd_before = lowest_free_fd();
 		if (vbd_store_new(&store, &o, NULL) < 0)
 			die("vbd_store_new", NULL);
 		vbd__store_limits(store, &store_lim);
 		vbd_store_get_stats(store, &st0);
 		store_stats = st0;
-		fd_after = lowest_free_fd();
+		fd_store = lowest_free_fd();
 	}
 	memset(&f.log, 0, sizeof(f.log));
 	memset(f.dom_present, 0, sizeof(f.dom_present));
@@ -1366,7 +1369,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_reset_check(&f);
 	free(f.log.r);
 	free(f.log.buf);
-	if (lowest_free_fd() != (store ? fd_after : fd_before))
+	if (lowest_free_fd() != (store ? fd_store : fd_start))
 		die("file descriptor leaked", NULL);
 	return 0;
 }
