@@ -379,10 +379,60 @@ static void test_each_allocation_fails_cleanly(void **state)
 	assert_true(total_injected > 100);
 }
 
+/* The heap is given back after a shrink: at once past 1024 nodes, else
+ * once the store has seen no shrink for a second (a timer on its fd, so
+ * that the last devices of a burst and what the host freed beside the
+ * store are trimmed too). */
+static void write_many(rig *g, const char *dir, int n)
+{
+	char p[64];
+	int i, len;
+
+	for (i = 0; i < n; i++) {
+		len = snprintf(p, sizeof(p), "%s/%d", dir, i);
+		p[len++] = 0;
+		p[len++] = 'v';
+		assert_int_equal(request(g, DOM0, XS_WRITE, 0, p, (size_t)len, NULL, 0), XS_WRITE);
+	}
+}
+
+static void test_trim_after_shrink(void **state)
+{
+	struct pollfd pf;
+	int waited = 0;
+	rig g;
+	(void)state;
+
+	rig_open(&g);
+	write_many(&g, "/small", 200);
+	assert_false(g.s->trim.armed);
+	assert_int_equal(request(&g, DOM0, XS_RM, 0, "/small", 7, NULL, 0), XS_RM);
+	/* 201 nodes fewer: not enough to trim at once, the timer is armed. */
+	assert_true(g.s->trim.armed);
+	assert_true(g.s->trim_peak > g.s->tree.count);
+	pf = (struct pollfd){ vbd_store_get_fd(g.s), POLLIN, 0 };
+	while (g.s->trim.armed && waited < 10000) {
+		if (poll(&pf, 1, 100) > 0)
+			vbd_store_process(g.s);
+		waited += 100;
+	}
+	assert_false(g.s->trim.armed);
+	assert_int_equal(g.s->trim_peak, g.s->tree.count);
+
+	write_many(&g, "/big", 1100);
+	assert_int_equal(request(&g, DOM0, XS_RM, 0, "/big", 5, NULL, 0), XS_RM);
+	/* 1101 fewer: trimmed in the commit, nothing left armed. */
+	assert_false(g.s->trim.armed);
+	assert_int_equal(g.s->trim_peak, g.s->tree.count);
+	check_consistent(g.s);
+	rig_close(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_each_allocation_fails_cleanly),
+		cmocka_unit_test(test_trim_after_shrink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,6 +96,8 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *er
 	s->kind = XS_SRC_LISTEN;
 	vbd__listener_init(&s->listen, 0);
 	s->epfd = -1;
+	s->trim.kind = XS_SRC_TRIM;
+	s->trim.fd = -1;
 	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->lim = opts->limits;
 	s->socket_mode = opts->socket_mode ? opts->socket_mode : 0600;
@@ -130,6 +133,12 @@ int vbd_store_new(vbd_store **ret, const vbd_store_options *opts, vbd_errbuf *er
 	}
 	ev.data.ptr = s;
 	if (s->listen.fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen.fd, &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	s->trim.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ev.data.ptr = &s->trim;
+	if (s->trim.fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->trim.fd, &ev) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -203,6 +212,8 @@ vbd_store *vbd_store_free(vbd_store *s)
 		close(s->epfd);
 	if (s->spare_fd >= 0)
 		close(s->spare_fd);
+	if (s->trim.fd >= 0)
+		close(s->trim.fd);
 	free(s->owned);
 	free(s->acct);
 	free(s);
@@ -280,6 +291,8 @@ int vbd_store_process(vbd_store *s)
 
 		if (kind == XS_SRC_LISTEN) {
 			accept_all(s, &s->listen);
+		} else if (kind == XS_SRC_TRIM) {
+			vbd__store_trim(s);
 		} else if (kind == XS_SRC_DOMAIN) {
 			xs_domain *d = ev[i].data.ptr;
 			if (!d->dead)

@@ -147,6 +147,7 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
 	s->trace_seq = 0;
 	s->trace_off = false;
 	s->trim_peak = 0;
+	vbd__store_trim_disarm(s);
 	s->fail_count = s->fail_at = 0;
 	s->fail_domid = 0;
 	s->fail_err = 0;

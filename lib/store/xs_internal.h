@@ -206,7 +206,14 @@ typedef struct xs_txn {
 	xs_node *special[2];           /* copies of the special nodes it changed */
 } xs_txn;
 
-enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN };
+enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN, XS_SRC_TRIM };
+
+/* The idle trim's timer (xs_txn.c, give_back). */
+typedef struct xs_trim {
+	int kind;                      /* XS_SRC_TRIM, first: epoll tag */
+	int fd;                        /* timerfd, CLOCK_MONOTONIC */
+	bool armed;
+} xs_trim;
 
 /* Memory a domain makes the daemon hold, in bytes, by kind.  Its total is
  * what the memory quota bounds (cxenstored's per-domain accounting). */
@@ -293,6 +300,7 @@ struct vbd_store {
 	bool trace_off;                /* CONTROL trace-offer 0: "trace" refused */
 	uint64_t trace_seq;            /* changes traced so far */
 	size_t trim_peak;              /* most nodes since the heap was last trimmed */
+	xs_trim trim;                  /* fires XS_TRIM_IDLE_MS after the last shrink */
 	vbd_store_stats st;
 };
 
@@ -394,5 +402,10 @@ int vbd__ops_rm_tree(vbd_store *s, xs_txn *t, const xs_actor *a, const char *pat
 
 /* ---- domains (store.c) ---- */
 int vbd__domain_release(vbd_store *s, unsigned domid);
+
+/* xs_txn.c: the heap given back now (the trim timer fired), and the
+ * timer stopped (a reset). */
+void vbd__store_trim(vbd_store *s);
+void vbd__store_trim_disarm(vbd_store *s);
 
 #endif
