@@ -5,9 +5,9 @@
  * connect: the io_uring one (uring.c, many requests in flight) or, where
  * io_uring is unavailable or not wanted, the synchronous one below.
  *
- * The synchronous worker takes one request at a time: copy the entry out of the ring
- * (once), consume it, check the copy, map its grants, pread/pwrite, unmap,
- * answer, push.  So every response is written before the next request is
+ * The synchronous worker takes one request at a time: copy the entry out of
+ * the ring (once), consume it, check the copy, map its grants,
+ * pread/pwrite, unmap, answer, push.  So every response is written before the next request is
  * taken, no slot is ever reused while in use, and a ring of any size needs
  * no request table.  Queues give the parallelism (one worker each).
  *

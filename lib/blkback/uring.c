@@ -240,11 +240,12 @@ static void submit(vbd__bb_ring *r)
 
 	while (u->queued) {
 		rc = io_uring_submit(&u->q);
-		if (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)
+		if (rc == -EINTR)
 			continue;
-		/* Anything else leaves the SQEs queued; the next pass tries
-		 * again (a wait never starts with SQEs unsubmitted). */
-		if (rc < 0)
+		/* Anything else (EAGAIN, EBUSY: the kernel short of memory or
+		 * of CQ room) leaves the SQEs queued: the next pass, or the
+		 * drain, submits them. */
+		if (rc <= 0)
 			return;
 		u->queued -= (unsigned)rc < u->queued ? (unsigned)rc : u->queued;
 	}
@@ -342,16 +343,17 @@ static void publish(vbd__bb_ring *r)
 void vbd__bb_uring_drain(vbd__bb_ring *r)
 {
 	struct vbd__bb_uring *u = r->u;
-	struct io_uring_cqe *cqe;
+	int rc;
 
 	if (!u || !u->slots)
 		return;
 	/* Pages the kernel may still write are not unmapped before their
-	 * completion: wait for every one, however long. */
+	 * completion: wait for every one, however long.  What is still
+	 * queued goes in the same call as the wait. */
 	while (u->inflight) {
-		submit(r);
-		if (io_uring_wait_cqe(&u->q, &cqe) < 0)
-			continue;
+		rc = io_uring_submit_and_wait(&u->q, 1);
+		if (rc > 0)
+			u->queued -= (unsigned)rc < u->queued ? (unsigned)rc : u->queued;
 		reap(r);
 	}
 	publish(r);
