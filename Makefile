@@ -22,6 +22,9 @@ PKGS += $(DEB_PKGS)
 # The Python binding (python/): Debian's interpreter, cffi, pytest, and the
 # headers that test_cdef compiles the declarations against.
 PKGS += python3 python3-cffi python3-pytest python3-dev
+# blkback's io_uring engine (issue 13); without it the build has only the
+# synchronous engine.
+PKGS += liburing-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench soak soak-mem clean \
@@ -86,7 +89,7 @@ uninstall:
 # tree has the binding (python/vbd), else left out by the nopython profile.
 DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
 deb:
-	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev libsystemd-dev)
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev libsystemd-dev liburing-dev)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
 	  -cf - . | tar -C $(DEB_OUT)/src -xf -

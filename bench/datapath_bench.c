@@ -576,6 +576,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "Usage: datapath_bench [--size MiB] [--seconds S] [--rounds R]\n"
 	        "                      [--backing loop|file|both] [--queues 1|2|both]\n"
+	        "                      [--engine uring|sync] [--zero-copy]\n"
 	        "\n"
 	        "The bundled blkfront -> rings -> blkback path against pread/pwrite on the\n"
 	        "same (page-cached) file, in one process: 4 KiB random read at QD1 and QD32,\n"
@@ -588,7 +589,9 @@ static void usage(FILE *f)
 	        "                     file: blkback serves the file itself; both (default)\n"
 	        "  -q, --queues Q     1, 2 or both (default)\n"
 	        "  -z, --zero-copy    I/O buffers from vbd_blkfront_buffer_alloc(): granted\n"
-	        "                     once, no copy in the frontend\n");
+	        "                     once, no copy in the frontend\n"
+	        "  -e, --engine E     blkback's I/O engine: uring (the default; synchronous\n"
+	        "                     where io_uring is unavailable) or sync\n");
 }
 
 int main(int argc, char **argv)
@@ -600,6 +603,7 @@ int main(int argc, char **argv)
 		{ "backing", required_argument, NULL, 'b' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "zero-copy", no_argument, NULL, 'z' },
+		{ "engine", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -615,10 +619,16 @@ int main(int argc, char **argv)
 	unsigned bk, qi, wi, k;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "m:s:r:b:q:zh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
 			zero_copy = true;
+			break;
+		case 'e':
+			/* blkback reads it at each ring's connect. */
+			if (strcmp(optarg, "uring") && strcmp(optarg, "sync"))
+				goto bad_arg;
+			setenv("VBD_BLKBACK_ENGINE", optarg, 1);
 			break;
 		case 'm':
 			size_mib = strtoul(optarg, &end, 10);
@@ -662,8 +672,9 @@ int main(int argc, char **argv)
 	if (host_start(&x) < 0)
 		goto out;
 	printf("datapath_bench: %lu MiB file %s, in the page cache; %.2f s per measurement, "
-	       "%lu rounds; %ld CPUs\n", size_mib, x.img, seconds, rounds,
-	       sysconf(_SC_NPROCESSORS_ONLN));
+	       "%lu rounds; %ld CPUs; blkback engine asked: %s\n", size_mib, x.img, seconds, rounds,
+	       sysconf(_SC_NPROCESSORS_ONLN),
+	       getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring");
 	printf("ring: blkfront (this thread) -> shared rings -> blkback workers (threads), "
 	       "simulated hypervisor;\ndirect: QD threads doing pread/pwrite on the file\n\n");
 	fflush(stdout);

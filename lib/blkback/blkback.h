@@ -7,7 +7,9 @@
  *   xenbus.c   one device's handshake (backend_changed, frontend_changed,
  *              connect, disconnect, remove)
  *   disk.c     the target: open, size, flush, discard
- *   ring.c     one ring: map, bind, its worker, the data path
+ *   ring.c     one ring: map, bind, its worker, the data path and its
+ *              synchronous engine
+ *   uring.c    the io_uring engine: many requests of a ring in flight
  *   req.c      request decoding and checks (no I/O; fuzzed)
  *   pgrant.c   the persistent-grant LRU
  *
@@ -49,6 +51,20 @@ struct vbd__bb_dev_counters {
 	uint64_t oo_req, rd_req, wr_req, f_req, ds_req, rd_sect, wr_sect;
 };
 
+/* Runs stmt with R naming the ring's back-ring in its ABI's type: the
+ * ring.h macros are generic over the type, the entries are not. */
+#define ON_RING(r, R, stmt) do { \
+	if ((r)->abi == VBD__BB_ABI_X86_32) { \
+		vbd__blkif32_back_ring_t *R = &(r)->br.x32; \
+		stmt; \
+	} else { \
+		blkif_back_ring_t *R = &(r)->br.n64; \
+		stmt; \
+	} \
+} while (0)
+
+struct vbd__bb_uring;
+
 #define VBD__BB_ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
 #define VBD__BB_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
@@ -67,6 +83,7 @@ struct vbd__bb_ring {
 	uint32_t port;             /* local port */
 	bool bound;
 	int stop_fd;               /* eventfd: the worker should return */
+	struct vbd__bb_uring *u;   /* the io_uring engine, or NULL: synchronous */
 	pthread_t thread;
 	bool running;
 	void *stack;               /* the worker's, with a guard page below */
@@ -151,6 +168,7 @@ struct vbd_blkback {
 	uint64_t next_poll_ms;
 	struct vbd__bb_counters done;  /* of rings already torn down */
 	uint64_t rings_stopped, fatal_errors;
+	bool uring_warned;         /* io_uring's failure was logged */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
 	                            * grow their buffers) */
 };
@@ -196,5 +214,54 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r);
 unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect);
 /* Makes r's scratch hold n segments (n <= what was offered).  0 or -ENOMEM. */
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);
+
+/* ring.c: the steps of a request, for both engines (worker only). */
+/* Decodes and checks a copied entry's header: a BLKIF_RSP_* status. */
+int vbd__bb_req_take(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req);
+/* What vbd__bb_req_begin() returns for a read or write whose segments
+ * passed their checks: *ret_segs are to be transferred (vbd__bb_rw_map). */
+#define VBD__BB_REQ_RW 1
+/* Counts a taken request and acts on it as far as its transfer: a discard
+ * is done, an indirect request's segments copied; every segment checked.
+ * A BLKIF_RSP_* status, or VBD__BB_REQ_RW. */
+int vbd__bb_req_begin(vbd__bb_ring *r, struct vbd__bb_req *req,
+                      const struct blkif_request_segment **ret_segs);
+/* A taken request carried out now, flush included; its status. */
+int16_t vbd__bb_req_exec(vbd__bb_ring *r, struct vbd__bb_req *req);
+/* Maps n checked segments and fills iov (n entries at most, adjacent
+ * pieces merged) with what to transfer.  Cached grants that requests from
+ * number `floor` on use are kept.  The mapping to give back is *ret_base
+ * (*ret_batch_n pages). */
+int vbd__bb_rw_map(vbd__bb_ring *r, const struct blkif_request_segment *segs, unsigned n,
+                   bool write, uint64_t floor, struct iovec *iov, unsigned *ret_cnt,
+                   void **ret_base, unsigned *ret_batch_n);
+void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n);
+void vbd__bb_rw_count(vbd__bb_ring *r, uint64_t nr_sectors, bool write);
+/* preadv/pwritev until done: 0 or -errno. */
+int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write);
+/* Writes the response for req in the next response slot (not yet seen by
+ * the frontend); vbd__bb_rsp_push() publishes what was put, and notifies. */
+void vbd__bb_rsp_put(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st);
+void vbd__bb_rsp_push(vbd__bb_ring *r);
+
+/* uring.c: the io_uring engine.  VBD_BLKBACK_ENGINE=sync in the
+ * environment asks for the synchronous engine. */
+bool vbd__bb_uring_wanted(void);
+/* Whether this build has the io_uring engine. */
+bool vbd__bb_uring_built(void);
+/* Sets up r->u for a connected ring (main thread): 0, or -errno (no
+ * io_uring: built without it, -ENOSYS, or refused by the kernel). */
+int vbd__bb_uring_open(vbd__bb_ring *r);
+/* Frees r->u once the worker is joined; NULL is fine. */
+void vbd__bb_uring_close(vbd__bb_ring *r);
+/* The fd that is readable when completions wait. */
+int vbd__bb_uring_fd(const vbd__bb_ring *r);
+/* One pass: completions reaped, requests taken and submitted, responses
+ * pushed.  1: look again, 0: sleep, -errno: stopped (r->why says why). */
+int vbd__bb_uring_do_ring(vbd__bb_ring *r);
+/* Waits for every request in flight and pushes their responses. */
+void vbd__bb_uring_drain(vbd__bb_ring *r);
+/* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes). */
+size_t vbd__bb_uring_bytes(const vbd__bb_ring *r);
 
 #endif

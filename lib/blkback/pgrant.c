@@ -161,9 +161,9 @@ int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_
 		return 0;
 	if (!c->count)
 		return -ENOSPC;
-	/* What this request uses was moved to the front as it was looked up,
-	 * so the tail is in use only if everything is. */
-	if (c->e[c->tail].used == req)
+	/* What requests from `req` on use was moved to the front as it was
+	 * looked up, so the tail is in use only if everything is. */
+	if (c->e[c->tail].used >= req)
 		return -ENOSPC;
 	*ret_evicted = remove_entry(c, c->tail);
 	return 0;

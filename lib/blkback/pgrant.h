@@ -39,9 +39,10 @@ void vbd__pgrant_done(struct vbd__pgrant_cache *c);
 void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req);
 /* Makes room for one entry: grows the arrays while below max (c->bytes
  * changes; out of memory, it evicts as at max), else removes the least
- * recently used entry unless request `req` uses it, and returns its page
- * for the caller to unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC
- * if full of entries `req` uses (or empty and unable to grow). */
+ * recently used entry unless a request numbered `req` or later uses it (it
+ * may be in flight), and returns its page for the caller to unmap
+ * (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if full of entries such
+ * requests use (or empty and unable to grow). */
 int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted);
 /* Adds gref (not cached) at addr; there must be room. */
 void vbd__pgrant_add(struct vbd__pgrant_cache *c, uint32_t gref, void *addr, uint64_t req);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One ring (queue) of a device: its mapping, its event channel, its worker
- * thread and the data path.
+ * thread and the data path.  The worker runs one of two engines, chosen at
+ * connect: the io_uring one (uring.c, many requests in flight) or, where
+ * io_uring is unavailable or not wanted, the synchronous one below.
  *
- * The worker takes one request at a time: copy the entry out of the ring
- * (once), consume it, check the copy, map its grants, pread/pwrite, unmap,
- * answer, push.  So every response is written before the next request is
+ * The synchronous worker takes one request at a time: copy the entry out of
+ * the ring (once), consume it, check the copy, map its grants,
+ * pread/pwrite, unmap, answer, push.  So every response is written before the next request is
  * taken, no slot is ever reused while in use, and a ring of any size needs
  * no request table.  Queues give the parallelism (one worker each).
  *
@@ -25,18 +27,6 @@
 
 #include "blkback/blkback.h"
 #include "util/crashpoint.h"
-
-/* Runs stmt with R naming the ring's back-ring in its ABI's type: the
- * ring.h macros are generic over the type, the entries are not. */
-#define ON_RING(r, R, stmt) do { \
-	if ((r)->abi == VBD__BB_ABI_X86_32) { \
-		vbd__blkif32_back_ring_t *R = &(r)->br.x32; \
-		stmt; \
-	} else { \
-		blkif_back_ring_t *R = &(r)->br.n64; \
-		stmt; \
-	} \
-} while (0)
 
 unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect)
 {
@@ -183,6 +173,18 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 		snprintf(why, whylen, "ring %u: eventfd: %s", r->index, strerror(errno));
 		return rc;
 	}
+	/* The engine, chosen now: io_uring unless it is unavailable (built
+	 * without it, refused by seccomp, an old kernel, RLIMIT_MEMLOCK) or
+	 * VBD_BLKBACK_ENGINE=sync asks for the synchronous one. */
+	if (vbd__bb_uring_wanted()) {
+		rc = vbd__bb_uring_open(r);
+		if (rc < 0 && rc != -ENOSYS && !b->uring_warned) {
+			b->uring_warned = true;
+			vbd__bb_log(b, VBD_LOG_WARNING,
+			            "io_uring unavailable (%s): rings use the synchronous engine",
+			            strerror(-rc));
+		}
+	}
 	/* Nothing is allocated for requests or grants not yet seen: the
 	 * scratch and the grant table grow with what the frontend sends. */
 	if (r->persistent)
@@ -191,8 +193,7 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 	return 0;
 }
 
-/* Transfers the iovecs, resuming after short transfers. */
-static int do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
+int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
 {
 	while (cnt > 0) {
 		int c = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
@@ -227,9 +228,10 @@ static int do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
 
 /* Maps each segment's page into r->pages_of[]: from the persistent cache,
  * or all at once for one request.  *ret_base is the one-call mapping (of
- * r->batch_n pages, to unmap after). */
+ * r->batch_n pages, to unmap after).  Cached pages that requests from
+ * `floor` on use are not evicted: their I/O may be in flight. */
 static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, unsigned n,
-                    bool writable, void **ret_base, bool *batched)
+                    bool writable, uint64_t floor, void **ret_base, bool *batched)
 {
 	vbd_blkback *b = r->dev->b;
 	unsigned domid = r->dev->fe_domid, i, budget = EVICT_BUDGET, nb = 0;
@@ -264,7 +266,7 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 			r->pages_of[i] = addr;
 			continue;
 		}
-		if (!budget || vbd__pgrant_make_room(&r->pg, r->seq, &evicted) < 0) {
+		if (!budget || vbd__pgrant_make_room(&r->pg, floor, &evicted) < 0) {
 			batched[i] = true;
 			r->refs[nb++] = segs[i].gref;
 			continue;
@@ -301,49 +303,64 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 	return 0;
 }
 
-static void unmap_segs(vbd__bb_ring *r, unsigned n, void *base, const bool *batched)
+void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n)
 {
-	vbd_blkback *b = r->dev->b;
-
-	(void)n;
-	(void)batched;
 	if (base)
-		vbd_gnt_unmap(b->x, base, r->batch_n);
+		vbd_gnt_unmap(r->dev->b->x, base, batch_n);
 }
 
-/* Reads or writes a checked request's segments. */
-static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
-              const struct blkif_request_segment *segs, unsigned n, bool write)
+int vbd__bb_rw_map(vbd__bb_ring *r, const struct blkif_request_segment *segs, unsigned n,
+                   bool write, uint64_t floor, struct iovec *iov, unsigned *ret_cnt,
+                   void **ret_base, unsigned *ret_batch_n)
 {
 	bool transient[VBD__BB_MAX_INDIRECT_SEGS];
 	unsigned i, cnt = 0;
-	void *base;
 	int rc;
 
 	/* A read fills the guest's pages: they are mapped writable. */
-	rc = map_segs(r, segs, n, !write, &base, transient);
+	rc = map_segs(r, segs, n, !write, floor, ret_base, transient);
 	if (rc < 0)
 		return rc;
+	*ret_batch_n = r->batch_n;
 	for (i = 0; i < n; i++) {
 		char *p = (char *)r->pages_of[i] + segs[i].first_sect * 512u;
 		size_t len = (size_t)(segs[i].last_sect - segs[i].first_sect + 1) * 512u;
 
-		if (cnt && (char *)r->iov[cnt - 1].iov_base + r->iov[cnt - 1].iov_len == p) {
-			r->iov[cnt - 1].iov_len += len;
+		if (cnt && (char *)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == p) {
+			iov[cnt - 1].iov_len += len;
 		} else {
-			r->iov[cnt].iov_base = p;
-			r->iov[cnt].iov_len = len;
+			iov[cnt].iov_base = p;
+			iov[cnt].iov_len = len;
 			cnt++;
 		}
 	}
-	rc = do_io(r->dev->disk.fd, r->iov, cnt, (off_t)(req->sector * 512u), write);
-	if (rc == 0) {
-		if (write)
-			VBD__BB_ADD(r->n.bytes_written, req->nr_sectors * 512u);
-		else
-			VBD__BB_ADD(r->n.bytes_read, req->nr_sectors * 512u);
-	}
-	unmap_segs(r, n, base, transient);
+	*ret_cnt = cnt;
+	return 0;
+}
+
+void vbd__bb_rw_count(vbd__bb_ring *r, uint64_t nr_sectors, bool write)
+{
+	if (write)
+		VBD__BB_ADD(r->n.bytes_written, nr_sectors * 512u);
+	else
+		VBD__BB_ADD(r->n.bytes_read, nr_sectors * 512u);
+}
+
+/* Reads or writes a checked request's segments, now. */
+static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
+              const struct blkif_request_segment *segs, unsigned n, bool write)
+{
+	unsigned cnt, batch_n;
+	void *base;
+	int rc;
+
+	rc = vbd__bb_rw_map(r, segs, n, write, r->seq, r->iov, &cnt, &base, &batch_n);
+	if (rc < 0)
+		return rc;
+	rc = vbd__bb_do_io(r->dev->disk.fd, r->iov, cnt, (off_t)(req->sector * 512u), write);
+	if (rc == 0)
+		vbd__bb_rw_count(r, req->nr_sectors, write);
+	vbd__bb_rw_unmap(r, base, batch_n);
 	return rc;
 }
 
@@ -386,11 +403,11 @@ static void count_kind(vbd__bb_ring *r, uint8_t kind)
 	}
 }
 
-/* Acts on one copied entry; returns the response status. */
-static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req)
+static void limits_of(const vbd__bb_ring *r, struct vbd__bb_limits *l)
 {
-	vbd__bb_dev *d = r->dev;
-	struct vbd__bb_limits l = {
+	const vbd__bb_dev *d = r->dev;
+
+	*l = (struct vbd__bb_limits){
 		.sectors = __atomic_load_n(&d->disk.sectors, __ATOMIC_RELAXED),
 		.max_indirect = d->b->max_indirect,
 		.readonly = d->disk.readonly,
@@ -398,12 +415,25 @@ static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *re
 		.discard_secure = false,
 		.persistent = r->persistent,
 	};
+}
+
+int vbd__bb_req_take(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req)
+{
+	struct vbd__bb_limits l;
+
+	limits_of(r, &l);
+	return vbd__bb_req_decode(r->abi, entry, &l, req);
+}
+
+int vbd__bb_req_begin(vbd__bb_ring *r, struct vbd__bb_req *req,
+                      const struct blkif_request_segment **ret_segs)
+{
+	vbd__bb_dev *d = r->dev;
+	struct vbd__bb_limits l;
 	const struct blkif_request_segment *segs = req->seg;
 	int st, rc;
 
-	st = vbd__bb_req_decode(r->abi, entry, &l, req);
-	if (st != BLKIF_RSP_OKAY)
-		return (int16_t)st;
+	limits_of(r, &l);
 	count_kind(r, req->kind);
 	if (req->kind == BLKIF_OP_DISCARD) {
 		rc = vbd__bb_disk_discard(&d->disk, req->sector, req->nr_sectors, req->secure);
@@ -417,30 +447,51 @@ static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *re
 			return BLKIF_RSP_ERROR;
 		segs = r->segs;
 	}
-	if (req->nr_segs) {
-		st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->sorted);
-		if (st != BLKIF_RSP_OKAY)
-			return (int16_t)st;
-		if (req->kind == BLKIF_OP_READ)
-			VBD__BB_ADD(r->dn.rd_sect, req->nr_sectors);
-		else
-			VBD__BB_ADD(r->dn.wr_sect, req->nr_sectors);
-		r->seq++;
-		if (rw(r, req, segs, req->nr_segs, req->kind != BLKIF_OP_READ) < 0)
-			return BLKIF_RSP_ERROR;
-	}
+	if (!req->nr_segs)
+		return BLKIF_RSP_OKAY;
+	st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->sorted);
+	if (st != BLKIF_RSP_OKAY)
+		return (int16_t)st;
+	if (req->kind == BLKIF_OP_READ)
+		VBD__BB_ADD(r->dn.rd_sect, req->nr_sectors);
+	else
+		VBD__BB_ADD(r->dn.wr_sect, req->nr_sectors);
+	r->seq++;
+	*ret_segs = segs;
+	return VBD__BB_REQ_RW;
+}
+
+int16_t vbd__bb_req_exec(vbd__bb_ring *r, struct vbd__bb_req *req)
+{
+	const struct blkif_request_segment *segs;
+	int st;
+
+	st = vbd__bb_req_begin(r, req, &segs);
+	if (st == VBD__BB_REQ_RW &&
+	    rw(r, req, segs, req->nr_segs, req->kind != BLKIF_OP_READ) < 0)
+		return BLKIF_RSP_ERROR;
+	if (st != VBD__BB_REQ_RW && st != BLKIF_RSP_OKAY)
+		return (int16_t)st;
 	/* A flush or barrier completes once what came before it and its own
-	 * data are durable; earlier requests of this ring are done already. */
+	 * data are durable; earlier requests of this ring are done already
+	 * (the io_uring engine drains its in-flight requests before it runs
+	 * one). */
 	if (req->kind == BLKIF_OP_FLUSH_DISKCACHE || req->kind == BLKIF_OP_WRITE_BARRIER)
-		if (vbd__bb_disk_flush(&d->disk) < 0)
+		if (vbd__bb_disk_flush(&r->dev->disk) < 0)
 			return BLKIF_RSP_ERROR;
 	return BLKIF_RSP_OKAY;
 }
 
-static void respond(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st)
+/* Acts on one copied entry now; returns the response status. */
+static int16_t handle(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req)
 {
-	bool notify;
+	int st = vbd__bb_req_take(r, entry, req);
 
+	return st != BLKIF_RSP_OKAY ? (int16_t)st : vbd__bb_req_exec(r, req);
+}
+
+void vbd__bb_rsp_put(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st)
+{
 	VBD__BB_ADD(r->n.requests, 1);
 	if (st == BLKIF_RSP_ERROR)
 		VBD__BB_ADD(r->n.errors, 1);
@@ -449,10 +500,16 @@ static void respond(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st)
 	ON_RING(r, R, {
 		vbd__bb_rsp_write(r->abi, RING_GET_RESPONSE(R, R->rsp_prod_pvt), req, st);
 		R->rsp_prod_pvt++;
-		/* The macro's xen_wmb orders the response before rsp_prod, and
-		 * its xen_mb orders rsp_prod before the read of rsp_event. */
-		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify);
 	});
+}
+
+void vbd__bb_rsp_push(vbd__bb_ring *r)
+{
+	bool notify;
+
+	/* The macro's xen_wmb orders the responses before rsp_prod, and its
+	 * xen_mb orders rsp_prod before the read of rsp_event. */
+	ON_RING(r, R, RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify));
 	vbd__crashpoint("blkback.response-pushed");
 	if (notify)
 		vbd_evtchn_notify(r->ev, r->port);
@@ -497,7 +554,8 @@ static int do_ring(vbd__bb_ring *r)
 		vbd__crashpoint("blkback.request-taken");
 		st = handle(r, &copy, &req);
 		vbd__crashpoint("blkback.io-done");
-		respond(r, &req, st);
+		vbd__bb_rsp_put(r, &req, st);
+		vbd__bb_rsp_push(r);
 	}
 	/* RING_FINAL_CHECK's xen_mb orders the write of req_event before the
 	 * re-read of req_prod, so a request pushed in between is seen here or
@@ -512,23 +570,27 @@ static void *worker(void *arg)
 	int rc;
 
 	for (;;) {
-		struct pollfd p[2] = {
+		/* The io_uring's fd is readable once a completion waits. */
+		struct pollfd p[3] = {
 			{ .fd = vbd_evtchn_fd(r->ev), .events = POLLIN },
 			{ .fd = r->stop_fd, .events = POLLIN },
+			{ .fd = r->u ? vbd__bb_uring_fd(r) : -1, .events = POLLIN },
 		};
 
-		rc = do_ring(r);
+		rc = r->u ? vbd__bb_uring_do_ring(r) : do_ring(r);
 		if (rc < 0)
 			break;
 		if (rc > 0)
 			continue;
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+		if (poll(p, 3, -1) < 0 && errno != EINTR) {
 			rc = -errno;
 			snprintf(r->why, sizeof(r->why), "ring %u: poll: %s", r->index, strerror(errno));
 			break;
 		}
-		if (p[1].revents)
+		if (p[1].revents) {
+			vbd__bb_uring_drain(r);
 			return NULL;
+		}
 		if (p[0].revents) {
 			int port;
 
@@ -544,7 +606,9 @@ static void *worker(void *arg)
 			}
 		}
 	}
-	/* Stopped: tell the main thread, which writes the error node. */
+	/* Stopped: no I/O left in flight into the guest's pages; then tell
+	 * the main thread, which writes the error node. */
+	vbd__bb_uring_drain(r);
 	__atomic_store_n(&r->failed, rc, __ATOMIC_RELEASE);
 	(void)!write(r->dev->b->notify_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	return NULL;
@@ -609,6 +673,7 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 		pthread_join(r->thread, NULL);
 		r->running = false;
 	}
+	vbd__bb_uring_close(r);
 	if (r->stack)
 		munmap(r->stack, r->stack_bytes);
 	r->stack = NULL;

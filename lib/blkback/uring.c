@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The io_uring engine of a ring: many requests in flight, one submission
+ * per batch taken off the ring, completions reaped in batches, one push and
+ * at most one notification per pass.
+ *
+ *     req_prod 8, req_cons 3, rsp_prod 3
+ *       take 3..7 (five reads): five SQEs, one io_uring_enter
+ *       completions of 5, 3, 4 reaped: slots 3, 4, 5 done
+ *       responses 3, 4, 5 written, one push (rsp_prod 6), one notify
+ *       6, 7 in flight: final check (req_event 9), sleep on the event
+ *       channel and on the io_uring's fd
+ *
+ * Responses are written in ring order: request i's response goes out once
+ * every request before it has its own.  So rsp_prod always means "every
+ * request before it is answered", which is what a restarted backend relies
+ * on when it attaches at rsp_prod and takes the rest again; a slow request
+ * delays the responses after it, not their I/O.  A slot of the in-flight
+ * table is the request's ring index modulo the ring size: the ring's own
+ * overflow check (req_cons - rsp_prod_pvt < size) bounds what is in flight.
+ *
+ * A flush, a barrier and a discard drain first: what was taken before them
+ * completes (its pages unmapped, its status known) before they run, on the
+ * synchronous path, so a flush makes every earlier write durable.  A
+ * request with more pieces than one readv takes (IOV_MAX) runs
+ * synchronously too.  Persistent grants that an unanswered request uses are
+ * never evicted (the cache's floor is the oldest unanswered request).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "blkback/blkback.h"
+#include "util/crashpoint.h"
+
+bool vbd__bb_uring_wanted(void)
+{
+	const char *e = getenv("VBD_BLKBACK_ENGINE");
+
+	return !e || strcmp(e, "sync") != 0;
+}
+
+#ifndef VBD_HAVE_LIBURING
+
+bool vbd__bb_uring_built(void)
+{
+	return false;
+}
+
+int vbd__bb_uring_open(vbd__bb_ring *r)
+{
+	(void)r;
+	return -ENOSYS;
+}
+
+void vbd__bb_uring_close(vbd__bb_ring *r)
+{
+	(void)r;
+}
+
+int vbd__bb_uring_fd(const vbd__bb_ring *r)
+{
+	(void)r;
+	return -1;
+}
+
+int vbd__bb_uring_do_ring(vbd__bb_ring *r)
+{
+	(void)r;
+	return -ENOSYS;
+}
+
+void vbd__bb_uring_drain(vbd__bb_ring *r)
+{
+	(void)r;
+}
+
+size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
+{
+	(void)r;
+	return 0;
+}
+
+#else
+#include <liburing.h>
+
+enum { SLOT_FREE, SLOT_IO, SLOT_DONE };
+
+struct slot {
+	uint64_t id;
+	uint64_t seq;              /* r->seq when taken: the cache's floor */
+	uint64_t nr_sectors;
+	off_t off;                 /* of what is left to transfer */
+	size_t left;
+	void *base;                /* the request's one-call mapping */
+	unsigned batch_n;
+	struct iovec *iov;         /* inl, or a grown array of cap */
+	unsigned cap;
+	struct iovec *cur;         /* what is left to transfer: cnt from cur */
+	unsigned cnt;
+	int16_t status;
+	uint8_t op, state;
+	bool write;
+	struct iovec inl[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+};
+
+struct vbd__bb_uring {
+	struct io_uring q;
+	struct slot *slots;        /* size; mapped at the first request */
+	size_t slots_bytes, iov_bytes;
+	unsigned size;
+	unsigned inflight;         /* submitted (or queued), not completed */
+	unsigned queued;           /* SQEs not yet submitted */
+};
+
+bool vbd__bb_uring_built(void)
+{
+	return true;
+}
+
+static void mem_add(vbd__bb_ring *r, size_t n)
+{
+	VBD__BB_ADD(r->dev->b->mem, n);
+}
+
+static void mem_sub(vbd__bb_ring *r, size_t n)
+{
+	__atomic_fetch_sub(&r->dev->b->mem, n, __ATOMIC_RELAXED);
+}
+
+int vbd__bb_uring_open(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (!u)
+		return -ENOMEM;
+	/* At most r->size requests are unanswered, so the SQ never fills and
+	 * the CQ (twice the SQ) never overflows. */
+	rc = io_uring_queue_init(r->size, &u->q, 0);
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	u->size = r->size;
+	r->u = u;
+	return 0;
+}
+
+void vbd__bb_uring_close(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+
+	if (!u)
+		return;
+	if (u->slots) {
+		for (unsigned i = 0; i < u->size; i++)
+			if (u->slots[i].iov != u->slots[i].inl)
+				free(u->slots[i].iov);
+		munmap(u->slots, u->slots_bytes);
+		mem_sub(r, u->slots_bytes + u->iov_bytes);
+	}
+	io_uring_queue_exit(&u->q);
+	free(u);
+	r->u = NULL;
+}
+
+int vbd__bb_uring_fd(const vbd__bb_ring *r)
+{
+	return r->u->q.ring_fd;
+}
+
+size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
+{
+	return r->u ? r->u->slots_bytes + r->u->iov_bytes : 0;
+}
+
+static int slots_alloc(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((size_t)u->size * sizeof(struct slot) + page - 1) / page * page;
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	u->slots = p;
+	u->slots_bytes = bytes;
+	for (unsigned i = 0; i < u->size; i++) {
+		u->slots[i].iov = u->slots[i].inl;
+		u->slots[i].cap = BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	}
+	mem_add(r, bytes);
+	return 0;
+}
+
+static int iov_room(vbd__bb_ring *r, struct slot *s, unsigned n)
+{
+	struct iovec *v;
+
+	if (n <= s->cap)
+		return 0;
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (s->iov != s->inl) {
+		free(s->iov);
+		r->u->iov_bytes -= s->cap * sizeof(*v);
+		mem_sub(r, s->cap * sizeof(*v));
+	}
+	s->iov = v;
+	s->cap = n;
+	r->u->iov_bytes += n * sizeof(*v);
+	mem_add(r, n * sizeof(*v));
+	return 0;
+}
+
+static void prep(vbd__bb_ring *r, struct slot *s)
+{
+	struct vbd__bb_uring *u = r->u;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->q);
+
+	/* Never NULL: no more SQEs are queued than slots are in flight. */
+	if (s->write)
+		io_uring_prep_writev(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+	else
+		io_uring_prep_readv(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+	sqe->user_data = (uint64_t)(s - u->slots);
+	u->queued++;
+}
+
+static void submit(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	int rc;
+
+	while (u->queued) {
+		rc = io_uring_submit(&u->q);
+		if (rc == -EINTR)
+			continue;
+		/* Anything else (EAGAIN, EBUSY: the kernel short of memory or
+		 * of CQ room) leaves the SQEs queued: the next pass, or the
+		 * drain, submits them. */
+		if (rc <= 0)
+			return;
+		u->queued -= (unsigned)rc < u->queued ? (unsigned)rc : u->queued;
+	}
+}
+
+/* Steps over n transferred bytes of s's iovecs. */
+static void advance(struct slot *s, size_t n)
+{
+	s->off += (off_t)n;
+	s->left -= n;
+	while (s->cnt && n >= s->cur->iov_len) {
+		n -= s->cur->iov_len;
+		s->cur++;
+		s->cnt--;
+	}
+	if (s->cnt) {
+		s->cur->iov_base = (char *)s->cur->iov_base + n;
+		s->cur->iov_len -= n;
+	}
+}
+
+static void finish(vbd__bb_ring *r, struct slot *s, int16_t st)
+{
+	vbd__bb_rw_unmap(r, s->base, s->batch_n);
+	s->base = NULL;
+	if (st == BLKIF_RSP_OKAY)
+		vbd__bb_rw_count(r, s->nr_sectors, s->write);
+	s->status = st;
+	s->state = SLOT_DONE;
+}
+
+static void complete(vbd__bb_ring *r, uint64_t data, int res)
+{
+	struct vbd__bb_uring *u = r->u;
+	struct slot *s;
+
+	if (data >= u->size)
+		return;   /* not ours: nothing else submits on this ring */
+	s = &u->slots[data];
+	if (res == -EAGAIN || res == -EINTR) {
+		prep(r, s);
+		return;
+	}
+	if (res > 0 && (size_t)res < s->left) {
+		/* Short: the rest goes again, from where it stopped. */
+		advance(s, (size_t)res);
+		prep(r, s);
+		return;
+	}
+	u->inflight--;
+	/* 0 before the end: the target shrank under us. */
+	finish(r, s, res > 0 ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
+	vbd__crashpoint("blkback.io-done");
+}
+
+static unsigned reap(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	struct io_uring_cqe *cqes[64];
+	unsigned n, i, all = 0;
+
+	do {
+		n = io_uring_peek_batch_cqe(&u->q, cqes, 64);
+		for (i = 0; i < n; i++)
+			complete(r, cqes[i]->user_data, cqes[i]->res);
+		io_uring_cq_advance(&u->q, n);
+		all += n;
+	} while (n == 64);
+	return all;
+}
+
+/* Responses of the done slots at the head, in ring order; one push. */
+static void publish(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	RING_IDX pvt = 0, cons = 0;
+	unsigned n = 0;
+
+	if (!u->slots)
+		return;
+	ON_RING(r, R, { pvt = R->rsp_prod_pvt; cons = R->req_cons; });
+	for (; pvt != cons; pvt++, n++) {
+		struct slot *s = &u->slots[pvt % u->size];
+		struct vbd__bb_req req = { .id = s->id, .op = s->op };
+
+		if (s->state != SLOT_DONE)
+			break;
+		vbd__bb_rsp_put(r, &req, s->status);
+		s->state = SLOT_FREE;
+	}
+	if (n)
+		vbd__bb_rsp_push(r);
+}
+
+void vbd__bb_uring_drain(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	int rc;
+
+	if (!u || !u->slots)
+		return;
+	/* Pages the kernel may still write are not unmapped before their
+	 * completion: wait for every one, however long.  What is still
+	 * queued goes in the same call as the wait. */
+	while (u->inflight) {
+		rc = io_uring_submit_and_wait(&u->q, 1);
+		if (rc > 0)
+			u->queued -= (unsigned)rc < u->queued ? (unsigned)rc : u->queued;
+		reap(r);
+	}
+	publish(r);
+}
+
+/* Acts on one taken entry: its slot is done, or its I/O queued. */
+static void take(vbd__bb_ring *r, const void *entry, RING_IDX idx)
+{
+	struct vbd__bb_uring *u = r->u;
+	struct slot *s = &u->slots[idx % u->size];
+	const struct blkif_request_segment *segs;
+	struct vbd__bb_req req;
+	RING_IDX head = 0;
+	int st;
+
+	st = vbd__bb_req_take(r, entry, &req);
+	s->id = req.id;
+	s->op = req.op;
+	s->seq = r->seq;
+	s->state = SLOT_DONE;
+	s->status = (int16_t)st;
+	if (st != BLKIF_RSP_OKAY)
+		return;
+	if (req.kind == BLKIF_OP_FLUSH_DISKCACHE || req.kind == BLKIF_OP_WRITE_BARRIER ||
+	    req.kind == BLKIF_OP_DISCARD) {
+		/* Not counted as unanswered while earlier ones drain. */
+		s->state = SLOT_FREE;
+		vbd__bb_uring_drain(r);
+		s->status = vbd__bb_req_exec(r, &req);
+		s->state = SLOT_DONE;
+		return;
+	}
+	st = vbd__bb_req_begin(r, &req, &segs);
+	if (st != VBD__BB_REQ_RW) {
+		s->status = (int16_t)st;
+		return;
+	}
+	s->seq = r->seq;
+	s->status = BLKIF_RSP_ERROR;
+	s->base = NULL;
+	if (iov_room(r, s, req.nr_segs) < 0)
+		return;
+	s->write = req.kind != BLKIF_OP_READ;
+	s->nr_sectors = req.nr_sectors;
+	s->off = (off_t)(req.sector * 512u);
+	s->left = (size_t)req.nr_sectors * 512u;
+	ON_RING(r, R, head = R->rsp_prod_pvt);
+	if (vbd__bb_rw_map(r, segs, req.nr_segs, s->write, u->slots[head % u->size].seq, s->iov,
+	                   &s->cnt, &s->base, &s->batch_n) < 0)
+		return;
+	s->cur = s->iov;
+	if (s->cnt > IOV_MAX) {
+		st = vbd__bb_do_io(r->dev->disk.fd, s->cur, s->cnt, s->off, s->write);
+		finish(r, s, st == 0 ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
+		return;
+	}
+	s->state = SLOT_IO;
+	u->inflight++;
+	prep(r, s);
+}
+
+int vbd__bb_uring_do_ring(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	union {
+		blkif_request_t n64;
+		union vbd__blkif32_request x32;
+	} copy;
+	RING_IDX rc = 0, rp = 0;
+	bool full = false;
+	int more = 0;
+
+	reap(r);
+	ON_RING(r, R, {
+		rc = R->req_cons;
+		rp = __atomic_load_n(&R->sring->req_prod, __ATOMIC_RELAXED);
+		/* The entries up to rp are read after rp itself. */
+		xen_rmb();
+		if (RING_REQUEST_PROD_OVERFLOW(R, rp)) {
+			snprintf(r->why, sizeof(r->why),
+			         "ring %u: req_prod %u is more than %u ahead of rsp_prod %u", r->index, rp,
+			         r->size, R->rsp_prod_pvt);
+			return -EPROTO;
+		}
+	});
+	/* The table is sized for a full ring, and made when the first
+	 * request comes: an idle ring holds none. */
+	if (rc != rp && !u->slots && slots_alloc(r) < 0) {
+		snprintf(r->why, sizeof(r->why), "ring %u: no memory for its in-flight table",
+		         r->index);
+		return -ENOMEM;
+	}
+	while (rc != rp) {
+		RING_IDX idx = rc;
+
+		ON_RING(r, R, {
+			/* Every slot unanswered: the rest waits for completions. */
+			if (RING_REQUEST_CONS_OVERFLOW(R, rc)) {
+				full = true;
+				break;
+			}
+			if (r->abi == VBD__BB_ABI_X86_32)
+				RING_COPY_REQUEST(&r->br.x32, rc, &copy.x32);
+			else
+				RING_COPY_REQUEST(&r->br.n64, rc, &copy.n64);
+			/* Consumed before it is answered: the slot is ours to
+			 * overwrite with a response. */
+			R->req_cons = ++rc;
+		});
+		if (full)
+			break;
+		vbd__crashpoint("blkback.request-taken");
+		take(r, &copy, idx);
+	}
+	/* One io_uring_enter for the batch; reads of cached pages are often
+	 * complete when it returns. */
+	submit(r);
+	reap(r);
+	submit(r);
+	publish(r);
+	if (full)
+		return u->inflight ? 0 : 1;
+	/* RING_FINAL_CHECK's xen_mb orders the write of req_event before the
+	 * re-read of req_prod, so a request pushed in between is seen here or
+	 * notified. */
+	ON_RING(r, R, RING_FINAL_CHECK_FOR_REQUESTS(R, more));
+	return more ? 1 : 0;
+}
+
+#endif
