@@ -137,7 +137,7 @@ typedef struct vbd__bf_queue {
 	unsigned depth;             /* requests in flight at most */
 	vbd__bf_page *pool_free;    /* persistent pages not in use */
 	vbd__bf_share *chunks;      /* persistent pool chunks */
-	unsigned pool_pages, pool_max;
+	unsigned pool_pages, pool_max, pool_nfree;
 	bool notify;                /* requests pushed: kick the backend */
 } vbd__bf_queue;
 

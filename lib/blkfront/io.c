@@ -12,7 +12,7 @@
  *
  * Pages: the caller's buffer is never granted.  With persistent grants each
  * queue keeps a pool of pages granted once (grown in chunks, at most
- * depth x 11 pages, and never less than one largest request), taken per
+ * depth largest requests, up to 8224 pages), taken per
  * request and given back on its response, as Linux blkfront does.  Without,
  * each request shares fresh pages and ends access on its response; if the
  * backend still maps them (-EBUSY), they go on a deferred list retried from
@@ -27,6 +27,10 @@
 #include "util/crashpoint.h"
 
 #define POOL_CHUNK 32u
+/* Pages in one queue's persistent pool at most: 32 MiB, the 8192 grants
+ * blkback keeps mapped per ring by default, plus the indirect pages of 32
+ * requests. */
+#define POOL_MAX (8192u + 32u)
 #define COLLECT_BATCH 64u
 
 static void share_defer(vbd_blkfront *f, void *addr, unsigned count)
@@ -115,6 +119,7 @@ static void queue_teardown(vbd_blkfront *f, vbd__bf_queue *q)
 		free(c);
 	}
 	q->pool_free = NULL;
+	q->pool_nfree = 0;
 	vbd__bf_ring_done(&q->ring);
 	if (q->sring) {
 		share_defer(f, q->sring, 1u << f->info.ring_page_order);
@@ -207,10 +212,15 @@ int vbd__bf_io_prepare(vbd_blkfront *f)
 	for (i = 0; i < f->nq; i++) {
 		vbd__bf_queue *q = &f->q[i];
 
-		/* Enough for a full ring of ordinary requests, and never less
+		/* Enough for depth largest requests, as Linux blkfront sizes
+		 * its per-ring pool, so that QD8 of 1 MiB is 8 requests in
+		 * flight and not one after the other; at most POOL_MAX pages
+		 * (what a backend caches per ring by default), and never less
 		 * than one largest request, so that a lone request always
-		 * finds its pages. */
-		q->pool_max = q->depth * BLKIF_MAX_SEGMENTS_PER_REQUEST;
+		 * finds its pages.  The pool grows only as requests need it. */
+		q->pool_max = q->depth * (segs + nind);
+		if (q->pool_max > POOL_MAX)
+			q->pool_max = POOL_MAX;
 		if (q->pool_max < segs + nind)
 			q->pool_max = segs + nind;
 		for (j = 0; j < q->ring.size; j++) {
@@ -259,6 +269,7 @@ static int pool_grow(vbd_blkfront *f, vbd__bf_queue *q, unsigned need)
 	c->next = q->chunks;
 	q->chunks = c;
 	q->pool_pages += n;
+	q->pool_nfree += n;
 	f->info.grants += n;
 	c = NULL;
 	r = 0;
@@ -274,18 +285,17 @@ out:
  * or -errno. */
 static int pages_get(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_slot *s, unsigned n)
 {
-	unsigned i, have = 0;
 	vbd__bf_page *p;
+	unsigned i;
 	int r;
 
 	if (f->info.persistent) {
-		for (p = q->pool_free; p && have < n; p = p->next)
-			have++;
-		if (have < n) {
-			r = pool_grow(f, q, n - have);
+		if (q->pool_nfree < n) {
+			r = pool_grow(f, q, n - q->pool_nfree);
 			if (r < 0)
 				return r;
 		}
+		q->pool_nfree -= n;
 		for (i = 0; i < n; i++) {
 			p = q->pool_free;
 			q->pool_free = p->next;
@@ -324,6 +334,7 @@ static void pages_put(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_slot *s)
 			q->pool_free = s->pages[i];
 			s->pages[i] = NULL;
 		}
+		q->pool_nfree += n;
 	}
 	s->npages = s->nind = 0;
 }
