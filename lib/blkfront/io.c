@@ -732,6 +732,7 @@ void vbd__bf_run_callbacks(vbd_blkfront *f)
 	io = f->done_head;
 	f->done_head = NULL;
 	f->done_tail = &f->done_head;
+	f->in_callbacks = true;
 	while (io) {
 		vbd__bf_io *next = io->next;
 
@@ -740,6 +741,9 @@ void vbd__bf_run_callbacks(vbd_blkfront *f)
 		free(io);
 		io = next;
 	}
+	f->in_callbacks = false;
+	/* What the callbacks submitted, in one batch. */
+	vbd__bf_pump(f);
 }
 
 void vbd__bf_drop_callbacks(vbd_blkfront *f)
