@@ -12,7 +12,7 @@
  *
  * Pages: the caller's buffer is never granted.  With persistent grants each
  * queue keeps a pool of pages granted once (grown in chunks, at most
- * depth largest requests, up to 8224 pages), taken per
+ * depth largest requests, up to 1056 pages), taken per
  * request and given back on its response, as Linux blkfront does.  Without,
  * each request shares fresh pages and ends access on its response; if the
  * backend still maps them (-EBUSY), they go on a deferred list retried from
@@ -27,10 +27,11 @@
 #include "util/crashpoint.h"
 
 #define POOL_CHUNK 32u
-/* Pages in one queue's persistent pool at most: 32 MiB, the 8192 grants
- * blkback keeps mapped per ring by default, plus the indirect pages of 32
- * requests. */
-#define POOL_MAX (8192u + 32u)
+/* Pages in one queue's persistent pool at most: what Linux blkback keeps
+ * mapped per ring by default (max_persistent_grants), so that every page
+ * of the pool stays mapped in any backend left at its defaults.  A larger
+ * pool would make such a backend map and unmap pages on every request. */
+#define POOL_MAX 1056u
 #define COLLECT_BATCH 64u
 
 static void share_defer(vbd_blkfront *f, void *addr, unsigned count)
@@ -213,11 +214,11 @@ int vbd__bf_io_prepare(vbd_blkfront *f)
 		vbd__bf_queue *q = &f->q[i];
 
 		/* Enough for depth largest requests, as Linux blkfront sizes
-		 * its per-ring pool, so that QD8 of 1 MiB is 8 requests in
-		 * flight and not one after the other; at most POOL_MAX pages
-		 * (what a backend caches per ring by default), and never less
-		 * than one largest request, so that a lone request always
-		 * finds its pages.  The pool grows only as requests need it. */
+		 * its per-ring pool, up to POOL_MAX pages (what a backend
+		 * caches per ring by default): 1 MiB requests go 4 at a time,
+		 * not one after the other; and never less than one largest
+		 * request, so that a lone request always finds its pages.  The
+		 * pool grows only as requests need it. */
 		q->pool_max = q->depth * (segs + nind);
 		if (q->pool_max > POOL_MAX)
 			q->pool_max = POOL_MAX;
