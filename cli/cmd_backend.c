@@ -43,7 +43,7 @@ static const char backend_usage[] =
 	"  --max-queues N         multi-queue-max-queues offered (the online CPUs)\n"
 	"  --max-ring-order N     max-ring-page-order offered, 0..4 (4)\n"
 	"  --max-indirect N       feature-max-indirect-segments, 0 = none (256)\n"
-	"  --persistent-grants N  kept mapped per ring, 0 = no feature-persistent (1056)\n"
+	"  --persistent-grants N  kept mapped per ring, 0 = no feature-persistent (8192)\n"
 	"  --no-discard           do not offer discard\n"
 	"  --resize-poll S        re-check target sizes every S seconds (2; 0 = only\n"
 	"                         on SIGHUP)\n"

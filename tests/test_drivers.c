@@ -554,6 +554,94 @@ static void test_zero_copy_buffers(void **state)
 	detach(f);
 }
 
+static void count_done(int result, void *ud)
+{
+	unsigned *left = ud;
+
+	assert_int_equal(result, 0);
+	(*left)--;
+}
+
+/* n I/Os of len bytes each at once, the k-th at off + k * len from buf +
+ * k * len, and waits for them all. */
+static void io_batch(struct fx *f, vbd_blkfront_op op, uint64_t off, uint8_t *buf, size_t len,
+                     unsigned n)
+{
+	unsigned k, left = n;
+
+	for (k = 0; k < n; k++)
+		assert_int_equal(vbd_blkfront_submit(f->f, op, off + k * len, buf + k * len, len,
+		                                     count_done, &left), 0);
+	while (left) {
+		struct pollfd p = { vbd_blkfront_get_fd(f->f), POLLIN, 0 };
+
+		poll(&p, 1, 100);
+		assert_true(vbd_blkfront_process(f->f) >= 0);
+	}
+}
+
+/* The zero-copy cliff: 8 x 1 MiB in flight from granted buffers is 2048
+ * grants a ring.  With the backend's defaults they all stay mapped: once
+ * seen, every data segment is a persistent-grant hit and nothing is
+ * evicted or mapped again (a 1056-entry cache evicted on every request,
+ * and the LRU order of a sequential sweep made every lookup miss). */
+static void test_zero_copy_working_set(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	vbd_blkback_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
+	uint8_t *buf;
+	unsigned pass;
+
+	fo.max_queues = 1;
+	backend_start(f, 0, 0);
+	attach(f, &fo);
+	assert_int_equal(vbd_blkfront_buffer_alloc(f->f, 8u << 20, (void **)&buf), 0);
+	for (pass = 0; pass < 3; pass++) {
+		vbd_blkback_get_stats(f->b, &a);
+		io_batch(f, pass == 1 ? VBD_BLKFRONT_WRITE : VBD_BLKFRONT_READ, 0, buf, 1u << 20, 8);
+		vbd_blkback_get_stats(f->b, &b);
+		if (pass == 0)
+			continue;
+		assert_int_equal(b.pgrant_evictions - a.pgrant_evictions, 0);
+		assert_int_equal(b.pgrant_hits - a.pgrant_hits, 8 * 256);
+		/* One mapping per request: its indirect page. */
+		assert_int_equal(b.grant_maps - a.grant_maps, 8);
+	}
+	assert_int_equal(b.pgrants, 8 * 256);
+	detach(f);
+}
+
+/* Without zero-copy buffers the frontend's pool holds depth largest
+ * requests up to 1056 pages, what Linux blkback keeps mapped per ring: 8 x
+ * 1 MiB go 4 requests at a time, not one after the other through a pool of
+ * 32 x 11 pages, and every page stays mapped in a backend of 1056. */
+static void test_pool_fits_depth(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	vbd_blkfront_info info = { .size = sizeof(info) };
+	vbd_blkback_stats s = { .size = sizeof(s) };
+	uint8_t *buf = malloc(8u << 20);
+
+	assert_non_null(buf);
+	fo.max_queues = 1;
+	backend_start(f, 1056, 0);
+	attach(f, &fo);
+	memset(buf, 0x3c, 8u << 20);
+	io_batch(f, VBD_BLKFRONT_WRITE, 0, buf, 1u << 20, 8);
+	io_batch(f, VBD_BLKFRONT_READ, 0, buf, 1u << 20, 8);
+	assert_int_equal(vbd_blkfront_get_info(f->f, &info), 0);
+	/* 4 requests of 256 data pages and an indirect page each. */
+	if (info.grants < 4 * 257 || info.grants > 1056)
+		fail_msg("a pool of %llu pages: the 8 requests did not fit at once",
+		         (unsigned long long)info.grants);
+	vbd_blkback_get_stats(f->b, &s);
+	assert_int_equal(s.pgrant_evictions, 0);
+	free(buf);
+	detach(f);
+}
+
 static void on_resize(uint64_t old_sectors, uint64_t new_sectors, void *ud)
 {
 	uint64_t *seen = ud;
@@ -850,6 +938,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_concurrent_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_copy_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_copy_working_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_fits_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch, setup, teardown),

@@ -68,8 +68,11 @@ typedef struct vbd_blkback_options {
 	 * pages); 0: 256; VBD_OPT_ZERO: indirect requests are not offered (and
 	 * answered EOPNOTSUPP). */
 	unsigned max_indirect_segments;
-	/* Persistent grants kept mapped per ring; 0: 1056 (Linux's per-ring
-	 * default); VBD_OPT_ZERO: feature-persistent is not offered. */
+	/* Persistent grants kept mapped per ring, at most; a ring never holds
+	 * more than its slots can name at once (ring requests x segments per
+	 * request).  0: 8192, so that a one-page ring of 256-segment requests
+	 * (32 x 1 MiB in flight) finds every page it uses mapped;
+	 * VBD_OPT_ZERO: feature-persistent is not offered. */
 	unsigned persistent_grants_max;
 	bool no_discard;                /* do not offer discard (offered where the target can) */
 	/* Re-check each device's size this often and announce a change

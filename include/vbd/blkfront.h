@@ -179,7 +179,10 @@ typedef void (*vbd_blkfront_done_fn)(int result, void *userdata);
 /* Queues one I/O of len bytes at offset (bytes) and returns; done() is
  * called once from process().  The buffer (unused for FLUSH and DISCARD)
  * must stay valid until then.  An I/O larger than one ring request
- * (info.max_request_bytes) is split.  Errors, with done() never called:
+ * (info.max_request_bytes) is split.  Called outside a callback, it puts
+ * the I/O on the ring at once; from a completion callback, after the
+ * round's last callback, so that what one round resubmits goes to the
+ * backend in one batch.  Errors, with done() never called:
  * -EINVAL (offset or len not a multiple of sector_size, len 0 for
  * READ/WRITE/DISCARD, past the end, bad op), -ENOTCONN (not connected,
  * closing or broken), -EROFS (write or discard to a read-only device),

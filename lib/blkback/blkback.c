@@ -43,7 +43,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	o = &lo;
 	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 4);
 	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
-	lo.persistent_grants_max = vbd__opt_uint(lo.persistent_grants_max, 1056);
+	lo.persistent_grants_max = vbd__opt_uint(lo.persistent_grants_max, 8192);
 	if (!o->xport)
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||

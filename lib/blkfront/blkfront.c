@@ -941,7 +941,11 @@ int vbd_blkfront_submit(vbd_blkfront *f, vbd_blkfront_op op, uint64_t offset, vo
 	*f->wait_tail = io;
 	f->wait_tail = &io->next;
 	f->ios++;
-	vbd__bf_pump(f);
+	/* From a completion callback, the I/O waits for the pump after the
+	 * last callback: what a round of completions resubmits goes out in
+	 * one push (one barrier, at most one notification). */
+	if (!f->in_callbacks)
+		vbd__bf_pump(f);
 	return 0;
 }
 

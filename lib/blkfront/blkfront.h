@@ -49,6 +49,7 @@ typedef struct vbd__bf_ring {
 	unsigned nfree;
 	bool broken;
 	char why[160];              /* the violation, once broken */
+	uint64_t pushes;            /* vbd__bf_ring_push() calls (tests) */
 } vbd__bf_ring;
 
 /* Attaches to 2^order zeroed pages at sring (initialising the shared
@@ -137,7 +138,7 @@ typedef struct vbd__bf_queue {
 	unsigned depth;             /* requests in flight at most */
 	vbd__bf_page *pool_free;    /* persistent pages not in use */
 	vbd__bf_share *chunks;      /* persistent pool chunks */
-	unsigned pool_pages, pool_max;
+	unsigned pool_pages, pool_max, pool_nfree;
 	bool notify;                /* requests pushed: kick the backend */
 } vbd__bf_queue;
 
@@ -180,6 +181,7 @@ struct vbd_blkfront {
 	vbd__bf_io *wait_head, **wait_tail;   /* accepted, not fully issued */
 	vbd__bf_io *done_head, **done_tail;   /* finished: callbacks due */
 	unsigned ios;               /* accepted and not yet called back */
+	bool in_callbacks;          /* submit() only queues: one pump after */
 	unsigned io_limit;
 	vbd__bf_share *deferred;    /* ended late: retried from process() */
 	vbd__bf_buf *bufs;          /* granted caller buffers */
@@ -205,6 +207,8 @@ int vbd__bf_collect(vbd_blkfront *f);
 /* Fails every I/O, queued or in flight, with result (their slots let go of
  * them; pages stay until teardown). */
 void vbd__bf_fail_all(vbd_blkfront *f, int result);
+/* Calls back what finished, then pumps once: what the callbacks submitted
+ * goes out in one push. */
 void vbd__bf_run_callbacks(vbd_blkfront *f);
 void vbd__bf_retry_deferred(vbd_blkfront *f);
 void vbd__bf_drop_callbacks(vbd_blkfront *f);

@@ -12,7 +12,7 @@
  *
  * Pages: the caller's buffer is never granted.  With persistent grants each
  * queue keeps a pool of pages granted once (grown in chunks, at most
- * depth x 11 pages, and never less than one largest request), taken per
+ * depth largest requests, up to 1056 pages), taken per
  * request and given back on its response, as Linux blkfront does.  Without,
  * each request shares fresh pages and ends access on its response; if the
  * backend still maps them (-EBUSY), they go on a deferred list retried from
@@ -27,6 +27,11 @@
 #include "util/crashpoint.h"
 
 #define POOL_CHUNK 32u
+/* Pages in one queue's persistent pool at most: what Linux blkback keeps
+ * mapped per ring by default (max_persistent_grants), so that every page
+ * of the pool stays mapped in any backend left at its defaults.  A larger
+ * pool would make such a backend map and unmap pages on every request. */
+#define POOL_MAX 1056u
 #define COLLECT_BATCH 64u
 
 static void share_defer(vbd_blkfront *f, void *addr, unsigned count)
@@ -115,6 +120,7 @@ static void queue_teardown(vbd_blkfront *f, vbd__bf_queue *q)
 		free(c);
 	}
 	q->pool_free = NULL;
+	q->pool_nfree = 0;
 	vbd__bf_ring_done(&q->ring);
 	if (q->sring) {
 		share_defer(f, q->sring, 1u << f->info.ring_page_order);
@@ -207,10 +213,15 @@ int vbd__bf_io_prepare(vbd_blkfront *f)
 	for (i = 0; i < f->nq; i++) {
 		vbd__bf_queue *q = &f->q[i];
 
-		/* Enough for a full ring of ordinary requests, and never less
-		 * than one largest request, so that a lone request always
-		 * finds its pages. */
-		q->pool_max = q->depth * BLKIF_MAX_SEGMENTS_PER_REQUEST;
+		/* Enough for depth largest requests, as Linux blkfront sizes
+		 * its per-ring pool, up to POOL_MAX pages (what a backend
+		 * caches per ring by default): 1 MiB requests go 4 at a time,
+		 * not one after the other; and never less than one largest
+		 * request, so that a lone request always finds its pages.  The
+		 * pool grows only as requests need it. */
+		q->pool_max = q->depth * (segs + nind);
+		if (q->pool_max > POOL_MAX)
+			q->pool_max = POOL_MAX;
 		if (q->pool_max < segs + nind)
 			q->pool_max = segs + nind;
 		for (j = 0; j < q->ring.size; j++) {
@@ -259,6 +270,7 @@ static int pool_grow(vbd_blkfront *f, vbd__bf_queue *q, unsigned need)
 	c->next = q->chunks;
 	q->chunks = c;
 	q->pool_pages += n;
+	q->pool_nfree += n;
 	f->info.grants += n;
 	c = NULL;
 	r = 0;
@@ -274,18 +286,17 @@ out:
  * or -errno. */
 static int pages_get(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_slot *s, unsigned n)
 {
-	unsigned i, have = 0;
 	vbd__bf_page *p;
+	unsigned i;
 	int r;
 
 	if (f->info.persistent) {
-		for (p = q->pool_free; p && have < n; p = p->next)
-			have++;
-		if (have < n) {
-			r = pool_grow(f, q, n - have);
+		if (q->pool_nfree < n) {
+			r = pool_grow(f, q, n - q->pool_nfree);
 			if (r < 0)
 				return r;
 		}
+		q->pool_nfree -= n;
 		for (i = 0; i < n; i++) {
 			p = q->pool_free;
 			q->pool_free = p->next;
@@ -324,6 +335,7 @@ static void pages_put(vbd_blkfront *f, vbd__bf_queue *q, vbd__bf_slot *s)
 			q->pool_free = s->pages[i];
 			s->pages[i] = NULL;
 		}
+		q->pool_nfree += n;
 	}
 	s->npages = s->nind = 0;
 }
@@ -721,6 +733,7 @@ void vbd__bf_run_callbacks(vbd_blkfront *f)
 	io = f->done_head;
 	f->done_head = NULL;
 	f->done_tail = &f->done_head;
+	f->in_callbacks = true;
 	while (io) {
 		vbd__bf_io *next = io->next;
 
@@ -729,6 +742,9 @@ void vbd__bf_run_callbacks(vbd_blkfront *f)
 		free(io);
 		io = next;
 	}
+	f->in_callbacks = false;
+	/* What the callbacks submitted, in one batch. */
+	vbd__bf_pump(f);
 }
 
 void vbd__bf_drop_callbacks(vbd_blkfront *f)

@@ -110,6 +110,7 @@ bool vbd__bf_ring_push(vbd__bf_ring *r)
 	/* The macro's xen_wmb orders the request bodies before req_prod; its
 	 * xen_mb orders req_prod before the read of the backend's req_event. */
 	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&r->fr, notify);
+	r->pushes++;
 	return notify;
 }
 
