@@ -91,7 +91,7 @@ for r in $(seq "$rounds"); do
 	pids=""
 	for k in $(seq 0 $((par - 1))); do detach_some "$k" & pids="$pids $!"; done
 	wait $pids
-	sleep 1
+	sleep 2   # idle: the store trims its heap 250 ms after its last shrink
 	a_be=$(rss "$tap") a_host=$(rss "$host") a_anon=$(anon "$host")
 	echo "round $r: $connected connected; peak $p_be/$p_host kB, after $a_be/$a_host kB (backend/store)" >> "$tmp/rounds"
 	cat "$tmp"/attach.* "$tmp"/detach.* >> "$tmp/failed"

@@ -380,7 +380,7 @@ static void test_each_allocation_fails_cleanly(void **state)
 }
 
 /* The heap is given back after a shrink: at once past 1024 nodes, else
- * once the store has seen no shrink for a second (a timer on its fd, so
+ * once the store has seen no shrink for a quarter of a second (a timer on its fd, so
  * that the last devices of a burst and what the host freed beside the
  * store are trimmed too). */
 static void write_many(rig *g, const char *dir, int n)

@@ -384,7 +384,7 @@ static bool nodes_over_quota(vbd_store *s, const xs_txn *t, const xs_actor *a)
  * without it).  A commit that does not shrink the tree costs one
  * comparison; one that does, one timerfd_settime. */
 #define XS_TRIM_NODES 1024
-#define XS_TRIM_IDLE_MS 1000
+#define XS_TRIM_IDLE_MS 250
 
 void vbd__store_trim(vbd_store *s)
 {
