@@ -68,11 +68,12 @@ check-fast: build
 check-xen: build
 	./tests/xenlab/run.sh $(BUILD)
 
-# The lab benchmark (tests/xenlab/bench.sh; 5-10 minutes, not in check-xen):
+# The lab benchmark (tests/xenlab/bench.sh; 10-25 minutes, not in check-xen):
 # vbdctl attach vs xl block-attach vs our blkback, to Connected, on real Xen;
 # figures also in $(BUILD)/bench-xen.csv.  BENCH_XEN_N: rounds (15).
 bench-xen: build
-	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) ./tests/xenlab/run.sh $(BUILD)
+	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
+	  ./tests/xenlab/run.sh $(BUILD)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
 # libvbd.pc, the CMake package, man pages and vbdctl under PREFIX; vbd-block
