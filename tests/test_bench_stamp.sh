@@ -53,6 +53,10 @@ has "one end Connected is not done" "done_ms=-1.0"
 check "then the other" 0 "$STAMP" --timeout 30 $B2 $F2 -- xenstore-write $F2/state 4
 [[ $out == *"fe/state=4"* && $out == *"RESULT mode=up done_ms="[0-9]* && $out != *"be/state"* ]] &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); printf 'FAIL: both Connected, only the change stamped:\n%s\n' "$out"; }
+# A value another domain wrote reaches a terminal and a CSV field: no
+# control character, space or comma gets through.
+check "a hostile value" 0 "$STAMP" --timeout 1 $B2 $F2 -- xenstore-write $B2/hotplug-status $'a,b c\033[2J'
+has "the value, escaped" "be/hotplug-status=a?b?c?[2J"
 xenstore-rm $B2; xenstore-rm /local/domain/1/device/vbd/51800
 check "usage error" 2 "$STAMP" $BE $FE true
 check "a command that does not exist" 0 "$STAMP" --gone $BE $FE -- /nonexistent/cmd

@@ -66,14 +66,15 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* A value for a log line: printable ASCII only, cut at 48 characters (the
- * values come from drivers and scripts, which another domain can drive). */
+/* A value for a log line and a CSV field: printable ASCII without space or
+ * comma, cut at 48 characters (the values come from drivers and scripts,
+ * which another domain can drive). */
 static void sanitize(const char *in, unsigned len, char *out, size_t outsz)
 {
 	size_t o = 0;
 
 	for (unsigned i = 0; i < len && o + 1 < outsz && o < 48; i++)
-		out[o++] = (in[i] >= 0x20 && in[i] < 0x7f && in[i] != ' ') ? in[i] : '?';
+		out[o++] = (in[i] > 0x20 && in[i] < 0x7f && in[i] != ',') ? in[i] : '?';
 	out[o] = '\0';
 }
 
