@@ -102,14 +102,17 @@ chmod +x "$stage/dom0.sh"
 # The whole run's bound: about 5 minutes on an idle 2-CPU machine, three
 # times that under load (QEMU emulates every CPU instruction).
 rc=0
+# Its copy of the console, where the lab writes it by default; removed
+# first, so that a run given another --log leaves no old figures here.
+rm -f "$work/last-run.log"
 "$xenlab" --work "$work" run --timeout "${VBD_LAB_TIMEOUT:-1500}" --dom0-script "$stage/dom0.sh" \
-	--share "$stage" --log "$stage/console.log" "$@" || rc=$?
-# A benchmark's figures, as CSV: its "CSV," lines in the console's copy,
-# whose lines start with a host time stamp "[  12.345] ".
-if grep -q '^\[[ 0-9.]*\] CSV,' "$stage/console.log" 2>/dev/null; then
+	--share "$stage" --log "$work/last-run.log" "$@" || rc=$?
+# A benchmark's figures, as CSV: its "CSV," lines in that copy, whose
+# lines start with a host time stamp "[  12.345] ".
+if grep -q '^\[[ 0-9.]*\] CSV,' "$work/last-run.log" 2>/dev/null; then
 	{
 		echo "table,subject,round,metric,value,target,verdict"
-		sed -n 's/^\[[ 0-9.]*\] CSV,//p' "$stage/console.log"
+		sed -n 's/^\[[ 0-9.]*\] CSV,//p' "$work/last-run.log"
 	} >"$build/bench-xen.csv"
 	echo "check-xen: figures in $build/bench-xen.csv" >&2
 fi
