@@ -27,7 +27,7 @@ PKGS += python3 python3-cffi python3-pytest python3-dev
 PKGS += liburing-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench soak soak-mem clean \
+.PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench bench-xen soak soak-mem clean \
         install uninstall deb check-install crash-matrix
 
 all: build
@@ -70,6 +70,13 @@ check-fast: build
 # the same xenstore-utils transcript against Xen's xenstored and ours.
 check-xen: build
 	./tests/xenlab/run.sh $(BUILD)
+
+# The lab benchmark (tests/xenlab/bench.sh; 10-25 minutes, not in check-xen):
+# vbdctl attach vs xl block-attach vs our blkback, to Connected, on real Xen;
+# figures also in $(BUILD)/bench-xen.csv.  BENCH_XEN_N: rounds (15).
+bench-xen: build
+	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
+	  ./tests/xenlab/run.sh $(BUILD)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
 # libvbd.pc, the CMake package, man pages and vbdctl under PREFIX; vbd-block
@@ -157,6 +164,7 @@ fuzz-long: deps
 # BENCH_QUICK=1: the same runs, short (under a minute).
 BENCH_PKGS := xen-utils-common
 BENCH_QUICK ?= 0
+BENCH_XEN_N ?= 15
 ifeq ($(BENCH_QUICK),1)
 STORE_BENCH_ARGS := --iterations 2000 --rounds 10
 DATAPATH_ARGS := --size 64 --seconds 0.2 --rounds 1 --backing file

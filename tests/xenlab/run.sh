@@ -27,6 +27,9 @@
 #                     attaches and detaches (vbdctl's and xl's): pass, the
 #                     history whole; a toolstack's write of a driver's
 #                     state is reported (rule writer).
+# Not in the default list: bench.sh (make bench-xen), the lab benchmark of
+# attach -> Connected by vbdctl, xl and our blkback; its "CSV," console
+# lines are collected into BUILD_DIR/bench-xen.csv.
 # Usage: tests/xenlab/run.sh BUILD_DIR [--xenstored c|o]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -49,6 +52,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/tests"
 cp "$build/cli/vbdctl" "$stage/bin/"
 cp "$build/tests/vbd-lab-destroy" "$stage/bin/"
+cp "$build/tests/vbd-lab-stamp" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
 cp "$top"/hotplug/vbd-block "$stage/"
 # The driver domain runs dd.sh from the share's root at boot.
@@ -86,6 +90,8 @@ cd /xenlab/share
 echo "== xenstored in dom0: $XENLAB_XENSTORED"
 rc=0
 DOM0
+	# bench.sh's rounds (a number, or its default).
+	case ${VBD_BENCH_N:-} in '' | *[!0-9]*) ;; *) echo "export VBD_BENCH_N=$VBD_BENCH_N" ;; esac
 	for t in $tests; do
 		echo "bash tests/$t.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1"
 	done
@@ -95,5 +101,19 @@ chmod +x "$stage/dom0.sh"
 
 # The whole run's bound: about 5 minutes on an idle 2-CPU machine, three
 # times that under load (QEMU emulates every CPU instruction).
+rc=0
+# Its copy of the console, where the lab writes it by default; removed
+# first, so that a run given another --log leaves no old figures here.
+rm -f "$work/last-run.log"
 "$xenlab" --work "$work" run --timeout "${VBD_LAB_TIMEOUT:-1500}" --dom0-script "$stage/dom0.sh" \
-	--share "$stage" "$@"
+	--share "$stage" --log "$work/last-run.log" "$@" || rc=$?
+# A benchmark's figures, as CSV: its "CSV," lines in that copy, whose
+# lines start with a host time stamp "[  12.345] ".
+if grep -q '^\[[ 0-9.]*\] CSV,' "$work/last-run.log" 2>/dev/null; then
+	{
+		echo "table,subject,round,metric,value,target,verdict"
+		sed -n 's/^\[[ 0-9.]*\] CSV,//p' "$work/last-run.log"
+	} >"$build/bench-xen.csv"
+	echo "check-xen: figures in $build/bench-xen.csv" >&2
+fi
+exit "$rc"
