@@ -25,7 +25,8 @@
 static const char backend_usage[] =
 	"Usage: vbdctl backend [--domain D] [--kind vbd|vbd3] [--max-queues N]\n"
 	"                      [--max-ring-order N] [--max-indirect N]\n"
-	"                      [--persistent-grants N] [--no-discard]\n"
+	"                      [--persistent-grants N] [--persistent-grants-total N]\n"
+	"                      [--no-discard]\n"
 	"                      [--resize-poll S] [--stats-dir DIR] [--ready-fd FD]\n"
 	"                      [--verbose]\n"
 	"\n"
@@ -44,6 +45,10 @@ static const char backend_usage[] =
 	"  --max-ring-order N     max-ring-page-order offered, 0..4 (4)\n"
 	"  --max-indirect N       feature-max-indirect-segments, 0 = none (256)\n"
 	"  --persistent-grants N  kept mapped per ring, 0 = no feature-persistent (8192)\n"
+	"  --persistent-grants-total N\n"
+	"                         kept mapped by all rings together, 0 = none (half of\n"
+	"                         vm.max_map_count): past it a ring reuses its own or\n"
+	"                         maps for the request only\n"
 	"  --no-discard           do not offer discard\n"
 	"  --resize-poll S        re-check target sizes every S seconds (2; 0 = only\n"
 	"                         on SIGHUP)\n"
@@ -116,6 +121,7 @@ int vbdctl_backend(int argc, char **argv)
 		{ "max-ring-order", required_argument, NULL, 'o' },
 		{ "max-indirect", required_argument, NULL, 'i' },
 		{ "persistent-grants", required_argument, NULL, 'p' },
+		{ "persistent-grants-total", required_argument, NULL, 'P' },
 		{ "no-discard", no_argument, NULL, 'D' },
 		{ "resize-poll", required_argument, NULL, 'r' },
 		{ "ready-fd", required_argument, NULL, 'R' },
@@ -136,7 +142,7 @@ int vbdctl_backend(int argc, char **argv)
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:k:q:o:i:p:Dr:R:S:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:k:q:o:i:p:P:Dr:R:S:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
 		case 'k':
@@ -152,6 +158,10 @@ int vbdctl_backend(int argc, char **argv)
 		case 'o': r = parse_opt("ring order", optarg, 4, &o.max_ring_page_order); break;
 		case 'i': r = parse_opt("indirect segments", optarg, 4096, &o.max_indirect_segments); break;
 		case 'p': r = parse_opt("persistent grants", optarg, 1u << 20, &o.persistent_grants_max); break;
+		case 'P':
+			r = parse_opt("persistent grants in all", optarg, 1u << 30,
+			              &o.persistent_grants_total);
+			break;
 		case 'D': o.no_discard = true; r = 0; break;
 		case 'r': r = parse_uint("resize poll", optarg, 86400, &poll_s); break;
 		case 'R': r = parse_uint("ready fd", optarg, 1u << 20, &ready); have_ready = true; break;

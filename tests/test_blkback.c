@@ -27,6 +27,7 @@
 #include "blkback/pgrant.h"
 #include "blkback/req.h"
 #include "simhv_fixture.h"
+#include "transport/xport.h"        /* vbd__xport_fail */
 #include "store_fixture.h"
 #include "vbd/blkback.h"
 
@@ -1173,6 +1174,140 @@ static void test_persistent_lru(void **state)
 	assert_int_equal(stats(f).errors, 0);
 }
 
+/* What the simulated hypervisor has mapped for domain 0, in pages. */
+static uint64_t hv_maps(struct fx *f)
+{
+	vbd_simhv_stats s = { .size = sizeof(s) };
+
+	vbd_test_simhv_stats(&f->hv, &s);
+	return s.maps;
+}
+
+/* Four busy queues, each with room for 8192 grants, share a backend-wide
+ * budget of 6: all together never keep more mapped, every request still
+ * succeeds with the right data (what does not fit is mapped for its
+ * request only), and the budget comes back when the rings go. */
+static void test_persistent_total_budget(void **state)
+{
+	struct fx *f = *state;
+	unsigned per = 16, size;
+	unsigned char buf[VBD_PAGE_SIZE];
+	vbd_blkback_stats s;
+
+	f->o.persistent_grants_total = 6;
+	up(f, &(struct fe_opts){ 4, 0, "x86_64-abi", true, 3 });
+	size = RING_SIZE(&f->q[0].fr);
+	for (unsigned pass = 0; pass < 3; pass++) {
+		bool write = pass < 2;
+
+		for (unsigned i = 0; i < 4 * per; i++)
+			memset(page(f, i), write ? (int)(0x20 * pass + i) : 0, VBD_PAGE_SIZE);
+		for (unsigned qi = 0; qi < 4; qi++) {
+			for (unsigned k = 0; k < size; k++) {
+				unsigned pg = qi * per + k % per;
+				struct req r = rq(write ? BLKIF_OP_WRITE : BLKIF_OP_READ,
+				                  (uint64_t)pg * 8, 1, pg, f);
+
+				/* A read lands each page once: the last one wins. */
+				r.id = qi * 1000 + k;
+				put_req(f, &f->q[qi], &r);
+			}
+		}
+		for (unsigned qi = 0; qi < 4; qi++)
+			push(f, &f->q[qi]);
+		for (unsigned qi = 0; qi < 4; qi++)
+			for (unsigned k = 0; k < size; k++)
+				assert_int_equal(get_rsp(f, &f->q[qi], qi * 1000 + k,
+				                         write ? BLKIF_OP_WRITE : BLKIF_OP_READ),
+				                 BLKIF_RSP_OKAY);
+		s = stats(f);
+		assert_true(s.pgrants <= 6);
+		/* What is mapped: 4 ring pages and the cached grants, no more. */
+		assert_int_equal(hv_maps(f), 4 + s.pgrants);
+		assert_int_equal(__atomic_load_n(&f->b->pgrants_total, __ATOMIC_RELAXED), s.pgrants);
+	}
+	for (unsigned i = 0; i < 4 * per; i++) {
+		file_read(f, buf, sizeof(buf), (uint64_t)i * VBD_PAGE_SIZE);
+		assert_memory_equal(buf, page(f, i), VBD_PAGE_SIZE);
+		assert_int_equal(buf[0], (unsigned char)(0x20 + i));
+	}
+	s = stats(f);
+	assert_int_equal(s.errors, 0);
+	assert_int_equal(s.pgrants_budget, 6);
+	assert_true(s.pgrant_uncached > 0);
+	assert_int_equal(s.pgrant_map_failures, 0);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	assert_int_equal(stats(f).pgrants, 0);
+	assert_int_equal(__atomic_load_n(&f->b->pgrants_total, __ATOMIC_RELAXED), 0);
+}
+
+/* A budget of none (VBD_OPT_ZERO): persistent grants are still
+ * negotiated, every page is mapped for its request only. */
+static void test_persistent_total_none(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_stats s;
+
+	f->o.persistent_grants_total = VBD_OPT_ZERO;
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	assert_int_equal(xs_num(f->h0, f->be, "feature-persistent"), 1);
+	check_rw(f, 0, 0, 3, 0, 60);
+	s = stats(f);
+	assert_int_equal(s.pgrants, 0);
+	assert_int_equal(s.pgrants_budget, 0);
+	assert_int_equal(s.pgrant_uncached, 6);
+	assert_int_equal(s.errors, 0);
+}
+
+/* The default budget is half of what the process may map. */
+static void test_persistent_total_default(void **state)
+{
+	struct fx *f = *state;
+	unsigned long n = 65530;
+	FILE *mc = fopen("/proc/sys/vm/max_map_count", "re");
+
+	if (mc) {
+		assert_int_equal(fscanf(mc, "%lu", &n), 1);
+		fclose(mc);
+	}
+	start(f);
+	assert_int_equal(stats(f).pgrants_budget, n / 2);
+}
+
+/* A cache miss whose own map fails for want of mappings (-ENOMEM, as mmap
+ * past vm.max_map_count) is mapped with the request's other uncached
+ * pages instead, and the request succeeds; a batch that fails too, or a
+ * bad grant (-EINVAL), fails the request alone. */
+static void test_persistent_map_fallback(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkback_stats s;
+
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	/* The write's first page: its single map fails; its second maps. */
+	assert_int_equal(vbd__xport_fail(f->xb, "map", 1, -ENOMEM, false), 0);
+	check_rw(f, 0, 0, 2, 0, 70);
+	s = stats(f);
+	assert_int_equal(s.errors, 0);
+	assert_int_equal(s.pgrant_map_failures, 1);
+	assert_int_equal(s.pgrant_uncached, 1);
+	assert_int_equal(s.pgrants, 3);
+	/* No mapping at all: the request fails, the ring goes on. */
+	assert_int_equal(vbd__xport_fail(f->xb, "map", 1, -ENOMEM, true), 0);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 64, 1, 10, f)), BLKIF_RSP_ERROR);
+	/* The frontend's fault (a bad gref) is no shortage: no retry. */
+	assert_int_equal(vbd__xport_fail(f->xb, "map", 1, -EINVAL, false), 0);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 64, 1, 11, f)), BLKIF_RSP_ERROR);
+	s = stats(f);
+	assert_int_equal(s.errors, 2);
+	assert_int_equal(s.pgrant_map_failures, 2);
+	assert_int_equal(vbd__xport_fail(f->xb, NULL, 0, 0, false), 0);
+	check_rw(f, 0, 64, 2, 12, 71);
+	assert_int_equal(stats(f).errors, 2);
+	assert_int_equal(hv_maps(f), 1 + stats(f).pgrants);
+}
+
 static void test_persistent_not_offered(void **state)
 {
 	struct fx *f = *state;
@@ -1656,7 +1791,7 @@ static void test_pgrant_growth(void **state)
 	assert_int_equal(c.bytes, 0);
 	assert_null(vbd__pgrant_get(&c, 1, 0));
 	for (unsigned g = 0; g < 40; g++) {
-		assert_int_equal(vbd__pgrant_make_room(&c, g, &ev), 0);
+		assert_int_equal(vbd__pgrant_make_room(&c, g, true, &ev), 0);
 		assert_null(ev);
 		vbd__pgrant_add(&c, 1000 + g, &pages[g], g);
 		if (g == 15)
@@ -1666,7 +1801,7 @@ static void test_pgrant_growth(void **state)
 	for (unsigned g = 0; g < 40; g++)
 		assert_ptr_equal(vbd__pgrant_get(&c, 1000 + g, 100), &pages[g]);
 	/* At the bound: the least recently used (1000, looked up first) goes. */
-	assert_int_equal(vbd__pgrant_make_room(&c, 101, &ev), 0);
+	assert_int_equal(vbd__pgrant_make_room(&c, 101, true, &ev), 0);
 	assert_ptr_equal(ev, &pages[0]);
 	assert_null(vbd__pgrant_get(&c, 1000, 101));
 	assert_int_equal(c.bytes, vbd__pgrant_bytes_for(40));
@@ -1691,7 +1826,7 @@ static unsigned pgrant_request(struct vbd__pgrant_cache *c, uint64_t req, uint32
 			hits++;
 			continue;
 		}
-		if (!budget || vbd__pgrant_make_room(c, req, &ev) < 0)
+		if (!budget || vbd__pgrant_make_room(c, req, true, &ev) < 0)
 			continue;
 		if (ev) {
 			budget--;
@@ -1977,6 +2112,10 @@ int main(void)
 		T(test_persistent),
 		T(test_persistent_lru),
 		T(test_persistent_not_offered),
+		T(test_persistent_total_budget),
+		T(test_persistent_total_none),
+		T(test_persistent_total_default),
+		T(test_persistent_map_fallback),
 		T(test_hostile_requests),
 		T(test_duplicate_persistent_refs),
 		T(test_readonly_disk),

@@ -52,12 +52,15 @@ check "and is rolled back" 1 xenstore-exists $be/vbd3/1/51744
 # The second backend, on the host's sockets, serving backend/vbd3 only.
 # It publishes its counters in the host backend's directory: each keeps
 # the other's entries.
+# Its persistent grants are bounded in all (a small budget; I/O still works).
 VBD_SIMHV_PATH=$VBD_SIM_DIR/simhv.sock "$VBDCTL" backend --kind vbd3 --ready-fd 3 \
+	--persistent-grants-total 8 \
 	--stats-dir "$VBD_SIM_DIR/backend-stats" 3>"$tmp/ready" 2>"$tmp/tap.log" &
 tap=$!
 check "vbdctl backend --kind vbd3 is ready" 0 until_file "$tmp/ready"
 check "backend: bad kind" 2 "$VBDCTL" backend --kind qdisk
 has "backend: bad kind says what is served" "expected vbd or vbd3"
+check "backend: bad persistent-grants-total" 2 "$VBDCTL" backend --persistent-grants-total many
 
 check "attach a phy disk" 0 \
 	"$VBDCTL" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$tmp/phy.img" --timeout 20

@@ -49,7 +49,7 @@ VBD_BEGIN_DECLS
 
 typedef struct vbd_blkback vbd_blkback;
 
-#define VBD_BLKBACK_OPTIONS_VERSION 1
+#define VBD_BLKBACK_OPTIONS_VERSION 2
 
 typedef struct vbd_blkback_options {
 	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION or older */
@@ -94,6 +94,16 @@ typedef struct vbd_blkback_options {
 	 * device's params must be "aio:<path>" and its physical-device-path
 	 * that path. */
 	const char *kind;
+	/* Version 2. */
+	/* Persistent grants kept mapped by all rings of all devices together,
+	 * at most: each is a memory mapping of this process, and a process
+	 * has vm.max_map_count of them (65530 by default), so that frontends
+	 * with many busy queues must not take them all.  A ring at the budget
+	 * replaces its own least recently used grant or maps for the request
+	 * only.  0: half of vm.max_map_count as read at vbd_blkback_new()
+	 * (32765 if unreadable); VBD_OPT_ZERO: none is kept (every page is
+	 * mapped for its request only). */
+	unsigned persistent_grants_total;
 } vbd_blkback_options;
 
 /* Every field but version 0 means its default, as `{ .version = 1 }`. */
@@ -149,6 +159,14 @@ typedef struct vbd_blkback_stats {
 	                             * state, rings' scratch and persistent-grant
 	                             * tables (not the worker stacks, nor the
 	                             * guest pages mapped) */
+	uint64_t pgrants_budget;    /* the most persistent grants all rings may
+	                             * keep mapped (options.persistent_grants_total) */
+	uint64_t pgrant_uncached;   /* segments of persistent rings mapped for
+	                             * their request only: no room in the ring's
+	                             * cache or the budget, or a failed map */
+	uint64_t pgrant_map_failures; /* maps of a persistent grant that failed
+	                             * for want of mappings or memory, and were
+	                             * retried for the request only */
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.

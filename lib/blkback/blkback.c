@@ -3,7 +3,9 @@
  * vbd_blkback: the object, its fd and process(), counters and resize.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,23 @@ void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The mappings a process may have (vm.max_map_count), or Linux's default
+ * where it cannot be read. */
+static unsigned max_map_count(void)
+{
+	unsigned long n = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	if (n == 0)
+		return 65530;
+	return n > UINT_MAX ? UINT_MAX : (unsigned)n;
+}
+
 static void base_changed(const char *path, void *ud)
 {
 	vbd__bb_scan(ud, path);
@@ -37,13 +56,16 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 
 	if (!ret || !o)
 		return vbd__errf(err, -EINVAL, "blkback: no %s", ret ? "options" : "result pointer");
-	if (VBD__OPTS_LOAD(&lo, o, VBD_BLKBACK_OPTIONS_VERSION, sizeof(lo)) < 0)
+	if (VBD__OPTS_LOAD(&lo, o, VBD_BLKBACK_OPTIONS_VERSION,
+	                   offsetof(vbd_blkback_options, persistent_grants_total), sizeof(lo)) < 0)
 		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected 1..%u",
 		                 o->version, VBD_BLKBACK_OPTIONS_VERSION);
 	o = &lo;
 	lo.max_ring_page_order = vbd__opt_uint(lo.max_ring_page_order, 4);
 	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
 	lo.persistent_grants_max = vbd__opt_uint(lo.persistent_grants_max, 8192);
+	lo.persistent_grants_total = vbd__opt_uint(lo.persistent_grants_total,
+	                                           max_map_count() / 2);
 	if (!o->xport)
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
@@ -78,6 +100,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	if (b->max_indirect && b->max_indirect <= BLKIF_MAX_SEGMENTS_PER_REQUEST)
 		b->max_indirect = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
 	b->pgrants_max = o->persistent_grants_max;
+	b->pgrants_total_max = o->persistent_grants_total;
 	b->feature_discard = !o->no_discard;
 	b->resize_poll_ms = o->resize_poll_ms;
 	snprintf(b->kind, sizeof(b->kind), "%s", o->kind ? o->kind : "vbd");
@@ -272,6 +295,8 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 			t.pgrants += VBD__BB_GET(r->n.pgrants);
 			t.pgrant_hits += VBD__BB_GET(r->n.pgrant_hits);
 			t.pgrant_evictions += VBD__BB_GET(r->n.pgrant_evictions);
+			t.pgrant_uncached += VBD__BB_GET(r->n.pgrant_uncached);
+			t.pgrant_map_failures += VBD__BB_GET(r->n.pgrant_map_failures);
 		}
 	}
 	ret->requests = t.requests;
@@ -286,6 +311,9 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->pgrant_hits = t.pgrant_hits;
 	ret->pgrant_evictions = t.pgrant_evictions;
 	ret->mem_bytes = VBD__BB_GET(b->mem);
+	ret->pgrants_budget = b->pgrants_total_max;
+	ret->pgrant_uncached = t.pgrant_uncached;
+	ret->pgrant_map_failures = t.pgrant_map_failures;
 	return vbd__out_fill(out, &st, sizeof(st));
 }
 

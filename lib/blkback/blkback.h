@@ -43,6 +43,7 @@ typedef struct vbd__bb_ring vbd__bb_ring;
 struct vbd__bb_counters {
 	uint64_t requests, errors, unsupported, bytes_read, bytes_written;
 	uint64_t grant_maps, pgrants, pgrant_hits, pgrant_evictions;
+	uint64_t pgrant_uncached, pgrant_map_failures;
 };
 
 /* Per device, what Linux counts in statistics/ (vbd_dev_stats): each ring's
@@ -158,6 +159,9 @@ struct vbd_blkback {
 	vbd_xport *x;
 	unsigned domid;
 	unsigned max_order, max_queues, max_indirect, pgrants_max, resize_poll_ms;
+	/* Persistent grants all rings may keep mapped together, and how many
+	 * they do (atomic: workers take and give back). */
+	unsigned pgrants_total_max, pgrants_total;
 	bool feature_discard;
 	char base[64];             /* /local/domain/<domid>/backend/<kind> */
 	char kind[8];              /* "vbd" or "vbd3" */

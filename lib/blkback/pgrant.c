@@ -160,15 +160,16 @@ static void *remove_entry(struct vbd__pgrant_cache *c, int i)
 	return addr;
 }
 
-int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted)
+int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, bool may_add,
+                          void **ret_evicted)
 {
 	int i;
 
 	*ret_evicted = NULL;
-	if (c->count < c->cap)
+	if (may_add && c->count < c->cap)
 		return 0;
 	/* Out of memory to grow: evict instead, as when at max. */
-	if (c->cap < c->max && grow(c) == 0)
+	if (may_add && c->cap < c->max && grow(c) == 0)
 		return 0;
 	if (!c->count)
 		return -ENOSPC;

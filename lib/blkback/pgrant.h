@@ -47,14 +47,16 @@ void vbd__pgrant_done(struct vbd__pgrant_cache *c);
 /* The page of gref, marked as used by request `req` and moved to the front;
  * NULL if not cached. */
 void *vbd__pgrant_get(struct vbd__pgrant_cache *c, uint32_t gref, uint64_t req);
-/* Makes room for one entry: grows the arrays while below max (c->bytes
- * changes; out of memory, it evicts as at max), else removes the least
- * recently used entry that no request numbered `req` or later uses (it
- * may be in flight), and returns its page for the caller to unmap
- * (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if such requests use
- * every entry (or the cache is empty and unable to grow): the caller maps
- * that grant for the request only. */
-int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, void **ret_evicted);
+/* Makes room for one entry.  With may_add, it uses a free entry or grows
+ * the arrays while below max (c->bytes changes; out of memory, it evicts
+ * as at max); without (the backend-wide budget is spent), or at max, it
+ * removes the least recently used entry that no request numbered `req` or
+ * later uses (it may be in flight), and returns its page for the caller
+ * to unmap (*ret_evicted), or NULL.  Returns 0, or -ENOSPC if such
+ * requests use every entry (or the cache is empty and may not or cannot
+ * grow): the caller maps that grant for the request only. */
+int vbd__pgrant_make_room(struct vbd__pgrant_cache *c, uint64_t req, bool may_add,
+                          void **ret_evicted);
 /* Adds gref (not cached) at addr; there must be room. */
 void vbd__pgrant_add(struct vbd__pgrant_cache *c, uint32_t gref, void *addr, uint64_t req);
 /* Removes any entry, returning its page; NULL when empty. */

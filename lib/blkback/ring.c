@@ -226,6 +226,87 @@ int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write
  * the cache then costs two calls per request, not two per page. */
 #define EVICT_BUDGET 8u
 
+/* One entry of the backend-wide budget of cached grants, if one is left.
+ * Every cached grant is a mapping of its own in this process, and mappings
+ * are limited (vm.max_map_count): the budget keeps the cache of all rings
+ * together below that, whatever frontends send.  A compare-and-swap, so
+ * that the count never passes the budget, not even for a moment. */
+static bool budget_take(vbd_blkback *b)
+{
+	unsigned n = __atomic_load_n(&b->pgrants_total, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= b->pgrants_total_max)
+			return false;
+	} while (!__atomic_compare_exchange_n(&b->pgrants_total, &n, n + 1, true, __ATOMIC_RELAXED,
+	                                      __ATOMIC_RELAXED));
+	return true;
+}
+
+static void budget_put(vbd_blkback *b, unsigned n)
+{
+	__atomic_fetch_sub(&b->pgrants_total, n, __ATOMIC_RELAXED);
+}
+
+/* Whether a failed map is the backend's shortage (too many mappings, no
+ * memory: the same grant maps in one batch, or later), not the frontend's
+ * bad gref (-EINVAL, -EACCES), which fails the request. */
+static bool map_shortage(int rc)
+{
+	return rc == -ENOMEM || rc == -ENOSPC || rc == -EAGAIN || rc == -EFAULT;
+}
+
+/* A persistent-cache miss of gref: 1 when it is mapped and cached at
+ * *ret_addr, 0 when it is to be mapped for the request only, or the
+ * -errno of a map that failed for the frontend's fault.  It joins the
+ * cache if the backend-wide budget has an entry for it, or in place of the
+ * ring's own least recently used entry (*evict_left more evictions
+ * allowed); a map that fails for want of mappings leaves it uncached. */
+static int cache_miss(vbd__bb_ring *r, uint32_t gref, uint64_t floor, unsigned *evict_left,
+                      void **ret_addr)
+{
+	vbd_blkback *b = r->dev->b;
+	size_t had = r->pg.bytes;
+	void *evicted;
+	bool fresh;
+	int rc;
+
+	if (!*evict_left)
+		return 0;
+	/* A new entry takes one of the budget's; one that replaces an
+	 * evicted entry takes over its. */
+	fresh = r->pg.count < r->pg.max && budget_take(b);
+	if (vbd__pgrant_make_room(&r->pg, floor, fresh, &evicted) < 0) {
+		if (fresh)
+			budget_put(b, 1);
+		return 0;
+	}
+	if (r->pg.bytes != had) {
+		mem_sub(r, had);
+		mem_add(r, r->pg.bytes);
+	}
+	if (evicted) {
+		(*evict_left)--;
+		if (fresh)
+			budget_put(b, 1);
+		vbd_gnt_unmap(b->x, evicted, 1);
+		VBD__BB_ADD(r->n.pgrant_evictions, 1);
+		__atomic_fetch_sub(&r->n.pgrants, 1, __ATOMIC_RELAXED);
+	}
+	VBD__BB_ADD(r->n.grant_maps, 1);
+	rc = vbd_gnt_map(b->x, r->dev->fe_domid, 1, &gref, true, ret_addr);
+	if (rc < 0) {
+		budget_put(b, 1);
+		if (!map_shortage(rc))
+			return rc;
+		VBD__BB_ADD(r->n.pgrant_map_failures, 1);
+		return 0;
+	}
+	vbd__pgrant_add(&r->pg, gref, *ret_addr, r->seq);
+	VBD__BB_ADD(r->n.pgrants, 1);
+	return 1;
+}
+
 /* Maps each segment's page into r->pages_of[]: from the persistent cache,
  * or all at once for one request.  *ret_base is the one-call mapping (of
  * r->batch_n pages, to unmap after).  Cached pages that requests from
@@ -234,7 +315,7 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
                     bool writable, uint64_t floor, void **ret_base, bool *batched)
 {
 	vbd_blkback *b = r->dev->b;
-	unsigned domid = r->dev->fe_domid, i, budget = EVICT_BUDGET, nb = 0;
+	unsigned domid = r->dev->fe_domid, i, evict_left = EVICT_BUDGET, nb = 0;
 	void *base;
 	int rc;
 
@@ -257,8 +338,7 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 	 * granted; misses that go into the cache are mapped writable one page
 	 * each, so that each can be unmapped alone when evicted. */
 	for (i = 0; i < n; i++) {
-		void *addr = vbd__pgrant_get(&r->pg, segs[i].gref, r->seq), *evicted;
-		size_t had = r->pg.bytes;
+		void *addr = vbd__pgrant_get(&r->pg, segs[i].gref, r->seq);
 
 		batched[i] = false;
 		if (addr) {
@@ -266,28 +346,16 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 			r->pages_of[i] = addr;
 			continue;
 		}
-		if (!budget || vbd__pgrant_make_room(&r->pg, floor, &evicted) < 0) {
-			batched[i] = true;
-			r->refs[nb++] = segs[i].gref;
-			continue;
-		}
-		if (r->pg.bytes != had) {
-			mem_sub(r, had);
-			mem_add(r, r->pg.bytes);
-		}
-		if (evicted) {
-			budget--;
-			vbd_gnt_unmap(b->x, evicted, 1);
-			VBD__BB_ADD(r->n.pgrant_evictions, 1);
-			__atomic_fetch_sub(&r->n.pgrants, 1, __ATOMIC_RELAXED);
-		}
-		VBD__BB_ADD(r->n.grant_maps, 1);
-		rc = vbd_gnt_map(b->x, domid, 1, &segs[i].gref, true, &addr);
+		rc = cache_miss(r, segs[i].gref, floor, &evict_left, &addr);
 		if (rc < 0)
 			return rc;
-		vbd__pgrant_add(&r->pg, segs[i].gref, addr, r->seq);
-		VBD__BB_ADD(r->n.pgrants, 1);
-		r->pages_of[i] = addr;
+		if (rc > 0) {
+			r->pages_of[i] = addr;
+			continue;
+		}
+		VBD__BB_ADD(r->n.pgrant_uncached, 1);
+		batched[i] = true;
+		r->refs[nb++] = segs[i].gref;
 	}
 	if (!nb)
 		return 0;
@@ -677,8 +745,10 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	if (r->stack)
 		munmap(r->stack, r->stack_bytes);
 	r->stack = NULL;
-	while ((addr = vbd__pgrant_pop(&r->pg)))
+	while ((addr = vbd__pgrant_pop(&r->pg))) {
 		vbd_gnt_unmap(b->x, addr, 1);
+		budget_put(b, 1);
+	}
 	__atomic_store_n(&r->n.pgrants, 0, __ATOMIC_RELAXED);
 	mem_sub(r, r->pg.bytes);
 	vbd__pgrant_done(&r->pg);
@@ -690,6 +760,8 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	fold(&b->done.grant_maps, &r->n.grant_maps);
 	fold(&b->done.pgrant_hits, &r->n.pgrant_hits);
 	fold(&b->done.pgrant_evictions, &r->n.pgrant_evictions);
+	fold(&b->done.pgrant_uncached, &r->n.pgrant_uncached);
+	fold(&b->done.pgrant_map_failures, &r->n.pgrant_map_failures);
 	fold(&r->dev->dn_done.oo_req, &r->dn.oo_req);
 	fold(&r->dev->dn_done.rd_req, &r->dn.rd_req);
 	fold(&r->dev->dn_done.wr_req, &r->dn.wr_req);
