@@ -8,6 +8,8 @@
 #      small and a large N, built in and through the script.
 # Prints the targets with PASS/MISS; never fails on a timing.
 # Usage: bench/attach_bench.sh BUILD_DIR      (BENCH_QUICK=1: a short run)
+# BENCH_CSV_DIR: attach_bench's CSV and the scale targets' rows go there
+# (bench/README.md).
 set -uo pipefail
 
 build=$(readlink -f "${1:-build}")
@@ -124,7 +126,10 @@ verdict() {  # verdict WHAT SMALL LARGE
 		printf "  ratio %.2fx (p50 attach + p50 detach: %.3f vs %.3f ms, %.2fx)\n", r, pl, ps, pl / ps
 		if (w == "builtin")
 			printf "target per-device cost N=%d <= 1.5x N=%d: %.2fx  %s\n", nl, ns, r, r <= 1.5 ? "PASS" : "MISS"
-	}'
+		# The same as a CSV row (bench/README.md); the baseline is N=small.
+		if (csv != "")
+			printf "attach_bench,mode=scale,%s,attach+detach,,,,%d,per_device_median,%.6g,ms,%.6g,%.6g,%s,%s,median of %d runs against N=%d\n", w, nl, cl, cs, r, w == "builtin" ? "<=1.5" : "", w == "builtin" ? (r <= 1.5 ? "PASS" : "MISS") : "", rs, ns >> csv
+	}' csv="${BENCH_CSV_DIR:+$BENCH_CSV_DIR/attach_bench.csv}"
 }
 verdict builtin "$small" "$large"
 [ -n "$script" ] && verdict script "$script_small" "$script_large"

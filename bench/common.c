@@ -87,9 +87,11 @@ void bench_on_done(vbd_ctx *c, int result, const char *msg, void *ud)
 }
 
 static struct {
-	FILE *rows, *pcts;
+	FILE *rows, *pcts;          /* pcts: opened at its first row */
 	const char *bench;
 	char config[256];
+	char pct_path[4096 + 8];
+	bool pct_failed;            /* said once */
 } csv;
 
 static const char row_header[] =
@@ -110,7 +112,7 @@ static FILE *csv_open(const char *path, const char *header)
 
 int bench_csv_init(const char *bench, int *argc, char **argv)
 {
-	char path[4096], pct[4096 + 8];
+	char path[4096];
 	const char *dir = getenv("BENCH_CSV_DIR"), *file = NULL;
 	size_t len;
 	int i, j;
@@ -121,6 +123,8 @@ int bench_csv_init(const char *bench, int *argc, char **argv)
 		fclose(csv.pcts);
 	csv.rows = csv.pcts = NULL;
 	csv.config[0] = '\0';
+	csv.pct_path[0] = '\0';
+	csv.pct_failed = false;
 	csv.bench = bench;
 	for (i = 1; i < *argc; i++) {
 		if (strcmp(argv[i], "--csv"))
@@ -145,16 +149,13 @@ int bench_csv_init(const char *bench, int *argc, char **argv)
 		return -ENAMETOOLONG;
 	if (len > 4 && !strcmp(path + len - 4, ".csv"))
 		len -= 4;
-	snprintf(pct, sizeof(pct), "%.*s-pct.csv", (int)len, path);
-	if (!(csv.rows = csv_open(path, row_header)) || !(csv.pcts = csv_open(pct, pct_header))) {
+	if (!(csv.rows = csv_open(path, row_header))) {
 		int r = -errno;
 
-		fprintf(stderr, "%s: %s: %s\n", bench, csv.rows ? pct : path, strerror(errno));
-		if (csv.rows)
-			fclose(csv.rows);
-		csv.rows = NULL;
+		fprintf(stderr, "%s: %s: %s\n", bench, path, strerror(errno));
 		return r;
 	}
+	snprintf(csv.pct_path, sizeof(csv.pct_path), "%.*s-pct.csv", (int)len, path);
 	return 0;
 }
 
@@ -231,11 +232,17 @@ void bench_csv_row(const bench_row *r)
 void bench_csv_pcts(const char *workload, const char *metric, const samples *s, double div,
                     const char *unit)
 {
-	FILE *f = csv.pcts;
+	FILE *f;
 	int p;
 
-	if (!f || s->n == 0)
+	if (!csv.rows || s->n == 0 || csv.pct_failed)
 		return;
+	if (!csv.pcts && !(csv.pcts = csv_open(csv.pct_path, pct_header))) {
+		fprintf(stderr, "%s: %s: %s\n", csv.bench, csv.pct_path, strerror(errno));
+		csv.pct_failed = true;
+		return;
+	}
+	f = csv.pcts;
 	for (p = 0; p <= 100; p++) {
 		bench_csv_field(f, csv.bench);
 		fputc(',', f);

@@ -53,7 +53,7 @@ void bench_on_done(vbd_ctx *c, int result, const char *msg, void *ud);
  * DIR/<bench>.csv; with neither, the calls below do nothing.  Rows are
  * appended (the runs of one program with other options share a file) and
  * the header goes first into an empty file.  Percentiles go to a second file
- * beside it, <file without .csv>-pct.csv.
+ * beside it, <file without .csv>-pct.csv, made at their first row.
  *
  * Example: store_bench --pin same, its write median 21.4 us against the
  * echo's 9.8, target <= 3x, gives the row

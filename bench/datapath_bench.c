@@ -589,6 +589,7 @@ static void print_grant_costs(const vbd_blkback_stats *a, const vbd_blkback_stat
 /* One workload's result as a CSV row: ring against direct. */
 static void csv_result(const workload *w, const char *backing, unsigned queues, const result *o)
 {
+	double unit = w->bandwidth ? (double)w->bs / 1e6 : 1;  /* MB/s from requests/s */
 	char tgt[16];
 
 	snprintf(tgt, sizeof(tgt), ">=%.2f", w->target);
@@ -598,9 +599,9 @@ static void csv_result(const workload *w, const char *backing, unsigned queues, 
 	bench_csv_row(&(bench_row){ .workload = w->name, .op = w->write ? "write" : "read",
 	                            .qd = w->qd, .size = w->bs, .queues = queues,
 	                            .metric = w->bandwidth ? "bandwidth" : "iops",
-	                            .value = o->ring * (w->bandwidth ? (double)w->bs / 1e6 : 1),
+	                            .value = o->ring * unit,
 	                            .unit = w->bandwidth ? "MB/s" : "IOPS",
-	                            .baseline = o->direct * (w->bandwidth ? (double)w->bs / 1e6 : 1),
+	                            .baseline = o->direct * unit,
 	                            .target = w->target ? tgt : NULL,
 	                            .verdict = w->target ? bench_verdict(o->ring / o->direct >=
 	                                                                 w->target) : NULL });

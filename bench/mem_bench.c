@@ -386,6 +386,8 @@ static void csv_rows(const host *x, const struct sample *before, const struct sa
                      const struct sample *after, const struct sample *trimmed)
 {
 	double per = ((double)idle->rss - (double)before->rss) / x->n;
+	double heap = ((double)idle->heap - (double)before->heap) / x->n;
+	double mem = ((double)idle->mem - (double)before->mem) / x->n;
 	double ratio = (double)after->rss / (double)before->rss;
 
 	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
@@ -393,10 +395,10 @@ static void csv_rows(const host *x, const struct sample *before, const struct sa
 	                            .target = "<=64", .verdict = bench_verdict(per <= 65536) });
 	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
 	                            .metric = "heap_per_device", .unit = "KiB",
-	                            .value = kib(((double)idle->heap - (double)before->heap) / x->n) });
+	                            .value = kib(heap) });
 	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
 	                            .metric = "counted_per_device", .unit = "KiB",
-	                            .value = kib(((double)idle->mem - (double)before->mem) / x->n) });
+	                            .value = kib(mem) });
 	bench_csv_row(&(bench_row){ .workload = "after", .queues = x->queues, .n = x->n,
 	                            .metric = "rss", .value = kib(after->rss), .unit = "KiB",
 	                            .baseline = kib(before->rss), .target = "<=1.10",

@@ -604,9 +604,11 @@ static void csv_rows(const double *med, const double *p99)
 
 	for (i = 0; i < M_COUNT; i++) {
 		bench_csv_row(&(bench_row){ .workload = metric_name[i], .metric = "median",
-		                            .value = med[i], .unit = "us", .baseline = med[M_ECHO] });
+		                            .value = med[i], .unit = "us",
+		                            .baseline = med[M_ECHO] });
 		bench_csv_row(&(bench_row){ .workload = metric_name[i], .metric = "p99",
-		                            .value = p99[i], .unit = "us", .baseline = p99[M_ECHO] });
+		                            .value = p99[i], .unit = "us",
+		                            .baseline = p99[M_ECHO] });
 	}
 }
 
@@ -760,14 +762,14 @@ out:
 		return ret;
 	csv_rows(med, p99);
 	for (i = 0; i < 2; i++) {
+		double m = med[target[i].metric];
 		char tgt[16];
 
 		snprintf(tgt, sizeof(tgt), "<=%.1f", target[i].max);
 		bench_csv_row(&(bench_row){ .workload = target[i].name, .metric = "median",
-		                            .value = med[target[i].metric], .unit = "us",
-		                            .baseline = med[M_ECHO], .target = tgt,
-		                            .verdict = bench_verdict(med[target[i].metric] / med[M_ECHO] <=
-		                                                     target[i].max) });
+		                            .value = m, .unit = "us", .baseline = med[M_ECHO],
+		                            .target = tgt,
+		                            .verdict = bench_verdict(m / med[M_ECHO] <= target[i].max) });
 	}
 
 	if (json) {

@@ -121,6 +121,9 @@ int main(void)
 	snprintf(want, sizeof(want), "%smem_bench,,idle,,,,,50,rss_per_device,15000,B,,,,,\n",
 	         header);
 	expect_text(other, want);
+	/* No percentiles, no file for them. */
+	snprintf(other, sizeof(other), "%s/mem_bench-pct.csv", dir);
+	CHECK(access(other, F_OK) != 0);
 
 	/* Neither: nothing written, no error. */
 	unsetenv("BENCH_CSV_DIR");
