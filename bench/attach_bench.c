@@ -83,6 +83,7 @@ typedef struct bench {
 	vbd_ctx *c;
 	struct xs_handle *xs;       /* only to clean up after a failed cycle */
 	unsigned timeout_ms;
+	char why[512];              /* the last failed attach or detach, for the CSV */
 } bench;
 
 static int parse_spec(const char *vdev, const char *target, bool readonly, vbd_disk_spec **ret)
@@ -110,9 +111,11 @@ static int attach_one(bench *b, unsigned domid, const vbd_disk_spec *spec, const
 	o.script = script;
 	o.timeout_ms = b->timeout_ms;
 	r = vbd_dev_attach_wait(b->c, &o);
-	if (r < 0)
-		fprintf(stderr, "attach_bench: attach %s to domain %u: %s\n", spec->vdev, domid,
-		        vbd_ctx_last_error(b->c));
+	if (r < 0) {
+		snprintf(b->why, sizeof(b->why), "attach %s to domain %u: %s", spec->vdev, domid,
+		         vbd_ctx_last_error(b->c));
+		fprintf(stderr, "attach_bench: %s\n", b->why);
+	}
 	return r;
 }
 
@@ -125,9 +128,11 @@ static int detach_one(bench *b, unsigned domid, uint32_t devid)
 	o.devid = devid;
 	o.timeout_ms = b->timeout_ms;
 	r = vbd_dev_detach_wait(b->c, &o);
-	if (r < 0)
-		fprintf(stderr, "attach_bench: detach %u from domain %u: %s\n", devid, domid,
-		        vbd_ctx_last_error(b->c));
+	if (r < 0) {
+		snprintf(b->why, sizeof(b->why), "detach %u from domain %u: %s", devid, domid,
+		         vbd_ctx_last_error(b->c));
+		fprintf(stderr, "attach_bench: %s\n", b->why);
+	}
 	return r;
 }
 
@@ -361,6 +366,14 @@ static void csv_target(const char *name, const char *metric, double value, const
 	                            .target = target, .verdict = bench_verdict(pass) });
 }
 
+/* A run that stopped, as a CSV row with its cause, so that the CSV says why
+ * a variant has no figures. */
+static void csv_failed(const char *name, const char *why)
+{
+	bench_csv_row(&(bench_row){ .workload = name, .op = "attach", .metric = "run_failed",
+	                            .value = 1, .unit = "runs", .note = why });
+}
+
 /* --- latency ------------------------------------------------------------------------ */
 
 enum { V_BUILTIN_FILE, V_BUILTIN_BLK, V_SCRIPT_FILE, V_SCRIPT_BLK, V_CLI_FILE, V_COUNT };
@@ -485,6 +498,7 @@ static int run_latency(bench *b, latency_args *a)
 			r = one_cycle(b, &v[i], i, domid, a, &ta, &td);
 			if (r < 0) {
 				fprintf(stderr, "attach_bench: %s, warm-up failed\n", vname[i]);
+				csv_failed(vname[i], b->why);
 				goto out;
 			}
 		}
@@ -503,8 +517,10 @@ static int run_latency(bench *b, latency_args *a)
 				if (r < 0) {
 					/* Reported, not timed; too many and the run is void. */
 					fprintf(stderr, "attach_bench: %s, cycle %lu failed\n", vname[i], k);
-					if (++v[i].failures > v[i].iterations / 20 + 2)
+					if (++v[i].failures > v[i].iterations / 20 + 2) {
+						csv_failed(vname[i], b->why);
 						goto out;
+					}
 					continue;
 				}
 				v[i].attach.ns[v[i].attach.n++] = ta;
