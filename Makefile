@@ -25,6 +25,8 @@ PKGS += python3 python3-cffi python3-pytest python3-dev
 # blkback's io_uring engine (issue 13); without it the build has only the
 # synchronous engine.
 PKGS += liburing-dev
+# bench/plot.sh draws `make bench`'s CSV; ctest's test_bench_plot runs it.
+PKGS += gnuplot-nox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build build-asan check check-fast check-xen demo fuzz fuzz-long bench bench-xen soak soak-mem clean \
@@ -162,7 +164,12 @@ fuzz-long: deps
 # Ratios against a baseline measured in the same run; both CPU placements,
 # since on 2 cores an unpinned run lands in either.
 # BENCH_QUICK=1: the same runs, short (under a minute).
-BENCH_PKGS := xen-utils-common
+# Each program also appends its results as CSV to BENCH_RESULTS (a new
+# directory per run), which bench/plot.sh then draws (bench/README.md).
+BENCH_PKGS := xen-utils-common gnuplot-nox
+BENCH_STAMP := $(shell date +%Y%m%d-%H%M%S)
+BENCH_RESULTS ?= $(BUILD)/bench/results/$(BENCH_STAMP)
+BENCH_ENV = BENCH_CSV_DIR=$(abspath $(BENCH_RESULTS))
 BENCH_QUICK ?= 0
 BENCH_XEN_N ?= 15
 ifeq ($(BENCH_QUICK),1)
@@ -178,13 +185,17 @@ MEM_BENCH_Q4_ARGS := -n 500
 endif
 bench: build
 	$(call install_missing,$(BENCH_PKGS))
-	./$(BUILD)/bench/store_bench --pin same $(STORE_BENCH_ARGS)
-	./$(BUILD)/bench/store_bench --pin split $(STORE_BENCH_ARGS)
-	$(SUDO) env BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
-	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
-	$(SUDO) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
-	./$(BUILD)/bench/mem_bench $(MEM_BENCH_ARGS)
-	./$(BUILD)/bench/mem_bench $(MEM_BENCH_Q4_ARGS) --queues 4
+	mkdir -p $(BENCH_RESULTS)
+	@echo "bench: results as CSV in $(BENCH_RESULTS)"
+	$(BENCH_ENV) ./$(BUILD)/bench/store_bench --pin same $(STORE_BENCH_ARGS)
+	$(BENCH_ENV) ./$(BUILD)/bench/store_bench --pin split $(STORE_BENCH_ARGS)
+	$(SUDO) env $(BENCH_ENV) BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
+	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
+	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
+	$(BENCH_ENV) ./$(BUILD)/bench/mem_bench $(MEM_BENCH_ARGS)
+	$(BENCH_ENV) ./$(BUILD)/bench/mem_bench $(MEM_BENCH_Q4_ARGS) --queues 4
+	./bench/plot.sh $(BENCH_RESULTS)
+	@echo "bench: CSV and plots in $(BENCH_RESULTS)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEB_OUT)

@@ -83,6 +83,7 @@ typedef struct bench {
 	vbd_ctx *c;
 	struct xs_handle *xs;       /* only to clean up after a failed cycle */
 	unsigned timeout_ms;
+	char why[512];              /* the last failed attach or detach, for the CSV */
 } bench;
 
 static int parse_spec(const char *vdev, const char *target, bool readonly, vbd_disk_spec **ret)
@@ -110,9 +111,11 @@ static int attach_one(bench *b, unsigned domid, const vbd_disk_spec *spec, const
 	o.script = script;
 	o.timeout_ms = b->timeout_ms;
 	r = vbd_dev_attach_wait(b->c, &o);
-	if (r < 0)
-		fprintf(stderr, "attach_bench: attach %s to domain %u: %s\n", spec->vdev, domid,
-		        vbd_ctx_last_error(b->c));
+	if (r < 0) {
+		snprintf(b->why, sizeof(b->why), "attach %s to domain %u: %s", spec->vdev, domid,
+		         vbd_ctx_last_error(b->c));
+		fprintf(stderr, "attach_bench: %s\n", b->why);
+	}
 	return r;
 }
 
@@ -125,9 +128,11 @@ static int detach_one(bench *b, unsigned domid, uint32_t devid)
 	o.devid = devid;
 	o.timeout_ms = b->timeout_ms;
 	r = vbd_dev_detach_wait(b->c, &o);
-	if (r < 0)
-		fprintf(stderr, "attach_bench: detach %u from domain %u: %s\n", devid, domid,
-		        vbd_ctx_last_error(b->c));
+	if (r < 0) {
+		snprintf(b->why, sizeof(b->why), "detach %u from domain %u: %s", devid, domid,
+		         vbd_ctx_last_error(b->c));
+		fprintf(stderr, "attach_bench: %s\n", b->why);
+	}
 	return r;
 }
 
@@ -327,6 +332,48 @@ static int run_cli(char *const argv[])
 	return 0;
 }
 
+/* --- CSV ---------------------------------------------------------------------------- */
+
+/* p50 and p99 of sorted attach and detach times as CSV rows (N devices, or 0),
+ * and in latency mode (n == 0) the distributions as percentiles. */
+static void csv_times(const char *name, unsigned long n, const samples *att, const samples *det,
+                      unsigned long failures)
+{
+	char note[64];
+
+	snprintf(note, sizeof(note), "%lu failed", failures);
+	if (n == 0) {
+		bench_csv_pcts(name, "attach", att, 1e6, "ms");
+		bench_csv_pcts(name, "detach", det, 1e6, "ms");
+	}
+	bench_csv_row(&(bench_row){ .workload = name, .op = "attach", .n = n, .metric = "p50",
+	                            .value = pct_ms(att, 50), .unit = "ms",
+	                            .note = failures ? note : NULL });
+	bench_csv_row(&(bench_row){ .workload = name, .op = "attach", .n = n, .metric = "p99",
+	                            .value = pct_ms(att, 99), .unit = "ms" });
+	bench_csv_row(&(bench_row){ .workload = name, .op = "detach", .n = n, .metric = "p50",
+	                            .value = pct_ms(det, 50), .unit = "ms" });
+	bench_csv_row(&(bench_row){ .workload = name, .op = "detach", .n = n, .metric = "p99",
+	                            .value = pct_ms(det, 99), .unit = "ms" });
+}
+
+/* A target line as a CSV row: value (against baseline, when not 0). */
+static void csv_target(const char *name, const char *metric, double value, const char *unit,
+                       double baseline, const char *target, bool pass)
+{
+	bench_csv_row(&(bench_row){ .workload = name, .op = "attach", .metric = metric,
+	                            .value = value, .unit = unit, .baseline = baseline,
+	                            .target = target, .verdict = bench_verdict(pass) });
+}
+
+/* A run that stopped, as a CSV row with its cause, so that the CSV says why
+ * a variant has no figures. */
+static void csv_failed(const char *name, const char *why)
+{
+	bench_csv_row(&(bench_row){ .workload = name, .op = "attach", .metric = "run_failed",
+	                            .value = 1, .unit = "runs", .note = why });
+}
+
 /* --- latency ------------------------------------------------------------------------ */
 
 enum { V_BUILTIN_FILE, V_BUILTIN_BLK, V_SCRIPT_FILE, V_SCRIPT_BLK, V_CLI_FILE, V_COUNT };
@@ -451,6 +498,7 @@ static int run_latency(bench *b, latency_args *a)
 			r = one_cycle(b, &v[i], i, domid, a, &ta, &td);
 			if (r < 0) {
 				fprintf(stderr, "attach_bench: %s, warm-up failed\n", vname[i]);
+				csv_failed(vname[i], b->why);
 				goto out;
 			}
 		}
@@ -469,8 +517,10 @@ static int run_latency(bench *b, latency_args *a)
 				if (r < 0) {
 					/* Reported, not timed; too many and the run is void. */
 					fprintf(stderr, "attach_bench: %s, cycle %lu failed\n", vname[i], k);
-					if (++v[i].failures > v[i].iterations / 20 + 2)
+					if (++v[i].failures > v[i].iterations / 20 + 2) {
+						csv_failed(vname[i], b->why);
 						goto out;
+					}
 					continue;
 				}
 				v[i].attach.ns[v[i].attach.n++] = ta;
@@ -502,15 +552,18 @@ static int run_latency(bench *b, latency_args *a)
 		printf("%-13s %10.3f %10.3f %10.3f %10.3f %10.1f %8lu\n", vname[i], p50,
 		       pct_ms(&v[i].attach, 99), pct_ms(&v[i].detach, 50), pct_ms(&v[i].detach, 99),
 		       base > 0 ? p50 / base : 0, v[i].failures);
+		csv_times(vname[i], 0, &v[i].attach, &v[i].detach, v[i].failures);
 	}
 	printf("\n");
 	printf("target attach p50 <= 1 ms (builtin-file): %.3f ms  %s\n", base,
 	       base <= 1.0 ? "PASS" : "MISS");
+	csv_target(vname[V_BUILTIN_FILE], "p50", base, "ms", 0, "<=1", base <= 1.0);
 	if (v[V_BUILTIN_BLK].on) {
 		double p = pct_ms(&v[V_BUILTIN_BLK].attach, 50);
 
 		printf("target attach p50 <= 1 ms (builtin-blk):  %.3f ms  %s\n", p,
 		       p <= 1.0 ? "PASS" : "MISS");
+		csv_target(vname[V_BUILTIN_BLK], "p50", p, "ms", 0, "<=1", p <= 1.0);
 		printf("(the loop device's share of builtin-file: %.3f ms)\n", base - p);
 	}
 	if (v[V_SCRIPT_FILE].on) {
@@ -518,6 +571,7 @@ static int run_latency(bench *b, latency_args *a)
 
 		printf("target script-file/builtin-file >= 20x:   %.1fx  %s\n", s / base,
 		       s / base >= 20 ? "PASS" : "MISS");
+		csv_target(vname[V_SCRIPT_FILE], "p50", s, "ms", base, ">=20", s / base >= 20);
 	}
 	if (v[V_SCRIPT_BLK].on) {
 		double s = pct_ms(&v[V_SCRIPT_BLK].attach, 50);
@@ -525,6 +579,7 @@ static int run_latency(bench *b, latency_args *a)
 
 		printf("target script-blk/builtin-blk >= 20x:     %.1fx  %s\n", s / bb,
 		       s / bb >= 20 ? "PASS" : "MISS");
+		csv_target(vname[V_SCRIPT_BLK], "p50", s, "ms", bb, ">=20", s / bb >= 20);
 	}
 	if (v[V_CLI_FILE].on)
 		printf("(cli-file: the same attach as builtin-file through `vbdctl attach`, a\n"
@@ -557,6 +612,8 @@ static int run_latency(bench *b, latency_args *a)
 				conns_print(p0, n0, p1, n1, m);
 			printf("target xenstore requests per attach+detach <= 120: %.0f  %s\n", per,
 			       per <= 120 ? "PASS" : "MISS");
+			csv_target(vname[V_BUILTIN_FILE], "xenstore_requests", per, "requests", 0,
+			           "<=120", per <= 120);
 		}
 	}
 	r = 0;
@@ -724,6 +781,10 @@ static int run_scale(bench *b, const scale_args *a)
 		printf("RESULT scale %s %lu %.6f %.6f %lu %lu %.6f %.6f\n", a->label, n,
 		       (double)t_att / 1e6 / (double)n, (double)t_det / 1e6 / (double)n, failures,
 		       skipped, pct_ms(&att, 50), pct_ms(&det, 50));
+		bench_csv_row(&(bench_row){ .workload = a->label, .op = "attach+detach", .n = n,
+		                            .metric = "per_device", .unit = "ms",
+		                            .value = (double)(t_att + t_det) / 1e6 / (double)n });
+		csv_times(a->label, n, &att, &det, failures);
 	}
 	rss_kb("self", &rss);
 	if (rss >= 0)
@@ -779,7 +840,8 @@ static void usage(FILE *f)
 	        "  -w, --warmup N             unmeasured cycles of each first (3)\n"
 	        "  -t, --timeout-ms MS        per attach or detach (30000)\n"
 	        "  -v, --same-vdev            attach xvdb every time instead of rotating over\n"
-	        "                             xvdb..xvdi (shows a driver race: README.md)\n");
+	        "                             xvdb..xvdi (shows a driver race: README.md)\n"
+	        "      --csv FILE             also append CSV rows to FILE (see bench/README.md)\n");
 }
 
 int main(int argc, char **argv)
@@ -811,11 +873,14 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	int c, r;
 
+	if (bench_csv_init("attach_bench", &argc, argv) < 0)
+		return 2;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
 	mode = argv[1];
+	bench_csv_config("mode=%s", mode);
 	if (!strcmp(mode, "-h") || !strcmp(mode, "--help")) {
 		usage(stdout);
 		return 0;

@@ -8,6 +8,8 @@
 #      small and a large N, built in and through the script.
 # Prints the targets with PASS/MISS; never fails on a timing.
 # Usage: bench/attach_bench.sh BUILD_DIR      (BENCH_QUICK=1: a short run)
+# BENCH_CSV_DIR: attach_bench's CSV and the scale targets' rows go there
+# (bench/README.md).
 set -uo pipefail
 
 build=$(readlink -f "${1:-build}")
@@ -118,12 +120,16 @@ verdict() {  # verdict WHAT SMALL LARGE
 	s=$(summary "$1" "$2") l=$(summary "$1" "$3")
 	[ -n "$s" ] && [ -n "$l" ] || return 0
 	set -- "$1" "$2" "$3" $s $l
-	awk -v w="$1" -v ns="$2" -v nl="$3" -v cs="$4" -v ps="$5" -v rs="$6" -v cl="$7" -v pl="$8" 'BEGIN {
+	awk -v w="$1" -v ns="$2" -v nl="$3" -v cs="$4" -v ps="$5" -v rs="$6" -v cl="$7" -v pl="$8" \
+	    -v csv="${BENCH_CSV_DIR:+$BENCH_CSV_DIR/attach_bench.csv}" 'BEGIN {
 		r = cl / cs
 		printf "%s per-device cost (attach+detach) at N=%d: %.3f ms; at N=%d: %.3f ms (median of %d runs)\n", w, nl, cl, ns, cs, rs
 		printf "  ratio %.2fx (p50 attach + p50 detach: %.3f vs %.3f ms, %.2fx)\n", r, pl, ps, pl / ps
 		if (w == "builtin")
 			printf "target per-device cost N=%d <= 1.5x N=%d: %.2fx  %s\n", nl, ns, r, r <= 1.5 ? "PASS" : "MISS"
+		# The same as a CSV row (bench/README.md); the baseline is N=small.
+		if (csv != "")
+			printf "attach_bench,mode=scale,%s,attach+detach,,,,%d,per_device_median,%.6g,ms,%.6g,%.6g,%s,%s,median of %d runs against N=%d\n", w, nl, cl, cs, r, w == "builtin" ? "<=1.5" : "", w == "builtin" ? (r <= 1.5 ? "PASS" : "MISS") : "", rs, ns >> csv
 	}'
 }
 verdict builtin "$small" "$large"

@@ -586,6 +586,27 @@ static void print_grant_costs(const vbd_blkback_stats *a, const vbd_blkback_stat
 	       (double)(b->pgrant_evictions - a->pgrant_evictions) / req, hits / req);
 }
 
+/* One workload's result as a CSV row: ring against direct. */
+static void csv_result(const workload *w, const char *backing, unsigned queues, const result *o)
+{
+	double unit = w->bandwidth ? (double)w->bs / 1e6 : 1;  /* MB/s from requests/s */
+	char tgt[16];
+
+	snprintf(tgt, sizeof(tgt), ">=%.2f", w->target);
+	bench_csv_config("backing=%s engine=%s zero_copy=%d", backing,
+	                 getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring",
+	                 zero_copy);
+	bench_csv_row(&(bench_row){ .workload = w->name, .op = w->write ? "write" : "read",
+	                            .qd = w->qd, .size = w->bs, .queues = queues,
+	                            .metric = w->bandwidth ? "bandwidth" : "iops",
+	                            .value = o->ring * unit,
+	                            .unit = w->bandwidth ? "MB/s" : "IOPS",
+	                            .baseline = o->direct * unit,
+	                            .target = w->target ? tgt : NULL,
+	                            .verdict = w->target ? bench_verdict(o->ring / o->direct >=
+	                                                                 w->target) : NULL });
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -606,7 +627,8 @@ static void usage(FILE *f)
 	        "  -z, --zero-copy    I/O buffers from vbd_blkfront_buffer_alloc(): granted\n"
 	        "                     once, no copy in the frontend\n"
 	        "  -e, --engine E     blkback's I/O engine: uring (the default; synchronous\n"
-	        "                     where io_uring is unavailable) or sync\n");
+	        "                     where io_uring is unavailable) or sync\n"
+	        "      --csv FILE     also append CSV rows to FILE (see bench/README.md)\n");
 }
 
 int main(int argc, char **argv)
@@ -634,6 +656,8 @@ int main(int argc, char **argv)
 	unsigned bk, qi, wi, k;
 	char *end;
 
+	if (bench_csv_init("datapath_bench", &argc, argv) < 0)
+		return 2;
 	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
@@ -745,6 +769,7 @@ int main(int argc, char **argv)
 				printf("%-18s %9.0f %s %9.0f %s %7.0f%%\n", w->name, o->ring * unit,
 				       w->bandwidth ? "MB/s" : "IOPS", o->direct * unit,
 				       w->bandwidth ? "MB/s" : "IOPS", 100 * o->ring / o->direct);
+				csv_result(w, backing_name[bk], qi + 1, o);
 				vbd_blkback_get_stats(x.b, &b1);
 				print_grant_costs(&b0, &b1);
 				fflush(stdout);

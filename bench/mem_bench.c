@@ -371,13 +371,41 @@ static void host_stop(host *x)
 
 static void usage(FILE *o)
 {
-	fputs("usage: mem_bench [-n N] [--queues Q] [--order O] [--quick]\n"
-	      "  N devices (200), Q rings each (1), ring-page-order O (0); --quick: N=50\n", o);
+	fputs("usage: mem_bench [-n N] [--queues Q] [--order O] [--quick] [--csv FILE]\n"
+	      "  N devices (200), Q rings each (1), ring-page-order O (0); --quick: N=50;\n"
+	      "  --csv: also append CSV rows to FILE (see bench/README.md)\n", o);
 }
 
 static double kib(double v)
 {
 	return v / 1024.0;
+}
+
+/* The results as CSV rows: per idle device, and what stays once all went. */
+static void csv_rows(const host *x, const struct sample *before, const struct sample *idle,
+                     const struct sample *after, const struct sample *trimmed)
+{
+	double per = ((double)idle->rss - (double)before->rss) / x->n;
+	double heap = ((double)idle->heap - (double)before->heap) / x->n;
+	double mem = ((double)idle->mem - (double)before->mem) / x->n;
+	double ratio = (double)after->rss / (double)before->rss;
+
+	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
+	                            .metric = "rss_per_device", .value = kib(per), .unit = "KiB",
+	                            .target = "<=64", .verdict = bench_verdict(per <= 65536) });
+	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
+	                            .metric = "heap_per_device", .unit = "KiB",
+	                            .value = kib(heap) });
+	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
+	                            .metric = "counted_per_device", .unit = "KiB",
+	                            .value = kib(mem) });
+	bench_csv_row(&(bench_row){ .workload = "after", .queues = x->queues, .n = x->n,
+	                            .metric = "rss", .value = kib(after->rss), .unit = "KiB",
+	                            .baseline = kib(before->rss), .target = "<=1.10",
+	                            .verdict = bench_verdict(ratio <= 1.10) });
+	bench_csv_row(&(bench_row){ .workload = "trimmed", .queues = x->queues, .n = x->n,
+	                            .metric = "rss", .value = kib(trimmed->rss), .unit = "KiB",
+	                            .baseline = kib(before->rss) });
 }
 
 int main(int argc, char **argv)
@@ -398,6 +426,8 @@ int main(int argc, char **argv)
 
 	if (argc == 6 && !strcmp(argv[1], "--serve"))
 		return serve(argv[2], argv[3], (unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]));
+	if (bench_csv_init("mem_bench", &argc, argv) < 0)
+		return 2;
 	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -473,6 +503,8 @@ int main(int argc, char **argv)
 		printf("after / before: rss %.2f, after malloc_trim %.2f  (target <= 1.10: %s)\n", ratio,
 		       (double)trimmed.rss / (double)before.rss, ratio <= 1.10 ? "PASS" : "MISS");
 	}
+	bench_csv_config("order=%lu", order);
+	csv_rows(&x, &before, &idle, &after, &trimmed);
 	host_stop(&x);
 	return 0;
 bad:

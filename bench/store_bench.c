@@ -597,6 +597,21 @@ static double median_us(const samples *s)
 	return bench_median_ns(s) / 1000.0;
 }
 
+/* The table below as CSV rows: median and p99 of each, against the echo's. */
+static void csv_rows(const double *med, const double *p99)
+{
+	int i;
+
+	for (i = 0; i < M_COUNT; i++) {
+		bench_csv_row(&(bench_row){ .workload = metric_name[i], .metric = "median",
+		                            .value = med[i], .unit = "us",
+		                            .baseline = med[M_ECHO] });
+		bench_csv_row(&(bench_row){ .workload = metric_name[i], .metric = "p99",
+		                            .value = p99[i], .unit = "us",
+		                            .baseline = p99[M_ECHO] });
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -613,7 +628,8 @@ static void usage(FILE *f)
 	        "  -p, --pin MODE      same: clients and servers on one CPU (default);\n"
 	        "                      split: clients on one CPU, servers on another;\n"
 	        "                      none: let the scheduler place the threads\n"
-	        "  -j, --json          machine-readable output\n");
+	        "  -j, --json          machine-readable output\n"
+	        "      --csv FILE      also append CSV rows to FILE (see bench/README.md)\n");
 }
 
 int main(int argc, char **argv)
@@ -643,6 +659,8 @@ int main(int argc, char **argv)
 	unsigned long k, round;
 	uint64_t t;
 
+	if (bench_csv_init("store_bench", &argc, argv) < 0)
+		return 2;
 	while ((c = getopt_long(argc, argv, "n:r:w:p:jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -682,6 +700,7 @@ int main(int argc, char **argv)
 		goto bad_arg;
 	if (rounds > iterations)
 		rounds = iterations;
+	bench_csv_config("pin=%s", pin_name[b.pin]);
 
 	signal(SIGPIPE, SIG_IGN);
 
@@ -734,12 +753,24 @@ int main(int argc, char **argv)
 		bench_sort(&b.m[i]);
 		med[i] = median_us(&b.m[i]);
 		p99[i] = pct_us(&b.m[i], 99.0);
+		bench_csv_pcts(metric_name[i], "latency", &b.m[i], 1000.0, "us");
 	}
 	ret = 0;
 out:
 	teardown(&b, ret == 0 ? &stats : NULL);
 	if (ret != 0)
 		return ret;
+	csv_rows(med, p99);
+	for (i = 0; i < 2; i++) {
+		double m = med[target[i].metric];
+		char tgt[16];
+
+		snprintf(tgt, sizeof(tgt), "<=%.1f", target[i].max);
+		bench_csv_row(&(bench_row){ .workload = target[i].name, .metric = "median",
+		                            .value = m, .unit = "us", .baseline = med[M_ECHO],
+		                            .target = tgt,
+		                            .verdict = bench_verdict(m / med[M_ECHO] <= target[i].max) });
+	}
 
 	if (json) {
 		printf("{\n  \"iterations\": %lu,\n  \"rounds\": %lu,\n  \"payload_bytes\": %d,\n",
