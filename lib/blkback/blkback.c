@@ -134,6 +134,7 @@ vbd_blkback *vbd_blkback_free(vbd_blkback *b)
 {
 	if (!b)
 		return NULL;
+	b->freeing = true;
 	while (b->devs)
 		vbd__bb_dev_free(b->devs, true);
 	if (b->bus) {
@@ -210,6 +211,9 @@ int vbd_blkback_process(vbd_blkback *b)
 	if (r < 0)
 		return r;
 	n += r;
+	/* After the events: one burst may hold a device's removal and its
+	 * new device's creation, seen only as a whole (xenbus.c). */
+	n += vbd__bb_reap_replaced(b);
 	if (b->resize_poll_ms && vbd__now_ms() >= b->next_poll_ms) {
 		vbd_blkback_refresh(b);
 		b->next_poll_ms = vbd__now_ms() + b->resize_poll_ms;
