@@ -211,14 +211,14 @@ int vbd_blkback_process(vbd_blkback *b)
 	if (r < 0)
 		return r;
 	n += r;
-	/* After the events: one burst may hold a device's removal and its
-	 * new device's creation, seen only as a whole (xenbus.c). */
-	n += vbd__bb_reap_replaced(b);
 	if (b->resize_poll_ms && vbd__now_ms() >= b->next_poll_ms) {
 		vbd_blkback_refresh(b);
 		b->next_poll_ms = vbd__now_ms() + b->resize_poll_ms;
 		n++;
 	}
+	/* Last: one burst of events may hold a device's removal and its new
+	 * device's creation, seen only as a whole (xenbus.c). */
+	n += vbd__bb_reap_replaced(b);
 	return n;
 }
 
