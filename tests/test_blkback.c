@@ -1945,6 +1945,86 @@ static void test_backend_dir_removed(void **state)
 	wait_be_state(f, 2);
 }
 
+/* A forced detach and a new attach of the same vdev, all done while the
+ * backend was not looking (busy, or slow to tear its rings down): the
+ * toolstack asks the old device to close, removes both dirs and writes the
+ * new device's at the same paths before the backend reads a single event.
+ * Only the state tells them apart: the new dir starts at Initialising,
+ * which this backend never writes after its probe.  The new device must
+ * be probed afresh (its features offered, the new target opened), and
+ * nothing of the old one may be written into it. */
+static void force_detach_and_again(struct fx *f, bool fe_first)
+{
+	xs_transaction_t t;
+
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "online", "0");
+		xs_put(f->h0, t, f->be, "state", "5");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	/* The order of the removals is the order of the events: the
+	 * frontend's first reaches the old device's own watch before the
+	 * scan sees its dir. */
+	if (fe_first)
+		assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+	assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+	if (!fe_first)
+		assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+	layout(f, "w");
+	hotplug(f);
+}
+
+static void check_new_device(struct fx *f)
+{
+	wait_be_state(f, 2);
+	settle(f);
+	assert_int_equal(xs_num(f->h0, f->be, "state"), 2);
+	/* The probe's keys: written again only by a new probe. */
+	assert_int_equal(xs_num(f->h0, f->be, "max-ring-page-order"), 4);
+	assert_int_equal(xs_num(f->h0, f->be, "multi-queue-max-queues"), 4);
+	assert_int_equal(stats(f).devices, 1);
+	assert_int_equal(stats(f).rings, 0);
+	fe_close_rings(f);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	check_rw(f, 0, 24, 1, 0, 91);
+}
+
+static void test_same_path_connected(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 90);
+	force_detach_and_again(f, false);
+	check_new_device(f);
+	force_detach_and_again(f, true);
+	check_new_device(f);
+}
+
+/* The same with the old device Closed and online (a guest's reset half
+ * done): the new frontend's Initialising is what the old device waits
+ * for to go back to InitWait, in a dir that is no longer its own. */
+static void test_same_path_in_reset(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	check_rw(f, 0, 0, 1, 0, 92);
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	force_detach_and_again(f, false);
+	check_new_device(f);
+	fe_state(f, 5);
+	wait_be_state(f, 5);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	force_detach_and_again(f, true);
+	check_new_device(f);
+}
+
 static void test_frontend_removed(void **state)
 {
 	struct fx *f = *state;
@@ -2132,6 +2212,8 @@ int main(void)
 		T(test_memory_per_device),
 	T(test_backend_dir_removed),
 		T(test_frontend_removed),
+		T(test_same_path_connected),
+		T(test_same_path_in_reset),
 		T(test_resize),
 		T(test_resize_poll),
 		T(test_hostile_frontend_state),

@@ -157,6 +157,7 @@ vbd_blkback *vbd_blkback_free(vbd_blkback *b)
 {
 	if (!b)
 		return NULL;
+	b->freeing = true;
 	while (b->devs)
 		vbd__bb_dev_free(b->devs, true);
 	if (b->bus) {
@@ -238,6 +239,9 @@ int vbd_blkback_process(vbd_blkback *b)
 		b->next_poll_ms = vbd__now_ms() + b->resize_poll_ms;
 		n++;
 	}
+	/* Last: one burst of events may hold a device's removal and its new
+	 * device's creation, seen only as a whole (xenbus.c). */
+	n += vbd__bb_reap_replaced(b);
 	return n;
 }
 

@@ -148,6 +148,9 @@ struct vbd__bb_dev {
 	bool persistent;           /* negotiated */
 	enum vbd__bb_abi abi;
 	bool seen;                 /* scan marker */
+	bool replaced;             /* its dir was removed and made again for a
+	                            * new device: freed and probed anew at the
+	                            * end of process(), written to no more */
 	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
 };
 
@@ -173,6 +176,7 @@ struct vbd_blkback {
 	struct vbd__bb_counters done;  /* of rings already torn down */
 	uint64_t rings_stopped, fatal_errors;
 	bool uring_warned;         /* io_uring's failure was logged */
+	bool freeing;              /* vbd_blkback_free(): probe nothing new */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
 	                            * grow their buffers) */
 };
@@ -187,6 +191,8 @@ void vbd__bb_scan(vbd_blkback *b, const char *path);
 void vbd__bb_frontend_changed(const char *path, void *ud);
 void vbd__bb_backend_changed(const char *path, void *ud);
 void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state);
+/* Devices found replaced: freed, their dirs probed again; how many. */
+int vbd__bb_reap_replaced(vbd_blkback *b);
 void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int vbd__bb_announce_size(vbd__bb_dev *d);

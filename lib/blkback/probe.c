@@ -16,7 +16,10 @@
  *                                           online 0       to remove
  *
  * The state and the frontend's keys are read in one transaction with the
- * probe's writes, so a device removed meanwhile is never brought back.
+ * probe's writes, so a device removed meanwhile is never brought back.  A
+ * device whose dir is seen changed and reads Initialising again was
+ * removed and made anew before we looked: the old one is dropped and the
+ * new one probed (xenbus.c says why the state tells).
  * Path components are strict decimals, and the frontend path must lie
  * under the frontend domain's own home.
  */
@@ -219,8 +222,17 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool di
 	if (!dir_event)
 		return;
 	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);
-	if (!v && errno == ENOENT)
+	if (!v && errno == ENOENT) {
 		vbd__bb_dev_free(d, false);
+	} else if (v && vbd__xb_read_state(b->xs, XBT_NULL, d->be) == VBD_STATE_INITIALISING) {
+		/* Removed and made again before we looked: a new device
+		 * (xenbus.c).  Freed without a write, the new one probed. */
+		vbd__bb_log(b, VBD_LOG_INFO,
+		            "%s: removed and made again for a new device; the old one is dropped",
+		            d->be);
+		d->replaced = true;
+		vbd__bb_dev_free(d, false);
+	}
 	free(v);
 }
 

@@ -20,6 +20,22 @@
  * and bounded, and a bad value is a fatal error of that device only.  A
  * state is written only in a transaction that has read it, so that a
  * removed device is never brought back by a late write.
+ *
+ * A device removed and made again at the same path (a forced detach and a
+ * new attach of the same vdev) can reach this backend as one burst of
+ * events, read after both: the dir is there, the old device's watches
+ * fire on the new one's nodes.  Only the state tells them apart: the
+ * toolstack makes a device at Initialising, and this backend never writes
+ * Initialising (its probe writes InitWait in the transaction that read
+ * Initialising).  So every transaction that writes a device's keys, and
+ * the scan that sees its dir change, takes Initialising as "not this
+ * device any more": nothing is written, the device is marked replaced,
+ * and vbd__bb_reap_replaced() frees it and probes the new one afresh
+ * (its features offered again, its own target opened).
+ *
+ *   be 4 (ours); toolstack: online=0, 5, rm, mkdir, state=1, online=1
+ *     -> the fe watch sees 1, the scan sees the dir: ours read 1, not 4
+ *     -> replaced: old rings and target closed, new probe: be 1 -> 2
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,10 +57,57 @@
 /* A write in a chain of them: true if done (errno says why not). */
 #define WR(xs, t, dir, key, ...) (vbd__xb_printf((xs), (t), (dir), (key), __VA_ARGS__) == 0)
 
+/* The state read in a transaction of d's is Initialising: the dir is a
+ * new device's (see the top of this file).  Marks d; true if so. */
+static bool found_replaced(vbd__bb_dev *d, int s)
+{
+	if (s != VBD_STATE_INITIALISING)
+		return false;
+	if (!d->replaced)
+		vbd__bb_log(d->b, VBD_LOG_INFO,
+		            "%s: removed and made again for a new device; the old one is dropped",
+		            d->be);
+	d->replaced = true;
+	return true;
+}
+
+struct switch_job {
+	const char *be;
+	vbd_state state;
+	int found;
+};
+
+static int switch_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct switch_job *j = ud;
+	int s = vbd__xb_read_state(xs, t, j->be);
+
+	j->found = s;
+	if (s == -ENOENT || s == VBD_STATE_INITIALISING)
+		return 1;    /* removed (never recreate it), or a new device's */
+	if (s < 0 && s != -EINVAL)
+		return s;
+	return vbd__xb_printf(xs, t, j->be, "state", "%d", (int)j->state);
+}
+
+/* The state switch of d: 0, or what switched() says. */
+static int dev_switch(vbd__bb_dev *d, vbd_state state)
+{
+	struct switch_job j = { d->be, state, -1 };
+	int r = vbd__xb_txn(d->b->xs, switch_body, &j);
+
+	if (r > 0 && found_replaced(d, j.found))
+		return -ESTALE;
+	return r;
+}
+
 /* What a state switch's result means for the device: 0 done, -ENOENT if
- * the node is gone (never recreated), -errno. */
+ * the node is gone (never recreated), -ESTALE if it is a new device's,
+ * -errno. */
 static int switched(vbd__bb_dev *d, vbd_state state, int r)
 {
+	if (r == -ESTALE)
+		return r;
 	if (r == 0) {
 		vbd__bb_log(d->b, VBD_LOG_DEBUG, "%s: state %d -> %d", d->be, d->be_state, state);
 		d->be_state = state;
@@ -59,9 +122,11 @@ static int switched(vbd__bb_dev *d, vbd_state state, int r)
 
 static int switch_state(vbd__bb_dev *d, vbd_state state)
 {
+	if (d->replaced)
+		return -ESTALE;
 	if (d->be_state == state)
 		return 0;
-	return switched(d, state, vbd__xb_switch_state(d->b->xs, d->be, state));
+	return switched(d, state, dev_switch(d, state));
 }
 
 void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
@@ -76,14 +141,20 @@ void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	vbd__bb_log(b, VBD_LOG_ERR, "%s: %s: %s", d->be, msg, strerror(err < 0 ? -err : err));
+	b->fatal_errors++;
+	/* The error node is the path's, and a new device's attach would
+	 * take the old one's error for its own. */
+	if (d->replaced || found_replaced(d, vbd__xb_read_state(b->xs, XBT_NULL, d->be)))
+		return;
 	snprintf(node, sizeof(node), "backend/%s/%u/%u", b->kind, d->fe_domid, d->devid);
-	r = vbd__xb_dev_fatal(b->xs, b->domid, node, err, msg, closing ? NULL : d->be, &sw);
+	r = vbd__xb_dev_fatal(b->xs, b->domid, node, err, msg, NULL, NULL);
 	if (r < 0)
 		vbd__bb_log(b, VBD_LOG_WARNING, "writing /local/domain/%u/error/%s/error: %s", b->domid,
 		            node, strerror(-r));
-	b->fatal_errors++;
-	if (!closing)
+	if (!closing) {
+		sw = dev_switch(d, VBD_STATE_CLOSING);
 		switched(d, VBD_STATE_CLOSING, sw);
+	}
 }
 
 static void disconnect(vbd__bb_dev *d)
@@ -104,10 +175,14 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 {
 	vbd_blkback *b = d->b;
 	vbd__bb_dev **p;
+	char be[sizeof(d->be)];
+	bool again;
 
 	disconnect(d);
 	if (close_state)
 		switch_state(d, VBD_STATE_CLOSED);
+	again = d->replaced && !b->freeing;
+	memcpy(be, d->be, sizeof(be));
 	vbd__xb_watch_remove(b->bus, d->w_pdev);
 	vbd__xb_watch_remove(b->bus, d->w_pdev_path);
 	vbd__xb_watch_remove(b->bus, d->w_fe);
@@ -129,6 +204,24 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 	 * trips; one trim is small beside them. */
 	malloc_trim(0);
 #endif
+	if (again)
+		vbd__bb_scan(b, be);    /* the new device at its path */
+}
+
+int vbd__bb_reap_replaced(vbd_blkback *b)
+{
+	vbd__bb_dev *d;
+	int n = 0;
+
+	/* From the head each time: the probe puts the new device there. */
+	for (;;) {
+		for (d = b->devs; d && !d->replaced; d = d->next)
+			;
+		if (!d)
+			return n;
+		vbd__bb_dev_free(d, false);
+		n++;
+	}
 }
 
 /* ------------------------------------------------------------------ connect */
@@ -150,6 +243,8 @@ static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 
 	if (s == -ENOENT)
 		return 1;
+	if (s == VBD_STATE_INITIALISING)
+		return 2;     /* a new device's dir */
 	if (s < 0 && s != -EINVAL)
 		return s;
 	if (j->resize_only) {
@@ -184,8 +279,10 @@ static void connect(vbd__bb_dev *d)
 	int r;
 
 	r = vbd__xb_txn(d->b->xs, connect_body, &j);
+	if (r == 2)
+		found_replaced(d, VBD_STATE_INITIALISING);
 	if (r > 0)
-		return;     /* the device is going away */
+		return;     /* the device is going away, or not ours */
 	if (r < 0) {
 		vbd__bb_fatal(d, r, "writing the connect keys to %s", d->be);
 		return;
@@ -219,6 +316,8 @@ int vbd__bb_announce_size(vbd__bb_dev *d)
 	struct connect_job j = { d, true };
 	int r = vbd__xb_txn(d->b->xs, connect_body, &j);
 
+	if (r == 2)
+		found_replaced(d, VBD_STATE_INITIALISING);
 	return r > 0 ? 0 : r;
 }
 
@@ -329,9 +428,12 @@ static bool is_online(vbd__bb_dev *d)
 void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
-	int st = vbd__xb_read_state(d->b->xs, XBT_NULL, d->fe);
+	int st;
 
 	(void)path;
+	if (d->replaced)
+		return;                  /* the new device's, not ours */
+	st = vbd__xb_read_state(d->b->xs, XBT_NULL, d->fe);
 	if (st == -ENOENT)
 		st = VBD_STATE_UNKNOWN;
 	else if (st == -EINVAL)
@@ -488,6 +590,8 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	int r;
 
 	(void)path;
+	if (d->replaced)
+		return;
 	pd = RD(d, d->be, "physical-device");
 	have_pd = pd != NULL;
 	if (have_pd && parse_pdev(pd, &maj, &min) < 0) {
