@@ -3101,6 +3101,17 @@ static void test_reaper_follows_releases(void **state)
 
 /* Freed from its own callback, and freed with a pass in progress (the
  * backend ignores Closing: the pass cannot end before its timeout). */
+/* Whether a detach of devid has begun: the backend's online is 0, or the
+ * device is gone already. */
+static bool detach_started(struct fx *f, unsigned devid)
+{
+	char *v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/%d/%u/online", DOM, devid);
+	bool r = !v || !strcmp(v, "0");
+
+	free(v);
+	return r;
+}
+
 static void test_reaper_freed_anywhere(void **state)
 {
 	struct fx *f = *state;
@@ -3119,21 +3130,32 @@ static void test_reaper_freed_anywhere(void **state)
 	seen[0].free_in_fn = false;
 	seen[0].passes = 0;
 	assert_int_equal(vbd_reaper_new(f->c, &ro, reaper_cb, seen, &rr), 0);
-	/* One round of the loop: the first pass starts its detach. */
+	/* Until the first pass has started its detach (the backend told to
+	 * go offline): under load one round of the loop was not always
+	 * enough, and a reaper freed before its pass leaves the device, as
+	 * it should. */
 	{
-		struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
+		uint64_t end = mono_ms() + 10000;
 
-		poll(&pf, 1, 200);
-		assert_true(vbd_ctx_process(f->c) >= 0);
+		while (mono_ms() < end && !detach_started(f, 51728)) {
+			struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
+
+			poll(&pf, 1, 20);
+			assert_true(vbd_ctx_process(f->c) >= 0);
+		}
+		assert_true(detach_started(f, 51728));
 	}
 	assert_null(vbd_reaper_free(rr));
 	/* The detach it started finishes untold (the teardown's forced detach
 	 * otherwise). */
 	{
-		int i;
+		/* Bounded by time, not by rounds: each round returns as soon as
+		 * an event comes, and under load 200 of them went by before the
+		 * reap's 300 ms forced detach. */
+		uint64_t end = mono_ms() + 10000;
 
-		for (i = 0; i < 200 && (loops_of(f->img) ||
-		                        exists(f->h, "/libxl/%d/device/vbd/51728", DOM)); i++) {
+		while (mono_ms() < end && (loops_of(f->img) ||
+		                           exists(f->h, "/libxl/%d/device/vbd/51728", DOM))) {
 			struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
 
 			poll(&pf, 1, 20);
