@@ -225,6 +225,11 @@ unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned
 /* Makes r's scratch hold n segments (n <= what was offered).  0 or -ENOMEM. */
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);
 
+/* The ring's req_cons and req_prod, the entries up to req_prod read after
+ * it; -EPROTO (r->why says why) if the frontend's req_prod is more than a
+ * ring ahead of the responses. */
+int vbd__bb_ring_peek(vbd__bb_ring *r, RING_IDX *ret_cons, RING_IDX *ret_prod);
+
 /* ring.c: the steps of a request, for both engines (worker only). */
 /* Decodes and checks a copied entry's header: a BLKIF_RSP_* status. */
 int vbd__bb_req_take(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req);

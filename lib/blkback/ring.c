@@ -583,6 +583,23 @@ void vbd__bb_rsp_push(vbd__bb_ring *r)
 		vbd_evtchn_notify(r->ev, r->port);
 }
 
+int vbd__bb_ring_peek(vbd__bb_ring *r, RING_IDX *ret_cons, RING_IDX *ret_prod)
+{
+	ON_RING(r, R, {
+		*ret_cons = R->req_cons;
+		*ret_prod = __atomic_load_n(&R->sring->req_prod, __ATOMIC_RELAXED);
+		/* The entries up to req_prod are read after it. */
+		xen_rmb();
+		if (RING_REQUEST_PROD_OVERFLOW(R, *ret_prod)) {
+			snprintf(r->why, sizeof(r->why),
+			         "ring %u: req_prod %u is more than %u ahead of rsp_prod %u", r->index,
+			         *ret_prod, r->size, R->rsp_prod_pvt);
+			return -EPROTO;
+		}
+	});
+	return 0;
+}
+
 /* Handles what the ring holds.  1: look again, 0: empty, -EPROTO: stopped. */
 static int do_ring(vbd__bb_ring *r)
 {
@@ -595,18 +612,8 @@ static int do_ring(vbd__bb_ring *r)
 	int16_t st;
 	int more = 0;
 
-	ON_RING(r, R, {
-		rc = R->req_cons;
-		rp = __atomic_load_n(&R->sring->req_prod, __ATOMIC_RELAXED);
-		/* The entries up to rp are read after rp itself. */
-		xen_rmb();
-		if (RING_REQUEST_PROD_OVERFLOW(R, rp)) {
-			snprintf(r->why, sizeof(r->why),
-			         "ring %u: req_prod %u is more than %u ahead of rsp_prod %u", r->index, rp,
-			         r->size, R->rsp_prod_pvt);
-			return -EPROTO;
-		}
-	});
+	if (vbd__bb_ring_peek(r, &rc, &rp) < 0)
+		return -EPROTO;
 	while (rc != rp) {
 		ON_RING(r, R, {
 			if (RING_REQUEST_CONS_OVERFLOW(R, rc))

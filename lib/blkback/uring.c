@@ -427,18 +427,8 @@ int vbd__bb_uring_do_ring(vbd__bb_ring *r)
 	int more = 0;
 
 	reap(r);
-	ON_RING(r, R, {
-		rc = R->req_cons;
-		rp = __atomic_load_n(&R->sring->req_prod, __ATOMIC_RELAXED);
-		/* The entries up to rp are read after rp itself. */
-		xen_rmb();
-		if (RING_REQUEST_PROD_OVERFLOW(R, rp)) {
-			snprintf(r->why, sizeof(r->why),
-			         "ring %u: req_prod %u is more than %u ahead of rsp_prod %u", r->index, rp,
-			         r->size, R->rsp_prod_pvt);
-			return -EPROTO;
-		}
-	});
+	if (vbd__bb_ring_peek(r, &rc, &rp) < 0)
+		return -EPROTO;
 	/* The table is sized for a full ring, and made when the first
 	 * request comes: an idle ring holds none. */
 	if (rc != rp && !u->slots && slots_alloc(r) < 0) {
