@@ -217,7 +217,7 @@ int vbd__bf_io_prepare(vbd_blkfront *f);
 void vbd__bf_pump(vbd_blkfront *f);
 /* Takes responses off every queue; -EPROTO once the backend broke one. */
 int vbd__bf_collect(vbd_blkfront *f);
-/* The end of process() with poll_us: spins on the rings until a response
+/* poll.c: the end of process() with poll_us: spins on the rings until a response
  * comes (f->rsp_ready: the caller comes back at once) or poll_us passed
  * (every ring re-armed: the caller sleeps on the event channel). */
 void vbd__bf_poll(vbd_blkfront *f);
