@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,10 +154,35 @@ static int make_script(host *x)
 	return 0;
 }
 
+/* blkback takes poll_us at vbd_blkback_new(): --poll-us makes a new one
+ * for each setting, with no device attached. */
+static int backend_start(host *x, unsigned poll_us)
+{
+	vbd_blkback_options bo = VBD_BLKBACK_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	int r;
+
+	bo.xenstored_path = x->t.socket;
+	bo.xport = x->bx;
+	bo.poll_us = poll_us;
+	if ((r = vbd_blkback_new(&x->b, &bo, &err)) < 0) {
+		fprintf(stderr, "datapath_bench: blkback: %s\n", err.msg);
+		return r;
+	}
+	return vbd_test_loop_start_blkback(&x->bloop, x->b);
+}
+
+static int backend_restart(host *x, unsigned poll_us)
+{
+	vbd_test_loop_stop(&x->bloop);
+	x->b = vbd_blkback_free(x->b);
+	vbd_test_loop_init(&x->bloop);
+	return backend_start(x, poll_us);
+}
+
 static int host_start(host *x)
 {
 	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
-	vbd_blkback_options bo = VBD_BLKBACK_OPTIONS_INIT;
 	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
 	vbd_errbuf err = { "" };
 	char s[PATH_MAX + 64];
@@ -202,13 +228,7 @@ static int host_start(host *x)
 		return r;
 	}
 
-	bo.xenstored_path = x->t.socket;
-	bo.xport = x->bx;
-	if ((r = vbd_blkback_new(&x->b, &bo, &err)) < 0) {
-		fprintf(stderr, "datapath_bench: blkback: %s\n", err.msg);
-		return r;
-	}
-	return vbd_test_loop_start_blkback(&x->bloop, x->b);
+	return backend_start(x, 0);
 }
 
 static void host_stop(host *x)
@@ -260,7 +280,7 @@ static int drive(host *x, bench_done *d, const vbd_blkfront_options *fo)
 	return d->result;
 }
 
-static int dev_attach(host *x, bool file_backing, unsigned queues)
+static int dev_attach(host *x, bool file_backing, unsigned queues, unsigned poll_us)
 {
 	vbd_blkfront_options fo = VBD_BLKFRONT_OPTIONS_INIT;
 	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
@@ -272,6 +292,7 @@ static int dev_attach(host *x, bool file_backing, unsigned queues)
 	fo.domid = DOM;
 	fo.devid = DEVID;
 	fo.max_queues = queues;
+	fo.poll_us = poll_us;
 	ao.domid = DOM;
 	ao.spec = x->spec;
 	ao.timeout_ms = 20000;
@@ -331,6 +352,20 @@ typedef struct run {
 	_Atomic bool stop;
 	_Atomic int error;
 } run;
+
+static uint64_t last_ios;   /* requests done by the last run_*() */
+
+/* User and system CPU seconds of the whole process: the frontend, the
+ * backend's workers and the direct threads alike. */
+static double proc_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static uint64_t next_offset(run *r, uint64_t *seed)
 {
@@ -411,6 +446,7 @@ static int run_direct(const char *path, const workload *w, uint64_t size, double
 	if (rc == 0)
 		rc = r.error;
 	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
+	last_ios = r.ios;
 out:
 	for (i = 0; i < w->qd; i++)
 		free(t[i].buf);
@@ -544,6 +580,7 @@ static int run_ring(host *x, const workload *w, uint64_t size, double seconds, d
 	if (rc == 0)
 		rc = r.error;
 	*ret_rate = (double)r.ios / ((double)(t1 - t0) / 1e9);
+	last_ios = r.ios;
 	for (i = 0; i < w->qd; i++)
 		ring_buf_free(x, s[i].buf);
 	return rc;
@@ -607,12 +644,93 @@ static void csv_result(const workload *w, const char *backing, unsigned queues, 
 	                                                                 w->target) : NULL });
 }
 
+/* --poll-us N: 4 KiB random read at QD1 and QD32 with both drivers'
+ * poll_us 0, then N, each against direct, and the CPU the process burns
+ * per request (getrusage: the frontend, the backend's workers, or the
+ * direct threads).  The target: ring >= 25% of direct at QD1 with
+ * polling on.  Returns 0, or -errno if it could not run. */
+static const workload poll_workloads[] = {
+	{ "4k-randread QD1", false, true, 4096, 1, false, 0.25 },
+	{ "4k-randread QD32", false, true, 4096, 32, false, 0 },
+};
+
+static int poll_compare(host *x, bool file_backing, unsigned queues, unsigned poll_us,
+                        unsigned long rounds, double seconds, double ret_ratio[2])
+{
+	unsigned pass, wi, k;
+	int r;
+
+	printf("%-18s %-8s %10s %10s %7s %14s %14s %9s %9s\n", "", "poll", "ring", "direct",
+	       "ratio", "ring CPU/req", "direct CPU/req", "notifies", "events");
+	for (pass = 0; pass < 2; pass++) {
+		unsigned us = pass ? poll_us : 0;
+		vbd_blkfront_info i0 = { .size = sizeof(i0) }, i1 = { .size = sizeof(i1) };
+
+		if ((r = backend_restart(x, us)) < 0 ||
+		    (r = dev_attach(x, file_backing, queues, us)) < 0)
+			return r;
+		if ((r = warm(x, x->size)) < 0) {
+			fprintf(stderr, "datapath_bench: warm-up read: %s\n", strerror(-r));
+			return r;
+		}
+		for (wi = 0; wi < sizeof(poll_workloads) / sizeof(poll_workloads[0]); wi++) {
+			const workload *w = &poll_workloads[wi];
+			double ring = 0, direct = 0, cpu_ring = 0, cpu_direct = 0;
+			uint64_t n_ring = 0, n_direct = 0;
+			char label[16];
+
+			vbd_blkfront_get_info(x->f, &i0);
+			for (k = 0; k < rounds; k++) {
+				double a = 0, d = 0, c0;
+				unsigned j;
+
+				for (j = 0; j < 2; j++) {
+					/* Alternate which goes first. */
+					bool do_ring = (j == 0) == (k % 2 == 0);
+
+					c0 = proc_cpu_s();
+					r = do_ring ? run_ring(x, w, x->size, seconds, &a)
+					            : run_direct(x->img, w, x->size, seconds, &d);
+					if (r < 0) {
+						fprintf(stderr, "datapath_bench: %s: %s (%s)\n", w->name,
+						        strerror(-r), vbd_blkfront_last_error(x->f));
+						return r;
+					}
+					if (do_ring) {
+						cpu_ring += proc_cpu_s() - c0;
+						n_ring += last_ios;
+					} else {
+						cpu_direct += proc_cpu_s() - c0;
+						n_direct += last_ios;
+					}
+				}
+				ring += a / (double)rounds;
+				direct += d / (double)rounds;
+			}
+			vbd_blkfront_get_info(x->f, &i1);
+			snprintf(label, sizeof(label), us ? "%u us" : "off", us);
+			printf("%-18s %-8s %5.0f IOPS %5.0f IOPS %6.1f%% %11.1f us %11.1f us %9.2f %9.2f\n",
+			       w->name, label, ring, direct, 100 * ring / direct,
+			       n_ring ? 1e6 * cpu_ring / (double)n_ring : 0,
+			       n_direct ? 1e6 * cpu_direct / (double)n_direct : 0,
+			       n_ring ? (double)(i1.notifies - i0.notifies) / (double)n_ring : 0,
+			       n_ring ? (double)(i1.events - i0.events) / (double)n_ring : 0);
+			fflush(stdout);
+			if (wi == 0)
+				ret_ratio[pass] = ring / direct;
+		}
+		if ((r = dev_detach(x)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: datapath_bench [--size MiB] [--seconds S] [--rounds R]\n"
 	        "                      [--backing loop|file|both] [--queues 1|2|both]\n"
-	        "                      [--engine uring|sync] [--zero-copy]\n"
+	        "                      [--engine uring|sync] [--zero-copy] [--poll-us N]\n"
 	        "\n"
 	        "The bundled blkfront -> rings -> blkback path against pread/pwrite on the\n"
 	        "same (page-cached) file, in one process: 4 KiB random read at QD1 and QD32,\n"
@@ -628,6 +746,12 @@ static void usage(FILE *f)
 	        "                     once, no copy in the frontend\n"
 	        "  -e, --engine E     blkback's I/O engine: uring (the default; synchronous\n"
 	        "                     where io_uring is unavailable) or sync\n"
+	        "  -p, --poll-us N    instead: 4 KiB random read at QD1 and QD32 with both\n"
+	        "                     drivers' busy-poll off, then N microseconds, with the\n"
+	        "                     process's CPU time per request (getrusage) and the\n"
+	        "                     event-channel notifies and events per request;\n"
+	        "                     target: ring >= 25%% of direct at QD1 with polling on\n"
+
 	        "      --csv FILE     also append CSV rows to FILE (see bench/README.md)\n");
 }
 
@@ -641,12 +765,13 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "zero-copy", no_argument, NULL, 'z' },
 		{ "engine", required_argument, NULL, 'e' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	static const char *const backing_name[2] = { "loop", "file" };
 	host x = { 0 };
-	unsigned long size_mib = 256, rounds = 2;
+	unsigned long size_mib = 256, rounds = 2, poll_us = 0;
 	double seconds = 1.0;
 	bool do_backing[2] = { true, true };
 	bool do_queues[2] = { true, true };
@@ -658,7 +783,7 @@ int main(int argc, char **argv)
 
 	if (bench_csv_init("datapath_bench", &argc, argv) < 0)
 		return 2;
-	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:p:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
 			zero_copy = true;
@@ -668,6 +793,11 @@ int main(int argc, char **argv)
 			if (strcmp(optarg, "uring") && strcmp(optarg, "sync"))
 				goto bad_arg;
 			setenv("VBD_BLKBACK_ENGINE", optarg, 1);
+			break;
+		case 'p':
+			poll_us = strtoul(optarg, &end, 10);
+			if (*end || poll_us < 1 || poll_us > 1000000)
+				goto bad_arg;
 			break;
 		case 'm':
 			size_mib = strtoul(optarg, &end, 10);
@@ -718,13 +848,39 @@ int main(int argc, char **argv)
 	       "simulated hypervisor;\ndirect: QD threads doing pread/pwrite on the file\n\n");
 	fflush(stdout);
 
+	if (poll_us) {
+		double ratio[2][2][2] = { { { 0 } } };
+
+		for (bk = 0; bk < 2; bk++)
+			for (qi = 0; qi < 2; qi++) {
+				if (!do_backing[bk] || !do_queues[qi])
+					continue;
+				printf("[%s backing%s, %u queue%s] busy-poll off and %lu us, both drivers\n",
+				       backing_name[bk], zero_copy ? ", zero-copy buffers" : "", qi + 1,
+				       qi ? "s" : "", poll_us);
+				if (poll_compare(&x, bk == 1, qi + 1, (unsigned)poll_us, rounds, seconds,
+				                 ratio[bk][qi]) < 0)
+					goto out;
+				printf("\n");
+			}
+		for (bk = 0; bk < 2; bk++)
+			for (qi = 0; qi < 2; qi++)
+				if (do_backing[bk] && do_queues[qi])
+					printf("target 4k-randread QD1 %s%s, %u queue%s, poll %lu us: ring >= 25%% "
+					       "of direct: %5.1f%% (off: %5.1f%%)  %s\n", backing_name[bk],
+					       zero_copy ? " zero-copy" : "", qi + 1, qi ? "s" : " ", poll_us,
+					       100 * ratio[bk][qi][1], 100 * ratio[bk][qi][0],
+					       ratio[bk][qi][1] >= 0.25 ? "PASS" : "MISS");
+		rc = 0;
+		goto out;
+	}
 	for (bk = 0; bk < 2; bk++) {
 		for (qi = 0; qi < 2; qi++) {
 			vbd_blkfront_info info = { .size = sizeof(info) };
 
 			if (!do_backing[bk] || !do_queues[qi])
 				continue;
-			if (dev_attach(&x, bk == 1, qi + 1) < 0)
+			if (dev_attach(&x, bk == 1, qi + 1, 0) < 0)
 				goto out;
 			vbd_blkfront_get_info(x.f, &info);
 			printf("[%s backing%s, %u queue%s] ring order %u (%u requests each), %u segments "

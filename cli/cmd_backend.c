@@ -26,9 +26,8 @@ static const char backend_usage[] =
 	"Usage: vbdctl backend [--domain D] [--kind vbd|vbd3] [--max-queues N]\n"
 	"                      [--max-ring-order N] [--max-indirect N]\n"
 	"                      [--persistent-grants N] [--persistent-grants-total N]\n"
-	"                      [--no-discard]\n"
-	"                      [--resize-poll S] [--stats-dir DIR] [--ready-fd FD]\n"
-	"                      [--verbose]\n"
+	"                      [--no-discard] [--resize-poll S] [--poll-us N]\n"
+	"                      [--stats-dir DIR] [--ready-fd FD] [--verbose]\n"
 	"\n"
 	"Runs the bundled userspace block backend for every vbd backend directory\n"
 	"of domain D (0): it probes each new device (InitWait), opens the target\n"
@@ -52,6 +51,10 @@ static const char backend_usage[] =
 	"  --no-discard           do not offer discard\n"
 	"  --resize-poll S        re-check target sizes every S seconds (2; 0 = only\n"
 	"                         on SIGHUP)\n"
+	"  --poll-us N            a ring's worker busy-polls the ring up to N\n"
+	"                         microseconds before sleeping on the event channel\n"
+	"                         (0 = off, the default; at most 1000000): less\n"
+	"                         latency, more CPU\n"
 	"  --stats-dir DIR        publish each device's request counters every second\n"
 	"                         under DIR, laid out as the kernel's sysfs (DIR/bus/\n"
 	"                         xen-backend/devices/vbd-D-N/statistics/), for\n"
@@ -124,6 +127,7 @@ int vbdctl_backend(int argc, char **argv)
 		{ "persistent-grants-total", required_argument, NULL, 'P' },
 		{ "no-discard", no_argument, NULL, 'D' },
 		{ "resize-poll", required_argument, NULL, 'r' },
+		{ "poll-us", required_argument, NULL, 'U' },
 		{ "ready-fd", required_argument, NULL, 'R' },
 		{ "stats-dir", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -142,7 +146,7 @@ int vbdctl_backend(int argc, char **argv)
 	int c, r, sfd = -1, ret = VBDCTL_EXIT_FAIL;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "d:k:q:o:i:p:P:Dr:R:S:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:k:q:o:i:p:P:Dr:U:R:S:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': r = parse_uint("domain", optarg, 0x7FEF, &o.domid); break;
 		case 'k':
@@ -164,6 +168,7 @@ int vbdctl_backend(int argc, char **argv)
 			break;
 		case 'D': o.no_discard = true; r = 0; break;
 		case 'r': r = parse_uint("resize poll", optarg, 86400, &poll_s); break;
+		case 'U': r = parse_uint("poll bound", optarg, 1000000, &o.poll_us); break;
 		case 'R': r = parse_uint("ready fd", optarg, 1u << 20, &ready); have_ready = true; break;
 		case 'S': stats_dir = optarg; r = 0; break;
 		case 'v': verbose = true; r = 0; break;

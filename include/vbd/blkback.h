@@ -49,7 +49,7 @@ VBD_BEGIN_DECLS
 
 typedef struct vbd_blkback vbd_blkback;
 
-#define VBD_BLKBACK_OPTIONS_VERSION 2
+#define VBD_BLKBACK_OPTIONS_VERSION 3
 
 typedef struct vbd_blkback_options {
 	unsigned version;               /* VBD_BLKBACK_OPTIONS_VERSION or older */
@@ -104,9 +104,17 @@ typedef struct vbd_blkback_options {
 	 * (32765 if unreadable); VBD_OPT_ZERO: none is kept (every page is
 	 * mapped for its request only). */
 	unsigned persistent_grants_total;
+	/* Version 3.  Busy-poll (as SPDK, or io_uring's SQPOLL): a ring's
+	 * worker with nothing to do watches the ring (and its io_uring's
+	 * completions) for up to this many microseconds before it sleeps on
+	 * the event channel; while it watches, the frontend is not asked to
+	 * notify.  Saves the event and the wakeup of a request that comes
+	 * within the bound, for the CPU the spin burns.  0: off (the
+	 * default); at most 1000000. */
+	unsigned poll_us;
 } vbd_blkback_options;
 
-/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+/* Every field but version 0 means its default, as `{ .version = 3 }`. */
 #define VBD_BLKBACK_OPTIONS_INIT { .version = VBD_BLKBACK_OPTIONS_VERSION }
 
 /* Connects to xenstore and watches the backend directory; devices already

@@ -49,7 +49,7 @@ VBD_BEGIN_DECLS
 
 typedef struct vbd_blkfront vbd_blkfront;
 
-#define VBD_BLKFRONT_OPTIONS_VERSION 1
+#define VBD_BLKFRONT_OPTIONS_VERSION 2
 
 typedef struct vbd_blkfront_options {
 	unsigned version;              /* VBD_BLKFRONT_OPTIONS_VERSION or older */
@@ -92,9 +92,16 @@ typedef struct vbd_blkfront_options {
 	 * callback due on the bus, and the frontend is used from the bus's
 	 * thread only. */
 	vbd_bus *bus;
+	/* Version 2.  Busy-poll (as SPDK, or io_uring's SQPOLL): with I/O in
+	 * flight, vbd_blkfront_process() watches the rings for up to this
+	 * many microseconds before it returns to let the caller sleep, and
+	 * while it watches the backend is not asked to notify.  A response
+	 * within the bound saves the event and the wakeup; the cost is the
+	 * CPU spent spinning.  0: off (the default); at most 1000000. */
+	unsigned poll_us;
 } vbd_blkfront_options;
 
-/* Every field but version 0 means its default, as `{ .version = 1 }`. */
+/* Every field but version 0 means its default, as `{ .version = 2 }`. */
 #define VBD_BLKFRONT_OPTIONS_INIT { .version = VBD_BLKFRONT_OPTIONS_VERSION }
 
 /* Connects to xenstore as the guest, reads virtual-device and backend (which
@@ -114,10 +121,11 @@ VBD_PUBLIC vbd_blkfront *vbd_blkfront_free(vbd_blkfront *f);
  * channel. */
 VBD_PUBLIC int vbd_blkfront_get_fd(vbd_blkfront *f);
 /* Milliseconds until process() has work without an event (retrying grants
- * the backend still mapped), -1 if none. */
+ * the backend still mapped; 0 when a busy-poll saw a response), -1 if none. */
 VBD_PUBLIC int vbd_blkfront_get_timeout_ms(vbd_blkfront *f);
 /* Runs the handshake, collects responses, issues queued I/O and calls the
- * callbacks.  Never blocks.  >= 0, or a negative errno for a failure of the
+ * callbacks.  Never blocks (with options.poll_us it may spin that long,
+ * no longer).  >= 0, or a negative errno for a failure of the
  * object itself (xenstore connection lost). */
 VBD_PUBLIC int vbd_blkfront_process(vbd_blkfront *f);
 
@@ -155,6 +163,8 @@ typedef struct vbd_blkfront_info {
 	size_t max_request_bytes;      /* one ring request; larger I/O is split */
 	uint64_t grants;               /* data pages granted now */
 	uint64_t grants_deferred;      /* ended late: the backend still mapped them */
+	uint64_t notifies;             /* event-channel notifications sent */
+	uint64_t events;               /* event-channel events received */
 } vbd_blkfront_info;
 
 /* A snapshot.  -EINVAL only for bad arguments (ret->size unset among them). */

@@ -15,6 +15,7 @@
 
 #include "blkback/blkback.h"
 #include "util/opts.h"
+#include "util/spin.h"
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 {
@@ -57,7 +58,8 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 	if (!ret || !o)
 		return vbd__errf(err, -EINVAL, "blkback: no %s", ret ? "options" : "result pointer");
 	if (VBD__OPTS_LOAD(&lo, o, VBD_BLKBACK_OPTIONS_VERSION,
-	                   offsetof(vbd_blkback_options, persistent_grants_total), sizeof(lo)) < 0)
+	                   offsetof(vbd_blkback_options, persistent_grants_total),
+	                   offsetof(vbd_blkback_options, poll_us), sizeof(lo)) < 0)
 		return vbd__errf(err, -EINVAL, "blkback: options version %u, expected 1..%u",
 		                 o->version, VBD_BLKBACK_OPTIONS_VERSION);
 	o = &lo;
@@ -70,13 +72,14 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		return vbd__errf(err, -EINVAL, "blkback: no transport (options.xport)");
 	if (o->max_ring_page_order > VBD__BB_MAX_ORDER ||
 	    o->max_queues > VBD__BB_MAX_QUEUES || o->max_indirect_segments > VBD__BB_MAX_INDIRECT_SEGS ||
-	    o->persistent_grants_max > (1u << 20) || o->domid >= DOMID_FIRST_RESERVED)
+	    o->persistent_grants_max > (1u << 20) || o->domid >= DOMID_FIRST_RESERVED ||
+	    o->poll_us > VBD__POLL_US_MAX)
 		return vbd__errf(err, -EINVAL,
 		                 "blkback: an option is out of range (max_ring_page_order <= %u, "
 		                 "max_queues 0..%u, max_indirect_segments <= %u, "
-		                 "persistent_grants_max <= %u, domid < 32752)",
+		                 "persistent_grants_max <= %u, domid < 32752, poll_us <= %u)",
 		                 VBD__BB_MAX_ORDER, VBD__BB_MAX_QUEUES,
-		                 (unsigned)VBD__BB_MAX_INDIRECT_SEGS, 1u << 20);
+		                 (unsigned)VBD__BB_MAX_INDIRECT_SEGS, 1u << 20, VBD__POLL_US_MAX);
 	if (o->kind && strcmp(o->kind, "vbd") && strcmp(o->kind, "vbd3"))
 		return vbd__errf(err, -EINVAL, "blkback: kind %.16s: only vbd and vbd3 are served",
 		                 o->kind);
@@ -101,6 +104,7 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		b->max_indirect = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
 	b->pgrants_max = o->persistent_grants_max;
 	b->pgrants_total_max = o->persistent_grants_total;
+	b->poll_ns = (uint64_t)o->poll_us * 1000;
 	b->feature_discard = !o->no_discard;
 	b->resize_poll_ms = o->resize_poll_ms;
 	snprintf(b->kind, sizeof(b->kind), "%s", o->kind ? o->kind : "vbd");

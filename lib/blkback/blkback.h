@@ -115,6 +115,9 @@ struct vbd__bb_ring {
 	/* Set by the worker when it stops the ring for a protocol violation;
 	 * read by the main thread after the report on notify_fd. */
 	int failed;                /* 0, or -errno */
+	/* The worker is busy-polling (poll_us): the engines' end-of-pass
+	 * check leaves req_event alone (vbd__bb_ring_more). */
+	bool polling;
 	bool reported;             /* the main thread wrote the error node */
 	char why[160];
 };
@@ -179,6 +182,7 @@ struct vbd_blkback {
 	bool freeing;              /* vbd_blkback_free(): probe nothing new */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
 	                            * grow their buffers) */
+	uint64_t poll_ns;          /* options.poll_us: a worker's busy-poll */
 };
 
 void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
@@ -258,6 +262,10 @@ int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write
  * the frontend); vbd__bb_rsp_push() publishes what was put, and notifies. */
 void vbd__bb_rsp_put(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st);
 void vbd__bb_rsp_push(vbd__bb_ring *r);
+/* The end of an engine's pass: whether requests wait.  Sets req_event and
+ * looks once more first (RING_FINAL_CHECK_FOR_REQUESTS), unless the
+ * worker is busy-polling. */
+int vbd__bb_ring_more(vbd__bb_ring *r);
 
 /* uring.c: the io_uring engine.  VBD_BLKBACK_ENGINE=sync in the
  * environment asks for the synchronous engine. */
@@ -276,6 +284,9 @@ int vbd__bb_uring_fd(const vbd__bb_ring *r);
 int vbd__bb_uring_do_ring(vbd__bb_ring *r);
 /* Waits for every request in flight and pushes their responses. */
 void vbd__bb_uring_drain(vbd__bb_ring *r);
+/* Whether completions wait in r's io_uring (false for the synchronous
+ * engine): the busy-poll's second thing to watch. */
+bool vbd__bb_uring_ready(const vbd__bb_ring *r);
 /* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes). */
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r);
 

@@ -85,6 +85,12 @@ size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
 	return 0;
 }
 
+bool vbd__bb_uring_ready(const vbd__bb_ring *r)
+{
+	(void)r;
+	return false;
+}
+
 #else
 #include <liburing.h>
 
@@ -172,6 +178,12 @@ void vbd__bb_uring_close(vbd__bb_ring *r)
 int vbd__bb_uring_fd(const vbd__bb_ring *r)
 {
 	return r->u->q.ring_fd;
+}
+
+bool vbd__bb_uring_ready(const vbd__bb_ring *r)
+{
+	/* The CQ tail is shared memory the kernel advances: no syscall. */
+	return r->u && io_uring_cq_ready(&r->u->q) > 0;
 }
 
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
@@ -424,7 +436,6 @@ int vbd__bb_uring_do_ring(vbd__bb_ring *r)
 	} copy;
 	RING_IDX rc = 0, rp = 0;
 	bool full = false;
-	int more = 0;
 
 	reap(r);
 	if (vbd__bb_ring_peek(r, &rc, &rp) < 0)
@@ -466,11 +477,7 @@ int vbd__bb_uring_do_ring(vbd__bb_ring *r)
 	publish(r);
 	if (full)
 		return u->inflight ? 0 : 1;
-	/* RING_FINAL_CHECK's xen_mb orders the write of req_event before the
-	 * re-read of req_prod, so a request pushed in between is seen here or
-	 * notified. */
-	ON_RING(r, R, RING_FINAL_CHECK_FOR_REQUESTS(R, more));
-	return more ? 1 : 0;
+	return vbd__bb_ring_more(r) ? 1 : 0;
 }
 
 #endif

@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include "blkfront/blkfront.h"
 #include "util/crashpoint.h"
 #include "util/opts.h"
+#include "util/spin.h"
 
 void vbd__bf_log(vbd_blkfront *f, int level, const char *fmt, ...)
 {
@@ -606,7 +608,9 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	long long n;
 	int r;
 
-	if (!ret || !o || VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION, sizeof(lo)) < 0 ||
+	if (!ret || !o ||
+	    VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION,
+	                   offsetof(vbd_blkfront_options, poll_us), sizeof(lo)) < 0 ||
 	    !o->xport)
 		return vbd__errf(err, -EINVAL, "blkfront: bad options");
 	o = &lo;
@@ -615,13 +619,14 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	lo.max_indirect_segments = vbd__opt_uint(lo.max_indirect_segments, 256);
 	if (o->max_ring_page_order > VBD__BF_MAX_ORDER || o->max_queues == 0 ||
 	    o->max_queues > VBD__BF_MAX_QUEUES || o->max_indirect_segments > VBD__BF_MAX_INDIRECT ||
-	    o->domid >= DOMID_FIRST_RESERVED)
+	    o->domid >= DOMID_FIRST_RESERVED || o->poll_us > VBD__POLL_US_MAX)
 		return vbd__errf(err, -EINVAL, "blkfront: an option is out of range");
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->o = *o;
 	f->x = o->xport;
+	f->poll_ns = (uint64_t)o->poll_us * 1000;
 	f->epfd = -1;
 	f->wait_tail = &f->wait_head;
 	f->done_tail = &f->done_head;
@@ -772,7 +777,7 @@ int vbd_blkfront_get_timeout_ms(vbd_blkfront *f)
 {
 	if (!f)
 		return -1;
-	if (f->xs_dirty || f->done_head || f->resize_due)
+	if (f->xs_dirty || f->done_head || f->resize_due || vbd__bf_poll_due(f))
 		return 0;
 	if (f->reset != VBD__BF_RESET_NONE) {
 		/* Wake at the deadline to see whether the backend followed. */
@@ -810,6 +815,7 @@ int vbd_blkfront_process(vbd_blkfront *f)
 
 		while ((port = vbd_evtchn_pending(q->evtchn)) >= 0) {
 			vbd_evtchn_unmask(q->evtchn, (uint32_t)port);
+			f->info.events++;
 			n++;
 		}
 	}
@@ -832,6 +838,8 @@ int vbd_blkfront_process(vbd_blkfront *f)
 		vbd__bf_run_callbacks(f);
 		n++;
 	}
+	/* Last, after what the callbacks submitted went out. */
+	vbd__bf_poll(f);
 	return n;
 }
 

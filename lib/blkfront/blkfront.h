@@ -50,6 +50,9 @@ typedef struct vbd__bf_ring {
 	bool broken;
 	char why[160];              /* the violation, once broken */
 	uint64_t pushes;            /* vbd__bf_ring_push() calls (tests) */
+	/* Busy-polling (poll_us): collect leaves rsp_event alone, so that the
+	 * backend does not notify; vbd__bf_ring_arm() sets it before a sleep. */
+	bool polling;
 } vbd__bf_ring;
 
 /* Attaches to 2^order zeroed pages at sring (initialising the shared
@@ -68,8 +71,14 @@ bool vbd__bf_ring_push(vbd__bf_ring *r);
  * none, -EPROTO when the backend broke the protocol (r->why says how; the
  * ring then stays broken and yields nothing more; responses checked good
  * before the bad one are still returned first, and r->broken is set).  Each id returned is
- * free again.  Re-arms rsp_event when the ring is drained. */
+ * free again.  Re-arms rsp_event when the ring is drained, unless polling. */
 int vbd__bf_ring_collect(vbd__bf_ring *r, vbd__bf_rsp *out, unsigned max);
+/* Whether rsp_prod has moved past what was consumed (unchecked: collect
+ * checks).  For the busy-poll: reads one index, writes nothing. */
+bool vbd__bf_ring_ready(const vbd__bf_ring *r);
+/* Before sleeping: rsp_event = rsp_cons + 1, then one more look.  True if
+ * a response came meanwhile (collect it: no event will say so). */
+bool vbd__bf_ring_arm(vbd__bf_ring *r);
 
 /* ---- io.c ---- */
 
@@ -187,6 +196,10 @@ struct vbd_blkfront {
 	vbd__bf_buf *bufs;          /* granted caller buffers */
 	uint64_t resize_old, resize_new;
 	bool resize_due;
+	uint64_t poll_ns;           /* options.poll_us; 0: never spin */
+	bool rsp_ready;             /* a ring is unarmed with a response on it */
+	bool armed;                 /* polling: rsp_event set since the last
+	                             * response collected */
 };
 
 /* Ends access to every granted buffer (vbd_blkfront_free). */
@@ -204,6 +217,13 @@ int vbd__bf_io_prepare(vbd_blkfront *f);
 void vbd__bf_pump(vbd_blkfront *f);
 /* Takes responses off every queue; -EPROTO once the backend broke one. */
 int vbd__bf_collect(vbd_blkfront *f);
+/* poll.c: the end of process() with poll_us: spins on the rings until a response
+ * comes (f->rsp_ready: the caller comes back at once) or poll_us passed
+ * (every ring re-armed: the caller sleeps on the event channel). */
+void vbd__bf_poll(vbd_blkfront *f);
+/* Whether process() has polling to do now: a response seen, or I/O in
+ * flight on rings not armed (get_timeout_ms() 0). */
+bool vbd__bf_poll_due(vbd_blkfront *f);
 /* Fails every I/O, queued or in flight, with result (their slots let go of
  * them; pages stay until teardown). */
 void vbd__bf_fail_all(vbd_blkfront *f, int result);

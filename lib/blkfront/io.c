@@ -625,8 +625,10 @@ void vbd__bf_pump(vbd_blkfront *f)
 		q->notify = false;
 		notify = vbd__bf_ring_push(&q->ring);
 		vbd__crashpoint("blkfront.request-pushed");
-		if (notify)
+		if (notify) {
 			vbd_evtchn_notify(q->evtchn, q->port);
+			f->info.notifies++;
+		}
 	}
 }
 
@@ -679,8 +681,12 @@ int vbd__bf_collect(vbd_blkfront *f)
 	for (i = 0; i < f->nq && !f->broken; i++) {
 		vbd__bf_queue *q = &f->q[i];
 
+		q->ring.polling = f->poll_ns != 0;
 		do {
 			n = vbd__bf_ring_collect(&q->ring, rsp, COLLECT_BATCH);
+			/* Consumed: rsp_event is behind rsp_cons again. */
+			if (n > 0 && q->ring.polling)
+				f->armed = false;
 			for (k = 0; k < n; k++)
 				complete(f, q, &rsp[k]);
 		} while (n == (int)COLLECT_BATCH);

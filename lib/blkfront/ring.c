@@ -186,6 +186,8 @@ int vbd__bf_ring_collect(vbd__bf_ring *r, vbd__bf_rsp *out, unsigned max)
 		}
 		if (cons != rp)
 			break;      /* out[] is full: the caller comes back */
+		if (r->polling)
+			break;      /* rsp_event stays behind: no notify */
 		/* Drained: ask for an event on the next response, then look
 		 * once more (the macro's xen_mb orders the rsp_event store
 		 * before that read). */
@@ -198,4 +200,19 @@ broken:
 	/* The good responses before the bad one are the caller's; the next
 	 * call says -EPROTO. */
 	return n ? (int)n : -EPROTO;
+}
+
+bool vbd__bf_ring_ready(const vbd__bf_ring *r)
+{
+	return __atomic_load_n(&r->fr.sring->rsp_prod, __ATOMIC_RELAXED) != r->fr.rsp_cons;
+}
+
+bool vbd__bf_ring_arm(vbd__bf_ring *r)
+{
+	int more;
+
+	/* The macro's xen_mb orders the rsp_event store before the re-read of
+	 * rsp_prod: a response pushed in between is seen here or notified. */
+	RING_FINAL_CHECK_FOR_RESPONSES(&r->fr, more);
+	return more;
 }
