@@ -234,6 +234,22 @@ int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);
  * ring ahead of the responses. */
 int vbd__bb_ring_peek(vbd__bb_ring *r, RING_IDX *ret_cons, RING_IDX *ret_prod);
 
+/* The backend's memory count (vbd_blkback_get_stats): grown by a ring's
+ * worker, freed by the main thread once it is joined. */
+static inline void vbd__bb_mem_add(vbd__bb_ring *r, size_t n)
+{
+	VBD__BB_ADD(r->dev->b->mem, n);
+}
+
+static inline void vbd__bb_mem_sub(vbd__bb_ring *r, size_t n)
+{
+	__atomic_fetch_sub(&r->dev->b->mem, n, __ATOMIC_RELAXED);
+}
+
+/* Gives n entries back to the backend-wide budget of cached grants
+ * (map.c). */
+void vbd__bb_budget_put(vbd_blkback *b, unsigned n);
+
 /* ring.c: the steps of a request, for both engines (worker only). */
 /* Decodes and checks a copied entry's header: a BLKIF_RSP_* status. */
 int vbd__bb_req_take(vbd__bb_ring *r, const void *entry, struct vbd__bb_req *req);
