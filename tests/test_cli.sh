@@ -169,6 +169,13 @@ kill -STOP "$watch"
 xenstore-write $xp/state 1; xenstore-write $xp/state 3; xenstore-write $xp/state 4
 kill -CONT "$watch"
 check "watch: xvdp read Connected" 0 wait_in "$tmp/gaps.log" " xvdp .* -> Connected"
+# A barrier: the watch handles events in order, so once it has printed a
+# device written after the three, it has taken all of their events (a run
+# stopped it with one of them still queued, and counted it with the next
+# two).
+xenstore-write "/local/domain/3/device/vbd/60199/state" 1
+check "watch: the events of the three states taken" 0 \
+	wait_in "$tmp/gaps.log" "60199 .*(none) -> Initialising"
 kill -STOP "$watch"
 xenstore-write $xp/state 1; xenstore-write $xp/state 4
 kill -CONT "$watch"
