@@ -13,7 +13,12 @@ BULK=${2:?usage: $0 <path-to-vbdctl> <bulk_attach>}
 sim_setup bulk
 mkdir -p "$tmp/disks"
 
-ours() { losetup -a | grep -c "$tmp/disks"; }   # loop devices on our files
+ours() { losetup -a | grep -c "$tmp/disks/"; }   # loop devices on our files
+# A run that failed may leave some, on files the example has removed.
+sim_cleanup_more() {
+	local l
+	for l in $(losetup -a | grep "$tmp/disks/" | cut -d: -f1); do losetup -d "$l"; done
+}
 leftovers() {  # any backend, frontend or /libxl node of a guest's VBDs
 	local d
 	for d in $(seq 16); do
