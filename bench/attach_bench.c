@@ -30,6 +30,11 @@
  *            per device; run it for two N in the same host and compare (the
  *            script attach_bench.sh does).
  *
+ *   bulk     the same N devices attached all through the non-blocking
+ *            vbd_dev_attach() on one context, K in flight at once, until all
+ *            are Connected, then detached the same way (vbd_dev_detach()).
+ *            Prints the wall time of each: the target is N=1000 in 2 s.
+ *
  * A benchmark reports; it never fails on a timing.  Exit status is non-zero
  * only if it could not run (an attach or detach failed: the library's
  * message is printed).
@@ -41,6 +46,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -663,9 +669,54 @@ static void rss_kb(const char *pid_file, long *ret)
 	fclose(f);
 }
 
-static int run_scale(bench *b, const scale_args *a)
+/* N sparse files in dir and their specs, 4 per guest: guest1 xvdb..xvde,
+ * guest2 ... */
+static int devices_prepare(bench *b, const char *dir, unsigned long n, vbd_disk_spec **specs,
+                           unsigned *domids)
 {
 	static const char *const vdevs[DISKS_PER_GUEST] = { "xvdb", "xvdc", "xvdd", "xvde" };
+	unsigned long i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		char path[PATH_MAX], guest[32];
+
+		snprintf(path, sizeof(path), "%s/d%lu.img", dir, i);
+		r = make_file(path);
+		if (r < 0) {
+			fprintf(stderr, "attach_bench: %s: %s\n", path, strerror(-r));
+			return r;
+		}
+		r = parse_spec(vdevs[i % DISKS_PER_GUEST], path, false, &specs[i]);
+		if (r < 0)
+			return r;
+		snprintf(guest, sizeof(guest), "guest%lu", i / DISKS_PER_GUEST + 1);
+		r = vbd_ctx_domain_lookup(b->c, guest, &domids[i]);
+		if (r < 0) {
+			fprintf(stderr, "attach_bench: no domain %s (the host needs %lu guests): %s\n",
+			        guest, (n + DISKS_PER_GUEST - 1) / DISKS_PER_GUEST,
+			        vbd_ctx_last_error(b->c));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void devices_forget(const char *dir, unsigned long n, vbd_disk_spec **specs)
+{
+	unsigned long i;
+
+	for (i = 0; specs && i < n; i++) {
+		char path[PATH_MAX];
+
+		vbd_disk_spec_free(specs[i]);
+		snprintf(path, sizeof(path), "%s/d%lu.img", dir, i);
+		unlink(path);
+	}
+}
+
+static int run_scale(bench *b, const scale_args *a)
+{
 	vbd_disk_spec **specs = NULL;
 	unsigned *domids = NULL;
 	samples att = { 0 }, det = { 0 };
@@ -684,27 +735,9 @@ static int run_scale(bench *b, const scale_args *a)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		char path[PATH_MAX], guest[32];
-
-		snprintf(path, sizeof(path), "%s/d%lu.img", a->dir, i);
-		r = make_file(path);
-		if (r < 0) {
-			fprintf(stderr, "attach_bench: %s: %s\n", path, strerror(-r));
-			goto out;
-		}
-		r = parse_spec(vdevs[i % DISKS_PER_GUEST], path, false, &specs[i]);
-		if (r < 0)
-			goto out;
-		snprintf(guest, sizeof(guest), "guest%lu", i / DISKS_PER_GUEST + 1);
-		r = vbd_ctx_domain_lookup(b->c, guest, &domids[i]);
-		if (r < 0) {
-			fprintf(stderr, "attach_bench: no domain %s (the host needs %lu guests): %s\n",
-			        guest, (n + DISKS_PER_GUEST - 1) / DISKS_PER_GUEST,
-			        vbd_ctx_last_error(b->c));
-			goto out;
-		}
-	}
+	r = devices_prepare(b, a->dir, n, specs, domids);
+	if (r < 0)
+		goto out;
 
 	t0 = bench_now_ns();
 	for (i = 0; i < n; i++) {
@@ -803,18 +836,182 @@ out:
 			vbd_dev_detach_wait(b->c, &o);
 		}
 	}
-	for (i = 0; specs && i < n; i++) {
-		char path[PATH_MAX];
-
-		vbd_disk_spec_free(specs[i]);
-		snprintf(path, sizeof(path), "%s/d%lu.img", a->dir, i);
-		unlink(path);
-	}
+	devices_forget(a->dir, n, specs);
 	free(specs);
 	free(ok);
 	free(domids);
 	free(att.ns);
 	free(det.ns);
+	return r;
+}
+
+/* --- bulk ---------------------------------------------------------------------- */
+
+/* All N attaches through the non-blocking vbd_dev_attach() on one context,
+ * up to in_flight at once (0: all), then all N detaches the same way: the
+ * wall time from the first call to the last done.  Target: N=1000 over 250
+ * guests all Connected in 2 s. */
+#define BULK_TARGET_MS 2000.0
+
+typedef struct bulk_args {
+	unsigned long devices, in_flight;
+	const char *dir, *label;
+} bulk_args;
+
+typedef struct bulk_run {
+	bench *b;
+	unsigned long running, ended, failed;
+	bool detach;
+} bulk_run;
+
+typedef struct bulk_dev {
+	bulk_run *run;
+	bool ok;                    /* attached now */
+	unsigned long idx;
+} bulk_dev;
+
+static void bulk_done(vbd_ctx *c, int result, const char *message, void *userdata)
+{
+	bulk_dev *d = userdata;
+	bulk_run *run = d->run;
+
+	(void)c;
+	run->running--;
+	run->ended++;
+	if (result < 0) {
+		run->failed++;
+		fprintf(stderr, "attach_bench: %s %lu failed: %s\n", run->detach ? "detach" : "attach",
+		        d->idx + 1, message);
+	} else {
+		d->ok = !run->detach;
+	}
+}
+
+/* Starts every wanted operation, at most k running at once, and turns the
+ * context's loop until all ended.  Returns the wall time in ns, or -errno
+ * if the loop broke. */
+static int64_t bulk_pass(bench *b, bulk_run *run, bulk_dev *devs, vbd_disk_spec **specs,
+                         const unsigned *domids, unsigned long n, unsigned long k)
+{
+	unsigned long next = 0, wanted = 0, i;
+	uint64_t t0 = bench_now_ns();
+	int r;
+
+	for (i = 0; i < n; i++)
+		wanted += run->detach ? devs[i].ok : true;
+	run->running = run->ended = run->failed = 0;
+	while (run->ended < wanted) {
+		struct pollfd p = { vbd_ctx_get_fd(b->c), POLLIN, 0 };
+		int t;
+
+		for (; next < n && (!k || run->running < k); next++) {
+			if (run->detach) {
+				vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+
+				if (!devs[next].ok)
+					continue;
+				o.domid = domids[next];
+				o.devid = specs[next]->devid;
+				o.timeout_ms = b->timeout_ms;
+				r = vbd_dev_detach(b->c, &o, bulk_done, &devs[next]);
+			} else {
+				vbd_attach_options o = VBD_ATTACH_OPTIONS_INIT;
+
+				o.domid = domids[next];
+				o.spec = specs[next];
+				o.timeout_ms = b->timeout_ms;
+				r = vbd_dev_attach(b->c, &o, bulk_done, &devs[next]);
+			}
+			if (r < 0) {
+				/* Never started: done is not called. */
+				fprintf(stderr, "attach_bench: %s %lu: %s\n",
+				        run->detach ? "detach" : "attach", next + 1,
+				        vbd_ctx_last_error(b->c));
+				run->ended++;
+				run->failed++;
+				continue;
+			}
+			run->running++;
+		}
+		if (run->ended >= wanted)
+			break;
+		t = vbd_ctx_get_timeout_ms(b->c);
+		if (poll(&p, 1, t) < 0 && errno != EINTR)
+			return -errno;
+		if ((r = vbd_ctx_process(b->c)) < 0)
+			return r;
+	}
+	return (int64_t)(bench_now_ns() - t0);
+}
+
+static int run_bulk(bench *b, const bulk_args *a)
+{
+	vbd_disk_spec **specs = NULL;
+	unsigned *domids = NULL;
+	bulk_dev *devs = NULL;
+	bulk_run run = { .b = b };
+	unsigned long i, n = a->devices, att_failed;
+	int64_t t_att, t_det;
+	double ms;
+	int r;
+
+	specs = calloc(n, sizeof(*specs));
+	domids = calloc(n, sizeof(*domids));
+	devs = calloc(n, sizeof(*devs));
+	if (!specs || !domids || !devs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = devices_prepare(b, a->dir, n, specs, domids);
+	if (r < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		devs[i].run = &run;
+		devs[i].idx = i;
+	}
+
+	run.detach = false;
+	t_att = bulk_pass(b, &run, devs, specs, domids, n, a->in_flight);
+	if (t_att < 0) {
+		r = (int)t_att;
+		fprintf(stderr, "attach_bench: the loop: %s\n", strerror(-r));
+		goto out;
+	}
+	att_failed = run.failed;
+	run.detach = true;
+	t_det = bulk_pass(b, &run, devs, specs, domids, n, a->in_flight);
+	if (t_det < 0) {
+		r = (int)t_det;
+		fprintf(stderr, "attach_bench: the loop: %s\n", strerror(-r));
+		goto out;
+	}
+	ms = (double)t_att / 1e6;
+	printf("bulk %s N=%lu in-flight %s%lu: attach all %.1f ms (%lu failed), detach all %.1f ms "
+	       "(%lu failed)\n", a->label, n, a->in_flight ? "" : "all=", a->in_flight ? a->in_flight : n,
+	       ms, att_failed, (double)t_det / 1e6, run.failed);
+	printf("RESULT bulk %s %lu %lu %.3f %.3f %lu %lu\n", a->label, n, a->in_flight, ms,
+	       (double)t_det / 1e6, att_failed, run.failed);
+	if (n >= 1000)
+		printf("target N=%lu all Connected <= %.0f ms: %.1f ms  %s\n", n, BULK_TARGET_MS, ms,
+		       ms <= BULK_TARGET_MS && !att_failed ? "PASS" : "MISS");
+	r = att_failed || run.failed ? -EIO : 0;
+out:
+	/* Leave the host as it was, even after a failure. */
+	for (i = 0; devs && i < n; i++) {
+		if (devs[i].ok) {
+			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+
+			o.domid = domids[i];
+			o.devid = specs[i]->devid;
+			o.timeout_ms = 2000;
+			o.force = true;
+			vbd_dev_detach_wait(b->c, &o);
+		}
+	}
+	devices_forget(a->dir, n, specs);
+	free(specs);
+	free(domids);
+	free(devs);
 	return r;
 }
 
@@ -828,17 +1025,21 @@ static void usage(FILE *f)
 	        "                    [--iterations N] [--script-iterations N] [--rounds R]\n"
 	        "                    [--warmup N]\n"
 	        "       attach_bench scale --devices N --dir DIR [--script PATH] [--label L]\n"
+	        "       attach_bench bulk --devices N --dir DIR [--in-flight K] [--label L]\n"
 	        "\n"
 	        "A client of a running simulated host (vbdctl sim start; $XENSTORED_PATH).\n"
 	        "latency: attach -> both Connected and detach of one device, p50/p99, for the\n"
 	        "built-in hotplug and a script, a file and a block device.  scale: N devices\n"
 	        "(4 per guest, sparse files in DIR) attached, then detached, one by one.\n"
+	        "bulk: the same N devices attached all through vbd_dev_attach(), K at a time\n"
+	        "(0: all at once), then detached so: the wall time of each, target 2 s.\n"
 	        "\n"
 	        "  -n, --iterations N         attach+detach cycles per variant (200)\n"
 	        "  -s, --script-iterations N  for the script variants (200)\n"
 	        "  -r, --rounds R             interleaving rounds (10)\n"
 	        "  -w, --warmup N             unmeasured cycles of each first (3)\n"
 	        "  -t, --timeout-ms MS        per attach or detach (30000)\n"
+	        "  -k, --in-flight K          bulk: operations running at once (64; 0: all)\n"
 	        "  -v, --same-vdev            attach xvdb every time instead of rotating over\n"
 	        "                             xvdb..xvdi (shows a driver race: README.md)\n"
 	        "      --csv FILE             also append CSV rows to FILE (see bench/README.md)\n");
@@ -861,12 +1062,14 @@ int main(int argc, char **argv)
 		{ "devices", required_argument, NULL, 'N' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "in-flight", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	latency_args la = { .guest = "guest1", .nvdev = ROTATE, .iterations = 200,
 	                    .script_iterations = 200, .rounds = 10, .warmup = 3 };
 	scale_args sa = { .label = NULL };
+	bulk_args ba = { .in_flight = 64 };
 	unsigned long timeout = 30000;
 	bench b = { 0 };
 	const char *mode;
@@ -886,7 +1089,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "f:b:S:V:g:vn:s:r:w:t:N:d:l:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:b:S:V:g:vn:s:r:w:t:N:d:l:k:h", longopts, NULL)) != -1) {
 		unsigned long *num = NULL;
 
 		switch (c) {
@@ -902,8 +1105,9 @@ int main(int argc, char **argv)
 		case 'w': num = &la.warmup; break;
 		case 't': num = &timeout; break;
 		case 'N': num = &sa.devices; break;
-		case 'd': sa.dir = optarg; break;
-		case 'l': sa.label = optarg; break;
+		case 'd': sa.dir = ba.dir = optarg; break;
+		case 'l': sa.label = ba.label = optarg; break;
+		case 'k': num = &ba.in_flight; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -943,6 +1147,13 @@ int main(int argc, char **argv)
 		if (!sa.label)
 			sa.label = sa.script ? "script" : "builtin";
 		r = run_scale(&b, &sa);
+	} else if (!strcmp(mode, "bulk")) {
+		ba.devices = sa.devices;
+		if (!ba.dir || ba.devices == 0)
+			goto bad_arg_ctx;
+		if (!ba.label)
+			ba.label = "builtin";
+		r = run_bulk(&b, &ba);
 	} else {
 		goto bad_arg_ctx;
 	}

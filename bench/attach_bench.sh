@@ -5,7 +5,9 @@
 #      built-in hotplug and Xen's /etc/xen/scripts/block, a file and a block
 #      device (a loop device made here), and through the vbdctl CLI;
 #   2. scale: 250 guests; N devices (4 per guest) attached then detached, at a
-#      small and a large N, built in and through the script.
+#      small and a large N, built in and through the script;
+#   3. bulk: the large N attached all through the non-blocking API, K at a
+#      time, then detached so (target: N=1000 all Connected in 2 s).
 # Prints the targets with PASS/MISS; never fails on a timing.
 # Usage: bench/attach_bench.sh BUILD_DIR      (BENCH_QUICK=1: a short run)
 # BENCH_CSV_DIR: attach_bench's CSV and the scale targets' rows go there
@@ -27,9 +29,11 @@ loopdev=
 if [ "$quick" = 1 ]; then
 	lat_n=30; lat_script_n=10; lat_rounds=5
 	guests=25; small=10; large=100; script_small=10; script_large=0; reps=3
+	bulk_k="64"
 else
 	lat_n=200; lat_script_n=100; lat_rounds=10
 	guests=250; small=10; large=1000; script_small=10; script_large=100; reps=5
+	bulk_k="64 0"
 fi
 
 cleanup() {
@@ -105,6 +109,12 @@ if [ -n "$script" ]; then
 			tee -a "$out"
 	fi
 fi
+echo
+echo "== bulk: N=$large over $guests guests through vbd_dev_attach(), K in flight (0: all)"
+for k in $bulk_k; do
+	"$bench" bulk --devices "$large" --dir "$work/files" --in-flight "$k" | tee -a "$out"
+done
+memory "after bulk"
 "$vbdctl" sim stop >/dev/null
 
 echo

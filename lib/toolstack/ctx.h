@@ -29,6 +29,8 @@ typedef struct vbd__reap vbd__reap;
 typedef void (*vbd__ctx_cleanup_fn)(vbd_ctx *c);
 #define VBD__CTX_CLEANUPS 4
 
+#define VBD__DEV_OPIDX 256          /* buckets of the operations' index */
+
 struct vbd_ctx {
 	vbd_bus *bus;               /* its own, or the one the options gave */
 	struct xs_handle *xs;       /* the bus's request connection */
@@ -43,6 +45,9 @@ struct vbd_ctx {
 	vbd__ctx_cleanup_fn cleanups[VBD__CTX_CLEANUPS];
 	unsigned ncleanups;
 	vbd_dev_op *ops;            /* attaches and detaches in progress */
+	/* The same, found by the dirs their waits follow (dev_op.c): a kept
+	 * watch's event goes to its device's operations only. */
+	struct vbd__dev_opkey *opidx[VBD__DEV_OPIDX];
 	struct vbd__dev_kept *kept; /* their waits' watches, kept (dev_op.c), */
 	unsigned kept_serial;       /* each numbered when made */
 	bool own_known;             /* own_domid read once: a connection's */

@@ -90,6 +90,16 @@ struct vbd_dev_op {
 	vbd_errbuf err;
 	vbd__watch *wb;             /* the gone-wait's (a foreign backend's dir) */
 	struct vbd__dev_kept *kept[4];  /* the wait's: the dirs' parents, kept by the context */
+	/* The four dirs whose events are this operation's, in the context's
+	 * index from launch to free: the backend's and the frontend's, and the
+	 * error nodes' (error/<nodename>, each holding its error). */
+	struct vbd__dev_opkey {
+		struct vbd__dev_opkey *next;
+		vbd_dev_op *op;
+		const char *dir;
+	} keys[4];
+	bool indexed;
+	char be_errdir[128], fe_errdir[128];
 	unsigned kept_serial;       /* the context's kept watches made before launch: serial <= */
 	bool be_known;              /* detach: be_state is what its close found or wrote */
 	vbd__timer *timer, *defer;
@@ -117,6 +127,15 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
                     void *ud);
 
 int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd_dev_op **ret);
+/* The context's index of its operations by dir (dev_opidx.c): added at
+ * launch, taken out at free (idempotent). */
+void vbd__dev_op_index(vbd_dev_op *op);
+void vbd__dev_op_unindex(vbd_dev_op *op);
+/* The operations an event at path, from a watch on watched, is for: up to
+ * VBD__DEV_FOUND_MAX in hit, and their count; -1 if there are more. */
+#define VBD__DEV_FOUND_MAX 16
+int vbd__dev_op_find(vbd_ctx *c, const char *watched, const char *path,
+                     vbd_dev_op *hit[VBD__DEV_FOUND_MAX]);
 /* Starts the rest from the loop; the operation is then the ctx's. */
 int vbd__dev_op_launch(vbd_dev_op *op);
 /* Cancels the operations in progress without callbacks, from vbd_ctx_free()

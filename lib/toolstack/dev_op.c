@@ -56,8 +56,9 @@ static void op_unlink(vbd_dev_op *op)
  * context watches their parents instead (the guest's backend dir under its
  * backend domain, its device/vbd, and both error dirs), keeps those
  * watches between operations (up to KEPT_IDLE unused ones, the least
- * recently used going first), and hands each event to every waiting
- * operation, which takes only its own nodes' (on_event).  Repeated
+ * recently used going first), and hands each event to the operations of
+ * the device it is under (the context's index, dev_opidx.c), which take
+ * only their own nodes' (on_event).  Repeated
  * attaches and detaches of one guest's devices then set no watch. */
 #define KEPT_IDLE 8
 
@@ -74,11 +75,18 @@ static void on_event(vbd_ctx *c, const char *path, void *ud);
 
 static void kept_fired(vbd_ctx *c, const char *path, void *ud)
 {
-	vbd_dev_op *op, *next;
+	vbd__dev_kept *k = ud;
+	vbd_dev_op *op, *next, *hit[VBD__DEV_FOUND_MAX];
+	int n = vbd__dev_op_find(c, k->path, path, hit), i;
 
-	(void)ud;
 	/* on_event() defers its check to a timer, so no operation ends (and
-	 * is freed) under this walk but, out of memory, the one called. */
+	 * is freed) under these calls but, out of memory, the one called. */
+	for (i = 0; i < n; i++)
+		on_event(c, path, hit[i]);
+	if (n >= 0)
+		return;
+	/* More operations on one device than that: each is told, as all
+	 * were before the index. */
 	for (op = c->ops; op; op = next) {
 		next = op->next;
 		on_event(c, path, op);
@@ -187,6 +195,7 @@ void vbd__dev_op_stop(vbd_dev_op *op)
 
 void vbd__dev_op_free(vbd_dev_op *op)
 {
+	vbd__dev_op_unindex(op);
 	vbd__dev_op_stop(op);
 	free(op->script);
 	free(op);
@@ -749,5 +758,6 @@ int vbd__dev_op_launch(vbd_dev_op *op)
 	op->kept_serial = op->c->kept_serial;
 	op->next = op->c->ops;
 	op->c->ops = op;
+	vbd__dev_op_index(op);
 	return 0;
 }
