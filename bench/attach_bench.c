@@ -991,6 +991,22 @@ static int run_bulk(bench *b, const bulk_args *a)
 	       ms, att_failed, (double)t_det / 1e6, run.failed);
 	printf("RESULT bulk %s %lu %lu %.3f %.3f %lu %lu\n", a->label, n, a->in_flight, ms,
 	       (double)t_det / 1e6, att_failed, run.failed);
+	{
+		char note[96], tgt[16];
+
+		snprintf(note, sizeof(note), "in_flight=%lu attach_failed=%lu detach_failed=%lu",
+		         a->in_flight ? a->in_flight : n, att_failed, run.failed);
+		snprintf(tgt, sizeof(tgt), "<=%.0f", BULK_TARGET_MS);
+		bench_csv_row(&(bench_row){ .workload = "bulk", .op = "attach", .n = n,
+		                            .metric = "all_connected", .value = ms, .unit = "ms",
+		                            .target = n >= 1000 ? tgt : NULL,
+		                            .verdict = n >= 1000 ? bench_verdict(ms <= BULK_TARGET_MS &&
+		                                                                 !att_failed) : NULL,
+		                            .note = note });
+		bench_csv_row(&(bench_row){ .workload = "bulk", .op = "detach", .n = n,
+		                            .metric = "all_gone", .value = (double)t_det / 1e6,
+		                            .unit = "ms", .note = note });
+	}
 	if (n >= 1000)
 		printf("target N=%lu all Connected <= %.0f ms: %.1f ms  %s\n", n, BULK_TARGET_MS, ms,
 		       ms <= BULK_TARGET_MS && !att_failed ? "PASS" : "MISS");
