@@ -3167,6 +3167,65 @@ static void test_reaper_freed_anywhere(void **state)
 }
 
 
+/* Two attaches on one context that fail at about the same time: each
+ * callback gets its own reason, not the other's appended to it (the
+ * context's message keeps an earlier one as the cause). */
+struct two_failed {
+	int done, r[2];
+	char msg[2][512];
+};
+
+static void two_failed_done(vbd_ctx *c, int r, const char *msg, void *ud)
+{
+	struct two_failed *t = ud;
+	(void)c;
+
+	if (t->done < 2) {
+		t->r[t->done] = r;
+		snprintf(t->msg[t->done], sizeof(t->msg[0]), "%s", msg);
+	}
+	t->done++;
+}
+
+static void test_concurrent_failures_apart(void **state)
+{
+	struct fx *f = *state;
+	vbd_disk_spec s2 = f->spec;
+	vbd_attach_options a1 = f->ao, a2 = f->ao;
+	char img2[PATH_MAX];
+	struct two_failed t = { 0 };
+	uint64_t end;
+	int i;
+
+	vbd_test_peer_stop(&f->peer);   /* no driver: both attaches time out */
+	make_image(f, img2, "second.img");
+	s2.target = img2;
+	s2.vdev = "xvdc";
+	s2.devid = 51744;
+	a2.spec = &s2;
+	a1.timeout_ms = a2.timeout_ms = 300;
+	assert_int_equal(vbd_dev_attach(f->c, &a1, two_failed_done, &t), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &a2, two_failed_done, &t), 0);
+	end = mono_ms() + 20000;
+	while (t.done < 2 && mono_ms() < end) {
+		struct pollfd pf = { vbd_ctx_get_fd(f->c), POLLIN, 0 };
+
+		poll(&pf, 1, 50);
+		assert_true(vbd_ctx_process(f->c) >= 0);
+	}
+	assert_int_equal(t.done, 2);
+	for (i = 0; i < 2; i++) {
+		const char *first = strstr(t.msg[i], "timed out");
+
+		assert_int_equal(t.r[i], -ETIMEDOUT);
+		assert_non_null(first);
+		if (strstr(first + 1, "timed out"))
+			fail_msg("attach %d's reason carries another's too: %s", i, t.msg[i]);
+	}
+	assert_clean(f, 51728);
+	assert_clean(f, 51744);
+}
+
 /* ---- libxl's saved configuration (lib/toolstack/libxl_cfg.c) ---- */
 
 /* The guest as xl made it: its configuration with one disk of xl's. */
@@ -3369,6 +3428,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_sync_failure_no_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_free_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_timeout_then_force, setup_never_closes, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_failures_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leftovers_of_a_killed_attach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_each_request_of_attach_fails_cleanly, setup, teardown),

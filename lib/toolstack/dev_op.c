@@ -201,6 +201,15 @@ void vbd__dev_op_free(vbd_dev_op *op)
 	free(op);
 }
 
+/* A step of one operation run from the loop (an event, a timer) starts
+ * with the context's message empty: it holds whatever another operation
+ * last reported, and vbd__errf keeps an earlier message as the cause, so
+ * two operations failing together chained each other's reasons. */
+static void op_fresh(vbd_ctx *c)
+{
+	c->err.msg[0] = 0;
+}
+
 /* Records r as the operation's failure unless one is recorded already: the
  * first failure is the one reported. */
 static void op_note(vbd_dev_op *op, int r)
@@ -377,6 +386,7 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 	char *v;
 	int st;
 
+	op_fresh(c);
 	(void)path;
 	if (!op->waiting)
 		return;
@@ -447,6 +457,7 @@ static void recheck(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
 
+	op_fresh(c);
 	op->recheck = NULL;
 	check(c, NULL, op);
 }
@@ -469,6 +480,7 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_dev_op *op = ud;
 
+	op_fresh(c);
 	unsigned d = 0;
 
 	if (op->wb)
@@ -495,6 +507,7 @@ static void timed_out(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
 
+	op_fresh(c);
 	op->timer = NULL;
 	op->be_state = vbd__dev_read_state(c, op->p.be);
 	op->fe_state = vbd__dev_read_state(c, op->p.fe);
@@ -578,6 +591,7 @@ static void gone_check(vbd_ctx *c, const char *path, void *ud)
 	vbd_dev_op *op = ud;
 	int e;
 
+	op_fresh(c);
 	(void)path;
 	if (!op->waiting)
 		return;
@@ -591,6 +605,7 @@ static void gone_timed_out(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
 
+	op_fresh(c);
 	op->timer = NULL;
 	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for domain %u to remove %s (its hotplug "
 	          "remove step; --force removes the nodes, and frees nothing of domain %u's)",
@@ -706,6 +721,7 @@ static void begin(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
 
+	op_fresh(c);
 	(void)c;
 	op->defer = NULL;
 	if (!op->detach) {
