@@ -715,6 +715,19 @@ static void devices_forget(const char *dir, unsigned long n, vbd_disk_spec **spe
 	}
 }
 
+/* A device a run left attached, detached by force: the host is left as
+ * it was, even after a failure. */
+static void force_detach(bench *b, unsigned domid, uint32_t devid)
+{
+	vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
+
+	o.domid = domid;
+	o.devid = devid;
+	o.timeout_ms = 2000;
+	o.force = true;
+	vbd_dev_detach_wait(b->c, &o);
+}
+
 static int run_scale(bench *b, const scale_args *a)
 {
 	vbd_disk_spec **specs = NULL;
@@ -825,17 +838,9 @@ static int run_scale(bench *b, const scale_args *a)
 	r = 0;
 out:
 	/* Leave the host as it was, even after a failure. */
-	for (i = 0; attached && i < n; i++) {
-		if (ok[i]) {
-			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
-
-			o.domid = domids[i];
-			o.devid = specs[i]->devid;
-			o.timeout_ms = 2000;
-			o.force = true;
-			vbd_dev_detach_wait(b->c, &o);
-		}
-	}
+	for (i = 0; attached && i < n; i++)
+		if (ok[i])
+			force_detach(b, domids[i], specs[i]->devid);
 	devices_forget(a->dir, n, specs);
 	free(specs);
 	free(ok);
@@ -1013,17 +1018,9 @@ static int run_bulk(bench *b, const bulk_args *a)
 	r = att_failed || run.failed ? -EIO : 0;
 out:
 	/* Leave the host as it was, even after a failure. */
-	for (i = 0; devs && i < n; i++) {
-		if (devs[i].ok) {
-			vbd_detach_options o = VBD_DETACH_OPTIONS_INIT;
-
-			o.domid = domids[i];
-			o.devid = specs[i]->devid;
-			o.timeout_ms = 2000;
-			o.force = true;
-			vbd_dev_detach_wait(b->c, &o);
-		}
-	}
+	for (i = 0; devs && i < n; i++)
+		if (devs[i].ok)
+			force_detach(b, domids[i], specs[i]->devid);
 	devices_forget(a->dir, n, specs);
 	free(specs);
 	free(domids);
