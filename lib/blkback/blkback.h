@@ -35,6 +35,8 @@
 
 #define VBD__BB_MAX_QUEUES 64
 #define VBD__BB_MAX_ORDER 4
+/* Devices let go at a detach whose removal events are skipped (probe.c). */
+#define VBD__BB_RETIRED 16
 
 typedef struct vbd__bb_dev vbd__bb_dev;
 typedef struct vbd__bb_ring vbd__bb_ring;
@@ -143,7 +145,7 @@ struct vbd__bb_dev {
 	char fe[128];              /* frontend directory, from `frontend` */
 	vbd_state be_state;        /* the state this backend last wrote */
 	int fe_state;              /* last seen; -1 before the first event */
-	vbd__xb_watch *w_pdev, *w_pdev_path, *w_fe;
+	vbd__xb_watch *w_fe;        /* the frontend's state */
 	struct vbd__bb_disk disk;
 	vbd__bb_ring *rings;
 	unsigned nr_rings;
@@ -173,6 +175,14 @@ struct vbd_blkback {
 	char kind[8];              /* "vbd" or "vbd3" */
 	vbd__xb_watch *w_base;
 	vbd__bb_dev *devs;
+	bool scanned;              /* the base dir looked at once, all of it */
+	struct {
+		bool used;
+		bool own_state;        /* our Closed's event still to come */
+		unsigned fe_domid;
+		uint32_t devid;
+	} retired[VBD__BB_RETIRED];   /* probe.c */
+	unsigned retired_next;
 	int epfd;                  /* the fd the caller polls */
 	int notify_fd;             /* eventfd: a worker stopped its ring */
 	uint64_t next_poll_ms;
@@ -190,10 +200,19 @@ void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 
 /* probe.c: the backend dir (or an ancestor) changed at path. */
 void vbd__bb_scan(vbd_blkback *b, const char *path);
+/* probe.c: a device let go at Closed and offline: the events of its
+ * nodes' removal are not looked at, nor, with wrote_closed, the event of
+ * the Closed this backend wrote last. */
+void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed);
 
-/* xenbus.c; the two callbacks are the watches probe.c sets. */
+/* xenbus.c.  frontend_changed is the watch probe.c sets on the
+ * frontend's state; backend_changed gets the backend dir's events of
+ * physical-device and physical-device-path from vbd__bb_scan (path NULL:
+ * a look, not an event). */
 void vbd__bb_frontend_changed(const char *path, void *ud);
 void vbd__bb_backend_changed(const char *path, void *ud);
+/* Whether path is d's backend dir's node key. */
+bool vbd__bb_key_is(const vbd__bb_dev *d, const char *path, const char *key);
 void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state);
 /* Devices found replaced: freed, their dirs probed again; how many. */
 int vbd__bb_reap_replaced(vbd_blkback *b);

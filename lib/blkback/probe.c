@@ -167,17 +167,16 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	b->devs = d;
 	vbd__bb_log(b, VBD_LOG_INFO, "%s: probed, frontend %s", d->be, d->fe);
 	vbd__crashpoint("blkback.initwait");
-	/* Each watch fires once at once: whatever is there already is seen. */
-	snprintf(path, sizeof(path), "%s/physical-device", d->be);
-	r = vbd__xb_watch_add(b->bus, path, vbd__bb_backend_changed, d, NULL, &d->w_pdev);
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/physical-device-path", d->be);
-		r = vbd__xb_watch_add(b->bus, path, vbd__bb_backend_changed, d, NULL, &d->w_pdev_path);
-	}
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/state", d->fe);
-		r = vbd__xb_watch_add(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe);
-	}
+	/* physical-device(-path) are under the backend dir, whose watch
+	 * hands their events to backend_changed (vbd__bb_scan): no watch of
+	 * their own, but one look now for what the hotplug step (or a dead
+	 * predecessor's) wrote before this probe.  The frontend's state is
+	 * in another domain's dir: its watch fires once at once. */
+	vbd__bb_backend_changed(NULL, d);
+	if (d->replaced)
+		return;
+	snprintf(path, sizeof(path), "%s/state", d->fe);
+	r = vbd__xb_watch_add(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe);
 	if (r < 0)
 		vbd__bb_fatal(d, r, "watching %s", path);
 }
@@ -209,16 +208,76 @@ static long long component(const char *s, unsigned long long max, size_t *len)
 	return v >= 0 && (unsigned long long)v <= max && (buf[0] != '0' || *len == 1) ? v : -1;
 }
 
-/* A device's directory changed: probe it if new, forget it if removed. */
-static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool dir_event)
+/* Devices let go at Closed and offline (a detach, the toolstack's to
+ * remove): their nodes' removal, an event per node, is no news.  Only an
+ * event of the dir itself or of its state is looked at, as a new device
+ * at the path writes its state; anything else of theirs costs no read.
+ * Nor does the event of the Closed we wrote last: written before the
+ * device was let go, it is the first of its state's events to come
+ * after.  A fixed few, the oldest forgotten first (which costs reads,
+ * nothing more). */
+static int retired_find(const vbd_blkback *b, unsigned fe_domid, uint32_t devid)
+{
+	unsigned i;
+
+	for (i = 0; i < VBD__BB_RETIRED; i++)
+		if (b->retired[i].used && b->retired[i].fe_domid == fe_domid &&
+		    b->retired[i].devid == devid)
+			return (int)i;
+	return -1;
+}
+
+void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed)
+{
+	int k = retired_find(b, fe_domid, devid);
+	unsigned i = k >= 0 ? (unsigned)k : b->retired_next++ % VBD__BB_RETIRED;
+
+	b->retired[i].used = true;
+	b->retired[i].own_state = wrote_closed;
+	b->retired[i].fe_domid = fe_domid;
+	b->retired[i].devid = devid;
+}
+
+bool vbd__bb_key_is(const vbd__bb_dev *d, const char *path, const char *key)
+{
+	size_t n = strlen(d->be);
+
+	return !strncmp(path, d->be, n) && path[n] == '/' && !strcmp(path + n + 1, key);
+}
+
+/* An event at path, rest of it past the device's dir ("" for the dir
+ * itself, "/state", ...; path NULL: a scan's look at the dir): probe the
+ * device if new, forget it if removed, hand its target's keys to
+ * backend_changed. */
+static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, const char *path,
+                      const char *rest)
 {
 	vbd__bb_dev *d = find(b, fe_domid, devid);
+	bool dir_event = !*rest;
 	char *v;
+	int k;
 
-	if (!d && vbd__xb_backend_live(b->xs, b->base, fe_domid, devid))   /* a read, then a probe */
-		probe(b, fe_domid, devid);
-	if (!d)
+	if (!d) {
+		k = retired_find(b, fe_domid, devid);
+		if (k >= 0 && !dir_event && strcmp(rest, "/state") != 0)
+			return;
+		if (k >= 0 && !dir_event && b->retired[k].own_state) {
+			b->retired[k].own_state = false;
+			return;
+		}
+		if (vbd__xb_backend_live(b->xs, b->base, fe_domid, devid)) {   /* a read, then a probe */
+			if (k >= 0)
+				b->retired[k].used = false;
+			probe(b, fe_domid, devid);
+		} else if (k >= 0 && dir_event) {
+			b->retired[k].used = false;
+		}
 		return;
+	}
+	if (path && (!strcmp(rest, "/physical-device") || !strcmp(rest, "/physical-device-path"))) {
+		vbd__bb_backend_changed(path, d);
+		return;
+	}
 	if (!dir_event)
 		return;
 	v = vbd__xb_read(b->xs, XBT_NULL, "%s", d->be);
@@ -234,6 +293,16 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool di
 		vbd__bb_dev_free(d, false);
 	}
 	free(v);
+}
+
+static bool holds_domain(const vbd_blkback *b, unsigned fe_domid)
+{
+	const vbd__bb_dev *d;
+
+	for (d = b->devs; d; d = d->next)
+		if (d->fe_domid == fe_domid)
+			return true;
+	return false;
 }
 
 static void scan_domain(vbd_blkback *b, unsigned fe_domid)
@@ -254,7 +323,7 @@ static void scan_domain(vbd_blkback *b, unsigned fe_domid)
 
 		if (id < 0 || ids[i][len])
 			continue;
-		check_dev(b, fe_domid, (uint32_t)id, true);
+		check_dev(b, fe_domid, (uint32_t)id, NULL, "");
 		d = find(b, fe_domid, (uint32_t)id);
 		if (d)
 			d->seen = true;
@@ -281,6 +350,11 @@ void vbd__bb_scan(vbd_blkback *b, const char *path)
 		unsigned n = 0, i;
 		vbd__bb_dev *d, *next;
 
+		/* After the first look, holding nothing: a new device's own
+		 * nodes' events will say it is there. */
+		if (b->scanned && !b->devs)
+			return;
+		b->scanned = true;
 		doms = xs_directory(b->xs, XBT_NULL, b->base, &n);
 		for (i = 0; doms && i < n; i++) {
 			dom = component(doms[i], DOMID_FIRST_RESERVED - 1, &len);
@@ -305,12 +379,16 @@ void vbd__bb_scan(vbd_blkback *b, const char *path)
 		return;
 	p += 1 + len;
 	if (!*p) {
-		scan_domain(b, (unsigned)dom);
+		/* The domain's dir made or removed: what is new there says so
+		 * by its own nodes' events; a scan finds only what we serve
+		 * gone. */
+		if (holds_domain(b, (unsigned)dom))
+			scan_domain(b, (unsigned)dom);
 		return;
 	}
 	id = component(p + 1, UINT32_MAX, &len);
 	if (id < 0)
 		return;
 	p += 1 + len;
-	check_dev(b, (unsigned)dom, (uint32_t)id, *p == 0);
+	check_dev(b, (unsigned)dom, (uint32_t)id, path, p);
 }

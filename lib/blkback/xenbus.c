@@ -3,9 +3,10 @@
  * One device's handshake, as Linux xen-blkback's xenbus.c does it
  * over lib/xenbus (docs/protocol.md, "Handshake, backend side"):
  *
- *   probe             (probe.c) backend state 1: offer features, watch
- *                     physical-device(-path) and the frontend's state, go to 2
- *   backend_changed   physical-device appears: open the target
+ *   probe             (probe.c) backend state 1: offer features, watch the
+ *                     frontend's state, go to 2
+ *   backend_changed   physical-device appears (an event of the backend dir's
+ *                     watch, probe.c): open the target
  *   frontend_changed  3/4: map the rings and bind; 5: Closing; 6: disconnect,
  *                     Closed, forget the device if offline; 1 after Closed:
  *                     back to InitWait
@@ -183,8 +184,6 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 		switch_state(d, VBD_STATE_CLOSED);
 	again = d->replaced && !b->freeing;
 	memcpy(be, d->be, sizeof(be));
-	vbd__xb_watch_remove(b->bus, d->w_pdev);
-	vbd__xb_watch_remove(b->bus, d->w_pdev_path);
 	vbd__xb_watch_remove(b->bus, d->w_fe);
 	vbd__bb_disk_close(&d->disk);
 	for (p = &b->devs; *p; p = &(*p)->next) {
@@ -473,12 +472,13 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		/* online before Closed: once both ends are Closed the toolstack
 		 * may remove the device and a new attach may write online=1 at
 		 * the same path, which must not keep this one alive. */
-		bool online = is_online(d);
+		bool online = is_online(d), wrote = d->be_state != VBD_STATE_CLOSED;
 
 		disconnect(d);
 		vbd__crashpoint("blkback.closing");
-		switch_state(d, VBD_STATE_CLOSED);
+		wrote &= switch_state(d, VBD_STATE_CLOSED) == 0;
 		if (!online) {
+			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote);
 			vbd__bb_dev_free(d, false);
 			break;
 		}
@@ -589,8 +589,11 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	bool have_pd, ro;
 	int r;
 
-	(void)path;
 	if (d->replaced)
+		return;
+	/* Open already: only a changed physical-device is worth a look (a
+	 * warning), not what else the hotplug step writes after it. */
+	if (k->fd >= 0 && path && !vbd__bb_key_is(d, path, "physical-device"))
 		return;
 	pd = RD(d, d->be, "physical-device");
 	have_pd = pd != NULL;
