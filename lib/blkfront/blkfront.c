@@ -438,6 +438,7 @@ static bool reset_step(vbd_blkfront *f, int bs)
 
 static void step(vbd_blkfront *f)
 {
+	bool be_fresh;
 	int own, bs;
 
 	if (f->closed_done)
@@ -468,7 +469,13 @@ static void step(vbd_blkfront *f)
 		f->reset = VBD__BF_RESET_NONE;
 		return;
 	}
-	bs = read_state(f, f->be);
+	/* The backend's likewise, after an event that named it: our own
+	 * writes' events (Initialised, Connected, Closed) cannot have changed
+	 * it.  A reset's waits look each time, as their deadlines come. */
+	be_fresh = !f->be_read || f->reset != VBD__BF_RESET_NONE;
+	bs = be_fresh ? read_state(f, f->be) : f->be_state;
+	f->be_state = bs;
+	f->be_read = bs != VBD_STATE_UNKNOWN;    /* unreadable: ask again */
 	if (f->reset != VBD__BF_RESET_NONE && !reset_step(f, bs))
 		return;
 	if (bs == -ENOENT && !f->be_seen && f->state != VBD_STATE_CLOSED) {
@@ -501,8 +508,8 @@ static void step(vbd_blkfront *f)
 			break;
 		if (!f->connected && f->rings_up)
 			connect(f);
-		else if (f->connected)
-			check_resize(f);
+		else if (f->connected && be_fresh)
+			check_resize(f);     /* the backend wrote its state again */
 		break;
 	case VBD_STATE_CLOSED:
 		/* Closed from an earlier connection: a backend that reconnects
@@ -549,11 +556,27 @@ static void close_step(vbd_blkfront *f)
 static void on_watch(const char *path, void *ud)
 {
 	vbd_blkfront *f = ud;
-	size_t n = strlen(f->be);
+	size_t n = strlen(f->be), m = strlen(f->fe);
 
-	/* Anything but the backend's node (our state's, its dir's removal). */
+	/* Each watch's first event is the one it fires when set, before
+	 * vbd_blkfront_new() read both states. */
+	if (f->fe_first && !strncmp(path, f->fe, m) && !strcmp(path + m, "/state")) {
+		f->fe_first = false;
+		f->xs_dirty = true;
+		return;
+	}
+	if (f->be_first && !strncmp(path, f->be, n) && !strcmp(path + n, "/state")) {
+		f->be_first = false;
+		f->xs_dirty = true;
+		return;
+	}
+
+	/* Anything but the backend's node (our state's, its dir's removal),
+	 * and anything but ours. */
 	if (strncmp(path, f->be, n) || (path[n] && path[n] != '/'))
 		f->own_read = false;
+	if (strncmp(path, f->fe, m) || (path[m] && path[m] != '/'))
+		f->be_read = false;
 	f->xs_dirty = true;
 }
 
@@ -679,6 +702,30 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		goto fail;
 	}
 	f->info.backend_domid = f->bdom;
+	f->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (f->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ev.data.u32 = 0;
+	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_bus_get_fd(f->bus), &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* The watches before both states are read: a change after the reads
+	 * is an event of its own, so the first event of each, the one
+	 * xenstore sends at once, tells nothing the reads did not (on_watch). */
+	snprintf(path, sizeof(path), "%s/state", f->fe);
+	r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_fe);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", f->be);
+		r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_be);
+	}
+	if (r < 0) {
+		vbd__errf(err, r, "blkfront: %s", werr.msg);
+		goto fail;
+	}
+	f->fe_first = f->be_first = true;
 	r = read_state(f, f->fe);
 	if (r == -ENOENT) {
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
@@ -708,28 +755,15 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		r = vbd__errf(err, -EBUSY, "blkfront: %s is in use (state %d)", f->fe, r);
 		goto fail;
 	}
-
-	f->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (f->epfd < 0) {
-		r = -errno;
-		goto fail;
+	/* Ours is what was read or written; the backend's is read here, as
+	 * step() would on the watches' first events.  A reset reads it at
+	 * each step. */
+	f->own_read = true;
+	if (f->reset == VBD__BF_RESET_NONE) {
+		f->be_state = read_state(f, f->be);
+		f->be_read = f->be_state != VBD_STATE_UNKNOWN;
 	}
-	ev.data.u32 = 0;
-	if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_bus_get_fd(f->bus), &ev) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	/* Each fires once at once, which starts the handshake in process(). */
-	snprintf(path, sizeof(path), "%s/state", f->fe);
-	r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_fe);
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/state", f->be);
-		r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_be);
-	}
-	if (r < 0) {
-		vbd__errf(err, r, "blkfront: %s", werr.msg);
-		goto fail;
-	}
+	f->xs_dirty = true;     /* the handshake starts in process() */
 	free(v);
 	*ret = f;
 	return 0;

@@ -162,6 +162,9 @@ struct vbd_blkfront {
 	vbd__xb_watch *w_fe, *w_be;
 	bool xs_dirty;              /* a watch fired: run the handshake */
 	bool own_read;              /* our state node read since its last event */
+	bool be_read;               /* the backend's state read since its last event */
+	int be_state;               /* what that read found (-ENOENT: absent) */
+	bool fe_first, be_first;    /* the watch's first event not yet seen */
 	bool be_seen;               /* the backend's state existed once */
 
 	int state;                  /* ours, as last written */
