@@ -56,6 +56,8 @@ typedef struct gdev {
 	uint32_t devid;
 	vbd_blkfront *f;
 	int last_state;             /* the frontend's state at the last look */
+	bool check;                 /* Closed: is a new device at its path? */
+	bool state_event;           /* its state's event, running, since the last look */
 } gdev;
 
 typedef struct guest {
@@ -108,10 +110,38 @@ static void guest_changed(const char *path, void *ud)
 		devid = strtoul(path + n + 1, &end, 10);
 		key = *end == '/' ? end + 1 : NULL;
 		d = end != path + n + 1 && devid <= UINT32_MAX ? gdev_find(g, (uint32_t)devid) : NULL;
-		if (d && key && vbd_blkfront_get_state(d->f) != 6)
+		if (d && key && vbd_blkfront_get_state(d->f) != 6) {
+			d->state_event |= !strcmp(key, "state");
 			return;
+		}
+		/* A Closed one's: a new device at its path writes its state
+		 * (its dir's removal comes as the dir's event). */
+		if (d && key) {
+			d->check |= !strcmp(key, "state");
+			return;
+		}
 	}
 	g->rescan = true;
+}
+
+/* Closed frontends whose state changed, or that went Closed: the state
+ * alone says whether a new device is there (Initialising), for which
+ * the scan starts a frontend; not the whole directory. */
+static void guest_check(guest *g)
+{
+	char path[128], *st;
+	unsigned i;
+
+	for (i = 0; i < g->ndevs; i++) {
+		if (!g->devs[i].check)
+			continue;
+		g->devs[i].check = false;
+		snprintf(path, sizeof(path), "%s/%u/state", g->dir, g->devs[i].devid);
+		st = NULL;
+		if (vbd_bus_read(g->bus, path, &st) < 0 || !strcmp(st, "1"))
+			g->rescan = true;
+		free(st);
+	}
 }
 
 /* device/vbd changed: a frontend for each new device at Initialising, and
@@ -424,6 +454,9 @@ int vbdctl_frontend(int argc, char **argv)
 		 * request, say) leaves nothing on the fd: scan without waiting. */
 		if (g->rescan)
 			timeout = 0;
+		for (i = 0; i < g->ndevs; i++)
+			if (g->devs[i].check)
+				timeout = 0;
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents) {
@@ -441,17 +474,21 @@ int vbdctl_frontend(int argc, char **argv)
 		}
 		for (i = 0; i < g->ndevs; i++)
 			vbd_blkfront_process(g->devs[i].f);
-		/* A frontend that went Closed since the last look may have
-		 * seen a new device made at its path (removed and made again
-		 * between two scans, which the directory does not show): the
-		 * scan then starts a frontend for it. */
+		/* A frontend that went Closed since the last look after an
+		 * event of its state may have seen a new device made at its
+		 * path (removed and made again between two scans, which the
+		 * directory does not show): the scan then starts a frontend
+		 * for it.  One that closed on its own writes Closed, whose
+		 * event is checked when it comes. */
 		for (i = 0; i < g->ndevs; i++) {
 			int s = vbd_blkfront_get_state(g->devs[i].f);
 
-			if (s == 6 && g->devs[i].last_state != 6)
-				g->rescan = true;
+			if (s == 6 && g->devs[i].last_state != 6 && g->devs[i].state_event)
+				g->devs[i].check = true;
 			g->devs[i].last_state = s;
+			g->devs[i].state_event = false;
 		}
+		guest_check(g);
 		if (p[2].revents) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
