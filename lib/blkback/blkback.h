@@ -35,8 +35,9 @@
 
 #define VBD__BB_MAX_QUEUES 64
 #define VBD__BB_MAX_ORDER 4
-/* Devices let go at a detach whose removal events are skipped (probe.c). */
-#define VBD__BB_RETIRED 16
+/* Devices let go at a detach whose removal events are skipped (probe.c):
+ * as many as a bulk detach has in flight (attach_bench's 64), and some. */
+#define VBD__BB_RETIRED 128
 
 typedef struct vbd__bb_dev vbd__bb_dev;
 typedef struct vbd__bb_ring vbd__bb_ring;
