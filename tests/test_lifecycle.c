@@ -404,10 +404,30 @@ static void test_attach_connected_and_detach(void **state)
 	assert_clean(f, 51728);
 }
 
+/* Request counts by type, of the context's connections. */
+#define RQ_TYPES 24
+typedef struct rq_types {
+	char type[RQ_TYPES][24];
+	long long count[RQ_TYPES];
+} rq_types;
+
+static void rq_add(rq_types *t, const char *type, long long cnt)
+{
+	int i;
+
+	for (i = 0; i < RQ_TYPES && t->type[i][0] && strcmp(t->type[i], type); i++)
+		;
+	if (i == RQ_TYPES)
+		return;
+	snprintf(t->type[i], sizeof(t->type[i]), "%s", type);
+	t->count[i] += cnt;
+}
+
 /* The requests of the context's two connections so far, from the store's
  * CONTROL conns (newest first: the fixture makes the context last), and
- * of them the WATCH and UNWATCH ones in *ret_watch. */
-static long long ctx_requests(struct fx *f, long long *ret_watch)
+ * of them the WATCH and UNWATCH ones in *ret_watch; by type in *ret_types
+ * if not NULL. */
+static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_types)
 {
 	char *out = xs_control_command(f->h, "conns", NULL, 0), *line, *save = NULL;
 	long long total = 0, watch = 0;
@@ -429,6 +449,8 @@ static long long ctx_requests(struct fx *f, long long *ret_watch)
 			total += cnt;
 			if (!strcmp(type, "watch") || !strcmp(type, "unwatch"))
 				watch += cnt;
+			if (ret_types)
+				rq_add(ret_types, type, cnt);
 		}
 	}
 	free(out);
@@ -452,16 +474,32 @@ static void test_attach_detach_round_trips(void **state)
 	d.domid = DOM;
 	d.devid = 51728;
 	for (i = 0; i < 5; i++) {
-		r0 = ctx_requests(f, &w0);
+		rq_types t0 = { 0 }, t1 = { 0 };
+		char types[512];
+		size_t tl = 0;
+		int j, k;
+
+		r0 = ctx_requests(f, &w0, &t0);
 		if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
 			fail_msg("attach: %s", vbd_ctx_last_error(f->c));
 		if (vbd_dev_detach_wait(f->c, &d) != 0)
 			fail_msg("detach: %s", vbd_ctx_last_error(f->c));
-		r1 = ctx_requests(f, &w1);
+		r1 = ctx_requests(f, &w1, &t1);
 		if (i == 0)
 			continue;    /* the first made the kept watches */
-		print_message("attach+detach %d: %lld toolstack requests, %lld watch or unwatch\n", i,
-		              r1 - r0, w1 - w0);
+		types[0] = 0;
+		for (j = 0; j < RQ_TYPES && t1.type[j][0]; j++) {
+			long long c = t1.count[j];
+
+			for (k = 0; k < RQ_TYPES && t0.type[k][0]; k++)
+				if (!strcmp(t0.type[k], t1.type[j]))
+					c -= t0.count[k];
+			if (c && tl < sizeof(types))
+				tl += (size_t)snprintf(types + tl, sizeof(types) - tl, " %s %lld",
+				                       t1.type[j], c);
+		}
+		print_message("attach+detach %d: %lld toolstack requests, %lld watch or unwatch;%s\n",
+		              i, r1 - r0, w1 - w0, types);
 		assert_int_equal(w1 - w0, 0);
 		if (fewest < 0 || r1 - r0 < fewest)
 			fewest = r1 - r0;

@@ -146,6 +146,11 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 		if ((r = vbd__lxcfg_attach(c, o, params, script, write_nodes, unwrite_nodes, &wa)) < 0)
 			goto fail;
 	}
+	/* The built-in step takes them from here, not back from the store. */
+	op->params = params;
+	params = NULL;
+	op->readonly = o->spec->readonly;
+	op->cdrom = o->spec->cdrom;
 	if ((r = vbd__dev_op_launch(op)) < 0) {
 		vbd_errbuf keep;
 

@@ -74,6 +74,8 @@ struct vbd_dev_op {
 	vbd__dev_paths p;
 	unsigned bdom;
 	char *script;               /* NULL: built in */
+	char *params;               /* attach: the params node as written (the built-in step's) */
+	bool readonly, cdrom;       /* attach: the mode and device-type as written */
 	unsigned script_timeout_ms;
 	unsigned timeout_ms;
 	vbd_wait_for goal;          /* attach */

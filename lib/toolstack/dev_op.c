@@ -198,6 +198,7 @@ void vbd__dev_op_free(vbd_dev_op *op)
 	vbd__dev_op_unindex(op);
 	vbd__dev_op_stop(op);
 	free(op->script);
+	free(op->params);
 	free(op);
 }
 
@@ -316,7 +317,21 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		return;
 	}
 	if (!op->script) {
-		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &c->err);
+		/* What this operation wrote, the step does not read back
+		 * (vbd__hp_known); a detach's REMOVE goes by dom0's record. */
+		vbd__hp_known k = { 0 };
+
+		if ((r = vbd__ctx_own_domid(c, &k.self)) < 0) {
+			next(c, r, ud);
+			return;
+		}
+		if (action == VBD_HOTPLUG_ADD && op->params) {
+			k.params = op->params;
+			k.mode = op->readonly ? "r" : "w";
+			k.cdrom = op->cdrom;
+			k.fresh = true;
+		}
+		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &k, &c->err);
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
 		next(c, r, ud);
