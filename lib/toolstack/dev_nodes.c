@@ -255,11 +255,22 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	return r;
 }
 
+/* Whether only dom0 can give dir a value: under /libxl, or under dom0's
+ * home, where every node of libxl's layout is dom0's (n0, read at most for
+ * a guest).  A guest's home has nodes the guest may write (its device/,
+ * its error/), so theirs are read. */
+static bool dom0_only(const char *dir)
+{
+	return !strncmp(dir, "/libxl/", 7) || !strncmp(dir, "/local/domain/0/", 16);
+}
+
 /* Removes path's empty parents, up to a domain's home or /libxl/<domid>,
  * as libxl's libxl__xs_path_cleanup: a parent goes if it has no children
  * and no value.  Its children are listed first, so a parent that stays
  * costs one request, and one found absent ends the walk (nothing above it
- * was emptied by this removal). */
+ * was emptied by this removal).  The value of a parent only dom0 writes is
+ * not read: libxl's layout gives none of them one, and neither does this
+ * library, so an empty one goes at once (one request fewer a level). */
 static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 {
 	char dir[256];
@@ -289,7 +300,7 @@ static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 		free(kids);
 		if (n)
 			break;
-		v = vbd__xb_read(xs, t, "%s", dir);
+		v = dom0_only(dir) ? NULL : vbd__xb_read(xs, t, "%s", dir);
 		keep = v && *v;
 		free(v);
 		if (keep)
