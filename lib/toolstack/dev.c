@@ -385,7 +385,7 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 					vbd__dev_sync_loop(c, &sw);
 				op->job = NULL;
 			}
-			if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+			if (op->nodes_gone || vbd__dev_remove_nodes(c, &op->p) >= 0)
 				vbd__dev_forget_cfg(op);
 		}
 		vbd__dev_op_free(op);

@@ -311,20 +311,16 @@ static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
 	return true;
 }
 
-struct remove_job {
-	const vbd__dev_paths *p;
-};
-
-static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *paths)
 {
-	struct remove_job *j = ud;
+	const vbd__dev_paths *p = paths;
 	char be_err[128], fe_err[128];
-	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
+	const char *dirs[5] = { p->fe, p->be, p->lx, be_err, fe_err };
 	int i;
 
 	/* A driver's error node outlives nothing: the next attach of this
 	 * vdev would otherwise fail on it at once. */
-	error_dirs(j->p, be_err, fe_err);
+	error_dirs(p, be_err, fe_err);
 	for (i = 0; i < 5; i++) {
 		if (xs_rm(xs, t, dirs[i]))
 			;
@@ -340,8 +336,7 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 {
-	struct remove_job j = { p };
-	int r = vbd__xb_txn(c->xs, remove_body, &j);
+	int r = vbd__xb_txn(c->xs, vbd__dev_remove_nodes_in, (void *)p);
 
 	if (r < 0)
 		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));

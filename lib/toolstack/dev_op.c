@@ -318,20 +318,20 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 	}
 	if (!op->script) {
 		/* What this operation wrote, the step does not read back
-		 * (vbd__hp_known); a detach's REMOVE goes by dom0's record. */
-		vbd__hp_known k = { 0 };
+		 * (vbd__hp_known); a detach's REMOVE goes by dom0's record.  The
+		 * nodes go after REMOVE anyway: in its transaction, which then
+		 * need not clear the backend's keys one by one. */
+		bool add = action == VBD_HOTPLUG_ADD;
+		vbd__hp_known k = { .params = add ? op->params : NULL, .mode = op->readonly ? "r" : "w",
+		                    .cdrom = op->cdrom, .fresh = add,
+		                    .also = add ? NULL : vbd__dev_remove_nodes_in, .also_ud = &op->p };
 
 		if ((r = vbd__ctx_own_domid(c, &k.self)) < 0) {
 			next(c, r, ud);
 			return;
 		}
-		if (action == VBD_HOTPLUG_ADD && op->params) {
-			k.params = op->params;
-			k.mode = op->readonly ? "r" : "w";
-			k.cdrom = op->cdrom;
-			k.fresh = true;
-		}
 		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &k, &c->err);
+		op->nodes_gone = !add && r >= 0;
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
 		next(c, r, ud);
@@ -657,7 +657,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	op->job = NULL;
 	if (op->rolling_back) {
 		/* The first failure stays the one reported. */
-		if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+		if (op->nodes_gone || vbd__dev_remove_nodes(c, &op->p) >= 0)
 			vbd__dev_forget_cfg(op);
 		op_finish(op);
 		return;
@@ -671,7 +671,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
 	vbd__crashpoint("detach.removed");
-	r = vbd__dev_remove_nodes(c, &op->p);
+	r = op->nodes_gone ? 0 : vbd__dev_remove_nodes(c, &op->p);
 	op_note(op, r);
 	if (r >= 0)
 		vbd__dev_forget_cfg(op);

@@ -42,6 +42,13 @@ typedef struct vbd__hp_known {
 	const char *params, *mode;
 	bool cdrom;
 	bool fresh;
+	/* REMOVE: the rest of its transaction, after the step's own removals
+	 * (its record and index entry): the caller's removal of the device's
+	 * nodes, the backend dir with them.  The step then leaves the keys it
+	 * wrote there to that, and does not ask whether the dir is there.
+	 * NULL: the step's transaction is its own. */
+	int (*also)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+	void *also_ud;
 } vbd__hp_known;
 
 /* One run of the step: which backend, whose records. */

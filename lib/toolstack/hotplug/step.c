@@ -482,9 +482,10 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct remove_job *j = ud;
 	int r;
 
-	(void)xs;
 	r = remove_txn(j->h, t, j->key, j->be_there);
 	j->said = r < 0;
+	if (r == 0 && j->h->known && j->h->known->also)
+		r = j->h->known->also(xs, t, j->h->known->also_ud);
 	return r;
 }
 
@@ -497,7 +498,9 @@ static int hp_remove(vbd__hp *h)
 	bool be_there;
 	int r = 0;
 
-	be_there = vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
+	/* With the caller's removal of the dir in the transaction, its keys go
+	 * with it (vbd__hp_known). */
+	be_there = !(h->known && h->known->also) && vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
 	vbd__hp_rec_read(h, "node", &node);
 	vbd__hp_rec_read(h, "file", &file);
 	vbd__hp_rec_read(h, "key", &key);
