@@ -462,8 +462,12 @@ static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_
 /* What an attach and detach cost the toolstack in xenstore requests, once
  * its context has seen one of the guest's devices: its waits follow the
  * watches the context keeps, so none is set or removed, and the nodes are
- * removed and the states read without asking twice.  The fewest of four
- * cycles counts: a transaction that meets a driver's write runs again. */
+ * removed and the states read without asking twice; the built-in hotplug
+ * step reads back nothing the attach wrote, and its REMOVE removes the
+ * nodes in its own transaction.  The fewest of eight cycles counts: a
+ * transaction that meets a driver's write runs again (the hotplug ADD's
+ * meets blkback's probe: 15 requests more), and how the drivers' events
+ * fall into bursts moves the wait's state reads by a few. */
 static void test_attach_detach_round_trips(void **state)
 {
 	struct fx *f = *state;
@@ -473,7 +477,7 @@ static void test_attach_detach_round_trips(void **state)
 
 	d.domid = DOM;
 	d.devid = 51728;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 9; i++) {
 		rq_types t0 = { 0 }, t1 = { 0 };
 		char types[512];
 		size_t tl = 0;
@@ -504,8 +508,11 @@ static void test_attach_detach_round_trips(void **state)
 		if (fewest < 0 || r1 - r0 < fewest)
 			fewest = r1 - r0;
 	}
-	/* 159 before the watches were kept and the reads cut. */
-	assert_true(fewest <= 140);
+	/* 159 before the watches were kept and the reads cut, 136 before the
+	 * hotplug step took the attach's values from it and removed the
+	 * nodes in its transaction; 109-115 since. */
+	if (fewest > 115)
+		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 115", fewest);
 	assert_clean(f, 51728);
 }
 

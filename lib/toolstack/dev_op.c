@@ -504,8 +504,8 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 		d = DIRTY_BE;        /* the dir itself: made or removed */
 	else if (!strcmp(path, op->p.fe) || ends_with(path, op->p.fe, "state"))
 		d = DIRTY_FE;
-	else if (ends_with(path, op->p.be, "hotplug-status"))
-		d = DIRTY_HOTPLUG;
+	else if (ends_with(path, op->p.be, "hotplug-status") && (op->script || op->foreign))
+		d = DIRTY_HOTPLUG;   /* the built-in step's own is known: it returned */
 	else if (!strncmp(path, op->p.be_err, strlen(op->p.be_err)) ||
 	         !strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
 		d = DIRTY_ERR;
@@ -559,7 +559,9 @@ static const char *parent_of(const char *path, char *buf, size_t size)
  * made before its launch saw every change.  So the first check(), a timer
  * due at once, reads only that, and what a watch made since may have
  * missed; a detach also reads the frontend's state, which it never wrote,
- * and a script's or another domain's hotplug-status is read once. */
+ * and a script's or another domain's hotplug-status is read once (the
+ * built-in step's is what it returned: only a closing end makes check()
+ * read it, to say why). */
 static int wait_start(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
@@ -585,7 +587,7 @@ static int wait_start(vbd_dev_op *op)
 		op->dirty |= DIRTY_BE;
 	if (op->kept[1]->serial > op->kept_serial || op->detach)
 		op->dirty |= DIRTY_FE;
-	if (!op->detach && (op->script || op->foreign || op->kept[0]->serial > op->kept_serial))
+	if (!op->detach && (op->script || op->foreign))
 		op->dirty |= DIRTY_HOTPLUG;
 	if (!op->detach && (op->kept[2]->serial > op->kept_serial ||
 	                    op->kept[3]->serial > op->kept_serial))

@@ -343,9 +343,13 @@ static int hp_add(vbd__hp *h, bool *busy)
 		goto out;
 	if (m != '!') {
 		/* Checked now to spare a loop device in the common conflict,
-		 * and again in the transaction, where it counts. */
+		 * and again in the transaction, where it counts.  For a toolstack's
+		 * own fresh attach (vbd__hp_known), whose target its validation
+		 * just opened, the index is left to the transaction: a conflict
+		 * there costs a loop device set up and freed, the common case
+		 * one request fewer. */
 		r = vbd__hp_check_mounts(h, &tg, m);
-		if (r == 0)
+		if (r == 0 && !(h->known && h->known->fresh))
 			r = vbd__hp_check_index(h, XBT_NULL, tg.path, tg.key, m);
 		if (r < 0)
 			goto out;
