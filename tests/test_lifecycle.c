@@ -510,10 +510,53 @@ static void test_attach_detach_round_trips(void **state)
 	}
 	/* 159 before the watches were kept and the reads cut, 136 before the
 	 * hotplug step took the attach's values from it and removed the
-	 * nodes in its transaction; 109-115 since. */
-	if (fewest > 115)
-		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 115", fewest);
+	 * nodes in its transaction, and before the prune looked at the
+	 * parents first and removed the highest emptied one at once;
+	 * 101-107 since (105 most often). */
+	if (fewest > 107)
+		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 107", fewest);
 	assert_clean(f, 51728);
+}
+
+/* The nodes' removal takes only what it emptied, as libxl's cleanup: a
+ * parent with another device, or with a value its guest gave it, stays. */
+static void test_remove_prunes_only_emptied(void **state)
+{
+	struct fx *f = *state;
+	vbd_disk_spec b = f->spec, c = f->spec;
+	vbd_attach_options ao = f->ao;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+
+	b.readonly = c.readonly = true;    /* one image, two devices */
+	c.vdev = "xvdc";
+	c.devid = 51744;
+	ao.wait = VBD_WAIT_INITWAIT;
+	ao.spec = &b;
+	if (vbd_dev_attach_wait(f->c, &ao) != 0)
+		fail_msg("attach xvdb: %s", vbd_ctx_last_error(f->c));
+	ao.spec = &c;
+	if (vbd_dev_attach_wait(f->c, &ao) != 0)
+		fail_msg("attach xvdc: %s", vbd_ctx_last_error(f->c));
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach xvdb: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1/51728"));
+	assert_false(exists(f->h, "/local/domain/1/device/vbd/51728"));
+	assert_false(exists(f->h, "/libxl/1/device/vbd/51728"));
+	assert_true(exists(f->h, "/local/domain/0/backend/vbd/1/51744/params"));
+	assert_true(exists(f->h, "/local/domain/1/device/vbd/51744/state"));
+	assert_true(exists(f->h, "/libxl/1/device/vbd/51744/params"));
+	/* The guest's own dir with a value: it stays, empty. */
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/device/vbd", "x", 1));
+	d.devid = 51744;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach xvdc: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/1/device/vbd/51744"));
+	assert_true(exists(f->h, "/local/domain/1/device/vbd"));
+	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
+	assert_false(exists(f->h, "/libxl/1/device"));
+	assert_int_equal(loops_settled(f->img, 0), 0);
 }
 
 /* An `untrusted' disk, from the spec string a user gives: the frontend
@@ -3453,6 +3496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_attach_connected_and_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_prunes_only_emptied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_untrusted_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
