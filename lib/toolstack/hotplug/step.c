@@ -50,6 +50,11 @@
  * libxl's block-tap writes physical-device-path (never physical-device)
  * for tapback.
  *
+ * Run by the toolstack that has just written the backend dir, in its own
+ * context, ADD takes params and mode from it instead (vbd__hp_known) and
+ * its transaction reads online, not params; REMOVE's transaction then also
+ * removes the device's nodes.
+ *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
  */
