@@ -1343,6 +1343,45 @@ static void test_driver_domain_records(void **state)
 	free(node6);
 }
 
+/* ADD run by the toolstack that just wrote the backend dir
+ * (vbd__hp_known): params and mode are the toolstack's, not read back;
+ * what another dom0 process may have done since (the dir taken offline or
+ * removed) is still read, in the transaction, and sets nothing up. */
+static void test_known_add(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], be[128];
+	vbd_errbuf err = { "" };
+	vbd__hp_known k = { .self = 0, .mode = "w", .fresh = true };
+
+	pathf(f, img, "a.img");
+	make_file(img, 1 << 20);
+	k.params = img;
+	/* What the store says of params is not what the step goes by. */
+	write_be(f->h, be, sizeof(be), 5, "/nonexistent", "r");
+	assert_int_equal(vbd__hotplug_run(f->h, f->t.socket, be, VBD_HOTPLUG_ADD, &k, &err), 0);
+	assert_loop_backend(f->h, be, img, false);
+	assert_int_equal(rem(f->h, be), 0);
+	assert_loops(img, 0);
+	assert_true(xs_rm(f->h, XBT_NULL, be));
+	/* Taken offline (a detach) before the step ran: nothing set up. */
+	write_be(f->h, be, sizeof(be), 5, img, "w");
+	wr(f->h, be, "online", "0");
+	assert_int_equal(vbd__hotplug_run(f->h, f->t.socket, be, VBD_HOTPLUG_ADD, &k, &err), 0);
+	assert_loops(img, 0);
+	assert_leaf(f->h, be, "physical-device", NULL);
+	assert_leaf(f->h, be, "hotplug-status", NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+	/* Removed (a forced detach): an error, and the dir is not made again. */
+	assert_true(xs_rm(f->h, XBT_NULL, be));
+	assert_int_equal(vbd__hotplug_run(f->h, f->t.socket, be, VBD_HOTPLUG_ADD, &k, &err),
+	                 -ENOENT);
+	assert_non_null(strstr(err.msg, "removed"));
+	assert_loops(img, 0);
+	assert_node(f->h, be, NULL);
+	assert_node(f->h, "/libvbd/backend/0-5-51712", NULL);
+}
+
 /* An ADD after the toolstack took the backend offline (a late uevent, a
  * second runner after REMOVE) sets nothing up: nobody would free it. */
 static void test_offline_add(void **state)
@@ -1484,6 +1523,7 @@ int main(void)
 		T(test_bad_args),
 		T(test_driver_domain_records),
 		T(test_offline_add),
+		T(test_known_add),
 		T(test_udev_check),
 		T(test_empty_cdrom),
 	};

@@ -146,6 +146,11 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 		if ((r = vbd__lxcfg_attach(c, o, params, script, write_nodes, unwrite_nodes, &wa)) < 0)
 			goto fail;
 	}
+	/* The built-in step takes them from here, not back from the store. */
+	op->params = params;
+	params = NULL;
+	op->readonly = o->spec->readonly;
+	op->cdrom = o->spec->cdrom;
 	if ((r = vbd__dev_op_launch(op)) < 0) {
 		vbd_errbuf keep;
 
@@ -380,7 +385,7 @@ void vbd__dev_ops_cancel(vbd_ctx *c)
 					vbd__dev_sync_loop(c, &sw);
 				op->job = NULL;
 			}
-			if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+			if (op->nodes_gone || vbd__dev_remove_nodes(c, &op->p) >= 0)
 				vbd__dev_forget_cfg(op);
 		}
 		vbd__dev_op_free(op);

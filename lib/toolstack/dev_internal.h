@@ -36,6 +36,9 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
                          const char *params, const char *script);
 /* One transaction: the three dirs, both error nodes, empty parents. */
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
+/* Its body, in transaction t (paths: a vbd__dev_paths): for the built-in
+ * hotplug REMOVE to end its own transaction with (vbd__hp_known). */
+int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *paths);
 /* One transaction: online=0 and, unless Closed, state=Closing; the state it
  * found in *ret_state if not NULL (-1: absent or not a number). */
 int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p, int *ret_state);
@@ -74,12 +77,15 @@ struct vbd_dev_op {
 	vbd__dev_paths p;
 	unsigned bdom;
 	char *script;               /* NULL: built in */
+	char *params;               /* attach: the params node as written (the built-in step's) */
+	bool readonly, cdrom;       /* attach: the mode and device-type as written */
 	unsigned script_timeout_ms;
 	unsigned timeout_ms;
 	vbd_wait_for goal;          /* attach */
 	bool force;                 /* detach */
 	bool bound;                 /* detach: a driver answered; wait for Closed */
 	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool nodes_gone;            /* the built-in REMOVE's transaction removed the nodes */
 	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
 	unsigned gone;              /* detach: VBD__GONE_*, from a reap */
 	bool grace;                 /* detach: its deadline is a grace, not a failure */

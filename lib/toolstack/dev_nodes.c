@@ -255,82 +255,106 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	return r;
 }
 
-/* Removes path's empty parents, up to a domain's home or /libxl/<domid>,
- * as libxl's libxl__xs_path_cleanup: a parent goes if it has no children
- * and no value.  Its children are listed first, so a parent that stays
- * costs one request, and one found absent ends the walk (nothing above it
- * was emptied by this removal). */
-static bool prune(struct xs_handle *xs, xs_transaction_t t, const char *path)
+/* Whether only dom0 can give dir a value: under /libxl, or under dom0's
+ * home, where every node of libxl's layout is dom0's (n0, read at most for
+ * a guest).  A guest's home has nodes the guest may write (its device/,
+ * its error/), so theirs are read. */
+static bool dom0_only(const char *dir)
 {
-	char dir[256];
-	char *slash;
+	return !strncmp(dir, "/libxl/", 7) || !strncmp(dir, "/local/domain/0/", 16);
+}
+
+/* A parent the prune never removes: /local/domain/<id>, a guest's error/
+ * (libxl makes it with the home; dom0's is made by the first driver
+ * error) and /libxl.  An empty /libxl/<id> goes: libxl's own keys there
+ * keep a domain's. */
+static bool kept_parent(const char *dir)
+{
+	unsigned depth = 0;
+	const char *q;
+
+	for (q = dir; *q; q++)
+		depth += *q == '/';
+	return (!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
+	       (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
+	        !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
+	       (!strncmp(dir, "/libxl", 6) && depth <= 1);
+}
+
+/* Removes path and then its parents left empty, up to a domain's home or
+ * /libxl/<domid>, as libxl's libxl__xs_path_cleanup: a parent goes if it
+ * has no other child and no value.  The parents are looked at before
+ * anything goes, and the highest one that would be left empty goes with
+ * everything under it, in one request.
+ *
+ * Example: /local/domain/0/backend/vbd/1/51728, the guest's last device:
+ * backend/vbd/1 lists {51728}, backend/vbd {1}, backend {vbd, vbd3}, so
+ * backend/vbd goes: 4 requests, where removing the device and then each
+ * emptied parent took 7.  A path that is not there has nothing to remove,
+ * but its parent, if empty, goes as above (a driver domain removed its
+ * backend dir first).
+ *
+ * The value of a parent only dom0 writes is not read: libxl's layout gives
+ * none of them one, and neither does this library; a guest's are read.
+ * 0 or -errno. */
+static int remove_pruned(struct xs_handle *xs, xs_transaction_t t, const char *path)
+{
+	char dir[256], *slash, **kids, *v;
+	size_t top;
+	unsigned n, i;
+	bool first = true, there = true, listed, keep;
 
 	snprintf(dir, sizeof(dir), "%s", path);
+	top = strlen(dir);
 	while ((slash = strrchr(dir, '/')) && slash != dir) {
-		unsigned n, depth = 0;
-		char **kids, *v, *q;
-		bool keep;
-
-		*slash = 0;
-		for (q = dir; *q; q++)
-			depth += *q == '/';
-		/* Keep /local/domain/<id>, a guest's error/ (libxl makes it
-		 * with the home; dom0's is made by the first driver error) and
-		 * /libxl.  An empty /libxl/<id> goes: libxl's own keys there
-		 * keep a domain's. */
-		if ((!strncmp(dir, "/local/domain/", 14) && depth <= 3) ||
-		    (!strncmp(dir, "/local/domain/", 14) && depth == 4 &&
-		     !strcmp(strrchr(dir, '/'), "/error") && strcmp(dir, "/local/domain/0/error")) ||
-		    (!strncmp(dir, "/libxl", 6) && depth <= 1))
+		*slash = 0;   /* dir: the parent; slash + 1: its child on the path */
+		if (kept_parent(dir))
 			break;
 		kids = xs_directory(xs, t, dir, &n);
+		if (!kids && errno != ENOENT)
+			return -(errno ? errno : EIO);
 		if (!kids)
-			return errno == ENOENT;
+			return 0;     /* only the first parent can be absent: path too */
+		for (i = 0, listed = false; i < n; i++)
+			listed |= !strcmp(kids[i], slash + 1);
 		free(kids);
-		if (n)
-			break;
-		v = vbd__xb_read(xs, t, "%s", dir);
+		if (first)
+			there = listed;
+		first = false;
+		if (n > (listed ? 1u : 0u))
+			break;        /* another child stays */
+		v = dom0_only(dir) ? NULL : vbd__xb_read(xs, t, "%s", dir);
 		keep = v && *v;
 		free(v);
 		if (keep)
 			break;
-		if (!xs_rm(xs, t, dir))
-			return false;
+		top = strlen(dir);
 	}
-	return true;
+	if (top == strlen(path) && !there)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)top, path);
+	return vbd__xb_rm(xs, t, dir);
 }
 
-struct remove_job {
-	const vbd__dev_paths *p;
-};
-
-static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *paths)
 {
-	struct remove_job *j = ud;
+	const vbd__dev_paths *p = paths;
 	char be_err[128], fe_err[128];
-	const char *dirs[5] = { j->p->fe, j->p->be, j->p->lx, be_err, fe_err };
-	int i;
+	const char *dirs[5] = { p->fe, p->be, p->lx, be_err, fe_err };
+	int i, r;
 
 	/* A driver's error node outlives nothing: the next attach of this
 	 * vdev would otherwise fail on it at once. */
-	error_dirs(j->p, be_err, fe_err);
-	for (i = 0; i < 5; i++) {
-		if (xs_rm(xs, t, dirs[i]))
-			;
-		else if (errno == ENOENT)
-			continue;    /* its parent is absent: nothing to prune */
-		else
-			return -(errno ? errno : EIO);
-		if (!prune(xs, t, dirs[i]))
-			return -(errno ? errno : EIO);
-	}
+	error_dirs(p, be_err, fe_err);
+	for (i = 0; i < 5; i++)
+		if ((r = remove_pruned(xs, t, dirs[i])) < 0)
+			return r;
 	return 0;
 }
 
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 {
-	struct remove_job j = { p };
-	int r = vbd__xb_txn(c->xs, remove_body, &j);
+	int r = vbd__xb_txn(c->xs, vbd__dev_remove_nodes_in, (void *)p);
 
 	if (r < 0)
 		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));

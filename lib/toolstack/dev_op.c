@@ -198,6 +198,7 @@ void vbd__dev_op_free(vbd_dev_op *op)
 	vbd__dev_op_unindex(op);
 	vbd__dev_op_stop(op);
 	free(op->script);
+	free(op->params);
 	free(op);
 }
 
@@ -316,7 +317,21 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		return;
 	}
 	if (!op->script) {
-		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &c->err);
+		/* What this operation wrote, the step does not read back
+		 * (vbd__hp_known); a detach's REMOVE goes by dom0's record.  The
+		 * nodes go after REMOVE anyway: in its transaction, which then
+		 * need not clear the backend's keys one by one. */
+		bool add = action == VBD_HOTPLUG_ADD;
+		vbd__hp_known k = { .params = add ? op->params : NULL, .mode = op->readonly ? "r" : "w",
+		                    .cdrom = op->cdrom, .fresh = add,
+		                    .also = add ? NULL : vbd__dev_remove_nodes_in, .also_ud = &op->p };
+
+		if ((r = vbd__ctx_own_domid(c, &k.self)) < 0) {
+			next(c, r, ud);
+			return;
+		}
+		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &k, &c->err);
+		op->nodes_gone = !add && r >= 0;
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);
 		next(c, r, ud);
@@ -489,8 +504,8 @@ static void on_event(vbd_ctx *c, const char *path, void *ud)
 		d = DIRTY_BE;        /* the dir itself: made or removed */
 	else if (!strcmp(path, op->p.fe) || ends_with(path, op->p.fe, "state"))
 		d = DIRTY_FE;
-	else if (ends_with(path, op->p.be, "hotplug-status"))
-		d = DIRTY_HOTPLUG;
+	else if (ends_with(path, op->p.be, "hotplug-status") && (op->script || op->foreign))
+		d = DIRTY_HOTPLUG;   /* the built-in step's own is known: it returned */
 	else if (!strncmp(path, op->p.be_err, strlen(op->p.be_err)) ||
 	         !strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
 		d = DIRTY_ERR;
@@ -544,7 +559,9 @@ static const char *parent_of(const char *path, char *buf, size_t size)
  * made before its launch saw every change.  So the first check(), a timer
  * due at once, reads only that, and what a watch made since may have
  * missed; a detach also reads the frontend's state, which it never wrote,
- * and a script's or another domain's hotplug-status is read once. */
+ * and a script's or another domain's hotplug-status is read once (the
+ * built-in step's is what it returned: only a closing end makes check()
+ * read it, to say why). */
 static int wait_start(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
@@ -570,7 +587,7 @@ static int wait_start(vbd_dev_op *op)
 		op->dirty |= DIRTY_BE;
 	if (op->kept[1]->serial > op->kept_serial || op->detach)
 		op->dirty |= DIRTY_FE;
-	if (!op->detach && (op->script || op->foreign || op->kept[0]->serial > op->kept_serial))
+	if (!op->detach && (op->script || op->foreign))
 		op->dirty |= DIRTY_HOTPLUG;
 	if (!op->detach && (op->kept[2]->serial > op->kept_serial ||
 	                    op->kept[3]->serial > op->kept_serial))
@@ -642,7 +659,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	op->job = NULL;
 	if (op->rolling_back) {
 		/* The first failure stays the one reported. */
-		if (vbd__dev_remove_nodes(c, &op->p) >= 0)
+		if (op->nodes_gone || vbd__dev_remove_nodes(c, &op->p) >= 0)
 			vbd__dev_forget_cfg(op);
 		op_finish(op);
 		return;
@@ -656,7 +673,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	if (r < 0)
 		vbd__log(c, VBD_LOG_WARNING, "%s: %s; forcing", op->p.be, c->err.msg);
 	vbd__crashpoint("detach.removed");
-	r = vbd__dev_remove_nodes(c, &op->p);
+	r = op->nodes_gone ? 0 : vbd__dev_remove_nodes(c, &op->p);
 	op_note(op, r);
 	if (r >= 0)
 		vbd__dev_forget_cfg(op);

@@ -229,7 +229,7 @@ static void examine(devd_kind *k, unsigned fe, unsigned devid)
 		 * removal): what the built-in step set up is freed by its
 		 * record.  A script has nothing left to go on. */
 		if ((r = has_record(d, be)) > 0) {
-			r = vbd__hotplug_run(xs, c->bus->socket, be, VBD_HOTPLUG_REMOVE, &c->err);
+			r = vbd__hotplug_run(xs, c->bus->socket, be, VBD_HOTPLUG_REMOVE, NULL, &c->err);
 			report(d, be, VBD_HOTPLUG_REMOVE, r);
 		}
 		return;
@@ -264,7 +264,7 @@ static void examine(devd_kind *k, unsigned fe, unsigned devid)
 	if (action == VBD_HOTPLUG_REMOVE) {
 		if ((r = has_record(d, be)) < 0)
 			goto fail;
-		if (r > 0 && (r = vbd__hotplug_run(xs, c->bus->socket, be, action, &c->err)) < 0)
+		if (r > 0 && (r = vbd__hotplug_run(xs, c->bus->socket, be, action, NULL, &c->err)) < 0)
 			goto fail;
 		/* In dom0, REMOVE with no record is done: nothing to tell.  In a
 		 * driver domain the dir still goes. */
@@ -272,7 +272,7 @@ static void examine(devd_kind *k, unsigned fe, unsigned devid)
 			goto out;
 		r = remove_dir(d, be);
 	} else {
-		r = vbd__hotplug_run(xs, c->bus->socket, be, action, &c->err);
+		r = vbd__hotplug_run(xs, c->bus->socket, be, action, NULL, &c->err);
 	}
 	report(d, be, action, r);
 	goto out;

@@ -23,10 +23,39 @@
 #define LOOP_TRIES 64      /* lost races for a free loop device */
 #define BE_MAX 512         /* longest backend path accepted */
 
+/* What the caller of the step knows for certain, so that the step does not
+ * read it back: a toolstack running the step in its own context right after
+ * its own transaction wrote the backend dir.  NULL: everything is read from
+ * the store, as a script reads it.
+ *   self: the domain running the step (the "domid" in its home, which dom0
+ *     writes and the context read once);
+ *   params, mode, cdrom (ADD; params NULL: not known): what that transaction
+ *     wrote into the backend dir, which only dom0 writes (perms n0,r1; the
+ *     step runs for dom0's own backends only, see vbd__hp_name());
+ *   fresh (ADD): the dir was made by that transaction with online=1 and no
+ *     hotplug-status or hotplug-error, and this is the only ADD it gets.
+ * What another dom0 process may have done since (a detach: online=0, or
+ * the dir removed; a second ADD: physical-device) is still read, in the
+ * step's transaction. */
+typedef struct vbd__hp_known {
+	unsigned self;
+	const char *params, *mode;
+	bool cdrom;
+	bool fresh;
+	/* REMOVE: the rest of its transaction, after the step's own removals
+	 * (its record and index entry): the caller's removal of the device's
+	 * nodes, the backend dir with them.  The step then leaves the keys it
+	 * wrote there to that, and does not ask whether the dir is there.
+	 * NULL: the step's transaction is its own. */
+	int (*also)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+	void *also_ud;
+} vbd__hp_known;
+
 /* One run of the step: which backend, whose records. */
 typedef struct vbd__hp {
 	struct xs_handle *xs;
 	vbd_errbuf *err;
+	const vbd__hp_known *known;   /* NULL: nothing known, all read */
 	char be[BE_MAX];        /* as given, without a trailing '/' */
 	char entry[3 * BE_MAX]; /* this backend's name in the index */
 	unsigned bdom;          /* the backend's domain */
@@ -127,9 +156,10 @@ int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be
                          vbd_errbuf *err);
 /* vbd_hotplug_builtin() on the store at socket store (NULL: libxenstore's
  * default), the one the loop tags name: what a context runs, with its bus's
- * socket, whatever $XENSTORED_PATH says meanwhile. */
+ * socket, whatever $XENSTORED_PATH says meanwhile; known (NULL: nothing) is
+ * what the caller wrote and need not be read back (vbd__hp_known). */
 int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_path,
-                     vbd_hotplug_action action, vbd_errbuf *err);
+                     vbd_hotplug_action action, const vbd__hp_known *known, vbd_errbuf *err);
 /* This domain's records and index: /libvbd in dom0, data/libvbd elsewhere. */
 void vbd__hp_root(struct xs_handle *xs, char *root, size_t size);
 /* Frees a loop device we attached; one already free is fine. */

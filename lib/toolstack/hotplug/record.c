@@ -201,7 +201,7 @@ int vbd__hp_name(vbd__hp *h, const char *be_path)
 	memcpy(h->be, be_path, n);
 	h->be[n] = 0;
 	h->fe = -1;
-	h->self = own_domid(h->xs);
+	h->self = h->known ? h->known->self : own_domid(h->xs);
 	h->bdom = h->self;
 	root_of(h->self, h->root, sizeof(h->root));
 	if (!strncmp(h->be, "/local/domain/", 14)) {

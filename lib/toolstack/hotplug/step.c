@@ -50,6 +50,11 @@
  * libxl's block-tap writes physical-device-path (never physical-device)
  * for tapback.
  *
+ * Run by the toolstack that has just written the backend dir, in its own
+ * context, ADD takes params and mode from it instead (vbd__hp_known) and
+ * its transaction reads online, not params; REMOVE's transaction then also
+ * removes the device's nodes.
+ *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
  */
@@ -175,22 +180,29 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 {
 	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], file[48], *v = NULL;
 	char mv[2] = { m, 0 };
+	bool fresh = h->known && h->known->fresh;
 	int r;
 
 	/* The backend may have been removed since we started: writing into it
-	 * now would recreate it. */
-	r = vbd__hp_be_read(h, t, "params", &v);
+	 * now would recreate it.  Written by the caller with online=1, the dir
+	 * without its online was removed (or is being), and one with online=0
+	 * is a detach's: one read says both. */
+	r = vbd__hp_be_read(h, t, fresh ? "online" : "params", &v);
+	if (r == 0 && fresh && !strcmp(v, "0")) {
+		free(v);
+		return 1;
+	}
 	free(v);
 	v = NULL;
 	if (r == -ENOENT)
 		return vbd__errf(h->err, -ENOENT, "backend %s was removed during hotplug add", h->be);
 	if (r < 0)
-		return vbd__errf(h->err, r, "read %s/params", h->be);
+		return vbd__errf(h->err, r, "read %s/%s", h->be, fresh ? "online" : "params");
 	if (vbd__hp_be_read(h, t, vbd__hp_done_key(h->be), &v) == 0) {
 		free(v);
 		return 1;
 	}
-	if (be_offline(h, t))
+	if (!fresh && be_offline(h, t))
 		return 1;
 	if (m != '!') {
 		r = vbd__hp_check_index(h, t, tg->path, tg->key, m);
@@ -219,7 +231,7 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	if ((!h->vbd3 && (r = vbd__hp_be_write(h, t, "physical-device", pd)) < 0) ||
 	    (r = vbd__hp_be_write(h, t, "physical-device-path", pdpath)) < 0 ||
 	    (loop && (r = vbd__hp_be_write(h, t, "node", pdpath)) < 0) ||
-	    (r = vbd__hp_be_rm(h, t, "hotplug-error")) < 0 ||
+	    (!fresh && (r = vbd__hp_be_rm(h, t, "hotplug-error")) < 0) ||
 	    (r = vbd__hp_be_write(h, t, "hotplug-status", "connected")) < 0)
 		return vbd__errf(h->err, r, "write %s: %s", h->be, strerror(-r));
 	return 0;
@@ -241,41 +253,41 @@ static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return add_txn(j->h, t, j->tg, j->m, j->pd, j->pdpath, j->loop);
 }
 
-static int hp_add(vbd__hp *h, bool *busy)
+/* ADD's inputs, params and mode (malloc'd, the caller frees them), from
+ * what the caller knows or else from the backend dir: 0 to go on, 1 if
+ * there is nothing to do, -errno. */
+static int add_inputs(vbd__hp *h, char **params, char **mode)
 {
-	char *params = NULL, *mode = NULL, *v = NULL, pd[32], pdpath[PATH_MAX];
-	const char *path;
-	vbd__hp_target tg = { .fd = -1 };
-	unsigned loopn = 0;
-	int r, lfd = -1;
-	bool writable;
-	char m;
+	char *v = NULL;
+	int r;
 
-	r = vbd__hp_be_read(h, XBT_NULL, "params", &params);
+	if (h->known && h->known->params) {
+		/* The caller wrote them: see vbd__hp_known.  Whether the dir is
+		 * still there and online, and whether another ADD got there
+		 * first, the transaction reads. */
+		if (!(*params = strdup(h->known->params)) || !(*mode = strdup(h->known->mode)))
+			return vbd__errf(h->err, -ENOMEM, "hotplug add: out of memory");
+		return !**params && h->known->cdrom;
+	}
+	r = vbd__hp_be_read(h, XBT_NULL, "params", params);
 	if (r == -ENOENT && vbd__xb_exists(h->xs, XBT_NULL, h->be) <= 0)
 		return vbd__errf(h->err, -ENOENT, "backend %s: no such node", h->be);
-	if (r < 0) {
-		r = vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/params: %s", h->be,
-		              strerror(-r));
-		goto out;
-	}
-	r = vbd__hp_be_read(h, XBT_NULL, "mode", &mode);
-	if (r < 0) {
-		r = vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/mode: %s", h->be,
-		              strerror(-r));
-		goto out;
-	}
-	if (be_offline(h, XBT_NULL)) {
-		r = 0;
-		goto out;
-	}
+	if (r < 0)
+		return vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/params: %s", h->be,
+		                 strerror(-r));
+	r = vbd__hp_be_read(h, XBT_NULL, "mode", mode);
+	if (r < 0)
+		return vbd__errf(h->err, r == -ENOENT ? -EINVAL : r, "read %s/mode: %s", h->be,
+		                 strerror(-r));
+	if (be_offline(h, XBT_NULL))
+		return 1;
 	/* An empty CD-ROM drive (devtype=cdrom without a target) has nothing
 	 * to set up: without physical-device a blkback, Linux's or ours, waits
 	 * in InitWait, as for a drive with no medium. */
-	if (!*params && vbd__hp_be_read(h, XBT_NULL, "device-type", &v) == 0 &&
+	if (!**params && vbd__hp_be_read(h, XBT_NULL, "device-type", &v) == 0 &&
 	    !strcmp(v, "cdrom")) {
-		r = 0;
-		goto out;
+		free(v);
+		return 1;
 	}
 	free(v);
 	v = NULL;
@@ -283,10 +295,30 @@ static int hp_add(vbd__hp *h, bool *busy)
 	if (vbd__hp_be_read(h, XBT_NULL, vbd__hp_done_key(h->be), &v) == 0) {
 		free(v);
 		v = NULL;
+		r = 0;
 		if (vbd__hp_be_read(h, XBT_NULL, "hotplug-status", &v) < 0 || strcmp(v, "connected"))
 			r = vbd__hp_be_write(h, XBT_NULL, "hotplug-status", "connected");
+		free(v);
 		if (r < 0)
-			r = vbd__errf(h->err, r, "write %s/hotplug-status", h->be);
+			return vbd__errf(h->err, r, "write %s/hotplug-status", h->be);
+		return 1;
+	}
+	return 0;
+}
+
+static int hp_add(vbd__hp *h, bool *busy)
+{
+	char *params = NULL, *mode = NULL, pd[32], pdpath[PATH_MAX];
+	const char *path;
+	vbd__hp_target tg = { .fd = -1 };
+	unsigned loopn = 0;
+	int r, lfd = -1;
+	bool writable;
+	char m;
+
+	r = add_inputs(h, &params, &mode);
+	if (r != 0) {
+		r = r > 0 ? 0 : r;
 		goto out;
 	}
 	m = vbd__hp_canon_mode(mode);
@@ -316,9 +348,13 @@ static int hp_add(vbd__hp *h, bool *busy)
 		goto out;
 	if (m != '!') {
 		/* Checked now to spare a loop device in the common conflict,
-		 * and again in the transaction, where it counts. */
+		 * and again in the transaction, where it counts.  For a toolstack's
+		 * own fresh attach (vbd__hp_known), whose target its validation
+		 * just opened, the index is left to the transaction: a conflict
+		 * there costs a loop device set up and freed, the common case
+		 * one request fewer. */
 		r = vbd__hp_check_mounts(h, &tg, m);
-		if (r == 0)
+		if (r == 0 && !(h->known && h->known->fresh))
 			r = vbd__hp_check_index(h, XBT_NULL, tg.path, tg.key, m);
 		if (r < 0)
 			goto out;
@@ -379,7 +415,6 @@ out:
 	if (tg.fd >= 0)
 		close(tg.fd);
 	*busy = r == -EBUSY;
-	free(v);
 	free(params);
 	free(mode);
 	return r;
@@ -456,9 +491,10 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct remove_job *j = ud;
 	int r;
 
-	(void)xs;
 	r = remove_txn(j->h, t, j->key, j->be_there);
 	j->said = r < 0;
+	if (r == 0 && j->h->known && j->h->known->also)
+		r = j->h->known->also(xs, t, j->h->known->also_ud);
 	return r;
 }
 
@@ -471,7 +507,9 @@ static int hp_remove(vbd__hp *h)
 	bool be_there;
 	int r = 0;
 
-	be_there = vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
+	/* With the caller's removal of the dir in the transaction, its keys go
+	 * with it (vbd__hp_known). */
+	be_there = !(h->known && h->known->also) && vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
 	vbd__hp_rec_read(h, "node", &node);
 	vbd__hp_rec_read(h, "file", &file);
 	vbd__hp_rec_read(h, "key", &key);
@@ -533,11 +571,11 @@ int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be
 int vbd_hotplug_builtin(struct xs_handle *xs, const char *be_path, vbd_hotplug_action action,
                         vbd_errbuf *err)
 {
-	return vbd__hotplug_run(xs, getenv("XENSTORED_PATH"), be_path, action, err);
+	return vbd__hotplug_run(xs, getenv("XENSTORED_PATH"), be_path, action, NULL, err);
 }
 
 int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_path,
-                     vbd_hotplug_action action, vbd_errbuf *err)
+                     vbd_hotplug_action action, const vbd__hp_known *known, vbd_errbuf *err)
 {
 	vbd_errbuf local = { "" };
 	bool busy = false;
@@ -551,6 +589,7 @@ int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_pat
 		return vbd__errf(err, -ENOMEM, "vbd_hotplug_builtin: out of memory");
 	h->xs = xs;
 	h->store = store;
+	h->known = known;
 	h->err = &local;
 	r = vbd__hp_name(h, be_path);
 	if (r == 0 && action == VBD_HOTPLUG_ADD) {
