@@ -165,8 +165,9 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
 	uint64_t mem_bytes;         /* held for the devices served now: their
 	                             * state, rings' scratch and persistent-grant
-	                             * tables (not the worker stacks, nor the
-	                             * guest pages mapped) */
+	                             * tables, io_uring queues (SQ/CQ rings and
+	                             * SQEs) and in-flight tables (not the worker
+	                             * stacks, nor the guest pages mapped) */
 	uint64_t pgrants_budget;    /* the most persistent grants all rings may
 	                             * keep mapped (options.persistent_grants_total) */
 	uint64_t pgrant_uncached;   /* segments of persistent rings mapped for

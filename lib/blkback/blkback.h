@@ -303,7 +303,10 @@ void vbd__bb_uring_drain(vbd__bb_ring *r);
 /* Whether completions wait in r's io_uring (false for the synchronous
  * engine): the busy-poll's second thing to watch. */
 bool vbd__bb_uring_ready(const vbd__bb_ring *r);
-/* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes). */
+/* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes): its
+ * queue, from connect, and its in-flight table, from the first request. */
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r);
+/* Of those, the io_uring's own mappings (SQ and CQ rings, SQE array). */
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r);
 
 #endif

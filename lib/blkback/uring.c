@@ -51,6 +51,28 @@ bool vbd__bb_uring_built(void)
 	return false;
 }
 
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+/* What the kernel mapped into this process for q: the SQ ring (its head,
+ * tail and index array), the CQ ring (with its CQEs; one mapping with the
+ * SQ ring where the kernel has IORING_FEAT_SINGLE_MMAP) and the SQE array.
+ * A one-page blkif ring (32 requests) costs three pages, or two with
+ * SINGLE_MMAP; an order-4 ring (512 requests) 13 pages. */
+static size_t queue_bytes(const struct io_uring *q)
+{
+	size_t sqe = sizeof(struct io_uring_sqe) << ((q->flags & IORING_SETUP_SQE128) ? 1 : 0);
+	size_t n = page_up(q->sq.ring_sz) + page_up((size_t)q->sq.ring_entries * sqe);
+
+	if (!(q->features & IORING_FEAT_SINGLE_MMAP))
+		n += page_up(q->cq.ring_sz);
+	return n;
+}
+
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
 	(void)r;
@@ -80,6 +102,12 @@ void vbd__bb_uring_drain(vbd__bb_ring *r)
 }
 
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
+{
+	(void)r;
+	return 0;
+}
+
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r)
 {
 	(void)r;
 	return 0;
@@ -118,6 +146,7 @@ struct vbd__bb_uring {
 	struct io_uring q;
 	struct slot *slots;        /* size; mapped at the first request */
 	size_t slots_bytes, iov_bytes;
+	size_t queue_bytes;        /* the SQ and CQ rings and the SQE array */
 	unsigned size;
 	unsigned inflight;         /* submitted (or queued), not completed */
 	unsigned queued;           /* SQEs not yet submitted */
@@ -138,6 +167,28 @@ static void mem_sub(vbd__bb_ring *r, size_t n)
 	__atomic_fetch_sub(&r->dev->b->mem, n, __ATOMIC_RELAXED);
 }
 
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+/* What the kernel mapped into this process for q: the SQ ring (its head,
+ * tail and index array), the CQ ring (with its CQEs; one mapping with the
+ * SQ ring where the kernel has IORING_FEAT_SINGLE_MMAP) and the SQE array.
+ * A one-page blkif ring (32 requests) costs three pages, or two with
+ * SINGLE_MMAP; an order-4 ring (512 requests) 13 pages. */
+static size_t queue_bytes(const struct io_uring *q)
+{
+	size_t sqe = sizeof(struct io_uring_sqe) << ((q->flags & IORING_SETUP_SQE128) ? 1 : 0);
+	size_t n = page_up(q->sq.ring_sz) + page_up((size_t)q->sq.ring_entries * sqe);
+
+	if (!(q->features & IORING_FEAT_SINGLE_MMAP))
+		n += page_up(q->cq.ring_sz);
+	return n;
+}
+
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
 	struct vbd__bb_uring *u = calloc(1, sizeof(*u));
@@ -153,7 +204,9 @@ int vbd__bb_uring_open(vbd__bb_ring *r)
 		return rc;
 	}
 	u->size = r->size;
+	u->queue_bytes = queue_bytes(&u->q);
 	r->u = u;
+	mem_add(r, u->queue_bytes);
 	return 0;
 }
 
@@ -171,6 +224,7 @@ void vbd__bb_uring_close(vbd__bb_ring *r)
 		mem_sub(r, u->slots_bytes + u->iov_bytes);
 	}
 	io_uring_queue_exit(&u->q);
+	mem_sub(r, u->queue_bytes);
 	free(u);
 	r->u = NULL;
 }
@@ -188,7 +242,12 @@ bool vbd__bb_uring_ready(const vbd__bb_ring *r)
 
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
 {
-	return r->u ? r->u->slots_bytes + r->u->iov_bytes : 0;
+	return r->u ? r->u->slots_bytes + r->u->iov_bytes + r->u->queue_bytes : 0;
+}
+
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r)
+{
+	return r->u ? r->u->queue_bytes : 0;
 }
 
 static int slots_alloc(vbd__bb_ring *r)
