@@ -136,6 +136,7 @@ struct slot {
 	unsigned cap;
 	struct iovec *cur;         /* what is left to transfer: cnt from cur */
 	unsigned cnt;
+	int fd;                    /* the target's descriptor it uses */
 	int16_t status;
 	uint8_t op, state;
 	bool write;
@@ -297,9 +298,9 @@ static void prep(vbd__bb_ring *r, struct slot *s)
 
 	/* Never NULL: no more SQEs are queued than slots are in flight. */
 	if (s->write)
-		io_uring_prep_writev(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+		io_uring_prep_writev(sqe, s->fd, s->cur, s->cnt, (uint64_t)s->off);
 	else
-		io_uring_prep_readv(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+		io_uring_prep_readv(sqe, s->fd, s->cur, s->cnt, (uint64_t)s->off);
 	sqe->user_data = (uint64_t)(s - u->slots);
 	u->queued++;
 }
@@ -352,6 +353,7 @@ static void complete(vbd__bb_ring *r, uint64_t data, int res)
 {
 	struct vbd__bb_uring *u = r->u;
 	struct slot *s;
+	int bfd;
 
 	if (data >= u->size)
 		return;   /* not ours: nothing else submits on this ring */
@@ -360,9 +362,18 @@ static void complete(vbd__bb_ring *r, uint64_t data, int res)
 		prep(r, s);
 		return;
 	}
+	if (res < 0 && (bfd = vbd__bb_io_refused(r, s->fd, res)) >= 0) {
+		/* O_DIRECT refused it: the rest again, buffered. */
+		s->fd = bfd;
+		prep(r, s);
+		return;
+	}
 	if (res > 0 && (size_t)res < s->left) {
-		/* Short: the rest goes again, from where it stopped. */
+		/* Short: the rest goes again, from where it stopped (buffered
+		 * if it is no longer aligned for O_DIRECT). */
 		advance(s, (size_t)res);
+		if (s->fd != r->dev->disk.fd && !vbd__bb_disk_aligned(&r->dev->disk, s->cur, s->cnt, s->off))
+			s->fd = r->dev->disk.fd;
 		prep(r, s);
 		return;
 	}
@@ -477,10 +488,11 @@ static void take(vbd__bb_ring *r, const void *entry, RING_IDX idx)
 		return;
 	s->cur = s->iov;
 	if (s->cnt > IOV_MAX) {
-		st = vbd__bb_do_io(r->dev->disk.fd, s->cur, s->cnt, s->off, s->write);
+		st = vbd__bb_do_io(r, s->cur, s->cnt, s->off, s->write);
 		finish(r, s, st == 0 ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
 		return;
 	}
+	s->fd = vbd__bb_io_fd(r, s->cur, s->cnt, s->off);
 	s->state = SLOT_IO;
 	u->inflight++;
 	prep(r, s);
