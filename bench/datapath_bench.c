@@ -606,7 +606,30 @@ static int warm(host *x, uint64_t size)
 
 typedef struct result {
 	double ring, direct;        /* IOPS, summed over rounds then averaged */
+	/* The process's CPU seconds and requests of each side's runs: CPU per
+	 * request, which other load on the machine moves far less than the
+	 * rates (a run's share of contended CPUs varies with its thread
+	 * count: QD threads for direct, two for the ring). */
+	double ring_cpu, direct_cpu;
+	uint64_t ring_ios, direct_ios;
 } result;
+
+/* A run of one side, with its CPU time and requests added to o. */
+static int timed(host *x, const workload *w, double seconds, bool ring, result *o, double *rate)
+{
+	double c0 = proc_cpu_s();
+	int r = ring ? run_ring(x, w, x->size, seconds, rate)
+	             : run_direct(x->img, w, x->size, seconds, rate);
+
+	if (ring) {
+		o->ring_cpu += proc_cpu_s() - c0;
+		o->ring_ios += last_ios;
+	} else {
+		o->direct_cpu += proc_cpu_s() - c0;
+		o->direct_ios += last_ios;
+	}
+	return r;
+}
 
 /* What the ring runs of one workload cost in grants, per request: the
  * profile of the zero-copy cliff (a working set beyond the backend's
@@ -786,13 +809,14 @@ int main(int argc, char **argv)
 	double seconds = 1.0;
 	bool do_backing[2] = { true, true };
 	bool do_queues[2] = { true, true };
-	result res[2][2][NWORK] = { { { { 0, 0 } } } };
+	result res[2][2][NWORK];
 	vbd_blkback_stats bs = { .size = sizeof(bs) };
 	int c, rc = 1, r;
 	unsigned bk, qi, wi, k;
 	const char *only = NULL;
 	char *end;
 
+	memset(res, 0, sizeof(res));
 	if (bench_csv_init("datapath_bench", &argc, argv) < 0)
 		return 2;
 	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:p:w:h", longopts, NULL)) != -1) {
@@ -927,13 +951,13 @@ int main(int argc, char **argv)
 
 					/* Alternate which goes first. */
 					if (k % 2 == 0) {
-						r = run_ring(&x, w, x.size, seconds, &a);
+						r = timed(&x, w, seconds, true, o, &a);
 						if (r == 0)
-							r = run_direct(x.img, w, x.size, seconds, &d);
+							r = timed(&x, w, seconds, false, o, &d);
 					} else {
-						r = run_direct(x.img, w, x.size, seconds, &d);
+						r = timed(&x, w, seconds, false, o, &d);
 						if (r == 0)
-							r = run_ring(&x, w, x.size, seconds, &a);
+							r = timed(&x, w, seconds, true, o, &a);
 					}
 					if (r < 0) {
 						fprintf(stderr, "datapath_bench: %s: %s (%s)\n", w->name,
@@ -949,6 +973,14 @@ int main(int argc, char **argv)
 				csv_result(w, backing_name[bk], qi + 1, o);
 				vbd_blkback_get_stats(x.b, &b1);
 				print_grant_costs(&b0, &b1);
+				if (o->ring_ios && o->direct_ios) {
+					double rc_us = o->ring_cpu * 1e6 / (double)o->ring_ios;
+					double dc_us = o->direct_cpu * 1e6 / (double)o->direct_ios;
+
+					printf("%-18s   CPU per request: ring %.2f us, direct %.2f us "
+					       "(direct / ring %.0f%%)\n", "", rc_us, dc_us,
+					       100 * dc_us / rc_us);
+				}
 				fflush(stdout);
 			}
 			if (dev_detach(&x) < 0)

@@ -45,6 +45,19 @@
 
 #include "blkback/blkback.h"
 
+/* open(), without the access-time update of every read where the kernel
+ * allows it (the file's owner, or CAP_FOWNER): a guest's reads are not
+ * accesses anyone asks the image's atime about, and the check alone
+ * (touch_atime) is a visible part of a 4 KiB read's cost. */
+static int open_noatime(const char *path, int flags)
+{
+	int fd = open(path, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, flags);
+	return fd;
+}
+
 /* A small decimal from a sysfs file, or -1. */
 static long long sysfs_num(unsigned maj, unsigned min, const char *rel)
 {
@@ -117,7 +130,7 @@ static void open_direct(struct vbd__bb_disk *d, const char *path, const struct s
 		snprintf(why, whylen, "its file system has no O_DIRECT");
 		return;
 	}
-	fd = open(path, (d->readonly ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC | O_NOCTTY);
+	fd = open_noatime(path, (d->readonly ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		snprintf(why, whylen, "O_DIRECT refused: %s", strerror(errno));
 		return;
@@ -139,7 +152,7 @@ int vbd__bb_disk_open(struct vbd__bb_disk *d, const char *path, bool readonly, b
 	int fd, r;
 
 	d->dfd = -1;
-	fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+	fd = open_noatime(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(why, whylen, "opening %s %s: %s", path, readonly ? "read-only" : "read-write",

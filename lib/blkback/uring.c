@@ -151,6 +151,11 @@ struct vbd__bb_uring {
 	unsigned size;
 	unsigned inflight;         /* submitted (or queued), not completed */
 	unsigned queued;           /* SQEs not yet submitted */
+	/* The target's descriptors registered with the io_uring (0 the
+	 * buffered one, 1 the O_DIRECT one or empty): an SQE names its index,
+	 * and the kernel skips the lookup and the reference count of the
+	 * file that a plain descriptor costs per request. */
+	bool fixed;
 };
 
 bool vbd__bb_uring_built(void)
@@ -260,6 +265,11 @@ static int slots_alloc(vbd__bb_ring *r)
 
 	if (p == MAP_FAILED)
 		return -ENOMEM;
+	/* The target is open by now (the device connected); without the
+	 * registration (an old kernel, RLIMIT_NOFILE) the descriptors are
+	 * named as they are. */
+	u->fixed = io_uring_register_files(&u->q, (int[]){ r->dev->disk.fd, r->dev->disk.dfd },
+	                                   2) == 0;
 	u->slots = p;
 	u->slots_bytes = bytes;
 	for (unsigned i = 0; i < u->size; i++) {
@@ -296,11 +306,25 @@ static void prep(vbd__bb_ring *r, struct slot *s)
 	struct vbd__bb_uring *u = r->u;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->q);
 
-	/* Never NULL: no more SQEs are queued than slots are in flight. */
-	if (s->write)
-		io_uring_prep_writev(sqe, s->fd, s->cur, s->cnt, (uint64_t)s->off);
+	int fd = s->fd;
+
+	if (u->fixed)
+		fd = s->fd == r->dev->disk.fd ? 0 : 1;
+	/* Never NULL: no more SQEs are queued than slots are in flight.  One
+	 * piece (a 4 KiB request, or pages that were mapped together) is a
+	 * plain read or write: no iovec array for the kernel to copy in. */
+	if (s->cnt == 1 && s->write)
+		io_uring_prep_write(sqe, fd, s->cur->iov_base, (unsigned)s->cur->iov_len,
+		                    (uint64_t)s->off);
+	else if (s->cnt == 1)
+		io_uring_prep_read(sqe, fd, s->cur->iov_base, (unsigned)s->cur->iov_len,
+		                   (uint64_t)s->off);
+	else if (s->write)
+		io_uring_prep_writev(sqe, fd, s->cur, s->cnt, (uint64_t)s->off);
 	else
-		io_uring_prep_readv(sqe, s->fd, s->cur, s->cnt, (uint64_t)s->off);
+		io_uring_prep_readv(sqe, fd, s->cur, s->cnt, (uint64_t)s->off);
+	if (u->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = (uint64_t)(s - u->slots);
 	u->queued++;
 }
