@@ -2118,8 +2118,17 @@ static int loop_attach(const char *path, char *dev, size_t len)
 			return -ENODEV;
 		r = ioctl(lfd, LOOP_SET_FD, ffd);
 		close(ffd);
-		if (r == 0)
+		if (r == 0) {
+			struct loop_info64 li;
+
+			/* Gone with its last descriptor, also when an assertion
+			 * ends the test before its LOOP_CLR_FD. */
+			if (ioctl(lfd, LOOP_GET_STATUS64, &li) == 0) {
+				li.lo_flags |= LO_FLAGS_AUTOCLEAR;
+				ioctl(lfd, LOOP_SET_STATUS64, &li);
+			}
 			return lfd;
+		}
 		close(lfd);
 		if (errno != EBUSY)
 			return -errno;
@@ -2247,15 +2256,20 @@ static void drop_cache(struct fx *f)
 	close(fd);
 }
 
-/* Whether the file system under path takes O_DIRECT (statx and open). */
-static bool fs_has_direct(const char *path)
+/* Whether the file system under path takes O_DIRECT (statx and open);
+ * *ret_bypass: its direct I/O says it bypasses the page cache (statx
+ * gives its alignment: tmpfs, whose pages are its storage, does not). */
+static bool fs_has_direct(const char *path, bool *ret_bypass)
 {
 	struct statx sx;
 	int fd;
 
-	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
-	    !sx.stx_dio_offset_align)
-		return false;
+	*ret_bypass = false;
+	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
+		if (!sx.stx_dio_offset_align)
+			return false;
+		*ret_bypass = true;
+	}
 	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -2273,6 +2287,7 @@ static void direct_file(struct fx *f, const char *engine)
 	struct vbd__bb_disk *k;
 	unsigned char buf[3 * 512];
 	struct req r;
+	bool bypass;
 
 	setenv("VBD_BLKBACK_ENGINE", engine, 1);
 	layout(f, "w");
@@ -2284,7 +2299,7 @@ static void direct_file(struct fx *f, const char *engine)
 	wait_be_state(f, 4);
 	unsetenv("VBD_BLKBACK_ENGINE");
 	k = &f->b->devs->disk;
-	if (!fs_has_direct(f->img)) {
+	if (!fs_has_direct(f->img, &bypass)) {
 		fprintf(stderr, "%s has no O_DIRECT: the buffered fallback checked\n", f->dir);
 		assert_int_equal(k->dfd, -1);
 		assert_int_equal(stats(f).direct_targets, 0);
@@ -2304,7 +2319,11 @@ static void direct_file(struct fx *f, const char *engine)
 	drop_cache(f);
 	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 256, 4, 0, f)), BLKIF_RSP_OKAY);
 	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 256, 4, 8, f)), BLKIF_RSP_OKAY);
-	assert_int_equal(cached_pages(f, 256 * 512, 4 * VBD_PAGE_SIZE), 0);
+	if (bypass)
+		assert_int_equal(cached_pages(f, 256 * 512, 4 * VBD_PAGE_SIZE), 0);
+	else
+		fprintf(stderr, "%s: direct I/O without statx alignment: page cache not checked\n",
+		        f->dir);
 	assert_memory_equal(page(f, 0), page(f, 8), 4 * VBD_PAGE_SIZE);
 
 	/* Pieces of pages (sectors 6-7 of one, 3 of the next): a write, then
