@@ -606,7 +606,30 @@ static int warm(host *x, uint64_t size)
 
 typedef struct result {
 	double ring, direct;        /* IOPS, summed over rounds then averaged */
+	/* The process's CPU seconds and requests of each side's runs: CPU per
+	 * request, which other load on the machine moves far less than the
+	 * rates (a run's share of contended CPUs varies with its thread
+	 * count: QD threads for direct, two for the ring). */
+	double ring_cpu, direct_cpu;
+	uint64_t ring_ios, direct_ios;
 } result;
+
+/* A run of one side, with its CPU time and requests added to o. */
+static int timed(host *x, const workload *w, double seconds, bool ring, result *o, double *rate)
+{
+	double c0 = proc_cpu_s();
+	int r = ring ? run_ring(x, w, x->size, seconds, rate)
+	             : run_direct(x->img, w, x->size, seconds, rate);
+
+	if (ring) {
+		o->ring_cpu += proc_cpu_s() - c0;
+		o->ring_ios += last_ios;
+	} else {
+		o->direct_cpu += proc_cpu_s() - c0;
+		o->direct_ios += last_ios;
+	}
+	return r;
+}
 
 /* What the ring runs of one workload cost in grants, per request: the
  * profile of the zero-copy cliff (a working set beyond the backend's
@@ -618,9 +641,16 @@ static void print_grant_costs(const vbd_blkback_stats *a, const vbd_blkback_stat
 
 	if (req < 1)
 		return;
-	printf("%-18s   per request: %.2f grant maps, %.2f evictions, %.1f persistent hits\n", "",
-	       (double)(b->grant_maps - a->grant_maps) / req,
+	printf("%-18s   per request: %.2f grant maps, %.2f evictions, %.1f persistent hits",
+	       "", (double)(b->grant_maps - a->grant_maps) / req,
 	       (double)(b->pgrant_evictions - a->pgrant_evictions) / req, hits / req);
+	/* Segments mapped for their request only: the cache or the budget
+	 * full, or a map that failed for want of mappings. */
+	if (b->pgrant_uncached != a->pgrant_uncached)
+		printf(", %.1f uncached (%.2f failed maps)",
+		       (double)(b->pgrant_uncached - a->pgrant_uncached) / req,
+		       (double)(b->pgrant_map_failures - a->pgrant_map_failures) / req);
+	printf("\n");
 }
 
 /* One workload's result as a CSV row: ring against direct. */
@@ -731,6 +761,7 @@ static void usage(FILE *f)
 	        "Usage: datapath_bench [--size MiB] [--seconds S] [--rounds R]\n"
 	        "                      [--backing loop|file|both] [--queues 1|2|both]\n"
 	        "                      [--engine uring|sync] [--zero-copy] [--poll-us N]\n"
+	        "                      [--workload W]\n"
 	        "\n"
 	        "The bundled blkfront -> rings -> blkback path against pread/pwrite on the\n"
 	        "same (page-cached) file, in one process: 4 KiB random read at QD1 and QD32,\n"
@@ -752,6 +783,8 @@ static void usage(FILE *f)
 	        "                     event-channel notifies and events per request;\n"
 	        "                     target: ring >= 25%% of direct at QD1 with polling on\n"
 
+	        "  -w, --workload W   only this one, named as in the output (\"1m-seqread QD8\"):\n"
+	        "                     for a profile (bench/README.md)\n"
 	        "      --csv FILE     also append CSV rows to FILE (see bench/README.md)\n");
 }
 
@@ -766,6 +799,7 @@ int main(int argc, char **argv)
 		{ "zero-copy", no_argument, NULL, 'z' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "workload", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -775,16 +809,25 @@ int main(int argc, char **argv)
 	double seconds = 1.0;
 	bool do_backing[2] = { true, true };
 	bool do_queues[2] = { true, true };
-	result res[2][2][NWORK] = { { { { 0, 0 } } } };
+	result res[2][2][NWORK];
 	vbd_blkback_stats bs = { .size = sizeof(bs) };
 	int c, rc = 1, r;
 	unsigned bk, qi, wi, k;
+	const char *only = NULL;
 	char *end;
 
+	memset(res, 0, sizeof(res));
 	if (bench_csv_init("datapath_bench", &argc, argv) < 0)
 		return 2;
-	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:s:r:b:q:ze:p:w:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'w':
+			for (wi = 0; wi < NWORK && strcmp(workloads[wi].name, optarg); wi++)
+				;
+			if (wi == NWORK)
+				goto bad_arg;
+			only = optarg;
+			break;
 		case 'z':
 			zero_copy = true;
 			break;
@@ -900,19 +943,21 @@ int main(int argc, char **argv)
 				double unit = w->bandwidth ? (double)w->bs / 1e6 : 1.0;
 				vbd_blkback_stats b0 = { .size = sizeof(b0) }, b1 = { .size = sizeof(b1) };
 
+				if (only && strcmp(w->name, only))
+					continue;
 				vbd_blkback_get_stats(x.b, &b0);
 				for (k = 0; k < rounds; k++) {
 					double a = 0, d = 0;
 
 					/* Alternate which goes first. */
 					if (k % 2 == 0) {
-						r = run_ring(&x, w, x.size, seconds, &a);
+						r = timed(&x, w, seconds, true, o, &a);
 						if (r == 0)
-							r = run_direct(x.img, w, x.size, seconds, &d);
+							r = timed(&x, w, seconds, false, o, &d);
 					} else {
-						r = run_direct(x.img, w, x.size, seconds, &d);
+						r = timed(&x, w, seconds, false, o, &d);
 						if (r == 0)
-							r = run_ring(&x, w, x.size, seconds, &a);
+							r = timed(&x, w, seconds, true, o, &a);
 					}
 					if (r < 0) {
 						fprintf(stderr, "datapath_bench: %s: %s (%s)\n", w->name,
@@ -928,6 +973,14 @@ int main(int argc, char **argv)
 				csv_result(w, backing_name[bk], qi + 1, o);
 				vbd_blkback_get_stats(x.b, &b1);
 				print_grant_costs(&b0, &b1);
+				if (o->ring_ios && o->direct_ios) {
+					double rc_us = o->ring_cpu * 1e6 / (double)o->ring_ios;
+					double dc_us = o->direct_cpu * 1e6 / (double)o->direct_ios;
+
+					printf("%-18s   CPU per request: ring %.2f us, direct %.2f us "
+					       "(direct / ring %.0f%%)\n", "", rc_us, dc_us,
+					       100 * dc_us / rc_us);
+				}
 				fflush(stdout);
 			}
 			if (dev_detach(&x) < 0)
@@ -944,7 +997,8 @@ int main(int argc, char **argv)
 				const result *o = &res[bk][qi][wi];
 				double ratio;
 
-				if (!do_backing[bk] || !do_queues[qi] || w->target == 0)
+				if (!do_backing[bk] || !do_queues[qi] || w->target == 0 ||
+				    (only && strcmp(w->name, only)))
 					continue;
 				ratio = o->ring / o->direct;
 				printf("target %-16s %s%s, %u queue%s: ring >= %.0f%% of direct: %5.1f%%  %s\n",

@@ -18,8 +18,10 @@
 #include <string.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1873,6 +1875,25 @@ static void test_pgrant_sweep(void **state)
 	vbd__pgrant_done(&c);
 }
 
+/* Bytes of this process's io_uring mappings (SQ/CQ rings, SQE arrays), as
+ * /proc/self/maps lists them: the kernel's own account of the queues. */
+static uint64_t uring_mapped(void)
+{
+	FILE *m = fopen("/proc/self/maps", "re");
+	char line[512];
+	uint64_t sum = 0;
+
+	assert_non_null(m);
+	while (fgets(line, sizeof(line), m)) {
+		unsigned long lo, hi;
+
+		if (strstr(line, "[io_uring]") && sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+			sum += hi - lo;
+	}
+	fclose(m);
+	return sum;
+}
+
 /* What the backend holds for a device follows what the frontend uses, not
  * the most it could: 4 queues with persistent grants negotiated cost little
  * while idle (the grant tables and indirect scratch grow with use), and every
@@ -1880,7 +1901,7 @@ static void test_pgrant_sweep(void **state)
 static void test_memory_per_device(void **state)
 {
 	struct fx *f = *state;
-	uint64_t idle, busy, closed;
+	uint64_t idle, busy, closed, queues;
 	struct blkif_request_segment *segs;
 	uint32_t iref;
 	void *ipage;
@@ -1889,9 +1910,16 @@ static void test_memory_per_device(void **state)
 	up(f, &(struct fe_opts){ 4, 0, "x86_64-abi", true, 3 });
 	idle = stats(f).mem_bytes;
 	/* The device and its four rings, nothing sized for a request or a
-	 * grant not yet seen. */
-	if (idle == 0 || idle > 16 * 1024)
-		fail_msg("an idle device with 4 queues holds %llu bytes", (unsigned long long)idle);
+	 * grant not yet seen; with the io_uring engine, each ring's queue
+	 * (its SQ and CQ rings and SQEs, mapped by the kernel), counted as
+	 * the process's io_uring mappings measure it. */
+	queues = 0;
+	for (unsigned q = 0; q < 4; q++)
+		queues += vbd__bb_uring_queue_bytes(&f->b->devs->rings[q]);
+	assert_int_equal(queues, uring_mapped());
+	if (idle < queues || idle - queues == 0 || idle - queues > 16 * 1024)
+		fail_msg("an idle device with 4 queues holds %llu bytes, %llu of them io_uring queues",
+		         (unsigned long long)idle, (unsigned long long)queues);
 
 	/* Persistent grants on queue 0 take one page of table; an indirect
 	 * request of 40 segments grows that ring's scratch to hold 40. */
@@ -1912,7 +1940,8 @@ static void test_memory_per_device(void **state)
 		assert_int_equal(vbd__bb_uring_bytes(&f->b->devs->rings[0]) % (uint64_t)sysconf(_SC_PAGESIZE),
 		                 40 * sizeof(struct iovec));
 	assert_int_equal(busy - idle, vbd__pgrant_bytes_for(64) + (uint64_t)sysconf(_SC_PAGESIZE) +
-	                              vbd__bb_uring_bytes(&f->b->devs->rings[0]));
+	                              vbd__bb_uring_bytes(&f->b->devs->rings[0]) -
+	                              vbd__bb_uring_queue_bytes(&f->b->devs->rings[0]));
 	assert_int_equal(vbd_gnt_unshare(f->xf, ipage, 1), 0);
 
 	/* The rings go: only the device's own state stays. */
@@ -2089,8 +2118,17 @@ static int loop_attach(const char *path, char *dev, size_t len)
 			return -ENODEV;
 		r = ioctl(lfd, LOOP_SET_FD, ffd);
 		close(ffd);
-		if (r == 0)
+		if (r == 0) {
+			struct loop_info64 li;
+
+			/* Gone with its last descriptor, also when an assertion
+			 * ends the test before its LOOP_CLR_FD. */
+			if (ioctl(lfd, LOOP_GET_STATUS64, &li) == 0) {
+				li.lo_flags |= LO_FLAGS_AUTOCLEAR;
+				ioctl(lfd, LOOP_SET_STATUS64, &li);
+			}
 			return lfd;
+		}
 		close(lfd);
 		if (errno != EBUSY)
 			return -errno;
@@ -2130,6 +2168,299 @@ static void test_block_device(void **state)
 	xs_put(f->h0, XBT_NULL, f->be, "physical-device", "fd:99");
 	settle(f);
 	check_rw(f, 0, 256, 1, 0, 91);
+	f->b = vbd_blkback_free(f->b);
+	ioctl(lfd, LOOP_CLR_FD, 0);
+	close(lfd);
+}
+
+/* A guest's reads leave the image's access time alone (O_NOATIME): set two
+ * days back, a relatime mount would otherwise update it at the first read. */
+static void test_reads_keep_atime(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2] = { { .tv_sec = time(NULL) - 2 * 86400 }, { .tv_nsec = UTIME_OMIT } };
+	struct stat st;
+	int fd;
+
+	up(f, &plain);
+	assert_int_equal(utimensat(AT_FDCWD, f->img, ts, 0), 0);
+	/* Whether this file system updates atime at all: a read of another
+	 * descriptor, without O_NOATIME, then the time set back again. */
+	fd = open(f->img, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	assert_int_equal(pread(fd, &st, 1, 4096), 1);
+	close(fd);
+	assert_int_equal(stat(f->img, &st), 0);
+	if (st.st_atime == ts[0].tv_sec) {
+		fprintf(stderr, "%s: no atime updates here: skipped\n", f->dir);
+		skip();
+	}
+	assert_int_equal(utimensat(AT_FDCWD, f->img, ts, 0), 0);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 64, 2, 0, f)), BLKIF_RSP_OKAY);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 2048, 4, 0, f)), BLKIF_RSP_OKAY);
+	assert_int_equal(stat(f->img, &st), 0);
+	assert_int_equal(st.st_atime, ts[0].tv_sec);
+}
+
+/* ------------------------------------------------------------- O_DIRECT */
+
+/* Whether fd of this process was opened with O_DIRECT, as the kernel
+ * says in /proc/self/fdinfo. */
+static bool fd_is_direct(int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+	bool found = false;
+	FILE *fi;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	fi = fopen(path, "re");
+	assert_non_null(fi);
+	while (fgets(line, sizeof(line), fi))
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			found = true;
+	fclose(fi);
+	assert_true(found);
+	return (flags & O_DIRECT) != 0;
+}
+
+/* Pages of the image in the page cache over [off, off + len). */
+static unsigned cached_pages(struct fx *f, uint64_t off, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = len / pg;
+	unsigned char vec[64];
+	unsigned count = 0;
+	int fd = open(f->img, O_RDONLY | O_CLOEXEC);
+	void *m;
+
+	assert_true(fd >= 0 && n <= sizeof(vec));
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mincore(m, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		count += vec[i] & 1;
+	munmap(m, len);
+	close(fd);
+	return count;
+}
+
+/* Drops the image's cached pages (written back first). */
+static void drop_cache(struct fx *f)
+{
+	int fd = open(f->img, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* Whether the file system under path takes O_DIRECT (statx and open);
+ * *ret_bypass: its direct I/O says it bypasses the page cache (statx
+ * gives its alignment: tmpfs, whose pages are its storage, does not). */
+static bool fs_has_direct(const char *path, bool *ret_bypass)
+{
+	struct statx sx;
+	int fd;
+
+	*ret_bypass = false;
+	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
+		if (!sx.stx_dio_offset_align)
+			return false;
+		*ret_bypass = true;
+	}
+	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* direct-io-safe on a file: the target has an O_DIRECT descriptor beside
+ * its buffered one, a guest's writes and reads bypass the page cache, and
+ * what goes through the ring is what the file holds, for whole pages and
+ * for pieces of them, with either engine.  Where the file system has no
+ * O_DIRECT, the device is served buffered and that is counted. */
+static void direct_file(struct fx *f, const char *engine)
+{
+	struct vbd__bb_disk *k;
+	unsigned char buf[3 * 512];
+	struct req r;
+	bool bypass;
+
+	setenv("VBD_BLKBACK_ENGINE", engine, 1);
+	layout(f, "w");
+	xs_put(f->h0, XBT_NULL, f->be, "direct-io-safe", "1");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	unsetenv("VBD_BLKBACK_ENGINE");
+	k = &f->b->devs->disk;
+	if (!fs_has_direct(f->img, &bypass)) {
+		fprintf(stderr, "%s has no O_DIRECT: the buffered fallback checked\n", f->dir);
+		assert_int_equal(k->dfd, -1);
+		assert_int_equal(stats(f).direct_targets, 0);
+		assert_int_equal(stats(f).direct_refused, 1);
+		check_rw(f, 0, 128, 4, 0, 70);
+		return;
+	}
+	assert_int_equal(stats(f).direct_targets, 1);
+	assert_int_equal(stats(f).direct_refused, 0);
+	assert_true(k->dfd >= 0);
+	assert_true(fd_is_direct(k->dfd));
+	assert_false(fd_is_direct(k->fd));
+
+	/* Whole pages: written and read back past the page cache. */
+	drop_cache(f);
+	check_rw(f, 0, 128, 4, 0, 71);
+	drop_cache(f);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_WRITE, 256, 4, 0, f)), BLKIF_RSP_OKAY);
+	assert_int_equal(io(f, 0, rq(BLKIF_OP_READ, 256, 4, 8, f)), BLKIF_RSP_OKAY);
+	if (bypass)
+		assert_int_equal(cached_pages(f, 256 * 512, 4 * VBD_PAGE_SIZE), 0);
+	else
+		fprintf(stderr, "%s: direct I/O without statx alignment: page cache not checked\n",
+		        f->dir);
+	assert_memory_equal(page(f, 0), page(f, 8), 4 * VBD_PAGE_SIZE);
+
+	/* Pieces of pages (sectors 6-7 of one, 3 of the next): a write, then
+	 * the file and a read back agree with it. */
+	for (unsigned i = 0; i < 2 * VBD_PAGE_SIZE; i++)
+		page(f, 0)[i] = (unsigned char)(i * 7 + 1);
+	r = rq(BLKIF_OP_WRITE, 1001, 2, 0, f);
+	r.seg[0].first_sect = 6;
+	r.seg[0].last_sect = 7;
+	r.seg[1].first_sect = 3;
+	r.seg[1].last_sect = 3;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	file_read(f, buf, sizeof(buf), 1001 * 512);
+	assert_memory_equal(page(f, 0) + 6 * 512, buf, 1024);
+	assert_memory_equal(page(f, 1) + 3 * 512, buf + 1024, 512);
+	memset(page(f, 2), 0xee, 2 * VBD_PAGE_SIZE);
+	r = rq(BLKIF_OP_READ, 1001, 2, 2, f);
+	r.seg[0].first_sect = 6;
+	r.seg[0].last_sect = 7;
+	r.seg[1].first_sect = 3;
+	r.seg[1].last_sect = 3;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	assert_memory_equal(page(f, 2) + 6 * 512, buf, 1024);
+	assert_memory_equal(page(f, 3) + 3 * 512, buf + 1024, 512);
+	assert_int_equal(page(f, 3)[3 * 512 - 1], 0xee);
+	assert_int_equal(page(f, 3)[4 * 512], 0xee);
+	/* A flush still makes it durable. */
+	assert_int_equal(io(f, 0, (struct req){ .op = BLKIF_OP_FLUSH_DISKCACHE }), BLKIF_RSP_OKAY);
+	assert_int_equal(stats(f).direct_targets, 1);
+	assert_int_equal(stats(f).errors, 0);
+}
+
+static void test_direct_file_uring(void **state)
+{
+	direct_file(*state, "uring");
+}
+
+static void test_direct_file_sync(void **state)
+{
+	direct_file(*state, "sync");
+	assert_null(((struct fx *)*state)->b->devs->rings[0].u);
+}
+
+/* Without direct-io-safe, buffered only. */
+static void test_direct_not_asked(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	assert_int_equal(f->b->devs->disk.dfd, -1);
+	check_rw(f, 0, 128, 2, 0, 72);
+	assert_int_equal(stats(f).direct_targets, 0);
+	assert_int_equal(stats(f).direct_refused, 0);
+	assert_int_equal(stats(f).direct_unaligned, 0);
+}
+
+/* A loop device of 4 KiB logical blocks, direct-io-safe: a guest's
+ * 512-byte sectors are not what its O_DIRECT takes, and are served
+ * buffered, correctly; whole blocks go direct.  Then the backend is told
+ * a smaller alignment than the device's: the kernel refuses the transfer
+ * (EINVAL), which is done again buffered, and the target stays buffered. */
+static void test_direct_4k_device(void **state)
+{
+	struct fx *f = *state;
+	char dev[64];
+	struct stat st;
+	unsigned char buf[2 * 512], want[2 * 512];
+	struct req r;
+	int lfd = loop_attach(f->img, dev, sizeof(dev));
+
+	if (lfd < 0) {
+		fprintf(stderr, "no loop device (%s): skipped\n", strerror(-lfd));
+		skip();
+	}
+	if (ioctl(lfd, LOOP_SET_BLOCK_SIZE, 4096) < 0) {
+		fprintf(stderr, "loop block size 4096: %s: skipped\n", strerror(errno));
+		ioctl(lfd, LOOP_CLR_FD, 0);
+		close(lfd);
+		skip();
+	}
+	assert_int_equal(fstat(lfd, &st), 0);
+	f->target = dev;
+	layout(f, "w");
+	xs_put(f->h0, XBT_NULL, f->be, "direct-io-safe", "1");
+	start(f);
+	xs_put(f->h0, XBT_NULL, f->be, "physical-device", "%x:%x", major(st.st_rdev),
+	       minor(st.st_rdev));
+	wait_be_state(f, 2);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	assert_int_equal(xs_num(f->h0, f->be, "sector-size"), 4096);
+	assert_int_equal(stats(f).direct_targets, 1);
+	assert_true(fd_is_direct(f->b->devs->disk.dfd));
+	assert_int_equal(f->b->devs->disk.dio_off_align, 4096);
+
+	check_rw(f, 0, 128, 4, 0, 80);
+	assert_int_equal(stats(f).direct_unaligned, 0);
+
+	/* Sector 1001 (first_sect 1, then sector 2 of the next page): not
+	 * 4 KiB aligned. */
+	for (unsigned i = 0; i < 2 * VBD_PAGE_SIZE; i++)
+		page(f, 0)[i] = (unsigned char)(i * 5 + 3);
+	r = rq(BLKIF_OP_WRITE, 1001, 2, 0, f);
+	r.seg[0].first_sect = 1;
+	r.seg[0].last_sect = 1;
+	r.seg[1].first_sect = 2;
+	r.seg[1].last_sect = 2;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	memcpy(want, page(f, 0) + 512, 512);
+	memcpy(want + 512, page(f, 1) + 1024, 512);
+	file_read(f, buf, sizeof(buf), 1001 * 512);
+	assert_memory_equal(buf, want, sizeof(want));
+	memset(page(f, 2), 0, 2 * VBD_PAGE_SIZE);
+	r.op = BLKIF_OP_READ;
+	r.seg[0].gref = f->drefs[2];
+	r.seg[1].gref = f->drefs[3];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	assert_memory_equal(page(f, 2) + 512, want, 512);
+	assert_memory_equal(page(f, 3) + 1024, want + 512, 512);
+	assert_int_equal(stats(f).direct_unaligned, 2);
+	assert_int_equal(stats(f).direct_targets, 1);
+
+	/* Told 512: the same kind of request reaches O_DIRECT, which the
+	 * device refuses; it is served all the same. */
+	f->b->devs->disk.dio_off_align = 512;
+	for (unsigned i = 0; i < VBD_PAGE_SIZE; i++)
+		page(f, 0)[i] = (unsigned char)(i * 11 + 5);
+	r = rq(BLKIF_OP_WRITE, 2001, 1, 0, f);
+	r.seg[0].first_sect = 1;
+	r.seg[0].last_sect = 2;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	file_read(f, buf, sizeof(buf), 2001 * 512);
+	assert_memory_equal(buf, page(f, 0) + 512, sizeof(buf));
+	assert_int_equal(stats(f).direct_refused, 1);
+	assert_int_equal(stats(f).direct_targets, 0);
+	check_rw(f, 0, 256, 2, 0, 81);
+	assert_int_equal(stats(f).errors, 0);
 	f->b = vbd_blkback_free(f->b);
 	ioctl(lfd, LOOP_CLR_FD, 0);
 	close(lfd);
@@ -2219,6 +2550,11 @@ int main(void)
 		T(test_hostile_frontend_state),
 		T(test_block_device),
 		T(test_bad_physical_device),
+		T(test_reads_keep_atime),
+		T(test_direct_file_uring),
+		T(test_direct_file_sync),
+		T(test_direct_not_asked),
+		T(test_direct_4k_device),
 #undef T
 	};
 

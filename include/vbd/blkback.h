@@ -24,10 +24,12 @@
  * through the fd and handled in the next vbd_blkback_process().  A
  * vbd_blkback is used from one thread at a time; objects are independent.
  *
- * I/O goes through the page cache (pread/pwrite on the target, opened
- * without O_DIRECT); feature-flush-cache is offered and a flush is an
- * fdatasync(), so a frontend that flushes gets what a disk with a volatile
- * write cache promises.
+ * I/O goes through the page cache (pread/pwrite on the target), or with
+ * O_DIRECT where the backend directory has direct-io-safe = 1 and the
+ * target takes it (requests not aligned for it, and targets that refuse
+ * it, go buffered: see vbd_blkback_stats); feature-flush-cache is offered
+ * and a flush is an fdatasync(), so a frontend that flushes gets what a
+ * disk with a volatile write cache promises.
  *
  * The library never prints or exits: failures are return values, a
  * vbd_errbuf, the log callback and, for a device, its error node.
@@ -165,8 +167,9 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrant_evictions;  /* unmapped to make room (LRU) */
 	uint64_t mem_bytes;         /* held for the devices served now: their
 	                             * state, rings' scratch and persistent-grant
-	                             * tables (not the worker stacks, nor the
-	                             * guest pages mapped) */
+	                             * tables, io_uring queues (SQ/CQ rings and
+	                             * SQEs) and in-flight tables (not the worker
+	                             * stacks, nor the guest pages mapped) */
 	uint64_t pgrants_budget;    /* the most persistent grants all rings may
 	                             * keep mapped (options.persistent_grants_total) */
 	uint64_t pgrant_uncached;   /* segments of persistent rings mapped for
@@ -175,6 +178,17 @@ typedef struct vbd_blkback_stats {
 	uint64_t pgrant_map_failures; /* maps of a persistent grant that failed
 	                             * for want of mappings or memory, and were
 	                             * retried for the request only */
+	/* O_DIRECT, for targets whose backend directory says direct-io-safe
+	 * = 1 (libxl's disk option of that name). */
+	uint64_t direct_targets;    /* targets served with O_DIRECT now */
+	uint64_t direct_refused;    /* targets asked for it and served
+	                             * buffered: the file system refused it at
+	                             * open, or a transfer (EINVAL, EFAULT),
+	                             * which was then done buffered */
+	uint64_t direct_unaligned;  /* requests to an O_DIRECT target served
+	                             * buffered: not aligned as its O_DIRECT
+	                             * needs (a 512-byte sector of a 4 KiB-
+	                             * sector device) */
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.

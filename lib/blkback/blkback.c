@@ -290,6 +290,8 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	for (d = b->devs; d; d = d->next) {
 		ret->devices++;
 		ret->connected += d->be_state == VBD_STATE_CONNECTED;
+		ret->direct_targets += d->disk.fd >= 0 && d->disk.dfd >= 0 &&
+		                       !__atomic_load_n(&d->disk.direct_off, __ATOMIC_RELAXED);
 		for (i = 0; i < d->nr_rings; i++) {
 			vbd__bb_ring *r = &d->rings[i];
 
@@ -305,6 +307,7 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 			t.pgrant_evictions += VBD__BB_GET(r->n.pgrant_evictions);
 			t.pgrant_uncached += VBD__BB_GET(r->n.pgrant_uncached);
 			t.pgrant_map_failures += VBD__BB_GET(r->n.pgrant_map_failures);
+			t.direct_unaligned += VBD__BB_GET(r->n.direct_unaligned);
 		}
 	}
 	ret->requests = t.requests;
@@ -322,6 +325,8 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->pgrants_budget = b->pgrants_total_max;
 	ret->pgrant_uncached = t.pgrant_uncached;
 	ret->pgrant_map_failures = t.pgrant_map_failures;
+	ret->direct_refused = VBD__BB_GET(b->direct_refused);
+	ret->direct_unaligned = t.direct_unaligned;
 	return vbd__out_fill(out, &st, sizeof(st));
 }
 

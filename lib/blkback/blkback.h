@@ -47,6 +47,7 @@ struct vbd__bb_counters {
 	uint64_t requests, errors, unsupported, bytes_read, bytes_written;
 	uint64_t grant_maps, pgrants, pgrant_hits, pgrant_evictions;
 	uint64_t pgrant_uncached, pgrant_map_failures;
+	uint64_t direct_unaligned;
 };
 
 /* Per device, what Linux counts in statistics/ (vbd_dev_stats): each ring's
@@ -126,7 +127,15 @@ struct vbd__bb_ring {
 };
 
 struct vbd__bb_disk {
-	int fd;                    /* -1: not open */
+	int fd;                    /* -1: not open; buffered */
+	/* O_DIRECT (disk.c): asked for by direct-io-safe, set before
+	 * vbd__bb_disk_open(); the second descriptor, or -1 (direct_why says
+	 * why); its alignment; set once a transfer on it failed (atomic). */
+	bool direct_wanted;
+	int dfd;
+	unsigned dio_off_align, dio_mem_align;
+	bool direct_off;
+	char direct_why[160];
 	bool is_blk, readonly, cdrom;
 	bool discard;              /* offered */
 	unsigned discard_granularity;
@@ -189,6 +198,7 @@ struct vbd_blkback {
 	uint64_t next_poll_ms;
 	struct vbd__bb_counters done;  /* of rings already torn down */
 	uint64_t rings_stopped, fatal_errors;
+	uint64_t direct_refused;   /* atomic: workers add a refusal at I/O */
 	bool uring_warned;         /* io_uring's failure was logged */
 	bool freeing;              /* vbd_blkback_free(): probe nothing new */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
@@ -226,6 +236,18 @@ int vbd__bb_announce_size(vbd__bb_dev *d);
 int vbd__bb_disk_open(struct vbd__bb_disk *d, const char *path, bool readonly, bool want_discard,
                       char *why, size_t whylen);
 void vbd__bb_disk_close(struct vbd__bb_disk *d);
+/* Whether iov (cnt pieces) at off meets the O_DIRECT alignment. */
+bool vbd__bb_disk_aligned(const struct vbd__bb_disk *d, const struct iovec *iov, unsigned cnt,
+                          off_t off);
+/* The descriptor to transfer iov at off with: the O_DIRECT one if there
+ * is one and the transfer is aligned for it, else the buffered one
+ * (*ret_unaligned: because of its alignment). */
+int vbd__bb_disk_fd_for(const struct vbd__bb_disk *d, const struct iovec *iov, unsigned cnt,
+                        off_t off, bool *ret_unaligned);
+/* After a transfer on fd failed with err: whether it is O_DIRECT's
+ * refusal, to be done again on the buffered descriptor (the target is
+ * buffered from then on; *ret_first: it just became so). */
+bool vbd__bb_disk_direct_failed(struct vbd__bb_disk *d, int fd, int err, bool *ret_first);
 /* The target's current size in sectors, or -errno. */
 int64_t vbd__bb_disk_sectors(const struct vbd__bb_disk *d);
 int vbd__bb_disk_flush(const struct vbd__bb_disk *d);
@@ -292,8 +314,15 @@ int vbd__bb_rw_map(vbd__bb_ring *r, const struct blkif_request_segment *segs, un
                    void **ret_base, unsigned *ret_batch_n);
 void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n);
 void vbd__bb_rw_count(vbd__bb_ring *r, uint64_t nr_sectors, bool write);
-/* preadv/pwritev until done: 0 or -errno. */
-int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write);
+/* preadv/pwritev until done: 0 or -errno.  On r's target, through the
+ * descriptor vbd__bb_disk_fd_for() picks (and again buffered where
+ * O_DIRECT refuses it). */
+int vbd__bb_do_io(vbd__bb_ring *r, struct iovec *iov, unsigned cnt, off_t off, bool write);
+/* The descriptor for iov at off (vbd__bb_disk_fd_for), counted. */
+int vbd__bb_io_fd(vbd__bb_ring *r, const struct iovec *iov, unsigned cnt, off_t off);
+/* fd's transfer failed with err: the buffered descriptor to do it again
+ * with (O_DIRECT refused it, counted), or -1. */
+int vbd__bb_io_refused(vbd__bb_ring *r, int fd, int err);
 /* Writes the response for req in the next response slot (not yet seen by
  * the frontend); vbd__bb_rsp_push() publishes what was put, and notifies. */
 void vbd__bb_rsp_put(vbd__bb_ring *r, const struct vbd__bb_req *req, int16_t st);
@@ -323,7 +352,10 @@ void vbd__bb_uring_drain(vbd__bb_ring *r);
 /* Whether completions wait in r's io_uring (false for the synchronous
  * engine): the busy-poll's second thing to watch. */
 bool vbd__bb_uring_ready(const vbd__bb_ring *r);
-/* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes). */
+/* Bytes the engine holds for r (in vbd_blkback_stats.mem_bytes): its
+ * queue, from connect, and its in-flight table, from the first request. */
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r);
+/* Of those, the io_uring's own mappings (SQ and CQ rings, SQE array). */
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r);
 
 #endif

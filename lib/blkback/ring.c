@@ -182,16 +182,46 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 	return 0;
 }
 
-int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
+int vbd__bb_io_fd(vbd__bb_ring *r, const struct iovec *iov, unsigned cnt, off_t off)
 {
+	bool unaligned;
+	int fd = vbd__bb_disk_fd_for(&r->dev->disk, iov, cnt, off, &unaligned);
+
+	if (unaligned)
+		VBD__BB_ADD(r->n.direct_unaligned, 1);
+	return fd;
+}
+
+int vbd__bb_io_refused(vbd__bb_ring *r, int fd, int err)
+{
+	bool first;
+
+	if (!vbd__bb_disk_direct_failed(&r->dev->disk, fd, err, &first))
+		return -1;
+	if (first)
+		VBD__BB_ADD(r->dev->b->direct_refused, 1);
+	return r->dev->disk.fd;
+}
+
+int vbd__bb_do_io(vbd__bb_ring *r, struct iovec *iov, unsigned cnt, off_t off, bool write)
+{
+	int fd = vbd__bb_io_fd(r, iov, cnt, off);
+
 	while (cnt > 0) {
 		int c = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
 		ssize_t n = write ? pwritev(fd, iov, c, off) : preadv(fd, iov, c, off);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			int err = -errno, bfd;
+
+			if (err == -EINTR)
 				continue;
-			return -errno;
+			/* O_DIRECT refused it: the rest goes buffered. */
+			if ((bfd = vbd__bb_io_refused(r, fd, err)) >= 0) {
+				fd = bfd;
+				continue;
+			}
+			return err;
 		}
 		if (n == 0)
 			return -EIO;   /* the target shrank under us */
@@ -204,6 +234,8 @@ int vbd__bb_do_io(int fd, struct iovec *iov, unsigned cnt, off_t off, bool write
 		if (cnt > 0) {
 			iov->iov_base = (char *)iov->iov_base + n;
 			iov->iov_len -= (size_t)n;
+			if (fd != r->dev->disk.fd && !vbd__bb_disk_aligned(&r->dev->disk, iov, cnt, off))
+				fd = r->dev->disk.fd;
 		}
 	}
 	return 0;
@@ -228,7 +260,7 @@ static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
 	rc = vbd__bb_rw_map(r, segs, n, write, r->seq, r->iov, &cnt, &base, &batch_n);
 	if (rc < 0)
 		return rc;
-	rc = vbd__bb_do_io(r->dev->disk.fd, r->iov, cnt, (off_t)(req->sector * 512u), write);
+	rc = vbd__bb_do_io(r, r->iov, cnt, (off_t)(req->sector * 512u), write);
 	if (rc == 0)
 		vbd__bb_rw_count(r, req->nr_sectors, write);
 	vbd__bb_rw_unmap(r, base, batch_n);
@@ -623,6 +655,7 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	fold(&b->done.pgrant_evictions, &r->n.pgrant_evictions);
 	fold(&b->done.pgrant_uncached, &r->n.pgrant_uncached);
 	fold(&b->done.pgrant_map_failures, &r->n.pgrant_map_failures);
+	fold(&b->done.direct_unaligned, &r->n.direct_unaligned);
 	fold(&r->dev->dn_done.oo_req, &r->dn.oo_req);
 	fold(&r->dev->dn_done.rd_req, &r->dn.rd_req);
 	fold(&r->dev->dn_done.wr_req, &r->dn.wr_req);

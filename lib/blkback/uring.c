@@ -51,6 +51,28 @@ bool vbd__bb_uring_built(void)
 	return false;
 }
 
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+/* What the kernel mapped into this process for q: the SQ ring (its head,
+ * tail and index array), the CQ ring (with its CQEs; one mapping with the
+ * SQ ring where the kernel has IORING_FEAT_SINGLE_MMAP) and the SQE array.
+ * A one-page blkif ring (32 requests) costs three pages, or two with
+ * SINGLE_MMAP; an order-4 ring (512 requests) 13 pages. */
+static size_t queue_bytes(const struct io_uring *q)
+{
+	size_t sqe = sizeof(struct io_uring_sqe) << ((q->flags & IORING_SETUP_SQE128) ? 1 : 0);
+	size_t n = page_up(q->sq.ring_sz) + page_up((size_t)q->sq.ring_entries * sqe);
+
+	if (!(q->features & IORING_FEAT_SINGLE_MMAP))
+		n += page_up(q->cq.ring_sz);
+	return n;
+}
+
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
 	(void)r;
@@ -85,6 +107,12 @@ size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
 	return 0;
 }
 
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r)
+{
+	(void)r;
+	return 0;
+}
+
 bool vbd__bb_uring_ready(const vbd__bb_ring *r)
 {
 	(void)r;
@@ -108,6 +136,7 @@ struct slot {
 	unsigned cap;
 	struct iovec *cur;         /* what is left to transfer: cnt from cur */
 	unsigned cnt;
+	int fd;                    /* the target's descriptor it uses */
 	int16_t status;
 	uint8_t op, state;
 	bool write;
@@ -118,9 +147,15 @@ struct vbd__bb_uring {
 	struct io_uring q;
 	struct slot *slots;        /* size; mapped at the first request */
 	size_t slots_bytes, iov_bytes;
+	size_t queue_bytes;        /* the SQ and CQ rings and the SQE array */
 	unsigned size;
 	unsigned inflight;         /* submitted (or queued), not completed */
 	unsigned queued;           /* SQEs not yet submitted */
+	/* The target's descriptors registered with the io_uring (0 the
+	 * buffered one, 1 the O_DIRECT one or empty): an SQE names its index,
+	 * and the kernel skips the lookup and the reference count of the
+	 * file that a plain descriptor costs per request. */
+	bool fixed;
 };
 
 bool vbd__bb_uring_built(void)
@@ -138,6 +173,28 @@ static void mem_sub(vbd__bb_ring *r, size_t n)
 	__atomic_fetch_sub(&r->dev->b->mem, n, __ATOMIC_RELAXED);
 }
 
+static size_t page_up(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) / page * page;
+}
+
+/* What the kernel mapped into this process for q: the SQ ring (its head,
+ * tail and index array), the CQ ring (with its CQEs; one mapping with the
+ * SQ ring where the kernel has IORING_FEAT_SINGLE_MMAP) and the SQE array.
+ * A one-page blkif ring (32 requests) costs three pages, or two with
+ * SINGLE_MMAP; an order-4 ring (512 requests) 13 pages. */
+static size_t queue_bytes(const struct io_uring *q)
+{
+	size_t sqe = sizeof(struct io_uring_sqe) << ((q->flags & IORING_SETUP_SQE128) ? 1 : 0);
+	size_t n = page_up(q->sq.ring_sz) + page_up((size_t)q->sq.ring_entries * sqe);
+
+	if (!(q->features & IORING_FEAT_SINGLE_MMAP))
+		n += page_up(q->cq.ring_sz);
+	return n;
+}
+
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
 	struct vbd__bb_uring *u = calloc(1, sizeof(*u));
@@ -153,7 +210,9 @@ int vbd__bb_uring_open(vbd__bb_ring *r)
 		return rc;
 	}
 	u->size = r->size;
+	u->queue_bytes = queue_bytes(&u->q);
 	r->u = u;
+	mem_add(r, u->queue_bytes);
 	return 0;
 }
 
@@ -171,6 +230,7 @@ void vbd__bb_uring_close(vbd__bb_ring *r)
 		mem_sub(r, u->slots_bytes + u->iov_bytes);
 	}
 	io_uring_queue_exit(&u->q);
+	mem_sub(r, u->queue_bytes);
 	free(u);
 	r->u = NULL;
 }
@@ -188,7 +248,12 @@ bool vbd__bb_uring_ready(const vbd__bb_ring *r)
 
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
 {
-	return r->u ? r->u->slots_bytes + r->u->iov_bytes : 0;
+	return r->u ? r->u->slots_bytes + r->u->iov_bytes + r->u->queue_bytes : 0;
+}
+
+size_t vbd__bb_uring_queue_bytes(const vbd__bb_ring *r)
+{
+	return r->u ? r->u->queue_bytes : 0;
 }
 
 static int slots_alloc(vbd__bb_ring *r)
@@ -200,6 +265,11 @@ static int slots_alloc(vbd__bb_ring *r)
 
 	if (p == MAP_FAILED)
 		return -ENOMEM;
+	/* The target is open by now (the device connected); without the
+	 * registration (an old kernel, RLIMIT_NOFILE) the descriptors are
+	 * named as they are. */
+	u->fixed = io_uring_register_files(&u->q, (int[]){ r->dev->disk.fd, r->dev->disk.dfd },
+	                                   2) == 0;
 	u->slots = p;
 	u->slots_bytes = bytes;
 	for (unsigned i = 0; i < u->size; i++) {
@@ -236,11 +306,25 @@ static void prep(vbd__bb_ring *r, struct slot *s)
 	struct vbd__bb_uring *u = r->u;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->q);
 
-	/* Never NULL: no more SQEs are queued than slots are in flight. */
-	if (s->write)
-		io_uring_prep_writev(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+	int fd = s->fd;
+
+	if (u->fixed)
+		fd = s->fd == r->dev->disk.fd ? 0 : 1;
+	/* Never NULL: no more SQEs are queued than slots are in flight.  One
+	 * piece (a 4 KiB request, or pages that were mapped together) is a
+	 * plain read or write: no iovec array for the kernel to copy in. */
+	if (s->cnt == 1 && s->write)
+		io_uring_prep_write(sqe, fd, s->cur->iov_base, (unsigned)s->cur->iov_len,
+		                    (uint64_t)s->off);
+	else if (s->cnt == 1)
+		io_uring_prep_read(sqe, fd, s->cur->iov_base, (unsigned)s->cur->iov_len,
+		                   (uint64_t)s->off);
+	else if (s->write)
+		io_uring_prep_writev(sqe, fd, s->cur, s->cnt, (uint64_t)s->off);
 	else
-		io_uring_prep_readv(sqe, r->dev->disk.fd, s->cur, s->cnt, (uint64_t)s->off);
+		io_uring_prep_readv(sqe, fd, s->cur, s->cnt, (uint64_t)s->off);
+	if (u->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = (uint64_t)(s - u->slots);
 	u->queued++;
 }
@@ -293,6 +377,7 @@ static void complete(vbd__bb_ring *r, uint64_t data, int res)
 {
 	struct vbd__bb_uring *u = r->u;
 	struct slot *s;
+	int bfd;
 
 	if (data >= u->size)
 		return;   /* not ours: nothing else submits on this ring */
@@ -301,9 +386,18 @@ static void complete(vbd__bb_ring *r, uint64_t data, int res)
 		prep(r, s);
 		return;
 	}
+	if (res < 0 && (bfd = vbd__bb_io_refused(r, s->fd, res)) >= 0) {
+		/* O_DIRECT refused it: the rest again, buffered. */
+		s->fd = bfd;
+		prep(r, s);
+		return;
+	}
 	if (res > 0 && (size_t)res < s->left) {
-		/* Short: the rest goes again, from where it stopped. */
+		/* Short: the rest goes again, from where it stopped (buffered
+		 * if it is no longer aligned for O_DIRECT). */
 		advance(s, (size_t)res);
+		if (s->fd != r->dev->disk.fd && !vbd__bb_disk_aligned(&r->dev->disk, s->cur, s->cnt, s->off))
+			s->fd = r->dev->disk.fd;
 		prep(r, s);
 		return;
 	}
@@ -418,10 +512,11 @@ static void take(vbd__bb_ring *r, const void *entry, RING_IDX idx)
 		return;
 	s->cur = s->iov;
 	if (s->cnt > IOV_MAX) {
-		st = vbd__bb_do_io(r->dev->disk.fd, s->cur, s->cnt, s->off, s->write);
+		st = vbd__bb_do_io(r, s->cur, s->cnt, s->off, s->write);
 		finish(r, s, st == 0 ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
 		return;
 	}
+	s->fd = vbd__bb_io_fd(r, s->cur, s->cnt, s->off);
 	s->state = SLOT_IO;
 	u->inflight++;
 	prep(r, s);

@@ -584,7 +584,7 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	vbd__bb_dev *d = ud;
 	struct vbd__bb_disk *k = &d->disk;
 	char *pd, *pdp = NULL, *mode = NULL, *type = NULL, why[320];
-	unsigned long long de = 1;
+	unsigned long long de = 1, dio = 0;
 	unsigned maj = 0, min = 0;
 	bool have_pd, ro;
 	int r;
@@ -623,6 +623,8 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	ro = !mode || !strchr(mode, 'w');
 	type = RD(d, d->be, "device-type");
 	vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "discard-enable", 1, &de);
+	k->direct_wanted = vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "direct-io-safe", 1, &dio) == 0
+	                   && dio == 1;
 	if (pdp)
 		r = vbd__bb_disk_open(k, pdp, ro, d->b->feature_discard && de && !ro, why, sizeof(why));
 	else
@@ -648,8 +650,14 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 		k->have_pdev = true;
 	}
 	k->cdrom = type && strcmp(type, "cdrom") == 0;
-	vbd__bb_log(d->b, VBD_LOG_INFO, "%s: serving %s (%llu sectors%s)", d->be, k->path,
-	            (unsigned long long)k->sectors, ro ? ", read-only" : "");
+	vbd__bb_log(d->b, VBD_LOG_INFO, "%s: serving %s (%llu sectors%s%s)", d->be, k->path,
+	            (unsigned long long)k->sectors, ro ? ", read-only" : "",
+	            k->dfd >= 0 ? ", O_DIRECT" : "");
+	if (k->direct_wanted && k->dfd < 0) {
+		VBD__BB_ADD(d->b->direct_refused, 1);
+		vbd__bb_log(d->b, VBD_LOG_WARNING, "%s: direct-io-safe, but %s: buffered", d->be,
+		            k->direct_why);
+	}
 	update_status(d);
 out:
 	free(pd);
