@@ -1659,6 +1659,26 @@ static void test_publish_stats(void **state)
 	assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
 	assert_int_equal(s.rd_req, 1);
 	assert_int_equal(s.wr_sect, 8);
+	/* Counters that did not move are not written again (each write is a
+	 * new file renamed over the old: a new inode); files someone removed
+	 * are. */
+	{
+		char p[PATH_MAX + 128];
+		struct stat a, b2;
+
+		snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd-%d-%d/statistics/rd_req",
+		         root, FE_DOM, DEVID);
+		assert_int_equal(stat(p, &a), 0);
+		assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+		assert_int_equal(stat(p, &b2), 0);
+		assert_int_equal(a.st_ino, b2.st_ino);
+		snprintf(p, sizeof(p), "%s/bus/xen-backend/devices/vbd-%d-%d/statistics/wr_sect",
+		         root, FE_DOM, DEVID);
+		assert_int_equal(unlink(p), 0);
+		assert_int_equal(vbd_blkback_write_stats(f->b, root), 0);
+		assert_int_equal(vbd_dev_stats_read_sysfs(root, FE_DOM, DEVID, &s), 0);
+		assert_int_equal(s.wr_sect, 8);
+	}
 	check_rw(f, 0, 8, 1, 0, 91);
 	assert_int_equal(mkdir(stale, 0755), 0);
 	strcat(stale, "/statistics");

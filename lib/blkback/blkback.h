@@ -167,6 +167,10 @@ struct vbd__bb_dev {
 	                            * new device: freed and probed anew at the
 	                            * end of process(), written to no more */
 	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
+	/* What vbd_blkback_write_stats() last published (stats.c): a device
+	 * whose counters did not move is not written again. */
+	struct vbd__bb_dev_counters published;
+	bool published_ok;
 };
 
 struct vbd_blkback {
