@@ -24,6 +24,34 @@ trap cleanup EXIT
 truncate -s 8M "$tmp/disk.img" "$tmp/other.img"
 spec="format=raw,vdev=xvdb,access=rw,target=$tmp/disk.img"
 
+# tagged_loop ENTRY FILE: a loop device over FILE tagged as this store's
+# built-in step tags one for ENTRY (anyone who may configure a loop device
+# can write such a tag); prints the device.
+tagged_loop() {
+	python3 -c '
+import fcntl, os, sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+name = b"libvbd %08x " % (h & 0xffffffff) + os.fsencode(sys.argv[3])
+ctl, f = os.open("/dev/loop-control", os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
+for attempt in range(50):           # another process may take the free one first
+    dev = "/dev/loop%d" % fcntl.ioctl(ctl, 0x4C82)        # LOOP_CTL_GET_FREE
+    fd = os.open(dev, os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C00, f)                          # LOOP_SET_FD
+        break
+    except OSError as e:
+        os.close(fd)
+        if e.errno != 16 or attempt == 49:                  # EBUSY
+            raise
+info = bytearray(232)                                       # struct loop_info64
+info[56:56 + len(name)] = name                              # lo_file_name
+fcntl.ioctl(fd, 0x4C04, bytes(info))                        # LOOP_SET_STATUS64
+print(dev)
+' "$XENSTORED_PATH" "$2" "$1"
+}
+
 check "nothing yet" 0 "$VBDCTL" status
 check "no orphan line" 1 grep -q "orphan loop device" <<<"$out"
 check "attach killed after its loop device" 137 \
@@ -66,28 +94,7 @@ losetup -d "$other"
 
 # A tag crafted with this store's prefix (anyone who may configure a loop
 # device can write one): listed, escaped on the terminal, valid JSON.
-check "a crafted tag" 0 python3 -c '
-import fcntl, os, sys
-h = 0xcbf29ce484222325
-for b in sys.argv[1].encode():
-    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-name = b"libvbd %08x " % (h & 0xffffffff) + b"3-1\x1b]0;owned\x07\xff/.."
-ctl, f = os.open("/dev/loop-control", os.O_RDWR), os.open(sys.argv[2], os.O_RDWR)
-for attempt in range(50):           # another process may take the free one first
-    dev = "/dev/loop%d" % fcntl.ioctl(ctl, 0x4C82)        # LOOP_CTL_GET_FREE
-    fd = os.open(dev, os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C00, f)                          # LOOP_SET_FD
-        break
-    except OSError as e:
-        os.close(fd)
-        if e.errno != 16 or attempt == 49:                  # EBUSY
-            raise
-info = bytearray(232)                                       # struct loop_info64
-info[56:56 + len(name)] = name                              # lo_file_name
-fcntl.ioctl(fd, 0x4C04, bytes(info))                        # LOOP_SET_STATUS64
-print(dev)
-' "$XENSTORED_PATH" "$tmp/other.img"
+check "a crafted tag" 0 tagged_loop $'3-1\x1b]0;owned\x07\xff/..' "$tmp/other.img"
 crafted=$out
 check "status" 0 "$VBDCTL" status
 has "the crafted tag, escaped" \
@@ -121,4 +128,28 @@ check "status" 0 "$VBDCTL" status
 has "then it is an orphan" "orphan loop device"
 check "detach --force" 0 "$VBDCTL" detach --force 3 xvdb --timeout 1
 check "freed" 0 no_loops "$tmp/disk.img"
+
+# A record that names the device's own, and another loop device tagged for
+# the same entry (an ADD of a store that died): a plain detach frees what
+# the record names and leaves the other to status and detach --force (it
+# does not open every loop device of the machine).
+check "attach" 0 "$VBDCTL" attach guest3 "$spec" --wait none
+check "a second device tagged for it" 0 tagged_loop 0-3-51728 "$tmp/other.img"
+second=$out
+check "status" 0 "$VBDCTL" status
+has "the second is an orphan" "orphan loop device $second (tag entry 0-3-51728, backing $tmp/other.img): run vbdctl detach --force 3 xvdb"
+check "plain detach" 0 "$VBDCTL" detach 3 xvdb --timeout 5
+check "the recorded one is freed" 0 no_loops "$tmp/disk.img"
+check "status" 0 "$VBDCTL" status
+has "the other is still listed" "orphan loop device $second"
+check "detach --force as status says" 0 "$VBDCTL" detach --force 3 xvdb --timeout 1
+check "it is freed" 0 no_loops "$tmp/other.img"
+check "status" 0 "$VBDCTL" status
+check "nothing listed" 1 grep -q "orphan loop device" <<<"$out"
+# The same with the record still there: detach --force frees both.
+check "attach" 0 "$VBDCTL" attach guest3 "$spec" --wait none
+check "a second device tagged for it" 0 tagged_loop 0-3-51728 "$tmp/other.img"
+check "detach --force" 0 "$VBDCTL" detach --force 3 xvdb --timeout 1
+check "the recorded one is freed" 0 no_loops "$tmp/disk.img"
+check "and the other" 0 no_loops "$tmp/other.img"
 summary

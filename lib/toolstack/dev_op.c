@@ -324,6 +324,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		bool add = action == VBD_HOTPLUG_ADD;
 		vbd__hp_known k = { .params = add ? op->params : NULL, .mode = op->readonly ? "r" : "w",
 		                    .cdrom = op->cdrom, .fresh = add,
+		                    .sweep = op->force || op->rolling_back,
 		                    .also = add ? NULL : vbd__dev_remove_nodes_in, .also_ud = &op->p };
 
 		if ((r = vbd__ctx_own_domid(c, &k.self)) < 0) {

@@ -42,6 +42,14 @@ typedef struct vbd__hp_known {
 	const char *params, *mode;
 	bool cdrom;
 	bool fresh;
+	/* REMOVE: look through every bound loop device for ones tagged with
+	 * this backend's entry (an ADD killed before its commit, a record lost
+	 * with its store) even when the record names the device's own.  A
+	 * plain detach leaves that to status and detach --force: the look
+	 * opens each loop device on the machine, so a detach of each of N
+	 * devices would cost N^2.  Without a record, or with nothing known,
+	 * the step always looks. */
+	bool sweep;
 	/* REMOVE: the rest of its transaction, after the step's own removals
 	 * (its record and index entry): the caller's removal of the device's
 	 * nodes, the backend dir with them.  The step then leaves the keys it

@@ -518,7 +518,7 @@ static int hp_remove(vbd__hp *h)
 		if (r < 0)
 			goto out;
 	}
-	if (h->entry[0]) {
+	if (h->entry[0] && (!h->known || h->known->sweep || !node || !file)) {
 		/* Ours that no record names: set up by an ADD killed before
 		 * its commit, or recorded in a store that died since. */
 		char tag[LO_NAME_SIZE];
