@@ -76,8 +76,9 @@ check-xen: build
 # The lab benchmark (tests/xenlab/bench.sh; 10-25 minutes, not in check-xen):
 # vbdctl attach vs xl block-attach vs our blkback, to Connected, on real Xen;
 # figures also in $(BUILD)/bench-xen.csv.  BENCH_XEN_N: rounds (15).
+# BENCH_XEN_BASELINE=FILE: another build's vbdctl, timed beside this one.
 bench-xen: build
-	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
+	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_BENCH_BASELINE=$(BENCH_XEN_BASELINE) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
 	  ./tests/xenlab/run.sh $(BUILD)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
