@@ -21,9 +21,10 @@
  *
  * Both protocols are spoken here rather than through libsystemd: they are
  * a datagram and two environment variables (sd_notify(3),
- * sd_listen_fds(3)), and libsystemd would bring six more libraries into
- * every vbdctl start, attach and detach included, where loading them cost
- * a tenth of the attach on an emulated dom0 (bench/README.md, lab).
+ * sd_listen_fds(3)), and libsystemd would bring five more libraries into
+ * every vbdctl start, attach and detach included: about 60 more system
+ * calls at each start, milliseconds each on an emulated dom0
+ * (bench/README.md, lab).
  * Example: NOTIFY_SOCKET=@/org/x/notify (abstract: '@' is the leading
  * NUL byte), one sendto() of "READY=1\nSTATUS=..."; LISTEN_PID=1234
  * LISTEN_FDS=1: fd 3 is the listening socket, when 1234 is this process.

@@ -4,9 +4,9 @@
 # no internal (vbd__) symbol from it.  What it needs that the public headers
 # do not offer is missing API, not a reason to link the static library.
 # Its start loads no library it does not need itself: every attach and
-# detach pays for each one (on an emulated dom0 libsystemd's six cost a
-# tenth of an attach), so its direct needs are the list below and nothing
-# else (the rest comes through libvbd.so).
+# detach pays for each one (libsystemd brought five, about 60 system calls
+# per start, milliseconds each on an emulated dom0), so its direct needs are
+# the list below and nothing else (the rest comes through libvbd.so).
 # Usage: test_cli_public_api.sh VBDCTL
 set -u
 vbdctl=$1

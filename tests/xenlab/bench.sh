@@ -12,8 +12,9 @@
 #                  drivers.sh); vbdctl detach
 #   vbdctl-baseline  only when run.sh was given VBD_BENCH_BASELINE (another
 #                  build's vbdctl, run as it is, on this build's libvbd):
-#                  as vbdctl-kernel, right after it, on xvde; an A/B of the
-#                  command's start in one run, the load the same for both
+#                  as vbdctl-kernel, next to it (each first in turn), on
+#                  xvde; an A/B of the command's start in one run, the load
+#                  the same for both
 # A round is: xen-blkback loaded; vbdctl-kernel and xl (in turn first);
 # xen-blkback unloaded, vbdctl backend started and ready; vbdctl-ours;
 # vbdctl backend stopped.  Each path has its own vdev (xvdb, xvdc, xvdd).
@@ -124,9 +125,13 @@ echo "== bench: $n rounds, guest $d, $(grep -c ^processor /proc/cpuinfo) dom0 vC
 : > /bench/samples
 for r in $(seq 1 "$n"); do
 	blkback_load || { echo "bench: cannot load xen-blkback"; exit 1; }
-	if [ $((r % 2)) = 1 ]; then one vbdctl-kernel "$r"; one xl "$r"
-	else one xl "$r"; one vbdctl-kernel "$r"; fi
-	[ -x "$baseline" ] && one vbdctl-baseline "$r"
+	# The baseline beside vbdctl-kernel, each first in turn: the first
+	# attach after xen-blkback's load or after xl pays for what they left.
+	if [ $((r % 2)) = 1 ]; then
+		one vbdctl-kernel "$r"; [ -x "$baseline" ] && one vbdctl-baseline "$r"; one xl "$r"
+	else
+		one xl "$r"; [ -x "$baseline" ] && one vbdctl-baseline "$r"; one vbdctl-kernel "$r"
+	fi
 	blkback_unload || { echo "bench: cannot unload xen-blkback"; exit 1; }
 	ours_start || { echo "bench: vbdctl backend not ready"; tail /bench/backend.log; exit 1; }
 	one vbdctl-ours "$r"
