@@ -12,9 +12,9 @@ PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
 # vbdctl's side of the install issue: the event-loop examples run by make
-# check (sd-event, libuv); systemd units: sd_notify/sd_listen_fds for vbdctl,
-# systemd-analyze verify and systemd-socket-activate for tests/test_systemd.sh
-# (man for verify's Documentation= check, Debian's python3 for its helpers).
+# check (sd-event, libuv); systemd units: systemd-analyze verify and
+# systemd-socket-activate for tests/test_systemd.sh (man for verify's
+# Documentation= check, Debian's python3 for its helpers).
 PKGS += libsystemd-dev libuv1-dev systemd man-db python3
 # Install and packaging (issue 11): what `make deb` and `make check-install` need.
 DEB_PKGS := debhelper dpkg-dev fakeroot lintian build-essential dh-python python3 python3-cffi
@@ -76,8 +76,9 @@ check-xen: build
 # The lab benchmark (tests/xenlab/bench.sh; 10-25 minutes, not in check-xen):
 # vbdctl attach vs xl block-attach vs our blkback, to Connected, on real Xen;
 # figures also in $(BUILD)/bench-xen.csv.  BENCH_XEN_N: rounds (15).
+# BENCH_XEN_BASELINE=FILE: another build's vbdctl, timed beside this one.
 bench-xen: build
-	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
+	VBD_LAB_TESTS=bench VBD_BENCH_N=$(BENCH_XEN_N) VBD_BENCH_BASELINE=$(BENCH_XEN_BASELINE) VBD_LAB_TIMEOUT=$${VBD_LAB_TIMEOUT:-3600} \
 	  ./tests/xenlab/run.sh $(BUILD)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the library, headers,
@@ -98,7 +99,7 @@ uninstall:
 # tree has the binding (python/vbd), else left out by the nopython profile.
 DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
 deb:
-	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev libsystemd-dev liburing-dev)
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev liburing-dev)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
 	  -cf - . | tar -C $(DEB_OUT)/src -xf -

@@ -4,7 +4,9 @@
 
     sd_notify_run.py DIR CLIENT -- DAEMON [ARGS...]
 
-Binds a datagram socket DIR/notify, runs DAEMON with NOTIFY_SOCKET naming it,
+Binds a datagram socket DIR/notify (with SD_NOTIFY_ABSTRACT=1 in the
+environment, an abstract one, named "@..." in NOTIFY_SOCKET as systemd names
+it), runs DAEMON with NOTIFY_SOCKET naming it,
 and reads what DAEMON sends.  Once READY=1 arrives it runs CLIENT (a shell
 command) at once, then sends DAEMON SIGTERM and reads on until DAEMON exits.
 Prints one line per message ("msg: READY=1"), "client: RC" and "exit: RC".
@@ -25,10 +27,16 @@ def main():
     if len(sys.argv) < 5 or sys.argv[3] != "--":
         sys.exit(__doc__)
     tmp, client, daemon = sys.argv[1], sys.argv[2], sys.argv[4:]
-    path = os.path.join(tmp, "notify")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
+    if os.environ.get("SD_NOTIFY_ABSTRACT") == "1":
+        name = "vbd-test-notify-%d" % os.getpid()
+        sock.bind("\0" + name)
+        path = "@" + name
+    else:
+        path = os.path.join(tmp, "notify")
+        sock.bind(path)
     env = dict(os.environ, NOTIFY_SOCKET=path)
+    env.pop("SD_NOTIFY_ABSTRACT", None)
     proc = subprocess.Popen(daemon, env=env)
     ready = stopping = False
     deadline = time.monotonic() + GUARD_S

@@ -170,9 +170,10 @@ DD_XS=$VBD_SIM_DIR/xenstored.sock.d/2
 DD_HV=$VBD_SIM_DIR/simhv.sock.d/2
 truncate -s 16M "$tmp/d1.img"
 check "sim start" 0 "$VBDCTL" sim start --guests 2
-# devd of driver domain guest2, ready before the backend starts.
+# devd of driver domain guest2, ready before the backend starts; its
+# NOTIFY_SOCKET an abstract one ("@name"), the store's above a path.
 check "devd: READY=1 then STOPPING=1" 0 \
-	$NOTIFY_RUN "$tmp" "true" -- "$VBDCTL" devd --socket "$DD_XS"
+	env SD_NOTIFY_ABSTRACT=1 $NOTIFY_RUN "$tmp" "true" -- "$VBDCTL" devd --socket "$DD_XS"
 has "devd: READY=1 sent" "msg: READY=1"
 has "devd: its status" "msg: STATUS=running the hotplug steps"
 has "devd: STOPPING=1" "msg: STOPPING=1"

@@ -10,6 +10,11 @@
 #   vbdctl-ours    vbdctl attach served by our userspace blkback (vbdctl
 #                  backend; the kernel's xen-blkback unloaded for it, as in
 #                  drivers.sh); vbdctl detach
+#   vbdctl-baseline  only when run.sh was given VBD_BENCH_BASELINE (another
+#                  build's vbdctl, run as it is, on this build's libvbd):
+#                  as vbdctl-kernel, next to it (each first in turn), on
+#                  xvde; an A/B of the command's start in one run, the load
+#                  the same for both
 # A round is: xen-blkback loaded; vbdctl-kernel and xl (in turn first);
 # xen-blkback unloaded, vbdctl backend started and ready; vbdctl-ours;
 # vbdctl backend stopped.  Each path has its own vdev (xvdb, xvdc, xvdd).
@@ -23,6 +28,8 @@
 # collects into BUILD/bench-xen.csv.  Never fails on a timing: the exit
 # status is non-zero only if it could not run (no guest, a path that never
 # connected at all).
+# VBDCTL is vbdctl as installed (run.sh removes the build tree's RUNPATH),
+# as xl is.
 # Usage: bench.sh VBDCTL VBD_BLOCK_SCRIPT
 . "$(dirname "$0")/common.sh"
 vbdctl=$1
@@ -42,8 +49,11 @@ BE=/local/domain/0/backend/vbd/$d
 FE=/local/domain/$d/device/vbd
 # target= last: xl takes the rest of the string as the path.
 disk=format=raw,access=rw,target=/bench/disk.img
-declare -A vdev=([vbdctl-kernel]=xvdb [xl]=xvdc [vbdctl-ours]=xvdd)
-declare -A devid=([vbdctl-kernel]=51728 [xl]=51744 [vbdctl-ours]=51760)
+declare -A vdev=([vbdctl-kernel]=xvdb [xl]=xvdc [vbdctl-ours]=xvdd [vbdctl-baseline]=xvde)
+declare -A devid=([vbdctl-kernel]=51728 [xl]=51744 [vbdctl-ours]=51760 [vbdctl-baseline]=51776)
+baseline=/xenlab/share/bin/vbdctl-baseline
+methods="vbdctl-kernel xl vbdctl-ours"
+[ -x "$baseline" ] && methods="$methods vbdctl-baseline"
 
 blkback_load() {
 	grep -q '^xen_blkback ' /proc/modules && return 0
@@ -82,6 +92,9 @@ one() {
 	case $m in
 	xl) attach=(xl block-attach bench "vdev=${vdev[$m]},$disk")
 	    detach=(xl block-detach bench "${vdev[$m]}") ;;
+	vbdctl-baseline)
+	   attach=("$baseline" attach bench "vdev=${vdev[$m]},$disk" --timeout 90)
+	   detach=("$baseline" detach bench "${vdev[$m]}" --timeout 30) ;;
 	*) attach=("$vbdctl" attach bench "vdev=${vdev[$m]},$disk" --timeout 90)
 	   detach=("$vbdctl" detach bench "${vdev[$m]}" --timeout 30) ;;
 	esac
@@ -112,13 +125,18 @@ echo "== bench: $n rounds, guest $d, $(grep -c ^processor /proc/cpuinfo) dom0 vC
 : > /bench/samples
 for r in $(seq 1 "$n"); do
 	blkback_load || { echo "bench: cannot load xen-blkback"; exit 1; }
-	if [ $((r % 2)) = 1 ]; then one vbdctl-kernel "$r"; one xl "$r"
-	else one xl "$r"; one vbdctl-kernel "$r"; fi
+	# The baseline beside vbdctl-kernel, each first in turn: the first
+	# attach after xen-blkback's load or after xl pays for what they left.
+	if [ $((r % 2)) = 1 ]; then
+		one vbdctl-kernel "$r"; [ -x "$baseline" ] && one vbdctl-baseline "$r"; one xl "$r"
+	else
+		one xl "$r"; [ -x "$baseline" ] && one vbdctl-baseline "$r"; one vbdctl-kernel "$r"
+	fi
 	blkback_unload || { echo "bench: cannot unload xen-blkback"; exit 1; }
 	ours_start || { echo "bench: vbdctl backend not ready"; tail /bench/backend.log; exit 1; }
 	one vbdctl-ours "$r"
 	ours_stop
-	echo "bench: round $r done: $(grep -c " $r " /bench/samples)/3 timed"
+	echo "bench: round $r done: $(grep -c " $r " /bench/samples)/$(echo $methods | wc -w) timed"
 done
 blkback_load
 
@@ -131,7 +149,7 @@ ran=1
 echo "== attach -> both Connected (ms), command time, detach -> gone (ms)"
 # min: the sample the machine's load touched least.
 printf '%-14s %3s %9s %9s %9s %10s %10s\n' path n min p50 p90 cmd_p50 detach_p50
-for m in vbdctl-kernel xl vbdctl-ours; do
+for m in $methods; do
 	cnt=$(awk -v m="$m" '$1 == m' /bench/samples | wc -l)
 	[ "$cnt" -gt 0 ] || ran=0
 	p0=$(pct 0 "$m" 3) p50=$(pct 50 "$m" 3) p90=$(pct 90 "$m" 3)
@@ -166,11 +184,17 @@ v=$(paired xl vbdctl-kernel); echo "median of per-round xl / vbdctl-kernel: $v"
 csv paired "xl/vbdctl-kernel" "" median_ratio "$v" "" ""
 v=$(paired vbdctl-ours vbdctl-kernel); echo "median of per-round vbdctl-ours / vbdctl-kernel: $v"
 csv paired "vbdctl-ours/vbdctl-kernel" "" median_ratio "$v" "" ""
+if [ -x "$baseline" ]; then
+	v=$(paired vbdctl-baseline vbdctl-kernel); echo "median of per-round vbdctl-baseline / vbdctl-kernel: $v"
+	csv paired "vbdctl-baseline/vbdctl-kernel" "" median_ratio "$v" "" ""
+	v=$(paired xl vbdctl-baseline); echo "median of per-round xl / vbdctl-baseline: $v"
+	csv paired "xl/vbdctl-baseline" "" median_ratio "$v" "" ""
+fi
 
 # Where the time goes: the median time of each stamped step (the first time
 # a node took that value in a sample), by path.
 echo "== where the time goes: median ms from the command's start to each step (samples seeing it)"
-for m in vbdctl-kernel xl vbdctl-ours; do
+for m in $methods; do
 	echo "-- $m"
 	awk '$3 == "STAMP" { k = $1 " " $2 " " $5; if (!(k in seen)) { seen[k] = 1; print $5, $4 } }
 	     $3 == "RESULT" { split($6, c, "="); print "(command-exit)", c[2] }' "/bench/stamps.$m" |
@@ -196,6 +220,9 @@ probe() {  # probe NAME COMMAND...: the command timed alone (no xenstore wait)
 }
 probe "fork+exec /bin/true" /bin/true
 probe "vbdctl --version" "$vbdctl" --version
+# The build tree's binary (run.sh): its RUNPATH's failed lookups.
+probe "vbdctl --version, build tree" /xenlab/share/bin/vbdctl --version
+[ -x "$baseline" ] && probe "vbdctl-baseline --version" "$baseline" --version
 probe "vbdctl status GUEST" "$vbdctl" status bench
 probe "xl list GUEST" xl list bench
 grep -iE "error|fail" /bench/backend.log | head -5

@@ -51,6 +51,24 @@ stage=$(mktemp -d /tmp/vbd-xenlab.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/tests"
 cp "$build/cli/vbdctl" "$stage/bin/"
+# bench.sh times vbdctl as installed: the build tree's binary carries a
+# RUNPATH to build/lib (and an empty entry, the working directory), which
+# makes the loader try each of vbdctl's own libraries there and in each
+# hardware-capability subdirectory first, some fifty failed system calls
+# per start that no installed vbdctl makes (xl makes none either).  Its
+# RUNPATH removed as `cmake --install` does; compressed, since the lab
+# resolves the libraries of every ELF file in the share with the host's
+# ldd, and this one finds libvbd.so.0 only where the lab puts it in dom0.
+cp "$build/cli/vbdctl" "$stage/vbdctl.installed"
+printf 'file(RPATH_REMOVE FILE "${F}")\n' >"$stage/rpath.cmake"
+cmake -DF="$stage/vbdctl.installed" -P "$stage/rpath.cmake" >/dev/null
+gzip "$stage/vbdctl.installed"
+rm -f "$stage/rpath.cmake"
+# VBD_BENCH_BASELINE=FILE: another build's vbdctl, which bench.sh times
+# beside this one (it runs on this build's libvbd: a baseline of the CLI).
+if [ -n "${VBD_BENCH_BASELINE:-}" ]; then
+	cp "$VBD_BENCH_BASELINE" "$stage/bin/vbdctl-baseline"
+fi
 cp "$build/tests/vbd-lab-destroy" "$stage/bin/"
 cp "$build/tests/vbd-lab-stamp" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
@@ -92,8 +110,11 @@ rc=0
 DOM0
 	# bench.sh's rounds (a number, or its default).
 	case ${VBD_BENCH_N:-} in '' | *[!0-9]*) ;; *) echo "export VBD_BENCH_N=$VBD_BENCH_N" ;; esac
+	echo 'mkdir -p /xenlab/installed && gzip -dc vbdctl.installed.gz >/xenlab/installed/vbdctl && chmod 0755 /xenlab/installed/vbdctl'
 	for t in $tests; do
-		echo "bash tests/$t.sh /xenlab/share/bin/vbdctl /xenlab/share/vbd-block || rc=1"
+		v=/xenlab/share/bin/vbdctl
+		[ "$t" = bench ] && v=/xenlab/installed/vbdctl
+		echo "bash tests/$t.sh $v /xenlab/share/vbd-block || rc=1"
 	done
 	echo 'exit $rc'
 } >"$stage/dom0.sh"
