@@ -12,7 +12,8 @@ PKGS := cmake make gcc pkg-config libxen-dev xenstore-utils libyajl-dev \
         libudev-dev libblkid-dev libcmocka-dev clang libclang-rt-14-dev \
         util-linux procps mount e2fsprogs coreutils iproute2
 # vbdctl's side of the install issue: the event-loop examples run by make
-# check (sd-event, libuv); systemd units: systemd-analyze verify and
+# check (sd-event, libuv); systemd units: sd_notify/sd_listen_fds for vbdctl
+# (loaded when systemd asks), systemd-analyze verify and
 # systemd-socket-activate for tests/test_systemd.sh (man for verify's
 # Documentation= check, Debian's python3 for its helpers).
 PKGS += libsystemd-dev libuv1-dev systemd man-db python3
@@ -99,7 +100,7 @@ uninstall:
 # tree has the binding (python/vbd), else left out by the nopython profile.
 DEB_PROFILES := $(if $(wildcard python/vbd/__init__.py),,-Pnopython)
 deb:
-	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev liburing-dev)
+	$(call install_missing,$(DEB_PKGS) cmake pkg-config libxen-dev libyajl-dev libblkid-dev libsystemd-dev liburing-dev)
 	rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src
 	tar --exclude-vcs --exclude='./build*' --exclude='./$(DEB_OUT)' --exclude='./obj-*' \
 	  -cf - . | tar -C $(DEB_OUT)/src -xf -

@@ -19,29 +19,27 @@
  * journal's, not when a unit redirects it to a file).  The library's log
  * levels are syslog's numbers (vbd_log_level), so they are the prefix as is.
  *
- * Both protocols are spoken here rather than through libsystemd: they are
- * a datagram and two environment variables (sd_notify(3),
- * sd_listen_fds(3)), and libsystemd would bring five more libraries into
- * every vbdctl start, attach and detach included: about 60 more system
- * calls at each start, milliseconds each on an emulated dom0
- * (bench/README.md, lab).
- * Example: NOTIFY_SOCKET=@/org/x/notify (abstract: '@' is the leading
- * NUL byte), one sendto() of "READY=1\nSTATUS=..."; LISTEN_PID=1234
- * LISTEN_FDS=1: fd 3 is the listening socket, when 1234 is this process.
+ * libsystemd speaks both protocols (sd_notify(3), sd_listen_fds(3)) and is
+ * loaded only when its environment asks for one of them: NOTIFY_SOCKET or
+ * LISTEN_FDS set, i.e. a daemon started by systemd.  Linked, it would bring
+ * five more libraries (gcrypt, gpg-error, lz4, cap and itself) into every
+ * vbdctl start, attach and detach included: about 60 more system calls at
+ * each start, milliseconds each on an emulated dom0 (bench/README.md,
+ * lab).  Example: a Type=notify unit runs `vbdctl devd` with
+ * NOTIFY_SOCKET=/run/systemd/notify; its first vbdctl_notify() loads
+ * libsystemd.so.0 and calls sd_notify(0, "READY=1\nSTATUS=...").  A unit
+ * that asks while libsystemd cannot be loaded gets an error that says so.
  */
+#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <stddef.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "vbdctl.h"
 
@@ -73,50 +71,60 @@ void vbdctl_journal_prefix(FILE *f, int level)
 		fprintf(f, "<%d>", level);
 }
 
-/* The first fd socket activation passes (SD_LISTEN_FDS_START). */
-#define LISTEN_FDS_START 3
+/* libsystemd's two entry points, loaded at the first call that needs them;
+ * NULL (and *why set) when it cannot be loaded. */
+struct sd_lib {
+	int (*notify)(int unset_environment, const char *state);
+	int (*listen_fds)(int unset_environment);
+};
 
-/* One datagram to the socket NOTIFY_SOCKET names: a path, or an abstract
- * name written with a leading '@'.  Other address kinds (vsock) are not
- * spoken; a unit that uses them gets no notification, as without one. */
-static int notify_send(const char *addr, const char *s)
+static const struct sd_lib *sd_lib(const char **why)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = strlen(addr);
-	socklen_t salen;
-	ssize_t n;
-	int fd, r = 0;
+	static struct sd_lib lib;
+	static const char *err;
+	static bool tried;
 
-	if ((addr[0] != '/' && addr[0] != '@') || len < 2 || len > sizeof(sa.sun_path))
-		return -EAFNOSUPPORT;
-	memcpy(sa.sun_path, addr, len);
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = 0;
-	/* An abstract name is exactly its bytes: no trailing NUL counted. */
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-	                    (sa.sun_path[0] ? 1 : 0));
-	if (salen > sizeof(sa))
-		salen = sizeof(sa);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	n = sendto(fd, s, strlen(s), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
-	if (n < 0)
-		r = -errno;
-	else if ((size_t)n != strlen(s))
-		r = -EMSGSIZE;
-	close(fd);
-	return r;
+	if (!tried) {
+		void *h = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+
+		tried = true;
+		if (h) {
+			lib.notify = (int (*)(int, const char *))dlsym(h, "sd_notify");
+			lib.listen_fds = (int (*)(int))dlsym(h, "sd_listen_fds");
+		}
+		if (!lib.notify || !lib.listen_fds) {
+			const char *e = dlerror();
+
+			err = e ? strdup(e) : NULL;
+			if (!err)
+				err = "libsystemd.so.0: sd_notify or sd_listen_fds not found";
+			lib.notify = NULL;
+			lib.listen_fds = NULL;
+		}
+	}
+	*why = err;
+	return lib.notify ? &lib : NULL;
 }
 
 void vbdctl_notify(const char *fmt, ...)
 {
-	const char *addr = getenv("NOTIFY_SOCKET");
+	static bool said;
+	const struct sd_lib *lib;
+	const char *why;
 	va_list ap;
 	char *s = NULL;
 
-	if (!addr)
+	if (!getenv("NOTIFY_SOCKET"))
 		return;
+	lib = sd_lib(&why);
+	if (!lib) {
+		/* Once: systemd's start timeout follows, and this says why. */
+		if (!said)
+			vbdctl_err("NOTIFY_SOCKET is set, but libsystemd cannot be loaded to "
+			           "notify systemd: %s", why);
+		said = true;
+		return;
+	}
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
 		s = NULL;
@@ -124,70 +132,28 @@ void vbdctl_notify(const char *fmt, ...)
 	/* A lost notification is systemd's timeout to report, not a reason
 	 * to stop serving: the result is not acted on. */
 	if (s)
-		(void)notify_send(addr, s);
+		(void)lib->notify(0, s);
 	free(s);
-}
-
-/* A decimal number and nothing else; -1 if s is not one. */
-static long long parse_dec(const char *s)
-{
-	char *end;
-	long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	return errno || *end ? -1 : v;
-}
-
-/* The fds passed to this process (LISTEN_PID is its pid), from
- * LISTEN_FDS_START on, marked close-on-exec; 0 when none are.  The
- * variables are removed, so that nothing this process starts takes them
- * for its own. */
-static int listen_fds(void)
-{
-	const char *p = getenv("LISTEN_PID"), *f = getenv("LISTEN_FDS");
-	long long pid, n;
-	int i, r = 0, fl;
-
-	if (!p || !f) {
-		r = 0;
-		goto out;
-	}
-	pid = parse_dec(p);
-	n = parse_dec(f);
-	if (pid <= 0 || n < 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (pid != (long long)getpid()) {
-		r = 0;
-		goto out;
-	}
-	if (n > INT_MAX - LISTEN_FDS_START) {
-		r = -EINVAL;
-		goto out;
-	}
-	for (i = LISTEN_FDS_START; i < LISTEN_FDS_START + (int)n; i++) {
-		if ((fl = fcntl(i, F_GETFD)) < 0 ||
-		    (!(fl & FD_CLOEXEC) && fcntl(i, F_SETFD, fl | FD_CLOEXEC) < 0)) {
-			r = -errno;
-			goto out;
-		}
-	}
-	r = (int)n;
-out:
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return r;
 }
 
 int vbdctl_listen_fd(int *ret)
 {
-	int n = listen_fds();
+	const struct sd_lib *lib;
+	const char *why;
+	int n;
 
+	*ret = -1;
+	if (!getenv("LISTEN_FDS"))
+		return 0;
+	lib = sd_lib(&why);
+	if (!lib) {
+		vbdctl_err("socket activation: LISTEN_FDS is set, but libsystemd cannot be "
+		           "loaded: %s", why);
+		return -ENOSYS;
+	}
+	/* 1: LISTEN_FDS and LISTEN_PID are removed, so that nothing this
+	 * process starts takes them for its own. */
+	n = lib->listen_fds(1);
 	if (n < 0) {
 		vbdctl_err("socket activation: %s", strerror(-n));
 		return n;
@@ -196,6 +162,6 @@ int vbdctl_listen_fd(int *ret)
 		vbdctl_err("socket activation: %d sockets passed, expected one (ListenStream=)", n);
 		return -EINVAL;
 	}
-	*ret = n ? LISTEN_FDS_START : -1;
+	*ret = n ? SD_LISTEN_FDS_START : -1;
 	return n;
 }
