@@ -3,9 +3,13 @@
  * Fuzzer for the embedded xenstore daemon: the whole request path, through
  * the public API only.
  *
- * Each input builds a store with small limits (so that every quota can be
- * reached in a few kilobytes), introduces guests 1 and 2, and connects one
- * socketpair per slot: slot 0 acts as dom0, slot 1 as dom1, slot 2 as dom2.
+ * Each input starts from a store with small limits (so that every quota
+ * can be reached in a few kilobytes), introduces guests 1 and 2, and
+ * connects one socket per slot: slot 0 acts as dom0, slot 1 as dom1, slot 2
+ * as dom2.  The sockets are kept from one input to the next (a connection
+ * ended by the store at the end of an input, its socket adopted again by
+ * the next: slot_park()); a slot the input closed, shut down or got ended,
+ * and every slot on every 64th input, is closed for real.
  * The input is a sequence of chunks:
  *
  *     u8 op, u16 len (little endian), len bytes
@@ -28,12 +32,13 @@
  * that every event carries the token of a watch the connection holds.
  * Releasing a domain is followed by a walk of the tree looking for its id in
  * permission lists.  At the end every complete request must have been
- * answered, and with all clients gone the counters must be back to zero.
+ * answered, and with all clients gone (closed, or ended with the socket
+ * kept) the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
  * exactly for its nodes (every owner in the tree, every domain, and every
  * domid the input's requests named), and is put back as new for the next
  * input (vbd__store_reset(); see store_reset_check()); leaked fds are
- * caught too.  That runs in process after every input, so the first input
+ * caught too, and a socket the store ended and did not close.  That runs in process after every input, so the first input
  * that leaves state behind is the one that aborts.
  *
  * On every 64th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
@@ -568,7 +573,7 @@ static size_t drain(struct fuzz *f)
 
 		if (c->fd >= 0 && !c->eof && !c->paused) {
 			pfd[np].fd = c->fd;
-			pfd[np].events = POLLIN;
+			pfd[np].events = POLLIN | POLLRDHUP;
 			pfd[np].revents = 0;
 			ready[np++] = c;
 		}
@@ -591,9 +596,14 @@ static size_t drain(struct fuzz *f)
 			if (n > 0) {
 				parse_in(c, buf, (size_t)n);
 				total += (size_t)n;
-				if ((size_t)n < sizeof(buf))
-					break;   /* all there was: recv() on a stream
-					          * takes every queued byte up to its size */
+				/* A short read is all there was (recv() on a
+				 * stream takes every queued byte up to its size),
+				 * but for the end of the stream when the daemon
+				 * closed its end: read on to see it, so that no
+				 * later drain has anything left to find. */
+				if ((size_t)n < sizeof(buf) &&
+				    !(pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+					break;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				c->eof = true;   /* EOF or ECONNRESET: closed */
 			} else if (errno == EAGAIN) {
@@ -611,8 +621,9 @@ static size_t drain(struct fuzz *f)
  * sent nothing either (it writes only while handling one, or to flush
  * what a call from outside, such as vbd_store_domain_add(), queued: the
  * first round flushed that), and the drain before it read every slot
- * that is reading to the end (a short read or EAGAIN): so no poll() is
- * needed to see that we are done, which saves one per pump. */
+ * that is reading to the end (a short read or EAGAIN, and the end of the
+ * stream if the daemon closed it): so no poll() is needed to see that we
+ * are done, which saves one per pump. */
 static void pump(struct fuzz *f)
 {
 	int i, r;
