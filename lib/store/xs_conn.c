@@ -151,6 +151,8 @@ void vbd__conn_kill(vbd_store *s, xs_conn *c)
 	conn_end(s, c, false);
 }
 
+static void conn_free(vbd_store *s, xs_conn *c);
+
 int vbd__conn_detach(vbd_store *s, xs_conn *c)
 {
 	xs_conn **pp;
@@ -171,8 +173,11 @@ int vbd__conn_detach(vbd_store *s, xs_conn *c)
 		}
 		c->dirty = false;
 	}
+	/* c alone is freed (first on the dead list now): another dead
+	 * connection may still be in the dirty list, for the next flush. */
 	conn_end(s, c, true);
-	vbd__conn_reap(s);
+	s->dead_conns = c->next;
+	conn_free(s, c);
 	/* What the client sent that was never read (a stalled connection's
 	 * requests) belongs to the connection that ended: the next one on
 	 * this socket must not see it. */
@@ -181,19 +186,24 @@ int vbd__conn_detach(vbd_store *s, xs_conn *c)
 	return fd;
 }
 
+static void conn_free(vbd_store *s, xs_conn *c)
+{
+	while (c->out_head) {
+		xs_buf *b = c->out_head;
+		c->out_head = b->next;
+		free_buf(s, c, b);
+	}
+	free(c->in);
+	free(c);
+}
+
 void vbd__conn_reap(vbd_store *s)
 {
 	while (s->dead_conns) {
 		xs_conn *c = s->dead_conns;
 
 		s->dead_conns = c->next;
-		while (c->out_head) {
-			xs_buf *b = c->out_head;
-			c->out_head = b->next;
-			free_buf(s, c, b);
-		}
-		free(c->in);
-		free(c);
+		conn_free(s, c);
 	}
 }
 
