@@ -3,9 +3,13 @@
  * Fuzzer for the embedded xenstore daemon: the whole request path, through
  * the public API only.
  *
- * Each input builds a store with small limits (so that every quota can be
- * reached in a few kilobytes), introduces guests 1 and 2, and connects one
- * socketpair per slot: slot 0 acts as dom0, slot 1 as dom1, slot 2 as dom2.
+ * Each input starts from a store with small limits (so that every quota
+ * can be reached in a few kilobytes), introduces guests 1 and 2, and
+ * connects one socket per slot: slot 0 acts as dom0, slot 1 as dom1, slot 2
+ * as dom2.  The sockets are kept from one input to the next (a connection
+ * ended by the store at the end of an input, its socket adopted again by
+ * the next: slot_park()); a slot the input closed, shut down or got ended,
+ * and every slot on every 64th input, is closed for real.
  * The input is a sequence of chunks:
  *
  *     u8 op, u16 len (little endian), len bytes
@@ -28,12 +32,13 @@
  * that every event carries the token of a watch the connection holds.
  * Releasing a domain is followed by a walk of the tree looking for its id in
  * permission lists.  At the end every complete request must have been
- * answered, and with all clients gone the counters must be back to zero.
+ * answered, and with all clients gone (closed, or ended with the socket
+ * kept) the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
  * exactly for its nodes (every owner in the tree, every domain, and every
  * domid the input's requests named), and is put back as new for the next
  * input (vbd__store_reset(); see store_reset_check()); leaked fds are
- * caught too.  That runs in process after every input, so the first input
+ * caught too, and a socket the store ended and did not close.  That runs in process after every input, so the first input
  * that leaves state behind is the one that aborts.
  *
  * On every 64th input (FUZZ_XS_AUDIT=N: every Nth, 0: never; the corpus
@@ -119,6 +124,8 @@ struct watch_ref {
 
 struct slot {
 	int fd;                /* our end; -1 when gone */
+	int sfd;               /* the store's end, if kept across inputs
+	                        * (see keep_fd()); else -1 */
 	unsigned domid;
 	bool paused;           /* not reading: lets replies pile up */
 	bool eof;              /* the daemon closed its end */
@@ -173,6 +180,10 @@ struct fuzz {
 	struct slot slot[NSLOT];
 	struct slot audit;     /* for the audits only */
 	bool dom_present[NSLOT];
+	/* Between two inputs: a slot's socket pair, its connection ended by
+	 * vbd__store_detach_fd(), to be adopted again by the next input. */
+	bool parked[NSLOT];
+	int park_fd[NSLOT], park_sfd[NSLOT];
 };
 
 static void die(const char *what, const struct slot *c)
@@ -562,7 +573,7 @@ static size_t drain(struct fuzz *f)
 
 		if (c->fd >= 0 && !c->eof && !c->paused) {
 			pfd[np].fd = c->fd;
-			pfd[np].events = POLLIN;
+			pfd[np].events = POLLIN | POLLRDHUP;
 			pfd[np].revents = 0;
 			ready[np++] = c;
 		}
@@ -585,8 +596,14 @@ static size_t drain(struct fuzz *f)
 			if (n > 0) {
 				parse_in(c, buf, (size_t)n);
 				total += (size_t)n;
-				if ((size_t)n < sizeof(buf))
-					break;   /* likely all; the next poll tells */
+				/* A short read is all there was (recv() on a
+				 * stream takes every queued byte up to its size),
+				 * but for the end of the stream when the daemon
+				 * closed its end: read on to see it, so that no
+				 * later drain has anything left to find. */
+				if ((size_t)n < sizeof(buf) &&
+				    !(pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+					break;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				c->eof = true;   /* EOF or ECONNRESET: closed */
 			} else if (errno == EAGAIN) {
@@ -598,7 +615,15 @@ static size_t drain(struct fuzz *f)
 }
 
 /* Runs the daemon until it has nothing left to do and we have read all
- * that it sent.  A daemon that never gets there is busy-looping. */
+ * that it sent.  A daemon that never gets there is busy-looping.
+ *
+ * After the first round, a round in which the daemon handled no event
+ * sent nothing either (it writes only while handling one, or to flush
+ * what a call from outside, such as vbd_store_domain_add(), queued: the
+ * first round flushed that), and the drain before it read every slot
+ * that is reading to the end (a short read or EAGAIN, and the end of the
+ * stream if the daemon closed it): so no poll() is needed to see that we
+ * are done, which saves one per pump. */
 static void pump(struct fuzz *f)
 {
 	int i, r;
@@ -607,6 +632,8 @@ static void pump(struct fuzz *f)
 		r = vbd_store_process(f->s);
 		if (r < 0)
 			die("vbd_store_process failed", NULL);
+		if (r == 0 && i > 0)
+			return;
 		if (drain(f) == 0 && r == 0)
 			return;
 	}
@@ -717,21 +744,57 @@ static void send_chunk(struct fuzz *f, struct slot *c, const uint8_t *data,
 
 static void slot_reset(struct slot *c)
 {
-	int fd = c->fd;
+	int fd = c->fd, sfd = c->sfd;
 	unsigned domid = c->domid;
 
 	slot_clear(c);
 	c->fd = fd;
+	c->sfd = sfd;
 	c->domid = domid;
 	c->wq = -1;
 }
+
+/* The sockets of the three client slots are kept across inputs: at the
+ * end of an input each live connection is ended by vbd__store_detach_fd()
+ * (as a close would end it, but the store gives its end of the socket back
+ * open) and the next input adopts the same socket again, so that no input
+ * pays for three socketpairs and their closes (the kernel's share of the
+ * time).  Their fds are moved to KEEP_FD_MIN and up, out of the range the
+ * fd-leak check watches (the lowest free fd); a store end that a real close
+ * ends must then be closed by the store, which retired_check() verifies at
+ * the end of the input.  Every FUZZ_XS_REOPEN-th input (0: never keep)
+ * closes all three for real instead, as do inputs that close a slot
+ * themselves (f3-f5, fa, fc), shut one down (f6-f8), make the store end one
+ * or subscribe one to the trace. */
+#define KEEP_FD_MIN 256
+#ifndef FUZZ_XS_REOPEN_EVERY
+#define FUZZ_XS_REOPEN_EVERY 64
+#endif
+static bool keep_fds = true;   /* cleared if fds cannot be moved up */
+static int retired[64];        /* kept store ends that a real close ended */
+static unsigned nretired;
+
+static void retired_check(const struct fuzz *f);
 
 static void slot_close(struct slot *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->sfd >= 0 && nretired < sizeof(retired) / sizeof(retired[0]))
+		retired[nretired++] = c->sfd;
+	c->sfd = -1;
 	slot_reset(c);
+}
+
+/* fd moved to KEEP_FD_MIN or above; -1 if it cannot be (the original is
+ * closed either way). */
+static int keep_fd(int fd)
+{
+	int k = fcntl(fd, F_DUPFD_CLOEXEC, KEEP_FD_MIN);
+
+	close(fd);
+	return k;
 }
 
 /* A fresh connection for slot c; the daemon may refuse it (unknown domain,
@@ -739,17 +802,103 @@ static void slot_close(struct slot *c)
 static void slot_connect(struct fuzz *f, struct slot *c)
 {
 	int sv[2], sz = STORE_SNDBUF;
+	bool keep = keep_fds && c >= f->slot && c < f->slot + NSLOT;
 
 	slot_close(c);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		die("socketpair", c);
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (keep) {
+		sv[0] = keep_fd(sv[0]);
+		sv[1] = keep_fd(sv[1]);
+		if (sv[0] < 0 || sv[1] < 0) {
+			/* A low RLIMIT_NOFILE: no keeping from now on. */
+			if (sv[0] >= 0)
+				close(sv[0]);
+			if (sv[1] >= 0)
+				close(sv[1]);
+			keep_fds = false;
+			slot_connect(f, c);
+			return;
+		}
+	}
 	if (vbd_store_adopt_fd(f->s, sv[1], c->domid) < 0) {
 		close(sv[0]);
 		close(sv[1]);   /* on failure the caller still owns it */
 		return;
 	}
 	c->fd = sv[0];
+	c->sfd = keep ? sv[1] : -1;
+	/* Many closes in one input: check those so far (after a pump, so
+	 * that the store has seen them) before the list is full. */
+	if (nretired == sizeof(retired) / sizeof(retired[0])) {
+		pump(f);
+		retired_check(f);
+	}
+}
+
+/* End of an input: the connection of a slot that is still as any client's
+ * could be (not shut down, not ended by the store, not a trace subscriber)
+ * is ended by the store with the socket kept for the next input; any other
+ * is closed.  Either way the store holds nothing of it afterwards. */
+static void slot_park(struct fuzz *f, int i, bool reopen)
+{
+	struct slot *c = &f->slot[i];
+	int r;
+
+	f->parked[i] = false;
+	if (reopen || c->fd < 0 || c->sfd < 0 || c->eof || c->wr_shut || c->out.lost ||
+	    c->tracing) {
+		slot_close(c);
+		return;
+	}
+	r = vbd__store_detach_fd(f->s, c->sfd);
+	if (r == -ENOENT) {
+		slot_close(c);   /* the store ended it: it closed the fd */
+		return;
+	}
+	if (r != c->sfd)
+		die("vbd__store_detach_fd did not give the fd back", c);
+	f->parked[i] = true;
+	f->park_fd[i] = c->fd;
+	f->park_sfd[i] = c->sfd;
+	c->fd = c->sfd = -1;
+	slot_reset(c);
+}
+
+/* Slot i connected again on its parked socket: the same public call as for
+ * a new socket. */
+static void slot_unpark(struct fuzz *f, int i)
+{
+	struct slot *c = &f->slot[i];
+
+	f->parked[i] = false;
+	if (vbd_store_adopt_fd(f->s, f->park_sfd[i], c->domid) < 0)
+		die("the store refused a kept socket", c);
+	c->fd = f->park_fd[i];
+	c->sfd = f->park_sfd[i];
+}
+
+/* Every kept store end whose connection a real close ended must be closed
+ * by now, unless its number was given to a socket kept since. */
+static void retired_check(const struct fuzz *f)
+{
+	unsigned k;
+	int i;
+
+	for (k = 0; k < nretired; k++) {
+		int fd = retired[k];
+		bool reused = false;
+
+		for (i = 0; i < NSLOT; i++)
+			reused |= fd == f->slot[i].fd || fd == f->slot[i].sfd ||
+			          (f->parked[i] && (fd == f->park_fd[i] || fd == f->park_sfd[i]));
+		if (!reused && (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)) {
+			fprintf(stderr, "fuzz_xs_wire: fd %d\n", fd);
+			die("the store left the socket of a closed connection open", NULL);
+		}
+	}
+	nretired = 0;
 }
 
 /* ---- audits: what the daemon holds, seen through the wire ----
@@ -1208,7 +1357,7 @@ static void do_control(struct fuzz *f, uint8_t op)
  * one input to the next, and an input replays alone as it ran.
  * FUZZ_XS_FRESH=1 builds a new store for every input instead. */
 static vbd_store *store;
-static unsigned long audit_every, inputs;
+static unsigned long audit_every, reopen_every, inputs;
 static vbd_store_limits store_lim;
 static vbd_store_stats store_stats;
 static bool fresh;
@@ -1297,6 +1446,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		fresh = getenv("FUZZ_XS_FRESH") != NULL;
 		audit_every = e && *e ? strtoul(e, NULL, 10) : FUZZ_XS_AUDIT_EVERY;
+		e = getenv("FUZZ_XS_REOPEN");
+		reopen_every = e && *e ? strtoul(e, NULL, 10) : FUZZ_XS_REOPEN_EVERY;
 		if (vbd_store_new(&store, &o, NULL) < 0)
 			die("vbd_store_new", NULL);
 		vbd__store_limits(store, &store_lim);
@@ -1309,19 +1460,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < NSLOT; i++)
 		slot_clear(&f.slot[i]);
 	slot_clear(&f.audit);
-	f.audit.fd = -1;
+	f.audit.fd = f.audit.sfd = -1;
 	f.audit.wq = -1;
 	f.s = store;
 	for (i = 0; i < NSLOT; i++) {
 		touch(slot_domid[i]);   /* removed and reaped, they are no domain */
-		f.slot[i].fd = -1;
+		f.slot[i].fd = f.slot[i].sfd = -1;
+		f.slot[i].wq = -1;
 		f.slot[i].domid = slot_domid[i];
 		if (slot_domid[i] != 0) {
 			if (vbd_store_domain_add(f.s, slot_domid[i]) < 0)
 				die("vbd_store_domain_add", NULL);
 			f.dom_present[i] = true;
 		}
-		slot_connect(&f, &f.slot[i]);
+		if (f.parked[i])
+			slot_unpark(&f, i);
+		else
+			slot_connect(&f, &f.slot[i]);
 		if (f.slot[i].fd < 0)
 			die("vbd_store_adopt_fd", NULL);
 	}
@@ -1356,10 +1511,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c->q_len > 1 || (c->q_len == 1 && !c->out.left))
 			die("request never answered", c);
 	}
+	inputs++;
 	for (i = 0; i < NSLOT; i++)
-		slot_close(&f.slot[i]);
+		slot_park(&f, i, fresh || !reopen_every || inputs % reopen_every == 0);
 	pump(&f);
-	if (audit_every && ++inputs % audit_every == 0)
+	if (audit_every && inputs % audit_every == 0)
 		audit_end(&f);
 	else
 		audit_counters(&f);
@@ -1367,6 +1523,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	slot_close(&f.audit);
 	pump(&f);
 	store_reset_check(&f);
+	retired_check(&f);
 	free(f.log.r);
 	free(f.log.buf);
 	if (lowest_free_fd() != (store ? fd_store : fd_start))

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the store's internals: paths, permissions, the hash map, nodes. */
+/* Unit tests of the store's internals: paths, permissions, the hash map, nodes,
+ * and the fuzzer's connection detach. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "store/store_hooks.h"
 #include "store/xs_internal.h"
 
 static void check_canon(unsigned domid, const char *in, bool special, int want_r,
@@ -221,6 +226,106 @@ static void test_node_kids(void **state)
 	vbd__node_free(d);
 }
 
+/* One request on fd: payload a (alen bytes). */
+static void send_req(int fd, uint32_t type, uint32_t req_id, const void *a, size_t alen)
+{
+	uint8_t buf[XS_HDR_SIZE + 4200];
+	struct xsd_sockmsg h = { type, req_id, 0, (uint32_t)alen };
+
+	memcpy(buf, &h, XS_HDR_SIZE);
+	memcpy(buf + XS_HDR_SIZE, a, alen);
+	assert_int_equal(send(fd, buf, XS_HDR_SIZE + alen, MSG_NOSIGNAL), (ssize_t)(XS_HDR_SIZE + alen));
+}
+
+/* Reads what is there; returns bytes read. */
+static size_t drain_fd(int fd)
+{
+	static uint8_t buf[65536];
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		total += (size_t)n;
+	return total;
+}
+
+/* vbd__store_detach_fd() ends a connection with everything it held, as a
+ * close would, and the socket adopted again is a new connection: none of
+ * the old one's requests, not even those still in the socket, is handled
+ * on it. */
+static void test_detach_fd(void **state)
+{
+	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
+	vbd_store_stats st = { .size = sizeof(st) };
+	static char value[4000];
+	static uint8_t reads[2000 * 19];   /* 2000 READs of "/a" */
+	struct xsd_sockmsg h;
+	vbd_store *s;
+	int sv[2], sz = 2048, i;
+	(void)state;
+
+	o.limits.outstanding = 4;
+	assert_int_equal(vbd_store_new(&s, &o, NULL), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	assert_int_equal(vbd_store_adopt_fd(s, sv[1], 0), 0);
+
+	/* A big value, a watch and a transaction, all answered. */
+	memset(value, 'v', sizeof(value));
+	memcpy(value, "/a", 3);
+	send_req(sv[0], XS_WRITE, 1, value, sizeof(value));
+	send_req(sv[0], XS_WATCH, 2, "/a\0t", 5);
+	send_req(sv[0], XS_TRANSACTION_START, 3, "", 1);
+	for (i = 0; i < 4; i++) {
+		vbd_store_process(s);
+		drain_fd(sv[0]);
+	}
+	/* Then more reads of it than the store takes in while we do not
+	 * read: replies queued (the socket is full), input left in its
+	 * buffer and in the socket. */
+	for (i = 0; i < 2000; i++) {
+		struct xsd_sockmsg r = { XS_READ, 100 + (uint32_t)i, 0, 3 };
+
+		memcpy(reads + i * 19, &r, XS_HDR_SIZE);
+		memcpy(reads + i * 19 + XS_HDR_SIZE, "/a", 3);
+	}
+	assert_int_equal(send(sv[0], reads, sizeof(reads), MSG_NOSIGNAL), (ssize_t)sizeof(reads));
+	for (i = 0; i < 4; i++)
+		vbd_store_process(s);
+	vbd_store_get_stats(s, &st);
+	assert_int_equal(st.connections, 1);
+	assert_int_equal(st.watches, 1);
+	assert_int_equal(st.transactions, 1);
+	assert_true(st.pending_bytes > 0);
+
+	assert_int_equal(vbd__store_detach_fd(s, sv[1]), sv[1]);
+	vbd_store_get_stats(s, &st);
+	assert_int_equal(st.connections, 0);
+	assert_int_equal(st.watches, 0);
+	assert_int_equal(st.transactions, 0);
+	assert_int_equal(st.pending_bytes, 0);
+	assert_true(fcntl(sv[1], F_GETFD) >= 0);   /* still open, ours */
+	assert_int_equal(vbd__store_detach_fd(s, sv[1]), -ENOENT);
+	assert_int_equal(vbd__store_detach_fd(s, -1), -EINVAL);
+
+	/* What the store had sent is ours to read; then the socket is new. */
+	drain_fd(sv[0]);
+	assert_int_equal(vbd_store_adopt_fd(s, sv[1], 0), 0);
+	send_req(sv[0], XS_READ, 7, "/a", 3);
+	for (i = 0; i < 4; i++)
+		vbd_store_process(s);
+	assert_int_equal(recv(sv[0], &h, sizeof(h), MSG_DONTWAIT), (ssize_t)sizeof(h));
+	assert_int_equal(h.req_id, 7);
+	assert_int_equal(h.type, XS_READ);
+	assert_int_equal(h.len, sizeof(value) - 3);
+	close(sv[0]);
+	for (i = 0; i < 4; i++)
+		vbd_store_process(s);
+	vbd_store_get_stats(s, &st);
+	assert_int_equal(st.connections, 0);
+	vbd_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_perms),
 		cmocka_unit_test(test_hmap),
 		cmocka_unit_test(test_node_kids),
+		cmocka_unit_test(test_detach_fd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

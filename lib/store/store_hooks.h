@@ -34,4 +34,16 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
                      const unsigned *domids, size_t ndomids, char *what,
                      size_t what_len);
 
+/* Ends the connection on fd (one given to vbd_store_adopt_fd()) as if its
+ * client had closed it, everything it held dropped and uncharged, but gives
+ * the fd back open instead of closing it: the caller owns it again and may
+ * adopt it as a new connection.  What the client sent that the store did
+ * not read is discarded and the store sends nothing more; what the store
+ * sent before is the client's to read (the fuzzer reads everything first),
+ * so that nothing of the old connection is left in the socket.  So the
+ * fuzzer keeps its sockets across inputs.  Call it outside
+ * vbd_store_process().  -ENOENT if no live connection has fd (the store
+ * ended it and closed the fd), -EINVAL. */
+int vbd__store_detach_fd(vbd_store *s, int fd);
+
 #endif

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * vbd__store_reset(): a used store back to new, for the fuzzer (see
- * store_hooks.h).  Kept apart from store.c: nothing but the fuzzer calls it.
+ * vbd__store_reset(): a used store back to new, and
+ * vbd__store_detach_fd(): a connection ended with its socket kept, for the
+ * fuzzer (see store_hooks.h).  Kept apart from store.c: nothing but the
+ * fuzzer calls them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,18 @@
 void vbd__store_limits(const vbd_store *s, vbd_store_limits *ret)
 {
 	*ret = s->lim;
+}
+
+int vbd__store_detach_fd(vbd_store *s, int fd)
+{
+	xs_conn *c;
+
+	if (!s || fd < 0)
+		return -EINVAL;
+	for (c = s->conns; c; c = c->next)
+		if (c->fd == fd)
+			return vbd__conn_detach(s, c);
+	return -ENOENT;
 }
 
 static int busy(char *what, size_t what_len, const char *fmt, ...)

@@ -115,8 +115,9 @@ void vbd__conn_drop_txns(vbd_store *s, xs_conn *c)
 	c->ntxns = 0;
 }
 
-/* Ends a connection now as far as anyone can see; memory goes at reap. */
-void vbd__conn_kill(vbd_store *s, xs_conn *c)
+/* Ends a connection now as far as anyone can see; memory goes at reap.
+ * The fd is closed, unless keep_fd. */
+static void conn_end(vbd_store *s, xs_conn *c, bool keep_fd)
 {
 	xs_domain *d;
 
@@ -128,7 +129,8 @@ void vbd__conn_kill(vbd_store *s, xs_conn *c)
 	if (d && d->nconns)
 		d->nconns--;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	if (!keep_fd)
+		close(c->fd);
 	c->fd = -1;
 	vbd__watch_free_all(s, c);
 	vbd__conn_drop_txns(s, c);
@@ -144,19 +146,64 @@ void vbd__conn_kill(vbd_store *s, xs_conn *c)
 	s->st.connections--;
 }
 
+void vbd__conn_kill(vbd_store *s, xs_conn *c)
+{
+	conn_end(s, c, false);
+}
+
+static void conn_free(vbd_store *s, xs_conn *c);
+
+int vbd__conn_detach(vbd_store *s, xs_conn *c)
+{
+	xs_conn **pp;
+	int fd = c->fd;
+
+	if (c->dead)
+		return -ENOENT;
+	/* Out of the dirty list first: the reap below frees c, and no flush
+	 * runs before it (a kill inside vbd_store_process() has one). */
+	if (c->dirty) {
+		for (pp = &s->dirty, s->dirty_tail = NULL; *pp;) {
+			if (*pp == c) {
+				*pp = c->dnext;
+				continue;
+			}
+			s->dirty_tail = *pp;
+			pp = &(*pp)->dnext;
+		}
+		c->dirty = false;
+	}
+	/* c alone is freed (first on the dead list now): another dead
+	 * connection may still be in the dirty list, for the next flush. */
+	conn_end(s, c, true);
+	s->dead_conns = c->next;
+	conn_free(s, c);
+	/* What the client sent that was never read (a stalled connection's
+	 * requests) belongs to the connection that ended: the next one on
+	 * this socket must not see it. */
+	while (recv(fd, s->scratch, sizeof(s->scratch), MSG_DONTWAIT) > 0)
+		;
+	return fd;
+}
+
+static void conn_free(vbd_store *s, xs_conn *c)
+{
+	while (c->out_head) {
+		xs_buf *b = c->out_head;
+		c->out_head = b->next;
+		free_buf(s, c, b);
+	}
+	free(c->in);
+	free(c);
+}
+
 void vbd__conn_reap(vbd_store *s)
 {
 	while (s->dead_conns) {
 		xs_conn *c = s->dead_conns;
 
 		s->dead_conns = c->next;
-		while (c->out_head) {
-			xs_buf *b = c->out_head;
-			c->out_head = b->next;
-			free_buf(s, c, b);
-		}
-		free(c->in);
-		free(c);
+		conn_free(s, c);
 	}
 }
 

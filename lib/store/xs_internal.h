@@ -370,6 +370,14 @@ void vbd__watch_fire_special(vbd_store *s, int which);
 /* ---- connections (xs_conn.c) ---- */
 int vbd__conn_new(vbd_store *s, int fd, unsigned domid, xs_conn **ret);
 void vbd__conn_kill(vbd_store *s, xs_conn *c);
+/* Ends c as vbd__conn_kill() and a reap of c would, its watches,
+ * transactions, trace subscription, queued output, partial input and
+ * their charges all gone, but leaves its fd open, with the bytes the
+ * client sent and the store did not read discarded: the same socket can
+ * be adopted again as a new connection.  Returns the fd, or -ENOENT if c
+ * is dead already (its fd closed).  Outside vbd_store_process() only: c is
+ * freed (no other dead connection is). */
+int vbd__conn_detach(vbd_store *s, xs_conn *c);
 void vbd__conn_reap(vbd_store *s);
 void vbd__conn_on_event(vbd_store *s, xs_conn *c, uint32_t events);
 /* Queues a message; payload given as up to 3 parts. */
