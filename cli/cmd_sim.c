@@ -625,6 +625,7 @@ static void host_exec(const char *dir, uint64_t guests, int ready_fd)
 	     strerror(errno));
 	fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 	unsetenv(SIM_HOST_FD_ENV);
+	unsetenv(SIM_TUNABLES_ENV);
 	if (was)
 		setenv("GLIBC_TUNABLES", was, 1);
 	else
