@@ -29,6 +29,14 @@ host=$(cat "$VBD_SIM_DIR/host.pid")
 kids=$(pgrep -P "$host" | tr '\n' ' ')
 check "three processes: backend and two guests" 0 test "$(echo $kids | wc -w)" = 3
 check "guests are named" 0 xenstore-read /local/domain/2/name
+# The host runs without glibc's cache of freed blocks (its memory after many
+# devices, cli/cmd_sim.c), its children with the environment sim start had.
+check "the host runs without glibc's cache of freed blocks" 0 \
+	grep -qz '^GLIBC_TUNABLES=.*glibc\.malloc\.tcache_count=0$' "/proc/$host/environ"
+for k in $kids; do
+	check "child $k: sim start's environment" 1 \
+		grep -qz 'tcache_count=0\|^VBDCTL_SIM_' "/proc/$k/environ"
+done
 
 check "attach to Connected through the bundled drivers" 0 \
 	"$VBDCTL" attach guest1 "format=raw,vdev=xvdb,access=rw,target=$tmp/d1.img" --timeout 20

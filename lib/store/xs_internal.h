@@ -138,6 +138,10 @@ xs_node *vbd__node_new(const char *path, size_t len);
 xs_node *vbd__node_new_n0(const char *name);
 xs_node *vbd__node_dup(const xs_node *n);
 void vbd__node_free(xs_node *n);
+/* Moves src's content (value, children, permissions, generation) into dst,
+ * the node of the same path in the tree, keeping dst's own blocks where
+ * src's content fits in them; frees src. */
+void vbd__node_assign(xs_node *dst, xs_node *src);
 int vbd__node_set_value(xs_node *n, const char *v, uint32_t len);
 int vbd__node_add_kid(xs_node *n, const char *name, size_t len);
 void vbd__node_del_kid(xs_node *n, const char *name, size_t len);

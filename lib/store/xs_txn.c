@@ -476,7 +476,8 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		goto out;
 	}
 	for (tn = t->ohead; tn; tn = tn->onext)
-		inserts += tn->modified && tn->node;
+		inserts += tn->modified && tn->node &&
+		           !vbd__hmap_get(&s->tree, tn->path, tn->path_len);
 	r = vbd__hmap_reserve(&s->tree, inserts);
 	if (r < 0)
 		goto out;
@@ -491,16 +492,23 @@ int vbd__txn_commit(vbd_store *s, xs_txn *t, const xs_actor *a)
 		if (!tn->modified)
 			continue;
 		len = tn->path_len;
-		old = vbd__hmap_del(&s->tree, tn->path, len);
-		if (old) {
+		old = vbd__hmap_get(&s->tree, tn->path, len);
+		if (old)
 			owned_add(s, old, -1);
-			vbd__node_free(old);
-		}
 		if (tn->node) {
+			/* A node that stays keeps its blocks (vbd__node_assign). */
 			tn->node->gen = ++s->gen;
-			vbd__hmap_put(&s->tree, tn->node->path, tn->node->path_len, tn->node);
-			owned_add(s, tn->node, +1);
+			if (old) {
+				vbd__node_assign(old, tn->node);
+			} else {
+				old = tn->node;
+				vbd__hmap_put(&s->tree, old->path, old->path_len, old);
+			}
+			owned_add(s, old, +1);
 			tn->node = NULL;
+		} else if (old) {
+			vbd__hmap_del(&s->tree, tn->path, len);
+			vbd__node_free(old);
 		}
 	}
 	s->st.nodes = s->tree.count;
