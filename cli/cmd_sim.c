@@ -632,75 +632,6 @@ out:
 	return ret;
 }
 
-/*
- * The host runs without glibc's per-thread cache of freed blocks.  After
- * 1000 devices came and went, what kept the host's heap pages resident
- * once the store had trimmed was that cache: up to seven blocks of each
- * size to 1 KiB, the last ones freed, anywhere among the peak's pages, and
- * malloc_trim leaves them alone (soak-mem at 400 devices, a walk of the
- * heap's chunks: 203 resident pages under 1 KiB of live data with the
- * cache, 9 without; after/before 1.25 and 1.02).  The host is one thread
- * serving short requests: the cache saves it little.  glibc reads the
- * setting only when a program starts, so the host, forked by sim start,
- * executes vbdctl again with it in GLIBC_TUNABLES (after whatever the
- * user's has) and takes the user's environment back before it starts
- * anything, so that the backend and guests run as they would without it.
- */
-#define SIM_HOST_FD_ENV "VBDCTL_SIM_HOST_FD"     /* set: this is the host */
-#define SIM_TUNABLES_ENV "VBDCTL_SIM_TUNABLES"   /* the user's GLIBC_TUNABLES */
-#define SIM_HOST_TUNABLE "glibc.malloc.tcache_count=0"
-
-/* Returns only if the host could not be executed again; it then runs with
- * the cache, as before. */
-static void host_exec(const char *dir, uint64_t guests, int ready_fd)
-{
-#ifdef __GLIBC__
-	const char *was = getenv("GLIBC_TUNABLES");
-	char g[24], fd[16], *t = NULL;
-	char *argv[] = { "vbdctl", "sim", "start", "--guests", g, "--dir", (char *)dir, NULL };
-
-	if (asprintf(&t, "%s%s" SIM_HOST_TUNABLE, was ? was : "", was && *was ? ":" : "") < 0)
-		return;
-	snprintf(g, sizeof(g), "%" PRIu64, guests);
-	snprintf(fd, sizeof(fd), "%d", ready_fd);
-	if ((was ? setenv(SIM_TUNABLES_ENV, was, 1) : unsetenv(SIM_TUNABLES_ENV)) == 0 &&
-	    setenv(SIM_HOST_FD_ENV, fd, 1) == 0 && setenv("GLIBC_TUNABLES", t, 1) == 0 &&
-	    fcntl(ready_fd, F_SETFD, 0) == 0)
-		execv("/proc/self/exe", argv);
-	hlog("running with glibc's cache of freed blocks: cannot execute again: %s",
-	     strerror(errno));
-	fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
-	unsetenv(SIM_HOST_FD_ENV);
-	unsetenv(SIM_TUNABLES_ENV);
-	if (was)
-		setenv("GLIBC_TUNABLES", was, 1);
-	else
-		unsetenv("GLIBC_TUNABLES");
-	free(t);
-#else
-	(void)dir, (void)guests, (void)ready_fd;
-#endif
-}
-
-/* The host, executed again by host_exec(): the user's environment back,
- * then the host. */
-static int host_resume(const char *dir, uint64_t guests, const char *fd_str)
-{
-	const char *was = getenv(SIM_TUNABLES_ENV);
-	uint64_t fd;
-
-	if (vbdctl_parse_u64(SIM_HOST_FD_ENV, fd_str, INT_MAX, &fd) < 0)
-		return VBDCTL_EXIT_FAIL;
-	if (was)
-		setenv("GLIBC_TUNABLES", was, 1);
-	else
-		unsetenv("GLIBC_TUNABLES");
-	unsetenv(SIM_TUNABLES_ENV);
-	unsetenv(SIM_HOST_FD_ENV);
-	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-	return host_main(dir, (unsigned)guests, (int)fd);
-}
-
 static int cmd_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -712,7 +643,7 @@ static int cmd_start(int argc, char **argv)
 	const char *dir = NULL;
 	uint64_t guests = 1;
 	char path[PATH_MAX], c = 0;
-	int o, p[2], logfd, nul;
+	int o, p[2], logfd, nul, resumed_fd;
 	pid_t pid, old;
 
 	while ((o = getopt_long(argc, argv, "g:d:h", opts, NULL)) != -1) {
@@ -733,8 +664,8 @@ static int cmd_start(int argc, char **argv)
 		return VBDCTL_EXIT_USAGE;
 	}
 	dir = vbdctl_sim_dir(dir);
-	if (getenv(SIM_HOST_FD_ENV))
-		return host_resume(dir, guests, getenv(SIM_HOST_FD_ENV));
+	if ((o = vbdctl_sim_host_resumed(&resumed_fd)) != 0)
+		return o < 0 ? VBDCTL_EXIT_FAIL : host_main(dir, (unsigned)guests, resumed_fd);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		vbdctl_err("sim start: cannot create %s: %s", dir, strerror(errno));
 		return VBDCTL_EXIT_FAIL;
@@ -773,7 +704,7 @@ static int cmd_start(int argc, char **argv)
 			fprintf(pf, "%ld\n", (long)getpid());
 			fclose(pf);
 		}
-		host_exec(dir, guests, p[1]);
+		vbdctl_sim_host_exec(dir, guests, p[1]);
 		_exit(host_main(dir, (unsigned)guests, p[1]));
 	}
 	close(p[1]);

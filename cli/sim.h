@@ -32,5 +32,11 @@ extern const char vbdctl_sim_usage[];
 int vbdctl_sim_stop(int argc, char **argv);
 int vbdctl_sim_restart(int argc, char **argv);
 int vbdctl_sim_status(int argc, char **argv);
+/* The host's start (sim_host_exec.c): sim start's forked host executes
+ * vbdctl again with its allocator's settings, which returns only if it
+ * could not; the host so started takes its ready pipe's fd and the user's
+ * environment back (1; 0: not that host; -1: a bad fd). */
+void vbdctl_sim_host_exec(const char *dir, uint64_t guests, int ready_fd);
+int vbdctl_sim_host_resumed(int *ready_fd);
 
 #endif
