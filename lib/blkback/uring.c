@@ -51,28 +51,6 @@ bool vbd__bb_uring_built(void)
 	return false;
 }
 
-static size_t page_up(size_t n)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	return (n + page - 1) / page * page;
-}
-
-/* What the kernel mapped into this process for q: the SQ ring (its head,
- * tail and index array), the CQ ring (with its CQEs; one mapping with the
- * SQ ring where the kernel has IORING_FEAT_SINGLE_MMAP) and the SQE array.
- * A one-page blkif ring (32 requests) costs three pages, or two with
- * SINGLE_MMAP; an order-4 ring (512 requests) 13 pages. */
-static size_t queue_bytes(const struct io_uring *q)
-{
-	size_t sqe = sizeof(struct io_uring_sqe) << ((q->flags & IORING_SETUP_SQE128) ? 1 : 0);
-	size_t n = page_up(q->sq.ring_sz) + page_up((size_t)q->sq.ring_entries * sqe);
-
-	if (!(q->features & IORING_FEAT_SINGLE_MMAP))
-		n += page_up(q->cq.ring_sz);
-	return n;
-}
-
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
 	(void)r;
