@@ -20,7 +20,18 @@ vbdctl=$build/cli/vbdctl
 script=/etc/xen/scripts/block
 quick=${BENCH_QUICK:-0}
 work=$(mktemp -d /tmp/vbd-attach-bench.XXXXXX)
-export VBD_SIM_DIR=$work/sim
+# The host's directory (its sockets, and the backend's --stats-dir, where a
+# new device's counters are files created: 8 inodes a device) where a real
+# host has /run/vbd-sim: a tmpfs.  On a disk file system each create costs
+# a scan of recently freed inodes (ext4: the backend's CPU in a bulk attach
+# of 1000 went 4.1 -> 2.3 s on tmpfs).
+simroot=
+if [ "$(stat -f -c %T /run 2>/dev/null)" = tmpfs ]; then
+	simroot=$(mktemp -d /run/vbd-attach-bench.XXXXXX)
+elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+	simroot=$(mktemp -d /dev/shm/vbd-attach-bench.XXXXXX)
+fi
+export VBD_SIM_DIR=${simroot:-$work}/sim
 export XENSTORED_PATH=$VBD_SIM_DIR/xenstored.sock
 loopdev=
 
@@ -39,7 +50,7 @@ fi
 cleanup() {
 	"$vbdctl" sim stop >/dev/null 2>&1
 	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
-	rm -rf "$work"
+	rm -rf "$work" ${simroot:+"$simroot"}
 }
 trap cleanup EXIT
 
