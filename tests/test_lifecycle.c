@@ -464,10 +464,11 @@ static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_
  * watches the context keeps, so none is set or removed, and the nodes are
  * removed and the states read without asking twice; the built-in hotplug
  * step reads back nothing the attach wrote, and its REMOVE removes the
- * nodes in its own transaction.  The fewest of eight cycles counts: a
- * transaction that meets a driver's write runs again (the hotplug ADD's
- * meets blkback's probe: 15 requests more), and how the drivers' events
- * fall into bursts moves the wait's state reads by a few. */
+ * nodes in its own transaction.  The fewest of eight cycles counts, a
+ * transaction run again not counted: one that meets a driver's write runs
+ * again (the hotplug ADD's meets blkback's probe: 15 requests more), and
+ * how the drivers' events fall into bursts moves the wait's state reads by
+ * a few. */
 static void test_attach_detach_round_trips(void **state)
 {
 	struct fx *f = *state;
@@ -481,6 +482,7 @@ static void test_attach_detach_round_trips(void **state)
 		rq_types t0 = { 0 }, t1 = { 0 };
 		char types[512];
 		size_t tl = 0;
+		long long txns = 0, cost;
 		int j, k;
 
 		r0 = ctx_requests(f, &w0, &t0);
@@ -501,20 +503,28 @@ static void test_attach_detach_round_trips(void **state)
 			if (c && tl < sizeof(types))
 				tl += (size_t)snprintf(types + tl, sizeof(types) - tl, " %s %lld",
 				                       t1.type[j], c);
+			if (!strcmp(t1.type[j], "txn_start"))
+				txns = c;
 		}
 		print_message("attach+detach %d: %lld toolstack requests, %lld watch or unwatch;%s\n",
 		              i, r1 - r0, w1 - w0, types);
 		assert_int_equal(w1 - w0, 0);
-		if (fewest < 0 || r1 - r0 < fewest)
-			fewest = r1 - r0;
+		/* A cycle is 4 transactions; each more is a retry, taken as the
+		 * ADD's (its 15 requests) so that a cycle that retried counts
+		 * as well: on 2 busy CPUs most do. */
+		cost = r1 - r0 - 15 * (txns > 4 ? txns - 4 : 0);
+		if (fewest < 0 || cost < fewest)
+			fewest = cost;
 	}
 	/* 159 before the watches were kept and the reads cut, 136 before the
 	 * hotplug step took the attach's values from it and removed the
 	 * nodes in its transaction, and before the prune looked at the
 	 * parents first and removed the highest emptied one at once;
-	 * 101-107 since (105 most often). */
-	if (fewest > 107)
-		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 107", fewest);
+	 * 101-107 then (105 most often); 104-110 since the device's own dirs
+	 * go first again, one request each, for a Linux frontend's sake
+	 * (test_remove_names_the_device_dir). */
+	if (fewest > 110)
+		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 110", fewest);
 	assert_clean(f, 51728);
 }
 
@@ -556,6 +566,45 @@ static void test_remove_prunes_only_emptied(void **state)
 	assert_true(exists(f->h, "/local/domain/1/device/vbd"));
 	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
 	assert_false(exists(f->h, "/libxl/1/device"));
+	assert_int_equal(loops_settled(f->img, 0), 0);
+}
+
+/* The guest's last device goes with its emptied parents, and a watch on
+ * the guest's "device" is still told of the device's own dir: a Linux
+ * frontend ignores an event for "device/vbd" alone and would keep its
+ * disk. */
+static void test_remove_names_the_device_dir(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct xs_handle *w = vbd_test_xs_open(&f->t, 0);
+	bool named = false;
+	char **ev;
+	int i;
+
+	assert_non_null(w);
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	assert_true(xs_watch(w, "/local/domain/1/device", "t"));
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_false(exists(f->h, "/local/domain/1/device/vbd"));
+	/* The events come after the detach's commit; a bounded wait for them
+	 * (the one the watch fires when set comes first). */
+	for (i = 0; i < 100 && !named; i++) {
+		struct pollfd pfd = { .fd = xs_fileno(w), .events = POLLIN };
+
+		while ((ev = xs_check_watch(w))) {
+			named |= !strcmp(ev[XS_WATCH_PATH], "/local/domain/1/device/vbd/51728");
+			free(ev);
+		}
+		if (!named)
+			poll(&pfd, 1, 50);
+	}
+	xs_close(w);
+	assert_true(named);
 	assert_int_equal(loops_settled(f->img, 0), 0);
 }
 
@@ -3497,6 +3546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_connected_and_detach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_detach_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_prunes_only_emptied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_names_the_device_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_untrusted_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),

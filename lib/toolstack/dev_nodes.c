@@ -332,6 +332,17 @@ static int remove_pruned(struct xs_handle *xs, xs_transaction_t t, const char *p
 	}
 	if (top == strlen(path) && !there)
 		return 0;
+	/* When a parent goes too, the device's own dir goes first, by a
+	 * request of its own: a Linux frontend's xenbus takes the removal of
+	 * "device/vbd" (fewer than two components below its watch on
+	 * "device") for nothing, so only an event that names device/vbd/<id>
+	 * unplugs the guest's disk.  libxl removes the leaf first too. */
+	if (top < strlen(path) && there) {
+		int r = vbd__xb_rm(xs, t, path);
+
+		if (r < 0)
+			return r;
+	}
 	snprintf(dir, sizeof(dir), "%.*s", (int)top, path);
 	return vbd__xb_rm(xs, t, dir);
 }
