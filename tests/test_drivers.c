@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "drivers_fixture.h"
 #include "simhv_fixture.h"
 #include "store_fixture.h"
 #include "vbd/blkback.h"
@@ -38,24 +39,8 @@
 #include "vbd/hotplug.h"
 #include "vbd/transport.h"
 
-#define DOM 1
-#define DEVID 51728u    /* xvdb */
 #define BE "/local/domain/0/backend/vbd/1/51728"
 #define DISK (16u << 20)
-
-struct fx {
-	vbd_test_store t;
-	vbd_test_simhv hv;
-	struct xs_handle *h;
-	vbd_ctx *c;
-	vbd_xport *bx, *fx;        /* dom0's (backend) and the guest's */
-	vbd_blkback *b;
-	vbd_test_loop bloop;       /* the backend's xenstore side */
-	char img[PATH_MAX + 16];
-	char guest_xs[PATH_MAX + 16];
-	vbd_disk_spec spec;
-	vbd_blkfront *f;
-};
 
 static void backend_start(struct fx *f, unsigned persistent_max, unsigned indirect_max)
 {
@@ -73,84 +58,9 @@ static void backend_start(struct fx *f, unsigned persistent_max, unsigned indire
 	assert_int_equal(vbd_test_loop_start_blkback(&f->bloop, f->b), 0);
 }
 
-static void backend_stop(struct fx *f)
-{
-	vbd_test_loop_stop(&f->bloop);
-	f->b = vbd_blkback_free(f->b);
-}
-
 static int setup(void **state)
 {
-	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
-	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
-	struct fx *f = calloc(1, sizeof(*f));
-	int fd;
-
-	assert_non_null(f);
-	vbd_test_loop_init(&f->bloop);
-	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
-	assert_int_equal(vbd_test_simhv_start(&f->hv), 0);
-	f->h = vbd_test_xs_open(&f->t, 0);
-	assert_non_null(f->h);
-	assert_true(xs_introduce_domain(f->h, DOM, 0, 0));
-	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/1"));
-	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/1", home, 2));
-	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/name", "guest1", 6));
-	assert_int_equal(vbd_test_simhv_domain_add(&f->hv, DOM), 0);
-	assert_int_equal(vbd_test_simhv_xport(&f->hv, 0, &f->bx), 0);
-	assert_int_equal(vbd_test_simhv_xport(&f->hv, DOM, &f->fx), 0);
-	snprintf(f->guest_xs, sizeof(f->guest_xs), "%s.d/%d", f->t.socket, DOM);
-	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
-	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->t.dir);
-	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, DISK), 0);
-	close(fd);
-	f->spec.target = f->img;
-	f->spec.vdev = "xvdb";
-	f->spec.devid = DEVID;
-	f->spec.discard = -1;
-	f->spec.trusted = true;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-
-	f->f = vbd_blkfront_free(f->f);
-	d.domid = DOM;
-	d.devid = DEVID;
-	d.force = true;
-	d.timeout_ms = 300;
-	vbd_dev_detach_wait(f->c, &d);
-	backend_stop(f);
-	vbd_ctx_free(f->c);
-	vbd_xport_free(f->fx);
-	vbd_xport_free(f->bx);
-	xs_close(f->h);
-	vbd_test_simhv_stop(&f->hv);
-	vbd_test_store_stop(&f->t);
-	free(f);
-	return 0;
-}
-
-struct done {
-	int calls, result;
-	char msg[512];
-};
-
-static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
-{
-	struct done *d = ud;
-
-	(void)c;
-	d->calls++;
-	d->result = result;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg);
+	return vbd_test_drivers_setup(state, DISK);
 }
 
 /* Drives the toolstack's operation and the frontend until the operation
@@ -198,7 +108,7 @@ static void attach(struct fx *f, const vbd_blkfront_options *fo)
 	ao.domid = DOM;
 	ao.spec = &f->spec;
 	ao.timeout_ms = 10000;
-	if (vbd_dev_attach(f->c, &ao, on_done, &d) != 0)
+	if (vbd_dev_attach(f->c, &ao, vbd_test_on_done, &d) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
 	drive(f, &d, fo, 15000);
 	if (d.result)
@@ -218,7 +128,7 @@ static void detach(struct fx *f)
 
 	dd.domid = DOM;
 	dd.devid = DEVID;
-	assert_int_equal(vbd_dev_detach(f->c, &dd, on_done, &d), 0);
+	assert_int_equal(vbd_dev_detach(f->c, &dd, vbd_test_on_done, &d), 0);
 	drive(f, &d, NULL, 15000);
 	if (d.result)
 		fail_msg("detach: %s", d.msg);
@@ -301,7 +211,7 @@ static void test_frontend_ready_first(void **state)
 	ao.spec = &f->spec;
 	ao.script = script;
 	ao.wait = VBD_WAIT_NONE;
-	assert_int_equal(vbd_dev_attach(f->c, &ao, on_done, &d), 0);
+	assert_int_equal(vbd_dev_attach(f->c, &ao, vbd_test_on_done, &d), 0);
 	drive(f, &d, &fo, 10000);
 	assert_int_equal(d.result, 0);
 	for (i = 0; i < 500 && vbd_blkfront_get_state(f->f) != 3; i++) {
@@ -371,7 +281,7 @@ static void test_negotiation_matrix(void **state)
 						detach(f);
 						combos++;
 					}
-		backend_stop(f);
+		vbd_test_drivers_backend_stop(f);
 	}
 	assert_int_equal(combos, 2 * 4 * 5 * 2 * 2);
 	print_message("%u combinations connected, used and detached\n", combos);
@@ -931,18 +841,18 @@ static void test_bus_watch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_backend_ready_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_frontend_ready_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_skip_initialised, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_negotiation_matrix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_concurrent_io, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_copy_buffers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_copy_working_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_fits_depth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bus_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_ready_first, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_ready_first, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_skip_initialised, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation_matrix, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_random_concurrent_io, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_resize, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_copy_buffers, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_copy_working_set, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_pool_fits_depth, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_bus_watch, setup, vbd_test_drivers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

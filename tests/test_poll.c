@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "drivers_fixture.h"
 #include "simhv_fixture.h"
 #include "store_fixture.h"
 #include "vbd/blkback.h"
@@ -35,24 +36,8 @@
 #include "vbd/dev.h"
 #include "vbd/transport.h"
 
-#define DOM 1
-#define DEVID 51728u    /* xvdb */
 #define DISK (4u << 20)
 #define READS 200u
-
-struct fx {
-	vbd_test_store t;
-	vbd_test_simhv hv;
-	struct xs_handle *h;
-	vbd_ctx *c;
-	vbd_xport *bx, *fx;
-	vbd_blkback *b;
-	vbd_test_loop bloop;
-	char img[PATH_MAX + 16];
-	char guest_xs[PATH_MAX + 16];
-	vbd_disk_spec spec;
-	vbd_blkfront *f;
-};
 
 static void backend_start(struct fx *f, unsigned poll_us)
 {
@@ -68,84 +53,9 @@ static void backend_start(struct fx *f, unsigned poll_us)
 	assert_int_equal(vbd_test_loop_start_blkback(&f->bloop, f->b), 0);
 }
 
-static void backend_stop(struct fx *f)
-{
-	vbd_test_loop_stop(&f->bloop);
-	f->b = vbd_blkback_free(f->b);
-}
-
 static int setup(void **state)
 {
-	struct xs_permissions home[2] = { { 0, XS_PERM_NONE }, { DOM, XS_PERM_READ } };
-	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
-	struct fx *f = calloc(1, sizeof(*f));
-	int fd;
-
-	assert_non_null(f);
-	vbd_test_loop_init(&f->bloop);
-	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
-	assert_int_equal(vbd_test_simhv_start(&f->hv), 0);
-	f->h = vbd_test_xs_open(&f->t, 0);
-	assert_non_null(f->h);
-	assert_true(xs_introduce_domain(f->h, DOM, 0, 0));
-	assert_true(xs_mkdir(f->h, XBT_NULL, "/local/domain/1"));
-	assert_true(xs_set_permissions(f->h, XBT_NULL, "/local/domain/1", home, 2));
-	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/1/name", "guest1", 6));
-	assert_int_equal(vbd_test_simhv_domain_add(&f->hv, DOM), 0);
-	assert_int_equal(vbd_test_simhv_xport(&f->hv, 0, &f->bx), 0);
-	assert_int_equal(vbd_test_simhv_xport(&f->hv, DOM, &f->fx), 0);
-	snprintf(f->guest_xs, sizeof(f->guest_xs), "%s.d/%d", f->t.socket, DOM);
-	co.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
-	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->t.dir);
-	fd = open(f->img, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, DISK), 0);
-	close(fd);
-	f->spec.target = f->img;
-	f->spec.vdev = "xvdb";
-	f->spec.devid = DEVID;
-	f->spec.discard = -1;
-	f->spec.trusted = true;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-
-	f->f = vbd_blkfront_free(f->f);
-	d.domid = DOM;
-	d.devid = DEVID;
-	d.force = true;
-	d.timeout_ms = 300;
-	vbd_dev_detach_wait(f->c, &d);
-	backend_stop(f);
-	vbd_ctx_free(f->c);
-	vbd_xport_free(f->fx);
-	vbd_xport_free(f->bx);
-	xs_close(f->h);
-	vbd_test_simhv_stop(&f->hv);
-	vbd_test_store_stop(&f->t);
-	free(f);
-	return 0;
-}
-
-struct done {
-	int calls, result;
-	char msg[512];
-};
-
-static void on_done(vbd_ctx *c, int result, const char *msg, void *ud)
-{
-	struct done *d = ud;
-
-	(void)c;
-	d->calls++;
-	d->result = result;
-	snprintf(d->msg, sizeof(d->msg), "%s", msg);
+	return vbd_test_drivers_setup(state, DISK);
 }
 
 /* Drives the toolstack's operation and the frontend until it ends. */
@@ -188,7 +98,7 @@ static void attach(struct fx *f, unsigned poll_us)
 	ao.domid = DOM;
 	ao.spec = &f->spec;
 	ao.timeout_ms = 10000;
-	if (vbd_dev_attach(f->c, &ao, on_done, &d) != 0)
+	if (vbd_dev_attach(f->c, &ao, vbd_test_on_done, &d) != 0)
 		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
 	drive(f, &d, &fo);
 	if (d.result)
@@ -204,7 +114,7 @@ static void detach(struct fx *f)
 
 	dd.domid = DOM;
 	dd.devid = DEVID;
-	assert_int_equal(vbd_dev_detach(f->c, &dd, on_done, &d), 0);
+	assert_int_equal(vbd_dev_detach(f->c, &dd, vbd_test_on_done, &d), 0);
 	drive(f, &d, NULL);
 	if (d.result)
 		fail_msg("detach: %s", d.msg);
@@ -228,7 +138,7 @@ static void qd1_reads(struct fx *f, unsigned poll_us, uint64_t *ret_notifies,
 		                                   buf, sizeof(buf)), 0);
 	assert_int_equal(vbd_blkfront_get_info(f->f, &b), 0);
 	detach(f);
-	backend_stop(f);
+	vbd_test_drivers_backend_stop(f);
 	*ret_notifies = b.notifies - a.notifies;
 	*ret_events = b.events - a.events;
 }
@@ -311,7 +221,7 @@ static void test_poll_bound_respected(void **state)
 	/* Still alive after the idle time: the sleeping sides wake. */
 	assert_int_equal(vbd_blkfront_read(f->f, 0, buf, sizeof(buf)), 0);
 	detach(f);
-	backend_stop(f);
+	vbd_test_drivers_backend_stop(f);
 }
 
 static void test_poll_option_range(void **state)
@@ -344,9 +254,9 @@ static void test_poll_option_range(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_poll_saves_notifications, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_bound_respected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_option_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_saves_notifications, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_poll_bound_respected, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_poll_option_range, setup, vbd_test_drivers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
