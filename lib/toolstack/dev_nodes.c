@@ -284,13 +284,13 @@ static bool kept_parent(const char *dir)
 /* Removes path and then its parents left empty, up to a domain's home or
  * /libxl/<domid>, as libxl's libxl__xs_path_cleanup: a parent goes if it
  * has no other child and no value.  The parents are looked at before
- * anything goes, and the highest one that would be left empty goes with
- * everything under it, in one request.
+ * anything goes; then path goes, and the highest parent that would be
+ * left empty goes with everything under it, in one request more.
  *
  * Example: /local/domain/0/backend/vbd/1/51728, the guest's last device:
  * backend/vbd/1 lists {51728}, backend/vbd {1}, backend {vbd, vbd3}, so
- * backend/vbd goes: 4 requests, where removing the device and then each
- * emptied parent took 7.  A path that is not there has nothing to remove,
+ * the device and then backend/vbd go: 5 requests, where removing the
+ * device and then each emptied parent took 7.  A path that is not there has nothing to remove,
  * but its parent, if empty, goes as above (a driver domain removed its
  * backend dir first).
  *
