@@ -179,6 +179,7 @@ static int switch_state(vbd_blkfront *f, int state, bool rings)
 	if (r == 0) {
 		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, state);
 		f->state = state;
+		f->own_events++;    /* its event tells us nothing (on_watch) */
 	}
 	return r;
 }
@@ -443,8 +444,9 @@ static void step(vbd_blkfront *f)
 
 	if (f->closed_done)
 		return;
-	/* Our own state is read again only after an event named it: the
-	 * backend's events, most of a handshake's, cannot have changed it. */
+	/* Our own state is read again only after an event named it, not
+	 * one of our own writes' (on_watch): the backend's events, most of
+	 * a handshake's, cannot have changed it. */
 	own = f->own_read ? f->state : read_state(f, f->fe);
 	f->own_read = own >= 0;
 	if (own == -ENOENT) {
@@ -567,6 +569,18 @@ static void on_watch(const char *path, void *ud)
 	}
 	if (f->be_first && !strncmp(path, f->be, n) && !strcmp(path + n, "/state")) {
 		f->be_first = false;
+		f->xs_dirty = true;
+		return;
+	}
+	/* Our own state writes' events, one each, come in the order of the
+	 * commits: a change of anyone else's to our state, or its removal,
+	 * is an event more, which comes after them or takes the place of one
+	 * of ours (then ours, after it, is the one that says read again).
+	 * Either way our state is read again after any change not ours, and
+	 * not after the events of the Initialised, Connected and Closed we
+	 * wrote ourselves. */
+	if (f->own_events && !strncmp(path, f->fe, m) && !strcmp(path + m, "/state")) {
+		f->own_events--;
 		f->xs_dirty = true;
 		return;
 	}

@@ -165,6 +165,7 @@ struct vbd_blkfront {
 	bool be_read;               /* the backend's state read since its last event */
 	int be_state;               /* what that read found (-ENOENT: absent) */
 	bool fe_first, be_first;    /* the watch's first event not yet seen */
+	unsigned own_events;        /* our state writes whose events are still to come */
 	bool be_seen;               /* the backend's state existed once */
 
 	int state;                  /* ours, as last written */
