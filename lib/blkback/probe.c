@@ -265,7 +265,19 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, const c
 			b->retired[k].own_state = false;
 			return;
 		}
-		if (vbd__xb_backend_live(b->xs, b->base, fe_domid, devid)) {   /* a read, then a probe */
+		if (k >= 0 && dir_event && path) {
+			/* The dir's removal, or a new device's dir, whose state,
+			 * written with it, is an event after this one: either
+			 * way nothing to read now. */
+			b->retired[k].used = false;
+			return;
+		}
+		/* A new device's dir, or its state, the first of its nodes'
+		 * events: its probe reads the state anyway.  Any other node
+		 * of a device not served (a probe that failed), or a scan's
+		 * look: a read first, not a transaction each. */
+		if ((path && (dir_event || !strcmp(rest, "/state"))) ||
+		    vbd__xb_backend_live(b->xs, b->base, fe_domid, devid)) {
 			if (k >= 0)
 				b->retired[k].used = false;
 			probe(b, fe_domid, devid);
