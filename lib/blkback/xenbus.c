@@ -424,6 +424,59 @@ static bool is_online(vbd__bb_dev *d)
 	return vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "online", 1, &v) == 0 && v == 1;
 }
 
+struct close_job {
+	const char *be;
+	bool online;
+	int found;      /* the state read, or -1 if online said enough */
+};
+
+/* Closed after the frontend's Closed, with online read in the same
+ * transaction.  online 0 is a detach of this device (the toolstack makes
+ * a device with online 1, and a new one at the path has it so), and the
+ * node being there says the dir is: Closed is written with no state read.
+ * Otherwise (online 1: a reset; absent or not a number) the state is read
+ * as switch_body does. */
+static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct close_job *j = ud;
+	unsigned long long v = 2;
+	int r = vbd__xb_read_num(xs, t, j->be, "online", 1, &v), s;
+
+	if (r < 0 && r != -ENOENT && r != -EINVAL)
+		return r;
+	j->online = r == 0 && v == 1;
+	j->found = -1;
+	if (r < 0 || v != 0) {
+		s = vbd__xb_read_state(xs, t, j->be);
+		j->found = s;
+		if (s == -ENOENT || s == VBD_STATE_INITIALISING)
+			return 1;
+		if (s < 0 && s != -EINVAL)
+			return s;
+	}
+	return vbd__xb_printf(xs, t, j->be, "state", "%d", VBD_STATE_CLOSED);
+}
+
+/* The frontend is Closed: ours too, and whether the device is still
+ * online (*online) read before that write or with it. */
+static int close_dev(vbd__bb_dev *d, bool *online)
+{
+	struct close_job j = { d->be, false, -1 };
+	int r;
+
+	if (d->replaced)
+		return -ESTALE;
+	if (d->be_state == VBD_STATE_CLOSED) {
+		*online = is_online(d);
+		return 0;
+	}
+	r = vbd__xb_txn(d->b->xs, close_body, &j);
+	*online = j.online;
+	if (r > 0 && found_replaced(d, j.found))
+		r = -ESTALE;
+	return switched(d, VBD_STATE_CLOSED, r);
+}
+
 void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
@@ -469,14 +522,15 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		vbd__crashpoint("blkback.closing-written");
 		break;
 	case VBD_STATE_CLOSED: {
-		/* online before Closed: once both ends are Closed the toolstack
-		 * may remove the device and a new attach may write online=1 at
-		 * the same path, which must not keep this one alive. */
-		bool online = is_online(d), wrote = d->be_state != VBD_STATE_CLOSED;
+		/* online read with Closed, in its transaction (close_dev):
+		 * once both ends are Closed the toolstack may remove the
+		 * device and a new attach may write online=1 at the same
+		 * path, which must not keep this one alive. */
+		bool online = false, wrote = d->be_state != VBD_STATE_CLOSED;
 
 		disconnect(d);
 		vbd__crashpoint("blkback.closing");
-		wrote &= switch_state(d, VBD_STATE_CLOSED) == 0;
+		wrote &= close_dev(d, &online) == 0;
 		if (!online) {
 			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote);
 			vbd__bb_dev_free(d, false);
