@@ -34,6 +34,7 @@
 #include "store_fixture.h"
 #include "vbd/blkback.h"
 #include "vbd/blkfront.h"
+#include "xenbus/xenbus.h"
 #include "vbd/bus.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
@@ -838,6 +839,75 @@ static void test_bus_watch(void **state)
 	}
 }
 
+/* A driver's released watch (vbd__xb_watch_release) stays set, idle: its
+ * events are dropped; a take of the same path gets it back with no
+ * request and no first event; past VBD__XB_IDLE_MAX the oldest idle one
+ * is removed for real, and a take of its path sets a new one. */
+static void test_bus_watch_kept(void **state)
+{
+	struct fx *f = *state;
+	vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+	struct seen a = { 0 }, s = { 0 }, c = { 0 }, d = { 0 }, e = { 0 };
+	vbd_errbuf err = { "" };
+	vbd__xb_watch *w = NULL, *w2 = NULL, *wi = NULL;
+	vbd_bus_watch *ws = NULL;
+	bool fresh = false;
+	char path[32];
+	vbd_bus *bus;
+	unsigned i;
+
+	bo.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
+	assert_true(xs_rm(f->h, XBT_NULL, "/test") || errno == ENOENT);
+	/* A sentinel: once its event is in, an earlier write's event was
+	 * handled (one watch connection, events in order). */
+	assert_int_equal(vbd_bus_watch_add(bus, "/test/s", on_watch, &s, &ws, &err), 0);
+	assert_int_equal(pump(bus, &s, 1, 2000), 1);
+
+	assert_int_equal(vbd__xb_watch_take(bus, "/test/k", on_watch, &a, &err, &w, &fresh), 0);
+	assert_true(fresh);
+	assert_int_equal(pump(bus, &a, 1, 2000), 1);
+
+	/* Released: idle, a change's event is dropped. */
+	vbd__xb_watch_release(bus, w);
+	vbd__xb_watch_release(bus, w);     /* twice: nothing more */
+	assert_true(xs_write(f->h, XBT_NULL, "/test/k", "1", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/test/s", "1", 1));
+	assert_int_equal(pump(bus, &s, 2, 2000), 2);
+	assert_int_equal(a.calls, 1);
+
+	/* Taken again: the same watch, no first event, a change's event. */
+	assert_int_equal(vbd__xb_watch_take(bus, "/test/k", on_watch, &c, &err, &w2, &fresh), 0);
+	assert_false(fresh);
+	assert_ptr_equal(w2, w);
+	assert_true(xs_write(f->h, XBT_NULL, "/test/s", "2", 1));
+	assert_int_equal(pump(bus, &s, 3, 2000), 3);
+	assert_int_equal(c.calls, 0);
+	assert_true(xs_write(f->h, XBT_NULL, "/test/k", "2", 1));
+	assert_int_equal(pump(bus, &c, 1, 2000), 1);
+	assert_string_equal(c.path, "/test/k");
+	assert_int_equal(a.calls, 1);
+
+	/* VBD__XB_IDLE_MAX more released: /test/k, the oldest, is removed. */
+	vbd__xb_watch_release(bus, w2);
+	for (i = 0; i < VBD__XB_IDLE_MAX; i++) {
+		snprintf(path, sizeof(path), "/test/i%u", i);
+		assert_int_equal(vbd__xb_watch_take(bus, path, on_watch, &e, &err, &wi, &fresh), 0);
+		assert_true(fresh);
+		vbd__xb_watch_release(bus, wi);
+	}
+	assert_int_equal(vbd__xb_watch_take(bus, "/test/k", on_watch, &d, &err, &w, &fresh), 0);
+	assert_true(fresh);
+	assert_int_equal(pump(bus, &d, 1, 2000), 1);     /* a new watch's first event */
+	assert_int_equal(vbd__xb_watch_take(bus, "/test/i0", on_watch, &e, &err, &wi, &fresh), 0);
+	assert_false(fresh);
+	/* Removed while idle or taken: both fine; the rest go with the bus. */
+	vbd__xb_watch_remove(bus, wi);
+	vbd__xb_watch_remove(bus, w);
+	vbd_bus_watch_remove(bus, ws);
+	vbd_bus_unref(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -853,6 +923,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_bus_watch_kept, setup, vbd_test_drivers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

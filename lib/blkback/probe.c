@@ -106,6 +106,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	vbd__bb_dev *d = calloc(1, sizeof(*d));
 	struct probe_job j;
 	char path[192];
+	bool fresh;
 	int r;
 
 	if (!d) {
@@ -176,9 +177,13 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	if (d->replaced)
 		return;
 	snprintf(path, sizeof(path), "%s/state", d->fe);
-	r = vbd__xb_watch_add(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe);
+	r = vbd__xb_watch_take(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe, &fresh);
 	if (r < 0)
 		vbd__bb_fatal(d, r, "watching %s", path);
+	else if (!fresh)
+		/* A watch an earlier device at this path left set: no first
+		 * event comes, so the look is ours (it may free d). */
+		vbd__bb_frontend_changed(path, d);
 }
 
 /* ------------------------------------------------------------------ scan */

@@ -184,7 +184,11 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 		switch_state(d, VBD_STATE_CLOSED);
 	again = d->replaced && !b->freeing;
 	memcpy(be, d->be, sizeof(be));
-	vbd__xb_watch_remove(b->bus, d->w_fe);
+	/* Kept set for a device at the same path again, unless all goes. */
+	if (b->freeing)
+		vbd__xb_watch_remove(b->bus, d->w_fe);
+	else
+		vbd__xb_watch_release(b->bus, d->w_fe);
 	vbd__bb_disk_close(&d->disk);
 	for (p = &b->devs; *p; p = &(*p)->next) {
 		if (*p == d) {

@@ -728,18 +728,19 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	}
 	/* The watches before both states are read: a change after the reads
 	 * is an event of its own, so the first event of each, the one
-	 * xenstore sends at once, tells nothing the reads did not (on_watch). */
+	 * xenstore sends at once, tells nothing the reads did not (on_watch).
+	 * A watch a frontend of the same device left on a shared bus is taken
+	 * again (vbd__xb_watch_release): no request, and no first event. */
 	snprintf(path, sizeof(path), "%s/state", f->fe);
-	r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_fe);
+	r = vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_fe, &f->fe_first);
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/state", f->be);
-		r = vbd__xb_watch_add(f->bus, path, on_watch, f, &werr, &f->w_be);
+		r = vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_be, &f->be_first);
 	}
 	if (r < 0) {
 		vbd__errf(err, r, "blkfront: %s", werr.msg);
 		goto fail;
 	}
-	f->fe_first = f->be_first = true;
 	r = read_state(f, f->fe);
 	if (r == -ENOENT) {
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
@@ -806,8 +807,9 @@ vbd_blkfront *vbd_blkfront_free(vbd_blkfront *f)
 		free(s);
 	}
 	if (f->bus) {
-		vbd__xb_watch_remove(f->bus, f->w_fe);
-		vbd__xb_watch_remove(f->bus, f->w_be);
+		/* Kept set on a shared bus, for a frontend of the same device. */
+		vbd__xb_watch_release(f->bus, f->w_fe);
+		vbd__xb_watch_release(f->bus, f->w_be);
 		vbd_bus_unref(f->bus);
 	}
 	if (f->epfd >= 0)

@@ -32,9 +32,10 @@ struct vbd_bus_watch {
 	unsigned id;                /* the token is "vbd-<id>" */
 	char token[24];
 	char *path;
-	vbd__xb_watch_fn fn;
+	vbd__xb_watch_fn fn;        /* NULL while kept idle */
 	void *ud;
 	bool dead;
+	vbd__xb_watch *inext;       /* in the bus's idle list, oldest first */
 };
 
 struct vbd__xb_timer {
@@ -359,7 +360,7 @@ int vbd_bus_process(vbd_bus *bus)
 	while ((ev = xs_check_watch(bus->xsw))) {
 		vbd__xb_watch *w = wtab_find(bus, ev[XS_WATCH_TOKEN]);
 
-		if (w)
+		if (w && w->fn)
 			w->fn(ev[XS_WATCH_PATH], w->ud);
 		free(ev);
 		n++;
@@ -376,6 +377,20 @@ int vbd_bus_process(vbd_bus *bus)
 	if (--bus->depth == 0)
 		reap(bus);
 	return n;
+}
+
+/* Out of the idle list, if there. */
+static void idle_unlink(vbd_bus *bus, vbd__xb_watch *w)
+{
+	vbd__xb_watch **pp;
+
+	for (pp = &bus->idle; *pp; pp = &(*pp)->inext)
+		if (*pp == w) {
+			*pp = w->inext;
+			w->inext = NULL;
+			bus->nidle--;
+			return;
+		}
 }
 
 int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
@@ -419,12 +434,75 @@ void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
 {
 	if (!w || w->dead)
 		return;
+	if (!w->fn)
+		idle_unlink(bus, w);
 	xs_unwatch(bus->xsw, w->path, w->token);
 	wtab_remove(bus, w);
 	w->dead = true;
 	bus->ndead++;
 	if (!bus->depth)
 		reap(bus);
+}
+
+/* Every idle watch removed for real: what a refused watch may need. */
+static void idle_drop(vbd_bus *bus)
+{
+	vbd__xb_watch *w;
+
+	while ((w = bus->idle)) {
+		idle_unlink(bus, w);
+		vbd__xb_watch_remove(bus, w);
+	}
+}
+
+void vbd__xb_watch_release(vbd_bus *bus, vbd__xb_watch *w)
+{
+	vbd__xb_watch **pp;
+
+	if (!w || w->dead || !w->fn)
+		return;
+	if (bus->nidle >= VBD__XB_IDLE_MAX) {
+		vbd__xb_watch *old = bus->idle;
+
+		idle_unlink(bus, old);
+		vbd__xb_watch_remove(bus, old);
+	}
+	w->fn = NULL;
+	w->ud = NULL;
+	for (pp = &bus->idle; *pp; pp = &(*pp)->inext)
+		;
+	*pp = w;
+	w->inext = NULL;
+	bus->nidle++;
+}
+
+int vbd__xb_watch_take(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
+                       vbd_errbuf *err, vbd__xb_watch **ret, bool *fresh)
+{
+	vbd__xb_watch *w;
+	int r;
+
+	for (w = bus->idle; w; w = w->inext)
+		if (!strcmp(w->path, path))
+			break;
+	if (w) {
+		idle_unlink(bus, w);
+		w->fn = fn;
+		w->ud = ud;
+		*fresh = false;
+		if (ret)
+			*ret = w;
+		return 0;
+	}
+	*fresh = true;
+	r = vbd__xb_watch_add(bus, path, fn, ud, err, ret);
+	if (r < 0 && r != -ENOMEM && bus->nidle) {
+		/* A domain's watches are counted against a quota: the idle
+		 * ones give way. */
+		idle_drop(bus);
+		r = vbd__xb_watch_add(bus, path, fn, ud, err, ret);
+	}
+	return r;
 }
 
 int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,

@@ -52,6 +52,10 @@ struct vbd_bus {
 	 * many watches a backend serving a thousand devices holds. */
 	struct vbd_bus_watch **wtab;
 	unsigned wtab_size, nwatches;
+	/* Watches released, kept set for a later take of the same path
+	 * (vbd__xb_watch_release), oldest first; VBD__XB_IDLE_MAX at most. */
+	struct vbd_bus_watch *idle;
+	unsigned nidle;
 	unsigned ndead;             /* entries marked dead, freed by reap() */
 	struct vbd__xb_timer *timers;
 	struct vbd__xb_io *ios;
@@ -83,6 +87,23 @@ int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void 
                       vbd_errbuf *err, vbd__xb_watch **ret);
 /* Accepts NULL and a watch already removed; safe inside its own callback. */
 void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w);
+
+/* A driver's watch on one device's node, set at its attach and removed at
+ * its detach, costs two requests each time the same device comes again.
+ * Released, a watch stays set in xenstore, idle (its events dropped), for
+ * a take of the same path; the oldest of more than VBD__XB_IDLE_MAX is
+ * removed for real, and all of them when a new watch is refused (a
+ * guest's watches count against a quota).  A take reuses an idle watch
+ * (*fresh false) or adds one (*fresh true).  A reused watch sends no
+ * first event: the caller reads what it watches itself, after the take;
+ * an event of a change made while it was idle may still come, after the
+ * take, like any other.  Release accepts NULL and a removed or released
+ * watch, and is safe inside the watch's own callback; the bus's end
+ * removes idle watches with the rest. */
+#define VBD__XB_IDLE_MAX 8
+void vbd__xb_watch_release(vbd_bus *bus, vbd__xb_watch *w);
+int vbd__xb_watch_take(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
+                       vbd_errbuf *err, vbd__xb_watch **ret, bool *fresh);
 /* fn runs once from vbd_bus_process() at deadline_ms (CLOCK_MONOTONIC). */
 int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,
                       vbd__xb_timer **ret);
