@@ -100,7 +100,8 @@ void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w);
  * take, like any other.  Release accepts NULL and a removed or released
  * watch, and is safe inside the watch's own callback; the bus's end
  * removes idle watches with the rest. */
-#define VBD__XB_IDLE_MAX 8
+/* A frontend holds two per device: 8 devices' worth. */
+#define VBD__XB_IDLE_MAX 16
 void vbd__xb_watch_release(vbd_bus *bus, vbd__xb_watch *w);
 int vbd__xb_watch_take(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
                        vbd_errbuf *err, vbd__xb_watch **ret, bool *fresh);
