@@ -267,14 +267,28 @@ static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
 	return rc;
 }
 
-/* The indirect pages' segment entries, copied into r->segs: mapped
- * read-only, copied once, unmapped; only the copy is looked at. */
+/* The indirect pages' segment entries, copied into r->segs once; only the
+ * copy is looked at.  The pages come from the persistent cache where it
+ * holds them (a 1 MiB request's one page: no map and unmap per request),
+ * else they are mapped read-only for this copy and unmapped. */
 static int copy_indirect(vbd__bb_ring *r, const struct vbd__bb_req *req)
 {
+	void *pages[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
 	vbd_blkback *b = r->dev->b;
+	unsigned i, left;
 	void *base;
 	int rc;
 
+	if (vbd__bb_ind_pages(r, req->indirect_grefs, req->nr_indirect, pages) == 0) {
+		for (i = 0, left = req->nr_segs; left; i++) {
+			unsigned k = left < VBD__BB_SEGS_PER_PAGE ? left : VBD__BB_SEGS_PER_PAGE;
+
+			memcpy(r->segs + (size_t)i * VBD__BB_SEGS_PER_PAGE, pages[i],
+			       k * sizeof(*r->segs));
+			left -= k;
+		}
+		return 0;
+	}
 	VBD__BB_ADD(r->n.grant_maps, 1);
 	rc = vbd_gnt_map(b->x, r->dev->fe_domid, req->nr_indirect, req->indirect_grefs, false, &base);
 	if (rc < 0)
