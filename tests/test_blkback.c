@@ -1473,7 +1473,27 @@ static void test_duplicate_persistent_refs(void **state)
 	r = rq(BLKIF_OP_WRITE, 0, 3, 0, f);
 	r.seg[2].gref = r.seg[0].gref;
 	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	/* In order but for a repeat (the check skips the sort for refs
+	 * strictly in order either way): rising, falling, and at the start. */
+	r = rq(BLKIF_OP_WRITE, 0, 3, 0, f);
+	r.seg[2].gref = r.seg[1].gref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[2].gref = f->drefs[5];
+	r.seg[1].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[1].gref = f->drefs[5];
+	r.seg[2].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[1].gref = f->drefs[4];
+	r.seg[2].gref = f->drefs[5];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
 	assert_int_equal(stats(f).pgrants, 0);
+	/* Falling and distinct: fine. */
+	r.seg[0].gref = f->drefs[6];
+	r.seg[1].gref = f->drefs[5];
+	r.seg[2].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	assert_int_equal(stats(f).pgrants, 3);
 	check_rw(f, 0, 0, 3, 0, 61);
 }
 
