@@ -1871,6 +1871,9 @@ static void test_pgrant_limit(void **state)
 	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 0), 32 * 11);
 	assert_int_equal(vbd__bb_pgrant_limit(100, 32, 0), 100);
 	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 256), 1056);
+	/* A ring full of indirect requests: their data and indirect pages. */
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 32, 256), 32 * (256 + 1));
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 32, 1024), 32 * (1024 + 2));
 	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 512, 4096), 1u << 20);
 	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 1, 0), 11);
 	assert_int_equal(vbd__bb_pgrant_limit(0, 32, 256), 0);

@@ -270,8 +270,9 @@ int vbd__bb_ring_start(vbd__bb_ring *r);
 /* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
 void vbd__bb_ring_disconnect(vbd__bb_ring *r);
 /* The most persistent grants a ring can use: what the options allow, and no
- * more than its requests can name at once (ring slots x segments per
- * request, max_indirect when indirect requests are offered). */
+ * more than its requests can name at once (ring slots x pages per
+ * request: max_indirect segments and their indirect pages when indirect
+ * requests are offered, else 11). */
 unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect);
 /* Makes r's scratch hold n segments (n <= what was offered).  0 or -ENOMEM. */
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);

@@ -33,7 +33,10 @@ unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned
 {
 	uint64_t segs = max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ? max_indirect
 	                                                               : BLKIF_MAX_SEGMENTS_PER_REQUEST;
-	uint64_t most = (uint64_t)ring_size * segs;
+	/* An indirect request's own pages are cached too. */
+	uint64_t ind = max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
+	               ? (segs + VBD__BB_SEGS_PER_PAGE - 1) / VBD__BB_SEGS_PER_PAGE : 0;
+	uint64_t most = (uint64_t)ring_size * (segs + ind);
 
 	return most < pgrants_max ? (unsigned)most : pgrants_max;
 }
