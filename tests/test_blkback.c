@@ -1081,6 +1081,15 @@ static void test_no_discard(void **state)
 	                 BLKIF_RSP_EOPNOTSUPP);
 }
 
+/* What the simulated hypervisor has mapped for domain 0, in pages. */
+static uint64_t hv_maps(struct fx *f)
+{
+	vbd_simhv_stats s = { .size = sizeof(s) };
+
+	vbd_test_simhv_stats(&f->hv, &s);
+	return s.maps;
+}
+
 /* Segments in indirect pages, which the frontend grants read-only. */
 static void test_indirect(void **state)
 {
@@ -1130,6 +1139,62 @@ static void test_indirect(void **state)
 	assert_int_equal(vbd_gnt_unshare(f->xf, ipage, 1), 0);
 }
 
+/* With persistent grants, an indirect page is kept mapped with the data
+ * pages: ten requests through one indirect page map it once, not ten
+ * times.  One granted read-only (the way a frontend without persistent
+ * grants gives it) is refused writable, and from then on mapped read-only
+ * per request: the data still right.  A bad indirect gref still fails. */
+static void test_indirect_persistent(void **state)
+{
+	struct fx *f = *state;
+	struct blkif_request_segment *segs;
+	struct req r = { .op = BLKIF_OP_INDIRECT, .nr = BLKIF_OP_WRITE, .nr16 = 20, .sector = 800 };
+	uint32_t iref, roref;
+	void *ipage, *ropage;
+	vbd_blkback_stats s;
+	unsigned k;
+
+	up(f, &(struct fe_opts){ 0, -1, "x86_64-abi", true, 3 });
+	assert_int_equal(vbd_gnt_share(f->xf, 0, 1, true, &iref, &ipage), 0);
+	assert_int_equal(vbd_gnt_share(f->xf, 0, 1, false, &roref, &ropage), 0);
+	segs = ipage;
+	for (unsigned i = 0; i < 20; i++) {
+		segs[i] = (struct blkif_request_segment){ f->drefs[i], 0, 7 };
+		memset(page(f, i), (int)(i + 7), VBD_PAGE_SIZE);
+	}
+	memcpy(ropage, ipage, VBD_PAGE_SIZE);
+	r.igrefs[0] = iref;
+	for (k = 0; k < 10; k++) {
+		r.nr = k % 2 ? BLKIF_OP_READ : BLKIF_OP_WRITE;
+		assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	}
+	s = stats(f);
+	/* 20 data pages and the indirect one, each mapped once. */
+	assert_int_equal(s.grant_maps, 21);
+	assert_int_equal(s.pgrants, 21);
+	assert_int_equal(s.pgrant_hits, 10 * 20 - 20);
+	assert_int_equal(hv_maps(f), 1 + 21);
+
+	r.igrefs[0] = roref;
+	memset(f->data, 0, 20 * VBD_PAGE_SIZE);
+	r.nr = BLKIF_OP_READ;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(((unsigned char *)page(f, i))[VBD_PAGE_SIZE - 1], i + 7);
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	r.igrefs[0] = 99999;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	s = stats(f);
+	assert_int_equal(s.errors, 1);
+	/* The refused writable map (counted, not cached), then one read-only
+	 * map per request: no retry of the writable one. */
+	assert_int_equal(s.grant_maps, 21 + 1 + 3);
+	assert_int_equal(s.pgrants, 21);
+	f->b = vbd_blkback_free(f->b);
+	assert_int_equal(vbd_gnt_unshare(f->xf, ipage, 1), 0);
+	assert_int_equal(vbd_gnt_unshare(f->xf, ropage, 1), 0);
+}
+
 static void test_no_indirect(void **state)
 {
 	struct fx *f = *state;
@@ -1174,15 +1239,6 @@ static void test_persistent_lru(void **state)
 	check_rw(f, 0, 64, 6, 10, 41);
 	assert_int_equal(stats(f).pgrants, 4);
 	assert_int_equal(stats(f).errors, 0);
-}
-
-/* What the simulated hypervisor has mapped for domain 0, in pages. */
-static uint64_t hv_maps(struct fx *f)
-{
-	vbd_simhv_stats s = { .size = sizeof(s) };
-
-	vbd_test_simhv_stats(&f->hv, &s);
-	return s.maps;
 }
 
 /* Four busy queues, each with room for 8192 grants, share a backend-wide
@@ -1417,7 +1473,27 @@ static void test_duplicate_persistent_refs(void **state)
 	r = rq(BLKIF_OP_WRITE, 0, 3, 0, f);
 	r.seg[2].gref = r.seg[0].gref;
 	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	/* In order but for a repeat (the check skips the sort for refs
+	 * strictly in order either way): rising, falling, and at the start. */
+	r = rq(BLKIF_OP_WRITE, 0, 3, 0, f);
+	r.seg[2].gref = r.seg[1].gref;
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[2].gref = f->drefs[5];
+	r.seg[1].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[1].gref = f->drefs[5];
+	r.seg[2].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
+	r.seg[0].gref = r.seg[1].gref = f->drefs[4];
+	r.seg[2].gref = f->drefs[5];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_ERROR);
 	assert_int_equal(stats(f).pgrants, 0);
+	/* Falling and distinct: fine. */
+	r.seg[0].gref = f->drefs[6];
+	r.seg[1].gref = f->drefs[5];
+	r.seg[2].gref = f->drefs[4];
+	assert_int_equal(io(f, 0, r), BLKIF_RSP_OKAY);
+	assert_int_equal(stats(f).pgrants, 3);
 	check_rw(f, 0, 0, 3, 0, 61);
 }
 
@@ -1795,6 +1871,9 @@ static void test_pgrant_limit(void **state)
 	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 0), 32 * 11);
 	assert_int_equal(vbd__bb_pgrant_limit(100, 32, 0), 100);
 	assert_int_equal(vbd__bb_pgrant_limit(1056, 32, 256), 1056);
+	/* A ring full of indirect requests: their data and indirect pages. */
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 32, 256), 32 * (256 + 1));
+	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 32, 1024), 32 * (1024 + 2));
 	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 512, 4096), 1u << 20);
 	assert_int_equal(vbd__bb_pgrant_limit(1u << 20, 1, 0), 11);
 	assert_int_equal(vbd__bb_pgrant_limit(0, 32, 256), 0);
@@ -2540,6 +2619,7 @@ int main(void)
 		T(test_no_discard),
 		T(test_indirect),
 		T(test_no_indirect),
+		T(test_indirect_persistent),
 		T(test_persistent),
 		T(test_persistent_lru),
 		T(test_persistent_not_offered),

@@ -493,8 +493,8 @@ static void io_batch(struct fx *f, vbd_blkfront_op op, uint64_t off, uint8_t *bu
 
 /* The zero-copy cliff: 8 x 1 MiB in flight from granted buffers is 2048
  * grants a ring.  With the backend's defaults they all stay mapped: once
- * seen, every data segment is a persistent-grant hit and nothing is
- * evicted or mapped again (a 1056-entry cache evicted on every request,
+ * seen, every data segment and indirect page is a persistent-grant hit
+ * and nothing is evicted or mapped again (a 1056-entry cache evicted on every request,
  * and the LRU order of a sequential sweep made every lookup miss). */
 static void test_zero_copy_working_set(void **state)
 {
@@ -516,10 +516,11 @@ static void test_zero_copy_working_set(void **state)
 			continue;
 		assert_int_equal(b.pgrant_evictions - a.pgrant_evictions, 0);
 		assert_int_equal(b.pgrant_hits - a.pgrant_hits, 8 * 256);
-		/* One mapping per request: its indirect page. */
-		assert_int_equal(b.grant_maps - a.grant_maps, 8);
+		/* Nothing mapped again: the indirect pages (the frontend's
+		 * pool pages, reused) are cached with the data pages. */
+		assert_int_equal(b.grant_maps - a.grant_maps, 0);
 	}
-	assert_int_equal(b.pgrants, 8 * 256);
+	assert_in_range(b.pgrants, 8 * 256 + 1, 8 * 256 + 8);
 	detach(f);
 }
 

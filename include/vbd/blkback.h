@@ -71,9 +71,10 @@ typedef struct vbd_blkback_options {
 	 * answered EOPNOTSUPP). */
 	unsigned max_indirect_segments;
 	/* Persistent grants kept mapped per ring, at most; a ring never holds
-	 * more than its slots can name at once (ring requests x segments per
-	 * request).  0: 8192, so that a one-page ring of 256-segment requests
-	 * (32 x 1 MiB in flight) finds every page it uses mapped;
+	 * more than its slots can name at once (ring requests x pages per
+	 * request: segments and indirect pages).  0: 8192, so that a one-page
+	 * ring of 256-segment requests (32 x 1 MiB in flight) finds every data
+	 * page it uses mapped (indirect pages are kept where room is left);
 	 * VBD_OPT_ZERO: feature-persistent is not offered. */
 	unsigned persistent_grants_max;
 	bool no_discard;                /* do not offer discard (offered where the target can) */

@@ -96,6 +96,7 @@ struct vbd__bb_ring {
 	bool persistent;           /* negotiated */
 	struct vbd__pgrant_cache pg;
 	uint64_t seq;              /* requests taken, for the cache's "used" */
+	bool ind_transient;        /* indirect pages are mapped per request */
 	unsigned batch_n;          /* pages of this request's one-call mapping */
 	/* Worker scratch for one request's segments: the inline arrays below
 	 * for a direct request, a mapping grown (vbd__bb_ring_scratch) for the
@@ -269,8 +270,9 @@ int vbd__bb_ring_start(vbd__bb_ring *r);
 /* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
 void vbd__bb_ring_disconnect(vbd__bb_ring *r);
 /* The most persistent grants a ring can use: what the options allow, and no
- * more than its requests can name at once (ring slots x segments per
- * request, max_indirect when indirect requests are offered). */
+ * more than its requests can name at once (ring slots x pages per
+ * request: max_indirect segments and their indirect pages when indirect
+ * requests are offered, else 11). */
 unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned max_indirect);
 /* Makes r's scratch hold n segments (n <= what was offered).  0 or -ENOMEM. */
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n);
@@ -317,6 +319,10 @@ int vbd__bb_rw_map(vbd__bb_ring *r, const struct blkif_request_segment *segs, un
                    bool write, uint64_t floor, struct iovec *iov, unsigned *ret_cnt,
                    void **ret_base, unsigned *ret_batch_n);
 void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n);
+/* The n indirect pages of a request from the persistent cache (found or
+ * added, none evicted) into pages[]: 0, or -ENOENT to map them for the
+ * request only. */
+int vbd__bb_ind_pages(vbd__bb_ring *r, const uint32_t *grefs, unsigned n, void **pages);
 void vbd__bb_rw_count(vbd__bb_ring *r, uint64_t nr_sectors, bool write);
 /* preadv/pwritev until done: 0 or -errno.  On r's target, through the
  * descriptor vbd__bb_disk_fd_for() picks (and again buffered where

@@ -170,6 +170,37 @@ static int map_segs(vbd__bb_ring *r, const struct blkif_request_segment *segs, u
 	return 0;
 }
 
+/* An indirect request's pages from the persistent cache, as Linux blkback
+ * keeps them with the data pages: found, or mapped (writable, as every
+ * persistent grant) and added while the cache has room.  Nothing is
+ * evicted for them (floor 0: every entry counts as in use), so they never
+ * push out a data page that I/O in flight uses.  0, or -ENOENT when one is
+ * not cached (no room, the budget spent, or the frontend granted it
+ * read-only): the caller maps them for this request only, as without
+ * persistent grants. */
+int vbd__bb_ind_pages(vbd__bb_ring *r, const uint32_t *grefs, unsigned n, void **pages)
+{
+	unsigned i, evict_left = 1;
+	int rc;
+
+	if (!r->persistent || r->ind_transient)
+		return -ENOENT;
+	for (i = 0; i < n; i++) {
+		pages[i] = vbd__pgrant_get(&r->pg, grefs[i], r->seq + 1);
+		if (pages[i])
+			continue;
+		rc = cache_miss(r, grefs[i], 0, &evict_left, &pages[i]);
+		if (rc > 0)
+			continue;
+		/* Refused writable (not a shortage): this frontend grants
+		 * its indirect pages read-only; map them so from now on. */
+		if (rc < 0)
+			r->ind_transient = true;
+		return -ENOENT;
+	}
+	return 0;
+}
+
 void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n)
 {
 	if (base)

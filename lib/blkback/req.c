@@ -156,6 +156,29 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Whether v[0..n) is strictly increasing or strictly decreasing: then no
+ * two are equal, without a sort.  A frontend's pages mostly come so (a
+ * granted buffer's consecutive refs, a pool handing back a request's pages
+ * in reverse), and sorting 256 refs was a tenth of the worker's own time
+ * per 1 MiB request. */
+static bool monotone(const uint32_t *v, unsigned n)
+{
+	unsigned i;
+
+	if (n < 2)
+		return true;
+	if (v[1] > v[0]) {
+		for (i = 2; i < n; i++)
+			if (v[i] <= v[i - 1])
+				return false;
+	} else {
+		for (i = 1; i < n; i++)
+			if (v[i] >= v[i - 1])
+				return false;
+	}
+	return true;
+}
+
 int vbd__bb_req_check_segs(const struct vbd__bb_limits *l, struct vbd__bb_req *req,
                            const struct blkif_request_segment *segs, unsigned n,
                            uint32_t *scratch)
@@ -173,7 +196,7 @@ int vbd__bb_req_check_segs(const struct vbd__bb_limits *l, struct vbd__bb_req *r
 	}
 	if (!fits(req->sector, total, l->sectors))
 		return BLKIF_RSP_ERROR;
-	if (l->persistent && n > 1) {
+	if (l->persistent && !monotone(scratch, n)) {
 		qsort(scratch, n, sizeof(*scratch), cmp_u32);
 		for (i = 1; i < n; i++)
 			if (scratch[i] == scratch[i - 1])

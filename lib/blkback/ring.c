@@ -33,7 +33,10 @@ unsigned vbd__bb_pgrant_limit(unsigned pgrants_max, unsigned ring_size, unsigned
 {
 	uint64_t segs = max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ? max_indirect
 	                                                               : BLKIF_MAX_SEGMENTS_PER_REQUEST;
-	uint64_t most = (uint64_t)ring_size * segs;
+	/* An indirect request's own pages are cached too. */
+	uint64_t ind = max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
+	               ? (segs + VBD__BB_SEGS_PER_PAGE - 1) / VBD__BB_SEGS_PER_PAGE : 0;
+	uint64_t most = (uint64_t)ring_size * (segs + ind);
 
 	return most < pgrants_max ? (unsigned)most : pgrants_max;
 }
@@ -267,14 +270,28 @@ static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
 	return rc;
 }
 
-/* The indirect pages' segment entries, copied into r->segs: mapped
- * read-only, copied once, unmapped; only the copy is looked at. */
+/* The indirect pages' segment entries, copied into r->segs once; only the
+ * copy is looked at.  The pages come from the persistent cache where it
+ * holds them (a 1 MiB request's one page: no map and unmap per request),
+ * else they are mapped read-only for this copy and unmapped. */
 static int copy_indirect(vbd__bb_ring *r, const struct vbd__bb_req *req)
 {
+	void *pages[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
 	vbd_blkback *b = r->dev->b;
+	unsigned i, left;
 	void *base;
 	int rc;
 
+	if (vbd__bb_ind_pages(r, req->indirect_grefs, req->nr_indirect, pages) == 0) {
+		for (i = 0, left = req->nr_segs; left; i++) {
+			unsigned k = left < VBD__BB_SEGS_PER_PAGE ? left : VBD__BB_SEGS_PER_PAGE;
+
+			memcpy(r->segs + (size_t)i * VBD__BB_SEGS_PER_PAGE, pages[i],
+			       k * sizeof(*r->segs));
+			left -= k;
+		}
+		return 0;
+	}
 	VBD__BB_ADD(r->n.grant_maps, 1);
 	rc = vbd_gnt_map(b->x, r->dev->fe_domid, req->nr_indirect, req->indirect_grefs, false, &base);
 	if (rc < 0)
