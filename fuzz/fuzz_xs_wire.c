@@ -30,8 +30,11 @@
  * sends is read back and checked: framing (payload <= 4096), reply types,
  * error names, watch-event format, that replies come in request order, and
  * that every event carries the token of a watch the connection holds.
- * Releasing a domain is followed by a walk of the tree looking for its id in
- * permission lists.  At the end every complete request must have been
+ * After a domain's release no node may name it in its permission list:
+ * checked in process after every release, and by a walk of the tree through
+ * the wire after every 64th (FUZZ_XS_AUDIT; audit_released()).  After a
+ * chunk that cannot have given the daemon anything to do (nothing sent, a
+ * slot paused) the daemon is not run.  At the end every complete request must have been
  * answered, and with all clients gone (closed, or ended with the socket
  * kept) the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
@@ -1316,7 +1319,8 @@ static void audit_end(struct fuzz *f)
  *   f3-f5  close slot 0-2 and connect it afresh
  *   f6-f8  shut down the sending side of slot 0-2 (daemon sees EOF)
  *   f9/fa  remove / re-add domain 1 (re-adding reconnects slot 1); a
- *          removal is followed by an audit of the whole tree
+ *          removal is followed by a check of the whole tree
+ *          (audit_released())
  *   fb/fc  the same for domain 2
  *   fd     read the stats (and check what can be checked)
  *   fe-ff  only run the daemon
