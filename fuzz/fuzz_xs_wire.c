@@ -34,8 +34,8 @@
  * checked in process after every release, and by a walk of the tree through
  * the wire after every 64th (FUZZ_XS_AUDIT; audit_released()).  After a
  * chunk that cannot have given the daemon anything to do (nothing sent, a
- * slot paused) the daemon is not run.  At the end every complete request must have been
- * answered, and with all clients gone (closed, or ended with the socket
+ * slot paused) the daemon is not run.  At the end every complete request
+ * must have been answered, and with all clients gone (closed, or ended with the socket
  * kept) the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
  * exactly for its nodes (every owner in the tree, every domain, and every
@@ -1518,8 +1518,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The daemon runs after each chunk, unless the chunk cannot
 		 * have given it anything to do (nothing sent, a slot paused:
 		 * the last pump left it quiet), which saves a pump's
-		 * epoll_wait() and poll() for a fifth of a grown input's
-		 * chunks. */
+		 * epoll_wait() and poll() for many of a grown input's chunks
+		 * (pausing is a frequent one). */
 		if (op < 0xf0 ? send_chunk(&f, &f.slot[op % NSLOT], data, n)
 		              : do_control(&f, op))
 			pump(&f);
