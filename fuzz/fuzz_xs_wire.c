@@ -35,8 +35,8 @@
  * the wire after every 64th (FUZZ_XS_AUDIT; audit_released()).  After a
  * chunk that cannot have given the daemon anything to do (nothing sent, a
  * slot paused) the daemon is not run.  At the end every complete request
- * must have been answered, and with all clients gone (closed, or ended with the socket
- * kept) the counters must be back to zero.
+ * must have been answered, and with all clients gone (closed, or ended
+ * with the socket kept) the counters must be back to zero.
  * Then the store must hold nothing but its tree, with each domain charged
  * exactly for its nodes (every owner in the tree, every domain, and every
  * domid the input's requests named), and is put back as new for the next
