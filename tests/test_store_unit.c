@@ -326,6 +326,52 @@ static void test_detach_fd(void **state)
 	vbd_store_free(s);
 }
 
+/* vbd__store_perms_name() finds a node, special or not, whose permission
+ * list names a domain; after the domain's release none may (XSA-322), which
+ * the fuzzer checks with it after every release. */
+static void test_perms_name(void **state)
+{
+	vbd_store_options o = VBD_STORE_OPTIONS_INIT;
+	vbd_store *s;
+	char path[64];
+	int sv[2], i;
+	(void)state;
+
+	assert_int_equal(vbd_store_new(&s, &o, NULL), 0);
+	assert_int_equal(vbd_store_domain_add(s, 5), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(vbd_store_adopt_fd(s, sv[1], 0), 0);
+	assert_int_equal(vbd__store_perms_name(s, 5, path, sizeof(path)), 0);
+	send_req(sv[0], XS_WRITE, 1, "/a/b\0v", 6);
+	send_req(sv[0], XS_SET_PERMS, 2, "/a/b\0n0\0r5", 11);
+	for (i = 0; i < 4; i++) {
+		vbd_store_process(s);
+		drain_fd(sv[0]);
+	}
+	assert_int_equal(vbd__store_perms_name(s, 5, path, sizeof(path)), 1);
+	assert_string_equal(path, "/a/b");
+	assert_int_equal(vbd__store_perms_name(s, 6, path, sizeof(path)), 0);
+	send_req(sv[0], XS_SET_PERMS, 3, "@releaseDomain\0n5", 18);
+	send_req(sv[0], XS_SET_PERMS, 4, "/a/b\0n0", 8);
+	for (i = 0; i < 4; i++) {
+		vbd_store_process(s);
+		drain_fd(sv[0]);
+	}
+	assert_int_equal(vbd__store_perms_name(s, 5, path, sizeof(path)), 1);
+	assert_string_equal(path, "@releaseDomain");
+	send_req(sv[0], XS_SET_PERMS, 5, "/a/b\0n0\0b5", 11);
+	for (i = 0; i < 4; i++) {
+		vbd_store_process(s);
+		drain_fd(sv[0]);
+	}
+	/* The release takes domain 5 out of every list. */
+	assert_int_equal(vbd_store_domain_remove(s, 5), 0);
+	assert_int_equal(vbd__store_perms_name(s, 5, path, sizeof(path)), 0);
+	assert_int_equal(vbd__store_perms_name(NULL, 5, NULL, 0), -EINVAL);
+	close(sv[0]);
+	vbd_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_hmap),
 		cmocka_unit_test(test_node_kids),
 		cmocka_unit_test(test_detach_fd),
+		cmocka_unit_test(test_perms_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,4 +46,13 @@ int vbd__store_reset(vbd_store *s, const vbd_store_limits *lim,
  * ended it and closed the fd), -EINVAL. */
 int vbd__store_detach_fd(vbd_store *s, int fd);
 
+/* Whether a node of the tree, or a special node, still names domid in its
+ * permission list (as owner or in an entry): after domid's release none
+ * may (XSA-322).  1 with the first such node's path in path (truncated to
+ * path_len), 0 if none, -EINVAL.  What a client would see by walking the
+ * tree with GET_PERMS as dom0, in time proportional to the tree and
+ * without a request. */
+int vbd__store_perms_name(const vbd_store *s, unsigned domid, char *path,
+                          size_t path_len);
+
 #endif

@@ -33,6 +33,39 @@ int vbd__store_detach_fd(vbd_store *s, int fd)
 	return -ENOENT;
 }
 
+static bool perms_name(const xs_perms *p, unsigned domid)
+{
+	uint32_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->p[i].id == domid)
+			return true;
+	return false;
+}
+
+int vbd__store_perms_name(const vbd_store *s, unsigned domid, char *path,
+                          size_t path_len)
+{
+	const xs_node *n = NULL;
+	vbd__hent *e;
+	size_t b;
+	int k;
+
+	if (!s || (path_len && !path))
+		return -EINVAL;
+	for (k = 0; k < 2 && !n; k++)
+		if (perms_name(&s->special[k]->perms, domid))
+			n = s->special[k];
+	for (e = NULL; !n && (e = vbd__hmap_next(&s->tree, &b, e));)
+		if (perms_name(&((const xs_node *)e->val)->perms, domid))
+			n = e->val;
+	if (!n)
+		return 0;
+	if (path_len)
+		snprintf(path, path_len, "%s", n->path);
+	return 1;
+}
+
 static int busy(char *what, size_t what_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
