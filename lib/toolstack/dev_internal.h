@@ -31,9 +31,12 @@ void vbd__dev_paths_init(vbd__dev_paths *p, vbd__dev_kind kind, unsigned bdom, u
 /* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
 
 /* One transaction: the three dirs in libxl's layout, after checking that
- * none exists (-EEXIST otherwise); stale error nodes at the path go. */
+ * none exists (-EEXIST otherwise); stale error nodes at the path go; then
+ * also(xs, t, also_ud) if not NULL (the built-in hotplug ADD's writes,
+ * vbd__hp_add_txn), whose failure the caller puts into words. */
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
-                         const char *params, const char *script);
+                         const char *params, const char *script,
+                         int (*also)(struct xs_handle *, xs_transaction_t, void *), void *also_ud);
 /* One transaction: the three dirs, both error nodes, empty parents. */
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
 /* Its body, in transaction t (paths: a vbd__dev_paths): for the built-in
@@ -85,6 +88,7 @@ struct vbd_dev_op {
 	bool force;                 /* detach */
 	bool bound;                 /* detach: a driver answered; wait for Closed */
 	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool added;                 /* attach: the built-in add was in the nodes' transaction */
 	bool nodes_gone;            /* the built-in REMOVE's transaction removed the nodes */
 	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
 	unsigned gone;              /* detach: VBD__GONE_*, from a reap */

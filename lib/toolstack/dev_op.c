@@ -747,6 +747,13 @@ static void begin(vbd_ctx *c, void *ud)
 		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, %s", op->p.be,
 		         op->foreign ? "hotplug is the backend domain's" : "running hotplug");
 		op->plugged = true;   /* a failed add may have left something: remove runs */
+		if (op->added) {
+			/* Done in the call, in the nodes' transaction: told all
+			 * the same, the step's progress comes before the wait's. */
+			op_progress(op, VBD_DEV_STEP_HOTPLUG);
+			plugged(c, 0, op);
+			return;
+		}
 		vbd__dev_hotplug(op, VBD_HOTPLUG_ADD, plugged, op);
 		return;
 	}
