@@ -131,6 +131,10 @@ char vbd__hp_canon_mode(const char *mode);
 /* 0 or -EBUSY naming another backend that uses key in a conflicting mode;
  * stale entries are dropped when t is a transaction. */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m);
+/* Removes entry from index directory dir (<root>/sharing/<key>), or the
+ * directory whole when entry was all it held; an absent one is 0.
+ * 0 or -errno. */
+int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const char *entry);
 /* Drops entry from key's index directory, and the directory once empty. */
 void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry);
 /* -EBUSY if the target is mounted in this domain in a way m forbids. */

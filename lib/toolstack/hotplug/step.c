@@ -536,20 +536,14 @@ static void report_failure(vbd__hp *h, bool busy)
 static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_there)
 {
 	char dir[192], p[192 + sizeof(h->entry)];
-	unsigned n;
-	char **ents;
 	int r;
 
 	if (key && key[0]) {
 		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
-		r = vbd__xb_rm(h->xs, t, p);
+		r = vbd__hp_index_take(h, t, dir, h->entry);
 		if (r < 0)
 			return vbd__errf(h->err, r, "remove %s", p);
-		ents = xs_directory(h->xs, t, dir, &n);
-		if (ents && n == 0)
-			vbd__xb_rm(h->xs, t, dir);
-		free(ents);
 	}
 	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
 	if ((r = vbd__xb_rm(h->xs, t, p)) < 0)
@@ -583,6 +577,22 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return r;
 }
 
+/* The index key of a loop device's file, from the record's "file"
+ * ("st_dev:inode", decimal): true and *ret (malloc'd) "f-st_dev-inode",
+ * false for anything else. */
+static bool file_key(const char *file, char **ret)
+{
+	uintmax_t dev, ino;
+	int end = 0;
+
+	if (sscanf(file, "%ju:%ju%n", &dev, &ino, &end) != 2 || file[end] ||
+	    !(file[0] >= '0' && file[0] <= '9') || asprintf(ret, "f-%ju-%ju", dev, ino) < 0) {
+		*ret = NULL;
+		return false;
+	}
+	return true;
+}
+
 /* Goes by this domain's record only: whatever the backend dir says now
  * (node, params, physical-device) may have been rewritten by its owner, or
  * be gone. */
@@ -597,7 +607,11 @@ static int hp_remove(vbd__hp *h)
 	be_there = !(h->known && h->known->also) && vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
 	vbd__hp_rec_read(h, "node", &node);
 	vbd__hp_rec_read(h, "file", &file);
-	vbd__hp_rec_read(h, "key", &key);
+	/* A loop device's record names its file as "2051:1234", which is its
+	 * key f-2051-1234 (ADD writes both from the one stat): the key is
+	 * read only for a record without a loop device. */
+	if (!(node && file && file_key(file, &key)))
+		vbd__hp_rec_read(h, "key", &key);
 	if (node && file) {
 		r = vbd__loop_free_bound(node, file, h->err);
 		if (r < 0)
