@@ -464,21 +464,22 @@ static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_
  * watches the context keeps, so none is set or removed, and the nodes are
  * removed and the states read without asking twice; the built-in hotplug
  * step reads back nothing the attach wrote, and its REMOVE removes the
- * nodes in its own transaction.  The fewest of eight cycles counts, a
- * transaction run again not counted: one that meets a driver's write runs
- * again (the hotplug ADD's meets blkback's probe: 15 requests more), and
- * how the drivers' events fall into bursts moves the wait's state reads by
- * a few. */
+ * nodes in its own transaction; its ADD is in the nodes' transaction.  The
+ * fewest of the cycles made in 3 transactions counts: one that ran a
+ * transaction again (the removal's can meet a driver's last writes; the
+ * nodes' transaction makes dirs no driver writes into yet) is run again,
+ * up to 24 cycles, and how the drivers' events fall into bursts moves the
+ * wait's state reads by a few. */
 static void test_attach_detach_round_trips(void **state)
 {
 	struct fx *f = *state;
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	long long r0, r1, w0, w1, fewest = -1;
-	int i;
+	long long r0, r1, w0, w1, fewest = -1, fewest_any = -1;
+	int i, clean = 0;
 
 	d.domid = DOM;
 	d.devid = 51728;
-	for (i = 0; i < 9; i++) {
+	for (i = 0; i < 25 && clean < 8; i++) {
 		rq_types t0 = { 0 }, t1 = { 0 };
 		char types[512];
 		size_t tl = 0;
@@ -509,22 +510,33 @@ static void test_attach_detach_round_trips(void **state)
 		print_message("attach+detach %d: %lld toolstack requests, %lld watch or unwatch;%s\n",
 		              i, r1 - r0, w1 - w0, types);
 		assert_int_equal(w1 - w0, 0);
-		/* A cycle is 4 transactions; each more is a retry, taken as the
-		 * ADD's (its 15 requests) so that a cycle that retried counts
-		 * as well: on 2 busy CPUs most do. */
-		cost = r1 - r0 - 15 * (txns > 4 ? txns - 4 : 0);
+		/* A cycle is 3 transactions (the nodes with the hotplug ADD,
+		 * the close, the removal with the REMOVE); one more is a retry
+		 * (or a transaction too many: then no cycle is clean). */
+		cost = r1 - r0;
+		if (fewest_any < 0 || cost < fewest_any)
+			fewest_any = cost;
+		if (txns != 3)
+			continue;
+		clean++;
 		if (fewest < 0 || cost < fewest)
 			fewest = cost;
 	}
+	if (!clean)
+		fail_msg("no attach+detach in 3 transactions in %d cycles (the fewest requests: %lld)",
+		         i - 1, fewest_any);
 	/* 159 before the watches were kept and the reads cut, 136 before the
 	 * hotplug step took the attach's values from it and removed the
 	 * nodes in its transaction, and before the prune looked at the
 	 * parents first and removed the highest emptied one at once;
 	 * 101-107 then (105 most often); 104-110 since the device's own dirs
 	 * go first again, one request each, for a Linux frontend's sake
-	 * (test_remove_names_the_device_dir). */
-	if (fewest > 110)
-		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 110", fewest);
+	 * (test_remove_names_the_device_dir); 104-105 before the hotplug ADD
+	 * went into the nodes' transaction, 100-102 after it and three reads
+	 * and a removal fewer, 100-101 since the frontend's state is read
+	 * when it decides. */
+	if (fewest > 101)
+		fail_msg("%lld toolstack requests per attach+detach at the fewest, over 101", fewest);
 	assert_clean(f, 51728);
 }
 

@@ -393,6 +393,25 @@ int vbd__dev_read_state(vbd_ctx *c, const char *dir)
 
 static void waited(vbd_dev_op *op, int r);
 
+/* Whether the frontend's state can decide the wait now.  A frontend
+ * follows its backend: it connects only after the backend is Connected,
+ * and a backend answers a frontend that closes by closing (Linux blkback's
+ * frontend_changed, ours); at a detach the backend is Closed last.  So
+ * until the backend is where the wait goes, or closing, the frontend's
+ * state is left unread, its events kept in dirty: about three reads of a
+ * value the guest writes fewer per attach+detach.  A caller's progress
+ * callback is told every change of either end (vbd/dev.h): then it is
+ * read at each. */
+static bool fe_decides(const vbd_dev_op *op)
+{
+	if (op->progress)
+		return true;
+	if (op->detach)
+		return op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT;
+	return op->goal != VBD_WAIT_INITWAIT &&
+	       (op->be_state == VBD_STATE_CONNECTED || op->be_state >= VBD_STATE_CLOSING);
+}
+
 /* Runs on every event of the watched nodes: decides whether the ends got
  * where the operation waits for them, or failed on the way. */
 static void check(vbd_ctx *c, const char *path, void *ud)
@@ -414,6 +433,10 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 			return;
 		}
 		op->be_state = st;
+	}
+	if ((dirty & DIRTY_FE) && !fe_decides(op)) {
+		op->dirty |= DIRTY_FE;   /* read when it does */
+		dirty &= ~(unsigned)DIRTY_FE;
 	}
 	if (dirty & DIRTY_FE) {
 		if ((st = vbd__dev_read_state(c, op->p.fe)) < -1) {
