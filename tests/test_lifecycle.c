@@ -813,6 +813,31 @@ static void knobs_error(vbd_test_peer *p)
 	p->backend_error = true;
 }
 
+static void knobs_fe_closes(vbd_test_peer *p)
+{
+	p->frontend_closes = true;
+}
+
+/* A frontend that closes while connecting fails the attach at once, with
+ * both states named, also without a progress callback, where the wait
+ * reads the frontend's state only once it decides: the backend answers
+ * the frontend's Closing by closing (blkback's frontend_changed), and a
+ * closing backend makes the frontend's state read. */
+static void test_frontend_closes_while_connecting(void **state)
+{
+	struct fx *f = *state;
+	const char *e;
+
+	f->ao.timeout_ms = 60000;
+	assert_null(f->ao.progress);
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EIO);
+	e = vbd_ctx_last_error(f->c);
+	/* The frontend Closing, or Closed already: it follows its backend. */
+	if (!strstr(e, "closed while connecting (backend Closing, frontend Clos"))
+		fail_msg("not said as it is: %s", e);
+	assert_clean(f, 51728);
+}
+
 static void test_driver_error_node(void **state)
 {
 	struct fx *f = *state;
@@ -1845,6 +1870,7 @@ static void knobs_driver_domain_bare(vbd_test_peer *p)
 
 static int setup_never(void **state) { return setup_knobs(state, knobs_never_connects); }
 static int setup_error(void **state) { return setup_knobs(state, knobs_error); }
+static int setup_fe_closes(void **state) { return setup_knobs(state, knobs_fe_closes); }
 static int setup_skip(void **state) { return setup_knobs(state, knobs_skip); }
 static int setup_never_closes(void **state) { return setup_knobs(state, knobs_never_closes); }
 
@@ -3569,6 +3595,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_rollback, setup_never, teardown),
 		cmocka_unit_test_setup_teardown(test_driver_error_node, setup_error, teardown),
+		cmocka_unit_test_setup_teardown(test_frontend_closes_while_connecting, setup_fe_closes,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_skips_initialised, setup_skip, teardown),
 		cmocka_unit_test_setup_teardown(test_script_failure_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_libxl_cfg_attach_detach, setup, teardown),
