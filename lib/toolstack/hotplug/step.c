@@ -53,7 +53,12 @@
  * Run by the toolstack that has just written the backend dir, in its own
  * context, ADD takes params and mode from it instead (vbd__hp_known) and
  * its transaction reads online, not params; REMOVE's transaction then also
- * removes the device's nodes.
+ * removes the device's nodes.  For dom0's own backend the toolstack runs
+ * ADD in two halves (vbd__hp_add_begin, _txn, _end): everything up to the
+ * transaction first, the loop device included, then its writes at the end
+ * of the transaction that makes the backend dir, which reads nothing of
+ * the dir; a conflict there (-EBUSY) fails the attach before any node is
+ * written, so no hotplug-status=busy is ever seen.
  *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
