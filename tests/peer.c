@@ -170,6 +170,10 @@ static void backend_step(vbd_test_peer *p, const char *be)
 			 * detach. */
 			switch_state(p->be, be, VBD_STATE_INITWAIT, VBD_STATE_CONNECTED, connect, 14);
 		}
+	} else if (st < VBD_STATE_CLOSING && fst == VBD_STATE_CLOSING && !p->backend_never_closes) {
+		/* As blkback's frontend_changed: a frontend closing is
+		 * answered by closing. */
+		switch_state(p->be, be, st, VBD_STATE_CLOSING, NULL, 0);
 	} else if (st == VBD_STATE_CLOSING && !p->backend_never_closes &&
 	           (fst == VBD_STATE_CLOSED || fst < 0)) {
 		/* As blkback: Closed follows the frontend's Closed (or its
@@ -193,7 +197,9 @@ static void frontend_step(vbd_test_peer *p, const char *fe)
 	if (st < 0 || !be)
 		goto out;
 	bst = rd_int(p->fe, be, "state");
-	if (st == VBD_STATE_INITIALISING && bst == VBD_STATE_INITWAIT &&
+	if (st == VBD_STATE_INITIALISING && bst == VBD_STATE_INITWAIT && p->frontend_closes) {
+		switch_state(p->fe, fe, VBD_STATE_INITIALISING, VBD_STATE_CLOSING, NULL, 0);
+	} else if (st == VBD_STATE_INITIALISING && bst == VBD_STATE_INITWAIT &&
 	    !p->frontend_never_connects) {
 		static const char *const rings[] = {
 			"ring-ref", "8", "event-channel", "8", "feature-persistent", "1",

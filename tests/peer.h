@@ -22,6 +22,7 @@ typedef struct vbd_test_peer {
 	bool skip_initialised;        /* Mini-OS: 1 -> 4 without 3 */
 	bool backend_error;           /* writes an error node and Closing instead of connecting */
 	bool backend_never_closes;    /* ignores Closing */
+	bool frontend_closes;         /* Closing where it would go Initialised */
 	bool backend_hotplug;         /* the backend domain runs the built-in hotplug step
 	                               * for its own backends, as a driver domain's daemon
 	                               * does: add at Initialising, and once Closed with

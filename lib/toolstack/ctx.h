@@ -48,7 +48,7 @@ struct vbd_ctx {
 	/* The same, found by the dirs their waits follow (dev_op.c): a kept
 	 * watch's event goes to its device's operations only. */
 	struct vbd__dev_opkey *opidx[VBD__DEV_OPIDX];
-	struct vbd__dev_kept *kept; /* their waits' watches, kept (dev_op.c), */
+	struct vbd__dev_kept *kept; /* their waits' watches, kept (dev_opidx.c), */
 	unsigned kept_serial;       /* each numbered when made */
 	bool own_known;             /* own_domid read once: a connection's */
 	unsigned own_domid;         /* domain does not change (domain.c) */

@@ -9,6 +9,8 @@
  *        /libxl/1/device/vbd/51728/{frontend,backend,params,...,state=1}   (n0)
  *      after checking that none of the three exists (-EEXIST otherwise);
  *   2. the hotplug step writes physical-device (loop device for a file);
+ *      built in, for dom0's own backend, it sets up the loop device before
+ *      1 and its writes end 1's transaction;
  *   3. a watch on both dirs follows the states to 4/4 (or to 2, or not at all)
  *      and fails early on hotplug-status=error, an error node, or Closing;
  *   4. any failure removes what 1 and 2 made.
@@ -59,23 +61,49 @@ struct write_args {
 	const vbd_attach_options *o;
 	const vbd__dev_paths *p;
 	const char *params, *script;
+	vbd__hp_add *add;          /* the built-in ADD's writes go in the transaction */
+	bool committed;
 };
 
 static int write_nodes(void *ud)
 {
 	struct write_args *a = ud;
+	int r;
 
 	vbd__crashpoint("attach.before-nodes");
-	return vbd__dev_write_nodes(a->c, a->o, a->p, a->params, a->script);
+	/* Nothing failed so far: a message after a failure is the nodes', and
+	 * none says that the step's writes failed and said why to the step. */
+	a->c->err.msg[0] = 0;
+	r = vbd__dev_write_nodes(a->c, a->o, a->p, a->params, a->script,
+	                         a->add ? vbd__hp_add_txn : NULL, a->add);
+	if (r < 0 && a->add && !a->c->err.msg[0])
+		vbd__errf(&a->c->err, r, "hotplug add (built in) for %s: %s", a->p->be,
+		          vbd__hp_add_error(a->add));
+	a->committed = r >= 0;
+	return r;
+}
+
+/* Removes what the start of an attach wrote: the nodes, and with them, if
+ * the built-in ADD was in their transaction, its record and index entry,
+ * its loop device freed by the record, in the REMOVE step's transaction.
+ * The message of the failure that got here stays. */
+static void unattach(vbd_ctx *c, const vbd__dev_paths *p, bool added)
+{
+	vbd_errbuf keep = c->err;
+	vbd__hp_known k = { .also = vbd__dev_remove_nodes_in, .also_ud = (void *)p };
+
+	if (added && vbd__ctx_own_domid(c, &k.self) >= 0)
+		vbd__hotplug_run(c->xs, c->bus->socket, p->be, VBD_HOTPLUG_REMOVE, &k, &c->err);
+	else
+		vbd__dev_remove_nodes(c, p);
+	c->err = keep;
 }
 
 static void unwrite_nodes(void *ud)
 {
 	struct write_args *a = ud;
-	vbd_errbuf keep = a->c->err;
 
-	vbd__dev_remove_nodes(a->c, a->p);
-	a->c->err = keep;
+	unattach(a->c, a->p, a->add && a->committed);
 }
 
 /* Whether a device's script is run as a script: any but none, empty or our
@@ -141,9 +169,29 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	if (!*params && op->goal == VBD_WAIT_CONNECTED)
 		op->goal = VBD_WAIT_INITWAIT;
 	{
-		struct write_args wa = { c, o, &op->p, params, script };
+		struct write_args wa = { c, o, &op->p, params, script, NULL, false };
 
-		if ((r = vbd__lxcfg_attach(c, o, params, script, write_nodes, unwrite_nodes, &wa)) < 0)
+		/* dom0's own backend with the built-in step: the loop device now,
+		 * its record, physical-device and hotplug-status in the nodes'
+		 * transaction (vbd__hp_add_begin).  The dir is made there, so the
+		 * step reads none of it: only dom0 writes it (n0,r1). */
+		if (!op->script && !op->foreign) {
+			vbd__hp_known k = { .self = own, .params = params,
+			                    .mode = o->spec->readonly ? "r" : "w",
+			                    .cdrom = o->spec->cdrom, .fresh = true };
+
+			r = vbd__hp_add_begin(c->xs, c->bus->socket, op->p.be, &k, &c->err, &wa.add);
+			if (r < 0) {
+				vbd__errf(&c->err, r, "hotplug add (built in) for %s", op->p.be);
+				goto fail;
+			}
+		}
+		r = vbd__lxcfg_attach(c, o, params, script, write_nodes, unwrite_nodes, &wa);
+		/* Undone (a failure after the commit), the loop device went with
+		 * the record: either way it is not ours to free any more. */
+		vbd__hp_add_end(wa.add, wa.committed);
+		op->added = op->plugged = wa.add && r >= 0;
+		if (r < 0)
 			goto fail;
 	}
 	/* The built-in step takes them from here, not back from the store. */
@@ -156,7 +204,7 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 
 		vbd__errf(&c->err, r, "out of memory");
 		keep = c->err;
-		vbd__dev_remove_nodes(c, &op->p);
+		unattach(c, &op->p, op->added);
 		vbd__lxcfg_forget(c, o->domid, o->spec->devid);
 		c->err = keep;
 		goto fail;

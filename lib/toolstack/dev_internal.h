@@ -31,9 +31,12 @@ void vbd__dev_paths_init(vbd__dev_paths *p, vbd__dev_kind kind, unsigned bdom, u
 /* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
 
 /* One transaction: the three dirs in libxl's layout, after checking that
- * none exists (-EEXIST otherwise); stale error nodes at the path go. */
+ * none exists (-EEXIST otherwise); stale error nodes at the path go; then
+ * also(xs, t, also_ud) if not NULL (the built-in hotplug ADD's writes,
+ * vbd__hp_add_txn), whose failure the caller puts into words. */
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
-                         const char *params, const char *script);
+                         const char *params, const char *script,
+                         int (*also)(struct xs_handle *, xs_transaction_t, void *), void *also_ud);
 /* One transaction: the three dirs, both error nodes, empty parents. */
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
 /* Its body, in transaction t (paths: a vbd__dev_paths): for the built-in
@@ -85,6 +88,7 @@ struct vbd_dev_op {
 	bool force;                 /* detach */
 	bool bound;                 /* detach: a driver answered; wait for Closed */
 	bool plugged;               /* attach: add ran (or may have): remove must */
+	bool added;                 /* attach: the built-in add was in the nodes' transaction */
 	bool nodes_gone;            /* the built-in REMOVE's transaction removed the nodes */
 	bool foreign;               /* the backend's domain is not ours: it runs hotplug */
 	unsigned gone;              /* detach: VBD__GONE_*, from a reap */
@@ -170,6 +174,21 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir);
+/* The watches of the waits, kept by the context (dev_opidx.c): one per
+ * watched dir, its users counted; a released one stays, up to a few idle.
+ * Its events go to vbd__dev_op_event() of the operations of the device
+ * they are under (dev_op.c). */
+typedef struct vbd__dev_kept {
+	struct vbd__dev_kept *next;
+	vbd_ctx *c;
+	vbd__watch *w;
+	unsigned users;             /* waits using it */
+	unsigned serial;            /* made after an operation's launch: new to it */
+	char path[];
+} vbd__dev_kept;
+int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret);
+void vbd__dev_kept_put(vbd_ctx *c, vbd__dev_kept *k);
+void vbd__dev_op_event(vbd_ctx *c, const char *path, void *ud);
 /* vbd_ctx_free(): the watches the context kept for its waits go. */
 void vbd__dev_kept_free(vbd_ctx *c);
 

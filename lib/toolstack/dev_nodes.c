@@ -12,7 +12,10 @@
  *   /libxl/1/device/vbd/51728            (n0): frontend, backend, then the
  *       backend's keys from params on
  * are written in one transaction that first finds none of the three (else
- * -EEXIST).  Removing takes the three dirs and the drivers' error nodes,
+ * -EEXIST).  For dom0's own backend with the built-in hotplug step, the
+ * step's writes (physical-device, hotplug-status, its record and index
+ * entry: hotplug/step.c) end the same transaction: the caller set up the
+ * loop device before it.  Removing takes the three dirs and the drivers' error nodes,
  * then each parent left empty, up to a domain's home or /libxl.
  * The layout is libxl 4.17's key for key (tests/golden/).
  *
@@ -183,6 +186,9 @@ struct write_job {
 	kv be[16], fe[8], lx[18];
 	unsigned nbe, nfe, nlx;
 	const char *failed;      /* the node a body could not read or write */
+	int (*also)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+	void *also_ud;
+	bool also_failed;        /* also said why itself */
 };
 
 static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
@@ -196,6 +202,7 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
 	int d, e;
 
+	w->also_failed = false;
 	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
 	 * are checked too, so a leftover is never overwritten. */
 	for (d = 0; d < 3; d++) {
@@ -216,13 +223,17 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 			return e;
 	}
 	if ((e = write_dir(xs, t, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
-	    (e = write_dir(xs, t, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0)
+	    (e = write_dir(xs, t, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0 ||
+	    (e = write_dir(xs, t, p->lx, lx_perms, 1, w->lx, w->nlx)) < 0)
 		return e;
-	return write_dir(xs, t, p->lx, lx_perms, 1, w->lx, w->nlx);
+	if (w->also && (e = w->also(xs, t, w->also_ud)) < 0)
+		w->also_failed = true;
+	return e;
 }
 
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
-                       const char *params, const char *script)
+                         const char *params, const char *script,
+                         int (*also)(struct xs_handle *, xs_transaction_t, void *), void *also_ud)
 {
 	/* On the heap (about 130 KB): contexts in different threads attach at
 	 * once, so nothing here may be static. */
@@ -234,6 +245,8 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
 	w->o = o;
 	w->p = p;
+	w->also = also;
+	w->also_ud = also_ud;
 	w->nbe = backend_keys(w->be, o, p, params, script);
 	w->nfe = frontend_keys(w->fe, o, p);
 	w->lx[w->nlx].k = "frontend";
@@ -244,7 +257,9 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 		w->lx[w->nlx++] = w->be[i];
 
 	r = vbd__xb_txn(c->xs, write_body, w);
-	if (r == -EEXIST)
+	if (r < 0 && w->also_failed)
+		;   /* the caller says why */
+	else if (r == -EEXIST)
 		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
 		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
 	else if (r < 0 && w->failed)

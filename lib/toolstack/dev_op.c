@@ -7,11 +7,12 @@
  * vbd_ctx_process().
  *
  * Example: the attach of dev.c's example, its nodes written.
- *   begin (from the loop)    -> hotplug add (built in: at once) -> plugged
+ *   begin (from the loop)    -> hotplug add (built in: done in the call,
+ *                               in the nodes' transaction) -> plugged
  *   plugged                  -> wait_start: watches on both dirs and both
  *                               error nodes, a deadline
- *   backend state=4 event    -> on_event marks the backend dirty; recheck
- *                               runs check() once after the burst
+ *   backend state=4 event    -> vbd__dev_op_event marks the backend dirty;
+ *                               recheck runs check() once after the burst
  *   both ends Connected      -> waited(0) -> op_finish -> done(c, 0, "", ud)
  * Had hotplug-status said error instead: waited(-EIO) -> rollback ->
  * hotplug remove -> unplugged -> the nodes removed -> done(c, -EIO, why, ud).
@@ -48,122 +49,6 @@ static void op_unlink(vbd_dev_op *op)
 		}
 }
 
-/* ---- the watches of the waits, kept by the context ----
- *
- * A wait follows four nodes of its device: the backend and frontend dirs
- * and the drivers' error nodes.  Watching each and removing the watch
- * afterwards cost eight requests per attach and four per detach, so the
- * context watches their parents instead (the guest's backend dir under its
- * backend domain, its device/vbd, and both error dirs), keeps those
- * watches between operations (up to KEPT_IDLE unused ones, the least
- * recently used going first), and hands each event to the operations of
- * the device it is under (the context's index, dev_opidx.c), which take
- * only their own nodes' (on_event).  Repeated
- * attaches and detaches of one guest's devices then set no watch. */
-#define KEPT_IDLE 8
-
-typedef struct vbd__dev_kept {
-	struct vbd__dev_kept *next;
-	vbd_ctx *c;
-	vbd__watch *w;
-	unsigned users;             /* waits using it */
-	unsigned serial;            /* made after an operation's launch: new to it */
-	char path[];
-} vbd__dev_kept;
-
-static void on_event(vbd_ctx *c, const char *path, void *ud);
-
-static void kept_fired(vbd_ctx *c, const char *path, void *ud)
-{
-	vbd__dev_kept *k = ud;
-	vbd_dev_op *op, *next, *hit[VBD__DEV_FOUND_MAX];
-	int n = vbd__dev_op_find(c, k->path, path, hit), i;
-
-	/* on_event() defers its check to a timer, so no operation ends (and
-	 * is freed) under these calls but, out of memory, the one called. */
-	for (i = 0; i < n; i++)
-		on_event(c, path, hit[i]);
-	if (n >= 0)
-		return;
-	/* More operations on one device than that: each is told, as all
-	 * were before the index. */
-	for (op = c->ops; op; op = next) {
-		next = op->next;
-		on_event(c, path, op);
-	}
-}
-
-static int kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret)
-{
-	vbd__dev_kept *k;
-	size_t n = strlen(path);
-	int r;
-
-	for (k = c->kept; k; k = k->next)
-		if (!strcmp(k->path, path)) {
-			k->users++;
-			*ret = k;
-			return 0;
-		}
-	if (!(k = calloc(1, sizeof(*k) + n + 1)))
-		return vbd__errf(&c->err, -ENOMEM, "watching %s: out of memory", path);
-	memcpy(k->path, path, n + 1);
-	k->c = c;
-	k->serial = ++c->kept_serial;
-	if ((r = vbd__ctx_watch(c, path, kept_fired, k, &k->w)) < 0) {
-		free(k);
-		return r;
-	}
-	k->users = 1;
-	k->next = c->kept;
-	c->kept = k;
-	*ret = k;
-	return 0;
-}
-
-static void kept_drop(vbd_ctx *c, vbd__dev_kept *k)
-{
-	vbd__dev_kept **pp;
-
-	for (pp = &c->kept; *pp; pp = &(*pp)->next)
-		if (*pp == k) {
-			*pp = k->next;
-			break;
-		}
-	vbd__ctx_unwatch(c, k->w);
-	free(k);
-}
-
-/* The list is kept in the order of use, the last released first, so
- * that the idle entries beyond KEPT_IDLE are the least recently used. */
-static void kept_put(vbd_ctx *c, vbd__dev_kept *k)
-{
-	vbd__dev_kept **pp, *i, *last = NULL;
-	unsigned idle = 0;
-
-	if (!k)
-		return;
-	k->users--;
-	for (pp = &c->kept; *pp; pp = &(*pp)->next)
-		if (*pp == k) {
-			*pp = k->next;
-			break;
-		}
-	k->next = c->kept;
-	c->kept = k;
-	for (i = c->kept; i; i = i->next)
-		if (!i->users && ++idle > KEPT_IDLE)
-			last = i;
-	if (last)
-		kept_drop(c, last);
-}
-
-void vbd__dev_kept_free(vbd_ctx *c)
-{
-	while (c->kept)
-		kept_drop(c, c->kept);
-}
-
 static void wait_stop(vbd_dev_op *op)
 {
 	vbd_ctx *c = op->c;
@@ -171,7 +56,7 @@ static void wait_stop(vbd_dev_op *op)
 
 	vbd__ctx_unwatch(c, op->wb);
 	for (i = 0; i < 4; i++) {
-		kept_put(c, op->kept[i]);
+		vbd__dev_kept_put(c, op->kept[i]);
 		op->kept[i] = NULL;
 	}
 	vbd__ctx_timer_cancel(c, op->timer);
@@ -393,6 +278,25 @@ int vbd__dev_read_state(vbd_ctx *c, const char *dir)
 
 static void waited(vbd_dev_op *op, int r);
 
+/* Whether the frontend's state can decide the wait now.  A frontend
+ * follows its backend: it connects only after the backend is Connected,
+ * and a backend answers a frontend that closes by closing (Linux blkback's
+ * frontend_changed, ours); at a detach the backend is Closed last.  So
+ * until the backend is where the wait goes, or closing, the frontend's
+ * state is left unread, its events kept in dirty: about three reads of a
+ * value the guest writes fewer per attach+detach.  A caller's progress
+ * callback is told every change of either end (vbd/dev.h): then it is
+ * read at each. */
+static bool fe_decides(const vbd_dev_op *op)
+{
+	if (op->progress)
+		return true;
+	if (op->detach)
+		return op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT;
+	return op->goal != VBD_WAIT_INITWAIT &&
+	       (op->be_state == VBD_STATE_CONNECTED || op->be_state >= VBD_STATE_CLOSING);
+}
+
 /* Runs on every event of the watched nodes: decides whether the ends got
  * where the operation waits for them, or failed on the way. */
 static void check(vbd_ctx *c, const char *path, void *ud)
@@ -414,6 +318,10 @@ static void check(vbd_ctx *c, const char *path, void *ud)
 			return;
 		}
 		op->be_state = st;
+	}
+	if ((dirty & DIRTY_FE) && !fe_decides(op)) {
+		op->dirty |= DIRTY_FE;   /* read when it does */
+		dirty &= ~(unsigned)DIRTY_FE;
 	}
 	if (dirty & DIRTY_FE) {
 		if ((st = vbd__dev_read_state(c, op->p.fe)) < -1) {
@@ -492,7 +400,7 @@ static bool ends_with(const char *path, const char *dir, const char *leaf)
  * once, which vbd_ctx_process() fires after it has taken every pending
  * event.  An event before the wait (during the hotplug step, or before the
  * first pass of the loop) is kept in dirty for it. */
-static void on_event(vbd_ctx *c, const char *path, void *ud)
+void vbd__dev_op_event(vbd_ctx *c, const char *path, void *ud)
 {
 	vbd_dev_op *op = ud;
 
@@ -576,10 +484,10 @@ static int wait_start(vbd_dev_op *op)
 	parent_of(parent_of(op->p.fe_err, tmp, sizeof(tmp)), fe_err, sizeof(fe_err));
 	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
 	if (r < 0 ||
-	    (r = kept_get(c, parent_of(op->p.be, be, sizeof(be)), &op->kept[0])) < 0 ||
-	    (r = kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), &op->kept[1])) < 0 ||
-	    (!op->detach && (r = kept_get(c, be_err, &op->kept[2])) < 0) ||
-	    (!op->detach && (r = kept_get(c, fe_err, &op->kept[3])) < 0) ||
+	    (r = vbd__dev_kept_get(c, parent_of(op->p.be, be, sizeof(be)), &op->kept[0])) < 0 ||
+	    (r = vbd__dev_kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), &op->kept[1])) < 0 ||
+	    (!op->detach && (r = vbd__dev_kept_get(c, be_err, &op->kept[2])) < 0) ||
+	    (!op->detach && (r = vbd__dev_kept_get(c, fe_err, &op->kept[3])) < 0) ||
 	    (r = vbd__ctx_timer(c, 0, recheck, op, &op->recheck)) < 0) {
 		wait_stop(op);
 		return r;
@@ -747,6 +655,13 @@ static void begin(vbd_ctx *c, void *ud)
 		vbd__log(c, VBD_LOG_INFO, "%s: nodes written, %s", op->p.be,
 		         op->foreign ? "hotplug is the backend domain's" : "running hotplug");
 		op->plugged = true;   /* a failed add may have left something: remove runs */
+		if (op->added) {
+			/* Done in the call, in the nodes' transaction: told all
+			 * the same, the step's progress comes before the wait's. */
+			op_progress(op, VBD_DEV_STEP_HOTPLUG);
+			plugged(c, 0, op);
+			return;
+		}
 		vbd__dev_hotplug(op, VBD_HOTPLUG_ADD, plugged, op);
 		return;
 	}

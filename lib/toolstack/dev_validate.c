@@ -62,8 +62,9 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 	snprintf(buf, sizeof(buf), "%u", o->domid);
 	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "frontend domain");
+	/* A backend in the context's own domain: that domain runs. */
 	snprintf(buf, sizeof(buf), "%u", o->backend_domid);
-	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
+	if (foreign && (r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "backend domain");
 	/* phy (blkback) and tap (vbd3, served by a userspace backend such as
 	 * vbdctl backend --kind vbd3): a disk asked for another must not

@@ -42,6 +42,9 @@ typedef struct vbd__hp_known {
 	const char *params, *mode;
 	bool cdrom;
 	bool fresh;
+	/* ADD (set by vbd__hp_add_begin): its writes go into the transaction
+	 * that makes the backend dir, so nothing of the dir is read. */
+	bool in_nodes;
 	/* REMOVE: look through every bound loop device for ones tagged with
 	 * this backend's entry (an ADD killed before its commit, a record lost
 	 * with its store) even when the record names the device's own.  A
@@ -128,6 +131,10 @@ char vbd__hp_canon_mode(const char *mode);
 /* 0 or -EBUSY naming another backend that uses key in a conflicting mode;
  * stale entries are dropped when t is a transaction. */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m);
+/* Removes entry from index directory dir (<root>/sharing/<key>), or the
+ * directory whole when entry was all it held; an absent one is 0.
+ * 0 or -errno. */
+int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const char *entry);
 /* Drops entry from key's index directory, and the directory once empty. */
 void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry);
 /* -EBUSY if the target is mounted in this domain in a way m forbids. */
@@ -162,6 +169,25 @@ int vbd__loop_free_tagged(const char *tag, bool count_only, unsigned *freed, vbd
  * step of that backend frees them. */
 int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be_path, unsigned *n,
                          vbd_errbuf *err);
+/* ADD in two halves around a transaction of the caller's, for a toolstack
+ * that writes a backend dir of its own and wants the step's writes in that
+ * same transaction (dev_nodes.c): no transaction of its own, nothing of the
+ * dir read back, no retry against a driver's probe of the dir.
+ *   vbd__hp_add_begin: known as for vbd__hotplug_run (fresh, params and
+ *     mode set); the target opened and checked, the loop device set up
+ *     (tagged, as ever).  *ret NULL with 0: nothing to set up (an empty
+ *     CD-ROM drive).  -errno said in err.
+ *   vbd__hp_add_txn: the step's writes in the caller's transaction t: the
+ *     sharing index checked and the entry, the record, physical-device and
+ *     hotplug-status.  -EBUSY on a conflict; vbd__hp_add_error says why.
+ *   vbd__hp_add_end: committed or not (then the loop device is freed),
+ *     closes what begin opened and frees a; NULL is fine. */
+typedef struct vbd__hp_add vbd__hp_add;
+int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_path,
+                      const vbd__hp_known *known, vbd_errbuf *err, vbd__hp_add **ret);
+int vbd__hp_add_txn(struct xs_handle *xs, xs_transaction_t t, void *add);
+const char *vbd__hp_add_error(const vbd__hp_add *a);
+void vbd__hp_add_end(vbd__hp_add *a, bool committed);
 /* vbd_hotplug_builtin() on the store at socket store (NULL: libxenstore's
  * default), the one the loop tags name: what a context runs, with its bus's
  * socket, whatever $XENSTORED_PATH says meanwhile; known (NULL: nothing) is

@@ -77,19 +77,31 @@ static bool same_vm(struct xs_handle *xs, xs_transaction_t t, unsigned a, unsign
 	return r;
 }
 
+/* The directory is listed first: with no other entry it goes whole, one
+ * request, else the entry alone goes. */
+int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const char *entry)
+{
+	char p[192 + sizeof(h->entry)];
+	unsigned n, i, others = 0;
+	char **ents = xs_directory(h->xs, t, dir, &n);
+
+	if (!ents && errno == ENOENT)
+		return 0;
+	for (i = 0; ents && i < n; i++)
+		others += strcmp(ents[i], entry) != 0;
+	free(ents);
+	if (ents && !others)
+		return vbd__xb_rm(h->xs, t, dir);
+	snprintf(p, sizeof(p), "%s/%s", dir, entry);
+	return vbd__xb_rm(h->xs, t, p);
+}
+
 void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry)
 {
-	char dir[192], p[192 + sizeof(h->entry)];
-	unsigned n;
-	char **ents;
+	char dir[192];
 
 	snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
-	snprintf(p, sizeof(p), "%s/%s", dir, entry);
-	vbd__xb_rm(h->xs, t, p);
-	ents = xs_directory(h->xs, t, dir, &n);
-	if (ents && n == 0)
-		vbd__xb_rm(h->xs, t, dir);
-	free(ents);
+	vbd__hp_index_take(h, t, dir, entry);
 }
 
 /* Whether entry ent of key, whose backend is obe, no longer stands for a

@@ -53,7 +53,12 @@
  * Run by the toolstack that has just written the backend dir, in its own
  * context, ADD takes params and mode from it instead (vbd__hp_known) and
  * its transaction reads online, not params; REMOVE's transaction then also
- * removes the device's nodes.
+ * removes the device's nodes.  For dom0's own backend the toolstack runs
+ * ADD in two halves (vbd__hp_add_begin, _txn, _end): everything up to the
+ * transaction first, the loop device included, then its writes at the end
+ * of the transaction that makes the backend dir, which reads nothing of
+ * the dir; a conflict there (-EBUSY) fails the attach before any node is
+ * written, so no hotplug-status=busy is ever seen.
  *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
@@ -181,8 +186,13 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], file[48], *v = NULL;
 	char mv[2] = { m, 0 };
 	bool fresh = h->known && h->known->fresh;
+	bool in_nodes = h->known && h->known->in_nodes;
 	int r;
 
+	/* In the transaction that makes the dir, nothing else can have been
+	 * there: not removed, not offline, no other ADD's physical-device. */
+	if (in_nodes)
+		goto index;
 	/* The backend may have been removed since we started: writing into it
 	 * now would recreate it.  Written by the caller with online=1, the dir
 	 * without its online was removed (or is being), and one with online=0
@@ -204,6 +214,7 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	}
 	if (!fresh && be_offline(h, t))
 		return 1;
+index:
 	if (m != '!') {
 		r = vbd__hp_check_index(h, t, tg->path, tg->key, m);
 		if (r < 0)
@@ -220,9 +231,12 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	v = vbd__xb_read(h->xs, t, "%s/key", rec);
 	if (v && v[0] && strcmp(v, tg->key) && !strchr(v, '/'))
 		vbd__hp_index_drop(h, t, v, h->entry);
+	/* Every record is written whole, its key with the rest, in one
+	 * transaction: without a key there is none to replace. */
+	r = in_nodes && !v && errno == ENOENT ? 0 : vbd__xb_rm(h->xs, t, rec);
 	free(v);
 	v = NULL;
-	if ((r = vbd__xb_rm(h->xs, t, rec)) < 0 ||
+	if (r < 0 ||
 	    (r = vbd__xb_printf(h->xs, t, p, h->entry, "%s", mv)) < 0 ||
 	    (r = vbd__hp_rec_write(h, t, "key", tg->key)) < 0 ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "node", pdpath)) < 0) ||
@@ -235,22 +249,6 @@ static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, cha
 	    (r = vbd__hp_be_write(h, t, "hotplug-status", "connected")) < 0)
 		return vbd__errf(h->err, r, "write %s: %s", h->be, strerror(-r));
 	return 0;
-}
-
-struct add_job {
-	vbd__hp *h;
-	const vbd__hp_target *tg;
-	char m;
-	const char *pd, *pdpath;
-	bool loop;
-};
-
-static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
-{
-	struct add_job *j = ud;
-
-	(void)xs;
-	return add_txn(j->h, t, j->tg, j->m, j->pd, j->pdpath, j->loop);
 }
 
 /* ADD's inputs, params and mode (malloc'd, the caller frees them), from
@@ -306,23 +304,40 @@ static int add_inputs(vbd__hp *h, char **params, char **mode)
 	return 0;
 }
 
-static int hp_add(vbd__hp *h, bool *busy)
-{
-	char *params = NULL, *mode = NULL, pd[32], pdpath[PATH_MAX];
-	const char *path;
-	vbd__hp_target tg = { .fd = -1 };
-	unsigned loopn = 0;
-	int r, lfd = -1;
-	bool writable;
+/* An ADD between its two halves: what add_prepare() opened and set up for
+ * add_txn() to record, and what add_end() frees unless it was. */
+struct vbd__hp_add {
+	vbd__hp h;
+	vbd__hp_known known;
+	vbd_errbuf local;
+	vbd__hp_target tg;
 	char m;
+	bool nothing;           /* nothing to set up (an empty CD-ROM drive, ...) */
+	int lfd;
+	char pd[32], pdpath[PATH_MAX];
+};
+
+/* Everything of ADD before its transaction: the inputs, the target opened
+ * and checked, the loop device.  0 (a->nothing: nothing to record), or
+ * -errno said in h->err. */
+static int add_prepare(vbd__hp_add *a)
+{
+	vbd__hp *h = &a->h;
+	char *params = NULL, *mode = NULL;
+	const char *path;
+	vbd__hp_target *tg = &a->tg;
+	unsigned loopn = 0;
+	bool writable;
+	int r;
 
 	r = add_inputs(h, &params, &mode);
 	if (r != 0) {
+		a->nothing = r > 0;
 		r = r > 0 ? 0 : r;
 		goto out;
 	}
-	m = vbd__hp_canon_mode(mode);
-	writable = m != 'r';
+	a->m = vbd__hp_canon_mode(mode);
+	writable = a->m != 'r';
 	/* tap: "<format>:<path>"; only aio (raw) is served, and the path is
 	 * absolute (libxl's block-tap hands it to tapdisk as it is). */
 	path = params;
@@ -343,25 +358,25 @@ static int hp_add(vbd__hp *h, bool *busy)
 		}
 	}
 
-	r = target_open(h, path, m, writable, &tg);
+	r = target_open(h, path, a->m, writable, tg);
 	if (r < 0)
 		goto out;
-	if (m != '!') {
+	if (a->m != '!') {
 		/* Checked now to spare a loop device in the common conflict,
 		 * and again in the transaction, where it counts.  For a toolstack's
 		 * own fresh attach (vbd__hp_known), whose target its validation
 		 * just opened, the index is left to the transaction: a conflict
 		 * there costs a loop device set up and freed, the common case
 		 * one request fewer. */
-		r = vbd__hp_check_mounts(h, &tg, m);
+		r = vbd__hp_check_mounts(h, tg, a->m);
 		if (r == 0 && !(h->known && h->known->fresh))
-			r = vbd__hp_check_index(h, XBT_NULL, tg.path, tg.key, m);
+			r = vbd__hp_check_index(h, XBT_NULL, tg->path, tg->key, a->m);
 		if (r < 0)
 			goto out;
 	}
-	if (tg.blk || h->vbd3) {
-		snprintf(pd, sizeof(pd), "%x:%x", major(tg.rdev), minor(tg.rdev));
-		snprintf(pdpath, sizeof(pdpath), "%s", tg.path);
+	if (tg->blk || h->vbd3) {
+		snprintf(a->pd, sizeof(a->pd), "%x:%x", major(tg->rdev), minor(tg->rdev));
+		snprintf(a->pdpath, sizeof(a->pdpath), "%s", tg->path);
 	} else {
 		struct stat st;
 
@@ -371,53 +386,128 @@ static int hp_add(vbd__hp *h, bool *busy)
 		 * lost with the record), the device is still found and freed by
 		 * the remove step of this backend (detach, detach --force). */
 		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
-		r = vbd__loop_attach(tg.fd, !writable, tg.path, tag, 0, &lfd, &loopn, h->err);
+		r = vbd__loop_attach(tg->fd, !writable, tg->path, tag, 0, &a->lfd, &loopn, h->err);
 		if (r < 0)
 			goto out;
-		if (fstat(lfd, &st) < 0) {
+		if (fstat(a->lfd, &st) < 0) {
 			r = vbd__errf(h->err, -errno, "/dev/loop%u: %s", loopn, strerror(errno));
 			goto out;
 		}
-		snprintf(pd, sizeof(pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
-		snprintf(pdpath, sizeof(pdpath), "/dev/loop%u", loopn);
+		snprintf(a->pd, sizeof(a->pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+		snprintf(a->pdpath, sizeof(a->pdpath), "/dev/loop%u", loopn);
 		snprintf(h->own_loop, sizeof(h->own_loop), "/dev/loop%u", loopn);
 		vbd__crashpoint("hotplug.loop-attached");
 	}
-
-	{
-		struct add_job j = { h, &tg, m, pd, pdpath, lfd >= 0 };
-
-		r = vbd__xb_txn(h->xs, add_body, &j);
-		if (r > 0) {
-			/* A concurrent ADD of this backend won (it owns the loop
-			 * device it recorded), or the backend went offline: ours
-			 * goes. */
-			r = 0;
-			goto out;
-		}
-		if (r < 0) {
-			if (!h->err->msg[0] || r == -EAGAIN)
-				vbd__errf(h->err, r, "commit %s: %s", h->be, strerror(-r));
-			goto out;
-		}
-	}
-	vbd__crashpoint("hotplug.committed");
-	if (lfd >= 0) {
-		close(lfd);
-		lfd = -1;
-	}
-	r = 0;
 out:
-	if (lfd >= 0) {
-		vbd__loop_detach(lfd);
-		close(lfd);
-	}
-	if (tg.fd >= 0)
-		close(tg.fd);
-	*busy = r == -EBUSY;
 	free(params);
 	free(mode);
 	return r;
+}
+
+/* After the transaction: the loop device stays if it was recorded, and
+ * goes if not (a failure, or another ADD won); the target is closed. */
+static void add_end(vbd__hp_add *a, bool recorded)
+{
+	if (a->lfd >= 0 && !recorded)
+		vbd__loop_detach(a->lfd);
+	if (a->lfd >= 0)
+		close(a->lfd);
+	if (a->tg.fd >= 0)
+		close(a->tg.fd);
+	a->lfd = a->tg.fd = -1;
+}
+
+static int add_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	vbd__hp_add *a = ud;
+
+	(void)xs;
+	if (a->nothing)
+		return 0;
+	return add_txn(&a->h, t, &a->tg, a->m, a->pd, a->pdpath, a->lfd >= 0);
+}
+
+static int hp_add(vbd__hp *h, bool *busy)
+{
+	vbd__hp_add *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return vbd__errf(h->err, -ENOMEM, "hotplug add: out of memory");
+	a->h = *h;
+	a->lfd = a->tg.fd = -1;
+	r = add_prepare(a);
+	if (r == 0 && !a->nothing) {
+		r = vbd__xb_txn(h->xs, add_body, a);
+		/* > 0: a concurrent ADD of this backend won (it owns the loop
+		 * device it recorded), or the backend went offline: ours goes. */
+		if (r < 0 && (!h->err->msg[0] || r == -EAGAIN))
+			vbd__errf(h->err, r, "commit %s: %s", h->be, strerror(-r));
+		if (r == 0)
+			vbd__crashpoint("hotplug.committed");
+	}
+	add_end(a, r == 0);
+	r = r > 0 ? 0 : r;
+	*busy = r == -EBUSY;
+	free(a);
+	return r;
+}
+
+int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_path,
+                      const vbd__hp_known *known, vbd_errbuf *err, vbd__hp_add **ret)
+{
+	vbd__hp_add *a;
+	int r;
+
+	*ret = NULL;
+	if (!(a = calloc(1, sizeof(*a))))
+		return vbd__errf(err, -ENOMEM, "hotplug add: out of memory");
+	a->lfd = a->tg.fd = -1;
+	a->known = *known;
+	a->known.in_nodes = true;
+	a->h.xs = xs;
+	a->h.store = store;
+	a->h.known = &a->known;
+	a->h.err = &a->local;
+	r = vbd__hp_name(&a->h, be_path);
+	if (r == 0)
+		r = add_prepare(a);
+	if (r < 0 || a->nothing) {
+		if (r < 0)
+			memcpy(err->msg, a->local.msg, sizeof(err->msg));
+		vbd__hp_add_end(a, false);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+int vbd__hp_add_txn(struct xs_handle *xs, xs_transaction_t t, void *add)
+{
+	vbd__hp_add *a = add;
+	int r;
+
+	(void)xs;
+	a->local.msg[0] = 0;
+	r = add_txn(&a->h, t, &a->tg, a->m, a->pd, a->pdpath, a->lfd >= 0);
+	/* Nothing can have got there first in the transaction that made the
+	 * dir: 1 would be a bug. */
+	return r > 0 ? -EIO : r;
+}
+
+const char *vbd__hp_add_error(const vbd__hp_add *a)
+{
+	return a->local.msg;
+}
+
+void vbd__hp_add_end(vbd__hp_add *a, bool committed)
+{
+	if (!a)
+		return;
+	if (committed)
+		vbd__crashpoint("hotplug.committed");
+	add_end(a, committed);
+	free(a);
 }
 
 /* hotplug-error first: libxl reads it when it sees hotplug-status. */
@@ -451,20 +541,14 @@ static void report_failure(vbd__hp *h, bool busy)
 static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_there)
 {
 	char dir[192], p[192 + sizeof(h->entry)];
-	unsigned n;
-	char **ents;
 	int r;
 
 	if (key && key[0]) {
 		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
 		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
-		r = vbd__xb_rm(h->xs, t, p);
+		r = vbd__hp_index_take(h, t, dir, h->entry);
 		if (r < 0)
 			return vbd__errf(h->err, r, "remove %s", p);
-		ents = xs_directory(h->xs, t, dir, &n);
-		if (ents && n == 0)
-			vbd__xb_rm(h->xs, t, dir);
-		free(ents);
 	}
 	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
 	if ((r = vbd__xb_rm(h->xs, t, p)) < 0)
@@ -498,6 +582,22 @@ static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return r;
 }
 
+/* The index key of a loop device's file, from the record's "file"
+ * ("st_dev:inode", decimal): true and *ret (malloc'd) "f-st_dev-inode",
+ * false for anything else. */
+static bool file_key(const char *file, char **ret)
+{
+	uintmax_t dev, ino;
+	int end = 0;
+
+	if (sscanf(file, "%ju:%ju%n", &dev, &ino, &end) != 2 || file[end] ||
+	    !(file[0] >= '0' && file[0] <= '9') || asprintf(ret, "f-%ju-%ju", dev, ino) < 0) {
+		*ret = NULL;
+		return false;
+	}
+	return true;
+}
+
 /* Goes by this domain's record only: whatever the backend dir says now
  * (node, params, physical-device) may have been rewritten by its owner, or
  * be gone. */
@@ -512,7 +612,11 @@ static int hp_remove(vbd__hp *h)
 	be_there = !(h->known && h->known->also) && vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
 	vbd__hp_rec_read(h, "node", &node);
 	vbd__hp_rec_read(h, "file", &file);
-	vbd__hp_rec_read(h, "key", &key);
+	/* A loop device's record names its file as "2051:1234", which is its
+	 * key f-2051-1234 (ADD writes both from the one stat): the key is
+	 * read only for a record without a loop device. */
+	if (!(node && file && file_key(file, &key)))
+		vbd__hp_rec_read(h, "key", &key);
 	if (node && file) {
 		r = vbd__loop_free_bound(node, file, h->err);
 		if (r < 0)
