@@ -161,18 +161,19 @@ int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *re
 	return 0;
 }
 
-/* 0 or -errno. */
-static int write_dir(struct xs_handle *xs, xs_transaction_t t, const char *dir,
-                     struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
+/* Records the dir, its perms and its keys: 0 or -errno. */
+static int write_dir(vbd__xb_batch *b, const char *dir, struct xs_permissions *perms,
+                     unsigned nperms, const kv *keys, unsigned n)
 {
 	unsigned i;
 	int r;
 
 	/* The dir and its perms first: the keys inherit them. */
-	if (!xs_mkdir(xs, t, dir) || !xs_set_permissions(xs, t, dir, perms, nperms))
-		return -(errno ? errno : EIO);
+	if ((r = vbd__xb_batch_mkdir(b, dir)) < 0 ||
+	    (r = vbd__xb_batch_set_perms(b, dir, perms, nperms)) < 0)
+		return r;
 	for (i = 0; i < n; i++)
-		if ((r = vbd__xb_printf(xs, t, dir, keys[i].k, "%s", keys[i].v)) < 0)
+		if ((r = vbd__xb_batch_printf(b, dir, keys[i].k, "%s", keys[i].v)) < 0)
 			return r;
 	return 0;
 }
@@ -182,12 +183,13 @@ struct write_job {
 	const vbd__dev_paths *p;
 	kv be[16], fe[8], lx[18];
 	unsigned nbe, nfe, nlx;
-	const char *failed;      /* the node a body could not read or write */
+	const char *failed;      /* the node a request could not read or write */
 };
 
-static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+/* The transaction's requests, sent together (xs_batch.c): about fifty, so
+ * one round trip per window instead of one per request. */
+static int write_body(vbd__xb_batch *b, struct write_job *w)
 {
-	struct write_job *w = ud;
 	const vbd_attach_options *o = w->o;
 	const vbd__dev_paths *p = w->p;
 	const char *dirs[3] = { p->lx, p->be, p->fe };
@@ -197,28 +199,24 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	int d, e;
 
 	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
-	 * are checked too, so a leftover is never overwritten. */
-	for (d = 0; d < 3; d++) {
-		e = vbd__xb_exists(xs, t, dirs[d]);
-		if (e) {
-			w->failed = dirs[d];
-			return e < 0 ? e : -EEXIST;
-		}
-	}
-	w->failed = NULL;
+	 * are checked too, so a leftover is never overwritten (-EEXIST, and
+	 * the transaction with everything after it is aborted). */
+	for (d = 0; d < 3; d++)
+		if ((e = vbd__xb_batch_absent(b, dirs[d])) < 0)
+			return e;
 	/* Error nodes left by drivers of an earlier device at this path
 	 * (a crash, another toolstack) are not this device's. */
 	{
 		char be_err[128], fe_err[128];
 
 		error_dirs(p, be_err, fe_err);
-		if ((e = vbd__xb_rm(xs, t, be_err)) < 0 || (e = vbd__xb_rm(xs, t, fe_err)) < 0)
+		if ((e = vbd__xb_batch_rm(b, be_err)) < 0 || (e = vbd__xb_batch_rm(b, fe_err)) < 0)
 			return e;
 	}
-	if ((e = write_dir(xs, t, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
-	    (e = write_dir(xs, t, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0)
+	if ((e = write_dir(b, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
+	    (e = write_dir(b, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0)
 		return e;
-	return write_dir(xs, t, p->lx, lx_perms, 1, w->lx, w->nlx);
+	return write_dir(b, p->lx, lx_perms, 1, w->lx, w->nlx);
 }
 
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
@@ -227,6 +225,8 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	/* On the heap (about 130 KB): contexts in different threads attach at
 	 * once, so nothing here may be static. */
 	struct write_job *w = calloc(1, sizeof(*w));
+	vbd__xb_batch *b = NULL;
+	vbd__xb_wire *wire;
 	unsigned i;
 	int r;
 
@@ -243,14 +243,19 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	for (i = 1; i < w->nbe; i++)   /* the backend keys but "frontend", already there */
 		w->lx[w->nlx++] = w->be[i];
 
-	r = vbd__xb_txn(c->xs, write_body, w);
+	if ((r = vbd__xb_batch_new(&b)) < 0 || (r = write_body(b, w)) < 0 ||
+	    (r = vbd__xb_bus_wire(c->bus, &wire)) < 0)
+		goto out;
+	r = vbd__xb_batch_run(wire, b, &w->failed);
+out:
 	if (r == -EEXIST)
 		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
 		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
 	else if (r < 0 && w->failed)
-		vbd__errf(&c->err, r, "reading %s: %s", w->failed, strerror(-r));
+		vbd__errf(&c->err, r, "writing the device nodes: %s: %s", w->failed, strerror(-r));
 	else if (r < 0)
 		vbd__errf(&c->err, r, "writing the device nodes: %s", strerror(-r));
+	vbd__xb_batch_free(b);
 	free(w);
 	return r;
 }
