@@ -484,10 +484,12 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 			return r;
 		}
 		r = end(w, (uint32_t)tx, false);
-		if (r < 0 && r != -EAGAIN && w->fd >= 0)
-			/* An end refused before it ran leaves the transaction
-			 * open on this connection, which outlives it: abort it
-			 * (one that did run is gone, and this gets ENOENT). */
+		if (r < 0 && w->fd >= 0)
+			/* An end refused before it ran (the store's fault seam
+			 * answers without running the request) leaves the
+			 * transaction open on this connection, which outlives
+			 * it: abort it.  One that did run is gone, and this
+			 * gets ENOENT. */
 			end(w, (uint32_t)tx, true);
 		if (r != -EAGAIN)
 			return r;
