@@ -239,19 +239,24 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret)
 
 int vbd__xb_wire_open(const char *path, vbd__xb_wire **ret)
 {
-	/* libxenstore's order without XENSTORED_PATH: xenstored's socket,
-	 * then the xenbus device (the older name last). */
-	static const char *const host[] = {
-		"/run/xenstored/socket", "/dev/xen/xenbus", "/proc/xen/xenbus",
-	};
+	/* libxenstore's order without XENSTORED_PATH: xenstored's socket in
+	 * its run dir, then the xenbus device (the older name last). */
+	static const char *const dev[] = { "/dev/xen/xenbus", "/proc/xen/xenbus" };
+	const char *rundir = getenv("XENSTORED_RUNDIR");
+	char sock_path[256];
 	bool sock = false;
-	int fd = -ENOENT, r;
+	int fd, r;
 	unsigned i;
 
-	if (path)
+	if (!path) {
+		snprintf(sock_path, sizeof(sock_path), "%s/socket",
+		         rundir ? rundir : "/var/run/xenstored");
+		path = sock_path;
+		for (i = 0, fd = open_path(path, &sock); fd < 0 && i < 2; i++)
+			fd = open_path(dev[i], &sock);
+	} else {
 		fd = open_path(path, &sock);
-	for (i = 0; !path && fd < 0 && i < sizeof(host) / sizeof(host[0]); i++)
-		fd = open_path(host[i], &sock);
+	}
 	if (fd < 0)
 		return fd;
 	if ((r = vbd__xb_wire_adopt(fd, sock, ret)) < 0)
