@@ -219,6 +219,54 @@ static void test_conflict_at_commit_is_retried(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* A check that says "no" after seeing the value: the batch returns its
+ * result and nothing after the read is left. */
+struct seen {
+	char val[16];
+	int err, calls, answer;
+};
+
+static int check(const char *val, int err, void *ud)
+{
+	struct seen *s = ud;
+
+	s->calls++;
+	s->err = err;
+	snprintf(s->val, sizeof(s->val), "%s", val ? val : "(null)");
+	return s->answer;
+}
+
+static void test_check_decides(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { .answer = 2 };
+	vbd__xb_batch *b;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/s/state", "4", 1));
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_check(b, "/s/state", check, &s), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 2);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.err, 0);
+	assert_string_equal(s.val, "4");
+	assert_nothing(f);
+
+	/* An absent node: NULL and -ENOENT; 0 goes on. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/s"));
+	s.answer = 0;
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	assert_int_equal(s.err, -ENOENT);
+	assert_string_equal(s.val, "(null)");
+	{
+		char *v = vbd_test_xs_readf(f->h, "/t/k");
+
+		assert_non_null(v);
+		free(v);
+	}
+	vbd__xb_batch_free(b);
+}
+
 static void test_limits(void **state)
 {
 	vbd__xb_batch *b;
@@ -356,6 +404,7 @@ int main(void)
 		T(test_each_request_fails_cleanly),
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
+		T(test_check_decides),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reply_not_its_request_is_refused),
 		cmocka_unit_test(test_oversized_reply_is_refused),

@@ -198,6 +198,14 @@ vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b);
 /* Each records one request: 0, -ENAMETOOLONG (path), -E2BIG (payload),
  * -ENOSPC (past VBD__XB_BATCH_MAX), -ENOMEM.  Nothing is sent yet. */
 int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path);
+/* A READ whose value decides whether the batch goes on: fn gets it
+ * (NUL-terminated; NULL with err < 0 when the read failed, -ENOENT for an
+ * absent node) and returns 0 to go on, or what the batch returns after
+ * aborting the transaction: < 0 an error, > 0 a result as vbd__xb_txn()'s
+ * body returns it.  The requests after it are in flight already: they are
+ * sent, and abort throws them away.  fn runs from vbd__xb_batch_run(). */
+typedef int (*vbd__xb_check_fn)(const char *val, int err, void *ud);
+int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,
@@ -207,7 +215,8 @@ int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key,
 unsigned vbd__xb_batch_count(const vbd__xb_batch *b);
 
 /* Runs b as one transaction on w: start, the requests, commit; the whole
- * again on EAGAIN at commit, as vbd__xb_txn().  0; the first failing
+ * again on EAGAIN at commit, as vbd__xb_txn().  0; a check's positive
+ * result (the transaction aborted); the first failing
  * request's -errno (-EEXIST for an ABSENT that found its node), the
  * transaction aborted, that request's path in *ret_failed (pointing into
  * b); -EPROTO for a reply that is not its request's (w is then closed:

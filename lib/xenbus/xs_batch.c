@@ -62,6 +62,8 @@ typedef struct batch_op {
 	size_t off;         /* of its message (header, payload) in msgs */
 	size_t path_off;    /* of its path, in msgs too */
 	unsigned flags;
+	vbd__xb_check_fn check;   /* a READ whose value decides: or NULL */
+	void *check_ud;
 } batch_op;
 
 struct vbd__xb_batch {
@@ -121,6 +123,8 @@ static int add(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path
 	op->off = b->len;
 	op->path_off = b->len + HDR;
 	op->flags = flags;
+	op->check = NULL;
+	op->check_ud = NULL;
 	memcpy(b->msgs + b->len, &h, HDR);
 	memcpy(b->msgs + b->len + HDR, path, plen);
 	if (len)
@@ -132,6 +136,17 @@ static int add(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path
 int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path)
 {
 	return add(b, XS_READ, VBD__XB_OP_ABSENT, path, NULL, 0);
+}
+
+int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud)
+{
+	int r = add(b, XS_READ, 0, path, NULL, 0);
+
+	if (r == 0) {
+		b->ops[b->n - 1].check = fn;
+		b->ops[b->n - 1].check_ud = ud;
+	}
+	return r;
 }
 
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path)
@@ -418,10 +433,12 @@ static int end(vbd__xb_wire *w, uint32_t tx, bool abort)
 }
 
 /* The batch's requests in transaction tx: 0, or the first failure with
- * its op in *ret_op; requests already sent are answered before returning,
- * so that the stream stays in step. */
+ * its op in *ret_op (a check's positive result too: it stops the batch);
+ * requests already sent are answered before returning, so that the stream
+ * stays in step. */
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
+	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
 	unsigned i, j;
 	int first = 0;
 
@@ -446,9 +463,18 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			struct xsd_sockmsg h;
 
 			memcpy(&h, b->msgs + op->off, HDR);
-			r = reply_to(w, h.type, req0 + j, tx, NULL, 0);
+			r = reply_to(w, h.type, req0 + j, tx, op->check ? val : NULL, sizeof(val));
 			if (fatal(r))
 				return broken(w, r);
+			if (op->check && !first) {
+				/* Not after an earlier failure: the batch is lost. */
+				r = op->check(r < 0 ? NULL : val, r, op->check_ud);
+				if (r != 0) {
+					first = r;
+					*ret_op = i + j;
+				}
+				continue;
+			}
 			if (op->flags & VBD__XB_OP_ABSENT)
 				r = r == -ENOENT ? 0 : r == 0 ? -EEXIST : r;
 			else if ((op->flags & VBD__XB_OP_ENOENT_OK) && r == -ENOENT)
@@ -481,10 +507,10 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 		if (tx <= 0 || tx > UINT32_MAX)
 			return broken(w, -EPROTO);
 		r = send_batch(w, b, (uint32_t)tx, &op);
-		if (r < 0) {
+		if (r != 0) {
 			if (w->fd >= 0)
 				end(w, (uint32_t)tx, true);
-			if (ret_failed && !fatal(r))
+			if (ret_failed && r < 0 && !fatal(r))
 				*ret_failed = b->msgs + b->ops[op].path_off;
 			return r;
 		}
