@@ -379,9 +379,10 @@ static int error_of(const char *p, uint32_t len)
 	return -EINVAL;
 }
 
-/* Receives the reply to a request {type, req, tx}: 0 for success (the
- * payload at w->rbuf + HDR, *len bytes, taken by the next call), the
- * XS_ERROR's -errno, or -EPROTO for a reply that is not this request's. */
+/* Receives the reply to a request {type, req, tx}: 0 for success (its
+ * payload NUL-terminated in out, when given), the XS_ERROR's -errno; or,
+ * the connection closed (vbd__xb_wire_broken()), -EPROTO for a reply that
+ * is not this request's and -errno when none could be read. */
 static int reply_to(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, char *out,
                     size_t size)
 {
@@ -389,9 +390,9 @@ static int reply_to(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, c
 	int r = recv_reply(w, &h);
 
 	if (r < 0)
-		return r;
+		return broken(w, r);
 	if (h.req_id != req || h.tx_id != tx || (h.type != type && h.type != XS_ERROR))
-		return -EPROTO;
+		return broken(w, -EPROTO);
 	if (h.type == XS_ERROR)
 		r = error_of(w->rbuf + HDR, h.len);
 	else if (out) {
@@ -402,12 +403,6 @@ static int reply_to(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, c
 	}
 	take(w, &h);
 	return r;
-}
-
-/* The errors that leave the stream out of step: the connection is closed. */
-static bool fatal(int r)
-{
-	return r == -EPROTO || r == -EPIPE || r == -ECONNRESET || r == -EBADF;
 }
 
 /* One request outside the batch (start, end): sent and answered. */
@@ -423,8 +418,7 @@ static int request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payl
 	memcpy(msg + HDR, payload, len);
 	if ((r = send_all(w, msg, HDR + len)) < 0)
 		return broken(w, r);
-	r = reply_to(w, type, h.req_id, tx, out, size);
-	return fatal(r) ? broken(w, r) : r;
+	return reply_to(w, type, h.req_id, tx, out, size);
 }
 
 static int end(vbd__xb_wire *w, uint32_t tx, bool abort)
@@ -464,8 +458,8 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 
 			memcpy(&h, b->msgs + op->off, HDR);
 			r = reply_to(w, h.type, req0 + j, tx, op->check ? val : NULL, sizeof(val));
-			if (fatal(r))
-				return broken(w, r);
+			if (w->fd < 0)
+				return r;
 			if (op->check && !first) {
 				/* Not after an earlier failure: the batch is lost. */
 				r = op->check(r < 0 ? NULL : val, r, op->check_ud);
@@ -510,7 +504,7 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 		if (r != 0) {
 			if (w->fd >= 0)
 				end(w, (uint32_t)tx, true);
-			if (ret_failed && r < 0 && !fatal(r))
+			if (ret_failed && r < 0 && w->fd >= 0)
 				*ret_failed = b->msgs + b->ops[op].path_off;
 			return r;
 		}
