@@ -122,9 +122,56 @@ static int request(rig *g, int ci, uint32_t type, uint32_t tx, const char *p, si
 	}
 }
 
+/* Sends n requests of one transaction in one write, as a pipelining
+ * client does (lib/xenbus/xs_batch.c), then reads their replies, which
+ * must come in order.  Returns 0 if all succeeded, 1 if one was answered
+ * with an error, -1 if the daemon closed the connection. */
+static int pipeline(rig *g, int ci, uint32_t tx, const uint32_t *types, char (*payloads)[400],
+                    const size_t *lens, int n)
+{
+	static char buf[8 * (XS_HDR_SIZE + 400)];
+	size_t at = 0;
+	int i, result = 0;
+
+	for (i = 0; i < n; i++) {
+		struct xsd_sockmsg h = { types[i], 100u + (uint32_t)i, tx, (uint32_t)lens[i] };
+
+		memcpy(buf + at, &h, sizeof(h));
+		memcpy(buf + at + sizeof(h), payloads[i], lens[i]);
+		at += sizeof(h) + lens[i];
+	}
+	assert_int_equal(write(g->fd[ci], buf, at), (ssize_t)at);
+	for (i = 0; i < n;) {
+		struct pollfd pf = { g->fd[ci], POLLIN, 0 };
+		struct xsd_sockmsg h;
+		char pl[XENSTORE_PAYLOAD_MAX];
+		ssize_t r;
+
+		pump(g);
+		if (poll(&pf, 1, 0) <= 0)
+			continue;
+		r = read(g->fd[ci], &h, sizeof(h));
+		if (r == 0)
+			return -1;
+		assert_int_equal(r, sizeof(h));
+		assert_true(h.len <= XENSTORE_PAYLOAD_MAX);
+		assert_int_equal(read(g->fd[ci], pl, h.len), h.len);
+		if (h.type == XS_WATCH_EVENT)
+			continue;
+		assert_int_equal(h.req_id, 100u + (uint32_t)i);
+		if (h.type == XS_ERROR)
+			result = 1;
+		else
+			assert_int_equal(h.type, types[i]);
+		i++;
+	}
+	return result;
+}
+
 /* Requests, as "<conn> <TYPE> <arg>[|<arg>...]".  A unit is one line; a line
  * with several requests separated by ';' runs them in order, and "T" in
- * place of a conn marks a request inside the unit's transaction. */
+ * place of a conn marks a request inside the unit's transaction; "P" one
+ * too, sent with the P requests after it in one write, before any reply. */
 static const char *const units[] = {
 	"0 WRITE /a/b/c|v1",
 	"0 WRITE /a/b/c|v2",
@@ -139,6 +186,8 @@ static const char *const units[] = {
 	"1 RM x/y",
 	"0 TRANSACTION_START ;T WRITE /t/one|1;T WRITE /t/two/three|2;T RM /a;T TRANSACTION_END T",
 	"1 TRANSACTION_START ;T WRITE x/q|1;T MKDIR x/r/s;T TRANSACTION_END T",
+	"0 TRANSACTION_START ;P MKDIR /p;P SET_PERMS /p|n0|r1;P WRITE /p/a|1;P WRITE /p/b/c|2;"
+	"P RM /t/two;P WRITE /p/d|3;T TRANSACTION_END T",
 	"0 INTRODUCE 3|0|0",
 	"0 WRITE /local/domain/3/k|v",
 	"0 SET_PERMS /local/domain/3|n3",
@@ -172,6 +221,11 @@ static int run_unit(rig *g, const char *unit)
 {
 	char copy[512], *save = NULL, *req;
 	int result = 0, tx_conn = -1;
+	/* P requests not sent yet. */
+	char pending[8][400];
+	uint32_t ptypes[8];
+	size_t plens[8];
+	int npending = 0;
 
 	snprintf(copy, sizeof(copy), "%s", unit);
 	g->txid = 0;
@@ -183,7 +237,7 @@ static int run_unit(rig *g, const char *unit)
 
 		args[0] = 0;
 		assert_true(sscanf(req + 2, "%31s %399[^\n]", tname, args) >= 1);
-		if (req[0] == 'T') {
+		if (req[0] == 'T' || req[0] == 'P') {
 			ci = tx_conn;
 			tx = g->txid;
 		} else {
@@ -194,7 +248,22 @@ static int run_unit(rig *g, const char *unit)
 		/* WRITE's value is not NUL-terminated on the wire. */
 		if (type_of(tname) != XS_WRITE)
 			payload[len++] = 0;
+		if (req[0] == 'P') {
+			assert_true(npending < 8);
+			memcpy(pending[npending], payload, len);
+			plens[npending] = len;
+			ptypes[npending++] = type_of(tname);
+			continue;
+		}
+		if (npending) {
+			r = pipeline(g, ci, tx, ptypes, pending, plens, npending);
+			npending = 0;
+			r = r == -1 ? -1 : r == 1 ? (int)XS_ERROR : (int)type_of(tname);
+			if (r == XS_ERROR || r == -1)
+				goto replied;
+		}
 		r = request(g, ci, type_of(tname), tx, payload, len, reply, sizeof(reply));
+replied:
 		if (r == -1) {
 			/* Killed because its reply could not be allocated: reconnect. */
 			fail_countdown = 0;

@@ -126,6 +126,17 @@ int vbd_blkback_new(vbd_blkback **ret, const vbd_blkback_options *o, vbd_errbuf 
 		}
 	}
 	b->xs = b->bus->xs;
+	{
+		/* The connect transaction's connection (xs_batch.c), opened now
+		 * so that a serving backend holds the same fds from its start:
+		 * one opened at the first connect would look like a leak. */
+		vbd__xb_wire *w;
+
+		if ((r = vbd__xb_bus_wire(b->bus, &w)) < 0) {
+			vbd__errf(err, r, "blkback: connecting to xenstore: %s", strerror(-r));
+			goto fail;
+		}
+	}
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	b->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->epfd < 0 || b->notify_fd < 0) {

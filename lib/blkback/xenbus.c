@@ -55,9 +55,6 @@
 /* dir/key as a string, NULL if absent (errno ENOENT) or unreadable. */
 #define RD(d, dir, key) vbd__xb_read((d)->b->xs, XBT_NULL, "%s/%s", (dir), (key))
 
-/* A write in a chain of them: true if done (errno says why not). */
-#define WR(xs, t, dir, key, ...) (vbd__xb_printf((xs), (t), (dir), (key), __VA_ARGS__) == 0)
-
 /* The state read in a transaction of d's is Initialising: the dir is a
  * new device's (see the top of this file).  Marks d; true if so. */
 static bool found_replaced(vbd__bb_dev *d, int s)
@@ -234,15 +231,13 @@ struct connect_job {
 	bool resize_only;
 };
 
-static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+/* The state read decides; the keys after it are in flight already and
+ * thrown away with the transaction when it says no (xs_batch.c). */
+static int connect_check(const char *val, int err, void *ud)
 {
 	struct connect_job *j = ud;
-	vbd__bb_dev *d = j->d;
-	const struct vbd__bb_disk *k = &d->disk;
-	uint64_t sectors = __atomic_load_n(&k->sectors, __ATOMIC_RELAXED);
-	const char *be = d->be;
-	int s = vbd__xb_read_state(xs, t, be);
-	bool ok = true;
+	long long v = val && strlen(val) <= 20 ? vbd__parse_num(val) : -1;
+	int s = err < 0 ? err : v < 0 || v > VBD_STATE_RECONFIGURED ? -EINVAL : (int)v;
 
 	if (s == -ENOENT)
 		return 1;
@@ -250,29 +245,53 @@ static int connect_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		return 2;     /* a new device's dir */
 	if (s < 0 && s != -EINVAL)
 		return s;
-	if (j->resize_only) {
-		if (s != VBD_STATE_CONNECTED)
-			return 1;
-		ok = WR(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
-		     WR(xs, t, be, "state", "%d", VBD_STATE_CONNECTED);
-		return ok ? 0 : -(errno ? errno : EIO);
+	if (j->resize_only && s != VBD_STATE_CONNECTED)
+		return 1;
+	return 0;
+}
+
+/* One transaction, its requests pipelined: the state read, the keys, the
+ * state.  0, 1 (gone, or not Connected for a resize), 2 (a new device's
+ * dir), or -errno. */
+static int connect_txn(struct connect_job *j)
+{
+	vbd__bb_dev *d = j->d;
+	const struct vbd__bb_disk *k = &d->disk;
+	unsigned long long sectors = __atomic_load_n(&k->sectors, __ATOMIC_RELAXED);
+	const char *be = d->be;
+	char state[VBD__XB_PATH_MAX + 8];
+	vbd__xb_batch *b;
+	vbd__xb_wire *w;
+	int r;
+
+	if ((r = vbd__xb_batch_new(&b)) < 0)
+		return r;
+	snprintf(state, sizeof(state), "%s/state", be);
+#define WB(key, ...) do { if (r == 0) r = vbd__xb_batch_printf(b, be, key, __VA_ARGS__); } while (0)
+	r = vbd__xb_batch_check(b, state, connect_check, j);
+	if (!j->resize_only) {
+		WB("feature-flush-cache", "1");
+		WB("feature-barrier", "1");
+		WB("feature-discard", "%d", k->discard ? 1 : 0);
+		WB("feature-persistent", "%d", d->b->pgrants_max ? 1 : 0);
 	}
-	ok = WR(xs, t, be, "feature-flush-cache", "1") &&
-	     WR(xs, t, be, "feature-barrier", "1") &&
-	     WR(xs, t, be, "feature-discard", "%d", k->discard ? 1 : 0) &&
-	     WR(xs, t, be, "feature-persistent", "%d", d->b->pgrants_max ? 1 : 0) &&
-	     WR(xs, t, be, "sectors", "%llu", (unsigned long long)sectors) &&
-	     WR(xs, t, be, "info", "%u",
-	           (k->cdrom ? VDISK_CDROM : 0) | (k->readonly ? VDISK_READONLY : 0)) &&
-	     WR(xs, t, be, "sector-size", "%u", k->sector_size) &&
-	     WR(xs, t, be, "physical-sector-size", "%u", k->physical_sector_size);
-	if (ok && k->discard)
-		ok = WR(xs, t, be, "discard-granularity", "%u", k->discard_granularity) &&
-		     WR(xs, t, be, "discard-alignment", "0") &&
-		     WR(xs, t, be, "discard-secure", "0");
-	if (ok)
-		ok = WR(xs, t, be, "state", "%d", VBD_STATE_CONNECTED);
-	return ok ? 0 : -(errno ? errno : EIO);
+	WB("sectors", "%llu", sectors);
+	if (!j->resize_only) {
+		WB("info", "%u", (k->cdrom ? VDISK_CDROM : 0) | (k->readonly ? VDISK_READONLY : 0));
+		WB("sector-size", "%u", k->sector_size);
+		WB("physical-sector-size", "%u", k->physical_sector_size);
+		if (k->discard) {
+			WB("discard-granularity", "%u", k->discard_granularity);
+			WB("discard-alignment", "0");
+			WB("discard-secure", "0");
+		}
+	}
+	WB("state", "%d", VBD_STATE_CONNECTED);
+#undef WB
+	if (r == 0 && (r = vbd__xb_bus_wire(d->b->bus, &w)) == 0)
+		r = vbd__xb_batch_run(w, b, NULL);
+	vbd__xb_batch_free(b);
+	return r;
 }
 
 static void connect(vbd__bb_dev *d)
@@ -281,7 +300,7 @@ static void connect(vbd__bb_dev *d)
 	unsigned i;
 	int r;
 
-	r = vbd__xb_txn(d->b->xs, connect_body, &j);
+	r = connect_txn(&j);
 	if (r == 2)
 		found_replaced(d, VBD_STATE_INITIALISING);
 	if (r > 0)
@@ -317,7 +336,7 @@ static void update_status(vbd__bb_dev *d)
 int vbd__bb_announce_size(vbd__bb_dev *d)
 {
 	struct connect_job j = { d, true };
-	int r = vbd__xb_txn(d->b->xs, connect_body, &j);
+	int r = connect_txn(&j);
 
 	if (r == 2)
 		found_replaced(d, VBD_STATE_INITIALISING);

@@ -75,7 +75,7 @@ static int write_nodes(void *ud)
 	 * none says that the step's writes failed and said why to the step. */
 	a->c->err.msg[0] = 0;
 	r = vbd__dev_write_nodes(a->c, a->o, a->p, a->params, a->script,
-	                         a->add ? vbd__hp_add_txn : NULL, a->add);
+	                         a->add ? vbd__hp_add_batch : NULL, a->add);
 	if (r < 0 && a->add && !a->c->err.msg[0])
 		vbd__errf(&a->c->err, r, "hotplug add (built in) for %s: %s", a->p->be,
 		          vbd__hp_add_error(a->add));

@@ -30,13 +30,19 @@ void vbd__dev_paths_init(vbd__dev_paths *p, vbd__dev_kind kind, unsigned bdom, u
 
 /* ---- the nodes (dev_nodes.c); each sets c->err on failure ---- */
 
-/* One transaction: the three dirs in libxl's layout, after checking that
- * none exists (-EEXIST otherwise); stale error nodes at the path go; then
- * also(xs, t, also_ud) if not NULL (the built-in hotplug ADD's writes,
- * vbd__hp_add_txn), whose failure the caller puts into words. */
+/* Records more of the nodes' transaction: reads its writes were decided on
+ * in chk (vbd__xb_batch_same: sent first), the writes in wr (sent last).
+ * 0 or -errno. */
+typedef int (*vbd__dev_also_fn)(vbd__xb_batch *chk, vbd__xb_batch *wr, void *ud);
+/* One transaction, its requests pipelined: the three dirs in libxl's
+ * layout, after checking that none exists (-EEXIST otherwise); stale error
+ * nodes at the path go; then also's if not NULL (the built-in hotplug ADD,
+ * vbd__hp_add_batch), made again from its reads when one of them is
+ * answered otherwise in the transaction; also's failure the caller puts
+ * into words. */
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
-                         const char *params, const char *script,
-                         int (*also)(struct xs_handle *, xs_transaction_t, void *), void *also_ud);
+                         const char *params, const char *script, vbd__dev_also_fn also,
+                         void *also_ud);
 /* One transaction: the three dirs, both error nodes, empty parents. */
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
 /* Its body, in transaction t (paths: a vbd__dev_paths): for the built-in

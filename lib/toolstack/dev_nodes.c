@@ -164,18 +164,19 @@ int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *re
 	return 0;
 }
 
-/* 0 or -errno. */
-static int write_dir(struct xs_handle *xs, xs_transaction_t t, const char *dir,
-                     struct xs_permissions *perms, unsigned nperms, const kv *keys, unsigned n)
+/* Records the dir, its perms and its keys: 0 or -errno. */
+static int write_dir(vbd__xb_batch *b, const char *dir, struct xs_permissions *perms,
+                     unsigned nperms, const kv *keys, unsigned n)
 {
 	unsigned i;
 	int r;
 
 	/* The dir and its perms first: the keys inherit them. */
-	if (!xs_mkdir(xs, t, dir) || !xs_set_permissions(xs, t, dir, perms, nperms))
-		return -(errno ? errno : EIO);
+	if ((r = vbd__xb_batch_mkdir(b, dir)) < 0 ||
+	    (r = vbd__xb_batch_set_perms(b, dir, perms, nperms)) < 0)
+		return r;
 	for (i = 0; i < n; i++)
-		if ((r = vbd__xb_printf(xs, t, dir, keys[i].k, "%s", keys[i].v)) < 0)
+		if ((r = vbd__xb_batch_printf(b, dir, keys[i].k, "%s", keys[i].v)) < 0)
 			return r;
 	return 0;
 }
@@ -185,15 +186,45 @@ struct write_job {
 	const vbd__dev_paths *p;
 	kv be[16], fe[8], lx[18];
 	unsigned nbe, nfe, nlx;
-	const char *failed;      /* the node a body could not read or write */
-	int (*also)(struct xs_handle *xs, xs_transaction_t t, void *ud);
+	const char *failed;      /* the node a request could not read or write */
+	vbd__dev_also_fn also;
 	void *also_ud;
 	bool also_failed;        /* also said why itself */
 };
 
-static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+/* also's checks ahead of *b's requests, its writes after them: the reads
+ * its writes were decided on are answered first, before anything of the
+ * transaction is written (so none is a read of its own writes), and fail
+ * it early.  0, or also's failure (w->also_failed) or a recording's. */
+static int with_also(struct write_job *w, vbd__xb_batch **b)
 {
-	struct write_job *w = ud;
+	vbd__xb_batch *chk = NULL, *wr = NULL;
+	int r;
+
+	if (!w->also)
+		return 0;
+	w->also_failed = false;
+	if ((r = vbd__xb_batch_new(&chk)) < 0 || (r = vbd__xb_batch_new(&wr)) < 0)
+		goto out;
+	if ((r = w->also(chk, wr, w->also_ud)) < 0) {
+		w->also_failed = true;
+		goto out;
+	}
+	if ((r = vbd__xb_batch_append(chk, *b)) < 0 || (r = vbd__xb_batch_append(chk, wr)) < 0)
+		goto out;
+	vbd__xb_batch_free(*b);
+	*b = chk;
+	chk = NULL;
+out:
+	vbd__xb_batch_free(chk);
+	vbd__xb_batch_free(wr);
+	return r;
+}
+
+/* The transaction's requests, sent together (xs_batch.c): about fifty, so
+ * one round trip per window instead of one per request. */
+static int write_body(vbd__xb_batch *b, struct write_job *w)
+{
 	const vbd_attach_options *o = w->o;
 	const vbd__dev_paths *p = w->p;
 	const char *dirs[3] = { p->lx, p->be, p->fe };
@@ -202,43 +233,37 @@ static int write_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
 	int d, e;
 
-	w->also_failed = false;
 	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
-	 * are checked too, so a leftover is never overwritten. */
-	for (d = 0; d < 3; d++) {
-		e = vbd__xb_exists(xs, t, dirs[d]);
-		if (e) {
-			w->failed = dirs[d];
-			return e < 0 ? e : -EEXIST;
-		}
-	}
-	w->failed = NULL;
+	 * are checked too, so a leftover is never overwritten (-EEXIST, and
+	 * the transaction with everything after it is aborted). */
+	for (d = 0; d < 3; d++)
+		if ((e = vbd__xb_batch_absent(b, dirs[d])) < 0)
+			return e;
 	/* Error nodes left by drivers of an earlier device at this path
 	 * (a crash, another toolstack) are not this device's. */
 	{
 		char be_err[128], fe_err[128];
 
 		error_dirs(p, be_err, fe_err);
-		if ((e = vbd__xb_rm(xs, t, be_err)) < 0 || (e = vbd__xb_rm(xs, t, fe_err)) < 0)
+		if ((e = vbd__xb_batch_rm(b, be_err)) < 0 || (e = vbd__xb_batch_rm(b, fe_err)) < 0)
 			return e;
 	}
-	if ((e = write_dir(xs, t, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
-	    (e = write_dir(xs, t, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0 ||
-	    (e = write_dir(xs, t, p->lx, lx_perms, 1, w->lx, w->nlx)) < 0)
+	if ((e = write_dir(b, p->be, be_perms, 2, w->be, w->nbe)) < 0 ||
+	    (e = write_dir(b, p->fe, fe_perms, 2, w->fe, w->nfe)) < 0)
 		return e;
-	if (w->also && (e = w->also(xs, t, w->also_ud)) < 0)
-		w->also_failed = true;
-	return e;
+	return write_dir(b, p->lx, lx_perms, 1, w->lx, w->nlx);
 }
 
 int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev_paths *p,
                          const char *params, const char *script,
-                         int (*also)(struct xs_handle *, xs_transaction_t, void *), void *also_ud)
+                         vbd__dev_also_fn also, void *also_ud)
 {
 	/* On the heap (about 130 KB): contexts in different threads attach at
 	 * once, so nothing here may be static. */
 	struct write_job *w = calloc(1, sizeof(*w));
-	unsigned i;
+	vbd__xb_batch *b = NULL;
+	vbd__xb_wire *wire;
+	unsigned i, try;
 	int r;
 
 	if (!w)
@@ -256,16 +281,29 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 	for (i = 1; i < w->nbe; i++)   /* the backend keys but "frontend", already there */
 		w->lx[w->nlx++] = w->be[i];
 
-	r = vbd__xb_txn(c->xs, write_body, w);
+	for (try = 0;; try++) {
+		w->failed = NULL;
+		b = vbd__xb_batch_free(b);
+		if ((r = vbd__xb_batch_new(&b)) < 0 || (r = write_body(b, w)) < 0 ||
+		    (r = vbd__xb_bus_wire(c->bus, &wire)) < 0 || (r = with_also(w, &b)) < 0)
+			goto out;
+		r = vbd__xb_batch_run(wire, b, &w->failed);
+		/* Another answer to a read also decided on (or a commit that
+		 * kept meeting another's): read again, record again. */
+		if (r != -EAGAIN || !also || try + 1 >= VBD__XB_TXN_TRIES)
+			break;
+	}
+out:
 	if (r < 0 && w->also_failed)
 		;   /* the caller says why */
 	else if (r == -EEXIST)
 		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
 		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);
 	else if (r < 0 && w->failed)
-		vbd__errf(&c->err, r, "reading %s: %s", w->failed, strerror(-r));
+		vbd__errf(&c->err, r, "writing the device nodes: %s: %s", w->failed, strerror(-r));
 	else if (r < 0)
 		vbd__errf(&c->err, r, "writing the device nodes: %s", strerror(-r));
+	vbd__xb_batch_free(b);
 	free(w);
 	return r;
 }

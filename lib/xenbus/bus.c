@@ -308,6 +308,7 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 		xs_close(bus->xsw);
 	if (bus->xs)
 		xs_close(bus->xs);
+	vbd__xb_wire_free(bus->wire);
 	if (bus->epfd >= 0)
 		close(bus->epfd);
 	free(bus->socket);

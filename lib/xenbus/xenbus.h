@@ -8,6 +8,8 @@
  *           table by id), timers, followed fds, deferred frees, reads
  *   xs.c    strict typed reads (a number, a state), printf-style writes, the
  *           one transaction-retry policy, switch_state, dev_fatal, paths
+ *   xs_batch.c  a transaction's requests pipelined on a connection of its
+ *           own, where the round trips of libxenstore are measured to matter
  *
  *     vbd__xb_read_state(bus, XBT_NULL, "/local/domain/1/device/vbd/51712")
  *         -> VBD_STATE_INITIALISING, or -ENOENT, or -EINVAL for garbage
@@ -45,6 +47,9 @@ struct vbd_bus {
 	int epfd;                   /* the one fd: xsw's and every followed fd */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	char *socket;               /* the socket connected to; NULL: libxenstore's default */
+	/* The pipelined client's own connection to the same daemon, opened
+	 * on first use (xs_batch.c). */
+	struct vbd__xb_wire *wire;
 	vbd__xb_log_fn log;
 	void *log_ud;
 	struct vbd_bus_watch *watches;
@@ -188,5 +193,84 @@ int vbd__xb_backend_path(char *buf, size_t size, unsigned bdom, const char *type
 /* /local/domain/<fedom>/device/<type>/<devid> */
 int vbd__xb_frontend_path(char *buf, size_t size, unsigned fedom, const char *type,
                           uint32_t devid);
+
+/* ----------------------------------------------------------- xs_batch.c */
+
+/* A transaction's requests recorded, then sent together over a wire
+ * client's connection, a window of 16 in flight at once, every reply
+ * checked (req_id, tx_id, type, length).  One thread at a time, as the bus.
+ *
+ *     vbd__xb_batch_new(&b);
+ *     vbd__xb_batch_absent(b, dir);              // exists: -EEXIST
+ *     vbd__xb_batch_mkdir(b, dir);
+ *     vbd__xb_batch_printf(b, dir, "state", "%d", 1);
+ *     r = vbd__xb_batch_run(w, b, &failed);      // the transaction, retried
+ */
+typedef struct vbd__xb_batch vbd__xb_batch;
+typedef struct vbd__xb_wire vbd__xb_wire;
+
+/* Requests in one batch at most. */
+#define VBD__XB_BATCH_MAX 128
+#define VBD__XB_OP_ABSENT    1u   /* a READ that must find nothing */
+#define VBD__XB_OP_ENOENT_OK 2u   /* absent is success (an RM) */
+#define VBD__XB_OP_SAME      4u   /* answered as expected, or -EAGAIN */
+#define VBD__XB_OP_ANY_VALUE 8u   /* with SAME: whether the node exists only */
+
+int vbd__xb_batch_new(vbd__xb_batch **ret);
+/* Accepts NULL; returns NULL. */
+vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b);
+/* Each records one request: 0, -ENAMETOOLONG (path), -E2BIG (payload),
+ * -ENOSPC (past VBD__XB_BATCH_MAX), -ENOMEM.  Nothing is sent yet. */
+int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path);
+/* A READ whose value decides whether the batch goes on: fn gets it
+ * (NUL-terminated; NULL with err < 0 when the read failed, -ENOENT for an
+ * absent node) and returns 0 to go on, or what the batch returns after
+ * aborting the transaction: < 0 an error, > 0 a result as vbd__xb_txn()'s
+ * body returns it.  The requests after it are in flight already: they are
+ * sent, and abort throws them away.  fn runs from vbd__xb_batch_run(). */
+typedef int (*vbd__xb_check_fn)(const char *val, int err, void *ud);
+int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud);
+/* What the caller read before the transaction and decided on, read again
+ * in it: another answer fails the batch with -EAGAIN (the transaction
+ * aborted; the caller reads again and records a new batch), so a decision
+ * made on reads outside a transaction holds as if they were in it.
+ *   _same: path's value is val (NULL: there is no such node);
+ *   _same_exists: path exists, or not, whatever its value;
+ *   _same_dir: path's children are names[0..n), in that order (NULL: no
+ *   such node). */
+int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val);
+int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists);
+int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *names, unsigned n);
+/* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM. */
+int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src);
+int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
+int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path);
+int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,
+                            const struct xs_permissions *perms, unsigned n);
+int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+unsigned vbd__xb_batch_count(const vbd__xb_batch *b);
+
+/* Runs b as one transaction on w: start, the requests, commit; the whole
+ * again on EAGAIN at commit, as vbd__xb_txn().  0; a check's positive
+ * result (the transaction aborted); the first failing
+ * request's -errno (-EEXIST for an ABSENT that found its node), the
+ * transaction aborted, that request's path in *ret_failed (pointing into
+ * b); -EPROTO for a reply that is not its request's (w is then closed:
+ * vbd__xb_wire_broken()); -errno of the start or commit. */
+int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed);
+
+/* Connects as libxenstore does to path (a socket, else a device opened
+ * read-write); NULL: xenstored's socket, else the xenbus device. */
+int vbd__xb_wire_open(const char *path, vbd__xb_wire **ret);
+/* Takes fd (a connected socket when sock, else a xenbus device). */
+int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
+/* Accepts NULL; returns NULL. */
+vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
+/* Its connection closed after a protocol error. */
+bool vbd__xb_wire_broken(const vbd__xb_wire *w);
+/* The bus's wire client, opened (or reopened after a break) on first use
+ * to the daemon its libxenstore handles talk to.  0 or -errno. */
+int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
 
 #endif

@@ -63,8 +63,20 @@ typedef struct vbd__hp_known {
 } vbd__hp_known;
 
 /* One run of the step: which backend, whose records. */
+/* ADD's transaction recorded, for a toolstack that sends its nodes'
+ * transaction as one batch (dev_nodes.c): the step's reads are made
+ * before it, outside any transaction, and each is recorded in chk to be
+ * read again in it (vbd__xb_batch_same: another answer, and the batch is
+ * made again); its writes are recorded in wr.  err: the first recording
+ * that failed. */
+typedef struct vbd__hp_defer {
+	vbd__xb_batch *chk, *wr;
+	int err;
+} vbd__hp_defer;
+
 typedef struct vbd__hp {
 	struct xs_handle *xs;
+	vbd__hp_defer *defer;   /* NULL: in transaction t of libxenstore's */
 	vbd_errbuf *err;
 	const vbd__hp_known *known;   /* NULL: nothing known, all read */
 	char be[BE_MAX];        /* as given, without a trailing '/' */
@@ -90,6 +102,16 @@ typedef struct vbd__hp_target {
 } vbd__hp_target;
 
 /* ---- names and records (record.c) ---- */
+
+/* The step's reads and writes in transaction t, or recorded in h->defer
+ * when set (t is then XBT_NULL): as vbd__xb_read (malloc'd, NULL with
+ * errno), vbd__xb_exists, xs_directory, vbd__xb_printf and vbd__xb_rm. */
+char *vbd__hp_read(const vbd__hp *h, xs_transaction_t t, const char *path);
+int vbd__hp_exists(const vbd__hp *h, xs_transaction_t t, const char *path);
+char **vbd__hp_dir(const vbd__hp *h, xs_transaction_t t, const char *path, unsigned *n);
+int vbd__hp_write(const vbd__hp *h, xs_transaction_t t, const char *dir, const char *key,
+                  const char *val);
+int vbd__hp_rm(const vbd__hp *h, xs_transaction_t t, const char *path);
 
 /* The backend's <be>/<leaf>, on lib/xenbus.  *ret is malloc'd; -ENOENT if
  * absent.  Removing an absent leaf is 0. */
@@ -129,7 +151,7 @@ int vbd__hp_read_script(struct xs_handle *xs, unsigned self, long fe, uint32_t d
 /* r, w, or ! (w without any check). */
 char vbd__hp_canon_mode(const char *mode);
 /* 0 or -EBUSY naming another backend that uses key in a conflicting mode;
- * stale entries are dropped when t is a transaction. */
+ * stale entries are dropped when t is a transaction (or recorded, h->defer). */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m);
 /* Removes entry from index directory dir (<root>/sharing/<key>), or the
  * directory whole when entry was all it held; an absent one is 0.
@@ -177,15 +199,17 @@ int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be
  *     mode set); the target opened and checked, the loop device set up
  *     (tagged, as ever).  *ret NULL with 0: nothing to set up (an empty
  *     CD-ROM drive).  -errno said in err.
- *   vbd__hp_add_txn: the step's writes in the caller's transaction t: the
- *     sharing index checked and the entry, the record, physical-device and
- *     hotplug-status.  -EBUSY on a conflict; vbd__hp_add_error says why.
+ *   vbd__hp_add_batch: the step's writes for the caller's batched
+ *     transaction: the sharing index checked and the entry, the record,
+ *     physical-device and hotplug-status recorded in wr, every read they
+ *     were decided on recorded in chk (vbd__hp_defer).  -EBUSY on a
+ *     conflict; vbd__hp_add_error says why.
  *   vbd__hp_add_end: committed or not (then the loop device is freed),
  *     closes what begin opened and frees a; NULL is fine. */
 typedef struct vbd__hp_add vbd__hp_add;
 int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_path,
                       const vbd__hp_known *known, vbd_errbuf *err, vbd__hp_add **ret);
-int vbd__hp_add_txn(struct xs_handle *xs, xs_transaction_t t, void *add);
+int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add);
 const char *vbd__hp_add_error(const vbd__hp_add *a);
 void vbd__hp_add_end(vbd__hp_add *a, bool committed);
 /* vbd_hotplug_builtin() on the store at socket store (NULL: libxenstore's

@@ -36,6 +36,74 @@ static int read_str(struct xs_handle *xs, xs_transaction_t t, const char *dir, c
 	return 0;
 }
 
+/* A recording that failed fails the ADD: the first one's -errno is kept. */
+static void deferred(const vbd__hp *h, int r)
+{
+	if (r < 0 && !h->defer->err)
+		h->defer->err = r;
+}
+
+char *vbd__hp_read(const vbd__hp *h, xs_transaction_t t, const char *path)
+{
+	unsigned len;
+	char *v = xs_read(h->xs, h->defer ? XBT_NULL : t, path, &len);
+	int e = errno;
+
+	if (h->defer) {
+		if (v || e == ENOENT)
+			deferred(h, vbd__xb_batch_same(h->defer->chk, path, v));
+		else
+			deferred(h, -(e ? e : EIO));
+	}
+	errno = e;
+	return v;
+}
+
+int vbd__hp_exists(const vbd__hp *h, xs_transaction_t t, const char *path)
+{
+	int r = vbd__xb_exists(h->xs, h->defer ? XBT_NULL : t, path);
+
+	if (h->defer)
+		deferred(h, r < 0 ? r : vbd__xb_batch_same_exists(h->defer->chk, path, r));
+	return r;
+}
+
+char **vbd__hp_dir(const vbd__hp *h, xs_transaction_t t, const char *path, unsigned *n)
+{
+	char **v = xs_directory(h->xs, h->defer ? XBT_NULL : t, path, n);
+	int e = errno;
+
+	if (h->defer) {
+		if (v || e == ENOENT)
+			deferred(h, vbd__xb_batch_same_dir(h->defer->chk, path, v, v ? *n : 0));
+		else
+			deferred(h, -(e ? e : EIO));
+	}
+	errno = e;
+	return v;
+}
+
+int vbd__hp_write(const vbd__hp *h, xs_transaction_t t, const char *dir, const char *key,
+                  const char *val)
+{
+	int r;
+
+	if (!h->defer)
+		return vbd__xb_printf(h->xs, t, dir, key, "%s", val);
+	deferred(h, r = vbd__xb_batch_printf(h->defer->wr, dir, key, "%s", val));
+	return r;
+}
+
+int vbd__hp_rm(const vbd__hp *h, xs_transaction_t t, const char *path)
+{
+	int r;
+
+	if (!h->defer)
+		return vbd__xb_rm(h->xs, t, path);
+	deferred(h, r = vbd__xb_batch_rm(h->defer->wr, path));
+	return r;
+}
+
 static void be_key(const vbd__hp *h, char *buf, size_t size, const char *leaf)
 {
 	snprintf(buf, size, "%s/%s", h->be, leaf);
@@ -48,7 +116,7 @@ int vbd__hp_be_read(const vbd__hp *h, xs_transaction_t t, const char *leaf, char
 
 int vbd__hp_be_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, const char *val)
 {
-	return vbd__xb_printf(h->xs, t, h->be, leaf, "%s", val);
+	return vbd__hp_write(h, t, h->be, leaf, val);
 }
 
 int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf)
@@ -56,7 +124,7 @@ int vbd__hp_be_rm(const vbd__hp *h, xs_transaction_t t, const char *leaf)
 	char p[BE_MAX + 64];
 
 	be_key(h, p, sizeof(p), leaf);
-	return vbd__xb_rm(h->xs, t, p);
+	return vbd__hp_rm(h, t, p);
 }
 
 /* This backend's record: <root>/backend/<entry>/<leaf>. */
@@ -70,7 +138,7 @@ int vbd__hp_rec_write(const vbd__hp *h, xs_transaction_t t, const char *leaf, co
 	char dir[256 + 3 * BE_MAX];
 
 	rec_dir(h, dir, sizeof(dir));
-	return vbd__xb_printf(h->xs, t, dir, leaf, "%s", val);
+	return vbd__hp_write(h, t, dir, leaf, val);
 }
 
 int vbd__hp_rec_read(const vbd__hp *h, const char *leaf, char **ret)

@@ -39,9 +39,14 @@ char vbd__hp_canon_mode(const char *mode)
 	return strchr(mode, '!') ? '!' : 'w';
 }
 
-static char *dom_read(struct xs_handle *xs, xs_transaction_t t, long dom, const char *leaf)
+static char *dom_read(const vbd__hp *h, xs_transaction_t t, long dom, const char *leaf)
 {
-	return dom < 0 ? NULL : vbd__xb_read(xs, t, "/local/domain/%ld/%s", dom, leaf);
+	char p[64];
+
+	if (dom < 0)
+		return NULL;
+	snprintf(p, sizeof(p), "/local/domain/%ld/%s", dom, leaf);
+	return vbd__hp_read(h, t, p);
 }
 
 static bool eq(const char *a, const char *b)
@@ -52,21 +57,21 @@ static bool eq(const char *a, const char *b)
 /* Whether two frontends belong to one VM, as the block script's same_vm:
  * the same vm path, or one is the other's device-model stub domain
  * ("target").  Unlike the script, an unreadable vm counts as different. */
-static bool same_vm(struct xs_handle *xs, xs_transaction_t t, unsigned a, unsigned b)
+static bool same_vm(const vbd__hp *h, xs_transaction_t t, unsigned a, unsigned b)
 {
 	char *va, *vb, *ta, *tb, *vta = NULL, *vtb = NULL;
 	bool r;
 
 	if (a == b)
 		return true;
-	va = dom_read(xs, t, a, "vm");
-	vb = dom_read(xs, t, b, "vm");
-	ta = dom_read(xs, t, a, "target");
-	tb = dom_read(xs, t, b, "target");
+	va = dom_read(h, t, a, "vm");
+	vb = dom_read(h, t, b, "vm");
+	ta = dom_read(h, t, a, "target");
+	tb = dom_read(h, t, b, "target");
 	if (ta && vbd__hp_all_digits(ta, strlen(ta)))
-		vta = dom_read(xs, t, strtol(ta, NULL, 10), "vm");
+		vta = dom_read(h, t, strtol(ta, NULL, 10), "vm");
 	if (tb && vbd__hp_all_digits(tb, strlen(tb)))
-		vtb = dom_read(xs, t, strtol(tb, NULL, 10), "vm");
+		vtb = dom_read(h, t, strtol(tb, NULL, 10), "vm");
 	r = eq(va, vb) || eq(vta, vb) || eq(va, vtb) || eq(vta, vtb);
 	free(va);
 	free(vb);
@@ -83,7 +88,7 @@ int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const ch
 {
 	char p[192 + sizeof(h->entry)];
 	unsigned n, i, others = 0;
-	char **ents = xs_directory(h->xs, t, dir, &n);
+	char **ents = vbd__hp_dir(h, t, dir, &n);
 
 	if (!ents && errno == ENOENT)
 		return 0;
@@ -91,9 +96,9 @@ int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const ch
 		others += strcmp(ents[i], entry) != 0;
 	free(ents);
 	if (ents && !others)
-		return vbd__xb_rm(h->xs, t, dir);
+		return vbd__hp_rm(h, t, dir);
 	snprintf(p, sizeof(p), "%s/%s", dir, entry);
-	return vbd__xb_rm(h->xs, t, p);
+	return vbd__hp_rm(h, t, p);
 }
 
 void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry)
@@ -110,18 +115,21 @@ void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const c
 static bool stale(vbd__hp *h, xs_transaction_t t, const char *key, const char *ent,
                   const char *obe)
 {
-	char pd[BE_MAX + 80], *rkey, *node, *file;
+	char pd[BE_MAX + 80], rec[3 * BE_MAX + 96], *rkey, *node, *file;
 	vbd_errbuf scratch = { "" };
 	bool r = false;
 
 	snprintf(pd, sizeof(pd), "%s/%s", obe, vbd__hp_done_key(obe));
-	if (obe[0] && vbd__xb_exists(h->xs, t, pd) == 0)
+	if (obe[0] && vbd__hp_exists(h, t, pd) == 0)
 		return true;
-	rkey = vbd__xb_read(h->xs, t, "%s/backend/%s/key", h->root, ent);
+	snprintf(rec, sizeof(rec), "%s/backend/%s/key", h->root, ent);
+	rkey = vbd__hp_read(h, t, rec);
 	if (!rkey)
 		return false;
-	node = vbd__xb_read(h->xs, t, "%s/backend/%s/node", h->root, ent);
-	file = vbd__xb_read(h->xs, t, "%s/backend/%s/file", h->root, ent);
+	snprintf(rec, sizeof(rec), "%s/backend/%s/node", h->root, ent);
+	node = vbd__hp_read(h, t, rec);
+	snprintf(rec, sizeof(rec), "%s/backend/%s/file", h->root, ent);
+	file = vbd__hp_read(h, t, rec);
 	if (strcmp(rkey, key))
 		r = true;
 	else if (node && file)
@@ -135,7 +143,8 @@ static bool stale(vbd__hp *h, xs_transaction_t t, const char *key, const char *e
 
 /* 0 if this backend may use the object named key in mode m as far as the
  * other backends in the index are concerned, else -EBUSY naming one of
- * them.  Stale entries are skipped, and removed when t is a transaction.
+ * them.  Stale entries are skipped, and removed when t is a transaction
+ * (or recorded to be, with h->defer).
  * Entries of other backend domains name other objects (a device number
  * means something else there) and are skipped too. */
 int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const char *key, char m)
@@ -146,7 +155,7 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 	int r = 0;
 
 	snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
-	ents = xs_directory(h->xs, t, dir, &n);
+	ents = vbd__hp_dir(h, t, dir, &n);
 	if (!ents)
 		return errno == ENOENT ? 0 : vbd__errf(h->err, -(errno ? errno : EIO), "read %s", dir);
 	for (i = 0; i < n && r == 0; i++) {
@@ -156,7 +165,7 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, ents[i]);
 		free(om);
-		if (!(om = vbd__xb_read(h->xs, t, "%s", p)))
+		if (!(om = vbd__hp_read(h, t, p)))
 			continue;
 		if (m == 'r' && om[0] != 'w')
 			continue;
@@ -165,11 +174,11 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
 		if (parsed && ob != h->bdom)
 			continue;
 		if (stale(h, t, key, ents[i], obe)) {
-			if (t != XBT_NULL)
+			if (t != XBT_NULL || h->defer)
 				vbd__hp_index_drop(h, t, key, ents[i]);
 			continue;
 		}
-		if (parsed && h->fe >= 0 && same_vm(h->xs, t, (unsigned)h->fe, ofe))
+		if (parsed && h->fe >= 0 && same_vm(h, t, (unsigned)h->fe, ofe))
 			continue;
 		if (parsed)
 			r = vbd__errf(h->err, -EBUSY, "%s is in use %sby domain %u (backend %s), and so "

@@ -54,11 +54,13 @@
  * context, ADD takes params and mode from it instead (vbd__hp_known) and
  * its transaction reads online, not params; REMOVE's transaction then also
  * removes the device's nodes.  For dom0's own backend the toolstack runs
- * ADD in two halves (vbd__hp_add_begin, _txn, _end): everything up to the
- * transaction first, the loop device included, then its writes at the end
- * of the transaction that makes the backend dir, which reads nothing of
- * the dir; a conflict there (-EBUSY) fails the attach before any node is
- * written, so no hotplug-status=busy is ever seen.
+ * ADD in two halves (vbd__hp_add_begin, _batch, _end): everything up to
+ * the transaction first, the loop device included, then its writes at the
+ * end of the pipelined transaction that makes the backend dir, which reads
+ * nothing of the dir (its reads of the index and the record are made just
+ * before and read again in it: vbd__hp_defer); a conflict there (-EBUSY)
+ * fails the attach before any node is written, so no hotplug-status=busy
+ * is ever seen.
  *
  * The names and the record are record.c's, the sharing checks sharing.c's,
  * the loop devices loop.c's.
@@ -183,7 +185,8 @@ static bool be_offline(const vbd__hp *h, xs_transaction_t t)
 static int add_txn(vbd__hp *h, xs_transaction_t t, const vbd__hp_target *tg, char m, const char *pd,
                    const char *pdpath, bool loop)
 {
-	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], file[48], *v = NULL;
+	char p[192 + sizeof(h->entry)], rec[192 + sizeof(h->entry)], key[200 + sizeof(h->entry)];
+	char file[48], *v = NULL;
 	char mv[2] = { m, 0 };
 	bool fresh = h->known && h->known->fresh;
 	bool in_nodes = h->known && h->known->in_nodes;
@@ -228,16 +231,17 @@ index:
 	snprintf(p, sizeof(p), "%s/sharing/%s", h->root, tg->key);
 	snprintf(rec, sizeof(rec), "%s/backend/%s", h->root, h->entry);
 	snprintf(file, sizeof(file), "%ju:%ju", (uintmax_t)tg->dev, (uintmax_t)tg->ino);
-	v = vbd__xb_read(h->xs, t, "%s/key", rec);
+	snprintf(key, sizeof(key), "%s/key", rec);
+	v = vbd__hp_read(h, t, key);
 	if (v && v[0] && strcmp(v, tg->key) && !strchr(v, '/'))
 		vbd__hp_index_drop(h, t, v, h->entry);
 	/* Every record is written whole, its key with the rest, in one
 	 * transaction: without a key there is none to replace. */
-	r = in_nodes && !v && errno == ENOENT ? 0 : vbd__xb_rm(h->xs, t, rec);
+	r = in_nodes && !v && errno == ENOENT ? 0 : vbd__hp_rm(h, t, rec);
 	free(v);
 	v = NULL;
 	if (r < 0 ||
-	    (r = vbd__xb_printf(h->xs, t, p, h->entry, "%s", mv)) < 0 ||
+	    (r = vbd__hp_write(h, t, p, h->entry, mv)) < 0 ||
 	    (r = vbd__hp_rec_write(h, t, "key", tg->key)) < 0 ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "node", pdpath)) < 0) ||
 	    (loop && (r = vbd__hp_rec_write(h, t, "file", file)) < 0))
@@ -482,14 +486,21 @@ int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_pa
 	return 0;
 }
 
-int vbd__hp_add_txn(struct xs_handle *xs, xs_transaction_t t, void *add)
+int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add)
 {
 	vbd__hp_add *a = add;
+	vbd__hp_defer d = { chk, wr, 0 };
 	int r;
 
-	(void)xs;
+	if (a->nothing)
+		return 0;
 	a->local.msg[0] = 0;
-	r = add_txn(&a->h, t, &a->tg, a->m, a->pd, a->pdpath, a->lfd >= 0);
+	a->h.defer = &d;
+	r = add_txn(&a->h, XBT_NULL, &a->tg, a->m, a->pd, a->pdpath, a->lfd >= 0);
+	a->h.defer = NULL;
+	if (r == 0 && d.err < 0)
+		r = vbd__errf(&a->local, d.err, "recording the writes of %s: %s", a->h.be,
+		              strerror(-d.err));
 	/* Nothing can have got there first in the transaction that made the
 	 * dir: 1 would be a bug. */
 	return r > 0 ? -EIO : r;

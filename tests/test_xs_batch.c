@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pipelined transaction client (lib/xenbus/xs_batch.c) against the
+ * embedded store, and against a socket that answers what a store never
+ * would: a batch lands whole or not at all, every request of it can be
+ * failed through the store's fault seam, a reply that is not its
+ * request's is refused, and a conflict at commit is retried.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+#include "xenbus/xenbus.h"
+
+#define N 40   /* writes per batch: three windows */
+
+struct fx {
+	vbd_test_store t;
+	struct xs_handle *h;   /* libxenstore, to look at the tree */
+	vbd__xb_wire *w;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(vbd_test_store_start(&f->t, NULL), 0);
+	assert_non_null(f->h = vbd_test_xs_open(&f->t, 0));
+	assert_int_equal(vbd__xb_wire_open(f->t.socket, &f->w), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	vbd__xb_wire_free(f->w);
+	xs_close(f->h);
+	vbd_test_store_stop(&f->t);
+	free(f);
+	return 0;
+}
+
+struct fail_arg {
+	uint64_t nth;
+	int err;
+};
+
+static int arm(vbd_store *s, void *arg)
+{
+	struct fail_arg *a = arg;
+
+	vbd_store_fail_request(s, 0, a->nth, a->err, 0);
+	return 0;
+}
+
+static void fail_nth(struct fx *f, uint64_t nth, int err)
+{
+	struct fail_arg a = { nth, err };
+
+	vbd_test_store_call(&f->t, arm, &a);
+}
+
+/* /t/k0 = "v0" ... /t/k<N-1>, after a check that /t/x is absent and an
+ * RM of /t/gone (absent: fine). */
+static vbd__xb_batch *make_batch(void)
+{
+	struct xs_permissions perms[2] = { { 0, XS_PERM_NONE }, { 1, XS_PERM_READ } };
+	vbd__xb_batch *b;
+	unsigned i;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_absent(b, "/t/x"), 0);
+	assert_int_equal(vbd__xb_batch_rm(b, "/t/gone"), 0);
+	assert_int_equal(vbd__xb_batch_mkdir(b, "/t"), 0);
+	assert_int_equal(vbd__xb_batch_set_perms(b, "/t", perms, 2), 0);
+	for (i = 0; i < N; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%u", i);
+		assert_int_equal(vbd__xb_batch_printf(b, "/t", key, "v%u", i), 0);
+	}
+	assert_int_equal(vbd__xb_batch_count(b), N + 4);
+	return b;
+}
+
+static unsigned open_transactions(struct fx *f)
+{
+	vbd_store_stats st = { .size = sizeof(st) };
+
+	vbd_test_store_stats(&f->t, &st);
+	return (unsigned)st.transactions;
+}
+
+static void assert_all_written(struct fx *f)
+{
+	unsigned i, n = 0;
+	struct xs_permissions *p;
+	char **d = xs_directory(f->h, XBT_NULL, "/t", &n);
+
+	free(d);
+	assert_int_equal(n, N);
+	for (i = 0; i < N; i++) {
+		char *v = vbd_test_xs_readf(f->h, "/t/k%u", i), want[16];
+
+		snprintf(want, sizeof(want), "v%u", i);
+		assert_non_null(v);
+		assert_string_equal(v, want);
+		free(v);
+	}
+	assert_non_null(p = xs_get_permissions(f->h, XBT_NULL, "/t", &n));
+	assert_int_equal(n, 2);
+	assert_int_equal(p[1].id, 1);
+	assert_int_equal(p[1].perms, XS_PERM_READ);
+	free(p);
+}
+
+static void assert_nothing(struct fx *f)
+{
+	char *v = vbd_test_xs_readf(f->h, "/t");
+
+	if (v)
+		fail_msg("/t is there: %s", v);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(open_transactions(f), 0);
+}
+
+static void test_batch_lands_as_one_transaction(void **state)
+{
+	struct fx *f = *state;
+	vbd__xb_batch *b = make_batch();
+	const char *failed = NULL;
+
+	/* Its commit refused: none of it is there, so every write was in
+	 * the transaction (start, N + 4 requests, end). */
+	fail_nth(f, 1 + (N + 4) + 1, -EIO);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, &failed), -EIO);
+	assert_null(failed);
+	assert_nothing(f);
+	fail_nth(f, 0, 0);
+
+	assert_int_equal(vbd__xb_batch_run(f->w, b, &failed), 0);
+	assert_all_written(f);
+	assert_int_equal(open_transactions(f), 0);
+	vbd__xb_batch_free(b);
+}
+
+/* Each request fails in turn, as the store's fault seam fails a request
+ * of libxenstore: the batch stops at it, names it, and leaves nothing. */
+static void test_each_request_fails_cleanly(void **state)
+{
+	struct fx *f = *state;
+	vbd__xb_batch *b = make_batch();
+	unsigned n;
+
+	for (n = 1; n <= N + 6; n++) {
+		const char *failed = NULL;
+		int r;
+
+		fail_nth(f, n, -EACCES);
+		r = vbd__xb_batch_run(f->w, b, &failed);
+		fail_nth(f, 0, 0);
+		assert_int_equal(r, -EACCES);
+		/* 1 is the start, N + 6 the commit: no request of the batch. */
+		if (n >= 2 && n <= N + 5)
+			assert_non_null(failed);
+		else
+			assert_null(failed);
+		if (n == 4)   /* the MKDIR, after ABSENT and RM */
+			assert_string_equal(failed, "/t");
+		if (n == 7)
+			assert_string_equal(failed, "/t/k1");
+		assert_nothing(f);
+		assert_false(vbd__xb_wire_broken(f->w));
+	}
+	/* Past the end: the whole batch ran. */
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	assert_all_written(f);
+	vbd__xb_batch_free(b);
+}
+
+static void test_absent_node_present_is_eexist(void **state)
+{
+	struct fx *f = *state;
+	vbd__xb_batch *b = make_batch();
+	const char *failed = NULL;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/t/x", "1", 1));
+	assert_int_equal(vbd__xb_batch_run(f->w, b, &failed), -EEXIST);
+	assert_string_equal(failed, "/t/x");
+	{
+		char *v = vbd_test_xs_readf(f->h, "/t/k0");
+
+		assert_null(v);
+	}
+	assert_int_equal(open_transactions(f), 0);
+	vbd__xb_batch_free(b);
+}
+
+static void test_conflict_at_commit_is_retried(void **state)
+{
+	struct fx *f = *state;
+	vbd__xb_batch *b = make_batch();
+
+	fail_nth(f, 1 + (N + 4) + 1, -EAGAIN);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	assert_all_written(f);
+	assert_int_equal(open_transactions(f), 0);
+	vbd__xb_batch_free(b);
+}
+
+/* A check that says "no" after seeing the value: the batch returns its
+ * result and nothing after the read is left. */
+struct seen {
+	char val[16];
+	int err, calls, answer;
+};
+
+static int check(const char *val, int err, void *ud)
+{
+	struct seen *s = ud;
+
+	s->calls++;
+	s->err = err;
+	snprintf(s->val, sizeof(s->val), "%s", val ? val : "(null)");
+	return s->answer;
+}
+
+static void test_check_decides(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { .answer = 2 };
+	vbd__xb_batch *b;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/s/state", "4", 1));
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_check(b, "/s/state", check, &s), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 2);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.err, 0);
+	assert_string_equal(s.val, "4");
+	assert_nothing(f);
+
+	/* An absent node: NULL and -ENOENT; 0 goes on. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/s"));
+	s.answer = 0;
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	assert_int_equal(s.err, -ENOENT);
+	assert_string_equal(s.val, "(null)");
+	{
+		char *v = vbd_test_xs_readf(f->h, "/t/k");
+
+		assert_non_null(v);
+		free(v);
+	}
+	vbd__xb_batch_free(b);
+}
+
+/* What was read before the transaction, read again in it: the same
+ * answer lets the batch go on, another (a value, a child, a node made or
+ * removed since) aborts it with -EAGAIN before anything of it lands. */
+static void same_batch(vbd__xb_batch *b)
+{
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
+}
+
+static void run_same(struct fx *f, vbd__xb_batch *chk, int want)
+{
+	vbd__xb_batch *b;
+	const char *failed = NULL;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	same_batch(b);
+	assert_int_equal(vbd__xb_batch_append(chk, b), 0);
+	assert_int_equal(vbd__xb_batch_run(f->w, chk, &failed), want);
+	if (want < 0) {
+		assert_non_null(failed);
+		assert_nothing(f);
+	} else {
+		char *v = vbd_test_xs_readf(f->h, "/t/k");
+
+		assert_non_null(v);
+		free(v);
+		assert_true(xs_rm(f->h, XBT_NULL, "/t"));
+	}
+	vbd__xb_batch_free(b);
+	vbd__xb_batch_free(chk);
+}
+
+static vbd__xb_batch *chk_new(void)
+{
+	vbd__xb_batch *c;
+
+	assert_int_equal(vbd__xb_batch_new(&c), 0);
+	return c;
+}
+
+static void test_same_reads(void **state)
+{
+	struct fx *f = *state;
+	char *kids[2] = { "a", "b" };
+	vbd__xb_batch *c;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/s/a", "1", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/s/b", "", 0));
+
+	c = chk_new();     /* as read: goes on */
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1"), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/b", ""), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/none", NULL), 0);
+	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/a", true), 0);
+	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/none", false), 0);
+	assert_int_equal(vbd__xb_batch_same_dir(c, "/s", kids, 2), 0);
+	assert_int_equal(vbd__xb_batch_same_dir(c, "/s/none", NULL, 0), 0);
+	run_same(f, c, 0);
+
+	c = chk_new();     /* another value, even a longer one */
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "12"), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "2"), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();     /* made since */
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", NULL), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();     /* removed since */
+	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/none", true), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();     /* a child fewer, or another order */
+	assert_int_equal(vbd__xb_batch_same_dir(c, "/s", kids, 1), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();     /* a child more */
+	assert_true(xs_write(f->h, XBT_NULL, "/s/c", "", 0));
+	assert_int_equal(vbd__xb_batch_same_dir(c, "/s", kids, 2), 0);
+	run_same(f, c, -EAGAIN);
+	c = chk_new();     /* an error that is not an answer stays an error */
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1"), 0);
+	fail_nth(f, 2, -EACCES);
+	run_same(f, c, -EACCES);
+	fail_nth(f, 0, 0);
+}
+
+static void test_limits(void **state)
+{
+	vbd__xb_batch *b;
+	char big[XENSTORE_PAYLOAD_MAX + 8];
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "%s", big), -E2BIG);
+	big[XENSTORE_ABS_PATH_MAX + 1] = 0;
+	big[0] = '/';
+	assert_int_equal(vbd__xb_batch_mkdir(b, big), -ENAMETOOLONG);
+	for (i = 0; i < VBD__XB_BATCH_MAX; i++)
+		assert_int_equal(vbd__xb_batch_mkdir(b, "/t"), 0);
+	assert_int_equal(vbd__xb_batch_mkdir(b, "/t"), -ENOSPC);
+	vbd__xb_batch_free(b);
+}
+
+/* ---- a peer that answers what a store never would ---- */
+
+/* Runs a one-write batch against replies queued in advance on the other
+ * end of a socketpair: the client reads them as they come. */
+static int run_against(const void *replies, size_t len, bool *ret_broken)
+{
+	vbd__xb_wire *w;
+	vbd__xb_batch *b;
+	int sv[2], r;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(vbd__xb_wire_adopt(sv[0], true, &w), 0);
+	assert_int_equal(write(sv[1], replies, len), (ssize_t)len);
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
+	shutdown(sv[1], SHUT_WR);   /* no more replies than those: EOF */
+	r = vbd__xb_batch_run(w, b, NULL);
+	*ret_broken = vbd__xb_wire_broken(w);
+	vbd__xb_batch_free(b);
+	vbd__xb_wire_free(w);
+	close(sv[1]);
+	return r;
+}
+
+/* Appends a reply {type, req, tx} with payload s (and its NUL). */
+static size_t put(char *buf, size_t at, uint32_t type, uint32_t req, uint32_t tx, const char *s,
+                  uint32_t len)
+{
+	struct xsd_sockmsg h = { type, req, tx, len };
+
+	memcpy(buf + at, &h, sizeof(h));
+	memcpy(buf + at + sizeof(h), s, len);
+	return at + sizeof(h) + len;
+}
+
+static void test_reply_not_its_request_is_refused(void **state)
+{
+	char buf[512];
+	size_t n;
+	bool brk;
+
+	(void)state;
+	/* The good exchange first: start (req 1) -> "7", write (req 2), end
+	 * (req 3). */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_WRITE, 2, 7, "OK", 3);
+	n = put(buf, n, XS_TRANSACTION_END, 3, 7, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), 0);
+	assert_false(brk);
+
+	/* The write's reply with another req_id. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_WRITE, 9, 7, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), -EPROTO);
+	assert_true(brk);
+
+	/* ... with another transaction's id. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_WRITE, 2, 8, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), -EPROTO);
+	assert_true(brk);
+
+	/* ... of another type. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_READ, 2, 7, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), -EPROTO);
+
+	/* A transaction id that is not a number, or 0. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7x", 3);
+	assert_int_equal(run_against(buf, n, &brk), -EPROTO);
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "0", 2);
+	assert_int_equal(run_against(buf, n, &brk), -EPROTO);
+
+	/* The stream ends before the reply: -EPIPE. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	assert_int_equal(run_against(buf, n, &brk), -EPIPE);
+	assert_true(brk);
+}
+
+static void test_oversized_reply_is_refused(void **state)
+{
+	struct xsd_sockmsg h = { XS_TRANSACTION_START, 1, 0, XENSTORE_PAYLOAD_MAX + 1 };
+	bool brk;
+
+	(void)state;
+	assert_int_equal(run_against(&h, sizeof(h), &brk), -EPROTO);
+	assert_true(brk);
+}
+
+static void test_error_names(void **state)
+{
+	char buf[512];
+	size_t n;
+	bool brk;
+
+	(void)state;
+	/* An error by name, mid-batch: that errno, then the abort's reply. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_ERROR, 2, 7, "ENOSPC", 7);
+	n = put(buf, n, XS_TRANSACTION_END, 3, 7, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), -ENOSPC);
+	assert_false(brk);
+	/* A name not in Xen's table: EINVAL, as libxenstore. */
+	n = put(buf, 0, XS_TRANSACTION_START, 1, 0, "7", 2);
+	n = put(buf, n, XS_ERROR, 2, 7, "EWHAT", 6);
+	n = put(buf, n, XS_TRANSACTION_END, 3, 7, "OK", 3);
+	assert_int_equal(run_against(buf, n, &brk), -EINVAL);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_batch_lands_as_one_transaction),
+		T(test_each_request_fails_cleanly),
+		T(test_absent_node_present_is_eexist),
+		T(test_conflict_at_commit_is_retried),
+		T(test_check_decides),
+		T(test_same_reads),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_reply_not_its_request_is_refused),
+		cmocka_unit_test(test_oversized_reply_is_refused),
+		cmocka_unit_test(test_error_names),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
