@@ -107,6 +107,7 @@ struct vbd_simhv {
 	char *path;
 	hv_domain *domains;
 	hv_conn *conns;
+	bool conns_dead;         /* some of them killed: conn_reap() has work */
 	hv_arena *arenas;
 	vbd__simhv_limits lim;
 	vbd_simhv_stats st;
