@@ -425,9 +425,12 @@ static bool host_pass(host *h, int timeout_ms)
 		{ h->sfd, POLLIN, 0 },
 		{ h->kfd, POLLIN, 0 },
 	};
-	bool stop = false;
+	bool stop = false, host_work;
 
 	poll(p, 4, timeout_ms);
+	/* A signal or a child's event may have touched the daemons (a child
+	 * restarted, a domain's state): then both run whatever their fds say. */
+	host_work = p[2].revents || p[3].revents;
 	if (p[2].revents) {
 		struct signalfd_siginfo si;
 
@@ -452,8 +455,12 @@ static bool host_pass(host *h, int timeout_ms)
 					kid_event(h, (unsigned)(d / 2), pipes);
 			}
 	}
-	vbd_store_process(h->store);
-	vbd_simhv_process(h->hv);
+	/* Each daemon only when it has something: one epoll_wait fewer per
+	 * store message (the hypervisor is idle for most of them). */
+	if (p[0].revents || host_work)
+		vbd_store_process(h->store);
+	if (p[1].revents || host_work)
+		vbd_simhv_process(h->hv);
 	return stop;
 }
 
