@@ -70,12 +70,7 @@ static void conn_kill(vbd_simhv *h, hv_conn *c, bool violation)
 	for (i = GNT_RESERVED; c->ngrants && i < d->gnt_top && i < d->gnt_cap; i++)
 		if (d->gnt[i].owner == c)
 			vbd__simhv_gnt_end(h, d, i);
-	while (c->maps) {
-		hv_map *m = c->maps;
-
-		c->maps = m->next;
-		vbd__simhv_map_drop(h, c, m);
-	}
+	vbd__simhv_maps_drop(h, c);
 	for (i = 1; c->nports && i < d->port_cap; i++)
 		if (d->ports[i].state != PORT_FREE && d->ports[i].owner == c)
 			vbd__simhv_port_close(h, d, i);
