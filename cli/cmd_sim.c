@@ -115,11 +115,12 @@ typedef struct host {
 	vbd_simhv *hv;
 	child *kids;
 	unsigned nkids;
-	/* The children's pidfds and ready pipes, in one epoll set: a pass
-	 * polls four fds however many guests run, so a host of 250 guests
-	 * costs the store's next request no 500-fd poll (and the kernel no
-	 * pidfd_poll per guest per message).  Each entry's data is
-	 * 2 * child + (1 for the ready pipe). */
+	/* The host's loop waits on one epoll set: the store's and the
+	 * hypervisor's epoll fds, the signalfd, and the children's pidfds and
+	 * ready pipes, so a host of 250 guests costs the store's next request
+	 * no 500-fd poll (and the kernel no pidfd_poll per guest per message)
+	 * and no poll of four fds either.  A child's entry's data is
+	 * 2 * child + (1 for the ready pipe); the host's own, HOST_EV_*. */
 	int kfd;
 	int sfd;
 	bool stopping;
@@ -415,20 +416,29 @@ static void kid_event(host *h, unsigned i, bool ready_pipe)
 	}
 }
 
+/* The host's own entries in its epoll set, beside the children's
+ * 2 * child + pipe. */
+#define HOST_EV_STORE UINT64_MAX
+#define HOST_EV_HV (UINT64_MAX - 1)
+#define HOST_EV_SIGNAL (UINT64_MAX - 2)
+
 /* One pass: serve the daemons, note readiness and deaths.  Returns true
  * when a stop signal came. */
 static bool host_pass(host *h, int timeout_ms)
 {
-	struct pollfd p[4] = {
-		{ vbd_store_get_fd(h->store), POLLIN, 0 },
-		{ vbd_simhv_get_fd(h->hv), POLLIN, 0 },
-		{ h->sfd, POLLIN, 0 },
-		{ h->kfd, POLLIN, 0 },
-	};
-	bool stop = false;
+	struct epoll_event ev[32];
+	bool stop = false, store = false, hv = false, sig = false, kids = false;
+	int i, pipes, n = epoll_wait(h->kfd, ev, 32, timeout_ms);
 
-	poll(p, 4, timeout_ms);
-	if (p[2].revents) {
+	for (i = 0; i < n; i++) {
+		uint64_t d = ev[i].data.u64;
+
+		store |= d == HOST_EV_STORE;
+		hv |= d == HOST_EV_HV;
+		sig |= d == HOST_EV_SIGNAL;
+		kids |= d / 2 < h->nkids;
+	}
+	if (sig) {
 		struct signalfd_siginfo si;
 
 		while (read(h->sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -438,22 +448,22 @@ static bool host_pass(host *h, int timeout_ms)
 				stop = true;
 		}
 	}
-	if (p[3].revents) {
-		struct epoll_event ev[32];
-		int i, pipes, n = epoll_wait(h->kfd, ev, 32, 0);
+	/* Ready pipes before deaths: a death can start the child again, and
+	 * its new pipe must not be read for the old one's event. */
+	for (pipes = 1; kids && pipes >= 0; pipes--)
+		for (i = 0; i < n; i++) {
+			uint64_t d = ev[i].data.u64;
 
-		/* Ready pipes before deaths: a death can start the child again,
-		 * and its new pipe must not be read for the old one's event. */
-		for (pipes = 1; pipes >= 0; pipes--)
-			for (i = 0; i < n; i++) {
-				uint64_t d = ev[i].data.u64;
-
-				if (d / 2 < h->nkids && (int)(d & 1) == pipes)
-					kid_event(h, (unsigned)(d / 2), pipes);
-			}
-	}
-	vbd_store_process(h->store);
-	vbd_simhv_process(h->hv);
+			if (d / 2 < h->nkids && (int)(d & 1) == pipes)
+				kid_event(h, (unsigned)(d / 2), pipes);
+		}
+	/* Each daemon only when its fd is ready: one epoll_wait fewer per
+	 * store message (the hypervisor is idle for most of them).  After a
+	 * signal or a child's event, which may have touched them, both. */
+	if (store || sig || kids)
+		vbd_store_process(h->store);
+	if (hv || sig || kids)
+		vbd_simhv_process(h->hv);
 	return stop;
 }
 
@@ -517,7 +527,9 @@ static int host_main(const char *dir, unsigned guests, int ready_out)
 	}
 	h.kids = calloc(guests + 1, sizeof(*h.kids));
 	h.kfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!h.kids || h.kfd < 0) {
+	if (!h.kids || h.kfd < 0 || kid_watch(&h, vbd_store_get_fd(h.store), HOST_EV_STORE) < 0 ||
+	    kid_watch(&h, vbd_simhv_get_fd(h.hv), HOST_EV_HV) < 0 ||
+	    (h.sfd >= 0 && kid_watch(&h, h.sfd, HOST_EV_SIGNAL) < 0)) {
 		hlog("cannot set up the host's loop: %s", h.kids ? strerror(errno) : "out of memory");
 		goto out;
 	}

@@ -178,6 +178,47 @@ static void test_share_map_rw(void **state)
 	assert_idle(f, 3);
 }
 
+/* A handle's mappings are found by id among many (the broker keeps them in
+ * a table that grows: 16 buckets, then 32, then 64), unmapped in any order,
+ * each exactly once, and the rest keep their pages. */
+#define MANY_MAPS 40
+static void test_many_maps_any_order(void **state)
+{
+	struct fx *f = *state;
+	uint32_t refs[MANY_MAPS];
+	uint8_t *a, *m[MANY_MAPS];
+	unsigned i, left = MANY_MAPS;
+
+	assert_int_equal(vbd_gnt_share(f->x0, 1, MANY_MAPS, true, refs, (void **)&a), 0);
+	for (i = 0; i < MANY_MAPS; i++) {
+		memset(a + i * PG, (int)(i + 1), PG);
+		assert_int_equal(vbd_gnt_map(f->x1, 0, 1, &refs[i], false, (void **)&m[i]), 0);
+	}
+	assert_int_equal(stats(f).maps, MANY_MAPS);
+	/* Even ones oldest first, then odd ones newest first. */
+	for (i = 0; i < MANY_MAPS; i += 2) {
+		assert_int_equal(vbd_gnt_unmap(f->x1, m[i], 1), 0);
+		assert_int_equal(stats(f).maps, --left);
+	}
+	for (i = MANY_MAPS - 1; i < MANY_MAPS; i -= 2) {
+		assert_int_equal(m[i][0], i + 1);
+		assert_int_equal(m[i][PG - 1], i + 1);
+		assert_int_equal(vbd_gnt_unmap(f->x1, m[i], 1), 0);
+		assert_int_equal(stats(f).maps, --left);
+	}
+	/* Mapped again after all went: fresh ids, the same pages. */
+	for (i = 0; i < MANY_MAPS; i++)
+		assert_int_equal(vbd_gnt_map(f->x1, 0, 1, &refs[i], false, (void **)&m[i]), 0);
+	assert_int_equal(stats(f).maps, MANY_MAPS);
+	for (i = 0; i < MANY_MAPS; i++)
+		assert_int_equal(m[i][0], i + 1);
+	for (i = 0; i < MANY_MAPS; i++)   /* 7 and 40 coprime: each once */
+		assert_int_equal(vbd_gnt_unmap(f->x1, m[(i * 7) % MANY_MAPS], 1), 0);
+	assert_int_equal(stats(f).maps, 0);
+	assert_int_equal(vbd_gnt_unshare(f->x0, a, MANY_MAPS), 0);
+	assert_idle(f, 3);
+}
+
 static void test_share_fresh_pages_zeroed(void **state)
 {
 	struct fx *f = *state;
@@ -1238,6 +1279,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_share_map_rw),
+		T(test_many_maps_any_order),
 		T(test_share_fresh_pages_zeroed),
 		T(test_map_ro),
 		T(test_map_mixed_grants),

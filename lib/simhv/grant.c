@@ -262,6 +262,49 @@ void vbd__simhv_map_drop(vbd_simhv *h, hv_conn *c, hv_map *m)
 	free(m);
 }
 
+void vbd__simhv_maps_drop(vbd_simhv *h, hv_conn *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->mtab_cap; i++)
+		while (c->mtab[i]) {
+			hv_map *m = c->mtab[i];
+
+			c->mtab[i] = m->next;
+			vbd__simhv_map_drop(h, c, m);
+		}
+	free(c->mtab);
+	c->mtab = NULL;
+	c->mtab_cap = c->nmaps = 0;
+}
+
+/* Room for one more mapping in c's table: it doubles when full. */
+static int maps_reserve(hv_conn *c)
+{
+	uint32_t cap = c->mtab_cap ? c->mtab_cap * 2 : 16, i;
+	hv_map **t;
+
+	if (c->nmaps < c->mtab_cap)
+		return 0;
+	if (cap < c->mtab_cap)
+		return -ENOMEM;
+	t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (i = 0; i < c->mtab_cap; i++)
+		while (c->mtab[i]) {
+			hv_map *m = c->mtab[i];
+
+			c->mtab[i] = m->next;
+			m->next = t[m->id & (cap - 1)];
+			t[m->id & (cap - 1)] = m;
+		}
+	free(c->mtab);
+	c->mtab = t;
+	c->mtab_cap = cap;
+	return 0;
+}
+
 int vbd__simhv_op_share(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
                         const uint32_t *items, unsigned n, struct reply *rp)
 {
@@ -381,6 +424,8 @@ int vbd__simhv_op_map(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
 	}
 	if (c->mapped + n > h->lim.mapped_pages)
 		return -ENOSPC;
+	if (maps_reserve(c) < 0)
+		return -ENOMEM;
 	m = malloc(sizeof(*m) + n * sizeof(m->pg[0]));
 	if (!m)
 		return -ENOMEM;
@@ -403,8 +448,9 @@ int vbd__simhv_op_map(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
 		rp->items[i].a = k;
 		rp->items[i].b = g->slot;
 	}
-	m->next = c->maps;
-	c->maps = m;
+	m->next = c->mtab[m->id & (c->mtab_cap - 1)];
+	c->mtab[m->id & (c->mtab_cap - 1)] = m;
+	c->nmaps++;
 	c->mapped += n;
 	h->st.maps += n;
 	rp->rep->count = n;
@@ -421,9 +467,12 @@ int vbd__simhv_op_unmap(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
 	(void)rp;
 	if (n || q->domid || q->count || q->flags || q->port)
 		return KILL;
-	for (pp = &c->maps; (m = *pp); pp = &m->next)
+	if (!c->mtab_cap)
+		return -EINVAL;
+	for (pp = &c->mtab[q->id & (c->mtab_cap - 1)]; (m = *pp); pp = &m->next)
 		if (m->id == q->id) {
 			*pp = m->next;
+			c->nmaps--;
 			vbd__simhv_map_drop(h, c, m);
 			return 0;
 		}

@@ -66,15 +66,11 @@ static void conn_kill(vbd_simhv *h, hv_conn *c, bool violation)
 	if (c->dead)
 		return;
 	c->dead = true;
+	h->conns_dead = true;
 	for (i = GNT_RESERVED; c->ngrants && i < d->gnt_top && i < d->gnt_cap; i++)
 		if (d->gnt[i].owner == c)
 			vbd__simhv_gnt_end(h, d, i);
-	while (c->maps) {
-		hv_map *m = c->maps;
-
-		c->maps = m->next;
-		vbd__simhv_map_drop(h, c, m);
-	}
+	vbd__simhv_maps_drop(h, c);
 	for (i = 1; c->nports && i < d->port_cap; i++)
 		if (d->ports[i].state != PORT_FREE && d->ports[i].owner == c)
 			vbd__simhv_port_close(h, d, i);
@@ -87,10 +83,15 @@ static void conn_kill(vbd_simhv *h, hv_conn *c, bool violation)
 		h->st.conns_killed++;
 }
 
+/* At the end of every vbd_simhv_process(): the walk only after a kill, not
+ * once per message over the connections of every domain. */
 static void conn_reap(vbd_simhv *h)
 {
 	hv_conn **pp = &h->conns, *c;
 
+	if (!h->conns_dead)
+		return;
+	h->conns_dead = false;
 	while ((c = *pp)) {
 		if (c->dead) {
 			*pp = c->next;

@@ -94,7 +94,11 @@ struct hv_conn {
 	unsigned ngrants, nports;
 	uint64_t mapped;
 	uint64_t next_map_id;
-	hv_map *maps;
+	/* Its mappings by id: mtab_cap buckets (a power of 2, or 0), chained
+	 * by next, doubled when nmaps reaches mtab_cap.  The backend holds a
+	 * mapping per ring of every device, so an UNMAP must not walk them. */
+	hv_map **mtab;
+	uint32_t mtab_cap, nmaps;
 	/* one reply the socket did not take; nothing more is read until sent */
 	void *out;
 	size_t out_len;
@@ -107,6 +111,7 @@ struct vbd_simhv {
 	char *path;
 	hv_domain *domains;
 	hv_conn *conns;
+	bool conns_dead;         /* some of them killed: conn_reap() has work */
 	hv_arena *arenas;
 	vbd__simhv_limits lim;
 	vbd_simhv_stats st;
@@ -141,6 +146,8 @@ hv_domain *vbd__simhv_domain_find(vbd_simhv *h, unsigned id);
 void vbd__simhv_arena_free(vbd_simhv *h, hv_arena *a);
 void vbd__simhv_gnt_end(vbd_simhv *h, hv_domain *d, uint32_t ref);
 void vbd__simhv_map_drop(vbd_simhv *h, hv_conn *c, hv_map *m);
+/* Drops every mapping of c and its table. */
+void vbd__simhv_maps_drop(vbd_simhv *h, hv_conn *c);
 int vbd__simhv_op_share(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,
                         const uint32_t *items, unsigned n, struct reply *rp);
 int vbd__simhv_op_unshare(vbd_simhv *h, hv_conn *c, const struct simhv_req *q,

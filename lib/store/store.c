@@ -168,11 +168,16 @@ static void domain_close(vbd_store *s, xs_domain *d)
 	vbd__listener_close(&d->listen);
 }
 
-/* Frees released domains; their epoll entries are gone already. */
+/* Frees released domains; their epoll entries are gone already.  Runs at
+ * the end of every vbd_store_process(): the walk only after a release, not
+ * once per message over every domain of the host. */
 static void reap_domains(vbd_store *s)
 {
 	xs_domain **pp = &s->domains, *d;
 
+	if (!s->domains_dead)
+		return;
+	s->domains_dead = false;
 	while ((d = *pp)) {
 		if (d->dead) {
 			*pp = d->next;
@@ -198,6 +203,7 @@ vbd_store *vbd_store_free(vbd_store *s)
 		domain_close(s, d);
 		d->dead = true;
 	}
+	s->domains_dead = true;
 	reap_domains(s);
 	for (e = NULL; (e = vbd__hmap_next(&s->tree, &i, e));)
 		vbd__node_free(e->val);
@@ -497,6 +503,7 @@ int vbd__domain_release(vbd_store *s, unsigned domid)
 	}
 	domain_close(s, d);
 	d->dead = true;
+	s->domains_dead = true;
 	s->st.domains--;
 	for (o = s->domains; o; o = o->next)
 		if (o->has_target && o->target == domid)

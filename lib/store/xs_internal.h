@@ -288,6 +288,7 @@ struct vbd_store {
 	xs_conn *conns;
 	xs_conn *dead_conns;
 	xs_domain *domains;
+	bool domains_dead;             /* some of them released: reap_domains() has work */
 	xs_conn *dirty, *dirty_tail;    /* connections with output to flush */
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
