@@ -100,6 +100,9 @@ void *vbd__hmap_del(vbd__hmap *m, const char *key, size_t klen);
 /* Makes the next n inserts unable to fail (commit must not fail half-way). */
 int vbd__hmap_reserve(vbd__hmap *m, size_t n);
 void vbd__hmap_done(vbd__hmap *m);
+/* Empties m but keeps its buckets and entries for the next inserts, when
+ * it holds at most keep buckets; vbd__hmap_done() otherwise. */
+void vbd__hmap_clear(vbd__hmap *m, size_t keep);
 /* Gives back what a peak left: buckets down to twice the count (16 at
  * least), the reserved entries.  Not between a reserve and its inserts. */
 void vbd__hmap_shrink(vbd__hmap *m);
@@ -208,6 +211,8 @@ typedef struct xs_txn {
 	xs_pevent *ehead, *etail;
 	vbd__hmap events[2];           /* recursive, exact: path -> pevent */
 	xs_node *special[2];           /* copies of the special nodes it changed */
+	bool reused;                   /* the store's implicit one: its maps are
+	                                * emptied, not freed (vbd__txn_reuse) */
 } xs_txn;
 
 enum xs_src_kind { XS_SRC_LISTEN, XS_SRC_DOMAIN, XS_SRC_CONN, XS_SRC_TRIM };
@@ -285,6 +290,7 @@ struct vbd_store {
 	xs_node *special[2];           /* @introduceDomain, @releaseDomain */
 	uint64_t gen;
 	vbd__hmap watch_index;
+	xs_txn implicit;               /* a request's implicit transaction, reused */
 	xs_conn *conns;
 	xs_conn *dead_conns;
 	xs_domain *domains;
@@ -338,6 +344,11 @@ static inline xs_acct *vbd__acct(vbd_store *s, unsigned domid)
 
 /* ---- transactions (xs_txn.c) ---- */
 void vbd__txn_init(xs_txn *t, uint32_t id);
+/* Init for one more request's implicit transaction in t, keeping the maps
+ * (buckets and entries) the last one left (vbd__txn_done() empties them). */
+void vbd__txn_reuse(xs_txn *t);
+/* Frees what the reused maps hold. */
+void vbd__txn_release_maps(xs_txn *t);
 /* Init for a client transaction of a connection acting as domid: also
  * notes the release count, and charges domid for it. */
 void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id, unsigned domid);

@@ -956,7 +956,7 @@ static const struct {
 void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char *payload)
 {
 	xs_req rq = { h, payload, h->len };
-	xs_txn *t = NULL, implicit;
+	xs_txn *t = NULL, *implicit = &s->implicit;
 	xs_actor a;
 	int r;
 
@@ -988,11 +988,11 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 			goto out;
 		}
 	} else if (ops[h->type].flags & F_WRITE) {
-		vbd__txn_init(&implicit, 0);
-		t = &implicit;
+		vbd__txn_reuse(implicit);
+		t = implicit;
 	}
 	r = ops[h->type].fn(s, c, &a, t, &rq);
-	if (t && t != &implicit && (ops[h->type].flags & F_WRITE)) {
+	if (t && t != implicit && (ops[h->type].flags & F_WRITE)) {
 		/* What the request added to a client transaction is charged
 		 * now; past the quota the request fails, and having changed the
 		 * transaction, so does its commit. */
@@ -1003,7 +1003,7 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 			r = rs;
 		}
 	}
-	if (t == &implicit) {
+	if (t == implicit) {
 		if (r >= 0)
 			r = vbd__txn_commit(s, t, &a);
 		else

@@ -204,17 +204,36 @@ void vbd__hmap_done(vbd__hmap *m)
 	m->nb = m->count = 0;
 }
 
+/* The path lives in the node's own block, right after it: one allocation,
+ * not two, for every node a request makes or copies. */
+void vbd__hmap_clear(vbd__hmap *m, size_t keep)
+{
+	size_t i;
+
+	if (m->nb > keep) {
+		vbd__hmap_done(m);
+		return;
+	}
+	for (i = 0; i < m->nb && m->count; i++) {
+		vbd__hent *e = m->b[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			e->next = m->spare;
+			m->spare = e;
+			m->count--;
+		}
+		m->b[i] = NULL;
+	}
+}
+
 xs_node *vbd__node_new(const char *path, size_t len)
 {
-	xs_node *n = calloc(1, sizeof(*n));
+	xs_node *n = calloc(1, sizeof(*n) + len + 1);
 
 	if (!n)
 		return NULL;
-	n->path = malloc(len + 1);
-	if (!n->path) {
-		free(n);
-		return NULL;
-	}
+	n->path = (char *)(n + 1);
 	memcpy(n->path, path, len);
 	n->path[len] = 0;
 	n->path_len = (uint32_t)len;
@@ -232,11 +251,21 @@ xs_node *vbd__node_dup(const xs_node *o)
 	    vbd__perms_copy(&n->perms, &o->perms) < 0)
 		goto fail;
 	if (o->kids_len) {
-		n->kids = malloc(o->kids_len);
+		/* A copy is mostly made to add or remove a child: room for a few
+		 * more names now (as vbd__node_add_kid() would grow it) spares
+		 * the realloc of the add.  Only a transaction's copy has the room:
+		 * the commit moves the names into the tree's node
+		 * (vbd__node_assign()) when they fit in its buffer. */
+		uint32_t cap = 64;
+
+		while (cap < o->kids_len + 32)
+			cap *= 2;
+		n->kids = malloc(cap);
 		if (!n->kids)
 			goto fail;
 		memcpy(n->kids, o->kids, o->kids_len);
-		n->kids_len = n->kids_cap = o->kids_len;
+		n->kids_len = o->kids_len;
+		n->kids_cap = cap;
 	}
 	return n;
 fail:
@@ -248,7 +277,6 @@ void vbd__node_free(xs_node *n)
 {
 	if (!n)
 		return;
-	free(n->path);
 	free(n->value);
 	free(n->kids);
 	vbd__perms_done(&n->perms);

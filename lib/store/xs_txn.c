@@ -28,6 +28,35 @@ void vbd__txn_init(xs_txn *t, uint32_t id)
 	t->id = id;
 }
 
+/*
+ * Each request that changes the tree runs in an implicit transaction, whose
+ * overlay and event maps used to be made and freed around it: a bucket
+ * array and an entry per node touched, every request.  The store keeps one
+ * implicit transaction and its maps, emptied after each request; a map is
+ * freed instead when a request left it large (more than
+ * XS_IMPLICIT_KEEP buckets: a removal of a big subtree), so that what a
+ * peak took goes back.
+ */
+#define XS_IMPLICIT_KEEP 64
+
+void vbd__txn_reuse(xs_txn *t)
+{
+	vbd__hmap m[3] = { t->overlay, t->events[0], t->events[1] };
+
+	vbd__txn_init(t, 0);
+	t->overlay = m[0];
+	t->events[0] = m[1];
+	t->events[1] = m[2];
+	t->reused = true;
+}
+
+void vbd__txn_release_maps(xs_txn *t)
+{
+	vbd__hmap_done(&t->overlay);
+	vbd__hmap_done(&t->events[0]);
+	vbd__hmap_done(&t->events[1]);
+}
+
 /* A client transaction's memory is charged to the domain of the connection
  * that holds it; an implicit one lives for one request and is not. */
 static void charge(vbd_store *s, xs_txn *t, int64_t bytes)
@@ -54,7 +83,6 @@ void vbd__txn_done(vbd_store *s, xs_txn *t)
 	for (tn = t->ohead; tn; tn = tnext) {
 		tnext = tn->onext;
 		vbd__node_free(tn->node);
-		free(tn->path);
 		free(tn);
 	}
 	for (e = t->ehead; e; e = enext) {
@@ -63,9 +91,13 @@ void vbd__txn_done(vbd_store *s, xs_txn *t)
 		vbd__perms_done(&e->old_perms);
 		free(e);
 	}
-	vbd__hmap_done(&t->overlay);
-	vbd__hmap_done(&t->events[0]);
-	vbd__hmap_done(&t->events[1]);
+	if (t->reused) {
+		vbd__hmap_clear(&t->overlay, XS_IMPLICIT_KEEP);
+		vbd__hmap_clear(&t->events[0], XS_IMPLICIT_KEEP);
+		vbd__hmap_clear(&t->events[1], XS_IMPLICIT_KEEP);
+	} else {
+		vbd__txn_release_maps(t);
+	}
 	vbd__node_free(t->special[0]);
 	vbd__node_free(t->special[1]);
 	t->special[0] = t->special[1] = NULL;
@@ -134,18 +166,19 @@ static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
 		return -ENOSPC;
 	if (over(s, t, a, sizeof(*tn) + sizeof(vbd__hent) + len + 1))
 		return -ENOMEM;
-	tn = calloc(1, sizeof(*tn));
+	/* The path in the entry's own block: one allocation, not two. */
+	tn = calloc(1, sizeof(*tn) + len + 1);
 	if (!tn)
 		return -ENOMEM;
-	tn->path = malloc(len + 1);
-	if (!tn->path)
-		goto nomem;
+	tn->path = (char *)(tn + 1);
 	memcpy(tn->path, path, len);
 	tn->path[len] = 0;
 	tn->path_len = (uint32_t)len;
 	tn->base_gen = cur ? cur->gen : 0;
-	if (vbd__hmap_put(&t->overlay, tn->path, len, tn) < 0)
-		goto nomem;
+	if (vbd__hmap_put(&t->overlay, tn->path, len, tn) < 0) {
+		free(tn);
+		return -ENOMEM;
+	}
 	if (t->otail)
 		t->otail->onext = tn;
 	else
@@ -156,10 +189,6 @@ static int record(vbd_store *s, xs_txn *t, const xs_actor *a, const char *path,
 	charge(s, t, (int64_t)tn->charged);
 	*ret = tn;
 	return 0;
-nomem:
-	free(tn->path);
-	free(tn);
-	return -ENOMEM;
 }
 
 /* The entry for path, holding the transaction's own copy of the node, for
@@ -398,6 +427,9 @@ void vbd__store_trim(vbd_store *s)
 	/* The tree's bucket array grew with the peak (8 bytes a bucket, one
 	 * or two buckets a node: 1 MiB at 1000 devices) and is all touched. */
 	vbd__hmap_shrink(&s->tree);
+	/* Also when called from the commit of the implicit transaction
+	 * (give_back): the commit uses its lists, not its maps, from there on. */
+	vbd__txn_release_maps(&s->implicit);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
