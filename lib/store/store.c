@@ -210,6 +210,7 @@ vbd_store *vbd_store_free(vbd_store *s)
 	vbd__hmap_done(&s->tree);
 	vbd__hmap_done(&s->watch_index);
 	vbd__txn_release_maps(&s->implicit);
+	vbd__conn_buf_cache_free(s);
 	vbd__node_free(s->special[0]);
 	vbd__node_free(s->special[1]);
 	if (s->listen.path)

@@ -100,7 +100,47 @@ static void free_buf(vbd_store *s, xs_conn *c, xs_buf *b)
 	} else {
 		c->out_replies--;
 	}
-	free(b);
+	if (b->small && s->buf_cached < XS_BUF_CACHE) {
+		b->next = s->buf_cache;
+		s->buf_cache = b;
+		s->buf_cached++;
+	} else {
+		free(b);
+	}
+}
+
+void vbd__conn_buf_cache_free(vbd_store *s)
+{
+	xs_buf *b;
+
+	while ((b = s->buf_cache)) {
+		s->buf_cache = b->next;
+		free(b);
+	}
+	s->buf_cached = 0;
+}
+
+/* One allocation less per message: a reply or event is mostly a few dozen
+ * bytes, and the buffer of the last one sent is free again by the next. */
+static xs_buf *buf_alloc(vbd_store *s, size_t blen)
+{
+	xs_buf *b;
+
+	if (blen > XS_BUF_SMALL) {
+		b = malloc(sizeof(*b) + blen);
+		if (b)
+			b->small = false;
+		return b;
+	}
+	if ((b = s->buf_cache)) {
+		s->buf_cache = b->next;
+		s->buf_cached--;
+		return b;
+	}
+	b = malloc(sizeof(*b) + XS_BUF_SMALL);
+	if (b)
+		b->small = true;
+	return b;
 }
 
 void vbd__conn_drop_txns(vbd_store *s, xs_conn *c)
@@ -260,7 +300,7 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
 			return -ENOBUFS;
 		}
 	}
-	b = malloc(sizeof(*b) + blen);
+	b = buf_alloc(s, blen);
 	if (!b) {
 		/* A lost reply would leave the client waiting forever: end the
 		 * connection instead, so that it sees EOF.  A lost event is

@@ -89,8 +89,13 @@ typedef struct vbd__hmap {
 	vbd__hent **b;
 	size_t nb;
 	size_t count;
-	vbd__hent *spare;     /* entries reserved by vbd__hmap_reserve() */
+	vbd__hent *spare;     /* entries reserved by vbd__hmap_reserve(), kept
+	                       * by vbd__hmap_del() and vbd__hmap_clear() */
+	size_t nspare;
 } vbd__hmap;
+
+/* Entries vbd__hmap_del() keeps for the next inserts, at most. */
+#define XS_HMAP_SPARE_KEEP 16
 
 uint64_t vbd__hash(const char *s, size_t len);
 void *vbd__hmap_get(const vbd__hmap *m, const char *key, size_t klen);
@@ -155,8 +160,15 @@ typedef struct xs_buf {
 	uint32_t len;         /* header + payload */
 	uint32_t off;         /* bytes already written */
 	bool event;
+	bool small;           /* data has XS_BUF_SMALL bytes: goes back to the cache */
 	uint8_t data[];
 } xs_buf;
+
+/* A message of at most XS_BUF_SMALL bytes (most replies, most events) gets
+ * a buffer of that size, taken from the store's cache of up to
+ * XS_BUF_CACHE freed ones when it has one. */
+#define XS_BUF_SMALL 128u
+#define XS_BUF_CACHE 16u
 
 typedef struct xs_watch {
 	struct xs_watch *cnext;        /* in conn's list */
@@ -190,6 +202,8 @@ typedef struct xs_pevent {
 	bool exact;
 	xs_perms perms;                /* who may see it */
 	xs_perms old_perms;            /* also these (perm changes), may be empty */
+	xs_perm *own[2];               /* the first perms and old_perms, kept in
+	                                * this block after the path: not freed */
 	uint32_t path_len;
 	char path[];
 } xs_pevent;
@@ -296,6 +310,8 @@ struct vbd_store {
 	xs_domain *domains;
 	bool domains_dead;             /* some of them released: reap_domains() has work */
 	xs_conn *dirty, *dirty_tail;    /* connections with output to flush */
+	xs_buf *buf_cache;             /* freed small output buffers */
+	uint32_t buf_cached;
 	char scratch[XENSTORE_PAYLOAD_MAX + 1];
 	uint32_t *owned;               /* nodes owned, by domid (0..0xFFFF) */
 	xs_acct *acct;                 /* memory charged, by domid (0..0xFFFF) */
@@ -402,6 +418,8 @@ int vbd__conn_send(vbd_store *s, xs_conn *c, uint32_t type, uint32_t req_id,
                    const void *p2, size_t l2, bool event);
 void vbd__conn_flush(vbd_store *s, xs_conn *c);
 void vbd__conn_drop_txns(vbd_store *s, xs_conn *c);
+/* Frees the cached output buffers. */
+void vbd__conn_buf_cache_free(vbd_store *s);
 
 /* ---- the change trace (xs_trace.c) ---- */
 #define XS_TRACE_MAX_DEFAULT (1024u * 1024u)

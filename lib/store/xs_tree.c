@@ -99,6 +99,7 @@ void vbd__hmap_shrink(vbd__hmap *m)
 		m->spare = e->next;
 		free(e);
 	}
+	m->nspare = 0;
 }
 
 int vbd__hmap_put(vbd__hmap *m, const char *key, size_t klen, void *val)
@@ -120,6 +121,7 @@ int vbd__hmap_put(vbd__hmap *m, const char *key, size_t klen, void *val)
 	if (m->spare) {
 		e = m->spare;
 		m->spare = e->next;
+		m->nspare--;
 	} else {
 		e = malloc(sizeof(*e));
 		if (!e)
@@ -148,27 +150,34 @@ void *vbd__hmap_del(vbd__hmap *m, const char *key, size_t klen)
 		return NULL;
 	*pp = e->next;
 	v = e->val;
-	free(e);
+	/* A few entries are kept for the next inserts (the tree's: a commit
+	 * that removes a node and one that adds one), no more than a small
+	 * map holds; vbd__hmap_shrink() and vbd__hmap_done() free them. */
+	if (m->nspare < XS_HMAP_SPARE_KEEP) {
+		e->next = m->spare;
+		m->spare = e;
+		m->nspare++;
+	} else {
+		free(e);
+	}
 	m->count--;
 	return v;
 }
 
 int vbd__hmap_reserve(vbd__hmap *m, size_t n)
 {
-	size_t have = 0;
 	vbd__hent *e;
 
 	while (m->nb < m->count + n)
 		if (grow(m) < 0)
 			return -ENOMEM;
-	for (e = m->spare; e; e = e->next)
-		have++;
-	for (; have < n; have++) {
+	while (m->nspare < n) {
 		e = malloc(sizeof(*e));
 		if (!e)
 			return -ENOMEM;
 		e->next = m->spare;
 		m->spare = e;
+		m->nspare++;
 	}
 	return 0;
 }
@@ -199,18 +208,17 @@ void vbd__hmap_done(vbd__hmap *m)
 		m->spare = e->next;
 		free(e);
 	}
+	m->nspare = 0;
 	free(m->b);
 	m->b = NULL;
 	m->nb = m->count = 0;
 }
 
-/* The path lives in the node's own block, right after it: one allocation,
- * not two, for every node a request makes or copies. */
 void vbd__hmap_clear(vbd__hmap *m, size_t keep)
 {
 	size_t i;
 
-	if (m->nb > keep) {
+	if (m->nb > keep || m->count + m->nspare > keep) {
 		vbd__hmap_done(m);
 		return;
 	}
@@ -221,12 +229,15 @@ void vbd__hmap_clear(vbd__hmap *m, size_t keep)
 			next = e->next;
 			e->next = m->spare;
 			m->spare = e;
+			m->nspare++;
 			m->count--;
 		}
 		m->b[i] = NULL;
 	}
 }
 
+/* The path lives in the node's own block, right after it: one allocation,
+ * not two, for every node a request makes or copies. */
 xs_node *vbd__node_new(const char *path, size_t len)
 {
 	xs_node *n = calloc(1, sizeof(*n) + len + 1);
@@ -333,10 +344,19 @@ void vbd__node_assign(xs_node *dst, xs_node *src)
 	vbd__node_free(src);
 }
 
+/* A value no longer than the one the node has goes into its block: a
+ * WRITE that changes a copied node's value (a state 1 -> 3) allocates
+ * nothing more.  The block of a transaction's copy is freed at commit, or
+ * its content copied into the tree's node (vbd__node_assign()). */
 int vbd__node_set_value(xs_node *n, const char *v, uint32_t len)
 {
 	char *nv = NULL;
 
+	if (len && len <= n->vlen) {
+		memmove(n->value, v, len);
+		n->vlen = len;
+		return 0;
+	}
 	if (len) {
 		nv = malloc(len);
 		if (!nv)

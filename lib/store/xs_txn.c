@@ -75,6 +75,16 @@ void vbd__txn_begin(vbd_store *s, xs_txn *t, uint32_t id, unsigned domid)
 	charge(s, t, (int64_t)sizeof(*t));
 }
 
+/* An event's permissions are in its own block until a later change of
+ * the node replaces them. */
+static void pevent_perms_done(xs_pevent *e, xs_perms *p)
+{
+	if (p->p && p->p != e->own[0] && p->p != e->own[1])
+		free(p->p);
+	p->p = NULL;
+	p->n = 0;
+}
+
 void vbd__txn_done(vbd_store *s, xs_txn *t)
 {
 	xs_tnode *tn, *tnext;
@@ -87,8 +97,8 @@ void vbd__txn_done(vbd_store *s, xs_txn *t)
 	}
 	for (e = t->ehead; e; e = enext) {
 		enext = e->next;
-		vbd__perms_done(&e->perms);
-		vbd__perms_done(&e->old_perms);
+		pevent_perms_done(e, &e->perms);
+		pevent_perms_done(e, &e->old_perms);
 		free(e);
 	}
 	if (t->reused) {
@@ -322,6 +332,8 @@ int vbd__txn_event(vbd_store *s, xs_txn *t, const char *path, size_t len, bool e
 	xs_pevent *e = vbd__hmap_get(&t->events[exact], path, len);
 	int64_t before;
 	xs_perms np;
+	size_t off;
+	uint32_t on;
 
 	if (e) {
 		if (vbd__perms_copy(&np, perms) < 0)
@@ -330,23 +342,32 @@ int vbd__txn_event(vbd_store *s, xs_txn *t, const char *path, size_t len, bool e
 		if (!e->old_perms.n)
 			e->old_perms = e->perms;
 		else
-			vbd__perms_done(&e->perms);
+			pevent_perms_done(e, &e->perms);
 		e->perms = np;
 		charge(s, t, pevent_mem(e) - before);
 		return 0;
 	}
-	e = calloc(1, sizeof(*e) + len + 1);
+	/* One block: the record, its path, then both permission lists. */
+	on = old_perms ? old_perms->n : 0;
+	off = (sizeof(*e) + len + 1 + _Alignof(xs_perm) - 1) & ~(_Alignof(xs_perm) - 1);
+	e = calloc(1, off + ((size_t)perms->n + on) * sizeof(xs_perm));
 	if (!e)
 		return -ENOMEM;
 	memcpy(e->path, path, len);
 	e->path[len] = 0;
 	e->path_len = (uint32_t)len;
 	e->exact = exact;
-	if (vbd__perms_copy(&e->perms, perms) < 0 ||
-	    (old_perms && vbd__perms_copy(&e->old_perms, old_perms) < 0) ||
-	    vbd__hmap_put(&t->events[exact], e->path, len, e) < 0) {
-		vbd__perms_done(&e->perms);
-		vbd__perms_done(&e->old_perms);
+	e->own[0] = (xs_perm *)((char *)e + off);
+	e->own[1] = e->own[0] + perms->n;
+	if (perms->n) {
+		memcpy(e->own[0], perms->p, perms->n * sizeof(xs_perm));
+		e->perms = (xs_perms){ e->own[0], perms->n };
+	}
+	if (on) {
+		memcpy(e->own[1], old_perms->p, on * sizeof(xs_perm));
+		e->old_perms = (xs_perms){ e->own[1], on };
+	}
+	if (vbd__hmap_put(&t->events[exact], e->path, len, e) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
@@ -430,6 +451,7 @@ void vbd__store_trim(vbd_store *s)
 	/* Also when called from the commit of the implicit transaction
 	 * (give_back): the commit uses its lists, not its maps, from there on. */
 	vbd__txn_release_maps(&s->implicit);
+	vbd__conn_buf_cache_free(s);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
