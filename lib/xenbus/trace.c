@@ -22,6 +22,7 @@
 #include <xen/io/xs_wire.h>
 
 #include "xenbus/trace.h"
+#include "xenbus/xenbus.h"
 
 #define HDR ((size_t)sizeof(struct xsd_sockmsg))
 #define BUF_SIZE (2 * (HDR + VBD__TRACE_PAYLOAD_MAX))
@@ -126,25 +127,6 @@ int vbd__trace_parse(char *p, size_t len, vbd_change *ret)
 	return 0;
 }
 
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 static int send_all(int fd, const void *p, size_t len)
 {
 	while (len) {
@@ -207,7 +189,7 @@ int vbd__trace_open(const char *socket_path, size_t max, vbd__trace **ret)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->fd = connect_to(socket_path);
+	t->fd = vbd__xb_connect_unix(socket_path);
 	if (t->fd < 0) {
 		r = t->fd;
 		goto fail;

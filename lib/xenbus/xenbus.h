@@ -154,6 +154,15 @@ int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir
  * (never taken for absent). */
 int vbd__xb_exists(struct xs_handle *xs, xs_transaction_t t, const char *path);
 
+/* dir/key into path (XENSTORE_ABS_PATH_MAX + 1 bytes) and the value fmt
+ * makes into val (XENSTORE_PAYLOAD_MAX + 1): its length, -ENAMETOOLONG,
+ * -E2BIG or -EINVAL. */
+int vbd__xb_format(char *path, char *val, const char *dir, const char *key, const char *fmt,
+                   va_list ap);
+/* A unix stream socket connected to path: the fd (close-on-exec), or
+ * -errno. */
+int vbd__xb_connect_unix(const char *path);
+
 /* Writes dir/key = the formatted value: 0 or -errno (-ENAMETOOLONG past
  * xenstore's path limit, -E2BIG for a value past its payload limit). */
 int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,

@@ -111,6 +111,20 @@ int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir
 	return r < 0 ? r : (int)v;
 }
 
+int vbd__xb_format(char *path, char *val, const char *dir, const char *key, const char *fmt,
+                   va_list ap)
+{
+	int n;
+
+	if ((size_t)snprintf(path, XENSTORE_ABS_PATH_MAX + 1, "%s/%s", dir, key) >
+	    XENSTORE_ABS_PATH_MAX)
+		return -ENAMETOOLONG;
+	n = vsnprintf(val, XENSTORE_PAYLOAD_MAX + 1, fmt, ap);
+	if (n < 0)
+		return -EINVAL;
+	return n > XENSTORE_PAYLOAD_MAX ? -E2BIG : n;
+}
+
 int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key,
                    const char *fmt, ...)
 {
@@ -120,15 +134,11 @@ int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, co
 	va_list ap;
 	int n;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
-		return -ENAMETOOLONG;
 	va_start(ap, fmt);
-	n = vsnprintf(val, sizeof(val), fmt, ap);
+	n = vbd__xb_format(path, val, dir, key, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= sizeof(val))
-		return -E2BIG;
+		return n;
 	if (!xs_write(xs, t, path, val, (unsigned)n))
 		return -(errno ? errno : EIO);
 	return 0;

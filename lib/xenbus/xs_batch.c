@@ -275,16 +275,10 @@ int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key, con
 	va_list ap;
 	int n;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) >= sizeof(path))
-		return -ENAMETOOLONG;
 	va_start(ap, fmt);
-	n = vsnprintf(val, sizeof(val), fmt, ap);
+	n = vbd__xb_format(path, val, dir, key, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= sizeof(val))
-		return -E2BIG;
-	return add(b, XS_WRITE, 0, path, val, (size_t)n);
+	return n < 0 ? n : add(b, XS_WRITE, 0, path, val, (size_t)n);
 }
 
 unsigned vbd__xb_batch_count(const vbd__xb_batch *b)
@@ -294,7 +288,7 @@ unsigned vbd__xb_batch_count(const vbd__xb_batch *b)
 
 /* -------------------------------------------------------------- the wire */
 
-static int connect_socket(const char *path)
+int vbd__xb_connect_unix(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, r;
@@ -323,7 +317,7 @@ static int open_path(const char *path, bool *sock)
 		return -errno;
 	*sock = S_ISSOCK(st.st_mode);
 	if (*sock)
-		return connect_socket(path);
+		return vbd__xb_connect_unix(path);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
