@@ -148,7 +148,20 @@ static void test_poll_saves_notifications(void **state)
 	struct fx *f = *state;
 	uint64_t n_off, e_off, n_on, e_on;
 
-	qd1_reads(f, 0, &n_off, &e_off);
+	int tries;
+
+	/* Without polling each side sleeps between requests: nearly one
+	 * notify and one event each.  On a loaded machine a side can still
+	 * be awake, after its last check, when the next request or response
+	 * comes, and then needs no wake-up: a run with fewer than half has
+	 * nothing to compare polling with, and is made again (3 at most). */
+	for (tries = 0;; tries++) {
+		qd1_reads(f, 0, &n_off, &e_off);
+		if ((n_off >= READS / 2 && e_off >= READS / 2) || tries == 2)
+			break;
+		print_message("without polling, only %llu notifies and %llu events: again\n",
+		              (unsigned long long)n_off, (unsigned long long)e_off);
+	}
 	/* A bound far above one request's round trip, even on a loaded
 	 * machine under a sanitizer: each side sees the next request or
 	 * response while it still polls. */
@@ -156,8 +169,6 @@ static void test_poll_saves_notifications(void **state)
 	print_message("%u QD1 reads: notifies %llu -> %llu, events %llu -> %llu\n", READS,
 	              (unsigned long long)n_off, (unsigned long long)n_on,
 	              (unsigned long long)e_off, (unsigned long long)e_on);
-	/* Without polling each side sleeps between requests: nearly one
-	 * notify and one event each. */
 	assert_true(n_off >= READS / 2);
 	assert_true(e_off >= READS / 2);
 	if (n_on * 4 >= n_off)
