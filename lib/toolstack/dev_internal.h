@@ -180,21 +180,24 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir);
+/* An event of a kept watch, for one operation of the device it is under. */
+typedef void (*vbd__dev_tell_fn)(vbd_ctx *c, const char *path, vbd_dev_op *op);
 /* The watches of the waits, kept by the context (dev_opidx.c): one per
  * watched dir, its users counted; a released one stays, up to a few idle.
- * Its events go to vbd__dev_op_event() of the operations of the device
- * they are under (dev_op.c). */
+ * Its events go to tell (dev_op.c's) for each operation of the device
+ * they are under. */
 typedef struct vbd__dev_kept {
 	struct vbd__dev_kept *next;
 	vbd_ctx *c;
 	vbd__watch *w;
+	vbd__dev_tell_fn tell;
 	unsigned users;             /* waits using it */
 	unsigned serial;            /* made after an operation's launch: new to it */
 	char path[];
 } vbd__dev_kept;
-int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret);
+int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_tell_fn tell,
+                      vbd__dev_kept **ret);
 void vbd__dev_kept_put(vbd_ctx *c, vbd__dev_kept *k);
-void vbd__dev_op_event(vbd_ctx *c, const char *path, void *ud);
 /* vbd_ctx_free(): the watches the context kept for its waits go. */
 void vbd__dev_kept_free(vbd_ctx *c);
 

@@ -11,7 +11,7 @@
  *                               in the nodes' transaction) -> plugged
  *   plugged                  -> wait_start: watches on both dirs and both
  *                               error nodes, a deadline
- *   backend state=4 event    -> vbd__dev_op_event marks the backend dirty;
+ *   backend state=4 event    -> op_event marks the backend dirty;
  *                               recheck runs check() once after the burst
  *   both ends Connected      -> waited(0) -> op_finish -> done(c, 0, "", ud)
  * Had hotplug-status said error instead: waited(-EIO) -> rollback ->
@@ -400,9 +400,8 @@ static bool ends_with(const char *path, const char *dir, const char *leaf)
  * once, which vbd_ctx_process() fires after it has taken every pending
  * event.  An event before the wait (during the hotplug step, or before the
  * first pass of the loop) is kept in dirty for it. */
-void vbd__dev_op_event(vbd_ctx *c, const char *path, void *ud)
+static void op_event(vbd_ctx *c, const char *path, vbd_dev_op *op)
 {
-	vbd_dev_op *op = ud;
 
 	op_fresh(c);
 	unsigned d = 0;
@@ -484,10 +483,10 @@ static int wait_start(vbd_dev_op *op)
 	parent_of(parent_of(op->p.fe_err, tmp, sizeof(tmp)), fe_err, sizeof(fe_err));
 	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
 	if (r < 0 ||
-	    (r = vbd__dev_kept_get(c, parent_of(op->p.be, be, sizeof(be)), &op->kept[0])) < 0 ||
-	    (r = vbd__dev_kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), &op->kept[1])) < 0 ||
-	    (!op->detach && (r = vbd__dev_kept_get(c, be_err, &op->kept[2])) < 0) ||
-	    (!op->detach && (r = vbd__dev_kept_get(c, fe_err, &op->kept[3])) < 0) ||
+	    (r = vbd__dev_kept_get(c, parent_of(op->p.be, be, sizeof(be)), op_event, &op->kept[0])) < 0 ||
+	    (r = vbd__dev_kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), op_event, &op->kept[1])) < 0 ||
+	    (!op->detach && (r = vbd__dev_kept_get(c, be_err, op_event, &op->kept[2])) < 0) ||
+	    (!op->detach && (r = vbd__dev_kept_get(c, fe_err, op_event, &op->kept[3])) < 0) ||
 	    (r = vbd__ctx_timer(c, 0, recheck, op, &op->recheck)) < 0) {
 		wait_stop(op);
 		return r;

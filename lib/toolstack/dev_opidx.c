@@ -111,7 +111,7 @@ int vbd__dev_op_find(vbd_ctx *c, const char *watched, const char *path,
  * watches between operations (up to KEPT_IDLE unused ones, the least
  * recently used going first), and hands each event to the operations of
  * the device it is under (the context's index, dev_opidx.c), which take
- * only their own nodes' (vbd__dev_op_event).  Repeated attaches and
+ * only their own nodes' (the kept watch's tell).  Repeated attaches and
  * detaches of one guest's devices then set no watch. */
 #define KEPT_IDLE 8
 
@@ -121,22 +121,23 @@ static void kept_fired(vbd_ctx *c, const char *path, void *ud)
 	vbd_dev_op *op, *next, *hit[VBD__DEV_FOUND_MAX];
 	int n = vbd__dev_op_find(c, k->path, path, hit), i;
 
-	/* vbd__dev_op_event() defers its check to a timer, so no operation
+	/* tell (dev_op.c) defers its check to a timer, so no operation
 	 * ends (and is freed) under these calls but, out of memory, the one
 	 * called. */
 	for (i = 0; i < n; i++)
-		vbd__dev_op_event(c, path, hit[i]);
+		k->tell(c, path, hit[i]);
 	if (n >= 0)
 		return;
 	/* More operations on one device than that: each is told, as all
 	 * were before the index. */
 	for (op = c->ops; op; op = next) {
 		next = op->next;
-		vbd__dev_op_event(c, path, op);
+		k->tell(c, path, op);
 	}
 }
 
-int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret)
+int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_tell_fn tell,
+                      vbd__dev_kept **ret)
 {
 	vbd__dev_kept *k;
 	size_t n = strlen(path);
@@ -152,6 +153,7 @@ int vbd__dev_kept_get(vbd_ctx *c, const char *path, vbd__dev_kept **ret)
 		return vbd__errf(&c->err, -ENOMEM, "watching %s: out of memory", path);
 	memcpy(k->path, path, n + 1);
 	k->c = c;
+	k->tell = tell;
 	k->serial = ++c->kept_serial;
 	if ((r = vbd__ctx_watch(c, path, kept_fired, k, &k->w)) < 0) {
 		free(k);
