@@ -70,6 +70,10 @@ typedef struct guest {
 	bool rescan;                /* dir changed: scan after the callbacks */
 	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndevs;
+	/* Frontends of removed devices whose pages the backend still mapped
+	 * when they let go: kept, and processed, until every grant is ended. */
+	vbd_blkfront *draining[VBDCTL_GUEST_MAX_DEVICES];
+	unsigned ndraining;
 	char dir[64];               /* /local/domain/<domid>/device/vbd */
 	unsigned poll_us;           /* --poll-us, for every frontend */
 } guest;
@@ -80,6 +84,43 @@ static void glog(int level, const char *msg, void *ud)
 
 	if (level <= VBD_LOG_INFO)
 		fprintf(stderr, "guest%u: %s\n", g->domid, msg);
+}
+
+static uint64_t grants_deferred(vbd_blkfront *f)
+{
+	vbd_blkfront_info in = { .size = sizeof(in) };
+
+	return vbd_blkfront_get_info(f, &in) == 0 ? in.grants_deferred : 0;
+}
+
+/* A removed device's frontend goes, or, with pages the backend still maps
+ * (a forced detach before the backend let go of the ring), drains: freed
+ * now, it would leave their grants in place for as long as this process
+ * runs. */
+static void gdev_let_go(guest *g, vbd_blkfront *f)
+{
+	if (grants_deferred(f) && g->ndraining < VBDCTL_GUEST_MAX_DEVICES) {
+		g->draining[g->ndraining++] = f;
+		return;
+	}
+	vbd_blkfront_free(f);
+}
+
+/* The draining frontends: each processed, and freed once nothing of it
+ * is left mapped. */
+static void drain(guest *g)
+{
+	unsigned i;
+
+	for (i = 0; i < g->ndraining;) {
+		vbd_blkfront_process(g->draining[i]);
+		if (grants_deferred(g->draining[i])) {
+			i++;
+			continue;
+		}
+		vbd_blkfront_free(g->draining[i]);
+		g->draining[i] = g->draining[--g->ndraining];
+	}
 }
 
 static gdev *gdev_find(guest *g, uint32_t devid)
@@ -164,7 +205,7 @@ static void guest_scan(guest *g)
 			there |= strtoul(ids[k], NULL, 10) == g->devs[i].devid;
 		if (!there) {
 			fprintf(stderr, "guest%u: device %u removed\n", g->domid, g->devs[i].devid);
-			vbd_blkfront_free(g->devs[i].f);
+			gdev_let_go(g, g->devs[i].f);
 			g->devs[i] = g->devs[--g->ndevs];
 		} else {
 			i++;
@@ -198,7 +239,7 @@ static void guest_scan(guest *g)
 		if (old) {
 			/* Removed and made again between two looks: a new device
 			 * at the old path. */
-			vbd_blkfront_free(old->f);
+			gdev_let_go(g, old->f);
 			*old = g->devs[--g->ndevs];
 		}
 		if (g->ndevs == VBDCTL_GUEST_MAX_DEVICES) {
@@ -436,7 +477,7 @@ int vbdctl_frontend(int argc, char **argv)
 		close((int)ready);
 	}
 	for (;;) {
-		struct pollfd p[3 + VBDCTL_GUEST_MAX_DEVICES];
+		struct pollfd p[3 + 2 * VBDCTL_GUEST_MAX_DEVICES];
 		unsigned n = 0;
 		int timeout = vbd_bus_get_timeout_ms(g->bus);
 
@@ -447,6 +488,13 @@ int vbdctl_frontend(int argc, char **argv)
 			int t = vbd_blkfront_get_timeout_ms(g->devs[i].f);
 
 			p[n++] = (struct pollfd){ vbd_blkfront_get_fd(g->devs[i].f), POLLIN, 0 };
+			if (t >= 0 && (timeout < 0 || t < timeout))
+				timeout = t;
+		}
+		for (i = 0; i < g->ndraining; i++) {
+			int t = vbd_blkfront_get_timeout_ms(g->draining[i]);
+
+			p[n++] = (struct pollfd){ vbd_blkfront_get_fd(g->draining[i]), POLLIN, 0 };
 			if (t >= 0 && (timeout < 0 || t < timeout))
 				timeout = t;
 		}
@@ -474,6 +522,7 @@ int vbdctl_frontend(int argc, char **argv)
 		}
 		for (i = 0; i < g->ndevs; i++)
 			vbd_blkfront_process(g->devs[i].f);
+		drain(g);
 		/* A frontend that went Closed since the last look after an
 		 * event of its state may have seen a new device made at its
 		 * path (removed and made again between two scans, which the
@@ -506,6 +555,8 @@ out:
 			vbd_blkfront_close(g->devs[i].f, 2000);
 			vbd_blkfront_free(g->devs[i].f);
 		}
+		for (i = 0; i < g->ndraining; i++)
+			vbd_blkfront_free(g->draining[i]);
 		vbd_bus_watch_remove(g->bus, g->w);
 		vbd_bus_unref(g->bus);
 		vbd_xport_free(g->x);

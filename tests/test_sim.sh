@@ -406,6 +406,33 @@ check "reap: no hotplug record left" 1 xenstore-exists /libvbd/backend/0-1-51744
 check "reap: no sharing entry left" 1 sh -c "xenstore-ls /libvbd 2>/dev/null | grep -q '0-1-51744'"
 check "reap: no loop device left" 0 no_loops "$tmp/d4.img"
 
+# A forced detach while the backend still maps the guest's ring (stopped
+# here): the guest lets go of the device at once, and ends the ring's grant
+# once the backend unmaps it, not only when the guest process ends.
+grants() { "$VBDCTL" sim status | awk '$1 == "grants" { print $2 }'; }
+in_log() {  # in_log TEXT: host.log says TEXT within 10 s
+	local i
+	for i in $(seq 100); do grep -q -- "$1" "$VBD_SIM_DIR/host.log" && return 0; sleep 0.1; done
+	return 1
+}
+grants_back() {  # grants_back N: the hypervisor holds N grants within 10 s
+	local i
+	for i in $(seq 100); do [ "$(grants)" = "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+g0=$(grants)
+check "attach guest2 xvdc" 0 \
+	"$VBDCTL" attach guest2 "format=raw,vdev=xvdc,access=rw,target=$tmp/d3.img" --timeout 20
+be=$(child backend)
+kill -STOP "$be"
+check "forced detach while the backend is stopped" 0 \
+	"$VBDCTL" detach guest2 xvdc --timeout 1 --force
+check "the guest let go of xvdc" 0 in_log "guest2: device 51744 removed"
+check "its ring still granted while the backend maps it" 0 test "$(grants)" -gt "$g0"
+kill -CONT "$be"
+check "the guest ends the grants once the backend unmaps" 0 grants_back "$g0"
+check "no loop device after the forced detach" 0 no_loops "$tmp/d3.img"
+
 # The backend killed while a device is connected: detach --force cleans.
 check "attach guest2 xvdc" 0 \
 	"$VBDCTL" attach guest2 "format=raw,vdev=xvdc,access=rw,target=$tmp/d3.img" --timeout 20
