@@ -51,6 +51,7 @@
 
 #include "common.h"
 #include "vbd/store.h"
+#include "xenbus/xenbus.h"
 
 #define PAYLOAD 32              /* bytes of value / echo payload */
 #define HDR 16                  /* sizeof(struct xsd_sockmsg) */
@@ -298,25 +299,6 @@ static int unix_listen(const char *path)
 	return fd;
 }
 
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 /* --- the watcher, in a thread ------------------------------------------------------ */
 
 static void *watch_main(void *arg)
@@ -497,7 +479,7 @@ static int setup(bench *b)
 	if (r < 0)
 		return r;
 	b->echo_running = true;
-	b->echo_fd = unix_connect(b->echo_sock);
+	b->echo_fd = vbd__xb_connect_unix(b->echo_sock);
 	if (b->echo_fd < 0)
 		return b->echo_fd;
 

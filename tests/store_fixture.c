@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "store_fixture.h"
+#include "xenbus/xenbus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,21 +156,10 @@ char *vbd_test_xs_readf(struct xs_handle *h, const char *fmt, ...)
 
 int vbd_test_raw_connect(vbd_test_store *t, unsigned domid)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r = socket_for(t, domid, path, sizeof(path));
 
-	r = socket_for(t, domid, sa.sun_path, sizeof(sa.sun_path));
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	return r < 0 ? r : vbd__xb_connect_unix(path);
 }
 
 int vbd_test_raw_send(int fd, uint32_t type, uint32_t req_id, uint32_t tx_id,
