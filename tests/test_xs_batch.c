@@ -267,6 +267,97 @@ static void test_check_decides(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* Reads outside a transaction: a driver's step reads its peer's keys in
+ * one window each 16, every value to its callback in order, an absent node
+ * as -ENOENT; a check that stops, and a request failed through the store's
+ * seam, end the fetch with their result, and the stream stays in step for
+ * the next one. */
+struct got {
+	char vals[20][16];
+	int errs[20];
+	unsigned n, stop_at;
+};
+
+static int collect(const char *val, int err, void *ud)
+{
+	struct got *g = ud;
+
+	snprintf(g->vals[g->n], sizeof(g->vals[0]), "%s", val ? val : "(null)");
+	g->errs[g->n] = err;
+	return ++g->n == g->stop_at ? 3 : 0;
+}
+
+static vbd__xb_batch *fetch_batch(struct got *g)
+{
+	vbd__xb_batch *b;
+	unsigned i;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	for (i = 0; i < 20; i++) {
+		char path[16];
+
+		snprintf(path, sizeof(path), "/f/k%u", i);
+		assert_int_equal(vbd__xb_batch_check(b, path, collect, g), 0);
+	}
+	return b;
+}
+
+static void test_fetch_reads_outside_a_transaction(void **state)
+{
+	struct fx *f = *state;
+	vbd_store_stats before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
+	struct got g = { .n = 0 };
+	const char *failed = NULL;
+	vbd__xb_batch *b = fetch_batch(&g);
+	unsigned i;
+
+	for (i = 0; i < 20; i += 2) {   /* the odd keys absent */
+		char path[16], val[16];
+
+		snprintf(path, sizeof(path), "/f/k%u", i);
+		snprintf(val, sizeof(val), "v%u", i);
+		assert_true(xs_write(f->h, XBT_NULL, path, val, strlen(val)));
+	}
+	vbd_test_store_stats(&f->t, &before);
+	assert_int_equal(vbd__xb_batch_fetch(f->w, b, &failed), 0);
+	vbd_test_store_stats(&f->t, &after);
+	assert_int_equal(after.transactions, 0);
+	assert_int_equal(after.requests - before.requests, 20);
+	assert_null(failed);
+	assert_int_equal(g.n, 20);
+	for (i = 0; i < 20; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "v%u", i);
+		assert_string_equal(g.vals[i], i % 2 ? "(null)" : want);
+		assert_int_equal(g.errs[i], i % 2 ? -ENOENT : 0);
+	}
+
+	/* A check that stops: its result; the requests after it are answered
+	 * and dropped, and the same wire fetches again in step. */
+	g.n = 0;
+	g.stop_at = 5;
+	assert_int_equal(vbd__xb_batch_fetch(f->w, b, NULL), 3);
+	assert_int_equal(g.n, 5);
+	g.n = 0;
+	g.stop_at = 0;
+	assert_int_equal(vbd__xb_batch_fetch(f->w, b, NULL), 0);
+	assert_int_equal(g.n, 20);
+	assert_false(vbd__xb_wire_broken(f->w));
+
+	/* A read the store fails goes to its callback, which decides: here
+	 * it goes on, and the reads after it are made. */
+	g.n = 0;
+	fail_nth(f, 18, -EIO);
+	assert_int_equal(vbd__xb_batch_fetch(f->w, b, NULL), 0);
+	fail_nth(f, 0, 0);
+	assert_int_equal(g.n, 20);
+	assert_int_equal(g.errs[17], -EIO);
+	assert_string_equal(g.vals[18], "v18");
+	assert_false(vbd__xb_wire_broken(f->w));
+	vbd__xb_batch_free(b);
+}
+
 /* What was read before the transaction, read again in it: the same
  * answer lets the batch go on, another (a value, a child, a node made or
  * removed since) aborts it with -EAGAIN before anything of it lands. */
@@ -490,6 +581,7 @@ int main(void)
 		T(test_conflict_at_commit_is_retried),
 		T(test_check_decides),
 		T(test_same_reads),
+		T(test_fetch_reads_outside_a_transaction),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reply_not_its_request_is_refused),
 		cmocka_unit_test(test_oversized_reply_is_refused),

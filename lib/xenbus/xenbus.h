@@ -269,6 +269,12 @@ unsigned vbd__xb_batch_count(const vbd__xb_batch *b);
  * vbd__xb_wire_broken()); -errno of the start or commit. */
 int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed);
 
+/* Runs b's requests outside any transaction, pipelined as above: reads a
+ * peer's keys in one round trip instead of one each (a driver's step).
+ * Each request is its own snapshot, as libxenstore's one-by-one reads are.
+ * Returns as vbd__xb_batch_run() does, without a start, end or retry. */
+int vbd__xb_batch_fetch(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed);
+
 /* Connects as libxenstore does to path (a socket, else a device opened
  * read-write); NULL: xenstored's socket, else the xenbus device. */
 int vbd__xb_wire_open(const char *path, vbd__xb_wire **ret);

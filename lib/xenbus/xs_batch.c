@@ -642,6 +642,19 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 	return -EAGAIN;
 }
 
+int vbd__xb_batch_fetch(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed)
+{
+	unsigned op = 0;
+	int r;
+
+	if (w->fd < 0)
+		return -ENOTCONN;
+	r = send_batch(w, b, 0, &op);
+	if (r < 0 && ret_failed && w->fd >= 0)
+		*ret_failed = b->msgs + b->ops[op].path_off;
+	return r;
+}
+
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
 {
 	int r;
