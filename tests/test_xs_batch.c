@@ -407,9 +407,9 @@ static void test_same_reads(void **state)
 	assert_true(xs_write(f->h, XBT_NULL, "/s/b", "", 0));
 
 	c = chk_new();     /* as read: goes on */
-	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1"), 0);
-	assert_int_equal(vbd__xb_batch_same(c, "/s/b", ""), 0);
-	assert_int_equal(vbd__xb_batch_same(c, "/s/none", NULL), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1", 1), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/b", "", 0), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/none", NULL, 0), 0);
 	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/a", true), 0);
 	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/none", false), 0);
 	assert_int_equal(vbd__xb_batch_same_dir(c, "/s", kids, 2), 0);
@@ -417,13 +417,13 @@ static void test_same_reads(void **state)
 	run_same(f, c, 0);
 
 	c = chk_new();     /* another value, even a longer one */
-	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "12"), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "12", 2), 0);
 	run_same(f, c, -EAGAIN);
 	c = chk_new();
-	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "2"), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "2", 1), 0);
 	run_same(f, c, -EAGAIN);
 	c = chk_new();     /* made since */
-	assert_int_equal(vbd__xb_batch_same(c, "/s/a", NULL), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", NULL, 0), 0);
 	run_same(f, c, -EAGAIN);
 	c = chk_new();     /* removed since */
 	assert_int_equal(vbd__xb_batch_same_exists(c, "/s/none", true), 0);
@@ -435,8 +435,17 @@ static void test_same_reads(void **state)
 	assert_true(xs_write(f->h, XBT_NULL, "/s/c", "", 0));
 	assert_int_equal(vbd__xb_batch_same_dir(c, "/s", kids, 2), 0);
 	run_same(f, c, -EAGAIN);
+	/* A value with a NUL in it is compared whole, not as a C string. */
+	assert_true(xs_write(f->h, XBT_NULL, "/s/z", "a\0b", 3));
+	c = chk_new();
+	assert_int_equal(vbd__xb_batch_same(c, "/s/z", "a\0b", 3), 0);
+	run_same(f, c, 0);
+	c = chk_new();
+	assert_int_equal(vbd__xb_batch_same(c, "/s/z", "a", 1), 0);
+	run_same(f, c, -EAGAIN);
+	assert_true(xs_rm(f->h, XBT_NULL, "/s/z"));
 	c = chk_new();     /* an error that is not an answer stays an error */
-	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1"), 0);
+	assert_int_equal(vbd__xb_batch_same(c, "/s/a", "1", 1), 0);
 	fail_nth(f, 2, -EACCES);
 	run_same(f, c, -EACCES);
 	fail_nth(f, 0, 0);

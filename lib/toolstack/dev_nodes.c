@@ -292,6 +292,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 		 * kept meeting another's): read again, record again. */
 		if (r != -EAGAIN || !also || try + 1 >= VBD__XB_TXN_TRIES)
 			break;
+		vbd__xb_txn_pause(try);
 	}
 out:
 	if (r < 0 && w->also_failed)

@@ -125,6 +125,8 @@ void vbd__xb_io_cancel(vbd_bus *bus, vbd__xb_io *io);
 /* One retry policy for every transaction of libvbd: this many tries, with
  * a short growing pause between them so that racing writers spread out. */
 #define VBD__XB_TXN_TRIES 64
+/* The pause before try + 1 (0.5 ms a try, 10 ms at most). */
+void vbd__xb_txn_pause(unsigned try);
 
 /* The body of a transaction: < 0 aborts with that error, 0 commits, > 0
  * aborts and is returned as it is (nothing to write after all). */
@@ -243,11 +245,12 @@ int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn,
  * in it: another answer fails the batch with -EAGAIN (the transaction
  * aborted; the caller reads again and records a new batch), so a decision
  * made on reads outside a transaction holds as if they were in it.
- *   _same: path's value is val (NULL: there is no such node);
+ *   _same: path's value is the len bytes at val (NULL: there is no such
+ *   node; a value may hold NUL bytes);
  *   _same_exists: path exists, or not, whatever its value;
  *   _same_dir: path's children are names[0..n), in that order (NULL: no
  *   such node). */
-int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val);
+int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val, size_t len);
 int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists);
 int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *names, unsigned n);
 /* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM. */

@@ -33,6 +33,13 @@ const char *vbd_state_name(int state)
 	return state >= 0 && state <= VBD_STATE_RECONFIGURED ? names[state] : "Invalid";
 }
 
+void vbd__xb_txn_pause(unsigned try)
+{
+	struct timespec ts = { 0, (long)(try < 20 ? try : 20) * 500000L };
+
+	nanosleep(&ts, NULL);
+}
+
 int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud)
 {
 	unsigned try;
@@ -54,10 +61,7 @@ int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud)
 			return 0;
 		if (errno != EAGAIN)
 			return -(errno ? errno : EIO);
-		{
-			struct timespec ts = { 0, (long)(try < 20 ? try : 20) * 500000L };
-			nanosleep(&ts, NULL);
-		}
+		vbd__xb_txn_pause(try);
 	}
 	return -EAGAIN;
 }

@@ -38,7 +38,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "xenbus/xenbus.h"
@@ -186,9 +185,9 @@ static int add_same(vbd__xb_batch *b, uint32_t type, unsigned flags, const char 
 	return 0;
 }
 
-int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val)
+int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val, size_t len)
 {
-	return add_same(b, XS_READ, 0, path, val, val ? strlen(val) : 0);
+	return add_same(b, XS_READ, 0, path, val, val ? len : 0);
 }
 
 int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists)
@@ -633,11 +632,7 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 			end(w, (uint32_t)tx, true);
 		if (r != -EAGAIN)
 			return r;
-		{
-			/* The pause of vbd__xb_txn(): racing writers spread out. */
-			struct timespec ts = { 0, (long)(try < 20 ? try : 20) * 500000L };
-			nanosleep(&ts, NULL);
-		}
+		vbd__xb_txn_pause(try);
 	}
 	return -EAGAIN;
 }

@@ -51,7 +51,7 @@ char *vbd__hp_read(const vbd__hp *h, xs_transaction_t t, const char *path)
 
 	if (h->defer) {
 		if (v || e == ENOENT)
-			deferred(h, vbd__xb_batch_same(h->defer->chk, path, v));
+			deferred(h, vbd__xb_batch_same(h->defer->chk, path, v, v ? len : 0));
 		else
 			deferred(h, -(e ? e : EIO));
 	}
