@@ -152,15 +152,18 @@ fuzz: deps
 # summary line per target (time taken, executions, exec/s, coverage,
 # corpus, reproducers, verdict) appended to FUZZ_LOG.  FUZZ_TARGETS="a b"
 # runs only those, in that order.  FUZZ_SAVE=1 also merges what adds
-# coverage into fuzz/corpus/.
+# coverage into fuzz/corpus/.  Each target runs as FUZZ_LONG_JOBS processes
+# on one corpus (the machine's CPUs unless given; FUZZ_RUNS is their total).
 FUZZ_WORK ?= $(FUZZ_BUILD)/corpus-long
 FUZZ_LOG  ?= $(FUZZ_BUILD)/fuzz-long.log
 FUZZ_RUNS ?= 10000000
+FUZZ_LONG_JOBS ?= $(JOBS)
 fuzz-long: FUZZ_SECONDS := $(if $(filter file,$(origin FUZZ_SECONDS)),3600,$(FUZZ_SECONDS))
 fuzz-long: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVBD_FUZZ=ON -DVBD_SANITIZE=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	FUZZ_WORK=$(FUZZ_WORK) FUZZ_LOG=$(FUZZ_LOG) FUZZ_RUNS=$(FUZZ_RUNS) ./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	FUZZ_WORK=$(FUZZ_WORK) FUZZ_LOG=$(FUZZ_LOG) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_LONG_JOBS) \
+	  ./fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 	@echo "summary appended to $(FUZZ_LOG):"; tail -n $(words $(wildcard fuzz/fuzz_*.c)) $(FUZZ_LOG)
 
 # Ratios against a baseline measured in the same run; both CPU placements,

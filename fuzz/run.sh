@@ -11,7 +11,9 @@
 # (with -merge=1, keeping only inputs that add coverage).  Crash, leak and
 # timeout reproducers land in fuzz/ (crash-*, leak-*, timeout-* are
 # git-ignored).  Exits non-zero if any target found something.
-# FUZZ_JOBS=N runs N fuzzing processes per target (default 1).
+# FUZZ_JOBS=N runs N fuzzing processes per target (default 1), one corpus
+# shared; FUZZ_RUNS is then their total (each runs FUZZ_RUNS / N), and the
+# summary adds up the processes' executions.
 # FUZZ_WORK=DIR keeps the working corpora in DIR/<name> (seeded from
 # fuzz/corpus/<name> the first time) instead of a temporary copy, so that a
 # later run goes on from where this one stopped.
@@ -44,12 +46,15 @@ if [ -n "$keep" ]; then
 	keep=$(cd "$keep" && pwd)
 fi
 
-# summary NAME OUTPUT VERDICT: one line for FUZZ_LOG, from libFuzzer's
-# final statistics and its last status line.
+# summary NAME OUTPUT VERDICT TOOK CRASHES [JOBLOG...]: one line for
+# FUZZ_LOG, from libFuzzer's final statistics (each job's log's once, when
+# there are job logs: with -jobs the parent's output repeats each log) and
+# its last status line.
 summary() {
-	local runs eps cov ft corp
-	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$2" | awk '{s += $1} END {print s + 0}')
-	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$2" | awk '{s += $1} END {print s + 0}')
+	local runs eps cov ft corp stats=("${@:6}")
+	[ ${#stats[@]} -gt 0 ] || stats=("$2")
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "${stats[@]}" | awk '{s += $1} END {print s + 0}')
+	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "${stats[@]}" | awk '{s += $1} END {print s + 0}')
 	cov=$(grep -o 'cov: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
 	ft=$(grep -o 'ft: [0-9]*' "$2" | tail -n 1 | cut -d' ' -f2)
 	corp=$(grep -o 'corp: [0-9]*/[0-9]*[bKM]*' "$2" | tail -n 1 | cut -d' ' -f2)
@@ -92,7 +97,7 @@ for name in $targets; do
 	      -max_total_time="$seconds" -print_final_stats=1
 	      -artifact_prefix="$here/")
 	if [ -n "${FUZZ_RUNS:-}" ]; then
-		args+=(-runs="$FUZZ_RUNS")
+		args+=(-runs="$(((FUZZ_RUNS + jobs - 1) / jobs))")
 	fi
 	if [ "$jobs" -gt 1 ]; then
 		args+=(-jobs="$jobs" -workers="$jobs")
@@ -105,12 +110,11 @@ for name in $targets; do
 	(cd "$tmp" && "$bin" "${args[@]}" "$work" 2>&1) | tee "$out"
 	rc=${PIPESTATUS[0]}
 	set -e
+	joblogs=()
 	for log in "$tmp"/fuzz-*.log; do   # -jobs writes one log per job
 		[ -e "$log" ] || continue
-		echo "-- $(basename "$log")"
-		tail -n 40 "$log"
-		cat "$log" >>"$out"
-		rm -f "$log"
+		mv "$log" "$tmp/$name.job-$(basename "$log")"
+		joblogs+=("$tmp/$name.job-$(basename "$log")")
 	done
 	if [ "$rc" -ne 0 ]; then
 		echo "$name: FAILED (exit $rc); reproducers: $here/{crash,leak,timeout,oom}-*" >&2
@@ -122,7 +126,7 @@ for name in $targets; do
 	fi
 	if [ -n "${FUZZ_LOG:-}" ]; then
 		summary "$name" "$out" "$verdict" "$(($(date +%s) - started))" \
-		        "$(($(artifacts) - found_before))" >>"$FUZZ_LOG"
+		        "$(($(artifacts) - found_before))" "${joblogs[@]}" >>"$FUZZ_LOG"
 	fi
 	if [ "${FUZZ_SAVE:-0}" = 1 ] && [ -d "$seeds" ]; then
 		"$bin" -merge=1 -max_len=16384 "$seeds" "$work" >/dev/null 2>&1 ||
