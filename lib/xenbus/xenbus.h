@@ -284,6 +284,10 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
 vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
 /* Its connection closed after a protocol error. */
 bool vbd__xb_wire_broken(const vbd__xb_wire *w);
+/* Requests w sent, and its round trips (sends it waited on, a window or
+ * one request each).  w may be NULL (none yet): 0 and 0. */
+void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
+                         unsigned long long *round_trips);
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);

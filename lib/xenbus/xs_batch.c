@@ -54,6 +54,8 @@ struct vbd__xb_wire {
 	int fd;
 	bool sock;          /* a socket: one sendmsg per window; else a device */
 	uint32_t next_req;
+	/* Requests sent, and sends each waited on: round trips. */
+	unsigned long long nreq, nsend;
 	size_t rlen;        /* bytes of replies read but not yet taken */
 	char rbuf[RBUF];
 };
@@ -331,6 +333,7 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret)
 	w->fd = fd;
 	w->sock = sock;
 	w->next_req = 1;
+	w->nreq = w->nsend = 0;
 	w->rlen = 0;
 	*ret = w;
 	return 0;
@@ -376,6 +379,13 @@ bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 	return w->fd < 0;
 }
 
+void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
+                         unsigned long long *round_trips)
+{
+	*requests = w ? w->nreq : 0;
+	*round_trips = w ? w->nsend : 0;
+}
+
 /* A connection out of step with its replies is of no further use. */
 static int broken(vbd__xb_wire *w, int err)
 {
@@ -387,6 +397,7 @@ static int broken(vbd__xb_wire *w, int err)
 
 static int send_all(vbd__xb_wire *w, const char *p, size_t len)
 {
+	w->nsend++;
 	while (len) {
 		ssize_t n;
 
@@ -500,6 +511,7 @@ static int request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payl
 	struct xsd_sockmsg h = { type, w->next_req++, tx, len };
 	int r;
 
+	w->nreq++;
 	memcpy(msg, &h, HDR);
 	memcpy(msg + HDR, payload, len);
 	if ((r = send_all(w, msg, HDR + len)) < 0)
@@ -551,6 +563,7 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			memcpy(&h, b->msgs + b->ops[i + j].off, HDR);
 			h.req_id = w->next_req++;
 			h.tx_id = tx;
+			w->nreq++;
 			memcpy(b->msgs + b->ops[i + j].off, &h, HDR);
 		}
 		if ((r = send_all(w, b->msgs + from, to - from)) < 0)
