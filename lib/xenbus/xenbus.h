@@ -250,6 +250,11 @@ int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn,
 int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val);
 int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists);
 int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *names, unsigned n);
+/* Ends a window after the last request recorded: what is recorded next is
+ * sent only once its replies are in and checked, so that a check's no
+ * costs nothing of what comes after (a probe's state read before its
+ * writes).  0, or -EINVAL on an empty batch. */
+int vbd__xb_batch_wait(vbd__xb_batch *b);
 /* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM. */
 int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);

@@ -23,6 +23,11 @@
  * of 20 outstanding requests, so the daemon never stops reading this
  * connection while the client waits for replies.
  *
+ * A check whose no makes the rest pointless is followed by a wait
+ * (vbd__xb_batch_wait): the window ends there, and what comes after is
+ * sent only once its reply says go on.  A wire client counts its requests
+ * and its sends, each a round trip (vbd__xb_wire_counts).
+ *
  * A transaction belongs to the connection that started it, so the whole
  * of it (start, requests, end) goes over the wire client's own connection,
  * opened as libxenstore opens its own: the daemon's socket, else the
@@ -71,6 +76,8 @@ typedef struct batch_op {
 } batch_op;
 
 #define NO_NODE UINT32_MAX
+/* The window ends after this request (vbd__xb_batch_wait()). */
+#define OP_WAIT 0x100u
 
 struct vbd__xb_batch {
 	batch_op ops[VBD__XB_BATCH_MAX];
@@ -281,6 +288,14 @@ int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key, con
 	n = vbd__xb_format(path, val, dir, key, fmt, ap);
 	va_end(ap);
 	return n < 0 ? n : add(b, XS_WRITE, 0, path, val, (size_t)n);
+}
+
+int vbd__xb_batch_wait(vbd__xb_batch *b)
+{
+	if (!b->n)
+		return -EINVAL;
+	b->ops[b->n - 1].flags |= OP_WAIT;
+	return 0;
 }
 
 unsigned vbd__xb_batch_count(const vbd__xb_batch *b)
@@ -548,14 +563,20 @@ static int same_answer(const vbd__xb_batch *b, const batch_op *op, int err, cons
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
-	unsigned i, j;
+	unsigned i, j, k;
 	int first = 0;
 
-	for (i = 0; i < b->n && !first; i += WINDOW) {
-		unsigned k = b->n - i < WINDOW ? b->n - i : WINDOW;
-		size_t from = b->ops[i].off, to = i + k < b->n ? b->ops[i + k].off : b->len;
+	for (i = 0; i < b->n && !first; i += k) {
+		size_t from, to;
 		uint32_t req0 = w->next_req;
 		int r;
+
+		k = b->n - i < WINDOW ? b->n - i : WINDOW;
+		for (j = 0; j + 1 < k; j++)
+			if (b->ops[i + j].flags & OP_WAIT)
+				k = j + 1;
+		from = b->ops[i].off;
+		to = i + k < b->n ? b->ops[i + k].off : b->len;
 
 		for (j = 0; j < k; j++) {
 			struct xsd_sockmsg h;
