@@ -988,6 +988,73 @@ static void test_initialised_round_trips(void **state)
 	assert_true(rt <= 6);
 }
 
+/* The probe's reads are hostile too: a frontend outside the frontend
+ * domain's home, or a frontend-id that is not the domain, is not served;
+ * a frontend at another path than the usual one is (the probe's one-by-one
+ * way), and one whose dir is missing is not yet. */
+static void test_probe_frontend_keys(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *key, *val;
+		int state;          /* the backend's, after */
+	} cases[] = {
+		{ "frontend", "/local/domain/0/device/vbd/51712", 1 },
+		{ "frontend", "/local/domain/1/device/vbd/51712/../x", 1 },
+		{ "frontend-id", "2", 1 },
+		{ "frontend-id", "01x", 1 },
+		{ "frontend", "/local/domain/1/device/vbd/51713", 1 },      /* missing */
+		{ "frontend", "/local/domain/1/device/vbd-other/51712", 2 },
+	};
+	struct xs_permissions fe_perms[2] = { { FE_DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	char path[256];
+
+	assert_true(xs_mkdir(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712"));
+	assert_true(xs_set_permissions(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712",
+	                               fe_perms, 2));
+	xs_put(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712", "state", "1");
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f->b = vbd_blkback_free(f->b);
+		xs_rm(f->h0, XBT_NULL, f->be);
+		layout(f, "w");
+		xs_put(f->h0, XBT_NULL, f->be, cases[i].key, "%s", cases[i].val);
+		start(f);
+		if (cases[i].state == 2)
+			wait_be_state(f, 2);
+		else
+			settle(f);
+		if (xs_num(f->h0, f->be, "state") != cases[i].state ||
+		    stats(f).devices != (cases[i].state == 2))
+			fail_msg("%s %s: state %lld, %u device(s)", cases[i].key, cases[i].val,
+			         xs_num(f->h0, f->be, "state"), (unsigned)stats(f).devices);
+		/* Its features are offered with InitWait, not before. */
+		snprintf(path, sizeof(path), "%s/max-ring-page-order", f->be);
+		assert_int_equal(xs_has(f->h0, path), cases[i].state == 2);
+	}
+}
+
+/* A new device's probe, from the toolstack's nodes to InitWait: the
+ * probe's transaction (start, the state read, the rest in one window, the
+ * commit), the target's keys looked at, the frontend's state watched and
+ * read: 7 (the target's keys, not there yet, in one).  Each request a
+ * round trip, it was 14. */
+static void test_probe_round_trips(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	start(f);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	layout(f, "w");
+	wait_be_state(f, 2);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("a probe: %lld round trips of the backend\n", rt);
+	assert_true(rt <= 7);
+}
+
 static void test_x86_32(void **state)
 {
 	struct fx *f = *state;
@@ -2802,6 +2869,8 @@ int main(void)
 		T(test_ring_ref_garbage),
 		T(test_ring_keys_hostile_queue),
 		T(test_initialised_round_trips),
+		T(test_probe_round_trips),
+		T(test_probe_frontend_keys),
 		T(test_target_round_trips),
 		T(test_bad_physical_device_path),
 		T(test_detach_round_trips),
