@@ -879,6 +879,182 @@ static void test_ring_ref_garbage(void **state)
 	assert_int_equal(stats(f).rings, 0);
 }
 
+/* The per-queue keys are read together, after the top ones: a bad key of
+ * the second queue still fails the device with the message that names
+ * it, and nothing of the first queue stays mapped. */
+static void test_ring_keys_hostile_queue(void **state)
+{
+	struct fx *f = *state;
+	/* val NULL: the key removed.  The message names the key. */
+	static const struct {
+		const char *key, *val;
+	} cases[] = {
+		{ "queue-1/event-channel", "0x5" },
+		{ "queue-1/ring-ref1", NULL },
+		{ "queue-0/ring-ref0", "4294967296" },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char want[256], path[256], *e;
+
+		if (i) {
+			f->b = vbd_blkback_free(f->b);
+			fe_close_rings(f);
+			assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error"));
+			assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+			assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+		}
+		layout(f, "w");
+		start(f);
+		hotplug(f);
+		wait_be_state(f, 2);
+		fe_connect(f, &(struct fe_opts){ 2, 1, "x86_64-abi", false, 1 });
+		if (cases[i].val)
+			xs_put(f->h1, XBT_NULL, f->fe, cases[i].key, "%s", cases[i].val);
+		else {
+			snprintf(path, sizeof(path), "%s/%s", f->fe, cases[i].key);
+			assert_true(xs_rm(f->h1, XBT_NULL, path));
+		}
+		fe_state(f, 3);
+		wait_be_state(f, 5);
+		e = vbd_test_xs_readf(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error");
+		assert_non_null(e);
+		snprintf(want, sizeof(want), "reading %s/%s", f->fe, cases[i].key);
+		if (!strstr(e, want) || atoi(e) != EINVAL)
+			fail_msg("case %u: error node \"%s\", want %d and \"%s\"", i, e, EINVAL, want);
+		free(e);
+		assert_int_equal(stats(f).rings, 0);
+	}
+}
+
+/* The backend's round trips to the store: each request of its libxenstore
+ * connections is one, and each send of its wire client (xs_batch.c) one.
+ * own: domain 0's connections that are the test's (the oldest). */
+static unsigned dom0_conns(struct fx *f, unsigned n, long long *reqs)
+{
+	char *out = xs_control_command(f->h0, "conns", NULL, 0), *line, *save = NULL;
+	unsigned seen = 0;
+
+	assert_non_null(out);
+	*reqs = 0;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *tok, *s2 = NULL;
+		unsigned i = 0;
+
+		if (!strstr(line, " domid 0 ") || seen++ >= n)
+			continue;
+		/* "pid P domid D events E type count type count ..." */
+		for (tok = strtok_r(line, " ", &s2); tok; tok = strtok_r(NULL, " ", &s2), i++)
+			if (i >= 7 && i % 2)
+				*reqs += strtoll(tok, NULL, 10);
+	}
+	free(out);
+	return seen;
+}
+
+static long long backend_round_trips(struct fx *f, unsigned own)
+{
+	unsigned long long wreq, wrt;
+	long long reqs;
+	unsigned n = dom0_conns(f, 0, &reqs);
+
+	dom0_conns(f, n - own, &reqs);
+	vbd__xb_wire_counts(f->b->bus->wire, &wreq, &wrt);
+	return reqs - (long long)wreq + (long long)wrt;
+}
+
+/* From the frontend's Initialised to the backend's Connected: the state
+ * read, one window of the frontend's top keys, one of every queue's ring
+ * keys, the connect transaction (start, its keys, end).  Each key a round
+ * trip, it was 14 for two queues of two pages. */
+static void test_initialised_round_trips(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	fe_connect(f, &(struct fe_opts){ 2, 1, "x86_64-abi", false, 3 });
+	wait_be_state(f, 4);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("Initialised -> Connected: %lld round trips of the backend\n", rt);
+	assert_int_equal(stats(f).rings, 2);
+	assert_true(rt <= 6);
+}
+
+/* The probe's reads are hostile too: a frontend outside the frontend
+ * domain's home, or a frontend-id that is not the domain, is not served;
+ * a frontend at another path than the usual one is (the probe's one-by-one
+ * way), and one whose dir is missing is not yet. */
+static void test_probe_frontend_keys(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *key, *val;
+		int state;          /* the backend's, after */
+	} cases[] = {
+		{ "frontend", "/local/domain/0/device/vbd/51712", 1 },
+		{ "frontend", "/local/domain/1/device/vbd/51712/../x", 1 },
+		{ "frontend-id", "2", 1 },
+		{ "frontend-id", "01x", 1 },
+		{ "frontend", "/local/domain/1/device/vbd/51713", 1 },      /* missing */
+		{ "frontend", "/local/domain/1/device/vbd-other/51712", 2 },
+	};
+	struct xs_permissions fe_perms[2] = { { FE_DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
+	char path[256];
+
+	assert_true(xs_mkdir(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712"));
+	assert_true(xs_set_permissions(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712",
+	                               fe_perms, 2));
+	xs_put(f->h0, XBT_NULL, "/local/domain/1/device/vbd-other/51712", "state", "1");
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f->b = vbd_blkback_free(f->b);
+		xs_rm(f->h0, XBT_NULL, f->be);
+		layout(f, "w");
+		xs_put(f->h0, XBT_NULL, f->be, cases[i].key, "%s", cases[i].val);
+		start(f);
+		if (cases[i].state == 2)
+			wait_be_state(f, 2);
+		else
+			settle(f);
+		if (xs_num(f->h0, f->be, "state") != cases[i].state ||
+		    stats(f).devices != (cases[i].state == 2))
+			fail_msg("%s %s: state %lld, %u device(s)", cases[i].key, cases[i].val,
+			         xs_num(f->h0, f->be, "state"), (unsigned)stats(f).devices);
+		/* Its features are offered with InitWait, not before. */
+		snprintf(path, sizeof(path), "%s/max-ring-page-order", f->be);
+		assert_int_equal(xs_has(f->h0, path), cases[i].state == 2);
+	}
+}
+
+/* A new device's probe, from the toolstack's nodes to InitWait: the
+ * probe's transaction (start, the state read, the rest in one window, the
+ * commit), the target's keys looked at, the frontend's state watched and
+ * read: 7 (the target's keys, not there yet, in one).  Each request a
+ * round trip, it was 14. */
+static void test_probe_round_trips(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	start(f);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	layout(f, "w");
+	wait_be_state(f, 2);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("a probe: %lld round trips of the backend\n", rt);
+	assert_true(rt <= 7);
+}
+
 static void test_x86_32(void **state)
 {
 	struct fx *f = *state;
@@ -2577,6 +2753,88 @@ static void test_bad_physical_device(void **state)
 	assert_true(xs_has(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error"));
 }
 
+/* The hotplug step's keys: physical-device and -path in one round trip,
+ * the rest of the target's keys (mode, device-type, discard-enable,
+ * direct-io-safe) in one more; 6 when each was one. */
+static void test_target_round_trips(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	layout(f, "w");
+	start(f);
+	wait_be_state(f, 2);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	hotplug(f);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("the target's keys: %lld round trips of the backend\n", rt);
+	assert_true(f->b->devs && f->b->devs->disk.fd >= 0);
+	assert_true(rt <= 2);
+}
+
+/* A physical-device-path that is not absolute, or past the target's
+ * path, fails the device with the message that says so; nothing after it
+ * is looked at. */
+static void test_bad_physical_device_path(void **state)
+{
+	struct fx *f = *state;
+	char big[300], path[256], *e;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '/';
+	big[sizeof(big) - 1] = 0;
+	for (int i = 0; i < 2; i++) {
+		if (i) {
+			f->b = vbd_blkback_free(f->b);
+			assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error"));
+			assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+		}
+		layout(f, "w");
+		start(f);
+		wait_be_state(f, 2);
+		snprintf(path, sizeof(path), "%s/physical-device-path", f->be);
+		assert_true(xs_write(f->h0, XBT_NULL, path, i ? big : "disk.img",
+		                     strlen(i ? big : "disk.img")));
+		wait_be_state(f, 5);
+		e = vbd_test_xs_readf(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error");
+		assert_non_null(e);
+		if (atoi(e) != EINVAL || !strstr(e, "bad physical-device-path"))
+			fail_msg("error node \"%s\"", e);
+		free(e);
+	}
+}
+
+/* A detach's end: the frontend's Closed read, then Closed written in one
+ * transaction with online read in the same window: 4 round trips (5 when
+ * the transaction's requests went one by one). */
+static void test_detach_round_trips(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+	xs_transaction_t t;
+
+	up(f, &plain);
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "online", "0");
+		xs_put(f->h0, t, f->be, "state", "5");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	fe_state(f, 5);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("the frontend's Closed to ours: %lld round trips of the backend\n", rt);
+	assert_int_equal(stats(f).devices, 0);
+	assert_true(rt <= 4);
+}
+
 static void test_hostile_frontend_state(void **state)
 {
 	struct fx *f = *state;
@@ -2609,6 +2867,13 @@ int main(void)
 		T(test_bad_protocol),
 		T(test_bad_ring_keys),
 		T(test_ring_ref_garbage),
+		T(test_ring_keys_hostile_queue),
+		T(test_initialised_round_trips),
+		T(test_probe_round_trips),
+		T(test_probe_frontend_keys),
+		T(test_target_round_trips),
+		T(test_bad_physical_device_path),
+		T(test_detach_round_trips),
 		T(test_x86_32),
 		T(test_partial_segments),
 		T(test_flush_barrier),

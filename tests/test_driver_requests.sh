@@ -93,7 +93,7 @@ echo "backend  by type:$(bytype "$be")"
 echo "frontend by type:$(bytype "$fe")"
 # Room for a read that event batching moves around, not for a
 # regression: before, 72 and 59, then 53-54 and 53.
-check "backend: at most 52 requests per attach+detach (was 54)" 0 test "$bq" -le 520
+check "backend: at most 51 requests per attach+detach (was 54)" 0 test "$bq" -le 510
 check "frontend: at most 48 requests per attach+detach (was 53)" 0 test "$fq" -le 480
 check "both: at most 99 (was 107)" 0 test $((bq + fq)) -le 990
 check "the host after the cycles" 0 "$VBDCTL" sim status

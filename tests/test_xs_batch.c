@@ -267,6 +267,45 @@ static void test_check_decides(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* A wait after a check: its no sends nothing of what comes after (the
+ * start, the read, the abort: 3 requests in 3 round trips, not 4); its yes
+ * sends the rest as the next window. */
+static void test_wait_ends_the_window(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { .answer = 1 };
+	unsigned long long req0, rt0, req, rt;
+	vbd__xb_batch *b;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/s/state", "1", 1));
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_wait(b), -EINVAL);
+	assert_int_equal(vbd__xb_batch_check(b, "/s/state", check, &s), 0);
+	assert_int_equal(vbd__xb_batch_wait(b), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/t", "l", "w"), 0);
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 1);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req - req0, 3);
+	assert_int_equal(rt - rt0, 3);
+	assert_nothing(f);
+
+	s.answer = 0;
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	assert_int_equal(req0 - req, 5);
+	assert_int_equal(rt0 - rt, 4);
+	{
+		char *v = vbd_test_xs_readf(f->h, "/t/l");
+
+		assert_non_null(v);
+		assert_string_equal(v, "w");
+		free(v);
+	}
+	vbd__xb_batch_free(b);
+}
+
 /* Reads outside a transaction: a driver's step reads its peer's keys in
  * one window each 16, every value to its callback in order, an absent node
  * as -ENOENT; a check that stops, and a request failed through the store's
@@ -589,6 +628,7 @@ int main(void)
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
 		T(test_check_decides),
+		T(test_wait_ends_the_window),
 		T(test_same_reads),
 		T(test_fetch_reads_outside_a_transaction),
 		cmocka_unit_test(test_limits),

@@ -6,6 +6,7 @@
  *              adoption of what a dead backend left
  *   xenbus.c   one device's handshake (backend_changed, frontend_changed,
  *              connect, disconnect, remove)
+ *   peer.c     what the frontend and the hotplug step wrote, read pipelined
  *   disk.c     the target: open, size, flush, discard
  *   ring.c     one ring: map, bind, its worker, the data path and its
  *              synchronous engine
@@ -235,6 +236,52 @@ int vbd__bb_reap_replaced(vbd_blkback *b);
 void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int vbd__bb_announce_size(vbd__bb_dev *d);
+
+/* peer.c: what the frontend and the hotplug step wrote, read pipelined.
+ * A number, as vbd__xb_read_num() takes it: r is 0 (v set), -ENOENT,
+ * -EINVAL (not a strict decimal in 0..max), or -errno. */
+struct vbd__bb_num {
+	unsigned long long max, v;
+	int r;
+	bool done;
+};
+/* The protocol: its first bytes (an unknown one is shown cut anyway). */
+struct vbd__bb_str {
+	char val[48];
+	int r;
+	bool done;
+};
+/* The frontend's state and the keys at the top of its dir. */
+struct vbd__bb_fe_keys {
+	struct vbd__bb_num state, persistent, nq, order;
+	struct vbd__bb_str proto;
+	bool have;          /* the four below the state read */
+};
+/* The target's keys, read pipelined: physical-device and -path in one
+ * window, then (params for vbd3) mode, device-type, discard-enable and
+ * direct-io-safe in the next, sent only when the first two say there is
+ * a target to open; each judged after (xenbus.c), as one-by-one reads. */
+struct vbd__bb_target_keys {
+	char *pd, *pdp, *params, *mode, *type;
+	struct vbd__bb_num de, dio;
+};
+
+/* A vbd__xb_batch_check() function that fills a struct vbd__bb_num
+ * (its max set); goes on always. */
+int vbd__bb_num_check(const char *val, int err, void *ud);
+/* Into k, in one window: the frontend's state (with state), its top keys
+ * (with top). */
+void vbd__bb_read_fe(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool state, bool top);
+/* Every queue's keys into ring (nq * (pages + 1)): pages refs, then the
+ * event channel, per queue. */
+void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_order,
+                        struct vbd__bb_num *ring);
+/* The target's keys into t (t->de.r and t->dio.r preset to -EIO): 0, 1
+ * when physical-device(-path) say there is nothing to open (the rest not
+ * read), or -errno of the fetch. */
+int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t);
+/* "fd:4" -> 253, 4: 0 or -EINVAL. */
+int vbd__bb_parse_pdev(const char *s, unsigned *maj, unsigned *min);
 
 /* disk.c: opens path (read-only or not) and fills d; 0 or -errno with a
  * message in why. */

@@ -16,7 +16,9 @@
  *                                           online 0       to remove
  *
  * The state and the frontend's keys are read in one transaction with the
- * probe's writes, so a device removed meanwhile is never brought back.  A
+ * probe's writes, so a device removed meanwhile is never brought back; its
+ * requests are pipelined on the bus's wire client (xs_batch.c): the state
+ * read, then the rest in one window, 4 round trips for 10 requests.  A
  * device whose dir is seen changed and reads Initialising again was
  * removed and made anew before we looked: the old one is dropped and the
  * new one probed (xenbus.c says why the state tells).
@@ -39,6 +41,16 @@ struct probe_job {
 	int state;     /* the backend's state found */
 	char fe[sizeof(((vbd__bb_dev *)0)->fe)];
 };
+
+/* The backend's frontend key: a path under prefix (the frontend domain's
+ * home), of path characters, no empty component, no trailing slash. */
+static bool fe_path_ok(const char *fe, const char *prefix)
+{
+	return fe && strlen(fe) < sizeof(((vbd__bb_dev *)0)->fe) &&
+	       strncmp(fe, prefix, strlen(prefix)) == 0 &&
+	       strspn(fe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@") ==
+	           strlen(fe) && !strstr(fe, "//") && fe[strlen(fe) - 1] != '/';
+}
 
 static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
@@ -77,10 +89,7 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
 	id = xs_read(xs, t, path, &len);
 	snprintf(prefix, sizeof(prefix), "/local/domain/%u/", d->fe_domid);
-	ok = fe && id && vbd__parse_num(id) == (long long)d->fe_domid && strlen(fe) < sizeof(d->fe) &&
-	     strncmp(fe, prefix, strlen(prefix)) == 0 &&
-	     strspn(fe, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@") ==
-	         strlen(fe) && !strstr(fe, "//") && fe[strlen(fe) - 1] != '/';
+	ok = id && vbd__parse_num(id) == (long long)d->fe_domid && fe_path_ok(fe, prefix);
 	if (ok)
 		snprintf(j->fe, sizeof(j->fe), "%s", fe);
 	free(fe);
@@ -99,6 +108,116 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	     WR(xs, t, d->be, "max-ring-page-order", "%u", b->max_order) &&
 	     WR(xs, t, d->be, "state", "%d", VBD_STATE_INITWAIT);
 	return ok ? 0 : -(errno ? errno : EIO);
+}
+
+/* The probe's transaction pipelined (xs_batch.c): the state read alone,
+ * then frontend-id, frontend and the frontend's dir read and the features
+ * and InitWait written in one window, between the start and the commit
+ * (4 round trips for 10 requests; a state that is not a probe's costs
+ * the start, its read and the end, as before).  Each read is a check that
+ * decides as probe_body() does, in its order; a no aborts the transaction
+ * with the writes in it.
+ * The frontend's dir is read at the path a toolstack names it by, before
+ * its `frontend` key is known: a key naming another path, and a state
+ * whose online decides (Closing, Closed), go probe_body()'s way instead
+ * (PROBE_SLOW). */
+#define PROBE_SLOW 6
+
+struct probe_pipe {
+	struct probe_job *j;
+	bool id_ok;
+	char guess[VBD__XB_PATH_MAX];
+};
+
+static int probe_state_check(const char *val, int err, void *ud)
+{
+	struct probe_pipe *p = ud;
+	long long v = val && strlen(val) <= 20 ? vbd__parse_num(val) : -1;
+	int s = !val ? err : v < 0 || v > VBD_STATE_RECONFIGURED ? -EINVAL : (int)v;
+
+	if (s == VBD_STATE_CLOSING || s == VBD_STATE_CLOSED)
+		return PROBE_SLOW;
+	if (s != VBD_STATE_INITIALISING && s != VBD_STATE_INITWAIT && s != VBD_STATE_CONNECTED)
+		return 1;
+	p->j->state = s;
+	return 0;
+}
+
+static int probe_id_check(const char *val, int err, void *ud)
+{
+	struct probe_pipe *p = ud;
+
+	(void)err;
+	p->id_ok = val && vbd__parse_num(val) == (long long)p->j->d->fe_domid;
+	return 0;
+}
+
+static int probe_fe_check(const char *fe, int err, void *ud)
+{
+	struct probe_pipe *p = ud;
+	struct probe_job *j = p->j;
+	char prefix[48];
+
+	(void)err;
+	snprintf(prefix, sizeof(prefix), "/local/domain/%u/", j->d->fe_domid);
+	if (!p->id_ok || !fe_path_ok(fe, prefix))
+		return 2;
+	snprintf(j->fe, sizeof(j->fe), "%s", fe);
+	return strcmp(fe, p->guess) ? PROBE_SLOW : 0;
+}
+
+static int probe_exists_check(const char *val, int err, void *ud)
+{
+	struct probe_pipe *p = ud;
+
+	(void)err;
+	if (!val)
+		return 3;
+	/* Adopted: its features are there, its state stays. */
+	return p->j->state != VBD_STATE_INITIALISING ? 4 : 0;
+}
+
+/* probe_body()'s result, or PROBE_SLOW. */
+static int probe_pipelined(struct probe_job *j)
+{
+	vbd__bb_dev *d = j->d;
+	vbd_blkback *b = d->b;
+	struct probe_pipe p = { .j = j };
+	char path[VBD__XB_PATH_MAX + 16];
+	vbd__xb_batch *bt;
+	vbd__xb_wire *w;
+	int r;
+
+	if (vbd__xb_frontend_path(p.guess, sizeof(p.guess), d->fe_domid, "vbd", d->devid) < 0)
+		return PROBE_SLOW;
+	if ((r = vbd__xb_batch_new(&bt)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/state", d->be);
+	r = vbd__xb_batch_check(bt, path, probe_state_check, &p);
+	/* A dir seen removed (or not new) costs its state read alone. */
+	if (r == 0)
+		r = vbd__xb_batch_wait(bt);
+	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
+	if (r == 0)
+		r = vbd__xb_batch_check(bt, path, probe_id_check, &p);
+	snprintf(path, sizeof(path), "%s/frontend", d->be);
+	if (r == 0)
+		r = vbd__xb_batch_check(bt, path, probe_fe_check, &p);
+	if (r == 0)
+		r = vbd__xb_batch_check(bt, p.guess, probe_exists_check, &p);
+	if (r == 0 && b->max_indirect)
+		r = vbd__xb_batch_printf(bt, d->be, "feature-max-indirect-segments", "%u",
+		                         b->max_indirect);
+	if (r == 0)
+		r = vbd__xb_batch_printf(bt, d->be, "multi-queue-max-queues", "%u", b->max_queues);
+	if (r == 0)
+		r = vbd__xb_batch_printf(bt, d->be, "max-ring-page-order", "%u", b->max_order);
+	if (r == 0)
+		r = vbd__xb_batch_printf(bt, d->be, "state", "%d", VBD_STATE_INITWAIT);
+	if (r == 0 && (r = vbd__xb_bus_wire(b->bus, &w)) == 0)
+		r = vbd__xb_batch_run(w, bt, NULL);
+	vbd__xb_batch_free(bt);
+	return r;
 }
 
 static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
@@ -124,7 +243,12 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	j.d = d;
 	j.state = -1;
 	j.fe[0] = 0;
-	r = vbd__xb_txn(b->xs, probe_body, &j);
+	r = probe_pipelined(&j);
+	if (r == PROBE_SLOW) {
+		j.state = -1;
+		j.fe[0] = 0;
+		r = vbd__xb_txn(b->xs, probe_body, &j);
+	}
 	if (r == 5) {
 		vbd__bb_log(b, VBD_LOG_INFO, "%s: left Closing by an earlier backend: Closed", d->be);
 		vbd__xb_switch_state(b->xs, d->be, VBD_STATE_CLOSED);

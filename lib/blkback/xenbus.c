@@ -7,9 +7,12 @@
  *                     frontend's state, go to 2
  *   backend_changed   physical-device appears (an event of the backend dir's
  *                     watch, probe.c): open the target
- *   frontend_changed  3/4: map the rings and bind; 5: Closing; 6: disconnect,
- *                     Closed, forget the device if offline; 1 after Closed:
- *                     back to InitWait
+ *   frontend_changed  3/4: read the ring keys (peer.c: the top ones in one
+ *                     round trip, every queue's in one more, pipelined on
+ *                     the bus's wire client), map the rings and bind;
+ *                     5: Closing; 6: disconnect, Closed (pipelined with
+ *                     the read of online), forget the device if offline;
+ *                     1 after Closed: back to InitWait
  *   connect           when the target is open and the rings are bound,
  *                     whichever comes last: one transaction with the disk's
  *                     keys and state 4; then the workers start
@@ -346,34 +349,36 @@ int vbd__bb_announce_size(vbd__bb_dev *d)
 /* ---------------------------------------------------------- the frontend */
 
 /* Reads the frontend's ring keys, maps and binds every ring.  On failure
- * the error node is written and nothing stays mapped. */
-static int connect_rings(vbd__bb_dev *d)
+ * the error node is written and nothing stays mapped.  k: the top keys,
+ * when the state read brought them. */
+static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 {
 	vbd_blkback *b = d->b;
-	unsigned long long nq = 1, order = 0, v;
+	unsigned long long nq = 1, order = 0;
 	uint32_t refs[1u << VBD__BB_MAX_ORDER];
+	struct vbd__bb_num *ring = NULL;     /* per queue: pages refs, then the port */
 	bool has_order;
-	char *proto, why[200];
-	unsigned i, k, pages;
+	char why[200];
+	unsigned i, j, pages, per;
 	int r;
 
-	proto = RD(d, d->fe, "protocol");
-	if (!proto || strcmp(proto, XEN_IO_PROTO_ABI_X86_64) == 0 ||
-	    strcmp(proto, XEN_IO_PROTO_ABI_ARM) == 0) {
+	if (!k->have)
+		vbd__bb_read_fe(d, k, false, true);
+	if (k->proto.r < 0 || strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_64) == 0 ||
+	    strcmp(k->proto.val, XEN_IO_PROTO_ABI_ARM) == 0) {
 		d->abi = VBD__BB_ABI_64;
-	} else if (strcmp(proto, XEN_IO_PROTO_ABI_X86_32) == 0) {
+	} else if (strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_32) == 0) {
 		d->abi = VBD__BB_ABI_X86_32;
 	} else {
-		vbd__bb_fatal(d, -ENOSYS, "unknown fe protocol %.32s", proto);
-		free(proto);
+		vbd__bb_fatal(d, -ENOSYS, "unknown fe protocol %.32s", k->proto.val);
 		return -ENOSYS;
 	}
-	free(proto);
 
-	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "feature-persistent", UINT32_MAX, &v);
-	d->persistent = r == 0 && v != 0 && b->pgrants_max > 0;
+	d->persistent = k->persistent.r == 0 && k->persistent.v != 0 && b->pgrants_max > 0;
 
-	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "multi-queue-num-queues", b->max_queues, &nq);
+	r = k->nq.r;
+	if (r == 0)
+		nq = k->nq.v;
 	if (r == -ENOENT) {
 		nq = 1;
 	} else if (r < 0 || nq == 0) {
@@ -382,7 +387,9 @@ static int connect_rings(vbd__bb_dev *d)
 		return -ENOSYS;
 	}
 
-	r = vbd__xb_read_num(d->b->xs, XBT_NULL, d->fe, "ring-page-order", b->max_order, &order);
+	r = k->order.r;
+	if (r == 0)
+		order = k->order.v;
 	has_order = r != -ENOENT;
 	if (r == -ENOENT) {
 		order = 0;
@@ -391,9 +398,14 @@ static int connect_rings(vbd__bb_dev *d)
 		return -EINVAL;
 	}
 	pages = 1u << order;
+	per = pages + 1;
 
 	d->rings = calloc(nq, sizeof(*d->rings));
-	if (!d->rings) {
+	ring = calloc(nq * per, sizeof(*ring));
+	if (!d->rings || !ring) {
+		free(d->rings);
+		d->rings = NULL;
+		free(ring);
 		vbd__bb_fatal(d, -ENOMEM, "allocating %llu rings", nq);
 		return -ENOMEM;
 	}
@@ -402,40 +414,46 @@ static int connect_rings(vbd__bb_dev *d)
 	for (i = 0; i < nq; i++)
 		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
 
+	vbd__bb_read_rings(d, (unsigned)nq, pages, has_order, ring);
 	for (i = 0; i < nq; i++) {
 		char dir[160], key[24];
+		const struct vbd__bb_num *n;
 
 		if (nq == 1)
 			snprintf(dir, sizeof(dir), "%s", d->fe);
 		else
 			snprintf(dir, sizeof(dir), "%s/queue-%u", d->fe, i);
-		for (k = 0; k < pages; k++) {
-			if (has_order)
-				snprintf(key, sizeof(key), "ring-ref%u", k);
-			else
-				snprintf(key, sizeof(key), "ring-ref");
-			r = vbd__xb_read_num(d->b->xs, XBT_NULL, dir, key, UINT32_MAX, &v);
-			if (r < 0) {
+		for (j = 0; j < pages; j++) {
+			n = &ring[i * per + j];
+			if (n->r < 0) {
+				if (has_order)
+					snprintf(key, sizeof(key), "ring-ref%u", j);
+				else
+					snprintf(key, sizeof(key), "ring-ref");
+				r = n->r;
 				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
 				goto fail;
 			}
-			refs[k] = (uint32_t)v;
+			refs[j] = (uint32_t)n->v;
 		}
-		r = vbd__xb_read_num(d->b->xs, XBT_NULL, dir, "event-channel", UINT32_MAX, &v);
-		if (r < 0) {
+		n = &ring[i * per + pages];
+		if (n->r < 0) {
+			r = n->r;
 			vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/event-channel", dir);
 			goto fail;
 		}
-		r = vbd__bb_ring_connect(&d->rings[i], refs, pages, (uint32_t)v, why, sizeof(why));
+		r = vbd__bb_ring_connect(&d->rings[i], refs, pages, (uint32_t)n->v, why, sizeof(why));
 		if (r < 0) {
 			vbd__bb_fatal(d, r, "%s", why);
 			goto fail;
 		}
 	}
+	free(ring);
 	d->rings_bound = true;
 	vbd__crashpoint("blkback.ring-mapped");
 	return 0;
 fail:
+	free(ring);
 	disconnect(d);
 	return r;
 }
@@ -480,6 +498,44 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return vbd__xb_printf(xs, t, j->be, "state", "%d", VBD_STATE_CLOSED);
 }
 
+/* close_body()'s online read, pipelined with the write of Closed: online
+ * 0 lets the write stand; anything else needs the state read first, which
+ * close_body() does (CLOSE_SLOW), the write thrown away with the
+ * transaction. */
+#define CLOSE_SLOW 7
+
+static int close_check(const char *val, int err, void *ud)
+{
+	struct vbd__bb_num n = { .max = 1 };
+
+	(void)ud;
+	vbd__bb_num_check(val, err, &n);
+	if (n.r < 0 && n.r != -ENOENT && n.r != -EINVAL)
+		return n.r;
+	return n.r == 0 && n.v == 0 ? 0 : CLOSE_SLOW;
+}
+
+/* A detach's Closed in 3 round trips (start, online and the write, end):
+ * 0, CLOSE_SLOW, or -errno as vbd__xb_txn(close_body) returns it. */
+static int close_pipelined(vbd__bb_dev *d)
+{
+	char path[VBD__XB_PATH_MAX + 8];
+	vbd__xb_batch *bt;
+	vbd__xb_wire *w;
+	int r;
+
+	if ((r = vbd__xb_batch_new(&bt)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/online", d->be);
+	r = vbd__xb_batch_check(bt, path, close_check, NULL);
+	if (r == 0)
+		r = vbd__xb_batch_printf(bt, d->be, "state", "%d", VBD_STATE_CLOSED);
+	if (r == 0 && (r = vbd__xb_bus_wire(d->b->bus, &w)) == 0)
+		r = vbd__xb_batch_run(w, bt, NULL);
+	vbd__xb_batch_free(bt);
+	return r;
+}
+
 /* The frontend is Closed: ours too, and whether the device is still
  * online (*online) read before that write or with it. */
 static int close_dev(vbd__bb_dev *d, bool *online)
@@ -493,7 +549,9 @@ static int close_dev(vbd__bb_dev *d, bool *online)
 		*online = is_online(d);
 		return 0;
 	}
-	r = vbd__xb_txn(d->b->xs, close_body, &j);
+	r = close_pipelined(d);
+	if (r == CLOSE_SLOW)
+		r = vbd__xb_txn(d->b->xs, close_body, &j);
 	*online = j.online;
 	if (r > 0 && found_replaced(d, j.found))
 		r = -ESTALE;
@@ -503,12 +561,14 @@ static int close_dev(vbd__bb_dev *d, bool *online)
 void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
+	struct vbd__bb_fe_keys k;
 	int st;
 
 	(void)path;
 	if (d->replaced)
 		return;                  /* the new device's, not ours */
-	st = vbd__xb_read_state(d->b->xs, XBT_NULL, d->fe);
+	vbd__bb_read_fe(d, &k, true, false);
+	st = k.state.r < 0 ? k.state.r : (int)k.state.v;
 	if (st == -ENOENT)
 		st = VBD_STATE_UNKNOWN;
 	else if (st == -EINVAL)
@@ -535,7 +595,7 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		    d->be_state == VBD_STATE_CLOSED)
 			break;
 		disconnect(d);    /* idempotent: nothing mapped twice */
-		if (connect_rings(d) < 0)
+		if (connect_rings(d, &k) < 0)
 			break;
 		update_status(d);
 		break;
@@ -576,32 +636,6 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 
 /* ------------------------------------------------------------ the target */
 
-/* "fd:4" -> 253, 4.  Hex without 0x, as the hotplug scripts write it. */
-static int parse_pdev(const char *s, unsigned *maj, unsigned *min)
-{
-	unsigned long long a = 0, b = 0;
-	const char *p = s;
-	int n;
-
-	for (n = 0; *p && *p != ':'; p++, n++) {
-		if (n >= 8 || !strchr("0123456789abcdefABCDEF", *p))
-			return -EINVAL;
-		a = a * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
-	}
-	if (n == 0 || *p != ':')
-		return -EINVAL;
-	for (p++, n = 0; *p; p++, n++) {
-		if (n >= 8 || !strchr("0123456789abcdefABCDEF", *p))
-			return -EINVAL;
-		b = b * 16 + (unsigned)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
-	}
-	if (n == 0 || a > 0xfff || b > 0xfffff)
-		return -EINVAL;
-	*maj = (unsigned)a;
-	*min = (unsigned)b;
-	return 0;
-}
-
 /* /dev/block/M:m, or the name sysfs gives the device. */
 static int open_by_number(struct vbd__bb_disk *k, unsigned maj, unsigned min, bool ro, bool discard,
                           char *why, size_t whylen)
@@ -639,9 +673,8 @@ static int open_by_number(struct vbd__bb_disk *k, unsigned maj, unsigned min, bo
 }
 
 /* 0, or -errno after a fatal error of the device. */
-static int check_tap_params(vbd__bb_dev *d, const char *pdp)
+static int check_tap_params(vbd__bb_dev *d, const char *params, const char *pdp)
 {
-	char *params = RD(d, d->be, "params");
 	int r = 0;
 
 	if (!params || strncmp(params, "aio:", 4)) {
@@ -652,7 +685,6 @@ static int check_tap_params(vbd__bb_dev *d, const char *pdp)
 		r = -EINVAL;
 		vbd__bb_fatal(d, r, "physical-device-path is not the path in params");
 	}
-	free(params);
 	return r;
 }
 
@@ -660,8 +692,9 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
 	struct vbd__bb_disk *k = &d->disk;
-	char *pd, *pdp = NULL, *mode = NULL, *type = NULL, why[320];
-	unsigned long long de = 1, dio = 0;
+	struct vbd__bb_target_keys t = { .de.r = -EIO, .dio.r = -EIO };
+	char *pd, *pdp, *mode, *type, why[320];
+	unsigned long long de = 1;
 	unsigned maj = 0, min = 0;
 	bool have_pd, ro;
 	int r;
@@ -672,9 +705,18 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	 * warning), not what else the hotplug step writes after it. */
 	if (k->fd >= 0 && path && !vbd__bb_key_is(d, path, "physical-device"))
 		return;
-	pd = RD(d, d->be, "physical-device");
+	if (k->fd >= 0)
+		t.pd = RD(d, d->be, "physical-device");
+	else if ((r = vbd__bb_read_target(d, &t)) < 0)
+		/* As reads that all failed: nothing to open yet. */
+		vbd__bb_log(d->b, VBD_LOG_WARNING, "%s: reading the target's keys: %s", d->be,
+		            strerror(-r));
+	pd = t.pd;
+	pdp = t.pdp;
+	mode = t.mode;
+	type = t.type;
 	have_pd = pd != NULL;
-	if (have_pd && parse_pdev(pd, &maj, &min) < 0) {
+	if (have_pd && vbd__bb_parse_pdev(pd, &maj, &min) < 0) {
 		vbd__bb_fatal(d, -EINVAL, "parsing physical-device %.32s", pd);
 		goto out;
 	}
@@ -685,7 +727,6 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 			            k->major, k->minor, maj, min);
 		goto out;
 	}
-	pdp = RD(d, d->be, "physical-device-path");
 	if (!have_pd && !pdp)
 		goto out;        /* not yet: the hotplug step has not run */
 	if (pdp && (pdp[0] != '/' || strlen(pdp) >= sizeof(k->path))) {
@@ -694,14 +735,12 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	}
 	/* vbd3 (tap): params is "<format>:<path>"; only aio (raw) is served,
 	 * and the hotplug step's physical-device-path must be that path. */
-	if (!strcmp(d->b->kind, "vbd3") && (r = check_tap_params(d, pdp)) < 0)
+	if (!strcmp(d->b->kind, "vbd3") && (r = check_tap_params(d, t.params, pdp)) < 0)
 		goto out;
-	mode = RD(d, d->be, "mode");
 	ro = !mode || !strchr(mode, 'w');
-	type = RD(d, d->be, "device-type");
-	vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "discard-enable", 1, &de);
-	k->direct_wanted = vbd__xb_read_num(d->b->xs, XBT_NULL, d->be, "direct-io-safe", 1, &dio) == 0
-	                   && dio == 1;
+	if (t.de.r == 0)
+		de = t.de.v;
+	k->direct_wanted = t.dio.r == 0 && t.dio.v == 1;
 	if (pdp)
 		r = vbd__bb_disk_open(k, pdp, ro, d->b->feature_discard && de && !ro, why, sizeof(why));
 	else
@@ -739,6 +778,7 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 out:
 	free(pd);
 	free(pdp);
+	free(t.params);
 	free(mode);
 	free(type);
 }

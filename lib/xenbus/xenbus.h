@@ -253,6 +253,11 @@ int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn,
 int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val, size_t len);
 int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists);
 int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *names, unsigned n);
+/* Ends a window after the last request recorded: what is recorded next is
+ * sent only once its replies are in and checked, so that a check's no
+ * costs nothing of what comes after (a probe's state read before its
+ * writes).  0, or -EINVAL on an empty batch. */
+int vbd__xb_batch_wait(vbd__xb_batch *b);
 /* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM. */
 int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
@@ -287,6 +292,10 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
 vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
 /* Its connection closed after a protocol error. */
 bool vbd__xb_wire_broken(const vbd__xb_wire *w);
+/* Requests w sent, and its round trips (sends it waited on, a window or
+ * one request each).  w may be NULL (none yet): 0 and 0. */
+void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
+                         unsigned long long *round_trips);
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);

@@ -23,6 +23,11 @@
  * of 20 outstanding requests, so the daemon never stops reading this
  * connection while the client waits for replies.
  *
+ * A check whose no makes the rest pointless is followed by a wait
+ * (vbd__xb_batch_wait): the window ends there, and what comes after is
+ * sent only once its reply says go on.  A wire client counts its requests
+ * and its sends, each a round trip (vbd__xb_wire_counts).
+ *
  * A transaction belongs to the connection that started it, so the whole
  * of it (start, requests, end) goes over the wire client's own connection,
  * opened as libxenstore opens its own: the daemon's socket, else the
@@ -53,6 +58,8 @@ struct vbd__xb_wire {
 	int fd;
 	bool sock;          /* a socket: one sendmsg per window; else a device */
 	uint32_t next_req;
+	/* Requests sent, and sends each waited on: round trips. */
+	unsigned long long nreq, nsend;
 	size_t rlen;        /* bytes of replies read but not yet taken */
 	char rbuf[RBUF];
 };
@@ -68,6 +75,8 @@ typedef struct batch_op {
 } batch_op;
 
 #define NO_NODE UINT32_MAX
+/* The window ends after this request (vbd__xb_batch_wait()). */
+#define OP_WAIT 0x100u
 
 struct vbd__xb_batch {
 	batch_op ops[VBD__XB_BATCH_MAX];
@@ -280,6 +289,14 @@ int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key, con
 	return n < 0 ? n : add(b, XS_WRITE, 0, path, val, (size_t)n);
 }
 
+int vbd__xb_batch_wait(vbd__xb_batch *b)
+{
+	if (!b->n)
+		return -EINVAL;
+	b->ops[b->n - 1].flags |= OP_WAIT;
+	return 0;
+}
+
 unsigned vbd__xb_batch_count(const vbd__xb_batch *b)
 {
 	return b->n;
@@ -330,6 +347,7 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret)
 	w->fd = fd;
 	w->sock = sock;
 	w->next_req = 1;
+	w->nreq = w->nsend = 0;
 	w->rlen = 0;
 	*ret = w;
 	return 0;
@@ -375,6 +393,13 @@ bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 	return w->fd < 0;
 }
 
+void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
+                         unsigned long long *round_trips)
+{
+	*requests = w ? w->nreq : 0;
+	*round_trips = w ? w->nsend : 0;
+}
+
 /* A connection out of step with its replies is of no further use. */
 static int broken(vbd__xb_wire *w, int err)
 {
@@ -386,6 +411,7 @@ static int broken(vbd__xb_wire *w, int err)
 
 static int send_all(vbd__xb_wire *w, const char *p, size_t len)
 {
+	w->nsend++;
 	while (len) {
 		ssize_t n;
 
@@ -499,6 +525,7 @@ static int request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payl
 	struct xsd_sockmsg h = { type, w->next_req++, tx, len };
 	int r;
 
+	w->nreq++;
 	memcpy(msg, &h, HDR);
 	memcpy(msg + HDR, payload, len);
 	if ((r = send_all(w, msg, HDR + len)) < 0)
@@ -535,14 +562,20 @@ static int same_answer(const vbd__xb_batch *b, const batch_op *op, int err, cons
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
-	unsigned i, j;
+	unsigned i, j, k;
 	int first = 0;
 
-	for (i = 0; i < b->n && !first; i += WINDOW) {
-		unsigned k = b->n - i < WINDOW ? b->n - i : WINDOW;
-		size_t from = b->ops[i].off, to = i + k < b->n ? b->ops[i + k].off : b->len;
+	for (i = 0; i < b->n && !first; i += k) {
+		size_t from, to;
 		uint32_t req0 = w->next_req;
 		int r;
+
+		k = b->n - i < WINDOW ? b->n - i : WINDOW;
+		for (j = 0; j + 1 < k; j++)
+			if (b->ops[i + j].flags & OP_WAIT)
+				k = j + 1;
+		from = b->ops[i].off;
+		to = i + k < b->n ? b->ops[i + k].off : b->len;
 
 		for (j = 0; j < k; j++) {
 			struct xsd_sockmsg h;
@@ -550,6 +583,7 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			memcpy(&h, b->msgs + b->ops[i + j].off, HDR);
 			h.req_id = w->next_req++;
 			h.tx_id = tx;
+			w->nreq++;
 			memcpy(b->msgs + b->ops[i + j].off, &h, HDR);
 		}
 		if ((r = send_all(w, b->msgs + from, to - from)) < 0)
