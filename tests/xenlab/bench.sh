@@ -28,6 +28,8 @@
 # collects into BUILD/bench-xen.csv.  Never fails on a timing: the exit
 # status is non-zero only if it could not run (no guest, a path that never
 # connected at all).
+# Then, untimed, the xenstore requests of one attach+detach by each path,
+# counted in C xenstored's own trace.
 # VBDCTL is vbdctl as installed (run.sh removes the build tree's RUNPATH),
 # as xl is.
 # Usage: bench.sh VBDCTL VBD_BLOCK_SCRIPT
@@ -225,6 +227,65 @@ probe "vbdctl --version, build tree" /xenlab/share/bin/vbdctl --version
 [ -x "$baseline" ] && probe "vbdctl-baseline --version" "$baseline" --version
 probe "vbdctl status GUEST" "$vbdctl" status bench
 probe "xl list GUEST" xl list bench
+
+# The xenstore requests of one attach+detach by each path, from C
+# xenstored's own trace (each request is an "IN" line naming its
+# connection): untimed, after the rounds, between markers that this script
+# writes (nothing else of it runs inside a window).  The connection that
+# writes a backend's `sectors` is the backend, the one that writes a
+# frontend's `event-channel` the guest's kernel (a kernel names its nodes
+# relative to its home; the toolstack writes both states too); every other
+# one (the command, its hotplug script and the processes it starts, udev's)
+# is the toolstack's.  C xenstored only: oxenstored's
+# access log leaves requests out.
+if [ "$XENLAB_XENSTORED" != oxenstored ]; then
+	echo "== xenstore requests per attach+detach (C xenstored's trace; toolstack, backend, frontend)"
+	tr=/bench/xs.trace
+	if xenstore-control logfile $tr >/dev/null && xenstore-control log on >/dev/null; then
+		k=0
+		mark() { k=$((k + 1)); xenstore-write /vbd-bench-mark "$k"; }
+		for m in vbdctl-kernel xl vbdctl-ours; do
+			dev=${devid[$m]}
+			if [ "$m" = vbdctl-ours ]; then
+				blkback_unload && ours_start || { echo "bench: vbdctl backend not ready"; continue; }
+			fi
+			case $m in
+			xl) a=(xl block-attach bench "vdev=${vdev[$m]},$disk"); dt=(xl block-detach bench "${vdev[$m]}") ;;
+			*) a=("$vbdctl" attach bench "vdev=${vdev[$m]},$disk" --timeout 90)
+			   dt=("$vbdctl" detach bench "${vdev[$m]}" --timeout 30) ;;
+			esac
+			mark; a0=$k
+			"${a[@]}" >/dev/null 2>>/bench/cmd.log
+			sleep 3   # xl returns at its script's end, not at Connected
+			mark
+			up="$(xenstore-read "$BE/$dev/state" 2>/dev/null) $(xenstore-read "$FE/$dev/state" 2>/dev/null)"
+			mark; d0=$k
+			"${dt[@]}" >/dev/null 2>>/bench/cmd.log
+			sleep 2
+			mark
+			[ "$m" = vbdctl-ours ] && { ours_stop; blkback_load; }
+			# Sum the two windows (attach, detach) per connection.
+			awk -v a="$a0" -v d="$d0" '
+				/^IN .* WRITE \(\/vbd-bench-mark / { split($0, f, "mark "); n = f[2] + 0; on = (n == a || n == d); next }
+				on && $1 == "IN" { c[$2]++
+					if ($0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?backend\/vbd\/[0-9]+\/[0-9]+\/sectors /) role[$2] = "backend"
+					else if ($0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?device\/vbd\/[0-9]+\/(queue-[0-9]+\/)?event-channel /) role[$2] = "frontend" }
+				END { for (x in c) { r = (x in role) ? role[x] : "toolstack"; t[r] += c[x]; all += c[x] }
+				      printf "%d %d %d %d\n", all, t["toolstack"], t["backend"], t["frontend"] }' $tr |
+			{ read -r all ts be fe
+			  printf '%-14s %5s requests (toolstack %s, backend %s, frontend %s); states at Connected: %s\n' \
+			         "$m" "$all" "$ts" "$be" "$fe" "$up"
+			  csv requests "$m" "" xenstore_requests "$all" "" ""
+			  csv requests "$m" "" toolstack "$ts" "" ""
+			  csv requests "$m" "" backend "$be" "" ""
+			  csv requests "$m" "" frontend "$fe" "" ""; }
+		done
+		xenstore-control log off >/dev/null
+	else
+		echo "bench: C xenstored's trace could not be turned on: no request counts"
+	fi
+fi
+
 grep -iE "error|fail" /bench/backend.log | head -5
 xl destroy bench
 exit 0
