@@ -21,6 +21,21 @@
  * required one missing or malformed is fatal: error/device/vbd/<devid>/error
  * under our home gets "<errno> <message>" and we go to Closing, as
  * xenbus_dev_fatal() does.
+ *
+ * Round trips: each step's requests are pipelined on the bus's wire
+ * client (xs_batch.c), so a step waits on the store once per batch, not
+ * once per request:
+ *
+ *   start       device keys (3); 2 watches; both states (2)      4 round trips
+ *   backend 2   its state with its 2 offers (the offers alone
+ *               when start read it); a transaction of the ring
+ *               keys and state 3 (start, one window, end)       1 + 3
+ *   backend 4   its state with its 12 disk keys; state 4         1 + 3
+ *   5/6         its state; state 6                               1 + 3
+ *
+ * A key read with the state for a step the state does not start is read
+ * for nothing (requests, not round trips): the state is read after an
+ * event named the backend, whose next state is most often that one.
  */
 #include <errno.h>
 #include <limits.h>
@@ -144,7 +159,7 @@ static void fetch(vbd_blkfront *f, struct key *k, unsigned n)
 	vbd__xb_batch_free(b);
 	if (r == 0)
 		return;
-	vbd__bf_log(f, VBD_LOG_DEBUG, "%s: pipelined reads: %s: one by one", f->fe, vbd_strerror(r));
+	vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined reads: %s: one by one", f->fe, vbd_strerror(r));
 	for (i = 0; i < n; i++) {
 		char *v;
 
@@ -408,8 +423,12 @@ static int switch_state(vbd_blkfront *f, int state, bool rings)
 	bool sent = false;
 	int r = state_batch(f, state, rings, &sent);
 
-	if (r < 0 && !sent)
+	if (r < 0 && !sent) {
+		if (r != -ENOSPC)
+			vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined transaction: %s: one by one",
+			            f->fe, vbd_strerror(r));
 		r = vbd__xb_txn(f->xs, state_txn_body, &st);
+	}
 	if (r == 0) {
 		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, state);
 		f->state = state;
