@@ -1417,6 +1417,17 @@ static void test_connect_garbage_sectors(void **state)
 	bad_connect(*state, "12x", "512", "sectors");
 }
 
+/* Past what a pipelined read keeps of a value (its first 159 bytes) and
+ * past 20 digits: malformed, not the number its first digits make. */
+static void test_connect_long_sectors(void **state)
+{
+	static char v[301];
+
+	memset(v, '0', 300);
+	memcpy(v + 295, "16384", 5);
+	bad_connect(*state, v, "512", "sectors: malformed");
+}
+
 static void test_connect_no_sectors(void **state)
 {
 	bad_connect(*state, NULL, "512", "sectors");
@@ -1580,6 +1591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_garbage_sector_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_garbage_sectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_no_sectors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_long_sectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_vanishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_backend_path, setup, teardown),
