@@ -284,6 +284,8 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
 vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
 /* Its connection closed after a protocol error. */
 bool vbd__xb_wire_broken(const vbd__xb_wire *w);
+/* Connected to a socket, not a xenbus device. */
+bool vbd__xb_wire_is_socket(const vbd__xb_wire *w);
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
