@@ -63,8 +63,9 @@ typedef struct gdev {
 typedef struct guest {
 	unsigned domid;
 	vbd_xport *x;
-	/* Every device's, and the scan's: one bus, one xenstore connection
-	 * for the whole process however many devices it serves. */
+	/* Every device's, and the scan's: one bus, one libxenstore
+	 * connection (and, from the first device, the bus's pipelined
+	 * client's) for the whole process however many devices it serves. */
 	vbd_bus *bus;
 	vbd_bus_watch *w;           /* on dir */
 	bool rescan;                /* dir changed: scan after the callbacks */

@@ -645,9 +645,9 @@ static void frontend_dir(struct fx *f, uint32_t devid)
 #undef PUT
 }
 
-/* N bundled frontends of one process on one bus hold the bus's two
- * connections (requests, watches), whatever N; each on a bus of its own
- * holds two more. */
+/* N bundled frontends of one process on one bus hold the bus's three
+ * connections (requests, watches, the pipelined client's), whatever N;
+ * each on a bus of its own holds three more. */
 static void test_one_bus_for_many(void **state)
 {
 	struct fx *f = *state;
@@ -677,13 +677,14 @@ static void test_one_bus_for_many(void **state)
 	vbd_bus_unref(bus);          /* the frontends keep it */
 	for (i = 0; i < 5; i++)
 		assert_true(vbd_blkfront_process(fr[i % N]) >= 0);
-	assert_int_equal(with_bus, before + 2);
-	assert_int_equal(connections(f), before + 2);
+	assert_int_equal(with_bus, before + 3);
+	assert_int_equal(connections(f), before + 3);
 	for (i = 0; i < N; i++)
 		vbd_blkfront_free(fr[i]);
 	assert_int_equal(connections_settled(f, before), before);
 
-	/* A single-connection bus: one for all of them, requests and watches. */
+	/* A single-connection bus: one for all of them, requests and watches,
+	 * and the pipelined client's. */
 	bo.single_connection = true;
 	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
 	o = front_opts(f);
@@ -697,19 +698,19 @@ static void test_one_bus_for_many(void **state)
 	vbd_bus_unref(bus);
 	for (i = 0; i < 5; i++)
 		assert_true(vbd_blkfront_process(fr[i % N]) >= 0);
-	assert_int_equal(connections(f), before + 1);
+	assert_int_equal(connections(f), before + 2);
 	for (i = 0; i < N; i++)
 		vbd_blkfront_free(fr[i]);
 	assert_int_equal(connections_settled(f, before), before);
 
-	/* Without a bus, as before: two each. */
+	/* Without a bus, as before: three each. */
 	o = front_opts(f);
 	for (i = 0; i < 3; i++) {
 		o.devid = 51712u + 16u * i;
 		if (vbd_blkfront_new(&fr[i], &o, &err) != 0)
 			fail_msg("frontend %u: %s", i, err.msg);
 	}
-	assert_int_equal(connections_settled(f, before + 6), before + 6);
+	assert_int_equal(connections_settled(f, before + 9), before + 9);
 	for (i = 0; i < 3; i++)
 		vbd_blkfront_free(fr[i]);
 }

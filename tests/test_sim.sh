@@ -300,15 +300,15 @@ done
 rc=0
 for j in $(jobs -p); do [ "$j" = "$watch" ] || wait "$j" || rc=1; done
 check "six attaches at once succeed" 0 test "$rc" = 0
-# The guest's frontend serves seven devices now (xvdb and six) on one bus
-# and one connection.  Nothing else connects through guest1's socket, so
+# The guest's frontend serves seven devices now (xvdb and six) on one bus:
+# its one libxenstore connection and the pipelined client's.  Nothing else connects through guest1's socket, so
 # the store's ends of the connections there are the frontend's.
 # (ss is iproute2's, which make check installs.)
 guest_conns() {
 	ss -xHn state established | awk -v p="$XENSTORED_PATH.d/$1" '$4 == p' | wc -l
 }
-check "guest1's frontend holds one xenstore connection for seven devices" 0 \
-	test "$(guest_conns 1)" = 1
+check "guest1's frontend holds two xenstore connections for seven devices" 0 \
+	test "$(guest_conns 1)" = 2
 check "the watch saw all twelve ends Connected" 0 wait_log 12 " xvd[c-h] .* -> Connected"
 for l in $six; do "$VBDCTL" detach guest1 "xvd$l" > "$tmp/detach.$l" 2>&1 & done
 rc=0

@@ -21,6 +21,21 @@
  * required one missing or malformed is fatal: error/device/vbd/<devid>/error
  * under our home gets "<errno> <message>" and we go to Closing, as
  * xenbus_dev_fatal() does.
+ *
+ * Round trips: each step's requests are pipelined on the bus's wire
+ * client (xs_batch.c) when it is a socket (not the xenbus device: wire()),
+ * so a step waits on the store once per batch, not once per request:
+ *
+ *   start       device keys (3); 2 watches; both states (2)      4 round trips
+ *   backend 2   its state with its 2 offers (the offers alone
+ *               when start read it); a transaction of the ring
+ *               keys and state 3 (start, one window, end)       1 + 3
+ *   backend 4   its state with its 12 disk keys; state 4         1 + 3
+ *   5/6         its state; state 6                               1 + 3
+ *
+ * A key read with the state for a step the state does not start is read
+ * for nothing (requests, not round trips): the state is read after an
+ * event named the backend, whose next state is most often that one.
  */
 #include <errno.h>
 #include <limits.h>
@@ -85,16 +100,192 @@ static int read_state(vbd_blkfront *f, const char *dir)
 	return r < 0 ? VBD_STATE_UNKNOWN : r;
 }
 
-/* An optional unsigned key of the backend: def when absent; a malformed one
- * is logged and taken as absent (Linux's xenbus_read_unsigned). */
-static unsigned long long be_opt(vbd_blkfront *f, const char *key, unsigned long long def)
+/* ---- pipelined reads ----
+ *
+ * A step's keys are read together (vbd__xb_batch_fetch): the requests go
+ * out at once on the bus's wire client and their replies come back in
+ * order, one round trip for all of them instead of one each.  Each read
+ * is its own snapshot, as one-by-one reads are, taken in the order given:
+ * the backend's state first, so that keys it wrote with that state in one
+ * transaction are read at least as new as it.  Each key then goes through
+ * the same strict parse as a read of its own (key_num, key_state): the
+ * backend may be a driver domain's, and its values are not trusted. */
+
+/* One key read: as vbd__xb_read() would have found it. */
+struct key {
+	const char *dir, *key;      /* key NULL: not read (absent) */
+	int err;                    /* 0, -ENOENT, -errno */
+	size_t len;                 /* the value's length; val holds its first 159 bytes */
+	char val[160];
+};
+
+static void key_set(struct key *k, const char *val, int err)
+{
+	k->err = err;
+	k->len = val ? strlen(val) : 0;
+	snprintf(k->val, sizeof(k->val), "%s", val ? val : "");
+}
+
+static int key_take(const char *val, int err, void *ud)
+{
+	key_set(ud, val, err);
+	return 0;       /* every key is wanted, whatever another one says */
+}
+
+/* The bus's wire client, on a socket: -ENOTSUP on the xenbus device (a
+ * guest's, or $XENSTORED_PATH naming it).  Through Linux's device (6.1,
+ * the lab's dom0), a frontend's pipelined handshake left the kernel's
+ * xenbus waiting on replies for good; until that is understood, a
+ * frontend there makes its requests one at a time through libxenstore,
+ * as before. */
+static int wire(vbd_blkfront *f, vbd__xb_wire **ret)
+{
+	int r = vbd__xb_bus_wire(f->bus, ret);
+
+	return r < 0 ? r : vbd__xb_wire_is_socket(*ret) ? 0 : -ENOTSUP;
+}
+
+/* Reads each of k[0..n) (dir/key): pipelined on the bus's wire client;
+ * one by one through libxenstore when that cannot be (no wire client, or
+ * it broke: nothing it read is taken then). */
+static void fetch(vbd_blkfront *f, struct key *k, unsigned n)
+{
+	char path[sizeof(f->be) + 48];
+	vbd__xb_batch *b = NULL;
+	vbd__xb_wire *w;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < n; i++)
+		key_set(&k[i], NULL, -ENOENT);
+	r = vbd__xb_batch_new(&b);
+	for (i = 0; r == 0 && i < n; i++) {
+		if (!k[i].key)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", k[i].dir, k[i].key);
+		r = vbd__xb_batch_check(b, path, key_take, &k[i]);
+	}
+	if (r == 0)
+		r = wire(f, &w);
+	if (r == 0)
+		r = vbd__xb_batch_fetch(w, b, NULL);
+	vbd__xb_batch_free(b);
+	if (r == 0)
+		return;
+	if (r != -ENOTSUP)
+		vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined reads: %s: one by one", f->fe,
+		            vbd_strerror(r));
+	for (i = 0; i < n; i++) {
+		char *v;
+
+		if (!k[i].key)
+			continue;
+		v = vbd__xb_read(f->xs, XBT_NULL, "%s/%s", k[i].dir, k[i].key);
+		key_set(&k[i], v, v ? 0 : errno == ENOENT ? -ENOENT : -(errno ? errno : EIO));
+		free(v);
+	}
+}
+
+/* k as vbd__xb_read_num() parses a key (20 digits at most, 0..max): 0 and
+ * *ret, -ENOENT, -EINVAL, -errno (*ret 0). */
+static int key_num(const struct key *k, unsigned long long max, long long *ret)
 {
 	long long v;
-	int r = read_num(f, f->be, key, &v);
+
+	*ret = 0;
+	if (k->err < 0)
+		return k->err;
+	v = k->len <= 20 ? vbd__parse_num(k->val) : -1;
+	if (v < 0 || (unsigned long long)v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* k a state node, as read_state() takes it. */
+static int key_state(const struct key *k)
+{
+	long long v;
+	int r = key_num(k, VBD_STATE_RECONFIGURED, &v);
+
+	if (r == -ENOENT || r == -EACCES)
+		return -ENOENT;
+	return r < 0 ? VBD_STATE_UNKNOWN : (int)v;
+}
+
+/* An optional unsigned key of the backend: def when absent; a malformed one
+ * is logged and taken as absent (Linux's xenbus_read_unsigned). */
+static unsigned long long key_opt(vbd_blkfront *f, const struct key *k, unsigned long long def)
+{
+	long long v;
+	int r = key_num(k, LLONG_MAX, &v);
 
 	if (r == -EINVAL)
-		vbd__bf_log(f, VBD_LOG_WARNING, "%s/%s is malformed: ignored", f->be, key);
+		vbd__bf_log(f, VBD_LOG_WARNING, "%s/%s is malformed: ignored", f->be, k->key);
 	return r < 0 ? def : (unsigned long long)v;
+}
+
+/* What the backend offers at InitWait, and what it says of the disk at
+ * Connected: the keys of talk_to_backend() and connect(). */
+enum { O_ORDER, O_QUEUES, NOFFER };
+enum { C_SECTORS, C_INFO, C_SSIZE, C_PSS, C_FLUSH, C_BARRIER, C_DISCARD, C_DGRAN, C_DALIGN,
+       C_DSECURE, C_PERSISTENT, C_INDIRECT, NCONNECT };
+
+static void offer_keys(vbd_blkfront *f, struct key *k)
+{
+	static const char *const names[NOFFER] = { "max-ring-page-order",
+	                                           "multi-queue-max-queues" };
+	unsigned i;
+
+	for (i = 0; i < NOFFER; i++) {
+		k[i].dir = f->be;
+		k[i].key = names[i];
+	}
+}
+
+/* discard-* are read whether or not feature-discard is 1: one round trip
+ * for all, three reads more only for a backend without discard. */
+static void connect_keys(vbd_blkfront *f, struct key *k)
+{
+	static const char *const names[NCONNECT] = {
+		"sectors", "info", "sector-size", "physical-sector-size", "feature-flush-cache",
+		"feature-barrier", "feature-discard", "discard-granularity", "discard-alignment",
+		"discard-secure", "feature-persistent", "feature-max-indirect-segments",
+	};
+	unsigned i;
+
+	for (i = 0; i < NCONNECT; i++) {
+		k[i].dir = f->be;
+		k[i].key = names[i];
+	}
+	if (f->o.no_persistent)
+		k[C_PERSISTENT].key = NULL;
+	if (!f->o.max_indirect_segments)
+		k[C_INDIRECT].key = NULL;
+}
+
+/* The backend's state a step reads, with the keys of the step that state
+ * may start (what: its offers, its disk, or nothing), in one round trip. */
+enum { BE_STATE_ONLY, BE_OFFERS, BE_CONNECT };
+
+struct be_read {
+	unsigned what;
+	struct key k[1 + NCONNECT];      /* the state, then the step's keys */
+};
+
+static int read_be(vbd_blkfront *f, struct be_read *rd, unsigned what)
+{
+	unsigned n = what == BE_OFFERS ? NOFFER : what == BE_CONNECT ? NCONNECT : 0;
+
+	rd->what = what;
+	rd->k[0].dir = f->be;
+	rd->k[0].key = "state";
+	if (what == BE_OFFERS)
+		offer_keys(f, rd->k + 1);
+	else if (what == BE_CONNECT)
+		connect_keys(f, rd->k + 1);
+	fetch(f, rd->k, 1 + n);
+	return key_state(&rd->k[0]);
 }
 
 static bool pow2(unsigned long long v)
@@ -102,25 +293,52 @@ static bool pow2(unsigned long long v)
 	return v && !(v & (v - 1));
 }
 
-struct state_txn {
-	vbd_blkfront *f;
-	int state;
-	bool rings;                 /* also the ring keys */
+/* ---- our state, in a transaction ----
+ *
+ * switch_state()'s transaction reads our state node first (never recreate
+ * one the toolstack removed), then writes the ring keys (Initialised) and
+ * the state.  Its requests are pipelined (vbd__xb_batch_run): start, one
+ * window, commit; the state read's check aborts it when the node is gone.
+ * Rings past a batch (16 queues of 16 pages) go through libxenstore's
+ * transaction, a request at a time, as does everything when the wire
+ * client cannot be opened. */
+
+/* Where the ring keys go: a batch, or a libxenstore transaction. */
+struct sink {
+	vbd__xb_batch *b;
+	struct xs_handle *xs;
+	xs_transaction_t t;
 };
 
-static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t)
+static int put(struct sink *s, const char *dir, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int put(struct sink *s, const char *dir, const char *key, const char *fmt, ...)
+{
+	char val[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	if (s->b)
+		return vbd__xb_batch_printf(s->b, dir, key, "%s", val);
+	return vbd__xb_printf(s->xs, s->t, dir, key, "%s", val);
+}
+
+static int write_rings(vbd_blkfront *f, struct sink *s)
 {
 	unsigned order = f->info.ring_page_order, i, j;
 	char dir[160], key[32];
 	int r;
 
 	if (order) {
-		r = vbd__xb_printf(xs, t, f->fe, "ring-page-order", "%u", order);
+		r = put(s, f->fe, "ring-page-order", "%u", order);
 		if (r < 0)
 			return r;
 	}
 	if (f->nq > 1) {
-		r = vbd__xb_printf(xs, t, f->fe, "multi-queue-num-queues", "%u", f->nq);
+		r = put(s, f->fe, "multi-queue-num-queues", "%u", f->nq);
 		if (r < 0)
 			return r;
 	}
@@ -136,23 +354,31 @@ static int write_rings(vbd_blkfront *f, struct xs_handle *xs, xs_transaction_t t
 				snprintf(key, sizeof(key), "ring-ref%u", j);
 			else
 				snprintf(key, sizeof(key), "ring-ref");
-			r = vbd__xb_printf(xs, t, dir, key, "%u", q->ring_refs[j]);
+			r = put(s, dir, key, "%u", q->ring_refs[j]);
 			if (r < 0)
 				return r;
 		}
-		r = vbd__xb_printf(xs, t, dir, "event-channel", "%u", q->port);
+		r = put(s, dir, "event-channel", "%u", q->port);
 		if (r < 0)
 			return r;
 	}
-	r = vbd__xb_printf(xs, t, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
+	r = put(s, f->fe, "protocol", "%s", XEN_IO_PROTO_ABI_NATIVE);
 	if (r < 0)
 		return r;
-	return vbd__xb_printf(xs, t, f->fe, "feature-persistent", "%u", f->o.no_persistent ? 0 : 1);
+	return put(s, f->fe, "feature-persistent", "%u", f->o.no_persistent ? 0 : 1);
 }
 
+struct state_txn {
+	vbd_blkfront *f;
+	int state;
+	bool rings;                 /* also the ring keys */
+};
+
+/* The libxenstore transaction's body. */
 static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 {
 	struct state_txn *st = ud;
+	struct sink s = { NULL, xs, t };
 	char path[160], *v;
 	unsigned len;
 	int r;
@@ -164,18 +390,60 @@ static int state_txn_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 		return -(errno ? errno : EIO);
 	free(v);
 	if (st->rings) {
-		r = write_rings(st->f, xs, t);
+		r = write_rings(st->f, &s);
 		if (r < 0)
 			return r;
 	}
 	return vbd__xb_printf(xs, t, st->f->fe, "state", "%d", st->state);
 }
 
+/* The batch's state read: gone (or unreadable) aborts, with that error. */
+static int state_present(const char *val, int err, void *ud)
+{
+	(void)val;
+	(void)ud;
+	return err < 0 ? err : 0;
+}
+
+/* The transaction pipelined: 0, -errno; -ENOSPC or the wire client's
+ * -errno, before anything was sent, for the libxenstore one. */
+static int state_batch(vbd_blkfront *f, int state, bool rings, bool *sent)
+{
+	struct sink s = { NULL, NULL, XBT_NULL };
+	char path[sizeof(f->fe) + 8];
+	vbd__xb_wire *w;
+	int r = vbd__xb_batch_new(&s.b);
+
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/state", f->fe);
+	r = vbd__xb_batch_check(s.b, path, state_present, NULL);
+	if (r == 0 && rings)
+		r = write_rings(f, &s);
+	if (r == 0)
+		r = vbd__xb_batch_printf(s.b, f->fe, "state", "%d", state);
+	if (r == 0)
+		r = wire(f, &w);
+	if (r == 0) {
+		*sent = true;
+		r = vbd__xb_batch_run(w, s.b, NULL);
+	}
+	vbd__xb_batch_free(s.b);
+	return r;
+}
+
 static int switch_state(vbd_blkfront *f, int state, bool rings)
 {
 	struct state_txn st = { f, state, rings };
-	int r = vbd__xb_txn(f->xs, state_txn_body, &st);
+	bool sent = false;
+	int r = state_batch(f, state, rings, &sent);
 
+	if (r < 0 && !sent) {
+		if (r != -ENOSPC && r != -ENOTSUP)
+			vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined transaction: %s: one by one",
+			            f->fe, vbd_strerror(r));
+		r = vbd__xb_txn(f->xs, state_txn_body, &st);
+	}
 	if (r == 0) {
 		vbd__bf_log(f, VBD_LOG_DEBUG, "%s: state %d -> %d", f->fe, f->state, state);
 		f->state = state;
@@ -232,17 +500,24 @@ void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 
 /* ---- the handshake ---- */
 
-/* Grants the rings and writes their keys with our next state. */
-static void talk_to_backend(vbd_blkfront *f)
+/* Grants the rings and writes their keys with our next state.  k: the
+ * backend's offers, read with its state (read_be), or NULL: read here. */
+static void talk_to_backend(vbd_blkfront *f, const struct key *k)
 {
+	struct key own[NOFFER];
 	unsigned order, nq;
 	vbd_errbuf err = { "" };
 	int r;
 
-	order = (unsigned)be_opt(f, "max-ring-page-order", 0);
+	if (!k) {
+		offer_keys(f, own);
+		fetch(f, own, NOFFER);
+		k = own;
+	}
+	order = (unsigned)key_opt(f, &k[O_ORDER], 0);
 	if (order > f->o.max_ring_page_order)
 		order = f->o.max_ring_page_order;
-	nq = (unsigned)be_opt(f, "multi-queue-max-queues", 1);
+	nq = (unsigned)key_opt(f, &k[O_QUEUES], 1);
 	if (nq == 0)
 		nq = 1;
 	if (nq > f->o.max_queues)
@@ -266,20 +541,27 @@ static void talk_to_backend(vbd_blkfront *f)
 	vbd__crashpoint("blkfront.initialised");
 }
 
-/* The backend is Connected: what it says about the disk. */
-static void connect(vbd_blkfront *f)
+/* The backend is Connected: what it says about the disk.  k: its keys,
+ * read with its state (read_be), or NULL: read here. */
+static void connect(vbd_blkfront *f, const struct key *k)
 {
-	static const char *required[] = { "sectors", "info", "sector-size" };
+	struct key own[NCONNECT];
 	long long v[3];
 	unsigned long long pss, segs;
 	unsigned i;
 	int r;
 
-	for (i = 0; i < 3; i++) {
-		r = read_num(f, f->be, required[i], &v[i]);
+	if (!k) {
+		connect_keys(f, own);
+		fetch(f, own, NCONNECT);
+		k = own;
+	}
+	for (i = 0; i < 3; i++) {       /* sectors, info, sector-size: required */
+		r = key_num(&k[C_SECTORS + i], LLONG_MAX, &v[i]);
 		if (r < 0) {
 			vbd__bf_fatal(f, r == -ENOENT ? ENOENT : EPROTO, "reading %s/%s: %s", f->be,
-			              required[i], r == -EINVAL ? "malformed" : vbd_strerror(r));
+			              k[C_SECTORS + i].key,
+			              r == -EINVAL ? "malformed" : vbd_strerror(r));
 			return;
 		}
 	}
@@ -299,25 +581,25 @@ static void connect(vbd_blkfront *f)
 	f->info.sectors = (uint64_t)v[0];
 	f->info.info = (unsigned)v[1];
 	f->info.sector_size = (unsigned)v[2];
-	pss = be_opt(f, "physical-sector-size", (unsigned long long)v[2]);
+	pss = key_opt(f, &k[C_PSS], (unsigned long long)v[2]);
 	if (!pow2(pss) || pss < (unsigned long long)v[2] || pss > (1u << 20)) {
 		vbd__bf_log(f, VBD_LOG_WARNING, "%s/physical-sector-size %llu ignored", f->be, pss);
 		pss = (unsigned long long)v[2];
 	}
 	f->info.physical_sector_size = (unsigned)pss;
-	f->info.flush = be_opt(f, "feature-flush-cache", 0) != 0;
-	f->info.barrier = be_opt(f, "feature-barrier", 0) != 0;
-	f->info.discard = be_opt(f, "feature-discard", 0) != 0;
+	f->info.flush = key_opt(f, &k[C_FLUSH], 0) != 0;
+	f->info.barrier = key_opt(f, &k[C_BARRIER], 0) != 0;
+	f->info.discard = key_opt(f, &k[C_DISCARD], 0) != 0;
 	if (f->info.discard) {
-		unsigned long long g = be_opt(f, "discard-granularity", f->info.sector_size);
-		unsigned long long a = be_opt(f, "discard-alignment", 0);
+		unsigned long long g = key_opt(f, &k[C_DGRAN], f->info.sector_size);
+		unsigned long long a = key_opt(f, &k[C_DALIGN], 0);
 
 		f->info.discard_granularity = g <= UINT32_MAX ? (unsigned)g : 0;
 		f->info.discard_alignment = a <= UINT32_MAX ? (unsigned)a : 0;
-		f->info.discard_secure = be_opt(f, "discard-secure", 0) != 0;
+		f->info.discard_secure = key_opt(f, &k[C_DSECURE], 0) != 0;
 	}
-	f->info.persistent = !f->o.no_persistent && be_opt(f, "feature-persistent", 0) != 0;
-	segs = f->o.max_indirect_segments ? be_opt(f, "feature-max-indirect-segments", 0) : 0;
+	f->info.persistent = !f->o.no_persistent && key_opt(f, &k[C_PERSISTENT], 0) != 0;
+	segs = f->o.max_indirect_segments ? key_opt(f, &k[C_INDIRECT], 0) : 0;
 	if (segs > f->o.max_indirect_segments)
 		segs = f->o.max_indirect_segments;
 	f->info.indirect_segments = (unsigned)segs;
@@ -439,6 +721,8 @@ static bool reset_step(vbd_blkfront *f, int bs)
 
 static void step(vbd_blkfront *f)
 {
+	struct be_read rd = { .what = BE_STATE_ONLY };
+	const struct key *offers, *disk;
 	bool be_fresh;
 	int own, bs;
 
@@ -475,7 +759,23 @@ static void step(vbd_blkfront *f)
 	 * writes' events (Initialised, Connected, Closed) cannot have changed
 	 * it.  A reset's waits look each time, as their deadlines come. */
 	be_fresh = !f->be_read || f->reset != VBD__BF_RESET_NONE;
-	bs = be_fresh ? read_state(f, f->be) : f->be_state;
+	if (be_fresh) {
+		/* With the keys of the step its next state most likely starts:
+		 * its offers before our rings, its disk after them. */
+		unsigned what = BE_STATE_ONLY;
+
+		if (f->reset == VBD__BF_RESET_NONE && !f->broken && !f->closing) {
+			if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
+				what = BE_OFFERS;
+			else if (f->rings_up && !f->connected)
+				what = BE_CONNECT;
+		}
+		bs = read_be(f, &rd, what);
+	} else {
+		bs = f->be_state;
+	}
+	offers = rd.what == BE_OFFERS ? rd.k + 1 : NULL;
+	disk = rd.what == BE_CONNECT ? rd.k + 1 : NULL;
 	f->be_state = bs;
 	f->be_read = bs != VBD_STATE_UNKNOWN;    /* unreadable: ask again */
 	if (f->reset != VBD__BF_RESET_NONE && !reset_step(f, bs))
@@ -484,7 +784,7 @@ static void step(vbd_blkfront *f)
 		/* Not there yet.  Mini-OS does not wait for it. */
 		if (f->o.skip_initialised && f->state == VBD_STATE_INITIALISING && !f->rings_up &&
 		    !f->broken && !f->closing)
-			talk_to_backend(f);
+			talk_to_backend(f, offers);
 		return;
 	}
 	if (bs != -ENOENT)
@@ -498,18 +798,18 @@ static void step(vbd_blkfront *f)
 	switch (bs) {
 	case VBD_STATE_INITWAIT:
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up && !f->broken && !f->closing)
-			talk_to_backend(f);
+			talk_to_backend(f, offers);
 		break;
 	case VBD_STATE_CONNECTED:
 		if (f->broken || f->closing)
 			break;
 		/* A backend that skipped InitWait: rings first (Linux does). */
 		if (f->state == VBD_STATE_INITIALISING && !f->rings_up)
-			talk_to_backend(f);
+			talk_to_backend(f, offers);
 		if (f->broken)
 			break;
 		if (!f->connected && f->rings_up)
-			connect(f);
+			connect(f, disk);
 		else if (f->connected && be_fresh)
 			check_resize(f);     /* the backend wrote its state again */
 		break;
@@ -527,7 +827,7 @@ static void step(vbd_blkfront *f)
 	default:
 		if (f->o.skip_initialised && f->state == VBD_STATE_INITIALISING && !f->rings_up &&
 		    !f->broken && !f->closing)
-			talk_to_backend(f);
+			talk_to_backend(f, offers);
 		break;
 	}
 }
@@ -639,7 +939,8 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 {
 	vbd_errbuf werr = { "" };
 	struct epoll_event ev = { .events = EPOLLIN };
-	char path[160], *v = NULL;
+	char path[160];
+	struct key dev[3];
 	vbd_blkfront_options lo;
 	vbd_blkfront *f;
 	long long n;
@@ -687,7 +988,13 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		}
 	}
 	f->xs = f->bus->xs;
-	r = read_num(f, f->fe, "virtual-device", &n);
+	/* The device's keys in one round trip, both states in another once
+	 * the watches are set (fetch()). */
+	dev[0] = (struct key){ .dir = f->fe, .key = "virtual-device" };
+	dev[1] = (struct key){ .dir = f->fe, .key = "backend" };
+	dev[2] = (struct key){ .dir = f->fe, .key = "backend-id" };
+	fetch(f, dev, 3);
+	r = key_num(&dev[0], LLONG_MAX, &n);
 	if (r == -ENOENT)
 		r = read_num(f, f->fe, "virtual-device-ext", &n);
 	if (r < 0 || n > UINT32_MAX) {
@@ -697,19 +1004,19 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		goto fail;
 	}
 	f->info.virtual_device = (uint32_t)n;
-	v = vbd__xb_read(f->xs, XBT_NULL, "%s/backend", f->fe);
-	if (!v) {
-		r = errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
+	if (dev[1].err < 0) {
+		r = dev[1].err;
 		vbd__errf(err, r, "blkfront: reading %s/backend", f->fe);
 		goto fail;
 	}
-	if (strlen(v) >= sizeof(f->be) || parse_backend(f, v, &f->bdom) < 0) {
+	if (dev[1].len >= sizeof(f->be) || parse_backend(f, dev[1].val, &f->bdom) < 0) {
 		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend \"%.100s\" is not "
-		              "/local/domain/<n>/backend/vbd[3]/%u/%u", f->fe, v, o->domid, o->devid);
+		              "/local/domain/<n>/backend/vbd[3]/%u/%u", f->fe, dev[1].val, o->domid,
+		              o->devid);
 		goto fail;
 	}
-	snprintf(f->be, sizeof(f->be), "%s", v);
-	r = read_num(f, f->fe, "backend-id", &n);
+	memcpy(f->be, dev[1].val, dev[1].len + 1);     /* shorter than f->be: checked */
+	r = key_num(&dev[2], LLONG_MAX, &n);
 	if (r < 0 || n != (long long)f->bdom) {
 		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend-id does not name domain %u",
 		              f->fe, f->bdom);
@@ -741,7 +1048,10 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s", werr.msg);
 		goto fail;
 	}
-	r = read_state(f, f->fe);
+	dev[0] = (struct key){ .dir = f->fe, .key = "state" };
+	dev[1] = (struct key){ .dir = f->be, .key = "state" };
+	fetch(f, dev, 2);
+	r = key_state(&dev[0]);
 	if (r == -ENOENT) {
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
@@ -770,20 +1080,19 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		r = vbd__errf(err, -EBUSY, "blkfront: %s is in use (state %d)", f->fe, r);
 		goto fail;
 	}
-	/* Ours is what was read or written; the backend's is read here, as
-	 * step() would on the watches' first events.  A reset reads it at
-	 * each step. */
+	/* Ours is what was read or written; the backend's was read with it,
+	 * as step() would on the watches' first events (a write of ours to
+	 * Initialising after it is followed by the backend's change, an
+	 * event).  A reset reads it at each step. */
 	f->own_read = true;
 	if (f->reset == VBD__BF_RESET_NONE) {
-		f->be_state = read_state(f, f->be);
+		f->be_state = key_state(&dev[1]);
 		f->be_read = f->be_state != VBD_STATE_UNKNOWN;
 	}
 	f->xs_dirty = true;     /* the handshake starts in process() */
-	free(v);
 	*ret = f;
 	return 0;
 fail:
-	free(v);
 	vbd_blkfront_free(f);
 	return r;
 }

@@ -296,6 +296,8 @@ bool vbd__xb_wire_broken(const vbd__xb_wire *w);
  * one request each).  w may be NULL (none yet): 0 and 0. */
 void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
                          unsigned long long *round_trips);
+/* Connected to a socket, not a xenbus device. */
+bool vbd__xb_wire_is_socket(const vbd__xb_wire *w);
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);

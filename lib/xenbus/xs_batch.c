@@ -388,6 +388,11 @@ vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w)
 	return NULL;
 }
 
+bool vbd__xb_wire_is_socket(const vbd__xb_wire *w)
+{
+	return w->sock;
+}
+
 bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 {
 	return w->fd < 0;

@@ -5,7 +5,8 @@
 #      kernel runs xen-blkfront: the guest reads the disk through our rings.
 #   2. vbdctl frontend (userspace blkfront) in dom0 against that backend,
 #      dom0 to dom0: data written and read through the rings, checked
-#      against the file.
+#      against the file; its handshake's requests pipelined on xenstored's
+#      socket.
 # The kernel's xen-blkback is unloaded first (it would claim the devices).
 # Usage: drivers.sh VBDCTL
 . "$(dirname "$0")/common.sh"
@@ -76,6 +77,8 @@ check "the file holds it" sh -c "dd if=/drv/disk3.img bs=1M skip=2 count=1 2>/de
 check "read it back through the rings" $vbdctl io 0 xvdd read 2097152 1048576 --file /drv/back --dir /drv
 check "read back equals written" cmp -s /drv/pattern /drv/back
 check "detach xvdd" $vbdctl detach 0 xvdd --timeout 30
+check "the frontend's pipelined requests all went through (none fell back to one by one)" \
+	sh -c "! grep -q 'pipelined .*one by one' /drv/frontend.log"
 check "no loop device left" test "$(loops)" = 0
 kill $fe_pid $be_pid
 wait $fe_pid $be_pid 2>/dev/null
