@@ -232,11 +232,12 @@ probe "xl list GUEST" xl list bench
 # xenstored's own trace (each request is an "IN" line naming its
 # connection): untimed, after the rounds, between markers that this script
 # writes (nothing else of it runs inside a window).  The connection that
-# writes a backend's `sectors` is the backend, the one that writes a
-# frontend's `event-channel` the guest's kernel (a kernel names its nodes
-# relative to its home; the toolstack writes both states too); every other
-# one (the command, its hotplug script and the processes it starts, udev's)
-# is the toolstack's.  C xenstored only: oxenstored's
+# writes a frontend's `event-channel` is the guest's kernel; the one that
+# writes a backend's `sectors` is the backend, and so is every other one
+# older than the path's first marker (the dom0 kernel's, `vbdctl backend`'s;
+# a kernel names its nodes relative to its home, and the toolstack writes
+# both states too); one made since (the command, its hotplug script and the
+# processes it starts) is the toolstack's.  C xenstored only: oxenstored's
 # access log leaves requests out.
 if [ "$XENLAB_XENSTORED" != oxenstored ]; then
 	echo "== xenstore requests per attach+detach (C xenstored's trace; toolstack, backend, frontend)"
@@ -266,11 +267,14 @@ if [ "$XENLAB_XENSTORED" != oxenstored ]; then
 			[ "$m" = vbdctl-ours ] && { ours_stop; blkback_load; }
 			# Sum the two windows (attach, detach) per connection.
 			awk -v a="$a0" -v d="$d0" '
-				/^IN .* WRITE \(\/vbd-bench-mark / { split($0, f, "mark "); n = f[2] + 0; on = (n == a || n == d); next }
-				on && $1 == "IN" { c[$2]++
-					if ($0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?backend\/vbd\/[0-9]+\/[0-9]+\/sectors /) role[$2] = "backend"
-					else if ($0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?device\/vbd\/[0-9]+\/(queue-[0-9]+\/)?event-channel /) role[$2] = "frontend" }
-				END { for (x in c) { r = (x in role) ? role[x] : "toolstack"; t[r] += c[x]; all += c[x] }
+				/^IN .* WRITE \(\/vbd-bench-mark / { split($0, f, "mark "); n = f[2] + 0; on = (n == a || n == d); span = (n >= a && n <= d); next }
+				$1 == "CREATE" && $2 == "connection" { if (span) late[$3] = 1; next }
+				$1 != "IN" { next }
+				$0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?backend\/vbd\/[0-9]+\/[0-9]+\/sectors / { role[$2] = "backend" }
+				$0 ~ /WRITE \((\/local\/domain\/[0-9]+\/)?device\/vbd\/[0-9]+\/(queue-[0-9]+\/)?event-channel / { role[$2] = "frontend" }
+				on { c[$2]++ }
+				END { for (x in c) { r = (x in role) ? role[x] : (x in late) ? "toolstack" : "backend"
+				                     t[r] += c[x]; all += c[x] }
 				      printf "%d %d %d %d\n", all, t["toolstack"], t["backend"], t["frontend"] }' $tr |
 			{ read -r all ts be fe
 			  printf '%-14s %5s requests (toolstack %s, backend %s, frontend %s); states at Connected: %s\n' \
