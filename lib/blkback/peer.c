@@ -34,18 +34,9 @@
 int vbd__bb_num_check(const char *val, int err, void *ud)
 {
 	struct vbd__bb_num *n = ud;
-	long long v;
 
 	n->done = true;
-	if (!val) {
-		n->r = err < 0 ? err : -EIO;
-		return 0;
-	}
-	/* 20 digits at most: strtoll's range check does the rest. */
-	v = strlen(val) <= 20 ? vbd__parse_num(val) : -1;
-	n->r = v < 0 || (unsigned long long)v > n->max ? -EINVAL : 0;
-	if (n->r == 0)
-		n->v = (unsigned long long)v;
+	n->r = !val ? (err < 0 ? err : -EIO) : vbd__parse_num_max(val, n->max, &n->v);
 	return 0;
 }
 

@@ -132,8 +132,8 @@ struct probe_pipe {
 static int probe_state_check(const char *val, int err, void *ud)
 {
 	struct probe_pipe *p = ud;
-	long long v = val && strlen(val) <= 20 ? vbd__parse_num(val) : -1;
-	int s = !val ? err : v < 0 || v > VBD_STATE_RECONFIGURED ? -EINVAL : (int)v;
+	unsigned long long v;
+	int s = !val ? err : vbd__parse_num_max(val, VBD_STATE_RECONFIGURED, &v) < 0 ? -EINVAL : (int)v;
 
 	if (s == VBD_STATE_CLOSING || s == VBD_STATE_CLOSED)
 		return PROBE_SLOW;

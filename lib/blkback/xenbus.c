@@ -239,8 +239,9 @@ struct connect_job {
 static int connect_check(const char *val, int err, void *ud)
 {
 	struct connect_job *j = ud;
-	long long v = val && strlen(val) <= 20 ? vbd__parse_num(val) : -1;
-	int s = err < 0 ? err : v < 0 || v > VBD_STATE_RECONFIGURED ? -EINVAL : (int)v;
+	unsigned long long v;
+	int s = err < 0 ? err : vbd__parse_num_max(val, VBD_STATE_RECONFIGURED, &v) < 0 ? -EINVAL
+	                                                                                 : (int)v;
 
 	if (s == -ENOENT)
 		return 1;

@@ -190,15 +190,14 @@ static void fetch(vbd_blkfront *f, struct key *k, unsigned n)
  * *ret, -ENOENT, -EINVAL, -errno (*ret 0). */
 static int key_num(const struct key *k, unsigned long long max, long long *ret)
 {
-	long long v;
+	unsigned long long v;
 
 	*ret = 0;
 	if (k->err < 0)
 		return k->err;
-	v = k->len <= 20 ? vbd__parse_num(k->val) : -1;
-	if (v < 0 || (unsigned long long)v > max)
+	if (k->len > 20 || vbd__parse_num_max(k->val, max, &v) < 0)
 		return -EINVAL;
-	*ret = v;
+	*ret = (long long)v;
 	return 0;
 }
 

@@ -139,6 +139,10 @@ int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud);
 
 /* A non-negative decimal ("0", "51712"; no sign, no blanks), or -1. */
 long long vbd__parse_num(const char *s);
+/* A value another domain wrote, as a number in 0..max: the strict decimal
+ * above, 20 characters at most (so the work is bounded whatever its
+ * length).  0 and *ret, or -EINVAL (*ret untouched). */
+int vbd__parse_num_max(const char *s, unsigned long long max, unsigned long long *ret);
 
 /* Reads a node as a NUL-terminated string (NULL if absent: errno ENOENT). */
 char *vbd__xb_read(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)

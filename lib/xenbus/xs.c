@@ -78,6 +78,17 @@ long long vbd__parse_num(const char *s)
 	return errno || *end ? -1 : v;
 }
 
+int vbd__parse_num_max(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	/* 20 digits at most: strtoll's range check does the rest. */
+	long long v = s && strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+
+	if (v < 0 || (unsigned long long)v > max)
+		return -EINVAL;
+	*ret = (unsigned long long)v;
+	return 0;
+}
+
 char *vbd__xb_read(struct xs_handle *xs, xs_transaction_t t, const char *fmt, ...)
 {
 	char path[3200];
@@ -94,17 +105,13 @@ int vbd__xb_read_num(struct xs_handle *xs, xs_transaction_t t, const char *dir, 
                      unsigned long long max, unsigned long long *ret)
 {
 	char *s = vbd__xb_read(xs, t, "%s/%s", dir, key);
-	long long v;
+	int r;
 
 	if (!s)
 		return errno == ENOENT ? -ENOENT : -(errno ? errno : EIO);
-	/* 20 digits at most: strtoll's range check does the rest. */
-	v = strlen(s) <= 20 ? vbd__parse_num(s) : -1;
+	r = vbd__parse_num_max(s, max, ret);
 	free(s);
-	if (v < 0 || (unsigned long long)v > max)
-		return -EINVAL;
-	*ret = (unsigned long long)v;
-	return 0;
+	return r;
 }
 
 int vbd__xb_read_state(struct xs_handle *xs, xs_transaction_t t, const char *dir)
