@@ -282,6 +282,15 @@ void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_or
 int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t);
 /* "fd:4" -> 253, 4: 0 or -EINVAL. */
 int vbd__bb_parse_pdev(const char *s, unsigned *maj, unsigned *min);
+/* A physical-device-path the disk can take: absolute, within its path. */
+bool vbd__bb_pdp_ok(const char *pdp);
+/* Where queue q of nq keeps its keys (dir), and the name of its key j of
+ * pages (key): ring-ref<j> (ring-ref without an order), j == pages the
+ * event channel. */
+#define VBD__BB_RING_DIR_MAX 160
+#define VBD__BB_RING_KEY_MAX 24
+void vbd__bb_ring_key(const vbd__bb_dev *d, unsigned nq, unsigned q, unsigned j, unsigned pages,
+                      bool has_order, char *dir, char *key);
 
 /* disk.c: opens path (read-only or not) and fills d; 0 or -errno with a
  * message in why. */

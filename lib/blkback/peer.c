@@ -126,6 +126,21 @@ void vbd__bb_read_fe(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool state, bool
 	k->have = top;
 }
 
+void vbd__bb_ring_key(const vbd__bb_dev *d, unsigned nq, unsigned q, unsigned j, unsigned pages,
+                      bool has_order, char *dir, char *key)
+{
+	if (nq == 1)
+		snprintf(dir, VBD__BB_RING_DIR_MAX, "%s", d->fe);
+	else
+		snprintf(dir, VBD__BB_RING_DIR_MAX, "%s/queue-%u", d->fe, q);
+	if (j == pages)
+		snprintf(key, VBD__BB_RING_KEY_MAX, "event-channel");
+	else if (has_order)
+		snprintf(key, VBD__BB_RING_KEY_MAX, "ring-ref%u", j);
+	else
+		snprintf(key, VBD__BB_RING_KEY_MAX, "ring-ref");
+}
+
 /* Every queue's ring refs and event channel (ring: pages refs, then the
  * port, per queue), pipelined, as many queues a batch as fit; what was not
  * read failed with the fetch's error. */
@@ -137,23 +152,14 @@ void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_or
 	int r;
 
 	for (i = 0, r = 0; i < nq && r >= 0; i++) {
-		char dir[160], key[24];
+		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
 
-		if (nq == 1)
-			snprintf(dir, sizeof(dir), "%s", d->fe);
-		else
-			snprintf(dir, sizeof(dir), "%s/queue-%u", d->fe, i);
 		if (!bt && (r = vbd__xb_batch_new(&bt)) < 0)
 			break;
-		for (j = 0; j < pages && r == 0; j++) {
-			if (has_order)
-				snprintf(key, sizeof(key), "ring-ref%u", j);
-			else
-				snprintf(key, sizeof(key), "ring-ref");
+		for (j = 0; j <= pages && r == 0; j++) {
+			vbd__bb_ring_key(d, nq, i, j, pages, has_order, dir, key);
 			r = add_num(bt, dir, key, &ring[i * per + j], UINT32_MAX);
 		}
-		if (r == 0)
-			r = add_num(bt, dir, "event-channel", &ring[i * per + pages], UINT32_MAX);
 		if (r == 0 && (i + 1 == nq || vbd__xb_batch_count(bt) + per > VBD__XB_BATCH_MAX)) {
 			r = fetch(d, bt);
 			bt = vbd__xb_batch_free(bt);
@@ -192,6 +198,11 @@ int vbd__bb_parse_pdev(const char *s, unsigned *maj, unsigned *min)
 	return 0;
 }
 
+bool vbd__bb_pdp_ok(const char *pdp)
+{
+	return pdp[0] == '/' && strlen(pdp) < sizeof(((struct vbd__bb_disk *)0)->path);
+}
+
 /* A string a fetch read: NULL as a failed or absent read (RD's NULL). */
 static int dup_check(const char *val, int err, void *ud)
 {
@@ -213,7 +224,7 @@ static int tk_check(const char *val, int err, void *ud)
 		return 1;       /* not yet */
 	if (t->pd && vbd__bb_parse_pdev(t->pd, &maj, &min) < 0)
 		return 1;
-	if (t->pdp && (t->pdp[0] != '/' || strlen(t->pdp) >= sizeof(((struct vbd__bb_disk *)0)->path)))
+	if (t->pdp && !vbd__bb_pdp_ok(t->pdp))
 		return 1;
 	return 0;
 }

@@ -417,32 +417,21 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 
 	vbd__bb_read_rings(d, (unsigned)nq, pages, has_order, ring);
 	for (i = 0; i < nq; i++) {
-		char dir[160], key[24];
+		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
 		const struct vbd__bb_num *n;
 
-		if (nq == 1)
-			snprintf(dir, sizeof(dir), "%s", d->fe);
-		else
-			snprintf(dir, sizeof(dir), "%s/queue-%u", d->fe, i);
-		for (j = 0; j < pages; j++) {
+		for (j = 0; j <= pages; j++) {
 			n = &ring[i * per + j];
 			if (n->r < 0) {
-				if (has_order)
-					snprintf(key, sizeof(key), "ring-ref%u", j);
-				else
-					snprintf(key, sizeof(key), "ring-ref");
+				vbd__bb_ring_key(d, (unsigned)nq, i, j, pages, has_order, dir, key);
 				r = n->r;
 				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
 				goto fail;
 			}
-			refs[j] = (uint32_t)n->v;
+			if (j < pages)
+				refs[j] = (uint32_t)n->v;
 		}
 		n = &ring[i * per + pages];
-		if (n->r < 0) {
-			r = n->r;
-			vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/event-channel", dir);
-			goto fail;
-		}
 		r = vbd__bb_ring_connect(&d->rings[i], refs, pages, (uint32_t)n->v, why, sizeof(why));
 		if (r < 0) {
 			vbd__bb_fatal(d, r, "%s", why);
@@ -730,7 +719,7 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	}
 	if (!have_pd && !pdp)
 		goto out;        /* not yet: the hotplug step has not run */
-	if (pdp && (pdp[0] != '/' || strlen(pdp) >= sizeof(k->path))) {
+	if (pdp && !vbd__bb_pdp_ok(pdp)) {
 		vbd__bb_fatal(d, -EINVAL, "bad physical-device-path");
 		goto out;
 	}
