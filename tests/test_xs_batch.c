@@ -306,6 +306,64 @@ static void test_wait_ends_the_window(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* On a socket a window is up to 64 requests, past the daemon's quota of
+ * 20 outstanding (it stops reading until replies are read, and they are
+ * read as soon as the window is sent), and up to 32 KiB, so that its send
+ * never waits on the daemon: 100 small writes in two windows, 40 writes
+ * of 2000 bytes (16 fit in 32 KiB) in three. */
+static void test_socket_window(void **state)
+{
+	struct fx *f = *state;
+	unsigned long long req0, rt0, req, rt;
+	char big[2001];
+	vbd__xb_batch *b;
+	unsigned i;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	for (i = 0; i < 100; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%u", i);
+		assert_int_equal(vbd__xb_batch_printf(b, "/w", key, "v%u", i), 0);
+	}
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req - req0, 102);
+	assert_int_equal(rt - rt0, 1 + 2 + 1);
+	vbd__xb_batch_free(b);
+	{
+		char *v = vbd_test_xs_readf(f->h, "/w/k99");
+
+		assert_non_null(v);
+		assert_string_equal(v, "v99");
+		free(v);
+	}
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	for (i = 0; i < 40; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "b%u", i);
+		assert_int_equal(vbd__xb_batch_printf(b, "/w", key, "%s", big), 0);
+	}
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	assert_int_equal(req0 - req, 42);
+	assert_int_equal(rt0 - rt, 1 + 3 + 1);
+	vbd__xb_batch_free(b);
+	{
+		char *v = vbd_test_xs_readf(f->h, "/w/b39");
+
+		assert_non_null(v);
+		assert_int_equal(strlen(v), 2000);
+		free(v);
+	}
+	assert_int_equal(open_transactions(f), 0);
+}
+
 /* Reads outside a transaction: a driver's step reads its peer's keys in
  * one window each 16, every value to its callback in order, an absent node
  * as -ENOENT; a check that stops, and a request failed through the store's
@@ -629,6 +687,7 @@ int main(void)
 		T(test_conflict_at_commit_is_retried),
 		T(test_check_decides),
 		T(test_wait_ends_the_window),
+		T(test_socket_window),
 		T(test_same_reads),
 		T(test_fetch_reads_outside_a_transaction),
 		cmocka_unit_test(test_limits),

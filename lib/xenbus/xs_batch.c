@@ -10,8 +10,9 @@
  *        MKDIR be, SET_PERMS be n0 r1, WRITE be/frontend, ... (51 requests)
  *     vbd__xb_batch_run(w, b, &failed)
  *       -> TRANSACTION_START              one round trip, the id: 7
- *       -> 16 requests with tx_id 7       one send, then their 16 replies
- *          ... (four such windows)
+ *       -> 51 requests with tx_id 7       one send, then their 51 replies
+ *                                         (on the xenbus device: windows
+ *                                         of 16, four round trips)
  *       -> TRANSACTION_END "T"            one round trip; EAGAIN: again
  *
  * Every reply is checked: its req_id and tx_id are the request's, its type
@@ -19,9 +20,8 @@
  * else is -EPROTO and the connection is closed (the stream can no longer be
  * trusted to line up).  The first XS_ERROR (named as in Xen's xsd_errors
  * table) fails the batch and the transaction ends with abort, so nothing
- * of it is left.  A window is at most 16 requests, below xenstored's quota
- * of 20 outstanding requests, so the daemon never stops reading this
- * connection while the client waits for replies.
+ * of it is left.  A window is at most 64 requests and 32 KiB on a socket,
+ * 16 requests on the xenbus device (WINDOW_SOCK, WINDOW_DEV below).
  *
  * A check whose no makes the rest pointless is followed by a wait
  * (vbd__xb_batch_wait): the window ends there, and what comes after is
@@ -48,11 +48,20 @@
 #include "xenbus/xenbus.h"
 
 #define HDR sizeof(struct xsd_sockmsg)
-/* Requests in flight at once: below the daemon's outstanding quota (20 in
- * xenstored and in the embedded store). */
-#define WINDOW 16u
-/* Replies of one window, with room for a whole message of the next. */
-#define RBUF (WINDOW * (HDR + XENSTORE_PAYLOAD_MAX))
+/* Requests in flight at once on the xenbus device: below the daemon's
+ * outstanding quota (20 in xenstored and in the embedded store), since a
+ * guest's requests there share its kernel's one connection. */
+#define WINDOW_DEV 16u
+/* On a socket, more: a daemon past its quota only stops reading the
+ * connection until its replies are read, and they are read as soon as
+ * the window is sent.  The window is also at most SEND_MAX bytes, so that
+ * its send never waits on the daemon reading (a unix socket buffers
+ * about 200 KiB): a daemon that waits on this client reading its replies
+ * cannot then wait on a client that waits on it. */
+#define WINDOW_SOCK 64u
+#define SEND_MAX (32u * 1024)
+/* Replies read ahead: at least one whole message. */
+#define RBUF (16u * (HDR + XENSTORE_PAYLOAD_MAX))
 
 struct vbd__xb_wire {
 	int fd;
@@ -575,11 +584,15 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 		uint32_t req0 = w->next_req;
 		int r;
 
-		k = b->n - i < WINDOW ? b->n - i : WINDOW;
-		for (j = 0; j + 1 < k; j++)
-			if (b->ops[i + j].flags & OP_WAIT)
-				k = j + 1;
+		k = w->sock ? WINDOW_SOCK : WINDOW_DEV;
+		k = b->n - i < k ? b->n - i : k;
 		from = b->ops[i].off;
+		for (j = 0; j + 1 < k; j++) {
+			size_t next = i + j + 2 < b->n ? b->ops[i + j + 2].off : b->len;
+
+			if ((b->ops[i + j].flags & OP_WAIT) || next - from > SEND_MAX)
+				k = j + 1;
+		}
 		to = i + k < b->n ? b->ops[i + k].off : b->len;
 
 		for (j = 0; j < k; j++) {
