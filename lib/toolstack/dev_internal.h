@@ -180,6 +180,19 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir);
+/* Between dev_op.c (the steps) and dev_wait.c (the waits): the context's
+ * message emptied at a step's start; the caller's progress callback told
+ * the step; the wait's end, r its result. */
+void vbd__dev_op_fresh(vbd_ctx *c);
+void vbd__dev_op_progress(vbd_dev_op *op, vbd_dev_step step);
+void vbd__dev_waited(vbd_dev_op *op, int r);
+/* The wait for both ends (watches, a deadline): 0 or -errno; its end is
+ * vbd__dev_waited().  vbd__dev_wait_stop() ends it without a word. */
+int vbd__dev_wait_start(vbd_dev_op *op);
+void vbd__dev_wait_stop(vbd_dev_op *op);
+/* The wait for a backend in another domain to remove its dir: then
+ * next(c, 0 or -ETIMEDOUT, ud). */
+int vbd__dev_gone_wait_start(vbd_dev_op *op, void (*next)(vbd_ctx *, int, void *), void *ud);
 /* An event of a kept watch, for one operation of the device it is under. */
 typedef void (*vbd__dev_tell_fn)(vbd_ctx *c, const char *path, vbd_dev_op *op);
 /* The watches of the waits, kept by the context (dev_opidx.c): one per

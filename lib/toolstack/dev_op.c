@@ -4,7 +4,7 @@
  * the hotplug step (built in, a script, or the backend domain's), the wait
  * for both ends, the rollback of a failed attach, and the wait for a
  * backend in another domain to remove its dir.  Everything here runs from
- * vbd_ctx_process().
+ * vbd_ctx_process().  The waits themselves are dev_wait.c's.
  *
  * Example: the attach of dev.c's example, its nodes written.
  *   begin (from the loop)    -> hotplug add (built in: done in the call,
@@ -30,14 +30,6 @@
 
 /* ---- one attach or detach in progress ---- */
 
-enum {
-	DIRTY_BE = 1,               /* the backend's state */
-	DIRTY_FE = 2,               /* the frontend's state */
-	DIRTY_HOTPLUG = 4,          /* hotplug-status */
-	DIRTY_ERR = 8,              /* either error node */
-	DIRTY_ALL = 15,
-};
-
 static void op_unlink(vbd_dev_op *op)
 {
 	vbd_dev_op **pp;
@@ -49,28 +41,11 @@ static void op_unlink(vbd_dev_op *op)
 		}
 }
 
-static void wait_stop(vbd_dev_op *op)
-{
-	vbd_ctx *c = op->c;
-	unsigned i;
-
-	vbd__ctx_unwatch(c, op->wb);
-	for (i = 0; i < 4; i++) {
-		vbd__dev_kept_put(c, op->kept[i]);
-		op->kept[i] = NULL;
-	}
-	vbd__ctx_timer_cancel(c, op->timer);
-	vbd__ctx_timer_cancel(c, op->recheck);
-	op->wb = NULL;
-	op->timer = op->recheck = NULL;
-	op->waiting = false;
-}
-
 /* Nothing of the operation runs any more: no wait, no pending step, no
  * script (killed).  Idempotent. */
 void vbd__dev_op_stop(vbd_dev_op *op)
 {
-	wait_stop(op);
+	vbd__dev_wait_stop(op);
 	vbd__ctx_timer_cancel(op->c, op->defer);
 	op->defer = NULL;
 	if (op->job)
@@ -91,7 +66,7 @@ void vbd__dev_op_free(vbd_dev_op *op)
  * with the context's message empty: it holds whatever another operation
  * last reported, and vbd__errf keeps an earlier message as the cause, so
  * two operations failing together chained each other's reasons. */
-static void op_fresh(vbd_ctx *c)
+void vbd__dev_op_fresh(vbd_ctx *c)
 {
 	c->err.msg[0] = 0;
 }
@@ -126,7 +101,7 @@ static void op_finish(vbd_dev_op *op)
 
 /* Tells the caller's progress callback (vbd/dev.h) what the operation
  * does now, when that differs from what it told last. */
-static void op_progress(vbd_dev_op *op, vbd_dev_step step)
+void vbd__dev_op_progress(vbd_dev_op *op, vbd_dev_step step)
 {
 	vbd_dev_progress p = { .size = sizeof(p) };
 	char what[200];
@@ -167,7 +142,6 @@ static void xenbus_path(const vbd_dev_op *op, char *buf, size_t size)
 }
 
 static void unplugged(vbd_ctx *c, int r, void *ud);
-static int gone_wait_start(vbd_dev_op *op, void (*next)(vbd_ctx *, int, void *), void *ud);
 
 /* The hotplug step, either way, then next(c, result, ud): at once for the
  * built-in one, from the loop for a script.  For a backend in another
@@ -181,7 +155,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 	char rel[128];
 	int r;
 
-	op_progress(op, op->rolling_back ? VBD_DEV_STEP_ROLLBACK : VBD_DEV_STEP_HOTPLUG);
+	vbd__dev_op_progress(op, op->rolling_back ? VBD_DEV_STEP_ROLLBACK : VBD_DEV_STEP_HOTPLUG);
 	if (op->foreign && (op->gone & VBD__GONE_BE)) {
 		/* Nothing runs there any more to remove its dir: what is left
 		 * of it goes with the nodes. */
@@ -196,7 +170,7 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		/* A rollback has not asked the ends to close yet. */
 		r = vbd__dev_close_backend(c, &op->p, NULL);
 		if (r >= 0)
-			r = gone_wait_start(op, next, ud);
+			r = vbd__dev_gone_wait_start(op, next, ud);
 		if (r < 0)
 			next(c, r, ud);
 		return;
@@ -246,11 +220,11 @@ void vbd__dev_forget_cfg(vbd_dev_op *op)
 static void rollback(vbd_dev_op *op, int r)
 {
 	op_note(op, r);
-	wait_stop(op);
+	vbd__dev_wait_stop(op);
 	op->rolling_back = true;
 	vbd__log(op->c, VBD_LOG_WARNING, "%s: attach failed, rolling back: %s", op->p.be,
 	         op->err.msg);
-	op_progress(op, VBD_DEV_STEP_ROLLBACK);
+	vbd__dev_op_progress(op, VBD_DEV_STEP_ROLLBACK);
 	if (op->plugged) {
 		op->plugged = false;
 		/* online = 0 before REMOVE, as a detach: a hotplug ADD that comes
@@ -265,297 +239,6 @@ static void rollback(vbd_dev_op *op, int r)
 	if (vbd__dev_remove_nodes(op->c, &op->p) >= 0)
 		vbd__dev_forget_cfg(op);
 	op_finish(op);
-}
-
-/* A state: -1 if the node is absent (or not a number), -errno if xenstore
- * could not say.  No caller may take "could not say" for "absent". */
-int vbd__dev_read_state(vbd_ctx *c, const char *dir)
-{
-	int r = vbd__xb_read_state(c->xs, XBT_NULL, dir);
-
-	return r == -ENOENT || r == -EINVAL ? -1 : r;
-}
-
-static void waited(vbd_dev_op *op, int r);
-
-/* Whether the frontend's state can decide the wait now.  A frontend
- * follows its backend: it connects only after the backend is Connected,
- * and a backend answers a frontend that closes by closing (Linux blkback's
- * frontend_changed, ours); at a detach the backend is Closed last.  So
- * until the backend is where the wait goes, or closing, the frontend's
- * state is left unread, its events kept in dirty: about three reads of a
- * value the guest writes fewer per attach+detach.  A caller's progress
- * callback is told every change of either end (vbd/dev.h): then it is
- * read at each. */
-static bool fe_decides(const vbd_dev_op *op)
-{
-	if (op->progress)
-		return true;
-	if (op->detach)
-		return op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT;
-	return op->goal != VBD_WAIT_INITWAIT &&
-	       (op->be_state == VBD_STATE_CONNECTED || op->be_state >= VBD_STATE_CLOSING);
-}
-
-/* Runs on every event of the watched nodes: decides whether the ends got
- * where the operation waits for them, or failed on the way. */
-static void check(vbd_ctx *c, const char *path, void *ud)
-{
-	vbd_dev_op *op = ud;
-	unsigned dirty = op->dirty;
-	char *v;
-	int st;
-
-	op_fresh(c);
-	(void)path;
-	if (!op->waiting)
-		return;
-	/* Only what an event said changed is read again. */
-	op->dirty = 0;
-	if (dirty & DIRTY_BE) {
-		if ((st = vbd__dev_read_state(c, op->p.be)) < -1) {
-			op->dirty = dirty;   /* xenstore could not say: next event or deadline */
-			return;
-		}
-		op->be_state = st;
-	}
-	if ((dirty & DIRTY_FE) && !fe_decides(op)) {
-		op->dirty |= DIRTY_FE;   /* read when it does */
-		dirty &= ~(unsigned)DIRTY_FE;
-	}
-	if (dirty & DIRTY_FE) {
-		if ((st = vbd__dev_read_state(c, op->p.fe)) < -1) {
-			op->dirty = dirty;
-			return;
-		}
-		op->fe_state = st;
-	}
-	op_progress(op, VBD_DEV_STEP_WAIT);
-	if (op->detach) {
-		/* Closed, gone, or never bound to a driver: nothing to wait for. */
-		if ((op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT) &&
-		    (op->fe_state == VBD_STATE_CLOSED || op->fe_state < VBD_STATE_INITWAIT))
-			waited(op, 0);
-		return;
-	}
-	/* An end closing while connecting: say why if a driver or the hotplug
-	 * step wrote it, whether or not those events came in this burst. */
-	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING)
-		dirty |= DIRTY_HOTPLUG | DIRTY_ERR;
-	v = dirty & DIRTY_HOTPLUG ? vbd__xb_read(c->xs, XBT_NULL, "%s/hotplug-status", op->p.be) : NULL;
-	if (v && strcmp(v, "error") == 0) {
-		char *he = vbd__xb_read(c->xs, XBT_NULL, "%s/hotplug-error", op->p.be);
-		vbd__errf(&c->err, -EIO, "hotplug failed: hotplug-error says \"%s\"", he ? he : "");
-		free(he);
-		free(v);
-		waited(op, -EIO);
-		return;
-	}
-	free(v);
-	v = NULL;
-	if (dirty & DIRTY_ERR) {
-		v = vbd__xb_read(c->xs, XBT_NULL, "%s", op->p.be_err);
-		if (!v)
-			v = vbd__xb_read(c->xs, XBT_NULL, "%s", op->p.fe_err);
-	}
-	if (v) {
-		vbd__errf(&c->err, -EIO, "a driver reported an error: \"%s\" (backend %s, frontend %s)",
-		          v, vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
-		free(v);
-		waited(op, -EIO);
-		return;
-	}
-	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING) {
-		vbd__errf(&c->err, -EIO, "the device closed while connecting (backend %s, frontend %s)",
-		          vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
-		waited(op, -EIO);
-		return;
-	}
-	if (op->goal == VBD_WAIT_INITWAIT && op->be_state >= VBD_STATE_INITWAIT)
-		waited(op, 0);
-	else if (op->be_state == VBD_STATE_CONNECTED && op->fe_state == VBD_STATE_CONNECTED)
-		waited(op, 0);
-}
-
-static void recheck(vbd_ctx *c, void *ud)
-{
-	vbd_dev_op *op = ud;
-
-	op_fresh(c);
-	op->recheck = NULL;
-	check(c, NULL, op);
-}
-
-static bool ends_with(const char *path, const char *dir, const char *leaf)
-{
-	size_t n = strlen(dir);
-
-	return !strncmp(path, dir, n) && path[n] == '/' && !strcmp(path + n + 1, leaf);
-}
-
-/* A watch event, on one of the context's kept watches: any device's of
- * the guest.  The drivers write a dozen keys into the watched directories
- * on the way to Connected, each an event: only the nodes check() reads
- * matter, and a burst of them makes one check(), run by a timer due at
- * once, which vbd_ctx_process() fires after it has taken every pending
- * event.  An event before the wait (during the hotplug step, or before the
- * first pass of the loop) is kept in dirty for it. */
-static void op_event(vbd_ctx *c, const char *path, vbd_dev_op *op)
-{
-
-	op_fresh(c);
-	unsigned d = 0;
-
-	if (op->wb)
-		return;              /* the gone-wait: its own watch */
-	if (!strcmp(path, op->p.be) || ends_with(path, op->p.be, "state"))
-		d = DIRTY_BE;        /* the dir itself: made or removed */
-	else if (!strcmp(path, op->p.fe) || ends_with(path, op->p.fe, "state"))
-		d = DIRTY_FE;
-	else if (ends_with(path, op->p.be, "hotplug-status") && (op->script || op->foreign))
-		d = DIRTY_HOTPLUG;   /* the built-in step's own is known: it returned */
-	else if (!strncmp(path, op->p.be_err, strlen(op->p.be_err)) ||
-	         !strncmp(path, op->p.fe_err, strlen(op->p.fe_err)))
-		d = DIRTY_ERR;
-	if (!d)
-		return;
-	op->dirty |= d;
-	if (!op->waiting || !op->kept[0] || op->recheck)
-		return;
-	if (vbd__ctx_timer(c, 0, recheck, op, &op->recheck) < 0)
-		check(c, path, op);    /* no memory for the timer: check now */
-}
-
-static void timed_out(vbd_ctx *c, void *ud)
-{
-	vbd_dev_op *op = ud;
-
-	op_fresh(c);
-	op->timer = NULL;
-	op->be_state = vbd__dev_read_state(c, op->p.be);
-	op->fe_state = vbd__dev_read_state(c, op->p.fe);
-	if (op->grace) {
-		/* Not a failure: see GONE_GRACE_MS in dev.c. */
-		vbd__log(c, VBD_LOG_INFO, "%s: the backend (%s) did not answer its frontend's "
-		         "removal, as Linux blkback does not; going on", op->p.be,
-		         vbd_state_name(op->be_state));
-		waited(op, 0);
-		return;
-	}
-	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for %s: backend %s (%d), frontend %s (%d)",
-	          op->detach ? "both ends to close" :
-	          op->goal == VBD_WAIT_INITWAIT ? "the backend to reach InitWait" :
-	          "both ends to connect",
-	          vbd_state_name(op->be_state), op->be_state, vbd_state_name(op->fe_state),
-	          op->fe_state);
-	waited(op, -ETIMEDOUT);
-}
-
-/* The directory path names, up to its last '/', in buf. */
-static const char *parent_of(const char *path, char *buf, size_t size)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 0;
-
-	snprintf(buf, size, "%.*s", (int)n, path);
-	return buf;
-}
-
-/* Follows both directories (and, attaching, both error nodes) through the
- * context's kept watches, with one deadline.  What changed since the
- * operation's nodes were written (or its close) is in dirty: a kept watch
- * made before its launch saw every change.  So the first check(), a timer
- * due at once, reads only that, and what a watch made since may have
- * missed; a detach also reads the frontend's state, which it never wrote,
- * and a script's or another domain's hotplug-status is read once (the
- * built-in step's is what it returned: only a closing end makes check()
- * read it, to say why). */
-static int wait_start(vbd_dev_op *op)
-{
-	vbd_ctx *c = op->c;
-	char be[sizeof(op->p.be)], fe[sizeof(op->p.fe)], be_err[sizeof(op->p.be_err)],
-	     fe_err[sizeof(op->p.fe_err)], tmp[sizeof(op->p.be_err) + sizeof(op->p.fe_err)];
-	int r;
-
-	op->waiting = true;
-	/* error/<nodename>/error: the watched dir is the nodename's parent. */
-	parent_of(parent_of(op->p.be_err, tmp, sizeof(tmp)), be_err, sizeof(be_err));
-	parent_of(parent_of(op->p.fe_err, tmp, sizeof(tmp)), fe_err, sizeof(fe_err));
-	r = vbd__ctx_timer(c, vbd__now_ms() + op->timeout_ms, timed_out, op, &op->timer);
-	if (r < 0 ||
-	    (r = vbd__dev_kept_get(c, parent_of(op->p.be, be, sizeof(be)), op_event, &op->kept[0])) < 0 ||
-	    (r = vbd__dev_kept_get(c, parent_of(op->p.fe, fe, sizeof(fe)), op_event, &op->kept[1])) < 0 ||
-	    (!op->detach && (r = vbd__dev_kept_get(c, be_err, op_event, &op->kept[2])) < 0) ||
-	    (!op->detach && (r = vbd__dev_kept_get(c, fe_err, op_event, &op->kept[3])) < 0) ||
-	    (r = vbd__ctx_timer(c, 0, recheck, op, &op->recheck)) < 0) {
-		wait_stop(op);
-		return r;
-	}
-	if (op->kept[0]->serial > op->kept_serial || (op->detach && !op->be_known))
-		op->dirty |= DIRTY_BE;
-	if (op->kept[1]->serial > op->kept_serial || op->detach)
-		op->dirty |= DIRTY_FE;
-	if (!op->detach && (op->script || op->foreign))
-		op->dirty |= DIRTY_HOTPLUG;
-	if (!op->detach && (op->kept[2]->serial > op->kept_serial ||
-	                    op->kept[3]->serial > op->kept_serial))
-		op->dirty |= DIRTY_ERR;
-	return 0;
-}
-
-/* ---- a backend in another domain: the wait for it to remove its dir ---- */
-
-static void gone_end(vbd_dev_op *op, int r)
-{
-	wait_stop(op);
-	op->gone_next(op->c, r, op->gone_ud);
-}
-
-static void gone_check(vbd_ctx *c, const char *path, void *ud)
-{
-	vbd_dev_op *op = ud;
-	int e;
-
-	op_fresh(c);
-	(void)path;
-	if (!op->waiting)
-		return;
-	e = vbd__xb_exists(c->xs, XBT_NULL, op->p.be);
-	if (e == 0)
-		gone_end(op, 0);
-	/* e < 0, xenstore could not say: the next event or the deadline. */
-}
-
-static void gone_timed_out(vbd_ctx *c, void *ud)
-{
-	vbd_dev_op *op = ud;
-
-	op_fresh(c);
-	op->timer = NULL;
-	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for domain %u to remove %s (its hotplug "
-	          "remove step; --force removes the nodes, and frees nothing of domain %u's)",
-	          op->bdom, op->p.be, op->bdom);
-	gone_end(op, -ETIMEDOUT);
-}
-
-/* The backend's domain runs its remove step once both ends are Closed with
- * online=0, then removes its backend dir (xl devd; libxl waits for that,
- * LIBXL_DESTROY_TIMEOUT, 10 s).  next(c, 0 or -ETIMEDOUT, ud) after. */
-static int gone_wait_start(vbd_dev_op *op, void (*next)(vbd_ctx *, int, void *), void *ud)
-{
-	vbd_ctx *c = op->c;
-	unsigned ms = op->timeout_ms < 10000 ? op->timeout_ms : 10000;
-	int r;
-
-	op->gone_next = next;
-	op->gone_ud = ud;
-	op->waiting = true;
-	r = vbd__ctx_timer(c, vbd__now_ms() + ms, gone_timed_out, op, &op->timer);
-	if (r < 0 || (r = vbd__ctx_watch(c, op->p.be, gone_check, op, &op->wb)) < 0) {
-		wait_stop(op);
-		return r;
-	}
-	return 0;
 }
 
 /* ---- attach: nodes (at start), hotplug add, wait, or rollback ---- */
@@ -588,11 +271,11 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	op_finish(op);
 }
 
-static void waited(vbd_dev_op *op, int r)
+void vbd__dev_waited(vbd_dev_op *op, int r)
 {
 	vbd_ctx *c = op->c;
 
-	wait_stop(op);
+	vbd__dev_wait_stop(op);
 	if (!op->detach) {
 		if (r < 0) {
 			rollback(op, r);
@@ -633,7 +316,7 @@ static void plugged(vbd_ctx *c, int r, void *ud)
 		op_finish(op);
 		return;
 	}
-	r = wait_start(op);
+	r = vbd__dev_wait_start(op);
 	if (r < 0)
 		rollback(op, r);
 	else
@@ -646,7 +329,7 @@ static void begin(vbd_ctx *c, void *ud)
 {
 	vbd_dev_op *op = ud;
 
-	op_fresh(c);
+	vbd__dev_op_fresh(c);
 	(void)c;
 	op->defer = NULL;
 	if (!op->detach) {
@@ -657,7 +340,7 @@ static void begin(vbd_ctx *c, void *ud)
 		if (op->added) {
 			/* Done in the call, in the nodes' transaction: told all
 			 * the same, the step's progress comes before the wait's. */
-			op_progress(op, VBD_DEV_STEP_HOTPLUG);
+			vbd__dev_op_progress(op, VBD_DEV_STEP_HOTPLUG);
 			plugged(c, 0, op);
 			return;
 		}
@@ -665,10 +348,10 @@ static void begin(vbd_ctx *c, void *ud)
 		return;
 	}
 	if (!op->bound) {
-		waited(op, 0);
+		vbd__dev_waited(op, 0);
 		return;
 	}
-	if ((op->result = wait_start(op)) < 0) {
+	if ((op->result = vbd__dev_wait_start(op)) < 0) {
 		op->err = c->err;
 		op_finish(op);
 	}
