@@ -3,7 +3,10 @@
 # transport (libxengnttab/libxengntshr/libxenevtchn, /dev/xen/*).
 #   1. vbdctl backend (userspace blkback) in dom0 serves a PV guest whose
 #      kernel runs xen-blkfront: the guest reads the disk through our rings.
-#   2. vbdctl frontend (userspace blkfront) in dom0 against that backend,
+#   2. Linux's xenbus device takes one request at a time: requests written
+#      back to back (vbd-lab-xbpipe) come back as other requests' answers,
+#      while one at a time, or on xenstored's socket, none does.
+#   3. vbdctl frontend (userspace blkfront) in dom0 against that backend,
 #      dom0 to dom0: data written and read through the rings, checked
 #      against the file; its handshake's requests pipelined on xenstored's
 #      socket.
@@ -59,6 +62,23 @@ kill -INT $watch_pid; wait $watch_pid; watch_rc=$?
 cat /drv/watch.log
 check "vbdctl watch: no violation (kernel blkfront, our blkback)" test "$watch_rc" = 0 -o "$watch_rc" = 3
 xl destroy drv
+
+echo "== pipelined requests through the xenbus device"
+# The device keeps one message buffer per open file, and the request it
+# queues for the kernel's xenbus thread points into it for its payload:
+# a message written before the thread has put the one before it on the
+# ring overwrites that one (k0's read answers k1's value).
+for i in $(seq 0 15); do xenstore-write /xbpipe/k$i "value-$i-$(printf '%*s' $i '' | tr ' ' x)"; done
+wrong() { vbd-lab-xbpipe "$@" | tee -a /drv/xbpipe.log | sed -n 's/.* wrong \([0-9]*\)$/\1/p'; }
+check "16 reads at a time on xenstored's socket: every reply its request's" \
+	test "$(wrong /var/run/xenstored/socket /xbpipe 50 16)" = 0
+check "one read at a time on the xenbus device: every reply its request's" \
+	test "$(wrong /dev/xen/xenbus /xbpipe 50 1)" = 0
+n=$(wrong /dev/xen/xenbus /xbpipe 50 16)
+check "16 reads at a time on the xenbus device: replies to requests nobody sent (Linux's limit)" \
+	test "${n:-0}" -gt 0
+cat /drv/xbpipe.log
+xenstore-rm /xbpipe
 
 echo "== vbdctl frontend in dom0 against vbdctl backend (dom0 to dom0)"
 $vbdctl frontend --domain 0 --dir /drv > /drv/frontend.log 2>&1 &
