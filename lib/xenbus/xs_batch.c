@@ -33,6 +33,18 @@
  * opened as libxenstore opens its own: the daemon's socket, else the
  * xenbus device (a device is written one message per write(), which is
  * how Linux's xenbus device reads its requests).
+ *
+ * On the xenbus device a window is one request: its reply is read before
+ * the next is written.  Linux's device (xenbus_dev_frontend.c) keeps one
+ * message buffer per open file, and the request it queues for the
+ * kernel's xenbus thread points into that buffer for its payload instead
+ * of holding a copy; the thread puts it on the ring later, so a second
+ * message written before then overwrites the first one's path and value
+ * (and a short message leaves stale bytes after its own).  The store then
+ * runs requests nobody sent: reads of the wrong key, writes of one key's
+ * value under another's name.  Only a reply proves the thread is done
+ * with the buffer.  So on a device a batch costs a round trip per request,
+ * as libxenstore does, but still a single transaction of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,15 +60,17 @@
 #include "xenbus/xenbus.h"
 
 #define HDR sizeof(struct xsd_sockmsg)
-/* Requests in flight at once: below the daemon's outstanding quota (20 in
- * xenstored and in the embedded store). */
+/* Requests in flight at once on a socket: below the daemon's outstanding
+ * quota (20 in xenstored and in the embedded store).  On the xenbus device,
+ * one (see above). */
 #define WINDOW 16u
 /* Replies of one window, with room for a whole message of the next. */
 #define RBUF (WINDOW * (HDR + XENSTORE_PAYLOAD_MAX))
 
 struct vbd__xb_wire {
 	int fd;
-	bool sock;          /* a socket: one sendmsg per window; else a device */
+	bool sock;          /* a socket: one sendmsg per window; else a device,
+	                     * one request at a time */
 	uint32_t next_req;
 	/* Requests sent, and sends each waited on: round trips. */
 	unsigned long long nreq, nsend;
@@ -388,11 +402,6 @@ vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w)
 	return NULL;
 }
 
-bool vbd__xb_wire_is_socket(const vbd__xb_wire *w)
-{
-	return w->sock;
-}
-
 bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 {
 	return w->fd < 0;
@@ -427,7 +436,8 @@ static int send_all(vbd__xb_wire *w, const char *p, size_t len)
 			n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
 		} else {
 			/* Linux's xenbus device takes one message per write():
-			 * bytes past the first message of a write are lost. */
+			 * bytes past the first message of a write are lost
+			 * (and a window there is that one message). */
 			struct xsd_sockmsg h;
 
 			memcpy(&h, p, HDR);
@@ -567,7 +577,7 @@ static int same_answer(const vbd__xb_batch *b, const batch_op *op, int err, cons
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
-	unsigned i, j, k;
+	unsigned window = w->sock ? WINDOW : 1, i, j, k;
 	int first = 0;
 
 	for (i = 0; i < b->n && !first; i += k) {
@@ -575,7 +585,7 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 		uint32_t req0 = w->next_req;
 		int r;
 
-		k = b->n - i < WINDOW ? b->n - i : WINDOW;
+		k = b->n - i < window ? b->n - i : window;
 		for (j = 0; j + 1 < k; j++)
 			if (b->ops[i + j].flags & OP_WAIT)
 				k = j + 1;
