@@ -4,7 +4,8 @@
  * embedded store, and against a socket that answers what a store never
  * would: a batch lands whole or not at all, every request of it can be
  * failed through the store's fault seam, a reply that is not its
- * request's is refused, and a conflict at commit is retried.
+ * request's is refused, a conflict at commit is retried, and on the xenbus
+ * device one request is in flight at a time.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -455,6 +456,52 @@ static void test_fetch_reads_outside_a_transaction(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* On the xenbus device a request's reply is read before the next is
+ * written: Linux's device hands the kernel's ring writer a pointer into
+ * the file's one message buffer, which a second message written before
+ * then overwrites (xs_batch.c).  The store's connection taken as a device
+ * (one message per write(), as there): the batch and a fetch land whole,
+ * each request its own round trip. */
+static void test_device_one_request_at_a_time(void **state)
+{
+	struct fx *f = *state;
+	vbd__xb_batch *b = make_batch();
+	struct got g = { .n = 0 };
+	vbd__xb_batch *fb = fetch_batch(&g);
+	unsigned long long req, rt;
+	vbd__xb_wire *w;
+	int fd = vbd__xb_connect_unix(f->t.socket);
+
+	assert_true(fd >= 0);
+	assert_int_equal(vbd__xb_wire_adopt(fd, false, &w), 0);
+	assert_int_equal(vbd__xb_batch_run(w, b, NULL), 0);
+	assert_all_written(f);
+	vbd__xb_wire_counts(w, &req, &rt);
+	assert_int_equal(req, 1 + (N + 4) + 1);
+	assert_int_equal(rt, req);
+
+	assert_int_equal(vbd__xb_batch_fetch(w, fb, NULL), 0);
+	assert_int_equal(g.n, 20);
+	vbd__xb_wire_counts(w, &req, &rt);
+	assert_int_equal(req, 1 + (N + 4) + 1 + 20);
+	assert_int_equal(rt, req);
+	assert_false(vbd__xb_wire_broken(w));
+
+	/* On a socket the same batch is one window (up to 64): start, the
+	 * window, end. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/t"));
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req + rt, 0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	assert_all_written(f);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req, 1 + (N + 4) + 1);
+	assert_int_equal(rt, 2 + 1);
+	vbd__xb_wire_free(w);
+	vbd__xb_batch_free(b);
+	vbd__xb_batch_free(fb);
+}
+
 /* What was read before the transaction, read again in it: the same
  * answer lets the batch go on, another (a value, a child, a node made or
  * removed since) aborts it with -EAGAIN before anything of it lands. */
@@ -690,6 +737,7 @@ int main(void)
 		T(test_socket_window),
 		T(test_same_reads),
 		T(test_fetch_reads_outside_a_transaction),
+		T(test_device_one_request_at_a_time),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reply_not_its_request_is_refused),
 		cmocka_unit_test(test_oversized_reply_is_refused),

@@ -23,8 +23,10 @@
  * xenbus_dev_fatal() does.
  *
  * Round trips: each step's requests are pipelined on the bus's wire
- * client (xs_batch.c) when it is a socket (not the xenbus device: wire()),
- * so a step waits on the store once per batch, not once per request:
+ * client (xs_batch.c), so a step waits on the store once per batch, not
+ * once per request (on a socket; through the xenbus device, as in a PV
+ * guest, the client has one request in flight at a time, a limit of
+ * Linux's device: there each request is a round trip, as libxenstore's):
  *
  *   start       device keys (3); 2 watches; both states (2)      4 round trips
  *   backend 2   its state with its 2 offers (the offers alone
@@ -148,19 +150,6 @@ static int key_take_connected(const char *val, int err, void *ud)
 	return key_state(ud) == VBD_STATE_CONNECTED ? 0 : 1;
 }
 
-/* The bus's wire client, on a socket: -ENOTSUP on the xenbus device (a
- * guest's, or $XENSTORED_PATH naming it).  Through Linux's device (6.1,
- * the lab's dom0), a frontend's pipelined handshake left the kernel's
- * xenbus waiting on replies for good; until that is understood, a
- * frontend there makes its requests one at a time through libxenstore,
- * as before. */
-static int wire(vbd_blkfront *f, vbd__xb_wire **ret)
-{
-	int r = vbd__xb_bus_wire(f->bus, ret);
-
-	return r < 0 ? r : vbd__xb_wire_is_socket(*ret) ? 0 : -ENOTSUP;
-}
-
 /* Reads each of k[0..n) (dir/key): pipelined on the bus's wire client;
  * one by one through libxenstore when that cannot be (no wire client, or
  * it broke: nothing it read is taken then).  With connected_first, k[0]
@@ -187,15 +176,13 @@ static void fetch(vbd_blkfront *f, struct key *k, unsigned n, bool connected_fir
 			r = vbd__xb_batch_wait(b);
 	}
 	if (r == 0)
-		r = wire(f, &w);
+		r = vbd__xb_bus_wire(f->bus, &w);
 	if (r == 0)
 		r = vbd__xb_batch_fetch(w, b, NULL);
 	vbd__xb_batch_free(b);
 	if (r >= 0)
 		return;     /* 1: not Connected, the rest not read */
-	if (r != -ENOTSUP)
-		vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined reads: %s: one by one", f->fe,
-		            vbd_strerror(r));
+	vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined reads: %s: one by one", f->fe, vbd_strerror(r));
 	for (i = 0; i < n; i++) {
 		char *v;
 
@@ -443,7 +430,7 @@ static int state_batch(vbd_blkfront *f, int state, bool rings, bool *sent)
 	if (r == 0)
 		r = vbd__xb_batch_printf(s.b, f->fe, "state", "%d", state);
 	if (r == 0)
-		r = wire(f, &w);
+		r = vbd__xb_bus_wire(f->bus, &w);
 	if (r == 0) {
 		*sent = true;
 		r = vbd__xb_batch_run(w, s.b, NULL);
@@ -459,7 +446,7 @@ static int switch_state(vbd_blkfront *f, int state, bool rings)
 	int r = state_batch(f, state, rings, &sent);
 
 	if (r < 0 && !sent) {
-		if (r != -ENOSPC && r != -ENOTSUP)
+		if (r != -ENOSPC)
 			vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined transaction: %s: one by one",
 			            f->fe, vbd_strerror(r));
 		r = vbd__xb_txn(f->xs, state_txn_body, &st);

@@ -212,8 +212,11 @@ int vbd__xb_frontend_path(char *buf, size_t size, unsigned fedom, const char *ty
 /* ----------------------------------------------------------- xs_batch.c */
 
 /* A transaction's requests recorded, then sent together over a wire
- * client's connection, a window of 16 in flight at once, every reply
- * checked (req_id, tx_id, type, length).  One thread at a time, as the bus.
+ * client's connection, a window of up to 64 (and 32 KiB) in flight at
+ * once on a socket (one on the xenbus device, whose Linux side cannot
+ * take a second request before the first is on the ring: xs_batch.c),
+ * every reply checked (req_id, tx_id, type, length).  One thread at a
+ * time, as the bus.
  *
  *     vbd__xb_batch_new(&b);
  *     vbd__xb_batch_absent(b, dir);              // exists: -EEXIST
@@ -290,7 +293,8 @@ int vbd__xb_batch_fetch(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_fail
 /* Connects as libxenstore does to path (a socket, else a device opened
  * read-write); NULL: xenstored's socket, else the xenbus device. */
 int vbd__xb_wire_open(const char *path, vbd__xb_wire **ret);
-/* Takes fd (a connected socket when sock, else a xenbus device). */
+/* Takes fd (a connected socket when sock, else a xenbus device: one
+ * request in flight at a time). */
 int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
 /* Accepts NULL; returns NULL. */
 vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
@@ -300,8 +304,6 @@ bool vbd__xb_wire_broken(const vbd__xb_wire *w);
  * one request each).  w may be NULL (none yet): 0 and 0. */
 void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
                          unsigned long long *round_trips);
-/* Connected to a socket, not a xenbus device. */
-bool vbd__xb_wire_is_socket(const vbd__xb_wire *w);
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);

@@ -11,8 +11,8 @@
  *     vbd__xb_batch_run(w, b, &failed)
  *       -> TRANSACTION_START              one round trip, the id: 7
  *       -> 51 requests with tx_id 7       one send, then their 51 replies
- *                                         (on the xenbus device: windows
- *                                         of 16, four round trips)
+ *                                         (on the xenbus device: one at
+ *                                         a time, see below)
  *       -> TRANSACTION_END "T"            one round trip; EAGAIN: again
  *
  * Every reply is checked: its req_id and tx_id are the request's, its type
@@ -20,8 +20,8 @@
  * else is -EPROTO and the connection is closed (the stream can no longer be
  * trusted to line up).  The first XS_ERROR (named as in Xen's xsd_errors
  * table) fails the batch and the transaction ends with abort, so nothing
- * of it is left.  A window is at most 64 requests and 32 KiB on a socket,
- * 16 requests on the xenbus device (WINDOW_SOCK, WINDOW_DEV below).
+ * of it is left.  A window is at most 64 requests and 32 KiB on a socket
+ * (WINDOW_SOCK below), one request on the xenbus device.
  *
  * A check whose no makes the rest pointless is followed by a wait
  * (vbd__xb_batch_wait): the window ends there, and what comes after is
@@ -33,6 +33,18 @@
  * opened as libxenstore opens its own: the daemon's socket, else the
  * xenbus device (a device is written one message per write(), which is
  * how Linux's xenbus device reads its requests).
+ *
+ * On the xenbus device a window is one request: its reply is read before
+ * the next is written.  Linux's device (xenbus_dev_frontend.c) keeps one
+ * message buffer per open file, and the request it queues for the
+ * kernel's xenbus thread points into that buffer for its payload instead
+ * of holding a copy; the thread puts it on the ring later, so a second
+ * message written before then overwrites the first one's path and value
+ * (and a short message leaves stale bytes after its own).  The store then
+ * runs requests nobody sent: reads of the wrong key, writes of one key's
+ * value under another's name.  Only a reply proves the thread is done
+ * with the buffer.  So on a device a batch costs a round trip per request,
+ * as libxenstore does, but still a single transaction of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,16 +60,14 @@
 #include "xenbus/xenbus.h"
 
 #define HDR sizeof(struct xsd_sockmsg)
-/* Requests in flight at once on the xenbus device: below the daemon's
- * outstanding quota (20 in xenstored and in the embedded store), since a
- * guest's requests there share its kernel's one connection. */
-#define WINDOW_DEV 16u
-/* On a socket, more: a daemon past its quota only stops reading the
- * connection until its replies are read, and they are read as soon as
- * the window is sent.  The window is also at most SEND_MAX bytes, so that
- * its send never waits on the daemon reading (a unix socket buffers
- * about 200 KiB): a daemon that waits on this client reading its replies
- * cannot then wait on a client that waits on it. */
+/* Requests in flight at once on a socket: past the daemon's quota of
+ * outstanding requests (20 in xenstored and in the embedded store) a
+ * daemon only stops reading the connection until its replies are read,
+ * and they are read as soon as the window is sent.  The window is also at
+ * most SEND_MAX bytes, so that its send never waits on the daemon reading
+ * (a unix socket buffers about 200 KiB): a daemon that waits on this
+ * client reading its replies cannot then wait on a client that waits on
+ * it.  On the xenbus device, one (see above). */
 #define WINDOW_SOCK 64u
 #define SEND_MAX (32u * 1024)
 /* Replies read ahead: at least one whole message. */
@@ -65,7 +75,8 @@
 
 struct vbd__xb_wire {
 	int fd;
-	bool sock;          /* a socket: one sendmsg per window; else a device */
+	bool sock;          /* a socket: one sendmsg per window; else a device,
+	                     * one request at a time */
 	uint32_t next_req;
 	/* Requests sent, and sends each waited on: round trips. */
 	unsigned long long nreq, nsend;
@@ -397,11 +408,6 @@ vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w)
 	return NULL;
 }
 
-bool vbd__xb_wire_is_socket(const vbd__xb_wire *w)
-{
-	return w->sock;
-}
-
 bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 {
 	return w->fd < 0;
@@ -436,7 +442,8 @@ static int send_all(vbd__xb_wire *w, const char *p, size_t len)
 			n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
 		} else {
 			/* Linux's xenbus device takes one message per write():
-			 * bytes past the first message of a write are lost. */
+			 * bytes past the first message of a write are lost
+			 * (and a window there is that one message). */
 			struct xsd_sockmsg h;
 
 			memcpy(&h, p, HDR);
@@ -576,7 +583,7 @@ static int same_answer(const vbd__xb_batch *b, const batch_op *op, int err, cons
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
-	unsigned i, j, k;
+	unsigned window = w->sock ? WINDOW_SOCK : 1, i, j, k;
 	int first = 0;
 
 	for (i = 0; i < b->n && !first; i += k) {
@@ -584,8 +591,7 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 		uint32_t req0 = w->next_req;
 		int r;
 
-		k = w->sock ? WINDOW_SOCK : WINDOW_DEV;
-		k = b->n - i < k ? b->n - i : k;
+		k = b->n - i < window ? b->n - i : window;
 		from = b->ops[i].off;
 		for (j = 0; j + 1 < k; j++) {
 			size_t next = i + j + 2 < b->n ? b->ops[i + j + 2].off : b->len;

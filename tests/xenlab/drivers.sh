@@ -3,10 +3,14 @@
 # transport (libxengnttab/libxengntshr/libxenevtchn, /dev/xen/*).
 #   1. vbdctl backend (userspace blkback) in dom0 serves a PV guest whose
 #      kernel runs xen-blkfront: the guest reads the disk through our rings.
-#   2. vbdctl frontend (userspace blkfront) in dom0 against that backend,
+#   2. Linux's xenbus device takes one request at a time: requests written
+#      back to back (vbd-lab-xbpipe) come back as other requests' answers,
+#      while one at a time, or on xenstored's socket, none does.
+#   3. vbdctl frontend (userspace blkfront) in dom0 against that backend,
 #      dom0 to dom0: data written and read through the rings, checked
-#      against the file; its handshake's requests pipelined on xenstored's
-#      socket.
+#      against the file.  The frontend talks to xenstore through the
+#      xenbus device, as in a PV guest (no xenstored socket there): its
+#      wire client sends there one request at a time.
 # The kernel's xen-blkback is unloaded first (it would claim the devices).
 # Usage: drivers.sh VBDCTL
 . "$(dirname "$0")/common.sh"
@@ -60,8 +64,25 @@ cat /drv/watch.log
 check "vbdctl watch: no violation (kernel blkfront, our blkback)" test "$watch_rc" = 0 -o "$watch_rc" = 3
 xl destroy drv
 
+echo "== pipelined requests through the xenbus device"
+# The device keeps one message buffer per open file, and the request it
+# queues for the kernel's xenbus thread points into it for its payload:
+# a message written before the thread has put the one before it on the
+# ring overwrites that one (k0's read answers k1's value).
+for i in $(seq 0 15); do xenstore-write /xbpipe/k$i "value-$i-$(printf '%*s' $i '' | tr ' ' x)"; done
+wrong() { vbd-lab-xbpipe "$@" | tee -a /drv/xbpipe.log | sed -n 's/.* wrong \([0-9]*\)$/\1/p'; }
+check "16 reads at a time on xenstored's socket: every reply its request's" \
+	test "$(wrong /var/run/xenstored/socket /xbpipe 50 16)" = 0
+check "one read at a time on the xenbus device: every reply its request's" \
+	test "$(wrong /dev/xen/xenbus /xbpipe 50 1)" = 0
+n=$(wrong /dev/xen/xenbus /xbpipe 50 16)
+check "16 reads at a time on the xenbus device: replies to requests nobody sent (Linux's limit)" \
+	test "${n:-0}" -gt 0
+cat /drv/xbpipe.log
+xenstore-rm /xbpipe
+
 echo "== vbdctl frontend in dom0 against vbdctl backend (dom0 to dom0)"
-$vbdctl frontend --domain 0 --dir /drv > /drv/frontend.log 2>&1 &
+XENSTORED_PATH=/dev/xen/xenbus $vbdctl frontend --domain 0 --dir /drv > /drv/frontend.log 2>&1 &
 fe_pid=$!
 sleep 0.5
 t2=$(now_ms)
@@ -69,6 +90,9 @@ check "attach to dom0 reaches Connected (both drivers ours)" \
 	$vbdctl attach 0 format=raw,vdev=xvdd,access=rw,target=/drv/disk3.img --timeout 60
 t3=$(now_ms)
 echo "TIME vbdctl attach to Connected, both bundled drivers on Xen: $((t3 - t2)) ms"
+xenbus_fds() { ls -l /proc/$fe_pid/fd 2>/dev/null | grep -c '/dev/xen/xenbus'; }
+check "the frontend holds the xenbus device twice (libxenstore's, the wire client's)" \
+	test "$(xenbus_fds)" = 2
 $vbdctl io 0 xvdd info --dir /drv
 head -c 1048576 /dev/urandom > /drv/pattern
 check "write 1 MiB through the rings" $vbdctl io 0 xvdd write 2097152 1048576 --file /drv/pattern --dir /drv
@@ -77,7 +101,7 @@ check "the file holds it" sh -c "dd if=/drv/disk3.img bs=1M skip=2 count=1 2>/de
 check "read it back through the rings" $vbdctl io 0 xvdd read 2097152 1048576 --file /drv/back --dir /drv
 check "read back equals written" cmp -s /drv/pattern /drv/back
 check "detach xvdd" $vbdctl detach 0 xvdd --timeout 30
-check "the frontend's pipelined requests all went through (none fell back to one by one)" \
+check "the frontend's requests all went through its wire client on the device (none fell back)" \
 	sh -c "! grep -q 'pipelined .*one by one' /drv/frontend.log"
 check "no loop device left" test "$(loops)" = 0
 kill $fe_pid $be_pid

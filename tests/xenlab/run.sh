@@ -71,6 +71,7 @@ if [ -n "${VBD_BENCH_BASELINE:-}" ]; then
 fi
 cp "$build/tests/vbd-lab-destroy" "$stage/bin/"
 cp "$build/tests/vbd-lab-stamp" "$stage/bin/"
+cp "$build/tests/vbd-lab-xbpipe" "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
 cp "$top"/hotplug/vbd-block "$stage/"
 # The driver domain runs dd.sh from the share's root at boot.
