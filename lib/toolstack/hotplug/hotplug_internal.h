@@ -72,6 +72,9 @@ typedef struct vbd__hp_known {
 typedef struct vbd__hp_defer {
 	vbd__xb_batch *chk, *wr;
 	int err;
+	/* Every read answered "no such node" without asking, and checked as
+	 * that in the transaction: the first try of an attach's (record.c). */
+	bool guess;
 } vbd__hp_defer;
 
 typedef struct vbd__hp {

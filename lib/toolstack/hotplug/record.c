@@ -43,11 +43,33 @@ static void deferred(const vbd__hp *h, int r)
 		h->defer->err = r;
 }
 
+/* Deferred reads (h->defer): made now, outside the transaction, and
+ * recorded with their answers, which the transaction reads again in its
+ * first window (vbd__xb_batch_same: another answer there is -EAGAIN, and
+ * the caller reads and records again).  With defer->guess they are not
+ * made at all: each is taken as "no such node", what a fresh attach
+ * nearly always finds (no other backend shares its file, no record was
+ * left at its entry), and checked as that in the transaction.  A wrong
+ * guess costs that one transaction; a right one the round trip of each
+ * read (two for an attach: the sharing index, the old record's key). */
+static bool guessed(const vbd__hp *h)
+{
+	return h->defer && h->defer->guess;
+}
+
 char *vbd__hp_read(const vbd__hp *h, xs_transaction_t t, const char *path)
 {
 	unsigned len;
-	char *v = xs_read(h->xs, h->defer ? XBT_NULL : t, path, &len);
-	int e = errno;
+	char *v;
+	int e;
+
+	if (guessed(h)) {
+		deferred(h, vbd__xb_batch_same(h->defer->chk, path, NULL, 0));
+		errno = ENOENT;
+		return NULL;
+	}
+	v = xs_read(h->xs, h->defer ? XBT_NULL : t, path, &len);
+	e = errno;
 
 	if (h->defer) {
 		if (v || e == ENOENT)
@@ -61,7 +83,13 @@ char *vbd__hp_read(const vbd__hp *h, xs_transaction_t t, const char *path)
 
 int vbd__hp_exists(const vbd__hp *h, xs_transaction_t t, const char *path)
 {
-	int r = vbd__xb_exists(h->xs, h->defer ? XBT_NULL : t, path);
+	int r;
+
+	if (guessed(h)) {
+		deferred(h, vbd__xb_batch_same_exists(h->defer->chk, path, false));
+		return 0;
+	}
+	r = vbd__xb_exists(h->xs, h->defer ? XBT_NULL : t, path);
 
 	if (h->defer)
 		deferred(h, r < 0 ? r : vbd__xb_batch_same_exists(h->defer->chk, path, r));
@@ -70,8 +98,17 @@ int vbd__hp_exists(const vbd__hp *h, xs_transaction_t t, const char *path)
 
 char **vbd__hp_dir(const vbd__hp *h, xs_transaction_t t, const char *path, unsigned *n)
 {
-	char **v = xs_directory(h->xs, h->defer ? XBT_NULL : t, path, n);
-	int e = errno;
+	char **v;
+	int e;
+
+	if (guessed(h)) {
+		deferred(h, vbd__xb_batch_same_dir(h->defer->chk, path, NULL, 0));
+		*n = 0;
+		errno = ENOENT;
+		return NULL;
+	}
+	v = xs_directory(h->xs, h->defer ? XBT_NULL : t, path, n);
+	e = errno;
 
 	if (h->defer) {
 		if (v || e == ENOENT)

@@ -57,8 +57,9 @@
  * ADD in two halves (vbd__hp_add_begin, _batch, _end): everything up to
  * the transaction first, the loop device included, then its writes at the
  * end of the pipelined transaction that makes the backend dir, which reads
- * nothing of the dir (its reads of the index and the record are made just
- * before and read again in it: vbd__hp_defer); a conflict there (-EBUSY)
+ * nothing of the dir (its reads of the index and the record are guessed
+ * absent at the first try, made just before it at the next, and read
+ * again in it: vbd__hp_defer, record.c); a conflict there (-EBUSY)
  * fails the attach before any node is written, so no hotplug-status=busy
  * is ever seen.
  *
@@ -317,6 +318,7 @@ struct vbd__hp_add {
 	vbd__hp_target tg;
 	char m;
 	bool nothing;           /* nothing to set up (an empty CD-ROM drive, ...) */
+	unsigned tries;         /* of its writes recorded (vbd__hp_add_batch) */
 	int lfd;
 	char pd[32], pdpath[PATH_MAX];
 };
@@ -489,7 +491,8 @@ int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_pa
 int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add)
 {
 	vbd__hp_add *a = add;
-	vbd__hp_defer d = { chk, wr, 0 };
+	/* The first try guesses its reads (record.c); the next ones read. */
+	vbd__hp_defer d = { chk, wr, 0, a->tries++ == 0 };
 	int r;
 
 	if (a->nothing)
