@@ -1186,6 +1186,18 @@ static long long ctx_txns(struct fx *f)
 	return n;
 }
 
+/* f->ao attached to Connected: the transactions it took. */
+static long long attach_txns(struct fx *f, const char *what)
+{
+	long long t0 = ctx_txns(f), n;
+
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach, %s: %s", what, vbd_ctx_last_error(f->c));
+	n = ctx_txns(f) - t0;
+	print_message("attach, %s: %lld transaction(s)\n", what, n);
+	return n;
+}
+
 /* The built-in step's reads in the nodes' transaction (the sharing index,
  * the old record's key) are guessed "no such node" at the first try, and
  * checked as that in it: an attach is one transaction.  A wrong guess
@@ -1199,18 +1211,12 @@ static void test_guessed_reads(void **state)
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
 	vbd_attach_options ao2 = f->ao;
 	vbd_disk_spec spec2 = f->spec;
-	long long t0, t1;
 	char *v;
 
 	d.domid = DOM;
 	d.devid = 51728;
 	/* Right: one transaction. */
-	t0 = ctx_txns(f);
-	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
-		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
-	t1 = ctx_txns(f);
-	print_message("attach, nothing at the entry: %lld transaction(s)\n", t1 - t0);
-	assert_int_equal(t1 - t0, 1);
+	assert_int_equal(attach_txns(f, "nothing at the entry"), 1);
 	if (vbd_dev_detach_wait(f->c, &d) != 0)
 		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
 	assert_clean(f, 51728);
@@ -1218,12 +1224,7 @@ static void test_guessed_reads(void **state)
 	/* Wrong: a stale record and its index entry. */
 	assert_true(xs_write(f->h, XBT_NULL, "/libvbd/backend/0-1-51728/key", "f-9-9", 5));
 	assert_true(xs_write(f->h, XBT_NULL, "/libvbd/sharing/f-9-9/0-1-51728", "w", 1));
-	t0 = ctx_txns(f);
-	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
-		fail_msg("attach over a stale record: %s", vbd_ctx_last_error(f->c));
-	t1 = ctx_txns(f);
-	print_message("attach, a stale record at the entry: %lld transaction(s)\n", t1 - t0);
-	assert_int_equal(t1 - t0, 2);
+	assert_int_equal(attach_txns(f, "a stale record at the entry"), 2);
 	v = vbd_test_xs_readf(f->h, "/libvbd/backend/0-1-51728/key");
 	assert_non_null(v);
 	assert_string_not_equal(v, "f-9-9");

@@ -312,56 +312,42 @@ static void test_wait_ends_the_window(void **state)
  * read as soon as the window is sent), and up to 32 KiB, so that its send
  * never waits on the daemon: 100 small writes in two windows, 40 writes
  * of 2000 bytes (16 fit in 32 KiB) in three. */
-static void test_socket_window(void **state)
+/* n writes of /w/<prefix><i> = val through one batch: their requests
+ * and round trips as expected, the last one there. */
+static void socket_writes(struct fx *f, unsigned n, const char *prefix, const char *val,
+                          unsigned long long rt_want)
 {
-	struct fx *f = *state;
 	unsigned long long req0, rt0, req, rt;
-	char big[2001];
+	char key[16], *v;
 	vbd__xb_batch *b;
 	unsigned i;
 
 	assert_int_equal(vbd__xb_batch_new(&b), 0);
-	for (i = 0; i < 100; i++) {
-		char key[16];
-
-		snprintf(key, sizeof(key), "k%u", i);
-		assert_int_equal(vbd__xb_batch_printf(b, "/w", key, "v%u", i), 0);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%s%u", prefix, i);
+		assert_int_equal(vbd__xb_batch_printf(b, "/w", key, "%s", val), 0);
 	}
 	vbd__xb_wire_counts(f->w, &req0, &rt0);
 	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
 	vbd__xb_wire_counts(f->w, &req, &rt);
-	assert_int_equal(req - req0, 102);
-	assert_int_equal(rt - rt0, 1 + 2 + 1);
 	vbd__xb_batch_free(b);
-	{
-		char *v = vbd_test_xs_readf(f->h, "/w/k99");
+	assert_int_equal(req - req0, n + 2);
+	assert_int_equal(rt - rt0, rt_want);
+	v = vbd_test_xs_readf(f->h, "/w/%s%u", prefix, n - 1);
+	assert_non_null(v);
+	assert_string_equal(v, val);
+	free(v);
+}
 
-		assert_non_null(v);
-		assert_string_equal(v, "v99");
-		free(v);
-	}
+static void test_socket_window(void **state)
+{
+	struct fx *f = *state;
+	char big[2001];
 
+	socket_writes(f, 100, "k", "v", 1 + 2 + 1);
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(vbd__xb_batch_new(&b), 0);
-	for (i = 0; i < 40; i++) {
-		char key[16];
-
-		snprintf(key, sizeof(key), "b%u", i);
-		assert_int_equal(vbd__xb_batch_printf(b, "/w", key, "%s", big), 0);
-	}
-	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
-	vbd__xb_wire_counts(f->w, &req0, &rt0);
-	assert_int_equal(req0 - req, 42);
-	assert_int_equal(rt0 - rt, 1 + 3 + 1);
-	vbd__xb_batch_free(b);
-	{
-		char *v = vbd_test_xs_readf(f->h, "/w/b39");
-
-		assert_non_null(v);
-		assert_int_equal(strlen(v), 2000);
-		free(v);
-	}
+	socket_writes(f, 40, "b", big, 1 + 3 + 1);
 	assert_int_equal(open_transactions(f), 0);
 }
 
