@@ -199,7 +199,7 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	params = NULL;
 	op->readonly = o->spec->readonly;
 	op->cdrom = o->spec->cdrom;
-	if ((r = vbd__dev_op_launch(op)) < 0) {
+	if ((r = vbd__dev_op_launch(op, vbd__dev_ops_cancel)) < 0) {
 		vbd_errbuf keep;
 
 		vbd__errf(&c->err, r, "out of memory");
@@ -347,7 +347,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 		}
 	}
 launch:
-	if ((r = vbd__dev_op_launch(op)) < 0) {
+	if ((r = vbd__dev_op_launch(op, vbd__dev_ops_cancel)) < 0) {
 		vbd__errf(&c->err, r, "out of memory");
 		goto fail;
 	}

@@ -122,6 +122,7 @@ struct vbd_dev_op {
 	vbd__timer *recheck;        /* check() once after a burst of events */
 	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
 	vbd__script *job;
+	void (*wait_done)(vbd_dev_op *, int);       /* the wait's end (dev_wait.c) */
 	void (*gone_next)(vbd_ctx *, int, void *);  /* foreign: after the backend dir went */
 	void *gone_ud;
 	vbd_dev_done_fn done;
@@ -152,8 +153,9 @@ void vbd__dev_op_unindex(vbd_dev_op *op);
 #define VBD__DEV_FOUND_MAX 16
 int vbd__dev_op_find(vbd_ctx *c, const char *watched, const char *path,
                      vbd_dev_op *hit[VBD__DEV_FOUND_MAX]);
-/* Starts the rest from the loop; the operation is then the ctx's. */
-int vbd__dev_op_launch(vbd_dev_op *op);
+/* Starts the rest from the loop; the operation is then the ctx's, and
+ * cancel_all (dev.c's vbd__dev_ops_cancel) runs at vbd_ctx_free(). */
+int vbd__dev_op_launch(vbd_dev_op *op, void (*cancel_all)(vbd_ctx *));
 /* Cancels the operations in progress without callbacks, from vbd_ctx_free()
  * (registered by vbd__dev_op_launch). */
 void vbd__dev_ops_cancel(vbd_ctx *c);
@@ -180,15 +182,18 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 /* A state: -1 if the node is absent (or not a number), -errno if xenstore
  * could not say.  No caller may take "could not say" for "absent". */
 int vbd__dev_read_state(vbd_ctx *c, const char *dir);
-/* Between dev_op.c (the steps) and dev_wait.c (the waits): the context's
- * message emptied at a step's start; the caller's progress callback told
- * the step; the wait's end, r its result. */
+/* A step of one operation run from the loop (an event, a timer) starts
+ * with the context's message empty: it holds whatever another operation
+ * last reported, and vbd__errf keeps an earlier message as the cause, so
+ * two operations failing together chained each other's reasons. */
 void vbd__dev_op_fresh(vbd_ctx *c);
+/* Tells the caller's progress callback the operation's step (dev_wait.c;
+ * the steps, dev_op.c, tell theirs through it too). */
 void vbd__dev_op_progress(vbd_dev_op *op, vbd_dev_step step);
-void vbd__dev_waited(vbd_dev_op *op, int r);
-/* The wait for both ends (watches, a deadline): 0 or -errno; its end is
- * vbd__dev_waited().  vbd__dev_wait_stop() ends it without a word. */
-int vbd__dev_wait_start(vbd_dev_op *op);
+/* The wait for both ends (watches, a deadline): 0 or -errno; then
+ * done(op, result) once, from the loop (dev_op.c's end of the wait).
+ * vbd__dev_wait_stop() ends it without a word. */
+int vbd__dev_wait_start(vbd_dev_op *op, void (*done)(vbd_dev_op *, int));
 void vbd__dev_wait_stop(vbd_dev_op *op);
 /* The wait for a backend in another domain to remove its dir: then
  * next(c, 0 or -ETIMEDOUT, ud). */

@@ -62,15 +62,6 @@ void vbd__dev_op_free(vbd_dev_op *op)
 	free(op);
 }
 
-/* A step of one operation run from the loop (an event, a timer) starts
- * with the context's message empty: it holds whatever another operation
- * last reported, and vbd__errf keeps an earlier message as the cause, so
- * two operations failing together chained each other's reasons. */
-void vbd__dev_op_fresh(vbd_ctx *c)
-{
-	c->err.msg[0] = 0;
-}
-
 /* Records r as the operation's failure unless one is recorded already: the
  * first failure is the one reported. */
 static void op_note(vbd_dev_op *op, int r)
@@ -97,41 +88,6 @@ static void op_finish(vbd_dev_op *op)
 		         op->detach ? "detach" : "attach", op->err.msg);
 	vbd__dev_op_free(op);
 	done(c, r, c->err.msg, ud);
-}
-
-/* Tells the caller's progress callback (vbd/dev.h) what the operation
- * does now, when that differs from what it told last. */
-void vbd__dev_op_progress(vbd_dev_op *op, vbd_dev_step step)
-{
-	vbd_dev_progress p = { .size = sizeof(p) };
-	char what[200];
-
-	if (!op->progress ||
-	    (step == op->told_step && op->be_state == op->told_be && op->fe_state == op->told_fe))
-		return;
-	op->told_step = step;
-	op->told_be = op->be_state;
-	op->told_fe = op->fe_state;
-	if (step == VBD_DEV_STEP_WAIT)
-		snprintf(what, sizeof(what), "%s", op->detach ? "both ends Closed" :
-		         op->goal == VBD_WAIT_INITWAIT ? "the backend in InitWait" :
-		         "both ends Connected");
-	else if (op->foreign && (step != VBD_DEV_STEP_HOTPLUG || op->detach))
-		snprintf(what, sizeof(what), "domain %u to remove its backend dir", op->bdom);
-	else if (op->foreign)
-		snprintf(what, sizeof(what), "domain %u's hotplug step", op->bdom);
-	else if (op->script)
-		snprintf(what, sizeof(what), "the hotplug script %s", op->script);
-	else
-		snprintf(what, sizeof(what), "the hotplug step");
-	p.domid = op->domid;
-	p.devid = op->devid;
-	p.detach = op->detach;
-	p.step = step;
-	p.backend_state = op->be_state;
-	p.frontend_state = op->fe_state;
-	p.waiting_for = what;
-	op->progress(op->c, &p, op->progress_ud);
 }
 
 /* XENBUS_PATH is relative to the backend domain's home. */
@@ -271,7 +227,7 @@ static void unplugged(vbd_ctx *c, int r, void *ud)
 	op_finish(op);
 }
 
-void vbd__dev_waited(vbd_dev_op *op, int r)
+static void waited(vbd_dev_op *op, int r)
 {
 	vbd_ctx *c = op->c;
 
@@ -316,7 +272,7 @@ static void plugged(vbd_ctx *c, int r, void *ud)
 		op_finish(op);
 		return;
 	}
-	r = vbd__dev_wait_start(op);
+	r = vbd__dev_wait_start(op, waited);
 	if (r < 0)
 		rollback(op, r);
 	else
@@ -348,10 +304,10 @@ static void begin(vbd_ctx *c, void *ud)
 		return;
 	}
 	if (!op->bound) {
-		vbd__dev_waited(op, 0);
+		waited(op, 0);
 		return;
 	}
-	if ((op->result = vbd__dev_wait_start(op)) < 0) {
+	if ((op->result = vbd__dev_wait_start(op, waited)) < 0) {
 		op->err = c->err;
 		op_finish(op);
 	}
@@ -374,13 +330,13 @@ int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd
 }
 
 /* Starts the rest from the loop; the operation is then the ctx's. */
-int vbd__dev_op_launch(vbd_dev_op *op)
+int vbd__dev_op_launch(vbd_dev_op *op, void (*cancel_all)(vbd_ctx *))
 {
 	int r = vbd__ctx_timer(op->c, 0, begin, op, &op->defer);
 
 	/* vbd_ctx_free() ends what is in progress: the context calls back
 	 * down here, it never reaches up. */
-	if (r >= 0 && (r = vbd__ctx_on_free(op->c, vbd__dev_ops_cancel)) < 0) {
+	if (r >= 0 && (r = vbd__ctx_on_free(op->c, cancel_all)) < 0) {
 		vbd__ctx_timer_cancel(op->c, op->defer);
 		op->defer = NULL;
 	}

@@ -14,7 +14,7 @@
  *   backend state=4 event    -> op_event marks the backend dirty; recheck
  *                               runs check() once after the burst: the
  *                               backend's state, then the frontend's
- *   both ends Connected      -> vbd__dev_waited(op, 0) (dev_op.c)
+ *   both ends Connected      -> done(op, 0): dev_op.c's end of the wait
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -56,6 +56,46 @@ int vbd__dev_read_state(vbd_ctx *c, const char *dir)
 	return r == -ENOENT || r == -EINVAL ? -1 : r;
 }
 
+
+void vbd__dev_op_fresh(vbd_ctx *c)
+{
+	c->err.msg[0] = 0;
+}
+
+/* Tells the caller's progress callback (vbd/dev.h) what the operation
+ * does now, when that differs from what it told last. */
+void vbd__dev_op_progress(vbd_dev_op *op, vbd_dev_step step)
+{
+	vbd_dev_progress p = { .size = sizeof(p) };
+	char what[200];
+
+	if (!op->progress ||
+	    (step == op->told_step && op->be_state == op->told_be && op->fe_state == op->told_fe))
+		return;
+	op->told_step = step;
+	op->told_be = op->be_state;
+	op->told_fe = op->fe_state;
+	if (step == VBD_DEV_STEP_WAIT)
+		snprintf(what, sizeof(what), "%s", op->detach ? "both ends Closed" :
+		         op->goal == VBD_WAIT_INITWAIT ? "the backend in InitWait" :
+		         "both ends Connected");
+	else if (op->foreign && (step != VBD_DEV_STEP_HOTPLUG || op->detach))
+		snprintf(what, sizeof(what), "domain %u to remove its backend dir", op->bdom);
+	else if (op->foreign)
+		snprintf(what, sizeof(what), "domain %u's hotplug step", op->bdom);
+	else if (op->script)
+		snprintf(what, sizeof(what), "the hotplug script %s", op->script);
+	else
+		snprintf(what, sizeof(what), "the hotplug step");
+	p.domid = op->domid;
+	p.devid = op->devid;
+	p.detach = op->detach;
+	p.step = step;
+	p.backend_state = op->be_state;
+	p.frontend_state = op->fe_state;
+	p.waiting_for = what;
+	op->progress(op->c, &p, op->progress_ud);
+}
 
 /* Whether the frontend's state can decide the wait now.  A frontend
  * follows its backend: it connects only after the backend is Connected,
@@ -210,7 +250,7 @@ static void check_read(vbd_dev_op *op, unsigned dirty, struct pre *pre)
 		/* Closed, gone, or never bound to a driver: nothing to wait for. */
 		if ((op->be_state == VBD_STATE_CLOSED || op->be_state < VBD_STATE_INITWAIT) &&
 		    (op->fe_state == VBD_STATE_CLOSED || op->fe_state < VBD_STATE_INITWAIT))
-			vbd__dev_waited(op, 0);
+			op->wait_done(op, 0);
 		return;
 	}
 	/* An end closing while connecting: say why if a driver or the hotplug
@@ -224,7 +264,7 @@ static void check_read(vbd_dev_op *op, unsigned dirty, struct pre *pre)
 		vbd__errf(&c->err, -EIO, "hotplug failed: hotplug-error says \"%s\"", he ? he : "");
 		free(he);
 		free(v);
-		vbd__dev_waited(op, -EIO);
+		op->wait_done(op, -EIO);
 		return;
 	}
 	free(v);
@@ -238,19 +278,19 @@ static void check_read(vbd_dev_op *op, unsigned dirty, struct pre *pre)
 		vbd__errf(&c->err, -EIO, "a driver reported an error: \"%s\" (backend %s, frontend %s)",
 		          v, vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
 		free(v);
-		vbd__dev_waited(op, -EIO);
+		op->wait_done(op, -EIO);
 		return;
 	}
 	if (op->be_state >= VBD_STATE_CLOSING || op->fe_state >= VBD_STATE_CLOSING) {
 		vbd__errf(&c->err, -EIO, "the device closed while connecting (backend %s, frontend %s)",
 		          vbd_state_name(op->be_state), vbd_state_name(op->fe_state));
-		vbd__dev_waited(op, -EIO);
+		op->wait_done(op, -EIO);
 		return;
 	}
 	if (op->goal == VBD_WAIT_INITWAIT && op->be_state >= VBD_STATE_INITWAIT)
-		vbd__dev_waited(op, 0);
+		op->wait_done(op, 0);
 	else if (op->be_state == VBD_STATE_CONNECTED && op->fe_state == VBD_STATE_CONNECTED)
-		vbd__dev_waited(op, 0);
+		op->wait_done(op, 0);
 }
 
 /* Runs on every event of the watched nodes: decides whether the ends got
@@ -334,7 +374,7 @@ static void timed_out(vbd_ctx *c, void *ud)
 		vbd__log(c, VBD_LOG_INFO, "%s: the backend (%s) did not answer its frontend's "
 		         "removal, as Linux blkback does not; going on", op->p.be,
 		         vbd_state_name(op->be_state));
-		vbd__dev_waited(op, 0);
+		op->wait_done(op, 0);
 		return;
 	}
 	vbd__errf(&c->err, -ETIMEDOUT, "timed out waiting for %s: backend %s (%d), frontend %s (%d)",
@@ -343,7 +383,7 @@ static void timed_out(vbd_ctx *c, void *ud)
 	          "both ends to connect",
 	          vbd_state_name(op->be_state), op->be_state, vbd_state_name(op->fe_state),
 	          op->fe_state);
-	vbd__dev_waited(op, -ETIMEDOUT);
+	op->wait_done(op, -ETIMEDOUT);
 }
 
 /* The directory path names, up to its last '/', in buf. */
@@ -365,13 +405,14 @@ static const char *parent_of(const char *path, char *buf, size_t size)
  * and a script's or another domain's hotplug-status is read once (the
  * built-in step's is what it returned: only a closing end makes check()
  * read it, to say why). */
-int vbd__dev_wait_start(vbd_dev_op *op)
+int vbd__dev_wait_start(vbd_dev_op *op, void (*done)(vbd_dev_op *, int))
 {
 	vbd_ctx *c = op->c;
 	char be[sizeof(op->p.be)], fe[sizeof(op->p.fe)], be_err[sizeof(op->p.be_err)],
 	     fe_err[sizeof(op->p.fe_err)], tmp[sizeof(op->p.be_err) + sizeof(op->p.fe_err)];
 	int r;
 
+	op->wait_done = done;
 	op->waiting = true;
 	/* error/<nodename>/error: the watched dir is the nodename's parent. */
 	parent_of(parent_of(op->p.be_err, tmp, sizeof(tmp)), be_err, sizeof(be_err));
