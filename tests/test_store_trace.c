@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -436,6 +439,85 @@ static void test_busy(void **state)
 	marker(f);
 }
 
+/* A daemon that is not ours, on a socket of its own: it answers each
+ * CONTROL request with what help is given for help, and with OK for
+ * anything else (oxenstored acks a debug command it does not know), until
+ * the client goes. */
+struct fake {
+	char path[108];
+	const char *help;
+	int lfd;
+	pthread_t th;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *k = arg;
+	int fd = accept(k->lfd, NULL, NULL);
+	char buf[256];
+	uint32_t type, rid, tid;
+	int n;
+
+	while (fd >= 0 && (n = vbd_test_raw_recv(fd, &type, &rid, &tid, buf, sizeof(buf), WAIT_MS)) >= 0) {
+		const char *reply = type == XS_CONTROL && n == 5 && !strcmp(buf, "help") ? k->help : "OK";
+
+		if (vbd_test_raw_send(fd, XS_CONTROL, rid, tid, reply, strlen(reply) + 1) < 0)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void fake_start(struct fake *k, const char *dir, const char *help)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	assert_true(strlen(dir) + sizeof("/fake.sock") <= sizeof(k->path));
+	memcpy(k->path, dir, strlen(dir));
+	memcpy(k->path + strlen(dir), "/fake.sock", sizeof("/fake.sock"));
+	k->help = help;
+	memcpy(sa.sun_path, k->path, strlen(k->path) + 1);
+	k->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(k->lfd >= 0);
+	assert_int_equal(bind(k->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(k->lfd, 1), 0);
+	assert_int_equal(pthread_create(&k->th, NULL, fake_main, k), 0);
+}
+
+static void fake_stop(struct fake *k)
+{
+	pthread_join(k->th, NULL);
+	close(k->lfd);
+	unlink(k->path);
+}
+
+/* A daemon that acks every CONTROL, or whose help does not name trace (C
+ * xenstored's list), offers no trace: the reader says so at once, so that
+ * its caller reads after watch events instead of waiting for records. */
+static void test_not_offered(void **state)
+{
+	static const char *const helps[] = {
+		"OK",
+		"check\nlog [on|off|+/-<switch>]\nlogfile <file>\nmemreport [<file>]\nprint <string>\n"
+		"quota [set <name> <val>|<domid>]\nquota-soft [set <name> <val>]\nhelp\n",
+		"tracer\nnot-trace\n",
+	};
+	struct fx *f = *state;
+	unsigned i;
+
+	for (i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		struct fake k;
+		vbd__trace *t = NULL;
+
+		fake_start(&k, f->t.dir, helps[i]);
+		assert_int_equal(vbd__trace_open(k.path, 0, &t), -EOPNOTSUPP);
+		assert_null(t);
+		fake_stop(&k);
+	}
+	marker(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lost_marker, setup_small, teardown),
 		cmocka_unit_test(test_parse_hostile),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_offered, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
