@@ -69,6 +69,7 @@ int vbd_test_drivers_teardown(void **state)
 	vbd_dev_detach_wait(f->c, &d);
 	vbd_test_drivers_backend_stop(f);
 	vbd_ctx_free(f->c);
+	f->relay = vbd_test_relay_stop(f->relay);
 	vbd_xport_free(f->fx);
 	vbd_xport_free(f->bx);
 	xs_close(f->h);

@@ -17,6 +17,7 @@
 #include "vbd/blkfront.h"
 #include "vbd/dev.h"
 #include "vbd/transport.h"
+#include "xs_relay.h"
 
 #define DOM 1
 #define DEVID 51728u    /* xvdb */
@@ -33,10 +34,11 @@ struct fx {
 	char guest_xs[PATH_MAX + 16];
 	vbd_disk_spec spec;
 	vbd_blkfront *f;
+	vbd_test_relay *relay;     /* between c and the store, if a test put one */
 };
 
 /* cmocka setup and teardown: the teardown frees the frontend, detaches by
- * force, stops the backend and everything else. */
+ * force, stops the backend, the relay and everything else. */
 int vbd_test_drivers_setup(void **state, unsigned disk_bytes);
 int vbd_test_drivers_teardown(void **state);
 /* Stops the test's blkback and its loop thread. */

@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <cmocka.h>
 
 #include "simhv_fixture.h"
@@ -30,6 +28,7 @@
 #include "vbd/blkfront.h"
 #include "vbd/simhv.h"
 #include "vbd/transport.h"
+#include "xs_relay.h"
 /* (see lib/blkfront/blkfront.h: xen/io/ring.h wants an interface version) */
 #ifndef __XEN_INTERFACE_VERSION__
 #define __XEN_INTERFACE_VERSION__ 0x00040e00
@@ -37,7 +36,6 @@
 #include "blkif.h"
 #include "transport/xport.h"        /* vbd__xport_fail */
 #include "blkfront/blkfront.h"      /* vbd__bf_ring, for the id boundary */
-#include <xen/io/xs_wire.h>         /* the relay follows messages */
 
 #define DOM 1
 #define DEVID 51712u
@@ -101,11 +99,8 @@ struct fx {
 	vbd_blkfront_options o;
 	_Atomic unsigned resized;
 	uint64_t resized_to;
-	struct relay *relay;        /* test_handshake_round_trips' */
+	vbd_test_relay *relay;      /* test_handshake_round_trips' */
 };
-
-struct relay;
-static void relay_stop(struct relay *r);
 
 /* ---- small helpers ---- */
 
@@ -538,10 +533,7 @@ static int teardown(void **state)
 	struct fx *x = *state;
 
 	x->f = vbd_blkfront_free(x->f);
-	if (x->relay) {
-		relay_stop(x->relay);
-		free(x->relay);
-	}
+	x->relay = vbd_test_relay_stop(x->relay);
 	be_stop(&x->be);
 	x->fx = vbd_xport_free(x->fx);
 	x->be.x = vbd_xport_free(x->be.x);
@@ -996,230 +988,6 @@ static void test_backend_event_reads(void **state)
 	close_ok(x);
 }
 
-/* ---- a relay that counts round trips ----
- *
- * Between the frontend and its store socket: every connection the
- * frontend opens (libxenstore's two, the wire client's) is relayed to a
- * connection of its own to the store, bytes unchanged, and each message
- * is followed through its header.  A request sent while every earlier
- * request of its connection is answered starts a round trip: the client
- * waited for the answers before it sent this one.  Requests sent together
- * (a pipelined window) are one round trip; requests sent one after the
- * other's reply are one each.  The relay takes a reply into account
- * before it passes it on, so the count follows from what the client does,
- * not from timing. */
-
-#define RELAY_CONNS 8
-
-struct rside {                   /* one direction's message framing */
-	unsigned char hdr[sizeof(struct xsd_sockmsg)];
-	size_t hlen;
-	size_t body_left;
-};
-
-struct rconn {
-	int c, s;                    /* the client's end, the store's end; -1: unused */
-	unsigned out;                /* requests not yet answered */
-	struct rside up, down;
-};
-
-struct relay {
-	char path[PATH_MAX + 16];
-	char to[PATH_MAX + 16];
-	int lfd, stop[2];
-	pthread_t thread;
-	pthread_mutex_t lock;
-	unsigned trips;              /* under lock */
-	bool running;
-	struct rconn conn[RELAY_CONNS];
-};
-
-/* Follows n bytes of one direction; calls back each whole header's type. */
-static void rside_feed(struct rside *d, const unsigned char *p, size_t n, struct relay *r,
-                       struct rconn *k, bool up)
-{
-	while (n) {
-		size_t m;
-
-		if (d->body_left) {
-			m = n < d->body_left ? n : d->body_left;
-			d->body_left -= m;
-			p += m;
-			n -= m;
-			continue;
-		}
-		m = sizeof(d->hdr) - d->hlen < n ? sizeof(d->hdr) - d->hlen : n;
-		memcpy(d->hdr + d->hlen, p, m);
-		d->hlen += m;
-		p += m;
-		n -= m;
-		if (d->hlen == sizeof(d->hdr)) {
-			struct xsd_sockmsg h;
-
-			memcpy(&h, d->hdr, sizeof(h));
-			d->hlen = 0;
-			d->body_left = h.len;
-			pthread_mutex_lock(&r->lock);
-			if (up) {
-				if (k->out++ == 0)
-					r->trips++;
-			} else if (h.type != XS_WATCH_EVENT && k->out) {
-				k->out--;
-			}
-			pthread_mutex_unlock(&r->lock);
-		}
-	}
-}
-
-static bool write_full(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-static void rconn_close(struct rconn *k)
-{
-	if (k->c >= 0)
-		close(k->c);
-	if (k->s >= 0)
-		close(k->s);
-	memset(k, 0, sizeof(*k));
-	k->c = k->s = -1;
-}
-
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
-		return fd < 0 ? -1 : (close(fd), -1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void *relay_main(void *arg)
-{
-	static unsigned char buf[1 << 17];
-	struct relay *r = arg;
-
-	for (;;) {
-		struct pollfd p[2 + 2 * RELAY_CONNS];
-		unsigned i, n = 2;
-
-		p[0] = (struct pollfd){ .fd = r->stop[0], .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
-		for (i = 0; i < RELAY_CONNS; i++) {
-			p[n++] = (struct pollfd){ .fd = r->conn[i].c, .events = POLLIN };
-			p[n++] = (struct pollfd){ .fd = r->conn[i].s, .events = POLLIN };
-		}
-		if (poll(p, n, -1) < 0)
-			continue;
-		if (p[0].revents)
-			return NULL;
-		if (p[1].revents & POLLIN) {
-			int c = accept(r->lfd, NULL, NULL);
-
-			for (i = 0; c >= 0 && i < RELAY_CONNS && r->conn[i].c >= 0; i++)
-				;
-			if (c >= 0 && i < RELAY_CONNS) {
-				r->conn[i].c = c;
-				r->conn[i].s = unix_connect(r->to);
-				if (r->conn[i].s < 0)
-					rconn_close(&r->conn[i]);
-			} else if (c >= 0) {
-				close(c);
-			}
-		}
-		for (i = 0; i < RELAY_CONNS; i++) {
-			struct rconn *k = &r->conn[i];
-			int side;
-
-			for (side = 0; side < 2 && k->c >= 0; side++) {
-				short ev = p[2 + 2 * i + side].revents;
-				int from = side ? k->s : k->c, to = side ? k->c : k->s;
-				ssize_t got;
-
-				if (!ev)
-					continue;
-				got = read(from, buf, sizeof(buf));
-				if (got < 0 && errno == EINTR)
-					continue;
-				if (got <= 0) {
-					rconn_close(k);
-					break;
-				}
-				/* Counted before it is passed on (see above). */
-				rside_feed(side ? &k->down : &k->up, buf, (size_t)got, r, k, !side);
-				if (!write_full(to, buf, (size_t)got))
-					rconn_close(k);
-			}
-		}
-	}
-}
-
-static void relay_start(struct relay *r, const char *dir, const char *to)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	unsigned i;
-
-	memset(r, 0, sizeof(*r));
-	for (i = 0; i < RELAY_CONNS; i++)
-		rconn_close(&r->conn[i]);
-	snprintf(r->path, sizeof(r->path), "%s/relay", dir);
-	snprintf(r->to, sizeof(r->to), "%s", to);
-	assert_true(strlen(r->path) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, r->path, strlen(r->path) + 1);
-	r->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(r->lfd >= 0);
-	assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(r->lfd, 8), 0);
-	assert_int_equal(pipe(r->stop), 0);
-	pthread_mutex_init(&r->lock, NULL);
-	assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);
-	r->running = true;
-}
-
-static unsigned relay_trips(struct relay *r)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&r->lock);
-	n = r->trips;
-	pthread_mutex_unlock(&r->lock);
-	return n;
-}
-
-static void relay_stop(struct relay *r)
-{
-	unsigned i;
-
-	if (!r->running)
-		return;
-	assert_int_equal(write(r->stop[1], "x", 1), 1);
-	pthread_join(r->thread, NULL);
-	for (i = 0; i < RELAY_CONNS; i++)
-		rconn_close(&r->conn[i]);
-	close(r->lfd);
-	close(r->stop[0]);
-	close(r->stop[1]);
-	unlink(r->path);
-	pthread_mutex_destroy(&r->lock);
-}
-
 /* The handshake's round trips, the frontend's every connection counted:
  * the device's keys (one), its two watches (one each), both states (one),
  * the backend's offers (one), the Initialised transaction (start, one
@@ -1232,17 +1000,15 @@ static void test_handshake_round_trips(void **state)
 	vbd_errbuf err = { "" };
 	unsigned trips;
 
-	x->relay = calloc(1, sizeof(*x->relay));
-	assert_non_null(x->relay);
-	relay_start(x->relay, x->t.dir, x->fe_xs);
-	x->o.xenstored_path = x->relay->path;
+	x->relay = vbd_test_relay_start(x->t.dir, x->fe_xs);
+	x->o.xenstored_path = vbd_test_relay_path(x->relay);
 	write_nodes(x);
 	be_start(x);
 	if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
 		fail_msg("vbd_blkfront_new: %s", err.msg);
 	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
 		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
-	trips = relay_trips(x->relay);
+	trips = vbd_test_relay_trips(x->relay);
 	print_message("attach to Connected: %u round trips to the store\n", trips);
 	assert_true(trips <= 16);
 	close_ok(x);

@@ -11,7 +11,9 @@
  * (queues 1..4 x ring order 0..4 x persistent x indirect x state 3), data
  * integrity under random concurrent I/O checked against the file, resize,
  * N frontends of one process on one bus (its connections, not 2N; one on
- * a single-connection bus), and the bus's public watch and reads.
+ * a single-connection bus), the bus's public watch and reads, and the
+ * toolstack's round trips to the store of one attach (xs_relay.c counts
+ * them on its context's connections).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +41,8 @@
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 #include "vbd/transport.h"
+#include "xs_relay.h"
+#include <xen/io/xs_wire.h>       /* the round trips' request types */
 
 #define BE "/local/domain/0/backend/vbd/1/51728"
 #define DISK (16u << 20)
@@ -910,6 +914,126 @@ static void test_bus_watch_kept(void **state)
 	vbd_bus_unref(bus);
 }
 
+/* The round trips of the first transaction in log[0..n): from its
+ * TRANSACTION_START to the round trip that carried its TRANSACTION_END, on
+ * its connection; and the requests they carried.  0 if there is none. */
+static unsigned txn_trips(const vbd_test_relay_trip *log, unsigned n, unsigned *ret_reqs)
+{
+	unsigned i, trips = 0, conn = 0;
+	bool in = false;
+
+	*ret_reqs = 0;
+	for (i = 0; i < n; i++) {
+		if (!in && log[i].type == XS_TRANSACTION_START) {
+			in = true;
+			conn = log[i].conn;
+		}
+		if (!in || log[i].conn != conn)
+			continue;
+		trips++;
+		*ret_reqs += log[i].requests;
+		if (log[i].last == XS_TRANSACTION_END)
+			return trips;
+	}
+	return 0;
+}
+
+/* The requests of the round trip after the last that registered a watch:
+ * the wait's first check (dev_wait.c).  0 if there is none. */
+static unsigned first_check_requests(const vbd_test_relay_trip *log, unsigned n)
+{
+	unsigned i, after = n;
+
+	for (i = 0; i < n; i++)
+		if (log[i].type == XS_WATCH)
+			after = i + 1;
+	return after < n ? log[after].requests : 0;
+}
+
+/* The toolstack's round trips to the store for one attach with the
+ * built-in hotplug, from vbd_dev_attach() to its done callback (both ends
+ * Connected), counted on the context's connections only: they go through a
+ * relay, the drivers connect directly.  12 or 13 here:
+ *   2   single reads: this domain's domid, the guest's home (the hotplug
+ *       step's two, the sharing index and the old record's key, are
+ *       guessed absent and checked in the transaction);
+ *   3   the nodes' transaction: start, one window (about sixty requests:
+ *       the nodes, the absent checks, the hotplug step's writes), commit;
+ *   4   the wait's kept watches, one each;
+ *   1   the wait's first check: the backend's state and both error nodes
+ *       in one pipelined fetch;
+ *   2-3 after the backend's Connected event its state, then the
+ *       frontend's, once more when the frontend's Connected comes in a
+ *       burst of its own.
+ * The bound allows two more: a state event handled after the state it
+ * names was read already (the events come on another connection than
+ * the reads' answers: the backend's InitWait just before or after the
+ * first check, the frontend's Initialised after a slow check that found
+ * the backend Connected) marks the end dirty again, a read more.  One
+ * such read (16, with the step's two reads then) was seen in about 300
+ * runs, under ASan.  With a window of 16 requests (6 round trips for the
+ * transaction), one read at a time in the first check (3) and the step's
+ * reads made before the transaction it was 19 or 20; 14 or 15 with those
+ * reads alone.  The
+ * transaction's 3 and the first check's one round trip of 3 reads do not
+ * vary: each is asserted exactly (without the fetch alone the total is
+ * 16-18, without the window alone 17-18: not always past the bound). */
+#define ATTACH_TRIPS_MAX 15u
+static void test_attach_round_trips(void **state)
+{
+	struct fx *f = *state;
+	vbd_blkfront_options fo = front_opts(f);
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	vbd_test_relay_trip log[64];
+	unsigned from, trips, n, i, c, conns = 0, tx, tx_reqs;
+	struct done d = { 0 };
+
+	backend_start(f, 1056, 256);
+	f->relay = vbd_test_relay_start(f->t.dir, f->t.socket);
+	vbd_ctx_free(f->c);
+	co.xenstored_path = vbd_test_relay_path(f->relay);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
+	from = vbd_test_relay_trips(f->relay);
+	ao.domid = DOM;
+	ao.spec = &f->spec;
+	ao.timeout_ms = 10000;
+	if (vbd_dev_attach(f->c, &ao, vbd_test_on_done, &d) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	drive(f, &d, &fo, 15000);
+	trips = vbd_test_relay_trips(f->relay) - from;
+	if (d.result)
+		fail_msg("attach: %s", d.msg);
+	assert_int_equal(vbd_blkfront_get_state(f->f), 4);
+
+	n = vbd_test_relay_log(f->relay, from, log, 64);
+	for (i = 0; i < n; i++) {
+		print_message("  round trip %2u: connection %u, request types %2u..%2u, %2u requests\n",
+		              i, log[i].conn, (unsigned)log[i].type, (unsigned)log[i].last,
+		              log[i].requests);
+		if (log[i].conn >= conns)
+			conns = log[i].conn + 1;
+	}
+	for (c = 0; c < conns; c++) {
+		unsigned ct = 0, cr = 0;
+
+		for (i = 0; i < n; i++)
+			if (log[i].conn == c) {
+				ct++;
+				cr += log[i].requests;
+			}
+		if (ct)
+			print_message("connection %u: %u round trips, %u requests\n", c, ct, cr);
+	}
+	tx = txn_trips(log, n, &tx_reqs);
+	print_message("the nodes' transaction: %u round trips, %u requests\n", tx, tx_reqs);
+	print_message("attach to Connected: %u round trips to the store\n", trips);
+	assert_true(trips <= ATTACH_TRIPS_MAX);
+	assert_int_equal(tx, 3);
+	assert_int_equal(first_check_requests(log, n), 3);
+	detach(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -926,6 +1050,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch_kept, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_round_trips, setup, vbd_test_drivers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
