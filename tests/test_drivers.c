@@ -1032,6 +1032,12 @@ static void test_attach_round_trips(void **state)
 	assert_int_equal(tx, 3);
 	assert_int_equal(first_check_requests(log, n), 3);
 	detach(f);
+	/* Freed, the context removes none of its watches one by one: the
+	 * daemon drops them with its connections (four UNWATCHes before). */
+	from = vbd_test_relay_trips(f->relay);
+	f->c = vbd_ctx_free(f->c);
+	print_message("vbd_ctx_free: %u round trips\n", vbd_test_relay_trips(f->relay) - from);
+	assert_int_equal(vbd_test_relay_trips(f->relay) - from, 0);
 }
 
 int main(void)

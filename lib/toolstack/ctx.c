@@ -143,6 +143,11 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 
 	if (!c)
 		return NULL;
+	/* The bus goes with the context: its watches go with its connection,
+	 * without an UNWATCH each (four round trips at the end of every
+	 * vbdctl attach).  A bus another user holds keeps them removed. */
+	if (c->bus->refs == 1)
+		c->bus->closing = true;
 	while (c->ncleanups > 0)
 		c->cleanups[--c->ncleanups](c);
 	c->depth++;     /* the lists are walked: free after */

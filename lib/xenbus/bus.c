@@ -437,7 +437,8 @@ void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
 		return;
 	if (!w->fn)
 		idle_unlink(bus, w);
-	xs_unwatch(bus->xsw, w->path, w->token);
+	if (!bus->closing)
+		xs_unwatch(bus->xsw, w->path, w->token);
 	wtab_remove(bus, w);
 	w->dead = true;
 	bus->ndead++;

@@ -66,6 +66,10 @@ struct vbd_bus {
 	struct vbd__xb_io *ios;
 	unsigned next_token;
 	int depth;                  /* inside a callback: defer frees */
+	/* Its last user is letting go: the daemon drops the watches with the
+	 * connection, so none is removed with a request of its own (set by
+	 * that user, vbd_ctx_free()). */
+	bool closing;
 };
 
 /* The public vbd_bus_watch: one type inside and out. */
