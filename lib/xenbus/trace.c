@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The trace reader.  Example: after "help\0" (the daemon must list trace)
- * and "trace\0" the store answers "OK", then
+ * The trace reader.  Example: after a subcommand nobody has (the daemon
+ * must refuse it) and "trace\0", the store answers "OK", then
  * sends one message per change, type XS_CONTROL, ids 0, payload
  *     write\0 41\0 1796551944123456789\0 5\0 /local/domain/5/x\0 4
  * (without the spaces), which becomes { VBD_CHANGE_WRITE, "/local/domain/5/x",
@@ -183,32 +183,27 @@ static int refused(const vbd__trace *t, const struct xsd_sockmsg *h)
 	return h->len == 7 && memcmp(t->buf + HDR, "EACCES", 7) == 0 ? -EACCES : -EOPNOTSUPP;
 }
 
-/* Whether the daemon names "trace" in its CONTROL help: 0, -EOPNOTSUPP,
+/* Whether the daemon refuses a CONTROL subcommand that none has: 0 if it
+ * does (EINVAL, as xenstored and ours do), -EOPNOTSUPP if it acks it,
  * -EACCES, or the exchange's failure.  Asked first because a daemon that
- * answers a CONTROL subcommand it does not know with OK (oxenstored acks
- * an unknown debug command) would take the subscription for one: its
- * client would wait for records that never come.  Ours lists its
- * subcommands one a line; C xenstored lists its own, without this one. */
-static int offers_trace(vbd__trace *t)
+ * answers any CONTROL it does not know with OK (oxenstored acks an
+ * unknown debug command) would take the subscription for one too: its
+ * client would wait for records that never come.  The probe's answer is
+ * one line in a daemon's own log (a help text, many lines, would be read
+ * back from a C xenstored trace as a record it could not tell). */
+static int refuses_unknown(vbd__trace *t)
 {
-	struct xsd_sockmsg h = { XS_CONTROL, 2, 0, 5 };
-	const char *p, *end;
+	static const char probe[] = "libvbd-no-such-subcommand";
+	struct xsd_sockmsg h = { XS_CONTROL, 2, 0, sizeof(probe) };
 	int r;
 
-	if ((r = send_all(t->fd, &h, HDR)) < 0 || (r = send_all(t->fd, "help", 5)) < 0 ||
+	if ((r = send_all(t->fd, &h, HDR)) < 0 || (r = send_all(t->fd, probe, sizeof(probe))) < 0 ||
 	    (r = recv_msg(t, &h)) < 0)
 		return r;
 	if (h.type == XS_ERROR)
-		r = refused(t, &h);
-	else if (h.type != XS_CONTROL || h.req_id != 2)
-		r = -EPROTO;
-	else {
-		r = -EOPNOTSUPP;
-		for (p = t->buf + HDR, end = p + h.len; p + 5 <= end; p++)
-			if ((p == t->buf + HDR || p[-1] == '\n') && !memcmp(p, "trace", 5) &&
-			    (p + 5 == end || p[5] == ' ' || p[5] == '\n'))
-				r = 0;
-	}
+		r = refused(t, &h) == -EACCES ? -EACCES : 0;
+	else
+		r = h.type == XS_CONTROL && h.req_id == 2 ? -EOPNOTSUPP : -EPROTO;
 	consume(t, HDR + h.len);
 	return r;
 }
@@ -232,7 +227,7 @@ int vbd__trace_open(const char *socket_path, size_t max, vbd__trace **ret)
 		r = t->fd;
 		goto fail;
 	}
-	if ((r = offers_trace(t)) < 0)
+	if ((r = refuses_unknown(t)) < 0)
 		goto fail;
 	n = max ? snprintf(req, sizeof(req), "trace%c%zu", 0, max) : snprintf(req, sizeof(req), "trace");
 	h.len = (uint32_t)n + 1;
