@@ -71,8 +71,8 @@ typedef struct guest {
 	bool rescan;                /* dir changed: scan after the callbacks */
 	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndevs;
-	/* Frontends of removed devices whose pages the backend still mapped
-	 * when they let go: kept, and processed, until every grant is ended. */
+	/* Frontends of removed devices that still share pages (holding()):
+	 * kept, and processed, until they share none. */
 	vbd_blkfront *draining[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndraining;
 	char dir[64];               /* /local/domain/<domid>/device/vbd */
@@ -94,28 +94,38 @@ static uint64_t grants_deferred(vbd_blkfront *f)
 	return vbd_blkfront_get_info(f, &in) == 0 ? in.grants_deferred : 0;
 }
 
-/* A removed device's frontend goes, or, with pages the backend still maps
- * (a forced detach before the backend let go of the ring), drains: freed
- * now, it would leave their grants in place for as long as this process
- * runs. */
+/* What a frontend still shares: pages the backend still mapped when it
+ * let go of them, or its rings, when it has not yet seen its device go
+ * (Closed is after they were let go). */
+static bool holding(vbd_blkfront *f)
+{
+	return vbd_blkfront_get_state(f) != 6 || grants_deferred(f);
+}
+
+/* A removed device's frontend goes, or, while it still shares pages,
+ * drains.  Freed now, with pages the backend still maps (a forced detach
+ * before the backend let go of the ring), it would leave their grants in
+ * place for as long as this process runs.  The scan can see the device
+ * gone before its frontend does (the removal's events read in one go):
+ * the drain's process() is then where it sees it, and lets go. */
 static void gdev_let_go(guest *g, vbd_blkfront *f)
 {
-	if (grants_deferred(f) && g->ndraining < VBDCTL_GUEST_MAX_DEVICES) {
+	if (holding(f) && g->ndraining < VBDCTL_GUEST_MAX_DEVICES) {
 		g->draining[g->ndraining++] = f;
 		return;
 	}
 	vbd_blkfront_free(f);
 }
 
-/* The draining frontends: each processed, and freed once nothing of it
- * is left mapped. */
+/* The draining frontends: each processed, and freed once it shares
+ * nothing. */
 static void drain(guest *g)
 {
 	unsigned i;
 
 	for (i = 0; i < g->ndraining;) {
 		vbd_blkfront_process(g->draining[i]);
-		if (grants_deferred(g->draining[i])) {
+		if (holding(g->draining[i])) {
 			i++;
 			continue;
 		}
