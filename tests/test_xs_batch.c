@@ -4,7 +4,8 @@
  * embedded store, and against a socket that answers what a store never
  * would: a batch lands whole or not at all, every request of it can be
  * failed through the store's fault seam, a reply that is not its
- * request's is refused, a conflict at commit is retried, and on the xenbus
+ * request's is refused, a conflict at commit is retried (and one that Xen's
+ * C xenstored reports early, as an RM's EIO), and on the xenbus
  * device one request is in flight at a time.
  */
 #include <errno.h>
@@ -218,6 +219,60 @@ static void test_conflict_at_commit_is_retried(void **state)
 	assert_all_written(f);
 	assert_int_equal(open_transactions(f), 0);
 	vbd__xb_batch_free(b);
+}
+
+/* vbd__xb_txn() through libxenstore: an RM that Xen's C xenstored answers
+ * EIO (its copy in the transaction went stale: xenbus.h) runs the body
+ * again, as a conflict at the commit does; an EIO anywhere else is the
+ * body's error. */
+struct rm_job {
+	const char *path;
+	bool read_first;
+	int runs;
+};
+
+static int rm_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
+{
+	struct rm_job *j = ud;
+	unsigned len;
+	char *v;
+
+	j->runs++;
+	if (j->read_first) {
+		v = xs_read(xs, t, j->path, &len);
+		if (!v)
+			return -errno;
+		free(v);
+	}
+	return vbd__xb_rm(xs, t, j->path);
+}
+
+static void test_txn_rm_eio_is_a_conflict(void **state)
+{
+	struct fx *f = *state;
+	struct rm_job j = { "/t/a", false, 0 };
+	char *v;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/t/a", "1", 1));
+	/* START is the first request, the RM the second. */
+	fail_nth(f, 2, -EIO);
+	assert_int_equal(vbd__xb_txn(f->h, rm_body, &j), 0);
+	assert_int_equal(j.runs, 2);
+	assert_null(v = vbd_test_xs_readf(f->h, "/t/a"));
+	assert_int_equal(open_transactions(f), 0);
+
+	/* A read's EIO is not one. */
+	assert_true(xs_write(f->h, XBT_NULL, "/t/a", "1", 1));
+	j = (struct rm_job){ "/t/a", true, 0 };
+	fail_nth(f, 2, -EIO);
+	assert_int_equal(vbd__xb_txn(f->h, rm_body, &j), -EIO);
+	assert_int_equal(j.runs, 1);
+	assert_non_null(v = vbd_test_xs_readf(f->h, "/t/a"));
+	free(v);
+	/* Nor an RM's outside a transaction. */
+	fail_nth(f, 1, -EIO);
+	assert_int_equal(vbd__xb_rm(f->h, XBT_NULL, "/t/a"), -EIO);
+	assert_int_equal(open_transactions(f), 0);
 }
 
 /* A check that says "no" after seeing the value: the batch returns its
@@ -718,6 +773,7 @@ int main(void)
 		T(test_each_request_fails_cleanly),
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
+		T(test_txn_rm_eio_is_a_conflict),
 		T(test_check_decides),
 		T(test_wait_ends_the_window),
 		T(test_socket_window),

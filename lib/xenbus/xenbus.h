@@ -137,8 +137,10 @@ void vbd__xb_txn_pause(unsigned try);
 typedef int (*vbd__xb_txn_body)(struct xs_handle *xs, xs_transaction_t t, void *ud);
 
 /* Runs body in a transaction and commits, redoing the whole transaction on
- * EAGAIN.  Returns body's result (0 after the commit), -errno of a failed
- * start or commit, or -EAGAIN when every try conflicted. */
+ * EAGAIN: at the commit, or body's -EAGAIN (a conflict seen before the
+ * commit: vbd__xb_rm()).  Returns body's result (0 after the commit),
+ * -errno of a failed start or commit, or -EAGAIN when every try
+ * conflicted. */
 int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud);
 
 /* A non-negative decimal ("0", "51712"; no sign, no blanks), or -1. */
@@ -179,7 +181,12 @@ int vbd__xb_printf(struct xs_handle *xs, xs_transaction_t t, const char *dir, co
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Removes path and everything under it: 0, also when it was absent, or
- * -errno. */
+ * -errno.  In a transaction, -EAGAIN where Xen's C xenstored answers EIO:
+ * it does when the transaction's copy of the node or of its parent was
+ * read before another client removed them (two REMOVEs of one device, the
+ * detach's and a hotplug daemon's, each listing the sharing key then
+ * removing it).  That is a conflict the commit would have refused, found
+ * early; vbd__xb_txn() runs the body again. */
 int vbd__xb_rm(struct xs_handle *xs, xs_transaction_t t, const char *path);
 
 /* Writes dir/state = state in one transaction that reads it first: 0; 1

@@ -51,6 +51,11 @@ int vbd__xb_txn(struct xs_handle *xs, vbd__xb_txn_body body, void *ud)
 		if (t == XBT_NULL)
 			return -(errno ? errno : EIO);
 		r = body(xs, t, ud);
+		if (r == -EAGAIN) {
+			xs_transaction_end(xs, t, true);
+			vbd__xb_txn_pause(try);
+			continue;
+		}
 		if (r != 0) {
 			int e = errno;
 			xs_transaction_end(xs, t, true);
@@ -170,6 +175,8 @@ int vbd__xb_rm(struct xs_handle *xs, xs_transaction_t t, const char *path)
 {
 	if (xs_rm(xs, t, path) || errno == ENOENT)
 		return 0;
+	if (errno == EIO && t != XBT_NULL)
+		return -EAGAIN;     /* a stale copy in the transaction (xenbus.h) */
 	return -(errno ? errno : EIO);
 }
 
