@@ -75,10 +75,7 @@ static int add_num(vbd__xb_batch *b, const char *dir, const char *key, struct vb
  * failed with that). */
 static int fetch(vbd__bb_dev *d, vbd__xb_batch *b)
 {
-	vbd__xb_wire *w;
-	int r = vbd__xb_bus_wire(d->b->bus, &w);
-
-	return r < 0 ? r : vbd__xb_batch_fetch(w, b, NULL);
+	return vbd__xb_bus_fetch(d->b->bus, b, NULL);
 }
 
 static void num_failed(struct vbd__bb_num *n, int r)

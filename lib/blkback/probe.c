@@ -185,7 +185,6 @@ static int probe_pipelined(struct probe_job *j)
 	struct probe_pipe p = { .j = j };
 	char path[VBD__XB_PATH_MAX + 16];
 	vbd__xb_batch *bt;
-	vbd__xb_wire *w;
 	int r;
 
 	if (vbd__xb_frontend_path(p.guess, sizeof(p.guess), d->fe_domid, "vbd", d->devid) < 0)
@@ -214,8 +213,8 @@ static int probe_pipelined(struct probe_job *j)
 		r = vbd__xb_batch_printf(bt, d->be, "max-ring-page-order", "%u", b->max_order);
 	if (r == 0)
 		r = vbd__xb_batch_printf(bt, d->be, "state", "%d", VBD_STATE_INITWAIT);
-	if (r == 0 && (r = vbd__xb_bus_wire(b->bus, &w)) == 0)
-		r = vbd__xb_batch_run(w, bt, NULL);
+	if (r == 0)
+		r = vbd__xb_bus_run(b->bus, bt, NULL);
 	vbd__xb_batch_free(bt);
 	return r;
 }

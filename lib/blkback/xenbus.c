@@ -265,7 +265,6 @@ static int connect_txn(struct connect_job *j)
 	const char *be = d->be;
 	char state[VBD__XB_PATH_MAX + 8];
 	vbd__xb_batch *b;
-	vbd__xb_wire *w;
 	int r;
 
 	if ((r = vbd__xb_batch_new(&b)) < 0)
@@ -292,8 +291,8 @@ static int connect_txn(struct connect_job *j)
 	}
 	WB("state", "%d", VBD_STATE_CONNECTED);
 #undef WB
-	if (r == 0 && (r = vbd__xb_bus_wire(d->b->bus, &w)) == 0)
-		r = vbd__xb_batch_run(w, b, NULL);
+	if (r == 0)
+		r = vbd__xb_bus_run(d->b->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	return r;
 }
@@ -511,7 +510,6 @@ static int close_pipelined(vbd__bb_dev *d)
 {
 	char path[VBD__XB_PATH_MAX + 8];
 	vbd__xb_batch *bt;
-	vbd__xb_wire *w;
 	int r;
 
 	if ((r = vbd__xb_batch_new(&bt)) < 0)
@@ -520,8 +518,8 @@ static int close_pipelined(vbd__bb_dev *d)
 	r = vbd__xb_batch_check(bt, path, close_check, NULL);
 	if (r == 0)
 		r = vbd__xb_batch_printf(bt, d->be, "state", "%d", VBD_STATE_CLOSED);
-	if (r == 0 && (r = vbd__xb_bus_wire(d->b->bus, &w)) == 0)
-		r = vbd__xb_batch_run(w, bt, NULL);
+	if (r == 0)
+		r = vbd__xb_bus_run(d->b->bus, bt, NULL);
 	vbd__xb_batch_free(bt);
 	return r;
 }

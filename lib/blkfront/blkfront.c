@@ -159,7 +159,6 @@ static void fetch(vbd_blkfront *f, struct key *k, unsigned n, bool connected_fir
 {
 	char path[sizeof(f->be) + 48];
 	vbd__xb_batch *b = NULL;
-	vbd__xb_wire *w;
 	unsigned i;
 	int r;
 
@@ -176,9 +175,7 @@ static void fetch(vbd_blkfront *f, struct key *k, unsigned n, bool connected_fir
 			r = vbd__xb_batch_wait(b);
 	}
 	if (r == 0)
-		r = vbd__xb_bus_wire(f->bus, &w);
-	if (r == 0)
-		r = vbd__xb_batch_fetch(w, b, NULL);
+		r = vbd__xb_bus_fetch(f->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	if (r >= 0)
 		return;     /* 1: not Connected, the rest not read */

@@ -146,8 +146,7 @@ vbd_ctx *vbd_ctx_free(vbd_ctx *c)
 	/* The bus goes with the context: its watches go with its connection,
 	 * without an UNWATCH each (four round trips at the end of every
 	 * vbdctl attach).  A bus another user holds keeps them removed. */
-	if (c->bus->refs == 1)
-		c->bus->closing = true;
+	vbd__xb_bus_last_user(c->bus);
 	while (c->ncleanups > 0)
 		c->cleanups[--c->ncleanups](c);
 	c->depth++;     /* the lists are walked: free after */

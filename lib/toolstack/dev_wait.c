@@ -159,7 +159,6 @@ static void pre_fetch(vbd_dev_op *op, unsigned dirty, struct pre *p)
 	char be[sizeof(op->p.be) + 8], fe[sizeof(op->p.fe) + 8], hp[sizeof(op->p.be) + 16];
 	const char *path[PRE_N] = { NULL };
 	vbd__xb_batch *b = NULL;
-	vbd__xb_wire *w;
 	unsigned i, n = 0;
 	int r;
 
@@ -184,9 +183,7 @@ static void pre_fetch(vbd_dev_op *op, unsigned dirty, struct pre *p)
 		if (path[i])
 			r = vbd__xb_batch_check(b, path[i], pre_take, &p->k[i]);
 	if (r == 0)
-		r = vbd__xb_bus_wire(op->c->bus, &w);
-	if (r == 0)
-		r = vbd__xb_batch_fetch(w, b, NULL);
+		r = vbd__xb_bus_fetch(op->c->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	if (r != 0)
 		pre_free(p);

@@ -431,6 +431,12 @@ int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void 
 	return 0;
 }
 
+void vbd__xb_bus_last_user(vbd_bus *bus)
+{
+	if (bus->refs == 1)
+		bus->closing = true;
+}
+
 void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
 {
 	if (!w || w->dead)

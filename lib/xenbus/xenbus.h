@@ -67,10 +67,16 @@ struct vbd_bus {
 	unsigned next_token;
 	int depth;                  /* inside a callback: defer frees */
 	/* Its last user is letting go: the daemon drops the watches with the
-	 * connection, so none is removed with a request of its own (set by
-	 * that user, vbd_ctx_free()). */
+	 * connection, so none is removed with a request of its own
+	 * (vbd__xb_bus_last_user()). */
 	bool closing;
 };
+
+/* Called by a user about to free what it set on bus and unref it: if it
+ * holds the last reference, the watches it removes on the way go without
+ * an UNWATCH each (the daemon drops them with the connection); a bus
+ * another user holds keeps removing them. */
+void vbd__xb_bus_last_user(vbd_bus *bus);
 
 /* The public vbd_bus_watch: one type inside and out. */
 typedef struct vbd_bus_watch vbd__xb_watch;
@@ -318,5 +324,9 @@ void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
 /* The bus's wire client, opened (or reopened after a break) on first use
  * to the daemon its libxenstore handles talk to.  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
+/* vbd__xb_batch_run() and vbd__xb_batch_fetch() of b on the bus's wire
+ * client, or vbd__xb_bus_wire()'s error. */
+int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);
+int vbd__xb_bus_fetch(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);
 
 #endif

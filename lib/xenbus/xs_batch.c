@@ -719,3 +719,19 @@ int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
 	*ret = bus->wire;
 	return 0;
 }
+
+int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed)
+{
+	vbd__xb_wire *w;
+	int r = vbd__xb_bus_wire(bus, &w);
+
+	return r < 0 ? r : vbd__xb_batch_run(w, b, ret_failed);
+}
+
+int vbd__xb_bus_fetch(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed)
+{
+	vbd__xb_wire *w;
+	int r = vbd__xb_bus_wire(bus, &w);
+
+	return r < 0 ? r : vbd__xb_batch_fetch(w, b, ret_failed);
+}
