@@ -1253,6 +1253,7 @@ static void test_guessed_reads(void **state)
 struct fail_arg {
 	uint64_t nth;
 	int err;
+	int persistent;     /* that request and every later one */
 };
 
 /* Fails the nth request of dom0: the library under test.  The peer's
@@ -1260,7 +1261,7 @@ struct fail_arg {
 static int arm(vbd_store *s, void *arg)
 {
 	struct fail_arg *a = arg;
-	vbd_store_fail_request(s, 0, a->nth, a->err, 0);
+	vbd_store_fail_request(s, 0, a->nth, a->err, a->persistent);
 	return 0;
 }
 
@@ -1268,7 +1269,7 @@ static void test_each_request_of_attach_fails_cleanly(void **state)
 {
 	struct fx *f = *state;
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	struct fail_arg a = { 0, -EIO };
+	struct fail_arg a = { 0, -EIO, 0 };
 	uint64_t n;
 	int failures = 0;
 
@@ -1306,19 +1307,22 @@ static void test_each_request_of_attach_fails_cleanly(void **state)
 }
 
 /* Each xenstore request of a detach fails in turn: whatever it left, a
- * second detach (force) finishes the job and nothing leaks. */
-static void test_each_request_of_detach_fails_recoverably(void **state)
+ * second detach (force) finishes the job and nothing leaks.  One request
+ * failing alone is mostly taken in stride (a pipelined read or
+ * transaction is done again one by one, an RM's EIO in a transaction is a
+ * conflict); so the store also fails from request n on, as a store that
+ * goes wrong mid-detach: then every n before the end fails the detach. */
+static int detach_failures(struct fx *f, int persistent, uint64_t last, uint64_t *ret_n)
 {
-	struct fx *f = *state;
 	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
-	struct fail_arg a = { 0, -EIO };
+	struct fail_arg a = { 0, -EIO, persistent };
 	uint64_t n;
 	int failures = 0;
 
 	d.domid = DOM;
 	d.devid = 51728;
-	d.timeout_ms = 2000;
-	assert_int_equal(f->ao.backend_domid, 2);
+	/* A wait whose reads fail waits for its deadline. */
+	d.timeout_ms = persistent ? 300 : 2000;
 	for (n = 1; n < 400; n++) {
 		int r;
 
@@ -1332,17 +1336,33 @@ static void test_each_request_of_detach_fails_recoverably(void **state)
 		vbd_test_store_call(&f->t, arm, &a);
 		if (r == 0) {
 			assert_clean(f, 51728);
-			break;
+			if (persistent || n >= last)
+				break;      /* past the last request: the whole detach ran */
+			continue;
 		}
 		failures++;
 		d.force = true;
 		if (vbd_dev_detach_wait(f->c, &d) != 0)
-			fail_msg("request %llu of detach failed, and a forced retry failed too: %s",
-			         (unsigned long long)n, vbd_ctx_last_error(f->c));
+			fail_msg("request %llu of detach failed%s, and a forced retry failed too: %s",
+			         (unsigned long long)n, persistent ? " (and all after it)" : "",
+			         vbd_ctx_last_error(f->c));
 		assert_clean(f, 51728);
 	}
-	print_message("%d injected xenstore failures in detach, each recovered\n", failures);
-	assert_true(failures > 5);
+	*ret_n = n;
+	return failures;
+}
+
+static void test_each_request_of_detach_fails_recoverably(void **state)
+{
+	struct fx *f = *state;
+	uint64_t n1, n2;
+	int all = detach_failures(f, 1, 0, &n2), one = detach_failures(f, 0, n2, &n1);
+
+	print_message("from request n on: %d of %llu detaches failed; one request alone: %d of "
+	              "%llu; each recovered\n", all, (unsigned long long)n2, one,
+	              (unsigned long long)n1);
+	assert_true(all > 20);
+	assert_int_equal(n1, n2);
 }
 
 /* Status: the connected device as JSON through libyajl; a backend dir with

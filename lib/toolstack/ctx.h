@@ -113,5 +113,8 @@ typedef struct vbd__dev_loc {
 } vbd__dev_loc;
 
 int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret);
+/* The same from the copy's backend value, read already (NULL: no copy). */
+int vbd__dev_locate_from(vbd_ctx *c, unsigned domid, uint32_t devid, const char *be,
+                         vbd__dev_loc *ret);
 
 #endif

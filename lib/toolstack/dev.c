@@ -229,6 +229,54 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	return vbd__dev_detach(c, &lo, 0, done, ud);
 }
 
+/* A key of the /libxl copy, read: its value (NULL: absent), or err. */
+struct lx_key {
+	char *val;
+	int err;
+	bool got;
+};
+
+static int lx_take(const char *val, int err, void *ud)
+{
+	struct lx_key *k = ud;
+
+	k->got = true;
+	k->err = err == -ENOENT ? 0 : err;
+	if (!err && !(k->val = strdup(val)))
+		k->err = -ENOMEM;
+	return 0;
+}
+
+/* The copy's backend and script, what a detach starts from: read together
+ * in one pipelined fetch (one round trip, not two); a key the fetch did not
+ * answer is read alone.  0, or the -errno of a read that failed (absent is
+ * not a failure: NULL). */
+static int read_lx(vbd_ctx *c, unsigned domid, uint32_t devid, struct lx_key k[2])
+{
+	static const char *const key[2] = { "backend", "script" };
+	char path[64];
+	vbd__xb_batch *b = NULL;
+	unsigned i;
+	int r = vbd__xb_batch_new(&b);
+
+	memset(k, 0, 2 * sizeof(*k));
+	for (i = 0; i < 2 && r == 0; i++) {
+		snprintf(path, sizeof(path), "/libxl/%u/device/vbd/%u/%s", domid, devid, key[i]);
+		r = vbd__xb_batch_check(b, path, lx_take, &k[i]);
+	}
+	if (r == 0)
+		vbd__xb_bus_fetch(c->bus, b, NULL);
+	vbd__xb_batch_free(b);
+	for (i = 0; i < 2; i++) {
+		if (k[i].got)
+			continue;
+		k[i].val = vbd__xb_read(c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/%s", domid, devid,
+		                        key[i]);
+		k[i].err = k[i].val || errno == ENOENT ? 0 : -(errno ? errno : EIO);
+	}
+	return k[0].err ? k[0].err : k[1].err;
+}
+
 /* A backend that already saw its frontend vanish, before the reap's
  * Closing, has had its last event: Linux blkback then unregisters and
  * writes Closed only if it was Closing already.  A backend that answers
@@ -240,6 +288,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 {
 	vbd_dev_op *op = NULL;
 	vbd__dev_loc loc;
+	struct lx_key lx[2];
 	char *script = NULL;
 	bool be_there, fe_there;
 	unsigned own;
@@ -254,7 +303,12 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 	op->progress = o->progress;
 	op->progress_ud = o->progress_userdata;
 	op->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
-	if ((r = vbd__dev_locate(c, o->domid, o->devid, &loc)) < 0) {
+	r = read_lx(c, o->domid, o->devid, lx);
+	script = lx[1].val;
+	if (r == 0)
+		r = vbd__dev_locate_from(c, o->domid, o->devid, lx[0].val, &loc);
+	free(lx[0].val);
+	if (r < 0) {
 		r = vbd__errf(&c->err, r, "reading /libxl/%u/device/vbd/%u: %s", o->domid, o->devid,
 		              strerror(-r));
 		goto fail;
@@ -274,10 +328,6 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 		c->err.msg[0] = 0;
 	}
 	vbd__dev_paths_init(&op->p, loc.kind, op->bdom, o->domid, o->devid);
-	if (!(script = vbd__xb_read(c->xs, XBT_NULL, "%s/script", op->p.lx)) && errno != ENOENT) {
-		r = vbd__errf(&c->err, -errno, "reading %s: %s", op->p.lx, strerror(errno));
-		goto fail;
-	}
 	if (runs_script(script)) {
 		op->script = script;
 		script = NULL;

@@ -134,14 +134,22 @@ static vbd__dev_kind kind_of(const char *be)
 int vbd__dev_locate(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__dev_loc *ret)
 {
 	char *be = vbd__xb_read(c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/backend", domid, devid);
+	int r;
 
 	if (!be && errno != ENOENT)
 		return -(errno ? errno : EIO);
+	r = vbd__dev_locate_from(c, domid, devid, be, ret);
+	free(be);
+	return r;
+}
+
+int vbd__dev_locate_from(vbd_ctx *c, unsigned domid, uint32_t devid, const char *be,
+                         vbd__dev_loc *ret)
+{
 	ret->in_libxl = be != NULL;
 	if (!be || sscanf(be, "/local/domain/%u/", &ret->bdom) != 1)
 		ret->bdom = 0;
 	ret->kind = be ? kind_of(be) : VBD__KIND_VBD;
-	free(be);
 	if (!ret->in_libxl) {
 		/* No copy (half removed, or written by someone else): dom0's own
 		 * vbd3 dir, when there is one and no vbd dir. */
@@ -453,10 +461,61 @@ static int close_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return r;
 }
 
+/* The batch's read of the backend's state: on when it is not Closed (the
+ * writes after it, in flight already, stand); 1 when it is absent
+ * (nothing to close), 2 when it is Closed (the writes were for another
+ * state: the transaction again, one by one). */
+static int close_check(const char *val, int err, void *ud)
+{
+	struct close_job *j = ud;
+	unsigned long long v;
+
+	if (err == -ENOENT)
+		return 1;
+	if (err < 0)
+		return err;
+	if (vbd__parse_num_max(val, VBD_STATE_RECONFIGURED, &v) < 0)
+		return 0;          /* garbage is not Closed, as close_body() */
+	j->state = (int)v;
+	return v == VBD_STATE_CLOSED ? 2 : 0;
+}
+
+/* close_body() pipelined, guessing the backend is not Closed: its state
+ * read, online and state written in one window (3 round trips, not 5).
+ * 0 (closed, or nothing there: j->state -1), 2: Closed after all, or
+ * -errno: the caller runs close_body() instead (both are idempotent). */
+static int close_batch(vbd_ctx *c, struct close_job *j)
+{
+	char path[sizeof(j->p->be) + 8];
+	vbd__xb_batch *b = NULL;
+	int r = vbd__xb_batch_new(&b);
+
+	snprintf(path, sizeof(path), "%s/state", j->p->be);
+	if (r == 0)
+		r = vbd__xb_batch_check(b, path, close_check, j);
+	if (r == 0)
+		r = vbd__xb_batch_printf(b, j->p->be, "online", "0");
+	if (r == 0)
+		r = vbd__xb_batch_printf(b, j->p->be, "state", "%d", VBD_STATE_CLOSING);
+	if (r == 0)
+		r = vbd__xb_bus_run(c->bus, b, NULL);
+	vbd__xb_batch_free(b);
+	if (r == 1) {
+		j->state = -1;
+		r = 0;
+	}
+	return r;
+}
+
 int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p, int *ret_state)
 {
 	struct close_job j = { p, -1 };
-	int r = vbd__xb_txn(c->xs, close_body, &j);
+	int r = close_batch(c, &j);
+
+	if (r != 0) {
+		j.state = -1;
+		r = vbd__xb_txn(c->xs, close_body, &j);
+	}
 
 	if (r < 0)
 		return vbd__errf(&c->err, r, "asking %s to close: %s", p->be, strerror(-r));
