@@ -982,8 +982,9 @@ static unsigned first_check_requests(const vbd_test_relay_trip *log, unsigned n)
 /* The detach that follows, from vbd_dev_detach() until both ends are
  * Closed and every node is gone: 35 round trips for 35 requests, one at a
  * time; 32 with the copy's two keys read in one fetch and the close's
- * transaction pipelined. */
-#define DETACH_TRIPS_MAX 32u
+ * transaction pipelined; 13 with the removal's transaction (the hotplug
+ * REMOVE's and the nodes') in two windows, 23 round trips before. */
+#define DETACH_TRIPS_MAX 13u
 static void test_attach_round_trips(void **state)
 {
 	struct fx *f = *state;

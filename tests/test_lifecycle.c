@@ -29,6 +29,7 @@
 #include "peer.h"
 #include "store_fixture.h"
 #include "toolstack/ctx.h"
+#include "toolstack/dev_internal.h"
 #include "vbd/dev.h"
 #include "vbd/hotplug.h"
 #include "vbd/status.h"
@@ -585,6 +586,162 @@ static void test_remove_prunes_only_emptied(void **state)
 	assert_false(exists(f->h, "/local/domain/0/backend/vbd/1"));
 	assert_false(exists(f->h, "/libxl/1/device"));
 	assert_int_equal(loops_settled(f->img, 0), 0);
+}
+
+/* The whole tree, each node "path=value" on a line, under dir. */
+static void tree(struct xs_handle *h, const char *dir, char **buf, size_t *len, FILE *out)
+{
+	unsigned n, i, vl;
+	char **kids = xs_directory(h, XBT_NULL, dir, &n);
+	char *v = xs_read(h, XBT_NULL, dir, &vl);
+
+	fprintf(out, "%s=%s\n", dir, v ? v : "");
+	free(v);
+	for (i = 0; kids && i < n; i++) {
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s/%s", strcmp(dir, "/") ? dir : "", kids[i]);
+		tree(h, p, buf, len, out);
+	}
+	free(kids);
+}
+
+static char *snapshot(struct xs_handle *h)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	tree(h, "/local", &buf, &len, out);
+	tree(h, "/libxl", &buf, &len, out);
+	fclose(out);
+	return buf;
+}
+
+static void put(struct xs_handle *h, const char *path, const char *val)
+{
+	if (!xs_write(h, XBT_NULL, path, val, strlen(val)))
+		fail_msg("write %s: %s", path, strerror(errno));
+}
+
+/* A device's nodes as a layout leaves them: which of them, and what else. */
+enum {
+	L_OTHER = 1,        /* another device of the guest, in all three dirs */
+	L_VALUE = 2,        /* the guest gave its device/vbd a value */
+	L_ERRORS = 4,       /* both ends wrote an error node */
+	L_GONE = 8,         /* the device's own dirs are gone, their parents not */
+};
+
+static void layout(struct xs_handle *h, const vbd__dev_paths *p, unsigned dom, unsigned bdom,
+                   unsigned flags)
+{
+	char q[256], be_err[128], fe_err[128];
+
+	snprintf(be_err, sizeof(be_err), "/local/domain/%u/error/backend/vbd/%u/51728", bdom, dom);
+	snprintf(fe_err, sizeof(fe_err), "/local/domain/%u/error/device/vbd/51728", dom);
+	snprintf(q, sizeof(q), "/local/domain/%u/name", dom);
+	put(h, q, "guest");
+	snprintf(q, sizeof(q), "/local/domain/%u/error", dom);
+	put(h, q, "");
+	put(h, "/local/domain/0/backend/vbd3", "");
+	if (!(flags & L_GONE)) {
+		join(q, sizeof(q), p->be, "state");
+		put(h, q, "6");
+		join(q, sizeof(q), p->fe, "state");
+		put(h, q, "6");
+		join(q, sizeof(q), p->lx, "backend");
+		put(h, q, p->be);
+	} else {
+		*strrchr(strcpy(q, p->be), '/') = 0;
+		put(h, q, "");
+		*strrchr(strcpy(q, p->fe), '/') = 0;
+		put(h, q, "");
+		*strrchr(strcpy(q, p->lx), '/') = 0;
+		put(h, q, "");
+	}
+	if (flags & L_OTHER) {
+		snprintf(q, sizeof(q), "/local/domain/%u/backend/vbd/%u/51744/state", bdom, dom);
+		put(h, q, "4");
+		snprintf(q, sizeof(q), "/local/domain/%u/device/vbd/51744/state", dom);
+		put(h, q, "4");
+		snprintf(q, sizeof(q), "/libxl/%u/device/vbd/51744/backend", dom);
+		put(h, q, "x");
+	}
+	if (flags & L_VALUE) {
+		snprintf(q, sizeof(q), "/local/domain/%u/device/vbd", dom);
+		put(h, q, "mine");
+	}
+	if (flags & L_ERRORS) {
+		join(q, sizeof(q), be_err, "error");
+		put(h, q, "backend failed");
+		join(q, sizeof(q), fe_err, "error");
+		put(h, q, "frontend failed");
+	}
+}
+
+static void unlayout(struct xs_handle *h, unsigned dom, unsigned bdom)
+{
+	char q[64];
+
+	snprintf(q, sizeof(q), "/local/domain/%u", dom);
+	xs_rm(h, XBT_NULL, q);
+	snprintf(q, sizeof(q), "/local/domain/%u", bdom);
+	xs_rm(h, XBT_NULL, q);
+	snprintf(q, sizeof(q), "/libxl/%u", dom);
+	xs_rm(h, XBT_NULL, q);
+}
+
+/* The removal pipelined (two windows, dev_nodes.c) leaves the tree the
+ * one-by-one removal leaves, layout after layout: another device, a
+ * guest's value, error nodes (the plan then hands over to the one-by-one
+ * removal), dirs already gone, and dom0 serving itself, where both error
+ * dirs are under dom0's error/ and the second path's parents are seen as
+ * the first one's removal left them.  Where the plan decides alone, the
+ * removal is 4 round trips on the context's wire client (3 with nothing to remove). */
+static void test_remove_pipelined_as_one_by_one(void **state)
+{
+	static const struct {
+		unsigned dom, bdom, flags;
+		bool alone;     /* decided in the two windows */
+	} cases[] = {
+		{ 1, 0, 0, true }, { 1, 0, L_OTHER, true }, { 1, 0, L_VALUE, true },
+		{ 1, 0, L_OTHER | L_VALUE, true }, { 1, 0, L_GONE, true },
+		{ 1, 0, L_GONE | L_OTHER, true }, { 1, 0, L_ERRORS, false },
+		{ 1, 0, L_ERRORS | L_OTHER, false }, { 0, 0, 0, true },
+		{ 0, 0, L_ERRORS, false }, { 0, 0, L_ERRORS | L_OTHER, false },
+	};
+	struct fx *f = *state;
+	unsigned i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd__dev_paths p;
+		vbd__xb_wire *w;
+		unsigned long long rq0, rt0, rq1, rt1;
+		char *want, *got;
+
+		vbd__dev_paths_init(&p, VBD__KIND_VBD, cases[i].bdom, cases[i].dom, 51728);
+		layout(f->h, &p, cases[i].dom, cases[i].bdom, cases[i].flags);
+		assert_int_equal(vbd__xb_txn(f->h, vbd__dev_remove_nodes_in, &p), 0);
+		want = snapshot(f->h);
+		unlayout(f->h, cases[i].dom, cases[i].bdom);
+
+		layout(f->h, &p, cases[i].dom, cases[i].bdom, cases[i].flags);
+		assert_int_equal(vbd__xb_bus_wire(f->c->bus, &w), 0);
+		vbd__xb_wire_counts(w, &rq0, &rt0);
+		assert_int_equal(vbd__dev_remove_nodes(f->c, &p), 0);
+		vbd__xb_wire_counts(w, &rq1, &rt1);
+		got = snapshot(f->h);
+		unlayout(f->h, cases[i].dom, cases[i].bdom);
+		if (strcmp(want, got))
+			fail_msg("case %u: one by one left\n%s\npipelined left\n%s", i, want, got);
+		print_message("case %u: %llu requests in %llu round trips pipelined%s\n", i,
+		              rq1 - rq0, rt1 - rt0, cases[i].alone ? "" : ", then one by one");
+		if (cases[i].alone)
+			assert_true(rt1 - rt0 <= 4);
+		free(want);
+		free(got);
+	}
 }
 
 /* The guest's last device goes with its emptied parents, and a watch on
@@ -3692,6 +3849,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_detach_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_prunes_only_emptied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_names_the_device_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_pipelined_as_one_by_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_untrusted_frontend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),

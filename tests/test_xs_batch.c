@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "vbd/bus.h"
 #include "xenbus/xenbus.h"
 
 #define N 40   /* writes per batch: three windows */
@@ -273,6 +274,99 @@ static void test_txn_rm_eio_is_a_conflict(void **state)
 	fail_nth(f, 1, -EIO);
 	assert_int_equal(vbd__xb_rm(f->h, XBT_NULL, "/t/a"), -EIO);
 	assert_int_equal(open_transactions(f), 0);
+}
+
+/* A transaction in two windows (vbd__xb_bus_run_parts): a part lists
+ * /t, and its plan removes each child but "keep" and writes how many it
+ * saw; the reads run again after a conflict at the commit; a plan's error
+ * aborts with nothing landed. */
+struct lister {
+	int reads, plans, err, fail;
+	unsigned n;
+	char names[256];
+	size_t len;
+};
+
+static int lister_names(const char *names, size_t len, int err, void *ud)
+{
+	struct lister *l = ud;
+
+	l->err = err;
+	l->len = len < sizeof(l->names) ? len : 0;
+	if (l->len)
+		memcpy(l->names, names, l->len);
+	return 0;
+}
+
+static int lister_reads(vbd__xb_batch *b, void *ud)
+{
+	struct lister *l = ud;
+
+	l->reads++;
+	l->err = 1;     /* not answered yet */
+	return vbd__xb_batch_dir(b, "/t", lister_names, l);
+}
+
+static int lister_plan(vbd__xb_batch *b, void *ud)
+{
+	struct lister *l = ud;
+	const char *q;
+	char p[300];
+	int r = 0;
+
+	l->plans++;
+	assert_int_equal(l->err, 0);
+	if (l->fail)
+		return l->fail;
+	for (q = l->names, l->n = 0; q < l->names + l->len && r == 0; q += strlen(q) + 1, l->n++) {
+		snprintf(p, sizeof(p), "/t/%s", q);
+		if (strcmp(q, "keep"))
+			r = vbd__xb_batch_rm(b, p);
+	}
+	return r ? r : vbd__xb_batch_printf(b, "/t", "keep", "%u", l->n);
+}
+
+static void test_parts_read_then_plan(void **state)
+{
+	struct fx *f = *state;
+	struct lister l = { 0 };
+	vbd__xb_part part = { lister_reads, lister_plan, &l };
+	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	vbd_bus *bus;
+	vbd__xb_wire *w;
+	unsigned long long rq0, rt0, rq1, rt1;
+	char *v;
+
+	o.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_bus_new(&bus, &o, &err), 0);
+	assert_true(xs_write(f->h, XBT_NULL, "/t/a", "1", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/t/b", "2", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/t/keep", "", 0));
+	assert_int_equal(vbd__xb_bus_wire(bus, &w), 0);
+	vbd__xb_wire_counts(w, &rq0, &rt0);
+	/* START, the listing, RM RM WRITE, END: the END is the sixth. */
+	fail_nth(f, 6, -EAGAIN);
+	assert_int_equal(vbd__xb_bus_run_parts(bus, &part, 1), 0);
+	vbd__xb_wire_counts(w, &rq1, &rt1);
+	assert_int_equal(l.reads, 2);
+	assert_int_equal(l.plans, 2);
+	/* 4 a try, and the abort of the first: the seam refused its END
+	 * without running it, so the transaction was still open. */
+	assert_int_equal(rt1 - rt0, 9);
+	assert_null(vbd_test_xs_readf(f->h, "/t/a"));
+	assert_null(vbd_test_xs_readf(f->h, "/t/b"));
+	assert_non_null(v = vbd_test_xs_readf(f->h, "/t/keep"));
+	assert_string_equal(v, "3");
+	free(v);
+	/* A plan that fails: the transaction aborted, nothing of it landed. */
+	assert_true(xs_write(f->h, XBT_NULL, "/t/c", "1", 1));
+	l.fail = -ENOSPC;
+	assert_int_equal(vbd__xb_bus_run_parts(bus, &part, 1), -ENOSPC);
+	assert_non_null(v = vbd_test_xs_readf(f->h, "/t/c"));
+	free(v);
+	assert_int_equal(open_transactions(f), 0);
+	vbd_bus_unref(bus);
 }
 
 /* A check that says "no" after seeing the value: the batch returns its
@@ -774,6 +868,7 @@ int main(void)
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
 		T(test_txn_rm_eio_is_a_conflict),
+		T(test_parts_read_then_plan),
 		T(test_check_decides),
 		T(test_wait_ends_the_window),
 		T(test_socket_window),

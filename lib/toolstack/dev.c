@@ -90,12 +90,17 @@ static int write_nodes(void *ud)
 static void unattach(vbd_ctx *c, const vbd__dev_paths *p, bool added)
 {
 	vbd_errbuf keep = c->err;
-	vbd__hp_known k = { .also = vbd__dev_remove_nodes_in, .also_ud = (void *)p };
+	vbd__dev_rm_plan pl;
+	vbd__xb_part part;
+	vbd__hp_known k = { .also = vbd__dev_remove_nodes_in, .also_ud = (void *)p,
+	                    .bus = c->bus, .also_part = &part };
 
+	vbd__dev_rm_part(&pl, p, &part);
 	if (added && vbd__ctx_own_domid(c, &k.self) >= 0)
 		vbd__hotplug_run(c->xs, c->bus->socket, p->be, VBD_HOTPLUG_REMOVE, &k, &c->err);
 	else
 		vbd__dev_remove_nodes(c, p);
+	vbd__dev_rm_plan_free(&pl);
 	c->err = keep;
 }
 

@@ -48,6 +48,33 @@ int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p);
 /* Its body, in transaction t (paths: a vbd__dev_paths): for the built-in
  * hotplug REMOVE to end its own transaction with (vbd__hp_known). */
 int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *paths);
+/* The same as a part of a pipelined transaction (vbd__xb_part): its parents
+ * listed in one window, its removals planned from them in the next
+ * (dev_nodes.c).  vbd__dev_rm_part() fills pl (which holds the listings)
+ * and *ret for p; vbd__dev_rm_plan_free() frees what pl holds. */
+#define VBD__DEV_RM_PATHS 5
+#define VBD__DEV_RM_ANC 8
+struct vbd__dev_rm_anc {
+	char dir[128];
+	char *names;                /* the listing, NUL-separated; NULL: none */
+	size_t len;
+	int err;                    /* the listing's: 0, -ENOENT, -errno */
+	bool value_read;            /* a guest's dir: its value read too */
+	bool has_value;             /* and it has one: kept */
+};
+struct vbd__dev_rm_path {
+	const char *path;
+	bool cut;                   /* more parents than were listed */
+	unsigned nanc;              /* its parents the prune may remove, nearest first */
+	struct vbd__dev_rm_anc anc[VBD__DEV_RM_ANC];
+};
+typedef struct vbd__dev_rm_plan {
+	const vbd__dev_paths *p;
+	char be_err[128], fe_err[128];
+	struct vbd__dev_rm_path path[VBD__DEV_RM_PATHS];
+} vbd__dev_rm_plan;
+void vbd__dev_rm_part(vbd__dev_rm_plan *pl, const vbd__dev_paths *p, vbd__xb_part *ret);
+void vbd__dev_rm_plan_free(vbd__dev_rm_plan *pl);
 /* One transaction: online=0 and, unless Closed, state=Closing; the state it
  * found in *ret_state if not NULL (-1: absent or not a number). */
 int vbd__dev_close_backend(vbd_ctx *c, const vbd__dev_paths *p, int *ret_state);

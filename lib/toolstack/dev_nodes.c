@@ -425,9 +425,181 @@ int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *pat
 	return 0;
 }
 
+/* ---- the same, pipelined: remove_pruned() in two windows ----
+ *
+ * Every parent remove_pruned() could look at is listed (and a guest's
+ * value read) in the first window, 15-20 requests answered together; then
+ * each path is planned as remove_pruned() decides it, and the removals go
+ * in the second window.  The five paths' parents are apart (so what one
+ * removes, another's listing does not show), but for the two error dirs
+ * of a frontend in dom0, both under /local/domain/0/error; that is one of
+ * the cases below that goes one by one.  4 round trips where one by one a
+ * detach's removal took about 20.  An error node's dir is rarely there
+ * (a driver wrote an error): only its nearest parent is listed, and when
+ * that is there and the prune would look further, the plan says so (2)
+ * and the caller removes one by one: so the requests are those the prune
+ * makes one by one, but for the two values of a guest's dirs, read
+ * whether or not another device keeps them. */
+
+static void rm_plan_clear(vbd__dev_rm_plan *pl)
+{
+	unsigned i, j;
+
+	for (i = 0; i < VBD__DEV_RM_PATHS; i++)
+		for (j = 0; j < pl->path[i].nanc; j++)
+			free(pl->path[i].anc[j].names);
+	memset(pl->path, 0, sizeof(pl->path));
+}
+
+static int take_names(const char *names, size_t len, int err, void *ud)
+{
+	struct vbd__dev_rm_anc *a = ud;
+
+	a->err = err;
+	a->len = 0;
+	if (err == 0 && len && !(a->names = malloc(len)))
+		a->err = -ENOMEM;
+	else if (err == 0 && len) {
+		memcpy(a->names, names, len);
+		a->len = len;
+	}
+	return 0;     /* every answer is wanted: the plan decides */
+}
+
+static int take_value(const char *val, int err, void *ud)
+{
+	struct vbd__dev_rm_anc *a = ud;
+
+	a->has_value = err == 0 && val && *val;
+	return 0;
+}
+
+static int rm_plan_reads(vbd__xb_batch *b, void *ud)
+{
+	vbd__dev_rm_plan *pl = ud;
+	const vbd__dev_paths *p = pl->p;
+	unsigned i;
+	int r = 0;
+
+	rm_plan_clear(pl);
+	error_dirs(p, pl->be_err, pl->fe_err);
+	pl->path[0].path = p->fe;
+	pl->path[1].path = p->be;
+	pl->path[2].path = p->lx;
+	pl->path[3].path = pl->be_err;
+	pl->path[4].path = pl->fe_err;
+	for (i = 0; i < VBD__DEV_RM_PATHS && r == 0; i++) {
+		struct vbd__dev_rm_path *rp = &pl->path[i];
+		char dir[sizeof(rp->anc[0].dir)], *slash;
+		bool error_dir = i >= 3;
+
+		snprintf(dir, sizeof(dir), "%s", rp->path);
+		while (r == 0 && (slash = strrchr(dir, '/')) && slash != dir) {
+			struct vbd__dev_rm_anc *a;
+
+			*slash = 0;
+			if (kept_parent(dir))
+				break;
+			if (rp->nanc == VBD__DEV_RM_ANC || (error_dir && rp->nanc == 1)) {
+				rp->cut = true;
+				break;
+			}
+			a = &rp->anc[rp->nanc++];
+			snprintf(a->dir, sizeof(a->dir), "%s", dir);
+			r = vbd__xb_batch_dir(b, a->dir, take_names, a);
+			a->value_read = !error_dir && !dom0_only(dir);
+			if (r == 0 && a->value_read)
+				r = vbd__xb_batch_check(b, a->dir, take_value, a);
+		}
+	}
+	return r;
+}
+
+/* remove_pruned(), decided on the listings. */
+static int rm_plan_path(vbd__xb_batch *b, const struct vbd__dev_rm_path *rp)
+{
+	char top[sizeof(rp->anc[0].dir)], child[sizeof(rp->anc[0].dir)];
+	bool first = true, there = true;
+	size_t plen = strlen(rp->path), t = plen;
+	unsigned j;
+	int r;
+
+	for (j = 0; j < rp->nanc; j++) {
+		const struct vbd__dev_rm_anc *a = &rp->anc[j];
+		const char *q, *name;
+		unsigned n = 0;
+		bool listed = false;
+		size_t dl = strlen(a->dir);
+
+		if (a->err && a->err != -ENOENT)
+			return a->err;
+		if (a->err == -ENOENT)
+			return 0;     /* only the first parent can be absent: path too */
+		/* The child on the path below this parent. */
+		name = rp->path + dl + 1;
+		snprintf(child, sizeof(child), "%.*s", (int)strcspn(name, "/"), name);
+		for (q = a->names; q && q < a->names + a->len; q += strlen(q) + 1) {
+			n++;
+			listed |= !strcmp(q, child);
+		}
+		if (first)
+			there = listed;
+		first = false;
+		if (n > (listed ? 1u : 0u))
+			break;          /* another child stays */
+		if (!a->value_read && !dom0_only(a->dir))
+			return 2;       /* its value was not read: one by one */
+		if (a->has_value)
+			break;
+		t = dl;
+		if (j + 1 == rp->nanc && rp->cut)
+			return 2;       /* the next parent was not listed */
+	}
+	if (t == plen && !there)
+		return 0;
+	/* As remove_pruned(): the device's own dir first when a parent goes. */
+	if (t < plen && there && (r = vbd__xb_batch_rm(b, rp->path)) < 0)
+		return r;
+	snprintf(top, sizeof(top), "%.*s", (int)t, rp->path);
+	return vbd__xb_batch_rm(b, top);
+}
+
+static int rm_plan_removals(vbd__xb_batch *b, void *ud)
+{
+	vbd__dev_rm_plan *pl = ud;
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < VBD__DEV_RM_PATHS && r == 0; i++)
+		r = rm_plan_path(b, &pl->path[i]);
+	return r;
+}
+
+void vbd__dev_rm_part(vbd__dev_rm_plan *pl, const vbd__dev_paths *p, vbd__xb_part *ret)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->p = p;
+	ret->reads = rm_plan_reads;
+	ret->plan = rm_plan_removals;
+	ret->ud = pl;
+}
+
+void vbd__dev_rm_plan_free(vbd__dev_rm_plan *pl)
+{
+	rm_plan_clear(pl);
+}
+
 int vbd__dev_remove_nodes(vbd_ctx *c, const vbd__dev_paths *p)
 {
-	int r = vbd__xb_txn(c->xs, vbd__dev_remove_nodes_in, (void *)p);
+	vbd__dev_rm_plan pl;
+	vbd__xb_part part;
+	int r;
+
+	vbd__dev_rm_part(&pl, p, &part);
+	r = vbd__xb_bus_run_parts(c->bus, &part, 1);
+	vbd__dev_rm_plan_free(&pl);
+	if (r != 0)     /* one by one, as it always could */
+		r = vbd__xb_txn(c->xs, vbd__dev_remove_nodes_in, (void *)p);
 
 	if (r < 0)
 		vbd__errf(&c->err, r, "removing the device nodes: %s", strerror(-r));

@@ -137,16 +137,23 @@ void vbd__dev_hotplug(vbd_dev_op *op, vbd_hotplug_action action,
 		 * nodes go after REMOVE anyway: in its transaction, which then
 		 * need not clear the backend's keys one by one. */
 		bool add = action == VBD_HOTPLUG_ADD;
+		vbd__dev_rm_plan pl;
+		vbd__xb_part part;
 		vbd__hp_known k = { .params = add ? op->params : NULL, .mode = op->readonly ? "r" : "w",
 		                    .cdrom = op->cdrom, .fresh = add,
 		                    .sweep = op->force || op->rolling_back,
-		                    .also = add ? NULL : vbd__dev_remove_nodes_in, .also_ud = &op->p };
+		                    .also = add ? NULL : vbd__dev_remove_nodes_in, .also_ud = &op->p,
+		                    .bus = c->bus, .also_part = add ? NULL : &part };
+
+		vbd__dev_rm_part(&pl, &op->p, &part);
 
 		if ((r = vbd__ctx_own_domid(c, &k.self)) < 0) {
+			vbd__dev_rm_plan_free(&pl);
 			next(c, r, ud);
 			return;
 		}
 		r = vbd__hotplug_run(c->xs, c->bus->socket, op->p.be, action, &k, &c->err);
+		vbd__dev_rm_plan_free(&pl);
 		op->nodes_gone = !add && r >= 0;
 		if (r < 0)
 			vbd__errf(&c->err, r, "hotplug %s (built in) for %s", verb, op->p.be);

@@ -265,6 +265,12 @@ int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path);
  * sent, and abort throws them away.  fn runs from vbd__xb_batch_run(). */
 typedef int (*vbd__xb_check_fn)(const char *val, int err, void *ud);
 int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud);
+/* The same for a DIRECTORY: fn gets the names, each NUL-terminated, len
+ * bytes in all (0: no child), or NULL with err < 0 (-ENOENT: no such
+ * node; -E2BIG: more than one answer holds, which DIRECTORY_PART would
+ * page through: not done here). */
+typedef int (*vbd__xb_dir_fn)(const char *names, size_t len, int err, void *ud);
+int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, void *ud);
 /* What the caller read before the transaction and decided on, read again
  * in it: another answer fails the batch with -EAGAIN (the transaction
  * aborted; the caller reads again and records a new batch), so a decision
@@ -328,5 +334,24 @@ int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
  * client, or vbd__xb_bus_wire()'s error. */
 int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);
 int vbd__xb_bus_fetch(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);
+
+/* One part of a transaction whose writes depend on what it reads first:
+ * reads() records its reads (checks, vbd__xb_batch_check or _dir, their
+ * functions keeping what they need in ud, from scratch: it runs again on
+ * each try); plan() records what those answers decide (removals,
+ * writes; nothing is fine). */
+typedef struct vbd__xb_part {
+	int (*reads)(vbd__xb_batch *b, void *ud);
+	int (*plan)(vbd__xb_batch *b, void *ud);
+	void *ud;
+} vbd__xb_part;
+/* Runs parts[0..n) as one transaction on the bus's wire client in two
+ * windows: every part's reads, then every part's plan, then the commit;
+ * the whole again on EAGAIN at commit.  4 round trips however many
+ * requests each window has (up to VBD__XB_BATCH_MAX; more windows past 64
+ * on a socket; one round trip each on the xenbus device).  0; a check's or
+ * a plan's result (the transaction aborted); -errno as
+ * vbd__xb_batch_run(). */
+int vbd__xb_bus_run_parts(vbd_bus *bus, const vbd__xb_part *parts, unsigned n);
 
 #endif

@@ -57,9 +57,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "xenbus/xenbus.h"
+#include "xenbus/xs_batch_internal.h"
 
-#define HDR sizeof(struct xsd_sockmsg)
 /* Requests in flight at once on a socket: past the daemon's quota of
  * outstanding requests (20 in xenstored and in the embedded store) a
  * daemon only stops reading the connection until its replies are read,
@@ -83,244 +82,6 @@ struct vbd__xb_wire {
 	size_t rlen;        /* bytes of replies read but not yet taken */
 	char rbuf[RBUF];
 };
-
-typedef struct batch_op {
-	size_t off;         /* of its message (header, payload) in msgs */
-	size_t path_off;    /* of its path, in msgs too */
-	unsigned flags;
-	vbd__xb_check_fn check;   /* a READ whose value decides: or NULL */
-	void *check_ud;
-	size_t exp_off;     /* VBD__XB_OP_SAME: the answer expected, in exp */
-	uint32_t exp_len;   /* NO_NODE: ENOENT expected */
-} batch_op;
-
-#define NO_NODE UINT32_MAX
-/* The window ends after this request (vbd__xb_batch_wait()). */
-#define OP_WAIT 0x100u
-
-struct vbd__xb_batch {
-	batch_op ops[VBD__XB_BATCH_MAX];
-	unsigned n;
-	char *msgs;         /* the messages, back to back, as they are sent */
-	size_t len, cap;
-	char *exp;          /* the answers VBD__XB_OP_SAME requests expect */
-	size_t elen, ecap;
-};
-
-/* ------------------------------------------------------------ recording */
-
-int vbd__xb_batch_new(vbd__xb_batch **ret)
-{
-	vbd__xb_batch *b = calloc(1, sizeof(*b));
-
-	if (!b)
-		return -ENOMEM;
-	*ret = b;
-	return 0;
-}
-
-vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b)
-{
-	if (b) {
-		free(b->msgs);
-		free(b->exp);
-	}
-	free(b);
-	return NULL;
-}
-
-/* Grows *buf (of *cap) to hold need bytes: 0 or -ENOMEM. */
-static int reserve(char **buf, size_t *cap, size_t need)
-{
-	size_t c = *cap ? *cap : 8192;
-	char *m;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	if (!(m = realloc(*buf, c)))
-		return -ENOMEM;
-	*buf = m;
-	*cap = c;
-	return 0;
-}
-
-/* Appends one message: path NUL, then val (len bytes: a WRITE's value is
- * not NUL-terminated; SET_PERMS's list is, entry by entry). */
-static int add(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path,
-               const char *val, size_t len)
-{
-	size_t plen = strlen(path) + 1, need = HDR + plen + len;
-	struct xsd_sockmsg h = { type, 0, 0, (uint32_t)(plen + len) };
-	batch_op *op;
-
-	if (plen > XENSTORE_ABS_PATH_MAX + 1)
-		return -ENAMETOOLONG;
-	if (plen + len > XENSTORE_PAYLOAD_MAX)
-		return -E2BIG;
-	if (b->n == VBD__XB_BATCH_MAX)
-		return -ENOSPC;
-	if (reserve(&b->msgs, &b->cap, b->len + need) < 0)
-		return -ENOMEM;
-	op = &b->ops[b->n++];
-	memset(op, 0, sizeof(*op));
-	op->off = b->len;
-	op->path_off = b->len + HDR;
-	op->flags = flags;
-	memcpy(b->msgs + b->len, &h, HDR);
-	memcpy(b->msgs + b->len + HDR, path, plen);
-	if (len)
-		memcpy(b->msgs + b->len + HDR + plen, val, len);
-	b->len += need;
-	return 0;
-}
-
-int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path)
-{
-	return add(b, XS_READ, VBD__XB_OP_ABSENT, path, NULL, 0);
-}
-
-int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud)
-{
-	int r = add(b, XS_READ, 0, path, NULL, 0);
-
-	if (r == 0) {
-		b->ops[b->n - 1].check = fn;
-		b->ops[b->n - 1].check_ud = ud;
-	}
-	return r;
-}
-
-/* Records a request whose answer must be exp (len bytes; NULL: ENOENT). */
-static int add_same(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path,
-                    const char *exp, size_t len)
-{
-	batch_op *op;
-	int r;
-
-	if (exp && len > XENSTORE_PAYLOAD_MAX)
-		return -E2BIG;
-	if (reserve(&b->exp, &b->ecap, b->elen + len) < 0)
-		return -ENOMEM;
-	if ((r = add(b, type, VBD__XB_OP_SAME | flags, path, NULL, 0)) < 0)
-		return r;
-	op = &b->ops[b->n - 1];
-	op->exp_off = b->elen;
-	op->exp_len = exp ? (uint32_t)len : NO_NODE;
-	if (exp && len)
-		memcpy(b->exp + b->elen, exp, len);
-	b->elen += exp ? len : 0;
-	return 0;
-}
-
-int vbd__xb_batch_same(vbd__xb_batch *b, const char *path, const char *val, size_t len)
-{
-	return add_same(b, XS_READ, 0, path, val, val ? len : 0);
-}
-
-int vbd__xb_batch_same_exists(vbd__xb_batch *b, const char *path, bool exists)
-{
-	return add_same(b, XS_READ, VBD__XB_OP_ANY_VALUE, path, exists ? "" : NULL, 0);
-}
-
-int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *names, unsigned n)
-{
-	char list[XENSTORE_PAYLOAD_MAX];
-	size_t len = 0;
-	unsigned i;
-
-	for (i = 0; names && i < n; i++) {
-		size_t k = strlen(names[i]) + 1;
-
-		if (len + k > sizeof(list))
-			return -E2BIG;
-		memcpy(list + len, names[i], k);
-		len += k;
-	}
-	return add_same(b, XS_DIRECTORY, 0, path, names ? list : NULL, len);
-}
-
-int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src)
-{
-	unsigned i;
-
-	if (dst->n + src->n > VBD__XB_BATCH_MAX)
-		return -ENOSPC;
-	if (reserve(&dst->msgs, &dst->cap, dst->len + src->len) < 0 ||
-	    reserve(&dst->exp, &dst->ecap, dst->elen + src->elen) < 0)
-		return -ENOMEM;
-	for (i = 0; i < src->n; i++) {
-		batch_op *op = &dst->ops[dst->n++];
-
-		*op = src->ops[i];
-		op->off += dst->len;
-		op->path_off += dst->len;
-		op->exp_off += dst->elen;
-	}
-	if (src->len)
-		memcpy(dst->msgs + dst->len, src->msgs, src->len);
-	if (src->elen)
-		memcpy(dst->exp + dst->elen, src->exp, src->elen);
-	dst->len += src->len;
-	dst->elen += src->elen;
-	return 0;
-}
-
-int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path)
-{
-	return add(b, XS_RM, VBD__XB_OP_ENOENT_OK, path, NULL, 0);
-}
-
-int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path)
-{
-	return add(b, XS_MKDIR, 0, path, NULL, 0);
-}
-
-int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,
-                            const struct xs_permissions *perms, unsigned n)
-{
-	/* "n0\0r1\0": as libxenstore's xs_perm_to_string spells each entry. */
-	static const char letter[4] = { 'n', 'r', 'w', 'b' };
-	char list[XENSTORE_PAYLOAD_MAX];
-	size_t len = 0;
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		int k = snprintf(list + len, sizeof(list) - len, "%c%u",
-		                 letter[perms[i].perms & (XS_PERM_READ | XS_PERM_WRITE)], perms[i].id);
-
-		if (k < 0 || (size_t)k + 1 >= sizeof(list) - len)
-			return -E2BIG;
-		len += (size_t)k + 1;   /* and its NUL */
-	}
-	return add(b, XS_SET_PERMS, 0, path, list, len);
-}
-
-int vbd__xb_batch_printf(vbd__xb_batch *b, const char *dir, const char *key, const char *fmt, ...)
-{
-	char path[XENSTORE_ABS_PATH_MAX + 1], val[XENSTORE_PAYLOAD_MAX + 1];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vbd__xb_format(path, val, dir, key, fmt, ap);
-	va_end(ap);
-	return n < 0 ? n : add(b, XS_WRITE, 0, path, val, (size_t)n);
-}
-
-int vbd__xb_batch_wait(vbd__xb_batch *b)
-{
-	if (!b->n)
-		return -EINVAL;
-	b->ops[b->n - 1].flags |= OP_WAIT;
-	return 0;
-}
-
-unsigned vbd__xb_batch_count(const vbd__xb_batch *b)
-{
-	return b->n;
-}
 
 /* -------------------------------------------------------------- the wire */
 
@@ -620,12 +381,20 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			size_t got = 0;
 
 			memcpy(&h, b->msgs + op->off, HDR);
-			r = reply_to(w, h.type, req0 + j, tx, op->check || same ? val : NULL,
+			r = reply_to(w, h.type, req0 + j, tx, op->check || op->dir || same ? val : NULL,
 			             sizeof(val), &got);
 			if (w->fd < 0)
 				return r;
 			if (same && !first) {
 				r = same_answer(b, op, r, val, got);
+				if (r != 0) {
+					first = r;
+					*ret_op = i + j;
+				}
+				continue;
+			}
+			if (op->dir && !first) {
+				r = op->dir(r < 0 ? NULL : val, r < 0 ? 0 : got, r, op->check_ud);
 				if (r != 0) {
 					first = r;
 					*ret_op = i + j;
@@ -734,4 +503,60 @@ int vbd__xb_bus_fetch(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed)
 	int r = vbd__xb_bus_wire(bus, &w);
 
 	return r < 0 ? r : vbd__xb_batch_fetch(w, b, ret_failed);
+}
+
+int vbd__xb_bus_run_parts(vbd_bus *bus, const vbd__xb_part *parts, unsigned n)
+{
+	vbd__xb_batch *b[2] = { NULL, NULL };
+	vbd__xb_wire *w;
+	unsigned try, i, k, op = 0;
+	int r = vbd__xb_bus_wire(bus, &w);
+
+	if (r < 0)
+		return r;
+	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
+		char id[16];
+		long long tx;
+
+		for (k = 0; k < 2; k++) {
+			b[k] = vbd__xb_batch_free(b[k]);
+			if ((r = vbd__xb_batch_new(&b[k])) < 0)
+				goto out;
+		}
+		/* The reads are recorded again each try: a part starts afresh. */
+		for (i = 0; i < n; i++)
+			if ((r = parts[i].reads(b[0], parts[i].ud)) < 0)
+				goto out;
+		r = request(w, XS_TRANSACTION_START, 0, "", id, sizeof(id));
+		if (r < 0)
+			goto out;
+		tx = vbd__parse_num(id);
+		if (tx <= 0 || tx > UINT32_MAX) {
+			r = broken(w, -EPROTO);
+			goto out;
+		}
+		for (k = 0; k < 2; k++) {
+			if (k == 1)
+				for (i = 0; i < n && r == 0; i++)
+					r = parts[i].plan(b[1], parts[i].ud);
+			if (r == 0)
+				r = send_batch(w, b[k], (uint32_t)tx, &op);
+			if (r != 0) {
+				if (w->fd >= 0)
+					end(w, (uint32_t)tx, true);
+				goto out;
+			}
+		}
+		r = end(w, (uint32_t)tx, false);
+		if (r < 0 && w->fd >= 0)
+			end(w, (uint32_t)tx, true);     /* as vbd__xb_batch_run() */
+		if (r != -EAGAIN)
+			goto out;
+		vbd__xb_txn_pause(try);
+	}
+	r = -EAGAIN;
+out:
+	vbd__xb_batch_free(b[0]);
+	vbd__xb_batch_free(b[1]);
+	return r;
 }

@@ -60,6 +60,12 @@ typedef struct vbd__hp_known {
 	 * NULL: the step's transaction is its own. */
 	int (*also)(struct xs_handle *xs, xs_transaction_t t, void *ud);
 	void *also_ud;
+	/* REMOVE with also: the same removal as a part of a pipelined
+	 * transaction (vbd__xb_part), the step's own removals the other part,
+	 * on bus's wire client (vbd__xb_bus_run_parts); if that fails, also
+	 * through libxenstore.  NULL bus: libxenstore's transaction. */
+	vbd_bus *bus;
+	const vbd__xb_part *also_part;
 } vbd__hp_known;
 
 /* One run of the step: which backend, whose records. */
@@ -160,6 +166,10 @@ int vbd__hp_check_index(vbd__hp *h, xs_transaction_t t, const char *path, const 
  * directory whole when entry was all it held; an absent one is 0.
  * 0 or -errno. */
 int vbd__hp_index_take(vbd__hp *h, xs_transaction_t t, const char *dir, const char *entry);
+/* REMOVE (remove.c): the loop device its record names freed, then the
+ * record, its index entry and, with known->also, the device's nodes in one
+ * transaction.  0 or -errno, h->err saying why. */
+int vbd__hp_remove(vbd__hp *h);
 /* Drops entry from key's index directory, and the directory once empty. */
 void vbd__hp_index_drop(vbd__hp *h, xs_transaction_t t, const char *key, const char *entry);
 /* -EBUSY if the target is mounted in this domain in a way m forbids. */

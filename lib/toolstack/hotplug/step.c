@@ -63,8 +63,8 @@
  * fails the attach before any node is written, so no hotplug-status=busy
  * is ever seen.
  *
- * The names and the record are record.c's, the sharing checks sharing.c's,
- * the loop devices loop.c's.
+ * REMOVE is remove.c's.  The names and the record are record.c's, the
+ * sharing checks sharing.c's, the loop devices loop.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -550,121 +550,6 @@ static void report_failure(vbd__hp *h, bool busy)
 
 
 /* ------------------------------------------------------------------ */
-/* REMOVE                                                              */
-
-static int remove_txn(vbd__hp *h, xs_transaction_t t, const char *key, bool be_there)
-{
-	char dir[192], p[192 + sizeof(h->entry)];
-	int r;
-
-	if (key && key[0]) {
-		snprintf(dir, sizeof(dir), "%s/sharing/%s", h->root, key);
-		snprintf(p, sizeof(p), "%s/%s", dir, h->entry);
-		r = vbd__hp_index_take(h, t, dir, h->entry);
-		if (r < 0)
-			return vbd__errf(h->err, r, "remove %s", p);
-	}
-	snprintf(p, sizeof(p), "%s/backend/%s", h->root, h->entry);
-	if ((r = vbd__xb_rm(h->xs, t, p)) < 0)
-		return vbd__errf(h->err, r, "remove %s", p);
-	/* So that a repeated REMOVE finds nothing to free, and a later ADD
-	 * really adds. */
-	if (be_there && ((r = vbd__hp_be_rm(h, t, "node")) < 0 ||
-	                 (r = vbd__hp_be_rm(h, t, "physical-device")) < 0 ||
-	                 (r = vbd__hp_be_rm(h, t, "physical-device-path")) < 0 ||
-	                 (r = vbd__hp_be_rm(h, t, "hotplug-status")) < 0))
-		return vbd__errf(h->err, r, "write %s", h->be);
-	return 0;
-}
-
-struct remove_job {
-	vbd__hp *h;
-	const char *key;
-	bool be_there;
-	bool said;          /* remove_txn wrote the reason into err */
-};
-
-static int remove_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
-{
-	struct remove_job *j = ud;
-	int r;
-
-	r = remove_txn(j->h, t, j->key, j->be_there);
-	j->said = r < 0;
-	if (r == 0 && j->h->known && j->h->known->also)
-		r = j->h->known->also(xs, t, j->h->known->also_ud);
-	return r;
-}
-
-/* The index key of a loop device's file, from the record's "file"
- * ("st_dev:inode", decimal): true and *ret (malloc'd) "f-st_dev-inode",
- * false for anything else. */
-static bool file_key(const char *file, char **ret)
-{
-	uintmax_t dev, ino;
-	int end = 0;
-
-	if (sscanf(file, "%ju:%ju%n", &dev, &ino, &end) != 2 || file[end] ||
-	    !(file[0] >= '0' && file[0] <= '9') || asprintf(ret, "f-%ju-%ju", dev, ino) < 0) {
-		*ret = NULL;
-		return false;
-	}
-	return true;
-}
-
-/* Goes by this domain's record only: whatever the backend dir says now
- * (node, params, physical-device) may have been rewritten by its owner, or
- * be gone. */
-static int hp_remove(vbd__hp *h)
-{
-	char *node = NULL, *file = NULL, *key = NULL;
-	bool be_there;
-	int r = 0;
-
-	/* With the caller's removal of the dir in the transaction, its keys go
-	 * with it (vbd__hp_known). */
-	be_there = !(h->known && h->known->also) && vbd__xb_exists(h->xs, XBT_NULL, h->be) > 0;
-	vbd__hp_rec_read(h, "node", &node);
-	vbd__hp_rec_read(h, "file", &file);
-	/* A loop device's record names its file as "2051:1234", which is its
-	 * key f-2051-1234 (ADD writes both from the one stat): the key is
-	 * read only for a record without a loop device. */
-	if (!(node && file && file_key(file, &key)))
-		vbd__hp_rec_read(h, "key", &key);
-	if (node && file) {
-		r = vbd__loop_free_bound(node, file, h->err);
-		if (r < 0)
-			goto out;
-	}
-	if (h->entry[0] && (!h->known || h->known->sweep || !node || !file)) {
-		/* Ours that no record names: set up by an ADD killed before
-		 * its commit, or recorded in a store that died since. */
-		char tag[LO_NAME_SIZE];
-		unsigned freed = 0;
-
-		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
-		r = vbd__loop_free_tagged(tag, false, &freed, h->err);
-		if (r < 0)
-			goto out;
-	}
-	{
-		struct remove_job j = { h, key, be_there, false };
-
-		r = vbd__xb_txn(h->xs, remove_body, &j);
-		/* remove_txn says why itself; the helper's own failures (start,
-		 * commit) are named here. */
-		if (r < 0 && !j.said)
-			vbd__errf(h->err, r, "removing the hotplug nodes of %s", h->be);
-	}
-out:
-	free(node);
-	free(file);
-	free(key);
-	return r;
-}
-
-
-/* ------------------------------------------------------------------ */
 
 
 int vbd__hp_tagged_loops(struct xs_handle *xs, const char *store, const char *be_path, unsigned *n,
@@ -715,7 +600,7 @@ int vbd__hotplug_run(struct xs_handle *xs, const char *store, const char *be_pat
 		if (r < 0 && vbd__xb_exists(xs, XBT_NULL, h->be) > 0)
 			report_failure(h, busy);
 	} else if (r == 0) {
-		r = hp_remove(h);
+		r = vbd__hp_remove(h);
 	}
 	if (err)
 		memcpy(err->msg, local.msg, sizeof(err->msg));
