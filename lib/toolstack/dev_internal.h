@@ -56,9 +56,7 @@ int vbd__dev_remove_nodes_in(struct xs_handle *xs, xs_transaction_t t, void *pat
 #define VBD__DEV_RM_ANC 8
 struct vbd__dev_rm_anc {
 	char dir[128];
-	char *names;                /* the listing, NUL-separated; NULL: none */
-	size_t len;
-	int err;                    /* the listing's: 0, -ENOENT, -errno */
+	vbd__xb_list list;
 	bool value_read;            /* a guest's dir: its value read too */
 	bool has_value;             /* and it has one: kept */
 };

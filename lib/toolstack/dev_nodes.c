@@ -447,23 +447,8 @@ static void rm_plan_clear(vbd__dev_rm_plan *pl)
 
 	for (i = 0; i < VBD__DEV_RM_PATHS; i++)
 		for (j = 0; j < pl->path[i].nanc; j++)
-			free(pl->path[i].anc[j].names);
+			vbd__xb_list_clear(&pl->path[i].anc[j].list);
 	memset(pl->path, 0, sizeof(pl->path));
-}
-
-static int take_names(const char *names, size_t len, int err, void *ud)
-{
-	struct vbd__dev_rm_anc *a = ud;
-
-	a->err = err;
-	a->len = 0;
-	if (err == 0 && len && !(a->names = malloc(len)))
-		a->err = -ENOMEM;
-	else if (err == 0 && len) {
-		memcpy(a->names, names, len);
-		a->len = len;
-	}
-	return 0;     /* every answer is wanted: the plan decides */
 }
 
 static int take_value(const char *val, int err, void *ud)
@@ -506,7 +491,7 @@ static int rm_plan_reads(vbd__xb_batch *b, void *ud)
 			}
 			a = &rp->anc[rp->nanc++];
 			snprintf(a->dir, sizeof(a->dir), "%s", dir);
-			r = vbd__xb_batch_dir(b, a->dir, take_names, a);
+			r = vbd__xb_batch_dir(b, a->dir, vbd__xb_list_take, &a->list);
 			a->value_read = !error_dir && !dom0_only(dir);
 			if (r == 0 && a->value_read)
 				r = vbd__xb_batch_check(b, a->dir, take_value, a);
@@ -531,14 +516,14 @@ static int rm_plan_path(vbd__xb_batch *b, const struct vbd__dev_rm_path *rp)
 		bool listed = false;
 		size_t dl = strlen(a->dir);
 
-		if (a->err && a->err != -ENOENT)
-			return a->err;
-		if (a->err == -ENOENT)
+		if (a->list.err && a->list.err != -ENOENT)
+			return a->list.err > 0 ? -EIO : a->list.err;
+		if (a->list.err == -ENOENT)
 			return 0;     /* only the first parent can be absent: path too */
 		/* The child on the path below this parent. */
 		name = rp->path + dl + 1;
 		snprintf(child, sizeof(child), "%.*s", (int)strcspn(name, "/"), name);
-		for (q = a->names; q && q < a->names + a->len; q += strlen(q) + 1) {
+		for (q = a->list.names; q && q < a->list.names + a->list.len; q += strlen(q) + 1) {
 			n++;
 			listed |= !strcmp(q, child);
 		}

@@ -271,6 +271,16 @@ int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn,
  * page through: not done here). */
 typedef int (*vbd__xb_dir_fn)(const char *names, size_t len, int err, void *ud);
 int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, void *ud);
+/* A listing kept as it came: vbd__xb_list_take() as a DIRECTORY's fn (ud:
+ * the list) copies the names (err -ENOMEM if it cannot) and goes on;
+ * vbd__xb_list_clear() frees them, and says not answered (err 1). */
+typedef struct vbd__xb_list {
+	char *names;                /* NUL-separated; NULL: none */
+	size_t len;
+	int err;                    /* 0, -ENOENT, -errno; 1: not answered */
+} vbd__xb_list;
+int vbd__xb_list_take(const char *names, size_t len, int err, void *ud);
+void vbd__xb_list_clear(vbd__xb_list *l);
 /* What the caller read before the transaction and decided on, read again
  * in it: another answer fails the batch with -EAGAIN (the transaction
  * aborted; the caller reads again and records a new batch), so a decision

@@ -106,6 +106,29 @@ int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, voi
 	return r;
 }
 
+int vbd__xb_list_take(const char *names, size_t len, int err, void *ud)
+{
+	vbd__xb_list *l = ud;
+
+	vbd__xb_list_clear(l);
+	l->err = err;
+	if (err == 0 && len && !(l->names = malloc(len)))
+		l->err = -ENOMEM;
+	else if (err == 0 && len) {
+		memcpy(l->names, names, len);
+		l->len = len;
+	}
+	return 0;
+}
+
+void vbd__xb_list_clear(vbd__xb_list *l)
+{
+	free(l->names);
+	l->names = NULL;
+	l->len = 0;
+	l->err = 1;
+}
+
 /* Records a request whose answer must be exp (len bytes; NULL: ENOENT). */
 static int add_same(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path,
                     const char *exp, size_t len)

@@ -76,37 +76,20 @@ struct remove_pipe {
 	vbd__hp *h;
 	const char *key;
 	char dir[192];
-	char *names;
-	size_t len;
-	int err;
+	vbd__xb_list list;
 };
-
-static int remove_pipe_names(const char *names, size_t len, int err, void *ud)
-{
-	struct remove_pipe *rp = ud;
-
-	rp->err = err;
-	if (err == 0 && len && !(rp->names = malloc(len)))
-		rp->err = -ENOMEM;
-	else if (err == 0 && len) {
-		memcpy(rp->names, names, len);
-		rp->len = len;
-	}
-	return 0;
-}
 
 static int remove_pipe_reads(vbd__xb_batch *b, void *ud)
 {
 	struct remove_pipe *rp = ud;
 
-	free(rp->names);
-	rp->names = NULL;
-	rp->len = 0;
-	rp->err = -ENOENT;
-	if (!rp->key || !rp->key[0])
+	vbd__xb_list_clear(&rp->list);
+	if (!rp->key || !rp->key[0]) {
+		rp->list.err = -ENOENT;     /* no index entry to drop */
 		return 0;
+	}
 	snprintf(rp->dir, sizeof(rp->dir), "%s/sharing/%s", rp->h->root, rp->key);
-	return vbd__xb_batch_dir(b, rp->dir, remove_pipe_names, rp);
+	return vbd__xb_batch_dir(b, rp->dir, vbd__xb_list_take, &rp->list);
 }
 
 static int remove_pipe_plan(vbd__xb_batch *b, void *ud)
@@ -117,11 +100,11 @@ static int remove_pipe_plan(vbd__xb_batch *b, void *ud)
 	const char *q;
 	int r = 0;
 
-	if (rp->err && rp->err != -ENOENT)
-		return rp->err;
-	if (rp->err == 0) {
+	if (rp->list.err && rp->list.err != -ENOENT)
+		return rp->list.err > 0 ? -EIO : rp->list.err;
+	if (rp->list.err == 0) {
 		/* vbd__hp_index_take(): the key whole when ours is its only entry. */
-		for (q = rp->names; q && q < rp->names + rp->len; q += strlen(q) + 1)
+		for (q = rp->list.names; q && q < rp->list.names + rp->list.len; q += strlen(q) + 1)
 			others += strcmp(q, rp->h->entry) != 0;
 		snprintf(p, sizeof(p), "%s/%s", rp->dir, rp->h->entry);
 		r = vbd__xb_batch_rm(b, others ? p : rp->dir);
@@ -132,12 +115,12 @@ static int remove_pipe_plan(vbd__xb_batch *b, void *ud)
 
 static int remove_pipelined(vbd__hp *h, const char *key)
 {
-	struct remove_pipe rp = { .h = h, .key = key };
+	struct remove_pipe rp = { .h = h, .key = key, .list = { NULL, 0, 1 } };
 	vbd__xb_part parts[2] = { { remove_pipe_reads, remove_pipe_plan, &rp },
 		                  *h->known->also_part };
 	int r = vbd__xb_bus_run_parts(h->known->bus, parts, 2);
 
-	free(rp.names);
+	vbd__xb_list_clear(&rp.list);
 	return r;
 }
 
