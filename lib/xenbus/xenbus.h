@@ -275,7 +275,7 @@ int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, voi
  * the list) copies the names (err -ENOMEM if it cannot) and goes on;
  * vbd__xb_list_clear() frees them, and says not answered (err 1). */
 typedef struct vbd__xb_list {
-	char *names;                /* NUL-separated; NULL: none */
+	char *names;                /* NUL-separated, and one more at names[len]; NULL: none */
 	size_t len;
 	int err;                    /* 0, -ENOENT, -errno; 1: not answered */
 } vbd__xb_list;

@@ -112,10 +112,12 @@ int vbd__xb_list_take(const char *names, size_t len, int err, void *ud)
 
 	vbd__xb_list_clear(l);
 	l->err = err;
-	if (err == 0 && len && !(l->names = malloc(len)))
+	/* One NUL more: a last name the daemon left unterminated ends too. */
+	if (err == 0 && len && !(l->names = malloc(len + 1)))
 		l->err = -ENOMEM;
 	else if (err == 0 && len) {
 		memcpy(l->names, names, len);
+		l->names[len] = 0;
 		l->len = len;
 	}
 	return 0;
