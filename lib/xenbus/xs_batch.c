@@ -423,6 +423,36 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 	return first;
 }
 
+/* TRANSACTION_START: 0 and its id in *tx, or -errno. */
+static int begin(vbd__xb_wire *w, uint32_t *tx)
+{
+	char id[16];
+	long long v;
+	int r = request(w, XS_TRANSACTION_START, 0, "", id, sizeof(id));
+
+	if (r < 0)
+		return r;
+	v = vbd__parse_num(id);
+	if (v <= 0 || v > UINT32_MAX)
+		return broken(w, -EPROTO);
+	*tx = (uint32_t)v;
+	return 0;
+}
+
+/* TRANSACTION_END "T": 0, -EAGAIN (run it all again), or -errno. */
+static int commit(vbd__xb_wire *w, uint32_t tx)
+{
+	int r = end(w, tx, false);
+
+	if (r < 0 && w->fd >= 0)
+		/* An end refused before it ran (the store's fault seam answers
+		 * without running the request) leaves the transaction open on
+		 * this connection, which outlives it: abort it.  One that did
+		 * run is gone, and this gets ENOENT. */
+		end(w, tx, true);
+	return r;
+}
+
 int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed)
 {
 	unsigned try;
@@ -430,33 +460,21 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 	if (w->fd < 0)
 		return -ENOTCONN;
 	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
-		char id[16];
-		long long tx;
+		uint32_t tx;
 		unsigned op = 0;
-		int r;
+		int r = begin(w, &tx);
 
-		r = request(w, XS_TRANSACTION_START, 0, "", id, sizeof(id));
 		if (r < 0)
 			return r;
-		tx = vbd__parse_num(id);
-		if (tx <= 0 || tx > UINT32_MAX)
-			return broken(w, -EPROTO);
-		r = send_batch(w, b, (uint32_t)tx, &op);
+		r = send_batch(w, b, tx, &op);
 		if (r != 0) {
 			if (w->fd >= 0)
-				end(w, (uint32_t)tx, true);
+				end(w, tx, true);
 			if (ret_failed && r < 0 && w->fd >= 0)
 				*ret_failed = b->msgs + b->ops[op].path_off;
 			return r;
 		}
-		r = end(w, (uint32_t)tx, false);
-		if (r < 0 && w->fd >= 0)
-			/* An end refused before it ran (the store's fault seam
-			 * answers without running the request) leaves the
-			 * transaction open on this connection, which outlives
-			 * it: abort it.  One that did run is gone, and this
-			 * gets ENOENT. */
-			end(w, (uint32_t)tx, true);
+		r = commit(w, tx);
 		if (r != -EAGAIN)
 			return r;
 		vbd__xb_txn_pause(try);
@@ -512,46 +530,33 @@ int vbd__xb_bus_run_parts(vbd_bus *bus, const vbd__xb_part *parts, unsigned n)
 	unsigned try, i, k, op = 0;
 	int r = vbd__xb_bus_wire(bus, &w);
 
-	if (r < 0)
-		return r;
+	if (r < 0 || (r = vbd__xb_batch_new(&b[0])) < 0 || (r = vbd__xb_batch_new(&b[1])) < 0)
+		goto out;
 	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
-		char id[16];
-		long long tx;
+		uint32_t tx;
 
-		for (k = 0; k < 2; k++) {
-			b[k] = vbd__xb_batch_free(b[k]);
-			if ((r = vbd__xb_batch_new(&b[k])) < 0)
-				goto out;
-		}
 		/* The reads are recorded again each try: a part starts afresh. */
-		for (i = 0; i < n; i++)
-			if ((r = parts[i].reads(b[0], parts[i].ud)) < 0)
-				goto out;
-		r = request(w, XS_TRANSACTION_START, 0, "", id, sizeof(id));
-		if (r < 0)
+		vbd__xb_batch_clear(b[0]);
+		vbd__xb_batch_clear(b[1]);
+		for (i = 0; i < n && r == 0; i++)
+			r = parts[i].reads(b[0], parts[i].ud);
+		if (r < 0 || (r = begin(w, &tx)) < 0)
 			goto out;
-		tx = vbd__parse_num(id);
-		if (tx <= 0 || tx > UINT32_MAX) {
-			r = broken(w, -EPROTO);
-			goto out;
-		}
 		for (k = 0; k < 2; k++) {
-			if (k == 1)
-				for (i = 0; i < n && r == 0; i++)
-					r = parts[i].plan(b[1], parts[i].ud);
+			for (i = 0; k == 1 && i < n && r == 0; i++)
+				r = parts[i].plan(b[1], parts[i].ud);
 			if (r == 0)
-				r = send_batch(w, b[k], (uint32_t)tx, &op);
+				r = send_batch(w, b[k], tx, &op);
 			if (r != 0) {
 				if (w->fd >= 0)
-					end(w, (uint32_t)tx, true);
+					end(w, tx, true);
 				goto out;
 			}
 		}
-		r = end(w, (uint32_t)tx, false);
-		if (r < 0 && w->fd >= 0)
-			end(w, (uint32_t)tx, true);     /* as vbd__xb_batch_run() */
+		r = commit(w, tx);
 		if (r != -EAGAIN)
 			goto out;
+		r = 0;
 		vbd__xb_txn_pause(try);
 	}
 	r = -EAGAIN;

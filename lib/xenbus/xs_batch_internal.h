@@ -35,4 +35,7 @@ struct vbd__xb_batch {
 	size_t elen, ecap;
 };
 
+/* Empties b for recording again, its buffers kept (xs_batch_rec.c). */
+void vbd__xb_batch_clear(vbd__xb_batch *b);
+
 #endif

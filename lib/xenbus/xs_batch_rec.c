@@ -22,6 +22,13 @@ int vbd__xb_batch_new(vbd__xb_batch **ret)
 	return 0;
 }
 
+void vbd__xb_batch_clear(vbd__xb_batch *b)
+{
+	b->n = 0;
+	b->len = 0;
+	b->elen = 0;
+}
+
 vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b)
 {
 	if (b) {
