@@ -234,29 +234,11 @@ int vbd_dev_detach(vbd_ctx *c, const vbd_detach_options *o, vbd_dev_done_fn done
 	return vbd__dev_detach(c, &lo, 0, done, ud);
 }
 
-/* A key of the /libxl copy, read: its value (NULL: absent), or err. */
-struct lx_key {
-	char *val;
-	int err;
-	bool got;
-};
-
-static int lx_take(const char *val, int err, void *ud)
-{
-	struct lx_key *k = ud;
-
-	k->got = true;
-	k->err = err == -ENOENT ? 0 : err;
-	if (!err && !(k->val = strdup(val)))
-		k->err = -ENOMEM;
-	return 0;
-}
-
 /* The copy's backend and script, what a detach starts from: read together
  * in one pipelined fetch (one round trip, not two); a key the fetch did not
  * answer is read alone.  0, or the -errno of a read that failed (absent is
- * not a failure: NULL). */
-static int read_lx(vbd_ctx *c, unsigned domid, uint32_t devid, struct lx_key k[2])
+ * not a failure: val NULL). */
+static int read_lx(vbd_ctx *c, unsigned domid, uint32_t devid, vbd__xb_value k[2])
 {
 	static const char *const key[2] = { "backend", "script" };
 	char path[64];
@@ -267,14 +249,16 @@ static int read_lx(vbd_ctx *c, unsigned domid, uint32_t devid, struct lx_key k[2
 	memset(k, 0, 2 * sizeof(*k));
 	for (i = 0; i < 2 && r == 0; i++) {
 		snprintf(path, sizeof(path), "/libxl/%u/device/vbd/%u/%s", domid, devid, key[i]);
-		r = vbd__xb_batch_check(b, path, lx_take, &k[i]);
+		r = vbd__xb_batch_check(b, path, vbd__xb_value_take, &k[i]);
 	}
 	if (r == 0)
 		vbd__xb_bus_fetch(c->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	for (i = 0; i < 2; i++) {
-		if (k[i].got)
+		if (k[i].got) {
+			k[i].err = k[i].err == -ENOENT ? 0 : k[i].err;
 			continue;
+		}
 		k[i].val = vbd__xb_read(c->xs, XBT_NULL, "/libxl/%u/device/vbd/%u/%s", domid, devid,
 		                        key[i]);
 		k[i].err = k[i].val || errno == ENOENT ? 0 : -(errno ? errno : EIO);
@@ -293,7 +277,7 @@ int vbd__dev_detach(vbd_ctx *c, const vbd_detach_options *o, unsigned gone, vbd_
 {
 	vbd_dev_op *op = NULL;
 	vbd__dev_loc loc;
-	struct lx_key lx[2];
+	vbd__xb_value lx[2];
 	char *script = NULL;
 	bool be_there, fe_there;
 	unsigned own;

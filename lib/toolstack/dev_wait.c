@@ -127,23 +127,8 @@ static bool fe_decides(const vbd_dev_op *op)
 enum { PRE_BE, PRE_FE, PRE_HP, PRE_BE_ERR, PRE_FE_ERR, PRE_N };
 
 struct pre {
-	struct pre_key {
-		bool got;
-		int err;            /* 0, or the read's -errno */
-		char *val;
-	} k[PRE_N];
+	vbd__xb_value k[PRE_N];     /* every node is wanted, whatever another says */
 };
-
-static int pre_take(const char *val, int err, void *ud)
-{
-	struct pre_key *k = ud;
-
-	k->got = true;
-	k->err = err;
-	if (!err && !(k->val = strdup(val)))
-		k->err = -ENOMEM;
-	return 0;   /* every node is wanted, whatever another says */
-}
 
 static void pre_free(struct pre *p)
 {
@@ -181,7 +166,7 @@ static void pre_fetch(vbd_dev_op *op, unsigned dirty, struct pre *p)
 		return;     /* one read is one round trip either way */
 	for (i = 0, r = 0; i < PRE_N && r == 0; i++)
 		if (path[i])
-			r = vbd__xb_batch_check(b, path[i], pre_take, &p->k[i]);
+			r = vbd__xb_batch_check(b, path[i], vbd__xb_value_take, &p->k[i]);
 	if (r == 0)
 		r = vbd__xb_bus_fetch(op->c->bus, b, NULL);
 	vbd__xb_batch_free(b);

@@ -281,6 +281,15 @@ typedef struct vbd__xb_list {
 } vbd__xb_list;
 int vbd__xb_list_take(const char *names, size_t len, int err, void *ud);
 void vbd__xb_list_clear(vbd__xb_list *l);
+/* A READ's answer kept the same way: vbd__xb_value_take() as its check fn
+ * (ud: the value) sets got, err (0, -ENOENT, -errno; -ENOMEM if the copy
+ * failed) and val (a copy, the caller's to free) and goes on. */
+typedef struct vbd__xb_value {
+	bool got;
+	int err;
+	char *val;
+} vbd__xb_value;
+int vbd__xb_value_take(const char *val, int err, void *ud);
 /* What the caller read before the transaction and decided on, read again
  * in it: another answer fails the batch with -EAGAIN (the transaction
  * aborted; the caller reads again and records a new batch), so a decision

@@ -130,6 +130,17 @@ int vbd__xb_list_take(const char *names, size_t len, int err, void *ud)
 	return 0;
 }
 
+int vbd__xb_value_take(const char *val, int err, void *ud)
+{
+	vbd__xb_value *v = ud;
+
+	v->got = true;
+	v->err = err;
+	if (!err && !(v->val = strdup(val)))
+		v->err = -ENOMEM;
+	return 0;
+}
+
 void vbd__xb_list_clear(vbd__xb_list *l)
 {
 	free(l->names);
