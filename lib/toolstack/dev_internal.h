@@ -98,6 +98,11 @@ int vbd__dev_close_gone(vbd_ctx *c, const vbd__dev_paths *p, unsigned gone, bool
 /* 0 and the params node's value in *ret_params (malloc'd), or -errno with
  * the message in c->err.  Nothing is written. */
 int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char **ret_params);
+/* Whether the frontend domain's existence is checked in the nodes'
+ * transaction (its home read in the first window) instead of before it:
+ * where xenstore is what says a domain exists (no libxenlight), a round
+ * trip fewer, and the check holds until the commit. */
+bool vbd__dev_home_in_txn(vbd_ctx *c, unsigned domid);
 
 /* ---- one operation in progress (dev_op.c) ---- */
 

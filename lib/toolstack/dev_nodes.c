@@ -190,6 +190,7 @@ static int write_dir(vbd__xb_batch *b, const char *dir, struct xs_permissions *p
 }
 
 struct write_job {
+	vbd_ctx *c;
 	const vbd_attach_options *o;
 	const vbd__dev_paths *p;
 	kv be[16], fe[8], lx[18];
@@ -198,7 +199,19 @@ struct write_job {
 	vbd__dev_also_fn also;
 	void *also_ud;
 	bool also_failed;        /* also said why itself */
+	bool no_home;            /* the frontend domain's home is missing */
 };
+
+/* The frontend domain's home, read first in the transaction: absent, the
+ * domain does not exist, and nothing of the transaction lands. */
+static int home_check(const char *val, int err, void *ud)
+{
+	struct write_job *w = ud;
+
+	(void)val;
+	w->no_home = err == -ENOENT;
+	return err < 0 ? err : 0;
+}
 
 /* also's checks ahead of *b's requests, its writes after them: the reads
  * its writes were decided on are answered first, before anything of the
@@ -239,8 +252,13 @@ static int write_body(vbd__xb_batch *b, struct write_job *w)
 	struct xs_permissions be_perms[2] = { { o->backend_domid, XS_PERM_NONE }, { o->domid, XS_PERM_READ } };
 	struct xs_permissions fe_perms[2] = { { o->domid, XS_PERM_NONE }, { o->backend_domid, XS_PERM_READ } };
 	struct xs_permissions lx_perms[1] = { { 0, XS_PERM_NONE } };
+	char home[32];
 	int d, e;
 
+	snprintf(home, sizeof(home), "/local/domain/%u", o->domid);
+	if (vbd__dev_home_in_txn(w->c, o->domid) &&
+	    (e = vbd__xb_batch_check(b, home, home_check, w)) < 0)
+		return e;
 	/* "Device exists" is decided on libxl's copy, like xl; the two dirs
 	 * are checked too, so a leftover is never overwritten (-EEXIST, and
 	 * the transaction with everything after it is aborted). */
@@ -276,6 +294,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 
 	if (!w)
 		return vbd__errf(&c->err, -ENOMEM, "writing the device nodes: out of memory");
+	w->c = c;
 	w->o = o;
 	w->p = p;
 	w->also = also;
@@ -291,6 +310,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 
 	for (try = 0;; try++) {
 		w->failed = NULL;
+		w->no_home = false;
 		b = vbd__xb_batch_free(b);
 		if ((r = vbd__xb_batch_new(&b)) < 0 || (r = write_body(b, w)) < 0 ||
 		    (r = vbd__xb_bus_wire(c->bus, &wire)) < 0 || (r = with_also(w, &b)) < 0)
@@ -305,6 +325,9 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 out:
 	if (r < 0 && w->also_failed)
 		;   /* the caller says why */
+	else if (r == -ENOENT && w->no_home)
+		vbd__errf(&c->err, r, "frontend domain: no domain %u (/local/domain/%u is missing)",
+		          o->domid, o->domid);
 	else if (r == -EEXIST)
 		vbd__errf(&c->err, r, "device %s of domain %u exists already (%s); "
 		          "detach it first (--force for leftovers)", o->spec->vdev, o->domid, w->failed);

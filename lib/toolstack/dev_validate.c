@@ -47,6 +47,12 @@ static int open_refused(vbd_ctx *c, const char *path, bool writable, int e)
 	return vbd__errf(&c->err, -e, "target %s cannot be opened %s: %s", path, how, strerror(e));
 }
 
+bool vbd__dev_home_in_txn(vbd_ctx *c, unsigned domid)
+{
+	/* dom0 exists whether or not anyone wrote its home. */
+	return domid != 0 && !vbd__ctx_libxl(c);
+}
+
 /* Checks what can be checked before anything is written.  The target of a
  * backend in another domain is that domain's to find: not looked for here. */
 int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, char **ret_params)
@@ -60,7 +66,7 @@ int vbd__dev_validate(vbd_ctx *c, const vbd_attach_options *o, bool foreign, cha
 	int r, fd;
 
 	snprintf(buf, sizeof(buf), "%u", o->domid);
-	if ((r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
+	if (!vbd__dev_home_in_txn(c, o->domid) && (r = vbd_ctx_domain_lookup(c, buf, &id)) < 0)
 		return vbd__errf(&c->err, r, "frontend domain");
 	/* A backend in the context's own domain: that domain runs. */
 	snprintf(buf, sizeof(buf), "%u", o->backend_domid);
