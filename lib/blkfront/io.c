@@ -227,6 +227,9 @@ int vbd__bf_io_prepare(vbd_blkfront *f)
 		for (j = 0; j < q->ring.size; j++) {
 			vbd__bf_slot *s = &q->slots[j];
 
+			/* Again for a connect whose transaction ran again. */
+			free(s->pages);
+			free(s->refs);
 			s->pages = calloc(segs + nind, sizeof(*s->pages));
 			s->refs = calloc(segs + nind, sizeof(*s->refs));
 			if (!s->pages || !s->refs)
