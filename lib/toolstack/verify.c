@@ -222,7 +222,11 @@ static void vdev_free(vdev *d)
  * *jump, and a write that changed nothing after it names those states as
  * not observed after all (a resize rewrites Connected that way too, and is
  * then reported the same: the follower cannot tell them apart).  An end
- * that is gone before that event came settles it the same way. */
+ * that is gone before that event came settles it the same way.  A pass
+ * that finds the end as it was, with no write of it counted, is the
+ * other end's or another node's: the held step stays held for its event
+ * (dropped there, the states it passed by went unnamed: a detach's
+ * Closing, when the frontend's event came between the backend's two). */
 static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int now, unsigned writes,
                        unsigned *jump, vlist *l)
 {
@@ -241,10 +245,11 @@ static void transition(vbd_verifier *v, vdev *d, bool backend, int *prev, int no
 		vbd__verify_emit(&v->sink, &g, false);
 		if (writes > 0)
 			writes--;
+		*jump = 0;
 	}
-	*jump = 0;
 	if (now == *prev && (now >= 0 ? writes <= 1 : writes == 0))
 		return;
+	*jump = 0;
 	if (now != *prev && *prev >= 0 && now >= 0 && writes == 1)
 		*jump = vbd__verify_unseen(backend, *prev, now, 2);
 	unseen = vbd__verify_unseen(backend, *prev, now, writes);
