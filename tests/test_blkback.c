@@ -2923,5 +2923,8 @@ int main(void)
 #undef T
 	};
 
+	/* VBD_TEST_FILTER=test_x86* runs those only, while working on them. */
+	if (getenv("VBD_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("VBD_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
