@@ -246,6 +246,8 @@ typedef struct vbd__xb_wire vbd__xb_wire;
 
 /* Requests in one batch at most. */
 #define VBD__XB_BATCH_MAX 128
+/* Requests in flight at once on a socket: a window, one round trip. */
+#define VBD__XB_WINDOW 64
 #define VBD__XB_OP_ABSENT    1u   /* a READ that must find nothing */
 #define VBD__XB_OP_ENOENT_OK 2u   /* absent is success (an RM) */
 #define VBD__XB_OP_SAME      4u   /* answered as expected, or -EAGAIN */

@@ -67,7 +67,7 @@
  * (a unix socket buffers about 200 KiB): a daemon that waits on this
  * client reading its replies cannot then wait on a client that waits on
  * it.  On the xenbus device, one (see above). */
-#define WINDOW_SOCK 64u
+#define WINDOW_SOCK ((unsigned)VBD__XB_WINDOW)
 #define SEND_MAX (32u * 1024)
 /* Replies read ahead: at least one whole message. */
 #define RBUF (16u * (HDR + XENSTORE_PAYLOAD_MAX))
