@@ -963,29 +963,127 @@ static long long backend_round_trips(struct fx *f, unsigned own)
 	return reqs - (long long)wreq + (long long)wrt;
 }
 
-/* From the frontend's Initialised to the backend's Connected: the state
- * read, one window of the frontend's top keys, one of every queue's ring
- * keys, the connect transaction (start, its keys, end).  Each key a round
- * trip, it was 14 for two queues of two pages. */
+static long long backend_requests(struct fx *f, unsigned own)
+{
+	long long reqs;
+	unsigned n = dom0_conns(f, 0, &reqs);
+
+	dom0_conns(f, n - own, &reqs);
+	return reqs;
+}
+
+/* The backend's round trips and requests from the frontend's connect
+ * (shape o) to the backend's Connected, I/O on every queue checked after:
+ * the rings are the ones the keys named. */
+static void initialised_cost(struct fx *f, unsigned own, const struct fe_opts *o, long long *rt,
+                             long long *rq)
+{
+	unsigned nq = o->queues ? o->queues : 1;
+
+	settle(f);
+	*rt = backend_round_trips(f, own);
+	*rq = backend_requests(f, own);
+	fe_connect(f, o);
+	wait_be_state(f, 4);
+	settle(f);
+	*rt = backend_round_trips(f, own) - *rt;
+	*rq = backend_requests(f, own) - *rq;
+	assert_int_equal(stats(f).rings, nq);
+	for (unsigned i = 0; i < nq; i++)
+		check_rw(f, i, 8 * i, 1, 0, 90 + i);
+}
+
+/* From the frontend's Initialised to the backend's Connected, of a shape
+ * not guessed (two queues of two pages): the state and the top keys in
+ * one window, every queue's ring keys in one more, the connect
+ * transaction (start, its keys, end).  Each key a round trip, it was 14;
+ * the state read alone, then the top keys, 6. */
 static void test_initialised_round_trips(void **state)
 {
 	struct fx *f = *state;
-	long long none, rt;
+	long long none, rt, rq;
 	unsigned own = dom0_conns(f, 0, &none);
 
 	layout(f, "w");
 	start(f);
 	hotplug(f);
 	wait_be_state(f, 2);
-	settle(f);
-	rt = backend_round_trips(f, own);
-	fe_connect(f, &(struct fe_opts){ 2, 1, "x86_64-abi", false, 3 });
-	wait_be_state(f, 4);
-	settle(f);
-	rt = backend_round_trips(f, own) - rt;
-	print_message("Initialised -> Connected: %lld round trips of the backend\n", rt);
-	assert_int_equal(stats(f).rings, 2);
-	assert_true(rt <= 6);
+	initialised_cost(f, own, &(struct fe_opts){ 2, 1, "x86_64-abi", false, 3 }, &rt, &rq);
+	print_message("Initialised -> Connected: %lld round trips, %lld requests of the backend\n",
+	              rt, rq);
+	assert_true(rt <= 5);
+}
+
+/* Of the shapes Linux's blkfront and ours write by default (no
+ * ring-page-order; one queue, or one per vCPU up to 4 and the 4 offered
+ * here), the ring keys are read in the state's window: 4 round trips.
+ * The guess is both shapes' keys, one's for nothing. */
+static void guessed_round_trips(struct fx *f, const struct fe_opts *o)
+{
+	long long none, rt, rq;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	initialised_cost(f, own, o, &rt, &rq);
+	print_message("Initialised -> Connected, %u queue(s) guessed: %lld round trips, "
+	              "%lld requests of the backend\n", o->queues ? o->queues : 1, rt, rq);
+	assert_true(rt <= 4);
+}
+
+static void test_initialised_guessed_one_queue(void **state)
+{
+	guessed_round_trips(*state, &plain);
+}
+
+static void test_initialised_guessed_queues(void **state)
+{
+	guessed_round_trips(*state, &(struct fe_opts){ 4, -1, "x86_64-abi", false, 3 });
+}
+
+/* After Closed and Initialising, the shape of the last connect is the one
+ * guessed, alone: its ring keys in the state's window again.  A frontend
+ * that comes back with another shape is read as one not guessed. */
+static void test_reconnect_guessed_round_trips(void **state)
+{
+	struct fx *f = *state;
+	const struct fe_opts two = { 2, 1, "x86_64-abi", false, 3 };
+	long long none, rt, rq, rt1, rq1;
+	unsigned own = dom0_conns(f, 0, &none);
+
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+	initialised_cost(f, own, &two, &rt1, &rq1);
+	for (int i = 0; i < 2; i++) {
+		fe_state(f, 5);
+		wait_be_state(f, 5);
+		fe_state(f, 6);
+		wait_be_state(f, 6);
+		fe_close_rings(f);
+		if (i == 1) {
+			/* The old shape's keys, which the new one's do not
+			 * overwrite. */
+			static const char *const old[] = { "queue-0", "queue-1", "ring-page-order",
+			                                   "multi-queue-num-queues" };
+			char path[256];
+
+			for (unsigned k = 0; k < 4; k++) {
+				snprintf(path, sizeof(path), "%s/%s", f->fe, old[k]);
+				assert_true(xs_rm(f->h1, XBT_NULL, path));
+			}
+		}
+		fe_state(f, 1);
+		wait_be_state(f, 2);
+		initialised_cost(f, own, i == 0 ? &two : &plain, &rt, &rq);
+		print_message("reconnect with %s shape: %lld round trips, %lld requests (first "
+		              "connect %lld, %lld)\n", i == 0 ? "the same" : "another", rt, rq,
+		              rt1, rq1);
+		assert_true(rt <= (i == 0 ? 4 : 5));
+	}
 }
 
 /* The probe's reads are hostile too: a frontend outside the frontend
@@ -2869,6 +2967,9 @@ int main(void)
 		T(test_ring_ref_garbage),
 		T(test_ring_keys_hostile_queue),
 		T(test_initialised_round_trips),
+		T(test_initialised_guessed_one_queue),
+		T(test_initialised_guessed_queues),
+		T(test_reconnect_guessed_round_trips),
 		T(test_probe_round_trips),
 		T(test_probe_frontend_keys),
 		T(test_target_round_trips),

@@ -39,6 +39,8 @@
 /* Devices let go at a detach whose removal events are skipped (probe.c):
  * as many as a bulk detach has in flight (attach_bench's 64), and some. */
 #define VBD__BB_RETIRED 128
+/* Frontend domains whose ring shape is remembered (peer.c's guess). */
+#define VBD__BB_SHAPES 64
 
 typedef struct vbd__bb_dev vbd__bb_dev;
 typedef struct vbd__bb_ring vbd__bb_ring;
@@ -148,6 +150,14 @@ struct vbd__bb_disk {
 	char path[256];            /* what was opened */
 };
 
+/* How a frontend lays out its rings: nq queues (each in queue-N/ past
+ * one) of 1 << order pages, the refs numbered (ring-ref<k>) when it wrote
+ * ring-page-order, else the one ring-ref. */
+struct vbd__bb_shape {
+	unsigned nq, order;
+	bool has_order;
+};
+
 struct vbd__bb_dev {
 	vbd__bb_dev *next;
 	vbd_blkback *b;
@@ -158,6 +168,13 @@ struct vbd__bb_dev {
 	vbd_state be_state;        /* the state this backend last wrote */
 	int fe_state;              /* last seen; -1 before the first event */
 	vbd__xb_watch *w_fe;        /* the frontend's state */
+	/* Frontend events still to come that most likely find it
+	 * Initialising: the watch's first, or for a reused watch the probe's
+	 * look and the event of the toolstack's write of Initialising, which
+	 * the watch, idle then, may still deliver.  Their guess waits on the
+	 * state (peer.c). */
+	unsigned fe_early;
+	struct vbd__bb_shape shape;  /* of the last connect; nq 0: none yet */
 	struct vbd__bb_disk disk;
 	vbd__bb_ring *rings;
 	unsigned nr_rings;
@@ -199,6 +216,15 @@ struct vbd_blkback {
 		uint32_t devid;
 	} retired[VBD__BB_RETIRED];   /* probe.c */
 	unsigned retired_next;
+	/* The ring shape of each frontend domain's last connect, the oldest
+	 * given up for a new domain: the guess for its next (peer.c), as a
+	 * domain's devices have one driver, and a device detached and
+	 * attached again is a new vbd__bb_dev.  nq 0: unused. */
+	struct {
+		unsigned fe_domid;
+		struct vbd__bb_shape s;
+	} shapes[VBD__BB_SHAPES];
+	unsigned shapes_next;
 	int epfd;                  /* the fd the caller polls */
 	int notify_fd;             /* eventfd: a worker stopped its ring */
 	uint64_t next_poll_ms;
@@ -251,11 +277,20 @@ struct vbd__bb_str {
 	int r;
 	bool done;
 };
-/* The frontend's state and the keys at the top of its dir. */
+/* Ring keys guessed at most: with the state and the four top keys, one
+ * window on a socket. */
+#define VBD__BB_GUESS_KEYS (VBD__XB_WINDOW - 5)
+/* The frontend's state and the keys at the top of its dir; with a guess
+ * (vbd__bb_read_fe_guess), the ring keys of up to two shapes read in the
+ * same window, gring holding each in turn (nq * (pages + 1) as
+ * vbd__bb_read_rings() fills them). */
 struct vbd__bb_fe_keys {
 	struct vbd__bb_num state, persistent, nq, order;
 	struct vbd__bb_str proto;
 	bool have;          /* the four below the state read */
+	unsigned nguess;
+	struct vbd__bb_shape guess[2];
+	struct vbd__bb_num gring[VBD__BB_GUESS_KEYS];
 };
 /* The target's keys, read pipelined: physical-device and -path in one
  * window, then (params for vbd3) mode, device-type, discard-enable and
@@ -272,6 +307,23 @@ int vbd__bb_num_check(const char *val, int err, void *ud);
 /* Into k, in one window: the frontend's state (with state), its top keys
  * (with top). */
 void vbd__bb_read_fe(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool state, bool top);
+/* The same with the state, the top keys and the ring keys of the shapes
+ * the frontend most likely wrote, in one window: for a state event in
+ * InitWait.  The batch stops at a state that is neither Initialised nor
+ * Connected, and at top keys that say no shape guessed (what was sent
+ * already is answered and dropped); with wait, the state goes alone, the
+ * rest only after it said Initialised or Connected: an event that most
+ * likely is not.  The top keys not all answered: have is false. */
+void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait);
+/* d connected with shape s: the guess for its domain's next connects. */
+void vbd__bb_shape_seen(vbd__bb_dev *d, const struct vbd__bb_shape *s);
+/* The shape the top keys in k say: 0, -ENOSYS for a bad queue count,
+ * -EINVAL for a bad ring-page-order. */
+int vbd__bb_fe_shape(const struct vbd__bb_fe_keys *k, struct vbd__bb_shape *s);
+/* Into ring, the keys of shape s read with k's top keys, if guessed and
+ * all answered: true; false, and ring untouched, if not. */
+bool vbd__bb_guessed_rings(const struct vbd__bb_fe_keys *k, const struct vbd__bb_shape *s,
+                           struct vbd__bb_num *ring);
 /* Every queue's keys into ring (nq * (pages + 1)): pages refs, then the
  * event channel, per queue. */
 void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_order,

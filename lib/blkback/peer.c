@@ -11,6 +11,11 @@
  *       multi-queue-num-queues, ring-page-order 1
  *     queue-N/ring-ref<k>, queue-N/event-channel  1 (per 128 keys)
  *
+ * which in InitWait, where the next event is most likely the frontend's
+ * Initialised, go as one window with the ring keys of the likely layout
+ * guessed (below, "the frontend, guessed"): 1 round trip, 2 when the
+ * guess was wrong, 2 for the watch's first event, the state alone first.
+ *
  *     physical-device, physical-device-path     1, then only with a target:
  *     (params), mode, device-type,
  *       discard-enable, direct-io-safe          1
@@ -57,8 +62,9 @@ static int fe_str_check(const char *val, int err, void *ud)
 	return 0;
 }
 
-static int add_num(vbd__xb_batch *b, const char *dir, const char *key, struct vbd__bb_num *n,
-                   unsigned long long max)
+/* A number's read into n; fn (ud) judges it when given, else it goes on. */
+static int add_num_fn(vbd__xb_batch *b, const char *dir, const char *key, struct vbd__bb_num *n,
+                      unsigned long long max, vbd__xb_check_fn fn, void *ud)
 {
 	char path[XENSTORE_ABS_PATH_MAX + 2];
 
@@ -67,7 +73,14 @@ static int add_num(vbd__xb_batch *b, const char *dir, const char *key, struct vb
 	n->done = false;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, key) > XENSTORE_ABS_PATH_MAX)
 		return -ENAMETOOLONG;
-	return vbd__xb_batch_check(b, path, vbd__bb_num_check, n);
+	return fn ? vbd__xb_batch_check(b, path, fn, ud)
+	          : vbd__xb_batch_check(b, path, vbd__bb_num_check, n);
+}
+
+static int add_num(vbd__xb_batch *b, const char *dir, const char *key, struct vbd__bb_num *n,
+                   unsigned long long max)
+{
+	return add_num_fn(b, dir, key, n, max, NULL, NULL);
 }
 
 /* The batch's reads, pipelined on the bus's wire client: 0 or -errno of
@@ -136,6 +149,226 @@ void vbd__bb_ring_key(const vbd__bb_dev *d, unsigned nq, unsigned q, unsigned j,
 		snprintf(key, VBD__BB_RING_KEY_MAX, "ring-ref%u", j);
 	else
 		snprintf(key, VBD__BB_RING_KEY_MAX, "ring-ref");
+}
+
+/* ---------------------------------------------- the frontend, guessed
+ *
+ * A state event in InitWait is most likely the frontend's Initialised,
+ * with its ring keys written in the transaction that wrote the state.
+ * Read in turn that is three round trips (the state, then the top keys,
+ * then the ring keys whose names the top keys give); with the ring keys
+ * of the likely shapes sent after the top keys, one.  Linux's blkfront
+ * and ours write no ring-page-order unless told to, and as many queues as
+ * offered up to 4 (Linux's no more than the guest's vCPUs: one vCPU, one
+ * queue, its keys at the top of the dir).  So, of a frontend of a domain
+ * that never connected here, with 4 queues offered:
+ *
+ *     state                                  3 or 4: go on; else stop
+ *     protocol, feature-persistent,
+ *       multi-queue-num-queues, ring-page-order  a shape below: go on
+ *     ring-ref, event-channel                1 queue: stop, that shape
+ *     queue-0/ring-ref, queue-0/event-channel,
+ *       ..., queue-3/event-channel           4 queues
+ *
+ * and of one that did (this device's last connect, else its domain's
+ * last, remembered past a detach), that shape alone.  The ring keys read
+ * are used only when the top keys of the same window say their shape;
+ * another shape's are read after, as without a guess.  The stops save
+ * what is not yet sent: nothing on a socket, whose one window holds it
+ * all, but on the xenbus device, a request a round trip, the reads of
+ * the shapes not written.  An early event (the watch's first, at once)
+ * most likely finds the frontend Initialising: its state goes alone, the
+ * rest after it only if it said 3 or 4, so that nothing is read for
+ * nothing and Initialised costs 2 round trips. */
+
+int vbd__bb_fe_shape(const struct vbd__bb_fe_keys *k, struct vbd__bb_shape *s)
+{
+	s->nq = 1;
+	s->order = 0;
+	if (k->nq.r == 0)
+		s->nq = (unsigned)k->nq.v;
+	else if (k->nq.r != -ENOENT)
+		return -ENOSYS;
+	if (s->nq == 0)
+		return -ENOSYS;
+	s->has_order = k->order.r != -ENOENT;
+	if (k->order.r == 0)
+		s->order = (unsigned)k->order.v;
+	else if (s->has_order)
+		return -EINVAL;
+	return 0;
+}
+
+static bool same_shape(const struct vbd__bb_shape *a, const struct vbd__bb_shape *b)
+{
+	return a->nq == b->nq && a->order == b->order && a->has_order == b->has_order;
+}
+
+static unsigned shape_keys(const struct vbd__bb_shape *s)
+{
+	return s->nq * ((1u << s->order) + 1);
+}
+
+/* Which of k's guesses the top keys in it say, with where its keys start
+ * in gring: -1 if none. */
+static int guess_of(const struct vbd__bb_fe_keys *k, const struct vbd__bb_shape *s,
+                    unsigned *off)
+{
+	unsigned g;
+
+	*off = 0;
+	for (g = 0; g < k->nguess; g++) {
+		if (same_shape(&k->guess[g], s))
+			return (int)g;
+		*off += shape_keys(&k->guess[g]);
+	}
+	return -1;
+}
+
+void vbd__bb_shape_seen(vbd__bb_dev *d, const struct vbd__bb_shape *s)
+{
+	vbd_blkback *b = d->b;
+	unsigned i;
+
+	d->shape = *s;
+	for (i = 0; i < VBD__BB_SHAPES; i++) {
+		if (b->shapes[i].s.nq && b->shapes[i].fe_domid == d->fe_domid) {
+			b->shapes[i].s = *s;
+			return;
+		}
+	}
+	b->shapes[b->shapes_next].fe_domid = d->fe_domid;
+	b->shapes[b->shapes_next].s = *s;
+	b->shapes_next = (b->shapes_next + 1) % VBD__BB_SHAPES;
+}
+
+/* The shapes d's frontend most likely wrote, into s: how many. */
+static unsigned likely_shapes(const vbd__bb_dev *d, struct vbd__bb_shape *s)
+{
+	const vbd_blkback *b = d->b;
+	unsigned n = 0, i;
+
+	if (d->shape.nq)
+		s[n++] = d->shape;
+	for (i = 0; i < VBD__BB_SHAPES && n == 0; i++)
+		if (b->shapes[i].s.nq && b->shapes[i].fe_domid == d->fe_domid)
+			s[n++] = b->shapes[i].s;
+	if (n == 0) {
+		s[n++] = (struct vbd__bb_shape){ 1, 0, false };
+		if (b->max_queues > 1)
+			s[n++] = (struct vbd__bb_shape){ b->max_queues < 4 ? b->max_queues : 4, 0,
+			                                 false };
+	}
+	/* Only what fits the window: more would cost a round trip of its
+	 * own, as the read without a guess does. */
+	for (i = 0; i < n && shape_keys(&s[i]) <= VBD__BB_GUESS_KEYS; i++)
+		;
+	if (i == 2 && shape_keys(&s[0]) + shape_keys(&s[1]) > VBD__BB_GUESS_KEYS)
+		i = 1;
+	return i;
+}
+
+/* The state: on at Initialised or Connected, the states that connect. */
+static int guess_state_check(const char *val, int err, void *ud)
+{
+	struct vbd__bb_fe_keys *k = ud;
+
+	vbd__bb_num_check(val, err, &k->state);
+	return k->state.r == 0 &&
+	       (k->state.v == VBD_STATE_INITIALISED || k->state.v == VBD_STATE_CONNECTED) ? 0 : 1;
+}
+
+/* The last top key: on if the top keys say a shape guessed. */
+static int guess_order_check(const char *val, int err, void *ud)
+{
+	struct vbd__bb_fe_keys *k = ud;
+	struct vbd__bb_shape s;
+	unsigned off;
+
+	vbd__bb_num_check(val, err, &k->order);
+	return vbd__bb_fe_shape(k, &s) == 0 && guess_of(k, &s, &off) >= 0 ? 0 : 1;
+}
+
+/* The first shape's last key: the second's are for nothing when the top
+ * keys said the first. */
+static int guess_first_check(const char *val, int err, void *ud)
+{
+	struct vbd__bb_fe_keys *k = ud;
+	struct vbd__bb_shape s;
+
+	vbd__bb_num_check(val, err, &k->gring[shape_keys(&k->guess[0]) - 1]);
+	return vbd__bb_fe_shape(k, &s) == 0 && same_shape(&s, &k->guess[0]) ? 1 : 0;
+}
+
+void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait)
+{
+	vbd_blkback *b = d->b;
+	char path[XENSTORE_ABS_PATH_MAX + 2], dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
+	struct vbd__bb_shape s[2];
+	vbd__xb_batch *bt;
+	unsigned g, q, j, off = 0, n = likely_shapes(d, s);
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if (n == 0 || vbd__xb_batch_new(&bt) < 0) {
+		vbd__bb_read_fe(d, k, true, false);
+		return;
+	}
+	memcpy(k->guess, s, n * sizeof(*s));
+	k->nguess = n;
+	r = add_num_fn(bt, d->fe, "state", &k->state, VBD_STATE_RECONFIGURED, guess_state_check, k);
+	if (r == 0 && wait)
+		r = vbd__xb_batch_wait(bt);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/protocol", d->fe);
+		r = vbd__xb_batch_check(bt, path, fe_str_check, &k->proto);
+	}
+	if (r == 0)
+		r = add_num(bt, d->fe, "feature-persistent", &k->persistent, UINT32_MAX);
+	if (r == 0)
+		r = add_num(bt, d->fe, "multi-queue-num-queues", &k->nq, b->max_queues);
+	if (r == 0)
+		r = add_num_fn(bt, d->fe, "ring-page-order", &k->order, b->max_order,
+		               guess_order_check, k);
+	for (g = 0; g < n && r == 0; g++) {
+		unsigned pages = 1u << s[g].order, last = off + shape_keys(&s[g]) - 1;
+
+		for (q = 0; q < s[g].nq && r == 0; q++) {
+			for (j = 0; j <= pages && r == 0; j++, off++) {
+				vbd__bb_ring_key(d, s[g].nq, q, j, pages, s[g].has_order, dir, key);
+				r = add_num_fn(bt, dir, key, &k->gring[off], UINT32_MAX,
+				               g == 0 && n > 1 && off == last ? guess_first_check : NULL,
+				               k);
+			}
+		}
+	}
+	if (r < 0) {
+		/* Not sent: as without a guess. */
+		vbd__xb_batch_free(bt);
+		vbd__bb_read_fe(d, k, true, false);
+		return;
+	}
+	r = fetch(d, bt);
+	vbd__xb_batch_free(bt);
+	num_failed(&k->state, r);
+	/* A read not answered (the batch stopped before it, the connection
+	 * broke) is read again as without a guess: the top keys by
+	 * connect_rings(), a shape's keys by vbd__bb_read_rings(). */
+	k->have = k->proto.done && k->persistent.done && k->nq.done && k->order.done;
+}
+
+bool vbd__bb_guessed_rings(const struct vbd__bb_fe_keys *k, const struct vbd__bb_shape *s,
+                           struct vbd__bb_num *ring)
+{
+	unsigned off, i, n = shape_keys(s);
+
+	if (!k->have || guess_of(k, s, &off) < 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!k->gring[off + i].done)
+			return false;
+	memcpy(ring, &k->gring[off], n * sizeof(*ring));
+	return true;
 }
 
 /* Every queue's ring refs and event channel (ring: pages refs, then the

@@ -300,13 +300,17 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	if (d->replaced)
 		return;
 	snprintf(path, sizeof(path), "%s/state", d->fe);
+	d->fe_early = 1;
 	r = vbd__xb_watch_take(b->bus, path, vbd__bb_frontend_changed, d, NULL, &d->w_fe, &fresh);
-	if (r < 0)
+	if (r < 0) {
 		vbd__bb_fatal(d, r, "watching %s", path);
-	else if (!fresh)
+	} else if (!fresh) {
 		/* A watch an earlier device at this path left set: no first
-		 * event comes, so the look is ours (it may free d). */
+		 * event comes, so the look is ours (it may free d); the event
+		 * of the toolstack's Initialising may still come after it. */
+		d->fe_early = 2;
 		vbd__bb_frontend_changed(path, d);
+	}
 }
 
 /* ------------------------------------------------------------------ scan */

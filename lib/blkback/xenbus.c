@@ -7,9 +7,11 @@
  *                     frontend's state, go to 2
  *   backend_changed   physical-device appears (an event of the backend dir's
  *                     watch, probe.c): open the target
- *   frontend_changed  3/4: read the ring keys (peer.c: the top ones in one
- *                     round trip, every queue's in one more, pipelined on
- *                     the bus's wire client), map the rings and bind;
+ *   frontend_changed  3/4: read the ring keys (peer.c: in InitWait, with
+ *                     the state, the top ones and the ring keys of the
+ *                     likely layout in one round trip, pipelined on the
+ *                     bus's wire client; another layout's in one more),
+ *                     map the rings and bind;
  *                     5: Closing; 6: disconnect, Closed (pipelined with
  *                     the read of online), forget the device if offline;
  *                     1 after Closed: back to InitWait
@@ -350,16 +352,15 @@ int vbd__bb_announce_size(vbd__bb_dev *d)
 
 /* Reads the frontend's ring keys, maps and binds every ring.  On failure
  * the error node is written and nothing stays mapped.  k: the top keys,
- * when the state read brought them. */
+ * and the ring keys guessed, when the state's read brought them. */
 static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 {
 	vbd_blkback *b = d->b;
-	unsigned long long nq = 1, order = 0;
 	uint32_t refs[1u << VBD__BB_MAX_ORDER];
 	struct vbd__bb_num *ring = NULL;     /* per queue: pages refs, then the port */
-	bool has_order;
+	struct vbd__bb_shape s;
 	char why[200];
-	unsigned i, j, pages, per;
+	unsigned i, j, nq, pages, per;
 	int r;
 
 	if (!k->have)
@@ -376,28 +377,17 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 
 	d->persistent = k->persistent.r == 0 && k->persistent.v != 0 && b->pgrants_max > 0;
 
-	r = k->nq.r;
-	if (r == 0)
-		nq = k->nq.v;
-	if (r == -ENOENT) {
-		nq = 1;
-	} else if (r < 0 || nq == 0) {
+	r = vbd__bb_fe_shape(k, &s);
+	if (r == -ENOSYS) {
 		vbd__bb_fatal(d, -ENOSYS, "invalid number of requested queues (max %u)",
 		              b->max_queues);
 		return -ENOSYS;
-	}
-
-	r = k->order.r;
-	if (r == 0)
-		order = k->order.v;
-	has_order = r != -ENOENT;
-	if (r == -ENOENT) {
-		order = 0;
 	} else if (r < 0) {
 		vbd__bb_fatal(d, -EINVAL, "invalid ring-page-order (max %u)", b->max_order);
 		return -EINVAL;
 	}
-	pages = 1u << order;
+	nq = s.nq;
+	pages = 1u << s.order;
 	per = pages + 1;
 
 	d->rings = calloc(nq, sizeof(*d->rings));
@@ -406,15 +396,17 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 		free(d->rings);
 		d->rings = NULL;
 		free(ring);
-		vbd__bb_fatal(d, -ENOMEM, "allocating %llu rings", nq);
+		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", nq);
 		return -ENOMEM;
 	}
-	d->nr_rings = (unsigned)nq;
+	d->nr_rings = nq;
 	VBD__BB_ADD(b->mem, nq * sizeof(*d->rings));
 	for (i = 0; i < nq; i++)
 		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
 
-	vbd__bb_read_rings(d, (unsigned)nq, pages, has_order, ring);
+	/* Read with the top keys when guessed right; else now. */
+	if (!vbd__bb_guessed_rings(k, &s, ring))
+		vbd__bb_read_rings(d, nq, pages, s.has_order, ring);
 	for (i = 0; i < nq; i++) {
 		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
 		const struct vbd__bb_num *n;
@@ -422,7 +414,7 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 		for (j = 0; j <= pages; j++) {
 			n = &ring[i * per + j];
 			if (n->r < 0) {
-				vbd__bb_ring_key(d, (unsigned)nq, i, j, pages, has_order, dir, key);
+				vbd__bb_ring_key(d, nq, i, j, pages, s.has_order, dir, key);
 				r = n->r;
 				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
 				goto fail;
@@ -439,6 +431,7 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 	}
 	free(ring);
 	d->rings_bound = true;
+	vbd__bb_shape_seen(d, &s);
 	vbd__crashpoint("blkback.ring-mapped");
 	return 0;
 fail:
@@ -550,12 +543,22 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
 	struct vbd__bb_fe_keys k;
+	bool early = d->fe_early > 0;
 	int st;
 
 	(void)path;
 	if (d->replaced)
 		return;                  /* the new device's, not ours */
-	vbd__bb_read_fe(d, &k, true, false);
+	if (early)
+		d->fe_early--;
+	/* In InitWait the frontend's next state is Initialised, its ring keys
+	 * written with it: read them with the state.  An early event (the
+	 * watch's first, at once) most likely finds it still Initialising:
+	 * the rest waits on the state's answer, not to be sent for nothing. */
+	if (d->be_state == VBD_STATE_INITWAIT)
+		vbd__bb_read_fe_guess(d, &k, early);
+	else
+		vbd__bb_read_fe(d, &k, true, false);
 	st = k.state.r < 0 ? k.state.r : (int)k.state.v;
 	if (st == -ENOENT)
 		st = VBD_STATE_UNKNOWN;
