@@ -163,6 +163,11 @@ struct vbd_blkfront {
 	bool xs_dirty;              /* a watch fired: run the handshake */
 	bool own_read;              /* our state node read since its last event */
 	bool be_read;               /* the backend's state read since its last event */
+	/* The backend's state was read at start at InitWait: its write may
+	 * have come between our watch and that read, and its event may still
+	 * come.  The next backend event reads the state alone before the
+	 * Connected transaction (connect_txn), which that event would abort. */
+	bool be_stale;
 	int be_state;               /* what that read found (-ENOENT: absent) */
 	bool fe_first, be_first;    /* the watch's first event not yet seen */
 	unsigned own_events;        /* our state writes whose events are still to come */
