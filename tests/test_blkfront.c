@@ -945,34 +945,26 @@ static void test_resize(void **state)
 	close_ok(x);
 }
 
-/* The frontend's reads so far: its connections are domain 1's in the
- * store's CONTROL conns. */
-static long long frontend_reads(struct fx *x)
+/* The frontend's requests of one type so far ("read", "txn_start"): its
+ * connections are domain 1's in the store's CONTROL conns. */
+static long long frontend_count(struct fx *x, const char *type)
 {
 	char *out = xs_control_command(x->h, "conns", NULL, 0), *line, *save = NULL, *p;
+	char key[32];
 	long long n = 0;
 
 	assert_non_null(out);
+	snprintf(key, sizeof(key), " %s ", type);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, " domid 1 ") && (p = strstr(line, " read ")))
-			n += strtoll(p + strlen(" read "), NULL, 10);
+		if (strstr(line, " domid 1 ") && (p = strstr(line, key)))
+			n += strtoll(p + strlen(key), NULL, 10);
 	free(out);
 	return n;
 }
 
-/* The frontend's transactions by the store's count (domain 1's
- * connections). */
-static long long frontend_txns(struct fx *x)
+static long long frontend_reads(struct fx *x)
 {
-	char *out = xs_control_command(x->h, "conns", NULL, 0), *line, *save = NULL, *p;
-	long long n = 0;
-
-	assert_non_null(out);
-	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, " domid 1 ") && (p = strstr(line, " txn_start ")))
-			n += strtoll(p + strlen(" txn_start "), NULL, 10);
-	free(out);
-	return n;
+	return frontend_count(x, "read");
 }
 
 /* The start read the backend at InitWait, so its next event may be that
@@ -998,7 +990,7 @@ static void test_stale_backend_event(void **state)
 		vbd_blkfront_process(x->f);
 	}
 	reads = frontend_reads(x);
-	txns = frontend_txns(x);
+	txns = frontend_count(x, "txn_start");
 	xw(x->h, XBT_NULL, BE, "state", "2");
 	for (i = 0; i < 20; i++) {
 		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
@@ -1007,9 +999,9 @@ static void test_stale_backend_event(void **state)
 		vbd_blkfront_process(x->f);
 	}
 	print_message("the late InitWait: %lld reads, %lld transactions\n", frontend_reads(x) - reads,
-	              frontend_txns(x) - txns);
+	              frontend_count(x, "txn_start") - txns);
 	assert_int_equal(frontend_reads(x) - reads, 1);
-	assert_int_equal(frontend_txns(x) - txns, 0);
+	assert_int_equal(frontend_count(x, "txn_start") - txns, 0);
 	assert_int_equal(vbd_blkfront_get_state(x->f), 3);
 	be_start(x);
 	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
