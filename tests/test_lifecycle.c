@@ -34,6 +34,7 @@
 #include "vbd/hotplug.h"
 #include "vbd/status.h"
 #include "vbd/verify.h"
+#include "xs_relay.h"
 #include <yajl/yajl_tree.h>
 
 #define DOM 1
@@ -840,6 +841,41 @@ static void test_attach_unknown_domain(void **state)
 	assert_false(exists(f->h, "/libvbd/backend"));
 	assert_int_equal(loops_settled(f->img, 0), 0);
 	f->ao.domid = DOM;
+}
+
+/* A domain by name where xenstore says (no libxenlight): each domain's
+ * name is read, pipelined, so 150 domains cost a few round trips, not
+ * one each; the first in the listing with the name is the one, and a
+ * name nobody has, or a home without one, is not found. */
+static void test_domain_lookup_by_name(void **state)
+{
+	struct fx *f = *state;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_test_relay *relay = vbd_test_relay_start(f->t.dir, f->t.socket);
+	unsigned d, domid = 0, trips;
+	char path[64], name[32];
+	vbd_ctx *c;
+
+	for (d = 100; d < 250; d++) {
+		snprintf(path, sizeof(path), "/local/domain/%u/name", d);
+		snprintf(name, sizeof(name), "d-%u", d);
+		assert_true(xs_write(f->h, XBT_NULL, path, name, (unsigned)strlen(name)));
+	}
+	assert_true(xs_write(f->h, XBT_NULL, "/local/domain/99/domid", "99", 2));
+	co.xenstored_path = vbd_test_relay_path(relay);
+	assert_int_equal(vbd_ctx_new(&c, &co, NULL), 0);
+	trips = vbd_test_relay_trips(relay);
+	assert_int_equal(vbd_ctx_domain_lookup(c, "d-240", &domid), 0);
+	trips = vbd_test_relay_trips(relay) - trips;
+	print_message("d-240 among %u domains: domain %u, %u round trips\n", 152, domid, trips);
+	assert_int_equal(domid, 240);
+	assert_true(trips <= 5);
+	assert_int_equal(vbd_ctx_domain_lookup(c, "d-100", &domid), 0);
+	assert_int_equal(domid, 100);
+	assert_int_equal(vbd_ctx_domain_lookup(c, "nosuch", &domid), -ENOENT);
+	assert_non_null(strstr(vbd_ctx_last_error(c), "no domain named 'nosuch'"));
+	vbd_ctx_free(c);
+	vbd_test_relay_stop(relay);
 }
 
 static void test_attach_missing_target(void **state)
@@ -3943,6 +3979,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_json_and_orphans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_device_detached_between_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_lookup_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_follows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_names_held_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verifier_frontend_steps_back, setup, teardown),
