@@ -57,7 +57,7 @@ MAX_LINES=800
 # Files allowed over MAX_LINES: "path<TAB>the one concept it holds".
 long_ok() {
 	cat <<'EOF'
-lib/blkfront/blkfront.c	the frontend object: its lifecycle, xenbus states and rings, one state struct per device
+lib/blkfront/xenbus.c	the frontend's xenbus handshake: its steps, the keys they read and the transactions they write, one state struct per device
 lib/store/xs_ops.c	the message handlers' table, one handler per xenstore message type
 EOF
 }

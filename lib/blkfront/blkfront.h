@@ -242,7 +242,34 @@ void vbd__bf_run_callbacks(vbd_blkfront *f);
 void vbd__bf_retry_deferred(vbd_blkfront *f);
 void vbd__bf_drop_callbacks(vbd_blkfront *f);
 
-/* blkfront.c: the backend broke the protocol. */
+/* xenbus.c: the handshake with the backend through xenstore. */
+/* How long the backend may take to follow each step of a reset. */
+#define VBD__BF_RESET_WAIT_MS 10000
+/* One key read: as vbd__xb_read() would have found it. */
+struct vbd__bf_key {
+	const char *dir, *key;      /* key NULL: not read (absent) */
+	int err;                    /* 0, -ENOENT, -errno */
+	size_t len;                 /* the value's length; val holds its first 159 bytes */
+	char val[160];
+};
+/* The first cause of the device's failure, kept for its last error. */
+void vbd__bf_why(vbd_blkfront *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* dir/key as a strict decimal: 0, -ENOENT, -EINVAL, -errno (*ret 0). */
+int vbd__bf_read_num(vbd_blkfront *f, const char *dir, const char *key, long long *ret);
+/* Each of k[0..n) read, pipelined (see xenbus.c). */
+void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first);
+/* k as a number (0..max) or a state, parsed as their one-by-one reads. */
+int vbd__bf_key_num(const struct vbd__bf_key *k, unsigned long long max, long long *ret);
+int vbd__bf_key_state(const struct vbd__bf_key *k);
+/* Our state, in a transaction that read it (with the ring keys). */
+int vbd__bf_switch_state(vbd_blkfront *f, int state, bool rings);
+/* Fails and forgets everything the rings held. */
+void vbd__bf_disconnect(vbd_blkfront *f, int result);
+/* What the watches' events call for: the handshake's next step; and
+ * close()'s, once nothing is in flight. */
+void vbd__bf_step(vbd_blkfront *f);
+void vbd__bf_close_step(vbd_blkfront *f);
+/* The backend broke the protocol: the error node, Closing. */
 void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
