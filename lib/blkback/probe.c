@@ -17,8 +17,8 @@
  *
  * The state and the frontend's keys are read in one transaction with the
  * probe's writes, so a device removed meanwhile is never brought back; its
- * requests are pipelined on the bus's wire client (xs_batch.c): the state
- * read, then the rest in one window, 4 round trips for 10 requests.  A
+ * requests are pipelined on the bus's wire client (xs_batch.c): all in one
+ * window, 3 round trips for 10 requests.  A
  * device whose dir is seen changed and reads Initialising again was
  * removed and made anew before we looked: the old one is dropped and the
  * new one probed (xenbus.c says why the state tells).
@@ -110,11 +110,15 @@ static int probe_body(struct xs_handle *xs, xs_transaction_t t, void *ud)
 	return ok ? 0 : -(errno ? errno : EIO);
 }
 
-/* The probe's transaction pipelined (xs_batch.c): the state read alone,
- * then frontend-id, frontend and the frontend's dir read and the features
- * and InitWait written in one window, between the start and the commit
- * (4 round trips for 10 requests; a state that is not a probe's costs
- * the start, its read and the end, as before).  Each read is a check that
+/* The probe's transaction pipelined (xs_batch.c): the state,
+ * frontend-id, frontend and the frontend's dir read and the features and
+ * InitWait written in one window, between the start and the commit (3
+ * round trips for 10 requests).  A probe runs for a new device's first
+ * event (check_dev(): a dir removed that was ours is remembered, and
+ * read for nothing), so the state is nearly always Initialising; one that
+ * is not a probe's stops the batch, and the requests after it, sent
+ * already, are answered and dropped: 10 requests where the state read
+ * alone, a round trip before the rest, cost 3.  Each read is a check that
  * decides as probe_body() does, in its order; a no aborts the transaction
  * with the writes in it.
  * The frontend's dir is read at the path a toolstack names it by, before
@@ -193,9 +197,6 @@ static int probe_pipelined(struct probe_job *j)
 		return r;
 	snprintf(path, sizeof(path), "%s/state", d->be);
 	r = vbd__xb_batch_check(bt, path, probe_state_check, &p);
-	/* A dir seen removed (or not new) costs its state read alone. */
-	if (r == 0)
-		r = vbd__xb_batch_wait(bt);
 	snprintf(path, sizeof(path), "%s/frontend-id", d->be);
 	if (r == 0)
 		r = vbd__xb_batch_check(bt, path, probe_id_check, &p);
