@@ -812,6 +812,16 @@ static bool reset_step(vbd_blkfront *f, int bs)
 	return false;
 }
 
+/* The device was removed under us: failed and forgotten, nothing written
+ * (its nodes are gone, or another frontend's now). */
+static void device_gone(vbd_blkfront *f)
+{
+	vbd__bf_disconnect(f, -EIO);
+	f->state = VBD_STATE_CLOSED;
+	f->closed_done = true;
+	f->reset = VBD__BF_RESET_NONE;
+}
+
 void vbd__bf_step(vbd_blkfront *f)
 {
 	struct be_read rd = { .what = BE_STATE_ONLY };
@@ -829,10 +839,7 @@ void vbd__bf_step(vbd_blkfront *f)
 	if (own == -ENOENT) {
 		/* The toolstack removed the device under us. */
 		vbd__bf_why(f, "%s/state was removed", f->fe);
-		vbd__bf_disconnect(f, -EIO);
-		f->state = VBD_STATE_CLOSED;
-		f->closed_done = true;
-		f->reset = VBD__BF_RESET_NONE;
+		device_gone(f);
 		return;
 	}
 	if (own == VBD_STATE_INITIALISING && f->state != VBD_STATE_INITIALISING) {
@@ -842,10 +849,7 @@ void vbd__bf_step(vbd_blkfront *f)
 		 * vdev).  Ours is gone as if we had seen the removal; the new
 		 * one is another frontend's to serve. */
 		vbd__bf_why(f, "%s was removed and made again", f->fe);
-		vbd__bf_disconnect(f, -EIO);
-		f->state = VBD_STATE_CLOSED;
-		f->closed_done = true;
-		f->reset = VBD__BF_RESET_NONE;
+		device_gone(f);
 		return;
 	}
 	/* The backend's likewise, after an event that named it: our own
