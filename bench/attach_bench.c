@@ -63,6 +63,7 @@
 #include <xenstore.h>
 
 #include "common.h"
+#include "steps.h"
 #include "vbd/ctx.h"
 #include "vbd/dev.h"
 #include "vbd/disk.h"
@@ -594,17 +595,27 @@ static int run_latency(bench *b, latency_args *a)
 		       pct_ms(&v[V_CLI_FILE].attach, 50) - base);
 
 	/* What one cycle costs the store, all clients together (this one, the
-	 * backend, the guest): untimed cycles between two stats reads. */
+	 * backend, the guest): untimed cycles between two stats reads.  Where
+	 * the store offers its change trace, the same cycles' handshake steps
+	 * are timed from it (its subscription is a connection of its own, no
+	 * request counted). */
 	{
 		conn_proc p0[CONN_PROCS], p1[CONN_PROCS];
-		int n0 = conns_read(b, p0), n1;
-		long long rq0 = store_stat(b, "requests"), ev0 = store_stat(b, "events_sent");
-		long long rq1, ev1;
+		bench_steps *steps = NULL;
+		int n0, n1;
+		long long rq0, ev0, rq1, ev1;
 		unsigned long m = 20;
 
-		for (k = 0; k < m; k++)
+		if (bench_steps_open(domid, &steps) < 0)
+			steps = NULL;
+		n0 = conns_read(b, p0);
+		rq0 = store_stat(b, "requests");
+		ev0 = store_stat(b, "events_sent");
+		for (k = 0; k < m; k++) {
 			if (one_cycle(b, &v[V_BUILTIN_FILE], V_BUILTIN_FILE, domid, a, &ta, &td) < 0)
 				break;
+			bench_steps_drain(steps);
+		}
 		rq1 = store_stat(b, "requests");
 		ev1 = store_stat(b, "events_sent");
 		n1 = conns_read(b, p1);
@@ -622,6 +633,9 @@ static int run_latency(bench *b, latency_args *a)
 			csv_target(vname[V_BUILTIN_FILE], "xenstore_requests", per, "requests", 0,
 			           "<=120", per <= 120);
 		}
+		if (steps)
+			bench_steps_report(steps, vname[V_BUILTIN_FILE]);
+		bench_steps_free(steps);
 	}
 	r = 0;
 out:
