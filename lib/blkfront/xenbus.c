@@ -136,25 +136,47 @@ static int key_take_connected(const char *val, int err, void *ud)
  * it broke: nothing it read is taken then).  With connected_first, k[0]
  * is the backend's state, and the rest are read, a round trip later, only
  * when it is Connected (else they stay absent). */
-void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first)
+static void keys_absent(struct vbd__bf_key *k, unsigned n)
 {
-	char path[sizeof(f->be) + 48];
-	vbd__xb_batch *b = NULL;
 	unsigned i;
-	int r;
 
 	for (i = 0; i < n; i++)
 		key_set(&k[i], NULL, -ENOENT);
-	r = vbd__xb_batch_new(&b);
+}
+
+/* Each of k[0..n) with a key added to b as a read that keeps its answer.
+ * With connected_first k[0] is the backend's state, whose answer other
+ * than Connected stops the batch; with wait too, the rest is sent only
+ * after that answer. */
+static int add_keys(vbd__xb_batch *b, struct vbd__bf_key *k, unsigned n, bool connected_first,
+                    bool wait)
+{
+	char path[XENSTORE_ABS_PATH_MAX + 2];
+	unsigned i;
+	int r = 0;
+
 	for (i = 0; r == 0 && i < n; i++) {
 		if (!k[i].key)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", k[i].dir, k[i].key);
 		r = vbd__xb_batch_check(b, path, i == 0 && connected_first ? key_take_connected : key_take,
 		                         &k[i]);
-		if (r == 0 && i == 0 && connected_first)
+		if (r == 0 && i == 0 && connected_first && wait)
 			r = vbd__xb_batch_wait(b);
 	}
+	return r;
+}
+
+void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first)
+{
+	vbd__xb_batch *b = NULL;
+	unsigned i;
+	int r;
+
+	keys_absent(k, n);
+	r = vbd__xb_batch_new(&b);
+	if (r == 0)
+		r = add_keys(b, k, n, connected_first, connected_first);
 	if (r == 0)
 		r = vbd__xb_bus_fetch(f->bus, b, NULL);
 	vbd__xb_batch_free(b);
@@ -258,7 +280,8 @@ struct be_read {
 	struct vbd__bf_key k[1 + NCONNECT];      /* the state, then the step's keys */
 };
 
-static int read_be(vbd_blkfront *f, struct be_read *rd, unsigned what)
+/* rd's keys for what: the state, then the step's; how many. */
+static unsigned be_keys(vbd_blkfront *f, struct be_read *rd, unsigned what)
 {
 	unsigned n = what == BE_OFFERS ? NOFFER : what == BE_CONNECT ? NCONNECT : 0;
 
@@ -269,7 +292,12 @@ static int read_be(vbd_blkfront *f, struct be_read *rd, unsigned what)
 		offer_keys(f, rd->k + 1);
 	else if (what == BE_CONNECT)
 		connect_keys(f, rd->k + 1);
-	vbd__bf_fetch(f, rd->k, 1 + n, what == BE_CONNECT);
+	return 1 + n;
+}
+
+static int read_be(vbd_blkfront *f, struct be_read *rd, unsigned what)
+{
+	vbd__bf_fetch(f, rd->k, be_keys(f, rd, what), what == BE_CONNECT);
 	return vbd__bf_key_state(&rd->k[0]);
 }
 
@@ -653,14 +681,6 @@ struct connect_job {
 	struct be_read *rd;
 };
 
-static int cj_state(const char *val, int err, void *ud)
-{
-	struct connect_job *j = ud;
-
-	key_set(&j->rd->k[0], val, err);
-	return vbd__bf_key_state(&j->rd->k[0]) == VBD_STATE_CONNECTED ? 0 : 1;
-}
-
 /* Our state's read, the last of the window's reads: the disk's keys are
  * in, so this is where they are judged. */
 static int cj_own(const char *val, int err, void *ud)
@@ -680,37 +700,22 @@ static int cj_own(const char *val, int err, void *ud)
 static int connect_txn(vbd_blkfront *f, struct be_read *rd)
 {
 	struct connect_job j = { f, rd };
-	char path[sizeof(f->fe) + 48];
+	char path[sizeof(f->fe) + 8];
 	vbd__xb_batch *b = NULL;
-	vbd__xb_wire *w;
-	unsigned i;
+	unsigned n = be_keys(f, rd, BE_CONNECT);
 	int r;
 
-	rd->what = BE_CONNECT;
-	rd->k[0].dir = f->be;
-	rd->k[0].key = "state";
-	connect_keys(f, rd->k + 1);
-	for (i = 0; i < 1 + NCONNECT; i++)
-		key_set(&rd->k[i], NULL, -ENOENT);
+	keys_absent(rd->k, n);
 	r = vbd__xb_batch_new(&b);
-	snprintf(path, sizeof(path), "%s/state", f->be);
 	if (r == 0)
-		r = vbd__xb_batch_check(b, path, cj_state, &j);
-	for (i = 1; r == 0 && i < 1 + NCONNECT; i++) {
-		if (!rd->k[i].key)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", rd->k[i].dir, rd->k[i].key);
-		r = vbd__xb_batch_check(b, path, key_take, &rd->k[i]);
-	}
+		r = add_keys(b, rd->k, n, true, false);
 	snprintf(path, sizeof(path), "%s/state", f->fe);
 	if (r == 0)
 		r = vbd__xb_batch_check(b, path, cj_own, &j);
 	if (r == 0)
 		r = vbd__xb_batch_printf(b, f->fe, "state", "%d", VBD_STATE_CONNECTED);
 	if (r == 0)
-		r = vbd__xb_bus_wire(f->bus, &w);
-	if (r == 0)
-		r = vbd__xb_batch_run(w, b, NULL);
+		r = vbd__xb_bus_run(f->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	if (r == 0) {
 		state_switched(f, VBD_STATE_CONNECTED);
