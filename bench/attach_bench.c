@@ -402,6 +402,7 @@ typedef struct latency_args {
 	unsigned long iterations, script_iterations, rounds, warmup;
 	unsigned nvdev;            /* vdevs rotated over: ROTATE, or 1 */
 	unsigned long cycle;       /* all variants: picks the vdev */
+	int64_t call0, call1;      /* the last attach call's bounds, CLOCK_REALTIME */
 } latency_args;
 
 static const char *const rot_vdev[ROTATE] = {
@@ -431,9 +432,11 @@ static int one_cycle(bench *b, variant *v, int which, unsigned domid, latency_ar
 			r = run_cli(det);
 		t2 = bench_now_ns();
 	} else {
+		a->call0 = bench_steps_now();
 		t0 = bench_now_ns();
 		r = attach_one(b, domid, spec, v->script);
 		t1 = bench_now_ns();
+		a->call1 = bench_steps_now();
 		if (r == 0)
 			r = detach_one(b, domid, spec->devid);
 		t2 = bench_now_ns();
@@ -615,6 +618,7 @@ static int run_latency(bench *b, latency_args *a)
 			if (one_cycle(b, &v[V_BUILTIN_FILE], V_BUILTIN_FILE, domid, a, &ta, &td) < 0)
 				break;
 			bench_steps_drain(steps);
+			bench_steps_call(steps, a->call0, a->call1);
 		}
 		rq1 = store_stat(b, "requests");
 		ev1 = store_stat(b, "events_sent");

@@ -9,18 +9,23 @@
  *     frontend 4 at 1.32
  *
  * is the four steps 0.32, 0.46, 0.25, 0.29 and 1.32 in all; the report is
- * the median of each over the attaches seen.  A real xenstored offers no
+ * the median of each over the attaches seen.  With the attach call's own
+ * bounds (bench_steps_call()), also the call's start to the commit (its
+ * checks, a loop device, the nodes' transaction) and both Connected to
+ * the call's return (the toolstack seeing it).  A real xenstored offers no
  * trace: then there is no report.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "steps.h"
 #include "xenbus/trace.h"
 
 enum { S_T0, S_B2, S_F3, S_B4, S_F4, S_N };
+enum { C_PRE, C_POST, C_N };            /* call -> commit, both Connected -> return */
 #define DEVS 16
 #define MAX_ATTACHES 4096
 
@@ -33,6 +38,8 @@ struct bench_steps {
 		int64_t at[S_N];        /* 0: not yet */
 	} dev[DEVS];
 	samples step[S_N];          /* S_T0: commit -> both Connected */
+	samples call[C_N];
+	int64_t last_commit, last_connected;    /* the last attach seen whole */
 	bool lost;
 };
 
@@ -44,11 +51,14 @@ int bench_steps_open(unsigned domid, bench_steps **ret)
 	if (!s)
 		return -ENOMEM;
 	s->domid = domid;
-	for (i = 0; i < S_N; i++)
-		if (!(s->step[i].ns = calloc(MAX_ATTACHES, sizeof(uint64_t)))) {
+	for (i = 0; i < S_N + C_N; i++) {
+		samples *v = i < S_N ? &s->step[i] : &s->call[i - S_N];
+
+		if (!(v->ns = calloc(MAX_ATTACHES, sizeof(uint64_t)))) {
 			bench_steps_free(s);
 			return -ENOMEM;
 		}
+	}
 	/* Room for a few cycles' records between two drains. */
 	r = vbd__trace_open(NULL, 4u << 20, &s->t);
 	if (r < 0) {
@@ -129,6 +139,8 @@ static void on_change(const vbd_change *ch, void *ud)
 		for (i = S_B2; i <= S_F4; i++)
 			s->step[i].ns[s->step[i].n++] = (uint64_t)(s->dev[k].at[i] - s->dev[k].at[i - 1]);
 		s->step[S_T0].ns[s->step[S_T0].n++] = (uint64_t)(s->dev[k].at[S_F4] - s->dev[k].at[S_T0]);
+		s->last_commit = s->dev[k].at[S_T0];
+		s->last_connected = s->dev[k].at[S_F4];
 	}
 	s->dev[k].used = false;
 }
@@ -139,6 +151,27 @@ void bench_steps_drain(bench_steps *s)
 		s->lost = true;
 		s->t = vbd__trace_free(s->t);
 	}
+}
+
+int64_t bench_steps_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void bench_steps_call(bench_steps *s, int64_t t0, int64_t t1)
+{
+	if (!s || !s->last_commit)
+		return;
+	/* Only an attach inside this call (a clock step would break that). */
+	if (s->last_commit >= t0 && s->last_connected >= s->last_commit &&
+	    s->last_connected <= t1 && s->call[C_PRE].n < MAX_ATTACHES) {
+		s->call[C_PRE].ns[s->call[C_PRE].n++] = (uint64_t)(s->last_commit - t0);
+		s->call[C_POST].ns[s->call[C_POST].n++] = (uint64_t)(t1 - s->last_connected);
+	}
+	s->last_commit = s->last_connected = 0;
 }
 
 void bench_steps_report(bench_steps *s, const char *workload)
@@ -166,6 +199,18 @@ void bench_steps_report(bench_steps *s, const char *workload)
 	       "Connected %.3f, -> frontend Connected %.3f; commit -> both Connected %.3f%s\n",
 	       workload, s->step[0].n, ms[S_B2], ms[S_F3], ms[S_B4], ms[S_F4], ms[S_T0],
 	       s->lost ? " (the trace lost changes: some attaches not counted)" : "");
+	if (!s->call[C_PRE].n)
+		return;
+	for (i = 0; i < C_N; i++) {
+		bench_sort(&s->call[i]);
+		ms[i] = bench_median_ns(&s->call[i]) / 1e6;
+		bench_csv_row(&(bench_row){ .workload = workload, .op = "attach",
+		                            .n = s->call[i].n,
+		                            .metric = i == C_PRE ? "call_to_commit" : "connected_to_return",
+		                            .value = ms[i], .unit = "ms" });
+	}
+	printf("  around them, medians of %zu: the attach call -> commit %.3f, both Connected -> "
+	       "the call's return %.3f\n", s->call[C_PRE].n, ms[C_PRE], ms[C_POST]);
 }
 
 bench_steps *bench_steps_free(bench_steps *s)
@@ -177,6 +222,8 @@ bench_steps *bench_steps_free(bench_steps *s)
 	vbd__trace_free(s->t);
 	for (i = 0; i < S_N; i++)
 		free(s->step[i].ns);
+	for (i = 0; i < C_N; i++)
+		free(s->call[i].ns);
 	free(s);
 	return NULL;
 }
