@@ -467,10 +467,6 @@ int vbdctl_frontend(int argc, char **argv)
 		vbdctl_err("guest%u: %s", g->domid, err.msg);
 		goto out;
 	}
-	/* One connection: a guest's processes count against its domain's
-	 * connection quota, and replies read inline matter less here than in
-	 * the toolstack. */
-	bo.single_connection = true;
 	if (vbd_bus_new(&g->bus, &bo, &err) < 0 ||
 	    vbd_bus_watch_add(g->bus, g->dir, guest_changed, g, &g->w, &err) < 0) {
 		vbdctl_err("guest%u: %s", g->domid, err.msg);

@@ -649,9 +649,10 @@ static void frontend_dir(struct fx *f, uint32_t devid)
 #undef PUT
 }
 
-/* N bundled frontends of one process on one bus hold the bus's three
- * connections (requests, watches, the pipelined client's), whatever N;
- * each on a bus of its own holds three more. */
+/* N bundled frontends of one process on one bus hold the bus's two
+ * connections (libxenstore's for requests, the wire client's for watches
+ * and transactions), whatever N; each on a bus of its own holds two more.
+ * (Three before the watches moved to the wire client.) */
 static void test_one_bus_for_many(void **state)
 {
 	struct fx *f = *state;
@@ -681,14 +682,14 @@ static void test_one_bus_for_many(void **state)
 	vbd_bus_unref(bus);          /* the frontends keep it */
 	for (i = 0; i < 5; i++)
 		assert_true(vbd_blkfront_process(fr[i % N]) >= 0);
-	assert_int_equal(with_bus, before + 3);
-	assert_int_equal(connections(f), before + 3);
+	assert_int_equal(with_bus, before + 2);
+	assert_int_equal(connections(f), before + 2);
 	for (i = 0; i < N; i++)
 		vbd_blkfront_free(fr[i]);
 	assert_int_equal(connections_settled(f, before), before);
 
-	/* A single-connection bus: one for all of them, requests and watches,
-	 * and the pipelined client's. */
+	/* A single-connection bus: the same two (the option is kept for the
+	 * API; it once saved the watches' own connection). */
 	bo.single_connection = true;
 	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
 	o = front_opts(f);
@@ -707,20 +708,21 @@ static void test_one_bus_for_many(void **state)
 		vbd_blkfront_free(fr[i]);
 	assert_int_equal(connections_settled(f, before), before);
 
-	/* Without a bus, as before: three each. */
+	/* Without a bus, as before: two each. */
 	o = front_opts(f);
 	for (i = 0; i < 3; i++) {
 		o.devid = 51712u + 16u * i;
 		if (vbd_blkfront_new(&fr[i], &o, &err) != 0)
 			fail_msg("frontend %u: %s", i, err.msg);
 	}
-	assert_int_equal(connections_settled(f, before + 9), before + 9);
+	assert_int_equal(connections_settled(f, before + 6), before + 6);
 	for (i = 0; i < 3; i++)
 		vbd_blkfront_free(fr[i]);
 }
 
-/* A whole attach, I/O and detach with requests and watches on one
- * connection (the bus's handle in both roles, closed once). */
+/* A whole attach, I/O and detach on a bus made with single_connection
+ * (once one libxenstore handle in both roles; the option is kept for old
+ * callers and must still give a working bus). */
 static void test_single_connection_bus(void **state)
 {
 	struct fx *f = *state;

@@ -425,10 +425,10 @@ static void rq_add(rq_types *t, const char *type, long long cnt)
 	t->count[i] += cnt;
 }
 
-/* The requests of the context's three connections so far (libxenstore's
- * two, and the one its attach's pipelined transaction opens at the first
- * attach), from the store's CONTROL conns (newest first: the fixture makes
- * the context last; before the first attach the third is another's), and
+/* The requests of the context's two connections (libxenstore's, and the
+ * wire client's for its watches and pipelined transactions), from the
+ * store's CONTROL conns (newest first: the fixture makes the context
+ * last), and
  * of them the WATCH and UNWATCH ones in *ret_watch; by type in *ret_types
  * if not NULL. */
 static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_types)
@@ -438,7 +438,7 @@ static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_
 	int n = 0;
 
 	assert_non_null(out);
-	for (line = strtok_r(out, "\n", &save); line && n < 3; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(out, "\n", &save); line && n < 2; line = strtok_r(NULL, "\n", &save)) {
 		char type[24];
 		long long ev, cnt;
 		long pid;
@@ -458,7 +458,7 @@ static long long ctx_requests(struct fx *f, long long *ret_watch, rq_types *ret_
 		}
 	}
 	free(out);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 2);
 	*ret_watch = watch;
 	return total;
 }

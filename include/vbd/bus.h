@@ -19,17 +19,18 @@
  *
  * Without a bus in its options, each object makes its own (as before).
  * With one, N objects use the bus's connections instead of their own: the
- * xenstore daemon sees the bus's two (or one) however many devices a
- * process serves.
+ * xenstore daemon sees the bus's two however many devices a process
+ * serves.
  *
- * Connections: by default a bus holds two libxenstore handles to the same
- * daemon, one for requests and one for watches.  libxenstore starts a
- * reader thread on a handle's first watch, and from then on every reply of
- * that handle is handed over through it (a futex wake and a thread switch
- * per request); a handle that never watches reads its replies inline.  A
- * bus made with single_connection holds one handle for both: one
- * connection in the daemon's count, each request a little slower (a driver
- * process serving many devices, where connections are what runs out).
+ * Connections: a bus holds two to the same daemon: a libxenstore handle
+ * for requests one at a time (it never watches, so libxenstore reads its
+ * replies inline, with no thread), and libvbd's own client of the wire
+ * protocol for the watches and for transactions sent pipelined.  Watch
+ * events are read off that connection by the bus's loop, as many as have
+ * arrived in one read(); the fd shows them even when a request's wait
+ * has already read them off the socket.  If it breaks, the loop opens
+ * another and sets every watch again (each fires once, as a new watch).
+ * single_connection is kept for compatibility: it changes nothing.
  *
  * Watches: vbd_bus_watch_add() is xenstore's watch, on the bus's loop.
  *
@@ -71,8 +72,8 @@ typedef struct vbd_bus_options {
 	 * thread only, inside libvbd calls.  NULL: none. */
 	void (*log)(int level, const char *msg, void *userdata);
 	void *log_userdata;
-	/* true: one connection for requests and watches (see above); false:
-	 * two, so that requests are answered inline. */
+	/* Kept for compatibility: ignored, every bus holds two connections
+	 * (see above). */
 	bool single_connection;
 } vbd_bus_options;
 
@@ -101,7 +102,8 @@ VBD_PUBLIC int vbd_bus_get_fd(vbd_bus *bus);
 VBD_PUBLIC int vbd_bus_get_timeout_ms(vbd_bus *bus);
 /* Runs the callbacks due: pending watch events, ready fds, expired
  * deadlines.  Never blocks on the fd.  Returns how many ran (>= 0), or a
- * negative errno for a failure of the bus itself. */
+ * negative errno for a failure of the bus itself (its watch connection
+ * broke and no daemon answers a new one). */
 VBD_PUBLIC int vbd_bus_process(vbd_bus *bus);
 
 /* A xenstore watch on the bus. */

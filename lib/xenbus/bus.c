@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vbd_bus: the xenstore client loop every libvbd object runs on.  Two
- * libxenstore connections (requests, watches; or one for both), one epoll
- * fd over the watch connection and every fd an object follows, watches
- * found by id, timers.
+ * connections: libxenstore's for requests one at a time, and the wire
+ * client's (wire.c) for the watches and the pipelined transactions; one
+ * epoll fd over the wire client, its kick and every fd an object follows;
+ * watches found by id; timers.
  *
- *     bus: xsw "vbd-7" /local/domain/0/backend/vbd/1/51712/state
+ *     wire: WATCH_EVENT /local/domain/0/backend/vbd/1/51712/state "vbd-7"
  *       -> wtab[7 & mask] -> w->fn(path, w->ud)     (from vbd_bus_process)
  *
  * Entries removed while a callback runs are only marked dead and freed
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,20 +85,19 @@ void vbd__xb_log(vbd_bus *bus, int level, const char *fmt, ...)
 
 /* libxenstore takes the daemon's socket only from XENSTORED_PATH, read by
  * xs_open(), and the environment is the whole process's.  A bus told its
- * own socket sets the variable for its two xs_open() calls and puts the
+ * own socket sets the variable for its xs_open() call and puts the
  * caller's value back; without a lock, two buses made at once in two
  * threads set and restore it under each other's feet, and one connects to
  * the other's socket, or to whatever the variable named before: with a
  * guest's socket there, every request of that bus is then refused with
- * EACCES.  So the set, both opens and the restore are one critical section
+ * EACCES.  So the set, the open and the restore are one critical section
  * for all of libvbd's buses. */
 static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Opens both connections to path (NULL: wherever XENSTORED_PATH or
- * libxenstore's default says), or with single one handle that serves as
- * both; where gets the socket's name for messages.  0, -ENOMEM, or
- * -ECONNREFUSED. */
-static int open_handles(vbd_bus *bus, const char *path, bool single, char *where, size_t size)
+/* Opens the request connection to path (NULL: wherever XENSTORED_PATH or
+ * libxenstore's default says); where gets the socket's name for messages.
+ * 0, -ENOMEM, or -ECONNREFUSED. */
+static int open_handles(vbd_bus *bus, const char *path, char *where, size_t size)
 {
 	const char *env;
 	char *old = NULL;
@@ -127,8 +128,7 @@ static int open_handles(vbd_bus *bus, const char *path, bool single, char *where
 	}
 	snprintf(where, size, "%s", env ? env : "the default xenstored socket");
 	bus->xs = xs_open(0);
-	bus->xsw = !bus->xs ? NULL : single ? bus->xs : xs_open(0);
-	if (!bus->xs || !bus->xsw)
+	if (!bus->xs)
 		r = -ECONNREFUSED;
 out:
 	if (set) {
@@ -144,9 +144,10 @@ out:
 
 int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN };
 	char where[512] = "xenstore";
 	vbd_bus_options o;
+	vbd__xb_wire *w;
 	vbd_bus *bus;
 	int r;
 
@@ -161,22 +162,25 @@ int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 	bus->refs = 1;
 	bus->log = o.log;
 	bus->log_ud = o.log_userdata;
+	bus->kick_fd = -1;
 	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bus->epfd < 0) {
 		r = vbd__errf(err, -errno, "epoll_create1: %s", strerror(errno));
 		goto fail;
 	}
-	r = open_handles(bus, o.xenstored_path, o.single_connection, where, sizeof(where));
-	if (r < 0) {
+	bus->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ev.data.ptr = &bus->kick_fd;
+	if (bus->kick_fd < 0 || epoll_ctl(bus->epfd, EPOLL_CTL_ADD, bus->kick_fd, &ev) < 0) {
+		r = vbd__errf(err, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	/* o.single_connection: every bus holds two connections now. */
+	r = open_handles(bus, o.xenstored_path, where, sizeof(where));
+	if (r < 0 || (r = vbd__xb_bus_wire(bus, &w)) < 0) {
 		vbd__errf(err, r, "cannot connect to xenstore at %s: %s", where, strerror(-r));
 		goto fail;
 	}
-	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, xs_fileno(bus->xsw), &ev) < 0) {
-		r = vbd__errf(err, -errno, "epoll_ctl: %s", strerror(errno));
-		goto fail;
-	}
-	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s (%s)", where,
-	            bus->xs == bus->xsw ? "one connection" : "two connections");
+	vbd__xb_log(bus, VBD_LOG_DEBUG, "connected to xenstore at %s", where);
 	*ret = bus;
 	return 0;
 fail:
@@ -304,11 +308,11 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 	bus->ndead = 1;
 	reap(bus);
 	free(bus->wtab);
-	if (bus->xsw && bus->xsw != bus->xs)
-		xs_close(bus->xsw);
 	if (bus->xs)
 		xs_close(bus->xs);
 	vbd__xb_wire_free(bus->wire);
+	if (bus->kick_fd >= 0)
+		close(bus->kick_fd);
 	if (bus->epfd >= 0)
 		close(bus->epfd);
 	free(bus->socket);
@@ -336,35 +340,71 @@ int vbd_bus_get_timeout_ms(vbd_bus *bus)
 	return next <= now ? 0 : (int)(next - now > 0x7fffffff ? 0x7fffffff : next - now);
 }
 
+static void fired(const char *path, const char *token, void *ud)
+{
+	vbd__xb_watch *w = wtab_find(ud, token);
+
+	if (w && w->fn)
+		w->fn(path, w->ud);
+}
+
+int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &bus->wire };
+	vbd__xb_watch *x;
+	int r;
+
+	/* The old one's fd leaves the epoll set as it is closed, and its
+	 * events with it: each watch fires again on the new one. */
+	bus->wire = vbd__xb_wire_free(bus->wire);
+	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, vbd__xbw_fd(w), &ev) < 0)
+		return -errno;
+	vbd__xbw_kick_to(w, bus->kick_fd);
+	bus->wire = w;
+	for (x = bus->watches; x; x = x->next) {
+		if (x->dead)
+			continue;
+		if ((r = vbd__xbw_watch(w, x->path, x->token)) < 0) {
+			vbd__xb_log(bus, VBD_LOG_ERR, "watching %s again on a new connection: %s",
+			            x->path, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 int vbd_bus_process(vbd_bus *bus)
 {
 	struct epoll_event evs[16];
+	vbd__xb_wire *w;
 	vbd__xb_timer *t;
 	uint64_t now;
-	char **ev;
-	int k, ready, n = 0;
+	bool wire = false;
+	int k, ready, r, n = 0;
 
 	if (!bus)
 		return -EINVAL;
 	bus->depth++;
-	/* Only the fds of vbd__xb_io entries matter here; libxenstore's is
-	 * drained below whether or not it showed up. */
 	ready = epoll_wait(bus->epfd, evs, 16, 0);
 	for (k = 0; k < ready; k++) {
 		vbd__xb_io *io = evs[k].data.ptr;
 
-		if (io && !io->dead) {
+		if (evs[k].data.ptr == &bus->kick_fd) {
+			uint64_t v;
+
+			(void)!read(bus->kick_fd, &v, sizeof(v));
+			wire = true;
+		} else if (evs[k].data.ptr == &bus->wire) {
+			wire = true;
+		} else if (io && !io->dead) {
 			io->fn(io->fd, io->ud);
 			n++;
 		}
 	}
-	while ((ev = xs_check_watch(bus->xsw))) {
-		vbd__xb_watch *w = wtab_find(bus, ev[XS_WATCH_TOKEN]);
-
-		if (w && w->fn)
-			w->fn(ev[XS_WATCH_PATH], w->ud);
-		free(ev);
-		n++;
+	if (wire || vbd__xbw_pending(bus->wire)) {
+		r = vbd__xbw_events(bus->wire, fired, bus);
+		if (r > 0)
+			n += r;
 	}
 	now = vbd__now_ms();
 	for (t = bus->timers; t; t = t->next) {
@@ -374,6 +414,14 @@ int vbd_bus_process(vbd_bus *bus)
 			t->fn(t->ud);
 			n++;
 		}
+	}
+	/* Closed under it (the daemon went, or sent what is no event, here
+	 * or in a request's wait): another connection, with every watch set
+	 * again there, or the loop has lost its daemon. */
+	if (vbd__xb_wire_broken(bus->wire) && (r = vbd__xb_bus_wire(bus, &w)) < 0) {
+		vbd__xb_log(bus, VBD_LOG_ERR, "the xenstore connection for watches is lost: %s",
+		            strerror(-r));
+		n = r;
 	}
 	if (--bus->depth == 0)
 		reap(bus);
@@ -398,6 +446,8 @@ int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void 
                       vbd_errbuf *err, vbd__xb_watch **ret)
 {
 	vbd__xb_watch *w = calloc(1, sizeof(*w));
+	vbd__xb_wire *wire;
+	int r;
 
 	if (!w)
 		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
@@ -416,9 +466,8 @@ int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void 
 		free(w);
 		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
 	}
-	if (!xs_watch(bus->xsw, path, w->token)) {
-		int r = -(errno ? errno : EIO);
-
+	if ((r = vbd__xb_bus_wire(bus, &wire)) < 0 ||
+	    (r = vbd__xbw_watch(wire, path, w->token)) < 0) {
 		wtab_remove(bus, w);
 		free(w->path);
 		free(w);
@@ -443,8 +492,8 @@ void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
 		return;
 	if (!w->fn)
 		idle_unlink(bus, w);
-	if (!bus->closing)
-		xs_unwatch(bus->xsw, w->path, w->token);
+	if (!bus->closing && bus->wire && !vbd__xb_wire_broken(bus->wire))
+		(void)vbd__xbw_unwatch(bus->wire, w->path, w->token);
 	wtab_remove(bus, w);
 	w->dead = true;
 	bus->ndead++;

@@ -39,17 +39,17 @@ typedef void (*vbd__xb_log_fn)(int level, const char *msg, void *userdata);
 
 struct vbd_bus {
 	unsigned refs;
-	/* Two connections to one daemon: xs for requests (it never watches,
-	 * so libxenstore reads its replies inline), xsw for watches.  A
-	 * single-connection bus has one handle, in both (closed once). */
+	/* Two connections to one daemon: xs, libxenstore's, for requests
+	 * one at a time (it never watches, so libxenstore reads its replies
+	 * inline), and the wire client's (wire.c) for the watches and the
+	 * pipelined transactions (xs_batch.c).  The wire client is opened
+	 * with the bus, and again after a break, its watches set again. */
 	struct xs_handle *xs;
-	struct xs_handle *xsw;
-	int epfd;                   /* the one fd: xsw's and every followed fd */
+	struct vbd__xb_wire *wire;
+	int epfd;                   /* the one fd: the wire's, the kick, every followed fd */
+	int kick_fd;                /* an eventfd: events wait in the wire client */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
 	char *socket;               /* the socket connected to; NULL: libxenstore's default */
-	/* The pipelined client's own connection to the same daemon, opened
-	 * on first use (xs_batch.c). */
-	struct vbd__xb_wire *wire;
 	vbd__xb_log_fn log;
 	void *log_ud;
 	struct vbd_bus_watch *watches;
@@ -344,13 +344,33 @@ int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret);
 vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w);
 /* Its connection closed after a protocol error. */
 bool vbd__xb_wire_broken(const vbd__xb_wire *w);
+/* WATCH and UNWATCH of path with token on w (wire.c): 0 or -errno. */
+int vbd__xbw_watch(vbd__xb_wire *w, const char *path, const char *token);
+int vbd__xbw_unwatch(vbd__xb_wire *w, const char *path, const char *token);
+/* Runs fn for each watch event w holds or can read now without waiting,
+ * in order: first those queued while a request waited, then those read
+ * in one read() each time.  The number run, or -errno with the
+ * connection closed (a message that is no event: -EPROTO). */
+typedef void (*vbd__xbw_event_fn)(const char *path, const char *token, void *ud);
+int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud);
+/* An event waits in w, queued or read whole. */
+bool vbd__xbw_pending(const vbd__xb_wire *w);
+/* w's fd, for a poll; and the fd w writes (an eventfd's 1) when a wait
+ * leaves an event that no poll of its fd would show. */
+int vbd__xbw_fd(const vbd__xb_wire *w);
+void vbd__xbw_kick_to(vbd__xb_wire *w, int fd);
 /* Requests w sent, and its round trips (sends it waited on, a window or
  * one request each).  w may be NULL (none yet): 0 and 0. */
 void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
                          unsigned long long *round_trips);
-/* The bus's wire client, opened (or reopened after a break) on first use
- * to the daemon its libxenstore handles talk to.  0 or -errno. */
+/* The bus's wire client, reopened after a break to the daemon its
+ * libxenstore handle talks to, with the bus's watches set again there
+ * (vbd__xb_bus_rewatch()).  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
+/* A new wire client w for bus (the last one broke): its fd followed and
+ * every watch of the bus set on it again, each firing once as a new
+ * watch does.  0 or -errno (bus.c, from vbd__xb_bus_wire()). */
+int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w);
 /* vbd__xb_batch_run() and vbd__xb_batch_fetch() of b on the bus's wire
  * client, or vbd__xb_bus_wire()'s error. */
 int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);

@@ -29,10 +29,12 @@
  * and its sends, each a round trip (vbd__xb_wire_counts).
  *
  * A transaction belongs to the connection that started it, so the whole
- * of it (start, requests, end) goes over the wire client's own connection,
- * opened as libxenstore opens its own: the daemon's socket, else the
- * xenbus device (a device is written one message per write(), which is
- * how Linux's xenbus device reads its requests).
+ * of it (start, requests, end) goes over the wire client's own connection
+ * (wire.c), opened as libxenstore opens its own: the daemon's socket, else
+ * the xenbus device (a device is written one message per write(), which
+ * is how Linux's xenbus device reads its requests).  The bus's watches
+ * ride it too: an event met while a reply is awaited waits in wire.c's
+ * queue for the loop.
  *
  * On the xenbus device a window is one request: its reply is read before
  * the next is written.  Linux's device (xenbus_dev_frontend.c) keeps one
@@ -69,255 +71,10 @@
  * it.  On the xenbus device, one (see above). */
 #define WINDOW_SOCK ((unsigned)VBD__XB_WINDOW)
 #define SEND_MAX (32u * 1024)
-/* Replies read ahead: at least one whole message. */
-#define RBUF (16u * (HDR + XENSTORE_PAYLOAD_MAX))
-
-struct vbd__xb_wire {
-	int fd;
-	bool sock;          /* a socket: one sendmsg per window; else a device,
-	                     * one request at a time */
-	uint32_t next_req;
-	/* Requests sent, and sends each waited on: round trips. */
-	unsigned long long nreq, nsend;
-	size_t rlen;        /* bytes of replies read but not yet taken */
-	char rbuf[RBUF];
-};
-
-/* -------------------------------------------------------------- the wire */
-
-int vbd__xb_connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-/* As libxenstore's get_handle(): a socket is connected to, anything else
- * (the xenbus device) opened read-write. */
-static int open_path(const char *path, bool *sock)
-{
-	struct stat st;
-	int fd;
-
-	if (stat(path, &st) < 0)
-		return -errno;
-	*sock = S_ISSOCK(st.st_mode);
-	if (*sock)
-		return vbd__xb_connect_unix(path);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-int vbd__xb_wire_adopt(int fd, bool sock, vbd__xb_wire **ret)
-{
-	vbd__xb_wire *w = malloc(sizeof(*w));
-
-	if (!w)
-		return -ENOMEM;
-	w->fd = fd;
-	w->sock = sock;
-	w->next_req = 1;
-	w->nreq = w->nsend = 0;
-	w->rlen = 0;
-	*ret = w;
-	return 0;
-}
-
-int vbd__xb_wire_open(const char *path, vbd__xb_wire **ret)
-{
-	/* libxenstore's order without XENSTORED_PATH: xenstored's socket in
-	 * its run dir, then the xenbus device (the older name last). */
-	static const char *const dev[] = { "/dev/xen/xenbus", "/proc/xen/xenbus" };
-	const char *rundir = getenv("XENSTORED_RUNDIR");
-	char sock_path[256];
-	bool sock = false;
-	int fd, r;
-	unsigned i;
-
-	if (!path) {
-		snprintf(sock_path, sizeof(sock_path), "%s/socket",
-		         rundir ? rundir : "/var/run/xenstored");
-		path = sock_path;
-		for (i = 0, fd = open_path(path, &sock); fd < 0 && i < 2; i++)
-			fd = open_path(dev[i], &sock);
-	} else {
-		fd = open_path(path, &sock);
-	}
-	if (fd < 0)
-		return fd;
-	if ((r = vbd__xb_wire_adopt(fd, sock, ret)) < 0)
-		close(fd);
-	return r;
-}
-
-vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w)
-{
-	if (w && w->fd >= 0)
-		close(w->fd);
-	free(w);
-	return NULL;
-}
-
-bool vbd__xb_wire_broken(const vbd__xb_wire *w)
-{
-	return w->fd < 0;
-}
-
-void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
-                         unsigned long long *round_trips)
-{
-	*requests = w ? w->nreq : 0;
-	*round_trips = w ? w->nsend : 0;
-}
-
-/* A connection out of step with its replies is of no further use. */
-static int broken(vbd__xb_wire *w, int err)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	return err;
-}
-
-static int send_all(vbd__xb_wire *w, const char *p, size_t len)
-{
-	w->nsend++;
-	while (len) {
-		ssize_t n;
-
-		if (w->sock) {
-			struct iovec iov = { (void *)p, len };
-			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-			n = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
-		} else {
-			/* Linux's xenbus device takes one message per write():
-			 * bytes past the first message of a write are lost
-			 * (and a window there is that one message). */
-			struct xsd_sockmsg h;
-
-			memcpy(&h, p, HDR);
-			n = write(w->fd, p, HDR + h.len);
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The next reply, whole, at w->rbuf: its header in *h.  The caller takes
- * it with take().  0, -EPROTO for a length past the payload limit, -EPIPE
- * when the daemon closed the connection, -errno. */
-static int recv_reply(vbd__xb_wire *w, struct xsd_sockmsg *h)
-{
-	for (;;) {
-		ssize_t n;
-
-		if (w->rlen >= HDR) {
-			memcpy(h, w->rbuf, HDR);
-			if (h->len > XENSTORE_PAYLOAD_MAX)
-				return -EPROTO;
-			if (w->rlen >= HDR + h->len)
-				return 0;
-		}
-		n = read(w->fd, w->rbuf + w->rlen, sizeof(w->rbuf) - w->rlen);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n == 0)
-			return -EPIPE;
-		if (n > 0)
-			w->rlen += (size_t)n;
-	}
-}
-
-static void take(vbd__xb_wire *w, const struct xsd_sockmsg *h)
-{
-	size_t n = HDR + h->len;
-
-	memmove(w->rbuf, w->rbuf + n, w->rlen - n);
-	w->rlen -= n;
-}
-
-/* An XS_ERROR's payload, "ENOENT\0", as -errno: Xen's own table of names.
- * A name not in it is EINVAL's place in that table: -EINVAL. */
-static int error_of(const char *p, uint32_t len)
-{
-	unsigned i;
-
-	for (i = 0; i < sizeof(xsd_errors) / sizeof(xsd_errors[0]); i++) {
-		size_t k = strlen(xsd_errors[i].errstring);
-
-		if (len >= k && !memcmp(p, xsd_errors[i].errstring, k) &&
-		    (len == k || (len == k + 1 && !p[k])))
-			return -xsd_errors[i].errnum;
-	}
-	return -EINVAL;
-}
-
-/* Receives the reply to a request {type, req, tx}: 0 for success (its
- * payload NUL-terminated in out, when given), the XS_ERROR's -errno; or,
- * the connection closed (vbd__xb_wire_broken()), -EPROTO for a reply that
- * is not this request's and -errno when none could be read. */
-static int reply_to(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, char *out,
-                    size_t size, size_t *got)
-{
-	struct xsd_sockmsg h;
-	int r = recv_reply(w, &h);
-
-	if (r < 0)
-		return broken(w, r);
-	if (h.req_id != req || h.tx_id != tx || (h.type != type && h.type != XS_ERROR))
-		return broken(w, -EPROTO);
-	if (h.type == XS_ERROR)
-		r = error_of(w->rbuf + HDR, h.len);
-	else if (out) {
-		size_t n = h.len < size ? h.len : size - 1;
-
-		memcpy(out, w->rbuf + HDR, n);
-		out[n] = 0;
-		if (got)
-			*got = n;
-	}
-	take(w, &h);
-	return r;
-}
-
-/* One request outside the batch (start, end): sent and answered. */
-static int request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
-                   char *out, size_t size)
-{
-	char msg[HDR + 8];
-	uint32_t len = (uint32_t)strlen(payload) + 1;
-	struct xsd_sockmsg h = { type, w->next_req++, tx, len };
-	int r;
-
-	w->nreq++;
-	memcpy(msg, &h, HDR);
-	memcpy(msg + HDR, payload, len);
-	if ((r = send_all(w, msg, HDR + len)) < 0)
-		return broken(w, r);
-	return reply_to(w, type, h.req_id, tx, out, size, NULL);
-}
 
 static int end(vbd__xb_wire *w, uint32_t tx, bool abort)
 {
-	return request(w, XS_TRANSACTION_END, tx, abort ? "F" : "T", NULL, 0);
+	return vbd__xbw_request(w, XS_TRANSACTION_END, tx, abort ? "F" : "T", 2, NULL, 0);
 }
 
 /* A VBD__XB_OP_SAME request's answer (err, or got bytes of val) against
@@ -371,8 +128,8 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			w->nreq++;
 			memcpy(b->msgs + b->ops[i + j].off, &h, HDR);
 		}
-		if ((r = send_all(w, b->msgs + from, to - from)) < 0)
-			return broken(w, r);
+		if ((r = vbd__xbw_send(w, b->msgs + from, to - from)) < 0)
+			return vbd__xbw_fail(w, r);
 		for (j = 0; j < k; j++) {
 			const batch_op *op = &b->ops[i + j];
 			struct xsd_sockmsg h;
@@ -381,7 +138,7 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 			size_t got = 0;
 
 			memcpy(&h, b->msgs + op->off, HDR);
-			r = reply_to(w, h.type, req0 + j, tx, op->check || op->dir || same ? val : NULL,
+			r = vbd__xbw_reply(w, h.type, req0 + j, tx, op->check || op->dir || same ? val : NULL,
 			             sizeof(val), &got);
 			if (w->fd < 0)
 				return r;
@@ -428,13 +185,13 @@ static int begin(vbd__xb_wire *w, uint32_t *tx)
 {
 	char id[16];
 	long long v;
-	int r = request(w, XS_TRANSACTION_START, 0, "", id, sizeof(id));
+	int r = vbd__xbw_request(w, XS_TRANSACTION_START, 0, "", 1, id, sizeof(id));
 
 	if (r < 0)
 		return r;
 	v = vbd__parse_num(id);
 	if (v <= 0 || v > UINT32_MAX)
-		return broken(w, -EPROTO);
+		return vbd__xbw_fail(w, -EPROTO);
 	*tx = (uint32_t)v;
 	return 0;
 }
@@ -499,11 +256,19 @@ int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
 {
 	int r;
 
-	if (bus->wire && vbd__xb_wire_broken(bus->wire))
-		bus->wire = vbd__xb_wire_free(bus->wire);
-	if (!bus->wire && (r = vbd__xb_wire_open(bus->socket, &bus->wire)) < 0)
+	vbd__xb_wire *w;
+
+	if (bus->wire && !vbd__xb_wire_broken(bus->wire)) {
+		*ret = bus->wire;
+		return 0;
+	}
+	if ((r = vbd__xb_wire_open(bus->socket, &w)) < 0)
 		return r;
-	*ret = bus->wire;
+	if ((r = vbd__xb_bus_rewire(bus, w)) < 0) {
+		vbd__xb_wire_free(w);
+		return r;
+	}
+	*ret = w;
 	return 0;
 }
 

@@ -38,4 +38,44 @@ struct vbd__xb_batch {
 /* Empties b for recording again, its buffers kept (xs_batch_rec.c). */
 void vbd__xb_batch_clear(vbd__xb_batch *b);
 
+/* ---- the connection (wire.c) ---- */
+
+/* Replies read ahead: at least one whole message. */
+#define VBD__XBW_RBUF (16u * (HDR + XENSTORE_PAYLOAD_MAX))
+
+struct vbd__xbw_event;
+
+struct vbd__xb_wire {
+	int fd;             /* -1: broken */
+	bool sock;          /* a socket: one sendmsg per window; else a device,
+	                     * one request at a time */
+	uint32_t next_req;
+	/* Requests sent, and sends each waited on: round trips; events
+	 * received. */
+	unsigned long long nreq, nsend, nevents;
+	/* Events met while a request waited, in order (wire.c). */
+	struct vbd__xbw_event *evq, **evq_tail;
+	size_t evq_bytes;
+	int kick_fd;        /* written when events wait unseen; -1: none */
+	bool kicked;
+	size_t rlen;        /* bytes read but not yet taken */
+	char rbuf[VBD__XBW_RBUF];
+};
+
+/* Closes w's connection (it can no longer be trusted to line up): err. */
+int vbd__xbw_fail(vbd__xb_wire *w, int err);
+/* Sends len bytes of whole messages (one write() each on a device): one
+ * round trip in the counts.  0 or -errno. */
+int vbd__xbw_send(vbd__xb_wire *w, const char *p, size_t len);
+/* Receives the reply to a request {type, req, tx}, queueing the events
+ * before it: 0 for success (its payload NUL-terminated in out, when
+ * given, its length in *got), the XS_ERROR's -errno; or, the connection
+ * closed (vbd__xb_wire_broken()), -EPROTO for a reply that is not this
+ * request's and -errno when none could be read. */
+int vbd__xbw_reply(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, char *out,
+                   size_t size, size_t *got);
+/* One request of len payload bytes, sent and answered as above. */
+int vbd__xbw_request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
+                     size_t len, char *out, size_t size);
+
 #endif
