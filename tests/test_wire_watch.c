@@ -240,6 +240,60 @@ static void test_broken_connection_is_replaced(void **state)
 	vbd_bus_unref(bus);
 }
 
+struct breaker {
+	vbd_bus *bus;
+	struct seen s;
+};
+
+/* The first event breaks the connection and asks for the wire client, as
+ * a request inside a callback meeting a broken one does: a new one
+ * replaces it while the loop is still walking the old one's events. */
+static void break_in(const char *path, void *ud)
+{
+	struct breaker *b = ud;
+	vbd__xb_wire *w;
+
+	saw(path, "", &b->s);
+	if (b->s.n == 2) {
+		vbd__xbw_fail(b->bus->wire, -EPROTO);
+		assert_int_equal(vbd__xb_bus_wire(b->bus, &w), 0);
+		assert_false(vbd__xb_wire_broken(w));
+	}
+}
+
+/* Under the sanitizers: the old one is not freed under the loop. */
+static void test_break_inside_a_callback(void **state)
+{
+	struct fx *f = *state;
+	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
+	struct breaker b = { NULL, { 0 } };
+	vbd_errbuf err = { "" };
+	vbd_bus_watch *bw;
+	unsigned i;
+
+	o.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_bus_new(&b.bus, &o, &err), 0);
+	assert_int_equal(vbd_bus_watch_add(b.bus, "/w", break_in, &b, &bw, &err), 0);
+	process_until(b.bus, &b.s, 1);
+	write_keys(f, 5);
+	/* k0 breaks it; what the old one had queued may still come; the new
+	 * one's watch fires for /w; then a write after it arrives. */
+	for (i = 0; i < 200 && !(b.s.n >= 3 && !strcmp(b.s.path[b.s.n - 1], "/w")); i++) {
+		struct pollfd p = { vbd_bus_get_fd(b.bus), POLLIN, 0 };
+
+		poll(&p, 1, 10);
+		assert_true(vbd_bus_process(b.bus) >= 0);
+	}
+	assert_string_equal(b.s.path[1], "/w/k0");
+	assert_string_equal(b.s.path[b.s.n - 1], "/w");
+	i = b.s.n;
+	assert_true(xs_write(f->h, XBT_NULL, "/w/after", "1", 1));
+	process_until(b.bus, &b.s, i + 1);
+	assert_string_equal(b.s.path[i], "/w/after");
+	vbd_bus_watch_remove(b.bus, bw);
+	vbd_bus_unref(b.bus);
+}
+
 /* ---- a peer that sends what a store never would ---- */
 
 static size_t put(char *buf, size_t at, uint32_t type, uint32_t req, uint32_t tx, const char *s,
@@ -354,6 +408,7 @@ int main(void)
 		T(test_events_without_a_wait),
 		T(test_bus_fd_shows_events_a_wait_took),
 		T(test_broken_connection_is_replaced),
+		T(test_break_inside_a_callback),
 		cmocka_unit_test(test_events_between_replies),
 		cmocka_unit_test(test_what_is_no_event_is_refused),
 	};

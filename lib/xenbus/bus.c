@@ -290,6 +290,13 @@ static void reap(vbd_bus *bus)
 	}
 }
 
+/* Frees the wire clients replaced while callbacks ran. */
+static void retire(vbd_bus *bus)
+{
+	while (bus->nretired)
+		vbd__xb_wire_free(bus->retired[--bus->nretired]);
+}
+
 vbd_bus *vbd_bus_unref(vbd_bus *bus)
 {
 	vbd__xb_watch *w;
@@ -310,6 +317,8 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 	free(bus->wtab);
 	if (bus->xs)
 		xs_close(bus->xs);
+	retire(bus);
+	free(bus->retired);
 	vbd__xb_wire_free(bus->wire);
 	if (bus->kick_fd >= 0)
 		close(bus->kick_fd);
@@ -354,13 +363,27 @@ int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
 	vbd__xb_watch *x;
 	int r;
 
-	/* The old one's fd leaves the epoll set as it is closed, and its
-	 * events with it: each watch fires again on the new one. */
-	bus->wire = vbd__xb_wire_free(bus->wire);
 	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, vbd__xbw_fd(w), &ev) < 0)
 		return -errno;
 	vbd__xbw_kick_to(w, bus->kick_fd);
+	/* The old one (its fd already out of the epoll set, closed when it
+	 * broke) may be the one a vbd__xbw_events() below us is walking, a
+	 * callback's request having found it broken: freed once the
+	 * outermost process() returns.  Its queued events are the old
+	 * connection's; each watch fires again on the new one. */
+	if (bus->wire) {
+		vbd__xb_wire **slot = realloc(bus->retired, (bus->nretired + 1) * sizeof(*slot));
+
+		if (slot) {
+			bus->retired = slot;
+			bus->retired[bus->nretired++] = bus->wire;
+		} else if (!bus->depth) {
+			vbd__xb_wire_free(bus->wire);
+		}   /* else: lost, not freed under a caller */
+	}
 	bus->wire = w;
+	if (!bus->depth)
+		retire(bus);
 	for (x = bus->watches; x; x = x->next) {
 		if (x->dead)
 			continue;
@@ -423,8 +446,10 @@ int vbd_bus_process(vbd_bus *bus)
 		            strerror(-r));
 		n = r;
 	}
-	if (--bus->depth == 0)
+	if (--bus->depth == 0) {
 		reap(bus);
+		retire(bus);
+	}
 	return n;
 }
 

@@ -151,7 +151,7 @@ vbd__xb_wire *vbd__xb_wire_free(vbd__xb_wire *w)
 
 bool vbd__xb_wire_broken(const vbd__xb_wire *w)
 {
-	return w->fd < 0;
+	return !w || w->fd < 0;
 }
 
 void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,

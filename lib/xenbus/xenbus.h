@@ -46,6 +46,9 @@ struct vbd_bus {
 	 * with the bus, and again after a break, its watches set again. */
 	struct xs_handle *xs;
 	struct vbd__xb_wire *wire;
+	/* Wire clients replaced inside a callback, freed after it. */
+	struct vbd__xb_wire **retired;
+	unsigned nretired;
 	int epfd;                   /* the one fd: the wire's, the kick, every followed fd */
 	int kick_fd;                /* an eventfd: events wait in the wire client */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */

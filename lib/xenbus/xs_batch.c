@@ -264,12 +264,15 @@ int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
 	}
 	if ((r = vbd__xb_wire_open(bus->socket, &w)) < 0)
 		return r;
-	if ((r = vbd__xb_bus_rewire(bus, w)) < 0) {
+	/* Once in place (only its watches' failing to be set again can go
+	 * wrong then) it stays, broken or not, for the next try. */
+	r = vbd__xb_bus_rewire(bus, w);
+	if (bus->wire != w) {
 		vbd__xb_wire_free(w);
 		return r;
 	}
 	*ret = w;
-	return 0;
+	return r;
 }
 
 int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed)
