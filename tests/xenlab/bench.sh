@@ -86,6 +86,9 @@ ours_stop() {
 	be_pid=
 }
 
+# cpu_ticks PID: the process's user + system time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
 # one METHOD ROUND: attach, wait for Connected, detach; one CSV line per
 # sample, the stamps kept in /bench/stamps.METHOD.
 one() {
@@ -125,6 +128,7 @@ one() {
 
 echo "== bench: $n rounds, guest $d, $(grep -c ^processor /proc/cpuinfo) dom0 vCPUs, xenstored $XENLAB_XENSTORED"
 : > /bench/samples
+: > /bench/be_ticks
 for r in $(seq 1 "$n"); do
 	blkback_load || { echo "bench: cannot load xen-blkback"; exit 1; }
 	# The baseline beside vbdctl-kernel, each first in turn: the first
@@ -136,7 +140,10 @@ for r in $(seq 1 "$n"); do
 	fi
 	blkback_unload || { echo "bench: cannot unload xen-blkback"; exit 1; }
 	ours_start || { echo "bench: vbdctl backend not ready"; tail /bench/backend.log; exit 1; }
+	t0=$(cpu_ticks "$be_pid")
 	one vbdctl-ours "$r"
+	t1=$(cpu_ticks "$be_pid")
+	[ -n "$t0" ] && [ -n "$t1" ] && echo "$r $((t1 - t0))" >> /bench/be_ticks
 	ours_stop
 	echo "bench: round $r done: $(grep -c " $r " /bench/samples)/$(echo $methods | wc -w) timed"
 done
@@ -192,6 +199,14 @@ if [ -x "$baseline" ]; then
 	v=$(paired xl vbdctl-baseline); echo "median of per-round xl / vbdctl-baseline: $v"
 	csv paired "xl/vbdctl-baseline" "" median_ratio "$v" "" ""
 fi
+
+# What our backend's process spent on the CPU for its round's attach and
+# detach (ticks of the dom0 kernel's clock, 1/100 s on Debian's): the
+# part of vbdctl-ours's time that competes with everything else in dom0.
+hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+v=$(awk '{ print $2 }' /bench/be_ticks | sort -n | awk -v hz="$hz" '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)] * 1000 / hz; else print "NA" }')
+echo "== vbdctl backend CPU per attach+detach (median of $(wc -l < /bench/be_ticks) rounds): $v ms"
+csv cpu vbdctl-ours "" backend_cpu_ms "$v" "" ""
 
 # Where the time goes: the median time of each stamped step (the first time
 # a node took that value in a sample), by path.

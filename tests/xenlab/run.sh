@@ -72,6 +72,9 @@ fi
 cp "$build/tests/vbd-lab-destroy" "$stage/bin/"
 cp "$build/tests/vbd-lab-stamp" "$stage/bin/"
 cp "$build/tests/vbd-lab-xbpipe" "$stage/bin/"
+# VBD_LAB_EXTRA="FILE...": more host binaries for dom0's PATH (strace,
+# perf: their libraries are added as for any ELF file in the share).
+[ -z "${VBD_LAB_EXTRA:-}" ] || cp $VBD_LAB_EXTRA "$stage/bin/"
 cp "$top"/tests/xenlab/*.sh "$stage/tests/"
 cp "$top"/hotplug/vbd-block "$stage/"
 # The driver domain runs dd.sh from the share's root at boot.
