@@ -178,6 +178,31 @@ int vbd_test_raw_send(int fd, uint32_t type, uint32_t req_id, uint32_t tx_id,
 	return 0;
 }
 
+size_t vbd_test_msg_put(char *buf, size_t at, uint32_t type, uint32_t req_id, uint32_t tx_id,
+                        const void *payload, uint32_t len)
+{
+	struct xsd_sockmsg h = { type, req_id, tx_id, len };
+
+	memcpy(buf + at, &h, sizeof(h));
+	memcpy(buf + at + sizeof(h), payload, len);
+	return at + sizeof(h) + len;
+}
+
+struct vbd__xb_wire *vbd_test_wire_peer(const void *buf, size_t len, bool eof, int *ret_other)
+{
+	vbd__xb_wire *w;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	if (vbd__xb_wire_adopt(sv[0], true, &w) < 0 || write(sv[1], buf, len) != (ssize_t)len)
+		abort();
+	if (eof)
+		shutdown(sv[1], SHUT_WR);
+	*ret_other = sv[1];
+	return w;
+}
+
 static int read_full(int fd, void *buf, size_t len, int timeout_ms)
 {
 	size_t done = 0;

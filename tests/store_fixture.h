@@ -59,4 +59,16 @@ int vbd_test_raw_send(int fd, uint32_t type, uint32_t req_id, uint32_t tx_id,
 int vbd_test_raw_recv(int fd, uint32_t *type, uint32_t *req_id, uint32_t *tx_id,
                       char *buf, size_t size, int timeout_ms);
 
+/* ---- a peer that sends what a store never would ---- */
+
+/* Appends a message {type, req_id, tx_id, len} + payload to buf at at;
+ * returns the new end (the caller sizes buf). */
+size_t vbd_test_msg_put(char *buf, size_t at, uint32_t type, uint32_t req_id, uint32_t tx_id,
+                        const void *payload, uint32_t len);
+/* A wire client (lib/xenbus/wire.c) on one end of a socketpair whose other
+ * end has sent the len bytes of buf and, with eof, shut its writing side
+ * (nothing more comes: EOF); that other end in *ret_other, to close. */
+struct vbd__xb_wire;
+struct vbd__xb_wire *vbd_test_wire_peer(const void *buf, size_t len, bool eof, int *ret_other);
+
 #endif

@@ -175,23 +175,33 @@ static void process_until(vbd_bus *bus, struct seen *s, unsigned n)
 	assert_int_equal(s->n, n);
 }
 
+/* A bus on the fixture's store watching /w with fn(ud), its first event
+ * (the watch's own) run: on *seen (ud's, or ud itself). */
+static vbd_bus *bus_watching(struct fx *f, vbd_bus_watch_fn fn, void *ud, struct seen *seen,
+                             vbd_bus_watch **bw)
+{
+	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	vbd_bus *bus;
+
+	o.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_bus_new(&bus, &o, &err), 0);
+	assert_int_equal(vbd_bus_watch_add(bus, "/w", fn, ud, bw, &err), 0);
+	process_until(bus, seen, 1);
+	return bus;
+}
+
 /* Events a request's wait read off the socket leave the socket empty: the
  * bus's fd shows them all the same, and its process() runs them. */
 static void test_bus_fd_shows_events_a_wait_took(void **state)
 {
 	struct fx *f = *state;
-	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
 	struct seen s = { 0 };
-	vbd_errbuf err = { "" };
 	vbd_bus_watch *bw;
+	vbd_bus *bus = bus_watching(f, bus_saw, &s, &s, &bw);
 	vbd__xb_batch *b;
-	vbd_bus *bus;
 	struct pollfd p;
 
-	o.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_bus_new(&bus, &o, &err), 0);
-	assert_int_equal(vbd_bus_watch_add(bus, "/w", bus_saw, &s, &bw, &err), 0);
-	process_until(bus, &s, 1);
 	write_keys(f, 5);
 	assert_int_equal(vbd__xb_batch_new(&b), 0);
 	assert_int_equal(vbd__xb_batch_check(b, "/w/k0", read_check, NULL), 0);
@@ -213,20 +223,12 @@ static void test_bus_fd_shows_events_a_wait_took(void **state)
 static void test_broken_connection_is_replaced(void **state)
 {
 	struct fx *f = *state;
-	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
 	struct seen s = { 0 };
-	vbd_errbuf err = { "" };
 	vbd_bus_watch *bw;
-	vbd_bus *bus;
+	vbd_bus *bus = bus_watching(f, bus_saw, &s, &s, &bw);
 	struct pollfd p;
-	vbd__xb_wire *old;
 
-	o.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_bus_new(&bus, &o, &err), 0);
-	assert_int_equal(vbd_bus_watch_add(bus, "/w", bus_saw, &s, &bw, &err), 0);
-	process_until(bus, &s, 1);
-	old = bus->wire;
-	vbd__xbw_fail(old, -EPROTO);
+	vbd__xbw_fail(bus->wire, -EPROTO);
 	p = (struct pollfd){ vbd_bus_get_fd(bus), POLLIN, 0 };
 	assert_int_equal(poll(&p, 1, 0), 1);
 	assert_true(vbd_bus_process(bus) >= 0);
@@ -265,16 +267,11 @@ static void break_in(const char *path, void *ud)
 static void test_break_inside_a_callback(void **state)
 {
 	struct fx *f = *state;
-	vbd_bus_options o = VBD_BUS_OPTIONS_INIT;
 	struct breaker b = { NULL, { 0 } };
-	vbd_errbuf err = { "" };
 	vbd_bus_watch *bw;
 	unsigned i;
 
-	o.xenstored_path = f->t.socket;
-	assert_int_equal(vbd_bus_new(&b.bus, &o, &err), 0);
-	assert_int_equal(vbd_bus_watch_add(b.bus, "/w", break_in, &b, &bw, &err), 0);
-	process_until(b.bus, &b.s, 1);
+	b.bus = bus_watching(f, break_in, &b, &b.s, &bw);
 	write_keys(f, 5);
 	/* k0 breaks it; what the old one had queued may still come; the new
 	 * one's watch fires for /w; then a write after it arrives. */
@@ -296,28 +293,8 @@ static void test_break_inside_a_callback(void **state)
 
 /* ---- a peer that sends what a store never would ---- */
 
-static size_t put(char *buf, size_t at, uint32_t type, uint32_t req, uint32_t tx, const char *s,
-                  uint32_t len)
-{
-	struct xsd_sockmsg h = { type, req, tx, len };
-
-	memcpy(buf + at, &h, sizeof(h));
-	memcpy(buf + at + sizeof(h), s, len);
-	return at + sizeof(h) + len;
-}
-
-/* A wire client on a socketpair whose other end has sent buf. */
-static vbd__xb_wire *peer(const char *buf, size_t len, int *ret_other)
-{
-	vbd__xb_wire *w;
-	int sv[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vbd__xb_wire_adopt(sv[0], true, &w), 0);
-	assert_int_equal(write(sv[1], buf, len), (ssize_t)len);
-	*ret_other = sv[1];
-	return w;
-}
+#define put vbd_test_msg_put
+#define peer(buf, n, o) vbd_test_wire_peer(buf, n, false, o)
 
 /* Events between a transaction's replies: the batch runs, the events wait
  * for the loop, in order. */

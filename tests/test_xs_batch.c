@@ -756,34 +756,22 @@ static void test_limits(void **state)
  * end of a socketpair: the client reads them as they come. */
 static int run_against(const void *replies, size_t len, bool *ret_broken)
 {
-	vbd__xb_wire *w;
 	vbd__xb_batch *b;
-	int sv[2], r;
+	vbd__xb_wire *w;
+	int other, r;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(vbd__xb_wire_adopt(sv[0], true, &w), 0);
-	assert_int_equal(write(sv[1], replies, len), (ssize_t)len);
+	w = vbd_test_wire_peer(replies, len, true, &other);   /* no more than those: EOF */
 	assert_int_equal(vbd__xb_batch_new(&b), 0);
 	assert_int_equal(vbd__xb_batch_printf(b, "/t", "k", "v"), 0);
-	shutdown(sv[1], SHUT_WR);   /* no more replies than those: EOF */
 	r = vbd__xb_batch_run(w, b, NULL);
 	*ret_broken = vbd__xb_wire_broken(w);
 	vbd__xb_batch_free(b);
 	vbd__xb_wire_free(w);
-	close(sv[1]);
+	close(other);
 	return r;
 }
 
-/* Appends a reply {type, req, tx} with payload s (and its NUL). */
-static size_t put(char *buf, size_t at, uint32_t type, uint32_t req, uint32_t tx, const char *s,
-                  uint32_t len)
-{
-	struct xsd_sockmsg h = { type, req, tx, len };
-
-	memcpy(buf + at, &h, sizeof(h));
-	memcpy(buf + at + sizeof(h), s, len);
-	return at + sizeof(h) + len;
-}
+#define put vbd_test_msg_put
 
 static void test_reply_not_its_request_is_refused(void **state)
 {

@@ -149,15 +149,11 @@ static int recv_msg(vbd__trace *t, struct xsd_sockmsg *h)
 {
 	for (;;) {
 		struct pollfd pfd = { t->fd, POLLIN, 0 };
+		int r = vbd__xb_msg_whole(t->buf, t->len, VBD__TRACE_PAYLOAD_MAX, h);
 		ssize_t n;
 
-		if (t->len >= HDR) {
-			memcpy(h, t->buf, HDR);
-			if (h->len > VBD__TRACE_PAYLOAD_MAX)
-				return -EPROTO;
-			if (t->len >= HDR + h->len)
-				return 0;
-		}
+		if (r != -EAGAIN)
+			return r;
 		if (poll(&pfd, 1, REPLY_TIMEOUT_MS) == 0)
 			return -ETIMEDOUT;
 		n = read(t->fd, t->buf + t->len, BUF_SIZE - t->len);

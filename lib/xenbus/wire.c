@@ -207,21 +207,27 @@ int vbd__xbw_send(vbd__xb_wire *w, const char *p, size_t len)
 	return 0;
 }
 
+int vbd__xb_msg_whole(const char *buf, size_t len, uint32_t max, struct xsd_sockmsg *h)
+{
+	if (len < HDR)
+		return -EAGAIN;
+	memcpy(h, buf, HDR);
+	if (h->len > max)
+		return -EPROTO;
+	return len >= HDR + h->len ? 0 : -EAGAIN;
+}
+
 /* The next message, whole, at w->rbuf: its header in *h.  block: wait for
  * it; else -EAGAIN when none is whole yet.  0, -EPROTO for a length past
  * the payload limit, -EPIPE when the daemon closed the connection, -errno. */
 static int next_msg(vbd__xb_wire *w, struct xsd_sockmsg *h, bool block)
 {
 	for (;;) {
+		int r = vbd__xb_msg_whole(w->rbuf, w->rlen, XENSTORE_PAYLOAD_MAX, h);
 		ssize_t n;
 
-		if (w->rlen >= HDR) {
-			memcpy(h, w->rbuf, HDR);
-			if (h->len > XENSTORE_PAYLOAD_MAX)
-				return -EPROTO;
-			if (w->rlen >= HDR + h->len)
-				return 0;
-		}
+		if (r != -EAGAIN)
+			return r;
 		if (!block && w->sock) {
 			n = recv(w->fd, w->rbuf + w->rlen, sizeof(w->rbuf) - w->rlen, MSG_DONTWAIT);
 		} else {
@@ -298,13 +304,9 @@ static void kick(vbd__xb_wire *w)
 
 	if (w->kicked || w->kick_fd < 0)
 		return;
-	if (!w->evq) {
-		if (w->rlen < HDR)
-			return;
-		memcpy(&h, w->rbuf, HDR);
-		if (h.type != XS_WATCH_EVENT || w->rlen < HDR + h.len)
-			return;
-	}
+	if (!w->evq && (vbd__xb_msg_whole(w->rbuf, w->rlen, XENSTORE_PAYLOAD_MAX, &h) < 0 ||
+	                h.type != XS_WATCH_EVENT))
+		return;
 	if (write(w->kick_fd, &one, sizeof(one)) == sizeof(one))
 		w->kicked = true;
 }
@@ -423,10 +425,7 @@ bool vbd__xbw_pending(const vbd__xb_wire *w)
 
 	if (!w || w->evq)
 		return w != NULL;
-	if (w->rlen < HDR)
-		return false;
-	memcpy(&h, w->rbuf, HDR);
-	return w->rlen >= HDR + h.len;
+	return vbd__xb_msg_whole(w->rbuf, w->rlen, XENSTORE_PAYLOAD_MAX, &h) == 0;
 }
 
 int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud)

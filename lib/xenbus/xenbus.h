@@ -356,6 +356,10 @@ int vbd__xbw_unwatch(vbd__xb_wire *w, const char *path, const char *token);
  * connection closed (a message that is no event: -EPROTO). */
 typedef void (*vbd__xbw_event_fn)(const char *path, const char *token, void *ud);
 int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud);
+/* Whether buf (len bytes read) starts with one whole message of at most
+ * max payload bytes: 0 and its header in *h, -EAGAIN for more bytes to
+ * come, -EPROTO for a length past max. */
+int vbd__xb_msg_whole(const char *buf, size_t len, uint32_t max, struct xsd_sockmsg *h);
 /* An event waits in w, queued or read whole. */
 bool vbd__xbw_pending(const vbd__xb_wire *w);
 /* w's fd, for a poll; and the fd w writes (an eventfd's 1) when a wait
