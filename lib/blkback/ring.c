@@ -165,18 +165,6 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 		snprintf(why, whylen, "ring %u: eventfd: %s", r->index, strerror(errno));
 		return rc;
 	}
-	/* The engine, chosen now: io_uring unless it is unavailable (built
-	 * without it, refused by seccomp, an old kernel, RLIMIT_MEMLOCK) or
-	 * VBD_BLKBACK_ENGINE=sync asks for the synchronous one. */
-	if (vbd__bb_uring_wanted()) {
-		rc = vbd__bb_uring_open(r);
-		if (rc < 0 && rc != -ENOSYS && !b->uring_warned) {
-			b->uring_warned = true;
-			vbd__bb_log(b, VBD_LOG_WARNING,
-			            "io_uring unavailable (%s): rings use the synchronous engine",
-			            strerror(-rc));
-		}
-	}
 	/* Nothing is allocated for requests or grants not yet seen: the
 	 * scratch and the grant table grow with what the frontend sends. */
 	if (r->persistent)
@@ -602,9 +590,24 @@ static void *worker(void *arg)
 int vbd__bb_ring_start(vbd__bb_ring *r)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	vbd_blkback *b = r->dev->b;
 	pthread_attr_t attr;
 	sigset_t all, old;
 	int rc;
+
+	/* The engine, chosen now, after Connected is written (it serves only
+	 * the requests that follow): io_uring unless it is unavailable (built
+	 * without it, refused by seccomp, an old kernel, RLIMIT_MEMLOCK) or
+	 * VBD_BLKBACK_ENGINE=sync asks for the synchronous one. */
+	if (!r->u && vbd__bb_uring_wanted()) {
+		rc = vbd__bb_uring_open(r);
+		if (rc < 0 && rc != -ENOSYS && !b->uring_warned) {
+			b->uring_warned = true;
+			vbd__bb_log(b, VBD_LOG_WARNING,
+			            "io_uring unavailable (%s): rings use the synchronous engine",
+			            strerror(-rc));
+		}
+	}
 
 	r->stack_bytes = STACK_BYTES + page;
 	r->stack = mmap(NULL, r->stack_bytes, PROT_READ | PROT_WRITE,
