@@ -42,9 +42,11 @@ static void die(const char *what)
 	abort();
 }
 
-static void on_event(const char *path, const char *token, void *ud)
+static void on_event(const char *path, const char *token, uint64_t seq, void *ud)
 {
 	struct count *c = ud;
+
+	(void)seq;
 	size_t lp = strlen(path), lt = strlen(token);
 
 	if (!lp || !lt)

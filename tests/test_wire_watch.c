@@ -71,15 +71,17 @@ struct seen {
 	unsigned n;
 	char path[K + 8][32];
 	char token[K + 8][16];
+	uint64_t seq[K + 8];
 };
 
-static void saw(const char *path, const char *token, void *ud)
+static void saw(const char *path, const char *token, uint64_t seq, void *ud)
 {
 	struct seen *s = ud;
 
 	assert_true(s->n < K + 8);
 	snprintf(s->path[s->n], sizeof(s->path[0]), "%s", path);
 	snprintf(s->token[s->n], sizeof(s->token[0]), "%s", token);
+	s->seq[s->n] = seq;
 	s->n++;
 }
 
@@ -104,6 +106,7 @@ static void test_events_met_by_a_wait_are_kept(void **state)
 
 	assert_int_equal(vbd__xb_wire_open(f->t.socket, &w), 0);
 	assert_int_equal(vbd__xbw_watch(w, "/w", "tok-1"), 0);
+	assert_int_equal(vbd__xbw_replies(w), 1);
 	write_keys(f, K);
 	assert_int_equal(vbd__xb_batch_new(&b), 0);
 	assert_int_equal(vbd__xb_batch_check(b, "/w/k0", read_check, NULL), 0);
@@ -118,7 +121,11 @@ static void test_events_met_by_a_wait_are_kept(void **state)
 		snprintf(p, sizeof(p), "/w/k%u", i);
 		assert_string_equal(s.path[i + 1], p);
 		assert_string_equal(s.token[i + 1], "tok-1");
+		/* Each came before the read's reply, the second: the read
+		 * saw its change. */
+		assert_true(s.seq[i + 1] <= 1);
 	}
+	assert_int_equal(vbd__xbw_replies(w), 2);
 	assert_false(vbd__xbw_pending(w));
 	assert_int_equal(vbd__xbw_events(w, saw, &s), 0);
 	/* Unwatched: a write fires nothing. */
@@ -159,7 +166,7 @@ static void bus_saw(const char *path, void *ud)
 {
 	struct seen *s = ud;
 
-	saw(path, "", s);
+	saw(path, "", 0, s);
 }
 
 static void process_until(vbd_bus *bus, struct seen *s, unsigned n)
@@ -217,6 +224,50 @@ static void test_bus_fd_shows_events_a_wait_took(void **state)
 	vbd_bus_unref(bus);
 }
 
+struct before {
+	vbd_bus *bus;
+	uint64_t mark;
+	struct seen s;
+	bool before[4];
+};
+
+static void note_before(const char *path, void *ud)
+{
+	struct before *b = ud;
+
+	if (b->s.n < 4 && b->bus)     /* the bus is known from the second */
+		b->before[b->s.n] = vbd__xb_bus_event_before(b->bus, b->mark);
+	saw(path, "", 0, &b->s);
+}
+
+/* An event that came before a read's reply is one the read saw: k0's,
+ * written before the read was sent; k1's, written after its reply, is
+ * news.  Outside a callback, nothing is "before". */
+static void test_event_before_a_read(void **state)
+{
+	struct fx *f = *state;
+	struct before b = { NULL, 0, { 0 }, { false } };
+	vbd_bus_watch *bw;
+	vbd__xb_batch *bt;
+
+	b.bus = bus_watching(f, note_before, &b, &b.s, &bw);
+	assert_false(vbd__xb_bus_event_before(b.bus, UINT64_MAX - 1));
+	b.mark = vbd__xb_bus_replies(b.bus);
+	write_keys(f, 1);
+	assert_int_equal(vbd__xb_batch_new(&bt), 0);
+	assert_int_equal(vbd__xb_batch_check(bt, "/w/k0", read_check, NULL), 0);
+	assert_int_equal(vbd__xb_bus_fetch(b.bus, bt, NULL), 0);
+	vbd__xb_batch_free(bt);
+	assert_true(xs_write(f->h, XBT_NULL, "/w/k1", "1", 1));
+	process_until(b.bus, &b.s, 3);
+	assert_string_equal(b.s.path[1], "/w/k0");
+	assert_true(b.before[1]);
+	assert_string_equal(b.s.path[2], "/w/k1");
+	assert_false(b.before[2]);
+	vbd_bus_watch_remove(b.bus, bw);
+	vbd_bus_unref(b.bus);
+}
+
 /* The connection breaks (here by hand, as a protocol error would): the
  * bus's fd wakes the loop, which opens another and sets the watch again
  * there; it fires once for that, then for each change as before. */
@@ -255,7 +306,7 @@ static void break_in(const char *path, void *ud)
 	struct breaker *b = ud;
 	vbd__xb_wire *w;
 
-	saw(path, "", &b->s);
+	saw(path, "", 0, &b->s);
 	if (b->s.n == 2) {
 		vbd__xbw_fail(b->bus->wire, -EPROTO);
 		assert_int_equal(vbd__xb_bus_wire(b->bus, &w), 0);
@@ -384,6 +435,7 @@ int main(void)
 		T(test_events_met_by_a_wait_are_kept),
 		T(test_events_without_a_wait),
 		T(test_bus_fd_shows_events_a_wait_took),
+		T(test_event_before_a_read),
 		T(test_broken_connection_is_replaced),
 		T(test_break_inside_a_callback),
 		cmocka_unit_test(test_events_between_replies),

@@ -147,6 +147,10 @@ struct vbd__bb_disk {
 	unsigned sector_size, physical_sector_size;
 	unsigned major, minor;     /* physical-device as first read, or 0:0 */
 	bool have_pdev;
+	/* The wire client's reply count as the target's keys were sent for
+	 * (vbd__xb_bus_replies()): a physical-device event older than that
+	 * read tells nothing it did not. */
+	uint64_t keys_seen;
 	char path[256];            /* what was opened */
 };
 

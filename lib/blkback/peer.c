@@ -483,8 +483,10 @@ int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t)
 	if (r == 0)
 		r = add_num(bt, d->be, "direct-io-safe", &t->dio, 1);
 #undef TK
-	if (r == 0)
+	if (r == 0) {
+		d->disk.keys_seen = vbd__xb_bus_replies(d->b->bus);
 		r = fetch(d, bt);
+	}
 	vbd__xb_batch_free(bt);
 	return r;
 }

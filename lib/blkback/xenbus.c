@@ -693,8 +693,11 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	if (d->replaced)
 		return;
 	/* Open already: only a changed physical-device is worth a look (a
-	 * warning), not what else the hotplug step writes after it. */
-	if (k->fd >= 0 && path && !vbd__bb_key_is(d, path, "physical-device"))
+	 * warning), not what else the hotplug step writes after it, nor a
+	 * write the read that opened it saw (the attach's commit: its events
+	 * come in a burst, the first of them the probe's). */
+	if (k->fd >= 0 && path && (!vbd__bb_key_is(d, path, "physical-device") ||
+	                           vbd__xb_bus_event_before(d->b->bus, k->keys_seen)))
 		return;
 	if (k->fd >= 0)
 		t.pd = RD(d, d->be, "physical-device");

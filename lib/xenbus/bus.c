@@ -163,6 +163,7 @@ int vbd_bus_new(vbd_bus **ret, const vbd_bus_options *opts, vbd_errbuf *err)
 	bus->log = o.log;
 	bus->log_ud = o.log_userdata;
 	bus->kick_fd = -1;
+	bus->ev_seq = VBD__XB_NO_EVENT;
 	bus->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bus->epfd < 0) {
 		r = vbd__errf(err, -errno, "epoll_create1: %s", strerror(errno));
@@ -349,12 +350,27 @@ int vbd_bus_get_timeout_ms(vbd_bus *bus)
 	return next <= now ? 0 : (int)(next - now > 0x7fffffff ? 0x7fffffff : next - now);
 }
 
-static void fired(const char *path, const char *token, void *ud)
+static void fired(const char *path, const char *token, uint64_t seq, void *ud)
 {
-	vbd__xb_watch *w = wtab_find(ud, token);
+	vbd_bus *bus = ud;
+	vbd__xb_watch *w = wtab_find(bus, token);
+	uint64_t outer = bus->ev_seq;
 
-	if (w && w->fn)
+	if (w && w->fn) {
+		bus->ev_seq = seq;
 		w->fn(path, w->ud);
+		bus->ev_seq = outer;
+	}
+}
+
+uint64_t vbd__xb_bus_replies(vbd_bus *bus)
+{
+	return vbd__xbw_replies(bus->wire);
+}
+
+bool vbd__xb_bus_event_before(vbd_bus *bus, uint64_t replies)
+{
+	return bus->ev_seq != VBD__XB_NO_EVENT && bus->ev_seq <= replies;
 }
 
 int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
@@ -366,6 +382,7 @@ int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
 	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, vbd__xbw_fd(w), &ev) < 0)
 		return -errno;
 	vbd__xbw_kick_to(w, bus->kick_fd);
+	vbd__xbw_replies_from(w, bus->wire);
 	/* The old one (its fd already out of the epoll set, closed when it
 	 * broke) may be the one a vbd__xbw_events() below us is walking, a
 	 * callback's request having found it broken: freed once the

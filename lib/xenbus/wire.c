@@ -46,6 +46,7 @@
 
 struct vbd__xbw_event {
 	struct vbd__xbw_event *next;
+	uint64_t seq;                /* replies taken before it came */
 	uint32_t len;                /* payload: path\0token\0 */
 	char payload[];
 };
@@ -284,6 +285,7 @@ static int queue_event(vbd__xb_wire *w, const struct xsd_sockmsg *h)
 	if (!(e = malloc(sizeof(*e) + h->len)))
 		return -ENOMEM;
 	e->next = NULL;
+	e->seq = w->nreplies;
 	e->len = h->len;
 	memcpy(e->payload, w->rbuf + HDR, h->len);
 	*w->evq_tail = e;
@@ -352,6 +354,7 @@ int vbd__xbw_reply(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, ch
 		return vbd__xbw_fail(w, r);
 	if (h.req_id != req || h.tx_id != tx || (h.type != type && h.type != XS_ERROR))
 		return vbd__xbw_fail(w, -EPROTO);
+	w->nreplies++;
 	if (h.type == XS_ERROR)
 		r = error_of(w->rbuf + HDR, h.len);
 	else if (out) {
@@ -409,6 +412,17 @@ int vbd__xbw_unwatch(vbd__xb_wire *w, const char *path, const char *token)
 	return watch_op(w, XS_UNWATCH, path, token);
 }
 
+uint64_t vbd__xbw_replies(const vbd__xb_wire *w)
+{
+	return w ? w->nreplies : 0;
+}
+
+void vbd__xbw_replies_from(vbd__xb_wire *w, const vbd__xb_wire *old)
+{
+	if (old && old->nreplies > w->nreplies)
+		w->nreplies = old->nreplies;
+}
+
 int vbd__xbw_fd(const vbd__xb_wire *w)
 {
 	return w->fd;
@@ -437,8 +451,10 @@ int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud)
 	for (;;) {
 		struct vbd__xbw_event *e = w->evq;
 		const char *tok;
+		uint64_t seq = w->nreplies;
 
 		if (e) {
+			seq = e->seq;
 			/* Out of the queue before its call, which may queue
 			 * more (a request it sends waits). */
 			w->evq = e->next;
@@ -468,7 +484,7 @@ int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud)
 			take(w, &h);
 		}
 		tok = p + strlen(p) + 1;
-		fn(p, tok, ud);
+		fn(p, tok, seq, ud);
 		n++;
 	}
 }

@@ -49,6 +49,9 @@ struct vbd_bus {
 	/* Wire clients replaced inside a callback, freed after it. */
 	struct vbd__xb_wire **retired;
 	unsigned nretired;
+	/* The running watch callback's event: the wire client's reply count
+	 * when it came; VBD__XB_NO_EVENT outside one. */
+	uint64_t ev_seq;
 	int epfd;                   /* the one fd: the wire's, the kick, every followed fd */
 	int kick_fd;                /* an eventfd: events wait in the wire client */
 	bool host_xenstore;         /* the host's xenstored, not a chosen socket */
@@ -80,6 +83,19 @@ struct vbd_bus {
  * an UNWATCH each (the daemon drops them with the connection); a bus
  * another user holds keeps removing them. */
 void vbd__xb_bus_last_user(vbd_bus *bus);
+/* Whether the event whose callback runs came before the reply to every
+ * wire request sent once vbd__xb_bus_replies() said replies: then each
+ * of those requests saw the change the event tells of (its connection's
+ * messages keep their order), and a read among them need not be made
+ * again for it.  False outside a watch callback.
+ *
+ *     d->seen = vbd__xb_bus_replies(bus);  fetch(...physical-device...);
+ *     ... in the watch callback:
+ *     if (vbd__xb_bus_event_before(bus, d->seen)) return;   // read already
+ */
+#define VBD__XB_NO_EVENT UINT64_MAX
+uint64_t vbd__xb_bus_replies(vbd_bus *bus);
+bool vbd__xb_bus_event_before(vbd_bus *bus, uint64_t replies);
 
 /* The public vbd_bus_watch: one type inside and out. */
 typedef struct vbd_bus_watch vbd__xb_watch;
@@ -353,8 +369,13 @@ int vbd__xbw_unwatch(vbd__xb_wire *w, const char *path, const char *token);
 /* Runs fn for each watch event w holds or can read now without waiting,
  * in order: first those queued while a request waited, then those read
  * in one read() each time.  The number run, or -errno with the
- * connection closed (a message that is no event: -EPROTO). */
-typedef void (*vbd__xbw_event_fn)(const char *path, const char *token, void *ud);
+ * connection closed (a message that is no event: -EPROTO).  seq is the
+ * count of replies taken before the event came (vbd__xbw_replies()): one
+ * connection's messages keep their order, so an event with seq <= S came
+ * before the reply to every request sent once the count was S, and each
+ * of those requests saw its change (a transaction's, from its start). */
+typedef void (*vbd__xbw_event_fn)(const char *path, const char *token, uint64_t seq,
+                                  void *ud);
 int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud);
 /* Whether buf (len bytes read) starts with one whole message of at most
  * max payload bytes: 0 and its header in *h, -EAGAIN for more bytes to
@@ -362,6 +383,10 @@ int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud);
 int vbd__xb_msg_whole(const char *buf, size_t len, uint32_t max, struct xsd_sockmsg *h);
 /* An event waits in w, queued or read whole. */
 bool vbd__xbw_pending(const vbd__xb_wire *w);
+/* Replies w took so far (NULL: 0); a new connection counts on from the
+ * one it replaced. */
+uint64_t vbd__xbw_replies(const vbd__xb_wire *w);
+void vbd__xbw_replies_from(vbd__xb_wire *w, const vbd__xb_wire *old);
 /* w's fd, for a poll; and the fd w writes (an eventfd's 1) when a wait
  * leaves an event that no poll of its fd would show. */
 int vbd__xbw_fd(const vbd__xb_wire *w);

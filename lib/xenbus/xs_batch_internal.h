@@ -53,6 +53,9 @@ struct vbd__xb_wire {
 	/* Requests sent, and sends each waited on: round trips; events
 	 * received. */
 	unsigned long long nreq, nsend, nevents;
+	/* Replies taken, counted on from the connection this one replaced:
+	 * an event is stamped with the count when it came (wire.c). */
+	uint64_t nreplies;
 	/* Events met while a request waited, in order (wire.c). */
 	struct vbd__xbw_event *evq, **evq_tail;
 	size_t evq_bytes;
