@@ -373,7 +373,11 @@ bool vbd__xb_bus_event_before(vbd_bus *bus, uint64_t replies)
 	return bus->ev_seq != VBD__XB_NO_EVENT && bus->ev_seq <= replies;
 }
 
-int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
+/* A new wire client w for bus (the last one broke, or none yet): its fd
+ * followed and every watch of the bus set on it again, each firing once
+ * as a new watch does.  0 or -errno; w is the bus's unless the epoll set
+ * refused its fd. */
+static int rewire(vbd_bus *bus, vbd__xb_wire *w)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &bus->wire };
 	vbd__xb_watch *x;
@@ -411,6 +415,28 @@ int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w)
 		}
 	}
 	return 0;
+}
+
+int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
+{
+	vbd__xb_wire *w;
+	int r;
+
+	if (bus->wire && !vbd__xb_wire_broken(bus->wire)) {
+		*ret = bus->wire;
+		return 0;
+	}
+	if ((r = vbd__xb_wire_open(bus->socket, &w)) < 0)
+		return r;
+	/* Once in place (only its watches' failing to be set again can go
+	 * wrong then) it stays, broken or not, for the next try. */
+	r = rewire(bus, w);
+	if (bus->wire != w) {
+		vbd__xb_wire_free(w);
+		return r;
+	}
+	*ret = w;
+	return r;
 }
 
 int vbd_bus_process(vbd_bus *bus)

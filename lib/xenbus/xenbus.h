@@ -399,10 +399,6 @@ void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
  * libxenstore handle talks to, with the bus's watches set again there
  * (vbd__xb_bus_rewatch()).  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
-/* A new wire client w for bus (the last one broke): its fd followed and
- * every watch of the bus set on it again, each firing once as a new
- * watch does.  0 or -errno (bus.c, from vbd__xb_bus_wire()). */
-int vbd__xb_bus_rewire(vbd_bus *bus, vbd__xb_wire *w);
 /* vbd__xb_batch_run() and vbd__xb_batch_fetch() of b on the bus's wire
  * client, or vbd__xb_bus_wire()'s error. */
 int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed);

@@ -252,29 +252,6 @@ int vbd__xb_batch_fetch(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_fail
 	return r;
 }
 
-int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
-{
-	int r;
-
-	vbd__xb_wire *w;
-
-	if (bus->wire && !vbd__xb_wire_broken(bus->wire)) {
-		*ret = bus->wire;
-		return 0;
-	}
-	if ((r = vbd__xb_wire_open(bus->socket, &w)) < 0)
-		return r;
-	/* Once in place (only its watches' failing to be set again can go
-	 * wrong then) it stays, broken or not, for the next try. */
-	r = vbd__xb_bus_rewire(bus, w);
-	if (bus->wire != w) {
-		vbd__xb_wire_free(w);
-		return r;
-	}
-	*ret = w;
-	return r;
-}
-
 int vbd__xb_bus_run(vbd_bus *bus, vbd__xb_batch *b, const char **ret_failed)
 {
 	vbd__xb_wire *w;
