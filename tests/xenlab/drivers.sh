@@ -75,8 +75,15 @@ check "16 reads at a time on xenstored's socket: every reply its request's" \
 	test "$(wrong /var/run/xenstored/socket /xbpipe 50 16)" = 0
 check "one read at a time on the xenbus device: every reply its request's" \
 	test "$(wrong /dev/xen/xenbus /xbpipe 50 1)" = 0
-n=$(wrong /dev/xen/xenbus /xbpipe 50 16)
-check "16 reads at a time on the xenbus device: replies to requests nobody sent (Linux's limit)" \
+# Linux's race needs its xenbus thread to lag the writer, which a loaded
+# host can keep from happening for a whole run (CI once saw 0 of 800):
+# up to five runs, the first with a wrong reply ends the search.
+n=0
+for try in 1 2 3 4 5; do
+	n=$(wrong /dev/xen/xenbus /xbpipe 50 16)
+	[ "${n:-0}" -gt 0 ] && break
+done
+check "16 reads at a time on the xenbus device: replies to requests nobody sent (Linux's limit; $try run(s))" \
 	test "${n:-0}" -gt 0
 cat /drv/xbpipe.log
 xenstore-rm /xbpipe
