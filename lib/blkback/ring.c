@@ -599,7 +599,7 @@ int vbd__bb_ring_start(vbd__bb_ring *r)
 	 * the requests that follow): io_uring unless it is unavailable (built
 	 * without it, refused by seccomp, an old kernel, RLIMIT_MEMLOCK) or
 	 * VBD_BLKBACK_ENGINE=sync asks for the synchronous one. */
-	if (!r->u && vbd__bb_uring_wanted()) {
+	if (vbd__bb_uring_wanted()) {
 		rc = vbd__bb_uring_open(r);
 		if (rc < 0 && rc != -ENOSYS && !b->uring_warned) {
 			b->uring_warned = true;

@@ -291,7 +291,6 @@ static int queue_event(vbd__xb_wire *w, const struct xsd_sockmsg *h)
 	*w->evq_tail = e;
 	w->evq_tail = &e->next;
 	w->evq_bytes += h->len;
-	w->nevents++;
 	return 0;
 }
 
@@ -478,8 +477,7 @@ int vbd__xbw_events(vbd__xb_wire *w, vbd__xbw_event_fn fn, void *ud)
 			/* No request waits here: only events may come. */
 			if (h.type != XS_WATCH_EVENT || !event_ok(w->rbuf + HDR, h.len))
 				return vbd__xbw_fail(w, -EPROTO);
-			w->nevents++;
-			/* Copied out: a request fn sends reads into rbuf. */
+					/* Copied out: a request fn sends reads into rbuf. */
 			memcpy(p, w->rbuf + HDR, h.len);
 			take(w, &h);
 		}

@@ -397,7 +397,7 @@ void vbd__xb_wire_counts(const vbd__xb_wire *w, unsigned long long *requests,
                          unsigned long long *round_trips);
 /* The bus's wire client, reopened after a break to the daemon its
  * libxenstore handle talks to, with the bus's watches set again there
- * (vbd__xb_bus_rewatch()).  0 or -errno. */
+ * (bus.c).  0 or -errno. */
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret);
 /* vbd__xb_batch_run() and vbd__xb_batch_fetch() of b on the bus's wire
  * client, or vbd__xb_bus_wire()'s error. */

@@ -50,9 +50,8 @@ struct vbd__xb_wire {
 	bool sock;          /* a socket: one sendmsg per window; else a device,
 	                     * one request at a time */
 	uint32_t next_req;
-	/* Requests sent, and sends each waited on: round trips; events
-	 * received. */
-	unsigned long long nreq, nsend, nevents;
+	/* Requests sent, and sends each waited on: round trips. */
+	unsigned long long nreq, nsend;
 	/* Replies taken, counted on from the connection this one replaced:
 	 * an event is stamped with the count when it came (wire.c). */
 	uint64_t nreplies;
