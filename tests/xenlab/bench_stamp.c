@@ -19,7 +19,8 @@
  * shows as its last value (the same blind spot as any xenstore-watch log).
  * Mode "up" (the default) is done when both state nodes read 4 (Connected);
  * --gone is done when both directories are gone.  It returns when it is done
- * and the command has exited, or after --timeout seconds (done_ms=-1).  The
+ * and the command has exited (with every change the command made stamped),
+ * or after --timeout seconds (done_ms=-1).  The
  * exit status is non-zero only if it could not measure (no xenstore, no such
  * command); the command's own status is cmd_rc, its output goes to stderr.
  */
@@ -187,6 +188,12 @@ int main(int argc, char **argv)
 			cmd_ms = now_ms() - t0;
 			cmd_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			exited = true;
+			/* Every change the command made is in the store now, and the
+			 * store sent their events before it answers this read: once
+			 * it returns, libxenstore's reader has queued them all, so the
+			 * drain below stamps them even when both ends were done before
+			 * the command ran. */
+			(void)dir_exists(xs, sides[0].dir);
 		}
 		/* xs_check_watch: the events already read off the socket. */
 		while ((ev = xs_check_watch(xs)) != NULL) {
