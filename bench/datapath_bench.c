@@ -651,6 +651,13 @@ static void print_grant_costs(const vbd_blkback_stats *a, const vbd_blkback_stat
 		       (double)(b->pgrant_uncached - a->pgrant_uncached) / req,
 		       (double)(b->pgrant_map_failures - a->pgrant_map_failures) / req);
 	printf("\n");
+	/* How the backend answers: many responses a push is a batch the
+	 * frontend waits for whole; one a push lets it work beside the
+	 * backend (blkback's uring.c, flush()). */
+	if (b->rsp_pushes > a->rsp_pushes)
+		printf("%-18s   responses: %.1f a push, %.2f notifies a request\n", "",
+		       req / (double)(b->rsp_pushes - a->rsp_pushes),
+		       (double)(b->notifies - a->notifies) / req);
 }
 
 /* One workload's result as a CSV row: ring against direct. */

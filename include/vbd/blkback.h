@@ -190,6 +190,12 @@ typedef struct vbd_blkback_stats {
 	                             * buffered: not aligned as its O_DIRECT
 	                             * needs (a 512-byte sector of a 4 KiB-
 	                             * sector device) */
+	/* How responses reach the frontends: requests / rsp_pushes is how
+	 * many a push of rsp_prod carries on average, notifies how many of
+	 * those pushes found the frontend waiting (RING_PUSH_RESPONSES_AND_
+	 * CHECK_NOTIFY) and sent it an event. */
+	uint64_t rsp_pushes;
+	uint64_t notifies;
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.

@@ -319,6 +319,8 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 			t.pgrant_uncached += VBD__BB_GET(r->n.pgrant_uncached);
 			t.pgrant_map_failures += VBD__BB_GET(r->n.pgrant_map_failures);
 			t.direct_unaligned += VBD__BB_GET(r->n.direct_unaligned);
+			t.rsp_pushes += VBD__BB_GET(r->n.rsp_pushes);
+			t.notifies += VBD__BB_GET(r->n.notifies);
 		}
 	}
 	ret->requests = t.requests;
@@ -338,6 +340,8 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->pgrant_map_failures = t.pgrant_map_failures;
 	ret->direct_refused = VBD__BB_GET(b->direct_refused);
 	ret->direct_unaligned = t.direct_unaligned;
+	ret->rsp_pushes = t.rsp_pushes;
+	ret->notifies = t.notifies;
 	return vbd__out_fill(out, &st, sizeof(st));
 }
 

@@ -51,6 +51,7 @@ struct vbd__bb_counters {
 	uint64_t grant_maps, pgrants, pgrant_hits, pgrant_evictions;
 	uint64_t pgrant_uncached, pgrant_map_failures;
 	uint64_t direct_unaligned;
+	uint64_t rsp_pushes, notifies;
 };
 
 /* Per device, what Linux counts in statistics/ (vbd_dev_stats): each ring's

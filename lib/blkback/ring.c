@@ -418,9 +418,12 @@ void vbd__bb_rsp_push(vbd__bb_ring *r)
 	/* The macro's xen_wmb orders the responses before rsp_prod, and its
 	 * xen_mb orders rsp_prod before the read of rsp_event. */
 	ON_RING(r, R, RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify));
+	VBD__BB_ADD(r->n.rsp_pushes, 1);
 	vbd__crashpoint("blkback.response-pushed");
-	if (notify)
+	if (notify) {
+		VBD__BB_ADD(r->n.notifies, 1);
 		vbd_evtchn_notify(r->ev, r->port);
+	}
 }
 
 int vbd__bb_ring_peek(vbd__bb_ring *r, RING_IDX *ret_cons, RING_IDX *ret_prod)
@@ -676,6 +679,8 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	fold(&b->done.pgrant_uncached, &r->n.pgrant_uncached);
 	fold(&b->done.pgrant_map_failures, &r->n.pgrant_map_failures);
 	fold(&b->done.direct_unaligned, &r->n.direct_unaligned);
+	fold(&b->done.rsp_pushes, &r->n.rsp_pushes);
+	fold(&b->done.notifies, &r->n.notifies);
 	fold(&r->dev->dn_done.oo_req, &r->dn.oo_req);
 	fold(&r->dev->dn_done.rd_req, &r->dn.rd_req);
 	fold(&r->dev->dn_done.wr_req, &r->dn.wr_req);
