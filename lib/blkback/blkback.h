@@ -437,10 +437,10 @@ void vbd__bb_rw_unmap(vbd__bb_ring *r, void *base, unsigned batch_n);
  * request only. */
 int vbd__bb_ind_pages(vbd__bb_ring *r, const uint32_t *grefs, unsigned n, void **pages);
 void vbd__bb_rw_count(vbd__bb_ring *r, uint64_t nr_sectors, bool write);
-/* preadv/pwritev until done: 0 or -errno.  On r's target, through the
- * descriptor vbd__bb_disk_fd_for() picks (and again buffered where
- * O_DIRECT refuses it). */
-int vbd__bb_do_io(vbd__bb_ring *r, struct iovec *iov, unsigned cnt, off_t off, bool write);
+/* preadv/pwritev until done: 0 or -errno.  On r's target, through fd, the
+ * descriptor vbd__bb_io_fd() picked (and again buffered where O_DIRECT
+ * refuses it, or where what is left is no longer aligned for it). */
+int vbd__bb_do_io(vbd__bb_ring *r, int fd, struct iovec *iov, unsigned cnt, off_t off, bool write);
 /* The descriptor for iov at off (vbd__bb_disk_fd_for), counted. */
 int vbd__bb_io_fd(vbd__bb_ring *r, const struct iovec *iov, unsigned cnt, off_t off);
 /* fd's transfer failed with err: the buffered descriptor to do it again

@@ -194,10 +194,8 @@ int vbd__bb_io_refused(vbd__bb_ring *r, int fd, int err)
 	return r->dev->disk.fd;
 }
 
-int vbd__bb_do_io(vbd__bb_ring *r, struct iovec *iov, unsigned cnt, off_t off, bool write)
+int vbd__bb_do_io(vbd__bb_ring *r, int fd, struct iovec *iov, unsigned cnt, off_t off, bool write)
 {
-	int fd = vbd__bb_io_fd(r, iov, cnt, off);
-
 	while (cnt > 0) {
 		int c = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
 		ssize_t n = write ? pwritev(fd, iov, c, off) : preadv(fd, iov, c, off);
@@ -251,7 +249,8 @@ static int rw(vbd__bb_ring *r, const struct vbd__bb_req *req,
 	rc = vbd__bb_rw_map(r, segs, n, write, r->seq, r->iov, &cnt, &base, &batch_n);
 	if (rc < 0)
 		return rc;
-	rc = vbd__bb_do_io(r, r->iov, cnt, (off_t)(req->sector * 512u), write);
+	rc = vbd__bb_do_io(r, vbd__bb_io_fd(r, r->iov, cnt, (off_t)(req->sector * 512u)), r->iov, cnt,
+	                   (off_t)(req->sector * 512u), write);
 	if (rc == 0)
 		vbd__bb_rw_count(r, req->nr_sectors, write);
 	vbd__bb_rw_unmap(r, base, batch_n);
