@@ -55,12 +55,34 @@ struct vbd_test_relay {
 	unsigned trips;              /* under lock, as log */
 	unsigned accepted;
 	vbd_test_relay_trip log[VBD_TEST_RELAY_LOG];
+	/* vbd_test_relay_on(), under lock: run by the relay's thread. */
+	uint32_t hook_type;
+	void (*hook)(void *ud);
+	void *hook_ud;
+	bool hook_ran;
 	struct rconn conn[RELAY_CONNS];
 };
 
 /* One whole header of connection k, a request (up) or a reply. */
 static void relay_count(vbd_test_relay *r, struct rconn *k, const struct xsd_sockmsg *h, bool up)
 {
+	void (*fn)(void *) = NULL;
+	void *ud = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (up && r->hook && h->type == r->hook_type) {
+		fn = r->hook;
+		ud = r->hook_ud;
+		r->hook = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	/* Before the bytes that hold this request are passed on. */
+	if (fn) {
+		fn(ud);
+		pthread_mutex_lock(&r->lock);
+		r->hook_ran = true;
+		pthread_mutex_unlock(&r->lock);
+	}
 	pthread_mutex_lock(&r->lock);
 	if (up) {
 		if (k->out++ == 0) {
@@ -268,6 +290,26 @@ unsigned vbd_test_relay_log(vbd_test_relay *r, unsigned from, vbd_test_relay_tri
 		ret[n] = r->log[from + n];
 	pthread_mutex_unlock(&r->lock);
 	return n;
+}
+
+void vbd_test_relay_on(vbd_test_relay *r, uint32_t type, void (*fn)(void *ud), void *ud)
+{
+	pthread_mutex_lock(&r->lock);
+	r->hook_type = type;
+	r->hook = fn;
+	r->hook_ud = ud;
+	r->hook_ran = false;
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool vbd_test_relay_hook_ran(vbd_test_relay *r)
+{
+	bool ran;
+
+	pthread_mutex_lock(&r->lock);
+	ran = r->hook_ran;
+	pthread_mutex_unlock(&r->lock);
+	return ran;
 }
 
 vbd_test_relay *vbd_test_relay_stop(vbd_test_relay *r)

@@ -19,6 +19,7 @@
  * Thread-safety: the relay's thread counts; every call here may be made
  * from any one other thread (the counts are read under a lock).
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct vbd_test_relay vbd_test_relay;
@@ -47,6 +48,14 @@ unsigned vbd_test_relay_trips(vbd_test_relay *r);
  * copied. */
 unsigned vbd_test_relay_log(vbd_test_relay *r, unsigned from, vbd_test_relay_trip *ret,
                             unsigned max);
+/* Arms a one-shot hook: the next request of type (XS_TRANSACTION_END...)
+ * that any relayed client sends runs fn(ud) in the relay's thread before
+ * the request is passed on, so that what fn does reaches the store first:
+ * a change made while a client's request is on its way.  Replaces a hook
+ * armed before and not yet run. */
+void vbd_test_relay_on(vbd_test_relay *r, uint32_t type, void (*fn)(void *ud), void *ud);
+/* Whether the armed hook has run. */
+bool vbd_test_relay_hook_ran(vbd_test_relay *r);
 /* Stops the thread, closes every connection, removes the socket, frees r.
  * NULL does nothing.  Returns NULL. */
 vbd_test_relay *vbd_test_relay_stop(vbd_test_relay *r);
