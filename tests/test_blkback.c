@@ -31,6 +31,7 @@
 #include "simhv_fixture.h"
 #include "transport/xport.h"        /* vbd__xport_fail */
 #include "store_fixture.h"
+#include "xs_relay.h"
 #include "vbd/blkback.h"
 
 #define FE_DOM 1
@@ -2977,6 +2978,57 @@ static void test_detach_round_trips(void **state)
 	assert_true(rt <= 4);
 }
 
+static void fe_closed_now(void *ud)
+{
+	fe_state(ud, 6);
+}
+
+/* A detach where the frontend's Closed reaches the store while the
+ * backend's Closing is on its way (the relay writes it just before
+ * passing the backend's commit on), so that the event of the backend's
+ * own Closing comes after the frontend's Closed and is handled after the
+ * device was let go.  It, and every event older than the commit that
+ * wrote Closed, is no news: nothing is probed, nothing read, until the
+ * toolstack removes the dir (the old rule, "the first state event after
+ * Closed is ours", took the Closing's for it, then probed twice: 6 round
+ * trips more). */
+static void test_retired_late_events(void **state)
+{
+	struct fx *f = *state;
+	vbd_test_relay *rl = vbd_test_relay_start(f->dir, f->st.socket);
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+	xs_transaction_t t;
+
+	f->o.xenstored_path = vbd_test_relay_path(rl);
+	up(f, &plain);
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "online", "0");
+		xs_put(f->h0, t, f->be, "state", "5");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	vbd_test_relay_on(rl, XS_TRANSACTION_END, fe_closed_now, f);
+	fe_state(f, 5);
+	wait_be_state(f, 6);
+	assert_true(vbd_test_relay_hook_ran(rl));
+	settle(f);
+	assert_int_equal(stats(f).devices, 0);
+	/* The toolstack removes the dir: the retired device's last event. */
+	assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("the frontend's Closing to the dir's removal: %lld round trips of the backend\n",
+	              rt);
+	assert_int_equal(stats(f).devices, 0);
+	/* 9 today: the Closing's read and transaction, the Closed's read
+	 * and transaction; 19 with the old rule. */
+	assert_true(rt <= 10);
+	f->b = vbd_blkback_free(f->b);
+	vbd_test_relay_stop(rl);
+}
+
 static void test_hostile_frontend_state(void **state)
 {
 	struct fx *f = *state;
@@ -3063,6 +3115,7 @@ int main(void)
 		T(test_reads_keep_atime),
 		T(test_direct_file_uring),
 		T(test_answered_as_done),
+		T(test_retired_late_events),
 		T(test_direct_file_sync),
 		T(test_direct_not_asked),
 		T(test_direct_4k_device),

@@ -190,6 +190,9 @@ struct vbd__bb_dev {
 	bool replaced;             /* its dir was removed and made again for a
 	                            * new device: freed and probed anew at the
 	                            * end of process(), written to no more */
+	/* The bus's replies before the one to the wire commit that wrote
+	 * Closed (close_dev()), or VBD__XB_NO_EVENT. */
+	uint64_t closed_seen;
 	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
 	/* What vbd_blkback_write_stats() last published (stats.c): a device
 	 * whose counters did not move is not written again. */
@@ -217,6 +220,7 @@ struct vbd_blkback {
 	struct {
 		bool used;
 		bool own_state;        /* our Closed's event still to come */
+		uint64_t closed_seen;  /* vbd__bb_retire() */
 		unsigned fe_domid;
 		uint32_t devid;
 	} retired[VBD__BB_RETIRED];   /* probe.c */
@@ -249,9 +253,14 @@ void vbd__bb_log(vbd_blkback *b, int level, const char *fmt, ...)
 /* probe.c: the backend dir (or an ancestor) changed at path. */
 void vbd__bb_scan(vbd_blkback *b, const char *path);
 /* probe.c: a device let go at Closed and offline: the events of its
- * nodes' removal are not looked at, nor, with wrote_closed, the event of
- * the Closed this backend wrote last. */
-void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed);
+ * nodes' removal are not looked at, nor any event the bus's wire client
+ * took before the reply to the commit that wrote Closed (closed_seen, as
+ * vbd__xb_bus_event_before() counts: our Closed's, the toolstack's
+ * Closing's, however late they are handled), or, where Closed went
+ * through libxenstore (closed_seen VBD__XB_NO_EVENT, wrote_closed), the
+ * first event of its state. */
+void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed,
+                    uint64_t closed_seen);
 
 /* xenbus.c.  frontend_changed is the watch probe.c sets on the
  * frontend's state; backend_changed gets the backend dir's events of

@@ -239,6 +239,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	d->be_state = VBD_STATE_INITIALISING;
 	d->fe_state = -1;
 	d->disk.fd = -1;
+	d->closed_seen = VBD__XB_NO_EVENT;
 	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
 	j.d = d;
 	j.state = -1;
@@ -345,10 +346,14 @@ static long long component(const char *s, unsigned long long max, size_t *len)
  * remove): their nodes' removal, an event per node, is no news.  Only an
  * event of the dir itself or of its state is looked at, as a new device
  * at the path writes its state; anything else of theirs costs no read.
- * Nor does the event of the Closed we wrote last: written before the
- * device was let go, it is the first of its state's events to come
- * after.  A fixed few, the oldest forgotten first (which costs reads,
- * nothing more). */
+ * Nor does any event the wire client took before the reply to the commit
+ * that wrote Closed (closed_seen): our Closed's, and the Closing we or the
+ * toolstack wrote before, whose events may be handled after the frontend's
+ * Closed when it came quickly (our Closing went through libxenstore, its
+ * event on the wire behind the frontend's).  Where Closed itself went
+ * through libxenstore, the first of the state's events after it is taken
+ * for ours (own_state).  A fixed few, the oldest forgotten first (which
+ * costs reads, nothing more). */
 static int retired_find(const vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 {
 	unsigned i;
@@ -360,13 +365,15 @@ static int retired_find(const vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	return -1;
 }
 
-void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed)
+void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed,
+                    uint64_t closed_seen)
 {
 	int k = retired_find(b, fe_domid, devid);
 	unsigned i = k >= 0 ? (unsigned)k : b->retired_next++ % VBD__BB_RETIRED;
 
 	b->retired[i].used = true;
-	b->retired[i].own_state = wrote_closed;
+	b->retired[i].own_state = wrote_closed && closed_seen == VBD__XB_NO_EVENT;
+	b->retired[i].closed_seen = closed_seen;
 	b->retired[i].fe_domid = fe_domid;
 	b->retired[i].devid = devid;
 }
@@ -392,6 +399,9 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, const c
 
 	if (!d) {
 		k = retired_find(b, fe_domid, devid);
+		if (k >= 0 && path && b->retired[k].closed_seen != VBD__XB_NO_EVENT &&
+		    vbd__xb_bus_event_before(b->bus, b->retired[k].closed_seen))
+			return;    /* older than our Closed's commit: no news */
 		if (k >= 0 && !dir_event && strcmp(rest, "/state") != 0)
 			return;
 		if (k >= 0 && !dir_event && b->retired[k].own_state) {

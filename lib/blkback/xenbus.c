@@ -530,7 +530,12 @@ static int close_dev(vbd__bb_dev *d, bool *online)
 		*online = is_online(d);
 		return 0;
 	}
+	d->closed_seen = VBD__XB_NO_EVENT;
 	r = close_pipelined(d);
+	/* Its commit's reply was the wire's last: the events before it (our
+	 * Closed's among them) are stamped at most one less. */
+	if (r == 0)
+		d->closed_seen = vbd__xb_bus_replies(d->b->bus) - 1;
 	if (r == CLOSE_SLOW)
 		r = vbd__xb_txn(d->b->xs, close_body, &j);
 	*online = j.online;
@@ -606,7 +611,7 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		vbd__crashpoint("blkback.closing");
 		wrote &= close_dev(d, &online) == 0;
 		if (!online) {
-			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote);
+			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote, d->closed_seen);
 			vbd__bb_dev_free(d, false);
 			break;
 		}
