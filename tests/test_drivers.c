@@ -962,6 +962,60 @@ static unsigned first_check_requests(const vbd_test_relay_trip *log, unsigned n)
 	return after < n ? log[after].requests : 0;
 }
 
+/* The READ requests from the end of the first transaction (the nodes')
+ * to the start of the next (an attach's rollback). */
+static unsigned reads_after_txn(const vbd_test_relay_trip *log, unsigned n)
+{
+	unsigned i = 0, reads = 0;
+
+	while (i < n && log[i].last != XS_TRANSACTION_END)
+		i++;
+	for (i++; i < n && log[i].type != XS_TRANSACTION_START; i++)
+		reads += log[i].type == XS_READ ? log[i].requests : 0;
+	return reads;
+}
+
+/* An attach that nothing serves: no driver moves either end, so after the
+ * nodes' commit the toolstack has nothing to learn until its deadline,
+ * whose message reads both states (2 reads).  The events of the commit's
+ * own writes, taken before its reply, tell what it wrote: with the
+ * context's watches kept from an earlier attach (the second round here;
+ * the first one's new watches make the first check read), nothing is read
+ * back for them (3 reads before: the wait's first check read the backend's
+ * state it had just written). */
+static void test_attach_own_writes_unread(void **state)
+{
+	struct fx *f = *state;
+	vbd_ctx_options co = VBD_CTX_OPTIONS_INIT;
+	vbd_attach_options ao = VBD_ATTACH_OPTIONS_INIT;
+	vbd_test_relay_trip log[64];
+	unsigned from, n, i, round;
+
+	f->relay = vbd_test_relay_start(f->t.dir, f->t.socket);
+	vbd_ctx_free(f->c);
+	co.xenstored_path = vbd_test_relay_path(f->relay);
+	assert_int_equal(vbd_ctx_new(&f->c, &co, NULL), 0);
+	ao.domid = DOM;
+	ao.spec = &f->spec;
+	ao.timeout_ms = 300;
+	for (round = 0; round < 2; round++) {
+		struct done d = { 0 };
+
+		from = vbd_test_relay_trips(f->relay);
+		assert_int_equal(vbd_dev_attach(f->c, &ao, vbd_test_on_done, &d), 0);
+		drive(f, &d, NULL, 5000);
+		assert_int_equal(d.result, -ETIMEDOUT);
+		assert_null(vbd_test_xs_readf(f->h, BE "/state"));
+		n = vbd_test_relay_log(f->relay, from, log, 64);
+		for (i = 0; i < n; i++)
+			print_message("  round %u, trip %2u: connection %u, types %2u..%2u, %2u requests\n",
+			              round, i, log[i].conn, (unsigned)log[i].type, (unsigned)log[i].last,
+			              log[i].requests);
+		if (round == 1)
+			assert_int_equal(reads_after_txn(log, n), 2);
+	}
+}
+
 /* The toolstack's round trips to the store for one attach with the
  * built-in hotplug, from vbd_dev_attach() to its done callback (both ends
  * Connected), counted on the context's connections only: they go through a
@@ -1087,6 +1141,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bus_watch, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch_kept, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_round_trips, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_own_writes_unread, setup,
+		                                vbd_test_drivers_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

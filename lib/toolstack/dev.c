@@ -63,6 +63,7 @@ struct write_args {
 	const char *params, *script;
 	vbd__hp_add *add;          /* the built-in ADD's writes go in the transaction */
 	bool committed;
+	uint64_t seen;             /* the bus's replies before its commit's */
 };
 
 static int write_nodes(void *ud)
@@ -80,6 +81,10 @@ static int write_nodes(void *ud)
 		vbd__errf(&a->c->err, r, "hotplug add (built in) for %s: %s", a->p->be,
 		          vbd__hp_add_error(a->add));
 	a->committed = r >= 0;
+	/* Pipelined on the bus's wire client, the commit's reply the last it
+	 * took: the events of what it wrote came before it. */
+	if (r >= 0)
+		a->seen = vbd__xb_bus_replies(a->c->bus) - 1;
 	return r;
 }
 
@@ -174,7 +179,7 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 	if (!*params && op->goal == VBD_WAIT_CONNECTED)
 		op->goal = VBD_WAIT_INITWAIT;
 	{
-		struct write_args wa = { c, o, &op->p, params, script, NULL, false };
+		struct write_args wa = { c, o, &op->p, params, script, NULL, false, VBD__XB_NO_EVENT };
 
 		/* dom0's own backend with the built-in step: the loop device now,
 		 * its record, physical-device and hotplug-status in the nodes'
@@ -198,6 +203,10 @@ int vbd_dev_attach(vbd_ctx *c, const vbd_attach_options *o, vbd_dev_done_fn done
 		op->added = op->plugged = wa.add && r >= 0;
 		if (r < 0)
 			goto fail;
+		op->nodes_seen = wa.seen;
+		/* What the commit wrote, until an event after it says more. */
+		if (wa.seen != VBD__XB_NO_EVENT)
+			op->be_state = op->fe_state = VBD_STATE_INITIALISING;
 	}
 	/* The built-in step takes them from here, not back from the store. */
 	op->params = params;

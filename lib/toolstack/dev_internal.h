@@ -151,6 +151,10 @@ struct vbd_dev_op {
 	vbd__timer *timer, *defer;
 	vbd__timer *recheck;        /* check() once after a burst of events */
 	unsigned dirty;             /* DIRTY_*: what changed since check() read it */
+	/* An attach: the bus's replies before the one to the commit of its
+	 * nodes (VBD__XB_NO_EVENT: none known); the events taken before that
+	 * reply tell of what it wrote, or of what it overwrote. */
+	uint64_t nodes_seen;
 	vbd__script *job;
 	void (*wait_done)(vbd_dev_op *, int);       /* the wait's end (dev_wait.c) */
 	void (*gone_next)(vbd_ctx *, int, void *);  /* foreign: after the backend dir went */

@@ -330,6 +330,7 @@ int vbd__dev_op_new(vbd_ctx *c, bool detach, vbd_dev_done_fn done, void *ud, vbd
 	op->detach = detach;
 	op->be_state = op->fe_state = -1;
 	op->told_be = op->told_fe = -1;
+	op->nodes_seen = VBD__XB_NO_EVENT;
 	op->done = done;
 	op->ud = ud;
 	*ret = op;

@@ -325,6 +325,10 @@ static void op_event(vbd_ctx *c, const char *path, vbd_dev_op *op)
 
 	if (op->wb)
 		return;              /* the gone-wait: its own watch */
+	/* What the nodes' commit wrote (states 1, error nodes removed), or
+	 * what it overwrote: known without a read. */
+	if (op->nodes_seen != VBD__XB_NO_EVENT && vbd__xb_bus_event_before(c->bus, op->nodes_seen))
+		return;
 	if (!strcmp(path, op->p.be) || ends_with(path, op->p.be, "state"))
 		d = DIRTY_BE;        /* the dir itself: made or removed */
 	else if (!strcmp(path, op->p.fe) || ends_with(path, op->p.fe, "state"))
@@ -381,9 +385,10 @@ static const char *parent_of(const char *path, char *buf, size_t size)
 /* Follows both directories (and, attaching, both error nodes) through the
  * context's kept watches, with one deadline.  What changed since the
  * operation's nodes were written (or its close) is in dirty: a kept watch
- * made before its launch saw every change.  So the first check(), a timer
- * due at once, reads only that, and what a watch made since may have
- * missed; a detach also reads the frontend's state, which it never wrote,
+ * made before its launch saw every change, and an event taken before the
+ * reply to the nodes' commit tells of what it wrote (op_event() drops it).
+ * So the first check(), a timer due at once, reads only that, and what a
+ * watch made since may have missed; a detach also reads the frontend's state, which it never wrote,
  * and a script's or another domain's hotplug-status is read once (the
  * built-in step's is what it returned: only a closing end makes check()
  * read it, to say why). */
