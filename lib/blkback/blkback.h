@@ -193,6 +193,9 @@ struct vbd__bb_dev {
 	/* The bus's replies before the one to the wire commit that wrote
 	 * Closed (close_dev()), or VBD__XB_NO_EVENT. */
 	uint64_t closed_seen;
+	/* The target's keys the probe read, for the first backend_changed()
+	 * (which takes them): NULL once taken, or when none were read. */
+	struct vbd__bb_target_keys *probed_keys;
 	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
 	/* What vbd_blkback_write_stats() last published (stats.c): a device
 	 * whose counters did not move is not written again. */
@@ -346,6 +349,12 @@ void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_or
  * when physical-device(-path) say there is nothing to open (the rest not
  * read), or -errno of the fetch. */
 int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t);
+/* The same keys, all of them, added to bt (a probe's transaction reads
+ * them in its window: the built-in hotplug step wrote them with the
+ * device's nodes, and opening the target need not wait for two round trips
+ * more); each read goes on whatever it finds.  0 or -errno. */
+int vbd__bb_target_batch(vbd__bb_dev *d, vbd__xb_batch *bt, struct vbd__bb_target_keys *t);
+void vbd__bb_target_keys_free(struct vbd__bb_target_keys *t);
 /* "fd:4" -> 253, 4: 0 or -EINVAL. */
 int vbd__bb_parse_pdev(const char *s, unsigned *maj, unsigned *min);
 /* A physical-device-path the disk can take: absolute, within its path. */

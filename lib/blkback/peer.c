@@ -459,6 +459,49 @@ static int tk_check(const char *val, int err, void *ud)
 	return 0;
 }
 
+/* dup_check() for a read a transaction's window may make again (a retry
+ * after a conflict): the last value kept. */
+static int dup_again(const char *val, int err, void *ud)
+{
+	char **s = ud;
+
+	free(*s);
+	*s = NULL;
+	return dup_check(val, err, ud);
+}
+
+int vbd__bb_target_batch(vbd__bb_dev *d, vbd__xb_batch *bt, struct vbd__bb_target_keys *t)
+{
+	char path[XENSTORE_ABS_PATH_MAX + 2];
+	int r = 0;
+
+#define TK(key, ud) do { if (r == 0) { \
+		snprintf(path, sizeof(path), "%s/%s", d->be, key); \
+		r = vbd__xb_batch_check(bt, path, dup_again, ud); } } while (0)
+	TK("physical-device", &t->pd);
+	TK("physical-device-path", &t->pdp);
+	if (!strcmp(d->b->kind, "vbd3"))
+		TK("params", &t->params);
+	TK("mode", &t->mode);
+	TK("device-type", &t->type);
+#undef TK
+	if (r == 0)
+		r = add_num(bt, d->be, "discard-enable", &t->de, 1);
+	if (r == 0)
+		r = add_num(bt, d->be, "direct-io-safe", &t->dio, 1);
+	return r;
+}
+
+void vbd__bb_target_keys_free(struct vbd__bb_target_keys *t)
+{
+	free(t->pd);
+	free(t->pdp);
+	free(t->params);
+	free(t->mode);
+	free(t->type);
+	memset(t, 0, sizeof(*t));
+}
+
 int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t)
 {
 	char path[XENSTORE_ABS_PATH_MAX + 2];

@@ -181,8 +181,9 @@ static int probe_exists_check(const char *val, int err, void *ud)
 	return p->j->state != VBD_STATE_INITIALISING ? 4 : 0;
 }
 
-/* probe_body()'s result, or PROBE_SLOW. */
-static int probe_pipelined(struct probe_job *j)
+/* probe_body()'s result, or PROBE_SLOW.  With a result of 0 the target's
+ * keys, read after the writes in the same window, are in tk. */
+static int probe_pipelined(struct probe_job *j, struct vbd__bb_target_keys *tk)
 {
 	vbd__bb_dev *d = j->d;
 	vbd_blkback *b = d->b;
@@ -215,6 +216,11 @@ static int probe_pipelined(struct probe_job *j)
 	if (r == 0)
 		r = vbd__xb_batch_printf(bt, d->be, "state", "%d", VBD_STATE_INITWAIT);
 	if (r == 0)
+		r = vbd__bb_target_batch(d, bt, tk);
+	/* An event of those keys taken before the window's answers is one of
+	 * a change they saw (backend_changed() skips it). */
+	d->disk.keys_seen = vbd__xb_bus_replies(b->bus);
+	if (r == 0)
 		r = vbd__xb_bus_run(b->bus, bt, NULL);
 	vbd__xb_batch_free(bt);
 	return r;
@@ -224,8 +230,9 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 {
 	vbd__bb_dev *d = calloc(1, sizeof(*d));
 	struct probe_job j;
+	struct vbd__bb_target_keys tk = { .de.r = -EIO, .dio.r = -EIO };
 	char path[192];
-	bool fresh;
+	bool fresh, keys = false;
 	int r;
 
 	if (!d) {
@@ -244,7 +251,8 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	j.d = d;
 	j.state = -1;
 	j.fe[0] = 0;
-	r = probe_pipelined(&j);
+	r = probe_pipelined(&j, &tk);
+	keys = r == 0;
 	if (r == PROBE_SLOW) {
 		j.state = -1;
 		j.fe[0] = 0;
@@ -286,6 +294,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 			vbd__bb_log(b, VBD_LOG_WARNING, "%s: probe: %s", d->be, strerror(-r));
 		__atomic_fetch_sub(&b->mem, sizeof(*d), __ATOMIC_RELAXED);
 		free(d);
+		vbd__bb_target_keys_free(&tk);
 		return;
 	}
 	memcpy(d->fe, j.fe, sizeof(d->fe));
@@ -296,9 +305,13 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	/* physical-device(-path) are under the backend dir, whose watch
 	 * hands their events to backend_changed (vbd__bb_scan): no watch of
 	 * their own, but one look now for what the hotplug step (or a dead
-	 * predecessor's) wrote before this probe.  The frontend's state is
-	 * in another domain's dir: its watch fires once at once. */
+	 * predecessor's) wrote before this probe, read in the probe's window
+	 * when that went as guessed.  The frontend's state is in another
+	 * domain's dir: its watch fires once at once. */
+	d->probed_keys = keys ? &tk : NULL;
 	vbd__bb_backend_changed(NULL, d);
+	d->probed_keys = NULL;
+	vbd__bb_target_keys_free(&tk);
 	if (d->replaced)
 		return;
 	snprintf(path, sizeof(path), "%s/state", d->fe);

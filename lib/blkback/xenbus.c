@@ -704,7 +704,11 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	if (k->fd >= 0 && path && (!vbd__bb_key_is(d, path, "physical-device") ||
 	                           vbd__xb_bus_event_before(d->b->bus, k->keys_seen)))
 		return;
-	if (k->fd >= 0)
+	if (k->fd < 0 && d->probed_keys) {
+		t = *d->probed_keys;     /* read in the probe's window */
+		memset(d->probed_keys, 0, sizeof(*d->probed_keys));
+		d->probed_keys = NULL;
+	} else if (k->fd >= 0)
 		t.pd = RD(d, d->be, "physical-device");
 	else if ((r = vbd__bb_read_target(d, &t)) < 0)
 		/* As reads that all failed: nothing to open yet. */
