@@ -361,6 +361,18 @@ static void fe_state(struct fx *f, int s)
 	xs_put(f->h1, XBT_NULL, f->fe, "state", "%d", s);
 }
 
+/* libxl's detach: online=0 and Closing, in one transaction. */
+static void detach_start(struct fx *f)
+{
+	xs_transaction_t t;
+
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "online", "0");
+		xs_put(f->h0, t, f->be, "state", "5");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+}
+
 /* The usual way up: layout, hotplug, frontend, Connected. */
 static void up(struct fx *f, const struct fe_opts *o)
 {
@@ -2183,16 +2195,7 @@ static void test_offline_removal(void **state)
 	long long txns;
 
 	up(f, &plain);
-	/* libxl's detach: online=0 and Closing, in one transaction. */
-	{
-		xs_transaction_t t;
-
-		do {
-			t = xs_transaction_start(f->h0);
-			xs_put(f->h0, t, f->be, "online", "0");
-			xs_put(f->h0, t, f->be, "state", "5");
-		} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
-	}
+	detach_start(f);
 	fe_state(f, 5);
 	fe_state(f, 6);
 	wait_be_state(f, 6);
@@ -2435,13 +2438,7 @@ static void test_backend_dir_removed(void **state)
  * nothing of the old one may be written into it. */
 static void force_detach_and_again(struct fx *f, bool fe_first)
 {
-	xs_transaction_t t;
-
-	do {
-		t = xs_transaction_start(f->h0);
-		xs_put(f->h0, t, f->be, "online", "0");
-		xs_put(f->h0, t, f->be, "state", "5");
-	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	detach_start(f);
 	/* The order of the removals is the order of the events: the
 	 * frontend's first reaches the old device's own watch before the
 	 * scan sees its dir. */
@@ -2991,14 +2988,9 @@ static void test_detach_round_trips(void **state)
 	struct fx *f = *state;
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
-	xs_transaction_t t;
 
 	up(f, &plain);
-	do {
-		t = xs_transaction_start(f->h0);
-		xs_put(f->h0, t, f->be, "online", "0");
-		xs_put(f->h0, t, f->be, "state", "5");
-	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	detach_start(f);
 	fe_state(f, 5);
 	settle(f);
 	rt = backend_round_trips(f, own);
@@ -3031,15 +3023,10 @@ static void test_retired_late_events(void **state)
 	vbd_test_relay *rl = vbd_test_relay_start(f->dir, f->st.socket);
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
-	xs_transaction_t t;
 
 	f->o.xenstored_path = vbd_test_relay_path(rl);
 	up(f, &plain);
-	do {
-		t = xs_transaction_start(f->h0);
-		xs_put(f->h0, t, f->be, "online", "0");
-		xs_put(f->h0, t, f->be, "state", "5");
-	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	detach_start(f);
 	settle(f);
 	rt = backend_round_trips(f, own);
 	vbd_test_relay_on(rl, XS_TRANSACTION_END, fe_closed_now, f);
