@@ -131,8 +131,9 @@ memory "after bulk"
 echo
 # Per label and N: the median over the runs of total/N (attach + detach), and
 # of the per-attach p50 + per-detach p50, which one slow attach cannot move.
+# The scale runs' rows only: the bulk runs' share the file (and N).
 summary() {  # summary LABEL N
-	awk -v l="$1" -v n="$2" '$1 == "RESULT" && $3 == l && $4 == n { print $5 + $6, $9 + $10 }' "$out" |
+	awk -v l="$1" -v n="$2" '$1 == "RESULT" && $2 == "scale" && $3 == l && $4 == n { print $5 + $6, $9 + $10 }' "$out" |
 		sort -n | awk '{ c[NR] = $1; p[NR] = $2 } END {
 			if (NR) printf "%.3f %.3f %d\n", c[int((NR + 1) / 2)], p[int((NR + 1) / 2)], NR }'
 }
