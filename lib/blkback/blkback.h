@@ -190,12 +190,6 @@ struct vbd__bb_dev {
 	bool replaced;             /* its dir was removed and made again for a
 	                            * new device: freed and probed anew at the
 	                            * end of process(), written to no more */
-	/* The bus's replies before the one to the wire commit that wrote
-	 * Closed (close_dev()), or VBD__XB_NO_EVENT. */
-	uint64_t closed_seen;
-	/* The target's keys the probe read, for the first backend_changed()
-	 * (which takes them): NULL once taken, or when none were read. */
-	struct vbd__bb_target_keys *probed_keys;
 	struct vbd__bb_dev_counters dn_done;  /* of rings already torn down */
 	/* What vbd_blkback_write_stats() last published (stats.c): a device
 	 * whose counters did not move is not written again. */
@@ -265,12 +259,15 @@ void vbd__bb_scan(vbd_blkback *b, const char *path);
 void vbd__bb_retire(vbd_blkback *b, unsigned fe_domid, uint32_t devid, bool wrote_closed,
                     uint64_t closed_seen);
 
+struct vbd__bb_target_keys;
+
 /* xenbus.c.  frontend_changed is the watch probe.c sets on the
  * frontend's state; backend_changed gets the backend dir's events of
  * physical-device and physical-device-path from vbd__bb_scan (path NULL:
- * a look, not an event). */
+ * a look, not an event; read: the target's keys the probe read, taken
+ * from it, or NULL: read here). */
 void vbd__bb_frontend_changed(const char *path, void *ud);
-void vbd__bb_backend_changed(const char *path, void *ud);
+void vbd__bb_backend_changed(vbd__bb_dev *d, const char *path, struct vbd__bb_target_keys *read);
 /* Whether path is d's backend dir's node key. */
 bool vbd__bb_key_is(const vbd__bb_dev *d, const char *path, const char *key);
 void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state);

@@ -246,7 +246,6 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	d->be_state = VBD_STATE_INITIALISING;
 	d->fe_state = -1;
 	d->disk.fd = -1;
-	d->closed_seen = VBD__XB_NO_EVENT;
 	snprintf(d->be, sizeof(d->be), "%s/%u/%u", b->base, fe_domid, devid);
 	j.d = d;
 	j.state = -1;
@@ -308,9 +307,7 @@ static void probe(vbd_blkback *b, unsigned fe_domid, uint32_t devid)
 	 * predecessor's) wrote before this probe, read in the probe's window
 	 * when that went as guessed.  The frontend's state is in another
 	 * domain's dir: its watch fires once at once. */
-	d->probed_keys = keys ? &tk : NULL;
-	vbd__bb_backend_changed(NULL, d);
-	d->probed_keys = NULL;
+	vbd__bb_backend_changed(d, NULL, keys ? &tk : NULL);
 	vbd__bb_target_keys_free(&tk);
 	if (d->replaced)
 		return;
@@ -443,7 +440,7 @@ static void check_dev(vbd_blkback *b, unsigned fe_domid, uint32_t devid, const c
 		return;
 	}
 	if (path && (!strcmp(rest, "/physical-device") || !strcmp(rest, "/physical-device-path"))) {
-		vbd__bb_backend_changed(path, d);
+		vbd__bb_backend_changed(d, path, NULL);
 		return;
 	}
 	if (!dir_event)

@@ -518,24 +518,26 @@ static int close_pipelined(vbd__bb_dev *d)
 }
 
 /* The frontend is Closed: ours too, and whether the device is still
- * online (*online) read before that write or with it. */
-static int close_dev(vbd__bb_dev *d, bool *online)
+ * online (*online) read before that write or with it.  *seen: the bus's
+ * replies before the one to the wire commit that wrote Closed, or
+ * VBD__XB_NO_EVENT (nothing written, or written through libxenstore). */
+static int close_dev(vbd__bb_dev *d, bool *online, uint64_t *seen)
 {
 	struct close_job j = { d->be, false, -1 };
 	int r;
 
+	*seen = VBD__XB_NO_EVENT;
 	if (d->replaced)
 		return -ESTALE;
 	if (d->be_state == VBD_STATE_CLOSED) {
 		*online = is_online(d);
 		return 0;
 	}
-	d->closed_seen = VBD__XB_NO_EVENT;
 	r = close_pipelined(d);
 	/* Its commit's reply was the wire's last: the events before it (our
 	 * Closed's among them) are stamped at most one less. */
 	if (r == 0)
-		d->closed_seen = vbd__xb_bus_replies(d->b->bus) - 1;
+		*seen = vbd__xb_bus_replies(d->b->bus) - 1;
 	if (r == CLOSE_SLOW)
 		r = vbd__xb_txn(d->b->xs, close_body, &j);
 	*online = j.online;
@@ -606,12 +608,13 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		 * device and a new attach may write online=1 at the same
 		 * path, which must not keep this one alive. */
 		bool online = false, wrote = d->be_state != VBD_STATE_CLOSED;
+		uint64_t seen;
 
 		disconnect(d);
 		vbd__crashpoint("blkback.closing");
-		wrote &= close_dev(d, &online) == 0;
+		wrote &= close_dev(d, &online, &seen) == 0;
 		if (!online) {
-			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote, d->closed_seen);
+			vbd__bb_retire(d->b, d->fe_domid, d->devid, wrote, seen);
 			vbd__bb_dev_free(d, false);
 			break;
 		}
@@ -684,9 +687,8 @@ static int check_tap_params(vbd__bb_dev *d, const char *params, const char *pdp)
 	return r;
 }
 
-void vbd__bb_backend_changed(const char *path, void *ud)
+void vbd__bb_backend_changed(vbd__bb_dev *d, const char *path, struct vbd__bb_target_keys *read)
 {
-	vbd__bb_dev *d = ud;
 	struct vbd__bb_disk *k = &d->disk;
 	struct vbd__bb_target_keys t = { .de.r = -EIO, .dio.r = -EIO };
 	char *pd, *pdp, *mode, *type, why[320];
@@ -704,10 +706,9 @@ void vbd__bb_backend_changed(const char *path, void *ud)
 	if (k->fd >= 0 && path && (!vbd__bb_key_is(d, path, "physical-device") ||
 	                           vbd__xb_bus_event_before(d->b->bus, k->keys_seen)))
 		return;
-	if (k->fd < 0 && d->probed_keys) {
-		t = *d->probed_keys;     /* read in the probe's window */
-		memset(d->probed_keys, 0, sizeof(*d->probed_keys));
-		d->probed_keys = NULL;
+	if (k->fd < 0 && read) {
+		t = *read;               /* read in the probe's window */
+		memset(read, 0, sizeof(*read));
 	} else if (k->fd >= 0)
 		t.pd = RD(d, d->be, "physical-device");
 	else if ((r = vbd__bb_read_target(d, &t)) < 0)
