@@ -155,9 +155,10 @@ for r in $(seq 1 "$n"); do
 done
 blkback_load
 
-# pct P METHOD COLUMN: nearest-rank percentile of a column of the samples.
+# pct P METHOD COLUMN [FILE]: nearest-rank percentile of a column of the
+# samples (or of FILE's rows, "METHOD ROUND VALUE...").
 pct() {
-	awk -v m="$2" -v c="$3" '$1 == m { print $c }' /bench/samples | sort -n |
+	awk -v m="$2" -v c="$3" '$1 == m { print $c }' "${4:-/bench/samples}" | sort -n |
 		awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "NA"; exit } i = int((p * NR + 99) / 100); if (i < 1) i = 1; print v[i] }'
 }
 ran=1
@@ -190,9 +191,9 @@ target "vbdctl-ours/vbdctl-kernel p50" "$(awk -v a="$p50_vbdctl_ours" -v b="$p50
 # The load of a shared machine moves from round to round; the paths of one
 # round ran within a minute of each other, so the median of the per-round
 # ratios says the same with less of that noise (shown, not judged).
-paired() {  # paired A B: median over rounds with both timed of A/B
+paired() {  # paired A B [FILE]: median over rounds with both timed of A/B
 	awk -v a="$1" -v b="$2" '$1 == a { x[$2] = $3 } $1 == b { y[$2] = $3 }
-		END { for (r in x) if ((r in y) && y[r] > 0) printf "%.2f\n", x[r] / y[r] }' /bench/samples |
+		END { for (r in x) if ((r in y) && y[r] > 0) printf "%.2f\n", x[r] / y[r] }' "${3:-/bench/samples}" |
 		sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "NA" }'
 }
 v=$(paired xl vbdctl-kernel); echo "median of per-round xl / vbdctl-kernel: $v"
@@ -207,13 +208,9 @@ for m in vbdctl-kernel vbdctl-ours; do
 		$3 == "RESULT" { d = $5; sub(/^done_ms=/, "", d); if ((($2) in c) && d + 0 > 0) printf "%s %s %.1f\n", m, $2, d - c[$2] }' \
 		"/bench/stamps.$m"
 done > /bench/backend_part
-v=$(awk '$1 == "vbdctl-ours" { x[$2] = $3 } $1 == "vbdctl-kernel" { y[$2] = $3 }
-	END { for (r in x) if ((r in y) && y[r] > 0) printf "%.2f\n", x[r] / y[r] }' /bench/backend_part |
-	sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "NA" }')
+v=$(paired vbdctl-ours vbdctl-kernel /bench/backend_part)
 for m in vbdctl-kernel vbdctl-ours; do
-	printf 'commit -> both Connected, %s p50: %s ms\n' "$m" \
-		"$(awk -v m="$m" '$1 == m { print $3 }' /bench/backend_part | sort -n |
-		   awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "NA" }')"
+	printf 'commit -> both Connected, %s p50: %s ms\n' "$m" "$(pct 50 "$m" 3 /bench/backend_part)"
 done
 echo "median of per-round vbdctl-ours / vbdctl-kernel, commit -> both Connected: $v"
 csv paired "vbdctl-ours/vbdctl-kernel commit->connected" "" median_ratio "$v" "" ""
