@@ -125,8 +125,11 @@ VBD_PUBLIC int vbd_blkfront_get_fd(vbd_blkfront *f);
 VBD_PUBLIC int vbd_blkfront_get_timeout_ms(vbd_blkfront *f);
 /* Runs the handshake, collects responses, issues queued I/O and calls the
  * callbacks.  Never blocks (with options.poll_us it may spin that long,
- * no longer).  >= 0, or a negative errno for a failure of the
- * object itself (xenstore connection lost). */
+ * no longer; a response the spin saw is collected, and its callback run,
+ * first thing in the next call, before any system call: a caller that
+ * calls again at once when get_timeout_ms() says 0, without poll(2),
+ * answers a polled ring fastest).  >= 0, or a negative errno for a
+ * failure of the object itself (xenstore connection lost). */
 VBD_PUBLIC int vbd_blkfront_process(vbd_blkfront *f);
 
 /* The frontend's xenbus state (vbd_state: 1 Initialising ... 6 Closed). */

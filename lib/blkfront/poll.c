@@ -11,7 +11,9 @@
  * more, as RING_FINAL_CHECK_FOR_RESPONSES does, before the caller sleeps:
  *
  *   QD1, poll_us 50: push request 7; spin 9 us; rsp_prod 7 -> 8: ready,
- *   the caller's loop comes back at once (get_timeout_ms() 0), collects;
+ *   the caller's loop comes back at once (get_timeout_ms() 0), and
+ *   process() collects it and runs its callback first, before any system
+ *   call: the callback's next request is on the ring at once;
  *   idle: nothing in flight, no spin, rsp_event left behind; the next
  *   request is pushed unarmed, so get_timeout_ms() says 0 and the next
  *   process() spins for it.  The rings are armed only when a spin
