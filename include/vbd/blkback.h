@@ -196,6 +196,10 @@ typedef struct vbd_blkback_stats {
 	 * CHECK_NOTIFY) and sent it an event. */
 	uint64_t rsp_pushes;
 	uint64_t notifies;
+	/* Reads the io_uring engine copied from the page cache itself
+	 * (preadv2 with RWF_NOWAIT), with no submission: while the target
+	 * answers from memory, each read is tried so first. */
+	uint64_t cached_reads;
 } vbd_blkback_stats;
 
 /* Counters since vbd_blkback_new(), read without stopping the workers.

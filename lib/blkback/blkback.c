@@ -321,6 +321,7 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 			t.direct_unaligned += VBD__BB_GET(r->n.direct_unaligned);
 			t.rsp_pushes += VBD__BB_GET(r->n.rsp_pushes);
 			t.notifies += VBD__BB_GET(r->n.notifies);
+			t.cached_reads += VBD__BB_GET(r->n.cached_reads);
 		}
 	}
 	ret->requests = t.requests;
@@ -342,6 +343,7 @@ int vbd_blkback_get_stats(vbd_blkback *b, vbd_blkback_stats *out)
 	ret->direct_unaligned = t.direct_unaligned;
 	ret->rsp_pushes = t.rsp_pushes;
 	ret->notifies = t.notifies;
+	ret->cached_reads = t.cached_reads;
 	return vbd__out_fill(out, &st, sizeof(st));
 }
 

@@ -52,6 +52,7 @@ struct vbd__bb_counters {
 	uint64_t pgrant_uncached, pgrant_map_failures;
 	uint64_t direct_unaligned;
 	uint64_t rsp_pushes, notifies;
+	uint64_t cached_reads;
 };
 
 /* Per device, what Linux counts in statistics/ (vbd_dev_stats): each ring's

@@ -680,6 +680,7 @@ void vbd__bb_ring_disconnect(vbd__bb_ring *r)
 	fold(&b->done.direct_unaligned, &r->n.direct_unaligned);
 	fold(&b->done.rsp_pushes, &r->n.rsp_pushes);
 	fold(&b->done.notifies, &r->n.notifies);
+	fold(&b->done.cached_reads, &r->n.cached_reads);
 	fold(&r->dev->dn_done.oo_req, &r->dn.oo_req);
 	fold(&r->dev->dn_done.rd_req, &r->dn.rd_req);
 	fold(&r->dev->dn_done.wr_req, &r->dn.wr_req);
