@@ -699,6 +699,30 @@ static const workload poll_workloads[] = {
 	{ "4k-randread QD32", false, true, 4096, 32, false, 0 },
 };
 
+/* A --poll-us result as CSV: the rate against direct (the target on QD1
+ * with polling on), and the CPU time per request of each. */
+static void csv_poll(const workload *w, bool file_backing, unsigned queues, unsigned us,
+                     double ring, double direct, double cpu_ring, double cpu_direct)
+{
+	bool target = w->target && us;
+	char tgt[16];
+
+	snprintf(tgt, sizeof(tgt), ">=%.2f", w->target);
+	bench_csv_config("backing=%s engine=%s zero_copy=%d poll_us=%u",
+	                 file_backing ? "file" : "loop",
+	                 getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring",
+	                 zero_copy, us);
+	bench_csv_row(&(bench_row){ .workload = w->name, .op = "read", .qd = w->qd, .size = w->bs,
+	                            .queues = queues, .metric = "iops", .value = ring,
+	                            .unit = "IOPS", .baseline = direct,
+	                            .target = target ? tgt : NULL,
+	                            .verdict = target ? bench_verdict(ring / direct >= w->target)
+	                                              : NULL });
+	bench_csv_row(&(bench_row){ .workload = w->name, .op = "read", .qd = w->qd, .size = w->bs,
+	                            .queues = queues, .metric = "cpu_per_request",
+	                            .value = cpu_ring, .unit = "us", .baseline = cpu_direct });
+}
+
 static int poll_compare(host *x, bool file_backing, unsigned queues, unsigned poll_us,
                         unsigned long rounds, double seconds, double ret_ratio[2])
 {
@@ -761,6 +785,9 @@ static int poll_compare(host *x, bool file_backing, unsigned queues, unsigned po
 			       n_ring ? (double)(i1.notifies - i0.notifies) / (double)n_ring : 0,
 			       n_ring ? (double)(i1.events - i0.events) / (double)n_ring : 0);
 			fflush(stdout);
+			csv_poll(w, file_backing, queues, us, ring, direct,
+			         n_ring ? 1e6 * cpu_ring / (double)n_ring : 0,
+			         n_direct ? 1e6 * cpu_direct / (double)n_direct : 0);
 			if (wi == 0)
 				ret_ratio[pass] = ring / direct;
 		}
