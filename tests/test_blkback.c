@@ -1656,7 +1656,10 @@ static void test_persistent_total_budget(void **state)
 	s = stats(f);
 	assert_int_equal(s.errors, 0);
 	assert_int_equal(s.pgrants_budget, 6);
-	assert_true(s.pgrant_uncached > 0);
+	/* Past the budget a page is mapped for its request only (io_uring:
+	 * the rings' entries in flight cannot go) or replaces its ring's
+	 * least recently used one (the synchronous engine has none in flight). */
+	assert_true(s.pgrant_uncached > 0 || s.pgrant_evictions > 0);
 	assert_int_equal(s.pgrant_map_failures, 0);
 	fe_state(f, 6);
 	wait_be_state(f, 6);
