@@ -239,6 +239,8 @@ struct vbd_blkback {
 	uint64_t rings_stopped, fatal_errors;
 	uint64_t direct_refused;   /* atomic: workers add a refusal at I/O */
 	bool uring_warned;         /* io_uring's failure was logged */
+	int uring_probe;           /* io_uring given by the kernel: 0 not asked
+	                            * yet, 1 yes, else -errno (uring.c) */
 	bool freeing;              /* vbd_blkback_free(): probe nothing new */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
 	                            * grow their buffers) */

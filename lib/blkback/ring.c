@@ -531,7 +531,7 @@ static void *worker(void *arg)
 		struct pollfd p[3] = {
 			{ .fd = vbd_evtchn_fd(r->ev), .events = POLLIN },
 			{ .fd = r->stop_fd, .events = POLLIN },
-			{ .fd = r->u ? vbd__bb_uring_fd(r) : -1, .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
 		};
 
 		/* With poll_us, every pass after work (or a wakeup) leaves
@@ -550,6 +550,9 @@ static void *worker(void *arg)
 			continue;
 		}
 		poll_next = r->dev->b->poll_ns != 0;
+		/* The io_uring's queue is made at the ring's first request:
+		 * its fd is looked up after the pass. */
+		p[2].fd = r->u ? vbd__bb_uring_fd(r) : -1;
 		if (poll(p, 3, -1) < 0 && errno != EINTR) {
 			rc = -errno;
 			snprintf(r->why, sizeof(r->why), "ring %u: poll: %s", r->index, strerror(errno));

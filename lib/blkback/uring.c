@@ -126,7 +126,8 @@ struct slot {
 };
 
 struct vbd__bb_uring {
-	struct io_uring q;
+	struct io_uring q;         /* made at the first request (up) */
+	bool up;
 	struct slot *slots;        /* size; mapped at the first request */
 	size_t slots_bytes, iov_bytes;
 	size_t queue_bytes;        /* the SQ and CQ rings and the SQE array */
@@ -190,24 +191,51 @@ static size_t queue_bytes(const struct io_uring *q)
 	return n;
 }
 
+/* The engine for r.  Its queue is made at the ring's first request
+ * (queue_up()): an idle ring holds none (a one-page ring's costs 8 KiB of
+ * kernel memory mapped into this process, 32 KiB for a device with four
+ * queues).  Whether the kernel gives io_uring at all is asked once per
+ * backend, here, with a queue of one entry, so that a kernel or a seccomp
+ * policy that refuses it is logged as the ring starts (ring.c). */
 int vbd__bb_uring_open(vbd__bb_ring *r)
 {
-	struct vbd__bb_uring *u = calloc(1, sizeof(*u));
-	int rc;
+	vbd_blkback *b = r->dev->b;
+	struct vbd__bb_uring *u;
 
+	if (b->uring_probe == 0) {
+		struct io_uring q;
+		int rc = io_uring_queue_init(1, &q, 0);
+
+		if (rc == 0)
+			io_uring_queue_exit(&q);
+		b->uring_probe = rc == 0 ? 1 : rc;
+	}
+	if (b->uring_probe < 0)
+		return b->uring_probe;
+	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	/* At most r->size requests are unanswered, so the SQ never fills and
-	 * the CQ (twice the SQ) never overflows. */
-	rc = io_uring_queue_init(r->size, &u->q, 0);
-	if (rc < 0) {
-		free(u);
-		return rc;
-	}
 	u->size = r->size;
 	u->inline_io = true;
-	u->queue_bytes = queue_bytes(&u->q);
 	r->u = u;
+	return 0;
+}
+
+/* The queue, at the first request: 0, or -errno (the ring then goes on
+ * with the synchronous engine: RLIMIT_MEMLOCK spent by many rings, on a
+ * kernel that counts io_uring's memory there). */
+static int queue_up(vbd__bb_ring *r)
+{
+	struct vbd__bb_uring *u = r->u;
+	int rc;
+
+	/* At most r->size requests are unanswered, so the SQ never fills and
+	 * the CQ (twice the SQ) never overflows. */
+	rc = io_uring_queue_init(u->size, &u->q, 0);
+	if (rc < 0)
+		return rc;
+	u->up = true;
+	u->queue_bytes = queue_bytes(&u->q);
 	mem_add(r, u->queue_bytes);
 	return 0;
 }
@@ -225,21 +253,23 @@ void vbd__bb_uring_close(vbd__bb_ring *r)
 		munmap(u->slots, u->slots_bytes);
 		mem_sub(r, u->slots_bytes + u->iov_bytes);
 	}
-	io_uring_queue_exit(&u->q);
-	mem_sub(r, u->queue_bytes);
+	if (u->up) {
+		io_uring_queue_exit(&u->q);
+		mem_sub(r, u->queue_bytes);
+	}
 	free(u);
 	r->u = NULL;
 }
 
 int vbd__bb_uring_fd(const vbd__bb_ring *r)
 {
-	return r->u->q.ring_fd;
+	return r->u && r->u->up ? r->u->q.ring_fd : -1;
 }
 
 bool vbd__bb_uring_ready(const vbd__bb_ring *r)
 {
 	/* The CQ tail is shared memory the kernel advances: no syscall. */
-	return r->u && io_uring_cq_ready(&r->u->q) > 0;
+	return r->u && r->u->up && io_uring_cq_ready(&r->u->q) > 0;
 }
 
 size_t vbd__bb_uring_bytes(const vbd__bb_ring *r)
@@ -592,6 +622,18 @@ int vbd__bb_uring_do_ring(vbd__bb_ring *r)
 	RING_IDX rc = 0, rp = 0;
 	bool full = false;
 
+	if (!u->up) {
+		if (vbd__bb_ring_peek(r, &rc, &rp) < 0)
+			return -EPROTO;
+		if (rc == rp)
+			return vbd__bb_ring_more(r) ? 1 : 0;
+		if (queue_up(r) < 0) {
+			/* This ring goes on with the synchronous engine: the
+			 * worker's next pass (1: at once) takes the request. */
+			vbd__bb_uring_close(r);
+			return 1;
+		}
+	}
 	reap(r);
 	if (vbd__bb_ring_peek(r, &rc, &rp) < 0)
 		return -EPROTO;
