@@ -525,8 +525,9 @@ static void flush(vbd__bb_ring *r)
 
 /* A read of the buffered target while the target answers from memory
  * (u->inline_io): preadv2(RWF_NOWAIT) copies what the page cache holds,
- * without an SQE, an io_uring_enter and a CQE around the copy (a third
- * of the worker's time per 4 KiB read, bench/README.md).  True if that was
+ * without an SQE, an io_uring_enter and a CQE around the copy (for want
+ * of it the synchronous engine was the faster on cached 4 KiB reads,
+ * bench/README.md).  True if that was
  * all of it; what the cache did not hold (EAGAIN, or a short count) goes
  * through the io_uring from where the copy stopped. */
 static bool cached_read(vbd__bb_ring *r, struct slot *s)
