@@ -1374,6 +1374,25 @@ static void test_answered_as_done(void **state)
 	assert_int_equal(stats(f).errors, 0);
 }
 
+/* A ring whose io_uring queue cannot be made at its first request (the
+ * kernel's memory for it spent) goes on with the synchronous engine: that
+ * request and the next are answered, and the ring holds no queue. */
+static void test_queue_fails_first_request(void **state)
+{
+	struct fx *f = *state;
+
+	up(f, &plain);
+	if (!f->b->devs->rings[0].u)
+		skip();     /* the synchronous engine already */
+	__atomic_store_n(&f->b->uring_queue_fail, -ENOMEM, __ATOMIC_RELAXED);
+	check_rw(f, 0, 0, 2, 0, 3);
+	assert_null(f->b->devs->rings[0].u);
+	assert_int_equal(vbd__bb_uring_queue_bytes(&f->b->devs->rings[0]), 0);
+	__atomic_store_n(&f->b->uring_queue_fail, 0, __ATOMIC_RELAXED);
+	check_rw(f, 0, 64, 2, 4, 5);
+	assert_int_equal(stats(f).errors, 0);
+}
+
 /* VBD_BLKBACK_ENGINE chooses the engine at connect: "sync" the
  * synchronous one; otherwise io_uring, where it is built and the kernel
  * gives one (else the backend says once why not). */
@@ -3197,6 +3216,7 @@ int main(void)
 		T(test_direct_file_uring),
 		T(test_answered_as_done),
 		T(test_cached_reads),
+		T(test_queue_fails_first_request),
 		T(test_retired_late_events),
 		T(test_probe_opens_target),
 		T(test_direct_file_sync),

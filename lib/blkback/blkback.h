@@ -241,6 +241,8 @@ struct vbd_blkback {
 	bool uring_warned;         /* io_uring's failure was logged */
 	int uring_probe;           /* io_uring given by the kernel: 0 not asked
 	                            * yet, 1 yes, else -errno (uring.c) */
+	int uring_queue_fail;      /* test seam: -errno for every ring's queue
+	                            * made at its first request (atomic) */
 	bool freeing;              /* vbd_blkback_free(): probe nothing new */
 	uint64_t mem;              /* bytes held for devices (atomic: workers
 	                            * grow their buffers) */

@@ -231,7 +231,9 @@ static int queue_up(vbd__bb_ring *r)
 
 	/* At most r->size requests are unanswered, so the SQ never fills and
 	 * the CQ (twice the SQ) never overflows. */
-	rc = io_uring_queue_init(u->size, &u->q, 0);
+	rc = __atomic_load_n(&r->dev->b->uring_queue_fail, __ATOMIC_RELAXED);
+	if (rc == 0)
+		rc = io_uring_queue_init(u->size, &u->q, 0);
 	if (rc < 0)
 		return rc;
 	u->up = true;
