@@ -433,12 +433,15 @@ bool vbd__bb_pdp_ok(const char *pdp)
 	return pdp[0] == '/' && strlen(pdp) < sizeof(((struct vbd__bb_disk *)0)->path);
 }
 
-/* A string a fetch read: NULL as a failed or absent read (RD's NULL). */
+/* A string a fetch read: NULL as a failed or absent read (RD's NULL).
+ * The last value is kept when a transaction's window makes the read again
+ * (a retry after a conflict): the string starts NULL. */
 static int dup_check(const char *val, int err, void *ud)
 {
 	char **s = ud;
 
 	(void)err;
+	free(*s);
 	*s = val ? strdup(val) : NULL;
 	return 0;
 }
@@ -459,37 +462,43 @@ static int tk_check(const char *val, int err, void *ud)
 	return 0;
 }
 
-/* dup_check() for a read a transaction's window may make again (a retry
- * after a conflict): the last value kept. */
-static int dup_again(const char *val, int err, void *ud)
-{
-	char **s = ud;
-
-	free(*s);
-	*s = NULL;
-	return dup_check(val, err, ud);
-}
-
-int vbd__bb_target_batch(vbd__bb_dev *d, vbd__xb_batch *bt, struct vbd__bb_target_keys *t)
+/* The backend dir's key, read into fn(ud). */
+static int add_key(vbd__xb_batch *bt, const vbd__bb_dev *d, const char *key, vbd__xb_check_fn fn,
+                   void *ud)
 {
 	char path[XENSTORE_ABS_PATH_MAX + 2];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", d->be, key) > XENSTORE_ABS_PATH_MAX)
+		return -ENAMETOOLONG;
+	return vbd__xb_batch_check(bt, path, fn, ud);
+}
+
+/* The target's keys after physical-device(-path): params (vbd3), mode,
+ * device-type, discard-enable and direct-io-safe. */
+static int add_target_rest(vbd__bb_dev *d, vbd__xb_batch *bt, struct vbd__bb_target_keys *t)
+{
 	int r = 0;
 
-#define TK(key, ud) do { if (r == 0) { \
-		snprintf(path, sizeof(path), "%s/%s", d->be, key); \
-		r = vbd__xb_batch_check(bt, path, dup_again, ud); } } while (0)
-	TK("physical-device", &t->pd);
-	TK("physical-device-path", &t->pdp);
 	if (!strcmp(d->b->kind, "vbd3"))
-		TK("params", &t->params);
-	TK("mode", &t->mode);
-	TK("device-type", &t->type);
-#undef TK
+		r = add_key(bt, d, "params", dup_check, &t->params);
+	if (r == 0)
+		r = add_key(bt, d, "mode", dup_check, &t->mode);
+	if (r == 0)
+		r = add_key(bt, d, "device-type", dup_check, &t->type);
 	if (r == 0)
 		r = add_num(bt, d->be, "discard-enable", &t->de, 1);
 	if (r == 0)
 		r = add_num(bt, d->be, "direct-io-safe", &t->dio, 1);
 	return r;
+}
+
+int vbd__bb_target_batch(vbd__bb_dev *d, vbd__xb_batch *bt, struct vbd__bb_target_keys *t)
+{
+	int r = add_key(bt, d, "physical-device", dup_check, &t->pd);
+
+	if (r == 0)
+		r = add_key(bt, d, "physical-device-path", dup_check, &t->pdp);
+	return r ? r : add_target_rest(d, bt, t);
 }
 
 void vbd__bb_target_keys_free(struct vbd__bb_target_keys *t)
@@ -504,28 +513,18 @@ void vbd__bb_target_keys_free(struct vbd__bb_target_keys *t)
 
 int vbd__bb_read_target(vbd__bb_dev *d, struct vbd__bb_target_keys *t)
 {
-	char path[XENSTORE_ABS_PATH_MAX + 2];
 	vbd__xb_batch *bt;
 	int r;
 
-#define TK(key, fn, ud) do { if (r == 0) { \
-		snprintf(path, sizeof(path), "%s/%s", d->be, key); \
-		r = vbd__xb_batch_check(bt, path, fn, ud); } } while (0)
 	if ((r = vbd__xb_batch_new(&bt)) < 0)
 		return r;
-	TK("physical-device", dup_check, &t->pd);
-	TK("physical-device-path", tk_check, t);
+	r = add_key(bt, d, "physical-device", dup_check, &t->pd);
+	if (r == 0)
+		r = add_key(bt, d, "physical-device-path", tk_check, t);
 	if (r == 0)
 		r = vbd__xb_batch_wait(bt);
-	if (!strcmp(d->b->kind, "vbd3"))
-		TK("params", dup_check, &t->params);
-	TK("mode", dup_check, &t->mode);
-	TK("device-type", dup_check, &t->type);
 	if (r == 0)
-		r = add_num(bt, d->be, "discard-enable", &t->de, 1);
-	if (r == 0)
-		r = add_num(bt, d->be, "direct-io-safe", &t->dio, 1);
-#undef TK
+		r = add_target_rest(d, bt, t);
 	if (r == 0) {
 		d->disk.keys_seen = vbd__xb_bus_replies(d->b->bus);
 		r = fetch(d, bt);
