@@ -552,7 +552,7 @@ static void *worker(void *arg)
 		poll_next = r->dev->b->poll_ns != 0;
 		/* The io_uring's queue is made at the ring's first request:
 		 * its fd is looked up after the pass. */
-		p[2].fd = r->u ? vbd__bb_uring_fd(r) : -1;
+		p[2].fd = vbd__bb_uring_fd(r);
 		if (poll(p, 3, -1) < 0 && errno != EINTR) {
 			rc = -errno;
 			snprintf(r->why, sizeof(r->why), "ring %u: poll: %s", r->index, strerror(errno));
