@@ -657,15 +657,22 @@ static void print_grant_costs(const vbd_blkback_stats *a, const vbd_blkback_stat
 	/* How the backend answers: many responses a push is a batch the
 	 * frontend waits for whole; one a push lets it work beside the
 	 * backend (blkback's uring.c, flush()). */
-	if (b->rsp_pushes > a->rsp_pushes)
-		printf("%-18s   responses: %.1f a push, %.2f notifies a request", "",
-		       req / (double)(b->rsp_pushes - a->rsp_pushes),
-		       (double)(b->notifies - a->notifies) / req);
+	if (b->rsp_pushes == a->rsp_pushes)
+		return;
+	printf("%-18s   responses: %.1f a push, %.2f notifies a request", "",
+	       req / (double)(b->rsp_pushes - a->rsp_pushes), (double)(b->notifies - a->notifies) / req);
 	/* Reads the io_uring engine copied from the page cache itself. */
-	if (b->rsp_pushes > a->rsp_pushes && b->cached_reads > a->cached_reads)
+	if (b->cached_reads > a->cached_reads)
 		printf(", %.2f copied from the page cache", (double)(b->cached_reads - a->cached_reads) / req);
-	if (b->rsp_pushes > a->rsp_pushes)
-		printf("\n");
+	printf("\n");
+}
+
+/* The engine --engine (or the environment) asked blkback for. */
+static const char *engine_asked(void)
+{
+	const char *e = getenv("VBD_BLKBACK_ENGINE");
+
+	return e ? e : "uring";
 }
 
 /* One workload's result as a CSV row: ring against direct. */
@@ -676,7 +683,7 @@ static void csv_result(const workload *w, const char *backing, unsigned queues, 
 
 	snprintf(tgt, sizeof(tgt), ">=%.2f", w->target);
 	bench_csv_config("backing=%s engine=%s zero_copy=%d", backing,
-	                 getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring",
+	                 engine_asked(),
 	                 zero_copy);
 	bench_csv_row(&(bench_row){ .workload = w->name, .op = w->write ? "write" : "read",
 	                            .qd = w->qd, .size = w->bs, .queues = queues,
@@ -710,7 +717,7 @@ static void csv_poll(const workload *w, bool file_backing, unsigned queues, unsi
 	snprintf(tgt, sizeof(tgt), ">=%.2f", w->target);
 	bench_csv_config("backing=%s engine=%s zero_copy=%d poll_us=%u",
 	                 file_backing ? "file" : "loop",
-	                 getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring",
+	                 engine_asked(),
 	                 zero_copy, us);
 	bench_csv_row(&(bench_row){ .workload = w->name, .op = "read", .qd = w->qd, .size = w->bs,
 	                            .queues = queues, .metric = "iops", .value = ring,
@@ -928,7 +935,7 @@ int main(int argc, char **argv)
 	printf("datapath_bench: %lu MiB file %s, in the page cache; %.2f s per measurement, "
 	       "%lu rounds; %ld CPUs; blkback engine asked: %s\n", size_mib, x.img, seconds, rounds,
 	       sysconf(_SC_NPROCESSORS_ONLN),
-	       getenv("VBD_BLKBACK_ENGINE") ? getenv("VBD_BLKBACK_ENGINE") : "uring");
+	       engine_asked());
 	printf("ring: blkfront (this thread) -> shared rings -> blkback workers (threads), "
 	       "simulated hypervisor;\ndirect: QD threads doing pread/pwrite on the file\n\n");
 	fflush(stdout);
