@@ -48,6 +48,14 @@ static void on_watch(const char *path, void *ud)
 		f->xs_dirty = true;
 		return;
 	}
+	/* Before the first step, an event the wire took before the replies
+	 * to the start's reads tells of a change they saw: the backend's
+	 * InitWait written before we looked, on a watch kept from an earlier
+	 * frontend of the device.  Counted on the same wire (its count not
+	 * started again by a new connection since). */
+	if (f->start_seen != VBD__XB_NO_EVENT && vbd__xb_bus_replies(f->bus) >= f->start_seen &&
+	    vbd__xb_bus_event_before(f->bus, f->start_seen))
+		return;
 	/* Our own state writes' events, one each, come in the order of the
 	 * commits: a change of anyone else's to our state, or its removal,
 	 * is an event more, which comes after them or takes the place of one
@@ -65,8 +73,10 @@ static void on_watch(const char *path, void *ud)
 	 * and anything but ours. */
 	if (strncmp(path, f->be, n) || (path[n] && path[n] != '/'))
 		f->own_read = false;
-	if (strncmp(path, f->fe, m) || (path[m] && path[m] != '/'))
+	if (strncmp(path, f->fe, m) || (path[m] && path[m] != '/')) {
 		f->be_read = false;
+		f->offers_kept = false;
+	}
 	f->xs_dirty = true;
 }
 
@@ -120,7 +130,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	vbd_blkfront_options lo;
 	vbd_blkfront *f;
 	long long n;
-	int r;
+	int r, bs;
 
 	if (!ret || !o ||
 	    VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION,
@@ -145,6 +155,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	f->wait_tail = &f->wait_head;
 	f->done_tail = &f->done_head;
 	f->state = VBD_STATE_INITIALISING;
+	f->start_seen = VBD__XB_NO_EVENT;
 	snprintf(f->fe, sizeof(f->fe), "/local/domain/%u/device/vbd/%u", o->domid, o->devid);
 
 	if (o->bus) {
@@ -224,10 +235,7 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		vbd__errf(err, r, "blkfront: %s", werr.msg);
 		goto fail;
 	}
-	dev[0] = (struct vbd__bf_key){ .dir = f->fe, .key = "state" };
-	dev[1] = (struct vbd__bf_key){ .dir = f->be, .key = "state" };
-	vbd__bf_fetch(f, dev, 2, false);
-	r = vbd__bf_key_state(&dev[0]);
+	r = vbd__bf_start_states(f, &bs);
 	if (r == -ENOENT) {
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;
@@ -262,9 +270,13 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	 * event).  A reset reads it at each step. */
 	f->own_read = true;
 	if (f->reset == VBD__BF_RESET_NONE) {
-		f->be_state = vbd__bf_key_state(&dev[1]);
+		f->be_state = bs;
 		f->be_read = f->be_state != VBD_STATE_UNKNOWN;
-		f->be_stale = f->be_state == VBD_STATE_INITWAIT;
+		/* Unless its event, if it comes, is known to be older than the
+		 * read (start_seen). */
+		f->be_stale = f->be_state == VBD_STATE_INITWAIT && f->start_seen == VBD__XB_NO_EVENT;
+	} else {
+		f->offers_kept = false;
 	}
 	f->xs_dirty = true;     /* the handshake starts in process() */
 	*ret = f;

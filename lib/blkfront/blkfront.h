@@ -151,6 +151,17 @@ typedef struct vbd__bf_queue {
 	bool notify;                /* requests pushed: kick the backend */
 } vbd__bf_queue;
 
+/* One key read: as vbd__xb_read() would have found it. */
+struct vbd__bf_key {
+	const char *dir, *key;      /* key NULL: not read (absent) */
+	int err;                    /* 0, -ENOENT, -errno */
+	size_t len;                 /* the value's length; val holds its first 159 bytes */
+	char val[160];
+};
+/* What the backend offers at InitWait: max-ring-page-order and
+ * multi-queue-max-queues (xenbus.c). */
+#define VBD__BF_NOFFER 2
+
 struct vbd_blkfront {
 	vbd_blkfront_options o;
 	vbd_bus *bus;               /* its own, or the one the options gave */
@@ -170,6 +181,16 @@ struct vbd_blkfront {
 	bool be_stale;
 	int be_state;               /* what that read found (-ENOENT: absent) */
 	bool fe_first, be_first;    /* the watch's first event not yet seen */
+	/* The wire's replies before the start's reads of both states
+	 * (VBD__XB_NO_EVENT: none, or they were not pipelined): until the
+	 * first step, an event the wire took before their replies tells of a
+	 * change they saw (on_watch). */
+	uint64_t start_seen;
+	/* The backend's offers, read with its state at start: the rings'
+	 * shape if that state is InitWait and no event of the backend's came
+	 * before the first step (vbd__bf_step). */
+	struct vbd__bf_key start_offers[VBD__BF_NOFFER];
+	bool offers_kept;
 	unsigned own_events;        /* our state writes whose events are still to come */
 	bool be_seen;               /* the backend's state existed once */
 
@@ -245,19 +266,17 @@ void vbd__bf_drop_callbacks(vbd_blkfront *f);
 /* xenbus.c: the handshake with the backend through xenstore. */
 /* How long the backend may take to follow each step of a reset. */
 #define VBD__BF_RESET_WAIT_MS 10000
-/* One key read: as vbd__xb_read() would have found it. */
-struct vbd__bf_key {
-	const char *dir, *key;      /* key NULL: not read (absent) */
-	int err;                    /* 0, -ENOENT, -errno */
-	size_t len;                 /* the value's length; val holds its first 159 bytes */
-	char val[160];
-};
 /* The first cause of the device's failure, kept for its last error. */
 void vbd__bf_why(vbd_blkfront *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* dir/key as a strict decimal: 0, -ENOENT, -EINVAL, -errno (*ret 0). */
 int vbd__bf_read_num(vbd_blkfront *f, const char *dir, const char *key, long long *ret);
-/* Each of k[0..n) read, pipelined (see xenbus.c). */
-void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first);
+/* Each of k[0..n) read, pipelined (see xenbus.c): true if they were, in
+ * one round trip on the bus's wire client; false if read one by one. */
+bool vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first);
+/* At start: both states in one round trip, the backend's offers with its
+ * (kept in f).  Ours is returned, the backend's in *be (a state, -ENOENT,
+ * or VBD_STATE_UNKNOWN). */
+int vbd__bf_start_states(vbd_blkfront *f, int *be);
 /* k as a number (0..max) or a state, parsed as their one-by-one reads. */
 int vbd__bf_key_num(const struct vbd__bf_key *k, unsigned long long max, long long *ret);
 int vbd__bf_key_state(const struct vbd__bf_key *k);

@@ -167,7 +167,7 @@ static int add_keys(vbd__xb_batch *b, struct vbd__bf_key *k, unsigned n, bool co
 	return r;
 }
 
-void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first)
+bool vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool connected_first)
 {
 	vbd__xb_batch *b = NULL;
 	unsigned i;
@@ -181,7 +181,7 @@ void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool conn
 		r = vbd__xb_bus_fetch(f->bus, b, NULL);
 	vbd__xb_batch_free(b);
 	if (r >= 0)
-		return;     /* 1: not Connected, the rest not read */
+		return true;     /* 1: not Connected, the rest not read */
 	vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined reads: %s: one by one", f->fe, vbd_strerror(r));
 	for (i = 0; i < n; i++) {
 		char *v;
@@ -192,6 +192,7 @@ void vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool conn
 		key_set(&k[i], v, v ? 0 : errno == ENOENT ? -ENOENT : -(errno ? errno : EIO));
 		free(v);
 	}
+	return false;
 }
 
 /* k as vbd__xb_read_num() parses a key (20 digits at most, 0..max): 0 and
@@ -235,6 +236,7 @@ static unsigned long long key_opt(vbd_blkfront *f, const struct vbd__bf_key *k, 
 /* What the backend offers at InitWait, and what it says of the disk at
  * Connected: the keys of talk_to_backend() and connect(). */
 enum { O_ORDER, O_QUEUES, NOFFER };
+_Static_assert(NOFFER == VBD__BF_NOFFER, "the offers kept at start");
 enum { C_SECTORS, C_INFO, C_SSIZE, C_PSS, C_FLUSH, C_BARRIER, C_DISCARD, C_DGRAN, C_DALIGN,
        C_DSECURE, C_PERSISTENT, C_INDIRECT, NCONNECT };
 
@@ -248,6 +250,23 @@ static void offer_keys(vbd_blkfront *f, struct vbd__bf_key *k)
 		k[i].dir = f->be;
 		k[i].key = names[i];
 	}
+}
+
+int vbd__bf_start_states(vbd_blkfront *f, int *be)
+{
+	struct vbd__bf_key k[2 + NOFFER] = { { .dir = f->fe, .key = "state" },
+	                                     { .dir = f->be, .key = "state" } };
+	uint64_t seen = vbd__xb_bus_replies(f->bus);
+
+	/* The offers with the backend's state: most often it is at InitWait
+	 * by now, and the first step shares the rings without reading them
+	 * again. */
+	offer_keys(f, k + 2);
+	f->start_seen = vbd__bf_fetch(f, k, 2 + NOFFER, false) ? seen : VBD__XB_NO_EVENT;
+	memcpy(f->start_offers, k + 2, sizeof(f->start_offers));
+	f->offers_kept = true;
+	*be = vbd__bf_key_state(&k[1]);
+	return vbd__bf_key_state(&k[0]);
 }
 
 /* discard-* are read whether or not feature-discard is 1: one round trip
@@ -831,9 +850,12 @@ void vbd__bf_step(vbd_blkfront *f)
 {
 	struct be_read rd = { .what = BE_STATE_ONLY };
 	const struct vbd__bf_key *offers, *disk;
-	bool be_fresh;
+	bool be_fresh, kept = f->offers_kept;
 	int own, bs, done = 0;
 
+	/* What the start read serves this step only. */
+	f->offers_kept = false;
+	f->start_seen = VBD__XB_NO_EVENT;
 	if (f->closed_done)
 		return;
 	/* Our own state is read again only after an event named it, not
@@ -888,7 +910,9 @@ void vbd__bf_step(vbd_blkfront *f)
 	} else {
 		bs = f->be_state;
 	}
-	offers = rd.what == BE_OFFERS ? rd.k + 1 : NULL;
+	/* The offers read with the state this step acts on: now, or at
+	 * start if nothing of the backend's changed since. */
+	offers = rd.what == BE_OFFERS ? rd.k + 1 : !be_fresh && kept ? f->start_offers : NULL;
 	disk = rd.what == BE_CONNECT ? rd.k + 1 : NULL;
 	f->be_state = bs;
 	f->be_read = bs != VBD_STATE_UNKNOWN;    /* unreadable: ask again */
