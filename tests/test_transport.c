@@ -1273,6 +1273,216 @@ static void test_xen_enodev(void **state)
 	assert_null(x);
 }
 
+/* ------------------------------------------------------------------ */
+/* Several calls as one: vbd__xport_run()                              */
+
+/* This thread's sendmsg and recvmsg, the library's included, while
+ * counting: a round trip is a receive after a send. */
+ssize_t __real_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __real_recvmsg(int fd, struct msghdr *m, int flags);
+ssize_t __wrap_recvmsg(int fd, struct msghdr *m, int flags);
+static _Thread_local bool counting, sent_last;
+static _Thread_local unsigned trips;
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	if (counting)
+		sent_last = true;
+	return __real_sendmsg(fd, m, flags);
+}
+
+ssize_t __wrap_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	if (counting && sent_last) {
+		trips++;
+		sent_last = false;
+	}
+	return __real_recvmsg(fd, m, flags);
+}
+
+static int counted_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *failed,
+                       unsigned *ret_trips)
+{
+	int r;
+
+	trips = 0;
+	sent_last = false;
+	counting = true;
+	r = vbd__xport_run(x, ops, n, failed);
+	counting = false;
+	*ret_trips = trips;
+	return r;
+}
+
+/* Two rings as blkfront and blkback set them up: dom1 grants 2 pages a
+ * ring and allocates a port for each, dom0 maps them and binds the ports.
+ * Each side's run is one round trip on the simulated hypervisor (4 one
+ * call after the other, the other implementations' way, checked with the
+ * run op taken away), and what it made works: the pages are the same
+ * memory, the ports deliver. */
+static void run_rings(struct fx *f, bool pipelined)
+{
+	static struct vbd__xport_ops plain;     /* outlives a failed assert */
+	vbd_evtchn *fe[2], *be[2];
+	uint32_t refs[2][2], fport[2], bport[2];
+	void *fpage[2], *bpage[2];
+	vbd__xop ops[4];
+	unsigned i, failed = 99, rt;
+
+	if (!pipelined) {
+		plain = *f->x1->ops;
+		plain.run = NULL;
+		f->x1->ops = &plain;
+		f->x0->ops = &plain;
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(vbd_evtchn_open(f->x1, &fe[i]), 0);
+		assert_int_equal(vbd_evtchn_open(f->x0, &be[i]), 0);
+		ops[2 * i] = (vbd__xop){ .op = VBD__XOP_SHARE, .domid = 0, .count = 2,
+		                         .writable = true, .refs = refs[i], .addr = &fpage[i] };
+		ops[2 * i + 1] = (vbd__xop){ .op = VBD__XOP_ALLOC_UNBOUND, .e = fe[i], .domid = 0,
+		                             .port = &fport[i] };
+	}
+	assert_int_equal(counted_run(f->x1, ops, 4, &failed, &rt), 0);
+	assert_int_equal(rt, pipelined ? 1 : 4);
+	for (i = 0; i < 2; i++) {
+		fill(fpage[i], 2 * PG, (uint8_t)(7 + i));
+		ops[2 * i] = (vbd__xop){ .op = VBD__XOP_MAP, .domid = 1, .count = 2,
+		                         .writable = true, .refs = refs[i], .addr = &bpage[i] };
+		ops[2 * i + 1] = (vbd__xop){ .op = VBD__XOP_BIND_INTERDOMAIN, .e = be[i], .domid = 1,
+		                             .remote_port = fport[i], .port = &bport[i] };
+	}
+	assert_int_equal(counted_run(f->x0, ops, 4, &failed, &rt), 0);
+	assert_int_equal(rt, pipelined ? 1 : 4);
+	assert_int_equal(stats(f).maps, 4);
+	assert_int_equal(stats(f).ports, 4);
+	for (i = 0; i < 2; i++) {
+		struct pollfd p = { .fd = vbd_evtchn_fd(fe[i]), .events = POLLIN };
+
+		assert_true(check_fill(bpage[i], 2 * PG, (uint8_t)(7 + i)));
+		assert_int_equal(vbd_evtchn_notify(be[i], bport[i]), 0);
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+		assert_int_equal(vbd_evtchn_pending(fe[i]), (int)fport[i]);
+		assert_int_equal(vbd_gnt_unmap(f->x0, bpage[i], 2), 0);
+		assert_int_equal(vbd_gnt_unshare(f->x1, fpage[i], 2), 0);
+		vbd_evtchn_close(be[i]);
+		vbd_evtchn_close(fe[i]);
+	}
+	assert_idle(f, 3);
+	f->x0->ops = f->x1->ops = &vbd__xport_sim_ops;
+}
+
+static void test_run_rings(void **state)
+{
+	run_rings(*state, true);
+}
+
+static void test_run_rings_one_by_one(void **state)
+{
+	run_rings(*state, false);
+}
+
+/* All or nothing: a run whose third op fails leaves nothing held, with a
+ * fault of the seam (counted per op; nothing done at all) and with the
+ * broker refusing a bind to a port never allocated (the ops before and
+ * after it done, then undone), pipelined or not. */
+static void run_fails(struct fx *f, bool pipelined)
+{
+	static struct vbd__xport_ops plain;
+	vbd_evtchn *e0, *e1;
+	uint32_t refs[2][1], port[3];
+	void *page[2], *mapped[2];
+	vbd__xop ops[4];
+	unsigned failed = 99, rt;
+
+	if (!pipelined) {
+		plain = *f->x1->ops;
+		plain.run = NULL;
+		f->x1->ops = &plain;
+		f->x0->ops = &plain;
+	}
+	assert_int_equal(vbd_evtchn_open(f->x1, &e1), 0);
+	assert_int_equal(vbd_evtchn_open(f->x0, &e0), 0);
+	ops[0] = (vbd__xop){ .op = VBD__XOP_SHARE, .domid = 0, .count = 1, .writable = true,
+	                     .refs = refs[0], .addr = &page[0] };
+	ops[1] = (vbd__xop){ .op = VBD__XOP_ALLOC_UNBOUND, .e = e1, .domid = 0, .port = &port[0] };
+	ops[2] = (vbd__xop){ .op = VBD__XOP_SHARE, .domid = 0, .count = 1, .writable = true,
+	                     .refs = refs[1], .addr = &page[1] };
+	ops[3] = (vbd__xop){ .op = VBD__XOP_ALLOC_UNBOUND, .e = e1, .domid = 0, .port = &port[1] };
+	assert_int_equal(vbd__xport_fail(f->x1, "share", 2, -ENOSPC, false), 0);
+	assert_int_equal(counted_run(f->x1, ops, 4, &failed, &rt), -ENOSPC);
+	assert_int_equal(failed, 2);
+	assert_int_equal(rt, 0);
+	assert_idle(f, 3);
+	/* The same run again: the fault was for one call. */
+	assert_int_equal(vbd__xport_run(f->x1, ops, 4, &failed), 0);
+	/* dom0: a map, a bind to a port dom1 never allocated, a map, a bind. */
+	ops[0] = (vbd__xop){ .op = VBD__XOP_MAP, .domid = 1, .count = 1, .writable = true,
+	                     .refs = refs[0], .addr = &mapped[0] };
+	ops[1] = (vbd__xop){ .op = VBD__XOP_BIND_INTERDOMAIN, .e = e0, .domid = 1,
+	                     .remote_port = port[1] + 100, .port = &port[2] };
+	ops[2] = (vbd__xop){ .op = VBD__XOP_MAP, .domid = 1, .count = 1, .writable = true,
+	                     .refs = refs[1], .addr = &mapped[1] };
+	ops[3] = (vbd__xop){ .op = VBD__XOP_BIND_INTERDOMAIN, .e = e0, .domid = 1,
+	                     .remote_port = port[0], .port = &port[2] };
+	assert_true(counted_run(f->x0, ops, 4, &failed, &rt) < 0);
+	assert_int_equal(failed, 1);
+	/* The run, then the undoing of the two maps and the last bind; one by
+	 * one: a map, the bind refused, the map undone. */
+	assert_int_equal(rt, pipelined ? 1 + 3 : 3);
+	/* dom1's two grants and two ports are all that is held. */
+	assert_int_equal(stats(f).maps, 0);
+	assert_int_equal(stats(f).ports, 2);
+	assert_int_equal(stats(f).grants, 2);
+	/* Nothing of the failed run is left on e0: the same port binds. */
+	ops[1].remote_port = port[1];
+	assert_int_equal(vbd__xport_run(f->x0, ops, 4, &failed), 0);
+	assert_int_equal(stats(f).maps, 2);
+	assert_int_equal(stats(f).ports, 4);
+	assert_int_equal(vbd_gnt_unmap(f->x0, mapped[0], 1), 0);
+	assert_int_equal(vbd_gnt_unmap(f->x0, mapped[1], 1), 0);
+	assert_int_equal(vbd_gnt_unshare(f->x1, page[0], 1), 0);
+	assert_int_equal(vbd_gnt_unshare(f->x1, page[1], 1), 0);
+	vbd_evtchn_close(e0);
+	vbd_evtchn_close(e1);
+	assert_idle(f, 3);
+	f->x0->ops = f->x1->ops = &vbd__xport_sim_ops;
+}
+
+static void test_run_all_or_nothing(void **state)
+{
+	run_fails(*state, true);
+}
+
+static void test_run_all_or_nothing_one_by_one(void **state)
+{
+	run_fails(*state, false);
+}
+
+/* Bad runs are refused before anything: no ops, too many, an op of
+ * another kind, a handle of another transport. */
+static void test_run_refused(void **state)
+{
+	struct fx *f = *state;
+	vbd_evtchn *e2;
+	vbd__xop ops[VBD__XOP_RUN_MAX + 1];
+	uint32_t port;
+	unsigned failed = 99;
+
+	assert_int_equal(vbd_evtchn_open(f->x2, &e2), 0);
+	memset(ops, 0, sizeof(ops));
+	assert_int_equal(vbd__xport_run(f->x1, ops, 0, &failed), -EINVAL);
+	assert_int_equal(vbd__xport_run(f->x1, ops, VBD__XOP_RUN_MAX + 1, &failed), -EINVAL);
+	ops[0] = (vbd__xop){ .op = VBD__XOP_UNSHARE };
+	assert_int_equal(vbd__xport_run(f->x1, ops, 1, &failed), -EINVAL);
+	ops[0] = (vbd__xop){ .op = VBD__XOP_ALLOC_UNBOUND, .e = e2, .domid = 0, .port = &port };
+	assert_int_equal(vbd__xport_run(f->x1, ops, 1, &failed), -EINVAL);
+	assert_int_equal(failed, 0);
+	vbd_evtchn_close(e2);
+	assert_idle(f, 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1303,6 +1513,11 @@ int main(void)
 		T(test_malformed),
 		T(test_unread_replies),
 		T(test_open),
+		T(test_run_rings),
+		T(test_run_rings_one_by_one),
+		T(test_run_all_or_nothing),
+		T(test_run_all_or_nothing_one_by_one),
+		T(test_run_refused),
 		cmocka_unit_test(test_xen_enodev),
 	};
 

@@ -318,6 +318,85 @@ int vbd_evtchn_bind_interdomain(vbd_evtchn *e, unsigned remote_domid, uint32_t r
 	return r < 0 ? r : e->x->ops->bind_interdomain(e, remote_domid, remote_port, ret_port);
 }
 
+/* ---- several calls as one ---- */
+
+static bool xop_ok(vbd_xport *x, const vbd__xop *o)
+{
+	switch (o->op) {
+	case VBD__XOP_SHARE:
+	case VBD__XOP_MAP:
+		return o->count && o->refs && o->addr;
+	case VBD__XOP_ALLOC_UNBOUND:
+	case VBD__XOP_BIND_INTERDOMAIN:
+		return o->e && o->e->x == x && o->port;
+	default:
+		return false;
+	}
+}
+
+/* Undoes a done op: the call that ends what it made. */
+static void xop_undo(vbd_xport *x, const vbd__xop *o)
+{
+	switch (o->op) {
+	case VBD__XOP_SHARE:
+		(void)x->ops->unshare(x, *o->addr, o->count);
+		break;
+	case VBD__XOP_MAP:
+		(void)x->ops->unmap(x, *o->addr, o->count);
+		break;
+	default:
+		(void)x->ops->unbind(o->e, *o->port);
+		break;
+	}
+}
+
+static int xop_do(vbd_xport *x, const vbd__xop *o)
+{
+	switch (o->op) {
+	case VBD__XOP_SHARE:
+		return x->ops->share(x, o->domid, o->count, o->writable, o->refs, o->addr);
+	case VBD__XOP_MAP:
+		return x->ops->map(x, o->domid, o->count, o->refs, o->writable, o->addr);
+	case VBD__XOP_ALLOC_UNBOUND:
+		return x->ops->alloc_unbound(o->e, o->domid, o->port);
+	default:
+		return x->ops->bind_interdomain(o->e, o->domid, o->remote_port, o->port);
+	}
+}
+
+int vbd__xport_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed)
+{
+	unsigned i, failed = 0;
+	int r = 0;
+
+	if (!ret_failed)
+		ret_failed = &failed;
+	*ret_failed = 0;
+	if (!x || !ops || n == 0 || n > VBD__XOP_RUN_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		*ret_failed = i;
+		if (!xop_ok(x, &ops[i]))
+			return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		*ret_failed = i;
+		if ((r = fault(x, ops[i].op)) < 0)
+			return r;
+	}
+	if (x->ops->run)
+		return x->ops->run(x, ops, n, ret_failed);
+	for (i = 0; i < n; i++) {
+		*ret_failed = i;
+		if ((r = xop_do(x, &ops[i])) < 0)
+			break;
+	}
+	if (r < 0)
+		while (i-- > 0)
+			xop_undo(x, &ops[i]);
+	return r;
+}
+
 int vbd_evtchn_unbind(vbd_evtchn *e, uint32_t port)
 {
 	int r;

@@ -16,30 +16,11 @@
 #include "vbd/simhv.h"
 #include "vbd/transport.h"
 
-/* The operations that can be made to fail, by name, for vbd__xport_fail(). */
-#define VBD__XOPS(X) \
-	X(SHARE, "share") \
-	X(UNSHARE, "unshare") \
-	X(MAP, "map") \
-	X(UNMAP, "unmap") \
-	X(EVTCHN_OPEN, "evtchn_open") \
-	X(ALLOC_UNBOUND, "alloc_unbound") \
-	X(BIND_INTERDOMAIN, "bind_interdomain") \
-	X(UNBIND, "unbind") \
-	X(NOTIFY, "notify") \
-	X(PENDING, "pending") \
-	X(UNMASK, "unmask")
-
-enum {
-#define X(e, s) VBD__XOP_##e,
-	VBD__XOPS(X)
-#undef X
-	VBD__XOP_COUNT
-};
+#include "transport/run.h"
 
 /* One implementation.  Arguments are checked before these are called; the
  * results follow vbd/transport.h.  close_port is unbind without the fault
- * check (teardown). */
+ * check (teardown).  run may be NULL (vbd__xport_run()). */
 struct vbd__xport_ops {
 	const char *name;
 	int (*open)(vbd_xport *x, const vbd_xport_options *o, vbd_errbuf *err);
@@ -59,6 +40,7 @@ struct vbd__xport_ops {
 	int (*notify)(vbd_evtchn *e, uint32_t port);
 	int (*pending)(vbd_evtchn *e);
 	int (*unmask)(vbd_evtchn *e, uint32_t port);
+	int (*run)(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed);
 };
 
 extern const struct vbd__xport_ops vbd__xport_sim_ops;
