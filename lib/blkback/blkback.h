@@ -396,9 +396,12 @@ int vbd__bb_disk_discard(const struct vbd__bb_disk *d, uint64_t sector, uint64_t
 /* An unconnected ring: what vbd__bb_ring_disconnect() may be called on. */
 void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd__bb_abi abi,
                        bool persistent);
-/* Maps the ring pages and binds the port; the worker starts later. */
-int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, uint32_t evtchn,
-                         char *why, size_t whylen);
+/* Every ring of d (d->rings[0..nr_rings), initialised) connected: ring i's
+ * pages refs[i * pages..] mapped and the frontend's port evtchns[i] bound,
+ * all in one transport run; the workers start later.  0, or -errno with
+ * why (what is connected is d's to disconnect). */
+int vbd__bb_rings_connect(vbd__bb_dev *d, const uint32_t *refs, unsigned pages,
+                          const uint32_t *evtchns, char *why, size_t whylen);
 int vbd__bb_ring_start(vbd__bb_ring *r);
 /* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
 void vbd__bb_ring_disconnect(vbd__bb_ring *r);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "blkback/blkback.h"
+#include "transport/run.h"
 #include "util/crashpoint.h"
 #include "util/spin.h"
 
@@ -113,23 +114,62 @@ void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd
 	vbd__pgrant_init(&r->pg, 0);
 }
 
-int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, uint32_t evtchn,
-                         char *why, size_t whylen)
+/* Rings mapped together: VBD__XOP_RUN_MAX operations a run, two a ring. */
+#define RUN_RINGS (VBD__XOP_RUN_MAX / 2)
+
+/* rings[0..n)'s pages mapped and their ports bound, in one run: 0, or -errno
+ * with why, nothing of the run's kept. */
+static int rings_map_bind(vbd__bb_dev *d, unsigned first, unsigned n, const uint32_t *refs,
+                          unsigned pages, const uint32_t *evtchns, char *why, size_t whylen)
+{
+	vbd_blkback *b = d->b;
+	unsigned domid = d->fe_domid, i, failed;
+	vbd__xop ops[2 * RUN_RINGS];
+	void *sring[RUN_RINGS];
+	uint32_t port[RUN_RINGS];
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		vbd__bb_ring *r = &d->rings[first + i];
+
+		ops[2 * i] = (vbd__xop){ .op = VBD__XOP_MAP, .domid = domid, .count = pages,
+		                         .writable = true,
+		                         .refs = (uint32_t *)&refs[(size_t)(first + i) * pages],
+		                         .addr = &sring[i] };
+		ops[2 * i + 1] = (vbd__xop){ .op = VBD__XOP_BIND_INTERDOMAIN, .e = r->ev,
+		                             .domid = domid, .remote_port = evtchns[first + i],
+		                             .port = &port[i] };
+	}
+	rc = vbd__xport_run(b->x, ops, 2 * n, &failed);
+	if (rc < 0) {
+		i = first + failed / 2;
+		if (failed % 2 == 0)
+			snprintf(why, whylen, "mapping ring-ref %u (%u pages) of domain %u: %s",
+			         refs[(size_t)i * pages], pages, domid, strerror(-rc));
+		else
+			snprintf(why, whylen, "binding event-channel %u of domain %u: %s", evtchns[i],
+			         domid, strerror(-rc));
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		vbd__bb_ring *r = &d->rings[first + i];
+
+		r->sring = sring[i];
+		r->pages = pages;
+		r->port = port[i];
+		r->bound = true;
+	}
+	return 0;
+}
+
+/* A mapped ring attached where the frontend's indexes say. */
+static int ring_attach(vbd__bb_ring *r, char *why, size_t whylen)
 {
 	vbd_blkback *b = r->dev->b;
-	unsigned domid = r->dev->fe_domid;
-	size_t bytes = (size_t)pages * VBD_PAGE_SIZE;
+	size_t bytes = (size_t)r->pages * VBD_PAGE_SIZE;
 	RING_IDX req_prod, rsp_prod;
 	int rc;
 
-	rc = vbd_gnt_map(b->x, domid, pages, refs, true, &r->sring);
-	if (rc < 0) {
-		r->sring = NULL;
-		snprintf(why, whylen, "mapping ring-ref %u (%u pages) of domain %u: %s", refs[0], pages,
-		         domid, strerror(-rc));
-		return rc;
-	}
-	r->pages = pages;
 	/* The frontend may reconnect with a ring it used before: start where
 	 * its responses end, if its indexes are consistent.  Each index is read
 	 * once. */
@@ -147,18 +187,6 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 		         r->index, req_prod, rsp_prod, r->size);
 		return -EPROTO;
 	}
-	rc = vbd_evtchn_open(b->x, &r->ev);
-	if (rc < 0) {
-		snprintf(why, whylen, "opening an event channel: %s", strerror(-rc));
-		return rc;
-	}
-	rc = vbd_evtchn_bind_interdomain(r->ev, domid, evtchn, &r->port);
-	if (rc < 0) {
-		snprintf(why, whylen, "binding event-channel %u of domain %u: %s", evtchn, domid,
-		         strerror(-rc));
-		return rc;
-	}
-	r->bound = true;
 	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->stop_fd < 0) {
 		rc = -errno;
@@ -170,6 +198,34 @@ int vbd__bb_ring_connect(vbd__bb_ring *r, const uint32_t *refs, unsigned pages, 
 	if (r->persistent)
 		vbd__pgrant_init(&r->pg, vbd__bb_pgrant_limit(b->pgrants_max, r->size,
 		                                              b->max_indirect));
+	return 0;
+}
+
+int vbd__bb_rings_connect(vbd__bb_dev *d, const uint32_t *refs, unsigned pages,
+                          const uint32_t *evtchns, char *why, size_t whylen)
+{
+	unsigned i, n;
+	int rc;
+
+	for (i = 0; i < d->nr_rings; i++) {
+		rc = vbd_evtchn_open(d->b->x, &d->rings[i].ev);
+		if (rc < 0) {
+			d->rings[i].ev = NULL;
+			snprintf(why, whylen, "opening an event channel: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	/* Every ring's pages and port in one run: one round trip on the
+	 * simulated hypervisor, not two per ring. */
+	for (i = 0; i < d->nr_rings; i += n) {
+		n = d->nr_rings - i < RUN_RINGS ? d->nr_rings - i : RUN_RINGS;
+		rc = rings_map_bind(d, i, n, refs, pages, evtchns, why, whylen);
+		if (rc < 0)
+			return rc;
+	}
+	for (i = 0; i < d->nr_rings; i++)
+		if ((rc = ring_attach(&d->rings[i], why, whylen)) < 0)
+			return rc;
 	return 0;
 }
 

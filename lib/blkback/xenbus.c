@@ -356,7 +356,7 @@ int vbd__bb_announce_size(vbd__bb_dev *d)
 static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 {
 	vbd_blkback *b = d->b;
-	uint32_t refs[1u << VBD__BB_MAX_ORDER];
+	uint32_t *refs, *ports;             /* every queue's pages, then their ports */
 	struct vbd__bb_num *ring = NULL;     /* per queue: pages refs, then the port */
 	struct vbd__bb_shape s;
 	char why[200];
@@ -392,10 +392,12 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 
 	d->rings = calloc(nq, sizeof(*d->rings));
 	ring = calloc(nq * per, sizeof(*ring));
-	if (!d->rings || !ring) {
+	refs = calloc(nq * per, sizeof(*refs));
+	if (!d->rings || !ring || !refs) {
 		free(d->rings);
 		d->rings = NULL;
 		free(ring);
+		free(refs);
 		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", nq);
 		return -ENOMEM;
 	}
@@ -403,6 +405,7 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 	VBD__BB_ADD(b->mem, nq * sizeof(*d->rings));
 	for (i = 0; i < nq; i++)
 		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
+	ports = refs + nq * pages;
 
 	/* Read with the top keys when guessed right; else now. */
 	if (!vbd__bb_guessed_rings(k, &s, ring))
@@ -420,22 +423,25 @@ static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 				goto fail;
 			}
 			if (j < pages)
-				refs[j] = (uint32_t)n->v;
-		}
-		n = &ring[i * per + pages];
-		r = vbd__bb_ring_connect(&d->rings[i], refs, pages, (uint32_t)n->v, why, sizeof(why));
-		if (r < 0) {
-			vbd__bb_fatal(d, r, "%s", why);
-			goto fail;
+				refs[i * pages + j] = (uint32_t)n->v;
+			else
+				ports[i] = (uint32_t)n->v;
 		}
 	}
+	r = vbd__bb_rings_connect(d, refs, pages, ports, why, sizeof(why));
+	if (r < 0) {
+		vbd__bb_fatal(d, r, "%s", why);
+		goto fail;
+	}
 	free(ring);
+	free(refs);
 	d->rings_bound = true;
 	vbd__bb_shape_seen(d, &s);
 	vbd__crashpoint("blkback.ring-mapped");
 	return 0;
 fail:
 	free(ring);
+	free(refs);
 	disconnect(d);
 	return r;
 }

@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 
 #include "blkfront/blkfront.h"
+#include "transport/run.h"
 #include "util/crashpoint.h"
 
 #define POOL_CHUNK 32u
@@ -139,9 +140,14 @@ void vbd__bf_queues_teardown(vbd_blkfront *f)
 	f->nq = 0;
 }
 
+_Static_assert(2 * VBD__BF_MAX_QUEUES <= VBD__XOP_RUN_MAX, "one run for every queue's setup");
+
 int vbd__bf_queues_setup(vbd_blkfront *f, unsigned nq, unsigned order, vbd_errbuf *err)
 {
-	unsigned i;
+	vbd__xop ops[2 * VBD__BF_MAX_QUEUES];
+	void *sring[VBD__BF_MAX_QUEUES];
+	uint32_t port[VBD__BF_MAX_QUEUES];
+	unsigned i, failed;
 	int r;
 
 	f->q = calloc(nq, sizeof(*f->q));
@@ -152,15 +158,38 @@ int vbd__bf_queues_setup(vbd_blkfront *f, unsigned nq, unsigned order, vbd_errbu
 	f->info.ring_page_order = order;
 	for (i = 0; i < nq; i++) {
 		vbd__bf_queue *q = &f->q[i];
-		struct epoll_event ev = { .events = EPOLLIN };
 
 		q->index = i;
-		r = vbd_gnt_share(f->x, f->bdom, 1u << order, true, q->ring_refs, &q->sring);
+		r = vbd_evtchn_open(f->x, &q->evtchn);
 		if (r < 0) {
-			q->sring = NULL;
-			vbd__errf(err, r, "granting the ring of queue %u (%u pages)", i, 1u << order);
+			q->evtchn = NULL;
+			vbd__errf(err, r, "opening an event channel for queue %u", i);
 			goto fail;
 		}
+		ops[2 * i] = (vbd__xop){ .op = VBD__XOP_SHARE, .domid = f->bdom, .count = 1u << order,
+		                         .writable = true, .refs = q->ring_refs, .addr = &sring[i] };
+		ops[2 * i + 1] = (vbd__xop){ .op = VBD__XOP_ALLOC_UNBOUND, .e = q->evtchn,
+		                             .domid = f->bdom, .port = &port[i] };
+	}
+	/* Every ring granted and every channel allocated in one call: one
+	 * round trip on the simulated hypervisor, not two per queue. */
+	r = vbd__xport_run(f->x, ops, 2 * nq, &failed);
+	if (r < 0) {
+		if (failed % 2 == 0)
+			vbd__errf(err, r, "granting the ring of queue %u (%u pages)", failed / 2,
+			          1u << order);
+		else
+			vbd__errf(err, r, "allocating an event channel for queue %u", failed / 2);
+		goto fail;
+	}
+	for (i = 0; i < nq; i++) {
+		f->q[i].sring = sring[i];
+		f->q[i].port = port[i];
+	}
+	for (i = 0; i < nq; i++) {
+		vbd__bf_queue *q = &f->q[i];
+		struct epoll_event ev = { .events = EPOLLIN };
+
 		r = vbd__bf_ring_init(&q->ring, q->sring, order);
 		if (r < 0)
 			goto fail;
@@ -171,18 +200,6 @@ int vbd__bf_queues_setup(vbd_blkfront *f, unsigned nq, unsigned order, vbd_errbu
 		}
 		q->depth = f->o.queue_depth && f->o.queue_depth < q->ring.size ? f->o.queue_depth
 		                                                                : q->ring.size;
-		r = vbd_evtchn_open(f->x, &q->evtchn);
-		if (r < 0) {
-			q->evtchn = NULL;
-			vbd__errf(err, r, "opening an event channel for queue %u", i);
-			goto fail;
-		}
-		r = vbd_evtchn_alloc_unbound(q->evtchn, f->bdom, &q->port);
-		if (r < 0) {
-			q->port = 0;
-			vbd__errf(err, r, "allocating an event channel for queue %u", i);
-			goto fail;
-		}
 		ev.data.u32 = i + 1;
 		if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, vbd_evtchn_fd(q->evtchn), &ev) < 0) {
 			r = -errno;
