@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/loop.h>
 #include <sys/fanotify.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -890,6 +894,127 @@ static void test_attach_missing_target(void **state)
 	assert_false(exists(f->h, "/local/domain/0/backend"));
 	assert_false(exists(f->h, "/libxl"));
 	f->spec.target = f->img;
+}
+
+static void make_image(struct fx *f, char *buf, const char *name);
+
+/* ioctl, wrapped at link time: armed, the first LOOP_CONFIGURE binds its
+ * device to steal_file first, as another process taking the free device
+ * between our LOOP_CTL_GET_FREE and our LOOP_CONFIGURE would. */
+int __real_ioctl(int fd, unsigned long req, ...);
+int __wrap_ioctl(int fd, unsigned long req, ...);
+static struct {
+	bool armed;
+	char file[PATH_MAX];
+	int n, lfd, ffd;
+} steal = { .n = -1, .lfd = -1, .ffd = -1 };
+
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == LOOP_CONFIGURE && steal.armed) {
+		struct loop_config cfg;
+		struct stat st;
+		char dev[32];
+
+		steal.armed = false;
+		memset(&cfg, 0, sizeof(cfg));
+		if (fstat(fd, &st) == 0) {
+			steal.n = (int)minor(st.st_rdev);
+			snprintf(dev, sizeof(dev), "/dev/loop%d", steal.n);
+			steal.lfd = open(dev, O_RDWR | O_CLOEXEC);
+			steal.ffd = open(steal.file, O_RDWR | O_CLOEXEC);
+			cfg.fd = (uint32_t)steal.ffd;
+			if (steal.lfd < 0 || steal.ffd < 0 ||
+			    __real_ioctl(steal.lfd, LOOP_CONFIGURE, &cfg) < 0)
+				steal.n = -2;
+		}
+	}
+	return __real_ioctl(fd, req, arg);
+}
+
+/* The loop device reserved for the image is bound while the store does
+ * the nodes' transaction's first window.  Taken by another process
+ * between, the step gives it up for another free one and makes the
+ * transaction again with that one's number: the attach connects on the
+ * second device, and the first stays the other process's. */
+static void test_attach_loop_taken_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	vbd_detach_options d = VBD_DETACH_OPTIONS_INIT;
+	struct loop_info64 info;
+	struct stat st;
+	unsigned maj, min;
+	char *v;
+
+	make_image(f, steal.file, "other.img");
+	steal.armed = true;
+	if (vbd_dev_attach_wait(f->c, &f->ao) != 0)
+		fail_msg("attach: %s", vbd_ctx_last_error(f->c));
+	assert_false(steal.armed);
+	assert_true(steal.n >= 0);
+	v = vbd_test_xs_readf(f->h, "/local/domain/0/backend/vbd/1/51728/physical-device");
+	assert_non_null(v);
+	assert_int_equal(sscanf(v, "%x:%x", &maj, &min), 2);
+	free(v);
+	assert_int_equal(maj, 7);
+	assert_int_not_equal(min, (unsigned)steal.n);
+	assert_int_equal(loops_settled(f->img, 1), 1);
+	/* The other process's device is still bound to its file. */
+	assert_int_equal(stat(steal.file, &st), 0);
+	assert_int_equal(__real_ioctl(steal.lfd, LOOP_GET_STATUS64, &info), 0);
+	assert_int_equal(info.lo_inode, st.st_ino);
+	d.domid = DOM;
+	d.devid = 51728;
+	if (vbd_dev_detach_wait(f->c, &d) != 0)
+		fail_msg("detach: %s", vbd_ctx_last_error(f->c));
+	assert_clean(f, 51728);
+	assert_int_equal(__real_ioctl(steal.lfd, LOOP_GET_STATUS64, &info), 0);
+	__real_ioctl(steal.lfd, LOOP_CLR_FD, 0);
+	close(steal.lfd);
+	close(steal.ffd);
+}
+
+/* An image mounted in this domain through a loop device is refused for
+ * writing, the mount named; the mounts are read while the store does the
+ * nodes' transaction's first window, and the refusal aborts it: nothing
+ * is written, and the loop device reserved for it is not bound. */
+static void test_attach_mounted_image(void **state)
+{
+	struct fx *f = *state;
+	char img[PATH_MAX], mnt[PATH_MAX], cmd[2 * PATH_MAX + 64], dev[64] = "";
+	FILE *p;
+
+	make_image(f, img, "fs.img");
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F '%s' >/dev/null 2>&1", img);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "losetup -f --show '%s'", img);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(dev, sizeof(dev), p));
+	pclose(p);
+	dev[strcspn(dev, "\n")] = 0;
+	join(mnt, sizeof(mnt), f->t.dir, "mnt");
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	assert_int_equal(mount(dev, mnt, "ext4", 0, NULL), 0);
+	f->spec.target = img;
+	assert_int_equal(vbd_dev_attach_wait(f->c, &f->ao), -EBUSY);
+	assert_non_null(strstr(vbd_ctx_last_error(f->c), mnt));
+	assert_false(exists(f->h, "/local/domain/0/backend"));
+	assert_false(exists(f->h, "/local/domain/1/device/vbd/51728"));
+	assert_false(exists(f->h, "/libxl/1"));
+	assert_false(exists(f->h, "/libvbd/backend/0-1-51728"));
+	/* The mount's loop device alone. */
+	assert_int_equal(loops_settled(img, 1), 1);
+	f->spec.target = f->img;
+	assert_int_equal(umount(mnt), 0);
+	snprintf(cmd, sizeof(cmd), "losetup -d '%s'", dev);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void knobs_never_connects(vbd_test_peer *p)
@@ -3951,6 +4076,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attach_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_unknown_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_missing_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_loop_taken_meanwhile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_mounted_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_initwait_is_enough_then, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_cdrom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frontend_never_connects, setup_never, teardown),

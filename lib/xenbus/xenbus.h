@@ -328,8 +328,18 @@ int vbd__xb_batch_same_dir(vbd__xb_batch *b, const char *path, char *const *name
  * costs nothing of what comes after (a probe's state read before its
  * writes).  0, or -EINVAL on an empty batch. */
 int vbd__xb_batch_wait(vbd__xb_batch *b);
-/* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM. */
+/* Appends src's requests to dst's: 0, -ENOSPC, -ENOMEM.  dst's
+ * vbd__xb_batch_while() stays; src's is not taken. */
 int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src);
+/* fn(ud) runs once a run has sent the batch's first window and before it
+ * reads the replies: work of the caller's own (a loop device configured)
+ * that overlaps the store's, where both must be done before the commit.
+ * Once per vbd__xb_batch_run() try.  Its failure fails the run as a
+ * check's would, the transaction aborted (-EAGAIN: made again by a caller
+ * that records the batch again); vbd__xb_batch_while_err() says it was
+ * fn's. */
+void vbd__xb_batch_while(vbd__xb_batch *b, int (*fn)(void *ud), void *ud);
+int vbd__xb_batch_while_err(const vbd__xb_batch *b);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,

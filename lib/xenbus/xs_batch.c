@@ -130,6 +130,9 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 		}
 		if ((r = vbd__xbw_send(w, b->msgs + from, to - from)) < 0)
 			return vbd__xbw_fail(w, r);
+		/* The caller's work while the store does the first window. */
+		if (i == 0 && b->while_fn)
+			b->while_err = b->while_fn(b->while_ud);
 		for (j = 0; j < k; j++) {
 			const batch_op *op = &b->ops[i + j];
 			struct xsd_sockmsg h;
@@ -175,6 +178,12 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 				first = r;
 				*ret_op = i + j;
 			}
+		}
+		/* Its failure ends the batch after the window's replies, as a
+		 * check's (nothing after the window is sent). */
+		if (i == 0 && !first && b->while_err) {
+			first = b->while_err;
+			*ret_op = 0;
 		}
 	}
 	return first;

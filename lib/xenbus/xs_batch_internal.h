@@ -33,6 +33,9 @@ struct vbd__xb_batch {
 	size_t len, cap;
 	char *exp;          /* the answers VBD__XB_OP_SAME requests expect */
 	size_t elen, ecap;
+	int (*while_fn)(void *ud);   /* vbd__xb_batch_while() */
+	void *while_ud;
+	int while_err;      /* its last run's result */
 };
 
 /* Empties b for recording again, its buffers kept (xs_batch_rec.c). */

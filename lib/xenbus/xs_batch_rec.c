@@ -29,6 +29,18 @@ void vbd__xb_batch_clear(vbd__xb_batch *b)
 	b->elen = 0;
 }
 
+void vbd__xb_batch_while(vbd__xb_batch *b, int (*fn)(void *ud), void *ud)
+{
+	b->while_fn = fn;
+	b->while_ud = ud;
+	b->while_err = 0;
+}
+
+int vbd__xb_batch_while_err(const vbd__xb_batch *b)
+{
+	return b->while_err;
+}
+
 vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b)
 {
 	if (b) {

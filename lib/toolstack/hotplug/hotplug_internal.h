@@ -185,6 +185,14 @@ int vbd__hp_check_mounts(vbd__hp *h, const vbd__hp_target *tg, char m);
  * lo_file_name in place of name (informational: sysfs has the path). */
 int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
                      int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
+/* vbd__loop_attach() in two steps, for work between them (the nodes'
+ * transaction sent while the device is configured): a free loop device
+ * opened, not yet bound (its number, so its major:minor, known); then
+ * bound to file_fd: 0, -EBUSY unsaid when another process took it first
+ * (the caller closes it and reserves another), or -errno said in err. */
+int vbd__loop_reserve(int *ret_fd, unsigned *ret_n, vbd_errbuf *err);
+int vbd__loop_bind(int lfd, unsigned n, int file_fd, bool ro, const char *name, const char *tag,
+                   unsigned flags, vbd_errbuf *err);
 /* The tag of the loop device a backend's hotplug ADD makes: "libvbd",
  * the socket of the store the step runs on (store; NULL: libxenstore's
  * default, the host's), hashed, so that a loop device of another store is

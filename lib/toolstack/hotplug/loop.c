@@ -70,18 +70,15 @@ static int loop_configure(int lfd, int file_fd, bool ro, const char *name, const
 	return 0;
 }
 
-int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
-                     int *ret_fd, unsigned *ret_n, vbd_errbuf *err)
+int vbd__loop_reserve(int *ret_fd, unsigned *ret_n, vbd_errbuf *err)
 {
 	char dev[32];
-	int ctl, lfd = -1, n = -1, r = -EBUSY;
+	int ctl, lfd, n, r;
 	unsigned i;
 
 	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0)
 		return vbd__errf(err, -errno, "/dev/loop-control: %s", strerror(errno));
-	/* Another process may take the free device between GET_FREE and
-	 * configuring it: that fails with EBUSY, and we ask again. */
 	for (i = 0; i < LOOP_TRIES; i++) {
 		n = ioctl(ctl, LOOP_CTL_GET_FREE);
 		if (n < 0) {
@@ -90,51 +87,73 @@ int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, un
 		}
 		snprintf(dev, sizeof(dev), "/dev/loop%d", n);
 		lfd = open(dev, O_RDWR | O_CLOEXEC);
-		if (lfd < 0) {
-			/* Removed (LOOP_CTL_REMOVE) by someone else meanwhile. */
-			if (errno == ENOENT || errno == ENXIO)
-				continue;
+		if (lfd >= 0) {
+			*ret_fd = lfd;
+			*ret_n = (unsigned)n;
+			r = 0;
+			goto out;
+		}
+		/* Removed (LOOP_CTL_REMOVE) by someone else meanwhile. */
+		if (errno != ENOENT && errno != ENXIO) {
 			r = vbd__errf(err, -errno, "%s: %s", dev, strerror(errno));
 			goto out;
 		}
-		r = loop_configure(lfd, file_fd, ro, name, tag, flags);
-		if (r == 0 && !ro) {
-			int zero = 0;
-
-			/* A read-only flag set on the device with BLKROSET
-			 * (blockdev --setro) by an earlier user outlives
-			 * LOOP_CLR_FD: a writable attach must clear it, or
-			 * every write through the new device fails. */
-			if (ioctl(lfd, BLKROSET, &zero) < 0) {
-				r = vbd__errf(err, -errno, "%s: clear read-only flag: %s", dev,
-				              strerror(errno));
-				vbd__loop_detach(lfd);
-				close(lfd);
-				lfd = -1;
-				goto out;
-			}
-		}
-		if (r == 0)
-			break;
-		close(lfd);
-		lfd = -1;
-		if (r != -EBUSY) {
-			r = vbd__errf(err, r, "attach %s to %s: %s", name, dev, strerror(-r));
-			goto out;
-		}
 	}
-	if (lfd < 0) {
-		r = vbd__errf(err, -EBUSY, "no loop device for %s: lost the race %u times", name, i);
-		goto out;
-	}
-	*ret_fd = lfd;
-	*ret_n = (unsigned)n;
-	r = 0;
+	r = vbd__errf(err, -EBUSY, "no free loop device: each removed as it was found");
 out:
 	close(ctl);
 	return r;
 }
 
+int vbd__loop_bind(int lfd, unsigned n, int file_fd, bool ro, const char *name, const char *tag,
+                   unsigned flags, vbd_errbuf *err)
+{
+	int r = loop_configure(lfd, file_fd, ro, name, tag, flags);
+
+	if (r == -EBUSY)
+		return r;
+	if (r < 0)
+		return vbd__errf(err, r, "attach %s to /dev/loop%u: %s", name, n, strerror(-r));
+	if (!ro) {
+		int zero = 0;
+
+		/* A read-only flag set on the device with BLKROSET (blockdev
+		 * --setro) by an earlier user outlives LOOP_CLR_FD: a writable
+		 * attach must clear it, or every write through the new device
+		 * fails. */
+		if (ioctl(lfd, BLKROSET, &zero) < 0) {
+			r = vbd__errf(err, -errno, "/dev/loop%u: clear read-only flag: %s", n,
+			              strerror(errno));
+			vbd__loop_detach(lfd);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int vbd__loop_attach(int file_fd, bool ro, const char *name, const char *tag, unsigned flags,
+                     int *ret_fd, unsigned *ret_n, vbd_errbuf *err)
+{
+	unsigned i, n;
+	int lfd, r;
+
+	/* Another process may take the free device between GET_FREE and
+	 * configuring it: that fails with EBUSY, and we ask again. */
+	for (i = 0; i < LOOP_TRIES; i++) {
+		if ((r = vbd__loop_reserve(&lfd, &n, err)) < 0)
+			return r;
+		r = vbd__loop_bind(lfd, n, file_fd, ro, name, tag, flags, err);
+		if (r == 0) {
+			*ret_fd = lfd;
+			*ret_n = n;
+			return 0;
+		}
+		close(lfd);
+		if (r != -EBUSY)
+			return r;
+	}
+	return vbd__errf(err, -EBUSY, "no loop device for %s: lost the race %u times", name, i);
+}
 
 /* Whether block device fd (rdev) is a loop device, or a partition of one,
  * bound to a file: then its st_dev and inode.  The file and the device are

@@ -320,8 +320,26 @@ struct vbd__hp_add {
 	bool nothing;           /* nothing to set up (an empty CD-ROM drive, ...) */
 	unsigned tries;         /* of its writes recorded (vbd__hp_add_batch) */
 	int lfd;
+	unsigned loopn;
+	/* In the nodes' transaction (vbd__hp_add_begin), the loop device is
+	 * reserved before it and bound, the mounts checked, while the store
+	 * does its first window (add_while): these say what is done. */
+	bool later, bound, checked;
 	char pd[32], pdpath[PATH_MAX];
 };
+
+/* The loop device's number, so physical-device, known from its node. */
+static int loop_known(vbd__hp_add *a)
+{
+	struct stat st;
+
+	if (fstat(a->lfd, &st) < 0)
+		return vbd__errf(a->h.err, -errno, "/dev/loop%u: %s", a->loopn, strerror(errno));
+	snprintf(a->pd, sizeof(a->pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+	snprintf(a->pdpath, sizeof(a->pdpath), "/dev/loop%u", a->loopn);
+	snprintf(a->h.own_loop, sizeof(a->h.own_loop), "/dev/loop%u", a->loopn);
+	return 0;
+}
 
 /* Everything of ADD before its transaction: the inputs, the target opened
  * and checked, the loop device.  0 (a->nothing: nothing to record), or
@@ -332,7 +350,6 @@ static int add_prepare(vbd__hp_add *a)
 	char *params = NULL, *mode = NULL;
 	const char *path;
 	vbd__hp_target *tg = &a->tg;
-	unsigned loopn = 0;
 	bool writable;
 	int r;
 
@@ -373,35 +390,36 @@ static int add_prepare(vbd__hp_add *a)
 		 * own fresh attach (vbd__hp_known), whose target its validation
 		 * just opened, the index is left to the transaction: a conflict
 		 * there costs a loop device set up and freed, the common case
-		 * one request fewer. */
-		r = vbd__hp_check_mounts(h, tg, a->m);
+		 * one request fewer.  In the nodes' transaction the mounts are
+		 * read while the store does its first window (add_while). */
+		r = a->later ? 0 : vbd__hp_check_mounts(h, tg, a->m);
 		if (r == 0 && !(h->known && h->known->fresh))
 			r = vbd__hp_check_index(h, XBT_NULL, tg->path, tg->key, a->m);
 		if (r < 0)
 			goto out;
 	}
+	a->checked = !a->later || a->m == '!';
 	if (tg->blk || h->vbd3) {
 		snprintf(a->pd, sizeof(a->pd), "%x:%x", major(tg->rdev), minor(tg->rdev));
 		snprintf(a->pdpath, sizeof(a->pdpath), "%s", tg->path);
+	} else if (a->later) {
+		/* Bound while the store does the transaction's first window:
+		 * its number is all the writes need. */
+		r = vbd__loop_reserve(&a->lfd, &a->loopn, h->err);
+		if (r == 0)
+			r = loop_known(a);
 	} else {
-		struct stat st;
-
 		char tag[LO_NAME_SIZE];
 
 		/* Tagged: killed before its record is committed (or the store
 		 * lost with the record), the device is still found and freed by
 		 * the remove step of this backend (detach, detach --force). */
 		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
-		r = vbd__loop_attach(tg->fd, !writable, tg->path, tag, 0, &a->lfd, &loopn, h->err);
+		r = vbd__loop_attach(tg->fd, !writable, tg->path, tag, 0, &a->lfd, &a->loopn, h->err);
 		if (r < 0)
 			goto out;
-		if (fstat(a->lfd, &st) < 0) {
-			r = vbd__errf(h->err, -errno, "/dev/loop%u: %s", loopn, strerror(errno));
-			goto out;
-		}
-		snprintf(a->pd, sizeof(a->pd), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
-		snprintf(a->pdpath, sizeof(a->pdpath), "/dev/loop%u", loopn);
-		snprintf(h->own_loop, sizeof(h->own_loop), "/dev/loop%u", loopn);
+		a->bound = true;
+		r = loop_known(a);
 		vbd__crashpoint("hotplug.loop-attached");
 	}
 out:
@@ -414,7 +432,9 @@ out:
  * goes if not (a failure, or another ADD won); the target is closed. */
 static void add_end(vbd__hp_add *a, bool recorded)
 {
-	if (a->lfd >= 0 && !recorded)
+	/* Only one of ours: a device reserved and not bound may be another
+	 * process's since. */
+	if (a->lfd >= 0 && !recorded && a->bound)
 		vbd__loop_detach(a->lfd);
 	if (a->lfd >= 0)
 		close(a->lfd);
@@ -469,6 +489,7 @@ int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_pa
 	if (!(a = calloc(1, sizeof(*a))))
 		return vbd__errf(err, -ENOMEM, "hotplug add: out of memory");
 	a->lfd = a->tg.fd = -1;
+	a->later = true;
 	a->known = *known;
 	a->known.in_nodes = true;
 	a->h.xs = xs;
@@ -488,6 +509,45 @@ int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_pa
 	return 0;
 }
 
+/* While the store does the nodes' transaction's first window: the
+ * mounts checked and the loop device bound, once; both before the commit,
+ * which waits for this.  A device another process took since it was found
+ * free is given up for another: -EAGAIN, the transaction made again with
+ * the new one's number. */
+static int add_while(void *ud)
+{
+	vbd__hp_add *a = ud;
+	char tag[LO_NAME_SIZE];
+	int r;
+
+	if (!a->checked) {
+		r = vbd__hp_check_mounts(&a->h, &a->tg, a->m);
+		if (r < 0)
+			return r;
+		a->checked = true;
+	}
+	if (a->lfd < 0 || a->bound)
+		return 0;
+	/* Tagged: killed before its record is committed (or the store lost
+	 * with the record), the device is still found and freed by the
+	 * remove step of this backend (detach, detach --force). */
+	vbd__loop_tag(tag, sizeof(tag), a->h.store, a->h.entry);
+	r = vbd__loop_bind(a->lfd, a->loopn, a->tg.fd, a->m == 'r', a->tg.path, tag, 0, a->h.err);
+	if (r == -EBUSY) {
+		close(a->lfd);
+		a->lfd = -1;
+		r = vbd__loop_reserve(&a->lfd, &a->loopn, a->h.err);
+		if (r == 0)
+			r = loop_known(a);
+		return r < 0 ? r : -EAGAIN;
+	}
+	if (r < 0)
+		return r;
+	a->bound = true;
+	vbd__crashpoint("hotplug.loop-attached");
+	return 0;
+}
+
 int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add)
 {
 	vbd__hp_add *a = add;
@@ -498,6 +558,9 @@ int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add)
 	if (a->nothing)
 		return 0;
 	a->local.msg[0] = 0;
+	/* chk's requests go first: its window is the first. */
+	if (!a->checked || (a->lfd >= 0 && !a->bound))
+		vbd__xb_batch_while(chk, add_while, a);
 	a->h.defer = &d;
 	r = add_txn(&a->h, XBT_NULL, &a->tg, a->m, a->pd, a->pdpath, a->lfd >= 0);
 	a->h.defer = NULL;
