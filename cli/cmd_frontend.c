@@ -69,6 +69,11 @@ typedef struct guest {
 	vbd_bus *bus;
 	vbd_bus_watch *w;           /* on dir */
 	bool rescan;                /* dir changed: scan after the callbacks */
+	/* Devices not served here that events named, a new one's events all
+	 * naming it: their states alone are read, no listing (rescan: more
+	 * than this many, or the dir's own event). */
+	uint32_t named[8];
+	unsigned nnamed;
 	gdev devs[VBDCTL_GUEST_MAX_DEVICES];
 	unsigned ndevs;
 	/* Frontends of removed devices that still share pages (holding()):
@@ -172,6 +177,20 @@ static void guest_changed(const char *path, void *ud)
 			d->check |= !strcmp(key, "state");
 			return;
 		}
+		/* A device not served here: its state says whether to serve
+		 * it (guest_named). */
+		if (!d && end != path + n + 1 && devid <= UINT32_MAX && (*end == '/' || !*end)) {
+			unsigned i;
+
+			for (i = 0; i < g->nnamed && g->named[i] != devid; i++)
+				;
+			if (i < g->nnamed)
+				return;
+			if (g->nnamed < sizeof(g->named) / sizeof(g->named[0])) {
+				g->named[g->nnamed++] = (uint32_t)devid;
+				return;
+			}
+		}
 	}
 	g->rescan = true;
 }
@@ -194,6 +213,66 @@ static void guest_check(guest *g)
 			g->rescan = true;
 		free(st);
 	}
+}
+
+/* A frontend for device devid, unless one runs, if its state says so:
+ * Initialising, or Initialised or Connected with no frontend here (this
+ * process's predecessor's: sim restart guestN; taken over). */
+static void guest_start(guest *g, uint32_t devid)
+{
+	vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
+	vbd_errbuf err = { "" };
+	char path[128], *st = NULL;
+	gdev *old = gdev_find(g, devid);
+	int r;
+
+	/* A frontend still running, or Closed with no new device yet. */
+	if (old && vbd_blkfront_get_state(old->f) != 6)
+		return;
+	snprintf(path, sizeof(path), "%s/%u/state", g->dir, devid);
+	if (vbd_bus_read(g->bus, path, &st) < 0 ||
+	    (strcmp(st, "1") && (old || (strcmp(st, "3") && strcmp(st, "4"))))) {
+		free(st);
+		return;
+	}
+	free(st);
+	if (old) {
+		/* Removed and made again between two looks: a new device at
+		 * the old path. */
+		gdev_let_go(g, old->f);
+		*old = g->devs[--g->ndevs];
+	}
+	if (g->ndevs == VBDCTL_GUEST_MAX_DEVICES) {
+		fprintf(stderr, "guest%u: more than %d devices; %u ignored\n", g->domid,
+		        VBDCTL_GUEST_MAX_DEVICES, devid);
+		return;
+	}
+	o.xport = g->x;
+	o.bus = g->bus;
+	o.domid = g->domid;
+	o.devid = devid;
+	o.poll_us = g->poll_us;
+	o.log = glog;
+	o.log_userdata = g;
+	r = vbd_blkfront_new(&g->devs[g->ndevs].f, &o, &err);
+	if (r < 0) {
+		fprintf(stderr, "guest%u: device %u: %s\n", g->domid, devid, err.msg);
+		return;
+	}
+	g->devs[g->ndevs].last_state = vbd_blkfront_get_state(g->devs[g->ndevs].f);
+	g->devs[g->ndevs++].devid = devid;
+	fprintf(stderr, "guest%u: device %u: frontend started\n", g->domid, devid);
+}
+
+/* Devices named by events and not served here: each one's state read,
+ * no listing (a device removed is a rescan's: its dir's event). */
+static void guest_named(guest *g)
+{
+	unsigned i, n = g->nnamed;
+
+	g->nnamed = 0;
+	for (i = 0; i < n; i++)
+		guest_start(g, g->named[i]);
 }
 
 /* device/vbd changed: a frontend for each new device at Initialising, and
@@ -223,56 +302,11 @@ static void guest_scan(guest *g)
 		}
 	}
 	for (k = 0; ids && k < n; k++) {
-		vbd_blkfront_options o = VBD_BLKFRONT_OPTIONS_INIT;
-		vbd_errbuf err = { "" };
-		char path[128], *st = NULL;
 		char *end;
 		unsigned long devid = strtoul(ids[k], &end, 10);
-		int r;
 
-		gdev *old;
-
-		if (*end || devid > UINT32_MAX)
-			continue;
-		old = gdev_find(g, (uint32_t)devid);
-		/* A frontend still running, or Closed with no new device yet. */
-		if (old && vbd_blkfront_get_state(old->f) != 6)
-			continue;
-		snprintf(path, sizeof(path), "%s/%lu/state", g->dir, devid);
-		/* Initialised or Connected with no frontend here: this
-		 * process's predecessor's (sim restart guestN); taken over. */
-		if (vbd_bus_read(g->bus, path, &st) < 0 ||
-		    (strcmp(st, "1") && (old || (strcmp(st, "3") && strcmp(st, "4"))))) {
-			free(st);
-			continue;
-		}
-		free(st);
-		if (old) {
-			/* Removed and made again between two looks: a new device
-			 * at the old path. */
-			gdev_let_go(g, old->f);
-			*old = g->devs[--g->ndevs];
-		}
-		if (g->ndevs == VBDCTL_GUEST_MAX_DEVICES) {
-			fprintf(stderr, "guest%u: more than %d devices; %lu ignored\n", g->domid,
-			        VBDCTL_GUEST_MAX_DEVICES, devid);
-			continue;
-		}
-		o.xport = g->x;
-		o.bus = g->bus;
-		o.domid = g->domid;
-		o.devid = (uint32_t)devid;
-		o.poll_us = g->poll_us;
-		o.log = glog;
-		o.log_userdata = g;
-		r = vbd_blkfront_new(&g->devs[g->ndevs].f, &o, &err);
-		if (r < 0) {
-			fprintf(stderr, "guest%u: device %lu: %s\n", g->domid, devid, err.msg);
-			continue;
-		}
-		g->devs[g->ndevs].last_state = vbd_blkfront_get_state(g->devs[g->ndevs].f);
-		g->devs[g->ndevs++].devid = (uint32_t)devid;
-		fprintf(stderr, "guest%u: device %lu: frontend started\n", g->domid, devid);
+		if (!*end && devid <= UINT32_MAX)
+			guest_start(g, (uint32_t)devid);
 	}
 	vbd_bus_names_free(ids, n);
 }
@@ -507,7 +541,7 @@ int vbdctl_frontend(int argc, char **argv)
 		}
 		/* A watch event taken by a frontend's process() (in a blocking
 		 * request, say) leaves nothing on the fd: scan without waiting. */
-		if (g->rescan)
+		if (g->rescan || g->nnamed)
 			timeout = 0;
 		for (i = 0; i < g->ndevs; i++)
 			if (g->devs[i].check)
@@ -525,7 +559,10 @@ int vbdctl_frontend(int argc, char **argv)
 		vbd_bus_process(g->bus);
 		if (g->rescan) {
 			g->rescan = false;
+			g->nnamed = 0;     /* the scan sees them */
 			guest_scan(g);
+		} else if (g->nnamed) {
+			guest_named(g);
 		}
 		for (i = 0; i < g->ndevs; i++)
 			vbd_blkfront_process(g->devs[i].f);
