@@ -85,17 +85,20 @@ int vbd__sim_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed)
 	int first = 0, r;
 
 	memset(st, 0, sizeof(st));
-	for (i = 0; i < n && !first; i++) {
-		if (ops[i].op != VBD__XOP_SHARE && ops[i].op != VBD__XOP_MAP)
+	for (i = 0; i < n; i++) {
+		bool share = ops[i].op == VBD__XOP_SHARE;
+
+		if (!share && ops[i].op != VBD__XOP_MAP)
 			continue;
 		if (ops[i].count > SIMHV_REFS_MAX)
 			first = -E2BIG;
-		else if (!(st[i].rg = vbd__sim_region_new(ops[i].op == VBD__XOP_SHARE ? ops[i].count : 0)))
+		else if (!(st[i].rg = vbd__sim_region_new(share ? ops[i].count : 0)))
 			first = -ENOMEM;
-		*ret_failed = i;
+		if (first) {
+			*ret_failed = i;
+			goto out;
+		}
 	}
-	if (first)
-		goto out;
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n && !first; i += k) {
 		k = n - i < RUN_WINDOW ? n - i : RUN_WINDOW;
