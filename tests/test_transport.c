@@ -1315,6 +1315,19 @@ static int counted_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *failed
 	return r;
 }
 
+/* dom0's and dom1's transports without their run op: vbd__xport_run()
+ * makes one call after the other, as on Xen.  The table outlives a failed
+ * assert; each test puts the sim's back at its end. */
+static void one_by_one(struct fx *f)
+{
+	static struct vbd__xport_ops plain;
+
+	plain = vbd__xport_sim_ops;
+	plain.run = NULL;
+	f->x1->ops = &plain;
+	f->x0->ops = &plain;
+}
+
 /* Two rings as blkfront and blkback set them up: dom1 grants 2 pages a
  * ring and allocates a port for each, dom0 maps them and binds the ports.
  * Each side's run is one round trip on the simulated hypervisor (4 one
@@ -1323,19 +1336,14 @@ static int counted_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *failed
  * memory, the ports deliver. */
 static void run_rings(struct fx *f, bool pipelined)
 {
-	static struct vbd__xport_ops plain;     /* outlives a failed assert */
 	vbd_evtchn *fe[2], *be[2];
 	uint32_t refs[2][2], fport[2], bport[2];
 	void *fpage[2], *bpage[2];
 	vbd__xop ops[4];
 	unsigned i, failed = 99, rt;
 
-	if (!pipelined) {
-		plain = *f->x1->ops;
-		plain.run = NULL;
-		f->x1->ops = &plain;
-		f->x0->ops = &plain;
-	}
+	if (!pipelined)
+		one_by_one(f);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(vbd_evtchn_open(f->x1, &fe[i]), 0);
 		assert_int_equal(vbd_evtchn_open(f->x0, &be[i]), 0);
@@ -1389,19 +1397,14 @@ static void test_run_rings_one_by_one(void **state)
  * after it done, then undone), pipelined or not. */
 static void run_fails(struct fx *f, bool pipelined)
 {
-	static struct vbd__xport_ops plain;
 	vbd_evtchn *e0, *e1;
 	uint32_t refs[2][1], port[3];
 	void *page[2], *mapped[2];
 	vbd__xop ops[4];
 	unsigned failed = 99, rt;
 
-	if (!pipelined) {
-		plain = *f->x1->ops;
-		plain.run = NULL;
-		f->x1->ops = &plain;
-		f->x0->ops = &plain;
-	}
+	if (!pipelined)
+		one_by_one(f);
 	assert_int_equal(vbd_evtchn_open(f->x1, &e1), 0);
 	assert_int_equal(vbd_evtchn_open(f->x0, &e0), 0);
 	ops[0] = (vbd__xop){ .op = VBD__XOP_SHARE, .domid = 0, .count = 1, .writable = true,
