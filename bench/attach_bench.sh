@@ -3,7 +3,9 @@
 # private VBD_SIM_DIR under /tmp):
 #   1. latency: one guest; attach -> both Connected and detach of one device,
 #      built-in hotplug and Xen's /etc/xen/scripts/block, a file and a block
-#      device (a loop device made here), and through the vbdctl CLI;
+#      device (a loop device made here), and through the vbdctl CLI; then the
+#      built-in file attach again with the host and the bench on one CPU
+#      (taskset -c 0), where no handoff between their processes crosses CPUs;
 #   2. scale: 250 guests; N devices (4 per guest) attached then detached, at a
 #      small and a large N, built in and through the script;
 #   3. bulk: the large N attached all through the non-blocking API, K at a
@@ -94,6 +96,21 @@ memory "after"
 "$vbdctl" sim stop >/dev/null
 losetup -d "$loopdev"
 loopdev=
+
+# The other placement: every process of the host (store, simulated
+# hypervisor, the drivers) and this toolstack on one CPU.  A handoff
+# between processes on two CPUs wakes the other one (store_bench's split
+# echo above against its same-CPU echo says what that costs here).
+if command -v taskset >/dev/null; then
+	echo
+	echo "== attach latency, the host and the bench on one CPU (taskset -c 0)"
+	taskset -c 0 "$vbdctl" sim start --guests 1 >/dev/null || { cat "$VBD_SIM_DIR/host.log"; exit 1; }
+	taskset -c 0 "$bench" latency --file "$work/file.img" --iterations "$lat_n" \
+		--script-iterations 0 --rounds "$lat_rounds"
+	"$vbdctl" sim stop >/dev/null
+else
+	echo "attach_bench: no taskset (util-linux); the one-CPU latency run skipped"
+fi
 
 echo
 echo "== scale: N devices over $guests guests, 4 per guest, attached one by one, then detached"

@@ -95,12 +95,14 @@ else
 fi
 
 # --- attach latency CDF ----------------------------------------------------
-# One block per variant: value, percentile.  Fields: 3 workload, 4 metric,
-# 5 pct, 6 value.
+# One block per variant: value, percentile.  Fields: 2 config (cpus=1: the
+# run with the host and the bench on one CPU), 3 workload, 4 metric, 5 pct,
+# 6 value.
 rows attach_bench-pct.csv | awk -F, '
 	$4 == "attach" {
-		if (!($3 in vi)) { vi[$3] = ++nv; vn[nv] = $3 }
-		k = vi[$3]; d[k] = d[k] $6 " " $5 "\n"
+		w = $3 ($2 ~ /cpus=1( |$)/ ? "@1cpu" : "")
+		if (!(w in vi)) { vi[w] = ++nv; vn[nv] = w }
+		k = vi[w]; d[k] = d[k] $6 " " $5 "\n"
 	}
 	END { for (k = 1; k <= nv; k++) printf "# %s\n%s\n\n", vn[k], d[k] }' >"$tmp/cdf"
 names=$(grep '^# ' "$tmp/cdf" | cut -c3- | tr '\n' ' ')

@@ -28,6 +28,8 @@ attach_bench,mode=latency,builtin-file,attach,100,9,ms
 attach_bench,mode=latency,builtin-file,detach,0,1,ms
 attach_bench,mode=latency,script-file,attach,0,80,ms
 attach_bench,mode=latency,script-file,attach,100,190,ms
+attach_bench,mode=latency cpus=1,builtin-file,attach,0,0.7,ms
+attach_bench,mode=latency cpus=1,builtin-file,attach,100,1.4,ms
 CSV
 cat >"$t/attach_bench.csv" <<CSV
 $H
@@ -62,7 +64,7 @@ expect() {
 }
 expect datapath "backing=file engine=uring zero_copy=0 q1" "backing=loop engine=sync zero_copy=1 q2" \
 	"4k-randread QD32" "1m-seqwrite QD8"
-expect attach_cdf "builtin-file" "script-file"
+expect attach_cdf "builtin-file" "script-file" "builtin-file@1cpu"
 expect scale "builtin (each run)" "script (mean)"
 expect memory "1000x1 order=0" "500x4 order=0" "counted"
 
