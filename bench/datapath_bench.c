@@ -231,9 +231,30 @@ static int host_start(host *x)
 	return backend_start(x, 0);
 }
 
+static bool zero_copy;      /* --zero-copy: buffers granted once */
+
+/* Zero-copy buffers are granted once per device, as a real user would
+ * (granting per run would leave the backend's persistent-grant cache full
+ * of pages no one uses again): one arena, carved anew by each run. */
+#define ZC_ARENA (9u << 20)
+static struct {
+	vbd_blkfront *owner;
+	uint8_t *base;
+	size_t used;
+} zc;
+
+/* The frontend freed, and its arena with it: a frontend made after it at
+ * the same address must not take the freed arena for its own. */
+static void frontend_free(host *x)
+{
+	if (zc.owner == x->f)
+		zc.owner = NULL;
+	x->f = vbd_blkfront_free(x->f);
+}
+
 static void host_stop(host *x)
 {
-	x->f = vbd_blkfront_free(x->f);
+	frontend_free(x);
 	vbd_test_loop_stop(&x->bloop);
 	x->b = vbd_blkback_free(x->b);
 	vbd_ctx_free(x->c);
@@ -317,7 +338,7 @@ static int dev_detach(host *x)
 	r = vbd_dev_detach(x->c, &dd, bench_on_done, &d);
 	if (r == 0)
 		r = drive(x, &d, NULL);
-	x->f = vbd_blkfront_free(x->f);
+	frontend_free(x);
 	return r;
 }
 
@@ -501,17 +522,6 @@ static void slot_done(int result, void *ud)
 	}
 }
 
-static bool zero_copy;      /* --zero-copy: buffers granted once */
-
-/* Zero-copy buffers are granted once per device, as a real user would
- * (granting per run would leave the backend's persistent-grant cache full
- * of pages no one uses again): one arena, carved anew by each run. */
-#define ZC_ARENA (9u << 20)
-static struct {
-	vbd_blkfront *owner;
-	uint8_t *base;
-	size_t used;
-} zc;
 
 static void *ring_buf(host *x, size_t len)
 {
