@@ -1,4 +1,3 @@
-#include <time.h>
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Request handlers, one per message type, in a table indexed by type.
@@ -962,9 +961,6 @@ void vbd__ops_handle(vbd_store *s, xs_conn *c, const struct xsd_sockmsg *h, char
 	int r;
 
 	s->st.requests++;
-	{ static int on = -1; if (on < 0) on = getenv("VBD_TMP_REQLOG") != NULL;
-	  if (on) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
-	    fprintf(stderr, "REQ %.1f c%p d%u t%u x%u %.*s\n", ts.tv_sec*1e6+ts.tv_nsec/1e3, (void*)c, c->domid, h->type, h->tx_id, (int)(h->len > 90 ? 90 : h->len), payload); } }
 	if (h->type < XS_TYPE_COUNT)
 		c->nreq[h->type]++;
 	vbd__actor_of(s, c, &a);
