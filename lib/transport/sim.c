@@ -316,7 +316,7 @@ static int sim_share(vbd_xport *x, unsigned domid, unsigned count, bool writable
 	return r;
 }
 
-int vbd__sim_unshare(vbd_xport *x, void *addr, unsigned count)
+static int sim_unshare(vbd_xport *x, void *addr, unsigned count)
 {
 	struct sim *s = x->impl;
 	struct simhv_req q = { .op = SIMHV_OP_UNSHARE, .count = count };
@@ -410,7 +410,7 @@ static int sim_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t 
 	return r;
 }
 
-int vbd__sim_unmap(vbd_xport *x, void *addr, unsigned count)
+static int sim_unmap(vbd_xport *x, void *addr, unsigned count)
 {
 	struct sim *s = x->impl;
 	const struct simhv_rep *rep;
@@ -443,9 +443,9 @@ const struct vbd__xport_ops vbd__xport_sim_ops = {
 	.open = sim_open,
 	.close = sim_close,
 	.share = sim_share,
-	.unshare = vbd__sim_unshare,
+	.unshare = sim_unshare,
 	.map = sim_map,
-	.unmap = vbd__sim_unmap,
+	.unmap = sim_unmap,
 	.evtchn_open = vbd__sim_evtchn_open,
 	.evtchn_close = vbd__sim_evtchn_close,
 	.alloc_unbound = vbd__sim_alloc_unbound,

@@ -46,8 +46,6 @@ void vbd__sim_share_end(struct sim *s, const vbd__region *rg, unsigned count);
 int vbd__sim_map_accept(struct sim *s, vbd__region *rg, unsigned count, bool writable,
                         const int *fds, unsigned nfds, void **ret_addr);
 void vbd__sim_map_end(struct sim *s, uint64_t id);
-int vbd__sim_unshare(vbd_xport *x, void *addr, unsigned count);
-int vbd__sim_unmap(vbd_xport *x, void *addr, unsigned count);
 
 /* sim_evtchn.c: the ops of the same names */
 int vbd__sim_evtchn_open(vbd_evtchn *e);

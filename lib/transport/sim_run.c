@@ -139,14 +139,8 @@ int vbd__sim_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed)
 
 		if (st[i].state == RUN_BROKER && o->op != VBD__XOP_SHARE && o->op != VBD__XOP_MAP)
 			(void)vbd__sim_unbind_call(o->e, st[i].port);
-		if (st[i].state != RUN_DONE)
-			continue;
-		if (o->op == VBD__XOP_SHARE)
-			(void)vbd__sim_unshare(x, *o->addr, o->count);
-		else if (o->op == VBD__XOP_MAP)
-			(void)vbd__sim_unmap(x, *o->addr, o->count);
-		else
-			(void)vbd__sim_unbind(o->e, *o->port);
+		if (st[i].state == RUN_DONE)
+			vbd__xop_undo(x, o);
 	}
 out:
 	for (i = 0; i < n; i++)

@@ -334,8 +334,7 @@ static bool xop_ok(vbd_xport *x, const vbd__xop *o)
 	}
 }
 
-/* Undoes a done op: the call that ends what it made. */
-static void xop_undo(vbd_xport *x, const vbd__xop *o)
+void vbd__xop_undo(vbd_xport *x, const vbd__xop *o)
 {
 	switch (o->op) {
 	case VBD__XOP_SHARE:
@@ -393,7 +392,7 @@ int vbd__xport_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed
 	}
 	if (r < 0)
 		while (i-- > 0)
-			xop_undo(x, &ops[i]);
+			vbd__xop_undo(x, &ops[i]);
 	return r;
 }
 

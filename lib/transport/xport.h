@@ -18,6 +18,10 @@
 
 #include "transport/run.h"
 
+/* Undoes a done op of a run: the call that ends what it made (unshare,
+ * unmap, unbind), without the fault check.  For implementations' run. */
+void vbd__xop_undo(vbd_xport *x, const vbd__xop *o);
+
 /* One implementation.  Arguments are checked before these are called; the
  * results follow vbd/transport.h.  close_port is unbind without the fault
  * check (teardown).  run may be NULL (vbd__xport_run()). */
