@@ -328,6 +328,15 @@ struct vbd__hp_add {
 	char pd[32], pdpath[PATH_MAX];
 };
 
+/* The tag of the loop device this step binds: killed before its record
+ * is committed (or the store lost with the record), the device is still
+ * found and freed by the remove step of this backend (detach, detach
+ * --force). */
+static void own_tag(const vbd__hp *h, char tag[LO_NAME_SIZE])
+{
+	vbd__loop_tag(tag, LO_NAME_SIZE, h->store, h->entry);
+}
+
 /* The loop device's number, so physical-device, known from its node. */
 static int loop_known(vbd__hp_add *a)
 {
@@ -411,10 +420,7 @@ static int add_prepare(vbd__hp_add *a)
 	} else {
 		char tag[LO_NAME_SIZE];
 
-		/* Tagged: killed before its record is committed (or the store
-		 * lost with the record), the device is still found and freed by
-		 * the remove step of this backend (detach, detach --force). */
-		vbd__loop_tag(tag, sizeof(tag), h->store, h->entry);
+		own_tag(h, tag);
 		r = vbd__loop_attach(tg->fd, !writable, tg->path, tag, 0, &a->lfd, &a->loopn, h->err);
 		if (r < 0)
 			goto out;
@@ -528,10 +534,7 @@ static int add_while(void *ud)
 	}
 	if (a->lfd < 0 || a->bound)
 		return 0;
-	/* Tagged: killed before its record is committed (or the store lost
-	 * with the record), the device is still found and freed by the
-	 * remove step of this backend (detach, detach --force). */
-	vbd__loop_tag(tag, sizeof(tag), a->h.store, a->h.entry);
+	own_tag(&a->h, tag);
 	r = vbd__loop_bind(a->lfd, a->loopn, a->tg.fd, a->m == 'r', a->tg.path, tag, 0, a->h.err);
 	if (r == -EBUSY) {
 		close(a->lfd);
