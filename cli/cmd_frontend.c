@@ -158,6 +158,7 @@ static void guest_changed(const char *path, void *ud)
 	const char *key;
 	char *end;
 	unsigned long devid;
+	bool num;
 	gdev *d;
 
 	/* What a running frontend of ours writes under its own dir (its
@@ -166,7 +167,8 @@ static void guest_changed(const char *path, void *ud)
 	if (!strncmp(path, g->dir, n) && path[n] == '/') {
 		devid = strtoul(path + n + 1, &end, 10);
 		key = *end == '/' ? end + 1 : NULL;
-		d = end != path + n + 1 && devid <= UINT32_MAX ? gdev_find(g, (uint32_t)devid) : NULL;
+		num = end != path + n + 1 && devid <= UINT32_MAX;
+		d = num ? gdev_find(g, (uint32_t)devid) : NULL;
 		if (d && key && vbd_blkfront_get_state(d->f) != 6) {
 			d->state_event |= !strcmp(key, "state");
 			return;
@@ -179,7 +181,7 @@ static void guest_changed(const char *path, void *ud)
 		}
 		/* A device not served here: its state says whether to serve
 		 * it (guest_named). */
-		if (!d && end != path + n + 1 && devid <= UINT32_MAX && (*end == '/' || !*end)) {
+		if (!d && num && (key || !*end)) {
 			unsigned i;
 
 			for (i = 0; i < g->nnamed && g->named[i] != devid; i++)
