@@ -182,6 +182,7 @@ int vbd__bf_queues_setup(vbd_blkfront *f, unsigned nq, unsigned order, vbd_errbu
 			vbd__errf(err, r, "allocating an event channel for queue %u", failed / 2);
 		goto fail;
 	}
+	/* Every queue's first, so that a failure below ends them all. */
 	for (i = 0; i < nq; i++) {
 		f->q[i].sring = sring[i];
 		f->q[i].port = port[i];
