@@ -916,6 +916,97 @@ static void test_bus_watch_kept(void **state)
 	vbd_bus_unref(bus);
 }
 
+/* UNWATCH requests dom0's connections made so far (CONTROL conns). */
+static long long unwatches(struct fx *f)
+{
+	char *out = xs_control_command(f->h, "conns", NULL, 0), *p;
+	long long n = 0;
+
+	assert_non_null(out);
+	for (p = out; (p = strstr(p, " unwatch ")); p += 9)
+		n += strtoll(p + 9, NULL, 10);
+	free(out);
+	return n;
+}
+
+/* A take whose WATCH rides a batch (vbd__xb_watch_take_rec): two watches
+ * and a read in one fetch, each watch firing as set; one the store
+ * refuses is not held and needs no UNWATCH; one whose answer the batch
+ * lost (a request before it failed) is taken out with an UNWATCH, and its
+ * path's changes fire nothing; an idle one is taken again with nothing
+ * recorded. */
+static void test_bus_watch_in_batch(void **state)
+{
+	struct fx *f = *state;
+	vbd_bus_options bo = VBD_BUS_OPTIONS_INIT;
+	struct seen a = { 0 }, b = { 0 }, c = { 0 }, s = { 0 };
+	vbd_errbuf err = { "" };
+	vbd__xb_watch *wa = NULL, *wb = NULL, *wc = NULL, *ws = NULL;
+	vbd__xb_batch *x = NULL;
+	vbd__xb_value v = { 0 };
+	bool fresh = false;
+	long long unw;
+	vbd_bus *bus;
+
+	bo.xenstored_path = f->t.socket;
+	assert_int_equal(vbd_bus_new(&bus, &bo, &err), 0);
+	assert_true(xs_rm(f->h, XBT_NULL, "/test") || errno == ENOENT);
+	assert_true(xs_write(f->h, XBT_NULL, "/test/a", "1", 1));
+	assert_int_equal(vbd__xb_watch_add(bus, "/test/s", on_watch, &s, &err, &ws), 0);
+	assert_int_equal(pump(bus, &s, 1, 2000), 1);
+
+	assert_int_equal(vbd__xb_batch_new(&x), 0);
+	assert_int_equal(vbd__xb_watch_take_rec(bus, x, "/test/a", on_watch, &a, &wa, &fresh), 0);
+	assert_true(fresh);
+	assert_int_equal(vbd__xb_watch_take_rec(bus, x, "/test/b", on_watch, &b, &wb, &fresh), 0);
+	assert_int_equal(vbd__xb_batch_check(x, "/test/a", vbd__xb_value_take, &v), 0);
+	assert_int_equal(vbd__xb_batch_count(x), 3);
+	assert_int_equal(vbd__xb_bus_fetch(bus, x, NULL), 0);
+	assert_true(vbd__xb_watch_sent(bus, wa));
+	assert_true(vbd__xb_watch_sent(bus, wb));
+	assert_string_equal(v.val, "1");
+	free(v.val);
+	assert_int_equal(pump(bus, &a, 1, 2000), 1);
+	assert_int_equal(pump(bus, &b, 1, 2000), 1);
+	assert_true(xs_write(f->h, XBT_NULL, "/test/b", "2", 1));
+	assert_int_equal(pump(bus, &b, 2, 2000), 2);
+
+	/* Refused by the store: not held, nothing to take back. */
+	vbd__xb_batch_free(x);
+	assert_int_equal(vbd__xb_batch_new(&x), 0);
+	unw = unwatches(f);
+	assert_int_equal(vbd__xb_watch_take_rec(bus, x, "/test//c", on_watch, &c, &wc, &fresh), 0);
+	/* The batch goes on: the refusal is the watch's to say. */
+	assert_int_equal(vbd__xb_bus_fetch(bus, x, NULL), 0);
+	assert_false(vbd__xb_watch_sent(bus, wc));
+	assert_int_equal(unwatches(f), unw);
+
+	/* Its answer lost behind a failure: an UNWATCH, and no event. */
+	vbd__xb_batch_free(x);
+	assert_int_equal(vbd__xb_batch_new(&x), 0);
+	assert_int_equal(vbd__xb_batch_absent(x, "/test/a"), 0);
+	assert_int_equal(vbd__xb_watch_take_rec(bus, x, "/test/c", on_watch, &c, &wc, &fresh), 0);
+	assert_int_equal(vbd__xb_bus_fetch(bus, x, NULL), -EEXIST);
+	assert_false(vbd__xb_watch_sent(bus, wc));
+	assert_int_equal(unwatches(f), unw + 1);
+	assert_true(xs_write(f->h, XBT_NULL, "/test/c", "1", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/test/s", "1", 1));
+	assert_int_equal(pump(bus, &s, 2, 2000), 2);
+	assert_int_equal(c.calls, 0);
+
+	/* Idle, taken again: nothing recorded. */
+	vbd__xb_watch_release(bus, wa);
+	vbd__xb_batch_free(x);
+	assert_int_equal(vbd__xb_batch_new(&x), 0);
+	assert_int_equal(vbd__xb_watch_take_rec(bus, x, "/test/a", on_watch, &c, &wc, &fresh), 0);
+	assert_false(fresh);
+	assert_ptr_equal(wc, wa);
+	assert_int_equal(vbd__xb_batch_count(x), 0);
+	assert_true(vbd__xb_watch_sent(bus, wc));
+	vbd__xb_batch_free(x);
+	vbd_bus_unref(bus);
+}
+
 /* The round trips of the first transaction in log[0..n): from its
  * TRANSACTION_START to the round trip that carried its TRANSACTION_END, on
  * its connection; and the requests they carried.  0 if there is none. */
@@ -1139,6 +1230,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_bus_for_many, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_single_connection_bus, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch, setup, vbd_test_drivers_teardown),
+		cmocka_unit_test_setup_teardown(test_bus_watch_in_batch, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_bus_watch_kept, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_round_trips, setup, vbd_test_drivers_teardown),
 		cmocka_unit_test_setup_teardown(test_attach_own_writes_unread, setup,

@@ -591,6 +591,41 @@ static void test_fetch_reads_outside_a_transaction(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* A WATCH rides a fetch beside reads, its answer to its callback; in a
+ * transaction (a run, or a run's parts) it is refused before anything is
+ * sent: watches are not transactional. */
+static void test_watch_only_fetched(void **state)
+{
+	struct fx *f = *state;
+	unsigned long long req0, rt0, req, rt;
+	struct got g = { .n = 0 };
+	vbd__xb_batch *b = NULL;
+	const char *failed = NULL;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_watch(b, "/f/w", "tok-1", collect, &g), 0);
+	assert_int_equal(vbd__xb_batch_check(b, "/f/w", collect, &g), 0);
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, &failed), -EINVAL);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req - req0, 0);
+	assert_int_equal(g.n, 0);
+	assert_string_equal(failed, "/f/w");
+
+	assert_int_equal(vbd__xb_batch_fetch(f->w, b, NULL), 0);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req - req0, 2);
+	assert_int_equal(rt - rt0, 1);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.errs[0], 0);
+	assert_string_equal(g.vals[0], "OK");
+	assert_int_equal(g.errs[1], -ENOENT);
+	/* The watch's first event came with the replies, kept for the loop. */
+	assert_true(vbd__xbw_pending(f->w));
+	assert_false(vbd__xb_wire_broken(f->w));
+	vbd__xb_batch_free(b);
+}
+
 /* On the xenbus device a request's reply is read before the next is
  * written: Linux's device hands the kernel's ring writer a pointer into
  * the file's one message buffer, which a second message written before
@@ -862,6 +897,7 @@ int main(void)
 		T(test_socket_window),
 		T(test_same_reads),
 		T(test_fetch_reads_outside_a_transaction),
+		T(test_watch_only_fetched),
 		T(test_device_one_request_at_a_time),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_reply_not_its_request_is_refused),

@@ -4,7 +4,7 @@
  * connections: libxenstore's for requests one at a time, and the wire
  * client's (wire.c) for the watches and the pipelined transactions; one
  * epoll fd over the wire client, its kick and every fd an object follows;
- * watches found by id; timers.
+ * watches found by id (bus_watch.c); timers.
  *
  *     wire: WATCH_EVENT /local/domain/0/backend/vbd/1/51712/state "vbd-7"
  *       -> wtab[7 & mask] -> w->fn(path, w->ud)     (from vbd_bus_process)
@@ -27,18 +27,6 @@
 #include "util/err.h"
 #include "util/opts.h"
 #include "xenbus/xenbus.h"
-
-struct vbd_bus_watch {
-	vbd__xb_watch *next;
-	vbd__xb_watch *hnext;       /* in the bus's table by id */
-	unsigned id;                /* the token is "vbd-<id>" */
-	char token[24];
-	char *path;
-	vbd__xb_watch_fn fn;        /* NULL while kept idle */
-	void *ud;
-	bool dead;
-	vbd__xb_watch *inext;       /* in the bus's idle list, oldest first */
-};
 
 struct vbd__xb_timer {
 	vbd__xb_timer *next;
@@ -196,68 +184,8 @@ vbd_bus *vbd_bus_ref(vbd_bus *bus)
 	return bus;
 }
 
-static void wtab_remove(vbd_bus *bus, vbd__xb_watch *w)
+void vbd__xb_bus_reap(vbd_bus *bus)
 {
-	vbd__xb_watch **pp;
-
-	if (!bus->wtab_size)
-		return;
-	for (pp = &bus->wtab[w->id & (bus->wtab_size - 1)]; *pp; pp = &(*pp)->hnext)
-		if (*pp == w) {
-			*pp = w->hnext;
-			bus->nwatches--;
-			return;
-		}
-}
-
-/* Adds w to the table, doubling it past two entries a bucket. */
-static int wtab_add(vbd_bus *bus, vbd__xb_watch *w)
-{
-	if (bus->nwatches + 1 > 2 * bus->wtab_size) {
-		unsigned size = bus->wtab_size ? 2 * bus->wtab_size : 64, i;
-		vbd__xb_watch **t = calloc(size, sizeof(*t));
-
-		if (!t)
-			return -ENOMEM;
-		for (i = 0; i < bus->wtab_size; i++) {
-			vbd__xb_watch *x, *next;
-
-			for (x = bus->wtab[i]; x; x = next) {
-				next = x->hnext;
-				x->hnext = t[x->id & (size - 1)];
-				t[x->id & (size - 1)] = x;
-			}
-		}
-		free(bus->wtab);
-		bus->wtab = t;
-		bus->wtab_size = size;
-	}
-	w->hnext = bus->wtab[w->id & (bus->wtab_size - 1)];
-	bus->wtab[w->id & (bus->wtab_size - 1)] = w;
-	bus->nwatches++;
-	return 0;
-}
-
-static vbd__xb_watch *wtab_find(vbd_bus *bus, const char *token)
-{
-	vbd__xb_watch *w;
-	unsigned long id;
-	char *end;
-
-	if (strncmp(token, "vbd-", 4) || !bus->wtab_size)
-		return NULL;
-	id = strtoul(token + 4, &end, 10);
-	if (*end)
-		return NULL;
-	for (w = bus->wtab[id & (bus->wtab_size - 1)]; w; w = w->hnext)
-		if (w->id == id && !w->dead)
-			return w;
-	return NULL;
-}
-
-static void reap(vbd_bus *bus)
-{
-	vbd__xb_watch **pw = &bus->watches, *w;
 	vbd__xb_timer **pt = &bus->timers, *t;
 	vbd__xb_io **pi = &bus->ios, *io;
 
@@ -272,15 +200,7 @@ static void reap(vbd_bus *bus)
 			pi = &io->next;
 		}
 	}
-	while ((w = *pw)) {
-		if (w->dead) {
-			*pw = w->next;
-			free(w->path);
-			free(w);
-		} else {
-			pw = &w->next;
-		}
-	}
+	vbd__xb_watches_reap(bus);
 	while ((t = *pt)) {
 		if (t->dead) {
 			*pt = t->next;
@@ -300,7 +220,6 @@ static void retire(vbd_bus *bus)
 
 vbd_bus *vbd_bus_unref(vbd_bus *bus)
 {
-	vbd__xb_watch *w;
 	vbd__xb_timer *t;
 	vbd__xb_io *io;
 
@@ -309,13 +228,11 @@ vbd_bus *vbd_bus_unref(vbd_bus *bus)
 	/* What its users left behind (each removes its own before letting go). */
 	for (io = bus->ios; io; io = io->next)
 		io->dead = true;
-	for (w = bus->watches; w; w = w->next)
-		w->dead = true;
 	for (t = bus->timers; t; t = t->next)
 		t->dead = true;
 	bus->ndead = 1;
-	reap(bus);
-	free(bus->wtab);
+	vbd__xb_bus_reap(bus);
+	vbd__xb_watches_end(bus);
 	if (bus->xs)
 		xs_close(bus->xs);
 	retire(bus);
@@ -350,19 +267,6 @@ int vbd_bus_get_timeout_ms(vbd_bus *bus)
 	return next <= now ? 0 : (int)(next - now > 0x7fffffff ? 0x7fffffff : next - now);
 }
 
-static void fired(const char *path, const char *token, uint64_t seq, void *ud)
-{
-	vbd_bus *bus = ud;
-	vbd__xb_watch *w = wtab_find(bus, token);
-	uint64_t outer = bus->ev_seq;
-
-	if (w && w->fn) {
-		bus->ev_seq = seq;
-		w->fn(path, w->ud);
-		bus->ev_seq = outer;
-	}
-}
-
 uint64_t vbd__xb_bus_replies(vbd_bus *bus)
 {
 	return vbd__xbw_replies(bus->wire);
@@ -380,8 +284,6 @@ bool vbd__xb_bus_event_before(vbd_bus *bus, uint64_t replies)
 static int rewire(vbd_bus *bus, vbd__xb_wire *w)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &bus->wire };
-	vbd__xb_watch *x;
-	int r;
 
 	if (epoll_ctl(bus->epfd, EPOLL_CTL_ADD, vbd__xbw_fd(w), &ev) < 0)
 		return -errno;
@@ -405,16 +307,7 @@ static int rewire(vbd_bus *bus, vbd__xb_wire *w)
 	bus->wire = w;
 	if (!bus->depth)
 		retire(bus);
-	for (x = bus->watches; x; x = x->next) {
-		if (x->dead)
-			continue;
-		if ((r = vbd__xbw_watch(w, x->path, x->token)) < 0) {
-			vbd__xb_log(bus, VBD_LOG_ERR, "watching %s again on a new connection: %s",
-			            x->path, strerror(-r));
-			return r;
-		}
-	}
-	return 0;
+	return vbd__xb_watches_set(bus, w);
 }
 
 int vbd__xb_bus_wire(vbd_bus *bus, vbd__xb_wire **ret)
@@ -468,7 +361,7 @@ int vbd_bus_process(vbd_bus *bus)
 		}
 	}
 	if (wire || vbd__xbw_pending(bus->wire)) {
-		r = vbd__xbw_events(bus->wire, fired, bus);
+		r = vbd__xbw_events(bus->wire, vbd__xb_watch_fired, bus);
 		if (r > 0)
 			n += r;
 	}
@@ -490,144 +383,16 @@ int vbd_bus_process(vbd_bus *bus)
 		n = r;
 	}
 	if (--bus->depth == 0) {
-		reap(bus);
+		vbd__xb_bus_reap(bus);
 		retire(bus);
 	}
 	return n;
-}
-
-/* Out of the idle list, if there. */
-static void idle_unlink(vbd_bus *bus, vbd__xb_watch *w)
-{
-	vbd__xb_watch **pp;
-
-	for (pp = &bus->idle; *pp; pp = &(*pp)->inext)
-		if (*pp == w) {
-			*pp = w->inext;
-			w->inext = NULL;
-			bus->nidle--;
-			return;
-		}
-}
-
-int vbd__xb_watch_add(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
-                      vbd_errbuf *err, vbd__xb_watch **ret)
-{
-	vbd__xb_watch *w = calloc(1, sizeof(*w));
-	vbd__xb_wire *wire;
-	int r;
-
-	if (!w)
-		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
-	w->path = strdup(path);
-	if (!w->path) {
-		free(w);
-		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
-	}
-	w->id = ++bus->next_token;
-	snprintf(w->token, sizeof(w->token), "vbd-%u", w->id);
-	w->fn = fn;
-	w->ud = ud;
-	/* In the table first: the watch fires as soon as it is set. */
-	if (wtab_add(bus, w) < 0) {
-		free(w->path);
-		free(w);
-		return vbd__errf(err, -ENOMEM, "watching %s: out of memory", path);
-	}
-	if ((r = vbd__xb_bus_wire(bus, &wire)) < 0 ||
-	    (r = vbd__xbw_watch(wire, path, w->token)) < 0) {
-		wtab_remove(bus, w);
-		free(w->path);
-		free(w);
-		return vbd__errf(err, r, "watching %s: %s", path, strerror(-r));
-	}
-	w->next = bus->watches;
-	bus->watches = w;
-	if (ret)
-		*ret = w;
-	return 0;
 }
 
 void vbd__xb_bus_last_user(vbd_bus *bus)
 {
 	if (bus->refs == 1)
 		bus->closing = true;
-}
-
-void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w)
-{
-	if (!w || w->dead)
-		return;
-	if (!w->fn)
-		idle_unlink(bus, w);
-	if (!bus->closing && bus->wire && !vbd__xb_wire_broken(bus->wire))
-		(void)vbd__xbw_unwatch(bus->wire, w->path, w->token);
-	wtab_remove(bus, w);
-	w->dead = true;
-	bus->ndead++;
-	if (!bus->depth)
-		reap(bus);
-}
-
-/* Every idle watch removed for real: what a refused watch may need. */
-static void idle_drop(vbd_bus *bus)
-{
-	vbd__xb_watch *w;
-
-	while ((w = bus->idle)) {
-		idle_unlink(bus, w);
-		vbd__xb_watch_remove(bus, w);
-	}
-}
-
-void vbd__xb_watch_release(vbd_bus *bus, vbd__xb_watch *w)
-{
-	vbd__xb_watch **pp;
-
-	if (!w || w->dead || !w->fn)
-		return;
-	if (bus->nidle >= VBD__XB_IDLE_MAX) {
-		vbd__xb_watch *old = bus->idle;
-
-		idle_unlink(bus, old);
-		vbd__xb_watch_remove(bus, old);
-	}
-	w->fn = NULL;
-	w->ud = NULL;
-	for (pp = &bus->idle; *pp; pp = &(*pp)->inext)
-		;
-	*pp = w;
-	w->inext = NULL;
-	bus->nidle++;
-}
-
-int vbd__xb_watch_take(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
-                       vbd_errbuf *err, vbd__xb_watch **ret, bool *fresh)
-{
-	vbd__xb_watch *w;
-	int r;
-
-	for (w = bus->idle; w; w = w->inext)
-		if (!strcmp(w->path, path))
-			break;
-	if (w) {
-		idle_unlink(bus, w);
-		w->fn = fn;
-		w->ud = ud;
-		*fresh = false;
-		if (ret)
-			*ret = w;
-		return 0;
-	}
-	*fresh = true;
-	r = vbd__xb_watch_add(bus, path, fn, ud, err, ret);
-	if (r < 0 && r != -ENOMEM && bus->nidle) {
-		/* A domain's watches are counted against a quota: the idle
-		 * ones give way. */
-		idle_drop(bus);
-		r = vbd__xb_watch_add(bus, path, fn, ud, err, ret);
-	}
-	return r;
 }
 
 int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,
@@ -654,7 +419,7 @@ void vbd__xb_timer_cancel(vbd_bus *bus, vbd__xb_timer *t)
 	t->dead = true;
 	bus->ndead++;
 	if (!bus->depth)
-		reap(bus);
+		vbd__xb_bus_reap(bus);
 }
 
 int vbd__xb_io_add(vbd_bus *bus, int fd, vbd__xb_io_fn fn, void *ud, vbd__xb_io **ret)
@@ -689,25 +454,7 @@ void vbd__xb_io_cancel(vbd_bus *bus, vbd__xb_io *io)
 	io->dead = true;
 	bus->ndead++;
 	if (!bus->depth)
-		reap(bus);
-}
-
-int vbd_bus_watch_add(vbd_bus *bus, const char *path, vbd_bus_watch_fn fn, void *userdata,
-                      vbd_bus_watch **ret, vbd_errbuf *err)
-{
-	if (!bus || !path || !fn)
-		return vbd__errf(err, -EINVAL, "vbd_bus_watch_add: no %s",
-		                 !bus ? "bus" : !path ? "path" : "callback");
-	if (!*path || strlen(path) > XENSTORE_ABS_PATH_MAX)
-		return vbd__errf(err, -EINVAL, "vbd_bus_watch_add: bad path");
-	return vbd__xb_watch_add(bus, path, fn, userdata, err, ret);
-}
-
-vbd_bus_watch *vbd_bus_watch_remove(vbd_bus *bus, vbd_bus_watch *w)
-{
-	if (bus)
-		vbd__xb_watch_remove(bus, w);
-	return NULL;
+		vbd__xb_bus_reap(bus);
 }
 
 int vbd_bus_read(vbd_bus *bus, const char *path, char **ret_value)

@@ -33,7 +33,7 @@
 #include "vbd/bus.h"
 #include "vbd/common.h"     /* vbd_state: VBD_STATE_*, vbd_state_name() */
 
-/* ---------------------------------------------------------------- bus.c */
+/* ------------------------------------------------------- bus.c, bus_watch.c */
 
 typedef void (*vbd__xb_log_fn)(int level, const char *msg, void *userdata);
 
@@ -77,6 +77,19 @@ struct vbd_bus {
 	 * (vbd__xb_bus_last_user()). */
 	bool closing;
 };
+
+/* Frees what was marked dead (watches, timers, fds followed): called only
+ * where no callback runs (bus->depth 0), by the loop and by a removal
+ * made outside it. */
+void vbd__xb_bus_reap(vbd_bus *bus);
+/* bus_watch.c, for the loop: an event to its watch's callback (ud: the
+ * bus; seq: the wire's reply count when it came); the dead watches freed;
+ * every watch gone with the bus; every live watch set again on a new
+ * connection w (0 or the first WATCH's -errno). */
+void vbd__xb_watch_fired(const char *path, const char *token, uint64_t seq, void *ud);
+void vbd__xb_watches_reap(vbd_bus *bus);
+void vbd__xb_watches_end(vbd_bus *bus);
+int vbd__xb_watches_set(vbd_bus *bus, struct vbd__xb_wire *w);
 
 /* Called by a user about to free what it set on bus and unref it: if it
  * holds the last reference, the watches it removes on the way go without
@@ -139,6 +152,20 @@ void vbd__xb_watch_remove(vbd_bus *bus, vbd__xb_watch *w);
 void vbd__xb_watch_release(vbd_bus *bus, vbd__xb_watch *w);
 int vbd__xb_watch_take(vbd_bus *bus, const char *path, vbd__xb_watch_fn fn, void *ud,
                        vbd_errbuf *err, vbd__xb_watch **ret, bool *fresh);
+struct vbd__xb_batch;
+/* A take whose WATCH goes out in the caller's batch b, beside its other
+ * requests, in one vbd__xb_bus_fetch(): an idle watch is taken again as
+ * above (nothing recorded); a new one is recorded in b and is in the
+ * bus's table at once (its first event may come during the fetch).
+ * -ENOMEM, or b's recording error.  After the fetch, whatever it returned,
+ * vbd__xb_watch_sent() says whether *ret is set: true, a watch like any
+ * other; false, it is gone (its WATCH failed, or the batch did before
+ * it: an UNWATCH is sent in case it was set) and the caller takes it the
+ * one-request way if it still wants it.  No idle watch is dropped for a
+ * refused one here: vbd__xb_watch_take() does that. */
+int vbd__xb_watch_take_rec(vbd_bus *bus, struct vbd__xb_batch *b, const char *path,
+                           vbd__xb_watch_fn fn, void *ud, vbd__xb_watch **ret, bool *fresh);
+bool vbd__xb_watch_sent(vbd_bus *bus, vbd__xb_watch *w);
 /* fn runs once from vbd_bus_process() at deadline_ms (CLOCK_MONOTONIC). */
 int vbd__xb_timer_add(vbd_bus *bus, uint64_t deadline_ms, vbd__xb_timer_fn fn, void *ud,
                       vbd__xb_timer **ret);
@@ -292,6 +319,14 @@ int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn,
  * page through: not done here). */
 typedef int (*vbd__xb_dir_fn)(const char *names, size_t len, int err, void *ud);
 int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, void *ud);
+/* A WATCH of path with token: fn gets its answer as a check's ("OK", or
+ * NULL and err < 0), and not at all when an earlier request of the batch
+ * failed (whether the watch is set is then unknown).  Watches are not
+ * transactional: a batch holding one is only fetched (vbd__xb_batch_run()
+ * refuses it with -EINVAL).  The bus's own watch comes from
+ * vbd__xb_watch_take_rec(), not from here. */
+int vbd__xb_batch_watch(vbd__xb_batch *b, const char *path, const char *token,
+                        vbd__xb_check_fn fn, void *ud);
 /* A listing kept as it came: vbd__xb_list_take() as a DIRECTORY's fn (ud:
  * the list) copies the names (err -ENOMEM if it cannot) and goes on;
  * vbd__xb_list_clear() frees them, and says not answered (err 1). */

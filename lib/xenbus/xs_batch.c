@@ -94,15 +94,33 @@ static int same_answer(const vbd__xb_batch *b, const batch_op *op, int err, cons
 	return got == op->exp_len && !memcmp(val, b->exp + op->exp_off, got) ? 0 : -EAGAIN;
 }
 
+/* -EINVAL, its op in *ret_op, if b holds a request never made in a
+ * transaction (a WATCH); else 0. */
+static int notx(const vbd__xb_batch *b, unsigned *ret_op)
+{
+	unsigned i;
+
+	for (i = 0; i < b->n; i++)
+		if (b->ops[i].flags & OP_NOTX) {
+			*ret_op = i;
+			return -EINVAL;
+		}
+	return 0;
+}
+
 /* The batch's requests in transaction tx: 0, or the first failure with
- * its op in *ret_op (a check's positive result too: it stops the batch);
+ * its op in *ret_op (a check's positive result too: it stops the batch;
+ * -EINVAL for a request never made in a transaction, with nothing sent);
  * requests already sent are answered before returning, so that the stream
  * stays in step. */
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
 	unsigned window = w->sock ? WINDOW_SOCK : 1, i, j, k;
-	int first = 0;
+	int first = 0, r0;
+
+	if (tx && (r0 = notx(b, ret_op)) < 0)
+		return r0;
 
 	for (i = 0; i < b->n && !first; i += k) {
 		size_t from, to;
@@ -221,13 +239,18 @@ static int commit(vbd__xb_wire *w, uint32_t tx)
 
 int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed)
 {
-	unsigned try;
+	unsigned try, op = 0;
 
+	/* Refused before the transaction starts: nothing is sent. */
+	if (notx(b, &op) < 0) {
+		if (ret_failed)
+			*ret_failed = b->msgs + b->ops[op].path_off;
+		return -EINVAL;
+	}
 	if (w->fd < 0)
 		return -ENOTCONN;
 	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
 		uint32_t tx;
-		unsigned op = 0;
 		int r = begin(w, &tx);
 
 		if (r < 0)

@@ -25,6 +25,8 @@ typedef struct batch_op {
 #define NO_NODE UINT32_MAX
 /* The window ends after this request (vbd__xb_batch_wait()). */
 #define OP_WAIT 0x100u
+/* Never inside a transaction (a WATCH): the batch is only fetched. */
+#define OP_NOTX 0x200u
 
 struct vbd__xb_batch {
 	batch_op ops[VBD__XB_BATCH_MAX];

@@ -127,6 +127,18 @@ int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, voi
 	return add_answered(b, XS_DIRECTORY, path, NULL, fn, ud);
 }
 
+int vbd__xb_batch_watch(vbd__xb_batch *b, const char *path, const char *token,
+                        vbd__xb_check_fn fn, void *ud)
+{
+	int r = add(b, XS_WATCH, OP_NOTX, path, token, strlen(token) + 1);
+
+	if (r == 0) {
+		b->ops[b->n - 1].check = fn;
+		b->ops[b->n - 1].check_ud = ud;
+	}
+	return r;
+}
+
 int vbd__xb_list_take(const char *names, size_t len, int err, void *ud)
 {
 	vbd__xb_list *l = ud;
