@@ -121,16 +121,47 @@ static void log_to_owner(int level, const char *msg, void *ud)
 		f->o.log(level, msg, f->o.log_userdata);
 }
 
+/* The device's keys as read (dev: virtual-device, backend, backend-id),
+ * checked and taken: the device's number, the backend's path and domain.
+ * 0 or -errno, err saying which key is wrong. */
+static int take_dev_keys(vbd_blkfront *f, const struct vbd__bf_key *dev, vbd_errbuf *err)
+{
+	long long n;
+	int r = vbd__bf_key_num(&dev[0], LLONG_MAX, &n);
+
+	if (r == -ENOENT)
+		r = vbd__bf_read_num(f, f->fe, "virtual-device-ext", &n);
+	if (r < 0 || n > UINT32_MAX) {
+		r = r == -ENOENT ? -ENOENT : -EPROTO;
+		return vbd__errf(err, r, "blkfront: %s/virtual-device: %s", f->fe,
+		                 r == -ENOENT ? "no such device" : "malformed");
+	}
+	f->info.virtual_device = (uint32_t)n;
+	if (dev[1].err < 0)
+		return vbd__errf(err, dev[1].err, "blkfront: reading %s/backend", f->fe);
+	if (dev[1].len >= sizeof(f->be) || parse_backend(f, dev[1].val, &f->bdom) < 0)
+		return vbd__errf(err, -EPROTO, "blkfront: %s/backend \"%.100s\" is not "
+		                 "/local/domain/<n>/backend/vbd[3]/%u/%u", f->fe, dev[1].val,
+		                 f->o.domid, f->o.devid);
+	memcpy(f->be, dev[1].val, dev[1].len + 1);     /* shorter than f->be: checked */
+	r = vbd__bf_key_num(&dev[2], LLONG_MAX, &n);
+	if (r < 0 || n != (long long)f->bdom)
+		return vbd__errf(err, -EPROTO, "blkfront: %s/backend-id does not name domain %u",
+		                 f->fe, f->bdom);
+	f->info.backend_domid = f->bdom;
+	return 0;
+}
+
 int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errbuf *err)
 {
 	vbd_errbuf werr = { "" };
 	struct epoll_event ev = { .events = EPOLLIN };
-	char path[160];
+	char path[160], guess[sizeof(((vbd_blkfront *)0)->be)];
 	struct vbd__bf_key dev[3];
 	vbd_blkfront_options lo;
 	vbd_blkfront *f;
-	long long n;
-	int r, bs;
+	bool fast;
+	int r, r2, bs;
 
 	if (!ret || !o ||
 	    VBD__OPTS_LOAD(&lo, o, VBD_BLKFRONT_OPTIONS_VERSION,
@@ -175,41 +206,6 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 		}
 	}
 	f->xs = f->bus->xs;
-	/* The device's keys in one round trip, both states in another once
-	 * the watches are set (vbd__bf_fetch()). */
-	dev[0] = (struct vbd__bf_key){ .dir = f->fe, .key = "virtual-device" };
-	dev[1] = (struct vbd__bf_key){ .dir = f->fe, .key = "backend" };
-	dev[2] = (struct vbd__bf_key){ .dir = f->fe, .key = "backend-id" };
-	vbd__bf_fetch(f, dev, 3, false);
-	r = vbd__bf_key_num(&dev[0], LLONG_MAX, &n);
-	if (r == -ENOENT)
-		r = vbd__bf_read_num(f, f->fe, "virtual-device-ext", &n);
-	if (r < 0 || n > UINT32_MAX) {
-		r = r == -ENOENT ? -ENOENT : -EPROTO;
-		vbd__errf(err, r, "blkfront: %s/virtual-device: %s", f->fe,
-		          r == -ENOENT ? "no such device" : "malformed");
-		goto fail;
-	}
-	f->info.virtual_device = (uint32_t)n;
-	if (dev[1].err < 0) {
-		r = dev[1].err;
-		vbd__errf(err, r, "blkfront: reading %s/backend", f->fe);
-		goto fail;
-	}
-	if (dev[1].len >= sizeof(f->be) || parse_backend(f, dev[1].val, &f->bdom) < 0) {
-		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend \"%.100s\" is not "
-		              "/local/domain/<n>/backend/vbd[3]/%u/%u", f->fe, dev[1].val, o->domid,
-		              o->devid);
-		goto fail;
-	}
-	memcpy(f->be, dev[1].val, dev[1].len + 1);     /* shorter than f->be: checked */
-	r = vbd__bf_key_num(&dev[2], LLONG_MAX, &n);
-	if (r < 0 || n != (long long)f->bdom) {
-		r = vbd__errf(err, -EPROTO, "blkfront: %s/backend-id does not name domain %u",
-		              f->fe, f->bdom);
-		goto fail;
-	}
-	f->info.backend_domid = f->bdom;
 	f->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (f->epfd < 0) {
 		r = -errno;
@@ -224,18 +220,51 @@ int vbd_blkfront_new(vbd_blkfront **ret, const vbd_blkfront_options *o, vbd_errb
 	 * is an event of its own, so the first event of each, the one
 	 * xenstore sends at once, tells nothing the reads did not (on_watch).
 	 * A watch a frontend of the same device left on a shared bus is taken
-	 * again (vbd__xb_watch_release): no request, and no first event. */
-	snprintf(path, sizeof(path), "%s/state", f->fe);
-	r = vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_fe, &f->fe_first);
-	if (r == 0) {
-		snprintf(path, sizeof(path), "%s/state", f->be);
-		r = vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_be, &f->be_first);
-	}
-	if (r < 0) {
-		vbd__errf(err, r, "blkfront: %s", werr.msg);
+	 * again (vbd__xb_watch_release): no request, and no first event.
+	 *
+	 * All of it, with the device's keys, in one round trip where the
+	 * backend is in dom0, as libxl writes it for most (the keys say where
+	 * it is, and the watch and reads need its path before they come).
+	 * Elsewhere, or when anything failed, the long way below: the keys,
+	 * a watch, the states, each a round trip, the frontend's watch kept
+	 * when it was set. */
+	dev[0] = (struct vbd__bf_key){ .dir = f->fe, .key = "virtual-device" };
+	dev[1] = (struct vbd__bf_key){ .dir = f->fe, .key = "backend" };
+	dev[2] = (struct vbd__bf_key){ .dir = f->fe, .key = "backend-id" };
+	snprintf(guess, sizeof(guess), "/local/domain/0/backend/vbd/%u/%u", o->domid, o->devid);
+	memcpy(f->be, guess, sizeof(guess));
+	fast = vbd__bf_start_window(f, dev, on_watch, &r, &bs);
+	if (!fast)
+		vbd__bf_fetch(f, dev, 3, false);
+	if ((r2 = take_dev_keys(f, dev, err)) < 0) {
+		r = r2;
 		goto fail;
 	}
-	r = vbd__bf_start_states(f, &bs);
+	if (f->w_be && strcmp(f->be, guess) != 0) {
+		/* Elsewhere: the watch on the guess goes (kept idle if an
+		 * earlier frontend left it), the states are read again. */
+		if (f->be_first)
+			vbd__xb_watch_remove(f->bus, f->w_be);
+		else
+			vbd__xb_watch_release(f->bus, f->w_be);
+		f->w_be = NULL;
+		fast = false;
+	}
+	if (!fast) {
+		snprintf(path, sizeof(path), "%s/state", f->fe);
+		r = f->w_fe ? 0 : vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_fe,
+		                                     &f->fe_first);
+		if (r == 0 && !f->w_be) {
+			snprintf(path, sizeof(path), "%s/state", f->be);
+			r = vbd__xb_watch_take(f->bus, path, on_watch, f, &werr, &f->w_be,
+			                       &f->be_first);
+		}
+		if (r < 0) {
+			vbd__errf(err, r, "blkfront: %s", werr.msg);
+			goto fail;
+		}
+		r = vbd__bf_start_states(f, &bs);
+	}
 	if (r == -ENOENT) {
 		vbd__errf(err, r, "blkfront: %s/state is missing", f->fe);
 		goto fail;

@@ -277,6 +277,16 @@ bool vbd__bf_fetch(vbd_blkfront *f, struct vbd__bf_key *k, unsigned n, bool conn
  * (kept in f).  Ours is returned, the backend's in *be (a state, -ENOENT,
  * or VBD_STATE_UNKNOWN). */
 int vbd__bf_start_states(vbd_blkfront *f, int *be);
+/* The start in one round trip: the device's keys into dev[0..3)
+ * (virtual-device, backend, backend-id), the watches on both states (fn
+ * theirs) and what vbd__bf_start_states() reads, all in one window, f->be
+ * set beforehand to the path the backend most likely has.  True when all
+ * was answered: both watches are held, our state returned and the
+ * backend's in *bs; the caller still checks that dev's backend is f->be.
+ * False: a watch whose WATCH failed is not held (f->w_fe or f->w_be
+ * NULL), and nothing read is taken. */
+bool vbd__bf_start_window(vbd_blkfront *f, struct vbd__bf_key *dev, vbd__xb_watch_fn fn,
+                          int *fs, int *bs);
 /* k as a number (0..max) or a state, parsed as their one-by-one reads. */
 int vbd__bf_key_num(const struct vbd__bf_key *k, unsigned long long max, long long *ret);
 int vbd__bf_key_state(const struct vbd__bf_key *k);

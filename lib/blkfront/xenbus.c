@@ -252,21 +252,80 @@ static void offer_keys(vbd_blkfront *f, struct vbd__bf_key *k)
 	}
 }
 
-int vbd__bf_start_states(vbd_blkfront *f, int *be)
+/* Records both states and the backend's offers (k: 2 + NOFFER keys) in
+ * b.  The offers with the backend's state: most often it is at InitWait
+ * by now, and the first step shares the rings without reading them
+ * again. */
+static int start_rec(vbd_blkfront *f, vbd__xb_batch *b, struct vbd__bf_key *k)
 {
-	struct vbd__bf_key k[2 + NOFFER] = { { .dir = f->fe, .key = "state" },
-	                                     { .dir = f->be, .key = "state" } };
-	uint64_t seen = vbd__xb_bus_replies(f->bus);
-
-	/* The offers with the backend's state: most often it is at InitWait
-	 * by now, and the first step shares the rings without reading them
-	 * again. */
+	k[0] = (struct vbd__bf_key){ .dir = f->fe, .key = "state" };
+	k[1] = (struct vbd__bf_key){ .dir = f->be, .key = "state" };
 	offer_keys(f, k + 2);
-	f->start_seen = vbd__bf_fetch(f, k, 2 + NOFFER, false) ? seen : VBD__XB_NO_EVENT;
+	keys_absent(k, 2 + NOFFER);
+	return b ? add_keys(b, k, 2 + NOFFER, false, false) : 0;
+}
+
+/* What they said: ours returned, the backend's in *be, the offers kept.
+ * seen: the bus's replies before their window (VBD__XB_NO_EVENT: they
+ * were read one by one). */
+static int start_take(vbd_blkfront *f, const struct vbd__bf_key *k, uint64_t seen, int *be)
+{
+	f->start_seen = seen;
 	memcpy(f->start_offers, k + 2, sizeof(f->start_offers));
 	f->offers_kept = true;
 	*be = vbd__bf_key_state(&k[1]);
 	return vbd__bf_key_state(&k[0]);
+}
+
+int vbd__bf_start_states(vbd_blkfront *f, int *be)
+{
+	struct vbd__bf_key k[2 + NOFFER];
+	uint64_t seen = vbd__xb_bus_replies(f->bus);
+
+	start_rec(f, NULL, k);
+	return start_take(f, k, vbd__bf_fetch(f, k, 2 + NOFFER, false) ? seen : VBD__XB_NO_EVENT,
+	                  be);
+}
+
+bool vbd__bf_start_window(vbd_blkfront *f, struct vbd__bf_key *dev, vbd__xb_watch_fn fn,
+                          int *fs, int *bs)
+{
+	struct vbd__bf_key k[2 + NOFFER];
+	uint64_t seen = vbd__xb_bus_replies(f->bus);
+	char path[XENSTORE_ABS_PATH_MAX + 2];
+	vbd__xb_batch *b = NULL;
+	bool fe = false, be = false;
+	int r;
+
+	keys_absent(dev, 3);
+	r = vbd__xb_batch_new(&b);
+	if (r == 0)
+		r = add_keys(b, dev, 3, false, false);
+	/* The watches before the states: a change after the reads is an
+	 * event of its own (blkfront.c). */
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", f->fe);
+		r = vbd__xb_watch_take_rec(f->bus, b, path, fn, f, &f->w_fe, &f->fe_first);
+		fe = r == 0;
+	}
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state", f->be);
+		r = vbd__xb_watch_take_rec(f->bus, b, path, fn, f, &f->w_be, &f->be_first);
+		be = r == 0;
+	}
+	if (r == 0)
+		r = start_rec(f, b, k);
+	if (r == 0)
+		r = vbd__xb_bus_fetch(f->bus, b, NULL);
+	vbd__xb_batch_free(b);
+	if (fe && !vbd__xb_watch_sent(f->bus, f->w_fe))
+		f->w_fe = NULL;
+	if (be && !vbd__xb_watch_sent(f->bus, f->w_be))
+		f->w_be = NULL;
+	if (r < 0 || !f->w_fe || !f->w_be)
+		return false;
+	*fs = start_take(f, k, seen, bs);
+	return true;
 }
 
 /* discard-* are read whether or not feature-discard is 1: one round trip
