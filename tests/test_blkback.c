@@ -6,6 +6,7 @@
  * as domain 1 through the simulated hypervisor, and pushes raw requests,
  * well-formed and hostile.  The target is a file in a temporary directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1390,6 +1391,57 @@ static void test_queue_fails_first_request(void **state)
 	assert_int_equal(vbd__bb_uring_queue_bytes(&f->b->devs->rings[0]), 0);
 	__atomic_store_n(&f->b->uring_queue_fail, 0, __ATOMIC_RELAXED);
 	check_rw(f, 0, 64, 2, 4, 5);
+	assert_int_equal(stats(f).errors, 0);
+}
+
+/* This process's threads (/proc/self/task). */
+static unsigned threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A ring's worker starts at its first request, not at Connected: a
+ * connected device nobody uses holds no thread and no stack; the first
+ * request on a ring is served all the same, and starts that ring's worker
+ * only; a ring that never served one goes with no worker to join.  The
+ * synchronous engine: io_uring's own workers would be threads of this
+ * process too, coming and going as the kernel likes. */
+static void test_worker_at_first_request(void **state)
+{
+	static const struct fe_opts two = { 2, -1, "x86_64-abi", false, 3 };
+	struct fx *f = *state;
+	const char *was = getenv("VBD_BLKBACK_ENGINE");
+	char *saved = was ? strdup(was) : NULL;
+	unsigned before = threads();
+
+	setenv("VBD_BLKBACK_ENGINE", "sync", 1);
+	up(f, &two);
+	if (saved)
+		setenv("VBD_BLKBACK_ENGINE", saved, 1);
+	else
+		unsetenv("VBD_BLKBACK_ENGINE");
+	free(saved);
+	assert_int_equal(f->b->devs->nr_rings, 2);
+	assert_int_equal(threads(), before);
+	assert_false(f->b->devs->rings[0].running);
+	assert_non_null(f->b->devs->rings[1].arm);
+	check_rw(f, 1, 0, 2, 0, 9);
+	assert_int_equal(threads(), before + 1);
+	assert_true(f->b->devs->rings[1].running);
+	assert_null(f->b->devs->rings[1].arm);
+	assert_false(f->b->devs->rings[0].running);
+	assert_non_null(f->b->devs->rings[0].arm);
+	fe_state(f, 6);
+	wait_be_state(f, 6);
+	assert_int_equal(threads(), before);
 	assert_int_equal(stats(f).errors, 0);
 }
 
@@ -3177,6 +3229,7 @@ int main(void)
 		T(test_ordered_batch),
 		T(test_persistent_in_flight),
 		T(test_engine_choice),
+		T(test_worker_at_first_request),
 		T(test_discard),
 		T(test_no_discard),
 		T(test_indirect),

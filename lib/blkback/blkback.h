@@ -96,6 +96,9 @@ struct vbd__bb_ring {
 	struct vbd__bb_uring *u;   /* the io_uring engine, or NULL: synchronous */
 	pthread_t thread;
 	bool running;
+	/* Connected, no worker yet: the main loop follows the ring's event
+	 * channel for the first event, which starts it (vbd__bb_ring_arm). */
+	vbd__xb_io *arm;
 	void *stack;               /* the worker's, with a guard page below */
 	size_t stack_bytes;
 	bool persistent;           /* negotiated */
@@ -402,6 +405,9 @@ void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd
  * why (what is connected is d's to disconnect). */
 int vbd__bb_rings_connect(vbd__bb_dev *d, const uint32_t *refs, unsigned pages,
                           const uint32_t *evtchns, char *why, size_t whylen);
+/* A connected ring's worker starts at its first event (arm: the main loop
+ * follows the event channel until then) or at once (start): 0 or -errno. */
+int vbd__bb_ring_arm(vbd__bb_ring *r);
 int vbd__bb_ring_start(vbd__bb_ring *r);
 /* Stops and joins the worker, unmaps everything, unbinds; idempotent. */
 void vbd__bb_ring_disconnect(vbd__bb_ring *r);
@@ -477,6 +483,9 @@ void vbd__bb_rsp_push(vbd__bb_ring *r);
  * looks once more first (RING_FINAL_CHECK_FOR_REQUESTS), unless the
  * worker is busy-polling. */
 int vbd__bb_ring_more(vbd__bb_ring *r);
+/* The synchronous engine's pass over what the ring holds: 1 look again,
+ * 0 empty, -EPROTO stopped (ring.c). */
+int vbd__bb_sync_pass(vbd__bb_ring *r);
 
 /* uring.c: the io_uring engine.  VBD_BLKBACK_ENGINE=sync in the
  * environment asks for the synchronous engine. */

@@ -316,9 +316,9 @@ static void connect(vbd__bb_dev *d)
 	}
 	d->be_state = VBD_STATE_CONNECTED;
 	for (i = 0; i < d->nr_rings; i++) {
-		r = vbd__bb_ring_start(&d->rings[i]);
+		r = vbd__bb_ring_arm(&d->rings[i]);
 		if (r < 0) {
-			vbd__bb_fatal(d, r, "starting the worker of ring %u", i);
+			vbd__bb_fatal(d, r, "following the event channel of ring %u", i);
 			return;
 		}
 	}
