@@ -9,15 +9,22 @@
  * parent attaches N devices (backendtype=tap: blkback serves each sparse
  * file itself, no loop device), 4 per guest domain, each frontend
  * connecting with --queues rings of order --order, then detaches them all.
- * It asks the child for its numbers at three points:
+ * It asks the child for its numbers at four points:
  *
- *   before  after one device came and went (the first attach makes what
- *           every later one reuses: the store connection's buffers, glibc's
- *           arena of the worker threads)
- *   idle    all N connected, no I/O
+ *   before  after one device came, read a page through each ring and went
+ *           (the first attach and the first worker make what every later
+ *           one reuses: the store connection's buffers, glibc's arena of
+ *           the worker threads)
+ *   idle    all N connected, no I/O (no ring has a worker yet: a worker
+ *           starts at its ring's first request)
+ *   used    the same N after a 4 KiB read through each of their rings:
+ *           every ring's worker, its stack, its io_uring, the grants
+ *           mapped (no target: what a device in use costs beside the idle
+ *           one's)
  *   after   all N gone; then again after malloc_trim(0) in the child
  *
  * and prints, per connected device, (idle - before) / N of the child's RSS
+ * (and (used - before) / N)
  * (/proc/PID/statm), of its heap in use (mallinfo2 uordblks + hblkhd), and
  * of blkback's own count of what it allocated (vbd_blkback_stats.mem_bytes),
  * and after/before as a ratio.  Targets: <= 64 KiB per idle device; after
@@ -255,6 +262,20 @@ static int dev_attach(host *x, unsigned i)
 	return vbd_blkfront_wait_connected(x->f[i], 10000);
 }
 
+/* A 4 KiB read through each of device i's rings (the frontend takes its
+ * queues in turn). */
+static int dev_touch(host *x, unsigned i)
+{
+	static uint8_t buf[4096];
+	unsigned q;
+	int r;
+
+	for (q = 0; q < x->queues; q++)
+		if ((r = vbd_blkfront_read(x->f[i], (uint64_t)q * sizeof(buf), buf, sizeof(buf))) < 0)
+			return r;
+	return 0;
+}
+
 static int dev_detach(host *x, unsigned i)
 {
 	vbd_detach_options dd = VBD_DETACH_OPTIONS_INIT;
@@ -383,7 +404,8 @@ static double kib(double v)
 
 /* The results as CSV rows: per idle device, and what stays once all went. */
 static void csv_rows(const host *x, const struct sample *before, const struct sample *idle,
-                     const struct sample *after, const struct sample *trimmed)
+                     const struct sample *used, const struct sample *after,
+                     const struct sample *trimmed)
 {
 	double per = ((double)idle->rss - (double)before->rss) / x->n;
 	double heap = ((double)idle->heap - (double)before->heap) / x->n;
@@ -399,6 +421,9 @@ static void csv_rows(const host *x, const struct sample *before, const struct sa
 	bench_csv_row(&(bench_row){ .workload = "idle", .queues = x->queues, .n = x->n,
 	                            .metric = "counted_per_device", .unit = "KiB",
 	                            .value = kib(mem) });
+	bench_csv_row(&(bench_row){ .workload = "used", .queues = x->queues, .n = x->n,
+	                            .metric = "rss_per_device", .unit = "KiB",
+	                            .value = kib(((double)used->rss - (double)before->rss) / x->n) });
 	bench_csv_row(&(bench_row){ .workload = "after", .queues = x->queues, .n = x->n,
 	                            .metric = "rss", .value = kib(after->rss), .unit = "KiB",
 	                            .baseline = kib(before->rss), .target = "<=1.10",
@@ -418,7 +443,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	host x = { .n = 200, .queues = 1 };
-	struct sample before, idle, after, trimmed;
+	struct sample before, idle, used, after, trimmed;
 	unsigned long v, order = 0;
 	uint64_t t0, t1, t2;
 	unsigned i;
@@ -464,8 +489,8 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	/* One device first: what the first attach makes stays for all. */
-	if ((r = dev_attach(&x, 0)) < 0 || (r = dev_detach(&x, 0)) < 0 ||
-	    (r = measure(&x, 'm', &before)) < 0)
+	if ((r = dev_attach(&x, 0)) < 0 || (r = dev_touch(&x, 0)) < 0 ||
+	    (r = dev_detach(&x, 0)) < 0 || (r = measure(&x, 'm', &before)) < 0)
 		goto fail;
 	t0 = bench_now_ns();
 	for (i = 0; i < x.n; i++)
@@ -473,6 +498,11 @@ int main(int argc, char **argv)
 			goto fail;
 	t1 = bench_now_ns();
 	if ((r = measure(&x, 'm', &idle)) < 0)
+		goto fail;
+	for (i = 0; i < x.n; i++)
+		if ((r = dev_touch(&x, i)) < 0)
+			goto fail;
+	if ((r = measure(&x, 'm', &used)) < 0)
 		goto fail;
 	for (i = 0; i < x.n; i++)
 		if ((r = dev_detach(&x, i)) < 0)
@@ -488,6 +518,7 @@ int main(int argc, char **argv)
 	printf("%-10s %12.0f %12.0f %12.0f\n", "before", kib(before.rss), kib(before.heap),
 	       kib(before.mem));
 	printf("%-10s %12.0f %12.0f %12.0f\n", "idle", kib(idle.rss), kib(idle.heap), kib(idle.mem));
+	printf("%-10s %12.0f %12.0f %12.0f\n", "used", kib(used.rss), kib(used.heap), kib(used.mem));
 	printf("%-10s %12.0f %12.0f %12.0f\n", "after", kib(after.rss), kib(after.heap),
 	       kib(after.mem));
 	printf("%-10s %12.0f %12.0f %12.0f\n", "trimmed", kib(trimmed.rss), kib(trimmed.heap),
@@ -500,11 +531,15 @@ int main(int argc, char **argv)
 		       "(target rss <= 64 KiB: %s)\n", kib(per),
 		       kib(((double)idle.heap - (double)before.heap) / x.n),
 		       kib(((double)idle.mem - (double)before.mem) / x.n), per <= 65536 ? "PASS" : "MISS");
+		printf("per device used (a read through each ring): rss %.1f KiB, heap %.1f KiB, "
+		       "counted %.1f KiB\n", kib(((double)used.rss - (double)before.rss) / x.n),
+		       kib(((double)used.heap - (double)before.heap) / x.n),
+		       kib(((double)used.mem - (double)before.mem) / x.n));
 		printf("after / before: rss %.2f, after malloc_trim %.2f  (target <= 1.10: %s)\n", ratio,
 		       (double)trimmed.rss / (double)before.rss, ratio <= 1.10 ? "PASS" : "MISS");
 	}
 	bench_csv_config("order=%lu", order);
-	csv_rows(&x, &before, &idle, &after, &trimmed);
+	csv_rows(&x, &before, &idle, &used, &after, &trimmed);
 	host_stop(&x);
 	return 0;
 bad:

@@ -150,10 +150,11 @@ else
 fi
 
 # --- memory per device ----------------------------------------------------
-# One line per N x queues: RSS, heap, counted.  Fields: 2 config, 7 queues,
+# One line per N x queues: RSS, heap, counted of an idle device (the used
+# device's RSS row is not drawn).  Fields: 2 config, 3 workload, 7 queues,
 # 8 n, 9 metric, 10 value.
 rows mem_bench.csv | awk -F, '
-	$9 ~ /_per_device$/ {
+	$3 == "idle" && $9 ~ /_per_device$/ {
 		run = $8 "x" $7 " " $2
 		if (!(run in ri)) { ri[run] = ++nr; rn[nr] = run }
 		v[ri[run], $9] = $10

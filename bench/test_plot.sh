@@ -44,6 +44,7 @@ mem_bench,order=0,idle,,,,1,1000,rss_per_device,14.7,KiB,,,<=64,PASS,
 mem_bench,order=0,idle,,,,1,1000,heap_per_device,2.7,KiB,,,,,
 mem_bench,order=0,idle,,,,4,500,rss_per_device,55.1,KiB,,,<=64,PASS,
 mem_bench,order=0,idle,,,,4,500,counted_per_device,4.5,KiB,,,,,
+mem_bench,order=0,used,,,,4,500,rss_per_device,187.7,KiB,,,,,
 CSV
 
 out=$(sh "$src/bench/plot.sh" "$t" 2>&1) || { echo "plot.sh failed:"; echo "$out"; exit 1; }
