@@ -222,6 +222,76 @@ static void test_conflict_at_commit_is_retried(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* Work done while the store starts the transaction (vbd__xb_batch_at_start):
+ * it runs once TRANSACTION_START is sent and before its reply is read,
+ * once however many tries the run takes, and what it records is sent in
+ * each; its failure aborts the started transaction, nothing written. */
+struct at_start {
+	vbd__xb_wire *w;
+	unsigned runs;
+	unsigned long long req_seen, replies_seen;
+	int fail;
+};
+
+static int work_at_start(vbd__xb_batch *b, void *ud)
+{
+	struct at_start *a = ud;
+	unsigned long long rt;
+
+	a->runs++;
+	vbd__xb_wire_counts(a->w, &a->req_seen, &rt);
+	a->replies_seen = vbd__xbw_replies(a->w);
+	if (a->fail)
+		return a->fail;
+	return vbd__xb_batch_printf(b, "/s", "k", "%s", "v");
+}
+
+static void test_work_at_start(void **state)
+{
+	struct fx *f = *state;
+	struct at_start a = { .w = f->w };
+	unsigned long long req0, rt0, req, rt;
+	uint64_t replies0;
+	vbd__xb_batch *b = NULL;
+	char *v;
+
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_absent(b, "/s/none"), 0);
+	vbd__xb_batch_at_start(b, work_at_start, &a);
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	replies0 = vbd__xbw_replies(f->w);
+	/* The commit a conflict: the run goes again, the work does not. */
+	fail_nth(f, 1 + 2 + 1, -EAGAIN);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), 0);
+	fail_nth(f, 0, 0);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	/* Two tries of 4, and the abort of the first (the seam refused its
+	 * commit before it ran: commit()). */
+	assert_int_equal(req - req0, 2 * 4 + 1);
+	assert_int_equal(a.runs, 1);
+	assert_int_equal(a.req_seen, req0 + 1);        /* the start sent */
+	assert_int_equal(a.replies_seen, replies0);    /* its reply not read yet */
+	v = vbd_test_xs_readf(f->h, "/s/k");
+	assert_non_null(v);
+	assert_string_equal(v, "v");
+	free(v);
+	assert_int_equal(open_transactions(f), 0);
+	vbd__xb_batch_free(b);
+
+	/* Failing: its error, the transaction aborted, nothing of b sent. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/s"));
+	assert_int_equal(vbd__xb_batch_new(&b), 0);
+	assert_int_equal(vbd__xb_batch_printf(b, "/s", "early", "%s", "1"), 0);
+	a = (struct at_start){ .w = f->w, .fail = -ENOMEM };
+	vbd__xb_batch_at_start(b, work_at_start, &a);
+	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), -ENOMEM);
+	assert_int_equal(a.runs, 1);
+	assert_null(vbd_test_xs_readf(f->h, "/s/early"));
+	assert_int_equal(open_transactions(f), 0);
+	assert_false(vbd__xb_wire_broken(f->w));
+	vbd__xb_batch_free(b);
+}
+
 /* vbd__xb_txn() through libxenstore: an RM that Xen's C xenstored answers
  * EIO (its copy in the transaction went stale: xenbus.h) runs the body
  * again, as a conflict at the commit does; an EIO anywhere else is the
@@ -890,6 +960,7 @@ int main(void)
 		T(test_each_request_fails_cleanly),
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
+		T(test_work_at_start),
 		T(test_txn_rm_eio_is_a_conflict),
 		T(test_parts_read_then_plan),
 		T(test_check_decides),

@@ -496,11 +496,59 @@ static int state_present(const char *val, int err, void *ud)
 	return err < 0 ? err : 0;
 }
 
+/* The rings to set up with the state's transaction: nq queues of order,
+ * err saying why they could not be; done 1 until tried, then 0 or the
+ * setup's -errno; unrecorded, their keys did not fit in the batch (more
+ * than VBD__XB_BATCH_MAX: a libxenstore transaction writes them). */
+struct rings_plan {
+	unsigned nq, order;
+	vbd_errbuf *err;
+	int done;
+	bool unrecorded;
+};
+
+static int rings_setup(vbd_blkfront *f, struct rings_plan *p)
+{
+	p->done = vbd__bf_queues_setup(f, p->nq, p->order, p->err);
+	if (p->done == 0) {
+		f->rings_up = true;
+		vbd__crashpoint("blkfront.ring-granted");
+	}
+	return p->done;
+}
+
+struct at_start {
+	vbd_blkfront *f;
+	struct rings_plan *p;
+	int state;
+};
+
+/* While the store starts the transaction: the rings granted, then their
+ * keys and the state recorded after the state's check. */
+static int setup_at_start(vbd__xb_batch *b, void *ud)
+{
+	struct at_start *a = ud;
+	struct sink s = { b, NULL, XBT_NULL };
+	int r = rings_setup(a->f, a->p);
+
+	if (r < 0)
+		return r;
+	r = write_rings(a->f, &s);
+	if (r == 0)
+		r = vbd__xb_batch_printf(b, a->f->fe, "state", "%d", a->state);
+	a->p->unrecorded = r < 0;
+	return r;
+}
+
 /* The transaction pipelined: 0, -errno; -ENOSPC or the wire client's
- * -errno, before anything was sent, for the libxenstore one. */
-static int state_batch(vbd_blkfront *f, int state, bool rings, bool *sent)
+ * -errno, before anything was sent, for the libxenstore one.  With p, the
+ * rings are set up while the store starts it (vbd__xb_batch_at_start),
+ * one round trip of the hypervisor's beside the store's. */
+static int state_batch(vbd_blkfront *f, int state, bool rings, struct rings_plan *p,
+                       bool *sent)
 {
 	struct sink s = { NULL, NULL, XBT_NULL };
+	struct at_start a = { f, p, state };
 	char path[sizeof(f->fe) + 8];
 	vbd__xb_wire *w;
 	int r = vbd__xb_batch_new(&s.b);
@@ -509,9 +557,11 @@ static int state_batch(vbd_blkfront *f, int state, bool rings, bool *sent)
 		return r;
 	snprintf(path, sizeof(path), "%s/state", f->fe);
 	r = vbd__xb_batch_check(s.b, path, state_present, NULL);
-	if (r == 0 && rings)
+	if (r == 0 && p)
+		vbd__xb_batch_at_start(s.b, setup_at_start, &a);
+	else if (r == 0 && rings)
 		r = write_rings(f, &s);
-	if (r == 0)
+	if (r == 0 && !p)
 		r = vbd__xb_batch_printf(s.b, f->fe, "state", "%d", state);
 	if (r == 0)
 		r = vbd__xb_bus_wire(f->bus, &w);
@@ -530,12 +580,20 @@ static void state_switched(vbd_blkfront *f, int state)
 	f->own_events++;    /* its event tells us nothing (on_watch) */
 }
 
-int vbd__bf_switch_state(vbd_blkfront *f, int state, bool rings)
+/* Our state, with the rings' keys when rings (set up first by p when
+ * given: then p->done < 0 says the setup failed, and why in p->err). */
+static int switch_state(vbd_blkfront *f, int state, bool rings, struct rings_plan *p)
 {
 	struct state_txn st = { f, state, rings };
 	bool sent = false;
-	int r = state_batch(f, state, rings, &sent);
+	int r = state_batch(f, state, rings, p, &sent);
 
+	if (r < 0 && p && p->done < 0)
+		return r;
+	if (r < 0 && !sent && p && p->done > 0 && (r = rings_setup(f, p)) < 0)
+		return r;
+	if (r < 0 && p && p->unrecorded)
+		sent = false;     /* the rings are up; the keys go the other way */
 	if (r < 0 && !sent) {
 		if (r != -ENOSPC)
 			vbd__bf_log(f, VBD_LOG_INFO, "%s: pipelined transaction: %s: one by one",
@@ -545,6 +603,11 @@ int vbd__bf_switch_state(vbd_blkfront *f, int state, bool rings)
 	if (r == 0)
 		state_switched(f, state);
 	return r;
+}
+
+int vbd__bf_switch_state(vbd_blkfront *f, int state, bool rings)
+{
+	return switch_state(f, state, rings, NULL);
 }
 
 /* ---- failures and teardown ---- */
@@ -600,6 +663,7 @@ void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 static void talk_to_backend(vbd_blkfront *f, const struct vbd__bf_key *k)
 {
 	struct vbd__bf_key own[NOFFER];
+	struct rings_plan plan;
 	unsigned order, nq;
 	vbd_errbuf err = { "" };
 	int r;
@@ -617,16 +681,16 @@ static void talk_to_backend(vbd_blkfront *f, const struct vbd__bf_key *k)
 		nq = 1;
 	if (nq > f->o.max_queues)
 		nq = f->o.max_queues;
-	r = vbd__bf_queues_setup(f, nq, order, &err);
-	if (r < 0) {
+	/* The rings set up while the store starts the transaction that
+	 * writes their keys. */
+	plan = (struct rings_plan){ nq, order, &err, 1, false };
+	r = switch_state(f, f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED,
+	                 true, &plan);
+	if (r < 0 && plan.done < 0) {
 		vbd__bf_fatal(f, -r, "setting up %u rings of %u pages: %s", nq, 1u << order,
 		              err.msg[0] ? err.msg : vbd_strerror(r));
 		return;
 	}
-	f->rings_up = true;
-	vbd__crashpoint("blkfront.ring-granted");
-	r = vbd__bf_switch_state(f, f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED,
-	                 true);
 	if (r < 0) {
 		vbd__bf_fatal(f, -r, "writing ring details: %s", vbd_strerror(r));
 		return;

@@ -375,6 +375,14 @@ int vbd__xb_batch_append(vbd__xb_batch *dst, const vbd__xb_batch *src);
  * fn's. */
 void vbd__xb_batch_while(vbd__xb_batch *b, int (*fn)(void *ud), void *ud);
 int vbd__xb_batch_while_err(const vbd__xb_batch *b);
+/* fn(b, ud) runs once, in the first vbd__xb_batch_run() try, after its
+ * TRANSACTION_START is sent and before that reply is read: the caller's
+ * own work overlapping the store's (a ring's pages granted through the
+ * hypervisor), which may record requests in b that depend on it (they
+ * are sent after it).  Its failure (< 0) ends the run with that error,
+ * the transaction started meanwhile aborted and nothing of b sent.  A
+ * retry does not run it again: what it recorded is sent again. */
+void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *ud), void *ud);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,

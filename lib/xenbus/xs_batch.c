@@ -207,12 +207,29 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 	return first;
 }
 
-/* TRANSACTION_START: 0 and its id in *tx, or -errno. */
-static int begin(vbd__xb_wire *w, uint32_t *tx)
+/* TRANSACTION_START sent: its req_id in *req, or -errno. */
+static int begin_send(vbd__xb_wire *w, uint32_t *req)
+{
+	char msg[HDR + 1] = { 0 };
+	struct xsd_sockmsg h = { XS_TRANSACTION_START, w->next_req++, 0, 1 };
+	int r;
+
+	if (w->fd < 0)
+		return -ENOTCONN;
+	w->nreq++;
+	memcpy(msg, &h, HDR);
+	if ((r = vbd__xbw_send(w, msg, sizeof(msg))) < 0)
+		return vbd__xbw_fail(w, r);
+	*req = h.req_id;
+	return 0;
+}
+
+/* Its reply: 0 and the transaction's id in *tx, or -errno. */
+static int begin_reply(vbd__xb_wire *w, uint32_t req, uint32_t *tx)
 {
 	char id[16];
 	long long v;
-	int r = vbd__xbw_request(w, XS_TRANSACTION_START, 0, "", 1, id, sizeof(id));
+	int r = vbd__xbw_reply(w, XS_TRANSACTION_START, req, 0, id, sizeof(id), NULL);
 
 	if (r < 0)
 		return r;
@@ -220,6 +237,28 @@ static int begin(vbd__xb_wire *w, uint32_t *tx)
 	if (v <= 0 || v > UINT32_MAX)
 		return vbd__xbw_fail(w, -EPROTO);
 	*tx = (uint32_t)v;
+	return 0;
+}
+
+/* TRANSACTION_START: 0 and its id in *tx, or -errno; b's start work
+ * (vbd__xb_batch_at_start) between the request and its reply, once. */
+static int begin(vbd__xb_wire *w, uint32_t *tx, vbd__xb_batch *b)
+{
+	uint32_t req = 0;
+	int r = begin_send(w, &req), done = 0;
+
+	if (r < 0)
+		return r;
+	if (b && b->start_fn && !b->start_done) {
+		b->start_done = true;
+		done = b->start_fn(b, b->start_ud);
+	}
+	if ((r = begin_reply(w, req, tx)) < 0)
+		return r;
+	if (done < 0) {
+		end(w, *tx, true);
+		return done;
+	}
 	return 0;
 }
 
@@ -251,7 +290,7 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 		return -ENOTCONN;
 	for (try = 0; try < VBD__XB_TXN_TRIES; try++) {
 		uint32_t tx;
-		int r = begin(w, &tx);
+		int r = begin(w, &tx, b);
 
 		if (r < 0)
 			return r;
@@ -317,7 +356,7 @@ int vbd__xb_bus_run_parts(vbd_bus *bus, const vbd__xb_part *parts, unsigned n)
 		vbd__xb_batch_clear(b[1]);
 		for (i = 0; i < n && r == 0; i++)
 			r = parts[i].reads(b[0], parts[i].ud);
-		if (r < 0 || (r = begin(w, &tx)) < 0)
+		if (r < 0 || (r = begin(w, &tx, NULL)) < 0)
 			goto out;
 		for (k = 0; k < 2; k++) {
 			for (i = 0; k == 1 && i < n && r == 0; i++)

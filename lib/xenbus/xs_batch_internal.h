@@ -38,6 +38,10 @@ struct vbd__xb_batch {
 	int (*while_fn)(void *ud);   /* vbd__xb_batch_while() */
 	void *while_ud;
 	int while_err;      /* its last run's result */
+	/* vbd__xb_batch_at_start(): its work, run once, in the first try. */
+	int (*start_fn)(vbd__xb_batch *b, void *ud);
+	void *start_ud;
+	bool start_done;
 };
 
 /* Empties b for recording again, its buffers kept (xs_batch_rec.c). */

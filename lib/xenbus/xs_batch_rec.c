@@ -36,6 +36,13 @@ void vbd__xb_batch_while(vbd__xb_batch *b, int (*fn)(void *ud), void *ud)
 	b->while_err = 0;
 }
 
+void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *ud), void *ud)
+{
+	b->start_fn = fn;
+	b->start_ud = ud;
+	b->start_done = false;
+}
+
 int vbd__xb_batch_while_err(const vbd__xb_batch *b)
 {
 	return b->while_err;
