@@ -1525,6 +1525,48 @@ static uint64_t hv_maps(struct fx *f)
 	return s.maps;
 }
 
+/* A ring's map or bind the hypervisor refuses at connect, which maps the
+ * rings while the store starts the Connected transaction: that transaction
+ * is aborted (no key of it written), the error node says why, the backend
+ * goes Closing, no transaction stays open, and nothing of the rings stays
+ * mapped. */
+static void test_ring_map_fails_at_connect(void **state)
+{
+	static const char *const ops[] = { "map", "bind_interdomain" };
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		vbd_store_stats st = { .size = sizeof(st) };
+		struct fx *f = *state;
+		char *e;
+
+		if (i) {
+			f->b = vbd_blkback_free(f->b);
+			fe_close_rings(f);
+			assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error") || errno == ENOENT);
+			assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+			assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+		}
+		layout(f, "w");
+		start(f);
+		hotplug(f);
+		wait_be_state(f, 2);
+		assert_int_equal(vbd__xport_fail(f->xb, ops[i], 1, -ENOMEM, false), 0);
+		fe_connect(f, &plain);
+		wait_be_state(f, 5);
+		assert_int_equal(vbd__xport_fail(f->xb, NULL, 0, 0, false), 0);
+		e = vbd_test_xs_readf(f->h0, "/local/domain/0/error/backend/vbd/1/51712/error");
+		assert_non_null(e);
+		assert_int_equal(atoi(e), ENOMEM);
+		free(e);
+		assert_false(xs_has(f->h0, "/local/domain/0/backend/vbd/1/51712/sectors"));
+		assert_int_equal(hv_maps(f), 0);
+		assert_int_equal(stats(f).fatal_errors, 1);
+		vbd_test_store_stats(&f->st, &st);
+		assert_int_equal(st.transactions, 0);
+	}
+}
+
 /* Segments in indirect pages, which the frontend grants read-only. */
 static void test_indirect(void **state)
 {
@@ -3230,6 +3272,7 @@ int main(void)
 		T(test_persistent_in_flight),
 		T(test_engine_choice),
 		T(test_worker_at_first_request),
+		T(test_ring_map_fails_at_connect),
 		T(test_discard),
 		T(test_no_discard),
 		T(test_indirect),

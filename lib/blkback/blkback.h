@@ -395,6 +395,18 @@ int vbd__bb_disk_flush(const struct vbd__bb_disk *d);
 /* 0, -EOPNOTSUPP, or -errno. */
 int vbd__bb_disk_discard(const struct vbd__bb_disk *d, uint64_t sector, uint64_t nr, bool secure);
 
+/* xenbus.c: the state Initialising, read in a transaction of d's, says
+ * its dir is a new device's: d marked replaced, true.  Every ring of d
+ * disconnected and freed (idempotent). */
+bool vbd__bb_found_replaced(vbd__bb_dev *d, int s);
+void vbd__bb_disconnect(vbd__bb_dev *d);
+/* connect.c: the rings of the frontend's keys k mapped, and Connected
+ * written once the target is open (then, with the mapping overlapping
+ * the transaction's start); Connected when the target is open and the
+ * rings are bound, whichever came last (a no-op otherwise). */
+void vbd__bb_connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k);
+void vbd__bb_update_status(vbd__bb_dev *d);
+
 /* ring.c */
 /* An unconnected ring: what vbd__bb_ring_disconnect() may be called on. */
 void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd__bb_abi abi,

@@ -11,13 +11,15 @@
  *                     the state, the top ones and the ring keys of the
  *                     likely layout in one round trip, pipelined on the
  *                     bus's wire client; another layout's in one more),
- *                     map the rings and bind;
+ *                     map the rings and bind (connect.c);
  *                     5: Closing; 6: disconnect, Closed (pipelined with
  *                     the read of online), forget the device if offline;
  *                     1 after Closed: back to InitWait
- *   connect           when the target is open and the rings are bound,
- *                     whichever comes last: one transaction with the disk's
- *                     keys and state 4; then the workers start
+ *   connect           (connect.c) when the target is open and the rings
+ *                     are bound, whichever comes last: one transaction
+ *                     with the disk's keys and state 4, the rings mapped
+ *                     while the store starts it; each ring's worker at its
+ *                     first request
  *
  *     be 1 --probe--> 2;  fe 3 -> rings bound;  physical-device -> open
  *       -> connect -> be 4;  fe 6 -> be 6;  online=0 -> forgotten
@@ -62,7 +64,7 @@
 
 /* The state read in a transaction of d's is Initialising: the dir is a
  * new device's (see the top of this file).  Marks d; true if so. */
-static bool found_replaced(vbd__bb_dev *d, int s)
+bool vbd__bb_found_replaced(vbd__bb_dev *d, int s)
 {
 	if (s != VBD_STATE_INITIALISING)
 		return false;
@@ -99,7 +101,7 @@ static int dev_switch(vbd__bb_dev *d, vbd_state state)
 	struct switch_job j = { d->be, state, -1 };
 	int r = vbd__xb_txn(d->b->xs, switch_body, &j);
 
-	if (r > 0 && found_replaced(d, j.found))
+	if (r > 0 && vbd__bb_found_replaced(d, j.found))
 		return -ESTALE;
 	return r;
 }
@@ -147,7 +149,7 @@ void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	b->fatal_errors++;
 	/* The error node is the path's, and a new device's attach would
 	 * take the old one's error for its own. */
-	if (d->replaced || found_replaced(d, vbd__xb_read_state(b->xs, XBT_NULL, d->be)))
+	if (d->replaced || vbd__bb_found_replaced(d, vbd__xb_read_state(b->xs, XBT_NULL, d->be)))
 		return;
 	snprintf(node, sizeof(node), "backend/%s/%u/%u", b->kind, d->fe_domid, d->devid);
 	r = vbd__xb_dev_fatal(b->xs, b->domid, node, err, msg, NULL, NULL);
@@ -160,7 +162,7 @@ void vbd__bb_fatal(vbd__bb_dev *d, int err, const char *fmt, ...)
 	}
 }
 
-static void disconnect(vbd__bb_dev *d)
+void vbd__bb_disconnect(vbd__bb_dev *d)
 {
 	unsigned i;
 
@@ -181,7 +183,7 @@ void vbd__bb_dev_free(vbd__bb_dev *d, bool close_state)
 	char be[sizeof(d->be)];
 	bool again;
 
-	disconnect(d);
+	vbd__bb_disconnect(d);
 	if (close_state)
 		switch_state(d, VBD_STATE_CLOSED);
 	again = d->replaced && !b->freeing;
@@ -229,222 +231,7 @@ int vbd__bb_reap_replaced(vbd_blkback *b)
 	}
 }
 
-/* ------------------------------------------------------------------ connect */
-
-struct connect_job {
-	vbd__bb_dev *d;
-	bool resize_only;
-};
-
-/* The state read decides; the keys after it are in flight already and
- * thrown away with the transaction when it says no (xs_batch.c). */
-static int connect_check(const char *val, int err, void *ud)
-{
-	struct connect_job *j = ud;
-	unsigned long long v;
-	int s = err < 0 ? err : vbd__parse_num_max(val, VBD_STATE_RECONFIGURED, &v) < 0 ? -EINVAL
-	                                                                                 : (int)v;
-
-	if (s == -ENOENT)
-		return 1;
-	if (s == VBD_STATE_INITIALISING)
-		return 2;     /* a new device's dir */
-	if (s < 0 && s != -EINVAL)
-		return s;
-	if (j->resize_only && s != VBD_STATE_CONNECTED)
-		return 1;
-	return 0;
-}
-
-/* One transaction, its requests pipelined: the state read, the keys, the
- * state.  0, 1 (gone, or not Connected for a resize), 2 (a new device's
- * dir), or -errno. */
-static int connect_txn(struct connect_job *j)
-{
-	vbd__bb_dev *d = j->d;
-	const struct vbd__bb_disk *k = &d->disk;
-	unsigned long long sectors = __atomic_load_n(&k->sectors, __ATOMIC_RELAXED);
-	const char *be = d->be;
-	char state[VBD__XB_PATH_MAX + 8];
-	vbd__xb_batch *b;
-	int r;
-
-	if ((r = vbd__xb_batch_new(&b)) < 0)
-		return r;
-	snprintf(state, sizeof(state), "%s/state", be);
-#define WB(key, ...) do { if (r == 0) r = vbd__xb_batch_printf(b, be, key, __VA_ARGS__); } while (0)
-	r = vbd__xb_batch_check(b, state, connect_check, j);
-	if (!j->resize_only) {
-		WB("feature-flush-cache", "1");
-		WB("feature-barrier", "1");
-		WB("feature-discard", "%d", k->discard ? 1 : 0);
-		WB("feature-persistent", "%d", d->b->pgrants_max ? 1 : 0);
-	}
-	WB("sectors", "%llu", sectors);
-	if (!j->resize_only) {
-		WB("info", "%u", (k->cdrom ? VDISK_CDROM : 0) | (k->readonly ? VDISK_READONLY : 0));
-		WB("sector-size", "%u", k->sector_size);
-		WB("physical-sector-size", "%u", k->physical_sector_size);
-		if (k->discard) {
-			WB("discard-granularity", "%u", k->discard_granularity);
-			WB("discard-alignment", "0");
-			WB("discard-secure", "0");
-		}
-	}
-	WB("state", "%d", VBD_STATE_CONNECTED);
-#undef WB
-	if (r == 0)
-		r = vbd__xb_bus_run(d->b->bus, b, NULL);
-	vbd__xb_batch_free(b);
-	return r;
-}
-
-static void connect(vbd__bb_dev *d)
-{
-	struct connect_job j = { d, false };
-	unsigned i;
-	int r;
-
-	r = connect_txn(&j);
-	if (r == 2)
-		found_replaced(d, VBD_STATE_INITIALISING);
-	if (r > 0)
-		return;     /* the device is going away, or not ours */
-	if (r < 0) {
-		vbd__bb_fatal(d, r, "writing the connect keys to %s", d->be);
-		return;
-	}
-	d->be_state = VBD_STATE_CONNECTED;
-	for (i = 0; i < d->nr_rings; i++) {
-		r = vbd__bb_ring_arm(&d->rings[i]);
-		if (r < 0) {
-			vbd__bb_fatal(d, r, "following the event channel of ring %u", i);
-			return;
-		}
-	}
-	vbd__bb_log(d->b, VBD_LOG_INFO, "%s: connected, %u ring(s) of %u page(s), %s%s", d->be,
-	            d->nr_rings, d->rings ? d->rings[0].pages : 0,
-	            d->abi == VBD__BB_ABI_X86_32 ? "x86_32-abi" : "64-bit abi",
-	            d->persistent ? ", persistent grants" : "");
-}
-
-/* Connects when the target is open and the rings are bound, whichever was
- * last. */
-static void update_status(vbd__bb_dev *d)
-{
-	if (d->disk.fd < 0 || !d->rings_bound || d->be_state == VBD_STATE_CONNECTED ||
-	    d->be_state >= VBD_STATE_CLOSING)
-		return;
-	connect(d);
-}
-
-int vbd__bb_announce_size(vbd__bb_dev *d)
-{
-	struct connect_job j = { d, true };
-	int r = connect_txn(&j);
-
-	if (r == 2)
-		found_replaced(d, VBD_STATE_INITIALISING);
-	return r > 0 ? 0 : r;
-}
-
 /* ---------------------------------------------------------- the frontend */
-
-/* Reads the frontend's ring keys, maps and binds every ring.  On failure
- * the error node is written and nothing stays mapped.  k: the top keys,
- * and the ring keys guessed, when the state's read brought them. */
-static int connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
-{
-	vbd_blkback *b = d->b;
-	uint32_t *refs, *ports;             /* every queue's pages, then their ports */
-	struct vbd__bb_num *ring = NULL;     /* per queue: pages refs, then the port */
-	struct vbd__bb_shape s;
-	char why[200];
-	unsigned i, j, nq, pages, per;
-	int r;
-
-	if (!k->have)
-		vbd__bb_read_fe(d, k, false, true);
-	if (k->proto.r < 0 || strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_64) == 0 ||
-	    strcmp(k->proto.val, XEN_IO_PROTO_ABI_ARM) == 0) {
-		d->abi = VBD__BB_ABI_64;
-	} else if (strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_32) == 0) {
-		d->abi = VBD__BB_ABI_X86_32;
-	} else {
-		vbd__bb_fatal(d, -ENOSYS, "unknown fe protocol %.32s", k->proto.val);
-		return -ENOSYS;
-	}
-
-	d->persistent = k->persistent.r == 0 && k->persistent.v != 0 && b->pgrants_max > 0;
-
-	r = vbd__bb_fe_shape(k, &s);
-	if (r == -ENOSYS) {
-		vbd__bb_fatal(d, -ENOSYS, "invalid number of requested queues (max %u)",
-		              b->max_queues);
-		return -ENOSYS;
-	} else if (r < 0) {
-		vbd__bb_fatal(d, -EINVAL, "invalid ring-page-order (max %u)", b->max_order);
-		return -EINVAL;
-	}
-	nq = s.nq;
-	pages = 1u << s.order;
-	per = pages + 1;
-
-	d->rings = calloc(nq, sizeof(*d->rings));
-	ring = calloc(nq * per, sizeof(*ring));
-	refs = calloc(nq * per, sizeof(*refs));
-	if (!d->rings || !ring || !refs) {
-		free(d->rings);
-		d->rings = NULL;
-		free(ring);
-		free(refs);
-		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", nq);
-		return -ENOMEM;
-	}
-	d->nr_rings = nq;
-	VBD__BB_ADD(b->mem, nq * sizeof(*d->rings));
-	for (i = 0; i < nq; i++)
-		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
-	ports = refs + nq * pages;
-
-	/* Read with the top keys when guessed right; else now. */
-	if (!vbd__bb_guessed_rings(k, &s, ring))
-		vbd__bb_read_rings(d, nq, pages, s.has_order, ring);
-	for (i = 0; i < nq; i++) {
-		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
-		const struct vbd__bb_num *n;
-
-		for (j = 0; j <= pages; j++) {
-			n = &ring[i * per + j];
-			if (n->r < 0) {
-				vbd__bb_ring_key(d, nq, i, j, pages, s.has_order, dir, key);
-				r = n->r;
-				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
-				goto fail;
-			}
-			if (j < pages)
-				refs[i * pages + j] = (uint32_t)n->v;
-			else
-				ports[i] = (uint32_t)n->v;
-		}
-	}
-	r = vbd__bb_rings_connect(d, refs, pages, ports, why, sizeof(why));
-	if (r < 0) {
-		vbd__bb_fatal(d, r, "%s", why);
-		goto fail;
-	}
-	free(ring);
-	free(refs);
-	d->rings_bound = true;
-	vbd__bb_shape_seen(d, &s);
-	vbd__crashpoint("blkback.ring-mapped");
-	return 0;
-fail:
-	free(ring);
-	free(refs);
-	disconnect(d);
-	return r;
-}
 
 static bool is_online(vbd__bb_dev *d)
 {
@@ -547,7 +334,7 @@ static int close_dev(vbd__bb_dev *d, bool *online, uint64_t *seen)
 	if (r == CLOSE_SLOW)
 		r = vbd__xb_txn(d->b->xs, close_body, &j);
 	*online = j.online;
-	if (r > 0 && found_replaced(d, j.found))
+	if (r > 0 && vbd__bb_found_replaced(d, j.found))
 		r = -ESTALE;
 	return switched(d, VBD_STATE_CLOSED, r);
 }
@@ -587,7 +374,7 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		 * resets it through Closing and Closed, where its
 		 * predecessor's rings went. */
 		if (d->be_state == VBD_STATE_CLOSED) {
-			disconnect(d);
+			vbd__bb_disconnect(d);
 			vbd__bb_log(d->b, VBD_LOG_INFO, "%s: frontend reconnects", d->be);
 			switch_state(d, VBD_STATE_INITWAIT);
 		}
@@ -598,10 +385,8 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		if (d->be_state == VBD_STATE_CONNECTED || d->be_state == VBD_STATE_CLOSING ||
 		    d->be_state == VBD_STATE_CLOSED)
 			break;
-		disconnect(d);    /* idempotent: nothing mapped twice */
-		if (connect_rings(d, &k) < 0)
-			break;
-		update_status(d);
+		vbd__bb_disconnect(d);    /* idempotent: nothing mapped twice */
+		vbd__bb_connect_rings(d, &k);
 		break;
 	case VBD_STATE_CLOSING:
 		vbd__crashpoint("blkback.fe-closing");
@@ -616,7 +401,7 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 		bool online = false, wrote = d->be_state != VBD_STATE_CLOSED;
 		uint64_t seen;
 
-		disconnect(d);
+		vbd__bb_disconnect(d);
 		vbd__crashpoint("blkback.closing");
 		wrote &= close_dev(d, &online, &seen) == 0;
 		if (!online) {
@@ -784,7 +569,7 @@ void vbd__bb_backend_changed(vbd__bb_dev *d, const char *path, struct vbd__bb_ta
 		vbd__bb_log(d->b, VBD_LOG_WARNING, "%s: direct-io-safe, but %s: buffered", d->be,
 		            k->direct_why);
 	}
-	update_status(d);
+	vbd__bb_update_status(d);
 out:
 	free(pd);
 	free(pdp);
