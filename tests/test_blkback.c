@@ -863,6 +863,23 @@ static void test_bad_protocol(void **state)
 	assert_int_equal(stats(f).fatal_errors, 1);
 }
 
+/* A device at InitWait, its backend new; again: the last one's backend,
+ * rings and nodes (its error node too) gone first. */
+static void to_initwait(struct fx *f, bool again)
+{
+	if (again) {
+		f->b = vbd_blkback_free(f->b);
+		fe_close_rings(f);
+		assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error") || errno == ENOENT);
+		assert_true(xs_rm(f->h0, XBT_NULL, f->be));
+		assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
+	}
+	layout(f, "w");
+	start(f);
+	hotplug(f);
+	wait_be_state(f, 2);
+}
+
 static void test_bad_ring_keys(void **state)
 {
 	struct fx *f = *state;
@@ -911,17 +928,7 @@ static void test_ring_keys_hostile_queue(void **state)
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char want[256], path[256], *e;
 
-		if (i) {
-			f->b = vbd_blkback_free(f->b);
-			fe_close_rings(f);
-			assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error"));
-			assert_true(xs_rm(f->h0, XBT_NULL, f->be));
-			assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
-		}
-		layout(f, "w");
-		start(f);
-		hotplug(f);
-		wait_be_state(f, 2);
+		to_initwait(f, i > 0);
 		fe_connect(f, &(struct fe_opts){ 2, 1, "x86_64-abi", false, 1 });
 		if (cases[i].val)
 			xs_put(f->h1, XBT_NULL, f->fe, cases[i].key, "%s", cases[i].val);
@@ -1540,17 +1547,7 @@ static void test_ring_map_fails_at_connect(void **state)
 		struct fx *f = *state;
 		char *e;
 
-		if (i) {
-			f->b = vbd_blkback_free(f->b);
-			fe_close_rings(f);
-			assert_true(xs_rm(f->h0, XBT_NULL, "/local/domain/0/error") || errno == ENOENT);
-			assert_true(xs_rm(f->h0, XBT_NULL, f->be));
-			assert_true(xs_rm(f->h0, XBT_NULL, f->fe));
-		}
-		layout(f, "w");
-		start(f);
-		hotplug(f);
-		wait_be_state(f, 2);
+		to_initwait(f, i > 0);
 		assert_int_equal(vbd__xport_fail(f->xb, ops[i], 1, -ENOMEM, false), 0);
 		fe_connect(f, &plain);
 		wait_be_state(f, 5);

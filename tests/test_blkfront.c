@@ -1051,23 +1051,27 @@ static void test_backend_event_reads(void **state)
  * each; 12 with the offers read on their own and the backend's state read
  * alone at its Connected; a read or a transaction's request at a time, as
  * libxenstore makes them, 41. */
-static void test_handshake_round_trips(void **state)
+/* The nodes, the backend, then a frontend through a relay to Connected:
+ * the round trips it made to the store. */
+static unsigned connected_trips(struct fx *x)
 {
-	struct fx *x = *state;
-	vbd_errbuf err = { "" };
-	vbd_test_relay_trip log[64];
-	unsigned trips, n, i, connect_window = 0;
+	unsigned trips;
 
 	x->relay = vbd_test_relay_start(x->t.dir, x->fe_xs);
 	x->o.xenstored_path = vbd_test_relay_path(x->relay);
-	write_nodes(x);
-	be_start(x);
-	if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
-		fail_msg("vbd_blkfront_new: %s", err.msg);
-	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
-		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
+	connect_ok(x);
 	trips = vbd_test_relay_trips(x->relay);
 	print_message("attach to Connected: %u round trips to the store\n", trips);
+	return trips;
+}
+
+static void test_handshake_round_trips(void **state)
+{
+	struct fx *x = *state;
+	vbd_test_relay_trip log[64];
+	unsigned trips, n, i, connect_window = 0;
+
+	trips = connected_trips(x);
 	assert_true(trips <= 7);
 	/* The window of the Connected transaction: a read first (the
 	 * backend's state), our state written last, the 12 keys between. */
@@ -1104,20 +1108,10 @@ static unsigned domain_watches(struct fx *x)
 static void test_backend_elsewhere(void **state)
 {
 	struct fx *x = *state;
-	vbd_errbuf err = { "" };
 	unsigned trips;
 
 	snprintf(be_path, sizeof(be_path), "/local/domain/0/backend/vbd3/%u/%u", DOM, DEVID);
-	x->relay = vbd_test_relay_start(x->t.dir, x->fe_xs);
-	x->o.xenstored_path = vbd_test_relay_path(x->relay);
-	write_nodes(x);
-	be_start(x);
-	if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
-		fail_msg("vbd_blkfront_new: %s", err.msg);
-	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
-		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
-	trips = vbd_test_relay_trips(x->relay);
-	print_message("attach to Connected: %u round trips to the store\n", trips);
+	trips = connected_trips(x);
 	assert_true(trips <= 10);
 	assert_int_equal(frontend_count(x, "unwatch"), 1);
 	assert_int_equal(domain_watches(x), 2);
@@ -1160,12 +1154,7 @@ static void test_start_watch_refused(void **state)
 	ok = xs_control_command(x->h, "quota", quota, sizeof(quota));
 	assert_non_null(ok);
 	free(ok);
-	write_nodes(x);
-	be_start(x);
-	if (vbd_blkfront_new(&x->f, &x->o, &err) < 0)
-		fail_msg("vbd_blkfront_new: %s", err.msg);
-	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
-		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
+	connect_ok(x);
 	/* The 2 idle ones; the window's 2, the backend's refused; the long
 	 * way's, refused, then set once the idle ones went (2 UNWATCHes). */
 	assert_int_equal(frontend_count(x, "watch"), 2 + 2 + 2);
