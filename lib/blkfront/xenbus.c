@@ -586,12 +586,14 @@ static int switch_state(vbd_blkfront *f, int state, bool rings, struct rings_pla
 {
 	struct state_txn st = { f, state, rings };
 	bool sent = false;
-	int r = state_batch(f, state, rings, p, &sent);
+	int r = state_batch(f, state, rings, p, &sent), rs;
 
 	if (r < 0 && p && p->done < 0)
 		return r;
-	if (r < 0 && !sent && p && p->done > 0 && (r = rings_setup(f, p)) < 0)
-		return r;
+	/* Nothing sent, so the rings not set up either: now, then the
+	 * libxenstore transaction below writes their keys. */
+	if (r < 0 && !sent && p && p->done > 0 && (rs = rings_setup(f, p)) < 0)
+		return rs;
 	if (r < 0 && p && p->unrecorded)
 		sent = false;     /* the rings are up; the keys go the other way */
 	if (r < 0 && !sent) {
