@@ -369,23 +369,34 @@ int vbd__xbw_reply(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, ch
 	return r;
 }
 
-int vbd__xbw_request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
-                     size_t len, char *out, size_t size)
+int vbd__xbw_request_send(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
+                          size_t len, uint32_t *ret_req)
 {
 	char msg[HDR + XENSTORE_PAYLOAD_MAX];
-	struct xsd_sockmsg h = { type, w->next_req++, tx, (uint32_t)len };
+	struct xsd_sockmsg h = { type, w->next_req, tx, (uint32_t)len };
 	int r;
 
 	if (w->fd < 0)
 		return -ENOTCONN;
 	if (len > XENSTORE_PAYLOAD_MAX)
 		return -E2BIG;
+	w->next_req++;
 	w->nreq++;
 	memcpy(msg, &h, HDR);
 	memcpy(msg + HDR, payload, len);
 	if ((r = vbd__xbw_send(w, msg, HDR + len)) < 0)
 		return vbd__xbw_fail(w, r);
-	return vbd__xbw_reply(w, type, h.req_id, tx, out, size, NULL);
+	*ret_req = h.req_id;
+	return 0;
+}
+
+int vbd__xbw_request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
+                     size_t len, char *out, size_t size)
+{
+	uint32_t req;
+	int r = vbd__xbw_request_send(w, type, tx, payload, len, &req);
+
+	return r < 0 ? r : vbd__xbw_reply(w, type, req, tx, out, size, NULL);
 }
 
 /* WATCH or UNWATCH of path with token. */

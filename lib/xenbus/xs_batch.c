@@ -207,23 +207,6 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 	return first;
 }
 
-/* TRANSACTION_START sent: its req_id in *req, or -errno. */
-static int begin_send(vbd__xb_wire *w, uint32_t *req)
-{
-	char msg[HDR + 1] = { 0 };
-	struct xsd_sockmsg h = { XS_TRANSACTION_START, w->next_req++, 0, 1 };
-	int r;
-
-	if (w->fd < 0)
-		return -ENOTCONN;
-	w->nreq++;
-	memcpy(msg, &h, HDR);
-	if ((r = vbd__xbw_send(w, msg, sizeof(msg))) < 0)
-		return vbd__xbw_fail(w, r);
-	*req = h.req_id;
-	return 0;
-}
-
 /* Its reply: 0 and the transaction's id in *tx, or -errno. */
 static int begin_reply(vbd__xb_wire *w, uint32_t req, uint32_t *tx)
 {
@@ -245,7 +228,7 @@ static int begin_reply(vbd__xb_wire *w, uint32_t req, uint32_t *tx)
 static int begin(vbd__xb_wire *w, uint32_t *tx, vbd__xb_batch *b)
 {
 	uint32_t req = 0;
-	int r = begin_send(w, &req), done = 0;
+	int r = vbd__xbw_request_send(w, XS_TRANSACTION_START, 0, "", 1, &req), done = 0;
 
 	if (r < 0)
 		return r;

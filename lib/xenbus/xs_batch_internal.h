@@ -85,8 +85,11 @@ int vbd__xbw_send(vbd__xb_wire *w, const char *p, size_t len);
  * request's and -errno when none could be read. */
 int vbd__xbw_reply(vbd__xb_wire *w, uint32_t type, uint32_t req, uint32_t tx, char *out,
                    size_t size, size_t *got);
-/* One request of len payload bytes, sent and answered as above. */
+/* One request of len payload bytes, sent and answered as above; or only
+ * sent (_send: its req_id in *ret_req, for vbd__xbw_reply() later). */
 int vbd__xbw_request(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
                      size_t len, char *out, size_t size);
+int vbd__xbw_request_send(vbd__xb_wire *w, uint32_t type, uint32_t tx, const char *payload,
+                          size_t len, uint32_t *ret_req);
 
 #endif

@@ -110,11 +110,12 @@ int vbd__xb_batch_absent(vbd__xb_batch *b, const char *path)
 	return add(b, XS_READ, VBD__XB_OP_ABSENT, path, NULL, 0);
 }
 
-/* A READ or DIRECTORY whose answer goes to check or dir (ud). */
-static int add_answered(vbd__xb_batch *b, uint32_t type, const char *path, vbd__xb_check_fn check,
-                        vbd__xb_dir_fn dir, void *ud)
+/* A READ, DIRECTORY or WATCH (val: its token) whose answer goes to check
+ * or dir (ud). */
+static int add_answered(vbd__xb_batch *b, uint32_t type, unsigned flags, const char *path,
+                        const char *val, vbd__xb_check_fn check, vbd__xb_dir_fn dir, void *ud)
 {
-	int r = add(b, type, 0, path, NULL, 0);
+	int r = add(b, type, flags, path, val, val ? strlen(val) + 1 : 0);
 
 	if (r == 0) {
 		b->ops[b->n - 1].check = check;
@@ -126,24 +127,18 @@ static int add_answered(vbd__xb_batch *b, uint32_t type, const char *path, vbd__
 
 int vbd__xb_batch_check(vbd__xb_batch *b, const char *path, vbd__xb_check_fn fn, void *ud)
 {
-	return add_answered(b, XS_READ, path, fn, NULL, ud);
+	return add_answered(b, XS_READ, 0, path, NULL, fn, NULL, ud);
 }
 
 int vbd__xb_batch_dir(vbd__xb_batch *b, const char *path, vbd__xb_dir_fn fn, void *ud)
 {
-	return add_answered(b, XS_DIRECTORY, path, NULL, fn, ud);
+	return add_answered(b, XS_DIRECTORY, 0, path, NULL, NULL, fn, ud);
 }
 
 int vbd__xb_batch_watch(vbd__xb_batch *b, const char *path, const char *token,
                         vbd__xb_check_fn fn, void *ud)
 {
-	int r = add(b, XS_WATCH, OP_NOTX, path, token, strlen(token) + 1);
-
-	if (r == 0) {
-		b->ops[b->n - 1].check = fn;
-		b->ops[b->n - 1].check_ud = ud;
-	}
-	return r;
+	return add_answered(b, XS_WATCH, OP_NOTX, path, token, fn, NULL, ud);
 }
 
 int vbd__xb_list_take(const char *names, size_t len, int err, void *ud)
