@@ -294,7 +294,6 @@ bool vbd__bf_start_window(vbd_blkfront *f, struct vbd__bf_key *dev, vbd__xb_watc
 	uint64_t seen = vbd__xb_bus_replies(f->bus);
 	char path[XENSTORE_ABS_PATH_MAX + 2];
 	vbd__xb_batch *b = NULL;
-	bool fe = false, be = false;
 	int r;
 
 	keys_absent(dev, 3);
@@ -306,21 +305,20 @@ bool vbd__bf_start_window(vbd_blkfront *f, struct vbd__bf_key *dev, vbd__xb_watc
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/state", f->fe);
 		r = vbd__xb_watch_take_rec(f->bus, b, path, fn, f, &f->w_fe, &f->fe_first);
-		fe = r == 0;
 	}
 	if (r == 0) {
 		snprintf(path, sizeof(path), "%s/state", f->be);
 		r = vbd__xb_watch_take_rec(f->bus, b, path, fn, f, &f->w_be, &f->be_first);
-		be = r == 0;
 	}
 	if (r == 0)
 		r = start_rec(f, b, k);
 	if (r == 0)
 		r = vbd__xb_bus_fetch(f->bus, b, NULL);
 	vbd__xb_batch_free(b);
-	if (fe && !vbd__xb_watch_sent(f->bus, f->w_fe))
+	/* A watch is held once taken: NULL before (a new frontend's). */
+	if (f->w_fe && !vbd__xb_watch_sent(f->bus, f->w_fe))
 		f->w_fe = NULL;
-	if (be && !vbd__xb_watch_sent(f->bus, f->w_be))
+	if (f->w_be && !vbd__xb_watch_sent(f->bus, f->w_be))
 		f->w_be = NULL;
 	if (r < 0 || !f->w_fe || !f->w_be)
 		return false;
