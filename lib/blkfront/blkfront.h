@@ -144,6 +144,7 @@ typedef struct vbd__bf_queue {
 	uint32_t port;
 	vbd__bf_ring ring;
 	vbd__bf_slot *slots;        /* [ring.size] */
+	void *slot_mem;             /* every slot's pages and refs, one block */
 	unsigned depth;             /* requests in flight at most */
 	vbd__bf_page *pool_free;    /* persistent pages not in use */
 	vbd__bf_share *chunks;      /* persistent pool chunks */
