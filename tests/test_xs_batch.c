@@ -292,6 +292,126 @@ static void test_work_at_start(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* Reads fetched with the transaction's start (vbd__xb_batch_before_start):
+ * sent in the start's send, answered before the start's work runs, which
+ * decides on them; fetched once however many tries; the work's "not now"
+ * aborts the transaction; on the xenbus device, fetched first. */
+struct pre_job {
+	vbd__xb_wire *w;
+	vbd__xb_batch *b;
+	vbd__xb_value state, a;
+	unsigned runs;
+	unsigned long long req_seen, replies_seen;
+};
+
+static int work_on_pre(vbd__xb_batch *b, void *ud)
+{
+	struct pre_job *j = ud;
+	unsigned long long rt;
+
+	j->runs++;
+	vbd__xb_wire_counts(j->w, &j->req_seen, &rt);
+	j->replies_seen = vbd__xbw_replies(j->w);
+	if (vbd__xb_batch_pre_result(b) < 0 || !j->state.got || j->state.err < 0)
+		return -EIO;
+	if (strcmp(j->state.val, "3") != 0)
+		return 1;       /* not now */
+	return vbd__xb_batch_printf(b, "/s", "k", "%s", j->a.err == 0 ? j->a.val : "none");
+}
+
+static void pre_job_run(struct pre_job *j, vbd__xb_wire *w, int expect)
+{
+	vbd__xb_batch *pre = NULL;
+
+	free(j->state.val);
+	free(j->a.val);
+	*j = (struct pre_job){ .w = w };
+	assert_int_equal(vbd__xb_batch_new(&pre), 0);
+	assert_int_equal(vbd__xb_batch_check(pre, "/p/state", vbd__xb_value_take, &j->state), 0);
+	assert_int_equal(vbd__xb_batch_check(pre, "/p/a", vbd__xb_value_take, &j->a), 0);
+	assert_int_equal(vbd__xb_batch_new(&j->b), 0);
+	vbd__xb_batch_at_start(j->b, work_on_pre, j);
+	vbd__xb_batch_before_start(j->b, pre);
+	assert_int_equal(vbd__xb_batch_run(w, j->b, NULL), expect);
+	assert_int_equal(j->runs, 1);
+	j->b = vbd__xb_batch_free(j->b);
+	vbd__xb_batch_free(pre);
+}
+
+static void test_fetch_before_start(void **state)
+{
+	struct fx *f = *state;
+	struct pre_job j = { 0 };
+	unsigned long long req0, rt0, req, rt;
+	uint64_t replies0;
+	vbd__xb_wire *w;
+	char *v;
+	int fd;
+
+	assert_true(xs_write(f->h, XBT_NULL, "/p/state", "3", 1));
+	assert_true(xs_write(f->h, XBT_NULL, "/p/a", "x", 1));
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	replies0 = vbd__xbw_replies(f->w);
+	/* The first try's commit a conflict: pre and the work once. */
+	fail_nth(f, 2 + 1 + 1 + 1, -EAGAIN);
+	pre_job_run(&j, f->w, 0);
+	fail_nth(f, 0, 0);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	/* pre 2, start, write, commit, its abort (commit()); start, write,
+	 * commit.  Round trips: pre with the start, the window, the commit,
+	 * the abort; then three. */
+	assert_int_equal(req - req0, 2 + 3 + 1 + 3);
+	assert_int_equal(rt - rt0, 4 + 3);
+	assert_int_equal(j.req_seen, req0 + 3);        /* pre and the start sent */
+	assert_int_equal(j.replies_seen, replies0 + 2); /* pre's replies, not the start's */
+	v = vbd_test_xs_readf(f->h, "/s/k");
+	assert_non_null(v);
+	assert_string_equal(v, "x");
+	free(v);
+	assert_int_equal(open_transactions(f), 0);
+
+	/* Not now: the transaction aborted, nothing written. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/s"));
+	assert_true(xs_write(f->h, XBT_NULL, "/p/state", "1", 1));
+	vbd__xb_wire_counts(f->w, &req0, &rt0);
+	pre_job_run(&j, f->w, 1);
+	vbd__xb_wire_counts(f->w, &req, &rt);
+	assert_int_equal(req - req0, 2 + 1 + 1);
+	assert_int_equal(rt - rt0, 2);
+	assert_null(vbd_test_xs_readf(f->h, "/s/k"));
+	assert_int_equal(open_transactions(f), 0);
+
+	/* pre's read failing is pre's result; the work decides on it. */
+	assert_true(xs_write(f->h, XBT_NULL, "/p/state", "3", 1));
+	assert_true(xs_rm(f->h, XBT_NULL, "/p/a"));
+	pre_job_run(&j, f->w, 0);
+	assert_int_equal(j.a.err, -ENOENT);
+	v = vbd_test_xs_readf(f->h, "/s/k");
+	assert_non_null(v);
+	assert_string_equal(v, "none");
+	free(v);
+
+	/* On the xenbus device a window is one request: pre is fetched first,
+	 * the same answers, a round trip each. */
+	assert_true(xs_rm(f->h, XBT_NULL, "/s"));
+	assert_true(xs_write(f->h, XBT_NULL, "/p/a", "y", 1));
+	fd = vbd__xb_connect_unix(f->t.socket);
+	assert_true(fd >= 0);
+	assert_int_equal(vbd__xb_wire_adopt(fd, false, &w), 0);
+	pre_job_run(&j, w, 0);
+	vbd__xb_wire_counts(w, &req, &rt);
+	assert_int_equal(req, 2 + 3);
+	assert_int_equal(rt, req);
+	v = vbd_test_xs_readf(f->h, "/s/k");
+	assert_non_null(v);
+	assert_string_equal(v, "y");
+	free(v);
+	assert_int_equal(open_transactions(f), 0);
+	vbd__xb_wire_free(w);
+	free(j.state.val);
+	free(j.a.val);
+}
+
 /* vbd__xb_txn() through libxenstore: an RM that Xen's C xenstored answers
  * EIO (its copy in the transaction went stale: xenbus.h) runs the body
  * again, as a conflict at the commit does; an EIO anywhere else is the
@@ -961,6 +1081,7 @@ int main(void)
 		T(test_absent_node_present_is_eexist),
 		T(test_conflict_at_commit_is_retried),
 		T(test_work_at_start),
+		T(test_fetch_before_start),
 		T(test_txn_rm_eio_is_a_conflict),
 		T(test_parts_read_then_plan),
 		T(test_check_decides),

@@ -379,10 +379,26 @@ int vbd__xb_batch_while_err(const vbd__xb_batch *b);
  * TRANSACTION_START is sent and before that reply is read: the caller's
  * own work overlapping the store's (a ring's pages granted through the
  * hypervisor), which may record requests in b that depend on it (they
- * are sent after it).  Its failure (< 0) ends the run with that error,
- * the transaction started meanwhile aborted and nothing of b sent.  A
- * retry does not run it again: what it recorded is sent again. */
+ * are sent after it).  Its failure (< 0), or a result (> 0), ends the
+ * run with it, the transaction started meanwhile aborted and nothing of
+ * b sent.  A retry does not run it again: what it recorded is sent
+ * again. */
 void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *ud), void *ud);
+/* pre's requests, outside any transaction (a fetch: the peer's keys that
+ * the start's work decides on), go in the first try's start window: sent
+ * with TRANSACTION_START in one send, their replies and checks taken
+ * before b's vbd__xb_batch_at_start() work runs and before the start's
+ * reply is read.  So a step that reads, then writes in a transaction,
+ * pays the read's round trip and the start's in one.  The work may then
+ * return > 0 (not now: what pre read says so): the started transaction is
+ * aborted and the run returns that, nothing of b sent.  pre must stay
+ * until the run returns; it is fetched once, not in a retry.  Where it
+ * cannot share the start's window (the xenbus device, or pre past one
+ * window, or with a wait or a while work of its own), it is fetched
+ * first, then the start sent: the same answers, one round trip more.
+ * _pre_result: what its fetch returned (as vbd__xb_batch_fetch()). */
+void vbd__xb_batch_before_start(vbd__xb_batch *b, vbd__xb_batch *pre);
+int vbd__xb_batch_pre_result(const vbd__xb_batch *b);
 int vbd__xb_batch_rm(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_mkdir(vbd__xb_batch *b, const char *path);
 int vbd__xb_batch_set_perms(vbd__xb_batch *b, const char *path,

@@ -113,9 +113,65 @@ static int notx(const vbd__xb_batch *b, unsigned *ret_op)
  * -EINVAL for a request never made in a transaction, with nothing sent);
  * requests already sent are answered before returning, so that the stream
  * stays in step. */
-static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
+/* Ops [i, i + k) numbered from the wire's next req_id, in tx. */
+static void stamp(vbd__xb_wire *w, vbd__xb_batch *b, unsigned i, unsigned k, uint32_t tx)
+{
+	unsigned j;
+
+	for (j = 0; j < k; j++) {
+		struct xsd_sockmsg h;
+
+		memcpy(&h, b->msgs + b->ops[i + j].off, HDR);
+		h.req_id = w->next_req++;
+		h.tx_id = tx;
+		w->nreq++;
+		memcpy(b->msgs + b->ops[i + j].off, &h, HDR);
+	}
+}
+
+/* The replies of ops [i, i + k), numbered from req0, each checked as its
+ * op says: the first failure (its op in *ret_op) in *first, which stops
+ * the checks after it.  0, or the error that broke the connection. */
+static int window_replies(vbd__xb_wire *w, vbd__xb_batch *b, unsigned i, unsigned k,
+                          uint32_t req0, uint32_t tx, int *first, unsigned *ret_op)
 {
 	char val[XENSTORE_PAYLOAD_MAX + 1];   /* a checked READ's value */
+	unsigned j;
+	int r;
+
+	for (j = 0; j < k; j++) {
+		const batch_op *op = &b->ops[i + j];
+		struct xsd_sockmsg h;
+		bool same = op->flags & VBD__XB_OP_SAME;
+		size_t got = 0;
+
+		memcpy(&h, b->msgs + op->off, HDR);
+		r = vbd__xbw_reply(w, h.type, req0 + j, tx, op->check || op->dir || same ? val : NULL,
+		                   sizeof(val), &got);
+		if (w->fd < 0)
+			return r;
+		if (*first)
+			continue;     /* the batch is lost: its replies only read */
+		if (same)
+			r = same_answer(b, op, r, val, got);
+		else if (op->dir)
+			r = op->dir(r < 0 ? NULL : val, r < 0 ? 0 : got, r, op->check_ud);
+		else if (op->check)
+			r = op->check(r < 0 ? NULL : val, r, op->check_ud);
+		else if (op->flags & VBD__XB_OP_ABSENT)
+			r = r == -ENOENT ? 0 : r == 0 ? -EEXIST : r;
+		else if ((op->flags & VBD__XB_OP_ENOENT_OK) && r == -ENOENT)
+			r = 0;
+		if (r != 0 && (same || op->dir || op->check || r < 0)) {
+			*first = r;
+			*ret_op = i + j;
+		}
+	}
+	return 0;
+}
+
+static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
+{
 	unsigned window = w->sock ? WINDOW_SOCK : 1, i, j, k;
 	int first = 0, r0;
 
@@ -136,67 +192,14 @@ static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *
 				k = j + 1;
 		}
 		to = i + k < b->n ? b->ops[i + k].off : b->len;
-
-		for (j = 0; j < k; j++) {
-			struct xsd_sockmsg h;
-
-			memcpy(&h, b->msgs + b->ops[i + j].off, HDR);
-			h.req_id = w->next_req++;
-			h.tx_id = tx;
-			w->nreq++;
-			memcpy(b->msgs + b->ops[i + j].off, &h, HDR);
-		}
+		stamp(w, b, i, k, tx);
 		if ((r = vbd__xbw_send(w, b->msgs + from, to - from)) < 0)
 			return vbd__xbw_fail(w, r);
 		/* The caller's work while the store does the first window. */
 		if (i == 0 && b->while_fn)
 			b->while_err = b->while_fn(b->while_ud);
-		for (j = 0; j < k; j++) {
-			const batch_op *op = &b->ops[i + j];
-			struct xsd_sockmsg h;
-
-			bool same = op->flags & VBD__XB_OP_SAME;
-			size_t got = 0;
-
-			memcpy(&h, b->msgs + op->off, HDR);
-			r = vbd__xbw_reply(w, h.type, req0 + j, tx, op->check || op->dir || same ? val : NULL,
-			             sizeof(val), &got);
-			if (w->fd < 0)
-				return r;
-			if (same && !first) {
-				r = same_answer(b, op, r, val, got);
-				if (r != 0) {
-					first = r;
-					*ret_op = i + j;
-				}
-				continue;
-			}
-			if (op->dir && !first) {
-				r = op->dir(r < 0 ? NULL : val, r < 0 ? 0 : got, r, op->check_ud);
-				if (r != 0) {
-					first = r;
-					*ret_op = i + j;
-				}
-				continue;
-			}
-			if (op->check && !first) {
-				/* Not after an earlier failure: the batch is lost. */
-				r = op->check(r < 0 ? NULL : val, r, op->check_ud);
-				if (r != 0) {
-					first = r;
-					*ret_op = i + j;
-				}
-				continue;
-			}
-			if (op->flags & VBD__XB_OP_ABSENT)
-				r = r == -ENOENT ? 0 : r == 0 ? -EEXIST : r;
-			else if ((op->flags & VBD__XB_OP_ENOENT_OK) && r == -ENOENT)
-				r = 0;
-			if (r < 0 && !first) {
-				first = r;
-				*ret_op = i + j;
-			}
-		}
+		if ((r = window_replies(w, b, i, k, req0, tx, &first, ret_op)) < 0)
+			return r;
 		/* Its failure ends the batch after the window's replies, as a
 		 * check's (nothing after the window is sent). */
 		if (i == 0 && !first && b->while_err) {
@@ -223,22 +226,62 @@ static int begin_reply(vbd__xb_wire *w, uint32_t req, uint32_t *tx)
 	return 0;
 }
 
+/* pre's window and TRANSACTION_START in one send (vbd__xb_batch_before_start),
+ * pre's replies taken, its result in *result; or, where they cannot share
+ * a window, pre fetched, then the start sent.  The start's req_id in
+ * *req; 0, or -errno (nothing started, or the connection broken). */
+static int pre_and_start(vbd__xb_wire *w, vbd__xb_batch *pre, uint32_t *req, int *result)
+{
+	struct xsd_sockmsg h = { XS_TRANSACTION_START, 0, 0, 1 };
+	unsigned i, op = 0;
+	bool one = w->sock && pre->n && pre->n < WINDOW_SOCK && !pre->while_fn &&
+	           pre->len + HDR + 1 <= SEND_MAX;
+	uint32_t req0 = w->next_req;
+	int r;
+
+	for (i = 0; one && i + 1 < pre->n; i++)
+		one = !(pre->ops[i].flags & OP_WAIT);
+	if (!one || vbd__xb_batch_room(pre, HDR + 1) < 0) {
+		*result = vbd__xb_batch_fetch(w, pre, NULL);
+		if (w->fd < 0)
+			return *result < 0 ? *result : -EPIPE;
+		return vbd__xbw_request_send(w, XS_TRANSACTION_START, 0, "", 1, req);
+	}
+	stamp(w, pre, 0, pre->n, 0);
+	h.req_id = *req = w->next_req++;
+	w->nreq++;
+	memcpy(pre->msgs + pre->len, &h, HDR);
+	pre->msgs[pre->len + HDR] = 0;
+	if ((r = vbd__xbw_send(w, pre->msgs, pre->len + HDR + 1)) < 0)
+		return vbd__xbw_fail(w, r);
+	*result = 0;
+	return window_replies(w, pre, 0, pre->n, req0, 0, result, &op);
+}
+
 /* TRANSACTION_START: 0 and its id in *tx, or -errno; b's start work
- * (vbd__xb_batch_at_start) between the request and its reply, once. */
+ * (vbd__xb_batch_at_start) between the request and its reply, once, with
+ * b's pre fetched before it (vbd__xb_batch_before_start).  A start work's
+ * > 0: the transaction aborted, that returned. */
 static int begin(vbd__xb_wire *w, uint32_t *tx, vbd__xb_batch *b)
 {
 	uint32_t req = 0;
-	int r = vbd__xbw_request_send(w, XS_TRANSACTION_START, 0, "", 1, &req), done = 0;
+	bool first = b && !b->start_done && (b->start_fn || b->pre);
+	int r, done = 0;
 
+	if (first && b->pre)
+		r = pre_and_start(w, b->pre, &req, &b->pre_result);
+	else
+		r = vbd__xbw_request_send(w, XS_TRANSACTION_START, 0, "", 1, &req);
 	if (r < 0)
 		return r;
-	if (b && b->start_fn && !b->start_done) {
+	if (first) {
 		b->start_done = true;
-		done = b->start_fn(b, b->start_ud);
+		if (b->start_fn)
+			done = b->start_fn(b, b->start_ud);
 	}
 	if ((r = begin_reply(w, req, tx)) < 0)
 		return r;
-	if (done < 0) {
+	if (done != 0) {
 		end(w, *tx, true);
 		return done;
 	}
@@ -275,7 +318,7 @@ int vbd__xb_batch_run(vbd__xb_wire *w, vbd__xb_batch *b, const char **ret_failed
 		uint32_t tx;
 		int r = begin(w, &tx, b);
 
-		if (r < 0)
+		if (r != 0)
 			return r;
 		r = send_batch(w, b, tx, &op);
 		if (r != 0) {

@@ -42,10 +42,15 @@ struct vbd__xb_batch {
 	int (*start_fn)(vbd__xb_batch *b, void *ud);
 	void *start_ud;
 	bool start_done;
+	/* vbd__xb_batch_before_start(): fetched with the first try's start. */
+	vbd__xb_batch *pre;
+	int pre_result;
 };
 
 /* Empties b for recording again, its buffers kept (xs_batch_rec.c). */
 void vbd__xb_batch_clear(vbd__xb_batch *b);
+/* Room for extra bytes after b's messages, not recorded: 0 or -ENOMEM. */
+int vbd__xb_batch_room(vbd__xb_batch *b, size_t extra);
 
 /* ---- the connection (wire.c) ---- */
 

@@ -43,6 +43,18 @@ void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *
 	b->start_done = false;
 }
 
+void vbd__xb_batch_before_start(vbd__xb_batch *b, vbd__xb_batch *pre)
+{
+	b->pre = pre;
+	b->pre_result = 0;
+	b->start_done = false;
+}
+
+int vbd__xb_batch_pre_result(const vbd__xb_batch *b)
+{
+	return b->pre_result;
+}
+
 int vbd__xb_batch_while_err(const vbd__xb_batch *b)
 {
 	return b->while_err;
@@ -73,6 +85,11 @@ static int reserve(char **buf, size_t *cap, size_t need)
 	*buf = m;
 	*cap = c;
 	return 0;
+}
+
+int vbd__xb_batch_room(vbd__xb_batch *b, size_t extra)
+{
+	return reserve(&b->msgs, &b->cap, b->len + extra);
 }
 
 /* Appends one message: path NUL, then val (len bytes: a WRITE's value is
