@@ -337,6 +337,11 @@ void vbd__bb_read_fe(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool state, bool
  * rest only after it said Initialised or Connected: an event that most
  * likely is not.  The top keys not all answered: have is false. */
 void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait);
+/* Its two halves: the batch recorded (0, or -errno: nothing recorded, k
+ * empty), then, once fetched, k judged on the fetch's result r. */
+int vbd__bb_fe_guess_rec(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait,
+                         vbd__xb_batch **ret);
+void vbd__bb_fe_guess_done(struct vbd__bb_fe_keys *k, int r);
 /* d connected with shape s: the guess for its domain's next connects. */
 void vbd__bb_shape_seen(vbd__bb_dev *d, const struct vbd__bb_shape *s);
 /* The shape the top keys in k say: 0, -ENOSYS for a bad queue count,
@@ -346,6 +351,12 @@ int vbd__bb_fe_shape(const struct vbd__bb_fe_keys *k, struct vbd__bb_shape *s);
  * all answered: true; false, and ring untouched, if not. */
 bool vbd__bb_guessed_rings(const struct vbd__bb_fe_keys *k, const struct vbd__bb_shape *s,
                            struct vbd__bb_num *ring);
+/* The same reads recorded in b (a transaction's), the last one's answer
+ * to last(val, err, ud), which fills its own (ring[nq * (pages + 1) - 1],
+ * vbd__bb_num_check()): 0, or the recording's -errno. */
+int vbd__bb_ring_keys_rec(vbd__bb_dev *d, vbd__xb_batch *b, unsigned nq, unsigned pages,
+                          bool has_order, struct vbd__bb_num *ring, vbd__xb_check_fn last,
+                          void *ud);
 /* Every queue's keys into ring (nq * (pages + 1)): pages refs, then the
  * event channel, per queue. */
 void vbd__bb_read_rings(vbd__bb_dev *d, unsigned nq, unsigned pages, bool has_order,
@@ -405,6 +416,13 @@ void vbd__bb_disconnect(vbd__bb_dev *d);
  * the transaction's start); Connected when the target is open and the
  * rings are bound, whichever came last (a no-op otherwise). */
 void vbd__bb_connect_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k);
+/* For a state event in InitWait with the target open: the frontend's
+ * state and keys (vbd__bb_read_fe_guess()'s) fetched with the Connected
+ * transaction's start, and, at Initialised or Connected with the keys all
+ * in, the rings mapped while the start is answered and Connected written:
+ * true.  Else false, that transaction aborted, with k holding what the
+ * fetch read, to go on from as after vbd__bb_read_fe_guess(). */
+bool vbd__bb_connect_fetched(vbd__bb_dev *d, struct vbd__bb_fe_keys *k);
 void vbd__bb_update_status(vbd__bb_dev *d);
 
 /* ring.c */

@@ -37,6 +37,9 @@ struct connect_job {
 };
 
 static int rings_map(vbd__bb_dev *d, struct ring_plan *p);
+static int plan_top(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct vbd__bb_shape *s, bool now);
+static int plan_refs(vbd__bb_dev *d, const struct vbd__bb_shape *s, const struct vbd__bb_num *ring,
+                     struct ring_plan *p);
 
 /* While the store starts the Connected transaction: the rings mapped and
  * bound (a round trip to the hypervisor beside the store's). */
@@ -71,7 +74,8 @@ static int connect_check(const char *val, int err, void *ud)
 /* One transaction, its requests pipelined: the state read, the keys, the
  * state.  0, 1 (gone, or not Connected for a resize), 2 (a new device's
  * dir), or -errno. */
-static int connect_txn(struct connect_job *j)
+static int connect_txn(struct connect_job *j, vbd__xb_batch *pre,
+                       int (*work)(vbd__xb_batch *b, void *ud), void *ud)
 {
 	vbd__bb_dev *d = j->d;
 	const struct vbd__bb_disk *k = &d->disk;
@@ -105,8 +109,10 @@ static int connect_txn(struct connect_job *j)
 	}
 	WB("state", "%d", VBD_STATE_CONNECTED);
 #undef WB
-	if (r == 0 && j->plan)
-		vbd__xb_batch_at_start(b, map_at_start, j);
+	if (r == 0 && work)
+		vbd__xb_batch_at_start(b, work, ud);
+	if (r == 0 && pre)
+		vbd__xb_batch_before_start(b, pre);
 	if (r == 0)
 		r = vbd__xb_bus_run(d->b->bus, b, NULL);
 	vbd__xb_batch_free(b);
@@ -115,15 +121,12 @@ static int connect_txn(struct connect_job *j)
 
 static void rings_failed(vbd__bb_dev *d, struct ring_plan *p);
 
-/* Connected, with the device's keys; with p, the rings are mapped while
- * the store starts the transaction. */
-static void connect(vbd__bb_dev *d, struct ring_plan *p)
+/* After the Connected transaction's run r, with p the rings it mapped
+ * (or NULL): the rings followed, or why not. */
+static void connect_done(vbd__bb_dev *d, struct ring_plan *p, int r)
 {
-	struct connect_job j = { d, false, p };
 	unsigned i;
-	int r;
 
-	r = connect_txn(&j);
 	if (p && p->r < 0) {
 		rings_failed(d, p);     /* the transaction aborted */
 		return;
@@ -150,6 +153,113 @@ static void connect(vbd__bb_dev *d, struct ring_plan *p)
 	            d->persistent ? ", persistent grants" : "");
 }
 
+/* Connected, with the device's keys; with p, the rings are mapped while
+ * the store starts the transaction. */
+static void connect(vbd__bb_dev *d, struct ring_plan *p)
+{
+	struct connect_job j = { d, false, p };
+
+	connect_done(d, p, connect_txn(&j, NULL, p ? map_at_start : NULL, &j));
+}
+
+/* What a start's work returns when the frontend's keys fetched with the
+ * start say not now (xs_batch.c aborts the transaction); beside
+ * connect_check()'s 1 and 2. */
+#define NOT_NOW 3
+
+struct fetched {
+	struct connect_job j;
+	struct vbd__bb_fe_keys *k;
+	struct ring_plan p;
+	struct vbd__bb_shape s;
+	struct vbd__bb_num *ring;   /* the ring keys, read in the transaction */
+	unsigned nring;
+	bool judged, mapped;
+};
+
+/* The last ring key's answer, in the transaction: the rings planned and
+ * mapped before the commit.  Once however many tries (the keys do not
+ * change while the frontend is Initialised); a failure aborts the
+ * transaction, rings_failed() then says why. */
+static int rings_read_in(const char *val, int err, void *ud)
+{
+	struct fetched *f = ud;
+	int r;
+
+	vbd__bb_num_check(val, err, &f->ring[f->nring - 1]);
+	if (f->mapped)
+		return 0;
+	f->mapped = true;
+	r = plan_refs(f->j.d, &f->s, f->ring, &f->p);
+	return r < 0 ? r : rings_map(f->j.d, &f->p);
+}
+
+/* While the store starts the Connected transaction, the frontend's state
+ * and keys fetched with the start in: the rings planned and mapped (their
+ * keys guessed and read with the state), or their keys read in the
+ * transaction, mapped at the last one's answer; or not now (a state that
+ * does not connect, top keys missing or bad: the caller goes on as
+ * without the fetch, with what it read, and says what is wrong). */
+static int connect_on_keys(vbd__xb_batch *b, void *ud)
+{
+	struct fetched *f = ud;
+	const struct vbd__bb_num *st = &f->k->state;
+	vbd__bb_dev *d = f->j.d;
+	unsigned pages;
+
+	vbd__bb_fe_guess_done(f->k, vbd__xb_batch_pre_result(b));
+	f->judged = true;
+	if (st->r < 0 || (st->v != VBD_STATE_INITIALISED && st->v != VBD_STATE_CONNECTED))
+		return NOT_NOW;
+	vbd__bb_disconnect(d);     /* idempotent: nothing mapped twice */
+	if (plan_top(d, f->k, &f->s, true) < 0)
+		return NOT_NOW;
+	pages = 1u << f->s.order;
+	f->nring = f->s.nq * (pages + 1);
+	f->ring = calloc(f->nring, sizeof(*f->ring));
+	if (!f->ring) {
+		vbd__bb_disconnect(d);
+		return NOT_NOW;
+	}
+	f->j.plan = &f->p;
+	f->p.r = 1;
+	if (vbd__bb_guessed_rings(f->k, &f->s, f->ring)) {
+		f->mapped = true;
+		return plan_refs(d, &f->s, f->ring, &f->p) < 0 ? f->p.r : rings_map(d, &f->p);
+	}
+	if (vbd__xb_batch_count(b) + f->nring > VBD__XB_BATCH_MAX ||
+	    vbd__bb_ring_keys_rec(d, b, f->s.nq, pages, f->s.has_order, f->ring, rings_read_in,
+	                          f) < 0) {
+		f->j.plan = NULL;
+		vbd__bb_disconnect(d);
+		return NOT_NOW;
+	}
+	return 0;
+}
+
+bool vbd__bb_connect_fetched(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
+{
+	struct fetched f = { .j = { d, false, NULL }, .k = k };
+	vbd__xb_batch *pre;
+	int r;
+
+	if (vbd__bb_fe_guess_rec(d, k, false, &pre) < 0) {
+		vbd__bb_read_fe_guess(d, k, false);
+		return false;
+	}
+	r = connect_txn(&f.j, pre, connect_on_keys, &f);
+	vbd__xb_batch_free(pre);
+	free(f.ring);
+	if (!f.judged)      /* the run failed before the fetch's answers */
+		vbd__bb_fe_guess_done(k, r < 0 ? r : -EIO);
+	if (!f.j.plan)
+		return false;
+	free(f.p.refs);     /* not mapped: the transaction failed before */
+	f.p.refs = NULL;
+	connect_done(d, f.j.plan, r);
+	return true;
+}
+
 /* Connects when the target is open and the rings are bound, whichever was
  * last. */
 void vbd__bb_update_status(vbd__bb_dev *d)
@@ -163,7 +273,7 @@ void vbd__bb_update_status(vbd__bb_dev *d)
 int vbd__bb_announce_size(vbd__bb_dev *d)
 {
 	struct connect_job j = { d, true, NULL };
-	int r = connect_txn(&j);
+	int r = connect_txn(&j, NULL, NULL, NULL);
 
 	if (r == 2)
 		vbd__bb_found_replaced(d, VBD_STATE_INITIALISING);
@@ -171,18 +281,19 @@ int vbd__bb_announce_size(vbd__bb_dev *d)
 }
 
 
-/* Reads the frontend's ring keys into p, the rings made (unmapped).  On
- * failure the error node is written and nothing is held.  k: the top
- * keys, and the ring keys guessed, when the state's read brought them. */
-static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_plan *p)
+/* The frontend's top keys judged (k: read with its state, or read here),
+ * its rings made (unmapped), their shape in *s.  On failure the error
+ * node is written, unless now (inside a transaction's start, where
+ * nothing can be sent: -EAGAIN where it would read or fail), and nothing
+ * is held. */
+static int plan_top(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct vbd__bb_shape *s, bool now)
 {
 	vbd_blkback *b = d->b;
-	uint32_t *refs, *ports;             /* every queue's pages, then their ports */
-	struct vbd__bb_num *ring = NULL;     /* per queue: pages refs, then the port */
-	struct vbd__bb_shape s;
-	unsigned i, j, nq, pages, per;
+	unsigned i;
 	int r;
 
+	if (!k->have && now)
+		return -EAGAIN;
 	if (!k->have)
 		vbd__bb_read_fe(d, k, false, true);
 	if (k->proto.r < 0 || strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_64) == 0 ||
@@ -190,6 +301,8 @@ static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_pla
 		d->abi = VBD__BB_ABI_64;
 	} else if (strcmp(k->proto.val, XEN_IO_PROTO_ABI_X86_32) == 0) {
 		d->abi = VBD__BB_ABI_X86_32;
+	} else if (now) {
+		return -EAGAIN;
 	} else {
 		vbd__bb_fatal(d, -ENOSYS, "unknown fe protocol %.32s", k->proto.val);
 		return -ENOSYS;
@@ -197,7 +310,9 @@ static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_pla
 
 	d->persistent = k->persistent.r == 0 && k->persistent.v != 0 && b->pgrants_max > 0;
 
-	r = vbd__bb_fe_shape(k, &s);
+	r = vbd__bb_fe_shape(k, s);
+	if (r < 0 && now)
+		return -EAGAIN;
 	if (r == -ENOSYS) {
 		vbd__bb_fatal(d, -ENOSYS, "invalid number of requested queues (max %u)",
 		              b->max_queues);
@@ -206,41 +321,45 @@ static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_pla
 		vbd__bb_fatal(d, -EINVAL, "invalid ring-page-order (max %u)", b->max_order);
 		return -EINVAL;
 	}
-	nq = s.nq;
-	pages = 1u << s.order;
-	per = pages + 1;
-
-	d->rings = calloc(nq, sizeof(*d->rings));
-	ring = calloc(nq * per, sizeof(*ring));
-	refs = calloc(nq * per, sizeof(*refs));
-	if (!d->rings || !ring || !refs) {
-		free(d->rings);
-		d->rings = NULL;
-		free(ring);
-		free(refs);
-		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", nq);
+	d->rings = calloc(s->nq, sizeof(*d->rings));
+	if (!d->rings) {
+		if (now)
+			return -EAGAIN;
+		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", s->nq);
 		return -ENOMEM;
 	}
-	d->nr_rings = nq;
-	VBD__BB_ADD(b->mem, nq * sizeof(*d->rings));
-	for (i = 0; i < nq; i++)
+	d->nr_rings = s->nq;
+	VBD__BB_ADD(b->mem, s->nq * sizeof(*d->rings));
+	for (i = 0; i < s->nq; i++)
 		vbd__bb_ring_init(&d->rings[i], d, i, d->abi, d->persistent);
-	ports = refs + nq * pages;
+	return 0;
+}
 
-	/* Read with the top keys when guessed right; else now. */
-	if (!vbd__bb_guessed_rings(k, &s, ring))
-		vbd__bb_read_rings(d, nq, pages, s.has_order, ring);
-	for (i = 0; i < nq; i++) {
-		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
-		const struct vbd__bb_num *n;
+/* ring (per queue: its pages' refs, then its port) into p: 0; or -errno,
+ * with why in p (a key missing or not a number). */
+static int plan_refs(vbd__bb_dev *d, const struct vbd__bb_shape *s, const struct vbd__bb_num *ring,
+                     struct ring_plan *p)
+{
+	unsigned i, j, pages = 1u << s->order, per = pages + 1;
+	uint32_t *refs = calloc(s->nq * per, sizeof(*refs));  /* every queue's pages, then their ports */
+	uint32_t *ports = refs + s->nq * pages;
 
+	if (!refs) {
+		p->r = -ENOMEM;
+		snprintf(p->why, sizeof(p->why), "allocating %u rings", s->nq);
+		return p->r;
+	}
+	for (i = 0; i < s->nq; i++) {
 		for (j = 0; j <= pages; j++) {
-			n = &ring[i * per + j];
+			const struct vbd__bb_num *n = &ring[i * per + j];
+			char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
+
 			if (n->r < 0) {
-				vbd__bb_ring_key(d, nq, i, j, pages, s.has_order, dir, key);
-				r = n->r;
-				vbd__bb_fatal(d, r == -ENOENT ? -EINVAL : r, "reading %s/%s", dir, key);
-				goto fail;
+				vbd__bb_ring_key(d, s->nq, i, j, pages, s->has_order, dir, key);
+				free(refs);
+				p->r = n->r == -ENOENT ? -EINVAL : n->r;
+				snprintf(p->why, sizeof(p->why), "reading %s/%s", dir, key);
+				return p->r;
 			}
 			if (j < pages)
 				refs[i * pages + j] = (uint32_t)n->v;
@@ -248,13 +367,35 @@ static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_pla
 				ports[i] = (uint32_t)n->v;
 		}
 	}
-	free(ring);
-	*p = (struct ring_plan){ refs, ports, pages, s, 1, "" };
+	*p = (struct ring_plan){ refs, ports, pages, *s, 1, "" };
 	return 0;
-fail:
+}
+
+/* Reads the frontend's ring keys into p, the rings made (unmapped): read
+ * with the top keys when guessed right, else here.  On failure the error
+ * node is written and nothing is held. */
+static int plan_rings(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, struct ring_plan *p)
+{
+	struct vbd__bb_shape s;
+	struct vbd__bb_num *ring;
+	int r = plan_top(d, k, &s, false);
+
+	if (r < 0)
+		return r;
+	ring = calloc(s.nq * ((1u << s.order) + 1), sizeof(*ring));
+	if (!ring) {
+		vbd__bb_fatal(d, -ENOMEM, "allocating %u rings", s.nq);
+		vbd__bb_disconnect(d);
+		return -ENOMEM;
+	}
+	if (!vbd__bb_guessed_rings(k, &s, ring))
+		vbd__bb_read_rings(d, s.nq, 1u << s.order, s.has_order, ring);
+	r = plan_refs(d, &s, ring, p);
 	free(ring);
-	free(refs);
-	vbd__bb_disconnect(d);
+	if (r < 0) {
+		vbd__bb_fatal(d, r, "%s", p->why);
+		vbd__bb_disconnect(d);
+	}
 	return r;
 }
 

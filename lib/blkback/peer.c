@@ -300,7 +300,8 @@ static int guess_first_check(const char *val, int err, void *ud)
 	return vbd__bb_fe_shape(k, &s) == 0 && same_shape(&s, &k->guess[0]) ? 1 : 0;
 }
 
-void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait)
+int vbd__bb_fe_guess_rec(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait,
+                         vbd__xb_batch **ret)
 {
 	vbd_blkback *b = d->b;
 	char path[XENSTORE_ABS_PATH_MAX + 2], dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
@@ -310,10 +311,11 @@ void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait)
 	int r;
 
 	memset(k, 0, sizeof(*k));
-	if (n == 0 || vbd__xb_batch_new(&bt) < 0) {
-		vbd__bb_read_fe(d, k, true, false);
-		return;
-	}
+	*ret = NULL;
+	if (n == 0)
+		return -ENOENT;
+	if ((r = vbd__xb_batch_new(&bt)) < 0)
+		return r;
 	memcpy(k->guess, s, n * sizeof(*s));
 	k->nguess = n;
 	r = add_num_fn(bt, d->fe, "state", &k->state, VBD_STATE_RECONFIGURED, guess_state_check, k);
@@ -343,18 +345,34 @@ void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait)
 		}
 	}
 	if (r < 0) {
-		/* Not sent: as without a guess. */
 		vbd__xb_batch_free(bt);
-		vbd__bb_read_fe(d, k, true, false);
-		return;
+		memset(k, 0, sizeof(*k));
+		return r;
 	}
-	r = fetch(d, bt);
-	vbd__xb_batch_free(bt);
+	*ret = bt;
+	return 0;
+}
+
+void vbd__bb_fe_guess_done(struct vbd__bb_fe_keys *k, int r)
+{
 	num_failed(&k->state, r);
 	/* A read not answered (the batch stopped before it, the connection
 	 * broke) is read again as without a guess: the top keys by
 	 * connect_rings(), a shape's keys by vbd__bb_read_rings(). */
 	k->have = k->proto.done && k->persistent.done && k->nq.done && k->order.done;
+}
+
+void vbd__bb_read_fe_guess(vbd__bb_dev *d, struct vbd__bb_fe_keys *k, bool wait)
+{
+	vbd__xb_batch *bt;
+
+	if (vbd__bb_fe_guess_rec(d, k, wait, &bt) < 0) {
+		/* Not sent: as without a guess. */
+		vbd__bb_read_fe(d, k, true, false);
+		return;
+	}
+	vbd__bb_fe_guess_done(k, fetch(d, bt));
+	vbd__xb_batch_free(bt);
 }
 
 bool vbd__bb_guessed_rings(const struct vbd__bb_fe_keys *k, const struct vbd__bb_shape *s,
@@ -369,6 +387,25 @@ bool vbd__bb_guessed_rings(const struct vbd__bb_fe_keys *k, const struct vbd__bb
 			return false;
 	memcpy(ring, &k->gring[off], n * sizeof(*ring));
 	return true;
+}
+
+int vbd__bb_ring_keys_rec(vbd__bb_dev *d, vbd__xb_batch *b, unsigned nq, unsigned pages,
+                          bool has_order, struct vbd__bb_num *ring, vbd__xb_check_fn last,
+                          void *ud)
+{
+	unsigned i, j, per = pages + 1;
+	int r = 0;
+
+	for (i = 0; i < nq && r == 0; i++) {
+		char dir[VBD__BB_RING_DIR_MAX], key[VBD__BB_RING_KEY_MAX];
+
+		for (j = 0; j <= pages && r == 0; j++) {
+			vbd__bb_ring_key(d, nq, i, j, pages, has_order, dir, key);
+			r = add_num_fn(b, dir, key, &ring[i * per + j], UINT32_MAX,
+			               i + 1 == nq && j == pages ? last : NULL, ud);
+		}
+	}
+	return r;
 }
 
 /* Every queue's ring refs and event channel (ring: pages refs, then the

@@ -355,10 +355,18 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 	 * written with it: read them with the state.  An early event (the
 	 * watch's first, at once) most likely finds it still Initialising:
 	 * the rest waits on the state's answer, not to be sent for nothing. */
-	if (d->be_state == VBD_STATE_INITWAIT)
+	if (d->be_state == VBD_STATE_INITWAIT && !early && d->disk.fd >= 0) {
+		/* Most likely Initialised: the keys come with the Connected
+		 * transaction's start (connect.c). */
+		if (vbd__bb_connect_fetched(d, &k)) {
+			d->fe_state = (int)k.state.v;
+			return;
+		}
+	} else if (d->be_state == VBD_STATE_INITWAIT) {
 		vbd__bb_read_fe_guess(d, &k, early);
-	else
+	} else {
 		vbd__bb_read_fe(d, &k, true, false);
+	}
 	st = k.state.r < 0 ? k.state.r : (int)k.state.v;
 	if (st == -ENOENT)
 		st = VBD_STATE_UNKNOWN;
