@@ -79,6 +79,7 @@ struct be {
 	bool persistent, flush, discard, readonly;
 	const char *sectors, *sector_size;       /* NULL: omitted */
 	bool no_connect;                         /* stay in InitWait */
+	bool late;                               /* at 1 until be_initwait() */
 	_Atomic int bad;
 	/* what it saw */
 	unsigned nq, order;
@@ -449,7 +450,22 @@ static void log_cb(int level, const char *msg, void *ud)
 		fprintf(stderr, "  blkfront[%d]: %s\n", level, msg);
 }
 
-/* The backend at InitWait, advertising b's limits; the frontend dir at 1. */
+/* What the backend advertises at InitWait, and its state 2. */
+static void be_offers(struct fx *x, xs_transaction_t t)
+{
+	struct be *b = &x->be;
+
+	if (b->max_queues)
+		xw(x->h, t, BE, "multi-queue-max-queues", "%u", b->max_queues);
+	if (b->max_order)
+		xw(x->h, t, BE, "max-ring-page-order", "%u", b->max_order);
+	if (b->indirect)
+		xw(x->h, t, BE, "feature-max-indirect-segments", "%u", b->indirect);
+	xw(x->h, t, BE, "state", "2");
+}
+
+/* The backend at InitWait, advertising b's limits (at 1 if late); the
+ * frontend dir at 1. */
 static void write_nodes(struct fx *x)
 {
 	struct xs_permissions fe_perms[2] = { { DOM, XS_PERM_NONE }, { 0, XS_PERM_READ } };
@@ -476,15 +492,24 @@ static void write_nodes(struct fx *x)
 		xs_set_permissions(x->h, t, BE, be_perms, 2);
 		xw(x->h, t, BE, "frontend", "%s", FE);
 		xw(x->h, t, BE, "frontend-id", "1");
-		if (b->max_queues)
-			xw(x->h, t, BE, "multi-queue-max-queues", "%u", b->max_queues);
-		if (b->max_order)
-			xw(x->h, t, BE, "max-ring-page-order", "%u", b->max_order);
-		if (b->indirect)
-			xw(x->h, t, BE, "feature-max-indirect-segments", "%u", b->indirect);
-		xw(x->h, t, BE, "state", "2");
+		if (b->late)
+			xw(x->h, t, BE, "state", "1");
+		else
+			be_offers(x, t);
 	} while (!xs_transaction_end(x->h, t, false) && errno == EAGAIN);
-	b->state = 2;
+	b->state = b->late ? 1 : 2;
+}
+
+/* A late backend's InitWait (b->late): its offers and state. */
+static void be_initwait(struct fx *x)
+{
+	xs_transaction_t t;
+
+	do {
+		t = xs_transaction_start(x->h);
+		be_offers(x, t);
+	} while (!xs_transaction_end(x->h, t, false) && errno == EAGAIN);
+	x->be.state = 2;
 }
 
 static int setup(void **state)
@@ -1084,6 +1109,59 @@ static void test_handshake_round_trips(void **state)
 	close_ok(x);
 }
 
+/* A frontend that started before the backend's InitWait: at its event,
+ * the backend's state and offers are read with the Initialised
+ * transaction's start, the rings granted before the start's reply is
+ * read: 6 round trips from the InitWait to Connected, as from a start
+ * that found it (7 when that event's read went first).  An event before
+ * it that is not InitWait aborts the transaction started with the read:
+ * nothing of ours written. */
+static void test_initwait_after_start(void **state)
+{
+	struct fx *x = *state;
+	vbd_store_stats st = { .size = sizeof(st) };
+	unsigned trips, base;
+	int i;
+
+	x->be.late = true;
+	x->relay = vbd_test_relay_start(x->t.dir, x->fe_xs);
+	x->o.xenstored_path = vbd_test_relay_path(x->relay);
+	start(x);
+	for (i = 0; i < 20; i++) {
+		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+		poll(&p, 1, 5);
+		vbd_blkfront_process(x->f);
+	}
+	assert_int_equal(vbd_blkfront_get_state(x->f), 1);
+	/* An event that is not InitWait: not now, the transaction started
+	 * with the read aborted, nothing of ours written. */
+	xw(x->h, XBT_NULL, BE, "state", "1");
+	for (i = 0; i < 20; i++) {
+		struct pollfd p = { .fd = vbd_blkfront_get_fd(x->f), .events = POLLIN };
+
+		poll(&p, 1, 5);
+		vbd_blkfront_process(x->f);
+	}
+	assert_int_equal(vbd_blkfront_get_state(x->f), 1);
+	assert_null(vbd_test_xs_readf(x->h, FE "/queue-0/ring-ref"));
+	vbd_test_store_stats(&x->t, &st);
+	assert_int_equal(st.transactions, 0);
+	base = vbd_test_relay_trips(x->relay);
+	be_initwait(x);
+	if (vbd_blkfront_wait_connected(x->f, 10000) != 0)
+		fail_msg("not connected: %s", vbd_blkfront_last_error(x->f));
+	trips = vbd_test_relay_trips(x->relay);
+	print_message("InitWait after the start, to Connected: %u round trips (%u before the "
+	              "InitWait)\n", trips, base);
+	/* The start's window, and the event's 2 (the read with the start,
+	 * the abort). */
+	assert_true(base <= 3);
+	assert_true(trips - base <= 6);
+	assert_int_equal(x->be.nq, 4);
+	close_ok(x);
+}
+
 /* What domain 1 holds in the store: its watches (CONTROL quota). */
 static unsigned domain_watches(struct fx *x)
 {
@@ -1497,6 +1575,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_event_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_round_trips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_initwait_after_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_watch_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_backend_event, setup, teardown),

@@ -503,7 +503,20 @@ struct rings_plan {
 	vbd_errbuf *err;
 	int done;
 	bool unrecorded;
+	/* The backend's state and offers fetched with the transaction's
+	 * start (vbd__xb_batch_before_start): pre, read into rd, nq and order
+	 * from them once judged; not_now, its state was not InitWait. */
+	vbd__xb_batch *pre;
+	struct be_read *rd;
+	bool judged, not_now;
 };
+
+/* What a start's work returns when the backend's state read with the
+ * start says not now (xs_batch.c aborts the transaction). */
+#define NOT_NOW 3
+
+static void rings_shape(vbd_blkfront *f, const struct vbd__bf_key *k, unsigned *nq,
+                        unsigned *order);
 
 static int rings_setup(vbd_blkfront *f, struct rings_plan *p)
 {
@@ -527,8 +540,18 @@ static int setup_at_start(vbd__xb_batch *b, void *ud)
 {
 	struct at_start *a = ud;
 	struct sink s = { b, NULL, XBT_NULL };
-	int r = rings_setup(a->f, a->p);
+	int r;
 
+	if (a->p->rd) {
+		a->p->judged = true;
+		if (vbd__xb_batch_pre_result(b) < 0 ||
+		    vbd__bf_key_state(&a->p->rd->k[0]) != VBD_STATE_INITWAIT) {
+			a->p->not_now = true;
+			return NOT_NOW;
+		}
+		rings_shape(a->f, a->p->rd->k + 1, &a->p->nq, &a->p->order);
+	}
+	r = rings_setup(a->f, a->p);
 	if (r < 0)
 		return r;
 	r = write_rings(a->f, &s);
@@ -557,6 +580,8 @@ static int state_batch(vbd_blkfront *f, int state, bool rings, struct rings_plan
 	r = vbd__xb_batch_check(s.b, path, state_present, NULL);
 	if (r == 0 && p)
 		vbd__xb_batch_at_start(s.b, setup_at_start, &a);
+	if (r == 0 && p && p->pre)
+		vbd__xb_batch_before_start(s.b, p->pre);
 	else if (r == 0 && rings)
 		r = write_rings(f, &s);
 	if (r == 0 && !p)
@@ -586,6 +611,10 @@ static int switch_state(vbd_blkfront *f, int state, bool rings, struct rings_pla
 	bool sent = false;
 	int r = state_batch(f, state, rings, p, &sent), rs;
 
+	/* The backend's offers were to come with the start: without them
+	 * (not now, or not fetched) nothing of ours was set up or written. */
+	if (p && p->rd && (p->not_now || !p->judged))
+		return r;
 	if (r < 0 && p && p->done < 0)
 		return r;
 	/* Nothing sent, so the rings not set up either: now, then the
@@ -658,37 +687,26 @@ void vbd__bf_fatal(vbd_blkfront *f, int err, const char *fmt, ...)
 
 /* ---- the handshake ---- */
 
-/* Grants the rings and writes their keys with our next state.  k: the
- * backend's offers, read with its state (read_be), or NULL: read here. */
-static void talk_to_backend(vbd_blkfront *f, const struct vbd__bf_key *k)
+/* The rings the backend's offers k allow us: nq queues of order. */
+static void rings_shape(vbd_blkfront *f, const struct vbd__bf_key *k, unsigned *nq,
+                        unsigned *order)
 {
-	struct vbd__bf_key own[NOFFER];
-	struct rings_plan plan;
-	unsigned order, nq;
-	vbd_errbuf err = { "" };
-	int r;
+	*order = (unsigned)key_opt(f, &k[O_ORDER], 0);
+	if (*order > f->o.max_ring_page_order)
+		*order = f->o.max_ring_page_order;
+	*nq = (unsigned)key_opt(f, &k[O_QUEUES], 1);
+	if (*nq == 0)
+		*nq = 1;
+	if (*nq > f->o.max_queues)
+		*nq = f->o.max_queues;
+}
 
-	if (!k) {
-		offer_keys(f, own);
-		vbd__bf_fetch(f, own, NOFFER, false);
-		k = own;
-	}
-	order = (unsigned)key_opt(f, &k[O_ORDER], 0);
-	if (order > f->o.max_ring_page_order)
-		order = f->o.max_ring_page_order;
-	nq = (unsigned)key_opt(f, &k[O_QUEUES], 1);
-	if (nq == 0)
-		nq = 1;
-	if (nq > f->o.max_queues)
-		nq = f->o.max_queues;
-	/* The rings set up while the store starts the transaction that
-	 * writes their keys. */
-	plan = (struct rings_plan){ nq, order, &err, 1, false };
-	r = switch_state(f, f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED,
-	                 true, &plan);
-	if (r < 0 && plan.done < 0) {
-		vbd__bf_fatal(f, -r, "setting up %u rings of %u pages: %s", nq, 1u << order,
-		              err.msg[0] ? err.msg : vbd_strerror(r));
+/* After the transaction that wrote the rings' keys (switch_state()'s r). */
+static void rings_written(vbd_blkfront *f, const struct rings_plan *p, int r)
+{
+	if (r < 0 && p->done < 0) {
+		vbd__bf_fatal(f, -r, "setting up %u rings of %u pages: %s", p->nq, 1u << p->order,
+		              p->err->msg[0] ? p->err->msg : vbd_strerror(r));
 		return;
 	}
 	if (r < 0) {
@@ -696,8 +714,61 @@ static void talk_to_backend(vbd_blkfront *f, const struct vbd__bf_key *k)
 		return;
 	}
 	vbd__bf_log(f, VBD_LOG_INFO, "%s: %u queue(s), ring order %u, %u requests each", f->fe,
-	            nq, order, f->info.ring_size);
+	            p->nq, p->order, f->info.ring_size);
 	vbd__crashpoint("blkfront.initialised");
+}
+
+static int rings_state(const vbd_blkfront *f)
+{
+	return f->o.skip_initialised ? VBD_STATE_CONNECTED : VBD_STATE_INITIALISED;
+}
+
+/* Grants the rings and writes their keys with our next state.  k: the
+ * backend's offers, read with its state (read_be), or NULL: read here. */
+static void talk_to_backend(vbd_blkfront *f, const struct vbd__bf_key *k)
+{
+	struct vbd__bf_key own[NOFFER];
+	struct rings_plan plan;
+	vbd_errbuf err = { "" };
+
+	if (!k) {
+		offer_keys(f, own);
+		vbd__bf_fetch(f, own, NOFFER, false);
+		k = own;
+	}
+	/* The rings set up while the store starts the transaction that
+	 * writes their keys. */
+	plan = (struct rings_plan){ 1, 0, &err, 1, false, NULL, NULL, false, false };
+	rings_shape(f, k, &plan.nq, &plan.order);
+	rings_written(f, &plan, switch_state(f, rings_state(f), true, &plan));
+}
+
+/* The backend's first event with our rings not up (we started before its
+ * InitWait): its state and offers read with our transaction's start, and
+ * at InitWait the rings set up before the start's reply is read, their
+ * keys and our state written: 1.  0: not now (its state, read into rd,
+ * was another: nothing of ours written); -1: nothing read (rd holds
+ * nothing). */
+static int talk_fetched(vbd_blkfront *f, struct be_read *rd)
+{
+	vbd_errbuf err = { "" };
+	struct rings_plan plan = { 1, 0, &err, 1, false, NULL, rd, false, false };
+	unsigned n = be_keys(f, rd, BE_OFFERS);
+	int r;
+
+	keys_absent(rd->k, n);
+	if (vbd__xb_batch_new(&plan.pre) < 0)
+		return -1;
+	r = add_keys(plan.pre, rd->k, n, false, false);
+	if (r == 0)
+		r = switch_state(f, rings_state(f), true, &plan);
+	vbd__xb_batch_free(plan.pre);
+	if (!plan.judged)
+		return -1;
+	if (plan.not_now)
+		return 0;
+	rings_written(f, &plan, r);
+	return 1;
 }
 
 /* What the backend says about the disk (k: its keys), into f->info, and
@@ -974,7 +1045,7 @@ void vbd__bf_step(vbd_blkfront *f)
 	struct be_read rd = { .what = BE_STATE_ONLY };
 	const struct vbd__bf_key *offers, *disk;
 	bool be_fresh, kept = f->offers_kept;
-	int own, bs, done = 0;
+	int own, bs, done = 0, fetched = -1;
 
 	/* What the start read serves this step only. */
 	f->offers_kept = false;
@@ -1026,6 +1097,8 @@ void vbd__bf_step(vbd_blkfront *f)
 				bs = vbd__bf_key_state(&rd.k[0]);
 			else if (bs == VBD_STATE_CONNECTED)
 				bs = read_be(f, &rd, what);
+		} else if (what == BE_OFFERS && (fetched = talk_fetched(f, &rd)) >= 0) {
+			bs = vbd__bf_key_state(&rd.k[0]);
 		} else {
 			bs = read_be(f, &rd, what);
 		}
@@ -1039,7 +1112,7 @@ void vbd__bf_step(vbd_blkfront *f)
 	disk = rd.what == BE_CONNECT ? rd.k + 1 : NULL;
 	f->be_state = bs;
 	f->be_read = bs != VBD_STATE_UNKNOWN;    /* unreadable: ask again */
-	if (done > 0) {
+	if (done > 0 || fetched > 0) {
 		f->be_seen = true;
 		return;
 	}
