@@ -1094,17 +1094,27 @@ static void test_handshake_round_trips(void **state)
 {
 	struct fx *x = *state;
 	vbd_test_relay_trip log[64];
-	unsigned trips, n, i, connect_window = 0;
+	unsigned trips, n, i, connect_window = 0, rings_window = 0;
 
 	trips = connected_trips(x);
 	assert_true(trips <= 7);
 	/* The window of the Connected transaction: a read first (the
-	 * backend's state), our state written last, the 12 keys between. */
+	 * backend's state), our state written last, the 12 keys between.
+	 * The Initialised one's, the first such: our state read, then each
+	 * key once (4 queues: the count, 8 ring keys, protocol,
+	 * feature-persistent), and our state. */
 	n = vbd_test_relay_log(x->relay, 0, log, 64);
-	for (i = 0; i < n; i++)
-		if (log[i].type == XS_READ && log[i].last == XS_WRITE && log[i].requests >= 14)
+	for (i = 0; i < n; i++) {
+		if (log[i].type != XS_READ || log[i].last != XS_WRITE)
+			continue;
+		if (!rings_window)
+			rings_window = log[i].requests;
+		else if (log[i].requests >= 14)
 			connect_window = log[i].requests;
-	print_message("the Connected transaction's window: %u requests\n", connect_window);
+	}
+	print_message("the Initialised transaction's window: %u requests; the Connected one's: "
+	              "%u\n", rings_window, connect_window);
+	assert_int_equal(rings_window, 1 + 1 + 4 * 2 + 2 + 1);
 	assert_int_equal(connect_window, 15);
 	close_ok(x);
 }

@@ -578,12 +578,13 @@ static int state_batch(vbd_blkfront *f, int state, bool rings, struct rings_plan
 		return r;
 	snprintf(path, sizeof(path), "%s/state", f->fe);
 	r = vbd__xb_batch_check(s.b, path, state_present, NULL);
-	if (r == 0 && p)
+	if (r == 0 && p) {
 		vbd__xb_batch_at_start(s.b, setup_at_start, &a);
-	if (r == 0 && p && p->pre)
-		vbd__xb_batch_before_start(s.b, p->pre);
-	else if (r == 0 && rings)
+		if (p->pre)
+			vbd__xb_batch_before_start(s.b, p->pre);
+	} else if (r == 0 && rings) {
 		r = write_rings(f, &s);
+	}
 	if (r == 0 && !p)
 		r = vbd__xb_batch_printf(s.b, f->fe, "state", "%d", state);
 	if (r == 0)
