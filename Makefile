@@ -197,8 +197,8 @@ bench: build
 	$(SUDO) env $(BENCH_ENV) BENCH_QUICK=$(BENCH_QUICK) ./bench/attach_bench.sh $(BUILD)
 	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS)
 	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --zero-copy
-	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --queues 1 --poll-us 50
-	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --queues 1 --poll-us 50 --zero-copy
+	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --queues 1 --poll-us 50,300
+	$(SUDO) env $(BENCH_ENV) ./$(BUILD)/bench/datapath_bench $(DATAPATH_ARGS) --backing file --queues 1 --poll-us 50,300 --zero-copy
 	$(BENCH_ENV) ./$(BUILD)/bench/mem_bench $(MEM_BENCH_ARGS)
 	$(BENCH_ENV) ./$(BUILD)/bench/mem_bench $(MEM_BENCH_Q4_ARGS) --queues 4
 	./bench/plot.sh $(BENCH_RESULTS)
