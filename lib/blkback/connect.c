@@ -3,13 +3,24 @@
  * A device's connect (xenbus.c runs the rest of its handshake): the rings
  * the frontend's keys name, mapped and bound, and the transaction that
  * writes the disk's keys with Connected, once the target is open too.
- * Where it is open already, the rings are mapped while the store starts
- * that transaction, the two round trips overlapping:
+ * Where it is open already, the frontend's keys go with that
+ * transaction's start, and the rings are mapped before its reply is read,
+ * the round trips overlapping:
  *
- *     fe 3 -> keys read (peer.c) -> plan_rings
- *       -> TRANSACTION_START sent, rings mapped (map_at_start), its reply
- *       -> state read, 14 keys, state 4 (one window) -> commit
+ *     fe event in InitWait
+ *       -> its state, top keys and likely ring keys (peer.c) and
+ *          TRANSACTION_START, one send (vbd__xb_batch_before_start)
+ *       -> their answers: plan_top, plan_refs, rings mapped
+ *          (connect_on_keys), then the start's reply
+ *       -> state read, 14 keys, state 4 (one window; a layout not
+ *          guessed: its ring keys too, the rings mapped at the last
+ *          answer) -> commit
  *       -> each ring's channel followed: its worker at its first request
+ *
+ * A state that does not connect says not now: that transaction aborted,
+ * the step goes on from what was read.  Where the target opens later, the
+ * keys are read on their own and the rings mapped at once (plan_rings),
+ * Connected written when it opens (vbd__bb_update_status).
  */
 #include <errno.h>
 #include <stdio.h>

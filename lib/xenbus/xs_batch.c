@@ -108,11 +108,6 @@ static int notx(const vbd__xb_batch *b, unsigned *ret_op)
 	return 0;
 }
 
-/* The batch's requests in transaction tx: 0, or the first failure with
- * its op in *ret_op (a check's positive result too: it stops the batch;
- * -EINVAL for a request never made in a transaction, with nothing sent);
- * requests already sent are answered before returning, so that the stream
- * stays in step. */
 /* Ops [i, i + k) numbered from the wire's next req_id, in tx. */
 static void stamp(vbd__xb_wire *w, vbd__xb_batch *b, unsigned i, unsigned k, uint32_t tx)
 {
@@ -170,6 +165,11 @@ static int window_replies(vbd__xb_wire *w, vbd__xb_batch *b, unsigned i, unsigne
 	return 0;
 }
 
+/* The batch's requests in transaction tx: 0, or the first failure with
+ * its op in *ret_op (a check's positive result too: it stops the batch;
+ * -EINVAL for a request never made in a transaction, with nothing sent);
+ * requests already sent are answered before returning, so that the stream
+ * stays in step. */
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
 	unsigned window = w->sock ? WINDOW_SOCK : 1, i, j, k;
