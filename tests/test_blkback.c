@@ -1021,10 +1021,7 @@ static void layout_round_trips(struct fx *f, const struct fe_opts *o, long long 
 	long long none, rt, rq;
 	unsigned own = dom0_conns(f, 0, &none);
 
-	layout(f, "w");
-	start(f);
-	hotplug(f);
-	wait_be_state(f, 2);
+	to_initwait(f, false);
 	initialised_cost(f, own, o, &rt, &rq);
 	print_message("Initialised -> Connected, %u queue(s), order %d: %lld round trips, "
 	              "%lld requests of the backend\n", o->queues ? o->queues : 1, o->order, rt, rq);
@@ -1066,10 +1063,7 @@ static void test_initwait_event_not_initialised(void **state)
 	long long none, rt, rq;
 	unsigned own = dom0_conns(f, 0, &none);
 
-	layout(f, "w");
-	start(f);
-	hotplug(f);
-	wait_be_state(f, 2);
+	to_initwait(f, false);
 	settle(f);
 	rt = backend_round_trips(f, own);
 	rq = backend_requests(f, own);

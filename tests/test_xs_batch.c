@@ -222,6 +222,16 @@ static void test_conflict_at_commit_is_retried(void **state)
 	vbd__xb_batch_free(b);
 }
 
+/* path holds want. */
+static void assert_value(struct fx *f, const char *path, const char *want)
+{
+	char *v = vbd_test_xs_readf(f->h, "%s", path);
+
+	assert_non_null(v);
+	assert_string_equal(v, want);
+	free(v);
+}
+
 /* Work done while the store starts the transaction (vbd__xb_batch_at_start):
  * it runs once TRANSACTION_START is sent and before its reply is read,
  * once however many tries the run takes, and what it records is sent in
@@ -233,14 +243,21 @@ struct at_start {
 	int fail;
 };
 
-static int work_at_start(vbd__xb_batch *b, void *ud)
+/* A start work's run: counted, with what the wire had sent and read. */
+static void start_seen(struct at_start *a)
 {
-	struct at_start *a = ud;
 	unsigned long long rt;
 
 	a->runs++;
 	vbd__xb_wire_counts(a->w, &a->req_seen, &rt);
 	a->replies_seen = vbd__xbw_replies(a->w);
+}
+
+static int work_at_start(vbd__xb_batch *b, void *ud)
+{
+	struct at_start *a = ud;
+
+	start_seen(a);
 	if (a->fail)
 		return a->fail;
 	return vbd__xb_batch_printf(b, "/s", "k", "%s", "v");
@@ -253,7 +270,6 @@ static void test_work_at_start(void **state)
 	unsigned long long req0, rt0, req, rt;
 	uint64_t replies0;
 	vbd__xb_batch *b = NULL;
-	char *v;
 
 	assert_int_equal(vbd__xb_batch_new(&b), 0);
 	assert_int_equal(vbd__xb_batch_absent(b, "/s/none"), 0);
@@ -271,10 +287,7 @@ static void test_work_at_start(void **state)
 	assert_int_equal(a.runs, 1);
 	assert_int_equal(a.req_seen, req0 + 1);        /* the start sent */
 	assert_int_equal(a.replies_seen, replies0);    /* its reply not read yet */
-	v = vbd_test_xs_readf(f->h, "/s/k");
-	assert_non_null(v);
-	assert_string_equal(v, "v");
-	free(v);
+	assert_value(f, "/s/k", "v");
 	assert_int_equal(open_transactions(f), 0);
 	vbd__xb_batch_free(b);
 
@@ -297,21 +310,16 @@ static void test_work_at_start(void **state)
  * decides on them; fetched once however many tries; the work's "not now"
  * aborts the transaction; on the xenbus device, fetched first. */
 struct pre_job {
-	vbd__xb_wire *w;
+	struct at_start seen;
 	vbd__xb_batch *b;
 	vbd__xb_value state, a;
-	unsigned runs;
-	unsigned long long req_seen, replies_seen;
 };
 
 static int work_on_pre(vbd__xb_batch *b, void *ud)
 {
 	struct pre_job *j = ud;
-	unsigned long long rt;
 
-	j->runs++;
-	vbd__xb_wire_counts(j->w, &j->req_seen, &rt);
-	j->replies_seen = vbd__xbw_replies(j->w);
+	start_seen(&j->seen);
 	if (vbd__xb_batch_pre_result(b) < 0 || !j->state.got || j->state.err < 0)
 		return -EIO;
 	if (strcmp(j->state.val, "3") != 0)
@@ -325,7 +333,7 @@ static void pre_job_run(struct pre_job *j, vbd__xb_wire *w, int expect)
 
 	free(j->state.val);
 	free(j->a.val);
-	*j = (struct pre_job){ .w = w };
+	*j = (struct pre_job){ .seen = { .w = w } };
 	assert_int_equal(vbd__xb_batch_new(&pre), 0);
 	assert_int_equal(vbd__xb_batch_check(pre, "/p/state", vbd__xb_value_take, &j->state), 0);
 	assert_int_equal(vbd__xb_batch_check(pre, "/p/a", vbd__xb_value_take, &j->a), 0);
@@ -333,7 +341,7 @@ static void pre_job_run(struct pre_job *j, vbd__xb_wire *w, int expect)
 	vbd__xb_batch_at_start(j->b, work_on_pre, j);
 	vbd__xb_batch_before_start(j->b, pre);
 	assert_int_equal(vbd__xb_batch_run(w, j->b, NULL), expect);
-	assert_int_equal(j->runs, 1);
+	assert_int_equal(j->seen.runs, 1);
 	j->b = vbd__xb_batch_free(j->b);
 	vbd__xb_batch_free(pre);
 }
@@ -345,7 +353,6 @@ static void test_fetch_before_start(void **state)
 	unsigned long long req0, rt0, req, rt;
 	uint64_t replies0;
 	vbd__xb_wire *w;
-	char *v;
 	int fd;
 
 	assert_true(xs_write(f->h, XBT_NULL, "/p/state", "3", 1));
@@ -362,12 +369,9 @@ static void test_fetch_before_start(void **state)
 	 * the abort; then three. */
 	assert_int_equal(req - req0, 2 + 3 + 1 + 3);
 	assert_int_equal(rt - rt0, 4 + 3);
-	assert_int_equal(j.req_seen, req0 + 3);        /* pre and the start sent */
-	assert_int_equal(j.replies_seen, replies0 + 2); /* pre's replies, not the start's */
-	v = vbd_test_xs_readf(f->h, "/s/k");
-	assert_non_null(v);
-	assert_string_equal(v, "x");
-	free(v);
+	assert_int_equal(j.seen.req_seen, req0 + 3);        /* pre and the start sent */
+	assert_int_equal(j.seen.replies_seen, replies0 + 2); /* pre's replies, not the start's */
+	assert_value(f, "/s/k", "x");
 	assert_int_equal(open_transactions(f), 0);
 
 	/* Not now: the transaction aborted, nothing written. */
@@ -386,10 +390,7 @@ static void test_fetch_before_start(void **state)
 	assert_true(xs_rm(f->h, XBT_NULL, "/p/a"));
 	pre_job_run(&j, f->w, 0);
 	assert_int_equal(j.a.err, -ENOENT);
-	v = vbd_test_xs_readf(f->h, "/s/k");
-	assert_non_null(v);
-	assert_string_equal(v, "none");
-	free(v);
+	assert_value(f, "/s/k", "none");
 
 	/* On the xenbus device a window is one request: pre is fetched first,
 	 * the same answers, a round trip each. */
@@ -402,10 +403,7 @@ static void test_fetch_before_start(void **state)
 	vbd__xb_wire_counts(w, &req, &rt);
 	assert_int_equal(req, 2 + 3);
 	assert_int_equal(rt, req);
-	v = vbd_test_xs_readf(f->h, "/s/k");
-	assert_non_null(v);
-	assert_string_equal(v, "y");
-	free(v);
+	assert_value(f, "/s/k", "y");
 	assert_int_equal(open_transactions(f), 0);
 	vbd__xb_wire_free(w);
 	free(j.state.val);
