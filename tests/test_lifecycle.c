@@ -981,9 +981,10 @@ static void test_attach_loop_taken_meanwhile(void **state)
 }
 
 /* An image mounted in this domain through a loop device is refused for
- * writing, the mount named; the mounts are read while the store does the
- * nodes' transaction's first window, and the refusal aborts it: nothing
- * is written, and the loop device reserved for it is not bound. */
+ * writing, the mount named; the mounts are read while the store starts
+ * the nodes' transaction, and the refusal aborts it: nothing is written,
+ * no transaction is left open, and the loop device reserved for it is not
+ * bound. */
 static void test_attach_mounted_image(void **state)
 {
 	struct fx *f = *state;
@@ -1009,6 +1010,12 @@ static void test_attach_mounted_image(void **state)
 	assert_false(exists(f->h, "/local/domain/1/device/vbd/51728"));
 	assert_false(exists(f->h, "/libxl/1"));
 	assert_false(exists(f->h, "/libvbd/backend/0-1-51728"));
+	{
+		vbd_store_stats st = { .size = sizeof(st) };
+
+		vbd_test_store_stats(&f->t, &st);
+		assert_int_equal(st.transactions, 0);
+	}
 	/* The mount's loop device alone. */
 	assert_int_equal(loops_settled(img, 1), 1);
 	f->spec.target = f->img;

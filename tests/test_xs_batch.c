@@ -284,6 +284,7 @@ static void test_work_at_start(void **state)
 	/* Two tries of 4, and the abort of the first (the seam refused its
 	 * commit before it ran: commit()). */
 	assert_int_equal(req - req0, 2 * 4 + 1);
+	assert_int_equal(vbd__xb_batch_start_err(b), 0);
 	assert_int_equal(a.runs, 1);
 	assert_int_equal(a.req_seen, req0 + 1);        /* the start sent */
 	assert_int_equal(a.replies_seen, replies0);    /* its reply not read yet */
@@ -298,6 +299,7 @@ static void test_work_at_start(void **state)
 	a = (struct at_start){ .w = f->w, .fail = -ENOMEM };
 	vbd__xb_batch_at_start(b, work_at_start, &a);
 	assert_int_equal(vbd__xb_batch_run(f->w, b, NULL), -ENOMEM);
+	assert_int_equal(vbd__xb_batch_start_err(b), -ENOMEM);     /* the work's */
 	assert_int_equal(a.runs, 1);
 	assert_null(vbd_test_xs_readf(f->h, "/s/early"));
 	assert_int_equal(open_transactions(f), 0);

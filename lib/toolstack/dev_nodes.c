@@ -317,7 +317,7 @@ int vbd__dev_write_nodes(vbd_ctx *c, const vbd_attach_options *o, const vbd__dev
 			goto out;
 		r = vbd__xb_batch_run(wire, b, &w->failed);
 		/* What also did while the store worked failed: it says why. */
-		if (r < 0 && vbd__xb_batch_while_err(b))
+		if (r < 0 && (vbd__xb_batch_while_err(b) || vbd__xb_batch_start_err(b)))
 			w->also_failed = true;
 		/* Another answer to a read also decided on (or a commit that
 		 * kept meeting another's): read again, record again. */

@@ -384,6 +384,9 @@ int vbd__xb_batch_while_err(const vbd__xb_batch *b);
  * b sent.  A retry does not run it again: what it recorded is sent
  * again. */
 void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *ud), void *ud);
+/* Its failure (< 0) in the last run, 0 if it did not fail or did not run:
+ * whether a run's error was fn's. */
+int vbd__xb_batch_start_err(const vbd__xb_batch *b);
 /* pre's requests, outside any transaction (a fetch: the peer's keys that
  * the start's work decides on), go in the first try's start window: sent
  * with TRANSACTION_START in one send, their replies and checks taken

@@ -278,6 +278,8 @@ static int begin(vbd__xb_wire *w, uint32_t *tx, vbd__xb_batch *b)
 		b->start_done = true;
 		if (b->start_fn)
 			done = b->start_fn(b, b->start_ud);
+		if (done < 0)
+			b->start_err = done;
 	}
 	if ((r = begin_reply(w, req, tx)) < 0)
 		return r;

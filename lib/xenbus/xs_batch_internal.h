@@ -42,6 +42,7 @@ struct vbd__xb_batch {
 	int (*start_fn)(vbd__xb_batch *b, void *ud);
 	void *start_ud;
 	bool start_done;
+	int start_err;      /* its failure (< 0), if it failed */
 	/* vbd__xb_batch_before_start(): fetched with the first try's start. */
 	vbd__xb_batch *pre;
 	int pre_result;

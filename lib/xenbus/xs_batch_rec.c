@@ -41,6 +41,7 @@ void vbd__xb_batch_at_start(vbd__xb_batch *b, int (*fn)(vbd__xb_batch *b, void *
 	b->start_fn = fn;
 	b->start_ud = ud;
 	b->start_done = false;
+	b->start_err = 0;
 }
 
 void vbd__xb_batch_before_start(vbd__xb_batch *b, vbd__xb_batch *pre)
@@ -58,6 +59,11 @@ int vbd__xb_batch_pre_result(const vbd__xb_batch *b)
 int vbd__xb_batch_while_err(const vbd__xb_batch *b)
 {
 	return b->while_err;
+}
+
+int vbd__xb_batch_start_err(const vbd__xb_batch *b)
+{
+	return b->start_err;
 }
 
 vbd__xb_batch *vbd__xb_batch_free(vbd__xb_batch *b)

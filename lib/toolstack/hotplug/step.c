@@ -515,11 +515,28 @@ int vbd__hp_add_begin(struct xs_handle *xs, const char *store, const char *be_pa
 	return 0;
 }
 
-/* While the store does the nodes' transaction's first window: the
- * mounts checked and the loop device bound, once; both before the commit,
- * which waits for this.  A device another process took since it was found
- * free is given up for another: -EAGAIN, the transaction made again with
- * the new one's number. */
+/* While the store starts the nodes' transaction: the mounts checked,
+ * once (the loop device is bound in the next round trip, add_while()).
+ * A target mounted in this domain aborts that transaction, nothing of it
+ * sent. */
+static int add_at_start(vbd__xb_batch *b, void *ud)
+{
+	vbd__hp_add *a = ud;
+	int r;
+
+	(void)b;
+	if (a->checked)
+		return 0;
+	r = vbd__hp_check_mounts(&a->h, &a->tg, a->m);
+	a->checked = r == 0;
+	return r;
+}
+
+/* While the store does the nodes' transaction's first window: the loop
+ * device bound, once (and the mounts checked, if the start's work did not
+ * run); before the commit, which waits for this.  A device another
+ * process took since it was found free is given up for another: -EAGAIN,
+ * the transaction made again with the new one's number. */
 static int add_while(void *ud)
 {
 	vbd__hp_add *a = ud;
@@ -561,7 +578,12 @@ int vbd__hp_add_batch(vbd__xb_batch *chk, vbd__xb_batch *wr, void *add)
 	if (a->nothing)
 		return 0;
 	a->local.msg[0] = 0;
-	/* chk's requests go first: its window is the first. */
+	/* chk's requests go first: its window is the first.  The mounts,
+	 * about 50 us of reading /proc/self/mountinfo, while the store starts
+	 * the transaction; the bind, about 80 us, while it does the window:
+	 * each beside a round trip it would otherwise wait out. */
+	if (!a->checked)
+		vbd__xb_batch_at_start(chk, add_at_start, a);
 	if (!a->checked || (a->lfd >= 0 && !a->bound))
 		vbd__xb_batch_while(chk, add_while, a);
 	a->h.defer = &d;
