@@ -188,21 +188,28 @@ struct fetched {
 	bool judged, mapped;
 };
 
-/* The last ring key's answer, in the transaction: the rings planned and
- * mapped before the commit.  Once however many tries (the keys do not
- * change while the frontend is Initialised); a failure aborts the
- * transaction, rings_failed() then says why. */
-static int rings_read_in(const char *val, int err, void *ud)
+/* The rings f->ring names, planned and mapped, once however many tries
+ * (the keys do not change while the frontend is Initialised); a failure
+ * aborts the transaction, rings_failed() then says why. */
+static int map_fetched(struct fetched *f)
 {
-	struct fetched *f = ud;
 	int r;
 
-	vbd__bb_num_check(val, err, &f->ring[f->nring - 1]);
 	if (f->mapped)
 		return 0;
 	f->mapped = true;
 	r = plan_refs(f->j.d, &f->s, f->ring, &f->p);
 	return r < 0 ? r : rings_map(f->j.d, &f->p);
+}
+
+/* The last ring key's answer, in the transaction: the rings mapped before
+ * the commit. */
+static int rings_read_in(const char *val, int err, void *ud)
+{
+	struct fetched *f = ud;
+
+	vbd__bb_num_check(val, err, &f->ring[f->nring - 1]);
+	return map_fetched(f);
 }
 
 /* While the store starts the Connected transaction, the frontend's state
@@ -234,10 +241,8 @@ static int connect_on_keys(vbd__xb_batch *b, void *ud)
 	}
 	f->j.plan = &f->p;
 	f->p.r = 1;
-	if (vbd__bb_guessed_rings(f->k, &f->s, f->ring)) {
-		f->mapped = true;
-		return plan_refs(d, &f->s, f->ring, &f->p) < 0 ? f->p.r : rings_map(d, &f->p);
-	}
+	if (vbd__bb_guessed_rings(f->k, &f->s, f->ring))
+		return map_fetched(f);
 	if (vbd__xb_batch_count(b) + f->nring > VBD__XB_BATCH_MAX ||
 	    vbd__bb_ring_keys_rec(d, b, f->s.nq, pages, f->s.has_order, f->ring, rings_read_in,
 	                          f) < 0) {
@@ -265,8 +270,6 @@ bool vbd__bb_connect_fetched(vbd__bb_dev *d, struct vbd__bb_fe_keys *k)
 		vbd__bb_fe_guess_done(k, r < 0 ? r : -EIO);
 	if (!f.j.plan)
 		return false;
-	free(f.p.refs);     /* not mapped: the transaction failed before */
-	f.p.refs = NULL;
 	connect_done(d, f.j.plan, r);
 	return true;
 }

@@ -541,14 +541,10 @@ static int add_while(void *ud)
 {
 	vbd__hp_add *a = ud;
 	char tag[LO_NAME_SIZE];
-	int r;
+	int r = add_at_start(NULL, a);
 
-	if (!a->checked) {
-		r = vbd__hp_check_mounts(&a->h, &a->tg, a->m);
-		if (r < 0)
-			return r;
-		a->checked = true;
-	}
+	if (r < 0)
+		return r;
 	if (a->lfd < 0 || a->bound)
 		return 0;
 	own_tag(&a->h, tag);
