@@ -1089,6 +1089,96 @@ static void test_threads(void **state)
 	assert_idle(f, 3);
 }
 
+/* What a thread's maps take from the heap: none.  blkback's ring workers
+ * map the grants their requests bring, and a thread's first malloc() gives
+ * it one of glibc's per-thread arenas, which keeps pages when the thread and
+ * its blocks are gone.  heap_calls counts this thread's malloc, calloc and
+ * realloc, the library's included (linked with --wrap for each). */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static _Thread_local unsigned heap_calls;
+
+void *__wrap_malloc(size_t n)
+{
+	heap_calls++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	heap_calls++;
+	return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	heap_calls++;
+	return __real_realloc(p, n);
+}
+
+/* More maps than one page of records holds (127), so that pages of records
+ * are added, and given back as they empty. */
+#define HEAPLESS_MAPS 300
+
+struct heapless {
+	struct fx *f;
+	const uint32_t *refs;
+	unsigned calls, rc;
+	size_t pages_most, pages_after;
+};
+
+static void *heapless_main(void *arg)
+{
+	struct heapless *h = arg;
+	uint8_t *m[HEAPLESS_MAPS];
+	unsigned i;
+
+	for (i = 0; i < HEAPLESS_MAPS && !h->rc; i++)
+		if (vbd_gnt_map(h->f->x1, 0, 1, &h->refs[i], true, (void **)&m[i]) < 0 ||
+		    m[i][0] != (uint8_t)i)
+			h->rc = 1 + i;
+	h->pages_most = vbd__region_pages();
+	for (i = 0; i < HEAPLESS_MAPS && !h->rc; i++)   /* 7 and 300 coprime */
+		if (vbd_gnt_unmap(h->f->x1, m[(i * 7) % HEAPLESS_MAPS], 1) < 0)
+			h->rc = 1000 + i;
+	h->pages_after = vbd__region_pages();
+	h->calls = heap_calls;
+	return NULL;
+}
+
+static void test_map_in_thread_heapless(void **state)
+{
+	struct fx *f = *state;
+	uint32_t refs[HEAPLESS_MAPS];
+	struct heapless h = { .f = f, .refs = refs };
+	size_t before = vbd__region_pages();
+	pthread_t th;
+	uint8_t *a;
+	unsigned i;
+
+	assert_int_equal(vbd_gnt_share(f->x0, 1, HEAPLESS_MAPS, true, refs, (void **)&a), 0);
+	for (i = 0; i < HEAPLESS_MAPS; i++)
+		a[i * PG] = (uint8_t)i;
+	assert_int_equal(pthread_create(&th, NULL, heapless_main, &h), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(h.rc, 0);
+	assert_int_equal(h.calls, 0);
+	assert_true(h.pages_most >= before + (HEAPLESS_MAPS + 126) / 127);
+	assert_int_equal(h.pages_after, before);
+	assert_int_equal(stats(f).maps, 0);
+	assert_int_equal(vbd_gnt_unshare(f->x0, a, HEAPLESS_MAPS), 0);
+	/* The counter counts: a share's record holds its refs, from the heap. */
+	heap_calls = 0;
+	assert_int_equal(vbd_gnt_share(f->x0, 1, 2, true, refs, (void **)&a), 0);
+	assert_true(heap_calls > 0);
+	assert_int_equal(vbd_gnt_unshare(f->x0, a, 2), 0);
+	assert_idle(f, 3);
+}
+
 /* ------------------------------------------------------------------ */
 /* Hostile clients                                                     */
 
@@ -1513,6 +1603,7 @@ int main(void)
 		T(test_fault_seam),
 		T(test_fault_each_call),
 		T(test_threads),
+		T(test_map_in_thread_heapless),
 		T(test_malformed),
 		T(test_unread_replies),
 		T(test_open),

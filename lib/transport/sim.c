@@ -228,7 +228,7 @@ static void sim_close(vbd_xport *x)
 	 * end our grants and drop our mappings. */
 	while ((rg = vbd__region_pop(&s->regions))) {
 		munmap(rg->addr, (size_t)rg->count * VBD_PAGE_SIZE);
-		free(rg);
+		vbd__region_free(rg);
 	}
 	vbd__region_map_done(&s->regions);
 	if (s->fd >= 0)
@@ -281,11 +281,6 @@ void vbd__sim_share_end(struct sim *s, const vbd__region *rg, unsigned count)
 	(void)vbd__sim_call(s, &q, rg->refs, 0, 0, &rep, NULL);
 }
 
-vbd__region *vbd__sim_region_new(unsigned refs)
-{
-	return malloc(sizeof(vbd__region) + refs * sizeof(uint32_t));
-}
-
 static int sim_share(vbd_xport *x, unsigned domid, unsigned count, bool writable,
                      uint32_t *ret_refs, void **ret_addr)
 {
@@ -298,7 +293,7 @@ static int sim_share(vbd_xport *x, unsigned domid, unsigned count, bool writable
 
 	if (count > SIMHV_REFS_MAX)
 		return -E2BIG;
-	if (!(rg = vbd__sim_region_new(count)))
+	if (!(rg = vbd__region_new(count)))
 		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
 	r = vbd__sim_call(s, &q, NULL, 1, 1, &rep, &fd);
@@ -312,7 +307,7 @@ static int sim_share(vbd_xport *x, unsigned domid, unsigned count, bool writable
 	pthread_mutex_unlock(&s->lock);
 	if (fd >= 0)
 		close(fd);
-	free(rg);
+	vbd__region_free(rg);
 	return r;
 }
 
@@ -335,7 +330,7 @@ static int sim_unshare(vbd_xport *x, void *addr, unsigned count)
 	if (r >= 0 || r == -EPIPE) {
 		vbd__region_take(&s->regions, addr, true);
 		munmap(addr, (size_t)count * VBD_PAGE_SIZE);
-		free(rg);
+		vbd__region_free(rg);
 		r = 0;
 	}
 out:
@@ -392,7 +387,7 @@ static int sim_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t 
 
 	if (count > SIMHV_REFS_MAX)
 		return -E2BIG;
-	if (!(rg = vbd__sim_region_new(0)))
+	if (!(rg = vbd__region_new(0)))
 		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
 	r = vbd__sim_call(s, &q, refs, 1, SIMHV_FDS_MAX, &rep, fds);
@@ -406,7 +401,7 @@ static int sim_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t 
 	}
 	pthread_mutex_unlock(&s->lock);
 	vbd__sim_close_fds(fds, (unsigned)nfds);
-	free(rg);
+	vbd__region_free(rg);
 	return r;
 }
 
@@ -427,7 +422,7 @@ static int sim_unmap(vbd_xport *x, void *addr, unsigned count)
 	vbd__region_take(&s->regions, addr, false);
 	munmap(addr, (size_t)count * VBD_PAGE_SIZE);
 	q.id = rg->id;
-	free(rg);
+	vbd__region_free(rg);
 	r = vbd__sim_call(s, &q, NULL, 0, 0, &rep, NULL);
 	/* The pages are gone here whatever the broker says; without a
 	 * broker there is nothing left to tell. */

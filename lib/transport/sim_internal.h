@@ -34,8 +34,6 @@ int vbd__sim_recv(struct sim *s, const struct simhv_req *q, unsigned min_fds, un
 /* Both, as one call. */
 int vbd__sim_call(struct sim *s, const struct simhv_req *q, const uint32_t *items,
                   unsigned min_fds, unsigned max_fds, const struct simhv_rep **ret_rep, int *fds);
-/* A region with room for refs grant references, or NULL. */
-vbd__region *vbd__sim_region_new(unsigned refs);
 /* A SHARE's reply (at s->buf; its grant memory fd) taken, under s->lock:
  * its refs into rg, its pages mapped, rg recorded.  0 (rg the map's now),
  * or -errno with the grants still the broker's (vbd__sim_share_end()). */

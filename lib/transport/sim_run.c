@@ -92,7 +92,7 @@ int vbd__sim_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed)
 			continue;
 		if (ops[i].count > SIMHV_REFS_MAX)
 			first = -E2BIG;
-		else if (!(st[i].rg = vbd__sim_region_new(share ? ops[i].count : 0)))
+		else if (!(st[i].rg = vbd__region_new(share ? ops[i].count : 0)))
 			first = -ENOMEM;
 		if (first) {
 			*ret_failed = i;
@@ -144,6 +144,6 @@ int vbd__sim_run(vbd_xport *x, vbd__xop *ops, unsigned n, unsigned *ret_failed)
 	}
 out:
 	for (i = 0; i < n; i++)
-		free(st[i].rg);
+		vbd__region_free(st[i].rg);
 	return first;
 }

@@ -110,7 +110,7 @@ static void xen_close(vbd_xport *x)
 			xengntshr_unshare(s->gs, rg->addr, rg->count);
 		else
 			xengnttab_unmap(s->gt, rg->addr, rg->count);
-		free(rg);
+		vbd__region_free(rg);
 	}
 	vbd__region_map_done(&s->regions);
 	if (s->gt)
@@ -123,11 +123,12 @@ static void xen_close(vbd_xport *x)
 
 static int region_new(struct xen *s, void *addr, unsigned count, bool shared)
 {
-	vbd__region *rg = calloc(1, sizeof(*rg));
+	vbd__region *rg = vbd__region_new(0);
 	int r;
 
 	if (!rg)
 		return -ENOMEM;
+	rg->id = 0;
 	rg->addr = addr;
 	rg->count = count;
 	rg->shared = shared;
@@ -135,7 +136,7 @@ static int region_new(struct xen *s, void *addr, unsigned count, bool shared)
 	r = vbd__region_add(&s->regions, rg);
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0)
-		free(rg);
+		vbd__region_free(rg);
 	return r;
 }
 
@@ -192,29 +193,34 @@ static int xen_unshare(vbd_xport *x, void *addr, unsigned count)
 
 	if (!rg)
 		return -EINVAL;
-	free(rg);
+	vbd__region_free(rg);
 	return xengntshr_unshare(s->gs, addr, count) < 0 ? -errno : 0;
 }
+
+/* A request's segments at blkback's default feature-max-indirect-segments. */
+#define MAP_REFS_ON_STACK 256u
 
 static int xen_map(vbd_xport *x, unsigned domid, unsigned count, const uint32_t *refs,
                    bool writable, void **ret_addr)
 {
 	struct xen *s = x->impl;
-	uint32_t *copy;
+	uint32_t small[MAP_REFS_ON_STACK], *copy = small;
 	void *addr;
 	int r;
 
 	if (!s->gt)
 		return -ENODEV;
-	/* The library's prototype takes the refs non-const. */
-	copy = malloc(count * sizeof(*copy));
-	if (!copy)
+	/* The library's prototype takes the refs non-const.  The copy is on
+	 * the stack unless it is large: a ring worker makes most maps, and its
+	 * first malloc() would give it a heap arena of its own (see xport.c). */
+	if (count > MAP_REFS_ON_STACK && !(copy = malloc(count * sizeof(*copy))))
 		return -ENOMEM;
 	memcpy(copy, refs, count * sizeof(*copy));
 	addr = xengnttab_map_domain_grant_refs(s->gt, count, domid, copy,
 	                                       PROT_READ | (writable ? PROT_WRITE : 0));
 	r = addr ? 0 : -errno;
-	free(copy);
+	if (copy != small)
+		free(copy);
 	if (r < 0)
 		return r;
 	r = region_new(s, addr, count, false);
@@ -233,7 +239,7 @@ static int xen_unmap(vbd_xport *x, void *addr, unsigned count)
 
 	if (!rg)
 		return -EINVAL;
-	free(rg);
+	vbd__region_free(rg);
 	return xengnttab_unmap(s->gt, addr, count) < 0 ? -errno : 0;
 }
 

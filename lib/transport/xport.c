@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "transport/xport.h"
 #include "util/err.h"
@@ -17,6 +18,125 @@ static const char *const op_names[VBD__XOP_COUNT] = {
 #undef X
 };
 
+/* ---- region records ----
+ *
+ * A map is made on whatever thread asks: blkback's ring workers map the
+ * grants their requests bring.  The first malloc() a thread makes gives it
+ * one of glibc's per-thread arenas (up to 8 per CPU), and an arena keeps
+ * its touched pages after its blocks are freed: 2000 workers that each
+ * malloc'd one 32-byte record left about 170 KiB behind in the backend
+ * after every device had gone.  So the records of maps, and the table that
+ * finds them, are pages mapped for them: a page of records goes back when
+ * its last record is freed, the table when the map empties.  Shares' records
+ * carry their references, of any count, and come from the heap. */
+
+struct rpage {
+	struct rpage *next, *prev;     /* pages with a free record */
+	vbd__region *free;
+	unsigned used;
+};
+
+#define RPAGE_RECS ((VBD_PAGE_SIZE - sizeof(struct rpage)) / sizeof(vbd__region))
+
+static pthread_mutex_t rpages_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rpage *rpages;           /* those with a free record */
+static size_t rpages_mapped;
+
+static void rpage_unlink(struct rpage *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		rpages = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+static void rpage_link(struct rpage *p)
+{
+	p->prev = NULL;
+	p->next = rpages;
+	if (rpages)
+		rpages->prev = p;
+	rpages = p;
+}
+
+static struct rpage *rpage_new(void)
+{
+	struct rpage *p = mmap(NULL, VBD_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	vbd__region *recs;
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	recs = (vbd__region *)(p + 1);
+	for (i = 0; i < RPAGE_RECS; i++)
+		recs[i].next = i + 1 < RPAGE_RECS ? &recs[i + 1] : NULL;
+	p->free = recs;
+	p->used = 0;
+	rpage_link(p);
+	rpages_mapped++;
+	return p;
+}
+
+vbd__region *vbd__region_new(unsigned refs)
+{
+	vbd__region *r = NULL;
+	struct rpage *p;
+
+	if (refs) {
+		r = malloc(sizeof(*r) + (size_t)refs * sizeof(uint32_t));
+		if (r)
+			r->pooled = false;
+		return r;
+	}
+	pthread_mutex_lock(&rpages_lock);
+	if ((p = rpages) || (p = rpage_new())) {
+		r = p->free;
+		p->free = r->next;
+		if (++p->used == RPAGE_RECS)
+			rpage_unlink(p);
+		r->pooled = true;
+	}
+	pthread_mutex_unlock(&rpages_lock);
+	return r;
+}
+
+void vbd__region_free(vbd__region *r)
+{
+	struct rpage *p;
+
+	if (!r || !r->pooled) {
+		free(r);
+		return;
+	}
+	p = (struct rpage *)((uintptr_t)r & ~(uintptr_t)(VBD_PAGE_SIZE - 1));
+	pthread_mutex_lock(&rpages_lock);
+	if (p->used-- == RPAGE_RECS)
+		rpage_link(p);
+	if (p->used) {
+		r->next = p->free;
+		p->free = r;
+	} else {
+		rpage_unlink(p);
+		munmap(p, VBD_PAGE_SIZE);
+		rpages_mapped--;
+	}
+	pthread_mutex_unlock(&rpages_lock);
+}
+
+size_t vbd__region_pages(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&rpages_lock);
+	n = rpages_mapped;
+	pthread_mutex_unlock(&rpages_lock);
+	return n;
+}
+
 /* ---- regions: a hash table from address to region ---- */
 
 static size_t region_hash(const void *addr, size_t nb)
@@ -26,15 +146,24 @@ static size_t region_hash(const void *addr, size_t nb)
 	return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 20) & (nb - 1);
 }
 
+#define REGION_NB_MIN (VBD_PAGE_SIZE / sizeof(vbd__region *))
+
+static void buckets_free(vbd__region **b, size_t nb)
+{
+	if (b)
+		munmap(b, nb * sizeof(*b));
+}
+
 int vbd__region_add(vbd__region_map *m, vbd__region *r)
 {
 	size_t h;
 
 	if (m->n + 1 > m->nb) {
-		size_t nb = m->nb ? m->nb * 2 : 64, i;
-		vbd__region **b = calloc(nb, sizeof(*b));
+		size_t nb = m->nb ? m->nb * 2 : REGION_NB_MIN, i;
+		vbd__region **b = mmap(NULL, nb * sizeof(*b), PROT_READ | PROT_WRITE,
+		                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (!b)
+		if (b == MAP_FAILED)
 			return -ENOMEM;
 		for (i = 0; i < m->nb; i++)
 			while (m->b[i]) {
@@ -45,7 +174,7 @@ int vbd__region_add(vbd__region_map *m, vbd__region *r)
 				e->next = b[h];
 				b[h] = e;
 			}
-		free(m->b);
+		buckets_free(m->b, m->nb);
 		m->b = b;
 		m->nb = nb;
 	}
@@ -83,7 +212,8 @@ vbd__region *vbd__region_take(vbd__region_map *m, void *addr, bool shared)
 		return NULL;
 	r = *pp;
 	*pp = r->next;
-	m->n--;
+	if (!--m->n)
+		vbd__region_map_done(m);
 	return r;
 }
 
@@ -99,7 +229,7 @@ vbd__region *vbd__region_pop(vbd__region_map *m)
 
 void vbd__region_map_done(vbd__region_map *m)
 {
-	free(m->b);
+	buckets_free(m->b, m->nb);
 	m->b = NULL;
 	m->nb = m->n = 0;
 }

@@ -56,6 +56,7 @@ typedef struct vbd__region {
 	void *addr;
 	unsigned count;
 	bool shared;          /* vbd_gnt_share (else vbd_gnt_map) */
+	bool pooled;          /* in a page of records (vbd__region_new) */
 	uint64_t id;          /* sim: the broker's mapping id */
 	uint32_t refs[];      /* sim, shared: the grant references */
 } vbd__region;
@@ -65,6 +66,15 @@ typedef struct vbd__region_map {
 	size_t nb, n;
 } vbd__region_map;
 
+/* A record with room for refs grant references, or NULL; any thread, no
+ * lock needed.  Records without references come from pages mapped for
+ * them, not from the heap (see xport.c); vbd__region_free() takes either. */
+vbd__region *vbd__region_new(unsigned refs);
+void vbd__region_free(vbd__region *r);
+/* Pages of records mapped now, in the whole process (for tests). */
+size_t vbd__region_pages(void);
+
+/* The map's own table is mapped pages too, given back when it empties. */
 int vbd__region_add(vbd__region_map *m, vbd__region *r);
 /* Unlinks and returns the region at addr of the given kind, or NULL. */
 vbd__region *vbd__region_take(vbd__region_map *m, void *addr, bool shared);
