@@ -6,7 +6,8 @@
  *
  * Input:
  *   byte 0      flags: 1 x86_32-abi, 2 read-only, 4 discard offered,
- *               8 persistent grants, 16 indirect not offered
+ *               8 persistent grants, 16 indirect not offered,
+ *               32 the duplicate check's hash key 1 (else a spread one)
  *   bytes 1-8   disk size in sectors, little endian (byte 1 & 0x80: only
  *               the low 16 bits, so that small disks come up often)
  *   bytes 9-10  feature-max-indirect-segments (mod 4097)
@@ -122,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t hdr[HDR] = { 0 }, *entry, op;
 	const struct blkif_request_segment *segs;
 	struct blkif_request_segment *ind = NULL;
-	uint32_t *scratch = NULL;
+	uint16_t *seen = NULL;
 	uint64_t id, total;
 	size_t rest;
 	int st;
@@ -135,6 +136,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.readonly = flags & 2;
 	l.discard = flags & 4;
 	l.persistent = flags & 8;
+	/* Key 1 hashes every small ref to the first entry: the longest
+	 * probes, around the table's end. */
+	l.ref_key = flags & 32 ? 1u : 0x9E3779B1u;
 
 	/* The entry in a buffer of exactly its size, so that reading past it
 	 * is an ASan report. */
@@ -206,10 +210,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (req.nr_segs) {
 		bool bad = segs_bad(&l, req.sector, segs, req.nr_segs, &total);
 
-		scratch = calloc(req.nr_segs, sizeof(*scratch));
-		if (!scratch)
+		/* Exactly the table's size, so that a probe past it is an ASan
+		 * report. */
+		seen = calloc(vbd__bb_seen_cap(req.nr_segs), sizeof(*seen));
+		if (!seen)
 			die("out of memory");
-		st = vbd__bb_req_check_segs(&l, &req, segs, req.nr_segs, scratch);
+		st = vbd__bb_req_check_segs(&l, &req, segs, req.nr_segs, seen);
 		if (st != BLKIF_RSP_OKAY && st != BLKIF_RSP_ERROR)
 			die("unknown segment status");
 		if ((st == BLKIF_RSP_ERROR) != bad)
@@ -217,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (st == BLKIF_RSP_OKAY && req.nr_sectors != total)
 			die("nr_sectors is not the segments' sum");
 	}
-	free(scratch);
+	free(seen);
 	free(ind);
 	return 0;
 }

@@ -114,12 +114,15 @@ struct vbd__bb_ring {
 	void *scratch_map;         /* the grown one, or NULL */
 	size_t scratch_bytes;
 	struct blkif_request_segment *segs;
-	uint32_t *refs, *sorted;
+	uint32_t *refs;
+	uint16_t *seen;            /* the duplicate check's table (req.h) */
+	uint32_t ref_key;          /* its hash's key: random, odd */
 	void **pages_of;           /* per segment: its mapped page */
 	struct iovec *iov;
 	struct {
 		struct blkif_request_segment segs[BLKIF_MAX_SEGMENTS_PER_REQUEST];
-		uint32_t refs[BLKIF_MAX_SEGMENTS_PER_REQUEST], sorted[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+		uint32_t refs[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+		uint16_t seen[32];         /* vbd__bb_seen_cap(11) */
 		void *pages_of[BLKIF_MAX_SEGMENTS_PER_REQUEST];
 		struct iovec iov[BLKIF_MAX_SEGMENTS_PER_REQUEST];
 	} direct;

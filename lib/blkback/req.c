@@ -149,39 +149,57 @@ int vbd__bb_req_decode(enum vbd__bb_abi abi, const void *entry, const struct vbd
 	}
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Whether v[0..n) is strictly increasing or strictly decreasing: then no
- * two are equal, without a sort.  A frontend's pages mostly come so (a
- * granted buffer's consecutive refs, a pool handing back a request's pages
- * in reverse), and sorting 256 refs was a tenth of the worker's own time
- * per 1 MiB request. */
-static bool monotone(const uint32_t *v, unsigned n)
+/* Whether segs[0..n) are strictly increasing or strictly decreasing in
+ * their refs: then no two are equal, with no table.  A frontend's pages
+ * mostly come so (a granted buffer's consecutive refs, a pool handing back
+ * a request's pages in reverse). */
+static bool monotone(const struct blkif_request_segment *s, unsigned n)
 {
 	unsigned i;
 
 	if (n < 2)
 		return true;
-	if (v[1] > v[0]) {
+	if (s[1].gref > s[0].gref) {
 		for (i = 2; i < n; i++)
-			if (v[i] <= v[i - 1])
+			if (s[i].gref <= s[i - 1].gref)
 				return false;
 	} else {
 		for (i = 1; i < n; i++)
-			if (v[i] >= v[i - 1])
+			if (s[i].gref >= s[i - 1].gref)
 				return false;
 	}
 	return true;
 }
 
+/* Whether a ref is in segs[0..n) twice: each segment's index + 1 put into
+ * seen (vbd__bb_seen_cap(n) entries, cleared here) at its ref's hash, the
+ * next free entry on a collision.  Half full at most, so every probe ends.
+ * The hash multiplies by the ring's odd key, which the frontend does not
+ * know, so it cannot choose refs that all collide.  Not a sort: glibc's
+ * qsort() mallocs for arrays of 1 KiB or more (256 refs), and a ring's
+ * worker calls no malloc (lib/transport/xport.c says why). */
+static bool ref_twice(const struct blkif_request_segment *segs, unsigned n, uint32_t key,
+                      uint16_t *seen)
+{
+	unsigned cap = vbd__bb_seen_cap(n), shift = 32, i, h;
+
+	for (h = cap; h > 1; h >>= 1)
+		shift--;
+	memset(seen, 0, cap * sizeof(*seen));
+	for (i = 0; i < n; i++) {
+		uint32_t ref = segs[i].gref;
+
+		for (h = (uint32_t)(ref * key) >> shift; seen[h]; h = (h + 1) & (cap - 1))
+			if (segs[seen[h] - 1].gref == ref)
+				return true;
+		seen[h] = (uint16_t)(i + 1);
+	}
+	return false;
+}
+
 int vbd__bb_req_check_segs(const struct vbd__bb_limits *l, struct vbd__bb_req *req,
                            const struct blkif_request_segment *segs, unsigned n,
-                           uint32_t *scratch)
+                           uint16_t *seen)
 {
 	uint64_t total = 0;
 	unsigned i;
@@ -192,16 +210,11 @@ int vbd__bb_req_check_segs(const struct vbd__bb_limits *l, struct vbd__bb_req *r
 		if (first > last || last >= VBD_PAGE_SIZE / 512)
 			return BLKIF_RSP_ERROR;
 		total += (uint64_t)(last - first + 1);
-		scratch[i] = segs[i].gref;
 	}
 	if (!fits(req->sector, total, l->sectors))
 		return BLKIF_RSP_ERROR;
-	if (l->persistent && !monotone(scratch, n)) {
-		qsort(scratch, n, sizeof(*scratch), cmp_u32);
-		for (i = 1; i < n; i++)
-			if (scratch[i] == scratch[i - 1])
-				return BLKIF_RSP_ERROR;
-	}
+	if (l->persistent && !monotone(segs, n) && ref_twice(segs, n, l->ref_key | 1u, seen))
+		return BLKIF_RSP_ERROR;
 	req->nr_sectors = total;
 	return BLKIF_RSP_OKAY;
 }

@@ -101,6 +101,7 @@ struct vbd__bb_limits {
 	bool discard;              /* feature-discard offered */
 	bool discard_secure;       /* discard-secure offered */
 	bool persistent;           /* negotiated: a grant ref may occur once per request */
+	uint32_t ref_key;          /* odd: the duplicate check's hash (kept from the frontend) */
 };
 
 /* A request as decoded from its copy. */
@@ -126,14 +127,25 @@ struct vbd__bb_req {
 int vbd__bb_req_decode(enum vbd__bb_abi abi, const void *entry, const struct vbd__bb_limits *l,
                        struct vbd__bb_req *req);
 
+/* The entries of the duplicate check's table for n segments: the least
+ * power of two >= 2n, so that the table is at most half full. */
+static inline unsigned vbd__bb_seen_cap(unsigned n)
+{
+	unsigned c = 2;
+
+	while (c < 2 * n)
+		c <<= 1;
+	return c;
+}
+
 /* Checks the segments of a decoded read/write (req->seg, or a copy of the
  * indirect pages' entries): first_sect <= last_sect < 8, the whole range
  * inside the disk, and with persistent grants no ref twice.  Sets
- * req->nr_sectors.  scratch holds n refs (sorted for the duplicate check).
- * Returns BLKIF_RSP_OKAY or BLKIF_RSP_ERROR. */
+ * req->nr_sectors.  seen has vbd__bb_seen_cap(n) entries (the duplicate
+ * check's table; n <= 4096).  Returns BLKIF_RSP_OKAY or BLKIF_RSP_ERROR. */
 int vbd__bb_req_check_segs(const struct vbd__bb_limits *l, struct vbd__bb_req *req,
                            const struct blkif_request_segment *segs, unsigned n,
-                           uint32_t *scratch);
+                           uint16_t *seen);
 
 /* Writes a response for req into the ring slot: built whole in a local
  * struct (no byte of the slot is left from the request, XSA-216), then

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "blkback/blkback.h"
@@ -51,15 +52,18 @@ static void scratch_point(vbd__bb_ring *r, void *p, unsigned n)
 	c += n * sizeof(*r->iov);
 	r->refs = (uint32_t *)c;
 	c += n * sizeof(*r->refs);
-	r->sorted = (uint32_t *)c;
+	r->seen = (uint16_t *)c;
 	r->scratch_n = n;
 }
+
+_Static_assert(sizeof(((vbd__bb_ring *)0)->direct.seen) / sizeof(uint16_t) >=
+               2 * BLKIF_MAX_SEGMENTS_PER_REQUEST, "a direct request's duplicate check fits");
 
 static void scratch_inline(vbd__bb_ring *r)
 {
 	r->segs = r->direct.segs;
 	r->refs = r->direct.refs;
-	r->sorted = r->direct.sorted;
+	r->seen = r->direct.seen;
 	r->pages_of = r->direct.pages_of;
 	r->iov = r->direct.iov;
 	r->scratch_n = BLKIF_MAX_SEGMENTS_PER_REQUEST;
@@ -80,9 +84,9 @@ int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n)
 		n = 2 * r->scratch_n;
 	if (n > offered)
 		n = offered > want ? offered : want;
-	one = sizeof(*r->segs) + sizeof(*r->pages_of) + sizeof(*r->iov) + sizeof(*r->refs) +
-	      sizeof(*r->sorted);
-	bytes = ((size_t)n * one + page - 1) / page * page;
+	one = sizeof(*r->segs) + sizeof(*r->pages_of) + sizeof(*r->iov) + sizeof(*r->refs);
+	bytes = (size_t)n * one + vbd__bb_seen_cap(n) * sizeof(*r->seen);
+	bytes = (bytes + page - 1) / page * page;
 	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -ENOMEM;
@@ -107,6 +111,12 @@ void vbd__bb_ring_init(vbd__bb_ring *r, vbd__bb_dev *d, unsigned index, enum vbd
 	r->abi = abi;
 	r->persistent = persistent;
 	r->stop_fd = -1;
+	/* Without the kernel's randomness the key is fixed: the check stays
+	 * right, only its worst case (all refs colliding) is open to a
+	 * frontend that picks them. */
+	if (getrandom(&r->ref_key, sizeof(r->ref_key), GRND_NONBLOCK) != sizeof(r->ref_key))
+		r->ref_key = 0x9E3779B1u;
+	r->ref_key |= 1u;
 	scratch_inline(r);
 	vbd__pgrant_init(&r->pg, 0);
 }
@@ -374,6 +384,7 @@ static void limits_of(const vbd__bb_ring *r, struct vbd__bb_limits *l)
 		.discard = d->disk.discard,
 		.discard_secure = false,
 		.persistent = r->persistent,
+		.ref_key = r->ref_key,
 	};
 }
 
@@ -409,7 +420,7 @@ int vbd__bb_req_begin(vbd__bb_ring *r, struct vbd__bb_req *req,
 	}
 	if (!req->nr_segs)
 		return BLKIF_RSP_OKAY;
-	st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->sorted);
+	st = vbd__bb_req_check_segs(&l, req, segs, req->nr_segs, r->seen);
 	if (st != BLKIF_RSP_OKAY)
 		return (int16_t)st;
 	if (req->kind == BLKIF_OP_READ)

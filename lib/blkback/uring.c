@@ -242,6 +242,12 @@ static int queue_up(vbd__bb_ring *r)
 	return 0;
 }
 
+static void iov_unmap(struct slot *s)
+{
+	if (s->iov != s->inl)
+		munmap(s->iov, s->cap * sizeof(*s->iov));
+}
+
 void vbd__bb_uring_close(vbd__bb_ring *r)
 {
 	struct vbd__bb_uring *u = r->u;
@@ -250,8 +256,7 @@ void vbd__bb_uring_close(vbd__bb_ring *r)
 		return;
 	if (u->slots) {
 		for (unsigned i = 0; i < u->size; i++)
-			if (u->slots[i].iov != u->slots[i].inl)
-				free(u->slots[i].iov);
+			iov_unmap(&u->slots[i]);
 		munmap(u->slots, u->slots_bytes);
 		mem_sub(r, u->slots_bytes + u->iov_bytes);
 	}
@@ -308,24 +313,29 @@ static int slots_alloc(vbd__bb_ring *r)
 	return 0;
 }
 
+/* A slot's iovec array for n segments: grown in pages of its own, not from
+ * the heap, since the worker calls this (lib/transport/xport.c says why a
+ * worker mallocs nothing). */
 static int iov_room(vbd__bb_ring *r, struct slot *s, unsigned n)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t bytes = ((size_t)n * sizeof(struct iovec) + page - 1) / page * page;
 	struct iovec *v;
 
 	if (n <= s->cap)
 		return 0;
-	v = malloc(n * sizeof(*v));
-	if (!v)
+	v = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v == MAP_FAILED)
 		return -ENOMEM;
 	if (s->iov != s->inl) {
-		free(s->iov);
+		iov_unmap(s);
 		r->u->iov_bytes -= s->cap * sizeof(*v);
 		mem_sub(r, s->cap * sizeof(*v));
 	}
 	s->iov = v;
-	s->cap = n;
-	r->u->iov_bytes += n * sizeof(*v);
-	mem_add(r, n * sizeof(*v));
+	s->cap = (unsigned)(bytes / sizeof(*v));
+	r->u->iov_bytes += bytes;
+	mem_add(r, bytes);
 	return 0;
 }
 
