@@ -1121,7 +1121,7 @@ void *__wrap_realloc(void *p, size_t n)
 }
 
 /* More maps than one page of records holds (127), so that pages of records
- * are added, and given back as they empty. */
+ * are added, and given back as they empty (but for one). */
 #define HEAPLESS_MAPS 300
 
 struct heapless {
@@ -1167,8 +1167,10 @@ static void test_map_in_thread_heapless(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(h.rc, 0);
 	assert_int_equal(h.calls, 0);
-	assert_true(h.pages_most >= before + (HEAPLESS_MAPS + 126) / 127);
-	assert_int_equal(h.pages_after, before);
+	/* 127 records a page; all given back but one page kept empty. */
+	assert_true(before <= 1);
+	assert_true(h.pages_most >= (HEAPLESS_MAPS + 126) / 127);
+	assert_int_equal(h.pages_after, 1);
 	assert_int_equal(stats(f).maps, 0);
 	assert_int_equal(vbd_gnt_unshare(f->x0, a, HEAPLESS_MAPS), 0);
 	/* The counter counts: a share's record holds its refs, from the heap. */

@@ -27,8 +27,10 @@ static const char *const op_names[VBD__XOP_COUNT] = {
  * malloc'd one 32-byte record left about 170 KiB behind in the backend
  * after every device had gone.  So the records of maps, and the table that
  * finds them, are pages mapped for them: a page of records goes back when
- * its last record is freed, the table when the map empties.  Shares' records
- * carry their references, of any count, and come from the heap. */
+ * its last record is freed, but for one kept empty (so that a map and its
+ * unmap per request, without persistent grants, do not map and unmap a page
+ * each); the table goes back when the map empties.  Shares' records carry
+ * their references, of any count, and come from the heap. */
 
 struct rpage {
 	struct rpage *next, *prev;     /* pages with a free record */
@@ -41,6 +43,7 @@ struct rpage {
 static pthread_mutex_t rpages_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rpage *rpages;           /* those with a free record */
 static size_t rpages_mapped;
+static bool rpage_spare;               /* one of them is empty */
 
 static void rpage_unlink(struct rpage *p)
 {
@@ -96,6 +99,8 @@ vbd__region *vbd__region_new(unsigned refs)
 	if ((p = rpages) || (p = rpage_new())) {
 		r = p->free;
 		p->free = r->next;
+		if (!p->used)
+			rpage_spare = false;
 		if (++p->used == RPAGE_RECS)
 			rpage_unlink(p);
 		r->pooled = true;
@@ -116,9 +121,11 @@ void vbd__region_free(vbd__region *r)
 	pthread_mutex_lock(&rpages_lock);
 	if (p->used-- == RPAGE_RECS)
 		rpage_link(p);
-	if (p->used) {
+	if (p->used || !rpage_spare) {
 		r->next = p->free;
 		p->free = r;
+		if (!p->used)
+			rpage_spare = true;
 	} else {
 		rpage_unlink(p);
 		munmap(p, VBD_PAGE_SIZE);
