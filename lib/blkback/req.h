@@ -101,7 +101,7 @@ struct vbd__bb_limits {
 	bool discard;              /* feature-discard offered */
 	bool discard_secure;       /* discard-secure offered */
 	bool persistent;           /* negotiated: a grant ref may occur once per request */
-	uint32_t ref_key;          /* odd: the duplicate check's hash (kept from the frontend) */
+	uint32_t ref_key;          /* odd: the duplicate check's hash key, unknown to the frontend */
 };
 
 /* A request as decoded from its copy. */

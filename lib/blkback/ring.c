@@ -71,12 +71,13 @@ static void scratch_inline(vbd__bb_ring *r)
 
 int vbd__bb_ring_scratch(vbd__bb_ring *r, unsigned n)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), one, bytes;
+	size_t page, one, bytes;
 	unsigned offered = r->dev->b->max_indirect, want = n;
 	void *p;
 
 	if (n <= r->scratch_n)
 		return 0;
+	page = (size_t)sysconf(_SC_PAGESIZE);
 	/* Doubling, so that a frontend raising its request size step by step
 	 * remaps a few times, not once per size; never past what was offered
 	 * (the request was checked against it). */

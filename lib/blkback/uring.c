@@ -318,12 +318,13 @@ static int slots_alloc(vbd__bb_ring *r)
  * worker mallocs nothing). */
 static int iov_room(vbd__bb_ring *r, struct slot *s, unsigned n)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t bytes = ((size_t)n * sizeof(struct iovec) + page - 1) / page * page;
+	size_t page, bytes;
 	struct iovec *v;
 
 	if (n <= s->cap)
 		return 0;
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	bytes = ((size_t)n * sizeof(struct iovec) + page - 1) / page * page;
 	v = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (v == MAP_FAILED)
 		return -ENOMEM;
