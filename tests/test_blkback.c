@@ -1236,6 +1236,38 @@ static void test_probe_opens_target(void **state)
 	check_rw(f, 0, 16, 2, 0, 21);
 }
 
+/* A frontend at Initialised before the backend's watch on its state gives
+ * its first event (Linux's blkfront answers InitWait at once): the probe's
+ * look at the state (5 round trips with the probe) finds it, and the ring
+ * keys come with the Connected transaction's start: 3 more.  They were
+ * read in a round trip of their own first: 4. */
+static void test_initialised_at_first_look(void **state)
+{
+	struct fx *f = *state;
+	long long none, rt;
+	unsigned own = dom0_conns(f, 0, &none);
+	xs_transaction_t t;
+
+	start(f);
+	settle(f);
+	rt = backend_round_trips(f, own);
+	/* All of it before the backend looks (it runs when pumped). */
+	layout(f, "w");
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "physical-device-path", "%s", f->img);
+		xs_put(f->h0, t, f->be, "hotplug-status", "connected");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	fe_connect(f, &plain);
+	wait_be_state(f, 4);
+	settle(f);
+	rt = backend_round_trips(f, own) - rt;
+	print_message("probe to Connected, the frontend Initialised at the first look: %lld round "
+	              "trips of the backend\n", rt);
+	assert_true(rt <= 8);
+	check_rw(f, 0, 16, 2, 0, 22);
+}
+
 static void test_x86_32(void **state)
 {
 	struct fx *f = *state;
@@ -3357,6 +3389,7 @@ int main(void)
 		T(test_queue_fails_first_request),
 		T(test_retired_late_events),
 		T(test_probe_opens_target),
+		T(test_initialised_at_first_look),
 		T(test_direct_file_sync),
 		T(test_direct_not_asked),
 		T(test_direct_4k_device),

@@ -339,6 +339,14 @@ static int close_dev(vbd__bb_dev *d, bool *online, uint64_t *seen)
 	return switched(d, VBD_STATE_CLOSED, r);
 }
 
+/* The frontend's state read into k says Initialised, or Connected (Mini-OS
+ * goes there from Initialising). */
+static bool fe_ready(const struct vbd__bb_fe_keys *k)
+{
+	return k->state.r == 0 &&
+	       (k->state.v == VBD_STATE_INITIALISED || k->state.v == VBD_STATE_CONNECTED);
+}
+
 void vbd__bb_frontend_changed(const char *path, void *ud)
 {
 	vbd__bb_dev *d = ud;
@@ -355,10 +363,15 @@ void vbd__bb_frontend_changed(const char *path, void *ud)
 	 * written with it: read them with the state.  An early event (the
 	 * watch's first, at once) most likely finds it still Initialising:
 	 * the rest waits on the state's answer, not to be sent for nothing. */
-	if (d->be_state == VBD_STATE_INITWAIT && !early && d->disk.fd >= 0) {
-		/* Most likely Initialised: the keys come with the Connected
-		 * transaction's start (connect.c). */
-		if (vbd__bb_connect_fetched(d, &k)) {
+	if (d->be_state == VBD_STATE_INITWAIT && d->disk.fd >= 0) {
+		/* Initialised (most likely after a later event; after the
+		 * early one when the frontend answered InitWait before our
+		 * watch's first event was read, as Linux's blkfront does):
+		 * the keys come with the Connected transaction's start
+		 * (connect.c), not in a round trip of their own before it. */
+		if (early)
+			vbd__bb_read_fe(d, &k, true, false);
+		if ((!early || fe_ready(&k)) && vbd__bb_connect_fetched(d, &k)) {
 			d->fe_state = (int)k.state.v;
 			return;
 		}
