@@ -1203,6 +1203,22 @@ static void test_probe_round_trips(void **state)
 	assert_true(rt <= 5);
 }
 
+/* The toolstack's dirs, then the target's keys as the built-in hotplug
+ * step writes them: not in the layout's transaction, but in one of their
+ * own before the backend looks (it runs when pumped), so their event comes
+ * after the dir's, which the probe answers. */
+static void layout_hotplugged(struct fx *f)
+{
+	xs_transaction_t t;
+
+	layout(f, "w");
+	do {
+		t = xs_transaction_start(f->h0);
+		xs_put(f->h0, t, f->be, "physical-device-path", "%s", f->img);
+		xs_put(f->h0, t, f->be, "hotplug-status", "connected");
+	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+}
+
 /* The built-in hotplug step writes the target's keys in the device's own
  * transaction: the probe's window reads them, and the target is open
  * when the probe is done, in the same 5 round trips (7 when they were
@@ -1212,19 +1228,11 @@ static void test_probe_opens_target(void **state)
 	struct fx *f = *state;
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
-	xs_transaction_t t;
 
 	start(f);
 	settle(f);
 	rt = backend_round_trips(f, own);
-	layout(f, "w");
-	do {
-		/* Not the layout's transaction, but before the backend looks:
-		 * its event comes after the dir's, which the probe answers. */
-		t = xs_transaction_start(f->h0);
-		xs_put(f->h0, t, f->be, "physical-device-path", "%s", f->img);
-		xs_put(f->h0, t, f->be, "hotplug-status", "connected");
-	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	layout_hotplugged(f);
 	wait_be_state(f, 2);
 	settle(f);
 	rt = backend_round_trips(f, own) - rt;
@@ -1246,18 +1254,12 @@ static void test_initialised_at_first_look(void **state)
 	struct fx *f = *state;
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
-	xs_transaction_t t;
 
 	start(f);
 	settle(f);
 	rt = backend_round_trips(f, own);
 	/* All of it before the backend looks (it runs when pumped). */
-	layout(f, "w");
-	do {
-		t = xs_transaction_start(f->h0);
-		xs_put(f->h0, t, f->be, "physical-device-path", "%s", f->img);
-		xs_put(f->h0, t, f->be, "hotplug-status", "connected");
-	} while (!xs_transaction_end(f->h0, t, false) && errno == EAGAIN);
+	layout_hotplugged(f);
 	fe_connect(f, &plain);
 	wait_be_state(f, 4);
 	settle(f);
