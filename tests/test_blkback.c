@@ -1180,6 +1180,15 @@ static void test_probe_frontend_keys(void **state)
 	}
 }
 
+/* The backend started and settled: its round trips so far (own: the
+ * test's connections), to count a probe's from. */
+static long long start_counting(struct fx *f, unsigned own)
+{
+	start(f);
+	settle(f);
+	return backend_round_trips(f, own);
+}
+
 /* A new device's probe, from the toolstack's nodes to InitWait: the
  * probe's transaction (start, one window with the state read first and
  * the target's keys last, the commit), the frontend's state watched and
@@ -1192,9 +1201,7 @@ static void test_probe_round_trips(void **state)
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
 
-	start(f);
-	settle(f);
-	rt = backend_round_trips(f, own);
+	rt = start_counting(f, own);
 	layout(f, "w");
 	wait_be_state(f, 2);
 	settle(f);
@@ -1229,9 +1236,7 @@ static void test_probe_opens_target(void **state)
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
 
-	start(f);
-	settle(f);
-	rt = backend_round_trips(f, own);
+	rt = start_counting(f, own);
 	layout_hotplugged(f);
 	wait_be_state(f, 2);
 	settle(f);
@@ -1255,9 +1260,7 @@ static void test_initialised_at_first_look(void **state)
 	long long none, rt;
 	unsigned own = dom0_conns(f, 0, &none);
 
-	start(f);
-	settle(f);
-	rt = backend_round_trips(f, own);
+	rt = start_counting(f, own);
 	/* All of it before the backend looks (it runs when pumped). */
 	layout_hotplugged(f);
 	fe_connect(f, &plain);
