@@ -170,27 +170,43 @@ static int window_replies(vbd__xb_wire *w, vbd__xb_batch *b, unsigned i, unsigne
  * -EINVAL for a request never made in a transaction, with nothing sent);
  * requests already sent are answered before returning, so that the stream
  * stays in step. */
+/* How many of b's requests from i go in one send: at most a window less
+ * `keep` requests (kept for the caller's own, 0 if none are left), up to
+ * and including one that waits (OP_WAIT), and, past the first, no more
+ * than SEND_MAX bytes. */
+static unsigned window_len(const vbd__xb_wire *w, const vbd__xb_batch *b, unsigned i,
+                           unsigned keep)
+{
+	unsigned window = w->sock ? WINDOW_SOCK : 1, j, k;
+	size_t from = b->ops[i].off;
+
+	if (window <= keep)
+		return 0;
+	window -= keep;
+	k = b->n - i < window ? b->n - i : window;
+	for (j = 0; j + 1 < k; j++) {
+		size_t next = i + j + 2 < b->n ? b->ops[i + j + 2].off : b->len;
+
+		if ((b->ops[i + j].flags & OP_WAIT) || next - from > SEND_MAX)
+			k = j + 1;
+	}
+	return k;
+}
+
 static int send_batch(vbd__xb_wire *w, vbd__xb_batch *b, uint32_t tx, unsigned *ret_op)
 {
-	unsigned window = w->sock ? WINDOW_SOCK : 1, i, j, k;
+	unsigned i, k;
 	int first = 0, r0;
 
 	if (tx && (r0 = notx(b, ret_op)) < 0)
 		return r0;
 
 	for (i = 0; i < b->n && !first; i += k) {
-		size_t from, to;
+		size_t from = b->ops[i].off, to;
 		uint32_t req0 = w->next_req;
 		int r;
 
-		k = b->n - i < window ? b->n - i : window;
-		from = b->ops[i].off;
-		for (j = 0; j + 1 < k; j++) {
-			size_t next = i + j + 2 < b->n ? b->ops[i + j + 2].off : b->len;
-
-			if ((b->ops[i + j].flags & OP_WAIT) || next - from > SEND_MAX)
-				k = j + 1;
-		}
+		k = window_len(w, b, i, 0);
 		to = i + k < b->n ? b->ops[i + k].off : b->len;
 		stamp(w, b, i, k, tx);
 		if ((r = vbd__xbw_send(w, b->msgs + from, to - from)) < 0)
@@ -233,14 +249,14 @@ static int begin_reply(vbd__xb_wire *w, uint32_t req, uint32_t *tx)
 static int pre_and_start(vbd__xb_wire *w, vbd__xb_batch *pre, uint32_t *req, int *result)
 {
 	struct xsd_sockmsg h = { XS_TRANSACTION_START, 0, 0, 1 };
-	unsigned i, op = 0;
-	bool one = w->sock && pre->n && pre->n < WINDOW_SOCK && !pre->while_fn &&
-	           pre->len + HDR + 1 <= SEND_MAX;
+	unsigned op = 0;
+	/* All of pre in one window with a request's room kept for the start,
+	 * the start's bytes too. */
+	bool one = pre->n && !pre->while_fn && pre->len + HDR + 1 <= SEND_MAX &&
+	           window_len(w, pre, 0, 1) == pre->n;
 	uint32_t req0 = w->next_req;
 	int r;
 
-	for (i = 0; one && i + 1 < pre->n; i++)
-		one = !(pre->ops[i].flags & OP_WAIT);
 	if (!one || vbd__xb_batch_room(pre, HDR + 1) < 0) {
 		*result = vbd__xb_batch_fetch(w, pre, NULL);
 		if (w->fd < 0)
